@@ -1,0 +1,75 @@
+"""Sync twins of async code, for scripts and for Jupyter (where a loop already runs).
+
+Coroutines run on a private event loop in a daemon thread, so a sync call works
+whether or not the calling thread already runs a loop, without nest_asyncio, and
+async resources (connection pools) stay bound to one loop across calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["LoopThread"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running forever on its own thread until :meth:`close`."""
+
+    def __init__(self, name: str = "rag-ingest-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the private loop and wait for it; Ctrl-C cancels it."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this sync facade is closed")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a sync twin was called from its own loop thread; use the async API")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """Drive an async iterator from sync code, one item at a time."""
+        iterator = agen.__aiter__()
+
+        async def step() -> tuple[bool, T | None]:
+            try:
+                return True, await iterator.__anext__()
+            except StopAsyncIteration:
+                return False, None
+
+        try:
+            while True:
+                ok, item = self.run(step())
+                if not ok:
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None and not self._closed:
+                self.run(close())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()

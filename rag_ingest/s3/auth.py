@@ -1,0 +1,110 @@
+"""Credentials and SigV4 from botocore, applied to the exact URL httpx sends.
+
+We never hand-write the credential chain or the signature: botocore resolves
+credentials (env, shared files, profiles, web identity, container and instance
+metadata) and its ``S3SigV4Auth`` signs. GETs carry ``UNSIGNED-PAYLOAD``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from rag_ingest._redact import register_secret
+from rag_ingest.errors import S3AuthError
+from rag_ingest.settings import S3Settings
+
+__all__ = ["Signer"]
+
+_NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "configure a profile (AWS_PROFILE / ~/.aws/credentials), run where an instance or "
+    "container role is available, or use anonymous mode for public buckets"
+)
+
+
+def _unsigned_payload_auth() -> type:
+    from botocore.auth import S3SigV4Auth
+
+    class UnsignedPayloadS3SigV4Auth(S3SigV4Auth):  # type: ignore[misc]
+        """S3 SigV4 that never hashes the (empty) body: S3 accepts UNSIGNED-PAYLOAD."""
+
+        def _should_sha256_sign_payload(self, request: Any) -> bool:
+            return False
+
+    return UnsignedPayloadS3SigV4Auth
+
+
+class Signer:
+    """Resolves credentials once (off the event loop) and signs requests."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self._settings = settings
+        self._credentials: Any = None
+        self._default_region: str | None = None
+        self._resolved = False
+        self._lock = asyncio.Lock()
+        self._auth_cls: type | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self._settings.anonymous
+
+    @property
+    def default_region(self) -> str | None:
+        return self._settings.region or self._default_region
+
+    def _resolve_blocking(self) -> None:
+        import botocore.session
+        from botocore.credentials import Credentials
+
+        session = botocore.session.Session(profile=self._settings.profile)
+        self._default_region = (
+            os.environ.get("AWS_REGION") or session.get_config_variable("region") or None
+        )
+        if self._settings.anonymous:
+            return
+        s = self._settings
+        if s.access_key_id and s.secret_access_key:
+            creds = Credentials(
+                s.access_key_id,
+                s.secret_access_key.get_secret_value(),
+                s.session_token.get_secret_value() if s.session_token else None,
+            )
+        else:
+            try:
+                creds = session.get_credentials()
+            except Exception as exc:  # botocore raises many kinds here (profile, SSO, IMDS)
+                raise S3AuthError(f"could not load AWS credentials: {exc}") from exc
+        if creds is None:
+            raise S3AuthError(_NO_CREDENTIALS)
+        frozen = creds.get_frozen_credentials()
+        register_secret(frozen.secret_key)
+        register_secret(frozen.token)
+        self._credentials = creds
+        self._auth_cls = _unsigned_payload_auth()
+
+    async def resolve(self) -> None:
+        """Load credentials in a thread: the chain may call instance metadata."""
+        if self._resolved:
+            return
+        async with self._lock:
+            if not self._resolved:
+                await asyncio.to_thread(self._resolve_blocking)
+                self._resolved = True
+
+    def sign(self, method: str, url: str, headers: dict[str, str], region: str) -> dict[str, str]:
+        """Return ``headers`` plus the SigV4 headers for ``method url`` in ``region``."""
+        if self._settings.anonymous:
+            return dict(headers)
+        from botocore.awsrequest import AWSRequest
+
+        assert self._auth_cls is not None, "resolve() first"
+        request = AWSRequest(method=method, url=url, headers=dict(headers))
+        self._auth_cls(self._credentials, "s3", region).add_auth(request)
+        signed = dict(request.headers.items())
+        token = signed.get("X-Amz-Security-Token")
+        if token:
+            register_secret(token)
+        return signed

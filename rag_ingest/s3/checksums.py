@@ -1,0 +1,109 @@
+"""Which checksum S3 offers for an object, and how to check it while bytes stream."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["Checksum", "pick_checksum"]
+
+_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return self.value.to_bytes(4, "big")
+
+
+class _AwsCrt:
+    """crc32c / crc64nvme from awscrt, when it is installed."""
+
+    def __init__(self, name: str) -> None:
+        from awscrt import checksums
+
+        self._fn: Any = getattr(checksums, name)
+        self._bytes = 8 if name == "crc64nvme" else 4
+        self.value = 0
+
+    def update(self, data: bytes) -> None:
+        self.value = self._fn(data, self.value)
+
+    def digest(self) -> bytes:
+        return int(self.value).to_bytes(self._bytes, "big")
+
+
+def _factory(name: str) -> Any:
+    if name == "crc32":
+        return _Crc32
+    if name in ("sha1", "sha256"):
+        return lambda: hashlib.new(name)
+    if name in ("crc32c", "crc64nvme"):
+        try:
+            import awscrt.checksums  # noqa: F401
+        except ImportError:
+            return None
+        return lambda: _AwsCrt(name)
+    return None
+
+
+class Checksum:
+    """An expected value and a running hash to compare it with."""
+
+    def __init__(self, name: str, expected: str, factory: Any, *, hex_digest: bool = False) -> None:
+        self.name = name
+        self.expected = expected
+        self._factory = factory
+        self._hash = factory()
+        self._hex = hex_digest
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._hash.update(data)
+
+    def actual(self) -> str:
+        digest: bytes = self._hash.digest()
+        return digest.hex() if self._hex else base64.b64encode(digest).decode()
+
+    def matches(self) -> bool:
+        return self.actual().lower() == self.expected.lower()
+
+    def fresh(self) -> Checksum:
+        """The same expectation with an empty hash (for a re-read from the start)."""
+        return Checksum(self.name, self.expected, self._factory, hex_digest=self._hex)
+
+
+def pick_checksum(headers: Mapping[str, str], etag: str | None) -> Checksum | None:
+    """The strongest full-object check the response headers allow, or None.
+
+    Composite (multipart, ``...-N``) checksums and multipart ETags cannot be checked
+    on the whole object; SSE-KMS and SSE-C ETags are not MD5s.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in ("sha256", "sha1", "crc64nvme", "crc32c", "crc32"):
+        value = lowered.get(f"x-amz-checksum-{name}")
+        kind = lowered.get("x-amz-checksum-type", "FULL_OBJECT")
+        if not value or "-" in value or kind != "FULL_OBJECT":
+            continue
+        factory = _factory(name)
+        if factory is not None:
+            return Checksum(name, value, factory)
+    encrypted = lowered.get("x-amz-server-side-encryption", "").startswith("aws:kms") or (
+        "x-amz-server-side-encryption-customer-algorithm" in lowered
+    )
+    match = _MD5_ETAG.match(etag or "")
+    if match and not encrypted:
+        return Checksum("md5-etag", match.group(1), lambda: hashlib.md5(), hex_digest=True)
+    return None

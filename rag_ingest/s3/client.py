@@ -1,0 +1,551 @@
+"""The async S3 client (tier 1): head, list, read and download over httpx.
+
+All httpx and botocore errors are translated to :mod:`rag_ingest.errors` here,
+at one boundary. Every request is retried under one :class:`RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import fnmatch
+import logging
+import os
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
+
+import httpx
+
+from rag_ingest._redact import install_log_redaction, redact
+from rag_ingest.errors import (
+    ConfigurationError,
+    S3AuthError,
+    S3Error,
+    S3IntegrityError,
+    S3NotFoundError,
+    S3ObjectChangedError,
+    S3PresignedExpiredError,
+    S3RateLimitError,
+    S3TimeoutError,
+    UnsafeSourceError,
+)
+from rag_ingest.progress import ByteProgress, ProgressCallback
+from rag_ingest.s3._transport import make_transport
+from rag_ingest.s3.auth import Signer
+from rag_ingest.s3.objects import DownloadResult, ObjectInfo
+from rag_ingest.s3.retry import RETRYABLE_STATUS, THROTTLING_CODES, TRANSIENT_CODES, RetryPolicy, RetryStats
+from rag_ingest.s3.safety import HostGuard, Resolver
+from rag_ingest.s3.uri import DirectURL, S3Location, Target, parse_address, quote_key, quote_query
+from rag_ingest.settings import Settings
+
+__all__ = ["AsyncS3Client"]
+
+logger = logging.getLogger("rag_ingest.s3")
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_MAX_HOPS = 3
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def _endpoint_from_env() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    amz = headers.get("x-amz-retry-after")
+    if amz:
+        with contextlib.suppress(ValueError):
+            return max(0.0, int(amz) / 1000.0)  # milliseconds
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        if parsed is None:
+            return None
+        return max(0.0, (parsed - datetime.now(timezone.utc)).total_seconds())
+
+
+def _xml_text(body: bytes, tag: str) -> str | None:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == tag:
+            return element.text
+    return None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return email.utils.parsedate_to_datetime(value)
+    return None
+
+
+def _iso_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    with contextlib.suppress(ValueError):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def _names(target: Target) -> tuple[str | None, str | None]:
+    if isinstance(target, S3Location):
+        return target.bucket, target.key
+    return target.bucket, target.key if target.key is not None else str(target)
+
+
+def transport_error(exc: httpx.HTTPError, target: Target) -> S3Error:
+    """Translate an httpx transport failure; every one of them may be retried."""
+    bucket, key = _names(target)
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return S3TimeoutError(f"{kind} talking to S3", bucket=bucket, key=key)
+    return S3Error(f"{kind}: connection failed or broke", bucket=bucket, key=key, retryable=True)
+
+
+def error_from_response(response: httpx.Response, body: bytes, target: Target) -> S3Error:
+    """Classify a non-2xx answer into the error tree (retryable or not)."""
+    status = response.status_code
+    code = _xml_text(body, "Code") if body else None
+    message = _xml_text(body, "Message") if body else None
+    request_id = response.headers.get("x-amz-request-id")
+    bucket, key = _names(target)
+    kwargs: dict[str, Any] = dict(
+        bucket=bucket, key=key, status=status, code=code, request_id=request_id
+    )
+    text = message or response.reason_phrase or "S3 request failed"
+    retry_after = _parse_retry_after(response.headers)
+    if isinstance(target, DirectURL) and target.presigned and status in (400, 403):
+        if (message and "expired" in message.lower()) or code == "ExpiredToken":
+            return S3PresignedExpiredError(f"presigned URL expired: {text}", **kwargs)
+    if status == 429 or code in THROTTLING_CODES:
+        return S3RateLimitError(f"throttled: {text}", retry_after=retry_after, **kwargs)
+    if code in TRANSIENT_CODES:
+        return S3TimeoutError(text, retry_after=retry_after, **kwargs)
+    if status in RETRYABLE_STATUS:
+        return S3Error(text, retryable=True, retry_after=retry_after, **kwargs)
+    if status in (401, 403):
+        return S3AuthError(f"access denied: {text}", **kwargs)
+    if status == 404:
+        return S3NotFoundError(f"not found: {text}", **kwargs)
+    if status == 412:
+        return S3ObjectChangedError(f"object changed (If-Match failed): {text}", **kwargs)
+    return S3Error(text, **kwargs)
+
+
+class AsyncS3Client:
+    """Async S3 operations. Use as ``async with AsyncS3Client(settings) as s3: ...``.
+
+    ``transport`` and ``resolver`` are injectable for tests; by default the
+    transport reads the socket ``settings.transfer.read_size`` bytes at a time.
+    The sync twin is :class:`rag_ingest.s3.S3Client`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        install_log_redaction()
+        self.settings = settings or Settings()
+        self.endpoint_url = self.settings.s3.endpoint_url or _endpoint_from_env()
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"bad endpoint URL {self.endpoint_url!r}")
+        if self.endpoint_url:
+            self.endpoint_url = self.endpoint_url.rstrip("/")
+        t = self.settings.transfer
+        self.policy = RetryPolicy(self.settings.retry)
+        self._signer = Signer(self.settings.s3)
+        self._guard = HostGuard(self.endpoint_url, resolver)
+        self._bucket_regions: dict[str, str] = {}
+        self._closed = False
+        self._http = httpx.AsyncClient(
+            transport=transport
+            or make_transport(
+                max_connections=t.max_connections,
+                read_size=t.read_size,
+                verify=self.settings.s3.verify_tls,
+            ),
+            timeout=httpx.Timeout(
+                connect=t.connect_timeout,
+                read=t.read_timeout,
+                write=t.read_timeout,
+                pool=t.read_timeout,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncS3Client(endpoint_url={self.endpoint_url!r}, anonymous={self._signer.anonymous})"
+
+    async def __aenter__(self) -> AsyncS3Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._http.aclose()
+
+    # -- addressing -------------------------------------------------------------
+
+    def parse(self, address: str | Target) -> Target:
+        """Turn an address string into a target (already-parsed targets pass through)."""
+        if isinstance(address, (S3Location, DirectURL)):
+            return address
+        return parse_address(address, endpoint_url=self.endpoint_url)
+
+    def _region_for(self, loc: S3Location) -> str:
+        return (
+            loc.region
+            or self._bucket_regions.get(loc.bucket)
+            or self._signer.default_region
+            or "us-east-1"
+        )
+
+    def _url_for(self, loc: S3Location, query: Mapping[str, str] | None) -> tuple[str, str]:
+        region = self._region_for(loc)
+        style = self.settings.s3.addressing_style
+        key = quote_key(loc.key)
+        if self.endpoint_url:
+            if style == "virtual":
+                parts = urlsplit(self.endpoint_url)
+                url = f"{parts.scheme}://{loc.bucket}.{parts.netloc}/{key}"
+            else:
+                url = f"{self.endpoint_url}/{quote_key(loc.bucket)}/{key}"
+        else:
+            virtual = style == "virtual" or (
+                style == "auto" and "." not in loc.bucket and loc.bucket == loc.bucket.lower()
+            )
+            host = f"s3.{region}.amazonaws.com"
+            url = (
+                f"https://{loc.bucket}.{host}/{key}"
+                if virtual
+                else f"https://{host}/{quote_key(loc.bucket)}/{key}"
+            )
+        params = dict(query or {})
+        if loc.version_id and "versionId" not in params:
+            params["versionId"] = loc.version_id
+        if params:
+            url = f"{url}?{quote_query(params)}"
+        return url, region
+
+    # -- one request --------------------------------------------------------------
+
+    async def open(
+        self,
+        method: str,
+        target: Target,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request and return the streaming 2xx response (the caller closes it).
+
+        Signs S3 targets (fresh signature per call), checks the host, discovers a
+        bucket's region once, follows same-host redirects only, and raises a
+        classified :class:`S3Error` for any other answer. Not retried here.
+        """
+        if self._closed:
+            raise RuntimeError("this client is closed")
+        base_headers = {"accept-encoding": "identity", **(headers or {})}
+        for _hop in range(_MAX_HOPS + 1):
+            if isinstance(target, DirectURL):
+                if target.expired():
+                    bucket, key = _names(target)
+                    raise S3PresignedExpiredError(
+                        "presigned URL expired before the request was sent", bucket=bucket, key=key
+                    )
+                url, send_headers = target.url, dict(base_headers)
+            else:
+                url, region = self._url_for(target, query)
+                await self._signer.resolve()
+                send_headers = self._signer.sign(method, url, base_headers, region)
+            await self._guard.check(url)
+            try:
+                request = self._http.build_request(method, url, headers=send_headers)
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise transport_error(exc, target) from exc
+            if response.status_code < 300:
+                return response
+            body = b""
+            try:
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) >= _ERROR_BODY_LIMIT:
+                        break
+            except httpx.HTTPError:
+                pass  # the status is what matters; a broken error body changes nothing
+            finally:
+                await response.aclose()
+            new_target = self._after_error(target, response)
+            if new_target is not None:
+                target = new_target
+                continue
+            raise error_from_response(response, body, target)
+        raise S3Error("too many redirects", bucket=_names(target)[0], key=_names(target)[1])
+
+    def _after_error(self, target: Target, response: httpx.Response) -> Target | None:
+        """A target to try again after a region hint or a same-host redirect, else None."""
+        if isinstance(target, S3Location) and not self.endpoint_url:
+            region = response.headers.get("x-amz-bucket-region")
+            if region and region != self._region_for(target):
+                logger.debug("bucket %s is in region %s", target.bucket, region)
+                self._bucket_regions[target.bucket] = region
+                return target
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("location")
+            if not location:
+                return None
+            old = urlsplit(str(response.request.url))
+            new = urlsplit(str(response.request.url.join(location)))
+            if isinstance(target, DirectURL) and new.netloc == old.netloc and new.scheme == old.scheme:
+                return DirectURL(url=new.geturl(), presigned=target.presigned,
+                                 expires_at=target.expires_at, bucket=target.bucket, key=target.key)
+            raise UnsafeSourceError(
+                f"refusing redirect from {old.hostname} to another host ({new.hostname})"
+            )
+        return None
+
+    # -- head / read / list -------------------------------------------------------
+
+    def _info_from(self, response: httpx.Response, target: Target, size: int) -> ObjectInfo:
+        headers = response.headers
+        bucket, key = _names(target)
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=size,
+            etag=headers.get("etag"),
+            last_modified=_http_date(headers.get("last-modified")),
+            content_type=headers.get("content-type"),
+            version_id=headers.get("x-amz-version-id"),
+            checksums={
+                k.lower()[len("x-amz-checksum-") :]: v
+                for k, v in headers.items()
+                if k.lower().startswith("x-amz-checksum-") and k.lower() != "x-amz-checksum-type"
+            },
+            source=str(target),
+        )
+
+    async def head(self, address: str | Target, *, stats: RetryStats | None = None) -> ObjectInfo:
+        """Size, ETag, dates and checksums of one object.
+
+        For a direct URL (a presigned GET cannot be used for HEAD) this is a
+        one-byte ranged GET.
+        """
+        target = self.parse(address)
+
+        async def attempt() -> ObjectInfo:
+            if isinstance(target, DirectURL):
+                response = await self.open("GET", target, headers={"range": "bytes=0-0"})
+                await response.aclose()
+                from rag_ingest.s3.download import parse_content_range
+
+                if response.status_code == 206:
+                    _, _, total = parse_content_range(response, target)
+                else:
+                    total = int(response.headers.get("content-length", "-1"))
+                return self._info_from(response, target, total)
+            response = await self.open("HEAD", target, headers={"x-amz-checksum-mode": "ENABLED"})
+            await response.aclose()
+            length = response.headers.get("content-length")
+            if length is None:
+                raise S3IntegrityError("HEAD without Content-Length", bucket=target.bucket, key=target.key)
+            return self._info_from(response, target, int(length))
+
+        return await self.policy.run(attempt, stats=stats)
+
+    async def list(
+        self,
+        prefix: str | Target,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        max_count: int | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[ObjectInfo]:
+        """Yield the objects under a prefix, page by page, as they arrive.
+
+        ``include``/``exclude`` are shell globs matched against the whole key
+        (``*`` also matches ``/``). ``max_count`` stops after that many yields.
+        """
+        target = self.parse(prefix)
+        if not isinstance(target, S3Location):
+            raise ConfigurationError("listing needs an s3:// address or an S3 endpoint URL")
+        if max_count is not None and max_count <= 0:
+            return
+        yielded = 0
+        token: str | None = None
+        base = S3Location(bucket=target.bucket, key="", region=target.region)
+        while True:
+            query = {
+                "list-type": "2",
+                "prefix": target.key,
+                "max-keys": str(page_size),
+                "encoding-type": "url",
+            }
+            if token:
+                query["continuation-token"] = token
+
+            async def page(q: dict[str, str] = query) -> bytes:
+                response = await self.open("GET", base, query=q)
+                try:
+                    return await response.aread()
+                except httpx.HTTPError as exc:
+                    raise transport_error(exc, base) from exc
+                finally:
+                    await response.aclose()
+
+            body = await self.policy.run(page)
+            try:
+                root = ET.fromstring(body)
+            except ET.ParseError as exc:
+                raise S3Error("unreadable listing", bucket=target.bucket, key=target.key) from exc
+            url_encoded = (root.findtext(f"{_S3_NS}EncodingType") or "").lower() == "url"
+            for item in root.iter(f"{_S3_NS}Contents"):
+                key = item.findtext(f"{_S3_NS}Key") or ""
+                if url_encoded:
+                    key = unquote_plus(key)
+                if not _selected(key, include, exclude):
+                    continue
+                yield ObjectInfo(
+                    bucket=target.bucket,
+                    key=key,
+                    size=int(item.findtext(f"{_S3_NS}Size") or 0),
+                    etag=item.findtext(f"{_S3_NS}ETag"),
+                    last_modified=_iso_date(item.findtext(f"{_S3_NS}LastModified")),
+                    source=f"s3://{target.bucket}/{key}",
+                )
+                yielded += 1
+                if max_count is not None and yielded >= max_count:
+                    return
+            truncated = (root.findtext(f"{_S3_NS}IsTruncated") or "").lower() == "true"
+            token = root.findtext(f"{_S3_NS}NextContinuationToken")
+            if not truncated or not token:
+                return
+
+    async def read(self, address: str | Target) -> bytes:
+        """The whole object in memory, up to ``limits.max_read_size`` bytes."""
+        result = await self.download_to_temp(address, max_size=self.settings.limits.max_read_size)
+        try:
+            return result.path.read_bytes()
+        finally:
+            result.path.unlink(missing_ok=True)
+
+    # -- downloads ----------------------------------------------------------------
+
+    async def download(
+        self,
+        address: str | Target,
+        dest: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        show_progress: bool | None = None,
+    ) -> DownloadResult:
+        """Download to ``dest`` atomically (a temp file beside it, renamed on success)."""
+        dest_path = Path(dest)
+        result = await self._download(
+            address, dest_path.parent, progress=progress, show_progress=show_progress
+        )
+        os.replace(result.path, dest_path)
+        result.path = dest_path
+        return result
+
+    async def download_to_temp(
+        self,
+        address: str | Target,
+        *,
+        progress: ProgressCallback | None = None,
+        show_progress: bool | None = None,
+        max_size: int | None = None,
+    ) -> DownloadResult:
+        """Download to a fresh 0600 temp file; the caller owns (and removes) ``result.path``."""
+        directory = self.settings.temp_dir or Path(tempfile.gettempdir())
+        return await self._download(
+            address, directory, progress=progress, show_progress=show_progress, max_size=max_size
+        )
+
+    @contextlib.asynccontextmanager
+    async def fetch(
+        self, address: str | Target, *, progress: ProgressCallback | None = None
+    ) -> AsyncIterator[DownloadResult]:
+        """``async with s3.fetch(uri) as result:`` a temp download removed on exit."""
+        result = await self.download_to_temp(address, progress=progress, show_progress=False)
+        try:
+            yield result
+        finally:
+            result.path.unlink(missing_ok=True)
+
+    async def _download(
+        self,
+        address: str | Target,
+        directory: Path,
+        *,
+        progress: ProgressCallback | None,
+        show_progress: bool | None,
+        max_size: int | None = None,
+    ) -> DownloadResult:
+        from rag_ingest.s3.download import ObjectDownload
+
+        target = self.parse(address)
+        bar = self.settings.progress if show_progress is None else show_progress
+        meter = ByteProgress(callback=progress, bar=bar, description=str(target))
+        # mkstemp: an unpredictable name (never derived from the key), mode 0600.
+        fd, name = tempfile.mkstemp(prefix="rag-ingest-", suffix=".part", dir=directory)
+        path = Path(name)
+        started = time.perf_counter()
+        stats = RetryStats()
+        try:
+            job = ObjectDownload(
+                self,
+                target,
+                fd,
+                progress=meter,
+                stats=stats,
+                max_size=min(max_size or self.settings.limits.max_object_size,
+                             self.settings.limits.max_object_size),
+            )
+            info, checksum, parts = await job.run()
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            meter.close()
+        os.close(fd)
+        return DownloadResult(
+            path=path,
+            info=info,
+            bytes=info.size,
+            parts=parts,
+            attempts=stats.attempts,
+            retries=stats.retries,
+            seconds=time.perf_counter() - started,
+            checksum=checksum,
+        )
+
+
+def _selected(key: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    include = list(include)
+    if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
+        return False
+    return not any(fnmatch.fnmatchcase(key, pattern) for pattern in exclude)

@@ -1,0 +1,307 @@
+"""One object's download: ranged, parallel, resumable, verified.
+
+The first GET asks for ``bytes=0-(threshold-1)``: a small object arrives whole
+and a large one reveals its size and ETag without a HEAD. The remaining parts
+are fetched by ``concurrency`` workers, each carrying ``If-Match: ETAG`` and
+writing at its own offset (``pwrite``), so memory does not grow with part or
+object size. A broken body resumes from the last byte received. Every answer is
+checked: a 200 to a Range is never appended, Content-Range must be exactly the
+range asked, the total size must match, and a full-object checksum (or the MD5
+of a single-part ETag) is verified when S3 offers one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from rag_ingest.errors import (
+    S3Error,
+    S3IntegrityError,
+    S3ObjectChangedError,
+    S3ObjectTooLargeError,
+    S3TimeoutError,
+)
+from rag_ingest.progress import ByteProgress
+from rag_ingest.s3.checksums import Checksum, pick_checksum
+from rag_ingest.s3.objects import ObjectInfo
+from rag_ingest.s3.retry import RetryStats
+from rag_ingest.s3.uri import S3Location, Target
+
+if TYPE_CHECKING:
+    from rag_ingest.s3.client import AsyncS3Client
+
+__all__ = ["ObjectDownload", "parse_content_range"]
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_HASH_READ = 1024 * 1024
+
+
+def _names(target: Target) -> dict[str, str | None]:
+    if isinstance(target, S3Location):
+        return {"bucket": target.bucket, "key": target.key}
+    return {"bucket": target.bucket, "key": target.key if target.key is not None else str(target)}
+
+
+def parse_content_range(response: httpx.Response, target: Target) -> tuple[int, int, int]:
+    """``(first, last, total)`` from a 206's Content-Range, or an integrity error."""
+    value = response.headers.get("content-range", "")
+    match = _CONTENT_RANGE.match(value.strip())
+    if not match or match.group(3) == "*":
+        raise S3IntegrityError(f"bad Content-Range {value!r}", **_names(target))
+    first, last, total = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if last < first or last >= total:
+        raise S3IntegrityError(f"inconsistent Content-Range {value!r}", **_names(target))
+    return first, last, total
+
+
+@dataclass
+class _Part:
+    start: int
+    end: int  # inclusive
+    pos: int  # next byte wanted
+
+    @property
+    def remaining(self) -> int:
+        return self.end + 1 - self.pos
+
+
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+class ObjectDownload:
+    """Downloads one target into an open file descriptor."""
+
+    def __init__(
+        self,
+        client: AsyncS3Client,
+        target: Target,
+        fd: int,
+        *,
+        progress: ByteProgress,
+        stats: RetryStats,
+        max_size: int,
+    ) -> None:
+        self._client = client
+        self._target = target
+        self._fd = fd
+        self._progress = progress
+        self._stats = stats
+        self._max_size = max_size
+        t = client.settings.transfer
+        self._threshold = max(t.multipart_threshold, t.part_size)
+        self._part_size = t.part_size
+        self._concurrency = t.concurrency
+        self._min_rate = t.min_rate
+        self._rate_window = t.rate_window
+        self._verify = t.verify_checksum
+        self._total: int | None = None
+        self._etag: str | None = None
+        self._info: ObjectInfo | None = None
+        self._checksum: Checksum | None = None
+        self._names = _names(target)
+
+    async def run(self) -> tuple[ObjectInfo, str | None, int]:
+        """Fetch everything; return the object's info, the checksum verified, and part count."""
+        first = _Part(0, self._threshold - 1, 0)
+        await self._client.policy.run(lambda: self._fetch(first), stats=self._stats)
+        assert self._total is not None and self._info is not None
+        parts = [
+            _Part(s, min(s + self._part_size, self._total) - 1, s)
+            for s in range(first.end + 1, self._total, self._part_size)
+        ]
+        if parts:
+            await self._fetch_parts(parts)
+        checksum = await self._verify_checksum(single_stream=not parts)
+        return self._info, checksum, 1 + len(parts)
+
+    # -- parts ---------------------------------------------------------------------
+
+    async def _fetch_parts(self, parts: list[_Part]) -> None:
+        pending = iter(parts)
+
+        async def worker() -> None:
+            for part in pending:  # a shared iterator: each part is taken once
+                await self._client.policy.run(lambda p=part: self._fetch(p), stats=self._stats)
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(min(self._concurrency, len(parts)))]
+        if self._verify and self._checksum is None and isinstance(self._target, S3Location):
+            tasks.append(asyncio.ensure_future(self._checksum_from_head()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # re-raise the first failure
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _checksum_from_head(self) -> None:
+        # Ranged GETs carry no full-object checksum; HEAD with checksum mode does.
+        try:
+            info = await self._client.head(self._target)
+        except S3Error:
+            return  # verification is best effort here; the parts' own checks still hold
+        if info.etag and self._etag and info.etag != self._etag:
+            raise S3ObjectChangedError("object changed during download", **self._names)
+        headers = {f"x-amz-checksum-{k}": v for k, v in info.checksums.items()}
+        self._checksum = pick_checksum(headers, self._etag)
+
+    # -- one request -----------------------------------------------------------------
+
+    async def _fetch(self, part: _Part) -> None:
+        """One attempt at the rest of ``part`` (from ``part.pos``); retried by the caller."""
+        headers = {"range": f"bytes={part.pos}-{part.end}"}
+        first_request = self._total is None
+        if first_request and self._verify:
+            headers["x-amz-checksum-mode"] = "ENABLED"
+        if self._etag:
+            headers["if-match"] = self._etag
+        try:
+            response = await self._client.open("GET", self._target, headers=headers)
+        except S3Error as exc:
+            if first_request and exc.status == 416:
+                # S3 answers 416 to any Range on an empty object.
+                response = await self._client.open("GET", self._target)
+            else:
+                raise
+        try:
+            if first_request:
+                self._learn(response, part)
+            else:
+                self._check(response, part)
+            await self._stream(response, part)
+        finally:
+            await response.aclose()
+
+    def _learn(self, response: httpx.Response, part: _Part) -> None:
+        """Size, ETag and checksum from the first answer (206, or 200 at offset 0)."""
+        if response.status_code == 206:
+            first, last, total = parse_content_range(response, self._target)
+            if first != part.pos:
+                raise S3IntegrityError(f"asked for byte {part.pos}, got {first}", **self._names)
+        elif response.status_code == 200 and part.pos == 0:
+            length = response.headers.get("content-length")
+            if length is None:
+                raise S3IntegrityError(
+                    "a 200 answer without Content-Length: the size cannot be verified",
+                    **self._names,
+                )
+            total = int(length)
+            last = total - 1
+        else:
+            raise S3IntegrityError(
+                f"unexpected status {response.status_code} to a ranged GET", **self._names
+            )
+        if total > self._max_size:
+            raise S3ObjectTooLargeError(
+                f"object is {total} bytes, over the {self._max_size}-byte limit", **self._names
+            )
+        self._total = total
+        self._etag = response.headers.get("etag")
+        self._info = self._client._info_from(response, self._target, total)
+        part.end = last if response.status_code == 206 else total - 1
+        os.ftruncate(self._fd, total)
+        self._progress.set_total(total)
+        if self._verify and part.end + 1 == total:
+            self._checksum = pick_checksum(response.headers, self._etag)
+
+    def _check(self, response: httpx.Response, part: _Part) -> None:
+        if response.status_code != 206:
+            raise S3IntegrityError(
+                f"status {response.status_code} to a Range request: refusing to append",
+                **self._names,
+            )
+        first, last, total = parse_content_range(response, self._target)
+        if (first, last, total) != (part.pos, part.end, self._total):
+            raise S3IntegrityError(
+                f"asked for bytes {part.pos}-{part.end}/{self._total}, "
+                f"got {first}-{last}/{total}",
+                **self._names,
+            )
+        etag = response.headers.get("etag")
+        if self._etag and etag and etag != self._etag:
+            raise S3ObjectChangedError(
+                f"ETag changed from {self._etag} to {etag} between parts", **self._names
+            )
+
+    async def _stream(self, response: httpx.Response, part: _Part) -> None:
+        """Write the body at its offset as it arrives, checking rate and length."""
+        hasher = self._checksum if part.start == 0 and part.end + 1 == self._total else None
+        window_start = time.monotonic()
+        window_bytes = 0
+        try:
+            async for chunk in response.aiter_raw():
+                size = len(chunk)
+                if size > part.remaining:
+                    raise S3IntegrityError("more bytes than the range asked for", **self._names)
+                # A page-cache write of <= read_size bytes costs less than a thread hop.
+                _pwrite_all(self._fd, chunk, part.pos)
+                if hasher is not None:
+                    hasher.update(chunk)
+                part.pos += size
+                self._progress.advance(size)
+                window_bytes += size
+                if self._min_rate:
+                    elapsed = time.monotonic() - window_start
+                    if elapsed >= self._rate_window:
+                        if window_bytes / elapsed < self._min_rate:
+                            raise S3TimeoutError(
+                                f"transfer below the minimum rate ({window_bytes / elapsed:.0f} "
+                                f"B/s < {self._min_rate} B/s)",
+                                **self._names,
+                            )
+                        window_start, window_bytes = time.monotonic(), 0
+        except httpx.TimeoutException as exc:
+            raise S3TimeoutError("read timed out mid-body", **self._names) from exc
+        except httpx.HTTPError as exc:
+            raise S3Error(
+                f"body broke after {part.pos - part.start} bytes ({type(exc).__name__})",
+                retryable=True,
+                **self._names,
+            ) from exc
+        if part.remaining:
+            raise S3IntegrityError(
+                f"body ended {part.remaining} bytes short of the range",
+                retryable=True,
+                **self._names,
+            )
+
+    # -- verification ----------------------------------------------------------------
+
+    async def _verify_checksum(self, *, single_stream: bool) -> str | None:
+        checksum = self._checksum
+        if checksum is None:
+            return None
+        if not single_stream:
+            checksum = checksum.fresh()
+            await asyncio.to_thread(self._hash_file, checksum)
+        if not checksum.matches():
+            raise S3IntegrityError(
+                f"{checksum.name} mismatch: expected {checksum.expected}, got {checksum.actual()}",
+                **self._names,
+            )
+        return checksum.name
+
+    def _hash_file(self, checksum: Checksum) -> None:
+        assert self._total is not None
+        offset = 0
+        while offset < self._total:
+            block = os.pread(self._fd, min(_HASH_READ, self._total - offset), offset)
+            if not block:
+                break
+            checksum.update(block)
+            offset += len(block)
+
+

