@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rag_ingest.settings import Settings
+
+TEST_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+TEST_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENvalue0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up the developer's AWS config, endpoint or credentials."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "RAG_INGEST_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def make_settings(endpoint_url: str | None = None, **parts: Any) -> Settings:
+    """Settings with explicit test credentials and fast, deterministic retries."""
+    s3 = {"region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": TEST_SECRET}
+    if endpoint_url:
+        s3["endpoint_url"] = endpoint_url
+    s3.update(parts.pop("s3", {}))
+    retry = {"base_delay": 0.0, "max_delay": 0.05, "max_attempts": 5, "deadline": 30.0}
+    retry.update(parts.pop("retry", {}))
+    transfer = {"read_timeout": 5.0, "connect_timeout": 2.0}
+    transfer.update(parts.pop("transfer", {}))
+    return Settings(s3=s3, retry=retry, transfer=transfer, progress=False, **parts)
+
+
+@pytest.fixture
+def tmp_download_dir(tmp_path: Any) -> Iterator[Any]:
+    yield tmp_path

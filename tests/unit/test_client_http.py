@@ -1,0 +1,294 @@
+"""Status-level behaviour of the S3 client, with responses injected by respx."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from rag_ingest.errors import (
+    S3AuthError,
+    S3NotFoundError,
+    S3ObjectTooLargeError,
+    S3PresignedExpiredError,
+    S3RateLimitError,
+    UnsafeSourceError,
+)
+from rag_ingest.s3 import AsyncS3Client
+from tests.conftest import make_settings
+
+HOST = "https://docs.s3.us-east-1.amazonaws.com"
+ETAG = '"5d41402abc4b2a76b9719d911017c592"'  # md5(b"hello")
+
+
+def ok(body: bytes = b"hello", etag: str = ETAG) -> httpx.Response:
+    return httpx.Response(
+        206,
+        headers={
+            "etag": etag,
+            "content-range": f"bytes 0-{len(body) - 1}/{len(body)}",
+            "content-length": str(len(body)),
+        },
+        content=body,
+    )
+
+
+def s3_error(status: int, code: str, message: str = "", **headers: str) -> httpx.Response:
+    xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>"
+    return httpx.Response(status, headers=headers, content=xml.encode())
+
+
+async def test_slowdown_three_times_then_success() -> None:
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(
+            side_effect=[s3_error(503, "SlowDown", "Please reduce your request rate.")] * 3 + [ok()]
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            result = await s3.download_to_temp("s3://docs/a.txt")
+        try:
+            assert result.path.read_bytes() == b"hello"
+            assert result.attempts == 4 and result.retries == 3
+            assert result.checksum == "md5-etag"
+        finally:
+            result.path.unlink()
+        assert route.call_count == 4
+
+
+async def test_throttled_past_the_budget_is_rate_limit_error() -> None:
+    with respx.mock() as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(
+            return_value=s3_error(429, "TooManyRequests", "slow", **{"retry-after": "0"})
+        )
+        async with AsyncS3Client(make_settings(retry={"max_attempts": 3})) as s3:
+            with pytest.raises(S3RateLimitError) as info:
+                await s3.read("s3://docs/a.txt")
+        assert route.call_count == 3
+        assert info.value.bucket == "docs" and info.value.key == "a.txt"
+        assert "s3://docs/a.txt" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (404, "NoSuchKey", S3NotFoundError),
+        (404, "NoSuchBucket", S3NotFoundError),
+        (403, "SignatureDoesNotMatch", S3AuthError),
+        (403, "AccessDenied", S3AuthError),
+    ],
+)
+async def test_not_retried(status: int, code: str, error: type[Exception]) -> None:
+    with respx.mock() as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(return_value=s3_error(status, code))
+        async with AsyncS3Client(make_settings()) as s3:
+            with pytest.raises(error) as info:
+                await s3.read("s3://docs/a.txt")
+        assert route.call_count == 1
+        assert code in str(info.value)
+
+
+async def test_not_found_is_a_file_not_found_error() -> None:
+    with respx.mock() as mock:
+        mock.head(f"{HOST}/a.txt").mock(return_value=httpx.Response(404))
+        async with AsyncS3Client(make_settings()) as s3:
+            with pytest.raises(FileNotFoundError):
+                await s3.head("s3://docs/a.txt")
+
+
+async def test_requests_are_sigv4_signed_with_unsigned_payload() -> None:
+    with respx.mock() as mock:
+        route = mock.get(url__regex=r".*").mock(return_value=ok())
+        async with AsyncS3Client(make_settings()) as s3:
+            await s3.read("s3://docs/a b+c=(d)/é.txt")
+        request = route.calls.last.request
+        assert request.url.raw_path == b"/a%20b%2Bc%3D%28d%29/%C3%A9.txt"
+        assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        assert request.headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+        assert request.headers["accept-encoding"] == "identity"
+
+
+async def test_anonymous_mode_sends_no_authorization() -> None:
+    with respx.mock() as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(return_value=ok())
+        async with AsyncS3Client(make_settings(s3={"anonymous": True})) as s3:
+            assert await s3.read("s3://docs/a.txt") == b"hello"
+        assert "authorization" not in route.calls.last.request.headers
+
+
+async def test_no_credentials_says_what_to_do() -> None:
+    settings = make_settings(s3={"access_key_id": None, "secret_access_key": None})
+    async with AsyncS3Client(settings) as s3:
+        with pytest.raises(S3AuthError, match="AWS_ACCESS_KEY_ID"):
+            await s3.read("s3://docs/a.txt")
+
+
+async def test_bucket_region_is_discovered_once() -> None:
+    with respx.mock() as mock:
+        wrong = mock.get(f"{HOST}/a.txt").mock(
+            return_value=s3_error(301, "PermanentRedirect", **{"x-amz-bucket-region": "eu-west-1"})
+        )
+        right = mock.get("https://docs.s3.eu-west-1.amazonaws.com/a.txt").mock(return_value=ok())
+        async with AsyncS3Client(make_settings(s3={"region": None})) as s3:
+            assert await s3.read("s3://docs/a.txt") == b"hello"
+            assert await s3.read("s3://docs/a.txt") == b"hello"
+        assert wrong.call_count == 1 and right.call_count == 2
+        assert "/eu-west-1/s3/" in right.calls.last.request.headers["authorization"]
+
+
+async def test_cross_host_redirect_is_refused() -> None:
+    with respx.mock() as mock:
+        mock.get(f"{HOST}/a.txt").mock(
+            return_value=httpx.Response(307, headers={"location": "https://evil.example/steal"})
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            with pytest.raises(UnsafeSourceError, match="redirect"):
+                await s3.read("s3://docs/a.txt")
+
+
+def _presigned(expires: str = "20260101T000000Z", seconds: int = 60) -> str:
+    return (
+        f"{HOST}/a.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={expires}"
+        f"&X-Amz-Expires={seconds}&X-Amz-SignedHeaders=host&X-Amz-Signature={'c' * 64}"
+    )
+
+
+async def test_expired_presigned_url_is_not_sent() -> None:
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.get(url__regex=r".*").mock(return_value=ok())
+        async with AsyncS3Client(make_settings()) as s3:
+            with pytest.raises(S3PresignedExpiredError):
+                await s3.read(_presigned("20200101T000000Z"))
+        assert route.call_count == 0
+
+
+async def test_presigned_expired_answer_is_not_retried() -> None:
+    with respx.mock() as mock:
+        route = mock.get(url__regex=r".*").mock(
+            return_value=s3_error(403, "AccessDenied", "Request has expired")
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            with pytest.raises(S3PresignedExpiredError) as info:
+                await s3.read(_presigned("20991231T000000Z", 604800))
+        assert route.call_count == 1
+        assert "c" * 64 not in str(info.value)
+
+
+async def test_presigned_url_is_sent_exactly_as_given_and_unsigned() -> None:
+    url = _presigned("20991231T000000Z", 604800)
+    with respx.mock() as mock:
+        route = mock.get(url__regex=r".*").mock(return_value=ok())
+        async with AsyncS3Client(make_settings()) as s3:
+            assert await s3.read(url) == b"hello"
+        request = route.calls.last.request
+        assert str(request.url) == url
+        assert "authorization" not in request.headers
+
+
+async def test_wire_bytes_are_not_decompressed() -> None:
+    raw = gzip.compress(b"x" * 100_000)
+    with respx.mock() as mock:
+        mock.get(f"{HOST}/a.gz").mock(
+            return_value=httpx.Response(
+                206,
+                headers={
+                    "content-encoding": "gzip",
+                    "content-range": f"bytes 0-{len(raw) - 1}/{len(raw)}",
+                    "etag": '"-"',
+                },
+                content=raw,
+            )
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            assert await s3.read("s3://docs/a.gz") == raw
+
+
+async def test_too_large_is_refused_before_writing(tmp_path: Path) -> None:
+    with respx.mock() as mock:
+        mock.get(f"{HOST}/big").mock(
+            return_value=httpx.Response(
+                206, headers={"content-range": "bytes 0-4/999999999999", "etag": ETAG}, content=b"hello"
+            )
+        )
+        async with AsyncS3Client(make_settings(temp_dir=tmp_path)) as s3:
+            with pytest.raises(S3ObjectTooLargeError):
+                await s3.download_to_temp("s3://docs/big")
+    assert os.listdir(tmp_path) == []
+
+
+async def test_private_and_metadata_hosts_are_refused() -> None:
+    async def resolve_to_loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    async with AsyncS3Client(make_settings(), resolver=resolve_to_loopback) as s3:
+        for url in (
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.1.2.3/file.pdf",
+            "https://[::1]/file.pdf",
+            "https://metadata.google.internal/x",
+            "https://innocent.example/file.pdf",  # resolves to loopback
+        ):
+            with pytest.raises(UnsafeSourceError):
+                await s3.read(url)
+
+
+async def test_public_https_download_works() -> None:
+    async def resolve_public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    with respx.mock() as mock:
+        mock.get("https://files.example/report.pdf").mock(
+            return_value=httpx.Response(200, headers={"content-length": "5"}, content=b"hello")
+        )
+        async with AsyncS3Client(make_settings(), resolver=resolve_public) as s3:
+            assert await s3.read("https://files.example/report.pdf") == b"hello"
+
+
+LIST_PAGE = """<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+<Name>docs</Name><Prefix>p/</Prefix><EncodingType>url</EncodingType>
+<IsTruncated>{truncated}</IsTruncated>{token}
+{contents}
+</ListBucketResult>"""
+
+
+def _page(keys: list[str], token: str | None) -> httpx.Response:
+    contents = "".join(
+        f"<Contents><Key>{k}</Key><Size>{i}</Size><ETag>&quot;e{i}&quot;</ETag>"
+        f"<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>"
+        for i, k in enumerate(keys)
+    )
+    body = LIST_PAGE.format(
+        truncated="true" if token else "false",
+        token=f"<NextContinuationToken>{token}</NextContinuationToken>" if token else "",
+        contents=contents,
+    )
+    return httpx.Response(200, content=body.encode())
+
+
+async def test_list_pages_filters_and_stops() -> None:
+    with respx.mock() as mock:
+        route = mock.get(url__startswith=f"{HOST}/").mock(
+            side_effect=[
+                _page(["p/a.pdf", "p/b.txt", "p/c%20d.pdf"], "tok+1/="),
+                _page(["p/e.pdf", "p/f.pdf"], None),
+            ]
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            keys = [o.key async for o in s3.list("s3://docs/p/", include=["*.pdf"])]
+        assert keys == ["p/a.pdf", "p/c d.pdf", "p/e.pdf", "p/f.pdf"]
+        second = route.calls[1].request.url
+        assert second.params["continuation-token"] == "tok+1/="
+        assert second.params["prefix"] == "p/"
+
+    with respx.mock() as mock:
+        mock.get(url__startswith=f"{HOST}/").mock(
+            side_effect=[_page(["p/a.pdf", "p/b.txt", "p/c.pdf"], "t"), _page(["p/e.pdf"], None)]
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            infos = [o async for o in s3.list("s3://docs/p/", exclude=["*.txt"], max_count=2)]
+        assert [o.key for o in infos] == ["p/a.pdf", "p/c.pdf"]
+        assert infos[0].etag == '"e0"' and infos[1].size == 2
+        assert infos[0].last_modified is not None
