@@ -29,6 +29,8 @@ __all__ = [
     "S3Settings",
     "Settings",
     "TransferSettings",
+    "load_config_file",
+    "load_settings",
 ]
 
 KiB = 1024
@@ -179,17 +181,60 @@ class Settings(BaseSettings):
     )
     progress: bool = Field(default=True, description="Show tqdm progress bars.")
 
-    def merged(self, **overrides: Any) -> Settings:
-        """A copy with parts updated from nested dicts: ``merged(s3={"region": "eu-west-1"})``."""
-        data = self.model_dump()
-        for name, value in overrides.items():
-            if isinstance(value, dict) and isinstance(data.get(name), dict):
-                data[name].update(value)
-            else:
-                data[name] = value
-        for part in ("s3",):
-            for secret in ("secret_access_key", "session_token"):
-                value = data[part].get(secret)
-                if isinstance(value, SecretStr):
-                    data[part][secret] = value.get_secret_value()
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings a ``config.py``-style file defines (like gunicorn.conf.py).
+
+    The file is executed as Python; its top-level names that match settings
+    parts (``s3``, ``retry``, ...) are returned. Other public, non-module names
+    are an error, so a typo does not pass silently.
+    """
+    import runpy
+    import types
+
+    from rag_ingest.errors import ConfigurationError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"config file not found: {file}")
+    try:
+        namespace = runpy.run_path(str(file))
+    except Exception as exc:
+        raise ConfigurationError(f"config file {file} failed: {type(exc).__name__}: {exc}") from exc
+    known = set(Settings.model_fields)
+    values: dict[str, Any] = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
+            continue
+        if name not in known:
+            raise ConfigurationError(f"{file}: unknown setting {name!r} (known: {sorted(known)})")
+        values[name] = value
+    return values
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = _deep_merge(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
+
+
+def load_settings(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Settings by increasing priority: defaults, the config file, ``RAG_INGEST_*``, overrides."""
+    from pydantic import ValidationError
+    from pydantic_settings import EnvSettingsSource
+
+    from rag_ingest.errors import ConfigurationError
+
+    data = load_config_file(config_file) if config_file else {}
+    data = _deep_merge(data, EnvSettingsSource(Settings)())
+    data = _deep_merge(data, overrides or {})
+    try:
         return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from exc

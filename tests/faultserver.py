@@ -48,9 +48,12 @@ def ranged(data: bytes, request: Request, etag: str | None = None) -> Reply:
     etag = etag or etag_of(data)
     if_match = request.headers.get("if-match")
     if if_match and if_match != etag:
-        return Reply(412, {"content-type": "application/xml"},
-                     b"<Error><Code>PreconditionFailed</Code><Message>At least one of the "
-                     b"pre-conditions you specified did not hold</Message></Error>")
+        return Reply(
+            412,
+            {"content-type": "application/xml"},
+            b"<Error><Code>PreconditionFailed</Code><Message>At least one of the "
+            b"pre-conditions you specified did not hold</Message></Error>",
+        )
     headers = {"etag": etag, "content-type": "application/octet-stream", "accept-ranges": "bytes"}
     match = _RANGE.match(request.headers.get("range", ""))
     if not match:

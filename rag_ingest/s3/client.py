@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
-from rag_ingest._redact import install_log_redaction, redact
+from rag_ingest._redact import install_log_redaction
 from rag_ingest.errors import (
     ConfigurationError,
     S3AuthError,
@@ -39,9 +39,23 @@ from rag_ingest.progress import ByteProgress, ProgressCallback
 from rag_ingest.s3._transport import make_transport
 from rag_ingest.s3.auth import Signer
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
-from rag_ingest.s3.retry import RETRYABLE_STATUS, THROTTLING_CODES, TRANSIENT_CODES, RetryPolicy, RetryStats
+from rag_ingest.s3.retry import (
+    RETRYABLE_STATUS,
+    THROTTLING_CODES,
+    TRANSIENT_CODES,
+    RetryPolicy,
+    RetryStats,
+)
 from rag_ingest.s3.safety import HostGuard, Resolver
-from rag_ingest.s3.uri import DirectURL, S3Location, Target, parse_address, quote_key, quote_query
+from rag_ingest.s3.uri import (
+    DirectURL,
+    S3Location,
+    Target,
+    parse_address,
+    quote_key,
+    quote_query,
+    where,
+)
 from rag_ingest.settings import Settings
 
 __all__ = ["AsyncS3Client"]
@@ -101,19 +115,12 @@ def _iso_date(value: str | None) -> datetime | None:
     return None
 
 
-def _names(target: Target) -> tuple[str | None, str | None]:
-    if isinstance(target, S3Location):
-        return target.bucket, target.key
-    return target.bucket, target.key if target.key is not None else str(target)
-
-
 def transport_error(exc: httpx.HTTPError, target: Target) -> S3Error:
     """Translate an httpx transport failure; every one of them may be retried."""
-    bucket, key = _names(target)
     kind = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return S3TimeoutError(f"{kind} talking to S3", bucket=bucket, key=key)
-    return S3Error(f"{kind}: connection failed or broke", bucket=bucket, key=key, retryable=True)
+        return S3TimeoutError(f"{kind} talking to S3", **where(target))
+    return S3Error(f"{kind}: connection failed or broke", retryable=True, **where(target))
 
 
 def error_from_response(response: httpx.Response, body: bytes, target: Target) -> S3Error:
@@ -122,15 +129,12 @@ def error_from_response(response: httpx.Response, body: bytes, target: Target) -
     code = _xml_text(body, "Code") if body else None
     message = _xml_text(body, "Message") if body else None
     request_id = response.headers.get("x-amz-request-id")
-    bucket, key = _names(target)
-    kwargs: dict[str, Any] = dict(
-        bucket=bucket, key=key, status=status, code=code, request_id=request_id
-    )
+    kwargs: dict[str, Any] = dict(where(target), status=status, code=code, request_id=request_id)
     text = message or response.reason_phrase or "S3 request failed"
     retry_after = _parse_retry_after(response.headers)
-    if isinstance(target, DirectURL) and target.presigned and status in (400, 403):
-        if (message and "expired" in message.lower()) or code == "ExpiredToken":
-            return S3PresignedExpiredError(f"presigned URL expired: {text}", **kwargs)
+    expired = (message and "expired" in message.lower()) or code == "ExpiredToken"
+    if isinstance(target, DirectURL) and target.presigned and status in (400, 403) and expired:
+        return S3PresignedExpiredError(f"presigned URL expired: {text}", **kwargs)
     if status == 429 or code in THROTTLING_CODES:
         return S3RateLimitError(f"throttled: {text}", retry_after=retry_after, **kwargs)
     if code in TRANSIENT_CODES:
@@ -192,7 +196,9 @@ class AsyncS3Client:
         )
 
     def __repr__(self) -> str:
-        return f"AsyncS3Client(endpoint_url={self.endpoint_url!r}, anonymous={self._signer.anonymous})"
+        return (
+            f"AsyncS3Client(endpoint_url={self.endpoint_url!r}, anonymous={self._signer.anonymous})"
+        )
 
     async def __aenter__(self) -> AsyncS3Client:
         return self
@@ -269,9 +275,8 @@ class AsyncS3Client:
         for _hop in range(_MAX_HOPS + 1):
             if isinstance(target, DirectURL):
                 if target.expired():
-                    bucket, key = _names(target)
                     raise S3PresignedExpiredError(
-                        "presigned URL expired before the request was sent", bucket=bucket, key=key
+                        "presigned URL expired before the request was sent", **where(target)
                     )
                 url, send_headers = target.url, dict(base_headers)
             else:
@@ -301,7 +306,7 @@ class AsyncS3Client:
                 target = new_target
                 continue
             raise error_from_response(response, body, target)
-        raise S3Error("too many redirects", bucket=_names(target)[0], key=_names(target)[1])
+        raise S3Error("too many redirects", **where(target))
 
     def _after_error(self, target: Target, response: httpx.Response) -> Target | None:
         """A target to try again after a region hint or a same-host redirect, else None."""
@@ -317,9 +322,18 @@ class AsyncS3Client:
                 return None
             old = urlsplit(str(response.request.url))
             new = urlsplit(str(response.request.url.join(location)))
-            if isinstance(target, DirectURL) and new.netloc == old.netloc and new.scheme == old.scheme:
-                return DirectURL(url=new.geturl(), presigned=target.presigned,
-                                 expires_at=target.expires_at, bucket=target.bucket, key=target.key)
+            if (
+                isinstance(target, DirectURL)
+                and new.netloc == old.netloc
+                and new.scheme == old.scheme
+            ):
+                return DirectURL(
+                    url=new.geturl(),
+                    presigned=target.presigned,
+                    expires_at=target.expires_at,
+                    bucket=target.bucket,
+                    key=target.key,
+                )
             raise UnsafeSourceError(
                 f"refusing redirect from {old.hostname} to another host ({new.hostname})"
             )
@@ -329,10 +343,8 @@ class AsyncS3Client:
 
     def _info_from(self, response: httpx.Response, target: Target, size: int) -> ObjectInfo:
         headers = response.headers
-        bucket, key = _names(target)
         return ObjectInfo(
-            bucket=bucket,
-            key=key,
+            **where(target),
             size=size,
             etag=headers.get("etag"),
             last_modified=_http_date(headers.get("last-modified")),
@@ -369,7 +381,9 @@ class AsyncS3Client:
             await response.aclose()
             length = response.headers.get("content-length")
             if length is None:
-                raise S3IntegrityError("HEAD without Content-Length", bucket=target.bucket, key=target.key)
+                raise S3IntegrityError(
+                    "HEAD without Content-Length", bucket=target.bucket, key=target.key
+                )
             return self._info_from(response, target, int(length))
 
         return await self.policy.run(attempt, stats=stats)
@@ -521,8 +535,10 @@ class AsyncS3Client:
                 fd,
                 progress=meter,
                 stats=stats,
-                max_size=min(max_size or self.settings.limits.max_object_size,
-                             self.settings.limits.max_object_size),
+                max_size=min(
+                    max_size or self.settings.limits.max_object_size,
+                    self.settings.limits.max_object_size,
+                ),
             )
             info, checksum, parts = await job.run()
         except BaseException:

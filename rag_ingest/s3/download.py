@@ -13,6 +13,7 @@ of a single-part ETag) is verified when S3 offers one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
@@ -32,7 +33,7 @@ from rag_ingest.progress import ByteProgress
 from rag_ingest.s3.checksums import Checksum, pick_checksum
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.retry import RetryStats
-from rag_ingest.s3.uri import S3Location, Target
+from rag_ingest.s3.uri import S3Location, Target, where
 
 if TYPE_CHECKING:
     from rag_ingest.s3.client import AsyncS3Client
@@ -43,21 +44,15 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _HASH_READ = 1024 * 1024
 
 
-def _names(target: Target) -> dict[str, str | None]:
-    if isinstance(target, S3Location):
-        return {"bucket": target.bucket, "key": target.key}
-    return {"bucket": target.bucket, "key": target.key if target.key is not None else str(target)}
-
-
 def parse_content_range(response: httpx.Response, target: Target) -> tuple[int, int, int]:
     """``(first, last, total)`` from a 206's Content-Range, or an integrity error."""
     value = response.headers.get("content-range", "")
     match = _CONTENT_RANGE.match(value.strip())
     if not match or match.group(3) == "*":
-        raise S3IntegrityError(f"bad Content-Range {value!r}", **_names(target))
+        raise S3IntegrityError(f"bad Content-Range {value!r}", **where(target))
     first, last, total = int(match.group(1)), int(match.group(2)), int(match.group(3))
     if last < first or last >= total:
-        raise S3IntegrityError(f"inconsistent Content-Range {value!r}", **_names(target))
+        raise S3IntegrityError(f"inconsistent Content-Range {value!r}", **where(target))
     return first, last, total
 
 
@@ -110,12 +105,12 @@ class ObjectDownload:
         self._etag: str | None = None
         self._info: ObjectInfo | None = None
         self._checksum: Checksum | None = None
-        self._names = _names(target)
+        self._names = where(target)
 
     async def run(self) -> tuple[ObjectInfo, str | None, int]:
         """Fetch everything; return the object's info, the checksum verified, and part count."""
         first = _Part(0, self._threshold - 1, 0)
-        await self._client.policy.run(lambda: self._fetch(first), stats=self._stats)
+        await self._client.policy.run(functools.partial(self._fetch, first), stats=self._stats)
         assert self._total is not None and self._info is not None
         parts = [
             _Part(s, min(s + self._part_size, self._total) - 1, s)
@@ -133,7 +128,9 @@ class ObjectDownload:
 
         async def worker() -> None:
             for part in pending:  # a shared iterator: each part is taken once
-                await self._client.policy.run(lambda p=part: self._fetch(p), stats=self._stats)
+                await self._client.policy.run(
+                    functools.partial(self._fetch, part), stats=self._stats
+                )
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(self._concurrency, len(parts)))]
         if self._verify and self._checksum is None and isinstance(self._target, S3Location):
@@ -164,7 +161,8 @@ class ObjectDownload:
         """One attempt at the rest of ``part`` (from ``part.pos``); retried by the caller."""
         headers = {"range": f"bytes={part.pos}-{part.end}"}
         first_request = self._total is None
-        if first_request and self._verify:
+        # A presigned URL must not carry x-amz-* headers it did not sign (S3 refuses them).
+        if first_request and self._verify and isinstance(self._target, S3Location):
             headers["x-amz-checksum-mode"] = "ENABLED"
         if self._etag:
             headers["if-match"] = self._etag
@@ -226,8 +224,7 @@ class ObjectDownload:
         first, last, total = parse_content_range(response, self._target)
         if (first, last, total) != (part.pos, part.end, self._total):
             raise S3IntegrityError(
-                f"asked for bytes {part.pos}-{part.end}/{self._total}, "
-                f"got {first}-{last}/{total}",
+                f"asked for bytes {part.pos}-{part.end}/{self._total}, got {first}-{last}/{total}",
                 **self._names,
             )
         etag = response.headers.get("etag")
@@ -303,5 +300,3 @@ class ObjectDownload:
                 break
             checksum.update(block)
             offset += len(block)
-
-

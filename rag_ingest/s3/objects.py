@@ -43,4 +43,4 @@ class DownloadResult:
     retries: int
     seconds: float
     checksum: str | None = None
-    """The check that passed: ``"sha256"``, ``"crc32"``, ``"md5-etag"``...; None if S3 offered none."""
+    """The check that passed (``"sha256"``, ``"md5-etag"``, ...); None if none was offered."""

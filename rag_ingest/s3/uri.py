@@ -17,12 +17,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TypedDict
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from rag_ingest._redact import redact
 from rag_ingest.errors import ConfigurationError, UnsafeSourceError
 
-__all__ = ["DirectURL", "S3Location", "Target", "parse_address", "quote_key", "quote_query"]
+__all__ = [
+    "DirectURL",
+    "S3Location",
+    "Target",
+    "Where",
+    "parse_address",
+    "quote_key",
+    "quote_query",
+    "where",
+]
 
 _AWS_HOST = re.compile(
     r"^(?:(?P<bucket>.+)\.)?s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+))?"
@@ -81,6 +91,20 @@ class DirectURL:
 Target = S3Location | DirectURL
 
 
+class Where(TypedDict):
+    """The bucket and key an error names (``**where(target)`` into an S3Error)."""
+
+    bucket: str | None
+    key: str | None
+
+
+def where(target: Target) -> Where:
+    """Bucket and key of a target; a direct URL without them is named by its redacted URL."""
+    if isinstance(target, S3Location):
+        return {"bucket": target.bucket, "key": target.key}
+    return {"bucket": target.bucket, "key": target.key if target.key is not None else str(target)}
+
+
 def _presign_expiry(query: dict[str, str]) -> datetime | None:
     lowered = {k.lower(): v for k, v in query.items()}
     if "x-amz-date" in lowered and "x-amz-expires" in lowered:
@@ -110,10 +134,10 @@ def parse_address(address: str, *, endpoint_url: str | None = None) -> Target:
     Plain ``http://`` is accepted only under the configured endpoint.
     """
     if address.startswith("s3://"):
-        bucket, _, key = address[5:].partition("/")
-        if not bucket:
+        s3_bucket, _, s3_key = address[5:].partition("/")
+        if not s3_bucket:
             raise ConfigurationError(f"no bucket in {address!r}")
-        return S3Location(bucket=bucket, key=key)
+        return S3Location(bucket=s3_bucket, key=s3_key)
 
     parts = urlsplit(address)
     scheme = parts.scheme.lower()
@@ -159,4 +183,6 @@ def parse_address(address: str, *, endpoint_url: str | None = None) -> Target:
         )
     if not bucket:
         raise ConfigurationError(f"no bucket in {redact(address)!r}")
-    return S3Location(bucket=bucket, key=key or "", region=region, version_id=query.get("versionId"))
+    return S3Location(
+        bucket=bucket, key=key or "", region=region, version_id=query.get("versionId")
+    )

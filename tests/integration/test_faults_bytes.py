@@ -67,9 +67,8 @@ async def test_short_body_every_time_fails_as_integrity_error(tmp_path: Path) ->
         reply.send_length, reply.cut_after, reply.cut = False, 10, "close"
         return reply
 
-    with FaultServer(scenario) as server:
-        with pytest.raises(S3IntegrityError, match="short"):
-            await download(server, tmp_path)
+    with FaultServer(scenario) as server, pytest.raises(S3IntegrityError, match="short"):
+        await download(server, tmp_path)
     assert os.listdir(tmp_path) == []  # temp file removed on failure
 
 
@@ -126,9 +125,8 @@ async def test_object_changed_between_parts_fails_typed(tmp_path: Path) -> None:
             return ranged(DATA, request)
         return ranged(new, request)
 
-    with FaultServer(scenario) as server:
-        with pytest.raises(S3ObjectChangedError):
-            await download(server, tmp_path, multipart_threshold=256 * KiB, part_size=256 * KiB)
+    with FaultServer(scenario) as server, pytest.raises(S3ObjectChangedError):
+        await download(server, tmp_path, multipart_threshold=256 * KiB, part_size=256 * KiB)
     gets = [r for r in server.requests[1:] if r.method == "GET"]
     assert gets and all(r.headers.get("if-match") == etag_of(DATA) for r in gets)
     assert os.listdir(tmp_path) == []
@@ -184,7 +182,11 @@ async def test_ranged_parallel_download_with_a_reset_in_one_part(tmp_path: Path)
         async with AsyncS3Client(
             make_settings(
                 server.endpoint_url,
-                transfer={"multipart_threshold": 128 * KiB, "part_size": 128 * KiB, "concurrency": 4},
+                transfer={
+                    "multipart_threshold": 128 * KiB,
+                    "part_size": 128 * KiB,
+                    "concurrency": 4,
+                },
                 temp_dir=tmp_path,
             )
         ) as s3:

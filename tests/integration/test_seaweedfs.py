@@ -73,7 +73,9 @@ async def test_list_paginates(seaweed: SeaweedS3) -> None:
         listed = [o async for o in s3.list("s3://listing/many/", page_size=100)]
         assert [o.key for o in listed] == keys[:250]
         assert all(o.size == 1 and o.etag for o in listed)
-        some = [o.key async for o in s3.list("s3://listing/", include=["*/00[0-4]?.txt"], page_size=100)]
+        some = [
+            o.key async for o in s3.list("s3://listing/", include=["*/00[0-4]?.txt"], page_size=100)
+        ]
         assert some == keys[:50]
         capped = [o.key async for o in s3.list("s3://listing/many/", max_count=120, page_size=50)]
         assert capped == keys[:120]

@@ -105,7 +105,9 @@ async def test_requests_are_sigv4_signed_with_unsigned_payload() -> None:
             await s3.read("s3://docs/a b+c=(d)/é.txt")
         request = route.calls.last.request
         assert request.url.raw_path == b"/a%20b%2Bc%3D%28d%29/%C3%A9.txt"
-        assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        assert request.headers["authorization"].startswith(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"
+        )
         assert request.headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
         assert request.headers["accept-encoding"] == "identity"
 
@@ -209,7 +211,9 @@ async def test_too_large_is_refused_before_writing(tmp_path: Path) -> None:
     with respx.mock() as mock:
         mock.get(f"{HOST}/big").mock(
             return_value=httpx.Response(
-                206, headers={"content-range": "bytes 0-4/999999999999", "etag": ETAG}, content=b"hello"
+                206,
+                headers={"content-range": "bytes 0-4/999999999999", "etag": ETAG},
+                content=b"hello",
             )
         )
         async with AsyncS3Client(make_settings(temp_dir=tmp_path)) as s3:

@@ -17,7 +17,12 @@ from rag_ingest.s3.uri import DirectURL, S3Location, parse_address, quote_key, q
         ("https://docs.s3.amazonaws.com/a/b.pdf", "docs", "a/b.pdf", None),
         ("https://docs.s3.eu-west-1.amazonaws.com/a/b.pdf", "docs", "a/b.pdf", "eu-west-1"),
         ("https://docs.s3-eu-west-1.amazonaws.com/a/b.pdf", "docs", "a/b.pdf", "eu-west-1"),
-        ("https://my.dotted.bucket.s3.us-east-2.amazonaws.com/k", "my.dotted.bucket", "k", "us-east-2"),
+        (
+            "https://my.dotted.bucket.s3.us-east-2.amazonaws.com/k",
+            "my.dotted.bucket",
+            "k",
+            "us-east-2",
+        ),
         ("https://s3.ap-south-1.amazonaws.com/docs/a/b.pdf", "docs", "a/b.pdf", "ap-south-1"),
         ("https://s3.amazonaws.com/docs/x%20y%2Bz.txt", "docs", "x y+z.txt", None),
         ("https://docs.s3.dualstack.us-west-2.amazonaws.com/k", "docs", "k", "us-west-2"),
@@ -29,7 +34,9 @@ def test_s3_forms(address: str, bucket: str, key: str, region: str | None) -> No
 
 
 def test_custom_endpoint_is_path_style_and_allows_http() -> None:
-    target = parse_address("http://127.0.0.1:8333/docs/a%20b.txt", endpoint_url="http://127.0.0.1:8333")
+    target = parse_address(
+        "http://127.0.0.1:8333/docs/a%20b.txt", endpoint_url="http://127.0.0.1:8333"
+    )
     assert target == S3Location(bucket="docs", key="a b.txt")
 
 

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import rag_ingest
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert rag_ingest.__all__ == sorted(rag_ingest.__all__)
+    assert set(rag_ingest.__all__) == set(rag_ingest._EXPORTS)
+    for name in rag_ingest.__all__:
+        assert getattr(rag_ingest, name) is not None
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, rag_ingest\n"
+        "heavy = [m for m in ('httpx', 'botocore', 'tqdm', 'chromadb', 'docling', 'pymupdf')"
+        " if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_error_tree_has_one_root() -> None:
+    from rag_ingest import errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.RagIngestError)
+    assert issubclass(errors.S3NotFoundError, FileNotFoundError)
+    assert issubclass(errors.S3TimeoutError, TimeoutError)
+    assert issubclass(errors.S3PresignedExpiredError, errors.S3AuthError)
+    for name in errors.__all__:
+        assert name in (errors.__doc__ or ""), f"{name} missing from the drawn tree"
