@@ -8,11 +8,13 @@ httpcore globally we wrap its network backend for our own pool only, so every
 
 from __future__ import annotations
 
+import socket
 import ssl
 import typing
 
 import httpcore
 import httpx
+from httpcore._utils import is_socket_readable
 
 __all__ = ["make_transport"]
 
@@ -21,6 +23,7 @@ class _LargeReadStream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream, read_size: int) -> None:
         self._inner = inner
         self._read_size = read_size
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max(max_bytes, self._read_size), timeout=timeout)
@@ -41,6 +44,12 @@ class _LargeReadStream(httpcore.AsyncNetworkStream):
         return _LargeReadStream(inner, self._read_size)
 
     def get_extra_info(self, info: str) -> typing.Any:
+        # httpcore asks "is_readable" before every request on a pooled connection; anyio
+        # answers by building all its typed attributes (measured ~10% of a small GET).
+        if info == "is_readable" and self._socket is not None:
+            return is_socket_readable(self._socket)
+        if info == "socket" and self._socket is not None:
+            return self._socket
         return self._inner.get_extra_info(info)
 
 

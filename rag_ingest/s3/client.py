@@ -6,15 +6,18 @@ at one boundary. Every request is retried under one :class:`RetryPolicy`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import fnmatch
 import logging
 import os
+import re
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import xml.sax.saxutils
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,39 @@ def _xml_text(body: bytes, tag: str) -> str | None:
     return None
 
 
+_NEXT_TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
+_TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
+
+
+def _peek_token(body: bytes) -> str | None:
+    """The continuation token of a truncated listing page, found without parsing it all."""
+    if not _TRUNCATED.search(body):
+        return None
+    match = _NEXT_TOKEN.search(body)
+    if not match:
+        return None
+    return xml.sax.saxutils.unescape(match.group(1).decode(), {"&quot;": '"', "&apos;": "'"})
+
+
+def _sent_tracer(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore trace hook that sets ``sent`` when the request is on the wire."""
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        if name.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
+
+
+async def _until_sent(sent: asyncio.Event, request: asyncio.Future[Any]) -> None:
+    """Wait until a request is written (or has already finished, perhaps failing)."""
+    waiter = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait([waiter, request], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
 def _http_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -177,6 +213,7 @@ class AsyncS3Client:
         self._signer = Signer(self.settings.s3)
         self._guard = HostGuard(self.endpoint_url, resolver)
         self._bucket_regions: dict[str, str] = {}
+        self._slots = asyncio.Semaphore(t.max_connections)
         self._closed = False
         self._http = httpx.AsyncClient(
             transport=transport
@@ -255,13 +292,37 @@ class AsyncS3Client:
 
     # -- one request --------------------------------------------------------------
 
-    async def open(
+    @contextlib.asynccontextmanager
+    async def request(
         self,
         method: str,
         target: Target,
         *,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        sent: asyncio.Event | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """``async with s3.request(...) as response``: one streaming 2xx response, closed on exit.
+
+        Holds one of ``max_connections`` slots meanwhile: queueing here is cheap,
+        queueing inside httpcore's pool costs O(waiters) per request. ``sent`` is set
+        once the request has been written, so a caller can overlap its own work.
+        """
+        async with self._slots:
+            response = await self._open(method, target, query=query, headers=headers, sent=sent)
+            try:
+                yield response
+            finally:
+                await response.aclose()
+
+    async def _open(
+        self,
+        method: str,
+        target: Target,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        sent: asyncio.Event | None = None,
     ) -> httpx.Response:
         """Send one request and return the streaming 2xx response (the caller closes it).
 
@@ -285,7 +346,10 @@ class AsyncS3Client:
                 send_headers = self._signer.sign(method, url, base_headers, region)
             await self._guard.check(url)
             try:
-                request = self._http.build_request(method, url, headers=send_headers)
+                extensions = {"trace": _sent_tracer(sent)} if sent is not None else None
+                request = self._http.build_request(
+                    method, url, headers=send_headers, extensions=extensions
+                )
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise transport_error(exc, target) from exc
@@ -368,8 +432,8 @@ class AsyncS3Client:
 
         async def attempt() -> ObjectInfo:
             if isinstance(target, DirectURL):
-                response = await self.open("GET", target, headers={"range": "bytes=0-0"})
-                await response.aclose()
+                async with self.request("GET", target, headers={"range": "bytes=0-0"}) as response:
+                    pass
                 from rag_ingest.s3.download import parse_content_range
 
                 if response.status_code == 206:
@@ -377,8 +441,9 @@ class AsyncS3Client:
                 else:
                     total = int(response.headers.get("content-length", "-1"))
                 return self._info_from(response, target, total)
-            response = await self.open("HEAD", target, headers={"x-amz-checksum-mode": "ENABLED"})
-            await response.aclose()
+            headers = {"x-amz-checksum-mode": "ENABLED"}
+            async with self.request("HEAD", target, headers=headers) as response:
+                pass
             length = response.headers.get("content-length")
             if length is None:
                 raise S3IntegrityError(
@@ -407,10 +472,9 @@ class AsyncS3Client:
             raise ConfigurationError("listing needs an s3:// address or an S3 endpoint URL")
         if max_count is not None and max_count <= 0:
             return
-        yielded = 0
-        token: str | None = None
         base = S3Location(bucket=target.bucket, key="", region=target.region)
-        while True:
+
+        async def page(token: str | None, sent: asyncio.Event | None = None) -> bytes:
             query = {
                 "list-type": "2",
                 "prefix": target.key,
@@ -420,42 +484,60 @@ class AsyncS3Client:
             if token:
                 query["continuation-token"] = token
 
-            async def page(q: dict[str, str] = query) -> bytes:
-                response = await self.open("GET", base, query=q)
-                try:
-                    return await response.aread()
-                except httpx.HTTPError as exc:
-                    raise transport_error(exc, base) from exc
-                finally:
-                    await response.aclose()
+            async def attempt() -> bytes:
+                async with self.request("GET", base, query=query, sent=sent) as response:
+                    try:
+                        return await response.aread()
+                    except httpx.HTTPError as exc:
+                        raise transport_error(exc, base) from exc
 
-            body = await self.policy.run(page)
-            try:
-                root = ET.fromstring(body)
-            except ET.ParseError as exc:
-                raise S3Error("unreadable listing", bucket=target.bucket, key=target.key) from exc
-            url_encoded = (root.findtext(f"{_S3_NS}EncodingType") or "").lower() == "url"
-            for item in root.iter(f"{_S3_NS}Contents"):
-                key = item.findtext(f"{_S3_NS}Key") or ""
-                if url_encoded:
-                    key = unquote_plus(key)
-                if not _selected(key, include, exclude):
-                    continue
-                yield ObjectInfo(
-                    bucket=target.bucket,
-                    key=key,
-                    size=int(item.findtext(f"{_S3_NS}Size") or 0),
-                    etag=item.findtext(f"{_S3_NS}ETag"),
-                    last_modified=_iso_date(item.findtext(f"{_S3_NS}LastModified")),
-                    source=f"s3://{target.bucket}/{key}",
-                )
-                yielded += 1
-                if max_count is not None and yielded >= max_count:
-                    return
-            truncated = (root.findtext(f"{_S3_NS}IsTruncated") or "").lower() == "true"
-            token = root.findtext(f"{_S3_NS}NextContinuationToken")
-            if not truncated or not token:
-                return
+            return await self.policy.run(attempt)
+
+        yielded = 0
+        pending: asyncio.Future[bytes] | None = asyncio.ensure_future(page(None))
+        try:
+            while pending is not None:
+                body = await pending
+                # Ask for the next page before parsing this one: the server works on
+                # page n+1 while we parse page n (at most two pages held).
+                peeked = _peek_token(body)
+                sent = asyncio.Event()
+                pending = asyncio.ensure_future(page(peeked, sent)) if peeked else None
+                if pending is not None:
+                    await _until_sent(sent, pending)
+                try:
+                    root = ET.fromstring(body)
+                except ET.ParseError as exc:
+                    raise S3Error("unreadable listing", **where(target)) from exc
+                url_encoded = (root.findtext(f"{_S3_NS}EncodingType") or "").lower() == "url"
+                for item in root.iter(f"{_S3_NS}Contents"):
+                    key = item.findtext(f"{_S3_NS}Key") or ""
+                    if url_encoded:
+                        key = unquote_plus(key)
+                    if not _selected(key, include, exclude):
+                        continue
+                    yield ObjectInfo(
+                        bucket=target.bucket,
+                        key=key,
+                        size=int(item.findtext(f"{_S3_NS}Size") or 0),
+                        etag=item.findtext(f"{_S3_NS}ETag"),
+                        last_modified=_iso_date(item.findtext(f"{_S3_NS}LastModified")),
+                        source=f"s3://{target.bucket}/{key}",
+                    )
+                    yielded += 1
+                    if max_count is not None and yielded >= max_count:
+                        return
+                truncated = (root.findtext(f"{_S3_NS}IsTruncated") or "").lower() == "true"
+                token = root.findtext(f"{_S3_NS}NextContinuationToken") if truncated else None
+                if token != peeked:  # the quick peek misread the page: trust the parser
+                    if pending is not None:
+                        pending.cancel()
+                    pending = asyncio.ensure_future(page(token)) if token else None
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, S3Error):
+                    await pending
 
     async def read(self, address: str | Target) -> bytes:
         """The whole object in memory, up to ``limits.max_read_size`` bytes."""

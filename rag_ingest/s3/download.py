@@ -167,21 +167,21 @@ class ObjectDownload:
         if self._etag:
             headers["if-match"] = self._etag
         try:
-            response = await self._client.open("GET", self._target, headers=headers)
+            async with self._client.request("GET", self._target, headers=headers) as response:
+                await self._consume(response, part, first_request)
         except S3Error as exc:
-            if first_request and exc.status == 416:
-                # S3 answers 416 to any Range on an empty object.
-                response = await self._client.open("GET", self._target)
-            else:
+            if not (first_request and exc.status == 416):
                 raise
-        try:
-            if first_request:
-                self._learn(response, part)
-            else:
-                self._check(response, part)
-            await self._stream(response, part)
-        finally:
-            await response.aclose()
+            # S3 answers 416 to any Range on an empty object.
+            async with self._client.request("GET", self._target) as response:
+                await self._consume(response, part, first_request)
+
+    async def _consume(self, response: httpx.Response, part: _Part, first_request: bool) -> None:
+        if first_request:
+            self._learn(response, part)
+        else:
+            self._check(response, part)
+        await self._stream(response, part)
 
     def _learn(self, response: httpx.Response, part: _Part) -> None:
         """Size, ETag and checksum from the first answer (206, or 200 at offset 0)."""

@@ -54,9 +54,8 @@ async def test_no_secret_in_logs_errors_or_reprs(seaweed: SeaweedS3, tmp_path: P
             assert await s3.read(presigned) == b"hello"
             texts.append(repr(s3.parse(presigned)))
             texts.append(str(s3.parse(presigned)))
-            response = await s3.open("GET", s3.parse("s3://secrets/doc.txt"))
-            seen_authorization.append(response.request.headers["authorization"])
-            await response.aclose()
+            async with s3.request("GET", s3.parse("s3://secrets/doc.txt")) as response:
+                seen_authorization.append(response.request.headers["authorization"])
             with pytest.raises(S3Error) as info:
                 await s3.read(presigned.replace("doc.txt", "missing.txt"))
             texts.append(str(info.value))
