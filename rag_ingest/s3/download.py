@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import re
 import time
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ObjectDownload", "parse_content_range"]
 
+logger = logging.getLogger("rag_ingest.s3")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _HASH_READ = 1024 * 1024
 
@@ -54,6 +56,14 @@ def parse_content_range(response: httpx.Response, target: Target) -> tuple[int, 
     if last < first or last >= total:
         raise S3IntegrityError(f"inconsistent Content-Range {value!r}", **where(target))
     return first, last, total
+
+
+class _ChecksumMismatch(Exception):
+    """Internal: the bytes arrived whole but hash wrong; ``error`` is what users see."""
+
+    def __init__(self, error: S3IntegrityError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -108,7 +118,24 @@ class ObjectDownload:
         self._names = where(target)
 
     async def run(self) -> tuple[ObjectInfo, str | None, int]:
-        """Fetch everything; return the object's info, the checksum verified, and part count."""
+        """Fetch everything; return the object's info, the checksum verified, and part count.
+
+        A checksum mismatch (corruption in transit) is fetched once more from
+        scratch, with progress rewound; a second mismatch is final.
+        """
+        try:
+            return await self._run_once()
+        except _ChecksumMismatch as exc:
+            logger.warning("%s; fetching the object once more", exc.error)
+            self._progress.rewind(self._progress.done)
+            self._total = self._etag = self._info = self._checksum = None
+            os.ftruncate(self._fd, 0)
+        try:
+            return await self._run_once()
+        except _ChecksumMismatch as exc:
+            raise exc.error from None
+
+    async def _run_once(self) -> tuple[ObjectInfo, str | None, int]:
         first = _Part(0, self._threshold - 1, 0)
         await self._client.policy.run(functools.partial(self._fetch, first), stats=self._stats)
         assert self._total is not None and self._info is not None
@@ -285,9 +312,12 @@ class ObjectDownload:
             checksum = checksum.fresh()
             await asyncio.to_thread(self._hash_file, checksum)
         if not checksum.matches():
-            raise S3IntegrityError(
-                f"{checksum.name} mismatch: expected {checksum.expected}, got {checksum.actual()}",
-                **self._names,
+            raise _ChecksumMismatch(
+                S3IntegrityError(
+                    f"{checksum.name} mismatch: expected {checksum.expected}, "
+                    f"got {checksum.actual()}",
+                    **self._names,
+                )
             )
         return checksum.name
 

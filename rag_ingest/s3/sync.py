@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -77,3 +78,16 @@ class S3Client:
         return self._loop.run(
             self._async.download_to_temp(address, progress=progress, show_progress=show_progress)
         )
+
+    @contextlib.contextmanager
+    def fetch(
+        self, address: str | Target, *, progress: ProgressCallback | None = None
+    ) -> Iterator[DownloadResult]:
+        """``with s3.fetch(uri) as result:`` a temp download removed on exit."""
+        result = self._loop.run(
+            self._async.download_to_temp(address, progress=progress, show_progress=False)
+        )
+        try:
+            yield result
+        finally:
+            result.path.unlink(missing_ok=True)

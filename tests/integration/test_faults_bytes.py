@@ -166,6 +166,30 @@ async def test_checksum_mismatch_is_integrity_error(tmp_path: Path) -> None:
             await download(server, tmp_path)
 
 
+async def test_corruption_in_transit_is_fetched_again_with_progress_rewound(
+    tmp_path: Path,
+) -> None:
+    corrupted = bytearray(DATA)
+    corrupted[12345] ^= 0xFF
+
+    def scenario(request: Request, n: int) -> Reply:
+        reply = ranged(DATA, request)  # the ETag is the MD5 of the real bytes
+        if n == 0:
+            reply.body = bytes(corrupted)
+        return reply
+
+    seen: list[int] = []
+    with FaultServer(scenario) as server:
+        async with AsyncS3Client(settings(server, tmp_path)) as s3:
+            result = await s3.download(
+                URI, tmp_path / "out.bin", progress=lambda d, t: seen.append(d)
+            )
+    assert (tmp_path / "out.bin").read_bytes() == DATA
+    assert result.checksum == "md5-etag"
+    assert len(server.requests) == 2
+    assert seen.count(len(DATA)) == 2 and 0 in seen[1:]  # done, rewound to zero, done again
+
+
 async def test_ranged_parallel_download_with_a_reset_in_one_part(tmp_path: Path) -> None:
     calls: dict[str, int] = {}
 

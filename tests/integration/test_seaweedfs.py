@@ -162,6 +162,9 @@ def test_sync_twin_in_a_script(seaweed: SeaweedS3, bucket: str, tmp_path: Path) 
         assert sorted(keys) == sorted(UNUSUAL_KEYS)
         result = s3.download(f"s3://{bucket}/plain.txt", tmp_path / "p.txt")
         assert result.path.read_bytes() == b"content of plain.txt"
+        with s3.fetch(f"s3://{bucket}/plain.txt") as fetched:
+            assert fetched.path.read_bytes() == b"content of plain.txt"
+        assert not fetched.path.exists()
 
 
 async def test_sync_twin_inside_a_running_loop(seaweed: SeaweedS3, bucket: str) -> None:
