@@ -4,6 +4,22 @@
 
     RagIngestError
     ├── ConfigurationError          bad settings or a bad argument
+    ├── MissingExtraError           an optional dependency is not installed (also ImportError)
+    ├── TokenizerUnavailableError   no local tiktoken vocabulary (we never download one)
+    ├── QueueFullError              the submission queue is full: back off (HTTP 503)
+    ├── SessionRequiredError        a query or delete without a session id
+    ├── DocumentError               one document cannot be ingested
+    │   ├── UnsupportedFileTypeError    no parser for this content
+    │   ├── EncryptedDocumentError      password-protected
+    │   ├── CorruptDocumentError        unreadable, truncated or repaired
+    │   ├── ZipBombError                an archive that expands past the limits
+    │   ├── BinaryContentError          binary data where text was expected
+    │   ├── ParserTimeoutError          the parser ran past its wall-clock limit
+    │   ├── ParserCrashedError          the parser's worker process died
+    │   ├── ParserMemoryError           the parser went past its memory limit
+    │   └── EmptyDocumentError          no text to index
+    ├── ModelError                  an embedding or summary call failed past its retries
+    ├── StoreError                  the vector store or the ledger refused a write
     ├── UnsafeSourceError           a URL we refuse to fetch (scheme, host, redirect)
     └── S3Error                     anything S3 answered or failed to answer
         ├── S3AuthError             no credentials, 401/403, bad signature
@@ -25,7 +41,18 @@ from __future__ import annotations
 from rag_ingest._redact import redact
 
 __all__ = [
+    "BinaryContentError",
     "ConfigurationError",
+    "CorruptDocumentError",
+    "DocumentError",
+    "EmptyDocumentError",
+    "EncryptedDocumentError",
+    "MissingExtraError",
+    "ModelError",
+    "ParserCrashedError",
+    "ParserMemoryError",
+    "ParserTimeoutError",
+    "QueueFullError",
     "RagIngestError",
     "S3AuthError",
     "S3Error",
@@ -36,7 +63,12 @@ __all__ = [
     "S3PresignedExpiredError",
     "S3RateLimitError",
     "S3TimeoutError",
+    "SessionRequiredError",
+    "StoreError",
+    "TokenizerUnavailableError",
     "UnsafeSourceError",
+    "UnsupportedFileTypeError",
+    "ZipBombError",
 ]
 
 
@@ -49,6 +81,78 @@ class RagIngestError(Exception):
 
 class ConfigurationError(RagIngestError, ValueError):
     """Settings or arguments that cannot work."""
+
+
+class MissingExtraError(RagIngestError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs an optional dependency: pip install 'rag-ingest[{extra}]'")
+
+
+class TokenizerUnavailableError(RagIngestError):
+    """No local tiktoken vocabulary could be found (we never download one)."""
+
+
+class QueueFullError(RagIngestError):
+    """The bounded submission queue is full: retry later (a web backend's 503)."""
+
+
+class SessionRequiredError(RagIngestError, ValueError):
+    """A session-scoped operation was called without a session id."""
+
+
+class DocumentError(RagIngestError):
+    """One document cannot be ingested; the batch carries on."""
+
+
+class UnsupportedFileTypeError(DocumentError):
+    """No parser handles this content (or its content does not match its name)."""
+
+
+class EncryptedDocumentError(DocumentError):
+    """The document is password-protected."""
+
+
+class CorruptDocumentError(DocumentError):
+    """The document is unreadable, truncated, or was silently repaired by the parser."""
+
+
+class ZipBombError(DocumentError):
+    """An OOXML archive whose expanded size or ratio is over the limits."""
+
+
+class BinaryContentError(DocumentError):
+    """Binary data where text or source code was expected."""
+
+
+class ParserTimeoutError(DocumentError, TimeoutError):
+    """The parser ran past the per-document wall-clock limit; its worker was killed."""
+
+
+class ParserCrashedError(DocumentError):
+    """The parser's worker process died (segfault, abort); the pool carries on."""
+
+
+class ParserMemoryError(DocumentError, MemoryError):
+    """The parser went past the per-document memory limit."""
+
+
+class EmptyDocumentError(DocumentError):
+    """The document has no text to index."""
+
+
+class ModelError(RagIngestError):
+    """An embedding or summary call failed after its timeout and retries."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class StoreError(RagIngestError):
+    """The vector store or the ledger refused a write."""
 
 
 class UnsafeSourceError(RagIngestError):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ByteProgress", "ProgressCallback"]
+__all__ = ["STAGES", "ByteProgress", "EventHub", "IngestEvent", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with ``(bytes_done, total_bytes_or_None)``."""
@@ -68,6 +71,86 @@ class ByteProgress:
             self._callback(self.done, self.total)
 
     def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+STAGES = (
+    "queued",
+    "downloading",
+    "parsing",
+    "chunking",
+    "summarizing",
+    "embedding",
+    "storing",
+    "done",
+    "skipped",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """One step of one document: ``stage`` is one of :data:`STAGES`."""
+
+    source: str
+    stage: str
+    bytes_done: int | None = None
+    bytes_total: int | None = None
+    message: str | None = None
+    at: float = field(default_factory=time.time)
+
+
+class EventHub:
+    """Fans events out to callbacks, async subscribers (bounded) and a tqdm bar."""
+
+    def __init__(self, *, bar: bool = False, subscriber_buffer: int = 10_000) -> None:
+        self._callbacks: list[Callable[[IngestEvent], None]] = []
+        self._queues: list[asyncio.Queue[IngestEvent | None]] = []
+        self._buffer = subscriber_buffer
+        self._bar_wanted = bar
+        self._bar: Any = None
+        self.dropped = 0
+
+    def add_callback(self, callback: Callable[[IngestEvent], None]) -> None:
+        self._callbacks.append(callback)
+
+    async def subscribe(self) -> AsyncIterator[IngestEvent]:
+        """Events as they happen, until :meth:`close`; a slow reader loses the oldest."""
+        queue: asyncio.Queue[IngestEvent | None] = asyncio.Queue(self._buffer)
+        self._queues.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            self._queues.remove(queue)
+
+    def start_bar(self, total: int | None, description: str = "documents") -> None:
+        if self._bar_wanted and self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, unit="doc", desc=description)
+
+    def emit(self, event: IngestEvent) -> None:
+        for callback in self._callbacks:
+            callback(event)
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(event)
+        if self._bar is not None and event.stage in ("done", "skipped", "failed"):
+            self._bar.update(1)
+
+    def close(self) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
         if self._bar is not None:
             self._bar.close()
             self._bar = None

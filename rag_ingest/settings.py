@@ -22,12 +22,18 @@ from rag_ingest._redact import register_secret
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_PART_SIZE",
+    "ChunkSettings",
+    "FileConfig",
     "KiB",
     "LimitSettings",
     "MiB",
+    "ModelSettings",
+    "ParseSettings",
+    "PipelineSettings",
     "RetrySettings",
     "S3Settings",
     "Settings",
+    "StoreSettings",
     "TransferSettings",
     "load_config_file",
     "load_settings",
@@ -161,6 +167,124 @@ class LimitSettings(_Part):
     )
 
 
+class ParseSettings(_Part):
+    """Tier 2: how documents are parsed, and the limits each parse runs under."""
+
+    mode: Literal["process", "thread"] = Field(
+        default="process",
+        description="process: isolated spawn workers (a crash or hang kills one worker, not "
+        "us); thread: in-process, for small trusted inputs and tests.",
+    )
+    workers: int | None = Field(default=None, ge=1, description="Parser workers; None = CPUs.")
+    timeout: float = Field(default=120.0, gt=0, description="Wall-clock seconds per document.")
+    memory_limit: int = Field(
+        default=2 * GiB, ge=64 * MiB, description="Address-space limit of a parser worker."
+    )
+    max_tasks_per_worker: int = Field(
+        default=100, ge=1, description="Recycle a worker after this many documents (leaks)."
+    )
+    pdf_mode: Literal["fast", "layout"] = Field(
+        default="fast",
+        description="fast: pymupdf4llm legacy Markdown; layout: its layout model "
+        "(measured ~17x slower on simple pages).",
+    )
+    max_unzipped_size: int = Field(
+        default=512 * MiB, ge=1, description="OOXML archives expanding past this are refused."
+    )
+    max_zip_ratio: float = Field(
+        default=200.0, gt=1, description="OOXML members compressed more than this are refused."
+    )
+
+
+class FileConfig(_Part):
+    """How one file type is chunked."""
+
+    strategy: Literal["prose", "markdown", "code"] = "prose"
+    chunk_tokens: int | None = Field(default=None, ge=16)
+    overlap_tokens: int | None = Field(default=None, ge=0)
+
+
+def _default_file_configs() -> dict[str, FileConfig]:
+    return {
+        "pdf": FileConfig(strategy="markdown"),
+        "docx": FileConfig(strategy="markdown"),
+        "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
+        "xlsx": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
+        "html": FileConfig(strategy="markdown"),
+        "markdown": FileConfig(strategy="markdown"),
+        "text": FileConfig(strategy="prose"),
+        "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),
+    }
+
+
+class ChunkSettings(_Part):
+    """Chunk sizes in tokens (tiktoken, loaded from a local cache only)."""
+
+    encoding: str = Field(default="cl100k_base", description="tiktoken encoding name.")
+    chunk_tokens: int = Field(default=512, ge=16, description="Target tokens per chunk.")
+    overlap_tokens: int = Field(default=64, ge=0, description="Tokens shared by neighbours.")
+    whole_document_tokens: int = Field(
+        default=256, ge=0, description="Documents up to this many tokens stay one chunk."
+    )
+    file_configs: dict[str, FileConfig] = Field(
+        default_factory=_default_file_configs,
+        description="Per file type: strategy, chunk size and overlap (None = the defaults).",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkSettings:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError("overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+
+class ModelSettings(_Part):
+    """Tier 3: embeddings and summaries, each call timed and retried."""
+
+    embedder: str = Field(
+        default="minilm",
+        description="minilm: all-MiniLM-L6-v2, local and offline (extra 'minilm'); "
+        "hash: fast deterministic, for tests and benchmarks.",
+    )
+    batch_size: int = Field(default=64, ge=1, description="Texts per embedding call.")
+    timeout: float = Field(default=60.0, gt=0, description="Seconds per embedding call.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per model call.")
+    summary_timeout: float = Field(default=120.0, gt=0, description="Seconds per summary call.")
+    summary_context_tokens: int = Field(
+        default=6000, ge=256, description="Tokens per summary call; longer texts map-reduce."
+    )
+
+
+class StoreSettings(_Part):
+    """Where chunks and the ledger live."""
+
+    persist_dir: Path = Field(
+        default=Path("rag_ingest_data"), description="Embedded Chroma and the ledger live here."
+    )
+    chroma_url: str | None = Field(
+        default=None, description="A Chroma server (http://host:8000) instead of embedded."
+    )
+    collection: str = Field(default="rag_ingest", description="Chroma collection name.")
+
+
+class PipelineSettings(_Part):
+    """Concurrency of each stage, and backpressure."""
+
+    downloads: int = Field(default=8, ge=1, description="Documents downloading at once.")
+    parses: int | None = Field(
+        default=None, ge=1, description="Documents parsing at once; None = parser workers."
+    )
+    embeddings: int = Field(default=2, ge=1, description="Embedding calls at once.")
+    summaries: int = Field(default=2, ge=1, description="Summary calls at once.")
+    io_threads: int = Field(default=8, ge=1, description="Thread pool for blocking I/O.")
+    queue_size: int = Field(
+        default=1000, ge=1, description="Pending submissions before QueueFullError."
+    )
+    in_flight: int = Field(
+        default=32, ge=1, description="Documents in the pipeline at once (memory stays flat)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything rag_ingest can be told. Build from defaults, a dict or the environment."""
 
@@ -176,6 +300,11 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     transfer: TransferSettings = Field(default_factory=TransferSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    parse: ParseSettings = Field(default_factory=ParseSettings)
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     temp_dir: Path | None = Field(
         default=None, description="Where downloads are staged; None: the system temp dir."
     )

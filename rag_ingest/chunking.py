@@ -1,0 +1,169 @@
+"""Chunking by type (prose, Markdown, code by language), sized in tokens, validated.
+
+Provenance survives: each chunk knows its page range (PDF pages, slides), its
+Markdown heading path and its code language, as flat scalar metadata that
+Chroma accepts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag_ingest.parsers.base import ParsedDocument
+from rag_ingest.settings import ChunkSettings
+from rag_ingest.tokens import get_encoding
+
+__all__ = ["Chunk", "ChunkPlan", "chunk_document", "content_hash"]
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass
+class Chunk:
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class ChunkPlan:
+    """The chunks of one document and the decisions behind them."""
+
+    chunks: list[Chunk]
+    token_count: int
+    chunked: bool  # False: small enough to stay whole
+    dropped_duplicates: int = 0
+    dropped_empty: int = 0
+    strategy: str = "prose"
+    warnings: list[str] = field(default_factory=list)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def _splitter(strategy: str, language: str | None, size: int, overlap: int, count: Any) -> Any:
+    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+
+    if strategy == "code" and language:
+        try:
+            return RecursiveCharacterTextSplitter.from_language(
+                Language(language), chunk_size=size, chunk_overlap=overlap, length_function=count
+            )
+        except ValueError:
+            pass  # a language the splitter does not know: generic separators below
+    if strategy == "markdown":
+        return RecursiveCharacterTextSplitter.from_language(
+            Language.MARKDOWN, chunk_size=size, chunk_overlap=overlap, length_function=count
+        )
+    return RecursiveCharacterTextSplitter(
+        chunk_size=size, chunk_overlap=overlap, length_function=count
+    )
+
+
+def _headings(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), len(m.group(1)), m.group(2).strip()) for m in _HEADING.finditer(text)]
+
+
+def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
+    stack: list[tuple[int, str]] = []
+    for start, level, title in headings:
+        if start > offset:
+            break
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+    return " > ".join(title for _, title in stack)
+
+
+def chunk_document(
+    parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
+) -> ChunkPlan:
+    """Split a parsed document into validated, provenance-tagged chunks."""
+    encoding = get_encoding(settings.encoding)
+
+    def count(text: str) -> int:
+        return len(encoding.encode(text, disallowed_special=()))
+
+    config = settings.file_configs.get(parsed.file_type) or settings.file_configs.get("text")
+    strategy = config.strategy if config else "prose"
+    size = (config.chunk_tokens if config else None) or settings.chunk_tokens
+    overlap = config.overlap_tokens if config else None
+    overlap = settings.overlap_tokens if overlap is None else overlap
+    overlap = min(overlap, size // 2)
+
+    # One text with segment boundaries, so a chunk can span pages and still know them.
+    parts: list[str] = []
+    starts: list[int] = []
+    pages: list[int | None] = []
+    offset = 0
+    for segment in parsed.segments:
+        starts.append(offset)
+        pages.append(segment.page)
+        parts.append(segment.text)
+        offset += len(segment.text) + 2
+    text = "\n\n".join(parts)
+    total_tokens = count(text)
+    headings = _headings(text) if strategy == "markdown" else []
+
+    whole = total_tokens <= min(settings.whole_document_tokens, size)
+    if whole:
+        pieces = [(text, 0)]
+    else:
+        splitter = _splitter(strategy, parsed.language, size, overlap, count)
+        pieces = []
+        cursor = 0
+        for piece in splitter.split_text(text):
+            found = text.find(piece, max(0, cursor - len(piece)))
+            start = found if found >= 0 else cursor
+            pieces.append((piece, start))
+            cursor = start + 1
+
+    plan = ChunkPlan(chunks=[], token_count=total_tokens, chunked=not whole, strategy=strategy)
+    seen: set[str] = set()
+    for piece, start in pieces:
+        for bounded in _enforce_limit(piece, size, encoding):
+            if not bounded.strip():
+                plan.dropped_empty += 1
+                continue
+            digest = content_hash(bounded)
+            if digest in seen:
+                plan.dropped_duplicates += 1
+                continue
+            seen.add(digest)
+            end = start + len(bounded)
+            first = max(0, bisect.bisect_right(starts, start) - 1)
+            last = max(0, bisect.bisect_right(starts, max(start, end - 1)) - 1)
+            metadata = dict(base_metadata)
+            metadata.update(
+                chunk_index=len(plan.chunks),
+                token_count=count(bounded),
+                content_hash=digest,
+                chunk_strategy=strategy,
+                chunked=not whole,
+            )
+            page_values = [p for p in pages[first : last + 1] if p is not None]
+            if page_values:
+                metadata["page_start"] = min(page_values)
+                metadata["page_end"] = max(page_values)
+            if headings:
+                path = _heading_path(headings, start)
+                if path:
+                    metadata["heading_path"] = path
+            if parsed.language:
+                metadata["language"] = parsed.language
+            plan.chunks.append(Chunk(bounded, metadata))
+    for chunk in plan.chunks:
+        chunk.metadata["chunk_count"] = len(plan.chunks)
+    return plan
+
+
+def _enforce_limit(text: str, limit: int, encoding: Any) -> list[str]:
+    """Hard-split a piece the splitter could not bring under ``limit`` tokens."""
+    tokens = encoding.encode(text, disallowed_special=())
+    if len(tokens) <= limit:
+        return [text]
+    return [encoding.decode(tokens[i : i + limit]) for i in range(0, len(tokens), limit)]

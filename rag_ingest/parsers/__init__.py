@@ -1,0 +1,61 @@
+"""Parsers by file type (tier 2), and the isolated pool they run in.
+
+``parse_file`` is the one entry point, run in a worker process (or a thread):
+it detects the type by content and name, then dispatches to the PDF, office
+(docling) or text/code parser, or to a plugin registered by extension.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import PurePosixPath
+from typing import Any
+
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect
+
+__all__ = [
+    "CODE_LANGUAGES",
+    "FileKind",
+    "ParseOptions",
+    "ParsedDocument",
+    "Segment",
+    "detect",
+    "parse_file",
+]
+
+
+def _plugin(spec: str) -> Any:
+    module, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
+    """Parse one local file; raise a :class:`DocumentError` subclass when it cannot be."""
+    suffix = PurePosixPath(name).suffix.lower()
+    for extension, spec in options.plugins:
+        if extension == suffix:
+            result: ParsedDocument = _plugin(spec)(path, name, options)
+            return result
+    kind = detect(path, name)
+    if kind.kind == "pdf":
+        from rag_ingest.parsers.pdf import parse_pdf
+
+        parsed = parse_pdf(path, name, options.pdf_mode)
+    elif kind.kind in ("docx", "pptx", "xlsx", "html", "markdown"):
+        from rag_ingest.parsers.office import parse_office
+
+        parsed = parse_office(
+            path,
+            name,
+            kind.kind,
+            max_unzipped_size=options.max_unzipped_size,
+            max_zip_ratio=options.max_zip_ratio,
+        )
+    else:
+        from rag_ingest.parsers.text import parse_text
+
+        parsed = parse_text(path, name, kind.kind, kind.language)
+    if kind.note:
+        parsed.warnings.append(kind.note)
+    return parsed

@@ -1,0 +1,42 @@
+"""What a parser returns: text segments with their provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ParseOptions", "ParsedDocument", "Segment"]
+
+
+@dataclass
+class Segment:
+    """A run of text from one place in a document (a page, a slide, a sheet, a file)."""
+
+    text: str
+    page: int | None = None  # 1-based page or slide number where the format has pages
+
+
+@dataclass
+class ParsedDocument:
+    """The parse of one file, ready for chunking."""
+
+    file_type: str  # pdf, docx, pptx, xlsx, html, markdown, text, code
+    segments: list[Segment]
+    parser: str
+    language: str | None = None  # programming language for code
+    pages: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.segments)
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Everything a worker process needs to parse (picklable, no settings object)."""
+
+    pdf_mode: str = "fast"
+    max_unzipped_size: int = 512 * 1024 * 1024
+    max_zip_ratio: float = 200.0
+    # Extension (".ext") -> "module:function" parsers, importable in the worker.
+    plugins: tuple[tuple[str, str], ...] = ()

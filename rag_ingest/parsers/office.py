@@ -1,0 +1,97 @@
+"""DOCX, PPTX, XLSX, HTML and Markdown through docling's format backends (no torch)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from rag_ingest.errors import (
+    CorruptDocumentError,
+    EmptyDocumentError,
+    MissingExtraError,
+    ZipBombError,
+)
+from rag_ingest.parsers.base import ParsedDocument, Segment
+
+__all__ = ["check_zip", "parse_office"]
+
+
+def check_zip(path: str, name: str, max_size: int, max_ratio: float) -> None:
+    """Refuse an OOXML archive whose members expand past the limits, before parsing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = 0
+            for info in archive.infolist():
+                total += info.file_size
+                if total > max_size:
+                    raise ZipBombError(f"{name}: expands past {max_size} bytes")
+                ratio = info.file_size / max(info.compress_size, 1)
+                if info.file_size > 1024 * 1024 and ratio > max_ratio:
+                    raise ZipBombError(
+                        f"{name}: member {info.filename!r} is compressed {ratio:.0f}:1"
+                    )
+    except zipfile.BadZipFile as exc:
+        raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+
+
+def _backend(kind: str) -> tuple[Any, Any]:
+    backend: Any
+    try:
+        from docling.datamodel.base_models import InputFormat
+
+        if kind == "docx":
+            from docling.backend.msword_backend import MsWordDocumentBackend as backend
+        elif kind == "pptx":
+            from docling.backend.mspowerpoint_backend import MsPowerpointDocumentBackend as backend
+        elif kind == "xlsx":
+            from docling.backend.msexcel_backend import MsExcelDocumentBackend as backend
+        elif kind == "html":
+            from docling.backend.html_backend import HTMLDocumentBackend as backend
+        else:
+            from docling.backend.md_backend import MarkdownDocumentBackend as backend
+    except ImportError as exc:
+        raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
+    formats = {
+        "docx": InputFormat.DOCX,
+        "pptx": InputFormat.PPTX,
+        "xlsx": InputFormat.XLSX,
+        "html": InputFormat.HTML,
+        "markdown": InputFormat.MD,
+    }
+    return backend, formats[kind]
+
+
+def parse_office(
+    path: str, name: str, kind: str, *, max_unzipped_size: int, max_zip_ratio: float
+) -> ParsedDocument:
+    if kind in ("docx", "pptx", "xlsx"):
+        check_zip(path, name, max_unzipped_size, max_zip_ratio)
+    backend, fmt = _backend(kind)
+    try:
+        from docling.datamodel.document import InputDocument
+
+        source = InputDocument(path_or_stream=Path(path), format=fmt, backend=backend)
+        if not source.valid:
+            raise CorruptDocumentError(f"{name}: docling could not open this {kind}")
+        converter: Any = source._backend
+        doc = converter.convert()
+    except (CorruptDocumentError, MissingExtraError):
+        raise
+    except ImportError as exc:
+        raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
+    except Exception as exc:  # docling and its readers raise anything on bad input
+        raise CorruptDocumentError(f"{name}: {kind} could not be parsed ({exc})") from exc
+    segments: list[Segment] = []
+    pages = len(doc.pages) if getattr(doc, "pages", None) else None
+    if kind == "pptx" and pages:
+        for number in sorted(doc.pages):
+            text = doc.export_to_markdown(page_no=number)
+            if text.strip():
+                segments.append(Segment(text, page=int(number)))
+    else:
+        segments.append(Segment(doc.export_to_markdown()))
+    segments = [s for s in segments if s.text.strip()]
+    if not segments:
+        raise EmptyDocumentError(f"{name}: no text")
+    return ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages)

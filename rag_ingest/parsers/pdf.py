@@ -1,0 +1,79 @@
+"""PDF: pymupdf4llm Markdown per page, then plain PyMuPDF text. AGPL-3.0 (extra 'pdf')."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rag_ingest.errors import (
+    CorruptDocumentError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+    MissingExtraError,
+)
+from rag_ingest.parsers.base import ParsedDocument, Segment
+
+__all__ = ["PDF_LOCK", "parse_pdf"]
+
+# PyMuPDF is not thread-safe: in thread mode every PDF parse holds this lock
+# (LangChain's PyMuPDF4LLM loader does the same). Worker processes parse freely.
+PDF_LOCK = threading.Lock()
+_mode_set: str | None = None
+
+
+def _import(mode: str) -> tuple[Any, Any]:
+    global _mode_set
+    try:
+        import pymupdf
+        import pymupdf4llm
+    except ImportError as exc:
+        raise MissingExtraError("PDF parsing (PyMuPDF, AGPL-3.0)", "pdf") from exc
+    if _mode_set != mode:
+        pymupdf4llm.use_layout(mode == "layout")
+        _mode_set = mode
+    return pymupdf, pymupdf4llm
+
+
+def parse_pdf(path: str, name: str, mode: str = "fast") -> ParsedDocument:
+    with PDF_LOCK:
+        return _parse(path, name, mode)
+
+
+def _parse(path: str, name: str, mode: str) -> ParsedDocument:
+    pymupdf, pymupdf4llm = _import(mode)
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as exc:  # PyMuPDF raises FileDataError, RuntimeError, ValueError...
+        raise CorruptDocumentError(f"{name}: not a readable PDF ({exc})") from exc
+    with doc:
+        if doc.needs_pass:
+            raise EncryptedDocumentError(f"{name}: the PDF is password-protected")
+        if doc.is_repaired:
+            # MuPDF rebuilt a damaged (often truncated) file: what it recovered is partial.
+            raise CorruptDocumentError(f"{name}: the PDF is damaged (MuPDF had to repair it)")
+        warnings: list[str] = []
+        parser = f"pymupdf4llm-{mode}"
+        try:
+            pages = pymupdf4llm.to_markdown(doc, page_chunks=True, show_progress=False)
+            segments = [
+                Segment(str(p.get("text", "")), page=_page_number(p, i))
+                for i, p in enumerate(pages)
+            ]
+        except Exception as exc:  # a pymupdf4llm bug must not lose the document
+            warnings.append(f"pymupdf4llm failed ({type(exc).__name__}: {exc}); plain text used")
+            parser = "pymupdf-text"
+            try:
+                segments = [Segment(page.get_text(), page=i + 1) for i, page in enumerate(doc)]
+            except Exception as exc2:
+                raise CorruptDocumentError(f"{name}: no text could be extracted ({exc2})") from exc2
+        page_count = doc.page_count
+    segments = [s for s in segments if s.text.strip()]
+    if not segments:
+        raise EmptyDocumentError(f"{name}: no extractable text (scanned PDF? OCR is not enabled)")
+    return ParsedDocument("pdf", segments, parser=parser, pages=page_count, warnings=warnings)
+
+
+def _page_number(page: dict[str, Any], index: int) -> int:
+    meta = page.get("metadata") or {}
+    number = meta.get("page") or meta.get("page_number")
+    return int(number) if number else index + 1

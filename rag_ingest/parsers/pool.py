@@ -1,0 +1,159 @@
+"""Where parsing runs: isolated worker processes (default) or threads.
+
+PyMuPDF and docling have known hangs, segfaults and multi-GB blow-ups on
+hostile files, so by default each parse runs in a ``spawn``-started worker
+process (pebble) with a wall-clock timeout and an address-space limit. A hang
+or crash kills that worker only; the document fails with a typed error and the
+pool starts a fresh worker. Thread mode is for small trusted inputs and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rag_ingest.chunking import ChunkPlan
+from rag_ingest.errors import (
+    DocumentError,
+    ParserCrashedError,
+    ParserMemoryError,
+    ParserTimeoutError,
+)
+from rag_ingest.parsers import parse_file
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions
+from rag_ingest.settings import ChunkSettings, ParseSettings
+
+__all__ = ["ParserPool", "parse_and_chunk"]
+
+T = TypeVar("T")
+
+
+def _worker_init(memory_limit: int) -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _call_in_worker(name: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    try:
+        return fn(*args)
+    except MemoryError as exc:
+        raise ParserMemoryError(f"{name}: the parser ran out of its memory limit") from exc
+
+
+def parse_and_chunk(
+    path: str,
+    name: str,
+    options: ParseOptions,
+    chunk_settings: ChunkSettings,
+    base_metadata: dict[str, Any],
+) -> tuple[ParsedDocument, ChunkPlan]:
+    """The CPU tier's unit of work: parse, then chunk, in the same worker.
+
+    The parsed text is dropped from the returned document (segments emptied):
+    only the chunks travel back to the parent.
+    """
+    from rag_ingest.chunking import chunk_document
+
+    parsed = parse_file(path, name, options)
+    plan = chunk_document(parsed, chunk_settings, base_metadata)
+    parsed.segments = []
+    return parsed, plan
+
+
+class ParserPool:
+    """Parses files off the event loop, one typed outcome per file."""
+
+    def __init__(self, settings: ParseSettings, options: ParseOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.workers = settings.workers or os.cpu_count() or 1
+        self._process_pool: Any = None
+        self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def _pool(self) -> Any:
+        if self.settings.mode == "thread":
+            if self._thread_pool is None:
+                self._thread_pool = concurrent.futures.ThreadPoolExecutor(
+                    self.workers, thread_name_prefix="rag-ingest-parse"
+                )
+            return self._thread_pool
+        if self._process_pool is None:
+            from pebble import ProcessPool
+
+            # spawn, never fork: the parent runs threads and an event loop.
+            self._process_pool = ProcessPool(
+                max_workers=self.workers,
+                max_tasks=self.settings.max_tasks_per_worker,
+                initializer=_worker_init,
+                initargs=(self.settings.memory_limit,),
+                context=multiprocessing.get_context("spawn"),
+            )
+        return self._process_pool
+
+    async def parse(self, path: str, name: str) -> ParsedDocument:
+        """Parse one file; raise a :class:`DocumentError` subclass on any failure."""
+        return await self.run(name, parse_file, path, name, self.options)
+
+    async def parse_and_chunk(
+        self, path: str, name: str, chunk_settings: ChunkSettings, base_metadata: dict[str, Any]
+    ) -> tuple[ParsedDocument, ChunkPlan]:
+        return await self.run(
+            name, parse_and_chunk, path, name, self.options, chunk_settings, base_metadata
+        )
+
+    async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` for document ``name`` in the pool, under its time limit."""
+        pool = self._pool()
+        timeout = self.settings.timeout
+        if self.settings.mode == "thread":
+            future = pool.submit(fn, *args)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except asyncio.TimeoutError as exc:
+                # A thread cannot be killed: it finishes in the background. Use processes
+                # for untrusted input.
+                raise ParserTimeoutError(f"{name}: parsing took over {timeout:.0f}s") from exc
+            except DocumentError:
+                raise
+            except MemoryError as exc:
+                raise ParserMemoryError(f"{name}: the parser ran out of memory") from exc
+            except Exception as exc:
+                raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
+        from pebble import ProcessExpired
+
+        future = pool.schedule(_call_in_worker, args=(name, fn, args), timeout=timeout)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.TimeoutError as exc:
+            raise ParserTimeoutError(
+                f"{name}: parsing took over {timeout:.0f}s; its worker was killed"
+            ) from exc
+        except ProcessExpired as exc:
+            raise ParserCrashedError(
+                f"{name}: the parser's worker died (exit code {exc.exitcode})"
+            ) from exc
+        except DocumentError:
+            raise
+        except MemoryError as exc:
+            raise ParserMemoryError(f"{name}: the parser ran out of memory") from exc
+        except asyncio.CancelledError:
+            future.cancel()  # pebble stops the worker running a cancelled task
+            raise
+        except Exception as exc:  # a parser bug: this document fails, the batch goes on
+            raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._process_pool is not None:
+            self._process_pool.stop()
+            self._process_pool.join(timeout=10)
+            self._process_pool = None
+        if self._thread_pool is not None:
+            self._thread_pool.shutdown(wait=False, cancel_futures=True)
+            self._thread_pool = None

@@ -1,0 +1,107 @@
+"""Which parser a file needs: by its content first, its name second."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import PurePosixPath
+
+from rag_ingest.errors import UnsupportedFileTypeError
+
+__all__ = ["CODE_LANGUAGES", "FileKind", "detect"]
+
+# Extension -> langchain_text_splitters.Language value.
+CODE_LANGUAGES = {
+    ".py": "python", ".pyi": "python",
+    ".js": "js", ".mjs": "js", ".cjs": "js", ".jsx": "js",
+    ".ts": "ts", ".tsx": "ts",
+    ".go": "go", ".java": "java", ".kt": "kotlin", ".kts": "kotlin",
+    ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp",
+    ".hpp": "cpp", ".hh": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php",
+    ".scala": "scala", ".swift": "swift", ".lua": "lua", ".sol": "sol", ".proto": "proto",
+    ".rst": "rst", ".tex": "latex", ".pl": "perl", ".pm": "perl", ".hs": "haskell",
+    ".ex": "elixir", ".exs": "elixir", ".ps1": "powershell", ".cob": "cobol", ".vb": "visualbasic6",
+}  # fmt: skip
+_TEXT = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".toml", ".ini",
+         ".cfg", ".xml", ".sql", ".sh", ".bash", ".zsh", ".env", ".conf"}  # fmt: skip
+_BY_EXTENSION = {
+    ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
+    ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
+}  # fmt: skip
+_OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
+
+
+class FileKind:
+    """A detected type: ``kind`` (pdf, docx, ..., text, code) and a code ``language``."""
+
+    __slots__ = ("kind", "language", "note")
+
+    def __init__(self, kind: str, language: str | None = None, note: str | None = None) -> None:
+        self.kind = kind
+        self.language = language
+        self.note = note
+
+    def __repr__(self) -> str:
+        return f"FileKind({self.kind!r}, language={self.language!r})"
+
+
+def _ooxml(path: str) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    if "[Content_Types].xml" not in names:
+        return None
+    for prefix, kind in _OOXML.items():
+        if any(n.startswith(prefix) for n in names):
+            return kind
+    return None
+
+
+def _content_kind(path: str, head: bytes) -> str | None:
+    """What the bytes say, when they say it clearly."""
+    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return _ooxml(path) or "zip"
+    lowered = head.lstrip()[:512].lower()
+    if lowered.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return None
+
+
+def detect(path: str, name: str) -> FileKind:
+    """Route a file by content, then by extension; refuse what matches neither."""
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    suffix = PurePosixPath(name).suffix.lower()
+    by_name = _BY_EXTENSION.get(suffix)
+    if by_name is None and suffix in CODE_LANGUAGES:
+        by_name = "code"
+    if by_name is None and suffix in _TEXT:
+        by_name = "text"
+    by_content = _content_kind(path, head)
+
+    if by_content == "zip":
+        raise UnsupportedFileTypeError(f"{name}: a zip archive that is not DOCX, PPTX or XLSX")
+    if by_content is not None:
+        if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
+            return FileKind(
+                by_content if by_name != "code" else "code",
+                CODE_LANGUAGES.get(suffix) if by_name == "code" else None,
+            )
+        # The name lies; the content is clear: route by content and say so.
+        return FileKind(
+            by_content, note=f"named {suffix or 'without extension'} but is {by_content}"
+        )
+    if by_name in ("pdf", "docx", "pptx", "xlsx"):
+        # A binary format by name whose bytes are not that format: text, or refused.
+        if b"\x00" in head:
+            raise UnsupportedFileTypeError(f"{name}: content does not match its {suffix} extension")
+        return FileKind("text", note=f"named {suffix} but is text")
+    if by_name == "code":
+        return FileKind("code", CODE_LANGUAGES[suffix])
+    if by_name is not None:
+        return FileKind(by_name)
+    # Unknown extension: plain text if it decodes as text, else refused by the text parser.
+    return FileKind("text", note=f"unknown extension {suffix or '(none)'}; treated as text")

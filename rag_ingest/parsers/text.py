@@ -1,0 +1,67 @@
+"""Plain text and source code: BOMs, encoding detection, binary refusal."""
+
+from __future__ import annotations
+
+import codecs
+
+from rag_ingest.errors import BinaryContentError, EmptyDocumentError
+from rag_ingest.parsers.base import ParsedDocument, Segment
+
+__all__ = ["decode_text", "parse_text"]
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_CONTROL = bytes(range(0, 32)).replace(b"\t", b"").replace(b"\n", b"").replace(b"\r", b"")
+_CONTROL = _CONTROL.replace(b"\x0c", b"").replace(b"\x1b", b"")
+
+
+def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
+    """``(text, encoding, warnings)``; binary data raises :class:`BinaryContentError`."""
+    warnings: list[str] = []
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            text = data[len(bom) :].decode(encoding, errors="replace")
+            return text, encoding + "-bom", warnings
+    sample = data[:65536]
+    if b"\x00" in sample:
+        raise BinaryContentError(f"{name}: binary content (NUL bytes), not text")
+    if sample:
+        controls = sum(sample.count(bytes([c])) for c in _CONTROL)
+        if controls / len(sample) > 0.05:
+            raise BinaryContentError(f"{name}: binary content ({controls} control bytes)")
+    try:
+        return data.decode("utf-8"), "utf-8", warnings
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding:
+        return str(best), best.encoding, warnings
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
+    return text, "utf-8-replace", warnings
+
+
+def parse_text(
+    path: str, name: str, kind: str = "text", language: str | None = None
+) -> ParsedDocument:
+    with open(path, "rb") as f:
+        data = f.read()
+    text, encoding, warnings = decode_text(data, name)
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        raise EmptyDocumentError(f"{name}: no text")
+    return ParsedDocument(
+        file_type=kind,
+        segments=[Segment(text)],
+        parser=f"text[{encoding}]",
+        language=language,
+        warnings=warnings,
+    )

