@@ -13,9 +13,27 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AsyncS3Client": "rag_ingest.s3.client",
+    "BinaryContentError": "rag_ingest.errors",
+    "ChunkStore": "rag_ingest.store",
     "ConfigurationError": "rag_ingest.errors",
+    "CorruptDocumentError": "rag_ingest.errors",
+    "DocumentError": "rag_ingest.errors",
+    "DocumentProcessor": "rag_ingest.pipeline",
     "DownloadResult": "rag_ingest.s3.objects",
+    "EmptyDocumentError": "rag_ingest.errors",
+    "EncryptedDocumentError": "rag_ingest.errors",
+    "HashEmbeddings": "rag_ingest.models",
+    "IngestEvent": "rag_ingest.progress",
+    "IngestReport": "rag_ingest.pipeline",
+    "IngestResult": "rag_ingest.pipeline",
+    "MiniLMEmbeddings": "rag_ingest.models",
+    "MissingExtraError": "rag_ingest.errors",
+    "ModelError": "rag_ingest.errors",
     "ObjectInfo": "rag_ingest.s3.objects",
+    "ParserCrashedError": "rag_ingest.errors",
+    "ParserMemoryError": "rag_ingest.errors",
+    "ParserTimeoutError": "rag_ingest.errors",
+    "QueueFullError": "rag_ingest.errors",
     "RagIngestError": "rag_ingest.errors",
     "RetryPolicy": "rag_ingest.s3.retry",
     "S3AuthError": "rag_ingest.errors",
@@ -28,15 +46,40 @@ _EXPORTS = {
     "S3PresignedExpiredError": "rag_ingest.errors",
     "S3RateLimitError": "rag_ingest.errors",
     "S3TimeoutError": "rag_ingest.errors",
+    "SessionRequiredError": "rag_ingest.errors",
     "Settings": "rag_ingest.settings",
+    "StoreError": "rag_ingest.errors",
+    "SyncDocumentProcessor": "rag_ingest.pipeline",
+    "TokenizerUnavailableError": "rag_ingest.errors",
     "UnsafeSourceError": "rag_ingest.errors",
+    "UnsupportedFileTypeError": "rag_ingest.errors",
+    "ZipBombError": "rag_ingest.errors",
+    "load_embeddings": "rag_ingest.models",
 }
 
 __all__ = [
     "AsyncS3Client",
+    "BinaryContentError",
+    "ChunkStore",
     "ConfigurationError",
+    "CorruptDocumentError",
+    "DocumentError",
+    "DocumentProcessor",
     "DownloadResult",
+    "EmptyDocumentError",
+    "EncryptedDocumentError",
+    "HashEmbeddings",
+    "IngestEvent",
+    "IngestReport",
+    "IngestResult",
+    "MiniLMEmbeddings",
+    "MissingExtraError",
+    "ModelError",
     "ObjectInfo",
+    "ParserCrashedError",
+    "ParserMemoryError",
+    "ParserTimeoutError",
+    "QueueFullError",
     "RagIngestError",
     "RetryPolicy",
     "S3AuthError",
@@ -49,13 +92,31 @@ __all__ = [
     "S3PresignedExpiredError",
     "S3RateLimitError",
     "S3TimeoutError",
+    "SessionRequiredError",
     "Settings",
+    "StoreError",
+    "SyncDocumentProcessor",
+    "TokenizerUnavailableError",
     "UnsafeSourceError",
+    "UnsupportedFileTypeError",
+    "ZipBombError",
+    "load_embeddings",
 ]
 
 if TYPE_CHECKING:
     from rag_ingest.errors import (
+        BinaryContentError,
         ConfigurationError,
+        CorruptDocumentError,
+        DocumentError,
+        EmptyDocumentError,
+        EncryptedDocumentError,
+        MissingExtraError,
+        ModelError,
+        ParserCrashedError,
+        ParserMemoryError,
+        ParserTimeoutError,
+        QueueFullError,
         RagIngestError,
         S3AuthError,
         S3Error,
@@ -66,13 +127,46 @@ if TYPE_CHECKING:
         S3PresignedExpiredError,
         S3RateLimitError,
         S3TimeoutError,
+        SessionRequiredError,
+        StoreError,
+        TokenizerUnavailableError,
         UnsafeSourceError,
+        UnsupportedFileTypeError,
+        ZipBombError,
     )
-    from rag_ingest.s3.client import AsyncS3Client
-    from rag_ingest.s3.objects import DownloadResult, ObjectInfo
-    from rag_ingest.s3.retry import RetryPolicy
-    from rag_ingest.s3.sync import S3Client
-    from rag_ingest.settings import Settings
+    from rag_ingest.models import (
+        HashEmbeddings,
+        MiniLMEmbeddings,
+        load_embeddings,
+    )
+    from rag_ingest.pipeline import (
+        DocumentProcessor,
+        IngestReport,
+        IngestResult,
+        SyncDocumentProcessor,
+    )
+    from rag_ingest.progress import (
+        IngestEvent,
+    )
+    from rag_ingest.s3.client import (
+        AsyncS3Client,
+    )
+    from rag_ingest.s3.objects import (
+        DownloadResult,
+        ObjectInfo,
+    )
+    from rag_ingest.s3.retry import (
+        RetryPolicy,
+    )
+    from rag_ingest.s3.sync import (
+        S3Client,
+    )
+    from rag_ingest.settings import (
+        Settings,
+    )
+    from rag_ingest.store import (
+        ChunkStore,
+    )
 
 
 def __getattr__(name: str) -> Any:

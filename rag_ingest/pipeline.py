@@ -42,7 +42,7 @@ from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
 from rag_ingest.store import ChunkStore, Ledger, chunk_id, require_session
 
-__all__ = ["DocumentProcessor", "IngestReport", "IngestResult"]
+__all__ = ["DocumentProcessor", "IngestReport", "IngestResult", "SyncDocumentProcessor"]
 
 logger = logging.getLogger("rag_ingest.pipeline")
 T = TypeVar("T")
@@ -735,3 +735,47 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1024 * 1024), b""):
             digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+class SyncDocumentProcessor:
+    """The blocking twin of :class:`DocumentProcessor`, for scripts and notebooks.
+
+    Runs the async processor on a private loop thread, so it also works inside
+    Jupyter, where a loop is already running.
+    """
+
+    def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
+        from rag_ingest._sync import LoopThread
+
+        self._loop = LoopThread("rag-ingest-processor")
+        self.processor = DocumentProcessor(settings, **kwargs)
+        self._loop.run(self.processor.start())
+
+    def __enter__(self) -> SyncDocumentProcessor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._loop._closed:
+            self._loop.run(self.processor.aclose())
+            self._loop.close()
+
+    def process_document(
+        self, source: str | os.PathLike[str] | ObjectInfo, *, session_id: str, **kwargs: Any
+    ) -> IngestResult:
+        return self._loop.run(
+            self.processor.process_document(source, session_id=session_id, **kwargs)
+        )
+
+    def process_many(
+        self, sources: str | os.PathLike[str] | Iterable[Any], *, session_id: str, **kwargs: Any
+    ) -> IngestReport:
+        return self._loop.run(self.processor.process_many(sources, session_id=session_id, **kwargs))
+
+    def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Any, float]]:
+        return self._loop.run(self.processor.query(text, session_id=session_id, k=k))
+
+    def delete_session(self, session_id: str) -> int:
+        return self._loop.run(self.processor.delete_session(session_id))

@@ -17,6 +17,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _CONTROL = bytes(range(0, 32)).replace(b"\t", b"").replace(b"\n", b"").replace(b"\r", b"")
+_WESTERN = ("cp1252", "latin_1", "iso8859_15")
 _CONTROL = _CONTROL.replace(b"\x0c", b"").replace(b"\x1b", b"")
 
 
@@ -40,9 +41,20 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is not None and best.encoding:
-        return str(best), best.encoding, warnings
+    matches = list(from_bytes(data))
+    if matches:
+        # Short texts tie across code pages; on a tie prefer Western (cp1252), by far
+        # the most common legacy encoding, over whichever charset_normalizer lists first.
+        best = min(matches, key=lambda m: (m.percent_chaos, -m.percent_coherence))
+        tied = [
+            m
+            for m in matches
+            if (m.percent_chaos, m.percent_coherence)
+            == (best.percent_chaos, best.percent_coherence)
+        ]
+        chosen = next((m for m in tied if m.encoding in _WESTERN), best)
+        if chosen.encoding:
+            return str(chosen), chosen.encoding, warnings
     text = data.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
     warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")

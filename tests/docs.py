@@ -1,0 +1,113 @@
+"""Real test documents, generated: PDFs with canary lines, Office files, HTML, code, odd encodings."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+import zipfile
+from pathlib import Path
+
+
+def pdf_bytes(pages: list[str], *, encrypt: bool = False) -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page()
+        y = 72
+        for paragraph in text.split("\n"):
+            for line in textwrap.wrap(paragraph, 90) or [""]:
+                page.insert_text((72, y), line, fontsize=9)
+                y += 12
+    if encrypt:
+        return bytes(doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="u", owner_pw="o"))
+    return bytes(doc.tobytes())
+
+
+def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
+    from docx import Document
+
+    doc = Document()
+    doc.add_heading(title, 0)
+    for heading, body in sections.items():
+        doc.add_heading(heading, 1)
+        doc.add_paragraph(body)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def pptx_bytes(slides: list[tuple[str, str]]) -> bytes:
+    from pptx import Presentation
+
+    prs = Presentation()
+    for title, body in slides:
+        slide = prs.slides.add_slide(prs.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+    buf = io.BytesIO()
+    prs.save(buf)
+    return buf.getvalue()
+
+
+def xlsx_bytes(rows: list[list[object]]) -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def zip_bomb_docx(expanded: int = 600 * 1024 * 1024) -> bytes:
+    """A DOCX-shaped archive with one member that expands enormously."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(expanded // len(block)):
+                member.write(block)
+    return buf.getvalue()
+
+
+LONG_PROSE = " ".join(
+    f"Sentence {i} of the long report talks about topic {i % 7} in some detail." for i in range(400)
+)
+
+
+def corpus() -> dict[str, bytes]:
+    """name -> bytes: one of each supported type, each with a canary."""
+    return {
+        "reports/annual.pdf": pdf_bytes(
+            [
+                "Annual report\nCANARY-PDF-PAGE-ONE revenue grew.",
+                "Second page\nCANARY-PDF-PAGE-TWO costs fell.",
+            ]
+        ),
+        "reports/long.pdf": pdf_bytes([LONG_PROSE[i : i + 3500] for i in range(0, 14000, 3500)]),
+        "docs/handbook.docx": docx_bytes(
+            "Handbook",
+            {"Onboarding": "CANARY-DOCX new hires get a laptop.", "Leave": "Policy text."},
+        ),
+        "docs/deck.pptx": pptx_bytes([("Intro", "Welcome"), ("Roadmap", "CANARY-PPTX ship in Q3")]),
+        "docs/sheet.xlsx": xlsx_bytes([["item", "qty"], ["CANARY-XLSX widgets", 42]]),
+        "web/page.html": b"<html><body><h1>Web</h1><p>CANARY-HTML hello web.</p></body></html>",
+        "docs/readme.md": b"# Readme\n\n## Install\n\nCANARY-MD run pip install.\n",
+        "code/app.py": b'def ingest(uri):\n    """CANARY-PY ingest one uri."""\n    return uri\n',
+        "code/main.go": b'package main\n\n// CANARY-GO entry point\nfunc main() { println("hi") }\n',
+        "code/index.ts": b"export function greet(name: string): string {\n  // CANARY-TS\n  return name;\n}\n",
+        "text/utf16.txt": "CANARY-UTF16 caf\u00e9 na\u00efve".encode("utf-16"),
+        "text/latin1.txt": "CANARY-LATIN1 caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"),
+        "text/notes.txt": ("CANARY-LONGTEXT " + LONG_PROSE).encode(),
+    }
+
+
+def write(directory: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)

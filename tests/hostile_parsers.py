@@ -1,0 +1,20 @@
+"""Parser plugins that misbehave, for the worker-isolation tests (imported in workers)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+
+def crash(path: str, name: str, options: Any) -> Any:
+    os.abort()
+
+
+def hang(path: str, name: str, options: Any) -> Any:
+    time.sleep(3600)
+
+
+def blow_up(path: str, name: str, options: Any) -> Any:
+    hog = bytearray(8 * 1024 * 1024 * 1024)  # past the worker's address-space limit
+    return hog

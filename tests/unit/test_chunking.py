@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import TokenizerUnavailableError
+from rag_ingest.parsers import ParseOptions, parse_file
+from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.settings import ChunkSettings
+from rag_ingest.tokens import count_tokens
+from tests import docs
+
+SETTINGS = ChunkSettings(chunk_tokens=128, overlap_tokens=16, whole_document_tokens=64)
+BASE = {"source": "s3://b/k", "session_id": "s1"}
+
+
+def _chunks(tmp_path: Path, name: str, settings: ChunkSettings = SETTINGS):
+    path = tmp_path / Path(name).name
+    path.write_bytes(docs.corpus()[name])
+    return chunk_document(parse_file(str(path), name, ParseOptions()), settings, BASE)
+
+
+def test_long_pdf_chunks_respect_the_limit_and_know_their_pages(tmp_path: Path) -> None:
+    plan = _chunks(tmp_path, "reports/long.pdf")
+    assert plan.chunked and len(plan.chunks) > 4
+    for chunk in plan.chunks:
+        meta = chunk.metadata
+        assert chunk.text.strip()
+        assert count_tokens(chunk.text) <= 128 and meta["token_count"] <= 128
+        assert 1 <= meta["page_start"] <= meta["page_end"] <= 4
+        assert all(isinstance(v, (str, int, float, bool)) for v in meta.values())
+    assert plan.chunks[-1].metadata["page_end"] == 4
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
+    assert {c.metadata["chunk_count"] for c in plan.chunks} == {len(plan.chunks)}
+
+
+def test_small_document_stays_whole_and_says_so(tmp_path: Path) -> None:
+    plan = _chunks(tmp_path, "docs/readme.md")
+    assert not plan.chunked and len(plan.chunks) == 1
+    assert plan.chunks[0].metadata["chunked"] is False
+
+
+def test_markdown_heading_path(tmp_path: Path) -> None:
+    text = (
+        "# Guide\n\n"
+        + "## Install\n\n"
+        + ("install words " * 120)
+        + "\n\n## Use\n\n"
+        + ("use words " * 120)
+    )
+    parsed = ParsedDocument("markdown", [Segment(text)], parser="t")
+    plan = chunk_document(parsed, SETTINGS, BASE)
+    paths = [c.metadata.get("heading_path") for c in plan.chunks]
+    assert "Guide > Install" in paths and "Guide > Use" in paths
+
+
+def test_code_is_split_by_language(tmp_path: Path) -> None:
+    functions = "\n\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(80))
+    parsed = ParsedDocument("code", [Segment(functions)], parser="t", language="python")
+    plan = chunk_document(parsed, SETTINGS, BASE)
+    assert plan.chunked and all(c.metadata["language"] == "python" for c in plan.chunks)
+    assert all(c.text.lstrip().startswith("def ") for c in plan.chunks)
+
+
+def test_duplicates_and_blank_chunks_are_dropped() -> None:
+    block = "Repeated paragraph with the same words every time. " * 12
+    parsed = ParsedDocument("text", [Segment("\n\n".join([block] * 6))], parser="t")
+    plan = chunk_document(
+        parsed, ChunkSettings(chunk_tokens=128, overlap_tokens=0, whole_document_tokens=0), BASE
+    )
+    hashes = [c.metadata["content_hash"] for c in plan.chunks]
+    assert len(hashes) == len(set(hashes)) and plan.dropped_duplicates > 0
+
+
+def test_unbreakable_text_is_hard_split_under_the_limit() -> None:
+    parsed = ParsedDocument("text", [Segment("x" * 20000)], parser="t")
+    plan = chunk_document(parsed, SETTINGS, BASE)
+    assert all(c.metadata["token_count"] <= 128 for c in plan.chunks)
+
+
+def test_overlap_must_be_below_size() -> None:
+    with pytest.raises(ValueError):
+        ChunkSettings(chunk_tokens=64, overlap_tokens=64)
+
+
+def test_tokenizer_offline_from_bundled_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest import tokens
+
+    tokens.get_encoding.cache_clear()
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+    import tiktoken.load
+
+    def no_network(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("tiktoken tried to download")
+
+    monkeypatch.setattr(tiktoken.load, "read_file", no_network)
+    try:
+        assert tokens.count_tokens("hello world") == 2
+        assert len(list((tmp_path / "cache").iterdir())) == 1
+    finally:
+        tokens.get_encoding.cache_clear()
+
+
+def test_tokenizer_missing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest import tokens
+
+    tokens.get_encoding.cache_clear()
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(tokens, "_bundled", lambda name: None)
+    try:
+        with pytest.raises(TokenizerUnavailableError, match="bpe-openai"):
+            tokens.get_encoding("o200k_base")
+    finally:
+        tokens.get_encoding.cache_clear()

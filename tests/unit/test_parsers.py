@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.errors import (
+    BinaryContentError,
+    CorruptDocumentError,
+    EncryptedDocumentError,
+    UnsupportedFileTypeError,
+    ZipBombError,
+)
+from rag_ingest.parsers import ParseOptions, detect, parse_file
+from tests import docs
+
+OPTIONS = ParseOptions()
+
+
+def _file(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name.replace("/", "_")
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "canary"),
+    [
+        ("reports/annual.pdf", "pdf", "CANARY-PDF-PAGE-TWO"),
+        ("docs/handbook.docx", "docx", "CANARY-DOCX"),
+        ("docs/deck.pptx", "pptx", "CANARY-PPTX"),
+        ("docs/sheet.xlsx", "xlsx", "CANARY-XLSX"),
+        ("web/page.html", "html", "CANARY-HTML"),
+        ("docs/readme.md", "markdown", "CANARY-MD"),
+        ("code/app.py", "code", "CANARY-PY"),
+        ("code/main.go", "code", "CANARY-GO"),
+        ("text/utf16.txt", "text", "CANARY-UTF16 caf\u00e9 na\u00efve"),
+        ("text/latin1.txt", "text", "CANARY-LATIN1 caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"),
+    ],
+)
+def test_each_type_parses_with_its_canary(
+    tmp_path: Path, name: str, kind: str, canary: str
+) -> None:
+    data = docs.corpus()[name]
+    parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    assert parsed.file_type == kind
+    assert canary in parsed.text
+
+
+def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
+    parsed = parse_file(
+        _file(tmp_path, "a.pdf", docs.corpus()["reports/annual.pdf"]), "a.pdf", OPTIONS
+    )
+    pages = {s.page: s.text for s in parsed.segments}
+    assert "CANARY-PDF-PAGE-ONE" in pages[1] and "CANARY-PDF-PAGE-TWO" in pages[2]
+    assert parsed.parser == "pymupdf4llm-fast" and parsed.pages == 2
+
+
+def test_pptx_slides_are_pages(tmp_path: Path) -> None:
+    parsed = parse_file(
+        _file(tmp_path, "d.pptx", docs.corpus()["docs/deck.pptx"]), "d.pptx", OPTIONS
+    )
+    assert [s.page for s in parsed.segments] == [1, 2]
+    assert "CANARY-PPTX" in parsed.segments[1].text
+
+
+def test_code_language_from_extension(tmp_path: Path) -> None:
+    parsed = parse_file(
+        _file(tmp_path, "index.ts", docs.corpus()["code/index.ts"]), "index.ts", OPTIONS
+    )
+    assert parsed.file_type == "code" and parsed.language == "ts"
+
+
+def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
+    data = docs.pdf_bytes(["secret"], encrypt=True)
+    with pytest.raises(EncryptedDocumentError):
+        parse_file(_file(tmp_path, "e.pdf", data), "e.pdf", OPTIONS)
+
+
+def test_truncated_pdf_is_not_a_clean_parse(tmp_path: Path) -> None:
+    data = docs.pdf_bytes([f"page {i} " + "text " * 200 for i in range(6)])
+    for cut in (0.5, 0.8, 0.95):
+        truncated = data[: int(len(data) * cut)]
+        with pytest.raises(CorruptDocumentError):
+            parse_file(_file(tmp_path, "t.pdf", truncated), "t.pdf", OPTIONS)
+
+
+def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
+    with pytest.raises(CorruptDocumentError):
+        parse_file(_file(tmp_path, "c.pdf", b"%PDF-1.7\n" + b"\x13garbage" * 500), "c.pdf", OPTIONS)
+
+
+def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
+    with pytest.raises(ZipBombError):
+        parse_file(_file(tmp_path, "bomb.docx", docs.zip_bomb_docx()), "bomb.docx", OPTIONS)
+
+
+def test_binary_content_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BinaryContentError):
+        parse_file(_file(tmp_path, "b.txt", bytes(range(256)) * 50), "b.txt", OPTIONS)
+
+
+def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
+    pdf = docs.corpus()["reports/annual.pdf"]
+    kind = detect(_file(tmp_path, "report.txt", pdf), "report.txt")
+    assert kind.kind == "pdf" and kind.note
+    parsed = parse_file(_file(tmp_path, "report.txt", pdf), "report.txt", OPTIONS)
+    assert parsed.file_type == "pdf" and any("is pdf" in w for w in parsed.warnings)
+    html = b"<!DOCTYPE html><html><body><p>CANARY-FAKEPDF</p></body></html>"
+    parsed = parse_file(_file(tmp_path, "fake.pdf", html), "fake.pdf", OPTIONS)
+    assert parsed.file_type == "html" and "CANARY-FAKEPDF" in parsed.text
+    with pytest.raises(UnsupportedFileTypeError):
+        parse_file(_file(tmp_path, "fake.docx", b"\x00\x01binary" * 100), "fake.docx", OPTIONS)
+
+
+def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
+    data = b"CANARY-MIXED valid text " * 20 + b"\xff\xfe\xfa bad " + b"more text " * 20
+    parsed = parse_file(_file(tmp_path, "m.txt", data), "m.txt", OPTIONS)
+    assert "CANARY-MIXED" in parsed.text
