@@ -76,8 +76,8 @@ parse = {
     "workers": None,
     # Wall-clock seconds per document before its worker is killed (docling/PyMuPDF can hang).
     "timeout": 120.0,
-    # Address-space limit per worker: a hostile file fails instead of eating the host.
-    "memory_limit": 2 * 1024 * _MiB,
+    # Address-space limit per worker (all parsers loaded use ~1.2 GiB of address space).
+    "memory_limit": 3 * 1024 * _MiB,
     # Recycle a worker after this many documents (parsers leak; docling #2829).
     "max_tasks_per_worker": 100,
     # "fast" (pymupdf4llm legacy): measured ~17x faster than "layout" on simple pages.

@@ -178,7 +178,9 @@ class ParseSettings(_Part):
     workers: int | None = Field(default=None, ge=1, description="Parser workers; None = CPUs.")
     timeout: float = Field(default=120.0, gt=0, description="Wall-clock seconds per document.")
     memory_limit: int = Field(
-        default=2 * GiB, ge=64 * MiB, description="Address-space limit of a parser worker."
+        default=3 * GiB,
+        ge=64 * MiB,
+        description="Address-space limit of a parser worker (all parsers loaded: ~1.2 GiB).",
     )
     max_tasks_per_worker: int = Field(
         default=100, ge=1, description="Recycle a worker after this many documents (leaks)."

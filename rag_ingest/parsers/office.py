@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
+from io import BytesIO
+from pathlib import Path, PurePath
 from typing import Any
 
 from rag_ingest.errors import (
@@ -71,7 +72,12 @@ def parse_office(
     try:
         from docling.datamodel.document import InputDocument
 
-        source = InputDocument(path_or_stream=Path(path), format=fmt, backend=backend)
+        # A stream plus the real name: the temp file's suffix is not the format's, and
+        # some readers (openpyxl) judge a file by its extension.
+        stream = BytesIO(Path(path).read_bytes())
+        source = InputDocument(
+            path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name
+        )
         if not source.valid:
             raise CorruptDocumentError(f"{name}: docling could not open this {kind}")
         converter: Any = source._backend

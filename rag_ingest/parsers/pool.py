@@ -40,11 +40,16 @@ def _worker_init(memory_limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+_EXIT_OUT_OF_MEMORY = 75
+
+
 def _call_in_worker(name: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     try:
         return fn(*args)
-    except MemoryError as exc:
-        raise ParserMemoryError(f"{name}: the parser ran out of its memory limit") from exc
+    except MemoryError:
+        # A parser that hit the limit may have left native state broken: never reuse
+        # this worker. The exit code tells the parent why (ParserMemoryError).
+        os._exit(_EXIT_OUT_OF_MEMORY)
 
 
 def parse_and_chunk(
@@ -136,6 +141,11 @@ class ParserPool:
                 f"{name}: parsing took over {timeout:.0f}s; its worker was killed"
             ) from exc
         except ProcessExpired as exc:
+            if exc.exitcode == _EXIT_OUT_OF_MEMORY:
+                raise ParserMemoryError(
+                    f"{name}: the parser went past the {self.settings.memory_limit}-byte "
+                    "memory limit; its worker was replaced"
+                ) from exc
             raise ParserCrashedError(
                 f"{name}: the parser's worker died (exit code {exc.exitcode})"
             ) from exc

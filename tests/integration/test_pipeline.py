@@ -1,0 +1,333 @@
+"""The DocumentProcessor end to end: local S3 server -> worker processes -> real Chroma."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag_ingest.errors import QueueFullError, SessionRequiredError
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.pipeline import DocumentProcessor, IngestReport
+from rag_ingest.settings import Settings
+from rag_ingest.testing import SeaweedS3
+from tests import docs
+
+pytestmark = pytest.mark.integration
+
+
+class CountingEmbeddings(HashEmbeddings):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.texts += len(texts)
+        return super().embed_documents(texts)
+
+
+def make_settings(seaweed: SeaweedS3, tmp_path: Path, **overrides: Any) -> Settings:
+    data: dict[str, Any] = {
+        "s3": seaweed.settings_dict(),
+        "progress": False,
+        "retry": {"base_delay": 0.0},
+        "store": {"persist_dir": str(tmp_path / "store")},
+        "models": {"embedder": "hash"},
+        "parse": {"mode": "process", "workers": 2, "timeout": 60},
+        "chunk": {"chunk_tokens": 128, "overlap_tokens": 16, "whole_document_tokens": 64},
+        "temp_dir": str(tmp_path / "tmp"),
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            data[key] = {**data.get(key, {}), **value}
+        else:
+            data[key] = value
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return Settings.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def corpus_bucket(seaweed: SeaweedS3) -> str:
+    client = seaweed.client()
+    client.create_bucket(Bucket="corpus")
+    for name, data in docs.corpus().items():
+        client.put_object(Bucket="corpus", Key=name, Body=data)
+    return "corpus"
+
+
+def by_name(report: IngestReport) -> dict[str, Any]:
+    return {r.filename: r for r in report.results}
+
+
+async def test_corpus_from_s3_into_chroma(
+    seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path
+) -> None:
+    events: list[str] = []
+    embeddings = CountingEmbeddings()
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path),
+        embeddings=embeddings,
+        on_event=lambda e: events.append(e.stage),
+    ) as p:
+        report = await p.process_many(f"s3://{corpus_bucket}/", session_id="alpha", user_id="u1")
+        results = by_name(report)
+        assert report.totals["listed"] == len(docs.corpus())
+        assert report.totals["failed"] == 0, [
+            (r.filename, r.message) for r in report.results if not r.success
+        ]
+        assert results["long.pdf"].total_chunks > 4 and results["long.pdf"].chunked
+        assert results["readme.md"].total_chunks == 1 and results["readme.md"].chunked is False
+        assert results["app.py"].is_code_file and results["app.py"].language == "python"
+        assert results["annual.pdf"].pages == 2 and results["annual.pdf"].etag
+        assert all(
+            r.embedder == "tests.integration.test_pipeline.CountingEmbeddings"
+            for r in report.results
+        )
+        assert {
+            "queued",
+            "downloading",
+            "parsing",
+            "chunking",
+            "embedding",
+            "storing",
+            "ingested",
+        } <= set(events)
+
+        for canary, filename in [
+            ("CANARY-PDF-PAGE-TWO costs fell", "annual.pdf"),
+            ("CANARY-DOCX new hires get a laptop", "handbook.docx"),
+            ("CANARY-PPTX ship in Q3", "deck.pptx"),
+            ("CANARY-XLSX widgets", "sheet.xlsx"),
+            ("CANARY-HTML hello web", "page.html"),
+            ("CANARY-MD run pip install", "readme.md"),
+            ("CANARY-GO entry point", "main.go"),
+            ("CANARY-LATIN1 café crème brûlée", "latin1.txt"),
+            ("CANARY-UTF16 café naïve", "utf16.txt"),
+        ]:
+            hits = await p.query(canary, session_id="alpha", k=1)
+            doc = hits[0][0]
+            assert doc.metadata["filename"] == filename, canary
+            assert canary.split()[0] in doc.page_content
+        hit = (await p.query("CANARY-PDF-PAGE-TWO costs fell", session_id="alpha", k=1))[0][0]
+        meta = hit.metadata
+        assert meta["page_start"] == meta["page_end"] == 2 or meta["page_end"] == 2
+        for field in (
+            "source",
+            "bucket",
+            "key",
+            "version",
+            "filename",
+            "chunk_index",
+            "token_count",
+            "content_hash",
+            "session_id",
+            "user_id",
+            "ingested_at",
+        ):
+            assert field in meta, field
+        assert meta["source"] == "s3://corpus/reports/annual.pdf" and meta["user_id"] == "u1"
+        code = (await p.query("CANARY-GO entry point", session_id="alpha", k=1))[0][0]
+        assert code.metadata["language"] == "go"
+    assert not any((tmp_path / "tmp").iterdir())  # every temp download removed
+
+
+async def test_reingest_change_and_interrupt(seaweed: SeaweedS3, tmp_path: Path) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="versions")
+    long_text = docs.corpus()["text/notes.txt"]
+    client.put_object(Bucket="versions", Key="notes.txt", Body=long_text)
+    client.put_object(Bucket="versions", Key="other.md", Body=b"# Other\n\nCANARY-OTHER stays.\n")
+    settings = make_settings(seaweed, tmp_path)
+
+    embeddings = CountingEmbeddings()
+    async with DocumentProcessor(settings, embeddings=embeddings) as p:
+        first = await p.process_many("s3://versions/", session_id="s")
+        assert first.totals["ingested"] == 2
+        ids_v1 = p.store.ids_for("s")
+        assert ids_v1 is not None and len(ids_v1) == first.totals["chunks"]
+
+        # Unchanged: skipped before download, zero embedding calls.
+        embedded = embeddings.texts
+        again = await p.process_many("s3://versions/", session_id="s")
+        assert again.totals["skipped"] == 2 and embeddings.texts == embedded
+        assert again.totals["bytes"] == 0
+        assert p.store.ids_for("s") == ids_v1
+
+        # Changed: the old chunks of that object are replaced, nothing stale left.
+        client.put_object(
+            Bucket="versions", Key="notes.txt", Body=long_text.replace(b"topic", b"subject")
+        )
+        changed = await p.process_many("s3://versions/", session_id="s")
+        assert by_name(changed)["notes.txt"].status == "ingested"
+        assert by_name(changed)["other.md"].status == "skipped"
+        ids_v2 = p.store.ids_for("s")
+        notes_v2 = p.store.ids_for("s", "s3://versions/notes.txt")
+        other = p.store.ids_for("s", "s3://versions/other.md")
+        assert ids_v2 == notes_v2 | other
+        assert not (notes_v2 & ids_v1)  # every old notes chunk is gone
+        assert other <= ids_v1
+
+    # Interrupted: the store write lands, the process dies before the ledger row.
+    client.put_object(
+        Bucket="versions", Key="notes.txt", Body=long_text.replace(b"topic", b"theme")
+    )
+    async with DocumentProcessor(settings, embeddings=CountingEmbeddings()) as p:
+        original = p.ledger.record
+
+        def crash(**kwargs: Any) -> None:
+            raise KeyboardInterrupt("power cut")
+
+        p.ledger.record = crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await p.process_document("s3://versions/notes.txt", session_id="s")
+        p.ledger.record = original  # type: ignore[method-assign]
+    async with DocumentProcessor(settings, embeddings=CountingEmbeddings()) as p:
+        rerun = await p.process_many("s3://versions/", session_id="s")
+        assert by_name(rerun)["notes.txt"].status == "ingested"
+        after = p.store.ids_for("s")
+        notes_v3 = p.store.ids_for("s", "s3://versions/notes.txt")
+    # The same as a clean ingest of v3 into a fresh store: nothing lost, nothing duplicated.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    async with DocumentProcessor(
+        make_settings(seaweed, fresh), embeddings=CountingEmbeddings()
+    ) as p:
+        await p.process_many("s3://versions/", session_id="s")
+        assert p.store.ids_for("s") == after
+        assert p.store.ids_for("s", "s3://versions/notes.txt") == notes_v3
+
+
+async def test_hostile_files_fail_typed_while_the_batch_goes_on(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="hostile")
+    good = docs.corpus()
+    pdf = docs.pdf_bytes([f"page {i} " + "words " * 300 for i in range(5)])
+    files = {
+        "good/annual.pdf": good["reports/annual.pdf"],
+        "good/readme.md": good["docs/readme.md"],
+        "good/app.py": good["code/app.py"],
+        "bad/corrupt.pdf": b"%PDF-1.7\n" + b"\x13garbage" * 500,
+        "bad/truncated.pdf": pdf[: len(pdf) // 2],
+        "bad/encrypted.pdf": docs.pdf_bytes(["secret"], encrypt=True),
+        "bad/bomb.docx": docs.zip_bomb_docx(),
+        "bad/binary.txt": bytes(range(256)) * 40,
+        "bad/crash.crash": b"x",
+        "bad/hang.hang": b"x",
+        "bad/hog.hog": b"x",
+    }
+    for name, data in files.items():
+        client.put_object(Bucket="hostile", Key=name, Body=data)
+    settings = make_settings(seaweed, tmp_path, parse={"timeout": 5})
+    processor = DocumentProcessor(settings, embeddings=HashEmbeddings())
+    processor.register_parser(".crash", "tests.hostile_parsers:crash")
+    processor.register_parser(".hang", "tests.hostile_parsers:hang")
+    processor.register_parser(".hog", "tests.hostile_parsers:blow_up")
+    async with processor as p:
+        report = await p.process_many("s3://hostile/", session_id="h")
+    results = {r.filename: r for r in report.results}
+    expected = {
+        "corrupt.pdf": "CorruptDocumentError",
+        "truncated.pdf": "CorruptDocumentError",
+        "encrypted.pdf": "EncryptedDocumentError",
+        "bomb.docx": "ZipBombError",
+        "binary.txt": "BinaryContentError",
+        "crash.crash": "ParserCrashedError",
+        "hang.hang": "ParserTimeoutError",
+        "hog.hog": "ParserMemoryError",
+    }
+    for name, error in expected.items():
+        assert results[name].status == "failed" and results[name].error_type == error, (
+            name,
+            results[name].error_type,
+            results[name].message,
+        )
+    for name in ("annual.pdf", "readme.md", "app.py"):
+        assert results[name].status == "ingested", results[name].message
+    assert report.totals == {
+        "listed": 11,
+        "ingested": 3,
+        "skipped": 0,
+        "failed": 8,
+        "chunks": report.totals["chunks"],
+        "tokens": report.totals["tokens"],
+        "bytes": report.totals["bytes"],
+    }
+
+
+async def test_sessions_are_isolated_and_deleted_exactly(
+    seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path
+) -> None:
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        await p.process_document(f"s3://{corpus_bucket}/docs/readme.md", session_id="one")
+        await p.process_document(f"s3://{corpus_bucket}/web/page.html", session_id="two")
+        hits = await p.query("CANARY-MD run pip install", session_id="two", k=10)
+        assert hits and all(d.metadata["session_id"] == "two" for d, _ in hits)
+        with pytest.raises(SessionRequiredError):
+            await p.query("anything", session_id="")
+        two_before = p.store.ids_for("two")
+        removed = await p.delete_session("one")
+        assert removed == 1
+        assert p.store.ids_for("one") == set() and p.ledger.session_rows("one") == []
+        assert p.store.ids_for("two") == two_before and len(p.ledger.session_rows("two")) == 1
+
+
+async def test_submission_queue_applies_backpressure(
+    seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path
+) -> None:
+    settings = make_settings(seaweed, tmp_path, pipeline={"queue_size": 2, "in_flight": 1})
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
+        futures = [p.submit(f"s3://{corpus_bucket}/docs/readme.md", session_id="q")]
+        futures.append(p.submit(f"s3://{corpus_bucket}/web/page.html", session_id="q"))
+        with pytest.raises(QueueFullError):  # fails fast, nothing waits
+            p.submit(f"s3://{corpus_bucket}/code/app.py", session_id="q")
+        results = await asyncio.gather(*futures)
+        assert [r.status for r in results] == ["ingested", "ingested"]
+        # Drained: the queue accepts work again.
+        assert (await p.submit(f"s3://{corpus_bucket}/code/app.py", session_id="q")).success
+
+
+async def test_cancellation_cleans_temp_files(seaweed: SeaweedS3, tmp_path: Path) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="cancel")
+    client.put_object(Bucket="cancel", Key="big.txt", Body=b"word " * (8 * 1024 * 1024))
+    settings = make_settings(
+        seaweed,
+        tmp_path,
+        transfer={"part_size": 1024 * 1024, "multipart_threshold": 1024 * 1024, "concurrency": 1},
+    )
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
+        task = asyncio.ensure_future(p.process_many("s3://cancel/", session_id="c"))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if any((tmp_path / "tmp").iterdir()):
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not any((tmp_path / "tmp").iterdir())
+
+
+def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path) -> None:
+    """all-MiniLM-L6-v2, offline, through the sync twin: meaning, not just words."""
+    from rag_ingest.pipeline import SyncDocumentProcessor
+
+    settings = make_settings(seaweed, tmp_path, models={"embedder": "minilm"})
+    with SyncDocumentProcessor(settings) as p:
+        assert p.processor.embedder_name == "minilm"
+        report = p.process_many(
+            [
+                f"s3://{corpus_bucket}/docs/handbook.docx",
+                f"s3://{corpus_bucket}/docs/deck.pptx",
+                f"s3://{corpus_bucket}/code/app.py",
+            ],
+            session_id="m",
+        )
+        assert report.totals["ingested"] == 3 and {r.embedder for r in report.results} == {"minilm"}
+        hits = p.query("What equipment do newly hired employees receive?", session_id="m", k=1)
+        assert hits[0][0].metadata["filename"] == "handbook.docx"

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from rag_ingest.errors import ModelError
+from rag_ingest.models import EmbeddingRunner, HashEmbeddings, Summarizer
+from rag_ingest.settings import ModelSettings
+
+
+class _Status(Exception):
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"status {status_code}")
+        self.status_code = status_code
+
+
+class Flaky(Embeddings):
+    def __init__(self, failures: list[BaseException], delay: float = 0.0) -> None:
+        self.failures = list(failures)
+        self.delay = delay
+        self.calls: list[int] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls.append(len(texts))
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
+        return [[float(len(t)), 1.0] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(len(text)), 1.0]
+
+
+FAST = ModelSettings(batch_size=3, timeout=1.0, max_attempts=3)
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tenacity
+
+    monkeypatch.setattr(tenacity.wait_random_exponential, "__call__", lambda self, rs: 0.0)
+
+
+async def test_batches_and_order() -> None:
+    model = Flaky([])
+    vectors = await EmbeddingRunner(model, FAST).embed(["a", "bb", "ccc", "dddd"])
+    assert model.calls == [3, 1]
+    assert [v[0] for v in vectors] == [1, 2, 3, 4]
+
+
+async def test_429_and_timeouts_are_retried() -> None:
+    model = Flaky([_Status(429), TimeoutError("slow")])
+    vectors = await EmbeddingRunner(model, FAST).embed(["a"])
+    assert len(model.calls) == 3 and vectors == [[1.0, 1.0]]
+
+
+async def test_bad_request_is_not_retried() -> None:
+    model = Flaky([_Status(400)])
+    with pytest.raises(ModelError, match="status 400"):
+        await EmbeddingRunner(model, FAST).embed(["a"])
+    assert len(model.calls) == 1
+
+
+async def test_each_call_has_a_timeout() -> None:
+    model = Flaky([], delay=2.0)
+    settings = ModelSettings(timeout=0.2, max_attempts=2)
+    with pytest.raises(ModelError, match="timed out"):
+        await EmbeddingRunner(model, settings).embed(["a"])
+    await asyncio.sleep(0)
+
+
+def test_hash_embedder_is_deterministic_and_normalised() -> None:
+    h = HashEmbeddings()
+    a, b = h.embed_query("CANARY words here"), h.embed_query("CANARY words here")
+    assert a == b and abs(sum(x * x for x in a) - 1.0) < 1e-9 and len(a) == 384
+
+
+class _Echo:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.prompts: list[str] = []
+
+    async def ainvoke(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if self.fail:
+            raise _Status(400)
+        return f"summary of {len(prompt)} chars"
+
+
+async def test_long_texts_are_summarized_map_reduce() -> None:
+    model = _Echo()
+    summarizer = Summarizer(
+        model, ModelSettings(summary_context_tokens=256), count_tokens=lambda t: len(t.split())
+    )
+    text = "\n\n".join("word " * 100 for _ in range(10))
+    summary = await summarizer.summarize(text)
+    assert summary.startswith("summary of") and len(model.prompts) > 2
+
+
+async def test_failed_summary_is_a_model_error() -> None:
+    summarizer = Summarizer(_Echo(fail=True), FAST, count_tokens=len)
+    with pytest.raises(ModelError):
+        await summarizer.summarize("text")
