@@ -1,4 +1,4 @@
-"""Real test documents, generated: PDFs with canary lines, Office files, HTML, code, odd encodings."""
+"""Real test documents, generated: PDFs with canaries, Office files, HTML, code, odd encodings."""
 
 from __future__ import annotations
 
@@ -98,8 +98,12 @@ def corpus() -> dict[str, bytes]:
         "web/page.html": b"<html><body><h1>Web</h1><p>CANARY-HTML hello web.</p></body></html>",
         "docs/readme.md": b"# Readme\n\n## Install\n\nCANARY-MD run pip install.\n",
         "code/app.py": b'def ingest(uri):\n    """CANARY-PY ingest one uri."""\n    return uri\n',
-        "code/main.go": b'package main\n\n// CANARY-GO entry point\nfunc main() { println("hi") }\n',
-        "code/index.ts": b"export function greet(name: string): string {\n  // CANARY-TS\n  return name;\n}\n",
+        "code/main.go": (
+            b'package main\n\n// CANARY-GO entry point\nfunc main() { println("hi") }\n'
+        ),
+        "code/index.ts": (
+            b"export function greet(name: string): string {\n  // CANARY-TS\n  return name;\n}\n"
+        ),
         "text/utf16.txt": "CANARY-UTF16 caf\u00e9 na\u00efve".encode("utf-16"),
         "text/latin1.txt": "CANARY-LATIN1 caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"),
         "text/notes.txt": ("CANARY-LONGTEXT " + LONG_PROSE).encode(),
