@@ -268,6 +268,8 @@ class DocumentProcessor:
             await self._s3.aclose()
         if self.ledger is not None:
             self.ledger.close()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
         self.events.close()
         self._io.shutdown(wait=False, cancel_futures=True)
         self._store_thread.shutdown(wait=True)

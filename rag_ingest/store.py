@@ -48,8 +48,11 @@ def chunk_id(session_id: str, source: str, version: str, index: int, digest: str
 class ChunkStore:
     """Session-scoped writes and queries over a vector store."""
 
-    def __init__(self, vectorstore: VectorStore, *, collection: Any = None) -> None:
+    def __init__(
+        self, vectorstore: VectorStore, *, collection: Any = None, server: Any = None
+    ) -> None:
         self.vectorstore = vectorstore
+        self._server = server  # a LocalChromaServer we own, stopped by close()
         self._collection = collection  # the raw Chroma collection, when Chroma
         self.max_batch = 5000
         if collection is not None:
@@ -68,8 +71,16 @@ class ChunkStore:
         except ImportError as exc:
             raise MissingExtraError("the Chroma store", "chroma") from exc
         client_settings = ChromaSettings(anonymized_telemetry=False)
-        if settings.chroma_url:
-            url = urlsplit(settings.chroma_url)
+        server = None
+        chroma_url = settings.chroma_url
+        if chroma_url is None and settings.embedded_mode == "server":
+            from rag_ingest.chroma_server import LocalChromaServer
+
+            server = LocalChromaServer(settings.persist_dir / "chroma")
+            server.start()
+            chroma_url = server.url
+        if chroma_url:
+            url = urlsplit(chroma_url)
             client: Any = chromadb.HttpClient(
                 host=url.hostname or "localhost",
                 port=url.port or (443 if url.scheme == "https" else 8000),
@@ -81,13 +92,24 @@ class ChunkStore:
             client = chromadb.PersistentClient(
                 path=str(settings.persist_dir / "chroma"), settings=client_settings
             )
-        store = Chroma(
-            client=client,
-            collection_name=settings.collection,
-            embedding_function=embeddings,
-            collection_metadata={"hnsw:space": "cosine"},
-        )
-        return cls(store, collection=store._collection)
+        try:
+            store = Chroma(
+                client=client,
+                collection_name=settings.collection,
+                embedding_function=embeddings,
+                collection_metadata={"hnsw:space": "cosine"},
+            )
+        except Exception:
+            if server is not None:
+                server.stop()
+            raise
+        return cls(store, collection=store._collection, server=server)
+
+    def close(self) -> None:
+        """Stop the local Chroma server, if this store started one."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     @property
     def computes_own_vectors(self) -> bool:

@@ -35,7 +35,7 @@ class ParsedDocument:
 class ParseOptions:
     """Everything a worker process needs to parse (picklable, no settings object)."""
 
-    pdf_mode: str = "fast"
+    pdf_mode: str = "tables"
     max_unzipped_size: int = 512 * 1024 * 1024
     max_zip_ratio: float = 200.0
     # Extension (".ext") -> "module:function" parsers, importable in the worker.

@@ -54,7 +54,8 @@ def _parse(path: str, name: str, mode: str) -> ParsedDocument:
         warnings: list[str] = []
         parser = f"pymupdf4llm-{mode}"
         try:
-            pages = pymupdf4llm.to_markdown(doc, page_chunks=True, show_progress=False)
+            options: dict[str, Any] = {"table_strategy": None} if mode == "fast" else {}
+            pages = pymupdf4llm.to_markdown(doc, page_chunks=True, show_progress=False, **options)
             segments = [
                 Segment(str(p.get("text", "")), page=_page_number(p, i))
                 for i, p in enumerate(pages)

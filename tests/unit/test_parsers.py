@@ -53,7 +53,13 @@ def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
     )
     pages = {s.page: s.text for s in parsed.segments}
     assert "CANARY-PDF-PAGE-ONE" in pages[1] and "CANARY-PDF-PAGE-TWO" in pages[2]
-    assert parsed.parser == "pymupdf4llm-fast" and parsed.pages == 2
+    assert parsed.parser == "pymupdf4llm-tables" and parsed.pages == 2
+    fast = parse_file(
+        _file(tmp_path, "b.pdf", docs.corpus()["reports/annual.pdf"]),
+        "b.pdf",
+        ParseOptions(pdf_mode="fast"),
+    )
+    assert fast.parser == "pymupdf4llm-fast" and "CANARY-PDF-PAGE-TWO" in fast.text
 
 
 def test_pptx_slides_are_pages(tmp_path: Path) -> None:

@@ -1,0 +1,338 @@
+"""Ingestion benchmark: rag_ingest vs the usual LangChain way, same corpus, same server, same run.
+
+A 200-document mixed corpus (PDF, DOCX, PPTX, XLSX, HTML, Markdown, code, text)
+on SeaweedFS. The baseline does what a LangChain user writes: boto3
+``download_file`` per object, pymupdf4llm (what PyMuPDF4LLMLoader calls) or the
+docling backends (what DoclingLoader calls) or a plain read, a token-sized
+``RecursiveCharacterTextSplitter``, then ``Chroma.add_documents``, one document
+after another. Both use the same embedder. Printed: documents/s, pages/s, peak
+RSS, event-loop lag (p99, max; a 5 ms ticker on rag_ingest's loop), ratios, and
+rag_ingest with 1 vs 2 parser workers.
+
+    python benchmarks/ingest.py [--docs 200] [--embedder hash|minilm] [--skip-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MiB = 1024 * 1024
+BUCKET = "ingestbench"
+
+
+def hwm() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def make_corpus(n: int) -> dict[str, bytes]:
+    from tests import docs
+
+    rng = random.Random(3)
+    words = [
+        "ingest", "vector", "bucket", "latency", "session", "parser", "chunk", "token",
+        "report", "revenue", "policy", "customer", "storage", "network", "model", "query",
+    ]  # fmt: skip
+
+    def prose(k: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(k)) + "."
+
+    files: dict[str, bytes] = {}
+    kinds = ["pdf", "pdf", "pdf", "docx", "pptx", "xlsx", "html", "md", "py", "txt"]
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        tag = f"DOC{i:04d}"
+        if kind == "pdf":
+            pages = [f"{tag} page {p}\n" + "\n".join(prose(60) for _ in range(6)) for p in range(5)]
+            files[f"pdf/{tag}.pdf"] = docs.pdf_bytes(pages)
+        elif kind == "docx":
+            sections = {f"Section {s}": " ".join(prose(40) for _ in range(5)) for s in range(4)}
+            files[f"docx/{tag}.docx"] = docs.docx_bytes(tag, sections)
+        elif kind == "pptx":
+            files[f"pptx/{tag}.pptx"] = docs.pptx_bytes(
+                [(f"{tag} {s}", prose(30)) for s in range(5)]
+            )
+        elif kind == "xlsx":
+            rows: list[list[object]] = [["id", "name", "value"]]
+            rows += [[r, prose(4), r * 3] for r in range(60)]
+            files[f"xlsx/{tag}.xlsx"] = docs.xlsx_bytes(rows)
+        elif kind == "html":
+            body = "".join(f"<h2>{tag} part {s}</h2><p>{prose(80)}</p>" for s in range(5))
+            files[f"html/{tag}.html"] = f"<html><body>{body}</body></html>".encode()
+        elif kind == "md":
+            body = "\n\n".join(f"## {tag} part {s}\n\n{prose(80)}" for s in range(5))
+            files[f"md/{tag}.md"] = f"# {tag}\n\n{body}\n".encode()
+        elif kind == "py":
+            body = "\n\n".join(
+                f"def f_{s}(x):\n    '''{prose(12)}'''\n    return x + {s}\n" for s in range(40)
+            )
+            files[f"code/{tag}.py"] = body.encode()
+        else:
+            files[f"text/{tag}.txt"] = "\n\n".join(prose(80) for _ in range(8)).encode()
+    return files
+
+
+# -- rag_ingest ------------------------------------------------------------------------
+
+
+async def run_rag_ingest(
+    cfg: dict[str, Any], workers: int, embedder: str, store: str, pdf_mode: str = "tables"
+) -> dict[str, Any]:
+    from rag_ingest.pipeline import DocumentProcessor
+    from rag_ingest.settings import Settings
+
+    settings = Settings.model_validate(
+        {
+            "s3": cfg["s3"],
+            "progress": False,
+            "store": {"persist_dir": store},
+            "models": {"embedder": embedder},
+            "parse": {"mode": "process", "workers": workers, "pdf_mode": pdf_mode},
+        }
+    )
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        interval = 0.005
+        while not stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(interval)
+            lags.append(time.perf_counter() - before - interval)
+
+    async with DocumentProcessor(settings) as p:
+        # Warm the workers (spawn + imports) outside the timed region, as a server would.
+        await p.process_document(f"s3://{BUCKET}/warmup/warm.pdf", session_id="warm")
+        await p.process_document(f"s3://{BUCKET}/warmup/warm.docx", session_id="warm")
+        before = hwm()
+        tick = asyncio.ensure_future(ticker())
+        start = time.perf_counter()
+        report = await p.process_many(f"s3://{BUCKET}/corpus/", session_id="bench")
+        seconds = time.perf_counter() - start
+        stop.set()
+        await tick
+    lags.sort()
+    pages = sum((r.pages or 1) for r in report.results)
+    return {
+        "seconds": seconds,
+        "docs": report.totals["ingested"],
+        "failed": report.totals["failed"],
+        "pages": pages,
+        "chunks": report.totals["chunks"],
+        "rss": hwm() - before,
+        "rss_total": hwm(),
+        "lag_p99": lags[int(len(lags) * 0.99)] if lags else 0.0,
+        "lag_max": lags[-1] if lags else 0.0,
+        "embedder": report.results[0].embedder if report.results else None,
+    }
+
+
+# -- the LangChain baseline --------------------------------------------------------------
+
+
+def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, Any]:
+    import boto3
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from rag_ingest.models import load_embeddings
+    from rag_ingest.tokens import get_encoding
+
+    get_encoding("cl100k_base")  # the same offline vocabulary for both
+    s3 = cfg["s3"]
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint_url"],
+        aws_access_key_id=s3["access_key_id"],
+        aws_secret_access_key=s3["secret_access_key"],
+        region_name="us-east-1",
+    )
+    chroma = chromadb.PersistentClient(
+        path=store, settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    vectorstore = Chroma(
+        client=chroma, collection_name="baseline", embedding_function=load_embeddings(embedder)
+    )
+    splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
+        encoding_name="cl100k_base", chunk_size=512, chunk_overlap=64
+    )
+
+    def load(path: str, key: str) -> list[Document]:
+        suffix = Path(key).suffix
+        if suffix == ".pdf":
+            import pymupdf4llm
+
+            pymupdf4llm.use_layout(False)
+            pages = pymupdf4llm.to_markdown(path, page_chunks=True, show_progress=False)
+            return [
+                Document(p["text"], metadata={"source": key, "page": i})
+                for i, p in enumerate(pages)
+            ]
+        if suffix in (".docx", ".pptx", ".xlsx", ".html", ".md"):
+            from docling.datamodel.document import InputDocument
+
+            from rag_ingest.parsers.office import _backend
+
+            kind = {
+                ".docx": "docx",
+                ".pptx": "pptx",
+                ".xlsx": "xlsx",
+                ".html": "html",
+                ".md": "markdown",
+            }[suffix]
+            backend, fmt = _backend(kind)
+            named = path + suffix
+            os.replace(path, named)
+            doc = InputDocument(
+                path_or_stream=Path(named), format=fmt, backend=backend
+            )._backend.convert()
+            os.replace(named, path)
+            return [Document(doc.export_to_markdown(), metadata={"source": key})]
+        return [Document(Path(path).read_text(errors="replace"), metadata={"source": key})]
+
+    # Warm the same imports outside the timed region.
+    with tempfile.TemporaryDirectory() as tmp:
+        for key in ("warmup/warm.pdf", "warmup/warm.docx"):
+            local = os.path.join(tmp, "w")
+            client.download_file(BUCKET, key, local)
+            load(local, key)
+    before = hwm()
+    start = time.perf_counter()
+    docs_done = pages = chunks = 0
+    paginator = client.get_paginator("list_objects_v2")
+    with tempfile.TemporaryDirectory() as tmp:
+        for page in paginator.paginate(Bucket=BUCKET, Prefix="corpus/"):
+            for obj in page.get("Contents", []):
+                local = os.path.join(tmp, "doc")
+                client.download_file(BUCKET, obj["Key"], local)
+                loaded = load(local, obj["Key"])
+                split = splitter.split_documents(loaded)
+                vectorstore.add_documents(split)
+                docs_done += 1
+                pages += len(loaded) if obj["Key"].endswith(".pdf") else 1
+                chunks += len(split)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "docs": docs_done,
+        "failed": 0,
+        "pages": pages,
+        "chunks": chunks,
+        "rss": hwm() - before,
+        "rss_total": hwm(),
+        "lag_p99": None,
+        "lag_max": None,
+        "embedder": embedder,
+    }
+
+
+def child(which: str, cfg_json: str) -> None:
+    cfg = json.loads(cfg_json)
+    with tempfile.TemporaryDirectory() as store:
+        if which == "baseline":
+            result = run_baseline(cfg, cfg["embedder"], store)
+        else:
+            parts = which.split("-")  # rag_ingest-WORKERS[-PDFMODE]
+            mode = parts[2] if len(parts) > 2 else "tables"
+            result = asyncio.run(run_rag_ingest(cfg, int(parts[1]), cfg["embedder"], store, mode))
+    print(json.dumps(result), flush=True)
+
+
+def run(which: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", which, json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{which} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--docs", type=int, default=200)
+    parser.add_argument("--embedder", default="hash", choices=["hash", "minilm"])
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    from rag_ingest.testing import SeaweedS3
+    from tests import docs
+
+    corpus = make_corpus(args.docs)
+    with SeaweedS3() as server:
+        client = server.client()
+        client.create_bucket(Bucket=BUCKET)
+        for key, body in corpus.items():
+            client.put_object(Bucket=BUCKET, Key=f"corpus/{key}", Body=body)
+        client.put_object(Bucket=BUCKET, Key="warmup/warm.pdf", Body=docs.pdf_bytes(["warm up"]))
+        client.put_object(
+            Bucket=BUCKET, Key="warmup/warm.docx", Body=docs.docx_bytes("Warm", {"Up": "warm"})
+        )
+        cfg = {"s3": server.settings_dict(), "embedder": args.embedder}
+        results: dict[str, dict[str, Any]] = {}
+        order = ["rag_ingest-2", "rag_ingest-1", "rag_ingest-2-fast"]
+        order += [] if args.skip_baseline else ["baseline"]
+        for which in order:
+            results[which] = run(which, cfg)
+            print(f"  {which}: {results[which]}", file=sys.stderr)
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(
+        f"\nMachine: {machine}; {args.docs} documents on SeaweedFS (127.0.0.1); "
+        f"embedder: {args.embedder}; workers warmed before timing\n"
+    )
+    header = "| run | docs/s | pages/s | chunks | failed | peak RSS growth (MiB) | loop lag p99 / max ms |"
+    print(header)
+    print("|---|---|---|---|---|---|---|")
+    for which, r in results.items():
+        lag = (
+            "-"
+            if r["lag_p99"] is None
+            else f"{r['lag_p99'] * 1000:.1f} / {r['lag_max'] * 1000:.1f}"
+        )
+        print(
+            f"| {which} | {r['docs'] / r['seconds']:.1f} | {r['pages'] / r['seconds']:.1f} | "
+            f"{r['chunks']} | {r['failed']} | {r['rss'] / MiB:.0f} | {lag} |"
+        )
+    two, one = results["rag_ingest-2"], results["rag_ingest-1"]
+    print("\nrag_ingest-N: N parser workers, PDF tables detected (as PyMuPDF4LLMLoader does);")
+    print("rag_ingest-2-fast: PDF table detection off (pdf_mode='fast').")
+    print(f"rag_ingest 2 workers vs 1: {one['seconds'] / two['seconds']:.2f}x")
+    if "baseline" in results:
+        base = results["baseline"]["seconds"]
+        print(f"rag_ingest (2 workers) vs LangChain baseline: {base / two['seconds']:.2f}x")
+        fast = results["rag_ingest-2-fast"]["seconds"]
+        print(f"rag_ingest (2 workers, pdf fast) vs LangChain baseline: {base / fast:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""A private Chroma server on loopback, owning one persist directory.
+
+Chroma's embedded client holds the GIL while it writes (measured: up to 100 ms
+per upsert), which stalls the event loop of whoever embeds it. Running the
+same embedded store as a child ``chroma run`` process keeps every write off our
+interpreter, and makes that process the single writer Chroma needs. A lock file
+stops two of our processes from serving the same directory at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from rag_ingest.errors import MissingExtraError, StoreError
+
+__all__ = ["LocalChromaServer"]
+
+
+def _find_chroma() -> str:
+    beside = Path(sys.executable).parent / "chroma"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("chroma")
+    if found:
+        return found
+    raise MissingExtraError("the embedded Chroma server ('chroma' command)", "chroma")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalChromaServer:
+    """``chroma run --path DIR`` on 127.0.0.1 until :meth:`stop`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until stop()
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise StoreError(
+                f"another process is writing to {self.path}; Chroma allows one writer: "
+                "use a Chroma server (store.chroma_url) to share a store"
+            ) from None
+        self._lock = lock
+        executable = _find_chroma()
+        for _ in range(3):
+            self.port = _free_port()
+            log = open(self.path / "chroma-server.log", "ab")  # noqa: SIM115
+            try:
+                self.process = subprocess.Popen(
+                    [
+                        executable,
+                        "run",
+                        "--path",
+                        str(self.path),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(self.port),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+                )
+            finally:
+                log.close()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            self._kill()  # the port was taken, or it did not come up: try another
+        self.stop()
+        raise StoreError(
+            f"the local Chroma server did not start (see {self.path}/chroma-server.log)"
+        )
+
+    def _kill(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+    def stop(self) -> None:
+        self._kill()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
