@@ -310,7 +310,7 @@ def main() -> None:
         f"\nMachine: {machine}; {args.docs} documents on SeaweedFS (127.0.0.1); "
         f"embedder: {args.embedder}; workers warmed before timing\n"
     )
-    header = "| run | docs/s | pages/s | chunks | failed | peak RSS growth (MiB) | loop lag p99 / max ms |"
+    header = "| run | docs/s | pages/s | chunks | failed | peak RSS growth (MiB) | loop lag p99 / max ms |"  # noqa: E501
     print(header)
     print("|---|---|---|---|---|---|---|")
     for which, r in results.items():
