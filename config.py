@@ -78,6 +78,9 @@ parse = {
     "timeout": 120.0,
     # Address-space limit per worker (all parsers loaded use ~1.2 GiB of address space).
     "memory_limit": 3 * 1024 * _MiB,
+    # Workers run at this niceness so the event loop (downloads, progress, web requests)
+    # is scheduled first on a busy machine; parsing is batch work.
+    "worker_nice": 5,
     # Recycle a worker after this many documents (parsers leak; docling #2829).
     "max_tasks_per_worker": 100,
     # pymupdf4llm legacy mode, measured here on 5-page text PDFs: "tables" (with table
@@ -154,6 +157,9 @@ pipeline = {
     "queue_size": 1000,
     # Documents in the pipeline at once: memory stays flat as the corpus grows.
     "in_flight": 32,
+    # gc.freeze() after start-up: a full collection over import-time objects stalled the
+    # event loop 60-97 ms (measured); frozen objects are never scanned again.
+    "freeze_gc": True,
 }
 
 # Staging directory for downloads (files are 0600 and removed after use); None = system temp.

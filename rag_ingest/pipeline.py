@@ -17,18 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from rag_ingest._redact import redact
 from rag_ingest.errors import (
@@ -40,6 +40,7 @@ from rag_ingest.progress import EventHub, IngestEvent
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
+from rag_ingest.sources import Source, expand_sources, make_source
 from rag_ingest.store import ChunkStore, Ledger, chunk_id, require_session
 
 __all__ = ["DocumentProcessor", "IngestReport", "IngestResult", "SyncDocumentProcessor"]
@@ -103,38 +104,6 @@ class IngestReport:
             "tokens": sum(r.token_count for r in self.results),
             "bytes": sum(r.bytes for r in self.results),
         }
-
-
-@dataclass
-class _Source:
-    """A parsed source: an S3/https target or a local path, with what we know of it."""
-
-    uri: str
-    target: S3Location | DirectURL | None = None
-    path: Path | None = None
-    info: ObjectInfo | None = None
-
-    @property
-    def key(self) -> str:
-        """The stable identity of a source: no signature, no expiry, no query."""
-        if isinstance(self.target, S3Location):
-            return str(self.target)
-        if isinstance(self.target, DirectURL):
-            if self.target.bucket and self.target.key:
-                return f"s3://{self.target.bucket}/{self.target.key}"
-            parts = urlsplit(self.target.url)
-            return f"{parts.scheme}://{parts.netloc}{parts.path}"
-        return self.uri
-
-    @property
-    def name(self) -> str:
-        if self.path is not None:
-            return self.path.name
-        if isinstance(self.target, S3Location):
-            return PurePosixPath(self.target.key).name or self.target.key
-        if self.target is not None and self.target.key:
-            return PurePosixPath(self.target.key).name
-        return "document"
 
 
 class DocumentProcessor:
@@ -240,6 +209,11 @@ class DocumentProcessor:
             from rag_ingest.s3.client import AsyncS3Client
 
             self._s3 = AsyncS3Client(s)
+        if p.freeze_gc:
+            # Full collections over the ~1M objects that imports (langchain, chromadb,
+            # pydantic) leave behind took 60-97 ms each (measured): loop stalls. Objects
+            # alive now are start-up state; exclude them from every later collection.
+            gc.freeze()
         self._started = True
 
     _plugins: dict[str, str] = {}  # noqa: RUF012 - replaced, never mutated
@@ -301,18 +275,6 @@ class DocumentProcessor:
 
     # -- sources -----------------------------------------------------------------------
 
-    def _source(self, source: str | os.PathLike[str] | ObjectInfo) -> _Source:
-        if isinstance(source, ObjectInfo):
-            uri = source.uri
-            assert self._s3 is not None
-            return _Source(uri=uri, target=self._s3.parse(uri), info=source)
-        text = os.fspath(source)
-        if text.startswith(("s3://", "https://", "http://")):
-            assert self._s3 is not None
-            return _Source(uri=text, target=self._s3.parse(text))
-        path = Path(text).expanduser().resolve()
-        return _Source(uri=path.as_uri(), path=path)
-
     def _emit(self, source: str, stage: str, **kwargs: Any) -> None:
         self.events.emit(IngestEvent(source=source, stage=stage, **kwargs))
 
@@ -331,10 +293,10 @@ class DocumentProcessor:
         await self.start()
         started = time.perf_counter()
         try:
-            src = self._source(source)
+            src = make_source(self._s3, source)
         except RagIngestError as exc:
             uri = source.uri if isinstance(source, ObjectInfo) else os.fspath(source)
-            return self._failed(_Source(uri=redact(str(uri))), exc, {}, started)
+            return self._failed(Source(uri=redact(str(uri))), exc, {}, started)
         result = IngestResult(source=src.key, status="failed", success=False)
         result.filename = src.name
         result.embedder = self.embedder_name
@@ -368,7 +330,7 @@ class DocumentProcessor:
 
     def _failed(
         self,
-        src: _Source,
+        src: Source,
         exc: BaseException,
         seconds: dict[str, float],
         started: float,
@@ -389,7 +351,7 @@ class DocumentProcessor:
 
     async def _ingest(
         self,
-        src: _Source,
+        src: Source,
         session: str,
         user_id: str | None,
         extra: dict[str, Any],
@@ -539,7 +501,7 @@ class DocumentProcessor:
 
     def _base_metadata(
         self,
-        src: _Source,
+        src: Source,
         key: str,
         session: str,
         user_id: str | None,
@@ -570,38 +532,6 @@ class DocumentProcessor:
         return meta
 
     # -- many documents ----------------------------------------------------------------
-
-    async def _expand(
-        self,
-        sources: str | os.PathLike[str] | Iterable[Any],
-        include: Sequence[str],
-        exclude: Sequence[str],
-    ) -> AsyncIterator[Any]:
-        items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
-        import fnmatch
-
-        for item in items:
-            if isinstance(item, ObjectInfo):
-                yield item
-                continue
-            text = os.fspath(item)
-            if text.startswith("s3://") and (text.endswith("/") or "/" not in text[5:]):
-                assert self._s3 is not None
-                async for info in self._s3.list(text, include=include, exclude=exclude):
-                    if not (info.key or "").endswith("/"):
-                        yield info
-            elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
-                for path in sorted(Path(text).rglob("*")):
-                    rel = path.as_posix()
-                    if not path.is_file():
-                        continue
-                    if include and not any(fnmatch.fnmatchcase(rel, p) for p in include):
-                        continue
-                    if any(fnmatch.fnmatchcase(rel, p) for p in exclude):
-                        continue
-                    yield path
-            else:
-                yield item
 
     async def process_many(
         self,
@@ -639,7 +569,7 @@ class DocumentProcessor:
                 slots.release()
 
         try:
-            async for item in self._expand(sources, include, exclude):
+            async for item in expand_sources(self._s3, sources, include, exclude):
                 await slots.acquire()
                 report.listed += 1
                 task = asyncio.ensure_future(one(item))
@@ -717,6 +647,12 @@ class DocumentProcessor:
         await self.start()
         assert self.store is not None
         return await self._in_store(lambda: self.store.query(text, session_id=session, k=k))  # type: ignore[union-attr]
+
+    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> Any:
+        """A LangChain retriever over one session's chunks only (call after start())."""
+        if self.store is None:
+            raise RuntimeError("start() the processor first")
+        return self.store.as_retriever(session_id=session_id, k=k, **kwargs)
 
     async def delete_session(self, session_id: str) -> int:
         """Remove exactly this session's chunks and ledger rows; returns chunks removed."""

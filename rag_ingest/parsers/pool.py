@@ -32,8 +32,14 @@ __all__ = ["ParserPool", "parse_and_chunk"]
 T = TypeVar("T")
 
 
-def _worker_init(memory_limit: int) -> None:
+def _worker_init(memory_limit: int, nice: int) -> None:
     import resource
+
+    if nice:
+        # Parsing is batch work; the parent's event loop is latency work. On a busy box
+        # the scheduler should run the loop first (measured: 80-90 ms loop stalls at
+        # nice 0 on 2 cores with 2 workers).
+        os.nice(nice)
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
@@ -97,7 +103,7 @@ class ParserPool:
                 max_workers=self.workers,
                 max_tasks=self.settings.max_tasks_per_worker,
                 initializer=_worker_init,
-                initargs=(self.settings.memory_limit,),
+                initargs=(self.settings.memory_limit, self.settings.worker_nice),
                 context=multiprocessing.get_context("spawn"),
             )
         return self._process_pool

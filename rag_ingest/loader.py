@@ -1,0 +1,179 @@
+"""The LangChain document loader: S3, https and local sources to ``Document``s.
+
+``alazy_load`` is native async (tier 1 downloads, tier 2 parser workers), not
+LangChain's default thread wrapper; ``lazy_load`` is its sync twin and works
+in scripts and in Jupyter. Nothing is embedded or stored here: compose with
+``load_and_split``, ``index()`` or a vector store as usual, or use
+:class:`~rag_ingest.DocumentProcessor` to ingest into a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.document_loaders import BaseLoader
+from langchain_core.documents import Document
+
+from rag_ingest.errors import ConfigurationError, RagIngestError
+from rag_ingest.settings import Settings
+from rag_ingest.sources import Source, expand_sources, make_source
+
+__all__ = ["LoadError", "RagIngestLoader"]
+
+logger = logging.getLogger("rag_ingest.pipeline")
+Mode = Literal["chunks", "pages", "document"]
+
+
+class LoadError:
+    """A source that could not be loaded (kept in ``loader.errors`` under ``on_error="skip"``)."""
+
+    def __init__(self, source: str, error: BaseException) -> None:
+        self.source = source
+        self.error = error
+        self.error_type = type(error).__name__
+
+    def __repr__(self) -> str:
+        return f"LoadError({self.source!r}, {self.error_type}: {self.error})"
+
+
+class RagIngestLoader(BaseLoader):
+    """Load documents from ``s3://`` objects or prefixes, https/presigned URLs, local files
+    or directories (or a list of them).
+
+    ``mode``: ``"chunks"`` (default; token-sized, provenance in metadata), ``"pages"``
+    (one Document per PDF page or slide, one per file otherwise) or ``"document"``.
+    ``on_error``: ``"skip"`` (default; failures are logged and kept in ``errors``) or
+    ``"raise"``.
+    """
+
+    def __init__(
+        self,
+        sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        mode: Mode = "chunks",
+        settings: Settings | None = None,
+        on_error: Literal["skip", "raise"] = "skip",
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if mode not in ("chunks", "pages", "document"):
+            raise ConfigurationError(f"mode must be chunks, pages or document, not {mode!r}")
+        if on_error not in ("skip", "raise"):
+            raise ConfigurationError(f"on_error must be skip or raise, not {on_error!r}")
+        self.sources: list[Any] = (
+            [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+        )
+        self.mode = mode
+        self.settings = settings or Settings()
+        self.on_error = on_error
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+        self.metadata = dict(metadata or {})
+        self.errors: list[LoadError] = []
+
+    def __repr__(self) -> str:
+        return f"RagIngestLoader({len(self.sources)} sources, mode={self.mode!r})"
+
+    # -- async core ----------------------------------------------------------------
+
+    async def alazy_load(self) -> AsyncIterator[Document]:
+        """Documents in source order; up to ``pipeline.in_flight`` sources in progress."""
+        from rag_ingest.parsers.base import ParseOptions
+        from rag_ingest.parsers.pool import ParserPool
+        from rag_ingest.s3.client import AsyncS3Client
+
+        s = self.settings
+        pool = ParserPool(
+            s.parse,
+            ParseOptions(
+                pdf_mode=s.parse.pdf_mode,
+                max_unzipped_size=s.parse.max_unzipped_size,
+                max_zip_ratio=s.parse.max_zip_ratio,
+            ),
+        )
+        window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
+        self.errors = []
+        async with AsyncS3Client(s) as s3:
+            try:
+                async for item in expand_sources(s3, self.sources, self.include, self.exclude):
+                    window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
+                    if len(window) >= s.pipeline.in_flight:
+                        for doc in await window.popleft():
+                            yield doc
+                while window:
+                    for doc in await window.popleft():
+                        yield doc
+            finally:
+                for task in window:
+                    task.cancel()
+                await asyncio.gather(*window, return_exceptions=True)
+                await asyncio.to_thread(pool.close)
+
+    async def _load_one(self, s3: Any, pool: Any, item: Any) -> list[Document]:
+        source: Source | None = None
+        temp: Path | None = None
+        try:
+            source = make_source(s3, item)
+            if source.path is not None:
+                path = source.path
+                version = None
+            else:
+                result = await s3.download_to_temp(source.target, show_progress=False)
+                temp = path = result.path
+                version = result.info.version_id or result.info.etag
+            base = dict(self.metadata)
+            base.update(source=source.key, filename=source.name)
+            if version:
+                base["version"] = version
+            if self.mode == "chunks":
+                parsed, plan = await pool.parse_and_chunk(
+                    str(path), source.name, self.settings.chunk, base
+                )
+                return [Document(page_content=c.text, metadata=c.metadata) for c in plan.chunks]
+            parsed = await pool.parse(str(path), source.name)
+            base.update(file_type=parsed.file_type)
+            if parsed.language:
+                base["language"] = parsed.language
+            if self.mode == "document":
+                return [Document(page_content=parsed.text, metadata=base)]
+            docs = []
+            for segment in parsed.segments:
+                meta = dict(base)
+                if segment.page is not None:
+                    meta["page"] = segment.page
+                docs.append(Document(page_content=segment.text, metadata=meta))
+            return docs
+        except RagIngestError as exc:
+            name = source.key if source is not None else str(item)
+            if self.on_error == "raise":
+                raise
+            logger.warning("skipping %s: %s: %s", name, type(exc).__name__, exc)
+            self.errors.append(LoadError(name, exc))
+            return []
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+
+    # -- sync twin --------------------------------------------------------------------
+
+    def lazy_load(self) -> Iterator[Document]:
+        """The sync twin of :meth:`alazy_load` (a private loop thread; fine in Jupyter)."""
+        from rag_ingest._sync import LoopThread
+
+        loop = LoopThread("rag-ingest-loader")
+        try:
+            yield from loop.iterate(self.alazy_load())
+        finally:
+            loop.close()
+
+
+def load_sources(sources: Iterable[Any], **kwargs: Any) -> list[Document]:
+    """Shorthand: ``RagIngestLoader(sources, **kwargs).load()``."""
+    return RagIngestLoader(list(sources), **kwargs).load()

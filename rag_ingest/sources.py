@@ -1,0 +1,95 @@
+"""Sources: what a user names (s3:// object or prefix, https URL, local file or directory)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from rag_ingest.s3.objects import ObjectInfo
+from rag_ingest.s3.uri import DirectURL, S3Location
+
+__all__ = ["Source", "expand_sources", "make_source"]
+
+
+@dataclass
+class Source:
+    """A parsed source: an S3/https target or a local path, with what we know of it."""
+
+    uri: str
+    target: S3Location | DirectURL | None = None
+    path: Path | None = None
+    info: ObjectInfo | None = None
+
+    @property
+    def key(self) -> str:
+        """The stable identity of a source: no signature, no expiry, no query."""
+        if isinstance(self.target, S3Location):
+            return str(self.target)
+        if isinstance(self.target, DirectURL):
+            if self.target.bucket and self.target.key:
+                return f"s3://{self.target.bucket}/{self.target.key}"
+            parts = urlsplit(self.target.url)
+            return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return self.uri
+
+    @property
+    def name(self) -> str:
+        if self.path is not None:
+            return self.path.name
+        if isinstance(self.target, S3Location):
+            return PurePosixPath(self.target.key).name or self.target.key
+        if self.target is not None and self.target.key:
+            return PurePosixPath(self.target.key).name
+        return "document"
+
+
+def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo) -> Source:
+    """Parse one source (no I/O): an S3 or https target, or a local path."""
+    if isinstance(source, ObjectInfo):
+        return Source(uri=source.uri, target=s3.parse(source.uri), info=source)
+    text = os.fspath(source)
+    if text.startswith(("s3://", "https://", "http://")):
+        return Source(uri=text, target=s3.parse(text))
+    path = Path(text).expanduser().resolve()
+    return Source(uri=path.as_uri(), path=path)
+
+
+def _is_prefix(text: str) -> bool:
+    return text.startswith("s3://") and (text.endswith("/") or "/" not in text[5:])
+
+
+async def expand_sources(
+    s3: Any,
+    sources: str | os.PathLike[str] | Iterable[Any],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> AsyncIterator[Any]:
+    """Yield single sources lazily: ``s3://`` prefixes are listed page by page and
+    directories walked; globs apply to keys and to paths."""
+    items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
+    for item in items:
+        if isinstance(item, ObjectInfo):
+            yield item
+            continue
+        text = os.fspath(item)
+        if _is_prefix(text):
+            async for info in s3.list(text, include=include, exclude=exclude):
+                if not (info.key or "").endswith("/"):
+                    yield info
+        elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
+            for path in sorted(Path(text).rglob("*")):
+                rel = path.as_posix()
+                if not path.is_file():
+                    continue
+                if include and not any(fnmatch.fnmatchcase(rel, p) for p in include):
+                    continue
+                if any(fnmatch.fnmatchcase(rel, p) for p in exclude):
+                    continue
+                yield path
+        else:
+            yield item
