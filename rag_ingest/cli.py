@@ -1,20 +1,23 @@
 """The ``rag-ingest`` command.
 
-Exit status: 0 when everything worked, 1 when an object failed, 2 for a usage or
-configuration error (one line on stderr, no traceback).
+Exit status: 0 when nothing failed, 1 when any document or operation failed,
+2 for a usage or configuration error (one line on stderr, no traceback).
+Settings by increasing priority: defaults, ``config.py`` (``--config`` or
+``./config.py``), ``RAG_INGEST_*`` environment variables, flags.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "print_hits", "print_summary", "report_json"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,19 +26,51 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, store: bool = False) -> None:
     parser.add_argument(
         "--config", type=Path, help="settings file (default: ./config.py if present)"
     )
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, SeaweedFS)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    if store:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--persist-dir", type=Path, help="embedded Chroma and ledger directory")
+        where.add_argument("--chroma-url", help="a Chroma server, e.g. http://127.0.0.1:8000")
+        parser.add_argument("--collection", help="Chroma collection name")
+        parser.add_argument("--embeddings", help="embedder name: minilm (default) or hash")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rag-ingest", description="Fast, verified S3 ingestion for RAG.")
+    parser = _Parser(prog="rag-ingest", description="Fast, verified document ingestion for RAG.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    demo = sub.add_parser("demo", help="run against a throwaway local S3 server (no network)")
+    ingest = sub.add_parser("ingest", help="ingest sources into a session")
+    ingest.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="s3://bucket/key or prefix/, https URL, local file or directory",
+    )
+    ingest.add_argument("--session", required=True, help="session id the chunks belong to")
+    ingest.add_argument("--user", help="user id recorded on every chunk")
+    ingest.add_argument("--include", action="append", default=[], metavar="GLOB")
+    ingest.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    ingest.add_argument("--concurrency", type=int, help="documents in flight (and downloads)")
+    ingest.add_argument("--report", type=Path, help="write a JSON report here")
+    _common(ingest, store=True)
+
+    query = sub.add_parser("query", help="top chunks of one session")
+    query.add_argument("text")
+    query.add_argument("--session", required=True)
+    query.add_argument("-k", type=int, default=4, help="how many chunks (default 4)")
+    query.add_argument("--json", action="store_true", help="print JSON")
+    _common(query, store=True)
+
+    delete = sub.add_parser("delete", help="remove a session's chunks and ledger rows")
+    delete.add_argument("--session", required=True)
+    _common(delete, store=True)
+
+    demo = sub.add_parser("demo", help="ingest a sample corpus from a throwaway local S3 server")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ls = sub.add_parser("ls", help="list objects under an s3:// prefix")
@@ -63,7 +98,171 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["s3"] = {"endpoint_url": args.endpoint_url}
     if args.no_progress or not sys.stderr.isatty():
         overrides["progress"] = False
+    store: dict[str, Any] = {}
+    if getattr(args, "persist_dir", None):
+        store["persist_dir"] = str(args.persist_dir)
+    if getattr(args, "chroma_url", None):
+        store["chroma_url"] = args.chroma_url
+    if getattr(args, "collection", None):
+        store["collection"] = args.collection
+    if store:
+        overrides["store"] = store
+    if getattr(args, "embeddings", None):
+        overrides["models"] = {"embedder": args.embeddings}
+    if getattr(args, "concurrency", None):
+        overrides["pipeline"] = {"in_flight": args.concurrency, "downloads": args.concurrency}
     return load_settings(config, overrides)
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+def print_summary(report: Any, seconds: float | None = None) -> None:
+    """The end-of-run table: counts, then each failure with its type and reason."""
+    totals = report.totals
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    embedders = sorted({r.embedder for r in report.results if r.embedder})
+    print(
+        f"\n{totals['listed']} listed: {totals['ingested']} ingested, {totals['skipped']} skipped, "
+        f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
+        f"{totals['bytes'] / 1e6:.1f} MB{took}"
+        + (f" (embedder: {', '.join(embedders)})" if embedders else "")
+    )
+    if report.results:
+        width = min(48, max(len(r.source) for r in report.results))
+        print(f"\n{'status':<9} {'type':<9} {'chunks':>6} {'tokens':>7}  source")
+        for r in sorted(report.results, key=lambda r: r.source):
+            print(
+                f"{r.status:<9} {(r.file_type or '-'):<9} {r.total_chunks:>6} {r.token_count:>7}  "
+                f"{r.source[-width:]}"
+            )
+    failures = [r for r in report.results if r.status == "failed"]
+    if failures:
+        print("\nfailures:")
+        for r in failures:
+            print(f"  {r.source}: {r.error_type}: {r.message}")
+
+
+def print_hits(hits: list[tuple[Any, float]]) -> None:
+    for doc, score in hits:
+        meta = doc.metadata
+        where = meta.get("source", "?")
+        if meta.get("page_start"):
+            where += f" p.{meta['page_start']}"
+            if meta.get("page_end") != meta.get("page_start"):
+                where += f"-{meta['page_end']}"
+        text = " ".join(doc.page_content.split())
+        print(f"  [distance {score:.3f}] {where}\n      {text[:160]}")
+
+
+def report_json(report: Any) -> dict[str, Any]:
+    """The ``--report`` document."""
+    return {
+        "session_id": report.session_id,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "totals": report.totals,
+        "documents": [
+            {
+                "source": r.source,
+                "status": r.status,
+                "error_type": r.error_type,
+                "message": r.message,
+                "chunks": r.total_chunks,
+                "tokens": r.token_count,
+                "bytes": r.bytes,
+                "etag": r.etag,
+                "attempts": r.attempts,
+                "seconds": round(r.seconds.get("total", 0.0), 4),
+            }
+            for r in report.results
+        ],
+    }
+
+
+class _FileBars:
+    """A tqdm bar per large download, on top of the overall documents bar."""
+
+    THRESHOLD = 8 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, event: Any) -> None:
+        if event.stage == "downloading" and (event.bytes_total or 0) >= self.THRESHOLD:
+            bar = self.bars.get(event.source)
+            if bar is None:
+                from tqdm.auto import tqdm
+
+                bar = self.bars[event.source] = tqdm(
+                    total=event.bytes_total,
+                    unit="B",
+                    unit_scale=True,
+                    leave=False,
+                    desc=event.source[-40:],
+                )
+            bar.n = event.bytes_done or 0
+            bar.refresh()
+        elif (
+            event.stage in ("parsing", "failed", "skipped", "ingested")
+            and event.source in self.bars
+        ):
+            self.bars.pop(event.source).close()
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    from rag_ingest.pipeline import DocumentProcessor
+
+    settings = _settings(args)
+    started = time.perf_counter()
+    bars = _FileBars() if settings.progress else None
+    async with DocumentProcessor(settings, on_event=bars) as processor:
+        report = await processor.process_many(
+            args.sources,
+            session_id=args.session,
+            user_id=args.user,
+            include=args.include,
+            exclude=args.exclude,
+        )
+    print_summary(report, time.perf_counter() - started)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report_json(report), indent=2))
+    return 1 if report.count("failed") else 0
+
+
+async def _query(args: argparse.Namespace) -> int:
+    from rag_ingest.pipeline import DocumentProcessor
+
+    async with DocumentProcessor(_settings(args), progress=False) as processor:
+        hits = await processor.query(args.text, session_id=args.session, k=args.k)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"score": score, "text": doc.page_content, "metadata": doc.metadata}
+                    for doc, score in hits
+                ],
+                indent=2,
+            )
+        )
+    else:
+        print_hits(hits)
+        if not hits:
+            print("no chunks in this session", file=sys.stderr)
+    return 0
+
+
+async def _delete(args: argparse.Namespace) -> int:
+    from rag_ingest.pipeline import DocumentProcessor
+
+    async with DocumentProcessor(_settings(args), progress=False) as processor:
+        removed = await processor.delete_session(args.session)
+    print(f"deleted {removed} chunks of session {args.session!r}")
+    return 0
 
 
 async def _ls(args: argparse.Namespace) -> int:
@@ -95,10 +294,19 @@ async def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+_COMMANDS = {
+    "ingest": _ingest,
+    "query": _query,
+    "delete": _delete,
+    "ls": _ls,
+    "download": _download,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from rag_ingest.errors import ConfigurationError, RagIngestError
+    from rag_ingest.errors import ConfigurationError, MissingExtraError, RagIngestError
 
     started = time.perf_counter()
     try:
@@ -106,9 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rag_ingest.demo import run_demo
 
             return run_demo(progress=not args.no_progress and sys.stderr.isatty())
-        runner = {"ls": _ls, "download": _download}[args.command]
-        return asyncio.run(runner(args))
-    except ConfigurationError as exc:
+        return asyncio.run(_COMMANDS[args.command](args))
+    except (ConfigurationError, MissingExtraError) as exc:
         print(f"rag-ingest: configuration error: {exc}", file=sys.stderr)
         return 2
     except RagIngestError as exc:
