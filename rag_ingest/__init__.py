@@ -35,6 +35,7 @@ _EXPORTS = {
     "ParserTimeoutError": "rag_ingest.errors",
     "QueueFullError": "rag_ingest.errors",
     "RagIngestError": "rag_ingest.errors",
+    "RagIngestLoader": "rag_ingest.loader",
     "RetryPolicy": "rag_ingest.s3.retry",
     "S3AuthError": "rag_ingest.errors",
     "S3Client": "rag_ingest.s3.sync",
@@ -81,6 +82,7 @@ __all__ = [
     "ParserTimeoutError",
     "QueueFullError",
     "RagIngestError",
+    "RagIngestLoader",
     "RetryPolicy",
     "S3AuthError",
     "S3Client",
@@ -133,6 +135,9 @@ if TYPE_CHECKING:
         UnsafeSourceError,
         UnsupportedFileTypeError,
         ZipBombError,
+    )
+    from rag_ingest.loader import (
+        RagIngestLoader,
     )
     from rag_ingest.models import (
         HashEmbeddings,

@@ -268,6 +268,12 @@ async def test_sessions_are_isolated_and_deleted_exactly(
         await p.process_document(f"s3://{corpus_bucket}/web/page.html", session_id="two")
         hits = await p.query("CANARY-MD run pip install", session_id="two", k=10)
         assert hits and all(d.metadata["session_id"] == "two" for d, _ in hits)
+        retrieved = await p.as_retriever(session_id="two", k=10).ainvoke(
+            "CANARY-MD run pip install"
+        )
+        assert retrieved and {d.metadata["session_id"] for d in retrieved} == {"two"}
+        with pytest.raises(SessionRequiredError):
+            p.as_retriever(session_id="")
         with pytest.raises(SessionRequiredError):
             await p.query("anything", session_id="")
         two_before = p.store.ids_for("two")

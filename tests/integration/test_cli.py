@@ -1,0 +1,219 @@
+"""The CLI as a user runs it: a subprocess, exit codes, the JSON report, sessions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.testing import SeaweedS3
+from tests import docs
+
+pytestmark = pytest.mark.integration
+
+
+def rag(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag_ingest.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_env(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    client = seaweed.client()
+    client.create_bucket(Bucket="clicorpus")
+    corpus = docs.corpus()
+    for name in ("reports/annual.pdf", "docs/handbook.docx", "docs/readme.md", "code/app.py"):
+        client.put_object(Bucket="clicorpus", Key=name, Body=corpus[name])
+    client.put_object(
+        Bucket="clicorpus", Key="bad/encrypted.pdf", Body=docs.pdf_bytes(["x"], encrypt=True)
+    )
+    store = tmp_path_factory.mktemp("clistore")
+    return {
+        "RAG_INGEST_S3__ENDPOINT_URL": seaweed.endpoint_url,
+        "RAG_INGEST_S3__ACCESS_KEY_ID": seaweed.access_key,
+        "RAG_INGEST_S3__SECRET_ACCESS_KEY": seaweed.secret_key,
+        "RAG_INGEST_S3__REGION": "us-east-1",
+        "RAG_INGEST_STORE__PERSIST_DIR": str(store),
+        "RAG_INGEST_MODELS__EMBEDDER": "hash",
+    }
+
+
+def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    run = rag(
+        "ingest",
+        "s3://clicorpus/",
+        "--session",
+        "cli-a",
+        "--exclude",
+        "bad/*",
+        "--report",
+        str(report_path),
+        "--no-progress",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "4 ingested, 0 skipped, 0 failed" in run.stdout
+    report = json.loads(report_path.read_text())
+    assert set(report) == {"session_id", "started_at", "finished_at", "totals", "documents"}
+    assert report["session_id"] == "cli-a"
+    assert report["totals"]["listed"] == 4 and report["totals"]["ingested"] == 4
+    assert set(report["totals"]) == {
+        "listed",
+        "ingested",
+        "skipped",
+        "failed",
+        "chunks",
+        "tokens",
+        "bytes",
+    }
+    for doc in report["documents"]:
+        assert set(doc) == {
+            "source",
+            "status",
+            "error_type",
+            "message",
+            "chunks",
+            "tokens",
+            "bytes",
+            "etag",
+            "attempts",
+            "seconds",
+        }
+        assert doc["status"] == "ingested" and doc["chunks"] >= 1 and doc["etag"]
+
+    other = rag(
+        "ingest",
+        "s3://clicorpus/docs/readme.md",
+        "--session",
+        "cli-b",
+        "--no-progress",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert other.returncode == 0, other.stderr
+
+    # Re-running is idempotent: everything skipped.
+    again = rag(
+        "ingest",
+        "s3://clicorpus/",
+        "--session",
+        "cli-a",
+        "--exclude",
+        "bad/*",
+        "--no-progress",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert "0 ingested, 4 skipped" in again.stdout
+
+    query = rag(
+        "query",
+        "CANARY-MD run pip install",
+        "--session",
+        "cli-b",
+        "-k",
+        "10",
+        "--json",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert query.returncode == 0, query.stderr
+    hits = json.loads(query.stdout)
+    assert hits and all(h["metadata"]["session_id"] == "cli-b" for h in hits)
+    assert {h["metadata"]["source"] for h in hits} == {"s3://clicorpus/docs/readme.md"}
+
+    deleted = rag("delete", "--session", "cli-a", env=cli_env, cwd=tmp_path)
+    assert deleted.returncode == 0 and "deleted" in deleted.stdout
+    gone = rag("query", "CANARY", "--session", "cli-a", "--json", env=cli_env, cwd=tmp_path)
+    assert json.loads(gone.stdout) == []
+    kept = rag("query", "CANARY", "--session", "cli-b", "--json", env=cli_env, cwd=tmp_path)
+    assert len(json.loads(kept.stdout)) == 1
+
+
+def test_a_failing_document_exits_1_with_its_reason(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    report_path = tmp_path / "r.json"
+    run = rag(
+        "ingest",
+        "s3://clicorpus/bad/",
+        "s3://clicorpus/docs/readme.md",
+        "--session",
+        "cli-f",
+        "--report",
+        str(report_path),
+        "--no-progress",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1
+    assert "EncryptedDocumentError" in run.stdout
+    report = json.loads(report_path.read_text())
+    assert report["totals"]["failed"] == 1 and report["totals"]["ingested"] == 1
+    failed = [d for d in report["documents"] if d["status"] == "failed"]
+    assert failed[0]["error_type"] == "EncryptedDocumentError" and failed[0]["message"]
+
+
+def test_usage_and_configuration_errors_exit_2_without_traceback(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    for args in (
+        ["ingest", "s3://x/"],
+        ["--bogus"],
+        ["ingest", "s3://x/", "--session", "s", "--concurrency", "many"],
+    ):
+        run = rag(*args, env=cli_env, cwd=tmp_path)
+        assert run.returncode == 2, args
+        assert "Traceback" not in run.stderr and run.stderr.strip()
+    bad = rag(
+        "ingest",
+        "s3://x/",
+        "--session",
+        "s",
+        env={**cli_env, "RAG_INGEST_TRANSFER__PART_SIZE": "12"},
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    unknown = rag(
+        "ingest", "s3://x/", "--session", "s", "--embeddings", "nope", env=cli_env, cwd=tmp_path
+    )
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+
+
+def test_config_file_is_read_and_flags_win(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "config.py").write_text('models = {"embedder": "no-such-embedder"}\n')
+    env = {k: v for k, v in cli_env.items() if k != "RAG_INGEST_MODELS__EMBEDDER"}
+    from_file = rag("query", "x", "--session", "s", env=env, cwd=tmp_path)
+    assert from_file.returncode == 2 and "no-such-embedder" in from_file.stderr
+    flag = rag(
+        "query", "x", "--session", "s", "--embeddings", "hash", "--json", env=env, cwd=tmp_path
+    )
+    assert flag.returncode == 0, flag.stderr
+
+
+def test_demo_finishes_and_leaves_nothing_running(tmp_path: Path) -> None:
+    run = rag("demo", "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "10 ingested, 0 skipped, 0 failed" in run.stdout
+    assert "onboarding.docx" in run.stdout
+    leftovers = subprocess.run(
+        ["pgrep", "-f", "weed mini|chroma run"], capture_output=True, text=True
+    )
+    assert leftovers.stdout.strip() == "" or all(
+        str(os.getpid()) not in line for line in leftovers.stdout.splitlines()
+    )

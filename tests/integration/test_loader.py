@@ -1,0 +1,124 @@
+"""The LangChain loader inside LangChain flows, sync and async."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.document_loaders import BaseLoader
+from langchain_core.indexing import InMemoryRecordManager, index
+from langchain_core.vectorstores import InMemoryVectorStore
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag_ingest.errors import EncryptedDocumentError
+from rag_ingest.loader import RagIngestLoader
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.settings import Settings
+from rag_ingest.testing import SeaweedS3
+from tests import docs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def loader_bucket(seaweed: SeaweedS3) -> str:
+    client = seaweed.client()
+    client.create_bucket(Bucket="loader")
+    corpus = docs.corpus()
+    for name in ("reports/annual.pdf", "reports/long.pdf", "docs/deck.pptx", "code/app.py"):
+        client.put_object(Bucket="loader", Key=name, Body=corpus[name])
+    client.put_object(
+        Bucket="loader", Key="bad/locked.pdf", Body=docs.pdf_bytes(["x"], encrypt=True)
+    )
+    return "loader"
+
+
+def settings(seaweed: SeaweedS3, **parts: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "s3": seaweed.settings_dict(),
+            "progress": False,
+            "parse": {"mode": "thread"},
+            "chunk": {"chunk_tokens": 128, "overlap_tokens": 16, "whole_document_tokens": 64},
+            **parts,
+        }
+    )
+
+
+def test_is_a_base_loader_with_native_async() -> None:
+    assert issubclass(RagIngestLoader, BaseLoader)
+    assert RagIngestLoader.alazy_load is not BaseLoader.alazy_load
+    with pytest.raises(ValueError):
+        RagIngestLoader("s3://b/k", mode="sentences")  # type: ignore[arg-type]
+
+
+def test_chunks_pages_and_documents_sync(seaweed: SeaweedS3, loader_bucket: str) -> None:
+    chunks = RagIngestLoader(f"s3://{loader_bucket}/reports/", settings=settings(seaweed)).load()
+    assert len(chunks) > 4
+    assert {d.metadata["filename"] for d in chunks} == {"annual.pdf", "long.pdf"}
+    assert all("page_start" in d.metadata and "chunk_index" in d.metadata for d in chunks)
+
+    pages = RagIngestLoader(
+        f"s3://{loader_bucket}/reports/annual.pdf", mode="pages", settings=settings(seaweed)
+    ).load()
+    assert [d.metadata["page"] for d in pages] == [1, 2]
+    assert "CANARY-PDF-PAGE-TWO" in pages[1].page_content
+    assert (
+        pages[0].metadata["source"] == "s3://loader/reports/annual.pdf"
+        and pages[0].metadata["version"]
+    )
+
+    whole = RagIngestLoader(
+        [f"s3://{loader_bucket}/docs/deck.pptx", f"s3://{loader_bucket}/code/app.py"],
+        mode="document",
+        settings=settings(seaweed),
+    ).load()
+    assert [d.metadata["file_type"] for d in whole] == ["pptx", "code"]
+    assert whole[1].metadata["language"] == "python"
+
+
+async def test_alazy_load_async(seaweed: SeaweedS3, loader_bucket: str, tmp_path: Path) -> None:
+    local = tmp_path / "notes.md"
+    local.write_bytes(b"# Notes\n\nCANARY-LOCAL local file.\n")
+    loader = RagIngestLoader(
+        [str(local), f"s3://{loader_bucket}/code/app.py"], settings=settings(seaweed)
+    )
+    got = [d async for d in loader.alazy_load()]
+    assert [d.metadata["filename"] for d in got] == ["notes.md", "app.py"]
+    assert got[0].metadata["source"].startswith("file://")
+    assert (await loader.aload())[1].page_content == got[1].page_content
+
+
+def test_error_policy(seaweed: SeaweedS3, loader_bucket: str) -> None:
+    loader = RagIngestLoader(f"s3://{loader_bucket}/", mode="document", settings=settings(seaweed))
+    loaded = loader.load()
+    assert len(loaded) == 4
+    assert [(e.source, e.error_type) for e in loader.errors] == [
+        ("s3://loader/bad/locked.pdf", "EncryptedDocumentError")
+    ]
+    with pytest.raises(EncryptedDocumentError):
+        RagIngestLoader(
+            f"s3://{loader_bucket}/bad/", on_error="raise", settings=settings(seaweed)
+        ).load()
+
+
+def test_load_and_split_and_index(seaweed: SeaweedS3, loader_bucket: str) -> None:
+    loader = RagIngestLoader(
+        f"s3://{loader_bucket}/reports/long.pdf", mode="pages", settings=settings(seaweed)
+    )
+    split = loader.load_and_split(RecursiveCharacterTextSplitter(chunk_size=300, chunk_overlap=0))
+    assert len(split) > 4 and all(len(d.page_content) <= 300 for d in split)
+
+    store = InMemoryVectorStore(HashEmbeddings())
+    records = InMemoryRecordManager("loader-test")
+    records.create_schema()
+    chunks = RagIngestLoader(f"s3://{loader_bucket}/reports/", settings=settings(seaweed))
+    first = index(
+        chunks, records, store, cleanup="incremental", source_id_key="source", key_encoder="sha256"
+    )
+    assert first["num_added"] > 4
+    second = index(
+        chunks, records, store, cleanup="incremental", source_id_key="source", key_encoder="sha256"
+    )
+    assert second["num_added"] == 0 and second["num_skipped"] == first["num_added"]
