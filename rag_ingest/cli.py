@@ -203,10 +203,7 @@ class _FileBars:
                 )
             bar.n = event.bytes_done or 0
             bar.refresh()
-        elif (
-            event.stage in ("parsing", "failed", "skipped", "ingested")
-            and event.source in self.bars
-        ):
+        elif event.stage in ("parsing", "done", "failed") and event.source in self.bars:
             self.bars.pop(event.source).close()
 
 

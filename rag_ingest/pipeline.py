@@ -325,7 +325,7 @@ class DocumentProcessor:
                 temp.unlink(missing_ok=True)
         seconds["total"] = time.perf_counter() - started
         result.seconds = seconds
-        self._emit(result.source, result.status)
+        self._emit(result.source, "done", message=result.status)
         return result
 
     def _failed(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STAGES", "ByteProgress", "EventHub", "IngestEvent", "ProgressCallback"]
+__all__ = ["STAGES", "ByteProgress", "EventHub", "IngestEvent", "ProgressCallback", "Subscription"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with ``(bytes_done, total_bytes_or_None)``."""
@@ -84,9 +84,8 @@ STAGES = (
     "summarizing",
     "embedding",
     "storing",
-    "done",
-    "skipped",
-    "failed",
+    "done",  # message: "ingested" or "skipped"
+    "failed",  # message: the error
 )
 
 
@@ -100,6 +99,27 @@ class IngestEvent:
     bytes_total: int | None = None
     message: str | None = None
     at: float = field(default_factory=time.time)
+
+
+class Subscription:
+    """``async for event in hub.subscribe():``; ``aclose()`` stops listening."""
+
+    def __init__(self, hub: EventHub, queue: asyncio.Queue[IngestEvent | None]) -> None:
+        self._hub = hub
+        self._queue = queue
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> IngestEvent:
+        event = await self._queue.get()
+        if event is None:
+            self._hub._unsubscribe(self._queue)
+            raise StopAsyncIteration
+        return event
+
+    async def aclose(self) -> None:
+        self._hub._unsubscribe(self._queue)
 
 
 class EventHub:
@@ -116,17 +136,15 @@ class EventHub:
     def add_callback(self, callback: Callable[[IngestEvent], None]) -> None:
         self._callbacks.append(callback)
 
-    async def subscribe(self) -> AsyncIterator[IngestEvent]:
-        """Events as they happen, until :meth:`close`; a slow reader loses the oldest."""
+    def subscribe(self) -> Subscription:
+        """Events from now on, until :meth:`close` (registered at once, before any await);
+        a slow reader loses the oldest events past the buffer."""
         queue: asyncio.Queue[IngestEvent | None] = asyncio.Queue(self._buffer)
         self._queues.append(queue)
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-        finally:
+        return Subscription(self, queue)
+
+    def _unsubscribe(self, queue: asyncio.Queue[IngestEvent | None]) -> None:
+        if queue in self._queues:
             self._queues.remove(queue)
 
     def start_bar(self, total: int | None, description: str = "documents") -> None:
@@ -143,7 +161,7 @@ class EventHub:
                 queue.get_nowait()
                 self.dropped += 1
             queue.put_nowait(event)
-        if self._bar is not None and event.stage in ("done", "skipped", "failed"):
+        if self._bar is not None and event.stage in ("done", "failed"):
             self._bar.update(1)
 
     def close(self) -> None:

@@ -92,7 +92,7 @@ async def test_corpus_from_s3_into_chroma(
             "chunking",
             "embedding",
             "storing",
-            "ingested",
+            "done",
         } <= set(events)
 
         for canary, filename in [
@@ -317,6 +317,44 @@ async def test_cancellation_cleans_temp_files(seaweed: SeaweedS3, tmp_path: Path
         with pytest.raises(asyncio.CancelledError):
             await task
     assert not any((tmp_path / "tmp").iterdir())
+
+
+class _Summaries:
+    """A stand-in chat model (any Runnable with ainvoke works)."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    async def ainvoke(self, prompt: str) -> str:
+        if self.fail:
+            raise ValueError("model refused")  # not transient: no retry
+        return "SUMMARY: " + prompt.split("\n\n", 1)[1][:40]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_summaries_optional_and_failure_tolerant(
+    seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path, fail: bool
+) -> None:
+    seen: list[Any] = []
+    settings = make_settings(seaweed, tmp_path, parse={"mode": "thread"})
+    async with DocumentProcessor(
+        settings, embeddings=HashEmbeddings(), summarizer=_Summaries(fail), on_event=seen.append
+    ) as p:
+        subscriber = p.events.subscribe()
+        first = asyncio.ensure_future(subscriber.__anext__())
+        result = await p.process_document(f"s3://{corpus_bucket}/docs/readme.md", session_id="sum")
+        assert (await first).stage == "queued"
+        await subscriber.aclose()
+        assert result.status == "ingested" and result.success
+        hit = (await p.query("CANARY-MD", session_id="sum", k=1))[0][0]
+    stages = [e.stage for e in seen]
+    assert "summarizing" in stages and stages[-1] == "done" and seen[-1].message == "ingested"
+    if fail:
+        assert result.summary is None and any("summary failed" in w for w in result.warnings)
+        assert "summary" not in hit.metadata
+    else:
+        assert result.summary and result.summary.startswith("SUMMARY:")
+        assert hit.metadata["summary"] == result.summary
 
 
 def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path) -> None:
