@@ -128,6 +128,8 @@ models = {
     "summary_timeout": 120.0,
     # Tokens per summary call; longer documents are summarized map-reduce.
     "summary_context_tokens": 6000,
+    # Images described per document when an image model is given (each call costs money).
+    "max_images": 20,
 }
 
 store = {
@@ -151,6 +153,8 @@ pipeline = {
     "embeddings": 2,
     # Summary calls in flight: protects the LLM's rate limit.
     "summaries": 2,
+    # Image-description calls in flight: multimodal calls are the slowest of all.
+    "images": 2,
     # Threads for blocking I/O (store, ledger, hashing local files).
     "io_threads": 8,
     # Pending submissions before QueueFullError (a web backend's 503).

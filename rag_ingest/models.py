@@ -34,6 +34,7 @@ from rag_ingest.settings import ModelSettings
 __all__ = [
     "EmbeddingRunner",
     "HashEmbeddings",
+    "ImageDescriber",
     "MiniLMEmbeddings",
     "Summarizer",
     "embedder_name",
@@ -199,6 +200,38 @@ class EmbeddingRunner:
         # LangChain's default aembed_documents runs the sync method in an executor;
         # providers with native async override it. Either way the loop stays free.
         return await self.embeddings.aembed_documents(batch)
+
+
+class ImageDescriber:
+    """Describes images with any LangChain multimodal chat model (timed, retried)."""
+
+    PROMPT = (
+        "Describe this image for a search index in two or three sentences: what it shows, "
+        "any text, numbers or labels in it."
+    )
+
+    def __init__(self, model: Any, settings: ModelSettings) -> None:
+        self.model = model
+        self._timed = _Timed(settings.summary_timeout, settings.max_attempts, "image description")
+
+    async def describe(self, data: bytes, mime: str) -> str:
+        import base64
+
+        from langchain_core.messages import HumanMessage
+
+        url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+        message = HumanMessage(
+            content=[
+                {"type": "text", "text": self.PROMPT},
+                {"type": "image_url", "image_url": {"url": url}},
+            ]
+        )
+
+        async def call() -> Any:
+            return await self.model.ainvoke([message])
+
+        answer = await self._timed.call(call)
+        return str(getattr(answer, "content", answer)).strip()
 
 
 class Summarizer:

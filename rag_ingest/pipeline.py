@@ -122,6 +122,7 @@ class DocumentProcessor:
         embeddings: Any = None,
         vectorstore: Any = None,
         summarizer: Any = None,
+        image_describer: Any = None,
         s3: Any = None,
         on_event: Callable[[IngestEvent], None] | None = None,
         progress: bool | None = None,
@@ -130,6 +131,7 @@ class DocumentProcessor:
         self._embeddings_arg = embeddings
         self._vectorstore_arg = vectorstore
         self._summarizer_arg = summarizer
+        self._describer_arg = image_describer
         self._s3 = s3
         self._own_s3 = s3 is None
         show = self.settings.progress if progress is None else progress
@@ -149,6 +151,7 @@ class DocumentProcessor:
         self._pool: Any = None
         self._runner: Any = None
         self._summarizer: Any = None
+        self._describer: Any = None
         self.embedder_name: str | None = None
 
     async def __aenter__(self) -> DocumentProcessor:
@@ -192,7 +195,12 @@ class DocumentProcessor:
                 s.models,
                 count_tokens=lambda t: count_tokens(t, s.chunk.encoding),
             )
+        if self._describer_arg is not None:
+            from rag_ingest.models import ImageDescriber
+
+            self._describer = ImageDescriber(self._describer_arg, s.models)
         options = ParseOptions(
+            max_images=s.models.max_images if self._describer is not None else 0,
             pdf_mode=s.parse.pdf_mode,
             max_unzipped_size=s.parse.max_unzipped_size,
             max_zip_ratio=s.parse.max_zip_ratio,
@@ -203,6 +211,7 @@ class DocumentProcessor:
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.workers),
             "summary": asyncio.Semaphore(p.summaries),
+            "images": asyncio.Semaphore(p.images),
             "store": asyncio.Semaphore(1),
         }
         if self._s3 is None:
@@ -267,6 +276,7 @@ class DocumentProcessor:
                 "pdf": s.parse.pdf_mode,
                 "embedder": self.embedder_name,
                 "summaries": self._summarizer is not None,
+                "images": self._describer is not None,
                 "plugins": sorted(self._plugins.items()),
             },
             sort_keys=True,
@@ -435,6 +445,10 @@ class DocumentProcessor:
             result.warnings = parsed.warnings + plan.warnings
             result.chunked = plan.chunked
             result.token_count = plan.token_count
+            if parsed.images and self._describer is not None:
+                t = time.perf_counter()
+                await self._describe_images(key, parsed.images, plan, base, result)
+                seconds["images"] = time.perf_counter() - t
             if not plan.chunks:
                 from rag_ingest.errors import EmptyDocumentError
 
@@ -498,6 +512,49 @@ class DocumentProcessor:
         result.status, result.success = "ingested", True
         result.total_chunks = len(ids)
         return None
+
+    async def _describe_images(
+        self, key: str, images: list[Any], plan: Any, base: dict[str, Any], result: IngestResult
+    ) -> None:
+        """One chunk per described image, with its page; a failed description is a warning."""
+        from rag_ingest.chunking import Chunk, content_hash
+        from rag_ingest.tokens import count_tokens
+
+        async def describe(image: Any) -> str | None:
+            async with self._gates["images"]:
+                try:
+                    text: str = await self._describer.describe(image.data, image.mime)
+                    return text
+                except RagIngestError as exc:
+                    result.warnings.append(f"image on page {image.page}: {exc}")
+                    return None
+
+        self._emit(key, "describing images")
+        descriptions = await asyncio.gather(*(describe(image) for image in images))
+        seen = {c.metadata["content_hash"] for c in plan.chunks}
+        for image, description in zip(images, descriptions, strict=True):
+            if not description:
+                continue
+            where = f"page {image.page}" if image.page else "the document"
+            text = f"[Image on {where}] {description}"
+            digest = content_hash(text)
+            if digest in seen:
+                continue
+            seen.add(digest)
+            metadata = dict(base)
+            metadata.update(
+                chunk_index=len(plan.chunks),
+                token_count=count_tokens(text, self.settings.chunk.encoding),
+                content_hash=digest,
+                chunk_strategy="image",
+                chunked=plan.chunked,
+                content_type="image_description",
+            )
+            if image.page:
+                metadata["page_start"] = metadata["page_end"] = image.page
+            plan.chunks.append(Chunk(text, metadata))
+        for chunk in plan.chunks:
+            chunk.metadata["chunk_count"] = len(plan.chunks)
 
     def _base_metadata(
         self,

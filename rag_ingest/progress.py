@@ -81,6 +81,7 @@ STAGES = (
     "downloading",
     "parsing",
     "chunking",
+    "describing images",
     "summarizing",
     "embedding",
     "storing",

@@ -259,6 +259,9 @@ class ModelSettings(_Part):
     summary_context_tokens: int = Field(
         default=6000, ge=256, description="Tokens per summary call; longer texts map-reduce."
     )
+    max_images: int = Field(
+        default=20, ge=0, description="Images described per document (with an image model)."
+    )
 
 
 class StoreSettings(_Part):
@@ -288,6 +291,7 @@ class PipelineSettings(_Part):
     )
     embeddings: int = Field(default=2, ge=1, description="Embedding calls at once.")
     summaries: int = Field(default=2, ge=1, description="Summary calls at once.")
+    images: int = Field(default=2, ge=1, description="Image-description calls at once.")
     io_threads: int = Field(default=8, ge=1, description="Thread pool for blocking I/O.")
     queue_size: int = Field(
         default=1000, ge=1, description="Pending submissions before QueueFullError."

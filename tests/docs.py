@@ -115,3 +115,18 @@ def write(directory: Path, files: dict[str, bytes]) -> None:
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+def pdf_with_image(text: str) -> bytes:
+    """A two-page PDF whose second page holds a (noisy, so incompressible) PNG image."""
+    import os
+
+    import pymupdf
+
+    pixmap = pymupdf.Pixmap(pymupdf.csRGB, 96, 96, os.urandom(96 * 96 * 3), False)
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), text, fontsize=11)
+    page = doc.new_page()
+    page.insert_text((72, 72), "Figure 1 below.", fontsize=11)
+    page.insert_image(pymupdf.Rect(72, 100, 272, 300), stream=pixmap.tobytes("png"))
+    return bytes(doc.tobytes())

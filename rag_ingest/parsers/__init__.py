@@ -41,7 +41,9 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
     if kind.kind == "pdf":
         from rag_ingest.parsers.pdf import parse_pdf
 
-        parsed = parse_pdf(path, name, options.pdf_mode)
+        parsed = parse_pdf(
+            path, name, options.pdf_mode, options.max_images, options.min_image_bytes
+        )
     elif kind.kind in ("docx", "pptx", "xlsx", "html", "markdown"):
         from rag_ingest.parsers.office import parse_office
 
@@ -51,6 +53,8 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             kind.kind,
             max_unzipped_size=options.max_unzipped_size,
             max_zip_ratio=options.max_zip_ratio,
+            max_images=options.max_images,
+            min_image_bytes=options.min_image_bytes,
         )
     else:
         from rag_ingest.parsers.text import parse_text

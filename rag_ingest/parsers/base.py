@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ParseOptions", "ParsedDocument", "Segment"]
+__all__ = ["Image", "ParseOptions", "ParsedDocument", "Segment"]
 
 
 @dataclass
@@ -13,6 +13,15 @@ class Segment:
 
     text: str
     page: int | None = None  # 1-based page or slide number where the format has pages
+
+
+@dataclass
+class Image:
+    """An image found in a document, to be described by a multimodal model."""
+
+    data: bytes
+    mime: str  # image/png, image/jpeg, ...
+    page: int | None = None
 
 
 @dataclass
@@ -25,6 +34,7 @@ class ParsedDocument:
     language: str | None = None  # programming language for code
     pages: int | None = None
     warnings: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -40,3 +50,6 @@ class ParseOptions:
     max_zip_ratio: float = 200.0
     # Extension (".ext") -> "module:function" parsers, importable in the worker.
     plugins: tuple[tuple[str, str], ...] = ()
+    # Images to extract per document for description (0: none); smaller ones are skipped.
+    max_images: int = 0
+    min_image_bytes: int = 2048

@@ -13,7 +13,7 @@ from rag_ingest.errors import (
     MissingExtraError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 
 __all__ = ["check_zip", "parse_office"]
 
@@ -63,8 +63,33 @@ def _backend(kind: str) -> tuple[Any, Any]:
     return backend, formats[kind]
 
 
+def _pictures(doc: Any, limit: int, min_bytes: int) -> list[Image]:
+    found: list[Image] = []
+    for picture in getattr(doc, "pictures", [])[:limit]:
+        try:
+            pil = picture.get_image(doc)
+        except Exception:  # a picture docling cannot render costs that picture only
+            continue
+        if pil is None:
+            continue
+        buffer = BytesIO()
+        pil.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        page = picture.prov[0].page_no if getattr(picture, "prov", None) else None
+        if len(data) >= min_bytes:
+            found.append(Image(data, "image/png", page=page))
+    return found
+
+
 def parse_office(
-    path: str, name: str, kind: str, *, max_unzipped_size: int, max_zip_ratio: float
+    path: str,
+    name: str,
+    kind: str,
+    *,
+    max_unzipped_size: int,
+    max_zip_ratio: float,
+    max_images: int = 0,
+    min_image_bytes: int = 2048,
 ) -> ParsedDocument:
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
@@ -98,6 +123,7 @@ def parse_office(
     else:
         segments.append(Segment(doc.export_to_markdown()))
     segments = [s for s in segments if s.text.strip()]
-    if not segments:
+    images = _pictures(doc, max_images, min_image_bytes) if max_images else []
+    if not segments and not images:
         raise EmptyDocumentError(f"{name}: no text")
-    return ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages)
+    return ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)

@@ -11,7 +11,7 @@ from rag_ingest.errors import (
     EncryptedDocumentError,
     MissingExtraError,
 )
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 
 __all__ = ["PDF_LOCK", "parse_pdf"]
 
@@ -34,12 +34,35 @@ def _import(mode: str) -> tuple[Any, Any]:
     return pymupdf, pymupdf4llm
 
 
-def parse_pdf(path: str, name: str, mode: str = "fast") -> ParsedDocument:
+def parse_pdf(
+    path: str, name: str, mode: str = "tables", max_images: int = 0, min_image_bytes: int = 2048
+) -> ParsedDocument:
     with PDF_LOCK:
-        return _parse(path, name, mode)
+        return _parse(path, name, mode, max_images, min_image_bytes)
 
 
-def _parse(path: str, name: str, mode: str) -> ParsedDocument:
+def _images(doc: Any, limit: int, min_bytes: int) -> list[Image]:
+    found: list[Image] = []
+    seen: set[int] = set()
+    for number, page in enumerate(doc, start=1):
+        for info in page.get_images(full=True):
+            xref = info[0]
+            if xref in seen or len(found) >= limit:
+                continue
+            seen.add(xref)
+            try:
+                extracted = doc.extract_image(xref)
+            except Exception:  # a broken image stream costs that image only
+                continue
+            data = extracted.get("image", b"")
+            if len(data) >= min_bytes:
+                found.append(Image(data, f"image/{extracted.get('ext', 'png')}", page=number))
+    return found
+
+
+def _parse(
+    path: str, name: str, mode: str, max_images: int, min_image_bytes: int
+) -> ParsedDocument:
     pymupdf, pymupdf4llm = _import(mode)
     try:
         doc = pymupdf.open(path, filetype="pdf")
@@ -68,10 +91,13 @@ def _parse(path: str, name: str, mode: str) -> ParsedDocument:
             except Exception as exc2:
                 raise CorruptDocumentError(f"{name}: no text could be extracted ({exc2})") from exc2
         page_count = doc.page_count
+        images = _images(doc, max_images, min_image_bytes) if max_images else []
     segments = [s for s in segments if s.text.strip()]
-    if not segments:
+    if not segments and not images:
         raise EmptyDocumentError(f"{name}: no extractable text (scanned PDF? OCR is not enabled)")
-    return ParsedDocument("pdf", segments, parser=parser, pages=page_count, warnings=warnings)
+    return ParsedDocument(
+        "pdf", segments, parser=parser, pages=page_count, warnings=warnings, images=images
+    )
 
 
 def _page_number(page: dict[str, Any], index: int) -> int:

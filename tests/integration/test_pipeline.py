@@ -357,6 +357,41 @@ async def test_summaries_optional_and_failure_tolerant(
         assert hit.metadata["summary"] == result.summary
 
 
+class _Vision:
+    """A stand-in multimodal chat model: checks it got an image, names its colour."""
+
+    def __init__(self) -> None:
+        self.images = 0
+
+    async def ainvoke(self, messages: list[Any]) -> Any:
+        from langchain_core.messages import AIMessage
+
+        parts = messages[0].content
+        assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+        self.images += 1
+        return AIMessage(content="A noisy square of coloured pixels, labelled CANARY-FIGURE.")
+
+
+async def test_images_are_described_as_chunks_with_their_page(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="images")
+    client.put_object(Bucket="images", Key="fig.pdf", Body=docs.pdf_with_image("CANARY-TEXT page."))
+    vision = _Vision()
+    settings = make_settings(seaweed, tmp_path, parse={"mode": "thread"})
+    async with DocumentProcessor(
+        settings, embeddings=HashEmbeddings(), image_describer=vision
+    ) as p:
+        result = await p.process_document("s3://images/fig.pdf", session_id="img")
+        assert result.status == "ingested" and vision.images == 1
+        hit = (await p.query("CANARY-FIGURE coloured pixels", session_id="img", k=1))[0][0]
+    assert hit.page_content.startswith("[Image on page 2]")
+    assert hit.metadata["page_start"] == hit.metadata["page_end"] == 2
+    assert hit.metadata["content_type"] == "image_description"
+    assert hit.metadata["chunk_count"] == result.total_chunks
+
+
 def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path) -> None:
     """all-MiniLM-L6-v2, offline, through the sync twin: meaning, not just words."""
     from rag_ingest.pipeline import SyncDocumentProcessor

@@ -123,3 +123,26 @@ def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
     data = b"CANARY-MIXED valid text " * 20 + b"\xff\xfe\xfa bad " + b"more text " * 20
     parsed = parse_file(_file(tmp_path, "m.txt", data), "m.txt", OPTIONS)
     assert "CANARY-MIXED" in parsed.text
+
+
+def test_images_are_extracted_only_when_asked(tmp_path: Path) -> None:
+    pdf = _file(tmp_path, "fig.pdf", docs.pdf_with_image("text"))
+    assert parse_file(pdf, "fig.pdf", OPTIONS).images == []
+    images = parse_file(pdf, "fig.pdf", ParseOptions(max_images=5)).images
+    assert [(i.page, i.mime) for i in images] == [(2, "image/png")]
+
+    import io
+
+    import pymupdf
+    from docx import Document
+
+    png = pymupdf.Pixmap(pymupdf.csRGB, 64, 64, bytes(range(256)) * 48, False).tobytes("png")
+    doc = Document()
+    doc.add_paragraph("CANARY-PICTURE below")
+    doc.add_picture(io.BytesIO(png))
+    buf = io.BytesIO()
+    doc.save(buf)
+    docx = _file(tmp_path, "pic.docx", buf.getvalue())
+    parsed = parse_file(docx, "pic.docx", ParseOptions(max_images=5, min_image_bytes=100))
+    assert len(parsed.images) == 1 and parsed.images[0].mime == "image/png"
+    assert parsed.images[0].data.startswith(b"\x89PNG")
