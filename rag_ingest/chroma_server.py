@@ -9,33 +9,27 @@ stops two of our processes from serving the same directory at once.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import IO
 
 import httpx
 
+from rag_ingest._process import find_executable, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError
 
 __all__ = ["LocalChromaServer"]
 
 
 def _find_chroma() -> str:
-    beside = Path(sys.executable).parent / "chroma"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("chroma")
-    if found:
-        return found
-    raise MissingExtraError("the embedded Chroma server ('chroma' command)", "chroma")
+    found = find_executable("chroma")
+    if found is None:
+        raise MissingExtraError("the embedded Chroma server ('chroma' command)", "chroma")
+    return found
 
 
 def _free_port() -> int:
@@ -109,16 +103,7 @@ class LocalChromaServer:
 
     def _kill(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+        stop_process_group(process)
 
     def stop(self) -> None:
         self._kill()

