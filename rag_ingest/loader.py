@@ -13,7 +13,7 @@ import asyncio
 import collections
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,7 +173,3 @@ class RagIngestLoader(BaseLoader):
         finally:
             loop.close()
 
-
-def load_sources(sources: Iterable[Any], **kwargs: Any) -> list[Document]:
-    """Shorthand: ``RagIngestLoader(sources, **kwargs).load()``."""
-    return RagIngestLoader(list(sources), **kwargs).load()
