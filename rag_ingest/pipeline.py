@@ -311,10 +311,9 @@ class DocumentProcessor:
         result.filename = src.name
         result.embedder = self.embedder_name
         seconds: dict[str, float] = {}
-        temp: Path | None = None
         self._emit(result.source, "queued")
         try:
-            temp = await self._ingest(src, session, user_id, metadata or {}, result, seconds)
+            await self._ingest(src, session, user_id, metadata or {}, result, seconds)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -330,9 +329,6 @@ class DocumentProcessor:
                 with contextlib.suppress(Exception):
                     await self._in_store(record)
             return failed
-        finally:
-            if temp is not None:
-                temp.unlink(missing_ok=True)
         seconds["total"] = time.perf_counter() - started
         result.seconds = seconds
         self._emit(result.source, "done", message=result.status)
@@ -367,8 +363,8 @@ class DocumentProcessor:
         extra: dict[str, Any],
         result: IngestResult,
         seconds: dict[str, float],
-    ) -> Path | None:
-        """The stages for one document; returns a temp file for the caller to remove."""
+    ) -> None:
+        """The stages for one document; fills ``result`` or raises."""
         assert self.ledger is not None and self.store is not None and self._s3 is not None
         key = result.source
         # Locate: version (ETag, or content hash for local files) before any download.
@@ -399,7 +395,7 @@ class DocumentProcessor:
             result.status, result.success = "skipped", True
             result.total_chunks = len(previous.chunk_ids)
             result.message = "unchanged since the last ingest"
-            return None
+            return
 
         # Download (tier 1).
         temp: Path | None = None
@@ -418,15 +414,15 @@ class DocumentProcessor:
                     src.target, progress=on_bytes, show_progress=False
                 )
             temp = path = download.path
-            result.bytes = download.bytes
-            result.attempts = download.attempts
-            listed_version = src.info.version_id if src.info else None
-            if download.info.etag and version != download.info.etag and not listed_version:
-                version = download.info.etag  # changed since listing: index what we got
-                result.etag = version
-        seconds["download"] = time.perf_counter() - t
-
         try:
+            if src.path is None:
+                result.bytes = download.bytes
+                result.attempts = download.attempts
+                listed_version = src.info.version_id if src.info else None
+                if download.info.etag and version != download.info.etag and not listed_version:
+                    version = download.info.etag  # changed since listing: index what we got
+                    result.etag = version
+            seconds["download"] = time.perf_counter() - t
             base = self._base_metadata(src, key, session, user_id, version, extra)
             # Parse and chunk (tier 2, worker processes).
             t = time.perf_counter()
@@ -511,7 +507,6 @@ class DocumentProcessor:
         seconds["store"] = time.perf_counter() - t
         result.status, result.success = "ingested", True
         result.total_chunks = len(ids)
-        return None
 
     async def _describe_images(
         self, key: str, images: list[Any], plan: Any, base: dict[str, Any], result: IngestResult
