@@ -172,4 +172,3 @@ class RagIngestLoader(BaseLoader):
             yield from loop.iterate(self.alazy_load())
         finally:
             loop.close()
-

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -399,12 +399,11 @@ class DocumentProcessor:
 
         # Download (tier 1).
         temp: Path | None = None
-        t = time.perf_counter()
         if src.path is not None:
             path = src.path
             result.bytes = size
         else:
-            async with self._gates["download"]:
+            async with self._stage(seconds, "download", "download"):
                 self._emit(key, "downloading", bytes_done=0, bytes_total=size)
 
                 def on_bytes(done: int, total: int | None) -> None:
@@ -422,17 +421,14 @@ class DocumentProcessor:
                 if download.info.etag and version != download.info.etag and not listed_version:
                     version = download.info.etag  # changed since listing: index what we got
                     result.etag = version
-            seconds["download"] = time.perf_counter() - t
             base = self._base_metadata(src, key, session, user_id, version, extra)
             # Parse and chunk (tier 2, worker processes).
-            t = time.perf_counter()
-            async with self._gates["parse"]:
+            async with self._stage(seconds, "parse_chunk", "parse"):
                 self._emit(key, "parsing")
                 parsed, plan = await self._pool.parse_and_chunk(
                     str(path), src.name, self.settings.chunk, base
                 )
             self._emit(key, "chunking")
-            seconds["parse_chunk"] = time.perf_counter() - t
             result.file_type = parsed.file_type
             result.is_code_file = parsed.file_type in _CODE_TYPES
             result.language = parsed.language
@@ -485,9 +481,8 @@ class DocumentProcessor:
         seconds["embed"] = time.perf_counter() - t
 
         # Store first, ledger second: a replay is an idempotent upsert.
-        t = time.perf_counter()
         self._emit(key, "storing")
-        async with self._gates["store"]:
+        async with self._stage(seconds, "store", "store"):
             await self._in_store(self.store.upsert, ids, texts, metadatas, vectors)
             stale = await self._in_store(self.store.ids_for, session, key)
             if stale is None:
@@ -504,9 +499,20 @@ class DocumentProcessor:
                     fingerprint=fingerprint,
                 )
             )
-        seconds["store"] = time.perf_counter() - t
         result.status, result.success = "ingested", True
         result.total_chunks = len(ids)
+
+    @contextlib.asynccontextmanager
+    async def _stage(self, seconds: dict[str, float], name: str, gate: str) -> AsyncIterator[None]:
+        """Time a stage behind its semaphore: ``name`` is the work, ``name_wait`` the queue."""
+        queued = time.perf_counter()
+        async with self._gates[gate]:
+            started = time.perf_counter()
+            seconds[f"{name}_wait"] = started - queued
+            try:
+                yield
+            finally:
+                seconds[name] = time.perf_counter() - started
 
     async def _describe_images(
         self, key: str, images: list[Any], plan: Any, base: dict[str, Any], result: IngestResult
