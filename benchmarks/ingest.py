@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,16 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MiB = 1024 * 1024
+from _common import MiB, hwm, run_child
+
 BUCKET = "ingestbench"
-
-
-def hwm() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def make_corpus(n: int) -> dict[str, bytes]:
@@ -264,17 +256,7 @@ def child(which: str, cfg_json: str) -> None:
 
 
 def run(which: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", which, json.dumps(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=3000,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"{which} failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return run_child(__file__, [which, json.dumps(cfg)], timeout=3000)
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,19 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-MiB = 1024 * 1024
+from _common import MiB, hwm, run_child
+
 SMALL = 64 * 1024
 N_SMALL = 1000
 N_LIST = 10_000
 BUCKET = "bench"
-
-
-def hwm() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 # -- the clients, each run inside a child process -------------------------------------
@@ -231,17 +223,7 @@ def child(client: str, case: str, cfg_json: str) -> None:
 
 
 def run_once(client: str, case: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", client, case, json.dumps(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"{client}/{case} failed: {proc.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return run_child(__file__, [client, case, json.dumps(cfg)], timeout=600)
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
