@@ -130,3 +130,19 @@ def pdf_with_image(text: str) -> bytes:
     page.insert_text((72, 72), "Figure 1 below.", fontsize=11)
     page.insert_image(pymupdf.Rect(72, 100, 272, 300), stream=pixmap.tobytes("png"))
     return bytes(doc.tobytes())
+
+
+def pdf_with_table() -> bytes:
+    """Page 1: a ruled 4x3 table; page 2: plain text."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 60), "Table below")
+    for r in range(4):
+        for c in range(3):
+            rect = pymupdf.Rect(72 + c * 100, 80 + r * 20, 172 + c * 100, 100 + r * 20)
+            page.draw_rect(rect, color=(0, 0, 0))
+            page.insert_text((rect.x0 + 5, rect.y0 + 14), f"r{r}c{c}")
+    doc.new_page().insert_text((72, 72), "CANARY-PLAIN page two")
+    return bytes(doc.tobytes())

@@ -146,3 +146,22 @@ def test_images_are_extracted_only_when_asked(tmp_path: Path) -> None:
     parsed = parse_file(docx, "pic.docx", ParseOptions(max_images=5, min_image_bytes=100))
     assert len(parsed.images) == 1 and parsed.images[0].mime == "image/png"
     assert parsed.images[0].data.startswith(b"\x89PNG")
+
+
+def test_tables_mode_finds_ruled_tables_and_matches_pymupdf4llm(tmp_path: Path) -> None:
+    import pymupdf
+    import pymupdf4llm
+
+    for data in (docs.pdf_with_table(), docs.corpus()["reports/long.pdf"]):
+        path = _file(tmp_path, "t.pdf", data)
+        ours = [s.text for s in parse_file(path, "t.pdf", ParseOptions(pdf_mode="tables")).segments]
+        pymupdf4llm.use_layout(False)
+        with pymupdf.open(path) as doc:
+            theirs = [
+                c["text"]
+                for c in pymupdf4llm.to_markdown(doc, page_chunks=True, show_progress=False)
+            ]
+        assert ours == [t for t in theirs if t.strip()]  # the same Markdown, page by page
+    ruled = _file(tmp_path, "r.pdf", docs.pdf_with_table())
+    assert "|r1c0|r1c1|r1c2|" in parse_file(ruled, "r.pdf", ParseOptions(pdf_mode="tables")).text
+    assert "|r1c0|" not in parse_file(ruled, "r.pdf", ParseOptions(pdf_mode="fast")).text
