@@ -483,10 +483,12 @@ class DocumentProcessor:
         # Store first, ledger second: a replay is an idempotent upsert.
         self._emit(key, "storing")
         async with self._stage(seconds, "store", "store"):
+            # Chunks this source may have in the store: the last ingest's, plus any that
+            # an interrupted attempt wrote (noted before its write). No store scan needed.
+            stale = set(previous.chunk_ids) if previous else set()
+            stale |= await self._in_store(self.ledger.pending, session, key)
+            await self._in_store(self.ledger.add_pending, session, key, ids)
             await self._in_store(self.store.upsert, ids, texts, metadatas, vectors)
-            stale = await self._in_store(self.store.ids_for, session, key)
-            if stale is None:
-                stale = set(previous.chunk_ids) if previous else set()
             await self._in_store(self.store.delete, sorted(stale - set(ids)))
             await self._in_store(
                 lambda: self.ledger.record(  # type: ignore[union-attr]
@@ -720,6 +722,7 @@ class DocumentProcessor:
         async with self._gates["store"]:
             rows = await self._in_store(self.ledger.session_rows, session)
             known = [i for row in rows for i in row.chunk_ids]
+            known += await self._in_store(self.ledger.session_pending, session)
             removed = await self._in_store(self.store.delete_session, session, known)
             await self._in_store(self.ledger.delete_session, session)
         return removed

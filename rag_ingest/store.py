@@ -239,6 +239,13 @@ class Ledger:
                 fingerprint TEXT, updated_at TEXT NOT NULL,
                 PRIMARY KEY (session_id, source))"""
         )
+        # IDs written to the store whose ledger row is not final yet: after a crash they
+        # are the only record of chunks that a later version must delete.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS pending (
+                session_id TEXT NOT NULL, source TEXT NOT NULL, chunk_ids TEXT NOT NULL,
+                PRIMARY KEY (session_id, source))"""
+        )
 
     def get(self, session_id: str, source: str) -> LedgerRow | None:
         with self._lock:
@@ -249,6 +256,25 @@ class Ledger:
                 (session_id, source),
             ).fetchone()
         return None if row is None else _ledger_row(row)
+
+    def pending(self, session_id: str, source: str) -> set[str]:
+        """Chunk IDs written by an attempt that never reached its final ledger row."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT chunk_ids FROM pending WHERE session_id = ? AND source = ?",
+                (session_id, source),
+            ).fetchone()
+        return set(json.loads(row[0])) if row else set()
+
+    def add_pending(self, session_id: str, source: str, chunk_ids: list[str]) -> None:
+        """Note IDs about to be written to the store (before the write)."""
+        merged = sorted(self.pending(session_id, source) | set(chunk_ids))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO pending VALUES (?, ?, ?) ON CONFLICT (session_id, source) "
+                "DO UPDATE SET chunk_ids = excluded.chunk_ids",
+                (session_id, source, json.dumps(merged)),
+            )
 
     def record(
         self,
@@ -264,7 +290,12 @@ class Ledger:
         message: str | None = None,
     ) -> None:
         now = datetime.now(timezone.utc).isoformat()
-        with self._lock:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            if status == "ingested":
+                self._db.execute(
+                    "DELETE FROM pending WHERE session_id = ? AND source = ?", (session_id, source)
+                )
             self._db.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (session_id, source) DO UPDATE SET version = excluded.version, "
@@ -312,8 +343,16 @@ class Ledger:
             ).fetchall()
         return [_ledger_row(r) for r in rows]
 
+    def session_pending(self, session_id: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chunk_ids FROM pending WHERE session_id = ?", (session_id,)
+            ).fetchall()
+        return [i for (ids,) in rows for i in json.loads(ids)]
+
     def delete_session(self, session_id: str) -> int:
         with self._lock:
+            self._db.execute("DELETE FROM pending WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount
 

@@ -199,6 +199,37 @@ async def test_reingest_change_and_interrupt(seaweed: SeaweedS3, tmp_path: Path)
         assert p.store.ids_for("s", "s3://versions/notes.txt") == notes_v3
 
 
+async def test_interrupted_then_changed_again_leaves_no_orphans(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """Crash after the store write (no ledger row), then the object changes again."""
+    client = seaweed.client()
+    client.create_bucket(Bucket="orphans")
+    text = docs.corpus()["text/notes.txt"]
+    client.put_object(Bucket="orphans", Key="notes.txt", Body=text)
+    settings = make_settings(seaweed, tmp_path)
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
+        await p.process_many("s3://orphans/", session_id="o")  # v1, complete
+        client.put_object(Bucket="orphans", Key="notes.txt", Body=text.replace(b"topic", b"area"))
+
+        def crash(**kwargs: Any) -> None:
+            raise KeyboardInterrupt("power cut")
+
+        original, p.ledger.record = p.ledger.record, crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await p.process_document("s3://orphans/notes.txt", session_id="o")  # v2 written
+        p.ledger.record = original  # type: ignore[method-assign]
+        client.put_object(Bucket="orphans", Key="notes.txt", Body=text.replace(b"topic", b"field"))
+        assert (await p.process_document("s3://orphans/notes.txt", session_id="o")).success
+        after = p.store.ids_for("o")
+        assert p.ledger.pending("o", "s3://orphans/notes.txt") == set()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    async with DocumentProcessor(make_settings(seaweed, fresh), embeddings=HashEmbeddings()) as p:
+        await p.process_many("s3://orphans/", session_id="o")
+        assert p.store.ids_for("o") == after  # no v1 or v2 chunk survived
+
+
 async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
