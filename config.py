@@ -156,8 +156,11 @@ pipeline = {
     "summaries": 2,
     # Image-description calls in flight: multimodal calls are the slowest of all.
     "images": 2,
-    # Threads for blocking I/O (store, ledger, hashing local files).
+    # Threads for blocking I/O (hashing local files, loading models).
     "io_threads": 8,
+    # Concurrent store writes when Chroma runs as a server: one at a time made the store
+    # the bottleneck (~47 ms per document, measured); in-process stores always get 1.
+    "store_writers": 4,
     # Pending submissions before QueueFullError (a web backend's 503).
     "queue_size": 1000,
     # Documents in the pipeline at once: memory stays flat as the corpus grows.

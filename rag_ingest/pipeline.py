@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -140,7 +141,10 @@ class DocumentProcessor:
             self.events.add_callback(on_event)
         p = self.settings.pipeline
         self._io = ThreadPoolExecutor(p.io_threads, thread_name_prefix="rag-ingest-io")
-        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-store")
+        self._store_thread: ThreadPoolExecutor | None = None
+        self._source_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._started = False
         self._closed = False
@@ -207,12 +211,14 @@ class DocumentProcessor:
             plugins=tuple(sorted(self._plugins.items())),
         )
         self._pool = ParserPool(s.parse, options)
+        writers = p.store_writers if self.store.concurrent_writes else 1
+        self._store_thread = ThreadPoolExecutor(writers, thread_name_prefix="rag-ingest-store")
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.workers),
             "summary": asyncio.Semaphore(p.summaries),
             "images": asyncio.Semaphore(p.images),
-            "store": asyncio.Semaphore(1),
+            "store": asyncio.Semaphore(writers),
         }
         if self._s3 is None:
             from rag_ingest.s3.client import AsyncS3Client
@@ -255,16 +261,17 @@ class DocumentProcessor:
             await asyncio.to_thread(self.store.close)
         self.events.close()
         self._io.shutdown(wait=False, cancel_futures=True)
-        self._store_thread.shutdown(wait=True)
+        if self._store_thread is not None:
+            self._store_thread.shutdown(wait=True)
 
     async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, lambda: fn(*args))
 
     async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
-        # One thread for every store/ledger call: the single writer Chroma needs.
-        return await asyncio.get_running_loop().run_in_executor(
-            self._store_thread, lambda: fn(*args)
-        )
+        # Store and ledger calls run on their own threads: one for an in-process store
+        # (the single writer Chroma needs), ``store_writers`` for a Chroma server.
+        executor = self._store_thread or self._io
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
     @property
     def fingerprint(self) -> str:
@@ -482,10 +489,14 @@ class DocumentProcessor:
 
         # Store first, ledger second: a replay is an idempotent upsert.
         self._emit(key, "storing")
-        async with self._stage(seconds, "store", "store"):
+        # Documents store concurrently, but one source's read-write-delete is never
+        # interleaved with another attempt at the same source.
+        lock = self._source_locks.setdefault((session, key), asyncio.Lock())
+        async with lock, self._stage(seconds, "store", "store"):
             # Chunks this source may have in the store: the last ingest's, plus any that
             # an interrupted attempt wrote (noted before its write). No store scan needed.
-            stale = set(previous.chunk_ids) if previous else set()
+            current = await self._in_store(self.ledger.get, session, key)  # under the lock
+            stale = set(current.chunk_ids) if current else set()
             stale |= await self._in_store(self.ledger.pending, session, key)
             await self._in_store(self.ledger.add_pending, session, key, ids)
             await self._in_store(self.store.upsert, ids, texts, metadatas, vectors)

@@ -293,6 +293,11 @@ class PipelineSettings(_Part):
     summaries: int = Field(default=2, ge=1, description="Summary calls at once.")
     images: int = Field(default=2, ge=1, description="Image-description calls at once.")
     io_threads: int = Field(default=8, ge=1, description="Thread pool for blocking I/O.")
+    store_writers: int = Field(
+        default=4,
+        ge=1,
+        description="Concurrent store writes when Chroma runs as a server (1 in-process).",
+    )
     queue_size: int = Field(
         default=1000, ge=1, description="Pending submissions before QueueFullError."
     )

@@ -12,6 +12,7 @@ at a time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -49,9 +50,17 @@ class ChunkStore:
     """Session-scoped writes and queries over a vector store."""
 
     def __init__(
-        self, vectorstore: VectorStore, *, collection: Any = None, server: Any = None
+        self,
+        vectorstore: VectorStore,
+        *,
+        collection: Any = None,
+        server: Any = None,
+        concurrent_writes: bool = False,
     ) -> None:
         self.vectorstore = vectorstore
+        # A Chroma server (ours or remote) takes concurrent requests; an in-process client
+        # or an unknown VectorStore gets one call at a time.
+        self.concurrent_writes = concurrent_writes
         self._server = server  # a LocalChromaServer we own, stopped by close()
         self._collection = collection  # the raw Chroma collection, when Chroma
         self.max_batch = 5000
@@ -60,7 +69,7 @@ class ChunkStore:
             getter = getattr(client, "get_max_batch_size", None)
             if getter is not None:
                 self.max_batch = int(getter())
-        self._lock = threading.Lock()
+        self._lock: Any = contextlib.nullcontext() if concurrent_writes else threading.Lock()
 
     @classmethod
     def chroma(cls, settings: StoreSettings, embeddings: Embeddings) -> ChunkStore:
@@ -103,7 +112,9 @@ class ChunkStore:
             if server is not None:
                 server.stop()
             raise
-        return cls(store, collection=store._collection, server=server)
+        return cls(
+            store, collection=store._collection, server=server, concurrent_writes=bool(chroma_url)
+        )
 
     def close(self) -> None:
         """Stop the local Chroma server, if this store started one."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -44,6 +45,22 @@ def _worker_init(memory_limit: int, nice: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    # Import the parsers now: a cold docling import takes ~4.5 s, and it must not count
+    # against the first document's timeout in a fresh (or replaced) worker.
+    for module in (
+        "pymupdf4llm",
+        "docling.backend.msword_backend",
+        "docling.backend.mspowerpoint_backend",
+        "docling.backend.msexcel_backend",
+        "docling.backend.html_backend",
+        "docling.backend.md_backend",
+        "rag_ingest.chunking",
+        "langchain_text_splitters",
+    ):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # a missing extra fails its documents with MissingExtraError later
 
 
 _EXIT_OUT_OF_MEMORY = 75
