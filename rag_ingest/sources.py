@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 
@@ -83,13 +83,7 @@ async def expand_sources(
                     yield info
         elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
             for path in sorted(Path(text).rglob("*")):
-                rel = path.as_posix()
-                if not path.is_file():
-                    continue
-                if include and not any(fnmatch.fnmatchcase(rel, p) for p in include):
-                    continue
-                if any(fnmatch.fnmatchcase(rel, p) for p in exclude):
-                    continue
-                yield path
+                if path.is_file() and selected_by_globs(path.as_posix(), include, exclude):
+                    yield path
         else:
             yield item

@@ -61,7 +61,7 @@ from rag_ingest.s3.uri import (
 )
 from rag_ingest.settings import Settings
 
-__all__ = ["AsyncS3Client"]
+__all__ = ["AsyncS3Client", "selected_by_globs"]
 
 logger = logging.getLogger("rag_ingest.s3")
 
@@ -514,7 +514,7 @@ class AsyncS3Client:
                     key = item.findtext(f"{_S3_NS}Key") or ""
                     if url_encoded:
                         key = unquote_plus(key)
-                    if not _selected(key, include, exclude):
+                    if not selected_by_globs(key, include, exclude):
                         continue
                     yield ObjectInfo(
                         bucket=target.bucket,
@@ -642,7 +642,8 @@ class AsyncS3Client:
         )
 
 
-def _selected(key: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+def selected_by_globs(key: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    """True when ``key`` matches one of ``include`` (if any) and none of ``exclude``."""
     include = list(include)
     if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
         return False
