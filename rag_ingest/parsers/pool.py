@@ -138,31 +138,22 @@ class ParserPool:
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` for document ``name`` in the pool, under its time limit."""
-        pool = self._pool()
-        timeout = self.settings.timeout
-        if self.settings.mode == "thread":
-            future = pool.submit(fn, *args)
-            try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-            except asyncio.TimeoutError as exc:
-                # A thread cannot be killed: it finishes in the background. Use processes
-                # for untrusted input.
-                raise ParserTimeoutError(f"{name}: parsing took over {timeout:.0f}s") from exc
-            except DocumentError:
-                raise
-            except MemoryError as exc:
-                raise ParserMemoryError(f"{name}: the parser ran out of memory") from exc
-            except Exception as exc:
-                raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
         from pebble import ProcessExpired
 
-        future = pool.schedule(_call_in_worker, args=(name, fn, args), timeout=timeout)
+        pool = self._pool()
+        timeout = self.settings.timeout
+        in_process = self.settings.mode == "process"
+        future: Any = None
         try:
-            return await asyncio.wrap_future(future)
-        except concurrent.futures.TimeoutError as exc:
-            raise ParserTimeoutError(
-                f"{name}: parsing took over {timeout:.0f}s; its worker was killed"
-            ) from exc
+            if in_process:
+                future = pool.schedule(_call_in_worker, args=(name, fn, args), timeout=timeout)
+                return await asyncio.wrap_future(future)
+            return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), timeout)
+        except (asyncio.TimeoutError, concurrent.futures.TimeoutError) as exc:
+            # A thread cannot be killed: it finishes in the background. Use processes for
+            # untrusted input.
+            killed = "; its worker was killed" if in_process else ""
+            raise ParserTimeoutError(f"{name}: parsing took over {timeout:.0f}s{killed}") from exc
         except ProcessExpired as exc:
             if exc.exitcode == _EXIT_OUT_OF_MEMORY:
                 raise ParserMemoryError(
@@ -177,7 +168,8 @@ class ParserPool:
         except MemoryError as exc:
             raise ParserMemoryError(f"{name}: the parser ran out of memory") from exc
         except asyncio.CancelledError:
-            future.cancel()  # pebble stops the worker running a cancelled task
+            if future is not None:
+                future.cancel()  # pebble stops the worker running a cancelled task
             raise
         except Exception as exc:  # a parser bug: this document fails, the batch goes on
             raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
