@@ -125,7 +125,7 @@ def chunk_document(
     plan = ChunkPlan(chunks=[], token_count=total_tokens, chunked=not whole, strategy=strategy)
     seen: set[str] = set()
     for piece, start in pieces:
-        for bounded in _enforce_limit(piece, size, encoding):
+        for bounded, tokens in _enforce_limit(piece, size, encoding, count):
             if not bounded.strip():
                 plan.dropped_empty += 1
                 continue
@@ -140,7 +140,7 @@ def chunk_document(
             metadata = dict(base_metadata)
             metadata.update(
                 chunk_index=len(plan.chunks),
-                token_count=count(bounded),
+                token_count=tokens,
                 content_hash=digest,
                 chunk_strategy=strategy,
                 chunked=not whole,
@@ -161,9 +161,12 @@ def chunk_document(
     return plan
 
 
-def _enforce_limit(text: str, limit: int, encoding: Any) -> list[str]:
-    """Hard-split a piece the splitter could not bring under ``limit`` tokens."""
+def _enforce_limit(text: str, limit: int, encoding: Any, count: Any) -> list[tuple[str, int]]:
+    """``(text, token count)`` pieces: the piece itself when under ``limit`` tokens (its
+    count reused, not recomputed), else hard-split at ``limit`` and each part recounted
+    (a decoded slice can re-encode differently)."""
     tokens = encoding.encode(text, disallowed_special=())
     if len(tokens) <= limit:
-        return [text]
-    return [encoding.decode(tokens[i : i + limit]) for i in range(0, len(tokens), limit)]
+        return [(text, len(tokens))]
+    parts = [encoding.decode(tokens[i : i + limit]) for i in range(0, len(tokens), limit)]
+    return [(part, count(part)) for part in parts]
