@@ -219,6 +219,13 @@ class LedgerRow:
     updated_at: str
 
 
+# The columns _ledger_row reads, in its order.
+_SELECT_ROW = (
+    "SELECT session_id, source, version, size, status, error_type, message, "
+    "chunk_ids, fingerprint, updated_at FROM sources"
+)
+
+
 def _ledger_row(row: tuple[Any, ...]) -> LedgerRow:
     return LedgerRow(
         session_id=row[0],
@@ -261,9 +268,7 @@ class Ledger:
     def get(self, session_id: str, source: str) -> LedgerRow | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT session_id, source, version, size, status, error_type, message, "
-                "chunk_ids, fingerprint, updated_at FROM sources "
-                "WHERE session_id = ? AND source = ?",
+                f"{_SELECT_ROW} WHERE session_id = ? AND source = ?",
                 (session_id, source),
             ).fetchone()
         return None if row is None else _ledger_row(row)
@@ -348,8 +353,7 @@ class Ledger:
     def session_rows(self, session_id: str) -> list[LedgerRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT session_id, source, version, size, status, error_type, message, "
-                "chunk_ids, fingerprint, updated_at FROM sources WHERE session_id = ?",
+                f"{_SELECT_ROW} WHERE session_id = ?",
                 (session_id,),
             ).fetchall()
         return [_ledger_row(r) for r in rows]
