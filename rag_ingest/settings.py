@@ -130,13 +130,19 @@ class TransferSettings(_Part):
     concurrency: int = Field(
         default=DEFAULT_CONCURRENCY, ge=1, description="Ranged GETs in flight per object."
     )
+    engine: Literal["aiohttp", "httpcore"] = Field(
+        default="aiohttp",
+        description="What moves httpx's bytes: aiohttp (measured 2-4x more requests/s) "
+        "or httpx's own httpcore.",
+    )
     max_connections: int = Field(
         default=64, ge=1, description="Connection budget of one client, all objects together."
     )
     read_size: int = Field(
         default=DEFAULT_READ_SIZE,
         ge=4 * KiB,
-        description="Socket read size; httpcore's 64 KiB default halves throughput.",
+        description="Bytes buffered per connection read (httpcore's 64 KiB default halves "
+        "throughput).",
     )
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
     read_timeout: float = Field(

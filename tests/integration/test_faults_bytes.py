@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rag_ingest.errors import S3IntegrityError, S3ObjectChangedError, S3TimeoutError
+from rag_ingest.errors import S3Error, S3IntegrityError, S3ObjectChangedError, S3TimeoutError
 from rag_ingest.s3 import AsyncS3Client
 from tests.conftest import make_settings
 from tests.faultserver import FaultServer, Reply, Request, etag_of, ranged
@@ -19,8 +21,21 @@ DATA = random.Random(7).randbytes(1024 * KiB)
 URI = "s3://bucket/object.bin"
 
 
+ENGINE = {"name": "aiohttp"}
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpcore"])
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every fault runs under both transfer engines."""
+    ENGINE["name"] = request.param
+    yield request.param
+    ENGINE["name"] = "aiohttp"
+
+
 def settings(server: FaultServer, tmp_path: Path, **transfer: object):
-    return make_settings(server.endpoint_url, transfer=transfer, temp_dir=tmp_path)
+    return make_settings(
+        server.endpoint_url, transfer={"engine": ENGINE["name"], **transfer}, temp_dir=tmp_path
+    )
 
 
 async def download(server: FaultServer, tmp_path: Path, **transfer: object):
@@ -106,7 +121,12 @@ async def test_drip_fails_by_minimum_rate(tmp_path: Path) -> None:
         async with AsyncS3Client(
             make_settings(
                 server.endpoint_url,
-                transfer={"read_timeout": 5.0, "min_rate": 1000, "rate_window": 1.0},
+                transfer={
+                    "engine": ENGINE["name"],
+                    "read_timeout": 5.0,
+                    "min_rate": 1000,
+                    "rate_window": 1.0,
+                },
                 retry={"max_attempts": 2},
                 temp_dir=tmp_path,
             )
@@ -207,6 +227,7 @@ async def test_ranged_parallel_download_with_a_reset_in_one_part(tmp_path: Path)
             make_settings(
                 server.endpoint_url,
                 transfer={
+                    "engine": ENGINE["name"],
                     "multipart_threshold": 128 * KiB,
                     "part_size": 128 * KiB,
                     "concurrency": 4,
@@ -241,4 +262,21 @@ async def test_cancellation_removes_the_temp_file(tmp_path: Path) -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+    assert os.listdir(tmp_path) == []
+
+
+async def test_dead_endpoint_is_a_retryable_connect_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = make_settings(
+        f"http://127.0.0.1:{port}",
+        transfer={"engine": ENGINE["name"]},
+        retry={"max_attempts": 2},
+        temp_dir=tmp_path,
+    )
+    async with AsyncS3Client(s) as s3:
+        with pytest.raises(S3Error, match="ConnectError") as caught:
+            await s3.download(URI, tmp_path / "out.bin")
+    assert caught.value.retryable
     assert os.listdir(tmp_path) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -37,15 +38,42 @@ def ok(body: bytes = b"hello", etag: str = ETAG) -> httpx.Response:
     )
 
 
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._data
+
+
+def replay(*responses: httpx.Response) -> Callable[[httpx.Request], httpx.Response]:
+    """A respx side effect answering a fresh copy of each response in turn (the last repeats).
+
+    respx's httpx-level mocker hands the same object back on every call and pre-reads
+    a ``ByteStream``; the client streams raw bodies, which can happen once per object.
+    """
+    calls = iter(range(len(responses) - 1))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        r = responses[next(calls, len(responses) - 1)]
+        assert isinstance(r.stream, httpx.ByteStream)
+        raw = b"".join(r.stream)  # the wire bytes (r.content would be decoded)
+        return httpx.Response(r.status_code, headers=r.headers, stream=_Body(raw))
+
+    return answer
+
+
 def s3_error(status: int, code: str, message: str = "", **headers: str) -> httpx.Response:
     xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>"
     return httpx.Response(status, headers=headers, content=xml.encode())
 
 
 async def test_slowdown_three_times_then_success() -> None:
-    with respx.mock(assert_all_called=True) as mock:
+    with respx.mock(using="httpx", assert_all_called=True) as mock:
         route = mock.get(f"{HOST}/a.txt").mock(
-            side_effect=[s3_error(503, "SlowDown", "Please reduce your request rate.")] * 3 + [ok()]
+            side_effect=replay(
+                *[s3_error(503, "SlowDown", "Please reduce your request rate.")] * 3, ok()
+            )
         )
         async with AsyncS3Client(make_settings()) as s3:
             result = await s3.download_to_temp("s3://docs/a.txt")
@@ -59,9 +87,9 @@ async def test_slowdown_three_times_then_success() -> None:
 
 
 async def test_throttled_past_the_budget_is_rate_limit_error() -> None:
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         route = mock.get(f"{HOST}/a.txt").mock(
-            return_value=s3_error(429, "TooManyRequests", "slow", **{"retry-after": "0"})
+            side_effect=replay(s3_error(429, "TooManyRequests", "slow", **{"retry-after": "0"}))
         )
         async with AsyncS3Client(make_settings(retry={"max_attempts": 3})) as s3:
             with pytest.raises(S3RateLimitError) as info:
@@ -81,8 +109,8 @@ async def test_throttled_past_the_budget_is_rate_limit_error() -> None:
     ],
 )
 async def test_not_retried(status: int, code: str, error: type[Exception]) -> None:
-    with respx.mock() as mock:
-        route = mock.get(f"{HOST}/a.txt").mock(return_value=s3_error(status, code))
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(side_effect=replay(s3_error(status, code)))
         async with AsyncS3Client(make_settings()) as s3:
             with pytest.raises(error) as info:
                 await s3.read("s3://docs/a.txt")
@@ -91,16 +119,16 @@ async def test_not_retried(status: int, code: str, error: type[Exception]) -> No
 
 
 async def test_not_found_is_a_file_not_found_error() -> None:
-    with respx.mock() as mock:
-        mock.head(f"{HOST}/a.txt").mock(return_value=httpx.Response(404))
+    with respx.mock(using="httpx") as mock:
+        mock.head(f"{HOST}/a.txt").mock(side_effect=replay(httpx.Response(404)))
         async with AsyncS3Client(make_settings()) as s3:
             with pytest.raises(FileNotFoundError):
                 await s3.head("s3://docs/a.txt")
 
 
 async def test_requests_are_sigv4_signed_with_unsigned_payload() -> None:
-    with respx.mock() as mock:
-        route = mock.get(url__regex=r".*").mock(return_value=ok())
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(ok()))
         async with AsyncS3Client(make_settings()) as s3:
             await s3.read("s3://docs/a b+c=(d)/é.txt")
         request = route.calls.last.request
@@ -113,8 +141,8 @@ async def test_requests_are_sigv4_signed_with_unsigned_payload() -> None:
 
 
 async def test_anonymous_mode_sends_no_authorization() -> None:
-    with respx.mock() as mock:
-        route = mock.get(f"{HOST}/a.txt").mock(return_value=ok())
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(side_effect=replay(ok()))
         async with AsyncS3Client(make_settings(s3={"anonymous": True})) as s3:
             assert await s3.read("s3://docs/a.txt") == b"hello"
         assert "authorization" not in route.calls.last.request.headers
@@ -128,11 +156,15 @@ async def test_no_credentials_says_what_to_do() -> None:
 
 
 async def test_bucket_region_is_discovered_once() -> None:
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         wrong = mock.get(f"{HOST}/a.txt").mock(
-            return_value=s3_error(301, "PermanentRedirect", **{"x-amz-bucket-region": "eu-west-1"})
+            side_effect=replay(
+                s3_error(301, "PermanentRedirect", **{"x-amz-bucket-region": "eu-west-1"})
+            )
         )
-        right = mock.get("https://docs.s3.eu-west-1.amazonaws.com/a.txt").mock(return_value=ok())
+        right = mock.get("https://docs.s3.eu-west-1.amazonaws.com/a.txt").mock(
+            side_effect=replay(ok())
+        )
         async with AsyncS3Client(make_settings(s3={"region": None})) as s3:
             assert await s3.read("s3://docs/a.txt") == b"hello"
             assert await s3.read("s3://docs/a.txt") == b"hello"
@@ -141,9 +173,11 @@ async def test_bucket_region_is_discovered_once() -> None:
 
 
 async def test_cross_host_redirect_is_refused() -> None:
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         mock.get(f"{HOST}/a.txt").mock(
-            return_value=httpx.Response(307, headers={"location": "https://evil.example/steal"})
+            side_effect=replay(
+                httpx.Response(307, headers={"location": "https://evil.example/steal"})
+            )
         )
         async with AsyncS3Client(make_settings()) as s3:
             with pytest.raises(UnsafeSourceError, match="redirect"):
@@ -158,8 +192,8 @@ def _presigned(expires: str = "20260101T000000Z", seconds: int = 60) -> str:
 
 
 async def test_expired_presigned_url_is_not_sent() -> None:
-    with respx.mock(assert_all_called=False) as mock:
-        route = mock.get(url__regex=r".*").mock(return_value=ok())
+    with respx.mock(using="httpx", assert_all_called=False) as mock:
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(ok()))
         async with AsyncS3Client(make_settings()) as s3:
             with pytest.raises(S3PresignedExpiredError):
                 await s3.read(_presigned("20200101T000000Z"))
@@ -167,9 +201,9 @@ async def test_expired_presigned_url_is_not_sent() -> None:
 
 
 async def test_presigned_expired_answer_is_not_retried() -> None:
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         route = mock.get(url__regex=r".*").mock(
-            return_value=s3_error(403, "AccessDenied", "Request has expired")
+            side_effect=replay(s3_error(403, "AccessDenied", "Request has expired"))
         )
         async with AsyncS3Client(make_settings()) as s3:
             with pytest.raises(S3PresignedExpiredError) as info:
@@ -180,8 +214,8 @@ async def test_presigned_expired_answer_is_not_retried() -> None:
 
 async def test_presigned_url_is_sent_exactly_as_given_and_unsigned() -> None:
     url = _presigned("20991231T000000Z", 604800)
-    with respx.mock() as mock:
-        route = mock.get(url__regex=r".*").mock(return_value=ok())
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(ok()))
         async with AsyncS3Client(make_settings()) as s3:
             assert await s3.read(url) == b"hello"
         request = route.calls.last.request
@@ -191,16 +225,18 @@ async def test_presigned_url_is_sent_exactly_as_given_and_unsigned() -> None:
 
 async def test_wire_bytes_are_not_decompressed() -> None:
     raw = gzip.compress(b"x" * 100_000)
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         mock.get(f"{HOST}/a.gz").mock(
-            return_value=httpx.Response(
-                206,
-                headers={
-                    "content-encoding": "gzip",
-                    "content-range": f"bytes 0-{len(raw) - 1}/{len(raw)}",
-                    "etag": '"-"',
-                },
-                content=raw,
+            side_effect=replay(
+                httpx.Response(
+                    206,
+                    headers={
+                        "content-encoding": "gzip",
+                        "content-range": f"bytes 0-{len(raw) - 1}/{len(raw)}",
+                        "etag": '"-"',
+                    },
+                    content=raw,
+                )
             )
         )
         async with AsyncS3Client(make_settings()) as s3:
@@ -208,12 +244,14 @@ async def test_wire_bytes_are_not_decompressed() -> None:
 
 
 async def test_too_large_is_refused_before_writing(tmp_path: Path) -> None:
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         mock.get(f"{HOST}/big").mock(
-            return_value=httpx.Response(
-                206,
-                headers={"content-range": "bytes 0-4/999999999999", "etag": ETAG},
-                content=b"hello",
+            side_effect=replay(
+                httpx.Response(
+                    206,
+                    headers={"content-range": "bytes 0-4/999999999999", "etag": ETAG},
+                    content=b"hello",
+                )
             )
         )
         async with AsyncS3Client(make_settings(temp_dir=tmp_path)) as s3:
@@ -242,9 +280,11 @@ async def test_public_https_download_works() -> None:
     async def resolve_public(host: str, port: int) -> list[str]:
         return ["93.184.216.34"]
 
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         mock.get("https://files.example/report.pdf").mock(
-            return_value=httpx.Response(200, headers={"content-length": "5"}, content=b"hello")
+            side_effect=replay(
+                httpx.Response(200, headers={"content-length": "5"}, content=b"hello")
+            )
         )
         async with AsyncS3Client(make_settings(), resolver=resolve_public) as s3:
             assert await s3.read("https://files.example/report.pdf") == b"hello"
@@ -273,7 +313,7 @@ def _page(keys: list[str], token: str | None) -> httpx.Response:
 
 
 async def test_list_pages_filters_and_stops() -> None:
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         route = mock.get(url__startswith=f"{HOST}/").mock(
             side_effect=[
                 _page(["p/a.pdf", "p/b.txt", "p/c%20d.pdf"], "tok+1/="),
@@ -287,7 +327,7 @@ async def test_list_pages_filters_and_stops() -> None:
         assert second.params["continuation-token"] == "tok+1/="
         assert second.params["prefix"] == "p/"
 
-    with respx.mock() as mock:
+    with respx.mock(using="httpx") as mock:
         mock.get(url__startswith=f"{HOST}/").mock(
             side_effect=[_page(["p/a.pdf", "p/b.txt", "p/c.pdf"], "t"), _page(["p/e.pdf"], None)]
         )
@@ -296,3 +336,13 @@ async def test_list_pages_filters_and_stops() -> None:
         assert [o.key for o in infos] == ["p/a.pdf", "p/c.pdf"]
         assert infos[0].etag == '"e0"' and infos[1].size == 2
         assert infos[0].last_modified is not None
+
+
+@pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
+async def test_engine_setting_picks_the_transport(engine: str) -> None:
+    from rag_ingest.s3._aiohttp import AiohttpTransport
+
+    async with AsyncS3Client(make_settings(transfer={"engine": engine})) as s3:
+        transport = s3._http._transport
+        assert isinstance(transport, AiohttpTransport) == (engine == "aiohttp")
+        assert isinstance(transport, httpx.AsyncBaseTransport)

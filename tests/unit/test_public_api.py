@@ -16,7 +16,8 @@ def test_all_is_sorted_and_complete() -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, rag_ingest\n"
-        "heavy = [m for m in ('httpx', 'botocore', 'tqdm', 'chromadb', 'docling', 'pymupdf')"
+        "heavy = [m for m in ('httpx', 'aiohttp', 'botocore', 'tqdm', 'chromadb', 'docling',"
+        " 'pymupdf')"
         " if m in sys.modules]\n"
         "print(heavy)"
     )
