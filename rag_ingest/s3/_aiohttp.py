@@ -55,7 +55,7 @@ def _translated(phase: str) -> Iterator[None]:
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as it arrives: every buffered byte per iteration."""
+    """The response body as received, one socket read per chunk."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -64,10 +64,13 @@ class _Body(httpx.AsyncByteStream):
         content = self._response.content
         with _translated("read"):
             while True:
-                chunk = await content.readany()
-                if not chunk:
+                # readchunk hands over buffered reads as they are; readany would join
+                # them (one more copy of every byte).
+                chunk, end_of_http_chunk = await content.readchunk()
+                if chunk:
+                    yield chunk
+                elif not end_of_http_chunk:
                     return
-                yield chunk
 
     async def aclose(self) -> None:
         # release() keeps the connection only when the body was read to its end.
