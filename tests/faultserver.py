@@ -33,6 +33,7 @@ class Reply:
     cut: str = "reset"  # reset | close | stall
     stall_seconds: float = 5.0
     drip_seconds: float | None = None  # one byte per this many seconds
+    chunk_size: int | None = None  # send the body with Transfer-Encoding: chunked
 
 
 Scenario = Callable[[Request, int], Reply]
@@ -133,7 +134,15 @@ class FaultServer:
         body = b"" if request.method == "HEAD" else reply.body
         lines = [f"HTTP/1.1 {reply.status} X"]
         headers = dict(reply.headers)
-        if reply.send_length:
+        if reply.chunk_size:
+            headers["transfer-encoding"] = "chunked"
+            size = reply.chunk_size
+            body = b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size])
+                for i in range(0, len(body), size)
+            )
+            body += b"0\r\n\r\n"
+        elif reply.send_length:
             headers["content-length"] = str(len(reply.body))
         else:
             headers["connection"] = "close"

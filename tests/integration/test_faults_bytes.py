@@ -280,3 +280,15 @@ async def test_dead_endpoint_is_a_retryable_connect_error(tmp_path: Path) -> Non
             await s3.download(URI, tmp_path / "out.bin")
     assert caught.value.retryable
     assert os.listdir(tmp_path) == []
+
+
+async def test_chunked_transfer_encoding_is_reassembled(tmp_path: Path) -> None:
+    def scenario(request: Request, n: int) -> Reply:
+        reply = ranged(DATA, request)
+        reply.chunk_size = 100 * KiB + 7  # odd sizes: chunk ends never align with reads
+        return reply
+
+    with FaultServer(scenario) as server:
+        result = await download(server, tmp_path)
+    assert (tmp_path / "out.bin").read_bytes() == DATA
+    assert result.checksum == "md5-etag" and result.retries == 0
