@@ -43,6 +43,7 @@ from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
 from rag_ingest.sources import Source, expand_sources, make_source
 from rag_ingest.store import ChunkStore, Ledger, chunk_id, require_session
+from rag_ingest.writer import BatchWriter, ChunkWrite
 
 __all__ = ["DocumentProcessor", "IngestReport", "IngestResult", "SyncDocumentProcessor"]
 
@@ -107,6 +108,18 @@ class IngestReport:
         }
 
 
+class _Once:
+    """Calls ``fn`` the first time it is called, never again."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn: Callable[[], None] | None = fn
+
+    def __call__(self) -> None:
+        fn, self._fn = self._fn, None
+        if fn is not None:
+            fn()
+
+
 class DocumentProcessor:
     """Ingests documents for sessions. ``async with DocumentProcessor(...) as p:``.
 
@@ -157,6 +170,9 @@ class DocumentProcessor:
         self._summarizer: Any = None
         self._describer: Any = None
         self.embedder_name: str | None = None
+        self._writer: BatchWriter | None = None
+        # Documents past the skip check that have not reached the store writer yet.
+        self._approaching = 0
 
     async def __aenter__(self) -> DocumentProcessor:
         await self.start()
@@ -213,6 +229,15 @@ class DocumentProcessor:
         self._pool = ParserPool(s.parse, options)
         writers = p.store_writers if self.store.concurrent_writes else 1
         self._store_thread = ThreadPoolExecutor(writers, thread_name_prefix="rag-ingest-store")
+        self._writer = BatchWriter(
+            self.store,
+            self.ledger,
+            self._in_store,
+            max_docs=p.store_batch_docs,
+            max_chunks=self.store.max_batch,
+            linger=p.store_linger,
+            approaching=lambda: self._approaching,
+        )
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.workers),
@@ -251,6 +276,8 @@ class DocumentProcessor:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._writer is not None:
+            await self._writer.aclose()
         if self._pool is not None:
             await asyncio.to_thread(self._pool.close)
         if self._own_s3 and self._s3 is not None:
@@ -403,7 +430,34 @@ class DocumentProcessor:
             result.total_chunks = len(previous.chunk_ids)
             result.message = "unchanged since the last ingest"
             return
+        self._approaching += 1
+        arrived = _Once(self._arrive)
+        try:
+            await self._ingest_new(
+                src, session, user_id, extra, result, seconds, version, size, arrived
+            )
+        finally:
+            arrived()  # failed on the way, or already counted at the writer
 
+    def _arrive(self) -> None:
+        self._approaching -= 1
+
+    async def _ingest_new(
+        self,
+        src: Source,
+        session: str,
+        user_id: str | None,
+        extra: dict[str, Any],
+        result: IngestResult,
+        seconds: dict[str, float],
+        version: str | None,
+        size: int,
+        arrived: Callable[[], None],
+    ) -> None:
+        """Download, parse, chunk, embed and store a source the ledger does not have."""
+        assert self.store is not None and self._s3 is not None and self._writer is not None
+        key = result.source
+        fingerprint = self.fingerprint
         # Download (tier 1).
         temp: Path | None = None
         if src.path is not None:
@@ -487,31 +541,25 @@ class DocumentProcessor:
             vectors = await self._runner.embed(texts)
         seconds["embed"] = time.perf_counter() - t
 
-        # Store first, ledger second: a replay is an idempotent upsert.
+        # Store first, ledger second (a replay is an idempotent upsert), batched with
+        # other documents. One source's writes never interleave with another attempt at
+        # the same source.
         self._emit(key, "storing")
-        # Documents store concurrently, but one source's read-write-delete is never
-        # interleaved with another attempt at the same source.
+        write = ChunkWrite(
+            session_id=session,
+            source=key,
+            version=version,
+            size=result.bytes,
+            fingerprint=fingerprint,
+            ids=ids,
+            texts=texts,
+            metadatas=metadatas,
+            vectors=vectors,
+        )
         lock = self._source_locks.setdefault((session, key), asyncio.Lock())
-        async with lock, self._stage(seconds, "store", "store"):
-            # Chunks this source may have in the store: the last ingest's, plus any that
-            # an interrupted attempt wrote (noted before its write). No store scan needed.
-            current = await self._in_store(self.ledger.get, session, key)  # under the lock
-            stale = set(current.chunk_ids) if current else set()
-            stale |= await self._in_store(self.ledger.pending, session, key)
-            await self._in_store(self.ledger.add_pending, session, key, ids)
-            await self._in_store(self.store.upsert, ids, texts, metadatas, vectors)
-            await self._in_store(self.store.delete, sorted(stale - set(ids)))
-            await self._in_store(
-                lambda: self.ledger.record(  # type: ignore[union-attr]
-                    session_id=session,
-                    source=key,
-                    version=version,
-                    size=result.bytes,
-                    status="ingested",
-                    chunk_ids=ids,
-                    fingerprint=fingerprint,
-                )
-            )
+        async with lock:
+            arrived()
+            seconds["store_wait"], seconds["store"] = await self._writer.write(write)
         result.status, result.success = "ingested", True
         result.total_chunks = len(ids)
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -247,7 +248,7 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -264,6 +265,21 @@ class Ledger:
                 session_id TEXT NOT NULL, source TEXT NOT NULL, chunk_ids TEXT NOT NULL,
                 PRIMARY KEY (session_id, source))"""
         )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One commit for every write inside (a nested call joins the outer one)."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def get(self, session_id: str, source: str) -> LedgerRow | None:
         with self._lock:
@@ -284,8 +300,8 @@ class Ledger:
 
     def add_pending(self, session_id: str, source: str, chunk_ids: list[str]) -> None:
         """Note IDs about to be written to the store (before the write)."""
-        merged = sorted(self.pending(session_id, source) | set(chunk_ids))
-        with self._lock:
+        with self.transaction():
+            merged = sorted(self.pending(session_id, source) | set(chunk_ids))
             self._db.execute(
                 "INSERT INTO pending VALUES (?, ?, ?) ON CONFLICT (session_id, source) "
                 "DO UPDATE SET chunk_ids = excluded.chunk_ids",
@@ -306,8 +322,7 @@ class Ledger:
         message: str | None = None,
     ) -> None:
         now = datetime.now(timezone.utc).isoformat()
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self.transaction():
             if status == "ingested":
                 self._db.execute(
                     "DELETE FROM pending WHERE session_id = ? AND source = ?", (session_id, source)

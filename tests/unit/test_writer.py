@@ -1,0 +1,156 @@
+"""The batch writer: group commit across documents, per-document failure, no idle wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from rag_ingest.store import ChunkStore, Ledger
+from rag_ingest.writer import BatchWriter, ChunkWrite
+
+
+class FakeStore:
+    """Records upsert calls; refuses any chunk whose text contains 'POISON'."""
+
+    computes_own_vectors = False
+    max_batch = 1000
+
+    def __init__(self) -> None:
+        self.upserts: list[list[str]] = []
+        self.rows: dict[str, str] = {}
+        self.deleted: list[str] = []
+
+    def upsert(self, ids: list[str], texts: list[str], metadatas: Any, vectors: Any) -> None:
+        assert vectors is not None and len(vectors) == len(ids) == len(texts)
+        if any("POISON" in t for t in texts):
+            raise ValueError("bad chunk")
+        self.upserts.append(list(ids))
+        self.rows.update(zip(ids, texts, strict=True))
+
+    def delete(self, ids: list[str]) -> None:
+        self.deleted += ids
+        for i in ids:
+            self.rows.pop(i, None)
+
+
+def chunks(source: str, *texts: str) -> ChunkWrite:
+    ids = [f"{source}#{i}-{t}" for i, t in enumerate(texts)]
+    return ChunkWrite(
+        session_id="s",
+        source=source,
+        version="v1",
+        size=1,
+        fingerprint="f",
+        ids=ids,
+        texts=list(texts),
+        metadatas=[{} for _ in texts],
+        vectors=[[0.0] for _ in texts],
+    )
+
+
+def make(tmp_path: Path, store: FakeStore, approaching: list[int], **kw: Any) -> BatchWriter:
+    async def in_thread(fn: Any) -> Any:
+        return await asyncio.to_thread(fn)
+
+    options = {"max_docs": 32, "max_chunks": 1000, "linger": 5.0} | kw
+    return BatchWriter(
+        cast(ChunkStore, store),
+        Ledger(tmp_path / "ledger.sqlite3"),
+        in_thread,
+        approaching=lambda: approaching[0],
+        **options,
+    )
+
+
+async def test_documents_on_their_way_are_written_in_one_call(tmp_path: Path) -> None:
+    store = FakeStore()
+    approaching = [5]
+    writer = make(tmp_path, store, approaching)
+
+    async def arrive(i: int) -> tuple[float, float]:
+        await asyncio.sleep(0.02 * i)
+        approaching[0] -= 1
+        return await writer.write(chunks(f"doc{i}", "a", "b"))
+
+    await asyncio.gather(*(arrive(i) for i in range(5)))
+    await writer.aclose()
+    assert writer.batches == [5] and len(store.upserts) == 1
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    for i in range(5):
+        row = ledger.get("s", f"doc{i}")
+        assert row is not None and row.status == "ingested" and len(row.chunk_ids) == 2
+        assert ledger.pending("s", f"doc{i}") == set()
+
+
+async def test_a_lone_document_is_written_at_once(tmp_path: Path) -> None:
+    store = FakeStore()
+    writer = make(tmp_path, store, [0], linger=30.0)
+    started = time.monotonic()
+    waited, _ = await writer.write(chunks("solo", "a"))
+    await writer.aclose()
+    assert time.monotonic() - started < 5.0 and waited < 5.0
+    assert writer.batches == [1]
+
+
+async def test_the_batch_is_cut_at_max_docs_and_max_chunks(tmp_path: Path) -> None:
+    store = FakeStore()
+    approaching = [0]
+    writer = make(tmp_path, store, approaching, max_docs=2, max_chunks=3, linger=0.0)
+    # Queue everything before the writer runs: it must split by both limits.
+    writes = [chunks("a", "1"), chunks("b", "1"), chunks("c", "1", "2"), chunks("d", "1", "2")]
+    await asyncio.gather(*(writer.write(w) for w in writes))
+    await writer.aclose()
+    assert writer.batches == [2, 1, 1]  # a+b (max_docs), c, d (c+d is over max_chunks)
+    assert all(len(ids) <= 3 for ids in store.upserts)
+    assert len(store.rows) == 6
+
+
+async def test_one_bad_document_fails_alone(tmp_path: Path) -> None:
+    store = FakeStore()
+    approaching = [3]
+    writer = make(tmp_path, store, approaching)
+
+    async def arrive(w: ChunkWrite) -> Any:
+        approaching[0] -= 1
+        return await writer.write(w)
+
+    results = await asyncio.gather(
+        arrive(chunks("good1", "x")),
+        arrive(chunks("bad", "POISON")),
+        arrive(chunks("good2", "y")),
+        return_exceptions=True,
+    )
+    await writer.aclose()
+    assert isinstance(results[1], ValueError)
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    good1, bad = ledger.get("s", "good1"), ledger.get("s", "bad")
+    assert good1 is not None and good1.status == "ingested"
+    assert bad is None  # never recorded as ingested
+    assert set(store.rows) == {"good1#0-x", "good2#0-y"}
+
+
+async def test_a_changed_document_loses_its_old_chunks(tmp_path: Path) -> None:
+    store = FakeStore()
+    writer = make(tmp_path, store, [0])
+    await writer.write(chunks("doc", "old1", "old2"))
+    await writer.write(chunks("doc", "new"))
+    await writer.aclose()
+    assert set(store.rows) == {"doc#0-new"}
+    assert sorted(store.deleted) == ["doc#0-old1", "doc#1-old2"]
+
+
+async def test_closing_fails_what_is_still_queued(tmp_path: Path) -> None:
+    store = FakeStore()
+    approaching = [2]  # the writer lingers for a document that never comes
+    writer = make(tmp_path, store, approaching)
+    approaching[0] -= 1
+    task = asyncio.ensure_future(writer.write(chunks("waiting", "a")))
+    await asyncio.sleep(0.05)
+    await writer.aclose()
+    with pytest.raises((RuntimeError, asyncio.CancelledError)):
+        await task
