@@ -246,9 +246,14 @@ class DocumentProcessor:
             "store": asyncio.Semaphore(writers),
         }
         if self._s3 is None:
-            from rag_ingest.s3.client import AsyncS3Client
+            if p.s3_thread:
+                from rag_ingest.s3.offloop import OffLoopS3Client
 
-            self._s3 = AsyncS3Client(s)
+                self._s3 = await asyncio.to_thread(OffLoopS3Client, s)
+            else:
+                from rag_ingest.s3.client import AsyncS3Client
+
+                self._s3 = AsyncS3Client(s)
         if p.freeze_gc:
             # Full collections over the ~1M objects that imports (langchain, chromadb,
             # pydantic) leave behind took 60-97 ms each (measured): loop stalls. Objects

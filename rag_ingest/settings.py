@@ -326,6 +326,11 @@ class PipelineSettings(_Part):
     in_flight: int = Field(
         default=32, ge=1, description="Documents in the pipeline at once (memory stays flat)."
     )
+    s3_thread: bool = Field(
+        default=True,
+        description="Run the processor's own S3 client on a private event-loop thread: "
+        "transfers (sends, file writes, hashing) then never stall the caller's loop.",
+    )
     freeze_gc: bool = Field(
         default=True,
         description="gc.freeze() after start-up: full collections of import-time objects "
