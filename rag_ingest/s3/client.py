@@ -19,6 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 import xml.sax.saxutils
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,87 @@ def _peek_token(body: bytes) -> str | None:
     match = _NEXT_TOKEN.search(body)
     if not match:
         return None
-    return xml.sax.saxutils.unescape(match.group(1).decode(), {"&quot;": '"', "&apos;": "'"})
+    return _unescape(match.group(1))
+
+
+@dataclass
+class Listing:
+    """One ListObjectsV2 page: (key, size, ETag, LastModified) per object, and the next token."""
+
+    items: list[tuple[str, int, str | None, str | None]]
+    token: str | None
+
+
+_KEYS = re.compile(rb"<Key>([^<]*)</Key>")
+_SIZES = re.compile(rb"<Size>([0-9]+)</Size>")
+_ETAGS = re.compile(rb"<ETag>([^<]*)</ETag>")
+_MODIFIED = re.compile(rb"<LastModified>([^<]*)</LastModified>")
+_URL_ENCODED = re.compile(rb"<EncodingType>\s*url\s*</EncodingType>", re.I)
+_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+_ENTITIES = {"&quot;": '"', "&apos;": "'"}
+
+
+def _unescape(raw: bytes) -> str:
+    """XML character data: numeric references (Go servers write ``&#34;``) and entities."""
+    text = raw.decode()
+    if "&" not in text:
+        return text
+    text = _CHAR_REF.sub(lambda m: chr(int(m[1][1:], 16) if m[1][0] == "x" else int(m[1])), text)
+    return xml.sax.saxutils.unescape(text, _ENTITIES)
+
+
+def _fast_listing(body: bytes) -> Listing | None:
+    """The page read by pattern, or None when it is not in the plain shape S3 sends.
+
+    ElementTree took ~13 ms per 1000-object page here (most of a listing's time).
+    Each field is found once per object, in document order: only when every
+    ``Contents`` element has exactly one Key, Size, ETag and LastModified is the page
+    read this way, else it goes to the XML parser. Nothing is skipped silently.
+    """
+    count = body.count(b"<Contents>")
+    if body.count(b"Contents") != 2 * count:  # attributes, prefixes, or the word in a key
+        return None
+    keys, sizes = _KEYS.findall(body), _SIZES.findall(body)
+    etags, modified = _ETAGS.findall(body), _MODIFIED.findall(body)
+    if not len(keys) == len(sizes) == len(etags) == len(modified) == count:
+        return None
+    decode = unquote_plus if _URL_ENCODED.search(body) else str
+    items: list[tuple[str, int, str | None, str | None]] = []
+    for key, size, etag, stamp in zip(keys, sizes, etags, modified, strict=True):
+        # Nearly every ETag is hex between two escaped quotes: skip the general unescape.
+        if etag.startswith(b"&#34;") and etag.endswith(b"&#34;") and b"&" not in etag[5:-5]:
+            text = '"' + etag[5:-5].decode() + '"'
+        elif etag.startswith(b"&quot;") and etag.endswith(b"&quot;") and b"&" not in etag[6:-6]:
+            text = '"' + etag[6:-6].decode() + '"'
+        else:
+            text = _unescape(etag)
+        name = _unescape(key) if b"&" in key else key.decode()
+        items.append((decode(name), int(size), text, stamp.decode()))
+    return Listing(items, _peek_token(body))
+
+
+def parse_listing(body: bytes) -> Listing:
+    """A ListObjectsV2 page: by pattern when it has the usual shape, else by XML parser."""
+    return _fast_listing(body) or _xml_listing(body)
+
+
+def _xml_listing(body: bytes) -> Listing:
+    root = ET.fromstring(body)
+    url_encoded = (root.findtext(f"{_S3_NS}EncodingType") or "").lower() == "url"
+    items: list[tuple[str, int, str | None, str | None]] = []
+    for item in root.iter(f"{_S3_NS}Contents"):
+        key = item.findtext(f"{_S3_NS}Key") or ""
+        items.append(
+            (
+                unquote_plus(key) if url_encoded else key,
+                int(item.findtext(f"{_S3_NS}Size") or 0),
+                item.findtext(f"{_S3_NS}ETag"),
+                item.findtext(f"{_S3_NS}LastModified"),
+            )
+        )
+    truncated = (root.findtext(f"{_S3_NS}IsTruncated") or "").lower() == "true"
+    token = root.findtext(f"{_S3_NS}NextContinuationToken") if truncated else None
+    return Listing(items, token)
 
 
 def _sent_tracer(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
@@ -526,29 +607,24 @@ class AsyncS3Client:
                 if pending is not None:
                     await _until_sent(sent, pending)
                 try:
-                    root = ET.fromstring(body)
+                    listing = parse_listing(body)
                 except ET.ParseError as exc:
                     raise S3Error("unreadable listing", **where(target)) from exc
-                url_encoded = (root.findtext(f"{_S3_NS}EncodingType") or "").lower() == "url"
-                for item in root.iter(f"{_S3_NS}Contents"):
-                    key = item.findtext(f"{_S3_NS}Key") or ""
-                    if url_encoded:
-                        key = unquote_plus(key)
+                for key, size, etag, modified in listing.items:
                     if not selected_by_globs(key, include, exclude):
                         continue
                     yield ObjectInfo(
                         bucket=target.bucket,
                         key=key,
-                        size=int(item.findtext(f"{_S3_NS}Size") or 0),
-                        etag=item.findtext(f"{_S3_NS}ETag"),
-                        last_modified=_iso_date(item.findtext(f"{_S3_NS}LastModified")),
+                        size=size,
+                        etag=etag,
+                        last_modified=_iso_date(modified),
                         source=f"s3://{target.bucket}/{key}",
                     )
                     yielded += 1
                     if max_count is not None and yielded >= max_count:
                         return
-                truncated = (root.findtext(f"{_S3_NS}IsTruncated") or "").lower() == "true"
-                token = root.findtext(f"{_S3_NS}NextContinuationToken") if truncated else None
+                token = listing.token
                 if token != peeked:  # the quick peek misread the page: trust the parser
                     if pending is not None:
                         pending.cancel()
