@@ -439,7 +439,7 @@ class DocumentProcessor:
         arrived = _Once(self._arrive)
         try:
             await self._ingest_new(
-                src, session, user_id, extra, result, seconds, version, size, arrived
+                src, session, user_id, extra, result, seconds, version, size, fingerprint, arrived
             )
         finally:
             arrived()  # failed on the way, or already counted at the writer
@@ -457,12 +457,12 @@ class DocumentProcessor:
         seconds: dict[str, float],
         version: str | None,
         size: int,
+        fingerprint: str,
         arrived: Callable[[], None],
     ) -> None:
         """Download, parse, chunk, embed and store a source the ledger does not have."""
         assert self.store is not None and self._s3 is not None and self._writer is not None
         key = result.source
-        fingerprint = self.fingerprint
         # Download (tier 1).
         temp: Path | None = None
         if src.path is not None:
