@@ -12,9 +12,17 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "next_item"]
 
 T = TypeVar("T")
+
+
+async def next_item(iterator: AsyncIterator[T]) -> tuple[bool, T | None]:
+    """``(True, item)``, or ``(False, None)`` at the end: one step that can cross loops."""
+    try:
+        return True, await iterator.__anext__()
+    except StopAsyncIteration:
+        return False, None
 
 
 class LoopThread:
@@ -48,16 +56,9 @@ class LoopThread:
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Drive an async iterator from sync code, one item at a time."""
         iterator = agen.__aiter__()
-
-        async def step() -> tuple[bool, T | None]:
-            try:
-                return True, await iterator.__anext__()
-            except StopAsyncIteration:
-                return False, None
-
         try:
             while True:
-                ok, item = self.run(step())
+                ok, item = self.run(next_item(iterator))
                 if not ok:
                     return
                 yield item  # type: ignore[misc]

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
-from rag_ingest._sync import LoopThread
+from rag_ingest._sync import LoopThread, next_item
 from rag_ingest.progress import ProgressCallback
 from rag_ingest.s3.client import AsyncS3Client
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
@@ -99,16 +99,9 @@ class OffLoopS3Client:
 
     async def list(self, address: str, **kwargs: Any) -> AsyncIterator[ObjectInfo]:
         iterator = self.client.list(address, **kwargs).__aiter__()
-
-        async def step() -> tuple[bool, ObjectInfo | None]:
-            try:
-                return True, await iterator.__anext__()
-            except StopAsyncIteration:
-                return False, None
-
         try:
             while True:
-                ok, item = await self._call(step())
+                ok, item = await self._call(next_item(iterator))
                 if not ok:
                     return
                 assert item is not None
