@@ -201,7 +201,7 @@ def _xml_listing(body: bytes) -> Listing:
 
 
 def _sent_tracer(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
-    """An httpcore trace hook that sets ``sent`` when the request is on the wire."""
+    """A trace hook (httpcore's, or our aiohttp transport's): sets ``sent`` once it is sent."""
 
     async def trace(name: str, info: dict[str, Any]) -> None:
         if name.endswith("send_request_body.complete"):
