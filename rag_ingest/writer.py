@@ -80,7 +80,9 @@ class BatchWriter:
         self._queue: deque[_Queued] = deque()
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.batches: list[int] = []  # documents per committed batch, for reports and tests
+        # Documents per committed batch, the latest 1000: a long-lived processor (a web
+        # backend) must not grow a record of every batch it ever wrote.
+        self.batches: deque[int] = deque(maxlen=1000)
 
     async def write(self, write: ChunkWrite) -> tuple[float, float]:
         """Queue one document; return (seconds queued, seconds writing) once committed."""

@@ -78,7 +78,7 @@ async def test_documents_on_their_way_are_written_in_one_call(tmp_path: Path) ->
 
     await asyncio.gather(*(arrive(i) for i in range(5)))
     await writer.aclose()
-    assert writer.batches == [5] and len(store.upserts) == 1
+    assert list(writer.batches) == [5] and len(store.upserts) == 1
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     for i in range(5):
         row = ledger.get("s", f"doc{i}")
@@ -93,7 +93,7 @@ async def test_a_lone_document_is_written_at_once(tmp_path: Path) -> None:
     waited, _ = await writer.write(chunks("solo", "a"))
     await writer.aclose()
     assert time.monotonic() - started < 5.0 and waited < 5.0
-    assert writer.batches == [1]
+    assert list(writer.batches) == [1]
 
 
 async def test_the_batch_is_cut_at_max_docs_and_max_chunks(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ async def test_the_batch_is_cut_at_max_docs_and_max_chunks(tmp_path: Path) -> No
     writes = [chunks("a", "1"), chunks("b", "1"), chunks("c", "1", "2"), chunks("d", "1", "2")]
     await asyncio.gather(*(writer.write(w) for w in writes))
     await writer.aclose()
-    assert writer.batches == [2, 1, 1]  # a+b (max_docs), c, d (c+d is over max_chunks)
+    assert list(writer.batches) == [2, 1, 1]  # a+b (max_docs), c, d (c+d is over max_chunks)
     assert all(len(ids) <= 3 for ids in store.upserts)
     assert len(store.rows) == 6
 
