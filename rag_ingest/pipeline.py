@@ -240,7 +240,7 @@ class DocumentProcessor:
         )
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
-            "parse": asyncio.Semaphore(p.parses or self._pool.workers),
+            "parse": asyncio.Semaphore(p.parses or self._pool.slots),
             "summary": asyncio.Semaphore(p.summaries),
             "images": asyncio.Semaphore(p.images),
             "store": asyncio.Semaphore(writers),

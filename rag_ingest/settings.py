@@ -296,7 +296,10 @@ class PipelineSettings(_Part):
 
     downloads: int = Field(default=8, ge=1, description="Documents downloading at once.")
     parses: int | None = Field(
-        default=None, ge=1, description="Documents parsing at once; None = parser workers."
+        default=None,
+        ge=1,
+        description="Documents handed to the parser pool at once; None = workers, plus one "
+        "waiting in process mode so a worker never idles between documents.",
     )
     embeddings: int = Field(default=2, ge=1, description="Embedding calls at once.")
     summaries: int = Field(default=2, ge=1, description="Summary calls at once.")
@@ -315,7 +318,7 @@ class PipelineSettings(_Part):
         "Chroma a fifth of one per document (measured).",
     )
     store_linger: float = Field(
-        default=0.25,
+        default=1.0,
         ge=0,
         description="Seconds a store write may wait for documents still on their way; "
         "a document with nothing behind it is written at once.",

@@ -18,3 +18,9 @@ def hang(path: str, name: str, options: Any) -> Any:
 def blow_up(path: str, name: str, options: Any) -> Any:
     hog = bytearray(8 * 1024 * 1024 * 1024)  # past the worker's address-space limit
     return hog
+
+
+def nap(seconds: float) -> float:
+    """A parse that takes ``seconds`` of wall time (for pool scheduling tests)."""
+    time.sleep(seconds)
+    return seconds

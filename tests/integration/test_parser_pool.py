@@ -1,0 +1,32 @@
+"""The parser pool's scheduling: one document waits in the pool without losing time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from rag_ingest.parsers.base import ParseOptions
+from rag_ingest.parsers.pool import ParserPool
+from rag_ingest.settings import ParseSettings
+from tests.hostile_parsers import nap
+
+
+def test_threads_get_no_spare_document() -> None:
+    # A thread-mode timeout runs from submission, so a queued document would lose time.
+    assert ParserPool(ParseSettings(mode="thread", workers=3), ParseOptions()).slots == 3
+
+
+async def test_a_queued_document_keeps_its_whole_timeout() -> None:
+    pool = ParserPool(ParseSettings(mode="process", workers=1, timeout=3.5), ParseOptions())
+    try:
+        await pool.run("warm", nap, 0.0)  # spawn and imports happen outside the timing
+        assert pool.slots == 2
+        started = time.monotonic()
+        naps = await asyncio.gather(*(pool.run(f"doc{i}", nap, 2.0) for i in range(pool.slots)))
+        elapsed = time.monotonic() - started
+    finally:
+        pool.close()
+    # One worker ran both, one after the other; the second waited 2 s in the pool's queue
+    # and still had its whole 3.5 s once a worker picked it up.
+    assert naps == [2.0, 2.0]
+    assert elapsed >= 4.0
