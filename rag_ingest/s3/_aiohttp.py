@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import httpx
 import yarl
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 __all__ = ["AiohttpTransport"]
 
@@ -53,6 +55,48 @@ def _translated(phase: str) -> Iterator[None]:
         raise httpx.RemoteProtocolError(str(exc)) from exc
     except aiohttp.ClientError as exc:
         raise httpx.TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class _VettedResolver(AbstractResolver):
+    """Resolves as usual, then lets ``vet`` refuse the addresses before any connection.
+
+    ``lookup`` (host, port -> addresses) replaces the system resolver in tests.
+    """
+
+    def __init__(
+        self,
+        vet: Callable[[str, int, list[str]], None],
+        lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
+    ) -> None:
+        self._vet = vet
+        self._lookup = lookup
+        self._default: AbstractResolver | None = None
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._lookup is not None:
+            found: list[ResolveResult] = [
+                {
+                    "hostname": host,
+                    "host": address,
+                    "port": port,
+                    "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+                for address in await self._lookup(host, port)
+            ]
+        else:
+            if self._default is None:
+                self._default = aiohttp.DefaultResolver()
+            found = await self._default.resolve(host, port, family)
+        self._vet(host, port, [r["host"] for r in found])
+        return found
+
+    async def close(self) -> None:
+        if self._default is not None:
+            await self._default.close()
 
 
 class _Body(httpx.AsyncByteStream):
@@ -96,7 +140,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         read_size: int,
         verify: bool = True,
         keepalive_expiry: float = 5.0,
+        vet: Callable[[str, int, list[str]], None] | None = None,
+        lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
     ) -> None:
+        self._vet = vet
+        self._lookup = lookup
         self._max_connections = max_connections
         self._read_size = read_size
         self._ssl: ssl.SSLContext = httpx.create_ssl_context(verify=verify)
@@ -108,6 +156,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         tracing.on_request_headers_sent.append(_on_headers_sent)
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
+                resolver=None if self._vet is None else _VettedResolver(self._vet, self._lookup),
                 limit=self._max_connections,
                 limit_per_host=0,
                 ssl=self._ssl,

@@ -303,6 +303,7 @@ class AsyncS3Client:
         self.policy = RetryPolicy(self.settings.retry)
         self._signer = Signer(self.settings.s3)
         self._guard = HostGuard(self.endpoint_url, resolver)
+        self._resolver = resolver
         self._bucket_regions: dict[str, str] = {}
         self._slots = asyncio.Semaphore(t.max_connections)
         self._closed = False
@@ -324,10 +325,13 @@ class AsyncS3Client:
         if t.engine == "aiohttp":
             from rag_ingest.s3._aiohttp import AiohttpTransport
 
+            # Host safety is checked again at connect time, on the addresses used.
             return AiohttpTransport(
                 max_connections=t.max_connections,
                 read_size=t.read_size,
                 verify=self.settings.s3.verify_tls,
+                vet=self._guard.vet_addresses,
+                lookup=self._resolver,
             )
         return make_transport(
             max_connections=t.max_connections,

@@ -3,7 +3,10 @@
 Loopback, link-local (169.254.169.254 and friends), private, reserved and
 metadata addresses are refused unless they are the configured endpoint, so a
 URL handed in by a user cannot reach the instance metadata service or the
-private network. AWS S3 host names are trusted by name.
+private network. AWS S3 host names are trusted by name. The aiohttp engine
+vets the addresses it connects to as well (:meth:`HostGuard.vet_addresses`),
+so a name that resolves differently between the check and the connection
+(DNS rebinding) is still refused.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 from rag_ingest._redact import redact
@@ -52,6 +55,26 @@ class HostGuard:
         self._endpoint = urlsplit(endpoint_url) if endpoint_url else None
         self._resolver = resolver or _system_resolver
         self._verdicts: dict[tuple[str, int], bool] = {}
+
+    def vet_addresses(self, host: str, port: int, addresses: Sequence[str]) -> None:
+        """Raise :class:`UnsafeSourceError` if connecting to ``host`` reaches a refused address.
+
+        Called with the addresses a connection is about to use (the engine's own DNS
+        answer), so an answer that changed since :meth:`check` (DNS rebinding) is caught.
+        """
+        host = host.lower().rstrip(".")
+        endpoint = self._endpoint
+        if endpoint is not None and host == (endpoint.hostname or "").lower().rstrip("."):
+            default = 443 if endpoint.scheme == "https" else 80
+            if port == (endpoint.port or default):
+                return
+        if host.endswith(_AWS_SUFFIXES):
+            return
+        if not addresses or any(_forbidden(a) for a in addresses):
+            raise UnsafeSourceError(
+                f"refusing {host}: at connect time it resolved to a loopback, private, "
+                "link-local or reserved address"
+            )
 
     def is_endpoint(self, url: str) -> bool:
         parts = urlsplit(url)

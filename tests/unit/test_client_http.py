@@ -346,3 +346,29 @@ async def test_engine_setting_picks_the_transport(engine: str) -> None:
         transport = s3._http._transport
         assert isinstance(transport, AiohttpTransport) == (engine == "aiohttp")
         assert isinstance(transport, httpx.AsyncBaseTransport)
+
+
+async def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused() -> None:
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])  # the check, then the connection
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    async with AsyncS3Client(make_settings(), resolver=rebinding) as s3:
+        with pytest.raises(UnsafeSourceError, match="at connect time"):
+            await s3.read("https://rebind.example/file.pdf")
+    assert next(answers, None) is None  # both lookups happened: nothing was connected
+
+
+async def test_the_configured_endpoint_may_resolve_to_loopback_at_connect_time() -> None:
+    from rag_ingest.s3.safety import HostGuard
+
+    guard = HostGuard("http://localhost:8333")
+    guard.vet_addresses("localhost", 8333, ["127.0.0.1", "::1"])
+    guard.vet_addresses("bucket.s3.us-east-1.amazonaws.com", 443, ["127.0.0.1"])  # by name
+    with pytest.raises(UnsafeSourceError):
+        guard.vet_addresses("localhost", 9000, ["127.0.0.1"])  # not the endpoint's port
+    with pytest.raises(UnsafeSourceError):
+        guard.vet_addresses("files.example", 443, ["93.184.216.34", "10.0.0.8"])
+    with pytest.raises(UnsafeSourceError):
+        guard.vet_addresses("files.example", 443, [])
