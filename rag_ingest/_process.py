@@ -1,4 +1,4 @@
-"""Helpers for the helper processes we start (SeaweedFS, Chroma): find them, stop them."""
+"""Helpers for the helper processes we start (SeaweedFS, Chroma): find, start, stop them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["find_executable", "stop_process_group"]
+__all__ = ["find_executable", "start_tied", "stop_process_group"]
 
 
 def find_executable(name: str) -> str | None:
@@ -19,6 +20,28 @@ def find_executable(name: str) -> str | None:
     if beside.exists():
         return str(beside)
     return shutil.which(name)
+
+
+# Runs in the child before it becomes the server: Linux's PR_SET_PDEATHSIG sends it
+# SIGTERM when its parent dies, so a parent killed outright (a Jupyter kernel restart,
+# SIGKILL, the OOM killer) leaves no server writing to a store the next process opens.
+# The signal follows the *thread* that started the child: start servers from a thread
+# that lives as long as they do (the caller's, or an executor's).
+_TIED = """
+import ctypes, os, signal, sys
+if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("parent already gone")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def start_tied(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """``Popen(args)`` in a new session, ended with us on Linux (see ``_TIED``)."""
+    if sys.platform.startswith("linux"):
+        args = [sys.executable, "-I", "-c", _TIED, str(os.getpid()), *args]
+    return subprocess.Popen(args, start_new_session=True, **kwargs)
 
 
 def stop_process_group(process: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:

@@ -19,7 +19,7 @@ from typing import IO
 
 import httpx
 
-from rag_ingest._process import find_executable, stop_process_group
+from rag_ingest._process import find_executable, start_tied, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError
 
 __all__ = ["LocalChromaServer"]
@@ -68,7 +68,7 @@ class LocalChromaServer:
             self.port = _free_port()
             log = open(self.path / "chroma-server.log", "ab")  # noqa: SIM115
             try:
-                self.process = subprocess.Popen(
+                self.process = start_tied(
                     [
                         executable,
                         "run",
@@ -82,7 +82,6 @@ class LocalChromaServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    start_new_session=True,
                     env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
                 )
             finally:

@@ -184,11 +184,23 @@ class DocumentProcessor:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the embedder, open the store and ledger, start the parser pool."""
+        """Load the embedder, open the store and ledger, start the parser pool.
+
+        If any step fails, what the earlier steps started (a Chroma server, threads) is
+        stopped before the error propagates: ``async with`` never calls ``__aexit__``
+        for a failed ``__aenter__``.
+        """
         if self._started:
             return
         if self._closed:
             raise RuntimeError("this processor is closed")
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         p = s.pipeline
         from rag_ingest.models import EmbeddingRunner, Summarizer, embedder_name, load_embeddings

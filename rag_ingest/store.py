@@ -56,6 +56,7 @@ class ChunkStore:
         *,
         collection: Any = None,
         server: Any = None,
+        client: Any = None,
         concurrent_writes: bool = False,
     ) -> None:
         self.vectorstore = vectorstore
@@ -63,6 +64,7 @@ class ChunkStore:
         # or an unknown VectorStore gets one call at a time.
         self.concurrent_writes = concurrent_writes
         self._server = server  # a LocalChromaServer we own, stopped by close()
+        self._client = client  # a Chroma client we made, closed by close()
         self._collection = collection  # the raw Chroma collection, when Chroma
         self.max_batch = 5000
         if collection is not None:
@@ -110,18 +112,34 @@ class ChunkStore:
                 collection_metadata={"hnsw:space": "cosine"},
             )
         except Exception:
+            client.close()
             if server is not None:
                 server.stop()
             raise
         return cls(
-            store, collection=store._collection, server=server, concurrent_writes=bool(chroma_url)
+            store,
+            collection=store._collection,
+            server=server,
+            client=client,
+            concurrent_writes=bool(chroma_url),
         )
 
     def close(self) -> None:
-        """Stop the local Chroma server, if this store started one."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Close the Chroma client and stop the local Chroma server, if this store made them."""
+        client, self._client = self._client, None
+        try:
+            if client is not None:
+                client.close()  # SQLite handles (in-process)
+                # chromadb's close() leaves an HttpClient's httpx pools (its own and its
+                # admin client's) open (1.5.9): sockets would linger until collected.
+                for holder in (client, getattr(client, "_admin_client", None)):
+                    session = getattr(getattr(holder, "_server", None), "_session", None)
+                    if session is not None:
+                        session.close()
+        finally:
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
 
     @property
     def computes_own_vectors(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from rag_ingest._process import find_executable, stop_process_group
+from rag_ingest._process import find_executable, start_tied, stop_process_group
 
 __all__ = ["SeaweedS3", "find_weed"]
 
@@ -152,13 +152,12 @@ class SeaweedS3:
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         try:
-            self.process = subprocess.Popen(
+            self.process = start_tied(
                 args,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
-                start_new_session=True,
             )
         finally:
             log.close()

@@ -1,0 +1,106 @@
+"""What we start is stopped: servers after a failed start or a SIGKILL, connections on close."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.pipeline import DocumentProcessor
+from rag_ingest.settings import Settings
+
+_START_AND_WAIT = """
+import sys, time
+from pathlib import Path
+from rag_ingest.chroma_server import LocalChromaServer
+server = LocalChromaServer(Path(sys.argv[1]))
+server.start()
+print(server.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead but still listed until its (new) parent reaps it.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_chroma_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    # What a Jupyter kernel restart does: SIGKILL, no cleanup. A Chroma server left
+    # behind would keep writing to the store the next kernel opens.
+    with subprocess.Popen(
+        [sys.executable, "-c", _START_AND_WAIT, str(tmp_path / "chroma")],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            chroma = int(owner.stdout.readline())
+            assert _alive(chroma)
+            owner.send_signal(signal.SIGKILL)
+            owner.wait(timeout=10)
+            assert _gone_within(chroma, 20), "the Chroma server outlived its owner"
+        finally:
+            owner.kill()
+
+
+async def test_a_failed_start_stops_what_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.model_validate(
+        {"progress": False, "store": {"persist_dir": str(tmp_path)}, "models": {"embedder": "hash"}}
+    )
+    started: list[int] = []
+    from rag_ingest import chroma_server
+
+    real_start = chroma_server.LocalChromaServer.start
+
+    def recording_start(self: chroma_server.LocalChromaServer, timeout: float = 60.0) -> None:
+        real_start(self, timeout)
+        assert self.process is not None
+        started.append(self.process.pid)
+
+    def broken_pool(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the parser pool could not start")
+
+    monkeypatch.setattr(chroma_server.LocalChromaServer, "start", recording_start)
+    monkeypatch.setattr("rag_ingest.parsers.pool.ParserPool.__init__", broken_pool)
+    with pytest.raises(RuntimeError, match="parser pool"):
+        async with DocumentProcessor(settings):
+            pass
+    assert started and _gone_within(started[0], 20)
+
+
+def test_closing_the_store_closes_its_chroma_connections(tmp_path: Path) -> None:
+    from rag_ingest.models import HashEmbeddings
+    from rag_ingest.settings import StoreSettings
+    from rag_ingest.store import ChunkStore
+
+    store = ChunkStore.chroma(StoreSettings(persist_dir=tmp_path), HashEmbeddings())
+    store.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del store
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
