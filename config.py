@@ -168,7 +168,8 @@ pipeline = {
     # skip checks and queries do not queue behind a batch write.
     "store_writers": 4,
     # Most documents per store write: a one-document upsert cost the Chroma server 13.8 ms
-    # of CPU, one of ten documents 2.9 ms per document (measured).
+    # of CPU, one of ten documents 2.9 ms per document (measured). Capped at in_flight / 2:
+    # a batch of every document in flight stalled downloads and parsing until it committed.
     "store_batch_docs": 32,
     # Seconds a store write waits for documents still in the pipeline (none: no wait).
     # 1 s instead of 0.25 s: ~30 rather than ~10 documents per write at 40 docs/s, a quarter

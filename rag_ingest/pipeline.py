@@ -245,7 +245,10 @@ class DocumentProcessor:
             self.store,
             self.ledger,
             self._in_store,
-            max_docs=p.store_batch_docs,
+            # A batch holding every document in flight would stop downloads and parsing
+            # until it commits (measured: the parsers idled ~15% of a bulk run in waves
+            # of in_flight); half leaves the other half moving while a batch fills.
+            max_docs=min(p.store_batch_docs, max(1, p.in_flight // 2)),
             max_chunks=self.store.max_batch,
             linger=p.store_linger,
             approaching=lambda: self._approaching,

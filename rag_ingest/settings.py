@@ -314,8 +314,9 @@ class PipelineSettings(_Part):
     store_batch_docs: int = Field(
         default=32,
         ge=1,
-        description="Most documents per store write: one upsert for many documents costs "
-        "Chroma a fifth of one per document (measured).",
+        description="Most documents per store write (at most in_flight / 2, so a filling "
+        "batch never stops the pipeline): one upsert for many documents costs Chroma a "
+        "fifth of one per document (measured).",
     )
     store_linger: float = Field(
         default=1.0,

@@ -4,7 +4,9 @@ A Chroma upsert has a large fixed cost: measured here on its server, 13.8 ms of
 server CPU for one document's chunks against 2.9 ms per document in calls of
 ten. So documents that reach the store while others are still on their way
 wait (at most ``linger`` seconds, at most ``max_docs`` of them) and are written
-in one call; a document with nothing behind it is written at once.
+in one call; a document with nothing behind it is written at once. The pipeline
+keeps ``max_docs`` at half its documents in flight: a batch that waited for all
+of them would stop every stage before it until it committed.
 
 Per batch: note every document's chunk IDs as pending in the ledger, upsert
 all chunks, delete the IDs each document no longer has, then record every

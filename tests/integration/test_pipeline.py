@@ -441,3 +441,25 @@ def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path:
         assert report.totals["ingested"] == 3 and {r.embedder for r in report.results} == {"minilm"}
         hits = p.query("What equipment do newly hired employees receive?", session_id="m", k=1)
         assert hits[0][0].metadata["filename"] == "handbook.docx"
+
+
+async def test_a_store_batch_never_holds_the_whole_pipeline(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """A batch takes at most half the documents in flight, so the rest keep moving."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"note{i:02d}.txt").write_text(f"note {i} " + "words and more words. " * 20)
+    settings = make_settings(
+        seaweed,
+        tmp_path,
+        parse={"mode": "thread", "workers": 2},
+        pipeline={"in_flight": 4, "store_batch_docs": 32, "store_linger": 30.0},
+    )
+    async with DocumentProcessor(settings) as p:
+        report = await p.process_many(str(folder), session_id="waves")
+        assert p._writer is not None
+        batches = list(p._writer.batches)
+    assert report.totals["ingested"] == 12
+    assert sum(batches) == 12 and max(batches) <= 2, batches
