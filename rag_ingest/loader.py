@@ -97,6 +97,7 @@ class RagIngestLoader(BaseLoader):
                 max_unzipped_size=s.parse.max_unzipped_size,
                 max_zip_ratio=s.parse.max_zip_ratio,
             ),
+            s.chunk.encoding,
         )
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []

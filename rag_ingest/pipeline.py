@@ -238,7 +238,7 @@ class DocumentProcessor:
             max_zip_ratio=s.parse.max_zip_ratio,
             plugins=tuple(sorted(self._plugins.items())),
         )
-        self._pool = ParserPool(s.parse, options)
+        self._pool = ParserPool(s.parse, options, s.chunk.encoding)
         writers = p.store_writers if self.store.concurrent_writes else 1
         self._store_thread = ThreadPoolExecutor(writers, thread_name_prefix="rag-ingest-store")
         self._writer = BatchWriter(

@@ -24,3 +24,10 @@ def nap(seconds: float) -> float:
     """A parse that takes ``seconds`` of wall time (for pool scheduling tests)."""
     time.sleep(seconds)
     return seconds
+
+
+def loaded_encodings() -> list[str]:
+    """The tiktoken encodings a worker has loaded so far (for the warm-up test)."""
+    import tiktoken.registry
+
+    return sorted(tiktoken.registry.ENCODINGS)

@@ -1,4 +1,5 @@
-"""The parser pool's scheduling: one document waits in the pool without losing time."""
+"""The parser pool's scheduling and start-up: a spare document waits without losing time;
+workers start warm."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from rag_ingest.parsers.base import ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
-from tests.hostile_parsers import nap
+from tests.hostile_parsers import loaded_encodings, nap
 
 
 def test_threads_get_no_spare_document() -> None:
@@ -30,3 +31,13 @@ async def test_a_queued_document_keeps_its_whole_timeout() -> None:
     # and still had its whole 3.5 s once a worker picked it up.
     assert naps == [2.0, 2.0]
     assert elapsed >= 4.0
+
+
+async def test_workers_load_the_tokenizer_before_the_first_document() -> None:
+    # Each worker parses a bundled sample of each type and loads the configured
+    # vocabulary as it starts, so its first real document pays no lazy set-up.
+    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions(), "o200k_base")
+    try:
+        assert "o200k_base" in await pool.run("probe", loaded_encodings)
+    finally:
+        pool.close()
