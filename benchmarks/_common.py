@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -17,6 +18,43 @@ def hwm() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _stat(pid: int | str) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    return data[data.rindex(")") + 2 :].split()  # fields from the state on (ppid is [1])
+
+
+def cpu_split(others: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far (Linux /proc), by role.
+
+    ``ingest``: this process, plus children it has reaped; ``chroma``: a child
+    whose command line names chroma; ``workers``: every other child (the parser
+    processes); and each of ``others`` (role -> pid), e.g. the S3 server.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    me = _stat("self")
+    split = {"ingest": sum(int(x) for x in me[11:15]) / tick, "workers": 0.0, "chroma": 0.0}
+    own = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat(entry)
+            if int(fields[1]) != own:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                role = "chroma" if b"chroma" in f.read() else "workers"
+        except (OSError, ValueError):
+            continue  # exited meanwhile
+        split[role] += (int(fields[11]) + int(fields[12])) / tick
+    for role, pid in others.items():
+        try:
+            split[role] = sum(int(x) for x in _stat(pid)[11:13]) / tick
+        except OSError:
+            pass
+    return split
 
 
 def run_child(script: str, args: list[str], timeout: float) -> dict[str, Any]:
