@@ -1,5 +1,8 @@
 """S3 download benchmark: rag_ingest vs boto3 (s3transfer) vs obstore, same server, same run.
 
+For small objects it also times ``python-floor``: the least any Python client
+can do per object (a signed aiohttp GET and a file write), a lower bound.
+
 Starts SeaweedFS on loopback, uploads one 1 GiB object, 1,000 objects of 64 KiB
 and 10,000 keys, then times each client in a fresh subprocess (median of
 ``--repeat`` runs) and prints MB/s, objects/s, peak RSS above the process's
@@ -184,6 +187,40 @@ async def _obstore_small(cfg: dict[str, Any], out: Path) -> None:
     _report(start, before, sum(sizes), N_SMALL)
 
 
+async def _floor_small(cfg: dict[str, Any], out: Path) -> None:
+    """The least a Python client can do per object: a SigV4-signed aiohttp GET, then a
+    plain file write. No httpx, retries, size or checksum checks, temp file or rename:
+    not a usable client, a measured lower bound for one interpreter on this machine."""
+    import aiohttp
+    import yarl
+
+    from rag_ingest.s3.auth import Signer
+    from rag_ingest.settings import S3Settings
+
+    settings = S3Settings.model_validate(cfg["s3"])
+    signer = Signer(settings)
+    await signer.resolve()
+    endpoint = str(settings.endpoint_url).rstrip("/")
+    gate = asyncio.Semaphore(64)
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+
+        async def one(i: int) -> int:
+            async with gate:
+                url = f"{endpoint}/{BUCKET}/small/{i:05d}"
+                headers = signer.sign("GET", url, {}, settings.region or "us-east-1")
+                async with session.get(yarl.URL(url, encoded=True), headers=headers) as r:
+                    data = await r.read()
+                    assert r.status == 200, r.status
+                (out / f"{i:05d}").write_bytes(data)
+                return len(data)
+
+        await one(0)
+        before, start = hwm(), time.perf_counter()
+        sizes = await asyncio.gather(*(one(i) for i in range(N_SMALL)))
+        _report(start, before, sum(sizes), N_SMALL)
+
+
 def _report(start: float, before: int, nbytes: int, count: int, **extra: Any) -> None:
     seconds = time.perf_counter() - start
     print(
@@ -204,6 +241,7 @@ CASES = {
     ("boto3", "list"): _boto_list,
     ("obstore", "large"): _obstore_large,
     ("obstore", "small"): _obstore_small,
+    ("python-floor", "small"): _floor_small,
 }
 
 
@@ -325,7 +363,7 @@ def print_table(
     }
     for case in ("large", "small", "list"):
         ours = results.get(("rag_ingest", case))
-        for client in ("rag_ingest", "boto3", "obstore"):
+        for client in ("rag_ingest", "boto3", "obstore", "python-floor"):
             r = results.get((client, case))
             if not r or not ours:
                 continue
@@ -335,6 +373,12 @@ def print_table(
             mb = f"{mbs:.0f}" if r["bytes"] else "-"
             rss = r["rss"] / MiB
             print(f"| {labels[case]} | {client} | {mb} | {ops} | {rss:.1f} | {ratio} |")
+    floor, obstore = results.get(("python-floor", "small")), results.get(("obstore", "small"))
+    if floor and obstore:
+        print(
+            "\npython-floor (a signed aiohttp GET and a file write per object, nothing else) "
+            f"vs obstore, small objects: {obstore['seconds'] / floor['seconds']:.2f}x"
+        )
     large = results.get(("rag_ingest", "large"))
     if large:
         verified = large.get("checksum") or "none offered"
