@@ -172,9 +172,10 @@ pipeline = {
     # a batch of every document in flight stalled downloads and parsing until it committed.
     "store_batch_docs": 32,
     # Seconds a store write waits for documents still in the pipeline (none: no wait).
-    # 1 s instead of 0.25 s: ~30 rather than ~10 documents per write at 40 docs/s, a quarter
-    # less Chroma CPU (0.58 vs 0.78 s per 200 documents, measured); a document in a bulk run
-    # completes up to 1 s later, a lone one at once.
+    # 1 s lets a batch fill to its cap at bulk rates (16 documents at ~40 docs/s take
+    # ~0.4 s); at 0.25 s batches were ~10 documents (Chroma CPU 0.78 s per 200 documents,
+    # 0.58 s with ~30-document batches, measured). A document in a bulk run completes up
+    # to 1 s later, a lone one at once.
     "store_linger": 1.0,
     # Pending submissions before QueueFullError (a web backend's 503).
     "queue_size": 1000,
