@@ -560,6 +560,34 @@ class AsyncS3Client:
 
         return await self.policy.run(attempt, stats=stats)
 
+    async def part_size(
+        self, target: S3Location, part_number: int, *, stats: RetryStats | None = None
+    ) -> tuple[int, int | None, str | None]:
+        """(size, parts count, ETag) of one part of a multipart upload (HEAD ?partNumber).
+
+        S3 answers with the part's own Content-Length and ``x-amz-mp-parts-count``;
+        a server that ignores the parameter answers with the whole object.
+        """
+
+        async def attempt() -> tuple[int, int | None, str | None]:
+            query = {"partNumber": str(part_number)}
+            async with self.request("HEAD", target, query=query) as response:
+                pass
+            headers = response.headers
+            length = headers.get("content-length")
+            if length is None:
+                raise S3IntegrityError(
+                    "HEAD without Content-Length", bucket=target.bucket, key=target.key
+                )
+            count = headers.get("x-amz-mp-parts-count")
+            return (
+                int(length),
+                int(count) if count and count.isdigit() else None,
+                headers.get("etag"),
+            )
+
+        return await self.policy.run(attempt, stats=stats)
+
     async def list(
         self,
         prefix: str | Target,

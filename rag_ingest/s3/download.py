@@ -7,7 +7,9 @@ writing at its own offset (``pwrite``), so memory does not grow with part or
 object size. A broken body resumes from the last byte received. Every answer is
 checked: a 200 to a Range is never appended, Content-Range must be exactly the
 range asked, the total size must match, and a full-object checksum (or the MD5
-of a single-part ETag) is verified when S3 offers one.
+of a single-part ETag) is verified when S3 offers one. A multipart upload's
+composite checksum or multipart ETag is verified part by part, with the upload's
+part sizes asked of S3 (``HEAD ?partNumber=``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rag_ingest.errors import (
     S3TimeoutError,
 )
 from rag_ingest.progress import ByteProgress
-from rag_ingest.s3.checksums import Checksum, pick_checksum
+from rag_ingest.s3.checksums import Checksum, PartwiseCheck, pick_checksum, pick_partwise
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.retry import RetryStats
 from rag_ingest.s3.uri import S3Location, Target, where
@@ -115,6 +117,7 @@ class ObjectDownload:
         self._etag: str | None = None
         self._info: ObjectInfo | None = None
         self._checksum: Checksum | None = None
+        self._partwise: PartwiseCheck | None = None
         self._names = where(target)
 
     async def run(self) -> tuple[ObjectInfo, str | None, int]:
@@ -128,7 +131,7 @@ class ObjectDownload:
         except _ChecksumMismatch as exc:
             logger.warning("%s; fetching the object once more", exc.error)
             self._progress.rewind(self._progress.done)
-            self._total = self._etag = self._info = self._checksum = None
+            self._total = self._etag = self._info = self._checksum = self._partwise = None
             os.ftruncate(self._fd, 0)
         try:
             return await self._run_once()
@@ -146,6 +149,8 @@ class ObjectDownload:
         if parts:
             await self._fetch_parts(parts)
         checksum = await self._verify_checksum(single_stream=not parts)
+        if checksum is None and self._partwise is not None:
+            checksum = await self._verify_partwise(self._partwise)
         return self._info, checksum, 1 + len(parts)
 
     # -- parts ---------------------------------------------------------------------
@@ -181,6 +186,8 @@ class ObjectDownload:
             raise S3ObjectChangedError("object changed during download", **self._names)
         headers = {f"x-amz-checksum-{k}": v for k, v in info.checksums.items()}
         self._checksum = pick_checksum(headers, self._etag)
+        if self._checksum is None:
+            self._partwise = pick_partwise(headers, self._etag)
 
     # -- one request -----------------------------------------------------------------
 
@@ -244,6 +251,8 @@ class ObjectDownload:
         self._progress.set_total(total)
         if self._verify and part.end + 1 == total:
             self._checksum = pick_checksum(response.headers, self._etag)
+            if self._checksum is None and isinstance(self._target, S3Location):
+                self._partwise = pick_partwise(response.headers, self._etag)
 
     def _check(self, response: httpx.Response, part: _Part) -> None:
         if response.status_code != 206:
@@ -323,6 +332,59 @@ class ObjectDownload:
                 )
             )
         return checksum.name
+
+    async def _verify_partwise(self, check: PartwiseCheck) -> str | None:
+        """Check a multipart object part by part; the upload's part sizes come from S3."""
+        target = self._target
+        assert self._total is not None and isinstance(target, S3Location)
+        count = check.parts
+        try:
+            first, reported, etag = await self._client.part_size(target, 1, stats=self._stats)
+        except S3Error as exc:
+            logger.debug("%s: no part sizes (%s); multipart check skipped", self._names, exc)
+            return None
+        self._same_version(etag)
+        if (reported is not None and reported != count) or (count > 1 and first >= self._total):
+            # A server that ignores partNumber answers for the whole object.
+            logger.debug("%s: no usable part sizes; multipart check skipped", self._names)
+            return None
+        last = self._total - first * (count - 1)
+        if 0 < last <= first:  # every SDK uploads equal parts but the last: one HEAD
+            sizes = [first] * (count - 1) + [last]
+            if check.matches(await asyncio.to_thread(check.compute, self._read, sizes)):
+                return check.name
+        # Unequal parts are allowed: ask for each one before calling the bytes wrong.
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def size_of(number: int) -> int:
+            async with gate:
+                size, _, etag = await self._client.part_size(target, number, stats=self._stats)
+            self._same_version(etag)
+            return size
+
+        sizes = list(await asyncio.gather(*(size_of(n) for n in range(1, count + 1))))
+        if sum(sizes) != self._total:
+            raise S3IntegrityError(
+                f"the {count} parts add up to {sum(sizes)} bytes, the object has {self._total}",
+                **self._names,
+            )
+        actual = await asyncio.to_thread(check.compute, self._read, sizes)
+        if not check.matches(actual):
+            raise _ChecksumMismatch(
+                S3IntegrityError(
+                    f"{check.name} mismatch: expected {check.expected}-{count}, "
+                    f"got {actual}-{count}",
+                    **self._names,
+                )
+            )
+        return check.name
+
+    def _same_version(self, etag: str | None) -> None:
+        if etag and self._etag and etag != self._etag:
+            raise S3ObjectChangedError("object changed during download", **self._names)
+
+    def _read(self, offset: int, size: int) -> bytes:
+        return os.pread(self._fd, size, offset)
 
     def _hash_file(self, checksum: Checksum) -> None:
         assert self._total is not None

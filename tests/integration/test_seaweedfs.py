@@ -172,3 +172,79 @@ async def test_sync_twin_inside_a_running_loop(seaweed: SeaweedS3, bucket: str) 
     with S3Client(settings(seaweed)) as s3:
         assert s3.read(f"s3://{bucket}/plain.txt") == b"content of plain.txt"
         assert s3.head(f"s3://{bucket}/plain.txt").size == 20
+
+
+def upload_in_parts(client: Any, bucket: str, key: str, parts: list[bytes], algo: str) -> str:
+    """A multipart upload of exactly these parts; ``algo`` "" sends no checksums."""
+    extra = {"ChecksumAlgorithm": algo} if algo else {}
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
+    done = []
+    for number, body in enumerate(parts, 1):
+        answer = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body, **extra
+        )
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        if algo:
+            part[f"Checksum{algo}"] = answer[f"Checksum{algo}"]
+        done.append(part)
+    return str(
+        client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
+        )["ETag"]
+    )
+
+
+@pytest.fixture(scope="module")
+def multipart(seaweed: SeaweedS3) -> dict[str, bytes]:
+    client = seaweed.client()
+    client.create_bucket(Bucket="multipart")
+    rng = random.Random(7)
+    equal = [rng.randbytes(5 * MiB), rng.randbytes(5 * MiB), rng.randbytes(3 * MiB)]
+    unequal = [rng.randbytes(6 * MiB), rng.randbytes(5 * MiB), rng.randbytes(2 * MiB)]
+    etag = upload_in_parts(client, "multipart", "crc.bin", equal, "CRC32")
+    assert etag.strip('"').endswith("-3")
+    upload_in_parts(client, "multipart", "etag.bin", equal, "")
+    upload_in_parts(client, "multipart", "unequal.bin", unequal, "")
+    whole, odd = b"".join(equal), b"".join(unequal)
+    return {"crc.bin": whole, "etag.bin": whole, "unequal.bin": odd}
+
+
+@pytest.mark.parametrize(
+    ("key", "checksum"),
+    [
+        ("crc.bin", "crc32-composite"),  # composite CRC32, parts of 5, 5, 3 MiB
+        ("etag.bin", "md5-etag-multipart"),  # no checksums: the multipart ETag
+        ("unequal.bin", "md5-etag-multipart"),  # 6, 5, 2 MiB: sizes asked part by part
+    ],
+)
+async def test_multipart_objects_are_verified_part_by_part(
+    seaweed: SeaweedS3, multipart: dict[str, bytes], tmp_path: Path, key: str, checksum: str
+) -> None:
+    # Our 4 MiB ranges do not line up with the upload's parts.
+    transfer = {"part_size": 4 * MiB, "multipart_threshold": 4 * MiB}
+    async with AsyncS3Client(settings(seaweed, tmp_path, transfer=transfer)) as s3:
+        result = await s3.download(f"s3://multipart/{key}", tmp_path / key)
+    assert (tmp_path / key).read_bytes() == multipart[key]
+    assert result.checksum == checksum
+
+
+async def test_a_corrupted_multipart_download_is_an_integrity_error(
+    seaweed: SeaweedS3, multipart: dict[str, bytes], tmp_path: Path, monkeypatch: Any
+) -> None:
+    from rag_ingest.errors import S3IntegrityError
+    from rag_ingest.s3 import download
+
+    real = download._pwrite_all
+
+    def flip_a_byte(fd: int, data: bytes | memoryview, offset: int) -> None:
+        data = bytearray(data)
+        if offset <= 7 * MiB < offset + len(data):  # inside the upload's second part
+            data[7 * MiB - offset] ^= 0xFF
+        real(fd, data, offset)
+
+    monkeypatch.setattr(download, "_pwrite_all", flip_a_byte)
+    transfer = {"part_size": 4 * MiB, "multipart_threshold": 4 * MiB}
+    async with AsyncS3Client(settings(seaweed, tmp_path, transfer=transfer)) as s3:
+        with pytest.raises(S3IntegrityError, match="crc32-composite mismatch"):
+            await s3.download("s3://multipart/crc.bin", tmp_path / "crc.bin")
+    assert not (tmp_path / "crc.bin").exists()

@@ -372,3 +372,30 @@ async def test_the_configured_endpoint_may_resolve_to_loopback_at_connect_time()
         guard.vet_addresses("files.example", 443, ["93.184.216.34", "10.0.0.8"])
     with pytest.raises(UnsafeSourceError):
         guard.vet_addresses("files.example", 443, [])
+
+
+MULTIPART_ETAG = '"' + "a" * 32 + '-2"'
+
+
+@pytest.mark.parametrize(
+    "part_answer",
+    [
+        httpx.Response(200, headers={"content-length": "5", "etag": MULTIPART_ETAG}),  # ignored
+        httpx.Response(501, content=b"<Error><Code>NotImplemented</Code></Error>"),
+    ],
+)
+async def test_multipart_check_is_skipped_where_part_sizes_are_unknown(
+    part_answer: httpx.Response,
+) -> None:
+    # A server that ignores or refuses ?partNumber still delivers the object: unverified
+    # (size checked), never failed for want of part sizes.
+    with respx.mock(using="httpx") as mock:
+        mock.get(f"{HOST}/obj").mock(side_effect=replay(ok(etag=MULTIPART_ETAG)))
+        head = mock.head(f"{HOST}/obj", params={"partNumber": "1"}).mock(
+            side_effect=replay(part_answer)
+        )
+        async with AsyncS3Client(make_settings()) as s3:
+            result = await s3.download_to_temp("s3://docs/obj")
+        assert head.called
+    assert result.path.read_bytes() == b"hello" and result.checksum is None
+    result.path.unlink()
