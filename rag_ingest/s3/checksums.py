@@ -14,7 +14,7 @@ __all__ = ["Checksum", "PartwiseCheck", "pick_checksum", "pick_partwise"]
 
 _MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _MULTIPART_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})-([0-9]+)"?$')
-_BLOCK = 8 * 1024 * 1024
+_BLOCK = 1024 * 1024  # read back in small blocks: memory stays flat
 
 
 class _Hash(Protocol):
