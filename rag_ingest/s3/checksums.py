@@ -110,22 +110,34 @@ class PartwiseCheck:
     factory: Any
     hex_digest: bool = False
 
-    def compute(self, read: Callable[[int, int], bytes], sizes: Sequence[int]) -> str:
-        """The combined digest of consecutive parts of ``sizes`` bytes; ``read(offset, n)``."""
+    def part_digest(self, read: Callable[[int, int], bytes], offset: int, size: int) -> bytes:
+        """The digest of ``size`` bytes at ``offset``; ``read(offset, n)`` returns bytes."""
+        inner = self.factory()
+        end = offset + size
+        while offset < end:
+            block = read(offset, min(_BLOCK, end - offset))
+            if not block:
+                raise EOFError(f"file ends at {offset}, part ends at {end}")
+            inner.update(block)
+            offset += len(block)
+        digest: bytes = inner.digest()
+        return digest
+
+    def combine(self, digests: Sequence[bytes]) -> str:
+        """The object's value from its parts' digests, as S3 prints it (without ``-N``)."""
         outer = self.factory()
-        offset = 0
+        for digest in digests:
+            outer.update(digest)
+        value: bytes = outer.digest()
+        return value.hex() if self.hex_digest else base64.b64encode(value).decode()
+
+    def compute(self, read: Callable[[int, int], bytes], sizes: Sequence[int]) -> str:
+        """The combined digest of consecutive parts of ``sizes`` bytes."""
+        digests, offset = [], 0
         for size in sizes:
-            inner = self.factory()
-            end = offset + size
-            while offset < end:
-                block = read(offset, min(_BLOCK, end - offset))
-                if not block:
-                    raise EOFError(f"file ends at {offset}, part ends at {end}")
-                inner.update(block)
-                offset += len(block)
-            outer.update(inner.digest())
-        digest: bytes = outer.digest()
-        return digest.hex() if self.hex_digest else base64.b64encode(digest).decode()
+            digests.append(self.part_digest(read, offset, size))
+            offset += size
+        return self.combine(digests)
 
     def matches(self, actual: str) -> bool:
         return actual.lower() == self.expected.lower()

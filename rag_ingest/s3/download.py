@@ -118,6 +118,11 @@ class ObjectDownload:
         self._info: ObjectInfo | None = None
         self._checksum: Checksum | None = None
         self._partwise: PartwiseCheck | None = None
+        # Parts' digests computed while the download runs: (sizes guessed, value).
+        self._partwise_guess: tuple[list[int], str] | None = None
+        self._done_ranges: dict[int, int] = {}  # start -> end of ranges fully written
+        self._contiguous = 0  # bytes [0, this) are all written
+        self._landed = asyncio.Event()
         self._names = where(target)
 
     async def run(self) -> tuple[ObjectInfo, str | None, int]:
@@ -132,6 +137,7 @@ class ObjectDownload:
             logger.warning("%s; fetching the object once more", exc.error)
             self._progress.rewind(self._progress.done)
             self._total = self._etag = self._info = self._checksum = self._partwise = None
+            self._partwise_guess, self._done_ranges, self._contiguous = None, {}, 0
             os.ftruncate(self._fd, 0)
         try:
             return await self._run_once()
@@ -142,6 +148,7 @@ class ObjectDownload:
         first = _Part(0, self._threshold - 1, 0)
         await self._client.policy.run(functools.partial(self._fetch, first), stats=self._stats)
         assert self._total is not None and self._info is not None
+        self._landed_range(0, first.end + 1)
         parts = [
             _Part(s, min(s + self._part_size, self._total) - 1, s)
             for s in range(first.end + 1, self._total, self._part_size)
@@ -150,7 +157,7 @@ class ObjectDownload:
             await self._fetch_parts(parts)
         checksum = await self._verify_checksum(single_stream=not parts)
         if checksum is None and self._partwise is not None:
-            checksum = await self._verify_partwise(self._partwise)
+            checksum = await self._verify_partwise(self._partwise, self._partwise_guess)
         return self._info, checksum, 1 + len(parts)
 
     # -- parts ---------------------------------------------------------------------
@@ -163,6 +170,7 @@ class ObjectDownload:
                 await self._client.policy.run(
                     functools.partial(self._fetch, part), stats=self._stats
                 )
+                self._landed_range(part.start, part.end + 1)
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(self._concurrency, len(parts)))]
         if self._verify and self._checksum is None and isinstance(self._target, S3Location):
@@ -188,6 +196,34 @@ class ObjectDownload:
         self._checksum = pick_checksum(headers, self._etag)
         if self._checksum is None:
             self._partwise = pick_partwise(headers, self._etag)
+            if self._partwise is not None:
+                await self._hash_parts_as_they_land(self._partwise)
+
+    def _landed_range(self, start: int, end: int) -> None:
+        """Note bytes [start, end) as written; advance the contiguous watermark."""
+        self._done_ranges[start] = end
+        while self._contiguous in self._done_ranges:
+            self._contiguous = self._done_ranges.pop(self._contiguous)
+        self._landed.set()
+
+    async def _hash_parts_as_they_land(self, check: PartwiseCheck) -> None:
+        """Hash each upload part once its bytes are written, overlapping the download.
+
+        Re-reading a 1 GiB file after the download cost ~0.3 s (CRC32) to ~1.4 s (MD5)
+        here; reading each part back from the page cache as it completes hides most of it.
+        """
+        sizes = await self._guess_part_sizes(check)
+        if sizes is None:
+            self._partwise = None
+            return
+        digests, offset = [], 0
+        for size in sizes:
+            while self._contiguous < offset + size:
+                self._landed.clear()
+                await self._landed.wait()
+            digests.append(await asyncio.to_thread(check.part_digest, self._read, offset, size))
+            offset += size
+        self._partwise_guess = (sizes, check.combine(digests))
 
     # -- one request -----------------------------------------------------------------
 
@@ -333,8 +369,12 @@ class ObjectDownload:
             )
         return checksum.name
 
-    async def _verify_partwise(self, check: PartwiseCheck) -> str | None:
-        """Check a multipart object part by part; the upload's part sizes come from S3."""
+    async def _guess_part_sizes(self, check: PartwiseCheck) -> list[int] | None:
+        """The upload's part sizes, from one HEAD ?partNumber=1; None when S3 will not say.
+
+        Every SDK uploads equal parts but the last, so part 1's size gives them all; a
+        wrong guess is caught by the check and then every part is asked for.
+        """
         target = self._target
         assert self._total is not None and isinstance(target, S3Location)
         count = check.parts
@@ -349,11 +389,13 @@ class ObjectDownload:
             logger.debug("%s: no usable part sizes; multipart check skipped", self._names)
             return None
         last = self._total - first * (count - 1)
-        if 0 < last <= first:  # every SDK uploads equal parts but the last: one HEAD
-            sizes = [first] * (count - 1) + [last]
-            if check.matches(await asyncio.to_thread(check.compute, self._read, sizes)):
-                return check.name
-        # Unequal parts are allowed: ask for each one before calling the bytes wrong.
+        if 0 < last <= first:
+            return [first] * (count - 1) + [last]
+        return await self._exact_part_sizes(count)
+
+    async def _exact_part_sizes(self, count: int) -> list[int]:
+        target = self._target
+        assert isinstance(target, S3Location)
         gate = asyncio.Semaphore(self._concurrency)
 
         async def size_of(number: int) -> int:
@@ -368,16 +410,33 @@ class ObjectDownload:
                 f"the {count} parts add up to {sum(sizes)} bytes, the object has {self._total}",
                 **self._names,
             )
-        actual = await asyncio.to_thread(check.compute, self._read, sizes)
-        if not check.matches(actual):
-            raise _ChecksumMismatch(
-                S3IntegrityError(
-                    f"{check.name} mismatch: expected {check.expected}-{count}, "
-                    f"got {actual}-{count}",
-                    **self._names,
-                )
+        return sizes
+
+    async def _verify_partwise(
+        self, check: PartwiseCheck, guess: tuple[list[int], str] | None
+    ) -> str | None:
+        """Check a multipart object part by part (digests from the download, if any)."""
+        if guess is None:  # fetched in one answer: hash it now
+            sizes = await self._guess_part_sizes(check)
+            if sizes is None:
+                return None
+            guess = (sizes, await asyncio.to_thread(check.compute, self._read, sizes))
+        sizes, actual = guess
+        if check.matches(actual):
+            return check.name
+        # Unequal parts are allowed: ask for each one before calling the bytes wrong.
+        exact = await self._exact_part_sizes(check.parts)
+        if exact != sizes:
+            actual = await asyncio.to_thread(check.compute, self._read, exact)
+            if check.matches(actual):
+                return check.name
+        raise _ChecksumMismatch(
+            S3IntegrityError(
+                f"{check.name} mismatch: expected {check.expected}-{check.parts}, "
+                f"got {actual}-{check.parts}",
+                **self._names,
             )
-        return check.name
+        )
 
     def _same_version(self, etag: str | None) -> None:
         if etag and self._etag and etag != self._etag:
