@@ -51,6 +51,12 @@ async def _rag_large(cfg: dict[str, Any], out: Path) -> None:
         _report(start, before, result.bytes, 1, checksum=result.checksum)
 
 
+async def _rag_large_unverified(cfg: dict[str, Any], out: Path) -> None:
+    """The same download with ``transfer.verify_checksum`` off, as the peers do."""
+    transfer = dict(cfg.get("transfer", {}), verify_checksum=False)
+    await _rag_large(dict(cfg, transfer=transfer), out)
+
+
 async def _rag_small(cfg: dict[str, Any], out: Path) -> None:
     from rag_ingest.s3 import AsyncS3Client
     from rag_ingest.settings import Settings
@@ -234,6 +240,7 @@ def _report(start: float, before: int, nbytes: int, count: int, **extra: Any) ->
 
 CASES = {
     ("rag_ingest", "large"): _rag_large,
+    ("rag_ingest-unverified", "large"): _rag_large_unverified,
     ("rag_ingest", "small"): _rag_small,
     ("rag_ingest", "list"): _rag_list,
     ("boto3", "large"): _boto_large,
@@ -363,7 +370,7 @@ def print_table(
     }
     for case in ("large", "small", "list"):
         ours = results.get(("rag_ingest", case))
-        for client in ("rag_ingest", "boto3", "obstore", "python-floor"):
+        for client in ("rag_ingest", "rag_ingest-unverified", "boto3", "obstore", "python-floor"):
             r = results.get((client, case))
             if not r or not ours:
                 continue
@@ -382,7 +389,16 @@ def print_table(
     large = results.get(("rag_ingest", "large"))
     if large:
         verified = large.get("checksum") or "none offered"
-        print(f"\nrag_ingest large-object checksum verified: {verified}")
+        print(
+            f"\nrag_ingest large-object checksum verified: {verified} "
+            "(boto3 and obstore verify none)"
+        )
+    bare, boto = results.get(("rag_ingest-unverified", "large")), results.get(("boto3", "large"))
+    if bare and boto:
+        print(
+            "rag_ingest-unverified (transfer.verify_checksum off) vs boto3, large object: "
+            f"{boto['seconds'] / bare['seconds']:.2f}x"
+        )
     if sweep:
         print("\n| part MiB | concurrency | MB/s | peak RSS MiB |\n|---|---|---|---|")
         for part, conc, r in sweep:
