@@ -3,7 +3,10 @@
 httpcore reads the socket 64 KiB at a time; measured here that halves
 throughput on loopback (s3-transfer.md: 470 vs 1006 MB/s). Instead of patching
 httpcore globally we wrap its network backend for our own pool only, so every
-``read`` asks the socket for up to ``read_size`` bytes.
+``read`` asks the socket for up to ``read_size`` bytes. Given a ``vet``, the
+backend also resolves each host itself, lets ``vet`` refuse the addresses, and
+connects to exactly those: a DNS answer that changed since the request's host
+check (rebinding) is refused.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import socket
 import ssl
 import typing
+from collections.abc import Awaitable, Callable
 
 import httpcore
 import httpx
 from httpcore._utils import is_socket_readable
+
+from rag_ingest.s3.safety import system_resolver
 
 __all__ = ["make_transport"]
 
@@ -56,9 +62,18 @@ class _LargeReadStream(httpcore.AsyncNetworkStream):
 class LargeReadBackend(httpcore.AsyncNetworkBackend):
     """Network backend whose streams read ``read_size`` bytes per call."""
 
-    def __init__(self, read_size: int, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self,
+        read_size: int,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        *,
+        vet: Callable[[str, int, list[str]], None] | None = None,
+        lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
+    ) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
         self.read_size = read_size
+        self._vet = vet
+        self._lookup = lookup or system_resolver
 
     async def connect_tcp(
         self,
@@ -68,8 +83,38 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        if self._vet is None:
+            stream = await self._inner.connect_tcp(
+                host, port, timeout, local_address, socket_options
+            )
+        else:
+            stream = await self._connect_vetted(host, port, timeout, local_address, socket_options)
         return _LargeReadStream(stream, self.read_size)
+
+    async def _connect_vetted(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.AsyncNetworkStream:
+        # TLS still names the host: httpcore passes it to start_tls as server_hostname.
+        try:
+            addresses = list(dict.fromkeys(await self._lookup(host, port)))
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        assert self._vet is not None
+        self._vet(host, port, addresses)
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"no address for {host}")
 
     async def connect_unix_socket(
         self,
@@ -85,7 +130,12 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
 
 
 def make_transport(
-    *, max_connections: int, read_size: int, verify: bool = True
+    *,
+    max_connections: int,
+    read_size: int,
+    verify: bool = True,
+    vet: Callable[[str, int, list[str]], None] | None = None,
+    lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
 ) -> httpx.AsyncHTTPTransport:
     """An ``AsyncHTTPTransport`` whose connection pool uses :class:`LargeReadBackend`."""
     transport = httpx.AsyncHTTPTransport(
@@ -106,6 +156,6 @@ def make_transport(
         http1=True,
         http2=False,
         retries=0,
-        network_backend=LargeReadBackend(read_size),
+        network_backend=LargeReadBackend(read_size, vet=vet, lookup=lookup),
     )
     return transport

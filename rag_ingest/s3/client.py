@@ -322,10 +322,10 @@ class AsyncS3Client:
 
     def _make_transport(self) -> httpx.AsyncBaseTransport:
         t = self.settings.transfer
+        # Either engine checks host safety again at connect time, on the addresses used.
         if t.engine == "aiohttp":
             from rag_ingest.s3._aiohttp import AiohttpTransport
 
-            # Host safety is checked again at connect time, on the addresses used.
             return AiohttpTransport(
                 max_connections=t.max_connections,
                 read_size=t.read_size,
@@ -337,6 +337,8 @@ class AsyncS3Client:
             max_connections=t.max_connections,
             read_size=t.read_size,
             verify=self.settings.s3.verify_tls,
+            vet=self._guard.vet_addresses,
+            lookup=self._resolver,
         )
 
     def __repr__(self) -> str:

@@ -29,7 +29,8 @@ _METADATA_NAMES = frozenset(
 _AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
 
 
-async def _system_resolver(host: str, port: int) -> list[str]:
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives ``host`` (in its order)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
@@ -53,7 +54,7 @@ class HostGuard:
 
     def __init__(self, endpoint_url: str | None = None, resolver: Resolver | None = None) -> None:
         self._endpoint = urlsplit(endpoint_url) if endpoint_url else None
-        self._resolver = resolver or _system_resolver
+        self._resolver = resolver or system_resolver
         self._verdicts: dict[tuple[str, int], bool] = {}
 
     def vet_addresses(self, host: str, port: int, addresses: Sequence[str]) -> None:

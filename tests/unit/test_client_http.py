@@ -348,13 +348,15 @@ async def test_engine_setting_picks_the_transport(engine: str) -> None:
         assert isinstance(transport, httpx.AsyncBaseTransport)
 
 
-async def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused() -> None:
+@pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
+async def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused(engine: str) -> None:
     answers = iter([["93.184.216.34"], ["127.0.0.1"]])  # the check, then the connection
 
     async def rebinding(host: str, port: int) -> list[str]:
         return next(answers)
 
-    async with AsyncS3Client(make_settings(), resolver=rebinding) as s3:
+    settings = make_settings(transfer={"engine": engine})
+    async with AsyncS3Client(settings, resolver=rebinding) as s3:
         with pytest.raises(UnsafeSourceError, match="at connect time"):
             await s3.read("https://rebind.example/file.pdf")
     assert next(answers, None) is None  # both lookups happened: nothing was connected
