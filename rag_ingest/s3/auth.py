@@ -45,6 +45,7 @@ class Signer:
         self._default_region: str | None = None
         self._resolved = False
         self._lock = asyncio.Lock()
+        self._refreshing = asyncio.Lock()
         self._auth_cls: type | None = None
 
     @property
@@ -93,6 +94,25 @@ class Signer:
             if not self._resolved:
                 await asyncio.to_thread(self._resolve_blocking)
                 self._resolved = True
+
+    async def refresh_if_due(self) -> None:
+        """Refresh expiring credentials (roles, SSO, web identity) in a thread.
+
+        botocore refreshes inside signing when they near expiry, and that is an STS or
+        instance-metadata call: on the event loop it would stall every transfer.
+        """
+        creds = self._credentials
+        due = getattr(creds, "refresh_needed", None)  # static credentials never expire
+        if due is None or not due():
+            return
+        async with self._refreshing:
+            if creds.refresh_needed():
+                try:
+                    frozen = await asyncio.to_thread(creds.get_frozen_credentials)
+                except Exception as exc:  # botocore raises many kinds (STS, IMDS, SSO)
+                    raise S3AuthError(f"could not refresh AWS credentials: {exc}") from exc
+                register_secret(frozen.secret_key)
+                register_secret(frozen.token)
 
     def sign(self, method: str, url: str, headers: dict[str, str], region: str) -> dict[str, str]:
         """Return ``headers`` plus the SigV4 headers for ``method url`` in ``region``."""

@@ -452,6 +452,7 @@ class AsyncS3Client:
             else:
                 url, region = self._url_for(target, query)
                 await self._signer.resolve()
+                await self._signer.refresh_if_due()
                 send_headers = self._signer.sign(method, url, base_headers, region)
             await self._guard.check(url)
             try:

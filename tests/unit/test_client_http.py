@@ -401,3 +401,52 @@ async def test_multipart_check_is_skipped_where_part_sizes_are_unknown(
         assert head.called
     assert result.path.read_bytes() == b"hello" and result.checksum is None
     result.path.unlink()
+
+
+async def test_expiring_credentials_are_refreshed_off_the_event_loop() -> None:
+    # botocore refreshes role credentials inside signing (an STS or metadata call); here
+    # that call must run in a thread, not on the loop that carries every transfer.
+    import datetime
+    import threading
+
+    from botocore.credentials import RefreshableCredentials
+
+    from rag_ingest._redact import redact
+    from rag_ingest.s3.auth import _unsigned_payload_auth
+
+    calls: list[str] = []
+
+    def refresh() -> dict[str, str]:
+        calls.append(threading.current_thread().name)
+        later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        return {
+            "access_key": "AKIDREFRESHED",
+            "secret_key": "refreshed-secret-value-1234",
+            "token": "refreshed-session-token-5678",
+            "expiry_time": later.isoformat(),
+        }
+
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
+    creds = RefreshableCredentials.create_from_metadata(
+        {
+            "access_key": "AKIDOLD",
+            "secret_key": "old-secret-value-1234",
+            "token": "old-session-token-5678",
+            "expiry_time": soon.isoformat(),
+        },
+        refresh,
+        "test",
+    )
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(side_effect=replay(ok()))
+        async with AsyncS3Client(make_settings()) as s3:
+            await s3._signer.resolve()
+            s3._signer._credentials = creds
+            s3._signer._auth_cls = _unsigned_payload_auth()
+            assert await s3.read("s3://docs/a.txt") == b"hello"
+            assert await s3.read("s3://docs/a.txt") == b"hello"
+    assert len(calls) == 1 and calls[0] != threading.current_thread().name
+    sent = route.calls.last.request.headers
+    assert "AKIDREFRESHED" in sent["authorization"]
+    assert sent["x-amz-security-token"] == "refreshed-session-token-5678"
+    assert "refreshed-secret-value-1234" not in redact("key refreshed-secret-value-1234")
