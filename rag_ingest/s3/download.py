@@ -120,6 +120,8 @@ class ObjectDownload:
         self._partwise: PartwiseCheck | None = None
         # Parts' digests computed while the download runs: (sizes guessed, value).
         self._partwise_guess: tuple[list[int], str] | None = None
+        # A full-object checksum fed while the download runs, once it has seen every byte.
+        self._landed_hash: Checksum | None = None
         self._done_ranges: dict[int, int] = {}  # start -> end of ranges fully written
         self._contiguous = 0  # bytes [0, this) are all written
         self._landed = asyncio.Event()
@@ -138,6 +140,7 @@ class ObjectDownload:
             self._progress.rewind(self._progress.done)
             self._total = self._etag = self._info = self._checksum = self._partwise = None
             self._partwise_guess, self._done_ranges, self._contiguous = None, {}, 0
+            self._landed_hash = None
             os.ftruncate(self._fd, 0)
         try:
             return await self._run_once()
@@ -194,10 +197,12 @@ class ObjectDownload:
             raise S3ObjectChangedError("object changed during download", **self._names)
         headers = {f"x-amz-checksum-{k}": v for k, v in info.checksums.items()}
         self._checksum = pick_checksum(headers, self._etag)
-        if self._checksum is None:
-            self._partwise = pick_partwise(headers, self._etag)
-            if self._partwise is not None:
-                await self._hash_parts_as_they_land(self._partwise)
+        if self._checksum is not None:
+            await self._hash_whole_as_it_lands(self._checksum.fresh())
+            return
+        self._partwise = pick_partwise(headers, self._etag)
+        if self._partwise is not None:
+            await self._hash_parts_as_they_land(self._partwise)
 
     def _landed_range(self, start: int, end: int) -> None:
         """Note bytes [start, end) as written; advance the contiguous watermark."""
@@ -205,6 +210,22 @@ class ObjectDownload:
         while self._contiguous in self._done_ranges:
             self._contiguous = self._done_ranges.pop(self._contiguous)
         self._landed.set()
+
+    async def _wait_for_bytes_below(self, end: int) -> None:
+        while self._contiguous < end:
+            self._landed.clear()
+            await self._landed.wait()
+
+    async def _hash_whole_as_it_lands(self, checksum: Checksum) -> None:
+        """Feed a full-object checksum each newly contiguous stretch as it lands."""
+        assert self._total is not None
+        done = 0
+        while done < self._total:
+            await self._wait_for_bytes_below(done + 1)
+            end = self._contiguous
+            await asyncio.to_thread(self._hash_range, checksum, done, end)
+            done = end
+        self._landed_hash = checksum
 
     async def _hash_parts_as_they_land(self, check: PartwiseCheck) -> None:
         """Hash each upload part once its bytes are written, overlapping the download.
@@ -218,9 +239,7 @@ class ObjectDownload:
             return
         digests, offset = [], 0
         for size in sizes:
-            while self._contiguous < offset + size:
-                self._landed.clear()
-                await self._landed.wait()
+            await self._wait_for_bytes_below(offset + size)
             digests.append(await asyncio.to_thread(check.part_digest, self._read, offset, size))
             offset += size
         self._partwise_guess = (sizes, check.combine(digests))
@@ -357,8 +376,11 @@ class ObjectDownload:
         if checksum is None:
             return None
         if not single_stream:
-            checksum = checksum.fresh()
-            await asyncio.to_thread(self._hash_file, checksum)
+            if self._landed_hash is not None:  # fed as the parts landed
+                checksum = self._landed_hash
+            else:
+                checksum = checksum.fresh()
+                await asyncio.to_thread(self._hash_range, checksum, 0, self._total or 0)
         if not checksum.matches():
             raise _ChecksumMismatch(
                 S3IntegrityError(
@@ -445,11 +467,10 @@ class ObjectDownload:
     def _read(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
 
-    def _hash_file(self, checksum: Checksum) -> None:
-        assert self._total is not None
-        offset = 0
-        while offset < self._total:
-            block = os.pread(self._fd, min(_HASH_READ, self._total - offset), offset)
+    def _hash_range(self, checksum: Checksum, start: int, end: int) -> None:
+        offset = start
+        while offset < end:
+            block = os.pread(self._fd, min(_HASH_READ, end - offset), offset)
             if not block:
                 break
             checksum.update(block)

@@ -248,3 +248,32 @@ async def test_a_corrupted_multipart_download_is_an_integrity_error(
         with pytest.raises(S3IntegrityError, match="crc32-composite mismatch"):
             await s3.download("s3://multipart/crc.bin", tmp_path / "crc.bin")
     assert not (tmp_path / "crc.bin").exists()
+
+
+async def test_a_corrupted_ranged_download_fails_its_full_object_checksum(
+    seaweed: SeaweedS3, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from rag_ingest.errors import S3IntegrityError
+    from rag_ingest.s3 import download
+
+    client = seaweed.client()
+    client.create_bucket(Bucket="fullsum")
+    data = random.Random(5).randbytes(6 * MiB)
+    client.put_object(Bucket="fullsum", Key="f.bin", Body=data, ChecksumAlgorithm="SHA256")
+    real = download._pwrite_all
+
+    def flip_a_byte(fd: int, chunk: bytes | memoryview, offset: int) -> None:
+        chunk = bytearray(chunk)
+        if offset <= 3 * MiB < offset + len(chunk):
+            chunk[3 * MiB - offset] ^= 0xFF
+        real(fd, chunk, offset)
+
+    transfer = {"part_size": MiB, "multipart_threshold": MiB}
+    async with AsyncS3Client(settings(seaweed, tmp_path, transfer=transfer)) as s3:
+        good = await s3.download("s3://fullsum/f.bin", tmp_path / "good.bin")
+        assert good.checksum == "sha256" and good.parts == 6
+        monkeypatch.setattr(download, "_pwrite_all", flip_a_byte)
+        with pytest.raises(S3IntegrityError, match="sha256 mismatch"):
+            await s3.download("s3://fullsum/f.bin", tmp_path / "f.bin")
+    assert (tmp_path / "good.bin").read_bytes() == data
+    assert not (tmp_path / "f.bin").exists()
