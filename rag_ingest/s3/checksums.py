@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Checksum", "PartwiseCheck", "pick_checksum", "pick_partwise"]
+__all__ = ["Checksum", "PartwiseCheck", "feed", "pick_checksum", "pick_partwise"]
 
 _MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _MULTIPART_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})-([0-9]+)"?$')
@@ -19,6 +19,20 @@ _BLOCK = 1024 * 1024  # read back in small blocks: memory stays flat
 
 class _Hash(Protocol):
     def update(self, data: bytes, /) -> None: ...
+
+
+def feed(hasher: Any, read: Callable[[int, int], bytes], start: int, end: int) -> None:
+    """Update ``hasher`` with bytes [start, end), read in 1 MiB blocks by ``read(offset, n)``.
+
+    A short read stops early: the digest then cannot match, which is the error.
+    """
+    offset = start
+    while offset < end:
+        block = read(offset, min(_BLOCK, end - offset))
+        if not block:
+            return
+        hasher.update(block)
+        offset += len(block)
 
 
 class _Crc32:
@@ -113,13 +127,7 @@ class PartwiseCheck:
     def part_digest(self, read: Callable[[int, int], bytes], offset: int, size: int) -> bytes:
         """The digest of ``size`` bytes at ``offset``; ``read(offset, n)`` returns bytes."""
         inner = self.factory()
-        end = offset + size
-        while offset < end:
-            block = read(offset, min(_BLOCK, end - offset))
-            if not block:
-                raise EOFError(f"file ends at {offset}, part ends at {end}")
-            inner.update(block)
-            offset += len(block)
+        feed(inner, read, offset, offset + size)
         digest: bytes = inner.digest()
         return digest
 
@@ -146,7 +154,7 @@ class PartwiseCheck:
 def pick_partwise(headers: Mapping[str, str], etag: str | None) -> PartwiseCheck | None:
     """The cheapest check of a multipart object the headers allow, or None.
 
-    It costs a re-read of the whole file, so the fastest offered wins: a CRC32 or
+    It costs reading every byte back, so the fastest offered wins: a CRC32 or
     CRC32C composite checksum (~4 GB/s here), else the multipart ETag (MD5, ~0.7
     GB/s), else a SHA composite.
     """

@@ -33,7 +33,7 @@ from rag_ingest.errors import (
     S3TimeoutError,
 )
 from rag_ingest.progress import ByteProgress
-from rag_ingest.s3.checksums import Checksum, PartwiseCheck, pick_checksum, pick_partwise
+from rag_ingest.s3.checksums import Checksum, PartwiseCheck, feed, pick_checksum, pick_partwise
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.retry import RetryStats
 from rag_ingest.s3.uri import S3Location, Target, where
@@ -45,7 +45,6 @@ __all__ = ["ObjectDownload", "parse_content_range"]
 
 logger = logging.getLogger("rag_ingest.s3")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-_HASH_READ = 1024 * 1024
 
 
 def parse_content_range(response: httpx.Response, target: Target) -> tuple[int, int, int]:
@@ -223,7 +222,7 @@ class ObjectDownload:
         while done < self._total:
             await self._wait_for_bytes_below(done + 1)
             end = self._contiguous
-            await asyncio.to_thread(self._hash_range, checksum, done, end)
+            await asyncio.to_thread(feed, checksum, self._read, done, end)
             done = end
         self._landed_hash = checksum
 
@@ -382,7 +381,7 @@ class ObjectDownload:
                 checksum = self._landed_hash
             else:
                 checksum = checksum.fresh()
-                await asyncio.to_thread(self._hash_range, checksum, 0, self._total or 0)
+                await asyncio.to_thread(feed, checksum, self._read, 0, self._total or 0)
         if not checksum.matches():
             raise _ChecksumMismatch(
                 S3IntegrityError(
@@ -468,12 +467,3 @@ class ObjectDownload:
 
     def _read(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
-
-    def _hash_range(self, checksum: Checksum, start: int, end: int) -> None:
-        offset = start
-        while offset < end:
-            block = os.pread(self._fd, min(_HASH_READ, end - offset), offset)
-            if not block:
-                break
-            checksum.update(block)
-            offset += len(block)
