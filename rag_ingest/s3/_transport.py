@@ -88,11 +88,14 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
                 host, port, timeout, local_address, socket_options
             )
         else:
-            stream = await self._connect_vetted(host, port, timeout, local_address, socket_options)
+            stream = await self._connect_vetted(
+                self._vet, host, port, timeout, local_address, socket_options
+            )
         return _LargeReadStream(stream, self.read_size)
 
     async def _connect_vetted(
         self,
+        vet: Callable[[str, int, list[str]], None],
         host: str,
         port: int,
         timeout: float | None,
@@ -104,8 +107,7 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
             addresses = list(dict.fromkeys(await self._lookup(host, port)))
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        assert self._vet is not None
-        self._vet(host, port, addresses)
+        vet(host, port, addresses)
         error: Exception | None = None
         for address in addresses:
             try:
