@@ -158,7 +158,8 @@ class TransferSettings(_Part):
     )
     verify_checksum: bool = Field(
         default=True,
-        description="Check x-amz-checksum-* or a single-part MD5 ETag when S3 offers one.",
+        description="Check x-amz-checksum-* or the MD5 ETag when S3 offers one (a multipart "
+        "upload's composite checksum or ETag part by part).",
     )
 
 
