@@ -157,7 +157,7 @@ class ObjectDownload:
         ]
         if parts:
             await self._fetch_parts(parts)
-        checksum = await self._verify_checksum(single_stream=not parts)
+        checksum = self._verify_checksum(single_stream=not parts)
         if checksum is None and self._partwise is not None:
             checksum = await self._verify_partwise(self._partwise, self._partwise_guess)
         return self._info, checksum, 1 + len(parts)
@@ -372,16 +372,12 @@ class ObjectDownload:
 
     # -- verification ----------------------------------------------------------------
 
-    async def _verify_checksum(self, *, single_stream: bool) -> str | None:
-        checksum = self._checksum
+    def _verify_checksum(self, *, single_stream: bool) -> str | None:
+        # One answer fed self._checksum as it streamed; ranged parts fed a fresh copy as
+        # they landed (set with self._checksum by _checksum_from_head, which ends after it).
+        checksum = self._checksum if single_stream else self._landed_hash
         if checksum is None:
             return None
-        if not single_stream:
-            if self._landed_hash is not None:  # fed as the parts landed
-                checksum = self._landed_hash
-            else:
-                checksum = checksum.fresh()
-                await asyncio.to_thread(feed, checksum, self._read, 0, self._total or 0)
         if not checksum.matches():
             raise _ChecksumMismatch(
                 S3IntegrityError(
