@@ -24,6 +24,8 @@ import httpx
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from rag_ingest.s3.safety import Resolver, Vet
+
 __all__ = ["AiohttpTransport"]
 
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -65,8 +67,8 @@ class _VettedResolver(AbstractResolver):
 
     def __init__(
         self,
-        vet: Callable[[str, int, list[str]], None],
-        lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
+        vet: Vet,
+        lookup: Resolver | None = None,
     ) -> None:
         self._vet = vet
         self._lookup = lookup
@@ -140,8 +142,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         read_size: int,
         verify: bool = True,
         keepalive_expiry: float = 5.0,
-        vet: Callable[[str, int, list[str]], None] | None = None,
-        lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
+        vet: Vet | None = None,
+        lookup: Resolver | None = None,
     ) -> None:
         self._vet = vet
         self._lookup = lookup

@@ -14,13 +14,12 @@ from __future__ import annotations
 import socket
 import ssl
 import typing
-from collections.abc import Awaitable, Callable
 
 import httpcore
 import httpx
 from httpcore._utils import is_socket_readable
 
-from rag_ingest.s3.safety import system_resolver
+from rag_ingest.s3.safety import Resolver, Vet, system_resolver
 
 __all__ = ["make_transport"]
 
@@ -67,8 +66,8 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
         read_size: int,
         inner: httpcore.AsyncNetworkBackend | None = None,
         *,
-        vet: Callable[[str, int, list[str]], None] | None = None,
-        lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
+        vet: Vet | None = None,
+        lookup: Resolver | None = None,
     ) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
         self.read_size = read_size
@@ -95,7 +94,7 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
 
     async def _connect_vetted(
         self,
-        vet: Callable[[str, int, list[str]], None],
+        vet: Vet,
         host: str,
         port: int,
         timeout: float | None,
@@ -136,8 +135,8 @@ def make_transport(
     max_connections: int,
     read_size: int,
     verify: bool = True,
-    vet: Callable[[str, int, list[str]], None] | None = None,
-    lookup: Callable[[str, int], Awaitable[list[str]]] | None = None,
+    vet: Vet | None = None,
+    lookup: Resolver | None = None,
 ) -> httpx.AsyncHTTPTransport:
     """An ``AsyncHTTPTransport`` whose connection pool uses :class:`LargeReadBackend`."""
     transport = httpx.AsyncHTTPTransport(

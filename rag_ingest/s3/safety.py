@@ -3,8 +3,8 @@
 Loopback, link-local (169.254.169.254 and friends), private, reserved and
 metadata addresses are refused unless they are the configured endpoint, so a
 URL handed in by a user cannot reach the instance metadata service or the
-private network. AWS S3 host names are trusted by name. The aiohttp engine
-vets the addresses it connects to as well (:meth:`HostGuard.vet_addresses`),
+private network. AWS S3 host names are trusted by name. Both transfer engines
+vet the addresses they connect to as well (:meth:`HostGuard.vet_addresses`),
 so a name that resolves differently between the check and the connection
 (DNS rebinding) is still refused.
 """
@@ -23,6 +23,7 @@ from rag_ingest.errors import UnsafeSourceError
 __all__ = ["HostGuard", "Resolver"]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+Vet = Callable[[str, int, list[str]], None]  # host, port, addresses -> raise to refuse
 _METADATA_NAMES = frozenset(
     {"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"}
 )
