@@ -1,11 +1,16 @@
-"""Shared by the benchmark scripts: peak memory and running one measurement in a child."""
+"""Shared by the benchmark scripts: peak memory, CPU by process, the least a Python S3
+client can do, and running one measurement in a child."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
@@ -67,3 +72,40 @@ def run_child(script: str, args: list[str], timeout: float) -> dict[str, Any]:
         raise RuntimeError(f"{' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+@contextlib.asynccontextmanager
+async def floor_fetcher(
+    s3: dict[str, Any], concurrency: int
+) -> AsyncIterator[Callable[[str, str, Path], Awaitable[int]]]:
+    """``fetch(bucket, key, path) -> bytes``: the least a Python client can do per object.
+
+    A SigV4-signed aiohttp GET, then a plain file write. No httpx, retries, size or
+    checksum checks, temp file or rename: not a usable client, a measured lower bound
+    for one interpreter on this machine.
+    """
+    import aiohttp
+    import yarl
+
+    from rag_ingest.s3.auth import Signer
+    from rag_ingest.settings import S3Settings
+
+    settings = S3Settings.model_validate(s3)
+    signer = Signer(settings)
+    await signer.resolve()
+    endpoint = str(settings.endpoint_url).rstrip("/")
+    gate = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+
+        async def fetch(bucket: str, key: str, path: Path) -> int:
+            async with gate:
+                url = f"{endpoint}/{bucket}/{key}"
+                headers = signer.sign("GET", url, {}, settings.region or "us-east-1")
+                async with session.get(yarl.URL(url, encoded=True), headers=headers) as r:
+                    data = await r.read()
+                    assert r.status == 200, r.status
+                path.write_bytes(data)
+                return len(data)
+
+        yield fetch

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import MiB, hwm, run_child
+from _common import MiB, floor_fetcher, hwm, run_child
 
 SMALL = 64 * 1024
 N_SMALL = 1000
@@ -194,36 +194,12 @@ async def _obstore_small(cfg: dict[str, Any], out: Path) -> None:
 
 
 async def _floor_small(cfg: dict[str, Any], out: Path) -> None:
-    """The least a Python client can do per object: a SigV4-signed aiohttp GET, then a
-    plain file write. No httpx, retries, size or checksum checks, temp file or rename:
-    not a usable client, a measured lower bound for one interpreter on this machine."""
-    import aiohttp
-    import yarl
-
-    from rag_ingest.s3.auth import Signer
-    from rag_ingest.settings import S3Settings
-
-    settings = S3Settings.model_validate(cfg["s3"])
-    signer = Signer(settings)
-    await signer.resolve()
-    endpoint = str(settings.endpoint_url).rstrip("/")
-    gate = asyncio.Semaphore(64)
-    connector = aiohttp.TCPConnector(limit=64)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-
-        async def one(i: int) -> int:
-            async with gate:
-                url = f"{endpoint}/{BUCKET}/small/{i:05d}"
-                headers = signer.sign("GET", url, {}, settings.region or "us-east-1")
-                async with session.get(yarl.URL(url, encoded=True), headers=headers) as r:
-                    data = await r.read()
-                    assert r.status == 200, r.status
-                (out / f"{i:05d}").write_bytes(data)
-                return len(data)
-
-        await one(0)
+    async with floor_fetcher(cfg["s3"], 64) as fetch:
+        await fetch(BUCKET, "small/00000", out / "00000")
         before, start = hwm(), time.perf_counter()
-        sizes = await asyncio.gather(*(one(i) for i in range(N_SMALL)))
+        sizes = await asyncio.gather(
+            *(fetch(BUCKET, f"small/{i:05d}", out / f"{i:05d}") for i in range(N_SMALL))
+        )
         _report(start, before, sum(sizes), N_SMALL)
 
 
