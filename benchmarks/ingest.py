@@ -121,6 +121,7 @@ async def run_rag_ingest(
         report = await p.process_many(f"s3://{BUCKET}/corpus/", session_id="bench")
         seconds = time.perf_counter() - start
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_split(others).items()}
+        rss = hwm() - before
         stop.set()
         await tick
         floor = None
@@ -140,8 +141,8 @@ async def run_rag_ingest(
         "failed": report.totals["failed"],
         "pages": pages,
         "chunks": report.totals["chunks"],
-        "rss": hwm() - before,
-        "rss_total": hwm(),
+        "rss": rss,
+        "rss_total": before + rss,
         "lag_p99": lags[int(len(lags) * 0.99)] if lags else 0.0,
         "lag_max": lags[-1] if lags else 0.0,
         "embedder": report.results[0].embedder if report.results else None,
