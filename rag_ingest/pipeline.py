@@ -108,6 +108,21 @@ class IngestReport:
         }
 
 
+@dataclass
+class _Job:
+    """One document on its way: what was asked, and what its stages learn."""
+
+    src: Source
+    session: str
+    user_id: str | None
+    extra: dict[str, Any]
+    result: IngestResult
+    seconds: dict[str, float] = field(default_factory=dict)
+    version: str | None = None  # ETag, S3 version or content hash, once located
+    size: int = 0
+    fingerprint: str = ""
+
+
 class _Once:
     """Calls ``fn`` the first time it is called, never again."""
 
@@ -365,10 +380,11 @@ class DocumentProcessor:
         result = IngestResult(source=src.key, status="failed", success=False)
         result.filename = src.name
         result.embedder = self.embedder_name
-        seconds: dict[str, float] = {}
+        job = _Job(src, session, user_id, metadata or {}, result)
+        seconds = job.seconds
         self._emit(result.source, "queued")
         try:
-            await self._ingest(src, session, user_id, metadata or {}, result, seconds)
+            await self._ingest(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -410,17 +426,10 @@ class DocumentProcessor:
         self._emit(result.source, "failed", message=result.message)
         return result
 
-    async def _ingest(
-        self,
-        src: Source,
-        session: str,
-        user_id: str | None,
-        extra: dict[str, Any],
-        result: IngestResult,
-        seconds: dict[str, float],
-    ) -> None:
-        """The stages for one document; fills ``result`` or raises."""
+    async def _ingest(self, job: _Job) -> None:
+        """The stages for one document; fills ``job.result`` or raises."""
         assert self.ledger is not None and self.store is not None and self._s3 is not None
+        src, result, seconds = job.src, job.result, job.seconds
         key = result.source
         # Locate: version (ETag, or content hash for local files) before any download.
         t = time.perf_counter()
@@ -435,17 +444,18 @@ class DocumentProcessor:
                 src.info = await self._s3.head(src.target)
             version = src.info.version_id or src.info.etag
             size = src.info.size
-        result.etag = version
+        result.etag = job.version = version
+        job.size = size
         seconds["locate"] = time.perf_counter() - t
 
-        previous = await self._in_store(self.ledger.get, session, key)
-        fingerprint = self.fingerprint
+        previous = await self._in_store(self.ledger.get, job.session, key)
+        job.fingerprint = self.fingerprint
         if (
             previous is not None
             and previous.status == "ingested"
             and version is not None
             and previous.version == version
-            and previous.fingerprint == fingerprint
+            and previous.fingerprint == job.fingerprint
         ):
             result.status, result.success = "skipped", True
             result.total_chunks = len(previous.chunk_ids)
@@ -454,39 +464,26 @@ class DocumentProcessor:
         self._approaching += 1
         arrived = _Once(self._arrive)
         try:
-            await self._ingest_new(
-                src, session, user_id, extra, result, seconds, version, size, fingerprint, arrived
-            )
+            await self._ingest_new(job, arrived)
         finally:
             arrived()  # failed on the way, or already counted at the writer
 
     def _arrive(self) -> None:
         self._approaching -= 1
 
-    async def _ingest_new(
-        self,
-        src: Source,
-        session: str,
-        user_id: str | None,
-        extra: dict[str, Any],
-        result: IngestResult,
-        seconds: dict[str, float],
-        version: str | None,
-        size: int,
-        fingerprint: str,
-        arrived: Callable[[], None],
-    ) -> None:
+    async def _ingest_new(self, job: _Job, arrived: Callable[[], None]) -> None:
         """Download, parse, chunk, embed and store a source the ledger does not have."""
         assert self.store is not None and self._s3 is not None and self._writer is not None
-        key = result.source
+        src, result, seconds = job.src, job.result, job.seconds
+        key, session = result.source, job.session
         # Download (tier 1).
         temp: Path | None = None
         if src.path is not None:
             path = src.path
-            result.bytes = size
+            result.bytes = job.size
         else:
             async with self._stage(seconds, "download", "download"):
-                self._emit(key, "downloading", bytes_done=0, bytes_total=size)
+                self._emit(key, "downloading", bytes_done=0, bytes_total=job.size)
 
                 def on_bytes(done: int, total: int | None) -> None:
                     self._emit(key, "downloading", bytes_done=done, bytes_total=total)
@@ -500,10 +497,10 @@ class DocumentProcessor:
                 result.bytes = download.bytes
                 result.attempts = download.attempts
                 listed_version = src.info.version_id if src.info else None
-                if download.info.etag and version != download.info.etag and not listed_version:
-                    version = download.info.etag  # changed since listing: index what we got
-                    result.etag = version
-            base = self._base_metadata(src, key, session, user_id, version, extra)
+                if download.info.etag and job.version != download.info.etag and not listed_version:
+                    # changed since listing: index what we got
+                    job.version = result.etag = download.info.etag
+            base = self._base_metadata(job)
             # Parse and chunk (tier 2, worker processes).
             async with self._stage(seconds, "parse_chunk", "parse"):
                 self._emit(key, "parsing")
@@ -535,7 +532,7 @@ class DocumentProcessor:
         texts = [c.text for c in plan.chunks]
         metadatas = [c.metadata for c in plan.chunks]
         ids = [
-            chunk_id(session, key, version or "", m["chunk_index"], m["content_hash"])
+            chunk_id(session, key, job.version or "", m["chunk_index"], m["content_hash"])
             for m in metadatas
         ]
 
@@ -569,9 +566,9 @@ class DocumentProcessor:
         write = ChunkWrite(
             session_id=session,
             source=key,
-            version=version,
+            version=job.version,
             size=result.bytes,
-            fingerprint=fingerprint,
+            fingerprint=job.fingerprint,
             ids=ids,
             texts=texts,
             metadatas=metadatas,
@@ -639,22 +636,15 @@ class DocumentProcessor:
         for chunk in plan.chunks:
             chunk.metadata["chunk_count"] = len(plan.chunks)
 
-    def _base_metadata(
-        self,
-        src: Source,
-        key: str,
-        session: str,
-        user_id: str | None,
-        version: str | None,
-        extra: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _base_metadata(self, job: _Job) -> dict[str, Any]:
+        src = job.src
         meta: dict[str, Any] = {
-            k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool))
+            k: v for k, v in job.extra.items() if isinstance(v, (str, int, float, bool))
         }
         meta.update(
-            source=key,
+            source=job.result.source,
             filename=src.name,
-            session_id=session,
+            session_id=job.session,
             ingested_at=datetime.now(timezone.utc).isoformat(),
         )
         if isinstance(src.target, S3Location):
@@ -665,10 +655,10 @@ class DocumentProcessor:
                 meta["bucket"] = src.target.bucket
             if src.target.key:
                 meta["key"] = src.target.key
-        if version:
-            meta["version"] = version
-        if user_id:
-            meta["user_id"] = user_id
+        if job.version:
+            meta["version"] = job.version
+        if job.user_id:
+            meta["user_id"] = job.user_id
         return meta
 
     # -- many documents ----------------------------------------------------------------
