@@ -104,7 +104,7 @@ parse = {
 chunk = {
     # tiktoken encoding, loaded from the bundled bpe-openai files (never downloaded).
     "encoding": "cl100k_base",
-    # ~512 tokens keeps a chunk on one topic and well inside embedder limits.
+    # ~512 tokens keeps a chunk on one topic; fit_embedder shrinks it to what the embedder reads.
     "chunk_tokens": 512,
     # Overlap so a sentence cut at a boundary is still found.
     "overlap_tokens": 64,
@@ -121,6 +121,10 @@ chunk = {
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         "code": {"strategy": "code", "chunk_tokens": 384, "overlap_tokens": 32},
     },
+    # Cap every size above at 0.75 x the embedder's input window, when it declares one:
+    # MiniLM reads 256 word pieces (1.14-1.25 per cl100k token, measured) and truncates
+    # the rest, so 512-token chunks were ~55% unsearchable; with the cap, 190 tokens.
+    "fit_embedder": True,
 }
 
 models = {

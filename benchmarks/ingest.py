@@ -195,7 +195,9 @@ def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, An
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    from rag_ingest.chunking import fit_to_window
     from rag_ingest.models import load_embeddings
+    from rag_ingest.settings import ChunkSettings
     from rag_ingest.tokens import get_encoding
 
     get_encoding("cl100k_base")  # the same offline vocabulary for both
@@ -210,11 +212,18 @@ def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, An
     chroma = chromadb.PersistentClient(
         path=store, settings=ChromaSettings(anonymized_telemetry=False)
     )
-    vectorstore = Chroma(
-        client=chroma, collection_name="baseline", embedding_function=load_embeddings(embedder)
-    )
+    embeddings = load_embeddings(embedder)
+    vectorstore = Chroma(client=chroma, collection_name="baseline", embedding_function=embeddings)
+    # rag_ingest's default size, fitted to the embedder's window as rag_ingest fits it,
+    # so that both embed the same text (MiniLM: 190 tokens; hash: no window, 512).
+    chunk = ChunkSettings()
+    window = getattr(embeddings, "max_input_tokens", None)
+    if window:
+        chunk = fit_to_window(chunk, window)
     splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
-        encoding_name="cl100k_base", chunk_size=512, chunk_overlap=64
+        encoding_name="cl100k_base",
+        chunk_size=chunk.chunk_tokens,
+        chunk_overlap=chunk.overlap_tokens,
     )
 
     def load(path: str, key: str) -> list[Document]:

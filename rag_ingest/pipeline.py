@@ -185,6 +185,9 @@ class DocumentProcessor:
         self._summarizer: Any = None
         self._describer: Any = None
         self.embedder_name: str | None = None
+        # The chunk sizes in force: the settings', fitted to the embedder's window.
+        self._chunk_settings = self.settings.chunk
+        self._window: tuple[int, Callable[[list[str]], list[int]]] | None = None
         self._writer: BatchWriter | None = None
         # Documents past the skip check that have not reached the store writer yet.
         self._approaching = 0
@@ -226,6 +229,17 @@ class DocumentProcessor:
         if embeddings is None:
             embeddings = await self._in_io(load_embeddings, s.models.embedder)
         self.embedder_name = embedder_name(embeddings)
+        window, counter = (
+            getattr(embeddings, "max_input_tokens", None),
+            getattr(embeddings, "count_tokens", None),
+        )
+        if isinstance(window, int) and window > 0:
+            if s.chunk.fit_embedder:
+                from rag_ingest.chunking import fit_to_window
+
+                self._chunk_settings = fit_to_window(s.chunk, window)
+            if callable(counter):
+                self._window = (window, counter)
         if self._vectorstore_arg is not None:
             self.store = ChunkStore(self._vectorstore_arg)
         else:
@@ -342,7 +356,7 @@ class DocumentProcessor:
         s = self.settings
         material = json.dumps(
             {
-                "chunk": s.chunk.model_dump(mode="json"),
+                "chunk": self._chunk_settings.model_dump(mode="json"),
                 "pdf": s.parse.pdf_mode,
                 "embedder": self.embedder_name,
                 "summaries": self._summarizer is not None,
@@ -505,7 +519,7 @@ class DocumentProcessor:
             async with self._stage(seconds, "parse_chunk", "parse"):
                 self._emit(key, "parsing")
                 parsed, plan = await self._pool.parse_and_chunk(
-                    str(path), src.name, self.settings.chunk, base
+                    str(path), src.name, self._chunk_settings, base
                 )
             self._emit(key, "chunking")
             result.file_type = parsed.file_type
@@ -554,6 +568,8 @@ class DocumentProcessor:
         # Embed (tier 3): all of a document's vectors, or none of its chunks land.
         t = time.perf_counter()
         vectors: list[list[float]] | None = None
+        if self._window is not None:
+            await self._flag_truncated(texts, metadatas, result)
         if not self.store.computes_own_vectors:
             self._emit(key, "embedding")
             vectors = await self._runner.embed(texts)
@@ -580,6 +596,22 @@ class DocumentProcessor:
             seconds["store_wait"], seconds["store"] = await self._writer.write(write)
         result.status, result.success = "ingested", True
         result.total_chunks = len(ids)
+
+    async def _flag_truncated(
+        self, texts: list[str], metadatas: list[dict[str, Any]], result: IngestResult
+    ) -> None:
+        """Mark chunks longer than the embedder reads (their ends are not embedded)."""
+        assert self._window is not None
+        window, counter = self._window
+        counts = await self._in_io(counter, texts)
+        over = [m for m, n in zip(metadatas, counts, strict=True) if n > window]
+        for m in over:
+            m["embed_truncated"] = True
+        if over:
+            result.warnings.append(
+                f"{len(over)} of {len(texts)} chunks exceed the embedder's {window}-token "
+                "input: only their beginnings are embedded"
+            )
 
     @contextlib.asynccontextmanager
     async def _stage(self, seconds: dict[str, float], name: str, gate: str) -> AsyncIterator[None]:

@@ -246,6 +246,12 @@ class ChunkSettings(_Part):
         default_factory=_default_file_configs,
         description="Per file type: strategy, chunk size and overlap (None = the defaults).",
     )
+    fit_embedder: bool = Field(
+        default=True,
+        description="Shrink the sizes above so a chunk fits the embedder's input window, "
+        "when the embedder declares one (MiniLM: 256 word pieces): a model truncates "
+        "longer input, and the rest of the chunk could never be found.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkSettings:

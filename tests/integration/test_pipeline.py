@@ -424,10 +424,23 @@ async def test_images_are_described_as_chunks_with_their_page(
 
 
 def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path) -> None:
-    """all-MiniLM-L6-v2, offline, through the sync twin: meaning, not just words."""
+    """all-MiniLM-L6-v2, offline, through the sync twin: meaning, not just words; and
+    with the default chunk sizes every chunk fits the 256 word pieces the model reads."""
+    from rag_ingest.models import load_embeddings
     from rag_ingest.pipeline import SyncDocumentProcessor
+    from rag_ingest.settings import ChunkSettings
 
-    settings = make_settings(seaweed, tmp_path, models={"embedder": "minilm"})
+    long_text = tmp_path / "long.txt"
+    long_text.write_text(
+        "\n\n".join(
+            f"Paragraph {i}: the warehouse team audits inventory levels, reconciles "
+            "supplier invoices, rotates perishable stock and reports shrinkage to finance "
+            "before the monthly close." * 2
+            for i in range(40)
+        )
+    )
+    defaults = ChunkSettings().model_dump()
+    settings = make_settings(seaweed, tmp_path, models={"embedder": "minilm"}, chunk=defaults)
     with SyncDocumentProcessor(settings) as p:
         assert p.processor.embedder_name == "minilm"
         report = p.process_many(
@@ -435,12 +448,67 @@ def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path:
                 f"s3://{corpus_bucket}/docs/handbook.docx",
                 f"s3://{corpus_bucket}/docs/deck.pptx",
                 f"s3://{corpus_bucket}/code/app.py",
+                str(long_text),
             ],
             session_id="m",
         )
-        assert report.totals["ingested"] == 3 and {r.embedder for r in report.results} == {"minilm"}
+        assert report.totals["ingested"] == 4 and {r.embedder for r in report.results} == {"minilm"}
+        assert not any(r.warnings for r in report.results)
         hits = p.query("What equipment do newly hired employees receive?", session_id="m", k=1)
         assert hits[0][0].metadata["filename"] == "handbook.docx"
+        assert p.processor.store is not None
+        stored = p.processor.store.vectorstore.get(where={"session_id": "m"})
+    model = load_embeddings("minilm")
+    long_chunks = [
+        t
+        for t, m in zip(stored["documents"], stored["metadatas"], strict=True)
+        if m["filename"] == "long.txt"
+    ]
+    assert len(long_chunks) > 5
+    counts = model.count_tokens(stored["documents"])  # type: ignore[attr-defined]
+    assert max(counts) <= model.max_input_tokens == 256  # type: ignore[attr-defined]
+    assert not any("embed_truncated" in m for m in stored["metadatas"])
+
+
+class WindowedEmbeddings(HashEmbeddings):
+    """A hash embedder that declares a 64-token input window and counts like a model."""
+
+    max_input_tokens = 64
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [999 if "OVERFLOW" in t else len(t.split()) for t in texts]
+
+
+@pytest.mark.parametrize("fit", [True, False])
+async def test_chunks_fit_the_embedders_window_or_are_flagged(
+    seaweed: SeaweedS3, tmp_path: Path, fit: bool
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text(
+        "\n\n".join(f"Note {i}: " + "words that fill the chunk nicely. " * 12 for i in range(20))
+        + "\n\nOVERFLOW the last note."
+    )
+    settings = make_settings(
+        seaweed, tmp_path, parse={"mode": "thread"}, chunk={"fit_embedder": fit}
+    )
+    async with DocumentProcessor(settings, embeddings=WindowedEmbeddings()) as p:
+        result = await p.process_document(str(text), session_id="w")
+        assert p.store is not None
+        stored = p.store.vectorstore.get(where={"session_id": "w"})
+    assert result.status == "ingested"
+    sizes = [m["token_count"] for m in stored["metadatas"]]
+    # make_settings chunks at 128 tokens; a 64-token window fits (64 - 2) * 0.75 = 46.
+    assert max(sizes) <= 46 if fit else max(sizes) > 46
+    flagged = [
+        d
+        for d, m in zip(stored["documents"], stored["metadatas"], strict=True)
+        if m.get("embed_truncated")
+    ]
+    if fit:  # only the chunk that really overflows
+        assert flagged and all("OVERFLOW" in d for d in flagged)
+    else:  # unfitted 128-token chunks overflow a 64-token window: flagged, not hidden
+        assert any("OVERFLOW" not in d for d in flagged)
+    assert any("exceed the embedder's 64-token input" in w for w in result.warnings)
 
 
 async def test_a_store_batch_never_holds_the_whole_pipeline(
