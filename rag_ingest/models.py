@@ -18,6 +18,7 @@ import re
 import threading
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -92,6 +93,10 @@ class MiniLMEmbeddings(Embeddings):
         self._counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
         self._counter.no_truncation()
         self._counter.no_padding()
+        # The async calls run on one thread of their own: torch called from the default
+        # executor's threads grows a malloc arena per thread (measured, 400 texts in
+        # batches of 8: peak RSS +277 MiB from 6 threads, +78 MiB from one; same speed).
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-minilm")
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens the model would read of each text, were it not truncated."""
@@ -104,6 +109,13 @@ class MiniLMEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed_documents([text]))[0]
 
 
 _BUILTIN = {"hash": HashEmbeddings, "minilm": MiniLMEmbeddings}

@@ -470,6 +470,26 @@ def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path:
     assert not any("embed_truncated" in m for m in stored["metadatas"])
 
 
+async def test_minilm_runs_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent async calls share one thread (torch grows a malloc arena per thread)."""
+    import threading
+
+    from rag_ingest.models import load_embeddings
+
+    model = load_embeddings("minilm")
+    threads: set[int] = set()
+
+    def record(texts: list[str]) -> list[list[float]]:
+        threads.add(threading.get_ident())
+        threading.Event().wait(0.02)  # long enough for the calls to overlap
+        return [[0.0] * 384 for _ in texts]
+
+    monkeypatch.setattr(model, "embed_documents", record)
+    await asyncio.gather(*(model.aembed_documents(["x"]) for _ in range(8)))
+    await model.aembed_query("y")
+    assert len(threads) == 1 and threading.get_ident() not in threads
+
+
 class WindowedEmbeddings(HashEmbeddings):
     """A hash embedder that declares a 64-token input window and counts like a model."""
 
