@@ -78,7 +78,8 @@ def fit_to_window(settings: ChunkSettings, window: int) -> ChunkSettings:
     def fit(size: int | None, overlap: int | None) -> tuple[int | None, int | None]:
         if size is None or size <= cap:
             return size, overlap
-        return cap, None if overlap is None else min(overlap, cap // 4)
+        # The overlap shrinks in proportion: the same share of each chunk repeated.
+        return cap, None if overlap is None else round(overlap * cap / size)
 
     size, overlap = fit(settings.chunk_tokens, settings.overlap_tokens)
     configs = {}

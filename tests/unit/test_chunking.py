@@ -121,13 +121,15 @@ def test_tokenizer_missing_is_a_clear_error(
 
 
 def test_sizes_are_fitted_to_an_embedders_window(tmp_path: Path) -> None:
-    """A 256-token window caps every size (global, per type, kept-whole) at 190 tokens."""
-    settings = ChunkSettings()  # the defaults: 512 / 64, whole up to 256, code 384
+    """A 256-token window caps every size (global, per type, kept-whole) at 190 tokens,
+    overlaps in proportion."""
+    settings = ChunkSettings()  # the defaults: 512 / 64, whole up to 256, code 384 / 32
     fitted = fit_to_window(settings, 256)
-    assert fitted.chunk_tokens == 190 and fitted.overlap_tokens == 47
+    assert fitted.chunk_tokens == 190 and fitted.overlap_tokens == 24
     assert fitted.whole_document_tokens == 190
     assert fitted.file_configs["code"].chunk_tokens == 190
-    assert fitted.file_configs["code"].overlap_tokens == 32  # already small enough
+    assert fitted.file_configs["code"].overlap_tokens == 16
+    assert fitted.file_configs["xlsx"].overlap_tokens == 0
     assert fitted.file_configs["pdf"].chunk_tokens is None  # inherits the fitted 190
     assert fit_to_window(settings, 2048) == settings  # a wide window changes nothing
     plan = _chunks(tmp_path, "reports/long.pdf", fitted)
