@@ -62,6 +62,21 @@ def cpu_split(others: dict[str, int]) -> dict[str, float]:
     return split
 
 
+def boto3_client(s3: dict[str, Any], connections: int = 10) -> Any:
+    """boto3's S3 client for the benchmark server (``s3``: the settings dict)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint_url"],
+        aws_access_key_id=s3["access_key_id"],
+        aws_secret_access_key=s3["secret_access_key"],
+        region_name=s3.get("region") or "us-east-1",
+        config=Config(max_pool_connections=connections),
+    )
+
+
 def run_child(script: str, args: list[str], timeout: float) -> dict[str, Any]:
     """Run ``script --child ARGS`` in a fresh interpreter; return its last JSON line."""
     proc = subprocess.run(

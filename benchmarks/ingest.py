@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import MiB, cpu_split, floor_fetcher, hwm, run_child
+from _common import MiB, boto3_client, cpu_split, floor_fetcher, hwm, run_child
 
 BUCKET = "ingestbench"
 
@@ -156,19 +156,12 @@ async def ingest_floor(cfg: dict[str, Any], settings: Any, texts: list[str]) -> 
     """CPU seconds of the least any ingesting process must do for this corpus: fetch
     every object (``floor_fetcher``: signed GETs and file writes, nothing checked) and
     embed the chunks the run stored. No parsing, ledger, store writes or orchestration."""
-    import boto3
-
     from rag_ingest.models import load_embeddings
 
     s3 = cfg["s3"]
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint_url"],
-        aws_access_key_id=s3["access_key_id"],
-        aws_secret_access_key=s3["secret_access_key"],
-        region_name=s3.get("region") or "us-east-1",
+    pages = (
+        boto3_client(s3).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="corpus/")
     )
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="corpus/")
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     embeddings = load_embeddings(settings.models.embedder)
     with tempfile.TemporaryDirectory() as out:
@@ -188,7 +181,6 @@ async def ingest_floor(cfg: dict[str, Any], settings: Any, texts: list[str]) -> 
 
 
 def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, Any]:
-    import boto3
     import chromadb
     from chromadb.config import Settings as ChromaSettings
     from langchain_chroma import Chroma
@@ -201,14 +193,7 @@ def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, An
     from rag_ingest.tokens import get_encoding
 
     get_encoding("cl100k_base")  # the same offline vocabulary for both
-    s3 = cfg["s3"]
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint_url"],
-        aws_access_key_id=s3["access_key_id"],
-        aws_secret_access_key=s3["secret_access_key"],
-        region_name="us-east-1",
-    )
+    client = boto3_client(cfg["s3"])
     chroma = chromadb.PersistentClient(
         path=store, settings=ChromaSettings(anonymized_telemetry=False)
     )

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import MiB, floor_fetcher, hwm, run_child
+from _common import MiB, boto3_client, floor_fetcher, hwm, run_child
 
 SMALL = 64 * 1024
 N_SMALL = 1000
@@ -91,18 +91,7 @@ async def _rag_list(cfg: dict[str, Any], out: Path) -> None:
 
 
 def _boto(cfg: dict[str, Any]) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    s3 = cfg["s3"]
-    return boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint_url"],
-        aws_access_key_id=s3["access_key_id"],
-        aws_secret_access_key=s3["secret_access_key"],
-        region_name="us-east-1",
-        config=Config(max_pool_connections=64),
-    )
+    return boto3_client(cfg["s3"], connections=64)
 
 
 def _boto_large(cfg: dict[str, Any], out: Path) -> None:
