@@ -8,6 +8,7 @@ async resources (connection pools) stay bound to one loop across calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -23,6 +24,19 @@ async def next_item(iterator: AsyncIterator[T]) -> tuple[bool, T | None]:
         return True, await iterator.__anext__()
     except StopAsyncIteration:
         return False, None
+
+
+async def _shutdown() -> None:
+    """What ``asyncio.run`` does before it closes its loop: cancel the tasks still
+    running and let them unwind, finish async generators, then one more turn so that
+    transports closed on the way call ``connection_lost`` and release their sockets."""
+    me = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not me]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+    await asyncio.sleep(0)
 
 
 class LoopThread:
@@ -71,6 +85,10 @@ class LoopThread:
         if self._closed:
             return
         self._closed = True
+        # A loop stopped with work pending leaves it pending for good: a download still
+        # unwinding from a cancel would keep its connection open until garbage collection.
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_shutdown(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import socket
 import threading
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -52,6 +55,36 @@ def test_loop_thread_propagates_errors_and_refuses_after_close() -> None:
     with pytest.raises(RuntimeError, match="closed"):
         loop.run(_double(1))
     assert not any(t.name == "rag-ingest-loop" and t.is_alive() for t in threading.enumerate())
+
+
+def test_closing_the_loop_thread_unwinds_what_still_runs_on_it() -> None:
+    """A task still running at close is cancelled and unwinds, and the connection it
+    closes on the way releases its socket (no ResourceWarning at garbage collection)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    holding, unwound = threading.Event(), threading.Event()
+
+    async def holds_a_connection() -> None:
+        _, writer = await asyncio.open_connection(*server.getsockname())
+        holding.set()
+        try:
+            await asyncio.sleep(3600)  # e.g. a download whose caller went away
+        finally:
+            writer.close()
+            unwound.set()
+
+    loop = LoopThread()
+    started = asyncio.run_coroutine_threadsafe(holds_a_connection(), loop.loop)
+    accepted, _ = server.accept()
+    assert holding.wait(5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loop.close()
+        del started
+        gc.collect()
+    accepted.close()
+    server.close()
+    assert unwound.is_set()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], caught
 
 
 def test_progress_aggregates_and_rewinds() -> None:
