@@ -25,6 +25,11 @@ from rag_ingest._process import find_executable, start_tied, stop_process_group
 __all__ = ["SeaweedS3", "find_weed"]
 
 _GRPC_OFFSET = 10000  # weed's default gRPC port is the HTTP port + 10000
+# Each bucket is a collection with volumes of its own. Left at 0, weed allows
+# free disk / volume size (~1 GiB) volumes: on a machine with little free disk a
+# test session runs out and every write to a new bucket is an InternalError.
+# Volumes are sparse files, so a fixed count costs no disk until written.
+MAX_VOLUMES = 256
 
 
 def find_weed() -> str:
@@ -74,6 +79,8 @@ class SeaweedS3:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self._master_port = 0
+        self._grpc_sockets: list[Path] = []
         self.log_path = self.workdir / "weed.log"
 
     @property
@@ -111,6 +118,12 @@ class SeaweedS3:
         weed = find_weed()
         s3, master, volume, filer, admin = _pick_ports(5)
         self.port = s3
+        self._master_port = master
+        # weed puts these in /tmp whatever the flags say; removed on stop.
+        self._grpc_sockets = [
+            Path(tempfile.gettempdir()) / f"seaweedfs-{name}-grpc-{port + _GRPC_OFFSET}.sock"
+            for name, port in (("s3", s3), ("admin", admin))
+        ]
         identities = self.workdir / "s3.json"
         identities.write_text(
             json.dumps(
@@ -132,6 +145,7 @@ class SeaweedS3:
         data.mkdir(exist_ok=True)
         args = [
             weed,
+            f"-logdir={self.workdir}",  # glog writes to /tmp otherwise, and outlives us
             "mini",
             f"-dir={data}",
             "-ip=127.0.0.1",
@@ -141,6 +155,7 @@ class SeaweedS3:
             f"-s3.port={s3}",
             f"-master.port={master}",
             f"-volume.port={volume}",
+            f"-volume.max={MAX_VOLUMES}",
             f"-filer.port={filer}",
             f"-admin.port={admin}",
             "-admin.ui=false",
@@ -164,11 +179,11 @@ class SeaweedS3:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}: {self._tail()}")
+                raise RuntimeError(f"weed exited with {self.process.returncode}: {self.log_tail()}")
             if self._ready():
                 return
             time.sleep(0.25)
-        raise RuntimeError(f"weed not ready after {timeout:.0f}s: {self._tail()}")
+        raise RuntimeError(f"weed not ready after {timeout:.0f}s: {self.log_tail()}")
 
     def _ready(self) -> bool:
         try:
@@ -189,9 +204,27 @@ class SeaweedS3:
             return False
         return True
 
-    def _tail(self) -> str:
+    def volume_status(self) -> dict[str, Any]:
+        """The master's count of volume slots (``Max``, ``Free``) and volumes in use."""
+        topology = httpx.get(
+            f"http://127.0.0.1:{self._master_port}/dir/status", timeout=5.0
+        ).json()["Topology"]
+        nodes = [
+            node
+            for center in topology.get("DataCenters") or []
+            for rack in center.get("Racks") or []
+            for node in rack.get("DataNodes") or []
+        ]
+        return {
+            "Max": topology.get("Max"),
+            "Free": topology.get("Free"),
+            "Volumes": sum(node.get("Volumes", 0) for node in nodes),
+        }
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The last ``chars`` characters of the server's log (for failure reports)."""
         try:
-            return self.log_path.read_text(errors="replace")[-2000:]
+            return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
 
@@ -217,6 +250,8 @@ class SeaweedS3:
     def _kill(self) -> None:
         process, self.process = self.process, None
         stop_process_group(process)
+        for path in self._grpc_sockets:
+            path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """Stop the server and remove its files (when the temp dir is ours)."""

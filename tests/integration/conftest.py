@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -12,3 +13,22 @@ def seaweed() -> Iterator[SeaweedS3]:
     """One real S3 server (SigV4 enforced) for the whole session, stopped at the end."""
     with SeaweedS3() as server:
         yield server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing test that used the S3 server reports the tail of the server's log.
+
+    The server's files are removed when the session ends, so a 500 from it in CI is
+    otherwise undiagnosable.
+    """
+    report = yield
+    server = getattr(item, "funcargs", {}).get("seaweed")
+    if report.failed and isinstance(server, SeaweedS3):
+        try:
+            volumes = str(server.volume_status())
+        except Exception as exc:  # the server may be what broke
+            volumes = f"unavailable: {exc!r}"
+        report.sections.append(("SeaweedFS volumes", volumes))
+        report.sections.append(("SeaweedFS log (tail)", server.log_tail(6000)))
+    return report

@@ -46,6 +46,27 @@ def bucket(seaweed: SeaweedS3) -> str:
     return "itest"
 
 
+def test_the_server_has_volume_slots_whatever_the_free_disk() -> None:
+    """Every bucket takes a volume; weed's default count follows the free disk (CI
+    with little disk ran out and the suite's last new bucket got InternalError)."""
+    from rag_ingest.testing.seaweedfs import MAX_VOLUMES
+
+    with SeaweedS3() as server:
+        status = server.volume_status()
+        sockets = list(server._grpc_sockets)
+        assert all(path.exists() for path in sockets)
+        assert status["Max"] == MAX_VOLUMES
+        client = server.client()
+        for index in range(3):
+            client.create_bucket(Bucket=f"slots-{index}")
+            client.put_object(Bucket=f"slots-{index}", Key="k", Body=b"x")
+        assert server.volume_status()["Volumes"] >= 3
+        workdir = server.workdir
+        assert list(workdir.glob("weed.*INFO*")), "weed's own logs stay in its workdir"
+    assert not workdir.exists()
+    assert not any(path.exists() for path in sockets), "gRPC sockets left in /tmp"
+
+
 async def test_head(seaweed: SeaweedS3, bucket: str) -> None:
     async with AsyncS3Client(settings(seaweed)) as s3:
         info = await s3.head(f"s3://{bucket}/plain.txt")
