@@ -15,10 +15,8 @@ import dataclasses
 import importlib
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Callable
 from importlib import resources
-from pathlib import Path
 from typing import Any, TypeVar
 
 from rag_ingest.chunking import ChunkPlan
@@ -57,16 +55,15 @@ def _warm_up(options: ParseOptions, encoding: str) -> None:
     # Built-in parsers only: a user's plugin for .pdf must not run (or crash) at start-up.
     options = dataclasses.replace(options, plugins=(), max_images=0)
     root = resources.files("rag_ingest") / "demo_corpus"
-    with tempfile.TemporaryDirectory(prefix="rag-ingest-warm-") as folder:
-        for sample in _SAMPLES:
-            name = sample.rsplit("/", 1)[-1]
-            path = Path(folder) / name
-            try:
-                path.write_bytes((root / sample).read_bytes())
-                parsed = parse_file(str(path), name, options)
-                count_tokens(" ".join(s.text for s in parsed.segments), encoding)
-            except Exception:  # a missing extra fails its documents later
-                continue
+    for sample in _SAMPLES:
+        # Read in place (as_file copies only from a zipped install): a worker stopped
+        # while warming, as closing a pool does, must leave no temp copy behind.
+        try:
+            with resources.as_file(root / sample) as path:
+                parsed = parse_file(str(path), path.name, options)
+            count_tokens(" ".join(s.text for s in parsed.segments), encoding)
+        except Exception:  # a missing extra fails its documents later
+            continue
 
 
 def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: str) -> None:

@@ -4,9 +4,14 @@ workers start warm."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
+from importlib import resources
+from pathlib import Path
 
-from rag_ingest.parsers.base import ParseOptions
+import pytest
+
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
 from tests.hostile_parsers import loaded_encodings, nap
@@ -41,3 +46,26 @@ async def test_workers_load_the_tokenizer_before_the_first_document() -> None:
         assert "o200k_base" in await pool.run("probe", loaded_encodings)
     finally:
         pool.close()
+
+
+def test_warming_reads_the_bundled_samples_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker stopped mid warm-up (closing a pool stops its workers) cannot leave a copy
+    # behind when there is none: each CI run had left several rag-ingest-warm-* dirs.
+    from rag_ingest.parsers import pool as pool_module
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[str] = []
+    real = pool_module.parse_file
+
+    def recording(path: str, name: str, options: ParseOptions) -> ParsedDocument:
+        seen.append(path)
+        return real(path, name, options)
+
+    monkeypatch.setattr(pool_module, "parse_file", recording)
+    pool_module._warm_up(ParseOptions(), "cl100k_base")
+    corpus = Path(str(resources.files("rag_ingest"))) / "demo_corpus"
+    assert len(seen) == len(pool_module._SAMPLES)
+    assert all(Path(path).is_relative_to(corpus) for path in seen), seen
+    assert list(tmp_path.iterdir()) == []
