@@ -17,6 +17,9 @@ def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setenv("RAG_INGEST_NOTEBOOK_EMBEDDER", "hash")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    scratch = tmp_path / "tmp"  # the kernel's temp dir: the notebook cleans up after itself
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook,
@@ -32,3 +35,4 @@ def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch: pytest.Monkey
     text = str(outputs)
     assert "'ingested': 10" in text and "onboarding.docx" in text
     assert os.environ.get("RAG_INGEST_NOTEBOOK_EMBEDDER") == "hash"
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("rag-ingest")] == []
