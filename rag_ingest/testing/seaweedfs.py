@@ -30,6 +30,7 @@ _GRPC_OFFSET = 10000  # weed's default gRPC port is the HTTP port + 10000
 # test session runs out and every write to a new bucket is an InternalError.
 # Volumes are sparse files, so a fixed count costs no disk until written.
 MAX_VOLUMES = 256
+_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes; weed may add a suffix
 
 
 def find_weed() -> str:
@@ -78,6 +79,7 @@ class SeaweedS3:
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self._socket_dir: Path | None = None
         self.port = 0
         self._master_port = 0
         self._grpc_sockets: list[Path] = []
@@ -119,10 +121,17 @@ class SeaweedS3:
         s3, master, volume, filer, admin = _pick_ports(5)
         self.port = s3
         self._master_port = master
-        # weed puts these in /tmp whatever the flags say; removed on stop.
+        # weed puts these in /tmp whatever the flags or TMPDIR say, and removes them only
+        # when it exits cleanly: removed on stop, however it ended.
         self._grpc_sockets = [
-            Path(tempfile.gettempdir()) / f"seaweedfs-{name}-grpc-{port + _GRPC_OFFSET}.sock"
-            for name, port in (("s3", s3), ("admin", admin))
+            Path("/tmp") / f"seaweedfs-{name}-grpc-{port + _GRPC_OFFSET}.sock"
+            for name, port in (
+                ("s3", s3),
+                ("master", master),
+                ("volume", volume),
+                ("filer", filer),
+                ("admin", admin),
+            )
         ]
         identities = self.workdir / "s3.json"
         identities.write_text(
@@ -162,8 +171,8 @@ class SeaweedS3:
             "-webdav=false",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
-            f"-filer.localSocket={self.workdir / 'filer.sock'}",
-            f"-s3.localSocket={self.workdir / 's3.sock'}",
+            f"-filer.localSocket={self._sockets() / 'filer.sock'}",
+            f"-s3.localSocket={self._sockets() / 's3.sock'}",
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         try:
@@ -253,8 +262,20 @@ class SeaweedS3:
         for path in self._grpc_sockets:
             path.unlink(missing_ok=True)
 
+    def _sockets(self) -> Path:
+        """Where weed's Unix sockets go: the workdir unless its path is too long for one
+        (108 bytes on Linux; a deep TMPDIR, as under pytest or macOS, exceeds it)."""
+        if len(str(self.workdir / "filer.sock")) <= _MAX_SOCKET_PATH:
+            return self.workdir
+        if self._socket_dir is None:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="rw-", dir="/tmp"))
+        return self._socket_dir
+
     def stop(self) -> None:
         """Stop the server and remove its files (when the temp dir is ours)."""
         self._kill()
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None

@@ -51,11 +51,12 @@ def test_the_server_has_volume_slots_whatever_the_free_disk() -> None:
     with little disk ran out and the suite's last new bucket got InternalError)."""
     from rag_ingest.testing.seaweedfs import MAX_VOLUMES
 
+    def weed_sockets() -> set[Path]:
+        return set(Path("/tmp").glob("seaweedfs-*.sock"))
+
+    before = weed_sockets()
     with SeaweedS3() as server:
-        status = server.volume_status()
-        sockets = list(server._grpc_sockets)
-        assert all(path.exists() for path in sockets)
-        assert status["Max"] == MAX_VOLUMES
+        assert server.volume_status()["Max"] == MAX_VOLUMES
         client = server.client()
         for index in range(3):
             client.create_bucket(Bucket=f"slots-{index}")
@@ -63,8 +64,26 @@ def test_the_server_has_volume_slots_whatever_the_free_disk() -> None:
         assert server.volume_status()["Volumes"] >= 3
         workdir = server.workdir
         assert list(workdir.glob("weed.*INFO*")), "weed's own logs stay in its workdir"
+        assert len(weed_sockets() - before) == 5  # s3, master, volume, filer, admin
+        assert server.process is not None
+        server.process.kill()  # weed removes its /tmp sockets only when it exits cleanly
+        server.process.wait()
     assert not workdir.exists()
-    assert not any(path.exists() for path in sockets), "gRPC sockets left in /tmp"
+    assert weed_sockets() - before == set(), "gRPC sockets left in /tmp"
+
+
+def test_a_deep_work_dir_still_gets_its_sockets(tmp_path: Path) -> None:
+    """A Unix socket path holds 108 bytes: a deep TMPDIR must not stop the server."""
+    workdir = tmp_path / ("deep" * 20)
+    workdir.mkdir()
+    with SeaweedS3(workdir=workdir) as server:
+        client = server.client()
+        client.create_bucket(Bucket="deep")
+        client.put_object(Bucket="deep", Key="k", Body=b"x")
+        assert client.get_object(Bucket="deep", Key="k")["Body"].read() == b"x"
+        sockets = server._sockets()
+        assert sockets != workdir and sockets.exists()
+    assert not sockets.exists()
 
 
 async def test_head(seaweed: SeaweedS3, bucket: str) -> None:
