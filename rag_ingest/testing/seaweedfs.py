@@ -30,7 +30,7 @@ _GRPC_OFFSET = 10000  # weed's default gRPC port is the HTTP port + 10000
 # test session runs out and every write to a new bucket is an InternalError.
 # Volumes are sparse files, so a fixed count costs no disk until written.
 MAX_VOLUMES = 256
-_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes; weed may add a suffix
+_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes with its NUL; some margin
 
 
 def find_weed() -> str:
@@ -114,6 +114,7 @@ class SeaweedS3:
             except RuntimeError as exc:  # usually a port taken between pick and bind
                 last = str(exc)
                 self._kill()
+        self.stop()  # its files too: a context manager's __exit__ never runs for this
         raise RuntimeError(f"SeaweedFS did not start: {last}")
 
     def _start_once(self, timeout: float) -> None:

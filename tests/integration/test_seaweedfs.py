@@ -86,6 +86,17 @@ def test_a_deep_work_dir_still_gets_its_sockets(tmp_path: Path) -> None:
     assert not sockets.exists()
 
 
+def test_a_server_that_cannot_start_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_ingest.testing import seaweedfs
+
+    monkeypatch.setattr(seaweedfs, "find_weed", lambda: "/bin/false")
+    server = SeaweedS3()
+    with pytest.raises(RuntimeError, match="did not start: weed exited with 1"):
+        server.start(attempts=2)
+    assert not server.workdir.exists()
+    assert server.process is None
+
+
 async def test_head(seaweed: SeaweedS3, bucket: str) -> None:
     async with AsyncS3Client(settings(seaweed)) as s3:
         info = await s3.head(f"s3://{bucket}/plain.txt")
