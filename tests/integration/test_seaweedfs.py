@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +186,20 @@ async def test_missing_key_and_bucket(seaweed: SeaweedS3, bucket: str) -> None:
 async def test_overwrite_between_parts_is_412(seaweed: SeaweedS3, tmp_path: Path) -> None:
     client = seaweed.client()
     client.create_bucket(Bucket="changing")
-    client.put_object(Bucket="changing", Key="c.bin", Body=b"a" * (3 * MiB))
+    first = client.put_object(Bucket="changing", Key="c.bin", Body=b"a" * (3 * MiB))["ETag"]
     overwritten = asyncio.Event()
 
     def overwrite_once(done: int, total: int | None) -> None:
         if done >= MiB and not overwritten.is_set():
             overwritten.set()
             client.put_object(Bucket="changing", Key="c.bin", Body=b"b" * (3 * MiB))
+            # The next part must meet the new object. SeaweedFS serves entries through
+            # caches, and this test failed once in a full run on a loaded machine
+            # (output lost, not reproduced in 40 tries): wait until a HEAD sees it.
+            deadline = time.monotonic() + 10
+            while client.head_object(Bucket="changing", Key="c.bin")["ETag"] == first:
+                assert time.monotonic() < deadline, "the overwrite never became visible"
+                time.sleep(0.05)
 
     async with AsyncS3Client(
         settings(
