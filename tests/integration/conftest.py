@@ -17,7 +17,8 @@ def seaweed() -> Iterator[SeaweedS3]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A failing test that used the S3 server reports the tail of the server's log.
+    """A failing test that used the S3 server reports the server's volume counts and the
+    tail of its log.
 
     The server's files are removed when the session ends, so a 500 from it in CI is
     otherwise undiagnosable.
