@@ -309,7 +309,9 @@ class DocumentProcessor:
     _plugins: dict[str, str] = {}  # noqa: RUF012 - replaced, never mutated
 
     def register_parser(self, extension: str, spec: str) -> None:
-        """Parse files ending in ``extension`` with ``"module:function"`` (importable in workers).
+        """Parse files ending in ``extension`` with ``"module:function"`` (importable in workers;
+        ``"__main__:function"`` makes the workers import the script, which then needs its
+        ``if __name__ == "__main__":`` guard).
 
         The function takes ``(path, name, options)`` and returns a ``ParsedDocument``.
         Call before the first document.

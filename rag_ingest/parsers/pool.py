@@ -13,10 +13,13 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import importlib
+import io
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
+from multiprocessing import context as mp_context
+from multiprocessing import popen_spawn_posix, reduction, spawn, util
 from typing import Any, TypeVar
 
 from rag_ingest.chunking import ChunkPlan
@@ -129,6 +132,83 @@ def parse_and_chunk(
     return parsed, plan
 
 
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+class _SpawnWithoutMainPopen(popen_spawn_posix.Popen):
+    """A spawn start that does not run the parent's ``__main__`` script in the child.
+
+    Plain spawn re-runs the parent's script in every worker (as ``__mp_main__``):
+    a script that ingests at top level, without an ``if __name__ == "__main__":``
+    guard, ingested again in each worker, and with a fixed store every document
+    failed (the workers' copies could not open it). Workers only run rag_ingest
+    code, imported by name, so they need none of it. This is CPython's
+    ``popen_spawn_posix.Popen._launch`` (the same in 3.10-3.13) minus the main
+    module in the preparation data, as loky's start method does.
+    """
+
+    _fds: list[int]
+
+    def _launch(self, process_obj: Any) -> None:
+        from multiprocessing import resource_tracker
+
+        tracker_fd = resource_tracker.getfd()
+        assert tracker_fd is not None  # getfd() starts the tracker
+        self._fds.append(tracker_fd)
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        fp = io.BytesIO()
+        mp_context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, fp)
+            reduction.dump(process_obj, fp)
+        finally:
+            mp_context.set_spawning_popen(None)
+        parent_r = child_w = child_r = parent_w = None
+        try:
+            parent_r, child_w = os.pipe()
+            child_r, parent_w = os.pipe()
+            cmd = spawn.get_command_line(tracker_fd=tracker_fd, pipe_handle=child_r)
+            self._fds.extend([child_r, child_w])
+            executable = os.fsencode(spawn.get_executable())  # str or bytes, by version
+            self.pid = util.spawnv_passfds(executable, cmd, self._fds)
+            self.sentinel = parent_r
+            with open(parent_w, "wb", closefd=False) as f:
+                f.write(fp.getbuffer())
+        finally:
+            self.finalizer = util.Finalize(
+                self, _close_fds, [fd for fd in (parent_r, parent_w) if fd is not None]
+            )
+            for fd in (child_r, child_w):
+                if fd is not None:
+                    os.close(fd)
+
+
+class _SpawnWithoutMainProcess(mp_context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _SpawnWithoutMainPopen(process_obj)
+
+
+class _SpawnWithoutMainContext(mp_context.SpawnContext):
+    Process = _SpawnWithoutMainProcess  # type: ignore[assignment]
+
+
+def worker_context(plugins: Iterable[tuple[str, str]] = ()) -> mp_context.BaseContext:
+    """The start method for parser workers: spawn, without the parent's script.
+
+    A parser plugin registered as ``"__main__:function"`` lives in that script,
+    so then the workers load it as plain spawn does (and the script needs its
+    ``if __name__ == "__main__":`` guard, as any multiprocessing script).
+    """
+    if any(spec.partition(":")[0] == "__main__" for _, spec in plugins):
+        return multiprocessing.get_context("spawn")
+    return _SpawnWithoutMainContext()
+
+
 class ParserPool:
     """Parses files off the event loop, one typed outcome per file."""
 
@@ -169,7 +249,7 @@ class ParserPool:
                     self.options,
                     self.encoding,
                 ),
-                context=multiprocessing.get_context("spawn"),
+                context=worker_context(self.options.plugins),
             )
         return self._process_pool
 

@@ -1,9 +1,11 @@
 """The parser pool's scheduling and start-up: a spare document waits without losing time;
-workers start warm."""
+workers start warm, and without re-running the caller's script."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import tempfile
 import time
 from importlib import resources
@@ -69,3 +71,59 @@ def test_warming_reads_the_bundled_samples_in_place(
     assert len(seen) == len(pool_module._SAMPLES)
     assert all(Path(path).is_relative_to(corpus) for path in seen), seen
     assert list(tmp_path.iterdir()) == []
+
+
+def _run_script(tmp_path: Path, source: str) -> list[str]:
+    script = tmp_path / "user_script.py"
+    script.write_text(source)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
+    # The README's loader lines, at the top level of a script, as most scripts are
+    # written. Plain spawn re-ran the script in each worker: it loaded everything again
+    # there, and every document those nested loads tried failed.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"note{i}.md").write_text(f"# Note {i}\n\nCanary line {i}.\n")
+    lines = _run_script(
+        tmp_path,
+        "import os\n"
+        "print('script body', os.getpid(), flush=True)\n"
+        "from rag_ingest import RagIngestLoader\n"
+        "loader = RagIngestLoader('corpus/', mode='chunks')\n"
+        "docs = loader.load()\n"
+        "print('loaded', len(docs), 'errors', len(loader.errors), flush=True)\n",
+    )
+    assert len([line for line in lines if line.startswith("script body")]) == 1
+    assert lines[-1] == "loaded 3 errors 0"
+
+
+def test_a_parser_defined_in_the_main_script_loads_in_workers(tmp_path: Path) -> None:
+    # "__main__:function" lives in the script, so its workers import the script as plain
+    # spawn does (behind the script's main guard).
+    (tmp_path / "a.up").write_text("shout this")
+    lines = _run_script(
+        tmp_path,
+        "import asyncio\n"
+        "from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment\n"
+        "from rag_ingest.parsers.pool import ParserPool\n"
+        "from rag_ingest.settings import ParseSettings\n\n"
+        "def shout(path, name, options):\n"
+        "    text = open(path).read().upper()\n"
+        "    return ParsedDocument(file_type='text', segments=[Segment(text)], parser='shout')\n\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ParserPool(ParseSettings(mode='process', workers=1),\n"
+        "                      ParseOptions(plugins=(('.up', '__main__:shout'),)))\n"
+        "    try:\n"
+        "        parsed = asyncio.run(pool.parse('a.up', 'a.up'))\n"
+        "    finally:\n"
+        "        pool.close()\n"
+        "    print(parsed.parser, parsed.segments[0].text)\n",
+    )
+    assert lines[-1] == "shout SHOUT THIS"
