@@ -31,3 +31,17 @@ def loaded_encodings() -> list[str]:
     import tiktoken.registry
 
     return sorted(tiktoken.registry.ENCODINGS)
+
+
+def loaded_modules(*names: str) -> dict[str, bool]:
+    """Which of ``names`` a worker has imported so far."""
+    import sys
+
+    return {name: name in sys.modules for name in names}
+
+
+def import_version(name: str) -> str:
+    """Import ``name`` in a worker (as a plugin would) and return its version."""
+    import importlib
+
+    return str(importlib.import_module(name).__version__)
