@@ -159,11 +159,6 @@ def parse_and_chunk(
     return parsed, plan
 
 
-def _close_fds(*fds: int) -> None:
-    for fd in fds:
-        os.close(fd)
-
-
 class _SpawnWithoutMainPopen(popen_spawn_posix.Popen):
     """A spawn start that does not run the parent's ``__main__`` script in the child.
 
@@ -207,7 +202,9 @@ class _SpawnWithoutMainPopen(popen_spawn_posix.Popen):
                 f.write(fp.getbuffer())
         finally:
             self.finalizer = util.Finalize(
-                self, _close_fds, [fd for fd in (parent_r, parent_w) if fd is not None]
+                self,
+                util.close_fds,  # type: ignore[attr-defined]  # in CPython, not in typeshed
+                [fd for fd in (parent_r, parent_w) if fd is not None],
             )
             for fd in (child_r, child_w):
                 if fd is not None:
