@@ -173,6 +173,7 @@ def chunk_document(
             last = max(0, bisect.bisect_right(starts, max(start, end - 1)) - 1)
             metadata = dict(base_metadata)
             metadata.update(
+                file_type=parsed.file_type,
                 chunk_index=len(plan.chunks),
                 token_count=tokens,
                 content_hash=digest,

@@ -119,6 +119,7 @@ async def test_corpus_from_s3_into_chroma(
             "key",
             "version",
             "filename",
+            "file_type",
             "chunk_index",
             "token_count",
             "content_hash",
@@ -128,8 +129,9 @@ async def test_corpus_from_s3_into_chroma(
         ):
             assert field in meta, field
         assert meta["source"] == "s3://corpus/reports/annual.pdf" and meta["user_id"] == "u1"
+        assert meta["file_type"] == "pdf"
         code = (await p.query("CANARY-GO entry point", session_id="alpha", k=1))[0][0]
-        assert code.metadata["language"] == "go"
+        assert code.metadata["language"] == "go" and code.metadata["file_type"] == "code"
     assert not any((tmp_path / "tmp").iterdir())  # every temp download removed
 
 
