@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from rag_ingest._redact import redact
 from rag_ingest.errors import (
+    ConfigurationError,
     DocumentError,
     QueueFullError,
     RagIngestError,
@@ -42,7 +43,7 @@ from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
 from rag_ingest.sources import Source, expand_sources, make_source
-from rag_ingest.store import ChunkStore, Ledger, chunk_id, require_session
+from rag_ingest.store import ChunkStore, Ledger, chroma_collection, chunk_id, require_session
 from rag_ingest.writer import BatchWriter, ChunkWrite
 
 __all__ = ["DocumentProcessor", "IngestReport", "IngestResult", "SyncDocumentProcessor"]
@@ -138,10 +139,11 @@ class _Once:
 class DocumentProcessor:
     """Ingests documents for sessions. ``async with DocumentProcessor(...) as p:``.
 
-    Inject what does I/O: ``embeddings`` (any LangChain ``Embeddings``; default by
-    name from ``settings.models.embedder``), ``vectorstore`` (any LangChain
-    ``VectorStore``; default Chroma), ``summarizer`` (any chat model or Runnable;
-    None disables summaries), ``s3`` (an :class:`AsyncS3Client`).
+    Inject what does I/O: ``embeddings`` (any LangChain ``Embeddings``; default: a
+    given ``vectorstore``'s own, else by name from ``settings.models.embedder``),
+    ``vectorstore`` (any LangChain ``VectorStore``; default Chroma), ``summarizer``
+    (any chat model or Runnable; None disables summaries), ``s3`` (an
+    :class:`AsyncS3Client`).
     """
 
     def __init__(
@@ -226,9 +228,29 @@ class DocumentProcessor:
         from rag_ingest.parsers.pool import ParserPool
 
         embeddings = self._embeddings_arg
+        store = self._vectorstore_arg
+        own = None if store is None else getattr(store, "embeddings", None)
+        if store is not None and own is None and chroma_collection(store) is not None:
+            raise ConfigurationError(
+                "the Chroma store has no embedding_function: its queries would use Chroma's "
+                "default model, which downloads one; give it the embeddings to use"
+            )
+        if embeddings is not None and own is not None and embeddings is not own:
+            raise ConfigurationError(
+                "embeddings= is not the vector store's own embeddings: the store embeds "
+                "queries with its own, so chunks and queries would come from different "
+                "models; pass the same object, or leave embeddings= out"
+            )
         if embeddings is None:
+            embeddings = own
+        if embeddings is None and store is None:
             embeddings = await self._in_io(load_embeddings, s.models.embedder)
-        self.embedder_name = embedder_name(embeddings)
+        # None: a store that embeds on its own, with a model it does not name.
+        self.embedder_name = (
+            embedder_name(embeddings)
+            if embeddings is not None
+            else f"{type(store).__module__}.{type(store).__qualname__} (the store's own)"
+        )
         window, counter = (
             getattr(embeddings, "max_input_tokens", None),
             getattr(embeddings, "count_tokens", None),
@@ -240,14 +262,17 @@ class DocumentProcessor:
                 self._chunk_settings = fit_to_window(s.chunk, window)
             if callable(counter):
                 self._window = (window, counter)
-        if self._vectorstore_arg is not None:
-            self.store = ChunkStore(self._vectorstore_arg)
+        if store is not None:
+            self.store = ChunkStore.wrap(
+                store, batch_size=s.models.batch_size, max_attempts=s.models.max_attempts
+            )
         else:
             self.store = await self._in_io(ChunkStore.chroma, s.store, embeddings)
         self.ledger = await self._in_io(Ledger, s.store.persist_dir / "ledger.sqlite3")
-        self._runner = EmbeddingRunner(
-            embeddings, s.models, concurrency=p.embeddings, max_batch=self.store.max_batch
-        )
+        if not self.store.computes_own_vectors:
+            self._runner = EmbeddingRunner(
+                embeddings, s.models, concurrency=p.embeddings, max_batch=self.store.max_batch
+            )
         if self._summarizer_arg is not None:
             from rag_ingest.tokens import count_tokens
 
@@ -879,6 +904,10 @@ class SyncDocumentProcessor:
 
     def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Any, float]]:
         return self._loop.run(self.processor.query(text, session_id=session_id, k=k))
+
+    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> Any:
+        """A LangChain retriever over one session's chunks only."""
+        return self.processor.as_retriever(session_id=session_id, k=k, **kwargs)
 
     def delete_session(self, session_id: str) -> int:
         return self._loop.run(self.processor.delete_session(session_id))

@@ -2,8 +2,14 @@
 
 The default store is Chroma (embedded persistent client, or a server by URL),
 written with ``collection.upsert`` and our own vectors: Chroma's ``add``
-ignores an existing ID, so it is never used. Any other LangChain
-``VectorStore`` works through ``add_documents(ids=...)`` / ``delete(ids)``.
+ignores an existing ID, so it is never used. A caller's ``langchain_chroma.Chroma``
+is written the same way. Any other LangChain ``VectorStore`` works through
+``add_documents(ids=...)`` (it embeds with its own embeddings, in batches, each
+retried on a transient error) and ``delete(ids)``.
+
+Session scope does not trust the store with it: queries and retrievers pass the
+store its session filter (a callable for ``InMemoryVectorStore``, a metadata dict
+otherwise) and then drop any chunk of another session that comes back anyway.
 
 Writes come from one process (Chroma's persistent client is not safe across
 processes): the pipeline's event loop calls these methods through one I/O thread
@@ -15,23 +21,40 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores import InMemoryVectorStore, VectorStore, VectorStoreRetriever
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from rag_ingest.errors import MissingExtraError, SessionRequiredError, StoreError
 from rag_ingest.settings import StoreSettings
 
-__all__ = ["ChunkStore", "Ledger", "LedgerRow", "chunk_id", "require_session"]
+__all__ = [
+    "ChunkStore",
+    "Ledger",
+    "LedgerRow",
+    "SessionRetriever",
+    "chunk_id",
+    "chroma_collection",
+    "require_session",
+]
+
+logger = logging.getLogger("rag_ingest.store")
 
 
 def require_session(session_id: str | None) -> str:
@@ -39,6 +62,57 @@ def require_session(session_id: str | None) -> str:
     if not session_id or not str(session_id).strip():
         raise SessionRequiredError("a session_id is required (queries are never unfiltered)")
     return str(session_id)
+
+
+def chroma_collection(vectorstore: Any) -> Any:
+    """The raw collection behind a ``langchain_chroma.Chroma``, else None."""
+    module = sys.modules.get("langchain_chroma")  # made a Chroma: already imported
+    if module is None or not isinstance(vectorstore, module.Chroma):
+        return None
+    return vectorstore._collection
+
+
+def session_filter(vectorstore: VectorStore, session_id: str) -> Any:
+    """The store's own form of "this session only"."""
+    if isinstance(vectorstore, InMemoryVectorStore):
+        return lambda doc: doc.metadata.get("session_id") == session_id
+    return {"session_id": session_id}
+
+
+def _of_session(docs: list[Any], session_id: str, get: Callable[[Any], Document]) -> list[Any]:
+    kept = [d for d in docs if get(d).metadata.get("session_id") == session_id]
+    if len(kept) < len(docs):
+        logger.warning(
+            "the vector store returned %d chunks of other sessions despite the session "
+            "filter; they were dropped",
+            len(docs) - len(kept),
+        )
+    return kept
+
+
+class SessionRetriever(VectorStoreRetriever):
+    """A vector-store retriever that returns one session's chunks only.
+
+    The store gets the session filter, and whatever it returns is checked again:
+    a store that ignores the filter, or a caller's ``filter=`` at invoke time,
+    never yields another session's chunks.
+    """
+
+    session_id: str
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        kwargs["filter"] = self.search_kwargs["filter"]
+        docs = super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+        return _of_session(docs, self.session_id, lambda d: d)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        kwargs["filter"] = self.search_kwargs["filter"]
+        docs = await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
+        return _of_session(docs, self.session_id, lambda d: d)
 
 
 def chunk_id(session_id: str, source: str, version: str, index: int, digest: str) -> str:
@@ -58,8 +132,13 @@ class ChunkStore:
         server: Any = None,
         client: Any = None,
         concurrent_writes: bool = False,
+        batch_size: int = 64,
+        max_attempts: int = 1,
     ) -> None:
         self.vectorstore = vectorstore
+        # A store that embeds on add: texts per add_documents call, attempts per call.
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
         # A Chroma server (ours or remote) takes concurrent requests; an in-process client
         # or an unknown VectorStore gets one call at a time.
         self.concurrent_writes = concurrent_writes
@@ -73,6 +152,16 @@ class ChunkStore:
             if getter is not None:
                 self.max_batch = int(getter())
         self._lock: Any = contextlib.nullcontext() if concurrent_writes else threading.Lock()
+
+    @classmethod
+    def wrap(cls, vectorstore: VectorStore, *, batch_size: int, max_attempts: int) -> ChunkStore:
+        """A caller's store: Chroma through its collection, any other through its API."""
+        return cls(
+            vectorstore,
+            collection=chroma_collection(vectorstore),
+            batch_size=batch_size,
+            max_attempts=max_attempts,
+        )
 
     @classmethod
     def chroma(cls, settings: StoreSettings, embeddings: Embeddings) -> ChunkStore:
@@ -172,9 +261,23 @@ class ChunkStore:
                         Document(page_content=t, metadata=m)
                         for t, m in zip(texts, metadatas, strict=True)
                     ]
-                    self.vectorstore.add_documents(docs, ids=ids)
+                    for i in range(0, len(ids), self.batch_size):
+                        j = i + self.batch_size
+                        self._retrying(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
             except Exception as exc:
                 raise StoreError(f"vector store write failed: {type(exc).__name__}: {exc}") from exc
+
+    def _retrying(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A store call that also embeds: retried like a model call (upserts by ID)."""
+        from rag_ingest.models import is_transient
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=20),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        return retrying(fn, *args, **kwargs)
 
     def delete(self, ids: list[str]) -> None:
         if not ids:
@@ -213,15 +316,27 @@ class ChunkStore:
     def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Document, float]]:
         """Top ``k`` chunks of one session only, with relevance scores."""
         session = require_session(session_id)
-        return self.vectorstore.similarity_search_with_score(
-            text, k=k, filter={"session_id": session}
+        hits = self.vectorstore.similarity_search_with_score(
+            text, k=k, filter=session_filter(self.vectorstore, session)
         )
+        return _of_session(hits, session, lambda hit: hit[0])
 
-    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> Any:
+    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> SessionRetriever:
         """A LangChain retriever that only ever sees one session's chunks."""
         session = require_session(session_id)
-        search_kwargs = {"k": k, "filter": {"session_id": session}}
-        return self.vectorstore.as_retriever(search_kwargs=search_kwargs, **kwargs)
+        search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
+        if "filter" in search_kwargs:
+            raise ValueError("the retriever's filter is the session's; it cannot be replaced")
+        search_kwargs.setdefault("k", k)
+        search_kwargs["filter"] = session_filter(self.vectorstore, session)
+        tags = kwargs.pop("tags", None) or self.vectorstore._get_retriever_tags()
+        return SessionRetriever(
+            vectorstore=self.vectorstore,
+            session_id=session,
+            search_kwargs=search_kwargs,
+            tags=tags,
+            **kwargs,
+        )
 
 
 @dataclass

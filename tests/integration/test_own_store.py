@@ -1,0 +1,190 @@
+"""A caller's own vector store: its embeddings, its filter form, sessions kept apart."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.vectorstores import InMemoryVectorStore
+
+from rag_ingest import models
+from rag_ingest.errors import ConfigurationError
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.pipeline import DocumentProcessor, SyncDocumentProcessor
+from rag_ingest.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+class RateLimited(Exception):
+    status_code = 429
+
+
+class FlakyEmbeddings(HashEmbeddings):
+    """Refuses its first call with a 429, as a provider under load does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RateLimited("slow down")
+        return super().embed_documents(texts)
+
+
+class FilterIgnoringStore(InMemoryVectorStore):
+    """A store whose searches drop the filter they are given."""
+
+    def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> Any:
+        kwargs.pop("filter", None)
+        return super().similarity_search_with_score(query, k=k, **kwargs)
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        kwargs.pop("filter", None)
+        return super().similarity_search(query, k=k, **kwargs)
+
+
+def settings(tmp_path: Path) -> Settings:
+    # The configured embedder is MiniLM: a store with its own embeddings must not load it.
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "minilm"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    texts = {
+        "birds.txt": "The canary sings in the coal mine at dawn. " * 12,
+        "zebras.md": "# Savanna\n\nZebras graze beside the river all afternoon. " * 12,
+        "other.txt": "The canary of another session sings a different song. " * 12,
+    }
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    return {name: str(tmp_path / name) for name in texts}
+
+
+@pytest.fixture
+def no_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"loaded the configured embedder {name!r}")
+
+    monkeypatch.setattr(models, "load_embeddings", refuse)
+
+
+def ids_of(store: InMemoryVectorStore, session: str) -> set[str]:
+    return {i for i, row in store.store.items() if row["metadata"]["session_id"] == session}
+
+
+async def ingest(p: DocumentProcessor, files: dict[str, str]) -> None:
+    one = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
+    two = await p.process_many([files["other.txt"]], session_id="two")
+    assert [r.status for r in one.results + two.results] == ["ingested"] * 3
+
+
+async def test_an_in_memory_store_uses_its_own_embeddings_and_keeps_sessions_apart(
+    tmp_path: Path, files: dict[str, str], no_minilm: None
+) -> None:
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        assert p.embedder_name == "hash"
+        await ingest(p, files)
+        one, two = ids_of(store, "one"), ids_of(store, "two")
+        assert one and two
+
+        hits = await p.query("canary sings", session_id="one", k=10)
+        assert hits and {d.id for d, _ in hits} <= one
+        retriever = p.as_retriever(session_id="one", k=10)
+        found = await retriever.ainvoke("canary sings")
+        assert found and {d.id for d in found} <= one
+        # A filter given at invoke time does not widen the session.
+        widened = retriever.invoke("canary sings", filter=lambda doc: True)
+        assert widened and {d.id for d in widened} <= one
+
+        assert await p.delete_session("one") == len(one)
+        assert set(store.store) == two
+
+
+def test_the_sync_twin_gives_a_session_retriever(tmp_path: Path, files: dict[str, str]) -> None:
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    with SyncDocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        p.process_many([files["birds.txt"]], session_id="one")
+        p.process_many([files["other.txt"]], session_id="two")
+        found = p.as_retriever(session_id="one", k=10).invoke("canary sings")
+    assert found and {d.id for d in found} == ids_of(store, "one")
+
+
+async def test_a_store_that_ignores_the_filter_never_returns_another_session(
+    tmp_path: Path, files: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FilterIgnoringStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        await ingest(p, files)
+        two = ids_of(store, "two")
+        with caplog.at_level(logging.WARNING, logger="rag_ingest.store"):
+            hits = await p.query("canary sings", session_id="one", k=10)
+            found = await p.as_retriever(session_id="one", k=10).ainvoke("canary sings")
+        assert hits and not {d.id for d, _ in hits} & two
+        assert found and not {d.id for d in found} & two
+        assert "other sessions" in caplog.text
+
+
+async def test_a_store_that_embeds_itself_is_retried_on_a_rate_limit(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    embeddings = FlakyEmbeddings()
+    store = InMemoryVectorStore(embedding=embeddings)
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        result = await p.process_document(files["birds.txt"], session_id="one")
+    assert result.status == "ingested", result.message
+    assert embeddings.calls >= 2 and ids_of(store, "one")
+
+
+async def test_a_callers_chroma_gets_our_vectors_and_exact_session_ids(
+    tmp_path: Path, files: dict[str, str], no_minilm: None
+) -> None:
+    import chromadb
+    from langchain_chroma import Chroma
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    embeddings = FlakyEmbeddings()
+    store = Chroma(client=client, collection_name="mine", embedding_function=embeddings)
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        assert p.embedder_name.endswith("FlakyEmbeddings")
+        await ingest(p, files)  # the 429 is retried by our timed model call
+        assert p.store is not None
+        stored = p.store.ids_for("one")  # read from Chroma, not the ledger
+        assert stored is not None and len(stored) == 2
+        Path(files["birds.txt"]).write_text("Changed: the canary flew away. " * 12)
+        again = await p.process_many([files["birds.txt"]], session_id="one")
+        assert again.results[0].status == "ingested"
+        after = p.store.ids_for("one")
+        assert after is not None and len(after) == 2 and len(after & stored) == 1
+        hits = await p.query("canary flew away", session_id="one", k=1)
+        assert "flew away" in hits[0][0].page_content
+    client.close()
+
+
+async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) -> None:
+    import chromadb
+    from langchain_chroma import Chroma
+
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    with pytest.raises(ConfigurationError, match="own embeddings"):
+        await DocumentProcessor(
+            settings(tmp_path), vectorstore=store, embeddings=HashEmbeddings()
+        ).start()
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    bare = Chroma(client=client, collection_name="bare")  # would download Chroma's model
+    with pytest.raises(ConfigurationError, match="no embedding_function"):
+        await DocumentProcessor(settings(tmp_path), vectorstore=bare).start()
+    client.close()
