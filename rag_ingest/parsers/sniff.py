@@ -28,6 +28,25 @@ _BY_EXTENSION = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
+_IMAGE = "images are not ingested on their own (no OCR)"
+# Formats whose first bytes are unmistakable, refused by name rather than as "binary".
+_REFUSED = (
+    (b"\x89PNG\r\n\x1a\n", f"a PNG image: {_IMAGE}"),
+    (b"\xff\xd8\xff", f"a JPEG image: {_IMAGE}"),
+    (b"GIF87a", f"a GIF image: {_IMAGE}"),
+    (b"GIF89a", f"a GIF image: {_IMAGE}"),
+    (b"II*\x00", f"a TIFF image: {_IMAGE}"),
+    (b"MM\x00*", f"a TIFF image: {_IMAGE}"),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "a legacy Office file (.doc, .xls or .ppt): save it as DOCX, XLSX or PPTX",
+    ),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
 
 
 class FileKind:
@@ -64,6 +83,11 @@ def _content_kind(path: str, head: bytes) -> str | None:
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return _ooxml(path) or "zip"
+    for magic, what in _REFUSED:
+        if head.startswith(magic):
+            raise UnsupportedFileTypeError(what)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        raise UnsupportedFileTypeError(f"a WebP image: {_IMAGE}")
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"
@@ -80,7 +104,10 @@ def detect(path: str, name: str) -> FileKind:
         by_name = "code"
     if by_name is None and suffix in _TEXT:
         by_name = "text"
-    by_content = _content_kind(path, head)
+    try:
+        by_content = _content_kind(path, head)
+    except UnsupportedFileTypeError as exc:
+        raise UnsupportedFileTypeError(f"{name}: {exc}") from None
 
     if by_content == "zip":
         raise UnsupportedFileTypeError(f"{name}: a zip archive that is not DOCX, PPTX or XLSX")

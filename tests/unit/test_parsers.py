@@ -119,6 +119,23 @@ def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "fake.docx", b"\x00\x01binary" * 100), "fake.docx", OPTIONS)
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image: images are not ingested"),
+        ("scan.jpg", b"\xff\xd8\xff\xe0" + bytes(64), "JPEG image"),
+        ("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "save it as DOCX"),
+        ("notes.txt", b"\x1f\x8b\x08\x00" + bytes(64), "gzip archive"),
+        ("pic.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(64), "WebP image"),
+    ],
+)
+def test_known_binary_formats_are_refused_by_name(
+    tmp_path: Path, name: str, data: bytes, said: str
+) -> None:
+    with pytest.raises(UnsupportedFileTypeError, match=f"^{name}: .*{said}"):
+        parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
 def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
     data = b"CANARY-MIXED valid text " * 20 + b"\xff\xfe\xfa bad " + b"more text " * 20
     parsed = parse_file(_file(tmp_path, "m.txt", data), "m.txt", OPTIONS)
