@@ -103,7 +103,9 @@ class RagIngestLoader(BaseLoader):
         self.errors = []
         async with AsyncS3Client(s) as s3:
             try:
-                async for item in expand_sources(s3, self.sources, self.include, self.exclude):
+                skip = [s.temp_dir] if s.temp_dir is not None else []
+                sources = expand_sources(s3, self.sources, self.include, self.exclude, skip)
+                async for item in sources:
                     window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
                     if len(window) >= s.pipeline.in_flight:
                         for doc in await window.popleft():

@@ -758,7 +758,9 @@ class DocumentProcessor:
                 slots.release()
 
         try:
-            async for item in expand_sources(self._s3, sources, include, exclude):
+            own = [self.settings.store.persist_dir, self.settings.temp_dir]
+            skip = [d for d in own if d is not None]
+            async for item in expand_sources(self._s3, sources, include, exclude, skip):
                 await slots.acquire()
                 report.listed += 1
                 task = asyncio.ensure_future(one(item))

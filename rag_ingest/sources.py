@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,7 +13,7 @@ from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 
-__all__ = ["Source", "expand_sources", "make_source"]
+__all__ = ["Source", "expand_sources", "make_source", "walk_files"]
 
 
 @dataclass
@@ -63,14 +63,44 @@ def _is_prefix(text: str) -> bool:
     return text.startswith("s3://") and (text.endswith("/") or "/" not in text[5:])
 
 
+def walk_files(
+    root: Path,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    skip: Sequence[Path] = (),
+) -> Iterator[Path]:
+    """Files under ``root`` in sorted order, lazily.
+
+    Hidden files and directories (``.git``, ``.venv``, ...) are left out, and so are
+    the ``skip`` directories (the processor's own store and staging area: ingesting
+    ``.`` must not index its own database and log). A file named directly is always
+    taken; this applies to directory walks only.
+    """
+    skipped = {p.resolve() for p in skip}
+    for directory, dirs, names in os.walk(root):
+        here = Path(directory)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and (here / d).resolve() not in skipped
+        )
+        for name in sorted(names):
+            path = here / name
+            if (
+                not name.startswith(".")
+                and path.is_file()
+                and selected_by_globs(path.as_posix(), include, exclude)
+            ):
+                yield path
+
+
 async def expand_sources(
     s3: Any,
     sources: str | os.PathLike[str] | Iterable[Any],
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    skip: Sequence[Path] = (),
 ) -> AsyncIterator[Any]:
     """Yield single sources lazily: ``s3://`` prefixes are listed page by page and
-    directories walked; globs apply to keys and to paths."""
+    directories walked (see :func:`walk_files`); globs apply to keys and to paths."""
     items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
     for item in items:
         if isinstance(item, ObjectInfo):
@@ -82,8 +112,7 @@ async def expand_sources(
                 if not (info.key or "").endswith("/"):
                     yield info
         elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
-            for path in sorted(Path(text).rglob("*")):
-                if path.is_file() and selected_by_globs(path.as_posix(), include, exclude):
-                    yield path
+            for path in walk_files(Path(text), include, exclude, skip):
+                yield path
         else:
             yield item

@@ -1,0 +1,56 @@
+"""Local directories: what a walk takes, and what it leaves alone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.pipeline import SyncDocumentProcessor
+from rag_ingest.settings import Settings
+from rag_ingest.sources import walk_files
+
+pytestmark = pytest.mark.integration
+
+
+def tree(root: Path) -> None:
+    for name in ("a.txt", "docs/b.md", "docs/deep/c.py", ".env", ".git/HEAD", "docs/.cache/x.txt"):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"text of {name}\n" * 5)
+
+
+def test_a_walk_is_sorted_skips_hidden_entries_and_named_directories(tmp_path: Path) -> None:
+    tree(tmp_path)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "db.sqlite3").write_text("x")
+    found = [
+        p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path, skip=[tmp_path / "store"])
+    ]
+    assert found == ["a.txt", "docs/b.md", "docs/deep/c.py"]
+    assert [p.name for p in walk_files(tmp_path, include=["*.md"])] == ["b.md"]
+
+
+def test_ingesting_the_directory_that_holds_the_store_leaves_the_store_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `rag-ingest ingest .` does with the default ./rag_ingest_data.
+    tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": "rag_ingest_data"},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+            "temp_dir": "staging",
+        }
+    )
+    os.makedirs("staging")
+    with SyncDocumentProcessor(settings) as p:
+        first = p.process_many(".", session_id="s")
+        again = p.process_many(".", session_id="s")
+    assert sorted(r.filename for r in first.results) == ["a.txt", "b.md", "c.py"]
+    assert first.totals["failed"] == 0
+    assert again.listed == 3 and again.totals["skipped"] == 3
