@@ -411,6 +411,7 @@ class DocumentProcessor:
     ) -> IngestResult:
         """Ingest one source for a session. Never raises for a per-document failure."""
         session = require_session(session_id)
+        extra = _caller_metadata(metadata)
         await self.start()
         started = time.perf_counter()
         try:
@@ -421,7 +422,7 @@ class DocumentProcessor:
         result = IngestResult(source=src.key, status="failed", success=False)
         result.filename = src.name
         result.embedder = self.embedder_name
-        job = _Job(src, session, user_id, metadata or {}, result)
+        job = _Job(src, session, user_id, extra, result)
         seconds = job.seconds
         self._emit(result.source, "queued")
         try:
@@ -697,9 +698,7 @@ class DocumentProcessor:
 
     def _base_metadata(self, job: _Job) -> dict[str, Any]:
         src = job.src
-        meta: dict[str, Any] = {
-            k: v for k, v in job.extra.items() if isinstance(v, (str, int, float, bool))
-        }
+        meta = dict(job.extra)
         meta.update(
             source=job.result.source,
             filename=src.name,
@@ -740,6 +739,7 @@ class DocumentProcessor:
         Failures are collected in the report, never raised.
         """
         session = require_session(session_id)
+        _caller_metadata(metadata)
         await self.start()
         report = IngestReport(session_id=session, started_at=datetime.now(timezone.utc).isoformat())
         self.events.start_bar(None)
@@ -792,6 +792,7 @@ class DocumentProcessor:
         ``pipeline.queue_size``; a web backend turns QueueFullError into a 503.
         """
         require_session(session_id)
+        _caller_metadata(metadata)
         if not self._started or self._closed:
             raise RuntimeError("start() the processor before submit()")
         if self._queue is None:
@@ -857,6 +858,24 @@ class DocumentProcessor:
             removed = await self._in_store(self.store.delete_session, session, known)
             await self._in_store(self.ledger.delete_session, session)
         return removed
+
+
+def _caller_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The caller's extra chunk metadata: flat scalars (None values left out), or refused.
+
+    Silently dropping a list or a dict would lose what the caller meant to filter on.
+    """
+    kept: dict[str, Any] = {}
+    for key, value in (metadata or {}).items():
+        if value is None:
+            continue
+        if not isinstance(key, str) or not isinstance(value, (str, int, float, bool)):
+            raise ConfigurationError(
+                f"metadata[{key!r}] is {type(value).__name__}: chunk metadata values must "
+                "be str, int, float or bool (flat, as Chroma and most stores take them)"
+            )
+        kept[key] = value
+    return kept
 
 
 def _file_digest(path: Path) -> str:
