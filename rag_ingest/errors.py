@@ -8,6 +8,7 @@
     ├── TokenizerUnavailableError   no local tiktoken vocabulary (we never download one)
     ├── QueueFullError              the submission queue is full: back off (HTTP 503)
     ├── SessionRequiredError        a query or delete without a session id
+    ├── SessionDeletedError         the session was deleted while its document was in flight
     ├── DocumentError               one document cannot be ingested
     │   ├── UnsupportedFileTypeError    no parser for this content
     │   ├── EncryptedDocumentError      password-protected
@@ -63,6 +64,7 @@ __all__ = [
     "S3PresignedExpiredError",
     "S3RateLimitError",
     "S3TimeoutError",
+    "SessionDeletedError",
     "SessionRequiredError",
     "StoreError",
     "TokenizerUnavailableError",
@@ -101,6 +103,10 @@ class QueueFullError(RagIngestError):
 
 class SessionRequiredError(RagIngestError, ValueError):
     """A session-scoped operation was called without a session id."""
+
+
+class SessionDeletedError(RagIngestError):
+    """``delete_session`` ran while this document was in flight: it was stopped, not stored."""
 
 
 class DocumentError(RagIngestError):

@@ -136,6 +136,21 @@ class _Once:
             fn()
 
 
+class _SessionWork:
+    """What callers started for one session: ``delete_session`` voids all of it.
+
+    Held by every call that ingests for the session (``process_many`` holds it for
+    sources it has not listed yet, ``submit`` for queued ones); the processor keeps
+    only a weak reference, so it lives as long as that work.
+    """
+
+    __slots__ = ("__weakref__", "deleted", "tasks")
+
+    def __init__(self) -> None:
+        self.deleted = False
+        self.tasks: set[asyncio.Task[IngestResult | BaseException]] = set()
+
+
 class DocumentProcessor:
     """Ingests documents for sessions. ``async with DocumentProcessor(...) as p:``.
 
@@ -176,6 +191,11 @@ class DocumentProcessor:
             weakref.WeakValueDictionary()
         )
         self._gates: dict[str, asyncio.Semaphore] = {}
+        self._sessions: weakref.WeakValueDictionary[str, _SessionWork] = (
+            weakref.WeakValueDictionary()
+        )
+        # Sessions being deleted: their new documents wait for the delete to finish.
+        self._deleting: dict[str, asyncio.Event] = {}
         self._started = False
         self._closed = False
         self._queue: asyncio.Queue[Any] | None = None
@@ -413,17 +433,73 @@ class DocumentProcessor:
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
         await self.start()
+        return await self._process(source, session, user_id, extra, self._work_for(session))
+
+    def _work_for(self, session: str) -> _SessionWork:
+        work = self._sessions.get(session)
+        if work is None:
+            work = self._sessions[session] = _SessionWork()
+        return work
+
+    async def _process(
+        self,
+        source: str | os.PathLike[str] | ObjectInfo,
+        session: str,
+        user_id: str | None,
+        extra: dict[str, Any],
+        work: _SessionWork,
+    ) -> IngestResult:
         started = time.perf_counter()
         try:
             src = make_source(self._s3, source)
         except RagIngestError as exc:
             uri = source.uri if isinstance(source, ObjectInfo) else os.fspath(source)
             return self._failed(Source(uri=redact(str(uri))), exc, {}, started)
+        while (deleting := self._deleting.get(session)) is not None:
+            await deleting.wait()
         result = IngestResult(source=src.key, status="failed", success=False)
         result.filename = src.name
         result.embedder = self.embedder_name
         job = _Job(src, session, user_id, extra, result)
-        seconds = job.seconds
+        if work.deleted:
+            return self._voided(job, started)
+        # Its own task, so delete_session can stop it without cancelling the caller.
+        attempt = asyncio.ensure_future(self._attempt_in_task(job, started))
+        work.tasks.add(attempt)
+        try:
+            outcome = await attempt
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if work.deleted and attempt.cancelled() and not (task and task.cancelling()):
+                return self._voided(job, started)
+            raise
+        finally:
+            work.tasks.discard(attempt)
+
+    def _voided(self, job: _Job, started: float) -> IngestResult:
+        from rag_ingest.errors import SessionDeletedError
+
+        error = SessionDeletedError(
+            f"{job.result.source}: session {job.session!r} was deleted; not stored"
+        )
+        return self._failed(job.src, error, job.seconds, started, job.result)
+
+    async def _attempt_in_task(self, job: _Job, started: float) -> IngestResult | BaseException:
+        """:meth:`_attempt`, returning a KeyboardInterrupt or SystemExit for the caller to
+        raise: raised in a task, asyncio would let it out of the event loop instead."""
+        try:
+            return await self._attempt(job, started)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            return exc
+
+    async def _attempt(self, job: _Job, started: float) -> IngestResult:
+        """One document, start to finish; a failure is its result (noted in the ledger)."""
+        src, session, result, seconds = job.src, job.session, job.result, job.seconds
         self._emit(result.source, "queued")
         try:
             await self._ingest(job)
@@ -439,8 +515,16 @@ class DocumentProcessor:
                     error_type=type(exc).__name__,
                     message=str(exc),
                 )
-                with contextlib.suppress(Exception):
-                    await self._in_store(record)
+                # Not abandoned on cancellation: a delete_session that stopped this
+                # document must not find its row written after the delete.
+                writing = asyncio.ensure_future(self._in_store(record))
+                try:
+                    await asyncio.shield(writing)
+                except asyncio.CancelledError:
+                    await asyncio.gather(writing, return_exceptions=True)
+                    raise
+                except Exception:
+                    pass
             return failed
         seconds["total"] = time.perf_counter() - started
         result.seconds = seconds
@@ -739,8 +823,9 @@ class DocumentProcessor:
         Failures are collected in the report, never raised.
         """
         session = require_session(session_id)
-        _caller_metadata(metadata)
+        extra = _caller_metadata(metadata)
         await self.start()
+        work = self._work_for(session)  # held: a delete voids sources not yet listed too
         report = IngestReport(session_id=session, started_at=datetime.now(timezone.utc).isoformat())
         self.events.start_bar(None)
         slots = asyncio.Semaphore(self.settings.pipeline.in_flight)
@@ -748,9 +833,7 @@ class DocumentProcessor:
 
         async def one(item: Any) -> None:
             try:
-                result = await self.process_document(
-                    item, session_id=session, user_id=user_id, metadata=metadata
-                )
+                result = await self._process(item, session, user_id, extra, work)
                 report.results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -791,8 +874,8 @@ class DocumentProcessor:
         Call from a running loop after :meth:`start`. The queue is bounded by
         ``pipeline.queue_size``; a web backend turns QueueFullError into a 503.
         """
-        require_session(session_id)
-        _caller_metadata(metadata)
+        session = require_session(session_id)
+        extra = _caller_metadata(metadata)
         if not self._started or self._closed:
             raise RuntimeError("start() the processor before submit()")
         if self._queue is None:
@@ -803,7 +886,9 @@ class DocumentProcessor:
             ]
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((source, session_id, user_id, metadata, future))
+            self._queue.put_nowait(
+                (source, session, user_id, extra, self._work_for(session), future)
+            )
         except asyncio.QueueFull:
             raise QueueFullError(
                 f"{self._queue.maxsize} documents already queued; try again later"
@@ -813,12 +898,10 @@ class DocumentProcessor:
     async def _queue_worker(self) -> None:
         assert self._queue is not None
         while True:
-            source, session, user, metadata, future = await self._queue.get()
+            source, session, user, extra, work, future = await self._queue.get()
             try:
                 if not future.cancelled():
-                    result = await self.process_document(
-                        source, session_id=session, user_id=user, metadata=metadata
-                    )
+                    result = await self._process(source, session, user, extra, work)
                     if not future.cancelled():
                         future.set_result(result)
             except asyncio.CancelledError:
@@ -847,16 +930,38 @@ class DocumentProcessor:
         return self.store.as_retriever(session_id=session_id, k=k, **kwargs)
 
     async def delete_session(self, session_id: str) -> int:
-        """Remove exactly this session's chunks and ledger rows; returns chunks removed."""
+        """Remove exactly this session's chunks and ledger rows; returns chunks removed.
+
+        Its documents in flight are stopped first (their results fail with
+        :class:`SessionDeletedError`), and so are those its callers have queued or
+        not listed yet: nothing of the session lands after the delete. Documents
+        for it started after this call wait for the delete, then proceed.
+        """
         session = require_session(session_id)
         await self.start()
         assert self.store is not None and self.ledger is not None
-        async with self._gates["store"]:
-            rows = await self._in_store(self.ledger.session_rows, session)
-            known = [i for row in rows for i in row.chunk_ids]
-            known += await self._in_store(self.ledger.session_pending, session)
-            removed = await self._in_store(self.store.delete_session, session, known)
-            await self._in_store(self.ledger.delete_session, session)
+        assert self._writer is not None
+        while (other := self._deleting.get(session)) is not None:
+            await other.wait()
+        done = self._deleting[session] = asyncio.Event()
+        try:
+            work = self._sessions.pop(session, None)
+            if work is not None:
+                work.deleted = True
+                stopping = list(work.tasks)
+                for task in stopping:
+                    task.cancel()
+                await asyncio.gather(*stopping, return_exceptions=True)
+            await self._writer.settle(session)
+            async with self._gates["store"]:
+                rows = await self._in_store(self.ledger.session_rows, session)
+                known = [i for row in rows for i in row.chunk_ids]
+                known += await self._in_store(self.ledger.session_pending, session)
+                removed = await self._in_store(self.store.delete_session, session, known)
+                await self._in_store(self.ledger.delete_session, session)
+        finally:
+            del self._deleting[session]
+            done.set()
         return removed
 
 

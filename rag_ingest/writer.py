@@ -81,6 +81,9 @@ class BatchWriter:
         self._approaching = approaching
         self._queue: deque[_Queued] = deque()
         self._arrived = asyncio.Event()
+        # The batch being committed, and a signal after each commit (for settle()).
+        self._committing: list[_Queued] = []
+        self._committed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         # Documents per committed batch, the latest 1000: a long-lived processor (a web
         # backend) must not grow a record of every batch it ever wrote.
@@ -96,6 +99,21 @@ class BatchWriter:
         self._queue.append(_Queued(write, future, time.perf_counter()))
         self._arrived.set()
         return await future
+
+    async def settle(self, session_id: str) -> None:
+        """Drop a session's writes not yet taken; wait out a batch that holds any.
+
+        For ``delete_session``: once its documents in flight are stopped, nothing of
+        the session may reach the store after the delete.
+        """
+        dropped = [q for q in self._queue if q.write.session_id == session_id]
+        for queued in dropped:
+            self._queue.remove(queued)
+            queued.future.cancel()
+        async with self._committed:
+            await self._committed.wait_for(
+                lambda: all(q.write.session_id != session_id for q in self._committing)
+            )
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -142,19 +160,23 @@ class BatchWriter:
             self._arrived.clear()
             while self._queue:
                 await self._gather()
-                batch = self._take()
+                if not self._queue:
+                    break  # settle() dropped what was waiting
+                batch = self._committing = self._take()
                 started = time.perf_counter()
                 try:
                     errors = await self._run_in_thread(
                         functools.partial(self._commit_each_if_needed, [q.write for q in batch])
                     )
                 except BaseException as exc:  # KeyboardInterrupt in a write reaches its callers
+                    await self._done_committing()
                     for queued in batch:
                         if not queued.future.done():
                             queued.future.set_exception(exc)
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     continue
+                await self._done_committing()
                 self.batches.append(len(batch))
                 took = time.perf_counter() - started
                 for queued, error in zip(batch, errors, strict=True):
@@ -164,6 +186,11 @@ class BatchWriter:
                         queued.future.set_result((started - queued.since, took))
                     else:
                         queued.future.set_exception(error)
+
+    async def _done_committing(self) -> None:
+        async with self._committed:
+            self._committing = []
+            self._committed.notify_all()
 
     # -- in the store thread ---------------------------------------------------------------
 

@@ -316,6 +316,44 @@ async def test_sessions_are_isolated_and_deleted_exactly(
         assert p.store.ids_for("two") == two_before and len(p.ledger.session_rows("two")) == 1
 
 
+async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(40):
+        (files / f"f{i:02}.txt").write_text(f"document {i}. " + "Words and more words. " * 800)
+    ingested = asyncio.Event()
+
+    def on_result(result: Any) -> None:
+        if result.status == "ingested":
+            ingested.set()
+
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        assert p.store is not None and p.ledger is not None
+        await p.process_document(files / "f00.txt", session_id="kept")
+        kept = p.store.ids_for("kept")
+        batch = asyncio.ensure_future(p.process_many(files, session_id="s", on_result=on_result))
+        queued = p.submit(files / "f01.txt", session_id="s")
+        await asyncio.wait_for(ingested.wait(), 60)
+        await p.delete_session("s")
+        assert p.store.ids_for("s") == set() and p.ledger.session_rows("s") == []
+        report = await batch
+        deleted = [r for r in report.results if r.error_type == "SessionDeletedError"]
+        assert report.listed == 40 and deleted
+        assert report.count("ingested") + len(deleted) == 40
+        assert (await queued).error_type in ("SessionDeletedError", None)
+        await asyncio.sleep(1.5)  # past the store writer's linger
+        assert p.store.ids_for("s") == set() and p.ledger.session_rows("s") == []
+        assert p.store.ids_for("kept") == kept
+        # The session is usable again: a new run ingests everything.
+        again = await p.process_many(files, session_id="s")
+        assert again.count("ingested") == 40
+        assert len(p.ledger.session_rows("s")) == 40
+
+
 async def test_submission_queue_applies_backpressure(
     seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path
 ) -> None:

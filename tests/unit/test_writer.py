@@ -37,10 +37,10 @@ class FakeStore:
             self.rows.pop(i, None)
 
 
-def chunks(source: str, *texts: str) -> ChunkWrite:
+def chunks(source: str, *texts: str, session: str = "s") -> ChunkWrite:
     ids = [f"{source}#{i}-{t}" for i, t in enumerate(texts)]
     return ChunkWrite(
-        session_id="s",
+        session_id=session,
         source=source,
         version="v1",
         size=1,
@@ -154,3 +154,40 @@ async def test_closing_fails_what_is_still_queued(tmp_path: Path) -> None:
     await writer.aclose()
     with pytest.raises((RuntimeError, asyncio.CancelledError)):
         await task
+
+
+async def test_settle_drops_a_sessions_queued_writes_and_waits_for_its_batch(
+    tmp_path: Path,
+) -> None:
+    store = FakeStore()
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def slow_thread(fn: Any) -> Any:
+        result = await asyncio.to_thread(fn)
+        await release.wait()  # the commit is done but not yet reported
+        return result
+
+    writer = BatchWriter(
+        cast(ChunkStore, store),
+        Ledger(tmp_path / "ledger.sqlite3"),
+        slow_thread,
+        max_docs=1,
+        max_chunks=100,
+        linger=0.0,
+        approaching=lambda: 0,
+    )
+    first = asyncio.ensure_future(writer.write(chunks("a1", "x", session="a")))
+    await asyncio.sleep(0.2)  # a1 is being committed
+    queued_a = asyncio.ensure_future(writer.write(chunks("a2", "y", session="a")))
+    queued_b = asyncio.ensure_future(writer.write(chunks("b1", "z", session="b")))
+    await asyncio.sleep(0)
+    settling = asyncio.ensure_future(writer.settle("a"))
+    await asyncio.sleep(0.2)
+    assert not settling.done()  # a1's batch still holds session a
+    loop.call_later(0.1, release.set)
+    await asyncio.wait_for(settling, 5)
+    await asyncio.wait_for(asyncio.gather(first, queued_b), 5)
+    assert queued_a.cancelled()
+    await writer.aclose()
+    assert set(store.rows) == {"a1#0-x", "b1#0-z"}
