@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     ingest.add_argument("--concurrency", type=int, help="documents in flight (and downloads)")
     ingest.add_argument("--report", type=Path, help="write a JSON report here")
+    ingest.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove this session's sources that the prefixes/directories no longer list",
+    )
     _common(ingest, store=True)
 
     query = sub.add_parser("query", help="top chunks of one session")
@@ -136,6 +141,10 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
                 f"{r.status:<9} {(r.file_type or '-'):<9} {r.total_chunks:>6} {r.token_count:>7}  "
                 f"{r.source[-width:]}"
             )
+    if report.pruned:
+        print(f"\npruned (no longer listed; chunks and ledger rows removed): {len(report.pruned)}")
+        for source in report.pruned:
+            print(f"  {source}")
     failures = [r for r in report.results if r.status == "failed"]
     if failures:
         print("\nfailures:")
@@ -177,6 +186,7 @@ def report_json(report: Any) -> dict[str, Any]:
             }
             for r in report.results
         ],
+        "pruned": report.pruned,
     }
 
 
@@ -223,6 +233,7 @@ async def _ingest(args: argparse.Namespace) -> int:
             user_id=args.user,
             include=args.include,
             exclude=args.exclude,
+            prune=args.prune,
         )
     print_summary(report, time.perf_counter() - started)
     if args.report:

@@ -42,7 +42,7 @@ from rag_ingest.progress import EventHub, IngestEvent
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
-from rag_ingest.sources import Source, expand_sources, make_source
+from rag_ingest.sources import Source, expand_sources, listed_by, make_source
 from rag_ingest.store import ChunkStore, Ledger, chroma_collection, chunk_id, require_session
 from rag_ingest.writer import BatchWriter, ChunkWrite
 
@@ -92,6 +92,8 @@ class IngestReport:
     finished_at: str = ""
     listed: int = 0
     results: list[IngestResult] = field(default_factory=list)
+    # Sources removed by ``prune=True``: ingested before, no longer listed.
+    pruned: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -106,6 +108,7 @@ class IngestReport:
             "chunks": sum(r.total_chunks for r in self.results),
             "tokens": sum(r.token_count for r in self.results),
             "bytes": sum(r.bytes for r in self.results),
+            "pruned": len(self.pruned),
         }
 
 
@@ -815,14 +818,22 @@ class DocumentProcessor:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         on_result: Callable[[IngestResult], None] | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """Ingest many sources (or an ``s3://`` prefix, or a directory) concurrently.
 
         At most ``pipeline.in_flight`` documents are in the pipeline at once, and
         the listing is consumed lazily, so memory stays flat as the corpus grows.
         Failures are collected in the report, never raised.
+
+        ``prune=True``: once every listed source is done, the session's sources
+        that these prefixes and directories (with the same globs) listed before and
+        no longer do are removed, chunks and ledger rows (``report.pruned``). A
+        listing that fails raises before anything is pruned.
         """
         session = require_session(session_id)
+        if prune and not isinstance(sources, (str, os.PathLike)):
+            sources = list(sources)  # read twice: to list, then to scope the pruning
         extra = _caller_metadata(metadata)
         await self.start()
         work = self._work_for(session)  # held: a delete voids sources not yet listed too
@@ -851,6 +862,10 @@ class DocumentProcessor:
                 task.add_done_callback(tasks.discard)
             if tasks:
                 await asyncio.gather(*tasks)
+            if prune and not work.deleted:
+                listed = listed_by(sources, include, exclude, skip)
+                seen = {r.source for r in report.results}
+                report.pruned = await self._prune(session, listed, seen)
         except BaseException:
             for task in tasks:
                 task.cancel()
@@ -858,6 +873,27 @@ class DocumentProcessor:
             raise
         report.finished_at = datetime.now(timezone.utc).isoformat()
         return report
+
+    async def _prune(
+        self, session: str, listed: Callable[[str], bool], seen: set[str]
+    ) -> list[str]:
+        """Remove the session's sources that ``listed`` covers and ``seen`` lacks."""
+        assert self.store is not None and self.ledger is not None
+        rows = await self._in_store(self.ledger.session_rows, session)
+        gone = sorted(r.source for r in rows if r.source not in seen and listed(r.source))
+        for source in gone:
+            lock = self._source_locks.setdefault((session, source), asyncio.Lock())
+            async with lock, self._gates["store"]:
+                row = await self._in_store(self.ledger.get, session, source)
+                ids = set(row.chunk_ids) if row else set()
+                ids |= await self._in_store(self.ledger.pending, session, source)
+                stored = await self._in_store(self.store.ids_for, session, source)
+                ids |= stored or set()
+                # Store first, ledger second: a crash in between prunes it again next run.
+                await self._in_store(self.store.delete, sorted(ids))
+                await self._in_store(self.ledger.delete_source, session, source)
+            logger.info("pruned %s (%d chunks): no longer listed", source, len(ids))
+        return gone
 
     # -- a bounded submission queue (for web backends) ------------------------------------
 

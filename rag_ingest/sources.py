@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 
-__all__ = ["Source", "expand_sources", "make_source", "walk_files"]
+__all__ = ["Source", "expand_sources", "listed_by", "make_source", "walk_files"]
 
 
 @dataclass
@@ -90,6 +90,57 @@ def walk_files(
                 and selected_by_globs(path.as_posix(), include, exclude)
             ):
                 yield path
+
+
+def listed_by(
+    sources: str | os.PathLike[str] | Iterable[Any],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    skip: Sequence[Path] = (),
+) -> Callable[[str], bool]:
+    """A test of a source key: would :func:`expand_sources` list it from ``sources``?
+
+    Only ``s3://`` prefixes and directories list anything; for a key under one of
+    them, the same globs, hidden-entry and ``skip`` rules decide. Used to prune
+    sources that were ingested before and are gone now.
+    """
+    items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
+    prefixes: list[tuple[str, str]] = []  # ("s3://bucket/", key prefix)
+    directories: list[tuple[Path, Path]] = []  # (as given, resolved)
+    for item in items:
+        if isinstance(item, ObjectInfo):
+            continue
+        text = os.fspath(item)
+        if _is_prefix(text):
+            bucket, _, prefix = text[len("s3://") :].partition("/")
+            prefixes.append((f"s3://{bucket}/", prefix))
+        elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
+            directories.append((Path(text), Path(text).resolve()))
+    skipped = [p.resolve() for p in skip]
+
+    def listed(key: str) -> bool:
+        for base, prefix in prefixes:
+            if (
+                key.startswith(base + prefix)
+                and not key.endswith("/")
+                and selected_by_globs(key[len(base) :], include, exclude)
+            ):
+                return True
+        if directories and key.startswith("file://"):
+            path = Path(unquote(urlsplit(key).path))
+            if any(path.is_relative_to(d) for d in skipped):
+                return False
+            for given, resolved in directories:
+                if not path.is_relative_to(resolved):
+                    continue
+                relative = path.relative_to(resolved)
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if selected_by_globs((given / relative).as_posix(), include, exclude):
+                    return True
+        return False
+
+    return listed
 
 
 async def expand_sources(

@@ -513,6 +513,15 @@ class Ledger:
             ).fetchall()
         return [i for (ids,) in rows for i in json.loads(ids)]
 
+    def delete_source(self, session_id: str, source: str) -> None:
+        """Forget one source of a session: its row and its pending IDs."""
+        with self.transaction():
+            for table in ("pending", "sources"):
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE session_id = ? AND source = ?",
+                    (session_id, source),
+                )
+
     def delete_session(self, session_id: str) -> int:
         with self._lock:
             self._db.execute("DELETE FROM pending WHERE session_id = ?", (session_id,))

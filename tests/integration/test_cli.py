@@ -68,7 +68,14 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     assert "4 ingested, 0 skipped, 0 failed" in run.stdout
     report = json.loads(report_path.read_text())
-    assert set(report) == {"session_id", "started_at", "finished_at", "totals", "documents"}
+    assert set(report) == {
+        "session_id",
+        "started_at",
+        "finished_at",
+        "totals",
+        "documents",
+        "pruned",
+    }
     assert report["session_id"] == "cli-a"
     assert report["totals"]["listed"] == 4 and report["totals"]["ingested"] == 4
     assert set(report["totals"]) == {
@@ -79,6 +86,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         "chunks",
         "tokens",
         "bytes",
+        "pruned",
     }
     for doc in report["documents"]:
         assert set(doc) == {
@@ -142,6 +150,41 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
     assert json.loads(gone.stdout) == []
     kept = rag("query", "CANARY", "--session", "cli-b", "--json", env=cli_env, cwd=tmp_path)
     assert len(json.loads(kept.stdout)) == 1
+
+
+def test_prune_removes_sources_no_longer_listed(
+    seaweed: SeaweedS3, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="cliprune")
+    for key in ("notes/keep.md", "notes/gone.md", "notes/skip.txt"):
+        client.put_object(Bucket="cliprune", Key=key, Body=f"# {key}\n\nCANARY {key}\n".encode())
+    args = ["ingest", "s3://cliprune/notes/", "--session", "cli-p", "--no-progress"]
+    first = rag(*args, env=cli_env, cwd=tmp_path)
+    assert "3 ingested" in first.stdout, first.stdout + first.stderr
+    client.delete_object(Bucket="cliprune", Key="notes/gone.md")
+    # skip.txt is not listed under --include '*.md' below: out of scope, kept.
+    report_path = tmp_path / "pruned.json"
+    pruned = rag(
+        *args,
+        "--include",
+        "*.md",
+        "--prune",
+        "--report",
+        str(report_path),
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    assert "0 ingested, 1 skipped" in pruned.stdout
+    assert "pruned (no longer listed; chunks and ledger rows removed): 1" in pruned.stdout
+    report = json.loads(report_path.read_text())
+    assert report["pruned"] == ["s3://cliprune/notes/gone.md"] and report["totals"]["pruned"] == 1
+    hits = rag("query", "CANARY", "--session", "cli-p", "-k", "10", "--json", env=cli_env)
+    assert {h["metadata"]["source"] for h in json.loads(hits.stdout)} == {
+        "s3://cliprune/notes/keep.md",
+        "s3://cliprune/notes/skip.txt",
+    }
 
 
 def test_a_failing_document_exits_1_with_its_reason(

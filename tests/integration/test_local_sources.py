@@ -54,3 +54,44 @@ def test_ingesting_the_directory_that_holds_the_store_leaves_the_store_out(
     assert sorted(r.filename for r in first.results) == ["a.txt", "b.md", "c.py"]
     assert first.totals["failed"] == 0
     assert again.listed == 3 and again.totals["skipped"] == 3
+
+
+def test_prune_removes_what_a_directory_no_longer_has_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+    with SyncDocumentProcessor(settings) as p:
+        store, ledger = p.processor.store, p.processor.ledger
+        assert store is not None and ledger is not None
+        # A walk of docs/, plus files named directly (one outside, one hidden inside).
+        p.process_many(["docs", "a.txt", "docs/.cache/x.txt"], session_id="s")
+        p.process_many(["docs"], session_id="other")
+        before = store.ids_for("s")
+        gone = (tmp_path / "docs" / "deep" / "c.py").as_uri()
+        gone_ids = store.ids_for("s", gone)
+        assert before and gone_ids
+        (tmp_path / "docs" / "deep" / "c.py").unlink()
+
+        kept = p.process_many("docs", session_id="s")  # no prune: nothing removed
+        assert kept.pruned == [] and store.ids_for("s") == before
+
+        pruned = p.process_many("docs", session_id="s", prune=True)
+        assert pruned.pruned == [gone] and pruned.totals["pruned"] == 1
+        assert store.ids_for("s") == before - gone_ids
+        assert ledger.get("s", gone) is None
+        # Named directly or in another session: untouched.
+        assert {r.source.rsplit("/", 1)[-1] for r in ledger.session_rows("s")} == {
+            "a.txt",
+            "b.md",
+            "x.txt",
+        }
+        assert store.ids_for("other", gone)
