@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rag_ingest.errors import QueueFullError, SessionRequiredError
+from rag_ingest.errors import QueueFullError, S3NotFoundError, SessionRequiredError
 from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor, IngestReport
 from rag_ingest.settings import Settings
@@ -352,6 +352,31 @@ async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
         again = await p.process_many(files, session_id="s")
         assert again.count("ingested") == 40
         assert len(p.ledger.session_rows("s")) == 40
+
+
+async def test_prune_waits_for_a_complete_listing(seaweed: SeaweedS3, tmp_path: Path) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="prunes")
+    for key in ("a.md", "b.md"):
+        client.put_object(Bucket="prunes", Key=key, Body=f"# {key}\n\nCANARY {key}\n".encode())
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        assert p.store is not None
+        await p.process_many("s3://prunes/", session_id="s")
+        before = p.store.ids_for("s")
+        b_ids = p.store.ids_for("s", "s3://prunes/b.md")
+        assert before and b_ids
+        client.delete_object(Bucket="prunes", Key="b.md")
+        # The second prefix cannot be listed: nothing may be pruned on a partial listing.
+        with pytest.raises(S3NotFoundError):
+            await p.process_many(
+                ["s3://prunes/", "s3://no-such-bucket/"], session_id="s", prune=True
+            )
+        assert p.store.ids_for("s") == before
+        report = await p.process_many("s3://prunes/", session_id="s", prune=True)
+        assert report.pruned == ["s3://prunes/b.md"]
+        assert p.store.ids_for("s") == before - b_ids
 
 
 async def test_submission_queue_applies_backpressure(
