@@ -118,6 +118,8 @@ chunk = {
         "xlsx": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "html": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "markdown": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        # Jupyter notebooks, as Markdown: cells in order, code fenced, text outputs kept.
+        "notebook": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         "code": {"strategy": "code", "chunk_tokens": 384, "overlap_tokens": 32},
     },

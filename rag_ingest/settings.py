@@ -228,6 +228,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "xlsx": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "html": FileConfig(strategy="markdown"),
         "markdown": FileConfig(strategy="markdown"),
+        "notebook": FileConfig(strategy="markdown"),
         "text": FileConfig(strategy="prose"),
         "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),
     }

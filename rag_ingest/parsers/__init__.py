@@ -56,6 +56,10 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
         )
+    elif kind.kind == "notebook":
+        from rag_ingest.parsers.notebook import parse_notebook
+
+        parsed = parse_notebook(path, name)
     else:
         from rag_ingest.parsers.text import parse_text
 

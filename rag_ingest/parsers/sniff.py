@@ -26,6 +26,7 @@ _TEXT = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".to
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
+    ".ipynb": "notebook",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
 _IMAGE = "images are not ingested on their own (no OCR)"

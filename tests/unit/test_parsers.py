@@ -136,6 +136,45 @@ def test_known_binary_formats_are_refused_by_name(
         parse_file(_file(tmp_path, name, data), name, OPTIONS)
 
 
+def test_a_notebook_becomes_markdown_without_its_images(tmp_path: Path) -> None:
+    import base64
+    import json
+
+    picture = base64.b64encode(bytes(range(256)) * 200).decode()
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"language_info": {"name": "python"}},
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Study\n", "CANARY-NB intro"]},
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": 1,
+                "source": "print('CANARY-CODE')",
+                "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": ["CANARY-OUT\n"]},
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": picture, "text/plain": ["<Figure 1>"]},
+                    },
+                    {"output_type": "error", "ename": "KeyError", "evalue": "'x'", "traceback": []},
+                ],
+            },
+        ],
+    }
+    path = _file(tmp_path, "study.ipynb", json.dumps(notebook).encode())
+    parsed = parse_file(path, "study.ipynb", OPTIONS)
+    assert parsed.file_type == "notebook" and parsed.language == "python"
+    assert parsed.text == (
+        "# Study\nCANARY-NB intro\n\n```python\nprint('CANARY-CODE')\n```\n\n"
+        "```output\nCANARY-OUT\n<Figure 1>\nKeyError: 'x'\n```"
+    )
+    with pytest.raises(CorruptDocumentError, match="invalid JSON"):
+        parse_file(_file(tmp_path, "bad.ipynb", b"{not json"), "bad.ipynb", OPTIONS)
+
+
 def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
     data = b"CANARY-MIXED valid text " * 20 + b"\xff\xfe\xfa bad " + b"more text " * 20
     parsed = parse_file(_file(tmp_path, "m.txt", data), "m.txt", OPTIONS)
