@@ -288,6 +288,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "chunks": report.totals["chunks"],
         "tokens": report.totals["tokens"],
         "bytes": report.totals["bytes"],
+        "pruned": 0,
     }
 
 
