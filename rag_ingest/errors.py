@@ -106,7 +106,7 @@ class SessionRequiredError(RagIngestError, ValueError):
 
 
 class SessionDeletedError(RagIngestError):
-    """``delete_session`` ran while this document was in flight: it was stopped, not stored."""
+    """``delete_session`` ran while this document was in flight: nothing of it is kept."""
 
 
 class DocumentError(RagIngestError):

@@ -486,7 +486,8 @@ class DocumentProcessor:
         from rag_ingest.errors import SessionDeletedError
 
         error = SessionDeletedError(
-            f"{job.result.source}: session {job.session!r} was deleted; not stored"
+            f"{job.result.source}: session {job.session!r} was deleted while this document "
+            "was in flight; nothing of it is kept"
         )
         return self._failed(job.src, error, job.seconds, started, job.result)
 
