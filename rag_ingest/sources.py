@@ -63,6 +63,60 @@ def _is_prefix(text: str) -> bool:
     return text.startswith("s3://") and (text.endswith("/") or "/" not in text[5:])
 
 
+class _GitIgnores:
+    """The ``.gitignore`` rules that apply under a directory, as git applies them.
+
+    Files from the enclosing repository's root (if any) down to each directory
+    apply, the deeper one deciding; a file in an ignored directory is ignored.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._specs: dict[Path, Any] = {}
+        chain = [self.root]
+        for parent in self.root.parents:
+            if (chain[-1] / ".git").exists():
+                break
+            chain.append(parent)
+        else:
+            chain = [self.root]  # not in a repository: only the walked tree's own files
+        self._above = list(reversed(chain[1:]))
+
+    def _spec(self, directory: Path) -> Any:
+        if directory not in self._specs:
+            spec = None
+            try:
+                lines = (directory / ".gitignore").read_text(errors="replace").splitlines()
+            except OSError:
+                lines = []
+            if lines:
+                import pathspec
+
+                spec = pathspec.GitIgnoreSpec.from_lines(lines)
+            self._specs[directory] = spec
+        return self._specs[directory]
+
+    def decides(self, path: Path, is_dir: bool) -> bool:
+        """``path`` (resolved, under the root) is ignored by its own name or pattern."""
+        inside = path.relative_to(self.root)
+        between = [self.root / p for p in reversed(inside.parents[:-1])]
+        decision = None
+        for base in [*self._above, self.root, *between]:
+            spec = self._spec(base)
+            if spec is not None:
+                relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+                result = spec.check_file(relative).include
+                if result is not None:
+                    decision = result
+        return decision is True
+
+    def ignored(self, path: Path) -> bool:
+        """``path`` (a resolved file under the root) or a directory above it is ignored."""
+        inside = path.relative_to(self.root)
+        above = [self.root / p for p in reversed(inside.parents[:-1])]
+        return any(self.decides(d, True) for d in above) or self.decides(path, False)
+
+
 def walk_files(
     root: Path,
     include: Sequence[str] = (),
@@ -71,22 +125,30 @@ def walk_files(
 ) -> Iterator[Path]:
     """Files under ``root`` in sorted order, lazily.
 
-    Hidden files and directories (``.git``, ``.venv``, ...) are left out, and so are
-    the ``skip`` directories (the processor's own store and staging area: ingesting
-    ``.`` must not index its own database and log). A file named directly is always
-    taken; this applies to directory walks only.
+    Hidden files and directories (``.git``, ``.venv``, ...) are left out, so are
+    files and directories a ``.gitignore`` ignores (``node_modules/``, build
+    output), and so are the ``skip`` directories (the processor's own store and
+    staging area: ingesting ``.`` must not index its own database and log). A file
+    named directly is always taken; this applies to directory walks only.
     """
     skipped = {p.resolve() for p in skip}
+    ignores = _GitIgnores(root)
     for directory, dirs, names in os.walk(root):
         here = Path(directory)
+        resolved = here.resolve()
         dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and (here / d).resolve() not in skipped
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and (resolved / d) not in skipped
+            and not ignores.decides(resolved / d, True)
         )
         for name in sorted(names):
             path = here / name
             if (
                 not name.startswith(".")
                 and path.is_file()
+                and not ignores.decides(resolved / name, False)
                 and selected_by_globs(path.as_posix(), include, exclude)
             ):
                 yield path
@@ -117,6 +179,7 @@ def listed_by(
         elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
             directories.append((Path(text), Path(text).resolve()))
     skipped = [p.resolve() for p in skip]
+    ignores = {resolved: _GitIgnores(resolved) for _, resolved in directories}
 
     def listed(key: str) -> bool:
         for base, prefix in prefixes:
@@ -135,6 +198,8 @@ def listed_by(
                     continue
                 relative = path.relative_to(resolved)
                 if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if ignores[resolved].ignored(path):
                     continue
                 if selected_by_globs((given / relative).as_posix(), include, exclude):
                     return True

@@ -9,7 +9,7 @@ import pytest
 
 from rag_ingest.pipeline import SyncDocumentProcessor
 from rag_ingest.settings import Settings
-from rag_ingest.sources import walk_files
+from rag_ingest.sources import listed_by, walk_files
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +30,35 @@ def test_a_walk_is_sorted_skips_hidden_entries_and_named_directories(tmp_path: P
     ]
     assert found == ["a.txt", "docs/b.md", "docs/deep/c.py"]
     assert [p.name for p in walk_files(tmp_path, include=["*.md"])] == ["b.md"]
+
+
+def test_a_walk_follows_gitignore_files_as_git_does(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".gitignore").write_text("secret.txt\n")  # above the walked directory
+    root = repo / "project"
+    files = [
+        "a.md",
+        "secret.txt",
+        "debug.log",
+        "keep.log",
+        "build/out.md",
+        "docs/draft-1.md",
+        "docs/final.md",
+        "docs/sub/draft-2.md",
+        "node_modules/pkg/readme.md",
+    ]
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+    (root / ".gitignore").write_text("build/\n*.log\n!keep.log\nnode_modules\n")
+    (root / "docs" / ".gitignore").write_text("draft-*.md\n")
+    found = [p.relative_to(root).as_posix() for p in walk_files(root)]
+    assert found == ["a.md", "keep.log", "docs/final.md"]
+    # Pruning's test of "would a walk list it" agrees with the walk, file by file.
+    listed = listed_by(root)
+    for name in files:
+        assert listed((root / name).resolve().as_uri()) == (name in found), name
 
 
 def test_ingesting_the_directory_that_holds_the_store_leaves_the_store_out(
