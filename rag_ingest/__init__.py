@@ -55,6 +55,7 @@ _EXPORTS = {
     "TokenizerUnavailableError": "rag_ingest.errors",
     "UnsafeSourceError": "rag_ingest.errors",
     "UnsupportedFileTypeError": "rag_ingest.errors",
+    "VerifyReport": "rag_ingest.store",
     "ZipBombError": "rag_ingest.errors",
     "load_embeddings": "rag_ingest.models",
 }
@@ -103,6 +104,7 @@ __all__ = [
     "TokenizerUnavailableError",
     "UnsafeSourceError",
     "UnsupportedFileTypeError",
+    "VerifyReport",
     "ZipBombError",
     "load_embeddings",
 ]
@@ -174,6 +176,7 @@ if TYPE_CHECKING:
     )
     from rag_ingest.store import (
         ChunkStore,
+        VerifyReport,
     )
 
 

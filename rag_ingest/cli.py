@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--session", required=True)
     _common(delete, store=True)
 
+    verify = sub.add_parser("verify", help="compare a session's ledger with its store")
+    verify.add_argument("--session", required=True)
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete orphan chunks; mark sources with missing chunks for re-ingest",
+    )
+    _common(verify, store=True)
+
     demo = sub.add_parser("demo", help="ingest a sample corpus from a throwaway local S3 server")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -273,6 +282,30 @@ async def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _verify(args: argparse.Namespace) -> int:
+    from rag_ingest.pipeline import DocumentProcessor
+
+    async with DocumentProcessor(_settings(args), progress=False) as processor:
+        report = await processor.verify_session(args.session, repair=args.repair)
+    print(
+        f"session {args.session!r}: {report.sources} sources, {report.recorded} chunks "
+        f"recorded, {report.stored} stored; {len(report.orphans)} orphan chunks, "
+        f"{len(report.missing)} sources with missing chunks"
+    )
+    for source, lacking in sorted(report.missing.items()):
+        print(f"  missing {lacking} chunks: {source}")
+    if report.consistent:
+        return 0
+    if report.repaired:
+        print(
+            f"repaired: {len(report.orphans)} orphan chunks deleted; "
+            f"{len(report.missing)} sources will be ingested again by the next run over them"
+        )
+        return 0
+    print("run with --repair to fix", file=sys.stderr)
+    return 1
+
+
 async def _ls(args: argparse.Namespace) -> int:
     from rag_ingest.s3 import AsyncS3Client
 
@@ -306,6 +339,7 @@ _COMMANDS = {
     "ingest": _ingest,
     "query": _query,
     "delete": _delete,
+    "verify": _verify,
     "ls": _ls,
     "download": _download,
 }

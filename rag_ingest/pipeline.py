@@ -43,7 +43,15 @@ from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
 from rag_ingest.sources import Source, expand_sources, listed_by, make_source
-from rag_ingest.store import ChunkStore, Ledger, chroma_collection, chunk_id, require_session
+from rag_ingest.store import (
+    ChunkStore,
+    Ledger,
+    VerifyReport,
+    chroma_collection,
+    chunk_id,
+    compare,
+    require_session,
+)
 from rag_ingest.writer import BatchWriter, ChunkWrite
 
 __all__ = ["DocumentProcessor", "IngestReport", "IngestResult", "SyncDocumentProcessor"]
@@ -197,8 +205,8 @@ class DocumentProcessor:
         self._sessions: weakref.WeakValueDictionary[str, _SessionWork] = (
             weakref.WeakValueDictionary()
         )
-        # Sessions being deleted: their new documents wait for the delete to finish.
-        self._deleting: dict[str, asyncio.Event] = {}
+        # Sessions being deleted or verified: their new documents wait until it is done.
+        self._exclusive: dict[str, asyncio.Event] = {}
         self._started = False
         self._closed = False
         self._queue: asyncio.Queue[Any] | None = None
@@ -458,8 +466,8 @@ class DocumentProcessor:
         except RagIngestError as exc:
             uri = source.uri if isinstance(source, ObjectInfo) else os.fspath(source)
             return self._failed(Source(uri=redact(str(uri))), exc, {}, started)
-        while (deleting := self._deleting.get(session)) is not None:
-            await deleting.wait()
+        while (busy := self._exclusive.get(session)) is not None:
+            await busy.wait()
         result = IngestResult(source=src.key, status="failed", success=False)
         result.filename = src.name
         result.embedder = self.embedder_name
@@ -977,29 +985,72 @@ class DocumentProcessor:
         session = require_session(session_id)
         await self.start()
         assert self.store is not None and self.ledger is not None
-        assert self._writer is not None
-        while (other := self._deleting.get(session)) is not None:
-            await other.wait()
-        done = self._deleting[session] = asyncio.Event()
-        try:
-            work = self._sessions.pop(session, None)
-            if work is not None:
-                work.deleted = True
-                stopping = list(work.tasks)
-                for task in stopping:
-                    task.cancel()
-                await asyncio.gather(*stopping, return_exceptions=True)
-            await self._writer.settle(session)
-            async with self._gates["store"]:
-                rows = await self._in_store(self.ledger.session_rows, session)
-                known = [i for row in rows for i in row.chunk_ids]
-                known += await self._in_store(self.ledger.session_pending, session)
-                removed = await self._in_store(self.store.delete_session, session, known)
-                await self._in_store(self.ledger.delete_session, session)
-        finally:
-            del self._deleting[session]
-            done.set()
+        async with self._session_alone(session, stop=True), self._gates["store"]:
+            rows = await self._in_store(self.ledger.session_rows, session)
+            known = [i for row in rows for i in row.chunk_ids]
+            known += await self._in_store(self.ledger.session_pending, session)
+            removed = await self._in_store(self.store.delete_session, session, known)
+            await self._in_store(self.ledger.delete_session, session)
         return removed
+
+    async def verify_session(self, session_id: str, *, repair: bool = False) -> VerifyReport:
+        """Compare the session's ledger with its store; with ``repair``, make them agree.
+
+        Orphans (chunks in the store that no ledger row records: a write whose
+        ledger row was lost) are deleted. A source whose recorded chunks are missing
+        from the store is marked failed, so the next run over it ingests it again.
+        Documents of the session in flight are waited for, and new ones held, until
+        done. Needs a store that lists IDs (Chroma).
+        """
+        session = require_session(session_id)
+        await self.start()
+        assert self.store is not None and self.ledger is not None
+        store, ledger = self.store, self.ledger
+        async with self._session_alone(session, stop=False), self._gates["store"]:
+            report = await self._in_store(compare, store, ledger, session)
+            if repair and not report.consistent:
+                await self._in_store(store.delete, report.orphans)
+                for source, lacking in report.missing.items():
+                    mark = functools.partial(
+                        ledger.record_failure_keeping_chunks,
+                        session_id=session,
+                        source=source,
+                        error_type="StoreMismatchError",
+                        message=f"verify: {lacking} of its chunks were missing from the store",
+                    )
+                    await self._in_store(mark)
+                report.repaired = True
+        return report
+
+    @contextlib.asynccontextmanager
+    async def _session_alone(self, session: str, *, stop: bool) -> AsyncIterator[None]:
+        """Run with nothing of the session in flight; its new documents wait till the end.
+
+        ``stop``: its documents in flight, queued or not yet listed are voided
+        (:class:`SessionDeletedError`) and their pending writes dropped; otherwise
+        those in flight are waited for.
+        """
+        assert self._writer is not None
+        while (other := self._exclusive.get(session)) is not None:
+            await other.wait()
+        done = self._exclusive[session] = asyncio.Event()
+        try:
+            if stop:
+                work = self._sessions.pop(session, None)
+                if work is not None:
+                    work.deleted = True
+                    for task in work.tasks:
+                        task.cancel()
+            else:
+                work = self._sessions.get(session)
+            if work is not None:
+                await asyncio.gather(*list(work.tasks), return_exceptions=True)
+            if stop:
+                await self._writer.settle(session)
+            yield
+        finally:
+            del self._exclusive[session]
+            done.set()
 
 
 def _caller_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -1074,3 +1125,6 @@ class SyncDocumentProcessor:
 
     def delete_session(self, session_id: str) -> int:
         return self._loop.run(self.processor.delete_session(session_id))
+
+    def verify_session(self, session_id: str, *, repair: bool = False) -> VerifyReport:
+        return self._loop.run(self.processor.verify_session(session_id, repair=repair))

@@ -41,7 +41,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore, VectorStoreRetriever
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from rag_ingest.errors import MissingExtraError, SessionRequiredError, StoreError
+from rag_ingest.errors import (
+    ConfigurationError,
+    MissingExtraError,
+    SessionRequiredError,
+    StoreError,
+)
 from rag_ingest.settings import StoreSettings
 
 __all__ = [
@@ -49,8 +54,10 @@ __all__ = [
     "Ledger",
     "LedgerRow",
     "SessionRetriever",
+    "VerifyReport",
     "chunk_id",
     "chroma_collection",
+    "compare",
     "require_session",
 ]
 
@@ -337,6 +344,49 @@ class ChunkStore:
             tags=tags,
             **kwargs,
         )
+
+
+@dataclass
+class VerifyReport:
+    """One session's ledger against its store: what each holds, and where they differ."""
+
+    session_id: str
+    sources: int  # ledger rows
+    recorded: int  # chunk IDs the ledger records
+    stored: int  # chunk IDs the store holds for the session
+    orphans: list[str]  # in the store, recorded by no ledger row
+    missing: dict[str, int]  # source -> how many of its recorded chunks the store lacks
+    repaired: bool = False
+
+    @property
+    def consistent(self) -> bool:
+        return not self.orphans and not self.missing
+
+
+def compare(store: ChunkStore, ledger: Ledger, session_id: str) -> VerifyReport:
+    """Compare a session's ledger rows with the chunk IDs its store holds."""
+    stored = store.ids_for(session_id)
+    if stored is None:
+        raise ConfigurationError(
+            "verify needs a store that can list a session's chunk IDs (Chroma); "
+            f"{type(store.vectorstore).__name__} cannot"
+        )
+    rows = ledger.session_rows(session_id)
+    recorded: set[str] = set()
+    missing: dict[str, int] = {}
+    for row in rows:
+        recorded.update(row.chunk_ids)
+        lacking = len(set(row.chunk_ids) - stored)
+        if lacking:
+            missing[row.source] = lacking
+    return VerifyReport(
+        session_id=session_id,
+        sources=len(rows),
+        recorded=len(recorded),
+        stored=len(stored),
+        orphans=sorted(stored - recorded),
+        missing=missing,
+    )
 
 
 @dataclass

@@ -180,6 +180,9 @@ def test_prune_removes_sources_no_longer_listed(
     assert "pruned (no longer listed; chunks and ledger rows removed): 1" in pruned.stdout
     report = json.loads(report_path.read_text())
     assert report["pruned"] == ["s3://cliprune/notes/gone.md"] and report["totals"]["pruned"] == 1
+    verified = rag("verify", "--session", "cli-p", env=cli_env)
+    assert verified.returncode == 0, verified.stderr
+    assert "2 sources" in verified.stdout and "0 orphan chunks" in verified.stdout
     hits = rag("query", "CANARY", "--session", "cli-p", "-k", "10", "--json", env=cli_env)
     assert {h["metadata"]["source"] for h in json.loads(hits.stdout)} == {
         "s3://cliprune/notes/keep.md",

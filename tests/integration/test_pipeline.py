@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +354,77 @@ async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
         again = await p.process_many(files, session_id="s")
         assert again.count("ingested") == 40
         assert len(p.ledger.session_rows("s")) == 40
+
+
+async def test_verify_finds_and_repairs_what_the_ledger_and_store_disagree_on(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    for name in ("a", "b", "c"):
+        (files / f"{name}.txt").write_text(f"{name} document. " + "Words and more words. " * 300)
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        assert p.store is not None and p.ledger is not None
+        collection = p.store._collection
+        first = await p.process_many(files, session_id="s")
+        assert first.count("ingested") == 3
+        clean = await p.verify_session("s")
+        assert clean.consistent and clean.sources == 3 and clean.stored == clean.recorded > 3
+
+        # A chunk no ledger row records, and a recorded chunk the store lost.
+        b = (files / "b.txt").resolve().as_uri()
+        lost = sorted(p.store.ids_for("s", b) or set())[0]
+        collection.delete(ids=[lost])
+        collection.upsert(
+            ids=["orphan"],
+            embeddings=[HashEmbeddings().embed_query("orphan")],
+            metadatas=[{"session_id": "s", "source": "gone"}],
+            documents=["orphan"],
+        )
+        found = await p.verify_session("s")
+        assert not found.consistent and found.orphans == ["orphan"] and found.missing == {b: 1}
+        assert p.store.ids_for("s") and "orphan" in (p.store.ids_for("s") or set())
+
+        repaired = await p.verify_session("s", repair=True)
+        assert repaired.repaired and "orphan" not in (p.store.ids_for("s") or set())
+        row = p.ledger.get("s", b)
+        assert (
+            row is not None and row.status == "failed" and row.error_type == "StoreMismatchError"
+        ), row
+
+        again = await p.process_many(files, session_id="s")
+        assert sorted(r.status for r in again.results) == ["ingested", "skipped", "skipped"]
+        assert by_name(again)["b.txt"].status == "ingested"
+        final = await p.verify_session("s")
+        assert final.consistent and final.stored == clean.stored
+
+        # Mid-ingest, verify waits for the documents in flight: no false differences,
+        # even with a wide gap between its reading the store and reading the ledger.
+        ids_for = p.store.ids_for
+
+        def slow_ids_for(*args: Any) -> Any:
+            found = ids_for(*args)
+            time.sleep(0.3)
+            return found
+
+        p.store.ids_for = slow_ids_for  # type: ignore[method-assign]
+        for i in range(30):
+            (files / f"more{i:02}.txt").write_text(f"more {i}. " + "Other words. " * 400)
+        ingested = asyncio.Event()
+        batch = asyncio.ensure_future(
+            p.process_many(
+                files,
+                session_id="t",
+                on_result=lambda r: ingested.set() if r.status == "ingested" else None,
+            )
+        )
+        await asyncio.wait_for(ingested.wait(), 60)
+        during = await p.verify_session("t")
+        assert during.consistent and during.sources >= 1
+        assert (await batch).count("ingested") == 33
+        assert (await p.verify_session("t")).consistent
 
 
 async def test_prune_waits_for_a_complete_listing(seaweed: SeaweedS3, tmp_path: Path) -> None:
