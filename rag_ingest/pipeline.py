@@ -889,7 +889,10 @@ class DocumentProcessor:
         """Remove the session's sources that ``listed`` covers and ``seen`` lacks."""
         assert self.store is not None and self.ledger is not None
         rows = await self._in_store(self.ledger.session_rows, session)
-        gone = sorted(r.source for r in rows if r.source not in seen and listed(r.source))
+        # Off the loop: for a directory, each test reads paths and .gitignore files.
+        gone = await self._in_io(
+            lambda: sorted(r.source for r in rows if r.source not in seen and listed(r.source))
+        )
         for source in gone:
             lock = self._source_locks.setdefault((session, source), asyncio.Lock())
             async with lock, self._gates["store"]:
