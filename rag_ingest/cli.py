@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import dataclasses
 import json
 import sys
 import time
@@ -74,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", help="remove a session's chunks and ledger rows")
     delete.add_argument("--session", required=True)
     _common(delete, store=True)
+
+    status = sub.add_parser("status", help="each source of a session as the ledger has it")
+    status.add_argument("--session", required=True)
+    status.add_argument("--failed", action="store_true", help="only sources that failed")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    _common(status, store=True)
 
     verify = sub.add_parser("verify", help="compare a session's ledger with its store")
     verify.add_argument("--session", required=True)
@@ -282,6 +290,37 @@ async def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _status(args: argparse.Namespace) -> int:
+    from rag_ingest.store import Ledger
+
+    # The ledger alone (SQLite, safe to read while an ingest writes it): no store, no
+    # workers started.
+    path = _settings(args).store.persist_dir / "ledger.sqlite3"
+    if not path.is_file():
+        print(f"rag-ingest: no ledger at {path}", file=sys.stderr)
+        return 1
+    ledger = Ledger(path)
+    try:
+        rows = ledger.session_rows(args.session)
+    finally:
+        ledger.close()
+    counts = collections.Counter(r.status for r in rows)
+    if args.failed:
+        rows = [r for r in rows if r.status == "failed"]
+    rows.sort(key=lambda r: r.source)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return 0
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no sources"
+    print(f"session {args.session!r}: {summary}")
+    for r in rows:
+        line = f"{r.status:<9} {len(r.chunk_ids):>6}  {r.updated_at[:19]}  {r.source}"
+        if r.error_type:
+            line += f"\n{'':<9} {r.error_type}: {r.message}"
+        print(line)
+    return 0
+
+
 async def _verify(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
@@ -340,6 +379,7 @@ _COMMANDS = {
     "query": _query,
     "delete": _delete,
     "verify": _verify,
+    "status": _status,
     "ls": _ls,
     "download": _download,
 }

@@ -213,6 +213,16 @@ def test_a_failing_document_exits_1_with_its_reason(
     failed = [d for d in report["documents"] if d["status"] == "failed"]
     assert failed[0]["error_type"] == "EncryptedDocumentError" and failed[0]["message"]
 
+    # The ledger's view, without starting a store: every source, or the failed ones.
+    status = rag("status", "--session", "cli-f", env=cli_env, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "session 'cli-f': 1 failed, 1 ingested" in status.stdout
+    only = rag("status", "--session", "cli-f", "--failed", "--json", env=cli_env, cwd=tmp_path)
+    rows = json.loads(only.stdout)
+    assert [(r["source"], r["error_type"]) for r in rows] == [
+        ("s3://clicorpus/bad/encrypted.pdf", "EncryptedDocumentError")
+    ]
+
 
 def test_usage_and_configuration_errors_exit_2_without_traceback(
     cli_env: dict[str, str], tmp_path: Path
