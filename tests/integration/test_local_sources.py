@@ -21,6 +21,19 @@ def tree(root: Path) -> None:
         path.write_text(f"text of {name}\n" * 5)
 
 
+def local_settings(persist_dir: str, **extra: str) -> Settings:
+    """Hash embeddings and parsing in a thread: local files, no S3, fast."""
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": persist_dir},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+            **extra,
+        }
+    )
+
+
 def test_a_walk_is_sorted_skips_hidden_entries_and_named_directories(tmp_path: Path) -> None:
     tree(tmp_path)
     (tmp_path / "store").mkdir()
@@ -67,15 +80,7 @@ def test_ingesting_the_directory_that_holds_the_store_leaves_the_store_out(
     # As `rag-ingest ingest .` does with the default ./rag_ingest_data.
     tree(tmp_path)
     monkeypatch.chdir(tmp_path)
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": "rag_ingest_data"},
-            "models": {"embedder": "hash"},
-            "parse": {"mode": "thread", "workers": 1},
-            "temp_dir": "staging",
-        }
-    )
+    settings = local_settings("rag_ingest_data", temp_dir="staging")
     os.makedirs("staging")
     with SyncDocumentProcessor(settings) as p:
         first = p.process_many(".", session_id="s")
@@ -90,14 +95,7 @@ def test_prune_removes_what_a_directory_no_longer_has_and_nothing_else(
 ) -> None:
     tree(tmp_path)
     monkeypatch.chdir(tmp_path)
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
-            "models": {"embedder": "hash"},
-            "parse": {"mode": "thread", "workers": 1},
-        }
-    )
+    settings = local_settings(str(tmp_path / "store"))
     with SyncDocumentProcessor(settings) as p:
         store, ledger = p.processor.store, p.processor.ledger
         assert store is not None and ledger is not None

@@ -58,6 +58,14 @@ def corpus_bucket(seaweed: SeaweedS3) -> str:
     return "corpus"
 
 
+def text_files(folder: Path, prefix: str, count: int, body: str) -> Path:
+    """``count`` distinct text files ``{prefix}NN.txt`` in ``folder``."""
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        (folder / f"{prefix}{i:02d}.txt").write_text(f"{prefix} {i}. {body}")
+    return folder
+
+
 def by_name(report: IngestReport) -> dict[str, Any]:
     return {r.filename: r for r in report.results}
 
@@ -321,10 +329,7 @@ async def test_sessions_are_isolated_and_deleted_exactly(
 async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    files = tmp_path / "files"
-    files.mkdir()
-    for i in range(40):
-        (files / f"f{i:02}.txt").write_text(f"document {i}. " + "Words and more words. " * 800)
+    files = text_files(tmp_path / "files", "f", 40, "Words and more words. " * 800)
     ingested = asyncio.Event()
 
     def on_result(result: Any) -> None:
@@ -410,8 +415,7 @@ async def test_verify_finds_and_repairs_what_the_ledger_and_store_disagree_on(
             return found
 
         p.store.ids_for = slow_ids_for  # type: ignore[method-assign]
-        for i in range(30):
-            (files / f"more{i:02}.txt").write_text(f"more {i}. " + "Other words. " * 400)
+        text_files(files, "more", 30, "Other words. " * 400)
         ingested = asyncio.Event()
         batch = asyncio.ensure_future(
             p.process_many(
@@ -694,10 +698,7 @@ async def test_a_store_batch_never_holds_the_whole_pipeline(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
     """A batch takes at most half the documents in flight, so the rest keep moving."""
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for i in range(12):
-        (folder / f"note{i:02d}.txt").write_text(f"note {i} " + "words and more words. " * 20)
+    folder = text_files(tmp_path / "notes", "note", 12, "words and more words. " * 20)
     settings = make_settings(
         seaweed,
         tmp_path,
