@@ -188,6 +188,16 @@ def is_transient(exc: BaseException) -> bool:
     return any(word in name for word in ("ratelimit", "timeout", "unavailable", "overloaded"))
 
 
+def model_call_policy(attempts: int) -> dict[str, Any]:
+    """tenacity arguments for a model call: transient errors retried, full-jitter backoff."""
+    return {
+        "stop": stop_after_attempt(attempts),
+        "wait": wait_random_exponential(multiplier=0.5, max=20),
+        "retry": retry_if_exception(is_transient),
+        "reraise": True,
+    }
+
+
 class _Timed:
     """One model call under a timeout, retried with full-jitter backoff."""
 
@@ -197,12 +207,7 @@ class _Timed:
         self.what = what
 
     async def call(self, make: Any) -> Any:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_random_exponential(multiplier=0.5, max=20),
-            retry=retry_if_exception(is_transient),
-            reraise=True,
-        )
+        retrying = AsyncRetrying(**model_call_policy(self.attempts))
         try:
             async for attempt in retrying:
                 with attempt:

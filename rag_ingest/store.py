@@ -39,7 +39,7 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore, VectorStoreRetriever
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying
 
 from rag_ingest.errors import (
     ConfigurationError,
@@ -47,6 +47,7 @@ from rag_ingest.errors import (
     SessionRequiredError,
     StoreError,
 )
+from rag_ingest.models import model_call_policy
 from rag_ingest.settings import StoreSettings
 
 __all__ = [
@@ -276,15 +277,7 @@ class ChunkStore:
 
     def _retrying(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A store call that also embeds: retried like a model call (upserts by ID)."""
-        from rag_ingest.models import is_transient
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_random_exponential(multiplier=0.5, max=20),
-            retry=retry_if_exception(is_transient),
-            reraise=True,
-        )
-        return retrying(fn, *args, **kwargs)
+        return Retrying(**model_call_policy(self.max_attempts))(fn, *args, **kwargs)
 
     def delete(self, ids: list[str]) -> None:
         if not ids:
