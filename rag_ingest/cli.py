@@ -309,7 +309,13 @@ async def _status(args: argparse.Namespace) -> int:
         rows = [r for r in rows if r.status == "failed"]
     rows.sort(key=lambda r: r.source)
     if args.json:
-        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        # Chunk counts, not the IDs: a long document's IDs would bury the rest.
+        listing = []
+        for r in rows:
+            row = dataclasses.asdict(r)
+            row["chunks"] = len(row.pop("chunk_ids"))
+            listing.append(row)
+        print(json.dumps(listing, indent=2))
         return 0
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no sources"
     print(f"session {args.session!r}: {summary}")

@@ -219,8 +219,8 @@ def test_a_failing_document_exits_1_with_its_reason(
     assert "session 'cli-f': 1 failed, 1 ingested" in status.stdout
     only = rag("status", "--session", "cli-f", "--failed", "--json", env=cli_env, cwd=tmp_path)
     rows = json.loads(only.stdout)
-    assert [(r["source"], r["error_type"]) for r in rows] == [
-        ("s3://clicorpus/bad/encrypted.pdf", "EncryptedDocumentError")
+    assert [(r["source"], r["error_type"], r["chunks"]) for r in rows] == [
+        ("s3://clicorpus/bad/encrypted.pdf", "EncryptedDocumentError", 0)
     ]
 
 
