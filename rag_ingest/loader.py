@@ -49,7 +49,9 @@ class RagIngestLoader(BaseLoader):
     ``mode``: ``"chunks"`` (default; token-sized, provenance in metadata), ``"pages"``
     (one Document per PDF page or slide, one per file otherwise) or ``"document"``.
     ``on_error``: ``"skip"`` (default; failures are logged and kept in ``errors``) or
-    ``"raise"``.
+    ``"raise"``. ``embeddings``: the embedder the chunks will be indexed with; one that
+    declares its input window (``max_input_tokens``, as MiniLM does) gets chunks sized
+    to fit it (``settings.chunk.fit_embedder``), as the ``DocumentProcessor`` does.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class RagIngestLoader(BaseLoader):
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         metadata: dict[str, Any] | None = None,
+        embeddings: Any = None,
     ) -> None:
         if mode not in ("chunks", "pages", "document"):
             raise ConfigurationError(f"mode must be chunks, pages or document, not {mode!r}")
@@ -77,6 +80,13 @@ class RagIngestLoader(BaseLoader):
         self.exclude = tuple(exclude)
         self.metadata = dict(metadata or {})
         self.errors: list[LoadError] = []
+        # The chunk sizes in force: the settings', fitted to the embedder's window.
+        self.chunk_settings = self.settings.chunk
+        window = getattr(embeddings, "max_input_tokens", None)
+        if isinstance(window, int) and window > 0 and self.chunk_settings.fit_embedder:
+            from rag_ingest.chunking import fit_to_window
+
+            self.chunk_settings = fit_to_window(self.chunk_settings, window)
 
     def __repr__(self) -> str:
         return f"RagIngestLoader({len(self.sources)} sources, mode={self.mode!r})"
@@ -137,7 +147,7 @@ class RagIngestLoader(BaseLoader):
                 base["version"] = version
             if self.mode == "chunks":
                 parsed, plan = await pool.parse_and_chunk(
-                    str(path), source.name, self.settings.chunk, base
+                    str(path), source.name, self.chunk_settings, base
                 )
                 return [Document(page_content=c.text, metadata=c.metadata) for c in plan.chunks]
             parsed = await pool.parse(str(path), source.name)

@@ -122,3 +122,21 @@ def test_load_and_split_and_index(seaweed: SeaweedS3, loader_bucket: str) -> Non
         chunks, records, store, cleanup="incremental", source_id_key="source", key_encoder="sha256"
     )
     assert second["num_added"] == 0 and second["num_skipped"] == first["num_added"]
+
+
+class WindowedEmbeddings(HashEmbeddings):
+    """An embedder that reads 100 tokens of each text, as MiniLM reads 256."""
+
+    max_input_tokens = 100
+
+
+def test_chunks_fit_the_embedder_they_will_be_indexed_with(tmp_path: Path) -> None:
+    text = tmp_path / "long.txt"
+    text.write_text(" ".join(f"Mile {i}: the river runs past mill {i}." for i in range(300)))
+    plain = Settings.model_validate({"progress": False, "parse": {"mode": "thread"}})
+    unfitted = RagIngestLoader(text, settings=plain).load()
+    fitted = RagIngestLoader(text, settings=plain, embeddings=WindowedEmbeddings()).load()
+    cap = int((100 - 2) * 0.75)
+    assert max(d.metadata["token_count"] for d in unfitted) > cap
+    assert all(d.metadata["token_count"] <= cap for d in fitted)
+    assert len(fitted) > len(unfitted)
