@@ -599,6 +599,13 @@ class DocumentProcessor:
             result.total_chunks = len(previous.chunk_ids)
             result.message = "unchanged since the last ingest"
             return
+        if size == 0:
+            # Nothing to index (an empty __init__.py, a placeholder): not a failure. Still
+            # written, so the chunks of an earlier, non-empty version are removed.
+            await self._store(job, [], [], [], [])
+            result.status, result.success = "skipped", True
+            result.message = "empty (0 bytes): nothing to index"
+            return
         self._approaching += 1
         arrived = _Once(self._arrive)
         try:
@@ -699,27 +706,40 @@ class DocumentProcessor:
             vectors = await self._runner.embed(texts)
         seconds["embed"] = time.perf_counter() - t
 
-        # Store first, ledger second (a replay is an idempotent upsert), batched with
-        # other documents. One source's writes never interleave with another attempt at
-        # the same source.
         self._emit(key, "storing")
+        await self._store(job, ids, texts, metadatas, vectors, arrived)
+        result.status, result.success = "ingested", True
+        result.total_chunks = len(ids)
+
+    async def _store(
+        self,
+        job: _Job,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        vectors: list[list[float]] | None,
+        arrived: Callable[[], None] | None = None,
+    ) -> None:
+        """Store first, ledger second (a replay is an idempotent upsert), batched with
+        other documents; one source's writes never interleave with another attempt at it.
+        The source's chunks from an earlier version that ``ids`` lacks are deleted."""
+        assert self._writer is not None
         write = ChunkWrite(
-            session_id=session,
-            source=key,
+            session_id=job.session,
+            source=job.result.source,
             version=job.version,
-            size=result.bytes,
+            size=job.result.bytes,
             fingerprint=job.fingerprint,
             ids=ids,
             texts=texts,
             metadatas=metadatas,
             vectors=vectors,
         )
-        lock = self._source_locks.setdefault((session, key), asyncio.Lock())
+        lock = self._source_locks.setdefault((job.session, job.result.source), asyncio.Lock())
         async with lock:
-            arrived()
-            seconds["store_wait"], seconds["store"] = await self._writer.write(write)
-        result.status, result.success = "ingested", True
-        result.total_chunks = len(ids)
+            if arrived is not None:
+                arrived()
+            job.seconds["store_wait"], job.seconds["store"] = await self._writer.write(write)
 
     async def _flag_truncated(
         self, texts: list[str], metadatas: list[dict[str, Any]], result: IngestResult

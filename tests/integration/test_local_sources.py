@@ -122,3 +122,29 @@ def test_prune_removes_what_a_directory_no_longer_has_and_nothing_else(
             "x.txt",
         }
         assert store.ids_for("other", gone)
+
+
+def test_an_empty_file_is_skipped_and_takes_its_old_chunks_with_it(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    empty = tmp_path / "docs" / "__init__.py"
+    empty.write_text("")
+    emptied = tmp_path / "docs" / "notes.txt"
+    emptied.write_text("Notes worth keeping. " * 40)
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        store = p.processor.store
+        assert store is not None
+        first = p.process_many(tmp_path / "docs", session_id="s")
+        status = {r.filename: (r.status, r.message) for r in first.results}
+        assert status["__init__.py"] == ("skipped", "empty (0 bytes): nothing to index")
+        assert status["notes.txt"][0] == "ingested" and first.totals["failed"] == 0
+        assert store.ids_for("s", emptied.as_uri())
+
+        emptied.write_text("")
+        second = p.process_many(tmp_path / "docs", session_id="s")
+        assert {r.filename: r.status for r in second.results} == {
+            "__init__.py": "skipped",
+            "notes.txt": "skipped",
+        }
+        assert store.ids_for("s", emptied.as_uri()) == set()  # the old chunks went
+        third = p.process_many(tmp_path / "docs", session_id="s")
+        assert {r.message for r in third.results} == {"unchanged since the last ingest"}
