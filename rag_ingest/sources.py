@@ -63,15 +63,19 @@ def _is_prefix(text: str) -> bool:
     return text.startswith("s3://") and (text.endswith("/") or "/" not in text[5:])
 
 
-class _GitIgnores:
-    """The ``.gitignore`` rules that apply under a directory, as git applies them.
+def _is_directory(text: str) -> bool:
+    return not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir()
 
-    Files from the enclosing repository's root (if any) down to each directory
-    apply, the deeper one deciding; a file in an ignored directory is ignored.
-    """
 
-    def __init__(self, root: Path) -> None:
+class _WalkRules:
+    """What a walk of ``root`` leaves out: hidden entries, the ``skip`` directories, and
+    what ``.gitignore`` files ignore, as git applies them (the enclosing repository's
+    files from its root down, the deeper one deciding; a file in an ignored directory
+    is ignored)."""
+
+    def __init__(self, root: Path, skip: Sequence[Path] = ()) -> None:
         self.root = root.resolve()
+        self._skipped = {p.resolve() for p in skip}
         self._specs: dict[Path, Any] = {}
         chain = [self.root]
         for parent in self.root.parents:
@@ -96,8 +100,7 @@ class _GitIgnores:
             self._specs[directory] = spec
         return self._specs[directory]
 
-    def decides(self, path: Path, is_dir: bool) -> bool:
-        """``path`` (resolved, under the root) is ignored by its own name or pattern."""
+    def _gitignored(self, path: Path, is_dir: bool) -> bool:
         inside = path.relative_to(self.root)
         between = [self.root / p for p in reversed(inside.parents[:-1])]
         decision = None
@@ -110,11 +113,19 @@ class _GitIgnores:
                     decision = result
         return decision is True
 
-    def ignored(self, path: Path) -> bool:
-        """``path`` (a resolved file under the root) or a directory above it is ignored."""
+    def excludes(self, path: Path, is_dir: bool) -> bool:
+        """``path`` (resolved, under the root) is left out by its own name or pattern."""
+        return (
+            path.name.startswith(".")
+            or (is_dir and path in self._skipped)
+            or self._gitignored(path, is_dir)
+        )
+
+    def takes(self, path: Path) -> bool:
+        """A walk reaches the file ``path`` (resolved, under the root)."""
         inside = path.relative_to(self.root)
         above = [self.root / p for p in reversed(inside.parents[:-1])]
-        return any(self.decides(d, True) for d in above) or self.decides(path, False)
+        return not any(self.excludes(d, True) for d in above) and not self.excludes(path, False)
 
 
 def walk_files(
@@ -131,24 +142,16 @@ def walk_files(
     staging area: ingesting ``.`` must not index its own database and log). A file
     named directly is always taken; this applies to directory walks only.
     """
-    skipped = {p.resolve() for p in skip}
-    ignores = _GitIgnores(root)
+    rules = _WalkRules(root, skip)
     for directory, dirs, names in os.walk(root):
         here = Path(directory)
         resolved = here.resolve()
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".")
-            and (resolved / d) not in skipped
-            and not ignores.decides(resolved / d, True)
-        )
+        dirs[:] = sorted(d for d in dirs if not rules.excludes(resolved / d, True))
         for name in sorted(names):
             path = here / name
             if (
-                not name.startswith(".")
+                not rules.excludes(resolved / name, False)
                 and path.is_file()
-                and not ignores.decides(resolved / name, False)
                 and selected_by_globs(path.as_posix(), include, exclude)
             ):
                 yield path
@@ -163,12 +166,12 @@ def listed_by(
     """A test of a source key: would :func:`expand_sources` list it from ``sources``?
 
     Only ``s3://`` prefixes and directories list anything; for a key under one of
-    them, the same globs, hidden-entry and ``skip`` rules decide. Used to prune
+    them, the same globs and walk rules (:class:`_WalkRules`) decide. Used to prune
     sources that were ingested before and are gone now.
     """
     items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
     prefixes: list[tuple[str, str]] = []  # ("s3://bucket/", key prefix)
-    directories: list[tuple[Path, Path]] = []  # (as given, resolved)
+    directories: list[tuple[Path, _WalkRules]] = []  # (as given, its rules)
     for item in items:
         if isinstance(item, ObjectInfo):
             continue
@@ -176,10 +179,8 @@ def listed_by(
         if _is_prefix(text):
             bucket, _, prefix = text[len("s3://") :].partition("/")
             prefixes.append((f"s3://{bucket}/", prefix))
-        elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
-            directories.append((Path(text), Path(text).resolve()))
-    skipped = [p.resolve() for p in skip]
-    ignores = {resolved: _GitIgnores(resolved) for _, resolved in directories}
+        elif _is_directory(text):
+            directories.append((Path(text), _WalkRules(Path(text), skip)))
 
     def listed(key: str) -> bool:
         for base, prefix in prefixes:
@@ -191,17 +192,14 @@ def listed_by(
                 return True
         if directories and key.startswith("file://"):
             path = Path(unquote(urlsplit(key).path))
-            if any(path.is_relative_to(d) for d in skipped):
-                return False
-            for given, resolved in directories:
-                if not path.is_relative_to(resolved):
-                    continue
-                relative = path.relative_to(resolved)
-                if any(part.startswith(".") for part in relative.parts):
-                    continue
-                if ignores[resolved].ignored(path):
-                    continue
-                if selected_by_globs((given / relative).as_posix(), include, exclude):
+            for given, rules in directories:
+                if (
+                    path.is_relative_to(rules.root)
+                    and rules.takes(path)
+                    and selected_by_globs(
+                        (given / path.relative_to(rules.root)).as_posix(), include, exclude
+                    )
+                ):
                     return True
         return False
 
@@ -227,7 +225,7 @@ async def expand_sources(
             async for info in s3.list(text, include=include, exclude=exclude):
                 if not (info.key or "").endswith("/"):
                     yield info
-        elif not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir():
+        elif _is_directory(text):
             for path in walk_files(Path(text), include, exclude, skip):
                 yield path
         else:
