@@ -26,6 +26,11 @@ s3 = {
     "addressing_style": "auto",
     # Never turn off outside a lab: it allows a man in the middle.
     "verify_tls": True,
+    # Hosts vouched for (an intranet document server): their URLs may use plain http and
+    # private addresses. Names, name:port, or networks ("wiki.corp", "10.0.0.0/8"). Any
+    # other URL must be https to a public address, so one handed in by a user cannot
+    # reach the metadata service or the private network.
+    "trusted_hosts": [],
 }
 
 retry = {
@@ -199,7 +204,8 @@ pipeline = {
     "freeze_gc": True,
 }
 
-# Staging directory for downloads (files are 0600 and removed after use); None = system temp.
+# Staging directory for downloads (files are 0600 and removed after use; the directory is
+# created on first use); None = system temp.
 temp_dir = None
 
 # tqdm progress bars on a terminal or in a notebook.

@@ -11,15 +11,30 @@ import logging
 import re
 import threading
 
-__all__ = ["REDACTED", "RedactingFilter", "install_log_redaction", "redact", "register_secret"]
+__all__ = [
+    "REDACTED",
+    "RedactingFilter",
+    "install_log_redaction",
+    "is_secret_param",
+    "redact",
+    "register_secret",
+]
 
 REDACTED = "***"
 
+# Query parameters that carry a credential: presigned S3 (SigV4 and SigV2), GCS
+# signed URLs, Azure SAS, and the usual token and key names of plain URLs.
+_SECRET_PARAM = (
+    r"x-amz-signature|x-amz-credential|x-amz-security-token|signature|awsaccesskeyid"
+    r"|x-goog-signature|x-goog-credential|sig|(?:access_|id_|auth_|refresh_)?token"
+    r"|api[_-]?key|password|passwd|client_secret|secret"
+)
+_SECRET_PARAM_NAME = re.compile(rf"(?i)(?:{_SECRET_PARAM})")
+
 _PATTERNS = [
-    # Presigned query parameters (SigV4 and SigV2 forms), in any case.
-    re.compile(
-        r"(?i)((?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|awsaccesskeyid)=)[^&\s\"'<>]+"
-    ),
+    re.compile(rf"(?i)((?<![\w-])(?:{_SECRET_PARAM})=)[^&\s\"'<>]+"),
+    # The password of a user:password@host URL.
+    re.compile(r"(://[^/\s:@]+:)[^@/\s]+(?=@)"),
     # An Authorization header value, as a header line or a dict/tuple repr.
     re.compile(r"(?i)(authorization[\"']?\s*[:=,]\s*[\"']?(?:b')?)[^\"'\n]+"),
     # The signature part of a SigV4 Authorization value that slipped through elsewhere.
@@ -30,6 +45,11 @@ _PATTERNS = [
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
+
+
+def is_secret_param(name: str) -> bool:
+    """True if a URL query parameter of this name carries a credential."""
+    return _SECRET_PARAM_NAME.fullmatch(name) is not None
 
 
 def register_secret(value: str | None) -> None:

@@ -46,6 +46,7 @@ from rag_ingest.sources import Source, expand_sources, listed_by, make_source
 from rag_ingest.store import (
     ChunkStore,
     Ledger,
+    LedgerRow,
     VerifyReport,
     chroma_collection,
     chunk_id,
@@ -133,6 +134,18 @@ class _Job:
     version: str | None = None  # ETag, S3 version or content hash, once located
     size: int = 0
     fingerprint: str = ""
+    previous: LedgerRow | None = None  # the ledger's row for this source, if any
+
+    def unchanged(self) -> bool:
+        """The ledger holds this very version, ingested under the same settings."""
+        row = self.previous
+        return (
+            row is not None
+            and row.status == "ingested"
+            and self.version is not None
+            and row.version == self.version
+            and row.fingerprint == self.fingerprint
+        )
 
 
 class _Once:
@@ -580,24 +593,17 @@ class DocumentProcessor:
         else:
             if src.info is None:
                 src.info = await self._s3.head(src.target)
+                result.filename = src.name  # a URL's Content-Disposition may name it
             version = src.info.version_id or src.info.etag
             size = src.info.size
         result.etag = job.version = version
         job.size = size
         seconds["locate"] = time.perf_counter() - t
 
-        previous = await self._in_store(self.ledger.get, job.session, key)
+        job.previous = await self._in_store(self.ledger.get, job.session, key)
         job.fingerprint = self.fingerprint
-        if (
-            previous is not None
-            and previous.status == "ingested"
-            and version is not None
-            and previous.version == version
-            and previous.fingerprint == job.fingerprint
-        ):
-            result.status, result.success = "skipped", True
-            result.total_chunks = len(previous.chunk_ids)
-            result.message = "unchanged since the last ingest"
+        if job.unchanged():
+            self._skip_unchanged(job)
             return
         if size == 0:
             # Nothing to index (an empty __init__.py, a placeholder): not a failure. Still
@@ -612,6 +618,13 @@ class DocumentProcessor:
             await self._ingest_new(job, arrived)
         finally:
             arrived()  # failed on the way, or already counted at the writer
+
+    @staticmethod
+    def _skip_unchanged(job: _Job, how: str = "") -> None:
+        assert job.previous is not None
+        job.result.status, job.result.success = "skipped", True
+        job.result.total_chunks = len(job.previous.chunk_ids)
+        job.result.message = "unchanged since the last ingest" + how
 
     def _arrive(self) -> None:
         self._approaching -= 1
@@ -628,7 +641,8 @@ class DocumentProcessor:
             result.bytes = job.size
         else:
             async with self._stage(seconds, "download", "download"):
-                self._emit(key, "downloading", bytes_done=0, bytes_total=job.size)
+                known = job.size if job.size >= 0 else None  # a chunked web page: unknown
+                self._emit(key, "downloading", bytes_done=0, bytes_total=known)
 
                 def on_bytes(done: int, total: int | None) -> None:
                     self._emit(key, "downloading", bytes_done=done, bytes_total=total)
@@ -645,6 +659,13 @@ class DocumentProcessor:
                 if download.info.etag and job.version != download.info.etag and not listed_version:
                     # changed since listing: index what we got
                     job.version = result.etag = download.info.etag
+                if job.version is None:
+                    # A web server that sends no ETag: the content is the version, so an
+                    # unchanged page is still not embedded again.
+                    job.version = result.etag = await self._in_io(_file_digest, path)
+                    if job.unchanged():
+                        self._skip_unchanged(job, " (same content)")
+                        return
             base = self._base_metadata(job)
             # Parse and chunk (tier 2, worker processes).
             async with self._stage(seconds, "parse_chunk", "parse"):

@@ -81,6 +81,13 @@ class S3Settings(_Part):
         "on a custom endpoint.",
     )
     verify_tls: bool = Field(default=True, description="Verify TLS certificates.")
+    trusted_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts whose URLs may use plain http and private addresses (an "
+        "intranet document server): names, name:port, or IP networks such as 10.0.0.0/8. "
+        "Fetched unsigned, as plain URLs. Other loopback, private and link-local "
+        "addresses are refused.",
+    )
 
     @field_validator("endpoint_url")
     @classmethod
@@ -89,6 +96,14 @@ class S3Settings(_Part):
             value = value.rstrip("/")
             if not value.startswith(("http://", "https://")):
                 raise ValueError("endpoint_url must start with http:// or https://")
+        return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _trusted_hosts(cls, value: list[str]) -> list[str]:
+        from rag_ingest.s3.safety import TrustedHosts
+
+        TrustedHosts(value)  # raises ValueError naming a bad entry
         return value
 
     @model_validator(mode="after")

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from rag_ingest._redact import is_secret_param
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
@@ -34,7 +35,17 @@ class Source:
             if self.target.bucket and self.target.key:
                 return f"s3://{self.target.bucket}/{self.target.key}"
             parts = urlsplit(self.target.url)
-            return f"{parts.scheme}://{parts.netloc}{parts.path}"
+            netloc = parts.netloc.rpartition("@")[2]  # never a user:password
+            identity = f"{parts.scheme}://{netloc}{parts.path}"
+            if self.target.presigned:
+                return identity
+            # ?id=3 and ?id=4 are two documents; a token in the query is no part of either.
+            query = [
+                (name, value)
+                for name, value in parse_qsl(parts.query, keep_blank_values=True)
+                if not is_secret_param(name)
+            ]
+            return f"{identity}?{urlencode(query)}" if query else identity
         return self.uri
 
     @property
@@ -43,8 +54,14 @@ class Source:
             return self.path.name
         if isinstance(self.target, S3Location):
             return PurePosixPath(self.target.key).name or self.target.key
+        if self.info is not None and self.info.filename:
+            return self.info.filename
         if self.target is not None and self.target.key:
             return PurePosixPath(self.target.key).name
+        if self.target is not None:
+            segment = unquote(urlsplit(self.target.url).path.rstrip("/").rpartition("/")[2])
+            if segment not in ("", ".", ".."):
+                return segment
         return "document"
 
 

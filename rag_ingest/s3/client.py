@@ -21,7 +21,7 @@ import xml.sax.saxutils
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
@@ -51,7 +51,7 @@ from rag_ingest.s3.retry import (
     RetryPolicy,
     RetryStats,
 )
-from rag_ingest.s3.safety import HostGuard, Resolver
+from rag_ingest.s3.safety import HostGuard, Resolver, TrustedHosts
 from rag_ingest.s3.uri import (
     DirectURL,
     S3Location,
@@ -70,6 +70,21 @@ logger = logging.getLogger("rag_ingest.s3")
 _ERROR_BODY_LIMIT = 64 * 1024
 _MAX_HOPS = 3
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def _disposition_filename(value: str | None) -> str | None:
+    """The file name a Content-Disposition header gives (``filename*`` first), no path."""
+    if not value:
+        return None
+    from email.message import Message
+
+    message = Message()
+    message["content-disposition"] = value
+    name = message.get_filename()
+    if not name:
+        return None
+    name = PurePosixPath(name.replace("\\", "/")).name
+    return name if name not in ("", ".", "..") else None
 
 
 def _endpoint_from_env() -> str | None:
@@ -302,9 +317,11 @@ class AsyncS3Client:
         t = self.settings.transfer
         self.policy = RetryPolicy(self.settings.retry)
         self._signer = Signer(self.settings.s3)
-        self._guard = HostGuard(self.endpoint_url, resolver)
+        self._trusted = TrustedHosts(self.settings.s3.trusted_hosts)
+        self._guard = HostGuard(self.endpoint_url, resolver, self._trusted)
         self._resolver = resolver
         self._bucket_regions: dict[str, str] = {}
+        self._temp_dir_made = False
         self._slots = asyncio.Semaphore(t.max_connections)
         self._closed = False
         self._http = httpx.AsyncClient(
@@ -362,7 +379,9 @@ class AsyncS3Client:
         """Turn an address string into a target (already-parsed targets pass through)."""
         if isinstance(address, (S3Location, DirectURL)):
             return address
-        return parse_address(address, endpoint_url=self.endpoint_url)
+        return parse_address(
+            address, endpoint_url=self.endpoint_url, http_allowed=self._trusted.named
+        )
 
     def _region_for(self, loc: S3Location) -> str:
         return (
@@ -436,7 +455,8 @@ class AsyncS3Client:
         """Send one request and return the streaming 2xx response (the caller closes it).
 
         Signs S3 targets (fresh signature per call), checks the host, discovers a
-        bucket's region once, follows same-host redirects only, and raises a
+        bucket's region once, follows redirects (a signed request's to its own host
+        only), and raises a
         classified :class:`S3Error` for any other answer. Not retried here.
         """
         if self._closed:
@@ -483,7 +503,7 @@ class AsyncS3Client:
         raise S3Error("too many redirects", **where(target))
 
     def _after_error(self, target: Target, response: httpx.Response) -> Target | None:
-        """A target to try again after a region hint or a same-host redirect, else None."""
+        """A target to try again after a region hint or a redirect, else None."""
         if isinstance(target, S3Location) and not self.endpoint_url:
             region = response.headers.get("x-amz-bucket-region")
             if region and region != self._region_for(target):
@@ -496,11 +516,11 @@ class AsyncS3Client:
                 return None
             old = urlsplit(str(response.request.url))
             new = urlsplit(str(response.request.url.join(location)))
-            if (
-                isinstance(target, DirectURL)
-                and new.netloc == old.netloc
-                and new.scheme == old.scheme
-            ):
+            # A URL fetched as given carries no credentials of ours (a presigned one's
+            # are in the URL the server redirects from), so it may go to another host;
+            # each hop passes the host guard (https, no private address) before sending.
+            # A signed request never leaves its host.
+            if isinstance(target, DirectURL):
                 return DirectURL(
                     url=new.geturl(),
                     presigned=target.presigned,
@@ -530,6 +550,7 @@ class AsyncS3Client:
                 if k.lower().startswith("x-amz-checksum-") and k.lower() != "x-amz-checksum-type"
             },
             source=str(target),
+            filename=_disposition_filename(headers.get("content-disposition")),
         )
 
     async def head(self, address: str | Target, *, stats: RetryStats | None = None) -> ObjectInfo:
@@ -709,6 +730,9 @@ class AsyncS3Client:
     ) -> DownloadResult:
         """Download to a fresh 0600 temp file; the caller owns (and removes) ``result.path``."""
         directory = self.settings.temp_dir or Path(tempfile.gettempdir())
+        if not self._temp_dir_made and self.settings.temp_dir is not None:
+            directory.mkdir(parents=True, exist_ok=True)  # a configured one may not exist yet
+            self._temp_dir_made = True
         return await self._download(
             address, directory, progress=progress, show_progress=show_progress, max_size=max_size
         )

@@ -36,7 +36,7 @@ from rag_ingest.progress import ByteProgress
 from rag_ingest.s3.checksums import Checksum, PartwiseCheck, feed, pick_checksum, pick_partwise
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.retry import RetryStats
-from rag_ingest.s3.uri import S3Location, Target, where
+from rag_ingest.s3.uri import DirectURL, S3Location, Target, where
 
 if TYPE_CHECKING:
     from rag_ingest.s3.client import AsyncS3Client
@@ -125,6 +125,7 @@ class ObjectDownload:
         self._contiguous = 0  # bytes [0, this) are all written
         self._landed = asyncio.Event()
         self._names = where(target)
+        self._open_ended = False  # a web server's chunked answer of unknown length
 
     async def run(self) -> tuple[ObjectInfo, str | None, int]:
         """Fetch everything; return the object's info, the checksum verified, and part count.
@@ -249,6 +250,10 @@ class ObjectDownload:
 
     async def _fetch(self, part: _Part) -> None:
         """One attempt at the rest of ``part`` (from ``part.pos``); retried by the caller."""
+        if self._open_ended and part.pos:
+            # That server sends no length and ignores Range: a retry starts over.
+            self._progress.rewind(part.pos)
+            part.pos = 0
         headers = {"range": f"bytes={part.pos}-{part.end}"}
         first_request = self._total is None
         # A presigned URL must not carry x-amz-* headers it did not sign (S3 refuses them).
@@ -267,11 +272,41 @@ class ObjectDownload:
                 await self._consume(response, part, first_request)
 
     async def _consume(self, response: httpx.Response, part: _Part, first_request: bool) -> None:
+        if first_request and self._unknown_length(response, part):
+            await self._stream_open_ended(response, part)
+            return
         if first_request:
             self._learn(response, part)
         else:
             self._check(response, part)
         await self._stream(response, part)
+
+    def _unknown_length(self, response: httpx.Response, part: _Part) -> bool:
+        """A plain web URL answering in chunks with no Content-Length (a dynamic page).
+
+        S3 always sends a length; a web server's chunked framing is what shows a body
+        cut short there (the engine raises on a missing last chunk).
+        """
+        return (
+            isinstance(self._target, DirectURL)
+            and self._target.bucket is None
+            and not self._target.presigned
+            and response.status_code == 200
+            and part.pos == 0
+            and "content-length" not in response.headers
+            and "chunked" in response.headers.get("transfer-encoding", "").lower()
+        )
+
+    async def _stream_open_ended(self, response: httpx.Response, part: _Part) -> None:
+        self._open_ended = True
+        part.end = self._max_size - 1  # a byte past the limit is how an overflow shows
+        await self._stream(response, part, open_ended=True)
+        total = part.pos
+        part.end = total - 1
+        self._total = total
+        self._etag = response.headers.get("etag")
+        self._info = self._client._info_from(response, self._target, total)
+        self._progress.set_total(total)
 
     def _learn(self, response: httpx.Response, part: _Part) -> None:
         """Size, ETag and checksum from the first answer (206, or 200 at offset 0)."""
@@ -328,7 +363,9 @@ class ObjectDownload:
                 f"ETag changed from {self._etag} to {etag} between parts", **self._names
             )
 
-    async def _stream(self, response: httpx.Response, part: _Part) -> None:
+    async def _stream(
+        self, response: httpx.Response, part: _Part, *, open_ended: bool = False
+    ) -> None:
         """Write the body at its offset as it arrives, checking rate and length."""
         hasher = self._checksum if part.start == 0 and part.end + 1 == self._total else None
         window_start = time.monotonic()
@@ -337,6 +374,10 @@ class ObjectDownload:
             async for chunk in response.aiter_raw():
                 size = len(chunk)
                 if size > part.remaining:
+                    if open_ended:
+                        raise S3ObjectTooLargeError(
+                            f"body passed the {self._max_size}-byte limit", **self._names
+                        )
                     raise S3IntegrityError("more bytes than the range asked for", **self._names)
                 # A page-cache write of <= read_size bytes costs less than a thread hop.
                 _pwrite_all(self._fd, chunk, part.pos)
@@ -363,7 +404,7 @@ class ObjectDownload:
                 retryable=True,
                 **self._names,
             ) from exc
-        if part.remaining:
+        if part.remaining and not open_ended:
             raise S3IntegrityError(
                 f"body ended {part.remaining} bytes short of the range",
                 retryable=True,

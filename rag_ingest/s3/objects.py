@@ -22,6 +22,7 @@ class ObjectInfo:
     version_id: str | None = None
     checksums: dict[str, str] = field(default_factory=dict, compare=False)
     source: str = ""
+    filename: str | None = field(default=None, compare=False)  # a URL's Content-Disposition
 
     @property
     def uri(self) -> str:

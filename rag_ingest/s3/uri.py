@@ -15,6 +15,7 @@ Accepted forms::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TypedDict
@@ -38,7 +39,8 @@ _AWS_HOST = re.compile(
     r"^(?:(?P<bucket>.+)\.)?s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+))?"
     r"\.amazonaws\.com(?:\.cn)?$"
 )
-_PRESIGN_KEYS = {"x-amz-signature", "signature"}
+# S3 (SigV4, SigV2), GCS signed URLs and Azure SAS: fetched as given, expiry read when known.
+_PRESIGN_KEYS = {"x-amz-signature", "signature", "x-goog-signature", "sig"}
 
 
 def quote_key(key: str) -> str:
@@ -128,10 +130,16 @@ def _split_bucket_key(path: str) -> tuple[str, str]:
     return unquote(bucket), unquote(key)
 
 
-def parse_address(address: str, *, endpoint_url: str | None = None) -> Target:
+def parse_address(
+    address: str,
+    *,
+    endpoint_url: str | None = None,
+    http_allowed: Callable[[str, int], bool] | None = None,
+) -> Target:
     """Parse an ``s3://`` or ``https://`` address; ``endpoint_url`` is the trusted custom endpoint.
 
-    Plain ``http://`` is accepted only under the configured endpoint.
+    Plain ``http://`` is accepted only under the configured endpoint, or for a host
+    (and port) that ``http_allowed`` accepts.
     """
     if address.startswith("s3://"):
         s3_bucket, _, s3_key = address[5:].partition("/")
@@ -155,9 +163,14 @@ def parse_address(address: str, *, endpoint_url: str | None = None) -> Target:
         and scheme == endpoint.scheme
         and parts.netloc.lower() == endpoint.netloc.lower()
     )
-    if scheme == "http" and not under_endpoint:
+    if (
+        scheme == "http"
+        and not under_endpoint
+        and not (http_allowed is not None and http_allowed(host, parts.port or 80))
+    ):
         raise UnsafeSourceError(
-            f"plain http is only allowed for the configured endpoint: {redact(address)!r}"
+            "plain http is only allowed for the configured endpoint or a host in "
+            f"s3.trusted_hosts: {redact(address)!r}"
         )
 
     bucket: str | None = None

@@ -20,6 +20,7 @@ from rag_ingest.errors import (
     UnsafeSourceError,
 )
 from rag_ingest.s3 import AsyncS3Client
+from rag_ingest.s3.safety import HostGuard, TrustedHosts
 from tests.conftest import make_settings
 
 HOST = "https://docs.s3.us-east-1.amazonaws.com"
@@ -274,6 +275,72 @@ async def test_private_and_metadata_hosts_are_refused() -> None:
         ):
             with pytest.raises(UnsafeSourceError):
                 await s3.read(url)
+
+
+async def test_trusted_hosts_and_networks_open_only_themselves() -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        return {"wiki.corp": ["10.1.2.3"], "files.corp": ["10.9.9.9"]}.get(host, ["127.0.0.1"])
+
+    settings = make_settings(s3={"trusted_hosts": ["wiki.corp", "10.9.0.0/16", "docs.corp:8080"]})
+    with respx.mock(using="httpx", assert_all_called=False) as mock:
+        route = mock.get(url__regex=r".*").mock(
+            side_effect=replay(httpx.Response(200, headers={"content-length": "2"}, content=b"ok"))
+        )
+        async with AsyncS3Client(settings, resolver=resolve) as s3:
+            # Named: plain http and a private address. A network: names resolving into it
+            # over https, and its IP literals over http.
+            assert await s3.read("http://wiki.corp/page") == b"ok"
+            assert await s3.read("https://files.corp/a.pdf") == b"ok"
+            assert await s3.read("http://10.9.1.1/a.pdf") == b"ok"
+            assert await s3.read("http://docs.corp:8080/a.pdf") == b"ok"
+            allowed = route.call_count
+            for url in (
+                "http://files.corp/a.pdf",  # in a trusted network, but plain http by name
+                "http://docs.corp/a.pdf",  # trusted on port 8080 only
+                "https://10.1.2.4/x",  # private, not trusted
+                "https://169.254.169.254/latest/meta-data/",
+                "https://elsewhere.example/x",  # resolves to loopback
+            ):
+                with pytest.raises(UnsafeSourceError):
+                    await s3.read(url)
+            assert route.call_count == allowed
+        # At connect time (DNS rebinding) a trusted network is still only itself.
+        guard = HostGuard(None, resolve, TrustedHosts(["10.9.0.0/16"]))
+        guard.vet_addresses("any.example", 443, ["10.9.3.3"])
+        with pytest.raises(UnsafeSourceError):
+            guard.vet_addresses("any.example", 443, ["10.9.3.3", "10.8.0.1"])
+
+
+async def test_a_plain_url_follows_a_redirect_to_another_public_host() -> None:
+    async def resolve_public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"] if host != "internal.example" else ["192.168.1.5"]
+
+    with respx.mock(using="httpx") as mock:
+        mock.get("https://files.example/latest").mock(
+            side_effect=replay(
+                httpx.Response(302, headers={"location": "https://cdn.example/v2/report.pdf"})
+            )
+        )
+        mock.get("https://cdn.example/v2/report.pdf").mock(
+            side_effect=replay(
+                httpx.Response(200, headers={"content-length": "5"}, content=b"hello")
+            )
+        )
+        mock.get("https://files.example/sneaky").mock(
+            side_effect=replay(
+                httpx.Response(302, headers={"location": "https://internal.example/admin"})
+            )
+        )
+        mock.get("https://files.example/downgrade").mock(
+            side_effect=replay(
+                httpx.Response(302, headers={"location": "http://cdn.example/report.pdf"})
+            )
+        )
+        async with AsyncS3Client(make_settings(), resolver=resolve_public) as s3:
+            assert await s3.read("https://files.example/latest") == b"hello"
+            for url in ("https://files.example/sneaky", "https://files.example/downgrade"):
+                with pytest.raises(UnsafeSourceError):
+                    await s3.read(url)
 
 
 async def test_public_https_download_works() -> None:

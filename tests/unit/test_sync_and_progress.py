@@ -130,6 +130,17 @@ def test_redaction_patterns_and_registered_values() -> None:
         "my-registered-secret-1234",
     ):
         assert leaked not in cleaned
+    # Signed URLs of other clouds, tokens in plain URLs, and a user:password.
+    others = redact(
+        "https://a.blob.core.windows.net/c/d.pdf?sv=2024&sig=AZURESIG%3D&se=2026 "
+        "https://storage.googleapis.com/b/o?X-Goog-Credential=GCRED&X-Goog-Signature=GSIG "
+        "https://wiki.corp/x?id=3&access_token=TOK1&api_key=KEY1&token=TOK2 "
+        "https://alice:PASSWORD1@files.corp/a.pdf max_tokens=512 chunk_token=7"
+    )
+    for leaked in ("AZURESIG", "GCRED", "GSIG", "TOK1", "KEY1", "TOK2", "PASSWORD1"):
+        assert leaked not in others
+    for kept in ("sv=2024", "id=3", "alice:", "max_tokens=512", "chunk_token=7"):
+        assert kept in others
     import logging
 
     record = logging.LogRecord(
