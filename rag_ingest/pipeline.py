@@ -527,7 +527,12 @@ class DocumentProcessor:
         src, session, result, seconds = job.src, job.session, job.result, job.seconds
         self._emit(result.source, "queued")
         try:
-            await self._ingest(job)
+            # One attempt at a source of a session at a time: the same source named twice,
+            # or submitted again while in flight, waits, then finds it done and is skipped
+            # (before, both were downloaded, parsed and embedded, and both counted).
+            lock = self._source_locks.setdefault((session, result.source), asyncio.Lock())
+            async with lock:
+                await self._ingest(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -742,8 +747,8 @@ class DocumentProcessor:
         arrived: Callable[[], None] | None = None,
     ) -> None:
         """Store first, ledger second (a replay is an idempotent upsert), batched with
-        other documents; one source's writes never interleave with another attempt at it.
-        The source's chunks from an earlier version that ``ids`` lacks are deleted."""
+        other documents. The source's chunks from an earlier version that ``ids`` lacks
+        are deleted. Runs inside the source's turn (see :meth:`_attempt`)."""
         assert self._writer is not None
         write = ChunkWrite(
             session_id=job.session,
@@ -756,11 +761,9 @@ class DocumentProcessor:
             metadatas=metadatas,
             vectors=vectors,
         )
-        lock = self._source_locks.setdefault((job.session, job.result.source), asyncio.Lock())
-        async with lock:
-            if arrived is not None:
-                arrived()
-            job.seconds["store_wait"], job.seconds["store"] = await self._writer.write(write)
+        if arrived is not None:
+            arrived()
+        job.seconds["store_wait"], job.seconds["store"] = await self._writer.write(write)
 
     async def _flag_truncated(
         self, texts: list[str], metadatas: list[dict[str, Any]], result: IngestResult
@@ -904,7 +907,18 @@ class DocumentProcessor:
         try:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]
             skip = [d for d in own if d is not None]
+            named: set[str] = set()
             async for item in expand_sources(self._s3, sources, include, exclude, skip):
+                try:
+                    key = make_source(self._s3, item).key
+                except RagIngestError:
+                    key = None  # its own result says why
+                if key is not None:
+                    if key in named:
+                        # A file named and also under a named directory: one outcome.
+                        logger.debug("%s is listed more than once; taken once", redact(key))
+                        continue
+                    named.add(key)
                 await slots.acquire()
                 report.listed += 1
                 task = asyncio.ensure_future(one(item))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -148,3 +149,29 @@ def test_an_empty_file_is_skipped_and_takes_its_old_chunks_with_it(tmp_path: Pat
         assert store.ids_for("s", emptied.as_uri()) == set()  # the old chunks went
         third = p.process_many(tmp_path / "docs", session_id="s")
         assert {r.message for r in third.results} == {"unchanged since the last ingest"}
+
+
+async def test_a_source_named_twice_is_ingested_once(tmp_path: Path) -> None:
+    from rag_ingest import DocumentProcessor
+    from tests.integration.test_pipeline import CountingEmbeddings
+
+    tree(tmp_path / "docs")
+    a = tmp_path / "docs" / "a.txt"
+    embeddings = CountingEmbeddings()
+    settings = local_settings(str(tmp_path / "store"))
+    async with DocumentProcessor(settings, embeddings=embeddings) as p:
+        # Named, named again by another spelling, and under a named directory.
+        report = await p.process_many(
+            [a, str(a), tmp_path / "docs" / "." / "a.txt", tmp_path / "docs"], session_id="s"
+        )
+        assert sorted(Path(r.source).name for r in report.results) == ["a.txt", "b.md", "c.py"]
+        assert report.listed == 3 and report.totals["ingested"] == 3
+        once = embeddings.texts
+        assert once == report.totals["chunks"]
+        # Submitted again while the first is in flight: it waits, then finds it done.
+        b = tmp_path / "docs" / "docs" / "b.md"
+        b.write_text("changed text of b\n" * 5)
+        results = await asyncio.gather(*(p.process_document(b, session_id="s") for _ in range(3)))
+        assert sorted(r.status for r in results) == ["ingested", "skipped", "skipped"]
+        ingested = next(r for r in results if r.status == "ingested")
+        assert embeddings.texts == once + ingested.total_chunks
