@@ -139,34 +139,51 @@ def _settings(args: argparse.Namespace) -> Any:
 # -- output ---------------------------------------------------------------------------
 
 
+_TABLE_ROWS = 50
+
+
 def print_summary(report: Any, seconds: float | None = None) -> None:
-    """The end-of-run table: counts, then each failure with its type and reason."""
+    """The end-of-run table of what changed (unchanged sources only counted, at most
+    ``_TABLE_ROWS`` rows), the pruned, each failure with its type and reason, and the
+    counts last, where a long run's output ends."""
     totals = report.totals
     took = f" in {seconds:.1f}s" if seconds is not None else ""
     embedders = sorted({r.embedder for r in report.results if r.embedder})
+    rows = sorted(
+        (
+            r
+            for r in report.results
+            if not (r.status == "skipped" and r.message and "unchanged" in r.message)
+        ),
+        key=lambda r: r.source,
+    )
+    if rows:
+        width = min(48, max(len(r.source) for r in rows))
+        print(f"\n{'status':<9} {'type':<9} {'chunks':>6} {'tokens':>7}  source")
+        for r in rows[:_TABLE_ROWS]:
+            print(
+                f"{r.status:<9} {(r.file_type or '-'):<9} {r.total_chunks:>6} {r.token_count:>7}  "
+                f"{r.source[-width:]}"
+            )
+        if len(rows) > _TABLE_ROWS:
+            print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
+    if report.pruned:
+        print(f"\npruned (no longer listed; chunks and ledger rows removed): {len(report.pruned)}")
+        for source in report.pruned[:_TABLE_ROWS]:
+            print(f"  {source}")
+        if len(report.pruned) > _TABLE_ROWS:
+            print(f"  ... and {len(report.pruned) - _TABLE_ROWS} more")
+    failures = [r for r in report.results if r.status == "failed"]
+    if failures:
+        print("\nfailures:")
+        for r in failures:
+            print(f"  {r.source}: {r.error_type}: {r.message}")
     print(
         f"\n{totals['listed']} listed: {totals['ingested']} ingested, {totals['skipped']} skipped, "
         f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
         f"{totals['bytes'] / 1e6:.1f} MB{took}"
         + (f" (embedder: {', '.join(embedders)})" if embedders else "")
     )
-    if report.results:
-        width = min(48, max(len(r.source) for r in report.results))
-        print(f"\n{'status':<9} {'type':<9} {'chunks':>6} {'tokens':>7}  source")
-        for r in sorted(report.results, key=lambda r: r.source):
-            print(
-                f"{r.status:<9} {(r.file_type or '-'):<9} {r.total_chunks:>6} {r.token_count:>7}  "
-                f"{r.source[-width:]}"
-            )
-    if report.pruned:
-        print(f"\npruned (no longer listed; chunks and ledger rows removed): {len(report.pruned)}")
-        for source in report.pruned:
-            print(f"  {source}")
-    failures = [r for r in report.results if r.status == "failed"]
-    if failures:
-        print("\nfailures:")
-        for r in failures:
-            print(f"  {r.source}: {r.error_type}: {r.message}")
 
 
 def print_hits(hits: list[tuple[Any, float]]) -> None:

@@ -274,3 +274,38 @@ def test_demo_finishes_and_leaves_nothing_running(tmp_path: Path) -> None:
     assert "10 ingested, 0 skipped, 0 failed" in run.stdout
     assert "onboarding.docx" in run.stdout
     assert _servers() <= before, "the demo left a server running"
+
+
+def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rag_ingest.cli import print_summary
+    from rag_ingest.pipeline import IngestReport, IngestResult
+
+    report = IngestReport(session_id="s", started_at="now")
+    for i in range(5000):
+        report.results.append(
+            IngestResult(
+                source=f"s3://b/same/{i:04}.md",
+                status="skipped",
+                success=True,
+                message="unchanged since the last ingest",
+                total_chunks=1,
+            )
+        )
+    for i in range(60):
+        report.results.append(
+            IngestResult(source=f"s3://b/new/{i:02}.md", status="ingested", success=True)
+        )
+    report.results.append(
+        IngestResult(source="s3://b/empty.py", status="skipped", success=True, message="empty")
+    )
+    report.listed = len(report.results)
+    print_summary(report, 1.0)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert not any("/same/" in line for line in lines)  # unchanged: counted, not listed
+    # 50 rows: the empty file (skipped, but not unchanged) and the first 49 new ones.
+    assert any(line.endswith("s3://b/empty.py") for line in lines)
+    assert sum("/new/" in line for line in lines) == 49
+    assert "... and 11 more (--report FILE lists every source)" in lines
+    assert lines[-1].startswith("5061 listed: 60 ingested, 5001 skipped, 0 failed")
