@@ -184,8 +184,20 @@ def is_transient(exc: BaseException) -> bool:
     status = _status_of(exc)
     if status is not None:
         return status == 429 or status >= 500
-    name = type(exc).__name__.lower()
-    return any(word in name for word in ("ratelimit", "timeout", "unavailable", "overloaded"))
+    # By class name, bases included: httpx's TransportError (ConnectError, ReadError,
+    # RemoteProtocolError), the SDKs' APIConnectionError, requests' ConnectionError.
+    names = " ".join(cls.__name__.lower() for cls in type(exc).__mro__)
+    return any(
+        word in names
+        for word in (
+            "ratelimit",
+            "timeout",
+            "unavailable",
+            "overloaded",
+            "connection",
+            "transporterror",
+        )
+    )
 
 
 def model_call_policy(attempts: int) -> dict[str, Any]:

@@ -59,6 +59,29 @@ async def test_429_and_timeouts_are_retried() -> None:
     assert len(model.calls) == 3 and vectors == [[1.0, 1.0]]
 
 
+async def test_connection_failures_of_clients_and_sdks_are_retried() -> None:
+    import httpx
+    import requests
+
+    class APIConnectionError(Exception):  # as the OpenAI and Anthropic SDKs name it
+        pass
+
+    class APITimeoutError(APIConnectionError):
+        pass
+
+    for failure in (
+        httpx.ConnectError("refused"),
+        httpx.RemoteProtocolError("peer closed connection"),
+        httpx.ReadError("reset"),
+        requests.exceptions.ConnectionError("reset"),
+        APIConnectionError("Connection error."),
+        APITimeoutError("Request timed out."),
+    ):
+        model = Flaky([failure])
+        assert await EmbeddingRunner(model, FAST).embed(["a"]) == [[1.0, 1.0]], failure
+        assert len(model.calls) == 2
+
+
 async def test_bad_request_is_not_retried() -> None:
     model = Flaky([_Status(400)])
     with pytest.raises(ModelError, match="status 400"):
