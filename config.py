@@ -142,7 +142,8 @@ models = {
     "batch_size": 64,
     # Seconds per embedding call; a stuck provider fails and is retried.
     "timeout": 60.0,
-    # Attempts per model call (429s and timeouts retried, bad requests not).
+    # Attempts per model call (429s, 5xx, timeouts and connection failures retried; bad
+    # requests not).
     "max_attempts": 5,
     # Seconds per summary call: LLMs are slow, but not forever.
     "summary_timeout": 120.0,
@@ -172,7 +173,8 @@ pipeline = {
     "parses": None,
     # Embedding calls in flight: a local model gains nothing from more.
     "embeddings": 2,
-    # Summary calls in flight: protects the LLM's rate limit.
+    # Summary calls in flight, a long document's map calls included: protects the LLM's rate
+    # limit.
     "summaries": 2,
     # Image-description calls in flight: multimodal calls are the slowest of all.
     "images": 2,

@@ -297,8 +297,22 @@ class ImageDescriber:
         async def call() -> Any:
             return await self.model.ainvoke([message])
 
-        answer = await self._timed.call(call)
-        return str(getattr(answer, "content", answer)).strip()
+        return answer_text(await self._timed.call(call))
+
+
+def answer_text(answer: Any) -> str:
+    """A chat model's answer as text: a string, or the text blocks of a content list
+    (Anthropic, Gemini and OpenAI's Responses API answer in blocks)."""
+    content = getattr(answer, "content", answer)
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+        return "".join(parts).strip()
+    return str(content).strip()
 
 
 class Summarizer:
@@ -309,34 +323,50 @@ class Summarizer:
         "Keep names, numbers and key terms.\n\n{text}"
     )
 
-    def __init__(self, model: Any, settings: ModelSettings, *, count_tokens: Any) -> None:
+    def __init__(
+        self, model: Any, settings: ModelSettings, *, count_tokens: Any, concurrency: int = 2
+    ) -> None:
         self.model = model
         self.context = settings.summary_context_tokens
         self._count = count_tokens
         self._timed = _Timed(settings.summary_timeout, settings.max_attempts, "summary")
+        # Every call, map calls included, takes a turn here: at most this many at once.
+        self._gate = asyncio.Semaphore(concurrency)
 
     async def _ask(self, text: str) -> str:
         async def call() -> Any:
             return await self.model.ainvoke(self.PROMPT.format(text=text))
 
-        answer = await self._timed.call(call)
-        return str(getattr(answer, "content", answer)).strip()
+        async with self._gate:
+            return answer_text(await self._timed.call(call))
+
+    def _windows(self, text: str) -> list[str]:
+        """``text`` cut into pieces of at most ``context`` tokens, at paragraph, line or
+        word boundaries where it can: nothing left out, however long a paragraph."""
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        splitter = RecursiveCharacterTextSplitter(
+            chunk_size=self.context, chunk_overlap=0, length_function=self._count
+        )
+        return splitter.split_text(text)
 
     async def summarize(self, text: str) -> str:
-        if self._count(text) <= self.context:
-            return await self._ask(text)
-        # Map: summarize context-sized windows; reduce: summarize the summaries.
-        pieces: list[str] = []
-        current: list[str] = []
-        size = 0
-        for paragraph in text.split("\n\n"):
-            tokens = self._count(paragraph)
-            if current and size + tokens > self.context:
-                pieces.append("\n\n".join(current))
-                current, size = [], 0
-            current.append(paragraph[: self.context * 4])
-            size += min(tokens, self.context)
-        if current:
-            pieces.append("\n\n".join(current))
-        partial = [await self._ask(piece) for piece in pieces]
-        return await self.summarize("\n\n".join(partial))
+        """One call when ``text`` fits the context; else map (windows, concurrently) and
+        reduce (the partial summaries, again, until they fit)."""
+        size = self._count(text)
+        while size > self.context:
+            calls = [asyncio.ensure_future(self._ask(piece)) for piece in self._windows(text)]
+            try:
+                partial = await asyncio.gather(*calls)
+            finally:
+                for call in calls:
+                    call.cancel()  # one failed: the others are not left running
+            text = "\n\n".join(partial)
+            shrunk = self._count(text)
+            if shrunk >= size:
+                raise ModelError(
+                    f"the partial summaries ({shrunk} tokens) are no shorter "
+                    f"than their text ({size} tokens)"
+                )
+            size = shrunk
+        return await self._ask(text)

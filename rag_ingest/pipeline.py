@@ -324,6 +324,7 @@ class DocumentProcessor:
                 self._summarizer_arg,
                 s.models,
                 count_tokens=lambda t: count_tokens(t, s.chunk.encoding),
+                concurrency=p.summaries,
             )
         if self._describer_arg is not None:
             from rag_ingest.models import ImageDescriber
@@ -355,7 +356,6 @@ class DocumentProcessor:
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.slots),
-            "summary": asyncio.Semaphore(p.summaries),
             "images": asyncio.Semaphore(p.images),
             "store": asyncio.Semaphore(writers),
         }
@@ -710,13 +710,12 @@ class DocumentProcessor:
         # Summarize (tier 3, optional): a failure leaves the document ingested.
         if self._summarizer is not None:
             t = time.perf_counter()
-            async with self._gates["summary"]:
-                self._emit(key, "summarizing")
-                try:
-                    result.summary = await self._summarizer.summarize("\n\n".join(texts))
-                except RagIngestError as exc:
-                    result.warnings.append(f"summary failed: {exc}")
-                    logger.warning("summary failed for %s: %s", key, exc)
+            self._emit(key, "summarizing")
+            try:
+                result.summary = await self._summarizer.summarize("\n\n".join(texts))
+            except RagIngestError as exc:
+                result.warnings.append(f"summary failed: {exc}")
+                logger.warning("summary failed for %s: %s", key, exc)
             if result.summary:
                 for m in metadatas:
                     m["summary"] = result.summary[:2000]

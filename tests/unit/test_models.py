@@ -129,3 +129,60 @@ async def test_failed_summary_is_a_model_error() -> None:
     summarizer = Summarizer(_Echo(fail=True), FAST, count_tokens=len)
     with pytest.raises(ModelError):
         await summarizer.summarize("text")
+
+
+async def test_a_long_paragraph_is_summarized_whole_in_concurrent_windows() -> None:
+    class Tracking:
+        def __init__(self) -> None:
+            self.prompts: list[str] = []
+            self.running = self.most = 0
+
+        async def ainvoke(self, prompt: str) -> str:
+            self.prompts.append(prompt)
+            self.running += 1
+            self.most = max(self.most, self.running)
+            await asyncio.sleep(0.01)
+            self.running -= 1
+            return "short"
+
+    model = Tracking()
+    summarizer = Summarizer(
+        model,
+        ModelSettings(summary_context_tokens=256),
+        count_tokens=lambda t: len(t.split()),
+        concurrency=3,
+    )
+    # One paragraph of 3,000 words (a PDF page run together): every word must be read.
+    words = [f"w{i}" for i in range(3000)]
+    assert await summarizer.summarize(" ".join(words)) == "short"
+    read = " ".join(model.prompts)
+    assert all(w in read.split() for w in ("w0", "w1500", "w2999"))
+    assert len(model.prompts) == 12 + 1  # 12 windows, then one reduce
+    assert model.most == 3  # windows at once, never more than the gate
+
+
+async def test_answers_in_content_blocks_are_text_and_summaries_must_shrink() -> None:
+    from langchain_core.messages import AIMessage
+
+    class Blocks:
+        async def ainvoke(self, prompt: str) -> AIMessage:
+            blocks: list[str | dict[str, str]] = [
+                {"type": "text", "text": "Revenue grew"},
+                {"type": "reasoning", "reasoning": "hidden"},
+                {"type": "text", "text": " 18 percent."},
+            ]
+            return AIMessage(content=blocks)  # type: ignore[arg-type]
+
+    summarizer = Summarizer(Blocks(), FAST, count_tokens=lambda t: len(t.split()))
+    summary = await summarizer.summarize("Revenue grew 18 percent in Q3.")
+    assert summary == "Revenue grew 18 percent."
+
+    class Echo:
+        async def ainvoke(self, prompt: str) -> str:
+            return prompt + " and more"
+
+    summarizer = Summarizer(
+        Echo(), ModelSettings(summary_context_tokens=256), count_tokens=lambda t: len(t.split())
+    )
+    with pytest.raises(ModelError, match="no shorter"):
+        await summarizer.summarize("word " * 2000)
