@@ -136,8 +136,14 @@ chunk = {
 }
 
 models = {
-    # "minilm": real local all-MiniLM-L6-v2 (extra 'minilm'); "hash": fast, for tests.
+    # "minilm": real local all-MiniLM-L6-v2 (extra 'minilm'); "hash": fast, for tests; or
+    # "package.module:attribute", a LangChain Embeddings there or a factory of one.
     "embedder": "minilm",
+    # "package.module:attribute": a chat model or Runnable (or a factory of one) that
+    # summarizes each document; None: no summaries.
+    "summarizer": None,
+    # The same for a multimodal chat model that describes images; None: not described.
+    "image_describer": None,
     # Texts per embedding call (also capped by Chroma's max batch size).
     "batch_size": 64,
     # Seconds per embedding call; a stuck provider fails and is retried.

@@ -39,7 +39,10 @@ def _common(parser: argparse.ArgumentParser, *, store: bool = False) -> None:
         where.add_argument("--persist-dir", type=Path, help="embedded Chroma and ledger directory")
         where.add_argument("--chroma-url", help="a Chroma server, e.g. http://127.0.0.1:8000")
         parser.add_argument("--collection", help="Chroma collection name")
-        parser.add_argument("--embeddings", help="embedder name: minilm (default) or hash")
+        parser.add_argument(
+            "--embeddings",
+            help="embedder: minilm (default), hash, or MODULE:ATTR (an Embeddings or factory)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     ingest.add_argument("--concurrency", type=int, help="documents in flight (and downloads)")
     ingest.add_argument("--report", type=Path, help="write a JSON report here")
+    ingest.add_argument(
+        "--summarizer",
+        metavar="MODULE:ATTR",
+        help="a LangChain chat model (or a factory of one) to summarize each document",
+    )
+    ingest.add_argument(
+        "--image-describer",
+        metavar="MODULE:ATTR",
+        help="a multimodal chat model (or a factory of one) to describe images",
+    )
     ingest.add_argument(
         "--prune",
         action="store_true",
@@ -129,11 +142,23 @@ def _settings(args: argparse.Namespace) -> Any:
         store["collection"] = args.collection
     if store:
         overrides["store"] = store
+    models: dict[str, Any] = {}
     if getattr(args, "embeddings", None):
-        overrides["models"] = {"embedder": args.embeddings}
+        models["embedder"] = args.embeddings
+    if getattr(args, "summarizer", None):
+        models["summarizer"] = args.summarizer
+    if getattr(args, "image_describer", None):
+        models["image_describer"] = args.image_describer
+    if models:
+        overrides["models"] = models
     if getattr(args, "concurrency", None):
         overrides["pipeline"] = {"in_flight": args.concurrency, "downloads": args.concurrency}
-    return load_settings(config, overrides)
+    settings = load_settings(config, overrides)
+    m = settings.models
+    specs = [m.embedder, m.summarizer or "", m.image_describer or ""]
+    if any(":" in spec for spec in specs) and "" not in sys.path:
+        sys.path.insert(0, "")  # MODULE:ATTR in the working directory, as uvicorn finds apps
+    return settings
 
 
 # -- output ---------------------------------------------------------------------------

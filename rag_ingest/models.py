@@ -20,7 +20,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
 from tenacity import (
@@ -41,6 +41,7 @@ __all__ = [
     "Summarizer",
     "embedder_name",
     "load_embeddings",
+    "load_object",
 ]
 
 logger = logging.getLogger("rag_ingest.pipeline")
@@ -147,11 +148,47 @@ _cache: dict[str, Embeddings] = {}
 _cache_lock = threading.Lock()
 
 
+def load_object(spec: str, what: str) -> Any:
+    """The object ``"package.module:attribute"`` names; a class or a function there is
+    called with no arguments (a factory), anything else is taken as it is."""
+    import importlib
+    import inspect
+
+    module, colon, attribute = spec.partition(":")
+    if not colon or not module or not attribute:
+        raise ConfigurationError(f"{what} {spec!r}: expected 'package.module:attribute'")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{what} {spec!r} cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
+    if inspect.isclass(found) or inspect.isfunction(found):
+        try:
+            return found()
+        except Exception as exc:
+            raise ConfigurationError(
+                f"{what} {spec!r} failed to build: {type(exc).__name__}: {exc}"
+            ) from exc
+    return found
+
+
 def load_embeddings(name: str) -> Embeddings:
-    """A built-in embedder by name (``minilm`` or ``hash``), one instance per process."""
+    """A built-in embedder by name (``minilm`` or ``hash``, one instance per process), or
+    ``"package.module:attribute"``: an ``Embeddings`` there, or a factory of one."""
+    if ":" in name:
+        loaded = load_object(name, "embedder")
+        if not callable(getattr(loaded, "embed_documents", None)):
+            raise ConfigurationError(f"embedder {name!r} is not a LangChain Embeddings")
+        return cast(Embeddings, loaded)
     factory = _BUILTIN.get(name)
     if factory is None:
-        raise ConfigurationError(f"unknown embedder {name!r}; built in: {sorted(_BUILTIN)}")
+        raise ConfigurationError(
+            f"unknown embedder {name!r}; built in: {sorted(_BUILTIN)}, or "
+            "'package.module:attribute'"
+        )
     with _cache_lock:
         if name not in _cache:
             _cache[name] = factory()

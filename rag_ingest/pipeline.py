@@ -267,7 +267,13 @@ class DocumentProcessor:
     async def _start(self) -> None:
         s = self.settings
         p = s.pipeline
-        from rag_ingest.models import EmbeddingRunner, Summarizer, embedder_name, load_embeddings
+        from rag_ingest.models import (
+            EmbeddingRunner,
+            Summarizer,
+            embedder_name,
+            load_embeddings,
+            load_object,
+        )
         from rag_ingest.parsers.base import ParseOptions
         from rag_ingest.parsers.pool import ParserPool
 
@@ -316,6 +322,12 @@ class DocumentProcessor:
         if not self.store.computes_own_vectors:
             self._runner = EmbeddingRunner(
                 embeddings, s.models, concurrency=p.embeddings, max_batch=self.store.max_batch
+            )
+        if self._summarizer_arg is None and s.models.summarizer:
+            self._summarizer_arg = await self._in_io(load_object, s.models.summarizer, "summarizer")
+        if self._describer_arg is None and s.models.image_describer:
+            self._describer_arg = await self._in_io(
+                load_object, s.models.image_describer, "image describer"
             )
         if self._summarizer_arg is not None:
             from rag_ingest.tokens import count_tokens

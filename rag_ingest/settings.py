@@ -282,7 +282,18 @@ class ModelSettings(_Part):
     embedder: str = Field(
         default="minilm",
         description="minilm: all-MiniLM-L6-v2, local and offline (extra 'minilm'); "
-        "hash: fast deterministic, for tests and benchmarks.",
+        "hash: fast deterministic, for tests and benchmarks; or 'package.module:attribute', "
+        "a LangChain Embeddings or a factory of one.",
+    )
+    summarizer: str | None = Field(
+        default=None,
+        description="'package.module:attribute': a LangChain chat model or Runnable (or a "
+        "factory of one) that summarizes each document; None: no summaries.",
+    )
+    image_describer: str | None = Field(
+        default=None,
+        description="'package.module:attribute': a multimodal chat model (or a factory of "
+        "one) that describes the images in documents; None: images are not described.",
     )
     batch_size: int = Field(default=64, ge=1, description="Texts per embedding call.")
     timeout: float = Field(default=60.0, gt=0, description="Seconds per embedding call.")

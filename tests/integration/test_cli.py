@@ -309,3 +309,36 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert sum("/new/" in line for line in lines) == 49
     assert "... and 11 more (--report FILE lists every source)" in lines
     assert lines[-1].startswith("5061 listed: 60 ingested, 5001 skipped, 0 failed")
+
+
+def test_models_named_by_module_and_attribute(tmp_path: Path) -> None:
+    (tmp_path / "mymodels.py").write_text(
+        "from langchain_core.runnables import RunnableLambda\n"
+        "from rag_ingest import HashEmbeddings\n"
+        "summarizer = RunnableLambda(lambda prompt: 'SUMMARY-CANARY of the document')\n"
+        "def embeddings():\n"
+        "    return HashEmbeddings()\n"
+    )
+    (tmp_path / "doc.md").write_text("# Notes\n\nThe quarterly CANARY-NOTES text.\n")
+    # The installed script, as a user runs it: the working directory is not on its path.
+    script = str(Path(sys.executable).parent / "rag-ingest")
+    common = ["--persist-dir", "store", "--embeddings", "mymodels:embeddings"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [script, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+
+    ingest = run(
+        "ingest", "doc.md", "--session", "m", "--summarizer", "mymodels:summarizer",
+        "--no-progress", *common,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert "1 ingested" in ingest.stdout
+    hits = json.loads(run("query", "CANARY-NOTES", "--session", "m", "--json", *common).stdout)
+    assert hits[0]["metadata"]["summary"] == "SUMMARY-CANARY of the document"
+
+    bad = run("ingest", "doc.md", "--session", "m", "--summarizer", "nomodule:x", *common)
+    assert bad.returncode == 2
+    assert "summarizer 'nomodule:x' cannot be loaded: ModuleNotFoundError" in bad.stderr
+    assert "Traceback" not in bad.stderr
