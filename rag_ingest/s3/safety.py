@@ -5,10 +5,9 @@ metadata addresses are refused unless they are the configured endpoint or a
 trusted host (``s3.trusted_hosts``: an intranet document server), so a URL
 handed in by a user cannot reach the instance metadata service or the private
 network. Plain http is refused on the same terms. AWS S3 host names are trusted
-by name. Both transfer engines
-vet the addresses they connect to as well (:meth:`HostGuard.vet_addresses`),
-so a name that resolves differently between the check and the connection
-(DNS rebinding) is still refused.
+by name. Both transfer engines vet the addresses they connect to as well
+(:meth:`HostGuard.vet_addresses`), so a name that resolves differently between
+the check and the connection (DNS rebinding) is still refused.
 """
 
 from __future__ import annotations
@@ -82,9 +81,6 @@ class TrustedHosts:
                     f"bad trusted host {entry!r}: give a host name, host:port, or an IP network"
                 )
             self._names[parts.hostname] = port
-
-    def __bool__(self) -> bool:
-        return bool(self._names or self._networks)
 
     def named(self, host: str, port: int) -> bool:
         """True if ``host`` (a name or an IP literal) is trusted on ``port``."""
