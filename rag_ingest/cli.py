@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("text")
     query.add_argument("--session", required=True)
     query.add_argument("-k", type=int, default=4, help="how many chunks (default 4)")
+    query.add_argument(
+        "--where",
+        type=json.loads,
+        metavar="JSON",
+        help='narrow within the session by metadata, e.g. \'{"file_type": "pdf"}\'',
+    )
     query.add_argument("--json", action="store_true", help="print JSON")
     _common(query, store=True)
 
@@ -305,7 +311,7 @@ async def _query(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
     async with DocumentProcessor(_settings(args), progress=False) as processor:
-        hits = await processor.query(args.text, session_id=args.session, k=args.k)
+        hits = await processor.query(args.text, session_id=args.session, k=args.k, where=args.where)
     if args.json:
         print(
             json.dumps(

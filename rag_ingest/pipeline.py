@@ -1030,18 +1030,26 @@ class DocumentProcessor:
 
     # -- sessions ----------------------------------------------------------------------
 
-    async def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Any, float]]:
-        """Top ``k`` chunks of one session (never another session's)."""
+    async def query(
+        self, text: str, *, session_id: str, k: int = 4, where: dict[str, Any] | None = None
+    ) -> list[tuple[Any, float]]:
+        """Top ``k`` chunks of one session (never another session's); ``where``, a
+        metadata filter in Chroma's form (``{"file_type": "pdf"}``, ``$in``, ``$and``,
+        ...), narrows within the session."""
         session = require_session(session_id)
         await self.start()
-        assert self.store is not None
-        return await self._in_store(lambda: self.store.query(text, session_id=session, k=k))  # type: ignore[union-attr]
+        store = self.store
+        assert store is not None
+        return await self._in_store(lambda: store.query(text, session_id=session, k=k, where=where))
 
-    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> Any:
-        """A LangChain retriever over one session's chunks only (call after start())."""
+    def as_retriever(
+        self, *, session_id: str, k: int = 4, where: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """A LangChain retriever over one session's chunks only (call after start());
+        ``where`` narrows within the session, as in :meth:`query`."""
         if self.store is None:
             raise RuntimeError("start() the processor first")
-        return self.store.as_retriever(session_id=session_id, k=k, **kwargs)
+        return self.store.as_retriever(session_id=session_id, k=k, where=where, **kwargs)
 
     async def delete_session(self, session_id: str) -> int:
         """Remove exactly this session's chunks and ledger rows; returns chunks removed.
@@ -1185,12 +1193,16 @@ class SyncDocumentProcessor:
     ) -> IngestReport:
         return self._loop.run(self.processor.process_many(sources, session_id=session_id, **kwargs))
 
-    def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Any, float]]:
-        return self._loop.run(self.processor.query(text, session_id=session_id, k=k))
+    def query(
+        self, text: str, *, session_id: str, k: int = 4, where: dict[str, Any] | None = None
+    ) -> list[tuple[Any, float]]:
+        return self._loop.run(self.processor.query(text, session_id=session_id, k=k, where=where))
 
-    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> Any:
+    def as_retriever(
+        self, *, session_id: str, k: int = 4, where: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
         """A LangChain retriever over one session's chunks only."""
-        return self.processor.as_retriever(session_id=session_id, k=k, **kwargs)
+        return self.processor.as_retriever(session_id=session_id, k=k, where=where, **kwargs)
 
     def delete_session(self, session_id: str) -> int:
         return self._loop.run(self.processor.delete_session(session_id))

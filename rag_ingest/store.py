@@ -80,19 +80,89 @@ def chroma_collection(vectorstore: Any) -> Any:
     return vectorstore._collection
 
 
-def session_filter(vectorstore: VectorStore, session_id: str) -> Any:
-    """The store's own form of "this session only"."""
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": lambda a, b: a == b,
+    "$ne": lambda a, b: a != b,
+    "$gt": lambda a, b: a is not None and a > b,
+    "$gte": lambda a, b: a is not None and a >= b,
+    "$lt": lambda a, b: a is not None and a < b,
+    "$lte": lambda a, b: a is not None and a <= b,
+    "$in": lambda a, b: a in b,
+    "$nin": lambda a, b: a not in b,
+}
+
+
+def check_where(where: dict[str, Any]) -> dict[str, Any]:
+    """``where`` if it is a metadata filter in Chroma's form that we can also apply
+    ourselves (fields, ``$eq``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte``/``$in``/``$nin``,
+    ``$and``/``$or``); else :class:`ConfigurationError`."""
+    if not isinstance(where, dict) or not where:
+        raise ConfigurationError(f"a metadata filter is a non-empty dict, not {where!r}")
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise ConfigurationError(f"{key} takes a non-empty list of filters")
+            for part in value:
+                check_where(part)
+        elif key.startswith("$"):
+            raise ConfigurationError(f"unknown filter operator {key!r}")
+        elif isinstance(value, dict):
+            for op, arg in value.items():
+                if op not in _COMPARE:
+                    raise ConfigurationError(f"unknown operator {op!r} for {key!r}")
+                if op in ("$in", "$nin") and not isinstance(arg, list):
+                    raise ConfigurationError(f"{op} for {key!r} takes a list")
+    return where
+
+
+def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
+    """Whether chunk ``metadata`` passes a filter that :func:`check_where` accepted."""
+    for key, value in where.items():
+        if key == "$and":
+            ok = all(matches(metadata, part) for part in value)
+        elif key == "$or":
+            ok = any(matches(metadata, part) for part in value)
+        elif isinstance(value, dict):
+            try:
+                ok = all(_COMPARE[op](metadata.get(key), arg) for op, arg in value.items())
+            except TypeError:  # comparing across types: no match, as in Chroma
+                ok = False
+        else:
+            ok = metadata.get(key) == value
+        if not ok:
+            return False
+    return True
+
+
+def session_filter(
+    vectorstore: VectorStore, session_id: str, where: dict[str, Any] | None = None
+) -> Any:
+    """The store's own form of "this session only" (narrowed by ``where``, if given)."""
     if isinstance(vectorstore, InMemoryVectorStore):
-        return lambda doc: doc.metadata.get("session_id") == session_id
-    return {"session_id": session_id}
+        return lambda doc: (
+            doc.metadata.get("session_id") == session_id
+            and (where is None or matches(doc.metadata, where))
+        )
+    clause = {"session_id": session_id}
+    return {"$and": [clause, where]} if where else clause
 
 
-def _of_session(docs: list[Any], session_id: str, get: Callable[[Any], Document]) -> list[Any]:
-    kept = [d for d in docs if get(d).metadata.get("session_id") == session_id]
+def _of_session(
+    docs: list[Any],
+    session_id: str,
+    get: Callable[[Any], Document],
+    where: dict[str, Any] | None = None,
+) -> list[Any]:
+    kept = [
+        d
+        for d in docs
+        if get(d).metadata.get("session_id") == session_id
+        and (where is None or matches(get(d).metadata, where))
+    ]
     if len(kept) < len(docs):
         logger.warning(
-            "the vector store returned %d chunks of other sessions despite the session "
-            "filter; they were dropped",
+            "the vector store returned %d chunks of other sessions (or outside the filter) "
+            "despite the filter; they were dropped",
             len(docs) - len(kept),
         )
     return kept
@@ -107,20 +177,21 @@ class SessionRetriever(VectorStoreRetriever):
     """
 
     session_id: str
+    where: dict[str, Any] | None = None
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs["filter"] = self.search_kwargs["filter"]
         docs = super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
-        return _of_session(docs, self.session_id, lambda d: d)
+        return _of_session(docs, self.session_id, lambda d: d, self.where)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs["filter"] = self.search_kwargs["filter"]
         docs = await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
-        return _of_session(docs, self.session_id, lambda d: d)
+        return _of_session(docs, self.session_id, lambda d: d, self.where)
 
 
 def chunk_id(session_id: str, source: str, version: str, index: int, digest: str) -> str:
@@ -313,26 +384,46 @@ class ChunkStore:
 
     # -- reads ---------------------------------------------------------------------
 
-    def query(self, text: str, *, session_id: str, k: int = 4) -> list[tuple[Document, float]]:
-        """Top ``k`` chunks of one session only, with relevance scores."""
+    def query(
+        self, text: str, *, session_id: str, k: int = 4, where: dict[str, Any] | None = None
+    ) -> list[tuple[Document, float]]:
+        """Top ``k`` chunks of one session only, with relevance scores; ``where`` (a
+        metadata filter in Chroma's form) narrows within the session, never beyond it."""
         session = require_session(session_id)
+        where = check_where(where) if where is not None else None
         hits = self.vectorstore.similarity_search_with_score(
-            text, k=k, filter=session_filter(self.vectorstore, session)
+            text, k=k, filter=session_filter(self.vectorstore, session, where)
         )
-        return _of_session(hits, session, lambda hit: hit[0])
+        return _of_session(hits, session, lambda hit: hit[0], where)
 
-    def as_retriever(self, *, session_id: str, k: int = 4, **kwargs: Any) -> SessionRetriever:
-        """A LangChain retriever that only ever sees one session's chunks."""
+    def as_retriever(
+        self,
+        *,
+        session_id: str,
+        k: int = 4,
+        where: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SessionRetriever:
+        """A LangChain retriever that only ever sees one session's chunks; ``where`` (or
+        a dict ``search_kwargs["filter"]``) narrows within the session."""
         session = require_session(session_id)
         search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
-        if "filter" in search_kwargs:
-            raise ValueError("the retriever's filter is the session's; it cannot be replaced")
+        given = search_kwargs.pop("filter", None)
+        if given is not None:
+            if where is not None or not isinstance(given, dict):
+                raise ConfigurationError(
+                    "a retriever's filter narrows its session: give one metadata dict, as "
+                    "where= or search_kwargs['filter']"
+                )
+            where = given
+        where = check_where(where) if where is not None else None
         search_kwargs.setdefault("k", k)
-        search_kwargs["filter"] = session_filter(self.vectorstore, session)
+        search_kwargs["filter"] = session_filter(self.vectorstore, session, where)
         tags = kwargs.pop("tags", None) or self.vectorstore._get_retriever_tags()
         return SessionRetriever(
             vectorstore=self.vectorstore,
             session_id=session,
+            where=where,
             search_kwargs=search_kwargs,
             tags=tags,
             **kwargs,

@@ -143,6 +143,12 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
     hits = json.loads(query.stdout)
     assert hits and all(h["metadata"]["session_id"] == "cli-b" for h in hits)
     assert {h["metadata"]["source"] for h in hits} == {"s3://clicorpus/docs/readme.md"}
+    for where, found in (('{"file_type": "pdf"}', 0), ('{"file_type": "markdown"}', 1)):
+        narrowed = rag(
+            "query", "CANARY-MD", "--session", "cli-b", "--where", where, "--json",
+            env=cli_env, cwd=tmp_path,
+        )  # fmt: skip
+        assert len(json.loads(narrowed.stdout)) == found, narrowed.stderr
 
     deleted = rag("delete", "--session", "cli-a", env=cli_env, cwd=tmp_path)
     assert deleted.returncode == 0 and "deleted" in deleted.stdout

@@ -188,3 +188,40 @@ async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) 
     with pytest.raises(ConfigurationError, match="no embedding_function"):
         await DocumentProcessor(settings(tmp_path), vectorstore=bare).start()
     client.close()
+
+
+@pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring"])
+async def test_a_filter_narrows_within_the_session_and_never_beyond(
+    tmp_path: Path, files: dict[str, str], kind: str
+) -> None:
+    stores = {"in-memory": InMemoryVectorStore, "filter-ignoring": FilterIgnoringStore}
+    store = stores[kind](embedding=HashEmbeddings()) if kind in stores else None
+    processor = (
+        DocumentProcessor(settings(tmp_path), vectorstore=store)
+        if store is not None
+        else DocumentProcessor(settings(tmp_path), embeddings=HashEmbeddings())
+    )
+    async with processor as p:
+        await ingest(p, files)
+        markdown = {"file_type": "markdown"}
+        hits = await p.query("canary sings", session_id="one", k=10, where=markdown)
+        assert hits and {d.metadata["filename"] for d, _ in hits} == {"zebras.md"}
+        if kind != "filter-ignoring":
+            # The store applies it: the best match of the filter, not a best match dropped.
+            best = await p.query("canary sings", session_id="one", k=1, where=markdown)
+            assert [d.metadata["filename"] for d, _ in best] == ["zebras.md"]
+        either = {"filename": {"$in": ["birds.txt", "other.txt"]}}
+        hits = await p.query("canary sings", session_id="one", k=10, where=either)
+        assert {d.metadata["filename"] for d, _ in hits} == {"birds.txt"}  # not two's
+        # A filter naming another session finds nothing: it narrows, it never widens.
+        assert await p.query("canary", session_id="one", k=10, where={"session_id": "two"}) == []
+        for retriever in (
+            p.as_retriever(session_id="one", k=10, where=markdown),
+            p.as_retriever(session_id="one", search_kwargs={"k": 10, "filter": markdown}),
+        ):
+            found = await retriever.ainvoke("canary sings")
+            assert found and {d.metadata["filename"] for d in found} == {"zebras.md"}
+        with pytest.raises(ConfigurationError, match="unknown operator"):
+            await p.query("x", session_id="one", where={"filename": {"$regex": ".*"}})
+        with pytest.raises(ConfigurationError, match="narrows its session"):
+            p.as_retriever(session_id="one", search_kwargs={"filter": lambda doc: True})
