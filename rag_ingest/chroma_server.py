@@ -4,7 +4,8 @@ Chroma's embedded client holds the GIL while it writes (measured: up to 100 ms
 per upsert), which stalls the event loop of whoever embeds it. Running the
 same embedded store as a child ``chroma run`` process keeps every write off our
 interpreter, and makes that process the single writer Chroma needs. A lock file
-stops two of our processes from serving the same directory at once.
+(:class:`StoreLock`, taken in-process mode too) stops two of our processes, or two
+processors in one, from writing the same directory at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,40 @@ import httpx
 from rag_ingest._process import find_executable, start_tied, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError
 
-__all__ = ["LocalChromaServer"]
+__all__ = ["LocalChromaServer", "StoreLock"]
+
+_held_here: set[Path] = set()  # directories a StoreLock of this process holds
+
+
+class StoreLock:
+    """The one writer of an embedded store directory: an exclusive ``flock``, held until
+    :meth:`release` (or the process ends, however it ends)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        if self.path in _held_here:
+            raise StoreError(
+                f"another DocumentProcessor in this process is using {self.path}: close() "
+                "it first (in a notebook, a cell that made one ran again), or use that one"
+            )
+        handle = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreError(
+                f"another process is writing to {self.path}; Chroma allows one writer: "
+                "use a Chroma server (store.chroma_url) to share a store"
+            ) from None
+        self._handle: IO[str] | None = handle
+        _held_here.add(self.path)
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _held_here.discard(self.path)
+            handle.close()
 
 
 def _find_chroma() -> str:
@@ -45,24 +79,14 @@ class LocalChromaServer:
         self.path = path
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
-        self._lock: IO[str] | None = None
+        self._lock: StoreLock | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until stop()
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise StoreError(
-                f"another process is writing to {self.path}; Chroma allows one writer: "
-                "use a Chroma server (store.chroma_url) to share a store"
-            ) from None
-        self._lock = lock
+        self._lock = StoreLock(self.path)
         executable = _find_chroma()
         for _ in range(3):
             self.port = _free_port()
@@ -107,5 +131,5 @@ class LocalChromaServer:
     def stop(self) -> None:
         self._kill()
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None

@@ -1167,8 +1167,12 @@ class SyncDocumentProcessor:
         from rag_ingest._sync import LoopThread
 
         self._loop = LoopThread("rag-ingest-processor")
-        self.processor = DocumentProcessor(settings, **kwargs)
-        self._loop.run(self.processor.start())
+        try:
+            self.processor = DocumentProcessor(settings, **kwargs)
+            self._loop.run(self.processor.start())
+        except BaseException:
+            self._loop.close()  # a failed start leaves no loop thread behind
+            raise
 
     def __enter__(self) -> SyncDocumentProcessor:
         return self

@@ -210,6 +210,7 @@ class ChunkStore:
         collection: Any = None,
         server: Any = None,
         client: Any = None,
+        lock: Any = None,
         concurrent_writes: bool = False,
         batch_size: int = 64,
         max_attempts: int = 1,
@@ -223,6 +224,7 @@ class ChunkStore:
         self.concurrent_writes = concurrent_writes
         self._server = server  # a LocalChromaServer we own, stopped by close()
         self._client = client  # a Chroma client we made, closed by close()
+        self._dir_lock = lock  # the embedded directory's StoreLock (in-process), if ours
         self._collection = collection  # the raw Chroma collection, when Chroma
         self.max_batch = 5000
         if collection is not None:
@@ -252,6 +254,7 @@ class ChunkStore:
             raise MissingExtraError("the Chroma store", "chroma") from exc
         client_settings = ChromaSettings(anonymized_telemetry=False)
         server = None
+        lock = None  # in-process: the directory's writer lock, held until close()
         chroma_url = settings.chroma_url
         if chroma_url is None and settings.embedded_mode == "server":
             from rag_ingest.chroma_server import LocalChromaServer
@@ -268,10 +271,16 @@ class ChunkStore:
                 settings=client_settings,
             )
         else:
-            settings.persist_dir.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(
-                path=str(settings.persist_dir / "chroma"), settings=client_settings
-            )
+            from rag_ingest.chroma_server import StoreLock
+
+            lock = StoreLock(settings.persist_dir / "chroma")
+            try:
+                client = chromadb.PersistentClient(
+                    path=str(settings.persist_dir / "chroma"), settings=client_settings
+                )
+            except BaseException:
+                lock.release()
+                raise
         try:
             store = Chroma(
                 client=client,
@@ -283,12 +292,15 @@ class ChunkStore:
             client.close()
             if server is not None:
                 server.stop()
+            if lock is not None:
+                lock.release()
             raise
         return cls(
             store,
             collection=store._collection,
             server=server,
             client=client,
+            lock=lock,
             concurrent_writes=bool(chroma_url),
         )
 
@@ -308,6 +320,9 @@ class ChunkStore:
             if self._server is not None:
                 self._server.stop()
                 self._server = None
+            lock, self._dir_lock = self._dir_lock, None
+            if lock is not None:
+                lock.release()
 
     @property
     def computes_own_vectors(self) -> bool:

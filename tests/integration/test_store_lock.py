@@ -1,0 +1,76 @@
+"""One writer per embedded store directory, in either embedded mode, with a message
+that says which case it is."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.errors import StoreError
+from rag_ingest.pipeline import SyncDocumentProcessor
+from rag_ingest.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def settings(persist_dir: Path, mode: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(persist_dir), "embedded_mode": mode},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+
+
+HOLD = """
+import sys, time
+from rag_ingest.pipeline import SyncDocumentProcessor
+from rag_ingest.settings import Settings
+s = Settings.model_validate({"progress": False, "models": {"embedder": "hash"},
+    "parse": {"mode": "thread", "workers": 1},
+    "store": {"persist_dir": sys.argv[1], "embedded_mode": sys.argv[2]}})
+try:
+    with SyncDocumentProcessor(s) as p:
+        print("started", flush=True)
+except Exception as exc:
+    print(type(exc).__name__, exc, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["server", "in-process"])
+def test_a_second_writer_is_refused_in_this_process_and_in_another(
+    tmp_path: Path, mode: str
+) -> None:
+    doc = tmp_path / "a.txt"
+    doc.write_text("text to index\n" * 5)
+    store = tmp_path / "store"
+    first = SyncDocumentProcessor(settings(store, mode))
+    assert first.process_many([doc], session_id="s").totals["ingested"] == 1
+    try:
+        # A notebook cell that made a processor, run again without closing the first.
+        threads = threading.active_count()
+        with pytest.raises(StoreError, match="another DocumentProcessor in this process"):
+            SyncDocumentProcessor(settings(store, mode))
+        assert threading.active_count() == threads  # the failed one left no loop thread
+        other = subprocess.run(
+            [sys.executable, "-c", HOLD, str(store), mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "StoreError another process is writing" in other.stdout, other.stderr[-2000:]
+    finally:
+        first.close()
+    # Closed: the next one, here or in another process, takes the store.
+    with SyncDocumentProcessor(settings(store, mode)) as again:
+        assert again.process_many([doc], session_id="s").totals["skipped"] == 1
+    after = subprocess.run(
+        [sys.executable, "-c", HOLD, str(store), mode], capture_output=True, text=True, timeout=120
+    )
+    assert after.stdout.strip() == "started", after.stderr[-2000:]
