@@ -22,7 +22,7 @@ from langchain_core.documents import Document
 
 from rag_ingest.errors import ConfigurationError, RagIngestError
 from rag_ingest.settings import Settings
-from rag_ingest.sources import Source, expand_sources, make_source
+from rag_ingest.sources import Source, expand_sources, make_source, unique_sources
 
 __all__ = ["LoadError", "RagIngestLoader"]
 
@@ -114,8 +114,8 @@ class RagIngestLoader(BaseLoader):
         async with AsyncS3Client(s) as s3:
             try:
                 skip = [s.temp_dir] if s.temp_dir is not None else []
-                sources = expand_sources(s3, self.sources, self.include, self.exclude, skip)
-                async for item in sources:
+                listing = expand_sources(s3, self.sources, self.include, self.exclude, skip)
+                async for item in unique_sources(s3, listing):
                     window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
                     if len(window) >= s.pipeline.in_flight:
                         for doc in await window.popleft():
@@ -140,6 +140,7 @@ class RagIngestLoader(BaseLoader):
             else:
                 result = await s3.download_to_temp(source.target, show_progress=False)
                 temp = path = result.path
+                source.info = result.info  # a URL's Content-Disposition may name it
                 version = result.info.version_id or result.info.etag
             base = dict(self.metadata)
             base.update(source=source.key, filename=source.name)

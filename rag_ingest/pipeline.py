@@ -42,7 +42,13 @@ from rag_ingest.progress import EventHub, IngestEvent
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
-from rag_ingest.sources import Source, expand_sources, listed_by, make_source
+from rag_ingest.sources import (
+    Source,
+    expand_sources,
+    listed_by,
+    make_source,
+    unique_sources,
+)
 from rag_ingest.store import (
     ChunkStore,
     Ledger,
@@ -918,18 +924,8 @@ class DocumentProcessor:
         try:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]
             skip = [d for d in own if d is not None]
-            named: set[str] = set()
-            async for item in expand_sources(self._s3, sources, include, exclude, skip):
-                try:
-                    key = make_source(self._s3, item).key
-                except RagIngestError:
-                    key = None  # its own result says why
-                if key is not None:
-                    if key in named:
-                        # A file named and also under a named directory: one outcome.
-                        logger.debug("%s is listed more than once; taken once", redact(key))
-                        continue
-                    named.add(key)
+            listing = expand_sources(self._s3, sources, include, exclude, skip)
+            async for item in unique_sources(self._s3, listing):
                 await slots.acquire()
                 report.listed += 1
                 task = asyncio.ensure_future(one(item))

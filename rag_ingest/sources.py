@@ -14,7 +14,14 @@ from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 
-__all__ = ["Source", "expand_sources", "listed_by", "make_source", "walk_files"]
+__all__ = [
+    "Source",
+    "expand_sources",
+    "listed_by",
+    "make_source",
+    "unique_sources",
+    "walk_files",
+]
 
 
 @dataclass
@@ -221,6 +228,22 @@ def listed_by(
         return False
 
     return listed
+
+
+async def unique_sources(s3: Any, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """``items`` with each source once: a file named twice, or named and also under a
+    named directory, is one source (by :attr:`Source.key`). An item that does not parse
+    passes, to fail with its own reason."""
+    seen: set[str] = set()
+    async for item in items:
+        try:
+            key = make_source(s3, item).key
+        except Exception:
+            yield item
+            continue
+        if key not in seen:
+            seen.add(key)
+            yield item
 
 
 async def expand_sources(

@@ -206,3 +206,19 @@ def test_trusted_hosts_entries_are_checked() -> None:
     for bad in ("http://wiki.corp/", "wiki.corp:port", "a/b/c"):
         with pytest.raises(ValidationError, match="trusted host"):
             Settings(s3={"trusted_hosts": [bad]})
+
+
+async def test_the_loader_names_web_pages_and_loads_each_source_once(
+    site: tuple[str, type[_Site]], tmp_path: Path
+) -> None:
+    from rag_ingest import RagIngestLoader
+
+    base, handler = site
+    export = f"{base}/export?doc=7"
+    loader = RagIngestLoader(
+        [export, f"{base}/get?id=1", export], mode="document", settings=web_settings(tmp_path)
+    )
+    docs = [d async for d in loader.alazy_load()]
+    assert [d.metadata["source"] for d in docs] == [export, f"{base}/get?id=1"]
+    assert docs[0].metadata["filename"] == "Guía 2026.docx"
+    assert handler.seen.count("/export?doc=7") == 1
