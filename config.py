@@ -125,6 +125,9 @@ chunk = {
         "markdown": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Jupyter notebooks, as Markdown: cells in order, code fenced, text outputs kept.
         "notebook": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        # E-mail (.eml): subject as heading, sender/recipients/date, attachments by name,
+        # then the plain-text body (the HTML body as text when there is none).
+        "email": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         "code": {"strategy": "code", "chunk_tokens": 384, "overlap_tokens": 32},
     },

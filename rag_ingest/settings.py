@@ -244,6 +244,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "html": FileConfig(strategy="markdown"),
         "markdown": FileConfig(strategy="markdown"),
         "notebook": FileConfig(strategy="markdown"),
+        "email": FileConfig(strategy="markdown"),
         "text": FileConfig(strategy="prose"),
         "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),
     }

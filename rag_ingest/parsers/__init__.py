@@ -60,6 +60,12 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
         from rag_ingest.parsers.notebook import parse_notebook
 
         parsed = parse_notebook(path, name)
+    elif kind.kind == "email":
+        from rag_ingest.parsers.mail import parse_email
+
+        parsed = parse_email(
+            path, name, max_images=options.max_images, min_image_bytes=options.min_image_bytes
+        )
     else:
         from rag_ingest.parsers.text import parse_text
 

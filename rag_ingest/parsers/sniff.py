@@ -26,7 +26,7 @@ _TEXT = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".to
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
-    ".ipynb": "notebook",
+    ".ipynb": "notebook", ".eml": "email",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
 _IMAGE = "images are not ingested on their own (no OCR)"
@@ -38,10 +38,6 @@ _REFUSED = (
     (b"GIF89a", f"a GIF image: {_IMAGE}"),
     (b"II*\x00", f"a TIFF image: {_IMAGE}"),
     (b"MM\x00*", f"a TIFF image: {_IMAGE}"),
-    (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-        "a legacy Office file (.doc, .xls or .ppt): save it as DOCX, XLSX or PPTX",
-    ),
     (b"\x1f\x8b", "a gzip archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
     (b"Rar!\x1a\x07", "a RAR archive"),
@@ -84,6 +80,8 @@ def _content_kind(path: str, head: bytes) -> str | None:
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return _ooxml(path) or "zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "ole"  # a compound file: legacy Office, or an Outlook .msg
     for magic, what in _REFUSED:
         if head.startswith(magic):
             raise UnsupportedFileTypeError(what)
@@ -110,6 +108,12 @@ def detect(path: str, name: str) -> FileKind:
     except UnsupportedFileTypeError as exc:
         raise UnsupportedFileTypeError(f"{name}: {exc}") from None
 
+    if by_content == "ole" and suffix == ".msg":
+        raise UnsupportedFileTypeError(f"{name}: an Outlook .msg file: save it as .eml")
+    if by_content == "ole":
+        raise UnsupportedFileTypeError(
+            f"{name}: a legacy Office file (.doc, .xls or .ppt): save it as DOCX, XLSX or PPTX"
+        )
     if by_content == "zip":
         raise UnsupportedFileTypeError(f"{name}: a zip archive that is not DOCX, PPTX or XLSX")
     if by_content is not None:

@@ -175,6 +175,49 @@ def test_a_notebook_becomes_markdown_without_its_images(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "bad.ipynb", b"{not json"), "bad.ipynb", OPTIONS)
 
 
+def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"] = "Quarterly numbers"
+    message["From"] = "Alice <alice@example.com>"
+    message["To"] = "bob@example.com"
+    message["Date"] = "Mon, 30 Nov 2026 10:00:00 +0000"
+    message.set_content("Hi Bob,\n\nCANARY-BODY revenue grew 18 percent.\n")
+    message.add_alternative("<p>CANARY-BODY in HTML</p>", subtype="html")
+    message.add_attachment(
+        bytes(range(256)) * 4000, maintype="application", subtype="pdf", filename="report.pdf"
+    )
+    message.add_attachment(
+        b"\x89PNG\r\n\x1a\n" + bytes(5000), maintype="image", subtype="png", filename="chart.png"
+    )
+    path = _file(tmp_path, "mail.eml", bytes(message))
+    parsed = parse_file(path, "mail.eml", ParseOptions(max_images=5))
+    assert parsed.file_type == "email"
+    assert parsed.text == (
+        "# Quarterly numbers\n\nFrom: Alice <alice@example.com>\nTo: bob@example.com\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0000\nAttachments: report.pdf, chart.png\n\n"
+        "Hi Bob,\n\nCANARY-BODY revenue grew 18 percent."
+    )  # the plain part, and no base64 of the 1 MB attachment
+    assert [i.mime for i in parsed.images] == ["image/png"]
+    assert parse_file(path, "mail.eml", OPTIONS).images == []
+
+    html_only = EmailMessage()
+    html_only["Subject"] = "Notice"
+    html_only.set_content(
+        "<html><head><style>p {}</style></head><body><h1>Title</h1>"
+        "<p>CANARY-HTML &amp; more</p><script>track()</script></body></html>",
+        subtype="html",
+    )
+    path = _file(tmp_path, "notice.eml", bytes(html_only))
+    assert parse_file(path, "notice.eml", OPTIONS).text == ("# Notice\n\nTitle\nCANARY-HTML & more")
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
+    with pytest.raises(UnsupportedFileTypeError, match=r"Outlook \.msg file: save it as \.eml"):
+        parse_file(_file(tmp_path, "old.msg", ole), "old.msg", OPTIONS)
+    with pytest.raises(UnsupportedFileTypeError, match="legacy Office file"):
+        parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
+
+
 def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
     data = b"CANARY-MIXED valid text " * 20 + b"\xff\xfe\xfa bad " + b"more text " * 20
     parsed = parse_file(_file(tmp_path, "m.txt", data), "m.txt", OPTIONS)

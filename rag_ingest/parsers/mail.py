@@ -1,0 +1,109 @@
+"""E-mail messages (``.eml``, RFC 5322/MIME) as Markdown: the subject as the heading,
+the sender, recipients and date, the attachments by name, then the body.
+
+Read as plain text, a MIME message is headers, boundaries and base64: an attached
+PDF of 1 MB becomes ~1.3 MB of noise chunks. Here the body is the message's
+plain-text part (its HTML part, as text, when there is none); attachments are
+listed, and images among them are handed to the image describer when one is set.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html.parser
+from email.message import EmailMessage
+from typing import Any
+
+from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+
+__all__ = ["html_text", "parse_email"]
+
+_HEADERS = ("From", "To", "Cc", "Date")
+_SKIP_TAGS = {"script", "style", "head", "title"}
+_BREAK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+
+
+class _Text(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping += 1
+        elif tag in _BREAK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS and self._skipping:
+            self._skipping -= 1
+        elif tag in _BREAK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_text(markup: str) -> str:
+    """The visible text of an HTML body, a line per block."""
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _content(part: Any) -> str:
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError):  # an unknown charset or a broken transfer encoding
+        payload = part.get_payload(decode=True) or b""
+        return bytes(payload).decode("utf-8", errors="replace")
+
+
+def parse_email(
+    path: str, name: str, *, max_images: int = 0, min_image_bytes: int = 0
+) -> ParsedDocument:
+    with open(path, "rb") as f:
+        message = email.message_from_binary_file(f, policy=email.policy.default)
+    if not isinstance(message, EmailMessage) or not message.keys():
+        raise CorruptDocumentError(f"{name}: not an e-mail message (no headers)")
+    warnings = [f"{name}: {defect}" for defect in message.defects][:5]
+    title = f"# {str(message.get('Subject', '')).strip() or '(no subject)'}"
+    lines: list[str] = []
+    for header in _HEADERS:
+        value = message.get(header)
+        if value:
+            lines.append(f"{header}: {str(value).strip()}")
+    attachments: list[str] = []
+    images: list[Image] = []
+    for part in message.iter_attachments():
+        filename = part.get_filename() or part.get_content_type()
+        attachments.append(filename)
+        if part.get_content_maintype() == "image" and len(images) < max_images:
+            data = part.get_payload(decode=True) or b""
+            if len(data) >= min_image_bytes:
+                images.append(Image(data=bytes(data), mime=part.get_content_type()))
+    if attachments:
+        lines.append("Attachments: " + ", ".join(attachments))
+    body_part = message.get_body(preferencelist=("plain", "html"))
+    body = ""
+    if body_part is not None:
+        body = _content(body_part)
+        if body_part.get_content_subtype() == "html":
+            body = html_text(body)
+    body = body.strip()
+    if not body and not attachments:
+        raise EmptyDocumentError(f"{name}: an e-mail without text")
+    text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)
+    return ParsedDocument(
+        file_type="email",
+        segments=[Segment(text)],
+        parser="email",
+        warnings=warnings,
+        images=images,
+    )
