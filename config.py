@@ -115,7 +115,10 @@ chunk = {
     "overlap_tokens": 64,
     # Documents this small stay whole: splitting them only loses context.
     "whole_document_tokens": 256,
-    # Per file type: strategy (prose | markdown | code) and sizes (None = the values above).
+    # Per file type: strategy (prose | markdown | code | table) and sizes (None = the values
+    # above). Tables in Markdown (spreadsheets, and tables in PDF, DOCX, HTML) are chunked
+    # by rows, each chunk under the table's header, padding dropped; "table" does the same
+    # for a CSV/TSV file (its first record the header).
     "file_configs": {
         "pdf": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "docx": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
@@ -128,6 +131,7 @@ chunk = {
         # E-mail (.eml): subject as heading, sender/recipients/date, attachments by name,
         # then the plain-text body (the HTML body as text when there is none).
         "email": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        "csv": {"strategy": "table", "chunk_tokens": 384, "overlap_tokens": 0},
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         "code": {"strategy": "code", "chunk_tokens": 384, "overlap_tokens": 32},
     },

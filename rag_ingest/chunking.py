@@ -1,4 +1,5 @@
-"""Chunking by type (prose, Markdown, code by language), sized in tokens, validated.
+"""Chunking by type (prose, Markdown, code by language, tables by rows), sized in
+tokens, validated.
 
 Provenance survives: each chunk knows its page range (PDF pages, slides), its
 Markdown heading path and its code language, as flat scalar metadata that
@@ -26,6 +27,95 @@ __all__ = ["Chunk", "ChunkPlan", "chunk_document", "content_hash", "fit_to_windo
 TOKENS_PER_WINDOW_TOKEN = 0.75
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# The line under a Markdown table's header: |---|:---:|
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
+
+
+@dataclass
+class _Table:
+    """A table in the text: its header (repeated atop every chunk of its rows) and its
+    rows, each with its offset in the text."""
+
+    start: int
+    end: int
+    header: str
+    rows: list[tuple[int, str]]
+
+
+def _compact_row(line: str) -> str:
+    """A Markdown table row without its column padding (docling pads every cell to the
+    column's width: ~half the tokens of a spreadsheet row were spaces)."""
+    line = re.sub(r" {2,}", " ", line.strip())
+    return re.sub(r"-{4,}", "---", line) if _TABLE_RULE.match(line) else line
+
+
+def _markdown_tables(text: str) -> list[_Table]:
+    tables: list[_Table] = []
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    i = 0
+    while i < len(lines) - 1:
+        if lines[i].lstrip().startswith("|") and _TABLE_RULE.match(lines[i + 1]):
+            j = i + 2
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                j += 1
+            header = _compact_row(lines[i]) + "\n" + _compact_row(lines[i + 1])
+            rows = [(offsets[k], _compact_row(lines[k])) for k in range(i + 2, j)]
+            tables.append(_Table(offsets[i], offsets[j], header, rows))
+            i = j
+        else:
+            i += 1
+    return tables
+
+
+def _csv_table(text: str) -> _Table | None:
+    """A CSV/TSV file as one table: its first record the header, the rest rows."""
+    import csv
+    import io
+
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    records = list(csv.reader(io.StringIO(text), dialect))
+    records = [r for r in records if any(cell.strip() for cell in r)]
+    if len(records) < 2:
+        return None
+
+    def line(record: list[str]) -> str:
+        out = io.StringIO()
+        # The writer quotes a field holding a character of its line terminator.
+        csv.writer(out, dialect, lineterminator="\r\n").writerow(record)
+        return out.getvalue()[:-2]
+
+    # Offsets are not kept (a CSV has no pages or headings to map them to).
+    return _Table(0, len(text), line(records[0]), [(0, line(r)) for r in records[1:]])
+
+
+def _table_pieces(table: _Table, size: int, count: Any) -> list[tuple[str, int]] | None:
+    """The table's rows grouped into chunks of at most ``size`` tokens, each under the
+    header; None when the header alone leaves no room (split it as text instead)."""
+    budget = size - count(table.header + "\n")
+    if budget < size // 4:
+        return None
+    pieces: list[tuple[str, int]] = []
+    group: list[str] = []
+    group_start, used = table.start, 0
+    for offset, row in table.rows:
+        cost = count(row + "\n")
+        if group and used + cost > budget:
+            pieces.append((table.header + "\n" + "\n".join(group), group_start))
+            group, used = [], 0
+        if not group:
+            group_start = offset
+        group.append(row)
+        used += cost
+    if group:
+        pieces.append((table.header + "\n" + "\n".join(group), group_start))
+    return pieces
 
 
 @dataclass
@@ -148,13 +238,36 @@ def chunk_document(
         pieces = [(text, 0)]
     else:
         splitter = _splitter(strategy, parsed.language, size, overlap, count)
+
+        def split(start: int, end: int) -> list[tuple[str, int]]:
+            span = text[start:end]
+            found_pieces = []
+            cursor = 0
+            for piece in splitter.split_text(span):
+                found = span.find(piece, max(0, cursor - len(piece)))
+                at = found if found >= 0 else cursor
+                found_pieces.append((piece, start + at))
+                cursor = at + 1
+            return found_pieces
+
+        # Tables go row-wise, every chunk under the table's header (split as text, a
+        # spreadsheet's later chunks were rows of values with no column names).
+        tables: list[_Table] = []
+        if strategy == "table":
+            table = _csv_table(text)
+            tables = [table] if table is not None else []
+        elif strategy == "markdown":
+            tables = _markdown_tables(text)
         pieces = []
         cursor = 0
-        for piece in splitter.split_text(text):
-            found = text.find(piece, max(0, cursor - len(piece)))
-            start = found if found >= 0 else cursor
-            pieces.append((piece, start))
-            cursor = start + 1
+        for table in tables:
+            grouped = _table_pieces(table, size, count)
+            if grouped is None:
+                continue  # stays in the text around it
+            pieces.extend(split(cursor, table.start))
+            pieces.extend(grouped)
+            cursor = table.end
+        pieces.extend(split(cursor, len(text)))
 
     plan = ChunkPlan(chunks=[], token_count=total_tokens, chunked=not whole, strategy=strategy)
     seen: set[str] = set()

@@ -230,7 +230,7 @@ class ParseSettings(_Part):
 class FileConfig(_Part):
     """How one file type is chunked."""
 
-    strategy: Literal["prose", "markdown", "code"] = "prose"
+    strategy: Literal["prose", "markdown", "code", "table"] = "prose"
     chunk_tokens: int | None = Field(default=None, ge=16)
     overlap_tokens: int | None = Field(default=None, ge=0)
 
@@ -245,6 +245,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "markdown": FileConfig(strategy="markdown"),
         "notebook": FileConfig(strategy="markdown"),
         "email": FileConfig(strategy="markdown"),
+        "csv": FileConfig(strategy="table", chunk_tokens=384, overlap_tokens=0),
         "text": FileConfig(strategy="prose"),
         "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),
     }

@@ -21,12 +21,12 @@ CODE_LANGUAGES = {
     ".rst": "rst", ".tex": "latex", ".pl": "perl", ".pm": "perl", ".hs": "haskell",
     ".ex": "elixir", ".exs": "elixir", ".ps1": "powershell", ".cob": "cobol", ".vb": "visualbasic6",
 }  # fmt: skip
-_TEXT = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".toml", ".ini",
+_TEXT = {".txt", ".text", ".log", ".json", ".yaml", ".yml", ".toml", ".ini",
          ".cfg", ".xml", ".sql", ".sh", ".bash", ".zsh", ".env", ".conf"}  # fmt: skip
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
-    ".ipynb": "notebook", ".eml": "email",
+    ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
 _IMAGE = "images are not ingested on their own (no OCR)"

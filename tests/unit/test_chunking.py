@@ -134,3 +134,41 @@ def test_sizes_are_fitted_to_an_embedders_window(tmp_path: Path) -> None:
     assert fit_to_window(settings, 2048) == settings  # a wide window changes nothing
     plan = _chunks(tmp_path, "reports/long.pdf", fitted)
     assert plan.chunked and max(c.metadata["token_count"] for c in plan.chunks) <= 190
+
+
+def test_table_rows_are_chunked_under_their_header(tmp_path: Path) -> None:
+    rows = [f"|   {i:>5} | item-{i:<6} |   {i * 3:>7} |" for i in range(200)]
+    markdown = (
+        "# Inventory\n\nCANARY-BEFORE the table, some prose.\n\n"
+        "|   id | name        |   count |\n|------|-------------|---------|\n"
+        + "\n".join(rows)
+        + "\n\nCANARY-AFTER the table.\n"
+    )
+    parsed = ParsedDocument(file_type="markdown", segments=[Segment(markdown)], parser="t")
+    plan = chunk_document(parsed, SETTINGS, BASE)
+    table = [c for c in plan.chunks if "item-" in c.text]
+    assert len(table) > 5
+    for chunk in table:
+        assert chunk.text.startswith("| id | name | count |\n|---|---|---|\n| ")
+        assert chunk.metadata["token_count"] <= 128
+        assert chunk.metadata["heading_path"] == "Inventory"
+    found = [line for c in table for line in c.text.splitlines()[2:]]
+    assert found == [f"| {i} | item-{i} | {i * 3} |" for i in range(200)]  # each row once
+    assert "CANARY-BEFORE" in plan.chunks[0].text and "CANARY-AFTER" in plan.chunks[-1].text
+
+    lines = ["order,customer,note"] + [f"{i},cust{i},plain" for i in range(300)]
+    lines[5] = '4,cust4,"a note\nover two lines"'
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(lines) + "\n")
+    parsed = parse_file(str(path), "orders.csv", ParseOptions())
+    assert parsed.file_type == "csv"
+    plan = chunk_document(parsed, SETTINGS, BASE)
+    assert len(plan.chunks) > 5 and plan.strategy == "table"
+    assert all(c.text.startswith("order,customer,note\n") for c in plan.chunks)
+    import csv
+    import io
+
+    records = [r for c in plan.chunks for r in list(csv.reader(io.StringIO(c.text)))[1:]]
+    expected = [[str(i), f"cust{i}", "plain"] for i in range(300)]
+    expected[4] = ["4", "cust4", "a note\nover two lines"]  # one record, not cut in two
+    assert records == expected
