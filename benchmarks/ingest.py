@@ -7,7 +7,7 @@ docling backends (what DoclingLoader calls) or a plain read, a token-sized
 ``RecursiveCharacterTextSplitter``, then ``Chroma.add_documents``, one document
 after another. Both use the same embedder. Printed: documents/s, pages/s, peak
 RSS, event-loop lag (p99, max; a 5 ms ticker on rag_ingest's loop), ratios, and
-rag_ingest with 1 vs 2 parser workers.
+rag_ingest with 1 vs 2 parser workers, end to end and for the CPU tier alone.
 
     python benchmarks/ingest.py [--docs 200] [--embedder hash|minilm] [--skip-baseline]
                                 [--repeat 3] [--only rag_ingest-2]
@@ -152,6 +152,43 @@ async def run_rag_ingest(
     }
 
 
+async def run_tier(cfg: dict[str, Any], workers: int) -> dict[str, Any]:
+    """The CPU tier alone: the same corpus from local files through the parser pool
+    (parse and chunk), ``workers`` + 1 documents handed over at a time, as the pipeline
+    does; no S3, no store, no embedding. Says how the pool itself scales."""
+    from rag_ingest.parsers.base import ParseOptions
+    from rag_ingest.parsers.pool import ParserPool
+    from rag_ingest.settings import Settings
+
+    settings = Settings.model_validate({"parse": {"mode": "process", "workers": workers}})
+    pool = ParserPool(settings.parse, ParseOptions(pdf_mode="tables"), settings.chunk.encoding)
+    with tempfile.TemporaryDirectory() as directory:
+        paths = []
+        for key, body in make_corpus(cfg["docs"]).items():
+            path = Path(directory) / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            paths.append(path)
+        try:
+            # Workers started and warmed outside the timed region.
+            await asyncio.gather(*(pool.parse(str(p), p.name) for p in paths[: workers * 2]))
+            gate = asyncio.Semaphore(pool.slots)
+            chunks = 0
+
+            async def one(path: Path) -> None:
+                nonlocal chunks
+                async with gate:
+                    _, plan = await pool.parse_and_chunk(str(path), path.name, settings.chunk, {})
+                chunks += len(plan.chunks)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one(p) for p in paths))
+            seconds = time.perf_counter() - start
+        finally:
+            await asyncio.to_thread(pool.close)
+    return {"seconds": seconds, "docs": len(paths), "chunks": chunks}
+
+
 async def ingest_floor(cfg: dict[str, Any], settings: Any, texts: list[str]) -> dict[str, float]:
     """CPU seconds of the least any ingesting process must do for this corpus: fetch
     every object (``floor_fetcher``: signed GETs and file writes, nothing checked) and
@@ -285,6 +322,8 @@ def child(which: str, cfg_json: str) -> None:
     with tempfile.TemporaryDirectory() as store:
         if which == "baseline":
             result = run_baseline(cfg, cfg["embedder"], store)
+        elif which.startswith("tier-"):
+            result = asyncio.run(run_tier(cfg, int(which.split("-")[1])))
         else:
             parts = which.split("-")  # rag_ingest-WORKERS[-PDFMODE]
             mode = parts[2] if len(parts) > 2 else "tables"
@@ -295,7 +334,7 @@ def child(which: str, cfg_json: str) -> None:
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median run by time; loop lag as the median p99 and the worst max."""
     median = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-    if median["lag_p99"] is None:
+    if median.get("lag_p99") is None:
         return median
     p99s = sorted(r["lag_p99"] for r in runs)
     return median | {
@@ -342,9 +381,11 @@ def main() -> None:
             "s3": server.settings_dict(),
             "embedder": args.embedder,
             "s3_pid": server.process.pid,
+            "docs": args.docs,
         }
         order = ["rag_ingest-2", "rag_ingest-1", "rag_ingest-2-fast"]
         order += [] if args.skip_baseline else ["baseline"]
+        order += ["tier-2", "tier-1"]
         if args.only:
             order = [which for which in order if which in args.only]
         runs: dict[str, list[dict[str, Any]]] = {which: [] for which in order}
@@ -364,6 +405,7 @@ def main() -> None:
     header = "| run | docs/s | pages/s | chunks | failed | peak RSS growth (MiB) | loop lag p99 / max ms |"  # noqa: E501
     print(header)
     print("|---|---|---|---|---|---|---|")
+    tiers = {which: results.pop(which) for which in ("tier-2", "tier-1") if which in results}
     for which, r in results.items():
         lag = (
             "-"
@@ -385,6 +427,14 @@ def main() -> None:
         if r.get("lag_p99_all"):
             p99s = ", ".join(f"{x * 1000:.1f}" for x in r["lag_p99_all"])
             print(f"{which} loop-lag p99 of each run (ms): {p99s}")
+    if len(tiers) == 2:
+        t2, t1 = tiers["tier-2"], tiers["tier-1"]
+        print(
+            f"\nthe CPU tier alone (the parser pool parsing and chunking the corpus from local "
+            f"files; no S3, store or embedder): 1 worker {t1['docs'] / t1['seconds']:.1f} "
+            f"docs/s, 2 workers {t2['docs'] / t2['seconds']:.1f} docs/s: "
+            f"{t1['seconds'] / t2['seconds']:.2f}x"
+        )
     if "rag_ingest-1" not in results or "rag_ingest-2" not in results:
         return
     two, one = results["rag_ingest-2"], results["rag_ingest-1"]
