@@ -609,6 +609,11 @@ class DocumentProcessor:
         t = time.perf_counter()
         version: str | None
         if src.path is not None:
+            if src.path.is_dir():
+                raise DocumentError(
+                    f"{src.path}: a directory (process_many walks directories; "
+                    "process_document and submit take one file)"
+                )
             if not src.path.is_file():
                 raise DocumentError(f"{src.path}: no such file")
             version = await self._in_io(_file_digest, src.path)

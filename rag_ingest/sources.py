@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from rag_ingest._redact import is_secret_param
+from rag_ingest._redact import is_secret_param, redact
+from rag_ingest.errors import ConfigurationError, RagIngestError, UnsafeSourceError
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
@@ -72,14 +74,37 @@ class Source:
         return "document"
 
 
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+_REMOTE = ("s3://", "https://", "http://")
+
+
+def _local(text: str) -> Path:
+    """The local path a source names: a path (``~`` expanded) or a ``file://`` URI, as
+    the ``source`` of a local file's chunks reads; refuses other schemes and ''."""
+    if not text.strip():
+        raise ConfigurationError("an empty source: name a file, directory, s3:// or URL")
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return Path(text).expanduser()
+    if scheme.group(1).lower() != "file":
+        raise UnsafeSourceError(
+            f"unsupported scheme {scheme.group(1)!r} in {redact(text)!r}: sources are "
+            "local paths, file://, s3://, https:// (http:// for trusted hosts)"
+        )
+    parts = urlsplit(text)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigurationError(f"a file:// URI of another host: {redact(text)!r}")
+    return Path(unquote(parts.path))
+
+
 def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo) -> Source:
     """Parse one source (no I/O): an S3 or https target, or a local path."""
     if isinstance(source, ObjectInfo):
         return Source(uri=source.uri, target=s3.parse(source.uri), info=source)
     text = os.fspath(source)
-    if text.startswith(("s3://", "https://", "http://")):
+    if text.startswith(_REMOTE):
         return Source(uri=text, target=s3.parse(text))
-    path = Path(text).expanduser().resolve()
+    path = _local(text).resolve()
     return Source(uri=path.as_uri(), path=path)
 
 
@@ -88,7 +113,12 @@ def _is_prefix(text: str) -> bool:
 
 
 def _is_directory(text: str) -> bool:
-    return not text.startswith(("s3://", "https://", "http://")) and Path(text).is_dir()
+    if text.startswith(_REMOTE):
+        return False
+    try:
+        return _local(text).is_dir()
+    except RagIngestError:
+        return False  # named on its own, it fails with the reason
 
 
 class _WalkRules:
@@ -204,7 +234,7 @@ def listed_by(
             bucket, _, prefix = text[len("s3://") :].partition("/")
             prefixes.append((f"s3://{bucket}/", prefix))
         elif _is_directory(text):
-            directories.append((Path(text), _WalkRules(Path(text), skip)))
+            directories.append((_local(text), _WalkRules(_local(text), skip)))
 
     def listed(key: str) -> bool:
         for base, prefix in prefixes:
@@ -266,7 +296,7 @@ async def expand_sources(
                 if not (info.key or "").endswith("/"):
                     yield info
         elif _is_directory(text):
-            for path in walk_files(Path(text), include, exclude, skip):
+            for path in walk_files(_local(text), include, exclude, skip):
                 yield path
         else:
             yield item

@@ -175,3 +175,25 @@ async def test_a_source_named_twice_is_ingested_once(tmp_path: Path) -> None:
         assert sorted(r.status for r in results) == ["ingested", "skipped", "skipped"]
         ingested = next(r for r in results if r.status == "ingested")
         assert embeddings.texts == once + ingested.total_chunks
+
+
+def test_file_uris_name_the_same_sources_and_odd_names_fail_clearly(tmp_path: Path) -> None:
+    tree(tmp_path / "docs")
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        first = p.process_many([tmp_path / "docs"], session_id="s")
+        assert first.totals["ingested"] == 3
+        # The `source` of a local file's chunks is a file:// URI: handing it back (or its
+        # directory's) names the same sources, so they are skipped as unchanged.
+        again = p.process_many([(tmp_path / "docs").as_uri()], session_id="s")
+        assert again.totals == {**again.totals, "listed": 3, "skipped": 3}
+        one = p.process_document(first.results[0].source, session_id="s")
+        assert one.status == "skipped" and one.source == first.results[0].source
+        odd = {
+            str(tmp_path / "docs"): ("DocumentError", "a directory (process_many walks"),
+            "ftp://host/file.pdf": ("UnsafeSourceError", "unsupported scheme 'ftp'"),
+            "": ("ConfigurationError", "an empty source"),
+            "file://otherhost/x.txt": ("ConfigurationError", "file:// URI of another host"),
+        }
+        for source, (error, words) in odd.items():
+            result = p.process_document(source, session_id="s")
+            assert result.error_type == error and words in (result.message or ""), source
