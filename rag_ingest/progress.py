@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["STAGES", "ByteProgress", "EventHub", "IngestEvent", "ProgressCallback", "Subscription"]
+
+logger = logging.getLogger("rag_ingest.progress")
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with ``(bytes_done, total_bytes_or_None)``."""
@@ -128,6 +131,7 @@ class EventHub:
 
     def __init__(self, *, bar: bool = False, subscriber_buffer: int = 10_000) -> None:
         self._callbacks: list[Callable[[IngestEvent], None]] = []
+        self.callback_errors = 0  # exceptions raised by on_event callbacks (logged once)
         self._queues: list[asyncio.Queue[IngestEvent | None]] = []
         self._buffer = subscriber_buffer
         self._bar_wanted = bar
@@ -156,7 +160,13 @@ class EventHub:
 
     def emit(self, event: IngestEvent) -> None:
         for callback in self._callbacks:
-            callback(event)
+            try:
+                callback(event)
+            except Exception:
+                # Progress is reporting: a broken callback must not fail the document.
+                self.callback_errors += 1
+                if self.callback_errors == 1:
+                    logger.exception("an on_event callback raised; ingestion goes on")
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
