@@ -109,6 +109,7 @@ class IngestReport:
     results: list[IngestResult] = field(default_factory=list)
     # Sources removed by ``prune=True``: ingested before, no longer listed.
     pruned: list[str] = field(default_factory=list)
+    callback_errors: int = 0  # exceptions raised by the on_result callback (logged once)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -922,7 +923,13 @@ class DocumentProcessor:
                 result = await self._process(item, session, user_id, extra, work)
                 report.results.append(result)
                 if on_result is not None:
-                    on_result(result)
+                    try:
+                        on_result(result)
+                    except Exception:
+                        # The caller's bookkeeping: a bug there must not stop the batch.
+                        report.callback_errors += 1
+                        if report.callback_errors == 1:
+                            logger.exception("on_result raised; the batch goes on")
             finally:
                 slots.release()
 

@@ -199,7 +199,7 @@ def test_file_uris_name_the_same_sources_and_odd_names_fail_clearly(tmp_path: Pa
             assert result.error_type == error and words in (result.message or ""), source
 
 
-def test_a_broken_progress_callback_does_not_fail_documents(
+def test_broken_progress_and_result_callbacks_do_not_fail_documents(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     tree(tmp_path / "docs")
@@ -211,9 +211,10 @@ def test_a_broken_progress_callback_does_not_fail_documents(
     settings = local_settings(str(tmp_path / "store"))
     with SyncDocumentProcessor(settings, on_event=broken) as p:
         p.processor.events.add_callback(lambda event: seen.append(event.stage))
-        report = p.process_many([tmp_path / "docs"], session_id="s")
+        report = p.process_many([tmp_path / "docs"], session_id="s", on_result=broken)
         assert report.totals["ingested"] == 3 and report.totals["failed"] == 0
-        assert p.processor.events.callback_errors > 3
+        assert p.processor.events.callback_errors > 3 and report.callback_errors == 3
     assert seen.count("done") == 3  # the other callbacks still hear every event
-    logged = [r for r in caplog.records if "on_event callback raised" in r.getMessage()]
-    assert len(logged) == 1  # logged once, with its traceback
+    for words in ("on_event callback raised", "on_result raised"):
+        logged = [r for r in caplog.records if words in r.getMessage()]
+        assert len(logged) == 1  # logged once, with its traceback
