@@ -246,6 +246,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "notebook": FileConfig(strategy="markdown"),
         "email": FileConfig(strategy="markdown"),
         "csv": FileConfig(strategy="table", chunk_tokens=384, overlap_tokens=0),
+        "rtf": FileConfig(strategy="prose"),
         "text": FileConfig(strategy="prose"),
         "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),
     }

@@ -60,6 +60,10 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
         from rag_ingest.parsers.notebook import parse_notebook
 
         parsed = parse_notebook(path, name)
+    elif kind.kind == "rtf":
+        from rag_ingest.parsers.rtf import parse_rtf
+
+        parsed = parse_rtf(path, name)
     elif kind.kind == "email":
         from rag_ingest.parsers.mail import parse_email
 

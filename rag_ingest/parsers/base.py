@@ -28,7 +28,7 @@ class Image:
 class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
-    file_type: str  # pdf, docx, pptx, xlsx, html, markdown, notebook, email, csv, text, code
+    file_type: str  # pdf, docx, pptx, xlsx, html, markdown, notebook, email, csv, rtf, text, code
     segments: list[Segment]
     parser: str
     language: str | None = None  # programming language for code

@@ -26,7 +26,7 @@ _TEXT = {".txt", ".text", ".log", ".json", ".yaml", ".yml", ".toml", ".ini",
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
-    ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv",
+    ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
 _IMAGE = "images are not ingested on their own (no OCR)"
@@ -87,6 +87,8 @@ def _content_kind(path: str, head: bytes) -> str | None:
             raise UnsupportedFileTypeError(what)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         raise UnsupportedFileTypeError(f"a WebP image: {_IMAGE}")
+    if head.startswith(b"{\\rtf"):
+        return "rtf"
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"

@@ -218,6 +218,19 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
 
 
+def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
+    rtf = (
+        rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}\f0\fs24 "
+        rb"CANARY-RTF {\b bold} caf\'e9 costs \u8364? 5.\par Second paragraph.}"
+    )
+    parsed = parse_file(_file(tmp_path, "memo.rtf", rtf), "memo.rtf", OPTIONS)
+    assert parsed.file_type == "rtf"
+    assert parsed.text == "CANARY-RTF bold caf\u00e9 costs \u20ac 5.\nSecond paragraph."
+    # Word saves RTF under .doc too: routed by its content.
+    parsed = parse_file(_file(tmp_path, "old.doc", rtf), "old.doc", OPTIONS)
+    assert parsed.file_type == "rtf" and "fonttbl" not in parsed.text
+
+
 def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
     data = b"CANARY-MIXED valid text " * 20 + b"\xff\xfe\xfa bad " + b"more text " * 20
     parsed = parse_file(_file(tmp_path, "m.txt", data), "m.txt", OPTIONS)
