@@ -134,6 +134,22 @@ def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
     return True
 
 
+def _one_per_dict(where: dict[str, Any]) -> dict[str, Any]:
+    """``where`` as Chroma takes it: one key per dict and one operator per field, so
+    ``{"a": 1, "b": {"$gt": 0, "$lt": 9}}`` is an ``$and`` of three (Chroma refuses
+    the first form: "Expected where to have exactly one operator")."""
+    parts: list[dict[str, Any]] = []
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            inner = [_one_per_dict(part) for part in value]
+            parts.append(inner[0] if len(inner) == 1 else {key: inner})
+        elif isinstance(value, dict) and len(value) > 1:
+            parts.extend({key: {op: arg}} for op, arg in value.items())
+        else:
+            parts.append({key: value})
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
 def session_filter(
     vectorstore: VectorStore, session_id: str, where: dict[str, Any] | None = None
 ) -> Any:
@@ -144,7 +160,7 @@ def session_filter(
             and (where is None or matches(doc.metadata, where))
         )
     clause = {"session_id": session_id}
-    return {"$and": [clause, where]} if where else clause
+    return {"$and": [clause, _one_per_dict(where)]} if where else clause
 
 
 def _of_session(

@@ -213,6 +213,11 @@ async def test_a_filter_narrows_within_the_session_and_never_beyond(
         either = {"filename": {"$in": ["birds.txt", "other.txt"]}}
         hits = await p.query("canary sings", session_id="one", k=10, where=either)
         assert {d.metadata["filename"] for d, _ in hits} == {"birds.txt"}  # not two's
+        # Several fields, and several operators on one field, in one dict (Chroma takes
+        # one of each per dict: the filter is rewritten as an $and).
+        several = {"file_type": "markdown", "chunk_index": {"$gte": 0, "$lt": 100}}
+        hits = await p.query("canary sings", session_id="one", k=10, where=several)
+        assert {d.metadata["filename"] for d, _ in hits} == {"zebras.md"}
         # A filter naming another session finds nothing: it narrows, it never widens.
         assert await p.query("canary", session_id="one", k=10, where={"session_id": "two"}) == []
         for retriever in (
