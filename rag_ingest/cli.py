@@ -139,24 +139,25 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["s3"] = {"endpoint_url": args.endpoint_url}
     if args.no_progress or not sys.stderr.isatty():
         overrides["progress"] = False
-    store: dict[str, Any] = {}
-    if getattr(args, "persist_dir", None):
-        store["persist_dir"] = str(args.persist_dir)
-    if getattr(args, "chroma_url", None):
-        store["chroma_url"] = args.chroma_url
-    if getattr(args, "collection", None):
-        store["collection"] = args.collection
-    if store:
-        overrides["store"] = store
-    models: dict[str, Any] = {}
-    if getattr(args, "embeddings", None):
-        models["embedder"] = args.embeddings
-    if getattr(args, "summarizer", None):
-        models["summarizer"] = args.summarizer
-    if getattr(args, "image_describer", None):
-        models["image_describer"] = args.image_describer
-    if models:
-        overrides["models"] = models
+    # Settings section -> {flag's dest: setting}, for the flags a command has and was given.
+    flags = {
+        "store": {
+            "persist_dir": "persist_dir",
+            "chroma_url": "chroma_url",
+            "collection": "collection",
+        },
+        "models": {
+            "embeddings": "embedder",
+            "summarizer": "summarizer",
+            "image_describer": "image_describer",
+        },
+    }
+    for section, names in flags.items():
+        given = {
+            key: getattr(args, dest) for dest, key in names.items() if getattr(args, dest, None)
+        }
+        if given:
+            overrides[section] = given
     if getattr(args, "concurrency", None):
         overrides["pipeline"] = {"in_flight": args.concurrency, "downloads": args.concurrency}
     settings = load_settings(config, overrides)

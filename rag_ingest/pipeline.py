@@ -38,7 +38,7 @@ from rag_ingest.errors import (
     QueueFullError,
     RagIngestError,
 )
-from rag_ingest.progress import EventHub, IngestEvent
+from rag_ingest.progress import EventHub, IngestEvent, call_logged
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
@@ -923,13 +923,9 @@ class DocumentProcessor:
                 result = await self._process(item, session, user_id, extra, work)
                 report.results.append(result)
                 if on_result is not None:
-                    try:
-                        on_result(result)
-                    except Exception:
-                        # The caller's bookkeeping: a bug there must not stop the batch.
-                        report.callback_errors += 1
-                        if report.callback_errors == 1:
-                            logger.exception("on_result raised; the batch goes on")
+                    report.callback_errors = call_logged(
+                        on_result, result, report.callback_errors, "on_result"
+                    )
             finally:
                 slots.release()
 

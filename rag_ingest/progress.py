@@ -10,9 +10,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STAGES", "ByteProgress", "EventHub", "IngestEvent", "ProgressCallback", "Subscription"]
+__all__ = [
+    "STAGES",
+    "ByteProgress",
+    "EventHub",
+    "IngestEvent",
+    "ProgressCallback",
+    "Subscription",
+    "call_logged",
+]
 
 logger = logging.getLogger("rag_ingest.progress")
+
+
+def call_logged(callback: Callable[[Any], object], value: Any, failures: int, what: str) -> int:
+    """``callback(value)``, where a raise is the caller's bug, not the document's: it is
+    counted and logged (the first time, with its traceback). Returns the failures."""
+    try:
+        callback(value)
+    except Exception:
+        failures += 1
+        if failures == 1:
+            logger.exception("%s raised; ingestion goes on", what)
+    return failures
+
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with ``(bytes_done, total_bytes_or_None)``."""
@@ -160,13 +181,9 @@ class EventHub:
 
     def emit(self, event: IngestEvent) -> None:
         for callback in self._callbacks:
-            try:
-                callback(event)
-            except Exception:
-                # Progress is reporting: a broken callback must not fail the document.
-                self.callback_errors += 1
-                if self.callback_errors == 1:
-                    logger.exception("an on_event callback raised; ingestion goes on")
+            self.callback_errors = call_logged(
+                callback, event, self.callback_errors, "an on_event callback"
+            )
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
