@@ -259,7 +259,9 @@ class ObjectDownload:
         # A presigned URL must not carry x-amz-* headers it did not sign (S3 refuses them).
         if first_request and self._verify and isinstance(self._target, S3Location):
             headers["x-amz-checksum-mode"] = "ENABLED"
-        if self._etag:
+        if self._etag and not self._etag.startswith("W/"):
+            # A weak validator never passes If-Match (strong comparison); parts are still
+            # checked against it (_check), so a change between them is caught.
             headers["if-match"] = self._etag
         try:
             async with self._client.request("GET", self._target, headers=headers) as response:

@@ -292,3 +292,28 @@ async def test_chunked_transfer_encoding_is_reassembled(tmp_path: Path) -> None:
         result = await download(server, tmp_path)
     assert (tmp_path / "out.bin").read_bytes() == DATA
     assert result.checksum == "md5-etag" and result.retries == 0
+
+
+async def test_a_weak_etag_is_never_sent_as_if_match(tmp_path: Path) -> None:
+    # A web server's weak validator (W/"...", as Express sends) never matches If-Match,
+    # whose comparison is strong (RFC 9110 13.1.1): sending it failed every ranged part.
+    def scenario(request: Request, n: int) -> Reply:
+        if request.headers.get("if-match"):
+            return Reply(412, {}, b"")
+        return ranged(DATA, request, etag='W/"v1"')
+
+    with FaultServer(scenario) as server:
+        web = make_settings(
+            s3={"trusted_hosts": ["127.0.0.1"]},
+            transfer={
+                "engine": ENGINE["name"],
+                "multipart_threshold": 64 * KiB,
+                "part_size": 64 * KiB,
+            },
+            temp_dir=tmp_path,
+        )
+        async with AsyncS3Client(web) as s3:
+            await s3.download(f"{server.endpoint_url}/files/data.bin", tmp_path / "out.bin")
+    assert (tmp_path / "out.bin").read_bytes() == DATA
+    assert len(server.requests) > 2
+    assert not any("if-match" in r.headers for r in server.requests)
