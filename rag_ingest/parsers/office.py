@@ -81,6 +81,20 @@ def _pictures(doc: Any, limit: int, min_bytes: int) -> list[Image]:
     return found
 
 
+def _speaker_notes(data: bytes) -> dict[int, str]:
+    """Each slide's speaker notes by slide number (docling's pages), where it has any:
+    docling's PPTX backend leaves them out, and a deck's notes often carry the talk."""
+    from pptx import Presentation
+
+    notes: dict[int, str] = {}
+    for number, slide in enumerate(Presentation(BytesIO(data)).slides, start=1):
+        if slide.has_notes_slide:
+            text = (slide.notes_slide.notes_text_frame.text or "").strip()
+            if text:
+                notes[number] = text
+    return notes
+
+
 def parse_office(
     path: str,
     name: str,
@@ -99,7 +113,8 @@ def parse_office(
 
         # A stream plus the real name: the temp file's suffix is not the format's, and
         # some readers (openpyxl) judge a file by its extension.
-        stream = BytesIO(Path(path).read_bytes())
+        data = Path(path).read_bytes()
+        stream = BytesIO(data)
         source = InputDocument(
             path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name
         )
@@ -107,6 +122,7 @@ def parse_office(
             raise CorruptDocumentError(f"{name}: docling could not open this {kind}")
         converter: Any = source._backend
         doc = converter.convert()
+        notes = _speaker_notes(data) if kind == "pptx" else {}
     except (CorruptDocumentError, MissingExtraError):
         raise
     except ImportError as exc:
@@ -118,6 +134,8 @@ def parse_office(
     if kind == "pptx" and pages:
         for number in sorted(doc.pages):
             text = doc.export_to_markdown(page_no=number)
+            if number in notes:
+                text = f"{text.rstrip()}\n\nSpeaker notes: {notes[number]}".lstrip()
             if text.strip():
                 segments.append(Segment(text, page=int(number)))
     else:

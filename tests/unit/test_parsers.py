@@ -218,6 +218,26 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
 
 
+def test_slides_keep_their_speaker_notes_on_their_page(tmp_path: Path) -> None:
+    import io
+
+    from pptx import Presentation
+
+    deck = Presentation()
+    for title, notes in (("Roadmap", ""), ("Budget", "CANARY-NOTES: mention the 4.2M.")):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        if notes:
+            slide.notes_slide.notes_text_frame.text = notes
+    out = io.BytesIO()
+    deck.save(out)
+    parsed = parse_file(_file(tmp_path, "deck.pptx", out.getvalue()), "deck.pptx", OPTIONS)
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (1, "# Roadmap"),
+        (2, "# Budget\n\nSpeaker notes: CANARY-NOTES: mention the 4.2M."),
+    ]
+
+
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     rtf = (
         rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}\f0\fs24 "
