@@ -123,6 +123,9 @@ def parse_office(
         converter: Any = source._backend
         doc = converter.convert()
         notes = _speaker_notes(data) if kind == "pptx" else {}
+        # docling numbers a workbook's sheets as pages, in order, and names them nowhere
+        # in its Markdown: a chunk of rows would not say which sheet it came from.
+        sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
     except (CorruptDocumentError, MissingExtraError):
         raise
     except ImportError as exc:
@@ -131,11 +134,13 @@ def parse_office(
         raise CorruptDocumentError(f"{name}: {kind} could not be parsed ({exc})") from exc
     segments: list[Segment] = []
     pages = len(doc.pages) if getattr(doc, "pages", None) else None
-    if kind == "pptx" and pages:
+    if kind in ("pptx", "xlsx") and pages:
         for number in sorted(doc.pages):
             text = doc.export_to_markdown(page_no=number)
             if number in notes:
                 text = f"{text.rstrip()}\n\nSpeaker notes: {notes[number]}".lstrip()
+            if text.strip() and 0 < number <= len(sheets):
+                text = f"# Sheet: {sheets[number - 1]}\n\n{text}"
             if text.strip():
                 segments.append(Segment(text, page=int(number)))
     else:

@@ -238,6 +238,27 @@ def test_slides_keep_their_speaker_notes_on_their_page(tmp_path: Path) -> None:
     ]
 
 
+def test_each_sheet_is_a_page_named_by_its_sheet(tmp_path: Path) -> None:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Revenue"
+    book.active.append(["quarter", "eur"])
+    book.active.append(["Q3", 4200000])
+    book.create_sheet("Costs").append(["item", "eur"])
+    book["Costs"].append(["rent", 3000])
+    out = io.BytesIO()
+    book.save(out)
+    parsed = parse_file(_file(tmp_path, "book.xlsx", out.getvalue()), "book.xlsx", OPTIONS)
+    assert [(s.page, s.text.split("\n")[0]) for s in parsed.segments] == [
+        (1, "# Sheet: Revenue"),
+        (2, "# Sheet: Costs"),
+    ]
+    assert "rent" in parsed.segments[1].text and "rent" not in parsed.segments[0].text
+
+
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     rtf = (
         rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}\f0\fs24 "
