@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import zipfile
 from io import BytesIO
 from pathlib import Path, PurePath
@@ -95,6 +97,19 @@ def _speaker_notes(data: bytes) -> dict[int, str]:
     return notes
 
 
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(data: bytes) -> str | None:
+    """A page's ``<title>``: docling's HTML backend leaves the head out, and a page's
+    title is often the one line that says what it is about."""
+    found = _TITLE.search(data[:65536])
+    if found is None:
+        return None
+    title = " ".join(html.unescape(found.group(1).decode("utf-8", errors="replace")).split())
+    return title or None
+
+
 def parse_office(
     path: str,
     name: str,
@@ -144,7 +159,11 @@ def parse_office(
             if text.strip():
                 segments.append(Segment(text, page=int(number)))
     else:
-        segments.append(Segment(doc.export_to_markdown()))
+        text = doc.export_to_markdown()
+        title = _html_title(data) if kind == "html" else None
+        if title and title not in text[:1000]:
+            text = f"# {title}\n\n{text}"
+        segments.append(Segment(text))
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
     if not segments and not images:

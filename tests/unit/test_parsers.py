@@ -259,6 +259,19 @@ def test_each_sheet_is_a_page_named_by_its_sheet(tmp_path: Path) -> None:
     assert "rent" in parsed.segments[1].text and "rent" not in parsed.segments[0].text
 
 
+def test_a_web_page_keeps_its_title(tmp_path: Path) -> None:
+    page = (
+        b"<html><head><title>CANARY-TITLE Pricing &amp; plans</title></head>"
+        b"<body><p>Starter costs 9 euros.</p></body></html>"
+    )
+    parsed = parse_file(_file(tmp_path, "p.html", page), "p.html", OPTIONS)
+    assert parsed.text == "# CANARY-TITLE Pricing & plans\n\nStarter costs 9 euros."
+    # A title the page already shows as its heading is not said twice.
+    same = b"<html><head><title>FAQ</title></head><body><h1>FAQ</h1><p>Yes.</p></body></html>"
+    parsed = parse_file(_file(tmp_path, "q.html", same), "q.html", OPTIONS)
+    assert parsed.text == "# FAQ\n\nYes."
+
+
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     rtf = (
         rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}\f0\fs24 "
