@@ -9,7 +9,9 @@ from rag_ingest.errors import UnsupportedFileTypeError
 
 __all__ = ["CODE_LANGUAGES", "FileKind", "detect"]
 
-# Extension -> langchain_text_splitters.Language value.
+# Extension -> language: a langchain_text_splitters.Language value where it has one (split
+# on that language's syntax), else a name of our own (generic separators, but the file is
+# still code and says its language).
 CODE_LANGUAGES = {
     ".py": "python", ".pyi": "python",
     ".js": "js", ".mjs": "js", ".cjs": "js", ".jsx": "js",
@@ -20,9 +22,14 @@ CODE_LANGUAGES = {
     ".scala": "scala", ".swift": "swift", ".lua": "lua", ".sol": "sol", ".proto": "proto",
     ".rst": "rst", ".tex": "latex", ".pl": "perl", ".pm": "perl", ".hs": "haskell",
     ".ex": "elixir", ".exs": "elixir", ".ps1": "powershell", ".cob": "cobol", ".vb": "visualbasic6",
+    ".sh": "shell", ".bash": "shell", ".zsh": "shell", ".sql": "sql", ".r": "r", ".jl": "julia",
+    ".dart": "dart", ".tf": "hcl", ".groovy": "groovy", ".clj": "clojure", ".erl": "erlang",
+    ".fs": "fsharp", ".zig": "zig",
 }  # fmt: skip
+# Files named for their language, with no extension.
+_CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
 _TEXT = {".txt", ".text", ".log", ".json", ".yaml", ".yml", ".toml", ".ini",
-         ".cfg", ".xml", ".sql", ".sh", ".bash", ".zsh", ".env", ".conf"}  # fmt: skip
+         ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
@@ -100,8 +107,9 @@ def detect(path: str, name: str) -> FileKind:
     with open(path, "rb") as f:
         head = f.read(8192)
     suffix = PurePosixPath(name).suffix.lower()
+    named_language = _CODE_NAMES.get(PurePosixPath(name).name.lower())
     by_name = _BY_EXTENSION.get(suffix)
-    if by_name is None and suffix in CODE_LANGUAGES:
+    if by_name is None and (suffix in CODE_LANGUAGES or named_language):
         by_name = "code"
     if by_name is None and suffix in _TEXT:
         by_name = "text"
@@ -122,7 +130,7 @@ def detect(path: str, name: str) -> FileKind:
         if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
             return FileKind(
                 by_content if by_name != "code" else "code",
-                CODE_LANGUAGES.get(suffix) if by_name == "code" else None,
+                (CODE_LANGUAGES.get(suffix) or named_language) if by_name == "code" else None,
             )
         # The name lies; the content is clear: route by content and say so.
         return FileKind(
@@ -134,7 +142,7 @@ def detect(path: str, name: str) -> FileKind:
             raise UnsupportedFileTypeError(f"{name}: content does not match its {suffix} extension")
         return FileKind("text", note=f"named {suffix} but is text")
     if by_name == "code":
-        return FileKind("code", CODE_LANGUAGES[suffix])
+        return FileKind("code", CODE_LANGUAGES.get(suffix) or named_language)
     if by_name is not None:
         return FileKind(by_name)
     # Unknown extension: plain text if it decodes as text, else refused by the text parser.

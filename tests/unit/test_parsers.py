@@ -272,6 +272,22 @@ def test_a_web_page_keeps_its_title(tmp_path: Path) -> None:
     assert parsed.text == "# FAQ\n\nYes."
 
 
+def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
+    files = {
+        "deploy.sh": (b"#!/bin/sh\nset -e\necho CANARY-SH\n", "shell"),
+        "report.sql": (b"SELECT region, sum(amount) FROM sales GROUP BY region;\n", "sql"),
+        "Dockerfile": (b"FROM python:3.11\nRUN pip install rag-ingest\n", "dockerfile"),
+        "Makefile": (b"test:\n\tpytest\n", "make"),
+        "main.tf": (b'resource "aws_s3_bucket" "docs" {}\n', "hcl"),
+    }
+    for name, (data, language) in files.items():
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.language) == ("code", language), name
+    for name in ("settings.yaml", "data.json", "notes.txt"):
+        kind = detect(_file(tmp_path, name, b"key: value\n"), name)
+        assert kind.kind == "text", name
+
+
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     rtf = (
         rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}\f0\fs24 "
