@@ -486,7 +486,7 @@ class DocumentProcessor:
 
     async def _process(
         self,
-        source: str | os.PathLike[str] | ObjectInfo,
+        source: str | os.PathLike[str] | ObjectInfo | Source,
         session: str,
         user_id: str | None,
         extra: dict[str, Any],
@@ -496,7 +496,7 @@ class DocumentProcessor:
         try:
             src = make_source(self._s3, source)
         except RagIngestError as exc:
-            uri = source.uri if isinstance(source, ObjectInfo) else os.fspath(source)
+            uri = source.uri if isinstance(source, (ObjectInfo, Source)) else os.fspath(source)
             return self._failed(Source(uri=redact(str(uri))), exc, {}, started)
         while (busy := self._exclusive.get(session)) is not None:
             await busy.wait()

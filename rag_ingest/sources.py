@@ -97,8 +97,11 @@ def _local(text: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo) -> Source:
-    """Parse one source (no I/O): an S3 or https target, or a local path."""
+def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Source) -> Source:
+    """Parse one source (no I/O): an S3 or https target, or a local path. A
+    :class:`Source` (as :func:`unique_sources` yields) is already parsed."""
+    if isinstance(source, Source):
+        return source
     if isinstance(source, ObjectInfo):
         return Source(uri=source.uri, target=s3.parse(source.uri), info=source)
     text = os.fspath(source)
@@ -234,7 +237,8 @@ def listed_by(
             bucket, _, prefix = text[len("s3://") :].partition("/")
             prefixes.append((f"s3://{bucket}/", prefix))
         elif _is_directory(text):
-            directories.append((_local(text), _WalkRules(_local(text), skip)))
+            root = _local(text)
+            directories.append((root, _WalkRules(root, skip)))
 
     def listed(key: str) -> bool:
         for base, prefix in prefixes:
@@ -261,19 +265,19 @@ def listed_by(
 
 
 async def unique_sources(s3: Any, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """``items`` with each source once: a file named twice, or named and also under a
-    named directory, is one source (by :attr:`Source.key`). An item that does not parse
-    passes, to fail with its own reason."""
+    """``items`` parsed (as :class:`Source`), each source once: a file named twice, or
+    named and also under a named directory, is one source (by :attr:`Source.key`). An
+    item that does not parse passes as it is, to fail with its own reason."""
     seen: set[str] = set()
     async for item in items:
         try:
-            key = make_source(s3, item).key
+            source = make_source(s3, item)
         except Exception:
             yield item
             continue
-        if key not in seen:
-            seen.add(key)
-            yield item
+        if source.key not in seen:
+            seen.add(source.key)
+            yield source
 
 
 async def expand_sources(
