@@ -107,9 +107,9 @@ def detect(path: str, name: str) -> FileKind:
     with open(path, "rb") as f:
         head = f.read(8192)
     suffix = PurePosixPath(name).suffix.lower()
-    named_language = _CODE_NAMES.get(PurePosixPath(name).name.lower())
+    language = CODE_LANGUAGES.get(suffix) or _CODE_NAMES.get(PurePosixPath(name).name.lower())
     by_name = _BY_EXTENSION.get(suffix)
-    if by_name is None and (suffix in CODE_LANGUAGES or named_language):
+    if by_name is None and language:
         by_name = "code"
     if by_name is None and suffix in _TEXT:
         by_name = "text"
@@ -130,7 +130,7 @@ def detect(path: str, name: str) -> FileKind:
         if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
             return FileKind(
                 by_content if by_name != "code" else "code",
-                (CODE_LANGUAGES.get(suffix) or named_language) if by_name == "code" else None,
+                language if by_name == "code" else None,
             )
         # The name lies; the content is clear: route by content and say so.
         return FileKind(
@@ -142,7 +142,7 @@ def detect(path: str, name: str) -> FileKind:
             raise UnsupportedFileTypeError(f"{name}: content does not match its {suffix} extension")
         return FileKind("text", note=f"named {suffix} but is text")
     if by_name == "code":
-        return FileKind("code", CODE_LANGUAGES.get(suffix) or named_language)
+        return FileKind("code", language)
     if by_name is not None:
         return FileKind(by_name)
     # Unknown extension: plain text if it decodes as text, else refused by the text parser.
