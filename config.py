@@ -178,6 +178,13 @@ store = {
     # "server": a private `chroma run` child serves persist_dir, so Chroma's writes never
     # stall our event loop (in-process upserts held the GIL up to 100 ms, measured).
     "embedded_mode": "server",
+    # Seconds one request to a Chroma server may take: chromadb's HttpClient sets no limit,
+    # so a server that went quiet would hang every write.
+    "timeout": 120.0,
+    # Attempts per store call on a lost connection, a timeout or a 429/5xx (upserts and
+    # deletes by ID, so a replay is harmless); our own Chroma server, if it exited or
+    # stopped answering, is restarted on its port before the next attempt.
+    "max_attempts": 4,
 }
 
 pipeline = {

@@ -5,15 +5,19 @@ per upsert), which stalls the event loop of whoever embeds it. Running the
 same embedded store as a child ``chroma run`` process keeps every write off our
 interpreter, and makes that process the single writer Chroma needs. A lock file
 (:class:`StoreLock`, taken in-process mode too) stops two of our processes, or two
-processors in one, from writing the same directory at once.
+processors in one, from writing the same directory at once. A server that exits
+or stops answering (an OOM kill, a crash, a hang) is restarted on its port by
+:meth:`LocalChromaServer.revive`, so the clients made for it work again.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -24,6 +28,8 @@ from rag_ingest._process import find_executable, start_tied, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError
 
 __all__ = ["LocalChromaServer", "StoreLock"]
+
+logger = logging.getLogger("rag_ingest.store")
 
 _held_here: set[Path] = set()  # directories a StoreLock of this process holds
 
@@ -75,11 +81,13 @@ def _free_port() -> int:
 class LocalChromaServer:
     """``chroma run --path DIR`` on 127.0.0.1 until :meth:`stop`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, answer_within: float = 5.0) -> None:
         self.path = path
+        self.answer_within = answer_within  # seconds a live server has to answer revive()
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: StoreLock | None = None
+        self._reviving = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -90,46 +98,81 @@ class LocalChromaServer:
         executable = _find_chroma()
         for _ in range(3):
             self.port = _free_port()
-            log = open(self.path / "chroma-server.log", "ab")  # noqa: SIM115
-            try:
-                self.process = start_tied(
-                    [
-                        executable,
-                        "run",
-                        "--path",
-                        str(self.path),
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(self.port),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-                )
-            finally:
-                log.close()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-            self._kill()  # the port was taken, or it did not come up: try another
+            if self._launch(executable, timeout):
+                return
+            # the port was taken, or it did not come up: try another
         self.stop()
         raise StoreError(
             f"the local Chroma server did not start (see {self.path}/chroma-server.log)"
         )
 
-    def _kill(self) -> None:
+    def _launch(self, executable: str, timeout: float) -> bool:
+        """Start ``chroma run`` on :attr:`port`; True once it answers, else killed."""
+        log = open(self.path / "chroma-server.log", "ab")  # noqa: SIM115
+        try:
+            self.process = start_tied(
+                [
+                    executable,
+                    "run",
+                    "--path",
+                    str(self.path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if self._answers(1.0):
+                return True
+            time.sleep(0.1)
+        self._kill()
+        return False
+
+    def _answers(self, timeout: float) -> bool:
+        try:
+            return httpx.get(f"{self.url}/api/v2/heartbeat", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def revive(self, timeout: float = 60.0) -> None:
+        """Restart the server on its port if it has exited or stops answering (an OOM
+        kill, a crash, a hang); a no-op while it answers. Called before a store call is
+        retried: the clients made for this port then work again."""
+        with self._reviving:  # the store's threads fail together; one restart does
+            if self._lock is None:
+                raise StoreError("the local Chroma server was stopped")
+            process = self.process
+            if process is not None and process.poll() is None and self._answers(self.answer_within):
+                return
+            code = None if process is None else process.poll()
+            logger.warning(
+                "the local Chroma server %s; restarting it on port %d (see %s)",
+                "is not answering" if code is None else f"exited with code {code}",
+                self.port,
+                self.path / "chroma-server.log",
+            )
+            self._kill(timeout=2.0)  # a hung server may not heed SIGTERM
+            if not self._launch(_find_chroma(), timeout):
+                raise StoreError(
+                    f"the local Chroma server stopped and did not restart on port {self.port} "
+                    f"(see {self.path}/chroma-server.log)"
+                )
+
+    def _kill(self, timeout: float = 15.0) -> None:
         process, self.process = self.process, None
-        stop_process_group(process)
+        stop_process_group(process, timeout=timeout)
 
     def stop(self) -> None:
-        self._kill()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        with self._reviving:
+            self._kill()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None

@@ -326,6 +326,19 @@ class StoreSettings(_Part):
         "(its writes hold that process's GIL, not ours: measured 100 ms loop stalls "
         "in-process); in-process: chromadb.PersistentClient in this interpreter.",
     )
+    timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds one request to a Chroma server may take (chromadb's HttpClient "
+        "sets none: a server that goes quiet would hang every write).",
+    )
+    max_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Attempts per store call on a transient failure (connection lost, "
+        "timeout, 429/5xx); safe, since writes are upserts and deletes by ID. Our own "
+        "Chroma server, if it exited or hangs, is restarted before the next attempt.",
+    )
 
 
 class PipelineSettings(_Part):

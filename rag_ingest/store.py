@@ -18,6 +18,7 @@ at a time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -39,7 +40,7 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore, VectorStoreRetriever
-from tenacity import Retrying
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from rag_ingest.errors import (
     ConfigurationError,
@@ -47,7 +48,7 @@ from rag_ingest.errors import (
     SessionRequiredError,
     StoreError,
 )
-from rag_ingest.models import model_call_policy
+from rag_ingest.models import is_transient, model_call_policy
 from rag_ingest.settings import StoreSettings
 
 __all__ = [
@@ -70,6 +71,57 @@ def require_session(session_id: str | None) -> str:
     if not session_id or not str(session_id).strip():
         raise SessionRequiredError("a session_id is required (queries are never unfiltered)")
     return str(session_id)
+
+
+def store_transient(exc: BaseException) -> bool:
+    """A store failure worth another attempt: the connection lost, a timeout, a 429 or
+    5xx (Chroma's own errors carry their status as ``code()``); never a bad request."""
+    code = getattr(exc, "code", None)
+    if callable(code) and type(exc).__module__.startswith("chromadb"):
+        try:
+            status = int(code())
+        except Exception:
+            status = 0
+        if status:
+            return status == 429 or status >= 500
+    return is_transient(exc)
+
+
+def _store_policy(attempts: int) -> dict[str, Any]:
+    return model_call_policy(attempts) | {"retry": retry_if_exception(store_transient)}
+
+
+def _bound_requests(client: Any, seconds: float) -> None:
+    """Give a chromadb ``HttpClient`` a time limit per request: it sends with none
+    (httpx ``timeout=None``, chromadb 1.5.9), so a server that goes quiet would hang
+    the store's threads, and with them every write, forever."""
+    import httpx
+
+    sessions = [
+        getattr(getattr(holder, "_server", None), "_session", None)
+        for holder in (client, getattr(client, "_admin_client", None))
+    ]
+    if not any(isinstance(s, httpx.Client) for s in sessions):
+        logger.warning("cannot set a time limit on this chromadb client's requests")
+    for session in sessions:
+        if isinstance(session, httpx.Client):
+            session.timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+def _probe(url: str, timeout: float) -> None:
+    """A Chroma server's heartbeat, or :class:`StoreError` naming the URL: chromadb's
+    client would wait on a quiet server with no limit while it is being made."""
+    import httpx
+
+    from rag_ingest._redact import redact
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise StoreError(
+            f"the Chroma server at {redact(url)} did not answer its heartbeat: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def chroma_collection(vectorstore: Any) -> Any:
@@ -194,19 +246,29 @@ class SessionRetriever(VectorStoreRetriever):
 
     session_id: str
     where: dict[str, Any] | None = None
+    store: Any = None  # the ChunkStore whose retries (and server restarts) searches get
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs["filter"] = self.search_kwargs["filter"]
-        docs = super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+        search = super()._get_relevant_documents
+        if self.store is None:
+            docs = search(query, run_manager=run_manager, **kwargs)
+        else:
+            docs = self.store._call(search, query, run_manager=run_manager, **kwargs)
         return _of_session(docs, self.session_id, lambda d: d, self.where)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs["filter"] = self.search_kwargs["filter"]
-        docs = await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
+        search = super()._aget_relevant_documents
+
+        def make() -> Any:
+            return search(query, run_manager=run_manager, **kwargs)
+
+        docs = await (make() if self.store is None else self.store.acall(make))
         return _of_session(docs, self.session_id, lambda d: d, self.where)
 
 
@@ -275,10 +337,13 @@ class ChunkStore:
         if chroma_url is None and settings.embedded_mode == "server":
             from rag_ingest.chroma_server import LocalChromaServer
 
-            server = LocalChromaServer(settings.persist_dir / "chroma")
+            server = LocalChromaServer(
+                settings.persist_dir / "chroma", answer_within=min(5.0, settings.timeout)
+            )
             server.start()
             chroma_url = server.url
         if chroma_url:
+            _probe(chroma_url, settings.timeout)
             url = urlsplit(chroma_url)
             client: Any = chromadb.HttpClient(
                 host=url.hostname or "localhost",
@@ -286,6 +351,7 @@ class ChunkStore:
                 ssl=url.scheme == "https",
                 settings=client_settings,
             )
+            _bound_requests(client, settings.timeout)
         else:
             from rag_ingest.chroma_server import StoreLock
 
@@ -318,6 +384,7 @@ class ChunkStore:
             client=client,
             lock=lock,
             concurrent_writes=bool(chroma_url),
+            max_attempts=settings.max_attempts,
         )
 
     def close(self) -> None:
@@ -360,7 +427,8 @@ class ChunkStore:
                     assert vectors is not None
                     for i in range(0, len(ids), self.max_batch):
                         j = i + self.max_batch
-                        self._collection.upsert(
+                        self._call(
+                            self._collection.upsert,
                             ids=ids[i:j],
                             embeddings=vectors[i:j],
                             metadatas=metadatas[i:j],  # type: ignore[arg-type]
@@ -373,13 +441,41 @@ class ChunkStore:
                     ]
                     for i in range(0, len(ids), self.batch_size):
                         j = i + self.batch_size
-                        self._retrying(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
+                        self._call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
             except Exception as exc:
                 raise StoreError(f"vector store write failed: {type(exc).__name__}: {exc}") from exc
 
-    def _retrying(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A store call that also embeds: retried like a model call (upserts by ID)."""
-        return Retrying(**model_call_policy(self.max_attempts))(fn, *args, **kwargs)
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A store call, retried on a transient failure: writes are upserts and deletes
+        by ID, so a replay is harmless. Our own Chroma server, if it has exited or hangs,
+        is restarted before the next attempt."""
+        retrying = Retrying(**_store_policy(self.max_attempts), before_sleep=self._before_retry)
+        return retrying(fn, *args, **kwargs)
+
+    async def acall(self, make: Callable[[], Any]) -> Any:
+        """:meth:`_call` for a coroutine: ``make()`` starts one attempt."""
+        retrying = AsyncRetrying(
+            **_store_policy(self.max_attempts), before_sleep=self._abefore_retry
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await make()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "vector store call failed (attempt %d of %d), retrying: %s: %s",
+            state.attempt_number,
+            self.max_attempts,
+            type(error).__name__,
+            error,
+        )
+        if self._server is not None:
+            self._server.revive()
+
+    async def _abefore_retry(self, state: RetryCallState) -> None:
+        await asyncio.to_thread(self._before_retry, state)
 
     def delete(self, ids: list[str]) -> None:
         if not ids:
@@ -388,9 +484,9 @@ class ChunkStore:
             try:
                 if self._collection is not None:
                     for i in range(0, len(ids), self.max_batch):
-                        self._collection.delete(ids=ids[i : i + self.max_batch])
+                        self._call(self._collection.delete, ids=ids[i : i + self.max_batch])
                 else:
-                    self.vectorstore.delete(ids=ids)
+                    self._call(self.vectorstore.delete, ids=ids)
             except Exception as exc:
                 raise StoreError(f"vector store delete failed: {exc}") from exc
 
@@ -402,7 +498,10 @@ class ChunkStore:
         if source is not None:
             where = {"$and": [where, {"source": source}]}
         with self._lock:
-            found = self._collection.get(where=where, include=[])
+            try:
+                found = self._call(self._collection.get, where=where, include=[])
+            except Exception as exc:
+                raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
         return set(found["ids"])
 
     def delete_session(self, session_id: str, known_ids: list[str]) -> int:
@@ -422,9 +521,15 @@ class ChunkStore:
         metadata filter in Chroma's form) narrows within the session, never beyond it."""
         session = require_session(session_id)
         where = check_where(where) if where is not None else None
-        hits = self.vectorstore.similarity_search_with_score(
-            text, k=k, filter=session_filter(self.vectorstore, session, where)
-        )
+        try:
+            hits = self._call(
+                self.vectorstore.similarity_search_with_score,
+                text,
+                k=k,
+                filter=session_filter(self.vectorstore, session, where),
+            )
+        except Exception as exc:
+            raise StoreError(f"vector store query failed: {type(exc).__name__}: {exc}") from exc
         return _of_session(hits, session, lambda hit: hit[0], where)
 
     def as_retriever(
@@ -457,6 +562,7 @@ class ChunkStore:
             where=where,
             search_kwargs=search_kwargs,
             tags=tags,
+            store=self,
             **kwargs,
         )
 

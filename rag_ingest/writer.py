@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from rag_ingest.store import ChunkStore, Ledger
+from rag_ingest.store import ChunkStore, Ledger, store_transient
 
 __all__ = ["BatchWriter", "ChunkWrite"]
 
@@ -199,8 +199,8 @@ class BatchWriter:
             self._commit(writes)
             return [None] * len(writes)
         except Exception as exc:
-            if len(writes) == 1:
-                return [exc]
+            if len(writes) == 1 or store_transient(exc.__cause__ or exc):
+                return [exc] * len(writes)  # the store is down, retried already: not a bad document
         errors: list[Exception | None] = []
         for write in writes:  # one document's bad chunk must fail only that document
             try:

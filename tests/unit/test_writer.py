@@ -191,3 +191,33 @@ async def test_settle_drops_a_sessions_queued_writes_and_waits_for_its_batch(
     assert queued_a.cancelled()
     await writer.aclose()
     assert set(store.rows) == {"a1#0-x", "b1#0-z"}
+
+
+async def test_a_store_that_is_down_fails_the_batch_without_a_write_per_document(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from rag_ingest.errors import StoreError
+
+    class DownStore(FakeStore):
+        def upsert(self, ids: list[str], texts: list[str], metadatas: Any, vectors: Any) -> None:
+            self.upserts.append(list(ids))
+            try:
+                raise httpx.ConnectError("refused")  # what is left after the store's retries
+            except httpx.ConnectError as exc:
+                raise StoreError("vector store write failed") from exc
+
+    store = DownStore()
+    approaching = [4]
+    writer = make(tmp_path, store, approaching)
+
+    async def arrive(i: int) -> Any:
+        approaching[0] -= 1
+        return await writer.write(chunks(f"doc{i}", "x"))
+
+    results = await asyncio.gather(*(arrive(i) for i in range(4)), return_exceptions=True)
+    await writer.aclose()
+    assert all(isinstance(r, StoreError) for r in results)
+    # One batch write, retried inside the store already; not one more per document.
+    assert len(store.upserts) == 1 and len(store.upserts[0]) == 4

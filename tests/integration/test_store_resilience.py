@@ -1,0 +1,178 @@
+"""The store survives its server: a private Chroma server that is killed or hangs is
+restarted and the call retried; a remote one's transient failures are retried; a
+bad request is not. Nothing is lost and nothing doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rag_ingest.errors import StoreError
+from rag_ingest.pipeline import DocumentProcessor
+from rag_ingest.settings import Settings
+from rag_ingest.store import ChunkStore, store_transient
+
+pytestmark = pytest.mark.integration
+
+
+def settings(tmp_path: Path, **store: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store"), **store},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+
+
+def docs(tmp_path: Path, n: int) -> list[Path]:
+    paths = []
+    for i in range(n):
+        path = tmp_path / f"d{i}.md"
+        path.write_text(f"# Doc {i}\n\nThe canary of document {i} is CANARY{i}.\n")
+        paths.append(path)
+    return paths
+
+
+def server_of(p: DocumentProcessor) -> Any:
+    assert p.store is not None
+    server = p.store._server
+    assert server is not None and server.process is not None
+    return server
+
+
+async def test_a_killed_chroma_server_is_restarted_for_writes_and_reads(tmp_path: Path) -> None:
+    d0, d1 = docs(tmp_path, 2)
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        assert (await p.process_document(d0, session_id="s")).status == "ingested"
+        server = server_of(p)
+        port, first = server.port, server.process.pid
+
+        os.killpg(first, signal.SIGKILL)  # the OOM killer, a crash
+        server.process.wait()
+        written = await p.process_document(d1, session_id="s")
+        assert written.status == "ingested", written.message
+        second = server.process.pid
+        assert second != first and server.port == port
+
+        def kill() -> None:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+
+        kill()
+        hits = await p.query("CANARY0", session_id="s", k=5)  # a read revives it too
+        assert {d.metadata["filename"] for d, _ in hits} == {"d0.md", "d1.md"}
+        kill()
+        retrieved = await p.as_retriever(session_id="s", k=5).ainvoke("CANARY1")
+        assert {d.metadata["filename"] for d in retrieved} == {"d0.md", "d1.md"}
+
+        report = await p.verify_session("s")
+        assert report.consistent and report.stored == 2
+
+
+async def test_a_hung_chroma_server_is_killed_and_restarted(tmp_path: Path) -> None:
+    d0, d1 = docs(tmp_path, 2)
+    async with DocumentProcessor(settings(tmp_path, timeout=1.5)) as p:
+        assert (await p.process_document(d0, session_id="s")).status == "ingested"
+        server = server_of(p)
+        hung = server.process
+        os.kill(hung.pid, signal.SIGSTOP)  # accepts connections, never answers
+        try:
+            started = time.monotonic()
+            result = await p.process_document(d1, session_id="s")
+            took = time.monotonic() - started
+        finally:
+            if hung.poll() is None:
+                os.killpg(hung.pid, signal.SIGKILL)
+        assert result.status == "ingested", result.message
+        assert hung.poll() is not None and server.process is not hung
+        assert took < 30  # without a time limit the write would wait forever
+        assert (await p.verify_session("s")).stored == 2
+
+
+async def test_a_store_that_stays_down_fails_each_document_once(tmp_path: Path) -> None:
+    paths = docs(tmp_path, 3)
+    cfg = settings(tmp_path, max_attempts=2)
+    async with DocumentProcessor(cfg) as p:
+        server = server_of(p)
+        server.stop()  # gone for good: nothing to restart
+        report = await p.process_many(paths, session_id="s")
+    assert report.totals["failed"] == 3
+    assert {r.error_type for r in report.results} == {"StoreError"}
+
+
+async def test_an_unreachable_chroma_url_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    cfg = settings(tmp_path, chroma_url="http://127.0.0.1:9", timeout=2)
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1:9"):
+        async with DocumentProcessor(cfg):
+            pass
+
+
+class FlakyCollection:
+    """A Chroma collection that fails its first ``failures`` calls with ``error``."""
+
+    def __init__(self, error: BaseException, failures: int) -> None:
+        self.error = error
+        self.failures = failures
+        self.calls = 0
+        self.rows: dict[str, str] = {}
+
+    def upsert(self, *, ids: list[str], documents: list[str], **_: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        self.rows.update(zip(ids, documents, strict=True))
+
+
+def flaky_store(error: BaseException, failures: int) -> tuple[ChunkStore, FlakyCollection]:
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    from rag_ingest.models import HashEmbeddings
+
+    collection = FlakyCollection(error, failures)
+    store = ChunkStore(InMemoryVectorStore(HashEmbeddings()), collection=collection, max_attempts=3)
+    return store, collection
+
+
+def test_transient_store_failures_are_retried_and_bad_requests_are_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chromadb.errors import InternalError, InvalidArgumentError, RateLimitError
+    from tenacity import wait_none
+
+    monkeypatch.setattr("rag_ingest.store.model_call_policy", _no_wait(wait_none()))
+    for error in (
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("quiet"),
+        httpx.RemoteProtocolError("reset"),
+        InternalError("compaction"),
+        RateLimitError("slow down"),
+    ):
+        assert store_transient(error)
+        store, collection = flaky_store(error, 2)
+        store.upsert(["a"], ["text"], [{"session_id": "s"}], [[0.0]])
+        assert collection.calls == 3 and collection.rows == {"a": "text"}
+
+    assert not store_transient(InvalidArgumentError("bad where"))
+    store, collection = flaky_store(InvalidArgumentError("bad"), 5)
+    with pytest.raises(StoreError, match="InvalidArgumentError"):
+        store.upsert(["a"], ["text"], [{"session_id": "s"}], [[0.0]])
+    assert collection.calls == 1
+
+    store, collection = flaky_store(httpx.ConnectError("refused"), 5)
+    with pytest.raises(StoreError, match="ConnectError"):
+        store.upsert(["a"], ["text"], [{"session_id": "s"}], [[0.0]])
+    assert collection.calls == 3  # max_attempts, then the error
+
+
+def _no_wait(wait: Any) -> Any:
+    from rag_ingest.models import model_call_policy
+
+    return lambda attempts: model_call_policy(attempts) | {"wait": wait}
