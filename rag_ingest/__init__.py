@@ -55,6 +55,7 @@ _EXPORTS = {
     "TokenizerUnavailableError": "rag_ingest.errors",
     "UnsafeSourceError": "rag_ingest.errors",
     "UnsupportedFileTypeError": "rag_ingest.errors",
+    "Upload": "rag_ingest.sources",
     "VerifyReport": "rag_ingest.store",
     "ZipBombError": "rag_ingest.errors",
     "load_embeddings": "rag_ingest.models",
@@ -104,6 +105,7 @@ __all__ = [
     "TokenizerUnavailableError",
     "UnsafeSourceError",
     "UnsupportedFileTypeError",
+    "Upload",
     "VerifyReport",
     "ZipBombError",
     "load_embeddings",
@@ -173,6 +175,9 @@ if TYPE_CHECKING:
     )
     from rag_ingest.settings import (
         Settings,
+    )
+    from rag_ingest.sources import (
+        Upload,
     )
     from rag_ingest.store import (
         ChunkStore,

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,14 @@ from langchain_core.documents import Document
 
 from rag_ingest.errors import ConfigurationError, RagIngestError
 from rag_ingest.settings import Settings
-from rag_ingest.sources import Source, expand_sources, make_source, unique_sources
+from rag_ingest.sources import (
+    Source,
+    Upload,
+    expand_sources,
+    make_source,
+    spool,
+    unique_sources,
+)
 
 __all__ = ["LoadError", "RagIngestLoader"]
 
@@ -56,7 +64,7 @@ class RagIngestLoader(BaseLoader):
 
     def __init__(
         self,
-        sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        sources: str | os.PathLike[str] | Upload | Sequence[str | os.PathLike[str] | Upload],
         *,
         mode: Mode = "chunks",
         settings: Settings | None = None,
@@ -71,7 +79,7 @@ class RagIngestLoader(BaseLoader):
         if on_error not in ("skip", "raise"):
             raise ConfigurationError(f"on_error must be skip or raise, not {on_error!r}")
         self.sources: list[Any] = (
-            [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+            [sources] if isinstance(sources, (str, os.PathLike, Upload)) else list(sources)
         )
         self.mode = mode
         self.settings = settings or Settings()
@@ -134,7 +142,11 @@ class RagIngestLoader(BaseLoader):
         temp: Path | None = None
         try:
             source = make_source(s3, item)
-            if source.path is not None:
+            if source.upload is not None:
+                directory = self.settings.temp_dir or Path(tempfile.gettempdir())
+                temp = path = await spool(source.upload, directory)
+                version = None
+            elif source.path is not None:
                 path = source.path
                 version = None
             else:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -44,9 +45,11 @@ from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
     Source,
+    Upload,
     expand_sources,
     listed_by,
     make_source,
+    spool,
     unique_sources,
 )
 from rag_ingest.store import (
@@ -466,13 +469,14 @@ class DocumentProcessor:
 
     async def process_document(
         self,
-        source: str | os.PathLike[str] | ObjectInfo,
+        source: str | os.PathLike[str] | ObjectInfo | Upload,
         *,
         session_id: str,
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> IngestResult:
-        """Ingest one source for a session. Never raises for a per-document failure."""
+        """Ingest one source (a path, ``s3://`` or https URL, or an :class:`Upload`) for a
+        session. Never raises for a per-document failure."""
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
         await self.start()
@@ -486,7 +490,7 @@ class DocumentProcessor:
 
     async def _process(
         self,
-        source: str | os.PathLike[str] | ObjectInfo | Source,
+        source: str | os.PathLike[str] | ObjectInfo | Upload | Source,
         session: str,
         user_id: str | None,
         extra: dict[str, Any],
@@ -496,7 +500,13 @@ class DocumentProcessor:
         try:
             src = make_source(self._s3, source)
         except RagIngestError as exc:
-            uri = source.uri if isinstance(source, (ObjectInfo, Source)) else os.fspath(source)
+            uri = (
+                source.uri
+                if isinstance(source, (ObjectInfo, Source))
+                else source.source_id
+                if isinstance(source, Upload)
+                else os.fspath(source)
+            )
             return self._failed(Source(uri=redact(str(uri))), exc, {}, started)
         while (busy := self._exclusive.get(session)) is not None:
             await busy.wait()
@@ -551,7 +561,10 @@ class DocumentProcessor:
             # (before, both were downloaded, parsed and embedded, and both counted).
             lock = self._source_locks.setdefault((session, result.source), asyncio.Lock())
             async with lock:
-                await self._ingest(job)
+                if src.upload is None:
+                    await self._ingest(job)
+                else:
+                    await self._ingest_upload(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -600,6 +613,20 @@ class DocumentProcessor:
         result.seconds = seconds
         self._emit(result.source, "failed", message=result.message)
         return result
+
+    async def _ingest_upload(self, job: _Job) -> None:
+        """An upload is written to a temp file first, then ingested as a local file."""
+        src = job.src
+        assert src.upload is not None
+        directory = self.settings.temp_dir or Path(tempfile.gettempdir())
+        t = time.perf_counter()
+        src.path = await spool(src.upload, directory, self._in_io)
+        job.seconds["upload"] = time.perf_counter() - t
+        try:
+            await self._ingest(job)
+        finally:
+            src.path.unlink(missing_ok=True)
+            src.path = None
 
     async def _ingest(self, job: _Job) -> None:
         """The stages for one document; fills ``job.result`` or raises."""
@@ -886,7 +913,7 @@ class DocumentProcessor:
 
     async def process_many(
         self,
-        sources: str | os.PathLike[str] | Iterable[Any],
+        sources: str | os.PathLike[str] | Upload | Iterable[Any],
         *,
         session_id: str,
         user_id: str | None = None,
@@ -908,8 +935,11 @@ class DocumentProcessor:
         listing that fails raises before anything is pruned.
         """
         session = require_session(session_id)
-        if prune and not isinstance(sources, (str, os.PathLike)):
-            sources = list(sources)  # read twice: to list, then to scope the pruning
+        named: str | os.PathLike[str] | Iterable[Any] = (
+            [sources] if isinstance(sources, Upload) else sources
+        )
+        if prune and not isinstance(named, (str, os.PathLike)):
+            named = list(named)  # read twice: to list, then to scope the pruning
         extra = _caller_metadata(metadata)
         await self.start()
         work = self._work_for(session)  # held: a delete voids sources not yet listed too
@@ -932,7 +962,7 @@ class DocumentProcessor:
         try:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]
             skip = [d for d in own if d is not None]
-            listing = expand_sources(self._s3, sources, include, exclude, skip)
+            listing = expand_sources(self._s3, named, include, exclude, skip)
             async for item in unique_sources(self._s3, listing):
                 await slots.acquire()
                 report.listed += 1
@@ -942,7 +972,7 @@ class DocumentProcessor:
             if tasks:
                 await asyncio.gather(*tasks)
             if prune and not work.deleted:
-                listed = listed_by(sources, include, exclude, skip)
+                listed = listed_by(named, include, exclude, skip)
                 seen = {r.source for r in report.results}
                 report.pruned = await self._prune(session, listed, seen)
         except BaseException:
@@ -981,7 +1011,7 @@ class DocumentProcessor:
 
     def submit(
         self,
-        source: str | os.PathLike[str] | ObjectInfo,
+        source: str | os.PathLike[str] | ObjectInfo | Upload,
         *,
         session_id: str,
         user_id: str | None = None,
@@ -1190,7 +1220,11 @@ class SyncDocumentProcessor:
             self._loop.close()
 
     def process_document(
-        self, source: str | os.PathLike[str] | ObjectInfo, *, session_id: str, **kwargs: Any
+        self,
+        source: str | os.PathLike[str] | ObjectInfo | Upload,
+        *,
+        session_id: str,
+        **kwargs: Any,
     ) -> IngestResult:
         return self._loop.run(
             self.processor.process_document(source, session_id=session_id, **kwargs)

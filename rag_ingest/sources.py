@@ -1,14 +1,18 @@
-"""Sources: what a user names (s3:// object or prefix, https URL, local file or directory)."""
+"""Sources: what a user names (s3:// object or prefix, https URL, local file or directory),
+or hands over (an :class:`Upload`: bytes or an open file under its own name)."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from rag_ingest._redact import is_secret_param, redact
 from rag_ingest.errors import ConfigurationError, RagIngestError, UnsafeSourceError
@@ -18,22 +22,117 @@ from rag_ingest.s3.uri import DirectURL, S3Location
 
 __all__ = [
     "Source",
+    "Upload",
     "expand_sources",
     "listed_by",
     "make_source",
+    "spool",
     "unique_sources",
     "walk_files",
 ]
 
 
+class Upload:
+    """A document handed over as bytes or an open binary file (a web upload, an e-mail
+    attachment), with no path of its own: ``Upload(file.file, file.filename)``.
+
+    ``filename`` names it (its type is read from the name, then the content; a
+    directory part is dropped). ``source_id`` is its identity within a session,
+    ``upload://<filename>`` by default: the same upload again is skipped as unchanged,
+    and a new version under the same identity replaces the old one's chunks. Give your
+    own (``upload://<user>/<id>``) when different files may share a name.
+
+    ``data``: ``bytes``, a binary file object (read from where it stands now; a
+    seekable one is read from there again if the upload is processed again), or an
+    object with an async ``read(n)`` (Starlette's ``UploadFile``).
+    """
+
+    def __init__(self, data: Any, filename: str, *, source_id: str | None = None) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)) and not callable(
+            getattr(data, "read", None)
+        ):
+            raise ConfigurationError(
+                f"an Upload takes bytes or a binary file object, not {type(data).__name__}"
+            )
+        given = filename if isinstance(filename, str) else ""
+        name = PureWindowsPath(given.replace("\x00", "")).name.strip()
+        if name in ("", ".", ".."):
+            raise ConfigurationError(
+                f"an Upload needs a file name (its type is read from it), not {filename!r}"
+            )
+        if source_id is not None and not str(source_id).strip():
+            raise ConfigurationError("an Upload's source_id, when given, is a non-empty string")
+        self.data = data
+        self.filename = name
+        self.source_id = str(source_id) if source_id is not None else f"upload://{quote(name)}"
+        self._start: int | None = None
+        seekable = getattr(data, "seekable", None)
+        if callable(seekable) and not inspect.iscoroutinefunction(seekable):
+            try:
+                self._start = data.tell() if seekable() else None
+            except (OSError, ValueError):
+                self._start = None
+
+    def __repr__(self) -> str:
+        return f"Upload({self.filename!r}, source_id={self.source_id!r})"
+
+
+_SPOOL_BLOCK = 1024 * 1024
+
+
+def _write_blocks(upload: Upload, out: Any) -> None:
+    data = upload.data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        out.write(data)
+        return
+    if upload._start is not None:
+        data.seek(upload._start)  # processed again: the same bytes, not what is left
+    while block := data.read(_SPOOL_BLOCK):
+        if not isinstance(block, (bytes, bytearray, memoryview)):
+            raise ConfigurationError(
+                f"{upload.filename}: the upload's file gave {type(block).__name__}, not "
+                "bytes: open it in binary mode ('rb')"
+            )
+        out.write(block)
+
+
+async def spool(upload: Upload, directory: Path, run: Any = asyncio.to_thread) -> Path:
+    """Write an upload to a fresh 0600 file in ``directory``; the caller removes it.
+    Blocking reads and writes go through ``run`` (a thread), async reads on the loop."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = await run(tempfile.mkstemp, ".part", "rag-ingest-upload-", str(directory))
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            read = getattr(upload.data, "read", None)
+            if read is not None and inspect.iscoroutinefunction(read):
+                seek = getattr(upload.data, "seek", None)
+                if seek is not None and inspect.iscoroutinefunction(seek):
+                    await seek(0)  # UploadFile: processed again, read from the start
+                while block := await read(_SPOOL_BLOCK):
+                    if isinstance(block, str):
+                        raise ConfigurationError(
+                            f"{upload.filename}: the upload gave text, not bytes"
+                        )
+                    await run(out.write, block)
+            else:
+                await run(_write_blocks, upload, out)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
 @dataclass
 class Source:
-    """A parsed source: an S3/https target or a local path, with what we know of it."""
+    """A parsed source: an S3/https target, a local path or an upload, with what we
+    know of it."""
 
     uri: str
     target: S3Location | DirectURL | None = None
     path: Path | None = None
     info: ObjectInfo | None = None
+    upload: Upload | None = None
 
     @property
     def key(self) -> str:
@@ -59,6 +158,8 @@ class Source:
 
     @property
     def name(self) -> str:
+        if self.upload is not None:
+            return self.upload.filename
         if self.path is not None:
             return self.path.name
         if isinstance(self.target, S3Location):
@@ -97,11 +198,13 @@ def _local(text: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Source) -> Source:
+def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Upload | Source) -> Source:
     """Parse one source (no I/O): an S3 or https target, or a local path. A
     :class:`Source` (as :func:`unique_sources` yields) is already parsed."""
     if isinstance(source, Source):
         return source
+    if isinstance(source, Upload):
+        return Source(uri=source.source_id, upload=source)
     if isinstance(source, ObjectInfo):
         return Source(uri=source.uri, target=s3.parse(source.uri), info=source)
     text = os.fspath(source)
@@ -226,11 +329,11 @@ def listed_by(
     them, the same globs and walk rules (:class:`_WalkRules`) decide. Used to prune
     sources that were ingested before and are gone now.
     """
-    items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
+    items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike, Upload)) else sources
     prefixes: list[tuple[str, str]] = []  # ("s3://bucket/", key prefix)
     directories: list[tuple[Path, _WalkRules]] = []  # (as given, its rules)
     for item in items:
-        if isinstance(item, ObjectInfo):
+        if isinstance(item, (ObjectInfo, Upload)):
             continue
         text = os.fspath(item)
         if _is_prefix(text):
@@ -289,9 +392,9 @@ async def expand_sources(
 ) -> AsyncIterator[Any]:
     """Yield single sources lazily: ``s3://`` prefixes are listed page by page and
     directories walked (see :func:`walk_files`); globs apply to keys and to paths."""
-    items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike)) else sources
+    items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike, Upload)) else sources
     for item in items:
-        if isinstance(item, ObjectInfo):
+        if isinstance(item, (ObjectInfo, Upload)):
             yield item
             continue
         text = os.fspath(item)

@@ -1,0 +1,168 @@
+"""Uploads: bytes or an open file under their own name (a web backend's file upload)
+become a session's document with that name, kept once, replaced when a new version
+comes, and leave no temp file behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag_ingest import ConfigurationError, RagIngestLoader, Upload
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.pipeline import DocumentProcessor
+from rag_ingest.settings import Settings
+from tests import docs
+
+pytestmark = pytest.mark.integration
+
+
+class CountingEmbeddings(HashEmbeddings):
+    calls = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        CountingEmbeddings.calls += 1
+        return super().embed_documents(texts)
+
+
+class AsyncFile:
+    """What Starlette's ``UploadFile`` offers: async read and seek."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    async def read(self, size: int = -1) -> bytes:
+        return self._f.read(size)
+
+    async def seek(self, offset: int) -> int:
+        return self._f.seek(offset)
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "temp_dir": str(tmp_path / "staging"),
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+
+
+def ids_of(p: DocumentProcessor, source: str) -> set[str]:
+    assert p.store is not None
+    found = p.store.ids_for("chat", source)
+    assert found is not None
+    return found
+
+
+async def test_an_upload_is_named_kept_once_and_replaced_by_a_new_version(
+    tmp_path: Path,
+) -> None:
+    pdf = docs.pdf_bytes(["Quarterly canary PELICAN on page one", "page two ORCHID"])
+    async with DocumentProcessor(settings(tmp_path), embeddings=CountingEmbeddings()) as p:
+        # A browser may send a path; the name is what is kept.
+        first = await p.process_document(
+            Upload(io.BytesIO(pdf), "C:\\Users\\ann\\Q3 report.pdf"), session_id="chat"
+        )
+        assert first.status == "ingested", first.message
+        assert first.filename == "Q3 report.pdf" and first.file_type == "pdf"
+        assert first.source == "upload://Q3%20report.pdf"
+        assert first.seconds["upload"] >= 0
+        old = ids_of(p, first.source)
+        assert len(old) == first.total_chunks > 0
+        hits = await p.query("PELICAN", session_id="chat", k=1)
+        meta = hits[0][0].metadata
+        assert meta["filename"] == "Q3 report.pdf" and meta["page_start"] == 1
+
+        calls = CountingEmbeddings.calls
+        again = await p.process_document(Upload(pdf, "Q3 report.pdf"), session_id="chat")
+        assert again.status == "skipped" and CountingEmbeddings.calls == calls
+
+        new_pdf = docs.pdf_bytes(["Quarterly canary HERON replaces the old one"])
+        upload = Upload(AsyncFile(new_pdf), "Q3 report.pdf")
+        changed = await p.submit(upload, session_id="chat")
+        assert changed.status == "ingested", changed.message
+        repeated = await p.submit(upload, session_id="chat")  # read from the start again
+        assert repeated.status == "skipped", repeated.message
+        new = ids_of(p, first.source)
+        assert new and not new & old  # nothing of the old version is left
+        texts = [d.page_content for d, _ in await p.query("canary", session_id="chat", k=10)]
+        assert any("HERON" in t for t in texts) and not any("PELICAN" in t for t in texts)
+    assert os.listdir(tmp_path / "staging") == []
+
+
+async def test_the_same_file_object_given_again_is_read_again_not_found_empty(
+    tmp_path: Path,
+) -> None:
+    with tempfile.SpooledTemporaryFile() as spooled:  # what FastAPI's UploadFile.file is
+        spooled.write(b"# Notes\n\nThe canary is WALRUS.\n")
+        spooled.seek(0)
+        upload = Upload(spooled, "notes.md")
+        async with DocumentProcessor(settings(tmp_path), embeddings=HashEmbeddings()) as p:
+            first = await p.process_document(upload, session_id="chat")
+            second = await p.process_document(upload, session_id="chat")
+            assert first.status == "ingested" and first.file_type == "markdown"
+            # Read to its end by the first call: without going back, the second would
+            # be an empty file, and an empty file removes the document's chunks.
+            assert second.status == "skipped" and second.total_chunks == first.total_chunks
+            assert len(ids_of(p, upload.source_id)) == first.total_chunks
+
+
+async def test_own_identities_keep_same_named_uploads_apart(tmp_path: Path) -> None:
+    async with DocumentProcessor(settings(tmp_path), embeddings=HashEmbeddings()) as p:
+        report = await p.process_many(
+            [
+                Upload(b"Alice's notes: OTTER", "notes.txt", source_id="upload://alice/notes"),
+                Upload(b"Bob's notes: BADGER", "notes.txt", source_id="upload://bob/notes"),
+                Upload(b"dup of Bob's", "notes.txt", source_id="upload://bob/notes"),
+            ],
+            session_id="chat",
+        )
+        assert report.totals["ingested"] == 2 and report.listed == 2  # each identity once
+        hits = await p.query("notes", session_id="chat", k=5)
+        assert {d.metadata["source"] for d, _ in hits} == {
+            "upload://alice/notes",
+            "upload://bob/notes",
+        }
+        assert {d.metadata["filename"] for d, _ in hits} == {"notes.txt"}
+
+
+async def test_a_text_mode_file_fails_that_upload_with_the_reason(tmp_path: Path) -> None:
+    text = tmp_path / "a.md"
+    text.write_text("# words\n")
+    async with DocumentProcessor(settings(tmp_path), embeddings=HashEmbeddings()) as p:
+        with open(text) as f:  # text mode: a caller's mistake, on purpose
+            result = await p.process_document(Upload(f, "a.md"), session_id="chat")
+    assert result.status == "failed" and result.error_type == "ConfigurationError"
+    assert "binary mode" in (result.message or "")
+    assert os.listdir(tmp_path / "staging") == []
+
+
+def test_bad_uploads_are_refused_when_made() -> None:
+    for data, name in [("text", "a.txt"), (b"x", ""), (b"x", "a/.."), (b"x", 5)]:
+        with pytest.raises(ConfigurationError):
+            Upload(data, name)
+    with pytest.raises(ConfigurationError):
+        Upload(b"x", "a.txt", source_id=" ")
+    assert Upload(b"x", "../../etc/passwd").filename == "passwd"
+    assert "secret" not in repr(Upload(b"secret bytes", "a.txt"))
+
+
+def test_the_loader_takes_uploads(tmp_path: Path) -> None:
+    s = Settings.model_validate(
+        {"progress": False, "temp_dir": str(tmp_path), "parse": {"mode": "thread"}}
+    )
+    pdf = docs.pdf_bytes(["first page FALCON", "second page EAGLE"])
+    loaded: list[Any] = RagIngestLoader(
+        Upload(pdf, "birds.pdf"), mode="pages", settings=s, on_error="raise"
+    ).load()
+    assert [d.metadata["page"] for d in loaded] == [1, 2]
+    assert {d.metadata["filename"] for d in loaded} == {"birds.pdf"}
+    assert {d.metadata["source"] for d in loaded} == {"upload://birds.pdf"}
+    assert "FALCON" in loaded[0].page_content
+    assert os.listdir(tmp_path) == []
