@@ -54,9 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "sources",
         nargs="+",
         metavar="SOURCE",
-        help="s3://bucket/key or prefix/, https URL, local file or directory",
+        help="s3://bucket/key or prefix/, https URL, local file or directory; "
+        "'-' for standard input (with --name)",
     )
     ingest.add_argument("--session", required=True, help="session id the chunks belong to")
+    ingest.add_argument(
+        "--name",
+        help="with SOURCE '-': the file name of what standard input holds, e.g. page.html "
+        "(its type is read from it; the source is upload://NAME)",
+    )
     ingest.add_argument("--user", help="user id recorded on every chunk")
     ingest.add_argument("--include", action="append", default=[], metavar="GLOB")
     ingest.add_argument("--exclude", action="append", default=[], metavar="GLOB")
@@ -240,6 +246,8 @@ def report_json(report: Any) -> dict[str, Any]:
         "documents": [
             {
                 "source": r.source,
+                "filename": r.filename,
+                "file_type": r.file_type,
                 "status": r.status,
                 "error_type": r.error_type,
                 "message": r.message,
@@ -290,11 +298,19 @@ async def _ingest(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
     settings = _settings(args)
+    sources: list[Any] = list(args.sources)
+    if "-" in sources:
+        from rag_ingest.errors import ConfigurationError
+        from rag_ingest.sources import Upload
+
+        if not args.name:
+            raise ConfigurationError("SOURCE '-' (standard input) needs --name FILENAME")
+        sources = [Upload(sys.stdin.buffer, args.name) if s == "-" else s for s in sources]
     started = time.perf_counter()
     bars = _FileBars() if settings.progress else None
     async with DocumentProcessor(settings, on_event=bars) as processor:
         report = await processor.process_many(
-            args.sources,
+            sources,
             session_id=args.session,
             user_id=args.user,
             include=args.include,

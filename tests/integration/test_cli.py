@@ -91,6 +91,8 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
     for doc in report["documents"]:
         assert set(doc) == {
             "source",
+            "filename",
+            "file_type",
             "status",
             "error_type",
             "message",
@@ -348,3 +350,33 @@ def test_models_named_by_module_and_attribute(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "summarizer 'nomodule:x' cannot be loaded: ModuleNotFoundError" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_standard_input_is_one_named_document(tmp_path: Path) -> None:
+    env = {"RAG_INGEST_STORE__PERSIST_DIR": str(tmp_path / "store")}
+    page = b"<html><head><title>Piped page</title></head><body><p>canary LYNX</p></body></html>"
+
+    def ingest(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "rag_ingest.cli", "ingest", "-", "--session", "pipe"),
+                *("--embeddings", "hash", "--no-progress", *extra),
+            ],
+            input=page.decode(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, **env},
+        )
+
+    refused = ingest()
+    assert refused.returncode == 2 and "--name" in refused.stderr
+    run = ingest("--name", "page.html", "--report", str(tmp_path / "r.json"))
+    assert run.returncode == 0, run.stderr
+    (result,) = json.loads((tmp_path / "r.json").read_text())["documents"]
+    assert result["status"] == "ingested" and result["file_type"] == "html"
+    assert result["source"] == "upload://page.html" and result["filename"] == "page.html"
+    assert ingest("--name", "page.html").returncode == 0  # the same bytes: skipped
+    hits = rag("query", "LYNX", "--session", "pipe", "--json", env=env)
+    (hit,) = json.loads(hits.stdout)
+    assert "LYNX" in hit["text"] and hit["metadata"]["filename"] == "page.html"
