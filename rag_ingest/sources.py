@@ -62,6 +62,13 @@ class Upload:
             )
         if source_id is not None and not str(source_id).strip():
             raise ConfigurationError("an Upload's source_id, when given, is a non-empty string")
+        if source_id is not None and str(source_id).lower().startswith((*_REMOTE, "file://")):
+            # Such identities belong to fetched sources: a prefix or directory run would
+            # take this upload for one of its own (and prune it when it does not list it).
+            raise ConfigurationError(
+                f"an Upload's source_id must not look like a fetched source: {source_id!r} "
+                "(use upload://... or your own scheme)"
+            )
         self.data = data
         self.filename = name
         self.source_id = str(source_id) if source_id is not None else f"upload://{quote(name)}"

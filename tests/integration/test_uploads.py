@@ -147,8 +147,9 @@ def test_bad_uploads_are_refused_when_made() -> None:
     for data, name in [("text", "a.txt"), (b"x", ""), (b"x", "a/.."), (b"x", 5)]:
         with pytest.raises(ConfigurationError):
             Upload(data, name)
-    with pytest.raises(ConfigurationError):
-        Upload(b"x", "a.txt", source_id=" ")
+    for source_id in (" ", "s3://bucket/a.txt", "file:///tmp/a.txt", "HTTPS://host/a"):
+        with pytest.raises(ConfigurationError):
+            Upload(b"x", "a.txt", source_id=source_id)
     assert Upload(b"x", "../../etc/passwd").filename == "passwd"
     assert "secret" not in repr(Upload(b"secret bytes", "a.txt"))
 
