@@ -21,6 +21,7 @@ import gc
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -443,6 +444,19 @@ class DocumentProcessor:
         executor = self._store_thread or self._io
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
+    def _fingerprint_of(self, job: _Job) -> str:
+        """The settings' fingerprint, and the caller's fields every chunk carries: a
+        source ingested again with other ``metadata=`` or ``user_id`` is not unchanged
+        (its chunks would keep the old values). Without either, the settings' own, so
+        ledger rows written before stay valid."""
+        if not job.extra and job.user_id is None:
+            return self.fingerprint
+        material = json.dumps(
+            {"settings": self.fingerprint, "metadata": job.extra, "user_id": job.user_id},
+            sort_keys=True,
+        )
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
+
     @property
     def fingerprint(self) -> str:
         """What, besides the bytes, decides the chunks: a change means re-ingest."""
@@ -657,7 +671,7 @@ class DocumentProcessor:
         seconds["locate"] = time.perf_counter() - t
 
         job.previous = await self._in_store(self.ledger.get, job.session, key)
-        job.fingerprint = self.fingerprint
+        job.fingerprint = self._fingerprint_of(job)
         if job.unchanged():
             self._skip_unchanged(job)
             return
@@ -1178,8 +1192,31 @@ def _caller_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
                 f"metadata[{key!r}] is {type(value).__name__}: chunk metadata values must "
                 "be str, int, float or bool (flat, as Chroma and most stores take them)"
             )
+        # What Chroma refuses at write time (after the parse and the embedding calls) or
+        # drops without a word (NaN, infinity): refused here, before any work.
+        problem = None
+        if not key or key.startswith(("#", "$")) or key == "chroma:document":
+            problem = "is a name Chroma reserves or refuses (empty, '#...', '$...')"
+        elif not _utf8(key) or (isinstance(value, str) and not _utf8(value)):
+            problem = "is not valid UTF-8 (a lone surrogate)"
+        elif isinstance(value, float) and not math.isfinite(value):
+            problem = "is NaN or infinite, which Chroma drops"
+        elif (
+            isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63
+        ):
+            problem = "is outside the 64-bit integer range"
+        if problem is not None:
+            raise ConfigurationError(f"metadata[{key!r}]: {problem}")
         kept[key] = value
     return kept
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _file_digest(path: Path) -> str:

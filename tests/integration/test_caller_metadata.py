@@ -44,3 +44,78 @@ async def test_caller_metadata_lands_on_every_chunk_and_bad_values_are_refused(
             await p.process_many([doc], session_id="s", metadata={"owner": {"id": 1}})
         with pytest.raises(ConfigurationError, match="tags"):
             p.submit(doc, session_id="s", metadata={"tags": ["a"]})
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"": 1},
+        {"#document": "x"},
+        {"$and": 1},
+        {"chroma:document": "x"},
+        {"score": float("nan")},
+        {"score": float("inf")},
+        {"big": 10**30},
+        {"name": "lone \ud800 surrogate"},
+    ],
+)
+async def test_what_chroma_would_refuse_or_drop_is_refused_before_any_work(
+    tmp_path: Path, metadata: dict[str, object]
+) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nwords\n")
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store"), "embedded_mode": "in-process"},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+    async with DocumentProcessor(settings) as p:
+        with pytest.raises(ConfigurationError, match="metadata"):
+            await p.process_document(doc, session_id="s", metadata=metadata)
+        # Sound neighbours of those values are taken (Chroma stores them).
+        ok = {"k": 2**63 - 1, "f": 1.5, "dotted.key": "ü", "chroma_tag": True}
+        assert (await p.process_document(doc, session_id="s", metadata=ok)).status == "ingested"
+
+
+async def test_new_metadata_or_user_on_an_unchanged_source_updates_its_chunks(
+    tmp_path: Path,
+) -> None:
+    doc = tmp_path / "plan.md"
+    doc.write_text("# Plan\n\n" + "The budget grows next year. " * 100)
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+            "chunk": {"chunk_tokens": 128, "overlap_tokens": 0},
+        }
+    )
+    async with DocumentProcessor(settings) as p:
+        assert p.store is not None and p.ledger is not None
+
+        async def run(metadata: dict[str, object] | None, user: str | None = None) -> str:
+            result = await p.process_document(doc, session_id="s", metadata=metadata, user_id=user)
+            return result.status
+
+        def stored() -> tuple[set[str], set[tuple[object, object]]]:
+            got = p.store.vectorstore.get(where={"session_id": "s"}, include=["metadatas"])
+            values = {(m.get("team"), m.get("user_id")) for m in got["metadatas"]}
+            return set(got["ids"]), values
+
+        assert await run(None) == "ingested"
+        row = p.ledger.get("s", doc.resolve().as_uri())
+        assert row is not None and row.fingerprint == p.fingerprint  # old rows stay valid
+        assert await run(None) == "skipped"
+        ids, _ = stored()
+        assert await run({"team": "finance"}) == "ingested"
+        assert stored() == (ids, {("finance", None)})
+        assert await run({"team": "finance"}) == "skipped"
+        assert await run({"team": "sales"}) == "ingested"
+        assert stored() == (ids, {("sales", None)})
+        assert await run({"team": "sales"}, user="u2") == "ingested"
+        assert stored() == (ids, {("sales", "u2")})
+        assert await run({"team": "sales"}, user="u2") == "skipped"
