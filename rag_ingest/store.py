@@ -186,6 +186,13 @@ def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
     return True
 
 
+def _check_k(k: Any) -> None:
+    """How many chunks to return: a whole number from 1, or :class:`ConfigurationError`
+    (not the store's error, after a round trip)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigurationError(f"k is how many chunks to return: an int from 1, not {k!r}")
+
+
 def _one_per_dict(where: dict[str, Any]) -> dict[str, Any]:
     """``where`` as Chroma takes it: one key per dict and one operator per field, so
     ``{"a": 1, "b": {"$gt": 0, "$lt": 9}}`` is an ``$and`` of three (Chroma refuses
@@ -521,6 +528,7 @@ class ChunkStore:
         metadata filter in Chroma's form) narrows within the session, never beyond it."""
         session = require_session(session_id)
         where = check_where(where) if where is not None else None
+        _check_k(k)
         try:
             hits = self._call(
                 self.vectorstore.similarity_search_with_score,
@@ -554,6 +562,7 @@ class ChunkStore:
             where = given
         where = check_where(where) if where is not None else None
         search_kwargs.setdefault("k", k)
+        _check_k(search_kwargs["k"])
         search_kwargs["filter"] = session_filter(self.vectorstore, session, where)
         tags = kwargs.pop("tags", None) or self.vectorstore._get_retriever_tags()
         return SessionRetriever(

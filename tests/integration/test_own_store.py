@@ -230,3 +230,8 @@ async def test_a_filter_narrows_within_the_session_and_never_beyond(
             await p.query("x", session_id="one", where={"filename": {"$regex": ".*"}})
         with pytest.raises(ConfigurationError, match="narrows its session"):
             p.as_retriever(session_id="one", search_kwargs={"filter": lambda doc: True})
+        for k in (0, -1, 2.5, "3", True):
+            with pytest.raises(ConfigurationError, match="how many chunks"):
+                await p.query("x", session_id="one", k=k)  # type: ignore[arg-type]
+            with pytest.raises(ConfigurationError, match="how many chunks"):
+                p.as_retriever(session_id="one", search_kwargs={"k": k})
