@@ -213,12 +213,20 @@ class DocumentProcessor:
         self._vectorstore_arg = vectorstore
         self._summarizer_arg = summarizer
         self._describer_arg = image_describer
-        self._s3 = s3
+        self._s3_arg = s3
         self._own_s3 = s3 is None
-        show = self.settings.progress if progress is None else progress
-        self.events = EventHub(bar=show)
-        if on_event is not None:
-            self.events.add_callback(on_event)
+        self._show = self.settings.progress if progress is None else progress
+        self._on_event = on_event
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The state of one run, from start() to aclose(), made anew after each: a
+        closed processor starts again (a web app's lifespan runs once per test client,
+        each on a new event loop; a notebook cell runs ``async with`` again)."""
+        self._s3 = self._s3_arg
+        self.events = EventHub(bar=self._show)
+        if self._on_event is not None:
+            self.events.add_callback(self._on_event)
         p = self.settings.pipeline
         self._io = ThreadPoolExecutor(p.io_threads, thread_name_prefix="rag-ingest-io")
         self._store_thread: ThreadPoolExecutor | None = None
@@ -265,10 +273,10 @@ class DocumentProcessor:
         stopped before the error propagates: ``async with`` never calls ``__aexit__``
         for a failed ``__aenter__``.
         """
+        if self._closed:
+            raise RuntimeError("this processor is closing")
         if self._started:
             return
-        if self._closed:
-            raise RuntimeError("this processor is closed")
         try:
             await self._start()
         except BaseException:
@@ -434,6 +442,7 @@ class DocumentProcessor:
         self._io.shutdown(wait=False, cancel_futures=True)
         if self._store_thread is not None:
             self._store_thread.shutdown(wait=True)
+        self._fresh()
 
     async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, lambda: fn(*args))

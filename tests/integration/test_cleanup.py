@@ -104,3 +104,36 @@ def test_closing_the_store_closes_its_chroma_connections(tmp_path: Path) -> None
         del store
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_closed_processor_starts_again_on_a_new_loop(tmp_path: Path) -> None:
+    """A web app's module-level processor under its lifespan: each test client runs
+    ``async with processor`` on a new event loop, after the last one closed it."""
+    import asyncio
+
+    docs = []
+    for i in range(3):
+        doc = tmp_path / f"d{i}.md"
+        doc.write_text(f"# Doc {i}\n\ncanary number {i}\n")
+        docs.append(doc)
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "process", "workers": 1},
+        }
+    )
+    seen: list[str] = []
+    processor = DocumentProcessor(settings, on_event=lambda e: seen.append(e.stage))
+
+    async def lifespan(i: int) -> tuple[str, int, str]:
+        async with processor:
+            result = await processor.process_document(docs[i], session_id="app")
+            queued = await processor.submit(docs[i], session_id="app")
+            hits = await processor.query("canary", session_id="app", k=10)
+        return result.status, len(hits), queued.status
+
+    for i in range(3):
+        assert asyncio.run(lifespan(i)) == ("ingested", i + 1, "skipped")
+    assert seen.count("done") == 6  # the callback given once serves every run
