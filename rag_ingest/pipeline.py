@@ -421,28 +421,31 @@ class DocumentProcessor:
         self._plugins = {**self._plugins, extension.lower(): spec}
 
     async def aclose(self) -> None:
-        """Stop workers, the parser pool and the store threads; cancel queued work."""
+        """Stop workers, the parser pool and the store threads; cancel queued work. The
+        processor can be started again afterwards."""
         if self._closed:
             return
         self._closed = True
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._writer is not None:
-            await self._writer.aclose()
-        if self._pool is not None:
-            await asyncio.to_thread(self._pool.close)
-        if self._own_s3 and self._s3 is not None:
-            await self._s3.aclose()
-        if self.ledger is not None:
-            self.ledger.close()
-        if self.store is not None:
-            await asyncio.to_thread(self.store.close)
-        self.events.close()
-        self._io.shutdown(wait=False, cancel_futures=True)
-        if self._store_thread is not None:
-            self._store_thread.shutdown(wait=True)
-        self._fresh()
+        try:
+            for task in self._workers:
+                task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            if self._writer is not None:
+                await self._writer.aclose()
+            if self._pool is not None:
+                await asyncio.to_thread(self._pool.close)
+            if self._own_s3 and self._s3 is not None:
+                await self._s3.aclose()
+            if self.ledger is not None:
+                self.ledger.close()
+            if self.store is not None:
+                await asyncio.to_thread(self.store.close)
+            self.events.close()
+        finally:
+            self._io.shutdown(wait=False, cancel_futures=True)
+            if self._store_thread is not None:
+                self._store_thread.shutdown(wait=True)
+            self._fresh()
 
     async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, lambda: fn(*args))
