@@ -103,10 +103,27 @@ _TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 def _html_title(data: bytes) -> str | None:
     """A page's ``<title>``: docling's HTML backend leaves the head out, and a page's
     title is often the one line that says what it is about."""
-    found = _TITLE.search(data[:65536])
+    head = data[:65536]
+    found = _TITLE.search(head)
     if found is None:
         return None
-    title = " ".join(html.unescape(found.group(1).decode("utf-8", errors="replace")).split())
+    raw = found.group(1)
+    # In the page's declared charset, as docling reads its body (a windows-1252 page's
+    # "Café" was "Caf\ufffd"); undeclared: UTF-8, else the legacy default.
+    from bs4.dammit import EncodingDetector
+
+    declared = EncodingDetector.find_declared_encoding(head, is_html=True)
+    text = None
+    for encoding in (declared, "utf-8", "windows-1252"):
+        if encoding:
+            try:
+                text = raw.decode(encoding)
+                break
+            except (LookupError, UnicodeDecodeError):
+                continue
+    if text is None:
+        text = raw.decode("utf-8", errors="replace")
+    title = " ".join(html.unescape(text).split())
     return title or None
 
 

@@ -270,6 +270,17 @@ def test_a_web_page_keeps_its_title(tmp_path: Path) -> None:
     same = b"<html><head><title>FAQ</title></head><body><h1>FAQ</h1><p>Yes.</p></body></html>"
     parsed = parse_file(_file(tmp_path, "q.html", same), "q.html", OPTIONS)
     assert parsed.text == "# FAQ\n\nYes."
+    # In the charset the page declares, as its body is read.
+    for declaration in (
+        '<meta charset="windows-1252">',
+        '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">',
+        "",  # undeclared and not UTF-8: the legacy default
+    ):
+        legacy = f"<html><head>{declaration}<title>Caf\u00e9 cr\u00e8me</title></head>"
+        legacy += "<body><p>Men\u00fc du jour.</p></body></html>"
+        data = legacy.encode("latin-1" if "8859" in declaration else "cp1252")
+        parsed = parse_file(_file(tmp_path, "c.html", data), "c.html", OPTIONS)
+        assert parsed.text.startswith("# Caf\u00e9 cr\u00e8me\n\n"), parsed.text
 
 
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
