@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path, PurePath
@@ -127,6 +128,51 @@ def _html_title(data: bytes) -> str | None:
     return title or None
 
 
+_FRONT_MATTER = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?(---|\+\+\+)[ \t]*\r?\n(.*?)\r?\n(?:\1|\.\.\.)[ \t]*(?:\r?\n|\Z)",
+    re.DOTALL,
+)
+
+
+def _front_matter(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """Split a Markdown file's YAML (``---``) or TOML (``+++``) front matter from its body.
+
+    Docs sites (Jekyll, Hugo, Docusaurus, MkDocs) start pages with it; left in, the
+    closing ``---`` made the block a heading, so every chunk's ``heading_path`` was
+    the block's ``title: ... tags: ...`` text. A block that does not parse as a mapping
+    is not front matter (a rule and a paragraph), and stays.
+    """
+    found = _FRONT_MATTER.match(data[:65536])
+    if found is None:
+        return data, {}
+    block = found.group(2).decode("utf-8", errors="replace")
+    try:
+        if found.group(1) == b"---":
+            import yaml
+
+            fields = yaml.safe_load(block)
+        elif sys.version_info >= (3, 11):
+            import tomllib
+
+            fields = tomllib.loads(block)
+        else:
+            return data, {}  # no TOML reader before Python 3.11: left as it is
+    except Exception:  # not YAML or TOML after all
+        return data, {}
+    if not isinstance(fields, dict):
+        return data, {}
+    return data[found.end() :], fields
+
+
+def _front_text(fields: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Front matter's title and description: what says what the page is about."""
+    picked = []
+    for key in ("title", "description"):
+        value = fields.get(key)
+        picked.append(" ".join(value.split()) or None if isinstance(value, str) else None)
+    return picked[0], picked[1]
+
+
 def parse_office(
     path: str,
     name: str,
@@ -146,6 +192,9 @@ def parse_office(
         # A stream plus the real name: the temp file's suffix is not the format's, and
         # some readers (openpyxl) judge a file by its extension.
         data = Path(path).read_bytes()
+        front: dict[str, Any] = {}
+        if kind == "markdown":
+            data, front = _front_matter(data)
         stream = BytesIO(data)
         source = InputDocument(
             path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name
@@ -177,7 +226,11 @@ def parse_office(
                 segments.append(Segment(text, page=int(number)))
     else:
         text = doc.export_to_markdown()
-        title = _html_title(data) if kind == "html" else None
+        title, description = _html_title(data) if kind == "html" else None, None
+        if front:
+            title, description = _front_text(front)
+        if description and description not in text[:2000]:
+            text = f"{description}\n\n{text}"
         if title and title not in text[:1000]:
             text = f"# {title}\n\n{text}"
         segments.append(Segment(text))

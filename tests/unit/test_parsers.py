@@ -358,3 +358,20 @@ def test_tables_mode_finds_ruled_tables_and_matches_pymupdf4llm(tmp_path: Path) 
     ruled = _file(tmp_path, "r.pdf", docs.pdf_with_table())
     assert "|r1c0|r1c1|r1c2|" in parse_file(ruled, "r.pdf", ParseOptions(pdf_mode="tables")).text
     assert "|r1c0|" not in parse_file(ruled, "r.pdf", ParseOptions(pdf_mode="fast")).text
+
+
+def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path: Path) -> None:
+    page = (
+        b"---\ntitle: Install guide\ndescription: How to install CANARY-FM\n"
+        b"tags: [setup, cli]\ndate: 2024-05-01\n---\n\n# Installing\n\nRun pip install.\n"
+    )
+    parsed = parse_file(_file(tmp_path, "install.md", page), "install.md", OPTIONS)
+    assert parsed.text.startswith("# Install guide\n\nHow to install CANARY-FM\n\n# Installing")
+    assert "tags" not in parsed.text and "2024" not in parsed.text
+    hugo = b'+++\ntitle = "Hugo page"\ndraft = false\n+++\nBody text.\n'
+    parsed = parse_file(_file(tmp_path, "h.md", hugo), "h.md", OPTIONS)
+    assert parsed.text == "# Hugo page\n\nBody text."
+    # A rule, a paragraph, a rule: not front matter, kept as it is.
+    ruled = b"---\nJust a paragraph between rules.\n---\n\nMore.\n"
+    parsed = parse_file(_file(tmp_path, "r.md", ruled), "r.md", OPTIONS)
+    assert "Just a paragraph between rules." in parsed.text
