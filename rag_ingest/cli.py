@@ -181,17 +181,24 @@ _TABLE_ROWS = 50
 
 
 def print_summary(report: Any, seconds: float | None = None) -> None:
-    """The end-of-run table of what changed (unchanged sources only counted, at most
-    ``_TABLE_ROWS`` rows), the pruned, each failure with its type and reason, and the
-    counts last, where a long run's output ends."""
+    """The end-of-run table of what changed (unchanged sources, and listed files with no
+    text such as images, only counted; at most ``_TABLE_ROWS`` rows), the pruned, each
+    failure with its type and reason, and the counts last, where a long run's output
+    ends."""
     totals = report.totals
     took = f" in {seconds:.1f}s" if seconds is not None else ""
     embedders = sorted({r.embedder for r in report.results if r.embedder})
+    quiet = [
+        r
+        for r in report.results
+        if r.status == "skipped" and r.message and r.message.endswith("no text to index")
+    ]
     rows = sorted(
         (
             r
             for r in report.results
             if not (r.status == "skipped" and r.message and "unchanged" in r.message)
+            and r not in quiet
         ),
         key=lambda r: r.source,
     )
@@ -205,6 +212,8 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
             )
         if len(rows) > _TABLE_ROWS:
             print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
+    if quiet:
+        print(f"\n{len(quiet)} skipped with no text to index (images, video, archives, ...)")
     if report.pruned:
         print(f"\npruned (no longer listed; chunks and ledger rows removed): {len(report.pruned)}")
         for source in report.pruned[:_TABLE_ROWS]:

@@ -22,6 +22,7 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
 from rag_ingest.errors import ConfigurationError, RagIngestError
+from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
     Source,
@@ -142,6 +143,8 @@ class RagIngestLoader(BaseLoader):
         temp: Path | None = None
         try:
             source = make_source(s3, item)
+            if source.listed and no_text(source.name) is not None:
+                return []  # an image or archive in a walked tree: nothing to load, no error
             if source.upload is not None:
                 directory = self.settings.temp_dir or Path(tempfile.gettempdir())
                 temp = path = await spool(source.upload, directory)

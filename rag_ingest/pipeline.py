@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from rag_ingest._redact import redact
@@ -40,6 +40,7 @@ from rag_ingest.errors import (
     QueueFullError,
     RagIngestError,
 )
+from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
@@ -659,6 +660,13 @@ class DocumentProcessor:
         assert self.ledger is not None and self.store is not None and self._s3 is not None
         src, result, seconds = job.src, job.result, job.seconds
         key = result.source
+        if (
+            src.listed
+            and PurePosixPath(src.name).suffix.lower() not in self._plugins
+            and (what := no_text(src.name)) is not None
+        ):
+            await self._skip_no_text(job, what)
+            return
         # Locate: version (ETag, or content hash for local files) before any download.
         t = time.perf_counter()
         version: str | None
@@ -700,6 +708,17 @@ class DocumentProcessor:
             await self._ingest_new(job, arrived)
         finally:
             arrived()  # failed on the way, or already counted at the writer
+
+    async def _skip_no_text(self, job: _Job, what: str) -> None:
+        """A listed image, video, archive, ...: skipped unread, not failed (a docs tree's
+        logos would fail every run). Named on its own, it fails with the reason."""
+        assert self.ledger is not None
+        job.previous = await self._in_store(self.ledger.get, job.session, job.result.source)
+        if job.previous is not None and job.previous.chunk_ids:
+            job.fingerprint = self._fingerprint_of(job)
+            await self._store(job, [], [], [], [])  # what an earlier version left
+        job.result.status, job.result.success = "skipped", True
+        job.result.message = f"{what}: no text to index"
 
     @staticmethod
     def _skip_unchanged(job: _Job, how: str = "") -> None:

@@ -140,6 +140,7 @@ class Source:
     path: Path | None = None
     info: ObjectInfo | None = None
     upload: Upload | None = None
+    listed: bool = False  # found by a prefix listing or a directory walk, not named
 
     @property
     def key(self) -> str:
@@ -398,7 +399,8 @@ async def expand_sources(
     skip: Sequence[Path] = (),
 ) -> AsyncIterator[Any]:
     """Yield single sources lazily: ``s3://`` prefixes are listed page by page and
-    directories walked (see :func:`walk_files`); globs apply to keys and to paths."""
+    directories walked (see :func:`walk_files`), each found one a :class:`Source` marked
+    ``listed``; globs apply to keys and to paths."""
     items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike, Upload)) else sources
     for item in items:
         if isinstance(item, (ObjectInfo, Upload)):
@@ -408,9 +410,14 @@ async def expand_sources(
         if _is_prefix(text):
             async for info in s3.list(text, include=include, exclude=exclude):
                 if not (info.key or "").endswith("/"):
-                    yield info
+                    yield _listed(make_source(s3, info))
         elif _is_directory(text):
             for path in walk_files(_local(text), include, exclude, skip):
-                yield path
+                yield _listed(make_source(s3, path))
         else:
             yield item
+
+
+def _listed(source: Source) -> Source:
+    source.listed = True
+    return source

@@ -45,3 +45,14 @@ def import_version(name: str) -> str:
     import importlib
 
     return str(importlib.import_module(name).__version__)
+
+
+def svg_text(path: str, name: str, options: Any) -> Any:
+    """A caller's parser for a type we skip: the text inside an SVG's <text> elements."""
+    import re
+
+    from rag_ingest.parsers.base import ParsedDocument, Segment
+
+    with open(path, encoding="utf-8") as f:
+        words = re.findall(r"<text[^>]*>([^<]*)</text>", f.read())
+    return ParsedDocument(file_type="svg", segments=[Segment("\n".join(words))], parser="svg")

@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 
 from rag_ingest.errors import UnsupportedFileTypeError
 
-__all__ = ["CODE_LANGUAGES", "FileKind", "detect"]
+__all__ = ["CODE_LANGUAGES", "FileKind", "detect", "no_text"]
 
 # Extension -> language: a langchain_text_splitters.Language value where it has one (split
 # on that language's syntax), else a name of our own (generic separators, but the file is
@@ -36,6 +36,29 @@ _BY_EXTENSION = {
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
+# Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
+# or bucket (logos, screenshots, videos, release archives) and skips them unread.
+_NO_TEXT = {
+    **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+                     ".ico", ".heic", ".avif", ".svg"), "an image"),
+    **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
+    **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),
+    **dict.fromkeys((".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar",
+                     ".jar", ".whl"), "an archive"),
+    **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
+                     ".wasm", ".bin"), "a binary"),
+    **dict.fromkeys((".ttf", ".otf", ".woff", ".woff2", ".eot"), "a font"),
+    **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".parquet", ".pkl", ".npy"), "a data file"),
+}  # fmt: skip
+
+
+def no_text(name: str) -> str | None:
+    """What a file's name says it is, when that is a format with no text to index
+    (images, audio, video, archives, binaries, fonts, databases); else None."""
+    what = _NO_TEXT.get(PurePosixPath(name).suffix.lower())
+    return f"{what} ({PurePosixPath(name).suffix.lower()})" if what else None
+
+
 _IMAGE = "images are not ingested on their own (no OCR)"
 # Formats whose first bytes are unmistakable, refused by name rather than as "binary".
 _REFUSED = (
@@ -136,6 +159,8 @@ def detect(path: str, name: str) -> FileKind:
         return FileKind(
             by_content, note=f"named {suffix or 'without extension'} but is {by_content}"
         )
+    if by_name is None and (what := no_text(name)) is not None:
+        raise UnsupportedFileTypeError(f"{name}: {what}: no text to index")
     if by_name in ("pdf", "docx", "pptx", "xlsx"):
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:

@@ -218,3 +218,53 @@ def test_broken_progress_and_result_callbacks_do_not_fail_documents(
     for words in ("on_event callback raised", "on_result raised"):
         logged = [r for r in caplog.records if words in r.getMessage()]
         assert len(logged) == 1  # logged once, with its traceback
+
+
+def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
+    tmp_path: Path,
+) -> None:
+    from rag_ingest import RagIngestLoader
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\nThe canary is HERON.\n")
+    for name in ("logo.png", "screen.JPG", "demo.mp4", "release.tar.gz", "font.woff2"):
+        (docs / name).write_bytes(b"\x00\x01 not read \x02" * 100)
+    (docs / "icon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>')
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        report = p.process_many(docs, session_id="s")
+        assert report.totals["ingested"] == 1 and report.totals["failed"] == 0
+        skipped = {Path(r.source).name: r.message for r in report.results if r.status == "skipped"}
+        assert set(skipped) == {
+            "logo.png",
+            "screen.JPG",
+            "demo.mp4",
+            "release.tar.gz",
+            "font.woff2",
+            "icon.svg",
+        }
+        assert skipped["demo.mp4"] == "a video (.mp4): no text to index"
+        assert all(r.bytes == 0 for r in report.results if r.status == "skipped")
+        named = p.process_document(docs / "logo.png", session_id="s")
+        assert named.status == "failed" and named.error_type == "UnsupportedFileTypeError"
+        named = p.process_document(docs / "icon.svg", session_id="s")
+        assert named.status == "failed" and "an image (.svg)" in (named.message or "")
+    loaded = RagIngestLoader(docs, settings=local_settings(str(tmp_path / "s2")), on_error="raise")
+    assert [Path(d.metadata["source"]).name for d in loaded.load()] == ["guide.md"]
+
+
+async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path: Path) -> None:
+    from rag_ingest.pipeline import DocumentProcessor
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "diagram.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="0">canary OSPREY</text></svg>'
+    )
+    processor = DocumentProcessor(local_settings(str(tmp_path / "store")))
+    processor.register_parser(".svg", "tests.hostile_parsers:svg_text")
+    async with processor as p:
+        report = await p.process_many(docs, session_id="s")
+        assert report.totals["ingested"] == 1, report.results
+        (hit, _), *_ = await p.query("OSPREY", session_id="s")
+        assert "OSPREY" in hit.page_content

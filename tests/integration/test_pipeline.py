@@ -711,3 +711,21 @@ async def test_a_store_batch_never_holds_the_whole_pipeline(
         batches = list(p._writer.batches)
     assert report.totals["ingested"] == 12
     assert sum(batches) == 12 and max(batches) <= 2, batches
+
+
+async def test_media_under_a_prefix_is_skipped_without_a_download(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="media")
+    client.put_object(Bucket="media", Key="talks/clip.mp4", Body=b"\x00" * (3 * 1024 * 1024))
+    client.put_object(Bucket="media", Key="talks/notes.md", Body=b"# Notes\n\ncanary KOALA\n")
+    settings = make_settings(seaweed, tmp_path, parse={"mode": "thread", "workers": 1})
+    async with DocumentProcessor(settings) as p:
+        report = await p.process_many("s3://media/talks/", session_id="m")
+    results = by_name(report)
+    assert results["notes.md"].status == "ingested"
+    clip = results["clip.mp4"]
+    assert (clip.status, clip.message) == ("skipped", "a video (.mp4): no text to index")
+    assert clip.bytes == 0 and "download" not in clip.seconds  # never fetched
+    assert report.totals["bytes"] < 1024
