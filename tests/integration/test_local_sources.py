@@ -268,3 +268,9 @@ async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path:
         assert report.totals["ingested"] == 1, report.results
         (hit, _), *_ = await p.query("OSPREY", session_id="s")
         assert "OSPREY" in hit.page_content
+    # Without that parser, the walk skips the file, and what it left is removed.
+    async with DocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        report = await p.process_many(docs, session_id="s")
+        assert report.totals["skipped"] == 1
+        assert await p.query("OSPREY", session_id="s") == []
+        assert (await p.verify_session("s")).consistent
