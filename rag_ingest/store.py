@@ -263,7 +263,7 @@ class SessionRetriever(VectorStoreRetriever):
         if self.store is None:
             docs = search(query, run_manager=run_manager, **kwargs)
         else:
-            docs = self.store._call(search, query, run_manager=run_manager, **kwargs)
+            docs = self.store.call(search, query, run_manager=run_manager, **kwargs)
         return _of_session(docs, self.session_id, lambda d: d, self.where)
 
     async def _aget_relevant_documents(
@@ -434,7 +434,7 @@ class ChunkStore:
                     assert vectors is not None
                     for i in range(0, len(ids), self.max_batch):
                         j = i + self.max_batch
-                        self._call(
+                        self.call(
                             self._collection.upsert,
                             ids=ids[i:j],
                             embeddings=vectors[i:j],
@@ -448,11 +448,11 @@ class ChunkStore:
                     ]
                     for i in range(0, len(ids), self.batch_size):
                         j = i + self.batch_size
-                        self._call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
+                        self.call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
             except Exception as exc:
                 raise StoreError(f"vector store write failed: {type(exc).__name__}: {exc}") from exc
 
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A store call, retried on a transient failure: writes are upserts and deletes
         by ID, so a replay is harmless. Our own Chroma server, if it has exited or hangs,
         is restarted before the next attempt."""
@@ -460,7 +460,7 @@ class ChunkStore:
         return retrying(fn, *args, **kwargs)
 
     async def acall(self, make: Callable[[], Any]) -> Any:
-        """:meth:`_call` for a coroutine: ``make()`` starts one attempt."""
+        """:meth:`call` for a coroutine: ``make()`` starts one attempt."""
         retrying = AsyncRetrying(
             **_store_policy(self.max_attempts), before_sleep=self._abefore_retry
         )
@@ -491,9 +491,9 @@ class ChunkStore:
             try:
                 if self._collection is not None:
                     for i in range(0, len(ids), self.max_batch):
-                        self._call(self._collection.delete, ids=ids[i : i + self.max_batch])
+                        self.call(self._collection.delete, ids=ids[i : i + self.max_batch])
                 else:
-                    self._call(self.vectorstore.delete, ids=ids)
+                    self.call(self.vectorstore.delete, ids=ids)
             except Exception as exc:
                 raise StoreError(f"vector store delete failed: {exc}") from exc
 
@@ -506,7 +506,7 @@ class ChunkStore:
             where = {"$and": [where, {"source": source}]}
         with self._lock:
             try:
-                found = self._call(self._collection.get, where=where, include=[])
+                found = self.call(self._collection.get, where=where, include=[])
             except Exception as exc:
                 raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
         return set(found["ids"])
@@ -530,7 +530,7 @@ class ChunkStore:
         where = check_where(where) if where is not None else None
         _check_k(k)
         try:
-            hits = self._call(
+            hits = self.call(
                 self.vectorstore.similarity_search_with_score,
                 text,
                 k=k,
