@@ -164,6 +164,21 @@ def _front_matter(data: bytes) -> tuple[bytes, dict[str, Any]]:
     return data[found.end() :], fields
 
 
+_MDX_MODULE = re.compile(rb"^(?:import\s.+\sfrom\s|import\s+['\"]|export\s)")
+
+
+def _without_mdx_modules(data: bytes) -> bytes:
+    """An MDX page without its top-level ``import``/``export`` lines (the JSX docling
+    reads as HTML, keeping its text); code blocks keep theirs."""
+    kept, fenced = [], False
+    for line in data.splitlines(keepends=True):
+        if line.lstrip().startswith((b"```", b"~~~")):
+            fenced = not fenced
+        if fenced or not _MDX_MODULE.match(line):
+            kept.append(line)
+    return b"".join(kept)
+
+
 def _front_text(fields: dict[str, Any]) -> tuple[str | None, str | None]:
     """Front matter's title and description: what says what the page is about."""
     picked = []
@@ -195,6 +210,8 @@ def parse_office(
         front: dict[str, Any] = {}
         if kind == "markdown":
             data, front = _front_matter(data)
+            if name.lower().endswith(".mdx"):
+                data = _without_mdx_modules(data)
         stream = BytesIO(data)
         source = InputDocument(
             path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name

@@ -24,7 +24,7 @@ CODE_LANGUAGES = {
     ".ex": "elixir", ".exs": "elixir", ".ps1": "powershell", ".cob": "cobol", ".vb": "visualbasic6",
     ".sh": "shell", ".bash": "shell", ".zsh": "shell", ".sql": "sql", ".r": "r", ".jl": "julia",
     ".dart": "dart", ".tf": "hcl", ".groovy": "groovy", ".clj": "clojure", ".erl": "erlang",
-    ".fs": "fsharp", ".zig": "zig",
+    ".fs": "fsharp", ".zig": "zig", ".vue": "vue", ".svelte": "svelte",
 }  # fmt: skip
 # Files named for their language, with no extension.
 _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
@@ -33,6 +33,7 @@ _TEXT = {".txt", ".text", ".log", ".json", ".yaml", ".yml", ".toml", ".ini",
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
+    ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}

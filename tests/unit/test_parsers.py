@@ -290,6 +290,11 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
         "Dockerfile": (b"FROM python:3.11\nRUN pip install rag-ingest\n", "dockerfile"),
         "Makefile": (b"test:\n\tpytest\n", "make"),
         "main.tf": (b'resource "aws_s3_bucket" "docs" {}\n', "hcl"),
+        "App.vue": (
+            b"<template><h1>{{ title }}</h1></template>\n<script>export default {}</script>\n",
+            "vue",
+        ),
+        "Card.svelte": (b"<script>export let name;</script>\n<p>Hello {name}</p>\n", "svelte"),
     }
     for name, (data, language) in files.items():
         parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
@@ -375,3 +380,14 @@ def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path
     ruled = b"---\nJust a paragraph between rules.\n---\n\nMore.\n"
     parsed = parse_file(_file(tmp_path, "r.md", ruled), "r.md", OPTIONS)
     assert "Just a paragraph between rules." in parsed.text
+
+    # MDX (Docusaurus): Markdown without its module lines; JSX keeps its text.
+    mdx = (
+        b'---\ntitle: Tabs page\n---\nimport Tabs from "@theme/Tabs";\nexport const x = 1;\n\n'
+        b'# Setup\n\n<Tabs><TabItem value="a">CANARY-TAB</TabItem></Tabs>\n\n'
+        b'```js\nimport y from "z";\n```\n'
+    )
+    parsed = parse_file(_file(tmp_path, "p.mdx", mdx), "p.mdx", OPTIONS)
+    assert parsed.file_type == "markdown" and parsed.text.startswith("# Tabs page\n\n# Setup")
+    assert "@theme" not in parsed.text and "export const" not in parsed.text
+    assert "CANARY-TAB" in parsed.text and 'import y from "z";' in parsed.text
