@@ -147,6 +147,7 @@ class _Job:
     size: int = 0
     fingerprint: str = ""
     previous: LedgerRow | None = None  # the ledger's row for this source, if any
+    incomplete: bool = False  # a summary or image description failed: try again next run
 
     def unchanged(self) -> bool:
         """The ledger holds this very version, ingested under the same settings."""
@@ -785,7 +786,8 @@ class DocumentProcessor:
             result.token_count = plan.token_count
             if parsed.images and self._describer is not None:
                 t = time.perf_counter()
-                await self._describe_images(key, parsed.images, plan, base, result)
+                failed = await self._describe_images(key, parsed.images, plan, base, result)
+                job.incomplete = job.incomplete or failed > 0
                 seconds["images"] = time.perf_counter() - t
             if not plan.chunks:
                 from rag_ingest.errors import EmptyDocumentError
@@ -810,7 +812,8 @@ class DocumentProcessor:
             try:
                 result.summary = await self._summarizer.summarize("\n\n".join(texts))
             except RagIngestError as exc:
-                result.warnings.append(f"summary failed: {exc}")
+                job.incomplete = True
+                result.warnings.append(f"summary failed (tried again on the next run): {exc}")
                 logger.warning("summary failed for %s: %s", key, exc)
             if result.summary:
                 for m in metadatas:
@@ -850,7 +853,9 @@ class DocumentProcessor:
             source=job.result.source,
             version=job.version,
             size=job.result.bytes,
-            fingerprint=job.fingerprint,
+            # Never "unchanged" while a summary or description is missing: the next run
+            # over the source tries again (a model outage must not lose them for good).
+            fingerprint=job.fingerprint + (":incomplete" if job.incomplete else ""),
             ids=ids,
             texts=texts,
             metadatas=metadatas,
@@ -890,8 +895,9 @@ class DocumentProcessor:
 
     async def _describe_images(
         self, key: str, images: list[Any], plan: Any, base: dict[str, Any], result: IngestResult
-    ) -> None:
-        """One chunk per described image, with its page; a failed description is a warning."""
+    ) -> int:
+        """One chunk per described image, with its page; a failed description is a
+        warning. Returns how many failed."""
         from rag_ingest.chunking import Chunk, content_hash
         from rag_ingest.tokens import count_tokens
 
@@ -930,6 +936,7 @@ class DocumentProcessor:
             plan.chunks.append(Chunk(text, metadata))
         for chunk in plan.chunks:
             chunk.metadata["chunk_count"] = len(plan.chunks)
+        return sum(1 for d in descriptions if d is None)
 
     def _base_metadata(self, job: _Job) -> dict[str, Any]:
         src = job.src

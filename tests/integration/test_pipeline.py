@@ -533,8 +533,9 @@ async def test_summaries_optional_and_failure_tolerant(
 class _Vision:
     """A stand-in multimodal chat model: checks it got an image, names its colour."""
 
-    def __init__(self) -> None:
+    def __init__(self, down: bool = False) -> None:
         self.images = 0
+        self.down = down
 
     async def ainvoke(self, messages: list[Any]) -> Any:
         from langchain_core.messages import AIMessage
@@ -542,6 +543,8 @@ class _Vision:
         parts = messages[0].content
         assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
         self.images += 1
+        if self.down:
+            raise ValueError("the vision model is down")
         return AIMessage(content="A noisy square of coloured pixels, labelled CANARY-FIGURE.")
 
 
@@ -563,6 +566,28 @@ async def test_images_are_described_as_chunks_with_their_page(
     assert hit.metadata["page_start"] == hit.metadata["page_end"] == 2
     assert hit.metadata["content_type"] == "image_description"
     assert hit.metadata["chunk_count"] == result.total_chunks
+
+
+async def test_an_image_description_that_failed_is_tried_again_on_the_next_run(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="images2")
+    client.put_object(Bucket="images2", Key="fig.pdf", Body=docs.pdf_with_image("CANARY page."))
+    vision = _Vision(down=True)
+    settings = make_settings(
+        seaweed, tmp_path, parse={"mode": "thread"}, models={"max_attempts": 1}
+    )
+    async with DocumentProcessor(
+        settings, embeddings=HashEmbeddings(), image_describer=vision
+    ) as p:
+        first = await p.process_document("s3://images2/fig.pdf", session_id="img")
+        assert first.status == "ingested" and vision.images == 1
+        vision.down = False
+        second = await p.process_document("s3://images2/fig.pdf", session_id="img")
+        assert second.status == "ingested" and second.total_chunks == first.total_chunks + 1
+        third = await p.process_document("s3://images2/fig.pdf", session_id="img")
+        assert third.status == "skipped" and vision.images == 2
 
 
 def test_real_default_embedder(seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path) -> None:
@@ -729,3 +754,36 @@ async def test_media_under_a_prefix_is_skipped_without_a_download(
     assert (clip.status, clip.message) == ("skipped", "a video (.mp4): no text to index")
     assert clip.bytes == 0 and "download" not in clip.seconds  # never fetched
     assert report.totals["bytes"] < 1024
+
+
+async def test_a_summary_that_failed_is_tried_again_on_the_next_run(tmp_path: Path) -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    doc = tmp_path / "plan.md"
+    doc.write_text("# Plan\n\nThe budget grows by four percent next year.\n")
+    down = {"now": True}
+
+    def answer(prompt: Any) -> str:
+        if down["now"]:
+            raise ValueError("the model is down")
+        return "The budget grows 4%."
+
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash", "max_attempts": 1},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+    async with DocumentProcessor(settings, summarizer=RunnableLambda(answer)) as p:
+        first = await p.process_document(doc, session_id="s")
+        assert first.status == "ingested" and first.summary is None
+        assert any("tried again on the next run" in w for w in first.warnings)
+        down["now"] = False
+        second = await p.process_document(doc, session_id="s")
+        assert second.status == "ingested" and second.summary == "The budget grows 4%."
+        (hit, _), *_ = await p.query("budget", session_id="s")
+        assert hit.metadata["summary"] == "The budget grows 4%."
+        third = await p.process_document(doc, session_id="s")
+        assert third.status == "skipped"  # complete now: unchanged
