@@ -202,6 +202,19 @@ def embedder_name(embeddings: Embeddings) -> str:
     return f"{type(embeddings).__module__}.{type(embeddings).__qualname__}"
 
 
+def embedder_identity(embeddings: Embeddings) -> str:
+    """:func:`embedder_name`, and the model a configurable class is set to (``model``,
+    ``model_name``, ...): what a collection's vectors must all come from."""
+    name = embedder_name(embeddings)
+    if name in _BUILTIN:
+        return name
+    for attribute in ("model", "model_name", "model_id", "deployment"):
+        value = getattr(embeddings, attribute, None)
+        if isinstance(value, str) and value:
+            return f"{name}:{value}"
+    return name
+
+
 def _status_of(exc: BaseException) -> int | None:
     for attribute in ("status_code", "status", "http_status"):
         value = getattr(exc, attribute, None)

@@ -508,6 +508,8 @@ class DocumentProcessor:
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
         await self.start()
+        assert self.store is not None
+        self.store.check_embedder()
         return await self._process(source, session, user_id, extra, self._work_for(session))
 
     def _work_for(self, session: str) -> _SessionWork:
@@ -994,6 +996,8 @@ class DocumentProcessor:
             named = list(named)  # read twice: to list, then to scope the pruning
         extra = _caller_metadata(metadata)
         await self.start()
+        assert self.store is not None
+        self.store.check_embedder()
         work = self._work_for(session)  # held: a delete voids sources not yet listed too
         report = IngestReport(session_id=session, started_at=datetime.now(timezone.utc).isoformat())
         self.events.start_bar(None)
@@ -1078,6 +1082,8 @@ class DocumentProcessor:
         extra = _caller_metadata(metadata)
         if not self._started or self._closed:
             raise RuntimeError("start() the processor before submit()")
+        assert self.store is not None
+        self.store.check_embedder()
         if self._queue is None:
             self._queue = asyncio.Queue(self.settings.pipeline.queue_size)
             self._workers = [

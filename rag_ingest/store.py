@@ -66,6 +66,9 @@ __all__ = [
 logger = logging.getLogger("rag_ingest.store")
 
 
+_EMBEDDER_KEY = "rag_ingest:embedder"  # collection metadata: whose vectors it holds
+
+
 def require_session(session_id: str | None) -> str:
     """A session id, or :class:`SessionRequiredError`: never an unfiltered query."""
     if not session_id or not str(session_id).strip():
@@ -318,6 +321,9 @@ class ChunkStore:
             if getter is not None:
                 self.max_batch = int(getter())
         self._lock: Any = contextlib.nullcontext() if concurrent_writes else threading.Lock()
+        # Set when our collection was made with another embedder: writes and queries are
+        # refused (deletes, listing and verify are not: they do not compare vectors).
+        self.foreign_embedder: str | None = None
 
     @classmethod
     def wrap(cls, vectorstore: VectorStore, *, batch_size: int, max_attempts: int) -> ChunkStore:
@@ -331,6 +337,8 @@ class ChunkStore:
 
     @classmethod
     def chroma(cls, settings: StoreSettings, embeddings: Embeddings) -> ChunkStore:
+        """Our Chroma collection (embedded, or a server by URL). It records the embedder
+        it is made with; opened with another, :attr:`foreign_embedder` says so."""
         try:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -370,12 +378,15 @@ class ChunkStore:
             except BaseException:
                 lock.release()
                 raise
+        from rag_ingest.models import embedder_identity
+
+        identity = embedder_identity(embeddings)
         try:
             store = Chroma(
                 client=client,
                 collection_name=settings.collection,
                 embedding_function=embeddings,
-                collection_metadata={"hnsw:space": "cosine"},
+                collection_metadata={"hnsw:space": "cosine", _EMBEDDER_KEY: identity},
             )
         except Exception:
             client.close()
@@ -384,7 +395,7 @@ class ChunkStore:
             if lock is not None:
                 lock.release()
             raise
-        return cls(
+        made = cls(
             store,
             collection=store._collection,
             server=server,
@@ -393,6 +404,15 @@ class ChunkStore:
             concurrent_writes=bool(chroma_url),
             max_attempts=settings.max_attempts,
         )
+        recorded = (store._collection.metadata or {}).get(_EMBEDDER_KEY)
+        if recorded is not None and recorded != identity:
+            made.foreign_embedder = (
+                f"the collection {settings.collection!r} holds vectors from the embedder "
+                f"{recorded!r}, and this processor embeds with {identity!r}: its chunks and "
+                "queries would not be comparable. Use the same embedder (the CLI's "
+                "--embeddings), or another collection (store.collection) for this one"
+            )
+        return made
 
     def close(self) -> None:
         """Close the Chroma client and stop the local Chroma server, if this store made them."""
@@ -414,6 +434,12 @@ class ChunkStore:
             if lock is not None:
                 lock.release()
 
+    def check_embedder(self) -> None:
+        """:class:`ConfigurationError` if the collection's vectors come from another
+        embedder (see :attr:`foreign_embedder`)."""
+        if self.foreign_embedder is not None:
+            raise ConfigurationError(self.foreign_embedder)
+
     @property
     def computes_own_vectors(self) -> bool:
         """False for Chroma (we pass vectors); True for stores that embed on add."""
@@ -428,6 +454,7 @@ class ChunkStore:
         metadatas: list[dict[str, Any]],
         vectors: list[list[float]] | None,
     ) -> None:
+        self.check_embedder()
         with self._lock:
             try:
                 if self._collection is not None:
@@ -529,6 +556,7 @@ class ChunkStore:
         session = require_session(session_id)
         where = check_where(where) if where is not None else None
         _check_k(k)
+        self.check_embedder()
         try:
             hits = self.call(
                 self.vectorstore.similarity_search_with_score,
@@ -563,6 +591,7 @@ class ChunkStore:
         where = check_where(where) if where is not None else None
         search_kwargs.setdefault("k", k)
         _check_k(search_kwargs["k"])
+        self.check_embedder()
         search_kwargs["filter"] = session_filter(self.vectorstore, session, where)
         tags = kwargs.pop("tags", None) or self.vectorstore._get_retriever_tags()
         return SessionRetriever(

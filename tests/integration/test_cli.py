@@ -377,6 +377,9 @@ def test_standard_input_is_one_named_document(tmp_path: Path) -> None:
     assert result["status"] == "ingested" and result["file_type"] == "html"
     assert result["source"] == "upload://page.html" and result["filename"] == "page.html"
     assert ingest("--name", "page.html").returncode == 0  # the same bytes: skipped
-    hits = rag("query", "LYNX", "--session", "pipe", "--json", env=env)
+    # Queried with the embedder it was ingested with: any other is refused, by name.
+    other = rag("query", "LYNX", "--session", "pipe", "--embeddings", "minilm", env=env)
+    assert other.returncode == 2 and "'hash'" in other.stderr and "'minilm'" in other.stderr
+    hits = rag("query", "LYNX", "--session", "pipe", "--json", "--embeddings", "hash", env=env)
     (hit,) = json.loads(hits.stdout)
     assert "LYNX" in hit["text"] and hit["metadata"]["filename"] == "page.html"

@@ -787,3 +787,38 @@ async def test_a_summary_that_failed_is_tried_again_on_the_next_run(tmp_path: Pa
         assert hit.metadata["summary"] == "The budget grows 4%."
         third = await p.process_document(doc, session_id="s")
         assert third.status == "skipped"  # complete now: unchanged
+
+
+async def test_a_collection_refuses_an_embedder_other_than_its_own(tmp_path: Path) -> None:
+    from rag_ingest.errors import ConfigurationError
+
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nThe canary is IBIS.\n")
+
+    def settings(collection: str = "rag_ingest") -> Settings:
+        return Settings.model_validate(
+            {
+                "progress": False,
+                "store": {"persist_dir": str(tmp_path / "store"), "collection": collection},
+                "parse": {"mode": "thread", "workers": 1},
+            }
+        )
+
+    async with DocumentProcessor(settings(), embeddings=HashEmbeddings()) as p:
+        assert (await p.process_document(doc, session_id="s")).status == "ingested"
+    # Same dimension, another model: its queries would search hash vectors in silence.
+    async with DocumentProcessor(settings(), embeddings=CountingEmbeddings()) as p:
+        with pytest.raises(ConfigurationError, match="holds vectors from the embedder 'hash'"):
+            await p.process_document(doc, session_id="s")
+        with pytest.raises(ConfigurationError, match="'hash'"):
+            await p.process_many([doc], session_id="s")
+        with pytest.raises(ConfigurationError, match="'hash'"):
+            await p.query("IBIS", session_id="s")
+        with pytest.raises(ConfigurationError, match="'hash'"):
+            p.as_retriever(session_id="s")
+        assert (await p.verify_session("s")).consistent  # no vectors compared: allowed
+        assert await p.delete_session("s") == 1
+    async with DocumentProcessor(settings("other"), embeddings=CountingEmbeddings()) as p:
+        assert (await p.process_document(doc, session_id="s")).status == "ingested"
+    async with DocumentProcessor(settings(), embeddings=HashEmbeddings()) as p:
+        assert (await p.process_document(doc, session_id="t")).status == "ingested"
