@@ -15,19 +15,25 @@ from rag_ingest.settings import Settings
 pytestmark = pytest.mark.integration
 
 
+def settings_for(tmp_path: Path, **store: object) -> Settings:
+    """Local files parsed in a thread, hash vectors, small chunks."""
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store"), **store},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+            "chunk": {"chunk_tokens": 128, "overlap_tokens": 0},
+        }
+    )
+
+
 async def test_caller_metadata_lands_on_every_chunk_and_bad_values_are_refused(
     tmp_path: Path,
 ) -> None:
     doc = tmp_path / "plan.md"
     doc.write_text("# Plan\n\n" + "The budget grows next year. " * 200)
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
-            "parse": {"mode": "thread", "workers": 1},
-            "chunk": {"chunk_tokens": 128, "overlap_tokens": 0},
-        }
-    )
+    settings = settings_for(tmp_path)
     store = InMemoryVectorStore(embedding=HashEmbeddings())
     extra = {"team": "finance", "year": 2026, "draft": False, "note": None, "session_id": "x"}
     async with DocumentProcessor(settings, vectorstore=store) as p:
@@ -64,14 +70,7 @@ async def test_what_chroma_would_refuse_or_drop_is_refused_before_any_work(
 ) -> None:
     doc = tmp_path / "a.md"
     doc.write_text("# A\n\nwords\n")
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store"), "embedded_mode": "in-process"},
-            "models": {"embedder": "hash"},
-            "parse": {"mode": "thread", "workers": 1},
-        }
-    )
+    settings = settings_for(tmp_path, embedded_mode="in-process")
     async with DocumentProcessor(settings) as p:
         with pytest.raises(ConfigurationError, match="metadata"):
             await p.process_document(doc, session_id="s", metadata=metadata)
@@ -85,15 +84,7 @@ async def test_new_metadata_or_user_on_an_unchanged_source_updates_its_chunks(
 ) -> None:
     doc = tmp_path / "plan.md"
     doc.write_text("# Plan\n\n" + "The budget grows next year. " * 100)
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
-            "models": {"embedder": "hash"},
-            "parse": {"mode": "thread", "workers": 1},
-            "chunk": {"chunk_tokens": 128, "overlap_tokens": 0},
-        }
-    )
+    settings = settings_for(tmp_path)
     async with DocumentProcessor(settings) as p:
         assert p.store is not None and p.ledger is not None
 

@@ -530,6 +530,14 @@ async def test_summaries_optional_and_failure_tolerant(
         assert hit.metadata["summary"] == result.summary
 
 
+def _figure(seaweed: SeaweedS3, bucket: str) -> str:
+    """A PDF with a text page and a picture on page 2, in its own bucket."""
+    client = seaweed.client()
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="fig.pdf", Body=docs.pdf_with_image("CANARY-TEXT page."))
+    return f"s3://{bucket}/fig.pdf"
+
+
 class _Vision:
     """A stand-in multimodal chat model: checks it got an image, names its colour."""
 
@@ -551,15 +559,13 @@ class _Vision:
 async def test_images_are_described_as_chunks_with_their_page(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    client = seaweed.client()
-    client.create_bucket(Bucket="images")
-    client.put_object(Bucket="images", Key="fig.pdf", Body=docs.pdf_with_image("CANARY-TEXT page."))
+    figure = _figure(seaweed, "images")
     vision = _Vision()
     settings = make_settings(seaweed, tmp_path, parse={"mode": "thread"})
     async with DocumentProcessor(
         settings, embeddings=HashEmbeddings(), image_describer=vision
     ) as p:
-        result = await p.process_document("s3://images/fig.pdf", session_id="img")
+        result = await p.process_document(figure, session_id="img")
         assert result.status == "ingested" and vision.images == 1
         hit = (await p.query("CANARY-FIGURE coloured pixels", session_id="img", k=1))[0][0]
     assert hit.page_content.startswith("[Image on page 2]")
@@ -571,9 +577,7 @@ async def test_images_are_described_as_chunks_with_their_page(
 async def test_an_image_description_that_failed_is_tried_again_on_the_next_run(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    client = seaweed.client()
-    client.create_bucket(Bucket="images2")
-    client.put_object(Bucket="images2", Key="fig.pdf", Body=docs.pdf_with_image("CANARY page."))
+    figure = _figure(seaweed, "images2")
     vision = _Vision(down=True)
     settings = make_settings(
         seaweed, tmp_path, parse={"mode": "thread"}, models={"max_attempts": 1}
@@ -581,12 +585,12 @@ async def test_an_image_description_that_failed_is_tried_again_on_the_next_run(
     async with DocumentProcessor(
         settings, embeddings=HashEmbeddings(), image_describer=vision
     ) as p:
-        first = await p.process_document("s3://images2/fig.pdf", session_id="img")
+        first = await p.process_document(figure, session_id="img")
         assert first.status == "ingested" and vision.images == 1
         vision.down = False
-        second = await p.process_document("s3://images2/fig.pdf", session_id="img")
+        second = await p.process_document(figure, session_id="img")
         assert second.status == "ingested" and second.total_chunks == first.total_chunks + 1
-        third = await p.process_document("s3://images2/fig.pdf", session_id="img")
+        third = await p.process_document(figure, session_id="img")
         assert third.status == "skipped" and vision.images == 2
 
 
