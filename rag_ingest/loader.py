@@ -13,7 +13,6 @@ import asyncio
 import collections
 import logging
 import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -146,8 +145,7 @@ class RagIngestLoader(BaseLoader):
             if source.listed and no_text(source.name) is not None:
                 return []  # an image or archive in a walked tree: nothing to load, no error
             if source.upload is not None:
-                directory = self.settings.temp_dir or Path(tempfile.gettempdir())
-                temp = path = await spool(source.upload, directory)
+                temp = path = await spool(source.upload, self.settings.staging_dir)
                 version = None
             elif source.path is not None:
                 path = source.path

@@ -23,7 +23,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -648,9 +647,8 @@ class DocumentProcessor:
         """An upload is written to a temp file first, then ingested as a local file."""
         src = job.src
         assert src.upload is not None
-        directory = self.settings.temp_dir or Path(tempfile.gettempdir())
         t = time.perf_counter()
-        src.path = await spool(src.upload, directory, self._in_io)
+        src.path = await spool(src.upload, self.settings.staging_dir, self._in_io)
         job.seconds["upload"] = time.perf_counter() - t
         try:
             await self._ingest(job)

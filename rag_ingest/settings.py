@@ -11,6 +11,7 @@ straight to their offsets in the file and are never buffered whole.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -416,6 +417,11 @@ class Settings(BaseSettings):
         default=None, description="Where downloads are staged; None: the system temp dir."
     )
     progress: bool = Field(default=True, description="Show tqdm progress bars.")
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where downloads and uploads are staged: ``temp_dir``, else the system's."""
+        return self.temp_dir or Path(tempfile.gettempdir())
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -729,7 +729,7 @@ class AsyncS3Client:
         max_size: int | None = None,
     ) -> DownloadResult:
         """Download to a fresh 0600 temp file; the caller owns (and removes) ``result.path``."""
-        directory = self.settings.temp_dir or Path(tempfile.gettempdir())
+        directory = self.settings.staging_dir
         if not self._temp_dir_made and self.settings.temp_dir is not None:
             directory.mkdir(parents=True, exist_ok=True)  # a configured one may not exist yet
             self._temp_dir_made = True
