@@ -43,8 +43,9 @@ class Upload:
     own (``upload://<user>/<id>``) when different files may share a name.
 
     ``data``: ``bytes``, a binary file object (read from where it stands now; a
-    seekable one is read from there again if the upload is processed again), or an
-    object with an async ``read(n)`` (Starlette's ``UploadFile``).
+    seekable one is read from there again if the upload is processed again, a pipe is
+    refused the second time), or an object with an async ``read(n)`` (Starlette's
+    ``UploadFile``).
     """
 
     def __init__(self, data: Any, filename: str, *, source_id: str | None = None) -> None:
@@ -73,6 +74,7 @@ class Upload:
         self.filename = name
         self.source_id = str(source_id) if source_id is not None else f"upload://{quote(name)}"
         self._start: int | None = None
+        self._read = False  # a stream that cannot go back is read once
         seekable = getattr(data, "seekable", None)
         if callable(seekable) and not inspect.iscoroutinefunction(seekable):
             try:
@@ -105,7 +107,24 @@ def _write_blocks(upload: Upload, out: Any) -> None:
 
 async def spool(upload: Upload, directory: Path, run: Any = asyncio.to_thread) -> Path:
     """Write an upload to a fresh 0600 file in ``directory``; the caller removes it.
-    Blocking reads and writes go through ``run`` (a thread), async reads on the loop."""
+    Blocking reads and writes go through ``run`` (a thread), async reads on the loop.
+
+    A stream that cannot be read again (a pipe, an async reader without ``seek``) is
+    refused the second time: it would give 0 bytes, and an empty source takes the
+    chunks of its earlier version with it.
+    """
+    data = upload.data
+    rereadable = (
+        isinstance(data, (bytes, bytearray, memoryview))
+        or upload._start is not None
+        or inspect.iscoroutinefunction(getattr(data, "seek", None))
+    )
+    if upload._read and not rereadable:
+        raise ConfigurationError(
+            f"{upload.filename}: this upload's stream was read already and cannot go back; "
+            "give a new Upload (or bytes, or a seekable file)"
+        )
+    upload._read = True
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = await run(tempfile.mkstemp, ".part", "rag-ingest-upload-", str(directory))
     path = Path(name)

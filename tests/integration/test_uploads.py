@@ -167,3 +167,19 @@ def test_the_loader_takes_uploads(tmp_path: Path) -> None:
     assert {d.metadata["source"] for d in loaded} == {"upload://birds.pdf"}
     assert "FALCON" in loaded[0].page_content
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_stream_read_once_is_refused_again_not_taken_as_empty(tmp_path: Path) -> None:
+    read, write = os.pipe()  # what standard input is: no way back
+    os.write(write, b"# Piped\n\nThe canary is GECKO.\n")
+    os.close(write)
+    with open(read, "rb") as pipe:
+        upload = Upload(pipe, "piped.md")
+        async with DocumentProcessor(settings(tmp_path), embeddings=HashEmbeddings()) as p:
+            first = await p.process_document(upload, session_id="chat")
+            again = await p.process_document(upload, session_id="chat")
+            assert first.status == "ingested"
+            assert again.status == "failed" and again.error_type == "ConfigurationError"
+            assert "read already" in (again.message or "")
+            # The document is still there: 0 bytes would have removed its chunks.
+            assert len(ids_of(p, upload.source_id)) == first.total_chunks
