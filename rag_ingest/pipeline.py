@@ -194,7 +194,9 @@ class DocumentProcessor:
     given ``vectorstore``'s own, else by name from ``settings.models.embedder``),
     ``vectorstore`` (any LangChain ``VectorStore``; default Chroma), ``summarizer``
     (any chat model or Runnable; None disables summaries), ``s3`` (an
-    :class:`AsyncS3Client`).
+    :class:`AsyncS3Client`). ``parsers``: ``{".ext": "module:function"}``, as
+    :meth:`register_parser` takes them (the way to give them to
+    :class:`SyncDocumentProcessor`, which starts at once).
     """
 
     def __init__(
@@ -208,8 +210,11 @@ class DocumentProcessor:
         s3: Any = None,
         on_event: Callable[[IngestEvent], None] | None = None,
         progress: bool | None = None,
+        parsers: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        for extension, spec in (parsers or {}).items():
+            self.register_parser(extension, spec)
         self._embeddings_arg = embeddings
         self._vectorstore_arg = vectorstore
         self._summarizer_arg = summarizer
@@ -417,9 +422,14 @@ class DocumentProcessor:
         The function takes ``(path, name, options)`` and returns a ``ParsedDocument``.
         Call before the first document.
         """
-        if self._started:
+        if getattr(self, "_started", False):
             raise RuntimeError("register parsers before the processor starts")
-        self._plugins = {**self._plugins, extension.lower(): spec}
+        extension = extension.lower()
+        if not extension.startswith("."):
+            extension = "." + extension  # "svg" means ".svg", as a file's suffix reads
+        if ":" not in spec:
+            raise ConfigurationError(f"a parser is named 'module:function', not {spec!r}")
+        self._plugins = {**self._plugins, extension: spec}
 
     async def aclose(self) -> None:
         """Stop workers, the parser pool and the store threads; cancel queued work. The

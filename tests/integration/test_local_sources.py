@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rag_ingest.errors import ConfigurationError
 from rag_ingest.pipeline import SyncDocumentProcessor
 from rag_ingest.settings import Settings
 from rag_ingest.sources import listed_by, walk_files
@@ -274,3 +275,17 @@ async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path:
         assert report.totals["skipped"] == 1
         assert await p.query("OSPREY", session_id="s") == []
         assert (await p.verify_session("s")).consistent
+
+
+def test_parsers_can_be_given_to_the_sync_processor(tmp_path: Path) -> None:
+    (tmp_path / "d.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><text>canary WREN</text></svg>'
+    )
+    settings = local_settings(str(tmp_path / "store"))
+    with SyncDocumentProcessor(settings, parsers={"SVG": "tests.hostile_parsers:svg_text"}) as p:
+        result = p.process_document(tmp_path / "d.svg", session_id="s")
+        assert result.status == "ingested" and result.file_type == "svg"
+        with pytest.raises(RuntimeError, match="before the processor starts"):
+            p.processor.register_parser(".x", "m:f")
+    with pytest.raises(ConfigurationError, match="module:function"):
+        SyncDocumentProcessor(settings, parsers={".svg": "not-a-spec"})
