@@ -32,6 +32,25 @@ __all__ = [
 ]
 
 
+def text_name(name: str) -> str:
+    """A file name as text a store keeps: a name that is not UTF-8 on disk (a latin-1
+    name from an old share or archive) reaches Python as lone surrogates, which Chroma
+    refuses at write time; its bytes are read as windows-1252 instead."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that are no escaped bytes
+        return name.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 class Upload:
     """A document handed over as bytes or an open binary file (a web upload, an e-mail
     attachment), with no path of its own: ``Upload(file.file, file.filename)``.
@@ -56,7 +75,7 @@ class Upload:
                 f"an Upload takes bytes or a binary file object, not {type(data).__name__}"
             )
         given = filename if isinstance(filename, str) else ""
-        name = PureWindowsPath(given.replace("\x00", "")).name.strip()
+        name = text_name(PureWindowsPath(given.replace("\x00", "")).name.strip())
         if name in ("", ".", ".."):
             raise ConfigurationError(
                 f"an Upload needs a file name (its type is read from it), not {filename!r}"
@@ -188,7 +207,7 @@ class Source:
         if self.upload is not None:
             return self.upload.filename
         if self.path is not None:
-            return self.path.name
+            return text_name(self.path.name)
         if isinstance(self.target, S3Location):
             return PurePosixPath(self.target.key).name or self.target.key
         if self.info is not None and self.info.filename:
@@ -222,7 +241,7 @@ def _local(text: str) -> Path:
     parts = urlsplit(text)
     if parts.netloc not in ("", "localhost"):
         raise ConfigurationError(f"a file:// URI of another host: {redact(text)!r}")
-    return Path(unquote(parts.path))
+    return Path(unquote(parts.path, errors="surrogateescape"))  # as as_uri() wrote it
 
 
 def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Upload | Source) -> Source:
@@ -379,7 +398,7 @@ def listed_by(
             ):
                 return True
         if directories and key.startswith("file://"):
-            path = Path(unquote(urlsplit(key).path))
+            path = Path(unquote(urlsplit(key).path, errors="surrogateescape"))
             for given, rules in directories:
                 if (
                     path.is_relative_to(rules.root)

@@ -289,3 +289,24 @@ def test_parsers_can_be_given_to_the_sync_processor(tmp_path: Path) -> None:
             p.processor.register_parser(".x", "m:f")
     with pytest.raises(ConfigurationError, match="module:function"):
         SyncDocumentProcessor(settings, parsers={".svg": "not-a-spec"})
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_and_named_as_text(tmp_path: Path) -> None:
+    import os
+
+    docs = tmp_path / "share"
+    docs.mkdir()
+    with open(os.path.join(os.fsencode(docs), b"caf\xe9 menu.md"), "wb") as f:  # latin-1
+        f.write(b"# Menu\n\nThe canary is PUFFIN.\n")
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        report = p.process_many(docs, session_id="s")
+        (result,) = report.results
+        assert result.status == "ingested", result.message  # Chroma refused the name
+        assert result.filename == "caf\u00e9 menu.md"
+        assert result.source.endswith("/caf%E9%20menu.md")  # the bytes, as a URI
+        (hit, _), *_ = p.query("PUFFIN", session_id="s")
+        assert hit.metadata["filename"] == "caf\u00e9 menu.md"
+        # The source as a chunk names it finds the same file again.
+        again = p.process_document(hit.metadata["source"], session_id="s")
+        assert again.status == "skipped", again.message
+        assert p.process_many(docs, session_id="s", prune=True).pruned == []
