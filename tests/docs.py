@@ -146,3 +146,13 @@ def pdf_with_table() -> bytes:
             page.insert_text((rect.x0 + 5, rect.y0 + 14), f"r{r}c{c}")
     doc.new_page().insert_text((72, 72), "CANARY-PLAIN page two")
     return bytes(doc.tobytes())
+
+
+def encrypted_docx_bytes(password: str = "secret") -> bytes:
+    """A password-protected DOCX, as Office saves one (an OLE file around the package)."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    plain = io.BytesIO(docx_bytes("Locked", {"Secret": "CANARY-LOCKED"}))
+    locked = io.BytesIO()
+    OOXMLFile(plain).encrypt(password, locked)
+    return locked.getvalue()

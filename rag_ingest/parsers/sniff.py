@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import PurePosixPath
 
-from rag_ingest.errors import UnsupportedFileTypeError
+from rag_ingest.errors import EncryptedDocumentError, UnsupportedFileTypeError
 
 __all__ = ["CODE_LANGUAGES", "FileKind", "detect", "no_text"]
 
@@ -105,6 +105,21 @@ def _ooxml(path: str) -> str | None:
     return None
 
 
+def _encrypted_ooxml(path: str) -> bool:
+    """A compound (OLE) file whose directory holds an ``EncryptedPackage``: how Office
+    saves a password-protected DOCX, XLSX or PPTX."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(512)
+            size = 1 << int.from_bytes(header[30:32], "little")
+            first = int.from_bytes(header[48:52], "little")
+            f.seek((first + 1) * size)  # sector n starts after the header's sector
+            directory = f.read(4 * size)
+    except (OSError, ValueError, OverflowError):
+        return False
+    return "EncryptedPackage".encode("utf-16-le") in directory
+
+
 def _content_kind(path: str, head: bytes) -> str | None:
     """What the bytes say, when they say it clearly."""
     if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
@@ -142,6 +157,11 @@ def detect(path: str, name: str) -> FileKind:
     except UnsupportedFileTypeError as exc:
         raise UnsupportedFileTypeError(f"{name}: {exc}") from None
 
+    if by_content == "ole" and _encrypted_ooxml(path):
+        raise EncryptedDocumentError(
+            f"{name}: password-protected (an encrypted Office file): remove the password, "
+            "or save a copy without one"
+        )
     if by_content == "ole" and suffix == ".msg":
         raise UnsupportedFileTypeError(f"{name}: an Outlook .msg file: save it as .eml")
     if by_content == "ole":

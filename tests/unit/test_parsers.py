@@ -83,6 +83,13 @@ def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "e.pdf", data), "e.pdf", OPTIONS)
 
 
+def test_a_password_protected_office_file_is_typed_not_called_legacy(tmp_path: Path) -> None:
+    data = docs.encrypted_docx_bytes()
+    for name in ("locked.docx", "locked"):  # by its content, whatever it is called
+        with pytest.raises(EncryptedDocumentError, match="password-protected"):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
 def test_truncated_pdf_is_not_a_clean_parse(tmp_path: Path) -> None:
     data = docs.pdf_bytes([f"page {i} " + "text " * 200 for i in range(6)])
     for cut in (0.5, 0.8, 0.95):
