@@ -7,6 +7,7 @@ it detects the type by content and name, then dispatches to the PDF, office
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import PurePosixPath
 from typing import Any
@@ -67,8 +68,17 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
     elif kind.kind == "email":
         from rag_ingest.parsers.mail import parse_email
 
+        def read_attachment(path: str, name: str) -> ParsedDocument:
+            if detect(path, name).kind == "email":  # one level: its own attachments listed
+                return parse_email(path, name)
+            return parse_file(path, name, dataclasses.replace(options, max_images=0))
+
         parsed = parse_email(
-            path, name, max_images=options.max_images, min_image_bytes=options.min_image_bytes
+            path,
+            name,
+            max_images=options.max_images,
+            min_image_bytes=options.min_image_bytes,
+            read_attachment=read_attachment,
         )
     else:
         from rag_ingest.parsers.text import parse_text

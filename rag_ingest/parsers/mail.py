@@ -1,10 +1,14 @@
 """E-mail messages (``.eml``, RFC 5322/MIME) as Markdown: the subject as the heading,
-the sender, recipients and date, the attachments by name, then the body.
+the sender, recipients and date, the attachments by name, the body, then the text of
+each attachment a parser reads.
 
 Read as plain text, a MIME message is headers, boundaries and base64: an attached
 PDF of 1 MB becomes ~1.3 MB of noise chunks. Here the body is the message's
 plain-text part (its HTML part, as text, when there is none); attachments are
-listed, and images among them are handed to the image describer when one is set.
+listed, read by the parser their type calls for (a PDF, a DOCX, a spreadsheet: often
+what the mail is about) under ``## Attachment: <name>``, and images among them are
+handed to the image describer when one is set. An attachment that cannot be read is
+a warning, not a failed message.
 """
 
 from __future__ import annotations
@@ -12,11 +16,15 @@ from __future__ import annotations
 import email
 import email.policy
 import html.parser
+import os
+import tempfile
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
-from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.errors import CorruptDocumentError, DocumentError, EmptyDocumentError
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+from rag_ingest.parsers.sniff import no_text
 
 __all__ = ["html_text", "parse_email"]
 
@@ -65,9 +73,33 @@ def _content(part: Any) -> str:
         return bytes(payload).decode("utf-8", errors="replace")
 
 
+def _read_attachment(
+    part: Any, filename: str, read: Callable[[str, str], ParsedDocument], warnings: list[str]
+) -> str | None:
+    data = part.get_payload(decode=True) or b""
+    if not data:
+        return None
+    with tempfile.TemporaryDirectory(prefix="rag-ingest-mail-") as scratch:
+        path = os.path.join(scratch, "attachment")  # never a path from the message
+        with open(path, "wb") as f:
+            f.write(bytes(data))
+        try:
+            text = read(path, filename).text.strip()
+        except DocumentError as exc:
+            warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
+            return None
+    return text or None
+
+
 def parse_email(
-    path: str, name: str, *, max_images: int = 0, min_image_bytes: int = 0
+    path: str,
+    name: str,
+    *,
+    max_images: int = 0,
+    min_image_bytes: int = 0,
+    read_attachment: Callable[[str, str], ParsedDocument] | None = None,
 ) -> ParsedDocument:
+    """``read_attachment(path, name)`` parses an attachment; None lists them only."""
     with open(path, "rb") as f:
         message = email.message_from_binary_file(f, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():
@@ -81,13 +113,19 @@ def parse_email(
             lines.append(f"{header}: {str(value).strip()}")
     attachments: list[str] = []
     images: list[Image] = []
+    read: list[str] = []
     for part in message.iter_attachments():
         filename = part.get_filename() or part.get_content_type()
         attachments.append(filename)
-        if part.get_content_maintype() == "image" and len(images) < max_images:
-            data = part.get_payload(decode=True) or b""
-            if len(data) >= min_image_bytes:
-                images.append(Image(data=bytes(data), mime=part.get_content_type()))
+        if part.get_content_maintype() == "image":
+            if len(images) < max_images:
+                data = part.get_payload(decode=True) or b""
+                if len(data) >= min_image_bytes:
+                    images.append(Image(data=bytes(data), mime=part.get_content_type()))
+        elif read_attachment is not None and part.get_filename() and not no_text(filename):
+            text = _read_attachment(part, filename, read_attachment, warnings)
+            if text:
+                read.append(f"## Attachment: {filename}\n\n{text}")
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body_part = message.get_body(preferencelist=("plain", "html"))
@@ -99,7 +137,7 @@ def parse_email(
     body = body.strip()
     if not body and not attachments:
         raise EmptyDocumentError(f"{name}: an e-mail without text")
-    text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)
+    text = "\n\n".join(part for part in (title, "\n".join(lines), body, *read) if part)
     return ParsedDocument(
         file_type="email",
         segments=[Segment(text)],

@@ -209,6 +209,39 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
     assert [i.mime for i in parsed.images] == ["image/png"]
     assert parse_file(path, "mail.eml", OPTIONS).images == []
 
+    assert parsed.warnings and "attachment report.pdf" in parsed.warnings[0]  # not a PDF
+
+    # Attachments a parser reads come after the body, each under its name.
+    mail = EmailMessage()
+    mail["Subject"] = "Contract and minutes"
+    mail.set_content("See attached.")
+    mail.add_attachment(
+        docs.pdf_bytes(["CANARY-PDF-ATTACHMENT terms"]),
+        maintype="application",
+        subtype="pdf",
+        filename="contract.pdf",
+    )
+    mail.add_attachment(
+        docs.docx_bytes("Minutes", {"Decisions": "CANARY-DOCX-ATTACHMENT approved"}),
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+        filename="minutes.docx",
+    )
+    mail.add_attachment(b"PK\x03\x04" + bytes(100), maintype="application", subtype="zip",
+                        filename="photos.zip")  # fmt: skip
+    forwarded = EmailMessage()
+    forwarded["Subject"] = "Inner"
+    forwarded.set_content("CANARY-FORWARDED body")
+    mail.add_attachment(bytes(forwarded), maintype="application", subtype="octet-stream",
+                        filename="inner.eml")  # fmt: skip
+    parsed = parse_file(_file(tmp_path, "m.eml", bytes(mail)), "m.eml", OPTIONS)
+    text = parsed.text
+    assert text.index("See attached.") < text.index("## Attachment: contract.pdf")
+    assert "CANARY-PDF-ATTACHMENT" in text and "CANARY-DOCX-ATTACHMENT" in text
+    assert "## Attachment: inner.eml" in text and "CANARY-FORWARDED" in text
+    assert "photos.zip" in text and "## Attachment: photos.zip" not in text
+    assert parsed.warnings == []  # a zip in a mail is listed, not an error
+
     html_only = EmailMessage()
     html_only["Subject"] = "Notice"
     html_only.set_content(
