@@ -358,7 +358,8 @@ class ChunkStore:
             server.start()
             chroma_url = server.url
         if chroma_url:
-            _probe(chroma_url, settings.timeout)
+            if server is None:  # ours answered its heartbeat as it started
+                _probe(chroma_url, settings.timeout)
             url = urlsplit(chroma_url)
             client: Any = chromadb.HttpClient(
                 host=url.hostname or "localhost",
