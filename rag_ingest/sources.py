@@ -358,7 +358,9 @@ def walk_files(
             if (
                 not rules.excludes(resolved / name, False)
                 and path.is_file()
-                and selected_by_globs(path.as_posix(), include, exclude)
+                and selected_by_globs(
+                    path.as_posix(), include, exclude, relative=path.relative_to(root).as_posix()
+                )
             ):
                 yield path
 
@@ -394,7 +396,12 @@ def listed_by(
             if (
                 key.startswith(base + prefix)
                 and not key.endswith("/")
-                and selected_by_globs(key[len(base) :], include, exclude)
+                and selected_by_globs(
+                    key[len(base) :],
+                    include,
+                    exclude,
+                    relative=key[len(base) :].removeprefix(prefix[: prefix.rfind("/") + 1]),
+                )
             ):
                 return True
         if directories and key.startswith("file://"):
@@ -404,7 +411,10 @@ def listed_by(
                     path.is_relative_to(rules.root)
                     and rules.takes(path)
                     and selected_by_globs(
-                        (given / path.relative_to(rules.root)).as_posix(), include, exclude
+                        (given / path.relative_to(rules.root)).as_posix(),
+                        include,
+                        exclude,
+                        relative=path.relative_to(rules.root).as_posix(),
                     )
                 ):
                     return True

@@ -623,8 +623,10 @@ class AsyncS3Client:
     ) -> AsyncIterator[ObjectInfo]:
         """Yield the objects under a prefix, page by page, as they arrive.
 
-        ``include``/``exclude`` are shell globs matched against the whole key
-        (``*`` also matches ``/``). ``max_count`` stops after that many yields.
+        ``include``/``exclude`` are shell globs (``*`` also matches ``/``), matched
+        against the key under the prefix's folder, as ``aws s3 cp --recursive``
+        filters are, and against the whole key. ``max_count`` stops after that many
+        yields.
         """
         target = self.parse(prefix)
         if not isinstance(target, S3Location):
@@ -632,6 +634,7 @@ class AsyncS3Client:
         if max_count is not None and max_count <= 0:
             return
         base = S3Location(bucket=target.bucket, key="", region=target.region)
+        folder = target.key[: target.key.rfind("/") + 1]
 
         async def page(token: str | None, sent: asyncio.Event | None = None) -> bytes:
             query = {
@@ -669,7 +672,9 @@ class AsyncS3Client:
                 except ET.ParseError as exc:
                     raise S3Error("unreadable listing", **where(target)) from exc
                 for key, size, etag, modified in listing.items:
-                    if not selected_by_globs(key, include, exclude):
+                    if not selected_by_globs(
+                        key, include, exclude, relative=key.removeprefix(folder)
+                    ):
                         continue
                     yield ObjectInfo(
                         bucket=target.bucket,
@@ -799,9 +804,19 @@ class AsyncS3Client:
         )
 
 
-def selected_by_globs(key: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
-    """True when ``key`` matches one of ``include`` (if any) and none of ``exclude``."""
+def selected_by_globs(
+    key: str, include: Iterable[str], exclude: Iterable[str], *, relative: str | None = None
+) -> bool:
+    """True when ``key`` matches one of ``include`` (if any) and none of ``exclude``.
+
+    A pattern matches the whole key or its ``relative`` form (the key under the listed
+    prefix's folder, a path under the walked directory): ``sub/*.md`` selects
+    ``docs/sub/a.md`` listed from ``docs/``, as the user sees the tree they named.
+    """
+    forms = [key] if relative is None else [key, relative]
+
+    def matched(patterns: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatchcase(form, p) for p in patterns for form in forms)
+
     include = list(include)
-    if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
-        return False
-    return not any(fnmatch.fnmatchcase(key, pattern) for pattern in exclude)
+    return (not include or matched(include)) and not matched(exclude)

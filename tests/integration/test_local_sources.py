@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from pathlib import Path
 
@@ -45,6 +46,26 @@ def test_a_walk_is_sorted_skips_hidden_entries_and_named_directories(tmp_path: P
     ]
     assert found == ["a.txt", "docs/b.md", "docs/deep/c.py"]
     assert [p.name for p in walk_files(tmp_path, include=["*.md"])] == ["b.md"]
+
+
+def test_globs_match_paths_under_the_walked_directory(tmp_path: Path) -> None:
+    # `rag-ingest ingest ~/project --exclude 'docs/deep/*'` must mean that folder of the
+    # tree named, whatever the path it was named by; before, only "." did.
+    tree(tmp_path)
+
+    def names_under(root: Path, **globs: list[str]) -> list[str]:
+        return [p.relative_to(root).as_posix() for p in walk_files(root, **globs)]
+
+    for root in (tmp_path, Path(os.path.relpath(tmp_path))):
+        names = functools.partial(names_under, root)
+        assert names(exclude=["docs/deep/*"]) == ["a.txt", "docs/b.md"]
+        assert names(include=["docs/*.md"]) == ["docs/b.md"]
+        assert names(include=["a.txt"]) == ["a.txt"]
+        assert names(include=[f"{root.as_posix()}/docs/*"]) == ["docs/b.md", "docs/deep/c.py"]
+        # Pruning agrees with the walk about what the globs select.
+        listed = listed_by(root, exclude=["docs/deep/*"])
+        assert listed((tmp_path / "docs/b.md").as_uri())
+        assert not listed((tmp_path / "docs/deep/c.py").as_uri())
 
 
 def test_a_walk_follows_gitignore_files_as_git_does(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.s3 import AsyncS3Client
 from rag_ingest.s3.safety import HostGuard, TrustedHosts
+from rag_ingest.sources import listed_by
 from tests.conftest import make_settings
 
 HOST = "https://docs.s3.us-east-1.amazonaws.com"
@@ -403,6 +404,33 @@ async def test_list_pages_filters_and_stops() -> None:
         assert [o.key for o in infos] == ["p/a.pdf", "p/c.pdf"]
         assert infos[0].etag == '"e0"' and infos[1].size == 2
         assert infos[0].last_modified is not None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "globs", "expected"),
+    [
+        # Relative to the prefix's folder, as `aws s3 cp --recursive` filters are.
+        ("s3://docs/p/", {"include": ["sub/*"]}, ["p/sub/b.md", "p/sub/c.pdf"]),
+        ("s3://docs/p/", {"exclude": ["sub/*"]}, ["p/a.md"]),
+        ("s3://docs/p/s", {"include": ["sub/*.pdf"]}, ["p/sub/c.pdf"]),
+        ("s3://docs/p/", {"include": ["a.md"]}, ["p/a.md"]),
+        # The whole key still matches.
+        ("s3://docs/p/", {"include": ["p/sub/*.md"]}, ["p/sub/b.md"]),
+    ],
+)
+async def test_list_globs_match_keys_under_the_listed_folder(
+    prefix: str, globs: dict[str, list[str]], expected: list[str]
+) -> None:
+    keys = ["p/a.md", "p/sub/b.md", "p/sub/c.pdf"]
+    if prefix.endswith("/s"):
+        keys = keys[1:]
+    with respx.mock(using="httpx") as mock:
+        mock.get(url__startswith=f"{HOST}/").mock(return_value=_page(keys, None))
+        async with AsyncS3Client(make_settings()) as s3:
+            assert [o.key async for o in s3.list(prefix, **globs)] == expected
+    if prefix.endswith("/"):  # a prefix source (pruning's "would a listing take it") agrees
+        listed = listed_by(prefix, **globs)
+        assert [k for k in keys if listed(f"s3://docs/{k}")] == expected
 
 
 @pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
