@@ -73,7 +73,8 @@ transfer = {
 }
 
 limits = {
-    # Refuse larger objects before downloading a byte.
+    # Refuse larger objects before downloading a byte, and larger uploads (a web
+    # backend's client) as they are written, so none can fill the disk.
     "max_object_size": 5 * 1024 * _MiB,
     # Largest object read() will hold in memory.
     "max_read_size": 64 * _MiB,

@@ -11,6 +11,7 @@
     ├── SessionDeletedError         the session was deleted while its document was in flight
     ├── DocumentError               one document cannot be ingested
     │   ├── UnsupportedFileTypeError    no parser for this content
+    │   ├── DocumentTooLargeError       an upload past limits.max_object_size
     │   ├── EncryptedDocumentError      password-protected
     │   ├── CorruptDocumentError        unreadable, truncated or repaired
     │   ├── ZipBombError                an archive that expands past the limits
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "CorruptDocumentError",
     "DocumentError",
+    "DocumentTooLargeError",
     "EmptyDocumentError",
     "EncryptedDocumentError",
     "MissingExtraError",
@@ -115,6 +117,10 @@ class DocumentError(RagIngestError):
 
 class UnsupportedFileTypeError(DocumentError):
     """No parser handles this content (or its content does not match its name)."""
+
+
+class DocumentTooLargeError(DocumentError):
+    """An upload larger than ``limits.max_object_size``; nothing of it is kept."""
 
 
 class EncryptedDocumentError(DocumentError):

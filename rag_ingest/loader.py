@@ -145,7 +145,11 @@ class RagIngestLoader(BaseLoader):
             if source.listed and no_text(source.name) is not None:
                 return []  # an image or archive in a walked tree: nothing to load, no error
             if source.upload is not None:
-                temp = path = await spool(source.upload, self.settings.staging_dir)
+                temp = path = await spool(
+                    source.upload,
+                    self.settings.staging_dir,
+                    max_size=self.settings.limits.max_object_size,
+                )
                 version = None
             elif source.path is not None:
                 path = source.path

@@ -658,7 +658,12 @@ class DocumentProcessor:
         src = job.src
         assert src.upload is not None
         t = time.perf_counter()
-        src.path = await spool(src.upload, self.settings.staging_dir, self._in_io)
+        src.path = await spool(
+            src.upload,
+            self.settings.staging_dir,
+            self._in_io,
+            max_size=self.settings.limits.max_object_size,
+        )
         job.seconds["upload"] = time.perf_counter() - t
         try:
             await self._ingest(job)

@@ -183,7 +183,9 @@ class LimitSettings(_Part):
     """Hard limits that protect the process."""
 
     max_object_size: int = Field(
-        default=5 * GiB, ge=1, description="Refuse to download larger objects (checked first)."
+        default=5 * GiB,
+        ge=1,
+        description="Refuse larger objects and uploads (an object's size is checked first).",
     )
     max_read_size: int = Field(
         default=64 * MiB, ge=1, description="Largest object read() will hold in memory."

@@ -15,7 +15,12 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from rag_ingest._redact import is_secret_param, redact
-from rag_ingest.errors import ConfigurationError, RagIngestError, UnsafeSourceError
+from rag_ingest.errors import (
+    ConfigurationError,
+    DocumentTooLargeError,
+    RagIngestError,
+    UnsafeSourceError,
+)
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
@@ -108,7 +113,23 @@ class Upload:
 _SPOOL_BLOCK = 1024 * 1024
 
 
-def _write_blocks(upload: Upload, out: Any) -> None:
+class _Sink:
+    """The spool file, refusing to grow past ``limit`` bytes."""
+
+    def __init__(self, out: Any, upload: Upload, limit: int | None) -> None:
+        self.out, self.upload, self.limit, self.size = out, upload, limit, 0
+
+    def write(self, block: bytes | bytearray | memoryview) -> None:
+        self.size += len(block)
+        if self.limit is not None and self.size > self.limit:
+            raise DocumentTooLargeError(
+                f"{self.upload.filename}: the upload is over limits.max_object_size "
+                f"({self.limit} bytes); nothing of it was kept"
+            )
+        self.out.write(block)
+
+
+def _write_blocks(upload: Upload, out: _Sink) -> None:
     data = upload.data
     if isinstance(data, (bytes, bytearray, memoryview)):
         out.write(data)
@@ -124,9 +145,13 @@ def _write_blocks(upload: Upload, out: Any) -> None:
         out.write(block)
 
 
-async def spool(upload: Upload, directory: Path, run: Any = asyncio.to_thread) -> Path:
+async def spool(
+    upload: Upload, directory: Path, run: Any = asyncio.to_thread, *, max_size: int | None = None
+) -> Path:
     """Write an upload to a fresh 0600 file in ``directory``; the caller removes it.
     Blocking reads and writes go through ``run`` (a thread), async reads on the loop.
+    Past ``max_size`` bytes it stops with :class:`DocumentTooLargeError`, so a client
+    cannot fill the disk.
 
     A stream that cannot be read again (a pipe, an async reader without ``seek``) is
     refused the second time: it would give 0 bytes, and an empty source takes the
@@ -148,7 +173,8 @@ async def spool(upload: Upload, directory: Path, run: Any = asyncio.to_thread) -
     fd, name = await run(tempfile.mkstemp, ".part", "rag-ingest-upload-", str(directory))
     path = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as file:
+            out = _Sink(file, upload, max_size)
             read = getattr(upload.data, "read", None)
             if read is not None and inspect.iscoroutinefunction(read):
                 seek = getattr(upload.data, "seek", None)

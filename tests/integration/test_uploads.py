@@ -183,3 +183,25 @@ async def test_a_stream_read_once_is_refused_again_not_taken_as_empty(tmp_path: 
             assert "read already" in (again.message or "")
             # The document is still there: 0 bytes would have removed its chunks.
             assert len(ids_of(p, upload.source_id)) == first.total_chunks
+
+
+@pytest.mark.parametrize("kind", ["bytes", "file", "async"])
+async def test_an_upload_over_the_size_limit_fails_and_keeps_nothing(
+    tmp_path: Path, kind: str
+) -> None:
+    # A web backend's client must not fill the disk: the limit objects have holds here.
+    s = Settings.model_validate(
+        {**settings(tmp_path).model_dump(), "limits": {"max_object_size": 3 * 1024 * 1024}}
+    )
+    big = b"word " * (800 * 1024)  # 4 MB, so past the limit in the spool's 4th block
+    data: Any = {"bytes": big, "file": io.BytesIO(big), "async": AsyncFile(big)}[kind]
+    async with DocumentProcessor(s, embeddings=HashEmbeddings()) as p:
+        too_big = await p.process_document(Upload(data, "big.txt"), session_id="chat")
+        fits = await p.process_document(Upload(big[:1000], "small.txt"), session_id="chat")
+    assert too_big.status == "failed" and too_big.error_type == "DocumentTooLargeError"
+    assert "max_object_size" in (too_big.message or "")
+    assert fits.status == "ingested"
+    assert os.listdir(tmp_path / "staging") == []
+    loader = RagIngestLoader(Upload(big, "big.txt"), settings=s, on_error="skip")
+    assert loader.load() == [] and "DocumentTooLargeError" in str(loader.errors)
+    assert os.listdir(tmp_path / "staging") == []
