@@ -17,7 +17,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag_ingest.settings import Settings
 
 __all__ = ["main", "print_hits", "print_summary", "report_json"]
 
@@ -333,10 +336,29 @@ async def _ingest(args: argparse.Namespace) -> int:
     return 1 if report.count("failed") else 0
 
 
+def _no_store(settings: Settings) -> bool:
+    """A command that reads a local store was pointed where none is: say so, rather than
+    create an empty one there and answer from it ("no chunks", "deleted 0")."""
+    if settings.store.chroma_url is not None:
+        return False
+    path = settings.store.persist_dir / "ledger.sqlite3"
+    if path.is_file():
+        return False
+    print(
+        f"rag-ingest: no store at {settings.store.persist_dir} (ingest first, or give "
+        "--persist-dir or --chroma-url)",
+        file=sys.stderr,
+    )
+    return True
+
+
 async def _query(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
-    async with DocumentProcessor(_settings(args), progress=False) as processor:
+    settings = _settings(args)
+    if _no_store(settings):
+        return 1
+    async with DocumentProcessor(settings, progress=False) as processor:
         hits = await processor.query(args.text, session_id=args.session, k=args.k, where=args.where)
     if args.json:
         print(
@@ -358,7 +380,10 @@ async def _query(args: argparse.Namespace) -> int:
 async def _delete(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
-    async with DocumentProcessor(_settings(args), progress=False) as processor:
+    settings = _settings(args)
+    if _no_store(settings):
+        return 1
+    async with DocumentProcessor(settings, progress=False) as processor:
         removed = await processor.delete_session(args.session)
     print(f"deleted {removed} chunks of session {args.session!r}")
     return 0
@@ -371,7 +396,10 @@ async def _status(args: argparse.Namespace) -> int:
     # workers started.
     path = _settings(args).store.persist_dir / "ledger.sqlite3"
     if not path.is_file():
-        print(f"rag-ingest: no ledger at {path}", file=sys.stderr)
+        print(
+            f"rag-ingest: no ledger at {path} (ingest first, or give --persist-dir)",
+            file=sys.stderr,
+        )
         return 1
     ledger = Ledger(path)
     try:
@@ -404,7 +432,10 @@ async def _status(args: argparse.Namespace) -> int:
 async def _verify(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
-    async with DocumentProcessor(_settings(args), progress=False) as processor:
+    settings = _settings(args)
+    if _no_store(settings):
+        return 1
+    async with DocumentProcessor(settings, progress=False) as processor:
         report = await processor.verify_session(args.session, repair=args.repair)
     print(
         f"session {args.session!r}: {report.sources} sources, {report.recorded} chunks "

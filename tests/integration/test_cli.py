@@ -259,6 +259,20 @@ def test_usage_and_configuration_errors_exit_2_without_traceback(
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
 
 
+def test_reading_commands_pointed_where_no_store_is_say_so_and_create_none(
+    tmp_path: Path,
+) -> None:
+    # Run from the wrong directory: before, query answered "no chunks" from an empty store
+    # it had just created in the current directory, and delete said "deleted 0 chunks".
+    env = {"RAG_INGEST_MODELS__EMBEDDER": "hash"}
+    for args in (["query", "hello"], ["delete"], ["verify"], ["status"]):
+        run = rag(*args, "--session", "s1", env=env, cwd=tmp_path)
+        assert run.returncode == 1, args
+        assert "rag_ingest_data" in run.stderr and "ingest first" in run.stderr, args
+        assert "Traceback" not in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_config_file_is_read_and_flags_win(cli_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "config.py").write_text('models = {"embedder": "no-such-embedder"}\n')
     env = {k: v for k, v in cli_env.items() if k != "RAG_INGEST_MODELS__EMBEDDER"}
