@@ -330,6 +330,20 @@ async def _ingest(args: argparse.Namespace) -> int:
             prune=args.prune,
         )
     print_summary(report, time.perf_counter() - started)
+    if not report.listed:
+        # A mistyped prefix or directory, or globs that select nothing, is no success
+        # to pass over in silence (the exit status stays 0: an empty prefix is valid).
+        globs = " ".join(
+            [
+                *(f"--include {g!r}" for g in args.include),
+                *(f"--exclude {g!r}" for g in args.exclude),
+            ]
+        )
+        print(
+            f"rag-ingest: warning: nothing listed under {' '.join(args.sources)}"
+            + (f" with {globs}" if globs else ""),
+            file=sys.stderr,
+        )
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report_json(report), indent=2))

@@ -273,6 +273,17 @@ def test_reading_commands_pointed_where_no_store_is_say_so_and_create_none(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_ingest_that_lists_nothing_warns(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n")
+    env = {"RAG_INGEST_MODELS__EMBEDDER": "hash"}
+    run = rag("ingest", "docs", "--session", "s", "--include", "*.pdf", env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "nothing listed under docs with --include '*.pdf'" in run.stderr
+    found = rag("ingest", "docs", "--session", "s", env=env, cwd=tmp_path)
+    assert found.returncode == 0 and "nothing listed" not in found.stderr
+
+
 def test_config_file_is_read_and_flags_win(cli_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "config.py").write_text('models = {"embedder": "no-such-embedder"}\n')
     env = {k: v for k, v in cli_env.items() if k != "RAG_INGEST_MODELS__EMBEDDER"}
