@@ -247,6 +247,7 @@ class DocumentProcessor:
         self._exclusive: dict[str, asyncio.Event] = {}
         self._started = False
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop start() ran on
         self._queue: asyncio.Queue[Any] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.store: ChunkStore | None = None
@@ -282,14 +283,29 @@ class DocumentProcessor:
         if self._closed:
             raise RuntimeError("this processor is closing")
         if self._started:
-            return
+            if self._loop is asyncio.get_running_loop():
+                return
+            await self._leave_ended_loop()
         try:
             await self._start()
         except BaseException:
             await self.aclose()
             raise
 
+    async def _leave_ended_loop(self) -> None:
+        """Started under an event loop that has ended (a script's second ``asyncio.run``,
+        a test's new loop, without ``aclose()`` between): its tasks, the store writer
+        among them, died with it. Close what it left and start afresh on this loop."""
+        if self._loop is not None and self._loop.is_running():
+            raise RuntimeError(
+                "this processor runs on another event loop: use one processor per loop "
+                "(or SyncDocumentProcessor from threads)"
+            )
+        logger.info("the event loop this processor started on has ended; starting again")
+        await self.aclose()
+
     async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         s = self.settings
         p = s.pipeline
         from rag_ingest.models import (
@@ -436,6 +452,12 @@ class DocumentProcessor:
         processor can be started again afterwards."""
         if self._closed:
             return
+        ended = self._loop is not None and self._loop is not asyncio.get_running_loop()
+        if ended:
+            if self._loop is not None and self._loop.is_running():
+                raise RuntimeError("close the processor on the event loop it runs on")
+            # Its tasks, the queue workers' and the store writer's, died with its loop.
+            self._workers, self._queue, self._writer = [], None, None
         self._closed = True
         try:
             for task in self._workers:
@@ -446,7 +468,9 @@ class DocumentProcessor:
             if self._pool is not None:
                 await asyncio.to_thread(self._pool.close)
             if self._own_s3 and self._s3 is not None:
-                await self._s3.aclose()
+                # A client bound to an ended loop may fail to close: drop it then.
+                with contextlib.suppress(*((Exception,) if ended else ())):
+                    await self._s3.aclose()
             if self.ledger is not None:
                 self.ledger.close()
             if self.store is not None:
@@ -1095,6 +1119,10 @@ class DocumentProcessor:
         extra = _caller_metadata(metadata)
         if not self._started or self._closed:
             raise RuntimeError("start() the processor before submit()")
+        if self._loop is not asyncio.get_running_loop():
+            raise RuntimeError(
+                "the processor was started on another event loop: await start() on this one"
+            )
         assert self.store is not None
         self.store.check_embedder()
         if self._queue is None:

@@ -137,3 +137,53 @@ def test_a_closed_processor_starts_again_on_a_new_loop(tmp_path: Path) -> None:
     for i in range(3):
         assert asyncio.run(lifespan(i)) == ("ingested", i + 1, "skipped")
     assert seen.count("done") == 6  # the callback given once serves every run
+
+
+def test_a_processor_left_open_starts_again_on_the_next_loop(tmp_path: Path) -> None:
+    """A script's module-level processor, never closed, used by two ``asyncio.run``
+    calls: the first loop's end killed its store writer, and every document of the
+    second failed with "the store writer has stopped"."""
+    import asyncio
+
+    docs = []
+    for i in range(3):
+        doc = tmp_path / f"d{i}.md"
+        doc.write_text(f"# Doc {i}\n\ncanary number {i}\n")
+        docs.append(doc)
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "process", "workers": 1},
+        }
+    )
+    processor = DocumentProcessor(settings)
+
+    async def ingest(i: int) -> tuple[str, int]:
+        result = await processor.process_document(docs[i], session_id="script")
+        assert result.status == "ingested", result.message
+        queued = await processor.submit(docs[i], session_id="script")
+        assert queued.status == "skipped"
+        return result.status, len(await processor.query("canary", session_id="script", k=9))
+
+    def children() -> int:
+        tasks = f"/proc/{os.getpid()}/task"
+        found: set[str] = set()
+        for task in os.listdir(tasks):
+            with open(f"{tasks}/{task}/children") as listing:
+                found.update(pid for pid in listing.read().split() if _alive(int(pid)))
+        return len(found)
+
+    assert asyncio.run(ingest(0)) == ("ingested", 1)
+    after_first = children()
+    for i in (1, 2):
+        assert asyncio.run(ingest(i)) == ("ingested", i + 1)
+        assert children() <= after_first  # the ended run's server and workers are gone
+
+    async def submit_elsewhere() -> None:
+        await processor.submit(docs[0], session_id="script")
+
+    with pytest.raises(RuntimeError, match="another event loop"):
+        asyncio.run(submit_elsewhere())
+    asyncio.run(processor.aclose())
