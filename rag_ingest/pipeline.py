@@ -79,6 +79,7 @@ class IngestResult:
     source: str
     status: str  # ingested | skipped | failed
     success: bool
+    session_id: str = ""
     filename: str = ""
     file_type: str | None = None
     is_code_file: bool = False
@@ -523,8 +524,10 @@ class DocumentProcessor:
 
     # -- sources -----------------------------------------------------------------------
 
-    def _emit(self, source: str, stage: str, **kwargs: Any) -> None:
-        self.events.emit(IngestEvent(source=source, stage=stage, **kwargs))
+    def _emit(self, result: IngestResult, stage: str, **kwargs: Any) -> None:
+        self.events.emit(
+            IngestEvent(source=result.source, stage=stage, session_id=result.session_id, **kwargs)
+        )
 
     # -- one document --------------------------------------------------------------------
 
@@ -570,10 +573,13 @@ class DocumentProcessor:
                 if isinstance(source, Upload)
                 else os.fspath(source)
             )
-            return self._failed(Source(uri=redact(str(uri))), exc, {}, started)
+            failed = IngestResult(
+                source=redact(str(uri)), status="failed", success=False, session_id=session
+            )
+            return self._failed(Source(uri=failed.source), exc, {}, started, failed)
         while (busy := self._exclusive.get(session)) is not None:
             await busy.wait()
-        result = IngestResult(source=src.key, status="failed", success=False)
+        result = IngestResult(source=src.key, status="failed", success=False, session_id=session)
         result.filename = src.name
         result.embedder = self.embedder_name
         job = _Job(src, session, user_id, extra, result)
@@ -617,7 +623,7 @@ class DocumentProcessor:
     async def _attempt(self, job: _Job, started: float) -> IngestResult:
         """One document, start to finish; a failure is its result (noted in the ledger)."""
         src, session, result, seconds = job.src, job.session, job.result, job.seconds
-        self._emit(result.source, "queued")
+        self._emit(result, "queued")
         try:
             # One attempt at a source of a session at a time: the same source named twice,
             # or submitted again while in flight, waits, then finds it done and is skipped
@@ -653,7 +659,7 @@ class DocumentProcessor:
             return failed
         seconds["total"] = time.perf_counter() - started
         result.seconds = seconds
-        self._emit(result.source, "done", message=result.status)
+        self._emit(result, "done", message=result.status)
         return result
 
     def _failed(
@@ -674,7 +680,7 @@ class DocumentProcessor:
             logger.exception("unexpected error ingesting %s", result.source)
         seconds["total"] = time.perf_counter() - started
         result.seconds = seconds
-        self._emit(result.source, "failed", message=result.message)
+        self._emit(result, "failed", message=result.message)
         return result
 
     async def _ingest_upload(self, job: _Job) -> None:
@@ -783,10 +789,10 @@ class DocumentProcessor:
         else:
             async with self._stage(seconds, "download", "download"):
                 known = job.size if job.size >= 0 else None  # a chunked web page: unknown
-                self._emit(key, "downloading", bytes_done=0, bytes_total=known)
+                self._emit(result, "downloading", bytes_done=0, bytes_total=known)
 
                 def on_bytes(done: int, total: int | None) -> None:
-                    self._emit(key, "downloading", bytes_done=done, bytes_total=total)
+                    self._emit(result, "downloading", bytes_done=done, bytes_total=total)
 
                 download = await self._s3.download_to_temp(
                     src.target, progress=on_bytes, show_progress=False
@@ -810,11 +816,11 @@ class DocumentProcessor:
             base = self._base_metadata(job)
             # Parse and chunk (tier 2, worker processes).
             async with self._stage(seconds, "parse_chunk", "parse"):
-                self._emit(key, "parsing")
+                self._emit(result, "parsing")
                 parsed, plan = await self._pool.parse_and_chunk(
                     str(path), src.name, self._chunk_settings, base
                 )
-            self._emit(key, "chunking")
+            self._emit(result, "chunking")
             result.file_type = parsed.file_type
             result.is_code_file = parsed.file_type in _CODE_TYPES
             result.language = parsed.language
@@ -847,7 +853,7 @@ class DocumentProcessor:
         # Summarize (tier 3, optional): a failure leaves the document ingested.
         if self._summarizer is not None:
             t = time.perf_counter()
-            self._emit(key, "summarizing")
+            self._emit(result, "summarizing")
             try:
                 result.summary = await self._summarizer.summarize("\n\n".join(texts))
             except RagIngestError as exc:
@@ -865,11 +871,11 @@ class DocumentProcessor:
         if self._window is not None:
             await self._flag_truncated(texts, metadatas, result)
         if not self.store.computes_own_vectors:
-            self._emit(key, "embedding")
+            self._emit(result, "embedding")
             vectors = await self._runner.embed(texts)
         seconds["embed"] = time.perf_counter() - t
 
-        self._emit(key, "storing")
+        self._emit(result, "storing")
         await self._store(job, ids, texts, metadatas, vectors, arrived)
         result.status, result.success = "ingested", True
         result.total_chunks = len(ids)
@@ -949,7 +955,7 @@ class DocumentProcessor:
                     result.warnings.append(f"image on page {image.page}: {exc}")
                     return None
 
-        self._emit(key, "describing images")
+        self._emit(result, "describing images")
         descriptions = await asyncio.gather(*(describe(image) for image in images))
         seen = {c.metadata["content_hash"] for c in plan.chunks}
         for image, description in zip(images, descriptions, strict=True):

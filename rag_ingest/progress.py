@@ -120,6 +120,7 @@ class IngestEvent:
 
     source: str
     stage: str
+    session_id: str = ""  # whose document: a backend streams each session its own
     bytes_done: int | None = None
     bytes_total: int | None = None
     message: str | None = None
@@ -129,9 +130,12 @@ class IngestEvent:
 class Subscription:
     """``async for event in hub.subscribe():``; ``aclose()`` stops listening."""
 
-    def __init__(self, hub: EventHub, queue: asyncio.Queue[IngestEvent | None]) -> None:
+    def __init__(
+        self, hub: EventHub, queue: asyncio.Queue[IngestEvent | None], session_id: str | None
+    ) -> None:
         self._hub = hub
         self._queue = queue
+        self.session_id = session_id
 
     def __aiter__(self) -> Subscription:
         return self
@@ -153,7 +157,7 @@ class EventHub:
     def __init__(self, *, bar: bool = False, subscriber_buffer: int = 10_000) -> None:
         self._callbacks: list[Callable[[IngestEvent], None]] = []
         self.callback_errors = 0  # exceptions raised by on_event callbacks (logged once)
-        self._queues: list[asyncio.Queue[IngestEvent | None]] = []
+        self._queues: list[tuple[asyncio.Queue[IngestEvent | None], str | None]] = []
         self._buffer = subscriber_buffer
         self._bar_wanted = bar
         self._bar: Any = None
@@ -162,16 +166,16 @@ class EventHub:
     def add_callback(self, callback: Callable[[IngestEvent], None]) -> None:
         self._callbacks.append(callback)
 
-    def subscribe(self) -> Subscription:
-        """Events from now on, until :meth:`close` (registered at once, before any await);
-        a slow reader loses the oldest events past the buffer."""
+    def subscribe(self, session_id: str | None = None) -> Subscription:
+        """Events from now on, until :meth:`close` (registered at once, before any await),
+        of one session's documents when ``session_id`` is given; a slow reader loses the
+        oldest events past the buffer."""
         queue: asyncio.Queue[IngestEvent | None] = asyncio.Queue(self._buffer)
-        self._queues.append(queue)
-        return Subscription(self, queue)
+        self._queues.append((queue, session_id))
+        return Subscription(self, queue, session_id)
 
     def _unsubscribe(self, queue: asyncio.Queue[IngestEvent | None]) -> None:
-        if queue in self._queues:
-            self._queues.remove(queue)
+        self._queues = [entry for entry in self._queues if entry[0] is not queue]
 
     def start_bar(self, total: int | None, description: str = "documents") -> None:
         if self._bar_wanted and self._bar is None:
@@ -184,7 +188,9 @@ class EventHub:
             self.callback_errors = call_logged(
                 callback, event, self.callback_errors, "an on_event callback"
             )
-        for queue in self._queues:
+        for queue, session in self._queues:
+            if session is not None and session != event.session_id:
+                continue
             if queue.full():
                 queue.get_nowait()
                 self.dropped += 1
@@ -193,7 +199,7 @@ class EventHub:
             self._bar.update(1)
 
     def close(self) -> None:
-        for queue in self._queues:
+        for queue, _ in self._queues:
             if queue.full():
                 queue.get_nowait()
             queue.put_nowait(None)

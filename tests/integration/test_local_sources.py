@@ -6,6 +6,7 @@ import asyncio
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -331,3 +332,33 @@ def test_a_file_name_that_is_not_utf8_is_ingested_and_named_as_text(tmp_path: Pa
         again = p.process_document(hit.metadata["source"], session_id="s")
         assert again.status == "skipped", again.message
         assert p.process_many(docs, session_id="s", prune=True).pruned == []
+
+
+async def test_events_and_results_name_their_session_and_a_subscriber_can_keep_to_one(
+    tmp_path: Path,
+) -> None:
+    # A backend streams each chat its own uploads' progress; the same file may be in
+    # flight for two sessions at once, so the source alone cannot tell them apart.
+    from rag_ingest.pipeline import DocumentProcessor
+
+    tree(tmp_path / "docs")
+    seen: list[Any] = []
+    async with DocumentProcessor(
+        local_settings(str(tmp_path / "store")), on_event=seen.append
+    ) as p:
+        only_a = p.events.subscribe(session_id="a")
+        everyone = p.events.subscribe()
+        reports = await asyncio.gather(
+            p.process_many(tmp_path / "docs", session_id="a"),
+            p.process_many(tmp_path / "docs", session_id="b"),
+        )
+        bad = await p.process_document("ftp://x/y", session_id="b")
+    a_events = [e async for e in only_a]
+    all_events = [e async for e in everyone]
+    assert {r.session_id for r in reports[0].results} == {"a"}
+    assert {r.session_id for r in reports[1].results} == {"b"}
+    assert bad.status == "failed" and bad.session_id == "b"
+    assert a_events and {e.session_id for e in a_events} == {"a"}
+    assert a_events == [e for e in all_events if e.session_id == "a"]
+    assert {e.session_id for e in seen} == {"a", "b"} and seen == all_events
+    assert sum(e.stage == "done" for e in a_events) == 3
