@@ -353,9 +353,11 @@ async def _ingest(args: argparse.Namespace) -> int:
 def _no_store(settings: Settings) -> bool:
     """A command that reads a local store was pointed where none is: say so, rather than
     create an empty one there and answer from it ("no chunks", "deleted 0")."""
+    from rag_ingest.store import ledger_path
+
     if settings.store.chroma_url is not None:
         return False
-    path = settings.store.persist_dir / "ledger.sqlite3"
+    path = ledger_path(settings.store)
     if path.is_file():
         return False
     print(
@@ -404,11 +406,11 @@ async def _delete(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    from rag_ingest.store import Ledger
+    from rag_ingest.store import Ledger, ledger_path
 
     # The ledger alone (SQLite, safe to read while an ingest writes it): no store, no
     # workers started.
-    path = _settings(args).store.persist_dir / "ledger.sqlite3"
+    path = ledger_path(_settings(args).store)
     if not path.is_file():
         print(
             f"rag-ingest: no ledger at {path} (ingest first, or give --persist-dir)",

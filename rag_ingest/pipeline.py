@@ -61,6 +61,7 @@ from rag_ingest.store import (
     chroma_collection,
     chunk_id,
     compare,
+    ledger_path,
     require_session,
 )
 from rag_ingest.writer import BatchWriter, ChunkWrite
@@ -262,6 +263,7 @@ class DocumentProcessor:
         self._chunk_settings = self.settings.chunk
         self._window: tuple[int, Callable[[list[str]], list[int]]] | None = None
         self._writer: BatchWriter | None = None
+        self._confirm_skips = False  # check "unchanged" against the store too
         # Documents past the skip check that have not reached the store writer yet.
         self._approaching = 0
 
@@ -292,6 +294,40 @@ class DocumentProcessor:
         except BaseException:
             await self.aclose()
             raise
+
+    def _store_may_lack_chunks(self) -> bool:
+        """Whether "unchanged in the ledger" must be checked against the store. A caller's
+        store may be in memory (a notebook's kernel restarted: empty, while the ledger
+        on disk remembers); ours is checked when it holds fewer chunks than the ledger
+        records (its directory or server was reset)."""
+        assert self.store is not None and self.ledger is not None
+        stored = self.store.count()
+        if stored is None:
+            return True
+        recorded = self.ledger.recorded_chunks()
+        if stored < recorded:
+            logger.warning(
+                "the store holds %d chunks and the ledger records %d: sources the ledger "
+                "calls unchanged are checked against the store, and ingested again if it "
+                "lacks their chunks",
+                stored,
+                recorded,
+            )
+            return True
+        return False
+
+    async def _unchanged(self, job: _Job) -> bool:
+        """The ledger holds this version, and (when in doubt) so does the store."""
+        if not job.unchanged():
+            return False
+        if not self._confirm_skips:
+            return True
+        assert self.store is not None and job.previous is not None
+        ids = job.previous.chunk_ids
+        if await self._in_store(self.store.holds, ids) is False:
+            job.result.warnings.append("ingested again: the store had lost its chunks")
+            return False
+        return True
 
     async def _leave_ended_loop(self) -> None:
         """Started under an event loop that has ended (a script's second ``asyncio.run``,
@@ -360,7 +396,8 @@ class DocumentProcessor:
             )
         else:
             self.store = await self._in_io(ChunkStore.chroma, s.store, embeddings)
-        self.ledger = await self._in_io(Ledger, s.store.persist_dir / "ledger.sqlite3")
+        self.ledger = await self._in_io(Ledger, ledger_path(s.store, store))
+        self._confirm_skips = await self._in_store(self._store_may_lack_chunks)
         if not self.store.computes_own_vectors:
             self._runner = EmbeddingRunner(
                 embeddings, s.models, concurrency=p.embeddings, max_batch=self.store.max_batch
@@ -738,7 +775,7 @@ class DocumentProcessor:
 
         job.previous = await self._in_store(self.ledger.get, job.session, key)
         job.fingerprint = self._fingerprint_of(job)
-        if job.unchanged():
+        if await self._unchanged(job):
             self._skip_unchanged(job)
             return
         if size == 0:
@@ -810,7 +847,7 @@ class DocumentProcessor:
                     # A web server that sends no ETag: the content is the version, so an
                     # unchanged page is still not embedded again.
                     job.version = result.etag = await self._in_io(_file_digest, path)
-                    if job.unchanged():
+                    if await self._unchanged(job):
                         self._skip_unchanged(job, " (same content)")
                         return
             base = self._base_metadata(job)

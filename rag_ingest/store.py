@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import sqlite3
 import sys
 import threading
@@ -60,6 +61,7 @@ __all__ = [
     "chunk_id",
     "chroma_collection",
     "compare",
+    "ledger_path",
     "require_session",
 ]
 
@@ -280,6 +282,25 @@ class SessionRetriever(VectorStoreRetriever):
 
         docs = await (make() if self.store is None else self.store.acall(make))
         return _of_session(docs, self.session_id, lambda d: d, self.where)
+
+
+def ledger_path(settings: StoreSettings, vectorstore: Any = None) -> Path:
+    """Where the ledger of one store lives: a ledger says what one collection holds, so
+    another collection, Chroma server or caller's store gets its own file. (One ledger
+    for all took "unchanged" from one collection's record and skipped every document
+    of an empty one.) Our default collection keeps the original ``ledger.sqlite3``."""
+    if vectorstore is None:
+        where, name = settings.chroma_url or "embedded", settings.collection
+        if where == "embedded" and name == StoreSettings.model_fields["collection"].default:
+            return settings.persist_dir / "ledger.sqlite3"
+    else:
+        collection = chroma_collection(vectorstore)
+        kind = type(vectorstore)
+        where = f"{kind.__module__}.{kind.__qualname__}"
+        name = collection.name if collection is not None else kind.__name__
+    digest = hashlib.sha256(f"{where}\x1f{name}".encode()).hexdigest()[:10]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40]
+    return settings.persist_dir / f"ledger-{slug}-{digest}.sqlite3"
 
 
 def chunk_id(session_id: str, source: str, version: str, index: int, digest: str) -> str:
@@ -524,6 +545,36 @@ class ChunkStore:
                     self.call(self.vectorstore.delete, ids=ids)
             except Exception as exc:
                 raise StoreError(f"vector store delete failed: {exc}") from exc
+
+    def holds(self, ids: list[str]) -> bool | None:
+        """Whether the store holds every one of ``ids``; None when it cannot tell (a
+        store without ``get_by_ids``)."""
+        if not ids:
+            return True
+        found: set[str] = set()
+        try:
+            if self._collection is not None:
+                with self._lock:
+                    for i in range(0, len(ids), self.max_batch):
+                        batch = ids[i : i + self.max_batch]
+                        found.update(self.call(self._collection.get, ids=batch, include=[])["ids"])
+            else:
+                found.update(d.id for d in self.call(self.vectorstore.get_by_ids, ids) if d.id)
+        except NotImplementedError:
+            return None
+        except Exception as exc:
+            raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
+        return found >= set(ids)
+
+    def count(self) -> int | None:
+        """Chunks in our collection, all sessions; None for a caller's store."""
+        if self._collection is None:
+            return None
+        with self._lock:
+            try:
+                return int(self.call(self._collection.count))
+            except Exception as exc:
+                raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
 
     def ids_for(self, session_id: str, source: str | None = None) -> set[str] | None:
         """IDs stored for a session (and source); None when the store cannot tell."""
@@ -807,6 +858,14 @@ class Ledger:
             error_type=error_type,
             message=message,
         )
+
+    def recorded_chunks(self) -> int:
+        """Chunk IDs its rows record, all sessions: what the store should hold."""
+        with self._lock:
+            (total,) = self._db.execute(
+                "SELECT COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM sources"
+            ).fetchone()
+        return int(total)
 
     def session_rows(self, session_id: str) -> list[LedgerRow]:
         with self._lock:

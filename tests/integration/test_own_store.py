@@ -235,3 +235,22 @@ async def test_a_filter_narrows_within_the_session_and_never_beyond(
                 await p.query("x", session_id="one", k=k)  # type: ignore[arg-type]
             with pytest.raises(ConfigurationError, match="how many chunks"):
                 p.as_retriever(session_id="one", search_kwargs={"k": k})
+
+
+async def test_an_in_memory_store_made_anew_gets_its_documents_again(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    # A notebook's kernel restarted: the store in memory is empty, the ledger on disk
+    # remembers. Before, every document was "unchanged" and the new store stayed empty.
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        await ingest(p, files)
+        again = await p.process_document(files["birds.txt"], session_id="one")
+        assert again.status == "skipped"  # the store holds it: still a skip
+    first = ids_of(store, "one")
+    fresh = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings(tmp_path), vectorstore=fresh) as p:
+        await ingest(p, files)
+        assert ids_of(fresh, "one") == first
+        hits = await p.query("canary sings", session_id="one", k=3)
+        assert hits

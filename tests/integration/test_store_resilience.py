@@ -176,3 +176,43 @@ def _no_wait(wait: Any) -> Any:
     from rag_ingest.models import model_call_policy
 
     return lambda attempts: model_call_policy(attempts) | {"wait": wait}
+
+
+async def test_each_collection_keeps_its_own_ledger(tmp_path: Path) -> None:
+    # `--collection trial` over the same directory: before, the one ledger said
+    # "unchanged" and the new collection stayed empty.
+    paths = docs(tmp_path, 2)
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        assert {r.status for r in (await p.process_many(paths, session_id="s")).results} == {
+            "ingested"
+        }
+    async with DocumentProcessor(settings(tmp_path, collection="trial")) as p:
+        trial = await p.process_many(paths, session_id="s")
+        assert [r.status for r in trial.results] == ["ingested"] * 2
+        assert (await p.query("CANARY1", session_id="s", k=1))[0][0].metadata["filename"]
+        assert await p.delete_session("s") == 2
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        # The first collection's record and chunks are untouched by the other's delete.
+        again = await p.process_many(paths, session_id="s")
+        assert [r.status for r in again.results] == ["skipped"] * 2
+        assert len(await p.query("canary", session_id="s", k=5)) == 2
+
+
+async def test_a_store_that_lost_its_chunks_gets_them_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    paths = docs(tmp_path, 3)
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        await p.process_many(paths, session_id="s")
+    shutil.rmtree(tmp_path / "store" / "chroma")  # a reset server, a wiped directory
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        again = await p.process_many(paths, session_id="s")
+        assert [r.status for r in again.results] == ["ingested"] * 3
+        assert len(await p.query("canary", session_id="s", k=5)) == 3
+    assert "the store holds 0 chunks and the ledger records 3" in caplog.text
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        assert p._confirm_skips is False  # in step again: skips cost no store reads
+        third = await p.process_many(paths, session_id="s")
+        assert [r.status for r in third.results] == ["skipped"] * 3
