@@ -613,6 +613,8 @@ class DocumentProcessor:
             failed = IngestResult(
                 source=redact(str(uri)), status="failed", success=False, session_id=session
             )
+            if isinstance(source, Source):
+                failed.filename = source.name
             return self._failed(Source(uri=failed.source), exc, {}, started, failed)
         while (busy := self._exclusive.get(session)) is not None:
             await busy.wait()

@@ -205,6 +205,7 @@ class Source:
     info: ObjectInfo | None = None
     upload: Upload | None = None
     listed: bool = False  # found by a prefix listing or a directory walk, not named
+    refused: RagIngestError | None = None  # fails with this when processed
 
     @property
     def key(self) -> str:
@@ -274,6 +275,8 @@ def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Upload | 
     """Parse one source (no I/O): an S3 or https target, or a local path. A
     :class:`Source` (as :func:`unique_sources` yields) is already parsed."""
     if isinstance(source, Source):
+        if source.refused is not None:
+            raise source.refused
         return source
     if isinstance(source, Upload):
         return Source(uri=source.source_id, upload=source)
@@ -452,8 +455,10 @@ def listed_by(
 async def unique_sources(s3: Any, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """``items`` parsed (as :class:`Source`), each source once: a file named twice, or
     named and also under a named directory, is one source (by :attr:`Source.key`). An
-    item that does not parse passes as it is, to fail with its own reason."""
-    seen: set[str] = set()
+    item that does not parse passes as it is, to fail with its own reason. Two
+    different uploads under one identity (two files named ``report.pdf`` from two
+    folders) are two documents: the second is refused, never dropped in silence."""
+    seen: dict[str, Upload | None] = {}
     async for item in items:
         try:
             source = make_source(s3, item)
@@ -461,7 +466,13 @@ async def unique_sources(s3: Any, items: AsyncIterator[Any]) -> AsyncIterator[An
             yield item
             continue
         if source.key not in seen:
-            seen.add(source.key)
+            seen[source.key] = source.upload
+            yield source
+        elif source.upload is not None and source.upload is not seen[source.key]:
+            source.refused = ConfigurationError(
+                f"{source.upload.filename}: another upload in this batch has the same "
+                f"identity ({source.key}); give each its own source_id"
+            )
             yield source
 
 

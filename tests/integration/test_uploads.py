@@ -205,3 +205,25 @@ async def test_an_upload_over_the_size_limit_fails_and_keeps_nothing(
     loader = RagIngestLoader(Upload(big, "big.txt"), settings=s, on_error="skip")
     assert loader.load() == [] and "DocumentTooLargeError" in str(loader.errors)
     assert os.listdir(tmp_path / "staging") == []
+
+
+async def test_two_uploads_with_one_name_in_a_batch_are_not_one(tmp_path: Path) -> None:
+    # Two files named notes.md from two folders, one request: before, the second was
+    # taken for the first ("each source once") and dropped without a word.
+    first = Upload(b"# Notes\n\nThe canary is HERON.\n", "notes.md")
+    second = Upload(b"# Notes\n\nThe canary is IBIS.\n", "notes.md")
+    async with DocumentProcessor(settings(tmp_path), embeddings=HashEmbeddings()) as p:
+        report = await p.process_many([first, second, first], session_id="chat")
+        kept = await p.process_many(
+            [Upload(second.data, "notes.md", source_id="upload://b/notes.md")], session_id="chat"
+        )
+    assert sorted((r.status, r.error_type) for r in report.results) == [
+        ("failed", "ConfigurationError"),
+        ("ingested", None),
+    ]
+    refused = next(r for r in report.results if r.status == "failed")
+    assert "source_id" in (refused.message or "") and refused.filename == "notes.md"
+    assert report.listed == 2  # the same upload object named twice is still one
+    assert kept.results[0].status == "ingested"
+    loader = RagIngestLoader([first, second], settings=settings(tmp_path))
+    assert len(loader.load()) == 1 and "same identity" in str(loader.errors)
