@@ -227,6 +227,11 @@ pipeline = {
     # gc.freeze() after start-up: a full collection over import-time objects stalled the
     # event loop 60-97 ms (measured); frozen objects are never scanned again.
     "freeze_gc": True,
+    # Sources taken, as prefixes of their identity ("s3://bucket/uploads/",
+    # "https://docs.example.com/", "/srv/docs"); None takes any. Set it in a web backend
+    # whose users name sources: "/app/.env" or another tenant's bucket would otherwise be
+    # read with the server's own rights and become searchable. Uploads are always taken.
+    "allowed_sources": None,
 }
 
 # Staging directory for downloads (files are 0600 and removed after use; the directory is

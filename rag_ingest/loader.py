@@ -26,6 +26,7 @@ from rag_ingest.settings import Settings
 from rag_ingest.sources import (
     Source,
     Upload,
+    check_allowed,
     expand_sources,
     make_source,
     spool,
@@ -122,7 +123,14 @@ class RagIngestLoader(BaseLoader):
         async with AsyncS3Client(s) as s3:
             try:
                 skip = [s.temp_dir] if s.temp_dir is not None else []
-                listing = expand_sources(s3, self.sources, self.include, self.exclude, skip)
+                listing = expand_sources(
+                    s3,
+                    self.sources,
+                    self.include,
+                    self.exclude,
+                    skip,
+                    s.pipeline.allowed_sources,
+                )
                 async for item in unique_sources(s3, listing):
                     window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
                     if len(window) >= s.pipeline.in_flight:
@@ -142,6 +150,7 @@ class RagIngestLoader(BaseLoader):
         temp: Path | None = None
         try:
             source = make_source(s3, item)
+            check_allowed(source, self.settings.pipeline.allowed_sources)
             if source.listed and no_text(source.name) is not None:
                 return []  # an image or archive in a walked tree: nothing to load, no error
             if source.upload is not None:

@@ -47,6 +47,7 @@ from rag_ingest.settings import Settings
 from rag_ingest.sources import (
     Source,
     Upload,
+    check_allowed,
     expand_sources,
     listed_by,
     make_source,
@@ -602,6 +603,7 @@ class DocumentProcessor:
         started = time.perf_counter()
         try:
             src = make_source(self._s3, source)
+            check_allowed(src, self.settings.pipeline.allowed_sources)
         except RagIngestError as exc:
             uri = (
                 source.uri
@@ -1100,7 +1102,9 @@ class DocumentProcessor:
         try:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]
             skip = [d for d in own if d is not None]
-            listing = expand_sources(self._s3, named, include, exclude, skip)
+            listing = expand_sources(
+                self._s3, named, include, exclude, skip, self.settings.pipeline.allowed_sources
+            )
             async for item in unique_sources(self._s3, listing):
                 await slots.acquire()
                 report.listed += 1

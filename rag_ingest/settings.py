@@ -393,6 +393,13 @@ class PipelineSettings(_Part):
         description="gc.freeze() after start-up: full collections of import-time objects "
         "stalled the event loop 60-97 ms (measured).",
     )
+    allowed_sources: list[str] | None = Field(
+        default=None,
+        description="The sources the processor and loader take, as prefixes of a source's "
+        "identity ('s3://bucket/uploads/', 'https://docs.example.com/', a directory such as "
+        "'/srv/docs'); None takes any. Uploads are always taken. Set it when users name "
+        "the sources: a web backend must not index its own files or other buckets.",
+    )
 
 
 class Settings(BaseSettings):

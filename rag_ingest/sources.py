@@ -28,6 +28,7 @@ from rag_ingest.s3.uri import DirectURL, S3Location
 __all__ = [
     "Source",
     "Upload",
+    "check_allowed",
     "expand_sources",
     "listed_by",
     "make_source",
@@ -271,6 +272,27 @@ def _local(text: str) -> Path:
     return Path(unquote(parts.path, errors="surrogateescape"))  # as as_uri() wrote it
 
 
+def _allowed(identity: str, allowed: Sequence[str]) -> bool:
+    for entry in allowed:
+        if _SCHEME.match(entry) is None:
+            entry = Path(entry).expanduser().resolve().as_uri()
+        stem = entry.rstrip("/")
+        if identity == stem or identity.startswith(stem + "/"):
+            return True
+    return False
+
+
+def check_allowed(source: Source, allowed: Sequence[str] | None) -> None:
+    """:class:`UnsafeSourceError` unless ``source`` is an upload or lies under one of
+    ``allowed`` (``pipeline.allowed_sources``; None allows any). A local path is
+    resolved first, so neither ``..`` nor a symlink leads out of an allowed directory."""
+    if allowed is None or source.upload is not None or _allowed(source.key, allowed):
+        return
+    raise UnsafeSourceError(
+        f"{redact(source.uri)}: not under pipeline.allowed_sources; this processor does not take it"
+    )
+
+
 def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Upload | Source) -> Source:
     """Parse one source (no I/O): an S3 or https target, or a local path. A
     :class:`Source` (as :func:`unique_sources` yields) is already parsed."""
@@ -482,16 +504,26 @@ async def expand_sources(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     skip: Sequence[Path] = (),
+    allowed: Sequence[str] | None = None,
 ) -> AsyncIterator[Any]:
     """Yield single sources lazily: ``s3://`` prefixes are listed page by page and
     directories walked (see :func:`walk_files`), each found one a :class:`Source` marked
-    ``listed``; globs apply to keys and to paths."""
+    ``listed``; globs apply to keys and to paths. A prefix or directory outside
+    ``allowed`` is not listed at all (its names are nobody's business): it is yielded
+    as one refused source."""
     items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike, Upload)) else sources
     for item in items:
         if isinstance(item, (ObjectInfo, Upload)):
             yield item
             continue
         text = os.fspath(item)
+        if allowed is not None and (_is_prefix(text) or _is_directory(text)):
+            named = make_source(s3, text)
+            try:
+                check_allowed(named, allowed)
+            except RagIngestError as exc:
+                yield Source(uri=named.key, refused=exc)
+                continue
         if _is_prefix(text):
             async for info in s3.list(text, include=include, exclude=exclude):
                 if not (info.key or "").endswith("/"):

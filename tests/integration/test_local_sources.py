@@ -362,3 +362,62 @@ async def test_events_and_results_name_their_session_and_a_subscriber_can_keep_t
     assert a_events == [e for e in all_events if e.session_id == "a"]
     assert {e.session_id for e in seen} == {"a", "b"} and seen == all_events
     assert sum(e.stage == "done" for e in a_events) == 3
+
+
+async def test_allowed_sources_keep_a_backend_to_what_it_serves(tmp_path: Path) -> None:
+    # The README's backend takes a URI from its users: without a limit, "/app/.env" or
+    # another tenant's bucket is read with the server's rights and becomes searchable.
+    from rag_ingest import Upload
+    from rag_ingest.pipeline import DocumentProcessor
+
+    served = tmp_path / "served"
+    tree(served)
+    (tmp_path / "secret.env").write_text("API_KEY=hunter2\n")
+    (served / "link.txt").symlink_to(tmp_path / "secret.env")
+    (tmp_path / "served-private").mkdir()
+    (tmp_path / "served-private" / "x.txt").write_text("private\n")
+    settings = local_settings(
+        str(tmp_path / "store"),
+        pipeline={
+            "allowed_sources": [str(served), "s3://tenant-a/docs/", "https://wiki.example.com/"]
+        },
+    )
+    async with DocumentProcessor(settings) as p:
+        ok = await p.process_document(served / "a.txt", session_id="s")
+        refused = [
+            await p.process_document(source, session_id="s")
+            for source in (
+                tmp_path / "secret.env",
+                served / ".." / "secret.env",
+                served / "link.txt",  # a symlink out of the allowed directory
+                tmp_path / "served-private" / "x.txt",  # a sibling sharing the prefix
+                "s3://tenant-b/docs/a.pdf",
+                "s3://tenant-a/docs-old/a.pdf",
+                "https://wiki.example.com.evil.net/page",
+                "https://evil.example.net/?u=https://wiki.example.com/",
+            )
+        ]
+        # A prefix or directory outside is not listed: one refusal, no names of its files.
+        listed = await p.process_many(
+            [tmp_path / "served-private", "s3://tenant-b/"], session_id="s"
+        )
+        walked = await p.process_many(served, session_id="s")
+        upload = await p.process_document(Upload(b"# note\n", "note.md"), session_id="s")
+        hits = await p.query("hunter2 API_KEY private", session_id="s", k=10)
+    assert ok.status == "ingested"
+    assert {(r.status, r.error_type) for r in refused} == {("failed", "UnsafeSourceError")}
+    assert all("allowed_sources" in (r.message or "") for r in refused)
+    assert sorted(r.source for r in listed.results) == sorted(
+        [(tmp_path / "served-private").as_uri(), "s3://tenant-b/"]
+    )
+    assert {r.error_type for r in listed.results} == {"UnsafeSourceError"}
+    by_source = {r.source: r.status for r in walked.results}
+    assert by_source.pop((tmp_path / "secret.env").as_uri()) == "failed"  # the symlink
+    assert set(by_source.values()) <= {"ingested", "skipped"} and len(by_source) == 3
+    assert upload.status == "ingested"
+    assert not [d for d, _ in hits if "hunter2" in d.page_content or "private" in d.page_content]
+    from rag_ingest import RagIngestLoader
+
+    loader = RagIngestLoader([served / "a.txt", tmp_path / "secret.env"], settings=settings)
+    assert {d.metadata["filename"] for d in loader.load()} == {"a.txt"}
+    assert [e.error_type for e in loader.errors] == ["UnsafeSourceError"]
