@@ -123,7 +123,11 @@ async def test_own_identities_keep_same_named_uploads_apart(tmp_path: Path) -> N
             ],
             session_id="chat",
         )
-        assert report.totals["ingested"] == 2 and report.listed == 2  # each identity once
+        # Each identity once: a second, different upload under Bob's is refused, not dropped.
+        assert report.totals["ingested"] == 2 and report.totals["failed"] == 1
+        assert [r.error_type for r in report.results if r.status == "failed"] == [
+            "ConfigurationError"
+        ]
         hits = await p.query("notes", session_id="chat", k=5)
         assert {d.metadata["source"] for d, _ in hits} == {
             "upload://alice/notes",
