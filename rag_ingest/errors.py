@@ -24,6 +24,7 @@
     ├── StoreError                  the vector store or the ledger refused a write
     ├── UnsafeSourceError           a URL we refuse to fetch (scheme, host, redirect)
     └── S3Error                     anything S3 answered or failed to answer
+        ├── S3ArchivedObjectError   in Glacier or Deep Archive: restore it first
         ├── S3AuthError             no credentials, 401/403, bad signature
         │   └── S3PresignedExpiredError   a presigned URL past its expiry (never retried)
         ├── S3NotFoundError         NoSuchKey, NoSuchBucket, 404 (also a FileNotFoundError)
@@ -57,6 +58,7 @@ __all__ = [
     "ParserTimeoutError",
     "QueueFullError",
     "RagIngestError",
+    "S3ArchivedObjectError",
     "S3AuthError",
     "S3Error",
     "S3IntegrityError",
@@ -240,6 +242,12 @@ class S3TimeoutError(S3Error, TimeoutError):
     """A connect or read timeout, a stalled body, or a transfer below the minimum rate."""
 
     retryable = True
+
+
+class S3ArchivedObjectError(S3Error):
+    """The object is in an archive storage class (Glacier Flexible Retrieval, Deep
+    Archive, an Intelligent-Tiering archive tier): S3 answers 403 InvalidObjectState
+    until it is restored."""
 
 
 class S3IntegrityError(S3Error):

@@ -30,6 +30,7 @@ import httpx
 from rag_ingest._redact import install_log_redaction
 from rag_ingest.errors import (
     ConfigurationError,
+    S3ArchivedObjectError,
     S3AuthError,
     S3Error,
     S3IntegrityError,
@@ -283,6 +284,11 @@ def error_from_response(response: httpx.Response, body: bytes, target: Target) -
         return S3TimeoutError(text, retry_after=retry_after, **kwargs)
     if status in RETRYABLE_STATUS:
         return S3Error(text, retryable=True, retry_after=retry_after, **kwargs)
+    if code == "InvalidObjectState":
+        return S3ArchivedObjectError(
+            f"archived (Glacier or Deep Archive): restore the object before ingesting it: {text}",
+            **kwargs,
+        )
     if status in (401, 403):
         return S3AuthError(f"access denied: {text}", **kwargs)
     if status == 404:

@@ -12,6 +12,7 @@ import pytest
 import respx
 
 from rag_ingest.errors import (
+    S3ArchivedObjectError,
     S3AuthError,
     S3NotFoundError,
     S3ObjectTooLargeError,
@@ -108,6 +109,8 @@ async def test_throttled_past_the_budget_is_rate_limit_error() -> None:
         (404, "NoSuchBucket", S3NotFoundError),
         (403, "SignatureDoesNotMatch", S3AuthError),
         (403, "AccessDenied", S3AuthError),
+        # A Glacier object: not a credentials problem, and the remedy is a restore.
+        (403, "InvalidObjectState", S3ArchivedObjectError),
     ],
 )
 async def test_not_retried(status: int, code: str, error: type[Exception]) -> None:
