@@ -1114,7 +1114,9 @@ class DocumentProcessor:
             if tasks:
                 await asyncio.gather(*tasks)
             if prune and not work.deleted:
-                listed = listed_by(named, include, exclude, skip)
+                listed = listed_by(
+                    named, include, exclude, skip, self.settings.pipeline.allowed_sources
+                )
                 seen = {r.source for r in report.results}
                 report.pruned = await self._prune(session, listed, seen)
         except BaseException:

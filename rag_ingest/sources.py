@@ -421,12 +421,14 @@ def listed_by(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     skip: Sequence[Path] = (),
+    allowed: Sequence[str] | None = None,
 ) -> Callable[[str], bool]:
     """A test of a source key: would :func:`expand_sources` list it from ``sources``?
 
     Only ``s3://`` prefixes and directories list anything; for a key under one of
     them, the same globs and walk rules (:class:`_WalkRules`) decide. Used to prune
-    sources that were ingested before and are gone now.
+    sources that were ingested before and are gone now. A prefix or directory outside
+    ``allowed`` lists nothing (it was refused, not found empty).
     """
     items: Iterable[Any] = [sources] if isinstance(sources, (str, os.PathLike, Upload)) else sources
     prefixes: list[tuple[str, str]] = []  # ("s3://bucket/", key prefix)
@@ -436,10 +438,14 @@ def listed_by(
             continue
         text = os.fspath(item)
         if _is_prefix(text):
+            if allowed is not None and not _allowed(text, allowed):
+                continue
             bucket, _, prefix = text[len("s3://") :].partition("/")
             prefixes.append((f"s3://{bucket}/", prefix))
         elif _is_directory(text):
             root = _local(text)
+            if allowed is not None and not _allowed(root.resolve().as_uri(), allowed):
+                continue
             directories.append((root, _WalkRules(root, skip)))
 
     def listed(key: str) -> bool:

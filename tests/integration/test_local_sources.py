@@ -421,3 +421,21 @@ async def test_allowed_sources_keep_a_backend_to_what_it_serves(tmp_path: Path) 
     loader = RagIngestLoader([served / "a.txt", tmp_path / "secret.env"], settings=settings)
     assert {d.metadata["filename"] for d in loader.load()} == {"a.txt"}
     assert [e.error_type for e in loader.errors] == ["UnsafeSourceError"]
+
+
+async def test_a_refused_directory_is_not_pruned_as_if_found_empty(tmp_path: Path) -> None:
+    from rag_ingest.pipeline import DocumentProcessor
+
+    docs_dir = tmp_path / "docs"
+    tree(docs_dir)
+    async with DocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        first = await p.process_many(docs_dir, session_id="s")
+    assert first.totals["ingested"] == 3
+    narrowed = local_settings(
+        str(tmp_path / "store"), pipeline={"allowed_sources": [str(tmp_path / "elsewhere")]}
+    )
+    async with DocumentProcessor(narrowed) as p:
+        refused = await p.process_many(docs_dir, session_id="s", prune=True)
+        hits = await p.query("text", session_id="s", k=10)
+    assert [r.error_type for r in refused.results] == ["UnsafeSourceError"]
+    assert refused.pruned == [] and len(hits) == 3
