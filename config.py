@@ -174,6 +174,12 @@ store = {
     "persist_dir": "rag_ingest_data",
     # A Chroma server (http://host:8000) instead of the embedded client.
     "chroma_url": None,
+    # Headers for that server: its token, or what a proxy in front of it asks for. Keep
+    # them out of this file: RAG_INGEST_STORE__CHROMA_HEADERS='{"X-Chroma-Token": "..."}'.
+    "chroma_headers": {},
+    # The server's tenant and database.
+    "chroma_tenant": "default_tenant",
+    "chroma_database": "default_database",
     # Chroma collection name.
     "collection": "rag_ingest",
     # "server": a private `chroma run` child serves persist_dir, so Chroma's writes never

@@ -322,6 +322,14 @@ class StoreSettings(_Part):
     chroma_url: str | None = Field(
         default=None, description="A Chroma server (http://host:8000) instead of embedded."
     )
+    chroma_headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HTTP headers for the server at chroma_url: its token "
+        "({'X-Chroma-Token': ...} or {'Authorization': 'Bearer ...'}) or what a proxy in "
+        "front of it asks for. Secret: never logged; set them by environment.",
+    )
+    chroma_tenant: str = Field(default="default_tenant", description="Chroma server tenant.")
+    chroma_database: str = Field(default="default_database", description="Chroma server database.")
     collection: str = Field(default="rag_ingest", description="Chroma collection name.")
     embedded_mode: Literal["server", "in-process"] = Field(
         default="server",

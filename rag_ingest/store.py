@@ -113,20 +113,39 @@ def _bound_requests(client: Any, seconds: float) -> None:
             session.timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
 
-def _probe(url: str, timeout: float) -> None:
+def _probe(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
     """A Chroma server's heartbeat, or :class:`StoreError` naming the URL: chromadb's
     client would wait on a quiet server with no limit while it is being made."""
     import httpx
 
     from rag_ingest._redact import redact
 
+    base = url.rstrip("/")
     try:
-        httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+        httpx.get(f"{base}/api/v2/heartbeat", timeout=timeout, headers=headers).raise_for_status()
+        # What chromadb's client asks first: a refused token is told here, before it
+        # makes a client whose failed constructor would leave its connection open.
+        identity = httpx.get(f"{base}/api/v2/auth/identity", timeout=timeout, headers=headers)
+        if identity.status_code in (401, 403):
+            raise StoreError(
+                f"the Chroma server at {redact(url)} refused the client: "
+                f"{identity.status_code} {identity.reason_phrase} (a token it wants goes in "
+                "store.chroma_headers)"
+            )
     except httpx.HTTPError as exc:
         raise StoreError(
             f"the Chroma server at {redact(url)} did not answer its heartbeat: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _refused(url: str, exc: BaseException) -> str:
+    from rag_ingest._redact import redact
+
+    return (
+        f"the Chroma server at {redact(url)} refused the client: {type(exc).__name__}: "
+        f"{redact(str(exc))} (a token it wants goes in store.chroma_headers)"
+    )
 
 
 def chroma_collection(vectorstore: Any) -> Any:
@@ -379,15 +398,31 @@ class ChunkStore:
             server.start()
             chroma_url = server.url
         if chroma_url:
-            if server is None:  # ours answered its heartbeat as it started
-                _probe(chroma_url, settings.timeout)
             url = urlsplit(chroma_url)
-            client: Any = chromadb.HttpClient(
-                host=url.hostname or "localhost",
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=client_settings,
-            )
+            headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
+            if server is None:  # ours answered its heartbeat as it started
+                if url.username or url.password or url.path.strip("/") or url.query:
+                    raise ConfigurationError(
+                        "store.chroma_url is scheme://host:port only (chromadb's client "
+                        "drops a path, a query and credentials): give a token in "
+                        "store.chroma_headers"
+                    )
+                _probe(chroma_url, settings.timeout, headers)
+            try:
+                client: Any = chromadb.HttpClient(
+                    host=url.hostname or "localhost",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    headers=headers or None,
+                    settings=client_settings,
+                    tenant=settings.chroma_tenant,
+                    database=settings.chroma_database,
+                )
+            except Exception as exc:
+                if server is not None:
+                    server.stop()
+                # A 401 from a server whose heartbeat is open: a bad or missing token.
+                raise StoreError(_refused(chroma_url, exc)) from exc
             _bound_requests(client, settings.timeout)
         else:
             from rag_ingest.chroma_server import StoreLock
@@ -410,12 +445,14 @@ class ChunkStore:
                 embedding_function=embeddings,
                 collection_metadata={"hnsw:space": "cosine", _EMBEDDER_KEY: identity},
             )
-        except Exception:
+        except Exception as exc:
             client.close()
             if server is not None:
                 server.stop()
             if lock is not None:
                 lock.release()
+            if chroma_url and server is None:
+                raise StoreError(_refused(chroma_url, exc)) from exc
             raise
         made = cls(
             store,

@@ -115,6 +115,92 @@ async def test_an_unreachable_chroma_url_is_a_store_error_naming_it(tmp_path: Pa
             pass
 
 
+class TokenProxy:
+    """A proxy that wants a token, in front of a Chroma server (an ingress doing auth)."""
+
+    def __init__(self, upstream: str, token: str) -> None:
+        import http.server
+        import threading
+
+        self.seen: list[str | None] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                given = self.headers.get("X-Chroma-Token")
+                proxy.seen.append(given)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                # As Chroma's own token auth: the heartbeat is open, the API is not.
+                if given != token and not self.path.endswith("/heartbeat"):
+                    status, headers, content = 401, {}, b'{"error":"Unauthorized"}'
+                else:
+                    answer = httpx.request(
+                        self.command,
+                        upstream + self.path,
+                        content=body,
+                        headers={"Content-Type": self.headers.get("Content-Type", "")},
+                    )
+                    status, content = answer.status_code, answer.content
+                    headers = {"Content-Type": answer.headers.get("content-type", "")}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_chroma_server_behind_a_token_gets_it_and_never_shows_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rag_ingest.chroma_server import LocalChromaServer
+    from rag_ingest.errors import ConfigurationError
+
+    chroma = LocalChromaServer(tmp_path / "remote")
+    chroma.start()
+    proxy = TokenProxy(chroma.url, "s3cr3t-token")
+    try:
+        good = settings(
+            tmp_path, chroma_url=proxy.url, chroma_headers={"X-Chroma-Token": "s3cr3t-token"}
+        )
+        async with DocumentProcessor(good) as p:
+            result = await p.process_document(docs(tmp_path, 1)[0], session_id="s")
+            hits = await p.query("CANARY0", session_id="s", k=1)
+        assert result.status == "ingested" and hits
+        assert set(proxy.seen) == {"s3cr3t-token"}
+        no_token = settings(tmp_path, chroma_url=proxy.url)
+        assert "s3cr3t-token" not in repr(good) + caplog.text
+
+        bad = settings(tmp_path, chroma_url=proxy.url, chroma_headers={"X-Chroma-Token": "nope"})
+        for refused in (bad, no_token):
+            with pytest.raises(StoreError, match=r"(401|Unauthorized).*chroma_headers"):
+                async with DocumentProcessor(refused):
+                    pass
+        for url in (f"http://u:s3cr3t@127.0.0.1:{chroma.port}", f"{chroma.url}/chroma"):
+            with pytest.raises(ConfigurationError, match="chroma_headers") as info:
+                async with DocumentProcessor(settings(tmp_path, chroma_url=url)):
+                    pass
+            assert "s3cr3t" not in str(info.value)
+    finally:
+        proxy.close()
+        chroma.stop()
+
+
 class FlakyCollection:
     """A Chroma collection that fails its first ``failures`` calls with ``error``."""
 
