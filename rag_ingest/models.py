@@ -25,6 +25,7 @@ from typing import Any, cast
 from langchain_core.embeddings import Embeddings
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
@@ -250,11 +251,40 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def retry_after_of(exc: BaseException | None) -> float | None:
+    """The wait a provider's 429 or 503 asked for (``Retry-After`` on the response an
+    SDK error carries, or its ``retry_after``), else None."""
+    hint = getattr(exc, "retry_after", None)
+    if isinstance(hint, (int, float)) and not isinstance(hint, bool):
+        return max(0.0, float(hint))
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None or not callable(getattr(headers, "get", None)):
+        return None
+    from rag_ingest.s3.retry import parse_retry_after
+
+    try:
+        return parse_retry_after(headers)
+    except Exception:  # a header mapping of another shape: no hint
+        return None
+
+
+_BACKOFF = wait_random_exponential(multiplier=0.5, max=20)
+_LONGEST_HINT = 60.0  # a Retry-After past this is a provider's outage: back off, do not park
+
+
+def _wait(state: RetryCallState) -> float:
+    """Full-jitter backoff, but never sooner than a provider's Retry-After asks."""
+    backoff = float(_BACKOFF(state))
+    hint = retry_after_of(state.outcome.exception() if state.outcome else None)
+    return backoff if hint is None else max(backoff, min(hint, _LONGEST_HINT))
+
+
 def model_call_policy(attempts: int) -> dict[str, Any]:
-    """tenacity arguments for a model call: transient errors retried, full-jitter backoff."""
+    """tenacity arguments for a model call: transient errors retried, full-jitter backoff
+    that honours a Retry-After."""
     return {
         "stop": stop_after_attempt(attempts),
-        "wait": wait_random_exponential(multiplier=0.5, max=20),
+        "wait": _wait,
         "retry": retry_if_exception(is_transient),
         "reraise": True,
     }

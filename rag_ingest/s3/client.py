@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import xml.sax.saxutils
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
@@ -51,6 +51,7 @@ from rag_ingest.s3.retry import (
     TRANSIENT_CODES,
     RetryPolicy,
     RetryStats,
+    parse_retry_after,
 )
 from rag_ingest.s3.safety import HostGuard, Resolver, TrustedHosts
 from rag_ingest.s3.uri import (
@@ -90,23 +91,6 @@ def _disposition_filename(value: str | None) -> str | None:
 
 def _endpoint_from_env() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    amz = headers.get("x-amz-retry-after")
-    if amz:
-        with contextlib.suppress(ValueError):
-            return max(0.0, int(amz) / 1000.0)  # milliseconds
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        if parsed is None:
-            return None
-        return max(0.0, (parsed - datetime.now(timezone.utc)).total_seconds())
 
 
 def _xml_text(body: bytes, tag: str) -> str | None:
@@ -274,7 +258,7 @@ def error_from_response(response: httpx.Response, body: bytes, target: Target) -
     request_id = response.headers.get("x-amz-request-id")
     kwargs: dict[str, Any] = dict(where(target), status=status, code=code, request_id=request_id)
     text = message or response.reason_phrase or "S3 request failed"
-    retry_after = _parse_retry_after(response.headers)
+    retry_after = parse_retry_after(response.headers)
     expired = (message and "expired" in message.lower()) or code == "ExpiredToken"
     if isinstance(target, DirectURL) and target.presigned and status in (400, 403) and expired:
         return S3PresignedExpiredError(f"presigned URL expired: {text}", **kwargs)

@@ -9,9 +9,12 @@ Attempts and total time are both capped; giving up raises the last error.
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TypeVar
 
 from tenacity import (
@@ -24,6 +27,30 @@ from tenacity import (
 
 from rag_ingest.errors import S3Error
 from rag_ingest.settings import RetrySettings
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds a server asks us to wait: ``x-amz-retry-after`` (ms), or ``Retry-After``
+    in seconds or as an HTTP date; None when it does not say (or says it badly)."""
+    amz = headers.get("x-amz-retry-after")
+    if amz:
+        with contextlib.suppress(ValueError):
+            return max(0.0, int(amz) / 1000.0)  # milliseconds
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return max(0.0, (parsed - datetime.now(timezone.utc)).total_seconds())
+
 
 __all__ = [
     "RETRYABLE_STATUS",

@@ -186,3 +186,39 @@ async def test_answers_in_content_blocks_are_text_and_summaries_must_shrink() ->
     )
     with pytest.raises(ModelError, match="no shorter"):
         await summarizer.summarize("word " * 2000)
+
+
+class _Hinted(Exception):
+    """A provider SDK's 429: the response it carries says when to come back."""
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__("rate limited")
+        self.status_code = 429
+        self.response = type("Response", (), {"headers": {"retry-after": retry_after}})()
+
+
+async def test_a_retry_waits_as_long_as_the_provider_asks() -> None:
+    import time
+
+    model = Flaky([_Hinted("0.3")])
+    started = time.monotonic()
+    assert await EmbeddingRunner(model, FAST).embed(["a"]) == [[1.0, 1.0]]
+    assert time.monotonic() - started >= 0.3  # backoff alone is 0 in these tests
+
+
+def test_retry_after_hints_are_read_and_capped() -> None:
+    from tenacity import RetryCallState
+
+    from rag_ingest.models import model_call_policy, retry_after_of
+
+    class Attribute(Exception):
+        retry_after = 2.5
+
+    assert retry_after_of(Attribute()) == 2.5
+    assert retry_after_of(_Hinted("Wed, 21 Oct 2015 07:28:00 GMT")) == 0.0  # in the past
+    assert retry_after_of(_Hinted("soon")) is None
+    assert retry_after_of(ValueError()) is None
+    wait = model_call_policy(3)["wait"]
+    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+    state.set_exception((_Hinted, _Hinted("3600"), None))
+    assert wait(state) == 60.0  # an hour's hint is an outage: back off, do not park
