@@ -1221,7 +1221,10 @@ class DocumentProcessor:
         metadata filter in Chroma's form (``{"file_type": "pdf"}``, ``$in``, ``$and``,
         ...), narrows within the session."""
         session = require_session(session_id)
-        await self.start()
+        if not (self._started and self._loop is not None and self._loop.is_running()):
+            # A search needs no loop-bound state: a tool on a worker thread may query
+            # through its own asyncio.run while the app's loop runs the processor.
+            await self.start()
         store = self.store
         assert store is not None
         return await self._in_store(lambda: store.query(text, session_id=session, k=k, where=where))

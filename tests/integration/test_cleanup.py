@@ -187,3 +187,43 @@ def test_a_processor_left_open_starts_again_on_the_next_loop(tmp_path: Path) -> 
     with pytest.raises(RuntimeError, match="another event loop"):
         asyncio.run(submit_elsewhere())
     asyncio.run(processor.aclose())
+
+
+def test_a_search_from_a_thread_of_its_own_works_while_the_app_loop_runs(
+    tmp_path: Path,
+) -> None:
+    """A LangChain tool on a worker thread runs ``asyncio.run(processor.query(...))``
+    while the app's loop, which started the processor, keeps running."""
+    import asyncio
+    import threading
+
+    doc = tmp_path / "d.md"
+    doc.write_text("# Doc\n\nthe canary is WREN\n")
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+    processor = DocumentProcessor(settings)
+    found: list[int] = []
+
+    async def app() -> None:
+        async with processor:
+            await processor.process_document(doc, session_id="s")
+            tool = threading.Thread(
+                target=lambda: found.append(
+                    len(asyncio.run(processor.query("WREN", session_id="s")))
+                )
+            )
+            tool.start()
+            while tool.is_alive():
+                await asyncio.sleep(0.05)
+            # Ingesting goes on, on the app's loop, after the tool's loop ended.
+            again = await processor.process_document(doc, session_id="s")
+            assert again.status == "skipped"
+
+    asyncio.run(app())
+    assert found == [1]
