@@ -210,7 +210,11 @@ async def test_overwrite_between_parts_is_412(seaweed: SeaweedS3, tmp_path: Path
     ) as s3:
         with pytest.raises(S3ObjectChangedError) as info:
             await s3.download("s3://changing/c.bin", tmp_path / "c.bin", progress=overwrite_once)
-    assert info.value.status == 412
+    # Usually the next part's If-Match gets a 412. Under load SeaweedFS's caches served
+    # the old bytes to the parts and the new ETag to the closing HEAD (seen once in a
+    # full run): caught there instead. Either way the download fails and leaves nothing.
+    assert info.value.status in (412, None)
+    assert "changed" in str(info.value)
     assert os.listdir(tmp_path) == []
 
 
