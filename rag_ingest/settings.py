@@ -409,6 +409,18 @@ class PipelineSettings(_Part):
         "the sources: a web backend must not index its own files or other buckets.",
     )
 
+    @field_validator("allowed_sources")
+    @classmethod
+    def _allowed_sources(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            # "" would mean the current directory, "*" nothing: neither is what was meant.
+            if not entry.strip() or any(c in entry for c in "*?["):
+                raise ValueError(
+                    f"allowed_sources entry {entry!r}: give a prefix such as "
+                    "'s3://bucket/uploads/', 'https://host/' or a directory (no globs)"
+                )
+        return value
+
 
 class Settings(BaseSettings):
     """Everything rag_ingest can be told. Build from defaults, a dict or the environment."""

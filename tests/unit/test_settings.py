@@ -60,3 +60,14 @@ def test_secrets_are_not_in_reprs() -> None:
     settings = Settings(s3={"access_key_id": "AKID", "secret_access_key": "very-secret-value-123"})
     assert "very-secret-value-123" not in repr(settings)
     assert "very-secret-value-123" not in str(settings.model_dump())
+
+
+def test_allowed_sources_are_prefixes_not_globs_or_blanks() -> None:
+    import pydantic
+
+    from rag_ingest.settings import Settings
+
+    for entry in ("", "  ", "s3://bucket/*.pdf", "/srv/docs/[ab]"):
+        with pytest.raises(pydantic.ValidationError, match="allowed_sources"):
+            Settings(pipeline={"allowed_sources": [entry]})
+    assert Settings(pipeline={"allowed_sources": ["/srv"]}).pipeline.allowed_sources == ["/srv"]
