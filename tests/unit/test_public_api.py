@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import rag_ingest
 
@@ -35,3 +36,22 @@ def test_error_tree_has_one_root() -> None:
     assert issubclass(errors.S3PresignedExpiredError, errors.S3AuthError)
     for name in errors.__all__:
         assert name in (errors.__doc__ or ""), f"{name} missing from the drawn tree"
+
+
+def test_the_package_is_typed_for_its_users(tmp_path: Path) -> None:
+    # Without py.typed, a user's mypy skipped rag_ingest ("missing library stubs or
+    # py.typed marker") and every name from it was Any.
+    user = tmp_path / "user.py"
+    user.write_text(
+        "from rag_ingest import DocumentProcessor, Settings\n"
+        "p = DocumentProcessor(Settings())\n"
+        "reveal_type(p.settings)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "c"), str(user)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout
+    assert 'Revealed type is "rag_ingest.settings.Settings"' in out.stdout
