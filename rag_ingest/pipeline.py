@@ -51,6 +51,7 @@ from rag_ingest.sources import (
     expand_sources,
     listed_by,
     make_source,
+    narrowed,
     spool,
     unique_sources,
 )
@@ -576,15 +577,20 @@ class DocumentProcessor:
         session_id: str,
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        allowed_sources: Sequence[str] | None = None,
     ) -> IngestResult:
         """Ingest one source (a path, ``s3://`` or https URL, or an :class:`Upload`) for a
-        session. Never raises for a per-document failure."""
+        session. Never raises for a per-document failure. ``allowed_sources`` narrows
+        ``pipeline.allowed_sources`` for this call (one tenant's prefix)."""
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
+        allowed = narrowed(self.settings.pipeline.allowed_sources, allowed_sources)
         await self.start()
         assert self.store is not None
         self.store.check_embedder()
-        return await self._process(source, session, user_id, extra, self._work_for(session))
+        return await self._process(
+            source, session, user_id, extra, self._work_for(session), allowed=allowed
+        )
 
     def _work_for(self, session: str) -> _SessionWork:
         work = self._sessions.get(session)
@@ -599,11 +605,13 @@ class DocumentProcessor:
         user_id: str | None,
         extra: dict[str, Any],
         work: _SessionWork,
+        *,
+        allowed: list[str] | None,
     ) -> IngestResult:
         started = time.perf_counter()
         try:
             src = make_source(self._s3, source)
-            check_allowed(src, self.settings.pipeline.allowed_sources)
+            check_allowed(src, allowed)
         except RagIngestError as exc:
             uri = (
                 source.uri
@@ -1060,6 +1068,7 @@ class DocumentProcessor:
         exclude: Sequence[str] = (),
         on_result: Callable[[IngestResult], None] | None = None,
         prune: bool = False,
+        allowed_sources: Sequence[str] | None = None,
     ) -> IngestReport:
         """Ingest many sources (or an ``s3://`` prefix, or a directory) concurrently.
 
@@ -1071,6 +1080,9 @@ class DocumentProcessor:
         that these prefixes and directories (with the same globs) listed before and
         no longer do are removed, chunks and ledger rows (``report.pruned``). A
         listing that fails raises before anything is pruned.
+
+        ``allowed_sources`` narrows ``pipeline.allowed_sources`` for this call, as in
+        :meth:`process_document`; a prefix or directory outside is not listed.
         """
         session = require_session(session_id)
         named: str | os.PathLike[str] | Iterable[Any] = (
@@ -1079,6 +1091,7 @@ class DocumentProcessor:
         if prune and not isinstance(named, (str, os.PathLike)):
             named = list(named)  # read twice: to list, then to scope the pruning
         extra = _caller_metadata(metadata)
+        allowed = narrowed(self.settings.pipeline.allowed_sources, allowed_sources)
         await self.start()
         assert self.store is not None
         self.store.check_embedder()
@@ -1090,7 +1103,7 @@ class DocumentProcessor:
 
         async def one(item: Any) -> None:
             try:
-                result = await self._process(item, session, user_id, extra, work)
+                result = await self._process(item, session, user_id, extra, work, allowed=allowed)
                 report.results.append(result)
                 if on_result is not None:
                     report.callback_errors = call_logged(
@@ -1102,9 +1115,7 @@ class DocumentProcessor:
         try:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]
             skip = [d for d in own if d is not None]
-            listing = expand_sources(
-                self._s3, named, include, exclude, skip, self.settings.pipeline.allowed_sources
-            )
+            listing = expand_sources(self._s3, named, include, exclude, skip, allowed)
             async for item in unique_sources(self._s3, listing):
                 await slots.acquire()
                 report.listed += 1
@@ -1114,9 +1125,7 @@ class DocumentProcessor:
             if tasks:
                 await asyncio.gather(*tasks)
             if prune and not work.deleted:
-                listed = listed_by(
-                    named, include, exclude, skip, self.settings.pipeline.allowed_sources
-                )
+                listed = listed_by(named, include, exclude, skip, allowed)
                 seen = {r.source for r in report.results}
                 report.pruned = await self._prune(session, listed, seen)
         except BaseException:
@@ -1160,6 +1169,7 @@ class DocumentProcessor:
         session_id: str,
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        allowed_sources: Sequence[str] | None = None,
     ) -> asyncio.Future[IngestResult]:
         """Queue one source and return a future result; :class:`QueueFullError` when full.
 
@@ -1168,6 +1178,7 @@ class DocumentProcessor:
         """
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
+        allowed = narrowed(self.settings.pipeline.allowed_sources, allowed_sources)
         if not self._started or self._closed:
             raise RuntimeError("start() the processor before submit()")
         if self._loop is not asyncio.get_running_loop():
@@ -1185,7 +1196,7 @@ class DocumentProcessor:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(
-                (source, session, user_id, extra, self._work_for(session), future)
+                (source, session, user_id, extra, self._work_for(session), allowed, future)
             )
         except asyncio.QueueFull:
             raise QueueFullError(
@@ -1196,10 +1207,12 @@ class DocumentProcessor:
     async def _queue_worker(self) -> None:
         assert self._queue is not None
         while True:
-            source, session, user, extra, work, future = await self._queue.get()
+            source, session, user, extra, work, allowed, future = await self._queue.get()
             try:
                 if not future.cancelled():
-                    result = await self._process(source, session, user, extra, work)
+                    result = await self._process(
+                        source, session, user, extra, work, allowed=allowed
+                    )
                     if not future.cancelled():
                         future.set_result(result)
             except asyncio.CancelledError:

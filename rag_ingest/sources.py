@@ -32,6 +32,7 @@ __all__ = [
     "expand_sources",
     "listed_by",
     "make_source",
+    "narrowed",
     "spool",
     "unique_sources",
     "walk_files",
@@ -272,14 +273,37 @@ def _local(text: str) -> Path:
     return Path(unquote(parts.path, errors="surrogateescape"))  # as as_uri() wrote it
 
 
+def _prefix(entry: str) -> str:
+    """An ``allowed_sources`` entry as an identity prefix (a directory as its file URI)."""
+    if _SCHEME.match(entry) is None:
+        entry = Path(entry).expanduser().resolve().as_uri()
+    return entry.rstrip("/")
+
+
 def _allowed(identity: str, allowed: Sequence[str]) -> bool:
     for entry in allowed:
-        if _SCHEME.match(entry) is None:
-            entry = Path(entry).expanduser().resolve().as_uri()
-        stem = entry.rstrip("/")
+        stem = _prefix(entry)
         if identity == stem or identity.startswith(stem + "/"):
             return True
     return False
+
+
+def narrowed(base: Sequence[str] | None, extra: Sequence[str] | None) -> list[str] | None:
+    """What both allow, as one list of prefixes: a call's ``allowed_sources`` (one
+    tenant's prefix) within the settings' (the app's). None from both allows any."""
+    for entry in extra or ():
+        if not isinstance(entry, str) or not entry.strip() or any(c in entry for c in "*?["):
+            raise ConfigurationError(
+                f"allowed_sources entry {entry!r}: give a prefix such as "
+                "'s3://bucket/uploads/', 'https://host/' or a directory (no globs)"
+            )
+    if base is None or extra is None:
+        chosen = extra if base is None else base
+        return None if chosen is None else list(chosen)
+    mine, theirs = [_prefix(e) for e in base], [_prefix(e) for e in extra]
+    return sorted(
+        {p for p in mine if _allowed(p, theirs)} | {p for p in theirs if _allowed(p, mine)}
+    )
 
 
 def check_allowed(source: Source, allowed: Sequence[str] | None) -> None:

@@ -439,3 +439,38 @@ async def test_a_refused_directory_is_not_pruned_as_if_found_empty(tmp_path: Pat
         hits = await p.query("text", session_id="s", k=10)
     assert [r.error_type for r in refused.results] == ["UnsafeSourceError"]
     assert refused.pruned == [] and len(hits) == 3
+
+
+async def test_a_call_narrows_allowed_sources_to_one_tenant_and_never_widens_them(
+    tmp_path: Path,
+) -> None:
+    from rag_ingest.pipeline import DocumentProcessor
+    from rag_ingest.sources import narrowed
+
+    served = tmp_path / "served"
+    tree(served)
+    app = [str(served), "s3://bucket/"]
+    settings = local_settings(str(tmp_path / "store"), pipeline={"allowed_sources": app})
+    tenant = [str(served / "docs"), "s3://bucket/tenant-a/"]
+    async with DocumentProcessor(settings) as p:
+        mine = await p.process_document(
+            served / "docs" / "b.md", session_id="a", allowed_sources=tenant
+        )
+        theirs = [
+            await p.process_document(source, session_id="a", allowed_sources=tenant)
+            for source in (served / "a.txt", "s3://bucket/tenant-b/x.pdf")
+        ]
+        queued = await p.submit(served / "a.txt", session_id="a", allowed_sources=tenant)
+        walked = await p.process_many(served, session_id="a", allowed_sources=tenant)
+        # A call cannot allow what the settings do not.
+        wider = await p.process_document(
+            tmp_path / "store", session_id="a", allowed_sources=[str(tmp_path)]
+        )
+    assert mine.status == "ingested"
+    assert {r.error_type for r in [*theirs, queued, wider]} == {"UnsafeSourceError"}
+    assert [r.error_type for r in walked.results] == ["UnsafeSourceError"]  # not listed
+    assert narrowed(None, None) is None and narrowed(["s3://b/"], None) == ["s3://b/"]
+    assert narrowed(["s3://b/x/"], ["s3://b/"]) == ["s3://b/x"]
+    assert narrowed(["s3://a/"], ["s3://b/"]) == []
+    with pytest.raises(ConfigurationError):
+        narrowed(None, ["s3://b/*.pdf"])
