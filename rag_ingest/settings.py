@@ -352,6 +352,16 @@ class StoreSettings(_Part):
     )
 
 
+def check_source_prefix(entry: object) -> None:
+    """ValueError unless ``entry`` is an ``allowed_sources`` prefix: "" would mean the
+    current directory and "*" nothing, neither what was meant."""
+    if not isinstance(entry, str) or not entry.strip() or any(c in entry for c in "*?["):
+        raise ValueError(
+            f"allowed_sources entry {entry!r}: give a prefix such as "
+            "'s3://bucket/uploads/', 'https://host/' or a directory (no globs)"
+        )
+
+
 class PipelineSettings(_Part):
     """Concurrency of each stage, and backpressure."""
 
@@ -413,12 +423,7 @@ class PipelineSettings(_Part):
     @classmethod
     def _allowed_sources(cls, value: list[str] | None) -> list[str] | None:
         for entry in value or []:
-            # "" would mean the current directory, "*" nothing: neither is what was meant.
-            if not entry.strip() or any(c in entry for c in "*?["):
-                raise ValueError(
-                    f"allowed_sources entry {entry!r}: give a prefix such as "
-                    "'s3://bucket/uploads/', 'https://host/' or a directory (no globs)"
-                )
+            check_source_prefix(entry)
         return value
 
 

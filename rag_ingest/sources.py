@@ -24,6 +24,7 @@ from rag_ingest.errors import (
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
+from rag_ingest.settings import check_source_prefix
 
 __all__ = [
     "Source",
@@ -292,11 +293,10 @@ def narrowed(base: Sequence[str] | None, extra: Sequence[str] | None) -> list[st
     """What both allow, as one list of prefixes: a call's ``allowed_sources`` (one
     tenant's prefix) within the settings' (the app's). None from both allows any."""
     for entry in extra or ():
-        if not isinstance(entry, str) or not entry.strip() or any(c in entry for c in "*?["):
-            raise ConfigurationError(
-                f"allowed_sources entry {entry!r}: give a prefix such as "
-                "'s3://bucket/uploads/', 'https://host/' or a directory (no globs)"
-            )
+        try:
+            check_source_prefix(entry)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
     if base is None or extra is None:
         chosen = extra if base is None else base
         return None if chosen is None else list(chosen)

@@ -127,11 +127,7 @@ def _probe(url: str, timeout: float, headers: dict[str, str] | None = None) -> N
         # makes a client whose failed constructor would leave its connection open.
         identity = httpx.get(f"{base}/api/v2/auth/identity", timeout=timeout, headers=headers)
         if identity.status_code in (401, 403):
-            raise StoreError(
-                f"the Chroma server at {redact(url)} refused the client: "
-                f"{identity.status_code} {identity.reason_phrase} (a token it wants goes in "
-                "store.chroma_headers)"
-            )
+            raise StoreError(_refused(url, f"{identity.status_code} {identity.reason_phrase}"))
     except httpx.HTTPError as exc:
         raise StoreError(
             f"the Chroma server at {redact(url)} did not answer its heartbeat: "
@@ -139,12 +135,12 @@ def _probe(url: str, timeout: float, headers: dict[str, str] | None = None) -> N
         ) from exc
 
 
-def _refused(url: str, exc: BaseException) -> str:
+def _refused(url: str, why: str) -> str:
     from rag_ingest._redact import redact
 
     return (
-        f"the Chroma server at {redact(url)} refused the client: {type(exc).__name__}: "
-        f"{redact(str(exc))} (a token it wants goes in store.chroma_headers)"
+        f"the Chroma server at {redact(url)} refused the client: {redact(why)} (a token it "
+        "wants goes in store.chroma_headers)"
     )
 
 
@@ -422,7 +418,7 @@ class ChunkStore:
                 if server is not None:
                     server.stop()
                 # A 401 from a server whose heartbeat is open: a bad or missing token.
-                raise StoreError(_refused(chroma_url, exc)) from exc
+                raise StoreError(_refused(chroma_url, f"{type(exc).__name__}: {exc}")) from exc
             _bound_requests(client, settings.timeout)
         else:
             from rag_ingest.chroma_server import StoreLock
@@ -452,7 +448,7 @@ class ChunkStore:
             if lock is not None:
                 lock.release()
             if chroma_url and server is None:
-                raise StoreError(_refused(chroma_url, exc)) from exc
+                raise StoreError(_refused(chroma_url, f"{type(exc).__name__}: {exc}")) from exc
             raise
         made = cls(
             store,
@@ -583,35 +579,37 @@ class ChunkStore:
             except Exception as exc:
                 raise StoreError(f"vector store delete failed: {exc}") from exc
 
+    def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One store read, retried; a failure is a :class:`StoreError` (a store that does
+        not offer the call still raises ``NotImplementedError``)."""
+        with self._lock:
+            try:
+                return self.call(fn, *args, **kwargs)
+            except NotImplementedError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
+
     def holds(self, ids: list[str]) -> bool | None:
         """Whether the store holds every one of ``ids``; None when it cannot tell (a
         store without ``get_by_ids``)."""
-        if not ids:
-            return True
         found: set[str] = set()
-        try:
-            if self._collection is not None:
-                with self._lock:
-                    for i in range(0, len(ids), self.max_batch):
-                        batch = ids[i : i + self.max_batch]
-                        found.update(self.call(self._collection.get, ids=batch, include=[])["ids"])
-            else:
-                found.update(d.id for d in self.call(self.vectorstore.get_by_ids, ids) if d.id)
-        except NotImplementedError:
-            return None
-        except Exception as exc:
-            raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
+        if self._collection is not None:
+            for i in range(0, len(ids), self.max_batch):
+                batch = ids[i : i + self.max_batch]
+                found.update(self._read(self._collection.get, ids=batch, include=[])["ids"])
+        elif ids:
+            try:
+                found.update(d.id for d in self._read(self.vectorstore.get_by_ids, ids) if d.id)
+            except NotImplementedError:
+                return None
         return found >= set(ids)
 
     def count(self) -> int | None:
         """Chunks in our collection, all sessions; None for a caller's store."""
         if self._collection is None:
             return None
-        with self._lock:
-            try:
-                return int(self.call(self._collection.count))
-            except Exception as exc:
-                raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
+        return int(self._read(self._collection.count))
 
     def ids_for(self, session_id: str, source: str | None = None) -> set[str] | None:
         """IDs stored for a session (and source); None when the store cannot tell."""
@@ -620,12 +618,7 @@ class ChunkStore:
         where: dict[str, Any] = {"session_id": require_session(session_id)}
         if source is not None:
             where = {"$and": [where, {"source": source}]}
-        with self._lock:
-            try:
-                found = self.call(self._collection.get, where=where, include=[])
-            except Exception as exc:
-                raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
-        return set(found["ids"])
+        return set(self._read(self._collection.get, where=where, include=[])["ids"])
 
     def delete_session(self, session_id: str, known_ids: list[str]) -> int:
         """Remove exactly one session's chunks; returns how many were removed."""
