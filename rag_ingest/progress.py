@@ -130,12 +130,9 @@ class IngestEvent:
 class Subscription:
     """``async for event in hub.subscribe():``; ``aclose()`` stops listening."""
 
-    def __init__(
-        self, hub: EventHub, queue: asyncio.Queue[IngestEvent | None], session_id: str | None
-    ) -> None:
+    def __init__(self, hub: EventHub, queue: asyncio.Queue[IngestEvent | None]) -> None:
         self._hub = hub
         self._queue = queue
-        self.session_id = session_id
 
     def __aiter__(self) -> Subscription:
         return self
@@ -172,7 +169,7 @@ class EventHub:
         oldest events past the buffer."""
         queue: asyncio.Queue[IngestEvent | None] = asyncio.Queue(self._buffer)
         self._queues.append((queue, session_id))
-        return Subscription(self, queue, session_id)
+        return Subscription(self, queue)
 
     def _unsubscribe(self, queue: asyncio.Queue[IngestEvent | None]) -> None:
         self._queues = [entry for entry in self._queues if entry[0] is not queue]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import fnmatch
 import http.cookiejar
 import logging
@@ -51,6 +50,7 @@ from rag_ingest.s3.retry import (
     TRANSIENT_CODES,
     RetryPolicy,
     RetryStats,
+    http_date,
     parse_retry_after,
 )
 from rag_ingest.s3.safety import HostGuard, Resolver, TrustedHosts
@@ -217,14 +217,6 @@ async def _until_sent(sent: asyncio.Event, request: asyncio.Future[Any]) -> None
         await asyncio.wait([waiter, request], return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    with contextlib.suppress(TypeError, ValueError):
-        return email.utils.parsedate_to_datetime(value)
-    return None
 
 
 def _iso_date(value: str | None) -> datetime | None:
@@ -531,7 +523,7 @@ class AsyncS3Client:
             **where(target),
             size=size,
             etag=headers.get("etag"),
-            last_modified=_http_date(headers.get("last-modified")),
+            last_modified=http_date(headers.get("last-modified")),
             content_type=headers.get("content-type"),
             version_id=headers.get("x-amz-version-id"),
             checksums={

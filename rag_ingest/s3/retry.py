@@ -43,13 +43,21 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    parsed = http_date(value)
+    if parsed is None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return max(0.0, (parsed - datetime.now(timezone.utc)).total_seconds())
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date header's value, or None when absent or unreadable."""
+    if not value:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return email.utils.parsedate_to_datetime(value)
+    return None
 
 
 __all__ = [
