@@ -106,13 +106,13 @@ def test_closing_the_store_closes_its_chroma_connections(tmp_path: Path) -> None
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
-def test_a_closed_processor_starts_again_on_a_new_loop(tmp_path: Path) -> None:
-    """A web app's module-level processor under its lifespan: each test client runs
-    ``async with processor`` on a new event loop, after the last one closed it."""
-    import asyncio
-
+def _docs_and_settings(
+    tmp_path: Path, n: int, mode: str = "process"
+) -> tuple[list[Path], Settings]:
+    """``n`` small Markdown files, and settings for a processor over them (hash
+    embeddings, one parser worker, a store under ``tmp_path``)."""
     docs = []
-    for i in range(3):
+    for i in range(n):
         doc = tmp_path / f"d{i}.md"
         doc.write_text(f"# Doc {i}\n\ncanary number {i}\n")
         docs.append(doc)
@@ -121,9 +121,18 @@ def test_a_closed_processor_starts_again_on_a_new_loop(tmp_path: Path) -> None:
             "progress": False,
             "store": {"persist_dir": str(tmp_path / "store")},
             "models": {"embedder": "hash"},
-            "parse": {"mode": "process", "workers": 1},
+            "parse": {"mode": mode, "workers": 1},
         }
     )
+    return docs, settings
+
+
+def test_a_closed_processor_starts_again_on_a_new_loop(tmp_path: Path) -> None:
+    """A web app's module-level processor under its lifespan: each test client runs
+    ``async with processor`` on a new event loop, after the last one closed it."""
+    import asyncio
+
+    docs, settings = _docs_and_settings(tmp_path, 3)
     seen: list[str] = []
     processor = DocumentProcessor(settings, on_event=lambda e: seen.append(e.stage))
 
@@ -145,19 +154,7 @@ def test_a_processor_left_open_starts_again_on_the_next_loop(tmp_path: Path) -> 
     second failed with "the store writer has stopped"."""
     import asyncio
 
-    docs = []
-    for i in range(3):
-        doc = tmp_path / f"d{i}.md"
-        doc.write_text(f"# Doc {i}\n\ncanary number {i}\n")
-        docs.append(doc)
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
-            "models": {"embedder": "hash"},
-            "parse": {"mode": "process", "workers": 1},
-        }
-    )
+    docs, settings = _docs_and_settings(tmp_path, 3)
     processor = DocumentProcessor(settings)
 
     async def ingest(i: int) -> tuple[str, int]:
@@ -197,16 +194,7 @@ def test_a_search_from_a_thread_of_its_own_works_while_the_app_loop_runs(
     import asyncio
     import threading
 
-    doc = tmp_path / "d.md"
-    doc.write_text("# Doc\n\nthe canary is WREN\n")
-    settings = Settings.model_validate(
-        {
-            "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
-            "models": {"embedder": "hash"},
-            "parse": {"mode": "thread", "workers": 1},
-        }
-    )
+    (doc,), settings = _docs_and_settings(tmp_path, 1, mode="thread")
     processor = DocumentProcessor(settings)
     found: list[int] = []
 
@@ -215,7 +203,7 @@ def test_a_search_from_a_thread_of_its_own_works_while_the_app_loop_runs(
             await processor.process_document(doc, session_id="s")
             tool = threading.Thread(
                 target=lambda: found.append(
-                    len(asyncio.run(processor.query("WREN", session_id="s")))
+                    len(asyncio.run(processor.query("canary", session_id="s")))
                 )
             )
             tool.start()
