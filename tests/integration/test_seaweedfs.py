@@ -6,7 +6,10 @@ import asyncio
 import hashlib
 import os
 import random
+import shutil
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,56 @@ def test_a_server_that_cannot_start_leaves_nothing(monkeypatch: pytest.MonkeyPat
     server = SeaweedS3()
     with pytest.raises(RuntimeError, match="did not start: weed exited with 1"):
         server.start(attempts=2)
+    assert not server.workdir.exists()
+    assert server.process is None
+
+
+@pytest.fixture
+def nearly_full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs with 1.5 MiB free: under the 1% free that weed writes to."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode().strip()}")
+    try:
+        usage = shutil.disk_usage(mount)
+        subprocess.run(
+            ["fallocate", "-l", str(usage.free - int(1.5 * MiB)), str(mount / "fill")], check=True
+        )
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_nearly_full_disk_keeps_the_data_in_memory(nearly_full_disk: Path) -> None:
+    """weed takes no writes on a disk under 1% free: CI's nearly full disk made the
+    readiness probe time out and every later PUT an InternalError."""
+    server = SeaweedS3(workdir=nearly_full_disk / "weed")
+    try:
+        server.start(timeout=30, attempts=1)
+        client = server.client()
+        client.create_bucket(Bucket="full-disk")
+        client.put_object(Bucket="full-disk", Key="k", Body=b"x" * 4096)
+        assert client.get_object(Bucket="full-disk", Key="k")["Body"].read() == b"x" * 4096
+        spilled = server.data_dir
+        assert spilled.parent == Path("/dev/shm")
+    finally:
+        server.stop()
+    assert not spilled.exists()
+
+
+def test_no_room_anywhere_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_ingest.testing import seaweedfs
+
+    monkeypatch.setattr(seaweedfs, "_has_room", lambda path: False)
+    server = SeaweedS3()
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="GiB free"):
+        server.start()
+    assert time.monotonic() - started < 5
     assert not server.workdir.exists()
     assert server.process is None
 
