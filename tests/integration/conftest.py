@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +13,16 @@ from rag_ingest.testing import SeaweedS3
 
 @pytest.fixture(scope="session")
 def seaweed() -> Iterator[SeaweedS3]:
-    """One real S3 server (SigV4 enforced) for the whole session, stopped at the end."""
-    with SeaweedS3() as server:
+    """One real S3 server (SigV4 enforced) for the whole session, stopped at the end.
+
+    Its files are in memory where there is a /dev/shm: the session stores a 1 GiB
+    object, and on a disk that falls under 1% free weed stops taking writes.
+    """
+    memory = Path("/dev/shm")
+    with (
+        tempfile.TemporaryDirectory(dir=memory if memory.is_dir() else None) as workdir,
+        SeaweedS3(workdir=workdir) as server,
+    ):
         yield server
 
 
