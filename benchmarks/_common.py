@@ -77,16 +77,32 @@ def boto3_client(s3: dict[str, Any], connections: int = 10) -> Any:
     )
 
 
-def run_child(script: str, args: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``script --child ARGS`` in a fresh interpreter; return its last JSON line."""
+def run_child(
+    script: str, args: list[str], config: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Run ``script --child ARGS`` in a fresh interpreter; return its last JSON line.
+
+    ``config`` goes on stdin (see :func:`child_config`): it holds the server's secret
+    key, and a command line is readable by every user of the machine.
+    """
     proc = subprocess.run(
-        [sys.executable, script, "--child", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, script, "--child", *args],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"{' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def child_config() -> dict[str, Any]:
+    """The config :func:`run_child` sent."""
+    config: dict[str, Any] = json.loads(sys.stdin.read())
+    return config
 
 
 @contextlib.asynccontextmanager

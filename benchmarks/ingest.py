@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import MiB, boto3_client, cpu_split, floor_fetcher, hwm, run_child
+from _common import MiB, boto3_client, child_config, cpu_split, floor_fetcher, hwm, run_child
 
 BUCKET = "ingestbench"
 
@@ -317,8 +317,8 @@ def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, An
     }
 
 
-def child(which: str, cfg_json: str) -> None:
-    cfg = json.loads(cfg_json)
+def child(which: str) -> None:
+    cfg = child_config()
     with tempfile.TemporaryDirectory() as store:
         if which == "baseline":
             result = run_baseline(cfg, cfg["embedder"], store)
@@ -345,7 +345,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(which: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    return run_child(__file__, [which, json.dumps(cfg)], timeout=3000)
+    return run_child(__file__, [which], cfg, timeout=3000)
 
 
 def main() -> None:
@@ -357,7 +357,7 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs; medians")
     parser.add_argument("--only", action="append", help="run only these (e.g. rag_ingest-2)")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)

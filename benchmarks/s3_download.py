@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import MiB, boto3_client, floor_fetcher, hwm, run_child
+from _common import MiB, boto3_client, child_config, floor_fetcher, hwm, run_child
 
 SMALL = 64 * 1024
 N_SMALL = 1000
@@ -217,8 +217,8 @@ CASES = {
 }
 
 
-def child(client: str, case: str, cfg_json: str) -> None:
-    cfg = json.loads(cfg_json)
+def child(client: str, case: str) -> None:
+    cfg = child_config()
     fn = CASES[(client, case)]
     with tempfile.TemporaryDirectory(dir=cfg.get("tmp")) as out:
         result = fn(cfg, Path(out))
@@ -233,7 +233,7 @@ def child(client: str, case: str, cfg_json: str) -> None:
 
 
 def run_once(client: str, case: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    return run_child(__file__, [client, case, json.dumps(cfg)], timeout=600)
+    return run_child(__file__, [client, case], cfg, timeout=600)
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--large-mib", type=int, default=1024)
     parser.add_argument("--sweep", action="store_true", help="also try part sizes x concurrency")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
