@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag_ingest.progress import tail
+
 if TYPE_CHECKING:
     from rag_ingest.settings import Settings
 
@@ -211,7 +213,7 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         for r in rows[:_TABLE_ROWS]:
             print(
                 f"{r.status:<9} {(r.file_type or '-'):<9} {r.total_chunks:>6} {r.token_count:>7}  "
-                f"{r.source[-width:]}"
+                f"{tail(r.source, width)}"
             )
         if len(rows) > _TABLE_ROWS:
             print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
@@ -295,7 +297,7 @@ class _FileBars:
                     unit="B",
                     unit_scale=True,
                     leave=False,
-                    desc=event.source[-40:],
+                    desc=tail(event.source, 40),
                 )
             bar.n = event.bytes_done or 0
             bar.refresh()

@@ -18,9 +18,16 @@ __all__ = [
     "ProgressCallback",
     "Subscription",
     "call_logged",
+    "tail",
 ]
 
 logger = logging.getLogger("rag_ingest.progress")
+
+
+def tail(text: str, width: int) -> str:
+    """The end of ``text`` in ``width`` characters, "…" marking a cut (a source's end
+    names it; a bare cut reads as another path, "g_ingest/docs/a.pdf")."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
 
 
 def call_logged(callback: Callable[[Any], object], value: Any, failures: int, what: str) -> int:
@@ -66,7 +73,7 @@ class ByteProgress:
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
-                desc=description[-40:],
+                desc=tail(description, 40),
                 leave=False,
             )
 

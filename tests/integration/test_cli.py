@@ -344,6 +344,20 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert lines[-1].startswith("5061 listed: 60 ingested, 5001 skipped, 0 failed")
 
 
+def test_a_long_source_is_cut_at_its_start_with_a_mark(capsys: pytest.CaptureFixture[str]) -> None:
+    from rag_ingest.cli import print_summary
+    from rag_ingest.pipeline import IngestReport, IngestResult
+
+    report = IngestReport(session_id="s", started_at="now")
+    long = "file:///work/main/rag_ingest/demo_corpus/reports/security-policy.pdf"
+    report.results.append(IngestResult(source=long, status="ingested", success=True))
+    report.listed = 1
+    print_summary(report, 1.0)
+    row = next(line for line in capsys.readouterr().out.splitlines() if "security" in line)
+    shown = row.split()[-1]
+    assert shown == "…" + long[-47:] and len(shown) == 48
+
+
 def test_models_named_by_module_and_attribute(tmp_path: Path) -> None:
     (tmp_path / "mymodels.py").write_text(
         "from langchain_core.runnables import RunnableLambda\n"
