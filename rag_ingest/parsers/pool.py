@@ -17,6 +17,7 @@ import importlib
 import io
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
@@ -196,7 +197,14 @@ class _SpawnWithoutMainPopen(popen_spawn_posix.Popen):
             cmd = spawn.get_command_line(tracker_fd=tracker_fd, pipe_handle=child_r)
             self._fds.extend([child_r, child_w])
             executable = os.fsencode(spawn.get_executable())  # str or bytes, by version
-            self.pid = util.spawnv_passfds(executable, cmd, self._fds)
+            # A terminal's Ctrl-C reaches the whole process group: a worker still
+            # starting (pebble ignores SIGINT only once it runs) died printing a
+            # KeyboardInterrupt traceback. A blocked mask survives fork and exec.
+            unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self.pid = util.spawnv_passfds(executable, cmd, self._fds)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
             self.sentinel = parent_r
             with open(parent_w, "wb", closefd=False) as f:
                 f.write(fp.getbuffer())
