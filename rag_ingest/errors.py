@@ -9,6 +9,7 @@
     ├── QueueFullError              the submission queue is full: back off (HTTP 503)
     ├── SessionRequiredError        a query or delete without a session id
     ├── SessionDeletedError         the session was deleted while its document was in flight
+    ├── DiskFullError               no room on the disk a download or upload is written to
     ├── DocumentError               one document cannot be ingested
     │   ├── UnsupportedFileTypeError    no parser for this content
     │   ├── DocumentTooLargeError       an upload past limits.max_object_size
@@ -41,12 +42,17 @@ carry a credential, an Authorization header or a presigned signature.
 
 from __future__ import annotations
 
+import errno
+import shutil
+from pathlib import Path
+
 from rag_ingest._redact import redact
 
 __all__ = [
     "BinaryContentError",
     "ConfigurationError",
     "CorruptDocumentError",
+    "DiskFullError",
     "DocumentError",
     "DocumentTooLargeError",
     "EmptyDocumentError",
@@ -111,6 +117,29 @@ class SessionRequiredError(RagIngestError, ValueError):
 
 class SessionDeletedError(RagIngestError):
     """``delete_session`` ran while this document was in flight: nothing of it is kept."""
+
+
+class DiskFullError(RagIngestError, OSError):
+    """No space (or quota) left on the disk a download or an upload is written to."""
+
+
+_STAGING_ADVICE = "free some space, or set temp_dir to a disk with room"
+
+
+def disk_full(
+    exc: BaseException, directory: Path, what: str, advice: str = _STAGING_ADVICE
+) -> DiskFullError | None:
+    """``exc`` as a :class:`DiskFullError` naming ``what`` and the free space, if it is
+    an ENOSPC or EDQUOT (raw, it reads "[Errno 28]" with no hint of which disk)."""
+    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    try:
+        free = f"{shutil.disk_usage(directory).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    error = DiskFullError(f"no space left in {directory} ({free}) for {what}: {advice}")
+    error.errno = exc.errno
+    return error
 
 
 class DocumentError(RagIngestError):

@@ -35,13 +35,14 @@ from typing import Any, TypeVar
 from rag_ingest._redact import redact
 from rag_ingest.errors import (
     ConfigurationError,
+    DiskFullError,
     DocumentError,
     QueueFullError,
     RagIngestError,
 )
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
-from rag_ingest.s3.objects import ObjectInfo
+from rag_ingest.s3.objects import DownloadResult, ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
@@ -268,6 +269,10 @@ class DocumentProcessor:
         self._confirm_skips = False  # check "unchanged" against the store too
         # Documents past the skip check that have not reached the store writer yet.
         self._approaching = 0
+        # Downloads of ours on the staging disk (writing, or waiting to be parsed), and
+        # an event set (then replaced) each time one is removed: see _staged_download.
+        self._staged = 0
+        self._staging_freed: asyncio.Event | None = None
 
     async def __aenter__(self) -> DocumentProcessor:
         await self.start()
@@ -446,6 +451,7 @@ class DocumentProcessor:
             linger=p.store_linger,
             approaching=lambda: self._approaching,
         )
+        self._staged, self._staging_freed = 0, asyncio.Event()
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.slots),
@@ -815,6 +821,37 @@ class DocumentProcessor:
         job.result.status, job.result.success = "skipped", True
         job.result.message = f"{what}: no text to index"
 
+    async def _staged_download(
+        self, target: S3Location | DirectURL, progress: Callable[[int, int | None], None]
+    ) -> DownloadResult:
+        """Download to the staging dir. On a full disk, wait while other documents' files
+        are staged (each goes once parsed) and try again: a batch larger than the disk
+        fails only a file that does not fit with nothing else staged."""
+        assert self._s3 is not None
+        while True:
+            self._staged += 1
+            try:
+                result: DownloadResult = await self._s3.download_to_temp(
+                    target, progress=progress, show_progress=False
+                )
+                return result
+            except DiskFullError:
+                self._unstage()
+                if self._staged == 0:
+                    raise
+                logger.info("%s: the staging disk is full; waiting for a staged file", target)
+                assert self._staging_freed is not None
+                await self._staging_freed.wait()
+            except BaseException:
+                self._unstage()
+                raise
+
+    def _unstage(self) -> None:
+        self._staged -= 1
+        if self._staging_freed is not None:
+            self._staging_freed.set()
+            self._staging_freed = asyncio.Event()
+
     @staticmethod
     def _skip_unchanged(job: _Job, how: str = "") -> None:
         assert job.previous is not None
@@ -843,9 +880,8 @@ class DocumentProcessor:
                 def on_bytes(done: int, total: int | None) -> None:
                     self._emit(result, "downloading", bytes_done=done, bytes_total=total)
 
-                download = await self._s3.download_to_temp(
-                    src.target, progress=on_bytes, show_progress=False
-                )
+                assert src.target is not None  # neither a local path nor an upload
+                download = await self._staged_download(src.target, on_bytes)
             temp = path = download.path
         try:
             if src.path is None:
@@ -891,6 +927,7 @@ class DocumentProcessor:
             if temp is not None:
                 temp.unlink(missing_ok=True)
                 temp = None
+                self._unstage()
 
         texts = [c.text for c in plan.chunks]
         metadatas = [c.metadata for c in plan.chunks]

@@ -20,6 +20,7 @@ from rag_ingest.errors import (
     DocumentTooLargeError,
     RagIngestError,
     UnsafeSourceError,
+    disk_full,
 )
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
@@ -191,8 +192,11 @@ async def spool(
                     await run(out.write, block)
             else:
                 await run(_write_blocks, upload, out)
-    except BaseException:
+    except BaseException as exc:
         path.unlink(missing_ok=True)
+        full = disk_full(exc, directory, f"the upload {upload.filename}")
+        if full is not None:
+            raise full from exc
         raise
     return path
 

@@ -39,6 +39,7 @@ from rag_ingest.errors import (
     S3RateLimitError,
     S3TimeoutError,
     UnsafeSourceError,
+    disk_full,
 )
 from rag_ingest.progress import ByteProgress, ProgressCallback
 from rag_ingest.s3._transport import make_transport
@@ -767,9 +768,15 @@ class AsyncS3Client:
                 ),
             )
             info, checksum, parts = await job.run()
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)
             path.unlink(missing_ok=True)
+            if directory == self.settings.staging_dir:
+                full = disk_full(exc, directory, str(target))
+            else:  # the caller's destination
+                full = disk_full(exc, directory, str(target), "free some space there")
+            if full is not None:
+                raise full from exc
             raise
         finally:
             meter.close()

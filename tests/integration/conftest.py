@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,32 @@ def seaweed() -> Iterator[SeaweedS3]:
         SeaweedS3(workdir=workdir) as server,
     ):
         yield server
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """``small_disk(size)``: a fresh tmpfs of ``size`` bytes, unmounted after the test
+    (skipped where mounting is not permitted). A real full disk: ENOSPC as the kernel
+    gives it, and free space as weed and ``shutil.disk_usage`` read it."""
+    mounts: list[Path] = []
+
+    def make(size: int) -> Path:
+        mount = tmp_path / f"disk{len(mounts)}"
+        mount.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode().strip()}")
+        mounts.append(mount)
+        return mount
+
+    try:
+        yield make
+    finally:
+        for mount in mounts:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rag_ingest.errors import QueueFullError, S3NotFoundError, SessionRequiredError
+from rag_ingest.errors import (
+    DiskFullError,
+    QueueFullError,
+    S3NotFoundError,
+    SessionRequiredError,
+)
 from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor, IngestReport
+from rag_ingest.s3 import AsyncS3Client
 from rag_ingest.settings import Settings
 from rag_ingest.testing import SeaweedS3
 from tests import docs
@@ -826,3 +833,38 @@ async def test_a_collection_refuses_an_embedder_other_than_its_own(tmp_path: Pat
         assert (await p.process_document(doc, session_id="s")).status == "ingested"
     async with DocumentProcessor(settings(), embeddings=HashEmbeddings()) as p:
         assert (await p.process_document(doc, session_id="t")).status == "ingested"
+
+
+async def test_a_batch_larger_than_the_staging_disk_waits_for_room(
+    seaweed: SeaweedS3, tmp_path: Path, small_disk: Callable[[int], Path]
+) -> None:
+    """Downloads in flight filled a small temp disk, and ENOSPC failed them as a bare
+    OSError ("[Errno 28]", logged with a traceback). They now wait for staged files to
+    go; only a file that does not fit with nothing else staged fails, as DiskFullError."""
+    staging = small_disk(6 * 2**20)
+    client = seaweed.client()
+    client.create_bucket(Bucket="fulldisk")
+    for i in range(6):  # 2.4 MB each: two fit at once, four downloads try
+        client.put_object(
+            Bucket="fulldisk", Key=f"big{i}.txt", Body=f"canary {i}\n".encode() * 240_000
+        )
+    client.put_object(Bucket="fulldisk", Key="huge.txt", Body=b"larger than the disk\n" * 400_000)
+    settings = make_settings(seaweed, tmp_path, temp_dir=str(staging), pipeline={"downloads": 4})
+    async with DocumentProcessor(settings) as processor:
+        report = await processor.process_many(["s3://fulldisk/"], session_id="s")
+        hits = await processor.query("canary 5", session_id="s", k=1)
+    results = by_name(report)
+    assert {name: r.status for name, r in results.items()} == {
+        **{f"big{i}.txt": "ingested" for i in range(6)},
+        "huge.txt": "failed",
+    }
+    assert results["huge.txt"].error_type == "DiskFullError"
+    assert f"no space left in {staging}" in (results["huge.txt"].message or "")
+    assert hits and hits[0][0].metadata["filename"] == "big5.txt"
+    assert list(staging.iterdir()) == []
+    mine = staging / "mine"  # a caller's own destination: no advice about temp_dir
+    mine.mkdir()
+    async with AsyncS3Client(settings) as s3:
+        with pytest.raises(DiskFullError, match="free some space there"):
+            await s3.download("s3://fulldisk/huge.txt", mine / "huge.txt")
+    assert list(mine.iterdir()) == []

@@ -9,7 +9,7 @@ import random
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,23 +102,14 @@ def test_a_server_that_cannot_start_leaves_nothing(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def nearly_full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A small tmpfs with 1.5 MiB free: under the 1% free that weed writes to."""
-    mount = tmp_path / "full"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(mount)], capture_output=True
+def nearly_full_disk(small_disk: Callable[[int], Path]) -> Path:
+    """A small disk with 1.5 MiB free: under the 1% free that weed writes to."""
+    mount = small_disk(300 * MiB)
+    usage = shutil.disk_usage(mount)
+    subprocess.run(
+        ["fallocate", "-l", str(usage.free - int(1.5 * MiB)), str(mount / "fill")], check=True
     )
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode().strip()}")
-    try:
-        usage = shutil.disk_usage(mount)
-        subprocess.run(
-            ["fallocate", "-l", str(usage.free - int(1.5 * MiB)), str(mount / "fill")], check=True
-        )
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    return mount
 
 
 def test_a_nearly_full_disk_keeps_the_data_in_memory(nearly_full_disk: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,16 @@ async def test_two_uploads_with_one_name_in_a_batch_are_not_one(tmp_path: Path) 
     assert kept.results[0].status == "ingested"
     loader = RagIngestLoader([first, second], settings=settings(tmp_path))
     assert len(loader.load()) == 1 and "same identity" in str(loader.errors)
+
+
+async def test_an_upload_larger_than_the_staging_disk_fails_disk_full(
+    tmp_path: Path, small_disk: Callable[[int], Path]
+) -> None:
+    staging = small_disk(2**20)
+    config = settings(tmp_path).model_copy(update={"temp_dir": staging})
+    async with DocumentProcessor(config, embeddings=HashEmbeddings()) as p:
+        result = await p.process_document(Upload(b"a line\n" * 2**18, "big.txt"), session_id="s")
+    assert result.error_type == "DiskFullError"
+    assert f"no space left in {staging}" in (result.message or "")
+    assert "the upload big.txt" in (result.message or "")
+    assert list(staging.iterdir()) == []
