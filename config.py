@@ -192,6 +192,10 @@ store = {
     # deletes by ID, so a replay is harmless); our own Chroma server, if it exited or
     # stopped answering, is restarted on its port before the next attempt.
     "max_attempts": 4,
+    # Writes stop (StoreError, the next run takes them) while persist_dir's disk has less
+    # free: a Chroma that runs out mid-write fails its writes and then stops answering
+    # (measured: every later call timed out), and the ledger cannot record. 0 turns it off.
+    "min_free_mb": 64,
 }
 
 pipeline = {

@@ -61,6 +61,7 @@ from rag_ingest.store import (
     Ledger,
     LedgerRow,
     VerifyReport,
+    check_room,
     chroma_collection,
     chunk_id,
     compare,
@@ -450,6 +451,7 @@ class DocumentProcessor:
             max_chunks=self.store.max_batch,
             linger=p.store_linger,
             approaching=lambda: self._approaching,
+            check_room=functools.partial(check_room, s.store.persist_dir, s.store.min_free_mb),
         )
         self._staged, self._staging_freed = 0, asyncio.Event()
         self._gates = {

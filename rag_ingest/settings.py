@@ -343,6 +343,13 @@ class StoreSettings(_Part):
         description="Seconds one request to a Chroma server may take (chromadb's HttpClient "
         "sets none: a server that goes quiet would hang every write).",
     )
+    min_free_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Writes stop (StoreError) while persist_dir's disk has less free: a "
+        "Chroma that runs out mid-write stops answering, and the ledger cannot record. "
+        "0: no check.",
+    )
     max_attempts: int = Field(
         default=4,
         ge=1,

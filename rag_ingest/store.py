@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import sqlite3
 import sys
 import threading
@@ -766,6 +767,30 @@ def _ledger_row(row: tuple[Any, ...]) -> LedgerRow:
     )
 
 
+_SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, which typeshed lacks
+
+
+def check_room(directory: Path, min_free_mb: int) -> None:
+    """Raise :class:`StoreError` while ``directory``'s disk has under ``min_free_mb`` free.
+
+    Checked before each store write: filled to the last byte, Chroma failed writes with
+    "database or disk is full" and then stopped answering (every later call timed out
+    after ``store.timeout``, four attempts each), and the ledger could not record.
+    """
+    if min_free_mb <= 0:
+        return
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return  # not created yet: the write will say what is wrong
+    if free < min_free_mb * 2**20:
+        raise StoreError(
+            f"the store's disk is nearly full: {directory} has {free / 2**20:.1f} MiB free, "
+            f"under store.min_free_mb={min_free_mb}; free some space, and the next run "
+            "ingests what this one could not"
+        )
+
+
 class Ledger:
     """One row per (session, source): its version, outcome and chunk IDs (SQLite)."""
 
@@ -792,18 +817,35 @@ class Ledger:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One commit for every write inside (a nested call joins the outer one)."""
+        """One commit for every write inside (a nested call joins the outer one). A write
+        SQLite refuses (a full disk, a read-only file) is a :class:`StoreError`."""
         with self._lock:
             if self._db.in_transaction:
                 yield
                 return
-            self._db.execute("BEGIN")
             try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._refused(exc) from exc
+
+    def _refused(self, exc: sqlite3.Error) -> StoreError:
+        """Raw, a full disk failed each document with "OperationalError: database or disk
+        is full" and a logged traceback, naming neither the file nor the remedy."""
+        try:
+            free = f" ({shutil.disk_usage(self.path.parent).free / 2**20:.1f} MiB free)"
+        except OSError:
+            free = ""
+        advice = ""
+        if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+            advice = ": free some space, or set store.persist_dir to a disk with room"
+        return StoreError(f"the ledger {self.path}{free} refused a write: {exc}{advice}")
 
     def get(self, session_id: str, source: str) -> LedgerRow | None:
         with self._lock:
@@ -922,7 +964,7 @@ class Ledger:
                 )
 
     def delete_session(self, session_id: str) -> int:
-        with self._lock:
+        with self.transaction():
             self._db.execute("DELETE FROM pending WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount

@@ -71,6 +71,7 @@ class BatchWriter:
         max_chunks: int,
         linger: float,
         approaching: Callable[[], int],
+        check_room: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._ledger = ledger
@@ -79,6 +80,7 @@ class BatchWriter:
         self._max_chunks = max_chunks
         self._linger = linger
         self._approaching = approaching
+        self._check_room = check_room  # raises StoreError when the store's disk is full
         self._queue: deque[_Queued] = deque()
         self._arrived = asyncio.Event()
         # The batch being committed, and a signal after each commit (for settle()).
@@ -211,6 +213,7 @@ class BatchWriter:
         return errors
 
     def _commit(self, writes: list[ChunkWrite]) -> None:
+        self._check_room()
         ledger, store = self._ledger, self._store
         stale: set[str] = set()
         for w in writes:

@@ -5,8 +5,11 @@ bad request is not. Nothing is lost and nothing doubled."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ import pytest
 from rag_ingest.errors import StoreError
 from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
-from rag_ingest.store import ChunkStore, store_transient
+from rag_ingest.store import ChunkStore, Ledger, store_transient
 
 pytestmark = pytest.mark.integration
 
@@ -302,3 +305,60 @@ async def test_a_store_that_lost_its_chunks_gets_them_again(
         assert p._confirm_skips is False  # in step again: skips cost no store reads
         third = await p.process_many(paths, session_id="s")
         assert [r.status for r in third.results] == ["skipped"] * 3
+
+
+async def test_a_nearly_full_store_disk_stops_writes_until_there_is_room(
+    tmp_path: Path, small_disk: Callable[[int], Path]
+) -> None:
+    """Filled to the last byte, Chroma failed writes with "database or disk is full" and
+    then stopped answering: every later call timed out (120 s, four attempts), a 3,000-file
+    run did not end. The ledger failed with a bare sqlite3 OperationalError. Now writes
+    stop at store.min_free_mb, fail fast and typed, and the next run with room finishes."""
+    disk = small_disk(100 * 2**20)
+    config = settings(tmp_path, persist_dir=str(disk / "store"), min_free_mb=40)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = docs(tmp_path / "a", 3), docs(tmp_path / "b", 3)
+    async with DocumentProcessor(config) as p:
+        assert (await p.process_many(first, session_id="s")).count("ingested") == 3
+        filler = disk / "filler"
+        room = shutil.disk_usage(disk).free - 30 * 2**20
+        subprocess.run(["fallocate", "-l", str(room), str(filler)], check=True)
+        started = time.monotonic()
+        report = await p.process_many(second, session_id="s")
+        assert time.monotonic() - started < 30
+        assert [r.error_type for r in report.results] == ["StoreError"] * 3
+        assert "under store.min_free_mb=40" in (report.results[0].message or "")
+        filler.unlink()
+        again = await p.process_many(second, session_id="s")
+        assert again.count("ingested") == 3
+        check = await p.verify_session("s")
+    assert check.consistent and check.sources == 6 and check.stored == check.recorded == 6
+
+
+def test_a_ledger_write_on_a_full_disk_is_a_store_error(
+    small_disk: Callable[[int], Path],
+) -> None:
+    """Raw, each document failed with "OperationalError: database or disk is full" and a
+    logged traceback, naming neither the ledger nor the remedy."""
+    disk = small_disk(4 * 2**20)
+    ledger = Ledger(disk / "ledger.sqlite3")
+    try:
+        subprocess.run(["fallocate", "-l", str(shutil.disk_usage(disk).free), str(disk / "x")])
+        with pytest.raises(StoreError) as refused:
+            for i in range(1000):  # past the pages SQLite already holds on disk
+                ledger.record(
+                    session_id="s",
+                    source=f"file:///d{i}.md",
+                    version="v",
+                    size=1,
+                    status="ingested",
+                    chunk_ids=[f"{i:064d}"] * 20,
+                    fingerprint="f",
+                )
+        message = str(refused.value)
+        assert f"the ledger {disk / 'ledger.sqlite3'}" in message
+        assert "database or disk is full" in message
+        assert "set store.persist_dir to a disk with room" in message
+    finally:
+        ledger.close()
