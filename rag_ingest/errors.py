@@ -126,6 +126,14 @@ class DiskFullError(RagIngestError, OSError):
 _STAGING_ADVICE = "free some space, or set temp_dir to a disk with room"
 
 
+def free_space(directory: Path) -> str:
+    """For a message: "12.3 MiB free" on ``directory``'s disk."""
+    try:
+        return f"{shutil.disk_usage(directory).free / 2**20:.1f} MiB free"
+    except OSError:
+        return "free space unknown"
+
+
 def disk_full(
     exc: BaseException, directory: Path, what: str, advice: str = _STAGING_ADVICE
 ) -> DiskFullError | None:
@@ -133,11 +141,9 @@ def disk_full(
     an ENOSPC or EDQUOT (raw, it reads "[Errno 28]" with no hint of which disk)."""
     if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
-    try:
-        free = f"{shutil.disk_usage(directory).free / 2**20:.1f} MiB free"
-    except OSError:
-        free = "free space unknown"
-    error = DiskFullError(f"no space left in {directory} ({free}) for {what}: {advice}")
+    error = DiskFullError(
+        f"no space left in {directory} ({free_space(directory)}) for {what}: {advice}"
+    )
     error.errno = exc.errno
     return error
 

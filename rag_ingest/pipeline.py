@@ -273,7 +273,7 @@ class DocumentProcessor:
         # Downloads of ours on the staging disk (writing, or waiting to be parsed), and
         # an event set (then replaced) each time one is removed: see _staged_download.
         self._staged = 0
-        self._staging_freed: asyncio.Event | None = None
+        self._staging_freed = asyncio.Event()
 
     async def __aenter__(self) -> DocumentProcessor:
         await self.start()
@@ -842,7 +842,6 @@ class DocumentProcessor:
                 if self._staged == 0:
                     raise
                 logger.info("%s: the staging disk is full; waiting for a staged file", target)
-                assert self._staging_freed is not None
                 await self._staging_freed.wait()
             except BaseException:
                 self._unstage()
@@ -850,9 +849,8 @@ class DocumentProcessor:
 
     def _unstage(self) -> None:
         self._staged -= 1
-        if self._staging_freed is not None:
-            self._staging_freed.set()
-            self._staging_freed = asyncio.Event()
+        self._staging_freed.set()
+        self._staging_freed = asyncio.Event()
 
     @staticmethod
     def _skip_unchanged(job: _Job, how: str = "") -> None:

@@ -49,6 +49,7 @@ from rag_ingest.errors import (
     MissingExtraError,
     SessionRequiredError,
     StoreError,
+    free_space,
 )
 from rag_ingest.models import is_transient, model_call_policy
 from rag_ingest.settings import StoreSettings
@@ -785,7 +786,7 @@ def check_room(directory: Path, min_free_mb: int) -> None:
         return  # not created yet: the write will say what is wrong
     if free < min_free_mb * 2**20:
         raise StoreError(
-            f"the store's disk is nearly full: {directory} has {free / 2**20:.1f} MiB free, "
+            f"the store's disk is nearly full: {directory} has {free_space(directory)}, "
             f"under store.min_free_mb={min_free_mb}; free some space, and the next run "
             "ingests what this one could not"
         )
@@ -838,14 +839,11 @@ class Ledger:
     def _refused(self, exc: sqlite3.Error) -> StoreError:
         """Raw, a full disk failed each document with "OperationalError: database or disk
         is full" and a logged traceback, naming neither the file nor the remedy."""
-        try:
-            free = f" ({shutil.disk_usage(self.path.parent).free / 2**20:.1f} MiB free)"
-        except OSError:
-            free = ""
         advice = ""
         if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
             advice = ": free some space, or set store.persist_dir to a disk with room"
-        return StoreError(f"the ledger {self.path}{free} refused a write: {exc}{advice}")
+        free = free_space(self.path.parent)
+        return StoreError(f"the ledger {self.path} ({free}) refused a write: {exc}{advice}")
 
     def get(self, session_id: str, source: str) -> LedgerRow | None:
         with self._lock:
