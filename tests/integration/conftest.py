@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,10 @@ from rag_ingest.testing import SeaweedS3
 def seaweed() -> Iterator[SeaweedS3]:
     """One real S3 server (SigV4 enforced) for the whole session, stopped at the end.
 
-    Its files are in memory where there is a /dev/shm: the session stores a 1 GiB
-    object, and on a disk that falls under 1% free weed stops taking writes.
+    Its files are in memory where /dev/shm has room: the session stores a 1 GiB object,
+    and on a disk that falls under 1% free weed stops taking writes.
     """
-    memory = Path("/dev/shm")
-    with (
-        tempfile.TemporaryDirectory(dir=memory if memory.is_dir() else None) as workdir,
-        SeaweedS3(workdir=workdir) as server,
-    ):
+    with SeaweedS3(prefer_memory=True) as server:
         yield server
 
 

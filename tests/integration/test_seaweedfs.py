@@ -129,6 +129,23 @@ def test_a_nearly_full_disk_keeps_the_data_in_memory(nearly_full_disk: Path) -> 
     assert not spilled.exists()
 
 
+def test_memory_is_preferred_only_where_it_has_room(
+    small_disk: Callable[[int], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's /dev/shm is often 64 MB: preferred there, the session's 1 GiB object
+    would not fit, so the data stays on the disk."""
+    from rag_ingest.testing import seaweedfs
+
+    with SeaweedS3(prefer_memory=True) as server:
+        assert server.data_dir.parent == Path("/dev/shm")
+    monkeypatch.setattr(seaweedfs, "_MEMORY_FS", small_disk(64 * MiB))
+    with SeaweedS3(prefer_memory=True) as server:
+        assert server.data_dir == server.workdir / "data"
+        client = server.client()
+        client.create_bucket(Bucket="on-disk")
+        client.put_object(Bucket="on-disk", Key="k", Body=b"x")
+
+
 def test_no_room_anywhere_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from rag_ingest.testing import seaweedfs
 
