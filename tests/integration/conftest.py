@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -8,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from rag_ingest.errors import free_space
 from rag_ingest.testing import SeaweedS3
 
 
@@ -64,12 +64,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except Exception as exc:  # the server may be what broke
             volumes = f"unavailable: {exc!r}"
         report.sections.append(("SeaweedFS volumes", volumes))
-        try:
-            usage = shutil.disk_usage(server.data_dir)
-            free, total = usage.free / 2**30, usage.total / 2**30
-            disk = f"{server.data_dir}: {free:.2f} of {total:.0f} GiB free"
-        except OSError as exc:
-            disk = f"unavailable: {exc!r}"
+        disk = f"{server.data_dir}: {free_space(server.data_dir)}"
         report.sections.append(("SeaweedFS disk", disk))
         report.sections.append(("SeaweedFS log (tail)", server.log_tail(6000)))
     return report
