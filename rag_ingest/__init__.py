@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AsyncS3Client": "rag_ingest.s3.client",
     "BinaryContentError": "rag_ingest.errors",
+    "BlankDocumentError": "rag_ingest.errors",
     "ChunkStore": "rag_ingest.store",
     "ConfigurationError": "rag_ingest.errors",
     "CorruptDocumentError": "rag_ingest.errors",
@@ -30,6 +31,7 @@ _EXPORTS = {
     "IngestResult": "rag_ingest.pipeline",
     "MiniLMEmbeddings": "rag_ingest.models",
     "MissingExtraError": "rag_ingest.errors",
+    "NoTextFormatError": "rag_ingest.errors",
     "ModelError": "rag_ingest.errors",
     "ObjectInfo": "rag_ingest.s3.objects",
     "ParserCrashedError": "rag_ingest.errors",
@@ -67,6 +69,7 @@ _EXPORTS = {
 __all__ = [
     "AsyncS3Client",
     "BinaryContentError",
+    "BlankDocumentError",
     "ChunkStore",
     "ConfigurationError",
     "CorruptDocumentError",
@@ -83,6 +86,7 @@ __all__ = [
     "IngestResult",
     "MiniLMEmbeddings",
     "MissingExtraError",
+    "NoTextFormatError",
     "ModelError",
     "ObjectInfo",
     "ParserCrashedError",
@@ -120,6 +124,7 @@ __all__ = [
 if TYPE_CHECKING:
     from rag_ingest.errors import (
         BinaryContentError,
+        BlankDocumentError,
         ConfigurationError,
         CorruptDocumentError,
         DiskFullError,
@@ -129,6 +134,7 @@ if TYPE_CHECKING:
         EncryptedDocumentError,
         MissingExtraError,
         ModelError,
+        NoTextFormatError,
         ParserCrashedError,
         ParserMemoryError,
         ParserTimeoutError,

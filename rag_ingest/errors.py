@@ -12,6 +12,7 @@
     ├── DiskFullError               no room on the disk a download or upload is written to
     ├── DocumentError               one document cannot be ingested
     │   ├── UnsupportedFileTypeError    no parser for this content
+    │   │   └── NoTextFormatError       an image, archive, executable, ...: no text in it
     │   ├── DocumentTooLargeError       an upload past limits.max_object_size
     │   ├── EncryptedDocumentError      password-protected
     │   ├── CorruptDocumentError        unreadable, truncated or repaired
@@ -21,6 +22,7 @@
     │   ├── ParserCrashedError          the parser's worker process died
     │   ├── ParserMemoryError           the parser went past its memory limit
     │   └── EmptyDocumentError          no text to index
+    │       └── BlankDocumentError      nothing but whitespace (skipped, as an empty file is)
     ├── ModelError                  an embedding or summary call failed past its retries
     ├── StoreError                  the vector store or the ledger refused a write
     ├── UnsafeSourceError           a URL we refuse to fetch (scheme, host, redirect)
@@ -50,6 +52,7 @@ from rag_ingest._redact import redact
 
 __all__ = [
     "BinaryContentError",
+    "BlankDocumentError",
     "ConfigurationError",
     "CorruptDocumentError",
     "DiskFullError",
@@ -58,6 +61,7 @@ __all__ = [
     "EmptyDocumentError",
     "EncryptedDocumentError",
     "MissingExtraError",
+    "NoTextFormatError",
     "ModelError",
     "ParserCrashedError",
     "ParserMemoryError",
@@ -160,6 +164,12 @@ class DocumentTooLargeError(DocumentError):
     """An upload larger than ``limits.max_object_size``; nothing of it is kept."""
 
 
+class NoTextFormatError(UnsupportedFileTypeError):
+    """A format with no text to index (an image, audio, video, archive, executable,
+    database or other binary), by its name or its bytes. Listed by a directory walk or
+    a prefix, such a file is skipped; named on its own, it fails."""
+
+
 class EncryptedDocumentError(DocumentError):
     """The document is password-protected."""
 
@@ -190,6 +200,11 @@ class ParserMemoryError(DocumentError, MemoryError):
 
 class EmptyDocumentError(DocumentError):
     """The document has no text to index."""
+
+
+class BlankDocumentError(EmptyDocumentError):
+    """The file holds nothing but whitespace (an ``__init__.py`` of one newline): the
+    processor skips it as it skips an empty file."""
 
 
 class ModelError(RagIngestError):

@@ -20,7 +20,12 @@ from typing import Any, Literal
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
-from rag_ingest.errors import ConfigurationError, RagIngestError
+from rag_ingest.errors import (
+    BlankDocumentError,
+    ConfigurationError,
+    NoTextFormatError,
+    RagIngestError,
+)
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
@@ -192,6 +197,11 @@ class RagIngestLoader(BaseLoader):
             return docs
         except RagIngestError as exc:
             name = source.key if source is not None else str(item)
+            listed = source is not None and source.listed
+            if isinstance(exc, BlankDocumentError) or (
+                listed and isinstance(exc, NoTextFormatError)
+            ):
+                return []  # an __init__.py of one newline, a binary in a walked tree
             if self.on_error == "raise":
                 raise
             logger.warning("skipping %s: %s: %s", name, type(exc).__name__, exc)

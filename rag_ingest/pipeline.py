@@ -34,9 +34,11 @@ from typing import Any, TypeVar
 
 from rag_ingest._redact import redact
 from rag_ingest.errors import (
+    BlankDocumentError,
     ConfigurationError,
     DiskFullError,
     DocumentError,
+    NoTextFormatError,
     QueueFullError,
     RagIngestError,
 )
@@ -799,11 +801,7 @@ class DocumentProcessor:
             self._skip_unchanged(job)
             return
         if size == 0:
-            # Nothing to index (an empty __init__.py, a placeholder): not a failure. Still
-            # written, so the chunks of an earlier, non-empty version are removed.
-            await self._store(job, [], [], [], [])
-            result.status, result.success = "skipped", True
-            result.message = "empty (0 bytes): nothing to index"
+            await self._nothing_to_index(job, "empty (0 bytes): nothing to index")
             return
         self._approaching += 1
         arrived = _Once(self._arrive)
@@ -811,6 +809,15 @@ class DocumentProcessor:
             await self._ingest_new(job, arrived)
         finally:
             arrived()  # failed on the way, or already counted at the writer
+
+    async def _nothing_to_index(
+        self, job: _Job, why: str, arrived: Callable[[], None] | None = None
+    ) -> None:
+        """Skipped, not failed: an empty or blank file (an ``__init__.py``), or a binary in
+        a walked tree. Still written, so an earlier version's chunks are removed and the
+        next run skips the source unread."""
+        await self._store(job, [], [], [], [], arrived)
+        job.result.status, job.result.success, job.result.message = "skipped", True, why
 
     async def _skip_no_text(self, job: _Job, what: str) -> None:
         """A listed image, video, archive, ...: skipped unread, not failed (a docs tree's
@@ -869,6 +876,7 @@ class DocumentProcessor:
         key, session = result.source, job.session
         # Download (tier 1).
         temp: Path | None = None
+        nothing: str | None = None
         if src.path is not None:
             path = src.path
             result.bytes = job.size
@@ -902,9 +910,17 @@ class DocumentProcessor:
             # Parse and chunk (tier 2, worker processes).
             async with self._stage(seconds, "parse_chunk", "parse"):
                 self._emit(result, "parsing")
-                parsed, plan = await self._pool.parse_and_chunk(
-                    str(path), src.name, self._chunk_settings, base
-                )
+                try:
+                    parsed, plan = await self._pool.parse_and_chunk(
+                        str(path), src.name, self._chunk_settings, base
+                    )
+                except (BlankDocumentError, NoTextFormatError) as exc:
+                    if isinstance(exc, NoTextFormatError) and not src.listed:
+                        raise  # named on its own: say why it was not ingested
+                    nothing = str(exc).removeprefix(f"{src.name}: ")
+            if nothing is not None:
+                await self._nothing_to_index(job, nothing, arrived)
+                return
             self._emit(result, "chunking")
             result.file_type = parsed.file_type
             result.is_code_file = parsed.file_type in _CODE_TYPES

@@ -7,11 +7,14 @@ it detects the type by content and name, then dispatches to the PDF, office
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import importlib
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from rag_ingest.errors import BinaryContentError, BlankDocumentError, NoTextFormatError
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect
 
@@ -26,6 +29,20 @@ __all__ = [
 ]
 
 
+_NOT_WHITESPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
+def _blank(path: str) -> bool:
+    """Nothing but whitespace (after a UTF-8 BOM); stops at the first byte that is not."""
+    with open(path, "rb") as f:
+        block = f.read(1 << 16).removeprefix(codecs.BOM_UTF8)
+        while block:
+            if _NOT_WHITESPACE.search(block):
+                return False
+            block = f.read(1 << 20)
+    return True
+
+
 def _plugin(spec: str) -> Any:
     module, _, attribute = spec.partition(":")
     return getattr(importlib.import_module(module), attribute)
@@ -33,6 +50,8 @@ def _plugin(spec: str) -> Any:
 
 def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
     """Parse one local file; raise a :class:`DocumentError` subclass when it cannot be."""
+    if _blank(path):
+        raise BlankDocumentError(f"{name}: blank (whitespace only): nothing to index")
     suffix = PurePosixPath(name).suffix.lower()
     for extension, spec in options.plugins:
         if extension == suffix:
@@ -83,7 +102,13 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
     else:
         from rag_ingest.parsers.text import parse_text
 
-        parsed = parse_text(path, name, kind.kind, kind.language)
+        try:
+            parsed = parse_text(path, name, kind.kind, kind.language)
+        except BinaryContentError:
+            if kind.guessed:  # an unknown extension and binary bytes: some binary format
+                what = f"binary data ({suffix or 'no extension'})"
+                raise NoTextFormatError(f"{name}: {what}: no text to index") from None
+            raise
     if kind.note:
         parsed.warnings.append(kind.note)
     return parsed

@@ -5,7 +5,11 @@ from __future__ import annotations
 import zipfile
 from pathlib import PurePosixPath
 
-from rag_ingest.errors import EncryptedDocumentError, UnsupportedFileTypeError
+from rag_ingest.errors import (
+    EncryptedDocumentError,
+    NoTextFormatError,
+    UnsupportedFileTypeError,
+)
 
 __all__ = ["CODE_LANGUAGES", "FileKind", "detect", "no_text"]
 
@@ -78,14 +82,22 @@ _REFUSED = (
 
 
 class FileKind:
-    """A detected type: ``kind`` (pdf, docx, ..., text, code) and a code ``language``."""
+    """A detected type: ``kind`` (pdf, docx, ..., text, code) and a code ``language``.
+    ``guessed``: neither the name nor the bytes said what it is (tried as text)."""
 
-    __slots__ = ("kind", "language", "note")
+    __slots__ = ("guessed", "kind", "language", "note")
 
-    def __init__(self, kind: str, language: str | None = None, note: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        language: str | None = None,
+        note: str | None = None,
+        guessed: bool = False,
+    ) -> None:
         self.kind = kind
         self.language = language
         self.note = note
+        self.guessed = guessed
 
     def __repr__(self) -> str:
         return f"FileKind({self.kind!r}, language={self.language!r})"
@@ -155,6 +167,10 @@ def detect(path: str, name: str) -> FileKind:
     try:
         by_content = _content_kind(path, head)
     except UnsupportedFileTypeError as exc:
+        # A PNG, an ELF or a database: a format with no text, unless the name claims one
+        # (notes.txt holding a gzip stream is a mistake to report, not a file to pass over).
+        if by_name is None:
+            raise NoTextFormatError(f"{name}: {exc}: no text to index") from None
         raise UnsupportedFileTypeError(f"{name}: {exc}") from None
 
     if by_content == "ole" and _encrypted_ooxml(path):
@@ -181,7 +197,7 @@ def detect(path: str, name: str) -> FileKind:
             by_content, note=f"named {suffix or 'without extension'} but is {by_content}"
         )
     if by_name is None and (what := no_text(name)) is not None:
-        raise UnsupportedFileTypeError(f"{name}: {what}: no text to index")
+        raise NoTextFormatError(f"{name}: {what}: no text to index")
     if by_name in ("pdf", "docx", "pptx", "xlsx"):
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:
@@ -192,4 +208,6 @@ def detect(path: str, name: str) -> FileKind:
     if by_name is not None:
         return FileKind(by_name)
     # Unknown extension: plain text if it decodes as text, else refused by the text parser.
-    return FileKind("text", note=f"unknown extension {suffix or '(none)'}; treated as text")
+    return FileKind(
+        "text", note=f"unknown extension {suffix or '(none)'}; treated as text", guessed=True
+    )

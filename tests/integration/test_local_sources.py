@@ -148,6 +148,43 @@ def test_prune_removes_what_a_directory_no_longer_has_and_nothing_else(
         assert store.ids_for("other", gone)
 
 
+def test_binaries_a_walk_meets_by_content_are_skipped_and_named_ones_fail(
+    tmp_path: Path,
+) -> None:
+    """Names that say nothing (a SQLite WAL, a shared library, a bare blob), bytes that
+    are binary: in a walked tree they are passed over, not failed (a repository's
+    ``ingest`` exited 1 for them); a text name with binary bytes still fails."""
+    from rag_ingest import RagIngestLoader
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\nThe canary is HERON.\n")
+    binaries = {
+        "store.sqlite3-wal": b"7\x7f\x06\x82" + bytes(300),
+        "libfoo.so.1": b"\x7fELF" + bytes(300),
+        "blob": bytes(range(256)) * 4,
+    }
+    for name, data in binaries.items():
+        (docs / name).write_bytes(data)
+    (docs / "broken.txt").write_bytes(bytes(range(256)) * 4)
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        report = p.process_many(docs, session_id="s")
+        outcome = {Path(r.source).name: (r.status, r.message) for r in report.results}
+        assert outcome["guide.md"][0] == "ingested"
+        assert outcome["broken.txt"][0] == "failed"
+        assert outcome["blob"] == ("skipped", "binary data (no extension): no text to index")
+        assert outcome["libfoo.so.1"][0] == "skipped" and "(ELF)" in outcome["libfoo.so.1"][1]
+        assert {n for n, (status, _) in outcome.items() if status == "skipped"} == set(binaries)
+        again = p.process_many(docs, session_id="s")
+        skipped = {Path(r.source).name: r.message for r in again.results if r.status == "skipped"}
+        assert {skipped[n] for n in binaries} == {"unchanged since the last ingest"}
+        named = p.process_document(docs / "blob", session_id="other")
+        assert named.status == "failed" and named.error_type == "NoTextFormatError"
+    loader = RagIngestLoader(docs, settings=local_settings(str(tmp_path / "s2")))
+    assert [Path(d.metadata["source"]).name for d in loader.load()] == ["guide.md"]
+    assert [Path(e.source).name for e in loader.errors] == ["broken.txt"]
+
+
 def test_an_empty_file_is_skipped_and_takes_its_old_chunks_with_it(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     empty = tmp_path / "docs" / "__init__.py"
@@ -172,6 +209,19 @@ def test_an_empty_file_is_skipped_and_takes_its_old_chunks_with_it(tmp_path: Pat
         assert store.ids_for("s", emptied.as_uri()) == set()  # the old chunks went
         third = p.process_many(tmp_path / "docs", session_id="s")
         assert {r.message for r in third.results} == {"unchanged since the last ingest"}
+
+        # Blank is empty too: an __init__.py of one newline, a README of blank lines.
+        emptied.write_text("Notes worth keeping. " * 40)
+        assert p.process_many(tmp_path / "docs", session_id="s").totals["ingested"] == 1
+        empty.write_text("\n")
+        emptied.write_text("\ufeff\n  \n\t\n", encoding="utf-8")
+        blank = p.process_many(tmp_path / "docs", session_id="s")
+        assert {(r.status, r.message) for r in blank.results} == {
+            ("skipped", "blank (whitespace only): nothing to index")
+        }
+        assert blank.totals["failed"] == 0 and store.ids_for("s", emptied.as_uri()) == set()
+        named = p.process_document(empty, session_id="named")
+        assert (named.status, named.success) == ("skipped", True)
 
 
 async def test_a_source_named_twice_is_ingested_once(tmp_path: Path) -> None:
@@ -269,7 +319,7 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
         assert skipped["demo.mp4"] == "a video (.mp4): no text to index"
         assert all(r.bytes == 0 for r in report.results if r.status == "skipped")
         named = p.process_document(docs / "logo.png", session_id="s")
-        assert named.status == "failed" and named.error_type == "UnsupportedFileTypeError"
+        assert named.status == "failed" and named.error_type == "NoTextFormatError"
         named = p.process_document(docs / "icon.svg", session_id="s")
         assert named.status == "failed" and "an image (.svg)" in (named.message or "")
     loaded = RagIngestLoader(docs, settings=local_settings(str(tmp_path / "s2")), on_error="raise")

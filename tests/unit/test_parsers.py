@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from rag_ingest.errors import (
     BinaryContentError,
+    BlankDocumentError,
     CorruptDocumentError,
+    DocumentError,
     EncryptedDocumentError,
+    NoTextFormatError,
     UnsupportedFileTypeError,
     ZipBombError,
 )
@@ -111,6 +115,56 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
 def test_binary_content_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BinaryContentError):
         parse_file(_file(tmp_path, "b.txt", bytes(range(256)) * 50), "b.txt", OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("__init__.py", b"\n"),
+        ("empty.txt", b""),
+        ("bom.md", b"\xef\xbb\xbf  \r\n\t\n"),
+        ("page.html", b" \n" * 100_000),  # past the first block read
+        ("scan.pdf", b"\n\n"),
+    ],
+)
+def test_a_blank_file_is_blank_whatever_its_name(tmp_path: Path, name: str, data: bytes) -> None:
+    with pytest.raises(BlankDocumentError, match="whitespace only"):
+        parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
+def test_text_after_a_long_blank_run_is_read(tmp_path: Path) -> None:
+    data = b" " * 200_000 + b"CANARY-LATE"  # beyond the first 64 KiB read
+    assert "CANARY-LATE" in parse_file(_file(tmp_path, "late.txt", data), "late.txt", OPTIONS).text
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("store.sqlite3-wal", b"7\x7f\x06\x82" + bytes(300), "binary data (.sqlite3-wal)"),
+        ("blob", bytes(range(256)) * 4, "binary data (no extension)"),
+        ("libfoo.so.1", b"\x7fELF" + bytes(300), "an executable (ELF)"),
+        ("cover.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
+    ],
+)
+def test_binary_content_under_a_name_that_claims_no_text_type_has_no_text(
+    tmp_path: Path, name: str, data: bytes, said: str
+) -> None:
+    with pytest.raises(
+        NoTextFormatError, match=f"^{re.escape(name)}: {re.escape(said)}.*no text to index$"
+    ):
+        parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("b.txt", bytes(range(256)) * 50), ("notes.txt", b"\x1f\x8b\x08\x00" + bytes(64))],
+)
+def test_binary_content_under_a_text_name_is_an_error_not_a_format(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    with pytest.raises(DocumentError) as caught:
+        parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    assert not isinstance(caught.value, NoTextFormatError)
 
 
 def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
