@@ -222,6 +222,12 @@ class ParseSettings(_Part):
         "vector drawings (same output as PyMuPDF4LLMLoader; 15 ms/page on text pages, ~71 "
         "with drawings); fast: never search tables; layout: its layout model (~17x slower).",
     )
+    pdf_split_pages: int = Field(
+        default=32,
+        ge=0,
+        description="A PDF of twice this many pages or more is parsed in page ranges on "
+        "every worker at once (process mode, 2+ workers); 0: never split.",
+    )
     max_unzipped_size: int = Field(
         default=512 * MiB, ge=1, description="OOXML archives expanding past this are refused."
     )

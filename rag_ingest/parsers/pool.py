@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from multiprocessing import context as mp_context
 from multiprocessing import popen_spawn_posix, reduction, spawn, util
+from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 from rag_ingest.chunking import ChunkPlan
@@ -32,8 +33,9 @@ from rag_ingest.errors import (
     ParserMemoryError,
     ParserTimeoutError,
 )
-from rag_ingest.parsers import parse_file
+from rag_ingest.parsers import detect, parse_file
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
+from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
@@ -146,18 +148,63 @@ def parse_and_chunk(
     options: ParseOptions,
     chunk_settings: ChunkSettings,
     base_metadata: dict[str, Any],
-) -> tuple[ParsedDocument, ChunkPlan]:
+    split_pages: int = 0,
+) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
     The parsed text is dropped from the returned document (segments emptied):
-    only the chunks travel back to the parent.
+    only the chunks travel back to the parent. A PDF long enough to split (see
+    :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed.
     """
+    plan = _long_pdf(path, name, options, split_pages)
+    if plan is not None:
+        return plan
+    return chunk_parsed(parse_file(path, name, options), chunk_settings, base_metadata)
+
+
+def parse_or_plan(
+    path: str, name: str, options: ParseOptions, split_pages: int = 0
+) -> ParsedDocument | SplitPlan:
+    """:func:`parse_file`, or a long PDF's :class:`SplitPlan`."""
+    return _long_pdf(path, name, options, split_pages) or parse_file(path, name, options)
+
+
+def chunk_parsed(
+    parsed: ParsedDocument, chunk_settings: ChunkSettings, base_metadata: dict[str, Any]
+) -> tuple[ParsedDocument, ChunkPlan]:
+    """Chunk a parse; its text is dropped from the document returned."""
     from rag_ingest.chunking import chunk_document
 
-    parsed = parse_file(path, name, options)
     plan = chunk_document(parsed, chunk_settings, base_metadata)
     parsed.segments = []
     return parsed, plan
+
+
+def parse_range(
+    path: str, name: str, options: ParseOptions, pages: range, headers: Any
+) -> ParsedDocument:
+    """One page range of a split PDF."""
+    return parse_pdf(
+        path, name, options.pdf_mode, options.max_images, options.min_image_bytes, pages, headers
+    )
+
+
+def _long_pdf(path: str, name: str, options: ParseOptions, min_pages: int) -> SplitPlan | None:
+    """The :class:`SplitPlan` of a PDF of ``2 * min_pages`` pages or more that no plugin
+    claims, else None (parsed whole)."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if not min_pages or any(extension == suffix for extension, _ in options.plugins):
+        return None
+    try:
+        kind = detect(path, name)
+    except DocumentError:
+        return None  # parse_file raises it again, with the same words
+    if kind.kind != "pdf":
+        return None
+    plan = split_plan(path, name, options.pdf_mode, min_pages)
+    if plan is not None and kind.note:
+        plan.warnings.append(kind.note)
+    return plan
 
 
 class _SpawnWithoutMainPopen(popen_spawn_posix.Popen):
@@ -257,6 +304,11 @@ class ParserPool:
         # time between documents; 10% more documents/s with the spare). A task's timeout
         # starts when a worker picks it up. Threads time out from submission, so no spare.
         self.slots = self.workers + 1 if settings.mode == "process" else self.workers
+        # A PDF of twice this many pages or more is parsed in page ranges on every worker
+        # at once: one long PDF no longer leaves the other workers idle. Threads parse
+        # PDFs one at a time (PyMuPDF is not thread-safe), so only processes split.
+        split = self.settings.mode == "process" and self.workers > 1
+        self.split_pages = settings.pdf_split_pages if split else 0
         self._process_pool: Any = None
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -287,14 +339,49 @@ class ParserPool:
 
     async def parse(self, path: str, name: str) -> ParsedDocument:
         """Parse one file; raise a :class:`DocumentError` subclass on any failure."""
-        return await self.run(name, parse_file, path, name, self.options)
+        got = await self.run(name, parse_or_plan, path, name, self.options, self.split_pages)
+        if isinstance(got, SplitPlan):
+            return await self._parse_ranges(path, name, got)
+        return got
 
     async def parse_and_chunk(
         self, path: str, name: str, chunk_settings: ChunkSettings, base_metadata: dict[str, Any]
     ) -> tuple[ParsedDocument, ChunkPlan]:
-        return await self.run(
-            name, parse_and_chunk, path, name, self.options, chunk_settings, base_metadata
+        got = await self.run(
+            name,
+            parse_and_chunk,
+            path,
+            name,
+            self.options,
+            chunk_settings,
+            base_metadata,
+            self.split_pages,
         )
+        if not isinstance(got, SplitPlan):
+            return got
+        parsed = await self._parse_ranges(path, name, got)
+        return await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
+
+    async def _parse_ranges(self, path: str, name: str, plan: SplitPlan) -> ParsedDocument:
+        """A long PDF parsed in page ranges at once, each under the time limit; the
+        first range that fails fails the document and stops the others."""
+        parts = min(2 * self.workers, plan.pages // self.split_pages)  # spares for balance
+        ranges = [
+            asyncio.ensure_future(
+                self.run(name, parse_range, path, name, self.options, pages, plan.headers)
+            )
+            for pages in page_ranges(plan.pages, parts)
+        ]
+        try:
+            parsed = await asyncio.gather(*ranges)
+        except BaseException:
+            for task in ranges:
+                task.cancel()
+            await asyncio.gather(*ranges, return_exceptions=True)
+            raise
+        merged = merge_ranges(name, parsed, self.options.max_images)
+        merged.warnings[:0] = plan.warnings
+        return merged
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` for document ``name`` in the pool, under its time limit."""
@@ -313,7 +400,9 @@ class ParserPool:
             # A thread cannot be killed: it finishes in the background. Use processes for
             # untrusted input.
             killed = "; its worker was killed" if in_process else ""
-            raise ParserTimeoutError(f"{name}: parsing took over {timeout:.0f}s{killed}") from exc
+            raise ParserTimeoutError(
+                f"{name}: parsing took over {timeout:.0f}s (parse.timeout){killed}"
+            ) from exc
         except ProcessExpired as exc:
             if exc.exitcode == _EXIT_OUT_OF_MEMORY:
                 raise ParserMemoryError(

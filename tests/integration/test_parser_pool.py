@@ -10,6 +10,7 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,106 @@ def test_a_worker_still_starting_outlives_a_terminal_ctrl_c() -> None:
     os.kill(process.pid, signal.SIGINT)  # long before its interpreter is up
     process.join(30)
     assert process.exitcode == 0
+
+
+def _long_pdf(path: Path) -> Path:
+    """Twelve pages: headings in a larger font, a ruled table, the same logo on two pages
+    and another image, so that ranges must agree on headings, tables and images."""
+    import os
+
+    import pymupdf
+
+    from tests import docs
+
+    doc = pymupdf.open()
+    logo = pymupdf.Pixmap(pymupdf.csRGB, 64, 64, os.urandom(64 * 64 * 3), False).tobytes("png")
+    for number in range(12):
+        page = doc.new_page()
+        page.insert_text((72, 60), f"Chapter {number}", fontsize=20)
+        # The first range alone holds more 14 pt text than body text: judged by its own
+        # pages, 14 pt would be the body size and its sections no headings.
+        sections = 3 if number < 4 else 0
+        for line in range(sections):
+            page.insert_text((72, 90 + 20 * line), f"Section {number}.{line} " * 3, fontsize=14)
+        for line in range(1 if number < 4 else 20):
+            page.insert_text((72, 160 + 14 * line), f"CANARY-{number}-{line} body text " * 3)
+        if number in (2, 9):
+            page.insert_image(pymupdf.Rect(300, 500, 364, 564), stream=logo)
+    doc.insert_pdf(pymupdf.open("pdf", docs.pdf_with_table()))
+    doc.insert_pdf(pymupdf.open("pdf", docs.pdf_with_image("Figure page")))
+    doc.save(path)
+    return path
+
+
+async def _parse_and_chunk(path: Path, split_pages: int) -> tuple[Any, Any, list[str]]:
+    from rag_ingest.settings import ChunkSettings
+
+    settings = ParseSettings(mode="process", workers=2, pdf_split_pages=split_pages)
+    pool = ParserPool(settings, ParseOptions(max_images=5, min_image_bytes=100))
+    calls: list[str] = []
+    run = pool.run
+
+    async def recorded(name: str, fn: Any, *args: Any) -> Any:
+        calls.append(fn.__name__)
+        return await run(name, fn, *args)
+
+    pool.run = recorded  # type: ignore[method-assign]
+    try:
+        parsed = await pool.parse(str(path), "long.pdf")
+        _, plan = await pool.parse_and_chunk(str(path), "long.pdf", ChunkSettings(), {"k": "v"})
+    finally:
+        pool.close()
+    return parsed, plan, calls
+
+
+async def test_a_long_pdf_is_parsed_in_page_ranges_with_the_same_result(tmp_path: Path) -> None:
+    path = _long_pdf(tmp_path / "long.pdf")
+    whole, whole_plan, whole_calls = await _parse_and_chunk(path, 0)
+    split, split_plan, split_calls = await _parse_and_chunk(path, 2)
+    assert whole_calls == ["parse_or_plan", "parse_and_chunk"]
+    # 16 pages, ranges of at least 2 pages, at most 2 per worker: 4 ranges, twice.
+    ranges = ["parse_range"] * 4
+    assert split_calls == ["parse_or_plan", *ranges, "parse_and_chunk", *ranges, "chunk_parsed"]
+    assert split.pages == whole.pages == 16
+    assert [(s.page, s.text) for s in split.segments] == [(s.page, s.text) for s in whole.segments]
+    assert "# Chapter 3" in split.text and "|r1c0|r1c1|r1c2|" in split.text.replace(" ", "")
+    assert "## Section 1.0" in split.segments[1].text  # headings judged over all 16 pages
+    assert [(c.text, c.metadata) for c in split_plan.chunks] == [
+        (c.text, c.metadata) for c in whole_plan.chunks
+    ]
+    # The logo on pages 3 and 10 (two ranges) is one image, as in the whole parse.
+    assert [(i.page, i.data) for i in split.images] == [(i.page, i.data) for i in whole.images]
+    assert [i.page for i in split.images] == [3, 16]
+
+
+async def test_a_failing_range_fails_the_pdf_and_stops_the_other_ranges(tmp_path: Path) -> None:
+    from rag_ingest.errors import ParserCrashedError
+
+    path = _long_pdf(tmp_path / "long.pdf")
+    pool = ParserPool(ParseSettings(mode="process", workers=2, pdf_split_pages=2), ParseOptions())
+    run = pool.run
+    started: list[asyncio.Task[Any]] = []
+
+    async def second_range_crashes(name: str, fn: Any, *args: Any) -> Any:
+        if fn.__name__ == "parse_range":
+            started.append(asyncio.current_task())  # type: ignore[arg-type]
+            if len(started) == 2:
+                raise ParserCrashedError(f"{name}: the parser's worker died (exit code -11)")
+            await asyncio.sleep(30)  # the other ranges are still parsing
+        return await run(name, fn, *args)
+
+    pool.run = second_range_crashes  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ParserCrashedError, match=r"long\.pdf"):
+            await asyncio.wait_for(pool.parse(str(path), "long.pdf"), 10)
+    finally:
+        pool.close()
+    assert len(started) == 4 and all(task.done() for task in started)
+    assert sum(task.cancelled() for task in started) == 3
+
+
+def test_threads_never_split_a_pdf() -> None:
+    # PyMuPDF is not thread-safe: in threads PDFs parse one at a time, ranges gain nothing.
+    assert ParserPool(ParseSettings(mode="thread", workers=2), ParseOptions()).split_pages == 0
+    assert ParserPool(ParseSettings(mode="process", workers=1), ParseOptions()).split_pages == 0
+    assert ParserPool(ParseSettings(mode="process", workers=2), ParseOptions()).split_pages == 32

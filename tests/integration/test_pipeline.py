@@ -294,6 +294,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
             results[name].error_type,
             results[name].message,
         )
+    assert "(parse.timeout)" in (results["hang.hang"].message or "")  # names the setting
     for name in ("annual.pdf", "readme.md", "app.py"):
         assert results[name].status == "ingested", results[name].message
     assert report.totals == {
