@@ -140,3 +140,35 @@ async def floor_fetcher(
                 return len(data)
 
         yield fetch
+
+
+def baseline_store(store: str, embedder: str) -> tuple[Any, Any]:
+    """The LangChain baseline's Chroma (in-process, at ``store``) and its splitter:
+    rag_ingest's default chunk size, fitted to the embedder's window as rag_ingest fits
+    it, so that both embed the same text (MiniLM: 190 tokens; hash: no window, 512)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from langchain_chroma import Chroma
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from rag_ingest.chunking import fit_to_window
+    from rag_ingest.models import load_embeddings
+    from rag_ingest.settings import ChunkSettings
+    from rag_ingest.tokens import get_encoding
+
+    get_encoding("cl100k_base")  # the same offline vocabulary for both
+    client = chromadb.PersistentClient(
+        path=store, settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    embeddings = load_embeddings(embedder)
+    vectorstore = Chroma(client=client, collection_name="baseline", embedding_function=embeddings)
+    chunk = ChunkSettings()
+    window = getattr(embeddings, "max_input_tokens", None)
+    if window:
+        chunk = fit_to_window(chunk, window)
+    splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
+        encoding_name="cl100k_base",
+        chunk_size=chunk.chunk_tokens,
+        chunk_overlap=chunk.overlap_tokens,
+    )
+    return vectorstore, splitter

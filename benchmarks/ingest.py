@@ -29,7 +29,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import MiB, boto3_client, child_config, cpu_split, floor_fetcher, hwm, run_child
+from _common import (
+    MiB,
+    baseline_store,
+    boto3_client,
+    child_config,
+    cpu_split,
+    floor_fetcher,
+    hwm,
+    run_child,
+)
 
 BUCKET = "ingestbench"
 
@@ -218,35 +227,10 @@ async def ingest_floor(cfg: dict[str, Any], settings: Any, texts: list[str]) -> 
 
 
 def run_baseline(cfg: dict[str, Any], embedder: str, store: str) -> dict[str, Any]:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-    from langchain_chroma import Chroma
     from langchain_core.documents import Document
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag_ingest.chunking import fit_to_window
-    from rag_ingest.models import load_embeddings
-    from rag_ingest.settings import ChunkSettings
-    from rag_ingest.tokens import get_encoding
-
-    get_encoding("cl100k_base")  # the same offline vocabulary for both
     client = boto3_client(cfg["s3"])
-    chroma = chromadb.PersistentClient(
-        path=store, settings=ChromaSettings(anonymized_telemetry=False)
-    )
-    embeddings = load_embeddings(embedder)
-    vectorstore = Chroma(client=chroma, collection_name="baseline", embedding_function=embeddings)
-    # rag_ingest's default size, fitted to the embedder's window as rag_ingest fits it,
-    # so that both embed the same text (MiniLM: 190 tokens; hash: no window, 512).
-    chunk = ChunkSettings()
-    window = getattr(embeddings, "max_input_tokens", None)
-    if window:
-        chunk = fit_to_window(chunk, window)
-    splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
-        encoding_name="cl100k_base",
-        chunk_size=chunk.chunk_tokens,
-        chunk_overlap=chunk.overlap_tokens,
-    )
+    vectorstore, splitter = baseline_store(store, embedder)
 
     def load(path: str, key: str) -> list[Document]:
         suffix = Path(key).suffix

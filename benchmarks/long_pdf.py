@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import MiB, child_config, hwm, run_child
+from _common import MiB, baseline_store, child_config, hwm, run_child
 
 
 def make_pdf(path: Path, pages: int) -> None:
@@ -95,34 +95,11 @@ async def run_rag_ingest(path: str, store: str, embedder: str, split: bool) -> d
 
 
 def run_baseline(path: str, store: str, embedder: str) -> dict[str, Any]:
-    import chromadb
     import pymupdf4llm
-    from chromadb.config import Settings as ChromaSettings
-    from langchain_chroma import Chroma
     from langchain_core.documents import Document
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag_ingest.chunking import fit_to_window
-    from rag_ingest.models import load_embeddings
-    from rag_ingest.settings import ChunkSettings
-    from rag_ingest.tokens import get_encoding
-
-    get_encoding("cl100k_base")  # the same offline vocabulary for both
     pymupdf4llm.use_layout(False)
-    embeddings = load_embeddings(embedder)
-    client = chromadb.PersistentClient(
-        path=store, settings=ChromaSettings(anonymized_telemetry=False)
-    )
-    vectorstore = Chroma(client=client, collection_name="baseline", embedding_function=embeddings)
-    chunk = ChunkSettings()
-    window = getattr(embeddings, "max_input_tokens", None)
-    if window:
-        chunk = fit_to_window(chunk, window)
-    splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
-        encoding_name="cl100k_base",
-        chunk_size=chunk.chunk_tokens,
-        chunk_overlap=chunk.overlap_tokens,
-    )
+    vectorstore, splitter = baseline_store(store, embedder)
     pymupdf4llm.to_markdown(path, pages=[0], show_progress=False)  # imports warmed
     before = hwm()
     start = time.perf_counter()

@@ -207,6 +207,12 @@ class BlankDocumentError(EmptyDocumentError):
     processor skips it as it skips an empty file."""
 
 
+def nothing_to_index(exc: BaseException, listed: bool) -> bool:
+    """Whether ``exc`` means a file to skip rather than fail: a blank file, always; a
+    format with no text, when a directory walk or a prefix listing found it."""
+    return isinstance(exc, BlankDocumentError) or (listed and isinstance(exc, NoTextFormatError))
+
+
 class ModelError(RagIngestError):
     """An embedding or summary call failed after its timeout and retries."""
 

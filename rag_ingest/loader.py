@@ -20,12 +20,7 @@ from typing import Any, Literal
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
-from rag_ingest.errors import (
-    BlankDocumentError,
-    ConfigurationError,
-    NoTextFormatError,
-    RagIngestError,
-)
+from rag_ingest.errors import ConfigurationError, RagIngestError, nothing_to_index
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
@@ -197,10 +192,7 @@ class RagIngestLoader(BaseLoader):
             return docs
         except RagIngestError as exc:
             name = source.key if source is not None else str(item)
-            listed = source is not None and source.listed
-            if isinstance(exc, BlankDocumentError) or (
-                listed and isinstance(exc, NoTextFormatError)
-            ):
+            if nothing_to_index(exc, source is not None and source.listed):
                 return []  # an __init__.py of one newline, a binary in a walked tree
             if self.on_error == "raise":
                 raise

@@ -34,13 +34,12 @@ from typing import Any, TypeVar
 
 from rag_ingest._redact import redact
 from rag_ingest.errors import (
-    BlankDocumentError,
     ConfigurationError,
     DiskFullError,
     DocumentError,
-    NoTextFormatError,
     QueueFullError,
     RagIngestError,
+    nothing_to_index,
 )
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
@@ -914,9 +913,9 @@ class DocumentProcessor:
                     parsed, plan = await self._pool.parse_and_chunk(
                         str(path), src.name, self._chunk_settings, base
                     )
-                except (BlankDocumentError, NoTextFormatError) as exc:
-                    if isinstance(exc, NoTextFormatError) and not src.listed:
-                        raise  # named on its own: say why it was not ingested
+                except DocumentError as exc:
+                    if not nothing_to_index(exc, src.listed):
+                        raise
                     nothing = str(exc).removeprefix(f"{src.name}: ")
             if nothing is not None:
                 await self._nothing_to_index(job, nothing, arrived)
