@@ -171,6 +171,9 @@ models = {
     "summary_timeout": 120.0,
     # Tokens per summary call; longer documents are summarized map-reduce.
     "summary_context_tokens": 6000,
+    # At most this many windows per document are summarized, spread evenly over it: a
+    # 3,000-page PDF (1.7M tokens) would otherwise cost ~290 calls. None: every window.
+    "summary_max_windows": 16,
     # Images described per document when an image model is given (each call costs money).
     "max_images": 20,
 }

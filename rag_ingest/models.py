@@ -20,7 +20,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.embeddings import Embeddings
 from tenacity import (
@@ -395,6 +395,17 @@ def answer_text(answer: Any) -> str:
     return str(content).strip()
 
 
+_T = TypeVar("_T")
+
+
+def _spread(items: list[_T], k: int) -> list[_T]:
+    """``k`` of ``items`` evenly spaced, the first and (for ``k`` > 1) the last among them."""
+    if k == 1:
+        return items[:1]
+    last = len(items) - 1
+    return [items[i] for i in sorted({round(j * last / (k - 1)) for j in range(k)})]
+
+
 class Summarizer:
     """Summaries from any LangChain chat model or Runnable; map-reduce past the context."""
 
@@ -408,6 +419,7 @@ class Summarizer:
     ) -> None:
         self.model = model
         self.context = settings.summary_context_tokens
+        self.max_windows = settings.summary_max_windows
         self._count = count_tokens
         self._timed = _Timed(settings.summary_timeout, settings.max_attempts, "summary")
         # Every call, map calls included, takes a turn here: at most this many at once.
@@ -430,12 +442,24 @@ class Summarizer:
         )
         return splitter.split_text(text)
 
-    async def summarize(self, text: str) -> str:
+    async def summarize(self, text: str, notes: list[str] | None = None) -> str:
         """One call when ``text`` fits the context; else map (windows, concurrently) and
-        reduce (the partial summaries, again, until they fit)."""
+        reduce (the partial summaries, again, until they fit). Past ``max_windows``
+        windows, only that many, spread evenly, are summarized; ``notes`` is told so."""
         size = self._count(text)
+        mapped = False
         while size > self.context:
-            calls = [asyncio.ensure_future(self._ask(piece)) for piece in self._windows(text)]
+            pieces = self._windows(text)
+            if not mapped and self.max_windows and len(pieces) > self.max_windows:
+                if notes is not None:
+                    notes.append(
+                        f"summary from {self.max_windows} of {len(pieces)} windows of "
+                        f"{self.context} tokens, spread over the document "
+                        "(models.summary_max_windows)"
+                    )
+                pieces = _spread(pieces, self.max_windows)
+            mapped = True
+            calls = [asyncio.ensure_future(self._ask(piece)) for piece in pieces]
             try:
                 partial = await asyncio.gather(*calls)
             finally:

@@ -956,7 +956,9 @@ class DocumentProcessor:
             t = time.perf_counter()
             self._emit(result, "summarizing")
             try:
-                result.summary = await self._summarizer.summarize("\n\n".join(texts))
+                result.summary = await self._summarizer.summarize(
+                    "\n\n".join(texts), notes=result.warnings
+                )
             except RagIngestError as exc:
                 job.incomplete = True
                 result.warnings.append(f"summary failed (tried again on the next run): {exc}")

@@ -314,6 +314,12 @@ class ModelSettings(_Part):
     summary_context_tokens: int = Field(
         default=6000, ge=256, description="Tokens per summary call; longer texts map-reduce."
     )
+    summary_max_windows: int | None = Field(
+        default=16,
+        ge=1,
+        description="A text of more windows than this is summarized from this many, spread "
+        "evenly over it (the first and the last among them); None: from every window.",
+    )
     max_images: int = Field(
         default=20, ge=0, description="Images described per document (with an image model)."
     )

@@ -869,3 +869,35 @@ async def test_a_batch_larger_than_the_staging_disk_waits_for_room(
         with pytest.raises(DiskFullError, match="free some space there"):
             await s3.download("s3://fulldisk/huge.txt", mine / "huge.txt")
     assert list(mine.iterdir()) == []
+
+
+async def test_a_very_long_document_is_summarized_from_a_spread_of_windows(
+    tmp_path: Path,
+) -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    doc = tmp_path / "manual.txt"
+    doc.write_text("\n\n".join(f"Part {i}. " + "the pump needs oil " * 60 for i in range(40)))
+    prompts: list[str] = []
+
+    def answer(prompt: Any) -> str:
+        prompts.append(str(prompt))
+        return "About pumps."
+
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {
+                "embedder": "hash",
+                "summary_context_tokens": 1000,
+                "summary_max_windows": 3,
+            },
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+    async with DocumentProcessor(settings, summarizer=RunnableLambda(answer)) as p:
+        result = await p.process_document(doc, session_id="s")
+    assert result.status == "ingested" and result.summary == "About pumps."
+    assert len(prompts) == 3 + 1  # three windows, then one reduce
+    assert any(w.startswith("summary from 3 of ") for w in result.warnings), result.warnings

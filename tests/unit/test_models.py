@@ -161,6 +161,34 @@ async def test_a_long_paragraph_is_summarized_whole_in_concurrent_windows() -> N
     assert model.most == 3  # windows at once, never more than the gate
 
 
+async def test_a_very_long_text_is_summarized_from_windows_spread_over_it() -> None:
+    model = _Echo()
+    summarizer = Summarizer(
+        model,
+        ModelSettings(summary_context_tokens=256, summary_max_windows=4),
+        count_tokens=lambda t: len(t.split()),
+    )
+    words = [f"w{i}" for i in range(3000)]  # 12 windows of 256 words
+    notes: list[str] = []
+    assert (await summarizer.summarize(" ".join(words), notes)).startswith("summary of")
+    assert len(model.prompts) == 4 + 1  # windows 0, 4, 7 and 11, then one reduce
+    read = set(" ".join(model.prompts[:4]).split())
+    assert {"w0", "w255", "w1024", "w1792", "w2999"} <= read  # first, middle, last
+    assert "w256" not in read and "w2815" not in read  # windows 1 and 10 were not sent
+    assert notes == [
+        "summary from 4 of 12 windows of 256 tokens, spread over the document "
+        "(models.summary_max_windows)"
+    ]
+    everything = Summarizer(
+        _Echo(),
+        ModelSettings(summary_context_tokens=256, summary_max_windows=None),
+        count_tokens=lambda t: len(t.split()),
+    )
+    notes.clear()
+    await everything.summarize(" ".join(words), notes)
+    assert len(everything.model.prompts) == 12 + 1 and notes == []
+
+
 async def test_answers_in_content_blocks_are_text_and_summaries_must_shrink() -> None:
     from langchain_core.messages import AIMessage
 
