@@ -195,6 +195,9 @@ def _long_pdf(path: str, name: str, options: ParseOptions, min_pages: int) -> Sp
     suffix = PurePosixPath(name).suffix.lower()
     if not min_pages or any(extension == suffix for extension, _ in options.plugins):
         return None
+    with open(path, "rb") as f:
+        if b"%PDF-" not in f.read(1024):  # as detect() sees a PDF; others skip its checks
+            return None
     try:
         kind = detect(path, name)
     except DocumentError:
