@@ -93,7 +93,7 @@ def merge_ranges(name: str, parts: list[ParsedDocument], max_images: int) -> Par
             seen.add(image.data)
             images.append(image)
     if not segments and not images:
-        raise EmptyDocumentError(f"{name}: no extractable text (scanned PDF? OCR is not enabled)")
+        raise _no_text(name)
     return ParsedDocument(
         "pdf",
         segments,
@@ -102,6 +102,10 @@ def merge_ranges(name: str, parts: list[ParsedDocument], max_images: int) -> Par
         warnings=warnings,
         images=images,
     )
+
+
+def _no_text(name: str) -> EmptyDocumentError:
+    return EmptyDocumentError(f"{name}: no extractable text (scanned PDF? OCR is not enabled)")
 
 
 def _images(doc: Any, limit: int, min_bytes: int, pages: range) -> list[Image]:
@@ -166,7 +170,7 @@ def _parse(
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
     segments = [s for s in segments if s.text.strip()]
     if not segments and not images and pages is None:
-        raise EmptyDocumentError(f"{name}: no extractable text (scanned PDF? OCR is not enabled)")
+        raise _no_text(name)
     return ParsedDocument(
         "pdf", segments, parser=parser, pages=page_count, warnings=warnings, images=images
     )
@@ -187,8 +191,8 @@ def _markdown_pages(
             doc, pages=list(wanted), page_chunks=True, show_progress=False
         )
         return [
-            Segment(str(c.get("text", "")), page=_page_number(c, i))
-            for i, c in zip(wanted, chunks, strict=True)
+            Segment(str(c.get("text", "")), page=_page_number(c, wanted.start + i))
+            for i, c in enumerate(chunks)
         ]
     ruled = [i for i in wanted if mode == "tables" and doc[i].get_drawings()]
     drawn = set(ruled)
