@@ -753,11 +753,13 @@ class DocumentProcessor:
             max_size=self.settings.limits.max_object_size,
         )
         job.seconds["upload"] = time.perf_counter() - t
+        self._staged += 1  # on the staging disk until ingested: a download waits for it
         try:
             await self._ingest(job)
         finally:
             src.path.unlink(missing_ok=True)
             src.path = None
+            self._unstage()
 
     async def _ingest(self, job: _Job) -> None:
         """The stages for one document; fills ``job.result`` or raises."""

@@ -26,6 +26,14 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+def slow_text(path: str, name: str, options: Any) -> Any:
+    """Plain text, after 2 s: a document that stays staged a while."""
+    from rag_ingest.parsers.text import parse_text
+
+    time.sleep(2)
+    return parse_text(path, name)
+
+
 def loaded_encodings() -> list[str]:
     """The tiktoken encodings a worker has loaded so far (for the warm-up test)."""
     import tiktoken.registry

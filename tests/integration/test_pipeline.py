@@ -20,6 +20,7 @@ from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor, IngestReport
 from rag_ingest.s3 import AsyncS3Client
 from rag_ingest.settings import Settings
+from rag_ingest.sources import Upload
 from rag_ingest.testing import SeaweedS3
 from tests import docs
 
@@ -869,6 +870,30 @@ async def test_a_batch_larger_than_the_staging_disk_waits_for_room(
         with pytest.raises(DiskFullError, match="free some space there"):
             await s3.download("s3://fulldisk/huge.txt", mine / "huge.txt")
     assert list(mine.iterdir()) == []
+
+
+async def test_a_download_waits_for_a_staged_upload_to_go_on_a_full_disk(
+    seaweed: SeaweedS3, tmp_path: Path, small_disk: Callable[[int], Path]
+) -> None:
+    """An upload's spooled file counted for nothing: a download that found the staging
+    disk full while only uploads were staged failed at once with DiskFullError."""
+    staging = small_disk(6 * 2**20)
+    client = seaweed.client()
+    client.create_bucket(Bucket="uploadfull")
+    client.put_object(Bucket="uploadfull", Key="big.txt", Body=b"canary download\n" * 250_000)
+    settings = make_settings(seaweed, tmp_path, temp_dir=str(staging))
+    processor = DocumentProcessor(settings)
+    processor.register_parser(".slow", "tests.hostile_parsers:slow_text")
+    async with processor as p:
+        held = asyncio.ensure_future(
+            p.process_document(Upload(b"canary upload\n" * 230_000, "held.slow"), session_id="s")
+        )
+        while not any(staging.iterdir()):  # the upload's 3.2 MB are on the disk
+            await asyncio.sleep(0.01)
+        download = await p.process_document("s3://uploadfull/big.txt", session_id="s")
+        upload = await held
+    assert (upload.status, download.status) == ("ingested", "ingested"), download.message
+    assert list(staging.iterdir()) == []
 
 
 async def test_a_very_long_document_is_summarized_from_a_spread_of_windows(
