@@ -31,6 +31,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from rag_ingest._tasks import gather_or_cancel
 from rag_ingest.errors import ConfigurationError, MissingExtraError, ModelError
 from rag_ingest.settings import ModelSettings
 
@@ -459,12 +460,7 @@ class Summarizer:
                     )
                 pieces = _spread(pieces, self.max_windows)
             mapped = True
-            calls = [asyncio.ensure_future(self._ask(piece)) for piece in pieces]
-            try:
-                partial = await asyncio.gather(*calls)
-            finally:
-                for call in calls:
-                    call.cancel()  # one failed: the others are not left running
+            partial = await gather_or_cancel(*(self._ask(piece) for piece in pieces))
             text = "\n\n".join(partial)
             shrunk = self._count(text)
             if shrunk >= size:

@@ -11,7 +11,7 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
 )
 
-__all__ = ["CODE_LANGUAGES", "FileKind", "detect", "no_text"]
+__all__ = ["CODE_LANGUAGES", "FileKind", "detect", "is_pdf", "no_text"]
 
 # Extension -> language: a langchain_text_splitters.Language value where it has one (split
 # on that language's syntax), else a name of our own (generic separators, but the file is
@@ -132,9 +132,14 @@ def _encrypted_ooxml(path: str) -> bool:
     return "EncryptedPackage".encode("utf-16-le") in directory
 
 
+def is_pdf(head: bytes) -> bool:
+    """Whether a file's first bytes (1 KiB is enough) are a PDF's."""
+    return b"%PDF-" in head[:1024]  # at the start, or after a little junk readers skip
+
+
 def _content_kind(path: str, head: bytes) -> str | None:
     """What the bytes say, when they say it clearly."""
-    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
+    if is_pdf(head):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return _ooxml(path) or "zip"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from rag_ingest._tasks import gather_or_cancel
 from rag_ingest.errors import (
     S3Error,
     S3IntegrityError,
@@ -175,17 +176,10 @@ class ObjectDownload:
                 )
                 self._landed_range(part.start, part.end + 1)
 
-        tasks = [asyncio.ensure_future(worker()) for _ in range(min(self._concurrency, len(parts)))]
+        work = [worker() for _ in range(min(self._concurrency, len(parts)))]
         if self._verify and self._checksum is None and isinstance(self._target, S3Location):
-            tasks.append(asyncio.ensure_future(self._checksum_from_head()))
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # re-raise the first failure
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            work.append(self._checksum_from_head())
+        await gather_or_cancel(*work)
 
     async def _checksum_from_head(self) -> None:
         # Ranged GETs carry no full-object checksum; HEAD with checksum mode does.
