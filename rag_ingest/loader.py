@@ -115,6 +115,7 @@ class RagIngestLoader(BaseLoader):
                 pdf_mode=s.parse.pdf_mode,
                 max_unzipped_size=s.parse.max_unzipped_size,
                 max_zip_ratio=s.parse.max_zip_ratio,
+                xlsx_stream_size=s.parse.xlsx_stream_size,
             ),
             s.chunk.encoding,
         )

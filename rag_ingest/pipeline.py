@@ -435,6 +435,7 @@ class DocumentProcessor:
             pdf_mode=s.parse.pdf_mode,
             max_unzipped_size=s.parse.max_unzipped_size,
             max_zip_ratio=s.parse.max_zip_ratio,
+            xlsx_stream_size=s.parse.xlsx_stream_size,
             plugins=tuple(sorted(self._plugins.items())),
         )
         self._pool = ParserPool(s.parse, options, s.chunk.encoding)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import textwrap
 import zipfile
@@ -59,6 +60,30 @@ def xlsx_bytes(rows: list[list[object]]) -> bytes:
         ws.append(row)
     buf = io.BytesIO()
     wb.save(buf)
+    return buf.getvalue()
+
+
+def orders_xlsx_bytes(*, chart_sheet: bool = False) -> bytes:
+    """A workbook with a title above its table, odd cells and a second sheet; with
+    ``chart_sheet``, one openpyxl (under docling) cannot read back."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Orders"
+    sheet.append(["Orders export, CANARY-TITLE"])
+    sheet.append([])
+    sheet.append(["order", "placed", "qty", "price", "note", None])
+    sheet.append(["A-1", datetime.datetime(2024, 1, 2), 3, 1.5, "fragile | glass"])
+    sheet.append(["A-2", datetime.datetime(2024, 1, 3, 9, 30), 4.0, 2.25, "line\nbreak"])
+    sheet.append([])
+    sheet.append(["A-3", None, 7])
+    book.create_sheet("Stock").append(["sku", "on hand"])
+    book["Stock"].append(["CANARY-SKU", 12])
+    if chart_sheet:
+        book.create_chartsheet("Chart")
+    buf = io.BytesIO()
+    book.save(buf)
     return buf.getvalue()
 
 

@@ -73,6 +73,7 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             kind.kind,
             max_unzipped_size=options.max_unzipped_size,
             max_zip_ratio=options.max_zip_ratio,
+            xlsx_stream_size=options.xlsx_stream_size,
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
         )

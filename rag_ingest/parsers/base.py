@@ -48,6 +48,7 @@ class ParseOptions:
     pdf_mode: str = "tables"
     max_unzipped_size: int = 512 * 1024 * 1024
     max_zip_ratio: float = 200.0
+    xlsx_stream_size: int = 4 * 1024 * 1024
     # Extension (".ext") -> "module:function" parsers, importable in the worker.
     plugins: tuple[tuple[str, str], ...] = ()
     # Images to extract per document for description (0: none); smaller ones are skipped.

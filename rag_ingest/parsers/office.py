@@ -17,6 +17,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+from rag_ingest.parsers.workbook import parse_rows, sheet_bytes
 
 __all__ = ["check_zip", "parse_office"]
 
@@ -195,11 +196,32 @@ def parse_office(
     *,
     max_unzipped_size: int,
     max_zip_ratio: float,
+    xlsx_stream_size: int = 4 * 1024 * 1024,
     max_images: int = 0,
     min_image_bytes: int = 2048,
 ) -> ParsedDocument:
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
+    if kind == "xlsx" and sheet_bytes(path, name) > xlsx_stream_size:
+        return parse_rows(
+            path, name, f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
+        )
+    try:
+        return _parse_docling(path, name, kind, max_images, min_image_bytes)
+    except CorruptDocumentError as exc:
+        if kind != "xlsx":
+            raise
+        # openpyxl, under docling, refuses workbooks Excel opens (a chart sheet without
+        # a drawing): their values are still worth having.
+        try:
+            return parse_rows(path, name, str(exc).removeprefix(f"{name}: "))
+        except (CorruptDocumentError, EmptyDocumentError):
+            raise exc from None
+
+
+def _parse_docling(
+    path: str, name: str, kind: str, max_images: int, min_image_bytes: int
+) -> ParsedDocument:
     backend, fmt = _backend(kind)
     try:
         from docling.datamodel.document import InputDocument
@@ -217,14 +239,22 @@ def parse_office(
             path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name
         )
         if not source.valid:
-            raise CorruptDocumentError(f"{name}: docling could not open this {kind}")
+            rejection = getattr(source, "_rejection", None)
+            cause = getattr(rejection, "original_error", None)
+            if type(cause).__name__ == "ArchiveLimitError":
+                raise ZipBombError(f"{name}: {cause}")  # docling's own limits on an archive
+            # docling's message names only the file's hash; the reader's error says why.
+            while cause is not None and cause.__cause__ is not None:
+                cause = cause.__cause__
+            why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            raise CorruptDocumentError(f"{name}: docling could not open this {kind}{why}")
         converter: Any = source._backend
         doc = converter.convert()
         notes = _speaker_notes(data) if kind == "pptx" else {}
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.
         sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
-    except (CorruptDocumentError, MissingExtraError):
+    except (CorruptDocumentError, MissingExtraError, ZipBombError):
         raise
     except ImportError as exc:
         raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc

@@ -363,6 +363,24 @@ def test_parsers_can_be_given_to_the_sync_processor(tmp_path: Path) -> None:
         SyncDocumentProcessor(settings, parsers={".svg": "not-a-spec"})
 
 
+def test_a_workbook_past_xlsx_stream_size_is_read_as_rows_and_says_so(tmp_path: Path) -> None:
+    from rag_ingest import RagIngestLoader
+    from tests import docs
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "orders.xlsx").write_bytes(docs.orders_xlsx_bytes())
+    row = "| A-1 | 2024-01-02 | 3 | 1.5 | fragile \\| glass |"
+    for size, streamed in ((4 * 1024 * 1024, False), (1000, True)):
+        settings = local_settings(str(tmp_path / f"store{size}"), parse={"xlsx_stream_size": size})
+        with SyncDocumentProcessor(settings) as p:
+            result = p.process_document(tmp_path / "in" / "orders.xlsx", session_id="s")
+        assert result.status == "ingested"
+        said = [w for w in result.warnings if "read as rows by calamine" in w]
+        assert len(said) == streamed and len(result.warnings) == streamed
+        [doc] = RagIngestLoader(tmp_path / "in", mode="document", settings=settings).load()
+        assert (row in doc.page_content) == streamed
+
+
 def test_a_file_name_that_is_not_utf8_is_ingested_and_named_as_text(tmp_path: Path) -> None:
     import os
 

@@ -353,6 +353,81 @@ def test_each_sheet_is_a_page_named_by_its_sheet(tmp_path: Path) -> None:
     assert "rent" in parsed.segments[1].text and "rent" not in parsed.segments[0].text
 
 
+def _workbook(tmp_path: Path, *, chart_sheet: bool = False) -> str:
+    return _file(tmp_path, "orders.xlsx", docs.orders_xlsx_bytes(chart_sheet=chart_sheet))
+
+
+def test_a_large_workbook_is_read_as_rows_one_table_per_sheet(tmp_path: Path) -> None:
+    path = _workbook(tmp_path)
+    small = parse_file(path, "orders.xlsx", OPTIONS)
+    assert small.parser == "docling-xlsx" and not small.warnings
+    parsed = parse_file(path, "orders.xlsx", ParseOptions(xlsx_stream_size=1000))
+    assert parsed.parser == "calamine-rows" and parsed.pages == 2
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (
+            1,
+            "# Sheet: Orders\n\n"
+            "Orders export, CANARY-TITLE\n\n"
+            "| order | placed | qty | price | note |\n"
+            "|---|---|---|---|---|\n"
+            "| A-1 | 2024-01-02 | 3 | 1.5 | fragile \\| glass |\n"
+            "| A-2 | 2024-01-03T09:30:00 | 4 | 2.25 | line break |\n"
+            "| A-3 |  | 7 |  |  |",
+        ),
+        (2, "# Sheet: Stock\n\n| sku | on hand |\n|---|---|\n| CANARY-SKU | 12 |"),
+    ]
+    assert "parse.xlsx_stream_size (1000 B)" in parsed.warnings[0]
+    # Chunked as docling's tables are: rows under the header, the sheet as heading.
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    plan = chunk_document(parsed, ChunkSettings(whole_document_tokens=0), {})
+    stock = [c for c in plan.chunks if "CANARY-SKU" in c.text]
+    assert stock[0].text.startswith("| sku | on hand |\n|---|---|\n")
+    assert stock[0].metadata["page_start"] == 2
+    assert stock[0].metadata["heading_path"] == "Sheet: Stock"
+
+
+def test_a_workbook_docling_cannot_open_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # openpyxl (under docling) fails on a chart sheet with no drawing; calamine reads it.
+    parsed = parse_file(_workbook(tmp_path, chart_sheet=True), "orders.xlsx", OPTIONS)
+    assert "CANARY-SKU" in parsed.text and "CANARY-TITLE" in parsed.text
+    assert [s.page for s in parsed.segments] == [1, 2]
+
+    from rag_ingest.parsers import office
+
+    def fails(*args: object) -> None:
+        raise CorruptDocumentError("orders.xlsx: docling could not open this xlsx (KeyError)")
+
+    monkeypatch.setattr(office, "_parse_docling", fails)
+    parsed = parse_file(_workbook(tmp_path), "orders.xlsx", OPTIONS)
+    assert parsed.parser == "calamine-rows" and "CANARY-SKU" in parsed.text
+    assert parsed.warnings[0].startswith(
+        "orders.xlsx: docling could not open this xlsx (KeyError); read as rows by calamine"
+    )
+    # What neither reads keeps docling's error.
+    broken = _file(tmp_path, "broken.xlsx", docs.corpus()["docs/handbook.docx"])
+    with pytest.raises(CorruptDocumentError, match="docling could not open"):
+        parse_file(broken, "broken.xlsx", OPTIONS)
+
+
+def test_docling_archive_limits_are_a_zip_bomb_error_with_its_reason(tmp_path: Path) -> None:
+    import os
+    import zipfile
+
+    # One member past docling's own 128 MiB limit, under ours (512 MiB, ratio 200).
+    path = tmp_path / "big.docx"
+    body = os.urandom(65 * 1024 * 1024).hex()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", f"<w:document><w:t>{body}</w:t></w:document>")
+    del body
+    with pytest.raises(ZipBombError, match=r"big\.docx: .*limit"):
+        parse_file(str(path), "big.docx", OPTIONS)
+
+
 def test_a_web_page_keeps_its_title(tmp_path: Path) -> None:
     page = (
         b"<html><head><title>CANARY-TITLE Pricing &amp; plans</title></head>"
