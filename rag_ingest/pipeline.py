@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag_ingest._redact import redact
 from rag_ingest.errors import (
@@ -70,6 +70,9 @@ from rag_ingest.store import (
     require_session,
 )
 from rag_ingest.writer import BatchWriter, ChunkWrite
+
+if TYPE_CHECKING:
+    from rag_ingest.models import Vectors
 
 __all__ = ["DocumentProcessor", "IngestReport", "IngestResult", "SyncDocumentProcessor"]
 
@@ -818,7 +821,7 @@ class DocumentProcessor:
         """Skipped, not failed: an empty or blank file (an ``__init__.py``), or a binary in
         a walked tree. Still written, so an earlier version's chunks are removed and the
         next run skips the source unread."""
-        await self._store(job, [], [], [], [], arrived)
+        await self._store(job, [], [], [], None, arrived)
         job.result.status, job.result.success, job.result.message = "skipped", True, why
 
     async def _skip_no_text(self, job: _Job, what: str) -> None:
@@ -828,7 +831,7 @@ class DocumentProcessor:
         job.previous = await self._in_store(self.ledger.get, job.session, job.result.source)
         if job.previous is not None and job.previous.chunk_ids:
             job.fingerprint = self._fingerprint_of(job)
-            await self._store(job, [], [], [], [])  # what an earlier version left
+            await self._store(job, [], [], [], None)  # what an earlier version left
         job.result.status, job.result.success = "skipped", True
         job.result.message = f"{what}: no text to index"
 
@@ -973,7 +976,7 @@ class DocumentProcessor:
 
         # Embed (tier 3): all of a document's vectors, or none of its chunks land.
         t = time.perf_counter()
-        vectors: list[list[float]] | None = None
+        vectors: Vectors | None = None
         if self._window is not None:
             await self._flag_truncated(texts, metadatas, result)
         if not self.store.computes_own_vectors:
@@ -992,7 +995,7 @@ class DocumentProcessor:
         ids: list[str],
         texts: list[str],
         metadatas: list[dict[str, Any]],
-        vectors: list[list[float]] | None,
+        vectors: Vectors | None,
         arrived: Callable[[], None] | None = None,
     ) -> None:
         """Store first, ledger second (a replay is an idempotent upsert), batched with

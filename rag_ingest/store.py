@@ -51,7 +51,7 @@ from rag_ingest.errors import (
     StoreError,
     free_space,
 )
-from rag_ingest.models import is_transient, model_call_policy
+from rag_ingest.models import Vectors, is_transient, model_call_policy
 from rag_ingest.settings import StoreSettings
 
 __all__ = [
@@ -509,7 +509,7 @@ class ChunkStore:
         ids: list[str],
         texts: list[str],
         metadatas: list[dict[str, Any]],
-        vectors: list[list[float]] | None,
+        vectors: Vectors | None,
     ) -> None:
         self.check_embedder()
         with self._lock:

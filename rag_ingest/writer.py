@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from rag_ingest.models import Vectors, concat_vectors
 from rag_ingest.store import ChunkStore, Ledger, store_transient
 
 __all__ = ["BatchWriter", "ChunkWrite"]
@@ -44,7 +45,7 @@ class ChunkWrite:
     ids: list[str]
     texts: list[str]
     metadatas: list[dict[str, Any]]
-    vectors: list[list[float]] | None
+    vectors: Vectors | None
 
 
 @dataclass
@@ -228,7 +229,7 @@ class BatchWriter:
                 ledger.add_pending(w.session_id, w.source, w.ids)
         vectors = None
         if not store.computes_own_vectors:
-            vectors = [v for w in writes for v in (w.vectors or [])]
+            vectors = concat_vectors([w.vectors for w in writes])
         store.upsert(
             [i for w in writes for i in w.ids],
             [t for w in writes for t in w.texts],

@@ -51,12 +51,31 @@ async def test_batches_and_order() -> None:
     vectors = await EmbeddingRunner(model, FAST).embed(["a", "bb", "ccc", "dddd"])
     assert model.calls == [3, 1]
     assert [v[0] for v in vectors] == [1, 2, 3, 4]
+    # float32 rows, not lists of float objects (8x the memory per vector).
+    assert vectors.dtype.name == "float32" and vectors.shape == (4, 2)
+
+
+async def test_vectors_of_unequal_length_are_a_model_error() -> None:
+    class Ragged(Flaky):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            self.calls.append(len(texts))
+            return [[1.0] * (len(self.calls) + 2) for _ in texts]
+
+    with pytest.raises(ModelError, match="unequal length"):
+        await EmbeddingRunner(Ragged([]), FAST).embed(["a", "b", "c", "d"])  # 3 dims, then 4
+
+    class Jagged(Flaky):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [[1.0] * (i + 1) for i, _ in enumerate(texts)]
+
+    with pytest.raises(ModelError, match="unequal length"):
+        await EmbeddingRunner(Jagged([]), FAST).embed(["a", "b"])
 
 
 async def test_429_and_timeouts_are_retried() -> None:
     model = Flaky([_Status(429), TimeoutError("slow")])
     vectors = await EmbeddingRunner(model, FAST).embed(["a"])
-    assert len(model.calls) == 3 and vectors == [[1.0, 1.0]]
+    assert len(model.calls) == 3 and vectors.tolist() == [[1.0, 1.0]]
 
 
 async def test_connection_failures_of_clients_and_sdks_are_retried() -> None:
@@ -78,7 +97,7 @@ async def test_connection_failures_of_clients_and_sdks_are_retried() -> None:
         APITimeoutError("Request timed out."),
     ):
         model = Flaky([failure])
-        assert await EmbeddingRunner(model, FAST).embed(["a"]) == [[1.0, 1.0]], failure
+        assert (await EmbeddingRunner(model, FAST).embed(["a"])).tolist() == [[1.0, 1.0]], failure
         assert len(model.calls) == 2
 
 
@@ -230,7 +249,7 @@ async def test_a_retry_waits_as_long_as_the_provider_asks() -> None:
 
     model = Flaky([_Hinted("0.3")])
     started = time.monotonic()
-    assert await EmbeddingRunner(model, FAST).embed(["a"]) == [[1.0, 1.0]]
+    assert (await EmbeddingRunner(model, FAST).embed(["a"])).tolist() == [[1.0, 1.0]]
     assert time.monotonic() - started >= 0.3  # backoff alone is 0 in these tests
 
 
