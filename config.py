@@ -139,6 +139,10 @@ chunk = {
         "docx": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "pptx": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
         "xlsx": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
+        # Excel 97-2003, binary and OpenDocument workbooks (read by calamine): as XLSX.
+        "xls": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
+        "xlsb": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
+        "ods": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "html": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "markdown": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Jupyter notebooks, as Markdown: cells in order, code fenced, text outputs kept.

@@ -257,7 +257,10 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "pdf": FileConfig(strategy="markdown"),
         "docx": FileConfig(strategy="markdown"),
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
-        "xlsx": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
+        **{
+            sheets: FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0)
+            for sheets in ("xlsx", "xls", "xlsb", "ods")
+        },
         "html": FileConfig(strategy="markdown"),
         "markdown": FileConfig(strategy="markdown"),
         "notebook": FileConfig(strategy="markdown"),

@@ -87,6 +87,59 @@ def orders_xlsx_bytes(*, chart_sheet: bool = False) -> bytes:
     return buf.getvalue()
 
 
+def xls_bytes(rows: list[list[object]]) -> bytes:
+    """An Excel 97-2003 workbook (BIFF8, in a compound file)."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Legacy")
+    dates = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, datetime.date):
+                sheet.write(r, c, value, dates)
+            else:
+                sheet.write(r, c, value)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def ods_bytes(rows: list[list[str | int]]) -> bytes:
+    """An OpenDocument spreadsheet with one sheet, "Calc": its mimetype first and stored,
+    as the format requires."""
+    ns = (
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+    )
+
+    def cell(value: str | int) -> str:
+        kind = f'"float" office:value="{value}"' if isinstance(value, int) else '"string"'
+        cell = f"<text:p>{value}</text:p>"
+        return f"<table:table-cell office:value-type={kind}>{cell}</table:table-cell>"
+
+    body = "".join(f"<table:table-row>{''.join(map(cell, row))}</table:table-row>" for row in rows)
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} '
+        'office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Calc">'
+        f"{body}</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    mime = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+        '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mime}"/>'
+        "</manifest:manifest>"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), mime)
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
 def zip_bomb_docx(expanded: int = 600 * 1024 * 1024) -> bytes:
     """A DOCX-shaped archive with one member that expands enormously."""
     buf = io.BytesIO()

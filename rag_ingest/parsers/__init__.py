@@ -77,6 +77,13 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
         )
+    elif kind.kind in ("xls", "xlsb", "ods"):
+        from rag_ingest.parsers.office import check_zip
+        from rag_ingest.parsers.workbook import parse_rows
+
+        if kind.kind != "xls":
+            check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
+        parsed = parse_rows(path, name, kind.kind)
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook
 

@@ -28,7 +28,9 @@ class Image:
 class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
-    file_type: str  # pdf, docx, pptx, xlsx, html, markdown, notebook, email, csv, rtf, text, code
+    # pdf, docx, pptx, xlsx, xls, xlsb, ods, html, markdown, notebook, email, csv, rtf,
+    # text, code
+    file_type: str
     segments: list[Segment]
     parser: str
     language: str | None = None  # programming language for code

@@ -203,9 +203,8 @@ def parse_office(
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
     if kind == "xlsx" and sheet_bytes(path, name) > xlsx_stream_size:
-        return parse_rows(
-            path, name, f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
-        )
+        why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
+        return parse_rows(path, name, why=why)
     try:
         return _parse_docling(path, name, kind, max_images, min_image_bytes)
     except CorruptDocumentError as exc:
@@ -214,7 +213,7 @@ def parse_office(
         # openpyxl, under docling, refuses workbooks Excel opens (a chart sheet without
         # a drawing): their values are still worth having.
         try:
-            return parse_rows(path, name, str(exc).removeprefix(f"{name}: "))
+            return parse_rows(path, name, why=str(exc).removeprefix(f"{name}: "))
         except (CorruptDocumentError, EmptyDocumentError):
             raise exc from None
 

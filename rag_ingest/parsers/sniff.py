@@ -39,8 +39,11 @@ _BY_EXTENSION = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
+    ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
+# Binary formats by name: bytes that are not the format are text, or refused.
+_BINARY_KINDS = ("pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods")
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _NO_TEXT = {
@@ -103,33 +106,61 @@ class FileKind:
         return f"FileKind({self.kind!r}, language={self.language!r})"
 
 
-def _ooxml(path: str) -> str | None:
+def _zip_kind(path: str) -> str | None:
+    """docx, pptx, xlsx, xlsb or ods, by the archive's members."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return None
+    if "mimetype" in names and archive_mimetype(path) == _ODS:
+        return "ods"
     if "[Content_Types].xml" not in names:
         return None
+    if "xl/workbook.bin" in names:
+        return "xlsb"  # a binary workbook: Excel's parts, not XML
     for prefix, kind in _OOXML.items():
         if any(n.startswith(prefix) for n in names):
             return kind
     return None
 
 
-def _encrypted_ooxml(path: str) -> bool:
-    """A compound (OLE) file whose directory holds an ``EncryptedPackage``: how Office
-    saves a password-protected DOCX, XLSX or PPTX."""
+_ODS = "application/vnd.oasis.opendocument.spreadsheet"
+
+
+def archive_mimetype(path: str) -> str | None:
+    """An OpenDocument file's ``mimetype`` member, which names its kind."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read("mimetype")[:100].decode("ascii", "replace").strip()
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError):
+        return None
+
+
+def _ole_directory(path: str) -> bytes:
+    """The first sectors of a compound (OLE) file's directory: its streams' names."""
     try:
         with open(path, "rb") as f:
             header = f.read(512)
             size = 1 << int.from_bytes(header[30:32], "little")
             first = int.from_bytes(header[48:52], "little")
             f.seek((first + 1) * size)  # sector n starts after the header's sector
-            directory = f.read(4 * size)
+            return f.read(4 * size)
     except (OSError, ValueError, OverflowError):
-        return False
-    return "EncryptedPackage".encode("utf-16-le") in directory
+        return b""
+
+
+def _ole_kind(path: str) -> str:
+    """``encrypted`` (how Office saves a password-protected DOCX, XLSX or PPTX), ``xls``
+    (an Excel 97-2003 workbook, which calamine reads), else ``ole`` (a .doc, .ppt or
+    Outlook .msg)."""
+    directory = _ole_directory(path)
+    if "EncryptedPackage".encode("utf-16-le") in directory:
+        return "encrypted"
+    # Stream names in UTF-16 with a terminating NUL: "Workbook" (BIFF8), "Book" (BIFF5).
+    if any((n + "\0").encode("utf-16-le") in directory for n in ("Workbook", "Book")):
+        return "xls"
+    return "ole"
 
 
 def is_pdf(head: bytes) -> bool:
@@ -142,9 +173,9 @@ def _content_kind(path: str, head: bytes) -> str | None:
     if is_pdf(head):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
-        return _ooxml(path) or "zip"
+        return _zip_kind(path) or "zip"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "ole"  # a compound file: legacy Office, or an Outlook .msg
+        return _ole_kind(path)  # a compound file: legacy Office, or an Outlook .msg
     for magic, what in _REFUSED:
         if head.startswith(magic):
             raise UnsupportedFileTypeError(what)
@@ -178,7 +209,7 @@ def detect(path: str, name: str) -> FileKind:
             raise NoTextFormatError(f"{name}: {exc}: no text to index") from None
         raise UnsupportedFileTypeError(f"{name}: {exc}") from None
 
-    if by_content == "ole" and _encrypted_ooxml(path):
+    if by_content == "encrypted":
         raise EncryptedDocumentError(
             f"{name}: password-protected (an encrypted Office file): remove the password, "
             "or save a copy without one"
@@ -187,10 +218,12 @@ def detect(path: str, name: str) -> FileKind:
         raise UnsupportedFileTypeError(f"{name}: an Outlook .msg file: save it as .eml")
     if by_content == "ole":
         raise UnsupportedFileTypeError(
-            f"{name}: a legacy Office file (.doc, .xls or .ppt): save it as DOCX, XLSX or PPTX"
+            f"{name}: a legacy Office file (.doc or .ppt): save it as DOCX or PPTX"
         )
     if by_content == "zip":
-        raise UnsupportedFileTypeError(f"{name}: a zip archive that is not DOCX, PPTX or XLSX")
+        raise UnsupportedFileTypeError(
+            f"{name}: a zip archive that is not DOCX, PPTX, XLSX, XLSB or ODS"
+        )
     if by_content is not None:
         if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
             return FileKind(
@@ -203,7 +236,7 @@ def detect(path: str, name: str) -> FileKind:
         )
     if by_name is None and (what := no_text(name)) is not None:
         raise NoTextFormatError(f"{name}: {what}: no text to index")
-    if by_name in ("pdf", "docx", "pptx", "xlsx"):
+    if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:
             raise UnsupportedFileTypeError(f"{name}: content does not match its {suffix} extension")

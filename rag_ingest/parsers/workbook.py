@@ -1,4 +1,5 @@
-"""Large XLSX workbooks read as rows (python-calamine), one table per sheet.
+"""Workbooks read as rows (python-calamine), one table per sheet: large XLSX, and the
+formats docling does not read (XLS, XLSB, ODS).
 
 docling builds an object per cell and a padded Markdown table per sheet: measured on 2
 cores, a 50,000-row, 10-column sheet (34 MB of sheet XML) took 31 s and 1.9 GB, and
@@ -16,7 +17,12 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, MissingExtraError
+from rag_ingest.errors import (
+    CorruptDocumentError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+    MissingExtraError,
+)
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
 __all__ = ["parse_rows", "sheet_bytes"]
@@ -78,18 +84,24 @@ def _sheet_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines
 
 
-def parse_rows(path: str, name: str, why: str) -> ParsedDocument:
+def parse_rows(
+    path: str, name: str, file_type: str = "xlsx", why: str | None = None
+) -> ParsedDocument:
     """Each worksheet as ``# Sheet: name`` and its rows, numbered as docling numbers
-    them (the sheet's position, as a page). Chart sheets have no rows. ``why`` docling
-    did not read it, for the result's warning."""
+    them (the sheet's position, as a page). Chart sheets have no rows. ``file_type``:
+    xlsx, xlsb, xls or ods. ``why`` docling did not read an xlsx, for a warning."""
     try:
-        from python_calamine import CalamineWorkbook, SheetTypeEnum
+        from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum
     except ImportError as exc:
-        raise MissingExtraError("large xlsx parsing (python-calamine)", "office") from exc
+        raise MissingExtraError(f"{file_type} parsing (python-calamine)", "office") from exc
     try:
         workbook = CalamineWorkbook.from_path(path)
+    except PasswordError as exc:
+        raise EncryptedDocumentError(
+            f"{name}: password-protected: remove the password, or save a copy without one"
+        ) from exc
     except Exception as exc:  # calamine raises its own errors on a bad archive
-        raise CorruptDocumentError(f"{name}: xlsx could not be opened ({exc})") from exc
+        raise CorruptDocumentError(f"{name}: {file_type} could not be opened ({exc})") from exc
     segments: list[Segment] = []
     try:
         for number, sheet in enumerate(workbook.sheets_metadata, start=1):
@@ -108,13 +120,16 @@ def parse_rows(path: str, name: str, why: str) -> ParsedDocument:
         workbook.close()
     if not segments:
         raise EmptyDocumentError(f"{name}: no text")
+    warnings = []
+    if why:
+        warnings.append(
+            f"{name}: {why}; read as rows by calamine, each sheet one table under its "
+            "first row of several values"
+        )
     return ParsedDocument(
-        "xlsx",
+        file_type,
         segments,
         parser="calamine-rows",
         pages=len(workbook.sheets_metadata),
-        warnings=[
-            f"{name}: {why}; read as rows by calamine, each sheet one table under its "
-            "first row of several values"
-        ],
+        warnings=warnings,
     )

@@ -413,6 +413,62 @@ def test_a_workbook_docling_cannot_open_is_still_read(
         parse_file(broken, "broken.xlsx", OPTIONS)
 
 
+def test_legacy_binary_and_opendocument_workbooks_are_read_as_rows(tmp_path: Path) -> None:
+    import datetime
+
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    when = datetime.date(2024, 1, 2)
+    xls = docs.xls_bytes([["Legacy CANARY-XLS"], [], ["item", "qty", "when"], ["bolt", 12, when]])
+    ods = docs.ods_bytes([["item", "qty"], ["CANARY-ODS nuts", 7]])
+    legacy = "# Sheet: Legacy\n\nLegacy CANARY-XLS\n\n| item | qty | when |\n|---|---|---|\n"
+    calc = "# Sheet: Calc\n\n| item | qty |\n|---|---|\n| CANARY-ODS nuts | 7 |"
+    # By content too: a workbook saved without its extension.
+    for name, data, kind, text in (
+        ("old.xls", xls, "xls", legacy + "| bolt | 12 | 2024-01-02 |"),
+        ("old", xls, "xls", legacy + "| bolt | 12 | 2024-01-02 |"),
+        ("calc.ods", ods, "ods", calc),
+        ("calc", ods, "ods", calc),
+    ):
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser, parsed.warnings) == (kind, "calamine-rows", [])
+        assert parsed.text == text
+        plan = chunk_document(parsed, ChunkSettings(whole_document_tokens=0), {})
+        assert plan.strategy == "markdown"  # as XLSX: rows under their header
+    # A legacy Word or PowerPoint file is still refused, by name of what it is.
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
+    with pytest.raises(UnsupportedFileTypeError, match=r"legacy Office file \(\.doc or \.ppt\)"):
+        parse_file(_file(tmp_path, "old.xls", ole), "old.xls", OPTIONS)
+
+
+def test_a_binary_workbook_is_told_from_xlsx_by_its_parts(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
+        archive.writestr("xl/worksheets/sheet1.bin", b"\x81\x01\x00")
+    for name in ("book.xlsb", "book.xlsx", "book"):
+        assert detect(_file(tmp_path, name, buf.getvalue()), name).kind == "xlsb"
+
+
+def test_a_password_protected_legacy_workbook_is_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import python_calamine
+
+    def locked(path: str) -> None:
+        raise python_calamine.PasswordError("Workbook is password protected")
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_path", locked)
+    data = docs.xls_bytes([["a", "b"], ["c", "d"]])
+    with pytest.raises(EncryptedDocumentError, match=r"locked\.xls: password-protected"):
+        parse_file(_file(tmp_path, "locked.xls", data), "locked.xls", OPTIONS)
+
+
 def test_docling_archive_limits_are_a_zip_bomb_error_with_its_reason(tmp_path: Path) -> None:
     import os
     import zipfile
