@@ -42,6 +42,7 @@ _BY_EXTENSION = {
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
+_ODS = b"application/vnd.oasis.opendocument.spreadsheet"
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = ("pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods")
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
@@ -111,10 +112,13 @@ def _zip_kind(path: str) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+            # An OpenDocument file names its kind in its first member.
+            if "mimetype" in names:
+                with archive.open("mimetype") as member:
+                    if member.read(100).strip() == _ODS:
+                        return "ods"
+    except (zipfile.BadZipFile, OSError, RuntimeError):  # RuntimeError: encrypted member
         return None
-    if "mimetype" in names and archive_mimetype(path) == _ODS:
-        return "ods"
     if "[Content_Types].xml" not in names:
         return None
     if "xl/workbook.bin" in names:
@@ -123,18 +127,6 @@ def _zip_kind(path: str) -> str | None:
         if any(n.startswith(prefix) for n in names):
             return kind
     return None
-
-
-_ODS = "application/vnd.oasis.opendocument.spreadsheet"
-
-
-def archive_mimetype(path: str) -> str | None:
-    """An OpenDocument file's ``mimetype`` member, which names its kind."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.read("mimetype")[:100].decode("ascii", "replace").strip()
-    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError):
-        return None
 
 
 def _ole_directory(path: str) -> bytes:
