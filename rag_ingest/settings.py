@@ -233,8 +233,8 @@ class ParseSettings(_Part):
         ge=0,
         description="A workbook whose sheets expand past this many bytes of XML is read as "
         "rows by python-calamine, one table per sheet, not by docling (measured: docling "
-        "~0.95 s and ~50 MB per MB of sheet XML, refusing 128 MiB; calamine ~0.016 s). "
-        "docling also finds separate tables within a sheet. 0: always calamine.",
+        "~0.95 s and ~50 MB per MB of sheet XML, refusing a sheet past 128 MiB; calamine "
+        "~0.016 s). docling also finds separate tables within a sheet. 0: always calamine.",
     )
     max_unzipped_size: int = Field(
         default=512 * MiB, ge=1, description="OOXML archives expanding past this are refused."
