@@ -95,7 +95,10 @@ def parse_rows(
     except ImportError as exc:
         raise MissingExtraError(f"{file_type} parsing (python-calamine)", "office") from exc
     try:
-        workbook = CalamineWorkbook.from_path(path)
+        # By content: from a path, calamine picks its reader by the name's extension, so
+        # an .xls saved as "report.xlsx" would fail as a broken zip.
+        with open(path, "rb") as f:
+            workbook = CalamineWorkbook.from_filelike(f)
     except PasswordError as exc:
         raise EncryptedDocumentError(
             f"{name}: password-protected: remove the password, or save a copy without one"
