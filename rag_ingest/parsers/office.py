@@ -17,7 +17,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
-from rag_ingest.parsers.workbook import parse_rows, sheet_bytes
+from rag_ingest.parsers.workbook import check_sheet_areas, parse_rows, sheet_bytes
 
 __all__ = ["check_zip", "parse_office"]
 
@@ -226,6 +226,8 @@ def parse_office(
 ) -> ParsedDocument:
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
+    if kind == "xlsx":
+        check_sheet_areas(path, name)
     if kind == "xlsx" and sheet_bytes(path, name) > xlsx_stream_size:
         why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
         return parse_rows(path, name, why=why)
@@ -281,6 +283,8 @@ def _parse_docling(
         raise
     except ImportError as exc:
         raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
+    except MemoryError:
+        raise  # the worker's memory limit (ParserMemoryError), not a corrupt file
     except Exception as exc:  # docling and its readers raise anything on bad input
         raise CorruptDocumentError(f"{name}: {kind} could not be parsed ({exc})") from exc
     segments: list[Segment] = []

@@ -13,19 +13,21 @@ the header).
 from __future__ import annotations
 
 import datetime
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rag_ingest.errors import (
     CorruptDocumentError,
+    DocumentTooLargeError,
     EmptyDocumentError,
     EncryptedDocumentError,
     MissingExtraError,
 )
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
-__all__ = ["parse_rows", "sheet_bytes"]
+__all__ = ["check_sheet_areas", "parse_rows", "sheet_bytes"]
 
 
 def sheet_bytes(path: str, name: str) -> int:
@@ -40,6 +42,49 @@ def sheet_bytes(path: str, name: str) -> int:
                 or info.filename == "xl/sharedStrings.xml"
             )
     except zipfile.BadZipFile as exc:
+        raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+
+
+# Both readers hold a sheet's whole used range (calamine ~32 bytes a cell, even empty):
+# past this many cells it cannot be read within parse.memory_limit. A real table that
+# large (1,000,000 rows of 30 columns) passes the unzipped-size limit first.
+MAX_SHEET_CELLS = 30_000_000
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def _column(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def check_sheet_areas(path: str, name: str) -> None:
+    """:class:`DocumentTooLargeError` for an XLSX sheet whose used range (its
+    ``<dimension>``, near the start of its XML) holds over :data:`MAX_SHEET_CELLS`:
+    typically one stray value far from the data, which made docling take 22 s and
+    2.4 GB before failing, and calamine abort on a 512 GB allocation."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.startswith("xl/worksheets/sheet"):
+                    continue
+                with archive.open(info) as member:
+                    found = _DIMENSION.search(member.read(4096))
+                if found is None or found.group(3) is None:
+                    continue
+                first_col, first_row, last_col, last_row = found.groups()
+                cells = (int(last_row) - int(first_row) + 1) * (
+                    _column(last_col) - _column(first_col) + 1
+                )
+                if cells > MAX_SHEET_CELLS:
+                    span = (b"%s%s:%s%s" % (first_col, first_row, last_col, last_row)).decode()
+                    raise DocumentTooLargeError(
+                        f"{name}: a sheet ({info.filename}) spans {span}, {cells:,} cells, "
+                        "too many to read: is there a stray value far from the data? "
+                        "(Ctrl+End in Excel goes to it.) Delete it and save again"
+                    )
+    except (zipfile.BadZipFile, RuntimeError) as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
@@ -99,6 +144,8 @@ def parse_rows(
         # an .xls saved as "report.xlsx" would fail as a broken zip.
         with open(path, "rb") as f:
             workbook = CalamineWorkbook.from_filelike(f)
+    except MemoryError:
+        raise  # the worker's memory limit (ParserMemoryError), not a corrupt file
     except PasswordError as exc:
         raise EncryptedDocumentError(
             f"{name}: password-protected: remove the password, or save a copy without one"
@@ -112,6 +159,8 @@ def parse_rows(
                 continue
             try:
                 lines = _sheet_lines(workbook.get_sheet_by_index(number - 1).iter_rows())
+            except MemoryError:
+                raise
             except Exception as exc:
                 raise CorruptDocumentError(
                     f"{name}: sheet {sheet.name!r} could not be read ({exc})"

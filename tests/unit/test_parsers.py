@@ -555,6 +555,57 @@ def test_a_password_protected_legacy_workbook_is_typed(
         parse_file(_file(tmp_path, "locked.xls", data), "locked.xls", OPTIONS)
 
 
+def test_a_stray_value_far_from_the_data_is_refused_before_any_reader_runs(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    import openpyxl
+
+    from rag_ingest.errors import DocumentTooLargeError
+
+    book = openpyxl.Workbook()
+    book.active.append(["a", "b"])
+    book.active["XFD1048576"] = "stray"  # docling: 22 s, 2.4 GB; calamine: a 512 GB alloc
+    out = io.BytesIO()
+    book.save(out)
+    path = _file(tmp_path, "far.xlsx", out.getvalue())
+    for options in (OPTIONS, ParseOptions(xlsx_stream_size=0)):
+        with pytest.raises(DocumentTooLargeError, match=r"spans A1:XFD1048576, 17,179,869,184"):
+            parse_file(path, "far.xlsx", options)
+    # A tall sheet under the limit is not refused.
+    from rag_ingest.parsers.workbook import check_sheet_areas
+
+    book = openpyxl.Workbook()
+    for r in range(3000):
+        book.active.append([r] * 10)
+    book.active["J30000"] = "last"  # 300,000 cells, under the limit
+    book.save(tmp_path / "tall.xlsx")
+    check_sheet_areas(str(tmp_path / "tall.xlsx"), "tall.xlsx")
+
+
+def test_running_out_of_memory_is_not_reported_as_a_corrupt_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker turns a MemoryError into ParserMemoryError; wrapped as "could not be
+    # parsed", it tried calamine next and then failed as an unpicklable exception.
+    from docling.backend.msexcel_backend import MsExcelDocumentBackend
+
+    def exhausted(self: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(MsExcelDocumentBackend, "convert", exhausted)
+    with pytest.raises(MemoryError) as raised:
+        parse_file(_workbook(tmp_path), "orders.xlsx", OPTIONS)
+    assert not isinstance(raised.value, DocumentError)
+    import python_calamine
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", exhausted)
+    with pytest.raises(MemoryError) as raised:
+        parse_file(_workbook(tmp_path), "orders.xlsx", ParseOptions(xlsx_stream_size=0))
+    assert not isinstance(raised.value, DocumentError)
+
+
 def test_docling_archive_limits_are_a_zip_bomb_error_with_its_reason(tmp_path: Path) -> None:
     import os
     import zipfile
