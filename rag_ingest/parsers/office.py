@@ -17,7 +17,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
-from rag_ingest.parsers.workbook import check_sheet_areas, parse_rows, sheet_bytes
+from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
 __all__ = ["check_zip", "parse_office"]
 
@@ -226,9 +226,7 @@ def parse_office(
 ) -> ParsedDocument:
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
-    if kind == "xlsx":
-        check_sheet_areas(path, name)
-    if kind == "xlsx" and sheet_bytes(path, name) > xlsx_stream_size:
+    if kind == "xlsx" and measure_sheets(path, name) > xlsx_stream_size:
         why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
         return parse_rows(path, name, why=why)
     try:

@@ -27,22 +27,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
-__all__ = ["check_sheet_areas", "parse_rows", "sheet_bytes"]
-
-
-def sheet_bytes(path: str, name: str) -> int:
-    """The decompressed size of a workbook's sheets and shared strings, from the
-    archive's directory (nothing is decompressed)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return sum(
-                info.file_size
-                for info in archive.infolist()
-                if info.filename.startswith("xl/worksheets/")
-                or info.filename == "xl/sharedStrings.xml"
-            )
-    except zipfile.BadZipFile as exc:
-        raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+__all__ = ["measure_sheets", "parse_rows"]
 
 
 # Both readers hold a sheet's whole used range (calamine ~32 bytes a cell, even empty):
@@ -59,16 +44,24 @@ def _column(letters: bytes) -> int:
     return number
 
 
-def check_sheet_areas(path: str, name: str) -> None:
-    """:class:`DocumentTooLargeError` for an XLSX sheet whose used range (its
-    ``<dimension>``, near the start of its XML) holds over :data:`MAX_SHEET_CELLS`:
-    typically one stray value far from the data, which made docling take 22 s and
-    2.4 GB before failing, and calamine abort on a 512 GB allocation."""
+def measure_sheets(path: str, name: str) -> int:
+    """The decompressed size of an XLSX workbook's sheets and shared strings, from the
+    archive's directory. :class:`DocumentTooLargeError` first for a sheet whose used
+    range (its ``<dimension>``, near the start of its XML) holds over
+    :data:`MAX_SHEET_CELLS`: typically one stray value far from the data, which made
+    docling take 22 s and 2.4 GB before failing, and calamine abort on a 512 GB
+    allocation."""
     try:
         with zipfile.ZipFile(path) as archive:
+            size = 0
             for info in archive.infolist():
-                if not info.filename.startswith("xl/worksheets/sheet"):
+                if info.filename == "xl/sharedStrings.xml":
+                    size += info.file_size
+                if not info.filename.startswith("xl/worksheets/"):
                     continue
+                size += info.file_size
+                if not info.filename.endswith(".xml"):
+                    continue  # a sheet's relationships, under _rels/
                 with archive.open(info) as member:
                     found = _DIMENSION.search(member.read(4096))
                 if found is None or found.group(3) is None:
@@ -84,6 +77,7 @@ def check_sheet_areas(path: str, name: str) -> None:
                         "too many to read: is there a stray value far from the data? "
                         "(Ctrl+End in Excel goes to it.) Delete it and save again"
                     )
+            return size
     except (zipfile.BadZipFile, RuntimeError) as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
