@@ -109,16 +109,7 @@ class RagIngestLoader(BaseLoader):
         from rag_ingest.s3.client import AsyncS3Client
 
         s = self.settings
-        pool = ParserPool(
-            s.parse,
-            ParseOptions(
-                pdf_mode=s.parse.pdf_mode,
-                max_unzipped_size=s.parse.max_unzipped_size,
-                max_zip_ratio=s.parse.max_zip_ratio,
-                xlsx_stream_size=s.parse.xlsx_stream_size,
-            ),
-            s.chunk.encoding,
-        )
+        pool = ParserPool(s.parse, ParseOptions.of(s.parse), s.chunk.encoding)
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []
         async with AsyncS3Client(s) as s3:

@@ -433,12 +433,9 @@ class DocumentProcessor:
             from rag_ingest.models import ImageDescriber
 
             self._describer = ImageDescriber(self._describer_arg, s.models)
-        options = ParseOptions(
+        options = ParseOptions.of(
+            s.parse,
             max_images=s.models.max_images if self._describer is not None else 0,
-            pdf_mode=s.parse.pdf_mode,
-            max_unzipped_size=s.parse.max_unzipped_size,
-            max_zip_ratio=s.parse.max_zip_ratio,
-            xlsx_stream_size=s.parse.xlsx_stream_size,
             plugins=tuple(sorted(self._plugins.items())),
         )
         self._pool = ParserPool(s.parse, options, s.chunk.encoding)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag_ingest.settings import ParseSettings
 
 __all__ = ["Image", "ParseOptions", "ParsedDocument", "Segment"]
 
@@ -56,3 +60,14 @@ class ParseOptions:
     # Images to extract per document for description (0: none); smaller ones are skipped.
     max_images: int = 0
     min_image_bytes: int = 2048
+
+    @classmethod
+    def of(cls, settings: ParseSettings, **extra: Any) -> ParseOptions:
+        """What ``settings.parse`` sets, plus ``extra`` (plugins, images) from the caller."""
+        return cls(
+            pdf_mode=settings.pdf_mode,
+            max_unzipped_size=settings.max_unzipped_size,
+            max_zip_ratio=settings.max_zip_ratio,
+            xlsx_stream_size=settings.xlsx_stream_size,
+            **extra,
+        )

@@ -158,10 +158,8 @@ def parse_and_chunk(
     only the chunks travel back to the parent. A PDF long enough to split (see
     :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed.
     """
-    plan = _long_pdf(path, name, options, split_pages)
-    if plan is not None:
-        return plan
-    return chunk_parsed(parse_file(path, name, options), chunk_settings, base_metadata)
+    got = parse_or_plan(path, name, options, split_pages)
+    return got if isinstance(got, SplitPlan) else chunk_parsed(got, chunk_settings, base_metadata)
 
 
 def parse_or_plan(
