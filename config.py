@@ -130,6 +130,12 @@ chunk = {
     "overlap_tokens": 64,
     # Documents this small stay whole: splitting them only loses context.
     "whole_document_tokens": 256,
+    # A scrap the splitter leaves under this many tokens ('```', 'Output::', the last
+    # letters of a word) joins its neighbour, and a heading alone joins what follows it
+    # (the pair split evenly when too big). Capped at a quarter of the chunk size. Measured
+    # on 450 real Markdown/RST/HTML files: 466 of 17,815 chunks were under 16 tokens, 402
+    # of them a lone heading; 1 is left (a heading over a table whose rows filled a chunk).
+    "min_chunk_tokens": 32,
     # Per file type: strategy (prose | markdown | code | table) and sizes (None = the values
     # above). Tables in Markdown (spreadsheets, and tables in PDF, DOCX, HTML) are chunked
     # by rows, each chunk under the table's header, padding dropped; "table" does the same

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = ["Chunk", "ChunkPlan", "chunk_document", "content_hash", "fit_to_windo
 # are flagged after chunking (``embed_truncated``), never silently cut.
 TOKENS_PER_WINDOW_TOKEN = 0.75
 
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # The line under a Markdown table's header: |---|:---:|
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
@@ -133,6 +135,7 @@ class ChunkPlan:
     chunked: bool  # False: small enough to stay whole
     dropped_duplicates: int = 0
     dropped_empty: int = 0
+    joined_small: int = 0  # tiny pieces and lone headings joined to a neighbour
     strategy: str = "prose"
     warnings: list[str] = field(default_factory=list)
 
@@ -270,51 +273,173 @@ def chunk_document(
         pieces.extend(split(cursor, len(text)))
 
     plan = ChunkPlan(chunks=[], token_count=total_tokens, chunked=not whole, strategy=strategy)
-    seen: set[str] = set()
+    bounded: list[_Piece] = []
     for piece, start in pieces:
-        for bounded, tokens in _enforce_limit(piece, size, encoding, count):
-            if not bounded.strip():
+        for part, at, tokens in _enforce_limit(piece, size, encoding, count):
+            if not part.strip():
                 plan.dropped_empty += 1
                 continue
-            digest = content_hash(bounded)
-            if digest in seen:
-                plan.dropped_duplicates += 1
-                continue
-            seen.add(digest)
-            end = start + len(bounded)
-            first = max(0, bisect.bisect_right(starts, start) - 1)
-            last = max(0, bisect.bisect_right(starts, max(start, end - 1)) - 1)
-            metadata = dict(base_metadata)
-            metadata.update(
-                file_type=parsed.file_type,
-                chunk_index=len(plan.chunks),
-                token_count=tokens,
-                content_hash=digest,
-                chunk_strategy=strategy,
-                chunked=not whole,
-            )
-            page_values = [p for p in pages[first : last + 1] if p is not None]
-            if page_values:
-                metadata["page_start"] = min(page_values)
-                metadata["page_end"] = max(page_values)
-            if headings:
-                path = _heading_path(headings, start)
-                if path:
-                    metadata["heading_path"] = path
-            if parsed.language:
-                metadata["language"] = parsed.language
-            plan.chunks.append(Chunk(bounded, metadata))
+            raw = text.startswith(part, start + at)
+            bounded.append(_Piece(part, start + at, tokens, raw))
+    if not whole:
+        floor = min(settings.min_chunk_tokens, size // 4)
+        bounded, plan.joined_small = _join_small(
+            bounded, text, floor, strategy == "markdown", size, encoding, count
+        )
+    seen: set[str] = set()
+    for item in bounded:
+        digest = content_hash(item.text)
+        if digest in seen:
+            plan.dropped_duplicates += 1
+            continue
+        seen.add(digest)
+        start, end = item.start, item.end
+        first = max(0, bisect.bisect_right(starts, start) - 1)
+        last = max(0, bisect.bisect_right(starts, max(start, end - 1)) - 1)
+        metadata = dict(base_metadata)
+        metadata.update(
+            file_type=parsed.file_type,
+            chunk_index=len(plan.chunks),
+            token_count=item.tokens,
+            content_hash=digest,
+            chunk_strategy=strategy,
+            chunked=not whole,
+        )
+        page_values = [p for p in pages[first : last + 1] if p is not None]
+        if page_values:
+            metadata["page_start"] = min(page_values)
+            metadata["page_end"] = max(page_values)
+        if headings:
+            path = _heading_path(headings, start)
+            if path:
+                metadata["heading_path"] = path
+        if parsed.language:
+            metadata["language"] = parsed.language
+        plan.chunks.append(Chunk(item.text, metadata))
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)
     return plan
 
 
-def _enforce_limit(text: str, limit: int, encoding: Any, count: Any) -> list[tuple[str, int]]:
-    """``(text, token count)`` pieces: the piece itself when under ``limit`` tokens (its
-    count reused, not recomputed), else hard-split at ``limit`` and each part recounted
-    (a decoded slice can re-encode differently)."""
+@dataclass
+class _Piece:
+    text: str
+    start: int  # offset in the document's text
+    tokens: int
+    raw: bool  # the text is the document's own, at ``start`` (a table's rows are not)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def _enforce_limit(text: str, limit: int, encoding: Any, count: Any) -> list[tuple[str, int, int]]:
+    """``(part, offset in text, tokens)``: the text itself when within ``limit`` tokens,
+    else the fewest parts of about equal size, each cut at a line break or a space near
+    its even point (a cut at exactly ``limit`` tokens left a word's last letters as a
+    chunk of their own, 'ow', whenever the splitter's estimate ran a few tokens over)."""
     tokens = encoding.encode(text, disallowed_special=())
     if len(tokens) <= limit:
-        return [(text, len(tokens))]
-    parts = [encoding.decode(tokens[i : i + limit]) for i in range(0, len(tokens), limit)]
-    return [(part, count(part)) for part in parts]
+        return [(text, 0, len(tokens))]
+    decoded, offsets = encoding.decode_with_offsets(tokens)
+    if decoded != text:  # does not round-trip (lone surrogates): cut by tokens
+        parts = [encoding.decode(tokens[i : i + limit]) for i in range(0, len(tokens), limit)]
+        return [(part, 0, count(part)) for part in parts]
+    n = -(-len(tokens) // limit)
+    slack = max(1, limit // 8)  # how far back a cut may move to find a break
+    cuts = [0]
+    for k in range(1, n):
+        even = round(k * len(tokens) / n)
+        hi = max(offsets[even], cuts[-1] + 1)
+        lo = max(offsets[max(even - slack, 0)], cuts[-1] + 1)
+        window = text[lo:hi]
+        brk = window.rfind("\n")
+        if brk < 0:  # else after a sentence, else at any space
+            brk = max((m.start() for m in _SENTENCE_END.finditer(window)), default=-1)
+        if brk < 0:
+            brk = max(window.rfind(" "), window.rfind("\t"))
+        cuts.append(lo + brk + 1 if brk >= 0 else hi)
+    cuts.append(len(text))
+    out: list[tuple[str, int, int]] = []
+    for a, b in itertools.pairwise(cuts):
+        part = text[a:b].strip()
+        if not part:
+            continue
+        at = a + text[a:b].index(part[0])
+        tokens_in = count(part)
+        if tokens_in <= limit:
+            out.append((part, at, tokens_in))
+        else:  # the cut moved back, so this part grew past the limit: split it again
+            again = _enforce_limit(part, limit, encoding, count)
+            out.extend((sub, at + off, sub_tokens) for sub, off, sub_tokens in again)
+    return out
+
+
+def _only_headings(text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(_HEADING.fullmatch(line) for line in lines)
+
+
+def _join_small(
+    pieces: list[_Piece],
+    text: str,
+    floor: int,
+    markdown: bool,
+    size: int,
+    encoding: Any,
+    count: Any,
+) -> tuple[list[_Piece], int]:
+    """Join each piece under ``floor`` tokens, and each lone Markdown heading, to a
+    neighbour: a heading to what follows it, anything else to what precedes it. A pair
+    over ``size`` is split evenly instead. The splitter leaves such scraps where a
+    section's next part is too big to share a chunk with them ('# Intro' before a long
+    paragraph, a closing '```', 'Output::'); alone they are noise in retrieval. Returns
+    the pieces and how many were joined or dropped (the splitter's overlap repeated)."""
+
+    def small(piece: _Piece) -> bool:
+        return piece.raw and (piece.tokens < floor or (markdown and _only_headings(piece.text)))
+
+    def leads(piece: _Piece) -> bool:
+        return markdown and _only_headings(piece.text)
+
+    def joinable(a: _Piece, b: _Piece) -> bool:
+        return a.raw and b.raw and a.start <= b.start and not text[a.end : b.start].strip()
+
+    def join(a: _Piece, b: _Piece) -> list[_Piece]:
+        if not b.raw:  # atop a table's first rows, when they have room for it
+            joined = f"{a.text}\n\n{b.text}"
+            tokens = count(joined)
+            if tokens > size:
+                return [a, b]
+            return [_Piece(joined, a.start, tokens, False)]
+        start = a.start
+        span = text[start : max(a.end, b.end)]
+        return [
+            _Piece(part, start + at, tokens, True)
+            for part, at, tokens in _enforce_limit(span, size, encoding, count)
+        ]
+
+    out: list[_Piece] = []
+    carry: _Piece | None = None  # a heading (or a first scrap) waiting for what follows
+    for piece in pieces:
+        if carry is not None:
+            if joinable(carry, piece) or (not piece.raw and carry.start <= piece.start):
+                *done, piece = join(carry, piece)
+                out.extend(done)
+            else:
+                out.append(carry)
+            carry = None
+        if small(piece):
+            if leads(piece) or not out or not joinable(out[-1], piece):
+                carry = piece
+                continue
+            out.extend(join(out.pop(), piece))
+            continue
+        out.append(piece)
+    if carry is not None:
+        if out and joinable(out[-1], carry):
+            out.extend(join(out.pop(), carry))
+        else:
+            out.append(carry)
+    alone = {(piece.start, piece.text) for piece in out}
+    return out, sum(1 for p in pieces if small(p) and (p.start, p.text) not in alone)

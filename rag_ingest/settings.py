@@ -281,6 +281,13 @@ class ChunkSettings(_Part):
     whole_document_tokens: int = Field(
         default=256, ge=0, description="Documents up to this many tokens stay one chunk."
     )
+    min_chunk_tokens: int = Field(
+        default=32,
+        ge=0,
+        description="A piece under this many tokens (at most a quarter of the chunk size), "
+        "or a Markdown heading alone, is joined to its neighbour (the pair split evenly "
+        "when too big) in a document of several chunks. 0: only lone headings are joined.",
+    )
     file_configs: dict[str, FileConfig] = Field(
         default_factory=_default_file_configs,
         description="Per file type: strategy, chunk size and overlap (None = the defaults).",

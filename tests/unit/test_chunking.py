@@ -172,3 +172,66 @@ def test_table_rows_are_chunked_under_their_header(tmp_path: Path) -> None:
     expected = [[str(i), f"cust{i}", "plain"] for i in range(300)]
     expected[4] = ["4", "cust4", "a note\nover two lines"]  # one record, not cut in two
     assert records == expected
+
+
+SMALL = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank today. "
+
+
+def _plan(file_type: str, text: str, settings: ChunkSettings = SMALL):
+    return chunk_document(ParsedDocument(file_type, [Segment(text)], parser="t"), settings, BASE)
+
+
+def test_a_heading_joins_the_text_it_introduces() -> None:
+    # The splitter left '# Setup' alone: the paragraph after it was too big to share a chunk.
+    plan = _plan("markdown", "# Setup\n\n" + SENTENCE * 8 + "\n\n## Usage\n\n" + SENTENCE * 8)
+    texts = [c.text for c in plan.chunks]
+    assert texts[0].startswith("# Setup\n\nThe quick brown fox")
+    assert any(t.startswith("## Usage\n\nThe quick brown fox") for t in texts)
+    assert all(c.metadata["token_count"] <= 64 for c in plan.chunks)
+    assert plan.chunks[0].metadata["heading_path"] == "Setup"
+    assert plan.joined_small == 2
+
+
+def test_a_scrap_joins_the_chunk_before_it_and_the_pair_is_split_evenly() -> None:
+    plan = _plan("text", SENTENCE * 4 + "\n\nSee also the appendix.")
+    tokens = [c.metadata["token_count"] for c in plan.chunks]
+    assert len(tokens) == 2 and min(tokens) >= 24 and max(tokens) <= 64, tokens
+    assert plan.chunks[-1].text.endswith("today. \n\nSee also the appendix.")
+    # Cut after a sentence, not inside one.
+    assert plan.chunks[0].text.endswith("today.")
+    # 0 turns it off for everything but headings.
+    off = _plan(
+        "text",
+        SENTENCE * 4 + "\n\nSee also the appendix.",
+        SMALL.model_copy(update={"min_chunk_tokens": 0}),
+    )
+    assert off.chunks[-1].text == "See also the appendix."
+
+
+def test_a_heading_goes_atop_the_table_it_names() -> None:
+    rows = "\n".join(f"| item {i} | {i * 3} |" for i in range(40))
+    plan = _plan("markdown", SENTENCE * 6 + "\n\n## Prices\n\n| item | cost |\n|---|---|\n" + rows)
+    first_rows = next(c for c in plan.chunks if "| item 0 |" in c.text)
+    assert first_rows.text.startswith("## Prices\n\n| item | cost |\n|---|---|\n| item 0 |")
+    assert not any(c.text.strip() == "## Prices" for c in plan.chunks)
+    assert all(c.metadata["token_count"] <= 64 for c in plan.chunks)
+
+
+def test_an_overlong_piece_is_split_evenly_between_words() -> None:
+    import random
+    import string
+
+    # Words of random letters: the splitter's token estimate runs a few tokens over, and
+    # a cut at exactly the limit left the last letters of a word as a chunk of their own.
+    rng = random.Random(4465)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(2000)]
+    text = " ".join(words)
+    plan = _plan("text", text, ChunkSettings(chunk_tokens=512, overlap_tokens=64))
+    vocabulary = set(words)
+    for chunk in plan.chunks:
+        assert chunk.metadata["token_count"] <= 512
+        assert chunk.metadata["token_count"] >= 32, chunk.text
+        assert set(chunk.text.split()) <= vocabulary  # no word cut in two
+    covered = " ".join(c.text for c in plan.chunks)
+    assert all(word in covered for word in words)

@@ -466,7 +466,8 @@ def test_a_large_workbook_is_read_as_rows_one_table_per_sheet(tmp_path: Path) ->
 
     plan = chunk_document(parsed, ChunkSettings(whole_document_tokens=0), {})
     stock = [c for c in plan.chunks if "CANARY-SKU" in c.text]
-    assert stock[0].text.startswith("| sku | on hand |\n|---|---|\n")
+    # The sheet's heading joins its table's first rows rather than standing alone.
+    assert stock[0].text.startswith("# Sheet: Stock\n\n| sku | on hand |\n|---|---|\n")
     assert stock[0].metadata["page_start"] == 2
     assert stock[0].metadata["heading_path"] == "Sheet: Stock"
 
