@@ -245,12 +245,16 @@ def chunk_document(
         def split(start: int, end: int) -> list[tuple[str, int]]:
             span = text[start:end]
             found_pieces = []
-            cursor = 0
+            prev_start, prev_end = -1, 0
             for piece in splitter.split_text(span):
-                found = span.find(piece, max(0, cursor - len(piece)))
-                at = found if found >= 0 else cursor
+                # A piece may overlap the one before but always ends past it: searching
+                # from its start alone placed a repeated heading ('### Commits') at its
+                # first occurrence, inside the piece before.
+                lo = max(prev_start + 1, prev_end - len(piece) + 1)
+                found = span.find(piece, lo)
+                at = found if found >= 0 else lo
                 found_pieces.append((piece, start + at))
-                cursor = at + 1
+                prev_start, prev_end = at, at + len(piece)
             return found_pieces
 
         # Tables go row-wise, every chunk under the table's header (split as text, a

@@ -235,3 +235,16 @@ def test_an_overlong_piece_is_split_evenly_between_words() -> None:
         assert set(chunk.text.split()) <= vocabulary  # no word cut in two
     covered = " ".join(c.text for c in plan.chunks)
     assert all(word in covered for word in words)
+
+
+def test_a_repeated_heading_is_placed_where_it_stands() -> None:
+    # The second '### Commits' was looked up from the start of the chunk before, found
+    # inside it, and got the first release's heading path (and was left alone).
+    text = (
+        "# Log\n\n## v2\n\n### Commits\n\n- fix a\n\n## v1\n\n### Commits\n\n- fix b: "
+        + SENTENCE * 5
+    )
+    plan = _plan("markdown", text)
+    second = next(c for c in plan.chunks if "fix b" in c.text)
+    assert second.text.startswith("### Commits\n\n- fix b")
+    assert second.metadata["heading_path"] == "Log > v1 > Commits"
