@@ -228,6 +228,12 @@ class ParseSettings(_Part):
         description="A PDF of twice this many pages or more is parsed in page ranges on "
         "every worker at once (process mode, 2+ workers); 0: never split.",
     )
+    pdf_drop_running_lines: bool = Field(
+        default=True,
+        description="Drop a PDF's running headers and footers: a short line at the top or "
+        "bottom of at least 3 pages and 40% of them, digits aside ('Page 7 of 90'). "
+        "Headings and table rows are always kept.",
+    )
     xlsx_stream_size: int = Field(
         default=4 * MiB,
         ge=0,

@@ -210,6 +210,23 @@ def pdf_with_image(text: str) -> bytes:
     return bytes(doc.tobytes())
 
 
+def pdf_with_running_lines(pages: int = 6) -> bytes:
+    """A report whose pages carry a running header and a numbered footer."""
+    import pymupdf
+
+    body = "Revenue grew because the sales team closed enterprise deals in the north. " * 5
+    doc = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = doc.new_page()
+        page.insert_text((72, 40), "ACME Corp - Confidential", fontsize=8)
+        page.insert_text((72, 90), f"Chapter {number}", fontsize=22)
+        page.insert_textbox(pymupdf.Rect(72, 110, 520, 700), f"{body}CANARY-{number}.", fontsize=11)
+        if number <= 2:  # on two pages only: kept
+            page.insert_text((72, 740), "Draft figures", fontsize=8)
+        page.insert_text((280, 810), f"Page {number} of {pages}", fontsize=8)
+    return bytes(doc.tobytes())
+
+
 def pdf_with_table() -> bytes:
     """Page 1: a ruled 4x3 table; page 2: plain text."""
     import pymupdf

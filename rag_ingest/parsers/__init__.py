@@ -62,7 +62,12 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
         from rag_ingest.parsers.pdf import parse_pdf
 
         parsed = parse_pdf(
-            path, name, options.pdf_mode, options.max_images, options.min_image_bytes
+            path,
+            name,
+            options.pdf_mode,
+            options.max_images,
+            options.min_image_bytes,
+            drop_running=options.pdf_drop_running_lines,
         )
     elif kind.kind in ("docx", "pptx", "xlsx", "html", "markdown"):
         from rag_ingest.parsers.office import parse_office

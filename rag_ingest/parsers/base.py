@@ -52,6 +52,7 @@ class ParseOptions:
     """Everything a worker process needs to parse (picklable, no settings object)."""
 
     pdf_mode: str = "tables"
+    pdf_drop_running_lines: bool = True
     max_unzipped_size: int = 512 * 1024 * 1024
     max_zip_ratio: float = 200.0
     xlsx_stream_size: int = 4 * 1024 * 1024
@@ -66,6 +67,7 @@ class ParseOptions:
         """What ``settings.parse`` sets, plus ``extra`` (plugins, images) from the caller."""
         return cls(
             pdf_mode=settings.pdf_mode,
+            pdf_drop_running_lines=settings.pdf_drop_running_lines,
             max_unzipped_size=settings.max_unzipped_size,
             max_zip_ratio=settings.max_zip_ratio,
             xlsx_stream_size=settings.xlsx_stream_size,

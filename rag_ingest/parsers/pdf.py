@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +17,15 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 
-__all__ = ["PDF_LOCK", "SplitPlan", "merge_ranges", "page_ranges", "parse_pdf", "split_plan"]
+__all__ = [
+    "PDF_LOCK",
+    "SplitPlan",
+    "drop_running_lines",
+    "merge_ranges",
+    "page_ranges",
+    "parse_pdf",
+    "split_plan",
+]
 
 # PyMuPDF is not thread-safe: in thread mode every PDF parse holds this lock
 # (LangChain's PyMuPDF4LLM loader does the same). Worker processes parse freely.
@@ -44,12 +54,17 @@ def parse_pdf(
     min_image_bytes: int = 2048,
     pages: range | None = None,
     headers: Any = None,
+    drop_running: bool = True,
 ) -> ParsedDocument:
     """The PDF as Markdown, a segment per page. With ``pages``, only those (0-based) pages,
     and no error when they hold no text: one range of a split document (see
-    :func:`split_plan`), its ``headers`` computed over the whole document."""
+    :func:`split_plan`), its ``headers`` computed over the whole document, its running
+    lines left for :func:`merge_ranges` to judge over every page."""
     with PDF_LOCK:
-        return _parse(path, name, mode, max_images, min_image_bytes, pages, headers)
+        parsed = _parse(path, name, mode, max_images, min_image_bytes, pages, headers)
+    if drop_running and pages is None:
+        parsed.segments = drop_running_lines(parsed.segments)
+    return parsed
 
 
 @dataclass
@@ -81,9 +96,13 @@ def page_ranges(pages: int, parts: int) -> list[range]:
     return [range(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def merge_ranges(name: str, parts: list[ParsedDocument], max_images: int) -> ParsedDocument:
+def merge_ranges(
+    name: str, parts: list[ParsedDocument], max_images: int, drop_running: bool = True
+) -> ParsedDocument:
     """One document from its ranges' parses, in page order."""
     segments = [s for part in parts for s in part.segments]
+    if drop_running:
+        segments = drop_running_lines(segments)
     warnings = list(dict.fromkeys(w for part in parts for w in part.warnings))
     parsers = list(dict.fromkeys(part.parser for part in parts))
     images: list[Image] = []
@@ -102,6 +121,63 @@ def merge_ranges(name: str, parts: list[ParsedDocument], max_images: int) -> Par
         warnings=warnings,
         images=images,
     )
+
+
+# Lines looked at for running headers and footers: this many at each end of a page.
+_EDGE_LINES = 3
+_DIGITS = re.compile(r"\d+")
+
+
+def _running_key(line: str) -> str | None:
+    """A line as compared across pages (digits alike: 'Page 3 of 12'), or None for a
+    line never taken as a running one: a heading (a chapter's title at the top of its
+    page) or a table row (a table's header repeated on each page it spans)."""
+    line = " ".join(line.split())
+    if not line or len(line) > 160 or line.startswith(("#", "|")):
+        return None
+    return _DIGITS.sub("0", line).casefold()
+
+
+def _block_size(lines: list[str], i: int) -> int:
+    """Lines in the run of non-blank lines holding line ``i``."""
+    start = end = i
+    while start > 0 and lines[start - 1].strip():
+        start -= 1
+    while end + 1 < len(lines) and lines[end + 1].strip():
+        end += 1
+    return end - start + 1
+
+
+def drop_running_lines(segments: list[Segment]) -> list[Segment]:
+    """The pages without their running headers and footers: a line among the first or
+    last few of a page, in a block of at most two lines, that recurs, digits aside, at an
+    end of at least 3 pages and 40% of them. Left in, 'ACME - Confidential' and 'Page 7
+    of 90' sat inside every paragraph that crossed a page, and in every chunk's vector."""
+    if len(segments) < 3:
+        return segments
+    edges: list[list[int]] = []
+    found: Counter[str] = Counter()
+    for segment in segments:
+        lines = segment.text.split("\n")
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        near = set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:])
+        # Only a block of one or two lines: a paragraph's first line repeats too, when
+        # pages hold the same form or letter.
+        edge = [i for i in sorted(near) if _block_size(lines, i) <= 2]
+        edges.append(edge)
+        found.update({key for i in edge if (key := _running_key(lines[i])) is not None})
+    least = max(3, 0.4 * len(segments))
+    running = {key for key, pages in found.items() if pages >= least}
+    if not running:
+        return segments
+    kept: list[Segment] = []
+    for segment, edge in zip(segments, edges, strict=True):
+        lines = segment.text.split("\n")
+        drop = {i for i in edge if _running_key(lines[i]) in running}
+        text = "\n".join(line for i, line in enumerate(lines) if i not in drop)
+        if text.strip():
+            kept.append(Segment(text, page=segment.page))
+    return kept
 
 
 def _no_text(name: str) -> EmptyDocumentError:

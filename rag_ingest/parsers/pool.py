@@ -379,7 +379,9 @@ class ParserPool:
                 for pages in page_ranges(plan.pages, parts)
             )
         )
-        merged = merge_ranges(name, parsed, self.options.max_images)
+        merged = merge_ranges(
+            name, parsed, self.options.max_images, self.options.pdf_drop_running_lines
+        )
         merged.warnings[:0] = plan.warnings
         return merged
 

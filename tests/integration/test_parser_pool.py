@@ -188,6 +188,8 @@ def _long_pdf(path: Path) -> Path:
             page.insert_text((72, 90 + 20 * line), f"Section {number}.{line} " * 3, fontsize=14)
         for line in range(1 if number < 4 else 20):
             page.insert_text((72, 160 + 14 * line), f"CANARY-{number}-{line} body text " * 3)
+        # A running footer: dropped only when judged over every page, not per range.
+        page.insert_text((72, 800), f"Handbook - page {number + 1}", fontsize=8)
         if number in (2, 9):
             page.insert_image(pymupdf.Rect(300, 500, 364, 564), stream=logo)
     doc.insert_pdf(pymupdf.open("pdf", docs.pdf_with_table()))
@@ -229,6 +231,7 @@ async def test_a_long_pdf_is_parsed_in_page_ranges_with_the_same_result(tmp_path
     assert [(s.page, s.text) for s in split.segments] == [(s.page, s.text) for s in whole.segments]
     assert "# Chapter 3" in split.text and "|r1c0|r1c1|r1c2|" in split.text.replace(" ", "")
     assert "## Section 1.0" in split.segments[1].text  # headings judged over all 16 pages
+    assert "Handbook - page" not in split.text
     assert [(c.text, c.metadata) for c in split_plan.chunks] == [
         (c.text, c.metadata) for c in whole_plan.chunks
     ]

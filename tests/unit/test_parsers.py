@@ -66,6 +66,23 @@ def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
     assert fast.parser == "pymupdf4llm-fast" and "CANARY-PDF-PAGE-TWO" in fast.text
 
 
+def test_running_headers_and_footers_are_dropped(tmp_path: Path) -> None:
+    from rag_ingest.settings import ParseSettings
+
+    path = _file(tmp_path, "r.pdf", docs.pdf_with_running_lines(pages=6))
+    parsed = parse_file(path, "r.pdf", OPTIONS)
+    assert [s.page for s in parsed.segments] == [1, 2, 3, 4, 5, 6]
+    for number, segment in enumerate(parsed.segments, start=1):
+        assert "Confidential" not in segment.text and " of 6" not in segment.text
+        # Headings (alike but for their digits) and the body stay; so does a line on 2 pages.
+        assert f"# Chapter {number}\n" in segment.text and f"CANARY-{number}." in segment.text
+        assert ("Draft figures" in segment.text) == (number <= 2)
+        assert segment.text.count("Revenue grew") == 5  # a paragraph's first line repeats too
+    kept = parse_file(path, "r.pdf", ParseOptions.of(ParseSettings(pdf_drop_running_lines=False)))
+    assert all("ACME Corp - Confidential" in s.text for s in kept.segments)
+    assert "Page 6 of 6" in kept.segments[-1].text
+
+
 def test_pptx_slides_are_pages(tmp_path: Path) -> None:
     parsed = parse_file(
         _file(tmp_path, "d.pptx", docs.corpus()["docs/deck.pptx"]), "d.pptx", OPTIONS
