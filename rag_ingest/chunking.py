@@ -398,7 +398,7 @@ def _join_small(
     over ``size`` is split evenly instead. The splitter leaves such scraps where a
     section's next part is too big to share a chunk with them ('# Intro' before a long
     paragraph, a closing '```', 'Output::'); alone they are noise in retrieval. Returns
-    the pieces and how many were joined or dropped (the splitter's overlap repeated)."""
+    the pieces and how many small ones no longer stand alone."""
 
     def small(piece: _Piece) -> bool:
         return piece.raw and (piece.tokens < floor or (markdown and _only_headings(piece.text)))

@@ -64,6 +64,8 @@ def parse_pdf(
         parsed = _parse(path, name, mode, max_images, min_image_bytes, pages, headers)
     if drop_running and pages is None:
         parsed.segments = drop_running_lines(parsed.segments)
+        if not parsed.segments and not parsed.images:  # a scan stamped 'Page 3 of 9'
+            raise _no_text(name)
     return parsed
 
 

@@ -10,6 +10,7 @@ from rag_ingest.errors import (
     BlankDocumentError,
     CorruptDocumentError,
     DocumentError,
+    EmptyDocumentError,
     EncryptedDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
@@ -81,6 +82,10 @@ def test_running_headers_and_footers_are_dropped(tmp_path: Path) -> None:
     kept = parse_file(path, "r.pdf", ParseOptions.of(ParseSettings(pdf_drop_running_lines=False)))
     assert all("ACME Corp - Confidential" in s.text for s in kept.segments)
     assert "Page 6 of 6" in kept.segments[-1].text
+    # A scan whose only text is a page stamp has no text, as a scan without one.
+    stamped = docs.pdf_bytes([f"Exhibit A - page {n}" for n in range(1, 5)])
+    with pytest.raises(EmptyDocumentError, match="no extractable text"):
+        parse_file(_file(tmp_path, "scan.pdf", stamped), "scan.pdf", OPTIONS)
 
 
 def test_pptx_slides_are_pages(tmp_path: Path) -> None:
