@@ -62,9 +62,10 @@ def parse_pdf(
     lines left for :func:`merge_ranges` to judge over every page."""
     with PDF_LOCK:
         parsed = _parse(path, name, mode, max_images, min_image_bytes, pages, headers)
-    if drop_running and pages is None:
-        parsed.segments = drop_running_lines(parsed.segments)
-        if not parsed.segments and not parsed.images:  # a scan stamped 'Page 3 of 9'
+    if pages is None:
+        if drop_running:
+            parsed.segments = drop_running_lines(parsed.segments)
+        if not parsed.segments and not parsed.images:  # a scan, maybe stamped 'Page 3'
             raise _no_text(name)
     return parsed
 
@@ -157,7 +158,7 @@ def drop_running_lines(segments: list[Segment]) -> list[Segment]:
     of 90' sat inside every paragraph that crossed a page, and in every chunk's vector."""
     if len(segments) < 3:
         return segments
-    edges: list[list[int]] = []
+    pages: list[tuple[list[str], dict[int, str]]] = []  # lines, and keys of edge lines
     found: Counter[str] = Counter()
     for segment in segments:
         lines = segment.text.split("\n")
@@ -165,17 +166,20 @@ def drop_running_lines(segments: list[Segment]) -> list[Segment]:
         near = set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:])
         # Only a block of one or two lines: a paragraph's first line repeats too, when
         # pages hold the same form or letter.
-        edge = [i for i in sorted(near) if _block_size(lines, i) <= 2]
-        edges.append(edge)
-        found.update({key for i in edge if (key := _running_key(lines[i])) is not None})
+        keys = {
+            i: key
+            for i in near
+            if _block_size(lines, i) <= 2 and (key := _running_key(lines[i])) is not None
+        }
+        pages.append((lines, keys))
+        found.update(set(keys.values()))
     least = max(3, 0.4 * len(segments))
-    running = {key for key, pages in found.items() if pages >= least}
+    running = {key for key, count in found.items() if count >= least}
     if not running:
         return segments
     kept: list[Segment] = []
-    for segment, edge in zip(segments, edges, strict=True):
-        lines = segment.text.split("\n")
-        drop = {i for i in edge if _running_key(lines[i]) in running}
+    for segment, (lines, keys) in zip(segments, pages, strict=True):
+        drop = {i for i, key in keys.items() if key in running}
         text = "\n".join(line for i, line in enumerate(lines) if i not in drop)
         if text.strip():
             kept.append(Segment(text, page=segment.page))
@@ -247,8 +251,6 @@ def _parse(
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
     segments = [s for s in segments if s.text.strip()]
-    if not segments and not images and pages is None:
-        raise _no_text(name)
     return ParsedDocument(
         "pdf", segments, parser=parser, pages=page_count, warnings=warnings, images=images
     )
