@@ -776,3 +776,24 @@ def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path
     assert parsed.file_type == "markdown" and parsed.text.startswith("# Tabs page\n\n# Setup")
     assert "@theme" not in parsed.text and "export const" not in parsed.text
     assert "CANARY-TAB" in parsed.text and 'import y from "z";' in parsed.text
+
+
+def test_encoded_data_in_text_is_left_out(tmp_path: Path) -> None:
+    import base64
+    import random
+
+    blob = base64.b64encode(random.Random(7).randbytes(3000)).decode()
+    pem = "\n".join(blob[i : i + 64] for i in range(0, 1280, 64))
+    rule = "-" * 300
+    url = "https://example.com/" + "docs/" * 60
+    text = (
+        f"config notes CANARY-TXT\ntoken = '{blob}'\n{rule}\n{url}\n"
+        f"-----BEGIN CERTIFICATE-----\n{pem}\n-----END CERTIFICATE-----\nthe end\n"
+    )
+    parsed = parse_file(_file(tmp_path, "notes.txt", text.encode()), "notes.txt", OPTIONS)
+    assert parsed.text == (
+        f"config notes CANARY-TXT\ntoken = '[encoded data, 4,000 characters]'\n{rule}\n{url}\n"
+        "-----BEGIN CERTIFICATE-----\n[encoded data, 1,299 characters]\n"
+        "-----END CERTIFICATE-----\nthe end\n"
+    )
+    assert parsed.warnings == ["5,299 characters of encoded (base64) data left out"]
