@@ -189,14 +189,26 @@ def _front_text(fields: dict[str, Any]) -> tuple[str | None, str | None]:
     return picked[0], picked[1]
 
 
+# Text for chunks, not Markdown for a renderer: docling's defaults write `max\_retries`,
+# `AT&amp;T` and `a &lt; b`, and an `<!-- image -->` line for every picture.
+_PLAIN: dict[str, Any] = {
+    "escape_underscores": False,
+    "escape_html": False,
+    "image_placeholder": "",
+}
+
+
 def _markdown_by_page(doc: Any) -> dict[int, str]:
     """Each page's Markdown as ``doc.export_to_markdown(page_no=n)`` gives it, in one pass
     over the document: that call walks the whole document each time, so a 500-slide deck
     took 91 s (0.2 s here). A top-level item (a slide, a sheet) spanning pages takes the
     exact, slow way."""
-    from docling_core.transforms.serializer.markdown import MarkdownDocSerializer
+    from docling_core.transforms.serializer.markdown import (
+        MarkdownDocSerializer,
+        MarkdownParams,
+    )
 
-    serializer = MarkdownDocSerializer(doc=doc)
+    serializer = MarkdownDocSerializer(doc=doc, params=MarkdownParams(**_PLAIN))
     parts: dict[int, list[str]] = {}
     for child in doc.body.children:
         node = child.resolve(doc)
@@ -206,7 +218,7 @@ def _markdown_by_page(doc: Any) -> dict[int, str]:
             if getattr(item, "prov", None)  # content items have a provenance, groups none
         }
         if len(on) > 1:
-            return {n: doc.export_to_markdown(page_no=n) for n in sorted(doc.pages)}
+            return {n: doc.export_to_markdown(page_no=n, **_PLAIN) for n in sorted(doc.pages)}
         text = serializer.serialize(item=node).text if on else ""
         if text:
             parts.setdefault(on.pop(), []).append(text)
@@ -296,7 +308,7 @@ def _parse_docling(
             if text.strip():
                 segments.append(Segment(text, page=int(number)))
     else:
-        text = doc.export_to_markdown()
+        text = doc.export_to_markdown(**_PLAIN)
         title, description = _html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)

@@ -146,7 +146,9 @@ def test_slides_and_sheets_are_docling_s_own_page_markdown_from_one_pass(
     monkeypatch.setattr(
         office,
         "_markdown_by_page",
-        lambda doc: {n: doc.export_to_markdown(page_no=n) for n in sorted(doc.pages)},
+        lambda doc: {
+            n: doc.export_to_markdown(page_no=n, **office._PLAIN) for n in sorted(doc.pages)
+        },
     )
     for name, data in files.items():
         assert parse_file(_file(tmp_path, name, data), name, OPTIONS).segments == one_pass[name]
@@ -666,6 +668,28 @@ def test_a_web_page_keeps_its_title(tmp_path: Path) -> None:
         data = legacy.encode("latin-1" if "8859" in declaration else "cp1252")
         parsed = parse_file(_file(tmp_path, "c.html", data), "c.html", OPTIONS)
         assert parsed.text.startswith("# Caf\u00e9 cr\u00e8me\n\n"), parsed.text
+
+
+def test_office_text_is_the_words_not_markdown_escapes(tmp_path: Path) -> None:
+    """docling writes Markdown for a renderer by default: ``max\\_retries``, ``AT&amp;T``,
+    ``a &lt; b`` and an ``<!-- image -->`` line. A chunk holds the words as written."""
+    words = "Set max_retries to 3 when a < b && c > d at AT&T."
+    html_page = (
+        "<html><body><h1>Retry_policy</h1><p>Set max_retries to 3 when a &lt; b &amp;&amp; "
+        'c &gt; d at AT&amp;T.</p><img src="arch.png" alt="arch"><p>End.</p></body></html>'
+    )
+    markdown = f"# Retry_policy\n\n{words}\n\n![arch](arch.png)\n\nEnd.\n"
+    files = {
+        "p.html": html_page.encode(),
+        "p.md": markdown.encode(),
+        "p.docx": docs.docx_bytes("Retry_policy", {"Limits": words}),
+        "p.pptx": docs.pptx_bytes([("Retry_policy", words)]),
+    }
+    for name, data in files.items():
+        text = parse_file(_file(tmp_path, name, data), name, OPTIONS).text
+        assert words in text and "Retry_policy" in text, (name, text)
+        assert "\\_" not in text and "&amp;" not in text and "&lt;" not in text, (name, text)
+        assert "<!--" not in text, (name, text)
 
 
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
