@@ -150,6 +150,11 @@ chunk = {
         "pdf": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "docx": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "pptx": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
+        # OpenDocument text and slides (read without docling) and EPUB books (their
+        # chapters as one HTML page): as DOCX, PPTX and HTML.
+        "odt": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        "odp": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
+        "epub": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "xlsx": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         # Excel 97-2003, binary and OpenDocument workbooks (read by calamine): as XLSX.
         "xls": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},

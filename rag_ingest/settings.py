@@ -263,6 +263,9 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "pdf": FileConfig(strategy="markdown"),
         "docx": FileConfig(strategy="markdown"),
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
+        "odt": FileConfig(strategy="markdown"),
+        "odp": FileConfig(strategy="markdown", chunk_tokens=256),
+        "epub": FileConfig(strategy="markdown"),
         **{
             sheets: FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0)
             for sheets in ("xlsx", "xls", "xlsb", "ods")

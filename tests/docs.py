@@ -105,14 +105,50 @@ def xls_bytes(rows: list[list[object]]) -> bytes:
     return buf.getvalue()
 
 
-def ods_bytes(rows: list[list[str | int]]) -> bytes:
-    """An OpenDocument spreadsheet with one sheet, "Calc": its mimetype first and stored,
-    as the format requires."""
-    ns = (
-        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+_ODF_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+)
+
+
+def odf_bytes(kind: str, body: str, *, styles: str = "", encrypted: bool = False) -> bytes:
+    """An OpenDocument file (``spreadsheet``, ``text`` or ``presentation``) whose
+    office:body holds ``body``: its mimetype first and stored, as the format requires.
+    ``encrypted``: the manifest says its content is encrypted, as a password makes it."""
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODF_NS} '
+        f'office:version="1.2"><office:automatic-styles>{styles}</office:automatic-styles>'
+        f"<office:body><office:{kind}>{body}</office:{kind}></office:body>"
+        "</office:document-content>"
     )
+    mime = f"application/vnd.oasis.opendocument.{kind}"
+    encryption = (
+        '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="x"/>'
+        if encrypted
+        else ""
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+        '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mime}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+        f"{encryption}</manifest:file-entry></manifest:manifest>"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), mime)
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def ods_bytes(rows: list[list[str | int]]) -> bytes:
+    """An OpenDocument spreadsheet with one sheet, "Calc"."""
 
     def cell(value: str | int) -> str:
         kind = f'"float" office:value="{value}"' if isinstance(value, int) else '"string"'
@@ -120,23 +156,113 @@ def ods_bytes(rows: list[list[str | int]]) -> bytes:
         return f"<table:table-cell office:value-type={kind}>{cell}</table:table-cell>"
 
     body = "".join(f"<table:table-row>{''.join(map(cell, row))}</table:table-row>" for row in rows)
-    content = (
-        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} '
-        'office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Calc">'
-        f"{body}</table:table></office:spreadsheet></office:body></office:document-content>"
+    return odf_bytes("spreadsheet", f'<table:table table:name="Calc">{body}</table:table>')
+
+
+def odt_bytes() -> bytes:
+    """An OpenDocument text as LibreOffice writes one: a Title-styled paragraph, headings,
+    a table of contents, spacing elements, a footnote, a comment, a tracked deletion,
+    nested lists, a text box and a table padded with repeated empty cells."""
+    styles = '<style:style style:name="P1" style:parent-style-name="Title"/>'
+    body = (
+        "<text:tracked-changes><text:changed-region><text:deletion><text:p>CANARY-DELETED"
+        "</text:p></text:deletion></text:changed-region></text:tracked-changes>"
+        '<text:p text:style-name="P1">Field manual</text:p>'
+        "<text:table-of-content><text:index-body><text:p>Safety\t3</text:p>"
+        "</text:index-body></text:table-of-content>"
+        '<text:h text:outline-level="1">Safety</text:h>'
+        '<text:p>CANARY-ODT wear\n     gloves<text:s text:c="2"/>at all times'
+        "<text:note><text:note-citation>1</text:note-citation><text:note-body><text:p>"
+        "CANARY-FOOTNOTE since 2019</text:p></text:note-body></text:note>."
+        "<office:annotation><text:p>CANARY-COMMENT fix this</text:p></office:annotation>"
+        "<text:line-break/>New line.</text:p>"
+        '<text:h text:outline-level="2">Kit</text:h>'
+        "<text:list><text:list-item><text:p>helmet</text:p><text:list><text:list-item>"
+        "<text:p>chin strap</text:p></text:list-item></text:list></text:list-item>"
+        "<text:list-item><text:p>boots</text:p></text:list-item></text:list>"
+        "<text:p>See box.<draw:frame><draw:text-box><text:p>CANARY-BOX aside</text:p>"
+        "</draw:text-box></draw:frame></text:p>"
+        '<table:table table:name="Sizes"><table:table-row><table:table-cell><text:p>size'
+        "</text:p></table:table-cell><table:table-cell><text:p>count</text:p>"
+        '</table:table-cell><table:table-cell table:number-columns-repeated="1020"/>'
+        "</table:table-row><table:table-row><table:table-cell><text:p>L | XL</text:p>"
+        "</table:table-cell><table:table-cell><text:p>4</text:p></table:table-cell>"
+        '</table:table-row><table:table-row table:number-rows-repeated="1000">'
+        '<table:table-cell table:number-columns-repeated="1022"/></table:table-row>'
+        "</table:table>"
     )
-    mime = "application/vnd.oasis.opendocument.spreadsheet"
-    manifest = (
-        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
-        '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
-        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mime}"/>'
-        "</manifest:manifest>"
+    return odf_bytes("text", body, styles=styles)
+
+
+def odp_bytes(slides: list[tuple[str, str, str]]) -> bytes:
+    """An OpenDocument presentation: per slide (title, bullet, speaker notes), with a
+    footer placeholder on every slide."""
+
+    def frame(cls: str, text: str) -> str:
+        return (
+            f'<draw:frame presentation:class="{cls}"><draw:text-box>{text}'
+            "</draw:text-box></draw:frame>"
+        )
+
+    body = "".join(
+        f'<draw:page draw:name="p{n}">{frame("title", f"<text:p>{title}</text:p>")}'
+        + frame("outline", f"<text:list><text:list-item><text:p>{bullet}</text:p>"
+                "</text:list-item></text:list>")
+        + frame("footer", "<text:p>ACME confidential</text:p>")
+        + f"<presentation:notes><draw:page-thumbnail/>{frame('notes', f'<text:p>{notes}</text:p>')}"
+        "</presentation:notes></draw:page>"
+        for n, (title, bullet, notes) in enumerate(slides, start=1)
+    )  # fmt: skip
+    return odf_bytes("presentation", body)
+
+
+def epub_bytes(chapters: list[tuple[str, str]], *, drm: bool = False) -> bytes:
+    """An EPUB 3 book: (title, paragraph) chapters, a navigation document in the spine,
+    and the spine's order not the manifest's. ``drm``: its chapters listed as encrypted."""
+    items = "".join(
+        f'<item id="c{n}" href="text/c{n}.xhtml" media-type="application/xhtml+xml"/>'
+        for n in range(len(chapters))
+    )
+    spine = "".join(f'<itemref idref="c{n}"/>' for n in reversed(range(len(chapters))))
+    opf = (
+        '<?xml version="1.0" encoding="utf-8"?><package xmlns="http://www.idpf.org/2007/opf" '
+        'version="3.0"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        "<dc:title>CANARY-BOOK Field Guide</dc:title></metadata><manifest>"
+        '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
+        f'{items}</manifest><spine><itemref idref="nav"/>{spine}</spine></package>'
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
-        archive.writestr(zipfile.ZipInfo("mimetype"), mime)
-        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
-        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        archive.writestr(
+            "META-INF/container.xml",
+            '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:'
+            'opendocument:xmlns:container"><rootfiles><rootfile full-path="OEBPS/book.opf" '
+            'media-type="application/oebps-package+xml"/></rootfiles></container>',
+        )
+        archive.writestr("OEBPS/book.opf", opf)
+        archive.writestr(
+            "OEBPS/nav.xhtml",
+            "<html><body><nav><ol><li>CANARY-NAV contents</li></ol></nav></body></html>",
+        )
+        for n, (title, text) in enumerate(chapters):
+            archive.writestr(
+                f"OEBPS/text/c{n}.xhtml",
+                '<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/'
+                f'xhtml"><head><title>{title}</title></head><body><h1>{title}</h1>'
+                f"<p>{text}</p></body></html>",
+            )
+        if drm:
+            refs = "".join(
+                '<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData>'
+                f'<CipherReference URI="OEBPS/text/c{n}.xhtml"/></CipherData></EncryptedData>'
+                for n in range(len(chapters))
+            )
+            archive.writestr(
+                "META-INF/encryption.xml",
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                f"{refs}</encryption>",
+            )
     return buf.getvalue()
 
 
@@ -173,6 +299,11 @@ def corpus() -> dict[str, bytes]:
         ),
         "docs/deck.pptx": pptx_bytes([("Intro", "Welcome"), ("Roadmap", "CANARY-PPTX ship in Q3")]),
         "docs/sheet.xlsx": xlsx_bytes([["item", "qty"], ["CANARY-XLSX widgets", 42]]),
+        "docs/manual.odt": odf_bytes(
+            "text", "<text:h>Manual</text:h><text:p>CANARY-ODT keep the manual dry.</text:p>"
+        ),
+        "docs/talk.odp": odp_bytes([("Talk", "CANARY-ODP slides from Impress", "say hi")]),
+        "docs/guide.epub": epub_bytes([("Guide", "CANARY-EPUB chapters read in order.")]),
         "web/page.html": b"<html><body><h1>Web</h1><p>CANARY-HTML hello web.</p></body></html>",
         "docs/readme.md": b"# Readme\n\n## Install\n\nCANARY-MD run pip install.\n",
         "code/app.py": b'def ingest(uri):\n    """CANARY-PY ingest one uri."""\n    return uri\n',

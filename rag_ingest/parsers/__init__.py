@@ -89,6 +89,15 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_rows(path, name, kind.kind)
+    elif kind.kind in ("odt", "odp", "epub"):
+        from rag_ingest.parsers.office import check_zip
+        from rag_ingest.parsers.opendoc import parse_epub, parse_opendocument
+
+        check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
+        if kind.kind == "epub":
+            parsed = parse_epub(path, name, options.max_images, options.min_image_bytes)
+        else:
+            parsed = parse_opendocument(path, name, kind.kind)
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook
 

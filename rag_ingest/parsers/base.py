@@ -32,8 +32,8 @@ class Image:
 class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
-    # pdf, docx, pptx, xlsx, xls, xlsb, ods, html, markdown, notebook, email, csv, rtf,
-    # text, code
+    # pdf, docx, pptx, xlsx, xls, xlsb, ods, odt, odp, epub, html, markdown, notebook,
+    # email, csv, rtf, text, code
     file_type: str
     segments: list[Segment]
     parser: str

@@ -19,7 +19,7 @@ from rag_ingest.errors import (
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
-__all__ = ["check_zip", "parse_office"]
+__all__ = ["check_zip", "parse_html", "parse_office"]
 
 
 def check_zip(path: str, name: str, max_size: int, max_ratio: float) -> None:
@@ -254,8 +254,19 @@ def parse_office(
             raise exc from None
 
 
+def parse_html(data: bytes, name: str, max_images: int, min_image_bytes: int) -> ParsedDocument:
+    """An HTML page held in memory (an EPUB's chapters, joined)."""
+    return _parse_docling("", name, "html", max_images, min_image_bytes, data=data)
+
+
 def _parse_docling(
-    path: str, name: str, kind: str, max_images: int, min_image_bytes: int
+    path: str,
+    name: str,
+    kind: str,
+    max_images: int,
+    min_image_bytes: int,
+    *,
+    data: bytes | None = None,
 ) -> ParsedDocument:
     backend, fmt = _backend(kind)
     try:
@@ -263,7 +274,7 @@ def _parse_docling(
 
         # A stream plus the real name: the temp file's suffix is not the format's, and
         # some readers (openpyxl) judge a file by its extension.
-        data = Path(path).read_bytes()
+        data = Path(path).read_bytes() if data is None else data
         front: dict[str, Any] = {}
         if kind == "markdown":
             data, front = _front_matter(data)

@@ -39,12 +39,21 @@ _BY_EXTENSION = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
-    ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods",
+    ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".epub": "epub",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
-_ODS = b"application/vnd.oasis.opendocument.spreadsheet"
+# The "mimetype" member an OpenDocument file or an EPUB starts with (templates as well).
+_MIMETYPES = {
+    b"application/vnd.oasis.opendocument.spreadsheet": "ods",
+    b"application/vnd.oasis.opendocument.spreadsheet-template": "ods",
+    b"application/vnd.oasis.opendocument.text": "odt",
+    b"application/vnd.oasis.opendocument.text-template": "odt",
+    b"application/vnd.oasis.opendocument.presentation": "odp",
+    b"application/vnd.oasis.opendocument.presentation-template": "odp",
+    b"application/epub+zip": "epub",
+}
 # Binary formats by name: bytes that are not the format are text, or refused.
-_BINARY_KINDS = ("pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods")
+_BINARY_KINDS = ("pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods", "odt", "odp", "epub")
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _NO_TEXT = {
@@ -108,15 +117,16 @@ class FileKind:
 
 
 def _zip_kind(path: str) -> str | None:
-    """docx, pptx, xlsx, xlsb or ods, by the archive's members."""
+    """docx, pptx, xlsx, xlsb, ods, odt, odp or epub, by the archive's members."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            # An OpenDocument file names its kind in its first member.
+            # An OpenDocument file or an EPUB names its kind in its first member.
             if "mimetype" in names:
                 with archive.open("mimetype") as member:
-                    if member.read(100).strip() == _ODS:
-                        return "ods"
+                    kind = _MIMETYPES.get(member.read(100).strip())
+                    if kind:
+                        return kind
     except (zipfile.BadZipFile, OSError, RuntimeError):  # RuntimeError: encrypted member
         return None
     if "[Content_Types].xml" not in names:
@@ -214,7 +224,7 @@ def detect(path: str, name: str) -> FileKind:
         )
     if by_content == "zip":
         raise UnsupportedFileTypeError(
-            f"{name}: a zip archive that is not DOCX, PPTX, XLSX, XLSB or ODS"
+            f"{name}: a zip archive that is not DOCX, PPTX, XLSX, XLSB, ODS, ODT, ODP or EPUB"
         )
     if by_content is not None:
         if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):

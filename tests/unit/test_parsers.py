@@ -36,6 +36,9 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
         ("docs/deck.pptx", "pptx", "CANARY-PPTX"),
         ("docs/sheet.xlsx", "xlsx", "CANARY-XLSX"),
         ("web/page.html", "html", "CANARY-HTML"),
+        ("docs/manual.odt", "odt", "CANARY-ODT"),
+        ("docs/talk.odp", "odp", "CANARY-ODP"),
+        ("docs/guide.epub", "epub", "CANARY-EPUB"),
         ("docs/readme.md", "markdown", "CANARY-MD"),
         ("code/app.py", "code", "CANARY-PY"),
         ("code/main.go", "code", "CANARY-GO"),
@@ -690,6 +693,62 @@ def test_office_text_is_the_words_not_markdown_escapes(tmp_path: Path) -> None:
         assert words in text and "Retry_policy" in text, (name, text)
         assert "\\_" not in text and "&amp;" not in text and "&lt;" not in text, (name, text)
         assert "<!--" not in text, (name, text)
+
+
+def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
+    parsed = parse_file(_file(tmp_path, "m.odt", docs.odt_bytes()), "m.odt", OPTIONS)
+    assert parsed.file_type == "odt" and parsed.parser == "odf-odt"
+    assert parsed.text == (
+        "# Field manual\n\n"
+        "# Safety\n\n"
+        "CANARY-ODT wear gloves  at all times (note: CANARY-FOOTNOTE since 2019).\n"
+        "New line.\n\n"
+        "## Kit\n\n"
+        "- helmet\n  - chin strap\n- boots\n\n"
+        "See box.\n\n"
+        "CANARY-BOX aside\n\n"
+        "| size | count |\n|---|---|\n| L \\| XL | 4 |"
+    )
+    # Not the document's text: a tracked deletion, a comment, the table of contents.
+    assert "CANARY-DELETED" not in parsed.text and "CANARY-COMMENT" not in parsed.text
+    assert "Safety\t3" not in parsed.text
+
+    locked = docs.odf_bytes("text", "<text:p>secret</text:p>", encrypted=True)
+    with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
+        parse_file(_file(tmp_path, "l.odt", locked), "l.odt", OPTIONS)
+    with pytest.raises(EmptyDocumentError):
+        parse_file(
+            _file(tmp_path, "e.odt", docs.odf_bytes("text", "<text:p> </text:p>")), "e.odt", OPTIONS
+        )
+
+
+def test_opendocument_slides_are_pages_with_their_notes_and_no_footer(tmp_path: Path) -> None:
+    deck = docs.odp_bytes(
+        [("Plan", "ship CANARY-ONE", "mention risk"), ("Budget", "CANARY-TWO", "")]
+    )
+    parsed = parse_file(_file(tmp_path, "d.odp", deck), "d.odp", OPTIONS)
+    assert parsed.pages == 2
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (1, "# Plan\n\n- ship CANARY-ONE\n\nSpeaker notes: mention risk"),
+        (2, "# Budget\n\n- CANARY-TWO"),
+    ]
+
+
+def test_an_epub_is_its_chapters_in_reading_order(tmp_path: Path) -> None:
+    book = docs.epub_bytes([("One", "CANARY-FIRST max_retries"), ("Two", "CANARY-SECOND a &lt; b")])
+    parsed = parse_file(_file(tmp_path, "b.epub", book), "b.epub", OPTIONS)
+    assert parsed.file_type == "epub"
+    # The spine lists chapter two first; the navigation document is not text.
+    assert parsed.text == (
+        "# CANARY-BOOK Field Guide\n\n# Two\n\nCANARY-SECOND a < b\n\n"
+        "# One\n\nCANARY-FIRST max_retries"
+    )
+    drm = docs.epub_bytes([("One", "x")], drm=True)
+    with pytest.raises(EncryptedDocumentError, match="DRM"):
+        parse_file(_file(tmp_path, "d.epub", drm), "d.epub", OPTIONS)
+    # Named for what it is not, it is routed by its mimetype member.
+    assert detect(_file(tmp_path, "b.zip", book), "b.zip").kind == "epub"
+    assert detect(_file(tmp_path, "m.bin", docs.odt_bytes()), "m.bin").kind == "odt"
 
 
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:

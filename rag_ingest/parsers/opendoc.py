@@ -1,0 +1,362 @@
+"""OpenDocument text and slides (.odt, .odp) and EPUB books.
+
+ODF is XML in a zip: its headings, paragraphs, lists and tables map to Markdown here,
+with the standard library (no extra to install). Tracked deletions, comments, indexes
+(a table of contents repeats the headings) and slide footers are left out. An EPUB's
+chapters are XHTML: joined in reading order, they go through the HTML parser (docling).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterator
+from xml.etree import ElementTree
+
+from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
+from rag_ingest.parsers.base import ParsedDocument, Segment
+
+__all__ = ["parse_epub", "parse_opendocument"]
+
+_NS = {
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "draw": "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0",
+    "presentation": "urn:oasis:names:tc:opendocument:xmlns:presentation:1.0",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "opf": "http://www.idpf.org/2007/opf",
+    "container": "urn:oasis:names:tc:opendocument:xmlns:container",
+    "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+}
+
+
+def _q(name: str) -> str:
+    prefix, _, local = name.partition(":")
+    return f"{{{_NS[prefix]}}}{local}"
+
+
+_H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
+_SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
+_NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
+_ROW, _CELL, _COVERED = (
+    _q("table:table-row"),
+    _q("table:table-cell"),
+    _q("table:covered-table-cell"),
+)
+_ROW_GROUPS = {_q(f"table:{g}") for g in ("table-header-rows", "table-rows", "table-row-group")}
+_CLASS = _q("presentation:class")
+# Not the document's words: deleted text kept for change tracking, comments, indexes
+# (a table of contents repeats every heading with its page), declarations and forms.
+_SKIPPED = {
+    _q("text:tracked-changes"),
+    _q("office:annotation"),
+    _q("text:note-citation"),
+    *(
+        _q(f"text:{index}")
+        for index in (
+            "table-of-content",
+            "alphabetical-index",
+            "illustration-index",
+            "table-index",
+            "object-index",
+            "user-index",
+            "bibliography",
+            "sequence-decls",
+            "variable-decls",
+            "user-field-decls",
+        )
+    ),
+    _q("office:forms"),
+    _q("draw:page-thumbnail"),
+    _q("presentation:notes"),  # a slide's notes are read on their own
+}
+# Slide placeholders repeated on every slide from the master.
+_RUNNING_CLASSES = {"footer", "header", "date-time", "page-number"}
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n]+")
+
+
+class _Writer:
+    """ODF body XML to Markdown blocks. ``titles``: the paragraph styles that are the
+    Title style (a document's title is a styled paragraph, not a heading)."""
+
+    def __init__(self, titles: frozenset[str] = frozenset()) -> None:
+        self.titles = titles
+
+    def blocks(self, *elements: ElementTree.Element) -> list[str]:
+        """The Markdown blocks of ``elements``."""
+        out: list[str] = []
+        for element in elements:
+            self._block(element, out)
+        return out
+
+    def flat(self, elements: list[ElementTree.Element]) -> str:
+        """The text of ``elements`` on one line."""
+        return " ".join(" ".join(self.blocks(*elements)).split())
+
+    def _inline(self, element: ElementTree.Element, after: list[str]) -> str:
+        """A paragraph's text; frames anchored in it (text boxes) go to ``after``."""
+        # In ODF, runs of whitespace in the XML are one space; text:s, text:tab and
+        # text:line-break are the document's own spacing.
+        parts = [_WHITESPACE.sub(" ", element.text or "")]
+        for child in element:
+            tag = child.tag
+            if tag == _SPACE:
+                parts.append(" " * int(child.get(_q("text:c"), "1") or 1))
+            elif tag == _TAB:
+                parts.append("\t")
+            elif tag == _BREAK:
+                parts.append("\n")
+            elif tag == _NOTE:
+                text = self.flat(child.findall(_NOTE_BODY))
+                lead = "" if parts[-1].endswith(" ") else " "
+                parts.append(f"{lead}(note: {text})" if text else "")
+            elif tag == _FRAME:
+                after.extend(self.blocks(*child))
+            elif tag not in _SKIPPED:
+                parts.append(self._inline(child, after))
+            parts.append(_WHITESPACE.sub(" ", child.tail or ""))
+        return "".join(parts)
+
+    def _block(self, element: ElementTree.Element, out: list[str]) -> None:
+        tag = element.tag
+        if tag in _SKIPPED or element.get(_CLASS) in _RUNNING_CLASSES:
+            return
+        if tag in (_H, _P):
+            after: list[str] = []
+            text = "\n".join(line.strip() for line in self._inline(element, after).split("\n"))
+            text = text.strip()
+            if text and tag == _H:
+                level = min(max(int(element.get(_q("text:outline-level"), "1") or 1), 1), 6)
+                text = f"{'#' * level} {' '.join(text.split())}"
+            elif text and element.get(_q("text:style-name")) in self.titles:
+                text = f"# {' '.join(text.split())}"
+            if text:
+                out.append(text)
+            out.extend(after)
+        elif tag == _LIST:
+            lines = list(self._list_lines(element, 0))
+            if lines:
+                out.append("\n".join(lines))
+        elif tag == _TABLE:
+            table = self._table(element)
+            if table:
+                out.append(table)
+        elif element.get(_CLASS) == "title":  # a slide's title frame
+            title = self.flat(list(element))
+            if title:
+                out.append(f"# {title}")
+        else:
+            for child in element:  # sections, frames, text boxes, shapes
+                self._block(child, out)
+
+    def _list_lines(self, element: ElementTree.Element, depth: int) -> Iterator[str]:
+        indent = "  " * depth
+        for item in element:
+            first = True
+            for child in item:
+                if child.tag == _LIST:
+                    yield from self._list_lines(child, depth + 1)
+                    continue
+                for text in self.blocks(child):
+                    for n, line in enumerate(text.splitlines()):
+                        yield f"{indent}{'- ' if first and n == 0 else '  '}{line}"
+                    first = False
+
+    def _table(self, table: ElementTree.Element) -> str:
+        """A Markdown table; empty rows and trailing empty columns (filler, repeated
+        thousands of times) are dropped."""
+        grid: list[list[str]] = []
+        for row in _rows(table):
+            cells: list[str] = []
+            for cell in row:
+                if cell.tag not in (_CELL, _COVERED):
+                    continue
+                text = self.flat(list(cell)).replace("|", "\\|")
+                repeat = int(cell.get(_q("table:number-columns-repeated"), "1") or 1)
+                cells.extend([text] * (min(repeat, 64) if text else min(repeat, 1024)))
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                grid.append(cells)
+        if not grid:
+            return ""
+        width = max(len(cells) for cells in grid)
+        lines = []
+        for n, cells in enumerate(grid):
+            lines.append("| " + " | ".join(cells + [""] * (width - len(cells))) + " |")
+            if n == 0:
+                lines.append("|" + "---|" * width)
+        return "\n".join(lines)
+
+
+def _rows(table: ElementTree.Element) -> Iterator[ElementTree.Element]:
+    for child in table:
+        if child.tag == _ROW:
+            yield child
+        elif child.tag in _ROW_GROUPS:
+            yield from _rows(child)
+
+
+def _title_styles(*roots: ElementTree.Element) -> frozenset[str]:
+    """The paragraph styles that are, or derive from, a Title style (LibreOffice's
+    "Title", docutils' "rststyle-title")."""
+    parents: dict[str, str] = {}
+    for root in roots:
+        for style in root.iter(_q("style:style")):
+            name = style.get(_q("style:name")) or ""
+            parents[name] = style.get(_q("style:parent-style-name")) or ""
+
+    def is_title(name: str, hops: int = 0) -> bool:
+        if name.lower().rsplit("-", 1)[-1] == "title":
+            return True
+        parent = parents.get(name, "")
+        return bool(parent) and hops < 8 and is_title(parent, hops + 1)
+
+    return frozenset(name for name in parents if is_title(name))
+
+
+def _xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.Element:
+    try:
+        return ElementTree.fromstring(archive.read(member))
+    except KeyError:
+        raise CorruptDocumentError(f"{name}: no {member} in the archive") from None
+    except ElementTree.ParseError as exc:
+        raise CorruptDocumentError(f"{name}: {member} is not well-formed XML ({exc})") from exc
+
+
+def _odf_title(archive: zipfile.ZipFile) -> str | None:
+    try:
+        meta = ElementTree.fromstring(archive.read("meta.xml"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    title = meta.find(f".//{_q('dc:title')}")
+    text = " ".join((title.text or "").split()) if title is not None else ""
+    return text or None
+
+
+def parse_opendocument(path: str, name: str, kind: str) -> ParsedDocument:
+    """An OpenDocument text (``odt``: one segment) or presentation (``odp``: a segment
+    per slide, its speaker notes after it)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if b"encryption-data" in _member(archive, "META-INF/manifest.xml"):
+                raise EncryptedDocumentError(
+                    f"{name}: password-protected (an encrypted OpenDocument file): save a "
+                    "copy without a password"
+                )
+            content = _xml(archive, "content.xml", name)
+            title = _odf_title(archive)
+            try:
+                styles = ElementTree.fromstring(_member(archive, "styles.xml") or b"<x/>")
+            except ElementTree.ParseError:
+                styles = ElementTree.Element("x")  # the text is readable without it
+    except zipfile.BadZipFile as exc:
+        raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+    body = content.find(_q("office:body"))
+    if body is None:
+        raise CorruptDocumentError(f"{name}: content.xml has no office:body")
+    writer = _Writer(_title_styles(styles, content))
+    segments: list[Segment] = []
+    pages = None
+    if kind == "odp":
+        slides = list(body.iter(_q("draw:page")))
+        for number, slide in enumerate(slides, start=1):
+            text = "\n\n".join(writer.blocks(*slide))
+            said = writer.flat(slide.findall(f"{_q('presentation:notes')}/*"))
+            if said:
+                text = f"{text}\n\nSpeaker notes: {said}".lstrip()
+            if text:
+                segments.append(Segment(text, page=number))
+        pages = len(slides)
+    else:
+        text = "\n\n".join(writer.blocks(*body))
+        if text and title and title not in text[:1000]:
+            text = f"# {title}\n\n{text}"
+        if text:
+            segments.append(Segment(text))
+    if not segments:
+        raise EmptyDocumentError(f"{name}: no text")
+    return ParsedDocument(kind, segments, parser=f"odf-{kind}", pages=pages)
+
+
+def _member(archive: zipfile.ZipFile, member: str) -> bytes:
+    try:
+        return archive.read(member)
+    except KeyError:
+        return b""
+
+
+_BODY = re.compile(rb"<body[^>]*>(.*)</body\s*>", re.IGNORECASE | re.DOTALL)
+_XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
+# Fonts an EPUB obfuscates (IDPF, Adobe) are listed in encryption.xml; anything else
+# there is DRM over the text.
+_FONT = re.compile(r"\.(?:otf|ttf|woff2?)$", re.IGNORECASE)
+
+
+def _chapters(archive: zipfile.ZipFile, name: str) -> tuple[list[str], str | None]:
+    """The spine's XHTML members in reading order, and the book's title."""
+    container = _xml(archive, "META-INF/container.xml", name)
+    rootfile = container.find(f".//{_q('container:rootfile')}")
+    opf_path = rootfile.get("full-path") if rootfile is not None else None
+    if not opf_path:
+        raise CorruptDocumentError(f"{name}: META-INF/container.xml names no package file")
+    opf = _xml(archive, opf_path, name)
+    base = posixpath.dirname(opf_path)
+    manifest = {
+        item.get("id"): item
+        for item in opf.iter(_q("opf:item"))
+        if "nav" not in (item.get("properties") or "").split()  # the table of contents
+    }
+    chapters = []
+    for ref in opf.iter(_q("opf:itemref")):
+        item = manifest.get(ref.get("idref"))
+        if item is not None and "html" in (item.get("media-type") or ""):
+            chapters.append(posixpath.normpath(posixpath.join(base, item.get("href") or "")))
+    title = opf.find(f".//{_q('dc:title')}")
+    text = " ".join((title.text or "").split()) if title is not None else ""
+    return chapters, text or None
+
+
+def _encrypted_text(archive: zipfile.ZipFile) -> bool:
+    listing = _member(archive, "META-INF/encryption.xml")
+    if not listing:
+        return False
+    try:
+        root = ElementTree.fromstring(listing)
+    except ElementTree.ParseError:
+        return True
+    uris = [e.get("URI") or "" for e in root.iter() if e.tag.endswith("CipherReference")]
+    return any(not _FONT.search(uri) for uri in uris)
+
+
+def parse_epub(path: str, name: str, max_images: int, min_image_bytes: int) -> ParsedDocument:
+    """An EPUB book: its chapters' bodies in spine order, one HTML page for docling."""
+    from rag_ingest.parsers.office import parse_html
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if _encrypted_text(archive):
+                raise EncryptedDocumentError(
+                    f"{name}: its text is encrypted (DRM): only DRM-free EPUBs can be read"
+                )
+            chapters, title = _chapters(archive, name)
+            bodies = []
+            for member in chapters:
+                xhtml = _member(archive, member)
+                if xhtml[:2] in (b"\xff\xfe", b"\xfe\xff"):  # XHTML may be UTF-16
+                    xhtml = xhtml.decode("utf-16").encode()
+                found = _BODY.search(xhtml)
+                bodies.append(found.group(1) if found else _XML_DECLARATION.sub(b"", xhtml))
+    except zipfile.BadZipFile as exc:
+        raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+    head = f"<title>{html.escape(title)}</title>" if title else ""
+    start = f'<html><head><meta charset="utf-8">{head}</head><body>'.encode()
+    page = b"".join([start, *bodies, b"</body></html>"])
+    parsed = parse_html(page, name, max_images, min_image_bytes)
+    return dataclasses.replace(parsed, file_type="epub", parser="docling-epub")
