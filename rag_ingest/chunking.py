@@ -17,6 +17,7 @@ from typing import Any
 
 from rag_ingest.parsers.base import ParsedDocument
 from rag_ingest.settings import ChunkSettings
+from rag_ingest.symbols import outline
 from rag_ingest.tokens import get_encoding
 
 __all__ = ["Chunk", "ChunkPlan", "chunk_document", "content_hash", "fit_to_window"]
@@ -290,6 +291,9 @@ def chunk_document(
         bounded, plan.joined_small = _join_small(
             bounded, text, floor, strategy == "markdown", size, encoding, count
         )
+    # A text or code file's text is the file's own (decoded, CRLF as LF): its chunks can
+    # say their lines, and code the definition each belongs to.
+    lines = outline(text, parsed.language) if parsed.file_type in ("code", "text") else None
     seen: set[str] = set()
     for item in bounded:
         digest = content_hash(item.text)
@@ -319,6 +323,12 @@ def chunk_document(
                 metadata["heading_path"] = path
         if parsed.language:
             metadata["language"] = parsed.language
+        if lines is not None and item.raw:
+            metadata["line_start"] = lines.line(start) + 1
+            metadata["line_end"] = lines.line(max(start, end - 1)) + 1
+            symbol = lines.symbol(start, end)
+            if symbol:
+                metadata["symbol"] = symbol
         plan.chunks.append(Chunk(item.text, metadata))
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)

@@ -246,6 +246,10 @@ def print_hits(hits: list[tuple[Any, float]]) -> None:
             where += f" p.{meta['page_start']}"
             if meta.get("page_end") != meta.get("page_start"):
                 where += f"-{meta['page_end']}"
+        if meta.get("line_start"):
+            where += f" lines {meta['line_start']}-{meta.get('line_end', meta['line_start'])}"
+        if meta.get("symbol"):
+            where += f" ({meta['symbol']})"
         text = " ".join(doc.page_content.split())
         print(f"  [distance {score:.3f}] {where}\n      {text[:160]}")
 

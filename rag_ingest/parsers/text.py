@@ -83,7 +83,8 @@ def drop_encoded(text: str) -> tuple[str, int]:
         ):
             return data
         dropped += len(data)
-        return f"[encoded data, {len(data):,} characters]"
+        # Its line breaks stay, so a chunk's line numbers are still the file's.
+        return f"[encoded data, {len(data):,} characters]" + "\n" * data.count("\n")
 
     return _ENCODED.sub(stub, text), dropped
 
@@ -94,7 +95,8 @@ def parse_text(
     with open(path, "rb") as f:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
-    text = text.replace("\r\n", "\n")
+    # Every line break as LF: a bare CR (classic Mac OS) is one too, as Python reads it.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text, dropped = drop_encoded(text)
     if dropped:
         warnings.append(f"{dropped:,} characters of encoded (base64) data left out")

@@ -142,6 +142,17 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         cwd=tmp_path,
     )
     assert query.returncode == 0, query.stderr
+    code = rag(
+        "query",
+        "CANARY-PY ingest one uri",
+        "--session",
+        "cli-a",
+        "-k",
+        "1",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert "s3://clicorpus/code/app.py lines 1-3 (ingest)" in code.stdout, code.stdout
     hits = json.loads(query.stdout)
     assert hits and all(h["metadata"]["session_id"] == "cli-b" for h in hits)
     assert {h["metadata"]["source"] for h in hits} == {"s3://clicorpus/docs/readme.md"}

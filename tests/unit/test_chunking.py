@@ -64,6 +64,42 @@ def test_code_is_split_by_language(tmp_path: Path) -> None:
     assert all(c.text.lstrip().startswith("def ") for c in plan.chunks)
 
 
+def test_code_and_text_chunks_say_their_lines_and_code_its_definition(tmp_path: Path) -> None:
+    source = "import os\n\n\n" + "".join(
+        f"class Shape{i}:\n    def area(self):\n        return {i} * self.side ** 2\n\n\n"
+        for i in range(40)
+    )
+    # Written with CRLF and classic Mac line ends: the numbers are still the file's lines.
+    for newline in ("\n", "\r\n", "\r"):
+        path = tmp_path / "shapes.py"
+        path.write_bytes(source.replace("\n", newline).encode())
+        plan = chunk_document(parse_file(str(path), "shapes.py", ParseOptions()), SETTINGS, BASE)
+        assert plan.chunked
+        lines = source.split("\n")
+        for chunk in plan.chunks:
+            meta = chunk.metadata
+            span = "\n".join(lines[meta["line_start"] - 1 : meta["line_end"]])
+            assert chunk.text.strip() in span and chunk.text.split("\n")[0] in span, meta
+            first = next(line for line in chunk.text.split("\n") if line.strip())
+            if first.startswith("class Shape"):
+                assert meta["symbol"] == first.split()[1].rstrip(":")
+            elif first.strip().startswith("def area"):
+                assert meta["symbol"].endswith(".area")
+        assert plan.chunks[-1].metadata["line_end"] == source.rstrip("\n").count("\n") + 1
+    text = "\n".join(
+        f"line {n} of the log, with words enough to fill a chunk." for n in range(1, 201)
+    )
+    plan = _plan("text", text)
+    assert all(
+        c.text.startswith(f"line {c.metadata['line_start']} ")
+        and f"line {c.metadata['line_end']} " in c.text.split("\n")[-1]
+        and "symbol" not in c.metadata
+        for c in plan.chunks
+    )
+    # Other types' text is the parser's, not the file's: no line numbers.
+    assert all("line_start" not in c.metadata for c in _plan("markdown", text).chunks)
+
+
 def test_duplicates_and_blank_chunks_are_dropped() -> None:
     block = "Repeated paragraph with the same words every time. " * 12
     parsed = ParsedDocument("text", [Segment("\n\n".join([block] * 6))], parser="t")

@@ -876,7 +876,9 @@ def test_encoded_data_in_text_is_left_out(tmp_path: Path) -> None:
     parsed = parse_file(_file(tmp_path, "notes.txt", text.encode()), "notes.txt", OPTIONS)
     assert parsed.text == (
         f"config notes CANARY-TXT\ntoken = '[encoded data, 4,000 characters]'\n{rule}\n{url}\n"
-        "-----BEGIN CERTIFICATE-----\n[encoded data, 1,299 characters]\n"
-        "-----END CERTIFICATE-----\nthe end\n"
+        "-----BEGIN CERTIFICATE-----\n[encoded data, 1,299 characters]"
+        + "\n" * 20  # its 19 line breaks kept: the lines after it keep their numbers
+        + "-----END CERTIFICATE-----\nthe end\n"
     )
+    assert parsed.text.count("\n") == text.count("\n")
     assert parsed.warnings == ["5,299 characters of encoded (base64) data left out"]

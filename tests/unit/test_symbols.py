@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from rag_ingest.symbols import outline
+
+PYTHON = '''\
+"""Module docstring."""
+import os
+
+
+@dataclass
+class Client:
+    """A client."""
+
+    def __init__(
+        self,
+        url: str,
+    ) -> None:
+        self.url = url
+
+    @property
+    async def fetch(self) -> bytes:
+        def inner() -> int:
+            return 1
+        # a comment at the method's indent
+        return b""
+
+
+CONSTANT = 3
+'''
+
+
+def _symbols(text: str, language: str) -> dict[str, str | None]:
+    """Each non-blank line's first word(s) -> the definition it is in."""
+    lines = outline(text, language)
+    return {
+        line.strip(): lines.symbols[n] for n, line in enumerate(text.split("\n")) if line.strip()
+    }
+
+
+def test_python_definitions_nest_by_indentation() -> None:
+    symbols = _symbols(PYTHON, "python")
+    assert symbols['"""Module docstring."""'] is None
+    assert symbols["class Client:"] == "Client"
+    assert symbols['"""A client."""'] == "Client"
+    # black's closing parenthesis at the header's indent does not end the method.
+    assert symbols[") -> None:"] == "Client.__init__"
+    assert symbols["self.url = url"] == "Client.__init__"
+    assert symbols["return 1"] == "Client.fetch.inner"
+    assert symbols['return b""'] == "Client.fetch"
+    assert symbols["CONSTANT = 3"] is None
+
+
+def test_brace_languages_nest_by_braces_and_indentation() -> None:
+    go = "package x\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nvar y = 1\n"
+    assert _symbols(go, "go")["return nil"] == "Server.Start"
+    assert _symbols(go, "go")["var y = 1"] is None
+    js = (
+        "export class Store {\n  async get(key) {\n    return this.m[key];\n  }\n}\n"
+        "const load = async (path) => {\n  return read(path);\n};\n"
+        "if (ready) {\n  start();\n}\n"
+    )
+    symbols = _symbols(js, "js")
+    assert symbols["return this.m[key];"] == "Store.get"
+    assert symbols["return read(path);"] == "load"
+    assert symbols["start();"] is None  # an "if" block is not a definition
+    # Allman braces, and a C header whose type is on the line before its name.
+    c = "static int\ncount_items(const char *s)\n{\n    return 0;\n}\n\nint total = 0;\n"
+    assert _symbols(c, "c")["return 0;"] == "count_items"
+    assert _symbols(c, "c")["int total = 0;"] is None
+    rust = "impl<T> Cache<T> {\n    pub fn get(&self) -> T {\n        self.v\n    }\n}\n"
+    assert _symbols(rust, "rust")["self.v"] == "Cache.get"
+
+
+def test_a_chunk_is_named_by_its_first_line_of_code() -> None:
+    lines = outline(PYTHON, "python")
+    start = PYTHON.index("    @property")  # a decorator, then the method it decorates
+    assert lines.symbol(start, start + 60) == "Client.fetch"
+    inside = PYTHON.index("        self.url")
+    assert lines.symbol(inside, inside + 10) == "Client.__init__"
+    # Module-level code first: named by the first definition the chunk holds.
+    assert lines.symbol(0, PYTHON.index("    def __init__")) == "Client"
+    assert lines.symbol(PYTHON.index("CONSTANT"), len(PYTHON)) is None
+    assert outline(PYTHON, None).symbol(0, len(PYTHON)) is None  # a language we don't know
