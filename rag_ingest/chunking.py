@@ -196,6 +196,16 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), len(m.group(1)), m.group(2).strip()) for m in _HEADING.finditer(text)]
 
 
+def _runs_on(before: str, after: str) -> bool:
+    """Whether a page break cut a sentence: no closing mark before it (a word or a comma
+    ends the page, not a heading, a table or a fence) and a lower-case word after it."""
+    tail, head = before.rstrip(), after.lstrip()
+    if not tail or not head or not head[0].islower():
+        return False
+    last_line = tail.rsplit("\n", 1)[-1].lstrip()
+    return (tail[-1].isalnum() or tail[-1] in ",;") and not last_line.startswith(("#", "|"))
+
+
 def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
     stack: list[tuple[int, str]] = []
     for start, level, title in headings:
@@ -224,16 +234,27 @@ def chunk_document(
     overlap = min(overlap, size // 2)
 
     # One text with segment boundaries, so a chunk can span pages and still know them.
+    # A PDF sentence that runs on to the next page is joined with a space: a paragraph
+    # break there gave the splitter a place to cut it in two.
     parts: list[str] = []
     starts: list[int] = []
     pages: list[int | None] = []
-    offset = 0
+    length = 0
     for segment in parsed.segments:
-        starts.append(offset)
+        body = segment.text
+        if parts:
+            separator = "\n\n"
+            if parsed.file_type == "pdf" and _runs_on(parts[-1], body):
+                kept = parts[-1].rstrip()
+                length -= len(parts[-1]) - len(kept)
+                parts[-1], body, separator = kept, body.lstrip(), " "
+            parts.append(separator)
+            length += len(separator)
+        starts.append(length)
         pages.append(segment.page)
-        parts.append(segment.text)
-        offset += len(segment.text) + 2
-    text = "\n\n".join(parts)
+        parts.append(body)
+        length += len(body)
+    text = "".join(parts)
     total_tokens = count(text)
     headings = _headings(text) if strategy == "markdown" else []
 

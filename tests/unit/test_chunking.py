@@ -36,6 +36,31 @@ def test_long_pdf_chunks_respect_the_limit_and_know_their_pages(tmp_path: Path) 
     assert {c.metadata["chunk_count"] for c in plan.chunks} == {len(plan.chunks)}
 
 
+def test_a_sentence_across_a_pdf_page_break_stays_one(tmp_path: Path) -> None:
+    filler = " ".join(
+        f"Clause {n} sets out the terms in plain words for everyone." for n in range(6)
+    )
+    pages = [
+        f"Terms\n{filler} If costs rise, the CANARY-COMMITTEE shall",
+        f"review the budget every quarter. {filler}",
+        f"{filler} The year ends in March.",
+        f"Annex\n{filler}",
+    ]
+    path = tmp_path / "terms.pdf"
+    path.write_bytes(docs.pdf_bytes(pages))
+    parsed = parse_file(str(path), "terms.pdf", ParseOptions())
+    settings = ChunkSettings(chunk_tokens=80, overlap_tokens=0, whole_document_tokens=0)
+    plan = chunk_document(parsed, settings, BASE)
+    crossing = [c for c in plan.chunks if "CANARY-COMMITTEE" in c.text]
+    assert len(crossing) == 1, [c.text for c in crossing]
+    assert "CANARY-COMMITTEE shall review the budget" in crossing[0].text
+    assert (crossing[0].metadata["page_start"], crossing[0].metadata["page_end"]) == (1, 2)
+    # A page that ends its sentence keeps its paragraph break, and every page its number.
+    assert "March.\n\n" in "".join(c.text + "\n\n" for c in plan.chunks)
+    annex = next(c for c in plan.chunks if c.text.startswith("Annex"))
+    assert annex.metadata["page_start"] == 4
+
+
 def test_small_document_stays_whole_and_says_so(tmp_path: Path) -> None:
     plan = _chunks(tmp_path, "docs/readme.md")
     assert not plan.chunked and len(plan.chunks) == 1
