@@ -122,7 +122,8 @@ parse = {
     # 1.3 s). 4 MiB (~6,000 rows) keeps docling, which also finds separate tables
     # within a sheet, where it costs a few seconds. 0: always calamine.
     "xlsx_stream_size": 4 * _MiB,
-    # OOXML (docx/pptx/xlsx) zip-bomb limits, checked before parsing.
+    # OOXML/OpenDocument/EPUB zip-bomb limits, checked before parsing; the first is also
+    # the most a gzip, bzip2 or xz file may decompress to.
     "max_unzipped_size": 512 * _MiB,
     "max_zip_ratio": 200.0,
 }

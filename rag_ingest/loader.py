@@ -109,7 +109,8 @@ class RagIngestLoader(BaseLoader):
         from rag_ingest.s3.client import AsyncS3Client
 
         s = self.settings
-        pool = ParserPool(s.parse, ParseOptions.of(s.parse), s.chunk.encoding)
+        options = ParseOptions.of(s.parse, temp_dir=str(s.staging_dir))
+        pool = ParserPool(s.parse, options, s.chunk.encoding)
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []
         async with AsyncS3Client(s) as s3:

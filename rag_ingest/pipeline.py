@@ -437,6 +437,7 @@ class DocumentProcessor:
             s.parse,
             max_images=s.models.max_images if self._describer is not None else 0,
             plugins=tuple(sorted(self._plugins.items())),
+            temp_dir=str(s.staging_dir),
         )
         self._pool = ParserPool(s.parse, options, s.chunk.encoding)
         writers = p.store_writers if self.store.concurrent_writes else 1

@@ -243,7 +243,9 @@ class ParseSettings(_Part):
         "~0.016 s). docling also finds separate tables within a sheet. 0: always calamine.",
     )
     max_unzipped_size: int = Field(
-        default=512 * MiB, ge=1, description="OOXML archives expanding past this are refused."
+        default=512 * MiB,
+        ge=1,
+        description="Office/EPUB archives or gzip/bzip2/xz files expanding past this are refused.",
     )
     max_zip_ratio: float = Field(
         default=200.0, gt=1, description="OOXML members compressed more than this are refused."

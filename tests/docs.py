@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gzip
 import io
 import textwrap
 import zipfile
@@ -314,6 +315,9 @@ def corpus() -> dict[str, bytes]:
             b"export function greet(name: string): string {\n  // CANARY-TS\n  return name;\n}\n"
         ),
         "text/utf16.txt": "CANARY-UTF16 caf\u00e9 na\u00efve".encode("utf-16"),
+        "logs/app.log.1.gz": gzip.compress(
+            b"2026-11-30 12:00:01 ERROR CANARY-GZ disk full on /var/lib/store\n"
+        ),
         "text/latin1.txt": "CANARY-LATIN1 caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"),
         "text/notes.txt": ("CANARY-LONGTEXT " + LONG_PROSE).encode(),
     }

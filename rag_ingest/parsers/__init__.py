@@ -16,6 +16,7 @@ from typing import Any
 
 from rag_ingest.errors import BinaryContentError, BlankDocumentError, NoTextFormatError
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.compressed import compression, is_tar, unpacked
 from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect
 
 __all__ = [
@@ -57,6 +58,12 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
         if extension == suffix:
             result: ParsedDocument = _plugin(spec)(path, name, options)
             return result
+    packed = compression(path)
+    if packed is not None and not is_tar(name):
+        with unpacked(path, name, packed, options.max_unzipped_size, options.temp_dir) as inner:
+            parsed = parse_file(*inner, options)
+        parsed.warnings.append(f"decompressed from {packed}")
+        return parsed
     kind = detect(path, name)
     if kind.kind == "pdf":
         from rag_ingest.parsers.pdf import parse_pdf

@@ -61,6 +61,8 @@ class ParseOptions:
     # Images to extract per document for description (0: none); smaller ones are skipped.
     max_images: int = 0
     min_image_bytes: int = 2048
+    # Where a compressed file is decompressed to be parsed; None: the system temp dir.
+    temp_dir: str | None = None
 
     @classmethod
     def of(cls, settings: ParseSettings, **extra: Any) -> ParseOptions:

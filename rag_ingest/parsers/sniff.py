@@ -10,6 +10,7 @@ from rag_ingest.errors import (
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
+from rag_ingest.parsers.compressed import inner_name
 
 __all__ = ["CODE_LANGUAGES", "FileKind", "detect", "is_pdf", "no_text"]
 
@@ -61,7 +62,7 @@ _NO_TEXT = {
                      ".ico", ".heic", ".avif", ".svg"), "an image"),
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),
-    **dict.fromkeys((".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar",
+    **dict.fromkeys((".zip", ".tgz", ".tbz", ".tbz2", ".txz", ".zst", ".7z", ".rar", ".tar",
                      ".jar", ".whl"), "an archive"),
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
                      ".wasm", ".bin"), "a binary"),
@@ -72,9 +73,11 @@ _NO_TEXT = {
 
 def no_text(name: str) -> str | None:
     """What a file's name says it is, when that is a format with no text to index
-    (images, audio, video, archives, binaries, fonts, databases); else None."""
-    what = _NO_TEXT.get(PurePosixPath(name).suffix.lower())
-    return f"{what} ({PurePosixPath(name).suffix.lower()})" if what else None
+    (images, audio, video, archives, binaries, fonts, databases); else None. A
+    compressed file (``.gz``, ``.bz2``, ``.xz``) is judged by the file inside."""
+    suffix = PurePosixPath(inner_name(name)).suffix.lower()
+    what = _NO_TEXT.get(suffix)
+    return f"{what} ({suffix})" if what else None
 
 
 _IMAGE = "images are not ingested on their own (no OCR)"

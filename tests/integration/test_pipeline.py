@@ -121,6 +121,7 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-ODT keep the manual dry", "manual.odt"),
             ("CANARY-ODP slides from Impress", "talk.odp"),
             ("CANARY-EPUB chapters read in order", "guide.epub"),
+            ("CANARY-GZ disk full", "app.log.1.gz"),
             ("CANARY-MD run pip install", "readme.md"),
             ("CANARY-GO entry point", "main.go"),
             ("CANARY-LATIN1 café crème brûlée", "latin1.txt"),

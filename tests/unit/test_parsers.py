@@ -17,6 +17,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
+from rag_ingest.parsers.sniff import no_text
 from tests import docs
 
 OPTIONS = ParseOptions()
@@ -277,6 +278,64 @@ def test_binary_content_under_a_text_name_is_an_error_not_a_format(
     assert not isinstance(caught.value, NoTextFormatError)
 
 
+def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import tarfile
+
+    unpack = tmp_path / "unpack"
+    unpack.mkdir()
+    options = ParseOptions(temp_dir=str(unpack))
+    log = b"2026-11-30 12:00:01 ERROR CANARY-GZ disk full on /var\n" * 50
+    table = b"sku,qty\nCANARY-BZ2,4\n"
+    for name, data, kind, canary, packed in (
+        ("app.log.1.gz", gzip.compress(log), "text", "CANARY-GZ", "gzip"),
+        (
+            "changelog.gz",
+            gzip.compress(b"pkg (1.0) CANARY-NOEXT\n"),
+            "text",
+            "CANARY-NOEXT",
+            "gzip",
+        ),
+        ("stock.csv.bz2", bz2.compress(table), "csv", "CANARY-BZ2", "bzip2"),
+        (
+            "guide.md.xz",
+            lzma.compress(b"# Guide\n\nCANARY-XZ here.\n"),
+            "markdown",
+            "CANARY-XZ",
+            "xz",
+        ),
+        # Named for nothing it is: the bytes say gzip.
+        ("blob", gzip.compress(b"CANARY-NAMELESS text\n"), "text", "CANARY-NAMELESS", "gzip"),
+    ):
+        parsed = parse_file(_file(tmp_path, name, data), name, options)
+        assert (parsed.file_type, canary in parsed.text) == (kind, True), name
+        assert f"decompressed from {packed}" in parsed.warnings
+    assert no_text("app.log.1.gz") is None and no_text("logo.png.gz") == "an image (.png)"
+    assert no_text("release.tar.gz") == "an archive (.tar)" and no_text("x.tgz")
+
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        member = tarfile.TarInfo("readme.txt")
+        member.size = 5
+        archive.addfile(member, io.BytesIO(b"hello"))
+    bomb = gzip.compress(b"a" * 5000)
+    for name, data, error, said in (
+        ("bundle.tar.gz", gzip.compress(tar.getvalue()), NoTextFormatError, "gzip archive"),
+        ("bundle.gz", gzip.compress(tar.getvalue()), NoTextFormatError, "tar archive"),
+        ("twice.gz", gzip.compress(gzip.compress(b"x")), NoTextFormatError, "compressed twice"),
+        ("cut.log.gz", gzip.compress(log)[:-30], CorruptDocumentError, "truncated or corrupt"),
+        ("bomb.txt.gz", bomb, ZipBombError, "decompresses past 1000 bytes"),
+    ):
+        limit = 1000 if error is ZipBombError else 1 << 20
+        limited = ParseOptions(temp_dir=str(unpack), max_unzipped_size=limit)
+        with pytest.raises(error, match=said):
+            parse_file(_file(tmp_path, name, data), name, limited)
+    assert list(unpack.iterdir()) == []  # every decompressed file removed, failed or not
+
+
 def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
     pdf = docs.corpus()["reports/annual.pdf"]
     kind = detect(_file(tmp_path, "report.txt", pdf), "report.txt")
@@ -296,7 +355,7 @@ def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
         ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image: images are not ingested"),
         ("scan.jpg", b"\xff\xd8\xff\xe0" + bytes(64), "JPEG image"),
         ("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "save it as DOCX"),
-        ("notes.txt", b"\x1f\x8b\x08\x00" + bytes(64), "gzip archive"),
+        ("notes.txt", b"7z\xbc\xaf\x27\x1c" + bytes(64), "7z archive"),
         ("pic.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(64), "WebP image"),
     ],
 )

@@ -1,0 +1,90 @@
+"""Single files compressed with gzip, bzip2 or xz (a rotated ``app.log.1.gz``, a
+``changelog.gz``, a ``data.csv.xz``): decompressed within a size limit, then parsed as
+the file inside. Archives of many files (``.tar.gz``, ``.zip``) are not unpacked.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombError
+
+__all__ = ["compression", "inner_name", "is_tar", "unpacked"]
+
+_FORMATS: tuple[tuple[bytes, str, Callable[..., Any]], ...] = (
+    (b"\x1f\x8b", "gzip", gzip.open),
+    (b"BZh", "bzip2", bz2.open),
+    (b"\xfd7zXZ\x00", "xz", lzma.open),
+)
+_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+# Compressed tar archives, by their short names.
+_TARS = (".tgz", ".tbz", ".tbz2", ".txz")
+
+
+def compression(path: str) -> str | None:
+    """``gzip``, ``bzip2`` or ``xz`` when the file's first bytes say so."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return next((what for magic, what, _ in _FORMATS if head.startswith(magic)), None)
+
+
+def inner_name(name: str) -> str:
+    """The name of the file inside: ``report.csv.gz`` -> ``report.csv``."""
+    path = PurePosixPath(name)
+    return str(path.with_suffix("")) if path.suffix.lower() in _SUFFIXES else name
+
+
+def is_tar(name: str) -> bool:
+    """A compressed tar archive, by its name."""
+    lowered = name.lower()
+    return lowered.endswith(_TARS) or PurePosixPath(inner_name(lowered)).suffix == ".tar"
+
+
+@contextlib.contextmanager
+def unpacked(
+    path: str, name: str, what: str, limit: int, temp_dir: str | None
+) -> Iterator[tuple[str, str]]:
+    """``(path, name)`` of the decompressed file, removed afterwards. Past ``limit``
+    bytes it is a :class:`ZipBombError`; a truncated or corrupt stream, a
+    :class:`CorruptDocumentError`; a tar archive or a second compression, no text."""
+    fd, out_path = tempfile.mkstemp(prefix=".unpacked-", dir=temp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _decompress(path, name, what, limit, out)
+        with open(out_path, "rb") as f:
+            head = f.read(512)
+        if head[257:262] == b"ustar":
+            raise NoTextFormatError(f"{name}: a compressed tar archive: no text to index")
+        if compression(out_path) is not None:
+            raise NoTextFormatError(f"{name}: compressed twice: not unpacked")
+        yield out_path, inner_name(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(out_path)
+
+
+def _decompress(path: str, name: str, what: str, limit: int, out: IO[bytes]) -> None:
+    opener = next(open_ for _, format_, open_ in _FORMATS if format_ == what)
+    total = 0
+    try:
+        with opener(path, "rb") as source:
+            while block := source.read(1 << 20):
+                total += len(block)
+                if total > limit:
+                    raise ZipBombError(f"{name}: decompresses past {limit} bytes")
+                out.write(block)
+    except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error) as exc:
+        raise CorruptDocumentError(f"{name}: a truncated or corrupt {what} stream ({exc})") from exc
+    except OSError as exc:
+        if exc.errno is None:  # bz2's "Invalid data stream": the bytes, not the disk
+            raise CorruptDocumentError(f"{name}: a corrupt {what} stream ({exc})") from exc
+        raise
