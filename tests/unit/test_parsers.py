@@ -255,6 +255,9 @@ def test_text_after_a_long_blank_run_is_read(tmp_path: Path) -> None:
         ("blob", bytes(range(256)) * 4, "binary data (no extension)"),
         ("libfoo.so.1", b"\x7fELF" + bytes(300), "an executable (ELF)"),
         ("cover.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
+        # PostScript is text, but a program: read as text, its operators became chunks.
+        ("manual", b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont\n", "PostScript"),
+        ("manual.ps", b"%!PS-Adobe-3.0\n72 720 moveto (Hello) show\n", "PostScript"),
     ],
 )
 def test_binary_content_under_a_name_that_claims_no_text_type_has_no_text(
@@ -356,6 +359,7 @@ def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
         ("scan.jpg", b"\xff\xd8\xff\xe0" + bytes(64), "JPEG image"),
         ("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "save it as DOCX"),
         ("notes.txt", b"7z\xbc\xaf\x27\x1c" + bytes(64), "7z archive"),
+        ("manual.txt", b"%!PS-Adobe-3.0\n72 720 moveto\n", "PostScript"),
         ("pic.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(64), "WebP image"),
     ],
 )
