@@ -198,6 +198,29 @@ _PLAIN: dict[str, Any] = {
 }
 
 
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_TABLE_PARTS = ("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
+
+
+def _unwrap_layout_tables(soup: Any) -> None:
+    """Turn tables used for page layout into plain blocks, in docling's parsed page.
+
+    Old sites and generated docs lay out a whole page in a table: docling made it one
+    Markdown table, the page's headings, lists and paragraphs flattened into a cell
+    under a header row of logos. A table is layout when it says so (``role=
+    "presentation"``), holds a heading, or holds another table."""
+    for table in soup.find_all("table"):
+        owned = [
+            part for part in table.find_all(_TABLE_PARTS) if part.find_parent("table") is table
+        ]
+        nested = table.find("table") is not None
+        heading = any(h.find_parent("table") is table for h in table.find_all(_HEADINGS))
+        if nested or heading or table.get("role") in ("presentation", "none"):
+            for part in owned:
+                part.name = "div"
+            table.name = "div"
+
+
 def _markdown_by_page(doc: Any) -> dict[int, str]:
     """Each page's Markdown as ``doc.export_to_markdown(page_no=n)`` gives it, in one pass
     over the document: that call walks the whole document each time, so a 500-slide deck
@@ -295,6 +318,8 @@ def _parse_docling(
             why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
             raise CorruptDocumentError(f"{name}: docling could not open this {kind}{why}")
         converter: Any = source._backend
+        if kind == "html" and getattr(converter, "soup", None) is not None:
+            _unwrap_layout_tables(converter.soup)
         doc = converter.convert()
         notes = _speaker_notes(data) if kind == "pptx" else {}
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere

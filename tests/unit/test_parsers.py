@@ -814,6 +814,25 @@ def test_an_epub_is_its_chapters_in_reading_order(tmp_path: Path) -> None:
     assert detect(_file(tmp_path, "m.bin", docs.odt_bytes()), "m.bin").kind == "odt"
 
 
+def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path: Path) -> None:
+    page = (
+        "<html><body><table width='100%'><tr><td><img src='logo.png' alt='Logo'></td>"
+        "<td><h1>Guide</h1></td></tr><tr><td>Menu</td><td><h2>Install</h2>"
+        "<p>CANARY-LAYOUT run the installer.</p><ul><li>step one</li></ul>"
+        "<table><tr><th>os</th><th>size</th></tr><tr><td>linux</td><td>4 MB</td></tr></table>"
+        "</td></tr></table>"
+        "<table role='presentation'><tr><td>CANARY-ROLE footer text</td></tr></table>"
+        "<table><tr><th>plan</th><th>price</th></tr><tr><td>pro</td><td>9</td></tr></table>"
+        "</body></html>"
+    )
+    text = parse_file(_file(tmp_path, "g.html", page.encode()), "g.html", OPTIONS).text
+    assert "# Guide" in text and "## Install" in text, text
+    assert "CANARY-LAYOUT run the installer.\n\n- step one" in text
+    assert "| os    | size   |" in text and "| linux | 4 MB   |" in text  # data: still tables
+    assert "| plan   |   price |" in text
+    assert "CANARY-ROLE footer text" in text and "| CANARY-ROLE" not in text
+
+
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
     files = {
         "deploy.sh": (b"#!/bin/sh\nset -e\necho CANARY-SH\n", "shell"),
