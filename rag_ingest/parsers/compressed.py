@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import lzma
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -20,10 +21,12 @@ from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombEr
 
 __all__ = ["compression", "inner_name", "is_tar", "unpacked"]
 
-_FORMATS: tuple[tuple[bytes, str, Callable[..., Any]], ...] = (
-    (b"\x1f\x8b", "gzip", gzip.open),
-    (b"BZh", "bzip2", bz2.open),
-    (b"\xfd7zXZ\x00", "xz", lzma.open),
+# Magic numbers long enough that no text file starts with one by chance ("BZh" alone
+# would take a note that starts "BZh..." for bzip2).
+_FORMATS: tuple[tuple[re.Pattern[bytes], str, Callable[..., Any]], ...] = (
+    (re.compile(rb"\x1f\x8b\x08"), "gzip", gzip.open),
+    (re.compile(rb"BZh[1-9]1AY&SY", re.DOTALL), "bzip2", bz2.open),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz", lzma.open),
 )
 _SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz"}
 # Compressed tar archives, by their short names.
@@ -33,8 +36,8 @@ _TARS = (".tgz", ".tbz", ".tbz2", ".txz")
 def compression(path: str) -> str | None:
     """``gzip``, ``bzip2`` or ``xz`` when the file's first bytes say so."""
     with open(path, "rb") as f:
-        head = f.read(6)
-    return next((what for magic, what, _ in _FORMATS if head.startswith(magic)), None)
+        head = f.read(10)
+    return next((what for magic, what, _ in _FORMATS if magic.match(head)), None)
 
 
 def inner_name(name: str) -> str:

@@ -317,6 +317,9 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
         assert (parsed.file_type, canary in parsed.text) == (kind, True), name
         assert f"decompressed from {packed}" in parsed.warnings
     assert no_text("app.log.1.gz") is None and no_text("logo.png.gz") == "an image (.png)"
+    # Text that starts like a magic number is text.
+    note = b"BZh, Bozhena's notes on CANARY-NOTBZ2\n"
+    assert "CANARY-NOTBZ2" in parse_file(_file(tmp_path, "n.txt", note), "n.txt", options).text
     assert no_text("release.tar.gz") == "an archive (.tar)" and no_text("x.tgz")
 
     tar = io.BytesIO()
