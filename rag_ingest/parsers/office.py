@@ -198,6 +198,15 @@ _PLAIN: dict[str, Any] = {
 }
 
 
+def _drop_relative_links(doc: Any) -> None:
+    """Keep a link's text, not its target, unless the target is a full URL: in the HTML
+    pages under /usr/share/doc, 21% of the tokens were link targets, two thirds of
+    them relative (``index.html``, ``#_Toc123``) and meaningless in a chunk."""
+    for item in (*doc.texts, *doc.groups):
+        if isinstance(getattr(item, "hyperlink", None), PurePath):
+            item.hyperlink = None
+
+
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _TABLE_PARTS = ("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
 
@@ -321,6 +330,7 @@ def _parse_docling(
         if kind == "html" and getattr(converter, "soup", None) is not None:
             _unwrap_layout_tables(converter.soup)
         doc = converter.convert()
+        _drop_relative_links(doc)
         notes = _speaker_notes(data) if kind == "pptx" else {}
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.

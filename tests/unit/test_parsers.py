@@ -836,6 +836,22 @@ def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path:
     assert "CANARY-ROLE footer text" in text and "| CANARY-ROLE" not in text
 
 
+def test_links_keep_their_text_and_only_full_urls(tmp_path: Path) -> None:
+    page = (
+        '<html><body><p>See <a href="install.html">the install guide</a>, '
+        '<a href="#faq">the FAQ</a> and <a href="https://example.com/dl">CANARY-DL</a>.'
+        "</p></body></html>"
+    )
+    markdown = (
+        "# Docs\n\nSee [the install guide](install.md) and [CANARY-DL](https://example.com/dl).\n"
+    )
+    for name, data in (("p.html", page), ("p.md", markdown)):
+        text = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS).text
+        assert "See the install guide" in text and "install.html" not in text, text
+        assert "install.md" not in text and "#faq" not in text
+        assert "[CANARY-DL](https://example.com/dl)" in text
+
+
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
     files = {
         "deploy.sh": (b"#!/bin/sh\nset -e\necho CANARY-SH\n", "shell"),
