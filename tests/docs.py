@@ -39,6 +39,40 @@ def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
+def docx_with_text_box(text: str) -> bytes:
+    """A DOCX whose second paragraph anchors a DrawingML text box (a callout) holding
+    ``text``, as Word writes one."""
+    from docx import Document
+    from docx.oxml import parse_xml
+
+    ns = (
+        'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+        'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+        'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+        'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"'
+    )
+    doc = Document()
+    doc.add_paragraph("Before the box.")
+    doc.add_paragraph()._p.append(
+        parse_xml(
+            f'<w:r {ns}><w:drawing><wp:anchor distT="0" distB="0" distL="0" distR="0" '
+            'simplePos="0" relativeHeight="1" behindDoc="0" locked="0" layoutInCell="1" '
+            'allowOverlap="1"><wp:simplePos x="0" y="0"/><wp:positionH relativeFrom="column">'
+            "<wp:posOffset>0</wp:posOffset></wp:positionH><wp:positionV relativeFrom="
+            '"paragraph"><wp:posOffset>0</wp:posOffset></wp:positionV><wp:extent cx="1000000" '
+            'cy="500000"/><wp:wrapNone/><wp:docPr id="1" name="Box"/><a:graphic><a:graphicData '
+            'uri="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"><wps:wsp>'
+            f"<wps:txbx><w:txbxContent><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:txbxContent>"
+            "</wps:txbx><wps:bodyPr/></wps:wsp></a:graphicData></a:graphic></wp:anchor>"
+            "</w:drawing></w:r>"
+        )
+    )
+    doc.add_paragraph("After the box.")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
 def pptx_bytes(slides: list[tuple[str, str]]) -> bytes:
     from pptx import Presentation
 

@@ -329,6 +329,13 @@ def _parse_docling(
         converter: Any = source._backend
         if kind == "html" and getattr(converter, "soup", None) is not None:
             _unwrap_layout_tables(converter.soup)
+        if kind == "docx" and not max_images and hasattr(converter, "display_drawingml_warning"):
+            # docling renders a drawing (a chart, a shape) to an image through LibreOffice
+            # when it finds one installed: an soffice process per document (up to 60 s
+            # each) for pictures nobody asked to describe, and without one a warning on
+            # stderr telling the user to install it. The drawing's text is read anyway.
+            converter.docx_to_pdf_converter_init = True
+            converter.display_drawingml_warning = False
         doc = converter.convert()
         _drop_relative_links(doc)
         notes = _speaker_notes(data) if kind == "pptx" else {}

@@ -852,6 +852,25 @@ def test_links_keep_their_text_and_only_full_urls(tmp_path: Path) -> None:
         assert "[CANARY-DL](https://example.com/dl)" in text
 
 
+def test_a_docx_drawing_is_read_for_its_text_without_rendering_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from docling.backend import msword_backend
+
+    rendered: list[str] = []
+
+    def libreoffice_found() -> object:  # as docling's lookup answers with soffice on PATH
+        rendered.append("soffice")
+        return lambda *args, **kwargs: None
+
+    monkeypatch.setattr(msword_backend, "get_docx_to_pdf_converter", libreoffice_found)
+    data = docs.docx_with_text_box("CANARY-BOX callout")
+    with caplog.at_level("WARNING"):
+        parsed = parse_file(_file(tmp_path, "box.docx", data), "box.docx", OPTIONS)
+    assert parsed.text == "Before the box.\n\nCANARY-BOX callout\n\nAfter the box."
+    assert rendered == [] and "LibreOffice" not in caplog.text
+
+
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
     files = {
         "deploy.sh": (b"#!/bin/sh\nset -e\necho CANARY-SH\n", "shell"),
