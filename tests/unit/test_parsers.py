@@ -293,23 +293,13 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     options = ParseOptions(temp_dir=str(unpack))
     log = b"2026-11-30 12:00:01 ERROR CANARY-GZ disk full on /var\n" * 50
     table = b"sku,qty\nCANARY-BZ2,4\n"
+    changelog = gzip.compress(b"pkg (1.0) CANARY-NOEXT\n")
+    guide = lzma.compress(b"# Guide\n\nCANARY-XZ here.\n")
     for name, data, kind, canary, packed in (
         ("app.log.1.gz", gzip.compress(log), "text", "CANARY-GZ", "gzip"),
-        (
-            "changelog.gz",
-            gzip.compress(b"pkg (1.0) CANARY-NOEXT\n"),
-            "text",
-            "CANARY-NOEXT",
-            "gzip",
-        ),
+        ("changelog.gz", changelog, "text", "CANARY-NOEXT", "gzip"),
         ("stock.csv.bz2", bz2.compress(table), "csv", "CANARY-BZ2", "bzip2"),
-        (
-            "guide.md.xz",
-            lzma.compress(b"# Guide\n\nCANARY-XZ here.\n"),
-            "markdown",
-            "CANARY-XZ",
-            "xz",
-        ),
+        ("guide.md.xz", guide, "markdown", "CANARY-XZ", "xz"),
         # Named for nothing it is: the bytes say gzip.
         ("blob", gzip.compress(b"CANARY-NAMELESS text\n"), "text", "CANARY-NAMELESS", "gzip"),
     ):
