@@ -25,10 +25,10 @@ __all__ = ["compression", "inner_name", "is_tar", "unpacked"]
 # would take a note that starts "BZh..." for bzip2).
 _FORMATS: tuple[tuple[re.Pattern[bytes], str, Callable[..., Any]], ...] = (
     (re.compile(rb"\x1f\x8b\x08"), "gzip", gzip.open),
-    (re.compile(rb"BZh[1-9]1AY&SY", re.DOTALL), "bzip2", bz2.open),
+    (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2", bz2.open),
     (re.compile(rb"\xfd7zXZ\x00"), "xz", lzma.open),
 )
-_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz")
 # Compressed tar archives, by their short names.
 _TARS = (".tgz", ".tbz", ".tbz2", ".txz")
 
@@ -36,7 +36,10 @@ _TARS = (".tgz", ".tbz", ".tbz2", ".txz")
 def compression(path: str) -> str | None:
     """``gzip``, ``bzip2`` or ``xz`` when the file's first bytes say so."""
     with open(path, "rb") as f:
-        head = f.read(10)
+        return _format(f.read(10))
+
+
+def _format(head: bytes) -> str | None:
     return next((what for magic, what, _ in _FORMATS if magic.match(head)), None)
 
 
@@ -67,7 +70,7 @@ def unpacked(
             head = f.read(512)
         if head[257:262] == b"ustar":
             raise NoTextFormatError(f"{name}: a compressed tar archive: no text to index")
-        if compression(out_path) is not None:
+        if _format(head) is not None:
             raise NoTextFormatError(f"{name}: compressed twice: not unpacked")
         yield out_path, inner_name(name)
     finally:

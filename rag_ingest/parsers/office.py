@@ -219,14 +219,12 @@ def _unwrap_layout_tables(soup: Any) -> None:
     under a header row of logos. A table is layout when it says so (``role=
     "presentation"``), holds a heading, or holds another table."""
     for table in soup.find_all("table"):
-        owned = [
-            part for part in table.find_all(_TABLE_PARTS) if part.find_parent("table") is table
-        ]
         nested = table.find("table") is not None
         heading = any(h.find_parent("table") is table for h in table.find_all(_HEADINGS))
         if nested or heading or table.get("role") in ("presentation", "none"):
-            for part in owned:
-                part.name = "div"
+            for part in table.find_all(_TABLE_PARTS):
+                if part.find_parent("table") is table:  # a nested table's are its own
+                    part.name = "div"
             table.name = "div"
 
 

@@ -81,6 +81,13 @@ _RUNNING_CLASSES = {"footer", "header", "date-time", "page-number"}
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
 
 
+def _count(element: ElementTree.Element, attribute: str, cap: int) -> int:
+    """A count attribute (spaces, a heading level, repeated cells), 1 when absent or
+    malformed, at most ``cap``: a hostile ``text:c="1000000000"`` is not a 1 GB string."""
+    value = element.get(_q(attribute), "1") or "1"
+    return min(max(int(value), 1), cap) if value.isdigit() else 1
+
+
 class _Writer:
     """ODF body XML to Markdown blocks. ``titles``: the paragraph styles that are the
     Title style (a document's title is a styled paragraph, not a heading)."""
@@ -107,7 +114,7 @@ class _Writer:
         for child in element:
             tag = child.tag
             if tag == _SPACE:
-                parts.append(" " * int(child.get(_q("text:c"), "1") or 1))
+                parts.append(" " * _count(child, "text:c", 100))
             elif tag == _TAB:
                 parts.append("\t")
             elif tag == _BREAK:
@@ -132,7 +139,7 @@ class _Writer:
             text = "\n".join(line.strip() for line in self._inline(element, after).split("\n"))
             text = text.strip()
             if text and tag == _H:
-                level = min(max(int(element.get(_q("text:outline-level"), "1") or 1), 1), 6)
+                level = _count(element, "text:outline-level", 6)
                 text = f"{'#' * level} {' '.join(text.split())}"
             elif text and element.get(_q("text:style-name")) in self.titles:
                 text = f"# {' '.join(text.split())}"
@@ -178,8 +185,8 @@ class _Writer:
                 if cell.tag not in (_CELL, _COVERED):
                     continue
                 text = self.flat(list(cell)).replace("|", "\\|")
-                repeat = int(cell.get(_q("table:number-columns-repeated"), "1") or 1)
-                cells.extend([text] * (min(repeat, 64) if text else min(repeat, 1024)))
+                repeat = _count(cell, "table:number-columns-repeated", 64 if text else 1024)
+                cells.extend([text] * repeat)
             while cells and not cells[-1]:
                 cells.pop()
             if cells:
@@ -261,7 +268,15 @@ def parse_opendocument(path: str, name: str, kind: str) -> ParsedDocument:
     body = content.find(_q("office:body"))
     if body is None:
         raise CorruptDocumentError(f"{name}: content.xml has no office:body")
-    writer = _Writer(_title_styles(styles, content))
+    try:
+        return _opendocument(body, name, kind, title, _Writer(_title_styles(styles, content)))
+    except RecursionError:
+        raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
+
+
+def _opendocument(
+    body: ElementTree.Element, name: str, kind: str, title: str | None, writer: _Writer
+) -> ParsedDocument:
     segments: list[Segment] = []
     pages = None
     if kind == "odp":

@@ -772,6 +772,19 @@ def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
     locked = docs.odf_bytes("text", "<text:p>secret</text:p>", encrypted=True)
     with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
         parse_file(_file(tmp_path, "l.odt", locked), "l.odt", OPTIONS)
+    # Hostile counts and nesting: bounded, or a typed error, not a 1 GB string or a crash.
+    hostile = (
+        '<text:h text:outline-level="x">Odd</text:h>'
+        '<text:p>a<text:s text:c="1000000000"/>b</text:p>'
+    )
+    odd = docs.odf_bytes("text", hostile)
+    assert parse_file(_file(tmp_path, "o.odt", odd), "o.odt", OPTIONS).text == (
+        "# Odd\n\na" + " " * 100 + "b"
+    )
+    spans = "<text:span>" * 5000 + "x" + "</text:span>" * 5000
+    deep = docs.odf_bytes("text", f"<text:p>{spans}</text:p>")
+    with pytest.raises(CorruptDocumentError, match="nests too deeply"):
+        parse_file(_file(tmp_path, "d.odt", deep), "d.odt", OPTIONS)
     with pytest.raises(EmptyDocumentError):
         parse_file(
             _file(tmp_path, "e.odt", docs.odf_bytes("text", "<text:p> </text:p>")), "e.odt", OPTIONS
