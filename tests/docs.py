@@ -255,7 +255,7 @@ def epub_bytes(chapters: list[tuple[str, str]], *, drm: bool = False) -> bytes:
     """An EPUB 3 book: (title, paragraph) chapters, a navigation document in the spine,
     and the spine's order not the manifest's. ``drm``: its chapters listed as encrypted."""
     items = "".join(
-        f'<item id="c{n}" href="text/c{n}.xhtml" media-type="application/xhtml+xml"/>'
+        f'<item id="c{n}" href="text/c%20{n}.xhtml" media-type="application/xhtml+xml"/>'
         for n in range(len(chapters))
     )
     spine = "".join(f'<itemref idref="c{n}"/>' for n in reversed(range(len(chapters))))
@@ -282,7 +282,7 @@ def epub_bytes(chapters: list[tuple[str, str]], *, drm: bool = False) -> bytes:
         )
         for n, (title, text) in enumerate(chapters):
             archive.writestr(
-                f"OEBPS/text/c{n}.xhtml",
+                f"OEBPS/text/c {n}.xhtml",  # a space: its href is URL-encoded
                 '<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/'
                 f'xhtml"><head><title>{title}</title></head><body><h1>{title}</h1>'
                 f"<p>{text}</p></body></html>",
@@ -290,7 +290,7 @@ def epub_bytes(chapters: list[tuple[str, str]], *, drm: bool = False) -> bytes:
         if drm:
             refs = "".join(
                 '<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData>'
-                f'<CipherReference URI="OEBPS/text/c{n}.xhtml"/></CipherData></EncryptedData>'
+                f'<CipherReference URI="OEBPS/text/c%20{n}.xhtml"/></CipherData></EncryptedData>'
                 for n in range(len(chapters))
             )
             archive.writestr(

@@ -14,6 +14,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
@@ -332,7 +333,8 @@ def _chapters(archive: zipfile.ZipFile, name: str) -> tuple[list[str], str | Non
     for ref in opf.iter(_q("opf:itemref")):
         item = manifest.get(ref.get("idref"))
         if item is not None and "html" in (item.get("media-type") or ""):
-            chapters.append(posixpath.normpath(posixpath.join(base, item.get("href") or "")))
+            href = unquote(item.get("href") or "")  # a URL: "chapter%201.xhtml"
+            chapters.append(posixpath.normpath(posixpath.join(base, href)))
     title = opf.find(f".//{_q('dc:title')}")
     text = " ".join((title.text or "").split()) if title is not None else ""
     return chapters, text or None
@@ -365,7 +367,7 @@ def parse_epub(path: str, name: str, max_images: int, min_image_bytes: int) -> P
             for member in chapters:
                 xhtml = _member(archive, member)
                 if xhtml[:2] in (b"\xff\xfe", b"\xfe\xff"):  # XHTML may be UTF-16
-                    xhtml = xhtml.decode("utf-16").encode()
+                    xhtml = xhtml.decode("utf-16", errors="replace").encode()
                 found = _BODY.search(xhtml)
                 bodies.append(found.group(1) if found else _XML_DECLARATION.sub(b"", xhtml))
     except zipfile.BadZipFile as exc:
