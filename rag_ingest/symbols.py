@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = ["Outline", "outline"]
 
-_I = r"^(?P<i>[ \t]*)"
+_I = r"^[ \t]*"
 _JVM_TYPES = (
     _I + r"(?:(?:public|private|protected|internal|static|final|abstract|sealed|open|data|"
     r"partial|inner|enum|annotation|case|export|default)[ \t]+)*"
@@ -40,7 +40,7 @@ _JS = (
     r"(?:async[ \t]*)?(?:function\b|\([^)\n]*\)[ \t]*(?::[^=\n]+)?=>|[\w$]+[ \t]*=>)",
     _I + r"(?:export[ \t]+)?type[ \t]+(?P<n>\w+)[ \t]*(?:<[^>\n]*>)?[ \t]*=",
     # A method: an indented name with its parameters and a body opening on the line.
-    r"^(?P<i>[ \t]+)(?:(?:public|private|protected|static|readonly|async|get|set|override)"
+    r"^[ \t]+(?:(?:public|private|protected|static|readonly|async|get|set|override)"
     r"[ \t]+)*(?!(?:if|for|while|switch|catch|return|function|else|do|with)\b)"
     r"(?P<n>[\w$]+)[ \t]*(?:<[^>\n]*>)?\([^)\n]*\)[ \t]*(?::[^{\n]+)?\{",
 )
@@ -48,10 +48,10 @@ _C = (
     _I + r"(?:template[ \t]*<[^>\n]*>[ \t]*)?(?:class|struct|namespace|union|enum(?:[ \t]+class)?)"
     r"[ \t]+(?P<n>\w+)[^;\n]*$",
     # A function definition's header starts a line: a type, a name and "(", and no ";".
-    r"^(?P<i>)(?!(?:if|for|while|switch|return|else|do|case|goto|typedef|using|static_assert)"
+    r"^(?!(?:if|for|while|switch|return|else|do|case|goto|typedef|using|static_assert)"
     r"\b)[A-Za-z_][\w \t*&:<>,]*?[ \t*&](?P<n>~?[A-Za-z_]\w*(?:::~?\w+)*)[ \t]*\([^;\n]*$",
     # Or its name starts the line, its type on the line before, its body's "{" after.
-    r"^(?P<i>)(?!(?:if|for|while|switch|return|else|do)\b)(?P<n>[A-Za-z_]\w*(?:::~?\w+)*)"
+    r"^(?!(?:if|for|while|switch|return|else|do)\b)(?P<n>[A-Za-z_]\w*(?:::~?\w+)*)"
     r"[ \t]*\([^;{}]*\)[ \t]*(?:const[ \t]*)?\n\{",
 )
 _PATTERNS: dict[str, tuple[str, ...]] = {
@@ -61,8 +61,8 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
     "vue": _JS,
     "svelte": _JS,
     "go": (
-        r"^(?P<i>)func[ \t]*\([ \t]*\w*[ \t]*\*?(?P<q>\w+)[^)\n]*\)[ \t]*(?P<n>\w+)",
-        r"^(?P<i>)func[ \t]+(?P<n>\w+)",
+        r"^func[ \t]*\([ \t]*\w*[ \t]*\*?(?P<q>\w+)[^)\n]*\)[ \t]*(?P<n>\w+)",
+        r"^func[ \t]+(?P<n>\w+)",
         _I + r"type[ \t]+(?P<n>\w+)[ \t]+(?:struct|interface)\b",
     ),
     "java": (_JVM_TYPES, _JAVA_METHODS),
