@@ -53,6 +53,7 @@ _EXPORTS = {
     "S3RateLimitError": "rag_ingest.errors",
     "S3TimeoutError": "rag_ingest.errors",
     "SessionDeletedError": "rag_ingest.errors",
+    "SessionInfo": "rag_ingest.store",
     "SessionRequiredError": "rag_ingest.errors",
     "Settings": "rag_ingest.settings",
     "StoreError": "rag_ingest.errors",
@@ -108,6 +109,7 @@ __all__ = [
     "S3RateLimitError",
     "S3TimeoutError",
     "SessionDeletedError",
+    "SessionInfo",
     "SessionRequiredError",
     "Settings",
     "StoreError",
@@ -196,6 +198,7 @@ if TYPE_CHECKING:
     )
     from rag_ingest.store import (
         ChunkStore,
+        SessionInfo,
         VerifyReport,
     )
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import collections
 import dataclasses
+import datetime
 import json
 import sys
 import time
@@ -104,11 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(query, store=True)
 
     delete = sub.add_parser("delete", help="remove a session's chunks and ledger rows")
-    delete.add_argument("--session", required=True)
+    which = delete.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session")
+    which.add_argument(
+        "--older-than",
+        type=_duration,
+        metavar="AGE",
+        help="every session last ingested longer ago than AGE (90m, 12h, 30d, 8w); "
+        "one with documents in flight is kept",
+    )
     _common(delete, store=True)
 
-    status = sub.add_parser("status", help="each source of a session as the ledger has it")
-    status.add_argument("--session", required=True)
+    status = sub.add_parser(
+        "status",
+        help="each source of a session as the ledger has it; without --session, each session",
+    )
+    status.add_argument("--session")
     status.add_argument("--failed", action="store_true", help="only sources that failed")
     status.add_argument("--json", action="store_true", help="print JSON")
     _common(status, store=True)
@@ -399,6 +411,17 @@ async def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> datetime.timedelta:
+    """``90m``, ``12h``, ``30d``, ``8w``: a positive age."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _UNITS or not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number and s, m, h, d or w")
+    return datetime.timedelta(seconds=int(number) * _UNITS[unit])
+
+
 async def _delete(args: argparse.Namespace) -> int:
     from rag_ingest.pipeline import DocumentProcessor
 
@@ -406,8 +429,16 @@ async def _delete(args: argparse.Namespace) -> int:
     if _no_store(settings):
         return 1
     async with DocumentProcessor(settings, progress=False) as processor:
-        removed = await processor.delete_session(args.session)
-    print(f"deleted {removed} chunks of session {args.session!r}")
+        if args.older_than is None:
+            removed = await processor.delete_session(args.session)
+            print(f"deleted {removed} chunks of session {args.session!r}")
+            return 0
+        expired = await processor.expire_sessions(args.older_than)
+    for session, removed in sorted(expired.items()):
+        print(f"deleted {removed} chunks of session {session!r}")
+    age = int(args.older_than.total_seconds())
+    unit = next(u for u in ("w", "d", "h", "m", "s") if age % _UNITS[u] == 0)
+    print(f"{len(expired)} sessions last ingested over {age // _UNITS[unit]}{unit} ago deleted")
     return 0
 
 
@@ -425,6 +456,8 @@ async def _status(args: argparse.Namespace) -> int:
         return 1
     ledger = Ledger(path)
     try:
+        if args.session is None:
+            return _print_sessions(ledger.sessions(), as_json=args.json)
         rows = ledger.session_rows(args.session)
     finally:
         ledger.close()
@@ -448,6 +481,21 @@ async def _status(args: argparse.Namespace) -> int:
         if r.error_type:
             line += f"\n{'':<9} {r.error_type}: {r.message}"
         print(line)
+    return 0
+
+
+def _print_sessions(sessions: list[Any], *, as_json: bool) -> int:
+    if as_json:
+        listing = [{**dataclasses.asdict(info), "last_ingested": info.last_ingested.isoformat()}
+                   for info in sessions]  # fmt: skip
+        print(json.dumps(listing, indent=2))
+        return 0
+    print(f"{'sources':>7} {'chunks':>8} {'failed':>6}  {'last ingested (UTC)':<19}  session")
+    for info in sessions:
+        print(
+            f"{info.sources:>7} {info.chunks:>8} {info.failed:>6}  "
+            f"{info.last_ingested:%Y-%m-%d %H:%M:%S}  {info.session_id}"
+        )
     return 0
 
 

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,6 +61,7 @@ from rag_ingest.store import (
     ChunkStore,
     Ledger,
     LedgerRow,
+    SessionInfo,
     VerifyReport,
     check_room,
     chroma_collection,
@@ -1282,6 +1283,9 @@ class DocumentProcessor:
                     future.set_exception(exc)
             finally:
                 self._queue.task_done()
+                # Waiting for the next item, hold nothing of this one: its session's work
+                # (weakly kept) would look in flight to expire_sessions.
+                del source, work, future
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -1326,6 +1330,26 @@ class DocumentProcessor:
             known += await self._in_store(self.ledger.session_pending, session)
             removed = await self._in_store(self.store.delete_session, session, known)
             await self._in_store(self.ledger.delete_session, session)
+        return removed
+
+    async def sessions(self) -> list[SessionInfo]:
+        """Every session the ledger holds: its sources, chunks, failures and last ingest."""
+        await self.start()
+        assert self.ledger is not None
+        return await self._in_store(self.ledger.sessions)
+
+    async def expire_sessions(self, older_than: timedelta) -> dict[str, int]:
+        """Delete every session last ingested more than ``older_than`` ago (its newest
+        ledger entry: a skipped, unchanged source does not count), as
+        :meth:`delete_session` does; returns session -> chunks removed. A session with
+        documents in flight is in use and kept."""
+        if older_than <= timedelta(0):
+            raise ConfigurationError(f"older_than must be positive, not {older_than}")
+        cutoff = datetime.now(timezone.utc) - older_than
+        removed: dict[str, int] = {}
+        for info in await self.sessions():
+            if info.last_ingested < cutoff and info.session_id not in self._sessions:
+                removed[info.session_id] = await self.delete_session(info.session_id)
         return removed
 
     async def verify_session(self, session_id: str, *, repair: bool = False) -> VerifyReport:
@@ -1498,3 +1522,9 @@ class SyncDocumentProcessor:
 
     def verify_session(self, session_id: str, *, repair: bool = False) -> VerifyReport:
         return self._loop.run(self.processor.verify_session(session_id, repair=repair))
+
+    def sessions(self) -> list[SessionInfo]:
+        return self._loop.run(self.processor.sessions())
+
+    def expire_sessions(self, older_than: timedelta) -> dict[str, int]:
+        return self._loop.run(self.processor.expire_sessions(older_than))

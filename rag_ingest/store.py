@@ -689,6 +689,17 @@ class ChunkStore:
         )
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as the ledger holds it."""
+
+    session_id: str
+    sources: int
+    chunks: int
+    failed: int  # sources whose last attempt failed
+    last_ingested: datetime  # its newest ledger entry (an ingest, a change, a failure), UTC
+
+
 @dataclass
 class VerifyReport:
     """One session's ledger against its store: what each holds, and where they differ."""
@@ -936,6 +947,19 @@ class Ledger:
                 "SELECT COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM sources"
             ).fetchone()
         return int(total)
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session with a row, by name."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT session_id, COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0), "
+                "SUM(status = 'failed'), MAX(updated_at) FROM sources "
+                "GROUP BY session_id ORDER BY session_id"
+            ).fetchall()
+        return [
+            SessionInfo(session, sources, chunks, failed, datetime.fromisoformat(last))
+            for session, sources, chunks, failed, last in rows
+        ]
 
     def session_rows(self, session_id: str) -> list[LedgerRow]:
         with self._lock:

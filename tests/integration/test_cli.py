@@ -163,6 +163,18 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         )  # fmt: skip
         assert len(json.loads(narrowed.stdout)) == found, narrowed.stderr
 
+    # Every session, from the ledger alone.
+    sessions = rag("status", "--json", env=cli_env, cwd=tmp_path)
+    assert sessions.returncode == 0, sessions.stderr
+    listed = {info["session_id"]: info for info in json.loads(sessions.stdout)}
+    assert {"cli-a", "cli-b"} <= set(listed) and listed["cli-b"]["sources"] == 1
+    assert "cli-a" in rag("status", env=cli_env, cwd=tmp_path).stdout
+    # Nothing here is a day old; an age must be one.
+    young = rag("delete", "--older-than", "1d", env=cli_env, cwd=tmp_path)
+    assert young.returncode == 0 and "0 sessions last ingested over 1d ago deleted" in young.stdout
+    bad = rag("delete", "--older-than", "soon", env=cli_env, cwd=tmp_path)
+    assert bad.returncode == 2 and "positive number" in bad.stderr
+
     deleted = rag("delete", "--session", "cli-a", env=cli_env, cwd=tmp_path)
     assert deleted.returncode == 0 and "deleted" in deleted.stdout
     gone = rag("query", "CANARY", "--session", "cli-a", "--json", env=cli_env, cwd=tmp_path)

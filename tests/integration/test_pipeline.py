@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from rag_ingest.errors import (
+    ConfigurationError,
     DiskFullError,
     QueueFullError,
     S3NotFoundError,
@@ -337,6 +338,46 @@ async def test_sessions_are_isolated_and_deleted_exactly(
         assert removed == 1
         assert p.store.ids_for("one") == set() and p.ledger.session_rows("one") == []
         assert p.store.ids_for("two") == two_before and len(p.ledger.session_rows("two")) == 1
+
+
+async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_path: Path) -> None:
+    import datetime
+
+    files = text_files(tmp_path / "files", "f", 3, "Words and more words. " * 40)
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        assert p.store is not None and p.ledger is not None
+        for session in ("old", "fresh"):
+            await p.process_many(files, session_id=session)
+        # "old" was last ingested 40 days ago: every one of its ledger rows says so.
+        long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
+        with p.ledger.transaction():
+            p.ledger._db.execute(
+                "UPDATE sources SET updated_at = ? WHERE session_id = 'old'",
+                (long_ago.isoformat(),),
+            )
+        listed = {info.session_id: info for info in await p.sessions()}
+        assert set(listed) == {"old", "fresh"} and listed["fresh"].sources == 3
+        assert listed["old"].chunks == len(p.store.ids_for("old")) > 0
+        assert listed["old"].last_ingested == long_ago and listed["old"].failed == 0
+
+        fresh = p.store.ids_for("fresh")
+        with pytest.raises(ConfigurationError):
+            await p.expire_sessions(datetime.timedelta(0))
+        # A session in use (documents in flight) is kept, however old its rows.
+        busy = p.submit(files / "f00.txt", session_id="old")
+        assert await p.expire_sessions(datetime.timedelta(days=30)) == {}
+        assert (await busy).status == "skipped"
+        with p.ledger.transaction():
+            p.ledger._db.execute(
+                "UPDATE sources SET updated_at = ? WHERE session_id = 'old'",
+                (long_ago.isoformat(),),
+            )
+        assert await p.expire_sessions(datetime.timedelta(days=30)) == {"old": listed["old"].chunks}
+        assert p.store.ids_for("old") == set() and p.ledger.session_rows("old") == []
+        assert p.store.ids_for("fresh") == fresh
+        assert [info.session_id for info in await p.sessions()] == ["fresh"]
 
 
 async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
