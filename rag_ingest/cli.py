@@ -24,6 +24,7 @@ from rag_ingest.progress import tail
 
 if TYPE_CHECKING:
     from rag_ingest.settings import Settings
+    from rag_ingest.store import SessionInfo
 
 __all__ = ["main", "print_hits", "print_summary", "report_json"]
 
@@ -121,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="each source of a session as the ledger has it; without --session, each session",
     )
     status.add_argument("--session")
-    status.add_argument("--failed", action="store_true", help="only sources that failed")
+    status.add_argument(
+        "--failed", action="store_true", help="only sources (or sessions) with failures"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     _common(status, store=True)
 
@@ -457,7 +460,8 @@ async def _status(args: argparse.Namespace) -> int:
     ledger = Ledger(path)
     try:
         if args.session is None:
-            return _print_sessions(ledger.sessions(), as_json=args.json)
+            sessions = [i for i in ledger.sessions() if i.failed or not args.failed]
+            return _print_sessions(sessions, as_json=args.json)
         rows = ledger.session_rows(args.session)
     finally:
         ledger.close()
@@ -484,7 +488,7 @@ async def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_sessions(sessions: list[Any], *, as_json: bool) -> int:
+def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
     if as_json:
         listing = [{**dataclasses.asdict(info), "last_ingested": info.last_ingested.isoformat()}
                    for info in sessions]  # fmt: skip

@@ -169,6 +169,8 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
     listed = {info["session_id"]: info for info in json.loads(sessions.stdout)}
     assert {"cli-a", "cli-b"} <= set(listed) and listed["cli-b"]["sources"] == 1
     assert "cli-a" in rag("status", env=cli_env, cwd=tmp_path).stdout
+    failing = rag("status", "--failed", "--json", env=cli_env, cwd=tmp_path)
+    assert [i["session_id"] for i in json.loads(failing.stdout)] == []  # none failed
     # Nothing here is a day old; an age must be one.
     young = rag("delete", "--older-than", "1d", env=cli_env, cwd=tmp_path)
     assert young.returncode == 0 and "0 sessions last ingested over 1d ago deleted" in young.stdout
