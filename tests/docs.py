@@ -198,7 +198,11 @@ def odt_bytes() -> bytes:
     """An OpenDocument text as LibreOffice writes one: a Title-styled paragraph, headings,
     a table of contents, spacing elements, a footnote, a comment, a tracked deletion,
     nested lists, a text box and a table padded with repeated empty cells."""
-    styles = '<style:style style:name="P1" style:parent-style-name="Title"/>'
+    styles = (
+        '<style:style style:name="P1" style:parent-style-name="Title"/>'
+        '<text:list-style style:name="N1"><text:list-level-style-number text:level="1" '
+        'style:num-format="1"/><text:list-level-style-bullet text:level="2"/></text:list-style>'
+    )
     body = (
         "<text:tracked-changes><text:changed-region><text:deletion><text:p>CANARY-DELETED"
         "</text:p></text:deletion></text:changed-region></text:tracked-changes>"
@@ -215,6 +219,9 @@ def odt_bytes() -> bytes:
         "<text:list><text:list-item><text:p>helmet</text:p><text:list><text:list-item>"
         "<text:p>chin strap</text:p></text:list-item></text:list></text:list-item>"
         "<text:list-item><text:p>boots</text:p></text:list-item></text:list>"
+        '<text:list text:style-name="N1"><text:list-item><text:p>check straps</text:p>'
+        "<text:list><text:list-item><text:p>twice</text:p></text:list-item></text:list>"
+        "</text:list-item><text:list-item><text:p>sign</text:p></text:list-item></text:list>"
         "<text:p>See box.<draw:frame><draw:text-box><text:p>CANARY-BOX aside</text:p>"
         "</draw:text-box></draw:frame></text:p>"
         '<table:table table:name="Sizes"><table:table-row><table:table-cell><text:p>size'

@@ -91,10 +91,16 @@ def _count(element: ElementTree.Element, attribute: str, cap: int) -> int:
 
 class _Writer:
     """ODF body XML to Markdown blocks. ``titles``: the paragraph styles that are the
-    Title style (a document's title is a styled paragraph, not a heading)."""
+    Title style (a document's title is a styled paragraph, not a heading);
+    ``numbered``: list style -> its levels (from 1) that number their items."""
 
-    def __init__(self, titles: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        titles: frozenset[str] = frozenset(),
+        numbered: dict[str, frozenset[int]] | None = None,
+    ) -> None:
         self.titles = titles
+        self.numbered = numbered or {}
 
     def blocks(self, *elements: ElementTree.Element) -> list[str]:
         """The Markdown blocks of ``elements``."""
@@ -163,17 +169,24 @@ class _Writer:
             for child in element:  # sections, frames, text boxes, shapes
                 self._block(child, out)
 
-    def _list_lines(self, element: ElementTree.Element, depth: int) -> Iterator[str]:
-        indent = "  " * depth
-        for item in element:
+    def _list_lines(
+        self, element: ElementTree.Element, depth: int, style: str | None = None, indent: str = ""
+    ) -> Iterator[str]:
+        # A nested list without a style of its own takes its parent's, one level down,
+        # and is indented under its item's text.
+        style = element.get(_q("text:style-name")) or style
+        numbered = depth + 1 in self.numbered.get(style or "", ())
+        for number, item in enumerate(element, start=1):
+            lead = f"{number}. " if numbered else "- "
             first = True
             for child in item:
                 if child.tag == _LIST:
-                    yield from self._list_lines(child, depth + 1)
+                    inner = indent + " " * len(lead)
+                    yield from self._list_lines(child, depth + 1, style, inner)
                     continue
                 for text in self.blocks(child):
                     for n, line in enumerate(text.splitlines()):
-                        yield f"{indent}{'- ' if first and n == 0 else '  '}{line}"
+                        yield f"{indent}{lead if first and n == 0 else ' ' * len(lead)}{line}"
                     first = False
 
     def _table(self, table: ElementTree.Element) -> str:
@@ -209,6 +222,19 @@ def _rows(table: ElementTree.Element) -> Iterator[ElementTree.Element]:
             yield child
         elif child.tag in _ROW_GROUPS:
             yield from _rows(child)
+
+
+def _numbered_lists(*roots: ElementTree.Element) -> dict[str, frozenset[int]]:
+    """List style -> the levels it numbers (a number format, not a bullet)."""
+    numbered: dict[str, frozenset[int]] = {}
+    for root in roots:
+        for style in root.iter(_q("text:list-style")):
+            numbered[style.get(_q("style:name")) or ""] = frozenset(
+                _count(level, "text:level", 10)
+                for level in style.iter(_q("text:list-level-style-number"))
+                if level.get(_q("style:num-format"))
+            )
+    return numbered
 
 
 def _title_styles(*roots: ElementTree.Element) -> frozenset[str]:
@@ -270,7 +296,8 @@ def parse_opendocument(path: str, name: str, kind: str) -> ParsedDocument:
     if body is None:
         raise CorruptDocumentError(f"{name}: content.xml has no office:body")
     try:
-        return _opendocument(body, name, kind, title, _Writer(_title_styles(styles, content)))
+        writer = _Writer(_title_styles(styles, content), _numbered_lists(styles, content))
+        return _opendocument(body, name, kind, title, writer)
     except RecursionError:
         raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
 

@@ -761,6 +761,7 @@ def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
         "New line.\n\n"
         "## Kit\n\n"
         "- helmet\n  - chin strap\n- boots\n\n"
+        "1. check straps\n   - twice\n2. sign\n\n"  # numbered by its list style
         "See box.\n\n"
         "CANARY-BOX aside\n\n"
         "| size | count |\n|---|---|\n| L \\| XL | 4 |"
