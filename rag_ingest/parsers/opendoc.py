@@ -264,14 +264,19 @@ def _xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.Elemen
         raise CorruptDocumentError(f"{name}: {member} is not well-formed XML ({exc})") from exc
 
 
+def _dc_title(root: ElementTree.Element) -> str | None:
+    """The Dublin Core title (an ODF's meta.xml, an EPUB's package), on one line."""
+    title = root.find(f".//{_q('dc:title')}")
+    text = " ".join((title.text or "").split()) if title is not None else ""
+    return text or None
+
+
 def _odf_title(archive: zipfile.ZipFile) -> str | None:
     try:
         meta = ElementTree.fromstring(archive.read("meta.xml"))
     except (KeyError, ElementTree.ParseError):
         return None
-    title = meta.find(f".//{_q('dc:title')}")
-    text = " ".join((title.text or "").split()) if title is not None else ""
-    return text or None
+    return _dc_title(meta)
 
 
 def parse_opendocument(path: str, name: str, kind: str) -> ParsedDocument:
@@ -362,9 +367,7 @@ def _chapters(archive: zipfile.ZipFile, name: str) -> tuple[list[str], str | Non
         if item is not None and "html" in (item.get("media-type") or ""):
             href = unquote(item.get("href") or "")  # a URL: "chapter%201.xhtml"
             chapters.append(posixpath.normpath(posixpath.join(base, href)))
-    title = opf.find(f".//{_q('dc:title')}")
-    text = " ".join((title.text or "").split()) if title is not None else ""
-    return chapters, text or None
+    return chapters, _dc_title(opf)
 
 
 def _encrypted_text(archive: zipfile.ZipFile) -> bool:
