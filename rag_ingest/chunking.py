@@ -239,6 +239,7 @@ def chunk_document(
     parts: list[str] = []
     starts: list[int] = []
     pages: list[int | None] = []
+    scanned: list[bool] = []
     length = 0
     for segment in parsed.segments:
         body = segment.text
@@ -252,6 +253,7 @@ def chunk_document(
             length += len(separator)
         starts.append(length)
         pages.append(segment.page)
+        scanned.append(segment.ocr)
         parts.append(body)
         length += len(body)
     text = "".join(parts)
@@ -338,6 +340,8 @@ def chunk_document(
         if page_values:
             metadata["page_start"] = min(page_values)
             metadata["page_end"] = max(page_values)
+        if any(scanned[first : last + 1]):
+            metadata["ocr"] = True  # read from an image: expect recognition errors
         if headings:
             path = _heading_path(headings, start)
             if path:

@@ -361,6 +361,10 @@ def corpus() -> dict[str, bytes]:
         ),
         "text/latin1.txt": "CANARY-LATIN1 caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"),
         "text/notes.txt": ("CANARY-LONGTEXT " + LONG_PROSE).encode(),
+        "scans/contract.pdf": scanned_pdf(
+            ["Service contract\nCANARY-SCAN the supplier repairs pumps within two days."]
+        ),
+        "scans/receipt.png": scan_image(["Receipt 0042", "CANARY-PNG paid in full by card"]),
     }
 
 
@@ -369,6 +373,40 @@ def write(directory: Path, files: dict[str, bytes]) -> None:
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+def scanned_pdf(pages: list[str], *, stamp: str | None = None, dpi: int = 150) -> bytes:
+    """A PDF of scanned pages: each page of ``pdf_bytes(pages)`` as a grey PNG filling a
+    page with no text layer (but ``stamp``, written over the image, as a scanner's page
+    stamp would be)."""
+    import pymupdf
+
+    source = pymupdf.open("pdf", pdf_bytes(pages))
+    doc = pymupdf.open()
+    for number, page in enumerate(source, start=1):
+        image = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("png")
+        scan = doc.new_page(width=page.rect.width, height=page.rect.height)
+        scan.insert_image(scan.rect, stream=image)
+        if stamp:
+            scan.insert_text((20, scan.rect.height - 20), f"{stamp} {number}", fontsize=7)
+    return bytes(doc.tobytes())
+
+
+def scan_image(lines: list[str], fmt: str = "PNG", frames: int = 1) -> bytes:
+    """An image of ``lines`` of text as a scanner saves it (``frames`` pages of a TIFF,
+    each page's lines ending in its number)."""
+    import pymupdf
+    from PIL import Image
+
+    pictures = []
+    for number in range(1, frames + 1):
+        text = "\n".join(lines if frames == 1 else [f"{line} {number}" for line in lines])
+        page = pymupdf.open("pdf", pdf_bytes([text]))[0]
+        png = page.get_pixmap(dpi=150, colorspace=pymupdf.csGRAY).tobytes("png")
+        pictures.append(Image.open(io.BytesIO(png)))
+    buf = io.BytesIO()
+    pictures[0].save(buf, fmt, save_all=frames > 1, append_images=pictures[1:])
+    return buf.getvalue()
 
 
 def pdf_with_image(text: str) -> bytes:

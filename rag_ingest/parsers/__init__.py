@@ -49,8 +49,13 @@ def _plugin(spec: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
-    """Parse one local file; raise a :class:`DocumentError` subclass when it cannot be."""
+def parse_file(
+    path: str, name: str, options: ParseOptions, defer_scans: bool = False
+) -> ParsedDocument:
+    """Parse one local file; raise a :class:`DocumentError` subclass when it cannot be.
+
+    Scanned pages are read by OCR here, unless ``defer_scans``: then they are left
+    listed in ``scans`` for the parser pool to read in batches (see parsers/scans.py)."""
     if _blank(path):
         raise BlankDocumentError(f"{name}: blank (whitespace only): nothing to index")
     suffix = PurePosixPath(name).suffix.lower()
@@ -64,7 +69,7 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             parsed = parse_file(*inner, options)
         parsed.warnings.append(f"decompressed from {packed}")
         return parsed
-    kind = detect(path, name)
+    kind = detect(path, name, images=options.ocr is not None and options.ocr.images)
     if kind.kind == "pdf":
         from rag_ingest.parsers.pdf import parse_pdf
 
@@ -75,7 +80,12 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             options.max_images,
             options.min_image_bytes,
             drop_running=options.pdf_drop_running_lines,
+            ocr=options.ocr,
         )
+    elif kind.kind == "image":
+        from rag_ingest.parsers.image import parse_image
+
+        parsed = parse_image(path, name)
     elif kind.kind in ("docx", "pptx", "xlsx", "html", "markdown"):
         from rag_ingest.parsers.office import parse_office
 
@@ -140,4 +150,9 @@ def parse_file(path: str, name: str, options: ParseOptions) -> ParsedDocument:
             raise
     if kind.note:
         parsed.warnings.append(kind.note)
+    if parsed.scans and not defer_scans:
+        from rag_ingest.parsers.scans import finish, read_scans
+
+        read = read_scans(path, name, parsed.file_type, parsed.scans, options)
+        parsed = finish(name, parsed, read, options)
     return parsed

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from rag_ingest import ocr
+from rag_ingest.errors import MissingExtraError
+from rag_ingest.ocr import OcrOptions
 
 if TYPE_CHECKING:
     from rag_ingest.settings import ParseSettings
 
-__all__ = ["Image", "ParseOptions", "ParsedDocument", "Segment"]
+__all__ = ["Image", "ParseOptions", "ParsedDocument", "Segment", "ocr_options"]
 
 
 @dataclass
@@ -17,6 +22,7 @@ class Segment:
 
     text: str
     page: int | None = None  # 1-based page or slide number where the format has pages
+    ocr: bool = False  # read from an image of the page by OCR
 
 
 @dataclass
@@ -41,6 +47,8 @@ class ParsedDocument:
     pages: int | None = None
     warnings: list[str] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
+    # Pages (or an image's frames), 1-based, still to be read by OCR (parsers/scans.py).
+    scans: list[int] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -63,11 +71,14 @@ class ParseOptions:
     min_image_bytes: int = 2048
     # Where a compressed file is decompressed to be parsed; None: the system temp dir.
     temp_dir: str | None = None
+    # How scans are read; None: they are not (OCR off, or its extra not installed).
+    ocr: OcrOptions | None = None
 
     @classmethod
     def of(cls, settings: ParseSettings, **extra: Any) -> ParseOptions:
         """What ``settings.parse`` sets, plus ``extra`` (plugins, images) from the caller."""
         return cls(
+            ocr=ocr_options(settings),
             pdf_mode=settings.pdf_mode,
             pdf_drop_running_lines=settings.pdf_drop_running_lines,
             max_unzipped_size=settings.max_unzipped_size,
@@ -75,3 +86,18 @@ class ParseOptions:
             xlsx_stream_size=settings.xlsx_stream_size,
             **extra,
         )
+
+
+def ocr_options(settings: ParseSettings) -> OcrOptions | None:
+    """How ``settings`` reads scans here, or None when it does not: OCR "off", or "auto"
+    without the extra. "on" without it raises :class:`MissingExtraError`."""
+    if settings.ocr == "off":
+        return None
+    if not ocr.available():
+        if settings.ocr == "on":
+            raise MissingExtraError("parse.ocr='on' (reading scans)", "ocr")
+        return None
+    cores = os.cpu_count() or 1
+    # Workers share the cores: one recognition thread each unless there are spare cores.
+    threads = max(1, cores // (settings.workers or cores))
+    return OcrOptions(dpi=settings.ocr_dpi, threads=threads, images=settings.ocr_images)

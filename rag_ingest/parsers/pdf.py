@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import threading
@@ -15,6 +16,7 @@ from rag_ingest.errors import (
     EncryptedDocumentError,
     MissingExtraError,
 )
+from rag_ingest.ocr import OcrOptions, letters
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 
 __all__ = [
@@ -22,8 +24,10 @@ __all__ = [
     "SplitPlan",
     "drop_running_lines",
     "merge_ranges",
+    "no_text_error",
     "page_ranges",
     "parse_pdf",
+    "read_pages",
     "split_plan",
 ]
 
@@ -55,18 +59,21 @@ def parse_pdf(
     pages: range | None = None,
     headers: Any = None,
     drop_running: bool = True,
+    ocr: OcrOptions | None = None,
 ) -> ParsedDocument:
     """The PDF as Markdown, a segment per page. With ``pages``, only those (0-based) pages,
     and no error when they hold no text: one range of a split document (see
     :func:`split_plan`), its ``headers`` computed over the whole document, its running
-    lines left for :func:`merge_ranges` to judge over every page."""
+    lines left for :func:`merge_ranges` to judge over every page. With ``ocr``, scanned
+    pages (see :func:`_scanned`) are listed in ``scans``, to be read by
+    :func:`read_pages`; running lines and the want of text are then judged after."""
     with PDF_LOCK:
-        parsed = _parse(path, name, mode, max_images, min_image_bytes, pages, headers)
-    if pages is None:
+        parsed = _parse(path, name, mode, max_images, min_image_bytes, pages, headers, ocr)
+    if pages is None and not parsed.scans:
         if drop_running:
             parsed.segments = drop_running_lines(parsed.segments)
         if not parsed.segments and not parsed.images:  # a scan, maybe stamped 'Page 3'
-            raise _no_text(name)
+            raise no_text_error(name, parsed.parser)
     return parsed
 
 
@@ -104,7 +111,8 @@ def merge_ranges(
 ) -> ParsedDocument:
     """One document from its ranges' parses, in page order."""
     segments = [s for part in parts for s in part.segments]
-    if drop_running:
+    scans = [n for part in parts for n in part.scans]
+    if drop_running and not scans:
         segments = drop_running_lines(segments)
     warnings = list(dict.fromkeys(w for part in parts for w in part.warnings))
     parsers = list(dict.fromkeys(part.parser for part in parts))
@@ -114,8 +122,8 @@ def merge_ranges(
         if image.data not in seen and len(images) < max_images:  # a logo on every page
             seen.add(image.data)
             images.append(image)
-    if not segments and not images:
-        raise _no_text(name)
+    if not segments and not images and not scans:
+        raise no_text_error(name, "+".join(parsers))
     return ParsedDocument(
         "pdf",
         segments,
@@ -123,6 +131,7 @@ def merge_ranges(
         pages=parts[0].pages,
         warnings=warnings,
         images=images,
+        scans=scans,
     )
 
 
@@ -182,12 +191,18 @@ def drop_running_lines(segments: list[Segment]) -> list[Segment]:
         drop = {i for i, key in keys.items() if key in running}
         text = "\n".join(line for i, line in enumerate(lines) if i not in drop)
         if text.strip():
-            kept.append(Segment(text, page=segment.page))
+            kept.append(dataclasses.replace(segment, text=text))
     return kept
 
 
-def _no_text(name: str) -> EmptyDocumentError:
-    return EmptyDocumentError(f"{name}: no extractable text (scanned PDF? OCR is not enabled)")
+def no_text_error(name: str, parser: str) -> EmptyDocumentError:
+    """A PDF with no text: after OCR, or saying how to have scans read."""
+    if parser.endswith("+ocr"):
+        return EmptyDocumentError(f"{name}: no extractable text, and OCR found none on its pages")
+    return EmptyDocumentError(
+        f"{name}: no extractable text (scanned? OCR is off, or its extra is not installed: "
+        "pip install 'rag-ingest[ocr]')"
+    )
 
 
 def _images(doc: Any, limit: int, min_bytes: int, pages: range) -> list[Image]:
@@ -233,6 +248,7 @@ def _parse(
     min_image_bytes: int,
     pages: range | None,
     headers: Any,
+    ocr: OcrOptions | None = None,
 ) -> ParsedDocument:
     pymupdf, pymupdf4llm = _import(mode)
     with _open(pymupdf, path, name) as doc:
@@ -248,11 +264,21 @@ def _parse(
                 segments = [Segment(doc[i].get_text(), page=i + 1) for i in wanted]
             except Exception as exc2:
                 raise CorruptDocumentError(f"{name}: no text could be extracted ({exc2})") from exc2
+        scans: list[int] = []
+        if ocr is not None:
+            own = {s.page: s.text for s in segments}
+            scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
     segments = [s for s in segments if s.text.strip()]
     return ParsedDocument(
-        "pdf", segments, parser=parser, pages=page_count, warnings=warnings, images=images
+        "pdf",
+        segments,
+        parser=parser,
+        pages=page_count,
+        warnings=warnings,
+        images=images,
+        scans=scans,
     )
 
 
@@ -299,3 +325,56 @@ def _page_number(page: dict[str, Any], index: int) -> int:
     meta = page.get("metadata") or {}
     number = meta.get("page") or meta.get("page_number")
     return int(number) if number else index + 1
+
+
+# A page with fewer letters than this over an image covering this share of it is a scan
+# (a scanned page stamped 'Page 3', or with an OCR layer a scanner left half empty).
+_SCAN_LETTERS = 100
+_SCAN_COVER = 0.3
+
+
+def _scanned(page: Any, text: str) -> bool:
+    """Whether a page's text must come from its image: next to no text over a large
+    image, or text most of whose characters have no Unicode meaning (a font without a
+    ToUnicode map extracts as U+FFFD)."""
+    found = letters(text)
+    if text.count("\ufffd") > found:
+        return True
+    if found >= _SCAN_LETTERS:
+        return False
+    area = abs(page.rect)
+    covered = 0.0
+    for info in page.get_image_info():
+        box = page.rect & info["bbox"]  # the part on the page
+        covered += abs(box) if not box.is_empty else 0.0
+    return bool(area > 0 and covered / area >= _SCAN_COVER)
+
+
+def read_pages(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
+    """Pages ``numbers`` (1-based) of a PDF read by OCR from their rendered image."""
+    from rag_ingest.ocr import layout, recognize
+
+    read = []
+    for at in range(0, len(numbers), _RENDER_AHEAD):
+        group = numbers[at : at + _RENDER_AHEAD]
+        with PDF_LOCK:  # rendering only: recognition needs no PyMuPDF
+            pymupdf, _ = _import(_mode_set or "tables")
+            with _open(pymupdf, path, name) as doc:
+                pixels = [_pixels(pymupdf, doc[number - 1], ocr) for number in group]
+        for number, image in zip(group, pixels, strict=True):
+            read.append(Segment(layout(recognize(image, ocr.threads)), page=number, ocr=True))
+    return read
+
+
+# Pages rendered at a time for OCR (~6 MB each at 150 dpi).
+_RENDER_AHEAD = 8
+
+
+def _pixels(pymupdf: Any, page: Any, ocr: OcrOptions) -> Any:
+    """The page rendered for OCR, as an RGB array (no larger than ``ocr.max_side``)."""
+    import numpy as np
+
+    longest = max(page.rect.width, page.rect.height, 1.0)
+    dpi = max(36, min(ocr.dpi, int(ocr.max_side * 72 / longest)))
+    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
+    return np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, 3)

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib import resources
 from multiprocessing import context as mp_context
 from multiprocessing import popen_spawn_posix, reduction, spawn, util
@@ -35,8 +35,9 @@ from rag_ingest.errors import (
     ParserTimeoutError,
 )
 from rag_ingest.parsers import detect, parse_file
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
+from rag_ingest.parsers.scans import batches, finish, read_scans
 from rag_ingest.parsers.sniff import is_pdf
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
@@ -151,22 +152,28 @@ def parse_and_chunk(
     chunk_settings: ChunkSettings,
     base_metadata: dict[str, Any],
     split_pages: int = 0,
-) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan:
+) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan | ParsedDocument:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
     The parsed text is dropped from the returned document (segments emptied):
     only the chunks travel back to the parent. A PDF long enough to split (see
-    :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed.
+    :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, and
+    a document with scans to read comes back parsed but not chunked.
     """
     got = parse_or_plan(path, name, options, split_pages)
-    return got if isinstance(got, SplitPlan) else chunk_parsed(got, chunk_settings, base_metadata)
+    if isinstance(got, SplitPlan) or got.scans:
+        return got
+    return chunk_parsed(got, chunk_settings, base_metadata)
 
 
 def parse_or_plan(
     path: str, name: str, options: ParseOptions, split_pages: int = 0
 ) -> ParsedDocument | SplitPlan:
-    """:func:`parse_file`, or a long PDF's :class:`SplitPlan`."""
-    return _long_pdf(path, name, options, split_pages) or parse_file(path, name, options)
+    """:func:`parse_file` with its scans left to read (``scans``), or a long PDF's
+    :class:`SplitPlan`."""
+    return _long_pdf(path, name, options, split_pages) or parse_file(
+        path, name, options, defer_scans=True
+    )
 
 
 def chunk_parsed(
@@ -185,7 +192,14 @@ def parse_range(
 ) -> ParsedDocument:
     """One page range of a split PDF."""
     return parse_pdf(
-        path, name, options.pdf_mode, options.max_images, options.min_image_bytes, pages, headers
+        path,
+        name,
+        options.pdf_mode,
+        options.max_images,
+        options.min_image_bytes,
+        pages,
+        headers,
+        ocr=options.ocr,
     )
 
 
@@ -315,6 +329,11 @@ class ParserPool:
         self._process_pool: Any = None
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
+    @property
+    def reads_images(self) -> bool:
+        """Whether image files are read (by OCR) rather than skipped as having no text."""
+        return self.options.ocr is not None and self.options.ocr.images
+
     def _pool(self) -> Any:
         if self.settings.mode == "thread":
             if self._thread_pool is None:
@@ -343,9 +362,8 @@ class ParserPool:
     async def parse(self, path: str, name: str) -> ParsedDocument:
         """Parse one file; raise a :class:`DocumentError` subclass on any failure."""
         got = await self.run(name, parse_or_plan, path, name, self.options, self.split_pages)
-        if isinstance(got, SplitPlan):
-            return await self._parse_ranges(path, name, got)
-        return got
+        parsed = await self._parse_ranges(path, name, got) if isinstance(got, SplitPlan) else got
+        return await self._read_scans(path, name, parsed) if parsed.scans else parsed
 
     async def parse_and_chunk(
         self, path: str, name: str, chunk_settings: ChunkSettings, base_metadata: dict[str, Any]
@@ -360,10 +378,27 @@ class ParserPool:
             base_metadata,
             self.split_pages,
         )
-        if not isinstance(got, SplitPlan):
+        if isinstance(got, tuple):
             return got
-        parsed = await self._parse_ranges(path, name, got)
+        parsed = await self._parse_ranges(path, name, got) if isinstance(got, SplitPlan) else got
+        if parsed.scans:
+            parsed = await self._read_scans(path, name, parsed)
         return await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
+
+    async def _read_scans(self, path: str, name: str, parsed: ParsedDocument) -> ParsedDocument:
+        """``parsed`` with its scanned pages read by OCR: in batches, each a task under
+        the time limit, on every worker at once. Threads run them one after another: a
+        thread's time limit runs from submission, so queued batches would time out."""
+
+        def read(batch: list[int]) -> Awaitable[list[Segment]]:
+            return self.run(name, read_scans, path, name, parsed.file_type, batch, self.options)
+
+        todo = batches(parsed.scans, self.workers)
+        if self.settings.mode == "process":
+            parts = await gather_or_cancel(*(read(batch) for batch in todo))
+        else:
+            parts = [await read(batch) for batch in todo]
+        return finish(name, parsed, [s for part in parts for s in part], self.options)
 
     async def _parse_ranges(self, path: str, name: str, plan: SplitPlan) -> ParsedDocument:
         """A long PDF parsed in page ranges at once, each under the time limit; the

@@ -73,16 +73,31 @@ _NO_TEXT = {
 }  # fmt: skip
 
 
-def no_text(name: str) -> str | None:
+# Images OCR reads (Pillow opens them), when it is on for images.
+_RASTER = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+_RASTER_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",
+    b"MM\x00*",
+)
+
+
+def no_text(name: str, images: bool = False) -> str | None:
     """What a file's name says it is, when that is a format with no text to index
     (images, audio, video, archives, binaries, fonts, databases); else None. A
-    compressed file (``.gz``, ``.bz2``, ``.xz``) is judged by the file inside."""
+    compressed file (``.gz``, ``.bz2``, ``.xz``) is judged by the file inside.
+    ``images``: images are read by OCR, so a PNG, JPEG, TIFF... is not such a format."""
     suffix = PurePosixPath(inner_name(name)).suffix.lower()
+    if images and suffix in _RASTER:
+        return None
     what = _NO_TEXT.get(suffix)
     return f"{what} ({suffix})" if what else None
 
 
-_IMAGE = "images are not ingested on their own (no OCR)"
+_IMAGE = "images are read only by OCR (parse.ocr and parse.ocr_images, extra 'ocr')"
 # Formats whose first bytes are unmistakable, refused by name rather than as "binary".
 _REFUSED = (
     (b"\x89PNG\r\n\x1a\n", f"a PNG image: {_IMAGE}"),
@@ -176,10 +191,13 @@ def is_pdf(head: bytes) -> bool:
     return b"%PDF-" in head[:1024]  # at the start, or after a little junk readers skip
 
 
-def _content_kind(path: str, head: bytes) -> str | None:
+def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     """What the bytes say, when they say it clearly."""
     if is_pdf(head):
         return "pdf"
+    webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    if images and (head.startswith(_RASTER_MAGIC) or webp):
+        return "image"
     if head.startswith(b"PK\x03\x04"):
         return _zip_kind(path) or "zip"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -187,7 +205,7 @@ def _content_kind(path: str, head: bytes) -> str | None:
     for magic, what in _REFUSED:
         if head.startswith(magic):
             raise UnsupportedFileTypeError(what)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    if webp:
         raise UnsupportedFileTypeError(f"a WebP image: {_IMAGE}")
     if head.startswith(b"{\\rtf"):
         return "rtf"
@@ -197,8 +215,9 @@ def _content_kind(path: str, head: bytes) -> str | None:
     return None
 
 
-def detect(path: str, name: str) -> FileKind:
-    """Route a file by content, then by extension; refuse what matches neither."""
+def detect(path: str, name: str, images: bool = False) -> FileKind:
+    """Route a file by content, then by extension; refuse what matches neither.
+    ``images``: images are read by OCR (kind ``image``), not refused."""
     with open(path, "rb") as f:
         head = f.read(8192)
     suffix = PurePosixPath(name).suffix.lower()
@@ -208,8 +227,10 @@ def detect(path: str, name: str) -> FileKind:
         by_name = "code"
     if by_name is None and suffix in _TEXT:
         by_name = "text"
+    if by_name is None and images and suffix in _RASTER:
+        by_name = "image"
     try:
-        by_content = _content_kind(path, head)
+        by_content = _content_kind(path, head, images)
     except UnsupportedFileTypeError as exc:
         # A PNG, an ELF or a database: a format with no text, unless the name claims one
         # (notes.txt holding a gzip stream is a mistake to report, not a file to pass over).
@@ -244,6 +265,10 @@ def detect(path: str, name: str) -> FileKind:
         )
     if by_name is None and (what := no_text(name)) is not None:
         raise NoTextFormatError(f"{name}: {what}: no text to index")
+    if by_name == "image" and not (suffix == ".bmp" and head.startswith(b"BM")):
+        # Named as an image, its bytes none OCR reads (a BMP's two-byte mark is too weak
+        # to trust unnamed): nothing to index, skipped when a walk finds it.
+        raise NoTextFormatError(f"{name}: named {suffix} but not an image: no text to index")
     if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:

@@ -14,6 +14,7 @@ from rag_ingest.errors import ConfigurationError
 from rag_ingest.pipeline import SyncDocumentProcessor
 from rag_ingest.settings import Settings
 from rag_ingest.sources import listed_by, walk_files
+from tests import docs as tests_docs
 
 pytestmark = pytest.mark.integration
 
@@ -293,6 +294,11 @@ def test_broken_progress_and_result_callbacks_do_not_fail_documents(
         assert len(logged) == 1  # logged once, with its traceback
 
 
+def _no_ocr(persist_dir: str) -> Settings:
+    settings = local_settings(persist_dir)
+    return settings.model_copy(update={"parse": settings.parse.model_copy(update={"ocr": "off"})})
+
+
 def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
     tmp_path: Path,
 ) -> None:
@@ -304,7 +310,7 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
     for name in ("logo.png", "screen.JPG", "demo.mp4", "release.tar.gz", "font.woff2"):
         (docs / name).write_bytes(b"\x00\x01 not read \x02" * 100)
     (docs / "icon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>')
-    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+    with SyncDocumentProcessor(_no_ocr(str(tmp_path / "store"))) as p:
         report = p.process_many(docs, session_id="s")
         assert report.totals["ingested"] == 1 and report.totals["failed"] == 0
         skipped = {Path(r.source).name: r.message for r in report.results if r.status == "skipped"}
@@ -322,8 +328,42 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
         assert named.status == "failed" and named.error_type == "NoTextFormatError"
         named = p.process_document(docs / "icon.svg", session_id="s")
         assert named.status == "failed" and "an image (.svg)" in (named.message or "")
-    loaded = RagIngestLoader(docs, settings=local_settings(str(tmp_path / "s2")), on_error="raise")
+    loaded = RagIngestLoader(docs, settings=_no_ocr(str(tmp_path / "s2")), on_error="raise")
     assert [Path(d.metadata["source"]).name for d in loaded.load()] == ["guide.md"]
+
+
+def test_with_ocr_a_walk_reads_images_and_skips_those_without_text(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from rag_ingest import RagIngestLoader
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "receipt.png").write_bytes(tests_docs.scan_image(["Receipt", "The canary is EGRET."]))
+    Image.new("RGB", (320, 240), (90, 160, 60)).save(docs / "meadow.jpg")
+    (docs / "logo.png").write_bytes(b"\x00\x01 not an image \x02" * 100)
+    (docs / "demo.mp4").write_bytes(b"\x00\x01 not read \x02" * 100)
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        report = p.process_many(docs, session_id="s")
+        results = {Path(r.source).name: r for r in report.results}
+        assert report.totals["failed"] == 0, report.results
+        assert results["receipt.png"].status == "ingested"
+        assert results["receipt.png"].file_type == "image"
+        assert {name for name, r in results.items() if r.status == "skipped"} == {
+            "meadow.jpg",
+            "logo.png",
+            "demo.mp4",
+        }
+        assert results["meadow.jpg"].message == "an image in which OCR found no text"
+        hit = p.query("The canary is EGRET", session_id="s", k=1)[0][0]
+        assert hit.metadata["filename"] == "receipt.png" and hit.metadata["ocr"] is True
+        # Named on its own, a file with no text fails, saying why.
+        (tmp_path / "badge.gif").write_bytes(b"\x00\x01 not an image \x02" * 100)
+        named = p.process_document(tmp_path / "badge.gif", session_id="s")
+        assert named.status == "failed" and named.error_type == "NoTextFormatError"
+        assert named.message == "badge.gif: named .gif but not an image: no text to index"
+    loaded = RagIngestLoader(docs, settings=local_settings(str(tmp_path / "s2")), on_error="raise")
+    assert [Path(d.metadata["source"]).name for d in loaded.load()] == ["receipt.png"]
 
 
 async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
+from tests import docs
 from tests.hostile_parsers import import_version, loaded_encodings, loaded_modules, nap
 
 
@@ -174,8 +175,6 @@ def _long_pdf(path: Path) -> Path:
 
     import pymupdf
 
-    from tests import docs
-
     doc = pymupdf.open()
     logo = pymupdf.Pixmap(pymupdf.csRGB, 64, 64, os.urandom(64 * 64 * 3), False).tobytes("png")
     for number in range(12):
@@ -283,3 +282,59 @@ async def test_a_long_pdf_gets_as_many_ranges_as_the_workers_divide(
     parsed, _, calls = await _parse_and_chunk(path, split_pages)
     assert calls.count("parse_range") == 2 * ranges  # parse, then parse_and_chunk
     assert parsed.pages == 16 and "CANARY-11-0" in parsed.text and "CANARY-PLAIN" in parsed.text
+
+
+async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path) -> None:
+    import pymupdf
+
+    from rag_ingest.settings import ChunkSettings
+
+    # 12 typed pages, then 10 scanned ones whose image carries a running header; each
+    # page's body its own (pages alike but for digits would be running lines too).
+    words = [
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+        "foxtrot",
+        "golf",
+        "hotel",
+        "india",
+        "juliet",
+        "kilo",
+        "lima",
+    ]
+    typed = [f"Typed page {w} CANARY-TEXT." for w in words]
+    scans = [f"ACME scan archive\n\nScanned page {w} CANARY-SCAN." for w in words[:10]]
+    doc = pymupdf.open("pdf", docs.pdf_bytes(typed))
+    doc.insert_pdf(pymupdf.open("pdf", docs.scanned_pdf(scans)))
+    path = tmp_path / "mixed.pdf"
+    doc.save(path)
+    settings = ParseSettings(mode="process", workers=2, pdf_split_pages=4, ocr="on")
+    pool = ParserPool(settings, ParseOptions.of(settings))
+    calls: list[str] = []
+    run = pool.run
+
+    async def recorded(name: str, fn: Any, *args: Any) -> Any:
+        calls.append(fn.__name__)
+        return await run(name, fn, *args)
+
+    pool.run = recorded  # type: ignore[method-assign]
+    try:
+        parsed = await pool.parse(str(path), "mixed.pdf")
+        assert calls == ["parse_or_plan", *["parse_range"] * 4, "read_scans", "read_scans"]
+        small = ChunkSettings(
+            chunk_tokens=16, overlap_tokens=0, whole_document_tokens=0, min_chunk_tokens=0
+        )
+        _, plan = await pool.parse_and_chunk(str(path), "mixed.pdf", small, {})
+    finally:
+        pool.close()
+    assert [(s.page, s.ocr) for s in parsed.segments] == [(n, n > 12) for n in range(1, 23)]
+    assert parsed.parser.endswith("+ocr")
+    assert "10 scanned page(s) read by OCR: 13-22" in parsed.warnings
+    for word, segment in zip(words, parsed.segments[12:], strict=False):
+        assert segment.text == f"Scanned page {word} CANARY-SCAN."  # the header dropped
+    scanned = [c for c in plan.chunks if "CANARY-SCAN" in c.text]
+    assert scanned and all(c.metadata["ocr"] and c.metadata["page_start"] > 12 for c in scanned)
+    assert not any("ocr" in c.metadata for c in plan.chunks if "CANARY-SCAN" not in c.text)

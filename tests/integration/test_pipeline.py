@@ -127,6 +127,8 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-GO entry point", "main.go"),
             ("CANARY-LATIN1 café crème brûlée", "latin1.txt"),
             ("CANARY-UTF16 café naïve", "utf16.txt"),
+            ("CANARY-SCAN the supplier repairs pumps", "contract.pdf"),
+            ("CANARY-PNG paid in full by card", "receipt.png"),
         ]:
             hits = await p.query(canary, session_id="alpha", k=1)
             doc = hits[0][0]
@@ -152,6 +154,12 @@ async def test_corpus_from_s3_into_chroma(
             assert field in meta, field
         assert meta["source"] == "s3://corpus/reports/annual.pdf" and meta["user_id"] == "u1"
         assert meta["file_type"] == "pdf"
+        # Scans are read by OCR (in the worker processes), and their chunks say so.
+        assert results["contract.pdf"].parser == "pymupdf4llm-tables+ocr"
+        assert results["receipt.png"].file_type == "image"
+        scan = (await p.query("CANARY-SCAN the supplier", session_id="alpha", k=1))[0][0]
+        assert scan.metadata["ocr"] is True and scan.metadata["page_start"] == 1
+        assert "ocr" not in meta
         code = (await p.query("CANARY-GO entry point", session_id="alpha", k=1))[0][0]
         assert code.metadata["language"] == "go" and code.metadata["file_type"] == "code"
     assert not any((tmp_path / "tmp").iterdir())  # every temp download removed

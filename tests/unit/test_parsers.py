@@ -348,7 +348,7 @@ def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "data", "said"),
     [
-        ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image: images are not ingested"),
+        ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image: images are read only by OCR"),
         ("scan.jpg", b"\xff\xd8\xff\xe0" + bytes(64), "JPEG image"),
         ("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "save it as DOCX"),
         ("notes.txt", b"7z\xbc\xaf\x27\x1c" + bytes(64), "7z archive"),

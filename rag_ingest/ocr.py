@@ -1,0 +1,198 @@
+"""Text recognition for scanned pages and images: RapidOCR with the PP-OCRv6 ONNX models
+its wheel ships (Apache-2.0; extra 'ocr'), run on CPU, nothing downloaded.
+
+A page comes back as text in reading order: boxes cut into blocks where a wide blank
+band runs between them (recursive XY-cut), so two columns of prose are read one after
+the other while a table's cells stay in rows; a block's lines are joined top to bottom,
+a word hyphenated at a line's end is joined, and a short line set larger than the body
+becomes a Markdown heading.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import statistics
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from rag_ingest.errors import MissingExtraError
+
+__all__ = ["OcrOptions", "TextBox", "available", "layout", "letters", "recognize"]
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """How scans are read (picklable: it goes to worker processes)."""
+
+    dpi: int = 150  # pages are rendered at this resolution for recognition
+    threads: int = 1  # onnxruntime threads per recognition
+    images: bool = True  # image files (PNG, JPEG, TIFF, ...) are read as scanned pages
+    # A page is rendered no larger than this many pixels on its longer side (a poster
+    # page at 150 dpi is a gigabyte of pixels).
+    max_side: int = 4000
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """A line (or part of one) the recogniser found, in pixels."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+def letters(text: str) -> int:
+    """How many letters and digits ``text`` has: what tells a page's text from none."""
+    return sum(c.isalnum() for c in text)
+
+
+def available() -> bool:
+    """Whether the 'ocr' extra is installed (looked up without importing it)."""
+    return importlib.util.find_spec("rapidocr") is not None
+
+
+_engines: dict[int, Any] = {}
+# One recognition at a time per engine: RapidOCR keeps per-call settings on the object.
+_LOCK = threading.Lock()
+
+
+def _engine(threads: int) -> Any:
+    engine = _engines.get(threads)
+    if engine is None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as exc:
+            raise MissingExtraError("reading scanned pages (OCR)", "ocr") from exc
+        engine = RapidOCR(
+            params={
+                "Global.log_level": "error",
+                # The 0/180 degree line classifier turned upright English lines over and
+                # read them as noise (PP-OCRv4 and v6 alike, measured); scans are upright.
+                "Global.use_cls": False,
+                # Detection on the page scaled to 960 px at most (PaddleOCR's setting for
+                # documents): at RapidOCR's default (the page's full size) a page holding
+                # one or two short 9 pt lines came back empty at 150 and 200 dpi, while
+                # 960 px found them and 6-12 pt paragraphs word for word, in half the time
+                # (measured). Lines are still read from the full-size page.
+                "Det.limit_type": "max",
+                "Det.limit_side_len": 960,
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+        _engines[threads] = engine
+    return engine
+
+
+def recognize(pixels: Any, threads: int = 1) -> list[TextBox]:
+    """The text boxes in an image (an RGB ``numpy`` array, height x width x 3)."""
+    engine = _engine(threads)
+    with _LOCK:
+        result = engine(pixels)
+    if result.boxes is None or result.txts is None:
+        return []
+    boxes = []
+    for quad, text in zip(result.boxes, result.txts, strict=True):
+        text = " ".join(str(text).split())
+        if text:
+            xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
+            boxes.append(TextBox(min(xs), min(ys), max(xs), max(ys), text))
+    return boxes
+
+
+def layout(boxes: list[TextBox]) -> str:
+    """The boxes as text in reading order: blocks separated by a blank line."""
+    if not boxes:
+        return ""
+    height = statistics.median(b.height for b in boxes)
+    blocks = _cut(boxes, height)
+    return "\n\n".join(_block_text(block, height) for block in blocks)
+
+
+def _gaps(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The blank stretches between the union of ``spans``, as (start, end)."""
+    found: list[tuple[float, float]] = []
+    spans = sorted(spans)
+    reach = spans[0][1]
+    for start, end in spans[1:]:
+        if start > reach:
+            found.append((reach, start))
+        reach = max(reach, end)
+    return found
+
+
+def _prose(boxes: list[TextBox], height: float) -> bool:
+    """Lines of running text (long for their height), not a table's short cells."""
+    return statistics.median((b.x1 - b.x0) / max(b.height, 1.0) for b in boxes) >= 8
+
+
+def _cut(boxes: list[TextBox], height: float) -> list[list[TextBox]]:
+    """Recursive XY-cut at the widest blank band: across the page where it is at least
+    a line high (a paragraph or section break), down the page where it is a gutter
+    between columns of prose on both sides."""
+    if len(boxes) < 2:
+        return [boxes]
+    best: tuple[float, str, float] | None = None  # width, axis, position
+    for start, end in _gaps([(b.y0, b.y1) for b in boxes]):
+        if end - start >= height and (best is None or end - start > best[0]):
+            best = (end - start, "y", (start + end) / 2)
+    for start, end in _gaps([(b.x0, b.x1) for b in boxes]):
+        if end - start >= 1.5 * height and (best is None or end - start > best[0]):
+            middle = (start + end) / 2
+            left = [b for b in boxes if b.x1 <= middle]
+            right = [b for b in boxes if b.x0 >= middle]
+            if _prose(left, height) and _prose(right, height):
+                best = (end - start, "x", middle)
+    if best is None:
+        return [boxes]
+    _, axis, at = best
+    if axis == "y":
+        first = [b for b in boxes if b.y1 <= at]
+        second = [b for b in boxes if b.y0 >= at]
+    else:
+        first = [b for b in boxes if b.x1 <= at]
+        second = [b for b in boxes if b.x0 >= at]
+    return _cut(first, height) + _cut(second, height)
+
+
+_HYPHENATED = re.compile(r"[^\W\d_]-$")
+
+
+def _block_text(boxes: list[TextBox], height: float) -> str:
+    """A block's lines top to bottom, each line's boxes left to right (cells far apart
+    joined by ' | ')."""
+    rows: list[list[TextBox]] = []
+    for box in sorted(boxes, key=lambda b: (b.y0 + b.y1) / 2):
+        middle = (box.y0 + box.y1) / 2
+        if rows and rows[-1][0].y0 <= middle <= rows[-1][0].y1:
+            rows[-1].append(box)
+        else:
+            rows.append([box])
+    lines: list[str] = []
+    for row in rows:
+        row.sort(key=lambda b: b.x0)
+        line = row[0].text
+        for before, box in itertools.pairwise(row):
+            line += (" | " if box.x0 - before.x1 > 2 * height else " ") + box.text
+        if lines and _HYPHENATED.search(lines[-1]) and line[:1].isalnum():
+            # 'inges-' 'tion' is one word; 'CANARY-' 'SCAN' one compound, its hyphen kept.
+            word, _, rest = line.partition(" ")
+            lines[-1] = (lines[-1][:-1] if line[:1].islower() else lines[-1]) + word
+            if not rest:
+                continue
+            line = rest
+        lines.append(line)
+    text = "\n".join(lines)
+    tall = max(b.height for b in boxes)
+    if len(rows) == 1 and tall >= 1.3 * height and len(text) <= 80 and " | " not in text:
+        return "## " + text
+    return text

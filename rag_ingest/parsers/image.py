@@ -1,0 +1,72 @@
+"""Image files (PNG, JPEG, TIFF, GIF, BMP, WebP) read as scanned pages by OCR (extra 'ocr')."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from rag_ingest.errors import CorruptDocumentError, DocumentTooLargeError, MissingExtraError
+from rag_ingest.ocr import OcrOptions
+from rag_ingest.parsers.base import ParsedDocument, Segment
+
+__all__ = ["MAX_FRAMES", "parse_image", "read_frames"]
+
+# A TIFF's frames are its pages; past this many, the rest are left (and said so).
+MAX_FRAMES = 500
+
+
+@contextlib.contextmanager
+def _opened(path: str, name: str) -> Iterator[Any]:
+    """The image open, its failures typed: too large (Pillow's decompression-bomb limit,
+    ~179 million pixels) or unreadable."""
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise MissingExtraError("reading images (OCR)", "ocr") from exc
+    try:
+        with warnings.catch_warnings():
+            # Past the limit Pillow raises; below it, a large scan is only large.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                yield image
+    except Image.DecompressionBombError as exc:
+        raise DocumentTooLargeError(f"{name}: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptDocumentError(f"{name}: not a readable image ({exc})") from exc
+
+
+def parse_image(path: str, name: str) -> ParsedDocument:
+    """An image, its frames (a TIFF's pages) listed in ``scans`` for :func:`read_frames`."""
+    with _opened(path, name) as image:
+        frames = getattr(image, "n_frames", 1)
+    notes = [f"{frames} frames: the first {MAX_FRAMES} read"] if frames > MAX_FRAMES else []
+    return ParsedDocument(
+        "image",
+        [],
+        parser="rapidocr",
+        pages=frames if frames > 1 else None,
+        warnings=notes,
+        scans=list(range(1, min(frames, MAX_FRAMES) + 1)),
+    )
+
+
+def read_frames(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
+    """Frames ``numbers`` (1-based) of an image read by OCR."""
+    import numpy as np
+
+    from rag_ingest.ocr import layout, recognize
+
+    read = []
+    with _opened(path, name) as image:
+        several = getattr(image, "n_frames", 1) > 1
+        for number in numbers:
+            image.seek(number - 1)
+            if image.format == "JPEG":
+                image.draft("RGB", (ocr.max_side, ocr.max_side))  # decode at a smaller scale
+            rgb = image.convert("RGB")
+            rgb.thumbnail((ocr.max_side, ocr.max_side))
+            text = layout(recognize(np.asarray(rgb), ocr.threads))
+            read.append(Segment(text, page=number if several else None, ocr=True))
+    return read

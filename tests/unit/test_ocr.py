@@ -1,0 +1,218 @@
+"""Scanned pages and image files read by OCR (RapidOCR, the 'ocr' extra)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from rag_ingest import ocr
+from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import (
+    CorruptDocumentError,
+    DocumentTooLargeError,
+    EmptyDocumentError,
+    MissingExtraError,
+    NoTextFormatError,
+)
+from rag_ingest.ocr import TextBox, layout
+from rag_ingest.parsers import parse_file
+from rag_ingest.parsers.base import ParseOptions, ocr_options
+from rag_ingest.parsers.sniff import no_text
+from rag_ingest.settings import ChunkSettings, ParseSettings
+from tests import docs
+
+OCR = ParseOptions.of(ParseSettings(ocr="on"))
+NO_OCR = ParseOptions.of(ParseSettings(ocr="off"))
+
+
+def _file(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_a_scanned_pdf_is_read_by_ocr_and_its_chunks_say_so(tmp_path: Path) -> None:
+    pages = [
+        "Quarterly report\nRevenue grew by 12 percent in the third quarter. CANARY-SCAN-ONE",
+        "Customers asked for faster ingestion of scanned invoices. CANARY-SCAN-TWO",
+    ]
+    path = _file(tmp_path, "scan.pdf", docs.scanned_pdf(pages))
+    parsed = parse_file(path, "scan.pdf", OCR)
+    assert parsed.parser.endswith("+ocr")
+    assert parsed.warnings == ["2 scanned page(s) read by OCR: 1-2"]
+    assert [(s.page, s.ocr) for s in parsed.segments] == [(1, True), (2, True)]
+    for page, segment in zip(pages, parsed.segments, strict=True):
+        assert _words(segment.text) == _words(page)  # every word, spaces and all
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    assert plan.chunks and all(c.metadata["ocr"] is True for c in plan.chunks)
+
+    # Without OCR the scan has no text, and the error says how to read it.
+    with pytest.raises(EmptyDocumentError, match=r"rag-ingest\[ocr\]"):
+        parse_file(path, "scan.pdf", NO_OCR)
+
+
+def test_only_scanned_pages_are_read_and_a_stamp_does_not_hide_a_scan(tmp_path: Path) -> None:
+    import pymupdf
+
+    scan = pymupdf.open("pdf", docs.scanned_pdf(["Scanned annex CANARY-ANNEX signed by both."]))
+    doc = pymupdf.open("pdf", docs.pdf_bytes(["Typed cover page CANARY-COVER with its own text."]))
+    doc.insert_pdf(scan)
+    parsed = parse_file(_file(tmp_path, "mixed.pdf", doc.tobytes()), "mixed.pdf", OCR)
+    assert [(s.page, s.ocr) for s in parsed.segments] == [(1, False), (2, True)]
+    assert parsed.warnings == ["1 scanned page(s) read by OCR: 2"]
+    assert "CANARY-ANNEX signed by both." in parsed.segments[1].text
+    small = ChunkSettings(
+        whole_document_tokens=0, chunk_tokens=16, overlap_tokens=0, min_chunk_tokens=0
+    )
+    plan = chunk_document(parsed, small, {})
+    cover = [c for c in plan.chunks if "CANARY-COVER" in c.text]
+    assert cover and "ocr" not in cover[0].metadata
+
+    # A scanner's page stamp is text, but too little to be the page's.
+    stamped = docs.scanned_pdf(["Minutes of the meeting CANARY-STAMPED"], stamp="Exhibit A page")
+    parsed = parse_file(_file(tmp_path, "stamped.pdf", stamped), "stamped.pdf", OCR)
+    assert parsed.segments[0].ocr and "CANARY-STAMPED" in parsed.segments[0].text
+
+
+def test_a_page_of_unmapped_glyphs_is_read_from_its_image(tmp_path: Path) -> None:
+    import pymupdf
+
+    from rag_ingest.parsers.pdf import _scanned
+
+    page = pymupdf.open("pdf", docs.pdf_bytes(["Plain text page with enough letters. " * 5]))[0]
+    assert not _scanned(page, page.get_text())
+    # A font without a ToUnicode map extracts as U+FFFD: the page's text says nothing.
+    assert _scanned(page, "\ufffd" * 200 + " 12 ")
+    assert not _scanned(page, "tiny")  # little text, but no image: nothing to read
+
+
+def test_layout_reads_columns_in_turn_tables_by_rows_and_mends_hyphens() -> None:
+    def line(x: float, y: float, text: str, h: float = 20.0, w: float | None = None) -> TextBox:
+        return TextBox(x, y, x + (w if w is not None else 10 * len(text)), y + h, text)
+
+    boxes = [
+        line(100, 40, "Annual Review", h=34),
+        # Two columns of prose, their lines side by side.
+        line(50, 120, "left column one is long enough"),
+        line(500, 121, "right column one is long too"),
+        line(50, 150, "left column two is a bit inges-"),
+        line(500, 150, "right column two is also long"),
+        line(50, 180, "tion of text CANARY-"),
+        line(500, 181, "right column three ends here"),
+        line(50, 210, "SCAN goes on"),
+        # A table: short cells, read row by row.
+        line(50, 300, "Region"),
+        line(300, 300, "Cost"),
+        line(50, 330, "eu-west"),
+        line(300, 331, "4,100"),
+    ]
+    assert layout(boxes).split("\n\n") == [
+        "## Annual Review",
+        "left column one is long enough\nleft column two is a bit ingestion\n"
+        "of text CANARY-SCAN\ngoes on",
+        "right column one is long too\nright column two is also long\nright column three ends here",
+        "Region | Cost\neu-west | 4,100",
+    ]
+    assert layout([]) == ""
+
+
+def test_a_rendered_two_column_page_comes_out_in_reading_order() -> None:
+    import numpy as np
+    import pymupdf
+
+    page = pymupdf.open().new_page()
+    left = ["Storage costs fell sharply", "during the year CANARY-LEFT"]
+    right = ["Network latency improved", "after the move CANARY-RIGHT"]
+    for i, (a, b) in enumerate(zip(left, right, strict=True)):
+        page.insert_text((50, 110 + 14 * i), a, fontsize=10)
+        page.insert_text((310, 110 + 14 * i), b, fontsize=10)
+    pix = page.get_pixmap(dpi=150)
+    pixels = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
+    assert layout(ocr.recognize(pixels)).split("\n\n") == ["\n".join(left), "\n".join(right)]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "GIF"])
+def test_image_files_are_read_as_scans(tmp_path: Path, fmt: str) -> None:
+    name = f"receipt.{fmt.lower()}"
+    data = docs.scan_image(["Receipt 0042", "CANARY-IMAGE paid in full by card"], fmt)
+    parsed = parse_file(_file(tmp_path, name, data), name, OCR)
+    assert parsed.file_type == "image" and parsed.parser == "rapidocr"
+    assert parsed.text == "Receipt 0042\nCANARY-IMAGE paid in full by card"
+    assert parsed.segments[0].ocr and parsed.segments[0].page is None
+    # Named for what it is not, the content routes it.
+    if fmt == "PNG":
+        assert parse_file(_file(tmp_path, "x.txt", data), "x.txt", OCR).file_type == "image"
+
+
+def test_a_tiff_s_frames_are_its_pages(tmp_path: Path) -> None:
+    data = docs.scan_image(["Fax page CANARY-FAX"], "TIFF", frames=3)
+    parsed = parse_file(_file(tmp_path, "fax.tif", data), "fax.tif", OCR)
+    assert parsed.pages == 3
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (n, f"Fax page CANARY-FAX {n}") for n in (1, 2, 3)
+    ]
+
+
+def test_images_without_text_broken_or_huge_end_in_their_errors(tmp_path: Path) -> None:
+    from PIL import Image
+
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(photo, "JPEG")
+    with pytest.raises(NoTextFormatError, match="OCR found no text"):
+        parse_file(_file(tmp_path, "sky.jpg", photo.getvalue()), "sky.jpg", OCR)
+    png = docs.scan_image(["Receipt CANARY"])
+    with pytest.raises(CorruptDocumentError, match="not a readable image"):
+        parse_file(_file(tmp_path, "cut.png", png[: len(png) // 2]), "cut.png", OCR)
+    # 20,000 x 20,000 pixels: past Pillow's decompression-bomb limit (a few KB of PNG).
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")
+    with pytest.raises(DocumentTooLargeError):
+        parse_file(_file(tmp_path, "bomb.png", bomb.getvalue()), "bomb.png", OCR)
+
+
+def test_without_ocr_for_images_they_stay_formats_with_no_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = docs.scan_image(["Receipt CANARY"])
+    no_images = ParseOptions.of(ParseSettings(ocr="on", ocr_images=False))
+    for options in (NO_OCR, no_images):
+        with pytest.raises(NoTextFormatError, match="PNG image"):
+            parse_file(_file(tmp_path, "r.png", data), "r.png", options)
+    assert no_text("scans/r.png") == "an image (.png)"
+    assert no_text("scans/r.png", images=True) is None
+    assert no_text("scans/r.heic", images=True) == "an image (.heic)"  # Pillow cannot read it
+
+    # "auto" follows the extra; "on" without it refuses to start.
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    assert ocr_options(ParseSettings()) is None
+    with pytest.raises(MissingExtraError, match=r"rag-ingest\[ocr\]"):
+        ocr_options(ParseSettings(ocr="on"))
+    monkeypatch.undo()
+    assert ocr_options(ParseSettings()) is not None
+    assert ocr_options(ParseSettings(ocr="off")) is None
+
+
+def test_upright_lines_are_read_as_they_are() -> None:
+    # RapidOCR's 0/180-degree line classifier turned some of these lines over and read
+    # them as noise ('Revs r  rs   n r   d   r les.'): it is off.
+    import numpy as np
+    import pymupdf
+
+    lines = [
+        "Revenue grew by 12 percent in the third quarter, driven by storage and network sales.",
+        "The board approved the budget on 3 March 2026 after a long discussion of risks.",
+        "Customers asked for faster ingestion of scanned invoices and signed contracts.",
+        "Section 4.2: the vendor shall deliver all goods within thirty (30) days of the order.",
+    ]
+    page = pymupdf.open().new_page()
+    for i, line in enumerate(lines):
+        page.insert_text((72, 72 + 17.6 * i), line, fontname="helv", fontsize=11)
+    pix = page.get_pixmap(dpi=150)
+    pixels = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
+    assert [b.text for b in ocr.recognize(pixels)] == lines
