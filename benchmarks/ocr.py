@@ -33,38 +33,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 WORDS = [
-    "invoice",
-    "contract",
-    "supplier",
-    "delivery",
-    "payment",
-    "storage",
-    "network",
-    "latency",
-    "region",
-    "budget",
-    "quarter",
-    "revenue",
-    "customer",
-    "policy",
-    "signed",
-    "approved",
-    "within",
-    "thirty",
-    "days",
-    "of",
-    "the",
-    "order",
-    "and",
-    "for",
-    "by",
-    "on",
-    "in",
-    "12",
-    "2026",
-    "4,100",
-    "percent",
-]
+    "invoice", "contract", "supplier", "delivery", "payment", "storage", "network", "latency",
+    "region", "budget", "quarter", "revenue", "customer", "policy", "signed", "approved",
+    "within", "thirty", "days", "of", "the", "order", "and", "for", "by", "on", "in", "12",
+    "2026", "4,100", "percent",
+]  # fmt: skip
 
 
 def make_scan(path: Path, pages: int) -> list[list[str]]:
