@@ -265,6 +265,8 @@ def print_hits(hits: list[tuple[Any, float]]) -> None:
             where += f" lines {meta['line_start']}-{meta.get('line_end', meta['line_start'])}"
         if meta.get("symbol"):
             where += f" ({meta['symbol']})"
+        if meta.get("ocr"):
+            where += " [OCR]"
         text = " ".join(doc.page_content.split())
         print(f"  [distance {score:.3f}] {where}\n      {text[:160]}")
 

@@ -21,11 +21,13 @@ QUESTIONS = (
     "What equipment do new employees get in their first week?",
     "How much did revenue grow last quarter?",
     "How do I report a security incident?",
+    "How quickly must a failed pump be repaired?",
 )
 
 
-def demo_corpus() -> dict[str, bytes]:
-    """The bundled sample corpus: relative key -> bytes."""
+def demo_corpus(scans: bool = True) -> dict[str, bytes]:
+    """The bundled sample corpus: relative key -> bytes; ``scans``: with the scanned
+    document (it needs the 'ocr' extra)."""
     root = resources.files("rag_ingest") / "demo_corpus"
     out: dict[str, bytes] = {}
 
@@ -37,7 +39,7 @@ def demo_corpus() -> dict[str, bytes]:
                 out[f"{prefix}{child.name}"] = child.read_bytes()
 
     walk(root, "")
-    return out
+    return {key: body for key, body in out.items() if scans or not key.endswith("-scan.pdf")}
 
 
 def _embedder() -> str:
@@ -81,9 +83,15 @@ async def _ingest(endpoint: dict[str, Any], store: Path, progress: bool) -> int:
 
 def run_demo(*, progress: bool = True) -> int:
     """Run the demo; returns the process exit status."""
+    from rag_ingest import ocr
     from rag_ingest.testing import SeaweedS3
 
-    corpus = demo_corpus()
+    corpus = demo_corpus(scans=ocr.available())
+    if not ocr.available():
+        print(
+            "note: OCR (extra 'ocr') is not installed; the scanned contract is left out",
+            file=sys.stderr,
+        )
     print("starting a local S3 server (SeaweedFS) on 127.0.0.1 ...", file=sys.stderr)
     with SeaweedS3() as server, tempfile.TemporaryDirectory(prefix="rag-ingest-demo-") as store:
         client = server.client()

@@ -329,9 +329,21 @@ def test_demo_finishes_and_leaves_nothing_running(tmp_path: Path) -> None:
     before = _servers()  # this session's own SeaweedFS fixture may be among them
     run = rag("demo", "--no-progress", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "10 ingested, 0 skipped, 0 failed" in run.stdout
+    assert "11 ingested, 0 skipped, 0 failed" in run.stdout
     assert "onboarding.docx" in run.stdout
+    # The scanned contract is read by OCR and answers its question.
+    assert "s3://demo/contracts/pump-service-scan.pdf p.1 [OCR]" in run.stdout
     assert _servers() <= before, "the demo left a server running"
+
+
+def test_without_ocr_the_demo_leaves_its_scan_out() -> None:
+    from rag_ingest.demo import demo_corpus
+
+    everything = demo_corpus()
+    assert "contracts/pump-service-scan.pdf" in everything and len(everything) == 11
+    assert demo_corpus(scans=False).keys() == everything.keys() - {
+        "contracts/pump-service-scan.pdf"
+    }
 
 
 def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
