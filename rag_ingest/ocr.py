@@ -30,8 +30,8 @@ class OcrOptions:
     dpi: int = 150  # pages are rendered at this resolution for recognition
     threads: int = 1  # onnxruntime threads per recognition
     images: bool = True  # image files (PNG, JPEG, TIFF, ...) are read as scanned pages
-    # A page is rendered no larger than this many pixels on its longer side (a poster
-    # page at 150 dpi is a gigabyte of pixels).
+    # A page is rendered no larger than this many pixels on its longer side (a 100-inch
+    # poster page at 150 dpi would be 675 MB of pixels).
     max_side: int = 4000
 
 
@@ -95,9 +95,8 @@ def _engine(threads: int) -> Any:
 
 def recognize(pixels: Any, threads: int = 1) -> list[TextBox]:
     """The text boxes in an image (an RGB ``numpy`` array, height x width x 3)."""
-    engine = _engine(threads)
     with _LOCK:
-        result = engine(pixels)
+        result = _engine(threads)(pixels)
     if result.boxes is None or result.txts is None:
         return []
     boxes = []
@@ -130,17 +129,32 @@ def _gaps(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return found
 
 
-def _prose(boxes: list[TextBox], height: float) -> bool:
+def _prose(boxes: list[TextBox]) -> bool:
     """Lines of running text (long for their height), not a table's short cells."""
     return statistics.median((b.x1 - b.x0) / max(b.height, 1.0) for b in boxes) >= 8
 
 
 def _cut(boxes: list[TextBox], height: float) -> list[list[TextBox]]:
-    """Recursive XY-cut at the widest blank band: across the page where it is at least
-    a line high (a paragraph or section break), down the page where it is a gutter
-    between columns of prose on both sides."""
+    """The boxes in blocks, in reading order: each part cut again until none can be
+    (a stack, not recursion: a page can hold a thousand boxes)."""
+    blocks: list[list[TextBox]] = []
+    todo = [boxes]
+    while todo:
+        part = todo.pop()
+        halves = _split(part, height)
+        if halves is None:
+            blocks.append(part)
+        else:
+            todo += reversed(halves)  # the first half is taken next
+    return blocks
+
+
+def _split(boxes: list[TextBox], height: float) -> list[list[TextBox]] | None:
+    """An XY-cut at the widest blank band: across the page where it is at least a line
+    high (a paragraph or section break), down the page where it is a gutter between
+    columns of prose on both sides; None where there is no such band."""
     if len(boxes) < 2:
-        return [boxes]
+        return None
     best: tuple[float, str, float] | None = None  # width, axis, position
     for start, end in _gaps([(b.y0, b.y1) for b in boxes]):
         if end - start >= height and (best is None or end - start > best[0]):
@@ -150,18 +164,14 @@ def _cut(boxes: list[TextBox], height: float) -> list[list[TextBox]]:
             middle = (start + end) / 2
             left = [b for b in boxes if b.x1 <= middle]
             right = [b for b in boxes if b.x0 >= middle]
-            if _prose(left, height) and _prose(right, height):
+            if _prose(left) and _prose(right):
                 best = (end - start, "x", middle)
     if best is None:
-        return [boxes]
+        return None
     _, axis, at = best
     if axis == "y":
-        first = [b for b in boxes if b.y1 <= at]
-        second = [b for b in boxes if b.y0 >= at]
-    else:
-        first = [b for b in boxes if b.x1 <= at]
-        second = [b for b in boxes if b.x0 >= at]
-    return _cut(first, height) + _cut(second, height)
+        return [[b for b in boxes if b.y1 <= at], [b for b in boxes if b.y0 >= at]]
+    return [[b for b in boxes if b.x1 <= at], [b for b in boxes if b.x0 >= at]]
 
 
 _HYPHENATED = re.compile(r"[^\W\d_]-$")

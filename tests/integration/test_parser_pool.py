@@ -201,7 +201,16 @@ async def _parse_and_chunk(path: Path, split_pages: int) -> tuple[Any, Any, list
     from rag_ingest.settings import ChunkSettings
 
     settings = ParseSettings(mode="process", workers=2, pdf_split_pages=split_pages)
-    pool = ParserPool(settings, ParseOptions(max_images=5, min_image_bytes=100))
+    options = ParseOptions(max_images=5, min_image_bytes=100)
+    return await _recorded(path, settings, options, ChunkSettings())
+
+
+async def _recorded(
+    path: Path, settings: ParseSettings, options: ParseOptions, chunking: Any
+) -> tuple[Any, Any, list[str]]:
+    """A pool's parse, then its parse and chunk, of ``path``; with the name of every
+    function the pool ran, in order."""
+    pool = ParserPool(settings, options)
     calls: list[str] = []
     run = pool.run
 
@@ -211,8 +220,8 @@ async def _parse_and_chunk(path: Path, split_pages: int) -> tuple[Any, Any, list
 
     pool.run = recorded  # type: ignore[method-assign]
     try:
-        parsed = await pool.parse(str(path), "long.pdf")
-        _, plan = await pool.parse_and_chunk(str(path), "long.pdf", ChunkSettings(), {"k": "v"})
+        parsed = await pool.parse(str(path), path.name)
+        _, plan = await pool.parse_and_chunk(str(path), path.name, chunking, {"k": "v"})
     finally:
         pool.close()
     return parsed, plan, calls
@@ -292,19 +301,9 @@ async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path)
     # 12 typed pages, then 10 scanned ones whose image carries a running header; each
     # page's body its own (pages alike but for digits would be running lines too).
     words = [
-        "alpha",
-        "bravo",
-        "charlie",
-        "delta",
-        "echo",
-        "foxtrot",
-        "golf",
-        "hotel",
-        "india",
-        "juliet",
-        "kilo",
-        "lima",
-    ]
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "kilo", "lima",
+    ]  # fmt: skip
     typed = [f"Typed page {w} CANARY-TEXT." for w in words]
     scans = [f"ACME scan archive\n\nScanned page {w} CANARY-SCAN." for w in words[:10]]
     doc = pymupdf.open("pdf", docs.pdf_bytes(typed))
@@ -312,24 +311,16 @@ async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path)
     path = tmp_path / "mixed.pdf"
     doc.save(path)
     settings = ParseSettings(mode="process", workers=2, pdf_split_pages=4, ocr="on")
-    pool = ParserPool(settings, ParseOptions.of(settings))
-    calls: list[str] = []
-    run = pool.run
-
-    async def recorded(name: str, fn: Any, *args: Any) -> Any:
-        calls.append(fn.__name__)
-        return await run(name, fn, *args)
-
-    pool.run = recorded  # type: ignore[method-assign]
-    try:
-        parsed = await pool.parse(str(path), "mixed.pdf")
-        assert calls == ["parse_or_plan", *["parse_range"] * 4, "read_scans", "read_scans"]
-        small = ChunkSettings(
-            chunk_tokens=16, overlap_tokens=0, whole_document_tokens=0, min_chunk_tokens=0
-        )
-        _, plan = await pool.parse_and_chunk(str(path), "mixed.pdf", small, {})
-    finally:
-        pool.close()
+    small = ChunkSettings(
+        chunk_tokens=16, overlap_tokens=0, whole_document_tokens=0, min_chunk_tokens=0
+    )
+    parsed, plan, calls = await _recorded(path, settings, ParseOptions.of(settings), small)
+    # Ranges parsed, then 10 scanned pages read in 2 batches on the 2 workers at once.
+    ranges, batches = ["parse_range"] * 4, ["read_scans"] * 2
+    assert calls == [
+        *["parse_or_plan", *ranges, *batches],
+        *["parse_and_chunk", *ranges, *batches, "chunk_parsed"],
+    ]
     assert [(s.page, s.ocr) for s in parsed.segments] == [(n, n > 12) for n in range(1, 23)]
     assert parsed.parser.endswith("+ocr")
     assert "10 scanned page(s) read by OCR: 13-22" in parsed.warnings

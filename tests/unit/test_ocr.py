@@ -216,3 +216,9 @@ def test_upright_lines_are_read_as_they_are() -> None:
     pix = page.get_pixmap(dpi=150)
     pixels = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
     assert [b.text for b in ocr.recognize(pixels)] == lines
+
+
+def test_a_page_of_many_separate_lines_keeps_them_in_order() -> None:
+    # Each line a block of its own: cut by cut, deeper than Python's recursion limit.
+    boxes = [TextBox(0, 40 * i, 300, 40 * i + 20, f"line {i}") for i in range(1500)]
+    assert layout(boxes).split("\n\n") == [f"line {i}" for i in range(1500)]
