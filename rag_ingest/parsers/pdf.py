@@ -293,8 +293,10 @@ def _markdown_pages(
     same without the search (checked equal on text-only and ruled-table pages).
     """
     if mode == "layout":
+        # Its own OCR off: scans are read by ours (batched, time-limited, chunks marked
+        # ocr), and looking for an OCR engine printed messages on every call.
         chunks = pymupdf4llm.to_markdown(
-            doc, pages=list(wanted), page_chunks=True, show_progress=False
+            doc, pages=list(wanted), page_chunks=True, show_progress=False, use_ocr=False
         )
         return [
             Segment(str(c.get("text", "")), page=_page_number(c, wanted.start + i))

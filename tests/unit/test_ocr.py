@@ -57,6 +57,17 @@ def test_a_scanned_pdf_is_read_by_ocr_and_its_chunks_say_so(tmp_path: Path) -> N
         parse_file(path, "scan.pdf", NO_OCR)
 
 
+def test_layout_mode_leaves_scans_to_our_ocr_and_prints_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path, "scan.pdf", docs.scanned_pdf(["Layout scan CANARY-LAYOUT here."]))
+    parsed = parse_file(path, "scan.pdf", ParseOptions.of(ParseSettings(pdf_mode="layout")))
+    assert parsed.parser == "pymupdf4llm-layout+ocr" and parsed.segments[0].ocr
+    assert parsed.text == "Layout scan CANARY-LAYOUT here."
+    out, err = capfd.readouterr()
+    assert "OCR" not in out + err, out + err
+
+
 def test_only_scanned_pages_are_read_and_a_stamp_does_not_hide_a_scan(tmp_path: Path) -> None:
     import pymupdf
 
