@@ -772,7 +772,7 @@ class DocumentProcessor:
         if (
             src.listed
             and PurePosixPath(src.name).suffix.lower() not in self._plugins
-            and (what := no_text(src.name, images=self._pool.reads_images)) is not None
+            and (what := no_text(src.name, images=self._pool.options.reads_images)) is not None
         ):
             await self._skip_no_text(job, what)
             return

@@ -69,7 +69,7 @@ def parse_file(
             parsed = parse_file(*inner, options)
         parsed.warnings.append(f"decompressed from {packed}")
         return parsed
-    kind = detect(path, name, images=options.ocr is not None and options.ocr.images)
+    kind = detect(path, name, images=options.reads_images)
     if kind.kind == "pdf":
         from rag_ingest.parsers.pdf import parse_pdf
 

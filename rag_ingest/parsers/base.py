@@ -74,6 +74,11 @@ class ParseOptions:
     # How scans are read; None: they are not (OCR off, or its extra not installed).
     ocr: OcrOptions | None = None
 
+    @property
+    def reads_images(self) -> bool:
+        """Whether image files are read (by OCR) rather than skipped as having no text."""
+        return self.ocr is not None and self.ocr.images
+
     @classmethod
     def of(cls, settings: ParseSettings, **extra: Any) -> ParseOptions:
         """What ``settings.parse`` sets, plus ``extra`` (plugins, images) from the caller."""

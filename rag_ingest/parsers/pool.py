@@ -329,11 +329,6 @@ class ParserPool:
         self._process_pool: Any = None
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
-    @property
-    def reads_images(self) -> bool:
-        """Whether image files are read (by OCR) rather than skipped as having no text."""
-        return self.options.ocr is not None and self.options.ocr.images
-
     def _pool(self) -> Any:
         if self.settings.mode == "thread":
             if self._thread_pool is None:

@@ -73,15 +73,15 @@ _NO_TEXT = {
 }  # fmt: skip
 
 
-# Images OCR reads (Pillow opens them), when it is on for images.
+# Images OCR reads (Pillow opens them), when it is on for images; their first bytes.
 _RASTER = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 _RASTER_MAGIC = (
-    b"\x89PNG\r\n\x1a\n",
-    b"\xff\xd8\xff",
-    b"GIF87a",
-    b"GIF89a",
-    b"II*\x00",
-    b"MM\x00*",
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
 )
 
 
@@ -100,12 +100,7 @@ def no_text(name: str, images: bool = False) -> str | None:
 _IMAGE = "images are read only by OCR (parse.ocr and parse.ocr_images, extra 'ocr')"
 # Formats whose first bytes are unmistakable, refused by name rather than as "binary".
 _REFUSED = (
-    (b"\x89PNG\r\n\x1a\n", f"a PNG image: {_IMAGE}"),
-    (b"\xff\xd8\xff", f"a JPEG image: {_IMAGE}"),
-    (b"GIF87a", f"a GIF image: {_IMAGE}"),
-    (b"GIF89a", f"a GIF image: {_IMAGE}"),
-    (b"II*\x00", f"a TIFF image: {_IMAGE}"),
-    (b"MM\x00*", f"a TIFF image: {_IMAGE}"),
+    *((magic, f"a {kind} image: {_IMAGE}") for magic, kind in _RASTER_MAGIC),
     (b"\x1f\x8b", "a gzip archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
     (b"Rar!\x1a\x07", "a RAR archive"),
@@ -196,7 +191,7 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     if is_pdf(head):
         return "pdf"
     webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    if images and (head.startswith(_RASTER_MAGIC) or webp):
+    if images and (webp or any(head.startswith(magic) for magic, _ in _RASTER_MAGIC)):
         return "image"
     if head.startswith(b"PK\x03\x04"):
         return _zip_kind(path) or "zip"
