@@ -233,3 +233,32 @@ def test_a_page_of_many_separate_lines_keeps_them_in_order() -> None:
     # Each line a block of its own: cut by cut, deeper than Python's recursion limit.
     boxes = [TextBox(0, 40 * i, 300, 40 * i + 20, f"line {i}") for i in range(1500)]
     assert layout(boxes).split("\n\n") == [f"line {i}" for i in range(1500)]
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_page_scanned_upside_down_or_sideways_is_read_the_right_way_up(turns: int) -> None:
+    import numpy as np
+    import pymupdf
+
+    lines = [
+        "Revenue grew by 12 percent in the third quarter, driven by storage sales.",
+        "The board approved the budget on 3 March 2026 CANARY-TURNED.",
+    ]
+    page = pymupdf.open().new_page()
+    for i, line in enumerate(lines):
+        page.insert_text((60, 72 + 16 * i), line, fontsize=10)
+    pix = page.get_pixmap(dpi=150)
+    upright = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
+    turned = np.ascontiguousarray(np.rot90(upright, turns))
+    assert layout(ocr.recognize(turned)) == "\n".join(lines)
+
+
+def test_only_lines_of_words_standing_tall_mean_a_sideways_page() -> None:
+    from rag_ingest.ocr import _sideways
+
+    digits = [TextBox(60, 100 + 40 * i, 73, 122 + 40 * i, str(i)) for i in range(6)]
+    line = TextBox(60, 400, 330, 429, "Six numbered rows above.")
+    assert not _sideways([*digits, line])  # a column of digits on an upright page
+    turned = [TextBox(100 + 40 * i, 60, 129, 600, "a line of text turned") for i in range(3)]
+    assert _sideways([*turned, line])
+    assert not _sideways([])
