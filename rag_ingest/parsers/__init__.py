@@ -127,7 +127,8 @@ def parse_file(
         from rag_ingest.parsers.mail import parse_email
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
-            if detect(path, name).kind == "email":  # one level: its own attachments listed
+            # One level: an attached e-mail's own attachments are listed, not read.
+            if detect(path, name, images=options.reads_images).kind == "email":
                 return parse_email(path, name)
             return parse_file(path, name, dataclasses.replace(options, max_images=0))
 
@@ -137,6 +138,7 @@ def parse_file(
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
             read_attachment=read_attachment,
+            read_images=options.reads_images,
         )
     else:
         from rag_ingest.parsers.text import parse_text

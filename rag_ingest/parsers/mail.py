@@ -22,7 +22,12 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
-from rag_ingest.errors import CorruptDocumentError, DocumentError, EmptyDocumentError
+from rag_ingest.errors import (
+    CorruptDocumentError,
+    DocumentError,
+    EmptyDocumentError,
+    NoTextFormatError,
+)
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
@@ -76,6 +81,8 @@ def _content(part: Any) -> str:
 def _read_attachment(
     part: Any, filename: str, read: Callable[[str, str], ParsedDocument], warnings: list[str]
 ) -> str | None:
+    """The attachment's text, or None (a failure noted in ``warnings``; an image with no
+    text, a logo or a photo, passed over in silence)."""
     data = part.get_payload(decode=True) or b""
     if not data:
         return None
@@ -86,7 +93,8 @@ def _read_attachment(
         try:
             text = read(path, filename).text.strip()
         except DocumentError as exc:
-            warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
+            if not (isinstance(exc, NoTextFormatError) and part.get_content_maintype() == "image"):
+                warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
             return None
     return text or None
 
@@ -98,8 +106,10 @@ def parse_email(
     max_images: int = 0,
     min_image_bytes: int = 0,
     read_attachment: Callable[[str, str], ParsedDocument] | None = None,
+    read_images: bool = False,
 ) -> ParsedDocument:
-    """``read_attachment(path, name)`` parses an attachment; None lists them only."""
+    """``read_attachment(path, name)`` parses an attachment; None lists them only.
+    ``read_images``: image attachments are read too (by OCR: a scanned receipt)."""
     with open(path, "rb") as f:
         message = email.message_from_binary_file(f, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():
@@ -117,12 +127,17 @@ def parse_email(
     for part in message.iter_attachments():
         filename = part.get_filename() or part.get_content_type()
         attachments.append(filename)
-        if part.get_content_maintype() == "image":
-            if len(images) < max_images:
-                data = part.get_payload(decode=True) or b""
-                if len(data) >= min_image_bytes:
-                    images.append(Image(data=bytes(data), mime=part.get_content_type()))
-        elif read_attachment is not None and part.get_filename() and not no_text(filename):
+        image = part.get_content_maintype() == "image"
+        if image and len(images) < max_images:
+            data = part.get_payload(decode=True) or b""
+            if len(data) >= min_image_bytes:
+                images.append(Image(data=bytes(data), mime=part.get_content_type()))
+        if (
+            read_attachment is not None
+            and part.get_filename()
+            and not no_text(filename, images=read_images)
+            and (read_images or not image)
+        ):
             text = _read_attachment(part, filename, read_attachment, warnings)
             if text:
                 read.append(f"## Attachment: {filename}\n\n{text}")

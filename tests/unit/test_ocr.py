@@ -262,3 +262,26 @@ def test_only_lines_of_words_standing_tall_mean_a_sideways_page() -> None:
     turned = [TextBox(100 + 40 * i, 60, 129, 600, "a line of text turned") for i in range(3)]
     assert _sideways([*turned, line])
     assert not _sideways([])
+
+
+def test_an_emailed_scan_is_read_and_a_photo_passed_over(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    from PIL import Image
+
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(photo, "JPEG")
+    mail = EmailMessage()
+    mail["Subject"] = "Expenses"
+    mail.set_content("Receipt attached.")
+    receipt = docs.scan_image(["Receipt 0042", "CANARY-MAILSCAN paid by card"])
+    mail.add_attachment(receipt, maintype="image", subtype="png", filename="receipt.png")
+    mail.add_attachment(photo.getvalue(), maintype="image", subtype="jpeg", filename="team.jpg")
+    path = _file(tmp_path, "mail.eml", bytes(mail))
+    parsed = parse_file(path, "mail.eml", OCR)
+    assert parsed.text.endswith(
+        "Receipt attached.\n\n## Attachment: receipt.png\n\n"
+        "Receipt 0042\nCANARY-MAILSCAN paid by card"
+    )
+    assert parsed.warnings == []  # the photo has no text: nothing to say about it
+    assert "CANARY-MAILSCAN" not in parse_file(path, "mail.eml", NO_OCR).text
