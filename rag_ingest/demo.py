@@ -86,8 +86,9 @@ def run_demo(*, progress: bool = True) -> int:
     from rag_ingest import ocr
     from rag_ingest.testing import SeaweedS3
 
-    corpus = demo_corpus(scans=ocr.available())
-    if not ocr.available():
+    scans = ocr.available()
+    corpus = demo_corpus(scans=scans)
+    if not scans:
         print(
             "note: OCR (extra 'ocr') is not installed; the scanned contract is left out",
             file=sys.stderr,
