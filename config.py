@@ -127,6 +127,12 @@ parse = {
     # as scans; one with no text (a photo) is skipped when a walk found it. False: images
     # are skipped unread, as without OCR.
     "ocr_images": True,
+    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT and ODP files are read too
+    # (a scan pasted into a report, a slide's screenshot): their text goes where the
+    # picture sits, its chunks marked ocr. A picture under 100x100 pixels is passed over,
+    # one with under 16 letters (a logo, a photo) leaves nothing, and at most 200 a
+    # document are read, 8 to a task on every worker.
+    "ocr_pictures": True,
     # A workbook whose sheets (and shared strings) expand past this many bytes of XML is
     # read as rows by python-calamine, one table per sheet, not by docling. Measured on
     # 10-column sheets: docling ~0.95 s and ~50 MB RSS per MB of XML (3,000 rows 1.9 s,

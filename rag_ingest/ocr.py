@@ -30,6 +30,7 @@ class OcrOptions:
     dpi: int = 150  # pages are rendered at this resolution for recognition
     threads: int = 1  # onnxruntime threads per recognition
     images: bool = True  # image files (PNG, JPEG, TIFF, ...) are read as scanned pages
+    pictures: bool = True  # pictures inside DOCX, PPTX, XLSX and ODF files are read too
     # A page is rendered no larger than this many pixels on its longer side (a 100-inch
     # poster page at 150 dpi would be 675 MB of pixels).
     max_side: int = 4000
@@ -143,13 +144,15 @@ def _read(pixels: Any, threads: int) -> tuple[list[TextBox], float]:
     return boxes, weighted / characters if characters else 0.0
 
 
-def layout(boxes: list[TextBox]) -> str:
-    """The boxes as text in reading order: blocks separated by a blank line."""
+def layout(boxes: list[TextBox], headings: bool = True) -> str:
+    """The boxes as text in reading order: blocks separated by a blank line. Without
+    ``headings``, a line set large stays a line (a picture's inside a document, whose
+    own headings make the chunks' heading paths)."""
     if not boxes:
         return ""
     height = statistics.median(b.height for b in boxes)
     blocks = _cut(boxes, height)
-    return "\n\n".join(_block_text(block, height) for block in blocks)
+    return "\n\n".join(_block_text(block, height, headings) for block in blocks)
 
 
 def _gaps(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -212,7 +215,7 @@ def _split(boxes: list[TextBox], height: float) -> list[list[TextBox]] | None:
 _HYPHENATED = re.compile(r"[^\W\d_]-$")
 
 
-def _block_text(boxes: list[TextBox], height: float) -> str:
+def _block_text(boxes: list[TextBox], height: float, headings: bool = True) -> str:
     """A block's lines top to bottom, each line's boxes left to right (cells far apart
     joined by ' | ')."""
     rows: list[list[TextBox]] = []
@@ -238,6 +241,7 @@ def _block_text(boxes: list[TextBox], height: float) -> str:
         lines.append(line)
     text = "\n".join(lines)
     tall = max(b.height for b in boxes)
-    if len(rows) == 1 and tall >= 1.3 * height and len(text) <= 80 and " | " not in text:
+    alone = len(rows) == 1 and len(text) <= 80 and " | " not in text
+    if headings and alone and tall >= 1.3 * height:
         return "## " + text
     return text

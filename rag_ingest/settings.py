@@ -254,6 +254,14 @@ class ParseSettings(_Part):
         "WebP files as scans; an image with no text is skipped when a walk or listing found "
         "it. False: images are skipped unread, as without OCR.",
     )
+    ocr_pictures: bool = Field(
+        default=True,
+        description="With OCR on, read the pictures inside DOCX, PPTX, XLSX, ODT and ODP "
+        "files (a scan pasted into a report, a slide's screenshot): their text, where it has "
+        "16 letters or more, goes where the picture sits, its chunks marked ocr. A picture "
+        "under 100x100 pixels is passed over; at most 200 a document are read. False: "
+        "pictures are not read.",
+    )
     xlsx_stream_size: int = Field(
         default=4 * MiB,
         ge=0,

@@ -73,6 +73,56 @@ def docx_with_text_box(text: str) -> bytes:
     return buf.getvalue()
 
 
+def docx_with_pictures(parts: list[str | bytes]) -> bytes:
+    """A DOCX of paragraphs (``str``) and pictures (image ``bytes``), in order."""
+    from docx import Document
+    from docx.shared import Inches
+
+    doc = Document()
+    for part in parts:
+        if isinstance(part, str):
+            doc.add_paragraph(part)
+        else:
+            doc.add_picture(io.BytesIO(part), width=Inches(5))
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def pptx_with_picture(title: str, picture: bytes) -> bytes:
+    """A two-slide deck: a slide of text, then ``title`` over ``picture``."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation()
+    first = prs.slides.add_slide(prs.slide_layouts[1])
+    first.shapes.title.text = "Agenda"
+    first.placeholders[1].text = "The typed slide comes first."
+    second = prs.slides.add_slide(prs.slide_layouts[5])
+    second.shapes.title.text = title
+    from PIL import Image
+
+    width, height = Image.open(io.BytesIO(picture)).size
+    scale = min(8 / width, 5.5 / height)  # inches per pixel, to fit the slide's body
+    second.shapes.add_picture(
+        io.BytesIO(picture), Inches(1), Inches(1.5), Inches(width * scale), Inches(height * scale)
+    )
+    buf = io.BytesIO()
+    prs.save(buf)
+    return buf.getvalue()
+
+
+def photo(width: int = 640, height: int = 480, fmt: str = "JPEG") -> bytes:
+    """A picture with no text in it: two flat colours."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (30, 120, 200))
+    ImageDraw.Draw(image).ellipse((width // 4, height // 4, width // 2, height // 2), "orange")
+    buf = io.BytesIO()
+    image.save(buf, fmt)
+    return buf.getvalue()
+
+
 def pptx_bytes(slides: list[tuple[str, str]]) -> bytes:
     from pptx import Presentation
 
@@ -147,14 +197,23 @@ _ODF_NS = (
     'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
     'xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0" '
     'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
-    'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:xlink="http://www.w3.org/1999/xlink"'
 )
 
 
-def odf_bytes(kind: str, body: str, *, styles: str = "", encrypted: bool = False) -> bytes:
+def odf_bytes(
+    kind: str,
+    body: str,
+    *,
+    styles: str = "",
+    encrypted: bool = False,
+    members: dict[str, bytes] | None = None,
+) -> bytes:
     """An OpenDocument file (``spreadsheet``, ``text`` or ``presentation``) whose
     office:body holds ``body``: its mimetype first and stored, as the format requires.
-    ``encrypted``: the manifest says its content is encrypted, as a password makes it."""
+    ``encrypted``: the manifest says its content is encrypted, as a password makes it.
+    ``members``: more files in the archive (``Pictures/1.png``)."""
     content = (
         f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODF_NS} '
         f'office:version="1.2"><office:automatic-styles>{styles}</office:automatic-styles>'
@@ -179,6 +238,8 @@ def odf_bytes(kind: str, body: str, *, styles: str = "", encrypted: bool = False
         archive.writestr(zipfile.ZipInfo("mimetype"), mime)
         archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
         archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        for member, data in (members or {}).items():
+            archive.writestr(member, data)
     return buf.getvalue()
 
 
@@ -407,6 +468,19 @@ def scan_image(lines: list[str], fmt: str = "PNG", frames: int = 1) -> bytes:
     buf = io.BytesIO()
     pictures[0].save(buf, fmt, save_all=frames > 1, append_images=pictures[1:])
     return buf.getvalue()
+
+
+def text_image(lines: list[tuple[str, float]]) -> bytes:
+    """A PNG of ``lines``, each (text, font size in points), as a screenshot holds them."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=420, height=40 + sum(2 * size for _, size in lines))
+    y = 20.0
+    for text, size in lines:
+        y += 1.5 * size
+        page.insert_text((20, y), text, fontsize=size)
+    return bytes(page.get_pixmap(dpi=150).tobytes("png"))
 
 
 def pdf_with_image(text: str) -> bytes:

@@ -98,6 +98,7 @@ def parse_file(
             xlsx_stream_size=options.xlsx_stream_size,
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
+            ocr_pictures=options.reads_pictures,
         )
     elif kind.kind in ("xls", "xlsb", "ods"):
         from rag_ingest.parsers.office import check_zip
@@ -114,7 +115,7 @@ def parse_file(
         if kind.kind == "epub":
             parsed = parse_epub(path, name, options.max_images, options.min_image_bytes)
         else:
-            parsed = parse_opendocument(path, name, kind.kind)
+            parsed = parse_opendocument(path, name, kind.kind, options.reads_pictures)
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook
 
@@ -155,6 +156,7 @@ def parse_file(
     if parsed.scans and not defer_scans:
         from rag_ingest.parsers.scans import finish, read_scans
 
-        read = read_scans(path, name, parsed.file_type, parsed.scans, options)
+        pictures = parsed.pictures and [parsed.pictures[n - 1] for n in parsed.scans]
+        read = read_scans(path, name, parsed.file_type, parsed.scans, options, pictures or None)
         parsed = finish(name, parsed, read, options)
     return parsed

@@ -47,8 +47,12 @@ class ParsedDocument:
     pages: int | None = None
     warnings: list[str] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
-    # Pages (or an image's frames), 1-based, still to be read by OCR (parsers/scans.py).
+    # Pages (or an image's frames, or pictures), 1-based, still to be read by OCR
+    # (parsers/scans.py).
     scans: list[int] = field(default_factory=list)
+    # The pictures inside an office document to read by OCR (PNG, JPEG, ...), numbered
+    # from 1 by ``scans``; the text holds a marker where each sits (parsers/scans.py).
+    pictures: list[bytes] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -79,6 +83,11 @@ class ParseOptions:
         """Whether image files are read (by OCR) rather than skipped as having no text."""
         return self.ocr is not None and self.ocr.images
 
+    @property
+    def reads_pictures(self) -> bool:
+        """Whether the pictures inside office documents are read by OCR."""
+        return self.ocr is not None and self.ocr.pictures
+
     @classmethod
     def of(cls, settings: ParseSettings, **extra: Any) -> ParseOptions:
         """What ``settings.parse`` sets, plus ``extra`` (plugins, images) from the caller."""
@@ -105,4 +114,9 @@ def ocr_options(settings: ParseSettings) -> OcrOptions | None:
     cores = os.cpu_count() or 1
     # Workers share the cores: one recognition thread each unless there are spare cores.
     threads = max(1, cores // (settings.workers or cores))
-    return OcrOptions(dpi=settings.ocr_dpi, threads=threads, images=settings.ocr_images)
+    return OcrOptions(
+        dpi=settings.ocr_dpi,
+        threads=threads,
+        images=settings.ocr_images,
+        pictures=settings.ocr_pictures,
+    )

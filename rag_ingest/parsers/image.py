@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from io import BytesIO
 from typing import Any
 
 from rag_ingest.errors import CorruptDocumentError, DocumentTooLargeError, MissingExtraError
 from rag_ingest.ocr import OcrOptions
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
-__all__ = ["MAX_FRAMES", "parse_image", "read_frames"]
+__all__ = ["MAX_FRAMES", "parse_image", "read_frames", "read_pictures"]
 
 # A TIFF's frames are its pages; past this many, the rest are left (and said so).
 MAX_FRAMES = 500
@@ -52,21 +53,45 @@ def parse_image(path: str, name: str) -> ParsedDocument:
     )
 
 
-def read_frames(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
-    """Frames ``numbers`` (1-based) of an image read by OCR."""
+def _text(image: Any, ocr: OcrOptions, headings: bool = True) -> str:
+    """The text in an open image's current frame."""
     import numpy as np
 
     from rag_ingest.ocr import layout, recognize
 
+    if image.format == "JPEG":
+        image.draft("RGB", (ocr.max_side, ocr.max_side))  # decode at a smaller scale
+    rgb = image.convert("RGB")
+    rgb.thumbnail((ocr.max_side, ocr.max_side))
+    return layout(recognize(np.asarray(rgb), ocr.threads), headings)
+
+
+def read_frames(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
+    """Frames ``numbers`` (1-based) of an image read by OCR."""
     read = []
     with _opened(path, name) as image:
         several = getattr(image, "n_frames", 1) > 1
         for number in numbers:
             image.seek(number - 1)
-            if image.format == "JPEG":
-                image.draft("RGB", (ocr.max_side, ocr.max_side))  # decode at a smaller scale
-            rgb = image.convert("RGB")
-            rgb.thumbnail((ocr.max_side, ocr.max_side))
-            text = layout(recognize(np.asarray(rgb), ocr.threads))
+            text = _text(image, ocr)
             read.append(Segment(text, page=number if several else None, ocr=True))
+    return read
+
+
+def read_pictures(numbers: list[int], pictures: list[bytes], ocr: OcrOptions) -> list[Segment]:
+    """Pictures from inside a document read by OCR, each as a segment whose ``page`` is
+    its number. One Pillow cannot read (a WMF drawing, a broken file) reads as no text:
+    it costs that picture, not the document."""
+    from PIL import Image, UnidentifiedImageError
+
+    read = []
+    for number, data in zip(numbers, pictures, strict=True):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(BytesIO(data)) as image:
+                    text = _text(image, ocr, headings=False)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+            text = ""
+        read.append(Segment(text, page=number, ocr=True))
     return read

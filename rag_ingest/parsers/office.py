@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import sys
@@ -17,6 +18,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+from rag_ingest.parsers.scans import Pictures
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
 __all__ = ["check_zip", "parse_html", "parse_office"]
@@ -83,6 +85,53 @@ def _pictures(doc: Any, limit: int, min_bytes: int) -> list[Image]:
         if len(data) >= min_bytes:
             found.append(Image(data, "image/png", page=page))
     return found
+
+
+def _ocr_pictures(doc: Any) -> tuple[dict[str, str], Pictures]:
+    """The pictures to read by OCR, and a marker for each by its item's reference."""
+    markers: dict[str, str] = {}
+    pictures = Pictures()
+    for picture in getattr(doc, "pictures", []):
+        image = getattr(picture, "image", None)
+        if image is None:
+            continue  # an HTML page's picture: a link docling does not fetch
+
+        def read(picture: Any = picture) -> bytes | None:
+            uri = str(picture.image.uri)
+            if uri.startswith("data:") and ";base64," in uri:
+                return base64.b64decode(uri.partition(",")[2])  # the PNG docling encoded
+            try:
+                pil = picture.get_image(doc)
+            except Exception:  # a picture docling cannot render costs that picture only
+                return None
+            if pil is None:
+                return None
+            buffer = BytesIO()
+            pil.save(buffer, format="PNG")
+            return buffer.getvalue()
+
+        found = pictures.add(image.size.width, image.size.height, read)
+        if found:
+            markers[picture.self_ref] = found
+    return markers, pictures
+
+
+def _serializer(doc: Any, markers: dict[str, str], page: int | None = None) -> Any:
+    """docling's Markdown serializer as ``export_to_markdown(**_PLAIN)`` makes it (of one
+    page, or all), a picture to read by OCR written as its marker."""
+    from docling_core.transforms.serializer.common import create_ser_result
+    from docling_core.transforms.serializer.markdown import (
+        MarkdownDocSerializer,
+        MarkdownParams,
+        MarkdownPictureSerializer,
+    )
+
+    class Markers(MarkdownPictureSerializer):
+        def _serialize_image_part(self, item: Any, *args: Any, **kwargs: Any) -> Any:
+            return create_ser_result(text=markers.get(item.self_ref, ""), span_source=item)
+
+    params = MarkdownParams(**_PLAIN, pages={page} if page is not None else None)
+    return MarkdownDocSerializer(doc=doc, params=params, picture_serializer=Markers())
 
 
 def _speaker_notes(data: bytes) -> dict[int, str]:
@@ -228,17 +277,12 @@ def _unwrap_layout_tables(soup: Any) -> None:
             table.name = "div"
 
 
-def _markdown_by_page(doc: Any) -> dict[int, str]:
+def _markdown_by_page(doc: Any, markers: dict[str, str]) -> dict[int, str]:
     """Each page's Markdown as ``doc.export_to_markdown(page_no=n)`` gives it, in one pass
     over the document: that call walks the whole document each time, so a 500-slide deck
     took 91 s (0.2 s here). A top-level item (a slide, a sheet) spanning pages takes the
     exact, slow way."""
-    from docling_core.transforms.serializer.markdown import (
-        MarkdownDocSerializer,
-        MarkdownParams,
-    )
-
-    serializer = MarkdownDocSerializer(doc=doc, params=MarkdownParams(**_PLAIN))
+    serializer = _serializer(doc, markers)
     parts: dict[int, list[str]] = {}
     for child in doc.body.children:
         node = child.resolve(doc)
@@ -248,7 +292,7 @@ def _markdown_by_page(doc: Any) -> dict[int, str]:
             if getattr(item, "prov", None)  # content items have a provenance, groups none
         }
         if len(on) > 1:
-            return {n: doc.export_to_markdown(page_no=n, **_PLAIN) for n in sorted(doc.pages)}
+            return {n: _serializer(doc, markers, n).serialize().text for n in sorted(doc.pages)}
         text = serializer.serialize(item=node).text if on else ""
         if text:
             parts.setdefault(on.pop(), []).append(text)
@@ -265,14 +309,17 @@ def parse_office(
     xlsx_stream_size: int = 4 * 1024 * 1024,
     max_images: int = 0,
     min_image_bytes: int = 2048,
+    ocr_pictures: bool = False,
 ) -> ParsedDocument:
+    """A docling-read document; with ``ocr_pictures``, its pictures are listed in
+    ``scans`` to be read by OCR, a marker in the text where each sits."""
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
     if kind == "xlsx" and measure_sheets(path, name) > xlsx_stream_size:
         why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
         return parse_rows(path, name, why=why)
     try:
-        return _parse_docling(path, name, kind, max_images, min_image_bytes)
+        return _parse_docling(path, name, kind, max_images, min_image_bytes, ocr_pictures)
     except CorruptDocumentError as exc:
         if kind != "xlsx":
             raise
@@ -286,7 +333,7 @@ def parse_office(
 
 def parse_html(data: bytes, name: str, max_images: int, min_image_bytes: int) -> ParsedDocument:
     """An HTML page held in memory (an EPUB's chapters, joined)."""
-    return _parse_docling("", name, "html", max_images, min_image_bytes, data=data)
+    return _parse_docling("", name, "html", max_images, min_image_bytes, False, data=data)
 
 
 def _parse_docling(
@@ -295,6 +342,7 @@ def _parse_docling(
     kind: str,
     max_images: int,
     min_image_bytes: int,
+    ocr_pictures: bool,
     *,
     data: bytes | None = None,
 ) -> ParsedDocument:
@@ -350,8 +398,9 @@ def _parse_docling(
         raise CorruptDocumentError(f"{name}: {kind} could not be parsed ({exc})") from exc
     segments: list[Segment] = []
     pages = len(doc.pages) if getattr(doc, "pages", None) else None
+    markers, pictures = _ocr_pictures(doc) if ocr_pictures else ({}, Pictures())
     if kind in ("pptx", "xlsx") and pages:
-        for number, text in _markdown_by_page(doc).items():
+        for number, text in _markdown_by_page(doc, markers).items():
             if number in notes:
                 text = f"{text.rstrip()}\n\nSpeaker notes: {notes[number]}".lstrip()
             if text.strip() and 0 < number <= len(sheets):
@@ -359,7 +408,7 @@ def _parse_docling(
             if text.strip():
                 segments.append(Segment(text, page=int(number)))
     else:
-        text = doc.export_to_markdown(**_PLAIN)
+        text = _serializer(doc, markers).serialize().text
         title, description = _html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)
@@ -372,4 +421,5 @@ def _parse_docling(
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
     if not segments and not images:
         raise EmptyDocumentError(f"{name}: no text")
-    return ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)
+    parsed = ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)
+    return pictures.into(parsed)

@@ -13,12 +13,14 @@ import html
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from io import BytesIO
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.scans import Pictures
 
 __all__ = ["parse_epub", "parse_opendocument"]
 
@@ -32,6 +34,7 @@ _NS = {
     "opf": "http://www.idpf.org/2007/opf",
     "container": "urn:oasis:names:tc:opendocument:xmlns:container",
     "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+    "xlink": "http://www.w3.org/1999/xlink",
 }
 
 
@@ -43,6 +46,7 @@ def _q(name: str) -> str:
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
 _SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
 _NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
+_IMAGE, _HREF = _q("draw:image"), _q("xlink:href")
 _ROW, _CELL, _COVERED = (
     _q("table:table-row"),
     _q("table:table-cell"),
@@ -92,15 +96,18 @@ def _count(element: ElementTree.Element, attribute: str, cap: int) -> int:
 class _Writer:
     """ODF body XML to Markdown blocks. ``titles``: the paragraph styles that are the
     Title style (a document's title is a styled paragraph, not a heading);
-    ``numbered``: list style -> its levels (from 1) that number their items."""
+    ``numbered``: list style -> its levels (from 1) that number their items;
+    ``picture``: the marker to write for a picture by its path in the archive (for OCR)."""
 
     def __init__(
         self,
         titles: frozenset[str] = frozenset(),
         numbered: dict[str, frozenset[int]] | None = None,
+        picture: Callable[[str], str] | None = None,
     ) -> None:
         self.titles = titles
         self.numbered = numbered or {}
+        self.picture = picture
 
     def blocks(self, *elements: ElementTree.Element) -> list[str]:
         """The Markdown blocks of ``elements``."""
@@ -161,6 +168,10 @@ class _Writer:
             table = self._table(element)
             if table:
                 out.append(table)
+        elif tag == _IMAGE:
+            found = self.picture(element.get(_HREF, "")) if self.picture else ""
+            if found:
+                out.append(found)
         elif element.get(_CLASS) == "title":  # a slide's title frame
             title = self.flat(list(element))
             if title:
@@ -279,9 +290,12 @@ def _odf_title(archive: zipfile.ZipFile) -> str | None:
     return _dc_title(meta)
 
 
-def parse_opendocument(path: str, name: str, kind: str) -> ParsedDocument:
+def parse_opendocument(
+    path: str, name: str, kind: str, ocr_pictures: bool = False
+) -> ParsedDocument:
     """An OpenDocument text (``odt``: one segment) or presentation (``odp``: a segment
-    per slide, its speaker notes after it)."""
+    per slide, its speaker notes after it); with ``ocr_pictures``, its pictures listed
+    in ``scans`` to be read by OCR, a marker in the text where each sits."""
     try:
         with zipfile.ZipFile(path) as archive:
             if b"encryption-data" in _member(archive, "META-INF/manifest.xml"):
@@ -295,16 +309,42 @@ def parse_opendocument(path: str, name: str, kind: str) -> ParsedDocument:
                 styles = ElementTree.fromstring(_member(archive, "styles.xml") or b"<x/>")
             except ElementTree.ParseError:
                 styles = ElementTree.Element("x")  # the text is readable without it
+            body = content.find(_q("office:body"))
+            if body is None:
+                raise CorruptDocumentError(f"{name}: content.xml has no office:body")
+            pictures = Pictures()
+            picture = _picture_reader(archive, pictures) if ocr_pictures else None
+            try:
+                numbered = _numbered_lists(styles, content)
+                writer = _Writer(_title_styles(styles, content), numbered, picture)
+                return pictures.into(_opendocument(body, name, kind, title, writer))
+            except RecursionError:
+                raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     except zipfile.BadZipFile as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
-    body = content.find(_q("office:body"))
-    if body is None:
-        raise CorruptDocumentError(f"{name}: content.xml has no office:body")
-    try:
-        writer = _Writer(_title_styles(styles, content), _numbered_lists(styles, content))
-        return _opendocument(body, name, kind, title, writer)
-    except RecursionError:
-        raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
+
+
+def _picture_reader(archive: zipfile.ZipFile, pictures: Pictures) -> Callable[[str], str]:
+    """The marker for a picture by its ``xlink:href`` (``Pictures/1.png``), once for each;
+    "" for one outside the archive, or not an image Pillow reads (a chart's WMF)."""
+    from PIL import Image, UnidentifiedImageError
+
+    seen: dict[str, str] = {}
+
+    def picture(href: str) -> str:
+        member = posixpath.normpath(unquote(href).removeprefix("./"))
+        if member not in seen:
+            seen[member] = ""
+            data = _member(archive, member)
+            try:
+                with Image.open(BytesIO(data)) as image:
+                    width, height = image.size
+            except (UnidentifiedImageError, OSError, ValueError):
+                return ""
+            seen[member] = pictures.add(width, height, lambda: data)
+        return seen[member]
+
+    return picture
 
 
 def _opendocument(

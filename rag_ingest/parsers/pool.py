@@ -386,7 +386,12 @@ class ParserPool:
         thread's time limit runs from submission, so queued batches would time out."""
 
         def read(batch: list[int]) -> Awaitable[list[Segment]]:
-            return self.run(name, read_scans, path, name, parsed.file_type, batch, self.options)
+            # A document's pictures travel with their batch; a PDF's pages are read from
+            # its file.
+            pictures = [parsed.pictures[n - 1] for n in batch] if parsed.pictures else None
+            return self.run(
+                name, read_scans, path, name, parsed.file_type, batch, self.options, pictures
+            )
 
         todo = batches(parsed.scans, self.workers)
         if self.settings.mode == "process":

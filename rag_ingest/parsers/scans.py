@@ -1,13 +1,18 @@
-"""The OCR phase of a parse: a document's scanned pages (a PDF's, an image's frames)
-read in batches, each a task of its own under the parse time limit, then merged in."""
+"""The OCR phase of a parse: a document's scanned pages (a PDF's, an image's frames,
+the pictures inside an office document) read in batches, each a task of its own under
+the parse time limit, then merged in."""
 
 from __future__ import annotations
 
-from rag_ingest.errors import NoTextFormatError
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rag_ingest.errors import EmptyDocumentError, NoTextFormatError
 from rag_ingest.ocr import letters
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 
-__all__ = ["BATCH_PAGES", "batches", "finish", "read_scans"]
+__all__ = ["BATCH_PAGES", "MAX_PICTURES", "Pictures", "batches", "finish", "marker", "read_scans"]
 
 # Pages per OCR task: a dense page takes ~2.8 s on one core (measured), so a batch stays
 # well inside parse.timeout's default 120 s, and a long scan spreads over every worker.
@@ -23,11 +28,69 @@ def batches(numbers: list[int], workers: int) -> list[list[int]]:
     return [numbers[i : i + size] for i in range(0, len(numbers), size)]
 
 
+# A picture under this many pixels, or under 16 on a side, is an icon, a bullet or a
+# rule: nothing worth a recognition (~0.3 s even with no text in it).
+_MIN_PICTURE_PIXELS = 100 * 100
+# Pictures read by OCR in one document, at most (each ~0.3-3 s of CPU).
+MAX_PICTURES = 200
+
+
+@dataclass
+class Pictures:
+    """The pictures inside a document to read by OCR, as its parser finds them."""
+
+    found: list[bytes] = field(default_factory=list)
+    left: int = 0  # past MAX_PICTURES
+
+    def add(self, width: float, height: float, read: Callable[[], bytes | None]) -> str:
+        """The marker to write where a picture of that size sits (its bytes from
+        ``read``), or "" for one too small to hold text, past the limit, or unreadable."""
+        if width * height < _MIN_PICTURE_PIXELS or min(width, height) < 16:
+            return ""
+        if len(self.found) == MAX_PICTURES:
+            self.left += 1
+            return ""
+        data = read()
+        if not data:
+            return ""
+        self.found.append(data)
+        return marker(len(self.found))
+
+    def into(self, parsed: ParsedDocument) -> ParsedDocument:
+        """``parsed`` with the pictures its text shows listed to read (one in a part the
+        parser left out, a page header, is not)."""
+        shown = "".join(s.text for s in parsed.segments)
+        parsed.scans = [n for n in range(1, len(self.found) + 1) if marker(n) in shown]
+        parsed.pictures = self.found if parsed.scans else []
+        if self.left:
+            parsed.warnings.append(f"{self.left} picture(s) past the first {MAX_PICTURES} not read")
+        return parsed
+
+
+def marker(number: int) -> str:
+    """What stands in a document's text for picture ``number`` until OCR has read it
+    (private-use characters: no document's own text)."""
+    return f"\ue000{number}\ue001"
+
+
+_MARKER = re.compile("\ue000(\\d+)\ue001")
+
+
 def read_scans(
-    path: str, name: str, file_type: str, numbers: list[int], options: ParseOptions
+    path: str,
+    name: str,
+    file_type: str,
+    numbers: list[int],
+    options: ParseOptions,
+    pictures: list[bytes] | None = None,
 ) -> list[Segment]:
-    """Pages (or frames) ``numbers`` of a PDF (or an image) read by OCR."""
+    """Pages (or frames) ``numbers`` of a PDF (or an image) read by OCR; or, given
+    ``pictures``, those pictures (``numbers``' of a document)."""
     assert options.ocr is not None  # a parse lists scans only when OCR reads them
+    if pictures is not None:
+        from rag_ingest.parsers.image import read_pictures
+
+        return read_pictures(numbers, pictures, options.ocr)
     if file_type == "image":
         from rag_ingest.parsers.image import read_frames
 
@@ -42,7 +105,10 @@ def finish(
 ) -> ParsedDocument:
     """``parsed`` with its scans' text: a PDF page's where OCR found more letters than
     the page's own text; then a PDF's running lines dropped, and the want of any text an
-    error, as for a PDF with none to scan."""
+    error, as for a PDF with none to scan. An office document's pictures go where their
+    markers stand."""
+    if parsed.pictures:
+        return _with_pictures(name, parsed, read)
     if parsed.file_type == "image":
         parsed.segments = [s for s in read if s.text.strip()]
         parsed.scans = []
@@ -67,6 +133,36 @@ def finish(
         parsed.segments = drop_running_lines(parsed.segments)
     if not parsed.segments and not parsed.images:
         raise no_text_error(name, parsed.parser)
+    return parsed
+
+
+def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> ParsedDocument:
+    """``parsed`` with each picture's text in a segment of its own where its marker
+    stands (the text around it in segments on the same page); a picture with fewer than
+    16 letters (a logo, a photo) leaves nothing."""
+    texts = {s.page: s.text.strip() for s in read if letters(s.text) >= _MIN_IMAGE_LETTERS}
+    segments: list[Segment] = []
+    for segment in parsed.segments:
+        parts = _MARKER.split(segment.text)
+        joined = False  # whether the text before goes on (no picture text came between)
+        for i, part in enumerate(parts):
+            if i % 2 and int(part) in texts:
+                segments.append(Segment(texts[int(part)], segment.page, ocr=True))
+                joined = False
+            elif not i % 2 and part.strip():
+                if joined:
+                    segments[-1].text += "\n\n" + part.strip("\n")
+                else:
+                    segments.append(Segment(part.strip("\n"), segment.page, segment.ocr))
+                joined = True
+    parsed.segments = segments
+    parsed.pictures = []
+    parsed.scans = []
+    if texts:
+        parsed.parser += "+ocr"
+        parsed.warnings.append(f"{len(texts)} picture(s) read by OCR")
+    if not segments and not parsed.images:
+        raise EmptyDocumentError(f"{name}: no text")
     return parsed
 
 

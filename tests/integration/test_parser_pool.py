@@ -329,3 +329,29 @@ async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path)
     scanned = [c for c in plan.chunks if "CANARY-SCAN" in c.text]
     assert scanned and all(c.metadata["ocr"] and c.metadata["page_start"] > 12 for c in scanned)
     assert not any("ocr" in c.metadata for c in plan.chunks if "CANARY-SCAN" not in c.text)
+
+
+async def test_a_document_s_pictures_are_read_in_batches_on_every_worker(tmp_path: Path) -> None:
+    from rag_ingest.settings import ChunkSettings
+
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    parts: list[str | bytes] = []
+    for word in words:
+        parts += [f"Typed paragraph {word}.", docs.scan_image([f"Pasted scan {word} CANARY-PIC"])]
+    path = tmp_path / "pasted.docx"
+    path.write_bytes(docs.docx_with_pictures(parts))
+    settings = ParseSettings(mode="process", workers=2, ocr="on")
+    parsed, plan, calls = await _recorded(
+        path, settings, ParseOptions.of(settings), ChunkSettings()
+    )
+    # 6 pictures in 2 batches of 3 on the 2 workers at once; each picture's bytes
+    # travel with its batch, and its text comes back to where it sits.
+    batches = ["read_scans"] * 2
+    assert calls == ["parse_or_plan", *batches, "parse_and_chunk", *batches, "chunk_parsed"]
+    expected = []
+    for word in words:
+        expected += [(f"Typed paragraph {word}.", False), (f"Pasted scan {word} CANARY-PIC", True)]
+    assert [(s.text, s.ocr) for s in parsed.segments] == expected
+    assert "6 picture(s) read by OCR" in parsed.warnings
+    assert "\ue000" not in "".join(c.text for c in plan.chunks)
+    assert sum("CANARY-PIC" in c.text for c in plan.chunks) >= 1

@@ -285,3 +285,145 @@ def test_an_emailed_scan_is_read_and_a_photo_passed_over(tmp_path: Path) -> None
     )
     assert parsed.warnings == []  # the photo has no text: nothing to say about it
     assert "CANARY-MAILSCAN" not in parse_file(path, "mail.eml", NO_OCR).text
+
+
+def test_pictures_inside_a_docx_are_read_where_they_sit(tmp_path: Path) -> None:
+    scan = docs.scan_image(["Signed delivery note 118", "CANARY-PICTURE received in full"])
+    icon = docs.scan_image(["CANARY-ICON"])  # text, but shrunk below 100x100 pixels
+    from PIL import Image
+
+    before = "Before the scan, the report sets out the terms of the delivery in detail."
+    between = "Between the pictures, a note says the goods were checked on arrival."
+    after = "After the pictures, the report ends with the names of both signatories."
+    small = io.BytesIO()
+    Image.open(io.BytesIO(icon)).resize((90, 90)).save(small, "PNG")
+    parts: list[str | bytes] = [
+        before,
+        scan,
+        between,
+        docs.photo(),
+        small.getvalue(),
+        after,
+    ]
+    path = _file(tmp_path, "report.docx", docs.docx_with_pictures(parts))
+
+    # The parse lists the scan and the photo, not the icon, a marker where each sits.
+    listed = parse_file(path, "report.docx", OCR, defer_scans=True)
+    assert listed.scans == [1, 2] and len(listed.pictures) == 2
+
+    parsed = parse_file(path, "report.docx", OCR)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        (before, False),
+        ("Signed delivery note 118\nCANARY-PICTURE received in full", True),
+        (f"{between}\n\n{after}", False),  # the photo has no text, the icon is not read
+    ]
+    assert parsed.parser == "docling-docx+ocr"
+    assert parsed.warnings == ["1 picture(s) read by OCR"]
+    small_chunks = ChunkSettings(
+        chunk_tokens=16, overlap_tokens=0, whole_document_tokens=0, min_chunk_tokens=0
+    )
+    plan = chunk_document(parsed, small_chunks, {})
+    # Only the picture's chunks are marked.
+    picture = parsed.segments[1].text
+    marked = [(c.text in picture, c.metadata.get("ocr")) for c in plan.chunks]
+    assert set(marked) == {(True, True), (False, None)}
+
+    # Without OCR, or with pictures off, the text is the document's own, no marker left.
+    pictures_off = ParseOptions.of(ParseSettings(ocr="on", ocr_pictures=False))
+    for options in (NO_OCR, pictures_off):
+        text = parse_file(path, "report.docx", options).text
+        assert text == f"{before}\n\n{between}\n\n{after}"
+
+
+def test_a_slide_s_screenshot_is_read_on_its_slide(tmp_path: Path) -> None:
+    # A screenshot's large line stays a line: the deck's headings are its own.
+    shot = docs.text_image(
+        [
+            ("Gateway status", 20),
+            ("", 12),
+            ("Error 504 Gateway Timeout", 9),
+            ("CANARY-SLIDEPIC retry later", 9),
+        ]
+    )
+    path = _file(tmp_path, "deck.pptx", docs.pptx_with_picture("What users saw", shot))
+    parsed = parse_file(path, "deck.pptx", OCR)
+    assert [(s.page, s.ocr) for s in parsed.segments] == [(1, False), (2, False), (2, True)]
+    assert parsed.segments[2].text == (
+        "Gateway status\n\nError 504 Gateway Timeout\nCANARY-SLIDEPIC retry later"
+    )
+    assert parsed.segments[1].text == "# What users saw"
+
+
+def test_a_docx_that_is_only_a_photo_has_no_text(tmp_path: Path) -> None:
+    path = _file(tmp_path, "photo.docx", docs.docx_with_pictures([docs.photo()]))
+    with pytest.raises(EmptyDocumentError):
+        parse_file(path, "photo.docx", OCR)
+
+
+def test_a_picture_in_a_page_header_is_not_read(tmp_path: Path) -> None:
+    from docx import Document
+    from docx.shared import Inches
+
+    # docling leaves a DOCX's page headers out of the text: a letterhead's logo is not
+    # worth a recognition, and its text would have nowhere to go.
+    letter = Document()
+    logo = docs.scan_image(["ACME letterhead CANARY-HEADER"])
+    letter.sections[0].header.paragraphs[0].add_run().add_picture(io.BytesIO(logo), width=Inches(2))
+    letter.add_paragraph("Body text of the letter.")
+    path = tmp_path / "letter.docx"
+    letter.save(str(path))
+    parsed = parse_file(str(path), "letter.docx", OCR, defer_scans=True)
+    assert (parsed.scans, parsed.pictures) == ([], [])
+    assert parsed.text == "Body text of the letter."
+
+
+def test_pictures_past_the_limit_are_left_and_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest.parsers import scans as phase
+
+    monkeypatch.setattr(phase, "MAX_PICTURES", 2)
+    scans = [docs.scan_image([f"Page {n}"]) for n in range(3)]
+    path = _file(tmp_path, "many.docx", docs.docx_with_pictures(["Three pastes.", *scans]))
+    parsed = parse_file(path, "many.docx", OCR, defer_scans=True)
+    assert parsed.scans == [1, 2] and len(parsed.pictures) == 2
+    assert parsed.warnings == ["1 picture(s) past the first 2 not read"]
+
+
+def test_pictures_in_opendocument_text_and_slides_are_read(tmp_path: Path) -> None:
+    scan = docs.scan_image(["Minutes of the site visit", "CANARY-ODFPIC all valves closed"])
+
+    def frame(href: str) -> str:
+        return f'<draw:frame><draw:image xlink:href="{href}"/></draw:frame>'
+
+    members = {"Pictures/scan.png": scan, "Pictures/photo.jpg": docs.photo()}
+    # A scan, a photo (no text), a link to a file outside the archive, the scan again.
+    body = (
+        f"<text:p>The visit went well.{frame('Pictures/scan.png')}</text:p>"
+        f"<text:p>{frame('Pictures/photo.jpg')}{frame('../outside.png')}</text:p>"
+        f"<text:p>Signed off.{frame('./Pictures/scan.png')}</text:p>"
+    )
+    odt = _file(tmp_path, "visit.odt", docs.odf_bytes("text", body, members=members))
+    listed = parse_file(odt, "visit.odt", OCR, defer_scans=True)
+    assert listed.scans == [1, 2] and len(listed.pictures) == 2  # the scan read once
+    parsed = parse_file(odt, "visit.odt", OCR)
+    text = "Minutes of the site visit\nCANARY-ODFPIC all valves closed"
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("The visit went well.", False),
+        (text, True),
+        ("Signed off.", False),
+        (text, True),
+    ]
+    assert parse_file(odt, "visit.odt", NO_OCR).text == "The visit went well.\n\nSigned off."
+
+    slides = (
+        '<draw:page draw:name="p1"><draw:frame presentation:class="title"><draw:text-box>'
+        f"<text:p>Site photos</text:p></draw:text-box></draw:frame>{frame('Pictures/scan.png')}"
+        "</draw:page>"
+    )
+    odp = _file(tmp_path, "site.odp", docs.odf_bytes("presentation", slides, members=members))
+    parsed = parse_file(odp, "site.odp", OCR)
+    assert [(s.text, s.page, s.ocr) for s in parsed.segments] == [
+        ("# Site photos", 1, False),
+        (text, 1, True),
+    ]

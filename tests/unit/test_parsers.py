@@ -150,7 +150,7 @@ def test_slides_and_sheets_are_docling_s_own_page_markdown_from_one_pass(
     monkeypatch.setattr(
         office,
         "_markdown_by_page",
-        lambda doc: {
+        lambda doc, markers: {
             n: doc.export_to_markdown(page_no=n, **office._PLAIN) for n in sorted(doc.pages)
         },
     )
@@ -182,7 +182,7 @@ def test_a_top_level_item_across_pages_is_split_by_page_as_docling_does() -> Non
     group = doc.add_group(label=GroupLabel.SECTION, name="across")
     doc.add_text(label=DocItemLabel.TEXT, text="first half", prov=at(2), parent=group)
     doc.add_text(label=DocItemLabel.TEXT, text="second half", prov=at(3), parent=group)
-    assert _markdown_by_page(doc) == {1: "alone on one", 2: "first half", 3: "second half"}
+    assert _markdown_by_page(doc, {}) == {1: "alone on one", 2: "first half", 3: "second half"}
 
 
 def test_code_language_from_extension(tmp_path: Path) -> None:
