@@ -196,6 +196,16 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), len(m.group(1)), m.group(2).strip()) for m in _HEADING.finditer(text)]
 
 
+_HYPHENATED = re.compile(r"[^\W\d_]-$")
+
+
+def _hyphenated(before: str, after: str) -> bool:
+    """Whether a page break cut a word: a letter and a hyphen end the page, a lower-case
+    letter starts the next ('inges-' 'tion' is 'ingestion')."""
+    head = after.lstrip()
+    return bool(head[:1].islower() and _HYPHENATED.search(before.rstrip()))
+
+
 def _runs_on(before: str, after: str) -> bool:
     """Whether a page break cut a sentence: no closing mark before it (a word or a comma
     ends the page, not a heading, a table or a fence) and a lower-case word after it."""
@@ -235,7 +245,8 @@ def chunk_document(
 
     # One text with segment boundaries, so a chunk can span pages and still know them.
     # A PDF sentence that runs on to the next page is joined with a space: a paragraph
-    # break there gave the splitter a place to cut it in two.
+    # break there gave the splitter a place to cut it in two. A word hyphenated across
+    # the break is joined whole: 'inges- tion' is found by no search for 'ingestion'.
     parts: list[str] = []
     starts: list[int] = []
     pages: list[int | None] = []
@@ -245,7 +256,11 @@ def chunk_document(
         body = segment.text
         if parts:
             separator = "\n\n"
-            if parsed.file_type == "pdf" and _runs_on(parts[-1], body):
+            if parsed.file_type == "pdf" and _hyphenated(parts[-1], body):
+                kept = parts[-1].rstrip()[:-1]
+                length -= len(parts[-1]) - len(kept)
+                parts[-1], body, separator = kept, body.lstrip(), ""
+            elif parsed.file_type == "pdf" and _runs_on(parts[-1], body):
                 kept = parts[-1].rstrip()
                 length -= len(parts[-1]) - len(kept)
                 parts[-1], body, separator = kept, body.lstrip(), " "

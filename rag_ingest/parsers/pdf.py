@@ -264,6 +264,8 @@ def _parse(
                 segments = [Segment(doc[i].get_text(), page=i + 1) for i in wanted]
             except Exception as exc2:
                 raise CorruptDocumentError(f"{name}: no text could be extracted ({exc2})") from exc2
+        if parser != "pymupdf-text":
+            segments = [_hyphen_kept(doc, s) for s in segments]
         scans: list[int] = []
         if ocr is not None:
             own = {s.page: s.text for s in segments}
@@ -280,6 +282,23 @@ def _parse(
         images=images,
         scans=scans,
     )
+
+
+_ENDS_IN_WORD = re.compile(r"([^\W\d_]+)\s*$")
+
+
+def _hyphen_kept(doc: Any, segment: Segment) -> Segment:
+    """``segment`` with the hyphen its page ends in: pymupdf4llm drops a line-end hyphen
+    (it joins the word with the next line's), so a word cut across a page break came
+    out as two ('pay' 'ment'); chunking joins it when it has its hyphen."""
+    found = _ENDS_IN_WORD.search(segment.text[-200:])
+    if found is None or segment.page is None:
+        return segment
+    # Among the page's last lines: a running footer may come after it.
+    last = "\n".join(doc[segment.page - 1].get_text().rstrip().splitlines()[-4:])
+    if re.search(rf"\b{re.escape(found.group(1))}-[ \t]*$", last, re.MULTILINE):
+        return Segment(segment.text.rstrip() + "-", segment.page, segment.ocr)
+    return segment
 
 
 def _markdown_pages(

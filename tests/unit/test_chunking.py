@@ -44,6 +44,8 @@ def test_a_sentence_across_a_pdf_page_break_stays_one(tmp_path: Path) -> None:
         f"Terms\n{filler} If costs rise, the CANARY-COMMITTEE shall",
         f"review the budget every quarter. {filler}",
         f"{filler} The year ends in March.",
+        f"{filler} Its figures go to the pay-",
+        "ment office and the CANARY-ANNEX-",
         f"Annex\n{filler}",
     ]
     path = tmp_path / "terms.pdf"
@@ -57,8 +59,11 @@ def test_a_sentence_across_a_pdf_page_break_stays_one(tmp_path: Path) -> None:
     assert (crossing[0].metadata["page_start"], crossing[0].metadata["page_end"]) == (1, 2)
     # A page that ends its sentence keeps its paragraph break, and every page its number.
     assert "March.\n\n" in "".join(c.text + "\n\n" for c in plan.chunks)
+    # A word hyphenated across a page break is one word; a hyphen before a capital stays.
+    text = " ".join(c.text for c in plan.chunks)
+    assert "the payment office" in text and "CANARY-ANNEX-" in text
     annex = next(c for c in plan.chunks if c.text.startswith("Annex"))
-    assert annex.metadata["page_start"] == 4
+    assert annex.metadata["page_start"] == 6
 
 
 def test_small_document_stays_whole_and_says_so(tmp_path: Path) -> None:
