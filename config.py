@@ -127,7 +127,7 @@ parse = {
     # as scans; one with no text (a photo) is skipped when a walk found it. False: images
     # are skipped unread, as without OCR.
     "ocr_images": True,
-    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT and ODP files are read too
+    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT, ODP and EPUB files are read
     # (a scan pasted into a report, a slide's screenshot): their text goes where the
     # picture sits, its chunks marked ocr. A picture under 100x100 pixels is passed over,
     # one with under 16 letters (a logo, a photo) leaves nothing, and at most 200 a

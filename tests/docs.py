@@ -319,9 +319,13 @@ def odp_bytes(slides: list[tuple[str, str, str]]) -> bytes:
     return odf_bytes("presentation", body)
 
 
-def epub_bytes(chapters: list[tuple[str, str]], *, drm: bool = False) -> bytes:
+def epub_bytes(
+    chapters: list[tuple[str, str]], *, drm: bool = False, members: dict[str, bytes] | None = None
+) -> bytes:
     """An EPUB 3 book: (title, paragraph) chapters, a navigation document in the spine,
-    and the spine's order not the manifest's. ``drm``: its chapters listed as encrypted."""
+    and the spine's order not the manifest's. ``drm``: its chapters listed as encrypted.
+    ``members``: more files, under OEBPS/ (``images/1.png``, ``../images/1.png`` from a
+    chapter)."""
     items = "".join(
         f'<item id="c{n}" href="text/c%20{n}.xhtml" media-type="application/xhtml+xml"/>'
         for n in range(len(chapters))
@@ -355,6 +359,8 @@ def epub_bytes(chapters: list[tuple[str, str]], *, drm: bool = False) -> bytes:
                 f'xhtml"><head><title>{title}</title></head><body><h1>{title}</h1>'
                 f"<p>{text}</p></body></html>",
             )
+        for member, data in (members or {}).items():
+            archive.writestr(f"OEBPS/{member}", data)
         if drm:
             refs = "".join(
                 '<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData>'

@@ -113,9 +113,18 @@ def parse_file(
 
         check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         if kind.kind == "epub":
-            parsed = parse_epub(path, name, options.max_images, options.min_image_bytes)
+            parsed = parse_epub(
+                path, name, options.max_images, options.min_image_bytes, options.reads_pictures
+            )
         else:
-            parsed = parse_opendocument(path, name, kind.kind, options.reads_pictures)
+            parsed = parse_opendocument(
+                path,
+                name,
+                kind.kind,
+                options.reads_pictures,
+                options.max_images,
+                options.min_image_bytes,
+            )
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook
 

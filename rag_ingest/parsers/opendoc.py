@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import mimetypes
 import posixpath
 import re
 import zipfile
@@ -19,7 +20,7 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.scans import Pictures
 
 __all__ = ["parse_epub", "parse_opendocument"]
@@ -291,11 +292,17 @@ def _odf_title(archive: zipfile.ZipFile) -> str | None:
 
 
 def parse_opendocument(
-    path: str, name: str, kind: str, ocr_pictures: bool = False
+    path: str,
+    name: str,
+    kind: str,
+    ocr_pictures: bool = False,
+    max_images: int = 0,
+    min_image_bytes: int = 2048,
 ) -> ParsedDocument:
     """An OpenDocument text (``odt``: one segment) or presentation (``odp``: a segment
     per slide, its speaker notes after it); with ``ocr_pictures``, its pictures listed
-    in ``scans`` to be read by OCR, a marker in the text where each sits."""
+    in ``scans`` to be read by OCR, a marker in the text where each sits; up to
+    ``max_images`` of them kept to describe."""
     try:
         with zipfile.ZipFile(path) as archive:
             if b"encryption-data" in _member(archive, "META-INF/manifest.xml"):
@@ -312,49 +319,95 @@ def parse_opendocument(
             body = content.find(_q("office:body"))
             if body is None:
                 raise CorruptDocumentError(f"{name}: content.xml has no office:body")
-            pictures = Pictures()
-            picture = _picture_reader(archive, pictures) if ocr_pictures else None
+            pictures = _ArchivePictures(archive, ocr_pictures, max_images, min_image_bytes)
+
+            def picture(href: str) -> str:
+                return pictures(posixpath.normpath(unquote(href).removeprefix("./")))
+
             try:
                 numbered = _numbered_lists(styles, content)
-                writer = _Writer(_title_styles(styles, content), numbered, picture)
-                return pictures.into(_opendocument(body, name, kind, title, writer))
+                writer = _Writer(
+                    _title_styles(styles, content), numbered, picture if pictures.wanted else None
+                )
+                return pictures.into(_opendocument(body, name, kind, title, writer, pictures))
             except RecursionError:
                 raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     except zipfile.BadZipFile as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
-def _picture_reader(archive: zipfile.ZipFile, pictures: Pictures) -> Callable[[str], str]:
-    """The marker for a picture by its ``xlink:href`` (``Pictures/1.png``), once for each;
-    "" for one outside the archive, or not an image Pillow reads (a chart's WMF)."""
-    from PIL import Image, UnidentifiedImageError
+# What a multimodal model is given to describe (a WMF or SVG picture is not).
+_DESCRIBED = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
-    seen: dict[str, str] = {}
 
-    def picture(href: str) -> str:
-        member = posixpath.normpath(unquote(href).removeprefix("./"))
-        if member not in seen:
-            seen[member] = ""
-            data = _member(archive, member)
+class _ArchivePictures:
+    """The pictures of an ODF or EPUB archive, by path, as the text reaches them: each
+    one's marker for OCR (with ``ocr``), and up to ``max_images`` kept to describe (on
+    the slide ``page`` the text is at)."""
+
+    def __init__(
+        self, archive: zipfile.ZipFile, ocr: bool, max_images: int, min_image_bytes: int
+    ) -> None:
+        self.archive = archive
+        self.ocr = ocr
+        self.max_images = max_images
+        self.min_image_bytes = min_image_bytes
+        self.pictures = Pictures()
+        self.images: list[Image] = []
+        self.page: int | None = None
+        self._markers: dict[str, str] = {}
+
+    @property
+    def wanted(self) -> bool:
+        return self.ocr or self.max_images > 0
+
+    def __call__(self, member: str) -> str:
+        """The marker for the picture at ``member`` (normalised), "" for none: outside
+        the archive, not an image Pillow reads, or OCR off."""
+        if member in self._markers:
+            return self._markers[member]
+        self._markers[member] = ""
+        data = _member(self.archive, member)
+        if not data:
+            return ""
+        mime = mimetypes.guess_type(member)[0]
+        if (
+            len(self.images) < self.max_images
+            and len(data) >= self.min_image_bytes
+            and mime in _DESCRIBED
+        ):
+            self.images.append(Image(data, mime, page=self.page))
+        if self.ocr:
+            from PIL import Image as Pil
+            from PIL import UnidentifiedImageError
+
             try:
-                with Image.open(BytesIO(data)) as image:
+                with Pil.open(BytesIO(data)) as image:
                     width, height = image.size
             except (UnidentifiedImageError, OSError, ValueError):
                 return ""
-            seen[member] = pictures.add(width, height, lambda: data)
-        return seen[member]
+            self._markers[member] = self.pictures.add(width, height, lambda: data)
+        return self._markers[member]
 
-    return picture
+    def into(self, parsed: ParsedDocument) -> ParsedDocument:
+        parsed.images = self.images
+        return self.pictures.into(parsed)
 
 
 def _opendocument(
-    body: ElementTree.Element, name: str, kind: str, title: str | None, writer: _Writer
+    body: ElementTree.Element,
+    name: str,
+    kind: str,
+    title: str | None,
+    writer: _Writer,
+    pictures: _ArchivePictures,
 ) -> ParsedDocument:
     segments: list[Segment] = []
     pages = None
     if kind == "odp":
         slides = list(body.iter(_q("draw:page")))
         for number, slide in enumerate(slides, start=1):
+            pictures.page = number
             text = "\n\n".join(writer.blocks(*slide))
             said = writer.flat(slide.findall(f"{_q('presentation:notes')}/*"))
             if said:
@@ -368,7 +421,7 @@ def _opendocument(
             text = f"# {title}\n\n{text}"
         if text:
             segments.append(Segment(text))
-    if not segments:
+    if not segments and not pictures.images:
         raise EmptyDocumentError(f"{name}: no text")
     return ParsedDocument(kind, segments, parser=f"odf-{kind}", pages=pages)
 
@@ -422,8 +475,19 @@ def _encrypted_text(archive: zipfile.ZipFile) -> bool:
     return any(not _FONT.search(uri) for uri in uris)
 
 
-def parse_epub(path: str, name: str, max_images: int, min_image_bytes: int) -> ParsedDocument:
-    """An EPUB book: its chapters' bodies in spine order, one HTML page for docling."""
+# A chapter's picture: <img src=...>, or an SVG <image href=...> (a cover, a plate).
+_PICTURE = re.compile(
+    rb"<(?:img\b[^>]*?\ssrc|image\b[^>]*?\s(?:xlink:)?href)\s*=\s*([\"'])(.*?)\1[^>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_epub(
+    path: str, name: str, max_images: int, min_image_bytes: int, ocr_pictures: bool = False
+) -> ParsedDocument:
+    """An EPUB book: its chapters' bodies in spine order, one HTML page for docling;
+    its pictures (docling does not load an HTML page's) read by OCR where they sit, with
+    ``ocr_pictures``, and up to ``max_images`` kept to describe."""
     from rag_ingest.parsers.office import parse_html
 
     try:
@@ -433,17 +497,39 @@ def parse_epub(path: str, name: str, max_images: int, min_image_bytes: int) -> P
                     f"{name}: its text is encrypted (DRM): only DRM-free EPUBs can be read"
                 )
             chapters, title = _chapters(archive, name)
+            pictures = _ArchivePictures(archive, ocr_pictures, max_images, min_image_bytes)
             bodies = []
             for member in chapters:
                 xhtml = _member(archive, member)
                 if xhtml[:2] in (b"\xff\xfe", b"\xfe\xff"):  # XHTML may be UTF-16
                     xhtml = xhtml.decode("utf-16", errors="replace").encode()
                 found = _BODY.search(xhtml)
-                bodies.append(found.group(1) if found else _XML_DECLARATION.sub(b"", xhtml))
+                body = found.group(1) if found else _XML_DECLARATION.sub(b"", xhtml)
+                if pictures.wanted:
+                    body = _with_markers(body, posixpath.dirname(member), pictures)
+                bodies.append(body)
     except zipfile.BadZipFile as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
     head = f"<title>{html.escape(title)}</title>" if title else ""
     start = f'<html><head><meta charset="utf-8">{head}</head><body>'.encode()
     page = b"".join([start, *bodies, b"</body></html>"])
-    parsed = parse_html(page, name, max_images, min_image_bytes)
-    return dataclasses.replace(parsed, file_type="epub", parser="docling-epub")
+    try:
+        parsed = parse_html(page, name, 0, min_image_bytes)
+    except EmptyDocumentError:
+        if not pictures.images:
+            raise
+        parsed = ParsedDocument("html", [], parser="docling-html")
+    parsed = dataclasses.replace(parsed, file_type="epub", parser="docling-epub")
+    return pictures.into(parsed)
+
+
+def _with_markers(body: bytes, folder: str, pictures: _ArchivePictures) -> bytes:
+    """A chapter's body with each picture followed by its marker, as a paragraph."""
+
+    def marked(found: re.Match[bytes]) -> bytes:
+        # A URL or a data: URI names no file in the book: no marker.
+        source = unquote(found.group(2).decode("utf-8", errors="replace"))
+        mark = pictures(posixpath.normpath(posixpath.join(folder, source)))
+        return found.group(0) + (f"<p>{mark}</p>".encode() if mark else b"")
+
+    return _PICTURE.sub(marked, body)

@@ -68,12 +68,13 @@ class Pictures:
 
 
 def marker(number: int) -> str:
-    """What stands in a document's text for picture ``number`` until OCR has read it
-    (private-use characters: no document's own text)."""
-    return f"\ue000{number}\ue001"
+    """What stands in a document's text for picture ``number`` until OCR has read it:
+    characters of a supplementary private-use plane, in no document's own text (docling's
+    HTML reader drops U+E000 from the basic plane's)."""
+    return f"\U000f0000{number}\U000f0001"
 
 
-_MARKER = re.compile("\ue000(\\d+)\ue001")
+_MARKER = re.compile("\U000f0000(\\d+)\U000f0001")
 
 
 def read_scans(

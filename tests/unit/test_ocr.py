@@ -427,3 +427,63 @@ def test_pictures_in_opendocument_text_and_slides_are_read(tmp_path: Path) -> No
         ("# Site photos", 1, False),
         (text, 1, True),
     ]
+
+
+def test_an_epub_s_pictures_are_read_and_kept_to_describe(tmp_path: Path) -> None:
+    scan = docs.scan_image(["Plate 4 shows the old mill", "CANARY-EPUBPIC built in 1820"])
+    chapter = (
+        'The plate follows.</p><img src="../images/plate%204.png" alt="Plate 4"/>'
+        '<img src="https://example.com/remote.png"/><p>After the plate.'
+    )
+    book = docs.epub_bytes(
+        [("Plates", chapter)], members={"images/plate 4.png": scan, "images/unused.png": scan}
+    )
+    path = _file(tmp_path, "mill.epub", book)
+    parsed = parse_file(path, "mill.epub", ParseOptions.of(ParseSettings(ocr="on"), max_images=5))
+    text = "Plate 4 shows the old mill\nCANARY-EPUBPIC built in 1820"
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("# CANARY-BOOK Field Guide\n\n# Plates\n\nThe plate follows.\n\nPlate 4", False),
+        (text, True),
+        ("After the plate.", False),
+    ]
+    assert parsed.file_type == "epub" and parsed.parser == "docling-epub+ocr"
+    # The picture is kept to describe too (the one the book does not show is not).
+    assert [(i.mime, i.data) for i in parsed.images] == [("image/png", scan)]
+    without = parse_file(path, "mill.epub", NO_OCR)
+    assert "CANARY-EPUBPIC" not in without.text and without.images == []
+    assert "\U000f0000" not in without.text
+
+
+def test_opendocument_pictures_are_kept_to_describe(tmp_path: Path) -> None:
+    png = docs.photo(fmt="PNG")
+    slides = "".join(
+        f'<draw:page draw:name="p{n}"><draw:frame presentation:class="title"><draw:text-box>'
+        f"<text:p>Slide {n}</text:p></draw:text-box></draw:frame>"
+        f'<draw:frame><draw:image xlink:href="Pictures/{n}.png"/></draw:frame></draw:page>'
+        for n in (1, 2)
+    )
+    members = {"Pictures/1.png": png, "Pictures/2.png": png}
+    path = _file(tmp_path, "deck.odp", docs.odf_bytes("presentation", slides, members=members))
+    parsed = parse_file(path, "deck.odp", ParseOptions(max_images=5, min_image_bytes=100))
+    assert [(i.page, i.mime) for i in parsed.images] == [(1, "image/png"), (2, "image/png")]
+    assert parse_file(path, "deck.odp", ParseOptions()).images == []
+
+
+def test_a_picture_on_a_sheet_is_read_on_its_sheet(tmp_path: Path) -> None:
+    import openpyxl
+    from openpyxl.drawing.image import Image as SheetImage
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["region", "cost"])
+    sheet.append(["north", 42])
+    notes = docs.scan_image(["Chart notes CANARY-SHEETPIC", "costs fell in spring"])
+    sheet.add_image(SheetImage(io.BytesIO(notes)), "D2")
+    path = tmp_path / "costs.xlsx"
+    book.save(path)
+    parsed = parse_file(
+        str(path), "costs.xlsx", ParseOptions.of(ParseSettings(ocr="on"), max_images=3)
+    )
+    assert [(s.page, s.ocr) for s in parsed.segments] == [(1, False), (1, True)]
+    assert parsed.segments[1].text == "Chart notes CANARY-SHEETPIC\ncosts fell in spring"
+    assert len(parsed.images) == 1  # and kept to describe
