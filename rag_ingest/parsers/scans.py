@@ -31,8 +31,11 @@ def batches(numbers: list[int], workers: int) -> list[list[int]]:
 # A picture under this many pixels, or under 16 on a side, is an icon, a bullet or a
 # rule: nothing worth a recognition (~0.3 s even with no text in it).
 _MIN_PICTURE_PIXELS = 100 * 100
-# Pictures read by OCR in one document, at most (each ~0.3-3 s of CPU).
+# Pictures read by OCR in one document, at most (each ~0.3-3 s of CPU), and their bytes
+# at most: they travel to the ingesting process and back out to the workers, past the
+# workers' memory limit (200 photos docling holds as 20 MB PNGs each would be 4 GB).
 MAX_PICTURES = 200
+MAX_PICTURE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -40,7 +43,8 @@ class Pictures:
     """The pictures inside a document to read by OCR, as its parser finds them."""
 
     found: list[bytes] = field(default_factory=list)
-    left: int = 0  # past MAX_PICTURES
+    left: int = 0  # past MAX_PICTURES or MAX_PICTURE_BYTES
+    size: int = 0  # bytes found
 
     def add(self, width: float, height: float, read: Callable[[], bytes | None]) -> str:
         """The marker to write where a picture of that size sits (its bytes from
@@ -53,6 +57,10 @@ class Pictures:
         data = read()
         if not data:
             return ""
+        if self.size + len(data) > MAX_PICTURE_BYTES:
+            self.left += 1
+            return ""
+        self.size += len(data)
         self.found.append(data)
         return marker(len(self.found))
 
@@ -63,7 +71,10 @@ class Pictures:
         parsed.scans = [n for n in range(1, len(self.found) + 1) if marker(n) in shown]
         parsed.pictures = self.found if parsed.scans else []
         if self.left:
-            parsed.warnings.append(f"{self.left} picture(s) past the first {MAX_PICTURES} not read")
+            parsed.warnings.append(
+                f"{self.left} picture(s) past the first {len(self.found)} not read (at most "
+                f"{MAX_PICTURES} or {MAX_PICTURE_BYTES >> 20} MiB a document)"
+            )
         return parsed
 
 

@@ -387,7 +387,16 @@ def test_pictures_past_the_limit_are_left_and_said_so(
     path = _file(tmp_path, "many.docx", docs.docx_with_pictures(["Three pastes.", *scans]))
     parsed = parse_file(path, "many.docx", OCR, defer_scans=True)
     assert parsed.scans == [1, 2] and len(parsed.pictures) == 2
-    assert parsed.warnings == ["1 picture(s) past the first 2 not read"]
+    assert parsed.warnings == [
+        "1 picture(s) past the first 2 not read (at most 2 or 256 MiB a document)"
+    ]
+
+    # Past the bytes a document's pictures may hold, the rest are left too.
+    monkeypatch.setattr(phase, "MAX_PICTURES", 200)
+    monkeypatch.setattr(phase, "MAX_PICTURE_BYTES", len(parsed.pictures[0]) + 1)
+    parsed = parse_file(path, "many.docx", OCR, defer_scans=True)
+    assert parsed.scans == [1] and len(parsed.pictures) == 1
+    assert parsed.warnings[0].startswith("2 picture(s) past the first 1 not read")
 
 
 def test_pictures_in_opendocument_text_and_slides_are_read(tmp_path: Path) -> None:
