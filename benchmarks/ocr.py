@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import os
 import platform
@@ -135,7 +136,7 @@ def run_defaults(path: Path) -> tuple[float, list[str]]:
 
 def run_defaults_docx(path: Path) -> tuple[float, list[str]]:
     """Each picture in ``word/media`` read by ``RapidOCR()`` with its defaults; the
-    pictures with text, in order."""
+    page images' texts (PNG; the photos are JPEG), in order."""
     import io
     import re
     import zipfile
@@ -154,14 +155,15 @@ def run_defaults_docx(path: Path) -> tuple[float, list[str]]:
         for member in media:
             pixels = np.asarray(Image.open(io.BytesIO(archive.read(member))).convert("RGB"))
             result = engine(pixels)
-            if result.txts:
-                texts.append("\n".join(result.txts))
+            if member.endswith(".png"):
+                texts.append("\n".join(result.txts or ()))
     return time.perf_counter() - start, texts
 
 
 async def run_pool(
     path: Path, workers: int, pages: int, ocr: bool = True
 ) -> tuple[float, list[str]]:
+    from rag_ingest.errors import DocumentError
     from rag_ingest.parsers.base import ParseOptions
     from rag_ingest.parsers.pool import ParserPool
     from rag_ingest.settings import ParseSettings
@@ -172,15 +174,23 @@ async def run_pool(
         with tempfile.TemporaryDirectory() as tmp:
             warm = Path(tmp) / "warm.pdf"
             make_scan(warm, workers)  # workers started, OCR models loaded, outside the timing
-            await pool.parse(str(warm), "warm.pdf")
+            with contextlib.suppress(DocumentError):  # without OCR a scan has no text
+                await pool.parse(str(warm), "warm.pdf")
         start = time.perf_counter()
         parsed = await pool.parse(str(path), path.name)
         seconds = time.perf_counter() - start
     finally:
         await asyncio.to_thread(pool.close)
-    if path.suffix == ".docx":  # the pictures' texts, in order
-        read = [s.text for s in parsed.segments if s.ocr]
-        return seconds, read + [""] * (pages - len(read))
+    if path.suffix == ".docx":  # each page image's text, found after its caption
+        by_figure: dict[int, str] = {}
+        figure = 0
+        for segment in parsed.segments:
+            if segment.ocr:
+                by_figure[figure] = by_figure.get(figure, "") + "\n" + segment.text
+            for line in segment.text.splitlines():
+                if line.startswith("Figure "):
+                    figure = int(line.split()[1].rstrip(":"))
+        return seconds, [by_figure.get(n, "") for n in range(1, pages + 1)]
     by_page = {s.page: s.text for s in parsed.segments}
     return seconds, [by_page.get(n, "") for n in range(1, pages + 1)]
 
