@@ -98,7 +98,8 @@ class _Writer:
     """ODF body XML to Markdown blocks. ``titles``: the paragraph styles that are the
     Title style (a document's title is a styled paragraph, not a heading);
     ``numbered``: list style -> its levels (from 1) that number their items;
-    ``picture``: the marker to write for a picture by its path in the archive (for OCR)."""
+    ``picture``: the marker to write for a picture, by its link (for OCR; it may keep the
+    picture to describe too)."""
 
     def __init__(
         self,

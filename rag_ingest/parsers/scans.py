@@ -31,7 +31,7 @@ def batches(numbers: list[int], workers: int) -> list[list[int]]:
 # A picture under this many pixels, or under 16 on a side, is an icon, a bullet or a
 # rule: nothing worth a recognition (0.18 s for a 1600x1200 photo with no text, measured).
 _MIN_PICTURE_PIXELS = 100 * 100
-# Pictures read by OCR in one document, at most (each ~0.3-3 s of CPU), and their bytes
+# Pictures read by OCR in one document, at most (each 0.2-3 s of CPU), and their bytes
 # at most: they travel to the ingesting process and back out to the workers, past the
 # workers' memory limit (200 photos docling holds as 20 MB PNGs each would be 4 GB).
 MAX_PICTURES = 200
