@@ -14,10 +14,10 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombError
+from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombError, disk_full
 
 __all__ = ["compression", "inner_name", "is_tar", "unpacked"]
 
@@ -64,8 +64,16 @@ def unpacked(
     :class:`CorruptDocumentError`; a tar archive or a second compression, no text."""
     fd, out_path = tempfile.mkstemp(prefix=".unpacked-", dir=temp_dir)
     try:
-        with os.fdopen(fd, "wb") as out:
-            _decompress(path, name, what, limit, out)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _decompress(path, name, what, limit, out)
+        except OSError as exc:
+            # A full temp disk fails this document with the disk named, not "[Errno 28]";
+            # a re-run retries it.
+            full = disk_full(exc, Path(out_path).parent, f"decompressing {name}")
+            if full is not None:
+                raise full from exc
+            raise
         with open(out_path, "rb") as f:
             head = f.read(512)
         if head[257:262] == b"ustar":

@@ -332,6 +332,29 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     assert list(unpack.iterdir()) == []  # every decompressed file removed, failed or not
 
 
+def test_a_full_temp_disk_while_decompressing_names_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import gzip
+
+    from rag_ingest.errors import DiskFullError
+    from rag_ingest.parsers import compressed
+
+    def full(path: str, name: str, what: str, limit: int, out: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(compressed, "_decompress", full)
+    unpack = tmp_path / "unpack"
+    unpack.mkdir()
+    path = _file(tmp_path, "app.log.gz", gzip.compress(b"log line\n"))
+    with pytest.raises(
+        DiskFullError, match=f"no space left in {unpack} .* decompressing app.log.gz"
+    ):
+        parse_file(path, "app.log.gz", ParseOptions(temp_dir=str(unpack)))
+    assert list(unpack.iterdir()) == []
+
+
 def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
     pdf = docs.corpus()["reports/annual.pdf"]
     kind = detect(_file(tmp_path, "report.txt", pdf), "report.txt")
