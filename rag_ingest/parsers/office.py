@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import re
 import sys
@@ -131,7 +132,31 @@ def _serializer(doc: Any, markers: dict[str, str], page: int | None = None) -> A
             return create_ser_result(text=markers.get(item.self_ref, ""), span_source=item)
 
     params = MarkdownParams(**_PLAIN, pages={page} if page is not None else None)
-    return MarkdownDocSerializer(doc=doc, params=params, picture_serializer=Markers())
+    return MarkdownDocSerializer(
+        doc=doc, params=params, picture_serializer=Markers(), text_serializer=_code_fences()
+    )
+
+
+@functools.cache
+def _code_fences() -> Any:
+    """docling's text serializer, a code block's fence naming its language (docling
+    knows it, from the fence or by detection, and wrote a bare ```)."""
+    from docling_core.transforms.serializer.common import create_ser_result
+    from docling_core.transforms.serializer.markdown import MarkdownTextSerializer
+    from docling_core.types.doc.items.code import CodeItem
+
+    class CodeFences(MarkdownTextSerializer):
+        def serialize(self, *, item: Any, **kwargs: Any) -> Any:
+            result = super().serialize(item=item, **kwargs)
+            language = getattr(item, "code_language", None)
+            name = str(getattr(language, "value", "")).lower()
+            fence = re.match(r"`{3,}\n", result.text)
+            if isinstance(item, CodeItem) and fence and name and name != "unknown":
+                text = f"{fence.group()[:-1]}{name}\n{result.text[fence.end() :]}"
+                return create_ser_result(text=text, span_source=item)
+            return result
+
+    return CodeFences()
 
 
 def _speaker_notes(data: bytes) -> dict[int, str]:

@@ -1008,6 +1008,18 @@ def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path
     assert "CANARY-TAB" in parsed.text and 'import y from "z";' in parsed.text
 
 
+def test_code_blocks_keep_their_language(tmp_path: Path) -> None:
+    guide = b'# Guide\n\n```python\nprint("hi")\n```\n\n```bash\nls -la\n```\n'
+    parsed = parse_file(_file(tmp_path, "g.md", guide), "g.md", OPTIONS)
+    assert parsed.text == '# Guide\n\n```python\nprint("hi")\n```\n\n```bash\nls -la\n```'
+    page = (
+        b'<html><body><pre><code class="language-go">fmt.Println(1)</code></pre>'
+        b"<pre>a plain block</pre></body></html>"
+    )
+    parsed = parse_file(_file(tmp_path, "p.html", page), "p.html", OPTIONS)
+    assert parsed.text == "```go\nfmt.Println(1)\n```\n\n```\na plain block\n```"
+
+
 def test_encoded_data_in_text_is_left_out(tmp_path: Path) -> None:
     import base64
     import random
