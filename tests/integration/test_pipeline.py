@@ -712,16 +712,29 @@ def test_loading_minilm_draws_no_bar_and_keeps_the_callers_setting(
     from rag_ingest.models import MiniLMEmbeddings
 
     assert transformers_logging.is_progress_bar_enabled()
-    MiniLMEmbeddings()
+    assert MiniLMEmbeddings().model is not None  # loaded on first use
     assert "Loading weights" not in capfd.readouterr().err
     assert transformers_logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
     transformers_logging.disable_progress_bar()
     try:
-        MiniLMEmbeddings()
+        assert MiniLMEmbeddings().model is not None
         assert not transformers_logging.is_progress_bar_enabled()
         assert are_progress_bars_disabled()
     finally:
         transformers_logging.enable_progress_bar()
+
+
+def test_minilm_loads_its_model_on_first_embedding() -> None:
+    from rag_ingest.models import MiniLMEmbeddings
+
+    model = MiniLMEmbeddings()
+    texts = ["The warehouse team audits inventory levels.", "naïve café, déjà vu", "x " * 300]
+    counts = model.count_tokens(texts)
+    # Sizing chunks needs the tokenizer alone: a delete or a verify never loads torch.
+    assert model._model is None and model.max_input_tokens == 256
+    assert len(model.embed_query("hello")) == 384 and model._model is not None
+    assert counts == [len(model.model.tokenizer(t)["input_ids"]) for t in texts]
+    assert counts[2] == 302  # counted whole: the model would read 256 of them
 
 
 async def test_minilm_runs_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
