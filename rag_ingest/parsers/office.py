@@ -275,9 +275,16 @@ _PLAIN: dict[str, Any] = {
 def _drop_relative_links(doc: Any) -> None:
     """Keep a link's text, not its target, unless the target is a full URL: in the HTML
     pages under /usr/share/doc, 21% of the tokens were link targets, two thirds of
-    them relative (``index.html``, ``#_Toc123``) and meaningless in a chunk."""
+    them relative (``index.html``, ``#_Toc123``) and meaningless in a chunk. A
+    ``javascript:`` or ``data:`` target goes too: docling's serializer drops it itself,
+    but logs a warning for each, which went to the worker's stderr."""
+    from docling_core.transforms.serializer.common import hyperlink_uri, is_safe_hyperlink
+
     for item in (*doc.texts, *doc.groups):
-        if isinstance(getattr(item, "hyperlink", None), PurePath):
+        link = getattr(item, "hyperlink", None)
+        if isinstance(link, PurePath) or (
+            link is not None and not is_safe_hyperlink(hyperlink_uri(link))
+        ):
             item.hyperlink = None
 
 

@@ -863,10 +863,13 @@ def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path:
     assert "CANARY-ROLE footer text" in text and "| CANARY-ROLE" not in text
 
 
-def test_links_keep_their_text_and_only_full_urls(tmp_path: Path) -> None:
+def test_links_keep_their_text_and_only_full_urls(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     page = (
         '<html><body><p>See <a href="install.html">the install guide</a>, '
-        '<a href="#faq">the FAQ</a> and <a href="https://example.com/dl">CANARY-DL</a>.'
+        '<a href="#faq">the FAQ</a> and <a href="https://example.com/dl">CANARY-DL</a>. '
+        '<a href="javascript:go()">Go</a>, <a href="data:text/html,x">CANARY-DATA</a>.'
         "</p></body></html>"
     )
     markdown = (
@@ -877,6 +880,11 @@ def test_links_keep_their_text_and_only_full_urls(tmp_path: Path) -> None:
         assert "See the install guide" in text and "install.html" not in text, text
         assert "install.md" not in text and "#faq" not in text
         assert "[CANARY-DL](https://example.com/dl)" in text
+    # A script or data link keeps its text, and nothing is logged for it (docling's
+    # warning for each went to the worker's stderr).
+    text = parse_file(_file(tmp_path, "p.html", page.encode()), "p.html", OPTIONS).text
+    assert "Go" in text and "CANARY-DATA" in text and "javascript" not in text
+    assert not [r for r in caplog.records if "unsafe scheme" in r.getMessage()]
 
 
 def test_a_docx_drawing_is_read_for_its_text_without_rendering_it(
