@@ -188,6 +188,9 @@ chunk = {
         # then the plain-text body (the HTML body as text when there is none).
         "email": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "csv": {"strategy": "table", "chunk_tokens": 384, "overlap_tokens": 0},
+        # JSON and JSON Lines holding records (a list of objects): a block per record,
+        # 'key: value' lines under its place ('## items[12]'); other JSON is text.
+        "json": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         # Rich Text Format, as plain text (striprtf).
         "rtf": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},

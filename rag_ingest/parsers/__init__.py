@@ -154,7 +154,12 @@ def parse_file(
         from rag_ingest.parsers.text import parse_text
 
         try:
-            parsed = parse_text(path, name, kind.kind, kind.language)
+            records = None
+            if kind.kind == "text" and suffix in (".json", ".jsonl", ".ndjson"):
+                from rag_ingest.parsers.records import parse_records
+
+                records = parse_records(path, name)
+            parsed = records or parse_text(path, name, kind.kind, kind.language)
         except BinaryContentError:
             if kind.guessed:  # an unknown extension and binary bytes: some binary format
                 what = f"binary data ({suffix or 'no extension'})"

@@ -33,8 +33,8 @@ CODE_LANGUAGES = {
 }  # fmt: skip
 # Files named for their language, with no extension.
 _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
-_TEXT = {".txt", ".text", ".log", ".json", ".yaml", ".yml", ".toml", ".ini",
-         ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
+_TEXT = {".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
+         ".ini", ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",

@@ -1049,3 +1049,60 @@ def test_encoded_data_in_text_is_left_out(tmp_path: Path) -> None:
     )
     assert parsed.text.count("\n") == text.count("\n")
     assert parsed.warnings == ["5,299 characters of encoded (base64) data left out"]
+
+
+def test_json_records_become_a_block_each(tmp_path: Path) -> None:
+    import json
+
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    tickets = [
+        {
+            "id": f"T-{n}",
+            "title": f"Ticket {n} CANARY-REC-{n}",
+            "user": {"name": "Ann", "team": {"name": "ops", "site": "Lyon"}},
+            "tags": ["urgent", "printer"],
+            "comments": [{"by": "Bo", "text": "the toner was replaced and the jam cleared"}],
+            "closed": n % 2 == 0,
+            "score": None,
+        }
+        for n in range(60)
+    ]
+    export = {"total": 60, "page": 1, "items": tickets}
+    files = {
+        "export.json": json.dumps(export, indent=2),
+        "tickets.jsonl": "\n".join(json.dumps(t) for t in tickets) + "\n",
+    }
+    for name, data in files.items():
+        parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
+        where = "items" if name == "export.json" else ""
+        assert (parsed.file_type, parsed.parser) == ("json", "json-records[utf-8]")
+        first = (
+            f"## {where}[0]\nid: T-0\ntitle: Ticket 0 CANARY-REC-0\nuser.name: Ann\n"
+            "user.team.name: ops\nuser.team.site: Lyon\ntags: urgent, printer\n"
+            "comments[0].by: Bo\ncomments[0].text: the toner was replaced and the jam cleared\n"
+            "closed: true\nscore: null"
+        )
+        assert first in parsed.text
+        assert parsed.text.startswith("total: 60\npage: 1\n\n" if where else f"## {where}[0]")
+        plan = chunk_document(parsed, ChunkSettings(), {})
+        assert len(plan.chunks) > 3
+        # A chunk holds whole records, each under its heading; none is split.
+        for chunk in plan.chunks:
+            body = chunk.text.removeprefix("total: 60\npage: 1\n\n")
+            assert body.startswith(f"## {where}["), chunk.text[:80]
+            assert body.count("\nid: T-") == body.count("## ") == body.count("\nscore: null")
+        assert plan.chunks[1].metadata["heading_path"].startswith(f"{where}[")
+
+
+def test_json_that_is_not_records_stays_text(tmp_path: Path) -> None:
+    config = '{\n  "name": "app",\n  "scripts": {"build": "tsc"},\n  "files": ["a", "b"]\n}\n'
+    for name, data in (
+        ("package.json", config),
+        ("broken.json", '[{"id": 1}, {"id": 2'),
+        ("numbers.json", '[1, 2, {"id": 3}, 4]'),
+        ("mixed.jsonl", '{"id": 1}\nnot json\n'),
+    ):
+        parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
+        assert (parsed.file_type, parsed.text) == ("text", data)

@@ -1,0 +1,133 @@
+"""JSON and JSON Lines that hold records (a list of objects: an API export, a ticket
+dump, a log of events) as one Markdown block per record: ``key: value`` lines under a
+heading that says where it is (``## items[12]``). Split as text, a record's lines ran
+into the next chunk without its id; as blocks, a chunk holds whole records, and a
+record too long for one keeps its heading in the chunk's ``heading_path``.
+
+JSON that is not records (a config, a schema) is left to the text parser.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.text import decode_text
+
+__all__ = ["parse_records"]
+
+# Lines of a record, at most: a record holding a huge nested list is cut there (said so).
+_MAX_LINES = 2000
+# Nested objects are flattened to this depth; deeper ones are written as compact JSON.
+_MAX_DEPTH = 6
+
+
+def parse_records(path: str, name: str) -> ParsedDocument | None:
+    """The records in a JSON or JSON Lines file, or None when it holds none."""
+    with open(path, "rb") as f:
+        data = f.read()
+    text, encoding, warnings = decode_text(data, name)
+    found = _records(text)
+    if found is None:
+        return None
+    where, records, rest = found
+    blocks = []
+    if rest:
+        blocks.append("\n".join(_lines(rest)))
+    cut = 0
+    for index, record in enumerate(records):
+        lines = _lines(record)
+        if len(lines) > _MAX_LINES:
+            cut += 1
+            lines = lines[:_MAX_LINES]
+        blocks.append(f"## {where}[{index}]\n" + "\n".join(lines))
+    if cut:
+        warnings.append(f"{cut} record(s) cut at {_MAX_LINES} lines")
+    return ParsedDocument(
+        "json",
+        [Segment("\n\n".join(blocks))],
+        parser=f"json-records[{encoding}]",
+        warnings=warnings,
+    )
+
+
+def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
+    """``(where, records, rest)``: the records, where they are (``""`` for a top-level
+    list, else the key holding them), and the rest of a top-level object."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return _json_lines(text)
+    if _is_records(value):
+        return "", value, {}
+    if isinstance(value, dict):
+        # {"total": 120, "items": [...]}: the largest list of objects is the records.
+        lists = [k for k, v in value.items() if _is_records(v)]
+        if lists:
+            key = max(lists, key=lambda k: len(value[k]))
+            return key, value[key], {k: v for k, v in value.items() if k != key}
+    return None
+
+
+def _json_lines(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
+    """JSON Lines: an object on every line that is not blank."""
+    records = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        records.append(value)
+    return ("", records, {}) if records else None
+
+
+def _is_records(value: Any) -> bool:
+    """A list of two or more objects (a scalar or two among them, a stray null, aside)."""
+    if not isinstance(value, list) or len(value) < 2:
+        return False
+    objects = sum(isinstance(v, dict) for v in value)
+    return objects >= 2 and objects >= 0.9 * len(value)
+
+
+def _lines(record: Any) -> list[str]:
+    if not isinstance(record, dict):
+        return [_scalar(record)]
+    lines: list[str] = []
+    _flatten(record, "", 0, lines)
+    return lines
+
+
+def _flatten(value: dict[str, Any], prefix: str, depth: int, lines: list[str]) -> None:
+    """``key.path: value`` lines; a list of scalars on one line, comma-separated; a list
+    of objects item by item (``tags[0].name``)."""
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if len(lines) > _MAX_LINES:
+            return
+        if isinstance(item, dict) and item and depth < _MAX_DEPTH:
+            _flatten(item, f"{path}.", depth + 1, lines)
+        elif isinstance(item, list) and item and all(isinstance(v, dict) for v in item):
+            if depth >= _MAX_DEPTH:
+                lines.append(f"{path}: {json.dumps(item, ensure_ascii=False)}")
+                continue
+            for n, element in enumerate(item):
+                _flatten(element, f"{path}[{n}].", depth + 1, lines)
+        elif isinstance(item, list) and not any(isinstance(v, (dict, list)) for v in item):
+            lines.append(f"{path}: {', '.join(_scalar(v) for v in item) if item else '[]'}")
+        elif isinstance(item, (dict, list)):
+            lines.append(f"{path}: {json.dumps(item, ensure_ascii=False)}")
+        else:
+            lines.append(f"{path}: {_scalar(item)}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value)  # true, false, null, numbers as JSON writes them
