@@ -67,8 +67,8 @@ class Pictures:
     def into(self, parsed: ParsedDocument) -> ParsedDocument:
         """``parsed`` with the pictures its text shows listed to read (one in a part the
         parser left out, a page header, is not)."""
-        shown = "".join(s.text for s in parsed.segments)
-        parsed.scans = [n for n in range(1, len(self.found) + 1) if marker(n) in shown]
+        shown = {int(n) for s in parsed.segments for n in _MARKER.findall(s.text)}
+        parsed.scans = sorted(shown)
         parsed.pictures = self.found if parsed.scans else []
         if self.left:
             parsed.warnings.append(
