@@ -127,11 +127,12 @@ parse = {
     # as scans; one with no text (a photo) is skipped when a walk found it. False: images
     # are skipped unread, as without OCR.
     "ocr_images": True,
-    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT, ODP and EPUB files are read
-    # (a scan pasted into a report, a slide's screenshot): their text goes where the
-    # picture sits, its chunks marked ocr. A picture under 100x100 pixels is passed over,
-    # one with under 16 letters (a logo, a photo) leaves nothing, and at most 200 a
-    # document are read, 8 to a task on every worker. Each costs CPU (measured: 0.18 s
+    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT, ODP and EPUB files, and an
+    # HTML page's data: URI pictures, are read (a scan pasted into a report, a slide's
+    # screenshot): their text goes where the picture sits, its chunks marked ocr. A
+    # picture under 100x100 pixels is passed over, one with under 16 letters (a logo, a
+    # photo) leaves nothing, and at most 200 (256 MiB) a document are read, 8 to a task
+    # on every worker. Each costs CPU (measured: 0.18 s
     # on one core for a photo with no text; 1.3 s a pasted scanned page on both cores,
     # benchmarks/ocr.py --docx): a manual with 150 screenshots is minutes of it; false
     # turns it off.

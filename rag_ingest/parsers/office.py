@@ -19,7 +19,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
-from rag_ingest.parsers.scans import Pictures
+from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_markers
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
 __all__ = ["check_zip", "parse_html", "parse_office"]
@@ -390,6 +390,10 @@ def _parse_docling(
             data, front = _front_matter(data)
             if name.lower().endswith(".mdx"):
                 data = _without_mdx_modules(data)
+        embedded = None  # an HTML page's data: URI pictures (docling leaves them unread)
+        if kind == "html" and (ocr_pictures or max_images):
+            embedded = PictureSource(data_uri, ocr_pictures, max_images, min_image_bytes)
+            data = with_markers(data, embedded)
         stream = BytesIO(data)
         source = InputDocument(
             path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name
@@ -451,7 +455,7 @@ def _parse_docling(
         segments.append(Segment(text))
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
-    if not segments and not images:
+    if not segments and not images and not (embedded and embedded.images):
         raise EmptyDocumentError(f"{name}: no text")
     parsed = ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)
-    return pictures.into(parsed)
+    return embedded.into(parsed) if embedded else pictures.into(parsed)

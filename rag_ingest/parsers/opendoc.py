@@ -15,13 +15,12 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Callable, Iterator
-from io import BytesIO
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
-from rag_ingest.parsers.base import Image, ParsedDocument, Segment
-from rag_ingest.parsers.scans import Pictures
+from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.pictures import PictureSource, with_markers
 
 __all__ = ["parse_epub", "parse_opendocument"]
 
@@ -320,7 +319,7 @@ def parse_opendocument(
             body = content.find(_q("office:body"))
             if body is None:
                 raise CorruptDocumentError(f"{name}: content.xml has no office:body")
-            pictures = _ArchivePictures(archive, ocr_pictures, max_images, min_image_bytes)
+            pictures = _pictures(archive, ocr_pictures, max_images, min_image_bytes)
 
             def picture(href: str) -> str:
                 return pictures(posixpath.normpath(unquote(href).removeprefix("./")))
@@ -337,71 +336,13 @@ def parse_opendocument(
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
-# What a multimodal model is given to describe (a WMF or SVG picture is not).
-_DESCRIBED = {"image/png", "image/jpeg", "image/gif", "image/webp"}
-
-
-class _ArchivePictures:
-    """The pictures of an ODF or EPUB archive, by path, as the text reaches them: each
-    one's marker for OCR (with ``ocr``), and up to ``max_images`` kept to describe (on
-    the slide ``page`` the text is at)."""
-
-    def __init__(
-        self, archive: zipfile.ZipFile, ocr: bool, max_images: int, min_image_bytes: int
-    ) -> None:
-        self.archive = archive
-        self.ocr = ocr
-        self.max_images = max_images
-        self.min_image_bytes = min_image_bytes
-        self.pictures = Pictures()
-        self.images: list[Image] = []
-        self.page: int | None = None
-        self._markers: dict[str, str] = {}
-
-    @property
-    def wanted(self) -> bool:
-        return self.ocr or self.max_images > 0
-
-    def __call__(self, member: str) -> str:
-        """The marker for the picture at ``member`` (normalised), "" for none: outside
-        the archive, not an image Pillow reads, or OCR off."""
-        if member in self._markers:
-            return self._markers[member]
-        self._markers[member] = ""
-        data = _member(self.archive, member)
-        if not data:
-            return ""
-        mime = mimetypes.guess_type(member)[0]
-        if (
-            len(self.images) < self.max_images
-            and len(data) >= self.min_image_bytes
-            and mime in _DESCRIBED
-        ):
-            self.images.append(Image(data, mime, page=self.page))
-        if self.ocr:
-            from PIL import Image as Pil
-            from PIL import UnidentifiedImageError
-
-            try:
-                with Pil.open(BytesIO(data)) as image:
-                    width, height = image.size
-            except (UnidentifiedImageError, OSError, ValueError):
-                return ""
-            self._markers[member] = self.pictures.add(width, height, lambda: data)
-        return self._markers[member]
-
-    def into(self, parsed: ParsedDocument) -> ParsedDocument:
-        parsed.images = self.images
-        return self.pictures.into(parsed)
-
-
 def _opendocument(
     body: ElementTree.Element,
     name: str,
     kind: str,
     title: str | None,
     writer: _Writer,
-    pictures: _ArchivePictures,
+    pictures: PictureSource,
 ) -> ParsedDocument:
     segments: list[Segment] = []
     pages = None
@@ -425,6 +366,17 @@ def _opendocument(
     if not segments and not pictures.images:
         raise EmptyDocumentError(f"{name}: no text")
     return ParsedDocument(kind, segments, parser=f"odf-{kind}", pages=pages)
+
+
+def _pictures(
+    archive: zipfile.ZipFile, ocr: bool, max_images: int, min_image_bytes: int
+) -> PictureSource:
+    """The pictures of an ODF or EPUB archive, by their paths in it."""
+
+    def load(member: str) -> tuple[bytes, str | None]:
+        return _member(archive, member), mimetypes.guess_type(member)[0]
+
+    return PictureSource(load, ocr, max_images, min_image_bytes)
 
 
 def _member(archive: zipfile.ZipFile, member: str) -> bytes:
@@ -476,13 +428,6 @@ def _encrypted_text(archive: zipfile.ZipFile) -> bool:
     return any(not _FONT.search(uri) for uri in uris)
 
 
-# A chapter's picture: <img src=...>, or an SVG <image href=...> (a cover, a plate).
-_PICTURE = re.compile(
-    rb"<(?:img\b[^>]*?\ssrc|image\b[^>]*?\s(?:xlink:)?href)\s*=\s*([\"'])(.*?)\1[^>]*>",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
 def parse_epub(
     path: str, name: str, max_images: int, min_image_bytes: int, ocr_pictures: bool = False
 ) -> ParsedDocument:
@@ -498,7 +443,7 @@ def parse_epub(
                     f"{name}: its text is encrypted (DRM): only DRM-free EPUBs can be read"
                 )
             chapters, title = _chapters(archive, name)
-            pictures = _ArchivePictures(archive, ocr_pictures, max_images, min_image_bytes)
+            pictures = _pictures(archive, ocr_pictures, max_images, min_image_bytes)
             bodies = []
             for member in chapters:
                 xhtml = _member(archive, member)
@@ -507,7 +452,13 @@ def parse_epub(
                 found = _BODY.search(xhtml)
                 body = found.group(1) if found else _XML_DECLARATION.sub(b"", xhtml)
                 if pictures.wanted:
-                    body = _with_markers(body, posixpath.dirname(member), pictures)
+                    folder = posixpath.dirname(member)
+
+                    def picture(link: str, folder: str = folder) -> str:
+                        # A URL or a data: URI names no file in the book: no marker.
+                        return pictures(posixpath.normpath(posixpath.join(folder, unquote(link))))
+
+                    body = with_markers(body, picture)
                 bodies.append(body)
     except zipfile.BadZipFile as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
@@ -522,15 +473,3 @@ def parse_epub(
         parsed = ParsedDocument("html", [], parser="docling-html")
     parsed = dataclasses.replace(parsed, file_type="epub", parser="docling-epub")
     return pictures.into(parsed)
-
-
-def _with_markers(body: bytes, folder: str, pictures: _ArchivePictures) -> bytes:
-    """A chapter's body with each picture followed by its marker, as a paragraph."""
-
-    def marked(found: re.Match[bytes]) -> bytes:
-        # A URL or a data: URI names no file in the book: no marker.
-        source = unquote(found.group(2).decode("utf-8", errors="replace"))
-        mark = pictures(posixpath.normpath(posixpath.join(folder, source)))
-        return found.group(0) + (f"<p>{mark}</p>".encode() if mark else b"")
-
-    return _PICTURE.sub(marked, body)

@@ -4,15 +4,12 @@ the parse time limit, then merged in."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from rag_ingest.errors import EmptyDocumentError, NoTextFormatError
 from rag_ingest.ocr import letters
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.pictures import MARKER
 
-__all__ = ["BATCH_PAGES", "MAX_PICTURES", "Pictures", "batches", "finish", "marker", "read_scans"]
+__all__ = ["BATCH_PAGES", "batches", "finish", "read_scans"]
 
 # Pages per OCR task: a dense page takes ~2.8 s on one core (measured), so a batch stays
 # well inside parse.timeout's default 120 s, and a long scan spreads over every worker.
@@ -26,66 +23,6 @@ def batches(numbers: list[int], workers: int) -> list[list[int]]:
     per worker when there are enough pages."""
     size = max(1, min(BATCH_PAGES, -(-len(numbers) // max(1, workers))))
     return [numbers[i : i + size] for i in range(0, len(numbers), size)]
-
-
-# A picture under this many pixels, or under 16 on a side, is an icon, a bullet or a
-# rule: nothing worth a recognition (0.18 s for a 1600x1200 photo with no text, measured).
-_MIN_PICTURE_PIXELS = 100 * 100
-# Pictures read by OCR in one document, at most (each 0.2-3 s of CPU), and their bytes
-# at most: they travel to the ingesting process and back out to the workers, past the
-# workers' memory limit (200 photos docling holds as 20 MB PNGs each would be 4 GB).
-MAX_PICTURES = 200
-MAX_PICTURE_BYTES = 256 * 1024 * 1024
-
-
-@dataclass
-class Pictures:
-    """The pictures inside a document to read by OCR, as its parser finds them."""
-
-    found: list[bytes] = field(default_factory=list)
-    left: int = 0  # past MAX_PICTURES or MAX_PICTURE_BYTES
-    size: int = 0  # bytes found
-
-    def add(self, width: float, height: float, read: Callable[[], bytes | None]) -> str:
-        """The marker to write where a picture of that size sits (its bytes from
-        ``read``), or "" for one too small to hold text, past the limit, or unreadable."""
-        if width * height < _MIN_PICTURE_PIXELS or min(width, height) < 16:
-            return ""
-        if len(self.found) == MAX_PICTURES:
-            self.left += 1
-            return ""
-        data = read()
-        if not data:
-            return ""
-        if self.size + len(data) > MAX_PICTURE_BYTES:
-            self.left += 1
-            return ""
-        self.size += len(data)
-        self.found.append(data)
-        return marker(len(self.found))
-
-    def into(self, parsed: ParsedDocument) -> ParsedDocument:
-        """``parsed`` with the pictures its text shows listed to read (one in a part the
-        parser left out, a page header, is not)."""
-        shown = {int(n) for s in parsed.segments for n in _MARKER.findall(s.text)}
-        parsed.scans = sorted(shown)
-        parsed.pictures = self.found if parsed.scans else []
-        if self.left:
-            parsed.warnings.append(
-                f"{self.left} picture(s) past the first {len(self.found)} not read (at most "
-                f"{MAX_PICTURES} or {MAX_PICTURE_BYTES >> 20} MiB a document)"
-            )
-        return parsed
-
-
-def marker(number: int) -> str:
-    """What stands in a document's text for picture ``number`` until OCR has read it:
-    characters of a supplementary private-use plane, in no document's own text (docling's
-    HTML reader drops U+E000 from the basic plane's)."""
-    return f"\U000f0000{number}\U000f0001"
-
-
-_MARKER = re.compile("\U000f0000(\\d+)\U000f0001")
 
 
 def read_scans(
@@ -155,7 +92,7 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
     texts = {s.page: s.text.strip() for s in read if letters(s.text) >= _MIN_IMAGE_LETTERS}
     segments: list[Segment] = []
     for segment in parsed.segments:
-        parts = _MARKER.split(segment.text)
+        parts = MARKER.split(segment.text)
         joined = False  # whether the text before goes on (no picture text came between)
         for i, part in enumerate(parts):
             if i % 2 and int(part) in texts:

@@ -380,9 +380,9 @@ def test_a_picture_in_a_page_header_is_not_read(tmp_path: Path) -> None:
 def test_pictures_past_the_limit_are_left_and_said_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag_ingest.parsers import scans as phase
+    from rag_ingest.parsers import pictures as found
 
-    monkeypatch.setattr(phase, "MAX_PICTURES", 2)
+    monkeypatch.setattr(found, "MAX_PICTURES", 2)
     scans = [docs.scan_image([f"Page {n}"]) for n in range(3)]
     path = _file(tmp_path, "many.docx", docs.docx_with_pictures(["Three pastes.", *scans]))
     parsed = parse_file(path, "many.docx", OCR, defer_scans=True)
@@ -392,8 +392,8 @@ def test_pictures_past_the_limit_are_left_and_said_so(
     ]
 
     # Past the bytes a document's pictures may hold, the rest are left too.
-    monkeypatch.setattr(phase, "MAX_PICTURES", 200)
-    monkeypatch.setattr(phase, "MAX_PICTURE_BYTES", len(parsed.pictures[0]) + 1)
+    monkeypatch.setattr(found, "MAX_PICTURES", 200)
+    monkeypatch.setattr(found, "MAX_PICTURE_BYTES", len(parsed.pictures[0]) + 1)
     parsed = parse_file(path, "many.docx", OCR, defer_scans=True)
     assert parsed.scans == [1] and len(parsed.pictures) == 1
     assert parsed.warnings[0].startswith("2 picture(s) past the first 1 not read")
@@ -496,3 +496,39 @@ def test_a_picture_on_a_sheet_is_read_on_its_sheet(tmp_path: Path) -> None:
     assert [(s.page, s.ocr) for s in parsed.segments] == [(1, False), (1, True)]
     assert parsed.segments[1].text == "Chart notes CANARY-SHEETPIC\ncosts fell in spring"
     assert len(parsed.images) == 1  # and kept to describe
+
+
+def test_an_html_page_s_embedded_pictures_are_read(tmp_path: Path) -> None:
+    import base64
+
+    scan = docs.scan_image(["Org chart CANARY-HTMLPIC", "support reports to operations"])
+    inline = base64.b64encode(scan).decode()
+    # No charset declared: the page's own UTF-8 must still read as UTF-8.
+    page = (
+        "<html><body><h1>Team</h1><p>The chart, café équipe:</p>"
+        f'<p><img alt="chart" src="data:image/png;base64,{inline}"></p>'
+        '<p><img src="https://example.com/remote.png"> The end.</p></body></html>'
+    )
+    path = _file(tmp_path, "team.html", page.encode())
+    options = ParseOptions.of(ParseSettings(ocr="on"), max_images=5, min_image_bytes=100)
+    parsed = parse_file(path, "team.html", options)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("# Team\n\nThe chart, café équipe:", False),
+        ("Org chart CANARY-HTMLPIC\nsupport reports to operations", True),
+        ("chart\n\nThe end.", False),  # its alt text kept
+    ]
+    assert [(i.mime, i.data) for i in parsed.images] == [("image/png", scan)]  # to describe
+    plain = parse_file(path, "team.html", NO_OCR)
+    assert plain.text == "# Team\n\nThe chart, café équipe:\n\nchart\n\nThe end."
+    assert plain.images == []
+
+
+def test_a_marker_in_html_changes_no_encoding_guess() -> None:
+    from rag_ingest.parsers.office import parse_html
+    from rag_ingest.parsers.pictures import marker, with_markers
+
+    # A short page, no charset declared: a marker's raw UTF-8 bytes made it read as
+    # windows-1256, the marker garbled and the picture's text lost.
+    page = b'<html><body><p>The chart:</p><p><img alt="chart" src="x.png"></p></body></html>'
+    marked = with_markers(page, lambda link: marker(1) if link == "x.png" else "")
+    assert parse_html(marked, "x.html", 0, 0).text == f"The chart:\n\n{marker(1)}\n\nchart"
