@@ -195,6 +195,9 @@ chunk = {
         # JSON and JSON Lines holding records (a list of objects): a block per record,
         # 'key: value' lines under its place ('## items[12]'); other JSON is text.
         "json": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
+        # YAML holding records (a list of mappings, or a stream of them: Kubernetes
+        # manifests, an Ansible task list), the same way; other YAML is text.
+        "yaml": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         # Rich Text Format, as plain text (striprtf).
         "rtf": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},

@@ -155,10 +155,10 @@ def parse_file(
 
         try:
             records = None
-            if kind.kind == "text" and suffix in (".json", ".jsonl", ".ndjson"):
+            if kind.kind == "text" and suffix in (".json", ".jsonl", ".ndjson", ".yaml", ".yml"):
                 from rag_ingest.parsers.records import parse_records
 
-                records = parse_records(path, name)
+                records = parse_records(path, name, yaml=suffix in (".yaml", ".yml"))
             parsed = records or parse_text(path, name, kind.kind, kind.language)
         except BinaryContentError:
             if kind.guessed:  # an unknown extension and binary bytes: some binary format

@@ -1,10 +1,11 @@
-"""JSON and JSON Lines that hold records (a list of objects: an API export, a ticket
-dump, a log of events) as one Markdown block per record: ``key: value`` lines under a
-heading that says where it is (``## items[12]``). Split as text, a record's lines ran
-into the next chunk without its id; as blocks, a chunk holds whole records, and a
-record too long for one keeps its heading in the chunk's ``heading_path``.
+"""JSON, JSON Lines and YAML that hold records (a list of objects: an API export, a
+ticket dump, a log of events, an Ansible task list, a stream of Kubernetes manifests)
+as one Markdown block per record: ``key: value`` lines under a heading that says where
+it is (``## items[12]``). Split as text, a record's lines ran into the next chunk
+without its id; as blocks, a chunk holds whole records, and a record too long for one
+keeps its heading in the chunk's ``heading_path``.
 
-JSON that is not records (a config, a schema) is left to the text parser.
+Anything else (a config, a schema, YAML with anchors) is left to the text parser.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ _MAX_LINES = 2000
 _MAX_DEPTH = 6
 
 
-def parse_records(path: str, name: str) -> ParsedDocument | None:
-    """The records in a JSON or JSON Lines file, or None when it holds none."""
+def parse_records(path: str, name: str, yaml: bool = False) -> ParsedDocument | None:
+    """The records in a JSON or JSON Lines (or, with ``yaml``, YAML) file, or None when
+    it holds none."""
     with open(path, "rb") as f:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
-    found = _records(text)
+    found = _yaml_records(text) if yaml else _records(text)
     if found is None:
         return None
     where, records, rest = found
@@ -44,10 +46,11 @@ def parse_records(path: str, name: str) -> ParsedDocument | None:
         blocks.append(f"## {where}[{index}]\n" + "\n".join(lines))
     if cut:
         warnings.append(f"{cut} record(s) cut at {_MAX_LINES} lines")
+    kind = "yaml" if yaml else "json"
     return ParsedDocument(
-        "json",
+        kind,
         [Segment("\n\n".join(blocks))],
-        parser=f"json-records[{encoding}]",
+        parser=f"{kind}-records[{encoding}]",
         warnings=warnings,
     )
 
@@ -59,6 +62,10 @@ def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | No
         value = json.loads(text)
     except ValueError:
         return _json_lines(text)
+    return _in(value)
+
+
+def _in(value: Any) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
     if _is_records(value):
         return "", value, {}
     if isinstance(value, dict):
@@ -68,6 +75,28 @@ def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | No
             key = max(lists, key=lambda k: len(value[k]))
             return key, value[key], {k: v for k, v in value.items() if k != key}
     return None
+
+
+def _yaml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
+    """A stream of two or more mappings (``---`` between them: Kubernetes manifests), or
+    one document holding records as JSON would."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        """No aliases: a few nested ones expand to billions of nodes ("billion laughs")."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("an alias")
+            return super().compose_node(parent, index)
+
+    try:
+        documents = [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
+    except (yaml.YAMLError, ValueError):
+        return None
+    if len(documents) >= 2 and all(isinstance(d, dict) for d in documents):
+        return "", documents, {}
+    return _in(documents[0]) if len(documents) == 1 else None
 
 
 def _json_lines(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
@@ -113,14 +142,14 @@ def _flatten(value: dict[str, Any], prefix: str, depth: int, lines: list[str]) -
             _flatten(item, f"{path}.", depth + 1, lines)
         elif isinstance(item, list) and item and all(isinstance(v, dict) for v in item):
             if depth >= _MAX_DEPTH:
-                lines.append(f"{path}: {json.dumps(item, ensure_ascii=False)}")
+                lines.append(f"{path}: {json.dumps(item, ensure_ascii=False, default=str)}")
                 continue
             for n, element in enumerate(item):
                 _flatten(element, f"{path}[{n}].", depth + 1, lines)
         elif isinstance(item, list) and not any(isinstance(v, (dict, list)) for v in item):
             lines.append(f"{path}: {', '.join(_scalar(v) for v in item) if item else '[]'}")
         elif isinstance(item, (dict, list)):
-            lines.append(f"{path}: {json.dumps(item, ensure_ascii=False)}")
+            lines.append(f"{path}: {json.dumps(item, ensure_ascii=False, default=str)}")
         else:
             lines.append(f"{path}: {_scalar(item)}")
 
@@ -129,5 +158,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value)  # true, false, null, numbers as JSON writes them
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)  # true, false, null, numbers as JSON writes them
+    return str(value)  # YAML's dates and timestamps

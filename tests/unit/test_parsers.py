@@ -1106,3 +1106,33 @@ def test_json_that_is_not_records_stays_text(tmp_path: Path) -> None:
     ):
         parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
         assert (parsed.file_type, parsed.text) == ("text", data)
+
+
+def test_yaml_records_become_a_block_each(tmp_path: Path) -> None:
+    manifests = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: app\n"
+        "          image: CANARY-YAML/nginx:1.25\n          ports: [80, 443]\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  created: 2026-01-05\n"
+    )
+    tasks = "- name: Install nginx\n  apt: {name: nginx, state: present}\n- name: Start it\n"
+    compose = "services:\n  web:\n    image: nginx\n"
+    bomb = 'a: &a ["x", "x"]\nb: &b [*a, *a]\nc: &c [*b, *b]\nitems:\n  - {k: *c}\n  - {k: 1}\n'
+    parsed = parse_file(_file(tmp_path, "k8s.yaml", manifests.encode()), "k8s.yaml", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("yaml", "yaml-records[utf-8]")
+    assert parsed.text == (
+        "## [0]\napiVersion: apps/v1\nkind: Deployment\nmetadata.name: web\n"
+        "spec.template.spec.containers[0].name: app\n"
+        "spec.template.spec.containers[0].image: CANARY-YAML/nginx:1.25\n"
+        "spec.template.spec.containers[0].ports: 80, 443\n\n"
+        "## [1]\napiVersion: v1\nkind: Service\nmetadata.name: web\nmetadata.created: 2026-01-05"
+    )
+    parsed = parse_file(_file(tmp_path, "tasks.yml", tasks.encode()), "tasks.yml", OPTIONS)
+    assert parsed.text == (
+        "## [0]\nname: Install nginx\napt.name: nginx\napt.state: present\n\n## [1]\nname: Start it"
+    )
+    # A config, and anchors and aliases (an alias bomb expands to billions of nodes),
+    # stay text.
+    for name, data in (("compose.yaml", compose), ("bomb.yaml", bomb)):
+        parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
+        assert (parsed.file_type, parsed.text) == ("text", data)
