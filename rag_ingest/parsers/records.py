@@ -69,12 +69,19 @@ def _in(value: Any) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
     if _is_records(value):
         return "", value, {}
     if isinstance(value, dict):
-        # {"total": 120, "items": [...]}: the largest list of objects is the records.
+        # {"total": 120, "items": [...]}: the largest list of objects is the records,
+        # when it is most of the document (an OpenAPI spec's short list of tags is not).
         lists = [k for k, v in value.items() if _is_records(v)]
         if lists:
             key = max(lists, key=lambda k: len(value[k]))
-            return key, value[key], {k: v for k, v in value.items() if k != key}
+            rest = {k: v for k, v in value.items() if k != key}
+            if _size(value[key]) >= 4 * _size(rest):
+                return key, value[key], rest
     return None
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _yaml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:

@@ -1102,6 +1102,12 @@ def test_json_that_is_not_records_stays_text(tmp_path: Path) -> None:
         ("package.json", config),
         ("broken.json", '[{"id": 1}, {"id": 2'),
         ("numbers.json", '[1, 2, {"id": 3}, 4]'),
+        # An OpenAPI spec: a short list of objects (its tags) beside the bulk of it.
+        (
+            "openapi.json",
+            '{"tags": [{"name": "a"}, {"name": "b"}], "paths": {"/pets": {"get": '
+            '{"summary": "List all pets in the store, with paging and filters"}}}}',
+        ),
         ("mixed.jsonl", '{"id": 1}\nnot json\n'),
     ):
         parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
