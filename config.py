@@ -312,6 +312,13 @@ pipeline = {
     # whose users name sources: "/app/.env" or another tenant's bucket would otherwise be
     # read with the server's own rights and become searchable. Uploads are always taken.
     "allowed_sources": None,
+    # Per-session quotas for a multi-tenant backend: the most documents (sources with
+    # chunks) and chunks a session may hold. A document that would pass either fails
+    # with QuotaExceededError before any model is called for it, and is retried on the
+    # next run (after a delete, it fits). Documents in flight are counted, so many at once
+    # cannot overshoot; a new version of a source replaces its chunks. None: no limit.
+    "session_max_documents": None,
+    "session_max_chunks": None,
 }
 
 # Staging directory for downloads (files are 0600 and removed after use; the directory is

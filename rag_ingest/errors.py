@@ -9,6 +9,7 @@
     ├── QueueFullError              the submission queue is full: back off (HTTP 503)
     ├── SessionRequiredError        a query or delete without a session id
     ├── SessionDeletedError         the session was deleted while its document was in flight
+    ├── QuotaExceededError          the document would take its session past its quota
     ├── DiskFullError               no room on the disk a download or upload is written to
     ├── DocumentError               one document cannot be ingested
     │   ├── UnsupportedFileTypeError    no parser for this content
@@ -121,6 +122,11 @@ class SessionRequiredError(RagIngestError, ValueError):
 
 class SessionDeletedError(RagIngestError):
     """``delete_session`` ran while this document was in flight: nothing of it is kept."""
+
+
+class QuotaExceededError(RagIngestError):
+    """The document would take its session past ``pipeline.session_max_documents`` or
+    ``session_max_chunks``: nothing of it is stored (a web backend's 413 or 429)."""
 
 
 class DiskFullError(RagIngestError, OSError):

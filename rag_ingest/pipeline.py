@@ -458,6 +458,9 @@ class DocumentProcessor:
             check_room=functools.partial(check_room, s.store.persist_dir, s.store.min_free_mb),
         )
         self._staged, self._staging_freed = 0, asyncio.Event()
+        # Per session: documents and chunks reserved in flight, and releases so far.
+        self._quota_held: dict[str, tuple[int, int]] = {}
+        self._quota_released: dict[str, int] = {}
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.slots),
@@ -956,37 +959,85 @@ class DocumentProcessor:
             for m in metadatas
         ]
 
-        # Summarize (tier 3, optional): a failure leaves the document ingested.
-        if self._summarizer is not None:
+        # A session's quota is checked before any model is paid for this document.
+        release = await self._reserve_quota(job, len(ids))
+        try:
+            # Summarize (tier 3, optional): a failure leaves the document ingested.
+            if self._summarizer is not None:
+                t = time.perf_counter()
+                self._emit(result, "summarizing")
+                try:
+                    result.summary = await self._summarizer.summarize(
+                        "\n\n".join(texts), notes=result.warnings
+                    )
+                except RagIngestError as exc:
+                    job.incomplete = True
+                    result.warnings.append(f"summary failed (tried again on the next run): {exc}")
+                    logger.warning("summary failed for %s: %s", key, exc)
+                if result.summary:
+                    for m in metadatas:
+                        m["summary"] = result.summary[:2000]
+                seconds["summary"] = time.perf_counter() - t
+
+            # Embed (tier 3): all of a document's vectors, or none of its chunks land.
             t = time.perf_counter()
-            self._emit(result, "summarizing")
-            try:
-                result.summary = await self._summarizer.summarize(
-                    "\n\n".join(texts), notes=result.warnings
-                )
-            except RagIngestError as exc:
-                job.incomplete = True
-                result.warnings.append(f"summary failed (tried again on the next run): {exc}")
-                logger.warning("summary failed for %s: %s", key, exc)
-            if result.summary:
-                for m in metadatas:
-                    m["summary"] = result.summary[:2000]
-            seconds["summary"] = time.perf_counter() - t
+            vectors: Vectors | None = None
+            if self._window is not None:
+                await self._flag_truncated(texts, metadatas, result)
+            if not self.store.computes_own_vectors:
+                self._emit(result, "embedding")
+                vectors = await self._runner.embed(texts)
+            seconds["embed"] = time.perf_counter() - t
 
-        # Embed (tier 3): all of a document's vectors, or none of its chunks land.
-        t = time.perf_counter()
-        vectors: Vectors | None = None
-        if self._window is not None:
-            await self._flag_truncated(texts, metadatas, result)
-        if not self.store.computes_own_vectors:
-            self._emit(result, "embedding")
-            vectors = await self._runner.embed(texts)
-        seconds["embed"] = time.perf_counter() - t
+            self._emit(result, "storing")
+            await self._store(job, ids, texts, metadatas, vectors, arrived)
+            result.status, result.success = "ingested", True
+            result.total_chunks = len(ids)
+        finally:
+            release()
 
-        self._emit(result, "storing")
-        await self._store(job, ids, texts, metadatas, vectors, arrived)
-        result.status, result.success = "ingested", True
-        result.total_chunks = len(ids)
+    async def _reserve_quota(self, job: _Job, chunks: int) -> Callable[[], None]:
+        """Hold room for this document in its session's quota (``pipeline.session_max_*``),
+        counting the documents in flight; :class:`QuotaExceededError` when it would not
+        fit. Returns the release, called once its write is done or has failed."""
+        p = self.settings.pipeline
+        if p.session_max_documents is None and p.session_max_chunks is None:
+            return lambda: None
+        assert self.ledger is not None
+        session, source = job.session, job.result.source
+        while True:  # a read that a release overtook may miss that document's write
+            released = self._quota_released.get(session, 0)
+            documents, stored = await self._in_store(self.ledger.usage, session, source)
+            if released == self._quota_released.get(session, 0):
+                break
+        held_documents, held_chunks = self._quota_held.get(session, (0, 0))
+        documents, stored = documents + held_documents, stored + held_chunks
+        why = None
+        if p.session_max_documents is not None and documents + 1 > p.session_max_documents:
+            why = (
+                f"it holds {documents} documents (in flight included) of its "
+                f"{p.session_max_documents} (pipeline.session_max_documents)"
+            )
+        elif p.session_max_chunks is not None and stored + chunks > p.session_max_chunks:
+            why = (
+                f"it holds {stored} chunks (in flight included) of its {p.session_max_chunks} "
+                f"(pipeline.session_max_chunks), and this document has {chunks}"
+            )
+        if why is not None:
+            from rag_ingest.errors import QuotaExceededError
+
+            raise QuotaExceededError(
+                f"{job.result.filename or source}: session {session!r} is full: {why}; "
+                "delete some of its documents, or raise the quota"
+            )
+        self._quota_held[session] = (held_documents + 1, held_chunks + chunks)
+
+        def release() -> None:
+            held = self._quota_held[session]
+            self._quota_held[session] = (held[0] - 1, held[1] - chunks)
+            self._quota_released[session] = self._quota_released.get(session, 0) + 1
+
+        return release
 
     async def _store(
         self,

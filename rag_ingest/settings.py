@@ -499,6 +499,20 @@ class PipelineSettings(_Part):
         "the sources: a web backend must not index its own files or other buckets.",
     )
 
+    session_max_documents: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most documents (sources with chunks) a session may hold; a document "
+        "that would pass it fails with QuotaExceededError before it is embedded. None: no "
+        "limit. A new version of a source the session holds replaces it, not adds to it.",
+    )
+    session_max_chunks: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most chunks a session may hold, documents in flight counted; as "
+        "session_max_documents.",
+    )
+
     @field_validator("allowed_sources")
     @classmethod
     def _allowed_sources(cls, value: list[str] | None) -> list[str] | None:

@@ -940,6 +940,17 @@ class Ledger:
             message=message,
         )
 
+    def usage(self, session_id: str, besides: str) -> tuple[int, int]:
+        """The documents (sources with chunks) and chunks a session holds, ``besides``'s
+        own left out (a new version replaces them)."""
+        with self._lock:
+            documents, chunks = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM sources "
+                "WHERE session_id = ? AND source != ? AND json_array_length(chunk_ids) > 0",
+                (session_id, besides),
+            ).fetchone()
+        return int(documents), int(chunks)
+
     def recorded_chunks(self) -> int:
         """Chunk IDs its rows record, all sessions: what the store should hold."""
         with self._lock:

@@ -1,0 +1,109 @@
+"""Per-session quotas: documents and chunks a session may hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.pipeline import DocumentProcessor
+from rag_ingest.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def settings(tmp_path: Path, **pipeline: int) -> Settings:
+    """Hash embeddings, parsing in a thread, local files."""
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+            "pipeline": pipeline,
+        }
+    )
+
+
+def notes(tmp_path: Path, count: int, paragraphs: int = 1, name: str = "note") -> list[str]:
+    """``count`` text files of ``paragraphs`` paragraphs (3 chunks each, measured)."""
+    paths = []
+    for n in range(count):
+        path = tmp_path / f"{name}{n}.txt"
+        text = "\n\n".join(
+            f"Note {n} part {p}: " + " ".join(f"word{n}x{p}x{w}" for w in range(200))
+            for p in range(paragraphs)
+        )
+        path.write_text(text)
+        paths.append(str(path))
+    return paths
+
+
+async def test_documents_past_the_quota_fail_the_rest_are_kept(tmp_path: Path) -> None:
+    files = notes(tmp_path, 8)
+    async with DocumentProcessor(settings(tmp_path, session_max_documents=5)) as p:
+        # Eight at once: the check counts the documents in flight, so exactly five fit.
+        report = await p.process_many(files, session_id="team")
+        statuses = sorted(r.status for r in report.results)
+        assert statuses == ["failed"] * 3 + ["ingested"] * 5
+        refused = [r for r in report.results if r.status == "failed"]
+        assert {r.error_type for r in refused} == {"QuotaExceededError"}
+        assert "session 'team' is full" in refused[0].message
+        assert "of its 5 (pipeline.session_max_documents)" in refused[0].message
+        assert p.ledger is not None
+        assert p.ledger.usage("team", besides="") == (5, 15)
+
+        # Another session has a quota of its own.
+        other = await p.process_many(files[:2], session_id="other")
+        assert [r.status for r in other.results] == ["ingested"] * 2
+
+        # A source the session holds, re-ingested after a change, replaces itself.
+        kept = next(r.source for r in report.results if r.status == "ingested")
+        changed = Path(kept.removeprefix("file://"))
+        changed.write_text(changed.read_text() + "\n\nAn added paragraph.")
+        again = await p.process_document(str(changed), session_id="team")
+        assert again.status == "ingested"
+
+        # Room made by a delete is room again: the refused are retried and fit.
+        await p.delete_session("team")
+        retried = await p.process_many(files, session_id="team")
+        assert sorted(r.status for r in retried.results).count("ingested") == 5
+
+
+async def test_chunks_past_the_quota_fail_before_any_embedding(tmp_path: Path) -> None:
+    (small,) = notes(tmp_path, 1, paragraphs=1, name="small")
+    (large,) = notes(tmp_path, 1, paragraphs=3, name="large")
+    async with DocumentProcessor(settings(tmp_path, session_max_chunks=10)) as p:
+        first = await p.process_document(small, session_id="s")
+        assert (first.status, first.total_chunks) == ("ingested", 3)
+        calls = 0
+        assert p._runner is not None
+        embed = p._runner.embed
+
+        async def counted(texts: list[str]) -> object:
+            nonlocal calls
+            calls += 1
+            return await embed(texts)
+
+        p._runner.embed = counted  # type: ignore[method-assign]
+        second = await p.process_document(large, session_id="s")
+        assert second.status == "failed" and second.error_type == "QuotaExceededError"
+        assert "it holds 3 chunks (in flight included) of its 10" in second.message
+        assert "this document has 9" in second.message
+        assert calls == 0  # refused before it was embedded
+        # The same document again, in its own session's place, still fits: it replaces
+        # its own chunks rather than adding to them.
+        again = await p.process_document(small, session_id="s")
+        assert again.status in ("ingested", "skipped")
+
+
+async def test_no_quota_counts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        assert p.ledger is not None
+
+        def usage(*args: object) -> None:
+            pytest.fail("read a session's usage with no quota set")
+
+        monkeypatch.setattr(p.ledger, "usage", usage)
+        report = await p.process_many(notes(tmp_path, 3), session_id="s")
+        assert [r.status for r in report.results] == ["ingested"] * 3
