@@ -314,7 +314,8 @@ pipeline = {
     "allowed_sources": None,
     # Per-session quotas for a multi-tenant backend: the most documents (sources with
     # chunks) and chunks a session may hold. A document that would pass either fails
-    # with QuotaExceededError before any model is called for it, and is retried on the
+    # with QuotaExceededError before any model is called for it (before it is downloaded
+    # when the session already holds its most documents), and is retried on the
     # next run (after a delete, it fits). Documents in flight are counted, so many at once
     # cannot overshoot; a new version of a source replaces its chunks. None: no limit.
     "session_max_documents": None,

@@ -810,6 +810,7 @@ class DocumentProcessor:
         if size == 0:
             await self._nothing_to_index(job, "empty (0 bytes): nothing to index")
             return
+        await self._reserve_quota(job, None)  # a full session: refused before download
         self._approaching += 1
         arrived = _Once(self._arrive)
         try:
@@ -996,12 +997,14 @@ class DocumentProcessor:
         finally:
             release()
 
-    async def _reserve_quota(self, job: _Job, chunks: int) -> Callable[[], None]:
+    async def _reserve_quota(self, job: _Job, chunks: int | None) -> Callable[[], None]:
         """Hold room for this document in its session's quota (``pipeline.session_max_*``),
         counting the documents in flight; :class:`QuotaExceededError` when it would not
-        fit. Returns the release, called once its write is done or has failed."""
+        fit. Returns the release, called once its write is done or has failed. With
+        ``chunks`` None (before download, its chunks unknown), the documents alone are
+        checked and nothing is held: a session already full refuses it unread."""
         p = self.settings.pipeline
-        if p.session_max_documents is None and p.session_max_chunks is None:
+        if p.session_max_documents is None and (chunks is None or p.session_max_chunks is None):
             return lambda: None
         assert self.ledger is not None
         session, source = job.session, job.result.source
@@ -1018,7 +1021,11 @@ class DocumentProcessor:
                 f"it holds {documents} documents (in flight included) of its "
                 f"{p.session_max_documents} (pipeline.session_max_documents)"
             )
-        elif p.session_max_chunks is not None and stored + chunks > p.session_max_chunks:
+        elif (
+            chunks is not None
+            and p.session_max_chunks is not None
+            and stored + chunks > p.session_max_chunks
+        ):
             why = (
                 f"it holds {stored} chunks (in flight included) of its {p.session_max_chunks} "
                 f"(pipeline.session_max_chunks), and this document has {chunks}"
@@ -1030,6 +1037,8 @@ class DocumentProcessor:
                 f"{job.result.filename or source}: session {session!r} is full: {why}; "
                 "delete some of its documents, or raise the quota"
             )
+        if chunks is None:
+            return lambda: None
         self._quota_held[session] = (held_documents + 1, held_chunks + chunks)
 
         def release() -> None:

@@ -53,6 +53,22 @@ async def test_documents_past_the_quota_fail_the_rest_are_kept(tmp_path: Path) -
         assert p.ledger is not None
         assert p.ledger.usage("team", besides="") == (5, 15)
 
+        # The session now full, a new document is refused before it is read or parsed.
+        assert p._pool is not None
+        parse = p._pool.parse_and_chunk
+        parsed: list[str] = []
+
+        async def counted(path: str, name: str, *args: object) -> object:
+            parsed.append(name)
+            return await parse(path, name, *args)  # type: ignore[arg-type]
+
+        p._pool.parse_and_chunk = counted  # type: ignore[method-assign]
+        (late,) = notes(tmp_path, 1, name="late")
+        refused_early = await p.process_document(late, session_id="team")
+        assert refused_early.error_type == "QuotaExceededError" and parsed == []
+        assert "parse_chunk" not in refused_early.seconds
+        p._pool.parse_and_chunk = parse  # type: ignore[method-assign]
+
         # Another session has a quota of its own.
         other = await p.process_many(files[:2], session_id="other")
         assert [r.status for r in other.results] == ["ingested"] * 2
