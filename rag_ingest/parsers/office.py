@@ -390,10 +390,11 @@ def _parse_docling(
             data, front = _front_matter(data)
             if name.lower().endswith(".mdx"):
                 data = _without_mdx_modules(data)
-        embedded = None  # an HTML page's data: URI pictures (docling leaves them unread)
-        if kind == "html" and (ocr_pictures or max_images):
+        # An HTML page's or a Markdown file's data: URI pictures (docling leaves them unread).
+        embedded = None
+        if kind in ("html", "markdown") and (ocr_pictures or max_images):
             embedded = PictureSource(data_uri, ocr_pictures, max_images, min_image_bytes)
-            data = with_markers(data, embedded)
+            data = with_markers(data, embedded, markdown=kind == "markdown")
         stream = BytesIO(data)
         source = InputDocument(
             path_or_stream=stream, format=fmt, backend=backend, filename=PurePath(name).name

@@ -154,19 +154,24 @@ _PICTURE = re.compile(
 )
 
 
-def with_markers(html: bytes, picture: Callable[[str], str]) -> bytes:
-    """``html`` with each picture followed by the marker ``picture`` gives for its
-    link (none for ""). The marker goes in as character references: its UTF-8 bytes
-    swayed the guess of an undeclared page's encoding (read as windows-1256), and in a
-    paragraph of its own it dropped the picture's alt text."""
+# A Markdown picture: ![alt](link "title").
+_MARKDOWN_PICTURE = re.compile(rb"!\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?[^)\n]*\)")
+
+
+def with_markers(text: bytes, picture: Callable[[str], str], markdown: bool = False) -> bytes:
+    """An HTML page (or a Markdown file) with each picture followed by the marker
+    ``picture`` gives for its link (none for ""). The marker goes in as character
+    references: its UTF-8 bytes swayed the guess of an undeclared page's encoding (read
+    as windows-1256), and in a paragraph of its own it dropped the picture's alt text."""
 
     def marked(found: re.Match[bytes]) -> bytes:
-        mark = picture(found.group(2).decode("utf-8", errors="replace"))
-        return found.group(0) + (
-            f"<span>{mark}</span>".encode("ascii", "xmlcharrefreplace") if mark else b""
-        )
+        mark = picture(found.group(found.lastindex or 0).decode("utf-8", errors="replace"))
+        if not mark:
+            return found.group(0)
+        wrapped = f" {mark}" if markdown else f"<span>{mark}</span>"
+        return found.group(0) + wrapped.encode("ascii", "xmlcharrefreplace")
 
-    return _PICTURE.sub(marked, html)
+    return (_MARKDOWN_PICTURE if markdown else _PICTURE).sub(marked, text)
 
 
 _DATA_URI = re.compile(r"data:(image/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.IGNORECASE)

@@ -99,6 +99,9 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
                 segments.append(Segment(texts[int(part)], segment.page, ocr=True))
                 joined = False
             elif not i % 2 and part.strip():
+                # The blank next to a marker goes with it (a Markdown picture's " ").
+                part = part.lstrip(" ") if i else part
+                part = part.rstrip(" ") if i < len(parts) - 1 else part
                 if joined:
                     segments[-1].text += "\n\n" + part.strip("\n")
                 else:

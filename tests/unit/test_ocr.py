@@ -532,3 +532,21 @@ def test_a_marker_in_html_changes_no_encoding_guess() -> None:
     page = b'<html><body><p>The chart:</p><p><img alt="chart" src="x.png"></p></body></html>'
     marked = with_markers(page, lambda link: marker(1) if link == "x.png" else "")
     assert parse_html(marked, "x.html", 0, 0).text == f"The chart:\n\n{marker(1)}\n\nchart"
+
+
+def test_a_markdown_file_s_embedded_pictures_are_read(tmp_path: Path) -> None:
+    import base64
+
+    scan = docs.scan_image(["Whiteboard photo CANARY-MDPIC", "ship the beta on Friday"])
+    inline = base64.b64encode(scan).decode()
+    page = f"# Retro\n\nThe board:\n\n![board](data:image/png;base64,{inline})\n\nDone.\n"
+    path = _file(tmp_path, "retro.md", page.encode())
+    options = ParseOptions.of(ParseSettings(ocr="on"), max_images=5, min_image_bytes=100)
+    parsed = parse_file(path, "retro.md", options)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("# Retro\n\nThe board:\n\nboard", False),
+        ("Whiteboard photo CANARY-MDPIC\nship the beta on Friday", True),
+        ("Done.", False),
+    ]
+    assert [(i.mime, i.data) for i in parsed.images] == [("image/png", scan)]
+    assert parse_file(path, "retro.md", NO_OCR).text == "# Retro\n\nThe board:\n\nboard\n\nDone."
