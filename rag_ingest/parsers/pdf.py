@@ -297,7 +297,7 @@ def _hyphen_kept(doc: Any, segment: Segment) -> Segment:
     # Among the page's last lines: a running footer may come after it.
     last = "\n".join(doc[segment.page - 1].get_text().rstrip().splitlines()[-4:])
     if re.search(rf"\b{re.escape(found.group(1))}-[ \t]*$", last, re.MULTILINE):
-        return Segment(segment.text.rstrip() + "-", segment.page, segment.ocr)
+        return dataclasses.replace(segment, text=segment.text.rstrip() + "-")
     return segment
 
 

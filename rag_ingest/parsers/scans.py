@@ -4,6 +4,8 @@ the parse time limit, then merged in."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from rag_ingest.errors import EmptyDocumentError, NoTextFormatError
 from rag_ingest.ocr import letters
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
@@ -96,7 +98,7 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
         joined = False  # whether the text before goes on (no picture text came between)
         for i, part in enumerate(parts):
             if i % 2 and int(part) in texts:
-                segments.append(Segment(texts[int(part)], segment.page, ocr=True))
+                segments.append(dataclasses.replace(segment, text=texts[int(part)], ocr=True))
                 joined = False
             elif not i % 2 and part.strip():
                 # The blank next to a marker goes with it (a Markdown picture's " ").
@@ -105,7 +107,7 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
                 if joined:
                     segments[-1].text += "\n\n" + part.strip("\n")
                 else:
-                    segments.append(Segment(part.strip("\n"), segment.page, segment.ocr))
+                    segments.append(dataclasses.replace(segment, text=part.strip("\n")))
                 joined = True
     parsed.segments = segments
     parsed.pictures = []
