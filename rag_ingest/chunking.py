@@ -12,13 +12,14 @@ import bisect
 import hashlib
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rag_ingest.parsers.base import ParsedDocument
 from rag_ingest.settings import ChunkSettings
 from rag_ingest.symbols import outline
-from rag_ingest.tokens import get_encoding
+from rag_ingest.tokens import count_with, get_encoding
 
 __all__ = ["Chunk", "ChunkPlan", "chunk_document", "content_hash", "fit_to_window"]
 
@@ -42,7 +43,7 @@ class _Table:
     start: int
     end: int
     header: str
-    rows: list[tuple[int, str]]
+    rows: Iterable[tuple[int, str]]
 
 
 def _compact_row(line: str) -> str:
@@ -74,7 +75,8 @@ def _markdown_tables(text: str) -> list[_Table]:
 
 
 def _csv_table(text: str) -> _Table | None:
-    """A CSV/TSV file as one table: its first record the header, the rest rows."""
+    """A CSV/TSV file as one table: its first record the header, the rest rows (read as
+    they are grouped: a list of every record took ~6x the file's size)."""
     import csv
     import io
 
@@ -83,19 +85,23 @@ def _csv_table(text: str) -> _Table | None:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    records = list(csv.reader(io.StringIO(text), dialect))
-    records = [r for r in records if any(cell.strip() for cell in r)]
-    if len(records) < 2:
+    records = (r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r))
+    header, first = next(records, None), next(records, None)
+    if header is None or first is None:
         return None
+    out = io.StringIO()
+    # The writer quotes a field holding a character of its line terminator.
+    writer = csv.writer(out, dialect, lineterminator="\r\n")
 
     def line(record: list[str]) -> str:
-        out = io.StringIO()
-        # The writer quotes a field holding a character of its line terminator.
-        csv.writer(out, dialect, lineterminator="\r\n").writerow(record)
+        out.seek(0)
+        out.truncate()
+        writer.writerow(record)
         return out.getvalue()[:-2]
 
     # Offsets are not kept (a CSV has no pages or headings to map them to).
-    return _Table(0, len(text), line(records[0]), [(0, line(r)) for r in records[1:]])
+    rows = ((0, line(r)) for r in itertools.chain([first], records))
+    return _Table(0, len(text), line(header), rows)
 
 
 def _table_pieces(table: _Table, size: int, count: Any) -> list[tuple[str, int]] | None:
@@ -234,7 +240,7 @@ def chunk_document(
     encoding = get_encoding(settings.encoding)
 
     def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
+        return count_with(encoding, text)
 
     config = settings.file_configs.get(parsed.file_type) or settings.file_configs.get("text")
     strategy = config.strategy if config else "prose"
