@@ -5,6 +5,7 @@ the parse time limit, then merged in."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from rag_ingest.errors import EmptyDocumentError, NoTextFormatError
 from rag_ingest.ocr import letters
@@ -94,7 +95,7 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
     texts = {s.page: s.text.strip() for s in read if letters(s.text) >= _MIN_IMAGE_LETTERS}
     segments: list[Segment] = []
     for segment in parsed.segments:
-        parts = MARKER.split(segment.text)
+        parts = MARKER.split(_in_table_cells(segment.text, texts))
         joined = False  # whether the text before goes on (no picture text came between)
         for i, part in enumerate(parts):
             if i % 2 and int(part) in texts:
@@ -118,6 +119,21 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
     if not segments and not parsed.images:
         raise EmptyDocumentError(f"{name}: no text")
     return parsed
+
+
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*$", re.MULTILINE)
+
+
+def _in_table_cells(text: str, texts: dict[int | None, str]) -> str:
+    """``text`` with a picture in a Markdown table's cell read into its cell, on one
+    line: a segment of its own there cut the row, and the table, in two."""
+
+    def cell(row: re.Match[str]) -> str:
+        return MARKER.sub(
+            lambda m: " ".join(texts.get(int(m[1]), "").split()).replace("|", "\\|"), row[0]
+        )
+
+    return _TABLE_ROW.sub(cell, text) if MARKER.search(text) else text
 
 
 def _spans(numbers: list[int | None]) -> str:

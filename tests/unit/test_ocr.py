@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -333,6 +334,41 @@ def test_pictures_inside_a_docx_are_read_where_they_sit(tmp_path: Path) -> None:
     for options in (NO_OCR, pictures_off):
         text = parse_file(path, "report.docx", options).text
         assert text == f"{before}\n\n{between}\n\n{after}"
+
+
+def test_a_picture_in_a_table_cell_is_read_into_its_cell(tmp_path: Path) -> None:
+    from docx import Document
+    from docx.shared import Inches
+
+    scan = docs.scan_image(["Signed delivery note 118", "CANARY-PICTURE | in full"])
+    doc = Document()
+    doc.add_paragraph("Deliveries received this week, with their signed notes.")
+    table = doc.add_table(rows=3, cols=3)
+    for row, cells in enumerate(
+        [("Item", "Note", "Qty"), ("Bolts", scan, "40"), ("Nuts", docs.photo(), "12")]
+    ):
+        for column, value in enumerate(cells):
+            if isinstance(value, str):
+                table.cell(row, column).text = value
+            else:
+                run = table.cell(row, column).paragraphs[0].add_run()
+                run.add_picture(io.BytesIO(value), width=Inches(3))
+    doc.add_paragraph("After the table, the report ends here with the names.")
+    buf = io.BytesIO()
+    doc.save(buf)
+    path = _file(tmp_path, "deliveries.docx", buf.getvalue())
+
+    # One segment: the table whole, the scan's lines in its cell, the photo's cell empty.
+    parsed = parse_file(path, "deliveries.docx", OCR)
+    assert len(parsed.segments) == 1
+    lines = [line for line in parsed.text.splitlines() if line.startswith("|")]
+    rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]
+    assert [len(r) for r in rows] == [3] * 4
+    assert " ".join(rows[2][1].split()) == ("Signed delivery note 118 CANARY-PICTURE \\| in full")
+    assert rows[3][1].strip() == ""
+    settings = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    plan = chunk_document(parsed, settings, {})
+    assert any("| Bolts | Signed delivery note 118" in c.text for c in plan.chunks)
 
 
 def test_a_slide_s_screenshot_is_read_on_its_slide(tmp_path: Path) -> None:
