@@ -432,7 +432,22 @@ def corpus() -> dict[str, bytes]:
             ["Service contract\nCANARY-SCAN the supplier repairs pumps within two days."]
         ),
         "scans/receipt.png": scan_image(["Receipt 0042", "CANARY-PNG paid in full by card"]),
+        "exports/wiki.zip": zip_bytes(
+            {
+                "wiki/Onboarding.md": b"# Onboarding\n\nCANARY-ZIP badges wait at reception.\n",
+                "wiki/policy.pdf": pdf_bytes(["Travel policy\nCANARY-ZIPPDF book trains."]),
+            }
+        ),
     }
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """A zip archive of ``files`` (name -> bytes), deflated, in order."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
 
 
 def write(directory: Path, files: dict[str, bytes]) -> None:

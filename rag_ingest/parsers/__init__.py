@@ -14,9 +14,14 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from rag_ingest.errors import BinaryContentError, BlankDocumentError, NoTextFormatError
+from rag_ingest.errors import (
+    BinaryContentError,
+    BlankDocumentError,
+    NoTextFormatError,
+    UnsupportedFileTypeError,
+)
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
-from rag_ingest.parsers.compressed import compression, is_tar, unpacked
+from rag_ingest.parsers.compressed import compression, unpacked
 from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect
 
 __all__ = [
@@ -64,7 +69,7 @@ def parse_file(
             result: ParsedDocument = _plugin(spec)(path, name, options)
             return result
     packed = compression(path)
-    if packed is not None and not is_tar(name):
+    if packed is not None:
         with unpacked(path, name, packed, options.max_unzipped_size, options.temp_dir) as inner:
             parsed = parse_file(*inner, options)
         parsed.warnings.append(f"decompressed from {packed}")
@@ -125,6 +130,21 @@ def parse_file(
                 options.max_images,
                 options.min_image_bytes,
             )
+    elif kind.kind == "archive":
+        from rag_ingest.parsers.archive import parse_archive
+
+        if not options.archives:
+            raise UnsupportedFileTypeError(f"{name}: an archive inside an archive is not opened")
+        inside = dataclasses.replace(options, archives=False, max_images=0)
+        parsed = parse_archive(
+            path,
+            name,
+            lambda path, name: parse_file(path, name, inside),
+            max_size=options.max_unzipped_size,
+            max_ratio=options.max_zip_ratio,
+            images=options.reads_images,
+            temp_dir=options.temp_dir,
+        )
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook
 

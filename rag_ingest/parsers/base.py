@@ -77,6 +77,8 @@ class ParseOptions:
     temp_dir: str | None = None
     # How scans are read; None: they are not (OCR off, or its extra not installed).
     ocr: OcrOptions | None = None
+    # Whether a zip or tar archive is opened (False for the files inside one).
+    archives: bool = True
 
     @property
     def reads_images(self) -> bool:

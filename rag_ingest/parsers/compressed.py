@@ -1,6 +1,7 @@
 """Single files compressed with gzip, bzip2 or xz (a rotated ``app.log.1.gz``, a
 ``changelog.gz``, a ``data.csv.xz``): decompressed within a size limit, then parsed as
-the file inside. Archives of many files (``.tar.gz``, ``.zip``) are not unpacked.
+the file inside. A compressed tar archive (``.tar.gz``, ``.tgz``) is decompressed here,
+then read as an archive (parsers/archive.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import IO, Any
 
 from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombError, disk_full
 
-__all__ = ["compression", "inner_name", "is_tar", "unpacked"]
+__all__ = ["compression", "inner_name", "unpacked"]
 
 # Magic numbers long enough that no text file starts with one by chance ("BZh" alone
 # would take a note that starts "BZh..." for bzip2).
@@ -29,8 +30,6 @@ _FORMATS: tuple[tuple[re.Pattern[bytes], str, Callable[..., Any]], ...] = (
     (re.compile(rb"\xfd7zXZ\x00"), "xz", lzma.open),
 )
 _SUFFIXES = (".gz", ".gzip", ".bz2", ".xz")
-# Compressed tar archives, by their short names.
-_TARS = (".tgz", ".tbz", ".tbz2", ".txz")
 
 
 def compression(path: str) -> str | None:
@@ -49,19 +48,13 @@ def inner_name(name: str) -> str:
     return str(path.with_suffix("")) if path.suffix.lower() in _SUFFIXES else name
 
 
-def is_tar(name: str) -> bool:
-    """A compressed tar archive, by its name."""
-    lowered = name.lower()
-    return lowered.endswith(_TARS) or PurePosixPath(inner_name(lowered)).suffix == ".tar"
-
-
 @contextlib.contextmanager
 def unpacked(
     path: str, name: str, what: str, limit: int, temp_dir: str | None
 ) -> Iterator[tuple[str, str]]:
     """``(path, name)`` of the decompressed file, removed afterwards. Past ``limit``
     bytes it is a :class:`ZipBombError`; a truncated or corrupt stream, a
-    :class:`CorruptDocumentError`; a tar archive or a second compression, no text."""
+    :class:`CorruptDocumentError`; a second compression, no text."""
     fd, out_path = tempfile.mkstemp(prefix=".unpacked-", dir=temp_dir)
     try:
         try:
@@ -76,8 +69,6 @@ def unpacked(
             raise
         with open(out_path, "rb") as f:
             head = f.read(512)
-        if head[257:262] == b"ustar":
-            raise NoTextFormatError(f"{name}: a compressed tar archive: no text to index")
         if _format(head) is not None:
             raise NoTextFormatError(f"{name}: compressed twice: not unpacked")
         yield out_path, inner_name(name)

@@ -41,6 +41,7 @@ _BY_EXTENSION = {
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".epub": "epub",
+    ".zip": "archive", ".tar": "archive",
 }  # fmt: skip
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
 # The "mimetype" member an OpenDocument file or an EPUB starts with (templates as well).
@@ -54,7 +55,9 @@ _MIMETYPES = {
     b"application/epub+zip": "epub",
 }
 # Binary formats by name: bytes that are not the format are text, or refused.
-_BINARY_KINDS = ("pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods", "odt", "odp", "epub")
+_BINARY_KINDS = (
+    "pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods", "odt", "odp", "epub", "archive"
+)  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _NO_TEXT = {
@@ -62,8 +65,8 @@ _NO_TEXT = {
                      ".ico", ".heic", ".avif", ".svg"), "an image"),
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),
-    **dict.fromkeys((".zip", ".tgz", ".tbz", ".tbz2", ".txz", ".zst", ".7z", ".rar", ".tar",
-                     ".jar", ".whl"), "an archive"),
+    # Zip and tar archives are read (parsers/archive.py); these formats are not.
+    **dict.fromkeys((".zst", ".7z", ".rar", ".jar", ".whl", ".apk"), "an archive"),
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
                      ".wasm", ".bin"), "a binary"),
     **dict.fromkeys((".ttf", ".otf", ".woff", ".woff2", ".eot"), "a font"),
@@ -194,7 +197,7 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     if images and (webp or any(head.startswith(magic) for magic, _ in _RASTER_MAGIC)):
         return "image"
     if head.startswith(b"PK\x03\x04"):
-        return _zip_kind(path) or "zip"
+        return _zip_kind(path) or "archive"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return _ole_kind(path)  # a compound file: legacy Office, or an Outlook .msg
     for magic, what in _REFUSED:
@@ -202,6 +205,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
             raise UnsupportedFileTypeError(what)
     if webp:
         raise UnsupportedFileTypeError(f"a WebP image: {_IMAGE}")
+    if head[257:262] == b"ustar":
+        return "archive"  # a tar archive (POSIX or GNU headers)
     if head.startswith(b"{\\rtf"):
         return "rtf"
     lowered = head.lstrip()[:512].lower()
@@ -244,10 +249,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         raise UnsupportedFileTypeError(
             f"{name}: a legacy Office file (.doc or .ppt): save it as DOCX or PPTX"
         )
-    if by_content == "zip":
-        raise UnsupportedFileTypeError(
-            f"{name}: a zip archive that is not DOCX, PPTX, XLSX, XLSB, ODS, ODT, ODP or EPUB"
-        )
+    if by_content == "archive" and by_name in _BINARY_KINDS and by_name != "archive":
+        # A .docx without its parts is broken, not a bundle of files to read one by one.
+        raise UnsupportedFileTypeError(f"{name}: a zip or tar archive, not a {suffix} file")
     if by_content is not None:
         if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
             return FileKind(

@@ -307,7 +307,7 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "guide.md").write_text("# Guide\n\nThe canary is HERON.\n")
-    for name in ("logo.png", "screen.JPG", "demo.mp4", "release.tar.gz", "font.woff2"):
+    for name in ("logo.png", "screen.JPG", "demo.mp4", "release.7z", "font.woff2"):
         (docs / name).write_bytes(b"\x00\x01 not read \x02" * 100)
     (docs / "icon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>')
     with SyncDocumentProcessor(_no_ocr(str(tmp_path / "store"))) as p:
@@ -318,7 +318,7 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
             "logo.png",
             "screen.JPG",
             "demo.mp4",
-            "release.tar.gz",
+            "release.7z",
             "font.woff2",
             "icon.svg",
         }

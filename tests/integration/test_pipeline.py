@@ -129,6 +129,8 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-UTF16 café naïve", "utf16.txt"),
             ("CANARY-SCAN the supplier repairs pumps", "contract.pdf"),
             ("CANARY-PNG paid in full by card", "receipt.png"),
+            ("CANARY-ZIP badges wait at reception", "wiki.zip"),
+            ("CANARY-ZIPPDF book trains", "wiki.zip"),
         ]:
             hits = await p.query(canary, session_id="alpha", k=1)
             doc = hits[0][0]
@@ -160,6 +162,10 @@ async def test_corpus_from_s3_into_chroma(
         scan = (await p.query("CANARY-SCAN the supplier", session_id="alpha", k=1))[0][0]
         assert scan.metadata["ocr"] is True and scan.metadata["page_start"] == 1
         assert "ocr" not in meta
+        # A zip's files are read one by one, each under its path (in a worker process).
+        assert results["wiki.zip"].file_type == "archive"
+        zipped = (await p.query("CANARY-ZIPPDF book trains", session_id="alpha", k=1))[0][0]
+        assert "# wiki/policy.pdf\n\n" in zipped.page_content
         code = (await p.query("CANARY-GO entry point", session_id="alpha", k=1))[0][0]
         assert code.metadata["language"] == "go" and code.metadata["file_type"] == "code"
     assert not any((tmp_path / "tmp").iterdir())  # every temp download removed

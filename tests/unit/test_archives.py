@@ -1,0 +1,160 @@
+"""Zip and tar archives read as one document: each file inside under its path."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import (
+    CorruptDocumentError,
+    NoTextFormatError,
+    UnsupportedFileTypeError,
+    ZipBombError,
+)
+from rag_ingest.parsers import parse_file
+from rag_ingest.parsers.base import ParseOptions
+from rag_ingest.settings import ChunkSettings
+from tests import docs
+
+SMALL = ChunkSettings(chunk_tokens=48, overlap_tokens=0, whole_document_tokens=0)
+
+
+def _tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return buf.getvalue()
+
+
+def _parse(tmp_path: Path, name: str, data: bytes, **options: object):
+    path = tmp_path / name
+    path.write_bytes(data)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    parsed = parse_file(str(path), name, ParseOptions(temp_dir=str(scratch), **options))  # type: ignore[arg-type]
+    return parsed
+
+
+def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> None:
+    export = docs.zip_bytes(
+        {
+            "wiki/Onboarding.md": b"# Onboarding\n\nCANARY-MD badges wait at reception.\n\n"
+            b"## Laptops\n\n" + b"IT hands them out on the first day, set up. " * 12 + b"\n",
+            "wiki/policy.pdf": docs.pdf_bytes(["Travel policy\nCANARY-PDF book trains early."]),
+            "wiki/tool.py": b"def run():\n    # CANARY-PY a comment, not a heading\n    return 1\n",
+            "wiki/logo.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
+            "wiki/setup.exe": b"MZ" + bytes(64),
+            "__MACOSX/wiki/._Onboarding.md": b"\x00\x05\x16\x07",
+            "wiki/.DS_Store": b"\x00\x00\x00\x01Bud1",
+            "wiki/empty/": b"",
+        }
+    )
+    parsed = _parse(tmp_path, "export.zip", export)
+    assert (parsed.file_type, parsed.parser) == ("archive", "zip")
+    text = parsed.text
+    order = ["# wiki/Onboarding.md", "## Onboarding", "### Laptops", "# wiki/policy.pdf",
+             "CANARY-PDF", "# wiki/tool.py", "```python\ndef run():"]  # fmt: skip
+    assert [text.index(s) for s in order] == sorted(text.index(s) for s in order)
+    assert "    # CANARY-PY a comment, not a heading" in text  # code is not demoted
+    # The files with no text are named; what macOS and Finder leave is not.
+    assert parsed.warnings == ["2 of 5 files have no text: wiki/logo.png, wiki/setup.exe"]
+    assert all(s.page is None for s in parsed.segments)  # page 1 of which file?
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+    plan = chunk_document(parsed, SMALL, {})
+    paths = {c.metadata.get("heading_path") for c in plan.chunks}
+    assert "wiki/Onboarding.md > Onboarding > Laptops" in paths
+    pdf = next(c for c in plan.chunks if "CANARY-PDF" in c.text)
+    assert pdf.metadata["heading_path"].startswith("wiki/policy.pdf")
+
+
+def test_tar_archives_plain_or_compressed_and_what_they_must_not_do(tmp_path: Path) -> None:
+    site = {
+        "site/index.html": b"<html><body><h1>Home</h1><p>CANARY-TAR here.</p></body></html>",
+        "site/inner.zip": docs.zip_bytes({"deep.md": b"# Deep\n\nCANARY-NESTED\n"}),
+        "../../outside.md": b"# Outside\n\nCANARY-TRAVERSAL stays a heading.\n",
+        "site/\nfake heading.md": b"CANARY-NEWLINE in the name\n",
+    }
+    tar = _tar(site, links={"site/passwd": "/etc/passwd"})
+    for name, data in (
+        ("site.tar", tar),
+        ("site.tar.gz", gzip.compress(tar)),
+        ("site.tgz", gzip.compress(tar)),
+        ("bundle.gz", gzip.compress(tar)),  # the bytes say it is a tar
+    ):
+        parsed = _parse(tmp_path, name, data)
+        assert (parsed.file_type, parsed.parser) == ("archive", "tar"), name
+        text = parsed.text
+        assert "# site/index.html\n\n## Home\n\nCANARY-TAR here." in text
+        # A path is a heading's text only: no file is written where a name points.
+        assert "# ../../outside.md\n\n## Outside" in text
+        assert not (tmp_path.parent / "outside.md").exists()
+        assert "# site/ fake heading.md\n\nCANARY-NEWLINE" in text
+        # One level: an archive inside is named, not opened; a link is not followed.
+        assert "CANARY-NESTED" not in text and "root:" not in text
+        assert any("site/inner.zip" in w and "not opened" in w for w in parsed.warnings)
+        assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_archive_limits_hold_before_anything_is_unpacked(tmp_path: Path) -> None:
+    # Past the size limit, counted over the files that would be read.
+    big = docs.zip_bytes({"a.txt": b"a" * 3000, "b.txt": b"b" * 3000})
+    with pytest.raises(ZipBombError, match="files to read expand to 6000 bytes"):
+        _parse(tmp_path, "big.zip", big, max_unzipped_size=5000)
+    # Files never read do not count: a logo over the limit is only named.
+    logo = docs.zip_bytes({"logo.png": b"\x89PNG" + bytes(6000), "a.txt": b"CANARY-SMALL"})
+    assert "CANARY-SMALL" in _parse(tmp_path, "l.zip", logo, max_unzipped_size=5000).text
+    # A member compressed past the ratio.
+    bomb = docs.zip_bytes({"zeros.txt": bytes(4 * 1024 * 1024)})
+    with pytest.raises(ZipBombError, match=r"compressed \d+:1"):
+        _parse(tmp_path, "bomb.zip", bomb)
+    # A tar whose header says more than the limit.
+    with pytest.raises(ZipBombError):
+        _parse(tmp_path, "big.tar", _tar({"a.txt": b"a" * 6000}), max_unzipped_size=5000)
+    with pytest.raises(CorruptDocumentError, match="not a readable archive"):
+        _parse(tmp_path, "cut.zip", big[: len(big) // 2])
+    with pytest.raises(NoTextFormatError, match="none with text"):
+        _parse(tmp_path, "bins.zip", docs.zip_bytes({"x.exe": b"MZ", "y.dll": b"MZ"}))
+    # A .docx that is a plain zip is a broken document, not a bundle to read.
+    with pytest.raises(UnsupportedFileTypeError, match=r"not a \.docx file"):
+        _parse(tmp_path, "broken.docx", docs.zip_bytes({"word.txt": b"CANARY"}))
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_file_that_cannot_be_read_is_a_warning_not_a_failed_archive(tmp_path: Path) -> None:
+    archive = docs.zip_bytes(
+        {
+            "ok.md": b"# Fine\n\nCANARY-OK read.\n",
+            "secret.txt": b"CANARY-SECRET must not be read\n",
+            "broken.pdf": b"%PDF-1.7\n garbage",
+        }
+    )
+    # zipfile writes no encryption: set the flag in the central directory, as a
+    # password-protected member has it.
+    entry = archive.index(b"PK\x01\x02")
+    while archive[entry + 46 : entry + 56] != b"secret.txt":
+        entry = archive.index(b"PK\x01\x02", entry + 1)
+    flags = int.from_bytes(archive[entry + 8 : entry + 10], "little") | 0x1
+    archive = archive[: entry + 8] + flags.to_bytes(2, "little") + archive[entry + 10 :]
+    with zipfile.ZipFile(io.BytesIO(archive)) as check:
+        assert check.getinfo("secret.txt").flag_bits & 0x1
+
+    parsed = _parse(tmp_path, "mixed.zip", archive)
+    assert "CANARY-OK" in parsed.text and "CANARY-SECRET" not in parsed.text
+    assert [w.split(":")[:2] for w in parsed.warnings] == [
+        ["secret.txt", " EncryptedDocumentError"],
+        ["broken.pdf", " CorruptDocumentError"],
+    ]
