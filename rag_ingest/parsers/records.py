@@ -11,6 +11,7 @@ Anything else (a config, a schema, YAML with anchors) is left to the text parser
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rag_ingest.parsers.base import ParsedDocument, Segment
@@ -162,9 +163,15 @@ def _flatten(value: dict[str, Any], prefix: str, depth: int, lines: list[str]) -
             lines.append(f"{path}: {_scalar(item)}")
 
 
+def _indented(text: str) -> str:
+    """A multi-line value's later lines indented under its key: at a line's start, a
+    value's '# Steps' (Markdown in an issue's body) became a heading of the document."""
+    return re.sub(r"\n(?=.)", "\n  ", text)
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return _indented(value.strip("\n"))
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if value is None or isinstance(value, (bool, int, float)):

@@ -1059,6 +1059,7 @@ def test_json_records_become_a_block_each(tmp_path: Path) -> None:
             "user": {"name": "Ann", "team": {"name": "ops", "site": "Lyon"}},
             "tags": ["urgent", "printer"],
             "comments": [{"by": "Bo", "text": "the toner was replaced and the jam cleared"}],
+            "body": "## Steps\n\n1. print\n# jams",
             "closed": n % 2 == 0,
             "score": None,
         }
@@ -1077,7 +1078,7 @@ def test_json_records_become_a_block_each(tmp_path: Path) -> None:
             f"## {where}[0]\nid: T-0\ntitle: Ticket 0 CANARY-REC-0\nuser.name: Ann\n"
             "user.team.name: ops\nuser.team.site: Lyon\ntags: urgent, printer\n"
             "comments[0].by: Bo\ncomments[0].text: the toner was replaced and the jam cleared\n"
-            "closed: true\nscore: null"
+            "body: ## Steps\n\n  1. print\n  # jams\nclosed: true\nscore: null"
         )
         assert first in parsed.text
         assert parsed.text.startswith("total: 60\npage: 1\n\n" if where else f"## {where}[0]")
@@ -1087,8 +1088,11 @@ def test_json_records_become_a_block_each(tmp_path: Path) -> None:
         for chunk in plan.chunks:
             body = chunk.text.removeprefix("total: 60\npage: 1\n\n")
             assert body.startswith(f"## {where}["), chunk.text[:80]
-            assert body.count("\nid: T-") == body.count("## ") == body.count("\nscore: null")
+            records = sum(line.startswith("## ") for line in body.split("\n"))
+            assert body.count("\nid: T-") == records == body.count("\nscore: null")
+        # A value's Markdown stays the value's: no chunk's path names "Steps" or "jams".
         assert plan.chunks[1].metadata["heading_path"].startswith(f"{where}[")
+        assert all("]" in c.metadata["heading_path"] for c in plan.chunks[1:])
 
 
 def test_json_that_is_not_records_stays_text(tmp_path: Path) -> None:
