@@ -12,7 +12,7 @@ import bisect
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,8 +198,45 @@ def fit_to_window(settings: ChunkSettings, window: int) -> ChunkSettings:
     )
 
 
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def in_code_fence(text: str) -> Callable[[int], bool]:
+    """Whether an offset of ``text`` lies in a fenced code block (CommonMark: closed by
+    a fence of the same character at least as long, with no info string; one never
+    closed runs to the end)."""
+    ranges: list[tuple[int, int]] = []
+    opening: re.Match[str] | None = None
+    for m in _FENCE.finditer(text):
+        if opening is None:
+            opening = m
+            continue
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        closes = m[1][0] == opening[1][0] and len(m[1]) >= len(opening[1])
+        if closes and not text[m.end() : line_end].strip():
+            ranges.append((opening.start(), line_end))
+            opening = None
+    if opening is not None:
+        ranges.append((opening.start(), len(text)))
+    starts = [start for start, _ in ranges]
+
+    def inside(offset: int) -> bool:
+        i = bisect.bisect_right(starts, offset) - 1
+        return i >= 0 and offset < ranges[i][1]
+
+    return inside
+
+
 def _headings(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), len(m.group(1)), m.group(2).strip()) for m in _HEADING.finditer(text)]
+    """Markdown headings, not the '# comment' lines of fenced code (a shell snippet's
+    '# run it' had become the heading of every chunk after it)."""
+    fenced = in_code_fence(text)
+    return [
+        (m.start(), len(m.group(1)), m.group(2).strip())
+        for m in _HEADING.finditer(text)
+        if not fenced(m.start())
+    ]
 
 
 _HYPHENATED = re.compile(r"[^\W\d_]-$")

@@ -41,6 +41,7 @@ from rag_ingest.parsers.sniff import no_text
 __all__ = ["parse_archive"]
 
 _SKIPPED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+_HEADING = re.compile(r"^#{1,5}\s", re.MULTILINE)
 # The files named past this many are listed in the warning by count alone.
 _NAMED = 10
 
@@ -103,19 +104,10 @@ def _copy(source: IO[bytes], path: str, size: int, name: str) -> None:
 def _demoted(text: str) -> str:
     """``text`` with its Markdown headings a level down (``#`` -> ``##``), fenced code
     left as it is: under its file's ``#`` heading, a file's own title would end it."""
-    out: list[str] = []
-    fence = ""
-    for line in text.split("\n"):
-        stripped = line.lstrip()
-        if fence:
-            if stripped.startswith(fence):
-                fence = ""
-        elif stripped.startswith(("```", "~~~")):
-            fence = stripped[:3]
-        elif re.match(r"#{1,5}\s", line):
-            line = "#" + line
-        out.append(line)
-    return "\n".join(out)
+    from rag_ingest.chunking import in_code_fence
+
+    fenced = in_code_fence(text)
+    return _HEADING.sub(lambda m: m[0] if fenced(m.start()) else "#" + m[0], text)
 
 
 def _fenced(parsed: ParsedDocument) -> str:

@@ -269,6 +269,21 @@ def test_a_long_text_is_counted_exactly_in_bounded_memory() -> None:
         assert peak < 40 * (1 << 18)  # a slice's tokens, not the text's (~36 B a token)
 
 
+def test_a_comment_in_fenced_code_is_no_heading() -> None:
+    prose = "More prose about the install and what it needs. " * 30
+    md = (
+        "# Install\n\nRun the steps.\n\n```bash\n# install deps\npip install x\n"
+        "```` not a closing fence\n# run it\n```\n\n"
+        f"{prose}\n\n~~~~python\n# still code\n`````\n# after backticks\n~~~\n# and more\n~~~~\n\n"
+        f"{prose}\n\n## Usage\n\nUse it.\n\n```\n# never closed\n"
+        + " ".join(f"Line {i} of a fence left open to the end." for i in range(40))
+    )
+    plan = _plan("markdown", md)
+    paths = [c.metadata.get("heading_path") for c in plan.chunks]
+    assert len(paths) > 6
+    assert set(paths) == {"Install", "Install > Usage"}, paths
+
+
 def test_a_large_csv_is_chunked_without_holding_every_record() -> None:
     import random
     import tracemalloc
