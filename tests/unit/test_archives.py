@@ -140,21 +140,34 @@ def test_a_file_that_cannot_be_read_is_a_warning_not_a_failed_archive(tmp_path: 
             "ok.md": b"# Fine\n\nCANARY-OK read.\n",
             "secret.txt": b"CANARY-SECRET must not be read\n",
             "broken.pdf": b"%PDF-1.7\n garbage",
+            "long.txt": b"CANARY-LONG runs past what its archive declares. " * 200,
         }
     )
+
     # zipfile writes no encryption: set the flag in the central directory, as a
     # password-protected member has it.
-    entry = archive.index(b"PK\x01\x02")
-    while archive[entry + 46 : entry + 56] != b"secret.txt":
-        entry = archive.index(b"PK\x01\x02", entry + 1)
-    flags = int.from_bytes(archive[entry + 8 : entry + 10], "little") | 0x1
-    archive = archive[: entry + 8] + flags.to_bytes(2, "little") + archive[entry + 10 :]
+    def entry(name: bytes) -> int:
+        at = archive.index(b"PK\x01\x02")
+        while archive[at + 46 : at + 46 + len(name)] != name:
+            at = archive.index(b"PK\x01\x02", at + 1)
+        return at
+
+    at = entry(b"secret.txt") + 8
+    flags = int.from_bytes(archive[at : at + 2], "little") | 0x1
+    archive = archive[:at] + flags.to_bytes(2, "little") + archive[at + 2 :]
+    # A member that runs on past the size the directory declares (the size the limit
+    # counted): zipfile stops there, and the CRC check fails it.
+    at = entry(b"long.txt") + 24
+    archive = archive[:at] + (100).to_bytes(4, "little") + archive[at + 4 :]
     with zipfile.ZipFile(io.BytesIO(archive)) as check:
         assert check.getinfo("secret.txt").flag_bits & 0x1
+        assert check.getinfo("long.txt").file_size == 100
 
     parsed = _parse(tmp_path, "mixed.zip", archive)
     assert "CANARY-OK" in parsed.text and "CANARY-SECRET" not in parsed.text
+    assert "CANARY-LONG" not in parsed.text
     assert [w.split(":")[:2] for w in parsed.warnings] == [
         ["secret.txt", " EncryptedDocumentError"],
         ["broken.pdf", " CorruptDocumentError"],
+        ["long.txt", " CorruptDocumentError"],
     ]
