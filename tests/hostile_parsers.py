@@ -34,6 +34,14 @@ def slow_text(path: str, name: str, options: Any) -> Any:
     return parse_text(path, name)
 
 
+def slow_note(path: str, name: str, options: Any) -> Any:
+    """A '.note' file's text, after 0.6 s (a slow parse, for the archive-parts tests)."""
+    from rag_ingest.parsers.text import parse_text
+
+    time.sleep(0.6)
+    return parse_text(path, name)
+
+
 def loaded_encodings() -> list[str]:
     """The tiktoken encodings a worker has loaded so far (for the warm-up test)."""
     import tiktoken.registry

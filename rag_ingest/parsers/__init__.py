@@ -135,16 +135,7 @@ def parse_file(
 
         if not options.archives:
             raise UnsupportedFileTypeError(f"{name}: an archive inside an archive is not opened")
-        inside = dataclasses.replace(options, archives=False, max_images=0)
-        parsed = parse_archive(
-            path,
-            name,
-            lambda path, name: parse_file(path, name, inside),
-            max_size=options.max_unzipped_size,
-            max_ratio=options.max_zip_ratio,
-            images=options.reads_images,
-            temp_dir=options.temp_dir,
-        )
+        parsed = parse_archive(path, name, options)
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import os
 import re
 import shutil
@@ -24,8 +25,8 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO
 
@@ -36,10 +37,20 @@ from rag_ingest.errors import (
     NoTextFormatError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.sniff import no_text
 
-__all__ = ["parse_archive"]
+__all__ = [
+    "ArchivePart",
+    "ArchivePlan",
+    "merge_parts",
+    "parse_archive",
+    "plan_archive",
+    "read_part",
+]
+
+# Files per part at most: each part is a task under parse.timeout.
+PART_FILES = 16
 
 _SKIPPED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 _HEADING = re.compile(r"^#{1,5}\s", re.MULTILINE)
@@ -91,6 +102,27 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
             yield _Member(info.name, info.size, functools.partial(_extracted, archive, info))
 
 
+def _is_zip(path: str) -> bool:
+    # By the first bytes, not zipfile.is_zipfile: that finds the zip a tar holds.
+    with open(path, "rb") as f:
+        return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+@contextlib.contextmanager
+def _members(path: str, name: str, max_ratio: float) -> Iterator[Iterator[_Member]]:
+    """The files of a zip or (uncompressed) tar in order, OS metadata left out, listed
+    lazily (a tar's as it is walked), the archive open meanwhile."""
+    try:
+        with zipfile.ZipFile(path) if _is_zip(path) else tarfile.open(path, "r:") as archive:
+            if isinstance(archive, zipfile.ZipFile):
+                listed = _zip_members(archive, name, max_ratio)
+            else:
+                listed = _tar_members(archive)
+            yield (m for m in listed if not _metadata(m.name))
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+        raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+
+
 def _demoted(text: str) -> str:
     """``text`` with its Markdown headings a level down (``#`` -> ``##``), fenced code
     left as it is: under its file's ``#`` heading, a file's own title would end it."""
@@ -109,62 +141,112 @@ def _fenced(parsed: ParsedDocument) -> str:
     return f"{fence}{parsed.language or ''}\n{text}\n{fence}"
 
 
-def parse_archive(
-    path: str,
-    name: str,
-    read: Callable[[str, str], ParsedDocument],
-    *,
-    max_size: int,
-    max_ratio: float,
-    images: bool = False,
-    temp_dir: str | None = None,
-) -> ParsedDocument:
-    """``read(path, name)`` parses one file unpacked from the archive. ``images``: image
-    files are read (by OCR) rather than passed over."""
-    with open(path, "rb") as f:
-        # Not zipfile.is_zipfile: it finds the zip a tar holds, at the tar's end.
-        is_zip = f.read(262)[257:262] != b"ustar"
-    with contextlib.ExitStack() as stack:
-        try:
-            if is_zip:
-                zipped = stack.enter_context(zipfile.ZipFile(path))
-                listed = list(_zip_members(zipped, name, max_ratio))
-            else:
-                listed = list(_tar_members(stack.enter_context(tarfile.open(path, "r:"))))
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-            raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
-        members = [m for m in listed if not _metadata(m.name)]
-        textless = {id(m) for m in members if no_text(m.name, images=images) is not None}
-        wanted = [m for m in members if id(m) not in textless]
-        total = sum(m.size for m in wanted)
-        if total > max_size:
-            raise ZipBombError(
-                f"{name}: its {len(wanted)} files to read expand to {total} bytes, past "
-                f"parse.max_unzipped_size ({max_size})"
-            )
-        scratch = stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="rag-ingest-archive-", dir=temp_dir)
+@dataclass
+class ArchivePlan:
+    """An archive listed and checked, its files to read in parts on several workers."""
+
+    path: str  # the archive to read: the document, or a compressed tar decompressed
+    temporary: bool  # ``path`` is a decompressed copy, removed once the parts are read
+    parser: str  # "zip" or "tar"
+    members: int  # files, OS metadata left out
+    wanted: list[int]  # the indexes of the files to read, in archive order
+    sizes: list[int]  # and their sizes
+    textless: list[str]  # the names of files with no text by name (never unpacked)
+    warnings: list[str] = field(default_factory=list)
+
+    def parts(self, workers: int) -> list[list[int]]:
+        """The files to read in contiguous parts of about equal size, at least one per
+        worker and at most :data:`PART_FILES` files each."""
+        count = max(min(workers, len(self.wanted)), -(-len(self.wanted) // PART_FILES))
+        share = sum(self.sizes) / count
+        parts: list[list[int]] = [[]]
+        done = 0
+        for index, size in zip(self.wanted, self.sizes, strict=True):
+            if len(parts[-1]) == PART_FILES or (parts[-1] and done >= share * len(parts)):
+                parts.append([])
+            parts[-1].append(index)
+            done += size
+        return parts
+
+
+@dataclass
+class ArchivePart:
+    """What a part of an archive's files gave."""
+
+    segments: list[Segment]
+    warnings: list[str]
+    unread: list[str]  # names of files a parser found no text in
+
+
+def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
+    """List the archive and check its limits; no file is unpacked."""
+    with _members(path, name, options.max_zip_ratio) as listed:
+        members = list(listed)
+    images = options.reads_images
+    textless = [i for i, m in enumerate(members) if no_text(m.name, images=images) is not None]
+    skipped = set(textless)
+    wanted = [i for i in range(len(members)) if i not in skipped]
+    total = sum(members[i].size for i in wanted)
+    if total > options.max_unzipped_size:
+        raise ZipBombError(
+            f"{name}: its {len(wanted)} files to read expand to {total} bytes, past "
+            f"parse.max_unzipped_size ({options.max_unzipped_size})"
         )
-        segments, warnings, unread = _read_members(wanted, read, os.path.join(scratch, "file"))
+    return ArchivePlan(
+        path=path,
+        temporary=False,
+        parser="zip" if _is_zip(path) else "tar",
+        members=len(members),
+        wanted=wanted,
+        sizes=[members[i].size for i in wanted],
+        textless=[_shown(members[i].name) for i in textless],
+    )
+
+
+def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -> ArchivePart:
+    """The files at ``indexes`` (of :attr:`ArchivePlan.wanted`) read by the parser each
+    calls for, one level deep: an archive inside is not opened."""
+    from rag_ingest.parsers import parse_file
+
+    inside = dataclasses.replace(options, archives=False, max_images=0)
+    todo = set(indexes)
+    with (
+        _members(path, name, options.max_zip_ratio) as listed,
+        tempfile.TemporaryDirectory(prefix="rag-ingest-archive-", dir=options.temp_dir) as tmp,
+    ):
+        chosen = (m for i, m in enumerate(listed) if i in todo)
+        picked = itertools.islice(chosen, len(todo))  # a tar is walked no further
+        return _read_members(
+            picked, lambda p, n: parse_file(p, n, inside), os.path.join(tmp, "file")
+        )
+
+
+def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> ParsedDocument:
+    """One document of the parts' text, in archive order."""
+    segments = [s for part in parts for s in part.segments]
     if not segments:
-        raise NoTextFormatError(f"{name}: an archive of {len(members)} files, none with text")
-    names = [_shown(m.name) for m in members if id(m) in textless] + unread
+        raise NoTextFormatError(f"{name}: an archive of {plan.members} files, none with text")
+    warnings = [*plan.warnings, *(w for part in parts for w in part.warnings)]
+    names = plan.textless + [n for part in parts for n in part.unread]
     if names:
         named = ", ".join(names[:_NAMED])
         if len(names) > _NAMED:
             named += f" and {len(names) - _NAMED} more"
-        warnings.insert(0, f"{len(names)} of {len(members)} files have no text: {named}")
+        warnings.insert(0, f"{len(names)} of {plan.members} files have no text: {named}")
     return ParsedDocument(
-        file_type="archive",
-        segments=segments,
-        parser="zip" if is_zip else "tar",
-        warnings=warnings,
+        file_type="archive", segments=segments, parser=plan.parser, warnings=warnings
     )
 
 
+def parse_archive(path: str, name: str, options: ParseOptions) -> ParsedDocument:
+    """A zip or (uncompressed) tar archive read whole, in this process."""
+    plan = plan_archive(path, name, options)
+    return merge_parts(name, plan, [read_part(path, name, plan.wanted, options)])
+
+
 def _read_members(
-    members: list[_Member], read: Callable[[str, str], ParsedDocument], scratch: str
-) -> tuple[list[Segment], list[str], list[str]]:
+    members: Iterable[_Member], read: Callable[[str, str], ParsedDocument], scratch: str
+) -> ArchivePart:
     """The members' text as segments, the warnings, and the names of those with none."""
     segments: list[Segment] = []
     warnings: list[str] = []
@@ -199,4 +281,4 @@ def _read_members(
             # No page number: page 1 of which file?
             text = f"# {shown}\n\n{segment.text}" if i == 0 else segment.text
             segments.append(Segment(text, ocr=segment.ocr))
-    return segments, warnings, unread
+    return ArchivePart(segments, warnings, unread)

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombError, disk_full
 
-__all__ = ["compression", "inner_name", "unpacked"]
+__all__ = ["compression", "head_inside", "inner_name", "unpack", "unpacked"]
 
 # Magic numbers long enough that no text file starts with one by chance ("BZh" alone
 # would take a note that starts "BZh..." for bzip2).
@@ -42,17 +42,25 @@ def _format(head: bytes) -> str | None:
     return next((what for magic, what, _ in _FORMATS if magic.match(head)), None)
 
 
+def head_inside(path: str, what: str, size: int = 512) -> bytes:
+    """The first ``size`` bytes of the stream inside (b"" when it cannot be read)."""
+    opener = next(open_ for _, format_, open_ in _FORMATS if format_ == what)
+    try:
+        with opener(path, "rb") as source:
+            head: bytes = source.read(size)
+            return head
+    except (EOFError, lzma.LZMAError, zlib.error, OSError):
+        return b""
+
+
 def inner_name(name: str) -> str:
     """The name of the file inside: ``report.csv.gz`` -> ``report.csv``."""
     path = PurePosixPath(name)
     return str(path.with_suffix("")) if path.suffix.lower() in _SUFFIXES else name
 
 
-@contextlib.contextmanager
-def unpacked(
-    path: str, name: str, what: str, limit: int, temp_dir: str | None
-) -> Iterator[tuple[str, str]]:
-    """``(path, name)`` of the decompressed file, removed afterwards. Past ``limit``
+def unpack(path: str, name: str, what: str, limit: int, temp_dir: str | None) -> str:
+    """The path of the decompressed file, which the caller removes. Past ``limit``
     bytes it is a :class:`ZipBombError`; a truncated or corrupt stream, a
     :class:`CorruptDocumentError`; a second compression, no text."""
     fd, out_path = tempfile.mkstemp(prefix=".unpacked-", dir=temp_dir)
@@ -71,6 +79,20 @@ def unpacked(
             head = f.read(512)
         if _format(head) is not None:
             raise NoTextFormatError(f"{name}: compressed twice: not unpacked")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(out_path)
+        raise
+    return out_path
+
+
+@contextlib.contextmanager
+def unpacked(
+    path: str, name: str, what: str, limit: int, temp_dir: str | None
+) -> Iterator[tuple[str, str]]:
+    """``(path, name)`` of the decompressed file (see :func:`unpack`), removed after."""
+    out_path = unpack(path, name, what, limit, temp_dir)
+    try:
         yield out_path, inner_name(name)
     finally:
         with contextlib.suppress(OSError):

@@ -35,15 +35,26 @@ from rag_ingest.errors import (
     ParserTimeoutError,
 )
 from rag_ingest.parsers import detect, parse_file
+from rag_ingest.parsers.archive import (
+    ArchivePlan,
+    merge_parts,
+    plan_archive,
+    read_part,
+)
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.compressed import compression, head_inside, inner_name, unpack
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
-from rag_ingest.parsers.sniff import is_pdf
+from rag_ingest.parsers.sniff import is_pdf, maybe_archive
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
 
 T = TypeVar("T")
+
+# An archive of this many files to read or more is read in parts on every worker, each
+# part a task under parse.timeout (parsers/archive.py); fewer, in one task.
+_SPLIT_FILES = 4
 
 
 # One small bundled file of each parsed type (the demo corpus), parsed by each worker as
@@ -152,27 +163,31 @@ def parse_and_chunk(
     chunk_settings: ChunkSettings,
     base_metadata: dict[str, Any],
     split_pages: int = 0,
-) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan | ParsedDocument:
+    split_archives: bool = False,
+) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan | ArchivePlan | ParsedDocument:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
     The parsed text is dropped from the returned document (segments emptied):
     only the chunks travel back to the parent. A PDF long enough to split (see
-    :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, and
-    a document with scans to read comes back parsed but not chunked.
+    :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, an
+    archive of many files as its :class:`ArchivePlan`, and a document with scans to
+    read comes back parsed but not chunked.
     """
-    got = parse_or_plan(path, name, options, split_pages)
-    if isinstance(got, SplitPlan) or got.scans:
+    got = parse_or_plan(path, name, options, split_pages, split_archives)
+    if isinstance(got, (SplitPlan, ArchivePlan)) or got.scans:
         return got
     return chunk_parsed(got, chunk_settings, base_metadata)
 
 
 def parse_or_plan(
-    path: str, name: str, options: ParseOptions, split_pages: int = 0
-) -> ParsedDocument | SplitPlan:
+    path: str, name: str, options: ParseOptions, split_pages: int = 0, split_archives: bool = False
+) -> ParsedDocument | SplitPlan | ArchivePlan:
     """:func:`parse_file` with its scans left to read (``scans``), or a long PDF's
-    :class:`SplitPlan`."""
-    return _long_pdf(path, name, options, split_pages) or parse_file(
-        path, name, options, defer_scans=True
+    :class:`SplitPlan`, or (``split_archives``) an archive's :class:`ArchivePlan`."""
+    return (
+        _long_pdf(path, name, options, split_pages)
+        or (_many_files(path, name, options) if split_archives else None)
+        or parse_file(path, name, options, defer_scans=True)
     )
 
 
@@ -222,6 +237,45 @@ def _long_pdf(path: str, name: str, options: ParseOptions, min_pages: int) -> Sp
     if plan is not None and kind.note:
         plan.warnings.append(kind.note)
     return plan
+
+
+def _many_files(path: str, name: str, options: ParseOptions) -> ArchivePlan | None:
+    """The :class:`ArchivePlan` of a zip or tar archive (a compressed tar decompressed
+    first, into ``options.temp_dir``) of at least :data:`_SPLIT_FILES` files to read
+    that no plugin claims, else None (parsed whole)."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if any(extension == suffix for extension, _ in options.plugins):
+        return None
+    with open(path, "rb") as f:
+        head = f.read(512)
+    packed = compression(path)
+    if packed is not None:
+        if head_inside(path, packed)[257:262] != b"ustar":
+            return None  # not a tar inside: parse_file says what it is
+    elif head[257:262] != b"ustar" and not (head[:4] == b"PK\x03\x04" and maybe_archive(name)):
+        return None  # anything else (a DOCX among them) skips detect()'s checks here
+    unpacked = None
+    if packed is not None:
+        unpacked = unpack(path, name, packed, options.max_unzipped_size, options.temp_dir)
+    try:
+        target = unpacked or path
+        try:
+            kind = detect(target, inner_name(name) if unpacked else name)
+        except DocumentError:
+            return None  # parse_file raises it again, with the same words
+        if kind.kind != "archive":
+            return None
+        plan = plan_archive(target, name, options)
+        if len(plan.wanted) < _SPLIT_FILES:
+            return None
+        plan.temporary = unpacked is not None
+        plan.warnings += [kind.note] if kind.note else []
+        plan.warnings += [f"decompressed from {packed}"] if packed else []
+        unpacked = None  # the plan's now: removed once its parts are read
+        return plan
+    finally:
+        if unpacked is not None:
+            os.unlink(unpacked)
 
 
 class _SpawnWithoutMainPopen(popen_spawn_posix.Popen):
@@ -326,6 +380,9 @@ class ParserPool:
         # PDFs one at a time (PyMuPDF is not thread-safe), so only processes split.
         split = self.settings.mode == "process" and self.workers > 1
         self.split_pages = settings.pdf_split_pages if split else 0
+        # An archive's files are read in parts in processes, even on one worker: each
+        # part has a time limit of its own. A thread's limit cannot stop it.
+        self.split_archives = self.settings.mode == "process"
         self._process_pool: Any = None
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -356,8 +413,10 @@ class ParserPool:
 
     async def parse(self, path: str, name: str) -> ParsedDocument:
         """Parse one file; raise a :class:`DocumentError` subclass on any failure."""
-        got = await self.run(name, parse_or_plan, path, name, self.options, self.split_pages)
-        parsed = await self._parse_ranges(path, name, got) if isinstance(got, SplitPlan) else got
+        got = await self.run(
+            name, parse_or_plan, path, name, self.options, self.split_pages, self.split_archives
+        )
+        parsed = await self._parsed(path, name, got)
         return await self._read_scans(path, name, parsed) if parsed.scans else parsed
 
     async def parse_and_chunk(
@@ -372,10 +431,11 @@ class ParserPool:
             chunk_settings,
             base_metadata,
             self.split_pages,
+            self.split_archives,
         )
         if isinstance(got, tuple):
             return got
-        parsed = await self._parse_ranges(path, name, got) if isinstance(got, SplitPlan) else got
+        parsed = await self._parsed(path, name, got)
         if parsed.scans:
             parsed = await self._read_scans(path, name, parsed)
         return await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
@@ -399,6 +459,32 @@ class ParserPool:
         else:
             parts = [await read(batch) for batch in todo]
         return finish(name, parsed, [s for part in parts for s in part], self.options)
+
+    async def _parsed(
+        self, path: str, name: str, got: ParsedDocument | SplitPlan | ArchivePlan
+    ) -> ParsedDocument:
+        """The document a plan stands for, its parts parsed on every worker at once."""
+        if isinstance(got, SplitPlan):
+            return await self._parse_ranges(path, name, got)
+        if isinstance(got, ArchivePlan):
+            return await self._read_archive(name, got)
+        return got
+
+    async def _read_archive(self, name: str, plan: ArchivePlan) -> ParsedDocument:
+        """An archive's files read in parts at once, each part under the time limit; the
+        first part that fails fails the document and stops the others."""
+        try:
+            parts = await gather_or_cancel(
+                *(
+                    self.run(name, read_part, plan.path, name, indexes, self.options)
+                    for indexes in plan.parts(self.workers)
+                )
+            )
+        finally:
+            if plan.temporary:
+                with contextlib.suppress(OSError):
+                    os.unlink(plan.path)
+        return merge_parts(name, plan, parts)
 
     async def _parse_ranges(self, path: str, name: str, plan: SplitPlan) -> ParsedDocument:
         """A long PDF parsed in page ranges at once, each under the time limit; the

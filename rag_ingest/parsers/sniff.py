@@ -12,7 +12,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.compressed import inner_name
 
-__all__ = ["CODE_LANGUAGES", "FileKind", "detect", "is_pdf", "no_text"]
+__all__ = ["CODE_LANGUAGES", "FileKind", "detect", "is_pdf", "maybe_archive", "no_text"]
 
 # Extension -> language: a langchain_text_splitters.Language value where it has one (split
 # on that language's syntax), else a name of our own (generic separators, but the file is
@@ -86,6 +86,12 @@ _RASTER_MAGIC = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
+
+
+def maybe_archive(name: str) -> bool:
+    """Whether a zip by this name may be an archive of files, not a document in zip form
+    (a DOCX, an ODT, an EPUB: their names say so)."""
+    return _BY_EXTENSION.get(PurePosixPath(name).suffix.lower(), "archive") == "archive"
 
 
 def no_text(name: str, images: bool = False) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from rag_ingest.chunking import chunk_document
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
@@ -291,6 +292,67 @@ async def test_a_long_pdf_gets_as_many_ranges_as_the_workers_divide(
     parsed, _, calls = await _parse_and_chunk(path, split_pages)
     assert calls.count("parse_range") == 2 * ranges  # parse, then parse_and_chunk
     assert parsed.pages == 16 and "CANARY-11-0" in parsed.text and "CANARY-PLAIN" in parsed.text
+
+
+async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_path: Path) -> None:
+    import gzip
+    import io
+    import tarfile
+
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.settings import ChunkSettings
+
+    files = {f"docs/page{i:02d}.md": f"# Page {i}\n\nCANARY-PART-{i} text.\n".encode()
+             for i in range(40)}  # fmt: skip
+    files["docs/logo.png"] = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    unpack = tmp_path / "unpack"
+    unpack.mkdir()
+    options = ParseOptions(temp_dir=str(unpack))
+    settings = ParseSettings(mode="process", workers=2)
+    for name, data in (
+        ("docs.zip", docs.zip_bytes(files)),
+        ("docs.tgz", gzip.compress(tar.getvalue())),
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        whole = parse_file(str(path), name, options)
+        parsed, plan, calls = await _recorded(path, settings, options, ChunkSettings())
+        # 40 files on 2 workers: 3 parts of at most 16 files, twice.
+        parts = ["read_part"] * 3
+        assert calls == ["parse_or_plan", *parts, "parse_and_chunk", *parts, "chunk_parsed"]
+        assert [s.text for s in parsed.segments] == [s.text for s in whole.segments]
+        assert parsed.warnings == whole.warnings and parsed.parser == whole.parser
+        assert parsed.warnings[0] == "1 of 41 files have no text: docs/logo.png"
+        assert "CANARY-PART-39" in parsed.text
+        assert [c.text for c in plan.chunks] == [
+            c.text for c in chunk_document(whole, ChunkSettings(), {}).chunks
+        ]
+        assert list(unpack.iterdir()) == []  # the decompressed tar removed
+
+
+async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) -> None:
+    from rag_ingest.errors import ParserTimeoutError
+
+    # 8 files of 0.6 s each: 4.8 s whole, past the 3 s limit; 2.4 s a part on 2 workers.
+    notes = {f"n{i}.note": f"CANARY-SLOW-{i}".encode() for i in range(8)}
+    path = tmp_path / "notes.zip"
+    path.write_bytes(docs.zip_bytes(notes))
+    options = ParseOptions(plugins=((".note", "tests.hostile_parsers:slow_note"),))
+    pool = ParserPool(ParseSettings(mode="process", workers=2, timeout=3), options)
+    try:
+        parsed = await pool.parse(str(path), "notes.zip")
+        assert all(f"CANARY-SLOW-{i}" in parsed.text for i in range(8))
+        pool.split_archives = False  # one task, as before
+        with pytest.raises(ParserTimeoutError):
+            await pool.parse(str(path), "notes.zip")
+    finally:
+        pool.close()
 
 
 async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path) -> None:
