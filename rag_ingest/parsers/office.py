@@ -419,6 +419,7 @@ def _parse_docling(
             # stderr telling the user to install it. The drawing's text is read anyway.
             converter.docx_to_pdf_converter_init = True
             converter.display_drawingml_warning = False
+        formulas = _formulas_shown(converter.workbook, data) if kind == "xlsx" else 0
         doc = converter.convert()
         _drop_relative_links(doc)
         notes = _speaker_notes(data) if kind == "pptx" else {}
@@ -459,4 +460,45 @@ def _parse_docling(
     if not segments and not images and not (embedded and embedded.images):
         raise EmptyDocumentError(f"{name}: no text")
     parsed = ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)
+    if formulas:
+        parsed.warnings.append(
+            f"{formulas} formula cell(s) have no saved value (the workbook was written by a "
+            "program, never saved by a spreadsheet app): their formulas are shown instead"
+        )
     return embedded.into(parsed) if embedded else pictures.into(parsed)
+
+
+# A formula cell with no value saved beside it: <c r="D2"><f>B2*C2</f><v></v></c>, or a
+# shared formula's <f t="shared" si="0"/> alone.
+_FORMULA_WITHOUT_VALUE = re.compile(rb"(?:</f>|<f\b[^>]*/>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def _formulas_shown(workbook: Any, data: bytes) -> int:
+    """Put a formula's text (``=B2*C2``) in each cell of docling's workbook that has a
+    formula and no saved value, and say how many. openpyxl writes formulas without their
+    values, and Excel computes them on opening: read for their values only, a generated
+    report's totals came out as empty cells."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        if not any(_FORMULA_WITHOUT_VALUE.search(archive.read(n)) for n in sheets):
+            return 0
+    formulas = load_workbook(BytesIO(data), data_only=False)
+    shown = 0
+    for title in workbook.sheetnames:
+        if title not in formulas.sheetnames or not hasattr(formulas[title], "iter_rows"):
+            continue  # a chart sheet
+        target = workbook[title]
+        for row in formulas[title].iter_rows():
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                text = getattr(cell.value, "text", cell.value)  # an array formula's
+                into = target.cell(row=cell.row, column=cell.column)
+                if into.value is None and isinstance(text, str) and hasattr(into, "column"):
+                    into.value = text if text.startswith("=") else f"={text}"
+                    shown += 1
+    return shown

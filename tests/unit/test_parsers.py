@@ -537,6 +537,49 @@ def test_each_sheet_is_a_page_named_by_its_sheet(tmp_path: Path) -> None:
     assert "rent" in parsed.segments[1].text and "rent" not in parsed.segments[0].text
 
 
+def test_a_formula_with_no_saved_value_shows_its_formula(tmp_path: Path) -> None:
+    import io
+    import re
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["item", "qty", "price", "total"])
+    for i in range(3):
+        sheet.append([f"widget {i}", i + 1, 2.5, f"=B{i + 2}*C{i + 2}"])
+    sheet.append(["sum", None, None, "=SUM(D2:D4)"])
+    sheet.merge_cells("A6:D6")
+    sheet["A6"] = "=CONCAT(A2, A3)"
+    book.create_sheet("Plain").append(["CANARY-PLAIN", 1])
+    out = io.BytesIO()
+    book.save(out)  # openpyxl saves formulas, not their values: Excel computes them
+    path = _file(tmp_path, "report.xlsx", out.getvalue())
+    parsed = parse_file(path, "report.xlsx", OPTIONS)
+    rows = [" ".join(line.split()) for line in parsed.segments[0].text.splitlines()]
+    assert "| widget 2 | 3 | 2.5 | =B4*C4 |" in rows
+    assert "| sum | | | =SUM(D2:D4) |" in rows
+    assert any("=CONCAT(A2, A3)" in row for row in rows)
+    assert parsed.warnings == [
+        "5 formula cell(s) have no saved value (the workbook was written by a program, "
+        "never saved by a spreadsheet app): their formulas are shown instead"
+    ]
+
+    # Saved by a spreadsheet app, a formula's value is there: it is shown, not the formula
+    # (the sum and the merged cell left without theirs).
+    saved = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as src, zipfile.ZipFile(saved, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb"(<f>B\d\*C\d</f>)<v\s*/?>(</v>)?", rb"\1<v>7.5</v>", data)
+            dst.writestr(item, data)
+    parsed = parse_file(_file(tmp_path, "saved.xlsx", saved.getvalue()), "saved.xlsx", OPTIONS)
+    assert "7.5" in parsed.text and "=B4*C4" not in parsed.text and "=SUM(D2:D4)" in parsed.text
+    assert parsed.warnings[0].startswith("2 formula cell(s) have no saved value")
+
+
 def _workbook(tmp_path: Path, *, chart_sheet: bool = False) -> str:
     return _file(tmp_path, "orders.xlsx", docs.orders_xlsx_bytes(chart_sheet=chart_sheet))
 
