@@ -204,8 +204,8 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
 
 
 def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -> ArchivePart:
-    """The files at ``indexes`` (of :attr:`ArchivePlan.wanted`) read by the parser each
-    calls for, one level deep: an archive inside is not opened."""
+    """The files at ``indexes`` (from :attr:`ArchivePlan.wanted`) read by the parser
+    each calls for, one level deep: an archive inside is not opened."""
     from rag_ingest.parsers import parse_file
 
     inside = dataclasses.replace(options, archives=False, max_images=0)
@@ -226,7 +226,8 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
     segments = [s for part in parts for s in part.segments]
     if not segments:
         raise NoTextFormatError(f"{name}: an archive of {plan.members} files, none with text")
-    warnings = [*plan.warnings, *(w for part in parts for w in part.warnings)]
+    # The plan's own (decompressed from gzip) last, where parse_file puts them.
+    warnings = [*(w for part in parts for w in part.warnings), *plan.warnings]
     names = plan.textless + [n for part in parts for n in part.unread]
     if names:
         named = ", ".join(names[:_NAMED])

@@ -481,6 +481,7 @@ def _formulas_shown(workbook: Any, data: bytes) -> int:
     import zipfile
 
     from openpyxl import load_workbook
+    from openpyxl.cell.cell import MergedCell
 
     with zipfile.ZipFile(BytesIO(data)) as archive:
         sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
@@ -498,7 +499,12 @@ def _formulas_shown(workbook: Any, data: bytes) -> int:
                     continue
                 text = getattr(cell.value, "text", cell.value)  # an array formula's
                 into = target.cell(row=cell.row, column=cell.column)
-                if into.value is None and isinstance(text, str) and hasattr(into, "column"):
+                # A merged range's other cells hold nothing and take nothing.
+                if (
+                    into.value is None
+                    and isinstance(text, str)
+                    and not isinstance(into, MergedCell)
+                ):
                     into.value = text if text.startswith("=") else f"={text}"
                     shown += 1
     return shown
