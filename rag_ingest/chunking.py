@@ -9,6 +9,7 @@ Chroma accepts.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import itertools
 import re
@@ -151,6 +152,36 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
+def _by_member(
+    parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
+) -> ChunkPlan:
+    """An archive's files chunked one by one: no chunk holds the end of one file and the
+    start of the next, and each says which file it is from (``archive_member``). Two
+    copies of a file are two files: each chunk of each is kept, under its own path."""
+    plan: ChunkPlan | None = None
+    for member, group in itertools.groupby(parsed.segments, key=lambda s: s.member):
+        sub = dataclasses.replace(parsed, segments=list(group))
+        metadata = dict(base_metadata, archive_member=member) if member else base_metadata
+        part = chunk_document(sub, settings, metadata)
+        if plan is None:
+            plan = dataclasses.replace(part, chunks=[])
+        else:
+            plan.token_count += part.token_count
+            plan.chunked = True
+            plan.dropped_empty += part.dropped_empty
+            plan.joined_small += part.joined_small
+            plan.dropped_duplicates += part.dropped_duplicates
+            plan.warnings += part.warnings
+        for chunk in part.chunks:
+            chunk.metadata["chunk_index"] = len(plan.chunks)
+            plan.chunks.append(chunk)
+    assert plan is not None  # two members at least
+    for chunk in plan.chunks:
+        chunk.metadata["chunk_count"] = len(plan.chunks)
+        chunk.metadata["chunked"] = plan.chunked
+    return plan
+
+
 def _splitter(strategy: str, language: str | None, size: int, overlap: int, count: Any) -> Any:
     from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
@@ -274,6 +305,8 @@ def chunk_document(
     parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
 ) -> ChunkPlan:
     """Split a parsed document into validated, provenance-tagged chunks."""
+    if len({s.member for s in parsed.segments}) > 1:
+        return _by_member(parsed, settings, base_metadata)
     encoding = get_encoding(settings.encoding)
 
     def count(text: str) -> int:

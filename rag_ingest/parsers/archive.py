@@ -281,5 +281,5 @@ def _read_members(
         for i, segment in enumerate(parts):
             # No page number: page 1 of which file?
             text = f"# {shown}\n\n{segment.text}" if i == 0 else segment.text
-            segments.append(Segment(text, ocr=segment.ocr))
+            segments.append(Segment(text, ocr=segment.ocr, member=shown))
     return ArchivePart(segments, warnings, unread)

@@ -165,7 +165,8 @@ async def test_corpus_from_s3_into_chroma(
         # A zip's files are read one by one, each under its path (in a worker process).
         assert results["wiki.zip"].file_type == "archive"
         zipped = (await p.query("CANARY-ZIPPDF book trains", session_id="alpha", k=1))[0][0]
-        assert "# wiki/policy.pdf\n\n" in zipped.page_content
+        assert zipped.page_content.startswith("# wiki/policy.pdf\n\n")
+        assert zipped.metadata["archive_member"] == "wiki/policy.pdf"
         code = (await p.query("CANARY-GO entry point", session_id="alpha", k=1))[0][0]
         assert code.metadata["language"] == "go" and code.metadata["file_type"] == "code"
     assert not any((tmp_path / "tmp").iterdir())  # every temp download removed

@@ -79,6 +79,22 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
     assert "wiki/Onboarding.md > Onboarding > Laptops" in paths
     pdf = next(c for c in plan.chunks if "CANARY-PDF" in c.text)
     assert pdf.metadata["heading_path"].startswith("wiki/policy.pdf")
+    # Each chunk is of one file, and says which; small files stay whole, one chunk each.
+    members = [c.metadata["archive_member"] for c in plan.chunks]
+    assert members == sorted(members, key=["wiki/Onboarding.md", "wiki/policy.pdf",
+                                           "wiki/tool.py"].index)  # fmt: skip
+    assert members.count("wiki/policy.pdf") == members.count("wiki/tool.py") == 1
+    assert all(c.text.count("\n# wiki/") == 0 for c in plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
+    assert {c.metadata["chunk_count"] for c in plan.chunks} == {len(plan.chunks)}
+    assert plan.token_count == sum(c.metadata["token_count"] for c in plan.chunks)
+
+    # Two copies of a file are two files, each whole under its own path.
+    long = b"# X\n\n" + b"".join(b"Line %d of CANARY-TWICE. " % i for i in range(60))
+    twice = docs.zip_bytes({"a/x.md": long, "b/y.md": b"# Y\n\nother\n", "c/x.md": long})
+    plan = chunk_document(_parse(tmp_path, "twice.zip", twice), SMALL, {})
+    per_member = [c.metadata["archive_member"] for c in plan.chunks]
+    assert per_member.count("a/x.md") == per_member.count("c/x.md") > 1
 
 
 def test_tar_archives_plain_or_compressed_and_what_they_must_not_do(tmp_path: Path) -> None:
