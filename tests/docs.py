@@ -441,6 +441,23 @@ def corpus() -> dict[str, bytes]:
     }
 
 
+def tar_bytes(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A tar archive of ``files`` (name -> bytes), then symbolic ``links`` (name -> target)."""
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return buf.getvalue()
+
+
 def zip_bytes(files: dict[str, bytes]) -> bytes:
     """A zip archive of ``files`` (name -> bytes), deflated, in order."""
     buf = io.BytesIO()

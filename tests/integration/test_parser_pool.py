@@ -296,8 +296,6 @@ async def test_a_long_pdf_gets_as_many_ranges_as_the_workers_divide(
 
 async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_path: Path) -> None:
     import gzip
-    import io
-    import tarfile
 
     from rag_ingest.parsers import parse_file
     from rag_ingest.settings import ChunkSettings
@@ -305,19 +303,13 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
     files = {f"docs/page{i:02d}.md": f"# Page {i}\n\nCANARY-PART-{i} text.\n".encode()
              for i in range(40)}  # fmt: skip
     files["docs/logo.png"] = b"\x89PNG\r\n\x1a\n" + bytes(64)
-    tar = io.BytesIO()
-    with tarfile.open(fileobj=tar, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
     unpack = tmp_path / "unpack"
     unpack.mkdir()
     options = ParseOptions(temp_dir=str(unpack))
     settings = ParseSettings(mode="process", workers=2)
     for name, data in (
         ("docs.zip", docs.zip_bytes(files)),
-        ("docs.tgz", gzip.compress(tar.getvalue())),
+        ("docs.tgz", gzip.compress(docs.tar_bytes(files))),
     ):
         path = tmp_path / name
         path.write_bytes(data)

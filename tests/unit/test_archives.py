@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -23,20 +22,6 @@ from rag_ingest.settings import ChunkSettings
 from tests import docs
 
 SMALL = ChunkSettings(chunk_tokens=48, overlap_tokens=0, whole_document_tokens=0)
-
-
-def _tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            archive.addfile(info)
-    return buf.getvalue()
 
 
 def _parse(tmp_path: Path, name: str, data: bytes, **options: object):
@@ -104,7 +89,7 @@ def test_tar_archives_plain_or_compressed_and_what_they_must_not_do(tmp_path: Pa
         "../../outside.md": b"# Outside\n\nCANARY-TRAVERSAL stays a heading.\n",
         "site/\nfake heading.md": b"CANARY-NEWLINE in the name\n",
     }
-    tar = _tar(site, links={"site/passwd": "/etc/passwd"})
+    tar = docs.tar_bytes(site, links={"site/passwd": "/etc/passwd"})
     for name, data in (
         ("site.tar", tar),
         ("site.tar.gz", gzip.compress(tar)),
@@ -139,7 +124,7 @@ def test_archive_limits_hold_before_anything_is_unpacked(tmp_path: Path) -> None
         _parse(tmp_path, "bomb.zip", bomb)
     # A tar whose header says more than the limit.
     with pytest.raises(ZipBombError):
-        _parse(tmp_path, "big.tar", _tar({"a.txt": b"a" * 6000}), max_unzipped_size=5000)
+        _parse(tmp_path, "big.tar", docs.tar_bytes({"a.txt": b"a" * 6000}), max_unzipped_size=5000)
     with pytest.raises(CorruptDocumentError, match="not a readable archive"):
         _parse(tmp_path, "cut.zip", big[: len(big) // 2])
     with pytest.raises(NoTextFormatError, match="none with text"):
