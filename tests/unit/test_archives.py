@@ -172,3 +172,24 @@ def test_a_file_that_cannot_be_read_is_a_warning_not_a_failed_archive(tmp_path: 
         ["broken.pdf", " CorruptDocumentError"],
         ["long.txt", " CorruptDocumentError"],
     ]
+
+
+def test_an_archive_s_parts_are_contiguous_balanced_and_few() -> None:
+    from rag_ingest.parsers.archive import MAX_PARTS, PART_FILES, ArchivePlan
+
+    def plan(sizes: list[int]) -> ArchivePlan:
+        wanted = list(range(0, 2 * len(sizes), 2))  # indexes skip the textless files
+        return ArchivePlan("a.zip", False, "zip", 2 * len(sizes), wanted, sizes, [])
+
+    for sizes, workers, expected in (
+        ([100] * 8, 2, [4, 4]),  # a part per worker
+        ([100] * 40, 2, [14, 13, 13]),  # at most 16 files a part
+        ([100] * 3, 4, [1, 1, 1]),  # no empty part
+        ([10_000] + [100] * 9, 2, [1, 9]),  # by size: the big file alone
+    ):
+        parts = plan(sizes).parts(workers)
+        assert [len(p) for p in parts] == expected, sizes
+        assert [i for p in parts for i in p] == plan(sizes).wanted  # each once, in order
+    many = plan([100] * 3000).parts(2)
+    assert len(many) == MAX_PARTS and max(len(p) for p in many) > PART_FILES
+    assert [i for p in many for i in p] == plan([100] * 3000).wanted
