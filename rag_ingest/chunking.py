@@ -155,13 +155,15 @@ def content_hash(text: str) -> str:
 def _by_member(
     parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
 ) -> ChunkPlan:
-    """An archive's files chunked one by one: no chunk holds the end of one file and the
-    start of the next, and each says which file it is from (``archive_member``). Two
-    copies of a file are two files: each chunk of each is kept, under its own path."""
+    """An archive's files, or an e-mail's attachments, chunked one by one: no chunk
+    holds the end of one and the start of the next, and each says which it is from
+    (``archive_member``, ``attachment``). Two copies of a file are two files: each chunk
+    of each is kept, under its own name."""
+    key = "attachment" if parsed.file_type == "email" else "archive_member"
     plan: ChunkPlan | None = None
     for member, group in itertools.groupby(parsed.segments, key=lambda s: s.member):
         sub = dataclasses.replace(parsed, segments=list(group))
-        metadata = dict(base_metadata, archive_member=member) if member else base_metadata
+        metadata = {**base_metadata, key: member} if member else base_metadata
         part = chunk_document(sub, settings, metadata)
         if plan is None:
             plan = dataclasses.replace(part, chunks=[])

@@ -23,7 +23,7 @@ class Segment:
     text: str
     page: int | None = None  # 1-based page or slide number where the format has pages
     ocr: bool = False  # read from an image of the page by OCR
-    member: str | None = None  # the file inside an archive it came from
+    member: str | None = None  # the file inside an archive, or the attachment, it is of
 
 
 @dataclass

@@ -123,7 +123,7 @@ def parse_email(
             lines.append(f"{header}: {str(value).strip()}")
     attachments: list[str] = []
     images: list[Image] = []
-    read: list[str] = []
+    read: list[tuple[str, str]] = []
     for part in message.iter_attachments():
         filename = part.get_filename() or part.get_content_type()
         attachments.append(filename)
@@ -140,7 +140,7 @@ def parse_email(
         ):
             text = _read_attachment(part, filename, read_attachment, warnings)
             if text:
-                read.append(f"## Attachment: {filename}\n\n{text}")
+                read.append((filename, f"## Attachment: {filename}\n\n{text}"))
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body_part = message.get_body(preferencelist=("plain", "html"))
@@ -152,10 +152,12 @@ def parse_email(
     body = body.strip()
     if not body and not attachments:
         raise EmptyDocumentError(f"{name}: an e-mail without text")
-    text = "\n\n".join(part for part in (title, "\n".join(lines), body, *read) if part)
+    text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)
+    # An attachment a segment of its own: chunked apart from the mail, its chunks say so.
+    attached = [Segment(block, member=filename) for filename, block in read]
     return ParsedDocument(
         file_type="email",
-        segments=[Segment(text)],
+        segments=[Segment(text), *attached],
         parser="email",
         warnings=warnings,
         images=images,

@@ -477,6 +477,16 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
     assert "CANARY-PDF-ATTACHMENT" in text and "CANARY-DOCX-ATTACHMENT" in text
     assert "## Attachment: inner.eml" in text and "CANARY-FORWARDED" in text
     assert "## Attachment: notes.zip" in text and "CANARY-ZIP-ATTACHMENT" in text
+    # Each attachment is chunked apart from the mail, and its chunks name it.
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    named = {c.metadata.get("attachment"): c.text for c in plan.chunks}
+    assert set(named) == {None, "contract.pdf", "minutes.docx", "notes.zip", "inner.eml"}
+    assert "See attached." in named[None] and "CANARY" not in named[None]
+    assert named["contract.pdf"].startswith("## Attachment: contract.pdf")
+    assert "CANARY-PDF-ATTACHMENT" in named["contract.pdf"]
     assert "photo.png" in text and "## Attachment: photo.png" not in text
     assert parsed.warnings == []  # a photo in a mail is listed, not an error
 
