@@ -190,10 +190,8 @@ chunk = {
         # E-mail (.eml): subject as heading, sender/recipients/date, attachments by name,
         # then the plain-text body (the HTML body as text when there is none).
         "email": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
-        # Zip and tar archives (.tar.gz, .tgz too): each file inside a parser reads, under
-        # a '# path/in/archive' heading (its own headings a level down, code fenced),
-        # chunked file by file (a chunk's 'archive_member' names its file).
-        "archive": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        # (Zip and tar archives have no entry: each file inside is chunked by its own
+        # type's entry, and a chunk's 'archive_member' names it.)
         "csv": {"strategy": "table", "chunk_tokens": 384, "overlap_tokens": 0},
         # JSON and JSON Lines holding records (a list of objects): a block per record,
         # 'key: value' lines under its place ('## items[12]'); other JSON is text.

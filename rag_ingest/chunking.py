@@ -157,12 +157,18 @@ def _by_member(
 ) -> ChunkPlan:
     """An archive's files, or an e-mail's attachments, chunked one by one: no chunk
     holds the end of one and the start of the next, and each says which it is from
-    (``archive_member``, ``attachment``). Two copies of a file are two files: each chunk
-    of each is kept, under its own name."""
+    (``archive_member``, ``attachment``); an archive's file as a file of its own type
+    (its chunks' ``file_type``). Two copies of a file are two files: each chunk of each
+    is kept, under its own name."""
     key = "attachment" if parsed.file_type == "email" else "archive_member"
     plan: ChunkPlan | None = None
     for member, group in itertools.groupby(parsed.segments, key=lambda s: s.member):
-        sub = dataclasses.replace(parsed, segments=list(group))
+        # An archive's file chunked as a file of its type: code by its language, with its
+        # lines and definitions; a CSV by rows; a PDF with its own page numbers.
+        kind, language = parsed.members.get(member or "", (parsed.file_type, parsed.language))
+        sub = dataclasses.replace(
+            parsed, segments=list(group), file_type=kind, language=language, members={}
+        )
         metadata = {**base_metadata, key: member} if member else base_metadata
         part = chunk_document(sub, settings, metadata)
         if plan is None:
@@ -307,7 +313,7 @@ def chunk_document(
     parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
 ) -> ChunkPlan:
     """Split a parsed document into validated, provenance-tagged chunks."""
-    if len({s.member for s in parsed.segments}) > 1:
+    if parsed.members or len({s.member for s in parsed.segments}) > 1:
         return _by_member(parsed, settings, base_metadata)
     encoding = get_encoding(settings.encoding)
 

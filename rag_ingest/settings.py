@@ -304,7 +304,6 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "markdown": FileConfig(strategy="markdown"),
         "notebook": FileConfig(strategy="markdown"),
         "email": FileConfig(strategy="markdown"),
-        "archive": FileConfig(strategy="markdown"),
         "csv": FileConfig(strategy="table", chunk_tokens=384, overlap_tokens=0),
         "json": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "yaml": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),

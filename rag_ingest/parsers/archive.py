@@ -1,7 +1,10 @@
 """Zip and tar archives (a Notion or Confluence export, a folder of PDFs zipped to mail,
 a ``docs.tar.gz``) as one document: each file inside a parser reads, in archive order,
-under a ``# path/in/archive`` heading, its own headings a level down, so a chunk's
-``heading_path`` names the file it came from.
+its segments marked with its path (``Segment.member``) and its own file type kept
+(``ParsedDocument.members``), so that chunking takes it as a file of its own. A document
+file's text goes under a ``# path/in/archive`` heading, its own headings a level down,
+so its chunks' ``heading_path`` names it; a code, text or CSV file's text stays its own,
+line for line.
 
 Limits come first, from the archive's directory (zip) or headers (tar), before a byte is
 unpacked: the files to read may expand to at most ``max_unzipped_size`` in all, and a
@@ -58,6 +61,9 @@ MAX_PARTS = 64
 
 _SKIPPED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 _HEADING = re.compile(r"^#{1,5}\s", re.MULTILINE)
+# Files whose text is their own, line for line: no heading is put in (a code file's
+# chunks say their lines, a CSV's first line is its header).
+_OWN_TEXT = ("code", "text", "csv")
 # The files named past this many are listed in the warning by count alone.
 _NAMED = 10
 
@@ -136,15 +142,6 @@ def _demoted(text: str) -> str:
     return _HEADING.sub(lambda m: m[0] if fenced(m.start()) else "#" + m[0], text)
 
 
-def _fenced(parsed: ParsedDocument) -> str:
-    """A code file's text in a fence that names its language, longer than any run of
-    backticks inside it."""
-    text = parsed.text.strip("\n")
-    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
-    fence = "`" * (longest + 1)
-    return f"{fence}{parsed.language or ''}\n{text}\n{fence}"
-
-
 @dataclass
 class ArchivePlan:
     """An archive listed and checked, its files to read in parts on several workers."""
@@ -183,6 +180,7 @@ class ArchivePart:
     segments: list[Segment]
     warnings: list[str]
     unread: list[str]  # names of files a parser found no text in
+    members: dict[str, tuple[str, str | None]]  # the files read: their type, language
 
 
 def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
@@ -241,8 +239,13 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         if len(names) > _NAMED:
             named += f" and {len(names) - _NAMED} more"
         warnings.insert(0, f"{len(names)} of {plan.members} files have no text: {named}")
+    members = {k: v for part in parts for k, v in part.members.items()}
     return ParsedDocument(
-        file_type="archive", segments=segments, parser=plan.parser, warnings=warnings
+        file_type="archive",
+        segments=segments,
+        parser=plan.parser,
+        warnings=warnings,
+        members=members,
     )
 
 
@@ -259,6 +262,7 @@ def _read_members(
     segments: list[Segment] = []
     warnings: list[str] = []
     unread: list[str] = []
+    files: dict[str, tuple[str, str | None]] = {}
     for member in members:
         shown = _shown(member.name)
         try:
@@ -281,12 +285,11 @@ def _read_members(
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(scratch)
-        if parsed.file_type == "code":
-            parts = [Segment(_fenced(parsed))]
-        else:
-            parts = [dataclasses.replace(s, text=_demoted(s.text)) for s in parsed.segments]
-        for i, segment in enumerate(parts):
-            # No page number: page 1 of which file?
-            text = f"# {shown}\n\n{segment.text}" if i == 0 else segment.text
-            segments.append(Segment(text, ocr=segment.ocr, member=shown))
-    return ArchivePart(segments, warnings, unread)
+        files[shown] = (parsed.file_type, parsed.language)
+        for i, segment in enumerate(parsed.segments):
+            text = segment.text
+            if parsed.file_type not in _OWN_TEXT:
+                text = _demoted(text)
+                text = f"# {shown}\n\n{text}" if i == 0 else text
+            segments.append(dataclasses.replace(segment, text=text, member=shown))
+    return ArchivePart(segments, warnings, unread, files)

@@ -40,7 +40,7 @@ class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
     # pdf, docx, pptx, xlsx, xls, xlsb, ods, odt, odp, epub, html, markdown, notebook,
-    # email, csv, rtf, text, code
+    # email, csv, json, yaml, rtf, text, code, image, archive
     file_type: str
     segments: list[Segment]
     parser: str
@@ -54,6 +54,9 @@ class ParsedDocument:
     # The pictures inside an office document to read by OCR (PNG, JPEG, ...), numbered
     # from 1 by ``scans``; the text holds a marker where each sits (parsers/scans.py).
     pictures: list[bytes] = field(default_factory=list)
+    # An archive's files (``Segment.member``) -> their own (file type, language), each
+    # chunked as a file of its type (parsers/archive.py).
+    members: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     @property
     def text(self) -> str:

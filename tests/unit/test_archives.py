@@ -38,8 +38,10 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
         {
             "wiki/Onboarding.md": b"# Onboarding\n\nCANARY-MD badges wait at reception.\n\n"
             b"## Laptops\n\n" + b"IT hands them out on the first day, set up. " * 12 + b"\n",
-            "wiki/policy.pdf": docs.pdf_bytes(["Travel policy\nCANARY-PDF book trains early."]),
-            "wiki/tool.py": b"def run():\n    # CANARY-PY a comment, not a heading\n    return 1\n",
+            "wiki/policy.pdf": docs.pdf_bytes(
+                ["Travel policy\nCANARY-PDF book trains early.", "Hotels\nCANARY-PDF2 page two."]
+            ),
+            "wiki/tool.py": b"import os\n\n\ndef run():\n    # CANARY-PY a comment\n    return 1\n",
             "wiki/logo.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
             "wiki/setup.exe": b"MZ" + bytes(64),
             "__MACOSX/wiki/._Onboarding.md": b"\x00\x05\x16\x07",
@@ -51,12 +53,17 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
     assert (parsed.file_type, parsed.parser) == ("archive", "zip")
     text = parsed.text
     order = ["# wiki/Onboarding.md", "## Onboarding", "### Laptops", "# wiki/policy.pdf",
-             "CANARY-PDF", "# wiki/tool.py", "```python\ndef run():"]  # fmt: skip
+             "CANARY-PDF", "import os\n\n\ndef run():"]  # fmt: skip
     assert [text.index(s) for s in order] == sorted(text.index(s) for s in order)
-    assert "    # CANARY-PY a comment, not a heading" in text  # code is not demoted
+    # A code file's text is its own, line for line: no heading put in, none demoted.
+    assert "# wiki/tool.py" not in text and "    # CANARY-PY a comment\n" in text
     # The files with no text are named; what macOS and Finder leave is not.
     assert parsed.warnings == ["2 of 5 files have no text: wiki/logo.png, wiki/setup.exe"]
-    assert all(s.page is None for s in parsed.segments)  # page 1 of which file?
+    assert parsed.members == {
+        "wiki/Onboarding.md": ("markdown", None),
+        "wiki/policy.pdf": ("pdf", None),
+        "wiki/tool.py": ("code", "python"),
+    }
     assert list((tmp_path / "scratch").iterdir()) == []
 
     plan = chunk_document(parsed, SMALL, {})
@@ -64,15 +71,22 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
     assert "wiki/Onboarding.md > Onboarding > Laptops" in paths
     pdf = next(c for c in plan.chunks if "CANARY-PDF" in c.text)
     assert pdf.metadata["heading_path"].startswith("wiki/policy.pdf")
+    # Each file is chunked as a file of its type: the PDF's own pages, the code's lines.
+    page_two = next(c for c in plan.chunks if "CANARY-PDF2" in c.text)
+    assert (pdf.metadata["file_type"], page_two.metadata["page_end"]) == ("pdf", 2)
+    code = next(c for c in plan.chunks if "CANARY-PY" in c.text)
+    assert {k: code.metadata.get(k) for k in ("file_type", "language", "line_start")} == {
+        "file_type": "code", "language": "python", "line_start": 1
+    }  # fmt: skip
+    assert code.metadata["line_end"] == 6 and code.metadata["symbol"] == "run"
     # Each chunk is of one file, and says which; small files stay whole, one chunk each.
     members = [c.metadata["archive_member"] for c in plan.chunks]
     assert members == sorted(members, key=["wiki/Onboarding.md", "wiki/policy.pdf",
                                            "wiki/tool.py"].index)  # fmt: skip
     assert members.count("wiki/policy.pdf") == members.count("wiki/tool.py") == 1
-    assert all(c.text.count("\n# wiki/") == 0 for c in plan.chunks)
+    assert all(c.text.count("\n# wiki/") == 0 for c in plan.chunks)  # no chunk holds two
     assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
     assert {c.metadata["chunk_count"] for c in plan.chunks} == {len(plan.chunks)}
-    assert plan.token_count == sum(c.metadata["token_count"] for c in plan.chunks)
 
     # Two copies of a file are two files, each whole under its own path.
     long = b"# X\n\n" + b"".join(b"Line %d of CANARY-TWICE. " % i for i in range(60))
@@ -193,3 +207,12 @@ def test_an_archive_s_parts_are_contiguous_balanced_and_few() -> None:
     many = plan([100] * 3000).parts(2)
     assert len(many) == MAX_PARTS and max(len(p) for p in many) > PART_FILES
     assert [i for p in many for i in p] == plan([100] * 3000).wanted
+
+
+def test_an_archive_of_one_file_is_chunked_as_that_file(tmp_path: Path) -> None:
+    code = b"import os\n\n\ndef main():\n    return os.getcwd()  # CANARY-ONE\n"
+    parsed = _parse(tmp_path, "tool.zip", docs.zip_bytes({"bin/tool.py": code}))
+    (chunk,) = chunk_document(parsed, SMALL, {}).chunks
+    assert chunk.text == code.decode().strip()
+    assert (chunk.metadata["file_type"], chunk.metadata["language"]) == ("code", "python")
+    assert (chunk.metadata["archive_member"], chunk.metadata["symbol"]) == ("bin/tool.py", "main")
