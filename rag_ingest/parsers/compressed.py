@@ -1,7 +1,7 @@
-"""Single files compressed with gzip, bzip2 or xz (a rotated ``app.log.1.gz``, a
-``changelog.gz``, a ``data.csv.xz``): decompressed within a size limit, then parsed as
-the file inside. A compressed tar archive (``.tar.gz``, ``.tgz``) is decompressed here,
-then read as an archive (parsers/archive.py).
+"""Single files compressed with gzip, bzip2, xz or zstd (a rotated ``app.log.1.gz``, a
+``changelog.gz``, a ``data.csv.xz``, a ``dump.jsonl.zst``): decompressed within a size
+limit, then parsed as the file inside. A compressed tar archive (``.tar.gz``, ``.tgz``)
+is decompressed here, then read as an archive (parsers/archive.py).
 """
 
 from __future__ import annotations
@@ -22,18 +22,57 @@ from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombEr
 
 __all__ = ["compression", "head_inside", "inner_name", "unpack", "unpacked"]
 
+
+class _Zstd:
+    """A zstd file's bytes, frame after frame. zstandard's own reader ends a stream cut
+    short as if it were whole (a truncated file read as an empty one); this one raises
+    :class:`EOFError`. Fed 4 KiB at a time, so one read holds at most ~128 MiB however
+    the frame was made (zstd encodes 128 KiB of one byte in 4)."""
+
+    def __init__(self, path: str, mode: str = "rb") -> None:
+        import zstandard  # langchain-core's langsmith requires it
+
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by __exit__)
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._frame: Any = None
+        self._buffer = bytearray()
+
+    def read(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            raw = self._file.read(4096)
+            if not raw:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("the last zstd frame is cut short")
+                break
+            while raw:
+                if self._frame is None or self._frame.eof:
+                    self._frame = self._new()
+                self._buffer += self._frame.decompress(raw)
+                raw = self._frame.unused_data if self._frame.eof else b""
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def __enter__(self) -> _Zstd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
 # Magic numbers long enough that no text file starts with one by chance ("BZh" alone
 # would take a note that starts "BZh..." for bzip2).
 _FORMATS: tuple[tuple[re.Pattern[bytes], str, Callable[..., Any]], ...] = (
     (re.compile(rb"\x1f\x8b\x08"), "gzip", gzip.open),
     (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2", bz2.open),
     (re.compile(rb"\xfd7zXZ\x00"), "xz", lzma.open),
+    (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", _Zstd),
 )
-_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz")
+_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd")
 
 
 def compression(path: str) -> str | None:
-    """``gzip``, ``bzip2`` or ``xz`` when the file's first bytes say so."""
+    """``gzip``, ``bzip2``, ``xz`` or ``zstd`` when the file's first bytes say so."""
     with open(path, "rb") as f:
         return _format(f.read(10))
 
@@ -50,6 +89,10 @@ def head_inside(path: str, what: str, size: int = 512) -> bytes:
             head: bytes = source.read(size)
             return head
     except (EOFError, lzma.LZMAError, zlib.error, OSError):
+        return b""
+    except Exception as exc:
+        if type(exc).__name__ != "ZstdError":
+            raise
         return b""
 
 
@@ -111,6 +154,10 @@ def _decompress(path: str, name: str, what: str, limit: int, out: IO[bytes]) -> 
                 out.write(block)
     except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error) as exc:
         raise CorruptDocumentError(f"{name}: a truncated or corrupt {what} stream ({exc})") from exc
+    except Exception as exc:
+        if type(exc).__name__ != "ZstdError":  # zstandard's, imported only if used
+            raise
+        raise CorruptDocumentError(f"{name}: a corrupt {what} stream ({exc})") from exc
     except OSError as exc:
         if exc.errno is None:  # bz2's "Invalid data stream": the bytes, not the disk
             raise CorruptDocumentError(f"{name}: a corrupt {what} stream ({exc})") from exc

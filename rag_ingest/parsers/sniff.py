@@ -66,7 +66,7 @@ _NO_TEXT = {
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),
     # Zip and tar archives are read (parsers/archive.py); these formats are not.
-    **dict.fromkeys((".zst", ".7z", ".rar", ".jar", ".whl", ".apk"), "an archive"),
+    **dict.fromkeys((".7z", ".rar", ".jar", ".whl", ".apk"), "an archive"),
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
                      ".wasm", ".bin"), "a binary"),
     **dict.fromkeys((".ttf", ".otf", ".woff", ".woff2", ".eot"), "a font"),

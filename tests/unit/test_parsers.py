@@ -286,6 +286,13 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     import gzip
     import lzma
 
+    import zstandard
+
+    def zstd(data: bytes, frames: int = 1) -> bytes:
+        cut = len(data) // frames  # concatenated frames, as pzstd and zstd -T write
+        parts = [data[i * cut : (i + 1) * cut if i < frames - 1 else None] for i in range(frames)]
+        return b"".join(zstandard.ZstdCompressor().compress(p) for p in parts)
+
     unpack = tmp_path / "unpack"
     unpack.mkdir()
     options = ParseOptions(temp_dir=str(unpack))
@@ -293,35 +300,71 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     table = b"sku,qty\nCANARY-BZ2,4\n"
     changelog = gzip.compress(b"pkg (1.0) CANARY-NOEXT\n")
     guide = lzma.compress(b"# Guide\n\nCANARY-XZ here.\n")
+    notes = {"a.md": b"# A\n\nCANARY-TZST\n"}
     for name, data, kind, canary, packed in (
         ("app.log.1.gz", gzip.compress(log), "text", "CANARY-GZ", "gzip"),
         ("changelog.gz", changelog, "text", "CANARY-NOEXT", "gzip"),
         ("stock.csv.bz2", bz2.compress(table), "csv", "CANARY-BZ2", "bzip2"),
         ("guide.md.xz", guide, "markdown", "CANARY-XZ", "xz"),
+        ("app.log.zst", zstd(log, frames=3), "text", "CANARY-GZ", "zstd"),
+        ("notes.tar.zst", zstd(docs.tar_bytes(notes)), "archive", "CANARY-TZST", "zstd"),
         # Named for nothing it is: the bytes say gzip.
         ("blob", gzip.compress(b"CANARY-NAMELESS text\n"), "text", "CANARY-NAMELESS", "gzip"),
     ):
         parsed = parse_file(_file(tmp_path, name, data), name, options)
         assert (parsed.file_type, canary in parsed.text) == (kind, True), name
         assert f"decompressed from {packed}" in parsed.warnings
+    # Every frame of a zstd file (pzstd and zstd -T write several), not only the first.
+    frames = parse_file(str(tmp_path / "app.log.zst"), "app.log.zst", options).text
+    assert frames.count("CANARY-GZ") == 50
     assert no_text("app.log.1.gz") is None and no_text("logo.png.gz") == "an image (.png)"
     # Text that starts like a magic number is text.
     note = b"BZh, Bozhena's notes on CANARY-NOTBZ2\n"
     assert "CANARY-NOTBZ2" in parse_file(_file(tmp_path, "n.txt", note), "n.txt", options).text
     assert no_text("release.tar.gz") is None and no_text("x.tgz") is None  # archives are read
-    assert no_text("app.jar") == "an archive (.jar)"
+    assert no_text("app.jar") == "an archive (.jar)" and no_text("dump.jsonl.zst") is None
 
     bomb = gzip.compress(b"a" * 5000)
     for name, data, error, said in (
         ("twice.gz", gzip.compress(gzip.compress(b"x")), NoTextFormatError, "compressed twice"),
         ("cut.log.gz", gzip.compress(log)[:-30], CorruptDocumentError, "truncated or corrupt"),
         ("bomb.txt.gz", bomb, ZipBombError, "decompresses past 1000 bytes"),
+        # zstandard's own reader took a cut stream for an empty file.
+        ("cut.log.zst", zstd(log)[:-10], CorruptDocumentError, "truncated or corrupt zstd"),
+        ("bad.log.zst", zstd(log)[:40] + bytes(200), CorruptDocumentError, "corrupt zstd"),
+        ("bomb.txt.zst", zstd(bytes(1 << 24)), ZipBombError, "decompresses past 1000 bytes"),
     ):
         limit = 1000 if error is ZipBombError else 1 << 20
+        if name.endswith(".zst"):
+            limit = 1000 if error is ZipBombError else 1 << 30
         limited = ParseOptions(temp_dir=str(unpack), max_unzipped_size=limit)
         with pytest.raises(error, match=said):
             parse_file(_file(tmp_path, name, data), name, limited)
     assert list(unpack.iterdir()) == []  # every decompressed file removed, failed or not
+
+
+def test_a_zstd_bomb_is_stopped_with_bounded_memory(tmp_path: Path) -> None:
+    import io
+    import tracemalloc
+
+    import zstandard
+
+    # 1 GiB of zeros in ~32 KiB: read whole, one decompress call made the whole GiB.
+    packed = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(packed, closefd=False) as writer:
+        for _ in range(1024):
+            writer.write(bytes(1 << 20))
+    assert len(packed.getvalue()) < 1 << 16
+    path = _file(tmp_path, "bomb.log.zst", packed.getvalue())
+    options = ParseOptions(temp_dir=str(tmp_path), max_unzipped_size=1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ZipBombError, match="decompresses past"):
+            parse_file(path, "bomb.log.zst", options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 384 << 20, peak
 
 
 def test_a_full_temp_disk_while_decompressing_names_the_disk(
