@@ -445,7 +445,7 @@ def parse_epub(
             chapters, title = _chapters(archive, name)
             pictures = _pictures(archive, ocr_pictures, max_images, min_image_bytes)
             bodies = []
-            for member in chapters:
+            for number, member in enumerate(chapters, 1):
                 xhtml = _member(archive, member)
                 if xhtml[:2] in (b"\xff\xfe", b"\xfe\xff"):  # XHTML may be UTF-16
                     xhtml = xhtml.decode("utf-16", errors="replace").encode()
@@ -459,7 +459,9 @@ def parse_epub(
                         return pictures(posixpath.normpath(posixpath.join(folder, unquote(link))))
 
                     body = with_markers(body, picture)
-                bodies.append(body)
+                # Where the chapter ends, to split docling's Markdown by chapter (a mark
+                # before the first heading of a page with a <title> was dropped).
+                bodies.append(body + f"<p>&#{_CHAPTER};{number}&#{_CHAPTER + 1};</p>".encode())
     except zipfile.BadZipFile as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
     head = f"<title>{html.escape(title)}</title>" if title else ""
@@ -471,5 +473,32 @@ def parse_epub(
         if not pictures.images:
             raise
         parsed = ParsedDocument("html", [], parser="docling-html")
-    parsed = dataclasses.replace(parsed, file_type="epub", parser="docling-epub")
+    parsed = dataclasses.replace(
+        parsed,
+        file_type="epub",
+        parser="docling-epub",
+        segments=_by_chapter(parsed.segments),
+        pages=len(chapters),
+    )
     return pictures.into(parsed)
+
+
+# A chapter's end: U+F0002, its number, U+F0003 (the supplementary private-use plane,
+# which docling's HTML reader keeps, as it does the pictures' markers).
+_CHAPTER = 0xF0002
+_CHAPTER_MARK = re.compile(f"\\s*{chr(_CHAPTER)}(\\d+){chr(_CHAPTER + 1)}\\s*")
+
+
+def _by_chapter(segments: list[Segment]) -> list[Segment]:
+    """The book's text a segment per chapter, its page the chapter's place in the
+    spine (a chunk says which chapters it spans), the book's title with the first. An
+    empty chapter (a cover picture, a blank page) leaves no segment."""
+    parts = _CHAPTER_MARK.split("\n\n".join(s.text for s in segments))
+    out: list[Segment] = []
+    for text, number in zip(parts[0::2], parts[1::2], strict=False):
+        if text.strip():
+            out.append(Segment(text.strip(), page=int(number)))
+    rest = parts[-1].strip()  # after the last mark: none is lost
+    if rest:
+        out.append(Segment(rest, page=out[-1].page if out else None))
+    return out

@@ -927,6 +927,16 @@ def test_an_epub_is_its_chapters_in_reading_order(tmp_path: Path) -> None:
         "# CANARY-BOOK Field Guide\n\n# Two\n\nCANARY-SECOND a < b\n\n"
         "# One\n\nCANARY-FIRST max_retries"
     )
+    # A chapter is a page: its place in the reading order, which a chunk's pages say.
+    assert [s.page for s in parsed.segments] == [1, 2] and parsed.pages == 2
+    assert parsed.segments[1].text == "# One\n\nCANARY-FIRST max_retries"
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    small = ChunkSettings(chunk_tokens=16, overlap_tokens=0, whole_document_tokens=0)
+    plan = chunk_document(parsed, small, {})
+    first = next(c for c in plan.chunks if "CANARY-FIRST" in c.text)
+    assert first.metadata["page_start"] == first.metadata["page_end"] == 2
     drm = docs.epub_bytes([("One", "x")], drm=True)
     with pytest.raises(EncryptedDocumentError, match="DRM"):
         parse_file(_file(tmp_path, "d.epub", drm), "d.epub", OPTIONS)
