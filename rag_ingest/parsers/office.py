@@ -309,6 +309,24 @@ def _unwrap_layout_tables(soup: Any) -> None:
             table.name = "div"
 
 
+_CHROME_ROLES = ("navigation", "banner", "contentinfo", "search")
+
+
+def _drop_page_chrome(soup: Any) -> None:
+    """Remove a page's navigation and site header, as HTML5 marks them: every ``<nav>``,
+    a ``<header>`` outside an article or section (there it holds the article's title or
+    byline), and elements with a landmark role for them. (docling leaves footers out.)"""
+    for tag in soup.find_all(["nav", "header"]):
+        if tag.decomposed:
+            continue
+        if tag.name == "header" and tag.find_parent(["article", "main", "section"]):
+            continue
+        tag.decompose()
+    for tag in soup.find_all(attrs={"role": True}):
+        if not tag.decomposed and tag.get("role") in _CHROME_ROLES:
+            tag.decompose()
+
+
 def _markdown_by_page(doc: Any, markers: dict[str, str]) -> dict[int, str]:
     """Each page's Markdown as ``doc.export_to_markdown(page_no=n)`` gives it, in one pass
     over the document: that call walks the whole document each time, so a 500-slide deck
@@ -412,6 +430,11 @@ def _parse_docling(
         converter: Any = source._backend
         if kind == "html" and getattr(converter, "soup", None) is not None:
             _unwrap_layout_tables(converter.soup)
+            _drop_page_chrome(converter.soup)
+            # docling's default takes all before the first heading for furniture, left
+            # out: a page's lead paragraph, an EPUB's opening pages. The page's chrome
+            # is dropped by its markup instead.
+            converter.options.infer_furniture = False
         if kind == "docx" and not max_images and hasattr(converter, "display_drawingml_warning"):
             # docling renders a drawing (a chart, a shape) to an image through LibreOffice
             # when it finds one installed: an soffice process per document (up to 60 s

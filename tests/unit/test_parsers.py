@@ -945,6 +945,27 @@ def test_an_epub_is_its_chapters_in_reading_order(tmp_path: Path) -> None:
     assert detect(_file(tmp_path, "m.bin", docs.odt_bytes()), "m.bin").kind == "odt"
 
 
+def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
+    tmp_path: Path,
+) -> None:
+    page = (
+        "<html><head><title>Guide</title></head><body>"
+        "<header><a href='/'>ACME</a> SITE-BANNER</header>"
+        "<nav><ul><li><a href='/a'>NAV-LINK-A</a></li><li>NAV-LINK-B</li></ul></nav>"
+        "<div class='lead'>CANARY-LEAD the page's first paragraph.</div>"
+        "<main><article><header><h1>Install</h1><p>CANARY-BYLINE by Ann</p></header>"
+        "<p>CANARY-BODY run the installer.</p></article></main>"
+        "<div role='navigation'>ROLE-NAV</div><div role='search'>SEARCH-BOX</div>"
+        "<footer>SITE-FOOTER copyright</footer></body></html>"
+    )
+    text = parse_file(_file(tmp_path, "g.html", page.encode()), "g.html", OPTIONS).text
+    # docling took all before the first heading for furniture, and left it out.
+    assert text == (
+        "# Guide\n\nCANARY-LEAD the page's first paragraph.\n\n# Install\n\n"
+        "CANARY-BYLINE by Ann\n\nCANARY-BODY run the installer."
+    )
+
+
 def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path: Path) -> None:
     page = (
         "<html><body><table width='100%'><tr><td><img src='logo.png' alt='Logo'></td>"
