@@ -183,7 +183,7 @@ def _by_member(
         for chunk in part.chunks:
             chunk.metadata["chunk_index"] = len(plan.chunks)
             plan.chunks.append(chunk)
-    assert plan is not None  # two members at least
+    assert plan is not None  # a document has a segment
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)
         chunk.metadata["chunked"] = plan.chunked

@@ -459,8 +459,7 @@ def parse_epub(
                         return pictures(posixpath.normpath(posixpath.join(folder, unquote(link))))
 
                     body = with_markers(body, picture)
-                # Where the chapter ends, to split docling's Markdown by chapter (a mark
-                # before the first heading of a page with a <title> was dropped).
+                # Where the chapter ends, to split docling's Markdown by chapter.
                 bodies.append(body + f"<p>&#{_CHAPTER};{number}&#{_CHAPTER + 1};</p>".encode())
     except zipfile.BadZipFile as exc:
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
