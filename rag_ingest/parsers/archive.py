@@ -46,6 +46,8 @@ from rag_ingest.parsers.sniff import no_text
 __all__ = [
     "ArchivePart",
     "ArchivePlan",
+    "member_kind",
+    "member_segments",
     "merge_parts",
     "parse_archive",
     "plan_archive",
@@ -60,7 +62,7 @@ PART_FILES = 16
 MAX_PARTS = 64
 
 _SKIPPED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
-_HEADING = re.compile(r"^#{1,5}\s", re.MULTILINE)
+_HEADING = re.compile(r"^(#{1,6})(?=\s)", re.MULTILINE)
 # Files whose text is their own, line for line: no heading is put in (a code file's
 # chunks say their lines, a CSV's first line is its header).
 _OWN_TEXT = ("code", "text", "csv")
@@ -133,13 +135,40 @@ def _members(path: str, name: str, max_ratio: float) -> Iterator[Iterator[_Membe
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
-def _demoted(text: str) -> str:
-    """``text`` with its Markdown headings a level down (``#`` -> ``##``), fenced code
-    left as it is: under its file's ``#`` heading, a file's own title would end it."""
+def _demoted(text: str, levels: int) -> str:
+    """``text`` with its Markdown headings ``levels`` down (at most ``######``), fenced
+    code left as it is: under its file's heading, a file's own title would end it."""
     from rag_ingest.chunking import in_code_fence
 
     fenced = in_code_fence(text)
-    return _HEADING.sub(lambda m: m[0] if fenced(m.start()) else "#" + m[0], text)
+
+    def down(m: re.Match[str]) -> str:
+        return m[0] if fenced(m.start()) else "#" * min(6, len(m[1]) + levels)
+
+    return _HEADING.sub(down, text)
+
+
+def member_segments(parsed: ParsedDocument, name: str, heading: str, levels: int) -> list[Segment]:
+    """A file's segments as a part of a larger document (an archive's file, an e-mail's
+    attachment), marked with ``name`` (``Segment.member``): a document's text under
+    ``heading``, its own headings ``levels`` down; a code, text or CSV file's text its
+    own, line for line (its chunks say their lines; a CSV's first line is its header)."""
+    out = []
+    for i, segment in enumerate(parsed.segments):
+        text = segment.text
+        if parsed.file_type not in _OWN_TEXT:
+            text = _demoted(text, levels)
+            text = f"{heading}\n\n{text}" if i == 0 else text
+        out.append(dataclasses.replace(segment, text=text, member=name))
+    return out
+
+
+def member_kind(parsed: ParsedDocument) -> tuple[str, str | None]:
+    """The file type and language a file inside is chunked by: its own, but an archive
+    inside an e-mail by its Markdown (a file type of no chunking of its own)."""
+    if parsed.file_type == "archive":
+        return "markdown", None
+    return parsed.file_type, parsed.language
 
 
 @dataclass
@@ -285,11 +314,6 @@ def _read_members(
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(scratch)
-        files[shown] = (parsed.file_type, parsed.language)
-        for i, segment in enumerate(parsed.segments):
-            text = segment.text
-            if parsed.file_type not in _OWN_TEXT:
-                text = _demoted(text)
-                text = f"# {shown}\n\n{text}" if i == 0 else text
-            segments.append(dataclasses.replace(segment, text=text, member=shown))
+        files[shown] = member_kind(parsed)
+        segments += member_segments(parsed, shown, f"# {shown}", 1)
     return ArchivePart(segments, warnings, unread, files)

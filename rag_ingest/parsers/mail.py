@@ -28,6 +28,7 @@ from rag_ingest.errors import (
     EmptyDocumentError,
     NoTextFormatError,
 )
+from rag_ingest.parsers.archive import member_kind, member_segments
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
@@ -80,9 +81,9 @@ def _content(part: Any) -> str:
 
 def _read_attachment(
     part: Any, filename: str, read: Callable[[str, str], ParsedDocument], warnings: list[str]
-) -> str | None:
-    """The attachment's text, or None (a failure noted in ``warnings``; an image with no
-    text, a logo or a photo, passed over in silence)."""
+) -> ParsedDocument | None:
+    """The attachment parsed, or None: no text, or a failure noted in ``warnings`` (an
+    image with no text, a logo or a photo, passed over in silence)."""
     data = part.get_payload(decode=True) or b""
     if not data:
         return None
@@ -91,12 +92,12 @@ def _read_attachment(
         with open(path, "wb") as f:
             f.write(bytes(data))
         try:
-            text = read(path, filename).text.strip()
+            parsed = read(path, filename)
         except DocumentError as exc:
             if not (isinstance(exc, NoTextFormatError) and part.get_content_maintype() == "image"):
                 warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
             return None
-    return text or None
+    return parsed if parsed.text.strip() else None
 
 
 def parse_email(
@@ -123,7 +124,8 @@ def parse_email(
             lines.append(f"{header}: {str(value).strip()}")
     attachments: list[str] = []
     images: list[Image] = []
-    read: list[tuple[str, str]] = []
+    attached: list[Segment] = []
+    kinds: dict[str, tuple[str, str | None]] = {}
     for part in message.iter_attachments():
         filename = part.get_filename() or part.get_content_type()
         attachments.append(filename)
@@ -138,9 +140,12 @@ def parse_email(
             and not no_text(filename, images=read_images)
             and (read_images or not image)
         ):
-            text = _read_attachment(part, filename, read_attachment, warnings)
-            if text:
-                read.append((filename, f"## Attachment: {filename}\n\n{text}"))
+            parsed = _read_attachment(part, filename, read_attachment, warnings)
+            if parsed is not None:
+                # Chunked apart from the mail, as a file of its type; its chunks say so.
+                heading = f"## Attachment: {filename}"
+                attached += member_segments(parsed, filename, heading, 2)
+                kinds[filename] = member_kind(parsed)
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body_part = message.get_body(preferencelist=("plain", "html"))
@@ -153,11 +158,10 @@ def parse_email(
     if not body and not attachments:
         raise EmptyDocumentError(f"{name}: an e-mail without text")
     text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)
-    # An attachment a segment of its own: chunked apart from the mail, its chunks say so.
-    attached = [Segment(block, member=filename) for filename, block in read]
     return ParsedDocument(
         file_type="email",
         segments=[Segment(text), *attached],
+        members=kinds,
         parser="email",
         warnings=warnings,
         images=images,

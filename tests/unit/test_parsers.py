@@ -494,11 +494,13 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
     mail["Subject"] = "Contract and minutes"
     mail.set_content("See attached.")
     mail.add_attachment(
-        docs.pdf_bytes(["CANARY-PDF-ATTACHMENT terms"]),
+        docs.pdf_bytes(["CANARY-PDF-ATTACHMENT terms", "Annex\nCANARY-PDF-PAGE2 prices"]),
         maintype="application",
         subtype="pdf",
         filename="contract.pdf",
     )
+    rows = "sku,qty\n" + "".join(f"CANARY-SKU-{i},{i}\n" for i in range(400))
+    mail.add_attachment(rows.encode(), maintype="text", subtype="csv", filename="stock.csv")
     mail.add_attachment(
         docs.docx_bytes("Minutes", {"Decisions": "CANARY-DOCX-ATTACHMENT approved"}),
         maintype="application",
@@ -526,10 +528,18 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
 
     plan = chunk_document(parsed, ChunkSettings(), {})
     named = {c.metadata.get("attachment"): c.text for c in plan.chunks}
-    assert set(named) == {None, "contract.pdf", "minutes.docx", "notes.zip", "inner.eml"}
+    assert set(named) == {None, "contract.pdf", "minutes.docx", "stock.csv", "notes.zip",
+                          "inner.eml"}  # fmt: skip
     assert "See attached." in named[None] and "CANARY" not in named[None]
     assert named["contract.pdf"].startswith("## Attachment: contract.pdf")
-    assert "CANARY-PDF-ATTACHMENT" in named["contract.pdf"]
+    # Each as a file of its type: the PDF with its pages, the CSV by rows under its header,
+    # the DOCX's own headings under the attachment's.
+    page2 = next(c for c in plan.chunks if "CANARY-PDF-PAGE2" in c.text)
+    assert (page2.metadata["file_type"], page2.metadata["page_end"]) == ("pdf", 2)
+    stock = [c for c in plan.chunks if c.metadata.get("attachment") == "stock.csv"]
+    assert len(stock) > 1 and all(c.text.startswith("sku,qty\n") for c in stock)
+    assert {c.metadata["file_type"] for c in stock} == {"csv"}
+    assert "## Attachment: minutes.docx\n\n### " in text
     assert "photo.png" in text and "## Attachment: photo.png" not in text
     assert parsed.warnings == []  # a photo in a mail is listed, not an error
 
