@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from rag_ingest.errors import CorruptDocumentError, NoTextFormatError, ZipBombError, disk_full
 
-__all__ = ["compression", "head_inside", "inner_name", "unpack", "unpacked"]
+__all__ = ["compression", "compression_of", "head_inside", "inner_name", "unpack", "unpacked"]
 
 
 class _Zstd:
@@ -74,10 +74,11 @@ _SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd")
 def compression(path: str) -> str | None:
     """``gzip``, ``bzip2``, ``xz`` or ``zstd`` when the file's first bytes say so."""
     with open(path, "rb") as f:
-        return _format(f.read(10))
+        return compression_of(f.read(10))
 
 
-def _format(head: bytes) -> str | None:
+def compression_of(head: bytes) -> str | None:
+    """:func:`compression` from a file's first bytes already read."""
     return next((what for magic, what, _ in _FORMATS if magic.match(head)), None)
 
 
@@ -120,7 +121,7 @@ def unpack(path: str, name: str, what: str, limit: int, temp_dir: str | None) ->
             raise
         with open(out_path, "rb") as f:
             head = f.read(512)
-        if _format(head) is not None:
+        if compression_of(head) is not None:
             raise NoTextFormatError(f"{name}: compressed twice: not unpacked")
     except BaseException:
         with contextlib.suppress(OSError):

@@ -42,7 +42,7 @@ from rag_ingest.parsers.archive import (
     read_part,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
-from rag_ingest.parsers.compressed import compression, head_inside, inner_name, unpack
+from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name, unpack
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
 from rag_ingest.parsers.sniff import is_pdf, maybe_archive
@@ -248,11 +248,11 @@ def _many_files(path: str, name: str, options: ParseOptions) -> ArchivePlan | No
         return None
     with open(path, "rb") as f:
         head = f.read(512)
-    packed = compression(path)
-    if packed is not None:
-        if head_inside(path, packed)[257:262] != b"ustar":
-            return None  # not a tar inside: parse_file says what it is
-    elif head[257:262] != b"ustar" and not (head[:4] == b"PK\x03\x04" and maybe_archive(name)):
+    packed = compression_of(head)  # the head already read: this runs for every document
+    if packed is not None and head_inside(path, packed)[257:262] != b"ustar":
+        return None  # not a tar inside: parse_file says what it is
+    zipped = head[:4] == b"PK\x03\x04" and maybe_archive(name)
+    if packed is None and head[257:262] != b"ustar" and not zipped:
         return None  # anything else (a DOCX among them) skips detect()'s checks here
     unpacked = None
     if packed is not None:
