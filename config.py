@@ -224,6 +224,11 @@ models = {
     "image_describer": None,
     # Texts per embedding call (also capped by Chroma's max batch size).
     "batch_size": 64,
+    # A changed source's chunks whose text its stored chunks already hold keep their
+    # stored vectors: one changed page of a long PDF, one changed file in an archive or
+    # new metadata costs the embedding of what changed (a paid API, or MiniLM's ~35
+    # chunks/s here). False: every chunk is embedded again.
+    "reuse_vectors": True,
     # Seconds per embedding call; a stuck provider fails and is retried.
     "timeout": 60.0,
     # Attempts per model call (429s, 5xx, timeouts and connection failures retried; bad

@@ -233,7 +233,7 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         if len(rows) > _TABLE_ROWS:
             print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
     if quiet:
-        print(f"\n{len(quiet)} skipped with no text to index (images, video, archives, ...)")
+        print(f"\n{len(quiet)} skipped with no text to index (images, video, binaries, ...)")
     if report.pruned:
         print(f"\npruned (no longer listed; chunks and ledger rows removed): {len(report.pruned)}")
         for source in report.pruned[:_TABLE_ROWS]:
@@ -249,6 +249,7 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         f"\n{totals['listed']} listed: {totals['ingested']} ingested, {totals['skipped']} skipped, "
         f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
         f"{totals['bytes'] / 1e6:.1f} MB{took}"
+        + (f"; {totals['reused_vectors']} stored vectors kept" if totals["reused_vectors"] else "")
         + (f" (embedder: {', '.join(embedders)})" if embedders else "")
     )
 

@@ -37,6 +37,7 @@ from rag_ingest.errors import (
     ConfigurationError,
     DiskFullError,
     DocumentError,
+    ModelError,
     QueueFullError,
     RagIngestError,
     nothing_to_index,
@@ -106,6 +107,7 @@ class IngestResult:
     pages: int | None = None
     parser: str | None = None
     embedder: str | None = None
+    reused_vectors: int = 0  # chunks whose stored vectors were kept, not embedded again
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -139,6 +141,7 @@ class IngestReport:
             "chunks": sum(r.total_chunks for r in self.results),
             "tokens": sum(r.token_count for r in self.results),
             "bytes": sum(r.bytes for r in self.results),
+            "reused_vectors": sum(r.reused_vectors for r in self.results),
             "pruned": len(self.pruned),
         }
 
@@ -157,6 +160,7 @@ class _Job:
     size: int = 0
     fingerprint: str = ""
     previous: LedgerRow | None = None  # the ledger's row for this source, if any
+    written: set[str] = field(default_factory=set)  # its IDs the store may hold
     incomplete: bool = False  # a summary or image description failed: try again next run
 
     def unchanged(self) -> bool:
@@ -802,7 +806,7 @@ class DocumentProcessor:
         job.size = size
         seconds["locate"] = time.perf_counter() - t
 
-        job.previous = await self._in_store(self.ledger.get, job.session, key)
+        job.previous, job.written = await self._in_store(self._ledger_state, job.session, key)
         job.fingerprint = self._fingerprint_of(job)
         if await self._unchanged(job):
             self._skip_unchanged(job)
@@ -828,7 +832,7 @@ class DocumentProcessor:
         job.result.status, job.result.success, job.result.message = "skipped", True, why
 
     async def _skip_no_text(self, job: _Job, what: str) -> None:
-        """A listed image, video, archive, ...: skipped unread, not failed (a docs tree's
+        """A listed image, video, binary, ...: skipped unread, not failed (a docs tree's
         logos would fail every run). Named on its own, it fails with the reason."""
         assert self.ledger is not None
         job.previous = await self._in_store(self.ledger.get, job.session, job.result.source)
@@ -987,7 +991,7 @@ class DocumentProcessor:
                 await self._flag_truncated(texts, metadatas, result)
             if not self.store.computes_own_vectors:
                 self._emit(result, "embedding")
-                vectors = await self._runner.embed(texts)
+                vectors = await self._embed(job, texts, metadatas)
             seconds["embed"] = time.perf_counter() - t
 
             self._emit(result, "storing")
@@ -996,6 +1000,47 @@ class DocumentProcessor:
             result.total_chunks = len(ids)
         finally:
             release()
+
+    async def _embed(self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]]) -> Vectors:
+        """Vectors for ``texts``: a chunk whose text this source already has in the store
+        (its last ingest's chunks, or those an interrupted write left) keeps its stored
+        vector, and only the rest go to the embedder. A changed page of a long PDF, a
+        changed file in an archive, new ``metadata=`` or a summary tried again cost the
+        embedding of what changed, not of the whole document."""
+        import numpy as np
+
+        assert self.store is not None and self.ledger is not None
+        known: dict[str, Vectors] = {}
+        if self.settings.models.reuse_vectors and job.written:
+            known = await self._in_store(self.store.vectors_by_hash, sorted(job.written))
+        todo = [i for i, m in enumerate(metadatas) if m["content_hash"] not in known]
+        fresh: Vectors = await self._runner.embed([texts[i] for i in todo])
+        if not known:
+            return fresh
+        width = len(next(iter(known.values())))
+        if len(fresh) and fresh.shape[1] != width:
+            raise ModelError(
+                f"{self._runner.name} returned {fresh.shape[1]}-dimension vectors, and this "
+                f"source's stored ones have {width}"
+            )
+        vectors = np.empty((len(texts), width), dtype=np.float32)
+        for row, i in enumerate(todo):
+            vectors[i] = fresh[row]
+        for i, m in enumerate(metadatas):
+            if m["content_hash"] in known:
+                vectors[i] = known[m["content_hash"]]
+        job.result.reused_vectors = len(texts) - len(todo)
+        return vectors
+
+    def _ledger_state(self, session: str, source: str) -> tuple[LedgerRow | None, set[str]]:
+        """The source's ledger row, and the IDs it may have in the store: the row's, and
+        those noted before a write that never reached its row."""
+        assert self.ledger is not None
+        row = self.ledger.get(session, source)
+        written = self.ledger.pending(session, source)
+        if row is not None:
+            written.update(row.chunk_ids)
+        return row, written
 
     async def _reserve_quota(self, job: _Job, chunks: int | None) -> Callable[[], None]:
         """Hold room for this document in its session's quota (``pipeline.session_max_*``),

@@ -368,6 +368,12 @@ class ModelSettings(_Part):
         "one) that describes the images in documents; None: images are not described.",
     )
     batch_size: int = Field(default=64, ge=1, description="Texts per embedding call.")
+    reuse_vectors: bool = Field(
+        default=True,
+        description="A changed source's chunks whose text its stored chunks already hold "
+        "keep their stored vectors (Chroma); only the rest are embedded. False: every "
+        "chunk of a changed source is embedded again.",
+    )
     timeout: float = Field(default=60.0, gt=0, description="Seconds per embedding call.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts per model call.")
     summary_timeout: float = Field(default=120.0, gt=0, description="Seconds per summary call.")

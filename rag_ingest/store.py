@@ -607,6 +607,31 @@ class ChunkStore:
                 return None
         return found >= set(ids)
 
+    def vectors_by_hash(self, ids: list[str]) -> dict[str, Vectors]:
+        """The stored vectors of those of ``ids`` the store holds, keyed by the SHA-256
+        of their text as stored (hashed here, not read from their metadata). Empty for a
+        store that embeds on its own (its vectors are not ours to read)."""
+        if self._collection is None or not ids:
+            return {}
+        import numpy as np
+
+        from rag_ingest.chunking import content_hash
+
+        found: dict[str, Vectors] = {}
+        for i in range(0, len(ids), self.max_batch):
+            got = self._read(
+                self._collection.get,
+                ids=ids[i : i + self.max_batch],
+                include=["documents", "embeddings"],
+            )
+            vectors = got.get("embeddings")
+            if vectors is None:
+                continue
+            for text, vector in zip(got.get("documents") or [], vectors, strict=True):
+                if text is not None and vector is not None:
+                    found[content_hash(text)] = np.asarray(vector, dtype=np.float32)
+        return found
+
     def count(self) -> int | None:
         """Chunks in our collection, all sessions; None for a caller's store."""
         if self._collection is None:

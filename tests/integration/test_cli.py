@@ -365,7 +365,9 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
         )
     for i in range(60):
         report.results.append(
-            IngestResult(source=f"s3://b/new/{i:02}.md", status="ingested", success=True)
+            IngestResult(
+                source=f"s3://b/new/{i:02}.md", status="ingested", success=True, reused_vectors=2
+            )
         )
     report.results.append(
         IngestResult(source="s3://b/empty.py", status="skipped", success=True, message="empty")
@@ -379,6 +381,7 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert sum("/new/" in line for line in lines) == 49
     assert "... and 11 more (--report FILE lists every source)" in lines
     assert lines[-1].startswith("5061 listed: 60 ingested, 5001 skipped, 0 failed")
+    assert "; 120 stored vectors kept" in lines[-1]
 
 
 def test_a_long_source_is_cut_at_its_start_with_a_mark(capsys: pytest.CaptureFixture[str]) -> None:

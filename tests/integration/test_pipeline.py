@@ -269,6 +269,135 @@ async def test_interrupted_then_changed_again_leaves_no_orphans(
         assert p.store.ids_for("o") == after  # no v1 or v2 chunk survived
 
 
+class RecordingEmbeddings(HashEmbeddings):
+    """Hash vectors, keeping every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.seen += texts
+        return super().embed_documents(texts)
+
+
+def sectioned(changed: int | None = None, sections: int = 8) -> bytes:
+    """A Markdown file of ``sections`` sections, a chunk or two each; ``changed`` reworded."""
+    parts = []
+    for i in range(sections):
+        word = "revised" if i == changed else "original"
+        body = " ".join(f"Section {i} sentence {j} holds {word} detail." for j in range(18))
+        parts.append(f"## Part {i}\n\n{body}\n")
+    return "\n".join(parts).encode()
+
+
+def stored_vectors(p: DocumentProcessor, session: str) -> dict[str, list[float]]:
+    """The store's chunk texts of ``session`` and their vectors."""
+    assert p.store is not None
+    got = p.store.vectorstore._collection.get(
+        where={"session_id": session}, include=["documents", "embeddings"]
+    )
+    return {t: list(v) for t, v in zip(got["documents"], got["embeddings"], strict=True)}
+
+
+async def test_a_changed_source_embeds_only_its_changed_chunks(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    doc = tmp_path / "docs" / "guide.md"
+    doc.parent.mkdir()
+    doc.write_bytes(sectioned())
+    embeddings = RecordingEmbeddings()
+    settings = make_settings(seaweed, tmp_path)
+    hashed = HashEmbeddings()
+
+    def check_vectors(p: DocumentProcessor) -> None:
+        # Each chunk's vector is its own text's: reused ones were not shuffled.
+        for text, vector in stored_vectors(p, "s").items():
+            assert vector == pytest.approx(hashed.embed_documents([text])[0], abs=1e-6)
+
+    async with DocumentProcessor(settings, embeddings=embeddings) as p:
+        first = await p.process_document(doc, session_id="s")
+        assert first.success and first.total_chunks >= 8 and first.reused_vectors == 0
+        assert len(embeddings.seen) == first.total_chunks
+
+        # One section reworded: only the chunks whose text is new are embedded.
+        doc.write_bytes(sectioned(changed=3))
+        before = set(stored_vectors(p, "s"))
+        embeddings.seen.clear()
+        second = await p.process_document(doc, session_id="s")
+        after = set(stored_vectors(p, "s"))
+        assert second.success and second.total_chunks == len(after)
+        assert set(embeddings.seen) == after - before and embeddings.seen
+        assert all("revised" in t for t in embeddings.seen)
+        assert (
+            second.reused_vectors
+            == len(after & before)
+            == second.total_chunks - len(embeddings.seen)
+        )
+        check_vectors(p)
+
+        # New caller metadata changes every chunk's fields, no chunk's text.
+        embeddings.seen.clear()
+        tagged = await p.process_document(doc, session_id="s", metadata={"team": "docs"})
+        assert tagged.status == "ingested" and embeddings.seen == []
+        assert tagged.reused_vectors == tagged.total_chunks
+        check_vectors(p)
+
+        # A write that landed before a crash cut its ledger row off: re-run, it is reused.
+        doc.write_bytes(sectioned(changed=5))
+
+        def crash(**kwargs: Any) -> None:
+            raise KeyboardInterrupt("power cut")
+
+        original, p.ledger.record = p.ledger.record, crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await p.process_document(doc, session_id="s", metadata={"team": "docs"})
+        p.ledger.record = original  # type: ignore[method-assign]
+        embeddings.seen.clear()
+        rerun = await p.process_document(doc, session_id="s", metadata={"team": "docs"})
+        assert rerun.success and embeddings.seen == []
+        ids = p.store.ids_for("s")
+        check_vectors(p)
+
+    # Switched off: every chunk of a changed source is embedded again.
+    off = make_settings(seaweed, tmp_path, models={"reuse_vectors": False})
+    doc.write_bytes(sectioned(changed=6))
+    embeddings.seen.clear()
+    async with DocumentProcessor(off, embeddings=embeddings) as p:
+        result = await p.process_document(doc, session_id="s", metadata={"team": "docs"})
+        assert result.reused_vectors == 0 and len(embeddings.seen) == result.total_chunks
+
+    # The same chunk IDs as a fresh ingest of that version.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    doc.write_bytes(sectioned(changed=5))
+    async with DocumentProcessor(make_settings(seaweed, fresh), embeddings=embeddings) as p:
+        await p.process_document(doc, session_id="s", metadata={"team": "docs"})
+        assert p.store.ids_for("s") == ids
+
+
+async def test_a_changed_file_in_an_archive_is_the_only_one_embedded(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    files = {
+        f"wiki/page{i}.md": sectioned(sections=2).replace(b"Section", f"Page{i}".encode())
+        for i in range(6)
+    }
+    archive = tmp_path / "wiki.zip"
+    archive.write_bytes(docs.zip_bytes(files))
+    embeddings = RecordingEmbeddings()
+    async with DocumentProcessor(make_settings(seaweed, tmp_path), embeddings=embeddings) as p:
+        first = await p.process_document(archive, session_id="s")
+        assert first.success and len(embeddings.seen) == first.total_chunks
+        files["wiki/page4.md"] = files["wiki/page4.md"].replace(b"original", b"changed")
+        archive.write_bytes(docs.zip_bytes(files))
+        embeddings.seen.clear()
+        second = await p.process_document(archive, session_id="s")
+        assert second.success and embeddings.seen
+        assert all("Page4" in t and "changed" in t for t in embeddings.seen)
+        assert second.reused_vectors == second.total_chunks - len(embeddings.seen)
+
+
 async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
@@ -326,6 +455,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "chunks": report.totals["chunks"],
         "tokens": report.totals["tokens"],
         "bytes": report.totals["bytes"],
+        "reused_vectors": 0,
         "pruned": 0,
     }
 
