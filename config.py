@@ -224,10 +224,12 @@ models = {
     "image_describer": None,
     # Texts per embedding call (also capped by Chroma's max batch size).
     "batch_size": 64,
-    # A changed source's chunks whose text its stored chunks already hold keep their
-    # stored vectors: one changed page of a long PDF, one changed file in an archive or
-    # new metadata costs the embedding of what changed (a paid API, or MiniLM's ~35
-    # chunks/s here). False: every chunk is embedded again.
+    # A chunk whose text the store already holds, for an earlier version of its source
+    # or for a twin (the same version in another session, or the same bytes under
+    # another name), keeps that stored vector: one changed page of a long PDF, one
+    # changed file in an archive, new metadata or a handbook every session uploads
+    # costs the embedding of what is new (a paid API, or MiniLM's ~35 chunks/s here).
+    # False: every chunk is embedded.
     "reuse_vectors": True,
     # Seconds per embedding call; a stuck provider fails and is retried.
     "timeout": 60.0,

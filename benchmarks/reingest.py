@@ -6,7 +6,10 @@ Three changes, each to a document already in the store:
 - ``zip-file``: the middle one of ``--notes`` Markdown notes (default 30) in a zip
   changed;
 - ``metadata``: the same PDF, unchanged, ingested again with a new caller field
-  (``metadata={"team": ...}``), as a backend does when it tags a document.
+  (``metadata={"team": ...}``), as a backend does when it tags a document;
+- ``session``: the same PDF, unchanged, ingested into a second session (a handbook
+  every chat session uploads). LangChain has no sessions: its chunks carry a
+  ``session_id`` field, one record manager for all.
 
 Each is run three ways, every run with its own fresh store, the first version ingested
 and then the second one timed:
@@ -51,7 +54,7 @@ from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
 from tests import docs
 
-CHANGES = ("pdf-page", "zip-file", "metadata")
+CHANGES = ("pdf-page", "zip-file", "metadata", "session")
 RUNS = ("rag_ingest", "rag_ingest-no-reuse", "langchain-index", "langchain-index-10k")
 
 
@@ -79,7 +82,7 @@ def versions(change: str, args: argparse.Namespace) -> tuple[str, bytes, bytes]:
         return "report.pdf", pdf_version(args.pages, None), pdf_version(args.pages, args.pages // 2)
     if change == "zip-file":
         return "wiki.zip", zip_version(args.notes, None), zip_version(args.notes, args.notes // 2)
-    same = pdf_version(args.pages, None)
+    same = pdf_version(args.pages, None)  # metadata, session
     return "report.pdf", same, same
 
 
@@ -103,8 +106,9 @@ async def rag_ingest(
         assert r1.success, r1.message
         path.write_bytes(second)
         extra = {"team": "docs"} if change == "metadata" else None
+        session = "t" if change == "session" else "s"
         start = time.perf_counter()
-        r2 = await p.process_document(path, session_id="s", metadata=extra)
+        r2 = await p.process_document(path, session_id=session, metadata=extra)
         seconds = time.perf_counter() - start
         assert r2.status == "ingested", r2.message
     return {
@@ -165,8 +169,10 @@ def langchain_index(
         )
         return {"added": stats["num_added"], "chunks": len(chunks)}
 
-    ingest(first, {})
-    extra = {"team": "docs"} if change == "metadata" else {}
+    ingest(first, {"session_id": "s"})
+    extra = {"session_id": "t" if change == "session" else "s"}
+    if change == "metadata":
+        extra["team"] = "docs"
     start = time.perf_counter()
     stats = ingest(second, extra)
     seconds = time.perf_counter() - start

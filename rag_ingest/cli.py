@@ -291,6 +291,7 @@ def report_json(report: Any) -> dict[str, Any]:
                 "tokens": r.token_count,
                 "bytes": r.bytes,
                 "etag": r.etag,
+                "reused_vectors": r.reused_vectors,
                 "attempts": r.attempts,
                 "seconds": round(r.seconds.get("total", 0.0), 4),
             }

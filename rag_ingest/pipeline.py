@@ -160,7 +160,6 @@ class _Job:
     size: int = 0
     fingerprint: str = ""
     previous: LedgerRow | None = None  # the ledger's row for this source, if any
-    written: set[str] = field(default_factory=set)  # its IDs the store may hold
     incomplete: bool = False  # a summary or image description failed: try again next run
 
     def unchanged(self) -> bool:
@@ -806,7 +805,7 @@ class DocumentProcessor:
         job.size = size
         seconds["locate"] = time.perf_counter() - t
 
-        job.previous, job.written = await self._in_store(self._ledger_state, job.session, key)
+        job.previous = await self._in_store(self.ledger.get, job.session, key)
         job.fingerprint = self._fingerprint_of(job)
         if await self._unchanged(job):
             self._skip_unchanged(job)
@@ -1002,17 +1001,18 @@ class DocumentProcessor:
             release()
 
     async def _embed(self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]]) -> Vectors:
-        """Vectors for ``texts``: a chunk whose text this source already has in the store
-        (its last ingest's chunks, or those an interrupted write left) keeps its stored
-        vector, and only the rest go to the embedder. A changed page of a long PDF, a
-        changed file in an archive, new ``metadata=`` or a summary tried again cost the
-        embedding of what changed, not of the whole document."""
+        """Vectors for ``texts``: a chunk whose text the store already holds for this
+        source (its last ingest's chunks, or those an interrupted write left) or for a
+        twin of it (the same version in another session, or under another name) keeps
+        that stored vector, and only the rest go to the embedder. A changed page of a
+        long PDF, a changed file in an archive, new ``metadata=``, a summary tried again
+        or a handbook every session uploads cost the embedding of what is new."""
         import numpy as np
 
         assert self.store is not None and self.ledger is not None
         known: dict[str, Vectors] = {}
-        if self.settings.models.reuse_vectors and job.written:
-            known = await self._in_store(self.store.vectors_by_hash, sorted(job.written))
+        if self.settings.models.reuse_vectors:
+            known = await self._in_store(self._stored_vectors, job)
         todo = [i for i, m in enumerate(metadatas) if m["content_hash"] not in known]
         fresh: Vectors = await self._runner.embed([texts[i] for i in todo])
         if not known:
@@ -1032,15 +1032,18 @@ class DocumentProcessor:
         job.result.reused_vectors = len(texts) - len(todo)
         return vectors
 
-    def _ledger_state(self, session: str, source: str) -> tuple[LedgerRow | None, set[str]]:
-        """The source's ledger row, and the IDs it may have in the store: the row's, and
-        those noted before a write that never reached its row."""
-        assert self.ledger is not None
-        row = self.ledger.get(session, source)
-        written = self.ledger.pending(session, source)
-        if row is not None:
-            written.update(row.chunk_ids)
-        return row, written
+    def _stored_vectors(self, job: _Job) -> dict[str, Vectors]:
+        """The stored vectors that may serve ``job``'s chunks (see :meth:`_embed`), by
+        text hash: of the IDs its ledger row names, those noted before a write that never
+        reached its row, and a twin's (:meth:`Ledger.twin`)."""
+        assert self.ledger is not None and self.store is not None
+        source = job.result.source
+        ids = self.ledger.pending(job.session, source)
+        if job.previous is not None:
+            ids.update(job.previous.chunk_ids)
+        if job.version is not None:
+            ids.update(self.ledger.twin(job.session, source, job.version))
+        return self.store.vectors_by_hash(sorted(ids))
 
     async def _reserve_quota(self, job: _Job, chunks: int | None) -> Callable[[], None]:
         """Hold room for this document in its session's quota (``pipeline.session_max_*``),

@@ -370,9 +370,10 @@ class ModelSettings(_Part):
     batch_size: int = Field(default=64, ge=1, description="Texts per embedding call.")
     reuse_vectors: bool = Field(
         default=True,
-        description="A changed source's chunks whose text its stored chunks already hold "
-        "keep their stored vectors (Chroma); only the rest are embedded. False: every "
-        "chunk of a changed source is embedded again.",
+        description="A chunk whose text the store already holds, for an earlier version "
+        "of its source or for a twin (the same version in another session, or the same "
+        "bytes under another name), keeps that stored vector (Chroma); only the rest are "
+        "embedded. False: every chunk is embedded.",
     )
     timeout: float = Field(default=60.0, gt=0, description="Seconds per embedding call.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts per model call.")

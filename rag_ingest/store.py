@@ -851,6 +851,7 @@ class Ledger:
                 session_id TEXT NOT NULL, source TEXT NOT NULL, chunk_ids TEXT NOT NULL,
                 PRIMARY KEY (session_id, source))"""
         )
+        self._db.execute("CREATE INDEX IF NOT EXISTS sources_by_version ON sources (version)")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -897,6 +898,18 @@ class Ledger:
                 (session_id, source),
             ).fetchone()
         return set(json.loads(row[0])) if row else set()
+
+    def twin(self, session_id: str, source: str, version: str) -> list[str]:
+        """The chunk IDs of another source ingested at ``version``: the same object in
+        another session, or (a version that is a content hash or an MD5 ETag) the same
+        bytes under another name. Their vectors may serve this one's chunks."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT chunk_ids FROM sources WHERE version = ? AND status = 'ingested' "
+                "AND chunk_ids != '[]' AND NOT (session_id = ? AND source = ?) LIMIT 1",
+                (version, session_id, source),
+            ).fetchone()
+        return json.loads(row[0]) if row else []
 
     def add_pending(self, session_id: str, source: str, chunk_ids: list[str]) -> None:
         """Note IDs about to be written to the store (before the write)."""

@@ -86,6 +86,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         "chunks",
         "tokens",
         "bytes",
+        "reused_vectors",
         "pruned",
     }
     for doc in report["documents"]:
@@ -100,6 +101,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
             "tokens",
             "bytes",
             "etag",
+            "reused_vectors",
             "attempts",
             "seconds",
         }

@@ -376,6 +376,43 @@ async def test_a_changed_source_embeds_only_its_changed_chunks(
         assert p.store.ids_for("s") == ids
 
 
+async def test_a_document_another_session_holds_is_not_embedded_again(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    handbook = sectioned()
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "handbook.md").write_bytes(handbook)
+    (folder / "copy-of-handbook.md").write_bytes(handbook)
+    embeddings = RecordingEmbeddings()
+    hashed = HashEmbeddings()
+    async with DocumentProcessor(make_settings(seaweed, tmp_path), embeddings=embeddings) as p:
+        a = await p.process_document(folder / "handbook.md", session_id="a")
+        assert a.success and len(embeddings.seen) == a.total_chunks
+        embeddings.seen.clear()
+        # The same file in another session, and the same bytes under another name.
+        b = await p.process_document(folder / "handbook.md", session_id="b", user_id="u2")
+        c = await p.process_document(folder / "copy-of-handbook.md", session_id="a")
+        assert embeddings.seen == []
+        assert b.reused_vectors == c.reused_vectors == a.total_chunks
+        # Each session's chunks are its own, with their own vectors.
+        await p.delete_session("a")
+        assert stored_vectors(p, "a") == {}
+        kept = stored_vectors(p, "b")
+        assert len(kept) == a.total_chunks
+        for text, vector in kept.items():
+            assert vector == pytest.approx(hashed.embed_documents([text])[0], abs=1e-6)
+        assert [
+            d.metadata["session_id"] for d, _ in await p.query("Section 3", session_id="b")
+        ] == ["b"] * 4
+
+    # Off: nothing is looked up, everything embedded.
+    off = make_settings(seaweed, tmp_path, models={"reuse_vectors": False})
+    async with DocumentProcessor(off, embeddings=embeddings) as p:
+        d = await p.process_document(folder / "handbook.md", session_id="d")
+        assert d.reused_vectors == 0 and len(embeddings.seen) == d.total_chunks
+
+
 async def test_a_changed_file_in_an_archive_is_the_only_one_embedded(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
