@@ -372,14 +372,15 @@ class EmbeddingRunner:
         self._gate = asyncio.Semaphore(concurrency)
         self.calls = 0
 
-    async def embed(self, texts: Sequence[str]) -> Vectors:
+    async def embed(self, texts: Sequence[str], done: list[Vectors] | None = None) -> Vectors:
         """One float32 row per text. Kept as Python lists, a 384-dimension vector took
         12 KiB (a float object per value), ~15x its chunk's text, and one 100,000-chunk
         workbook peaked at 1.85 GB (0.79 GB now); as float32, 1.5 KiB (what Chroma
-        stores anyway)."""
+        stores anyway). ``done`` receives each batch's rows as they come, so a caller
+        still has them when a later batch fails."""
         import numpy as np
 
-        parts: list[Vectors] = []
+        parts: list[Vectors] = [] if done is None else done
         for i in range(0, len(texts), self.batch_size):
             batch = list(texts[i : i + self.batch_size])
             async with self._gate:

@@ -160,6 +160,8 @@ class _Job:
     size: int = 0
     fingerprint: str = ""
     previous: LedgerRow | None = None  # the ledger's row for this source, if any
+    reusable: list[str] = field(default_factory=list)  # stored chunks that may serve its own
+    kept: dict[str, Vectors] = field(default_factory=dict)  # a failed attempt's vectors
     incomplete: bool = False  # a summary or image description failed: try again next run
 
     def unchanged(self) -> bool:
@@ -774,7 +776,6 @@ class DocumentProcessor:
         """The stages for one document; fills ``job.result`` or raises."""
         assert self.ledger is not None and self.store is not None and self._s3 is not None
         src, result, seconds = job.src, job.result, job.seconds
-        key = result.source
         if (
             src.listed
             and PurePosixPath(src.name).suffix.lower() not in self._plugins
@@ -805,7 +806,7 @@ class DocumentProcessor:
         job.size = size
         seconds["locate"] = time.perf_counter() - t
 
-        job.previous = await self._in_store(self.ledger.get, job.session, key)
+        job.previous, job.reusable, job.kept = await self._in_store(self._ledger_state, job)
         job.fingerprint = self._fingerprint_of(job)
         if await self._unchanged(job):
             self._skip_unchanged(job)
@@ -1003,18 +1004,26 @@ class DocumentProcessor:
     async def _embed(self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]]) -> Vectors:
         """Vectors for ``texts``: a chunk whose text the store already holds for this
         source (its last ingest's chunks, or those an interrupted write left) or for a
-        twin of it (the same version in another session, or under another name) keeps
-        that stored vector, and only the rest go to the embedder. A changed page of a
-        long PDF, a changed file in an archive, new ``metadata=``, a summary tried again
-        or a handbook every session uploads cost the embedding of what is new."""
+        twin of it (the same version in another session, or under another name), or
+        that a failed attempt embedded, keeps that vector, and only the rest go to the
+        embedder. A changed page of a long PDF, a changed file in an archive, new
+        ``metadata=``, a summary tried again or a handbook every session uploads cost
+        the embedding of what is new. If a batch fails, those before it are kept."""
         import numpy as np
 
         assert self.store is not None and self.ledger is not None
-        known: dict[str, Vectors] = {}
-        if self.settings.models.reuse_vectors:
-            known = await self._in_store(self._stored_vectors, job)
+        known = job.kept
+        if job.reusable:
+            stored = await self._in_store(self.store.vectors_by_hash, job.reusable)
+            known = {**known, **stored}
         todo = [i for i, m in enumerate(metadatas) if m["content_hash"] not in known]
-        fresh: Vectors = await self._runner.embed([texts[i] for i in todo])
+        done: list[Vectors] = []
+        try:
+            fresh: Vectors = await self._runner.embed([texts[i] for i in todo], done)
+        except Exception:
+            if done and self.settings.models.reuse_vectors:
+                await self._keep_vectors(job, [metadatas[i]["content_hash"] for i in todo], done)
+            raise
         if not known:
             return fresh
         width = len(next(iter(known.values())))
@@ -1032,18 +1041,42 @@ class DocumentProcessor:
         job.result.reused_vectors = len(texts) - len(todo)
         return vectors
 
-    def _stored_vectors(self, job: _Job) -> dict[str, Vectors]:
-        """The stored vectors that may serve ``job``'s chunks (see :meth:`_embed`), by
-        text hash: of the IDs its ledger row names, those noted before a write that never
-        reached its row, and a twin's (:meth:`Ledger.twin`)."""
-        assert self.ledger is not None and self.store is not None
-        source = job.result.source
-        ids = self.ledger.pending(job.session, source)
-        if job.previous is not None:
-            ids.update(job.previous.chunk_ids)
+    def _ledger_state(self, job: _Job) -> tuple[LedgerRow | None, list[str], dict[str, Vectors]]:
+        """The source's ledger row, and what may serve its chunks' vectors (see
+        :meth:`_embed`): the IDs of stored chunks (its row's, those noted before a write
+        that never reached its row, a twin's: :meth:`Ledger.twin`), and the vectors a
+        failed attempt kept. One trip to the store's thread, with the row."""
+        assert self.ledger is not None
+        session, source = job.session, job.result.source
+        row = self.ledger.get(session, source)
+        if not self.settings.models.reuse_vectors:
+            return row, [], {}
+        ids = self.ledger.pending(session, source)
+        if row is not None:
+            ids.update(row.chunk_ids)
         if job.version is not None:
-            ids.update(self.ledger.twin(job.session, source, job.version))
-        return self.store.vectors_by_hash(sorted(ids))
+            ids.update(self.ledger.twin(session, source, job.version))
+        return row, sorted(ids), self.ledger.kept_vectors(session, source)
+
+    async def _keep_vectors(self, job: _Job, hashes: list[str], done: list[Vectors]) -> None:
+        """Keep the vectors of the batches embedded before one failed past its retries:
+        the next attempt pays for the rest only (a 429 storm at batch 90 of 100 of a
+        paid API no longer costs the first 89 twice)."""
+        assert self.ledger is not None
+        from rag_ingest.models import concat_vectors
+
+        vectors = concat_vectors(done)
+        try:
+            await self._in_store(
+                self.ledger.keep_vectors, job.session, job.result.source, hashes, vectors
+            )
+        except RagIngestError as exc:
+            logger.warning("could not keep the vectors embedded so far: %s", exc)
+            return
+        job.result.warnings.append(
+            f"{len(vectors)} of {len(hashes)} chunks were embedded before the failure; "
+            "their vectors are kept, and the next attempt embeds the rest"
+        )
 
     async def _reserve_quota(self, job: _Job, chunks: int | None) -> Callable[[], None]:
         """Hold room for this document in its session's quota (``pipeline.session_max_*``),

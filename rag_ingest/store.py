@@ -852,6 +852,13 @@ class Ledger:
                 PRIMARY KEY (session_id, source))"""
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS sources_by_version ON sources (version)")
+        # Vectors a failed embedding had already paid for (the batches before the one
+        # that failed past its retries), by text hash: the next attempt starts there.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS kept_vectors (
+                session_id TEXT NOT NULL, source TEXT NOT NULL, content_hash TEXT NOT NULL,
+                vector BLOB NOT NULL, PRIMARY KEY (session_id, source, content_hash))"""
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -911,6 +918,32 @@ class Ledger:
             ).fetchone()
         return json.loads(row[0]) if row else []
 
+    def keep_vectors(
+        self, session_id: str, source: str, hashes: list[str], vectors: Vectors
+    ) -> None:
+        """Keep a source's chunks' vectors for its next attempt: ``vectors`` are those
+        of the first of ``hashes`` (the batches done before one failed)."""
+        import numpy as np
+
+        rows = np.asarray(vectors, dtype=np.float32)
+        done = hashes[: len(rows)]
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO kept_vectors VALUES (?, ?, ?, ?)",
+                [(session_id, source, h, r.tobytes()) for h, r in zip(done, rows, strict=True)],
+            )
+
+    def kept_vectors(self, session_id: str, source: str) -> dict[str, Vectors]:
+        """What :meth:`keep_vectors` kept for this source, by text hash."""
+        import numpy as np
+
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT content_hash, vector FROM kept_vectors WHERE session_id = ? AND source = ?",
+                (session_id, source),
+            ).fetchall()
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
+
     def add_pending(self, session_id: str, source: str, chunk_ids: list[str]) -> None:
         """Note IDs about to be written to the store (before the write)."""
         with self.transaction():
@@ -937,9 +970,11 @@ class Ledger:
         now = datetime.now(timezone.utc).isoformat()
         with self.transaction():
             if status == "ingested":
-                self._db.execute(
-                    "DELETE FROM pending WHERE session_id = ? AND source = ?", (session_id, source)
-                )
+                for table in ("pending", "kept_vectors"):
+                    self._db.execute(
+                        f"DELETE FROM {table} WHERE session_id = ? AND source = ?",
+                        (session_id, source),
+                    )
             self._db.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (session_id, source) DO UPDATE SET version = excluded.version, "
@@ -1028,7 +1063,7 @@ class Ledger:
     def delete_source(self, session_id: str, source: str) -> None:
         """Forget one source of a session: its row and its pending IDs."""
         with self.transaction():
-            for table in ("pending", "sources"):
+            for table in ("pending", "kept_vectors", "sources"):
                 self._db.execute(
                     f"DELETE FROM {table} WHERE session_id = ? AND source = ?",
                     (session_id, source),
@@ -1036,7 +1071,8 @@ class Ledger:
 
     def delete_session(self, session_id: str) -> int:
         with self.transaction():
-            self._db.execute("DELETE FROM pending WHERE session_id = ?", (session_id,))
+            for table in ("pending", "kept_vectors"):
+                self._db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount
 

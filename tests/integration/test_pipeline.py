@@ -413,6 +413,56 @@ async def test_a_document_another_session_holds_is_not_embedded_again(
         assert d.reused_vectors == 0 and len(embeddings.seen) == d.total_chunks
 
 
+class BrokenAfter(RecordingEmbeddings):
+    """Embeds ``good`` calls, then refuses every one (a bad request: not retried)."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if self.good <= 0:
+            raise ValueError("400 Bad Request: quota for this key is used up")
+        self.good -= 1
+        return super().embed_documents(texts)
+
+
+async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    doc = tmp_path / "docs" / "guide.md"
+    doc.parent.mkdir()
+    doc.write_bytes(sectioned())
+    settings = make_settings(seaweed, tmp_path, models={"batch_size": 4})
+    broken = BrokenAfter(good=2)
+    async with DocumentProcessor(settings, embeddings=broken) as p:
+        failed = await p.process_document(doc, session_id="s")
+        assert failed.status == "failed" and failed.error_type == "ModelError"
+        assert len(broken.seen) == 8 and failed.total_chunks == 0
+        assert any("8 of" in w and "vectors are kept" in w for w in failed.warnings)
+        assert p.store.ids_for("s") == set()  # all or nothing still
+
+        # The next attempt embeds only what the first did not.
+        working = RecordingEmbeddings()
+        p._runner.embeddings = working
+        again = await p.process_document(doc, session_id="s")
+        assert again.success and again.reused_vectors == 8
+        assert len(working.seen) == again.total_chunks - 8
+        assert not set(working.seen) & set(broken.seen)
+        hashed = HashEmbeddings()
+        for text, vector in stored_vectors(p, "s").items():
+            assert vector == pytest.approx(hashed.embed_documents([text])[0], abs=1e-6)
+        assert p.ledger.kept_vectors("s", again.source) == {}  # dropped once it landed
+
+        # A session deleted after a failure leaves nothing kept behind.
+        doc.write_bytes(sectioned(changed=2))  # no twin to take from
+        p._runner.embeddings = BrokenAfter(good=1)
+        other = await p.process_document(doc, session_id="t")
+        assert other.status == "failed" and p.ledger.kept_vectors("t", other.source)
+        await p.delete_session("t")
+        assert p.ledger.kept_vectors("t", other.source) == {}
+
+
 async def test_a_changed_file_in_an_archive_is_the_only_one_embedded(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
