@@ -228,7 +228,8 @@ models = {
     # or for a twin (the same version in another session, or the same bytes under
     # another name), keeps that stored vector: one changed page of a long PDF, one
     # changed file in an archive, new metadata or a handbook every session uploads
-    # costs the embedding of what is new (a paid API, or MiniLM's ~35 chunks/s here).
+    # costs the embedding of what is new (a paid API, or MiniLM's ~35 chunks/s here);
+    # an embedding that fails midway keeps the batches done for the next attempt.
     # False: every chunk is embedded.
     "reuse_vectors": True,
     # Seconds per embedding call; a stuck provider fails and is retried.

@@ -373,7 +373,8 @@ class ModelSettings(_Part):
         description="A chunk whose text the store already holds, for an earlier version "
         "of its source or for a twin (the same version in another session, or the same "
         "bytes under another name), keeps that stored vector (Chroma); only the rest are "
-        "embedded. False: every chunk is embedded.",
+        "embedded, and an embedding that fails midway keeps the batches done for the "
+        "next attempt. False: every chunk is embedded.",
     )
     timeout: float = Field(default=60.0, gt=0, description="Seconds per embedding call.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts per model call.")
