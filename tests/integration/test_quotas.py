@@ -96,10 +96,10 @@ async def test_chunks_past_the_quota_fail_before_any_embedding(tmp_path: Path) -
         assert p._runner is not None
         embed = p._runner.embed
 
-        async def counted(texts: list[str]) -> object:
+        async def counted(texts: list[str], *args: object) -> object:
             nonlocal calls
             calls += 1
-            return await embed(texts)
+            return await embed(texts, *args)  # type: ignore[arg-type]
 
         p._runner.embed = counted  # type: ignore[method-assign]
         second = await p.process_document(large, session_id="s")
