@@ -1500,7 +1500,9 @@ class DocumentProcessor:
         ledger row was lost) are deleted. A source whose recorded chunks are missing
         from the store is marked failed, so the next run over it ingests it again.
         Documents of the session in flight are waited for, and new ones held, until
-        done. Needs a store that lists IDs (Chroma).
+        done. A store that cannot list a session's IDs but has ``get_by_ids`` is checked
+        for the IDs the ledger knows of (``report.listed`` False): an orphan that no
+        ledger row or pending write ever named is not seen there.
         """
         session = require_session(session_id)
         await self.start()

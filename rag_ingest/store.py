@@ -592,20 +592,27 @@ class ChunkStore:
             except Exception as exc:
                 raise StoreError(f"vector store read failed: {type(exc).__name__}: {exc}") from exc
 
-    def holds(self, ids: list[str]) -> bool | None:
-        """Whether the store holds every one of ``ids``; None when it cannot tell (a
-        store without ``get_by_ids``)."""
+    def present(self, ids: list[str]) -> set[str] | None:
+        """Those of ``ids`` the store holds; None when it cannot tell (a store without
+        ``get_by_ids``)."""
         found: set[str] = set()
         if self._collection is not None:
             for i in range(0, len(ids), self.max_batch):
                 batch = ids[i : i + self.max_batch]
                 found.update(self._read(self._collection.get, ids=batch, include=[])["ids"])
-        elif ids:
+            return found
+        for i in range(0, len(ids), self.batch_size):
             try:
-                found.update(d.id for d in self._read(self.vectorstore.get_by_ids, ids) if d.id)
+                docs = self._read(self.vectorstore.get_by_ids, ids[i : i + self.batch_size])
             except NotImplementedError:
                 return None
-        return found >= set(ids)
+            found.update(d.id for d in docs if d.id)
+        return found
+
+    def holds(self, ids: list[str]) -> bool | None:
+        """Whether the store holds every one of ``ids``; None when it cannot tell."""
+        found = self.present(ids)
+        return None if found is None else found >= set(ids)
 
     def vectors_by_hash(self, ids: list[str]) -> dict[str, Vectors]:
         """The stored vectors of those of ``ids`` the store holds, keyed by the SHA-256
@@ -736,6 +743,10 @@ class VerifyReport:
     orphans: list[str]  # in the store, recorded by no ledger row
     missing: dict[str, int]  # source -> how many of its recorded chunks the store lacks
     repaired: bool = False
+    # False for a store that cannot list a session's IDs (one with only get_by_ids):
+    # ``stored`` and ``orphans`` then count only the IDs the ledger knows of (recorded,
+    # or noted before a write), and an orphan no ledger row ever named is not seen.
+    listed: bool = True
 
     @property
     def consistent(self) -> bool:
@@ -743,14 +754,21 @@ class VerifyReport:
 
 
 def compare(store: ChunkStore, ledger: Ledger, session_id: str) -> VerifyReport:
-    """Compare a session's ledger rows with the chunk IDs its store holds."""
-    stored = store.ids_for(session_id)
-    if stored is None:
-        raise ConfigurationError(
-            "verify needs a store that can list a session's chunk IDs (Chroma); "
-            f"{type(store.vectorstore).__name__} cannot"
-        )
+    """Compare a session's ledger rows with the chunk IDs its store holds: all of them
+    where the store lists a session's IDs (Chroma), else those the ledger knows of,
+    looked up by ``get_by_ids``."""
     rows = ledger.session_rows(session_id)
+    stored = store.ids_for(session_id)
+    listed = stored is not None
+    if stored is None:
+        known = {i for row in rows for i in row.chunk_ids}
+        known.update(ledger.session_pending(session_id))
+        stored = store.present(sorted(known))
+        if stored is None:
+            raise ConfigurationError(
+                "verify needs a store that lists a session's chunk IDs (Chroma) or "
+                f"offers get_by_ids; {type(store.vectorstore).__name__} does neither"
+            )
     recorded: set[str] = set()
     missing: dict[str, int] = {}
     for row in rows:
@@ -765,6 +783,7 @@ def compare(store: ChunkStore, ledger: Ledger, session_id: str) -> VerifyReport:
         stored=len(stored),
         orphans=sorted(stored - recorded),
         missing=missing,
+        listed=listed,
     )
 
 

@@ -254,3 +254,62 @@ async def test_an_in_memory_store_made_anew_gets_its_documents_again(
         assert ids_of(fresh, "one") == first
         hits = await p.query("canary sings", session_id="one", k=3)
         assert hits
+
+
+async def test_verify_checks_a_store_that_cannot_list_ids_by_what_the_ledger_knows(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        await ingest(p, files)
+        clean = await p.verify_session("one")
+        assert clean.consistent and not clean.listed
+        assert clean.stored == clean.recorded == len(ids_of(store, "one"))
+
+        # A chunk lost from the store: its source is missing one.
+        rows = {Path(r.source).name: r for r in p.ledger.session_rows("one")}
+        source, lost = rows["birds.txt"].source, rows["birds.txt"].chunk_ids[0]
+        store.delete([lost])
+        # A write that landed before a crash cut its ledger row off: the new version's
+        # chunks are orphans, and the old ones it replaced are missing.
+        Path(files["zebras.md"]).write_text("# Savanna\n\nThe herd moved north at dusk.\n")
+
+        def crash(**kwargs: Any) -> None:
+            raise KeyboardInterrupt("power cut")
+
+        original, p.ledger.record = p.ledger.record, crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await p.process_document(files["zebras.md"], session_id="one")
+        p.ledger.record = original  # type: ignore[method-assign]
+        written = ids_of(store, "one") - {
+            i for r in p.ledger.session_rows("one") for i in r.chunk_ids
+        }
+        assert written
+
+        found = await p.verify_session("one")
+        zebras = rows["zebras.md"]
+        assert found.missing == {source: 1, zebras.source: len(zebras.chunk_ids)}
+        assert set(found.orphans) == written
+        repaired = await p.verify_session("one", repair=True)
+        assert repaired.repaired and not (ids_of(store, "one") & written)
+        assert p.ledger.get("one", source).status == "failed"
+        # The next run ingests again what was missing or changed.
+        rerun = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
+        assert [r.status for r in rerun.results] == ["ingested"] * 2
+        assert (await p.verify_session("one")).consistent
+        assert (await p.verify_session("two")).consistent
+
+
+async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    class Opaque(InMemoryVectorStore):
+        def get_by_ids(self, ids: Any) -> list[Document]:
+            raise NotImplementedError
+
+    async with DocumentProcessor(
+        settings(tmp_path), vectorstore=Opaque(embedding=HashEmbeddings())
+    ) as p:
+        await ingest(p, files)
+        with pytest.raises(ConfigurationError, match="lists a session's chunk IDs"):
+            await p.verify_session("one")
