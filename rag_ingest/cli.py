@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove this session's sources that the prefixes/directories no longer list",
     )
+    ingest.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list and check only: what would be ingested and why, the bytes to download, "
+        "what --prune would remove; nothing downloaded, embedded or written",
+    )
     _common(ingest, store=True)
 
     query = sub.add_parser("query", help="top chunks of one session")
@@ -254,6 +260,37 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
     )
 
 
+def print_plan(report: Any, seconds: float) -> None:
+    """A dry run's table: each source a run would ingest, its size and why (at most
+    ``_TABLE_ROWS`` rows), what ``--prune`` would remove, the failures, then the counts."""
+    totals = report.totals
+    planned = sorted((r for r in report.results if r.status == "planned"), key=lambda r: r.source)
+    if planned:
+        width = min(48, max(len(r.source) for r in planned))
+        print(f"\n{'MB':>8}  {'source':<{width}}  why")
+        for r in planned[:_TABLE_ROWS]:
+            why = (r.message or "").removeprefix("would be ingested: ")
+            print(f"{r.bytes / 1e6:>8.2f}  {tail(r.source, width):<{width}}  {why}")
+        if len(planned) > _TABLE_ROWS:
+            print(f"... and {len(planned) - _TABLE_ROWS} more (--report FILE lists every source)")
+    if report.pruned:
+        print(f"\n--prune would remove (no longer listed): {len(report.pruned)}")
+        for source in report.pruned[:_TABLE_ROWS]:
+            print(f"  {source}")
+        if len(report.pruned) > _TABLE_ROWS:
+            print(f"  ... and {len(report.pruned) - _TABLE_ROWS} more")
+    failures = [r for r in report.results if r.status == "failed"]
+    if failures:
+        print("\nwould fail:")
+        for r in failures:
+            print(f"  {r.source}: {r.error_type}: {r.message}")
+    print(
+        f"\ndry run, nothing downloaded, embedded or written: {totals['listed']} listed: "
+        f"{totals['planned']} to ingest ({totals['bytes'] / 1e6:.1f} MB to download), "
+        f"{totals['skipped']} skipped, {totals['failed']} failed in {seconds:.1f}s"
+    )
+
+
 def print_hits(hits: list[tuple[Any, float]]) -> None:
     for doc, score in hits:
         meta = doc.metadata
@@ -298,6 +335,7 @@ def report_json(report: Any) -> dict[str, Any]:
             for r in report.results
         ],
         "pruned": report.pruned,
+        "dry_run": report.dry_run,
     }
 
 
@@ -353,8 +391,12 @@ async def _ingest(args: argparse.Namespace) -> int:
             include=args.include,
             exclude=args.exclude,
             prune=args.prune,
+            dry_run=args.dry_run,
         )
-    print_summary(report, time.perf_counter() - started)
+    if args.dry_run:
+        print_plan(report, time.perf_counter() - started)
+    else:
+        print_summary(report, time.perf_counter() - started)
     if not report.listed:
         # A mistyped prefix or directory, or globs that select nothing, is no success
         # to pass over in silence (the exit status stays 0: an empty prefix is valid).

@@ -88,7 +88,7 @@ class IngestResult:
     """The one outcome of one source."""
 
     source: str
-    status: str  # ingested | skipped | failed
+    status: str  # ingested | skipped | failed; planned in a dry run
     success: bool
     session_id: str = ""
     filename: str = ""
@@ -124,8 +124,10 @@ class IngestReport:
     finished_at: str = ""
     listed: int = 0
     results: list[IngestResult] = field(default_factory=list)
-    # Sources removed by ``prune=True``: ingested before, no longer listed.
+    # Sources removed by ``prune=True``: ingested before, no longer listed (with
+    # ``dry_run``, those that would be).
     pruned: list[str] = field(default_factory=list)
+    dry_run: bool = False
     callback_errors: int = 0  # exceptions raised by the on_result callback (logged once)
 
     def count(self, status: str) -> int:
@@ -136,6 +138,7 @@ class IngestReport:
         return {
             "listed": self.listed,
             "ingested": self.count("ingested"),
+            "planned": self.count("planned"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
             "chunks": sum(r.total_chunks for r in self.results),
@@ -163,6 +166,7 @@ class _Job:
     reusable: list[str] = field(default_factory=list)  # stored chunks that may serve its own
     kept: dict[str, Vectors] = field(default_factory=dict)  # a failed attempt's vectors
     incomplete: bool = False  # a summary or image description failed: try again next run
+    dry_run: bool = False  # located and checked only: nothing downloaded or written
 
     def unchanged(self) -> bool:
         """The ledger holds this very version, ingested under the same settings."""
@@ -627,6 +631,7 @@ class DocumentProcessor:
         work: _SessionWork,
         *,
         allowed: list[str] | None,
+        dry_run: bool = False,
     ) -> IngestResult:
         started = time.perf_counter()
         try:
@@ -651,7 +656,7 @@ class DocumentProcessor:
         result = IngestResult(source=src.key, status="failed", success=False, session_id=session)
         result.filename = src.name
         result.embedder = self.embedder_name
-        job = _Job(src, session, user_id, extra, result)
+        job = _Job(src, session, user_id, extra, result, dry_run=dry_run)
         if work.deleted:
             return self._voided(job, started)
         # Its own task, so delete_session can stop it without cancelling the caller.
@@ -707,7 +712,7 @@ class DocumentProcessor:
             raise
         except Exception as exc:
             failed = self._failed(src, exc, seconds, started, result)
-            if self.ledger is not None and isinstance(exc, RagIngestError):
+            if self.ledger is not None and isinstance(exc, RagIngestError) and not job.dry_run:
                 record = functools.partial(
                     self.ledger.record_failure_keeping_chunks,
                     session_id=session,
@@ -811,6 +816,9 @@ class DocumentProcessor:
         if await self._unchanged(job):
             self._skip_unchanged(job)
             return
+        if job.dry_run:
+            await self._plan(job)
+            return
         if size == 0:
             await self._nothing_to_index(job, "empty (0 bytes): nothing to index")
             return
@@ -821,6 +829,32 @@ class DocumentProcessor:
             await self._ingest_new(job, arrived)
         finally:
             arrived()  # failed on the way, or already counted at the writer
+
+    async def _plan(self, job: _Job) -> None:
+        """A dry run's outcome for a source that a run would not skip: ``planned``, with
+        why (new, changed, ...) and its size in ``bytes`` (to download, not downloaded);
+        an empty one ``skipped``, and one its session has no room for ``failed``."""
+        result, row = job.result, job.previous
+        if job.size == 0:
+            result.status, result.success = "skipped", True
+            result.message = "empty (0 bytes): nothing to index"
+            return
+        await self._reserve_quota(job, None)
+        if row is None:
+            why = "new"
+        elif row.status == "failed":
+            why = f"failed last time ({row.error_type})"
+        elif row.version != job.version:
+            why = "changed since its last ingest"
+        elif row.fingerprint == f"{job.fingerprint}:incomplete":
+            why = "its summary or an image description is to be tried again"
+        elif row.fingerprint != job.fingerprint:
+            why = "ingested under other settings, metadata or user id"
+        else:
+            why = "the store lacks its chunks"
+        result.status, result.success = "planned", True
+        result.message = f"would be ingested: {why}"
+        result.bytes = max(job.size, 0)
 
     async def _nothing_to_index(
         self, job: _Job, why: str, arrived: Callable[[], None] | None = None
@@ -836,7 +870,7 @@ class DocumentProcessor:
         logos would fail every run). Named on its own, it fails with the reason."""
         assert self.ledger is not None
         job.previous = await self._in_store(self.ledger.get, job.session, job.result.source)
-        if job.previous is not None and job.previous.chunk_ids:
+        if job.previous is not None and job.previous.chunk_ids and not job.dry_run:
             job.fingerprint = self._fingerprint_of(job)
             await self._store(job, [], [], [], None)  # what an earlier version left
         job.result.status, job.result.success = "skipped", True
@@ -1269,6 +1303,7 @@ class DocumentProcessor:
         on_result: Callable[[IngestResult], None] | None = None,
         prune: bool = False,
         allowed_sources: Sequence[str] | None = None,
+        dry_run: bool = False,
     ) -> IngestReport:
         """Ingest many sources (or an ``s3://`` prefix, or a directory) concurrently.
 
@@ -1283,6 +1318,12 @@ class DocumentProcessor:
 
         ``allowed_sources`` narrows ``pipeline.allowed_sources`` for this call, as in
         :meth:`process_document`; a prefix or directory outside is not listed.
+
+        ``dry_run=True``: list and locate only (a HEAD where a listing gives no version,
+        a hash of each local file), then stop: each source that a run would ingest is
+        ``planned``, saying why, its size in ``bytes``; the unchanged are ``skipped``;
+        ``report.pruned`` names what ``prune`` would remove. Nothing is downloaded,
+        parsed, embedded, written or pruned, and the ledger is not touched.
         """
         session = require_session(session_id)
         named: str | os.PathLike[str] | Iterable[Any] = (
@@ -1296,14 +1337,20 @@ class DocumentProcessor:
         assert self.store is not None
         self.store.check_embedder()
         work = self._work_for(session)  # held: a delete voids sources not yet listed too
-        report = IngestReport(session_id=session, started_at=datetime.now(timezone.utc).isoformat())
+        report = IngestReport(
+            session_id=session,
+            started_at=datetime.now(timezone.utc).isoformat(),
+            dry_run=dry_run,
+        )
         self.events.start_bar(None)
         slots = asyncio.Semaphore(self.settings.pipeline.in_flight)
         tasks: set[asyncio.Task[None]] = set()
 
         async def one(item: Any) -> None:
             try:
-                result = await self._process(item, session, user_id, extra, work, allowed=allowed)
+                result = await self._process(
+                    item, session, user_id, extra, work, allowed=allowed, dry_run=dry_run
+                )
                 report.results.append(result)
                 if on_result is not None:
                     report.callback_errors = call_logged(
@@ -1327,7 +1374,7 @@ class DocumentProcessor:
             if prune and not work.deleted:
                 listed = listed_by(named, include, exclude, skip, allowed)
                 seen = {r.source for r in report.results}
-                report.pruned = await self._prune(session, listed, seen)
+                report.pruned = await self._prune(session, listed, seen, dry_run=dry_run)
         except BaseException:
             for task in tasks:
                 task.cancel()
@@ -1337,15 +1384,18 @@ class DocumentProcessor:
         return report
 
     async def _prune(
-        self, session: str, listed: Callable[[str], bool], seen: set[str]
+        self, session: str, listed: Callable[[str], bool], seen: set[str], *, dry_run: bool
     ) -> list[str]:
-        """Remove the session's sources that ``listed`` covers and ``seen`` lacks."""
+        """Remove the session's sources that ``listed`` covers and ``seen`` lacks (with
+        ``dry_run``, only name them)."""
         assert self.store is not None and self.ledger is not None
         rows = await self._in_store(self.ledger.session_rows, session)
         # Off the loop: for a directory, each test reads paths and .gitignore files.
         gone = await self._in_io(
             lambda: sorted(r.source for r in rows if r.source not in seen and listed(r.source))
         )
+        if dry_run:
+            return gone
         for source in gone:
             lock = self._source_locks.setdefault((session, source), asyncio.Lock())
             async with lock, self._gates["store"]:

@@ -75,12 +75,14 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         "totals",
         "documents",
         "pruned",
+        "dry_run",
     }
     assert report["session_id"] == "cli-a"
     assert report["totals"]["listed"] == 4 and report["totals"]["ingested"] == 4
     assert set(report["totals"]) == {
         "listed",
         "ingested",
+        "planned",
         "skipped",
         "failed",
         "chunks",
@@ -199,6 +201,14 @@ def test_prune_removes_sources_no_longer_listed(
     assert "3 ingested" in first.stdout, first.stdout + first.stderr
     client.delete_object(Bucket="cliprune", Key="notes/gone.md")
     # skip.txt is not listed under --include '*.md' below: out of scope, kept.
+    planned = rag(*args, "--include", "*.md", "--prune", "--dry-run", env=cli_env, cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert "--prune would remove (no longer listed): 1\n  s3://cliprune/notes/gone.md" in (
+        planned.stdout
+    )
+    assert "dry run, nothing downloaded, embedded or written: 1 listed: 0 to ingest" in (
+        planned.stdout
+    )
     report_path = tmp_path / "pruned.json"
     pruned = rag(
         *args,
@@ -464,3 +474,31 @@ def test_standard_input_is_one_named_document(tmp_path: Path) -> None:
     hits = rag("query", "LYNX", "--session", "pipe", "--json", "--embeddings", "hash", env=env)
     (hit,) = json.loads(hits.stdout)
     assert "LYNX" in hit["text"] and hit["metadata"]["filename"] == "page.html"
+
+
+def test_a_dry_runs_table_shows_each_planned_source_its_size_and_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rag_ingest.cli import print_plan
+    from rag_ingest.pipeline import IngestReport, IngestResult
+
+    report = IngestReport(session_id="s", started_at="now", dry_run=True)
+    report.results += [
+        IngestResult(
+            source="s3://b/new.pdf",
+            status="planned",
+            success=True,
+            bytes=2_500_000,
+            message="would be ingested: new",
+        ),
+        IngestResult(source="s3://b/same.md", status="skipped", success=True, message="unchanged"),
+    ]
+    report.listed = 2
+    print_plan(report, 0.5)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "    2.50  s3://b/new.pdf  new" in lines
+    assert not any("same.md" in line for line in lines)
+    assert lines[-1] == (
+        "dry run, nothing downloaded, embedded or written: 2 listed: 1 to ingest "
+        "(2.5 MB to download), 1 skipped, 0 failed in 0.5s"
+    )

@@ -582,3 +582,50 @@ async def test_a_call_narrows_allowed_sources_to_one_tenant_and_never_widens_the
     assert narrowed(["s3://a/"], ["s3://b/"]) == []
     with pytest.raises(ConfigurationError):
         narrowed(None, ["s3://b/*.pdf"])
+
+
+def test_a_dry_run_says_what_a_run_would_do_and_does_none_of_it(tmp_path: Path) -> None:
+    tree(tmp_path)
+    docs = tmp_path / "docs"
+    settings = local_settings(str(tmp_path / "store"))
+    with SyncDocumentProcessor(settings) as p:
+        store, ledger = p.processor.store, p.processor.ledger
+        assert store is not None and ledger is not None
+        p.process_many(docs, session_id="s")
+        # Then: one file changed, one added, one emptied, one deleted.
+        (docs / "b.md").write_text("# B\n\nRewritten.\n")
+        (docs / "new.txt").write_text("A new note.\n" * 4)
+        (docs / "deep" / "empty.txt").write_text("")
+        (docs / "deep" / "c.py").unlink()
+        before = (store.ids_for("s"), ledger.session_rows("s"), ledger.session_pending("s"))
+        calls = p.processor._runner.calls
+
+        plan = p.process_many(docs, session_id="s", prune=True, dry_run=True)
+        by_name = {Path(r.source).name: r for r in plan.results}
+        assert plan.dry_run and plan.totals["planned"] == 2
+        assert by_name["b.md"].message == "would be ingested: changed since its last ingest"
+        assert by_name["new.txt"].message == "would be ingested: new"
+        assert by_name["new.txt"].bytes == (docs / "new.txt").stat().st_size
+        assert by_name["empty.txt"].status == "skipped"
+        assert plan.pruned == [(docs / "deep" / "c.py").as_uri()]
+        # Nothing done: the store, the ledger and the embedder as they were.
+        assert (store.ids_for("s"), ledger.session_rows("s"), ledger.session_pending("s")) == before
+        assert p.processor._runner.calls == calls
+
+        # A failure (a file gone between listing and reading) leaves no ledger row.
+        missing = p.process_many([docs / "nowhere.md"], session_id="s", dry_run=True)
+        assert missing.results[0].status == "failed"
+        assert ledger.get("s", (docs / "nowhere.md").as_uri()) is None
+
+        # The run itself does what the plan said.
+        run = p.process_many(docs, session_id="s", prune=True)
+        done = {Path(r.source).name: r.status for r in run.results}
+        assert done["b.md"] == done["new.txt"] == "ingested" and run.pruned == plan.pruned
+
+    # Other settings: every source is planned again, and says why.
+    other = local_settings(str(tmp_path / "store"), chunk={"chunk_tokens": 300})
+    with SyncDocumentProcessor(other) as p:
+        plan = p.process_many(docs, session_id="s", dry_run=True)
+        assert {r.message for r in plan.results if r.status == "planned"} == {
+            "would be ingested: ingested under other settings, metadata or user id"
+        }

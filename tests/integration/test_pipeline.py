@@ -537,6 +537,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     assert report.totals == {
         "listed": 11,
         "ingested": 3,
+        "planned": 0,
         "skipped": 0,
         "failed": 8,
         "chunks": report.totals["chunks"],
