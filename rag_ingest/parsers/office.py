@@ -50,6 +50,8 @@ def _backend(kind: str) -> tuple[Any, Any]:
 
         if kind == "docx":
             from docling.backend.msword_backend import MsWordDocumentBackend as backend
+
+            _font_check_first(backend)
         elif kind == "pptx":
             from docling.backend.mspowerpoint_backend import MsPowerpointDocumentBackend as backend
         elif kind == "xlsx":
@@ -68,6 +70,41 @@ def _backend(kind: str) -> tuple[Any, Any]:
         "markdown": InputFormat.MD,
     }
     return backend, formats[kind]
+
+
+def _font_check_first(backend: Any) -> None:
+    """Let docling's test for code in a monospaced font look at the fonts first.
+
+    ``_is_code_by_font`` says "code" only when most of a paragraph's text is set in a
+    monospaced font, but runs its text tests (regular expressions and a language guess
+    over the whole paragraph) before it looks at the fonts: 70% of the parse of a DOCX
+    of long prose paragraphs, 23% of one of 500-character ones. A paragraph whose style
+    font and run fonts are all proportional cannot pass, so it is answered "no" at
+    once; every other paragraph gets docling's own test. The same text, measured equal
+    on the test corpus; a docling without these names is left as it is.
+    """
+    import inspect
+
+    check = getattr(backend, "_is_code_by_font", None)
+    if check is None or getattr(check, "_fonts_first", False):
+        return
+    needed = ("_effective_style_font", "_MONOSPACE_FONTS")
+    if not all(hasattr(backend, name) for name in needed) or list(
+        inspect.signature(check).parameters
+    ) != ["self", "paragraph", "style"]:
+        return
+
+    @functools.wraps(check)
+    def fonts_first(self: Any, paragraph: Any, style: Any) -> bool:
+        mono = self._MONOSPACE_FONTS
+        if self._effective_style_font(style) not in mono:
+            fonts = paragraph._p.xpath(".//w:rFonts/@w:ascii")
+            if not any(str(f).strip().lower() in mono for f in fonts):
+                return False
+        return bool(check(self, paragraph, style))
+
+    fonts_first._fonts_first = True  # type: ignore[attr-defined]
+    backend._is_code_by_font = fonts_first
 
 
 def _pictures(doc: Any, limit: int, min_bytes: int) -> list[Image]:

@@ -1278,3 +1278,39 @@ def test_yaml_records_become_a_block_each(tmp_path: Path) -> None:
     for name, data in (("compose.yaml", compose), ("anchored.yaml", anchored)):
         parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
         assert (parsed.file_type, parsed.text) == ("text", data)
+
+
+def test_docx_code_found_by_font_is_the_same_with_the_font_check_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+
+    from rag_ingest.parsers.office import _backend
+
+    doc = Document()
+    code_style = doc.styles.add_style("Listing Text", WD_STYLE_TYPE.PARAGRAPH)
+    code_style.font.name = "Courier New"
+    doc.add_heading("Setup", 1)
+    doc.add_paragraph("Call print(x) to show it; the prose stays prose in Calibri.")
+    doc.add_paragraph().add_run("def area(r):  return 3.14 * r * r").font.name = "Courier New"
+    doc.add_paragraph("x = load(path)", style="Listing Text")
+    doc.add_paragraph("Plain words in a monospaced style", style="Listing Text")
+    mixed = doc.add_paragraph()
+    mixed.add_run("run(job) in ").font.name = "Consolas"
+    mixed.add_run("a proportional tail that is most of the text of this line")
+    buf = io.BytesIO()
+    doc.save(buf)
+    path = _file(tmp_path, "code.docx", buf.getvalue())
+
+    backend, _ = _backend("docx")
+    fast = parse_file(path, "code.docx", OPTIONS).text
+    assert backend._is_code_by_font._fonts_first  # installed
+    monkeypatch.setattr(backend, "_is_code_by_font", backend._is_code_by_font.__wrapped__)
+    assert parse_file(path, "code.docx", OPTIONS).text == fast
+    assert "```python\ndef area(r):  return 3.14 * r * r\n" in fast
+    assert "x = load(path)\n```" in fast  # the styled line joins the block above
+    assert "\n\nCall print(x) to show it" in fast
+    assert "\n\nPlain words in a monospaced style\n\nrun(job) in a proportional" in fast
