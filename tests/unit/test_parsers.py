@@ -1314,3 +1314,22 @@ def test_docx_code_found_by_font_is_the_same_with_the_font_check_first(
     assert "x = load(path)\n```" in fast  # the styled line joins the block above
     assert "\n\nCall print(x) to show it" in fast
     assert "\n\nPlain words in a monospaced style\n\nrun(job) in a proportional" in fast
+
+
+def test_pptx_slides_pictures_and_notes_are_the_same_without_shape_boxes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from rag_ingest.parsers.office import _backend
+
+    path = _file(tmp_path, "rich.pptx", _rich_deck())
+    options = replace(OPTIONS, max_images=5, min_image_bytes=0)
+    backend, _ = _backend("pptx")
+    fast = parse_file(path, "rich.pptx", options)
+    assert backend._generate_prov._slide_only  # installed
+    monkeypatch.setattr(backend, "_generate_prov", backend._generate_prov.__wrapped__)
+    full = parse_file(path, "rich.pptx", options)
+    assert fast.text == full.text
+    assert [(s.page, s.text) for s in fast.segments] == [(s.page, s.text) for s in full.segments]
+    assert [i.page for i in fast.images] == [i.page for i in full.images] == [3]
