@@ -1288,6 +1288,7 @@ def test_docx_code_found_by_font_is_the_same_with_the_font_check_first(
     from docx import Document
     from docx.enum.style import WD_STYLE_TYPE
 
+    from rag_ingest.parsers import office
     from rag_ingest.parsers.office import _backend
 
     doc = Document()
@@ -1308,8 +1309,10 @@ def test_docx_code_found_by_font_is_the_same_with_the_font_check_first(
     backend, _ = _backend("docx")
     fast = parse_file(path, "code.docx", OPTIONS).text
     assert backend._is_code_by_font._fonts_first  # installed
+    monkeypatch.setattr(office, "_SPEEDUPS", False)
     monkeypatch.setattr(backend, "_is_code_by_font", backend._is_code_by_font.__wrapped__)
     assert parse_file(path, "code.docx", OPTIONS).text == fast
+    assert not hasattr(backend._is_code_by_font, "_fonts_first")  # docling's own ran
     assert "```python\ndef area(r):  return 3.14 * r * r\n" in fast
     assert "x = load(path)\n```" in fast  # the styled line joins the block above
     assert "\n\nCall print(x) to show it" in fast
@@ -1321,6 +1324,7 @@ def test_pptx_slides_pictures_and_notes_are_the_same_without_shape_boxes(
 ) -> None:
     from dataclasses import replace
 
+    from rag_ingest.parsers import office
     from rag_ingest.parsers.office import _backend
 
     path = _file(tmp_path, "rich.pptx", _rich_deck())
@@ -1328,8 +1332,10 @@ def test_pptx_slides_pictures_and_notes_are_the_same_without_shape_boxes(
     backend, _ = _backend("pptx")
     fast = parse_file(path, "rich.pptx", options)
     assert backend._generate_prov._slide_only  # installed
+    monkeypatch.setattr(office, "_SPEEDUPS", False)
     monkeypatch.setattr(backend, "_generate_prov", backend._generate_prov.__wrapped__)
     full = parse_file(path, "rich.pptx", options)
+    assert not hasattr(backend._generate_prov, "_slide_only")  # docling's own ran
     assert fast.text == full.text
     assert [(s.page, s.text) for s in fast.segments] == [(s.page, s.text) for s in full.segments]
     assert [i.page for i in fast.images] == [i.page for i in full.images] == [3]
