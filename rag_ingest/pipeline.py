@@ -216,7 +216,9 @@ class DocumentProcessor:
     (any chat model or Runnable; None disables summaries), ``s3`` (an
     :class:`AsyncS3Client`). ``parsers``: ``{".ext": "module:function"}``, as
     :meth:`register_parser` takes them (the way to give them to
-    :class:`SyncDocumentProcessor`, which starts at once).
+    :class:`SyncDocumentProcessor`, which starts at once). ``renew_url``: a function
+    (run in a thread) that gives a fresh presigned URL for one that has expired, e.g.
+    queued too long; without it such a source fails with ``S3PresignedExpiredError``.
     """
 
     def __init__(
@@ -231,8 +233,10 @@ class DocumentProcessor:
         on_event: Callable[[IngestEvent], None] | None = None,
         progress: bool | None = None,
         parsers: dict[str, str] | None = None,
+        renew_url: Callable[[str], str] | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self._renew_url = renew_url
         for extension, spec in (parsers or {}).items():
             self.register_parser(extension, spec)
         self._embeddings_arg = embeddings
@@ -480,11 +484,13 @@ class DocumentProcessor:
             if p.s3_thread:
                 from rag_ingest.s3.offloop import OffLoopS3Client
 
-                self._s3 = await asyncio.to_thread(OffLoopS3Client, s)
+                self._s3 = await asyncio.to_thread(
+                    functools.partial(OffLoopS3Client, s, renew_url=self._renew_url)
+                )
             else:
                 from rag_ingest.s3.client import AsyncS3Client
 
-                self._s3 = AsyncS3Client(s)
+                self._s3 = AsyncS3Client(s, renew_url=self._renew_url)
         if p.freeze_gc:
             # Full collections over the ~1M objects that imports (langchain, chromadb,
             # pydantic) leave behind took 60-97 ms each (measured): loop stalls. Objects

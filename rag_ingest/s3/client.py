@@ -26,9 +26,10 @@ from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
-from rag_ingest._redact import install_log_redaction
+from rag_ingest._redact import install_log_redaction, redact
 from rag_ingest.errors import (
     ConfigurationError,
+    RagIngestError,
     S3ArchivedObjectError,
     S3AuthError,
     S3Error,
@@ -280,7 +281,9 @@ class AsyncS3Client:
 
     ``transport`` and ``resolver`` are injectable for tests; by default the
     transport reads the socket ``settings.transfer.read_size`` bytes at a time.
-    The sync twin is :class:`rag_ingest.s3.S3Client`.
+    ``renew_url(url) -> url``: a fresh presigned URL for one that has expired (before
+    a request, or by the server's clock), called in a thread, once for all requests
+    that need it. The sync twin is :class:`rag_ingest.s3.S3Client`.
     """
 
     def __init__(
@@ -289,6 +292,7 @@ class AsyncS3Client:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
+        renew_url: Callable[[str], str] | None = None,
     ) -> None:
         install_log_redaction()
         self.settings = settings or Settings()
@@ -304,6 +308,9 @@ class AsyncS3Client:
         self._guard = HostGuard(self.endpoint_url, resolver, self._trusted)
         self._resolver = resolver
         self._bucket_regions: dict[str, str] = {}
+        self._renew_url = renew_url
+        self._renewals: dict[str, DirectURL] = {}  # a presigned URL -> its newest renewal
+        self._renewing = asyncio.Lock()
         self._temp_dir_made = False
         self._slots = asyncio.Semaphore(t.max_connections)
         self._closed = False
@@ -445,12 +452,13 @@ class AsyncS3Client:
         if self._closed:
             raise RuntimeError("this client is closed")
         base_headers = {"accept-encoding": "identity", **(headers or {})}
+        renewed = False
         for _hop in range(_MAX_HOPS + 1):
             if isinstance(target, DirectURL):
+                target = self._renewals.get(target.url, target)
                 if target.expired():
-                    raise S3PresignedExpiredError(
-                        "presigned URL expired before the request was sent", **where(target)
-                    )
+                    target = await self._renew(target, "expired before the request was sent")
+                    renewed = True
                 url, send_headers = target.url, dict(base_headers)
             else:
                 url, region = self._url_for(target, query)
@@ -482,8 +490,61 @@ class AsyncS3Client:
             if new_target is not None:
                 target = new_target
                 continue
-            raise error_from_response(response, body, target)
+            error = error_from_response(response, body, target)
+            if (
+                isinstance(error, S3PresignedExpiredError)
+                and isinstance(target, DirectURL)
+                and self._renew_url is not None
+                and not renewed
+            ):
+                # The server's clock says expired, ours not yet: renewed once.
+                target, renewed = await self._renew(target, "expired"), True
+                continue
+            raise error
         raise S3Error("too many redirects", **where(target))
+
+    async def _renew(self, target: DirectURL, why: str) -> DirectURL:
+        """A fresh URL for an expired presigned one, from the ``renew_url`` function
+        (run in a thread; once for all requests that need it), or
+        :class:`S3PresignedExpiredError` without one. The new URL must be presigned,
+        not expired, and name the same bucket and key where both say."""
+        if self._renew_url is None:
+            raise S3PresignedExpiredError(f"presigned URL {why}", **where(target))
+        async with self._renewing:
+            latest = self._renewals.get(target.url, target)
+            if latest is not target and not latest.expired():
+                return latest  # renewed while this request waited
+            try:
+                address = await asyncio.to_thread(self._renew_url, target.url)
+                fresh = self.parse(address)
+            except RagIngestError:
+                raise
+            except Exception as exc:
+                raise S3PresignedExpiredError(
+                    f"presigned URL {why}, and renew_url failed: {type(exc).__name__}: "
+                    f"{redact(str(exc))}",
+                    **where(target),
+                ) from exc
+            if not isinstance(fresh, DirectURL) or not fresh.presigned or fresh.expired():
+                raise S3PresignedExpiredError(
+                    f"presigned URL {why}, and renew_url gave no unexpired presigned URL "
+                    f"({redact(str(address))})",
+                    **where(target),
+                )
+            if None not in (target.key, fresh.key) and (target.bucket, target.key) != (
+                fresh.bucket,
+                fresh.key,
+            ):
+                raise UnsafeSourceError(
+                    f"renew_url gave a URL of another object ({fresh.bucket}/{fresh.key}) "
+                    f"for {target.bucket}/{target.key}"
+                )
+            for given, renewal in list(self._renewals.items()):
+                if renewal.url == target.url:
+                    self._renewals[given] = fresh
+            self._renewals[target.url] = fresh
+            logger.info("renewed the expired presigned URL of %s", where(target)["key"])
+            return fresh
 
     def _after_error(self, target: Target, response: httpx.Response) -> Target | None:
         """A target to try again after a region hint or a redirect, else None."""

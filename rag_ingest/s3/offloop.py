@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from rag_ingest._sync import LoopThread, next_item
@@ -30,12 +30,18 @@ T = TypeVar("T")
 class OffLoopS3Client:
     """The part of :class:`AsyncS3Client` the pipeline uses, run on a private loop."""
 
-    def __init__(self, settings: Settings, *, progress_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress_interval: float = 0.1,
+        renew_url: Callable[[str], str] | None = None,
+    ) -> None:
         self._thread = LoopThread(name="rag-ingest-s3")
         self._progress_interval = progress_interval
 
         async def make() -> AsyncS3Client:
-            return AsyncS3Client(settings)
+            return AsyncS3Client(settings, renew_url=renew_url)
 
         self.client: AsyncS3Client = self._thread.run(make())
         self.settings = settings

@@ -485,6 +485,41 @@ async def test_a_changed_file_in_an_archive_is_the_only_one_embedded(
         assert second.reused_vectors == second.total_chunks - len(embeddings.seen)
 
 
+async def test_a_presigned_url_that_expired_in_the_queue_is_renewed(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="presigned")
+    client.put_object(Bucket="presigned", Key="memo.md", Body=b"# Memo\n\nCANARY-RENEWED.\n")
+
+    def presign(seconds: int) -> str:
+        return str(
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": "presigned", "Key": "memo.md"}, ExpiresIn=seconds
+            )
+        )
+
+    short = presign(1)
+    await asyncio.sleep(2.1)
+    asked: list[str] = []
+
+    def renew(url: str) -> str:
+        asked.append(url)
+        return presign(600)
+
+    settings = make_settings(seaweed, tmp_path)
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
+        failed = await p.process_document(short, session_id="s")
+        assert failed.error_type == "S3PresignedExpiredError"
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings(), renew_url=renew) as p:
+        result = await p.process_document(short, session_id="s")
+        assert result.status == "ingested", result.message
+        assert asked == [short]
+        hits = await p.query("CANARY-RENEWED", session_id="s", k=1)
+        assert "CANARY-RENEWED" in hits[0][0].page_content
+        assert "X-Amz-Signature" not in hits[0][0].metadata["source"]
+
+
 async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:

@@ -217,6 +217,76 @@ async def test_presigned_expired_answer_is_not_retried() -> None:
         assert "c" * 64 not in str(info.value)
 
 
+def _presigned_for(key: str, signature: str, expires: str = "20991231T000000Z") -> str:
+    return (
+        f"{HOST}/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={expires}"
+        f"&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+    )
+
+
+async def test_an_expired_presigned_url_is_renewed_once_for_every_request() -> None:
+    old = _presigned("20200101T000000Z")
+    fresh = _presigned_for("a.txt", "d" * 64)
+    asked: list[str] = []
+
+    def renew(url: str) -> str:
+        asked.append(url)
+        return fresh
+
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(ok()))
+        async with AsyncS3Client(make_settings(), renew_url=renew) as s3:
+            assert await s3.read(old) == b"hello"
+            assert await s3.read(old) == b"hello"  # the renewal is remembered
+        assert asked == [old]
+        assert route.call_count == 2
+        assert all("d" * 64 in str(c.request.url) for c in route.calls)
+
+
+async def test_a_url_the_server_calls_expired_is_renewed_and_sent_again() -> None:
+    # Our clock says valid, the server's says expired: renewed once, not in a loop.
+    given = _presigned("20991231T000000Z", 604800)
+    fresh = _presigned_for("a.txt", "e" * 64)
+    with respx.mock(using="httpx") as mock:
+        first = mock.get(url__regex=r".*X-Amz-Signature=c+$").mock(
+            side_effect=replay(s3_error(403, "AccessDenied", "Request has expired"))
+        )
+        second = mock.get(url__regex=r".*X-Amz-Signature=e+$").mock(side_effect=replay(ok()))
+        async with AsyncS3Client(make_settings(), renew_url=lambda url: fresh) as s3:
+            assert await s3.read(given) == b"hello"
+            assert await s3.read(given) == b"hello"  # straight to the renewal
+        assert first.call_count == 1 and second.call_count == 2
+
+        # A renewal the server also calls expired fails, after one renewal.
+        second.mock(side_effect=replay(s3_error(403, "AccessDenied", "Request has expired")))
+        async with AsyncS3Client(make_settings(), renew_url=lambda url: fresh) as s3:
+            with pytest.raises(S3PresignedExpiredError):
+                await s3.read(given)
+        assert first.call_count == 2 and second.call_count == 3
+
+
+async def test_a_renewal_that_fails_or_names_another_object_is_refused() -> None:
+    old = _presigned("20200101T000000Z")
+    with respx.mock(using="httpx", assert_all_called=False) as mock:
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(ok()))
+
+        def broken(url: str) -> str:
+            raise RuntimeError(f"signing service down for {url}")
+
+        async with AsyncS3Client(make_settings(), renew_url=broken) as s3:
+            with pytest.raises(S3PresignedExpiredError, match="renew_url failed") as info:
+                await s3.read(old)
+            assert "c" * 64 not in str(info.value)  # the old URL's signature redacted
+        other = _presigned_for("b.txt", "f" * 64)
+        async with AsyncS3Client(make_settings(), renew_url=lambda url: other) as s3:
+            with pytest.raises(UnsafeSourceError, match="another object"):
+                await s3.read(old)
+        async with AsyncS3Client(make_settings(), renew_url=lambda url: old) as s3:
+            with pytest.raises(S3PresignedExpiredError, match="no unexpired presigned URL"):
+                await s3.read(old)
+        assert route.call_count == 0
+
+
 async def test_presigned_url_is_sent_exactly_as_given_and_unsigned() -> None:
     url = _presigned("20991231T000000Z", 604800)
     with respx.mock(using="httpx") as mock:
