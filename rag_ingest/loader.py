@@ -13,7 +13,7 @@ import asyncio
 import collections
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +61,8 @@ class RagIngestLoader(BaseLoader):
     ``"raise"``. ``embeddings``: the embedder the chunks will be indexed with; one that
     declares its input window (``max_input_tokens``, as MiniLM does) gets chunks sized
     to fit it (``settings.chunk.fit_embedder``), as the ``DocumentProcessor`` does.
+    ``renew_url``: gives a fresh presigned URL for an expired one (see
+    :class:`~rag_ingest.s3.AsyncS3Client`).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class RagIngestLoader(BaseLoader):
         exclude: Sequence[str] = (),
         metadata: dict[str, Any] | None = None,
         embeddings: Any = None,
+        renew_url: Callable[[str], str] | None = None,
     ) -> None:
         if mode not in ("chunks", "pages", "document"):
             raise ConfigurationError(f"mode must be chunks, pages or document, not {mode!r}")
@@ -88,6 +91,7 @@ class RagIngestLoader(BaseLoader):
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self.metadata = dict(metadata or {})
+        self.renew_url = renew_url
         self.errors: list[LoadError] = []
         # The chunk sizes in force: the settings', fitted to the embedder's window.
         self.chunk_settings = self.settings.chunk
@@ -113,7 +117,7 @@ class RagIngestLoader(BaseLoader):
         pool = ParserPool(s.parse, options, s.chunk.encoding)
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []
-        async with AsyncS3Client(s) as s3:
+        async with AsyncS3Client(s, renew_url=self.renew_url) as s3:
             try:
                 skip = [s.temp_dir] if s.temp_dir is not None else []
                 listing = expand_sources(

@@ -140,3 +140,32 @@ def test_chunks_fit_the_embedder_they_will_be_indexed_with(tmp_path: Path) -> No
     assert max(d.metadata["token_count"] for d in unfitted) > cap
     assert all(d.metadata["token_count"] <= cap for d in fitted)
     assert len(fitted) > len(unfitted)
+
+
+def test_an_expired_presigned_url_is_renewed_by_the_loader(
+    seaweed: SeaweedS3, loader_bucket: str
+) -> None:
+    import time
+
+    client = seaweed.client()
+    key = "code/app.py"
+
+    def presign(seconds: int) -> str:
+        return str(
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": loader_bucket, "Key": key}, ExpiresIn=seconds
+            )
+        )
+
+    short = presign(1)
+    time.sleep(2.1)
+    loader = RagIngestLoader(short, settings=settings(seaweed), on_error="skip")
+    assert loader.load() == [] and loader.errors[0].error_type == "S3PresignedExpiredError"
+    asked: list[str] = []
+    renewing = RagIngestLoader(
+        short,
+        settings=settings(seaweed),
+        on_error="raise",
+        renew_url=lambda url: asked.append(url) or presign(600),
+    )
+    assert renewing.load() and asked == [short]
