@@ -250,7 +250,8 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
     if failures:
         print("\nfailures:")
         for r in failures:
-            print(f"  {r.source}: {r.error_type}: {r.message}")
+            later = " (may pass: run again later)" if r.transient else ""
+            print(f"  {r.source}: {r.error_type}: {r.message}{later}")
     print(
         f"\n{totals['listed']} listed: {totals['ingested']} ingested, {totals['skipped']} skipped, "
         f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
@@ -329,6 +330,7 @@ def report_json(report: Any) -> dict[str, Any]:
                 "bytes": r.bytes,
                 "etag": r.etag,
                 "reused_vectors": r.reused_vectors,
+                "transient": r.transient,
                 "attempts": r.attempts,
                 "seconds": round(r.seconds.get("total", 0.0), 4),
             }

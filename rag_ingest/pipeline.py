@@ -108,6 +108,9 @@ class IngestResult:
     parser: str | None = None
     embedder: str | None = None
     reused_vectors: int = 0  # chunks whose stored vectors were kept, not embedded again
+    # A failure that may pass (throttled, timed out, a store or disk that was full or
+    # down, an object that changed while read): the same source may ingest later.
+    transient: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -753,6 +756,7 @@ class DocumentProcessor:
         result = result or IngestResult(source=src.uri, status="failed", success=False)
         result.status, result.success = "failed", False
         result.error_type = type(exc).__name__
+        result.transient = transient(exc)
         result.message = (
             str(exc) if isinstance(exc, RagIngestError) else f"{type(exc).__name__}: {exc}"
         )
@@ -1609,6 +1613,32 @@ class DocumentProcessor:
         finally:
             del self._exclusive[session]
             done.set()
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a document's failure may pass with time, nothing else changed: S3
+    throttling, timeouts and broken connections, an object that changed while it was
+    read or arrived damaged, a model call that failed on a timeout, rate limit or
+    server error, a vector store or disk that refused a write. Not: a document that
+    is broken, encrypted, too large or of no known type, a missing object, refused
+    credentials, a full quota or a parser that timed out or crashed on it."""
+    from rag_ingest.errors import (
+        DiskFullError,
+        ModelError,
+        S3Error,
+        S3IntegrityError,
+        S3ObjectChangedError,
+        StoreError,
+    )
+
+    if isinstance(exc, S3Error):
+        return exc.retryable or isinstance(exc, (S3ObjectChangedError, S3IntegrityError))
+    if isinstance(exc, ModelError):
+        from rag_ingest.models import is_transient
+
+        cause = exc.__cause__
+        return exc.retryable or (cause is not None and is_transient(cause))
+    return isinstance(exc, (StoreError, DiskFullError))
 
 
 def _caller_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:

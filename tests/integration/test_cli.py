@@ -104,6 +104,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
             "bytes",
             "etag",
             "reused_vectors",
+            "transient",
             "attempts",
             "seconds",
         }
@@ -384,6 +385,16 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     report.results.append(
         IngestResult(source="s3://b/empty.py", status="skipped", success=True, message="empty")
     )
+    report.results.append(
+        IngestResult(
+            source="s3://b/slow.pdf",
+            status="failed",
+            success=False,
+            error_type="S3TimeoutError",
+            message="stalled",
+            transient=True,
+        )
+    )
     report.listed = len(report.results)
     print_summary(report, 1.0)
     lines = capsys.readouterr().out.strip().splitlines()
@@ -391,8 +402,9 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     # 50 rows: the empty file (skipped, but not unchanged) and the first 49 new ones.
     assert any(line.endswith("s3://b/empty.py") for line in lines)
     assert sum("/new/" in line for line in lines) == 49
-    assert "... and 11 more (--report FILE lists every source)" in lines
-    assert lines[-1].startswith("5061 listed: 60 ingested, 5001 skipped, 0 failed")
+    assert "... and 12 more (--report FILE lists every source)" in lines
+    assert "  s3://b/slow.pdf: S3TimeoutError: stalled (may pass: run again later)" in lines
+    assert lines[-1].startswith("5062 listed: 60 ingested, 5001 skipped, 1 failed")
     assert "; 120 stored vectors kept" in lines[-1]
 
 

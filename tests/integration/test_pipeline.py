@@ -438,6 +438,7 @@ async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
     async with DocumentProcessor(settings, embeddings=broken) as p:
         failed = await p.process_document(doc, session_id="s")
         assert failed.status == "failed" and failed.error_type == "ModelError"
+        assert not failed.transient  # a bad request stays one
         assert len(broken.seen) == 8 and failed.total_chunks == 0
         assert any("8 of" in w and "vectors are kept" in w for w in failed.warnings)
         assert p.store.ids_for("s") == set()  # all or nothing still

@@ -178,9 +178,9 @@ async def test_a_page_cut_short_fails_and_untrusted_hosts_stay_refused(
     async with DocumentProcessor(web_settings(tmp_path)) as p:
         cut = await p.process_document(f"{base}/cut", session_id="web")
         assert cut.status == "failed" and cut.error_type == "S3Error"
-        assert "body broke" in (cut.message or "")
+        assert "body broke" in (cut.message or "") and cut.transient  # may pass later
         missing = await p.process_document(f"{base}/nothing.pdf", session_id="web")
-        assert missing.error_type == "S3NotFoundError"
+        assert missing.error_type == "S3NotFoundError" and not missing.transient
     # Trust is per host and port: another port, or no trust at all, is refused.
     async with DocumentProcessor(web_settings(tmp_path, trusted_hosts=["127.0.0.1:1"])) as p:
         refused = await p.process_document(f"{base}/handbook.pdf", session_id="web")

@@ -269,3 +269,43 @@ def test_retry_after_hints_are_read_and_capped() -> None:
     state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
     state.set_exception((_Hinted, _Hinted("3600"), None))
     assert wait(state) == 60.0  # an hour's hint is an outage: back off, do not park
+
+
+def test_a_failure_is_transient_when_it_may_pass_with_time() -> None:
+    from rag_ingest import errors as e
+    from rag_ingest.pipeline import transient
+
+    class RateLimited(Exception):
+        status_code = 429
+
+    def model_error(cause: BaseException) -> e.ModelError:
+        try:
+            raise e.ModelError("embedding failed") from cause
+        except e.ModelError as exc:
+            return exc
+
+    passing = [
+        e.S3RateLimitError("throttled"),
+        e.S3TimeoutError("stalled"),
+        e.S3Error("connection broke", retryable=True),
+        e.S3ObjectChangedError("412"),
+        e.S3IntegrityError("checksum"),
+        e.StoreError("chroma down"),
+        e.DiskFullError("no room"),
+        model_error(TimeoutError()),
+        model_error(RateLimited("429")),
+    ]
+    lasting = [
+        e.S3NotFoundError("NoSuchKey"),
+        e.S3AuthError("403"),
+        e.S3PresignedExpiredError("expired"),
+        e.EncryptedDocumentError("locked"),
+        e.CorruptDocumentError("truncated"),
+        e.ParserTimeoutError("hung"),
+        e.QuotaExceededError("full"),
+        e.UnsafeSourceError("private address"),
+        model_error(ValueError("400 Bad Request")),
+        RuntimeError("a bug"),
+    ]
+    assert [transient(x) for x in passing] == [True] * len(passing)
+    assert [transient(x) for x in lasting] == [False] * len(lasting)
