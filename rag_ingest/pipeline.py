@@ -928,6 +928,7 @@ class DocumentProcessor:
     async def _ingest_new(self, job: _Job, arrived: Callable[[], None]) -> None:
         """Download, parse, chunk, embed and store a source the ledger does not have."""
         assert self.store is not None and self._s3 is not None and self._writer is not None
+        assert self.ledger is not None
         src, result, seconds = job.src, job.result, job.seconds
         key, session = result.source, job.session
         # Download (tier 1).
@@ -962,6 +963,9 @@ class DocumentProcessor:
                     if await self._unchanged(job):
                         self._skip_unchanged(job, " (same content)")
                         return
+                    if self.settings.models.reuse_vectors:  # a twin, now its version is known
+                        twin = await self._in_store(self.ledger.twin, session, key, job.version)
+                        job.reusable = sorted({*job.reusable, *twin})
             base = self._base_metadata(job)
             # Parse and chunk (tier 2, worker processes).
             async with self._stage(seconds, "parse_chunk", "parse"):

@@ -162,6 +162,12 @@ async def test_web_pages_are_named_kept_apart_and_skipped_when_unchanged(
         assert p.store.ids_for("web") == stored
         assert "same content" in (again.results[0].message or "")
 
+        # Another session's copy of the same pages: their vectors serve it (the content
+        # hash found after download is the version a twin is looked up by).
+        other = await p.process_many(urls, session_id="web-2")
+        assert other.totals["ingested"] == len(urls) and embeddings.texts == embedded
+        assert other.totals["reused_vectors"] == other.totals["chunks"]
+
         # A changed page is ingested again, its old chunks replaced.
         handler.pages["/get?id=1"] = (b"CANARY-NEWER text of one.\n" * 3, {})
         changed = await p.process_many([f"{base}/get?id=1"], session_id="web")
