@@ -240,18 +240,9 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
             print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
     if quiet:
         print(f"\n{len(quiet)} skipped with no text to index (images, video, binaries, ...)")
-    if report.pruned:
-        print(f"\npruned (no longer listed; chunks and ledger rows removed): {len(report.pruned)}")
-        for source in report.pruned[:_TABLE_ROWS]:
-            print(f"  {source}")
-        if len(report.pruned) > _TABLE_ROWS:
-            print(f"  ... and {len(report.pruned) - _TABLE_ROWS} more")
-    failures = [r for r in report.results if r.status == "failed"]
-    if failures:
-        print("\nfailures:")
-        for r in failures:
-            later = " (may pass: run again later)" if r.transient else ""
-            print(f"  {r.source}: {r.error_type}: {r.message}{later}")
+    _print_pruned_and_failed(
+        report, "pruned (no longer listed; chunks and ledger rows removed)", "failures"
+    )
     print(
         f"\n{totals['listed']} listed: {totals['ingested']} ingested, {totals['skipped']} skipped, "
         f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
@@ -259,6 +250,22 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         + (f"; {totals['reused_vectors']} stored vectors kept" if totals["reused_vectors"] else "")
         + (f" (embedder: {', '.join(embedders)})" if embedders else "")
     )
+
+
+def _print_pruned_and_failed(report: Any, pruned_title: str, failed_title: str) -> None:
+    """The pruned sources (at most ``_TABLE_ROWS``), then each failure and its reason."""
+    if report.pruned:
+        print(f"\n{pruned_title}: {len(report.pruned)}")
+        for source in report.pruned[:_TABLE_ROWS]:
+            print(f"  {source}")
+        if len(report.pruned) > _TABLE_ROWS:
+            print(f"  ... and {len(report.pruned) - _TABLE_ROWS} more")
+    failures = [r for r in report.results if r.status == "failed"]
+    if failures:
+        print(f"\n{failed_title}:")
+        for r in failures:
+            later = " (may pass: run again later)" if r.transient else ""
+            print(f"  {r.source}: {r.error_type}: {r.message}{later}")
 
 
 def print_plan(report: Any, seconds: float) -> None:
@@ -274,17 +281,7 @@ def print_plan(report: Any, seconds: float) -> None:
             print(f"{r.bytes / 1e6:>8.2f}  {tail(r.source, width):<{width}}  {why}")
         if len(planned) > _TABLE_ROWS:
             print(f"... and {len(planned) - _TABLE_ROWS} more (--report FILE lists every source)")
-    if report.pruned:
-        print(f"\n--prune would remove (no longer listed): {len(report.pruned)}")
-        for source in report.pruned[:_TABLE_ROWS]:
-            print(f"  {source}")
-        if len(report.pruned) > _TABLE_ROWS:
-            print(f"  ... and {len(report.pruned) - _TABLE_ROWS} more")
-    failures = [r for r in report.results if r.status == "failed"]
-    if failures:
-        print("\nwould fail:")
-        for r in failures:
-            print(f"  {r.source}: {r.error_type}: {r.message}")
+    _print_pruned_and_failed(report, "--prune would remove (no longer listed)", "would fail")
     print(
         f"\ndry run, nothing downloaded, embedded or written: {totals['listed']} listed: "
         f"{totals['planned']} to ingest ({totals['bytes'] / 1e6:.1f} MB to download), "

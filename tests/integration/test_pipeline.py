@@ -291,6 +291,14 @@ def sectioned(changed: int | None = None, sections: int = 8) -> bytes:
     return "\n".join(parts).encode()
 
 
+def guide(tmp_path: Path) -> Path:
+    """``docs/guide.md``: :func:`sectioned` as first written."""
+    doc = tmp_path / "docs" / "guide.md"
+    doc.parent.mkdir()
+    doc.write_bytes(sectioned())
+    return doc
+
+
 def stored_vectors(p: DocumentProcessor, session: str) -> dict[str, list[float]]:
     """The store's chunk texts of ``session`` and their vectors."""
     assert p.store is not None
@@ -303,9 +311,7 @@ def stored_vectors(p: DocumentProcessor, session: str) -> dict[str, list[float]]
 async def test_a_changed_source_embeds_only_its_changed_chunks(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    doc = tmp_path / "docs" / "guide.md"
-    doc.parent.mkdir()
-    doc.write_bytes(sectioned())
+    doc = guide(tmp_path)
     embeddings = RecordingEmbeddings()
     settings = make_settings(seaweed, tmp_path)
     hashed = HashEmbeddings()
@@ -430,9 +436,7 @@ class BrokenAfter(RecordingEmbeddings):
 async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    doc = tmp_path / "docs" / "guide.md"
-    doc.parent.mkdir()
-    doc.write_bytes(sectioned())
+    doc = guide(tmp_path)
     settings = make_settings(seaweed, tmp_path, models={"batch_size": 4})
     broken = BrokenAfter(good=2)
     async with DocumentProcessor(settings, embeddings=broken) as p:
