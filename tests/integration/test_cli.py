@@ -333,20 +333,33 @@ def test_config_file_is_read_and_flags_win(cli_env: dict[str, str], tmp_path: Pa
     assert flag.returncode == 0, flag.stderr
 
 
-def _servers() -> set[str]:
-    found = subprocess.run(["pgrep", "-f", "weed mini|chroma run"], capture_output=True, text=True)
-    return set(found.stdout.split())
+def _marked(mark: str) -> list[str]:
+    """Command lines of the live processes whose environment carries ``mark``: a run's
+    children inherit it, so what a run left behind is found even after it exited, and
+    servers other runs on this machine started are not (a system-wide pgrep counted a
+    concurrent test session's SeaweedFS as the demo's)."""
+    needle = f"RAG_INGEST_TEST_MARK={mark}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # exited meanwhile, or not ours to read
+    return found
 
 
 def test_demo_finishes_and_leaves_nothing_running(tmp_path: Path) -> None:
-    before = _servers()  # this session's own SeaweedFS fixture may be among them
-    run = rag("demo", "--no-progress", cwd=tmp_path)
+    mark = os.urandom(8).hex()
+    run = rag("demo", "--no-progress", env={"RAG_INGEST_TEST_MARK": mark}, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "11 ingested, 0 skipped, 0 failed" in run.stdout
     assert "onboarding.docx" in run.stdout
     # The scanned contract is read by OCR and answers its question.
     assert "s3://demo/contracts/pump-service-scan.pdf p.1 [OCR]" in run.stdout
-    assert _servers() <= before, "the demo left a server running"
+    assert _marked(mark) == [], "the demo left a process running"
 
 
 def test_without_ocr_the_demo_leaves_its_scan_out() -> None:
