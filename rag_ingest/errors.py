@@ -287,7 +287,8 @@ class S3AuthError(S3Error):
 
 
 class S3PresignedExpiredError(S3AuthError):
-    """A presigned URL is past its expiry. Never retried: ask for a fresh URL."""
+    """A presigned URL is past its expiry. Never retried: ask for a fresh URL, or give
+    the client (or processor, or loader) a ``renew_url`` function that makes one."""
 
 
 class S3NotFoundError(S3Error, FileNotFoundError):

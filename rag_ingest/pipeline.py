@@ -821,8 +821,8 @@ class DocumentProcessor:
         job.size = size
         seconds["locate"] = time.perf_counter() - t
 
-        job.previous, job.reusable, job.kept = await self._in_store(self._ledger_state, job)
         job.fingerprint = self._fingerprint_of(job)
+        job.previous, job.reusable, job.kept = await self._in_store(self._ledger_state, job)
         if await self._unchanged(job):
             self._skip_unchanged(job)
             return
@@ -1093,11 +1093,12 @@ class DocumentProcessor:
         """The source's ledger row, and what may serve its chunks' vectors (see
         :meth:`_embed`): the IDs of stored chunks (its row's, those noted before a write
         that never reached its row, a twin's: :meth:`Ledger.twin`), and the vectors a
-        failed attempt kept. One trip to the store's thread, with the row."""
+        failed attempt kept. One trip to the store's thread, with the row; none of it
+        for a source the row says is unchanged (most of a re-run), or in a dry run."""
         assert self.ledger is not None
         session, source = job.session, job.result.source
-        row = self.ledger.get(session, source)
-        if not self.settings.models.reuse_vectors:
+        row = job.previous = self.ledger.get(session, source)
+        if not self.settings.models.reuse_vectors or job.dry_run or job.unchanged():
             return row, [], {}
         ids = self.ledger.pending(session, source)
         if row is not None:
