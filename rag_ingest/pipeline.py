@@ -822,7 +822,7 @@ class DocumentProcessor:
         seconds["locate"] = time.perf_counter() - t
 
         job.fingerprint = self._fingerprint_of(job)
-        job.previous, job.reusable, job.kept = await self._in_store(self._ledger_state, job)
+        await self._in_store(self._read_ledger, job)
         if await self._unchanged(job):
             self._skip_unchanged(job)
             return
@@ -1089,23 +1089,25 @@ class DocumentProcessor:
         job.result.reused_vectors = len(texts) - len(todo)
         return vectors
 
-    def _ledger_state(self, job: _Job) -> tuple[LedgerRow | None, list[str], dict[str, Vectors]]:
-        """The source's ledger row, and what may serve its chunks' vectors (see
-        :meth:`_embed`): the IDs of stored chunks (its row's, those noted before a write
-        that never reached its row, a twin's: :meth:`Ledger.twin`), and the vectors a
-        failed attempt kept. One trip to the store's thread, with the row; none of it
-        for a source the row says is unchanged (most of a re-run), or in a dry run."""
+    def _read_ledger(self, job: _Job) -> None:
+        """Fill ``job.previous``, the source's ledger row, and what may serve its chunks'
+        vectors (see :meth:`_embed`): ``job.reusable``, the IDs of stored chunks (its
+        row's, those noted before a write that never reached its row, a twin's:
+        :meth:`Ledger.twin`), and ``job.kept``, the vectors a failed attempt kept. One
+        trip to the store's thread; the last two are left empty for a source the row
+        says is unchanged (most of a re-run), and in a dry run."""
         assert self.ledger is not None
         session, source = job.session, job.result.source
-        row = job.previous = self.ledger.get(session, source)
+        job.previous = self.ledger.get(session, source)
         if not self.settings.models.reuse_vectors or job.dry_run or job.unchanged():
-            return row, [], {}
+            return
         ids = self.ledger.pending(session, source)
-        if row is not None:
-            ids.update(row.chunk_ids)
+        if job.previous is not None:
+            ids.update(job.previous.chunk_ids)
         if job.version is not None:
             ids.update(self.ledger.twin(session, source, job.version))
-        return row, sorted(ids), self.ledger.kept_vectors(session, source)
+        job.reusable = sorted(ids)
+        job.kept = self.ledger.kept_vectors(session, source)
 
     async def _keep_vectors(self, job: _Job, hashes: list[str], done: list[Vectors]) -> None:
         """Keep the vectors of the batches embedded before one failed past its retries:
