@@ -2,8 +2,9 @@
 tokens, validated.
 
 Provenance survives: each chunk knows its page range (PDF pages, slides), its
-Markdown heading path and its code language, as flat scalar metadata that
-Chroma accepts.
+Markdown heading path, its code language and lines, and its offsets in the
+document's text (:func:`document_text`), as flat scalar metadata that Chroma
+accepts.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import dataclasses
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag_ingest.parsers.base import ParsedDocument
+from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings
 from rag_ingest.symbols import outline
 from rag_ingest.tokens import count_with, get_encoding
@@ -162,15 +163,16 @@ def _by_member(
     is kept, under its own name."""
     key = "attachment" if parsed.file_type == "email" else "archive_member"
     plan: ChunkPlan | None = None
-    for member, group in itertools.groupby(parsed.segments, key=lambda s: s.member):
+    offset = 0  # where this file's text starts in the document's (document_text)
+    for member, kind, language, group in _members(parsed):
         # An archive's file chunked as a file of its type: code by its language, with its
         # lines and definitions; a CSV by rows; a PDF with its own page numbers.
-        kind, language = parsed.members.get(member or "", (parsed.file_type, parsed.language))
         sub = dataclasses.replace(
-            parsed, segments=list(group), file_type=kind, language=language, members={}
+            parsed, segments=group, file_type=kind, language=language, members={}
         )
         metadata = {**base_metadata, key: member} if member else base_metadata
-        part = chunk_document(sub, settings, metadata)
+        part = chunk_document(sub, settings, metadata, offset=offset)
+        offset += len(_joined(group, kind)[0]) + len("\n\n")
         if plan is None:
             plan = dataclasses.replace(part, chunks=[])
         else:
@@ -298,6 +300,56 @@ def _runs_on(before: str, after: str) -> bool:
     return (tail[-1].isalnum() or tail[-1] in ",;") and not last_line.startswith(("#", "|"))
 
 
+def _joined(segments: list[Segment], file_type: str) -> tuple[str, list[int]]:
+    """One text with segment boundaries (each segment's start in it), so a chunk can
+    span pages and still know them. A PDF sentence that runs on to the next page is
+    joined with a space: a paragraph break there gave the splitter a place to cut it in
+    two. A word hyphenated across the break is joined whole: 'inges- tion' is found by
+    no search for 'ingestion'."""
+    parts: list[str] = []
+    starts: list[int] = []
+    length = 0
+    for segment in segments:
+        body = segment.text
+        if parts:
+            separator = "\n\n"
+            if file_type == "pdf" and _hyphenated(parts[-1], body):
+                kept = parts[-1].rstrip()[:-1]
+                length -= len(parts[-1]) - len(kept)
+                parts[-1], body, separator = kept, body.lstrip(), ""
+            elif file_type == "pdf" and _runs_on(parts[-1], body):
+                kept = parts[-1].rstrip()
+                length -= len(parts[-1]) - len(kept)
+                parts[-1], body, separator = kept, body.lstrip(), " "
+            parts.append(separator)
+            length += len(separator)
+        starts.append(length)
+        parts.append(body)
+        length += len(body)
+    return "".join(parts), starts
+
+
+def _members(parsed: ParsedDocument) -> Iterator[tuple[str | None, str, str | None, list[Segment]]]:
+    """An archive's files, or an e-mail's body and attachments: (name, file type,
+    language, segments) each."""
+    for member, group in itertools.groupby(parsed.segments, key=lambda s: s.member):
+        kind, language = parsed.members.get(member or "", (parsed.file_type, parsed.language))
+        yield member, kind, language, list(group)
+
+
+def _by_members(parsed: ParsedDocument) -> bool:
+    return bool(parsed.members) or len({s.member for s in parsed.segments}) > 1
+
+
+def document_text(parsed: ParsedDocument) -> str:
+    """The document's text as the chunker reads it: its chunks' ``start_index`` and
+    ``end_index`` are offsets in it (an archive's files, each joined as a file of its
+    type, one after another)."""
+    if not _by_members(parsed):
+        return _joined(parsed.segments, parsed.file_type)[0]
+    return "\n\n".join(_joined(group, kind)[0] for _, kind, _, group in _members(parsed))
+
+
 def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
     stack: list[tuple[int, str]] = []
     for start, level, title in headings:
@@ -310,10 +362,11 @@ def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
 
 
 def chunk_document(
-    parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
+    parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any], offset: int = 0
 ) -> ChunkPlan:
-    """Split a parsed document into validated, provenance-tagged chunks."""
-    if parsed.members or len({s.member for s in parsed.segments}) > 1:
+    """Split a parsed document into validated, provenance-tagged chunks. ``offset``:
+    where this text starts in the whole document's (an archive's file's)."""
+    if _by_members(parsed):
         return _by_member(parsed, settings, base_metadata)
     encoding = get_encoding(settings.encoding)
 
@@ -327,35 +380,9 @@ def chunk_document(
     overlap = settings.overlap_tokens if overlap is None else overlap
     overlap = min(overlap, size // 2)
 
-    # One text with segment boundaries, so a chunk can span pages and still know them.
-    # A PDF sentence that runs on to the next page is joined with a space: a paragraph
-    # break there gave the splitter a place to cut it in two. A word hyphenated across
-    # the break is joined whole: 'inges- tion' is found by no search for 'ingestion'.
-    parts: list[str] = []
-    starts: list[int] = []
-    pages: list[int | None] = []
-    scanned: list[bool] = []
-    length = 0
-    for segment in parsed.segments:
-        body = segment.text
-        if parts:
-            separator = "\n\n"
-            if parsed.file_type == "pdf" and _hyphenated(parts[-1], body):
-                kept = parts[-1].rstrip()[:-1]
-                length -= len(parts[-1]) - len(kept)
-                parts[-1], body, separator = kept, body.lstrip(), ""
-            elif parsed.file_type == "pdf" and _runs_on(parts[-1], body):
-                kept = parts[-1].rstrip()
-                length -= len(parts[-1]) - len(kept)
-                parts[-1], body, separator = kept, body.lstrip(), " "
-            parts.append(separator)
-            length += len(separator)
-        starts.append(length)
-        pages.append(segment.page)
-        scanned.append(segment.ocr)
-        parts.append(body)
-        length += len(body)
-    text = "".join(parts)
+    text, starts = _joined(parsed.segments, parsed.file_type)
+    pages = [s.page for s in parsed.segments]
+    scanned = [s.ocr for s in parsed.segments]
     total_tokens = count(text)
     headings = _headings(text) if strategy == "markdown" else []
 
@@ -447,6 +474,10 @@ def chunk_document(
                 metadata["heading_path"] = path
         if parsed.language:
             metadata["language"] = parsed.language
+        if item.raw:
+            # The chunk is the document's own text there: document_text()[start:end].
+            metadata["start_index"] = offset + start
+            metadata["end_index"] = offset + end
         if lines is not None and item.raw:
             metadata["line_start"] = lines.line(start) + 1
             metadata["line_end"] = lines.line(max(start, end - 1)) + 1
@@ -549,11 +580,11 @@ def _join_small(
             tokens = count(joined)
             if tokens > size:
                 return [a, b]
-            return [_Piece(joined, a.start, tokens, False)]
+            return [_Piece(joined, a.start, tokens, text.startswith(joined, a.start))]
         start = a.start
         span = text[start : max(a.end, b.end)]
         return [
-            _Piece(part, start + at, tokens, True)
+            _Piece(part, start + at, tokens, text.startswith(part, start + at))
             for part, at, tokens in _enforce_limit(span, size, encoding, count)
         ]
 

@@ -60,7 +60,10 @@ class ParsedDocument:
 
     @property
     def text(self) -> str:
-        return "\n\n".join(s.text for s in self.segments)
+        """The text the chunker reads (chunks' ``start_index``/``end_index`` point into it)."""
+        from rag_ingest.chunking import document_text
+
+        return document_text(self)
 
 
 @dataclass(frozen=True)

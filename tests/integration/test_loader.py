@@ -76,6 +76,14 @@ def test_chunks_pages_and_documents_sync(seaweed: SeaweedS3, loader_bucket: str)
     ).load()
     assert [d.metadata["file_type"] for d in whole] == ["pptx", "code"]
     assert whole[1].metadata["language"] == "python"
+    # A chunk's start_index/end_index slice it out of its document's text.
+    long_pdf = f"s3://{loader_bucket}/reports/long.pdf"
+    text = RagIngestLoader(long_pdf, mode="document", settings=settings(seaweed)).load()
+    pieces = [d for d in chunks if d.metadata["filename"] == "long.pdf"]
+    assert len(pieces) > 4
+    for d in pieces:
+        start, end = d.metadata["start_index"], d.metadata["end_index"]
+        assert text[0].page_content[start:end] == d.page_content
 
 
 async def test_alazy_load_async(seaweed: SeaweedS3, loader_bucket: str, tmp_path: Path) -> None:

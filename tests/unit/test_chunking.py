@@ -381,3 +381,39 @@ def test_a_repeated_heading_is_placed_where_it_stands() -> None:
     second = next(c for c in plan.chunks if "fix b" in c.text)
     assert second.text.startswith("### Commits\n\n- fix b")
     assert second.metadata["heading_path"] == "Log > v1 > Commits"
+
+
+def test_each_chunk_says_where_it_stands_in_the_document_text(tmp_path: Path) -> None:
+    # start_index/end_index (LangChain's add_start_index name) slice the chunk out of the
+    # document's text, the loader's mode="document" page: across PDF page breaks joined
+    # mid-sentence or mid-word, in each file of an archive, for every type of the corpus.
+    filler = " ".join(f"Clause {n} sets out the terms in plain words." for n in range(8))
+    files = {k: v for k, v in docs.corpus().items() if not k.startswith("scans/")}  # no OCR
+    files["terms.pdf"] = docs.pdf_bytes(
+        [f"{filler} the CANARY-COMMITTEE shall", f"review it. {filler} the pay-", f"ment. {filler}"]
+    )
+    small = ChunkSettings(chunk_tokens=48, overlap_tokens=8, whole_document_tokens=0)
+    placed, unplaced = 0, []
+    for name, data in files.items():
+        path = tmp_path / Path(name).name
+        path.write_bytes(data)
+        parsed = parse_file(str(path), name, ParseOptions())
+        text = parsed.text
+        plan = chunk_document(parsed, small, BASE)
+        for chunk in plan.chunks:
+            meta = chunk.metadata
+            if "start_index" not in meta:
+                # Only a chunk that is not the text as it stands: a table's rows under
+                # its header repeated (or rewritten, as a CSV's).
+                rows = plan.strategy == "table" or chunk.text.split("\n\n")[-1].startswith("|")
+                assert rows, (name, chunk.text[:80])
+                continue
+            assert text[meta["start_index"] : meta["end_index"]] == chunk.text, name
+            placed += 1
+        if not any("start_index" in c.metadata for c in plan.chunks):
+            unplaced.append(name)
+    assert placed > 100 and unplaced == ["docs/sheet.xlsx"]  # one table, padded by docling
+    # Across the page breaks of the PDF, the joined sentence and word are in the text.
+    pdf = tmp_path / "terms.pdf"
+    text = parse_file(str(pdf), "terms.pdf", ParseOptions()).text
+    assert "CANARY-COMMITTEE shall review it." in text and "the payment." in text
