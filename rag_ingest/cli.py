@@ -14,7 +14,9 @@ import collections
 import dataclasses
 import datetime
 import json
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -382,18 +384,30 @@ async def _ingest(args: argparse.Namespace) -> int:
         sources = [Upload(sys.stdin.buffer, args.name) if s == "-" else s for s in sources]
     started = time.perf_counter()
     bars = _FileBars() if settings.progress else None
-    async with DocumentProcessor(settings, on_event=bars) as processor:
-        report = await processor.process_many(
-            sources,
-            session_id=args.session,
-            user_id=args.user,
-            include=args.include,
-            exclude=args.exclude,
-            prune=args.prune,
-            dry_run=args.dry_run,
-        )
+    scratch = _scratch_store(settings) if args.dry_run else None
+    try:
+        async with DocumentProcessor(
+            settings if scratch is None else _with_store_dir(settings, scratch), on_event=bars
+        ) as processor:
+            report = await processor.process_many(
+                sources,
+                session_id=args.session,
+                user_id=args.user,
+                include=args.include,
+                exclude=args.exclude,
+                prune=args.prune,
+                dry_run=args.dry_run,
+            )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if args.dry_run:
         print_plan(report, time.perf_counter() - started)
+        if scratch is not None:
+            print(
+                f"(no store at {settings.store.persist_dir} yet: planned against an empty one, "
+                "not made there)"
+            )
     else:
         print_summary(report, time.perf_counter() - started)
     if not report.listed:
@@ -414,6 +428,21 @@ async def _ingest(args: argparse.Namespace) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report_json(report), indent=2))
     return 1 if report.count("failed") else 0
+
+
+def _scratch_store(settings: Settings) -> Path | None:
+    """A dry run where nothing was ingested yet plans against an empty store in a temp
+    directory, removed after, rather than make an empty store where the user pointed."""
+    from rag_ingest.store import ledger_path
+
+    if settings.store.chroma_url is not None or ledger_path(settings.store).is_file():
+        return None
+    return Path(tempfile.mkdtemp(prefix="rag-ingest-plan-", dir=settings.temp_dir))
+
+
+def _with_store_dir(settings: Settings, persist_dir: Path) -> Settings:
+    store = settings.store.model_copy(update={"persist_dir": persist_dir})
+    return settings.model_copy(update={"store": store})
 
 
 def _no_store(settings: Settings) -> bool:

@@ -311,6 +311,27 @@ def test_reading_commands_pointed_where_no_store_is_say_so_and_create_none(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_dry_run_where_no_store_is_plans_everything_and_makes_none(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nCANARY one.\n")
+    (tmp_path / "docs" / "b.py").write_text("def f():\n    return 1\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(scratch)}
+    args = ["ingest", "docs", "--session", "s", "--no-progress"]
+    plan = rag(*args, "--dry-run", env=env, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "2 listed: 2 to ingest" in plan.stdout and "not made there" in plan.stdout
+    # Neither the store it was pointed at nor the empty one it planned against is left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "tmp"]
+    assert list(scratch.iterdir()) == []
+    # Once a store is there, a dry run plans against it.
+    assert "2 ingested" in rag(*args, env=env, cwd=tmp_path).stdout
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nCANARY two.\n")
+    again = rag(*args, "--dry-run", env=env, cwd=tmp_path)
+    assert "2 listed: 1 to ingest" in again.stdout and "not made there" not in again.stdout
+
+
 def test_an_ingest_that_lists_nothing_warns(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.md").write_text("# A\n")
