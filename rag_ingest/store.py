@@ -28,6 +28,7 @@ import shutil
 import sqlite3
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -241,7 +242,55 @@ def session_filter(
             and (where is None or matches(doc.metadata, where))
         )
     clause = {"session_id": session_id}
-    return {"$and": [clause, _one_per_dict(where)]} if where else clause
+    both = {"$and": [clause, _one_per_dict(where)]} if where else clause
+    if type(vectorstore).__module__.startswith("langchain_qdrant"):
+        return _qdrant_filter(both, vectorstore.metadata_payload_key)  # type: ignore[attr-defined]
+    return both
+
+
+def _qdrant_filter(where: dict[str, Any], payload_key: str) -> Any:
+    """``where`` (Chroma's form, :func:`check_where` accepted) as a Qdrant ``Filter`` on
+    langchain-qdrant's payload, where a chunk's metadata is under ``payload_key``."""
+    from qdrant_client import models
+
+    def equal(key: str, value: Any) -> Any:
+        if isinstance(value, float):  # MatchValue takes str, int and bool only
+            return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+    def anyof(key: str, values: list[Any]) -> Any:
+        kinds = {type(v) for v in values}
+        if kinds == {str} or kinds == {int}:  # MatchAny takes strs or ints (not bools)
+            return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+        return models.Filter(should=[equal(key, v) for v in values])
+
+    def convert(part: dict[str, Any]) -> Any:
+        must: list[Any] = []
+        must_not: list[Any] = []
+        for name, value in part.items():
+            if name == "$and":
+                must.extend(convert(p) for p in value)
+                continue
+            if name == "$or":
+                must.append(models.Filter(should=[convert(p) for p in value]))
+                continue
+            key = f"{payload_key}.{name}"
+            ops = value if isinstance(value, dict) else {"$eq": value}
+            for op, arg in ops.items():
+                if op == "$eq":
+                    must.append(equal(key, arg))
+                elif op == "$ne":
+                    must_not.append(equal(key, arg))
+                elif op == "$in":
+                    must.append(anyof(key, arg))
+                elif op == "$nin":
+                    must_not.extend(equal(key, v) for v in arg)
+                else:  # $gt, $gte, $lt, $lte
+                    bound = models.Range(**{op[1:]: arg})
+                    must.append(models.FieldCondition(key=key, range=bound))
+        return models.Filter(must=must or None, must_not=must_not or None)
+
+    return convert(where)
 
 
 def _of_session(
@@ -321,9 +370,16 @@ def ledger_path(settings: StoreSettings, vectorstore: Any = None) -> Path:
 
 
 def chunk_id(session_id: str, source: str, version: str, index: int, digest: str) -> str:
-    """Deterministic: the same chunk of the same version in the same session, the same ID."""
+    """Deterministic: the same chunk of the same version in the same session, the same ID.
+
+    A UUID (version 8, RFC 9562: 122 bits of SHA-256), as Qdrant and Weaviate take no
+    other string as an ID, and every other store takes any. (The 40 hex digits of
+    earlier releases stay valid where they were written: the ledger keeps each ID.)"""
     key = "\x1f".join((session_id, source, version, str(index), digest))
-    return hashlib.sha256(key.encode()).hexdigest()[:40]
+    raw = bytearray(hashlib.sha256(key.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
+    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 class ChunkStore:
@@ -606,7 +662,9 @@ class ChunkStore:
                 docs = self._read(self.vectorstore.get_by_ids, ids[i : i + self.batch_size])
             except NotImplementedError:
                 return None
-            found.update(d.id for d in docs if d.id)
+            # langchain-qdrant leaves Document.id unset and puts the point's ID in "_id".
+            found.update(str(d.id or d.metadata.get("_id") or "") for d in docs)
+        found.discard("")
         return found
 
     def holds(self, ids: list[str]) -> bool | None:

@@ -85,6 +85,24 @@ def ids_of(store: InMemoryVectorStore, session: str) -> set[str]:
     return {i for i, row in store.store.items() if row["metadata"]["session_id"] == session}
 
 
+def qdrant_store() -> Any:
+    """langchain-qdrant's store on Qdrant's in-process local mode (no server)."""
+    from langchain_qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qmodels
+
+    client = QdrantClient(":memory:")
+    size = len(HashEmbeddings().embed_query("x"))
+    params = qmodels.VectorParams(size=size, distance=qmodels.Distance.COSINE)
+    client.create_collection("chunks", vectors_config=params)
+    return QdrantVectorStore(client=client, collection_name="chunks", embedding=HashEmbeddings())
+
+
+def qdrant_ids(store: Any, session: str) -> set[str]:
+    points, _ = store.client.scroll("chunks", limit=10_000, with_payload=True)
+    return {str(p.id) for p in points if p.payload["metadata"]["session_id"] == session}
+
+
 async def ingest(p: DocumentProcessor, files: dict[str, str]) -> None:
     one = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
     two = await p.process_many([files["other.txt"]], session_id="two")
@@ -190,12 +208,48 @@ async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) 
     client.close()
 
 
-@pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring"])
+async def test_a_qdrant_store_takes_our_ids_and_keeps_sessions_apart(
+    tmp_path: Path, files: dict[str, str], no_minilm: None
+) -> None:
+    # Qdrant takes only UUIDs (or integers) as point IDs, and its own Filter, not a dict:
+    # before, every write failed ("not a valid UUID") and every query too.
+    store = qdrant_store()
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        await ingest(p, files)
+        one, two = qdrant_ids(store, "one"), qdrant_ids(store, "two")
+        assert one and two
+        recorded = {i for r in p.ledger.session_rows("one") for i in r.chunk_ids}
+        assert recorded == one
+        # A re-run finds them there (by get_by_ids): unchanged, skipped.
+        again = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
+        assert [r.status for r in again.results] == ["skipped"] * 2
+        hits = await p.query("canary sings", session_id="one", k=10)
+        assert hits and {d.metadata["session_id"] for d, _ in hits} == {"one"}
+        found = await p.as_retriever(session_id="one", k=10).ainvoke("canary")
+        assert found and {d.metadata["filename"] for d in found} == {"birds.txt", "zebras.md"}
+        # A changed file's chunks are replaced, with nothing of the old version left.
+        Path(files["zebras.md"]).write_text("# Savanna\n\nThe herd moved north at dusk.\n")
+        changed = await p.process_document(files["zebras.md"], session_id="one")
+        assert changed.status == "ingested"
+        now = {i for r in p.ledger.session_rows("one") for i in r.chunk_ids}
+        assert qdrant_ids(store, "one") == now and now != recorded
+        hits = await p.query("zebras graze", session_id="one", k=10)
+        assert not any("Zebras graze" in d.page_content for d, _ in hits)
+        assert (await p.verify_session("one")).consistent
+        assert await p.delete_session("one") == len(now)
+        assert qdrant_ids(store, "one") == set() and qdrant_ids(store, "two") == two
+
+
+@pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring", "qdrant"])
 async def test_a_filter_narrows_within_the_session_and_never_beyond(
     tmp_path: Path, files: dict[str, str], kind: str
 ) -> None:
-    stores = {"in-memory": InMemoryVectorStore, "filter-ignoring": FilterIgnoringStore}
-    store = stores[kind](embedding=HashEmbeddings()) if kind in stores else None
+    stores: dict[str, Any] = {
+        "in-memory": lambda: InMemoryVectorStore(embedding=HashEmbeddings()),
+        "filter-ignoring": lambda: FilterIgnoringStore(embedding=HashEmbeddings()),
+        "qdrant": qdrant_store,
+    }
+    store = stores[kind]() if kind in stores else None
     processor = (
         DocumentProcessor(settings(tmp_path), vectorstore=store)
         if store is not None

@@ -1,0 +1,84 @@
+"""A session filter in each store's form selects what our own check selects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.vectorstores import InMemoryVectorStore
+
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.store import check_where, matches, session_filter
+
+RECORDS: list[dict[str, Any]] = [
+    {"session_id": "one", "file_type": "pdf", "page_start": 1, "score": 0.5, "ocr": True},
+    {"session_id": "one", "file_type": "pdf", "page_start": 4, "score": 1.5},
+    {"session_id": "one", "file_type": "markdown", "heading_path": "Intro", "score": 2.0},
+    {"session_id": "one", "file_type": "code", "language": "python", "line_start": 10},
+    {"session_id": "one", "file_type": "code", "language": "go", "line_start": 3},
+    {"session_id": "two", "file_type": "pdf", "page_start": 1, "score": 0.5},
+    {"session_id": "two", "file_type": "markdown", "heading_path": "Intro"},
+]
+
+WHERES: list[dict[str, Any]] = [
+    {"file_type": "pdf"},
+    {"file_type": {"$ne": "pdf"}},
+    {"page_start": {"$gte": 2}},
+    {"page_start": {"$gt": 0, "$lt": 4}},
+    {"score": 0.5},
+    {"score": {"$lte": 1.5}},
+    {"ocr": True},
+    {"file_type": {"$in": ["code", "markdown"]}},
+    {"file_type": {"$nin": ["code", "markdown"]}},
+    {"line_start": {"$in": [3, 99]}},
+    {"score": {"$in": [0.5, 2.0]}},
+    {"ocr": {"$in": [True]}},
+    {"$or": [{"language": "go"}, {"heading_path": "Intro"}]},
+    {"$and": [{"file_type": "code"}, {"line_start": {"$gt": 5}}]},
+    {"$or": [{"file_type": "pdf", "page_start": 4}, {"language": "python"}]},
+    {"session_id": "two"},
+]
+
+
+def _qdrant() -> Any:
+    pytest.importorskip("langchain_qdrant")
+    from langchain_qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qmodels
+
+    client = QdrantClient(":memory:")
+    size = len(HashEmbeddings().embed_query("x"))
+    params = qmodels.VectorParams(size=size, distance=qmodels.Distance.COSINE)
+    client.create_collection("c", vectors_config=params)
+    store = QdrantVectorStore(client=client, collection_name="c", embedding=HashEmbeddings())
+    store.add_texts(
+        [f"record {i}" for i in range(len(RECORDS))],
+        [dict(r, n=i) for i, r in enumerate(RECORDS)],
+        ids=[f"00000000-0000-4000-8000-{i:012d}" for i in range(len(RECORDS))],
+    )
+    return store
+
+
+@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
+def test_qdrant_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> None:
+    store = _qdrant()
+    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
+    found, _ = store.client.scroll(
+        "c", scroll_filter=session_filter(store, "one", check_where(where)), with_payload=True
+    )
+    assert {p.payload["metadata"]["n"] for p in found} == expected
+
+
+@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
+def test_the_in_memory_store_gets_the_same_chunks_as_our_own_check(
+    where: dict[str, Any],
+) -> None:
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    store.add_documents(
+        [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)]
+    )
+    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
+    keep = session_filter(store, "one", check_where(where))
+    found = store.similarity_search("record", k=len(RECORDS), filter=keep)
+    assert {d.metadata["n"] for d in found} == expected
