@@ -177,3 +177,62 @@ def test_an_expired_presigned_url_is_renewed_by_the_loader(
         renew_url=lambda url: asked.append(url) or presign(600),
     )
     assert renewing.load() and asked == [short]
+
+
+def test_loading_again_into_a_store_upserts_rather_than_duplicates(
+    seaweed: SeaweedS3, loader_bucket: str, tmp_path: Path
+) -> None:
+    # Each Document carries an id naming its source, version, place and text: the usual
+    # vectorstore.add_documents(loader.load()) run twice (a notebook cell run again)
+    # had stored every chunk twice.
+    from langchain_chroma import Chroma
+
+    client = seaweed.client()
+    client.put_object(Bucket="loader", Key="ids/notes.md", Body=b"# Notes\n\nCANARY-ONE.\n")
+    local = tmp_path / "local.md"
+    sections = "".join(
+        f"## Part {n}\n\n" + f"Part {n} says its own plain words, one after another. " * 9 + "\n\n"
+        for n in range(6)
+    )
+    local.write_text("# Local\n\n" + sections)
+    # One file in two places: the same text twice (a code file is chunked as it is).
+    twice = tmp_path / "twice.zip"
+    same = b"def same():\n    return 1\n"
+    twice.write_bytes(docs.zip_bytes({"a/same.py": same, "b/same.py": same}))
+    sources = [f"s3://{loader_bucket}/ids/notes.md", str(local), str(twice)]
+    loads: dict[str, list[Any]] = {}
+    for mode in ("chunks", "pages", "document"):
+        first, again = (
+            RagIngestLoader(sources, mode=mode, settings=settings(seaweed)).load()  # type: ignore[arg-type]
+            for _ in range(2)
+        )
+        ids = [d.id for d in first]
+        assert all(ids) and len(set(ids)) == len(ids) and ids == [d.id for d in again], mode
+        loads[mode] = first
+    copies = [d for d in loads["chunks"] if d.page_content == same.decode()]
+    assert len(copies) == 2 and copies[0].id != copies[1].id
+    first = loads["chunks"]
+    assert len(first) > 3
+    stores = [
+        InMemoryVectorStore(embedding=HashEmbeddings()),
+        Chroma(collection_name=f"ids-{tmp_path.name}"[:60], embedding_function=HashEmbeddings()),
+    ]
+    for store in stores:
+        store.add_documents(first)
+        store.add_documents(first)
+        hits = store.similarity_search("CANARY-ONE", k=len(first) + 5)
+        assert len(hits) == len(first), type(store).__name__
+    # A changed file: a paragraph put in at the top moves every chunk, yet each chunk
+    # whose text is unchanged keeps its id, so adding the new load duplicates none.
+    local.write_text("# Local\n\n## New\n\nCANARY-NEW section first.\n\n" + sections)
+    settled = RagIngestLoader(str(local), settings=settings(seaweed)).load()
+    before = {d.page_content: d.id for d in first if d.metadata["filename"] == "local.md"}
+    kept = [d for d in settled if d.page_content in before]
+    assert len(kept) >= 4 and all(d.id == before[d.page_content] for d in kept)
+    assert len(kept) < len(settled)
+    assert [d.metadata["chunk_index"] for d in kept] != [  # they moved
+        next(f for f in first if f.id == d.id).metadata["chunk_index"] for d in kept
+    ]
+    store = stores[0]
+    store.add_documents(settled)
+    assert len(store.store) == len(first) + len(settled) - len(kept)
