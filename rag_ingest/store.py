@@ -241,6 +241,12 @@ def session_filter(
             doc.metadata.get("session_id") == session_id
             and (where is None or matches(doc.metadata, where))
         )
+    if type(vectorstore).__module__.startswith("langchain_community.vectorstores.faiss"):
+        # FAISS takes a function of the metadata (its dict form has $neq, not $ne).
+        return lambda metadata: (
+            metadata.get("session_id") == session_id
+            and (where is None or matches(metadata, where))
+        )
     clause = {"session_id": session_id}
     both = {"$and": [clause, _one_per_dict(where)]} if where else clause
     if type(vectorstore).__module__.startswith("langchain_qdrant"):

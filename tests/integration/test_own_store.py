@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,23 @@ def qdrant_store() -> Any:
     return QdrantVectorStore(client=client, collection_name="chunks", embedding=HashEmbeddings())
 
 
-def qdrant_ids(store: Any, session: str) -> set[str]:
+def faiss_store() -> Any:
+    """langchain-community's FAISS store, empty."""
+    import faiss
+
+    with warnings.catch_warnings():  # langchain-community says it is being sunset
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.docstore.in_memory import InMemoryDocstore
+        from langchain_community.vectorstores import FAISS
+    index = faiss.IndexFlatL2(len(HashEmbeddings().embed_query("x")))
+    return FAISS(HashEmbeddings(), index, InMemoryDocstore(), {})
+
+
+def stored_ids(store: Any, session: str) -> set[str]:
+    """The IDs a Qdrant or FAISS store holds for ``session``."""
+    if hasattr(store, "docstore"):
+        rows = store.docstore._dict.items()
+        return {i for i, d in rows if d.metadata["session_id"] == session}
     points, _ = store.client.scroll("chunks", limit=10_000, with_payload=True)
     return {str(p.id) for p in points if p.payload["metadata"]["session_id"] == session}
 
@@ -208,15 +225,17 @@ async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) 
     client.close()
 
 
-async def test_a_qdrant_store_takes_our_ids_and_keeps_sessions_apart(
-    tmp_path: Path, files: dict[str, str], no_minilm: None
+@pytest.mark.parametrize("kind", ["qdrant", "faiss"])
+async def test_a_qdrant_or_faiss_store_takes_our_ids_and_keeps_sessions_apart(
+    tmp_path: Path, files: dict[str, str], no_minilm: None, kind: str
 ) -> None:
     # Qdrant takes only UUIDs (or integers) as point IDs, and its own Filter, not a dict:
-    # before, every write failed ("not a valid UUID") and every query too.
-    store = qdrant_store()
+    # before, every write failed ("not a valid UUID") and every query too. FAISS takes
+    # $neq, not $ne, in a dict: it is given a function of the metadata.
+    store = qdrant_store() if kind == "qdrant" else faiss_store()
     async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
         await ingest(p, files)
-        one, two = qdrant_ids(store, "one"), qdrant_ids(store, "two")
+        one, two = stored_ids(store, "one"), stored_ids(store, "two")
         assert one and two
         recorded = {i for r in p.ledger.session_rows("one") for i in r.chunk_ids}
         assert recorded == one
@@ -227,20 +246,23 @@ async def test_a_qdrant_store_takes_our_ids_and_keeps_sessions_apart(
         assert hits and {d.metadata["session_id"] for d, _ in hits} == {"one"}
         found = await p.as_retriever(session_id="one", k=10).ainvoke("canary")
         assert found and {d.metadata["filename"] for d in found} == {"birds.txt", "zebras.md"}
+        other = {"file_type": {"$ne": "markdown"}}
+        hits = await p.query("canary sings", session_id="one", k=10, where=other)
+        assert hits and {d.metadata["filename"] for d, _ in hits} == {"birds.txt"}
         # A changed file's chunks are replaced, with nothing of the old version left.
         Path(files["zebras.md"]).write_text("# Savanna\n\nThe herd moved north at dusk.\n")
         changed = await p.process_document(files["zebras.md"], session_id="one")
         assert changed.status == "ingested"
         now = {i for r in p.ledger.session_rows("one") for i in r.chunk_ids}
-        assert qdrant_ids(store, "one") == now and now != recorded
+        assert stored_ids(store, "one") == now and now != recorded
         hits = await p.query("zebras graze", session_id="one", k=10)
         assert not any("Zebras graze" in d.page_content for d, _ in hits)
         assert (await p.verify_session("one")).consistent
         assert await p.delete_session("one") == len(now)
-        assert qdrant_ids(store, "one") == set() and qdrant_ids(store, "two") == two
+        assert stored_ids(store, "one") == set() and stored_ids(store, "two") == two
 
 
-@pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring", "qdrant"])
+@pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss"])
 async def test_a_filter_narrows_within_the_session_and_never_beyond(
     tmp_path: Path, files: dict[str, str], kind: str
 ) -> None:
@@ -248,6 +270,7 @@ async def test_a_filter_narrows_within_the_session_and_never_beyond(
         "in-memory": lambda: InMemoryVectorStore(embedding=HashEmbeddings()),
         "filter-ignoring": lambda: FilterIgnoringStore(embedding=HashEmbeddings()),
         "qdrant": qdrant_store,
+        "faiss": faiss_store,
     }
     store = stores[kind]() if kind in stores else None
     processor = (

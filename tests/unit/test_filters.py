@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -77,6 +78,22 @@ def test_the_in_memory_store_gets_the_same_chunks_as_our_own_check(
     store = InMemoryVectorStore(embedding=HashEmbeddings())
     store.add_documents(
         [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)]
+    )
+    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
+    keep = session_filter(store, "one", check_where(where))
+    found = store.similarity_search("record", k=len(RECORDS), filter=keep)
+    assert {d.metadata["n"] for d in found} == expected
+
+
+@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
+def test_faiss_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> None:
+    pytest.importorskip("faiss")
+    with warnings.catch_warnings():  # langchain-community says it is being sunset
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.vectorstores import FAISS
+    store = FAISS.from_documents(
+        [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)],
+        HashEmbeddings(),
     )
     expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
     keep = session_filter(store, "one", check_where(where))
