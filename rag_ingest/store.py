@@ -244,14 +244,19 @@ def session_filter(
     if type(vectorstore).__module__.startswith("langchain_community.vectorstores.faiss"):
         # FAISS takes a function of the metadata (its dict form has $neq, not $ne).
         return lambda metadata: (
-            metadata.get("session_id") == session_id
-            and (where is None or matches(metadata, where))
+            metadata.get("session_id") == session_id and (where is None or matches(metadata, where))
         )
     clause = {"session_id": session_id}
     both = {"$and": [clause, _one_per_dict(where)]} if where else clause
     if type(vectorstore).__module__.startswith("langchain_qdrant"):
         return _qdrant_filter(both, vectorstore.metadata_payload_key)  # type: ignore[attr-defined]
     return both
+
+
+def _adds_no_held_id(vectorstore: VectorStore) -> bool:
+    """Whether the store's ``add_documents`` refuses an ID it holds rather than replace
+    it (langchain-community's FAISS: "Tried to add ids that already exist")."""
+    return type(vectorstore).__module__.startswith("langchain_community.vectorstores.faiss")
 
 
 def _qdrant_filter(where: dict[str, Any], payload_key: str) -> Any:
@@ -574,6 +579,11 @@ class ChunkStore:
         vectors: Vectors | None,
     ) -> None:
         self.check_embedder()
+        held: set[str] = set()
+        if self._collection is None and _adds_no_held_id(self.vectorstore):
+            # An ID written before (new metadata, a replayed write) is taken out first:
+            # FAISS refuses to add it again.
+            held = self.present(ids) or set()
         with self._lock:
             try:
                 if self._collection is not None:
@@ -592,6 +602,8 @@ class ChunkStore:
                         Document(page_content=t, metadata=m)
                         for t, m in zip(texts, metadatas, strict=True)
                     ]
+                    if held:
+                        self.call(self.vectorstore.delete, [i for i in ids if i in held])
                     for i in range(0, len(ids), self.batch_size):
                         j = i + self.batch_size
                         self.call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])

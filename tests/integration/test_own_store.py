@@ -242,6 +242,14 @@ async def test_a_qdrant_or_faiss_store_takes_our_ids_and_keeps_sessions_apart(
         # A re-run finds them there (by get_by_ids): unchanged, skipped.
         again = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
         assert [r.status for r in again.results] == ["skipped"] * 2
+        # New metadata: the same chunks under the same IDs, replaced (FAISS had refused
+        # "ids that already exist").
+        tagged = await p.process_document(
+            files["birds.txt"], session_id="one", metadata={"team": "birds"}
+        )
+        assert tagged.status == "ingested" and stored_ids(store, "one") == one
+        hits = await p.query("canary", session_id="one", k=10, where={"team": "birds"})
+        assert hits and {d.metadata["filename"] for d, _ in hits} == {"birds.txt"}
         hits = await p.query("canary sings", session_id="one", k=10)
         assert hits and {d.metadata["session_id"] for d, _ in hits} == {"one"}
         found = await p.as_retriever(session_id="one", k=10).ainvoke("canary")
