@@ -23,7 +23,14 @@ from rag_ingest.settings import ChunkSettings
 from rag_ingest.symbols import outline
 from rag_ingest.tokens import count_with, get_encoding
 
-__all__ = ["Chunk", "ChunkPlan", "chunk_document", "content_hash", "fit_to_window"]
+__all__ = [
+    "Chunk",
+    "ChunkPlan",
+    "chunk_document",
+    "content_hash",
+    "document_text",
+    "fit_to_window",
+]
 
 # Chunk-encoding tokens per embedder token to aim for. Word pieces (MiniLM's BERT
 # vocabulary) per cl100k token, measured: 0.96 Markdown tables, 1.14 English prose,
