@@ -99,3 +99,20 @@ def test_faiss_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> N
     keep = session_filter(store, "one", check_where(where))
     found = store.similarity_search("record", k=len(RECORDS), filter=keep)
     assert {d.metadata["n"] for d in found} == expected
+
+
+@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
+def test_chroma_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> None:
+    import uuid
+
+    from langchain_chroma import Chroma
+
+    store = Chroma(collection_name=f"f-{uuid.uuid4().hex}", embedding_function=HashEmbeddings())
+    store.add_documents(
+        [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)],
+        ids=[str(i) for i in range(len(RECORDS))],
+    )
+    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
+    keep = session_filter(store, "one", check_where(where))
+    found = store.similarity_search("record", k=len(RECORDS), filter=keep)
+    assert {d.metadata["n"] for d in found} == expected
