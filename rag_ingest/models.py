@@ -164,6 +164,10 @@ class MiniLMEmbeddings(Embeddings):
                     )
             return self._model
 
+    def load(self) -> None:
+        """Load the model now rather than on the first embedding (``pipeline.preload``)."""
+        assert self.model is not None
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens the model would read of each text, were it not truncated."""
         return [len(e.ids) for e in self._counter.encode_batch(texts)]

@@ -494,6 +494,11 @@ class DocumentProcessor:
                 from rag_ingest.s3.client import AsyncS3Client
 
                 self._s3 = AsyncS3Client(s, renew_url=self._renew_url)
+        if p.preload:
+            load = getattr(embeddings, "load", None) if self._runner is not None else None
+            await asyncio.gather(
+                self._pool.warm(), self._in_io(load) if callable(load) else asyncio.sleep(0)
+            )
         if p.freeze_gc:
             # Full collections over the ~1M objects that imports (langchain, chromadb,
             # pydantic) leave behind took 60-97 ms each (measured): loop stalls. Objects

@@ -488,6 +488,12 @@ class PipelineSettings(_Part):
     in_flight: int = Field(
         default=32, ge=1, description="Documents in the pipeline at once (memory stays flat)."
     )
+    preload: bool = Field(
+        default=False,
+        description="start() returns once the parser workers have started (imported the "
+        "parsers, parsed their samples) and the embedder's model is loaded, so a server's "
+        "first document waits for neither. False: on the first document that needs them.",
+    )
     s3_thread: bool = Field(
         default=True,
         description="Run the processor's own S3 client on a private event-loop thread: "

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib import resources
 from multiprocessing import context as mp_context
@@ -86,6 +87,12 @@ def _warm_up(options: ParseOptions, encoding: str) -> None:
             count_tokens(" ".join(s.text for s in parsed.segments), encoding)
         except Exception:  # a missing extra fails its documents later
             continue
+
+
+def _worker_pid() -> int:
+    # Long enough that a task goes to each worker that is ready, not two to one.
+    time.sleep(0.05)
+    return os.getpid()
 
 
 def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: str) -> None:
@@ -505,6 +512,18 @@ class ParserPool:
         )
         merged.warnings[:0] = plan.warnings
         return merged
+
+    async def warm(self) -> set[int]:
+        """Start the worker processes and wait until each has run its start-up (parser
+        imports, the samples): returns their process IDs (none in thread mode)."""
+        if self.settings.mode != "process":
+            return set()
+        seen: set[int] = set()
+        deadline = time.monotonic() + self.settings.timeout
+        while len(seen) < self.workers and time.monotonic() < deadline:
+            tasks = (self.run("start-up", _worker_pid) for _ in range(self.workers))
+            seen.update(await asyncio.gather(*tasks))
+        return seen
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` for document ``name`` in the pool, under its time limit."""

@@ -4,6 +4,7 @@ workers start warm, and without re-running the caller's script."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -409,3 +410,40 @@ async def test_a_document_s_pictures_are_read_in_batches_on_every_worker(tmp_pat
     assert "6 picture(s) read by OCR" in parsed.warnings
     assert "\U000f0000" not in "".join(c.text for c in plan.chunks)
     assert sum("CANARY-PIC" in c.text for c in plan.chunks) >= 1
+
+
+@pytest.mark.parametrize("preload", [True, False])
+async def test_preload_starts_the_workers_and_loads_the_model_before_start_returns(
+    tmp_path: Path, preload: bool
+) -> None:
+    # A web backend's first document waited ~8 s for worker start-up and MiniLM's load
+    # (measured); with pipeline.preload, start() pays both.
+    from rag_ingest.models import HashEmbeddings
+    from rag_ingest.pipeline import DocumentProcessor
+    from rag_ingest.settings import Settings
+
+    class Loading(HashEmbeddings):
+        loads = 0
+
+        def load(self) -> None:
+            type(self).loads += 1
+
+    settings = Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "parse": {"mode": "process", "workers": 2},
+            "pipeline": {"preload": preload},
+        }
+    )
+    async with DocumentProcessor(settings, embeddings=Loading()) as p:
+        assert Loading.loads == int(preload)
+        assert (p._pool._process_pool is not None) is preload
+        if preload:
+            # Each worker has finished its start-up (a task reaches a worker only then).
+            workers = await p._pool.warm()
+            assert len(workers) == 2 and os.getpid() not in workers
+        note = tmp_path / "note.md"
+        note.write_text("# Note\n\nCANARY preload.\n")
+        result = await p.process_document(str(note), session_id="s")
+        assert result.status == "ingested" and Loading.loads == int(preload)

@@ -982,7 +982,9 @@ def test_loading_minilm_draws_no_bar_and_keeps_the_callers_setting(
     assert transformers_logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
     transformers_logging.disable_progress_bar()
     try:
-        assert MiniLMEmbeddings().model is not None
+        preloaded = MiniLMEmbeddings()
+        preloaded.load()  # pipeline.preload: loaded before any embedding
+        assert preloaded._model is not None
         assert not transformers_logging.is_progress_bar_enabled()
         assert are_progress_bars_disabled()
     finally:
