@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import re
@@ -251,6 +252,20 @@ def session_filter(
     if type(vectorstore).__module__.startswith("langchain_qdrant"):
         return _qdrant_filter(both, vectorstore.metadata_payload_key)  # type: ignore[attr-defined]
     return both
+
+
+def _takes_vectors(vectorstore: VectorStore) -> bool:
+    """Whether the store takes vectors we computed: ``add_embeddings(text_embeddings,
+    metadatas, ids)`` (langchain-community's FAISS). Then its embedding calls are ours,
+    timed and retried, not made inside its ``add_documents``."""
+    add = getattr(vectorstore, "add_embeddings", None)
+    if not callable(add) or getattr(vectorstore, "embeddings", None) is None:
+        return False
+    try:
+        parameters = inspect.signature(add).parameters
+    except (TypeError, ValueError):
+        return False
+    return {"text_embeddings", "metadatas", "ids"} <= set(parameters)
 
 
 def _adds_no_held_id(vectorstore: VectorStore) -> bool:
@@ -566,8 +581,9 @@ class ChunkStore:
 
     @property
     def computes_own_vectors(self) -> bool:
-        """False for Chroma (we pass vectors); True for stores that embed on add."""
-        return self._collection is None
+        """False for Chroma and stores that take vectors (we pass them); True for stores
+        that embed on add."""
+        return self._collection is None and not _takes_vectors(self.vectorstore)
 
     # -- writes --------------------------------------------------------------------
 
@@ -606,7 +622,16 @@ class ChunkStore:
                         self.call(self.vectorstore.delete, [i for i in ids if i in held])
                     for i in range(0, len(ids), self.batch_size):
                         j = i + self.batch_size
-                        self.call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
+                        if vectors is not None and _takes_vectors(self.vectorstore):
+                            pairs = list(zip(texts[i:j], vectors[i:j].tolist(), strict=True))
+                            self.call(
+                                self.vectorstore.add_embeddings,  # type: ignore[attr-defined]
+                                pairs,
+                                metadatas=metadatas[i:j],
+                                ids=ids[i:j],
+                            )
+                        else:
+                            self.call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
             except Exception as exc:
                 raise StoreError(f"vector store write failed: {type(exc).__name__}: {exc}") from exc
 
@@ -694,8 +719,10 @@ class ChunkStore:
         """The stored vectors of those of ``ids`` the store holds, keyed by the SHA-256
         of their text as stored (hashed here, not read from their metadata). Empty for a
         store that embeds on its own (its vectors are not ours to read)."""
-        if self._collection is None or not ids:
+        if not ids:
             return {}
+        if self._collection is None:
+            return self._faiss_vectors(ids) if _takes_vectors(self.vectorstore) else {}
         import numpy as np
 
         from rag_ingest.chunking import content_hash
@@ -713,6 +740,25 @@ class ChunkStore:
             for text, vector in zip(got.get("documents") or [], vectors, strict=True):
                 if text is not None and vector is not None:
                     found[content_hash(text)] = np.asarray(vector, dtype=np.float32)
+        return found
+
+    def _faiss_vectors(self, ids: list[str]) -> dict[str, Vectors]:
+        """:meth:`vectors_by_hash` for FAISS: its index rows, by its docstore's texts."""
+        import numpy as np
+
+        from rag_ingest.chunking import content_hash
+
+        vs: Any = self.vectorstore
+        if not all(hasattr(vs, a) for a in ("index", "index_to_docstore_id", "docstore")):
+            return {}
+        found: dict[str, Vectors] = {}
+        with self._lock:
+            rows = {doc_id: row for row, doc_id in vs.index_to_docstore_id.items()}
+            for doc_id in ids:
+                row, doc = rows.get(doc_id), vs.docstore.search(doc_id)
+                if row is not None and isinstance(doc, Document):
+                    vector = vs.index.reconstruct(int(row))
+                    found[content_hash(doc.page_content)] = np.asarray(vector, dtype=np.float32)
         return found
 
     def count(self) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rag_ingest import models
 from rag_ingest.errors import ConfigurationError
 from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor, SyncDocumentProcessor
-from rag_ingest.settings import Settings
+from rag_ingest.settings import ModelSettings, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ def qdrant_store() -> Any:
     return QdrantVectorStore(client=client, collection_name="chunks", embedding=HashEmbeddings())
 
 
-def faiss_store() -> Any:
+def faiss_store(embeddings: Any = None) -> Any:
     """langchain-community's FAISS store, empty."""
     import faiss
 
@@ -108,7 +109,7 @@ def faiss_store() -> Any:
         from langchain_community.docstore.in_memory import InMemoryDocstore
         from langchain_community.vectorstores import FAISS
     index = faiss.IndexFlatL2(len(HashEmbeddings().embed_query("x")))
-    return FAISS(HashEmbeddings(), index, InMemoryDocstore(), {})
+    return FAISS(embeddings or HashEmbeddings(), index, InMemoryDocstore(), {})
 
 
 def stored_ids(store: Any, session: str) -> set[str]:
@@ -268,6 +269,48 @@ async def test_a_qdrant_or_faiss_store_takes_our_ids_and_keeps_sessions_apart(
         assert (await p.verify_session("one")).consistent
         assert await p.delete_session("one") == len(now)
         assert stored_ids(store, "one") == set() and stored_ids(store, "two") == two
+
+
+async def test_a_faiss_store_gets_vectors_from_our_timed_retried_calls(
+    tmp_path: Path, files: dict[str, str], no_minilm: None
+) -> None:
+    # FAISS takes vectors (add_embeddings): its embedding calls are ours, each under
+    # models.timeout and retried. Inside its own add_documents a hung call had no limit.
+    class HangsOnce(HashEmbeddings):
+        calls = 0
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            type(self).calls += 1
+            if type(self).calls == 1:
+                time.sleep(2.0)  # past models.timeout: cut short and tried again
+            return super().embed_documents(texts)
+
+    store = faiss_store(HangsOnce())
+    timed = settings(tmp_path).model_copy(
+        update={"models": ModelSettings(embedder="minilm", timeout=0.5, max_attempts=3)}
+    )
+    async with DocumentProcessor(timed, vectorstore=store) as p:
+        result = await p.process_document(files["birds.txt"], session_id="one")
+        assert result.status == "ingested" and HangsOnce.calls == 2
+        assert result.embedder == p.embedder_name
+        # Its vectors are reused as Chroma's are: new metadata, the file in another
+        # session; nothing is embedded again.
+        tagged = await p.process_document(
+            files["birds.txt"], session_id="one", metadata={"team": "birds"}
+        )
+        twin = await p.process_document(files["birds.txt"], session_id="two")
+        for again in (tagged, twin):
+            assert again.status == "ingested"
+            assert again.reused_vectors == again.total_chunks == result.total_chunks
+        assert HangsOnce.calls == 2
+        # Each stored vector is its own text's.
+        reference = HashEmbeddings()
+        assert store.index.ntotal == 2 * result.total_chunks
+        for row, doc_id in store.index_to_docstore_id.items():
+            text = store.docstore.search(doc_id).page_content
+            assert store.index.reconstruct(row).tolist() == pytest.approx(
+                reference.embed_query(text), abs=1e-6
+            )
 
 
 @pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss"])
