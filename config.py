@@ -144,6 +144,11 @@ parse = {
     # 1.3 s). 4 MiB (~6,000 rows) keeps docling, which also finds separate tables
     # within a sheet, where it costs a few seconds. 0: always calamine.
     "xlsx_stream_size": 4 * _MiB,
+    # Remember each zip or tar file's parse by the SHA-256 of its bytes, per session and
+    # archive, next to the ledger: a changed archive parses only its changed files (the
+    # ingest benchmark's 200 files in one zip, one changed: parsing 0.8 s instead of
+    # 6.5 s, measured). Removed with its session, or when the archive is pruned.
+    "archive_cache": True,
     # OOXML/OpenDocument/EPUB zip-bomb limits, checked before parsing; the first is also
     # the most a gzip, bzip2 or xz file may decompress to.
     "max_unzipped_size": 512 * _MiB,

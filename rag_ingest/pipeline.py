@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -977,7 +978,11 @@ class DocumentProcessor:
                 self._emit(result, "parsing")
                 try:
                     parsed, plan = await self._pool.parse_and_chunk(
-                        str(path), src.name, self._chunk_settings, base
+                        str(path),
+                        src.name,
+                        self._chunk_settings,
+                        base,
+                        member_cache=self._archive_cache(session, key),
                     )
                 except DocumentError as exc:
                     if not nothing_to_index(exc, src.listed):
@@ -1429,6 +1434,9 @@ class DocumentProcessor:
                 # Store first, ledger second: a crash in between prunes it again next run.
                 await self._in_store(self.store.delete, sorted(ids))
                 await self._in_store(self.ledger.delete_source, session, source)
+                cache = self._archive_cache(session, source)
+                if cache is not None:
+                    await self._in_io(functools.partial(Path(cache).unlink, missing_ok=True))
             logger.info("pruned %s (%d chunks): no longer listed", source, len(ids))
         return gone
 
@@ -1543,7 +1551,23 @@ class DocumentProcessor:
             known += await self._in_store(self.ledger.session_pending, session)
             removed = await self._in_store(self.store.delete_session, session, known)
             await self._in_store(self.ledger.delete_session, session)
+            cache = self._archive_cache(session)
+            if cache is not None:
+                await self._in_io(functools.partial(shutil.rmtree, cache, ignore_errors=True))
         return removed
+
+    def _archive_cache(self, session: str, source: str | None = None) -> str | None:
+        """Where a source's archive files are remembered as parsed (parse.archive_cache),
+        next to the ledger: a directory per session, a file per source (``source`` None:
+        the session's directory)."""
+        if not self.settings.parse.archive_cache or self.ledger is None:
+            return None
+
+        def name(text: str) -> str:
+            return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+        where = self.ledger.path.with_suffix(".archive-cache") / name(session)
+        return str(where if source is None else where / f"{name(source)}.json")
 
     async def sessions(self) -> list[SessionInfo]:
         """Every session the ledger holds: its sources, chunks, failures and last ingest."""

@@ -262,6 +262,12 @@ class ParseSettings(_Part):
         "where the picture sits, its chunks marked ocr. A picture under 100x100 pixels is "
         "passed over; at most 200 a document are read. False: pictures are not read.",
     )
+    archive_cache: bool = Field(
+        default=True,
+        description="Remember each zip or tar file's parse by the SHA-256 of its bytes, per "
+        "session and archive, next to the ledger: a changed archive parses only its changed "
+        "files again. Removed with its session or when pruned.",
+    )
     xlsx_stream_size: int = Field(
         default=4 * MiB,
         ge=0,

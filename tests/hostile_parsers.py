@@ -72,3 +72,13 @@ def svg_text(path: str, name: str, options: Any) -> Any:
     with open(path, encoding="utf-8") as f:
         words = re.findall(r"<text[^>]*>([^<]*)</text>", f.read())
     return ParsedDocument(file_type="svg", segments=[Segment("\n".join(words))], parser="svg")
+
+
+def logged_note(path: str, name: str, options: Any) -> Any:
+    """A '.note' file's text, its name appended to $RAG_INGEST_TEST_PARSE_LOG (which
+    files were parsed, from any worker)."""
+    from rag_ingest.parsers.text import parse_text
+
+    with open(os.environ["RAG_INGEST_TEST_PARSE_LOG"], "a") as log:
+        log.write(name + "\n")
+    return parse_text(path, name)

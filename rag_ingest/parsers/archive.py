@@ -13,6 +13,12 @@ zip member at most ``max_zip_ratio`` to 1. Files whose names say they hold no te
 and Windows leave (``__MACOSX/``, ``.DS_Store``) are listed, never unpacked. An archive
 inside the archive is not opened; a file that cannot be read is a warning, not a failed
 archive. Each file is written to a scratch name (never the path the archive gives it).
+
+A changed archive (a weekly wiki export) mostly holds files that did not change: with a
+member cache (``ParseOptions.member_cache``, a JSON file the caller keeps per archive),
+each file's parse is remembered by the SHA-256 of its bytes, and a file whose bytes are
+the same is taken from there instead of parsed again. The cache names the parse
+settings and parser versions it was made with; any other set ignores it.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import itertools
+import json
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 import zipfile
@@ -31,7 +38,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from rag_ingest.errors import (
     CorruptDocumentError,
@@ -48,6 +55,7 @@ __all__ = [
     "ArchivePlan",
     "member_kind",
     "member_segments",
+    "write_member_cache",
     "merge_parts",
     "parse_archive",
     "plan_archive",
@@ -210,6 +218,49 @@ class ArchivePart:
     warnings: list[str]
     unread: list[str]  # names of files a parser found no text in
     members: dict[str, tuple[str, str | None]]  # the files read: their type, language
+    cached: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the member cache
+    unchanged: int = 0  # files taken from the member cache
+
+
+def cache_fingerprint(options: ParseOptions) -> str:
+    """What, besides a file's bytes, decides its parse: the parse settings and the
+    versions of the parsers (a cache made under others is ignored)."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return ""
+
+    settings = dataclasses.replace(options, member_cache=None, temp_dir=None)
+    packages = ("rag-ingest", "docling-slim", "docling", "pymupdf", "rapidocr")
+    material = repr(settings) + "".join(f"|{p}={version(p)}" for p in packages)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _load_member_cache(options: ParseOptions) -> dict[str, dict[str, Any]]:
+    """The member cache's files (name -> entry), or none when it is missing, unreadable
+    or made under other settings."""
+    if not options.member_cache:
+        return {}
+    try:
+        with open(options.member_cache, encoding="utf-8") as f:
+            cache = json.load(f)
+        if cache.get("fingerprint") != cache_fingerprint(options):
+            return {}
+        return dict(cache["members"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def write_member_cache(path: str, options: ParseOptions, members: dict[str, Any]) -> None:
+    """Replace the member cache at ``path`` (atomically: a reader sees the old or the new)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        json.dump({"fingerprint": cache_fingerprint(options), "members": members}, f)
+    os.replace(partial, path)
 
 
 def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
@@ -251,7 +302,11 @@ def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -
         chosen = (m for i, m in enumerate(listed) if i in todo)
         picked = itertools.islice(chosen, len(todo))  # a tar is walked no further
         return _read_members(
-            picked, lambda p, n: parse_file(p, n, inside), os.path.join(tmp, "file")
+            picked,
+            lambda p, n: parse_file(p, n, inside),
+            os.path.join(tmp, "file"),
+            _load_member_cache(options),
+            remember=options.member_cache is not None,
         )
 
 
@@ -275,6 +330,8 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         parser=plan.parser,
         warnings=warnings,
         members=members,
+        cache={k: v for part in parts for k, v in part.cached.items()},
+        unchanged_members=sum(part.unchanged for part in parts),
     )
 
 
@@ -284,36 +341,78 @@ def parse_archive(path: str, name: str, options: ParseOptions) -> ParsedDocument
     return merge_parts(name, plan, [read_part(path, name, plan.wanted, options)])
 
 
+def _copy(source: IO[bytes], scratch: str) -> str:
+    """Write ``source`` to ``scratch``; the SHA-256 of its bytes."""
+    digest = hashlib.sha256()
+    with open(scratch, "wb") as out:
+        while block := source.read(1 << 20):
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest()
+
+
 def _read_members(
-    members: Iterable[_Member], read: Callable[[str, str], ParsedDocument], scratch: str
+    members: Iterable[_Member],
+    read: Callable[[str, str], ParsedDocument],
+    scratch: str,
+    cached: dict[str, dict[str, Any]] | None = None,
+    *,
+    remember: bool = False,
 ) -> ArchivePart:
-    """The members' text as segments, the warnings, and the names of those with none."""
-    segments: list[Segment] = []
-    warnings: list[str] = []
-    unread: list[str] = []
-    files: dict[str, tuple[str, str | None]] = {}
+    """The members' text as segments, the warnings, and the names of those with none.
+    A member whose bytes match its ``cached`` entry is taken from there, not parsed;
+    with ``remember``, each member's entry is kept for the next cache."""
+    cached = cached or {}
+    part = ArchivePart([], [], [], {})
     for member in members:
         shown = _shown(member.name)
         try:
             try:
                 # zipfile and tarfile stop at the size the archive declares, which
                 # the limit counted (a zip member that runs on fails its CRC check).
-                with member.open() as source, open(scratch, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
+                with member.open() as source:
+                    digest = _copy(source, scratch)
             except RuntimeError as exc:  # zipfile's word for an encrypted member
                 raise EncryptedDocumentError(f"password-protected ({exc})") from exc
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
                 raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
-            parsed = read(scratch, PurePosixPath(member.name).name)
-        except DocumentError as exc:
-            if isinstance(exc, NoTextFormatError):
-                unread.append(shown)
+            entry = cached.get(shown)
+            if entry is not None and entry.get("sha256") == digest:
+                part.unchanged += 1
             else:
-                warnings.append(f"{shown}: {type(exc).__name__}: {exc}")
+                entry = _entry(digest, shown, read, scratch, member.name)
+        except DocumentError as exc:
+            part.warnings.append(f"{shown}: {type(exc).__name__}: {exc}")
             continue
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(scratch)
-        files[shown] = member_kind(parsed)
-        segments += member_segments(parsed, shown, f"# {shown}", 1)
-    return ArchivePart(segments, warnings, unread, files)
+        if remember:
+            part.cached[shown] = entry
+        if entry.get("unread"):
+            part.unread.append(shown)
+            continue
+        part.members[shown] = (entry["kind"], entry["language"])
+        part.segments += [
+            Segment(text, page=page, ocr=ocr, member=shown) for text, page, ocr in entry["segments"]
+        ]
+    return part
+
+
+def _entry(
+    digest: str, shown: str, read: Callable[[str, str], ParsedDocument], scratch: str, name: str
+) -> dict[str, Any]:
+    """A member parsed, as its member-cache entry (JSON): its kind, language and
+    segments, or that it has no text."""
+    try:
+        parsed = read(scratch, PurePosixPath(name).name)
+    except NoTextFormatError:
+        return {"sha256": digest, "unread": True}
+    kind, language = member_kind(parsed)
+    segments = member_segments(parsed, shown, f"# {shown}", 1)
+    return {
+        "sha256": digest,
+        "kind": kind,
+        "language": language,
+        "segments": [[s.text, s.page, s.ocr] for s in segments],
+    }

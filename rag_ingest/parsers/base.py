@@ -57,6 +57,10 @@ class ParsedDocument:
     # An archive's files (``Segment.member``) -> their own (file type, language), each
     # chunked as a file of its type (parsers/archive.py).
     members: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # An archive's files as parsed, for its member cache (ParseOptions.member_cache), and
+    # how many of them were taken from that cache unchanged.
+    cache: dict[str, Any] = field(default_factory=dict)
+    unchanged_members: int = 0
 
     @property
     def text(self) -> str:
@@ -86,6 +90,9 @@ class ParseOptions:
     ocr: OcrOptions | None = None
     # Whether a zip or tar archive is opened (False for the files inside one).
     archives: bool = True
+    # A JSON file of this archive's files as last parsed, by content hash (see
+    # parsers/archive.py): a file with the same bytes is not parsed again.
+    member_cache: str | None = None
 
     @property
     def reads_images(self) -> bool:

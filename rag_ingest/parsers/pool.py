@@ -41,6 +41,7 @@ from rag_ingest.parsers.archive import (
     merge_parts,
     plan_archive,
     read_part,
+    write_member_cache,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name, unpack
@@ -427,25 +428,40 @@ class ParserPool:
         return await self._read_scans(path, name, parsed) if parsed.scans else parsed
 
     async def parse_and_chunk(
-        self, path: str, name: str, chunk_settings: ChunkSettings, base_metadata: dict[str, Any]
+        self,
+        path: str,
+        name: str,
+        chunk_settings: ChunkSettings,
+        base_metadata: dict[str, Any],
+        member_cache: str | None = None,
     ) -> tuple[ParsedDocument, ChunkPlan]:
+        """Parse and chunk one file. ``member_cache``: where this source's archive files
+        are remembered as parsed (read, and replaced after), if it is an archive."""
+        options = dataclasses.replace(self.options, member_cache=member_cache)
         got = await self.run(
             name,
             parse_and_chunk,
             path,
             name,
-            self.options,
+            options,
             chunk_settings,
             base_metadata,
             self.split_pages,
             self.split_archives,
         )
         if isinstance(got, tuple):
-            return got
-        parsed = await self._parsed(path, name, got)
-        if parsed.scans:
-            parsed = await self._read_scans(path, name, parsed)
-        return await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
+            parsed, plan = got
+        else:
+            parsed = await self._parsed(path, name, got, options)
+            if parsed.scans:
+                parsed = await self._read_scans(path, name, parsed)
+            cache, parsed.cache = parsed.cache, {}  # not sent to be chunked and back
+            parsed, plan = await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
+            parsed.cache = cache
+        if member_cache is not None and parsed.cache:
+            await asyncio.to_thread(write_member_cache, member_cache, options, parsed.cache)
+        parsed.cache = {}
+        return parsed, plan
 
     async def _read_scans(self, path: str, name: str, parsed: ParsedDocument) -> ParsedDocument:
         """``parsed`` with its scanned pages read by OCR: in batches, each a task under
@@ -468,22 +484,28 @@ class ParserPool:
         return finish(name, parsed, [s for part in parts for s in part], self.options)
 
     async def _parsed(
-        self, path: str, name: str, got: ParsedDocument | SplitPlan | ArchivePlan
+        self,
+        path: str,
+        name: str,
+        got: ParsedDocument | SplitPlan | ArchivePlan,
+        options: ParseOptions | None = None,
     ) -> ParsedDocument:
         """The document a plan stands for, its parts parsed on every worker at once."""
         if isinstance(got, SplitPlan):
             return await self._parse_ranges(path, name, got)
         if isinstance(got, ArchivePlan):
-            return await self._read_archive(name, got)
+            return await self._read_archive(name, got, options or self.options)
         return got
 
-    async def _read_archive(self, name: str, plan: ArchivePlan) -> ParsedDocument:
+    async def _read_archive(
+        self, name: str, plan: ArchivePlan, options: ParseOptions
+    ) -> ParsedDocument:
         """An archive's files read in parts at once, each part under the time limit; the
         first part that fails fails the document and stops the others."""
         try:
             parts = await gather_or_cancel(
                 *(
-                    self.run(name, read_part, plan.path, name, indexes, self.options)
+                    self.run(name, read_part, plan.path, name, indexes, options)
                     for indexes in plan.parts(self.workers)
                 )
             )

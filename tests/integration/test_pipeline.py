@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -488,6 +489,87 @@ async def test_a_changed_file_in_an_archive_is_the_only_one_embedded(
         assert second.success and embeddings.seen
         assert all("Page4" in t and "changed" in t for t in embeddings.seen)
         assert second.reused_vectors == second.total_chunks - len(embeddings.seen)
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])  # the archive in parts, or whole
+async def test_a_changed_archive_parses_only_its_changed_files(
+    seaweed: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    log = tmp_path / "parsed.log"
+    monkeypatch.setenv("RAG_INGEST_TEST_PARSE_LOG", str(log))  # the workers inherit it
+    files = {
+        f"notes/n{i}.note": f"Note {i} says CANARY-{i} in plain words.\n".encode() * 20
+        for i in range(6)
+    }
+    files["notes/logo.png"] = docs.photo(64, 64, "PNG")  # no text
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    files["report.pdf"] = docs.pdf_bytes(  # pages: several segments, each with its number
+        [f"{w.title()} section CANARY-{w.upper()}. " + f"{w} " * 90 for w in words[:3]]
+    )
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(docs.zip_bytes(files))
+    settings = make_settings(seaweed, tmp_path, parse={"mode": mode})
+
+    def processor(settings: Settings) -> DocumentProcessor:
+        made = DocumentProcessor(settings, embeddings=HashEmbeddings())
+        made.register_parser(".note", "tests.hostile_parsers:logged_note")
+        return made
+
+    def parsed_names() -> list[str]:
+        names = sorted(log.read_text().split()) if log.exists() else []
+        log.unlink(missing_ok=True)
+        return names
+
+    def stored(p: DocumentProcessor, session: str) -> list[tuple[str, str]]:
+        assert p.store is not None
+        got = p.store.vectorstore.get(
+            where={"session_id": session}, include=["documents", "metadatas"]
+        )
+        keep = ("archive_member", "chunk_index", "start_index", "end_index", "page_end")
+        return sorted(
+            (text, json.dumps({k: m.get(k) for k in keep}, sort_keys=True))
+            for text, m in zip(got["documents"], got["metadatas"], strict=True)
+        )
+
+    async with processor(settings) as p:
+        first = await p.process_document(archive, session_id="s")
+        assert first.status == "ingested" and len(parsed_names()) == 6
+        files["notes/n3.note"] = b"Note 3 now says CANARY-CHANGED instead.\n" * 20
+        archive.write_bytes(docs.zip_bytes(files))
+        second = await p.process_document(archive, session_id="s")
+        assert second.status == "ingested" and parsed_names() == ["n3.note"]
+        # The same chunks as the archive parsed afresh, in a store of its own.
+        fresh = make_settings(seaweed, tmp_path, parse={"mode": mode, "archive_cache": False})
+        fresh = fresh.model_copy(
+            update={"store": fresh.store.model_copy(update={"persist_dir": tmp_path / "fresh"})}
+        )
+        async with processor(fresh) as q:
+            assert (await q.process_document(archive, session_id="s")).status == "ingested"
+            assert len(parsed_names()) == 6
+            assert stored(p, "s") == stored(q, "s")
+        texts = " ".join(text for text, _ in stored(p, "s"))
+        assert "CANARY-CHANGED" in texts and "CANARY-CHARLIE" in texts
+        pages = [json.loads(m)["page_end"] for _, m in stored(p, "s") if "report.pdf" in m]
+        assert set(pages) == {1, 2, 3}  # a remembered PDF keeps its page numbers
+        # Another session has a cache of its own; a deleted session's is removed.
+        other = await p.process_document(archive, session_id="t")
+        assert other.status == "ingested" and len(parsed_names()) == 6
+        cache = Path(p._archive_cache("t") or "")
+        assert cache.is_dir() and any(cache.iterdir())
+        await p.delete_session("t")
+        assert not cache.exists() and Path(p._archive_cache("s") or "").is_dir()
+        # A pruned archive's is removed too.
+        folder = tmp_path / "exports"
+        folder.mkdir()
+        (folder / "export.zip").write_bytes(archive.read_bytes())
+        listed = await p.process_many(str(folder), session_id="u", prune=True)
+        assert listed.totals["ingested"] == 1
+        kept = Path(p._archive_cache("u", listed.results[0].source) or "")
+        assert kept.is_file()
+        (folder / "export.zip").unlink()
+        (folder / "other.md").write_text("# Other\n\nA note.\n")
+        pruned = await p.process_many(str(folder), session_id="u", prune=True)
+        assert len(pruned.pruned) == 1 and not kept.exists()
 
 
 async def test_a_presigned_url_that_expired_in_the_queue_is_renewed(

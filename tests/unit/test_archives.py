@@ -216,3 +216,47 @@ def test_an_archive_of_one_file_is_chunked_as_that_file(tmp_path: Path) -> None:
     assert chunk.text == code.decode().strip()
     assert (chunk.metadata["file_type"], chunk.metadata["language"]) == ("code", "python")
     assert (chunk.metadata["archive_member"], chunk.metadata["symbol"]) == ("bin/tool.py", "main")
+
+
+def test_a_member_cache_serves_unchanged_files_under_its_own_settings_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from rag_ingest.parsers.archive import write_member_cache
+
+    log = tmp_path / "parsed.log"
+    monkeypatch.setenv("RAG_INGEST_TEST_PARSE_LOG", str(log))
+
+    def parsed_names() -> list[str]:
+        names = sorted(log.read_text().split()) if log.exists() else []
+        log.unlink(missing_ok=True)
+        return names
+
+    files = {f"{c}.note": f"CANARY-{c} note.\n".encode() for c in "abc"}
+    files["bad.note"] = b"\x00\x01\x02" * 40  # binary: a warning, parsed each time
+    cache = tmp_path / "cache" / "export.json"
+    options = {
+        "plugins": ((".note", "tests.hostile_parsers:logged_note"),),
+        "member_cache": str(cache),
+    }
+    first = _parse(tmp_path, "export.zip", docs.zip_bytes(files), **options)
+    assert parsed_names() == ["a.note", "b.note", "bad.note", "c.note"]
+    assert first.unchanged_members == 0 and set(first.cache) == set(files) - {"bad.note"}
+    write_member_cache(
+        str(cache), ParseOptions(temp_dir=str(tmp_path / "scratch"), **options), first.cache
+    )  # type: ignore[arg-type]
+
+    files["b.note"] = b"CANARY-B changed.\n"
+    again = _parse(tmp_path, "export.zip", docs.zip_bytes(files), **options)
+    assert parsed_names() == ["b.note", "bad.note"] and again.unchanged_members == 2
+    assert again.text == _parse(tmp_path, "plain.zip", docs.zip_bytes(files)).text
+    assert again.warnings == first.warnings and again.members == first.members
+    parsed_names()
+    # Made under other settings (or unreadable), the cache is not used.
+    other = _parse(tmp_path, "export.zip", docs.zip_bytes(files), pdf_mode="fast", **options)
+    assert len(parsed_names()) == 4 and other.unchanged_members == 0
+    cache.write_text("{not json")
+    broken = _parse(tmp_path, "export.zip", docs.zip_bytes(files), **options)
+    assert len(parsed_names()) == 4 and broken.text == again.text
+    assert dataclasses.replace(ParseOptions(), member_cache=None) == ParseOptions()
