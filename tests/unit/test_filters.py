@@ -42,6 +42,10 @@ WHERES: list[dict[str, Any]] = [
 ]
 
 
+def _documents() -> list[Document]:
+    return [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)]
+
+
 def _qdrant() -> Any:
     pytest.importorskip("langchain_qdrant")
     from langchain_qdrant import QdrantVectorStore
@@ -53,65 +57,43 @@ def _qdrant() -> Any:
     params = qmodels.VectorParams(size=size, distance=qmodels.Distance.COSINE)
     client.create_collection("c", vectors_config=params)
     store = QdrantVectorStore(client=client, collection_name="c", embedding=HashEmbeddings())
-    store.add_texts(
-        [f"record {i}" for i in range(len(RECORDS))],
-        [dict(r, n=i) for i, r in enumerate(RECORDS)],
-        ids=[f"00000000-0000-4000-8000-{i:012d}" for i in range(len(RECORDS))],
+    store.add_documents(
+        _documents(), ids=[f"00000000-0000-4000-8000-{i:012d}" for i in range(len(RECORDS))]
     )
     return store
 
 
-@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
-def test_qdrant_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> None:
-    store = _qdrant()
-    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
-    found, _ = store.client.scroll(
-        "c", scroll_filter=session_filter(store, "one", check_where(where)), with_payload=True
-    )
-    assert {p.payload["metadata"]["n"] for p in found} == expected
-
-
-@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
-def test_the_in_memory_store_gets_the_same_chunks_as_our_own_check(
-    where: dict[str, Any],
-) -> None:
-    store = InMemoryVectorStore(embedding=HashEmbeddings())
-    store.add_documents(
-        [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)]
-    )
-    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
-    keep = session_filter(store, "one", check_where(where))
-    found = store.similarity_search("record", k=len(RECORDS), filter=keep)
-    assert {d.metadata["n"] for d in found} == expected
-
-
-@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
-def test_faiss_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> None:
+def _faiss() -> Any:
     pytest.importorskip("faiss")
     with warnings.catch_warnings():  # langchain-community says it is being sunset
         warnings.simplefilter("ignore", DeprecationWarning)
         from langchain_community.vectorstores import FAISS
-    store = FAISS.from_documents(
-        [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)],
-        HashEmbeddings(),
-    )
-    expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
-    keep = session_filter(store, "one", check_where(where))
-    found = store.similarity_search("record", k=len(RECORDS), filter=keep)
-    assert {d.metadata["n"] for d in found} == expected
+    return FAISS.from_documents(_documents(), HashEmbeddings())
 
 
-@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
-def test_chroma_gets_the_same_chunks_as_our_own_check(where: dict[str, Any]) -> None:
+def _chroma() -> Any:
     import uuid
 
     from langchain_chroma import Chroma
 
     store = Chroma(collection_name=f"f-{uuid.uuid4().hex}", embedding_function=HashEmbeddings())
-    store.add_documents(
-        [Document(f"record {i}", metadata=dict(r, n=i)) for i, r in enumerate(RECORDS)],
-        ids=[str(i) for i in range(len(RECORDS))],
-    )
+    store.add_documents(_documents(), ids=[str(i) for i in range(len(RECORDS))])
+    return store
+
+
+def _in_memory() -> Any:
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    store.add_documents(_documents())
+    return store
+
+
+STORES = {"qdrant": _qdrant, "faiss": _faiss, "chroma": _chroma, "in-memory": _in_memory}
+
+
+@pytest.mark.parametrize("kind", list(STORES))
+@pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
+def test_each_store_gets_the_same_chunks_as_our_own_check(where: dict[str, Any], kind: str) -> None:
+    store = STORES[kind]()
     expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
     keep = session_filter(store, "one", check_where(where))
     found = store.similarity_search("record", k=len(RECORDS), filter=keep)
