@@ -376,8 +376,8 @@ def _read_members(
                 raise EncryptedDocumentError(f"password-protected ({exc})") from exc
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
                 raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
-            entry = cached.get(shown)
-            if entry is not None and entry.get("sha256") == digest:
+            entry: dict[str, Any] = cached.get(shown) or {}
+            if _usable(entry, digest):
                 part.unchanged += 1
             else:
                 entry = _entry(digest, shown, read, scratch, member.name)
@@ -397,6 +397,20 @@ def _read_members(
             Segment(text, page=page, ocr=ocr, member=shown) for text, page, ocr in entry["segments"]
         ]
     return part
+
+
+def _usable(entry: Any, digest: str) -> bool:
+    """Whether a member-cache entry stands for these bytes, in a shape we wrote."""
+    if not isinstance(entry, dict) or entry.get("sha256") != digest:
+        return False
+    if entry.get("unread") is True:
+        return True
+    segments = entry.get("segments")
+    return (
+        isinstance(entry.get("kind"), str)
+        and isinstance(segments, list)
+        and all(isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) for s in segments)
+    )
 
 
 def _entry(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -256,6 +257,15 @@ def test_a_member_cache_serves_unchanged_files_under_its_own_settings_only(
     # Made under other settings (or unreadable), the cache is not used.
     other = _parse(tmp_path, "export.zip", docs.zip_bytes(files), pdf_mode="fast", **options)
     assert len(parsed_names()) == 4 and other.unchanged_members == 0
+    # An entry not in the shape we write (valid settings) is parsed again.
+    write_member_cache(
+        str(cache), ParseOptions(temp_dir=str(tmp_path / "scratch"), **options), again.cache
+    )  # type: ignore[arg-type]
+    shaped = json.loads(cache.read_text())
+    del shaped["members"]["a.note"]["segments"]
+    cache.write_text(json.dumps(shaped))
+    mended = _parse(tmp_path, "export.zip", docs.zip_bytes(files), **options)
+    assert parsed_names() == ["a.note", "bad.note"] and mended.text == again.text
     cache.write_text("{not json")
     broken = _parse(tmp_path, "export.zip", docs.zip_bytes(files), **options)
     assert len(parsed_names()) == 4 and broken.text == again.text
