@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import importlib
 import io
+import logging
 import multiprocessing
 import os
 import signal
@@ -51,6 +52,8 @@ from rag_ingest.parsers.sniff import is_pdf, maybe_archive
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
+
+logger = logging.getLogger("rag_ingest.pipeline")
 
 T = TypeVar("T")
 
@@ -459,7 +462,10 @@ class ParserPool:
             parsed, plan = await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
             parsed.cache = cache
         if member_cache is not None and parsed.cache:
-            await asyncio.to_thread(write_member_cache, member_cache, options, parsed.cache)
+            try:
+                await asyncio.to_thread(write_member_cache, member_cache, options, parsed.cache)
+            except OSError as exc:  # a full disk: the next run parses every file again
+                logger.warning("%s: its archive cache was not written: %s", name, exc)
         parsed.cache = {}
         return parsed, plan
 

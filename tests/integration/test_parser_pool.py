@@ -447,3 +447,25 @@ async def test_preload_starts_the_workers_and_loads_the_model_before_start_retur
         note.write_text("# Note\n\nCANARY preload.\n")
         result = await p.process_document(str(note), session_id="s")
         assert result.status == "ingested" and Loading.loads == int(preload)
+
+
+async def test_an_archive_cache_that_cannot_be_written_fails_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rag_ingest.settings import ChunkSettings
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache's directory would go")
+    path = tmp_path / "notes.zip"
+    path.write_bytes(
+        docs.zip_bytes({f"n{i}.md": f"# N{i}\n\nCANARY-{i}.\n".encode() for i in range(3)})
+    )
+    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions())
+    try:
+        parsed, plan = await pool.parse_and_chunk(
+            str(path), "notes.zip", ChunkSettings(), {}, member_cache=str(blocker / "c.json")
+        )
+    finally:
+        pool.close()
+    assert parsed.file_type == "archive" and len(plan.chunks) == 3
+    assert "its archive cache was not written" in caplog.text
