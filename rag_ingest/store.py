@@ -756,9 +756,13 @@ class ChunkStore:
             rows = {doc_id: row for row, doc_id in vs.index_to_docstore_id.items()}
             for doc_id in ids:
                 row, doc = rows.get(doc_id), vs.docstore.search(doc_id)
-                if row is not None and isinstance(doc, Document):
+                if row is None or not isinstance(doc, Document):
+                    continue
+                try:
                     vector = vs.index.reconstruct(int(row))
-                    found[content_hash(doc.page_content)] = np.asarray(vector, dtype=np.float32)
+                except Exception:  # an index that keeps no vectors (IVF, PQ): none to reuse
+                    return {}
+                found[content_hash(doc.page_content)] = np.asarray(vector, dtype=np.float32)
         return found
 
     def count(self) -> int | None:

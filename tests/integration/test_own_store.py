@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from rag_ingest import models
+from rag_ingest.chunking import content_hash
 from rag_ingest.errors import ConfigurationError
 from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor, SyncDocumentProcessor
@@ -441,3 +442,21 @@ async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
         await ingest(p, files)
         with pytest.raises(ConfigurationError, match="lists a session's chunk IDs"):
             await p.verify_session("one")
+
+
+def test_a_faiss_index_that_keeps_no_vectors_has_none_to_reuse() -> None:
+    # IVF and PQ indexes cannot give a row's vector back (reconstruct raises): nothing is
+    # reused, and the document is embedded as usual rather than failed.
+    from rag_ingest.store import ChunkStore
+
+    store = faiss_store()
+    store.add_texts(["The canary sings."], ids=["x"])
+    wrapped = ChunkStore.wrap(store, batch_size=8, max_attempts=1)
+    assert set(wrapped.vectors_by_hash(["x"])) == {content_hash("The canary sings.")}
+
+    class KeepsNoVectors:
+        def reconstruct(self, row: int) -> Any:
+            raise RuntimeError("direct map not initialized")
+
+    store.index = KeepsNoVectors()
+    assert wrapped.vectors_by_hash(["x"]) == {}
