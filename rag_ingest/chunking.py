@@ -154,6 +154,7 @@ class ChunkPlan:
     joined_small: int = 0  # tiny pieces and lone headings joined to a neighbour
     strategy: str = "prose"
     warnings: list[str] = field(default_factory=list)
+    text_length: int = 0  # of the text chunked (its chunks' offsets run within it)
 
 
 def content_hash(text: str) -> str:
@@ -179,7 +180,7 @@ def _by_member(
         )
         metadata = {**base_metadata, key: member} if member else base_metadata
         part = chunk_document(sub, settings, metadata, offset=offset)
-        offset += len(_joined(group, kind)[0]) + len("\n\n")
+        offset += part.text_length + len("\n\n")
         if plan is None:
             plan = dataclasses.replace(part, chunks=[])
         else:
@@ -433,7 +434,13 @@ def chunk_document(
             cursor = table.end
         pieces.extend(split(cursor, len(text)))
 
-    plan = ChunkPlan(chunks=[], token_count=total_tokens, chunked=not whole, strategy=strategy)
+    plan = ChunkPlan(
+        chunks=[],
+        token_count=total_tokens,
+        chunked=not whole,
+        strategy=strategy,
+        text_length=len(text),
+    )
     bounded: list[_Piece] = []
     for piece, start in pieces:
         for part, at, tokens in _enforce_limit(piece, size, encoding, count):

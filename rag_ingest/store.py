@@ -434,6 +434,8 @@ class ChunkStore:
         self._client = client  # a Chroma client we made, closed by close()
         self._dir_lock = lock  # the embedded directory's StoreLock (in-process), if ours
         self._collection = collection  # the raw Chroma collection, when Chroma
+        # A caller's store that takes our vectors (FAISS), rather than embed on add.
+        self._takes_vectors = collection is None and _takes_vectors(vectorstore)
         self.max_batch = 5000
         if collection is not None:
             client = getattr(vectorstore, "_client", None)
@@ -583,7 +585,7 @@ class ChunkStore:
     def computes_own_vectors(self) -> bool:
         """False for Chroma and stores that take vectors (we pass them); True for stores
         that embed on add."""
-        return self._collection is None and not _takes_vectors(self.vectorstore)
+        return self._collection is None and not self._takes_vectors
 
     # -- writes --------------------------------------------------------------------
 
@@ -622,7 +624,7 @@ class ChunkStore:
                         self.call(self.vectorstore.delete, [i for i in ids if i in held])
                     for i in range(0, len(ids), self.batch_size):
                         j = i + self.batch_size
-                        if vectors is not None and _takes_vectors(self.vectorstore):
+                        if vectors is not None and self._takes_vectors:
                             pairs = list(zip(texts[i:j], vectors[i:j].tolist(), strict=True))
                             self.call(
                                 self.vectorstore.add_embeddings,  # type: ignore[attr-defined]
@@ -722,7 +724,7 @@ class ChunkStore:
         if not ids:
             return {}
         if self._collection is None:
-            return self._faiss_vectors(ids) if _takes_vectors(self.vectorstore) else {}
+            return self._faiss_vectors(ids) if self._takes_vectors else {}
         import numpy as np
 
         from rag_ingest.chunking import content_hash
