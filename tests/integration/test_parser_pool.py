@@ -443,10 +443,10 @@ async def test_preload_starts_the_workers_and_loads_the_model_before_start_retur
             # Each worker has finished its start-up (a task reaches a worker only then).
             workers = await p._pool.warm()
             assert len(workers) == 2 and os.getpid() not in workers
-        note = tmp_path / "note.md"
-        note.write_text("# Note\n\nCANARY preload.\n")
-        result = await p.process_document(str(note), session_id="s")
-        assert result.status == "ingested" and Loading.loads == int(preload)
+            note = tmp_path / "note.md"
+            note.write_text("# Note\n\nCANARY preload.\n")
+            result = await p.process_document(str(note), session_id="s")
+            assert result.status == "ingested" and Loading.loads == 1
 
 
 async def test_an_archive_cache_that_cannot_be_written_fails_nothing(

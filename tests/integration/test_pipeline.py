@@ -1258,14 +1258,14 @@ async def test_a_batch_larger_than_the_staging_disk_waits_for_room(
     """Downloads in flight filled a small temp disk, and ENOSPC failed them as a bare
     OSError ("[Errno 28]", logged with a traceback). They now wait for staged files to
     go; only a file that does not fit with nothing else staged fails, as DiskFullError."""
-    staging = small_disk(6 * 2**20)
+    staging = small_disk(3 * 2**19)  # 1.5 MiB (small files: their chunking took 25 s)
     client = seaweed.client()
     client.create_bucket(Bucket="fulldisk")
-    for i in range(6):  # 2.4 MB each: two fit at once, four downloads try
+    for i in range(6):  # 0.54 MB each: two fit at once, four downloads try
         client.put_object(
-            Bucket="fulldisk", Key=f"big{i}.txt", Body=f"canary {i}\n".encode() * 240_000
+            Bucket="fulldisk", Key=f"big{i}.txt", Body=f"canary {i}\n".encode() * 60_000
         )
-    client.put_object(Bucket="fulldisk", Key="huge.txt", Body=b"larger than the disk\n" * 400_000)
+    client.put_object(Bucket="fulldisk", Key="huge.txt", Body=b"larger than the disk\n" * 100_000)
     settings = make_settings(seaweed, tmp_path, temp_dir=str(staging), pipeline={"downloads": 4})
     async with DocumentProcessor(settings) as processor:
         report = await processor.process_many(["s3://fulldisk/"], session_id="s")
