@@ -5,11 +5,12 @@ written with ``collection.upsert`` and our own vectors: Chroma's ``add``
 ignores an existing ID, so it is never used. A caller's ``langchain_chroma.Chroma``
 is written the same way. Any other LangChain ``VectorStore`` works through
 ``add_documents(ids=...)`` (it embeds with its own embeddings, in batches, each
-retried on a transient error) and ``delete(ids)``.
+retried on a transient error) and ``delete(ids)``, unless its adapter
+(:mod:`rag_ingest.vectorstores`) knows better: FAISS and Qdrant take our vectors.
 
 Session scope does not trust the store with it: queries and retrievers pass the
-store its session filter (a callable for ``InMemoryVectorStore``, a metadata dict
-otherwise) and then drop any chunk of another session that comes back anyway.
+store its session filter, in its own form, and then drop any chunk of another
+session that comes back anyway.
 
 Writes come from one process (Chroma's persistent client is not safe across
 processes): the pipeline's event loop calls these methods through one I/O thread
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import re
@@ -43,7 +43,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import InMemoryVectorStore, VectorStore, VectorStoreRetriever
+from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from rag_ingest.errors import (
@@ -53,8 +53,10 @@ from rag_ingest.errors import (
     StoreError,
     free_space,
 )
+from rag_ingest.filters import check_where, matches
 from rag_ingest.models import Vectors, is_transient, model_call_policy
 from rag_ingest.settings import StoreSettings
+from rag_ingest.vectorstores import adapter_for
 
 __all__ = [
     "ChunkStore",
@@ -156,167 +158,11 @@ def chroma_collection(vectorstore: Any) -> Any:
     return vectorstore._collection
 
 
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "$eq": lambda a, b: a == b,
-    "$ne": lambda a, b: a != b,
-    "$gt": lambda a, b: a is not None and a > b,
-    "$gte": lambda a, b: a is not None and a >= b,
-    "$lt": lambda a, b: a is not None and a < b,
-    "$lte": lambda a, b: a is not None and a <= b,
-    "$in": lambda a, b: a in b,
-    "$nin": lambda a, b: a not in b,
-}
-
-
-def check_where(where: dict[str, Any]) -> dict[str, Any]:
-    """``where`` if it is a metadata filter in Chroma's form that we can also apply
-    ourselves (fields, ``$eq``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte``/``$in``/``$nin``,
-    ``$and``/``$or``); else :class:`ConfigurationError`."""
-    if not isinstance(where, dict) or not where:
-        raise ConfigurationError(f"a metadata filter is a non-empty dict, not {where!r}")
-    for key, value in where.items():
-        if key in ("$and", "$or"):
-            if not isinstance(value, list) or not value:
-                raise ConfigurationError(f"{key} takes a non-empty list of filters")
-            for part in value:
-                check_where(part)
-        elif key.startswith("$"):
-            raise ConfigurationError(f"unknown filter operator {key!r}")
-        elif isinstance(value, dict):
-            for op, arg in value.items():
-                if op not in _COMPARE:
-                    raise ConfigurationError(f"unknown operator {op!r} for {key!r}")
-                if op in ("$in", "$nin") and not isinstance(arg, list):
-                    raise ConfigurationError(f"{op} for {key!r} takes a list")
-    return where
-
-
-def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
-    """Whether chunk ``metadata`` passes a filter that :func:`check_where` accepted."""
-    for key, value in where.items():
-        if key == "$and":
-            ok = all(matches(metadata, part) for part in value)
-        elif key == "$or":
-            ok = any(matches(metadata, part) for part in value)
-        elif isinstance(value, dict):
-            try:
-                ok = all(_COMPARE[op](metadata.get(key), arg) for op, arg in value.items())
-            except TypeError:  # comparing across types: no match, as in Chroma
-                ok = False
-        else:
-            ok = metadata.get(key) == value
-        if not ok:
-            return False
-    return True
-
-
 def _check_k(k: Any) -> None:
     """How many chunks to return: a whole number from 1, or :class:`ConfigurationError`
     (not the store's error, after a round trip)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigurationError(f"k is how many chunks to return: an int from 1, not {k!r}")
-
-
-def _one_per_dict(where: dict[str, Any]) -> dict[str, Any]:
-    """``where`` as Chroma takes it: one key per dict and one operator per field, so
-    ``{"a": 1, "b": {"$gt": 0, "$lt": 9}}`` is an ``$and`` of three (Chroma refuses
-    the first form: "Expected where to have exactly one operator")."""
-    parts: list[dict[str, Any]] = []
-    for key, value in where.items():
-        if key in ("$and", "$or"):
-            inner = [_one_per_dict(part) for part in value]
-            parts.append(inner[0] if len(inner) == 1 else {key: inner})
-        elif isinstance(value, dict) and len(value) > 1:
-            parts.extend({key: {op: arg}} for op, arg in value.items())
-        else:
-            parts.append({key: value})
-    return parts[0] if len(parts) == 1 else {"$and": parts}
-
-
-def session_filter(
-    vectorstore: VectorStore, session_id: str, where: dict[str, Any] | None = None
-) -> Any:
-    """The store's own form of "this session only" (narrowed by ``where``, if given)."""
-    if isinstance(vectorstore, InMemoryVectorStore):
-        return lambda doc: (
-            doc.metadata.get("session_id") == session_id
-            and (where is None or matches(doc.metadata, where))
-        )
-    if type(vectorstore).__module__.startswith("langchain_community.vectorstores.faiss"):
-        # FAISS takes a function of the metadata (its dict form has $neq, not $ne).
-        return lambda metadata: (
-            metadata.get("session_id") == session_id and (where is None or matches(metadata, where))
-        )
-    clause = {"session_id": session_id}
-    both = {"$and": [clause, _one_per_dict(where)]} if where else clause
-    if type(vectorstore).__module__.startswith("langchain_qdrant"):
-        return _qdrant_filter(both, vectorstore.metadata_payload_key)  # type: ignore[attr-defined]
-    return both
-
-
-def _takes_vectors(vectorstore: VectorStore) -> bool:
-    """Whether the store takes vectors we computed: ``add_embeddings(text_embeddings,
-    metadatas, ids)`` (langchain-community's FAISS). Then its embedding calls are ours,
-    timed and retried, not made inside its ``add_documents``."""
-    add = getattr(vectorstore, "add_embeddings", None)
-    if not callable(add) or getattr(vectorstore, "embeddings", None) is None:
-        return False
-    try:
-        parameters = inspect.signature(add).parameters
-    except (TypeError, ValueError):
-        return False
-    return {"text_embeddings", "metadatas", "ids"} <= set(parameters)
-
-
-def _adds_no_held_id(vectorstore: VectorStore) -> bool:
-    """Whether the store's ``add_documents`` refuses an ID it holds rather than replace
-    it (langchain-community's FAISS: "Tried to add ids that already exist")."""
-    return type(vectorstore).__module__.startswith("langchain_community.vectorstores.faiss")
-
-
-def _qdrant_filter(where: dict[str, Any], payload_key: str) -> Any:
-    """``where`` (Chroma's form, :func:`check_where` accepted) as a Qdrant ``Filter`` on
-    langchain-qdrant's payload, where a chunk's metadata is under ``payload_key``."""
-    from qdrant_client import models
-
-    def equal(key: str, value: Any) -> Any:
-        if isinstance(value, float):  # MatchValue takes str, int and bool only
-            return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-    def anyof(key: str, values: list[Any]) -> Any:
-        kinds = {type(v) for v in values}
-        if kinds == {str} or kinds == {int}:  # MatchAny takes strs or ints (not bools)
-            return models.FieldCondition(key=key, match=models.MatchAny(any=values))
-        return models.Filter(should=[equal(key, v) for v in values])
-
-    def convert(part: dict[str, Any]) -> Any:
-        must: list[Any] = []
-        must_not: list[Any] = []
-        for name, value in part.items():
-            if name == "$and":
-                must.extend(convert(p) for p in value)
-                continue
-            if name == "$or":
-                must.append(models.Filter(should=[convert(p) for p in value]))
-                continue
-            key = f"{payload_key}.{name}"
-            ops = value if isinstance(value, dict) else {"$eq": value}
-            for op, arg in ops.items():
-                if op == "$eq":
-                    must.append(equal(key, arg))
-                elif op == "$ne":
-                    must_not.append(equal(key, arg))
-                elif op == "$in":
-                    must.append(anyof(key, arg))
-                elif op == "$nin":
-                    must_not.extend(equal(key, v) for v in arg)
-                else:  # $gt, $gte, $lt, $lte
-                    bound = models.Range(**{op[1:]: arg})
-                    must.append(models.FieldCondition(key=key, range=bound))
-        return models.Filter(must=must or None, must_not=must_not or None)
-
-    return convert(where)
 
 
 def _of_session(
@@ -434,8 +280,10 @@ class ChunkStore:
         self._client = client  # a Chroma client we made, closed by close()
         self._dir_lock = lock  # the embedded directory's StoreLock (in-process), if ours
         self._collection = collection  # the raw Chroma collection, when Chroma
-        # A caller's store that takes our vectors (FAISS), rather than embed on add.
-        self._takes_vectors = collection is None and _takes_vectors(vectorstore)
+        # A caller's store: its filter form, and whether it takes our vectors (FAISS,
+        # Qdrant) rather than embed on add, or lists a session's IDs.
+        self._adapter = adapter_for(vectorstore)
+        self._takes_vectors = collection is None and self._adapter.takes_vectors
         self.max_batch = 5000
         if collection is not None:
             client = getattr(vectorstore, "_client", None)
@@ -598,7 +446,7 @@ class ChunkStore:
     ) -> None:
         self.check_embedder()
         held: set[str] = set()
-        if self._collection is None and _adds_no_held_id(self.vectorstore):
+        if self._collection is None and not self._adapter.replaces_held_ids:
             # An ID written before (new metadata, a replayed write) is taken out first:
             # FAISS refuses to add it again.
             held = self.present(ids) or set()
@@ -625,12 +473,12 @@ class ChunkStore:
                     for i in range(0, len(ids), self.batch_size):
                         j = i + self.batch_size
                         if vectors is not None and self._takes_vectors:
-                            pairs = list(zip(texts[i:j], vectors[i:j].tolist(), strict=True))
                             self.call(
-                                self.vectorstore.add_embeddings,  # type: ignore[attr-defined]
-                                pairs,
-                                metadatas=metadatas[i:j],
-                                ids=ids[i:j],
+                                self._adapter.add_vectors,
+                                ids[i:j],
+                                texts[i:j],
+                                metadatas[i:j],
+                                vectors[i:j],
                             )
                         else:
                             self.call(self.vectorstore.add_documents, docs[i:j], ids=ids[i:j])
@@ -724,7 +572,7 @@ class ChunkStore:
         if not ids:
             return {}
         if self._collection is None:
-            return self._faiss_vectors(ids) if self._takes_vectors else {}
+            return self._adapter_vectors(ids) if self._takes_vectors else {}
         import numpy as np
 
         from rag_ingest.chunking import content_hash
@@ -744,27 +592,14 @@ class ChunkStore:
                     found[content_hash(text)] = np.asarray(vector, dtype=np.float32)
         return found
 
-    def _faiss_vectors(self, ids: list[str]) -> dict[str, Vectors]:
-        """:meth:`vectors_by_hash` for FAISS: its index rows, by its docstore's texts."""
-        import numpy as np
-
+    def _adapter_vectors(self, ids: list[str]) -> dict[str, Vectors]:
+        """:meth:`vectors_by_hash` for a caller's store that takes our vectors."""
         from rag_ingest.chunking import content_hash
 
-        vs: Any = self.vectorstore
-        if not all(hasattr(vs, a) for a in ("index", "index_to_docstore_id", "docstore")):
-            return {}
         found: dict[str, Vectors] = {}
-        with self._lock:
-            rows = {doc_id: row for row, doc_id in vs.index_to_docstore_id.items()}
-            for doc_id in ids:
-                row, doc = rows.get(doc_id), vs.docstore.search(doc_id)
-                if row is None or not isinstance(doc, Document):
-                    continue
-                try:
-                    vector = vs.index.reconstruct(int(row))
-                except Exception:  # an index that keeps no vectors (IVF, PQ): none to reuse
-                    return {}
-                found[content_hash(doc.page_content)] = np.asarray(vector, dtype=np.float32)
+        for i in range(0, len(ids), self.batch_size):
+            pairs = self._read(self._adapter.vectors_by_text, ids[i : i + self.batch_size])
+            found.update((content_hash(text), vector) for text, vector in pairs)
         return found
 
     def count(self) -> int | None:
@@ -776,7 +611,9 @@ class ChunkStore:
     def ids_for(self, session_id: str, source: str | None = None) -> set[str] | None:
         """IDs stored for a session (and source); None when the store cannot tell."""
         if self._collection is None:
-            return None
+            listed: set[str] | None
+            listed = self._read(self._adapter.ids_for, require_session(session_id), source)
+            return listed
         where: dict[str, Any] = {"session_id": require_session(session_id)}
         if source is not None:
             where = {"$and": [where, {"source": source}]}
@@ -806,7 +643,7 @@ class ChunkStore:
                 self.vectorstore.similarity_search_with_score,
                 text,
                 k=k,
-                filter=session_filter(self.vectorstore, session, where),
+                filter=self._adapter.session_filter(session, where),
             )
         except Exception as exc:
             raise StoreError(f"vector store query failed: {type(exc).__name__}: {exc}") from exc
@@ -836,7 +673,7 @@ class ChunkStore:
         search_kwargs.setdefault("k", k)
         _check_k(search_kwargs["k"])
         self.check_embedder()
-        search_kwargs["filter"] = session_filter(self.vectorstore, session, where)
+        search_kwargs["filter"] = self._adapter.session_filter(session, where)
         tags = kwargs.pop("tags", None) or self.vectorstore._get_retriever_tags()
         return SessionRetriever(
             vectorstore=self.vectorstore,

@@ -88,7 +88,7 @@ def ids_of(store: InMemoryVectorStore, session: str) -> set[str]:
     return {i for i, row in store.store.items() if row["metadata"]["session_id"] == session}
 
 
-def qdrant_store() -> Any:
+def qdrant_store(embeddings: Any = None) -> Any:
     """langchain-qdrant's store on Qdrant's in-process local mode (no server)."""
     from langchain_qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient
@@ -98,7 +98,9 @@ def qdrant_store() -> Any:
     size = len(HashEmbeddings().embed_query("x"))
     params = qmodels.VectorParams(size=size, distance=qmodels.Distance.COSINE)
     client.create_collection("chunks", vectors_config=params)
-    return QdrantVectorStore(client=client, collection_name="chunks", embedding=HashEmbeddings())
+    return QdrantVectorStore(
+        client=client, collection_name="chunks", embedding=embeddings or HashEmbeddings()
+    )
 
 
 def faiss_store(embeddings: Any = None) -> Any:
@@ -267,16 +269,30 @@ async def test_a_qdrant_or_faiss_store_takes_our_ids_and_keeps_sessions_apart(
         assert stored_ids(store, "one") == now and now != recorded
         hits = await p.query("zebras graze", session_id="one", k=10)
         assert not any("Zebras graze" in d.page_content for d, _ in hits)
-        assert (await p.verify_session("one")).consistent
+        checked = await p.verify_session("one")
+        assert checked.consistent and checked.listed  # listed by the store, not the ledger
         assert await p.delete_session("one") == len(now)
         assert stored_ids(store, "one") == set() and stored_ids(store, "two") == two
 
 
-async def test_a_faiss_store_gets_vectors_from_our_timed_retried_calls(
-    tmp_path: Path, files: dict[str, str], no_minilm: None
+def stored_vectors(store: Any) -> dict[str, list[float]]:
+    """Each text a Qdrant or FAISS store holds, with its stored vector."""
+    if hasattr(store, "docstore"):
+        return {
+            store.docstore.search(doc_id).page_content: store.index.reconstruct(row).tolist()
+            for row, doc_id in store.index_to_docstore_id.items()
+        }
+    points, _ = store.client.scroll("chunks", limit=10_000, with_payload=True, with_vectors=True)
+    return {p.payload["page_content"]: p.vector for p in points}
+
+
+@pytest.mark.parametrize("kind", ["faiss", "qdrant"])
+async def test_a_faiss_or_qdrant_store_gets_vectors_from_our_timed_retried_calls(
+    tmp_path: Path, files: dict[str, str], no_minilm: None, kind: str
 ) -> None:
-    # FAISS takes vectors (add_embeddings): its embedding calls are ours, each under
-    # models.timeout and retried. Inside its own add_documents a hung call had no limit.
+    # FAISS (add_embeddings) and Qdrant in dense mode (its points written with our
+    # vectors) take vectors: their embedding calls are ours, each under models.timeout
+    # and retried. Inside their own add_documents a hung call had no limit.
     class HangsOnce(HashEmbeddings):
         calls = 0
 
@@ -286,7 +302,7 @@ async def test_a_faiss_store_gets_vectors_from_our_timed_retried_calls(
                 time.sleep(2.0)  # past models.timeout: cut short and tried again
             return super().embed_documents(texts)
 
-    store = faiss_store(HangsOnce())
+    store = faiss_store(HangsOnce()) if kind == "faiss" else qdrant_store(HangsOnce())
     timed = settings(tmp_path).model_copy(
         update={"models": ModelSettings(embedder="minilm", timeout=0.5, max_attempts=3)}
     )
@@ -306,12 +322,13 @@ async def test_a_faiss_store_gets_vectors_from_our_timed_retried_calls(
         assert HangsOnce.calls == 2
         # Each stored vector is its own text's.
         reference = HashEmbeddings()
-        assert store.index.ntotal == 2 * result.total_chunks
-        for row, doc_id in store.index_to_docstore_id.items():
-            text = store.docstore.search(doc_id).page_content
-            assert store.index.reconstruct(row).tolist() == pytest.approx(
-                reference.embed_query(text), abs=1e-6
-            )
+        assert len(stored_ids(store, "one") | stored_ids(store, "two")) == 2 * result.total_chunks
+        vectors = stored_vectors(store)
+        assert len(vectors) == result.total_chunks
+        for text, vector in vectors.items():
+            assert vector == pytest.approx(reference.embed_query(text), abs=1e-6)
+        hits = await p.query("canary sings", session_id="two", k=1)
+        assert hits and hits[0][0].metadata["filename"] == "birds.txt"
 
 
 @pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss"])
@@ -385,8 +402,17 @@ async def test_an_in_memory_store_made_anew_gets_its_documents_again(
         assert hits
 
 
+@pytest.fixture
+def unlisted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory store as one that cannot list a session's IDs (most LangChain
+    stores: no adapter of ours lists theirs)."""
+    from rag_ingest.vectorstores import InMemoryAdapter
+
+    monkeypatch.setattr(InMemoryAdapter, "ids_for", lambda self, session, source: None)
+
+
 async def test_verify_checks_a_store_that_cannot_list_ids_by_what_the_ledger_knows(
-    tmp_path: Path, files: dict[str, str]
+    tmp_path: Path, files: dict[str, str], unlisted: None
 ) -> None:
     store = InMemoryVectorStore(embedding=HashEmbeddings())
     async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
@@ -430,7 +456,7 @@ async def test_verify_checks_a_store_that_cannot_list_ids_by_what_the_ledger_kno
 
 
 async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
-    tmp_path: Path, files: dict[str, str]
+    tmp_path: Path, files: dict[str, str], unlisted: None
 ) -> None:
     class Opaque(InMemoryVectorStore):
         def get_by_ids(self, ids: Any) -> list[Document]:
@@ -442,6 +468,41 @@ async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
         await ingest(p, files)
         with pytest.raises(ConfigurationError, match="lists a session's chunk IDs"):
             await p.verify_session("one")
+
+
+@pytest.mark.parametrize("kind", ["in-memory", "faiss", "qdrant"])
+async def test_a_store_that_lists_a_session_has_every_orphan_found_and_deleted(
+    tmp_path: Path, files: dict[str, str], no_minilm: None, kind: str
+) -> None:
+    # A chunk no ledger row ever named (a lost or replaced ledger file, a write from
+    # elsewhere): found by listing the session in the store, removed by a repair and by
+    # delete_session. Before, only Chroma could list; these were checked by the IDs
+    # the ledger knew of, and such an orphan stayed forever.
+    store: Any = {
+        "in-memory": lambda: InMemoryVectorStore(embedding=HashEmbeddings()),
+        "faiss": faiss_store,
+        "qdrant": qdrant_store,
+    }[kind]()
+
+    def held(session: str) -> set[str]:
+        return ids_of(store, session) if kind == "in-memory" else stored_ids(store, session)
+
+    stray = "00000000-0000-8000-8000-00000000000{}"
+    async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+        await ingest(p, files)
+        ours, two = held("one"), held("two")
+        for n in (1, 2):
+            store.add_texts(["stray"], metadatas=[{"session_id": "one"}], ids=[stray.format(n)])
+        found = await p.verify_session("one")
+        assert found.listed and found.orphans == [stray.format(1), stray.format(2)]
+        assert not found.missing and found.stored == len(ours) + 2
+        assert held("one") == ours | {stray.format(1), stray.format(2)}
+        repaired = await p.verify_session("one", repair=True)
+        assert repaired.repaired and held("one") == ours
+        store.add_texts(["stray"], metadatas=[{"session_id": "one"}], ids=[stray.format(3)])
+        assert await p.delete_session("one") == len(ours) + 1
+        assert held("one") == set() and held("two") == two
+        assert (await p.verify_session("two")).consistent
 
 
 def test_a_faiss_index_that_keeps_no_vectors_has_none_to_reuse() -> None:

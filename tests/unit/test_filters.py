@@ -9,8 +9,9 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 
+from rag_ingest.filters import check_where, matches
 from rag_ingest.models import HashEmbeddings
-from rag_ingest.store import check_where, matches, session_filter
+from rag_ingest.vectorstores import session_filter
 
 RECORDS: list[dict[str, Any]] = [
     {"session_id": "one", "file_type": "pdf", "page_start": 1, "score": 0.5, "ocr": True},

@@ -1,0 +1,131 @@
+"""Metadata filters: Chroma's ``where`` form, checked, applied by us, and translated.
+
+A caller's ``where`` is one language whatever the store: Chroma's dict form
+(fields, ``$eq``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte``/``$in``/``$nin``,
+``$and``/``$or``). We apply it ourselves too (:func:`matches`), so whatever a
+store returns is checked again, and translate it for stores that take another
+form (:func:`qdrant_filter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rag_ingest.errors import ConfigurationError
+
+__all__ = ["check_where", "chroma_where", "matches", "qdrant_filter"]
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": lambda a, b: a == b,
+    "$ne": lambda a, b: a != b,
+    "$gt": lambda a, b: a is not None and a > b,
+    "$gte": lambda a, b: a is not None and a >= b,
+    "$lt": lambda a, b: a is not None and a < b,
+    "$lte": lambda a, b: a is not None and a <= b,
+    "$in": lambda a, b: a in b,
+    "$nin": lambda a, b: a not in b,
+}
+
+
+def check_where(where: dict[str, Any]) -> dict[str, Any]:
+    """``where`` if it is a metadata filter in Chroma's form that we can also apply
+    ourselves (fields, ``$eq``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte``/``$in``/``$nin``,
+    ``$and``/``$or``); else :class:`ConfigurationError`."""
+    if not isinstance(where, dict) or not where:
+        raise ConfigurationError(f"a metadata filter is a non-empty dict, not {where!r}")
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise ConfigurationError(f"{key} takes a non-empty list of filters")
+            for part in value:
+                check_where(part)
+        elif key.startswith("$"):
+            raise ConfigurationError(f"unknown filter operator {key!r}")
+        elif isinstance(value, dict):
+            for op, arg in value.items():
+                if op not in _COMPARE:
+                    raise ConfigurationError(f"unknown operator {op!r} for {key!r}")
+                if op in ("$in", "$nin") and not isinstance(arg, list):
+                    raise ConfigurationError(f"{op} for {key!r} takes a list")
+    return where
+
+
+def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
+    """Whether chunk ``metadata`` passes a filter that :func:`check_where` accepted."""
+    for key, value in where.items():
+        if key == "$and":
+            ok = all(matches(metadata, part) for part in value)
+        elif key == "$or":
+            ok = any(matches(metadata, part) for part in value)
+        elif isinstance(value, dict):
+            try:
+                ok = all(_COMPARE[op](metadata.get(key), arg) for op, arg in value.items())
+            except TypeError:  # comparing across types: no match, as in Chroma
+                ok = False
+        else:
+            ok = metadata.get(key) == value
+        if not ok:
+            return False
+    return True
+
+
+def chroma_where(where: dict[str, Any]) -> dict[str, Any]:
+    """``where`` as Chroma takes it: one key per dict and one operator per field, so
+    ``{"a": 1, "b": {"$gt": 0, "$lt": 9}}`` is an ``$and`` of three (Chroma refuses
+    the first form: "Expected where to have exactly one operator")."""
+    parts: list[dict[str, Any]] = []
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            inner = [chroma_where(part) for part in value]
+            parts.append(inner[0] if len(inner) == 1 else {key: inner})
+        elif isinstance(value, dict) and len(value) > 1:
+            parts.extend({key: {op: arg}} for op, arg in value.items())
+        else:
+            parts.append({key: value})
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def qdrant_filter(where: dict[str, Any], payload_key: str) -> Any:
+    """``where`` (Chroma's form, :func:`check_where` accepted) as a Qdrant ``Filter`` on
+    langchain-qdrant's payload, where a chunk's metadata is under ``payload_key``."""
+    from qdrant_client import models
+
+    def equal(key: str, value: Any) -> Any:
+        if isinstance(value, float):  # MatchValue takes str, int and bool only
+            return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+    def anyof(key: str, values: list[Any]) -> Any:
+        kinds = {type(v) for v in values}
+        if kinds == {str} or kinds == {int}:  # MatchAny takes strs or ints (not bools)
+            return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+        return models.Filter(should=[equal(key, v) for v in values])
+
+    def convert(part: dict[str, Any]) -> Any:
+        must: list[Any] = []
+        must_not: list[Any] = []
+        for name, value in part.items():
+            if name == "$and":
+                must.extend(convert(p) for p in value)
+                continue
+            if name == "$or":
+                must.append(models.Filter(should=[convert(p) for p in value]))
+                continue
+            key = f"{payload_key}.{name}"
+            ops = value if isinstance(value, dict) else {"$eq": value}
+            for op, arg in ops.items():
+                if op == "$eq":
+                    must.append(equal(key, arg))
+                elif op == "$ne":
+                    must_not.append(equal(key, arg))
+                elif op == "$in":
+                    must.append(anyof(key, arg))
+                elif op == "$nin":
+                    must_not.extend(equal(key, v) for v in arg)
+                else:  # $gt, $gte, $lt, $lte
+                    bound = models.Range(**{op[1:]: arg})
+                    must.append(models.FieldCondition(key=key, range=bound))
+        return models.Filter(must=must or None, must_not=must_not or None)
+
+    return convert(where)

@@ -1,0 +1,248 @@
+"""What a caller's own LangChain vector store needs of us, store by store.
+
+Every store is written with ``add_documents(ids=...)`` and ``delete(ids)`` unless
+its adapter knows better. An adapter says, for its store:
+
+- the form of the session filter it takes (a callable, a Qdrant ``Filter``, or
+  Chroma's dict, which most LangChain stores take);
+- whether it takes vectors we computed (then its embedding calls are ours: timed,
+  retried, and reused where the store already holds the text), and how to read
+  them back;
+- whether it can list a session's chunk IDs (then ``verify`` finds every orphan,
+  and a deleted session leaves none);
+- whether it refuses an ID it holds rather than replacing it.
+
+Chroma is not here: the store module writes our own and a caller's Chroma
+through its raw collection.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+
+from rag_ingest.filters import chroma_where, matches, qdrant_filter
+from rag_ingest.models import Vectors
+
+__all__ = ["StoreAdapter", "adapter_for", "session_filter"]
+
+
+def _session_matches(session_id: str, where: dict[str, Any] | None) -> Any:
+    return lambda metadata: (
+        metadata.get("session_id") == session_id and (where is None or matches(metadata, where))
+    )
+
+
+def _vector(values: Any) -> Vectors:
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float32)
+
+
+class StoreAdapter:
+    """A LangChain store we know nothing special of: Chroma's dict filter, its own
+    embeddings on add, no listing. A store with ``add_embeddings(text_embeddings,
+    metadatas, ids)`` is given our vectors."""
+
+    def __init__(self, vectorstore: VectorStore) -> None:
+        self.vectorstore = vectorstore
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        clause = {"session_id": session_id}
+        return {"$and": [clause, chroma_where(where)]} if where else clause
+
+    @property
+    def takes_vectors(self) -> bool:
+        vs = self.vectorstore
+        add = getattr(vs, "add_embeddings", None)
+        if not callable(add) or getattr(vs, "embeddings", None) is None:
+            return False
+        try:
+            parameters = inspect.signature(add).parameters
+        except (TypeError, ValueError):
+            return False
+        return {"text_embeddings", "metadatas", "ids"} <= set(parameters)
+
+    def add_vectors(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+    ) -> None:
+        """Write chunks with our vectors (only where :attr:`takes_vectors`)."""
+        pairs = list(zip(texts, vectors.tolist(), strict=True))
+        self.vectorstore.add_embeddings(pairs, metadatas=metadatas, ids=ids)  # type: ignore[attr-defined]
+
+    def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
+        """(text, stored vector) of those of ``ids`` the store holds; none where its
+        vectors cannot be read back."""
+        return []
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        """A session's (and source's) chunk IDs as stored; None if the store cannot
+        list them."""
+        return None
+
+    @property
+    def replaces_held_ids(self) -> bool:
+        """False for a store whose ``add`` refuses an ID it already holds."""
+        return True
+
+
+class InMemoryAdapter(StoreAdapter):
+    """``langchain_core``'s ``InMemoryVectorStore``: a callable filter, its ``store``
+    dict listed."""
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        keep = _session_matches(session_id, where)
+        return lambda doc: keep(doc.metadata)
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        records = getattr(self.vectorstore, "store", None)
+        if not isinstance(records, dict):
+            return None
+        return {
+            str(key)
+            for key, record in list(records.items())
+            if _ours(record.get("metadata") or {}, session_id, source)
+        }
+
+
+class FaissAdapter(StoreAdapter):
+    """langchain-community's FAISS: a callable filter (its dict form spells ``$ne`` as
+    ``$neq``), our vectors through ``add_embeddings``, read back by
+    ``index.reconstruct``; it refuses to add an ID it holds."""
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        return _session_matches(session_id, where)
+
+    @property
+    def replaces_held_ids(self) -> bool:
+        return False
+
+    def _docs(self) -> Any:
+        vs: Any = self.vectorstore
+        if not all(hasattr(vs, a) for a in ("index", "index_to_docstore_id", "docstore")):
+            return None
+        return vs
+
+    def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
+        vs = self._docs()
+        if vs is None:
+            return []
+        rows = {doc_id: row for row, doc_id in vs.index_to_docstore_id.items()}
+        found: list[tuple[str, Vectors]] = []
+        for doc_id in ids:
+            row, doc = rows.get(doc_id), vs.docstore.search(doc_id)
+            if row is None or not isinstance(doc, Document):
+                continue
+            try:
+                vector = vs.index.reconstruct(int(row))
+            except Exception:  # an index that keeps no vectors (IVF, PQ): none to reuse
+                return []
+            found.append((doc.page_content, _vector(vector)))
+        return found
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        vs = self._docs()
+        if vs is None:
+            return None
+        found: set[str] = set()
+        for doc_id in list(vs.index_to_docstore_id.values()):
+            doc = vs.docstore.search(doc_id)
+            if isinstance(doc, Document) and _ours(doc.metadata, session_id, source):
+                found.add(str(doc_id))
+        return found
+
+
+class QdrantAdapter(StoreAdapter):
+    """langchain-qdrant's ``QdrantVectorStore``: a Qdrant ``Filter`` on its metadata
+    payload; in dense mode our vectors written as its points (the payload it builds
+    itself) and read back with ``retrieve``; a session's points listed by ``scroll``."""
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        vs: Any = self.vectorstore
+        return qdrant_filter(super().session_filter(session_id, where), vs.metadata_payload_key)
+
+    @property
+    def takes_vectors(self) -> bool:
+        vs: Any = self.vectorstore
+        # Sparse and hybrid modes need the store's sparse model as well: those embed on add.
+        mode = getattr(getattr(vs, "retrieval_mode", None), "value", None)
+        return mode == "dense" and getattr(vs, "embeddings", None) is not None
+
+    def add_vectors(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+    ) -> None:
+        from qdrant_client import models
+
+        vs: Any = self.vectorstore
+        payloads = vs._build_payloads(
+            texts, metadatas, vs.content_payload_key, vs.metadata_payload_key
+        )
+        points = [
+            models.PointStruct(id=i, vector={vs.vector_name: v}, payload=p)
+            for i, v, p in zip(ids, vectors.tolist(), payloads, strict=True)
+        ]
+        vs.client.upsert(collection_name=vs.collection_name, points=points)
+
+    def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
+        vs: Any = self.vectorstore
+        points = vs.client.retrieve(
+            vs.collection_name, ids, with_payload=[vs.content_payload_key], with_vectors=True
+        )
+        found: list[tuple[str, Vectors]] = []
+        for point in points:
+            vector = point.vector
+            if isinstance(vector, dict):  # named vectors
+                vector = vector.get(vs.vector_name)
+            text = (point.payload or {}).get(vs.content_payload_key)
+            if isinstance(text, str) and isinstance(vector, list):
+                found.append((text, _vector(vector)))
+        return found
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        vs: Any = self.vectorstore
+        where: dict[str, Any] = {"session_id": session_id}
+        if source is not None:
+            where = {"$and": [where, {"source": source}]}
+        selector = qdrant_filter(where, vs.metadata_payload_key)
+        found: set[str] = set()
+        offset = None
+        while True:
+            points, offset = vs.client.scroll(
+                vs.collection_name,
+                scroll_filter=selector,
+                limit=1000,
+                offset=offset,
+                with_payload=False,
+                with_vectors=False,
+            )
+            found.update(str(p.id) for p in points)
+            if offset is None:
+                return found
+
+
+def _ours(metadata: dict[str, Any], session_id: str, source: str | None) -> bool:
+    return metadata.get("session_id") == session_id and (
+        source is None or metadata.get("source") == source
+    )
+
+
+def adapter_for(vectorstore: VectorStore) -> StoreAdapter:
+    """The adapter for a caller's store (by its class, not by importing its package)."""
+    if isinstance(vectorstore, InMemoryVectorStore):
+        return InMemoryAdapter(vectorstore)
+    module = type(vectorstore).__module__
+    if module.startswith("langchain_community.vectorstores.faiss"):
+        return FaissAdapter(vectorstore)
+    if module.startswith("langchain_qdrant"):
+        return QdrantAdapter(vectorstore)
+    return StoreAdapter(vectorstore)
+
+
+def session_filter(
+    vectorstore: VectorStore, session_id: str, where: dict[str, Any] | None = None
+) -> Any:
+    """The store's own form of "this session only" (narrowed by ``where``, if given)."""
+    return adapter_for(vectorstore).session_filter(session_id, where)
