@@ -14,7 +14,7 @@ from typing import Any
 
 from rag_ingest.errors import ConfigurationError
 
-__all__ = ["check_where", "chroma_where", "matches", "qdrant_filter"]
+__all__ = ["check_where", "chroma_where", "matches", "pgvector_where", "qdrant_filter"]
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "$eq": lambda a, b: a == b,
@@ -83,6 +83,25 @@ def chroma_where(where: dict[str, Any]) -> dict[str, Any]:
             parts.extend({key: {op: arg}} for op, arg in value.items())
         else:
             parts.append({key: value})
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def pgvector_where(where: dict[str, Any]) -> dict[str, Any]:
+    """``where`` (in :func:`chroma_where`'s form) as langchain-postgres's PGVector takes
+    it: ``$in``/``$nin`` spelled as ``$eq``/``$ne`` clauses, which it compares by JSON
+    type. Its own ``$in`` compares text (``"3"`` matches ``3``) and refuses booleans."""
+    parts: list[dict[str, Any]] = []
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            parts.append({key: [pgvector_where(part) for part in value]})
+            continue
+        op, arg = next(iter(value.items())) if isinstance(value, dict) else ("$eq", value)
+        if op == "$in":
+            parts.append({"$or": [{key: {"$eq": v}} for v in arg]})
+        elif op == "$nin":
+            parts.append({"$and": [{key: {"$ne": v}} for v in arg]})
+        else:
+            parts.append({key: {op: arg}})
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 

@@ -69,7 +69,7 @@ from rag_ingest.store import (
     chroma_collection,
     chunk_id,
     compare,
-    ledger_path,
+    open_ledger,
     require_session,
 )
 from rag_ingest.writer import BatchWriter, ChunkWrite
@@ -426,7 +426,7 @@ class DocumentProcessor:
             )
         else:
             self.store = await self._in_io(ChunkStore.chroma, s.store, embeddings)
-        self.ledger = await self._in_io(Ledger, ledger_path(s.store, store))
+        self.ledger = await self._in_io(open_ledger, s.store, store)
         self._confirm_skips = await self._in_store(self._store_may_lack_chunks)
         if not self.store.computes_own_vectors:
             self._runner = EmbeddingRunner(
@@ -1017,8 +1017,9 @@ class DocumentProcessor:
 
         texts = [c.text for c in plan.chunks]
         metadatas = [c.metadata for c in plan.chunks]
+        space = self.store.id_namespace
         ids = [
-            chunk_id(session, key, job.version or "", m["chunk_index"], m["content_hash"])
+            chunk_id(session, key, job.version or "", m["chunk_index"], m["content_hash"], space)
             for m in metadatas
         ]
 

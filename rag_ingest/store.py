@@ -68,6 +68,7 @@ __all__ = [
     "chroma_collection",
     "compare",
     "ledger_path",
+    "open_ledger",
     "require_session",
 ]
 
@@ -212,6 +213,12 @@ class SessionRetriever(VectorStoreRetriever):
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
+        if self.store is not None and not self.store.searches_async:
+            # A store whose async search refuses its sync mode (PGVector without an
+            # async engine): its sync search, off the loop.
+            return await asyncio.to_thread(
+                self._get_relevant_documents, query, run_manager=run_manager.get_sync(), **kwargs
+            )
         kwargs["filter"] = self.search_kwargs["filter"]
         search = super()._aget_relevant_documents
 
@@ -232,22 +239,60 @@ def ledger_path(settings: StoreSettings, vectorstore: Any = None) -> Path:
         if where == "embedded" and name == StoreSettings.model_fields["collection"].default:
             return settings.persist_dir / "ledger.sqlite3"
     else:
-        collection = chroma_collection(vectorstore)
         kind = type(vectorstore)
         where = f"{kind.__module__}.{kind.__qualname__}"
-        name = collection.name if collection is not None else kind.__name__
+        name = _store_name(vectorstore)
+    return _named_ledger(settings, where, name)
+
+
+def _named_ledger(settings: StoreSettings, where: str, name: str) -> Path:
     digest = hashlib.sha256(f"{where}\x1f{name}".encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40]
     return settings.persist_dir / f"ledger-{slug}-{digest}.sqlite3"
 
 
-def chunk_id(session_id: str, source: str, version: str, index: int, digest: str) -> str:
+def _store_name(vectorstore: Any) -> str:
+    """A caller's store's collection (or index) name where it has one, else its class's."""
+    collection = chroma_collection(vectorstore)
+    if collection is not None:
+        return str(collection.name)
+    for attribute in ("collection_name", "index_name"):  # Qdrant, PGVector, Milvus; ES
+        value = getattr(vectorstore, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(vectorstore).__name__
+
+
+def open_ledger(settings: StoreSettings, vectorstore: Any = None) -> Ledger:
+    """The ledger of one store (:func:`ledger_path`). A caller's Qdrant, PGVector or
+    other named collection had one ledger per store class, shared by all its
+    collections, before: its first opening starts from a copy of that one. (The copy's
+    rows for other collections are harmless: a caller's store is asked whether it holds
+    a source's chunks before the source is skipped.)"""
+    path = ledger_path(settings, vectorstore)
+    if vectorstore is not None and not path.exists():
+        kind = type(vectorstore)
+        shared = _named_ledger(settings, f"{kind.__module__}.{kind.__qualname__}", kind.__name__)
+        if shared != path and shared.is_file():
+            with contextlib.closing(sqlite3.connect(str(shared))) as source:
+                with contextlib.closing(sqlite3.connect(str(path))) as copy:
+                    source.backup(copy)
+            logger.info("the ledger of %s starts from a copy of %s", path.name, shared.name)
+    return Ledger(path)
+
+
+def chunk_id(
+    session_id: str, source: str, version: str, index: int, digest: str, namespace: str = ""
+) -> str:
     """Deterministic: the same chunk of the same version in the same session, the same ID.
 
     A UUID (version 8, RFC 9562: 122 bits of SHA-256), as Qdrant and Weaviate take no
     other string as an ID, and every other store takes any. (The 40 hex digits of
-    earlier releases stay valid where they were written: the ledger keeps each ID.)"""
-    key = "\x1f".join((session_id, source, version, str(index), digest))
+    earlier releases stay valid where they were written: the ledger keeps each ID.)
+    ``namespace`` sets apart the IDs of a store whose IDs are keys across collections
+    (:attr:`ChunkStore.id_namespace`)."""
+    parts = (session_id, source, version, str(index), digest)
+    key = "\x1f".join((namespace, *parts) if namespace else parts)
     raw = bytearray(hashlib.sha256(key.encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
@@ -428,6 +473,18 @@ class ChunkStore:
         embedder (see :attr:`foreign_embedder`)."""
         if self.foreign_embedder is not None:
             raise ConfigurationError(self.foreign_embedder)
+
+    @property
+    def id_namespace(self) -> str:
+        """What sets this store's chunk IDs apart from another collection's, where one
+        ID is a key across collections (PGVector's one table); else empty."""
+        return "" if self._collection is not None else self._adapter.id_namespace
+
+    @property
+    def searches_async(self) -> bool:
+        """Whether the store's own async search works (else retrievers run its sync
+        search in a thread)."""
+        return self._collection is not None or self._adapter.searches_async
 
     @property
     def computes_own_vectors(self) -> bool:

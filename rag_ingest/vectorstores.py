@@ -3,14 +3,16 @@
 Every store is written with ``add_documents(ids=...)`` and ``delete(ids)`` unless
 its adapter knows better. An adapter says, for its store:
 
-- the form of the session filter it takes (a callable, a Qdrant ``Filter``, or
-  Chroma's dict, which most LangChain stores take);
+- the form of the session filter it takes (a callable, a Qdrant ``Filter``,
+  PGVector's dict, or Chroma's, which most LangChain stores take);
 - whether it takes vectors we computed (then its embedding calls are ours: timed,
   retried, and reused where the store already holds the text), and how to read
   them back;
 - whether it can list a session's chunk IDs (then ``verify`` finds every orphan,
   and a deleted session leaves none);
-- whether it refuses an ID it holds rather than replacing it.
+- whether it refuses an ID it holds rather than replacing it, whether its IDs are
+  keys across collections (then ours name the collection), and whether its async
+  search works as it was made.
 
 Chroma is not here: the store module writes our own and a caller's Chroma
 through its raw collection.
@@ -24,7 +26,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 
-from rag_ingest.filters import chroma_where, matches, qdrant_filter
+from rag_ingest.filters import chroma_where, matches, pgvector_where, qdrant_filter
 from rag_ingest.models import Vectors
 
 __all__ = ["StoreAdapter", "adapter_for", "session_filter"]
@@ -87,6 +89,16 @@ class StoreAdapter:
     def replaces_held_ids(self) -> bool:
         """False for a store whose ``add`` refuses an ID it already holds."""
         return True
+
+    @property
+    def searches_async(self) -> bool:
+        """False for a store whose async search does not work as it was made."""
+        return True
+
+    @property
+    def id_namespace(self) -> str:
+        """Non-empty for a store whose IDs are keys across its collections."""
+        return ""
 
 
 class InMemoryAdapter(StoreAdapter):
@@ -223,6 +235,70 @@ class QdrantAdapter(StoreAdapter):
                 return found
 
 
+class PGVectorAdapter(StoreAdapter):
+    """langchain-postgres's ``PGVector`` in sync mode with JSONB metadata (its default):
+    Chroma's dict filter, which it takes as is; our vectors through its
+    ``add_embeddings(texts, embeddings, metadatas, ids)``, an upsert; a session's IDs
+    and stored vectors read through its own SQLAlchemy session and filter clause."""
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        return pgvector_where(super().session_filter(session_id, where))
+
+    def _usable(self) -> bool:
+        vs: Any = self.vectorstore
+        return not getattr(vs, "async_mode", True) and getattr(vs, "use_jsonb", False)
+
+    @property
+    def searches_async(self) -> bool:
+        # Its async methods assert an async engine: in sync mode they all fail.
+        return bool(getattr(self.vectorstore, "async_mode", False))
+
+    @property
+    def id_namespace(self) -> str:
+        # All collections share one table keyed by ID, and an upsert of an ID another
+        # collection holds updates that row where it is: the write would land there.
+        return f"pgvector:{self.vectorstore.collection_name}"  # type: ignore[attr-defined]
+
+    @property
+    def takes_vectors(self) -> bool:
+        return self._usable() and getattr(self.vectorstore, "embeddings", None) is not None
+
+    def add_vectors(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+    ) -> None:
+        vs: Any = self.vectorstore
+        vs.add_embeddings(texts=texts, embeddings=vectors.tolist(), metadatas=metadatas, ids=ids)
+
+    def _select(self, columns: list[Any], where: Any) -> list[Any]:
+        from sqlalchemy import select
+
+        vs: Any = self.vectorstore
+        with vs._make_sync_session() as session:
+            collection = vs.get_collection(session)
+            if collection is None:
+                return []
+            stmt = select(*columns).where(vs.EmbeddingStore.collection_id == collection.uuid)
+            return list(session.execute(stmt.where(where)).all())
+
+    def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
+        if not self._usable():
+            return []
+        table: Any = self.vectorstore.EmbeddingStore  # type: ignore[attr-defined]
+        rows = self._select([table.document, table.embedding], table.id.in_(ids))
+        return [(text, _vector(vector)) for text, vector in rows if text is not None]
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        if not self._usable():
+            return None
+        vs: Any = self.vectorstore
+        where: dict[str, Any] = {"session_id": session_id}
+        if source is not None:
+            where = {"$and": [where, {"source": source}]}
+        clause = vs._create_filter_clause(pgvector_where(where))
+        rows = self._select([vs.EmbeddingStore.id], clause)
+        return {str(row[0]) for row in rows}
+
+
 def _ours(metadata: dict[str, Any], session_id: str, source: str | None) -> bool:
     return metadata.get("session_id") == session_id and (
         source is None or metadata.get("source") == source
@@ -238,6 +314,8 @@ def adapter_for(vectorstore: VectorStore) -> StoreAdapter:
         return FaissAdapter(vectorstore)
     if module.startswith("langchain_qdrant"):
         return QdrantAdapter(vectorstore)
+    if module == "langchain_postgres.vectorstores":
+        return PGVectorAdapter(vectorstore)
     return StoreAdapter(vectorstore)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,3 +40,45 @@ def make_settings(endpoint_url: str | None = None, **parts: Any) -> Settings:
 @pytest.fixture
 def tmp_download_dir(tmp_path: Any) -> Iterator[Any]:
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Postgres with pgvector (pgserver's own binaries) on a Unix socket, for
+    langchain-postgres's PGVector: its SQLAlchemy URL. Stopped when the session ends."""
+    pgserver = pytest.importorskip("pgserver")
+    with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pgvector(postgres: str) -> Iterator[Any]:
+    """``pgvector(embeddings=None)``: a PGVector store (JSONB metadata) in a collection of
+    its own; each one's connections are closed after the test."""
+    import uuid
+
+    from langchain_postgres import PGVector
+
+    from rag_ingest.models import HashEmbeddings
+
+    made: list[Any] = []
+
+    def make(embeddings: Any = None) -> Any:
+        store = PGVector(
+            embeddings=embeddings or HashEmbeddings(),
+            collection_name=f"c-{uuid.uuid4().hex}",
+            connection=postgres,
+            use_jsonb=True,
+        )
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store._engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -115,8 +116,29 @@ def faiss_store(embeddings: Any = None) -> Any:
     return FAISS(embeddings or HashEmbeddings(), index, InMemoryDocstore(), {})
 
 
+def pg_rows(store: Any) -> list[Any]:
+    """(id, text, metadata, vector as text) of each row of a PGVector store's collection,
+    read by SQL."""
+    from sqlalchemy import text
+
+    sql = text(
+        "SELECT e.id, e.document, e.cmetadata, e.embedding::text FROM langchain_pg_embedding e "
+        "JOIN langchain_pg_collection c ON c.uuid = e.collection_id WHERE c.name = :name"
+    )
+    with store._engine.connect() as connection:
+        return list(connection.execute(sql, {"name": store.collection_name}))
+
+
+def make_store(kind: str, request: pytest.FixtureRequest, embeddings: Any = None) -> Any:
+    if kind == "pgvector":  # a real Postgres, started once for the session
+        return request.getfixturevalue("pgvector")(embeddings)
+    return {"qdrant": qdrant_store, "faiss": faiss_store}[kind](embeddings)
+
+
 def stored_ids(store: Any, session: str) -> set[str]:
-    """The IDs a Qdrant or FAISS store holds for ``session``."""
+    """The IDs a Qdrant, FAISS or PGVector store holds for ``session``."""
+    if hasattr(store, "collection_name") and hasattr(store, "_engine"):
+        return {str(r[0]) for r in pg_rows(store) if r[2]["session_id"] == session}
     if hasattr(store, "docstore"):
         rows = store.docstore._dict.items()
         return {i for i, d in rows if d.metadata["session_id"] == session}
@@ -229,14 +251,18 @@ async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) 
     client.close()
 
 
-@pytest.mark.parametrize("kind", ["qdrant", "faiss"])
-async def test_a_qdrant_or_faiss_store_takes_our_ids_and_keeps_sessions_apart(
-    tmp_path: Path, files: dict[str, str], no_minilm: None, kind: str
+@pytest.mark.parametrize("kind", ["qdrant", "faiss", "pgvector"])
+async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions_apart(
+    tmp_path: Path,
+    files: dict[str, str],
+    no_minilm: None,
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     # Qdrant takes only UUIDs (or integers) as point IDs, and its own Filter, not a dict:
     # before, every write failed ("not a valid UUID") and every query too. FAISS takes
     # $neq, not $ne, in a dict: it is given a function of the metadata.
-    store = qdrant_store() if kind == "qdrant" else faiss_store()
+    store = make_store(kind, request)
     async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
         await ingest(p, files)
         one, two = stored_ids(store, "one"), stored_ids(store, "two")
@@ -276,7 +302,9 @@ async def test_a_qdrant_or_faiss_store_takes_our_ids_and_keeps_sessions_apart(
 
 
 def stored_vectors(store: Any) -> dict[str, list[float]]:
-    """Each text a Qdrant or FAISS store holds, with its stored vector."""
+    """Each text a Qdrant, FAISS or PGVector store holds, with its stored vector."""
+    if hasattr(store, "_engine"):
+        return {r[1]: json.loads(r[3]) for r in pg_rows(store)}
     if hasattr(store, "docstore"):
         return {
             store.docstore.search(doc_id).page_content: store.index.reconstruct(row).tolist()
@@ -286,13 +314,18 @@ def stored_vectors(store: Any) -> dict[str, list[float]]:
     return {p.payload["page_content"]: p.vector for p in points}
 
 
-@pytest.mark.parametrize("kind", ["faiss", "qdrant"])
-async def test_a_faiss_or_qdrant_store_gets_vectors_from_our_timed_retried_calls(
-    tmp_path: Path, files: dict[str, str], no_minilm: None, kind: str
+@pytest.mark.parametrize("kind", ["faiss", "qdrant", "pgvector"])
+async def test_a_faiss_qdrant_or_pgvector_store_gets_vectors_from_our_timed_retried_calls(
+    tmp_path: Path,
+    files: dict[str, str],
+    no_minilm: None,
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    # FAISS (add_embeddings) and Qdrant in dense mode (its points written with our
-    # vectors) take vectors: their embedding calls are ours, each under models.timeout
-    # and retried. Inside their own add_documents a hung call had no limit.
+    # FAISS and PGVector (add_embeddings, each its own signature) and Qdrant in dense
+    # mode (its points written with our vectors) take vectors: their embedding calls
+    # are ours, each under models.timeout and retried. Inside their own add_documents a
+    # hung call had no limit.
     class HangsOnce(HashEmbeddings):
         calls = 0
 
@@ -302,7 +335,7 @@ async def test_a_faiss_or_qdrant_store_gets_vectors_from_our_timed_retried_calls
                 time.sleep(2.0)  # past models.timeout: cut short and tried again
             return super().embed_documents(texts)
 
-    store = faiss_store(HangsOnce()) if kind == "faiss" else qdrant_store(HangsOnce())
+    store = make_store(kind, request, HangsOnce())
     timed = settings(tmp_path).model_copy(
         update={"models": ModelSettings(embedder="minilm", timeout=0.5, max_attempts=3)}
     )
@@ -331,15 +364,18 @@ async def test_a_faiss_or_qdrant_store_gets_vectors_from_our_timed_retried_calls
         assert hits and hits[0][0].metadata["filename"] == "birds.txt"
 
 
-@pytest.mark.parametrize("kind", ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss"])
+@pytest.mark.parametrize(
+    "kind", ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss", "pgvector"]
+)
 async def test_a_filter_narrows_within_the_session_and_never_beyond(
-    tmp_path: Path, files: dict[str, str], kind: str
+    tmp_path: Path, files: dict[str, str], kind: str, request: pytest.FixtureRequest
 ) -> None:
     stores: dict[str, Any] = {
         "in-memory": lambda: InMemoryVectorStore(embedding=HashEmbeddings()),
         "filter-ignoring": lambda: FilterIgnoringStore(embedding=HashEmbeddings()),
         "qdrant": qdrant_store,
         "faiss": faiss_store,
+        "pgvector": lambda: make_store("pgvector", request),
     }
     store = stores[kind]() if kind in stores else None
     processor = (
@@ -470,19 +506,23 @@ async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
             await p.verify_session("one")
 
 
-@pytest.mark.parametrize("kind", ["in-memory", "faiss", "qdrant"])
+@pytest.mark.parametrize("kind", ["in-memory", "faiss", "qdrant", "pgvector"])
 async def test_a_store_that_lists_a_session_has_every_orphan_found_and_deleted(
-    tmp_path: Path, files: dict[str, str], no_minilm: None, kind: str
+    tmp_path: Path,
+    files: dict[str, str],
+    no_minilm: None,
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     # A chunk no ledger row ever named (a lost or replaced ledger file, a write from
     # elsewhere): found by listing the session in the store, removed by a repair and by
     # delete_session. Before, only Chroma could list; these were checked by the IDs
     # the ledger knew of, and such an orphan stayed forever.
-    store: Any = {
-        "in-memory": lambda: InMemoryVectorStore(embedding=HashEmbeddings()),
-        "faiss": faiss_store,
-        "qdrant": qdrant_store,
-    }[kind]()
+    store = (
+        InMemoryVectorStore(embedding=HashEmbeddings())
+        if kind == "in-memory"
+        else make_store(kind, request)
+    )
 
     def held(session: str) -> set[str]:
         return ids_of(store, session) if kind == "in-memory" else stored_ids(store, session)
@@ -521,3 +561,81 @@ def test_a_faiss_index_that_keeps_no_vectors_has_none_to_reuse() -> None:
 
     store.index = KeepsNoVectors()
     assert wrapped.vectors_by_hash(["x"]) == {}
+
+
+async def test_two_pgvector_collections_in_one_database_each_hold_their_chunks(
+    tmp_path: Path, files: dict[str, str], no_minilm: None, request: pytest.FixtureRequest
+) -> None:
+    # PGVector keeps every collection in one table keyed by ID, and its upsert of an ID
+    # another collection holds updates that row in place: the same chunk IDs written to
+    # a second collection landed in the first, and the second stayed empty, reported
+    # ingested. A PGVector collection's IDs are its own.
+    first, second = make_store("pgvector", request), make_store("pgvector", request)
+    held: list[set[str]] = []
+    for store in (first, second):
+        async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+            await ingest(p, files)
+            assert (await p.verify_session("one")).consistent
+            hits = await p.query("canary sings", session_id="one", k=1)
+            assert hits and hits[0][0].metadata["filename"] == "birds.txt"
+        held.append(stored_ids(store, "one"))
+    assert held[0] and held[1] and not held[0] & held[1]
+    assert len(held[0]) == len(held[1])
+
+
+async def test_each_qdrant_collection_has_its_own_ledger(
+    tmp_path: Path, files: dict[str, str], no_minilm: None
+) -> None:
+    # One ledger per store class, shared by its collections, took a source's version
+    # and chunk IDs from whichever collection was written last: a file changed and
+    # ingested into B, then into A, left A's old chunks there for good.
+    from langchain_qdrant import QdrantVectorStore
+    from qdrant_client import models as qmodels
+
+    from rag_ingest.store import ledger_path
+
+    shared = qdrant_store()
+    size = len(HashEmbeddings().embed_query("x"))
+    params = qmodels.VectorParams(size=size, distance=qmodels.Distance.COSINE)
+    shared.client.create_collection("other", vectors_config=params)
+    a = shared
+    b = QdrantVectorStore(client=shared.client, collection_name="other", embedding=HashEmbeddings())
+    assert ledger_path(settings(tmp_path).store, a) != ledger_path(settings(tmp_path).store, b)
+    for store in (a, b):
+        async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+            await ingest(p, files)
+    Path(files["zebras.md"]).write_text("# Savanna\n\nThe herd moved north at dusk.\n")
+    for store in (b, a):
+        async with DocumentProcessor(settings(tmp_path), vectorstore=store) as p:
+            changed = await p.process_document(files["zebras.md"], session_id="one")
+            assert changed.status == "ingested"
+            recorded = {i for r in p.ledger.session_rows("one") for i in r.chunk_ids}
+            assert (await p.verify_session("one")).consistent
+        points, _ = store.client.scroll(store.collection_name, limit=1000, with_payload=True)
+        held = {str(x.id) for x in points if x.payload["metadata"]["session_id"] == "one"}
+        assert held == recorded  # nothing of the old version left in either
+
+
+async def test_a_collections_ledger_starts_from_the_one_its_store_class_shared(
+    tmp_path: Path, files: dict[str, str], no_minilm: None
+) -> None:
+    # Upgrading keeps what the shared ledger knew: unchanged files stay skipped.
+    from rag_ingest import store as store_module
+
+    qdrant = qdrant_store()
+    s = settings(tmp_path)
+    async with DocumentProcessor(s, vectorstore=qdrant) as p:
+        await ingest(p, files)
+    kind = type(qdrant)
+    old = store_module._named_ledger(
+        s.store, f"{kind.__module__}.{kind.__qualname__}", kind.__name__
+    )
+    own = store_module.ledger_path(s.store, qdrant)
+    assert own != old and own.is_file() and not old.exists()
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{own}{suffix}").exists():
+            Path(f"{own}{suffix}").rename(f"{old}{suffix}")
+    async with DocumentProcessor(s, vectorstore=qdrant) as p:
+        again = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
+        assert [r.status for r in again.results] == ["skipped"] * 2
+    assert own.is_file() and old.is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from typing import Any
 
@@ -73,8 +74,6 @@ def _faiss() -> Any:
 
 
 def _chroma() -> Any:
-    import uuid
-
     from langchain_chroma import Chroma
 
     store = Chroma(collection_name=f"f-{uuid.uuid4().hex}", embedding_function=HashEmbeddings())
@@ -91,10 +90,17 @@ def _in_memory() -> Any:
 STORES = {"qdrant": _qdrant, "faiss": _faiss, "chroma": _chroma, "in-memory": _in_memory}
 
 
-@pytest.mark.parametrize("kind", list(STORES))
+@pytest.mark.parametrize("kind", [*STORES, "pgvector"])
 @pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
-def test_each_store_gets_the_same_chunks_as_our_own_check(where: dict[str, Any], kind: str) -> None:
-    store = STORES[kind]()
+def test_each_store_gets_the_same_chunks_as_our_own_check(
+    where: dict[str, Any], kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "pgvector":  # a real Postgres, started once for the session
+        store = request.getfixturevalue("pgvector")()
+        # An ID is a key of the whole table, across collections: each store's own.
+        store.add_documents(_documents(), ids=[str(uuid.uuid4()) for _ in RECORDS])
+    else:
+        store = STORES[kind]()
     expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
     keep = session_filter(store, "one", check_where(where))
     found = store.similarity_search("record", k=len(RECORDS), filter=keep)
