@@ -4,7 +4,7 @@ Every store is written with ``add_documents(ids=...)`` and ``delete(ids)`` unles
 its adapter knows better. An adapter says, for its store:
 
 - the form of the session filter it takes (a callable, a Qdrant ``Filter``,
-  PGVector's dict, or Chroma's, which most LangChain stores take);
+  PGVector's and PGVectorStore's dict, or Chroma's, which most LangChain stores take);
 - whether it takes vectors we computed (then its embedding calls are ours: timed,
   retried, and reused where the store already holds the text), and how to read
   them back;
@@ -21,6 +21,7 @@ through its raw collection.
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 from langchain_core.documents import Document
@@ -299,6 +300,43 @@ class PGVectorAdapter(StoreAdapter):
         return {str(row[0]) for row in rows}
 
 
+class PGVectorStoreAdapter(StoreAdapter):
+    """langchain-postgres's newer ``PGVectorStore`` (a table per store): the same dict
+    filter as ``PGVector``; our vectors through its ``add_embeddings``, an upsert; a
+    session's IDs and stored vectors read by its Chroma-like ``get``."""
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        return pgvector_where(super().session_filter(session_id, where))
+
+    @property
+    def takes_vectors(self) -> bool:
+        return getattr(self.vectorstore, "embeddings", None) is not None
+
+    def add_vectors(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+    ) -> None:
+        vs: Any = self.vectorstore
+        vs.add_embeddings(texts=texts, embeddings=vectors.tolist(), metadatas=metadatas, ids=ids)
+
+    def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
+        vs: Any = self.vectorstore
+        got = vs.get(ids=ids, include=["documents", "embeddings"])
+        pairs = zip(got.get("documents") or [], got.get("embeddings") or [], strict=True)
+        # Its driver may give a vector back as pgvector's text form, "[0.1,-0.2,...]".
+        return [
+            (text, _vector(json.loads(vector) if isinstance(vector, str) else vector))
+            for text, vector in pairs
+            if text is not None
+        ]
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        vs: Any = self.vectorstore
+        where: dict[str, Any] = {"session_id": session_id}
+        if source is not None:
+            where = {"$and": [where, {"source": source}]}
+        return {str(i) for i in vs.get(where=pgvector_where(where), include=[])["ids"]}
+
+
 def _ours(metadata: dict[str, Any], session_id: str, source: str | None) -> bool:
     return metadata.get("session_id") == session_id and (
         source is None or metadata.get("source") == source
@@ -316,6 +354,8 @@ def adapter_for(vectorstore: VectorStore) -> StoreAdapter:
         return QdrantAdapter(vectorstore)
     if module == "langchain_postgres.vectorstores":
         return PGVectorAdapter(vectorstore)
+    if module == "langchain_postgres.v2.vectorstores":
+        return PGVectorStoreAdapter(vectorstore)
     return StoreAdapter(vectorstore)
 
 

@@ -82,3 +82,31 @@ def pgvector(postgres: str) -> Iterator[Any]:
     yield make
     for store in made:
         store._engine.dispose()
+
+
+@pytest.fixture
+def pgvectorstore(postgres: str) -> Iterator[Any]:
+    """``pgvectorstore(embeddings=None)``: langchain-postgres's newer ``PGVectorStore``,
+    a table of its own per store; the engines are closed after the test."""
+    import asyncio
+    import uuid
+
+    from langchain_postgres import PGEngine, PGVectorStore
+
+    from rag_ingest.models import HashEmbeddings
+
+    engines: list[Any] = []
+
+    def make(embeddings: Any = None) -> Any:
+        embeddings = embeddings or HashEmbeddings()
+        engine = PGEngine.from_connection_string(url=postgres)
+        engines.append(engine)
+        table = f"t_{uuid.uuid4().hex}"
+        engine.init_vectorstore_table(table, len(HashEmbeddings().embed_query("x")))
+        store = PGVectorStore.create_sync(engine, embeddings, table)
+        store.test_sql_url = postgres  # for the tests' own SQL
+        return store
+
+    yield make
+    for engine in engines:
+        asyncio.run(engine.close())

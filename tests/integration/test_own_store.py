@@ -118,10 +118,21 @@ def faiss_store(embeddings: Any = None) -> Any:
 
 def pg_rows(store: Any) -> list[Any]:
     """(id, text, metadata, vector as text) of each row of a PGVector store's collection,
-    read by SQL."""
-    from sqlalchemy import text
+    or a PGVectorStore's table, read by SQL."""
+    import sqlalchemy
 
-    sql = text(
+    if hasattr(store, "get_table_name"):  # PGVectorStore: its own table
+        table = store.get_table_name()
+        sql = sqlalchemy.text(
+            f'SELECT langchain_id, content, langchain_metadata, embedding::text FROM "{table}"'
+        )
+        engine = sqlalchemy.create_engine(store.test_sql_url)
+        try:
+            with engine.connect() as connection:
+                return list(connection.execute(sql))
+        finally:
+            engine.dispose()
+    sql = sqlalchemy.text(
         "SELECT e.id, e.document, e.cmetadata, e.embedding::text FROM langchain_pg_embedding e "
         "JOIN langchain_pg_collection c ON c.uuid = e.collection_id WHERE c.name = :name"
     )
@@ -129,15 +140,19 @@ def pg_rows(store: Any) -> list[Any]:
         return list(connection.execute(sql, {"name": store.collection_name}))
 
 
+def is_postgres(store: Any) -> bool:
+    return type(store).__module__.startswith("langchain_postgres")
+
+
 def make_store(kind: str, request: pytest.FixtureRequest, embeddings: Any = None) -> Any:
-    if kind == "pgvector":  # a real Postgres, started once for the session
-        return request.getfixturevalue("pgvector")(embeddings)
+    if kind.startswith("pgvector"):  # a real Postgres, started once for the session
+        return request.getfixturevalue(kind)(embeddings)
     return {"qdrant": qdrant_store, "faiss": faiss_store}[kind](embeddings)
 
 
 def stored_ids(store: Any, session: str) -> set[str]:
-    """The IDs a Qdrant, FAISS or PGVector store holds for ``session``."""
-    if hasattr(store, "collection_name") and hasattr(store, "_engine"):
+    """The IDs a Qdrant, FAISS or Postgres store holds for ``session``."""
+    if is_postgres(store):
         return {str(r[0]) for r in pg_rows(store) if r[2]["session_id"] == session}
     if hasattr(store, "docstore"):
         rows = store.docstore._dict.items()
@@ -251,7 +266,7 @@ async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) 
     client.close()
 
 
-@pytest.mark.parametrize("kind", ["qdrant", "faiss", "pgvector"])
+@pytest.mark.parametrize("kind", ["qdrant", "faiss", "pgvector", "pgvectorstore"])
 async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions_apart(
     tmp_path: Path,
     files: dict[str, str],
@@ -277,7 +292,8 @@ async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions
         tagged = await p.process_document(
             files["birds.txt"], session_id="one", metadata={"team": "birds"}
         )
-        assert tagged.status == "ingested" and stored_ids(store, "one") == one
+        assert tagged.status == "ingested", tagged.message
+        assert stored_ids(store, "one") == one
         hits = await p.query("canary", session_id="one", k=10, where={"team": "birds"})
         assert hits and {d.metadata["filename"] for d, _ in hits} == {"birds.txt"}
         hits = await p.query("canary sings", session_id="one", k=10)
@@ -302,8 +318,8 @@ async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions
 
 
 def stored_vectors(store: Any) -> dict[str, list[float]]:
-    """Each text a Qdrant, FAISS or PGVector store holds, with its stored vector."""
-    if hasattr(store, "_engine"):
+    """Each text a Qdrant, FAISS or Postgres store holds, with its stored vector."""
+    if is_postgres(store):
         return {r[1]: json.loads(r[3]) for r in pg_rows(store)}
     if hasattr(store, "docstore"):
         return {
@@ -314,7 +330,7 @@ def stored_vectors(store: Any) -> dict[str, list[float]]:
     return {p.payload["page_content"]: p.vector for p in points}
 
 
-@pytest.mark.parametrize("kind", ["faiss", "qdrant", "pgvector"])
+@pytest.mark.parametrize("kind", ["faiss", "qdrant", "pgvector", "pgvectorstore"])
 async def test_a_faiss_qdrant_or_pgvector_store_gets_vectors_from_our_timed_retried_calls(
     tmp_path: Path,
     files: dict[str, str],
@@ -365,7 +381,8 @@ async def test_a_faiss_qdrant_or_pgvector_store_gets_vectors_from_our_timed_retr
 
 
 @pytest.mark.parametrize(
-    "kind", ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss", "pgvector"]
+    "kind",
+    ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss", "pgvector", "pgvectorstore"],
 )
 async def test_a_filter_narrows_within_the_session_and_never_beyond(
     tmp_path: Path, files: dict[str, str], kind: str, request: pytest.FixtureRequest
@@ -376,6 +393,7 @@ async def test_a_filter_narrows_within_the_session_and_never_beyond(
         "qdrant": qdrant_store,
         "faiss": faiss_store,
         "pgvector": lambda: make_store("pgvector", request),
+        "pgvectorstore": lambda: make_store("pgvectorstore", request),
     }
     store = stores[kind]() if kind in stores else None
     processor = (
@@ -506,7 +524,7 @@ async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
             await p.verify_session("one")
 
 
-@pytest.mark.parametrize("kind", ["in-memory", "faiss", "qdrant", "pgvector"])
+@pytest.mark.parametrize("kind", ["in-memory", "faiss", "qdrant", "pgvector", "pgvectorstore"])
 async def test_a_store_that_lists_a_session_has_every_orphan_found_and_deleted(
     tmp_path: Path,
     files: dict[str, str],

@@ -90,13 +90,13 @@ def _in_memory() -> Any:
 STORES = {"qdrant": _qdrant, "faiss": _faiss, "chroma": _chroma, "in-memory": _in_memory}
 
 
-@pytest.mark.parametrize("kind", [*STORES, "pgvector"])
+@pytest.mark.parametrize("kind", [*STORES, "pgvector", "pgvectorstore"])
 @pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
 def test_each_store_gets_the_same_chunks_as_our_own_check(
     where: dict[str, Any], kind: str, request: pytest.FixtureRequest
 ) -> None:
-    if kind == "pgvector":  # a real Postgres, started once for the session
-        store = request.getfixturevalue("pgvector")()
+    if kind.startswith("pgvector"):  # a real Postgres, started once for the session
+        store = request.getfixturevalue(kind)()
         # An ID is a key of the whole table, across collections: each store's own.
         store.add_documents(_documents(), ids=[str(uuid.uuid4()) for _ in RECORDS])
     else:
