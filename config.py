@@ -259,6 +259,9 @@ store = {
     "persist_dir": "rag_ingest_data",
     # A Chroma server (http://host:8000) instead of the embedded client.
     "chroma_url": None,
+    # Your own LangChain VectorStore instead of Chroma: "package.module:attribute" (the
+    # store, or a class or function that makes one). The ledger stays in persist_dir.
+    "vectorstore": None,
     # Headers for that server: its token, or what a proxy in front of it asks for. Keep
     # them out of this file: RAG_INGEST_STORE__CHROMA_HEADERS='{"X-Chroma-Token": "..."}'.
     "chroma_headers": {},

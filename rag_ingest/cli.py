@@ -49,6 +49,12 @@ def _common(parser: argparse.ArgumentParser, *, store: bool = False) -> None:
         where.add_argument("--chroma-url", help="a Chroma server, e.g. http://127.0.0.1:8000")
         parser.add_argument("--collection", help="Chroma collection name")
         parser.add_argument(
+            "--vectorstore",
+            metavar="MODULE:ATTR",
+            help="your own LangChain VectorStore (or a factory of one) instead of Chroma; "
+            "the ledger stays in --persist-dir",
+        )
+        parser.add_argument(
             "--embeddings",
             help="embedder: minilm (default), hash, or MODULE:ATTR (an Embeddings or factory)",
         )
@@ -179,6 +185,7 @@ def _settings(args: argparse.Namespace) -> Any:
             "persist_dir": "persist_dir",
             "chroma_url": "chroma_url",
             "collection": "collection",
+            "vectorstore": "vectorstore",
         },
         "models": {
             "embeddings": "embedder",
@@ -196,7 +203,12 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["pipeline"] = {"in_flight": args.concurrency, "downloads": args.concurrency}
     settings = load_settings(config, overrides)
     m = settings.models
-    specs = [m.embedder, m.summarizer or "", m.image_describer or ""]
+    specs = [
+        m.embedder,
+        m.summarizer or "",
+        m.image_describer or "",
+        settings.store.vectorstore or "",
+    ]
     if any(":" in spec for spec in specs) and "" not in sys.path:
         sys.path.insert(0, "")  # MODULE:ATTR in the working directory, as uvicorn finds apps
     return settings
@@ -435,7 +447,9 @@ def _scratch_store(settings: Settings) -> Path | None:
     directory, removed after, rather than make an empty store where the user pointed."""
     from rag_ingest.store import ledger_path
 
-    if settings.store.chroma_url is not None or ledger_path(settings.store).is_file():
+    if settings.store.chroma_url or settings.store.vectorstore:
+        return None
+    if ledger_path(settings.store).is_file():
         return None
     return Path(tempfile.mkdtemp(prefix="rag-ingest-plan-", dir=settings.temp_dir))
 
@@ -450,8 +464,8 @@ def _no_store(settings: Settings) -> bool:
     create an empty one there and answer from it ("no chunks", "deleted 0")."""
     from rag_ingest.store import ledger_path
 
-    if settings.store.chroma_url is not None:
-        return False
+    if settings.store.chroma_url is not None or settings.store.vectorstore:
+        return False  # a server's or the caller's store: opening it creates nothing here
     path = ledger_path(settings.store)
     if path.is_file():
         return False
@@ -523,8 +537,14 @@ async def _status(args: argparse.Namespace) -> int:
     from rag_ingest.store import Ledger, ledger_path
 
     # The ledger alone (SQLite, safe to read while an ingest writes it): no store, no
-    # workers started.
-    path = ledger_path(_settings(args).store)
+    # workers started. A caller's store is made, as its ledger is named by its collection.
+    settings = _settings(args)
+    own = None
+    if settings.store.vectorstore:
+        from rag_ingest.models import load_object
+
+        own = load_object(settings.store.vectorstore, "vector store")
+    path = ledger_path(settings.store, own)
     if not path.is_file():
         print(
             f"rag-ingest: no ledger at {path} (ingest first, or give --persist-dir)",

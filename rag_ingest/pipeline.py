@@ -375,6 +375,8 @@ class DocumentProcessor:
         self._loop = asyncio.get_running_loop()
         s = self.settings
         p = s.pipeline
+        from langchain_core.vectorstores import VectorStore
+
         from rag_ingest.models import (
             EmbeddingRunner,
             Summarizer,
@@ -387,6 +389,14 @@ class DocumentProcessor:
 
         embeddings = self._embeddings_arg
         store = self._vectorstore_arg
+        if store is None and s.store.vectorstore:
+            store = await self._in_io(load_object, s.store.vectorstore, "vector store")
+            if not isinstance(store, VectorStore):
+                raise ConfigurationError(
+                    f"vector store {s.store.vectorstore!r} is a {type(store).__name__}, "
+                    "not a LangChain VectorStore"
+                )
+            self._vectorstore_arg = store  # a restart on a new loop keeps the same store
         own = None if store is None else getattr(store, "embeddings", None)
         if store is not None and own is None and chroma_collection(store) is not None:
             raise ConfigurationError(

@@ -405,6 +405,13 @@ class StoreSettings(_Part):
     persist_dir: Path = Field(
         default=Path("rag_ingest_data"), description="Embedded Chroma and the ledger live here."
     )
+    vectorstore: str | None = Field(
+        default=None,
+        description="Your own LangChain VectorStore instead of Chroma, as "
+        "'package.module:attribute' (the store, or a class or function called with no "
+        "arguments to make one); it embeds with its own embeddings. The ledger stays in "
+        "persist_dir.",
+    )
     chroma_url: str | None = Field(
         default=None, description="A Chroma server (http://host:8000) instead of embedded."
     )
@@ -443,6 +450,12 @@ class StoreSettings(_Part):
         "timeout, 429/5xx); safe, since writes are upserts and deletes by ID. Our own "
         "Chroma server, if it exited or hangs, is restarted before the next attempt.",
     )
+
+    @model_validator(mode="after")
+    def _one_store(self) -> StoreSettings:
+        if self.vectorstore and self.chroma_url:
+            raise ValueError("give vectorstore or chroma_url, not both")
+        return self
 
 
 def check_source_prefix(entry: object) -> None:

@@ -485,6 +485,51 @@ def test_models_named_by_module_and_attribute(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
 
 
+def test_a_vectorstore_named_by_module_and_attribute(tmp_path: Path) -> None:
+    # A caller's store from the command line: Qdrant's local mode on disk, made by a
+    # factory in the working directory. Ingest, query, status, verify and delete all go
+    # to it, with the ledger in --persist-dir and no Chroma made there.
+    (tmp_path / "mystores.py").write_text(
+        "from langchain_qdrant import QdrantVectorStore\n"
+        "from qdrant_client import QdrantClient, models\n"
+        "from rag_ingest import HashEmbeddings\n"
+        "not_a_store = 'chroma'\n"
+        "def notes():\n"
+        "    client = QdrantClient(path='qdrant')\n"
+        "    if not client.collection_exists('notes'):\n"
+        "        params = models.VectorParams(size=384, distance=models.Distance.COSINE)\n"
+        "        client.create_collection('notes', vectors_config=params)\n"
+        "    return QdrantVectorStore(client=client, collection_name='notes',\n"
+        "                             embedding=HashEmbeddings())\n"
+    )
+    (tmp_path / "doc.md").write_text("# Notes\n\nThe quarterly CANARY-QDRANT text.\n")
+    script = str(Path(sys.executable).parent / "rag-ingest")
+
+    def run(*args: str, store: str = "mystores:notes") -> subprocess.CompletedProcess[str]:
+        common = ["--persist-dir", "store", "--vectorstore", store, "--no-progress"]
+        return subprocess.run(
+            [script, *args, *common], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+
+    ingest = run("ingest", "doc.md", "--session", "q")
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert "1 ingested" in ingest.stdout and "(embedder: hash)" in ingest.stdout
+    hits = json.loads(run("query", "CANARY-QDRANT", "--session", "q", "--json").stdout)
+    assert "CANARY-QDRANT" in hits[0]["text"]
+    status = run("status", "--session", "q")
+    assert status.returncode == 0 and "1 ingested" in status.stdout, status.stderr
+    assert run("verify", "--session", "q").returncode == 0
+    deleted = run("delete", "--session", "q")
+    assert deleted.returncode == 0 and f"deleted {hits[0]['metadata']['chunk_index'] + 1}" in (
+        deleted.stdout
+    )
+    assert sorted(p.name for p in (tmp_path / "store").iterdir() if "chroma" in p.name) == []
+
+    bad = run("ingest", "doc.md", "--session", "q", store="mystores:not_a_store")
+    assert bad.returncode == 2 and "is a str, not a LangChain VectorStore" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_standard_input_is_one_named_document(tmp_path: Path) -> None:
     env = {"RAG_INGEST_STORE__PERSIST_DIR": str(tmp_path / "store")}
     page = b"<html><head><title>Piped page</title></head><body><p>canary LYNX</p></body></html>"

@@ -48,6 +48,9 @@ def test_bad_values_are_configuration_errors(tmp_path: Path) -> None:
         load_settings(None, {"transfer": {"part_size": 10}})
     with pytest.raises(ConfigurationError, match="endpoint_url"):
         load_settings(None, {"s3": {"endpoint_url": "ftp://x"}})
+    both = {"vectorstore": "app:store", "chroma_url": "http://127.0.0.1:8000"}
+    with pytest.raises(ConfigurationError, match="vectorstore or chroma_url, not both"):
+        load_settings(None, {"store": both})
     typo = tmp_path / "typo.py"
     typo.write_text("retyr = {}\n")
     with pytest.raises(ConfigurationError, match="retyr"):
