@@ -452,6 +452,12 @@ def test_a_long_source_is_cut_at_its_start_with_a_mark(capsys: pytest.CaptureFix
     assert shown == "…" + long[-47:] and len(shown) == 48
 
 
+def installed(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed script, as a user runs it: the working directory is not on its path."""
+    script = str(Path(sys.executable).parent / "rag-ingest")
+    return subprocess.run([script, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
 def test_models_named_by_module_and_attribute(tmp_path: Path) -> None:
     (tmp_path / "mymodels.py").write_text(
         "from langchain_core.runnables import RunnableLambda\n"
@@ -461,14 +467,10 @@ def test_models_named_by_module_and_attribute(tmp_path: Path) -> None:
         "    return HashEmbeddings()\n"
     )
     (tmp_path / "doc.md").write_text("# Notes\n\nThe quarterly CANARY-NOTES text.\n")
-    # The installed script, as a user runs it: the working directory is not on its path.
-    script = str(Path(sys.executable).parent / "rag-ingest")
     common = ["--persist-dir", "store", "--embeddings", "mymodels:embeddings"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [script, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
-        )
+        return installed(tmp_path, *args)
 
     ingest = run(
         "ingest", "doc.md", "--session", "m", "--summarizer", "mymodels:summarizer",
@@ -503,13 +505,10 @@ def test_a_vectorstore_named_by_module_and_attribute(tmp_path: Path) -> None:
         "                             embedding=HashEmbeddings())\n"
     )
     (tmp_path / "doc.md").write_text("# Notes\n\nThe quarterly CANARY-QDRANT text.\n")
-    script = str(Path(sys.executable).parent / "rag-ingest")
 
     def run(*args: str, store: str = "mystores:notes") -> subprocess.CompletedProcess[str]:
         common = ["--persist-dir", "store", "--vectorstore", store, "--no-progress"]
-        return subprocess.run(
-            [script, *args, *common], capture_output=True, text=True, timeout=300, cwd=tmp_path
-        )
+        return installed(tmp_path, *args, *common)
 
     ingest = run("ingest", "doc.md", "--session", "q")
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
