@@ -342,7 +342,11 @@ class ChunkStore:
 
     @classmethod
     def wrap(cls, vectorstore: VectorStore, *, batch_size: int, max_attempts: int) -> ChunkStore:
-        """A caller's store: Chroma through its collection, any other through its API."""
+        """A caller's store: Chroma through its collection, any other through its API;
+        :class:`ConfigurationError` for one that cannot be written as it was made."""
+        why = adapter_for(vectorstore).unusable()
+        if why is not None:
+            raise ConfigurationError(why)
         return cls(
             vectorstore,
             collection=chroma_collection(vectorstore),

@@ -101,6 +101,10 @@ class StoreAdapter:
         """Non-empty for a store whose IDs are keys across its collections."""
         return ""
 
+    def unusable(self) -> str | None:
+        """Why the store cannot be written as it was made, if it cannot."""
+        return None
+
 
 class InMemoryAdapter(StoreAdapter):
     """``langchain_core``'s ``InMemoryVectorStore``: a callable filter, its ``store``
@@ -253,6 +257,16 @@ class PGVectorAdapter(StoreAdapter):
     def searches_async(self) -> bool:
         # Its async methods assert an async engine: in sync mode they all fail.
         return bool(getattr(self.vectorstore, "async_mode", False))
+
+    def unusable(self) -> str | None:
+        if not getattr(self.vectorstore, "async_mode", False):
+            return None
+        return (
+            "this PGVector was made with async_mode=True, and refuses every sync call; the "
+            "processor writes and reads the store from its own threads: give it a PGVector "
+            "of the same collection made with a sync connection (async_mode=False). Yours "
+            "can still serve your own async queries."
+        )
 
     @property
     def id_namespace(self) -> str:

@@ -59,8 +59,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def pgvector(postgres: str) -> Iterator[Any]:
-    """``pgvector(embeddings=None)``: a PGVector store (JSONB metadata) in a collection of
-    its own; each one's connections are closed after the test."""
+    """``pgvector(embeddings=None, *, async_mode=False)``: a PGVector store (JSONB
+    metadata) in a collection of its own; each one's connections are closed after."""
     import uuid
 
     from langchain_postgres import PGVector
@@ -69,19 +69,21 @@ def pgvector(postgres: str) -> Iterator[Any]:
 
     made: list[Any] = []
 
-    def make(embeddings: Any = None) -> Any:
+    def make(embeddings: Any = None, *, async_mode: bool = False) -> Any:
         store = PGVector(
             embeddings=embeddings or HashEmbeddings(),
             collection_name=f"c-{uuid.uuid4().hex}",
             connection=postgres,
             use_jsonb=True,
+            async_mode=async_mode,
         )
         made.append(store)
         return store
 
     yield make
     for store in made:
-        store._engine.dispose()
+        if store._engine is not None:
+            store._engine.dispose()
 
 
 @pytest.fixture

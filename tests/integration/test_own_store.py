@@ -581,6 +581,16 @@ def test_a_faiss_index_that_keeps_no_vectors_has_none_to_reuse() -> None:
     assert wrapped.vectors_by_hash(["x"]) == {}
 
 
+async def test_an_async_mode_pgvector_is_refused_at_start_saying_what_to_give(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # It refuses every sync call: before, every document failed, each with the store's
+    # "This method must be called without async_mode".
+    store = request.getfixturevalue("pgvector")(async_mode=True)
+    with pytest.raises(ConfigurationError, match="async_mode=False"):
+        await DocumentProcessor(settings(tmp_path), vectorstore=store).start()
+
+
 async def test_two_pgvector_collections_in_one_database_each_hold_their_chunks(
     tmp_path: Path, files: dict[str, str], no_minilm: None, request: pytest.FixtureRequest
 ) -> None:
