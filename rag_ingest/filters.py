@@ -9,12 +9,20 @@ form (:func:`qdrant_filter`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from rag_ingest.errors import ConfigurationError
 
-__all__ = ["check_where", "chroma_where", "matches", "pgvector_where", "qdrant_filter"]
+__all__ = [
+    "check_where",
+    "chroma_where",
+    "matches",
+    "milvus_expr",
+    "pgvector_where",
+    "qdrant_filter",
+]
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "$eq": lambda a, b: a == b,
@@ -146,5 +154,40 @@ def qdrant_filter(where: dict[str, Any], payload_key: str) -> Any:
                     bound = models.Range(**{op[1:]: arg})
                     must.append(models.FieldCondition(key=key, range=bound))
         return models.Filter(must=must or None, must_not=must_not or None)
+
+    return convert(where)
+
+
+_MILVUS_OPS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def milvus_expr(where: dict[str, Any], field: Callable[[str], str]) -> str:
+    """``where`` as a Milvus boolean expression; ``field(key)`` is how a metadata key
+    is named in it (a dynamic field by its name, or a key of a JSON field).
+    ``$in``/``$nin`` become ``==``/``!=`` clauses, so a list may mix types."""
+
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False)
+        return repr(value)
+
+    def convert(part: dict[str, Any]) -> str:
+        clauses: list[str] = []
+        for key, value in part.items():
+            if key in ("$and", "$or"):
+                joined = f" {key[1:]} ".join(f"({convert(p)})" for p in value)
+                clauses.append(f"({joined})")
+                continue
+            ops = value if isinstance(value, dict) else {"$eq": value}
+            for op, arg in ops.items():
+                if op in ("$in", "$nin"):
+                    sign, join = ("==", " or ") if op == "$in" else ("!=", " and ")
+                    inner = join.join(f"{field(key)} {sign} {literal(v)}" for v in arg)
+                    clauses.append(f"({inner})")
+                else:
+                    clauses.append(f"{field(key)} {_MILVUS_OPS[op]} {literal(arg)}")
+        return " and ".join(clauses)
 
     return convert(where)

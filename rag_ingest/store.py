@@ -198,11 +198,17 @@ class SessionRetriever(VectorStoreRetriever):
     session_id: str
     where: dict[str, Any] | None = None
     store: Any = None  # the ChunkStore whose retries (and server restarts) searches get
+    filter_key: str = "filter"  # the search keyword the store's filter goes under
+
+    def _session_only(self, kwargs: dict[str, Any]) -> None:
+        """The session filter over any the caller gave at invoke time."""
+        kwargs.pop("filter", None)
+        kwargs[self.filter_key] = self.search_kwargs[self.filter_key]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        kwargs["filter"] = self.search_kwargs["filter"]
+        self._session_only(kwargs)
         search = super()._get_relevant_documents
         if self.store is None:
             docs = search(query, run_manager=run_manager, **kwargs)
@@ -219,7 +225,7 @@ class SessionRetriever(VectorStoreRetriever):
             return await asyncio.to_thread(
                 self._get_relevant_documents, query, run_manager=run_manager.get_sync(), **kwargs
             )
-        kwargs["filter"] = self.search_kwargs["filter"]
+        self._session_only(kwargs)
         search = super()._aget_relevant_documents
 
         def make() -> Any:
@@ -612,6 +618,10 @@ class ChunkStore:
                 found.update(self._read(self._collection.get, ids=batch, include=[])["ids"])
             return found
         for i in range(0, len(ids), self.batch_size):
+            told = self._read(self._adapter.present, ids[i : i + self.batch_size])
+            if told is not None:  # the store's own way (Milvus has no get_by_ids)
+                found.update(told)
+                continue
             try:
                 docs = self._read(self.vectorstore.get_by_ids, ids[i : i + self.batch_size])
             except NotImplementedError:
@@ -704,7 +714,7 @@ class ChunkStore:
                 self.vectorstore.similarity_search_with_score,
                 text,
                 k=k,
-                filter=self._adapter.session_filter(session, where),
+                **{self._adapter.filter_kwarg: self._adapter.session_filter(session, where)},
             )
         except Exception as exc:
             raise StoreError(f"vector store query failed: {type(exc).__name__}: {exc}") from exc
@@ -734,7 +744,13 @@ class ChunkStore:
         search_kwargs.setdefault("k", k)
         _check_k(search_kwargs["k"])
         self.check_embedder()
-        search_kwargs["filter"] = self._adapter.session_filter(session, where)
+        key = self._adapter.filter_kwarg
+        if key in search_kwargs:
+            raise ConfigurationError(
+                f"a retriever's filter narrows its session: give a metadata dict as where=, "
+                f"not search_kwargs[{key!r}]"
+            )
+        search_kwargs[key] = self._adapter.session_filter(session, where)
         tags = kwargs.pop("tags", None) or self.vectorstore._get_retriever_tags()
         return SessionRetriever(
             vectorstore=self.vectorstore,
@@ -743,6 +759,7 @@ class ChunkStore:
             search_kwargs=search_kwargs,
             tags=tags,
             store=self,
+            filter_key=key,
             **kwargs,
         )
 

@@ -3,8 +3,9 @@
 Every store is written with ``add_documents(ids=...)`` and ``delete(ids)`` unless
 its adapter knows better. An adapter says, for its store:
 
-- the form of the session filter it takes (a callable, a Qdrant ``Filter``,
-  PGVector's and PGVectorStore's dict, or Chroma's, which most LangChain stores take);
+- the form of the session filter it takes, and under which search keyword (a
+  callable, a Qdrant ``Filter``, PGVector's and PGVectorStore's dict, a Milvus
+  expression under ``expr``, or Chroma's dict, which most LangChain stores take);
 - whether it takes vectors we computed (then its embedding calls are ours: timed,
   retried, and reused where the store already holds the text), and how to read
   them back;
@@ -27,7 +28,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 
-from rag_ingest.filters import chroma_where, matches, pgvector_where, qdrant_filter
+from rag_ingest.filters import chroma_where, matches, milvus_expr, pgvector_where, qdrant_filter
 from rag_ingest.models import Vectors
 
 __all__ = ["StoreAdapter", "adapter_for", "session_filter"]
@@ -103,6 +104,16 @@ class StoreAdapter:
 
     def unusable(self) -> str | None:
         """Why the store cannot be written as it was made, if it cannot."""
+        return None
+
+    @property
+    def filter_kwarg(self) -> str:
+        """The search keyword its filter goes under."""
+        return "filter"
+
+    def present(self, ids: list[str]) -> set[str] | None:
+        """Those of ``ids`` the store holds, where it has its own way to tell; None to
+        ask ``get_by_ids``."""
         return None
 
 
@@ -351,6 +362,92 @@ class PGVectorStoreAdapter(StoreAdapter):
         return {str(i) for i in vs.get(where=pgvector_where(where), include=[])["ids"]}
 
 
+class MilvusAdapter(StoreAdapter):
+    """langchain-milvus's ``Milvus`` with dynamic fields or a JSON metadata field (chunks
+    of different types carry different fields): a boolean expression under ``expr``;
+    our vectors through its ``add_embeddings``; IDs it holds told and listed by
+    ``get_pks``, and deleted before they are written again, as its insert does not
+    replace a row with the same key."""
+
+    def _field(self, key: str) -> str:
+        holder = getattr(self.vectorstore, "_metadata_field", None)
+        return f"{holder}[{json.dumps(key)}]" if holder else key
+
+    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
+        return milvus_expr(super().session_filter(session_id, where), self._field)
+
+    @property
+    def filter_kwarg(self) -> str:
+        return "expr"
+
+    def unusable(self) -> str | None:
+        vs: Any = self.vectorstore
+        if getattr(vs, "enable_dynamic_field", False) or getattr(vs, "_metadata_field", None):
+            return None
+        return (
+            "this Milvus store has neither enable_dynamic_field=True nor a metadata_field: "
+            "its fields are fixed by the first chunk's metadata, and a chunk of another file "
+            "type (other fields) fails to insert; make it with enable_dynamic_field=True"
+        )
+
+    @property
+    def takes_vectors(self) -> bool:
+        vs: Any = self.vectorstore
+        return getattr(vs, "embeddings", None) is not None and not getattr(
+            vs, "_is_multi_vector", True
+        )
+
+    def add_vectors(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+    ) -> None:
+        vs: Any = self.vectorstore
+        vs.add_embeddings(texts, vectors.tolist(), metadatas, ids=ids)
+
+    @property
+    def replaces_held_ids(self) -> bool:
+        return False
+
+    def _keys(self, ids: list[str]) -> str:
+        vs: Any = self.vectorstore
+        return f"{vs._primary_field} in {json.dumps(ids)}"
+
+    def present(self, ids: list[str]) -> set[str] | None:
+        if getattr(self.vectorstore, "col", None) is None:  # nothing written yet
+            return set()
+        found = self.vectorstore.get_pks(self._keys(ids))  # type: ignore[attr-defined]
+        return {str(i) for i in found or []}
+
+    def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
+        vs: Any = self.vectorstore
+        if vs.col is None or not isinstance(vs._vector_field, str):
+            return []
+        fields = [vs._text_field, vs._vector_field]
+        rows = vs.client.query(vs.collection_name, filter=self._keys(ids), output_fields=fields)
+        return [(r[vs._text_field], _vector(r[vs._vector_field])) for r in rows]
+
+    def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
+        vs: Any = self.vectorstore
+        if vs.col is None:
+            return set()
+        where: dict[str, Any] = {"session_id": session_id}
+        if source is not None:
+            where = {"$and": [where, {"source": source}]}
+        # An iterator, not get_pks: a Milvus server caps one query's results at 16,384.
+        pages = vs.client.query_iterator(
+            vs.collection_name,
+            batch_size=4096,
+            filter=milvus_expr(where, self._field),
+            output_fields=[vs._primary_field],
+        )
+        found: set[str] = set()
+        try:
+            while page := pages.next():
+                found.update(str(row[vs._primary_field]) for row in page)
+        finally:
+            pages.close()
+        return found
+
+
 def _ours(metadata: dict[str, Any], session_id: str, source: str | None) -> bool:
     return metadata.get("session_id") == session_id and (
         source is None or metadata.get("source") == source
@@ -370,6 +467,8 @@ def adapter_for(vectorstore: VectorStore) -> StoreAdapter:
         return PGVectorAdapter(vectorstore)
     if module == "langchain_postgres.v2.vectorstores":
         return PGVectorStoreAdapter(vectorstore)
+    if module.startswith("langchain_milvus"):
+        return MilvusAdapter(vectorstore)
     return StoreAdapter(vectorstore)
 
 

@@ -144,14 +144,31 @@ def is_postgres(store: Any) -> bool:
     return type(store).__module__.startswith("langchain_postgres")
 
 
+def milvus_store(directory: Path, embeddings: Any = None, **options: Any) -> Any:
+    """langchain-milvus's store on Milvus Lite (a file, in process)."""
+    from langchain_milvus import Milvus
+
+    options.setdefault("enable_dynamic_field", True)
+    return Milvus(
+        embedding_function=embeddings or HashEmbeddings(),
+        connection_args={"uri": str(directory / "milvus.db")},
+        **options,
+    )
+
+
 def make_store(kind: str, request: pytest.FixtureRequest, embeddings: Any = None) -> Any:
     if kind.startswith("pgvector"):  # a real Postgres, started once for the session
         return request.getfixturevalue(kind)(embeddings)
+    if kind == "milvus":
+        return milvus_store(request.getfixturevalue("tmp_path"), embeddings)
     return {"qdrant": qdrant_store, "faiss": faiss_store}[kind](embeddings)
 
 
 def stored_ids(store: Any, session: str) -> set[str]:
-    """The IDs a Qdrant, FAISS or Postgres store holds for ``session``."""
+    """The IDs a Qdrant, FAISS, Milvus or Postgres store holds for ``session``."""
+    if type(store).__module__.startswith("langchain_milvus"):
+        rows = store.client.query(store.collection_name, filter='pk != ""', output_fields=["*"])
+        return {r["pk"] for r in rows if r.get("session_id") == session}
     if is_postgres(store):
         return {str(r[0]) for r in pg_rows(store) if r[2]["session_id"] == session}
     if hasattr(store, "docstore"):
@@ -266,7 +283,7 @@ async def test_a_store_and_embeddings_that_disagree_are_refused(tmp_path: Path) 
     client.close()
 
 
-@pytest.mark.parametrize("kind", ["qdrant", "faiss", "pgvector", "pgvectorstore"])
+@pytest.mark.parametrize("kind", ["qdrant", "faiss", "milvus", "pgvector", "pgvectorstore"])
 async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions_apart(
     tmp_path: Path,
     files: dict[str, str],
@@ -284,9 +301,19 @@ async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions
         assert one and two
         recorded = {i for r in p.ledger.session_rows("one") for i in r.chunk_ids}
         assert recorded == one
-        # A re-run finds them there (by get_by_ids): unchanged, skipped.
+        # A re-run finds them there (by get_by_ids; Milvus has none: by get_pks):
+        # unchanged, skipped.
         again = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
         assert [r.status for r in again.results] == ["skipped"] * 2
+        # A chunk the store lost is found missing, and its source ingested again.
+        birds = next(r for r in p.ledger.session_rows("one") if r.source.endswith("birds.txt"))
+        store.delete(ids=birds.chunk_ids[:1])
+        again = await p.process_many([files["birds.txt"], files["zebras.md"]], session_id="one")
+        assert {r.filename: r.status for r in again.results} == {
+            "birds.txt": "ingested",
+            "zebras.md": "skipped",
+        }
+        assert stored_ids(store, "one") == one
         # New metadata: the same chunks under the same IDs, replaced (FAISS had refused
         # "ids that already exist").
         tagged = await p.process_document(
@@ -318,7 +345,10 @@ async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions
 
 
 def stored_vectors(store: Any) -> dict[str, list[float]]:
-    """Each text a Qdrant, FAISS or Postgres store holds, with its stored vector."""
+    """Each text a Qdrant, FAISS, Milvus or Postgres store holds, with its stored vector."""
+    if type(store).__module__.startswith("langchain_milvus"):
+        rows = store.client.query(store.collection_name, filter='pk != ""', output_fields=["*"])
+        return {r["text"]: list(r["vector"]) for r in rows}
     if is_postgres(store):
         return {r[1]: json.loads(r[3]) for r in pg_rows(store)}
     if hasattr(store, "docstore"):
@@ -330,7 +360,7 @@ def stored_vectors(store: Any) -> dict[str, list[float]]:
     return {p.payload["page_content"]: p.vector for p in points}
 
 
-@pytest.mark.parametrize("kind", ["faiss", "qdrant", "pgvector", "pgvectorstore"])
+@pytest.mark.parametrize("kind", ["faiss", "qdrant", "milvus", "pgvector", "pgvectorstore"])
 async def test_a_faiss_qdrant_or_pgvector_store_gets_vectors_from_our_timed_retried_calls(
     tmp_path: Path,
     files: dict[str, str],
@@ -382,7 +412,16 @@ async def test_a_faiss_qdrant_or_pgvector_store_gets_vectors_from_our_timed_retr
 
 @pytest.mark.parametrize(
     "kind",
-    ["chroma", "in-memory", "filter-ignoring", "qdrant", "faiss", "pgvector", "pgvectorstore"],
+    [
+        "chroma",
+        "in-memory",
+        "filter-ignoring",
+        "qdrant",
+        "faiss",
+        "milvus",
+        "pgvector",
+        "pgvectorstore",
+    ],
 )
 async def test_a_filter_narrows_within_the_session_and_never_beyond(
     tmp_path: Path, files: dict[str, str], kind: str, request: pytest.FixtureRequest
@@ -393,6 +432,7 @@ async def test_a_filter_narrows_within_the_session_and_never_beyond(
         "qdrant": qdrant_store,
         "faiss": faiss_store,
         "pgvector": lambda: make_store("pgvector", request),
+        "milvus": lambda: make_store("milvus", request),
         "pgvectorstore": lambda: make_store("pgvectorstore", request),
     }
     store = stores[kind]() if kind in stores else None
@@ -524,7 +564,9 @@ async def test_verify_refuses_a_store_that_can_neither_list_nor_get(
             await p.verify_session("one")
 
 
-@pytest.mark.parametrize("kind", ["in-memory", "faiss", "qdrant", "pgvector", "pgvectorstore"])
+@pytest.mark.parametrize(
+    "kind", ["in-memory", "faiss", "qdrant", "milvus", "pgvector", "pgvectorstore"]
+)
 async def test_a_store_that_lists_a_session_has_every_orphan_found_and_deleted(
     tmp_path: Path,
     files: dict[str, str],
@@ -579,6 +621,14 @@ def test_a_faiss_index_that_keeps_no_vectors_has_none_to_reuse() -> None:
 
     store.index = KeepsNoVectors()
     assert wrapped.vectors_by_hash(["x"]) == {}
+
+
+async def test_a_milvus_store_without_dynamic_fields_is_refused_at_start(tmp_path: Path) -> None:
+    # Its fields would be fixed by the first chunk's metadata: a chunk of another file
+    # type (a PDF's page numbers, code's language) would fail to insert.
+    store = milvus_store(tmp_path, enable_dynamic_field=False)
+    with pytest.raises(ConfigurationError, match="enable_dynamic_field=True"):
+        await DocumentProcessor(settings(tmp_path), vectorstore=store).start()
 
 
 async def test_an_async_mode_pgvector_is_refused_at_start_saying_what_to_give(

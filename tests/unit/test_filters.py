@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from rag_ingest.filters import check_where, matches
 from rag_ingest.models import HashEmbeddings
-from rag_ingest.vectorstores import session_filter
+from rag_ingest.vectorstores import adapter_for, session_filter
 
 RECORDS: list[dict[str, Any]] = [
     {"session_id": "one", "file_type": "pdf", "page_start": 1, "score": 0.5, "ocr": True},
@@ -81,16 +82,34 @@ def _chroma() -> Any:
     return store
 
 
+def _milvus(directory: Path) -> Any:
+    pytest.importorskip("langchain_milvus")
+    from langchain_milvus import Milvus
+
+    store = Milvus(
+        embedding_function=HashEmbeddings(),
+        connection_args={"uri": str(directory / "milvus.db")},  # Milvus Lite, in process
+        enable_dynamic_field=True,
+    )
+    store.add_documents(_documents(), ids=[str(i) for i in range(len(RECORDS))])
+    return store
+
+
 def _in_memory() -> Any:
     store = InMemoryVectorStore(embedding=HashEmbeddings())
     store.add_documents(_documents())
     return store
 
 
-STORES = {"qdrant": _qdrant, "faiss": _faiss, "chroma": _chroma, "in-memory": _in_memory}
+STORES = {
+    "qdrant": _qdrant,
+    "faiss": _faiss,
+    "chroma": _chroma,
+    "in-memory": _in_memory,
+}
 
 
-@pytest.mark.parametrize("kind", [*STORES, "pgvector", "pgvectorstore"])
+@pytest.mark.parametrize("kind", [*STORES, "milvus", "pgvector", "pgvectorstore"])
 @pytest.mark.parametrize("where", WHERES, ids=[str(w) for w in WHERES])
 def test_each_store_gets_the_same_chunks_as_our_own_check(
     where: dict[str, Any], kind: str, request: pytest.FixtureRequest
@@ -99,9 +118,12 @@ def test_each_store_gets_the_same_chunks_as_our_own_check(
         store = request.getfixturevalue(kind)()
         # An ID is a key of the whole table, across collections: each store's own.
         store.add_documents(_documents(), ids=[str(uuid.uuid4()) for _ in RECORDS])
+    elif kind == "milvus":
+        store = _milvus(request.getfixturevalue("tmp_path"))
     else:
         store = STORES[kind]()
     expected = {i for i, r in enumerate(RECORDS) if r["session_id"] == "one" and matches(r, where)}
     keep = session_filter(store, "one", check_where(where))
-    found = store.similarity_search("record", k=len(RECORDS), filter=keep)
+    key = adapter_for(store).filter_kwarg  # Milvus: expr
+    found = store.similarity_search("record", k=len(RECORDS), **{key: keep})
     assert {d.metadata["n"] for d in found} == expected
