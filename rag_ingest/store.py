@@ -6,7 +6,8 @@ ignores an existing ID, so it is never used. A caller's ``langchain_chroma.Chrom
 is written the same way. Any other LangChain ``VectorStore`` works through
 ``add_documents(ids=...)`` (it embeds with its own embeddings, in batches, each
 retried on a transient error) and ``delete(ids)``, unless its adapter
-(:mod:`rag_ingest.vectorstores`) knows better: FAISS and Qdrant take our vectors.
+(:mod:`rag_ingest.vectorstores`) knows better: FAISS, Qdrant, Milvus, PGVector and
+PGVectorStore take our vectors.
 
 Session scope does not trust the store with it: queries and retrievers pass the
 store its session filter, in its own form, and then drop any chunk of another
@@ -331,8 +332,8 @@ class ChunkStore:
         self._client = client  # a Chroma client we made, closed by close()
         self._dir_lock = lock  # the embedded directory's StoreLock (in-process), if ours
         self._collection = collection  # the raw Chroma collection, when Chroma
-        # A caller's store: its filter form, and whether it takes our vectors (FAISS,
-        # Qdrant) rather than embed on add, or lists a session's IDs.
+        # A caller's store: its filter form, whether it takes our vectors rather than
+        # embed on add, whether it lists a session's IDs (rag_ingest.vectorstores).
         self._adapter = adapter_for(vectorstore)
         self._takes_vectors = collection is None and self._adapter.takes_vectors
         self.max_batch = 5000
@@ -515,7 +516,7 @@ class ChunkStore:
         held: set[str] = set()
         if self._collection is None and not self._adapter.replaces_held_ids:
             # An ID written before (new metadata, a replayed write) is taken out first:
-            # FAISS refuses to add it again.
+            # FAISS refuses to add it again, and a Milvus server would keep both rows.
             held = self.present(ids) or set()
         with self._lock:
             try:
