@@ -40,6 +40,12 @@ def _session_matches(session_id: str, where: dict[str, Any] | None) -> Any:
     )
 
 
+def _session_where(session_id: str, source: str | None) -> dict[str, Any]:
+    """A session's chunks (of one source, if given), in Chroma's where form."""
+    where: dict[str, Any] = {"session_id": session_id}
+    return where if source is None else {"$and": [where, {"source": source}]}
+
+
 def _vector(values: Any) -> Vectors:
     import numpy as np
 
@@ -129,10 +135,11 @@ class InMemoryAdapter(StoreAdapter):
         records = getattr(self.vectorstore, "store", None)
         if not isinstance(records, dict):
             return None
+        where = _session_where(session_id, source)
         return {
             str(key)
             for key, record in list(records.items())
-            if _ours(record.get("metadata") or {}, session_id, source)
+            if matches(record.get("metadata") or {}, where)
         }
 
 
@@ -175,10 +182,11 @@ class FaissAdapter(StoreAdapter):
         vs = self._docs()
         if vs is None:
             return None
+        where = _session_where(session_id, source)
         found: set[str] = set()
         for doc_id in list(vs.index_to_docstore_id.values()):
             doc = vs.docstore.search(doc_id)
-            if isinstance(doc, Document) and _ours(doc.metadata, session_id, source):
+            if isinstance(doc, Document) and matches(doc.metadata, where):
                 found.add(str(doc_id))
         return found
 
@@ -231,10 +239,7 @@ class QdrantAdapter(StoreAdapter):
 
     def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
         vs: Any = self.vectorstore
-        where: dict[str, Any] = {"session_id": session_id}
-        if source is not None:
-            where = {"$and": [where, {"source": source}]}
-        selector = qdrant_filter(where, vs.metadata_payload_key)
+        selector = qdrant_filter(_session_where(session_id, source), vs.metadata_payload_key)
         found: set[str] = set()
         offset = None
         while True:
@@ -251,14 +256,25 @@ class QdrantAdapter(StoreAdapter):
                 return found
 
 
-class PGVectorAdapter(StoreAdapter):
-    """langchain-postgres's ``PGVector`` in sync mode with JSONB metadata (its default):
-    Chroma's dict filter, which it takes as is; our vectors through its
-    ``add_embeddings(texts, embeddings, metadatas, ids)``, an upsert; a session's IDs
-    and stored vectors read through its own SQLAlchemy session and filter clause."""
+class _PostgresAdapter(StoreAdapter):
+    """What langchain-postgres's two stores share: its dict filter (with ``$in`` as
+    ``$eq`` clauses) and ``add_embeddings(texts, embeddings, metadatas, ids)``, an
+    upsert."""
 
     def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
         return pgvector_where(super().session_filter(session_id, where))
+
+    def add_vectors(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+    ) -> None:
+        vs: Any = self.vectorstore
+        vs.add_embeddings(texts=texts, embeddings=vectors.tolist(), metadatas=metadatas, ids=ids)
+
+
+class PGVectorAdapter(_PostgresAdapter):
+    """langchain-postgres's ``PGVector`` in sync mode with JSONB metadata (its default):
+    a session's IDs and stored vectors read through its own SQLAlchemy session and
+    filter clause."""
 
     def _usable(self) -> bool:
         vs: Any = self.vectorstore
@@ -289,12 +305,6 @@ class PGVectorAdapter(StoreAdapter):
     def takes_vectors(self) -> bool:
         return self._usable() and getattr(self.vectorstore, "embeddings", None) is not None
 
-    def add_vectors(
-        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
-    ) -> None:
-        vs: Any = self.vectorstore
-        vs.add_embeddings(texts=texts, embeddings=vectors.tolist(), metadatas=metadatas, ids=ids)
-
     def _select(self, columns: list[Any], where: Any) -> list[Any]:
         from sqlalchemy import select
 
@@ -317,31 +327,18 @@ class PGVectorAdapter(StoreAdapter):
         if not self._usable():
             return None
         vs: Any = self.vectorstore
-        where: dict[str, Any] = {"session_id": session_id}
-        if source is not None:
-            where = {"$and": [where, {"source": source}]}
-        clause = vs._create_filter_clause(pgvector_where(where))
+        clause = vs._create_filter_clause(pgvector_where(_session_where(session_id, source)))
         rows = self._select([vs.EmbeddingStore.id], clause)
         return {str(row[0]) for row in rows}
 
 
-class PGVectorStoreAdapter(StoreAdapter):
-    """langchain-postgres's newer ``PGVectorStore`` (a table per store): the same dict
-    filter as ``PGVector``; our vectors through its ``add_embeddings``, an upsert; a
-    session's IDs and stored vectors read by its Chroma-like ``get``."""
-
-    def session_filter(self, session_id: str, where: dict[str, Any] | None) -> Any:
-        return pgvector_where(super().session_filter(session_id, where))
+class PGVectorStoreAdapter(_PostgresAdapter):
+    """langchain-postgres's newer ``PGVectorStore`` (a table per store): a session's IDs
+    and stored vectors read by its Chroma-like ``get``."""
 
     @property
     def takes_vectors(self) -> bool:
         return getattr(self.vectorstore, "embeddings", None) is not None
-
-    def add_vectors(
-        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
-    ) -> None:
-        vs: Any = self.vectorstore
-        vs.add_embeddings(texts=texts, embeddings=vectors.tolist(), metadatas=metadatas, ids=ids)
 
     def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
         vs: Any = self.vectorstore
@@ -356,10 +353,8 @@ class PGVectorStoreAdapter(StoreAdapter):
 
     def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
         vs: Any = self.vectorstore
-        where: dict[str, Any] = {"session_id": session_id}
-        if source is not None:
-            where = {"$and": [where, {"source": source}]}
-        return {str(i) for i in vs.get(where=pgvector_where(where), include=[])["ids"]}
+        where = pgvector_where(_session_where(session_id, source))
+        return {str(i) for i in vs.get(where=where, include=[])["ids"]}
 
 
 class MilvusAdapter(StoreAdapter):
@@ -429,14 +424,11 @@ class MilvusAdapter(StoreAdapter):
         vs: Any = self.vectorstore
         if vs.col is None:
             return set()
-        where: dict[str, Any] = {"session_id": session_id}
-        if source is not None:
-            where = {"$and": [where, {"source": source}]}
         # An iterator, not get_pks: a Milvus server caps one query's results at 16,384.
         pages = vs.client.query_iterator(
             vs.collection_name,
             batch_size=4096,
-            filter=milvus_expr(where, self._field),
+            filter=milvus_expr(_session_where(session_id, source), self._field),
             output_fields=[vs._primary_field],
         )
         found: set[str] = set()
@@ -446,12 +438,6 @@ class MilvusAdapter(StoreAdapter):
         finally:
             pages.close()
         return found
-
-
-def _ours(metadata: dict[str, Any], session_id: str, source: str | None) -> bool:
-    return metadata.get("session_id") == session_id and (
-        source is None or metadata.get("source") == source
-    )
 
 
 def adapter_for(vectorstore: VectorStore) -> StoreAdapter:
