@@ -140,6 +140,11 @@ def pg_rows(store: Any) -> list[Any]:
         return list(connection.execute(sql, {"name": store.collection_name}))
 
 
+def milvus_rows(store: Any) -> list[dict[str, Any]]:
+    """Every row of a Milvus store's collection, all fields, read by its client."""
+    return list(store.client.query(store.collection_name, filter='pk != ""', output_fields=["*"]))
+
+
 def is_postgres(store: Any) -> bool:
     return type(store).__module__.startswith("langchain_postgres")
 
@@ -167,8 +172,7 @@ def make_store(kind: str, request: pytest.FixtureRequest, embeddings: Any = None
 def stored_ids(store: Any, session: str) -> set[str]:
     """The IDs a Qdrant, FAISS, Milvus or Postgres store holds for ``session``."""
     if type(store).__module__.startswith("langchain_milvus"):
-        rows = store.client.query(store.collection_name, filter='pk != ""', output_fields=["*"])
-        return {r["pk"] for r in rows if r.get("session_id") == session}
+        return {r["pk"] for r in milvus_rows(store) if r.get("session_id") == session}
     if is_postgres(store):
         return {str(r[0]) for r in pg_rows(store) if r[2]["session_id"] == session}
     if hasattr(store, "docstore"):
@@ -347,8 +351,7 @@ async def test_a_qdrant_faiss_or_pgvector_store_takes_our_ids_and_keeps_sessions
 def stored_vectors(store: Any) -> dict[str, list[float]]:
     """Each text a Qdrant, FAISS, Milvus or Postgres store holds, with its stored vector."""
     if type(store).__module__.startswith("langchain_milvus"):
-        rows = store.client.query(store.collection_name, filter='pk != ""', output_fields=["*"])
-        return {r["text"]: list(r["vector"]) for r in rows}
+        return {r["text"]: list(r["vector"]) for r in milvus_rows(store)}
     if is_postgres(store):
         return {r[1]: json.loads(r[3]) for r in pg_rows(store)}
     if hasattr(store, "docstore"):
