@@ -33,8 +33,11 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A zombie is dead but still listed until its (new) parent reaps it.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False  # reaped since the signal
 
 
 def _gone_within(pid: int, seconds: float) -> bool:
@@ -168,8 +171,12 @@ def test_a_processor_left_open_starts_again_on_the_next_loop(tmp_path: Path) -> 
         tasks = f"/proc/{os.getpid()}/task"
         found: set[str] = set()
         for task in os.listdir(tasks):
-            with open(f"{tasks}/{task}/children") as listing:
-                found.update(pid for pid in listing.read().split() if _alive(int(pid)))
+            try:
+                with open(f"{tasks}/{task}/children") as listing:
+                    pids = listing.read().split()
+            except FileNotFoundError:
+                continue  # a thread that ended since the listing (its children pass on)
+            found.update(pid for pid in pids if _alive(int(pid)))
         return len(found)
 
     assert asyncio.run(ingest(0)) == ("ingested", 1)
