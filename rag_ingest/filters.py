@@ -2,7 +2,8 @@
 
 A caller's ``where`` is one language whatever the store: Chroma's dict form
 (fields, ``$eq``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte``/``$in``/``$nin``,
-``$and``/``$or``). We apply it ourselves too (:func:`matches`), so whatever a
+``$and``/``$or``), with Chroma's meaning: ``$ne`` and ``$nin`` pass a chunk without
+the field, the ordering operators do not. We apply it ourselves too (:func:`matches`), so whatever a
 store returns is checked again, and translate it for stores that take another
 form (:func:`qdrant_filter`).
 """
@@ -97,7 +98,8 @@ def chroma_where(where: dict[str, Any]) -> dict[str, Any]:
 def pgvector_where(where: dict[str, Any]) -> dict[str, Any]:
     """``where`` (in :func:`chroma_where`'s form) as langchain-postgres's PGVector takes
     it: ``$in``/``$nin`` spelled as ``$eq``/``$ne`` clauses, which it compares by JSON
-    type. Its own ``$in`` compares text (``"3"`` matches ``3``) and refuses booleans."""
+    type. Its own ``$in`` compares text (``"3"`` matches ``3``) and refuses booleans.
+    Its ``$ne`` is SQL's, false on a missing field: ``$exists`` says that case."""
     parts: list[dict[str, Any]] = []
     for key, value in where.items():
         if key in ("$and", "$or"):
@@ -106,8 +108,10 @@ def pgvector_where(where: dict[str, Any]) -> dict[str, Any]:
         op, arg = next(iter(value.items())) if isinstance(value, dict) else ("$eq", value)
         if op == "$in":
             parts.append({"$or": [{key: {"$eq": v}} for v in arg]})
-        elif op == "$nin":
-            parts.append({"$and": [{key: {"$ne": v}} for v in arg]})
+        elif op in ("$ne", "$nin"):
+            differ = [{key: {"$ne": v}} for v in (arg if op == "$nin" else [arg])]
+            missing = {key: {"$exists": False}}
+            parts.append({"$or": [missing, differ[0] if len(differ) == 1 else {"$and": differ}]})
         else:
             parts.append({key: {op: arg}})
     return parts[0] if len(parts) == 1 else {"$and": parts}
@@ -164,7 +168,8 @@ _MILVUS_OPS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "
 def milvus_expr(where: dict[str, Any], field: Callable[[str], str]) -> str:
     """``where`` as a Milvus boolean expression; ``field(key)`` is how a metadata key
     is named in it (a dynamic field by its name, or a key of a JSON field).
-    ``$in``/``$nin`` become ``==``/``!=`` clauses, so a list may mix types."""
+    ``$in``/``$nin`` become ``==``/``!=`` clauses, so a list may mix types; a missing
+    field, false for ``!=`` there, passes ``$ne`` and ``$nin`` by ``is null``."""
 
     def literal(value: Any) -> str:
         if isinstance(value, bool):
@@ -182,10 +187,14 @@ def milvus_expr(where: dict[str, Any], field: Callable[[str], str]) -> str:
                 continue
             ops = value if isinstance(value, dict) else {"$eq": value}
             for op, arg in ops.items():
-                if op in ("$in", "$nin"):
-                    sign, join = ("==", " or ") if op == "$in" else ("!=", " and ")
-                    inner = join.join(f"{field(key)} {sign} {literal(v)}" for v in arg)
+                if op == "$in":
+                    inner = " or ".join(f"{field(key)} == {literal(v)}" for v in arg)
                     clauses.append(f"({inner})")
+                elif op in ("$ne", "$nin"):
+                    differ = " and ".join(
+                        f"{field(key)} != {literal(v)}" for v in (arg if op == "$nin" else [arg])
+                    )
+                    clauses.append(f"({field(key)} is null or ({differ}))")
                 else:
                     clauses.append(f"{field(key)} {_MILVUS_OPS[op]} {literal(arg)}")
         return " and ".join(clauses)

@@ -28,6 +28,10 @@ RECORDS: list[dict[str, Any]] = [
 WHERES: list[dict[str, Any]] = [
     {"file_type": "pdf"},
     {"file_type": {"$ne": "pdf"}},
+    # A chunk without the field passes $ne and $nin (as in Chroma), not $gt.
+    {"page_start": {"$ne": 1}},
+    {"language": {"$nin": ["go"]}},
+    {"$and": [{"session_id": "one"}, {"ocr": {"$ne": True}}]},
     {"page_start": {"$gte": 2}},
     {"page_start": {"$gt": 0, "$lt": 4}},
     {"score": 0.5},
