@@ -588,3 +588,31 @@ def test_a_dry_runs_table_shows_each_planned_source_its_size_and_why(
         "dry run, nothing downloaded, embedded or written: 2 listed: 1 to ingest "
         "(2.5 MB to download), 1 skipped, 0 failed in 0.5s"
     )
+
+
+def test_query_delete_and_verify_open_the_store_without_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rag_ingest import cli
+    from rag_ingest.chroma_server import LocalChromaServer
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nCANARY one.\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAG_INGEST_MODELS__EMBEDDER", "hash")
+    monkeypatch.setenv("RAG_INGEST_PARSE__MODE", "thread")
+    # Set as config.py shows it: ingest keeps its server, the one-shot commands need none.
+    monkeypatch.setenv("RAG_INGEST_STORE__EMBEDDED_MODE", "server")
+    servers: list[LocalChromaServer] = []
+    start = LocalChromaServer.start
+    monkeypatch.setattr(
+        LocalChromaServer, "start", lambda self: servers.append(self) or start(self)
+    )
+    assert cli.main(["ingest", "docs", "--session", "s", "--no-progress"]) == 0
+    assert len(servers) == 1
+    assert cli.main(["query", "CANARY", "--session", "s"]) == 0
+    assert "CANARY one." in capsys.readouterr().out
+    assert cli.main(["verify", "--session", "s"]) == 0
+    assert cli.main(["delete", "--session", "s"]) == 0
+    assert "deleted 1 chunks of session 's'" in capsys.readouterr().out
+    assert len(servers) == 1
