@@ -272,8 +272,8 @@ store = {
     "collection": "rag_ingest",
     # "server": a private `chroma run` child serves persist_dir, so Chroma's writes never
     # stall our event loop (in-process upserts held the GIL up to 100 ms, measured).
-    # The CLI's query, delete and verify open it in-process whatever this says: one-shot,
-    # they would only pay the server's start and stop.
+    # The CLI's query, delete, verify and dry runs open it in-process whatever this says:
+    # one-shot, they would only pay the server's start and stop.
     "embedded_mode": "server",
     # Seconds one request to a Chroma server may take: chromadb's HttpClient sets no limit,
     # so a server that went quiet would hang every write.

@@ -590,7 +590,7 @@ def test_a_dry_runs_table_shows_each_planned_source_its_size_and_why(
     )
 
 
-def test_query_delete_and_verify_open_the_store_without_a_server(
+def test_one_shot_commands_open_the_store_without_a_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rag_ingest import cli
@@ -610,6 +610,9 @@ def test_query_delete_and_verify_open_the_store_without_a_server(
     )
     assert cli.main(["ingest", "docs", "--session", "s", "--no-progress"]) == 0
     assert len(servers) == 1
+    (tmp_path / "docs" / "b.md").write_text("# B\n\nCANARY two.\n")
+    assert cli.main(["ingest", "docs", "--session", "s", "--dry-run", "--no-progress"]) == 0
+    assert "1 to ingest" in capsys.readouterr().out
     assert cli.main(["query", "CANARY", "--session", "s"]) == 0
     assert "CANARY one." in capsys.readouterr().out
     assert cli.main(["verify", "--session", "s"]) == 0
