@@ -32,6 +32,7 @@ from rag_ingest.sources import (
     make_source,
     spool,
     unique_sources,
+    unlink_off_loop,
 )
 
 __all__ = ["LoadError", "RagIngestLoader"]
@@ -213,7 +214,7 @@ class RagIngestLoader(BaseLoader):
             return []
         finally:
             if temp is not None:
-                temp.unlink(missing_ok=True)
+                await unlink_off_loop(temp)
 
     # -- sync twin --------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from rag_ingest.sources import (
     narrowed,
     spool,
     unique_sources,
+    unlink_off_loop,
 )
 from rag_ingest.store import (
     ChunkStore,
@@ -800,7 +801,7 @@ class DocumentProcessor:
             await self._ingest(job)
         finally:
             try:
-                await self._remove(src.path)
+                await unlink_off_loop(src.path, self._io)
             finally:  # cancelled meanwhile: the unlink goes on, the staging room is freed
                 src.path = None
                 self._unstage()
@@ -928,17 +929,6 @@ class DocumentProcessor:
                 self._unstage()
                 raise
 
-    async def _remove(self, path: Path) -> None:
-        """Unlink a staged file off the loop: an unlink on a busy disk stalled it 36 ms
-        (measured in the ingest benchmark). Shielded, so a cancelled document still
-        removes its file; here, if the I/O threads are gone."""
-        try:
-            done = self._io.submit(path.unlink, missing_ok=True)
-        except RuntimeError:  # the executor is shut down (closing)
-            path.unlink(missing_ok=True)
-            return
-        await asyncio.shield(asyncio.wrap_future(done))
-
     def _unstage(self) -> None:
         self._staged -= 1
         self._staging_freed.set()
@@ -1035,7 +1025,7 @@ class DocumentProcessor:
         finally:
             if temp is not None:
                 try:
-                    await self._remove(temp)
+                    await unlink_off_loop(temp, self._io)
                 finally:
                     temp = None
                     self._unstage()

@@ -98,6 +98,28 @@ async def test_alazy_load_async(seaweed: SeaweedS3, loader_bucket: str, tmp_path
     assert (await loader.aload())[1].page_content == got[1].page_content
 
 
+async def test_a_download_is_removed_off_the_callers_loop(
+    seaweed: SeaweedS3, loader_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    removed: list[int] = []
+    unlink = Path.unlink
+
+    def record(self: Path, missing_ok: bool = False) -> None:
+        if tmp_path in self.parents:
+            removed.append(threading.get_ident())
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", record)
+    loader = RagIngestLoader(
+        f"s3://{loader_bucket}/code/app.py", settings=settings(seaweed, temp_dir=str(tmp_path))
+    )
+    assert {d.metadata["filename"] async for d in loader.alazy_load()} == {"app.py"}
+    assert removed and threading.get_ident() not in removed
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
 def test_error_policy(seaweed: SeaweedS3, loader_bucket: str) -> None:
     loader = RagIngestLoader(f"s3://{loader_bucket}/", mode="document", settings=settings(seaweed))
     loaded = loader.load()
