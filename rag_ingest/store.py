@@ -351,15 +351,16 @@ class ChunkStore:
     def wrap(cls, vectorstore: VectorStore, *, batch_size: int, max_attempts: int) -> ChunkStore:
         """A caller's store: Chroma through its collection, any other through its API;
         :class:`ConfigurationError` for one that cannot be written as it was made."""
-        why = adapter_for(vectorstore).unusable()
-        if why is not None:
-            raise ConfigurationError(why)
-        return cls(
+        store = cls(
             vectorstore,
             collection=chroma_collection(vectorstore),
             batch_size=batch_size,
             max_attempts=max_attempts,
         )
+        why = store._adapter.unusable()
+        if why is not None:
+            raise ConfigurationError(why)
+        return store
 
     @classmethod
     def chroma(cls, settings: StoreSettings, embeddings: Embeddings) -> ChunkStore:
