@@ -222,3 +222,20 @@ def test_a_search_from_a_thread_of_its_own_works_while_the_app_loop_runs(
 
     asyncio.run(app())
     assert found == [1]
+
+
+async def test_start_starts_every_io_and_store_thread(tmp_path: Path) -> None:
+    """Started one by one on first use, each ``Thread.start()`` waited on the event loop
+    for the new thread to run (~25 ms stalls on a busy machine)."""
+    import threading
+
+    earlier = set(threading.enumerate())  # other tests' threads may end meanwhile
+
+    def new(prefix: str) -> int:
+        return sum(t.name.startswith(prefix) for t in set(threading.enumerate()) - earlier)
+
+    _, settings = _docs_and_settings(tmp_path, 0, mode="thread")
+    async with DocumentProcessor(settings) as processor:
+        writers = settings.pipeline.store_writers if processor.store.concurrent_writes else 1
+        assert new("rag-ingest-io") == settings.pipeline.io_threads
+        assert new("rag-ingest-store") == writers
