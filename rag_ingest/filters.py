@@ -3,9 +3,9 @@
 A caller's ``where`` is one language whatever the store: Chroma's dict form
 (fields, ``$eq``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte``/``$in``/``$nin``,
 ``$and``/``$or``), with Chroma's meaning: ``$ne`` and ``$nin`` pass a chunk without
-the field, the ordering operators do not. We apply it ourselves too (:func:`matches`), so whatever a
-store returns is checked again, and translate it for stores that take another
-form (:func:`qdrant_filter`).
+the field, the ordering operators do not. We apply it ourselves too
+(:func:`matches`), so whatever a store returns is checked again, and translate it
+for stores that take another form (:func:`qdrant_filter`).
 """
 
 from __future__ import annotations
