@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,26 @@ def seaweed() -> Iterator[SeaweedS3]:
     """
     with SeaweedS3(prefer_memory=True) as server:
         yield server
+
+
+@pytest.fixture
+def unlinks(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[tuple[Path, int]]]:
+    """``unlinks(directory)``: a list that records each ``Path.unlink`` of a file under
+    ``directory`` from then on, with the thread that ran it."""
+
+    def watch(directory: Path) -> list[tuple[Path, int]]:
+        seen: list[tuple[Path, int]] = []
+        unlink = Path.unlink
+
+        def record(self: Path, missing_ok: bool = False) -> None:
+            if directory in self.parents:
+                seen.append((self, threading.get_ident()))
+            unlink(self, missing_ok=missing_ok)
+
+        monkeypatch.setattr(Path, "unlink", record)
+        return seen
+
+    return watch
 
 
 @pytest.fixture

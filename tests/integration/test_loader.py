@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,24 +100,19 @@ async def test_alazy_load_async(seaweed: SeaweedS3, loader_bucket: str, tmp_path
 
 
 async def test_a_download_is_removed_off_the_callers_loop(
-    seaweed: SeaweedS3, loader_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweed: SeaweedS3,
+    loader_bucket: str,
+    tmp_path: Path,
+    unlinks: Callable[[Path], list[tuple[Path, int]]],
 ) -> None:
     import threading
 
-    removed: list[int] = []
-    unlink = Path.unlink
-
-    def record(self: Path, missing_ok: bool = False) -> None:
-        if tmp_path in self.parents:
-            removed.append(threading.get_ident())
-        unlink(self, missing_ok=missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", record)
+    removed = unlinks(tmp_path)
     loader = RagIngestLoader(
         f"s3://{loader_bucket}/code/app.py", settings=settings(seaweed, temp_dir=str(tmp_path))
     )
     assert {d.metadata["filename"] async for d in loader.alazy_load()} == {"app.py"}
-    assert removed and threading.get_ident() not in removed
+    assert removed and all(ident != threading.get_ident() for _, ident in removed)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 

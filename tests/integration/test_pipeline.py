@@ -1344,22 +1344,17 @@ async def test_a_very_long_document_is_summarized_from_a_spread_of_windows(
 
 
 async def test_staged_files_are_removed_off_the_event_loop(
-    seaweed: SeaweedS3, corpus_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweed: SeaweedS3,
+    corpus_bucket: str,
+    tmp_path: Path,
+    unlinks: Callable[[Path], list[tuple[Path, int]]],
 ) -> None:
     """An unlink on a busy disk stalled the loop 36 ms in the ingest benchmark: a
     download's and an upload's staged files go on the I/O threads."""
     import threading
 
     staging = tmp_path / "tmp"
-    removed: list[tuple[Path, int]] = []
-    unlink = Path.unlink
-
-    def record(self: Path, missing_ok: bool = False) -> None:
-        if staging in self.parents:
-            removed.append((self, threading.get_ident()))
-        unlink(self, missing_ok=missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", record)
+    removed = unlinks(staging)
     settings = make_settings(seaweed, tmp_path, parse={"mode": "thread"})
     async with DocumentProcessor(settings) as p:
         downloaded = await p.process_document(
