@@ -219,8 +219,58 @@ def _serializer(doc: Any, markers: dict[str, str], page: int | None = None) -> A
 
     params = MarkdownParams(**_PLAIN, pages={page} if page is not None else None)
     return MarkdownDocSerializer(
-        doc=doc, params=params, picture_serializer=Markers(), text_serializer=_code_fences()
+        doc=doc,
+        params=params,
+        picture_serializer=Markers(),
+        text_serializer=_code_fences(),
+        inline_serializer=_inline_runs(),
     )
+
+
+# A run that starts with punctuation closing a sentence or clause ("<a>docs</a>, or") or
+# with a contraction ("<b>Python</b>'s"), and one that ends with an opening bracket: no
+# space between them and their neighbour.
+_CLOSES = re.compile(r"[.,;:!?)\]}]+(?:\s|$)|['\u2019](?:s|d|ll|re|ve|t|m)\b")
+_OPENS = re.compile(r"[(\[{]$")
+
+
+@functools.cache
+def _inline_runs() -> Any:
+    """docling's inline serializer, without the space it put before punctuation: it
+    joins a paragraph's runs (a link, bold text, the words after them) with a space
+    each, so ``See <a>the docs</a>, or <b>bold</b>.`` became ``See [the docs](...) ,
+    or **bold** .``."""
+    from docling_core.transforms.serializer.common import create_ser_result
+    from docling_core.transforms.serializer.markdown import MarkdownInlineSerializer
+
+    class InlineRuns(MarkdownInlineSerializer):
+        def serialize(  # type: ignore[override]
+            self,
+            *,
+            item: Any,
+            doc_serializer: Any,
+            doc: Any,
+            list_level: int = 0,
+            visited: set[str] | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            parts = doc_serializer.get_parts(
+                item=item,
+                list_level=list_level,
+                is_inline_scope=True,
+                visited=visited if visited is not None else set(),
+                **kwargs,
+            )
+            text = ""
+            for part in parts:
+                if not part.text:
+                    continue
+                if text and not _CLOSES.match(part.text) and not _OPENS.search(text):
+                    text += " "
+                text += part.text
+            return create_ser_result(text=text, span_source=parts)
+
+    return InlineRuns()
 
 
 @functools.cache

@@ -875,6 +875,35 @@ def test_office_text_is_the_words_not_markdown_escapes(tmp_path: Path) -> None:
         assert "<!--" not in text, (name, text)
 
 
+def test_no_space_is_put_between_a_link_or_bold_run_and_the_punctuation_after_it(
+    tmp_path: Path,
+) -> None:
+    """docling joins a paragraph's runs with a space each: "[the docs](...) , or"."""
+    import io
+
+    from docx import Document as Docx
+
+    page = (
+        b'<html><body><p>See <a href="https://example.org/docs">the docs</a>, or '
+        b'<b>Python</b>\'s <i>guide</i>. Then (<a href="/faq">this</a>)!</p>'
+        b"<p>Quoi ? Un <b>mot</b> 'cit\xc3\xa9' ici.</p></body></html>"
+    )
+    text = parse_file(_file(tmp_path, "p.html", page), "p.html", OPTIONS).text
+    assert "See [the docs](https://example.org/docs), or **Python**'s *guide*. Then (this)!" in (
+        text
+    ), text
+    # A space inside one run is the author's, and one before an opening quote stays.
+    assert "Quoi ? Un **mot** 'cit\u00e9' ici." in text, text
+    doc = Docx()
+    paragraph = doc.add_paragraph("Call ")
+    paragraph.add_run("retry()").bold = True
+    paragraph.add_run(", then stop.")
+    buf = io.BytesIO()
+    doc.save(buf)
+    text = parse_file(_file(tmp_path, "p.docx", buf.getvalue()), "p.docx", OPTIONS).text
+    assert "Call **retry()**, then stop." in text, text
+
+
 def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
     parsed = parse_file(_file(tmp_path, "m.odt", docs.odt_bytes()), "m.odt", OPTIONS)
     assert parsed.file_type == "odt" and parsed.parser == "odf-odt"
