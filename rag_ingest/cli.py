@@ -444,14 +444,20 @@ async def _ingest(args: argparse.Namespace) -> int:
     return 1 if report.count("failed") else 0
 
 
-def _scratch_store(settings: Settings) -> Path | None:
-    """A dry run where nothing was ingested yet plans against an empty store in a temp
-    directory, removed after, rather than make an empty store where the user pointed."""
+def _no_local_store_yet(settings: Settings) -> bool:
+    """The embedded store is where one would be made, and none is there (no ledger). A
+    server's or the caller's store is never that: opening it creates nothing here."""
     from rag_ingest.store import ledger_path
 
     if settings.store.chroma_url or settings.store.vectorstore:
-        return None
-    if ledger_path(settings.store).is_file():
+        return False
+    return not ledger_path(settings.store).is_file()
+
+
+def _scratch_store(settings: Settings) -> Path | None:
+    """A dry run where nothing was ingested yet plans against an empty store in a temp
+    directory, removed after, rather than make an empty store where the user pointed."""
+    if not _no_local_store_yet(settings):
         return None
     return Path(tempfile.mkdtemp(prefix="rag-ingest-plan-", dir=settings.temp_dir))
 
@@ -473,12 +479,7 @@ def _in_process(settings: Settings) -> Settings:
 def _no_store(settings: Settings) -> bool:
     """A command that reads a local store was pointed where none is: say so, rather than
     create an empty one there and answer from it ("no chunks", "deleted 0")."""
-    from rag_ingest.store import ledger_path
-
-    if settings.store.chroma_url is not None or settings.store.vectorstore:
-        return False  # a server's or the caller's store: opening it creates nothing here
-    path = ledger_path(settings.store)
-    if path.is_file():
+    if not _no_local_store_yet(settings):
         return False
     print(
         f"rag-ingest: no store at {settings.store.persist_dir} (ingest first, or give "
