@@ -350,6 +350,8 @@ pipeline = {
 # Staging directory for downloads (files are 0600 and removed after use; the directory is
 # created on first use); None = system temp. When it fills, downloads wait for staged
 # files to be parsed and removed; a file that does not fit alone fails with DiskFullError.
+# Parsing writes its scratch files here too (unpacked files, archive members, e-mail
+# attachments; in process mode docling's and PyMuPDF's own as well).
 temp_dir = None
 
 # tqdm progress bars on a terminal or in a notebook.

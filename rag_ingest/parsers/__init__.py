@@ -160,6 +160,7 @@ def parse_file(
             min_image_bytes=options.min_image_bytes,
             read_attachment=read_attachment,
             read_images=options.reads_images,
+            temp_dir=options.temp_dir,
         )
     else:
         from rag_ingest.parsers.text import parse_text

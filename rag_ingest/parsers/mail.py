@@ -80,14 +80,18 @@ def _content(part: Any) -> str:
 
 
 def _read_attachment(
-    part: Any, filename: str, read: Callable[[str, str], ParsedDocument], warnings: list[str]
+    part: Any,
+    filename: str,
+    read: Callable[[str, str], ParsedDocument],
+    warnings: list[str],
+    temp_dir: str | None,
 ) -> ParsedDocument | None:
     """The attachment parsed, or None: no text, or a failure noted in ``warnings`` (an
     image with no text, a logo or a photo, passed over in silence)."""
     data = part.get_payload(decode=True) or b""
     if not data:
         return None
-    with tempfile.TemporaryDirectory(prefix="rag-ingest-mail-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="rag-ingest-mail-", dir=temp_dir) as scratch:
         path = os.path.join(scratch, "attachment")  # never a path from the message
         with open(path, "wb") as f:
             f.write(bytes(data))
@@ -108,9 +112,11 @@ def parse_email(
     min_image_bytes: int = 0,
     read_attachment: Callable[[str, str], ParsedDocument] | None = None,
     read_images: bool = False,
+    temp_dir: str | None = None,
 ) -> ParsedDocument:
     """``read_attachment(path, name)`` parses an attachment; None lists them only.
-    ``read_images``: image attachments are read too (by OCR: a scanned receipt)."""
+    ``read_images``: image attachments are read too (by OCR: a scanned receipt).
+    ``temp_dir``: where an attachment is written to be read (None: the system's)."""
     with open(path, "rb") as f:
         message = email.message_from_binary_file(f, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():
@@ -140,7 +146,7 @@ def parse_email(
             and not no_text(filename, images=read_images)
             and (read_images or not image)
         ):
-            parsed = _read_attachment(part, filename, read_attachment, warnings)
+            parsed = _read_attachment(part, filename, read_attachment, warnings, temp_dir)
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
                 heading = f"## Attachment: {filename}"

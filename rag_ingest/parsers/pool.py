@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib import resources
@@ -108,6 +109,10 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
         # nice 0 on 2 cores with 2 workers).
         os.nice(nice)
 
+    if options.temp_dir:
+        # The worker is ours alone: docling's and PyMuPDF's own scratch files go where
+        # the caller said too (a host whose system temp is small or read-only).
+        tempfile.tempdir = options.temp_dir
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

@@ -469,3 +469,14 @@ async def test_an_archive_cache_that_cannot_be_written_fails_nothing(
         pool.close()
     assert parsed.file_type == "archive" and len(plan.chunks) == 3
     assert "its archive cache was not written" in caplog.text
+
+
+async def test_workers_write_their_scratch_files_under_temp_dir(tmp_path: Path) -> None:
+    # docling's and PyMuPDF's own temporary files, in a worker, go where the caller said.
+    pool = ParserPool(
+        ParseSettings(mode="process", workers=1), ParseOptions(temp_dir=str(tmp_path))
+    )
+    try:
+        assert await pool.run("probe", tempfile.gettempdir) == str(tmp_path)
+    finally:
+        pool.close()

@@ -559,6 +559,27 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
 
 
+def test_an_email_s_attachments_are_written_under_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["Subject"] = "Notes"
+    mail.set_content("See attached.")
+    mail.add_attachment(b"CANARY-ATTACHED notes", maintype="text", subtype="plain",
+                        filename="notes.txt")  # fmt: skip
+    path = _file(tmp_path, "m.eml", bytes(mail))
+    # The system temp is gone (a read-only or full /tmp): temp_dir is where it may write.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    parsed = parse_file(path, "m.eml", ParseOptions(temp_dir=str(staging)))
+    assert "CANARY-ATTACHED" in parsed.text and parsed.warnings == []
+    assert list(staging.iterdir()) == []  # its scratch removed
+
+
 def test_slides_keep_their_speaker_notes_on_their_page(tmp_path: Path) -> None:
     import io
 
