@@ -209,12 +209,15 @@ class EmptyDocumentError(DocumentError):
 
 
 class BlankDocumentError(EmptyDocumentError):
-    """The file holds nothing but whitespace (an ``__init__.py`` of one newline): the
-    processor skips it as it skips an empty file."""
+    """Nothing is written in the document: a file of whitespace only (an ``__init__.py``
+    of one newline), or a document with no text and no pictures (a DOCX template, a deck
+    of no slides, a workbook of empty sheets, a page of scripts and styles). The
+    processor skips it as it skips an empty file. A document whose pictures may hold its
+    text (a scan) is an :class:`EmptyDocumentError` instead."""
 
 
 def nothing_to_index(exc: BaseException, listed: bool) -> bool:
-    """Whether ``exc`` means a file to skip rather than fail: a blank file, always; a
+    """Whether ``exc`` means a file to skip rather than fail: a blank document, always; a
     format with no text, when a directory walk or a prefix listing found it."""
     return isinstance(exc, BlankDocumentError) or (listed and isinstance(exc, NoTextFormatError))
 

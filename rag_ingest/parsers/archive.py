@@ -41,6 +41,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from rag_ingest.errors import (
+    BlankDocumentError,
     CorruptDocumentError,
     DocumentError,
     EncryptedDocumentError,
@@ -420,7 +421,7 @@ def _entry(
     segments, or that it has no text."""
     try:
         parsed = read(scratch, PurePosixPath(name).name)
-    except NoTextFormatError:
+    except (NoTextFormatError, BlankDocumentError):  # named with the others with no text
         return {"sha256": digest, "unread": True}
     kind, language = member_kind(parsed)
     segments = member_segments(parsed, shown, f"# {shown}", 1)

@@ -23,9 +23,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from rag_ingest.errors import (
+    BlankDocumentError,
     CorruptDocumentError,
     DocumentError,
-    EmptyDocumentError,
     NoTextFormatError,
 )
 from rag_ingest.parsers.archive import member_kind, member_segments
@@ -98,7 +98,9 @@ def _read_attachment(
         try:
             parsed = read(path, filename)
         except DocumentError as exc:
-            if not (isinstance(exc, NoTextFormatError) and part.get_content_maintype() == "image"):
+            # A photo, or an attachment with nothing written in it, is passed over.
+            photo = isinstance(exc, NoTextFormatError) and part.get_content_maintype() == "image"
+            if not (photo or isinstance(exc, BlankDocumentError)):
                 warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
             return None
     return parsed if parsed.text.strip() else None
@@ -162,7 +164,7 @@ def parse_email(
             body = html_text(body)
     body = body.strip()
     if not body and not attachments:
-        raise EmptyDocumentError(f"{name}: an e-mail without text")
+        raise BlankDocumentError(f"{name}: an e-mail without text: nothing to index")
     text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)
     return ParsedDocument(
         file_type="email",

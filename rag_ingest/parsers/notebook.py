@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.parsers.text import decode_text
 
@@ -73,7 +73,7 @@ def parse_notebook(path: str, name: str) -> ParsedDocument:
         elif source:
             parts.append(source)
     if not parts:
-        raise EmptyDocumentError(f"{name}: a notebook without text")
+        raise BlankDocumentError(f"{name}: a notebook without text: nothing to index")
     return ParsedDocument(
         file_type="notebook",
         segments=[Segment("\n\n".join(parts))],

@@ -13,6 +13,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from rag_ingest.errors import (
+    BlankDocumentError,
     CorruptDocumentError,
     EmptyDocumentError,
     MissingExtraError,
@@ -556,12 +557,18 @@ def _parse_docling(
         if not source.valid:
             rejection = getattr(source, "_rejection", None)
             cause = getattr(rejection, "original_error", None)
+            if cause is None and getattr(source, "page_count", None) == 0:
+                # docling refuses a deck of no slides as "0 pages": nothing is in it.
+                raise BlankDocumentError(f"{name}: no slides: nothing to index")
             if type(cause).__name__ == "ArchiveLimitError":
                 raise ZipBombError(f"{name}: {cause}")  # docling's own limits on an archive
             # docling's message names only the file's hash; the reader's error says why.
             while cause is not None and cause.__cause__ is not None:
                 cause = cause.__cause__
             why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            refusal = getattr(rejection, "message", None)  # docling's own (a limit)
+            if not why and refusal:
+                why = f" ({refusal})"
             raise CorruptDocumentError(f"{name}: docling could not open this {kind}{why}")
         converter: Any = source._backend
         if kind == "html" and getattr(converter, "soup", None) is not None:
@@ -585,7 +592,7 @@ def _parse_docling(
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.
         sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
-    except (CorruptDocumentError, MissingExtraError, ZipBombError):
+    except (BlankDocumentError, CorruptDocumentError, MissingExtraError, ZipBombError):
         raise
     except ImportError as exc:
         raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
@@ -617,7 +624,9 @@ def _parse_docling(
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
     if not segments and not images and not (embedded and embedded.images):
-        raise EmptyDocumentError(f"{name}: no text")
+        if getattr(doc, "pictures", None):
+            raise EmptyDocumentError(f"{name}: no text besides its pictures")
+        raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
     parsed = ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)
     if formulas:
         parsed.warnings.append(

@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterator
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
-from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
+from rag_ingest.errors import (
+    BlankDocumentError,
+    CorruptDocumentError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+)
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
@@ -364,7 +369,9 @@ def _opendocument(
         if text:
             segments.append(Segment(text))
     if not segments and not pictures.images:
-        raise EmptyDocumentError(f"{name}: no text")
+        if next(body.iter(_q("draw:image")), None) is not None:
+            raise EmptyDocumentError(f"{name}: no text besides its pictures")
+        raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
     return ParsedDocument(kind, segments, parser=f"odf-{kind}", pages=pages)
 
 

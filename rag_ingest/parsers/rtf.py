@@ -3,7 +3,7 @@ words, font tables and escapes (``{\\rtf1\\ansi{\\fonttbl...}\\f0\\fs24 ...}``).
 
 from __future__ import annotations
 
-from rag_ingest.errors import EmptyDocumentError
+from rag_ingest.errors import BlankDocumentError, EmptyDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
 __all__ = ["parse_rtf"]
@@ -19,5 +19,7 @@ def parse_rtf(path: str, name: str) -> ParsedDocument:
     converted: str = rtf_to_text(markup, errors="replace")  # type: ignore[no-untyped-call]
     text = converted.replace("\r\n", "\n").strip()
     if not text:
-        raise EmptyDocumentError(f"{name}: an RTF file without text")
+        if "\\pict" in markup:  # its pictures may hold the text (a scan)
+            raise EmptyDocumentError(f"{name}: an RTF file without text besides its pictures")
+        raise BlankDocumentError(f"{name}: an RTF file without text: nothing to index")
     return ParsedDocument(file_type="rtf", segments=[Segment(text)], parser="striprtf")

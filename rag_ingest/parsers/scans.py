@@ -117,7 +117,7 @@ def _with_pictures(name: str, parsed: ParsedDocument, read: list[Segment]) -> Pa
         parsed.parser += "+ocr"
         parsed.warnings.append(f"{len(texts)} picture(s) read by OCR")
     if not segments and not parsed.images:
-        raise EmptyDocumentError(f"{name}: no text")
+        raise EmptyDocumentError(f"{name}: no text, and OCR found none in its pictures")
     return parsed
 
 

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rag_ingest.errors import (
+    BlankDocumentError,
     CorruptDocumentError,
     DocumentTooLargeError,
-    EmptyDocumentError,
     EncryptedDocumentError,
     MissingExtraError,
 )
@@ -165,7 +165,7 @@ def parse_rows(
     finally:
         workbook.close()
     if not segments:
-        raise EmptyDocumentError(f"{name}: no text")
+        raise BlankDocumentError(f"{name}: every sheet is empty: nothing to index")
     warnings = []
     if why:
         warnings.append(

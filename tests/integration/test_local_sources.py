@@ -225,6 +225,38 @@ def test_an_empty_file_is_skipped_and_takes_its_old_chunks_with_it(tmp_path: Pat
         assert (named.status, named.success) == ("skipped", True)
 
 
+def test_a_document_with_nothing_written_in_it_is_skipped(tmp_path: Path) -> None:
+    import io
+
+    from docx import Document
+    from pptx import Presentation
+
+    (tmp_path / "docs").mkdir()
+    template, deck = io.BytesIO(), io.BytesIO()
+    Document().save(template)
+    Presentation().save(deck)
+    (tmp_path / "docs" / "template.docx").write_bytes(template.getvalue())
+    (tmp_path / "docs" / "deck.pptx").write_bytes(deck.getvalue())
+    (tmp_path / "docs" / "scan.docx").write_bytes(
+        tests_docs.docx_with_pictures([tests_docs.photo()])
+    )
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        report = p.process_many(tmp_path / "docs", session_id="s")
+        outcome = {r.filename: (r.status, r.message) for r in report.results}
+        assert outcome["template.docx"] == ("skipped", "no text and no pictures: nothing to index")
+        assert outcome["deck.pptx"] == ("skipped", "no slides: nothing to index")
+        # Pictures may hold its text: a failure, not a skip (this photo has none).
+        assert outcome["scan.docx"] == (
+            "failed",
+            "scan.docx: no text, and OCR found none in its pictures",
+        )
+        again = p.process_many(tmp_path / "docs", session_id="s")
+        assert {r.filename: r.message for r in again.results if r.status == "skipped"} == {
+            "template.docx": "unchanged since the last ingest",
+            "deck.pptx": "unchanged since the last ingest",
+        }
+
+
 async def test_a_source_named_twice_is_ingested_once(tmp_path: Path) -> None:
     from rag_ingest import DocumentProcessor
     from tests.integration.test_pipeline import CountingEmbeddings

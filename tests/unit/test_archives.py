@@ -43,6 +43,7 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
                 ["Travel policy\nCANARY-PDF book trains early.", "Hotels\nCANARY-PDF2 page two."]
             ),
             "wiki/tool.py": b"import os\n\n\ndef run():\n    # CANARY-PY a comment\n    return 1\n",
+            "wiki/__init__.py": b"\n",
             "wiki/logo.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
             "wiki/setup.exe": b"MZ" + bytes(64),
             "__MACOSX/wiki/._Onboarding.md": b"\x00\x05\x16\x07",
@@ -59,7 +60,9 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
     # A code file's text is its own, line for line: no heading put in, none demoted.
     assert "# wiki/tool.py" not in text and "    # CANARY-PY a comment\n" in text
     # The files with no text are named; what macOS and Finder leave is not.
-    assert parsed.warnings == ["2 of 5 files have no text: wiki/logo.png, wiki/setup.exe"]
+    assert parsed.warnings == [
+        "3 of 6 files have no text: wiki/logo.png, wiki/setup.exe, wiki/__init__.py"
+    ]
     assert parsed.members == {
         "wiki/Onboarding.md": ("markdown", None),
         "wiki/policy.pdf": ("pdf", None),

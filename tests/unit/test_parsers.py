@@ -511,6 +511,7 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
                         maintype="application", subtype="zip", filename="notes.zip")  # fmt: skip
     mail.add_attachment(b"\x89PNG\r\n\x1a\n" + bytes(100), maintype="image", subtype="png",
                         filename="photo.png")  # fmt: skip
+    mail.add_attachment(b"\r\n", maintype="text", subtype="plain", filename="blank.txt")
     forwarded = EmailMessage()
     forwarded["Subject"] = "Inner"
     forwarded.set_content("CANARY-FORWARDED body")
@@ -1389,3 +1390,83 @@ def test_pptx_slides_pictures_and_notes_are_the_same_without_shape_boxes(
     assert fast.text == full.text
     assert [(s.page, s.text) for s in fast.segments] == [(s.page, s.text) for s in full.segments]
     assert [i.page for i in fast.images] == [i.page for i in full.images] == [3]
+
+
+def _empty_office(kind: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    if kind == "docx":
+        from docx import Document
+
+        Document().save(buf)
+    elif kind == "pptx":
+        from pptx import Presentation
+
+        Presentation().save(buf)  # a deck of no slides
+    elif kind == "blank-slide.pptx":
+        from pptx import Presentation
+
+        deck = Presentation()
+        deck.slides.add_slide(deck.slide_layouts[6])  # the "Blank" layout
+        deck.save(buf)
+    else:
+        import openpyxl
+
+        openpyxl.Workbook().save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.docx", lambda: _empty_office("docx")),
+        ("empty.pptx", lambda: _empty_office("pptx")),
+        ("blank-slide.pptx", lambda: _empty_office("blank-slide.pptx")),
+        ("empty.xlsx", lambda: _empty_office("xlsx")),
+        ("empty.xls", lambda: docs.xls_bytes([])),
+        ("empty.odt", lambda: docs.odf_bytes("text", "<text:p> </text:p>")),
+        (
+            "app.html",
+            lambda: (
+                b"<html><head><script>run()</script><style>p{}</style></head>"
+                b"<body onload='run()'></body></html>"
+            ),
+        ),
+        (
+            "empty.ipynb",
+            lambda: b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+        ),
+        ("empty.eml", lambda: b"Subject: \r\nFrom: a@example.com\r\n\r\n\r\n"),
+        ("empty.rtf", lambda: rb"{\rtf1\ansi {\fonttbl{\f0 Arial;}} \par }"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_document_with_nothing_written_in_it_is_blank(
+    tmp_path: Path, name: str, data: object
+) -> None:
+    # A template, a deck of no slides, a page of scripts: nothing to index, skipped as a
+    # blank file is (BlankDocumentError), not failed as unreadable.
+    assert callable(data)
+    with pytest.raises(BlankDocumentError, match="nothing to index"):
+        parse_file(_file(tmp_path, name, data()), name, OPTIONS)
+
+
+def test_a_document_of_pictures_only_is_empty_not_blank(tmp_path: Path) -> None:
+    # Its pictures may hold its text (a scan pasted into a DOCX): a failure that says
+    # so, for a run with OCR to read, not a skip.
+    picture = docs.photo(fmt="PNG")
+    odt = docs.odf_bytes(
+        "text",
+        '<text:p><draw:frame><draw:image xlink:href="Pictures/1.png"/></draw:frame></text:p>',
+        members={"Pictures/1.png": picture},
+    )
+    rtf = rb"{\rtf1\ansi {\pict\pngblip 89504e47} \par }"
+    for name, data in (
+        ("scan.docx", docs.docx_with_pictures([picture])),
+        ("scan.odt", odt),
+        ("scan.rtf", rtf),
+    ):
+        with pytest.raises(EmptyDocumentError, match="besides its pictures") as caught:
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert not isinstance(caught.value, BlankDocumentError), name
