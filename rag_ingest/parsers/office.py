@@ -449,10 +449,14 @@ def _unwrap_layout_tables(soup: Any) -> None:
 _CHROME_ROLES = ("navigation", "banner", "contentinfo", "search")
 
 
-def _drop_page_chrome(soup: Any) -> None:
-    """Remove a page's navigation and site header, as HTML5 marks them: every ``<nav>``,
-    a ``<header>`` outside an article or section (there it holds the article's title or
-    byline), and elements with a landmark role for them. (docling leaves footers out.)"""
+def _drop_page_chrome(soup: Any, keep_main: bool = True) -> None:
+    """Remove a page's chrome, as HTML5 marks it: all but its one ``<main>`` (or
+    ``role="main"``) when it has one with text (``keep_main``); every ``<nav>``, a
+    ``<header>`` outside an article or section (there it holds the article's title or
+    byline), and elements with a landmark role for them. (docling leaves footers and
+    ``hidden`` elements out.)"""
+    if keep_main:
+        _keep_main(soup)
     for tag in soup.find_all(["nav", "header"]):
         if tag.decomposed:
             continue
@@ -462,6 +466,23 @@ def _drop_page_chrome(soup: Any) -> None:
     for tag in soup.find_all(attrs={"role": True}):
         if not tag.decomposed and tag.get("role") in _CHROME_ROLES:
             tag.decompose()
+
+
+def _keep_main(soup: Any) -> None:
+    """Of a page's body, only its main content when markup says which. What lies outside
+    it and outside the landmarks dropped anyway is chrome no markup marks: on the Rust
+    manuals installed here, 25-203 characters a page (skip links; mdBook's help pop-up
+    and theme list, 89 tokens), on Node.js's a skip link, in the page's first chunk."""
+    mains = soup.find_all("main") or soup.find_all(attrs={"role": "main"})
+    if len(mains) != 1 or not mains[0].get_text(strip=True):
+        return  # none, or several (invalid HTML, joined pages): nothing says which
+    body = soup.body or soup
+    node = mains[0]
+    while node is not body and node.parent is not None:
+        for sibling in list(node.parent.children):
+            if sibling is not node:
+                sibling.extract()
+        node = node.parent
 
 
 def _markdown_by_page(doc: Any, markers: dict[str, str]) -> dict[int, str]:
@@ -519,8 +540,11 @@ def parse_office(
 
 
 def parse_html(data: bytes, name: str, max_images: int, min_image_bytes: int) -> ParsedDocument:
-    """An HTML page held in memory (an EPUB's chapters, joined)."""
-    return _parse_docling("", name, "html", max_images, min_image_bytes, False, data=data)
+    """An HTML page held in memory (an EPUB's chapters, joined: one chapter's ``<main>``
+    is not the book's)."""
+    return _parse_docling(
+        "", name, "html", max_images, min_image_bytes, False, data=data, joined=True
+    )
 
 
 def _parse_docling(
@@ -532,6 +556,7 @@ def _parse_docling(
     ocr_pictures: bool,
     *,
     data: bytes | None = None,
+    joined: bool = False,
 ) -> ParsedDocument:
     backend, fmt = _backend(kind)
     try:
@@ -573,7 +598,7 @@ def _parse_docling(
         converter: Any = source._backend
         if kind == "html" and getattr(converter, "soup", None) is not None:
             _unwrap_layout_tables(converter.soup)
-            _drop_page_chrome(converter.soup)
+            _drop_page_chrome(converter.soup, keep_main=not joined)
             # docling's default takes all before the first heading for furniture, left
             # out: a page's lead paragraph, an EPUB's opening pages. The page's chrome
             # is dropped by its markup instead.

@@ -1014,8 +1014,8 @@ def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
         "<header><a href='/'>ACME</a> SITE-BANNER</header>"
         "<nav><ul><li><a href='/a'>NAV-LINK-A</a></li><li>NAV-LINK-B</li></ul></nav>"
         "<div class='lead'>CANARY-LEAD the page's first paragraph.</div>"
-        "<main><article><header><h1>Install</h1><p>CANARY-BYLINE by Ann</p></header>"
-        "<p>CANARY-BODY run the installer.</p></article></main>"
+        "<article><header><h1>Install</h1><p>CANARY-BYLINE by Ann</p></header>"
+        "<p>CANARY-BODY run the installer.</p></article>"
         "<div role='navigation'>ROLE-NAV</div><div role='search'>SEARCH-BOX</div>"
         "<footer>SITE-FOOTER copyright</footer></body></html>"
     )
@@ -1025,6 +1025,37 @@ def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
         "# Guide\n\nCANARY-LEAD the page's first paragraph.\n\n# Install\n\n"
         "CANARY-BYLINE by Ann\n\nCANARY-BODY run the installer."
     )
+
+
+def test_a_page_with_a_main_element_is_read_for_it_alone(tmp_path: Path) -> None:
+    # As an mdBook or rustdoc page: a help pop-up, a theme list and a skip link outside
+    # <main>, none of them marked as chrome.
+    page = (
+        "<html><head><title>E0271</title></head><body>"
+        "<div id='help'><h2>Keyboard shortcuts</h2><p>HELP-POPUP press S to search</p></div>"
+        "<a href='#content'>SKIP-LINK to main content</a>"
+        "<div class='page'><ul id='themes'><li>THEME-LIGHT</li><li>THEME-COAL</li></ul>"
+        "<div id='content'><main><h1>Error code E0271</h1>"
+        "<p>CANARY-MAIN a type mismatched an associated type.</p>"
+        "</main></div><p>AFTER-MAIN previous chapter</p></div></body></html>"
+    )
+    text = parse_file(_file(tmp_path, "e.html", page.encode()), "e.html", OPTIONS).text
+    assert text == "# Error code E0271\n\nCANARY-MAIN a type mismatched an associated type."
+    # role="main" where there is no <main>; two <main>s say nothing, so all is kept.
+    roled = page.replace("<main>", "<div role='main'>").replace("</main>", "</div>")
+    text = parse_file(_file(tmp_path, "r.html", roled.encode()), "r.html", OPTIONS).text
+    assert "CANARY-MAIN" in text and "HELP-POPUP" not in text and "THEME-COAL" not in text
+    two = page.replace("<p>AFTER-MAIN", "<main><p>AFTER-MAIN").replace(
+        "chapter</p>", "chapter</p></main>"
+    )
+    text = parse_file(_file(tmp_path, "t.html", two.encode()), "t.html", OPTIONS).text
+    assert "HELP-POPUP" in text and "CANARY-MAIN" in text and "AFTER-MAIN" in text
+    # A book's chapters are read as one page: one chapter's <main> is not the book's.
+    book = docs.epub_bytes(
+        [("One", "CANARY-CH1 first"), ("Two", "x</p><main><p>CANARY-CH2 main</p></main><p>y")]
+    )
+    text = parse_file(_file(tmp_path, "b.epub", book), "b.epub", OPTIONS).text
+    assert "CANARY-CH1" in text and "CANARY-CH2" in text
 
 
 def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path: Path) -> None:
