@@ -115,7 +115,10 @@ def _csv_table(text: str) -> _Table | None:
 
 def _table_pieces(table: _Table, size: int, count: Any) -> list[tuple[str, int]] | None:
     """The table's rows grouped into chunks of at most ``size`` tokens, each under the
-    header; None when the header alone leaves no room (split it as text instead)."""
+    header; None when the header alone leaves no room, or the table is its header alone
+    (a one-row table: split it as text instead, or nothing would keep it)."""
+    if not table.rows:
+        return None
     budget = size - count(table.header + "\n")
     if budget < size // 4:
         return None

@@ -351,6 +351,15 @@ def test_a_heading_goes_atop_the_table_it_names() -> None:
     assert all(c.metadata["token_count"] <= 64 for c in plan.chunks)
 
 
+def test_a_table_of_one_row_is_kept() -> None:
+    # docling writes a one-row table as a header with no rows under it: it was dropped
+    # from a document long enough to be split (a total, a page's Prev/Next bar).
+    text = SENTENCE * 6 + "\n\n| CANARY-TOTAL | 42 |\n|---|---|\n\n" + SENTENCE * 6
+    plan = _plan("markdown", text)
+    assert len(plan.chunks) > 1
+    assert sum("| CANARY-TOTAL | 42 |" in c.text for c in plan.chunks) == 1
+
+
 def test_an_overlong_piece_is_split_evenly_between_words() -> None:
     import random
     import string
