@@ -429,6 +429,30 @@ _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _TABLE_PARTS = ("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
 
 
+def _plain_preformatted(soup: Any) -> None:
+    """Each ``<pre>`` as its text alone, a highlighter's language kept as a class.
+    docling reads every run of markup in one (a Pygments ``<span>``, a gtk-doc link) as
+    a piece of its own and joins them with spaces: Sphinx's ``def f(x):`` and its
+    indented body came out as one line, ``def f ( x ): return x + 1``."""
+    for pre in soup.find_all("pre"):
+        if not pre.find(True):
+            continue  # text alone already: docling keeps its lines
+        classes = set(pre.get("class") or [])
+        for code in pre.find_all("code"):
+            classes.update(code.get("class") or [])
+        for ancestor in list(pre.parents)[:2]:  # Sphinx: div.highlight-python > div > pre
+            for name in ancestor.get("class") or []:
+                if name.startswith("highlight-"):
+                    classes.add("language-" + name.removeprefix("highlight-"))
+        for br in pre.find_all("br"):
+            br.replace_with("\n")
+        text = pre.get_text()
+        pre.clear()
+        pre.string = text
+        if classes:
+            pre["class"] = sorted(classes)
+
+
 def _unwrap_layout_tables(soup: Any) -> None:
     """Turn tables used for page layout into plain blocks, in docling's parsed page.
 
@@ -597,6 +621,7 @@ def _parse_docling(
             raise CorruptDocumentError(f"{name}: docling could not open this {kind}{why}")
         converter: Any = source._backend
         if kind == "html" and getattr(converter, "soup", None) is not None:
+            _plain_preformatted(converter.soup)
             _unwrap_layout_tables(converter.soup)
             _drop_page_chrome(converter.soup, keep_main=not joined)
             # docling's default takes all before the first heading for furniture, left

@@ -1058,6 +1058,35 @@ def test_a_page_with_a_main_element_is_read_for_it_alone(tmp_path: Path) -> None
     assert "CANARY-CH1" in text and "CANARY-CH2" in text
 
 
+def test_highlighted_code_keeps_its_lines_and_indentation(tmp_path: Path) -> None:
+    # Sphinx (Pygments spans), mdBook (spans in a code element) and gtk-doc (links):
+    # docling read each span as a piece and joined them with spaces, on one line.
+    page = (
+        "<html><body><h1>API</h1><p>Intro.</p>"
+        '<div class="highlight-python3 notranslate"><div class="highlight"><pre><span></span>'
+        '<span class="k">def</span> <span class="nf">f</span><span class="p">(</span>'
+        '<span class="n">x</span><span class="p">):</span>\n    <span class="k">return</span>'
+        ' <span class="n">x</span> <span class="o">+</span> <span class="mi">1</span>\n'
+        "</pre></div></div>"
+        '<div class="highlight-yaml notranslate"><div class="highlight"><pre>'
+        '<span class="nt">retries</span><span class="p">:</span> <span class="l">3</span>'
+        "</pre></div></div>"
+        '<pre><code class="language-rust"><span class="k">fn</span> main() {\n    '
+        '<span class="n">println!</span>("hi");<br>}</code></pre>'
+        '<pre class="synopsis">int          <a href="x.html#cmp">CANARY_strcmp</a>  '
+        "(<em><code>const char *a</code></em>,\n              const char *b);</pre>"
+        "</body></html>"
+    )
+    text = parse_file(_file(tmp_path, "api.html", page.encode()), "api.html", OPTIONS).text
+    assert "```python\ndef f(x):\n    return x + 1\n```" in text
+    assert "```yaml\nretries: 3\n```" in text  # Sphinx names it on the wrapper only
+    assert '```rust\nfn main() {\n    println!("hi");\n}\n```' in text
+    assert (
+        "```\nint          CANARY_strcmp  (const char *a,\n              const char *b);\n```"
+        in text
+    )
+
+
 def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path: Path) -> None:
     page = (
         "<html><body><table width='100%'><tr><td><img src='logo.png' alt='Logo'></td>"
