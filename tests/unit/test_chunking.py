@@ -360,6 +360,22 @@ def test_a_table_of_one_row_is_kept() -> None:
     assert sum("| CANARY-TOTAL | 42 |" in c.text for c in plan.chunks) == 1
 
 
+def test_a_code_block_s_closing_fence_stays_with_it() -> None:
+    # LangChain's Markdown separators split before every fence line: the closing ``` of
+    # the first block began the next chunk, whose fences then paired the wrong way.
+    code = "```python\n" + "".join(f"x{i} = compute({i})\n" for i in range(8)) + "```"
+    text = SENTENCE * 2 + "\n\n" + code + "\n\n```python\nprint('CANARY-NEXT')\n```\n\n"
+    text += SENTENCE * 3
+    plan = _plan("markdown", text)
+    block = next(c for c in plan.chunks if "x7 = compute(7)" in c.text)
+    assert block.text.endswith("x7 = compute(7)\n```")
+    after = next(c for c in plan.chunks if "CANARY-NEXT" in c.text)
+    assert after.text.startswith("```python\nprint('CANARY-NEXT')")
+    for chunk in plan.chunks:
+        assert chunk.text.count("```") % 2 == 0, chunk.text
+        assert chunk.text == text[chunk.metadata["start_index"] : chunk.metadata["end_index"]]
+
+
 def test_an_overlong_piece_is_split_evenly_between_words() -> None:
     import random
     import string
