@@ -40,6 +40,31 @@ TOKENS_PER_WINDOW_TOKEN = 0.75
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# A reStructuredText section title: a line over an underline of one punctuation
+# character repeated, with an overline of the same character or none.
+_RST_MARKS = "=-~^\"'`:#*+_<>."
+_RST_TITLE = re.compile(
+    r"^(?:(?P<over>([=\-~^\"'`:#*+_<>.])\2{2,})[ \t]*\n)?"
+    r"(?P<title>[^\s=\-~^\"'`:#*+_<>.][^\n]*|[=\-~^\"'`:#*+_<>.][^\n]*[^\s=\-~^\"'`:#*+_<>.][^\n]*)\n"
+    r"(?P<under>([=\-~^\"'`:#*+_<>.])\5{2,})[ \t]*$",
+    re.MULTILINE,
+)
+# Split before a title (its overline or its text), never between it and its underline
+# as LangChain's RST separators do ("\n=+\n"): a chunk ended with a section's title
+# and the next began with its underline. A pattern per mark, as the splitter's
+# re.split would return a group's captures as pieces.
+_RST_SEPARATORS = [
+    "|".join(
+        rf"\n(?={re.escape(c)}{{3,}}[ \t]*\n[^\n]*\S[^\n]*\n{re.escape(c)}{{3,}}[ \t]*\n)"
+        rf"|\n(?=[^\s{re.escape(c)}][^\n]*\n{re.escape(c)}{{3,}}[ \t]*\n)"
+        for c in _RST_MARKS
+    ),
+    r"\n\n\.\. *\n\n",
+    "\n\n",
+    "\n",
+    " ",
+    "",
+]
 # The line under a Markdown table's header: |---|:---:|
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
 
@@ -206,6 +231,15 @@ def _by_member(
 def _splitter(strategy: str, language: str | None, size: int, overlap: int, count: Any) -> Any:
     from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
+    if strategy == "code" and language == "rst":
+        return RecursiveCharacterTextSplitter(
+            separators=_RST_SEPARATORS,
+            is_separator_regex=True,
+            keep_separator="start",
+            chunk_size=size,
+            chunk_overlap=overlap,
+            length_function=count,
+        )
     if strategy == "code" and language:
         try:
             return RecursiveCharacterTextSplitter.from_language(
@@ -368,6 +402,21 @@ def document_text(parsed: ParsedDocument) -> str:
     return "\n\n".join(_joined(group, kind)[0] for _, kind, _, group in _members(parsed))
 
 
+def _rst_headings(text: str) -> list[tuple[int, int, str]]:
+    """reStructuredText section titles, each at its overline or text, levelled as docutils
+    levels them: by the order in which each style (mark, overlined or not) first
+    appears."""
+    styles: dict[tuple[str, bool], int] = {}
+    found = []
+    for m in _RST_TITLE.finditer(text):
+        over, under = m.group("over"), m.group("under")
+        if over is not None and over[0] != under[0]:
+            continue
+        level = styles.setdefault((under[0], over is not None), len(styles) + 1)
+        found.append((m.start(), level, m.group("title").strip()))
+    return found
+
+
 def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
     stack: list[tuple[int, str]] = []
     for start, level, title in headings:
@@ -402,7 +451,12 @@ def chunk_document(
     pages = [s.page for s in parsed.segments]
     scanned = [s.ocr for s in parsed.segments]
     total_tokens = count(text)
-    headings = _headings(text) if strategy == "markdown" else []
+    if strategy == "markdown":
+        headings = _headings(text)
+    elif strategy == "code" and parsed.language == "rst":
+        headings = _rst_headings(text)
+    else:
+        headings = []
 
     whole = total_tokens <= min(settings.whole_document_tokens, size)
     if whole:
@@ -464,7 +518,7 @@ def chunk_document(
     if not whole:
         floor = min(settings.min_chunk_tokens, size // 4)
         bounded, plan.joined_small = _join_small(
-            bounded, text, floor, strategy == "markdown", size, encoding, count
+            bounded, text, floor, _titles_only(strategy, parsed.language), size, encoding, count
         )
     # A text or code file's text is the file's own (decoded, CRLF as LF): its chunks can
     # say their lines, and code the definition each belongs to.
@@ -601,27 +655,41 @@ def _only_headings(text: str) -> bool:
     return bool(lines) and all(_HEADING.fullmatch(line) for line in lines)
 
 
+def _only_rst_titles(text: str) -> bool:
+    return bool(text.strip()) and not _RST_TITLE.sub("", text).strip()
+
+
+def _titles_only(strategy: str, language: str | None) -> Callable[[str], bool] | None:
+    """How to tell a piece that is section titles alone, for the text's markup."""
+    if strategy == "markdown":
+        return _only_headings
+    if strategy == "code" and language == "rst":
+        return _only_rst_titles
+    return None
+
+
 def _join_small(
     pieces: list[_Piece],
     text: str,
     floor: int,
-    markdown: bool,
+    titles_only: Callable[[str], bool] | None,
     size: int,
     encoding: Any,
     count: Any,
 ) -> tuple[list[_Piece], int]:
-    """Join each piece under ``floor`` tokens, and each lone Markdown heading, to a
-    neighbour: a heading to what follows it, anything else to what precedes it. A pair
+    """Join each piece under ``floor`` tokens, and each piece of section titles alone
+    (``titles_only``: Markdown headings, reStructuredText titles), to a neighbour: a
+    heading to what follows it, anything else to what precedes it. A pair
     over ``size`` is split evenly instead. The splitter leaves such scraps where a
     section's next part is too big to share a chunk with them ('# Intro' before a long
     paragraph, a closing '```', 'Output::'); alone they are noise in retrieval. Returns
     the pieces and how many small ones no longer stand alone."""
 
     def small(piece: _Piece) -> bool:
-        return piece.raw and (piece.tokens < floor or (markdown and _only_headings(piece.text)))
+        return piece.raw and (piece.tokens < floor or leads(piece))
 
     def leads(piece: _Piece) -> bool:
-        return markdown and _only_headings(piece.text)
+        return titles_only is not None and titles_only(piece.text)
 
     def joinable(a: _Piece, b: _Piece) -> bool:
         return a.raw and b.raw and a.start <= b.start and not text[a.end : b.start].strip()
