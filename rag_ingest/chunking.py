@@ -325,11 +325,25 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     """Markdown headings, not the '# comment' lines of fenced code (a shell snippet's
     '# run it' had become the heading of every chunk after it)."""
     fenced = in_code_fence(text)
-    return [
-        (m.start(), len(m.group(1)), m.group(2).strip())
-        for m in _HEADING.finditer(text)
-        if not fenced(m.start())
-    ]
+    found = []
+    for m in _HEADING.finditer(text):
+        title = _plain_title(m.group(2))
+        if title and not fenced(m.start()):
+            found.append((m.start(), len(m.group(1)), title))
+    return found
+
+
+# Emphasis around a heading's words (asterisks only: '__init__' is a name), and a
+# contents page's dot leaders and page number.
+_EMPHASIS = re.compile(r"\*\*|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
+_LEADERS = re.compile(r"(?:\s*\.){4,}\s*\d*\s*$")
+
+
+def _plain_title(title: str) -> str:
+    """A heading's words for ``heading_path``: pymupdf4llm writes a PDF's bold headings
+    as '## **1 Introduction**', and its contents page's lines as headings with their
+    dot leaders ('4 Function reference . . . . 8')."""
+    return " ".join(_EMPHASIS.sub("", _LEADERS.sub("", title)).split())
 
 
 _HYPHENATED = re.compile(r"[^\W\d_]-$")

@@ -86,6 +86,23 @@ def test_markdown_heading_path(tmp_path: Path) -> None:
     assert "Guide > Install" in paths and "Guide > Use" in paths
 
 
+def test_a_heading_path_is_the_headings_words() -> None:
+    # pymupdf4llm writes a PDF's bold headings in ** and its contents page's lines as
+    # headings with their dot leaders; a name's underscores are its own.
+    text = (
+        "# **Libtasn1**\n\n## Contents\n\n### 4 Function reference . . . . . . . . . 8\n\n"
+        + SENTENCE * 6
+        + "\n\n## **2 ASN.1 structure** handling\n\n"
+        + SENTENCE * 6
+        + "\n\n### The *__init__* method\n\n"
+        + SENTENCE * 6
+    )
+    plan = _plan("markdown", text)
+    paths = {c.metadata.get("heading_path") for c in plan.chunks}
+    assert "Libtasn1 > Contents > 4 Function reference" in paths
+    assert "Libtasn1 > 2 ASN.1 structure handling > The __init__ method" in paths
+
+
 def test_code_is_split_by_language(tmp_path: Path) -> None:
     functions = "\n\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(80))
     parsed = ParsedDocument("code", [Segment(functions)], parser="t", language="python")
