@@ -406,15 +406,19 @@ class MilvusAdapter(StoreAdapter):
         vs: Any = self.vectorstore
         return f"{vs._primary_field} in {json.dumps(ids)}"
 
+    def _written(self) -> bool:
+        """Whether the collection exists: langchain-milvus makes it on the first write."""
+        return getattr(self.vectorstore, "col", None) is not None
+
     def present(self, ids: list[str]) -> set[str] | None:
-        if getattr(self.vectorstore, "col", None) is None:  # nothing written yet
+        if not self._written():
             return set()
         found = self.vectorstore.get_pks(self._keys(ids))  # type: ignore[attr-defined]
         return {str(i) for i in found or []}
 
     def vectors_by_text(self, ids: list[str]) -> list[tuple[str, Vectors]]:
         vs: Any = self.vectorstore
-        if vs.col is None or not isinstance(vs._vector_field, str):
+        if not self._written() or not isinstance(vs._vector_field, str):
             return []
         fields = [vs._text_field, vs._vector_field]
         rows = vs.client.query(vs.collection_name, filter=self._keys(ids), output_fields=fields)
@@ -422,7 +426,7 @@ class MilvusAdapter(StoreAdapter):
 
     def ids_for(self, session_id: str, source: str | None) -> set[str] | None:
         vs: Any = self.vectorstore
-        if vs.col is None:
+        if not self._written():
             return set()
         # An iterator, not get_pks: a Milvus server caps one query's results at 16,384.
         pages = vs.client.query_iterator(
