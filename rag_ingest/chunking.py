@@ -336,7 +336,7 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
 # Emphasis around a heading's words (asterisks only: '__init__' is a name), and a
 # contents page's dot leaders and page number.
 _EMPHASIS = re.compile(r"\*\*|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
-_LEADERS = re.compile(r"(?:\s*\.){4,}\s*\d*\s*$")
+_LEADERS = re.compile(r"(?:(?:\s*\.){4,}|\s*…)\s*\d*\s*$")
 
 
 def _plain_title(title: str) -> str:

@@ -266,6 +266,7 @@ def _parse(
                 raise CorruptDocumentError(f"{name}: no text could be extracted ({exc2})") from exc2
         if parser != "pymupdf-text":
             segments = [_hyphen_kept(doc, s) for s in segments]
+        segments = [dataclasses.replace(s, text=_without_leaders(s.text)) for s in segments]
         scans: list[int] = []
         if ocr is not None:
             own = {s.page: s.text for s in segments}
@@ -282,6 +283,18 @@ def _parse(
         images=images,
         scans=scans,
     )
+
+
+# A contents line's dot leaders before its page number (pymupdf4llm puts italics round
+# them: '4.1 Schema functions _. . . . . . ._ 8').
+_LEADERS = re.compile(r"[ \t]*_?(?:[ \t]*\.){4,}[ \t]*_?[ \t]*(\d+|[ivxlcdm]+)\**[ \t]*$", re.M)
+_SPACED_DOTS = re.compile(r"(?: \.){4,}")  # one run into the next entry on its line
+
+
+def _without_leaders(text: str) -> str:
+    """A contents page's lines without their dot leaders: 30-90 tokens of dots a line,
+    which made every contents chunk alike to an embedder."""
+    return _SPACED_DOTS.sub(" …", _LEADERS.sub(r" … \1", text))
 
 
 _ENDS_IN_WORD = re.compile(r"([^\W\d_]+)\s*$")

@@ -92,6 +92,8 @@ def test_a_heading_path_is_the_headings_words() -> None:
     text = (
         "# **Libtasn1**\n\n## Contents\n\n### 4 Function reference . . . . . . . . . 8\n\n"
         + SENTENCE * 6
+        + "\n\n### 5 Index … 9\n\n"
+        + SENTENCE * 6
         + "\n\n## **2 ASN.1 structure** handling\n\n"
         + SENTENCE * 6
         + "\n\n### The *__init__* method\n\n"
@@ -100,6 +102,7 @@ def test_a_heading_path_is_the_headings_words() -> None:
     plan = _plan("markdown", text)
     paths = {c.metadata.get("heading_path") for c in plan.chunks}
     assert "Libtasn1 > Contents > 4 Function reference" in paths
+    assert "Libtasn1 > Contents > 5 Index" in paths  # as the PDF parser writes leaders
     assert "Libtasn1 > 2 ASN.1 structure handling > The __init__ method" in paths
 
 

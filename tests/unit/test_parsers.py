@@ -192,6 +192,21 @@ def test_code_language_from_extension(tmp_path: Path) -> None:
     assert parsed.file_type == "code" and parsed.language == "ts"
 
 
+def test_a_contents_page_loses_its_dot_leaders(tmp_path: Path) -> None:
+    # libtasn1's manual: 2,151 of its 21,138 tokens were the dots of its contents page.
+    dots = " ." * 30
+    contents = (
+        f"Contents\n1 Introduction{dots} 3\n2 CANARY-TOC Usage{dots} 12\n"
+        f"Index{dots[:20]} 40 Function Index{dots[:20]} 41"
+    )
+    pdf = docs.pdf_bytes([contents, "Introduction\nCANARY-BODY the library parses it. . . ."])
+    text = parse_file(_file(tmp_path, "m.pdf", pdf), "m.pdf", OPTIONS).text
+    assert "1 Introduction … 3" in text and "2 CANARY-TOC Usage … 12" in text
+    assert "Index … 40 Function Index … 41" in text
+    assert ". . . . ." not in text.split("CANARY-BODY")[0]
+    assert "CANARY-BODY the library parses it. . . ." in text  # prose: no page number
+
+
 def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
     data = docs.pdf_bytes(["secret"], encrypt=True)
     with pytest.raises(EncryptedDocumentError):
