@@ -8,6 +8,7 @@ import html
 import re
 import sys
 import zipfile
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path, PurePath
 from typing import Any
@@ -379,16 +380,37 @@ def _front_matter(data: bytes) -> tuple[bytes, dict[str, Any]]:
 _MDX_MODULE = re.compile(rb"^(?:import\s.+\sfrom\s|import\s+['\"]|export\s)")
 
 
-def _without_mdx_modules(data: bytes) -> bytes:
-    """An MDX page without its top-level ``import``/``export`` lines (the JSX docling
-    reads as HTML, keeping its text); code blocks keep theirs."""
+def _lines_dropped(data: bytes, drop: Callable[[bytes], object]) -> bytes:
+    """A Markdown file without the lines ``drop`` picks; code blocks keep theirs."""
     kept, fenced = [], False
     for line in data.splitlines(keepends=True):
         if line.lstrip().startswith((b"```", b"~~~")):
             fenced = not fenced
-        if fenced or not _MDX_MODULE.match(line):
+        if fenced or not drop(line):
             kept.append(line)
     return b"".join(kept)
+
+
+def _without_mdx_modules(data: bytes) -> bytes:
+    """An MDX page without its top-level ``import``/``export`` lines (the JSX docling
+    reads as HTML, keeping its text)."""
+    return _lines_dropped(data, _MDX_MODULE.match)
+
+
+# A line of linked pictures only: [![Build Status](https://.../badge.svg)](https://...)
+_LINKED_PICTURES = re.compile(rb"^[ \t]*(?:\[!\[[^\]\n]*\]\([^)\n]*\)\]\([^)\n]*\)[ \t]*)+\r?\n?$")
+_PICTURE_LINK = re.compile(rb"!\[[^\]\n]*\]\(\s*<?([^)\s>]+)")
+
+
+def _badge_line(line: bytes) -> bool:
+    """A README's line of status badges (build, version, licence, chat): each a linked
+    SVG or a badge service's picture, its alt text and tracking link noise in the first
+    chunk ('[Join the chat at https://gitter.im/...](https://gitter.im/...?utm_source=
+    badge&utm_medium=badge...)')."""
+    if not _LINKED_PICTURES.match(line):
+        return False
+    urls = [u.lower() for u in _PICTURE_LINK.findall(line)]
+    return bool(urls) and all(b".svg" in u or b"badge" in u or b"shields.io" in u for u in urls)
 
 
 def _front_text(fields: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -594,6 +616,7 @@ def _parse_docling(
             data, front = _front_matter(data)
             if name.lower().endswith(".mdx"):
                 data = _without_mdx_modules(data)
+            data = _lines_dropped(data, _badge_line)
         # An HTML page's or a Markdown file's data: URI pictures (docling leaves them unread).
         embedded = None
         if kind in ("html", "markdown") and (ocr_pictures or max_images):

@@ -1246,6 +1246,24 @@ def test_tables_mode_finds_ruled_tables_and_matches_pymupdf4llm(tmp_path: Path) 
     assert "|r1c0|" not in parse_file(ruled, "r.pdf", ParseOptions(pdf_mode="fast")).text
 
 
+def test_a_readme_s_badges_are_left_out(tmp_path: Path) -> None:
+    readme = (
+        "# tool\n\n"
+        "[![Build Status](https://travis-ci.org/o/tool.svg?branch=main)](https://travis-ci.org/o/tool)"
+        " [![PyPI](https://img.shields.io/pypi/v/tool)](https://pypi.org/project/tool)\n"
+        "[![Chat](https://badges.gitter.im/Join.svg)](https://gitter.im/o?utm_source=badge)\n\n"
+        "CANARY-INTRO tool does one thing.\n\n"
+        "[![CANARY-SHOT screenshot](docs/shot.png)](docs/shot.png)\n\n"
+        "```markdown\n[![CANARY-EXAMPLE](https://img.shields.io/x.svg)](https://x)\n```\n"
+    )
+    path = _file(tmp_path, "README.md", readme.encode())
+    text = parse_file(path, "README.md", OPTIONS).text
+    assert "Build Status" not in text and "PyPI" not in text and "gitter" not in text
+    assert text.startswith("# tool\n\nCANARY-INTRO tool does one thing.")
+    assert "CANARY-SHOT" in text  # a linked picture that is no badge
+    assert "[![CANARY-EXAMPLE](https://img.shields.io/x.svg)](https://x)" in text  # code
+
+
 def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path: Path) -> None:
     page = (
         b"---\ntitle: Install guide\ndescription: How to install CANARY-FM\n"
