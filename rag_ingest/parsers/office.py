@@ -468,6 +468,13 @@ def _plain_preformatted(soup: Any) -> None:
                     classes.add("language-" + name.removeprefix("highlight-"))
         for br in pre.find_all("br"):
             br.replace_with("\n")
+        for line in pre.find_all(["div", "p", "li", "tr"]):
+            # A highlighter that gives each line an element of its own, with no newline.
+            after = line.next_sibling
+            if not line.get_text().endswith("\n") and not (
+                isinstance(after, str) and after.startswith("\n")
+            ):
+                line.append("\n")
         text = pre.get_text()
         pre.clear()
         pre.string = text

@@ -1088,6 +1088,8 @@ def test_highlighted_code_keeps_its_lines_and_indentation(tmp_path: Path) -> Non
         "</pre></div></div>"
         '<pre><code class="language-rust"><span class="k">fn</span> main() {\n    '
         '<span class="n">println!</span>("hi");<br>}</code></pre>'
+        '<pre><code><div class="line">fn one() {</div><div class="line">    CANARY_LINES</div>'
+        '<div class="line">}</div></code></pre>'
         '<pre class="synopsis">int          <a href="x.html#cmp">CANARY_strcmp</a>  '
         "(<em><code>const char *a</code></em>,\n              const char *b);</pre>"
         "</body></html>"
@@ -1100,6 +1102,7 @@ def test_highlighted_code_keeps_its_lines_and_indentation(tmp_path: Path) -> Non
         "```\nint          CANARY_strcmp  (const char *a,\n              const char *b);\n```"
         in text
     )
+    assert "fn one() {\n    CANARY_LINES\n}\n```" in text  # a line an element
 
 
 def test_a_page_laid_out_in_a_table_keeps_its_headings_and_data_tables(tmp_path: Path) -> None:
