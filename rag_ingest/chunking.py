@@ -43,10 +43,11 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # A reStructuredText section title: a line over an underline of one punctuation
 # character repeated, with an overline of the same character or none.
 _RST_MARKS = "=-~^\"'`:#*+_<>."
+_RST_MARK = f"[{re.escape(_RST_MARKS)}]"
 _RST_TITLE = re.compile(
-    r"^(?:(?P<over>([=\-~^\"'`:#*+_<>.])\2{2,})[ \t]*\n)?"
-    r"(?P<title>[^\s=\-~^\"'`:#*+_<>.][^\n]*|[=\-~^\"'`:#*+_<>.][^\n]*[^\s=\-~^\"'`:#*+_<>.][^\n]*)\n"
-    r"(?P<under>([=\-~^\"'`:#*+_<>.])\5{2,})[ \t]*$",
+    rf"^(?:(?P<over>({_RST_MARK})\2{{2,}})[ \t]*\n)?"
+    rf"(?P<title>(?!(?:{_RST_MARK}|[ \t])*\n)\S[^\n]*)\n"  # a line not of marks alone
+    rf"(?P<under>({_RST_MARK})\5{{2,}})[ \t]*$",
     re.MULTILINE,
 )
 # Split before a title (its overline or its text), never between it and its underline
