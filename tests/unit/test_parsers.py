@@ -1548,6 +1548,29 @@ def test_a_document_with_nothing_written_in_it_is_blank(
         parse_file(_file(tmp_path, name, data()), name, OPTIONS)
 
 
+def test_a_refusal_of_docling_s_own_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docling refuses some files by its own policy (a page limit), with a message and no
+    # cause: the error gives its message, not a bare "could not open".
+    from types import SimpleNamespace
+
+    import docling.datamodel.document as document
+
+    class Refused:
+        def __init__(self, **_: object) -> None:
+            self.valid = False
+            self.page_count = 7
+            self._rejection = SimpleNamespace(
+                message="CANARY-LIMIT 7 pages, over max_num_pages", original_error=None
+            )
+
+    monkeypatch.setattr(document, "InputDocument", Refused)
+    path = _file(tmp_path, "r.docx", docs.docx_bytes("Title", {"A": "text"}))
+    with pytest.raises(CorruptDocumentError, match=r"open this docx \(CANARY-LIMIT 7 pages"):
+        parse_file(path, "r.docx", OPTIONS)
+
+
 def test_a_document_of_pictures_only_is_empty_not_blank(tmp_path: Path) -> None:
     # Its pictures may hold its text (a scan pasted into a DOCX): a failure that says
     # so, for a run with OCR to read, not a skip.
