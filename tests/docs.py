@@ -136,6 +136,28 @@ def pptx_bytes(slides: list[tuple[str, str]]) -> bytes:
     return buf.getvalue()
 
 
+def empty_office(kind: str) -> bytes:
+    """An Office file with nothing written in it, as the libraries' templates are:
+    ``docx``, ``pptx`` (no slides), ``blank-slide`` (one slide, no shapes), ``xlsx``."""
+    buf = io.BytesIO()
+    if kind == "docx":
+        from docx import Document
+
+        Document().save(buf)
+    elif kind in ("pptx", "blank-slide"):
+        from pptx import Presentation
+
+        deck = Presentation()
+        if kind == "blank-slide":
+            deck.slides.add_slide(deck.slide_layouts[6])  # the "Blank" layout
+        deck.save(buf)
+    else:
+        import openpyxl
+
+        openpyxl.Workbook().save(buf)
+    return buf.getvalue()
+
+
 def xlsx_bytes(rows: list[list[object]]) -> bytes:
     import openpyxl
 

@@ -226,17 +226,9 @@ def test_an_empty_file_is_skipped_and_takes_its_old_chunks_with_it(tmp_path: Pat
 
 
 def test_a_document_with_nothing_written_in_it_is_skipped(tmp_path: Path) -> None:
-    import io
-
-    from docx import Document
-    from pptx import Presentation
-
     (tmp_path / "docs").mkdir()
-    template, deck = io.BytesIO(), io.BytesIO()
-    Document().save(template)
-    Presentation().save(deck)
-    (tmp_path / "docs" / "template.docx").write_bytes(template.getvalue())
-    (tmp_path / "docs" / "deck.pptx").write_bytes(deck.getvalue())
+    (tmp_path / "docs" / "template.docx").write_bytes(tests_docs.empty_office("docx"))
+    (tmp_path / "docs" / "deck.pptx").write_bytes(tests_docs.empty_office("pptx"))
     (tmp_path / "docs" / "scan.docx").write_bytes(
         tests_docs.docx_with_pictures([tests_docs.photo()])
     )

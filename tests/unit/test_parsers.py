@@ -1488,38 +1488,13 @@ def test_pptx_slides_pictures_and_notes_are_the_same_without_shape_boxes(
     assert [i.page for i in fast.images] == [i.page for i in full.images] == [3]
 
 
-def _empty_office(kind: str) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    if kind == "docx":
-        from docx import Document
-
-        Document().save(buf)
-    elif kind == "pptx":
-        from pptx import Presentation
-
-        Presentation().save(buf)  # a deck of no slides
-    elif kind == "blank-slide.pptx":
-        from pptx import Presentation
-
-        deck = Presentation()
-        deck.slides.add_slide(deck.slide_layouts[6])  # the "Blank" layout
-        deck.save(buf)
-    else:
-        import openpyxl
-
-        openpyxl.Workbook().save(buf)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("empty.docx", lambda: _empty_office("docx")),
-        ("empty.pptx", lambda: _empty_office("pptx")),
-        ("blank-slide.pptx", lambda: _empty_office("blank-slide.pptx")),
-        ("empty.xlsx", lambda: _empty_office("xlsx")),
+        ("empty.docx", lambda: docs.empty_office("docx")),
+        ("empty.pptx", lambda: docs.empty_office("pptx")),
+        ("blank-slide.pptx", lambda: docs.empty_office("blank-slide")),
+        ("empty.xlsx", lambda: docs.empty_office("xlsx")),
         ("empty.xls", lambda: docs.xls_bytes([])),
         ("empty.odt", lambda: docs.odf_bytes("text", "<text:p> </text:p>")),
         (
