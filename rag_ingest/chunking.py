@@ -66,6 +66,16 @@ _RST_SEPARATORS = [
     " ",
     "",
 ]
+# A line of closing brackets alone: "}", "});", "],", ")".
+_CLOSER_LINE = re.compile(r"[ \t]*[)\]}][)\]};,]*[ \t]*(?:\n|$)")
+_SEPARATORS = {
+    # A line of spaces parts paragraphs as an empty line does (an editor's indent left
+    # on it): split only at "\n", code and text ran across such breaks.
+    **{(strategy, "\n\n"): r"\n[ \t]*\n" for strategy in ("prose", "markdown", "code")},
+    # Code is never cut before a line of closing brackets: a chunk began with "}", and
+    # the block it closed ended the chunk before.
+    ("code", "\n"): rf"\n(?!{_CLOSER_LINE.pattern})",
+}
 # The line under a Markdown table's header: |---|:---:|
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
 
@@ -241,19 +251,22 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
             chunk_overlap=overlap,
             length_function=count,
         )
+    separators = ["\n\n", "\n", " ", ""]
     if strategy == "code" and language:
         try:
-            return RecursiveCharacterTextSplitter.from_language(
-                Language(language), chunk_size=size, chunk_overlap=overlap, length_function=count
+            separators = RecursiveCharacterTextSplitter.get_separators_for_language(
+                Language(language)
             )
         except ValueError:
-            pass  # a language the splitter does not know: generic separators below
-    if strategy == "markdown":
-        return RecursiveCharacterTextSplitter.from_language(
-            Language.MARKDOWN, chunk_size=size, chunk_overlap=overlap, length_function=count
-        )
+            pass  # a language the splitter does not know: generic separators
+    elif strategy == "markdown":
+        separators = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
     return RecursiveCharacterTextSplitter(
-        chunk_size=size, chunk_overlap=overlap, length_function=count
+        separators=[_SEPARATORS.get((strategy, s), s) for s in separators],
+        is_separator_regex=True,
+        chunk_size=size,
+        chunk_overlap=overlap,
+        length_function=count,
     )
 
 
@@ -522,6 +535,8 @@ def chunk_document(
     )
     if strategy == "markdown":
         pieces = _closing_fences_back(pieces, text)
+    elif strategy == "code" and not whole:
+        pieces = _comments_forward(pieces, text, parsed.language)
     bounded: list[_Piece] = []
     for piece, start in pieces:
         for part, at, tokens in _enforce_limit(piece, size, encoding, count):
@@ -663,6 +678,78 @@ def _closing_fences_back(pieces: list[tuple[str, int]], text: str) -> list[tuple
                 continue
         out.append((piece, start))
     return out
+
+
+# Lines that lead the code under them (comments, doc comments, decorators), by the
+# language's comment marks. A "*" line continues a block comment: it may be moved with
+# the comment's first line, never lead a move alone. C's "#" is the preprocessor.
+_SLASH = r"//|/\*|\*"
+_LEAD_MARKS = {
+    **dict.fromkeys(("python", "julia", "elixir"), r"@|#"),
+    **dict.fromkeys(("shell", "ruby", "perl", "r", "make", "dockerfile", "hcl"), r"#"),
+    **dict.fromkeys(("c", "cpp", "go", "proto", "sol", "zig", "fsharp"), _SLASH),
+    **dict.fromkeys(
+        ("js", "ts", "vue", "svelte", "java", "kotlin", "scala", "swift", "groovy", "dart"),
+        _SLASH + r"|@",
+    ),
+    "csharp": _SLASH,
+    "rust": _SLASH + r"|#\[",
+    "php": _SLASH + r"|#",
+    **dict.fromkeys(("sql", "lua", "haskell"), r"--"),
+    "latex": r"%",
+}
+_LEAD_LINE = {
+    language: re.compile(rf"[ \t]*(?:{marks})(?!!)") for language, marks in _LEAD_MARKS.items()
+}
+_MOVABLE_LINES = 40  # the most comment lines moved at once
+
+
+def _comments_forward(
+    pieces: list[tuple[str, int]], text: str, language: str | None
+) -> list[tuple[str, int]]:
+    """A piece that ends with a comment, a doc comment or decorators hands them to the
+    code under them, at the start of the piece after. Split at LangChain's ``"\\ndef "``
+    or ``"\\nvoid "``, a function's chunk began at its ``def`` and its decorators, or
+    its doc comment, ended the chunk before (120 of 4,006 cuts in the C, C++, JS, PHP,
+    proto and Python files sampled here; 24 are left, mostly comments over 40 lines).
+    A piece grown past the limit is split evenly later, as any other."""
+    lead = _LEAD_LINE.get(language or "")
+    if lead is None:
+        return pieces
+    out: list[tuple[str, int]] = []
+    for piece, start in pieces:
+        if out and text.startswith(piece, start) and text.startswith(*out[-1]):
+            before, at = out[-1]
+            led = _leading_lines_start(text, start, lead)
+            if led < start and at + len(before) > led:
+                if led <= at:  # the piece before is all comment: it joins the code under it
+                    out.pop()
+                    led = at
+                elif at + len(before) <= start:  # no overlap: it ends before them now
+                    out[-1] = (text[at:led].rstrip(), at)
+                piece, start = text[led : start + len(piece)], led
+        out.append((piece, start))
+    return out
+
+
+def _leading_lines_start(text: str, start: int, lead: re.Pattern[str]) -> int:
+    """Where the comment and decorator lines right above the line at ``start`` begin,
+    with no blank line between (``start`` if none, or if they begin inside a block
+    comment: only the block's first line may start a move)."""
+    line = text.rfind("\n", 0, start) + 1
+    if text[line:start].strip():
+        return start  # the piece begins mid-line
+    top = start
+    for _ in range(_MOVABLE_LINES):
+        if line == 0:
+            break
+        above = text.rfind("\n", 0, line - 1) + 1
+        if not lead.match(text, above, line - 1):
+            break
+        top = line = above
+    while top < start and text[top:start].lstrip().startswith("*"):
+        top = text.find("\n", top, start) + 1 or start  # a block comment's inside
+    return top + len(text[top:start]) - len(text[top:start].lstrip()) if top < start else start
 
 
 def _only_headings(text: str) -> bool:

@@ -430,6 +430,84 @@ def test_a_rst_title_stays_with_its_underline_and_names_its_chunks() -> None:
     assert not any(set(c.text.rstrip().split("\n")[-1]) <= set("=-") for c in plan.chunks)
 
 
+CODE = SMALL.model_copy(
+    update={"file_configs": {"code": FileConfig(strategy="code", overlap_tokens=0)}}
+)
+
+
+def _code(language: str, text: str, settings: ChunkSettings = CODE):
+    parsed = ParsedDocument("code", [Segment(text)], parser="t", language=language)
+    plan = chunk_document(parsed, settings, BASE)
+    for chunk in plan.chunks:
+        assert chunk.text == text[chunk.metadata["start_index"] : chunk.metadata["end_index"]]
+        assert chunk.metadata["token_count"] <= 64
+    return plan
+
+
+def _body(n: int) -> str:
+    return "".join(f"    total = total + compute_value({i}, factor)\n" for i in range(n))
+
+
+@pytest.mark.parametrize("long_function", [False, True])
+def test_a_function_keeps_its_decorators_and_comment(long_function: bool) -> None:
+    # Split at "\ndef ", a function's chunk began at its def, and its decorators ended
+    # the chunk before; a function too long for one chunk lost them the same way.
+    target = "@cache\n@route('/CANARY')\ndef target(factor):\n" + _body(12 if long_function else 3)
+    text = "\n\n".join([f"def f{i}(factor):\n{_body(3)}" for i in range(3)] + [target])
+    plan = _code("python", text)
+    head = next(c for c in plan.chunks if "def target" in c.text)
+    assert head.text.startswith("@cache\n@route('/CANARY')\ndef target"), head.text
+    assert head.metadata["symbol"] == "target"
+    assert not any(c.text.rstrip().endswith(("@cache", "')")) for c in plan.chunks)
+    # A doc comment in C, a JSDoc in JavaScript: above the code they describe.
+    comment = "/* CANARY: adds the values up.\n * Returns the total. */\n"
+    c_source = "\n\n".join(
+        [f"int f{i}(int factor) {{\n{_body(3)}}}" for i in range(3)]
+        + [comment + f"int target(int factor) {{\n{_body(3)}}}"]
+    )
+    head = next(c for c in _code("c", c_source).chunks if "int target" in c.text)
+    assert head.text.startswith(comment), head.text
+    # Only from its first line: a comment is not cut where a line lacks its "*".
+    unstarred = c_source.replace(" * Returns", "   and more.\n * Returns")
+    assert not any(c.text.startswith("*") for c in _code("c", unstarred).chunks)
+    js = "\n".join(
+        [f"function f{i}(factor) {{\n{_body(3)}}}" for i in range(3)]
+        + [
+            "/**\n * CANARY: adds the values up.\n */\n"
+            + f"function target(factor) {{\n{_body(3)}}}"
+        ]
+    )
+    head = next(c for c in _code("js", js).chunks if "function target" in c.text)
+    assert head.text.startswith("/**\n * CANARY"), head.text
+
+
+def test_a_closing_bracket_stays_with_its_block() -> None:
+    # Indented methods match none of LangChain's keyword separators (they start a
+    # line): cut at a line, a chunk began with the "}" closing the block before.
+    methods = "".join(
+        f"  method{i}(factor) {{\n    if (factor) {{\n"
+        + "".join(
+            f"      total = add(factor, {'x' * ((i * 7 + j) % 7)});\n" for j in range(i % 4 + 1)
+        )
+        + "    }\n  }\n"
+        for i in range(10)
+    )
+    plan = _code("js", "class Totals {\n" + methods + "}\n")
+    assert len(plan.chunks) > 3
+    for chunk in plan.chunks:
+        assert not chunk.text.startswith("}"), chunk.text
+
+
+def test_a_line_of_spaces_parts_paragraphs() -> None:
+    # An editor's indent left on an empty line: split only at "\n", a chunk ran from
+    # the end of one paragraph into the next.
+    text = "  \n".join(f"P{i} " + SENTENCE + "\n" + SENTENCE + "\n" for i in range(6))
+    plan = _plan("text", text)
+    assert len(plan.chunks) == 6
+    for i, chunk in enumerate(plan.chunks):
+        assert chunk.text == f"P{i} " + (SENTENCE + "\n" + SENTENCE).rstrip(), chunk.text
+
+
 def test_an_overlong_piece_is_split_evenly_between_words() -> None:
     import random
     import string
