@@ -100,7 +100,14 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         _I + r"(?:function|macro|(?:mutable[ \t]+)?struct|module|abstract[ \t]+type)[ \t]+"
         r"(?P<n>[\w.!]+)",
     ),
+    # A key whose value opens below it (an object, a list): its chunks say the key path.
+    "json": (_I + r'"(?P<n>(?:[^"\\\n]|\\.)+)"[ \t]*:[ \t]*[{\[][ \t]*$',),
+    "yaml": (
+        _I + r"(?:-[ \t]+)?(?P<n>\"[^\"\n]+\"|'[^'\n]+'|[^\s#'\"\-?:{\[][^:#\n]*?)[ \t]*:"
+        r"[ \t]*(?:[|>][-+0-9]*)?[ \t]*(?:#.*)?$",
+    ),
 }
+_KEY_PATHS = {"json", "yaml"}  # every key is qualified by the keys it is under
 _COMPILED = {
     language: [re.compile(p, re.MULTILINE) for p in patterns]
     for language, patterns in _PATTERNS.items()
@@ -164,8 +171,10 @@ def outline(text: str, language: str | None) -> Outline:
             while stack and stack[-1][0] >= indent:
                 stack.pop()
             name = found.get(start)
+            if name is not None and language in _KEY_PATHS:
+                name = name.strip("'\"")
             if name is not None:
-                if stack and "." not in name:
+                if stack and ("." not in name or language in _KEY_PATHS):
                     name = f"{stack[-1][1]}.{name}"
                 stack.append((indent, name))
                 headers[n] = name

@@ -35,6 +35,8 @@ CODE_LANGUAGES = {
 _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
 _TEXT = {".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
          ".ini", ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
+# Text nested by indentation: chunked at its shallowest keys, each chunk with its key path.
+_TEXT_LANGUAGES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
@@ -282,7 +284,7 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_name == "code":
         return FileKind("code", language)
     if by_name is not None:
-        return FileKind(by_name)
+        return FileKind(by_name, _TEXT_LANGUAGES.get(suffix) if by_name == "text" else None)
     # Unknown extension: plain text if it decodes as text, else refused by the text parser.
     return FileKind(
         "text", note=f"unknown extension {suffix or '(none)'}; treated as text", guessed=True

@@ -508,6 +508,55 @@ def test_a_line_of_spaces_parts_paragraphs() -> None:
         assert chunk.text == f"P{i} " + (SENTENCE + "\n" + SENTENCE).rstrip(), chunk.text
 
 
+def test_a_json_or_yaml_config_is_split_at_its_keys_and_says_their_path(tmp_path: Path) -> None:
+    import json
+
+    # A spec or a config, not records: split as prose, at any line, chunks began with a
+    # closing "}," and held the ends of two entries, and said nothing of where they were.
+    spec = {
+        "openapi": "3.0.0",
+        "paths": {
+            f"/items/{i}.json": {
+                "get": {"summary": SENTENCE * 2, "responses": {"200": {"description": "ok"}}}
+            }
+            for i in range(12)
+        },
+        "components": {"schemas": {"CanaryWidget": {"type": "object", "required": ["id"]}}},
+    }
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(spec, indent=2))
+    parsed = parse_file(str(path), "openapi.json", ParseOptions())
+    assert (parsed.file_type, parsed.language) == ("text", "json")
+    settings = SMALL.model_copy(update={"chunk_tokens": 128})
+    plan = chunk_document(parsed, settings, BASE)
+    assert len(plan.chunks) > 4
+    for chunk in plan.chunks:
+        assert not chunk.text.lstrip().startswith(("}", "]")), chunk.text
+        assert chunk.text.lstrip().startswith(('"/items/', '"components"', "{")), chunk.text
+    symbols = {c.metadata.get("symbol") for c in plan.chunks}
+    assert "paths./items/3.json" in symbols
+    canary = next(c for c in plan.chunks if "CanaryWidget" in c.text)
+    assert canary.metadata["symbol"] == "components"
+
+    tasks = "".join(
+        f"{f'step_{i}' if i % 2 else repr(f'step_{i}')}:\n  run:\n"
+        f"    command: make target{i}\n    help: |\n      {SENTENCE}\n"
+        for i in range(12)
+    )
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(tasks)
+    parsed = parse_file(str(path), "pipeline.yaml", ParseOptions())
+    assert (parsed.file_type, parsed.language) == ("text", "yaml")
+    plan = chunk_document(parsed, settings, BASE)
+    assert len(plan.chunks) > 2
+    lines = tasks.split("\n")
+    for chunk in plan.chunks:
+        first = chunk.text.split("\n")[0]
+        assert first.strip("'").startswith("step_"), chunk.text
+        assert chunk.metadata["symbol"] == first.strip("':")  # a quoted key, unquoted
+        assert lines[chunk.metadata["line_start"] - 1] == first
+
+
 def test_an_overlong_piece_is_split_evenly_between_words() -> None:
     import random
     import string
