@@ -64,7 +64,6 @@ _RST_SEPARATORS = [
     "\n\n",
     "\n",
     " ",
-    "",
 ]
 # A line of closing brackets alone: "}", "});", "],", ")".
 _CLOSER_LINE = re.compile(r"[ \t]*[)\]}][)\]};,]*[ \t]*(?:\n|$)")
@@ -84,7 +83,6 @@ _NESTED_SEPARATORS = [
     *(rf"\n(?=[ \t]{{0,{indent}}}[^\s)\]}}])" for indent in range(0, 13, 2)),
     "\n",
     " ",
-    "",
 ]
 # The line under a Markdown table's header: |---|:---:|
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
@@ -254,7 +252,7 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
 
     if strategy == "code" and language == "rst":
         return RecursiveCharacterTextSplitter(
-            separators=_RST_SEPARATORS,
+            separators=_RST_SEPARATORS,  # no "": see _splitter
             is_separator_regex=True,
             keep_separator="start",
             chunk_size=size,
@@ -274,7 +272,7 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
     elif strategy == "markdown":
         separators = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
     return RecursiveCharacterTextSplitter(
-        separators=[_SEPARATORS.get((strategy, s), s) for s in separators],
+        separators=[_SEPARATORS.get((strategy, s), s) for s in separators if s],
         is_separator_regex=True,
         chunk_size=size,
         chunk_overlap=overlap,
@@ -714,6 +712,7 @@ _LEAD_LINE = {
     language: re.compile(rf"[ \t]*(?:{marks})(?!!)") for language, marks in _LEAD_MARKS.items()
 }
 _MOVABLE_LINES = 40  # the most comment lines moved at once
+_LONGEST_LEAD = 1000  # characters: a longer line is not moved with the code under it
 
 
 def _comments_forward(
@@ -748,15 +747,19 @@ def _leading_lines_start(text: str, start: int, lead: re.Pattern[str]) -> int:
     """Where the comment and decorator lines right above the line at ``start`` begin,
     with no blank line between (``start`` if none, or if they begin inside a block
     comment: only the block's first line may start a move)."""
-    line = text.rfind("\n", 0, start) + 1
-    if text[line:start].strip():
+    line = start
+    while line > 0 and text[line - 1] in " \t":
+        line -= 1
+    if line > 0 and text[line - 1] != "\n":
         return start  # the piece begins mid-line
     top = start
     for _ in range(_MOVABLE_LINES):
         if line == 0:
             break
-        above = text.rfind("\n", 0, line - 1) + 1
-        if not lead.match(text, above, line - 1):
+        # Looked for within a bound: on a file of long lines (minified), searching back
+        # to the line's start for every piece took seconds.
+        above = text.rfind("\n", max(0, line - 1 - _LONGEST_LEAD), line - 1) + 1
+        if (above == 0 and line - 1 > _LONGEST_LEAD) or not lead.match(text, above, line - 1):
             break
         top = line = above
     while top < start and text[top:start].lstrip().startswith("*"):

@@ -557,6 +557,20 @@ def test_a_json_or_yaml_config_is_split_at_its_keys_and_says_their_path(tmp_path
         assert lines[chunk.metadata["line_start"] - 1] == first
 
 
+def test_a_line_with_no_spaces_is_cut_in_fewest_parts() -> None:
+    # Minified code, a JSON string in a document: LangChain's last separator, "", cut it
+    # into characters and merged them back, overlaps and all: a 5.7 MB search index took
+    # 17-28 s to chunk into 13,763 chunks; now 4 s into 6,182 (its tokens / 384 = 6,088).
+    line = "".join(f"k{i}=v{i};" for i in range(3000))
+    settings = SMALL.model_copy(update={"overlap_tokens": 16})
+    for file_type in ("text", "markdown"):
+        plan = _plan(file_type, "Intro.\n\n" + line, settings)
+        tokens = count_tokens(line)
+        assert len(plan.chunks) <= -(-tokens // 64) + 2, len(plan.chunks)
+        assert all(c.metadata["token_count"] <= 64 for c in plan.chunks)
+        assert "".join(c.text for c in plan.chunks[1:]).endswith(line[-200:])
+
+
 def test_an_overlong_piece_is_split_evenly_between_words() -> None:
     import random
     import string
