@@ -75,12 +75,14 @@ _SEPARATORS = {
     # the block it closed ended the chunk before.
     ("code", "\n"): rf"\n(?!{_CLOSER_LINE.pattern})",
 }
-# JSON and YAML are split at their shallowest keys first (a line indented at most 0,
-# 2, 4, ... spaces), and deeper only inside an entry too big for a chunk: split as
-# prose, at any line, half of a config's chunks began with a closing "}," (134 of 276
-# in the JSON files sampled here) and held the ends of two entries.
+# JSON, YAML and XML are split at their shallowest keys or elements first (a line
+# indented at most 0, 2, 4, ... spaces, not closing one), and deeper only inside an
+# entry too big for a chunk: split as prose, at any line, half of a config's chunks
+# began with a closing "}," (134 of 276 in the JSON files sampled here) and held the
+# ends of two entries; 38 of 1,867 XML chunks began with a closing tag.
+_NESTED = ("json", "yaml", "xml")
 _NESTED_SEPARATORS = [
-    *(rf"\n(?=[ \t]{{0,{indent}}}[^\s)\]}}])" for indent in range(0, 13, 2)),
+    *(rf"\n(?=[ \t]{{0,{indent}}}(?!</)[^\s)\]}}])" for indent in range(0, 13, 2)),
     "\n",
     " ",
 ]
@@ -260,7 +262,7 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
             length_function=count,
         )
     separators = ["\n\n", "\n", " ", ""]
-    if strategy == "prose" and language in ("json", "yaml"):
+    if strategy == "prose" and language in _NESTED:
         separators = _NESTED_SEPARATORS
     elif strategy == "code" and language:
         try:

@@ -36,7 +36,7 @@ _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "g
 _TEXT = {".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
          ".ini", ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
 # Text nested by indentation: chunked at its shallowest keys, each chunk with its key path.
-_TEXT_LANGUAGES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+_TEXT_LANGUAGES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml"}
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",

@@ -508,7 +508,7 @@ def test_a_line_of_spaces_parts_paragraphs() -> None:
         assert chunk.text == f"P{i} " + (SENTENCE + "\n" + SENTENCE).rstrip(), chunk.text
 
 
-def test_a_json_or_yaml_config_is_split_at_its_keys_and_says_their_path(tmp_path: Path) -> None:
+def test_a_json_yaml_or_xml_file_is_split_at_its_keys_and_says_their_path(tmp_path: Path) -> None:
     import json
 
     # A spec or a config, not records: split as prose, at any line, chunks began with a
@@ -549,6 +549,19 @@ def test_a_json_or_yaml_config_is_split_at_its_keys_and_says_their_path(tmp_path
     assert (parsed.file_type, parsed.language) == ("text", "yaml")
     plan = chunk_document(parsed, settings, BASE)
     assert len(plan.chunks) > 2
+    xml = "<types>\n" + "".join(  # the fifth entry too big for a chunk
+        f'  <type name="t{i}">\n'
+        + f"    <comment>{SENTENCE}</comment>\n" * (6 if i == 4 else 1)
+        + f"    <glob>\n      <pattern>*.t{i}</pattern>\n    </glob>\n  </type>\n"
+        for i in range(12)
+    )
+    path = tmp_path / "types.xml"
+    path.write_text(xml + "</types>\n")
+    parsed = parse_file(str(path), "types.xml", ParseOptions())
+    assert parsed.language == "xml"
+    xml_plan = chunk_document(parsed, settings, BASE)
+    assert len(xml_plan.chunks) > 2
+    assert all(c.text.startswith(("<types>", "<type ", "<comment>")) for c in xml_plan.chunks)
     lines = tasks.split("\n")
     for chunk in plan.chunks:
         first = chunk.text.split("\n")[0]
