@@ -35,7 +35,7 @@ CODE_LANGUAGES = {
 _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
 _TEXT = {".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
          ".ini", ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
-# Text nested by indentation: chunked at its shallowest keys, each chunk with its key path.
+# Text nested by indentation: chunked at its shallowest keys or elements first.
 _TEXT_LANGUAGES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml"}
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
