@@ -1278,6 +1278,21 @@ def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path
     hugo = b'+++\ntitle = "Hugo page"\ndraft = false\n+++\nBody text.\n'
     parsed = parse_file(_file(tmp_path, "h.md", hugo), "h.md", OPTIONS)
     assert parsed.text == "# Hugo page\n\nBody text."
+    # A title that is one of the page's words, or begins a longer one, is still given
+    # (npm's 'Scripts' and 'Install' pages lost theirs); one the first heading names is not.
+    for title, body, head in (
+        (
+            "Scripts",
+            "### Description\n\nThe scripts run in order.\n\n### Life Cycle Scripts\n",
+            "# Scripts\n\n###",
+        ),
+        ("Install", "### Installing Node\n\nRun it.\n", "# Install\n\n###"),
+        ("npm-view", "# npm-view @11.19\n\nView it.\n", "# npm-view @11.19"),
+        ("Types", "# The library\n\n## Types\n\nIt has types.\n", "# The library\n\n## Types"),
+    ):
+        page = f"---\ntitle: {title}\n---\n{body}".encode()
+        parsed = parse_file(_file(tmp_path, "t.md", page), "t.md", OPTIONS)
+        assert parsed.text.startswith(head), parsed.text
     # A rule, a paragraph, a rule: not front matter, kept as it is.
     ruled = b"---\nJust a paragraph between rules.\n---\n\nMore.\n"
     parsed = parse_file(_file(tmp_path, "r.md", ruled), "r.md", OPTIONS)
