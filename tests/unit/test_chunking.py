@@ -396,6 +396,30 @@ def test_a_code_block_s_closing_fence_stays_with_it() -> None:
         assert chunk.text == text[chunk.metadata["start_index"] : chunk.metadata["end_index"]]
 
 
+def test_a_code_block_cut_between_chunks_goes_whole_into_the_second() -> None:
+    # With no blank line between prose and a fence, the splitter cut at a line inside the
+    # block: one chunk ended with its first lines under an open fence, the next began
+    # with code and no fence.
+    code = "```python\n" + "".join(f"total = add(total, {i})\n" for i in range(6)) + "```"
+    text = (SENTENCE + "\n") * 3 + code + "\n\n" + SENTENCE * 3
+    plan = _plan("markdown", text)
+    assert [c.text.count("```") for c in plan.chunks] == [0, 2, 0], plan.chunks
+    assert plan.chunks[1].text.startswith(code)
+    for chunk in plan.chunks:
+        assert chunk.text == text[chunk.metadata["start_index"] : chunk.metadata["end_index"]]
+    # Not when the block and the rest of the second piece would pass the limit.
+    from rag_ingest.chunking import _code_blocks_forward
+
+    cut = text.index("total = add(total, 3)")
+    pieces = [(text[:cut].rstrip(), 0), (text[cut : cut + 200], cut)]
+    moved = _code_blocks_forward(pieces, text, 10_000, len)
+    assert moved[1][0].startswith(code) and moved[0][0] == text[: text.index("```")].rstrip()
+    assert _code_blocks_forward(pieces, text, 200, len) == pieces
+    # Nor when the block does not end in the second piece either.
+    short = [pieces[0], (text[cut : cut + 30], cut)]
+    assert _code_blocks_forward(short, text, 10_000, len) == short
+
+
 def test_a_rst_title_stays_with_its_underline_and_names_its_chunks() -> None:
     # LangChain's RST separators split before an underline: a chunk ended with a
     # section's title, and the next began with its '======' (210 of 1,517 chunks of
