@@ -75,6 +75,9 @@ _SEPARATORS = {
     # the block it closed ended the chunk before.
     ("code", "\n"): rf"\n(?!{_CLOSER_LINE.pattern})",
 }
+# Python's methods are indented: LangChain splits a class too big for a chunk only at
+# its blank lines, inside methods as readily as between them.
+_METHODS = {"python": r"\n(?=[ \t]+(?:async[ \t]+)?def )"}
 # JSON, YAML and XML are split at their shallowest keys or elements first (a line
 # indented at most 0, 2, 4, ... spaces, not closing one), and deeper only inside an
 # entry too big for a chunk: split as prose, at any line, half of a config's chunks
@@ -269,6 +272,9 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
             separators = RecursiveCharacterTextSplitter.get_separators_for_language(
                 Language(language)
             )
+            if language in _METHODS:
+                at = separators.index("\n\n")
+                separators = [*separators[:at], _METHODS[language], *separators[at:]]
         except ValueError:
             pass  # a language the splitter does not know: generic separators
     elif strategy == "markdown":

@@ -505,6 +505,21 @@ def test_a_function_keeps_its_decorators_and_comment(long_function: bool) -> Non
     assert head.text.startswith("/**\n * CANARY"), head.text
 
 
+def test_a_python_class_is_split_between_its_methods() -> None:
+    # LangChain's Python separators find no method (they are indented): a class too big
+    # for a chunk was split at any blank line, inside a method as readily as between.
+    method = (
+        "    def step_{i}(self, factor):\n        total = add(self.total, factor)\n\n"
+        "        self.total = scale(total, {i})\n        return self.total\n"
+    )
+    source = "class Totals:\n" + "\n".join(method.format(i=i) for i in range(10))
+    plan = _code("python", source)
+    assert len(plan.chunks) > 3
+    for chunk in plan.chunks[1:]:
+        assert chunk.text.startswith("def step_"), chunk.text
+        assert chunk.metadata["symbol"] == "Totals." + chunk.text[4:10]
+
+
 def test_a_closing_bracket_stays_with_its_block() -> None:
     # Indented methods match none of LangChain's keyword separators (they start a
     # line): cut at a line, a chunk began with the "}" closing the block before.
