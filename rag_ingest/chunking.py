@@ -20,7 +20,7 @@ from typing import Any
 
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings
-from rag_ingest.symbols import outline
+from rag_ingest.symbols import header_pattern, outline
 from rag_ingest.tokens import count_with, get_encoding
 
 __all__ = [
@@ -75,9 +75,7 @@ _SEPARATORS = {
     # the block it closed ended the chunk before.
     ("code", "\n"): rf"\n(?!{_CLOSER_LINE.pattern})",
 }
-# Python's methods are indented: LangChain splits a class too big for a chunk only at
-# its blank lines, inside methods as readily as between them.
-_METHODS = {"python": r"\n(?=[ \t]+(?:async[ \t]+)?def )"}
+
 # JSON, YAML and XML are split at their shallowest keys or elements first (a line
 # indented at most 0, 2, 4, ... spaces, not closing one), and deeper only inside an
 # entry too big for a chunk: split as prose, at any line, half of a config's chunks
@@ -272,9 +270,15 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
             separators = RecursiveCharacterTextSplitter.get_separators_for_language(
                 Language(language)
             )
-            if language in _METHODS:
+            headers = header_pattern(language)
+            if headers:
+                # Before blank lines, a split at any line that starts a definition,
+                # nested ones too: LangChain's keyword separators match only at a
+                # line's start ("\ndef ", "\nfunction "), so a class too big for a
+                # chunk was split at any blank line, inside a method as readily as
+                # between two.
                 at = separators.index("\n\n")
-                separators = [*separators[:at], _METHODS[language], *separators[at:]]
+                separators = [*separators[:at], rf"\n(?={headers})", *separators[at:]]
         except ValueError:
             pass  # a language the splitter does not know: generic separators
     elif strategy == "markdown":

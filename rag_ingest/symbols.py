@@ -13,7 +13,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-__all__ = ["Outline", "outline"]
+__all__ = ["Outline", "header_pattern", "outline"]
 
 _I = r"^[ \t]*"
 _JVM_TYPES = (
@@ -115,6 +115,15 @@ _COMPILED = {
 # Lines that neither open nor close a scope: comments and decorators (and, in C, the
 # preprocessor). A closing "*/" or a docstring line counts as code; close enough.
 _NOT_CODE = ("#", "//", "/*", "*", "--", "@", "%")
+
+
+def header_pattern(language: str | None) -> str | None:
+    """One regular expression for a line that starts a definition in ``language`` (its
+    header patterns, without their groups, multiline in a scoped flag), or None."""
+    patterns = _PATTERNS.get(language or "")
+    if not patterns:
+        return None
+    return "(?m:" + "|".join(re.sub(r"\(\?P<\w+>", "(?:", p) for p in patterns) + ")"
 
 
 def _width(indent: str) -> int:

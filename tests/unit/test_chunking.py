@@ -505,19 +505,46 @@ def test_a_function_keeps_its_decorators_and_comment(long_function: bool) -> Non
     assert head.text.startswith("/**\n * CANARY"), head.text
 
 
-def test_a_python_class_is_split_between_its_methods() -> None:
-    # LangChain's Python separators find no method (they are indented): a class too big
-    # for a chunk was split at any blank line, inside a method as readily as between.
-    method = (
-        "    def step_{i}(self, factor):\n        total = add(self.total, factor)\n\n"
-        "        self.total = scale(total, {i})\n        return self.total\n"
-    )
-    source = "class Totals:\n" + "\n".join(method.format(i=i) for i in range(10))
-    plan = _code("python", source)
+@pytest.mark.parametrize(
+    ("language", "head", "method", "tail"),
+    [
+        (
+            "python",
+            "class Totals:\n",
+            "    def step_{i}(self, factor):\n        total = add(self.total, factor)\n\n"
+            "        self.total = scale(total, {i})\n        return self.total\n",
+            "",
+        ),
+        (
+            "js",
+            "class Totals {\n",
+            "  step_{i}(factor) {{\n    const total = add(this.total, factor);\n\n"
+            "    this.total = scale(total, {i});\n    return this.total;\n  }}\n",
+            "}\n",
+        ),
+        (
+            "php",
+            "<?php\nclass Totals {\n",
+            "    public function step_{i}($f) {{\n        $t = add($this->t, $f);\n\n"
+            "        return $t;\n    }}\n",
+            "}\n",
+        ),
+    ],
+)
+def test_a_class_is_split_between_its_methods(
+    language: str, head: str, method: str, tail: str
+) -> None:
+    # LangChain's separators find a definition only at a line's start ("\ndef ",
+    # "\nfunction "): a class too big for a chunk was split at any blank line, inside a
+    # method as readily as between two.
+    source = head + "\n".join(method.format(i=i) for i in range(10)) + tail
+    plan = _code(language, source)
     assert len(plan.chunks) > 3
+    header = (method.split("step_")[0].strip() + " step_").lstrip()  # "def step_", ...
     for chunk in plan.chunks[1:]:
-        assert chunk.text.startswith("def step_"), chunk.text
-        assert chunk.metadata["symbol"] == "Totals." + chunk.text[4:10]
+        assert chunk.text.startswith(header), chunk.text
+        name = "step_" + chunk.text.split("step_")[1].split("(")[0]
+        assert chunk.metadata["symbol"] == f"Totals.{name}"
 
 
 def test_a_closing_bracket_stays_with_its_block() -> None:
