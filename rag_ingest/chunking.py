@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import MARKDOWN_HEADING, ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings
 from rag_ingest.symbols import header_pattern, outline
 from rag_ingest.tokens import count_with, get_encoding
@@ -39,7 +39,6 @@ __all__ = [
 TOKENS_PER_WINDOW_TOKEN = 0.75
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s")
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # A reStructuredText section title: a line over an underline of one punctuation
 # character repeated, with an overline of the same character or none.
 _RST_MARKS = "=-~^\"'`:#*+_<>."
@@ -365,7 +364,7 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     '# run it' had become the heading of every chunk after it)."""
     fenced = in_code_fence(text)
     found = []
-    for m in _HEADING.finditer(text):
+    for m in MARKDOWN_HEADING.finditer(text):
         title = _plain_title(m.group(2))
         if title and not fenced(m.start()):
             found.append((m.start(), len(m.group(1)), title))
@@ -559,8 +558,9 @@ def chunk_document(
         text_length=len(text),
     )
     if strategy == "markdown":
-        pieces = _closing_fences_back(pieces, text)
-        pieces = _code_blocks_forward(pieces, text, size, count)
+        blocks = _code_blocks(text)
+        pieces = _closing_fences_back(pieces, text, blocks)
+        pieces = _code_blocks_forward(pieces, text, blocks, size, count)
     elif strategy == "code" and not whole:
         pieces = _comments_forward(pieces, text, parsed.language)
     bounded: list[_Piece] = []
@@ -680,14 +680,16 @@ def _enforce_limit(text: str, limit: int, encoding: Any, count: Any) -> list[tup
     return out
 
 
-def _closing_fences_back(pieces: list[tuple[str, int]], text: str) -> list[tuple[str, int]]:
+def _closing_fences_back(
+    pieces: list[tuple[str, int]], text: str, blocks: list[tuple[int, int, int]]
+) -> list[tuple[str, int]]:
     """A piece that begins with a code block's closing fence gives it back to the piece
     before it. LangChain's Markdown separators split before every fence line, closing
     ones too: the piece after a code block began with a lone ```, and read alone its
     fences paired the wrong way, prose as code (61 of 2,448 chunks of the HTML and
     Markdown files sampled here)."""
     # closing fence -> the end of its line, newline included
-    closings = {fence: min(len(text), end + 1) for _, fence, end in _code_blocks(text)}
+    closings = {fence: min(len(text), end + 1) for _, fence, end in blocks}
     out: list[tuple[str, int]] = []
     for piece, start in pieces:
         fence_end = closings.get(start)
@@ -707,14 +709,17 @@ def _closing_fences_back(pieces: list[tuple[str, int]], text: str) -> list[tuple
 
 
 def _code_blocks_forward(
-    pieces: list[tuple[str, int]], text: str, size: int, count: Any
+    pieces: list[tuple[str, int]],
+    text: str,
+    blocks: list[tuple[int, int, int]],
+    size: int,
+    count: Any,
 ) -> list[tuple[str, int]]:
     """A code block cut between two pieces goes whole into the second, from its opening
     fence, when it ends there and the piece stays within ``size`` tokens: the first
     piece ended with the block's first lines and an open fence, the second began with
     code and no fence. Of 2,803 chunks of the HTML and Markdown files sampled here, 179
     began inside a block, 157 now: most of the rest are blocks longer than a chunk."""
-    blocks = _code_blocks(text)
     opens = [start for start, _, _ in blocks]
     out: list[tuple[str, int]] = []
     for piece, start in pieces:
@@ -811,7 +816,7 @@ def _leading_lines_start(text: str, start: int, lead: re.Pattern[str]) -> int:
 
 def _only_headings(text: str) -> bool:
     lines = [line for line in text.splitlines() if line.strip()]
-    return bool(lines) and all(_HEADING.fullmatch(line) for line in lines)
+    return bool(lines) and all(MARKDOWN_HEADING.fullmatch(line) for line in lines)
 
 
 def _only_rst_titles(text: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,10 @@ from rag_ingest.ocr import OcrOptions
 if TYPE_CHECKING:
     from rag_ingest.settings import ParseSettings
 
-__all__ = ["Image", "ParseOptions", "ParsedDocument", "Segment", "ocr_options"]
+__all__ = ["MARKDOWN_HEADING", "Image", "ParseOptions", "ParsedDocument", "Segment", "ocr_options"]
+
+# A Markdown ATX heading, as the parsers write them: its hashes (1) and its text (2).
+MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from rag_ingest.errors import (
     MissingExtraError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+from rag_ingest.parsers.base import MARKDOWN_HEADING, Image, ParsedDocument, Segment
 from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_markers
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
@@ -419,14 +419,11 @@ def _titled(text: str, title: str) -> bool:
     E0271' for 'E0271'; not '# Installing' for 'Install'). Looked for in any text, a
     title that is one of the page's words was taken as said: 10 of 80 npm docs pages
     lost theirs ('Scripts')."""
-    headings = [" ".join(h.split()).casefold() for h in _HEADING_TEXT.findall(text[:2000])]
+    headings = [" ".join(m[2].split()).casefold() for m in MARKDOWN_HEADING.finditer(text[:2000])]
     wanted = " ".join(title.split()).casefold()
     return wanted in headings or bool(
         headings and re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", headings[0])
     )
-
-
-_HEADING_TEXT = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
 
 def _front_text(fields: dict[str, Any]) -> tuple[str | None, str | None]:

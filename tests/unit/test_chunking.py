@@ -408,16 +408,17 @@ def test_a_code_block_cut_between_chunks_goes_whole_into_the_second() -> None:
     for chunk in plan.chunks:
         assert chunk.text == text[chunk.metadata["start_index"] : chunk.metadata["end_index"]]
     # Not when the block and the rest of the second piece would pass the limit.
-    from rag_ingest.chunking import _code_blocks_forward
+    from rag_ingest.chunking import _code_blocks, _code_blocks_forward
 
+    blocks = _code_blocks(text)
     cut = text.index("total = add(total, 3)")
     pieces = [(text[:cut].rstrip(), 0), (text[cut : cut + 200], cut)]
-    moved = _code_blocks_forward(pieces, text, 10_000, len)
+    moved = _code_blocks_forward(pieces, text, blocks, 10_000, len)
     assert moved[1][0].startswith(code) and moved[0][0] == text[: text.index("```")].rstrip()
-    assert _code_blocks_forward(pieces, text, 200, len) == pieces
+    assert _code_blocks_forward(pieces, text, blocks, 200, len) == pieces
     # Nor when the block does not end in the second piece either.
     short = [pieces[0], (text[cut : cut + 30], cut)]
-    assert _code_blocks_forward(short, text, 10_000, len) == short
+    assert _code_blocks_forward(short, text, blocks, 10_000, len) == short
 
 
 def test_a_rst_title_stays_with_its_underline_and_names_its_chunks() -> None:
