@@ -616,6 +616,13 @@ def test_a_json_yaml_or_xml_file_is_split_at_its_keys_and_says_their_path(tmp_pa
     assert (parsed.file_type, parsed.language) == ("text", "yaml")
     plan = chunk_document(parsed, settings, BASE)
     assert len(plan.chunks) > 2
+    lines = tasks.split("\n")
+    for chunk in plan.chunks:
+        first = chunk.text.split("\n")[0]
+        assert first.strip("'").startswith("step_"), chunk.text
+        assert chunk.metadata["symbol"] == first.strip("':")  # a quoted key, unquoted
+        assert lines[chunk.metadata["line_start"] - 1] == first
+
     xml = "<types>\n" + "".join(  # the fifth entry too big for a chunk
         f'  <type name="t{i}">\n'
         + f"    <comment>{SENTENCE}</comment>\n" * (6 if i == 4 else 1)
@@ -629,12 +636,6 @@ def test_a_json_yaml_or_xml_file_is_split_at_its_keys_and_says_their_path(tmp_pa
     xml_plan = chunk_document(parsed, settings, BASE)
     assert len(xml_plan.chunks) > 2
     assert all(c.text.startswith(("<types>", "<type ", "<comment>")) for c in xml_plan.chunks)
-    lines = tasks.split("\n")
-    for chunk in plan.chunks:
-        first = chunk.text.split("\n")[0]
-        assert first.strip("'").startswith("step_"), chunk.text
-        assert chunk.metadata["symbol"] == first.strip("':")  # a quoted key, unquoted
-        assert lines[chunk.metadata["line_start"] - 1] == first
 
 
 def test_a_line_with_no_spaces_is_cut_in_fewest_parts() -> None:
