@@ -269,17 +269,16 @@ def _splitter(strategy: str, language: str | None, size: int, overlap: int, coun
             separators = RecursiveCharacterTextSplitter.get_separators_for_language(
                 Language(language)
             )
-            headers = header_pattern(language)
-            if headers:
-                # Before blank lines, a split at any line that starts a definition,
-                # nested ones too: LangChain's keyword separators match only at a
-                # line's start ("\ndef ", "\nfunction "), so a class too big for a
-                # chunk was split at any blank line, inside a method as readily as
-                # between two.
-                at = separators.index("\n\n")
-                separators = [*separators[:at], rf"\n(?={headers})", *separators[at:]]
         except ValueError:
             pass  # a language the splitter does not know: generic separators
+        headers = header_pattern(language)
+        if headers:
+            # Before blank lines, a split at any line that starts a definition, nested
+            # ones too: LangChain's keyword separators match only at a line's start
+            # ("\ndef ", "\nfunction "), so a class too big for a chunk was split at
+            # any blank line, inside a method as readily as between two.
+            at = separators.index("\n\n")
+            separators = [*separators[:at], rf"\n(?={headers})", *separators[at:]]
     elif strategy == "markdown":
         separators = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
     return RecursiveCharacterTextSplitter(

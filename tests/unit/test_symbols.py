@@ -69,6 +69,25 @@ def test_brace_languages_nest_by_braces_and_indentation() -> None:
     assert _symbols(c, "c")["int total = 0;"] is None
     rust = "impl<T> Cache<T> {\n    pub fn get(&self) -> T {\n        self.v\n    }\n}\n"
     assert _symbols(rust, "rust")["self.v"] == "Cache.get"
+    proto = (
+        "service Publisher {\n  rpc Publish(PublishRequest) returns (PublishResponse) {\n"
+        '    option (google.api.http) = { post: "/v1/topics" };\n  }\n}\n\n'
+        "message Topic {\n  string name = 1;\n}\n"
+    )
+    symbols = _symbols(proto, "proto")
+    assert symbols['option (google.api.http) = { post: "/v1/topics" };'] == "Publisher.Publish"
+    assert symbols["string name = 1;"] == "Topic"
+
+
+def test_sql_statements_are_named_by_what_they_create() -> None:
+    sql = (
+        "-- Register functions.\ncreate or replace function stats_reset()\nRETURNS void\n\n"
+        'CREATE TABLE IF NOT EXISTS "accounts" (\n  id int,\n  name text\n);\n'
+    )
+    lines = outline(sql, "sql")
+    assert lines.symbol(0, len(sql)) == "stats_reset"
+    assert lines.symbol(sql.index("CREATE TABLE"), len(sql)) == "accounts"
+    assert _symbols(sql, "sql")["id int,"] == "accounts"
 
 
 def test_a_chunk_is_named_by_its_first_line_of_code() -> None:
