@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from rag_ingest.symbols import outline
 
 PYTHON = '''\
@@ -50,33 +52,49 @@ def test_python_definitions_nest_by_indentation() -> None:
     assert symbols["CONSTANT = 3"] is None
 
 
-def test_brace_languages_nest_by_braces_and_indentation() -> None:
-    go = "package x\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nvar y = 1\n"
-    assert _symbols(go, "go")["return nil"] == "Server.Start"
-    assert _symbols(go, "go")["var y = 1"] is None
-    js = (
-        "export class Store {\n  async get(key) {\n    return this.m[key];\n  }\n}\n"
-        "const load = async (path) => {\n  return read(path);\n};\n"
-        "if (ready) {\n  start();\n}\n"
-    )
-    symbols = _symbols(js, "js")
-    assert symbols["return this.m[key];"] == "Store.get"
-    assert symbols["return read(path);"] == "load"
-    assert symbols["start();"] is None  # an "if" block is not a definition
-    # Allman braces, and a C header whose type is on the line before its name.
-    c = "static int\ncount_items(const char *s)\n{\n    return 0;\n}\n\nint total = 0;\n"
-    assert _symbols(c, "c")["return 0;"] == "count_items"
-    assert _symbols(c, "c")["int total = 0;"] is None
-    rust = "impl<T> Cache<T> {\n    pub fn get(&self) -> T {\n        self.v\n    }\n}\n"
-    assert _symbols(rust, "rust")["self.v"] == "Cache.get"
-    proto = (
-        "service Publisher {\n  rpc Publish(PublishRequest) returns (PublishResponse) {\n"
-        '    option (google.api.http) = { post: "/v1/topics" };\n  }\n}\n\n'
-        "message Topic {\n  string name = 1;\n}\n"
-    )
-    symbols = _symbols(proto, "proto")
-    assert symbols['option (google.api.http) = { post: "/v1/topics" };'] == "Publisher.Publish"
-    assert symbols["string name = 1;"] == "Topic"
+@pytest.mark.parametrize(
+    ("language", "source", "expected"),
+    [
+        (
+            "go",
+            "package x\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nvar y = 1\n",
+            {"return nil": "Server.Start", "var y = 1": None},
+        ),
+        (
+            "js",
+            "export class Store {\n  async get(key) {\n    return this.m[key];\n  }\n}\n"
+            "const load = async (path) => {\n  return read(path);\n};\n"
+            "if (ready) {\n  start();\n}\n",
+            # an "if" block is not a definition
+            {"return this.m[key];": "Store.get", "return read(path);": "load", "start();": None},
+        ),
+        (  # Allman braces, and a C header whose type is on the line before its name.
+            "c",
+            "static int\ncount_items(const char *s)\n{\n    return 0;\n}\n\nint total = 0;\n",
+            {"return 0;": "count_items", "int total = 0;": None},
+        ),
+        (
+            "rust",
+            "impl<T> Cache<T> {\n    pub fn get(&self) -> T {\n        self.v\n    }\n}\n",
+            {"self.v": "Cache.get"},
+        ),
+        (
+            "proto",
+            "service Publisher {\n  rpc Publish(PublishRequest) returns (PublishResponse) {\n"
+            '    option (google.api.http) = { post: "/v1/topics" };\n  }\n}\n\n'
+            "message Topic {\n  string name = 1;\n}\n",
+            {
+                'option (google.api.http) = { post: "/v1/topics" };': "Publisher.Publish",
+                "string name = 1;": "Topic",
+            },
+        ),
+    ],
+)
+def test_brace_languages_nest_by_braces_and_indentation(
+    language: str, source: str, expected: dict[str, str | None]
+) -> None:
+    symbols = _symbols(source, language)
+    assert {line: symbols[line] for line in expected} == expected
 
 
 def test_sql_statements_are_named_by_what_they_create() -> None:
