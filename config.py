@@ -207,9 +207,14 @@ chunk = {
         "yaml": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         # Rich Text Format, as plain text (striprtf).
         "rtf": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
+        # Text at its paragraphs; JSON, YAML and XML that are not records at their
+        # shallowest keys or elements first (chunks of JSON and YAML name their key path).
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
         # Image files read by OCR: blocks in reading order, a large short line a heading.
         "image": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        # Source code by its language's separators, then between definitions (a class
+        # between its methods), never before a line of closing brackets; a function keeps
+        # its decorators and doc comment.
         "code": {"strategy": "code", "chunk_tokens": 384, "overlap_tokens": 32},
     },
     # Cap every size above at 0.75 x the embedder's input window, when it declares one:
