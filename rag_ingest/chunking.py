@@ -346,9 +346,12 @@ def _code_blocks(text: str) -> list[tuple[int, int, int]]:
     return blocks
 
 
-def in_code_fence(text: str) -> Callable[[int], bool]:
-    """Whether an offset of ``text`` lies in a fenced code block."""
-    ranges = [(start, end) for start, _, end in _code_blocks(text)]
+def in_code_fence(
+    text: str, blocks: list[tuple[int, int, int]] | None = None
+) -> Callable[[int], bool]:
+    """Whether an offset of ``text`` lies in a fenced code block (``blocks``: its
+    :func:`_code_blocks`, when already read)."""
+    ranges = [(start, end) for start, _, end in (_code_blocks(text) if blocks is None else blocks)]
     starts = [start for start, _ in ranges]
 
     def inside(offset: int) -> bool:
@@ -358,10 +361,10 @@ def in_code_fence(text: str) -> Callable[[int], bool]:
     return inside
 
 
-def _headings(text: str) -> list[tuple[int, int, str]]:
+def _headings(text: str, blocks: list[tuple[int, int, int]]) -> list[tuple[int, int, str]]:
     """Markdown headings, not the '# comment' lines of fenced code (a shell snippet's
     '# run it' had become the heading of every chunk after it)."""
-    fenced = in_code_fence(text)
+    fenced = in_code_fence(text, blocks)
     found = []
     for m in MARKDOWN_HEADING.finditer(text):
         title = _plain_title(m.group(2))
@@ -502,8 +505,9 @@ def chunk_document(
     pages = [s.page for s in parsed.segments]
     scanned = [s.ocr for s in parsed.segments]
     total_tokens = count(text)
+    blocks = _code_blocks(text) if strategy == "markdown" else []
     if strategy == "markdown":
-        headings = _headings(text)
+        headings = _headings(text, blocks)
     elif strategy == "code" and parsed.language == "rst":
         headings = _rst_headings(text)
     else:
@@ -557,7 +561,6 @@ def chunk_document(
         text_length=len(text),
     )
     if strategy == "markdown":
-        blocks = _code_blocks(text)
         pieces = _closing_fences_back(pieces, text, blocks)
         pieces = _code_blocks_forward(pieces, text, blocks, size, count)
     elif strategy == "code" and not whole:
