@@ -421,6 +421,62 @@ def test_a_code_block_cut_between_chunks_goes_whole_into_the_second() -> None:
     assert _code_blocks_forward(short, text, blocks, 10_000, len) == short
 
 
+@pytest.mark.parametrize("fence", ["```", "~~~~"])
+def test_a_code_block_longer_than_a_chunk_is_fenced_in_every_chunk(fence: str) -> None:
+    # Cut inside a block, a chunk began with code and no fence, or ended under an open
+    # one: read alone its code was prose, and pasted into a prompt its lone fence turned
+    # what came after it into code.
+    body = "".join(f"    total = add(total, {i})\n" for i in range(40))
+    text = SENTENCE * 2 + f"\n\n{fence}python title='sum.py'\ndef run():\n{body}{fence}\n\n"
+    text += "The sum is printed. " + SENTENCE
+    plan = _plan("markdown", text)
+    inside = [c for c in plan.chunks if "total = add" in c.text]
+    assert len(inside) >= 3 and len(plan.chunks) == len(inside) + 2
+    for chunk in plan.chunks:
+        lines = chunk.text.splitlines()
+        fences = [line for line in lines if line.startswith(fence[:3])]
+        assert len(fences) % 2 == 0, chunk.text
+        assert chunk.metadata["token_count"] == count_tokens(chunk.text) <= 64
+        if chunk in inside[1:]:  # opened again, with the block's own opening line
+            assert lines[0] == f"{fence}python title='sum.py'"
+            assert lines[1].startswith("    total = add")  # its indent kept
+        if chunk in inside[:-1]:
+            assert lines[-1] == fence
+        if chunk in inside:
+            assert "start_index" not in chunk.metadata  # not the text as it stands
+        else:
+            meta = chunk.metadata
+            assert text[meta["start_index"] : meta["end_index"]] == chunk.text
+    for i in range(40):
+        assert any(f"    total = add(total, {i})\n" in c.text + "\n" for c in inside), i
+
+
+def test_fences_that_would_pass_the_limit_cut_the_chunk_in_two() -> None:
+    from rag_ingest.chunking import _code_blocks, _Fences, _Piece
+    from rag_ingest.tokens import get_encoding
+
+    encoding = get_encoding("cl100k_base")
+    code = "".join(f"total = add(total, {i})\n" for i in range(30))
+    text = f"```python\n{code}```\n"
+    fences = _Fences(text, _code_blocks(text), count_tokens)
+    start = text.index("total = add(total, 2)")
+    end = text.index("total = add(total, 20)") - 1
+    piece = _Piece(text[start:end], start, count_tokens(text[start:end]), True)
+    roomy = fences.balance(piece, piece.tokens + fences.room, encoding)
+    assert [p.text for p in roomy] == [f"```python\n{piece.text}\n```"]
+    assert roomy[0].end == end and not roomy[0].raw
+    tight = fences.balance(piece, piece.tokens, encoding)
+    assert len(tight) == 2
+    assert all(p.text.startswith("```python\n") and p.text.endswith("\n```") for p in tight)
+    assert all(p.tokens == count_tokens(p.text) <= piece.tokens for p in tight)
+    assert "".join(p.text[10:-4] + "\n" for p in tight) == text[start:end] + "\n"
+    # A long opening line is opened again by its fence and first word only.
+    long = '```python {linenums="1" hl_lines="2-4" title="a very long title for it"}\n'
+    assert _Fences(long + text[10:], _code_blocks(long + text[10:]), count_tokens).openers == [
+        "```python"
+    ]
+
+
 def test_a_rst_title_stays_with_its_underline_and_names_its_chunks() -> None:
     # LangChain's RST separators split before an underline: a chunk ended with a
     # section's title, and the next began with its '======' (210 of 1,517 chunks of
