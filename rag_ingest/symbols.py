@@ -118,6 +118,8 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
     ),
 }
 _KEY_PATHS = {"json", "yaml"}  # every key is qualified by the keys it is under
+# A YAML key whose value is a block scalar: the lines under it are text, not keys.
+_BLOCK_SCALAR = re.compile(r":[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$")
 _COMPILED = {
     language: [re.compile(p, re.MULTILINE) for p in patterns]
     for language, patterns in _PATTERNS.items()
@@ -178,17 +180,26 @@ def outline(text: str, language: str | None) -> Outline:
     code: list[bool] = []
     headers: dict[int, str] = {}
     stack: list[tuple[int, str]] = []  # (indent, qualified name)
+    scalar: int | None = None  # the indent of a YAML key whose block scalar runs on
     for n, start in enumerate(line_starts):
         end = line_starts[n + 1] - 1 if n + 1 < len(line_starts) else len(text)
         line = text[start:end]
         stripped = line.lstrip()
         is_code = bool(stripped) and not stripped.startswith(_NOT_CODE)
+        indent = _width(line[: len(line) - len(stripped)])
+        if scalar is not None and (not stripped or indent > scalar):
+            # A script under 'run: |' whose line ends in ':' ('Deploy:') is not a key.
+            symbols.append(stack[-1][1] if stack else None)
+            code.append(bool(stripped))
+            continue
+        scalar = None
         # At a header's indent, ")" or "]" ends its parameters (black's style) and "{"
         # opens its body (Allman style): neither ends the definition.
         if is_code and not stripped.startswith((")", "]", "{")):
-            indent = _width(line[: len(line) - len(stripped)])
             while stack and stack[-1][0] >= indent:
                 stack.pop()
+            if language == "yaml" and _BLOCK_SCALAR.search(line):
+                scalar = indent
             name = found.get(start)
             if name is not None and language in _KEY_PATHS:
                 name = name.strip("'\"")

@@ -118,3 +118,21 @@ def test_a_chunk_is_named_by_its_first_line_of_code() -> None:
     assert lines.symbol(0, PYTHON.index("    def __init__")) == "Client"
     assert lines.symbol(PYTHON.index("CONSTANT"), len(PYTHON)) is None
     assert outline(PYTHON, None).symbol(0, len(PYTHON)) is None  # a language we don't know
+
+
+def test_a_yaml_block_scalar_s_lines_are_not_keys() -> None:
+    # A script under 'run: |' has lines ending in ':' that read as keys: the chunks after
+    # them were named 'jobs.build.steps.Deploy'.
+    workflow = (
+        "jobs:\n  build:\n    steps:\n      - run: |\n          echo Deploy:\n"
+        "          # Targets:\n\n          Finally:\n      - name: test\n"
+        "        with:\n          args: >-\n            Flags:\n            -v\n"
+        "  lint:\n    runs-on: ubuntu\n"
+    )
+    symbols = _symbols(workflow, "yaml")
+    assert symbols["echo Deploy:"] == "jobs.build.steps.run"
+    assert symbols["Finally:"] == "jobs.build.steps.run"  # after a blank line
+    assert symbols["- name: test"] == "jobs.build.steps"
+    assert symbols["Flags:"] == symbols["-v"] == "jobs.build.steps.with.args"
+    assert symbols["lint:"] == "jobs.lint"
+    assert symbols["runs-on: ubuntu"] == "jobs.lint"
