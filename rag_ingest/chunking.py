@@ -471,6 +471,51 @@ def _rst_headings(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+_LATEX_LEVELS = {
+    "part": 0,
+    "chapter": 1,
+    "section": 2,
+    "subsection": 3,
+    "subsubsection": 4,
+    "paragraph": 5,
+    "subparagraph": 6,
+}
+_LATEX_SECTION = re.compile(
+    r"^[ \t]*\\(?P<kind>" + "|".join(_LATEX_LEVELS) + r")\*?[ \t]*(?:\[[^\]\n]*\][ \t]*)?\{",
+    re.MULTILINE,
+)
+# Environments whose text is not LaTeX: a \section inside is shown, not made.
+_LATEX_VERBATIM = re.compile(
+    r"\\begin\{(verbatim|Verbatim|lstlisting|minted|comment)\*?\}.*?\\end\{\1\*?\}", re.DOTALL
+)
+_LATEX_DROPPED = re.compile(r"\\(?:label|index|footnote|cite|ref)\*?\{[^{}]*\}")
+_LATEX_MARKUP = re.compile(r"\\[A-Za-z]+\*?|[{}~]|\\\\")
+
+
+def _latex_headings(text: str) -> list[tuple[int, int, str]]:
+    """LaTeX's sectioning commands (``\\part`` to ``\\subparagraph``, starred too), each
+    at its level, titled by its words: ``\\section{The \\module{httplib2} module
+    \\label{m}}`` is 'The httplib2 module'. Not in a commented line or a verbatim
+    environment."""
+    shown = [(m.start(), m.end()) for m in _LATEX_VERBATIM.finditer(text)]
+    shown_starts = [start for start, _ in shown]
+    found = []
+    for m in _LATEX_SECTION.finditer(text):
+        i = bisect.bisect_right(shown_starts, m.start()) - 1
+        if i >= 0 and m.start() < shown[i][1]:
+            continue
+        depth, end = 1, m.end()
+        while depth and end < min(len(text), m.end() + 500):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        # Commands and braces out, their words kept: '\\emph{it}' is 'it'.
+        title = _LATEX_MARKUP.sub(" ", _LATEX_DROPPED.sub("", text[m.end() : end - 1]))
+        title = " ".join(title.replace("\\", "").split())
+        if title:
+            found.append((m.start(), _LATEX_LEVELS[m["kind"]], title))
+    return found
+
+
 def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
     stack: list[tuple[int, str]] = []
     for start, level, title in headings:
@@ -510,6 +555,8 @@ def chunk_document(
         headings = _headings(text, blocks)
     elif strategy == "code" and parsed.language == "rst":
         headings = _rst_headings(text)
+    elif strategy == "code" and parsed.language == "latex":
+        headings = _latex_headings(text)
     else:
         headings = []
 

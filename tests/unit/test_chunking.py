@@ -511,6 +511,33 @@ def test_a_rst_title_stays_with_its_underline_and_names_its_chunks() -> None:
     assert not any(set(c.text.rstrip().split("\n")[-1]) <= set("=-") for c in plan.chunks)
 
 
+def test_latex_sections_name_their_chunks(tmp_path: Path) -> None:
+    # A .tex file's chunks had no heading_path: a paper's 'Results' read like its
+    # 'Method'.
+    tex = (
+        "\\documentclass{article}\n% \\section{Commented out}\n\\begin{document}\n"
+        "\\chapter{The \\module{httplib2} Library \\label{lib}}\n" + SENTENCE * 3 + "\n"
+        "\\section*[Setup]{Setting \\emph{it} up}\n" + SENTENCE * 4 + "\n"
+        "\\begin{verbatim}\n\\section{Shown, not made}\n\\end{verbatim}\n" + SENTENCE * 4 + "\n"
+        "\\subsection{Linux~and \\textbf{macOS}}\n" + SENTENCE * 4 + "\n"
+        "\\section{Usage}\n" + SENTENCE * 4 + "\n\\end{document}\n"
+    )
+    path = tmp_path / "guide.tex"
+    path.write_text(tex)
+    parsed = parse_file(str(path), "guide.tex", ParseOptions())
+    assert parsed.language == "latex"
+    small_code = SMALL.model_copy(
+        update={"file_configs": {"code": FileConfig(strategy="code", overlap_tokens=0)}}
+    )
+    plan = chunk_document(parsed, small_code, BASE)
+    paths = [c.metadata.get("heading_path") for c in plan.chunks]
+    assert paths[0] is None  # the preamble
+    assert "The httplib2 Library > Setting it up" in paths
+    assert "The httplib2 Library > Setting it up > Linux and macOS" in paths
+    assert paths[-1] == "The httplib2 Library > Usage"
+    assert not any("Shown" in (p or "") or "Commented" in (p or "") for p in paths)
+
+
 CODE = SMALL.model_copy(
     update={"file_configs": {"code": FileConfig(strategy="code", overlap_tokens=0)}}
 )
