@@ -222,6 +222,11 @@ chunk = {
     # the rest, so 512-token chunks were ~55% unsearchable; with the cap, 190 tokens
     # (overlaps in proportion: 64 -> 24). benchmarks/window_recall.py measures the gain.
     "fit_embedder": True,
+    # Embed each chunk under 'file > section' (the stored text stays its own). Off: on
+    # 81 package READMEs it raised MRR 1.03-1.20x (most for questions naming a package
+    # and section), but on 140 npm and Node.js pages quoted sentences fell to 0.95x.
+    # benchmarks/embed_header.py. Chroma stores only.
+    "embed_header": False,
 }
 
 models = {

@@ -210,6 +210,23 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
+_HEADER_CHARS = 160  # a header longer than this is cut at a word: the chunk is the point
+
+
+def embed_text(text: str, metadata: dict[str, Any]) -> str:
+    """What the embedder reads of a chunk under ``chunk.embed_header``: a line naming its
+    file and section (``guide.md > Install > Linux``; code: ``client.py > Client.fetch``),
+    a blank line, then its text."""
+    name = metadata.get("archive_member") or metadata.get("attachment") or metadata.get("filename")
+    where = metadata.get("heading_path") or metadata.get("symbol")
+    header = " > ".join(str(part) for part in (name, where) if part)
+    if not header:
+        return text
+    if len(header) > _HEADER_CHARS:
+        header = header[:_HEADER_CHARS].rsplit(" ", 1)[0] + " ..."
+    return f"{header}\n\n{text}"
+
+
 def _by_member(
     parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
 ) -> ChunkPlan:

@@ -411,6 +411,12 @@ class DocumentProcessor:
                 "queries with its own, so chunks and queries would come from different "
                 "models; pass the same object, or leave embeddings= out"
             )
+        if s.chunk.embed_header and store is not None and chroma_collection(store) is None:
+            raise ConfigurationError(
+                "chunk.embed_header works with a Chroma store only (ours, or a caller's): "
+                "another store's metadata is not read back to tell the vectors embedded "
+                "under a header from those embedded without"
+            )
         if embeddings is None:
             embeddings = own
         if embeddings is None and store is None:
@@ -603,7 +609,11 @@ class DocumentProcessor:
         s = self.settings
         material = json.dumps(
             {
-                "chunk": self._chunk_settings.model_dump(mode="json"),
+                # embed_header only when on: ledgers written before it stay current.
+                "chunk": self._chunk_settings.model_dump(
+                    mode="json",
+                    exclude=None if self._chunk_settings.embed_header else {"embed_header"},
+                ),
                 "pdf": s.parse.pdf_mode,
                 "embedder": self.embedder_name,
                 "summaries": self._summarizer is not None,
@@ -1064,11 +1074,18 @@ class DocumentProcessor:
             # Embed (tier 3): all of a document's vectors, or none of its chunks land.
             t = time.perf_counter()
             vectors: Vectors | None = None
+            read = texts  # what the embedder reads
+            if self._chunk_settings.embed_header and not self.store.computes_own_vectors:
+                from rag_ingest.chunking import embed_text
+
+                read = [embed_text(x, m) for x, m in zip(texts, metadatas, strict=True)]
+                for m in metadatas:
+                    m["embed_header"] = True  # its vector is of the header and the text
             if self._window is not None:
-                await self._flag_truncated(texts, metadatas, result)
+                await self._flag_truncated(read, metadatas, result)
             if not self.store.computes_own_vectors:
                 self._emit(result, "embedding")
-                vectors = await self._embed(job, texts, metadatas)
+                vectors = await self._embed(job, read, metadatas)
             seconds["embed"] = time.perf_counter() - t
 
             self._emit(result, "storing")
@@ -1079,27 +1096,35 @@ class DocumentProcessor:
             release()
 
     async def _embed(self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]]) -> Vectors:
-        """Vectors for ``texts``: a chunk whose text the store already holds for this
-        source (its last ingest's chunks, or those an interrupted write left) or for a
-        twin of it (the same version in another session, or under another name), or
-        that a failed attempt embedded, keeps that vector, and only the rest go to the
-        embedder. A changed page of a long PDF, a changed file in an archive, new
+        """Vectors for ``texts`` (what the embedder reads: the chunks' text, under their
+        header with ``chunk.embed_header``): a chunk whose text (and header) the store
+        already holds for this source (its last ingest's chunks, or those an interrupted
+        write left) or for a twin of it (the same version in another session, or under
+        another name), or that a failed attempt embedded, keeps that vector, and only
+        the rest go to the embedder. A changed page of a long PDF, a changed file in an archive, new
         ``metadata=``, a summary tried again or a handbook every session uploads cost
         the embedding of what is new. If a batch fails, those before it are kept."""
         import numpy as np
 
         assert self.store is not None and self.ledger is not None
+        headers = self._chunk_settings.embed_header
+        if headers:  # a vector is reused for the same header and text only
+            from rag_ingest.chunking import content_hash
+
+            keys = [content_hash(x) for x in texts]
+        else:
+            keys = [m["content_hash"] for m in metadatas]
         known = job.kept
         if job.reusable:
-            stored = await self._in_store(self.store.vectors_by_hash, job.reusable)
+            stored = await self._in_store(self.store.vectors_by_hash, job.reusable, headers)
             known = {**known, **stored}
-        todo = [i for i, m in enumerate(metadatas) if m["content_hash"] not in known]
+        todo = [i for i, key in enumerate(keys) if key not in known]
         done: list[Vectors] = []
         try:
             fresh: Vectors = await self._runner.embed([texts[i] for i in todo], done)
         except Exception:
             if done and self.settings.models.reuse_vectors:
-                await self._keep_vectors(job, [metadatas[i]["content_hash"] for i in todo], done)
+                await self._keep_vectors(job, [keys[i] for i in todo], done)
             raise
         if not known:
             return fresh
@@ -1112,9 +1137,9 @@ class DocumentProcessor:
         vectors = np.empty((len(texts), width), dtype=np.float32)
         for row, i in enumerate(todo):
             vectors[i] = fresh[row]
-        for i, m in enumerate(metadatas):
-            if m["content_hash"] in known:
-                vectors[i] = known[m["content_hash"]]
+        for i, key in enumerate(keys):
+            if key in known:
+                vectors[i] = known[key]
         job.result.reused_vectors = len(texts) - len(todo)
         return vectors
 

@@ -346,6 +346,14 @@ class ChunkSettings(_Part):
         "when the embedder declares one (MiniLM: 256 word pieces): a model truncates "
         "longer input, and the rest of the chunk could never be found.",
     )
+    embed_header: bool = Field(
+        default=False,
+        description="Embed each chunk under a line naming its file and section "
+        "('guide.md > Install > Linux'; code: 'client.py > Client.fetch'); the stored "
+        "text stays the chunk's own. Helps questions that name the document or section "
+        "among many alike, costs some on questions that quote a chunk's words "
+        "(benchmarks/embed_header.py).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkSettings:

@@ -638,31 +638,41 @@ class ChunkStore:
         found = self.present(ids)
         return None if found is None else found >= set(ids)
 
-    def vectors_by_hash(self, ids: list[str]) -> dict[str, Vectors]:
+    def vectors_by_hash(self, ids: list[str], headers: bool = False) -> dict[str, Vectors]:
         """The stored vectors of those of ``ids`` the store holds, keyed by the SHA-256
-        of their text as stored (hashed here, not read from their metadata). Empty for a
-        store that embeds on its own (its vectors are not ours to read)."""
+        of their text as stored (hashed here, not read from their metadata); with
+        ``headers``, of what was embedded (:func:`~rag_ingest.chunking.embed_text` of
+        their text and stored metadata: a renamed section's chunk is embedded again).
+        Only vectors embedded as asked are returned: with ``headers``, those of chunks
+        marked ``embed_header``, else those of chunks not marked. Empty for a store that
+        embeds on its own (its vectors are not ours to read), and with ``headers`` for
+        a caller's store other than Chroma."""
         if not ids:
             return {}
         if self._collection is None:
-            return self._adapter_vectors(ids) if self._takes_vectors else {}
+            return self._adapter_vectors(ids) if self._takes_vectors and not headers else {}
         import numpy as np
 
-        from rag_ingest.chunking import content_hash
+        from rag_ingest.chunking import content_hash, embed_text
 
         found: dict[str, Vectors] = {}
         for i in range(0, len(ids), self.max_batch):
             got = self._read(
                 self._collection.get,
                 ids=ids[i : i + self.max_batch],
-                include=["documents", "embeddings"],
+                include=["documents", "embeddings", "metadatas"],
             )
             vectors = got.get("embeddings")
             if vectors is None:
                 continue
-            for text, vector in zip(got.get("documents") or [], vectors, strict=True):
-                if text is not None and vector is not None:
-                    found[content_hash(text)] = np.asarray(vector, dtype=np.float32)
+            texts = got.get("documents") or []
+            metadatas = got.get("metadatas") or [None] * len(texts)
+            for text, meta, vector in zip(texts, metadatas, vectors, strict=True):
+                meta = dict(meta or {})
+                if text is None or vector is None or bool(meta.get("embed_header")) != headers:
+                    continue
+                key = embed_text(text, meta) if headers else text
+                found[content_hash(key)] = np.asarray(vector, dtype=np.float32)
         return found
 
     def _adapter_vectors(self, ids: list[str]) -> dict[str, Vectors]:

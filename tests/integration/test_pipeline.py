@@ -420,6 +420,81 @@ async def test_a_document_another_session_holds_is_not_embedded_again(
         assert d.reused_vectors == 0 and len(embeddings.seen) == d.total_chunks
 
 
+async def test_chunks_are_embedded_under_their_file_and_section_when_asked(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    from rag_ingest.chunking import embed_text
+
+    doc = guide(tmp_path)
+    embeddings = RecordingEmbeddings()
+    hashed = HashEmbeddings()
+    plain = make_settings(seaweed, tmp_path)
+    async with DocumentProcessor(plain, embeddings=embeddings) as p:
+        off = p.fingerprint
+        assert (await p.process_document(doc, session_id="s")).success
+    assert not any(t.startswith("guide.md") for t in embeddings.seen)
+
+    on = make_settings(seaweed, tmp_path, chunk={"embed_header": True})
+    embeddings.seen.clear()
+    async with DocumentProcessor(on, embeddings=embeddings) as p:
+        assert p.fingerprint != off
+        # Switched on, an unchanged source is embedded again, under its headers.
+        first = await p.process_document(doc, session_id="s")
+        assert first.status == "ingested" and first.reused_vectors == 0
+        assert len(embeddings.seen) == first.total_chunks
+        assert all(t.startswith("guide.md > Part ") for t in embeddings.seen)
+        got = p.store.vectorstore._collection.get(
+            where={"session_id": "s"}, include=["documents", "metadatas", "embeddings"]
+        )
+        read = {embed_text(t, m) for t, m in zip(got["documents"], got["metadatas"], strict=True)}
+        assert read == set(embeddings.seen)  # the store keeps the chunk's own text
+        for text, meta, vector in zip(
+            got["documents"], got["metadatas"], got["embeddings"], strict=True
+        ):
+            assert not text.startswith("guide.md")
+            header = f"guide.md > {meta['heading_path']}\n\n"
+            assert list(vector) == pytest.approx(hashed.embed_documents([header + text])[0])
+        continued = [
+            t
+            for t, m in zip(got["documents"], got["metadatas"], strict=True)
+            if m["heading_path"] == "Part 3" and not t.startswith("## Part 3")
+        ]
+        assert continued  # a chunk of section 3 after its heading
+
+        # A renamed section: its chunks are embedded again, the one whose text is the
+        # same included (its header is not); the rest keep their vectors.
+        doc.write_bytes(sectioned().replace(b"## Part 3", b"## Chapter 3"))
+        embeddings.seen.clear()
+        renamed = await p.process_document(doc, session_id="s")
+        assert renamed.success and embeddings.seen
+        assert all(t.startswith("guide.md > Chapter 3\n\n") for t in embeddings.seen)
+        assert any(t.endswith(continued[0]) for t in embeddings.seen)
+        assert renamed.reused_vectors == renamed.total_chunks - len(embeddings.seen)
+
+        # The same bytes under another name are embedded under that name.
+        (doc.parent / "copy.md").write_bytes(doc.read_bytes())
+        embeddings.seen.clear()
+        copy = await p.process_document(doc.parent / "copy.md", session_id="s")
+        assert copy.reused_vectors == 0 and len(embeddings.seen) == copy.total_chunks
+        assert all(t.startswith("copy.md > ") for t in embeddings.seen)
+
+    # Off again: no vector embedded under a header is taken for the plain text.
+    embeddings.seen.clear()
+    async with DocumentProcessor(plain, embeddings=embeddings) as p:
+        again = await p.process_document(doc, session_id="s")
+        assert again.status == "ingested" and again.reused_vectors == 0
+        assert len(embeddings.seen) == again.total_chunks
+        assert not any(t.startswith("guide.md") for t in embeddings.seen)
+
+    # A store whose metadata is not read back cannot tell one kind from the other.
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    memory = InMemoryVectorStore(HashEmbeddings())
+    with pytest.raises(ConfigurationError, match="embed_header"):
+        async with DocumentProcessor(on, vectorstore=memory):
+            pass
+
+
 class BrokenAfter(RecordingEmbeddings):
     """Embeds ``good`` calls, then refuses every one (a bad request: not retried)."""
 
