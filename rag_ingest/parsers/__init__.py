@@ -144,8 +144,8 @@ def parse_file(
         from rag_ingest.parsers.rtf import parse_rtf
 
         parsed = parse_rtf(path, name)
-    elif kind.kind == "email":
-        from rag_ingest.parsers.mail import parse_email
+    elif kind.kind in ("email", "mbox"):
+        from rag_ingest.parsers.mail import parse_email, parse_mbox
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
             # One level: an attached e-mail's own attachments are listed, not read.
@@ -153,15 +153,23 @@ def parse_file(
                 return parse_email(path, name)
             return parse_file(path, name, dataclasses.replace(options, max_images=0))
 
-        parsed = parse_email(
-            path,
-            name,
-            max_images=options.max_images,
-            min_image_bytes=options.min_image_bytes,
-            read_attachment=read_attachment,
-            read_images=options.reads_images,
-            temp_dir=options.temp_dir,
-        )
+        def read_message(path: str, name: str) -> ParsedDocument:
+            return parse_email(
+                path,
+                name,
+                max_images=options.max_images,
+                min_image_bytes=options.min_image_bytes,
+                read_attachment=read_attachment,
+                read_images=options.reads_images,
+                temp_dir=options.temp_dir,
+            )
+
+        if kind.kind == "mbox":
+            parsed = parse_mbox(
+                path, name, read_message, max_images=options.max_images, temp_dir=options.temp_dir
+            )
+        else:
+            parsed = read_message(path, name)
     else:
         from rag_ingest.parsers.text import parse_text
 

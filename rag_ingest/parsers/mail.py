@@ -13,9 +13,11 @@ a warning, not a failed message.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import html.parser
+import mailbox
 import os
 import tempfile
 from collections.abc import Callable
@@ -32,7 +34,7 @@ from rag_ingest.parsers.archive import member_kind, member_segments
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
-__all__ = ["html_text", "parse_email"]
+__all__ = ["html_text", "parse_email", "parse_mbox"]
 
 _HEADERS = ("From", "To", "Cc", "Date")
 _SKIP_TAGS = {"script", "style", "head", "title"}
@@ -172,5 +174,63 @@ def parse_email(
         members=kinds,
         parser="email",
         warnings=warnings,
+        images=images,
+    )
+
+
+def parse_mbox(
+    path: str,
+    name: str,
+    read_message: Callable[[str, str], ParsedDocument],
+    *,
+    max_images: int = 0,
+    temp_dir: str | None = None,
+) -> ParsedDocument:
+    """A mailbox (mbox: Thunderbird's folders, Google Takeout's mail, mailing-list
+    archives): each message read by ``read_message(path, name)`` as an ``.eml`` is, and
+    chunked apart from the others, its chunks naming it in ``archive_member``
+    ('message 3: Re: the build'; an attachment's 'message 3: Re: the build/log.txt').
+    A message with no text is passed over; one that cannot be read is a warning."""
+    segments: list[Segment] = []
+    members: dict[str, tuple[str, str | None]] = {}
+    images: list[Image] = []
+    warnings: list[str] = []
+    try:
+        box = mailbox.mbox(path, create=False)
+        keys = list(box.iterkeys())
+    except (OSError, mailbox.Error) as exc:
+        raise CorruptDocumentError(f"{name}: not a readable mailbox ({exc})") from exc
+    try:
+        with tempfile.TemporaryDirectory(prefix="rag-ingest-mbox-", dir=temp_dir) as scratch:
+            message_path = os.path.join(scratch, "message.eml")
+            for number, key in enumerate(keys, 1):
+                with open(message_path, "wb") as f:
+                    f.write(box.get_bytes(key))
+                try:
+                    parsed = read_message(message_path, f"{name} message {number}.eml")
+                except BlankDocumentError:
+                    continue
+                except DocumentError as exc:
+                    warnings.append(f"message {number}: {type(exc).__name__}: {exc}")
+                    continue
+                subject = parsed.segments[0].text.split("\n", 1)[0].lstrip("# ").strip()
+                label = f"message {number}: {' '.join(subject.split())[:100]}"
+                for segment in parsed.segments:
+                    inside = segment.member
+                    member = label if inside is None else f"{label}/{inside}"
+                    members[member] = ("email", None) if inside is None else parsed.members[inside]
+                    segments.append(dataclasses.replace(segment, member=member))
+                images += parsed.images[: max(0, max_images - len(images))]
+                warnings += parsed.warnings[:5]
+    finally:
+        box.close()
+    if not segments:
+        raise BlankDocumentError(f"{name}: a mailbox without text: nothing to index")
+    return ParsedDocument(
+        file_type="mbox",
+        segments=segments,
+        members=members,
+        parser="mbox",
+        warnings=warnings[:20],
         images=images,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import PurePosixPath
 
@@ -43,8 +44,10 @@ _BY_EXTENSION = {
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".epub": "epub",
-    ".zip": "archive", ".tar": "archive",
+    ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
 }  # fmt: skip
+# A mailbox's first message: its "From " envelope line, then a header line.
+_MBOX_START = re.compile(rb"From \S+ [^\r\n]*\d\d:\d\d[^\r\n]*\r?\n[!-9;-~]+:")
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
 # The "mimetype" member an OpenDocument file or an EPUB starts with (templates as well).
 _MIMETYPES = {
@@ -220,6 +223,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"
+    if _MBOX_START.match(head):
+        return "mbox"  # Thunderbird's 'Inbox' has no extension
     return None
 
 
@@ -260,6 +265,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_content == "archive" and by_name in _BINARY_KINDS and by_name != "archive":
         # A .docx without its parts is broken, not a bundle of files to read one by one.
         raise UnsupportedFileTypeError(f"{name}: a zip or tar archive, not a {suffix} file")
+    if by_content == "mbox" and by_name == "email":
+        by_content = None  # one message saved with its envelope line
     if by_content is not None:
         if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
             return FileKind(

@@ -575,6 +575,66 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
 
 
+def test_a_mailbox_is_read_message_by_message(tmp_path: Path) -> None:
+    # An mbox (Thunderbird's folders, Google Takeout's mail) had been read as one text:
+    # its headers, base64 attachments and every message run together.
+    import mailbox
+    from email.message import EmailMessage
+
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    box_path = tmp_path / "Inbox"  # Thunderbird's folders have no extension
+    box = mailbox.mbox(str(box_path))
+    first = EmailMessage()
+    first["Subject"] = "Build failure on main"
+    first["From"] = "ci@example.com"
+    first.set_content("CANARY-FIRST the build broke.\n" + "The runner ran out of disk. " * 200)
+    rows = "host,status\n" + "".join(f"CANARY-HOST-{i},down\n" for i in range(300))
+    first.add_attachment(rows.encode(), maintype="text", subtype="csv", filename="hosts.csv")
+    second = EmailMessage()
+    second["Subject"] = "Re: Build failure on main"
+    second.set_content("<p>CANARY-SECOND fixed &amp; merged</p>", subtype="html")
+    blank = EmailMessage()
+    blank["Subject"] = "(nothing)"
+    for message in (first, blank, second):
+        box.add(message)
+    box.close()
+    parsed = parse_file(str(box_path), "Inbox", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("mbox", "mbox")
+    assert parsed.warnings == []
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    members = [c.metadata.get("archive_member") for c in plan.chunks]
+    assert set(members) == {
+        "message 1: Build failure on main",
+        "message 1: Build failure on main/hosts.csv",
+        "message 3: Re: Build failure on main",
+    }  # the message with no text passed over
+    assert members == sorted(members, key=members.index)  # each one's chunks together
+    by_member = {}
+    for chunk in plan.chunks:
+        by_member.setdefault(chunk.metadata["archive_member"], []).append(chunk)
+    firsts = by_member["message 1: Build failure on main"]
+    assert len(firsts) > 1 and firsts[0].text.startswith("# Build failure on main\n")
+    assert all(c.metadata["heading_path"] == "Build failure on main" for c in firsts)
+    assert {c.metadata["file_type"] for c in firsts} == {"email"}
+    hosts = by_member["message 1: Build failure on main/hosts.csv"]
+    assert len(hosts) > 1 and all(c.text.startswith("host,status\n") for c in hosts)
+    assert {c.metadata["file_type"] for c in hosts} == {"csv"}
+    (reply,) = by_member["message 3: Re: Build failure on main"]
+    assert "CANARY-SECOND fixed & merged" in reply.text and "CANARY-FIRST" not in reply.text
+    # Named .mbox, or with no name, it is a mailbox; a single .eml keeps its envelope.
+    data = box_path.read_bytes()
+    assert parse_file(_file(tmp_path, "a.mbox", data), "a.mbox", OPTIONS).file_type == "mbox"
+    single = _file(tmp_path, "one.eml", data[: data.index(b"\nFrom ", 10) + 1])
+    assert parse_file(single, "one.eml", OPTIONS).file_type == "email"
+    nothing = mailbox.mbox(str(tmp_path / "nothing.mbox"))
+    nothing.add(blank)
+    nothing.close()
+    with pytest.raises(BlankDocumentError, match="mailbox without text"):
+        parse_file(str(tmp_path / "nothing.mbox"), "nothing.mbox", OPTIONS)
+
+
 def test_an_email_s_attachments_are_written_under_temp_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
