@@ -1101,9 +1101,10 @@ class DocumentProcessor:
         already holds for this source (its last ingest's chunks, or those an interrupted
         write left) or for a twin of it (the same version in another session, or under
         another name), or that a failed attempt embedded, keeps that vector, and only
-        the rest go to the embedder. A changed page of a long PDF, a changed file in an archive, new
-        ``metadata=``, a summary tried again or a handbook every session uploads cost
-        the embedding of what is new. If a batch fails, those before it are kept."""
+        the rest go to the embedder. A changed page of a long PDF, a changed file in an
+        archive, new ``metadata=``, a summary tried again or a handbook every session
+        uploads cost the embedding of what is new. If a batch fails, those before it are
+        kept."""
         import numpy as np
 
         assert self.store is not None and self.ledger is not None

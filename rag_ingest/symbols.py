@@ -186,16 +186,17 @@ def outline(text: str, language: str | None) -> Outline:
         line = text[start:end]
         stripped = line.lstrip()
         is_code = bool(stripped) and not stripped.startswith(_NOT_CODE)
-        indent = _width(line[: len(line) - len(stripped)])
-        if scalar is not None and (not stripped or indent > scalar):
-            # A script under 'run: |' whose line ends in ':' ('Deploy:') is not a key.
-            symbols.append(stack[-1][1] if stack else None)
-            code.append(bool(stripped))
-            continue
-        scalar = None
+        if scalar is not None:
+            if not stripped or _width(line[: len(line) - len(stripped)]) > scalar:
+                # A script under 'run: |' whose line ends in ':' ('Deploy:') is not a key.
+                symbols.append(stack[-1][1] if stack else None)
+                code.append(bool(stripped))
+                continue
+            scalar = None
         # At a header's indent, ")" or "]" ends its parameters (black's style) and "{"
         # opens its body (Allman style): neither ends the definition.
         if is_code and not stripped.startswith((")", "]", "{")):
+            indent = _width(line[: len(line) - len(stripped)])
             while stack and stack[-1][0] >= indent:
                 stack.pop()
             if language == "yaml" and _BLOCK_SCALAR.search(line):
