@@ -283,6 +283,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         # Named as an image, its bytes none OCR reads (a BMP's two-byte mark is too weak
         # to trust unnamed): nothing to index, skipped when a walk finds it.
         raise NoTextFormatError(f"{name}: named {suffix} but not an image: no text to index")
+    if by_name == "mbox":
+        # No "From " line opens it: read as text (a binary one is refused there).
+        return FileKind("text", note=f"named {suffix} but not a mailbox")
     if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:

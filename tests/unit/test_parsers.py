@@ -628,6 +628,11 @@ def test_a_mailbox_is_read_message_by_message(tmp_path: Path) -> None:
     assert parse_file(_file(tmp_path, "a.mbox", data), "a.mbox", OPTIONS).file_type == "mbox"
     single = _file(tmp_path, "one.eml", data[: data.index(b"\nFrom ", 10) + 1])
     assert parse_file(single, "one.eml", OPTIONS).file_type == "email"
+    # Named .mbox without a mailbox's first line: its text, or refused as binary.
+    notes = parse_file(_file(tmp_path, "notes.mbox", b"CANARY notes\n"), "notes.mbox", OPTIONS)
+    assert (notes.file_type, notes.text.strip()) == ("text", "CANARY notes")
+    with pytest.raises(BinaryContentError):
+        parse_file(_file(tmp_path, "b.mbox", bytes(range(256)) * 40), "b.mbox", OPTIONS)
     nothing = mailbox.mbox(str(tmp_path / "nothing.mbox"))
     nothing.add(blank)
     nothing.close()
