@@ -797,9 +797,13 @@ class _Fences:
         self.opens = [start for start, _, _ in blocks]
         self.openers: list[str] = []
         self.closers: list[str] = []
+        self.bodies: list[int] = []  # where each block's code starts, after its opening line
         room = 0
         for start, _, _ in blocks:
-            line = text[start : text.find("\n", start) % (len(text) + 1)].strip()
+            line_end = text.find("\n", start)
+            line_end = len(text) if line_end < 0 else line_end
+            self.bodies.append(min(line_end + 1, len(text)))
+            line = text[start:line_end].strip()
             fence = _FENCE.match(line)
             assert fence is not None
             if count(line) > self._LONGEST_OPENER:
@@ -816,11 +820,10 @@ class _Fences:
         i = bisect.bisect_right(self.opens, offset - end) - 1
         if i < 0:
             return None
-        start, closing, _ = self.blocks[i]
+        closing = self.blocks[i][1]
         if end:
             return i if offset <= closing else None
-        body = self.text.find("\n", start) + 1 or len(self.text)
-        return i if body <= offset < closing else None
+        return i if self.bodies[i] <= offset < closing else None
 
     def balance(self, piece: _Piece, size: int, encoding: Any) -> list[_Piece]:
         """The piece with its fences, split in about equal parts first if they would take
