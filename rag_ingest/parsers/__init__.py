@@ -134,7 +134,9 @@ def parse_file(
         from rag_ingest.parsers.archive import parse_archive
 
         if not options.archives:
-            raise UnsupportedFileTypeError(f"{name}: an archive inside an archive is not opened")
+            raise UnsupportedFileTypeError(
+                f"{name}: an archive inside an archive inside an archive is not opened"
+            )
         parsed = parse_archive(path, name, options)
     elif kind.kind == "notebook":
         from rag_ingest.parsers.notebook import parse_notebook

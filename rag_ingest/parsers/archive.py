@@ -11,8 +11,11 @@ unpacked: the files to read may expand to at most ``max_unzipped_size`` in all, 
 zip member at most ``max_zip_ratio`` to 1. Files whose names say they hold no text
 (images unless OCR reads them, binaries, media), links, devices and the metadata macOS
 and Windows leave (``__MACOSX/``, ``.DS_Store``) are listed, never unpacked. An archive
-inside the archive is not opened; a file that cannot be read is a warning, not a failed
-archive. Each file is written to a scratch name (never the path the archive gives it).
+inside the archive (a zip of zips, a ``.tar.gz`` in a zip) is read too, in the task of
+the part that holds it, its files named under its path (``inner.zip/a.md``) and checked
+against the limits on their own, as a DOCX inside is; an archive inside that one is not
+opened. A file that cannot be read is a warning, not a failed archive. Each file is
+written to a scratch name (never the path the archive gives it).
 
 A changed archive (a weekly wiki export) mostly holds files that did not change: with a
 member cache (``ParseOptions.member_cache``, a JSON file the caller keeps per archive),
@@ -270,6 +273,7 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         members = list(listed)
     images = options.reads_images
     textless = [i for i, m in enumerate(members) if no_text(m.name, images=images) is not None]
+    prefix = options.member_prefix
     skipped = set(textless)
     wanted = [i for i in range(len(members)) if i not in skipped]
     total = sum(members[i].size for i in wanted)
@@ -285,16 +289,26 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         members=len(members),
         wanted=wanted,
         sizes=[members[i].size for i in wanted],
-        textless=[_shown(members[i].name) for i in textless],
+        textless=[prefix + _shown(members[i].name) for i in textless],
     )
 
 
 def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -> ArchivePart:
     """The files at ``indexes`` (from :attr:`ArchivePlan.wanted`) read by the parser
-    each calls for, one level deep: an archive inside is not opened."""
+    each calls for; an archive among them read as well, unless this one is inside
+    another."""
     from rag_ingest.parsers import parse_file
 
     inside = dataclasses.replace(options, archives=False, max_images=0)
+
+    def read(scratch: str, name: str, shown: str) -> ParsedDocument:
+        if options.member_prefix or not _may_be_archive(scratch):
+            return parse_file(scratch, name, inside)
+        nested = dataclasses.replace(
+            options, max_images=0, member_prefix=f"{shown}/", member_cache=None
+        )
+        return parse_file(scratch, name, nested)
+
     todo = set(indexes)
     with (
         _members(path, name, options.max_zip_ratio) as listed,
@@ -304,10 +318,11 @@ def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -
         picked = itertools.islice(chosen, len(todo))  # a tar is walked no further
         return _read_members(
             picked,
-            lambda p, n: parse_file(p, n, inside),
+            read,
             os.path.join(tmp, "file"),
             _load_member_cache(options),
             remember=options.member_cache is not None,
+            prefix=options.member_prefix,
         )
 
 
@@ -342,6 +357,20 @@ def parse_archive(path: str, name: str, options: ParseOptions) -> ParsedDocument
     return merge_parts(name, plan, [read_part(path, name, plan.wanted, options)])
 
 
+def _may_be_archive(path: str) -> bool:
+    """Whether a file's first bytes are a zip's, a tar's or a compressed stream's (which
+    may hold a tar): a DOCX or a gzipped text passes too, and is read as it would be."""
+    from rag_ingest.parsers.compressed import compression_of
+
+    with open(path, "rb") as f:
+        head = f.read(512)
+    return (
+        head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+        or head[257:262] == b"ustar"
+        or compression_of(head) is not None
+    )
+
+
 def _copy(source: IO[bytes], scratch: str) -> str:
     """Write ``source`` to ``scratch``; the SHA-256 of its bytes."""
     digest = hashlib.sha256()
@@ -354,19 +383,22 @@ def _copy(source: IO[bytes], scratch: str) -> str:
 
 def _read_members(
     members: Iterable[_Member],
-    read: Callable[[str, str], ParsedDocument],
+    read: Callable[[str, str, str], ParsedDocument],
     scratch: str,
     cached: dict[str, dict[str, Any]] | None = None,
     *,
     remember: bool = False,
+    prefix: str = "",
 ) -> ArchivePart:
     """The members' text as segments, the warnings, and the names of those with none.
-    A member whose bytes match its ``cached`` entry is taken from there, not parsed;
-    with ``remember``, each member's entry is kept for the next cache."""
+    ``read(path, file name, shown name)`` parses one. A member whose bytes match its
+    ``cached`` entry is taken from there, not parsed; with ``remember``, each member's
+    entry is kept for the next cache. ``prefix``: the path of the archive inside an
+    archive these are read from, put before each name."""
     cached = cached or {}
     part = ArchivePart([], [], [], {})
     for member in members:
-        shown = _shown(member.name)
+        shown = prefix + _shown(member.name)
         try:
             try:
                 # zipfile and tarfile stop at the size the archive declares, which
@@ -393,6 +425,14 @@ def _read_members(
         if entry.get("unread"):
             part.unread.append(shown)
             continue
+        if "members" in entry:  # an archive inside: its files, each of its own type
+            part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
+            part.segments += [
+                Segment(text, page=page, ocr=ocr, member=inner)
+                for text, page, ocr, inner in entry["segments"]
+            ]
+            part.warnings += entry["warnings"]
+            continue
         part.members[shown] = (entry["kind"], entry["language"])
         part.segments += [
             Segment(text, page=page, ocr=ocr, member=shown) for text, page, ocr in entry["segments"]
@@ -407,6 +447,18 @@ def _usable(entry: Any, digest: str) -> bool:
     if entry.get("unread") is True:
         return True
     segments = entry.get("segments")
+    if "members" in entry:  # an archive inside
+        members, warnings = entry["members"], entry.get("warnings")
+        return (
+            isinstance(members, dict)
+            and all(isinstance(v, list) and len(v) == 2 for v in members.values())
+            and isinstance(warnings, list)
+            and isinstance(segments, list)
+            and all(
+                isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and s[3] in members
+                for s in segments
+            )
+        )
     return (
         isinstance(entry.get("kind"), str)
         and isinstance(segments, list)
@@ -415,14 +467,26 @@ def _usable(entry: Any, digest: str) -> bool:
 
 
 def _entry(
-    digest: str, shown: str, read: Callable[[str, str], ParsedDocument], scratch: str, name: str
+    digest: str,
+    shown: str,
+    read: Callable[[str, str, str], ParsedDocument],
+    scratch: str,
+    name: str,
 ) -> dict[str, Any]:
     """A member parsed, as its member-cache entry (JSON): its kind, language and
-    segments, or that it has no text."""
+    segments, or that it has no text; an archive inside, its files' kinds, its segments
+    each with its file's name, and its warnings."""
     try:
-        parsed = read(scratch, PurePosixPath(name).name)
+        parsed = read(scratch, PurePosixPath(name).name, shown)
     except (NoTextFormatError, BlankDocumentError):  # named with the others with no text
         return {"sha256": digest, "unread": True}
+    if parsed.file_type == "archive":  # its names already under ``shown``
+        return {
+            "sha256": digest,
+            "members": {k: list(v) for k, v in parsed.members.items()},
+            "segments": [[s.text, s.page, s.ocr, s.member] for s in parsed.segments],
+            "warnings": [w if w.startswith(shown) else f"{shown}: {w}" for w in parsed.warnings],
+        }
     kind, language = member_kind(parsed)
     segments = member_segments(parsed, shown, f"# {shown}", 1)
     return {

@@ -92,8 +92,12 @@ class ParseOptions:
     temp_dir: str | None = None
     # How scans are read; None: they are not (OCR off, or its extra not installed).
     ocr: OcrOptions | None = None
-    # Whether a zip or tar archive is opened (False for the files inside one).
+    # Whether a zip or tar archive is opened (False two levels inside one).
     archives: bool = True
+    # The path of the archive inside an archive being read (``inner.zip/``): its files
+    # are named under it, and archives inside it are not opened. Not in the repr, which
+    # the member cache's fingerprint is made from: it is "" wherever that is made.
+    member_prefix: str = field(default="", repr=False)
     # A JSON file of this archive's files as last parsed, by content hash (see
     # parsers/archive.py): a file with the same bytes is not parsed again.
     member_cache: str | None = None

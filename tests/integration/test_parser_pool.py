@@ -304,6 +304,7 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
     files = {f"docs/page{i:02d}.md": f"# Page {i}\n\nCANARY-PART-{i} text.\n".encode()
              for i in range(40)}  # fmt: skip
     files["docs/logo.png"] = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    files["docs/more.zip"] = docs.zip_bytes({"inner.md": b"# Inner\n\nCANARY-INNER\n"})
     unpack = tmp_path / "unpack"
     unpack.mkdir()
     options = ParseOptions(temp_dir=str(unpack))
@@ -321,8 +322,9 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
         assert calls == ["parse_or_plan", *parts, "parse_and_chunk", *parts, "chunk_parsed"]
         assert [s.text for s in parsed.segments] == [s.text for s in whole.segments]
         assert parsed.warnings == whole.warnings and parsed.parser == whole.parser
-        assert parsed.warnings[0] == "1 of 41 files have no text: docs/logo.png"
-        assert "CANARY-PART-39" in parsed.text
+        assert parsed.warnings[0] == "1 of 42 files have no text: docs/logo.png"
+        assert "CANARY-PART-39" in parsed.text and "CANARY-INNER" in parsed.text
+        assert parsed.members["docs/more.zip/inner.md"] == ("markdown", None)
         assert [c.text for c in plan.chunks] == [
             c.text for c in chunk_document(whole, ChunkSettings(), {}).chunks
         ]

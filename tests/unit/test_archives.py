@@ -122,10 +122,69 @@ def test_tar_archives_plain_or_compressed_and_what_they_must_not_do(tmp_path: Pa
         assert "# ../../outside.md\n\n## Outside" in text
         assert not (tmp_path.parent / "outside.md").exists()
         assert "# site/ fake heading.md\n\nCANARY-NEWLINE" in text
-        # One level: an archive inside is named, not opened; a link is not followed.
-        assert "CANARY-NESTED" not in text and "root:" not in text
-        assert any("site/inner.zip" in w and "not opened" in w for w in parsed.warnings)
+        # An archive inside is read, its files under its path; a link is not followed.
+        assert "# site/inner.zip/deep.md\n\n## Deep\n\nCANARY-NESTED" in text
+        assert "root:" not in text
         assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_an_archive_inside_an_archive_is_read_one_level_down(tmp_path: Path) -> None:
+    deeper = docs.zip_bytes({"deepest.md": b"# Deepest\n\nCANARY-DEEPEST\n"})
+    inner = docs.zip_bytes(
+        {
+            "guide.md": b"# Guide\n\nCANARY-GUIDE read the guide.\n",
+            "tool.py": b"def tool():\n    return 'CANARY-TOOL'\n",
+            "logo.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
+            "broken.pdf": b"%PDF-1.7\n garbage",
+            "deeper.zip": deeper,
+        }
+    )
+    src = gzip.compress(docs.tar_bytes({"cmd/main.go": b"package main\n\n// CANARY-GO\n"}))
+    outer = {"notes.md": b"# Notes\n\nCANARY-TOP\n", "docs.zip": inner, "src.tar.gz": src}
+    parsed = _parse(tmp_path, "bundle.zip", docs.zip_bytes(outer))
+    text = parsed.text
+    assert "# docs.zip/guide.md\n\n## Guide\n\nCANARY-GUIDE" in text
+    assert "CANARY-TOP" in text and "CANARY-GO" in text and "CANARY-DEEPEST" not in text
+    assert parsed.members == {
+        "notes.md": ("markdown", None),
+        "docs.zip/guide.md": ("markdown", None),
+        "docs.zip/tool.py": ("code", "python"),
+        "src.tar.gz/cmd/main.go": ("code", "go"),
+    }
+    # What the archive inside could not give is said, under its path.
+    warnings = "\n".join(parsed.warnings)
+    assert "docs.zip/broken.pdf: CorruptDocumentError" in warnings
+    assert "docs.zip/deeper.zip: UnsupportedFileTypeError" in warnings
+    assert "1 of 5 files have no text: docs.zip/logo.png" in warnings
+    assert "src.tar.gz: decompressed from gzip" in warnings
+    plan = chunk_document(parsed, SMALL, {})
+    where = {c.metadata["archive_member"]: c.metadata for c in plan.chunks}
+    assert where["docs.zip/tool.py"]["language"] == "python"
+    assert where["src.tar.gz/cmd/main.go"]["language"] == "go"
+    assert list((tmp_path / "scratch").iterdir()) == []
+    # The member cache keeps an archive inside as one entry: its files, their kinds, its
+    # warnings; an entry not in that shape is read again.
+    from rag_ingest.parsers.archive import write_member_cache
+
+    cache = tmp_path / "cache.json"
+    options = ParseOptions(temp_dir=str(tmp_path / "scratch"), member_cache=str(cache))
+    first = _parse(tmp_path, "bundle.zip", docs.zip_bytes(outer), member_cache=str(cache))
+    write_member_cache(str(cache), options, first.cache)
+    again = _parse(tmp_path, "bundle.zip", docs.zip_bytes(outer), member_cache=str(cache))
+    assert again.unchanged_members == 3 and again.text == text
+    assert again.members == parsed.members
+    assert [w.split(":")[:2] for w in again.warnings] == [w.split(":")[:2] for w in parsed.warnings]
+    shaped = json.loads(cache.read_text())
+    shaped["members"]["docs.zip"]["segments"][0][3] = "elsewhere.md"
+    cache.write_text(json.dumps(shaped))
+    mended = _parse(tmp_path, "bundle.zip", docs.zip_bytes(outer), member_cache=str(cache))
+    assert mended.unchanged_members == 2 and mended.members == parsed.members
+    # Each archive inside is held to the size limit on its own, as a DOCX inside is.
+    big = docs.zip_bytes({"a.txt": b"a" * 3000, "b.txt": b"CANARY-BIG " * 300})
+    capped = _parse(tmp_path, "c.zip", docs.zip_bytes({"big.zip": big, "ok.md": b"CANARY-OK"}),
+                    max_unzipped_size=5000)  # fmt: skip
+    assert "CANARY-OK" in capped.text and "CANARY-BIG" not in capped.text
+    assert any(w.startswith("big.zip: ZipBombError") for w in capped.warnings)
 
 
 def test_archive_limits_hold_before_anything_is_unpacked(tmp_path: Path) -> None:
