@@ -229,7 +229,9 @@ def _open(pymupdf: Any, path: str, name: str) -> Any:
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:  # PyMuPDF raises FileDataError, RuntimeError, ValueError...
-        raise CorruptDocumentError(f"{name}: not a readable PDF ({exc})") from exc
+        # PyMuPDF names the path: a download's or an archive's scratch file, not the source.
+        why = str(exc).replace(f"file '{path}'", "the file").replace(f"'{path}'", "the file")
+        raise CorruptDocumentError(f"{name}: not a readable PDF ({why})") from exc
     if doc.needs_pass:
         doc.close()
         raise EncryptedDocumentError(f"{name}: the PDF is password-protected")
