@@ -52,11 +52,16 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
-from rag_ingest.parsers.sniff import no_text
+from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
+from rag_ingest.parsers.sniff import maybe_archive, no_text
 
 __all__ = [
     "ArchivePart",
     "ArchivePlan",
+    "Nested",
+    "archive_inside",
+    "nested_options",
+    "take_nested",
     "member_kind",
     "member_segments",
     "write_member_cache",
@@ -195,6 +200,7 @@ class ArchivePlan:
     sizes: list[int]  # and their sizes
     textless: list[str]  # the names of files with no text by name (never unpacked)
     warnings: list[str] = field(default_factory=list)
+    nested: bool = False  # some file to read is named as an archive (to be opened)
 
     def parts(self, workers: int) -> list[list[int]]:
         """The files to read in contiguous parts of about equal size, at least one per
@@ -215,6 +221,17 @@ class ArchivePlan:
 
 
 @dataclass
+class Nested:
+    """An archive inside an archive's part, left to be read in parts of its own."""
+
+    shown: str  # its name
+    name: str  # its file name, as the archive gives it
+    path: str  # its bytes, kept until then
+    sha256: str
+    at: tuple[int, int, int]  # where it goes among the part's segments, warnings, unread
+
+
+@dataclass
 class ArchivePart:
     """What a part of an archive's files gave."""
 
@@ -224,6 +241,7 @@ class ArchivePart:
     members: dict[str, tuple[str, str | None]]  # the files read: their type, language
     cached: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the member cache
     unchanged: int = 0  # files taken from the member cache
+    nested: list[Nested] = field(default_factory=list)  # archives inside, left unread
 
 
 def cache_fingerprint(options: ParseOptions) -> str:
@@ -290,24 +308,55 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         wanted=wanted,
         sizes=[members[i].size for i in wanted],
         textless=[prefix + _shown(members[i].name) for i in textless],
+        nested=not prefix and any(_archive_name(members[i].name) for i in wanted),
     )
 
 
-def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -> ArchivePart:
+def _archive_name(name: str) -> bool:
+    lower = name.lower()
+    return PurePosixPath(inner_name(lower)).suffix in (".zip", ".tar") or lower.endswith(
+        (".tgz", ".tbz", ".tbz2", ".txz")
+    )
+
+
+def archive_inside(path: str, name: str) -> str | None:
+    """How a file is packed when it is a zip or tar archive: "" as it is, or the
+    compression of a tar ("gzip", ...); None when it is not one (a zip named as a DOCX
+    or an EPUB is that document)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    packed = compression_of(head)
+    if packed is not None:
+        return packed if head_inside(path, packed)[257:262] == b"ustar" else None
+    if head[257:262] == b"ustar" or (head[:4] == b"PK\x03\x04" and maybe_archive(name)):
+        return ""
+    return None
+
+
+def nested_options(options: ParseOptions, shown: str) -> ParseOptions:
+    """The options an archive inside another is read with: its files named under its
+    path, archives inside it not opened, no cache of its own (it is one entry of its
+    archive's)."""
+    return dataclasses.replace(options, max_images=0, member_prefix=f"{shown}/", member_cache=None)
+
+
+def read_part(
+    path: str, name: str, indexes: list[int], options: ParseOptions, keep: str | None = None
+) -> ArchivePart:
     """The files at ``indexes`` (from :attr:`ArchivePlan.wanted`) read by the parser
     each calls for; an archive among them read as well, unless this one is inside
-    another."""
+    another. ``keep``: a directory to leave such archives in instead, each listed in
+    :attr:`ArchivePart.nested`, to be read in parts of their own."""
     from rag_ingest.parsers import parse_file
 
     inside = dataclasses.replace(options, archives=False, max_images=0)
 
+    def nested(scratch: str, name: str) -> bool:
+        return not options.member_prefix and archive_inside(scratch, name) is not None
+
     def read(scratch: str, name: str, shown: str) -> ParsedDocument:
-        if options.member_prefix or not _may_be_archive(scratch):
-            return parse_file(scratch, name, inside)
-        nested = dataclasses.replace(
-            options, max_images=0, member_prefix=f"{shown}/", member_cache=None
-        )
-        return parse_file(scratch, name, nested)
+        opened = nested_options(options, shown) if nested(scratch, name) else inside
+        return parse_file(scratch, name, opened)
 
     todo = set(indexes)
     with (
@@ -323,6 +372,7 @@ def read_part(path: str, name: str, indexes: list[int], options: ParseOptions) -
             _load_member_cache(options),
             remember=options.member_cache is not None,
             prefix=options.member_prefix,
+            defer=(lambda p, n: keep if nested(p, n) else None) if keep else None,
         )
 
 
@@ -357,20 +407,6 @@ def parse_archive(path: str, name: str, options: ParseOptions) -> ParsedDocument
     return merge_parts(name, plan, [read_part(path, name, plan.wanted, options)])
 
 
-def _may_be_archive(path: str) -> bool:
-    """Whether a file's first bytes are a zip's, a tar's or a compressed stream's (which
-    may hold a tar): a DOCX or a gzipped text passes too, and is read as it would be."""
-    from rag_ingest.parsers.compressed import compression_of
-
-    with open(path, "rb") as f:
-        head = f.read(512)
-    return (
-        head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
-        or head[257:262] == b"ustar"
-        or compression_of(head) is not None
-    )
-
-
 def _copy(source: IO[bytes], scratch: str) -> str:
     """Write ``source`` to ``scratch``; the SHA-256 of its bytes."""
     digest = hashlib.sha256()
@@ -389,12 +425,14 @@ def _read_members(
     *,
     remember: bool = False,
     prefix: str = "",
+    defer: Callable[[str, str], str | None] | None = None,
 ) -> ArchivePart:
     """The members' text as segments, the warnings, and the names of those with none.
     ``read(path, file name, shown name)`` parses one. A member whose bytes match its
     ``cached`` entry is taken from there, not parsed; with ``remember``, each member's
     entry is kept for the next cache. ``prefix``: the path of the archive inside an
-    archive these are read from, put before each name."""
+    archive these are read from, put before each name. ``defer(path, file name)``: a
+    directory to move a member to, unread (:attr:`ArchivePart.nested`), or None."""
     cached = cached or {}
     part = ArchivePart([], [], [], {})
     for member in members:
@@ -410,8 +448,16 @@ def _read_members(
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
                 raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
             entry: dict[str, Any] = cached.get(shown) or {}
+            kept = None if defer is None else defer(scratch, PurePosixPath(member.name).name)
             if _usable(entry, digest):
                 part.unchanged += 1
+            elif kept is not None:
+                fd, path = tempfile.mkstemp(prefix="nested-", dir=kept)
+                os.close(fd)
+                os.replace(scratch, path)
+                at = (len(part.segments), len(part.warnings), len(part.unread))
+                part.nested.append(Nested(shown, PurePosixPath(member.name).name, path, digest, at))
+                continue
             else:
                 entry = _entry(digest, shown, read, scratch, member.name)
         except DocumentError as exc:
@@ -425,19 +471,49 @@ def _read_members(
         if entry.get("unread"):
             part.unread.append(shown)
             continue
-        if "members" in entry:  # an archive inside: its files, each of its own type
-            part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
-            part.segments += [
-                Segment(text, page=page, ocr=ocr, member=inner)
-                for text, page, ocr, inner in entry["segments"]
-            ]
-            part.warnings += entry["warnings"]
-            continue
+        _take(part, shown, entry, (len(part.segments), len(part.warnings)))
+    return part
+
+
+def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, int]) -> None:
+    """A member's entry (not one with no text) into the part, its segments and warnings
+    at ``at``."""
+    if "members" in entry:  # an archive inside: its files, each of its own type
+        part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
+        segments = [
+            Segment(text, page=page, ocr=ocr, member=inner)
+            for text, page, ocr, inner in entry["segments"]
+        ]
+        part.warnings[at[1] : at[1]] = entry["warnings"]
+    else:
         part.members[shown] = (entry["kind"], entry["language"])
-        part.segments += [
+        segments = [
             Segment(text, page=page, ocr=ocr, member=shown) for text, page, ocr in entry["segments"]
         ]
-    return part
+    part.segments[at[0] : at[0]] = segments
+
+
+def take_nested(
+    part: ArchivePart, got: list[ParsedDocument | DocumentError], remember: bool
+) -> None:
+    """The part's archives inside, read apart (a parse, or why not), put in their
+    places; with ``remember``, kept for the member cache as they would be read here."""
+    # From the last, so that the places of those before hold.
+    for nested, parsed in reversed(list(zip(part.nested, got, strict=True))):
+        segments, warned, unread = nested.at
+        if isinstance(parsed, (NoTextFormatError, BlankDocumentError)):
+            entry: dict[str, Any] = {"sha256": nested.sha256, "unread": True}
+            part.unread.insert(unread, nested.shown)
+        elif isinstance(parsed, DocumentError):
+            why = f"{nested.shown}: {type(parsed).__name__}: {parsed}"
+            part.warnings.insert(warned, why)
+            continue
+        else:
+            entry = _entry_of(nested.sha256, nested.shown, parsed)
+            _take(part, nested.shown, entry, (segments, warned))
+        if remember:
+            part.cached[nested.shown] = entry
+    part.nested = []
 
 
 def _usable(entry: Any, digest: str) -> bool:
@@ -480,6 +556,10 @@ def _entry(
         parsed = read(scratch, PurePosixPath(name).name, shown)
     except (NoTextFormatError, BlankDocumentError):  # named with the others with no text
         return {"sha256": digest, "unread": True}
+    return _entry_of(digest, shown, parsed)
+
+
+def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]:
     if parsed.file_type == "archive":  # its names already under ``shown``
         return {
             "sha256": digest,

@@ -40,16 +40,20 @@ from rag_ingest.errors import (
 from rag_ingest.parsers import detect, parse_file
 from rag_ingest.parsers.archive import (
     ArchivePlan,
+    Nested,
+    archive_inside,
     merge_parts,
+    nested_options,
     plan_archive,
     read_part,
+    take_nested,
     write_member_cache,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
-from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name, unpack
+from rag_ingest.parsers.compressed import inner_name, unpack
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
-from rag_ingest.parsers.sniff import is_pdf, maybe_archive
+from rag_ingest.parsers.sniff import is_pdf
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
@@ -257,21 +261,16 @@ def _long_pdf(path: str, name: str, options: ParseOptions, min_pages: int) -> Sp
 
 def _many_files(path: str, name: str, options: ParseOptions) -> ArchivePlan | None:
     """The :class:`ArchivePlan` of a zip or tar archive (a compressed tar decompressed
-    first, into ``options.temp_dir``) of at least :data:`_SPLIT_FILES` files to read
-    that no plugin claims, else None (parsed whole)."""
+    first, into ``options.temp_dir``) of at least :data:`_SPLIT_FILES` files to read, or
+    with an archive inside, that no plugin claims, else None (parsed whole)."""
     suffix = PurePosixPath(name).suffix.lower()
     if any(extension == suffix for extension, _ in options.plugins):
         return None
-    with open(path, "rb") as f:
-        head = f.read(512)
-    packed = compression_of(head)  # the head already read: this runs for every document
-    if packed is not None and head_inside(path, packed)[257:262] != b"ustar":
-        return None  # not a tar inside: parse_file says what it is
-    zipped = head[:4] == b"PK\x03\x04" and maybe_archive(name)
-    if packed is None and head[257:262] != b"ustar" and not zipped:
+    packed = archive_inside(path, name)
+    if packed is None:
         return None  # anything else (a DOCX among them) skips detect()'s checks here
     unpacked = None
-    if packed is not None:
+    if packed:
         unpacked = unpack(path, name, packed, options.max_unzipped_size, options.temp_dir)
     try:
         target = unpacked or path
@@ -282,7 +281,7 @@ def _many_files(path: str, name: str, options: ParseOptions) -> ArchivePlan | No
         if kind.kind != "archive":
             return None
         plan = plan_archive(target, name, options)
-        if len(plan.wanted) < _SPLIT_FILES:
+        if len(plan.wanted) < _SPLIT_FILES and not plan.nested:
             return None
         plan.temporary = unpacked is not None
         plan.warnings += [kind.note] if kind.note else []
@@ -512,19 +511,50 @@ class ParserPool:
         self, name: str, plan: ArchivePlan, options: ParseOptions
     ) -> ParsedDocument:
         """An archive's files read in parts at once, each part under the time limit; the
-        first part that fails fails the document and stops the others."""
-        try:
-            parts = await gather_or_cancel(
-                *(
-                    self.run(name, read_part, plan.path, name, indexes, options)
-                    for indexes in plan.parts(self.workers)
+        first part that fails fails the document and stops the others. An archive inside
+        is read after, in parts of its own: one that fails is a warning."""
+        with tempfile.TemporaryDirectory(prefix="rag-ingest-nested-", dir=options.temp_dir) as keep:
+            try:
+                parts = await gather_or_cancel(
+                    *(
+                        self.run(
+                            name,
+                            read_part,
+                            plan.path,
+                            name,
+                            indexes,
+                            options,
+                            keep if plan.nested else None,
+                        )
+                        for indexes in plan.parts(self.workers)
+                    )
                 )
+            finally:
+                if plan.temporary:
+                    with contextlib.suppress(OSError):
+                        os.unlink(plan.path)
+            got = await gather_or_cancel(
+                *(self._nested(nested, options) for part in parts for nested in part.nested)
             )
-        finally:
-            if plan.temporary:
-                with contextlib.suppress(OSError):
-                    os.unlink(plan.path)
+        remember = options.member_cache is not None
+        for part in parts:
+            mine, got = got[: len(part.nested)], got[len(part.nested) :]
+            take_nested(part, mine, remember)
         return merge_parts(name, plan, parts)
+
+    async def _nested(
+        self, nested: Nested, options: ParseOptions
+    ) -> ParsedDocument | DocumentError:
+        """An archive inside an archive, read as an archive is (in parts, when it has
+        enough files), or why it could not be."""
+        inner = nested_options(options, nested.shown)
+        try:
+            got = await self.run(
+                nested.name, parse_or_plan, nested.path, nested.name, inner, 0, True
+            )
+            return await self._parsed(nested.path, nested.name, got, inner)
+        except DocumentError as exc:
+            return exc
 
     async def _parse_ranges(self, path: str, name: str, plan: SplitPlan) -> ParsedDocument:
         """A long PDF parsed in page ranges at once, each under the time limit; the

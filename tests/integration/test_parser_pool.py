@@ -317,8 +317,8 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
         path.write_bytes(data)
         whole = parse_file(str(path), name, options)
         parsed, plan, calls = await _recorded(path, settings, options, ChunkSettings())
-        # 40 files on 2 workers: 3 parts of at most 16 files, twice.
-        parts = ["read_part"] * 3
+        # 41 files on 2 workers: 3 parts of at most 16 files, then the zip inside, twice.
+        parts = ["read_part"] * 3 + ["parse_or_plan"]
         assert calls == ["parse_or_plan", *parts, "parse_and_chunk", *parts, "chunk_parsed"]
         assert [s.text for s in parsed.segments] == [s.text for s in whole.segments]
         assert parsed.warnings == whole.warnings and parsed.parser == whole.parser
@@ -329,6 +329,84 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
             c.text for c in chunk_document(whole, ChunkSettings(), {}).chunks
         ]
         assert list(unpack.iterdir()) == []  # the decompressed tar removed
+
+
+async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:
+    import gzip
+
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.settings import ChunkSettings
+
+    pages = {f"p{i}.md": f"# Page {i}\n\nCANARY-BIG-{i}\n".encode() for i in range(6)}
+    outer = {
+        "notes.md": b"# Notes\n\nCANARY-NOTES\n",
+        "big.zip": docs.zip_bytes(pages),
+        "tool.tar.gz": gzip.compress(docs.tar_bytes({"t.py": b"x = 'CANARY-TAR'\n"})),
+        "broken.zip": b"PK\x03\x04" + bytes(200),
+        "pictures.zip": docs.zip_bytes({"a.png": b"\x89PNG\r\n\x1a\n" + bytes(64)}),
+        "after.md": b"# After\n\nCANARY-AFTER\n",
+        "late.pdf": b"%PDF-1.7\n garbage",
+    }
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(docs.zip_bytes(outer))
+    unpack = tmp_path / "unpack"
+    unpack.mkdir()
+    options = ParseOptions(temp_dir=str(unpack))
+    whole = parse_file(str(path), path.name, options)
+    parsed, _, calls = await _recorded(
+        path, ParseSettings(mode="process", workers=2), options, ChunkSettings()
+    )
+    # Seven files but four archives inside: planned, and the 6 files of big.zip read in
+    # 2 parts of their own, after the outer parts and beside the other archives inside.
+    assert calls[:3] == ["parse_or_plan", "read_part", "read_part"]
+    assert calls.count("read_part") == 8 and calls.count("parse_or_plan") == 9
+    assert [s.text for s in parsed.segments] == [s.text for s in whole.segments]
+    assert [s.member for s in parsed.segments] == [s.member for s in whole.segments]
+    assert parsed.members == whole.members and parsed.members["big.zip/p5.md"][0] == "markdown"
+    assert parsed.warnings == whole.warnings
+    assert [w.split(":")[:2] for w in parsed.warnings] == [
+        ["1 of 7 files have no text", " pictures.zip"],
+        ["tool.tar.gz", " decompressed from gzip"],
+        ["broken.zip", " CorruptDocumentError"],
+        ["late.pdf", " CorruptDocumentError"],
+    ]
+    order = ["CANARY-NOTES", "CANARY-BIG-0", "CANARY-BIG-5", "CANARY-TAR", "CANARY-AFTER"]
+    assert [parsed.text.index(c) for c in order] == sorted(parsed.text.index(c) for c in order)
+    assert list(unpack.iterdir()) == []  # every archive inside removed
+    # The member cache keeps each archive inside, read apart, as one entry.
+    cache = tmp_path / "cache" / "bundle.json"
+    pool = ParserPool(ParseSettings(mode="process", workers=2), options)
+    calls.clear()
+    run = pool.run
+
+    async def recorded(name: str, fn: Any, *args: Any) -> Any:
+        calls.append(fn.__name__)
+        return await run(name, fn, *args)
+
+    pool.run = recorded  # type: ignore[method-assign]
+    try:
+        _, first = await pool.parse_and_chunk(str(path), path.name, ChunkSettings(), {}, str(cache))
+        calls.clear()
+        again, plan = await pool.parse_and_chunk(
+            str(path), path.name, ChunkSettings(), {}, str(cache)
+        )
+    finally:
+        pool.close()
+    # Only broken.zip is tried again, as a file that failed is.
+    assert calls == ["parse_and_chunk", "read_part", "read_part", "parse_or_plan", "chunk_parsed"]
+    assert again.unchanged_members == 5  # all but the two that cannot be read
+    assert [c.text for c in plan.chunks] == [c.text for c in first.chunks]
+    # An archive inside that times out is a warning: the rest of the archive is read.
+    slow = {"slow.zip": docs.zip_bytes({"a.note": b"CANARY-SLOW"}), "ok.md": b"CANARY-OK"}
+    path.write_bytes(docs.zip_bytes(slow))
+    hangs = ParseOptions(temp_dir=str(unpack), plugins=((".note", "tests.hostile_parsers:hang"),))
+    pool = ParserPool(ParseSettings(mode="process", workers=2, timeout=3), hangs)
+    try:
+        got = await pool.parse(str(path), path.name)
+    finally:
+        pool.close()
+    assert "CANARY-OK" in got.text and "CANARY-SLOW" not in got.text
+    assert any(w.startswith("slow.zip: ParserTimeoutError") for w in got.warnings)
 
 
 async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) -> None:
