@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag_ingest.markup import MARKUPS
 from rag_ingest.parsers.base import MARKDOWN_HEADING, ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings
 from rag_ingest.symbols import header_pattern, outline
@@ -39,31 +40,6 @@ __all__ = [
 TOKENS_PER_WINDOW_TOKEN = 0.75
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s")
-# A reStructuredText section title: a line over an underline of one punctuation
-# character repeated, with an overline of the same character or none.
-_RST_MARKS = "=-~^\"'`:#*+_<>."
-_RST_MARK = f"[{re.escape(_RST_MARKS)}]"
-_RST_TITLE = re.compile(
-    rf"^(?:(?P<over>({_RST_MARK})\2{{2,}})[ \t]*\n)?"
-    rf"(?P<title>(?!(?:{_RST_MARK}|[ \t])*\n)\S[^\n]*)\n"  # a line not of marks alone
-    rf"(?P<under>({_RST_MARK})\5{{2,}})[ \t]*$",
-    re.MULTILINE,
-)
-# Split before a title (its overline or its text), never between it and its underline
-# as LangChain's RST separators do ("\n=+\n"): a chunk ended with a section's title
-# and the next began with its underline. A pattern per mark, as the splitter's
-# re.split would return a group's captures as pieces.
-_RST_SEPARATORS = [
-    "|".join(
-        rf"\n(?={re.escape(c)}{{3,}}[ \t]*\n[^\n]*\S[^\n]*\n{re.escape(c)}{{3,}}[ \t]*\n)"
-        rf"|\n(?=[^\s{re.escape(c)}][^\n]*\n{re.escape(c)}{{3,}}[ \t]*\n)"
-        for c in _RST_MARKS
-    ),
-    r"\n\n\.\. *\n\n",
-    "\n\n",
-    "\n",
-    " ",
-]
 # A line of closing brackets alone: "}", "});", "],", ")".
 _CLOSER_LINE = re.compile(r"[ \t]*[)\]}][)\]};,]*[ \t]*(?:\n|$)")
 _SEPARATORS = {
@@ -269,9 +245,10 @@ def _by_member(
 def _splitter(strategy: str, language: str | None, size: int, overlap: int, count: Any) -> Any:
     from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
-    if strategy == "code" and language == "rst":
+    markup = MARKUPS.get(language or "") if strategy == "code" else None
+    if markup is not None and markup.separators is not None:
         return RecursiveCharacterTextSplitter(
-            separators=_RST_SEPARATORS,
+            separators=markup.separators,
             is_separator_regex=True,
             keep_separator="start",
             chunk_size=size,
@@ -473,66 +450,6 @@ def document_text(parsed: ParsedDocument) -> str:
     return "\n\n".join(_joined(group, kind)[0] for _, kind, _, group in _members(parsed))
 
 
-def _rst_headings(text: str) -> list[tuple[int, int, str]]:
-    """reStructuredText section titles, each at its overline or text, levelled as docutils
-    levels them: by the order in which each style (mark, overlined or not) first
-    appears."""
-    styles: dict[tuple[str, bool], int] = {}
-    found = []
-    for m in _RST_TITLE.finditer(text):
-        over, under = m.group("over"), m.group("under")
-        if over is not None and over[0] != under[0]:
-            continue
-        level = styles.setdefault((under[0], over is not None), len(styles) + 1)
-        found.append((m.start(), level, m.group("title").strip()))
-    return found
-
-
-_LATEX_LEVELS = {
-    "part": 0,
-    "chapter": 1,
-    "section": 2,
-    "subsection": 3,
-    "subsubsection": 4,
-    "paragraph": 5,
-    "subparagraph": 6,
-}
-_LATEX_SECTION = re.compile(
-    r"^[ \t]*\\(?P<kind>" + "|".join(_LATEX_LEVELS) + r")\*?[ \t]*(?:\[[^\]\n]*\][ \t]*)?\{",
-    re.MULTILINE,
-)
-# Environments whose text is not LaTeX: a \section inside is shown, not made.
-_LATEX_VERBATIM = re.compile(
-    r"\\begin\{(verbatim|Verbatim|lstlisting|minted|comment)\*?\}.*?\\end\{\1\*?\}", re.DOTALL
-)
-_LATEX_DROPPED = re.compile(r"\\(?:label|index|footnote|cite|ref)\*?\{[^{}]*\}")
-_LATEX_MARKUP = re.compile(r"\\[A-Za-z]+\*?|[{}~]|\\\\")
-
-
-def _latex_headings(text: str) -> list[tuple[int, int, str]]:
-    """LaTeX's sectioning commands (``\\part`` to ``\\subparagraph``, starred too), each
-    at its level, titled by its words: ``\\section{The \\module{httplib2} module
-    \\label{m}}`` is 'The httplib2 module'. Not in a commented line or a verbatim
-    environment."""
-    shown = [(m.start(), m.end()) for m in _LATEX_VERBATIM.finditer(text)]
-    shown_starts = [start for start, _ in shown]
-    found = []
-    for m in _LATEX_SECTION.finditer(text):
-        i = bisect.bisect_right(shown_starts, m.start()) - 1
-        if i >= 0 and m.start() < shown[i][1]:
-            continue
-        depth, end = 1, m.end()
-        while depth and end < min(len(text), m.end() + 500):
-            depth += {"{": 1, "}": -1}.get(text[end], 0)
-            end += 1
-        # Commands and braces out, their words kept: '\\emph{it}' is 'it'.
-        title = _LATEX_MARKUP.sub(" ", _LATEX_DROPPED.sub("", text[m.end() : end - 1]))
-        title = " ".join(title.replace("\\", "").split())
-        if title:
-            found.append((m.start(), _LATEX_LEVELS[m["kind"]], title))
-    return found
-
-
 def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
     stack: list[tuple[int, str]] = []
     for start, level, title in headings:
@@ -570,10 +487,8 @@ def chunk_document(
     blocks = _code_blocks(text) if strategy == "markdown" else []
     if strategy == "markdown":
         headings = _headings(text, blocks)
-    elif strategy == "code" and parsed.language == "rst":
-        headings = _rst_headings(text)
-    elif strategy == "code" and parsed.language == "latex":
-        headings = _latex_headings(text)
+    elif strategy == "code" and parsed.language in MARKUPS:
+        headings = MARKUPS[parsed.language].headings(text)
     else:
         headings = []
 
@@ -970,16 +885,12 @@ def _only_headings(text: str) -> bool:
     return bool(lines) and all(MARKDOWN_HEADING.fullmatch(line) for line in lines)
 
 
-def _only_rst_titles(text: str) -> bool:
-    return bool(text.strip()) and not _RST_TITLE.sub("", text).strip()
-
-
 def _titles_only(strategy: str, language: str | None) -> Callable[[str], bool] | None:
     """How to tell a piece that is section titles alone, for the text's markup."""
     if strategy == "markdown":
         return _only_headings
-    if strategy == "code" and language == "rst":
-        return _only_rst_titles
+    if strategy == "code" and language in MARKUPS:
+        return MARKUPS[language].titles_only
     return None
 
 
