@@ -215,7 +215,8 @@ chunk = {
         "image": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Source code by its language's separators, then between definitions (a class
         # between its methods), never before a line of closing brackets; a function keeps
-        # its decorators and doc comment.
+        # its decorators and doc comment. reStructuredText, AsciiDoc and Org are read as
+        # code too: split at their section titles first, which name the chunks.
         "code": {"strategy": "code", "chunk_tokens": 384, "overlap_tokens": 32},
     },
     # Cap every size above at 0.75 x the embedder's input window, when it declares one:

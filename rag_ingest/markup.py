@@ -131,7 +131,8 @@ def _latex_headings(text: str) -> Headings:
 # ("[[id]]", "[appendix]") stand above it. Delimited listing, literal, passthrough and
 # comment blocks, and fenced code, are shown as they are.
 _ADOC_TITLE = re.compile(
-    r"^(?P<marks>={1,6})[ \t]+(?P<title>\S[^\n]*?)(?:[ \t]+=+)?[ \t]*$", re.MULTILINE
+    r"^(?:\[[^\n]*\][ \t]*\n)*(?P<marks>={1,6})[ \t]+(?P<title>\S[^\n]*?)(?:[ \t]+=+)?[ \t]*$",
+    re.MULTILINE,
 )
 _ADOC_ATTRIBUTES = re.compile(r"^\[[^\n]*\][ \t]*$", re.MULTILINE)
 _ADOC_VERBATIM = re.compile(
@@ -149,8 +150,9 @@ _ADOC_SEPARATORS = [
 
 
 def _adoc_headings(text: str) -> Headings:
-    """AsciiDoc section titles at their levels ("=" the document's title, 1), those in
-    delimited blocks left out; a title's backticks and asterisks dropped."""
+    """AsciiDoc section titles at their levels ("=" the document's title, 1), each from
+    its attribute lines, those in delimited blocks left out; a title's backticks and
+    asterisks dropped."""
     outside = _outside(text, _ADOC_VERBATIM)
     return [
         (m.start(), len(m["marks"]), re.sub(r"[`*]", "", m["title"]).strip())
@@ -168,9 +170,13 @@ def _only_adoc_titles(text: str) -> bool:
 
 
 # Org: a heading is stars at a line's start, then a space; its TODO keyword, priority
-# cookie and tags are not its title, and a link is its description. Lines between
+# cookie and tags are not its title, and a link is its description. #+TITLE is the
+# document's title, above them all. Lines between
 # #+BEGIN_x and #+END_x (source, examples, quotes) are shown as they are.
 _ORG_HEADING = re.compile(r"^(?P<stars>\*+)[ \t]+(?P<title>[^\n]*?)[ \t]*$", re.MULTILINE)
+_ORG_TITLE = re.compile(
+    r"^#\+title:[ \t]*(?P<title>\S[^\n]*?)[ \t]*$", re.MULTILINE | re.IGNORECASE
+)
 _ORG_VERBATIM = re.compile(
     r"^[ \t]*#\+begin_(\w+)\b.*?^[ \t]*#\+end_\1\b", re.MULTILINE | re.DOTALL | re.IGNORECASE
 )
@@ -185,9 +191,13 @@ _ORG_SEPARATORS = [
 
 
 def _org_headings(text: str) -> Headings:
-    """Org headings at their depths, those in #+BEGIN blocks left out."""
+    """Org headings at their depths, under the document's ``#+TITLE``; those in #+BEGIN
+    blocks left out."""
     outside = _outside(text, _ORG_VERBATIM)
+    document = _ORG_TITLE.search(text)
     found = []
+    if document and outside(document.start()):
+        found.append((document.start(), 0, document["title"]))
     for m in _ORG_HEADING.finditer(text):
         title = _ORG_LINK.sub(lambda link: link[2] or link[1], _ORG_NOT_TITLE.sub("", m["title"]))
         if title.strip() and outside(m.start()):

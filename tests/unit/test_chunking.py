@@ -538,6 +538,49 @@ def test_latex_sections_name_their_chunks(tmp_path: Path) -> None:
     assert not any("Shown" in (p or "") or "Commented" in (p or "") for p in paths)
 
 
+def test_asciidoc_and_org_sections_name_their_chunks(tmp_path: Path) -> None:
+    # Both were read as plain text: no heading_path, split at any blank line.
+    small_code = SMALL.model_copy(
+        update={"file_configs": {"code": FileConfig(strategy="code", overlap_tokens=0)}}
+    )
+    adoc = (
+        "= User Guide\n:toc:\n\n" + SENTENCE * 3 + "\n\n[[install]]\n== Install `pkg`\n\n"
+        + SENTENCE * 4 + "\n\n=== Linux ===\n\n" + SENTENCE * 3 + "\n[source,bash]\n----\n"
+        "== Shown, not a title\n----\n" + SENTENCE * 3 + "\n\n////\n== Commented\n////\n\n"
+        "== Usage\n\n" + SENTENCE * 4 + "\n"
+    )  # fmt: skip
+    org = (
+        "#+TITLE: Notes\n* TODO [#A] Project plan    :work:urgent:\n" + SENTENCE * 3 + "\n"
+        "** Read [[https://example.com][the spec]]\n" + SENTENCE * 4 + "\n#+BEGIN_SRC python\n"
+        "* not a heading\n#+END_SRC\n" + SENTENCE * 3 + "\n** DONE Ship it\n"
+        + SENTENCE * 4 + "\n* Archive\n" + SENTENCE * 4 + "\n"
+    )  # fmt: skip
+    for name, text, first, wanted, hidden in (
+        ("guide.adoc", adoc, "User Guide",
+         ["User Guide > Install pkg", "User Guide > Install pkg > Linux", "User Guide > Usage"],
+         ("Shown", "Commented")),
+        ("notes.org", org, "Notes",
+         ["Notes > Project plan > Read the spec", "Notes > Project plan > Ship it",
+          "Notes > Archive"], ("not a",)),
+    ):  # fmt: skip
+        path = tmp_path / name
+        path.write_text(text)
+        parsed = parse_file(str(path), name, ParseOptions())
+        assert parsed.language == {".adoc": "asciidoc", ".org": "org"}[path.suffix]
+        plan = chunk_document(parsed, small_code, BASE)
+        paths = [c.metadata.get("heading_path") for c in plan.chunks]
+        assert paths[-1] == wanted[-1] and paths[0] in (None, first), name
+        assert all(p in paths for p in wanted), paths
+        assert not any(h in (p or "") for p in paths for h in hidden)
+        for chunk in plan.chunks:
+            last = chunk.text.rstrip().split("\n")[-1]
+            # A title, and an anchor above one, start a chunk, never end one.
+            assert not last.startswith(("=", "[[", "* ", "** ")), chunk.text
+            if "== Install" in chunk.text:
+                assert chunk.text.startswith("[[install]]\n== Install"), chunk.text
+                assert chunk.metadata["heading_path"] == "User Guide > Install pkg"
+
+
 CODE = SMALL.model_copy(
     update={"file_configs": {"code": FileConfig(strategy="code", overlap_tokens=0)}}
 )
