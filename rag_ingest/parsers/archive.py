@@ -11,10 +11,11 @@ unpacked: the files to read may expand to at most ``max_unzipped_size`` in all, 
 zip member at most ``max_zip_ratio`` to 1. Files whose names say they hold no text
 (images unless OCR reads them, binaries, media), links, devices and the metadata macOS
 and Windows leave (``__MACOSX/``, ``.DS_Store``) are listed, never unpacked. An archive
-inside the archive (a zip of zips, a ``.tar.gz`` in a zip) is read too, in the task of
-the part that holds it, its files named under its path (``inner.zip/a.md``) and checked
-against the limits on their own, as a DOCX inside is; an archive inside that one is not
-opened. A file that cannot be read is a warning, not a failed archive. Each file is
+inside the archive (a zip of zips, a ``.tar.gz`` in a zip) is read too, its files named
+under its path (``inner.zip/a.md``) and checked against the limits on their own, as a
+DOCX inside is: by the parser pool after the archive's parts, in parts of its own (see
+``read_part``'s ``keep``), else within the part that holds it. An archive inside that
+one is not opened. A file that cannot be read is a warning, not a failed archive. Each file is
 written to a scratch name (never the path the archive gives it).
 
 A changed archive (a weekly wiki export) mostly holds files that did not change: with a
@@ -53,7 +54,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
-from rag_ingest.parsers.sniff import maybe_archive, no_text
+from rag_ingest.parsers.sniff import detect, maybe_archive, no_text
 
 __all__ = [
     "ArchivePart",
@@ -352,7 +353,13 @@ def read_part(
     inside = dataclasses.replace(options, archives=False, max_images=0)
 
     def nested(scratch: str, name: str) -> bool:
-        return not options.member_prefix and archive_inside(scratch, name) is not None
+        packed = None if options.member_prefix else archive_inside(scratch, name)
+        if not packed:  # a zip may still be a DOCX or an EPUB by its content
+            try:
+                return packed == "" and detect(scratch, name).kind == "archive"
+            except DocumentError:
+                return False  # the parse says why
+        return True
 
     def read(scratch: str, name: str, shown: str) -> ParsedDocument:
         opened = nested_options(options, shown) if nested(scratch, name) else inside
@@ -448,15 +455,15 @@ def _read_members(
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
                 raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
             entry: dict[str, Any] = cached.get(shown) or {}
-            kept = None if defer is None else defer(scratch, PurePosixPath(member.name).name)
+            file_name = PurePosixPath(member.name).name
             if _usable(entry, digest):
                 part.unchanged += 1
-            elif kept is not None:
-                fd, path = tempfile.mkstemp(prefix="nested-", dir=kept)
+            elif defer is not None and (keep_in := defer(scratch, file_name)) is not None:
+                fd, path = tempfile.mkstemp(prefix="nested-", dir=keep_in)
                 os.close(fd)
                 os.replace(scratch, path)
                 at = (len(part.segments), len(part.warnings), len(part.unread))
-                part.nested.append(Nested(shown, PurePosixPath(member.name).name, path, digest, at))
+                part.nested.append(Nested(shown, file_name, path, digest, at))
                 continue
             else:
                 entry = _entry(digest, shown, read, scratch, member.name)

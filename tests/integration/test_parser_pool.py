@@ -346,6 +346,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
         "pictures.zip": docs.zip_bytes({"a.png": b"\x89PNG\r\n\x1a\n" + bytes(64)}),
         "after.md": b"# After\n\nCANARY-AFTER\n",
         "late.pdf": b"%PDF-1.7\n garbage",
+        "report.zip": docs.docx_bytes("Report", {"Sales": "CANARY-DOCX sold well."}),
     }
     path = tmp_path / "bundle.zip"
     path.write_bytes(docs.zip_bytes(outer))
@@ -356,16 +357,27 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     parsed, _, calls = await _recorded(
         path, ParseSettings(mode="process", workers=2), options, ChunkSettings()
     )
-    # Seven files but four archives inside: planned, and the 6 files of big.zip read in
-    # 2 parts of their own, after the outer parts and beside the other archives inside.
-    assert calls[:3] == ["parse_or_plan", "read_part", "read_part"]
-    assert calls.count("read_part") == 8 and calls.count("parse_or_plan") == 9
+    # Eight files, four archives inside by name and by content: planned, and the 6
+    # files of big.zip read in 2 parts of their own, after the outer parts and beside
+    # the other archives inside. report.zip is a DOCX: read in its part, as one.
+    outer = ["read_part"] * (calls.index("parse_or_plan", 1) - 1)  # by the files' sizes
+    inside = ["parse_or_plan"] * 4 + ["read_part"] * 2
+    assert calls == [
+        "parse_or_plan",
+        *outer,
+        *inside,
+        "parse_and_chunk",
+        *outer,
+        *inside,
+        "chunk_parsed",
+    ]
     assert [s.text for s in parsed.segments] == [s.text for s in whole.segments]
     assert [s.member for s in parsed.segments] == [s.member for s in whole.segments]
     assert parsed.members == whole.members and parsed.members["big.zip/p5.md"][0] == "markdown"
+    assert parsed.members["report.zip"][0] == "docx" and "CANARY-DOCX" in parsed.text
     assert parsed.warnings == whole.warnings
     assert [w.split(":")[:2] for w in parsed.warnings] == [
-        ["1 of 7 files have no text", " pictures.zip"],
+        ["1 of 8 files have no text", " pictures.zip"],
         ["tool.tar.gz", " decompressed from gzip"],
         ["broken.zip", " CorruptDocumentError"],
         ["late.pdf", " CorruptDocumentError"],
@@ -393,8 +405,8 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     finally:
         pool.close()
     # Only broken.zip is tried again, as a file that failed is.
-    assert calls == ["parse_and_chunk", "read_part", "read_part", "parse_or_plan", "chunk_parsed"]
-    assert again.unchanged_members == 5  # all but the two that cannot be read
+    assert calls == ["parse_and_chunk", *outer, "parse_or_plan", "chunk_parsed"]
+    assert again.unchanged_members == 6  # all but the two that cannot be read
     assert [c.text for c in plan.chunks] == [c.text for c in first.chunks]
     # An archive inside that times out is a warning: the rest of the archive is read.
     slow = {"slow.zip": docs.zip_bytes({"a.note": b"CANARY-SLOW"}), "ok.md": b"CANARY-OK"}
