@@ -126,10 +126,10 @@ def _latex_headings(text: str) -> Headings:
     return found
 
 
-# AsciiDoc: a section title is "== Title" (level 1 to 5; "= Title" is the document's),
-# optionally closed by its marks again; its block attribute and anchor lines
-# ("[[id]]", "[appendix]") stand above it. Delimited listing, literal, passthrough and
-# comment blocks, and fenced code, are shown as they are.
+# AsciiDoc: a title is its level's count of "=" and its text ("= Title" the document's,
+# "== Title" a section), optionally closed by its marks again; its attribute and anchor
+# lines ("[[id]]", "[appendix]") stand above it. Delimited listing, literal,
+# passthrough and comment blocks, and fenced code, are shown as they are.
 _ADOC_TITLE = re.compile(
     r"^(?:\[[^\n]*\][ \t]*\n)*(?P<marks>={1,6})[ \t]+(?P<title>\S[^\n]*?)(?:[ \t]+=+)?[ \t]*$",
     re.MULTILINE,
@@ -150,9 +150,8 @@ _ADOC_SEPARATORS = [
 
 
 def _adoc_headings(text: str) -> Headings:
-    """AsciiDoc section titles at their levels ("=" the document's title, 1), each from
-    its attribute lines, those in delimited blocks left out; a title's backticks and
-    asterisks dropped."""
+    """AsciiDoc titles at their levels (the count of "="), each from its attribute lines,
+    those in delimited blocks left out; a title's backticks and asterisks dropped."""
     outside = _outside(text, _ADOC_VERBATIM)
     return [
         (m.start(), len(m["marks"]), re.sub(r"[`*]", "", m["title"]).strip())
@@ -171,8 +170,8 @@ def _only_adoc_titles(text: str) -> bool:
 
 # Org: a heading is stars at a line's start, then a space; its TODO keyword, priority
 # cookie and tags are not its title, and a link is its description. #+TITLE is the
-# document's title, above them all. Lines between
-# #+BEGIN_x and #+END_x (source, examples, quotes) are shown as they are.
+# document's title, above them all. Lines between #+BEGIN_x and #+END_x (source,
+# examples, quotes) are shown as they are.
 _ORG_HEADING = re.compile(r"^(?P<stars>\*+)[ \t]+(?P<title>[^\n]*?)[ \t]*$", re.MULTILINE)
 _ORG_TITLE = re.compile(
     r"^#\+title:[ \t]*(?P<title>\S[^\n]*?)[ \t]*$", re.MULTILINE | re.IGNORECASE
