@@ -193,9 +193,9 @@ chunk = {
         "markdown": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Jupyter notebooks, as Markdown: cells in order, code fenced, text outputs kept.
         "notebook": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
-        # E-mail (.eml): subject as heading, sender/recipients/date, attachments by name,
-        # then the plain-text body (the HTML body as text when there is none). A mailbox
-        # (mbox) is read message by message, each chunked by this entry.
+        # E-mail (.eml, and Outlook .msg): subject as heading, sender/recipients/date,
+        # attachments by name, then the plain-text body (the HTML body as text when there
+        # is none). A mailbox (mbox) is read message by message, each chunked by this entry.
         "email": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # (Zip and tar archives have no entry: each file inside is chunked by its own
         # type's entry, and a chunk's 'archive_member' names it.)

@@ -146,7 +146,7 @@ def parse_file(
         from rag_ingest.parsers.rtf import parse_rtf
 
         parsed = parse_rtf(path, name)
-    elif kind.kind in ("email", "mbox"):
+    elif kind.kind in ("email", "mbox", "msg"):
         from rag_ingest.parsers.mail import parse_email, parse_mbox
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
@@ -155,10 +155,11 @@ def parse_file(
                 return parse_email(path, name)
             return parse_file(path, name, dataclasses.replace(options, max_images=0))
 
-        def read_message(path: str, name: str) -> ParsedDocument:
+        def read_message(path: str, name: str, message: Any = None) -> ParsedDocument:
             return parse_email(
                 path,
                 name,
+                message=message,
                 max_images=options.max_images,
                 min_image_bytes=options.min_image_bytes,
                 read_attachment=read_attachment,
@@ -170,6 +171,11 @@ def parse_file(
             parsed = parse_mbox(
                 path, name, read_message, max_images=options.max_images, temp_dir=options.temp_dir
             )
+        elif kind.kind == "msg":
+            from rag_ingest.parsers.outlook import msg_to_email
+
+            parsed = read_message(path, name, msg_to_email(path, name))
+            parsed.parser = "outlook-msg"
         else:
             parsed = read_message(path, name)
     else:

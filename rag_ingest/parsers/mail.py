@@ -112,17 +112,20 @@ def parse_email(
     path: str,
     name: str,
     *,
+    message: EmailMessage | None = None,
     max_images: int = 0,
     min_image_bytes: int = 0,
     read_attachment: Callable[[str, str], ParsedDocument] | None = None,
     read_images: bool = False,
     temp_dir: str | None = None,
 ) -> ParsedDocument:
-    """``read_attachment(path, name)`` parses an attachment; None lists them only.
+    """``message``: the message already read (an Outlook .msg's), instead of ``path``.
+    ``read_attachment(path, name)`` parses an attachment; None lists them only.
     ``read_images``: image attachments are read too (by OCR: a scanned receipt).
     ``temp_dir``: where an attachment is written to be read (None: the system's)."""
-    with open(path, "rb") as f:
-        message = email.message_from_binary_file(f, policy=email.policy.default)
+    if message is None:
+        with open(path, "rb") as f:
+            message = email.message_from_binary_file(f, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():
         raise CorruptDocumentError(f"{name}: not an e-mail message (no headers)")
     warnings = [f"{name}: {defect}" for defect in message.defects][:5]

@@ -185,9 +185,13 @@ def _ole_directory(path: str) -> bytes:
 
 def _ole_kind(path: str) -> str:
     """``encrypted`` (how Office saves a password-protected DOCX, XLSX or PPTX), ``xls``
-    (an Excel 97-2003 workbook, which calamine reads), else ``ole`` (a .doc, .ppt or
-    Outlook .msg)."""
+    (an Excel 97-2003 workbook, which calamine reads), ``msg`` (an Outlook message), else
+    ``ole`` (a .doc or .ppt)."""
+    from rag_ingest.parsers.outlook import is_msg_directory
+
     directory = _ole_directory(path)
+    if is_msg_directory(directory):
+        return "msg"
     if "EncryptedPackage".encode("utf-16-le") in directory:
         return "encrypted"
     # Stream names in UTF-16 with a terminating NUL: "Workbook" (BIFF8), "Book" (BIFF5).
@@ -211,7 +215,7 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     if head.startswith(b"PK\x03\x04"):
         return _zip_kind(path) or "archive"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return _ole_kind(path)  # a compound file: legacy Office, or an Outlook .msg
+        return _ole_kind(path)  # a compound file: legacy Office, or an Outlook message
     for magic, what in _REFUSED:
         if head.startswith(magic):
             raise UnsupportedFileTypeError(what)
@@ -258,7 +262,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
             "or save a copy without one"
         )
     if by_content == "ole" and suffix == ".msg":
-        raise UnsupportedFileTypeError(f"{name}: an Outlook .msg file: save it as .eml")
+        raise UnsupportedFileTypeError(
+            f"{name}: a compound file without an Outlook message's properties"
+        )
     if by_content == "ole":
         raise UnsupportedFileTypeError(
             f"{name}: a legacy Office file (.doc or .ppt): save it as DOCX or PPTX"

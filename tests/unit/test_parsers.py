@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import datetime
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from rag_ingest.errors import (
     DocumentError,
     EmptyDocumentError,
     EncryptedDocumentError,
+    MissingExtraError,
     NoTextFormatError,
     UnsupportedFileTypeError,
     ZipBombError,
@@ -569,10 +572,64 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
     path = _file(tmp_path, "notice.eml", bytes(html_only))
     assert parse_file(path, "notice.eml", OPTIONS).text == ("# Notice\n\nTitle\nCANARY-HTML & more")
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
-    with pytest.raises(UnsupportedFileTypeError, match=r"Outlook \.msg file: save it as \.eml"):
+    with pytest.raises(UnsupportedFileTypeError, match="without an Outlook message's"):
         parse_file(_file(tmp_path, "old.msg", ole), "old.msg", OPTIONS)
     with pytest.raises(UnsupportedFileTypeError, match="legacy Office file"):
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
+
+
+def test_an_outlook_msg_is_read_as_the_email_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    # Refused before ("save it as .eml"): Outlook's own format, a compound file.
+    forwarded = docs.msg_tree(
+        "Old thread", "CANARY-FWD the first отчёт.", embedded=True, string8=1251
+    )
+    data = docs.msg_bytes(
+        "Quarterly numbers",
+        "CANARY-BODY Revenue grew.\n\nSee attached.",
+        to=[("Bo Chen", "bo@example.com"), ("Dee", "dee@example.com")],
+        cc=[("Cy", "cy@example.com")],
+        bcc=[("Hidden", "hidden@example.com")],  # not in what was sent
+        sent=datetime.datetime(2026, 3, 4, 9, 30, tzinfo=datetime.timezone.utc),
+        attachments={"numbers.csv": b"region,revenue\nnorth,10\nsouth,CANARY-CSV\n"},
+        forwarded=forwarded,
+    )
+    for name in ("numbers.msg", "saved-mail"):  # by its bytes, whatever its name
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("email", "outlook-msg")
+        assert parsed.text.startswith(
+            "# Quarterly numbers\n\nFrom: Ann Lee <ann@example.com>\n"
+            "To: Bo Chen <bo@example.com>, Dee <dee@example.com>\nCc: Cy <cy@example.com>\n"
+            "Date: Wed, 04 Mar 2026 09:30:00 +0000\n"
+            "Attachments: numbers.csv, Old thread.eml\n\nCANARY-BODY Revenue grew."
+        )
+        # Its attachments are read as an .eml's are: a forwarded message as an e-mail.
+        assert parsed.members == {"numbers.csv": ("csv", None), "Old thread.eml": ("email", None)}
+        assert "## Attachment: Old thread.eml\n\n### Old thread" in parsed.text
+        assert "CANARY-FWD the first отчёт." in parsed.text and "CANARY-CSV" in parsed.text
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    assert {c.metadata.get("attachment") for c in plan.chunks} == {None, "numbers.csv",
+                                                                   "Old thread.eml"}  # fmt: skip
+    # No plain body: its HTML body, as text; no recipients stored: none said.
+    html = docs.msg_bytes("Notice", None, html="<html><body><h1>Title</h1><p>CANARY-HTML "
+                          "&amp; more</p><script>track()</script></body></html>")  # fmt: skip
+    parsed = parse_file(_file(tmp_path, "notice.msg", html), "notice.msg", OPTIONS)
+    assert parsed.text == (
+        "# Notice\n\nFrom: Ann Lee <ann@example.com>\n\nTitle\nCANARY-HTML & more"
+    )
+    # A message with nothing written in it has no text to index.
+    with pytest.raises(BlankDocumentError):
+        parse_file(_file(tmp_path, "blank.msg", docs.msg_bytes("", None)), "blank.msg", OPTIONS)
+    # A Tcl message catalogue named .msg is text, as it was.
+    tcl = b'namespace eval ::tk {\n    ::msgcat::mcset de "&Abort" "&Abbrechen"\n}\n'
+    assert parse_file(_file(tmp_path, "de.msg", tcl), "de.msg", OPTIONS).file_type == "text"
+    monkeypatch.setitem(sys.modules, "olefile", None)
+    with pytest.raises(MissingExtraError, match=r"rag-ingest\[office\]"):
+        parse_file(_file(tmp_path, "numbers.msg", data), "numbers.msg", OPTIONS)
 
 
 def test_a_mailbox_is_read_message_by_message(tmp_path: Path) -> None:
