@@ -81,6 +81,14 @@ def _content(part: Any) -> str:
         return bytes(payload).decode("utf-8", errors="replace")
 
 
+def _attached_message(part: Any) -> EmailMessage | None:
+    """The message a ``message/rfc822`` part holds (a forward as attachment), else None."""
+    if part.get_content_type() != "message/rfc822":
+        return None
+    content = part.get_content()
+    return content if isinstance(content, EmailMessage) else None
+
+
 def _read_attachment(
     part: Any,
     filename: str,
@@ -90,7 +98,8 @@ def _read_attachment(
 ) -> ParsedDocument | None:
     """The attachment parsed, or None: no text, or a failure noted in ``warnings`` (an
     image with no text, a logo or a photo, passed over in silence)."""
-    data = part.get_payload(decode=True) or b""
+    forwarded = _attached_message(part)
+    data = forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True) or b""
     if not data:
         return None
     with tempfile.TemporaryDirectory(prefix="rag-ingest-mail-", dir=temp_dir) as scratch:
@@ -140,7 +149,11 @@ def parse_email(
     attached: list[Segment] = []
     kinds: dict[str, tuple[str, str | None]] = {}
     for part in message.iter_attachments():
+        forwarded = _attached_message(part)
         filename = part.get_filename() or part.get_content_type()
+        if forwarded is not None and not part.get_filename():  # named by its subject
+            subject = " ".join(str(forwarded.get("Subject", "")).split())[:80]
+            filename = f"{subject or 'attached message'}.eml"
         attachments.append(filename)
         image = part.get_content_maintype() == "image"
         if image and len(images) < max_images:
@@ -149,7 +162,7 @@ def parse_email(
                 images.append(Image(data=bytes(data), mime=part.get_content_type()))
         if (
             read_attachment is not None
-            and part.get_filename()
+            and (part.get_filename() or forwarded is not None)
             and not no_text(filename, images=read_images)
             and (read_images or not image)
         ):

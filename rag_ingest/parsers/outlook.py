@@ -142,17 +142,14 @@ class _Message:
         )
         inner = f"{storage}__substg1.0_{_ATTACH_DATA:04X}{_OBJECT}"
         if self.ole.exists(inner):
-            if not attached:
-                return
-            forwarded = _Message(self.ole, f"{inner}/", _EMBEDDED).email(attached=False)
-            subject = str(forwarded.get("Subject", "")) or "attached message"
-            data, mime = forwarded.as_bytes(), "application/octet-stream"
-            filename = f"{_line(subject)[:80]}.eml"
-        else:
-            data = self.data(_ATTACH_DATA, _BINARY, storage) or b""
-            mime = self.text(_MIME_TAG, storage) or (
-                mimetypes.guess_type(filename)[0] or "application/octet-stream"
-            )
+            if attached:  # as message/rfc822, which the e-mail reader names by its subject
+                forwarded = _Message(self.ole, f"{inner}/", _EMBEDDED).email(attached=False)
+                message.add_attachment(forwarded)
+            return
+        data = self.data(_ATTACH_DATA, _BINARY, storage) or b""
+        mime = self.text(_MIME_TAG, storage) or (
+            mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        )
         maintype, _, subtype = mime.partition("/")
         if not data or not subtype:
             return

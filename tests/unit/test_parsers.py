@@ -578,6 +578,33 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
 
 
+def test_a_message_forwarded_as_an_attachment_is_read_one_level_down(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    # A message/rfc822 part was listed as "message/rfc822" and its text lost.
+    inner = EmailMessage()
+    inner["Subject"] = "Original thread"
+    inner["From"] = "a@example.com"
+    inner.set_content("CANARY-INNER the original text.")
+    inner.add_attachment(b"CANARY-DEEP notes", maintype="text", subtype="plain",
+                         filename="notes.txt")  # fmt: skip
+    untitled = EmailMessage()
+    untitled.set_content("CANARY-UNTITLED")
+    outer = EmailMessage()
+    outer["Subject"] = "Fwd: Original thread"
+    outer.set_content("See below.")
+    outer.add_attachment(inner)
+    outer.add_attachment(untitled)
+    parsed = parse_file(_file(tmp_path, "fwd.eml", bytes(outer)), "fwd.eml", OPTIONS)
+    assert "Attachments: Original thread.eml, attached message.eml\n" in parsed.text
+    assert parsed.members == {"Original thread.eml": ("email", None),
+                              "attached message.eml": ("email", None)}  # fmt: skip
+    assert "## Attachment: Original thread.eml\n\n### Original thread" in parsed.text
+    assert "CANARY-INNER" in parsed.text and "CANARY-UNTITLED" in parsed.text
+    # One level: the forwarded message's own attachments are listed, not read.
+    assert "Attachments: notes.txt" in parsed.text and "CANARY-DEEP" not in parsed.text
+
+
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
