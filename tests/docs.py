@@ -8,6 +8,7 @@ import io
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import Any
 
 
 def pdf_bytes(pages: list[str], *, encrypt: bool = False) -> bytes:
@@ -702,24 +703,9 @@ def cfb_bytes(tree: dict[str, object]) -> bytes:
     return header + b"".join(sectors)
 
 
-def msg_bytes(
-    subject: str,
-    body: str | None,
-    *,
-    sender: tuple[str, str] = ("Ann Lee", "ann@example.com"),
-    to: list[tuple[str, str]] | None = None,
-    cc: list[tuple[str, str]] | None = None,
-    bcc: list[tuple[str, str]] | None = None,
-    sent: datetime.datetime | None = None,
-    html: str | None = None,
-    attachments: dict[str, bytes] | None = None,
-    forwarded: dict[str, object] | None = None,
-) -> bytes:
-    """An Outlook .msg (MS-OXMSG): Unicode string properties, recipients, a sent time in
-    the property stream, attachments by value, and ``forwarded`` (a tree from
-    :func:`msg_tree`) attached as an embedded message."""
-    return cfb_bytes(msg_tree(subject, body, sender=sender, to=to, cc=cc, bcc=bcc, sent=sent,
-                              html=html, attachments=attachments, forwarded=forwarded))  # fmt: skip
+def msg_bytes(subject: str, body: str | None, **fields: Any) -> bytes:
+    """An Outlook .msg (MS-OXMSG) of :func:`msg_tree`'s fields, as a compound file."""
+    return cfb_bytes(msg_tree(subject, body, **fields))
 
 
 def msg_tree(
@@ -737,7 +723,10 @@ def msg_tree(
     embedded: bool = False,
     string8: int = 0,
 ) -> dict[str, object]:
-    """``string8``: strings in that code page (an older, non-Unicode store's), not UTF-16."""
+    """An Outlook message's storage: Unicode string properties (``string8``: in that code
+    page, an older store's), recipients, a sent time in the property stream,
+    attachments by value, and ``forwarded`` (another such tree) attached as an embedded
+    message (``embedded``: this tree is one)."""
     import struct
 
     def text(prop: int, value: str) -> tuple[str, bytes]:

@@ -207,12 +207,8 @@ async def _parse_and_chunk(path: Path, split_pages: int) -> tuple[Any, Any, list
     return await _recorded(path, settings, options, ChunkSettings())
 
 
-async def _recorded(
-    path: Path, settings: ParseSettings, options: ParseOptions, chunking: Any
-) -> tuple[Any, Any, list[str]]:
-    """A pool's parse, then its parse and chunk, of ``path``; with the name of every
-    function the pool ran, in order."""
-    pool = ParserPool(settings, options)
+def _recording(pool: ParserPool) -> list[str]:
+    """The name of every function ``pool`` runs from now on, in order."""
     calls: list[str] = []
     run = pool.run
 
@@ -221,6 +217,16 @@ async def _recorded(
         return await run(name, fn, *args)
 
     pool.run = recorded  # type: ignore[method-assign]
+    return calls
+
+
+async def _recorded(
+    path: Path, settings: ParseSettings, options: ParseOptions, chunking: Any
+) -> tuple[Any, Any, list[str]]:
+    """A pool's parse, then its parse and chunk, of ``path``; with the name of every
+    function the pool ran, in order."""
+    pool = ParserPool(settings, options)
+    calls = _recording(pool)
     try:
         parsed = await pool.parse(str(path), path.name)
         _, plan = await pool.parse_and_chunk(str(path), path.name, chunking, {"k": "v"})
@@ -388,14 +394,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     # The member cache keeps each archive inside, read apart, as one entry.
     cache = tmp_path / "cache" / "bundle.json"
     pool = ParserPool(ParseSettings(mode="process", workers=2), options)
-    calls.clear()
-    run = pool.run
-
-    async def recorded(name: str, fn: Any, *args: Any) -> Any:
-        calls.append(fn.__name__)
-        return await run(name, fn, *args)
-
-    pool.run = recorded  # type: ignore[method-assign]
+    calls = _recording(pool)
     try:
         _, first = await pool.parse_and_chunk(str(path), path.name, ChunkSettings(), {}, str(cache))
         calls.clear()
