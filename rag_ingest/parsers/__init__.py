@@ -151,8 +151,13 @@ def parse_file(
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
             # One level: an attached e-mail's own attachments are listed, not read.
-            if detect(path, name, images=options.reads_images).kind == "email":
+            attached = detect(path, name, images=options.reads_images).kind
+            if attached == "email":
                 return parse_email(path, name)
+            if attached == "msg":
+                from rag_ingest.parsers.outlook import msg_to_email
+
+                return parse_email(path, name, message=msg_to_email(path, name))
             return parse_file(path, name, dataclasses.replace(options, max_images=0))
 
         def read_message(path: str, name: str, message: Any = None) -> ParsedDocument:

@@ -608,6 +608,8 @@ def test_a_message_forwarded_as_an_attachment_is_read_one_level_down(tmp_path: P
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from email.message import EmailMessage
+
     from rag_ingest.chunking import chunk_document
     from rag_ingest.settings import ChunkSettings
 
@@ -648,6 +650,18 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
     assert parsed.text == (
         "# Notice\n\nFrom: Ann Lee <ann@example.com>\n\nTitle\nCANARY-HTML & more"
     )
+    # An .msg attached to an e-mail is read one level down, as an attached .eml is.
+    holder = EmailMessage()
+    holder["Subject"] = "Fwd: numbers"
+    holder.set_content("See the attached message.")
+    holder.add_attachment(data, maintype="application", subtype="vnd.ms-outlook",
+                          filename="numbers.msg")  # fmt: skip
+    parsed = parse_file(_file(tmp_path, "holder.eml", bytes(holder)), "holder.eml", OPTIONS)
+    assert parsed.members == {"numbers.msg": ("email", None)}
+    assert "CANARY-BODY" in parsed.text and "Attachments: numbers.csv, Old thread.eml" in (
+        parsed.text
+    )
+    assert "CANARY-CSV" not in parsed.text  # its own attachments listed, not read
     # A message with nothing written in it has no text to index.
     with pytest.raises(BlankDocumentError):
         parse_file(_file(tmp_path, "blank.msg", docs.msg_bytes("", None)), "blank.msg", OPTIONS)
