@@ -718,13 +718,15 @@ def msg_tree(
     bcc: list[tuple[str, str]] | None = None,
     sent: datetime.datetime | None = None,
     html: str | None = None,
+    rtf: bytes | None = None,
     attachments: dict[str, bytes] | None = None,
     forwarded: dict[str, object] | None = None,
     embedded: bool = False,
     string8: int = 0,
 ) -> dict[str, object]:
     """An Outlook message's storage: Unicode string properties (``string8``: in that code
-    page, an older store's), recipients, a sent time in the property stream,
+    page, an older store's), an RTF body already compressed (``rtf``), recipients, a
+    sent time in the property stream,
     attachments by value, and ``forwarded`` (another such tree) attached as an embedded
     message (``embedded``: this tree is one)."""
     import struct
@@ -746,6 +748,8 @@ def msg_tree(
         tree.update([text(0x1000, body)])
     if html is not None:
         tree["__substg1.0_10130102"] = html.encode("utf-8")
+    if rtf is not None:  # PidTagRtfCompressed: as compressed (MS-OXRTFCP)
+        tree["__substg1.0_10090102"] = rtf
     fixed = {0x3FDE0003: struct.pack("<I", string8 or 65001)}
     if sent is not None:
         ticks = int((sent - datetime.datetime(1601, 1, 1, tzinfo=datetime.timezone.utc))

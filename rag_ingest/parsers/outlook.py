@@ -1,8 +1,9 @@
 """Outlook ``.msg`` messages (MS-OXMSG: MAPI properties in a compound file) as the e-mail
 they stand for, to be read as an ``.eml`` is: subject, sender, recipients, date, the
-plain-text body (the HTML body when there is none), and the attachments, a message
-attached as one (a forward as attachment) given as an ``.eml``. A body kept only as
-compressed RTF is not read. olefile (BSD) reads the compound file (extra ``office``).
+plain-text body (the HTML body when there is none, else the RTF body's text), and the
+attachments, a message attached as one (a forward as attachment) given as an ``.eml``.
+olefile (BSD) reads the compound file, compressed-rtf (MIT) the RTF body (extra
+``office``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["is_msg_directory", "msg_to_email"]
 # Stream names an Outlook message's compound file holds from its first directory entries.
 _MSG_NAMES = ("__substg1.0_", "__properties_version1.0", "__nameid_version1.0")
 _UNICODE, _STRING8, _BINARY, _OBJECT = "001F", "001E", "0102", "000D"
-_SUBJECT, _BODY, _HTML = 0x0037, 0x1000, 0x1013
+_SUBJECT, _BODY, _HTML, _RTF = 0x0037, 0x1000, 0x1013, 0x1009
 _SENDER_NAME, _SENDER_ADDRESS, _SENDER_SMTP = 0x0C1A, 0x0C1F, 0x5D01
 _DISPLAY_TO, _DISPLAY_CC = 0x0E04, 0x0E03
 _RECIPIENT_NAME, _RECIPIENT_ADDRESS, _RECIPIENT_SMTP = 0x3001, 0x3003, 0x39FE
@@ -112,6 +113,8 @@ class _Message:
         body = self.text(_BODY).strip()
         html = self.data(_HTML, _BINARY)
         markup = html.decode(self.codec, errors="replace") if html else self.text(_HTML)
+        if not body and not markup.strip():
+            body = _rtf_text(self.data(_RTF, _BINARY))
         if body or not markup.strip():
             message.set_content(body)  # an empty body a part still: no text to read
         else:
@@ -156,6 +159,24 @@ class _Message:
         message.add_attachment(
             data, maintype=maintype, subtype=subtype, filename=filename or "attachment"
         )
+
+
+def _rtf_text(compressed: bytes | None) -> str:
+    """The text of a compressed RTF body (MS-OXRTFCP); "" for none, or a broken one."""
+    if not compressed:
+        return ""
+    try:
+        from compressed_rtf import decompress
+        from striprtf.striprtf import rtf_to_text
+    except ImportError as exc:
+        raise MissingExtraError("reading Outlook .msg RTF bodies", "office") from exc
+    try:
+        rtf: bytes = decompress(compressed)
+    except Exception:  # compressed-rtf raises bare Exceptions: a bad CRC, an unknown type
+        return ""
+    # RTF is 7-bit: its other characters are escapes, decoded in its own code page.
+    text: str = rtf_to_text(rtf.decode("latin-1"), errors="replace")  # type: ignore[no-untyped-call]
+    return text.strip()
 
 
 def _properties(ole: Any, storage: str, header: int) -> dict[int, bytes]:

@@ -662,6 +662,17 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
         parsed.text
     )
     assert "CANARY-CSV" not in parsed.text  # its own attachments listed, not read
+    # Only an RTF body (compressed, as Outlook keeps it): its text; a broken one, none.
+    from compressed_rtf import compress
+
+    rtf = (b"{\\rtf1\\ansi\\ansicpg1252\\deff0{\\fonttbl{\\f0 Calibri;}}\\f0\\fs22 "
+           b"CANARY-RTF caf\\'e9 body.\\par Second line.\\par}")  # fmt: skip
+    only_rtf = docs.msg_bytes("Rich", None, rtf=compress(rtf, compressed=True))
+    parsed = parse_file(_file(tmp_path, "rich.msg", only_rtf), "rich.msg", OPTIONS)
+    assert parsed.text.endswith("\n\nCANARY-RTF café body.\nSecond line.")
+    broken = docs.msg_bytes("Rich", None, rtf=compress(rtf, compressed=True)[:-4] + b"\0" * 4)
+    with pytest.raises(BlankDocumentError):
+        parse_file(_file(tmp_path, "broken.msg", broken), "broken.msg", OPTIONS)
     # A message with nothing written in it has no text to index.
     with pytest.raises(BlankDocumentError):
         parse_file(_file(tmp_path, "blank.msg", docs.msg_bytes("", None)), "blank.msg", OPTIONS)
