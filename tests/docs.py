@@ -719,16 +719,16 @@ def msg_tree(
     sent: datetime.datetime | None = None,
     html: str | None = None,
     rtf: bytes | None = None,
-    attachments: dict[str, bytes] | None = None,
+    attachments: dict[str, bytes | tuple[bytes, str]] | None = None,
     forwarded: dict[str, object] | None = None,
     embedded: bool = False,
     string8: int = 0,
 ) -> dict[str, object]:
     """An Outlook message's storage: Unicode string properties (``string8``: in that code
     page, an older store's), an RTF body already compressed (``rtf``), recipients, a
-    sent time in the property stream,
-    attachments by value, and ``forwarded`` (another such tree) attached as an embedded
-    message (``embedded``: this tree is one)."""
+    sent time in the property stream, attachments by value (bytes, or bytes and a MIME
+    tag), and ``forwarded`` (another such tree) attached as an embedded message
+    (``embedded``: this tree is one)."""
     import struct
 
     def text(prop: int, value: str) -> tuple[str, bytes]:
@@ -762,10 +762,12 @@ def msg_tree(
             [text(0x3001, name), text(0x39FE, address),
              ("__properties_version1.0", properties(8, {0x0C150003: struct.pack("<I", kind)}))]
         )  # fmt: skip
-    for i, (name, data) in enumerate((attachments or {}).items()):
+    for i, (name, value) in enumerate((attachments or {}).items()):
+        data, mime = value if isinstance(value, tuple) else (value, None)
         tree[f"__attach_version1.0_#{i:08X}"] = dict(
             [text(0x3707, name), ("__substg1.0_37010102", data),
              ("__properties_version1.0", properties(8, {0x37050003: struct.pack("<I", 1)}))]
+            + ([text(0x370E, mime)] if mime else [])
         )  # fmt: skip
     if forwarded is not None:
         tree[f"__attach_version1.0_#{len(attachments or {}):08X}"] = {

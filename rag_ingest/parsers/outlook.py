@@ -13,6 +13,7 @@ import datetime
 import email.policy
 import email.utils
 import mimetypes
+import re
 from email.message import EmailMessage
 from typing import Any
 
@@ -37,6 +38,8 @@ _CODEPAGES = (0x3FDE0003, 0x3FFD0003)  # PidTagInternetCodepage, PidTagMessageCo
 # attachment's or a recipient's 8.
 _TOP, _EMBEDDED, _CHILD = 32, 24, 8
 _MAX_ATTACHMENTS = 2048  # the format's own limit
+_MAIN_TYPES = {"text", "image", "audio", "video", "application", "font", "model"}
+_TOKEN = re.compile(r"[\w.+-]+")
 
 
 def is_msg_directory(directory: bytes) -> bool:
@@ -93,8 +96,8 @@ class _Message:
         return sorted(found)
 
     def email(self, *, attached: bool) -> EmailMessage:
-        """The message; ``attached``: a message attached to it given as an ``.eml``
-        (else listed only: one level, as for an ``.eml``'s attached messages)."""
+        """The message; ``attached``: a message attached to it given as a
+        ``message/rfc822`` part (else left out: one level down only)."""
         message = EmailMessage(policy=email.policy.default)
         message["Subject"] = _line(self.text(_SUBJECT))
         sender = _address(
@@ -150,11 +153,13 @@ class _Message:
                 message.add_attachment(forwarded)
             return
         data = self.data(_ATTACH_DATA, _BINARY, storage) or b""
-        mime = self.text(_MIME_TAG, storage) or (
-            mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        )
-        maintype, _, subtype = mime.partition("/")
-        if not data or not subtype:
+        mime = self.text(_MIME_TAG, storage) or mimetypes.guess_type(filename)[0] or ""
+        maintype, _, subtype = mime.split(";")[0].strip().lower().partition("/")
+        if maintype not in _MAIN_TYPES or not _TOKEN.fullmatch(subtype):
+            # A tag the e-mail writer refuses (multipart/..., parameters): the file's
+            # name still says what it is to its reader.
+            maintype, subtype = "application", "octet-stream"
+        if not data:
             return
         message.add_attachment(
             data, maintype=maintype, subtype=subtype, filename=filename or "attachment"

@@ -624,7 +624,11 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
         cc=[("Cy", "cy@example.com")],
         bcc=[("Hidden", "hidden@example.com")],  # not in what was sent
         sent=datetime.datetime(2026, 3, 4, 9, 30, tzinfo=datetime.timezone.utc),
-        attachments={"numbers.csv": b"region,revenue\nnorth,10\nsouth,CANARY-CSV\n"},
+        attachments={
+            "numbers.csv": b"region,revenue\nnorth,10\nsouth,CANARY-CSV\n",
+            # A MIME tag the e-mail writer refuses: the file is still read, by its name.
+            "notes.txt": (b"CANARY-TAGGED notes", "multipart/odd; x=1"),
+        },
         forwarded=forwarded,
     )
     for name in ("numbers.msg", "saved-mail"):  # by its bytes, whatever its name
@@ -634,15 +638,23 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
             "# Quarterly numbers\n\nFrom: Ann Lee <ann@example.com>\n"
             "To: Bo Chen <bo@example.com>, Dee <dee@example.com>\nCc: Cy <cy@example.com>\n"
             "Date: Wed, 04 Mar 2026 09:30:00 +0000\n"
-            "Attachments: numbers.csv, Old thread.eml\n\nCANARY-BODY Revenue grew."
+            "Attachments: numbers.csv, notes.txt, Old thread.eml\n\nCANARY-BODY Revenue grew."
         )
         # Its attachments are read as an .eml's are: a forwarded message as an e-mail.
-        assert parsed.members == {"numbers.csv": ("csv", None), "Old thread.eml": ("email", None)}
+        assert parsed.members == {
+            "numbers.csv": ("csv", None),
+            "notes.txt": ("text", None),
+            "Old thread.eml": ("email", None),
+        }
         assert "## Attachment: Old thread.eml\n\n### Old thread" in parsed.text
         assert "CANARY-FWD the first отчёт." in parsed.text and "CANARY-CSV" in parsed.text
     plan = chunk_document(parsed, ChunkSettings(), {})
-    assert {c.metadata.get("attachment") for c in plan.chunks} == {None, "numbers.csv",
-                                                                   "Old thread.eml"}  # fmt: skip
+    assert {c.metadata.get("attachment") for c in plan.chunks} == {
+        None,
+        "numbers.csv",
+        "notes.txt",
+        "Old thread.eml",
+    }
     # No plain body: its HTML body, as text; no recipients stored: none said.
     html = docs.msg_bytes("Notice", None, html="<html><body><h1>Title</h1><p>CANARY-HTML "
                           "&amp; more</p><script>track()</script></body></html>")  # fmt: skip
@@ -658,9 +670,8 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
                           filename="numbers.msg")  # fmt: skip
     parsed = parse_file(_file(tmp_path, "holder.eml", bytes(holder)), "holder.eml", OPTIONS)
     assert parsed.members == {"numbers.msg": ("email", None)}
-    assert "CANARY-BODY" in parsed.text and "Attachments: numbers.csv, Old thread.eml" in (
-        parsed.text
-    )
+    assert "CANARY-BODY" in parsed.text
+    assert "Attachments: numbers.csv, notes.txt, Old thread.eml" in parsed.text
     assert "CANARY-CSV" not in parsed.text  # its own attachments listed, not read
     # Only an RTF body (compressed, as Outlook keeps it): its text; a broken one, none.
     from compressed_rtf import compress
