@@ -154,10 +154,10 @@ class _Message:
             return
         data = self.data(_ATTACH_DATA, _BINARY, storage) or b""
         mime = self.text(_MIME_TAG, storage) or mimetypes.guess_type(filename)[0] or ""
-        maintype, _, subtype = mime.split(";")[0].strip().lower().partition("/")
+        maintype, _, subtype = mime.partition("/")
         if maintype not in _MAIN_TYPES or not _TOKEN.fullmatch(subtype):
-            # A tag the e-mail writer refuses (multipart/..., parameters): the file's
-            # name still says what it is to its reader.
+            # A tag the e-mail writer refuses (message/rfc822 for bytes, a line break):
+            # the file's name still says what it is to its reader.
             maintype, subtype = "application", "octet-stream"
         if not data:
             return

@@ -626,8 +626,10 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
         sent=datetime.datetime(2026, 3, 4, 9, 30, tzinfo=datetime.timezone.utc),
         attachments={
             "numbers.csv": b"region,revenue\nnorth,10\nsouth,CANARY-CSV\n",
-            # A MIME tag the e-mail writer refuses: the file is still read, by its name.
-            "notes.txt": (b"CANARY-TAGGED notes", "multipart/odd; x=1"),
+            # MIME tags the e-mail writer refuses (an .eml attached by value, a broken
+            # tag): each file is still read, by its name.
+            "notes.txt": (b"CANARY-TAGGED notes", "text/plain\r\nX-Odd: 1"),
+            "kept.eml": (b"Subject: Kept\r\n\r\nCANARY-KEPT mail\r\n", "message/rfc822"),
         },
         forwarded=forwarded,
     )
@@ -638,14 +640,17 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
             "# Quarterly numbers\n\nFrom: Ann Lee <ann@example.com>\n"
             "To: Bo Chen <bo@example.com>, Dee <dee@example.com>\nCc: Cy <cy@example.com>\n"
             "Date: Wed, 04 Mar 2026 09:30:00 +0000\n"
-            "Attachments: numbers.csv, notes.txt, Old thread.eml\n\nCANARY-BODY Revenue grew."
+            "Attachments: numbers.csv, notes.txt, kept.eml, Old thread.eml\n\n"
+            "CANARY-BODY Revenue grew."
         )
         # Its attachments are read as an .eml's are: a forwarded message as an e-mail.
         assert parsed.members == {
             "numbers.csv": ("csv", None),
             "notes.txt": ("text", None),
+            "kept.eml": ("email", None),
             "Old thread.eml": ("email", None),
         }
+        assert "CANARY-TAGGED" in parsed.text and "CANARY-KEPT" in parsed.text
         assert "## Attachment: Old thread.eml\n\n### Old thread" in parsed.text
         assert "CANARY-FWD the first отчёт." in parsed.text and "CANARY-CSV" in parsed.text
     plan = chunk_document(parsed, ChunkSettings(), {})
@@ -653,6 +658,7 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
         None,
         "numbers.csv",
         "notes.txt",
+        "kept.eml",
         "Old thread.eml",
     }
     # No plain body: its HTML body, as text; no recipients stored: none said.
@@ -671,7 +677,7 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
     parsed = parse_file(_file(tmp_path, "holder.eml", bytes(holder)), "holder.eml", OPTIONS)
     assert parsed.members == {"numbers.msg": ("email", None)}
     assert "CANARY-BODY" in parsed.text
-    assert "Attachments: numbers.csv, notes.txt, Old thread.eml" in parsed.text
+    assert "Attachments: numbers.csv, notes.txt, kept.eml, Old thread.eml" in parsed.text
     assert "CANARY-CSV" not in parsed.text  # its own attachments listed, not read
     # Only an RTF body (compressed, as Outlook keeps it): its text; a broken one, none.
     from compressed_rtf import compress
