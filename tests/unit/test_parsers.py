@@ -1421,13 +1421,31 @@ def test_images_are_extracted_only_when_asked(tmp_path: Path) -> None:
     assert parsed.images[0].data.startswith(b"\x89PNG")
 
 
-def test_tables_mode_finds_ruled_tables_and_matches_pymupdf4llm(tmp_path: Path) -> None:
+def test_tables_mode_finds_ruled_tables_and_matches_pymupdf4llm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pymupdf
     import pymupdf4llm
 
+    calls: list[dict[str, object]] = []
+    convert = pymupdf4llm.to_markdown
+
+    def recorded(doc: object, **options: object) -> object:
+        calls.append(options)
+        return convert(doc, **options)
+
     for data in (docs.pdf_with_table(), docs.corpus()["reports/long.pdf"]):
         path = _file(tmp_path, "t.pdf", data)
-        ours = [s.text for s in parse_file(path, "t.pdf", ParseOptions(pdf_mode="tables")).segments]
+        calls.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(pymupdf4llm, "to_markdown", recorded)
+            parsed = parse_file(path, "t.pdf", ParseOptions(pdf_mode="tables"))
+        ours = [s.text for s in parsed.segments]
+        # Pages without drawings skip the table search, the background colour and the
+        # second look for drawings; pages with them get pymupdf4llm's defaults.
+        for options in calls:
+            skipped = {"table_strategy": None, "detect_bg_color": False, "ignore_graphics": True}
+            assert skipped.items() <= options.items() or not skipped.keys() & options.keys()
         pymupdf4llm.use_layout(False)
         with pymupdf.open(path) as doc:
             theirs = [
