@@ -98,9 +98,11 @@ parse = {
     "max_tasks_per_worker": 1000,
     # pymupdf4llm legacy mode, measured here: "tables" finds ruled tables like
     # PyMuPDF4LLMLoader (same Markdown) but only searches pages that have vector drawings:
-    # 15 ms/page on text pages, ~71 ms on pages with drawings; "fast" never searches
-    # (16 ms/page); "layout" (layout model) is ~17x slower than legacy. Tables as
-    # Markdown are worth it; "fast" only saves time on pages with drawings.
+    # 15 ms/page on text pages (~12 ms since text pages skip the background-colour
+    # probe), ~71 ms on pages with drawings; "fast" never searches and ignores drawings
+    # (a table's cells as lines of text); "layout" (layout model) is ~17x slower than
+    # legacy. Tables as Markdown are worth it; "fast" only saves time on pages with
+    # drawings.
     "pdf_mode": "tables",
     # A PDF of twice this many pages or more is parsed in page ranges on every worker at
     # once (headings judged over the whole document, so the Markdown is the same). One

@@ -327,7 +327,8 @@ def _markdown_pages(
     same without the search (checked equal on text-only and ruled-table pages). Nor
     does such a page need pymupdf4llm's background colour, which only sorts out drawn
     fills (four pixmaps a page, 16% of the corpus's PDF time), or its second look for
-    drawings.
+    drawings. In "fast" mode every page is read so, its drawings ignored: with them,
+    pymupdf4llm left out the text inside a drawn grid (a table's cells were lost).
     """
     if mode == "layout":
         # Its own OCR off: scans are read by ours (batched, time-limited, chunks marked
@@ -344,8 +345,8 @@ def _markdown_pages(
     plain = [i for i in wanted if i not in drawn]
     header_info = headers or pymupdf4llm.IdentifyHeaders(doc)  # once, not once per call
     by_page: dict[int, str] = {}
-    undrawn = {"detect_bg_color": False, "ignore_graphics": True} if mode == "tables" else {}
-    for subset, options in ((ruled, {}), (plain, {"table_strategy": None, **undrawn})):
+    text_only = {"table_strategy": None, "detect_bg_color": False, "ignore_graphics": True}
+    for subset, options in ((ruled, {}), (plain, text_only)):
         if not subset:
             continue
         chunks = pymupdf4llm.to_markdown(
