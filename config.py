@@ -98,8 +98,8 @@ parse = {
     "max_tasks_per_worker": 1000,
     # pymupdf4llm legacy mode, measured here: "tables" finds ruled tables like
     # PyMuPDF4LLMLoader (same Markdown) but only searches pages that have vector drawings:
-    # 15 ms/page on text pages (~12 ms since text pages skip the background-colour
-    # probe), ~71 ms on pages with drawings; "fast" never searches and ignores drawings
+    # 13.6 ms/page on text pages (16.3 before they skipped the background-colour probe,
+    # 50 pages of prose), ~71 ms on pages with drawings; "fast" never searches and ignores drawings
     # (a table's cells as lines of text); "layout" (layout model) is ~17x slower than
     # legacy. Tables as Markdown are worth it; "fast" only saves time on pages with
     # drawings.
