@@ -426,13 +426,25 @@ class ParserPool:
             )
         return self._process_pool
 
+    def _scratch(self) -> tempfile.TemporaryDirectory[str]:
+        """A document's scratch directory, made and removed here: its tasks write under
+        it (``ParseOptions.temp_dir``), so what a worker killed mid-task (a timeout)
+        left behind goes with it."""
+        return tempfile.TemporaryDirectory(
+            prefix="rag-ingest-parse-", dir=self.options.temp_dir, ignore_cleanup_errors=True
+        )
+
     async def parse(self, path: str, name: str) -> ParsedDocument:
         """Parse one file; raise a :class:`DocumentError` subclass on any failure."""
-        got = await self.run(
-            name, parse_or_plan, path, name, self.options, self.split_pages, self.split_archives
-        )
-        parsed = await self._parsed(path, name, got)
-        return await self._read_scans(path, name, parsed) if parsed.scans else parsed
+        with self._scratch() as scratch:
+            options = dataclasses.replace(self.options, temp_dir=scratch)
+            got = await self.run(
+                name, parse_or_plan, path, name, options, self.split_pages, self.split_archives
+            )
+            parsed = await self._parsed(path, name, got, options)
+            if parsed.scans:
+                parsed = await self._read_scans(path, name, parsed, options)
+            return parsed
 
     async def parse_and_chunk(
         self,
@@ -444,27 +456,30 @@ class ParserPool:
     ) -> tuple[ParsedDocument, ChunkPlan]:
         """Parse and chunk one file. ``member_cache``: where this source's archive files
         are remembered as parsed (read, and replaced after), if it is an archive."""
-        options = dataclasses.replace(self.options, member_cache=member_cache)
-        got = await self.run(
-            name,
-            parse_and_chunk,
-            path,
-            name,
-            options,
-            chunk_settings,
-            base_metadata,
-            self.split_pages,
-            self.split_archives,
-        )
-        if isinstance(got, tuple):
-            parsed, plan = got
-        else:
-            parsed = await self._parsed(path, name, got, options)
-            if parsed.scans:
-                parsed = await self._read_scans(path, name, parsed)
-            cache, parsed.cache = parsed.cache, {}  # not sent to be chunked and back
-            parsed, plan = await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
-            parsed.cache = cache
+        with self._scratch() as scratch:
+            options = dataclasses.replace(self.options, member_cache=member_cache, temp_dir=scratch)
+            got = await self.run(
+                name,
+                parse_and_chunk,
+                path,
+                name,
+                options,
+                chunk_settings,
+                base_metadata,
+                self.split_pages,
+                self.split_archives,
+            )
+            if isinstance(got, tuple):
+                parsed, plan = got
+            else:
+                parsed = await self._parsed(path, name, got, options)
+                if parsed.scans:
+                    parsed = await self._read_scans(path, name, parsed, options)
+                cache, parsed.cache = parsed.cache, {}  # not sent to be chunked and back
+                parsed, plan = await self.run(
+                    name, chunk_parsed, parsed, chunk_settings, base_metadata
+                )
+                parsed.cache = cache
         if member_cache is not None and parsed.cache:
             try:
                 await asyncio.to_thread(write_member_cache, member_cache, options, parsed.cache)
@@ -473,7 +488,9 @@ class ParserPool:
         parsed.cache = {}
         return parsed, plan
 
-    async def _read_scans(self, path: str, name: str, parsed: ParsedDocument) -> ParsedDocument:
+    async def _read_scans(
+        self, path: str, name: str, parsed: ParsedDocument, options: ParseOptions
+    ) -> ParsedDocument:
         """``parsed`` with its scanned pages read by OCR: in batches, each a task under
         the time limit, on every worker at once. Threads run them one after another: a
         thread's time limit runs from submission, so queued batches would time out."""
@@ -483,7 +500,7 @@ class ParserPool:
             # its file.
             pictures = [parsed.pictures[n - 1] for n in batch] if parsed.pictures else None
             return self.run(
-                name, read_scans, path, name, parsed.file_type, batch, self.options, pictures
+                name, read_scans, path, name, parsed.file_type, batch, options, pictures
             )
 
         todo = batches(parsed.scans, self.workers)
@@ -491,7 +508,7 @@ class ParserPool:
             parts = await gather_or_cancel(*(read(batch) for batch in todo))
         else:
             parts = [await read(batch) for batch in todo]
-        return finish(name, parsed, [s for part in parts for s in part], self.options)
+        return finish(name, parsed, [s for part in parts for s in part], options)
 
     async def _parsed(
         self,

@@ -427,7 +427,11 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
     notes = {f"n{i}.note": f"CANARY-SLOW-{i}".encode() for i in range(8)}
     path = tmp_path / "notes.zip"
     path.write_bytes(docs.zip_bytes(notes))
-    options = ParseOptions(plugins=((".note", "tests.hostile_parsers:slow_note"),))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = ParseOptions(
+        plugins=((".note", "tests.hostile_parsers:slow_note"),), temp_dir=str(scratch)
+    )
     pool = ParserPool(ParseSettings(mode="process", workers=2, timeout=3), options)
     try:
         parsed = await pool.parse(str(path), "notes.zip")
@@ -435,6 +439,8 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
         pool.split_archives = False  # one task, as before
         with pytest.raises(ParserTimeoutError):
             await pool.parse(str(path), "notes.zip")
+        # The worker killed mid-task left its scratch files: removed with the document's.
+        assert list(scratch.iterdir()) == []
     finally:
         pool.close()
 
