@@ -362,7 +362,8 @@ def read_part(
         return True
 
     def read(scratch: str, name: str, shown: str) -> ParsedDocument:
-        opened = nested_options(options, shown) if nested(scratch, name) else inside
+        # With ``keep``, every archive was left there already: nothing to check again.
+        opened = nested_options(options, shown) if not keep and nested(scratch, name) else inside
         return parse_file(scratch, name, opened)
 
     todo = set(indexes)
