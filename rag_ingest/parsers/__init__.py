@@ -148,6 +148,7 @@ def parse_file(
         parsed = parse_rtf(path, name)
     elif kind.kind in ("email", "mbox", "msg"):
         from rag_ingest.parsers.mail import parse_email, parse_mbox
+        from rag_ingest.parsers.outlook import msg_to_email
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
             # One level: an attached e-mail's own attachments are listed, not read.
@@ -155,8 +156,6 @@ def parse_file(
             if attached == "email":
                 return parse_email(path, name)
             if attached == "msg":
-                from rag_ingest.parsers.outlook import msg_to_email
-
                 return parse_email(path, name, message=msg_to_email(path, name))
             return parse_file(path, name, dataclasses.replace(options, max_images=0))
 
@@ -177,8 +176,6 @@ def parse_file(
                 path, name, read_message, max_images=options.max_images, temp_dir=options.temp_dir
             )
         elif kind.kind == "msg":
-            from rag_ingest.parsers.outlook import msg_to_email
-
             parsed = read_message(path, name, msg_to_email(path, name))
             parsed.parser = "outlook-msg"
         else:
