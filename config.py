@@ -181,6 +181,10 @@ chunk = {
         "pdf": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "docx": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "pptx": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
+        # Word and PowerPoint 97-2003, read through the DOCX and PPTX they convert to
+        # (msdoc2docx, ppt2pptx): as DOCX and PPTX.
+        "doc": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        "ppt": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
         # OpenDocument text and slides (read without docling) and EPUB books (their
         # chapters as one HTML page): as DOCX, PPTX and HTML.
         "odt": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},

@@ -299,6 +299,8 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "pdf": FileConfig(strategy="markdown"),
         "docx": FileConfig(strategy="markdown"),
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
+        "doc": FileConfig(strategy="markdown"),
+        "ppt": FileConfig(strategy="markdown", chunk_tokens=256),
         "odt": FileConfig(strategy="markdown"),
         "odp": FileConfig(strategy="markdown", chunk_tokens=256),
         "epub": FileConfig(strategy="markdown"),

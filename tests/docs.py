@@ -415,6 +415,14 @@ LONG_PROSE = " ".join(
 )
 
 
+def legacy_office(name: str) -> bytes:
+    """A Word or PowerPoint 97-2003 file LibreOffice wrote (tests/fixtures/legacy/make.py):
+    ``memo.doc``, ``locked.doc`` (password "secret") or ``deck.ppt``."""
+    return gzip.decompress(
+        (Path(__file__).parent / "fixtures" / "legacy" / f"{name}.gz").read_bytes()
+    )
+
+
 def corpus() -> dict[str, bytes]:
     """name -> bytes: one of each supported type, each with a canary."""
     return {
@@ -430,6 +438,8 @@ def corpus() -> dict[str, bytes]:
             {"Onboarding": "CANARY-DOCX new hires get a laptop.", "Leave": "Policy text."},
         ),
         "docs/deck.pptx": pptx_bytes([("Intro", "Welcome"), ("Roadmap", "CANARY-PPTX ship in Q3")]),
+        "docs/memo.doc": legacy_office("memo.doc"),
+        "docs/strategy.ppt": legacy_office("deck.ppt"),
         "docs/sheet.xlsx": xlsx_bytes([["item", "qty"], ["CANARY-XLSX widgets", 42]]),
         "docs/manual.odt": odf_bytes(
             "text", "<text:h>Manual</text:h><text:p>CANARY-ODT keep the manual dry.</text:p>"

@@ -105,6 +105,10 @@ def parse_file(
             min_image_bytes=options.min_image_bytes,
             ocr_pictures=options.reads_pictures,
         )
+    elif kind.kind in ("doc", "ppt"):
+        from rag_ingest.parsers.legacy import parse_legacy
+
+        parsed = parse_legacy(path, name, kind.kind, options)
     elif kind.kind in ("xls", "xlsb", "ods"):
         from rag_ingest.parsers.office import check_zip
         from rag_ingest.parsers.workbook import parse_rows

@@ -46,6 +46,9 @@ _BY_EXTENSION = {
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".epub": "epub",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
+    # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
+    # names are Graphviz and gettext files far more often).
+    ".doc": "doc", ".ppt": "ppt", ".pps": "ppt",
 }  # fmt: skip
 # A mailbox's first message: its "From " envelope line, then a header line.
 _MBOX_START = re.compile(rb"From \S+ [^\r\n]*\d\d:\d\d[^\r\n]*\r?\n[!-9;-~]+:")
@@ -62,7 +65,8 @@ _MIMETYPES = {
 }
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
-    "pdf", "docx", "pptx", "xlsx", "xls", "xlsb", "ods", "odt", "odp", "epub", "archive"
+    "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "epub",
+    "archive",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -183,10 +187,41 @@ def _ole_directory(path: str) -> bytes:
         return b""
 
 
+# A compound file's main stream, by name: "Workbook" is BIFF8, "Book" BIFF5.
+_OLE_STREAMS = {
+    "WordDocument": "doc",
+    "PowerPoint Document": "ppt",
+    "Workbook": "xls",
+    "Book": "xls",
+}
+
+
+def _ole_top_names(directory: bytes) -> set[str]:
+    """The names of the compound file's top-level entries found in ``directory`` (128-byte
+    entries: the root's child, then a tree by left and right siblings). An embedded
+    object's streams sit under a storage of their own, not at the top: a workbook
+    holding a Word document is still a workbook."""
+    names: set[str] = set()
+    count = len(directory) // 128
+    if count == 0:
+        return names
+    todo, seen = [int.from_bytes(directory[76:80], "little")], set()
+    while todo:
+        n = todo.pop()
+        if n >= count or n in seen:
+            continue  # no entry, or one past what was read
+        seen.add(n)
+        entry = directory[n * 128 : (n + 1) * 128]
+        length = min(int.from_bytes(entry[64:66], "little"), 64)
+        names.add(entry[: max(length - 2, 0)].decode("utf-16-le", "replace"))
+        todo += (int.from_bytes(entry[68:72], "little"), int.from_bytes(entry[72:76], "little"))
+    return names
+
+
 def _ole_kind(path: str) -> str:
-    """``encrypted`` (how Office saves a password-protected DOCX, XLSX or PPTX), ``xls``
-    (an Excel 97-2003 workbook, which calamine reads), ``msg`` (an Outlook message), else
-    ``ole`` (a .doc or .ppt)."""
+    """``encrypted`` (how Office saves a password-protected DOCX, XLSX or PPTX), ``doc``,
+    ``ppt`` or ``xls`` (Word, PowerPoint or Excel 97-2003), ``msg`` (an Outlook message),
+    else ``ole`` (another program's compound file: Visio, Publisher, an installer)."""
     from rag_ingest.parsers.outlook import is_msg_directory
 
     directory = _ole_directory(path)
@@ -194,10 +229,8 @@ def _ole_kind(path: str) -> str:
         return "msg"
     if "EncryptedPackage".encode("utf-16-le") in directory:
         return "encrypted"
-    # Stream names in UTF-16 with a terminating NUL: "Workbook" (BIFF8), "Book" (BIFF5).
-    if any((n + "\0").encode("utf-16-le") in directory for n in ("Workbook", "Book")):
-        return "xls"
-    return "ole"
+    top = _ole_top_names(directory)
+    return next((kind for stream, kind in _OLE_STREAMS.items() if stream in top), "ole")
 
 
 def is_pdf(head: bytes) -> bool:
@@ -265,9 +298,14 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         raise UnsupportedFileTypeError(
             f"{name}: a compound file without an Outlook message's properties"
         )
+    if by_content == "ole" and by_name in ("doc", "ppt", "xls"):
+        # Named for one, with no such stream found (a truncated file's directory is
+        # lost): its reader says what is wrong with it.
+        return FileKind(by_name)
     if by_content == "ole":
         raise UnsupportedFileTypeError(
-            f"{name}: a legacy Office file (.doc or .ppt): save it as DOCX or PPTX"
+            f"{name}: a compound (OLE) file holding no Word, PowerPoint, Excel or Outlook "
+            "document (Visio, Publisher and installers are not read)"
         )
     if by_content == "archive" and by_name in _BINARY_KINDS and by_name != "archive":
         # A .docx without its parts is broken, not a bundle of files to read one by one.

@@ -118,6 +118,8 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-PDF-PAGE-TWO costs fell", "annual.pdf"),
             ("CANARY-DOCX new hires get a laptop", "handbook.docx"),
             ("CANARY-PPTX ship in Q3", "deck.pptx"),
+            ("CANARY-DOC revenue grew 12%", "memo.doc"),
+            ("CANARY-PPT-NOTES mention the hiring plan", "strategy.ppt"),
             ("CANARY-XLSX widgets", "sheet.xlsx"),
             ("CANARY-HTML hello web", "page.html"),
             ("CANARY-ODT keep the manual dry", "manual.odt"),
@@ -168,6 +170,11 @@ async def test_corpus_from_s3_into_chroma(
         zipped = (await p.query("CANARY-ZIPPDF book trains", session_id="alpha", k=1))[0][0]
         assert zipped.page_content.startswith("# wiki/policy.pdf\n\n")
         assert zipped.metadata["archive_member"] == "wiki/policy.pdf"
+        # Word and PowerPoint 97-2003, read through DOCX and PPTX (in a worker process).
+        assert results["memo.doc"].parser == "msdoc2docx+docling-docx"
+        slide = (await p.query("CANARY-PPT-NOTES mention", session_id="alpha", k=1))[0][0]
+        assert slide.metadata["file_type"] == "ppt" and slide.metadata["page_start"] <= 2
+        assert slide.page_content.startswith("# Strategy 2027")
         code = (await p.query("CANARY-GO entry point", session_id="alpha", k=1))[0][0]
         assert code.metadata["language"] == "go" and code.metadata["file_type"] == "code"
     assert not any((tmp_path / "tmp").iterdir())  # every temp download removed
@@ -697,6 +704,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "bad/truncated.pdf": pdf[: len(pdf) // 2],
         "bad/encrypted.pdf": docs.pdf_bytes(["secret"], encrypt=True),
         "bad/bomb.docx": docs.zip_bomb_docx(),
+        "bad/locked.doc": docs.legacy_office("locked.doc"),
         "bad/binary.txt": bytes(range(256)) * 40,
         "bad/crash.crash": b"x",
         "bad/hang.hang": b"x",
@@ -717,6 +725,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "truncated.pdf": "CorruptDocumentError",
         "encrypted.pdf": "EncryptedDocumentError",
         "bomb.docx": "ZipBombError",
+        "locked.doc": "EncryptedDocumentError",
         "binary.txt": "BinaryContentError",
         "crash.crash": "ParserCrashedError",
         "hang.hang": "ParserTimeoutError",
@@ -732,11 +741,11 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     for name in ("annual.pdf", "readme.md", "app.py"):
         assert results[name].status == "ingested", results[name].message
     assert report.totals == {
-        "listed": 11,
+        "listed": 12,
         "ingested": 3,
         "planned": 0,
         "skipped": 0,
-        "failed": 8,
+        "failed": 9,
         "chunks": report.totals["chunks"],
         "tokens": report.totals["tokens"],
         "bytes": report.totals["bytes"],
