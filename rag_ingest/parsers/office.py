@@ -297,6 +297,48 @@ def _code_fences() -> Any:
     return CodeFences()
 
 
+# python-docx and python-pptx open a document's or a deck's own content type only: a
+# macro-enabled document (.docm), a template (.dotx, .dotm, .potx) or a slide show
+# (.ppsx) holds the same parts under another, and was refused as "not a Word file".
+_MAIN_TYPES = {
+    "docx": (
+        b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+        re.compile(
+            rb"application/vnd\.(?:ms-word\.(?:document\.macroEnabled|template\."
+            rb"macroEnabledTemplate)|openxmlformats-officedocument\.wordprocessingml\."
+            rb"template)\.main\+xml"
+        ),
+    ),
+    "pptx": (
+        b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+        re.compile(
+            rb"application/vnd\.(?:ms-powerpoint\.(?:slideshow|template)\.macroEnabled|"
+            rb"openxmlformats-officedocument\.presentationml\.(?:slideshow|template))"
+            rb"\.main\+xml"
+        ),
+    ),
+}
+
+
+def _as_main_type(data: bytes, kind: str) -> bytes:
+    """``data`` with its main part typed as a plain DOCX's or PPTX's, when it is typed as a
+    macro-enabled, template or slide-show variant (the archive written again, unpacked)."""
+    main, variant = _MAIN_TYPES[kind]
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        types = archive.read("[Content_Types].xml")
+        if not variant.search(types):
+            return data
+        out = BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+            for info in archive.infolist():
+                member = archive.read(info)
+                if info.filename == "[Content_Types].xml":
+                    member = variant.sub(main, member)
+                info.compress_type = zipfile.ZIP_STORED
+                copy.writestr(info, member)
+    return out.getvalue()
+
+
 def _speaker_notes(data: bytes) -> dict[int, str]:
     """Each slide's speaker notes by slide number (docling's pages), where it has any:
     docling's PPTX backend leaves them out, and a deck's notes often carry the talk."""
@@ -631,6 +673,8 @@ def _parse_docling(
         # A stream plus the real name: the temp file's suffix is not the format's, and
         # some readers (openpyxl) judge a file by its extension.
         data = Path(path).read_bytes() if data is None else data
+        if kind in _MAIN_TYPES:
+            data = _as_main_type(data, kind)
         front: dict[str, Any] = {}
         if kind == "markdown":
             data, front = _front_matter(data)

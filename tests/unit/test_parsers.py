@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import re
 import struct
 import sys
@@ -2027,3 +2028,50 @@ def test_converted_styles_take_the_ids_word_gives_their_names(tmp_path: Path) ->
     assert 'w:styleId="DocStyle2"' in renamed  # "Heading1" is taken: its number stays
     assert text == '<w:p><w:pPr><w:pStyle w:val="Title"/><w:jc w:val="left"/></w:pPr></w:p>'
     assert props == 'w:val="DocStyle1"'
+
+
+def _retyped(data: bytes, main: str, variant: str) -> bytes:
+    """An OOXML package with its main part's content type ``variant`` instead of ``main``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as package, zipfile.ZipFile(out, "w") as copy:
+        for info in package.infolist():
+            member = package.read(info)
+            if info.filename == "[Content_Types].xml":
+                assert main.encode() in member
+                member = member.replace(main.encode(), variant.encode())
+            copy.writestr(info, member)
+    return out.getvalue()
+
+
+_WORD = "application/vnd.openxmlformats-officedocument.wordprocessingml"
+_SLIDES = "application/vnd.openxmlformats-officedocument.presentationml"
+_PACKAGES = {
+    "docx": ("docs/handbook.docx", f"{_WORD}.document.main+xml", "CANARY-DOCX"),
+    "pptx": ("docs/deck.pptx", f"{_SLIDES}.presentation.main+xml", "CANARY-PPTX"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "variant"),
+    [
+        ("macros.docm", "docx", "application/vnd.ms-word.document.macroEnabled.main+xml"),
+        ("letter.dotx", "docx", f"{_WORD}.template.main+xml"),
+        ("letter.dotm", "docx", "application/vnd.ms-word.template.macroEnabledTemplate.main+xml"),
+        ("talk.ppsx", "pptx", f"{_SLIDES}.slideshow.main+xml"),
+        ("talk.ppsm", "pptx", "application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml"),
+        ("theme.potx", "pptx", f"{_SLIDES}.template.main+xml"),
+        ("theme.potm", "pptx", "application/vnd.ms-powerpoint.template.macroEnabled.main+xml"),
+        ("macros.pptm", "pptx", "application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml"),
+    ],
+)
+def test_macro_enabled_template_and_slide_show_packages_are_read(
+    tmp_path: Path, name: str, kind: str, variant: str
+) -> None:
+    """python-docx and python-pptx open only a plain document's or deck's content type:
+    a .docm, .dotx or .ppsx was "not a Word file" (a CorruptDocumentError)."""
+    source, main, canary = _PACKAGES[kind]
+    data = _retyped(docs.corpus()[source], main, variant)
+    for named in (name, "unnamed"):
+        parsed = parse_file(_file(tmp_path, named, data), named, OPTIONS)
+        assert (parsed.file_type, parsed.warnings) == (kind, [])
+        assert canary in parsed.text
