@@ -301,6 +301,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
         "doc": FileConfig(strategy="markdown"),
         "ppt": FileConfig(strategy="markdown", chunk_tokens=256),
+        "vsdx": FileConfig(strategy="markdown", chunk_tokens=256),
         "odt": FileConfig(strategy="markdown"),
         "odp": FileConfig(strategy="markdown", chunk_tokens=256),
         "epub": FileConfig(strategy="markdown"),

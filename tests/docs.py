@@ -423,6 +423,45 @@ def legacy_office(name: str) -> bytes:
     )
 
 
+_VISIO = "http://schemas.microsoft.com/office/visio/2012/main"
+_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def vsdx_bytes(pages: list[tuple[str, str, str]], *, listed: bool = True) -> bytes:
+    """A Visio drawing: ``pages`` of (name, part name, the ``<Shapes>`` XML inside), listed
+    in ``visio/pages/pages.xml`` in that order (unless ``listed`` is False)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Override PartName="/visio/document.xml" '
+            'ContentType="application/vnd.ms-visio.drawing.main+xml"/></Types>',
+        )
+        package.writestr("visio/document.xml", f'<VisioDocument xmlns="{_VISIO}"/>')
+        listing, links = [], []
+        for n, (name, part, shapes) in enumerate(pages, start=1):
+            listing.append(
+                f"<Page ID='{n}' NameU='{name}' Name='{name}'><Rel r:id='rId{n}'/></Page>"
+            )
+            links.append(f'<Relationship Id="rId{n}" Target="{part}" Type="page"/>')
+            package.writestr(
+                f"visio/pages/{part}",
+                f"<PageContents xmlns='{_VISIO}'><Shapes>{shapes}</Shapes></PageContents>",
+            )
+        if listed:
+            package.writestr(
+                "visio/pages/pages.xml",
+                f"<Pages xmlns='{_VISIO}' xmlns:r='http://schemas.openxmlformats.org/"
+                f"officeDocument/2006/relationships'>{''.join(listing)}</Pages>",
+            )
+            package.writestr(
+                "visio/pages/_rels/pages.xml.rels",
+                f'<Relationships xmlns="{_RELS}">{"".join(links)}</Relationships>',
+            )
+    return out.getvalue()
+
+
 def corpus() -> dict[str, bytes]:
     """name -> bytes: one of each supported type, each with a canary."""
     return {
@@ -440,6 +479,9 @@ def corpus() -> dict[str, bytes]:
         "docs/deck.pptx": pptx_bytes([("Intro", "Welcome"), ("Roadmap", "CANARY-PPTX ship in Q3")]),
         "docs/memo.doc": legacy_office("memo.doc"),
         "docs/strategy.ppt": legacy_office("deck.ppt"),
+        "docs/network.vsdx": vsdx_bytes(
+            [("Network", "page1.xml", "<Shape ID='1'><Text>CANARY-VSDX core router</Text></Shape>")]
+        ),
         "docs/sheet.xlsx": xlsx_bytes([["item", "qty"], ["CANARY-XLSX widgets", 42]]),
         "docs/manual.odt": odf_bytes(
             "text", "<text:h>Manual</text:h><text:p>CANARY-ODT keep the manual dry.</text:p>"

@@ -116,6 +116,12 @@ def parse_file(
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_rows(path, name, kind.kind)
+    elif kind.kind == "vsdx":
+        from rag_ingest.parsers.office import check_zip
+        from rag_ingest.parsers.visio import parse_visio
+
+        check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
+        parsed = parse_visio(path, name)
     elif kind.kind in ("odt", "odp", "epub"):
         from rag_ingest.parsers.office import check_zip
         from rag_ingest.parsers.opendoc import parse_epub, parse_opendocument

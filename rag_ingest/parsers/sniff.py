@@ -45,6 +45,7 @@ _BY_EXTENSION = {
     ".docm": "docx", ".dotx": "docx", ".dotm": "docx", ".pptm": "pptx", ".ppsx": "pptx",
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
+    ".vsdx": "vsdx", ".vsdm": "vsdx",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
@@ -56,7 +57,7 @@ _BY_EXTENSION = {
 }  # fmt: skip
 # A mailbox's first message: its "From " envelope line, then a header line.
 _MBOX_START = re.compile(rb"From \S+ [^\r\n]*\d\d:\d\d[^\r\n]*\r?\n[!-9;-~]+:")
-_OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx"}
+_OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx", "visio/": "vsdx"}
 # The "mimetype" member an OpenDocument file or an EPUB starts with (templates as well).
 _MIMETYPES = {
     b"application/vnd.oasis.opendocument.spreadsheet": "ods",
@@ -70,7 +71,7 @@ _MIMETYPES = {
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "epub",
-    "archive",
+    "vsdx", "archive",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -156,7 +157,7 @@ class FileKind:
 
 
 def _zip_kind(path: str) -> str | None:
-    """docx, pptx, xlsx, xlsb, ods, odt, odp or epub, by the archive's members."""
+    """docx, pptx, xlsx, xlsb, vsdx, ods, odt, odp or epub, by the archive's members."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()

@@ -45,6 +45,7 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
         ("docs/deck.pptx", "pptx", "CANARY-PPTX"),
         ("docs/memo.doc", "doc", "CANARY-DOC revenue"),
         ("docs/strategy.ppt", "ppt", "CANARY-PPT cut"),
+        ("docs/network.vsdx", "vsdx", "CANARY-VSDX core router"),
         ("docs/sheet.xlsx", "xlsx", "CANARY-XLSX"),
         ("web/page.html", "html", "CANARY-HTML"),
         ("docs/manual.odt", "odt", "CANARY-ODT"),
@@ -2075,3 +2076,66 @@ def test_macro_enabled_template_and_slide_show_packages_are_read(
         parsed = parse_file(_file(tmp_path, named, data), named, OPTIONS)
         assert (parsed.file_type, parsed.warnings) == (kind, [])
         assert canary in parsed.text
+
+
+def test_a_visio_drawing_is_read_page_by_page(tmp_path: Path) -> None:
+    data = (Path(__file__).parent.parent / "fixtures" / "visio" / "media.vsdx").read_bytes()
+    parsed = parse_file(_file(tmp_path, "media.vsdx", data), "media.vsdx", OPTIONS)
+    assert (parsed.file_type, parsed.parser, parsed.pages) == ("vsdx", "visio-xml", 1)
+    assert parsed.segments[0].text == (
+        "# Page-1\n\nRECTANGLE\nmy_property_label: property value\n"
+        "my_second_property_label: another value\n\nCONNECTED_SHAPE\n\nSTRAIGHT_CONNECTOR\n\n"
+        "CURVED_CONNECTOR\n\nCIRCLE\n\nLINE"
+    )
+    for name in ("media", "media.zip"):  # by content: not an archive of XML files
+        assert detect(_file(tmp_path, name, data), name).kind == "vsdx"
+
+
+def test_visio_pages_come_in_their_listed_order_with_grouped_shapes(tmp_path: Path) -> None:
+    group = (
+        "<Shape ID='5' Type='Group'><Text>Data centre</Text><Shapes>"
+        "<Shape ID='6'><Text>web<cp IX='0'/> server\u2028two</Text><Section N='Property'>"
+        "<Row N='Owner'><Cell N='Value' V=''/><Cell N='Label' V='Owner'/></Row>"
+        "<Row N='Rack'><Cell N='Value' V='R12'/></Row></Section></Shape>"
+        "<Shape ID='7'><Text>Uptime: <fld IX='0'>99.9%</fld></Text></Shape>"
+        "</Shapes></Shape>"
+    )
+    data = docs.vsdx_bytes(
+        [
+            ("Overview", "page2.xml", "<Shape ID='1'><Text>CANARY first page</Text></Shape>"),
+            ("Racks", "page1.xml", group + "<Shape ID='9'><Text>  </Text></Shape>"),
+            ("Empty", "page3.xml", "<Shape ID='1'/>"),
+        ]
+    )
+    parsed = parse_file(_file(tmp_path, "site.vsdx", data), "site.vsdx", OPTIONS)
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (1, "# Overview\n\nCANARY first page"),
+        (2, "# Racks\n\nData centre\n\nweb server two\nRack: R12\n\nUptime: 99.9%"),
+    ]
+    assert parsed.pages == 3
+    # Without its page list, the pages come by their parts' numbers.
+    unlisted = docs.vsdx_bytes(
+        [
+            ("A", "page10.xml", "<Shape ID='1'><Text>ten</Text></Shape>"),
+            ("B", "page2.xml", "<Shape ID='1'><Text>two</Text></Shape>"),
+        ],
+        listed=False,
+    )
+    parsed = parse_file(_file(tmp_path, "bare.vsdx", unlisted), "bare.vsdx", OPTIONS)
+    assert [s.text for s in parsed.segments] == ["# Page-2\n\ntwo", "# Page-10\n\nten"]
+
+
+def test_a_visio_drawing_without_text_or_well_formed_pages_fails_typed(tmp_path: Path) -> None:
+    blank = docs.vsdx_bytes([("Page-1", "page1.xml", "<Shape ID='1'/>")])
+    with pytest.raises(EmptyDocumentError, match=r"^blank\.vsdx: no text in its shapes"):
+        parse_file(_file(tmp_path, "blank.vsdx", blank), "blank.vsdx", OPTIONS)
+    broken = docs.vsdx_bytes([("Page-1", "page1.xml", "<Shape ID='1'><Text>open")])
+    with pytest.raises(CorruptDocumentError, match=r"visio/pages/page1\.xml is not well-formed"):
+        parse_file(_file(tmp_path, "broken.vsdx", broken), "broken.vsdx", OPTIONS)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blank)) as package, zipfile.ZipFile(bomb, "w") as copy:
+        for info in package.infolist():
+            copy.writestr(info, package.read(info), zipfile.ZIP_DEFLATED)
+        copy.writestr("visio/media/pad.bin", bytes(8 * 1024 * 1024), zipfile.ZIP_DEFLATED)
+    with pytest.raises(ZipBombError, match=r"^bomb\.vsdx: member 'visio/media/pad\.bin'"):
+        parse_file(_file(tmp_path, "bomb.vsdx", bomb.getvalue()), "bomb.vsdx", OPTIONS)
