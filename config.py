@@ -198,6 +198,8 @@ chunk = {
         "xlsb": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "ods": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "html": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        # A web page saved as one file (MHTML: .mht, .mhtml): its page, as HTML.
+        "mhtml": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "markdown": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Jupyter notebooks, as Markdown: cells in order, code fenced, text outputs kept.
         "notebook": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},

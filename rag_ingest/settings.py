@@ -310,6 +310,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
             for sheets in ("xlsx", "xls", "xlsb", "ods")
         },
         "html": FileConfig(strategy="markdown"),
+        "mhtml": FileConfig(strategy="markdown"),
         "markdown": FileConfig(strategy="markdown"),
         "notebook": FileConfig(strategy="markdown"),
         "email": FileConfig(strategy="markdown"),

@@ -489,6 +489,14 @@ def corpus() -> dict[str, bytes]:
         "docs/talk.odp": odp_bytes([("Talk", "CANARY-ODP slides from Impress", "say hi")]),
         "docs/guide.epub": epub_bytes([("Guide", "CANARY-EPUB chapters read in order.")]),
         "web/page.html": b"<html><body><h1>Web</h1><p>CANARY-HTML hello web.</p></body></html>",
+        "web/saved.mhtml": (
+            b"From: <Saved by Blink>\r\nSubject: Saved\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/related; type="text/html"; boundary="B"\r\n\r\n--B\r\n'
+            b"Content-Type: text/html; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            b"<html><body><p>CANARY-MHTML saved pages are re=\r\nad whole.</p></body></html>"
+            b"\r\n--B--\r\n"
+        ),
         "docs/readme.md": b"# Readme\n\n## Install\n\nCANARY-MD run pip install.\n",
         "code/app.py": b'def ingest(uri):\n    """CANARY-PY ingest one uri."""\n    return uri\n',
         "code/main.go": (

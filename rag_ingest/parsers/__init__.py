@@ -116,6 +116,12 @@ def parse_file(
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_rows(path, name, kind.kind)
+    elif kind.kind == "mhtml":
+        from rag_ingest.parsers.webarchive import parse_mhtml
+
+        parsed = parse_mhtml(
+            path, name, options.max_images, options.min_image_bytes, options.reads_pictures
+        )
     elif kind.kind == "vsdx":
         from rag_ingest.parsers.office import check_zip
         from rag_ingest.parsers.visio import parse_visio

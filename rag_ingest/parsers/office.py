@@ -647,11 +647,19 @@ def parse_office(
             raise exc from None
 
 
-def parse_html(data: bytes, name: str, max_images: int, min_image_bytes: int) -> ParsedDocument:
-    """An HTML page held in memory (an EPUB's chapters, joined: one chapter's ``<main>``
-    is not the book's)."""
+def parse_html(
+    data: bytes,
+    name: str,
+    max_images: int,
+    min_image_bytes: int,
+    *,
+    joined: bool = True,
+    ocr_pictures: bool = False,
+) -> ParsedDocument:
+    """An HTML page held in memory: ``joined``, several pages made one (an EPUB's
+    chapters: one chapter's ``<main>`` is not the book's); else one page, as a file."""
     return _parse_docling(
-        "", name, "html", max_images, min_image_bytes, False, data=data, joined=True
+        "", name, "html", max_images, min_image_bytes, ocr_pictures, data=data, joined=joined
     )
 
 

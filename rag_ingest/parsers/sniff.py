@@ -46,6 +46,7 @@ _BY_EXTENSION = {
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
     ".vsdx": "vsdx", ".vsdm": "vsdx",
+    ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",

@@ -121,6 +121,7 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-DOC revenue grew 12%", "memo.doc"),
             ("CANARY-PPT-NOTES mention the hiring plan", "strategy.ppt"),
             ("CANARY-VSDX core router", "network.vsdx"),
+            ("CANARY-MHTML saved pages are read whole", "saved.mhtml"),
             ("CANARY-XLSX widgets", "sheet.xlsx"),
             ("CANARY-HTML hello web", "page.html"),
             ("CANARY-ODT keep the manual dry", "manual.odt"),

@@ -6,6 +6,7 @@ import re
 import struct
 import sys
 import zipfile
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
         ("docs/memo.doc", "doc", "CANARY-DOC revenue"),
         ("docs/strategy.ppt", "ppt", "CANARY-PPT cut"),
         ("docs/network.vsdx", "vsdx", "CANARY-VSDX core router"),
+        ("web/saved.mhtml", "mhtml", "CANARY-MHTML saved pages are read whole"),
         ("docs/sheet.xlsx", "xlsx", "CANARY-XLSX"),
         ("web/page.html", "html", "CANARY-HTML"),
         ("docs/manual.odt", "odt", "CANARY-ODT"),
@@ -2139,3 +2141,85 @@ def test_a_visio_drawing_without_text_or_well_formed_pages_fails_typed(tmp_path:
         copy.writestr("visio/media/pad.bin", bytes(8 * 1024 * 1024), zipfile.ZIP_DEFLATED)
     with pytest.raises(ZipBombError, match=r"^bomb\.vsdx: member 'visio/media/pad\.bin'"):
         parse_file(_file(tmp_path, "bomb.vsdx", bomb.getvalue()), "bomb.vsdx", OPTIONS)
+
+
+def _mhtml(page: str, charset: str = "utf-8", **headers: str) -> EmailMessage:
+    """A saved page: an MHTML message whose first part is ``page`` (quoted-printable)."""
+    message = EmailMessage()
+    message["From"] = "<Saved by Blink>"
+    message["Subject"] = "Saved page"
+    message.set_content(page, subtype="html", charset=charset, cte="quoted-printable")
+    for header, value in headers.items():
+        message[header.replace("_", "-")] = value
+    message.make_related()
+    return message
+
+
+def test_a_saved_web_page_is_read_as_its_html(tmp_path: Path) -> None:
+    long = "word " * 40
+    page = (
+        "<html><head><title>Team handbook</title></head><body><nav>Home | Jobs</nav><main>"
+        f"<h1>Team handbook</h1><p>CANARY-MHT caf\u00e9 {long}end</p><h2>Travel</h2>"
+        "<p>Book trains.</p></main></body></html>"
+    )
+    data = bytes(_mhtml(page, Snapshot_Content_Location="https://example.com/handbook"))
+    assert b"=\n" in data and b"caf=C3=A9" in data  # soft line breaks, encoded bytes
+    for name in ("handbook.mhtml", "handbook.mht"):
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("mhtml", "mhtml+docling-html")
+        assert parsed.text == (
+            f"# Team handbook\n\nCANARY-MHT caf\u00e9 {long}end\n\n## Travel\n\nBook trains."
+        )
+
+
+def test_a_saved_page_is_read_in_its_parts_charset_and_from_its_start_part(
+    tmp_path: Path,
+) -> None:
+    # A charset the MIME header gives and the HTML does not (KOI8-R is no guess's).
+    koi8 = _mhtml(
+        "<html><body><p>\u041f\u0440\u0438\u0432\u0435\u0442 CANARY</p></body></html>", "koi8-r"
+    )
+    parsed = parse_file(_file(tmp_path, "ru.mht", bytes(koi8)), "ru.mht", OPTIONS)
+    assert parsed.text == "\u041f\u0440\u0438\u0432\u0435\u0442 CANARY"
+    # multipart/related names its page as "start": a frame before it is not the page.
+    message = _mhtml("<html><body><p>a frame</p></body></html>")
+    page = EmailMessage()
+    page.set_content("<html><body><p>CANARY the page</p></body></html>", subtype="html")
+    page["Content-ID"] = "<page@x>"
+    message.attach(page)
+    message.set_param("start", "<page@x>")
+    parsed = parse_file(_file(tmp_path, "s.mht", bytes(message)), "s.mht", OPTIONS)
+    assert parsed.text == "CANARY the page"
+    no_page = EmailMessage()
+    no_page.set_content("just text")
+    with pytest.raises(CorruptDocumentError, match=r"^t\.mht: no HTML page"):
+        parse_file(_file(tmp_path, "t.mht", bytes(no_page)), "t.mht", OPTIONS)
+
+
+def test_a_saved_pages_pictures_are_its_other_parts(tmp_path: Path) -> None:
+    """Word's "single file web page": the page at a file URL, its pictures beside it."""
+    message = _mhtml(
+        '<html><head><meta http-equiv=Content-Type content="text/html; charset=windows-1252">'
+        '</head><body><p>Caf\u00e9 CANARY</p><img src="Doc_files/image001.png">'
+        '<img src=cid:logo><img src="Doc_files/image002.png">'
+        '<img src="https://elsewhere.example/x.png"></body></html>',
+        "windows-1252",
+    )
+    message.get_payload()[0]["Content-Location"] = "file:///C:/Users/me/Doc.htm"
+    box, circle = docs.photo(120, 90, "PNG"), docs.photo(90, 120, "PNG")
+    message.add_related(
+        box,
+        maintype="image",
+        subtype="png",
+        headers=["Content-Location: file:///C:/Users/me/Doc_files/image001.png"],
+    )
+    message.add_related(circle, maintype="image", subtype="png", cid="<logo>")
+    wide = docs.photo(160, 40, "PNG")  # its location relative to the page's
+    message.add_related(
+        wide, maintype="image", subtype="png", headers=["Content-Location: Doc_files/image002.png"]
+    )
+    path = _file(tmp_path, "Doc.mht", bytes(message))
+    parsed = parse_file(path, "Doc.mht", ParseOptions(max_images=4, min_image_bytes=10))
+    assert parsed.text.startswith("Caf\u00e9 CANARY")
+    assert sorted(image.data for image in parsed.images) == sorted([box, circle, wide])
+    assert parse_file(path, "Doc.mht", OPTIONS).images == []

@@ -1,0 +1,87 @@
+"""Web pages saved as one file, MHTML (``.mht``, ``.mhtml``: a browser's "save as single
+file", Word's "single file web page"): the page's HTML read as an HTML file is, its
+pictures (other parts of the MIME message) put in the page as ``data:`` URIs, so that
+they are read or described as an HTML page's embedded pictures are.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from email.message import EmailMessage
+from urllib.parse import urljoin
+
+from rag_ingest.errors import CorruptDocumentError
+from rag_ingest.parsers.base import ParsedDocument
+
+__all__ = ["parse_mhtml"]
+
+_SOURCE = re.compile(rb"""(\bsrc\s*=\s*)(["']?)([^"'\s>]+)\2""", re.IGNORECASE)
+
+
+def parse_mhtml(
+    path: str, name: str, max_images: int, min_image_bytes: int, ocr_pictures: bool
+) -> ParsedDocument:
+    """The page an MHTML file holds."""
+    from bs4.dammit import EncodingDetector
+
+    from rag_ingest.parsers.office import parse_html
+
+    with open(path, "rb") as f:
+        message = email.message_from_binary_file(f, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    parts = [part for part in message.walk() if not part.is_multipart()]
+    root = _root(message, parts)
+    if root is None:
+        raise CorruptDocumentError(f"{name}: no HTML page among its MIME parts")
+    page = root.get_payload(decode=True)
+    assert isinstance(page, bytes)
+    charset = root.get_content_charset()
+    if charset and EncodingDetector.find_declared_encoding(page[:65536], is_html=True) is None:
+        # The part's charset, said where the HTML reader looks for it.
+        page = f'<meta charset="{charset}">'.encode("ascii", "replace") + page
+    if max_images or ocr_pictures:
+        page = _pictures_inline(page, root, parts)
+    parsed = parse_html(
+        page, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
+    )
+    parsed.file_type, parsed.parser = "mhtml", f"mhtml+{parsed.parser}"
+    return parsed
+
+
+def _root(message: EmailMessage, parts: list[EmailMessage]) -> EmailMessage | None:
+    """The page: the part a multipart/related message names as its ``start``, else its
+    first HTML part."""
+    start = message.get_param("start") if message.is_multipart() else None
+    if isinstance(start, str):
+        for part in parts:
+            if part.get("Content-ID", "").strip() == start.strip():
+                return part
+    return next((p for p in parts if p.get_content_type() == "text/html"), None)
+
+
+def _pictures_inline(page: bytes, root: EmailMessage, parts: list[EmailMessage]) -> bytes:
+    """``page`` with each ``src`` that names one of the message's image parts (by its
+    Content-Location, relative to the page's, or its Content-ID) made a ``data:`` URI."""
+    base = root.get("Content-Location", "")
+    images: dict[str, EmailMessage] = {}
+    for part in parts:
+        if part.get_content_maintype() != "image":
+            continue
+        if location := part.get("Content-Location"):
+            images[urljoin(base, location.strip())] = part
+        if content_id := part.get("Content-ID"):
+            images[f"cid:{content_id.strip().strip('<>')}"] = part
+
+    def inline(match: re.Match[bytes]) -> bytes:
+        source = match[3].decode("ascii", "replace")
+        part = images.get(source if source.startswith("cid:") else urljoin(base, source))
+        data = part.get_payload(decode=True) if part is not None else None
+        if part is None or not isinstance(data, bytes):
+            return match[0]
+        uri = f"data:{part.get_content_type()};base64,".encode() + base64.b64encode(data)
+        return match[1] + b'"' + uri + b'"'
+
+    return _SOURCE.sub(inline, page)
