@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import io
+import re
 import textwrap
 import zipfile
 from pathlib import Path
@@ -38,6 +39,84 @@ def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
+
+
+_WML = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def docx_with_notes(paragraphs: list[str], notes: dict[str, list[str]]) -> bytes:
+    """A DOCX of ``paragraphs`` in which ``[[fn2]]`` or ``[[en3]]`` cites footnote 2 or
+    endnote 3; ``notes``: ``"fn2"`` -> the note's paragraphs. Its notes parts hold
+    the separator notes (IDs 0 and 1) Word writes, related and typed as Word does."""
+    from html import escape
+
+    from docx import Document
+
+    doc = Document()
+    for text in paragraphs:
+        doc.add_paragraph(text)
+    buf = io.BytesIO()
+    doc.save(buf)
+
+    def reference(match: Any) -> str:
+        kind, number = match[1], match[2]
+        element = "footnoteReference" if kind == "fn" else "endnoteReference"
+        return (
+            f'</w:t></w:r><w:r><w:rPr><w:vertAlign w:val="superscript"/></w:rPr>'
+            f'<w:{element} w:id="{number}"/></w:r><w:r><w:t xml:space="preserve">'
+        )
+
+    def part(kind: str) -> str:
+        tag = "footnote" if kind == "fn" else "endnote"
+        body = "".join(
+            f'<w:{tag} w:id="{key[2:]}"><w:p><w:r><w:{tag}Ref/></w:r>'
+            + "".join(f"<w:r><w:tab/><w:t>{escape(line)}</w:t></w:r>" for line in lines[:1])
+            + "</w:p>"
+            + "".join(f"<w:p><w:r><w:t>{escape(line)}</w:t></w:r></w:p>" for line in lines[1:])
+            + f"</w:{tag}>"
+            for key, lines in notes.items()
+            if key.startswith(kind)
+        )
+        separators = (
+            f'<w:{tag} w:type="separator" w:id="0"><w:p><w:r><w:separator/></w:r></w:p></w:{tag}>'
+            f'<w:{tag} w:type="continuationSeparator" w:id="1"><w:p><w:r>'
+            f"<w:continuationSeparator/></w:r></w:p></w:{tag}>"
+        )
+        return f'<w:{tag}s xmlns:w="{_WML}">{separators}{body}</w:{tag}s>'
+
+    out = io.BytesIO()
+    kinds = "officeDocument/2006/relationships"
+    types = "application/vnd.openxmlformats-officedocument.wordprocessingml"
+    with zipfile.ZipFile(buf) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in source.infolist():
+            if info.filename not in (
+                "word/document.xml",
+                "word/_rels/document.xml.rels",
+                "[Content_Types].xml",
+            ):
+                copy.writestr(info, source.read(info))
+                continue
+            data = source.read(info).decode()
+            if info.filename == "word/document.xml":
+                data = re.sub(r"\[\[(fn|en)(\d+)\]\]", reference, data)
+            elif info.filename == "word/_rels/document.xml.rels":
+                data = data.replace(
+                    "</Relationships>",
+                    f'<Relationship Id="rIdFn" Type="http://schemas.openxmlformats.org/{kinds}/'
+                    'footnotes" Target="footnotes.xml"/><Relationship Id="rIdEn" Type='
+                    f'"http://schemas.openxmlformats.org/{kinds}/endnotes" Target="endnotes.xml"/>'
+                    "</Relationships>",
+                )
+            elif info.filename == "[Content_Types].xml":
+                overrides = "".join(
+                    f'<Override PartName="/word/{n}.xml" ContentType="{types}.{n}+xml"/>'
+                    for n in ("footnotes", "endnotes")
+                )
+                data = data.replace("</Types>", f"{overrides}</Types>")
+            copy.writestr(info, data)
+        copy.writestr("word/footnotes.xml", part("fn"))
+        copy.writestr("word/endnotes.xml", part("en"))
+    return out.getvalue()
 
 
 def docx_with_text_box(text: str) -> bytes:

@@ -320,23 +320,81 @@ _MAIN_TYPES = {
 }
 
 
-def _as_main_type(data: bytes, kind: str) -> bytes:
-    """``data`` with its main part typed as a plain DOCX's or PPTX's, when it is typed as a
-    macro-enabled, template or slide-show variant (the archive written again, unpacked)."""
+def _prepared(data: bytes, kind: str) -> bytes:
+    """``data`` as docling's readers can take it: its main part typed as a plain DOCX's or
+    PPTX's (see ``_MAIN_TYPES``); a DOCX's footnotes and endnotes put in its text where
+    they are cited. The package is written again (unpacked) only if either applies."""
     main, variant = _MAIN_TYPES[kind]
     with zipfile.ZipFile(BytesIO(data)) as archive:
+        names = set(archive.namelist())
+        changed: dict[str, bytes] = {}
         types = archive.read("[Content_Types].xml")
-        if not variant.search(types):
+        if variant.search(types):
+            changed["[Content_Types].xml"] = variant.sub(main, types)
+        if kind == "docx" and names & {"word/footnotes.xml", "word/endnotes.xml"}:
+            document = archive.read("word/document.xml")
+            cited = _with_notes(document, archive, names)
+            if cited is not document:
+                changed["word/document.xml"] = cited
+        if not changed:
             return data
         out = BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
             for info in archive.infolist():
-                member = archive.read(info)
-                if info.filename == "[Content_Types].xml":
-                    member = variant.sub(main, member)
+                member = changed.get(info.filename) or archive.read(info)
                 info.compress_type = zipfile.ZIP_STORED
                 copy.writestr(info, member)
     return out.getvalue()
+
+
+# A run holding a note's reference mark: <w:r>...<w:footnoteReference w:id="2"/></w:r>.
+_NOTE_REFERENCE = re.compile(
+    rb"<w:r\b[^>]*>(?:(?!</w:r>).)*?<w:(foot|end)noteReference\b[^>]*?w:id=\"(-?\d+)\""
+    rb"(?:(?!</w:r>).)*?</w:r>",
+    re.DOTALL,
+)
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_NOTE_TEXT = {f"{_W}t", f"{_W}tab", f"{_W}br"}  # a note's text, its tabs and breaks as spaces
+
+
+def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> bytes:
+    """``document`` (word/document.xml) with each footnote and endnote reference replaced
+    by the note's text, "(note: ...)", as an OpenDocument text's notes are read: docling
+    reads neither part, and a contract's or a paper's notes are often what is asked."""
+    if b"noteReference" not in document:
+        return document
+    from xml.etree import ElementTree
+
+    notes: dict[tuple[bytes, bytes], str] = {}
+    for kind in (b"foot", b"end"):
+        member = f"word/{kind.decode()}notes.xml"
+        if member not in names:
+            continue
+        try:
+            root = ElementTree.fromstring(archive.read(member))
+        except ElementTree.ParseError:
+            continue  # the notes are lost, the text is read
+        for note in root.findall(f"{_W}{kind.decode()}note"):
+            paragraphs = [
+                "".join(
+                    (e.text or "") if e.tag == f"{_W}t" else " "
+                    for e in p.iter()
+                    if e.tag in _NOTE_TEXT
+                )
+                for p in note.iter(f"{_W}p")
+            ]
+            text = " ".join(" ".join(paragraphs).split())
+            if text:
+                notes[kind, note.get(f"{_W}id", "").encode()] = text
+
+    def cite(match: re.Match[bytes]) -> bytes:
+        text = notes.get((match[1], match[2]))  # the separators' are empty
+        if text is None:
+            return match[0]
+        escaped = html.escape(f" (note: {text})", quote=False).encode()
+        return b'<w:r><w:t xml:space="preserve">' + escaped + b"</w:t></w:r>"
+
+    return _NOTE_REFERENCE.sub(cite, document)
 
 
 def _speaker_notes(data: bytes) -> dict[int, str]:
@@ -682,7 +740,7 @@ def _parse_docling(
         # some readers (openpyxl) judge a file by its extension.
         data = Path(path).read_bytes() if data is None else data
         if kind in _MAIN_TYPES:
-            data = _as_main_type(data, kind)
+            data = _prepared(data, kind)
         front: dict[str, Any] = {}
         if kind == "markdown":
             data, front = _front_matter(data)

@@ -2223,3 +2223,35 @@ def test_a_saved_pages_pictures_are_its_other_parts(tmp_path: Path) -> None:
     assert parsed.text.startswith("Caf\u00e9 CANARY")
     assert sorted(image.data for image in parsed.images) == sorted([box, circle, wide])
     assert parse_file(path, "Doc.mht", OPTIONS).images == []
+
+
+def test_docx_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Path) -> None:
+    """As an OpenDocument text's notes are: docling reads neither notes part."""
+    data = docs.docx_with_notes(
+        [
+            "The supplier repairs pumps[[fn2]].",
+            "Payment[[en2]] terms apply[[fn3]].",
+            "A mark with no note[[fn9]] & more.",
+        ],
+        {
+            "fn2": ["CANARY-FOOTNOTE within two working days."],
+            "fn3": ["Net 30 <days>", "unless agreed."],
+            "en2": ["CANARY-ENDNOTE in euros."],
+        },
+    )
+    parsed = parse_file(_file(tmp_path, "contract.docx", data), "contract.docx", OPTIONS)
+    assert parsed.text == (
+        "The supplier repairs pumps (note: CANARY-FOOTNOTE within two working days.).\n\n"
+        "Payment (note: CANARY-ENDNOTE in euros.) terms apply (note: Net 30 <days> unless "
+        "agreed.).\n\nA mark with no note & more."
+    )
+    # Notes that cannot be read leave the text as it was read before.
+    broken = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as package, zipfile.ZipFile(broken, "w") as copy:
+        for info in package.infolist():
+            notes = info.filename == "word/footnotes.xml"
+            copy.writestr(info, b"<w:footnotes" if notes else package.read(info))
+    parsed = parse_file(_file(tmp_path, "b.docx", broken.getvalue()), "b.docx", OPTIONS)
+    assert parsed.text.startswith(
+        "The supplier repairs pumps.\n\nPayment (note: CANARY-ENDNOTE in euros.) terms apply."
+    )
