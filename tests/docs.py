@@ -192,6 +192,142 @@ def pptx_with_picture(title: str, picture: bytes) -> bytes:
     return buf.getvalue()
 
 
+Tree = list[tuple[str, "Tree"]]
+_DGM = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
+_DRAWING = "http://schemas.openxmlformats.org/drawingml/2006/main"
+
+
+def smartart_data(tree: Tree) -> bytes:
+    """A SmartArt data part as PowerPoint writes one: the document point, a point per
+    node (a line break in its text makes two paragraphs), transition and presentation points
+    with the connections to them, and ``parOf`` connections in order under each parent."""
+    from html import escape
+
+    points = ['<dgm:pt modelId="{0}" type="doc"><dgm:prSet/><dgm:spPr/></dgm:pt>']
+    links = []
+    counter = iter(range(1, 10_000))
+
+    def add(parent: str, nodes: Tree) -> None:
+        for order, (text, children) in enumerate(nodes):
+            key, par, sib, pres = (f"{{{next(counter)}}}" for _ in range(4))
+            paragraphs = "".join(
+                f'<a:p><a:r><a:rPr lang="en-US"/><a:t>{escape(line)}</a:t></a:r></a:p>'
+                for line in text.split("\n")
+            )
+            points.append(
+                f'<dgm:pt modelId="{key}"><dgm:prSet phldrT="[Text]"/><dgm:spPr/>'
+                f"<dgm:t><a:bodyPr/><a:lstStyle/>{paragraphs}</dgm:t></dgm:pt>"
+            )
+            for kind, transition in (("parTrans", par), ("sibTrans", sib)):
+                points.append(
+                    f'<dgm:pt modelId="{transition}" type="{kind}" cxnId="{{c{key}}}">'
+                    "<dgm:prSet/><dgm:spPr/><dgm:t><a:bodyPr/><a:lstStyle/><a:p>"
+                    '<a:endParaRPr lang="en-US"/></a:p></dgm:t></dgm:pt>'
+                )
+            points.append(f'<dgm:pt modelId="{pres}" type="pres"><dgm:prSet/></dgm:pt>')
+            links.append(
+                f'<dgm:cxn modelId="{{c{key}}}" srcId="{parent}" destId="{key}" '
+                f'srcOrd="{order}" destOrd="0" parTransId="{par}" sibTransId="{sib}"/>'
+            )
+            links.append(
+                f'<dgm:cxn modelId="{{p{key}}}" type="presOf" srcId="{key}" destId="{pres}" '
+                'srcOrd="0" destOrd="0"/>'
+            )
+            add(key, children)
+
+    add("{0}", tree)
+    links.reverse()  # the order is the connections' srcOrd, not the list's
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><dgm:dataModel '
+        f'xmlns:dgm="{_DGM}" xmlns:a="{_DRAWING}"><dgm:ptLst>{"".join(points)}</dgm:ptLst>'
+        f"<dgm:cxnLst>{''.join(links)}</dgm:cxnLst><dgm:bg/><dgm:whole/></dgm:dataModel>"
+    ).encode()
+
+
+def pptx_with_diagram(tree: Tree, *, titled: bool = True) -> bytes:
+    """A deck of one slide holding a SmartArt diagram of ``tree``, under a title unless
+    ``titled`` is False (the diagram is then all the slide holds), with speaker notes."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5 if titled else 6])
+    if titled:
+        slide.shapes.title.text = "Delivery process"
+    slide.notes_slide.notes_text_frame.text = "Walk through the steps."
+    buf = io.BytesIO()
+    deck.save(buf)
+    frame = (
+        '<p:graphicFrame><p:nvGraphicFramePr><p:cNvPr id="40" name="Diagram 1"/>'
+        "<p:cNvGraphicFramePr/><p:nvPr/></p:nvGraphicFramePr><p:xfrm>"
+        '<a:off x="914400" y="1828800"/><a:ext cx="6096000" cy="3048000"/></p:xfrm>'
+        f'<a:graphic><a:graphicData uri="{_DGM}"><dgm:relIds xmlns:dgm="{_DGM}" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+        'r:dm="rIdDgm"/></a:graphicData></a:graphic></p:graphicFrame>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(buf) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "ppt/slides/slide1.xml":
+                data = data.replace(b"</p:spTree>", frame.encode() + b"</p:spTree>")
+            elif info.filename == "ppt/slides/_rels/slide1.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    b'<Relationship Id="rIdDgm" Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/diagramData" '
+                    b'Target="../diagrams/data1.xml"/></Relationships>',
+                )
+            elif info.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"</Types>",
+                    b'<Override PartName="/ppt/diagrams/data1.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.drawingml.diagramData+xml"/></Types>',
+                )
+            copy.writestr(info, data)
+        copy.writestr("ppt/diagrams/data1.xml", smartart_data(tree))
+    return out.getvalue()
+
+
+def docx_with_diagram(tree: Tree) -> bytes:
+    """A DOCX whose second paragraph draws a SmartArt diagram of ``tree``, inline, as
+    Word writes one (its data part related to the document)."""
+    from docx import Document
+
+    doc = Document()
+    doc.add_paragraph("The process has three steps.")
+    doc.add_paragraph("DIAGRAM-HERE")
+    doc.add_paragraph("Each step has an owner.")
+    buf = io.BytesIO()
+    doc.save(buf)
+    drawing = (
+        '<w:r><w:drawing><wp:inline distT="0" distB="0" distL="0" distR="0" xmlns:wp='
+        '"http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing">'
+        '<wp:extent cx="5486400" cy="3200400"/><wp:docPr id="7" name="Diagram 7"/>'
+        f'<wp:cNvGraphicFramePr/><a:graphic xmlns:a="{_DRAWING}"><a:graphicData uri="{_DGM}">'
+        f'<dgm:relIds xmlns:dgm="{_DGM}" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships" r:dm="rIdDgm" r:lo="rIdLo" r:qs="rIdQs" '
+        'r:cs="rIdCs"/></a:graphicData></a:graphic></wp:inline></w:drawing></w:r>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(buf) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "word/document.xml":
+                data = re.sub(
+                    rb"<w:r>(?:(?!</w:r>).)*?DIAGRAM-HERE.*?</w:r>", drawing.encode(), data
+                )
+            elif info.filename == "word/_rels/document.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    b'<Relationship Id="rIdDgm" Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/diagramData" '
+                    b'Target="diagrams/data1.xml"/></Relationships>',
+                )
+            copy.writestr(info, data)
+        copy.writestr("word/diagrams/data1.xml", smartart_data(tree))
+    return out.getvalue()
+
+
 def photo(width: int = 640, height: int = 480, fmt: str = "JPEG") -> bytes:
     """A picture with no text in it: two flat colours."""
     from PIL import Image, ImageDraw

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import posixpath
 import re
 import sys
 import zipfile
@@ -323,7 +324,8 @@ _MAIN_TYPES = {
 def _prepared(data: bytes, kind: str) -> bytes:
     """``data`` as docling's readers can take it: its main part typed as a plain DOCX's or
     PPTX's (see ``_MAIN_TYPES``); a DOCX's footnotes and endnotes put in its text where
-    they are cited. The package is written again (unpacked) only if either applies."""
+    they are cited, its SmartArt diagrams' text where they are drawn. The package is
+    written again (unpacked) only if any of these applies."""
     main, variant = _MAIN_TYPES[kind]
     with zipfile.ZipFile(BytesIO(data)) as archive:
         names = set(archive.namelist())
@@ -331,11 +333,14 @@ def _prepared(data: bytes, kind: str) -> bytes:
         types = archive.read("[Content_Types].xml")
         if variant.search(types):
             changed["[Content_Types].xml"] = variant.sub(main, types)
-        if kind == "docx" and names & {"word/footnotes.xml", "word/endnotes.xml"}:
+        notes = names & {"word/footnotes.xml", "word/endnotes.xml"}
+        diagrams = any(n.startswith("word/diagrams/") for n in names)
+        if kind == "docx" and (notes or diagrams):
             document = archive.read("word/document.xml")
-            cited = _with_notes(document, archive, names)
-            if cited is not document:
-                changed["word/document.xml"] = cited
+            rewritten = _with_notes(document, archive, names) if notes else document
+            rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
+            if rewritten != document:
+                changed["word/document.xml"] = rewritten
         if not changed:
             return data
         out = BytesIO()
@@ -345,6 +350,48 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 info.compress_type = zipfile.ZIP_STORED
                 copy.writestr(info, member)
     return out.getvalue()
+
+
+# A run drawing a SmartArt diagram: <w:r>...<dgm:relIds ... r:dm="rId5" .../>...</w:r>.
+_DIAGRAM_RUN = re.compile(
+    rb"<w:r\b[^>]*>(?:(?!</w:r>).)*?<(?:\w+:)?relIds\b[^>]*?\b\w+:dm=\"([^\"]+)\""
+    rb"(?:(?!</w:r>).)*?</w:r>",
+    re.DOTALL,
+)
+_RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
+_ATTRIBUTE = re.compile(rb'(\w+)="([^"]*)"')
+
+
+def _with_diagrams(document: bytes, archive: zipfile.ZipFile) -> bytes:
+    """``document`` with each SmartArt diagram's run replaced by the diagram's text, a
+    Markdown list, one item a line (docling reads none of a diagram)."""
+    from rag_ingest.parsers.smartart import DIAGRAM_DATA, diagram_markdown
+
+    try:
+        links = archive.read("word/_rels/document.xml.rels")
+    except KeyError:
+        return document
+    targets = {}
+    for found in _RELATIONSHIP.finditer(links):
+        attributes = dict(_ATTRIBUTE.findall(found[0]))
+        if attributes.get(b"Type") == DIAGRAM_DATA.encode():
+            target = posixpath.normpath(posixpath.join("word", attributes[b"Target"].decode()))
+            targets[attributes.get(b"Id", b"")] = target
+
+    def drawn(match: re.Match[bytes]) -> bytes:
+        try:
+            text = diagram_markdown(archive.read(targets[match[1]]))
+        except KeyError:
+            return match[0]
+        if not text:
+            return match[0]
+        lines = (
+            f'<w:t xml:space="preserve">{html.escape(line, quote=False)}</w:t>'
+            for line in text.split("\n")
+        )
+        return ("<w:r>" + "<w:br/>".join(lines) + "</w:r>").encode()
+
+    return _DIAGRAM_RUN.sub(drawn, document)
 
 
 # A run holding a note's reference mark: <w:r>...<w:footnoteReference w:id="2"/></w:r>.
@@ -397,18 +444,32 @@ def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> b
     return _NOTE_REFERENCE.sub(cite, document)
 
 
-def _speaker_notes(data: bytes) -> dict[int, str]:
-    """Each slide's speaker notes by slide number (docling's pages), where it has any:
-    docling's PPTX backend leaves them out, and a deck's notes often carry the talk."""
+def _slide_extras(data: bytes) -> tuple[dict[int, str], dict[int, str]]:
+    """Each slide's speaker notes, and its SmartArt diagrams' text as Markdown lists, by
+    slide number (docling's pages), where it has any: docling's PPTX backend leaves both
+    out, and a deck's notes often carry the talk, its diagrams the process or the
+    structure it shows."""
     from pptx import Presentation
 
+    from rag_ingest.parsers.smartart import DIAGRAM_DATA, diagram_markdown
+
     notes: dict[int, str] = {}
+    diagrams: dict[int, str] = {}
     for number, slide in enumerate(Presentation(BytesIO(data)).slides, start=1):
         if slide.has_notes_slide:
             text = (slide.notes_slide.notes_text_frame.text or "").strip()
             if text:
                 notes[number] = text
-    return notes
+        # In the order the slide's relationships list them: a diagram's shape may sit
+        # in a group, which python-pptx's shape list does not open.
+        drawn = [
+            diagram_markdown(rel.target_part.blob)
+            for rel in slide.part.rels.values()
+            if rel.reltype == DIAGRAM_DATA and not rel.is_external
+        ]
+        if any(drawn):
+            diagrams[number] = "\n\n".join(d for d in drawn if d)
+    return notes, diagrams
 
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
@@ -791,7 +852,7 @@ def _parse_docling(
         formulas = _formulas_shown(converter.workbook, data) if kind == "xlsx" else 0
         doc = converter.convert()
         _drop_relative_links(doc)
-        notes = _speaker_notes(data) if kind == "pptx" else {}
+        notes, diagrams = _slide_extras(data) if kind == "pptx" else ({}, {})
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.
         sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
@@ -808,6 +869,8 @@ def _parse_docling(
     markers, pictures = _ocr_pictures(doc) if ocr_pictures else ({}, Pictures())
     if kind in ("pptx", "xlsx") and pages:
         for number, text in _markdown_by_page(doc, markers).items():
+            if number in diagrams:
+                text = f"{text.rstrip()}\n\n{diagrams[number]}".lstrip()
             if number in notes:
                 text = f"{text.rstrip()}\n\nSpeaker notes: {notes[number]}".lstrip()
             if text.strip() and 0 < number <= len(sheets):

@@ -2255,3 +2255,62 @@ def test_docx_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Pat
     assert parsed.text.startswith(
         "The supplier repairs pumps.\n\nPayment (note: CANARY-ENDNOTE in euros.) terms apply."
     )
+
+
+_PROCESS = [
+    ("Plan", [("Scope", []), ("Budget & staff\nby quarter", [])]),
+    ("Build", []),
+    ("Ship", [("CANARY-SMARTART release", [])]),
+]
+_PROCESS_LIST = (
+    "- Plan\n  - Scope\n  - Budget & staff / by quarter\n- Build\n- Ship\n"
+    "  - CANARY-SMARTART release"
+)
+
+
+def test_a_slides_smartart_diagram_is_read_as_a_nested_list(tmp_path: Path) -> None:
+    """docling reads none of a diagram: a process's steps were lost."""
+    parsed = parse_file(
+        _file(tmp_path, "d.pptx", docs.pptx_with_diagram(_PROCESS)), "d.pptx", OPTIONS
+    )
+    assert [s.text for s in parsed.segments] == [
+        f"# Delivery process\n\n{_PROCESS_LIST}\n\nSpeaker notes: Walk through the steps."
+    ]
+    # A slide holding the diagram alone has no text of docling's: it is kept all the same.
+    alone = docs.pptx_with_diagram(_PROCESS, titled=False)
+    parsed = parse_file(_file(tmp_path, "a.pptx", alone), "a.pptx", OPTIONS)
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (1, f"{_PROCESS_LIST}\n\nSpeaker notes: Walk through the steps.")
+    ]
+
+
+def test_a_documents_smartart_diagram_is_read_where_it_is_drawn(tmp_path: Path) -> None:
+    parsed = parse_file(
+        _file(tmp_path, "d.docx", docs.docx_with_diagram(_PROCESS)), "d.docx", OPTIONS
+    )
+    lines = _PROCESS_LIST.replace("\n", "  \n")  # docling's line breaks
+    assert parsed.text == (f"The process has three steps.\n\n{lines}\n\nEach step has an owner.")
+
+
+def test_smartart_points_no_connection_reaches_and_loops_are_read_once() -> None:
+    from rag_ingest.parsers.smartart import diagram_markdown
+
+    dgm = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
+    a = "http://schemas.openxmlformats.org/drawingml/2006/main"
+
+    def point(key: str, text: str) -> str:
+        body = f"<dgm:t><a:p><a:r><a:t>{text}</a:t></a:r></a:p></dgm:t>"
+        return f'<dgm:pt modelId="{key}">{body}</dgm:pt>'
+
+    model = (
+        f'<dgm:dataModel xmlns:dgm="{dgm}" xmlns:a="{a}"><dgm:ptLst>'
+        '<dgm:pt modelId="0" type="doc"/>'
+        + point("1", "one")
+        + point("2", "two")
+        + point("3", "loose")
+        + '</dgm:ptLst><dgm:cxnLst><dgm:cxn srcId="0" destId="1" srcOrd="0"/>'
+        '<dgm:cxn srcId="1" destId="2" srcOrd="0"/><dgm:cxn srcId="2" destId="1" srcOrd="0"/>'
+        '<dgm:cxn type="presOf" srcId="1" destId="3" srcOrd="1"/></dgm:cxnLst></dgm:dataModel>'
+    )
+    assert diagram_markdown(model.encode()) == "- one\n  - two\n- loose"
+    assert diagram_markdown(b"<dgm:dataModel") == ""
