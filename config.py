@@ -191,6 +191,8 @@ chunk = {
         # chapters as one HTML page): as DOCX, PPTX and HTML.
         "odt": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "odp": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
+        # OpenDocument drawings (Draw), page by page, as slides.
+        "odg": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
         "epub": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "xlsx": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         # Excel 97-2003, binary and OpenDocument workbooks (read by calamine): as XLSX.

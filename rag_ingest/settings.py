@@ -304,6 +304,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "vsdx": FileConfig(strategy="markdown", chunk_tokens=256),
         "odt": FileConfig(strategy="markdown"),
         "odp": FileConfig(strategy="markdown", chunk_tokens=256),
+        "odg": FileConfig(strategy="markdown", chunk_tokens=256),
         "epub": FileConfig(strategy="markdown"),
         **{
             sheets: FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0)

@@ -447,9 +447,11 @@ def odf_bytes(
     styles: str = "",
     encrypted: bool = False,
     members: dict[str, bytes] | None = None,
+    mime: str | None = None,
 ) -> bytes:
-    """An OpenDocument file (``spreadsheet``, ``text`` or ``presentation``) whose
-    office:body holds ``body``: its mimetype first and stored, as the format requires.
+    """An OpenDocument file (``spreadsheet``, ``text``, ``presentation`` or ``drawing``,
+    its ``mime`` kind ``graphics``) whose office:body holds ``body``: its mimetype first
+    and stored, as the format requires.
     ``encrypted``: the manifest says its content is encrypted, as a password makes it.
     ``members``: more files in the archive (``Pictures/1.png``)."""
     content = (
@@ -458,7 +460,7 @@ def odf_bytes(
         f"<office:body><office:{kind}>{body}</office:{kind}></office:body>"
         "</office:document-content>"
     )
-    mime = f"application/vnd.oasis.opendocument.{kind}"
+    mime = f"application/vnd.oasis.opendocument.{mime or kind}"
     encryption = (
         '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="x"/>'
         if encrypted
@@ -702,6 +704,12 @@ def corpus() -> dict[str, bytes]:
             "text", "<text:h>Manual</text:h><text:p>CANARY-ODT keep the manual dry.</text:p>"
         ),
         "docs/talk.odp": odp_bytes([("Talk", "CANARY-ODP slides from Impress", "say hi")]),
+        "docs/floor.odg": odf_bytes(
+            "drawing",
+            '<draw:page draw:name="p1"><draw:custom-shape><text:p>CANARY-ODG rack A holds the '
+            "core router</text:p></draw:custom-shape></draw:page>",
+            mime="graphics",
+        ),
         "docs/guide.epub": epub_bytes([("Guide", "CANARY-EPUB chapters read in order.")]),
         "web/page.html": b"<html><body><h1>Web</h1><p>CANARY-HTML hello web.</p></body></html>",
         "web/saved.mhtml": (

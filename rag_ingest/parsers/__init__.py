@@ -128,7 +128,7 @@ def parse_file(
 
         check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_visio(path, name)
-    elif kind.kind in ("odt", "odp", "epub"):
+    elif kind.kind in ("odt", "odp", "odg", "epub"):
         from rag_ingest.parsers.office import check_zip
         from rag_ingest.parsers.opendoc import parse_epub, parse_opendocument
 

@@ -304,10 +304,10 @@ def parse_opendocument(
     max_images: int = 0,
     min_image_bytes: int = 2048,
 ) -> ParsedDocument:
-    """An OpenDocument text (``odt``: one segment) or presentation (``odp``: a segment
-    per slide, its speaker notes after it); with ``ocr_pictures``, its pictures listed
-    in ``scans`` to be read by OCR, a marker in the text where each sits; up to
-    ``max_images`` of them kept to describe."""
+    """An OpenDocument text (``odt``: one segment), presentation (``odp``: a segment per
+    slide, its speaker notes after it) or drawing (``odg``: a segment per page); with
+    ``ocr_pictures``, its pictures listed in ``scans`` to be read by OCR, a marker in the
+    text where each sits; up to ``max_images`` of them kept to describe."""
     try:
         with zipfile.ZipFile(path) as archive:
             if b"encryption-data" in _member(archive, "META-INF/manifest.xml"):
@@ -351,7 +351,7 @@ def _opendocument(
 ) -> ParsedDocument:
     segments: list[Segment] = []
     pages = None
-    if kind == "odp":
+    if kind in ("odp", "odg"):  # a drawing's pages are a presentation's slides
         slides = list(body.iter(_q("draw:page")))
         for number, slide in enumerate(slides, start=1):
             pictures.page = number

@@ -50,7 +50,8 @@ _BY_EXTENSION = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
-    ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".epub": "epub",
+    ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".odg": "odg",
+    ".epub": "epub",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -67,12 +68,14 @@ _MIMETYPES = {
     b"application/vnd.oasis.opendocument.text-template": "odt",
     b"application/vnd.oasis.opendocument.presentation": "odp",
     b"application/vnd.oasis.opendocument.presentation-template": "odp",
+    b"application/vnd.oasis.opendocument.graphics": "odg",
+    b"application/vnd.oasis.opendocument.graphics-template": "odg",
     b"application/epub+zip": "epub",
 }
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
-    "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "epub",
-    "vsdx", "archive",
+    "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
+    "epub", "vsdx", "archive",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.

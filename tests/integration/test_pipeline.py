@@ -126,6 +126,7 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-HTML hello web", "page.html"),
             ("CANARY-ODT keep the manual dry", "manual.odt"),
             ("CANARY-ODP slides from Impress", "talk.odp"),
+            ("CANARY-ODG rack A holds the core router", "floor.odg"),
             ("CANARY-EPUB chapters read in order", "guide.epub"),
             ("CANARY-GZ disk full", "app.log.1.gz"),
             ("CANARY-MD run pip install", "readme.md"),

@@ -52,6 +52,7 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
         ("web/page.html", "html", "CANARY-HTML"),
         ("docs/manual.odt", "odt", "CANARY-ODT"),
         ("docs/talk.odp", "odp", "CANARY-ODP"),
+        ("docs/floor.odg", "odg", "CANARY-ODG rack A"),
         ("docs/guide.epub", "epub", "CANARY-EPUB"),
         ("docs/readme.md", "markdown", "CANARY-MD"),
         ("code/app.py", "code", "CANARY-PY"),
@@ -2314,3 +2315,24 @@ def test_smartart_points_no_connection_reaches_and_loops_are_read_once() -> None
     )
     assert diagram_markdown(model.encode()) == "- one\n  - two\n- loose"
     assert diagram_markdown(b"<dgm:dataModel") == ""
+
+
+def test_an_opendocument_drawing_is_read_page_by_page(tmp_path: Path) -> None:
+    """It had been read as a zip of XML files: styles.xml, content.xml and all."""
+    body = (
+        '<draw:page draw:name="Layout"><draw:frame><draw:text-box><text:p>CANARY-ODG rack A'
+        "</text:p></draw:text-box></draw:frame><draw:custom-shape><text:p>core router</text:p>"
+        "</draw:custom-shape><draw:connector><text:p>10 Gb/s</text:p></draw:connector>"
+        '</draw:page><draw:page draw:name="p2"><draw:rect><text:p>page two</text:p>'
+        "</draw:rect></draw:page>"
+    )
+    data = docs.odf_bytes("drawing", body, mime="graphics")
+    for name in ("floor.odg", "floor"):
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser, parsed.pages) == ("odg", "odf-odg", 2)
+        assert [(s.page, s.text) for s in parsed.segments] == [
+            (1, "CANARY-ODG rack A\n\ncore router\n\n10 Gb/s"),
+            (2, "page two"),
+        ]
+    template = docs.odf_bytes("drawing", body, mime="graphics-template")
+    assert detect(_file(tmp_path, "t.otg", template), "t.otg").kind == "odg"
