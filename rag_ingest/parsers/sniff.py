@@ -57,6 +57,25 @@ _BY_EXTENSION = {
     # names are Graphviz and gettext files far more often).
     ".doc": "doc", ".ppt": "ppt", ".pps": "ppt",
 }  # fmt: skip
+# A message's header lines, up to the blank line that ends them (continuations folded in).
+_HEADER_BLOCK = re.compile(rb"\A((?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*){3,})\r?\n")
+_HEADER_NAME = re.compile(rb"^([!-9;-~]+):", re.MULTILINE)
+# A message names its sender or its route, and its date, subject or recipient.
+_SENT = {b"from", b"received", b"return-path", b"delivered-to", b"message-id"}
+_ABOUT = {b"date", b"subject", b"to", b"message-id", b"received"}
+
+
+def _is_message(head: bytes) -> bool:
+    """Whether a file's first bytes are an e-mail message's header (three header lines
+    or more, then a blank line; a sender or a route, and a date, subject or recipient):
+    a Maildir file or an exported message, with no .eml to say so."""
+    block = _HEADER_BLOCK.match(head)
+    if block is None:
+        return False
+    names = {n.lower() for n in _HEADER_NAME.findall(block[1])}
+    return bool(names & _SENT) and bool(names & _ABOUT)
+
+
 # A mailbox's first message: its "From " envelope line, then a header line.
 _MBOX_START = re.compile(rb"From \S+ [^\r\n]*\d\d:\d\d[^\r\n]*\r?\n[!-9;-~]+:")
 _OOXML = {"word/": "docx", "ppt/": "pptx", "xl/": "xlsx", "visio/": "vsdx"}
@@ -349,6 +368,10 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         return FileKind("code", language)
     if by_name is not None:
         return FileKind(by_name, _TEXT_LANGUAGES.get(suffix) if by_name == "text" else None)
+    if _is_message(head):
+        # A mail message saved without .eml: Maildir's files, a mail client's export.
+        unknown = f"unknown extension {suffix}" if suffix else "no extension"
+        return FileKind("email", note=f"{unknown}; an e-mail message by its headers")
     # Unknown extension: plain text if it decodes as text, else refused by the text parser.
     return FileKind(
         "text", note=f"unknown extension {suffix or '(none)'}; treated as text", guessed=True

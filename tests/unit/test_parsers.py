@@ -2336,3 +2336,29 @@ def test_an_opendocument_drawing_is_read_page_by_page(tmp_path: Path) -> None:
         ]
     template = docs.odf_bytes("drawing", body, mime="graphics-template")
     assert detect(_file(tmp_path, "t.otg", template), "t.otg").kind == "odg"
+
+
+def test_a_message_saved_without_eml_is_read_as_one_by_its_headers(tmp_path: Path) -> None:
+    """Maildir names its files "1700000000.M1P2.host:2,S": they had been read as text,
+    headers and MIME parts and all."""
+    message = (
+        b"Return-Path: <ann@example.org>\r\nReceived: from mx.example.org by mail;\r\n"
+        b" Wed, 2 Dec 2026 10:00:00 +0000\r\nFrom: Ann <ann@example.org>\r\n"
+        b"To: team@example.org\r\nSubject: CANARY-MAILDIR standup moved\r\n"
+        b"Date: Wed, 2 Dec 2026 10:00:00 +0000\r\n\r\nThe standup moves to 10:30.\r\n"
+    )
+    name = "cur/1700000000.M1P2.mailhost:2,S"
+    parsed = parse_file(_file(tmp_path, name, message), name, OPTIONS)
+    assert parsed.file_type == "email" and parsed.text.startswith(
+        "# CANARY-MAILDIR standup moved\n\nFrom: Ann <ann@example.org>"
+    )
+    assert parsed.text.endswith("The standup moves to 10:30.")
+    assert "an e-mail message by its headers" in parsed.warnings[-1]
+    # Header-like lines that are not a message's stay text: no sender, or no blank line.
+    for other in (
+        b"name: app\nversion: 1\nfrom: base\n\nrest\n",  # a sender, nothing else a mail has
+        b"Title: Notes\nAuthor: me\nDate: today\n\nBody\n",  # a date, no sender
+        b"From: Ann\nTo: Bob\nSubject: hi\nthen text at once\n",  # no blank line after them
+    ):
+        assert detect(_file(tmp_path, "NOTES", other), "NOTES").kind == "text"
+    assert detect(_file(tmp_path, "m.txt", message), "m.txt").kind == "text"  # named text
