@@ -679,6 +679,14 @@ def vsdx_bytes(pages: list[tuple[str, str, str]], *, listed: bool = True) -> byt
     return out.getvalue()
 
 
+def tnef(name: str) -> bytes:
+    """An Outlook TNEF stream from tnefparse's test data (tests/fixtures/tnef):
+    ``missing-filenames``, ``rtf`` or ``umlaut``."""
+    return gzip.decompress(
+        (Path(__file__).parent / "fixtures" / "tnef" / f"{name}.tnef.gz").read_bytes()
+    )
+
+
 def corpus() -> dict[str, bytes]:
     """name -> bytes: one of each supported type, each with a canary."""
     return {

@@ -162,9 +162,9 @@ def parse_file(
         from rag_ingest.parsers.rtf import parse_rtf
 
         parsed = parse_rtf(path, name)
-    elif kind.kind in ("email", "mbox", "msg"):
+    elif kind.kind in ("email", "mbox", "msg", "tnef"):
         from rag_ingest.parsers.mail import parse_email, parse_mbox
-        from rag_ingest.parsers.outlook import msg_to_email
+        from rag_ingest.parsers.outlook import msg_to_email, tnef_to_email
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
             # One level: an attached e-mail's own attachments are listed, not read.
@@ -194,6 +194,10 @@ def parse_file(
         elif kind.kind == "msg":
             parsed = read_message(path, name, msg_to_email(path, name))
             parsed.parser = "outlook-msg"
+        elif kind.kind == "tnef":
+            with open(path, "rb") as f:
+                parsed = read_message(path, name, tnef_to_email(f.read(), name))
+            parsed.parser = "tnef"
         else:
             parsed = read_message(path, name)
     else:

@@ -20,7 +20,7 @@ import html.parser
 import mailbox
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -28,6 +28,7 @@ from rag_ingest.errors import (
     BlankDocumentError,
     CorruptDocumentError,
     DocumentError,
+    MissingExtraError,
     NoTextFormatError,
 )
 from rag_ingest.parsers.archive import member_kind, member_segments
@@ -89,6 +90,35 @@ def _attached_message(part: Any) -> EmailMessage | None:
     return content if isinstance(content, EmailMessage) else None
 
 
+def _attachments(
+    message: EmailMessage, warnings: list[str], bodies: list[str]
+) -> Iterator[tuple[Any, bool]]:
+    """The message's attachments, each with whether to read it: those Outlook wrapped in
+    a ``winmail.dat`` (TNEF) one by one, that attachment's body kept in ``bodies``; a
+    winmail.dat that cannot be opened listed, not read (a warning says why)."""
+    from rag_ingest.parsers.outlook import tnef_to_email
+
+    for part in message.iter_attachments():
+        name = part.get_filename() or ""
+        if part.get_content_type() != "application/ms-tnef" and name.lower() != "winmail.dat":
+            yield part, True
+            continue
+        try:
+            inner = tnef_to_email(bytes(part.get_payload(decode=True) or b""), name)
+        except (DocumentError, MissingExtraError) as exc:
+            warnings.append(f"attachment {name or 'winmail.dat'}: {type(exc).__name__}: {exc}")
+            yield part, False
+            continue
+        body_part = inner.get_body(preferencelist=("plain", "html"))
+        if body_part is not None:
+            body = _content(body_part)
+            if body_part.get_content_subtype() == "html":
+                body = html_text(body)
+            if body.strip():
+                bodies.append(body.strip())
+        yield from ((inner_part, True) for inner_part in inner.iter_attachments())
+
+
 def _read_attachment(
     part: Any,
     filename: str,
@@ -148,7 +178,8 @@ def parse_email(
     images: list[Image] = []
     attached: list[Segment] = []
     kinds: dict[str, tuple[str, str | None]] = {}
-    for part in message.iter_attachments():
+    wrapped: list[str] = []  # the bodies of winmail.dat attachments
+    for part, readable in _attachments(message, warnings, wrapped):
         forwarded = _attached_message(part)
         filename = part.get_filename() or part.get_content_type()
         if forwarded is not None and not part.get_filename():  # named by its subject
@@ -162,6 +193,7 @@ def parse_email(
                 images.append(Image(data=bytes(data), mime=part.get_content_type()))
         if (
             read_attachment is not None
+            and readable
             and (part.get_filename() or forwarded is not None)
             and not no_text(filename, images=read_images)
             and (read_images or not image)
@@ -180,7 +212,7 @@ def parse_email(
         body = _content(body_part)
         if body_part.get_content_subtype() == "html":
             body = html_text(body)
-    body = body.strip()
+    body = body.strip() or "\n\n".join(wrapped)  # an RTF mail's body may be there alone
     if not body and not attachments:
         raise BlankDocumentError(f"{name}: an e-mail without text: nothing to index")
     text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)

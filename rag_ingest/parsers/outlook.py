@@ -19,7 +19,7 @@ from typing import Any
 
 from rag_ingest.errors import CorruptDocumentError, MissingExtraError
 
-__all__ = ["is_msg_directory", "msg_to_email"]
+__all__ = ["TNEF_SIGNATURE", "is_msg_directory", "msg_to_email", "tnef_to_email"]
 
 # Stream names an Outlook message's compound file holds from its first directory entries.
 _MSG_NAMES = ("__substg1.0_", "__properties_version1.0", "__nameid_version1.0")
@@ -40,6 +40,7 @@ _TOP, _EMBEDDED, _CHILD = 32, 24, 8
 _MAX_ATTACHMENTS = 2048  # the format's own limit
 _MAIN_TYPES = {"text", "image", "audio", "video", "application", "font", "model"}
 _TOKEN = re.compile(r"[\w.+-]+")
+TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"  # 0x223E9F78, little-endian
 
 
 def is_msg_directory(directory: bytes) -> bool:
@@ -166,17 +167,63 @@ class _Message:
         )
 
 
-def _rtf_text(compressed: bytes | None) -> str:
-    """The text of a compressed RTF body (MS-OXRTFCP); "" for none, or a broken one."""
+def tnef_to_email(data: bytes, name: str) -> EmailMessage:
+    """A TNEF stream (Outlook's ``winmail.dat``, ``application/ms-tnef``: how it sends a
+    message's rich body and attachments to other mail programs) as the e-mail it holds:
+    its subject, its body (plain, else HTML, else its RTF's text), its attachments."""
+    try:
+        from tnefparse import TNEF
+    except ImportError as exc:
+        raise MissingExtraError("reading Outlook's winmail.dat (tnefparse)", "office") from exc
+    try:
+        tnef = TNEF(data, do_checksum=False)
+    except Exception as exc:  # its ValueErrors, and struct and index errors on a cut stream
+        raise CorruptDocumentError(f"{name}: not a readable TNEF stream ({exc})") from exc
+    codec = tnef.codepage or "cp1252"
+    message = EmailMessage(policy=email.policy.default)
+    subject = next((o.data for o in tnef.objects if o.name == TNEF.ATTSUBJECT), b"")
+    if subject:
+        message["Subject"] = _line(_decoded(subject, codec))
+    body = _decoded(tnef.body, codec).strip()
+    markup = _decoded(tnef.htmlbody, codec)
+    if not body and not markup.strip():
+        # Compressed: tnefparse's own "rtfbody" gives the compressed bytes on a failure.
+        body = _rtf_text(tnef._rtfbody, padded=True)
+    if body or not markup.strip():
+        message.set_content(body)
+    else:
+        message.set_content(markup, subtype="html")
+    for attachment in tnef.attachments[:_MAX_ATTACHMENTS]:
+        filename = _line(attachment.long_filename() or attachment.name or "")
+        content = bytes(attachment.data or b"")
+        if content:
+            guessed = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            maintype, _, subtype = guessed.partition("/")
+            message.add_attachment(
+                content, maintype=maintype, subtype=subtype, filename=filename or "attachment"
+            )
+    return message
+
+
+def _decoded(value: str | bytes | None, codec: str) -> str:
+    if isinstance(value, bytes):
+        return value.rstrip(b"\0").decode(codec, errors="replace")
+    return (value or "").rstrip("\0")
+
+
+def _rtf_text(compressed: bytes | None, padded: bool = False) -> str:
+    """The text of a compressed RTF body (MS-OXRTFCP); "" for none, or a broken one.
+    ``padded``: a TNEF attribute's, one byte short of the size its header gives (a NUL
+    restores it, as tnefparse does)."""
     if not compressed:
         return ""
     try:
         from compressed_rtf import decompress
         from striprtf.striprtf import rtf_to_text
     except ImportError as exc:
-        raise MissingExtraError("reading Outlook .msg RTF bodies", "office") from exc
+        raise MissingExtraError("reading Outlook RTF bodies", "office") from exc
     try:
-        rtf: bytes = decompress(compressed)
+        rtf: bytes = decompress(compressed + b"\0" if padded else compressed)
     except Exception:  # compressed-rtf raises bare Exceptions: a bad CRC, an unknown type
         return ""
     # RTF is 7-bit: its other characters are escapes, decoded in its own code page.

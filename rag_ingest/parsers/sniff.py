@@ -286,6 +286,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "archive"  # a tar archive (POSIX or GNU headers)
     if head.startswith(b"{\\rtf"):
         return "rtf"
+    if head.startswith(b"\x78\x9f\x3e\x22"):
+        return "tnef"  # Outlook's winmail.dat
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"

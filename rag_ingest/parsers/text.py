@@ -19,6 +19,15 @@ _BOMS = (
 )
 _CONTROL = bytes(range(0, 32)).replace(b"\t", b"").replace(b"\n", b"").replace(b"\r", b"")
 _WESTERN = ("cp1252", "latin_1", "iso8859_15")
+# Legacy code pages (HP, Mac, DOS, EBCDIC, rare ISO parts) charset_normalizer lists
+# beside the Windows and ISO pages texts are written in.
+_RARE = frozenset({
+    "hp_roman8", "cp1006", "mac_iceland", "mac_latin2", "mac_roman", "mac_turkish", "mac_greek",
+    "mac_cyrillic", "cp775", "cp1125", "kz1048", "ptcp154", "cp037", "cp500", "cp1140", "cp273",
+    "cp424", "cp856", "cp875", "cp737", "cp720", "cp858", "cp860", "cp861", "cp862", "cp863",
+    "cp864", "cp865", "cp869", "iso8859_3", "iso8859_4", "iso8859_10", "iso8859_13",
+    "iso8859_14", "iso8859_16",
+})  # fmt: skip
 _CONTROL = _CONTROL.replace(b"\x0c", b"").replace(b"\x1b", b"")
 # Encoded data (base64): a run of 256+ characters of its alphabet, or 4+ lines of 60+
 # wrapped as PEM and MIME wrap them (64 and 76 per line).
@@ -50,18 +59,26 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
 
     matches = list(from_bytes(data))
     if matches:
-        # Short texts tie across code pages; on a tie prefer Western (cp1252), by far
-        # the most common legacy encoding, over whichever charset_normalizer lists first.
-        best = min(matches, key=lambda m: (m.percent_chaos, -m.percent_coherence))
-        tied = [
-            m
-            for m in matches
-            if (m.percent_chaos, m.percent_coherence)
-            == (best.percent_chaos, best.percent_coherence)
-        ]
+        # The least chaos first; among those, a code page texts are written in over a
+        # rare one, which may win on coherence (German in hp_roman8 read "äöü" as "ð—■",
+        # a point above cp1250); then the most coherent, and on a tie Western (cp1252),
+        # by far the most common legacy encoding.
+        chaos = min(m.percent_chaos for m in matches)
+        calm = [m for m in matches if m.percent_chaos == chaos]
+        calm = [m for m in calm if m.encoding not in _RARE] or calm
+        best = max(calm, key=lambda m: m.percent_coherence)
+        tied = [m for m in calm if m.percent_coherence == best.percent_coherence]
         chosen = next((m for m in tied if m.encoding in _WESTERN), best)
         if chosen.encoding:
             return str(chosen), chosen.encoding, warnings
+    try:
+        # Too short for a guess ("TEST \xe4\xf6\xfc"): the most common legacy encoding,
+        # rather than a U+FFFD for each of its letters.
+        text = data.decode("cp1252")
+        warnings.append("too short to tell its encoding: read as cp1252")
+        return text, "cp1252", warnings
+    except UnicodeDecodeError:
+        pass
     text = data.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
     warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")

@@ -2362,3 +2362,80 @@ def test_a_message_saved_without_eml_is_read_as_one_by_its_headers(tmp_path: Pat
     ):
         assert detect(_file(tmp_path, "NOTES", other), "NOTES").kind == "text"
     assert detect(_file(tmp_path, "m.txt", message), "m.txt").kind == "text"  # named text
+
+
+def _with_winmail(body: str, data: bytes, name: str = "winmail.dat") -> bytes:
+    message = EmailMessage()
+    message["From"] = "Sue <sue@library.example>"
+    message["Subject"] = "Y2K problem"
+    message.set_content(body)
+    message.add_attachment(data, maintype="application", subtype="ms-tnef", filename=name)
+    return bytes(message)
+
+
+def test_attachments_outlook_wrapped_in_winmail_dat_are_read(tmp_path: Path) -> None:
+    """A winmail.dat (TNEF) had been one attachment of no known type: the files in it,
+    and an RTF mail's body, were lost."""
+    data = _with_winmail("See the report attached.", docs.tnef("missing-filenames"))
+    parsed = parse_file(_file(tmp_path, "m.eml", data), "m.eml", OPTIONS)
+    assert "Attachments: generpts.src, TechlibDEC99.doc, TechlibDEC99-JAN00.doc, " in parsed.text
+    report = [s for s in parsed.segments if s.member == "generpts.src"]
+    assert report and report[0].text.startswith("*PROC CIRREQ01")
+    # Word 97 documents of nothing but pictures: each a warning, the mail read.
+    assert sum("no text besides its pictures" in w for w in parsed.warnings) == 3
+    # The body kept only in the winmail.dat, as compressed RTF.
+    data = _with_winmail("", docs.tnef("rtf"))
+    parsed = parse_file(_file(tmp_path, "r.eml", data), "r.eml", OPTIONS)
+    assert "aafgag'alga'kgk" in parsed.text and "Greg Allen" in parsed.text
+    # A broken one is a warning; the mail and its other text are read.
+    data = _with_winmail("Body text.", bytes(40))  # no TNEF signature
+    parsed = parse_file(_file(tmp_path, "b.eml", data), "b.eml", OPTIONS)
+    assert parsed.text.endswith("Body text.")
+    assert (
+        parsed.warnings
+        == [
+            w
+            for w in parsed.warnings
+            if w.startswith("attachment winmail.dat: CorruptDocumentError")
+        ]
+        and parsed.warnings
+    )
+
+
+def test_a_winmail_dat_alone_is_read_as_the_mail_it_holds(tmp_path: Path) -> None:
+    data = docs.tnef("umlaut")
+    for name in ("winmail.dat", "attachment"):
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("email", "tnef")
+        assert parsed.text.startswith(
+            "# (no subject)\n\nAttachments: TBZ PARIV GmbH.jpg, image003.jpg, "
+            "UmlautAnhang-\u00e4\u00fc\u00f6.txt\n\nTEST \u00e4\u00f6\u00fc +-*/~"
+        )
+        attached = [s for s in parsed.segments if s.member == "UmlautAnhang-\u00e4\u00fc\u00f6.txt"]
+        assert attached[0].text == "TEST \u00e4\u00f6\u00fc +-*/~"  # 14 bytes of cp1252
+    # tnefparse reads what a cut stream holds: here, nothing.
+    with pytest.raises(BlankDocumentError, match=r"^cut\.dat: an e-mail without text"):
+        parse_file(_file(tmp_path, "cut.dat", data[:30]), "cut.dat", OPTIONS)
+
+
+def test_winmail_dat_without_the_office_extra_is_a_warning_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tnefparse", None)
+    data = _with_winmail("Body text.", docs.tnef("rtf"))
+    parsed = parse_file(_file(tmp_path, "m.eml", data), "m.eml", OPTIONS)
+    assert parsed.text.endswith("Body text.")
+    assert "MissingExtraError" in parsed.warnings[0] and "rag-ingest[office]" in parsed.warnings[0]
+
+
+def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_written(
+    tmp_path: Path,
+) -> None:
+    short = "TEST \u00e4\u00f6\u00fc +-*/~".encode("cp1252")  # charset_normalizer: no guess
+    parsed = parse_file(_file(tmp_path, "s.txt", short), "s.txt", OPTIONS)
+    assert parsed.text == "TEST \u00e4\u00f6\u00fc +-*/~"
+    assert parsed.warnings == ["too short to tell its encoding: read as cp1252"]
+    # hp_roman8 tied without chaos, a point more coherent: it read "äöü" as "ð—■".
+    longer = "TEST \u00e4\u00f6\u00fc +-*/~ and some more words in a longer line of text to detect"
+    parsed = parse_file(_file(tmp_path, "l.txt", longer.encode("cp1252")), "l.txt", OPTIONS)
+    assert parsed.text == longer
