@@ -41,6 +41,48 @@ def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
+_RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _repacked(
+    package: bytes,
+    edits: dict[str, Any],
+    added: dict[str, bytes | str],
+    relations: dict[str, list[tuple[str, str, str]]] | None = None,
+    types: dict[str, str] | None = None,
+) -> bytes:
+    """An OOXML package with ``edits`` (part -> a function of its text) applied, parts
+    ``added``, their ``relations`` (rels part -> (Id, type, target)) and content ``types``
+    (part name -> type) declared."""
+    edits = dict(edits)
+    for rels, entries in (relations or {}).items():
+        links = "".join(
+            f'<Relationship Id="{i}" Type="{_RELATIONSHIPS}/{kind}" Target="{target}"/>'
+            for i, kind, target in entries
+        )
+        edits[rels] = lambda text, links=links: text.replace(
+            "</Relationships>", f"{links}</Relationships>"
+        )
+    if types:
+        overrides = "".join(
+            f'<Override PartName="/{part}" ContentType="{kind}"/>' for part, kind in types.items()
+        )
+        edits["[Content_Types].xml"] = lambda text: text.replace("</Types>", f"{overrides}</Types>")
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(package)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename in edits:
+                data = edits[info.filename](data.decode()).encode()
+            copy.writestr(info, data)
+        for name, content in added.items():
+            copy.writestr(name, content)
+    return out.getvalue()
+
+
 _WML = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
@@ -84,39 +126,19 @@ def docx_with_notes(paragraphs: list[str], notes: dict[str, list[str]]) -> bytes
         )
         return f'<w:{tag}s xmlns:w="{_WML}">{separators}{body}</w:{tag}s>'
 
-    out = io.BytesIO()
-    kinds = "officeDocument/2006/relationships"
     types = "application/vnd.openxmlformats-officedocument.wordprocessingml"
-    with zipfile.ZipFile(buf) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in source.infolist():
-            if info.filename not in (
-                "word/document.xml",
-                "word/_rels/document.xml.rels",
-                "[Content_Types].xml",
-            ):
-                copy.writestr(info, source.read(info))
-                continue
-            data = source.read(info).decode()
-            if info.filename == "word/document.xml":
-                data = re.sub(r"\[\[(fn|en)(\d+)\]\]", reference, data)
-            elif info.filename == "word/_rels/document.xml.rels":
-                data = data.replace(
-                    "</Relationships>",
-                    f'<Relationship Id="rIdFn" Type="http://schemas.openxmlformats.org/{kinds}/'
-                    'footnotes" Target="footnotes.xml"/><Relationship Id="rIdEn" Type='
-                    f'"http://schemas.openxmlformats.org/{kinds}/endnotes" Target="endnotes.xml"/>'
-                    "</Relationships>",
-                )
-            elif info.filename == "[Content_Types].xml":
-                overrides = "".join(
-                    f'<Override PartName="/word/{n}.xml" ContentType="{types}.{n}+xml"/>'
-                    for n in ("footnotes", "endnotes")
-                )
-                data = data.replace("</Types>", f"{overrides}</Types>")
-            copy.writestr(info, data)
-        copy.writestr("word/footnotes.xml", part("fn"))
-        copy.writestr("word/endnotes.xml", part("en"))
-    return out.getvalue()
+    return _repacked(
+        buf.getvalue(),
+        {"word/document.xml": lambda text: re.sub(r"\[\[(fn|en)(\d+)\]\]", reference, text)},
+        {"word/footnotes.xml": part("fn"), "word/endnotes.xml": part("en")},
+        {
+            "word/_rels/document.xml.rels": [
+                ("rIdFn", "footnotes", "footnotes.xml"),
+                ("rIdEn", "endnotes", "endnotes.xml"),
+            ]
+        },
+        {f"word/{n}.xml": f"{types}.{n}+xml" for n in ("footnotes", "endnotes")},
+    )
 
 
 def docx_with_text_box(text: str) -> bytes:
@@ -264,28 +286,16 @@ def pptx_with_diagram(tree: Tree, *, titled: bool = True) -> bytes:
         'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
         'r:dm="rIdDgm"/></a:graphicData></a:graphic></p:graphicFrame>'
     )
-    out = io.BytesIO()
-    with zipfile.ZipFile(buf) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "ppt/slides/slide1.xml":
-                data = data.replace(b"</p:spTree>", frame.encode() + b"</p:spTree>")
-            elif info.filename == "ppt/slides/_rels/slide1.xml.rels":
-                data = data.replace(
-                    b"</Relationships>",
-                    b'<Relationship Id="rIdDgm" Type="http://schemas.openxmlformats.org/'
-                    b'officeDocument/2006/relationships/diagramData" '
-                    b'Target="../diagrams/data1.xml"/></Relationships>',
-                )
-            elif info.filename == "[Content_Types].xml":
-                data = data.replace(
-                    b"</Types>",
-                    b'<Override PartName="/ppt/diagrams/data1.xml" ContentType="application/'
-                    b'vnd.openxmlformats-officedocument.drawingml.diagramData+xml"/></Types>',
-                )
-            copy.writestr(info, data)
-        copy.writestr("ppt/diagrams/data1.xml", smartart_data(tree))
-    return out.getvalue()
+    return _repacked(
+        buf.getvalue(),
+        {"ppt/slides/slide1.xml": lambda text: text.replace("</p:spTree>", f"{frame}</p:spTree>")},
+        {"ppt/diagrams/data1.xml": smartart_data(tree)},
+        {"ppt/slides/_rels/slide1.xml.rels": [("rIdDgm", "diagramData", "../diagrams/data1.xml")]},
+        {
+            "ppt/diagrams/data1.xml": "application/vnd.openxmlformats-officedocument."
+            "drawingml.diagramData+xml"
+        },
+    )
 
 
 def docx_with_diagram(tree: Tree) -> bytes:
@@ -308,24 +318,16 @@ def docx_with_diagram(tree: Tree) -> bytes:
         'officeDocument/2006/relationships" r:dm="rIdDgm" r:lo="rIdLo" r:qs="rIdQs" '
         'r:cs="rIdCs"/></a:graphicData></a:graphic></wp:inline></w:drawing></w:r>'
     )
-    out = io.BytesIO()
-    with zipfile.ZipFile(buf) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "word/document.xml":
-                data = re.sub(
-                    rb"<w:r>(?:(?!</w:r>).)*?DIAGRAM-HERE.*?</w:r>", drawing.encode(), data
-                )
-            elif info.filename == "word/_rels/document.xml.rels":
-                data = data.replace(
-                    b"</Relationships>",
-                    b'<Relationship Id="rIdDgm" Type="http://schemas.openxmlformats.org/'
-                    b'officeDocument/2006/relationships/diagramData" '
-                    b'Target="diagrams/data1.xml"/></Relationships>',
-                )
-            copy.writestr(info, data)
-        copy.writestr("word/diagrams/data1.xml", smartart_data(tree))
-    return out.getvalue()
+    return _repacked(
+        buf.getvalue(),
+        {
+            "word/document.xml": lambda text: re.sub(
+                r"<w:r>(?:(?!</w:r>).)*?DIAGRAM-HERE.*?</w:r>", drawing, text
+            )
+        },
+        {"word/diagrams/data1.xml": smartart_data(tree)},
+        {"word/_rels/document.xml.rels": [("rIdDgm", "diagramData", "diagrams/data1.xml")]},
+    )
 
 
 def photo(width: int = 640, height: int = 480, fmt: str = "JPEG") -> bytes:

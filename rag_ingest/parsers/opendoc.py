@@ -27,7 +27,7 @@ from rag_ingest.errors import (
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
-__all__ = ["parse_epub", "parse_opendocument"]
+__all__ = ["parse_epub", "parse_opendocument", "read_xml"]
 
 _NS = {
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
@@ -272,7 +272,8 @@ def _title_styles(*roots: ElementTree.Element) -> frozenset[str]:
     return frozenset(name for name in parents if is_title(name))
 
 
-def _xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.Element:
+def read_xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.Element:
+    """A package's XML part, parsed; a missing or broken one a CorruptDocumentError."""
     try:
         return ElementTree.fromstring(archive.read(member))
     except KeyError:
@@ -315,7 +316,7 @@ def parse_opendocument(
                     f"{name}: password-protected (an encrypted OpenDocument file): save a "
                     "copy without a password"
                 )
-            content = _xml(archive, "content.xml", name)
+            content = read_xml(archive, "content.xml", name)
             title = _odf_title(archive)
             try:
                 styles = ElementTree.fromstring(_member(archive, "styles.xml") or b"<x/>")
@@ -402,12 +403,12 @@ _FONT = re.compile(r"\.(?:otf|ttf|woff2?)$", re.IGNORECASE)
 
 def _chapters(archive: zipfile.ZipFile, name: str) -> tuple[list[str], str | None]:
     """The spine's XHTML members in reading order, and the book's title."""
-    container = _xml(archive, "META-INF/container.xml", name)
+    container = read_xml(archive, "META-INF/container.xml", name)
     rootfile = container.find(f".//{_q('container:rootfile')}")
     opf_path = rootfile.get("full-path") if rootfile is not None else None
     if not opf_path:
         raise CorruptDocumentError(f"{name}: META-INF/container.xml names no package file")
-    opf = _xml(archive, opf_path, name)
+    opf = read_xml(archive, opf_path, name)
     base = posixpath.dirname(opf_path)
     manifest = {
         item.get("id"): item

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.opendoc import read_xml
 
 __all__ = ["parse_visio"]
 
@@ -29,7 +30,7 @@ def parse_visio(path: str, name: str) -> ParsedDocument:
             segments = []
             pages = _pages(archive)
             for number, (title, member) in enumerate(pages, start=1):
-                texts = _page_texts(_xml(archive, member, name))
+                texts = _page_texts(read_xml(archive, member, name))
                 if texts:
                     segments.append(Segment("\n\n".join([f"# {title}", *texts]), page=number))
     except zipfile.BadZipFile as exc:
@@ -37,15 +38,6 @@ def parse_visio(path: str, name: str) -> ParsedDocument:
     if not segments:
         raise EmptyDocumentError(f"{name}: no text in its shapes: nothing to index")
     return ParsedDocument("vsdx", segments, parser="visio-xml", pages=len(pages))
-
-
-def _xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.Element:
-    try:
-        return ElementTree.fromstring(archive.read(member))
-    except KeyError:
-        raise CorruptDocumentError(f"{name}: no {member} in the drawing") from None
-    except ElementTree.ParseError as exc:
-        raise CorruptDocumentError(f"{name}: {member} is not well-formed XML ({exc})") from exc
 
 
 def _pages(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
