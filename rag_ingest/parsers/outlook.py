@@ -19,7 +19,7 @@ from typing import Any
 
 from rag_ingest.errors import CorruptDocumentError, MissingExtraError
 
-__all__ = ["TNEF_SIGNATURE", "is_msg_directory", "msg_to_email", "tnef_to_email"]
+__all__ = ["is_msg_directory", "msg_to_email", "tnef_to_email"]
 
 # Stream names an Outlook message's compound file holds from its first directory entries.
 _MSG_NAMES = ("__substg1.0_", "__properties_version1.0", "__nameid_version1.0")
@@ -40,7 +40,6 @@ _TOP, _EMBEDDED, _CHILD = 32, 24, 8
 _MAX_ATTACHMENTS = 2048  # the format's own limit
 _MAIN_TYPES = {"text", "image", "audio", "video", "application", "font", "model"}
 _TOKEN = re.compile(r"[\w.+-]+")
-TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"  # 0x223E9F78, little-endian
 
 
 def is_msg_directory(directory: bytes) -> bool:
