@@ -257,6 +257,7 @@ def _parse(
         wanted = pages if pages is not None else range(doc.page_count)
         warnings: list[str] = []
         parser = f"pymupdf4llm-{mode}"
+        fields = {i + 1: _form_fields(pymupdf, doc[i]) for i in wanted} if doc.is_form_pdf else {}
         try:
             segments = _markdown_pages(pymupdf4llm, doc, mode, wanted, headers)
         except Exception as exc:  # a pymupdf4llm bug must not lose the document
@@ -269,6 +270,8 @@ def _parse(
         if parser != "pymupdf-text":
             segments = [_hyphen_kept(doc, s) for s in segments]
         segments = [dataclasses.replace(s, text=_without_leaders(s.text)) for s in segments]
+        if any(fields.values()):
+            segments = _with_fields(segments, fields)
         scans: list[int] = []
         if ocr is not None:
             own = {s.page: s.text for s in segments}
@@ -285,6 +288,65 @@ def _parse(
         images=images,
         scans=scans,
     )
+
+
+def _form_fields(pymupdf: Any, page: Any) -> list[str]:
+    """A page's filled form fields, ``label: value`` each, its widgets then taken off the
+    page (in memory): their shown values had come out as page text away from their
+    labels, in the box's font size (a name as a heading, a tick as "### 3")."""
+    widgets = list(page.widgets())
+    if not widgets:
+        return []
+    found = []
+    for widget in widgets:
+        kind = widget.field_type
+        if kind in (pymupdf.PDF_WIDGET_TYPE_CHECKBOX, pymupdf.PDF_WIDGET_TYPE_RADIOBUTTON):
+            value = "yes" if widget.field_value not in (None, "", "Off", False) else "no"
+        elif kind in (
+            pymupdf.PDF_WIDGET_TYPE_TEXT,
+            pymupdf.PDF_WIDGET_TYPE_COMBOBOX,
+            pymupdf.PDF_WIDGET_TYPE_LISTBOX,
+        ):
+            value = " ".join(str(widget.field_value or "").split())
+        else:
+            continue  # a button or a signature: no value to read
+        found.append((widget.rect, widget.field_label, widget.field_name, value))
+    for widget in widgets:
+        page.delete_widget(widget)
+    words = page.get_text("words")
+    return [
+        f"{label or _label_beside(words, rect) or name or 'field'}: {value}"
+        for rect, label, name, value in found
+        if value and value != "no"
+    ]
+
+
+def _label_beside(words: list[Any], rect: Any) -> str:
+    """The words just left of a field's box on its line: its label as printed."""
+    middle = (rect.y0 + rect.y1) / 2
+    line = sorted(
+        (w for w in words if w[1] <= middle <= w[3] and w[2] <= rect.x0 + 2), key=lambda w: w[0]
+    )
+    label: list[Any] = []
+    for word in reversed(line):
+        if len(label) == 8 or (label and label[0][0] - word[2] > 20):
+            break  # a gap wide enough to be another column
+        label.insert(0, word)
+    return " ".join(w[4] for w in label).rstrip(":")
+
+
+def _with_fields(segments: list[Segment], fields: dict[int, list[str]]) -> list[Segment]:
+    """Each page's text with its filled fields after it."""
+    pages = {s.page: s for s in segments}
+    for number, filled in fields.items():
+        if filled:
+            listed = "Form fields:\n" + "\n".join(f"- {line}" for line in filled)
+            own = pages.get(number)
+            if own is not None and own.text.strip():
+                pages[number] = dataclasses.replace(own, text=f"{own.text.rstrip()}\n\n{listed}")
+            else:
+                pages[number] = Segment(listed, page=number)
+    return [pages[n] for n in sorted(pages, key=lambda n: n or 0)]
 
 
 # A contents line's dot leaders before its page number (pymupdf4llm puts italics round

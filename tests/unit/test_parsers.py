@@ -8,6 +8,7 @@ import sys
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -2439,3 +2440,64 @@ def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_writt
     longer = "TEST \u00e4\u00f6\u00fc +-*/~ and some more words in a longer line of text to detect"
     parsed = parse_file(_file(tmp_path, "l.txt", longer.encode("cp1252")), "l.txt", OPTIONS)
     assert parsed.text == longer
+
+
+def _form_pdf() -> bytes:
+    """A filled form as PyMuPDF writes one: a text field right of its printed label, a
+    ticked and an unticked box, an empty field, a list choice, a field with a tooltip
+    label of its own; a second page of fields alone."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Application form", fontsize=16)
+
+    def field(
+        page: Any, kind: int, name: str, rect: tuple[float, ...], value: Any, **more: Any
+    ) -> None:
+        widget = pymupdf.Widget()
+        widget.field_type, widget.field_name, widget.rect = kind, name, pymupdf.Rect(*rect)
+        for attribute, setting in more.items():
+            setattr(widget, attribute, setting)
+        widget.field_value = value
+        page.add_widget(widget)
+
+    for y, label in (
+        (110, "Applicant name:"),
+        (140, "Approved:"),
+        (170, "Urgent:"),
+        (200, "Notes:"),
+    ):
+        page.insert_text((72, y), label)
+    page.insert_text((72, 230), "Land:")  # printed, but the field names its own label
+    page.insert_text((20, 110), "A1")  # a column of its own, left of the label
+    field(page, pymupdf.PDF_WIDGET_TYPE_TEXT, "f1_01", (180, 98, 400, 116), "CANARY-FORM Jane Doe")
+    field(page, pymupdf.PDF_WIDGET_TYPE_CHECKBOX, "ok", (180, 128, 195, 143), True)
+    field(page, pymupdf.PDF_WIDGET_TYPE_CHECKBOX, "urgent", (180, 158, 195, 173), False)
+    field(page, pymupdf.PDF_WIDGET_TYPE_TEXT, "notes", (180, 188, 400, 206), "")
+    field(
+        page,
+        pymupdf.PDF_WIDGET_TYPE_COMBOBOX,
+        "country",
+        (180, 218, 400, 236),
+        "Norway",
+        choice_values=["Norway", "Sweden"],
+        field_label="Country of residence",
+    )
+    second = doc.new_page()
+    field(second, pymupdf.PDF_WIDGET_TYPE_TEXT, "signed_by", (72, 72, 300, 90), "CANARY-SIGNER")
+    return doc.tobytes()
+
+
+def test_a_pdf_forms_filled_fields_are_read_under_their_labels(tmp_path: Path) -> None:
+    """A field's shown value had come out as page text away from its label, in the box's
+    font size (the name as a heading, a tick as "### 3"); one without an appearance was
+    lost."""
+    parsed = parse_file(_file(tmp_path, "form.pdf", _form_pdf()), "form.pdf", OPTIONS)
+    first, second = parsed.segments
+    assert first.text.endswith(
+        "Form fields:\n- Applicant name: CANARY-FORM Jane Doe\n- Approved: yes\n"
+        "- Country of residence: Norway"
+    )
+    assert first.text.count("CANARY-FORM") == 1 and "### 3" not in first.text
+    assert second.text == "Form fields:\n- signed_by: CANARY-SIGNER" and second.page == 2
