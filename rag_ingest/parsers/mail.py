@@ -90,6 +90,15 @@ def _attached_message(part: Any) -> EmailMessage | None:
     return content if isinstance(content, EmailMessage) else None
 
 
+def _body_text(message: EmailMessage) -> str:
+    """The message's plain-text body, else its HTML body as text; "" for none."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    body = _content(part)
+    return (html_text(body) if part.get_content_subtype() == "html" else body).strip()
+
+
 def _attachments(
     message: EmailMessage, warnings: list[str], bodies: list[str]
 ) -> Iterator[tuple[Any, bool]]:
@@ -109,13 +118,9 @@ def _attachments(
             warnings.append(f"attachment {name or 'winmail.dat'}: {type(exc).__name__}: {exc}")
             yield part, False
             continue
-        body_part = inner.get_body(preferencelist=("plain", "html"))
-        if body_part is not None:
-            body = _content(body_part)
-            if body_part.get_content_subtype() == "html":
-                body = html_text(body)
-            if body.strip():
-                bodies.append(body.strip())
+        body = _body_text(inner)
+        if body:
+            bodies.append(body)
         yield from ((inner_part, True) for inner_part in inner.iter_attachments())
 
 
@@ -206,13 +211,7 @@ def parse_email(
                 kinds[filename] = member_kind(parsed)
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
-    body_part = message.get_body(preferencelist=("plain", "html"))
-    body = ""
-    if body_part is not None:
-        body = _content(body_part)
-        if body_part.get_content_subtype() == "html":
-            body = html_text(body)
-    body = body.strip() or "\n\n".join(wrapped)  # an RTF mail's body may be there alone
+    body = _body_text(message) or "\n\n".join(wrapped)  # an RTF mail's body may be there alone
     if not body and not attachments:
         raise BlankDocumentError(f"{name}: an e-mail without text: nothing to index")
     text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)

@@ -444,18 +444,16 @@ def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> b
     return _NOTE_REFERENCE.sub(cite, document)
 
 
-def _slide_extras(data: bytes) -> tuple[dict[int, str], dict[int, str]]:
+def _slide_extras(deck: Any) -> tuple[dict[int, str], dict[int, str]]:
     """Each slide's speaker notes, and its SmartArt diagrams' text as Markdown lists, by
     slide number (docling's pages), where it has any: docling's PPTX backend leaves both
     out, and a deck's notes often carry the talk, its diagrams the process or the
-    structure it shows."""
-    from pptx import Presentation
-
+    structure it shows. ``deck``: python-pptx's presentation (docling's own)."""
     from rag_ingest.parsers.smartart import DIAGRAM_DATA, diagram_markdown
 
     notes: dict[int, str] = {}
     diagrams: dict[int, str] = {}
-    for number, slide in enumerate(Presentation(BytesIO(data)).slides, start=1):
+    for number, slide in enumerate(deck.slides, start=1):
         if slide.has_notes_slide:
             text = (slide.notes_slide.notes_text_frame.text or "").strip()
             if text:
@@ -470,6 +468,12 @@ def _slide_extras(data: bytes) -> tuple[dict[int, str], dict[int, str]]:
         if any(drawn):
             diagrams[number] = "\n\n".join(d for d in drawn if d)
     return notes, diagrams
+
+
+def _presentation(data: bytes) -> Any:
+    from pptx import Presentation
+
+    return Presentation(BytesIO(data))
 
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
@@ -852,7 +856,13 @@ def _parse_docling(
         formulas = _formulas_shown(converter.workbook, data) if kind == "xlsx" else 0
         doc = converter.convert()
         _drop_relative_links(doc)
-        notes, diagrams = _slide_extras(data) if kind == "pptx" else ({}, {})
+        notes: dict[int, str] = {}
+        diagrams: dict[int, str] = {}
+        if kind == "pptx":
+            # The deck as docling's backend opened it: not parsed from the bytes again.
+            notes, diagrams = _slide_extras(
+                getattr(converter, "pptx_obj", None) or _presentation(data)
+            )
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.
         sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
