@@ -450,6 +450,10 @@ def document_text(parsed: ParsedDocument) -> str:
     return "\n\n".join(_joined(group, kind)[0] for _, kind, _, group in _members(parsed))
 
 
+# Documents of pages that stand alone: slides, and drawings' pages.
+_SLIDES = frozenset({"pptx", "ppt", "odp", "odg"})
+
+
 def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
     stack: list[tuple[int, str]] = []
     for start, level, title in headings:
@@ -589,7 +593,9 @@ def chunk_document(
         if any(scanned[first : last + 1]):
             metadata["ocr"] = True  # read from an image: expect recognition errors
         if headings:
-            path = _heading_path(headings, start)
+            # A slide's title heads that slide only: a slide without one is under none.
+            scope = starts[first] if parsed.file_type in _SLIDES else 0
+            path = _heading_path([h for h in headings if h[0] >= scope], start)
             if path:
                 metadata["heading_path"] = path
         if parsed.language:

@@ -850,3 +850,27 @@ def test_each_chunk_says_where_it_stands_in_the_document_text(tmp_path: Path) ->
     pdf = tmp_path / "terms.pdf"
     text = parse_file(str(pdf), "terms.pdf", ParseOptions()).text
     assert "CANARY-COMMITTEE shall review it." in text and "the payment." in text
+
+
+@pytest.mark.parametrize(("file_type", "inherited"), [("pdf", True), ("pptx", False)])
+def test_a_page_without_a_heading_is_under_the_last_one_unless_it_is_a_slide(
+    file_type: str, inherited: bool
+) -> None:
+    """A PDF's section runs on over its pages; a slide's title heads that slide only."""
+    words = " ".join(f"word{i}" for i in range(60))
+    parsed = ParsedDocument(
+        file_type,
+        [Segment(f"# Section A\n\n{words}", page=1), Segment(f"Untitled {words}", page=2)],
+        parser="test",
+    )
+    settings = ChunkSettings(
+        whole_document_tokens=0,
+        chunk_tokens=64,
+        overlap_tokens=0,
+        file_configs={file_type: FileConfig(strategy="markdown")},
+    )
+    second = [
+        c for c in chunk_document(parsed, settings, {}).chunks if c.text.startswith("Untitled")
+    ]
+    assert second and second[0].metadata["page_start"] == 2
+    assert second[0].metadata.get("heading_path") == ("Section A" if inherited else None)

@@ -1859,6 +1859,9 @@ def test_a_powerpoint_97_deck_is_read_slide_by_slide_under_its_titles(tmp_path: 
     plan = chunk_document(parsed, ChunkSettings(whole_document_tokens=0), {})
     table = [c for c in plan.chunks if c.text.startswith("| Metric")]
     assert table[0].metadata["heading_path"] == "Numbers" and table[0].metadata["page_start"] == 3
+    # A slide without a title is under none: not under the slide before it.
+    blank = [c for c in plan.chunks if c.text.startswith("A free text box")]
+    assert "heading_path" not in blank[0].metadata
     for name in ("deck.pptx", "deck.pps", "deck"):
         assert detect(_file(tmp_path, name, data), name).kind == "ppt"
 
