@@ -14,6 +14,7 @@ import mimetypes
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote
 from xml.etree import ElementTree
@@ -338,7 +339,7 @@ def parse_opendocument(
                 return pictures.into(_opendocument(body, name, kind, title, writer, pictures))
             except RecursionError:
                 raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
@@ -469,7 +470,7 @@ def parse_epub(
                     body = with_markers(body, picture)
                 # Where the chapter ends, to split docling's Markdown by chapter.
                 bodies.append(body + f"<p>&#{_CHAPTER};{number}&#{_CHAPTER + 1};</p>".encode())
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
     head = f"<title>{html.escape(title)}</title>" if title else ""
     start = f'<html><head><meta charset="utf-8">{head}</head><body>'.encode()

@@ -257,7 +257,7 @@ def _parse(
         wanted = pages if pages is not None else range(doc.page_count)
         warnings: list[str] = []
         parser = f"pymupdf4llm-{mode}"
-        fields = {i + 1: _form_fields(pymupdf, doc[i]) for i in wanted} if doc.is_form_pdf else {}
+        fields = _forms(pymupdf, doc, wanted)
         try:
             segments = _markdown_pages(pymupdf4llm, doc, mode, wanted, headers)
         except Exception as exc:  # a pymupdf4llm bug must not lose the document
@@ -288,6 +288,15 @@ def _parse(
         images=images,
         scans=scans,
     )
+
+
+def _forms(pymupdf: Any, doc: Any, wanted: range) -> dict[int, list[str]]:
+    """The filled fields of each page of ``wanted`` (see :func:`_form_fields`); none when
+    MuPDF cannot read the form: its pages' text is read all the same."""
+    try:
+        return {i + 1: _form_fields(pymupdf, doc[i]) for i in wanted} if doc.is_form_pdf else {}
+    except Exception:  # MuPDF's errors on a broken form (a bad page tree, a bad DA string)
+        return {}
 
 
 def _form_fields(pymupdf: Any, page: Any) -> list[str]:

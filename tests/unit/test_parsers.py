@@ -2504,3 +2504,43 @@ def test_a_pdf_forms_filled_fields_are_read_under_their_labels(tmp_path: Path) -
     )
     assert first.text.count("CANARY-FORM") == 1 and "### 3" not in first.text
     assert second.text == "Form fields:\n- signed_by: CANARY-SIGNER" and second.page == 2
+
+
+def _broken_member(package: bytes, member: str) -> bytes:
+    """``package`` with ``member``'s deflated data overwritten: zlib fails on it (before
+    any CRC check)."""
+    data = bytearray(package)
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        info = archive.getinfo(member)
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_length + extra_length
+    data[start : start + info.compress_size] = b"\xff" * info.compress_size
+    return bytes(data)
+
+
+def test_a_drawing_or_opendocument_whose_member_will_not_inflate_is_corrupt(
+    tmp_path: Path,
+) -> None:
+    """zlib's own error had escaped untyped (found by mutating files at random)."""
+    drawing = docs.vsdx_bytes([("P", "page1.xml", "<Shape ID='1'><Text>x</Text></Shape>")])
+    for name, data, member in (
+        ("d.vsdx", drawing, "visio/pages/page1.xml"),
+        ("m.odt", docs.corpus()["docs/manual.odt"], "content.xml"),
+    ):
+        path = _file(tmp_path, name, _broken_member(data, member))
+        with pytest.raises(CorruptDocumentError, match=rf"^{re.escape(name)}: "):
+            parse_file(path, name, OPTIONS)
+
+
+def test_a_form_mupdf_cannot_read_leaves_the_pages_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pymupdf
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("could not convert string to float: 'Î'")  # a bad DA string
+
+    monkeypatch.setattr(pymupdf.Page, "widgets", broken)
+    parsed = parse_file(_file(tmp_path, "form.pdf", _form_pdf()), "form.pdf", OPTIONS)
+    assert "Applicant name:" in parsed.text and "Form fields" not in parsed.text
