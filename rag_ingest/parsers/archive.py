@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import hashlib
 import itertools
@@ -50,6 +51,7 @@ from rag_ingest.errors import (
     DocumentError,
     EncryptedDocumentError,
     NoTextFormatError,
+    UnsupportedFileTypeError,
     ZipBombError,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
@@ -149,7 +151,8 @@ def _members(path: str, name: str, max_ratio: float) -> Iterator[Iterator[_Membe
             else:
                 listed = _tar_members(archive)
             yield (m for m in listed if not _metadata(m.name))
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, NotImplementedError) as exc:
+        # NotImplementedError: zipfile's word for a version number it does not know
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
@@ -451,9 +454,17 @@ def _read_members(
                 # the limit counted (a zip member that runs on fails its CRC check).
                 with member.open() as source:
                     digest = _copy(source, scratch)
+            except NotImplementedError as exc:  # a compression zipfile lacks (Deflate64)
+                # A RuntimeError too: it had been reported as password-protected.
+                raise UnsupportedFileTypeError(f"a member zipfile cannot unpack ({exc})") from exc
             except RuntimeError as exc:  # zipfile's word for an encrypted member
                 raise EncryptedDocumentError(f"password-protected ({exc})") from exc
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+                raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise  # a full disk, not a bad member
+                # An offset the archive's directory gives that no file has.
                 raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
             entry: dict[str, Any] = cached.get(shown) or {}
             file_name = PurePosixPath(member.name).name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
 from rag_ingest.errors import (
@@ -190,7 +191,8 @@ def _zip_kind(path: str) -> str | None:
                     kind = _MIMETYPES.get(member.read(100).strip())
                     if kind:
                         return kind
-    except (zipfile.BadZipFile, OSError, RuntimeError):  # RuntimeError: encrypted member
+    # RuntimeError: an encrypted member; NotImplementedError: a version zipfile refuses.
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error, NotImplementedError):
         return None
     if "[Content_Types].xml" not in names:
         return None

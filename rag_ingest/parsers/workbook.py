@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -78,7 +79,7 @@ def measure_sheets(path: str, name: str) -> int:
                         "(Ctrl+End in Excel goes to it.) Delete it and save again"
                     )
             return size
-    except (zipfile.BadZipFile, RuntimeError) as exc:
+    except (zipfile.BadZipFile, RuntimeError, EOFError, zlib.error) as exc:  # a broken sheet too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 

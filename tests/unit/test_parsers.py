@@ -2544,3 +2544,56 @@ def test_a_form_mupdf_cannot_read_leaves_the_pages_text(
     monkeypatch.setattr(pymupdf.Page, "widgets", broken)
     parsed = parse_file(_file(tmp_path, "form.pdf", _form_pdf()), "form.pdf", OPTIONS)
     assert "Applicant name:" in parsed.text and "Form fields" not in parsed.text
+
+
+def _stored_zip(files: dict[str, bytes]) -> bytearray:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return bytearray(out.getvalue())
+
+
+def test_zips_zipfile_cannot_open_fail_typed_or_lose_only_their_member(tmp_path: Path) -> None:
+    """Found by mutating files at random: each of these had escaped untyped, or been
+    called password-protected."""
+    files = {"a.md": b"# A\n\nalpha text here", "b.md": b"# B\n\nCANARY beta text"}
+    # A compression method zipfile lacks (Deflate64, as Windows writes large files):
+    # NotImplementedError is a RuntimeError, which had read as "password-protected".
+    data = _stored_zip(files)
+    struct.pack_into("<H", data, data.find(b"PK\x03\x04") + 8, 9)
+    struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 10, 9)
+    parsed = parse_file(_file(tmp_path, "d64.zip", bytes(data)), "d64.zip", OPTIONS)
+    assert [s.member for s in parsed.segments] == ["b.md"]
+    assert parsed.warnings == [
+        "a.md: UnsupportedFileTypeError: a member zipfile cannot unpack "
+        "(That compression method is not supported)"
+    ]
+    # A version zipfile does not know, in the central directory.
+    data = _stored_zip(files)
+    struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 6, 217)
+    with pytest.raises(CorruptDocumentError, match=r"not a readable archive \(zip file version"):
+        parse_file(_file(tmp_path, "v.zip", bytes(data)), "v.zip", OPTIONS)
+    # A central directory said to start past where it does: members at negative offsets
+    # (EINVAL from the seek), each a corrupt member.
+    data = _stored_zip(files)
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", data, end + 16, struct.unpack_from("<I", data, end + 16)[0] + 100)
+    with pytest.raises(NoTextFormatError, match="none with text"):
+        parse_file(_file(tmp_path, "n.zip", bytes(data)), "n.zip", OPTIONS)
+
+
+def test_a_workbook_or_opendocument_with_a_member_that_will_not_inflate_fails_typed(
+    tmp_path: Path,
+) -> None:
+    book = _broken_member(docs.xlsx_bytes([["a", "b"], [1, 2]]), "xl/worksheets/sheet1.xml")
+    with pytest.raises(CorruptDocumentError, match=r"^b\.xlsx: not a readable archive"):
+        parse_file(_file(tmp_path, "b.xlsx", book), "b.xlsx", OPTIONS)
+    # Its "mimetype" deflated and broken: not an OpenDocument file by content.
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", b"application/vnd.oasis.opendocument.text" * 4)
+        archive.writestr("content.xml", b"<x/>")
+    odt = _broken_member(out.getvalue(), "mimetype")
+    with pytest.raises(UnsupportedFileTypeError, match=r"^m\.odt: a zip or tar archive"):
+        parse_file(_file(tmp_path, "m.odt", odt), "m.odt", OPTIONS)
