@@ -594,8 +594,11 @@ def chunk_document(
             metadata["ocr"] = True  # read from an image: expect recognition errors
         if headings:
             # A slide's title heads that slide only: a slide without one is under none.
-            scope = starts[first] if parsed.file_type in _SLIDES else 0
-            path = _heading_path([h for h in headings if h[0] >= scope], start)
+            if parsed.file_type in _SLIDES:
+                scope = starts[first]
+                path = _heading_path([h for h in headings if h[0] >= scope], start)
+            else:
+                path = _heading_path(headings, start)
             if path:
                 metadata["heading_path"] = path
         if parsed.language:
