@@ -27,8 +27,7 @@ def diagram_markdown(data: bytes) -> str:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError:
         return ""
-    texts: dict[str, str] = {}
-    order: list[str] = []
+    texts: dict[str, str] = {}  # in the points' order
     tops: list[str] = []
     for point in root.iter(f"{_DGM}pt"):
         key, kind = point.get("modelId", ""), point.get("type", "node")
@@ -43,7 +42,6 @@ def diagram_markdown(data: bytes) -> str:
         )
         if text:
             texts[key] = text
-            order.append(key)
     children: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for link in root.iter(f"{_DGM}cxn"):
         if link.get("type", "parOf") == "parOf":
@@ -64,7 +62,7 @@ def diagram_markdown(data: bytes) -> str:
 
     for top in tops:
         place(top, 0)
-    for key in order:  # points no connection reaches from the root
+    for key in texts:  # points no connection reaches from the root
         place(key, 0)
     return "\n".join(lines)
 
