@@ -28,6 +28,22 @@ def pdf_bytes(pages: list[str], *, encrypt: bool = False) -> bytes:
     return bytes(doc.tobytes())
 
 
+def pdf_with_attachments(
+    pdf: bytes, embedded: dict[str, bytes], annotated: dict[str, bytes] | None = None
+) -> bytes:
+    """``pdf`` with files attached: ``embedded`` in its name tree (as Acrobat's "Attach
+    file" and portfolios keep them), ``annotated`` as file attachment annotations (a
+    paperclip icon) on its first page."""
+    import pymupdf
+
+    doc = pymupdf.open("pdf", pdf)
+    for name, data in embedded.items():
+        doc.embfile_add(name, data, filename=name)
+    for i, (name, data) in enumerate((annotated or {}).items()):
+        doc[0].add_file_annot((500, 72 + 30 * i), data, name)
+    return bytes(doc.tobytes())
+
+
 def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     from docx import Document
 

@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import re
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag_ingest.errors import (
     BinaryContentError,
@@ -22,10 +22,14 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression, unpacked
-from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect
+from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect, no_text
+
+if TYPE_CHECKING:
+    from rag_ingest.parsers.pdf import ReadAttached
 
 __all__ = [
     "CODE_LANGUAGES",
+    "attachment_reader",
     "FileKind",
     "ParseOptions",
     "ParsedDocument",
@@ -52,6 +56,28 @@ def _blank(path: str) -> bool:
 def _plugin(spec: str) -> Any:
     module, _, attribute = spec.partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def attachment_reader(options: ParseOptions) -> ReadAttached | None:
+    """How the files attached to a PDF are read: each as a file of its own type, without
+    pictures to describe, its own PDF attachments not read; None when they are not read
+    (``options.pdf_attachments``). One whose name says it holds no text is not opened."""
+    if not options.pdf_attachments:
+        return None
+    inner = dataclasses.replace(options, pdf_attachments=False, max_images=0)
+
+    def read(data: bytes, filename: str, warnings: list[str]) -> ParsedDocument | None:
+        if (what := no_text(filename, images=options.reads_images)) is not None:
+            warnings.append(f"attachment {filename}: not read: {what}")
+            return None
+        from rag_ingest.parsers.archive import read_attached
+
+        image = no_text(filename) is not None  # only OCR reads it: a photo has no text
+        return read_attached(
+            data, filename, lambda p, n: parse_file(p, n, inner), warnings, options.temp_dir, image
+        )
+
+    return read
 
 
 def parse_file(
@@ -86,6 +112,8 @@ def parse_file(
             options.min_image_bytes,
             drop_running=options.pdf_drop_running_lines,
             ocr=options.ocr,
+            read_attached=attachment_reader(options),
+            max_attached=options.max_unzipped_size,
         )
     elif kind.kind == "image":
         from rag_ingest.parsers.image import parse_image

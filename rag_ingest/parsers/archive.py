@@ -71,6 +71,7 @@ __all__ = [
     "merge_parts",
     "parse_archive",
     "plan_archive",
+    "read_attached",
     "read_part",
 ]
 
@@ -182,6 +183,34 @@ def member_segments(parsed: ParsedDocument, name: str, heading: str, levels: int
             text = f"{heading}\n\n{text}" if i == 0 else text
         out.append(dataclasses.replace(segment, text=text, member=name))
     return out
+
+
+def read_attached(
+    data: bytes,
+    filename: str,
+    read: Callable[[str, str], ParsedDocument],
+    warnings: list[str],
+    temp_dir: str | None,
+    image: bool = False,
+) -> ParsedDocument | None:
+    """A file attached to a document (an e-mail's attachment, a PDF's embedded file)
+    written to a scratch name and parsed by ``read(path, filename)``; None when it holds
+    no text, or when it fails, noted in ``warnings`` (but a blank file, or an ``image``
+    with no text, a logo or a photo, passed over in silence)."""
+    if not data:
+        return None
+    with tempfile.TemporaryDirectory(prefix="rag-ingest-attached-", dir=temp_dir) as scratch:
+        path = os.path.join(scratch, "attachment")  # never a path from the document
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            parsed = read(path, filename)
+        except DocumentError as exc:
+            photo = image and isinstance(exc, NoTextFormatError)
+            if not (photo or isinstance(exc, BlankDocumentError)):
+                warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
+            return None
+    return parsed if parsed.text.strip() else None
 
 
 def member_kind(parsed: ParsedDocument) -> tuple[str, str | None]:

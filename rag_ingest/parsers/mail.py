@@ -29,9 +29,8 @@ from rag_ingest.errors import (
     CorruptDocumentError,
     DocumentError,
     MissingExtraError,
-    NoTextFormatError,
 )
-from rag_ingest.parsers.archive import member_kind, member_segments
+from rag_ingest.parsers.archive import member_kind, member_segments, read_attached
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
@@ -124,34 +123,6 @@ def _attachments(
         yield from ((inner_part, True) for inner_part in inner.iter_attachments())
 
 
-def _read_attachment(
-    part: Any,
-    filename: str,
-    read: Callable[[str, str], ParsedDocument],
-    warnings: list[str],
-    temp_dir: str | None,
-) -> ParsedDocument | None:
-    """The attachment parsed, or None: no text, or a failure noted in ``warnings`` (an
-    image with no text, a logo or a photo, passed over in silence)."""
-    forwarded = _attached_message(part)
-    data = forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True) or b""
-    if not data:
-        return None
-    with tempfile.TemporaryDirectory(prefix="rag-ingest-mail-", dir=temp_dir) as scratch:
-        path = os.path.join(scratch, "attachment")  # never a path from the message
-        with open(path, "wb") as f:
-            f.write(bytes(data))
-        try:
-            parsed = read(path, filename)
-        except DocumentError as exc:
-            # A photo, or an attachment with nothing written in it, is passed over.
-            photo = isinstance(exc, NoTextFormatError) and part.get_content_maintype() == "image"
-            if not (photo or isinstance(exc, BlankDocumentError)):
-                warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
-            return None
-    return parsed if parsed.text.strip() else None
-
-
 def parse_email(
     path: str,
     name: str,
@@ -203,7 +174,10 @@ def parse_email(
             and not no_text(filename, images=read_images)
             and (read_images or not image)
         ):
-            parsed = _read_attachment(part, filename, read_attachment, warnings, temp_dir)
+            data = forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True)
+            parsed = read_attached(
+                bytes(data or b""), filename, read_attachment, warnings, temp_dir, image
+            )
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
                 heading = f"## Attachment: {filename}"

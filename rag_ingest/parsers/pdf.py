@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import itertools
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from rag_ingest.errors import (
@@ -17,6 +21,7 @@ from rag_ingest.errors import (
     MissingExtraError,
 )
 from rag_ingest.ocr import OcrOptions, letters
+from rag_ingest.parsers.archive import member_kind, member_segments
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 
 __all__ = [
@@ -33,7 +38,11 @@ __all__ = [
 
 # PyMuPDF is not thread-safe: in thread mode every PDF parse holds this lock
 # (LangChain's PyMuPDF4LLM loader does the same). Worker processes parse freely.
-PDF_LOCK = threading.Lock()
+# Reentrant: a PDF attached to a PDF is parsed while its parent is open.
+PDF_LOCK = threading.RLock()
+# Read with a PDF's pages (see :func:`parse_pdf`): an attached file's bytes and name, and
+# the PDF's warnings to add to; its parse, or None (no text, or it could not be read).
+ReadAttached = Callable[[bytes, str, list[str]], ParsedDocument | None]
 _mode_set: str | None = None
 
 
@@ -60,15 +69,24 @@ def parse_pdf(
     headers: Any = None,
     drop_running: bool = True,
     ocr: OcrOptions | None = None,
+    read_attached: ReadAttached | None = None,
+    max_attached: int = 512 * 1024 * 1024,
 ) -> ParsedDocument:
     """The PDF as Markdown, a segment per page. With ``pages``, only those (0-based) pages,
     and no error when they hold no text: one range of a split document (see
     :func:`split_plan`), its ``headers`` computed over the whole document, its running
     lines left for :func:`merge_ranges` to judge over every page. With ``ocr``, scanned
     pages (see :func:`_scanned`) are listed in ``scans``, to be read by
-    :func:`read_pages`; running lines and the want of text are then judged after."""
+    :func:`read_pages`; running lines and the want of text are then judged after.
+
+    With ``read_attached``, the files attached to the PDF (see :func:`_attached`) follow
+    its pages, read by it, at most ``max_attached`` bytes of them; a range reads them
+    when it holds the last page."""
     with PDF_LOCK:
-        parsed = _parse(path, name, mode, max_images, min_image_bytes, pages, headers, ocr)
+        parsed = _parse(
+            path, name, mode, max_images, min_image_bytes, pages, headers, ocr,
+            read_attached, max_attached,
+        )  # fmt: skip
     if pages is None and not parsed.scans:
         if drop_running:
             parsed.segments = drop_running_lines(parsed.segments)
@@ -132,6 +150,7 @@ def merge_ranges(
         warnings=warnings,
         images=images,
         scans=scans,
+        members={k: v for part in parts for k, v in part.members.items()},
     )
 
 
@@ -164,7 +183,11 @@ def drop_running_lines(segments: list[Segment]) -> list[Segment]:
     """The pages without their running headers and footers: a line among the first or
     last few of a page, in a block of at most two lines, that recurs, digits aside, at an
     end of at least 3 pages and 40% of them. Left in, 'ACME - Confidential' and 'Page 7
-    of 90' sat inside every paragraph that crossed a page, and in every chunk's vector."""
+    of 90' sat inside every paragraph that crossed a page, and in every chunk's vector.
+    The files attached after the pages (``Segment.member``) are left as they are."""
+    attached = [s for s in segments if s.member is not None]
+    if attached:
+        return drop_running_lines([s for s in segments if s.member is None]) + attached
     if len(segments) < 3:
         return segments
     pages: list[tuple[list[str], dict[int, str]]] = []  # lines, and keys of edge lines
@@ -251,6 +274,8 @@ def _parse(
     pages: range | None,
     headers: Any,
     ocr: OcrOptions | None = None,
+    read_attached: ReadAttached | None = None,
+    max_attached: int = 0,
 ) -> ParsedDocument:
     pymupdf, pymupdf4llm = _import(mode)
     with _open(pymupdf, path, name) as doc:
@@ -258,6 +283,8 @@ def _parse(
         warnings: list[str] = []
         parser = f"pymupdf4llm-{mode}"
         fields = _forms(pymupdf, doc, wanted)
+        attaching = read_attached is not None and wanted.stop >= doc.page_count
+        annotated = _annotated(pymupdf, doc) if attaching else []
         try:
             segments = _markdown_pages(pymupdf4llm, doc, mode, wanted, headers)
         except Exception as exc:  # a pymupdf4llm bug must not lose the document
@@ -278,7 +305,16 @@ def _parse(
             scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
-    segments = [s for s in segments if s.text.strip()]
+        segments = [s for s in segments if s.text.strip()]
+        members: dict[str, tuple[str, str | None]] = {}
+        if attaching:
+            assert read_attached is not None
+            for filename, data in _attached(doc, annotated, max_attached, warnings):
+                got = read_attached(data, filename, warnings)
+                if got is not None:
+                    heading = f"## Attachment: {filename}"
+                    segments += member_segments(got, filename, heading, 2)
+                    members[filename] = member_kind(got)
     return ParsedDocument(
         "pdf",
         segments,
@@ -287,7 +323,89 @@ def _parse(
         warnings=warnings,
         images=images,
         scans=scans,
+        members=members,
     )
+
+
+# An e-invoice's own content again, as XML for machines (ZUGFeRD, Factur-X, XRechnung,
+# Order-X): read, it doubled the invoice's chunks in tags.
+_INVOICE_XML = frozenset({"factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml"})
+
+
+def _attached(
+    doc: Any, annotated: list[tuple[str, int]], budget: int, warnings: list[str]
+) -> Iterator[tuple[str, bytes]]:
+    """The files attached to the PDF, ``(name, bytes)`` one at a time: its embedded files
+    (a portfolio's, whose cover page may say nothing else), then those of its file
+    attachment annotations (``annotated``: see :func:`_annotated`). The same file twice
+    is given once; one past what is left of ``budget`` bytes, or one MuPDF cannot
+    extract, is a warning."""
+    seen: set[tuple[str, bytes]] = set()
+
+    def take(name: str, size: int, get: Callable[[], bytes]) -> tuple[str, bytes] | None:
+        nonlocal budget
+        name = PurePosixPath(name.replace("\\", "/")).name or "attachment"
+        if name.casefold() in _INVOICE_XML:
+            warnings.append(f"attachment {name}: the e-invoice's XML (the PDF's own content)")
+            return None
+        if size > budget:
+            warnings.append(f"attachment {name}: {size} bytes, past the {budget} left to read")
+            return None
+        try:
+            data = get()
+        except Exception as exc:  # MuPDF's errors on a broken stream
+            warnings.append(f"attachment {name}: could not be extracted ({exc})")
+            return None
+        key = (name, hashlib.sha256(data).digest())
+        if len(data) > budget or key in seen:
+            if key not in seen:
+                warnings.append(f"attachment {name}: {len(data)} bytes, past the {budget} left")
+            return None
+        seen.add(key)
+        budget -= len(data)
+        return name, data
+
+    try:
+        count = doc.embfile_count()
+    except Exception:  # a broken name tree: the pages are read all the same
+        count = 0
+    for i in range(count):
+        try:
+            info = doc.embfile_info(i)
+        except Exception as exc:  # a broken file specification
+            warnings.append(f"attached file {i + 1}: could not be read ({exc})")
+            continue
+        name = info.get("ufilename") or info.get("filename") or info.get("name") or ""
+        got = take(name, max(0, info.get("size") or 0), functools.partial(doc.embfile_get, i))
+        if got is not None:
+            yield got
+    for name, xref in annotated:
+        size = doc.xref_get_key(xref, "Params/Size")[1]  # "null" when it says none
+        got = take(
+            name, int(size) if size.isdigit() else 0, functools.partial(doc.xref_stream, xref)
+        )
+        if got is not None:
+            yield got
+
+
+def _annotated(pymupdf: Any, doc: Any) -> list[tuple[str, int]]:
+    """The files of the PDF's file attachment annotations, page by page: each one's name
+    and the xref of its stream, found before pymupdf4llm bakes the annotations into
+    their pages (after, they were gone; the streams stay)."""
+    found = []
+    try:
+        for number in range(doc.page_count):
+            # The page's own dictionary first: loading every page of a long PDF costs more.
+            if doc.xref_get_key(doc.page_xref(number), "Annots")[0] == "null":
+                continue
+            page = doc[number]  # held: an annotation of a page let go reads nothing
+            for annot in page.annots(types=[pymupdf.PDF_ANNOT_FILE_ATTACHMENT]):
+                kind, ref = doc.xref_get_key(annot.xref, "FS/EF/F")
+                if kind == "xref":
+                    found.append((annot.file_info.get("filename") or "", int(ref.split()[0])))
+    except Exception:  # MuPDF's errors on a broken annotation: the pages are read all the same
+        pass
+    return found
 
 
 def _forms(pymupdf: Any, doc: Any, wanted: range) -> dict[int, list[str]]:

@@ -37,7 +37,7 @@ from rag_ingest.errors import (
     ParserMemoryError,
     ParserTimeoutError,
 )
-from rag_ingest.parsers import detect, parse_file
+from rag_ingest.parsers import attachment_reader, detect, parse_file
 from rag_ingest.parsers.archive import (
     ArchivePlan,
     Nested,
@@ -235,6 +235,8 @@ def parse_range(
         pages,
         headers,
         ocr=options.ocr,
+        read_attached=attachment_reader(options),
+        max_attached=options.max_unzipped_size,
     )
 
 

@@ -69,14 +69,15 @@ def finish(
         return parsed
     from rag_ingest.parsers.pdf import drop_running_lines, no_text_error
 
-    by_page = {s.page: s for s in parsed.segments}
+    attached = [s for s in parsed.segments if s.member is not None]  # after the pages
+    by_page = {s.page: s for s in parsed.segments if s.member is None}
     used = []
     for segment in read:
         own = by_page.get(segment.page)
         if letters(segment.text) > letters(own.text if own else ""):
             by_page[segment.page] = segment
             used.append(segment.page)
-    parsed.segments = [by_page[n] for n in sorted(by_page, key=lambda n: n or 0)]
+    parsed.segments = [by_page[n] for n in sorted(by_page, key=lambda n: n or 0)] + attached
     parsed.scans = []
     if used:
         parsed.parser += "+ocr"

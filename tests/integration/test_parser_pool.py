@@ -171,8 +171,9 @@ def test_a_worker_still_starting_outlives_a_terminal_ctrl_c() -> None:
 
 
 def _long_pdf(path: Path) -> Path:
-    """Twelve pages: headings in a larger font, a ruled table, the same logo on two pages
-    and another image, so that ranges must agree on headings, tables and images."""
+    """Sixteen pages: headings in a larger font, a ruled table, the same logo on two
+    pages and another image, so that ranges must agree on headings, tables and images;
+    and two files attached."""
     import os
 
     import pymupdf
@@ -195,6 +196,9 @@ def _long_pdf(path: Path) -> Path:
             page.insert_image(pymupdf.Rect(300, 500, 364, 564), stream=logo)
     doc.insert_pdf(pymupdf.open("pdf", docs.pdf_with_table()))
     doc.insert_pdf(pymupdf.open("pdf", docs.pdf_with_image("Figure page")))
+    # Attached files, read once, after the last page: one on page 5, in another range.
+    doc.embfile_add("appendix.md", b"# Appendix\n\nCANARY-APPENDIX", filename="appendix.md")
+    doc[4].add_file_annot((500, 60), b"CANARY-ERRATA page 2 is wrong", "errata.txt")
     doc.save(path)
     return path
 
@@ -254,6 +258,13 @@ async def test_a_long_pdf_is_parsed_in_page_ranges_with_the_same_result(tmp_path
     # The logo on pages 3 and 10 (two ranges) is one image, as in the whole parse.
     assert [(i.page, i.data) for i in split.images] == [(i.page, i.data) for i in whole.images]
     assert [i.page for i in split.images] == [3, 16]
+    assert [s.member for s in split.segments][-3:] == [None, "appendix.md", "errata.txt"]
+    assert split.text.count("CANARY-APPENDIX") == split.text.count("CANARY-ERRATA") == 1
+    assert split.members == {"appendix.md": ("markdown", None), "errata.txt": ("text", None)}
+    assert [c.metadata.get("attachment") for c in split_plan.chunks][-2:] == [
+        "appendix.md",
+        "errata.txt",
+    ]
 
 
 async def test_a_failing_range_fails_the_pdf_and_stops_the_other_ranges(tmp_path: Path) -> None:

@@ -265,6 +265,36 @@ def test_only_lines_of_words_standing_tall_mean_a_sideways_page() -> None:
     assert not _sideways([])
 
 
+def test_a_scanned_pdf_keeps_its_attachments_and_their_scans_are_read(tmp_path: Path) -> None:
+    """A scan's pages are merged with its OCR by page number: an attached file's pages
+    (the notes' and the receipt's, both of no page) had taken each other's place."""
+    scan = docs.scanned_pdf(["Expense report March", "Total due 42 euros CANARY-SCANPAGE"])
+    data = docs.pdf_with_attachments(
+        scan,
+        {
+            "notes.md": b"# Notes\n\nCANARY-NOTES approved",
+            "receipt.png": docs.scan_image(["Receipt 0042", "CANARY-RECEIPT paid by card"]),
+            "team.jpg": docs.photo(),
+        },
+    )
+    parsed = parse_file(_file(tmp_path, "expenses.pdf", data), "expenses.pdf", OCR)
+    assert [(s.member, s.page, s.ocr) for s in parsed.segments] == [
+        (None, 1, True),
+        (None, 2, True),
+        ("notes.md", None, False),
+        ("receipt.png", None, True),
+    ]
+    assert "CANARY-SCANPAGE" in parsed.segments[1].text
+    assert "CANARY-RECEIPT" in parsed.segments[3].text
+    assert parsed.warnings == ["2 scanned page(s) read by OCR: 1-2"]  # the photo: nothing
+    without = parse_file(_file(tmp_path, "e.pdf", data), "e.pdf", NO_OCR)
+    assert [s.member for s in without.segments] == ["notes.md"]
+    assert without.warnings == [
+        "attachment receipt.png: not read: an image (.png)",
+        "attachment team.jpg: not read: an image (.jpg)",
+    ]
+
+
 def test_an_emailed_scan_is_read_and_a_photo_passed_over(tmp_path: Path) -> None:
     from email.message import EmailMessage
 

@@ -2597,3 +2597,108 @@ def test_a_workbook_or_opendocument_with_a_member_that_will_not_inflate_fails_ty
     odt = _broken_member(out.getvalue(), "mimetype")
     with pytest.raises(UnsupportedFileTypeError, match=r"^m\.odt: a zip or tar archive"):
         parse_file(_file(tmp_path, "m.odt", odt), "m.odt", OPTIONS)
+
+
+def test_a_pdf_s_attached_files_are_read_after_its_pages(tmp_path: Path) -> None:
+    """Embedded files and file attachment annotations had been lost: a report's data
+    attached as XLSX, a PDF attached to a PDF."""
+    inner = docs.pdf_bytes(["CANARY-INNER first page", "CANARY-INNER second page"])
+    data = docs.pdf_with_attachments(
+        docs.pdf_bytes(["CANARY-COVER the report itself"]),
+        {
+            "figures.xlsx": docs.xlsx_bytes([["region", "sales"], ["CANARY-NORTH", 12]]),
+            "annex.pdf": inner,
+            "again.pdf": inner,  # the same bytes under another name: a file of its own
+            "factur-x.xml": b"<rsm:CrossIndustryInvoice>CANARY-XML</rsm:CrossIndustryInvoice>",
+            "logo.png": docs.photo(fmt="PNG"),
+        },
+        {"errata.md": b"# Errata\n\nCANARY-ERRATA page 3 is wrong", "annex.pdf": inner},
+    )
+    parsed = parse_file(_file(tmp_path, "report.pdf", data), "report.pdf", OPTIONS)
+    assert [(s.member, s.page) for s in parsed.segments] == [
+        (None, 1),
+        ("figures.xlsx", 1),  # its sheet
+        ("annex.pdf", 1),
+        ("annex.pdf", 2),
+        ("again.pdf", 1),
+        ("again.pdf", 2),
+        ("errata.md", None),  # the annotation's copy of annex.pdf is given once
+    ]
+    assert parsed.members == {
+        "figures.xlsx": ("xlsx", None),
+        "annex.pdf": ("pdf", None),
+        "again.pdf": ("pdf", None),
+        "errata.md": ("markdown", None),
+    }
+    attached = parsed.segments[2]
+    assert (
+        attached.text.startswith("## Attachment: annex.pdf\n\n") and "CANARY-INNER" in attached.text
+    )
+    assert "CANARY-NORTH" in parsed.segments[1].text
+    assert parsed.segments[-1].text.startswith("## Attachment: errata.md\n\n### Errata\n\n")
+    assert "CANARY-XML" not in parsed.text
+    assert parsed.warnings == [
+        "attachment factur-x.xml: the e-invoice's XML (the PDF's own content)",
+        "attachment logo.png: not read: an image (.png)",
+    ]
+    chunks = chunk_document(parsed, ChunkSettings(), {"filename": "report.pdf"}).chunks
+    where = [(c.metadata.get("attachment"), c.metadata.get("page_start")) for c in chunks]
+    assert where == [
+        (None, 1),
+        ("figures.xlsx", 1),
+        ("annex.pdf", 1),
+        ("again.pdf", 1),
+        ("errata.md", None),
+    ]
+    assert [c.metadata["file_type"] for c in chunks] == ["pdf", "xlsx", "pdf", "pdf", "markdown"]
+
+
+def test_a_portfolio_with_a_blank_cover_is_read_by_its_files(tmp_path: Path) -> None:
+    """A PDF portfolio's cover page often says nothing: its files are the document."""
+    data = docs.pdf_with_attachments(
+        docs.pdf_bytes([""]),
+        {"memo.docx": docs.docx_bytes("Memo", {"Budget": "CANARY-MEMO spend less"})},
+    )
+    path = _file(tmp_path, "portfolio.pdf", data)
+    parsed = parse_file(path, "portfolio.pdf", OPTIONS)
+    assert [s.member for s in parsed.segments] == ["memo.docx"]
+    assert "CANARY-MEMO" in parsed.text and parsed.file_type == "pdf"
+    off = ParseOptions(pdf_attachments=False)
+    with pytest.raises(EmptyDocumentError, match="no extractable text"):
+        parse_file(path, "portfolio.pdf", off)
+
+
+def test_a_pdf_s_attachments_are_read_one_level_down_within_the_size_limit(
+    tmp_path: Path,
+) -> None:
+    nested = docs.pdf_with_attachments(
+        docs.pdf_bytes(["CANARY-MIDDLE"]), {"deepest.md": b"# Deep\n\nCANARY-DEEPEST"}
+    )
+    broken = docs.pdf_bytes(["x"])[:200]
+    data = docs.pdf_with_attachments(
+        docs.pdf_bytes(["CANARY-TOP"]),
+        {"middle.pdf": nested, "broken.pdf": broken, "big.md": b"CANARY-BIG " * 1000},
+    )
+    path = _file(tmp_path, "top.pdf", data)
+    parsed = parse_file(path, "top.pdf", ParseOptions(max_unzipped_size=len(nested) + 5000))
+    assert "CANARY-MIDDLE" in parsed.text and "CANARY-DEEPEST" not in parsed.text
+    assert "CANARY-BIG" not in parsed.text
+    assert parsed.warnings[0].startswith("attachment broken.pdf: CorruptDocumentError: ")
+    assert re.fullmatch(
+        r"attachment big\.md: 11000 bytes, past the \d+ left to read", parsed.warnings[1]
+    )
+    assert len(parsed.warnings) == 2
+
+
+def test_a_pdf_s_running_lines_are_judged_without_its_attachments(tmp_path: Path) -> None:
+    """ "Draft figures" ends two of the report's four pages and two of its annex's three:
+    judged over both, it was a running line (4 of 7 pages) and dropped from each."""
+    data = docs.pdf_with_attachments(
+        docs.pdf_with_running_lines(4), {"annex.pdf": docs.pdf_with_running_lines(3)}
+    )
+    parsed = parse_file(_file(tmp_path, "r.pdf", data), "r.pdf", OPTIONS)
+    own = "".join(s.text for s in parsed.segments if s.member is None)
+    annex = "".join(s.text for s in parsed.segments if s.member == "annex.pdf")
+    assert own.count("CANARY-") == 4 and annex.count("CANARY-") == 3
+    assert own.count("Draft figures") == 2 and annex.count("Draft figures") == 2
+    assert "ACME Corp" not in own + annex
