@@ -26,7 +26,6 @@ __all__ = ["parse_legacy"]
 
 # A style reference in WordprocessingML: <w:pStyle w:val="..."/>, <w:basedOn .../>, ...
 _STYLE_REFERENCE = re.compile(rb'(w:(?:val|styleId)=")([^"]*)(")')
-_STYLE = re.compile(rb'<w:style\b[^>]*\bw:styleId="([^"]*)"[^>]*>\s*<w:name w:val="([^"]*)"')
 
 
 def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> ParsedDocument:
@@ -106,8 +105,10 @@ def _name_styles(path: str) -> None:
         members = [(info, archive.read(info)) for info in archive.infolist()]
     styles = next((data for info, data in members if info.filename == "word/styles.xml"), b"")
     renamed: dict[bytes, bytes] = {}
-    taken = {old for old, _ in _STYLE.findall(styles)}
-    for old, style_name in _STYLE.findall(styles):
+    from rag_ingest.parsers.office import STYLE_ID_NAME
+
+    taken = {old for old, _ in STYLE_ID_NAME.findall(styles)}
+    for old, style_name in STYLE_ID_NAME.findall(styles):
         new = re.sub(rb"[^0-9A-Za-z]", b"", style_name)
         new = new[:1].upper() + new[1:]
         if new and new != old and new not in taken:

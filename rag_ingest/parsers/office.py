@@ -324,8 +324,9 @@ _MAIN_TYPES = {
 def _prepared(data: bytes, kind: str) -> bytes:
     """``data`` as docling's readers can take it: its main part typed as a plain DOCX's or
     PPTX's (see ``_MAIN_TYPES``); a DOCX's footnotes and endnotes put in its text where
-    they are cited, its SmartArt diagrams' text where they are drawn. The package is
-    written again (unpacked) only if any of these applies."""
+    they are cited, its SmartArt diagrams' text where they are drawn; its title style's
+    ID made ``Title`` (see :func:`_localized_title`). The package is written again
+    (unpacked) only if any of these applies."""
     main, variant = _MAIN_TYPES[kind]
     with zipfile.ZipFile(BytesIO(data)) as archive:
         names = set(archive.namelist())
@@ -335,10 +336,17 @@ def _prepared(data: bytes, kind: str) -> bytes:
             changed["[Content_Types].xml"] = variant.sub(main, types)
         notes = names & {"word/footnotes.xml", "word/endnotes.xml"}
         diagrams = any(n.startswith("word/diagrams/") for n in names)
-        if kind == "docx" and (notes or diagrams):
+        title = None
+        if kind == "docx" and "word/styles.xml" in names:
+            styles = archive.read("word/styles.xml")
+            title = _localized_title(styles)
+            if title is not None:
+                changed["word/styles.xml"] = _title_renamed(styles, title)
+        if kind == "docx" and (notes or diagrams or title):
             document = archive.read("word/document.xml")
             rewritten = _with_notes(document, archive, names) if notes else document
             rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
+            rewritten = _title_renamed(rewritten, title) if title else rewritten
             if rewritten != document:
                 changed["word/document.xml"] = rewritten
         if not changed:
@@ -350,6 +358,27 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 info.compress_type = zipfile.ZIP_STORED
                 copy.writestr(info, member)
     return out.getvalue()
+
+
+# A style's ID and name, in a DOCX's word/styles.xml.
+STYLE_ID_NAME = re.compile(rb'<w:style\b[^>]*\bw:styleId="([^"]*)"[^>]*>\s*<w:name w:val="([^"]*)"')
+# Where a style ID is used: a paragraph's or run's style, and one style's link to another.
+_STYLE_USE = rb'(<w:(?:pStyle|rStyle|basedOn|next|link)\b[^>]*?\bw:val="|\bw:styleId=")%s(")'
+
+
+def _localized_title(styles: bytes) -> bytes | None:
+    """The ID of the built-in Title style when it is not ``Title``: Word names its styles'
+    IDs in the language it runs in ("Titel", "Titre", "Ttulo") while their names stay
+    English, and docling knows a title by the ID alone (headings it knows by either):
+    a German report's title was a plain paragraph."""
+    ids = dict(STYLE_ID_NAME.findall(styles))
+    if b"Title" in ids:
+        return None
+    return next((i for i, name in ids.items() if name.lower() == b"title"), None)
+
+
+def _title_renamed(xml: bytes, title: bytes) -> bytes:
+    return re.sub(_STYLE_USE % re.escape(title), rb"\1Title\2", xml)
 
 
 # A run drawing a SmartArt diagram: <w:r>...<dgm:relIds ... r:dm="rId5" .../>...</w:r>.

@@ -2702,3 +2702,45 @@ def test_a_pdf_s_running_lines_are_judged_without_its_attachments(tmp_path: Path
     assert own.count("CANARY-") == 4 and annex.count("CANARY-") == 3
     assert own.count("Draft figures") == 2 and annex.count("Draft figures") == 2
     assert "ACME Corp" not in own + annex
+
+
+def _localized(package: bytes, title_id: str) -> bytes:
+    """``package`` as Word writes it in another language: the Title style's ID (and
+    its character style's) translated, its name left English."""
+
+    def styles(text: str) -> str:
+        text = text.replace('w:styleId="Title"', f'w:styleId="{title_id}"')
+        text = text.replace('w:styleId="TitleChar"', f'w:styleId="{title_id}Zchn"')
+        return text.replace('<w:link w:val="TitleChar"/>', f'<w:link w:val="{title_id}Zchn"/>')
+
+    def document(text: str) -> str:
+        return text.replace('<w:pStyle w:val="Title"/>', f'<w:pStyle w:val="{title_id}"/>')
+
+    return docs._repacked(package, {"word/styles.xml": styles, "word/document.xml": document}, {})
+
+
+@pytest.mark.parametrize("title_id", ["Titel", "Titre", "Título"])
+def test_a_title_style_with_a_translated_id_is_still_the_title(
+    tmp_path: Path, title_id: str
+) -> None:
+    """docling knows a title by its style's ID alone: a German report's title was a
+    plain paragraph (headings it knows by their English names)."""
+    package = _localized(docs.docx_bytes("Jahresbericht", {"Einleitung": "Text."}), title_id)
+    assert f'w:styleId="{title_id}"'.encode() in zipfile.ZipFile(io.BytesIO(package)).read(
+        "word/styles.xml"
+    )
+    parsed = parse_file(_file(tmp_path, "de.docx", package), "de.docx", OPTIONS)
+    assert parsed.text.startswith("# Jahresbericht\n\n## Einleitung\n\nText.")
+
+
+def test_a_style_already_called_title_keeps_its_id(tmp_path: Path) -> None:
+    # A document whose "Title" ID is taken by another style: no two styles of one ID.
+    package = _localized(docs.docx_bytes("Jahresbericht", {"Einleitung": "Text."}), "Titel")
+
+    def styles(text: str) -> str:
+        other = '<w:style w:type="paragraph" w:styleId="Title"><w:name w:val="Other"/></w:style>'
+        return text.replace("</w:styles>", f"{other}</w:styles>")
+
+    package = docs._repacked(package, {"word/styles.xml": styles}, {})
+    parsed = parse_file(_file(tmp_path, "de.docx", package), "de.docx", OPTIONS)
+    assert parsed.text.startswith("Jahresbericht\n\n## Einleitung")
