@@ -304,6 +304,7 @@ class FileConfig(_Part):
 def _default_file_configs() -> dict[str, FileConfig]:
     return {
         "pdf": FileConfig(strategy="markdown"),
+        "xps": FileConfig(strategy="markdown"),
         "docx": FileConfig(strategy="markdown"),
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
         "doc": FileConfig(strategy="markdown"),

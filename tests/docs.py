@@ -44,6 +44,85 @@ def pdf_with_attachments(
     return bytes(doc.tobytes())
 
 
+def xps_bytes(
+    pages: list[list[tuple[str, float]] | bytes],
+    *,
+    open_xps: bool = False,
+    pieces: bool = False,
+) -> bytes:
+    """An XPS document (as Windows' "Microsoft XPS Document Writer" prints one), or with
+    ``open_xps`` an OpenXPS one (Windows 8 and later): each page's lines of text at a
+    font size, Helvetica embedded, or a PNG filling the page (a scan). ``pieces``: each
+    page part written in two pieces (``1.fpage/[0].piece``), as a package may be
+    interleaved."""
+    import pymupdf
+
+    ns = (
+        "http://schemas.openxps.org/oxps/v1.0"
+        if open_xps
+        else "http://schemas.microsoft.com/xps/2005/06"
+    )
+    types = (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org'
+        '/package/2006/content-types"><Default Extension="rels" ContentType="application/'
+        'vnd.openxmlformats-package.relationships+xml"/><Default Extension="fdseq" ContentType'
+        '="application/vnd.ms-package.xps-fixeddocumentsequence+xml"/><Default Extension="fdoc"'
+        ' ContentType="application/vnd.ms-package.xps-fixeddocument+xml"/><Default Extension='
+        '"fpage" ContentType="application/vnd.ms-package.xps-fixedpage+xml"/><Default '
+        'Extension="ttf" ContentType="application/vnd.ms-opentype"/><Default Extension="png" '
+        'ContentType="image/png"/></Types>'
+    )
+    rels = (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="R0" Type="{ns}/fixedrepresentation" '
+        'Target="/FixedDocumentSequence.fdseq"/>'
+        "</Relationships>"
+    )
+    sequence = (
+        f'<FixedDocumentSequence xmlns="{ns}"><DocumentReference '
+        'Source="/Documents/1/FixedDocument.fdoc"/></FixedDocumentSequence>'
+    )
+    listed = "".join(
+        f'<PageContent Source="/Documents/1/Pages/{n}.fpage"/>' for n in range(1, len(pages) + 1)
+    )
+    parts = {
+        "[Content_Types].xml": types,
+        "_rels/.rels": rels,
+        "FixedDocumentSequence.fdseq": sequence,
+        "Documents/1/FixedDocument.fdoc": f'<FixedDocument xmlns="{ns}">{listed}</FixedDocument>',
+    }
+    images = {}
+    for n, lines in enumerate(pages, 1):
+        if isinstance(lines, bytes):
+            images[f"Resources/scan{n}.png"] = lines
+            glyphs = (
+                '<Path Data="M 0,0 L 816,0 816,1056 0,1056 Z"><Path.Fill><ImageBrush '
+                f'ImageSource="/Resources/scan{n}.png" Viewbox="0,0,816,1056" ViewboxUnits='
+                '"Absolute" Viewport="0,0,816,1056" ViewportUnits="Absolute"/></Path.Fill></Path>'
+            )
+        else:
+            glyphs = "".join(
+                f'<Glyphs Fill="#ff000000" FontUri="/Resources/helv.ttf" FontRenderingEmSize='
+                f'"{size}" OriginX="96" OriginY="{96 + 40 * i}" UnicodeString="{text}"/>'
+                for i, (text, size) in enumerate(lines)
+            )
+        page = f'<FixedPage xmlns="{ns}" Width="816" Height="1056">{glyphs}</FixedPage>'
+        if pieces:
+            half = len(page) // 2
+            parts[f"Documents/1/Pages/{n}.fpage/[0].piece"] = page[:half]
+            parts[f"Documents/1/Pages/{n}.fpage/[1].last.piece"] = page[half:]
+        else:
+            parts[f"Documents/1/Pages/{n}.fpage"] = page
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, text in parts.items():
+            package.writestr(name, text)
+        package.writestr("Resources/helv.ttf", pymupdf.Font("helv").buffer)
+        for name, data in images.items():
+            package.writestr(name, data)
+    return out.getvalue()
+
+
 def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     from docx import Document
 

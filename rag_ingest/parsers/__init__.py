@@ -101,9 +101,13 @@ def parse_file(
         parsed.warnings.append(f"decompressed from {packed}")
         return parsed
     kind = detect(path, name, images=options.reads_images)
-    if kind.kind == "pdf":
+    if kind.kind in ("pdf", "xps"):
         from rag_ingest.parsers.pdf import parse_pdf
 
+        if kind.kind == "xps":
+            from rag_ingest.parsers.office import check_zip
+
+            check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_pdf(
             path,
             name,
@@ -114,6 +118,7 @@ def parse_file(
             ocr=options.ocr,
             read_attached=attachment_reader(options),
             max_attached=options.max_unzipped_size,
+            file_type=kind.kind,
         )
     elif kind.kind == "image":
         from rag_ingest.parsers.image import parse_image

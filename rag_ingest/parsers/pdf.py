@@ -71,6 +71,7 @@ def parse_pdf(
     ocr: OcrOptions | None = None,
     read_attached: ReadAttached | None = None,
     max_attached: int = 512 * 1024 * 1024,
+    file_type: str = "pdf",
 ) -> ParsedDocument:
     """The PDF as Markdown, a segment per page. With ``pages``, only those (0-based) pages,
     and no error when they hold no text: one range of a split document (see
@@ -85,7 +86,7 @@ def parse_pdf(
     with PDF_LOCK:
         parsed = _parse(
             path, name, mode, max_images, min_image_bytes, pages, headers, ocr,
-            read_attached, max_attached,
+            read_attached, max_attached, file_type,
         )  # fmt: skip
     if pages is None and not parsed.scans:
         if drop_running:
@@ -247,14 +248,18 @@ def _images(doc: Any, limit: int, min_bytes: int, pages: range) -> list[Image]:
     return found
 
 
-def _open(pymupdf: Any, path: str, name: str) -> Any:
-    """The open document, or the typed error: unreadable, encrypted or repaired."""
+_FORMATS = {"pdf": "PDF", "xps": "XPS document"}
+
+
+def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:
+    """The open document (a PDF, or an XPS, which MuPDF reads as it reads a PDF), or the
+    typed error: unreadable, encrypted or repaired."""
     try:
-        doc = pymupdf.open(path, filetype="pdf")
+        doc = pymupdf.open(path, filetype=file_type)
     except Exception as exc:  # PyMuPDF raises FileDataError, RuntimeError, ValueError...
         # PyMuPDF names the path: a download's or an archive's scratch file, not the source.
         why = str(exc).replace(f"file '{path}'", "the file").replace(f"'{path}'", "the file")
-        raise CorruptDocumentError(f"{name}: not a readable PDF ({why})") from exc
+        raise CorruptDocumentError(f"{name}: not a readable {_FORMATS[file_type]} ({why})") from exc
     if doc.needs_pass:
         doc.close()
         raise EncryptedDocumentError(f"{name}: the PDF is password-protected")
@@ -276,14 +281,15 @@ def _parse(
     ocr: OcrOptions | None = None,
     read_attached: ReadAttached | None = None,
     max_attached: int = 0,
+    file_type: str = "pdf",
 ) -> ParsedDocument:
     pymupdf, pymupdf4llm = _import(mode)
-    with _open(pymupdf, path, name) as doc:
+    with _open(pymupdf, path, name, file_type) as doc:
         wanted = pages if pages is not None else range(doc.page_count)
         warnings: list[str] = []
         parser = f"pymupdf4llm-{mode}"
         fields = _forms(pymupdf, doc, wanted)
-        attaching = read_attached is not None and wanted.stop >= doc.page_count
+        attaching = doc.is_pdf and read_attached is not None and wanted.stop >= doc.page_count
         annotated = _annotated(pymupdf, doc) if attaching else []
         try:
             segments = _markdown_pages(pymupdf4llm, doc, mode, wanted, headers)
@@ -316,7 +322,7 @@ def _parse(
                     segments += member_segments(got, filename, heading, 2)
                     members[filename] = member_kind(got)
     return ParsedDocument(
-        "pdf",
+        file_type,
         segments,
         parser=parser,
         pages=page_count,
@@ -581,7 +587,8 @@ def _scanned(page: Any, text: str) -> bool:
 
 
 def read_pages(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
-    """Pages ``numbers`` (1-based) of a PDF read by OCR from their rendered image."""
+    """Pages ``numbers`` (1-based) of a PDF (or an XPS: MuPDF goes by its content) read by
+    OCR from their rendered image."""
     from rag_ingest.ocr import layout, recognize
 
     read = []

@@ -8,6 +8,7 @@ import zlib
 from pathlib import PurePosixPath
 
 from rag_ingest.errors import (
+    CorruptDocumentError,
     EncryptedDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
@@ -46,7 +47,7 @@ _BY_EXTENSION = {
     ".docm": "docx", ".dotx": "docx", ".dotm": "docx", ".pptm": "pptx", ".ppsx": "pptx",
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
-    ".vsdx": "vsdx", ".vsdm": "vsdx",
+    ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps",
     ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
@@ -95,7 +96,7 @@ _MIMETYPES = {
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "archive",
+    "epub", "vsdx", "xps", "archive",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -181,7 +182,7 @@ class FileKind:
 
 
 def _zip_kind(path: str) -> str | None:
-    """docx, pptx, xlsx, xlsb, vsdx, ods, odt, odp or epub, by the archive's members."""
+    """docx, pptx, xlsx, xlsb, vsdx, xps, ods, odt, odp or epub, by the archive's members."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -198,10 +199,22 @@ def _zip_kind(path: str) -> str | None:
         return None
     if "xl/workbook.bin" in names:
         return "xlsb"  # a binary workbook: Excel's parts, not XML
+    # An XPS or OpenXPS document's pages; Windows may write one in pieces, "1.fpage/[0].piece".
+    if any(".fpage" in n.lower() for n in names):
+        return "xps"
     for prefix, kind in _OOXML.items():
         if any(n.startswith(prefix) for n in names):
             return kind
     return None
+
+
+def _zip_directory(path: str) -> bool:
+    """Whether a zip's central directory can be read."""
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError):
+        return False
 
 
 def _ole_directory(path: str) -> bytes:
@@ -340,6 +353,11 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
             "document (Visio, Publisher and installers are not read)"
         )
     if by_content == "archive" and by_name in _BINARY_KINDS and by_name != "archive":
+        if head.startswith(b"PK\x03\x04") and not _zip_directory(path):
+            # Cut short (a download, a copy): a zip's directory is at its end.
+            raise CorruptDocumentError(
+                f"{name}: a damaged {suffix} file: its zip directory cannot be read (truncated?)"
+            )
         # A .docx without its parts is broken, not a bundle of files to read one by one.
         raise UnsupportedFileTypeError(f"{name}: a zip or tar archive, not a {suffix} file")
     if by_content == "mbox" and by_name == "email":

@@ -295,6 +295,15 @@ def test_a_scanned_pdf_keeps_its_attachments_and_their_scans_are_read(tmp_path: 
     ]
 
 
+def test_a_scanned_xps_page_is_read_by_ocr(tmp_path: Path) -> None:
+    scan = docs.scan_image(["Delivery note 0042", "CANARY-XPSSCAN two pallets received"])
+    data = docs.xps_bytes([[("Cover sheet of the delivery", 12)], scan])
+    parsed = parse_file(_file(tmp_path, "note.xps", data), "note.xps", OCR)
+    assert [(s.page, s.ocr) for s in parsed.segments] == [(1, False), (2, True)]
+    assert "CANARY-XPSSCAN two pallets received" in parsed.segments[1].text
+    assert parsed.warnings == ["1 scanned page(s) read by OCR: 2"]
+
+
 def test_an_emailed_scan_is_read_and_a_photo_passed_over(tmp_path: Path) -> None:
     from email.message import EmailMessage
 

@@ -6,6 +6,7 @@ import re
 import struct
 import sys
 import zipfile
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -2744,3 +2745,67 @@ def test_a_style_already_called_title_keeps_its_id(tmp_path: Path) -> None:
     package = docs._repacked(package, {"word/styles.xml": styles}, {})
     parsed = parse_file(_file(tmp_path, "de.docx", package), "de.docx", OPTIONS)
     assert parsed.text.startswith("Jahresbericht\n\n## Einleitung")
+
+
+_XPS_PAGES = [
+    [("Quarterly Report", 28), ("CANARY-XPS revenue grew in the", 12)],
+    [("north of the country.", 12), ("Outlook", 20), ("Second page CANARY-XPS-TWO.", 12)],
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("report.xps", {}),
+        ("report.oxps", {"open_xps": True}),
+        ("report", {"pieces": True}),  # no name to go by; its pages in pieces
+    ],
+)
+def test_an_xps_document_is_read_page_by_page(
+    tmp_path: Path, name: str, options: dict[str, bool]
+) -> None:
+    """Read as a zip of XML files, an XPS printout was its [Content_Types].xml, page
+    markup and an embedded font, each a chunk; MuPDF reads it as it reads a PDF."""
+    path = _file(tmp_path, name, docs.xps_bytes(_XPS_PAGES, **options))
+    assert detect(path, name).kind == "xps"
+    parsed = parse_file(path, name, OPTIONS)
+    assert parsed.file_type == "xps" and parsed.pages == 2
+    assert [(s.page, " ".join(s.text.split())) for s in parsed.segments] == [
+        (1, "# Quarterly Report CANARY-XPS revenue grew in the"),
+        (2, "north of the country. ## Outlook Second page CANARY-XPS-TWO."),
+    ]
+    (chunk,) = chunk_document(parsed, ChunkSettings(), {}).chunks
+    # A sentence a page break cut is joined across it, as a PDF's is.
+    assert "grew in the north of the country." in chunk.text
+    assert (chunk.metadata["page_start"], chunk.metadata["page_end"]) == (1, 2)
+    assert chunk.metadata["file_type"] == "xps"
+
+
+def test_a_broken_or_bombed_xps_fails_typed(tmp_path: Path) -> None:
+    package = docs.xps_bytes(_XPS_PAGES)
+    broken = docs._repacked(package, {"Documents/1/Pages/1.fpage": lambda t: t[:40]}, {})
+    with pytest.raises(CorruptDocumentError, match=r"^b\.xps: "):
+        parse_file(_file(tmp_path, "b.xps", broken), "b.xps", OPTIONS)
+    bomb = docs._repacked(package, {}, {"Resources/pad.bin": "0" * 2_000_000})
+    with pytest.raises(ZipBombError):
+        parse_file(_file(tmp_path, "z.xps", bomb), "z.xps", OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("cut.docx", lambda: docs.docx_bytes("T", {"A": "B"})),
+        ("cut.xlsx", lambda: docs.xlsx_bytes([["a", "b"]])),
+        ("cut.odt", docs.odt_bytes),
+        ("cut.xps", lambda: docs.xps_bytes(_XPS_PAGES)),
+    ],
+)
+def test_a_zip_based_document_cut_short_is_corrupt(
+    tmp_path: Path, name: str, make: Callable[[], bytes]
+) -> None:
+    """Its zip directory lost with its end, it had been "a zip or tar archive, not a
+    .docx file", as if someone had named an archive .docx."""
+    data = make()
+    path = _file(tmp_path, name, data[: len(data) // 2])
+    with pytest.raises(CorruptDocumentError, match=r"zip directory cannot be read \(truncated\?\)"):
+        parse_file(path, name, OPTIONS)
