@@ -359,6 +359,8 @@ def _attached(
             return None
         try:
             data = get()
+            if data is None:  # what the name tree or annotation points to is no stream
+                raise ValueError("not a stream")
         except Exception as exc:  # MuPDF's errors on a broken stream
             warnings.append(f"attachment {name}: could not be extracted ({exc})")
             return None

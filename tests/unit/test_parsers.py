@@ -2809,3 +2809,20 @@ def test_a_zip_based_document_cut_short_is_corrupt(
     path = _file(tmp_path, name, data[: len(data) // 2])
     with pytest.raises(CorruptDocumentError, match=r"zip directory cannot be read \(truncated\?\)"):
         parse_file(path, name, OPTIONS)
+
+
+def test_an_attachment_that_is_no_stream_is_a_warning(tmp_path: Path) -> None:
+    """Found by mutating files at random: a file attachment pointing to an object that is
+    no stream had escaped as a TypeError."""
+    import pymupdf
+
+    doc = pymupdf.open(
+        "pdf", docs.pdf_with_attachments(docs.pdf_bytes(["CANARY-PAGE"]), {}, {"e.txt": b"x"})
+    )
+    annot = doc[0].first_annot
+    doc.xref_set_key(annot.xref, "FS/EF/F", f"{doc.page_xref(0)} 0 R")  # the page
+    assert doc.xref_get_key(annot.xref, "FS/EF/F") == ("xref", f"{doc.page_xref(0)} 0 R")
+    path = _file(tmp_path, "p.pdf", doc.tobytes())
+    parsed = parse_file(path, "p.pdf", OPTIONS)
+    assert "CANARY-PAGE" in parsed.text
+    assert parsed.warnings == ["attachment e.txt: could not be extracted (not a stream)"]
