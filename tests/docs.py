@@ -794,6 +794,17 @@ def corpus() -> dict[str, bytes]:
             ]
         ),
         "reports/long.pdf": pdf_bytes([LONG_PROSE[i : i + 3500] for i in range(0, 14000, 3500)]),
+        "reports/board.pdf": pdf_with_attachments(
+            pdf_bytes(["Board pack\nCANARY-PDF-COVER the minutes are attached."]),
+            {
+                "minutes.docx": docx_bytes(
+                    "Minutes", {"Decisions": "CANARY-PDFATTACH the board approved the budget."}
+                )
+            },
+        ),
+        "print/statement.xps": xps_bytes(
+            [[("Statement", 20), ("CANARY-XPS balance carried forward to March.", 12)]]
+        ),
         "docs/handbook.docx": docx_bytes(
             "Handbook",
             {"Onboarding": "CANARY-DOCX new hires get a laptop.", "Leave": "Policy text."},

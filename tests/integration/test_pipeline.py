@@ -137,6 +137,8 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-PNG paid in full by card", "receipt.png"),
             ("CANARY-ZIP badges wait at reception", "wiki.zip"),
             ("CANARY-ZIPPDF book trains", "wiki.zip"),
+            ("CANARY-PDFATTACH the board approved the budget", "board.pdf"),
+            ("CANARY-XPS balance carried forward", "statement.xps"),
         ]:
             hits = await p.query(canary, session_id="alpha", k=1)
             doc = hits[0][0]
@@ -173,6 +175,12 @@ async def test_corpus_from_s3_into_chroma(
         zipped = (await p.query("CANARY-ZIPPDF book trains", session_id="alpha", k=1))[0][0]
         assert zipped.page_content.startswith("# wiki/policy.pdf\n\n")
         assert zipped.metadata["archive_member"] == "wiki/policy.pdf"
+        # A PDF's attached files, each chunked as a file of its type; an XPS as a PDF.
+        attached = (await p.query("CANARY-PDFATTACH the board", session_id="alpha", k=1))[0][0]
+        assert attached.metadata["attachment"] == "minutes.docx"
+        assert attached.metadata["file_type"] == "docx"
+        assert attached.metadata["heading_path"].startswith("Attachment: minutes.docx")
+        assert results["statement.xps"].file_type == "xps" and results["statement.xps"].pages == 1
         # Word and PowerPoint 97-2003, read through DOCX and PPTX (in a worker process).
         assert results["memo.doc"].parser == "msdoc2docx+docling-docx"
         slide = (await p.query("CANARY-PPT-NOTES mention", session_id="alpha", k=1))[0][0]
@@ -707,6 +715,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "bad/truncated.pdf": pdf[: len(pdf) // 2],
         "bad/encrypted.pdf": docs.pdf_bytes(["secret"], encrypt=True),
         "bad/bomb.docx": docs.zip_bomb_docx(),
+        "bad/cut.docx": good["docs/handbook.docx"][:3000],
         "bad/locked.doc": docs.legacy_office("locked.doc"),
         "bad/binary.txt": bytes(range(256)) * 40,
         "bad/crash.crash": b"x",
@@ -728,6 +737,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "truncated.pdf": "CorruptDocumentError",
         "encrypted.pdf": "EncryptedDocumentError",
         "bomb.docx": "ZipBombError",
+        "cut.docx": "CorruptDocumentError",
         "locked.doc": "EncryptedDocumentError",
         "binary.txt": "BinaryContentError",
         "crash.crash": "ParserCrashedError",
@@ -744,11 +754,11 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     for name in ("annual.pdf", "readme.md", "app.py"):
         assert results[name].status == "ingested", results[name].message
     assert report.totals == {
-        "listed": 12,
+        "listed": 13,
         "ingested": 3,
         "planned": 0,
         "skipped": 0,
-        "failed": 9,
+        "failed": 10,
         "chunks": report.totals["chunks"],
         "tokens": report.totals["tokens"],
         "bytes": report.totals["bytes"],
