@@ -486,6 +486,7 @@ def chunk_document(
 
     text, starts = _joined(parsed.segments, parsed.file_type)
     pages = [s.page for s in parsed.segments]
+    times = [s.time for s in parsed.segments]
     scanned = [s.ocr for s in parsed.segments]
     total_tokens = count(text)
     blocks = _code_blocks(text) if strategy == "markdown" else []
@@ -590,6 +591,10 @@ def chunk_document(
         if page_values:
             metadata["page_start"] = min(page_values)
             metadata["page_end"] = max(page_values)
+        spans = [t for t in times[first : last + 1] if t is not None]
+        if spans:  # where in the recording: seconds
+            metadata["time_start"] = spans[0][0]
+            metadata["time_end"] = max(b for _, b in spans)
         if any(scanned[first : last + 1]):
             metadata["ocr"] = True  # read from an image: expect recognition errors
         if headings:

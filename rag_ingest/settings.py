@@ -327,6 +327,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "json": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "yaml": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "rtf": FileConfig(strategy="prose"),
+        "transcript": FileConfig(strategy="prose"),
         "image": FileConfig(strategy="markdown"),
         "text": FileConfig(strategy="prose"),
         "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),

@@ -802,6 +802,11 @@ def corpus() -> dict[str, bytes]:
                 )
             },
         ),
+        "media/standup.vtt": (
+            b"WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\n<v Alice>The CANARY-VTT release "
+            b"ships on\n\n2\n00:00:04.000 --> 00:00:06.500\n<v Alice>Friday after the "
+            b"review.\n\n3\n00:00:07.000 --> 00:00:09.000\n<v Bob>Agreed.\n"
+        ),
         "print/statement.xps": xps_bytes(
             [[("Statement", 20), ("CANARY-XPS balance carried forward to March.", 12)]]
         ),

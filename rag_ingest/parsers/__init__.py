@@ -191,6 +191,10 @@ def parse_file(
         from rag_ingest.parsers.notebook import parse_notebook
 
         parsed = parse_notebook(path, name)
+    elif kind.kind == "transcript":
+        from rag_ingest.parsers.transcript import parse_transcript
+
+        parsed = parse_transcript(path, name)
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 

@@ -529,16 +529,30 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
     if "members" in entry:  # an archive inside: its files, each of its own type
         part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
         segments = [
-            Segment(text, page=page, ocr=ocr, member=inner)
-            for text, page, ocr, inner in entry["segments"]
+            Segment(text, page=page, ocr=ocr, member=inner, time=_time(time))
+            for text, page, ocr, inner, time in entry["segments"]
         ]
         part.warnings[at[1] : at[1]] = entry["warnings"]
     else:
         part.members[shown] = (entry["kind"], entry["language"])
         segments = [
-            Segment(text, page=page, ocr=ocr, member=shown) for text, page, ocr in entry["segments"]
+            Segment(text, page=page, ocr=ocr, member=shown, time=_time(time))
+            for text, page, ocr, time in entry["segments"]
         ]
     part.segments[at[0] : at[0]] = segments
+
+
+def _time(time: Any) -> tuple[float, float] | None:
+    """A segment's time as the member cache's JSON keeps it (a list), as a tuple."""
+    return (float(time[0]), float(time[1])) if time else None
+
+
+def _time_ok(time: Any) -> bool:
+    return time is None or (
+        isinstance(time, list)
+        and len(time) == 2
+        and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in time)
+    )
 
 
 def take_nested(
@@ -579,14 +593,21 @@ def _usable(entry: Any, digest: str) -> bool:
             and isinstance(warnings, list)
             and isinstance(segments, list)
             and all(
-                isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and s[3] in members
+                isinstance(s, list)
+                and len(s) == 5
+                and isinstance(s[0], str)
+                and s[3] in members
+                and _time_ok(s[4])
                 for s in segments
             )
         )
     return (
         isinstance(entry.get("kind"), str)
         and isinstance(segments, list)
-        and all(isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) for s in segments)
+        and all(
+            isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and _time_ok(s[3])
+            for s in segments
+        )
     )
 
 
@@ -612,7 +633,7 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
         return {
             "sha256": digest,
             "members": {k: list(v) for k, v in parsed.members.items()},
-            "segments": [[s.text, s.page, s.ocr, s.member] for s in parsed.segments],
+            "segments": [[s.text, s.page, s.ocr, s.member, s.time] for s in parsed.segments],
             "warnings": [w if w.startswith(shown) else f"{shown}: {w}" for w in parsed.warnings],
         }
     kind, language = member_kind(parsed)
@@ -621,5 +642,5 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
         "sha256": digest,
         "kind": kind,
         "language": language,
-        "segments": [[s.text, s.page, s.ocr] for s in segments],
+        "segments": [[s.text, s.page, s.ocr, s.time] for s in segments],
     }

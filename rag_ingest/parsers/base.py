@@ -28,6 +28,7 @@ class Segment:
     page: int | None = None  # 1-based page or slide number where the format has pages
     ocr: bool = False  # read from an image of the page by OCR
     member: str | None = None  # the file inside an archive, or the attachment, it is of
+    time: tuple[float, float] | None = None  # seconds into a recording (a transcript's)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
 )
 from rag_ingest.parsers.compressed import inner_name
+from rag_ingest.parsers.transcript import is_transcript
 
 __all__ = ["CODE_LANGUAGES", "FileKind", "detect", "is_pdf", "maybe_archive", "no_text"]
 
@@ -53,7 +54,7 @@ _BY_EXTENSION = {
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".odg": "odg",
-    ".epub": "epub",
+    ".epub": "epub", ".vtt": "transcript", ".srt": "transcript",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -303,6 +304,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "rtf"
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"  # Outlook's winmail.dat
+    if is_transcript(head):
+        return "transcript"  # WebVTT or SubRip
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"

@@ -139,6 +139,7 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-ZIPPDF book trains", "wiki.zip"),
             ("CANARY-PDFATTACH the board approved the budget", "board.pdf"),
             ("CANARY-XPS balance carried forward", "statement.xps"),
+            ("CANARY-VTT release ships on Friday", "standup.vtt"),
         ]:
             hits = await p.query(canary, session_id="alpha", k=1)
             doc = hits[0][0]
@@ -181,6 +182,9 @@ async def test_corpus_from_s3_into_chroma(
         assert attached.metadata["file_type"] == "docx"
         assert attached.metadata["heading_path"].startswith("Attachment: minutes.docx")
         assert results["statement.xps"].file_type == "xps" and results["statement.xps"].pages == 1
+        said = (await p.query("CANARY-VTT release ships", session_id="alpha", k=1))[0][0]
+        assert said.page_content.startswith("Alice: The CANARY-VTT release ships on Friday")
+        assert (said.metadata["time_start"], said.metadata["time_end"]) == (1.0, 9.0)
         # Word and PowerPoint 97-2003, read through DOCX and PPTX (in a worker process).
         assert results["memo.doc"].parser == "msdoc2docx+docling-docx"
         slide = (await p.query("CANARY-PPT-NOTES mention", session_id="alpha", k=1))[0][0]

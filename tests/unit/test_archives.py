@@ -335,3 +335,36 @@ def test_a_member_cache_serves_unchanged_files_under_its_own_settings_only(
     broken = _parse(tmp_path, "export.zip", docs.zip_bytes(files), **options)
     assert len(parsed_names()) == 4 and broken.text == again.text
     assert dataclasses.replace(ParseOptions(), member_cache=None) == ParseOptions()
+
+
+def test_a_transcript_in_an_archive_keeps_its_times_through_the_member_cache(
+    tmp_path: Path,
+) -> None:
+    """An archive's files travel as member-cache entries: a transcript's times had
+    been left behind there."""
+    from rag_ingest.parsers.archive import write_member_cache
+
+    vtt = docs.corpus()["media/standup.vtt"]
+    inner = docs.zip_bytes({"standup.vtt": vtt})
+    files = {"calls/standup.vtt": vtt, "calls/older.zip": inner, "readme.md": b"# Calls"}
+    cache = tmp_path / "cache.json"
+    options = ParseOptions(temp_dir=str(tmp_path / "scratch"), member_cache=str(cache))
+    first = _parse(tmp_path, "calls.zip", docs.zip_bytes(files), member_cache=str(cache))
+    write_member_cache(str(cache), options, first.cache)
+    again = _parse(tmp_path, "calls.zip", docs.zip_bytes(files), member_cache=str(cache))
+    assert again.unchanged_members == 3
+    for parsed in (first, again):
+        times = {s.member: s.time for s in parsed.segments if s.time is not None}
+        assert times == {"calls/standup.vtt": (7.0, 9.0), "calls/older.zip/standup.vtt": (7.0, 9.0)}
+        chunks = chunk_document(parsed, ChunkSettings(), {}).chunks
+        said = [c.metadata for c in chunks if "time_start" in c.metadata]
+        assert [(m["archive_member"], m["time_start"], m["time_end"]) for m in said] == [
+            ("calls/standup.vtt", 1.0, 9.0),
+            ("calls/older.zip/standup.vtt", 1.0, 9.0),
+        ]
+    # A cached time not in the shape we write: that file is read again.
+    shaped = json.loads(cache.read_text())
+    shaped["members"]["calls/standup.vtt"]["segments"][0][3] = ["x", 1]
+    cache.write_text(json.dumps(shaped))
+    mended = _parse(tmp_path, "calls.zip", docs.zip_bytes(files), member_cache=str(cache))
+    assert mended.unchanged_members == 2 and mended.text == first.text

@@ -1,0 +1,200 @@
+"""Subtitles and transcripts (WebVTT, SubRip): speakers' paragraphs with their times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import EmptyDocumentError
+from rag_ingest.parsers import ParseOptions, detect, parse_file
+from rag_ingest.settings import ChunkSettings
+
+OPTIONS = ParseOptions()
+
+# As Teams writes a meeting's transcript: a header, notes, voices, cue settings.
+TEAMS = """WEBVTT
+Kind: captions
+Language: en
+
+NOTE
+This transcript was made by a machine.
+
+STYLE
+::cue { color: yellow }
+
+0f1e-1
+00:00:00.000 --> 00:00:03.500 align:start position:10%
+<v Alice Smith>Good morning everyone, let&apos;s start
+with the budget.</v>
+
+0f1e-2
+00:00:03.600 --> 00:00:06.000
+<v Alice Smith>The CANARY-VTT figure is 42 million &amp; rising.</v>
+
+0f1e-3
+00:00:06.500 --> 00:00:09.250
+<v.loud Bob Jones>Thanks, Alice.</v>
+
+0f1e-4
+01:00:09.250 --> 01:00:12.000
+<v Alice Smith>One hour later: <b>still</b> here.</v>
+"""
+
+
+def _parse(tmp_path: Path, name: str, data: bytes) -> tuple[list[tuple[str, object]], object]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    parsed = parse_file(str(path), name, OPTIONS)
+    return [(s.text, s.time) for s in parsed.segments], parsed
+
+
+def test_a_meeting_transcript_is_its_speakers_paragraphs_with_their_times(
+    tmp_path: Path,
+) -> None:
+    """Read as text, a transcript was cue IDs, timing lines and <v> tags, each sentence
+    cut in two-second pieces."""
+    segments, parsed = _parse(tmp_path, "standup.vtt", TEAMS.encode())
+    assert segments == [
+        (
+            "Alice Smith: Good morning everyone, let's start with the budget. "
+            "The CANARY-VTT figure is 42 million & rising.",
+            (0.0, 6.0),
+        ),
+        ("Bob Jones: Thanks, Alice.", (6.5, 9.25)),
+        ("Alice Smith: One hour later: still here.", (3609.25, 3612.0)),
+    ]
+    assert parsed.file_type == "transcript"  # type: ignore[attr-defined]
+    (chunk,) = chunk_document(parsed, ChunkSettings(), {}).chunks  # type: ignore[arg-type]
+    assert (chunk.metadata["time_start"], chunk.metadata["time_end"]) == (0.0, 3612.0)
+    assert "-->" not in chunk.text and "<v" not in chunk.text
+
+
+def test_long_talk_is_cut_into_paragraphs_and_chunks_say_their_times(tmp_path: Path) -> None:
+    # SubRip, no speakers: a paragraph closes past 30 s or at a pause of 5 s.
+    cues = []
+    for i in range(40):  # a cue every 2 s, a pause of 10 s after the 20th
+        start = 2 * i + (10 if i >= 20 else 0)
+        words = f"CANARY-{i:02d} " + "lorem ipsum dolor sit amet " * 8
+        cues.append(
+            f"{i + 1}\n00:{start // 60:02d}:{start % 60:02d},000 --> "
+            f"00:{(start + 2) // 60:02d}:{(start + 2) % 60:02d},000\n<i>{words}</i>\n"
+        )
+    segments, parsed = _parse(tmp_path, "talk.srt", "\n".join(cues).encode())
+    assert [time for _, time in segments] == [(0.0, 30.0), (30.0, 40.0), (50.0, 80.0), (80.0, 90.0)]
+    assert segments[0][0].startswith("CANARY-00 lorem") and "<i>" not in segments[0][0]
+    settings = ChunkSettings(chunk_tokens=128, overlap_tokens=0)
+    chunks = chunk_document(parsed, settings, {}).chunks  # type: ignore[arg-type]
+    assert len(chunks) > 6
+    for chunk in chunks:
+        first = int(chunk.text.split("CANARY-")[1][:2]) if "CANARY-" in chunk.text else None
+        assert chunk.metadata["time_end"] - chunk.metadata["time_start"] <= 30
+        if first is not None:  # its first cue's time is within the chunk's
+            start = 2 * first + (10 if first >= 20 else 0)
+            assert chunk.metadata["time_start"] <= start < chunk.metadata["time_end"]
+
+
+def test_scrolling_captions_say_each_line_once(tmp_path: Path) -> None:
+    """YouTube's captions show the line before under each new one, and word timings."""
+    data = b"""WEBVTT
+Kind: captions
+
+00:00:00.000 --> 00:00:02.000 align:start position:0%
+so<00:00:00.500><c> the</c><00:00:01.000><c> CANARY-YT</c>
+
+00:00:02.000 --> 00:00:02.010 align:start position:0%
+so the CANARY-YT
+
+00:00:02.010 --> 00:00:04.000 align:start position:0%
+so the CANARY-YT
+pipeline<00:00:02.500><c> reads</c><00:00:03.000><c> captions</c>
+
+00:00:04.000 --> 00:00:04.010
+pipeline reads captions
+"""
+    segments, _ = _parse(tmp_path, "video.vtt", data)
+    assert segments == [("so the CANARY-YT pipeline reads captions", (0.0, 4.0))]
+
+
+def test_zoom_speakers_are_read_from_their_cues_and_a_colon_alone_is_no_speaker(
+    tmp_path: Path,
+) -> None:
+    zoom = b"""WEBVTT
+
+1
+00:00:01.000 --> 00:00:03.000
+Dana Lee: Can everyone see my screen?
+
+2
+00:00:03.500 --> 00:00:05.000
+Dana Lee: This is the CANARY-ZOOM roadmap.
+
+3
+00:00:05.500 --> 00:00:07.000
+Sam: Yes: all of it.
+"""
+    segments, _ = _parse(tmp_path, "GMT20261201-zoom.vtt", zoom)
+    assert [text for text, _ in segments] == [
+        "Dana Lee: Can everyone see my screen? This is the CANARY-ZOOM roadmap.",
+        "Sam: Yes: all of it.",
+    ]
+    # A line that happens to hold a colon, in a file whose cues do not open with names.
+    plain = b"""1
+00:00:01,000 --> 00:00:03,000
+We meet on Friday.
+
+2
+00:00:03,000 --> 00:00:05,000
+Note: the meeting moved.
+
+3
+00:00:05,000 --> 00:00:07,000
+Bring the CANARY-SRT slides.
+"""
+    segments, _ = _parse(tmp_path, "plain.srt", plain)
+    assert segments == [
+        ("We meet on Friday. Note: the meeting moved. Bring the CANARY-SRT slides.", (1.0, 7.0))
+    ]
+
+
+def test_transcripts_are_known_by_content_and_decoded(tmp_path: Path) -> None:
+    srt = "1\r\n00:00:01,000 --> 00:00:02,500\r\n{\\an8}Grüße aus München, CANARY-CP1252\r\n"
+    path = tmp_path / "subs"
+    path.write_bytes(srt.encode("cp1252"))
+    assert detect(str(path), "subs").kind == "transcript"
+    kind = detect(str(path), "subs.txt")
+    assert kind.kind == "transcript" and kind.note == "named .txt but is transcript"
+    segments, parsed = _parse(tmp_path, "subs.srt", srt.encode("cp1252"))
+    assert segments == [("Grüße aus München, CANARY-CP1252", (1.0, 2.5))]
+    assert parsed.parser.startswith("transcript[cp125")  # type: ignore[attr-defined]
+    # Minutes and seconds only, as WebVTT allows.
+    segments, _ = _parse(tmp_path, "short.vtt", b"WEBVTT\n\n01:02.5 --> 01:04.250\nHi\n")
+    assert segments == [("Hi", (62.5, 64.25))]
+
+
+@pytest.mark.parametrize(
+    "data", [b"WEBVTT\n\nNOTE nothing said\n", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\n"]
+)
+def test_a_transcript_without_cues_is_empty(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "empty.vtt"
+    path.write_bytes(data)
+    with pytest.raises(EmptyDocumentError, match="without cues"):
+        parse_file(str(path), "empty.vtt", OPTIONS)
+
+
+def test_voices_name_the_speakers_when_the_file_has_them(tmp_path: Path) -> None:
+    # An interview whose lines open with "Q:" and "A:": its voices say who speaks.
+    data = b"""WEBVTT
+
+00:00:01.000 --> 00:00:03.000
+<v Reporter>Q: What did the CANARY-QA audit find?
+
+00:00:03.000 --> 00:00:05.000
+<v Mayor>A: Nothing we did not know.
+"""
+    segments, _ = _parse(tmp_path, "interview.vtt", data)
+    assert [text for text, _ in segments] == [
+        "Reporter: Q: What did the CANARY-QA audit find?",
+        "Mayor: A: Nothing we did not know.",
+    ]
