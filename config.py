@@ -229,6 +229,9 @@ chunk = {
         # Subtitles and transcripts (WebVTT, SubRip): a speaker's paragraphs of at most 30 s,
         # each chunk with the seconds of the recording it covers (time_start, time_end).
         "transcript": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
+        # Calendars and contacts (iCalendar, vCard): an event, task or contact a section.
+        "calendar": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        "contacts": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Text at its paragraphs; JSON, YAML and XML that are not records at their
         # shallowest keys or elements first (chunks of JSON and YAML name their key path).
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},

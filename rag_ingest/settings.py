@@ -328,6 +328,8 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "yaml": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "rtf": FileConfig(strategy="prose"),
         "transcript": FileConfig(strategy="prose"),
+        "calendar": FileConfig(strategy="markdown"),
+        "contacts": FileConfig(strategy="markdown"),
         "image": FileConfig(strategy="markdown"),
         "text": FileConfig(strategy="prose"),
         "code": FileConfig(strategy="code", chunk_tokens=384, overlap_tokens=32),

@@ -191,6 +191,10 @@ def parse_file(
         from rag_ingest.parsers.notebook import parse_notebook
 
         parsed = parse_notebook(path, name)
+    elif kind.kind == "calendar":
+        from rag_ingest.parsers.calendar import parse_calendar
+
+        parsed = parse_calendar(path, name)
     elif kind.kind == "transcript":
         from rag_ingest.parsers.transcript import parse_transcript
 

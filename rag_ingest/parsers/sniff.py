@@ -13,6 +13,7 @@ from rag_ingest.errors import (
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
+from rag_ingest.parsers.calendar import is_calendar
 from rag_ingest.parsers.compressed import inner_name
 from rag_ingest.parsers.transcript import is_transcript
 
@@ -55,6 +56,8 @@ _BY_EXTENSION = {
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".odg": "odg",
     ".epub": "epub", ".vtt": "transcript", ".srt": "transcript",
+    ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
+    ".vcard": "calendar",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -306,6 +309,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "tnef"  # Outlook's winmail.dat
     if is_transcript(head):
         return "transcript"  # WebVTT or SubRip
+    if is_calendar(head):
+        return "calendar"  # iCalendar or vCard
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"

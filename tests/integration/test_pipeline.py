@@ -140,6 +140,7 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-PDFATTACH the board approved the budget", "board.pdf"),
             ("CANARY-XPS balance carried forward", "statement.xps"),
             ("CANARY-VTT release ships on Friday", "standup.vtt"),
+            ("CANARY-ICS bring the launch", "invite.ics"),
         ]:
             hits = await p.query(canary, session_id="alpha", k=1)
             doc = hits[0][0]
@@ -182,6 +183,9 @@ async def test_corpus_from_s3_into_chroma(
         assert attached.metadata["file_type"] == "docx"
         assert attached.metadata["heading_path"].startswith("Attachment: minutes.docx")
         assert results["statement.xps"].file_type == "xps" and results["statement.xps"].pages == 1
+        event = (await p.query("CANARY-ICS bring the launch", session_id="alpha", k=1))[0][0]
+        assert event.page_content.startswith("## Launch review\nWhen: 2026-12-01 09:00 (UTC)")
+        assert event.metadata["file_type"] == "calendar"
         said = (await p.query("CANARY-VTT release ships", session_id="alpha", k=1))[0][0]
         assert said.page_content.startswith("Alice: The CANARY-VTT release ships on Friday")
         assert (said.metadata["time_start"], said.metadata["time_end"]) == (1.0, 9.0)

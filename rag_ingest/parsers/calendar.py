@@ -1,0 +1,155 @@
+"""Calendars and contacts (iCalendar ``.ics``, vCard ``.vcf``) as Markdown: an event, a
+task or a contact a section, under its summary or name, with what it says in words.
+
+Read as text, an invitation was ``BEGIN:VEVENT``, ``DTSTART;TZID=Europe/Berlin:20261201T
+100000``, ``ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED:mailto:...`` and a description with its
+line breaks as ``\\n`` and its lines folded mid-word. Here each event says when (its
+time zone named), where, who organizes and attends, how it recurs, and its description;
+a contact its organization, title, e-mail addresses, telephones, addresses and note.
+Parsed by icalendar (BSD-2-Clause), whose line unfolding and value types are RFC 5545's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.text import decode_text
+
+__all__ = ["is_calendar", "parse_calendar"]
+
+_BEGIN = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*BEGIN:(VCALENDAR|VCARD)\s", re.IGNORECASE)
+_ESCAPE = re.compile(r"\\([\\;,nN])")
+_TITLES = {"VEVENT": "", "VTODO": "To do: ", "VJOURNAL": "Journal: "}
+
+
+def is_calendar(head: bytes) -> bool:
+    """Whether a file's first bytes open an iCalendar or a vCard file."""
+    return _BEGIN.match(head) is not None
+
+
+def _text(value: Any) -> str:
+    """A property's value in words: escapes undone (icalendar leaves them in properties
+    it has no type for, as vCard's), lists joined."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(t for t in (_text(v) for v in value) if t)
+    fields = _attribute(value, "fields")
+    if fields is not None:  # vCard's structured values: N, ADR, ORG
+        return ", ".join(str(p) for p in fields if str(p).strip())
+    text = str(value)
+    return _ESCAPE.sub(lambda m: "\n" if m[1] in "nN" else m[1], text).strip()
+
+
+def _attribute(value: Any, name: str) -> Any:
+    """``value.name``, or None: a value not of its type (icalendar's broken properties)
+    raises on every typed attribute."""
+    try:
+        return getattr(value, name, None)
+    except Exception:  # BrokenCalendarProperty
+        return None
+
+
+def _when(value: Any) -> str:
+    """A date or date-time as written, with its time zone: '2026-12-01 10:00 (Europe/Berlin)'."""
+    if isinstance(value, list):  # the property given more than once
+        return ", ".join(_when(v) for v in value)
+    moment = _attribute(value, "dt")
+    if isinstance(moment, datetime.datetime):
+        shown = moment.strftime("%Y-%m-%d %H:%M")
+        zone = getattr(value, "params", {}).get("TZID") or (
+            "UTC" if moment.utcoffset() == datetime.timedelta(0) else None
+        )
+        return f"{shown} ({zone})" if zone else shown
+    if isinstance(moment, datetime.date):
+        return moment.isoformat()
+    return _text(value)
+
+
+def _person(value: Any) -> str:
+    """An organizer or attendee: 'Alice Smith <alice@example.com>'."""
+    address = str(value).removeprefix("mailto:").removeprefix("MAILTO:")
+    name = getattr(value, "params", {}).get("CN")
+    return f"{name} <{address}>" if name and name != address else address
+
+
+def _event(component: Any) -> str:
+    summary = _text(component.get("SUMMARY")) or "(no title)"
+    lines = [f"## {_TITLES[component.name]}{summary}"]
+    start, end, due = component.get("DTSTART"), component.get("DTEND"), component.get("DUE")
+    if start is not None:
+        lines.append(f"When: {_when(start)}" + (f" to {_when(end)}" if end is not None else ""))
+    if due is not None:
+        lines.append(f"Due: {_when(due)}")
+    if component.get("RRULE") is not None:
+        rule = component.get("RRULE").to_ical().decode()
+        lines.append(f"Repeats: {rule}")
+    for key, label in (("LOCATION", "Where"), ("STATUS", "Status")):
+        if text := _text(component.get(key)):
+            lines.append(f"{label}: {text}")
+    if component.get("ORGANIZER") is not None:
+        lines.append(f"Organizer: {_person(component.get('ORGANIZER'))}")
+    attendees = component.get("ATTENDEE")
+    if attendees is not None:
+        listed = attendees if isinstance(attendees, list) else [attendees]
+        lines.append("Attendees: " + ", ".join(_person(a) for a in listed))
+    description = _text(component.get("DESCRIPTION"))
+    return "\n".join(lines) + (f"\n\n{description}" if description else "")
+
+
+def _contact(component: Any) -> str:
+    name = _text(component.get("FN")) or _text(component.get("N")) or "(no name)"
+    lines = [f"## {name}"]
+    for key, label in (
+        ("ORG", "Organization"),
+        ("TITLE", "Title"),
+        ("EMAIL", "E-mail"),
+        ("TEL", "Telephone"),
+        ("ADR", "Address"),
+        ("URL", "Web"),
+        ("BDAY", "Birthday"),
+    ):
+        if text := _text(component.get(key)):
+            lines.append(f"{label}: {text}")
+    note = _text(component.get("NOTE"))
+    return "\n".join(lines) + (f"\n\n{note}" if note else "")
+
+
+def parse_calendar(path: str, name: str) -> ParsedDocument:
+    import icalendar
+
+    with open(path, "rb") as f:
+        data = f.read()
+    text, encoding, warnings = decode_text(data, name)
+    try:
+        components = icalendar.Component.from_ical(text, multiple=True)
+    except Exception as exc:  # icalendar's ValueError on a broken line, and its kin
+        raise CorruptDocumentError(f"{name}: not a readable calendar or vCard ({exc})") from exc
+    if not components and _BEGIN.match(data):
+        # icalendar gives nothing for a component never closed.
+        raise CorruptDocumentError(f"{name}: a calendar or vCard cut short (an END is missing)")
+    segments = []
+    title = None
+    for top in components:
+        if top.name == "VCALENDAR":
+            title = title or _text(top.get("X-WR-CALNAME")) or None
+            for component in top.walk():
+                if component.name in _TITLES:
+                    segments.append(Segment(_event(component)))
+        elif top.name == "VCARD":
+            segments.append(Segment(_contact(top)))
+    if not segments:
+        raise EmptyDocumentError(f"{name}: a calendar or vCard file with no event, task or contact")
+    if title:
+        segments[0].text = f"# {title}\n\n{segments[0].text}"
+    contacts = all(c.name == "VCARD" for c in components)
+    return ParsedDocument(
+        file_type="contacts" if contacts else "calendar",
+        segments=segments,
+        parser=f"icalendar[{encoding}]",
+        warnings=warnings,
+    )

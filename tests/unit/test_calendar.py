@@ -1,0 +1,117 @@
+"""Calendars and contacts (iCalendar, vCard): an event, a task or a contact a section."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.parsers import ParseOptions, detect, parse_file
+from rag_ingest.settings import ChunkSettings
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "calendar"
+OPTIONS = ParseOptions()
+
+
+def _parse(tmp_path: Path, name: str, data: bytes) -> object:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return parse_file(str(path), name, OPTIONS)
+
+
+def test_an_invitation_says_when_where_who_and_what_in_words(tmp_path: Path) -> None:
+    """Read as text, it was BEGIN:VEVENT, DTSTART;TZID=...:20261201T100000, ATTENDEE;CN=
+    ...:mailto: lines, and a description with \\n for its line breaks, folded mid-word."""
+    parsed = _parse(tmp_path, "invite.ics", (FIXTURES / "invite.ics").read_bytes())
+    assert parsed.file_type == "calendar"  # type: ignore[attr-defined]
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "# Team calendar\n\n"
+        "## Budget review, Q1\n"
+        "When: 2026-12-01 10:00 (Europe/Berlin) to 2026-12-01 11:00 (Europe/Berlin)\n"
+        "Repeats: FREQ=WEEKLY;BYDAY=MO\n"
+        "Where: Room 4\n"
+        "Organizer: Alice Smith <alice@example.com>\n"
+        "Attendees: Bob <bob@example.com>, carol@example.com\n\n"
+        "Agenda:\n1. CANARY-ICS numbers\n2. hiring plan that is a very long line folded here"
+        "\n\n## To do: Send slides\nDue: 2026-11-30\nStatus: NEEDS-ACTION"
+    )
+    settings = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    chunks = chunk_document(parsed, settings, {}).chunks  # type: ignore[arg-type]
+    assert [c.metadata["heading_path"] for c in chunks] == [
+        "Team calendar",  # the chunk opens with the calendar's name
+        "Team calendar > Budget review, Q1",
+        "Team calendar > Budget review, Q1",
+        "Team calendar > To do: Send slides",
+    ]
+
+
+def test_contacts_are_a_section_each(tmp_path: Path) -> None:
+    parsed = _parse(tmp_path, "team.vcf", (FIXTURES / "contacts.vcf").read_bytes())
+    assert parsed.file_type == "contacts"  # type: ignore[attr-defined]
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "## Bob Jones\nOrganization: ACME, R&D\nTitle: Engineer\n"
+        "E-mail: bob@acme.test, bob@home.test\nTelephone: +1 555 0100\n"
+        "Address: 1 Main St, Springfield, IL, 62701, USA\n\nMet at CANARY-VCF conf, 2025"
+        "\n\n## Carol"
+    )
+
+
+def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) -> None:
+    data = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20261201T090000Z\r\n"
+        b"SUMMARY:CANARY-UTC call\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\n"
+        # Given twice (a writer's slip): both said.
+        b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261228\r\nDTSTART;VALUE=DATE:20261229\r\n"
+        b"SUMMARY:Twice\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n"
+    )
+    path = tmp_path / "invite"
+    path.write_bytes(data)
+    assert detect(str(path), "invite").kind == "calendar"
+    assert detect(str(path), "invite.txt").note == "named .txt but is calendar"
+    parsed = parse_file(str(path), "invite", OPTIONS)
+    assert "## CANARY-UTC call\nWhen: 2026-12-01 09:00 (UTC)" in parsed.text
+    assert "## Holiday\nWhen: 2026-12-24" in parsed.text
+    assert "## Twice\nWhen: 2026-12-28, 2026-12-29" in parsed.text
+
+
+def test_a_mailed_invitation_is_read_with_the_mail(tmp_path: Path) -> None:
+    mail = EmailMessage()
+    mail["Subject"] = "Invitation: Budget review"
+    mail.set_content("Please join.")
+    invite = (FIXTURES / "invite.ics").read_bytes()
+    mail.add_attachment(invite, maintype="text", subtype="calendar", filename="invite.ics")
+    parsed = _parse(tmp_path, "mail.eml", bytes(mail))
+    assert "## Attachment: invite.ics" in parsed.text  # type: ignore[attr-defined]
+    assert "Organizer: Alice Smith <alice@example.com>" in parsed.text  # type: ignore[attr-defined]
+    assert parsed.members == {"invite.ics": ("calendar", None)}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "words"),
+    [
+        (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\n", CorruptDocumentError, "cut short"),
+        (b"BEGIN:VCARD\r\n;;broken\r\nEND:VCARD\r\n", CorruptDocumentError, "not a readable"),
+        (b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", EmptyDocumentError, "no event, task"),
+    ],
+)
+def test_broken_or_empty_calendars_fail_typed(
+    tmp_path: Path, data: bytes, error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        _parse(tmp_path, "c.ics", data)
+
+
+def test_a_value_not_of_its_type_is_shown_as_written(tmp_path: Path) -> None:
+    """Found by mutating files at random: a date icalendar could not read had escaped as
+    its BrokenCalendarProperty."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:CANARY-BROKEN\r\n"
+        b"DTSTART:2026-12-0x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    parsed = _parse(tmp_path, "b.ics", data)
+    assert "## CANARY-BROKEN\nWhen: 2026-12-0x" in parsed.text  # type: ignore[attr-defined]
