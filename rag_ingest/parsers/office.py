@@ -368,7 +368,7 @@ _STYLE_USE = rb'(<w:(?:pStyle|rStyle|basedOn|next|link)\b[^>]*?\bw:val="|\bw:sty
 
 def _localized_title(styles: bytes) -> bytes | None:
     """The ID of the built-in Title style when it is not ``Title``: Word names its styles'
-    IDs in the language it runs in ("Titel", "Titre", "Ttulo") while their names stay
+    IDs in the language it runs in ("Titel", "Titre", "Título") while their names stay
     English, and docling knows a title by the ID alone (headings it knows by either):
     a German report's title was a plain paragraph."""
     ids = dict(STYLE_ID_NAME.findall(styles))
