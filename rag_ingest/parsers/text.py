@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from typing import Any
 
 from rag_ingest.errors import BinaryContentError, EmptyDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
@@ -65,7 +66,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         # by far the most common legacy encoding.
         chaos = min(m.percent_chaos for m in matches)
         calm = [m for m in matches if m.percent_chaos == chaos]
-        calm = [m for m in calm if m.encoding not in _RARE] or calm
+        calm = [m for m in calm if m.encoding not in _RARE] or _common(matches, chaos) or calm
         best = max(calm, key=lambda m: m.percent_coherence)
         tied = [m for m in calm if m.percent_coherence == best.percent_coherence]
         chosen = next((m for m in tied if m.encoding in _WESTERN), best)
@@ -83,6 +84,34 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     bad = text.count("\ufffd")
     warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
     return text, "utf-8-replace", warnings
+
+
+# How much more chaos a common code page may show than a rare one and still be taken.
+_CHAOS_LEEWAY = 10.0
+
+
+def _common(matches: list[Any], chaos: float) -> list[Any]:
+    """When only rare code pages read a text calmest: the common ones nearly as calm,
+    the one that puts the fewest symbols inside words first. Polish and Czech in
+    ISO-8859-2 read calmest as ISO-8859-10 ("Pøíliđ ūluŧoučký", all letters, no
+    chaos) where cp1250, a little less calm, put '±' and '¶' inside words."""
+    near = [
+        m for m in matches if m.encoding not in _RARE and m.percent_chaos <= chaos + _CHAOS_LEEWAY
+    ]
+    near.sort(key=lambda m: (_symbols_in_words(str(m)), m.percent_chaos))
+    return near[:1]
+
+
+# Apostrophes, dashes, Catalan's middle dot and the soft hyphen stand inside words.
+_IN_WORD = re.compile(
+    r"(?<=[^\W\d_])[^\w\s\x00-\x7f\u2019\u2018\u2013\u2014\u00b7\u00ad](?=[^\W\d_])"
+)
+
+
+def _symbols_in_words(text: str) -> int:
+    """Characters outside ASCII that are neither letters nor digits nor the punctuation
+    that belongs in words, between two letters."""
+    return len(_IN_WORD.findall(text))
 
 
 def drop_encoded(text: str) -> tuple[str, int]:

@@ -2446,6 +2446,39 @@ def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_writt
     assert parsed.text == longer
 
 
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Příliš žluťoučký kůň úpěl ďábelské ódy. Zažółć gęślą jaźń. Dzień dobry!\n", "iso8859_2"),
+        ("Příliš žluťoučký kůň úpěl ďábelské ódy. Zažółć gęślą jaźń. Dzień dobry!\n", "cp1250"),
+        (
+            "Grüße aus München: don\u2019t miss the col·lecció \u2013 it\u2019s “great”.\n" * 3,
+            "cp1252",
+        ),
+        ("Съешь же ещё этих мягких французских булок, да выпей чаю.\n", "koi8_r"),
+        (
+            "Pijamal\u0131 hasta ya\u011f\u0131z şoföre çabucak güvendi. İstanbul büyük bir "
+            "şehir.\n",
+            "cp1254",
+        ),
+    ],
+)
+def test_legacy_code_pages_are_read_as_written(tmp_path: Path, text: str, encoding: str) -> None:
+    """ISO-8859-2 Polish and Czech had been read as ISO-8859-10, calmer by
+    charset_normalizer's measure and all letters: "Pøíliđ ūluŧoučký"."""
+    data = (text * 2).encode(encoding)
+    parsed = parse_file(_file(tmp_path, "t.txt", data), "t.txt", OPTIONS)
+    assert parsed.text == text * 2
+
+
+def test_symbols_inside_words_are_counted_but_not_their_punctuation() -> None:
+    from rag_ingest.parsers.text import _symbols_in_words
+
+    # cp1250's reading of ISO-8859-2 "gęślą": '¶' and '±' where 'ś' and 'ą' were.
+    assert _symbols_in_words("gę¶l±a ja¼ń") == 2
+    assert _symbols_in_words("don\u2019t col·lecció x\u2013y co\u00adop ±5 a ± b") == 0
+
+
 def _form_pdf() -> bytes:
     """A filled form as PyMuPDF writes one: a text field right of its printed label, a
     ticked and an unticked box, an empty field, a list choice, a field with a tooltip
