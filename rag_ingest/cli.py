@@ -303,6 +303,12 @@ def print_plan(report: Any, seconds: float) -> None:
     )
 
 
+def _clock(seconds: float) -> str:
+    """Seconds into a recording as h:mm:ss."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 def print_hits(hits: list[tuple[Any, float]]) -> None:
     for doc, score in hits:
         meta = doc.metadata
@@ -311,6 +317,8 @@ def print_hits(hits: list[tuple[Any, float]]) -> None:
             where += f" p.{meta['page_start']}"
             if meta.get("page_end") != meta.get("page_start"):
                 where += f"-{meta['page_end']}"
+        if meta.get("time_start") is not None:
+            where += f" at {_clock(meta['time_start'])}-{_clock(meta.get('time_end', 0))}"
         if meta.get("line_start"):
             where += f" lines {meta['line_start']}-{meta.get('line_end', meta['line_start'])}"
         if meta.get("symbol"):

@@ -1,7 +1,7 @@
 """``rag-ingest demo``: the main job on embedded defaults, with no network and no credentials.
 
 Starts SeaweedFS on loopback, uploads the bundled sample corpus (PDFs, Office
-files, HTML, Markdown, code), ingests it with progress into an embedded Chroma
+files, HTML, Markdown, code, a meeting transcript), ingests it with progress into an embedded Chroma
 in a temp directory, prints the summary, runs sample queries, and stops every
 server it started.
 """
@@ -22,6 +22,7 @@ QUESTIONS = (
     "How much did revenue grow last quarter?",
     "How do I report a security incident?",
     "How quickly must a failed pump be repaired?",
+    "When does the mobile app launch?",
 )
 
 

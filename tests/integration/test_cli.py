@@ -372,10 +372,12 @@ def test_demo_finishes_and_leaves_nothing_running(tmp_path: Path) -> None:
     mark = os.urandom(8).hex()
     run = rag("demo", "--no-progress", env={"RAG_INGEST_TEST_MARK": mark}, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "11 ingested, 0 skipped, 0 failed" in run.stdout
+    assert "12 ingested, 0 skipped, 0 failed" in run.stdout
     assert "onboarding.docx" in run.stdout
     # The scanned contract is read by OCR and answers its question.
     assert "s3://demo/contracts/pump-service-scan.pdf p.1 [OCR]" in run.stdout
+    # The meeting's transcript answers when the app launches, and says where in the call.
+    assert "s3://demo/meetings/launch-planning.vtt at 0:00:02-0:00:29" in run.stdout
     assert _marked(mark) == [], "the demo left a process running"
 
 
@@ -383,7 +385,7 @@ def test_without_ocr_the_demo_leaves_its_scan_out() -> None:
     from rag_ingest.demo import demo_corpus
 
     everything = demo_corpus()
-    assert "contracts/pump-service-scan.pdf" in everything and len(everything) == 11
+    assert "contracts/pump-service-scan.pdf" in everything and len(everything) == 12
     assert demo_corpus(scans=False).keys() == everything.keys() - {
         "contracts/pump-service-scan.pdf"
     }
