@@ -33,6 +33,6 @@ def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch: pytest.Monkey
     ]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = str(outputs)
-    assert "'ingested': 11" in text and "onboarding.docx" in text
+    assert "'ingested': 12" in text and "onboarding.docx" in text
     assert os.environ.get("RAG_INGEST_NOTEBOOK_EMBEDDER") == "hash"
     assert [p.name for p in scratch.iterdir() if p.name.startswith("rag-ingest")] == []
