@@ -116,11 +116,12 @@ parse = {
     # Debian's libtasn1 and shared-mime-info manuals it removes exactly their running
     # title and page number lines; headings and table rows are never taken.
     "pdf_drop_running_lines": True,
-    # The files attached to a PDF read after its pages, each as a file of its type
-    # (a portfolio's cover page may say nothing else; a report's data attached as
-    # XLSX). One level; an e-invoice's XML (ZUGFeRD, Factur-X) is left out: it is the
-    # invoice the pages show, in tags.
-    "pdf_attachments": True,
+    # The files attached to a PDF read after its pages, and the objects embedded in a
+    # DOCX, PPTX or XLSX after its text, each as a file of its type (a portfolio's cover
+    # page may say nothing else; a report's data attached as XLSX; an Excel table in a
+    # Word report showed as a picture). One level; an e-invoice's XML (ZUGFeRD,
+    # Factur-X) is left out: it is the invoice the pages show, in tags.
+    "attachments": True,
     # Scans read by OCR (RapidOCR, PP-OCRv6 models in its wheel; extra 'ocr'): a PDF page
     # with under 100 letters over images covering 30% of it, or mostly U+FFFD text, and
     # image files. "auto": when the extra is installed; "on": required; "off": never.

@@ -211,7 +211,7 @@ def _by_member(
     (``archive_member``, ``attachment``); an archive's file as a file of its own type
     (its chunks' ``file_type``). Two copies of a file are two files: each chunk of each
     is kept, under its own name."""
-    key = "attachment" if parsed.file_type in ("email", "pdf") else "archive_member"
+    key = "archive_member" if parsed.file_type in ("archive", "mbox") else "attachment"
     plan: ChunkPlan | None = None
     offset = 0  # where this file's text starts in the document's (document_text)
     for member, kind, language, group in _members(parsed):

@@ -234,12 +234,14 @@ class ParseSettings(_Part):
         "bottom of at least 3 pages and 40% of them, digits aside ('Page 7 of 90'). "
         "Headings and table rows are always kept.",
     )
-    pdf_attachments: bool = Field(
+    attachments: bool = Field(
         default=True,
         description="Read the files attached to a PDF (embedded files, a portfolio's, file "
-        "attachment annotations) after its pages, each as a file of its type (its chunks' "
-        "'attachment' names it; one level: their own attachments are not read). An "
-        "e-invoice's XML (ZUGFeRD, Factur-X, XRechnung) is left out: the PDF shows it.",
+        "attachment annotations) and the objects embedded in a DOCX, PPTX or XLSX (an Excel "
+        "table in a report, a PDF in a slide) after the document's own text, each as a file "
+        "of its type (its chunks' 'attachment' names it; one level: their own are not "
+        "read). An e-invoice's XML (ZUGFeRD, Factur-X, XRechnung) is left out: the PDF "
+        "shows it.",
     )
     ocr: Literal["auto", "on", "off"] = Field(
         default="auto",

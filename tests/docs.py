@@ -123,6 +123,65 @@ def xps_bytes(
     return out.getvalue()
 
 
+def ole10native(filename: str, data: bytes, label: str | None = None) -> bytes:
+    """An "Ole10Native" stream: a file put in a document with "Insert object > from file",
+    as Office wraps it (oletools' layout: size, flags, label, source path, two longs,
+    temporary path, size, data); its label the file's name unless given."""
+    import struct
+
+    source = f"C:\\Users\\me\\Documents\\{filename}".encode("cp1252")
+    temp = f"C:\\Users\\me\\AppData\\Local\\Temp\\{filename}".encode("cp1252")
+    body = (
+        struct.pack("<H", 2)
+        + (filename if label is None else label).encode("cp1252") + b"\0"
+        + source + b"\0"
+        + struct.pack("<II", 0x00030000, len(temp) + 1)
+        + temp + b"\0"
+        + struct.pack("<I", len(data))
+        + data
+    )  # fmt: skip
+    return struct.pack("<I", len(body)) + body
+
+
+_PACKAGE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/package"
+_OLE_OBJECT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/oleObject"
+
+
+def with_embedded(
+    package: bytes, owner: str, objects: list[tuple[str, bytes, bool]], *, linked: str = ""
+) -> bytes:
+    """``package`` with ``objects`` (part name, bytes, whether an OLE object) embedded by
+    the part ``owner`` (``word/document.xml``, ``ppt/slides/slide2.xml``), as Office
+    relates them: an OOXML package by a "package" relationship, an OLE object's
+    ``.bin`` by an "oleObject" one; ``linked``: a linked (external) object's target too."""
+    folder = owner.split("/")[0]
+    rels = f"{folder}/_rels/{owner.split('/', 1)[1]}.rels".replace(
+        f"{folder}/_rels/slides/", f"{folder}/slides/_rels/"
+    )
+    entries = "".join(
+        f'<Relationship Id="rIdEmb{i}" Type="{_OLE_OBJECT if ole else _PACKAGE}" '
+        f'Target="../embeddings/{part}"/>'
+        if owner.count("/") > 1
+        else f'<Relationship Id="rIdEmb{i}" Type="{_OLE_OBJECT if ole else _PACKAGE}" '
+        f'Target="embeddings/{part}"/>'
+        for i, (part, _, ole) in enumerate(objects)
+    )
+    if linked:
+        entries += (
+            f'<Relationship Id="rIdLinked" Type="{_OLE_OBJECT}" Target="{linked}" '
+            'TargetMode="External"/>'
+        )
+    added: dict[str, bytes | str] = {
+        f"{folder}/embeddings/{part}": data for part, data, _ in objects
+    }
+    return _repacked(
+        package,
+        {rels: lambda text: text.replace("</Relationships>", f"{entries}</Relationships>")},
+        added,
+        types={f"{folder}/embeddings/{part}": "application/octet-stream" for part, _, _ in objects},
+    )
+
+
 def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     from docx import Document
 

@@ -11,12 +11,14 @@ import codecs
 import dataclasses
 import importlib
 import re
+import zipfile
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from rag_ingest.errors import (
     BinaryContentError,
     BlankDocumentError,
+    EmptyDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
@@ -59,12 +61,13 @@ def _plugin(spec: str) -> Any:
 
 
 def attachment_reader(options: ParseOptions) -> ReadAttached | None:
-    """How the files attached to a PDF are read: each as a file of its own type, without
-    pictures to describe, its own PDF attachments not read; None when they are not read
-    (``options.pdf_attachments``). One whose name says it holds no text is not opened."""
-    if not options.pdf_attachments:
+    """How the files attached to a PDF, or embedded in an Office document, are read: each
+    as a file of its own type, without pictures to describe, its own attachments not
+    read; None when they are not read (``options.attachments``). One whose name says it
+    holds no text is not opened."""
+    if not options.attachments:
         return None
-    inner = dataclasses.replace(options, pdf_attachments=False, max_images=0)
+    inner = dataclasses.replace(options, attachments=False, max_images=0)
 
     def read(data: bytes, filename: str, warnings: list[str]) -> ParsedDocument | None:
         if (what := no_text(filename, images=options.reads_images)) is not None:
@@ -78,6 +81,32 @@ def attachment_reader(options: ParseOptions) -> ReadAttached | None:
         )
 
     return read
+
+
+def _embedded(
+    path: str, name: str, kind: str, options: ParseOptions, parsed: ParsedDocument | None
+) -> ParsedDocument:
+    """``parsed`` (or, None, a document of no text of its own) with the objects embedded
+    in it read after its text (see parsers/embedded.py), each under ``## Embedded: name``
+    (on a slide: ``## Embedded on slide 3: name``)."""
+    parsed = parsed or ParsedDocument(kind, [], parser=f"docling-{kind}")
+    read = attachment_reader(options)
+    if read is None or kind not in ("docx", "pptx", "xlsx"):
+        return parsed
+    from rag_ingest.parsers.archive import member_kind, member_segments
+    from rag_ingest.parsers.embedded import embedded_files
+
+    try:
+        for filename, data, slide in embedded_files(path, kind):
+            got = read(data, filename, parsed.warnings)
+            if got is not None:
+                where = f" on slide {slide}" if slide else ""
+                heading = f"## Embedded{where}: {filename}"
+                parsed.segments += member_segments(got, filename, heading, 2)
+                parsed.members[filename] = member_kind(got)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        parsed.warnings.append(f"{name}: its embedded objects could not be read ({exc})")
+    return parsed
 
 
 def parse_file(
@@ -127,17 +156,25 @@ def parse_file(
     elif kind.kind in ("docx", "pptx", "xlsx", "html", "markdown"):
         from rag_ingest.parsers.office import parse_office
 
-        parsed = parse_office(
-            path,
-            name,
-            kind.kind,
-            max_unzipped_size=options.max_unzipped_size,
-            max_zip_ratio=options.max_zip_ratio,
-            xlsx_stream_size=options.xlsx_stream_size,
-            max_images=options.max_images,
-            min_image_bytes=options.min_image_bytes,
-            ocr_pictures=options.reads_pictures,
-        )
+        try:
+            parsed = parse_office(
+                path,
+                name,
+                kind.kind,
+                max_unzipped_size=options.max_unzipped_size,
+                max_zip_ratio=options.max_zip_ratio,
+                xlsx_stream_size=options.xlsx_stream_size,
+                max_images=options.max_images,
+                min_image_bytes=options.min_image_bytes,
+                ocr_pictures=options.reads_pictures,
+            )
+        except (EmptyDocumentError, BlankDocumentError):
+            # Its only content may be an object: a slide holding a spreadsheet.
+            parsed = _embedded(path, name, kind.kind, options, None)
+            if not parsed.segments:
+                raise
+        else:
+            parsed = _embedded(path, name, kind.kind, options, parsed)
     elif kind.kind in ("doc", "ppt"):
         from rag_ingest.parsers.legacy import parse_legacy
 

@@ -81,8 +81,9 @@ class ParseOptions:
 
     pdf_mode: str = "tables"
     pdf_drop_running_lines: bool = True
-    # Whether the files attached to a PDF are read after its pages (False inside one).
-    pdf_attachments: bool = True
+    # Whether the files attached to a PDF, or embedded in an Office document, are read
+    # after its own text (False inside one).
+    attachments: bool = True
     max_unzipped_size: int = 512 * 1024 * 1024
     max_zip_ratio: float = 200.0
     xlsx_stream_size: int = 4 * 1024 * 1024
@@ -122,7 +123,7 @@ class ParseOptions:
             ocr=ocr_options(settings),
             pdf_mode=settings.pdf_mode,
             pdf_drop_running_lines=settings.pdf_drop_running_lines,
-            pdf_attachments=settings.pdf_attachments,
+            attachments=settings.attachments,
             max_unzipped_size=settings.max_unzipped_size,
             max_zip_ratio=settings.max_zip_ratio,
             xlsx_stream_size=settings.xlsx_stream_size,

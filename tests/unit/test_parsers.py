@@ -2697,7 +2697,7 @@ def test_a_portfolio_with_a_blank_cover_is_read_by_its_files(tmp_path: Path) -> 
     parsed = parse_file(path, "portfolio.pdf", OPTIONS)
     assert [s.member for s in parsed.segments] == ["memo.docx"]
     assert "CANARY-MEMO" in parsed.text and parsed.file_type == "pdf"
-    off = ParseOptions(pdf_attachments=False)
+    off = ParseOptions(attachments=False)
     with pytest.raises(EmptyDocumentError, match="no extractable text"):
         parse_file(path, "portfolio.pdf", off)
 

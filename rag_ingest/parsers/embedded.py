@@ -1,0 +1,138 @@
+"""Files embedded in a DOCX, PPTX or XLSX (an Excel table in a Word report, a PDF put in a
+slide with "Insert object"): docling shows such an object as its preview picture, or
+not at all, and its content was lost.
+
+An object is found by the relationship its document, slide or sheet has to it: an OOXML
+package (``word/embeddings/Microsoft_Excel_Worksheet.xlsx``) as it is; an OLE object
+(``oleObject1.bin``) by what it holds: a file put in as a package ("Ole10Native", with
+its own name), an OOXML package, or a Word, Excel or PowerPoint 97-2003 document. A
+chart's workbook is its chart's data, which docling reads as the chart's table: left
+alone. Linked (not embedded) objects are not followed.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import struct
+import zipfile
+from collections.abc import Iterator
+
+__all__ = ["embedded_files"]
+
+_RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
+_ATTRIBUTE = re.compile(rb'(\w+)="([^"]*)"')
+_EMBEDDING_TYPES = (b"/package", b"/oleObject")
+# The parts whose relationships place an object in the document, by kind.
+_OWNERS = {
+    "docx": re.compile(r"word/(?:document|header\d*|footer\d*)\.xml"),
+    "pptx": re.compile(r"ppt/slides/slide\d+\.xml"),
+    "xlsx": re.compile(r"xl/worksheets/sheet\d+\.xml"),
+}
+_SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
+
+
+def _relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
+    rels = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+    try:
+        data = archive.read(rels)
+    except KeyError:
+        return []
+    return [dict(_ATTRIBUTE.findall(tag)) for tag in _RELATIONSHIP.findall(data)]
+
+
+def _target(part: str, target: bytes) -> str:
+    path = target.decode("utf-8", "replace")
+    if path.startswith("/"):
+        return path.lstrip("/")
+    return posixpath.normpath(posixpath.join(posixpath.dirname(part), path))
+
+
+def _slide_order(archive: zipfile.ZipFile) -> dict[str, int]:
+    """Each slide part's number in the deck's order (``ppt/slides/slide7.xml`` may be
+    the second slide)."""
+    try:
+        ids = _SLIDE_ID.findall(archive.read("ppt/presentation.xml"))
+    except KeyError:
+        return {}
+    by_id = {
+        r.get(b"Id"): _target("ppt/presentation.xml", r.get(b"Target", b""))
+        for r in _relationships(archive, "ppt/presentation.xml")
+    }
+    return {by_id[i]: n for n, i in enumerate(ids, 1) if i in by_id}
+
+
+def embedded_files(path: str, kind: str) -> Iterator[tuple[str, bytes, int | None]]:
+    """The objects embedded in the document, in part order: ``(name, bytes, slide)``,
+    the slide's number for a deck's (else None). ``name`` is the file's own where the
+    object keeps it, else its part's (no extension when only its content says what it is)."""
+    owners = _OWNERS.get(kind)
+    if owners is None:
+        return
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        slides = _slide_order(archive) if kind == "pptx" else {}
+        parts = sorted(
+            (n for n in names if owners.fullmatch(n)),
+            key=lambda n: (slides.get(n, 0), [int(d) for d in re.findall(r"\d+", n)] or [0]),
+        )
+        seen: set[str] = set()
+        for part in parts:
+            for relation in _relationships(archive, part):
+                kind_url = relation.get(b"Type", b"")
+                if not kind_url.endswith(_EMBEDDING_TYPES):
+                    continue
+                member = _target(part, relation.get(b"Target", b""))
+                if member in seen or member not in names:  # a linked object's is a URL
+                    continue
+                seen.add(member)
+                data = archive.read(member)
+                name = posixpath.basename(member)
+                if kind_url.endswith(b"/oleObject"):
+                    name, data = _unwrapped(name, data)
+                yield name, data, slides.get(part)
+
+
+def _unwrapped(name: str, data: bytes) -> tuple[str, bytes]:
+    """An OLE object's content: the file put in as a package with its own name, an OOXML
+    package, or the compound document itself (a Word, Excel or PowerPoint 97-2003 one),
+    named by its part without ``.bin`` (its content says what it is)."""
+    import olefile
+
+    stem = name.rsplit(".", 1)[0]
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+            if ole.exists("\x01Ole10Native"):
+                native = _native(ole.openstream("\x01Ole10Native").read())
+                if native is not None:
+                    return native
+            if ole.exists("Package"):
+                return stem, ole.openstream("Package").read()
+    except (OSError, ValueError, struct.error, IndexError):
+        pass  # not a compound file, or a broken one: its reader says so
+    return stem, data
+
+
+def _native(stream: bytes) -> tuple[str, bytes] | None:
+    """The file an "Ole10Native" stream holds, with its name (the layout oletools reads:
+    size, flags, label, source path, two longs, temporary path, size, data)."""
+    try:
+        at = 4 + 2
+        label, at = _string(stream, at)
+        source, at = _string(stream, at)
+        at += 8
+        _, at = _string(stream, at)
+        (size,) = struct.unpack_from("<I", stream, at)
+        data = stream[at + 4 : at + 4 + size]
+    except (struct.error, ValueError):
+        return None
+    if len(data) != size:
+        return None
+    name = label or source.replace("\\", "/").rsplit("/", 1)[-1]
+    return name or "embedded", data
+
+
+def _string(data: bytes, at: int) -> tuple[str, int]:
+    end = data.index(b"\0", at)
+    return data[at:end].decode("cp1252", "replace"), end + 1

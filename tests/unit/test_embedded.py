@@ -1,0 +1,159 @@
+"""Objects embedded in DOCX, PPTX and XLSX files, read after the document's own text."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import EmptyDocumentError
+from rag_ingest.parsers import ParseOptions, parse_file
+from rag_ingest.settings import ChunkSettings
+from tests import docs
+
+OPTIONS = ParseOptions()
+SHEET = docs.xlsx_bytes([["region", "sales"], ["CANARY-EMBEDDED-NORTH", 12]])
+
+
+def _parse(tmp_path: Path, name: str, data: bytes, options: ParseOptions = OPTIONS) -> object:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return parse_file(str(path), name, options)
+
+
+def test_objects_in_a_word_report_are_read_after_its_text(tmp_path: Path) -> None:
+    """An Excel table embedded in a Word report showed as its preview picture, or not at
+    all: its figures were not indexed."""
+    pdf = docs.pdf_bytes(["CANARY-OLE-PDF terms and conditions"])
+    legacy = docs.xls_bytes([["item", "qty"], ["CANARY-OLE-XLS bolts", 40]])
+    packaged = docs.cfb_bytes({"Package": docs.docx_bytes("Memo", {"Note": "CANARY-PACKAGE"})})
+    data = docs.with_embedded(
+        docs.docx_bytes("Report", {"Figures": "The table is embedded below."}),
+        "word/document.xml",
+        [
+            ("Microsoft_Excel_Worksheet.xlsx", SHEET, False),
+            (
+                "oleObject1.bin",
+                docs.cfb_bytes({"\x01Ole10Native": docs.ole10native("terms.pdf", pdf)}),
+                True,
+            ),
+            ("oleObject2.bin", legacy, True),  # an Excel 97-2003 workbook
+            ("oleObject3.bin", packaged, True),  # a package wrapped in OLE
+        ],
+        linked="file:///C:/Users/me/elsewhere.xlsx",  # linked, not embedded: not followed
+    )
+    parsed = _parse(tmp_path, "report.docx", data)
+    assert [s.member for s in parsed.segments] == [  # type: ignore[attr-defined]
+        None,
+        "Microsoft_Excel_Worksheet.xlsx",
+        "terms.pdf",
+        "oleObject2",
+        "oleObject3",
+    ]
+    assert parsed.members == {  # type: ignore[attr-defined]
+        "Microsoft_Excel_Worksheet.xlsx": ("xlsx", None),
+        "terms.pdf": ("pdf", None),
+        "oleObject2": ("xls", None),
+        "oleObject3": ("docx", None),
+    }
+    text = parsed.text  # type: ignore[attr-defined]
+    assert "## Embedded: Microsoft_Excel_Worksheet.xlsx\n\n### Sheet: Sheet" in text
+    for canary in ("CANARY-EMBEDDED-NORTH", "CANARY-OLE-PDF", "CANARY-OLE-XLS", "CANARY-PACKAGE"):
+        assert canary in text
+    assert parsed.warnings == []  # type: ignore[attr-defined]
+    chunks = chunk_document(parsed, ChunkSettings(), {}).chunks  # type: ignore[arg-type]
+    assert [(c.metadata.get("attachment"), c.metadata["file_type"]) for c in chunks] == [
+        (None, "docx"),
+        ("Microsoft_Excel_Worksheet.xlsx", "xlsx"),
+        ("terms.pdf", "pdf"),
+        ("oleObject2", "xls"),
+        ("oleObject3", "docx"),
+    ]
+    # Not read when attachments are not.
+    off = _parse(tmp_path, "off.docx", data, ParseOptions(attachments=False))
+    assert [s.member for s in off.segments] == [None]  # type: ignore[attr-defined]
+
+
+def test_a_slide_s_object_says_its_slide_and_a_chart_s_workbook_is_left_to_its_chart(
+    tmp_path: Path,
+) -> None:
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for title in ("Intro", "Numbers"):
+        deck.slides.add_slide(deck.slide_layouts[5]).shapes.title.text = title
+    chart = CategoryChartData()
+    chart.categories = ["Q1", "Q2"]
+    chart.add_series("CANARY-CHART revenue", (4.1, 4.6))
+    deck.slides[1].shapes.add_chart(
+        XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(2), Inches(6), Inches(4), chart
+    )
+    out = io.BytesIO()
+    deck.save(out)
+    # The chart's own workbook sits in ppt/embeddings too, related from the chart.
+    assert any(n.startswith("ppt/embeddings/") for n in zipfile.ZipFile(out).namelist())
+    data = docs.with_embedded(
+        out.getvalue(), "ppt/slides/slide2.xml", [("Budget.xlsx", SHEET, False)]
+    )
+    parsed = _parse(tmp_path, "deck.pptx", data)
+    assert [(s.member, s.page) for s in parsed.segments] == [  # type: ignore[attr-defined]
+        (None, 1),
+        (None, 2),
+        ("Budget.xlsx", 1),
+    ]
+    assert parsed.segments[-1].text.startswith("## Embedded on slide 2: Budget.xlsx")  # type: ignore[attr-defined]
+    assert parsed.text.count("CANARY-CHART") == 1  # the chart's table, not its workbook too  # type: ignore[attr-defined]
+
+
+def test_a_document_that_is_only_an_object_is_read_by_it(tmp_path: Path) -> None:
+    from docx import Document
+
+    empty = io.BytesIO()
+    Document().save(empty)
+    data = docs.with_embedded(empty.getvalue(), "word/document.xml", [("Sheet.xlsx", SHEET, False)])
+    parsed = _parse(tmp_path, "only.docx", data)
+    assert [s.member for s in parsed.segments] == ["Sheet.xlsx"]  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="nothing to index"):
+        _parse(tmp_path, "e.docx", empty.getvalue())
+
+
+def test_an_object_that_cannot_be_read_is_a_warning(tmp_path: Path) -> None:
+    pdf = docs.pdf_bytes(["x"])
+    cut = docs.ole10native("terms.pdf", pdf)[:-100]  # says more data than it holds
+    broken = docs.cfb_bytes({"\x01Ole10Native": cut})
+    unlabelled = docs.ole10native("scan.pdf", docs.pdf_bytes(["CANARY-UNLABELLED"]), label="")
+    data = docs.with_embedded(
+        docs.docx_bytes("Report", {"A": "CANARY-TEXT stays."}),
+        "word/document.xml",
+        [
+            ("oleObject1.bin", broken, True),
+            ("Broken.xlsx", SHEET[:300], False),
+            ("oleObject2.bin", docs.cfb_bytes({"\x01Ole10Native": unlabelled}), True),
+        ],
+    )
+    parsed = _parse(tmp_path, "r.docx", data)
+    assert "CANARY-TEXT stays." in parsed.text  # type: ignore[attr-defined]
+    # Without a label, the file is named by the path it was put in from.
+    assert parsed.members["scan.pdf"] == ("pdf", None)  # type: ignore[attr-defined]
+    warnings = parsed.warnings  # type: ignore[attr-defined]
+    assert len(warnings) == 2
+    # The stream cut short is not unwrapped: the object is tried as it is, and fails.
+    assert warnings[0].startswith("attachment oleObject1: ")
+    assert warnings[1].startswith("attachment Broken.xlsx: CorruptDocumentError: ")
+
+
+def test_empty_error_stays_when_there_is_no_object(tmp_path: Path) -> None:
+    from docx import Document
+
+    doc = Document()
+    doc.add_picture(io.BytesIO(docs.photo(fmt="PNG")))
+    out = io.BytesIO()
+    doc.save(out)
+    with pytest.raises(EmptyDocumentError, match="no text besides its pictures"):
+        _parse(tmp_path, "photo.docx", out.getvalue())
