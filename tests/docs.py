@@ -866,6 +866,17 @@ def corpus() -> dict[str, bytes]:
             b"ships on\n\n2\n00:00:04.000 --> 00:00:06.500\n<v Alice>Friday after the "
             b"review.\n\n3\n00:00:07.000 --> 00:00:09.000\n<v Bob>Agreed.\n"
         ),
+        "docs/figures.docx": with_embedded(
+            docx_bytes("Figures", {"Sales": "The sales table is embedded below."}),
+            "word/document.xml",
+            [
+                (
+                    "Microsoft_Excel_Worksheet.xlsx",
+                    xlsx_bytes([["region", "sales"], ["CANARY-EMBEDDED north region", 12]]),
+                    False,
+                )
+            ],
+        ),
         "mail/invite.ics": (
             b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDTSTART:20261201T090000Z\r\n"
             b"SUMMARY:Launch review\r\nLOCATION:Room 7\r\nDESCRIPTION:CANARY-ICS bring the "

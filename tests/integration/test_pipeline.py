@@ -141,6 +141,7 @@ async def test_corpus_from_s3_into_chroma(
             ("CANARY-XPS balance carried forward", "statement.xps"),
             ("CANARY-VTT release ships on Friday", "standup.vtt"),
             ("CANARY-ICS bring the launch", "invite.ics"),
+            ("CANARY-EMBEDDED north region", "figures.docx"),
         ]:
             hits = await p.query(canary, session_id="alpha", k=1)
             doc = hits[0][0]
@@ -183,6 +184,9 @@ async def test_corpus_from_s3_into_chroma(
         assert attached.metadata["file_type"] == "docx"
         assert attached.metadata["heading_path"].startswith("Attachment: minutes.docx")
         assert results["statement.xps"].file_type == "xps" and results["statement.xps"].pages == 1
+        table = (await p.query("CANARY-EMBEDDED north", session_id="alpha", k=1))[0][0]
+        assert table.metadata["attachment"] == "Microsoft_Excel_Worksheet.xlsx"
+        assert table.metadata["file_type"] == "xlsx"
         event = (await p.query("CANARY-ICS bring the launch", session_id="alpha", k=1))[0][0]
         assert event.page_content.startswith("## Launch review\nWhen: 2026-12-01 09:00 (UTC)")
         assert event.metadata["file_type"] == "calendar"
