@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import warnings as warnings_module
 from typing import Any
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
@@ -21,7 +22,9 @@ from rag_ingest.parsers.text import decode_text
 
 __all__ = ["is_calendar", "parse_calendar"]
 
-_BEGIN = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*BEGIN:(VCALENDAR|VCARD)\s", re.IGNORECASE)
+_BEGIN = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*BEGIN:(VCALENDAR|VCARD|VEVENT|VTODO|VJOURNAL)\s", re.IGNORECASE
+)
 _ESCAPE = re.compile(r"\\([\\;,nN])")
 _TITLES = {"VEVENT": "", "VTODO": "To do: ", "VJOURNAL": "Journal: "}
 
@@ -61,8 +64,12 @@ def _when(value: Any) -> str:
     moment = _attribute(value, "dt")
     if isinstance(moment, datetime.datetime):
         shown = moment.strftime("%Y-%m-%d %H:%M")
-        zone = getattr(value, "params", {}).get("TZID") or (
-            "UTC" if moment.utcoffset() == datetime.timedelta(0) else None
+        # The zone icalendar resolved ("/mozilla.org/20070129_1/America/New_York" is
+        # America/New_York), else as written, else UTC for a time given in UTC.
+        zone = (
+            getattr(moment.tzinfo, "key", None)
+            or getattr(value, "params", {}).get("TZID")
+            or ("UTC" if moment.utcoffset() == datetime.timedelta(0) else None)
         )
         return f"{shown} ({zone})" if zone else shown
     if isinstance(moment, datetime.date):
@@ -126,7 +133,10 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
     try:
-        components = icalendar.Component.from_ical(text, multiple=True)
+        with warnings_module.catch_warnings():
+            # Its guesses (a vendor-prefixed TZID read as the zone it names) are warnings.
+            warnings_module.simplefilter("ignore")
+            components = icalendar.Component.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar's ValueError on a broken line, and its kin
         raise CorruptDocumentError(f"{name}: not a readable calendar or vCard ({exc})") from exc
     if not components and _BEGIN.match(data):
@@ -142,6 +152,8 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
                     segments.append(Segment(_event(component)))
         elif top.name == "VCARD":
             segments.append(Segment(_contact(top)))
+        elif top.name in _TITLES:  # an event or task on its own, as RFC 5545 shows them
+            segments.append(Segment(_event(top)))
     if not segments:
         raise EmptyDocumentError(f"{name}: a calendar or vCard file with no event, task or contact")
     if title:

@@ -115,3 +115,23 @@ def test_a_value_not_of_its_type_is_shown_as_written(tmp_path: Path) -> None:
     )
     parsed = _parse(tmp_path, "b.ics", data)
     assert "## CANARY-BROKEN\nWhen: 2026-12-0x" in parsed.text  # type: ignore[attr-defined]
+
+
+def test_an_event_alone_and_a_vendor_time_zone_are_read(tmp_path: Path) -> None:
+    """RFC 5545's examples show events and tasks without a calendar around them; Mozilla
+    and Evolution name time zones with a vendor prefix, which icalendar resolves with a
+    warning (one, under pytest, that had failed the parse)."""
+    data = (
+        b"BEGIN:VTODO\r\nSUMMARY:CANARY-TODO file the taxes\r\nDUE;VALUE=DATE:20070501\r\n"
+        b"END:VTODO\r\nBEGIN:VEVENT\r\nSUMMARY:Market\r\n"
+        b"DTSTART;TZID=/mozilla.org/20070129_1/America/New_York:20130907T120000\r\n"
+        b"END:VEVENT\r\n"
+    )
+    path = tmp_path / "loose"
+    path.write_bytes(data)
+    assert detect(str(path), "loose").kind == "calendar"
+    parsed = parse_file(str(path), "loose", OPTIONS)
+    assert parsed.text == (
+        "## To do: CANARY-TODO file the taxes\nDue: 2007-05-01\n\n"
+        "## Market\nWhen: 2013-09-07 12:00 (America/New_York)"
+    )
