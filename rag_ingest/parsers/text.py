@@ -61,15 +61,28 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     matches = list(from_bytes(data))
     if matches:
         # The least chaos first; among those, a code page texts are written in over a
-        # rare one, which may win on coherence (German in hp_roman8 read "äöü" as "ð—■",
-        # a point above cp1250); then the most coherent, and on a tie Western (cp1252),
-        # by far the most common legacy encoding.
+        # rare one, which may win on coherence by a little (German in hp_roman8 read
+        # "äöü" as "ð—■", a point above cp1250), but not by much (Russian in Mac
+        # Cyrillic is not Greek); then the most coherent, and on a tie Western
+        # (cp1252), by far the most common legacy encoding.
         chaos = min(m.percent_chaos for m in matches)
         calm = [m for m in matches if m.percent_chaos == chaos]
-        calm = [m for m in calm if m.encoding not in _RARE] or _common(matches, chaos) or calm
+        common = [m for m in calm if m.encoding not in _RARE]
+        if common and _coherence(common) + _COHERENCE_LEEWAY >= _coherence(calm):
+            calm = common
+        elif not common:
+            calm = _common(matches, chaos) or calm
         best = max(calm, key=lambda m: m.percent_coherence)
         tied = [m for m in calm if m.percent_coherence == best.percent_coherence]
         chosen = next((m for m in tied if m.encoding in _WESTERN), best)
+        if chosen.encoding == "cp1250" and not _C1.search(data):
+            # cp1250 keeps its most used letters (š ž ś ź ť, capitals too) at 0x8A-0x9F,
+            # where ISO-8859-2 has none: text without those bytes, which ISO-8859-2 reads
+            # nearly as calmly, is ISO-8859-2. Czech in it had read "ą" for "š" and "ľ"
+            # for "ž" (chardet's test texts).
+            iso = next((m for m in matches if m.encoding == "iso8859_2"), None)
+            if iso is not None and iso.percent_chaos <= chosen.percent_chaos + _CHAOS_LEEWAY:
+                chosen = iso
         if chosen.encoding:
             return str(chosen), chosen.encoding, warnings
     try:
@@ -86,6 +99,16 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     return text, "utf-8-replace", warnings
 
 
+_C1 = re.compile(rb"[\x80-\x9f]")
+# A rare code page's reading is taken over a common one's only when this much more
+# coherent: Russian in Mac Cyrillic read as Greek (cp1253) at half its coherence.
+_COHERENCE_LEEWAY = 10.0
+
+
+def _coherence(matches: list[Any]) -> float:
+    return float(max(m.percent_coherence for m in matches))
+
+
 # How much more chaos a common code page may show than a rare one and still be taken.
 _CHAOS_LEEWAY = 10.0
 
@@ -95,6 +118,9 @@ def _common(matches: list[Any], chaos: float) -> list[Any]:
     the one that puts the fewest symbols inside words first. Polish and Czech in
     ISO-8859-2 read calmest as ISO-8859-10 ("Pøíliđ ūluŧoučký", all letters, no
     chaos) where cp1250, a little less calm, put '±' and '¶' inside words."""
+    rare = next(m for m in matches if m.percent_chaos == chaos)
+    if not _latin(str(rare)):
+        return []  # a Cyrillic reading is all letters in any code page: no measure here
     near = [
         m for m in matches if m.encoding not in _RARE and m.percent_chaos <= chaos + _CHAOS_LEEWAY
     ]
@@ -106,6 +132,15 @@ def _common(matches: list[Any], chaos: float) -> list[Any]:
 _IN_WORD = re.compile(
     r"(?<=[^\W\d_])[^\w\s\x00-\x7f\u2019\u2018\u2013\u2014\u00b7\u00ad](?=[^\W\d_])"
 )
+
+
+def _latin(text: str) -> bool:
+    """Whether most of a text's letters outside ASCII are Latin ones."""
+    import unicodedata
+
+    letters = [c for c in text if ord(c) > 127 and c.isalpha()]
+    latin = sum(unicodedata.name(c, "").startswith("LATIN") for c in letters)
+    return bool(letters) and latin * 2 >= len(letters)
 
 
 def _symbols_in_words(text: str) -> int:

@@ -2456,6 +2456,23 @@ def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_writt
             "cp1252",
         ),
         ("Съешь же ещё этих мягких французских булок, да выпей чаю.\n", "koi8_r"),
+        # Read calmest by Mac Cyrillic (rare) and Greek cp1253 (common) at half its
+        # coherence: it had been Greek.
+        (
+            "Съешь же ещё этих мягких французских булок, да выпей чаю. \u0412 чащах юга жил бы "
+            "цитрус? Да, но фальшивый экземпляр!\n",
+            "mac_cyrillic",
+        ),
+        # Mac Cyrillic alone reads it without chaos: no common code page is looked for
+        # (koi8_r, a little less calm, is all letters too).
+        ("Привет! Как дела? Сегодня хорошая погода, мы пойдём гулять в парк.\n", "mac_cyrillic"),
+        # Tied with cp1250, which has no byte of 0x80-0x9F here: "ą" for "š" had been read.
+        (
+            "Praha je hlavní a zároveň největší město České republiky. Žije zde přes milion "
+            "obyvatel. Město leží na řece Vltavě a je známé svými historickými památkami, "
+            "mosty a kostely.\n",
+            "iso8859_2",
+        ),
         (
             "Pijamal\u0131 hasta ya\u011f\u0131z şoföre çabucak güvendi. İstanbul büyük bir "
             "şehir.\n",
