@@ -75,11 +75,12 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         best = max(calm, key=lambda m: m.percent_coherence)
         tied = [m for m in calm if m.percent_coherence == best.percent_coherence]
         chosen = next((m for m in tied if m.encoding in _WESTERN), best)
-        if chosen.encoding == "cp1250" and not _C1.search(data):
+        if chosen.encoding == "cp1250" and not _C1.search(data) and _SZ.search(data):
             # cp1250 keeps its most used letters (š ž ś ź ť, capitals too) at 0x8A-0x9F,
-            # where ISO-8859-2 has none: text without those bytes, which ISO-8859-2 reads
-            # nearly as calmly, is ISO-8859-2. Czech in it had read "ą" for "š" and "ľ"
-            # for "ž" (chardet's test texts).
+            # where ISO-8859-2 has none: text without those bytes but with ISO-8859-2's
+            # š ž Š Ž, which ISO-8859-2 reads nearly as calmly, is ISO-8859-2. Czech in
+            # it had read "ą" for "š" and "ľ" for "ž" (chardet's test texts, vim's
+            # tutors); German with « » (the same bytes as ť Ť) stays as it was.
             iso = next((m for m in matches if m.encoding == "iso8859_2"), None)
             if iso is not None and iso.percent_chaos <= chosen.percent_chaos + _CHAOS_LEEWAY:
                 chosen = iso
@@ -100,6 +101,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
 
 
 _C1 = re.compile(rb"[\x80-\x9f]")
+_SZ = re.compile(rb"[\xa9\xae\xb9\xbe]")  # Š Ž š ž in ISO-8859-2; © ® ą ľ in cp1250
 # A rare code page's reading is taken over a common one's only when this much more
 # coherent: Russian in Mac Cyrillic read as Greek (cp1253) at half its coherence.
 _COHERENCE_LEEWAY = 10.0

@@ -2488,6 +2488,44 @@ def test_legacy_code_pages_are_read_as_written(tmp_path: Path, text: str, encodi
     assert parsed.text == text * 2
 
 
+class _Match:
+    """A charset_normalizer match, as decode_text reads one."""
+
+    def __init__(self, data: bytes, encoding: str, chaos: float, coherence: float) -> None:
+        self.encoding, self.percent_chaos, self.percent_coherence = encoding, chaos, coherence
+        self._text = data.decode(encoding)
+
+    def __str__(self) -> str:
+        return self._text
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "read_as"),
+    [
+        # Czech: ISO-8859-2's š ž at 0xB9 0xBE, no byte of 0x80-0x9F, where cp1250 has them.
+        ("Šel jsem do školy, život je krásný a žlutý.\n", "iso8859_2", "iso8859_2"),
+        # German with guillemets: the same bytes as ISO-8859-2's Ť ť, and no š ž.
+        ("Der Bär sagt: «Grüß Gott» zu allen in München.\n", "latin-1", "cp1250"),
+        # Polish in cp1250: its ś at 0x9C says cp1250.
+        ("Zażółć gęślą jaźń, powiedział śmiało.\n", "cp1250", "cp1250"),
+    ],
+)
+def test_cp1250_gives_way_to_iso_8859_2_only_for_its_letters(
+    monkeypatch: pytest.MonkeyPatch, text: str, source: str, read_as: str
+) -> None:
+    """charset_normalizer ties the two on such texts (vim's Bavarian tutor; chardet's
+    Czech ones) and lists cp1250 first."""
+    import charset_normalizer
+
+    from rag_ingest.parsers.text import decode_text
+
+    data = text.encode(source)
+    tied = [_Match(data, "cp1250", 0.0, 60.0), _Match(data, "iso8859_2", 0.0, 60.0)]
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda _: tied)
+    decoded, encoding, _ = decode_text(data, "t.txt")
+    assert encoding == read_as and decoded == data.decode(read_as)
+
+
 def test_symbols_inside_words_are_counted_but_not_their_punctuation() -> None:
     from rag_ingest.parsers.text import _symbols_in_words
 
