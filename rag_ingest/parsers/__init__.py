@@ -93,7 +93,7 @@ def _embedded(
     read = attachment_reader(options)
     if read is None or kind not in ("docx", "pptx", "xlsx"):
         return parsed
-    from rag_ingest.parsers.archive import member_kind, member_segments
+    from rag_ingest.parsers.archive import attach
     from rag_ingest.parsers.embedded import embedded_files
 
     try:
@@ -102,8 +102,7 @@ def _embedded(
             if got is not None:
                 where = f" on slide {slide}" if slide else ""
                 heading = f"## Embedded{where}: {filename}"
-                parsed.segments += member_segments(got, filename, heading, 2)
-                parsed.members[filename] = member_kind(got)
+                attach(parsed.segments, parsed.members, got, filename, heading)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         parsed.warnings.append(f"{name}: its embedded objects could not be read ({exc})")
     return parsed

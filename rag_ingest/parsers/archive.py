@@ -63,6 +63,7 @@ __all__ = [
     "ArchivePlan",
     "Nested",
     "archive_inside",
+    "attach",
     "nested_options",
     "take_nested",
     "member_kind",
@@ -211,6 +212,21 @@ def read_attached(
                 warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
             return None
     return parsed if parsed.text.strip() else None
+
+
+def attach(
+    segments: list[Segment],
+    members: dict[str, tuple[str, str | None]],
+    got: ParsedDocument,
+    name: str,
+    heading: str,
+) -> None:
+    """A file inside a document (an e-mail's attachment, a PDF's, an object embedded in a
+    DOCX) put after the document's text: its segments under ``heading``, its own headings
+    two levels down, marked with ``name``; its file type kept in ``members``, so that it
+    is chunked as a file of that type."""
+    segments += member_segments(got, name, heading, 2)
+    members[name] = member_kind(got)
 
 
 def member_kind(parsed: ParsedDocument) -> tuple[str, str | None]:

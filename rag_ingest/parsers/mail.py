@@ -30,7 +30,7 @@ from rag_ingest.errors import (
     DocumentError,
     MissingExtraError,
 )
-from rag_ingest.parsers.archive import member_kind, member_segments, read_attached
+from rag_ingest.parsers.archive import attach, read_attached
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
@@ -180,9 +180,7 @@ def parse_email(
             )
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
-                heading = f"## Attachment: {filename}"
-                attached += member_segments(parsed, filename, heading, 2)
-                kinds[filename] = member_kind(parsed)
+                attach(attached, kinds, parsed, filename, f"## Attachment: {filename}")
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body = _body_text(message) or "\n\n".join(wrapped)  # an RTF mail's body may be there alone

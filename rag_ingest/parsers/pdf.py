@@ -21,7 +21,7 @@ from rag_ingest.errors import (
     MissingExtraError,
 )
 from rag_ingest.ocr import OcrOptions, letters
-from rag_ingest.parsers.archive import member_kind, member_segments
+from rag_ingest.parsers.archive import attach
 from rag_ingest.parsers.base import Image, ParsedDocument, Segment
 
 __all__ = [
@@ -318,9 +318,7 @@ def _parse(
             for filename, data in _attached(doc, annotated, max_attached, warnings):
                 got = read_attached(data, filename, warnings)
                 if got is not None:
-                    heading = f"## Attachment: {filename}"
-                    segments += member_segments(got, filename, heading, 2)
-                    members[filename] = member_kind(got)
+                    attach(segments, members, got, filename, f"## Attachment: {filename}")
     return ParsedDocument(
         file_type,
         segments,
