@@ -89,12 +89,14 @@ def _cues(text: str) -> list[_Cue]:
 
 def _without_repeats(cues: list[_Cue]) -> list[_Cue]:
     """Each cue without the lines it repeats from the one before (captions that scroll
-    up show the last line again under the next), and without cues left empty."""
+    up show the last line again under the next), and without cues left empty. Cues that
+    name their speaker do not scroll: a speaker who says "Okay." twice is kept saying it."""
     kept: list[_Cue] = []
     last: list[str] = []
     for cue in cues:
         lines = cue.lines
-        while lines and last and lines[0] == last[-1]:
+        scrolling = cue.speaker is None and bool(kept) and kept[-1].speaker is None
+        while scrolling and lines and last and lines[0] == last[-1]:
             lines = lines[1:]
         if lines:
             kept.append(_Cue(cue.start, cue.end, lines, cue.speaker))

@@ -198,3 +198,21 @@ def test_voices_name_the_speakers_when_the_file_has_them(tmp_path: Path) -> None
         "Reporter: Q: What did the CANARY-QA audit find?",
         "Mayor: A: Nothing we did not know.",
     ]
+
+
+def test_words_said_again_by_named_speakers_are_kept(tmp_path: Path) -> None:
+    """Only captions without speakers scroll: "Okay." said by Alice, then twice by Bob,
+    had been said once."""
+    data = b"""WEBVTT
+
+00:00:01.000 --> 00:00:02.000
+<v Alice>Okay.
+
+00:00:02.000 --> 00:00:03.000
+<v Bob>Okay.
+
+00:00:03.000 --> 00:00:04.000
+<v Bob>Okay.
+"""
+    segments, _ = _parse(tmp_path, "call.vtt", data)
+    assert [text for text, _ in segments] == ["Alice: Okay.", "Bob: Okay. Okay."]
