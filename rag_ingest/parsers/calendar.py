@@ -84,6 +84,12 @@ def _person(value: Any) -> str:
     return f"{name} <{address}>" if name and name != address else address
 
 
+def _all(component: Any, key: str) -> list[Any]:
+    """A property's values: icalendar gives a list when it is there more than once."""
+    value = component.get(key)
+    return value if isinstance(value, list) else [value]
+
+
 def _event(component: Any) -> str:
     summary = _text(component.get("SUMMARY")) or "(no title)"
     lines = [f"## {_TITLES[component.name]}{summary}"]
@@ -93,17 +99,15 @@ def _event(component: Any) -> str:
     if due is not None:
         lines.append(f"Due: {_when(due)}")
     if component.get("RRULE") is not None:
-        rule = component.get("RRULE").to_ical().decode()
-        lines.append(f"Repeats: {rule}")
+        lines.append(
+            "Repeats: " + ", ".join(r.to_ical().decode() for r in _all(component, "RRULE"))
+        )
     for key, label in (("LOCATION", "Where"), ("STATUS", "Status")):
         if text := _text(component.get(key)):
             lines.append(f"{label}: {text}")
-    if component.get("ORGANIZER") is not None:
-        lines.append(f"Organizer: {_person(component.get('ORGANIZER'))}")
-    attendees = component.get("ATTENDEE")
-    if attendees is not None:
-        listed = attendees if isinstance(attendees, list) else [attendees]
-        lines.append("Attendees: " + ", ".join(_person(a) for a in listed))
+    for key, label in (("ORGANIZER", "Organizer"), ("ATTENDEE", "Attendees")):
+        if component.get(key) is not None:
+            lines.append(f"{label}: " + ", ".join(_person(p) for p in _all(component, key)))
     description = _text(component.get("DESCRIPTION"))
     return "\n".join(lines) + (f"\n\n{description}" if description else "")
 

@@ -64,9 +64,11 @@ def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) 
         b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20261201T090000Z\r\n"
         b"SUMMARY:CANARY-UTC call\r\nEND:VEVENT\r\n"
         b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\n"
-        # Given twice (a writer's slip): both said.
+        # Given twice (a writer's slip): both said; two rules and two organizers too (a
+        # list of two had failed the file with an AttributeError).
         b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261228\r\nDTSTART;VALUE=DATE:20261229\r\n"
-        b"SUMMARY:Twice\r\nEND:VEVENT\r\n"
+        b"RRULE:FREQ=WEEKLY\r\nRRULE:FREQ=MONTHLY\r\nORGANIZER:mailto:a@x.test\r\n"
+        b"ORGANIZER;CN=B:mailto:b@x.test\r\nSUMMARY:Twice\r\nEND:VEVENT\r\n"
         b"END:VCALENDAR\r\n"
     )
     path = tmp_path / "invite"
@@ -76,7 +78,10 @@ def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) 
     parsed = parse_file(str(path), "invite", OPTIONS)
     assert "## CANARY-UTC call\nWhen: 2026-12-01 09:00 (UTC)" in parsed.text
     assert "## Holiday\nWhen: 2026-12-24" in parsed.text
-    assert "## Twice\nWhen: 2026-12-28, 2026-12-29" in parsed.text
+    assert (
+        "## Twice\nWhen: 2026-12-28, 2026-12-29\nRepeats: FREQ=WEEKLY, FREQ=MONTHLY\n"
+        "Organizer: a@x.test, B <b@x.test>"
+    ) in parsed.text
 
 
 def test_a_mailed_invitation_is_read_with_the_mail(tmp_path: Path) -> None:
