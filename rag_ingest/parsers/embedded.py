@@ -98,9 +98,11 @@ def _unwrapped(name: str, data: bytes) -> tuple[str, bytes]:
     """An OLE object's content: the file put in as a package with its own name, an OOXML
     package, or the compound document itself (a Word, Excel or PowerPoint 97-2003 one),
     named by its part without ``.bin`` (its content says what it is)."""
-    import olefile
-
     stem = name.rsplit(".", 1)[0]
+    try:
+        import olefile
+    except ImportError:  # the 'office' extra in part: the object is tried as it is
+        return stem, data
     try:
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
             if ole.exists("\x01Ole10Native"):

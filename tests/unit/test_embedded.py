@@ -157,3 +157,20 @@ def test_empty_error_stays_when_there_is_no_object(tmp_path: Path) -> None:
     doc.save(out)
     with pytest.raises(EmptyDocumentError, match="no text besides its pictures"):
         _parse(tmp_path, "photo.docx", out.getvalue())
+
+
+def test_without_olefile_packages_are_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "olefile", None)  # import olefile raises ImportError
+    ole = docs.cfb_bytes({"\x01Ole10Native": docs.ole10native("t.pdf", docs.pdf_bytes(["x"]))})
+    data = docs.with_embedded(
+        docs.docx_bytes("Report", {"A": "Text."}),
+        "word/document.xml",
+        [("Sheet.xlsx", SHEET, False), ("oleObject1.bin", ole, True)],
+    )
+    parsed = _parse(tmp_path, "r.docx", data)
+    assert "CANARY-EMBEDDED-NORTH" in parsed.text  # type: ignore[attr-defined]
+    assert [w.split(":")[0] for w in parsed.warnings] == ["attachment oleObject1"]  # type: ignore[attr-defined]
