@@ -48,7 +48,7 @@ from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
-from rag_ingest.settings import Settings
+from rag_ingest.settings import ParseSettings, Settings
 from rag_ingest.sources import (
     Source,
     Upload,
@@ -607,6 +607,13 @@ class DocumentProcessor:
     def fingerprint(self) -> str:
         """What, besides the bytes, decides the chunks: a change means re-ingest."""
         s = self.settings
+        # Parse settings that change what a document's text is, each only when off its
+        # default: ledgers written before it was counted stay current.
+        parse = {
+            key: getattr(s.parse, key)
+            for key in ("attachments", "pdf_drop_running_lines")
+            if getattr(s.parse, key) != ParseSettings.model_fields[key].default
+        }
         material = json.dumps(
             {
                 # embed_header only when on: ledgers written before it stay current.
@@ -619,6 +626,7 @@ class DocumentProcessor:
                 "summaries": self._summarizer is not None,
                 "images": self._describer is not None,
                 "plugins": sorted(self._plugins.items()),
+                **({"parse": parse} if parse else {}),
             },
             sort_keys=True,
         )

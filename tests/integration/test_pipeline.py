@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -1476,3 +1477,54 @@ async def test_staged_files_are_removed_off_the_event_loop(
     assert len({path for path, _ in removed}) >= 2  # the download's file and the upload's
     assert all(ident != threading.get_ident() for _, ident in removed)
     assert [p for p in staging.rglob("*") if p.is_file()] == []
+
+
+async def test_turning_attachments_off_re_ingests_without_them(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """The processor's fingerprint names the parse settings that change a document's text
+    when they are off their defaults: turned off, an unchanged PDF had been skipped, its
+    attachment's chunks left in the store."""
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(
+        docs.pdf_with_attachments(
+            docs.pdf_bytes(["CANARY-PAGE the report itself, page one."]),
+            {"notes.md": b"# Notes\n\nCANARY-ATTACHED notes that came with it."},
+        )
+    )
+
+    async def chunks(p: DocumentProcessor) -> list[str]:
+        got = p.store.vectorstore._collection.get(where={"session_id": "s"})
+        return sorted(str(m.get("attachment")) for m in got["metadatas"])
+
+    on = make_settings(seaweed, tmp_path)
+    async with DocumentProcessor(on, embeddings=HashEmbeddings()) as p:
+        default = p.fingerprint
+        # As the last release made it: ledger rows written by it stay current.
+        before = json.dumps(
+            {
+                "chunk": p._chunk_settings.model_dump(mode="json", exclude={"embed_header"}),
+                "pdf": p.settings.parse.pdf_mode,
+                "embedder": p.embedder_name,
+                "summaries": False,
+                "images": False,
+                "plugins": [],
+            },
+            sort_keys=True,
+        )
+        assert default == hashlib.sha256(before.encode()).hexdigest()[:16]
+        assert (await p.process_document(pdf, session_id="s")).status == "ingested"
+        assert await chunks(p) == ["None", "notes.md"]
+        assert (await p.process_document(pdf, session_id="s")).status == "skipped"
+    off = make_settings(seaweed, tmp_path, parse={"attachments": False})
+    async with DocumentProcessor(off, embeddings=HashEmbeddings()) as p:
+        assert p.fingerprint != default
+        assert (await p.process_document(pdf, session_id="s")).status == "ingested"
+        assert await chunks(p) == ["None"]
+    # Back on its default, the fingerprint is the one ledgers were written with.
+    explicit = make_settings(seaweed, tmp_path, parse={"attachments": True})
+    async with DocumentProcessor(explicit, embeddings=HashEmbeddings()) as p:
+        assert p.fingerprint == default
+    kept = make_settings(seaweed, tmp_path, parse={"pdf_drop_running_lines": False})
+    async with DocumentProcessor(kept, embeddings=HashEmbeddings()) as p:
+        assert p.fingerprint != default
