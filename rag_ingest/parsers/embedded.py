@@ -19,7 +19,7 @@ import struct
 import zipfile
 from collections.abc import Iterator
 
-__all__ = ["embedded_files"]
+__all__ = ["embedded_files", "relationship_target", "relationships"]
 
 _RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
 _ATTRIBUTE = re.compile(rb'(\w+)="([^"]*)"')
@@ -33,7 +33,9 @@ _OWNERS = {
 _SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
 
 
-def _relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
+def relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
+    """The attributes of each relationship of an OOXML package's ``part`` (none when it
+    has no relationships part)."""
     rels = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
     try:
         data = archive.read(rels)
@@ -42,7 +44,8 @@ def _relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, byte
     return [dict(_ATTRIBUTE.findall(tag)) for tag in _RELATIONSHIP.findall(data)]
 
 
-def _target(part: str, target: bytes) -> str:
+def relationship_target(part: str, target: bytes) -> str:
+    """The member a relationship of ``part`` points to (relative to its folder, or absolute)."""
     path = target.decode("utf-8", "replace")
     if path.startswith("/"):
         return path.lstrip("/")
@@ -57,8 +60,8 @@ def _slide_order(archive: zipfile.ZipFile) -> dict[str, int]:
     except KeyError:
         return {}
     by_id = {
-        r.get(b"Id"): _target("ppt/presentation.xml", r.get(b"Target", b""))
-        for r in _relationships(archive, "ppt/presentation.xml")
+        r.get(b"Id"): relationship_target("ppt/presentation.xml", r.get(b"Target", b""))
+        for r in relationships(archive, "ppt/presentation.xml")
     }
     return {by_id[i]: n for n, i in enumerate(ids, 1) if i in by_id}
 
@@ -79,11 +82,11 @@ def embedded_files(path: str, kind: str) -> Iterator[tuple[str, bytes, int | Non
         )
         seen: set[str] = set()
         for part in parts:
-            for relation in _relationships(archive, part):
+            for relation in relationships(archive, part):
                 kind_url = relation.get(b"Type", b"")
                 if not kind_url.endswith(_EMBEDDING_TYPES):
                     continue
-                member = _target(part, relation.get(b"Target", b""))
+                member = relationship_target(part, relation.get(b"Target", b""))
                 if member in seen or member not in names:  # a linked object's is a URL
                     continue
                 seen.add(member)

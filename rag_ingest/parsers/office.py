@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import posixpath
 import re
 import sys
 import zipfile
@@ -387,25 +386,19 @@ _DIAGRAM_RUN = re.compile(
     rb"(?:(?!</w:r>).)*?</w:r>",
     re.DOTALL,
 )
-_RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
-_ATTRIBUTE = re.compile(rb'(\w+)="([^"]*)"')
 
 
 def _with_diagrams(document: bytes, archive: zipfile.ZipFile) -> bytes:
     """``document`` with each SmartArt diagram's run replaced by the diagram's text, a
     Markdown list, one item a line (docling reads none of a diagram)."""
+    from rag_ingest.parsers.embedded import relationship_target, relationships
     from rag_ingest.parsers.smartart import DIAGRAM_DATA, diagram_markdown
 
-    try:
-        links = archive.read("word/_rels/document.xml.rels")
-    except KeyError:
-        return document
-    targets = {}
-    for found in _RELATIONSHIP.finditer(links):
-        attributes = dict(_ATTRIBUTE.findall(found[0]))
-        if attributes.get(b"Type") == DIAGRAM_DATA.encode():
-            target = posixpath.normpath(posixpath.join("word", attributes[b"Target"].decode()))
-            targets[attributes.get(b"Id", b"")] = target
+    targets = {
+        link.get(b"Id", b""): relationship_target("word/document.xml", link.get(b"Target", b""))
+        for link in relationships(archive, "word/document.xml")
+        if link.get(b"Type") == DIAGRAM_DATA.encode()
+    }
 
     def drawn(match: re.Match[bytes]) -> bytes:
         try:
