@@ -126,7 +126,8 @@ parse = {
     # with under 100 letters over images covering 30% of it, or mostly U+FFFD text, and
     # image files. "auto": when the extra is installed; "on": required; "off": never.
     # Measured: a dense 38-line page word for word in 2.8 s on one core; pages are read
-    # 8 to a task, each under parse.timeout, on every worker at once.
+    # 8 to a task, each under parse.timeout, on every worker at once. Scans left unread
+    # while OCR is off are named in a warning; their documents are read again once it is on.
     "ocr": "auto",
     # Pages are rendered at this resolution for OCR: 6-12 pt text read the same from 72
     # to 200 dpi (measured); 100 dpi was 15% faster than 150 on a dense page.

@@ -44,6 +44,7 @@ from rag_ingest.errors import (
     RagIngestError,
     nothing_to_index,
 )
+from rag_ingest.parsers.base import UNREAD_SCANS
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
@@ -172,18 +173,35 @@ class _Job:
     reusable: list[str] = field(default_factory=list)  # stored chunks that may serve its own
     kept: dict[str, Vectors] = field(default_factory=dict)  # a failed attempt's vectors
     incomplete: bool = False  # a summary or image description failed: try again next run
+    unread_scans: bool = False  # scanned pages left unread: read again once OCR is on
     dry_run: bool = False  # located and checked only: nothing downloaded or written
 
-    def unchanged(self) -> bool:
-        """The ledger holds this very version, ingested under the same settings."""
+    def unchanged(self, reads_scans: bool) -> bool:
+        """The ledger holds this very version, ingested under the same settings (and, if
+        it left scanned pages unread, OCR still does not read them: ``reads_scans``)."""
         row = self.previous
         return (
             row is not None
             and row.status == "ingested"
             and self.version is not None
             and row.version == self.version
-            and row.fingerprint == self.fingerprint
+            and (
+                row.fingerprint == self.fingerprint
+                or (not reads_scans and row.fingerprint == self.fingerprint + _UNREAD)
+            )
         )
+
+    @property
+    def ledger_fingerprint(self) -> str:
+        """The fingerprint its ledger row gets: never "unchanged" while a summary or
+        description is missing (a model outage must not lose them for good), nor once
+        OCR can read the scanned pages this ingest could not."""
+        unread = _UNREAD if self.unread_scans else ""
+        return self.fingerprint + unread + (_INCOMPLETE if self.incomplete else "")
+
+
+_UNREAD = ":unread-scans"
+_INCOMPLETE = ":incomplete"
 
 
 class _Once:
@@ -283,6 +301,7 @@ class DocumentProcessor:
         self.store: ChunkStore | None = None
         self.ledger: Ledger | None = None
         self._pool: Any = None
+        self._reads_scans = False  # OCR reads scanned pages (set on start)
         self._runner: Any = None
         self._summarizer: Any = None
         self._describer: Any = None
@@ -350,7 +369,7 @@ class DocumentProcessor:
 
     async def _unchanged(self, job: _Job) -> bool:
         """The ledger holds this version, and (when in doubt) so does the store."""
-        if not job.unchanged():
+        if not job.unchanged(self._reads_scans):
             return False
         if not self._confirm_skips:
             return True
@@ -476,6 +495,7 @@ class DocumentProcessor:
             temp_dir=str(s.staging_dir),
         )
         self._pool = ParserPool(s.parse, options, s.chunk.encoding)
+        self._reads_scans = options.ocr is not None
         writers = p.store_writers if self.store.concurrent_writes else 1
         self._store_thread = ThreadPoolExecutor(writers, thread_name_prefix="rag-ingest-store")
         self._writer = BatchWriter(
@@ -896,8 +916,12 @@ class DocumentProcessor:
             why = f"failed last time ({row.error_type})"
         elif row.version != job.version:
             why = "changed since its last ingest"
-        elif row.fingerprint == f"{job.fingerprint}:incomplete":
+        elif (row.fingerprint or "").startswith(job.fingerprint) and (
+            row.fingerprint or ""
+        ).endswith(_INCOMPLETE):
             why = "its summary or an image description is to be tried again"
+        elif row.fingerprint == job.fingerprint + _UNREAD:
+            why = "OCR now reads the scanned pages it had left unread"
         elif row.fingerprint != job.fingerprint:
             why = "ingested under other settings, metadata or user id"
         else:
@@ -1032,6 +1056,7 @@ class DocumentProcessor:
             result.pages = parsed.pages
             result.parser = parsed.parser
             result.warnings = parsed.warnings + plan.warnings
+            job.unread_scans = any(UNREAD_SCANS in w for w in parsed.warnings)
             result.chunked = plan.chunked
             result.token_count = plan.token_count
             if parsed.images and self._describer is not None:
@@ -1162,7 +1187,11 @@ class DocumentProcessor:
         assert self.ledger is not None
         session, source = job.session, job.result.source
         job.previous = self.ledger.get(session, source)
-        if not self.settings.models.reuse_vectors or job.dry_run or job.unchanged():
+        if (
+            not self.settings.models.reuse_vectors
+            or job.dry_run
+            or job.unchanged(self._reads_scans)
+        ):
             return
         ids = self.ledger.pending(session, source)
         if job.previous is not None:
@@ -1261,9 +1290,7 @@ class DocumentProcessor:
             source=job.result.source,
             version=job.version,
             size=job.result.bytes,
-            # Never "unchanged" while a summary or description is missing: the next run
-            # over the source tries again (a model outage must not lose them for good).
-            fingerprint=job.fingerprint + (":incomplete" if job.incomplete else ""),
+            fingerprint=job.ledger_fingerprint,
             ids=ids,
             texts=texts,
             metadatas=metadatas,

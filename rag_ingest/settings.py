@@ -248,7 +248,9 @@ class ParseSettings(_Part):
         description="Read scanned pages (a PDF page with next to no text over a large image, "
         "or text in unmapped fonts) and image files by OCR (RapidOCR, extra 'ocr'; 2.8 s for "
         "a dense page on one core, measured), 8 pages a task. auto: when the extra is "
-        "installed; on: required (the processor refuses to start without it); off: never.",
+        "installed; on: required (the processor refuses to start without it); off: never. "
+        "Scans left unread without OCR are named in a warning, and their documents read "
+        "again once it is on.",
     )
     ocr_dpi: int = Field(
         default=150,

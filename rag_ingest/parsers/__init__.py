@@ -22,9 +22,9 @@ from rag_ingest.errors import (
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression, unpacked
-from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect, no_text
+from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect, needs_ocr, no_text
 
 if TYPE_CHECKING:
     from rag_ingest.parsers.pdf import ReadAttached
@@ -71,7 +71,10 @@ def attachment_reader(options: ParseOptions) -> ReadAttached | None:
 
     def read(data: bytes, filename: str, warnings: list[str]) -> ParsedDocument | None:
         if (what := no_text(filename, images=options.reads_images)) is not None:
-            warnings.append(f"attachment {filename}: not read: {what}")
+            if options.ocr is None and needs_ocr(filename):
+                warnings.append(f"attachment {filename}: an image, {UNREAD_SCANS}")
+            else:
+                warnings.append(f"attachment {filename}: not read: {what}")
             return None
         from rag_ingest.parsers.archive import read_attached
 
@@ -261,6 +264,7 @@ def parse_file(
                 min_image_bytes=options.min_image_bytes,
                 read_attachment=read_attachment,
                 read_images=options.reads_images,
+                unread_images=options.ocr is None,
                 temp_dir=options.temp_dir,
             )
 

@@ -54,9 +54,9 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
-from rag_ingest.parsers.sniff import detect, maybe_archive, no_text
+from rag_ingest.parsers.sniff import detect, maybe_archive, needs_ocr, no_text
 
 __all__ = [
     "ArchivePart",
@@ -341,6 +341,7 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
     images = options.reads_images
     textless = [i for i, m in enumerate(members) if no_text(m.name, images=images) is not None]
     prefix = options.member_prefix
+    scans = [i for i in textless if options.ocr is None and needs_ocr(members[i].name)]
     skipped = set(textless)
     wanted = [i for i in range(len(members)) if i not in skipped]
     total = sum(members[i].size for i in wanted)
@@ -358,6 +359,7 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         sizes=[members[i].size for i in wanted],
         textless=[prefix + _shown(members[i].name) for i in textless],
         nested=not prefix and any(_archive_name(members[i].name) for i in wanted),
+        warnings=[f"{len(scans)} image(s) {UNREAD_SCANS}"] if scans else [],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,24 @@ from rag_ingest.ocr import OcrOptions
 if TYPE_CHECKING:
     from rag_ingest.settings import ParseSettings
 
-__all__ = ["MARKDOWN_HEADING", "Image", "ParseOptions", "ParsedDocument", "Segment", "ocr_options"]
+__all__ = [
+    "MARKDOWN_HEADING",
+    "UNREAD_SCANS",
+    "Image",
+    "ParseOptions",
+    "ParsedDocument",
+    "Segment",
+    "ocr_options",
+    "spans",
+]
 
 # A Markdown ATX heading, as the parsers write them: its hashes (1) and its text (2).
 MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+# Ends the warning of a parse that left scanned pages unread for want of OCR. The
+# pipeline keys on it (a warning survives every path: page ranges, archives, attached
+# files, the member cache): such a document is read again once OCR is on.
+UNREAD_SCANS = "not read: OCR is off, or its extra is not installed"
 
 
 @dataclass
@@ -149,3 +164,14 @@ def ocr_options(settings: ParseSettings) -> OcrOptions | None:
         images=settings.ocr_images,
         pictures=settings.ocr_pictures,
     )
+
+
+def spans(numbers: Iterable[int | None]) -> str:
+    """'1-3, 7' for [1, 2, 3, 7]."""
+    runs: list[list[int]] = []
+    for n in (n for n in numbers if n is not None):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs)

@@ -31,7 +31,7 @@ from rag_ingest.errors import (
     MissingExtraError,
 )
 from rag_ingest.parsers.archive import attach, read_attached
-from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
 __all__ = ["html_text", "parse_email", "parse_mbox"]
@@ -132,11 +132,13 @@ def parse_email(
     min_image_bytes: int = 0,
     read_attachment: Callable[[str, str], ParsedDocument] | None = None,
     read_images: bool = False,
+    unread_images: bool = False,
     temp_dir: str | None = None,
 ) -> ParsedDocument:
     """``message``: the message already read (an Outlook .msg's), instead of ``path``.
     ``read_attachment(path, name)`` parses an attachment; None lists them only.
-    ``read_images``: image attachments are read too (by OCR: a scanned receipt).
+    ``read_images``: image attachments are read too (by OCR: a scanned receipt);
+    ``unread_images``: they are not for want of OCR, which a warning says.
     ``temp_dir``: where an attachment is written to be read (None: the system's)."""
     if message is None:
         with open(path, "rb") as f:
@@ -155,6 +157,7 @@ def parse_email(
     attached: list[Segment] = []
     kinds: dict[str, tuple[str, str | None]] = {}
     wrapped: list[str] = []  # the bodies of winmail.dat attachments
+    unread: list[str] = []  # image attachments left for want of OCR
     for part, readable in _attachments(message, warnings, wrapped):
         forwarded = _attached_message(part)
         filename = part.get_filename() or part.get_content_type()
@@ -163,6 +166,8 @@ def parse_email(
             filename = f"{subject or 'attached message'}.eml"
         attachments.append(filename)
         image = part.get_content_maintype() == "image"
+        if image and unread_images and part.get_filename():
+            unread.append(filename)
         if image and len(images) < max_images:
             data = part.get_payload(decode=True) or b""
             if len(data) >= min_image_bytes:
@@ -181,6 +186,8 @@ def parse_email(
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
                 attach(attached, kinds, parsed, filename, f"## Attachment: {filename}")
+    if unread and read_attachment is not None:
+        warnings.append(f"{len(unread)} image attachment(s) {UNREAD_SCANS}")
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body = _body_text(message) or "\n\n".join(wrapped)  # an RTF mail's body may be there alone
@@ -214,6 +221,7 @@ def parse_mbox(
     members: dict[str, tuple[str, str | None]] = {}
     images: list[Image] = []
     warnings: list[str] = []
+    unread = 0  # messages with scans or images left unread for want of OCR
     try:
         box = mailbox.mbox(path, create=False)
         keys = list(box.iterkeys())
@@ -240,11 +248,14 @@ def parse_mbox(
                     members[member] = ("email", None) if inside is None else parsed.members[inside]
                     segments.append(dataclasses.replace(segment, member=member))
                 images += parsed.images[: max(0, max_images - len(images))]
-                warnings += parsed.warnings[:5]
+                unread += any(UNREAD_SCANS in w for w in parsed.warnings)
+                warnings += [w for w in parsed.warnings if UNREAD_SCANS not in w][:5]
     finally:
         box.close()
     if not segments:
         raise BlankDocumentError(f"{name}: a mailbox without text: nothing to index")
+    if unread:  # first: past the cut below, it would be lost, and the pipeline keys on it
+        warnings.insert(0, f"scans or images in {unread} message(s) {UNREAD_SCANS}")
     return ParsedDocument(
         file_type="mbox",
         segments=segments,

@@ -22,7 +22,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.ocr import OcrOptions, letters
 from rag_ingest.parsers.archive import attach
-from rag_ingest.parsers.base import Image, ParsedDocument, Segment
+from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, Segment, spans
 
 __all__ = [
     "PDF_LOCK",
@@ -305,10 +305,14 @@ def _parse(
         segments = [dataclasses.replace(s, text=_without_leaders(s.text)) for s in segments]
         if any(fields.values()):
             segments = _with_fields(segments, fields)
-        scans: list[int] = []
-        if ocr is not None:
-            own = {s.page: s.text for s in segments}
-            scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
+        own = {s.page: s.text for s in segments}
+        scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
+        if ocr is None and scans:
+            # Said, not silent: the pages are lost until OCR reads them (a PDF of scans
+            # only fails with no_text_error, saying the same).
+            warnings.append(f"{len(scans)} scanned page(s) ({spans(scans)}) {UNREAD_SCANS}")
+        if ocr is None:
+            scans = []
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
         segments = [s for s in segments if s.text.strip()]

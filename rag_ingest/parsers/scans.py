@@ -9,7 +9,7 @@ import re
 
 from rag_ingest.errors import EmptyDocumentError, NoTextFormatError
 from rag_ingest.ocr import letters
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, spans
 from rag_ingest.parsers.pictures import MARKER
 
 __all__ = ["BATCH_PAGES", "batches", "finish", "read_scans"]
@@ -81,7 +81,7 @@ def finish(
     parsed.scans = []
     if used:
         parsed.parser += "+ocr"
-        parsed.warnings.append(f"{len(used)} scanned page(s) read by OCR: {_spans(used)}")
+        parsed.warnings.append(f"{len(used)} scanned page(s) read by OCR: {spans(used)}")
     if options.pdf_drop_running_lines:
         parsed.segments = drop_running_lines(parsed.segments)
     if not parsed.segments and not parsed.images:
@@ -135,14 +135,3 @@ def _in_table_cells(text: str, texts: dict[int | None, str]) -> str:
         )
 
     return _TABLE_ROW.sub(cell, text) if MARKER.search(text) else text
-
-
-def _spans(numbers: list[int | None]) -> str:
-    """'1-3, 7' for [1, 2, 3, 7]."""
-    spans: list[list[int]] = []
-    for n in (n for n in numbers if n is not None):
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)

@@ -150,6 +150,11 @@ def no_text(name: str, images: bool = False) -> str | None:
     return f"{what} ({suffix})" if what else None
 
 
+def needs_ocr(name: str) -> bool:
+    """Whether a file's name says it is an image: text that only OCR reads."""
+    return no_text(name) is not None and no_text(name, images=True) is None
+
+
 _IMAGE = "images are read only by OCR (parse.ocr and parse.ocr_images, extra 'ocr')"
 # Formats whose first bytes are unmistakable, refused by name rather than as "binary".
 _REFUSED = (

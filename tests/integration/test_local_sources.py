@@ -390,6 +390,53 @@ def test_with_ocr_a_walk_reads_images_and_skips_those_without_text(tmp_path: Pat
     assert [Path(d.metadata["source"]).name for d in loaded.load()] == ["receipt.png"]
 
 
+def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) -> None:
+    """A PDF whose scanned annex OCR could not read, and a zip holding a scanned receipt:
+    skipped while OCR stays off, read again (and only they) once it is on."""
+    import pymupdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = pymupdf.open("pdf", tests_docs.pdf_bytes(["Typed cover page: the canary is TERN."]))
+    pdf.insert_pdf(pymupdf.open("pdf", tests_docs.scanned_pdf(["Signed annex CANARY-IBIS."])))
+    (docs / "contract.pdf").write_bytes(pdf.tobytes())
+    receipt = tests_docs.scan_image(["Receipt 0042", "CANARY-KITE paid by card"])
+    (docs / "expenses.zip").write_bytes(
+        tests_docs.zip_bytes({"notes.txt": b"Expenses of March.", "receipt.png": receipt})
+    )
+    (docs / "guide.md").write_text("# Guide\n\nNo scans here.\n")
+    store = str(tmp_path / "store")
+    with SyncDocumentProcessor(_no_ocr(store)) as p:
+        first = {Path(r.source).name: r for r in p.process_many(docs, session_id="s").results}
+        assert {r.status for r in first.values()} == {"ingested"}
+        assert "1 scanned page(s) (2) not read: OCR is off" in first["contract.pdf"].warnings[0]
+        assert first["expenses.zip"].warnings[-1].startswith("1 image(s) not read: OCR is off")
+        again = p.process_many(docs, session_id="s", dry_run=True).results
+        assert {r.status for r in again} == {"skipped"}  # OCR still off: nothing new to read
+    with SyncDocumentProcessor(local_settings(store)) as p:
+        plan = {
+            Path(r.source).name: r
+            for r in p.process_many(docs, session_id="s", dry_run=True).results
+        }
+        assert plan["contract.pdf"].message == (
+            "would be ingested: OCR now reads the scanned pages it had left unread"
+        )
+        assert plan["guide.md"].status == "skipped"
+        report = {Path(r.source).name: r for r in p.process_many(docs, session_id="s").results}
+        assert {n: r.status for n, r in report.items()} == {
+            "contract.pdf": "ingested",
+            "expenses.zip": "ingested",
+            "guide.md": "skipped",
+        }
+        for words, name in (
+            ("Signed annex CANARY-IBIS", "contract.pdf"),
+            ("CANARY-KITE", "expenses.zip"),
+        ):
+            hit = p.query(words, session_id="s", k=1)[0][0]
+            assert hit.metadata["filename"] == name and hit.metadata["ocr"] is True
+        assert {r.status for r in p.process_many(docs, session_id="s").results} == {"skipped"}
+
+
 async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path: Path) -> None:
     from rag_ingest.pipeline import DocumentProcessor
 

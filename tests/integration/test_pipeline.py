@@ -1318,6 +1318,10 @@ async def test_a_summary_that_failed_is_tried_again_on_the_next_run(tmp_path: Pa
         first = await p.process_document(doc, session_id="s")
         assert first.status == "ingested" and first.summary is None
         assert any("tried again on the next run" in w for w in first.warnings)
+        planned = (await p.process_many([doc], session_id="s", dry_run=True)).results[0]
+        assert planned.message == (
+            "would be ingested: its summary or an image description is to be tried again"
+        )
         down["now"] = False
         second = await p.process_document(doc, session_id="s")
         assert second.status == "ingested" and second.summary == "The budget grows 4%."

@@ -18,7 +18,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import parse_file
-from rag_ingest.parsers.base import ParseOptions
+from rag_ingest.parsers.base import UNREAD_SCANS, ParseOptions
 from rag_ingest.settings import ChunkSettings
 from tests import docs
 
@@ -59,9 +59,11 @@ def test_a_zip_s_files_are_read_in_order_each_under_its_path(tmp_path: Path) -> 
     assert [text.index(s) for s in order] == sorted(text.index(s) for s in order)
     # A code file's text is its own, line for line: no heading put in, none demoted.
     assert "# wiki/tool.py" not in text and "    # CANARY-PY a comment\n" in text
-    # The files with no text are named; what macOS and Finder leave is not.
+    # The files with no text are named; what macOS and Finder leave is not. The image is
+    # read once OCR is on: said.
     assert parsed.warnings == [
-        "3 of 6 files have no text: wiki/logo.png, wiki/setup.exe, wiki/__init__.py"
+        "3 of 6 files have no text: wiki/logo.png, wiki/setup.exe, wiki/__init__.py",
+        f"1 image(s) {UNREAD_SCANS}",
     ]
     assert parsed.members == {
         "wiki/Onboarding.md": ("markdown", None),

@@ -19,7 +19,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.ocr import TextBox, layout
 from rag_ingest.parsers import parse_file
-from rag_ingest.parsers.base import ParseOptions, ocr_options
+from rag_ingest.parsers.base import UNREAD_SCANS, ParseOptions, ocr_options
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs
@@ -85,6 +85,12 @@ def test_only_scanned_pages_are_read_and_a_stamp_does_not_hide_a_scan(tmp_path: 
     plan = chunk_document(parsed, small, {})
     cover = [c for c in plan.chunks if "CANARY-COVER" in c.text]
     assert cover and "ocr" not in cover[0].metadata
+
+    # Without OCR the cover is read and the scanned page left unread is said, not lost
+    # in silence (the pipeline reads the document again once OCR is on).
+    parsed = parse_file(str(tmp_path / "mixed.pdf"), "mixed.pdf", NO_OCR)
+    assert [s.page for s in parsed.segments] == [1] and not parsed.scans
+    assert parsed.warnings == [f"1 scanned page(s) (2) {UNREAD_SCANS}"]
 
     # A scanner's page stamp is text, but too little to be the page's.
     stamped = docs.scanned_pdf(["Minutes of the meeting CANARY-STAMPED"], stamp="Exhibit A page")
@@ -290,8 +296,9 @@ def test_a_scanned_pdf_keeps_its_attachments_and_their_scans_are_read(tmp_path: 
     without = parse_file(_file(tmp_path, "e.pdf", data), "e.pdf", NO_OCR)
     assert [s.member for s in without.segments] == ["notes.md"]
     assert without.warnings == [
-        "attachment receipt.png: not read: an image (.png)",
-        "attachment team.jpg: not read: an image (.jpg)",
+        f"2 scanned page(s) (1-2) {UNREAD_SCANS}",
+        f"attachment receipt.png: an image, {UNREAD_SCANS}",
+        f"attachment team.jpg: an image, {UNREAD_SCANS}",
     ]
 
 

@@ -27,6 +27,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
+from rag_ingest.parsers.base import UNREAD_SCANS
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings
 from tests import docs
@@ -573,7 +574,8 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
     assert {c.metadata["file_type"] for c in stock} == {"csv"}
     assert "## Attachment: minutes.docx\n\n### " in text
     assert "photo.png" in text and "## Attachment: photo.png" not in text
-    assert parsed.warnings == []  # a photo in a mail is listed, not an error
+    # A photo in a mail is listed, not an error; left unread for want of OCR, said so.
+    assert parsed.warnings == [f"1 image attachment(s) {UNREAD_SCANS}"]
 
     html_only = EmailMessage()
     html_only["Subject"] = "Notice"
@@ -734,6 +736,8 @@ def test_a_mailbox_is_read_message_by_message(tmp_path: Path) -> None:
     second = EmailMessage()
     second["Subject"] = "Re: Build failure on main"
     second.set_content("<p>CANARY-SECOND fixed &amp; merged</p>", subtype="html")
+    second.add_attachment(docs.scan_image(["Disk usage 100%"]), maintype="image",
+                          subtype="png", filename="df.png")  # fmt: skip
     blank = EmailMessage()
     blank["Subject"] = "(nothing)"
     for message in (first, blank, second):
@@ -741,7 +745,8 @@ def test_a_mailbox_is_read_message_by_message(tmp_path: Path) -> None:
     box.close()
     parsed = parse_file(str(box_path), "Inbox", OPTIONS)
     assert (parsed.file_type, parsed.parser) == ("mbox", "mbox")
-    assert parsed.warnings == []
+    # Said first, where no cut of a long list of warnings can drop it.
+    assert parsed.warnings == [f"scans or images in 1 message(s) {UNREAD_SCANS}"]
     plan = chunk_document(parsed, ChunkSettings(), {})
     members = [c.metadata.get("archive_member") for c in plan.chunks]
     assert set(members) == {
@@ -2728,7 +2733,7 @@ def test_a_pdf_s_attached_files_are_read_after_its_pages(tmp_path: Path) -> None
     assert "CANARY-XML" not in parsed.text
     assert parsed.warnings == [
         "attachment factur-x.xml: the e-invoice's XML (the PDF's own content)",
-        "attachment logo.png: not read: an image (.png)",
+        f"attachment logo.png: an image, {UNREAD_SCANS}",
     ]
     chunks = chunk_document(parsed, ChunkSettings(), {"filename": "report.pdf"}).chunks
     where = [(c.metadata.get("attachment"), c.metadata.get("page_start")) for c in chunks]
