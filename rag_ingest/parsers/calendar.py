@@ -77,6 +77,123 @@ def _when(value: Any) -> str:
     return _text(value)
 
 
+def _moment(moment: Any) -> str:
+    if isinstance(moment, datetime.datetime):
+        if moment.time() == datetime.time(0) or moment.time() == datetime.time(23, 59, 59):
+            return moment.date().isoformat()  # an UNTIL of a whole day
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.isoformat() if isinstance(moment, datetime.date) else str(moment)
+
+
+def _dates(dates: Any) -> str:
+    """An EXDATE's dates, or, not dates, as written."""
+    listed = _attribute(dates, "dts")
+    if listed is None:
+        return _text(dates)
+    return ", ".join(_moment(_attribute(d, "dt")) for d in listed)
+
+
+_FREQUENCY = {
+    "SECONDLY": ("every second", "seconds"),
+    "MINUTELY": ("every minute", "minutes"),
+    "HOURLY": ("hourly", "hours"),
+    "DAILY": ("daily", "days"),
+    "WEEKLY": ("weekly", "weeks"),
+    "MONTHLY": ("monthly", "months"),
+    "YEARLY": ("yearly", "years"),
+}
+_DAYS = dict(
+    zip(
+        ("MO", "TU", "WE", "TH", "FR", "SA", "SU"),
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        strict=True,
+    )
+)
+_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
+_WEEKDAY_SET = ["MO", "TU", "WE", "TH", "FR"]
+# Parts said in words; any other (BYHOUR, BYWEEKNO, ...) is kept as written after them.
+_SAID = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "BYHOUR", "BYMINUTE"}
+_SAID |= {"COUNT", "UNTIL", "WKST"}  # WKST: the week's first day, which the words need not
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ordinal(n: int, words: bool = True) -> str:
+    """3 'third' (with ``words``) or '3rd'; -1 'last', -2 'second from last'."""
+    if n == -1:
+        return "last"
+    if n < 0:
+        return f"{_ordinal(-n, words)} from last"
+    if words and n in _ORDINALS:
+        return _ORDINALS[n]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _day(code: str) -> str:
+    """'MO' Monday, '1MO' the first Monday, '-1FR' the last Friday."""
+    code = str(code).upper()
+    name = _DAYS.get(code[-2:], code[-2:])
+    number = code[:-2].lstrip("+")
+    return f"the {_ordinal(int(number))} {name}" if number.lstrip("-").isdigit() else name
+
+
+def _recurrence(rule: Any) -> str:
+    """An RRULE in words: 'every 2 weeks on Monday and Wednesday, until 2027-03-31', its
+    parts with no words kept as written ('(BYHOUR=9)'). Asked "when is the stand-up?",
+    these words are what a question's embedding meets; FREQ=WEEKLY;BYDAY=MO was not."""
+    parts = {str(k).upper(): v if isinstance(v, list) else [v] for k, v in dict(rule).items()}
+    frequency = str((parts.get("FREQ") or ["?"])[0]).upper()
+    every, unit = _FREQUENCY.get(frequency, (frequency.lower(), "times"))
+    interval = int((parts.get("INTERVAL") or [1])[0] or 1)
+    words = [every if interval == 1 else f"every {interval} {unit}"]
+    days = [str(d).upper() for d in parts.get("BYDAY", [])]
+    positions = [int(p) for p in parts.get("BYSETPOS", [])]
+    if days and positions and sorted(days) == sorted(_WEEKDAY_SET):
+        words.append("on the " + _and([f"{_ordinal(p)} weekday" for p in positions]))
+    elif days:
+        named = [_day(d) for d in days]
+        if positions:
+            named = [f"{_and(named)} (the {_and([_ordinal(p) for p in positions])} of them)"]
+        words.append("on " + _and(named))
+    if months := parts.get("BYMONTH"):
+        words.append("in " + _and([_month(m) for m in months]))
+    if month_days := parts.get("BYMONTHDAY"):
+        numbered = [_ordinal(int(d), words=False) for d in month_days]
+        counted_back = any(int(d) < 0 for d in month_days)
+        words.append("on the " + _and(numbered) + (" day" if counted_back else ""))
+    if hours := parts.get("BYHOUR"):
+        minutes = parts.get("BYMINUTE") or [0]
+        words.append("at " + _and([f"{int(h):02d}:{int(m):02d}" for h in hours for m in minutes]))
+    said = " ".join(words)
+    if count := parts.get("COUNT"):
+        said += f", {count[0]} times"
+    if until := parts.get("UNTIL"):
+        said += f", until {_moment(until[0])}"
+    rest = {k: v for k, v in parts.items() if k not in _SAID}
+    if rest:
+        said += " (" + ";".join(f"{k}={','.join(str(x) for x in v)}" for k, v in rest.items()) + ")"
+    return said
+
+
+def _rule(rule: Any) -> str:
+    """:func:`_recurrence`, or the rule as written when its values are not what RFC 5545
+    allows (INTERVAL=x)."""
+    try:
+        return _recurrence(rule)
+    except (TypeError, ValueError, AttributeError):  # BrokenCalendarProperty a ValueError
+        return _text(rule)
+
+
+def _month(number: Any) -> str:
+    try:
+        return datetime.date(2000, int(number), 1).strftime("%B")
+    except (TypeError, ValueError):
+        return str(number)
+
+
 def _person(value: Any) -> str:
     """An organizer or attendee: 'Alice Smith <alice@example.com>'."""
     address = str(value).removeprefix("mailto:").removeprefix("MAILTO:")
@@ -99,9 +216,9 @@ def _event(component: Any) -> str:
     if due is not None:
         lines.append(f"Due: {_when(due)}")
     if component.get("RRULE") is not None:
-        lines.append(
-            "Repeats: " + ", ".join(r.to_ical().decode() for r in _all(component, "RRULE"))
-        )
+        lines.append("Repeats: " + "; ".join(_rule(r) for r in _all(component, "RRULE")))
+    if component.get("EXDATE") is not None:
+        lines.append("Except: " + ", ".join(_dates(d) for d in _all(component, "EXDATE")))
     for key, label in (("LOCATION", "Where"), ("STATUS", "Status")):
         if text := _text(component.get(key)):
             lines.append(f"{label}: {text}")

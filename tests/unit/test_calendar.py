@@ -31,7 +31,7 @@ def test_an_invitation_says_when_where_who_and_what_in_words(tmp_path: Path) -> 
         "# Team calendar\n\n"
         "## Budget review, Q1\n"
         "When: 2026-12-01 10:00 (Europe/Berlin) to 2026-12-01 11:00 (Europe/Berlin)\n"
-        "Repeats: FREQ=WEEKLY;BYDAY=MO\n"
+        "Repeats: weekly on Monday\n"
         "Where: Room 4\n"
         "Organizer: Alice Smith <alice@example.com>\n"
         "Attendees: Bob <bob@example.com>, carol@example.com\n\n"
@@ -79,9 +79,46 @@ def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) 
     assert "## CANARY-UTC call\nWhen: 2026-12-01 09:00 (UTC)" in parsed.text
     assert "## Holiday\nWhen: 2026-12-24" in parsed.text
     assert (
-        "## Twice\nWhen: 2026-12-28, 2026-12-29\nRepeats: FREQ=WEEKLY, FREQ=MONTHLY\n"
+        "## Twice\nWhen: 2026-12-28, 2026-12-29\nRepeats: weekly; monthly\n"
         "Organizer: a@x.test, B <b@x.test>"
     ) in parsed.text
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        (
+            "FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20270331T000000Z",
+            "weekly on Monday and Wednesday, until 2027-03-31",
+        ),
+        ("FREQ=WEEKLY;INTERVAL=2;BYDAY=FR;WKST=SU", "every 2 weeks on Friday"),
+        (
+            "FREQ=MONTHLY;INTERVAL=2;BYDAY=1MO,-1FR",
+            "every 2 months on the first Monday and the last Friday",
+        ),
+        ("FREQ=MONTHLY;BYDAY=-2TH", "monthly on the second from last Thursday"),
+        ("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", "monthly on the last weekday"),
+        (
+            "FREQ=MONTHLY;BYDAY=SA,SU;BYSETPOS=1",
+            "monthly on Saturday and Sunday (the first of them)",
+        ),
+        ("FREQ=MONTHLY;BYMONTHDAY=1,15,22", "monthly on the 1st, 15th and 22nd"),
+        ("FREQ=MONTHLY;BYMONTHDAY=-1", "monthly on the last day"),
+        ("FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=15;COUNT=5", "yearly in March on the 15th, 5 times"),
+        ("FREQ=YEARLY;BYDAY=4TH;BYMONTH=11", "yearly on the fourth Thursday in November"),
+        ("FREQ=DAILY;INTERVAL=1;BYHOUR=9,17", "daily at 09:00 and 17:00"),
+        ("FREQ=HOURLY;INTERVAL=3;BYWEEKNO=20", "every 3 hours (BYWEEKNO=20)"),  # as written
+    ],
+)
+def test_a_rule_of_repetition_is_said_in_words(tmp_path: Path, rule: str, words: str) -> None:
+    """FREQ=WEEKLY;BYDAY=MO met no question's words ("when is the Monday stand-up?")."""
+    data = (
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Stand-up\r\nDTSTART:20261201T090000Z\r\n"
+        f"RRULE:{rule}\r\nEXDATE:20261225T090000Z,20270101T090000Z\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    text = _parse(tmp_path, "standup.ics", data.encode()).text  # type: ignore[attr-defined]
+    assert f"\nRepeats: {words}\nExcept: 2026-12-25 09:00, 2027-01-01 09:00" in text
 
 
 def test_a_mailed_invitation_is_read_with_the_mail(tmp_path: Path) -> None:
