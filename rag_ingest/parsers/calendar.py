@@ -78,6 +78,8 @@ def _when(value: Any) -> str:
 
 
 def _moment(moment: Any) -> str:
+    if moment is None:
+        return ""
     if isinstance(moment, datetime.datetime):
         if moment.time() == datetime.time(0) or moment.time() == datetime.time(23, 59, 59):
             return moment.date().isoformat()  # an UNTIL of a whole day
@@ -90,7 +92,7 @@ def _dates(dates: Any) -> str:
     listed = _attribute(dates, "dts")
     if listed is None:
         return _text(dates)
-    return ", ".join(_moment(_attribute(d, "dt")) for d in listed)
+    return ", ".join(m for m in (_moment(_attribute(d, "dt")) for d in listed) if m)
 
 
 _FREQUENCY = {
@@ -174,7 +176,9 @@ def _recurrence(rule: Any) -> str:
         said += f", until {_moment(until[0])}"
     rest = {k: v for k, v in parts.items() if k not in _SAID}
     if rest:
-        said += " (" + ";".join(f"{k}={','.join(str(x) for x in v)}" for k, v in rest.items()) + ")"
+        # An enum's value: SKIP=FORWARD, not vSkip.FORWARD.
+        shown = (f"{k}={','.join(str(getattr(x, 'value', x)) for x in v)}" for k, v in rest.items())
+        said += " (" + ";".join(shown) + ")"
     return said
 
 
@@ -217,8 +221,8 @@ def _event(component: Any) -> str:
         lines.append(f"Due: {_when(due)}")
     if component.get("RRULE") is not None:
         lines.append("Repeats: " + "; ".join(_rule(r) for r in _all(component, "RRULE")))
-    if component.get("EXDATE") is not None:
-        lines.append("Except: " + ", ".join(_dates(d) for d in _all(component, "EXDATE")))
+    if excepted := ", ".join(filter(None, (_dates(d) for d in _all(component, "EXDATE")))):
+        lines.append(f"Except: {excepted}")
     for key, label in (("LOCATION", "Where"), ("STATUS", "Status")):
         if text := _text(component.get(key)):
             lines.append(f"{label}: {text}")

@@ -108,13 +108,15 @@ def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) 
         ("FREQ=YEARLY;BYDAY=4TH;BYMONTH=11", "yearly on the fourth Thursday in November"),
         ("FREQ=DAILY;INTERVAL=1;BYHOUR=9,17", "daily at 09:00 and 17:00"),
         ("FREQ=HOURLY;INTERVAL=3;BYWEEKNO=20", "every 3 hours (BYWEEKNO=20)"),  # as written
+        ("FREQ=YEARLY;RSCALE=HEBREW;SKIP=FORWARD", "yearly (RSCALE=HEBREW;SKIP=FORWARD)"),
     ],
 )
 def test_a_rule_of_repetition_is_said_in_words(tmp_path: Path, rule: str, words: str) -> None:
     """FREQ=WEEKLY;BYDAY=MO met no question's words ("when is the Monday stand-up?")."""
     data = (
         "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Stand-up\r\nDTSTART:20261201T090000Z\r\n"
-        f"RRULE:{rule}\r\nEXDATE:20261225T090000Z,20270101T090000Z\r\nEND:VEVENT\r\n"
+        f"RRULE:{rule}\r\nEXDATE:20261225T090000Z,20270101T090000Z\r\n"
+        "EXDATE;VALUE=DATE:\r\nEND:VEVENT\r\n"  # an empty one, as icalendar's tests have
         "END:VCALENDAR\r\n"
     )
     text = _parse(tmp_path, "standup.ics", data.encode()).text  # type: ignore[attr-defined]
