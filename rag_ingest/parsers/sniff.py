@@ -55,7 +55,8 @@ _BY_EXTENSION = {
     ".mdx": "markdown",
     ".ipynb": "notebook", ".eml": "email", ".csv": "csv", ".tsv": "csv", ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".odg": "odg",
-    ".epub": "epub", ".vtt": "transcript", ".srt": "transcript",
+    ".epub": "epub", ".vtt": "transcript", ".srt": "transcript", ".sbv": "transcript",
+    ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
     ".vcard": "calendar",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
@@ -313,7 +314,7 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"  # Outlook's winmail.dat
     if is_transcript(head):
-        return "transcript"  # WebVTT or SubRip
+        return "transcript"  # WebVTT, SubRip, SBV, Advanced SubStation or TTML
     if is_calendar(head):
         return "calendar"  # iCalendar or vCard
     lowered = head.lstrip()[:512].lower()

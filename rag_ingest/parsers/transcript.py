@@ -1,5 +1,6 @@
-"""Subtitles and transcripts (WebVTT ``.vtt``, SubRip ``.srt``): what is said, by whom,
-and when. A meeting's transcript (Teams, Zoom) or a video's captions read as text were
+"""Subtitles and transcripts (WebVTT ``.vtt``, SubRip ``.srt``, YouTube's ``.sbv``, TTML
+and DFXP ``.ttml``/``.dfxp``, Advanced SubStation ``.ass``/``.ssa``): what is said, by
+whom, and when. A meeting's transcript (Teams, Zoom) or a video's captions read as text were
 mostly cue numbers, ``00:01:02.000 --> 00:01:05.000`` lines and ``<v Alice>`` tags, a
 sentence cut into two-second cues; YouTube's captions say each line twice (a cue repeats
 the line before it as it scrolls up).
@@ -16,8 +17,9 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from rag_ingest.errors import BlankDocumentError, EmptyDocumentError
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, EmptyDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.parsers.text import decode_text
 
@@ -28,8 +30,17 @@ __all__ = ["is_transcript", "parse_transcript"]
 _PARAGRAPH_SECONDS = 30.0
 _PAUSE_SECONDS = 5.0
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
-_TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
+# WebVTT's and SubRip's "start --> end"; YouTube's SBV "start,end" alone on its line.
+_TIMING = re.compile(rf"^\s*{_TIME}\s*(?:-->\s*{_TIME}|,\s*{_TIME}\s*$)")
 _SRT_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*\d+\r?\n\s*" + _TIME.encode() + rb"\s*-->")
+_SBV_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*" + _TIME.encode() + rb"," + _TIME.encode() + rb"\r?\n"
+)
+_ASS_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*\[Script Info\]", re.IGNORECASE)
+# TTML's root, in its namespace (or DFXP's, TTML's draft: Netflix, Amazon, old Flash).
+_TTML = re.compile(
+    r"<(?:\w+:)?tt\b[^>]*\bxmlns(?::\w+)?=[\"']http://www\.w3\.org/(?:ns/ttml|2006/\d\d/ttaf1)[\"']"
+)
 _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")  # markup, and SubRip's ASS overrides ({\an8})
 # Zoom's "Alice Smith: text"; a name is short and has no sentence punctuation in it.
@@ -49,7 +60,9 @@ def is_transcript(head: bytes) -> bool:
     bare = head.removeprefix(b"\xef\xbb\xbf")
     if bare.startswith(b"WEBVTT") and bare[6:7] in (b"", b" ", b"\t", b"\n", b"\r"):
         return True
-    return _SRT_START.match(head) is not None
+    if any(start.match(head) for start in (_SRT_START, _SBV_START, _ASS_START)):
+        return True
+    return _TTML.search(head[:4096].decode("utf-8", "replace")) is not None
 
 
 def _seconds(groups: tuple[str | None, ...]) -> float:
@@ -66,12 +79,11 @@ def _cues(text: str) -> list[_Cue]:
     cues = []
     for block in re.split(r"\n[ \t]*\n", text):
         lines = block.strip("\n").split("\n")
-        at = next((i for i, line in enumerate(lines[:3]) if "-->" in line), None)
+        at = next((i for i, line in enumerate(lines[:3]) if _TIMING.match(line)), None)
         if at is None:
             continue  # the WEBVTT header, a comment, a style or region block
         timing = _TIMING.match(lines[at])
-        if timing is None:
-            continue
+        assert timing is not None
         speaker = None
         payload = []
         for line in lines[at + 1 :]:
@@ -83,8 +95,154 @@ def _cues(text: str) -> list[_Cue]:
                 payload.append(line)
         if payload:
             groups = timing.groups()
-            cues.append(_Cue(_seconds(groups[:4]), _seconds(groups[4:]), payload, speaker))
+            end = groups[4:8] if groups[5] is not None else groups[8:]
+            cues.append(_Cue(_seconds(groups[:4]), _seconds(end), payload, speaker))
     return cues
+
+
+# An ASS line break (\N, \n), a hard space (\h); a drawing ({\p1} m 0 0 l ...) to its end.
+_ASS_BREAK = re.compile(r"\\[Nn]")
+_ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)")
+
+
+def _ass_cues(text: str) -> list[_Cue]:
+    """An Advanced SubStation file's Dialogue lines, by its [Events] Format line (Name is
+    the speaker); Comment lines, drawings and override tags left out."""
+    fields: list[str] = []
+    cues = []
+    section = ""
+    for line in text.split("\n"):
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line.lower()
+        elif section == "[events]" and line.lower().startswith("format:"):
+            fields = [f.strip().lower() for f in line.split(":", 1)[1].split(",")]
+        elif section == "[events]" and line.lower().startswith("dialogue:") and fields:
+            values = line.split(":", 1)[1].split(",", len(fields) - 1)
+            row = dict(zip(fields, (v.strip() for v in values), strict=False))
+            start, end = (_TIMING_ASS.match(row.get(k, "")) for k in ("start", "end"))
+            if start is None or end is None:
+                continue
+            said = _ASS_DRAWING.sub("", row.get("text", ""))
+            said = _ASS_BREAK.sub("\n", said).replace("\\h", " ")
+            lines = [" ".join(html.unescape(_TAG.sub("", x)).split()) for x in said.split("\n")]
+            lines = [x for x in lines if x]
+            if lines:
+                speaker = row.get("name") or row.get("actor") or None
+                cues.append(_Cue(_seconds(start.groups()), _seconds(end.groups()), lines, speaker))
+    return sorted(cues, key=lambda cue: cue.start)  # an editor may keep them out of order
+
+
+_TIMING_ASS = re.compile(rf"^{_TIME}$")
+_CLOCK = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?$")
+_OFFSET = re.compile(r"^(\d+(?:\.\d+)?)(h|ms|m|s|f|t)$")
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1]
+
+
+def _attributes(element: Any) -> dict[str, str]:
+    """An element's attributes by local name (TTML's and DFXP's namespaces differ)."""
+    return {_local(k): v for k, v in element.attrib.items()}
+
+
+def _ttml_cues(text: str, name: str) -> list[_Cue]:
+    """A TTML or DFXP document's paragraphs (``<p begin end>``), their times offset by
+    their parents' (``begin`` on a ``<div>``), in frames or ticks where it counts so, a
+    ``<br/>`` a line break, ``ttm:agent`` the speaker (by its ``ttm:name``)."""
+    from xml.etree import ElementTree
+
+    try:
+        # Decoded already: the declaration's encoding would be applied again.
+        root = ElementTree.fromstring(_DECLARATION.sub("", text, count=1).encode("utf-8"))
+    except ElementTree.ParseError as exc:
+        raise CorruptDocumentError(f"{name}: not a readable TTML document ({exc})") from exc
+    top = _attributes(root)
+    frame_rate = _rate(top.get("frameRate"), 30.0) * _ratio(top.get("frameRateMultiplier"))
+    tick_rate = _rate(top.get("tickRate"), frame_rate if "frameRate" in top else 1.0)
+
+    def seconds(value: str | None) -> float | None:
+        value = (value or "").strip()
+        if clock := _CLOCK.match(value):
+            hours, minutes, secs, frames = clock.groups()
+            extra = float(frames) / frame_rate if frames else 0.0
+            return int(hours) * 3600 + int(minutes) * 60 + float(secs) + extra
+        if offset := _OFFSET.match(value):
+            number, unit = float(offset[1]), offset[2]
+            per = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+            if unit in per:
+                return number * per[unit]
+            return number / (frame_rate if unit == "f" else tick_rate)
+        return None
+
+    agents = {}
+    for element in root.iter():
+        if _local(element.tag) == "agent":
+            key = _attributes(element).get("id")
+            names = [x.text for x in element if _local(x.tag) == "name" and x.text]
+            if key:
+                agents[key] = (names[0] if names else key).strip()
+
+    cues: list[_Cue] = []
+
+    def walk(element: Any, offset: float, speaker: str | None) -> None:
+        attributes = _attributes(element)
+        begin = seconds(attributes.get("begin"))
+        start = offset + (begin or 0.0)
+        agent = attributes.get("agent")
+        if agent:
+            speaker = agents.get(agent.split()[0], agent.split()[0])
+        if _local(element.tag) != "p":
+            for child in element:
+                walk(child, start, speaker)
+            return
+        end = seconds(attributes.get("end"))
+        duration = seconds(attributes.get("dur"))
+        stop = offset + end if end is not None else start + (duration or 0.0)
+        lines = [" ".join(x.split()) for x in _said(element).split("\n")]
+        lines = [x for x in lines if x]
+        if lines:
+            cues.append(_Cue(start, max(stop, start), lines, speaker))
+
+    for child in root:
+        if _local(child.tag) == "body":
+            walk(child, 0.0, None)
+    return sorted(cues, key=lambda cue: cue.start)
+
+
+_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+
+
+def _rate(value: str | None, default: float) -> float:
+    """A frame or tick rate as written, or ``default`` when it is none (or not positive)."""
+    try:
+        rate = float(value) if value else default
+    except ValueError:
+        return default
+    return rate if rate > 0 else default
+
+
+def _ratio(multiplier: str | None) -> float:
+    """TTML's ``frameRateMultiplier`` ("1000 1001": NTSC's 29.97 frames a second)."""
+    try:
+        numerator, denominator = (float(x) for x in (multiplier or "1 1").split())
+        return numerator / denominator if numerator > 0 and denominator > 0 else 1.0
+    except ValueError:
+        return 1.0
+
+
+def _said(element: Any) -> str:
+    """An element's text, a ``<br/>`` a line break, metadata left out."""
+    parts = [element.text or ""]
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "br":
+            parts.append("\n")
+        elif tag != "metadata":
+            parts.append(_said(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
 
 
 def _without_repeats(cues: list[_Cue]) -> list[_Cue]:
@@ -156,7 +314,13 @@ def parse_transcript(path: str, name: str) -> ParsedDocument:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise BlankDocumentError(f"{name}: blank: nothing to index")
-    cues = _named(_without_repeats(_cues(text)))
+    if _TTML.search(text[:4096]):
+        found = _ttml_cues(text, name)
+    elif _ASS_START.match(text.lstrip().encode()[:64]):
+        found = _ass_cues(text)
+    else:
+        found = _cues(text)
+    cues = _named(_without_repeats(found))
     if not cues:
         raise EmptyDocumentError(f"{name}: a subtitle or transcript file without cues")
     segments = _paragraphs(cues)

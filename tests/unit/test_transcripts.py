@@ -216,3 +216,138 @@ def test_words_said_again_by_named_speakers_are_kept(tmp_path: Path) -> None:
 """
     segments, _ = _parse(tmp_path, "call.vtt", data)
     assert [text for text, _ in segments] == ["Alice: Okay.", "Bob: Okay. Okay."]
+
+
+SBV = b"""0:00:00.599,0:00:04.160
+Welcome to the launch review CANARY-SBV.
+
+0:00:04.160,0:00:07.200
+Today we decide the date.
+
+0:00:20.000,0:00:22.000
+After a pause.
+"""
+
+ASS = (
+    b"[Script Info]\r\nTitle: Demo\r\nScriptType: v4.00+\r\n\r\n"
+    b"[V4+ Styles]\r\nFormat: Name, Fontname, Fontsize\r\nStyle: Default,Arial,20\r\n\r\n"
+    b"[Events]\r\n"
+    b"Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\r\n"
+    # Out of order, as an editor may keep them; a comma in the text; a line break.
+    b"Dialogue: 0,0:00:05.00,0:00:08.00,Default,Bob,0,0,0,,{\\i1}Second{\\i0} line, with a "
+    b"comma\\Nand a break\r\n"
+    b"Dialogue: 0,0:00:01.00,0:00:04.50,Default,Alice,0,0,0,,First line CANARY-ASS\r\n"
+    b"Comment: 0,0:00:02.00,0:00:03.00,Default,,0,0,0,,a translator's note\r\n"
+    b"Dialogue: 0,0:00:09.00,0:00:10.00,Default,,0,0,0,,{\\p1}m 0 0 l 100 0 100 100{\\p0}\r\n"
+)
+
+# As a broadcaster's TTML: speakers as agents, times in ticks and seconds, offset by
+# their division's begin.
+TTML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttm="http://www.w3.org/ns/ttml#metadata"
+    xmlns:ttp="http://www.w3.org/ns/ttml#parameter" ttp:tickRate="10000000" xml:lang="en">
+  <head><metadata>
+    <ttm:agent type="person" xml:id="a1"><ttm:name type="full">Alice Smith</ttm:name></ttm:agent>
+    <ttm:agent type="person" xml:id="b1"><ttm:name type="full">Bob Jones</ttm:name></ttm:agent>
+  </metadata></head>
+  <body><div begin="00:01:00.000">
+    <p begin="10000000t" end="35000000t" ttm:agent="a1">The budget CANARY-TTML<br/>grows.</p>
+    <p begin="4s" end="6.5s" ttm:agent="b1"><span>Agreed, <span>let us</span></span> ship.</p>
+  </div></body>
+</tt>
+"""
+
+# DFXP, TTML's draft (Netflix, Amazon): times in frames at its frame rate, a duration.
+DFXP = b"""<?xml version="1.0" encoding="utf-8"?>
+<tt xmlns="http://www.w3.org/2006/10/ttaf1"
+    xmlns:ttp="http://www.w3.org/2006/10/ttaf1#parameter" ttp:frameRate="25">
+<body><div>
+<p begin="00:00:01:00" end="00:00:02:12">Frame-timed CANARY-DFXP line.</p>
+<p begin="00:00:10.000" dur="2s">Second <br/> caption.</p>
+<p begin="00:00:30.000" end="00:00:31.000"><metadata>not said</metadata>Later.</p>
+</div></body></tt>
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        (
+            "talk.sbv",
+            SBV,
+            [
+                (
+                    "Welcome to the launch review CANARY-SBV. Today we decide the date.",
+                    (0.599, 7.2),
+                ),
+                ("After a pause.", (20.0, 22.0)),
+            ],
+        ),
+        (
+            "ep1.ass",
+            ASS,
+            [
+                ("Alice: First line CANARY-ASS", (1.0, 4.5)),
+                ("Bob: Second line, with a comma and a break", (5.0, 8.0)),
+            ],
+        ),
+        (
+            "talk.ttml",
+            TTML,
+            [
+                ("Alice Smith: The budget CANARY-TTML grows.", (61.0, 63.5)),
+                ("Bob Jones: Agreed, let us ship.", (64.0, 66.5)),
+            ],
+        ),
+        (
+            "old.dfxp",
+            DFXP,
+            [
+                ("Frame-timed CANARY-DFXP line.", (1.0, 2.48)),  # 12 frames of 25 a second
+                ("Second caption.", (10.0, 12.0)),
+                ("Later.", (30.0, 31.0)),
+            ],
+        ),
+    ],
+)
+def test_sbv_ass_ttml_and_dfxp_are_read_as_webvtt_is(
+    tmp_path: Path, name: str, data: bytes, expected: list[tuple[str, object]]
+) -> None:
+    """Read as text, they were time codes, style tables and XML tags between the words."""
+    segments, parsed = _parse(tmp_path, name, data)
+    assert segments == expected
+    assert parsed.file_type == "transcript"  # type: ignore[attr-defined]
+    # Known by content: with no name, or under a name that says nothing (a TTML as .xml).
+    path = tmp_path / "unnamed"
+    path.write_bytes(data)
+    assert detect(str(path), "unnamed").kind == "transcript"
+    assert detect(str(path), "captions.xml").kind == "transcript"
+
+
+def test_a_broken_ttml_is_corrupt_and_a_plain_xml_stays_xml(tmp_path: Path) -> None:
+    from rag_ingest.errors import CorruptDocumentError
+
+    path = tmp_path / "cut.ttml"
+    path.write_bytes(TTML[: TTML.index(b"<body>") + 20])
+    with pytest.raises(CorruptDocumentError, match="not a readable TTML"):
+        parse_file(str(path), "cut.ttml", OPTIONS)
+    # Entities that expand a billion-fold: expat's limit refuses them.
+    laughs = b'<?xml version="1.0"?><!DOCTYPE tt [<!ENTITY a "aaaaaaaaaa">' + b"".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9)
+    )
+    laughs += b'<tt xmlns="http://www.w3.org/ns/ttml"><body><p begin="1s">&j;</p></body></tt>'
+    path.write_bytes(laughs)
+    with pytest.raises(CorruptDocumentError, match="not a readable TTML"):
+        parse_file(str(path), "cut.ttml", OPTIONS)
+    # Its declaration's encoding is not applied to text decoded already; a rate of 0 or of
+    # no number is the default's.
+    odd = TTML.replace(b'encoding="UTF-8"', b'encoding="UTF-16"')
+    odd = odd.replace(b'ttp:tickRate="10000000"', b'ttp:tickRate="0"')  # 1 tick a second
+    segments, _ = _parse(tmp_path, "odd.ttml", odd)
+    assert segments[-1] == ("Alice Smith: The budget CANARY-TTML grows.", (10000060.0, 35000060.0))
+    odd = DFXP.replace(b'ttp:frameRate="25"', b'ttp:frameRate="x"')  # 30 frames a second
+    segments, _ = _parse(tmp_path, "odd.dfxp", odd)
+    assert segments[0] == ("Frame-timed CANARY-DFXP line.", (1.0, 2.4))
+    plain = tmp_path / "config.xml"
+    plain.write_bytes(b'<?xml version="1.0"?>\n<tt><p begin="1s">not TTML</p></tt>\n')
+    assert detect(str(plain), "config.xml").kind != "transcript"
