@@ -56,7 +56,11 @@ class _Cue:
 
 
 def is_transcript(head: bytes) -> bool:
-    """Whether a file's first bytes are a WebVTT file's or a SubRip file's."""
+    """Whether a file's first bytes are a subtitle or transcript file's (UTF-16 too, as
+    Windows tools save SubRip)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        cut = len(head) - len(head) % 2
+        head = head[:cut].decode("utf-16", "replace").encode("utf-8")
     bare = head.removeprefix(b"\xef\xbb\xbf")
     if bare.startswith(b"WEBVTT") and bare[6:7] in (b"", b" ", b"\t", b"\n", b"\r"):
         return True

@@ -168,6 +168,11 @@ def test_transcripts_are_known_by_content_and_decoded(tmp_path: Path) -> None:
     segments, parsed = _parse(tmp_path, "subs.srt", srt.encode("cp1252"))
     assert segments == [("Grüße aus München, CANARY-CP1252", (1.0, 2.5))]
     assert parsed.parser.startswith("transcript[cp125")  # type: ignore[attr-defined]
+    # UTF-16, as Windows tools save SubRip, known by content too.
+    for encoding in ("utf-16-le", "utf-16-be"):
+        path.write_bytes(("\ufeff" + srt).encode(encoding))
+        assert detect(str(path), "subs").kind == "transcript"
+        assert parse_file(str(path), "subs", OPTIONS).text == "Grüße aus München, CANARY-CP1252"
     # Minutes and seconds only, as WebVTT allows.
     segments, _ = _parse(tmp_path, "short.vtt", b"WEBVTT\n\n01:02.5 --> 01:04.250\nHi\n")
     assert segments == [("Hi", (62.5, 64.25))]
