@@ -212,8 +212,7 @@ def _by_member(
     (its chunks' ``file_type``). Two copies of a file are two files: each chunk of each
     is kept, under its own name."""
     key = "archive_member" if parsed.file_type in ("archive", "mbox") else "attachment"
-    plan: ChunkPlan | None = None
-    offset = 0  # where this file's text starts in the document's (document_text)
+    parts = []
     for member, kind, language, group in _members(parsed):
         # An archive's file chunked as a file of its type: code by its language, with its
         # lines and definitions; a CSV by rows; a PDF with its own page numbers.
@@ -221,11 +220,35 @@ def _by_member(
             parsed, segments=group, file_type=kind, language=language, members={}
         )
         metadata = {**base_metadata, key: member} if member else base_metadata
-        part = chunk_document(sub, settings, metadata, offset=offset)
-        offset += part.text_length + len("\n\n")
-        if plan is None:
-            plan = dataclasses.replace(part, chunks=[])
-        else:
+        parts.append(chunk_document(sub, settings, metadata))
+    return join_plans(parts)
+
+
+def member_groups(parsed: ParsedDocument, chars: int) -> list[list[Segment]]:
+    """An archive's (or a mail's) segments in runs of whole files of about ``chars``
+    characters each, to be chunked apart (see :func:`join_plans`); one run for any
+    other document."""
+    if not _by_members(parsed):
+        return [parsed.segments]
+    groups: list[list[Segment]] = []
+    size = 0
+    for _, _, _, group in _members(parsed):
+        if not groups or size >= chars:
+            groups.append([])
+            size = 0
+        groups[-1] += group
+        size += sum(len(s.text) for s in group)
+    return groups
+
+
+def join_plans(parts: list[ChunkPlan]) -> ChunkPlan:
+    """The plans of consecutive files (or runs of them) as one document's: chunks
+    renumbered, their offsets moved to where each part's text starts in the whole
+    (parts joined by a blank line, as :func:`document_text` joins them)."""
+    plan = dataclasses.replace(parts[0], chunks=[], warnings=list(parts[0].warnings))
+    offset = 0
+    for i, part in enumerate(parts):
+        if i:
             plan.token_count += part.token_count
             plan.chunked = True
             plan.dropped_empty += part.dropped_empty
@@ -234,8 +257,12 @@ def _by_member(
             plan.warnings += part.warnings
         for chunk in part.chunks:
             chunk.metadata["chunk_index"] = len(plan.chunks)
+            if offset and "start_index" in chunk.metadata:
+                chunk.metadata["start_index"] += offset
+                chunk.metadata["end_index"] += offset
             plan.chunks.append(chunk)
-    assert plan is not None  # a document has a segment
+        offset += part.text_length + len("\n\n")
+    plan.text_length = offset - len("\n\n")
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)
         chunk.metadata["chunked"] = plan.chunked
@@ -466,10 +493,9 @@ def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
 
 
 def chunk_document(
-    parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any], offset: int = 0
+    parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
 ) -> ChunkPlan:
-    """Split a parsed document into validated, provenance-tagged chunks. ``offset``:
-    where this text starts in the whole document's (an archive's file's)."""
+    """Split a parsed document into validated, provenance-tagged chunks."""
     if _by_members(parsed):
         return _by_member(parsed, settings, base_metadata)
     encoding = get_encoding(settings.encoding)
@@ -610,8 +636,8 @@ def chunk_document(
             metadata["language"] = parsed.language
         if item.raw:
             # The chunk is the document's own text there: document_text()[start:end].
-            metadata["start_index"] = offset + start
-            metadata["end_index"] = offset + end
+            metadata["start_index"] = start
+            metadata["end_index"] = end
         if lines is not None and item.raw:
             metadata["line_start"] = lines.line(start) + 1
             metadata["line_end"] = lines.line(max(start, end - 1)) + 1

@@ -348,6 +348,47 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
         assert list(unpack.iterdir()) == []  # the decompressed tar removed
 
 
+async def test_an_archive_s_long_text_is_chunked_in_runs_with_the_same_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one task, the chunking of a 213 MB source archive outlasted parse.timeout: past
+    a size, runs of whole files are chunked on every worker, and joined as one."""
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    def module(i: int) -> bytes:
+        body = (f'def f{i}_{j}(x):\n    """CANARY-RUN-{i}-{j}"""\n    return x + {j}\n\n\n'
+                for j in range(30))  # fmt: skip
+        return "".join(body).encode()
+
+    files = {f"src/mod{i:02d}.py": module(i) for i in range(12)}
+    files["src/notes.md"] = b"# Notes\n\n" + b"A line of notes. " * 400
+    path = tmp_path / "src.zip"
+    path.write_bytes(docs.zip_bytes(files))
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=8, whole_document_tokens=0)
+    parsed = parse_file(str(path), path.name, ParseOptions())
+    whole = chunk_document(parsed, chunking, {"k": "v"})
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 4000)
+    settings = ParseSettings(mode="process", workers=2)
+    _, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+    runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+    assert runs >= 4, calls  # ~25,000 characters in runs of about 4,000
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in whole.chunks
+    ]
+    # Offsets point into the whole archive's text, as one chunking's do.
+    text = parsed.text
+    assert all(text[c.metadata["start_index"] : c.metadata["end_index"]] == c.text
+               for c in plan.chunks if "start_index" in c.metadata)  # fmt: skip
+    assert len({c.metadata["archive_member"] for c in plan.chunks}) == 13
+    count = len(plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
+        (count, True)
+    }
+
+
 async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:
     import gzip
 
