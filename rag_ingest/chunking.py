@@ -121,8 +121,18 @@ def _csv_table(text: str) -> _Table | None:
     if header is None or first is None:
         return None
     out = io.StringIO()
-    # The writer quotes a field holding a character of its line terminator.
-    writer = csv.writer(out, dialect, lineterminator="\r\n")
+    # The writer quotes a field holding a character of its line terminator, and a quote
+    # inside a field is doubled: the sniffer guesses doublequote=False from a sample
+    # without "" in it, and the writer then failed on the first row with a quote (a
+    # PyPI listing's 'Writes "2" or "3"': the whole 76 MB file failed).
+    writer = csv.writer(
+        out,
+        dialect,
+        lineterminator="\r\n",
+        quoting=csv.QUOTE_MINIMAL,
+        quotechar=dialect.quotechar or '"',
+        doublequote=dialect.doublequote or not dialect.escapechar,
+    )
 
     def line(record: list[str]) -> str:
         out.seek(0)

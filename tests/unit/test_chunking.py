@@ -259,6 +259,20 @@ def test_table_rows_are_chunked_under_their_header(tmp_path: Path) -> None:
     expected[4] = ["4", "cust4", "a note\nover two lines"]  # one record, not cut in two
     assert records == expected
 
+    # A TSV with quotes inside its fields past the sniffer's 8 KiB sample (a PyPI listing):
+    # the sniffer says doublequote=False, and the writer had failed the whole file at its
+    # first such row ("need to escape, but no escapechar set").
+    rows = [f"pkg{i}\t1.{i}\tA plain summary of package number {i}" for i in range(300)]
+    rows += [f'pkg{i}\t1.{i}\tWrites "{i}" or "{i + 1}" to stdout' for i in range(300, 400)]
+    path = tmp_path / "packages.tsv"
+    path.write_text("name\tversion\tsummary\n" + "\n".join(rows) + "\n")
+    plan = chunk_document(parse_file(str(path), "packages.tsv", ParseOptions()), SETTINGS, BASE)
+    assert len(plan.chunks) > 5
+    records = [
+        r for c in plan.chunks for r in list(csv.reader(io.StringIO(c.text), "excel-tab"))[1:]
+    ]
+    assert records == [r.split("\t") for r in rows]  # each row once, its quotes as written
+
 
 def test_a_long_text_is_counted_exactly_in_bounded_memory() -> None:
     """Counted whole, a 75 MB CSV's tokens took 820 MB (a Python int each); in slices
