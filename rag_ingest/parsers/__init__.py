@@ -55,6 +55,10 @@ def _blank(path: str) -> bool:
     return True
 
 
+# Documents whose pictures OCR reads (a scan pasted into a report, a slide's screenshot).
+_PICTURED = frozenset({"docx", "pptx", "xlsx", "odt", "odp", "epub"})
+
+
 def _plugin(spec: str) -> Any:
     module, _, attribute = spec.partition(":")
     return getattr(importlib.import_module(module), attribute)
@@ -298,6 +302,11 @@ def parse_file(
             raise
     if kind.note:
         parsed.warnings.append(kind.note)
+    if options.ocr is None and kind.kind in _PICTURED:
+        from rag_ingest.parsers.pictures import unread_pictures
+
+        if unread := unread_pictures(path):
+            parsed.warnings.append(f"{unread} picture(s) {UNREAD_SCANS}")
     if parsed.scans and not defer_scans:
         from rag_ingest.parsers.scans import finish, read_scans
 

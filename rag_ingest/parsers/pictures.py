@@ -21,6 +21,7 @@ __all__ = [
     "Pictures",
     "data_uri",
     "marker",
+    "unread_pictures",
     "with_markers",
 ]
 
@@ -187,3 +188,42 @@ def data_uri(link: str) -> tuple[bytes, str | None]:
         return base64.b64decode(payload, validate=True), found.group(1)
     except (binascii.Error, ValueError):
         return b"", None
+
+
+_RASTER = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def unread_pictures(path: str) -> int:
+    """How many raster pictures a DOCX, PPTX, XLSX, ODT, ODP or EPUB package holds that
+    OCR would read (100x100 pixels or more, as :meth:`Pictures.add` judges): found from
+    the zip and each picture's header (without OCR, the parsers do not look at them)."""
+    import warnings
+    import zipfile
+
+    try:
+        from PIL import Image
+    except ImportError:  # no reader of their sizes: each counted
+        Image = None  # type: ignore[assignment]
+    count = 0
+    try:
+        # A huge picture's size is read all the same: PIL's bomb warning said nothing here.
+        with zipfile.ZipFile(path) as archive, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for info in archive.infolist():
+                lower = info.filename.lower()
+                if not lower.endswith(_RASTER) or count == MAX_PICTURES:
+                    continue
+                if lower.startswith(("docprops/", "thumbnails/")):
+                    continue  # the package's preview of its first page (OOXML, ODF)
+                if Image is None:
+                    count += 1
+                    continue
+                try:
+                    with archive.open(info) as f, Image.open(f) as picture:
+                        width, height = picture.size  # the header only: nothing decoded
+                except Exception:  # not a picture PIL knows, or broken
+                    continue
+                count += width * height >= _MIN_PICTURE_PIXELS and min(width, height) >= 16
+    except (OSError, zipfile.BadZipFile):
+        pass  # a broken package: its parse says so
+    return count

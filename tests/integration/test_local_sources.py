@@ -391,8 +391,9 @@ def test_with_ocr_a_walk_reads_images_and_skips_those_without_text(tmp_path: Pat
 
 
 def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) -> None:
-    """A PDF whose scanned annex OCR could not read, and a zip holding a scanned receipt:
-    skipped while OCR stays off, read again (and only they) once it is on."""
+    """A PDF whose scanned annex OCR could not read, a zip holding a scanned receipt, a
+    report with a scan pasted in: skipped while OCR stays off, read again (and only they)
+    once it is on."""
     import pymupdf
 
     docs = tmp_path / "docs"
@@ -405,12 +406,16 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
         tests_docs.zip_bytes({"notes.txt": b"Expenses of March.", "receipt.png": receipt})
     )
     (docs / "guide.md").write_text("# Guide\n\nNo scans here.\n")
+    pasted = tests_docs.scan_image(["Delivery note", "CANARY-WREN received in full"])
+    report = ["The report sets out the terms of the delivery in detail.", pasted]
+    (docs / "report.docx").write_bytes(tests_docs.docx_with_pictures(report))
     store = str(tmp_path / "store")
     with SyncDocumentProcessor(_no_ocr(store)) as p:
         first = {Path(r.source).name: r for r in p.process_many(docs, session_id="s").results}
         assert {r.status for r in first.values()} == {"ingested"}
         assert "1 scanned page(s) (2) not read: OCR is off" in first["contract.pdf"].warnings[0]
         assert first["expenses.zip"].warnings[-1].startswith("1 image(s) not read: OCR is off")
+        assert first["report.docx"].warnings[-1].startswith("1 picture(s) not read: OCR is off")
         again = p.process_many(docs, session_id="s", dry_run=True).results
         assert {r.status for r in again} == {"skipped"}  # OCR still off: nothing new to read
     with SyncDocumentProcessor(local_settings(store)) as p:
@@ -426,11 +431,13 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
         assert {n: r.status for n, r in report.items()} == {
             "contract.pdf": "ingested",
             "expenses.zip": "ingested",
+            "report.docx": "ingested",
             "guide.md": "skipped",
         }
         for words, name in (
             ("Signed annex CANARY-IBIS", "contract.pdf"),
             ("CANARY-KITE", "expenses.zip"),
+            ("CANARY-WREN received in full", "report.docx"),
         ):
             hit = p.query(words, session_id="s", k=1)[0][0]
             assert hit.metadata["filename"] == name and hit.metadata["ocr"] is True

@@ -378,8 +378,12 @@ def test_pictures_inside_a_docx_are_read_where_they_sit(tmp_path: Path) -> None:
     # Without OCR, or with pictures off, the text is the document's own, no marker left.
     pictures_off = ParseOptions.of(ParseSettings(ocr="on", ocr_pictures=False))
     for options in (NO_OCR, pictures_off):
-        text = parse_file(path, "report.docx", options).text
-        assert text == f"{before}\n\n{between}\n\n{after}"
+        parsed = parse_file(path, "report.docx", options)
+        assert parsed.text == f"{before}\n\n{between}\n\n{after}"
+        # Without OCR, the pictures it would read (the scan and the photo, not the icon)
+        # are said unread: the document is read again once OCR is on. Off by choice, not.
+        unread = [f"2 picture(s) {UNREAD_SCANS}"] if options is NO_OCR else []
+        assert parsed.warnings == unread
 
 
 def test_a_picture_in_a_table_cell_is_read_into_its_cell(tmp_path: Path) -> None:
