@@ -631,7 +631,7 @@ class DocumentProcessor:
         # default: ledgers written before it was counted stay current.
         parse = {
             key: getattr(s.parse, key)
-            for key in ("attachments", "pdf_drop_running_lines")
+            for key in ("attachments", "pdf_drop_running_lines", "ocr_pictures")
             if getattr(s.parse, key) != ParseSettings.model_fields[key].default
         }
         material = json.dumps(

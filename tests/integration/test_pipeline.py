@@ -1529,6 +1529,7 @@ async def test_turning_attachments_off_re_ingests_without_them(
     explicit = make_settings(seaweed, tmp_path, parse={"attachments": True})
     async with DocumentProcessor(explicit, embeddings=HashEmbeddings()) as p:
         assert p.fingerprint == default
-    kept = make_settings(seaweed, tmp_path, parse={"pdf_drop_running_lines": False})
-    async with DocumentProcessor(kept, embeddings=HashEmbeddings()) as p:
-        assert p.fingerprint != default
+    for setting in ("pdf_drop_running_lines", "ocr_pictures"):
+        kept = make_settings(seaweed, tmp_path, parse={setting: False})
+        async with DocumentProcessor(kept, embeddings=HashEmbeddings()) as p:
+            assert p.fingerprint != default, setting
