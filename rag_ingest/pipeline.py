@@ -173,12 +173,12 @@ class _Job:
     reusable: list[str] = field(default_factory=list)  # stored chunks that may serve its own
     kept: dict[str, Vectors] = field(default_factory=dict)  # a failed attempt's vectors
     incomplete: bool = False  # a summary or image description failed: try again next run
-    unread_scans: bool = False  # scanned pages left unread: read again once OCR is on
+    unread_scans: bool = False  # scans or pictures left unread: read again once OCR is on
     dry_run: bool = False  # located and checked only: nothing downloaded or written
 
     def unchanged(self, reads_scans: bool) -> bool:
         """The ledger holds this very version, ingested under the same settings (and, if
-        it left scanned pages unread, OCR still does not read them: ``reads_scans``)."""
+        it left scans or pictures unread, OCR still does not read them: ``reads_scans``)."""
         row = self.previous
         return (
             row is not None
@@ -195,7 +195,7 @@ class _Job:
     def ledger_fingerprint(self) -> str:
         """The fingerprint its ledger row gets: never "unchanged" while a summary or
         description is missing (a model outage must not lose them for good), nor once
-        OCR can read the scanned pages this ingest could not."""
+        OCR can read the scans or pictures this ingest could not."""
         unread = _UNREAD if self.unread_scans else ""
         return self.fingerprint + unread + (_INCOMPLETE if self.incomplete else "")
 
@@ -916,12 +916,10 @@ class DocumentProcessor:
             why = f"failed last time ({row.error_type})"
         elif row.version != job.version:
             why = "changed since its last ingest"
-        elif (row.fingerprint or "").startswith(job.fingerprint) and (
-            row.fingerprint or ""
-        ).endswith(_INCOMPLETE):
+        elif row.fingerprint in {job.fingerprint + s + _INCOMPLETE for s in ("", _UNREAD)}:
             why = "its summary or an image description is to be tried again"
         elif row.fingerprint == job.fingerprint + _UNREAD:
-            why = "OCR now reads the scanned pages it had left unread"
+            why = "OCR now reads the scans or pictures it had left unread"
         elif row.fingerprint != job.fingerprint:
             why = "ingested under other settings, metadata or user id"
         else:

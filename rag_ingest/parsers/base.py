@@ -29,8 +29,8 @@ __all__ = [
 # A Markdown ATX heading, as the parsers write them: its hashes (1) and its text (2).
 MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
-# Ends the warning of a parse that left scanned pages unread for want of OCR. The
-# pipeline keys on it (a warning survives every path: page ranges, archives, attached
+# Ends the warning of a parse that left scans, images or pictures unread for want of OCR.
+# The pipeline keys on it (a warning survives every path: page ranges, archives, attached
 # files, the member cache): such a document is read again once OCR is on.
 UNREAD_SCANS = "not read: OCR is off, or its extra is not installed"
 

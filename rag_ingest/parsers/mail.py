@@ -157,7 +157,7 @@ def parse_email(
     attached: list[Segment] = []
     kinds: dict[str, tuple[str, str | None]] = {}
     wrapped: list[str] = []  # the bodies of winmail.dat attachments
-    unread: list[str] = []  # image attachments left for want of OCR
+    unread = 0  # image attachments left for want of OCR
     for part, readable in _attachments(message, warnings, wrapped):
         forwarded = _attached_message(part)
         filename = part.get_filename() or part.get_content_type()
@@ -166,8 +166,7 @@ def parse_email(
             filename = f"{subject or 'attached message'}.eml"
         attachments.append(filename)
         image = part.get_content_maintype() == "image"
-        if image and unread_images and part.get_filename():
-            unread.append(filename)
+        unread += image and unread_images and bool(part.get_filename())
         if image and len(images) < max_images:
             data = part.get_payload(decode=True) or b""
             if len(data) >= min_image_bytes:
@@ -186,8 +185,8 @@ def parse_email(
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
                 attach(attached, kinds, parsed, filename, f"## Attachment: {filename}")
-    if unread and read_attachment is not None:
-        warnings.append(f"{len(unread)} image attachment(s) {UNREAD_SCANS}")
+    if unread:
+        warnings.append(f"{unread} image attachment(s) {UNREAD_SCANS}")
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body = _body_text(message) or "\n\n".join(wrapped)  # an RTF mail's body may be there alone

@@ -307,11 +307,9 @@ def _parse(
             segments = _with_fields(segments, fields)
         own = {s.page: s.text for s in segments}
         scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
-        if ocr is None and scans:
-            # Said, not silent: the pages are lost until OCR reads them (a PDF of scans
-            # only fails with no_text_error, saying the same).
-            warnings.append(f"{len(scans)} scanned page(s) ({spans(scans)}) {UNREAD_SCANS}")
         if ocr is None:
+            if scans:  # said, not silent (a PDF of scans only fails, saying the same)
+                warnings.append(f"{len(scans)} scanned page(s) ({spans(scans)}) {UNREAD_SCANS}")
             scans = []
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []

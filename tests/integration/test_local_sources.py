@@ -424,7 +424,7 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
             for r in p.process_many(docs, session_id="s", dry_run=True).results
         }
         assert plan["contract.pdf"].message == (
-            "would be ingested: OCR now reads the scanned pages it had left unread"
+            "would be ingested: OCR now reads the scans or pictures it had left unread"
         )
         assert plan["guide.md"].status == "skipped"
         report = {Path(r.source).name: r for r in p.process_many(docs, session_id="s").results}
