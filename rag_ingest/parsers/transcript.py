@@ -319,8 +319,11 @@ def parse_transcript(path: str, name: str) -> ParsedDocument:
     if not text.strip():
         raise BlankDocumentError(f"{name}: blank: nothing to index")
     if _TTML.search(text[:4096]):
-        found = _ttml_cues(text, name)
-    elif _ASS_START.match(text.lstrip().encode()[:64]):
+        try:
+            found = _ttml_cues(text, name)
+        except RecursionError:  # elements nested thousands deep: no captions do that
+            raise CorruptDocumentError(f"{name}: a TTML document nested too deep") from None
+    elif _ASS_START.match(text.lstrip()[:64].encode()):
         found = _ass_cues(text)
     else:
         found = _cues(text)

@@ -344,6 +344,11 @@ def test_a_broken_ttml_is_corrupt_and_a_plain_xml_stays_xml(tmp_path: Path) -> N
     path.write_bytes(laughs)
     with pytest.raises(CorruptDocumentError, match="not a readable TTML"):
         parse_file(str(path), "cut.ttml", OPTIONS)
+    # Nested thousands deep (no captions are): refused, not a RecursionError.
+    deep = b'<tt xmlns="http://www.w3.org/ns/ttml"><body>' + b"<div>" * 5000
+    path.write_bytes(deep + b'<p begin="1s">x</p>' + b"</div>" * 5000 + b"</body></tt>")
+    with pytest.raises(CorruptDocumentError, match="nested too deep"):
+        parse_file(str(path), "cut.ttml", OPTIONS)
     # Its declaration's encoding is not applied to text decoded already; a rate of 0 or of
     # no number is the default's.
     odd = TTML.replace(b'encoding="UTF-8"', b'encoding="UTF-16"')
