@@ -113,9 +113,11 @@ _DAYS = dict(
 )
 _ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
 _WEEKDAY_SET = ["MO", "TU", "WE", "TH", "FR"]
-# Parts said in words; any other (BYHOUR, BYWEEKNO, ...) is kept as written after them.
-_SAID = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "BYHOUR", "BYMINUTE"}
-_SAID |= {"COUNT", "UNTIL", "WKST"}  # WKST: the week's first day, which the words need not
+# Parts said in words (WKST, the week's first day, the words need not); any other
+# (BYWEEKNO, BYYEARDAY, RSCALE, ...) is kept as written after them.
+_SAID = frozenset(
+    "FREQ INTERVAL BYDAY BYMONTHDAY BYMONTH BYSETPOS BYHOUR BYMINUTE COUNT UNTIL WKST".split()
+)
 
 
 def _and(items: list[str]) -> str:
@@ -144,7 +146,7 @@ def _day(code: str) -> str:
 
 def _recurrence(rule: Any) -> str:
     """An RRULE in words: 'every 2 weeks on Monday and Wednesday, until 2027-03-31', its
-    parts with no words kept as written ('(BYHOUR=9)'). Asked "when is the stand-up?",
+    parts with no words kept as written ('(BYWEEKNO=20)'). Asked "when is the stand-up?",
     these words are what a question's embedding meets; FREQ=WEEKLY;BYDAY=MO was not."""
     parts = {str(k).upper(): v if isinstance(v, list) else [v] for k, v in dict(rule).items()}
     frequency = str((parts.get("FREQ") or ["?"])[0]).upper()
