@@ -116,7 +116,19 @@ _WEEKDAY_SET = ["MO", "TU", "WE", "TH", "FR"]
 # Parts said in words (WKST, the week's first day, the words need not); any other
 # (BYWEEKNO, BYYEARDAY, RSCALE, ...) is kept as written after them.
 _SAID = frozenset(
-    "FREQ INTERVAL BYDAY BYMONTHDAY BYMONTH BYSETPOS BYHOUR BYMINUTE COUNT UNTIL WKST".split()
+    {
+        "FREQ",
+        "INTERVAL",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYMONTH",
+        "BYSETPOS",
+        "BYHOUR",
+        "BYMINUTE",
+        "COUNT",
+        "UNTIL",
+        "WKST",
+    }
 )
 
 
