@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import hashlib
 import html.parser
 import mailbox
 import os
@@ -123,6 +124,23 @@ def _attachments(
         yield from ((inner_part, True) for inner_part in inner.iter_attachments())
 
 
+_INVITATION = "invitation.ics"
+
+
+def _invitations(part: Any) -> Iterator[bytes]:
+    """The message's text/calendar parts (an invitation's alternative, or attached),
+    those of a forwarded message left to its own reading."""
+    if part.get_content_type() == "message/rfc822":
+        return
+    if part.get_content_type() == "text/calendar":
+        data = part.get_payload(decode=True)
+        if data:
+            yield bytes(data)
+    elif part.is_multipart():
+        for inner in part.iter_parts():
+            yield from _invitations(inner)
+
+
 def parse_email(
     path: str,
     name: str,
@@ -158,6 +176,7 @@ def parse_email(
     kinds: dict[str, tuple[str, str | None]] = {}
     wrapped: list[str] = []  # the bodies of winmail.dat attachments
     unread = 0  # image attachments left for want of OCR
+    seen: set[bytes] = set()  # what was read, by digest: an invitation attached too is read once
     for part, readable in _attachments(message, warnings, wrapped):
         forwarded = _attached_message(part)
         filename = part.get_filename() or part.get_content_type()
@@ -179,18 +198,30 @@ def parse_email(
             and (read_images or not image)
         ):
             data = forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True)
+            seen.add(hashlib.sha256(bytes(data or b"")).digest())
             parsed = read_attached(
                 bytes(data or b""), filename, read_attachment, warnings, temp_dir, image
             )
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
                 attach(attached, kinds, parsed, filename, f"## Attachment: {filename}")
+    # A meeting invitation's when and where are in its text/calendar alternative (an
+    # Outlook invite's plain body is the agenda alone): read as the calendar it is, a
+    # forwarded message's too (its body, not an attachment of it).
+    for data in _invitations(message):
+        if (digest := hashlib.sha256(data).digest()) not in seen:
+            from rag_ingest.parsers.calendar import parse_calendar
+
+            seen.add(digest)
+            parsed = read_attached(data, _INVITATION, parse_calendar, warnings, temp_dir)
+            if parsed is not None:
+                attach(attached, kinds, parsed, _INVITATION, "## Invitation")
     if unread:
         warnings.append(f"{unread} image attachment(s) {UNREAD_SCANS}")
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body = _body_text(message) or "\n\n".join(wrapped)  # an RTF mail's body may be there alone
-    if not body and not attachments:
+    if not body and not attachments and not attached:
         raise BlankDocumentError(f"{name}: an e-mail without text: nothing to index")
     text = "\n\n".join(part for part in (title, "\n".join(lines), body) if part)
     return ParsedDocument(

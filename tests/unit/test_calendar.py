@@ -135,6 +135,45 @@ def test_a_mailed_invitation_is_read_with_the_mail(tmp_path: Path) -> None:
     assert parsed.members == {"invite.ics": ("calendar", None)}  # type: ignore[attr-defined]
 
 
+def test_an_invitation_s_calendar_alternative_is_read_once(tmp_path: Path) -> None:
+    """Outlook sends an invitation as alternatives: its plain body the agenda alone, the
+    when and where in the text/calendar one, which had not been read."""
+    invite = (FIXTURES / "invite.ics").read_text()
+
+    def outlook() -> EmailMessage:
+        mail = EmailMessage()
+        mail["Subject"] = "Budget review, Q1"
+        mail.set_content("Agenda: CANARY-AGENDA numbers and hiring.")
+        mail.add_alternative("<p>Agenda: numbers and hiring.</p>", subtype="html")
+        mail.add_alternative(invite, subtype="calendar", params={"method": "REQUEST"})
+        return mail
+
+    parsed = _parse(tmp_path, "invite.eml", bytes(outlook()))
+    text = parsed.text  # type: ignore[attr-defined]
+    assert text.index("CANARY-AGENDA") < text.index("## Invitation\n\n")
+    assert "When: 2026-12-01 10:00 (Europe/Berlin) to 2026-12-01 11:00" in text
+    assert parsed.members == {"invitation.ics": ("calendar", None)}  # type: ignore[attr-defined]
+    # Google's way, the same calendar attached as invite.ics too: read once, attached.
+    google = outlook()
+    google.make_mixed()
+    google.add_attachment(invite.encode(), maintype="application", subtype="ics",
+                          filename="invite.ics")  # fmt: skip
+    text = _parse(tmp_path, "google.eml", bytes(google)).text  # type: ignore[attr-defined]
+    assert text.count("Where: Room 4") == 1 and "## Attachment: invite.ics" in text
+    # An invitation with nothing but its calendar is no blank mail.
+    bare = EmailMessage()
+    bare["Subject"] = "Stand-up"
+    bare.set_content(invite, subtype="calendar")
+    assert "Where: Room 4" in _parse(tmp_path, "bare.eml", bytes(bare)).text  # type: ignore[attr-defined]
+    # Forwarded, it is read with the forwarded message, once.
+    forward = EmailMessage()
+    forward["Subject"] = "Fwd: Budget review"
+    forward.set_content("See below.")
+    forward.add_attachment(outlook())
+    text = _parse(tmp_path, "fwd.eml", bytes(forward)).text  # type: ignore[attr-defined]
+    assert text.count("Where: Room 4") == 1
+
+
 @pytest.mark.parametrize(
     ("data", "error", "words"),
     [
