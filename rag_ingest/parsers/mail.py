@@ -197,11 +197,12 @@ def parse_email(
             and not no_text(filename, images=read_images)
             and (read_images or not image)
         ):
-            data = forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True)
-            seen.add(hashlib.sha256(bytes(data or b"")).digest())
-            parsed = read_attached(
-                bytes(data or b""), filename, read_attachment, warnings, temp_dir, image
+            payload = (
+                forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True)
             )
+            data = bytes(payload or b"")
+            seen.add(hashlib.sha256(data).digest())
+            parsed = read_attached(data, filename, read_attachment, warnings, temp_dir, image)
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
                 attach(attached, kinds, parsed, filename, f"## Attachment: {filename}")
