@@ -196,7 +196,12 @@ def parse_file(
         from rag_ingest.parsers.webarchive import parse_mhtml
 
         parsed = parse_mhtml(
-            path, name, options.max_images, options.min_image_bytes, options.reads_pictures
+            path,
+            name,
+            options.max_images,
+            options.min_image_bytes,
+            options.reads_pictures,
+            count_unread=options.ocr is None,
         )
     elif kind.kind == "vsdx":
         from rag_ingest.parsers.office import check_zip
@@ -302,11 +307,15 @@ def parse_file(
             raise
     if kind.note:
         parsed.warnings.append(kind.note)
-    if options.ocr is None and kind.kind in _PICTURED:
-        from rag_ingest.parsers.pictures import unread_pictures
+    if options.ocr is None and kind.kind in (*_PICTURED, "html", "markdown"):
+        from rag_ingest.parsers.pictures import unread_in_page, unread_pictures, unread_said
 
-        if unread := unread_pictures(path):
-            parsed.warnings.append(f"{unread} picture(s) {UNREAD_SCANS}")
+        if kind.kind in _PICTURED:
+            unread = unread_pictures(path)
+        else:
+            with open(path, "rb") as f:
+                unread = unread_in_page(f.read(), markdown=kind.kind == "markdown")
+        parsed.warnings += unread_said(unread)
     if parsed.scans and not defer_scans:
         from rag_ingest.parsers.scans import finish, read_scans
 

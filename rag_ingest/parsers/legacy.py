@@ -21,6 +21,7 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
+from rag_ingest.parsers.pictures import unread_pictures, unread_said
 
 __all__ = ["parse_legacy"]
 
@@ -48,6 +49,8 @@ def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> Pars
             min_image_bytes=options.min_image_bytes,
             ocr_pictures=options.reads_pictures,
         )
+        if options.ocr is None:
+            parsed.warnings += unread_said(unread_pictures(converted))
     parsed.file_type = kind
     parsed.parser = f"{converter}+{parsed.parser}"
     if kind == "ppt":

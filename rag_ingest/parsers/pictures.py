@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from io import BytesIO
+from typing import IO
 
-from rag_ingest.parsers.base import Image, ParsedDocument
+from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument
 
 __all__ = [
     "MARKER",
@@ -36,6 +38,10 @@ MAX_PICTURES = 200
 MAX_PICTURE_BYTES = 256 * 1024 * 1024
 
 
+def _worth_reading(width: float, height: float) -> bool:
+    return width * height >= _MIN_PICTURE_PIXELS and min(width, height) >= 16
+
+
 @dataclass
 class Pictures:
     """The pictures inside a document to read by OCR, as its parser finds them."""
@@ -47,7 +53,7 @@ class Pictures:
     def add(self, width: float, height: float, read: Callable[[], bytes | None]) -> str:
         """The marker to write where a picture of that size sits (its bytes from
         ``read``), or "" for one too small to hold text, past the limit, or unreadable."""
-        if width * height < _MIN_PICTURE_PIXELS or min(width, height) < 16:
+        if not _worth_reading(width, height):
             return ""
         if len(self.found) == MAX_PICTURES:
             self.left += 1
@@ -197,33 +203,57 @@ def unread_pictures(path: str) -> int:
     """How many raster pictures a DOCX, PPTX, XLSX, ODT, ODP or EPUB package holds that
     OCR would read (100x100 pixels or more, as :meth:`Pictures.add` judges): found from
     the zip and each picture's header (without OCR, the parsers do not look at them)."""
-    import warnings
     import zipfile
+
+    def pictures(archive: zipfile.ZipFile) -> Iterator[Callable[[], IO[bytes]]]:
+        for info in archive.infolist():
+            lower = info.filename.lower()
+            # docProps/, Thumbnails/: the package's preview of its first page (OOXML, ODF)
+            if lower.endswith(_RASTER) and not lower.startswith(("docprops/", "thumbnails/")):
+                yield partial(archive.open, info)
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _worth_reading_count(pictures(archive))
+    except (OSError, zipfile.BadZipFile):
+        return 0  # a broken package: its parse says so
+
+
+def unread_in_page(data: bytes, markdown: bool = False) -> int:
+    """How many ``data:`` URI pictures an HTML page (or a Markdown file) shows that OCR
+    would read: each link once, judged as :func:`unread_pictures` judges a package's."""
+    links = {
+        found.group(found.lastindex or 0).decode("utf-8", errors="replace")
+        for found in (_MARKDOWN_PICTURE if markdown else _PICTURE).finditer(data)
+    }
+    return _worth_reading_count(partial(BytesIO, blob) for blob, _ in map(data_uri, links) if blob)
+
+
+def unread_said(count: int) -> list[str]:
+    """The warning for ``count`` pictures left unread for want of OCR (none for 0)."""
+    return [f"{count} picture(s) {UNREAD_SCANS}"] if count else []
+
+
+def _worth_reading_count(opened: Iterable[Callable[[], IO[bytes]]]) -> int:
+    """How many of the pictures ``opened`` gives (at most MAX_PICTURES) OCR would read,
+    judged by their headers alone, nothing decoded."""
+    import warnings
 
     try:
         from PIL import Image
     except ImportError:  # no reader of their sizes: each counted
-        Image = None  # type: ignore[assignment]
+        return min(sum(1 for _ in opened), MAX_PICTURES)
     count = 0
-    try:
-        # A huge picture's size is read all the same: PIL's bomb warning said nothing here.
-        with zipfile.ZipFile(path) as archive, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for info in archive.infolist():
-                lower = info.filename.lower()
-                if not lower.endswith(_RASTER) or count == MAX_PICTURES:
-                    continue
-                if lower.startswith(("docprops/", "thumbnails/")):
-                    continue  # the package's preview of its first page (OOXML, ODF)
-                if Image is None:
-                    count += 1
-                    continue
-                try:
-                    with archive.open(info) as f, Image.open(f) as picture:
-                        width, height = picture.size  # the header only: nothing decoded
-                except Exception:  # not a picture PIL knows, or broken
-                    continue
-                count += width * height >= _MIN_PICTURE_PIXELS and min(width, height) >= 16
-    except (OSError, zipfile.BadZipFile):
-        pass  # a broken package: its parse says so
+    # A huge picture's size is read all the same: PIL's bomb warning said nothing here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for open_picture in opened:
+            if count == MAX_PICTURES:
+                break
+            try:
+                with open_picture() as f, Image.open(f) as picture:
+                    width, height = picture.size
+            except Exception:  # not a picture PIL knows, or broken
+                continue
+            count += _worth_reading(width, height)
     return count

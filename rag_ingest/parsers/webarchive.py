@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 from rag_ingest.errors import CorruptDocumentError
 from rag_ingest.parsers.base import ParsedDocument
+from rag_ingest.parsers.pictures import unread_in_page, unread_said
 
 __all__ = ["parse_mhtml"]
 
@@ -22,9 +23,16 @@ _SOURCE = re.compile(rb"""(\bsrc\s*=\s*)(["']?)([^"'\s>]+)\2""", re.IGNORECASE)
 
 
 def parse_mhtml(
-    path: str, name: str, max_images: int, min_image_bytes: int, ocr_pictures: bool
+    path: str,
+    name: str,
+    max_images: int,
+    min_image_bytes: int,
+    ocr_pictures: bool,
+    *,
+    count_unread: bool = False,
 ) -> ParsedDocument:
-    """The page an MHTML file holds."""
+    """The page an MHTML file holds; with ``count_unread`` (no OCR), the pictures on it
+    OCR would read are said unread."""
     from bs4.dammit import EncodingDetector
 
     from rag_ingest.parsers.office import parse_html
@@ -42,12 +50,13 @@ def parse_mhtml(
     if charset and EncodingDetector.find_declared_encoding(page[:65536], is_html=True) is None:
         # The part's charset, said where the HTML reader looks for it.
         page = f'<meta charset="{charset}">'.encode("ascii", "replace") + page
-    if max_images or ocr_pictures:
-        page = _pictures_inline(page, root, parts)
+    inlined = _pictures_inline(page, root, parts) if max_images or ocr_pictures else page
     parsed = parse_html(
-        page, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
+        inlined, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
     )
     parsed.file_type, parsed.parser = "mhtml", f"mhtml+{parsed.parser}"
+    if count_unread:
+        parsed.warnings += unread_said(unread_in_page(_pictures_inline(page, root, parts)))
     return parsed
 
 

@@ -589,11 +589,14 @@ def test_an_html_page_s_embedded_pictures_are_read(tmp_path: Path) -> None:
 
     scan = docs.scan_image(["Org chart CANARY-HTMLPIC", "support reports to operations"])
     inline = base64.b64encode(scan).decode()
+    tiny = docs.photo(24, 24, "PNG")
+    icon = base64.b64encode(tiny).decode()
     # No charset declared: the page's own UTF-8 must still read as UTF-8.
     page = (
         "<html><body><h1>Team</h1><p>The chart, café équipe:</p>"
         f'<p><img alt="chart" src="data:image/png;base64,{inline}"></p>'
-        '<p><img src="https://example.com/remote.png"> The end.</p></body></html>'
+        f'<p><img src="https://example.com/remote.png"><img src="data:image/png;base64,{icon}">'
+        " The end.</p></body></html>"
     )
     path = _file(tmp_path, "team.html", page.encode())
     options = ParseOptions.of(ParseSettings(ocr="on"), max_images=5, min_image_bytes=100)
@@ -603,10 +606,14 @@ def test_an_html_page_s_embedded_pictures_are_read(tmp_path: Path) -> None:
         ("Org chart CANARY-HTMLPIC\nsupport reports to operations", True),
         ("chart\n\nThe end.", False),  # its alt text kept
     ]
-    assert [(i.mime, i.data) for i in parsed.images] == [("image/png", scan)]  # to describe
+    assert [i.data for i in parsed.images] == [scan, tiny]  # to describe
     plain = parse_file(path, "team.html", NO_OCR)
     assert plain.text == "# Team\n\nThe chart, café équipe:\n\nchart\n\nThe end."
     assert plain.images == []
+    # The chart is said unread (the page is read again once OCR is on); the icon is too
+    # small to hold text, and the remote picture is read by no one.
+    assert plain.warnings == [f"1 picture(s) {UNREAD_SCANS}"]
+    assert parsed.warnings == ["1 picture(s) read by OCR"]
 
 
 def test_a_marker_in_html_changes_no_encoding_guess() -> None:
@@ -635,4 +642,6 @@ def test_a_markdown_file_s_embedded_pictures_are_read(tmp_path: Path) -> None:
         ("Done.", False),
     ]
     assert [(i.mime, i.data) for i in parsed.images] == [("image/png", scan)]
-    assert parse_file(path, "retro.md", NO_OCR).text == "# Retro\n\nThe board:\n\nboard\n\nDone."
+    plain = parse_file(path, "retro.md", NO_OCR)
+    assert plain.text == "# Retro\n\nThe board:\n\nboard\n\nDone."
+    assert plain.warnings == [f"1 picture(s) {UNREAD_SCANS}"]

@@ -29,10 +29,11 @@ from rag_ingest.errors import (
 from rag_ingest.parsers import ParseOptions, detect, parse_file
 from rag_ingest.parsers.base import UNREAD_SCANS
 from rag_ingest.parsers.sniff import no_text
-from rag_ingest.settings import ChunkSettings
+from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs
 
 OPTIONS = ParseOptions()
+_OCR = ParseOptions.of(ParseSettings(ocr="on"))
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> str:
@@ -1832,8 +1833,13 @@ def test_a_word_97_document_is_read_through_the_docx_it_converts_to(tmp_path: Pa
     assert "### Costs\n\n| Region   |   Q1 |   Q2 |" in parsed.text
     assert "Caf\u00e9 cr\u00e8me na\u00efve \u6771\u4eac" in parsed.text
     assert parsed.text.endswith("## Outlook\n\nCANARY-DOC-OUTLOOK hiring resumes in spring.")
-    assert len(parsed.images) == 1 and parsed.warnings == []
+    # Its picture is kept to describe and, without OCR, said unread (320x120 pixels):
+    # counted in the DOCX it converts to, so the memo is read again once OCR is on.
+    assert len(parsed.images) == 1 and parsed.warnings == [f"1 picture(s) {UNREAD_SCANS}"]
     assert list(scratch.iterdir()) == []  # the converted DOCX is removed
+    # With OCR it is read (a framed box: no words found), nothing said unread.
+    listed = parse_file(_file(tmp_path, "memo.doc", data), "memo.doc", _OCR, defer_scans=True)
+    assert listed.scans == [1] and listed.warnings == []
     plan = chunk_document(
         parsed, ChunkSettings(whole_document_tokens=0, chunk_tokens=32, overlap_tokens=0), {}
     )
@@ -1862,6 +1868,7 @@ def test_a_powerpoint_97_deck_is_read_slide_by_slide_under_its_titles(tmp_path: 
     assert parsed.segments[2].text.startswith("# Numbers\n\n| Metric   | Value   |")
     assert parsed.segments[3].text == "A free text box on a blank slide"  # no title there
     assert [image.page for image in parsed.images] == [4]
+    assert parsed.warnings == [f"1 picture(s) {UNREAD_SCANS}"]  # for want of OCR
     plan = chunk_document(parsed, ChunkSettings(whole_document_tokens=0), {})
     table = [c for c in plan.chunks if c.text.startswith("| Metric")]
     assert table[0].metadata["heading_path"] == "Numbers" and table[0].metadata["page_start"] == 3
@@ -2233,7 +2240,12 @@ def test_a_saved_pages_pictures_are_its_other_parts(tmp_path: Path) -> None:
     parsed = parse_file(path, "Doc.mht", ParseOptions(max_images=4, min_image_bytes=10))
     assert parsed.text.startswith("Caf\u00e9 CANARY")
     assert sorted(image.data for image in parsed.images) == sorted([box, circle, wide])
-    assert parse_file(path, "Doc.mht", OPTIONS).images == []
+    # Without OCR, the pictures on the page it would read are said unread: the box and
+    # the circle, not the strip too small to hold text (160x40), nor a picture elsewhere.
+    assert parsed.warnings == [f"2 picture(s) {UNREAD_SCANS}"]
+    plain = parse_file(path, "Doc.mht", OPTIONS)
+    assert plain.images == [] and plain.warnings == parsed.warnings
+    assert parse_file(path, "Doc.mht", _OCR, defer_scans=True).warnings == []
 
 
 def test_docx_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Path) -> None:
