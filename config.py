@@ -136,14 +136,15 @@ parse = {
     # as scans; one with no text (a photo) is skipped when a walk found it. False: images
     # are skipped unread, as without OCR.
     "ocr_images": True,
-    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT, ODP and EPUB files, and an
-    # HTML page's or Markdown file's data: URI pictures, are read (a scan pasted into a
-    # report, a slide's screenshot): their text goes where the picture sits, its chunks
-    # marked ocr. A picture under 100x100 pixels is passed over, one with under 16 letters
-    # (a logo, a photo) leaves nothing, and at most 200 (256 MiB) a document are read, 8
-    # to a task on every worker. Each costs CPU (measured: 0.18 s on one core for a photo
-    # with no text; 1.3 s a pasted scanned page on both cores, benchmarks/ocr.py --docx):
-    # a manual with 150 screenshots is minutes of it; false turns it off.
+    # With OCR on, the pictures inside DOCX, PPTX, XLSX, ODT, ODP, EPUB, .doc and .ppt
+    # files, and an HTML, MHTML or Markdown file's data: URI pictures, are read (a scan
+    # pasted into a report, a slide's screenshot): their text goes where the picture
+    # sits, its chunks marked ocr. A picture under 100x100 pixels is passed over, one
+    # with under 16 letters (a logo, a photo) leaves nothing, and at most 200 (256 MiB) a
+    # document are read, 8 to a task on every worker. Each costs CPU (measured: 0.18 s on
+    # one core for a photo with no text; 1.3 s a pasted scanned page on both cores,
+    # benchmarks/ocr.py --docx): a manual with 150 screenshots is minutes of it; false
+    # turns it off.
     "ocr_pictures": True,
     # A workbook whose sheets (and shared strings) expand past this many bytes of XML is
     # read as rows by python-calamine, one table per sheet, not by docling. Measured on

@@ -631,7 +631,13 @@ class DocumentProcessor:
         # default: ledgers written before it was counted stay current.
         parse = {
             key: getattr(s.parse, key)
-            for key in ("attachments", "pdf_drop_running_lines", "ocr_pictures")
+            for key in (
+                "attachments",
+                "pdf_drop_running_lines",
+                "ocr_pictures",
+                "ocr_dpi",  # what OCR reads of a page
+                "xlsx_stream_size",  # which reader a workbook gets
+            )
             if getattr(s.parse, key) != ParseSettings.model_fields[key].default
         }
         material = json.dumps(

@@ -267,11 +267,12 @@ class ParseSettings(_Part):
     )
     ocr_pictures: bool = Field(
         default=True,
-        description="With OCR on, read the pictures inside DOCX, PPTX, XLSX, ODT, ODP and "
-        "EPUB files, and an HTML or Markdown file's data: URI pictures (a scan pasted into a "
-        "report, a slide's screenshot): their text, where it has 16 letters or more, goes "
-        "where the picture sits, its chunks marked ocr. A picture under 100x100 pixels is "
-        "passed over; at most 200 a document are read. False: pictures are not read.",
+        description="With OCR on, read the pictures inside DOCX, PPTX, XLSX, ODT, ODP, EPUB, "
+        ".doc and .ppt files, and an HTML, MHTML or Markdown file's data: URI pictures (a "
+        "scan pasted into a report, a slide's screenshot): their text, where it has 16 "
+        "letters or more, goes where the picture sits, its chunks marked ocr. A picture "
+        "under 100x100 pixels is passed over; at most 200 a document are read. False: "
+        "pictures are not read.",
     )
     archive_cache: bool = Field(
         default=True,

@@ -1529,7 +1529,8 @@ async def test_turning_attachments_off_re_ingests_without_them(
     explicit = make_settings(seaweed, tmp_path, parse={"attachments": True})
     async with DocumentProcessor(explicit, embeddings=HashEmbeddings()) as p:
         assert p.fingerprint == default
-    for setting in ("pdf_drop_running_lines", "ocr_pictures"):
-        kept = make_settings(seaweed, tmp_path, parse={setting: False})
+    changed = {"pdf_drop_running_lines": False, "ocr_pictures": False, "ocr_dpi": 200}
+    for setting, value in {**changed, "xlsx_stream_size": 0}.items():
+        kept = make_settings(seaweed, tmp_path, parse={setting: value})
         async with DocumentProcessor(kept, embeddings=HashEmbeddings()) as p:
             assert p.fingerprint != default, setting
