@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from rag_ingest.errors import (
+    BinaryContentError,
     BlankDocumentError,
     CorruptDocumentError,
     EmptyDocumentError,
@@ -22,6 +23,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import MARKDOWN_HEADING, Image, ParsedDocument, Segment
 from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_markers
+from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
 __all__ = ["check_zip", "parse_html", "parse_office"]
@@ -829,7 +831,12 @@ def _parse_docling(
         if kind in _MAIN_TYPES:
             data = _prepared(data, kind)
         front: dict[str, Any] = {}
+        decoded: tuple[str, list[str]] = ("utf-8", [])
         if kind == "markdown":
+            # Decoded as a text file is: docling reads what is not UTF-8 as cp1252, so a
+            # GBK README came out as mojibake, in silence, and a Shift-JIS one failed.
+            text, charset, said = decode_text(data, name)
+            data, decoded = text.encode("utf-8", errors="replace"), (charset, said)
             data, front = _front_matter(data)
             if name.lower().endswith(".mdx"):
                 data = _without_mdx_modules(data)
@@ -888,7 +895,9 @@ def _parse_docling(
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.
         sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
-    except (BlankDocumentError, CorruptDocumentError, MissingExtraError, ZipBombError):
+    except (BinaryContentError, BlankDocumentError, CorruptDocumentError, MissingExtraError):
+        raise
+    except ZipBombError:
         raise
     except ImportError as exc:
         raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
@@ -925,7 +934,12 @@ def _parse_docling(
         if getattr(doc, "pictures", None):
             raise EmptyDocumentError(f"{name}: no text besides its pictures")
         raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
-    parsed = ParsedDocument(kind, segments, parser=f"docling-{kind}", pages=pages, images=images)
+    charset, said = decoded
+    parser = f"docling-{kind}"
+    if charset not in ("utf-8", "utf-8-bom"):
+        parser += f"[{charset}]"  # as a text file's parser says it
+    parsed = ParsedDocument(kind, segments, parser=parser, pages=pages, images=images)
+    parsed.warnings += said
     if formulas:
         parsed.warnings.append(
             f"{formulas} formula cell(s) have no saved value (the workbook was written by a "

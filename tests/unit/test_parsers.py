@@ -1503,6 +1503,36 @@ def test_a_readme_s_badges_are_left_out(tmp_path: Path) -> None:
     assert "[![CANARY-EXAMPLE](https://img.shields.io/x.svg)](https://x)" in text  # code
 
 
+def test_markdown_not_in_utf_8_is_read_in_its_own_encoding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docling reads Markdown that is not UTF-8 as cp1252: a GBK README came out as
+    mojibake with no word said, and a Shift-JIS one, or UTF-8 with a stray byte, failed
+    as corrupt."""
+    for text, encoding, read_as in (
+        ("# 安装说明\n\n本项目使用 Python 编写。请先安装依赖然后运行测试。\n", "gbk", "gb18030"),
+        (
+            "# 概要\n\nこのプロジェクトは文書を取り込みます。設定を確認してください。\n",
+            "shift_jis",
+            "cp932",
+        ),
+    ):
+        data = text.encode(encoding)
+        parsed = parse_file(_file(tmp_path, f"{encoding}.md", data), f"{encoding}.md", OPTIONS)
+        assert parsed.text == text.strip() and parsed.warnings == []
+        assert parsed.parser == f"docling-markdown[{read_as}]"  # as a text file's says it
+    # A stray byte in UTF-8 (0x90, no cp1252 character) is replaced, and said; front
+    # matter and headings read as before.
+    data = "---\ntitle: Café\n---\n\n## Naïve\n\nCANARY-STRAY 東京".encode() + b"\x90 end\n"
+    parsed = parse_file(_file(tmp_path, "stray.md", data), "stray.md", OPTIONS)
+    assert parsed.text == "# Café\n\n## Naïve\n\nCANARY-STRAY 東京\ufffd end"
+    assert parsed.warnings == ["1 undecodable bytes replaced with U+FFFD"]
+    assert parse_file(_file(tmp_path, "u.md", b"# Plain\n"), "u.md", OPTIONS).parser == (
+        "docling-markdown"
+    )
+    assert "not UTF-8" not in caplog.text  # docling's guess (cp1252), never made
+
+
 def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path: Path) -> None:
     page = (
         b"---\ntitle: Install guide\ndescription: How to install CANARY-FM\n"
