@@ -20,7 +20,7 @@ from typing import Any
 
 from rag_ingest.markup import MARKUPS
 from rag_ingest.parsers.base import MARKDOWN_HEADING, ParsedDocument, Segment
-from rag_ingest.settings import ChunkSettings
+from rag_ingest.settings import ChunkSettings, FileConfig
 from rag_ingest.symbols import header_pattern, outline
 from rag_ingest.tokens import count_with, get_encoding
 
@@ -251,12 +251,59 @@ def member_groups(parsed: ParsedDocument, chars: int) -> list[list[Segment]]:
     return groups
 
 
-def join_plans(parts: list[ChunkPlan]) -> ChunkPlan:
+def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
+    return settings.file_configs.get(file_type) or settings.file_configs.get("text")
+
+
+def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
+    """Whether ``parsed`` is a text file (chunked as prose) of more than ``chars``
+    characters, to be chunked in runs of lines (:func:`line_runs`)."""
+    config = _file_config(settings, parsed.file_type)
+    return (
+        parsed.file_type == "text"
+        and (config.strategy if config else "prose") == "prose"
+        and len(parsed.segments) == 1
+        and len(parsed.segments[0].text) > chars
+    )
+
+
+def line_runs(
+    parsed: ParsedDocument, settings: ChunkSettings, chars: int
+) -> list[tuple[str, int, int]]:
+    """A long text file's text (a log) in runs of whole lines of about ``chars``
+    characters, to be chunked apart and joined (:func:`join_plans` with ``at``): each
+    run's text, its offset in the whole and the lines before it. Cut where they fall in
+    the text alone, whatever the workers: the same file gives the same chunks. [] for
+    any other document (see :func:`in_line_runs`)."""
+    if not in_line_runs(parsed, settings, chars):
+        return []
+    text = parsed.segments[0].text
+    count = -(-len(text) // chars)
+    bounds = [0]
+    for n in range(1, count):
+        # The first line start at or past the n-th share of the text (0: none left).
+        cut = text.find("\n", len(text) * n // count - 1) + 1
+        if cut > bounds[-1]:
+            bounds.append(cut)
+    if bounds[-1] < len(text):
+        bounds.append(len(text))
+    runs: list[tuple[str, int, int]] = []
+    lines = 0
+    for start, end in itertools.pairwise(bounds):
+        runs.append((text[start:end], start, lines))
+        lines += text.count("\n", start, end)
+    return runs if len(runs) > 1 else []
+
+
+def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) -> ChunkPlan:
     """The plans of consecutive files (or runs of them) as one document's: chunks
     renumbered, their offsets moved to where each part's text starts in the whole
-    (parts joined by a blank line, as :func:`document_text` joins them)."""
+    (parts joined by a blank line, as :func:`document_text` joins them). ``at``: the
+    parts are runs of one text (:func:`line_runs`), each at that offset after that many
+    lines; a chunk met in an earlier run is dropped, as within one."""
     plan = dataclasses.replace(parts[0], chunks=[], warnings=list(parts[0].warnings))
     offset = 0
+    seen: set[str] = set()
     for i, part in enumerate(parts):
         if i:
             plan.token_count += part.token_count
@@ -265,11 +312,22 @@ def join_plans(parts: list[ChunkPlan]) -> ChunkPlan:
             plan.joined_small += part.joined_small
             plan.dropped_duplicates += part.dropped_duplicates
             plan.warnings += part.warnings
+        lines = 0
+        if at is not None:
+            offset, lines = at[i]
         for chunk in part.chunks:
+            if at is not None:
+                if chunk.metadata["content_hash"] in seen:
+                    plan.dropped_duplicates += 1
+                    continue
+                seen.add(chunk.metadata["content_hash"])
             chunk.metadata["chunk_index"] = len(plan.chunks)
             if offset and "start_index" in chunk.metadata:
                 chunk.metadata["start_index"] += offset
                 chunk.metadata["end_index"] += offset
+            if lines and "line_start" in chunk.metadata:
+                chunk.metadata["line_start"] += lines
+                chunk.metadata["line_end"] += lines
             plan.chunks.append(chunk)
         offset += part.text_length + len("\n\n")
     plan.text_length = offset - len("\n\n")
@@ -513,7 +571,7 @@ def chunk_document(
     def count(text: str) -> int:
         return count_with(encoding, text)
 
-    config = settings.file_configs.get(parsed.file_type) or settings.file_configs.get("text")
+    config = _file_config(settings, parsed.file_type)
     strategy = config.strategy if config else "prose"
     size = (config.chunk_tokens if config else None) or settings.chunk_tokens
     overlap = config.overlap_tokens if config else None

@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 from rag_ingest._tasks import gather_or_cancel
-from rag_ingest.chunking import ChunkPlan, join_plans, member_groups
+from rag_ingest.chunking import ChunkPlan, in_line_runs, join_plans, line_runs, member_groups
 from rag_ingest.errors import (
     DocumentError,
     ParserCrashedError,
@@ -188,6 +188,7 @@ def parse_and_chunk(
     base_metadata: dict[str, Any],
     split_pages: int = 0,
     split_archives: bool = False,
+    run_chars: int = 0,
 ) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan | ArchivePlan | ParsedDocument:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
@@ -195,11 +196,14 @@ def parse_and_chunk(
     only the chunks travel back to the parent. A PDF long enough to split (see
     :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, an
     archive of many files as its :class:`ArchivePlan`, and a document with scans to
-    read comes back parsed but not chunked.
+    read, or a text file of more than ``run_chars`` characters (0: none), comes back
+    parsed but not chunked.
     """
     got = parse_or_plan(path, name, options, split_pages, split_archives)
     if isinstance(got, (SplitPlan, ArchivePlan)) or got.scans:
         return got
+    if run_chars and in_line_runs(got, chunk_settings, run_chars):
+        return got  # a long log: chunked in runs on every worker
     return chunk_parsed(got, chunk_settings, base_metadata)
 
 
@@ -474,6 +478,7 @@ class ParserPool:
                 base_metadata,
                 self.split_pages,
                 self.split_archives,
+                _CHUNK_RUN_CHARS,
             )
             if isinstance(got, tuple):
                 parsed, plan = got
@@ -499,13 +504,20 @@ class ParserPool:
         chunk_settings: ChunkSettings,
         base_metadata: dict[str, Any],
     ) -> tuple[ParsedDocument, ChunkPlan]:
-        """Chunk a document read in parts: an archive (or mail) of more than
-        :data:`_CHUNK_RUN_CHARS` in runs of whole files, each a task under the time limit,
-        on every worker at once. In one task, a source archive of 213 MB of Java (15,224
-        files, 195,149 chunks) took longer than parse.timeout's 120 s, and failed."""
+        """Chunk a document past :data:`_CHUNK_RUN_CHARS` in runs, each a task under the
+        time limit, on every worker at once: an archive (or mail) in runs of whole files, a
+        long text file (a log) in runs of whole lines. In one task, a source archive of
+        213 MB of Java (15,224 files, 195,149 chunks) took longer than parse.timeout's
+        120 s, and failed, as did a log of a few hundred MB."""
         total = sum(len(s.text) for s in parsed.segments)
         runs = max(self.workers, -(-total // _CHUNK_RUN_CHARS))
         groups = member_groups(parsed, -(-total // runs)) if total > _CHUNK_RUN_CHARS else []
+        at = None
+        if len(groups) < 2 and in_line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS):
+            # A long log: runs of whole lines of a fixed size, whatever the workers.
+            lines = line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS // 2)
+            groups = [[dataclasses.replace(parsed.segments[0], text=run)] for run, _, _ in lines]
+            at = [(offset, before) for _, offset, before in lines]
         if len(groups) < 2:
             return await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
 
@@ -518,7 +530,7 @@ class ParserPool:
         else:  # a thread's time limit runs from submission: one after another
             done = [await chunk(group) for group in groups]
         parsed.segments = []
-        return parsed, join_plans([plan for _, plan in done])
+        return parsed, join_plans([plan for _, plan in done], at)
 
     async def _read_scans(
         self, path: str, name: str, parsed: ParsedDocument, options: ParseOptions

@@ -389,6 +389,55 @@ async def test_an_archive_s_long_text_is_chunked_in_runs_with_the_same_chunks(
     }
 
 
+async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log of a few hundred MB outlasted parse.timeout chunked in one task (3 MB of
+    text a second, measured): past a size, runs of whole lines on every worker, cut
+    where the text alone says, so any number of workers gives the same chunks."""
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    lines = [f"2026-12-02T10:{i // 60:02d}:{i % 60:02d} worker {i % 7} CANARY-LOG-{i} done"
+             for i in range(600)]  # fmt: skip
+    lines[300:310] = ["the same line, over and over"] * 10
+    path = tmp_path / "app.log"
+    path.write_text("\n".join(lines) + "\n")
+    text = path.read_text()
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        _, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert runs == -(-len(text) // 4000), calls  # ~34,000 characters, runs of 4,000
+        plans.append(plan)
+    plan = plans[0]
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    # Offsets and line numbers are the whole file's; every line is in one chunk (no
+    # overlap asked), the ten same lines too.
+    for chunk in plan.chunks:
+        start, end = chunk.metadata["start_index"], chunk.metadata["end_index"]
+        assert text[start:end] == chunk.text
+        assert chunk.metadata["line_start"] == text.count("\n", 0, start) + 1
+        assert chunk.metadata["line_end"] == text.count("\n", 0, end - 1) + 1
+    spans = [(c.metadata["line_start"], c.metadata["line_end"]) for c in plan.chunks]
+    covered = sorted(n for first, last in spans for n in range(first, last + 1))
+    assert covered == list(range(1, 601))
+    count = len(plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
+        (count, True)
+    }
+    assert plan.text_length == len(text)
+    # The chunks are not one chunking's: past a run's start, lines pair up anew.
+    whole = chunk_document(parse_file(str(path), path.name, ParseOptions()), chunking, {"k": "v"})
+    assert plan.token_count == whole.token_count  # runs cut after a line break
+
+
 async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:
     import gzip
 

@@ -888,3 +888,46 @@ def test_a_page_without_a_heading_is_under_the_last_one_unless_it_is_a_slide(
     ]
     assert second and second[0].metadata["page_start"] == 2
     assert second[0].metadata.get("heading_path") == ("Section A" if inherited else None)
+
+
+def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
+    import dataclasses
+
+    from rag_ingest.chunking import join_plans, line_runs
+
+    block = "".join(f"line {i} of the service log, all well\n" for i in range(12))
+    text = block + block + block.replace("well", "done")
+    parsed = ParsedDocument("text", [Segment(text)], parser="text")
+    settings = ChunkSettings(
+        chunk_tokens=24, overlap_tokens=0, whole_document_tokens=0, min_chunk_tokens=0
+    )
+    runs = line_runs(parsed, settings, len(block))
+    # Cut at the first line start at or past each share of the text: whole lines.
+    assert [run for run, _, _ in runs] == [block, block, block.replace("well", "done")]
+    size = len(block)
+    assert [(offset, lines) for _, offset, lines in runs] == [(0, 0), (size, 12), (2 * size, 24)]
+    plans = [
+        chunk_document(dataclasses.replace(parsed, segments=[Segment(run)]), settings, {})
+        for run, _, _ in runs
+    ]
+    plan = join_plans(plans, [(offset, lines) for _, offset, lines in runs])
+    # The second block's chunks are the first's twins: dropped, as one chunking drops them.
+    one = chunk_document(parsed, settings, {})
+    assert [(c.text, c.metadata) for c in plan.chunks] == [(c.text, c.metadata) for c in one.chunks]
+    assert plan.dropped_duplicates == one.dropped_duplicates == len(plans[1].chunks) > 0
+    last = plan.chunks[-1].metadata
+    assert (last["end_index"], last["line_end"]) == (len(text) - 1, 36)
+    assert plan.text_length == len(text) and plan.token_count == one.token_count
+    # Only a text file chunked as prose, longer than the run: not a CSV, Markdown, code,
+    # a document of pages, a text with no line break to cut at, or a short one.
+    for other in (
+        dataclasses.replace(parsed, file_type="csv"),
+        dataclasses.replace(parsed, file_type="markdown"),
+        dataclasses.replace(parsed, file_type="code", language="python"),
+        dataclasses.replace(parsed, segments=[Segment(block, page=1), Segment(block, page=2)]),
+        dataclasses.replace(parsed, segments=[Segment("x" * 1000)]),
+    ):
+        assert line_runs(other, settings, len(block)) == []
+    assert line_runs(parsed, settings, len(text)) == []
+    prose = ChunkSettings(file_configs={"text": FileConfig(strategy="markdown")})
+    assert line_runs(parsed, prose, len(block)) == []  # chunked as set, in one
