@@ -265,12 +265,98 @@ def _contact(component: Any) -> str:
     return "\n".join(lines) + (f"\n\n{note}" if note else "")
 
 
+_CARD_START = re.compile(r"^BEGIN:VCARD\s*$", re.IGNORECASE | re.MULTILINE)
+_UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
+# Structured vCard values icalendar takes only whole: N's 5 fields, ADR's 7.
+_FIELDS = {"N": 5, "ADR": 7}
+
+
+def _readable_cards(text: str) -> tuple[str, int]:
+    """``text`` with its vCards as icalendar reads them, and how many of their lines
+    were left out, not readable. icalendar refused a whole file for one contact's N of 2
+    fields (Outlook writes ``N:Müller;Hans``), an ADR of 5, a vCard 4 ``GEO:geo:...``
+    URI, vCard 2.1's bare types (``TEL;WORK;VOICE``, as Outlook and Android export) or
+    any one broken line (a photo's base64 an old phone wrote unfolded); and it left 2.1's
+    quoted-printable values (``M=FCller``) encoded. Fields are padded or joined, GEO (not
+    read) left out, bare types made ``TYPE=``, quoted-printable decoded in its CHARSET,
+    groups dropped, broken lines left out; nothing outside a vCard changes."""
+    if not _CARD_START.search(text):
+        return text, 0
+    from icalendar.parser import Contentline
+
+    lines = re.sub(r"\r?\n[ \t]", "", text).splitlines()  # unfolded, as icalendar does
+    out: list[str] = []
+    inside = False
+    dropped = i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        upper = line.strip().upper()
+        if upper in ("BEGIN:VCARD", "END:VCARD"):
+            inside = upper == "BEGIN:VCARD"
+        if not inside or not line.strip():
+            out.append(line)
+            continue
+        head, colon, value = line.partition(":")
+        if colon and '"' not in head:
+            named, *params = head.split(";")
+            # Out of its group (Apple's "item1.ADR", beside its "item1.X-ABLabel"): grouped,
+            # icalendar keeps it as "ITEM1.ADR", under no name a contact's address is read by.
+            named = named.rpartition(".")[2]
+            key = named.upper()
+            if any(p.upper() in ("ENCODING=QUOTED-PRINTABLE", "QUOTED-PRINTABLE") for p in params):
+                while value.endswith("=") and i < len(lines):  # a soft line break
+                    value = value[:-1] + lines[i]
+                    i += 1
+                value, params = _unquoted(value, params)
+            if key == "GEO":
+                continue
+            # vCard 2.1's bare types (TEL;WORK;VOICE), which icalendar refuses, as 3.0 writes them.
+            params = [p if "=" in p else f"TYPE={p}" for p in params]
+            if key in _FIELDS:
+                fields = _UNESCAPED_SEMICOLON.split(value)
+                count = _FIELDS[key]
+                if len(fields) > count:  # the rest in the last field
+                    fields = [*fields[: count - 1], " ".join(f for f in fields[count - 1 :] if f)]
+                value = ";".join(fields + [""] * (count - len(fields)))
+            line = ";".join([named, *params]) + ":" + value
+        try:
+            Contentline(line).parts()  # type: ignore[no-untyped-call]
+        except ValueError:
+            dropped += 1
+            continue
+        out.append(line)
+    return "\r\n".join(out) + "\r\n", dropped
+
+
+def _unquoted(value: str, params: list[str]) -> tuple[str, list[str]]:
+    """A quoted-printable value decoded in its CHARSET (line breaks escaped, as a vCard
+    value's are), and its parameters without those two."""
+    import codecs
+    import quopri
+
+    charset = next((p.partition("=")[2] for p in params if p.upper().startswith("CHARSET=")), "")
+    try:
+        charset = codecs.lookup(charset.strip('"') or "utf-8").name
+    except LookupError:
+        charset = "utf-8"
+    decoded = quopri.decodestring(value.encode("utf-8")).decode(charset, errors="replace")
+    decoded = decoded.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    kept = [
+        p
+        for p in params
+        if not p.upper().startswith(("ENCODING=", "CHARSET=")) and p.upper() != "QUOTED-PRINTABLE"
+    ]
+    return decoded, kept
+
+
 def parse_calendar(path: str, name: str) -> ParsedDocument:
     import icalendar
 
     with open(path, "rb") as f:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
+    text, dropped = _readable_cards(text)
     try:
         with warnings_module.catch_warnings():
             # Its guesses (a vendor-prefixed TZID read as the zone it names) are warnings.
@@ -289,12 +375,16 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
             for component in top.walk():
                 if component.name in _TITLES:
                     segments.append(Segment(_event(component)))
-        elif top.name == "VCARD":
+        elif top.name == "VCARD" and set(top) - {"VERSION"}:  # not one of broken lines only
             segments.append(Segment(_contact(top)))
         elif top.name in _TITLES:  # an event or task on its own, as RFC 5545 shows them
             segments.append(Segment(_event(top)))
+    if not segments and dropped:
+        raise CorruptDocumentError(f"{name}: not a readable vCard ({dropped} broken line(s))")
     if not segments:
         raise EmptyDocumentError(f"{name}: a calendar or vCard file with no event, task or contact")
+    if dropped:
+        warnings.append(f"{dropped} line(s) of its vCards not readable, left out")
     if title:
         segments[0].text = f"# {title}\n\n{segments[0].text}"
     contacts = all(c.name == "VCARD" for c in components)

@@ -59,6 +59,57 @@ def test_contacts_are_a_section_each(tmp_path: Path) -> None:
     )
 
 
+def test_contacts_as_outlook_android_and_apple_export_them_are_read(tmp_path: Path) -> None:
+    """icalendar refused a whole file for one contact's N of 2 fields (Outlook's), an
+    ADR of 5, a GEO URI or vCard 2.1's bare types (TEL;WORK;VOICE: Outlook's and
+    Android's exports), left 2.1's quoted-printable encoded, and kept Apple's grouped
+    properties (item1.ADR) under names no contact's address is read by."""
+    outlook = (
+        "BEGIN:VCARD\r\nVERSION:2.1\r\nN;LANGUAGE=de:Müller;Hans\r\nFN:Hans Müller\r\n"
+        "ORG:Bäckerei Größe GmbH;Vertrieb\r\nTEL;WORK;VOICE:+49 30 1234\r\n"
+        "ADR;WORK;PREF:;;Hauptstraße 1;Berlin;;10115\r\nEMAIL;PREF;INTERNET:hans@example.de\r\n"
+        "NOTE;ENCODING=QUOTED-PRINTABLE:CANARY-QP Kunde seit 2019=0D=0AZweite Zeile, um=\r\n"
+        "brochen\r\nEND:VCARD\r\n"
+    ).encode("cp1252")
+    android = (
+        b"BEGIN:VCARD\r\nVERSION:2.1\r\nN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:"
+        b"=C3=98ster;=C3=85se;;;\r\nFN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:=C3=85se "
+        b"=C3=98ster\r\nTEL;CELL:+47 1234\r\nEND:VCARD\r\n"
+    )
+    apple = (
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nN:Appleseed;Johnny;;;\r\nFN:Johnny Appleseed\r\n"
+        b"item1.EMAIL;type=INTERNET;type=pref:johnny@example.com\r\n"
+        b"item2.ADR;type=HOME:;;Elm St 5;Springfield;IL;62701;USA;Earth\r\n"
+        b"item2.X-ABLabel:home\r\nGEO:geo:37.386013,-122.082932\r\n"
+        b"N:A;B;C;D;E;F\r\nEND:VCARD\r\n"
+    )
+    parsed = _parse(tmp_path, "outlook.vcf", outlook)
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "## Hans Müller\nOrganization: Bäckerei Größe GmbH, Vertrieb\n"
+        "E-mail: hans@example.de\nTelephone: +49 30 1234\n"
+        "Address: Hauptstraße 1, Berlin, 10115\n\n"
+        "CANARY-QP Kunde seit 2019\nZweite Zeile, umbrochen"
+    )
+    parsed = _parse(tmp_path, "android.vcf", android)
+    assert parsed.text == "## Åse Øster\nTelephone: +47 1234"  # type: ignore[attr-defined]
+    parsed = _parse(tmp_path, "apple.vcf", apple)
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "## Johnny Appleseed\nE-mail: johnny@example.com\n"
+        "Address: Elm St 5, Springfield, IL, 62701, USA Earth"
+    )
+    # An old phone's photo, its base64 written unfolded: its lines are left out, said.
+    nokia = (
+        b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Old Nokia\r\nPHOTO;ENCODING=BASE64;TYPE=JPEG:"
+        b"/9j/4AAQSkZJRgABAQEASABIAAD\r\n/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQ\r\n"
+        b"FhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj\r\n\r\nTEL;CELL:+358 40 1\r\nEND:VCARD\r\n"
+    )
+    # All in one file, as an export of many: each read, none failing the rest.
+    parsed = _parse(tmp_path, "all.vcf", outlook + android + nokia + apple)
+    assert parsed.text.count("## ") == 4  # type: ignore[attr-defined]
+    assert "## Old Nokia\nTelephone: +358 40 1" in parsed.text  # type: ignore[attr-defined]
+    assert parsed.warnings == ["2 line(s) of its vCards not readable, left out"]  # type: ignore[attr-defined]
+
+
 def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) -> None:
     data = (
         b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20261201T090000Z\r\n"
