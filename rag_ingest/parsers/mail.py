@@ -20,6 +20,7 @@ import hashlib
 import html.parser
 import mailbox
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -80,6 +81,46 @@ def _content(part: Any) -> str:
     except (LookupError, ValueError):  # an unknown charset or a broken transfer encoding
         payload = part.get_payload(decode=True) or b""
         return bytes(payload).decode("utf-8", errors="replace")
+
+
+# The top-level media types: a Content-Type of none of them is a broken header.
+_MEDIA = frozenset(
+    {"text", "image", "audio", "video", "application", "multipart", "message", "font", "model"}
+)
+# A body part's opening boundary line, a header line under it.
+_BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)[ \t]*\r?\n(?=[\w-]+:)", re.MULTILINE)
+
+
+def _mended(message: EmailMessage, warnings: list[str]) -> EmailMessage:
+    """``message`` with each multipart whose parts its header no longer finds (a boundary
+    broken or misquoted, a mangled ``Content-Type``) split again at the boundary its body
+    uses: Python's parser left such a body one undivided string, and the whole mail, text
+    and attachments, was read as having no text."""
+    if message.is_multipart():
+        parts = message.get_payload()
+        assert isinstance(parts, list)
+        for i, part in enumerate(parts):
+            if isinstance(part, EmailMessage):
+                parts[i] = _mended(part, warnings)
+        return message
+    kind = message.get_content_maintype()
+    payload = message.get_payload()
+    if (kind != "multipart" and kind in _MEDIA) or not isinstance(payload, str):
+        return message
+    found = _BOUNDARY_LINE.search(payload)
+    if found is None:
+        return message
+    subtype = message.get_content_subtype() if kind == "multipart" else "mixed"
+    head = f'Content-Type: multipart/{subtype}; boundary="{found[1]}"\n\n'
+    split = email.message_from_string(head + payload, policy=email.policy.default)
+    assert isinstance(split, EmailMessage)
+    if not split.is_multipart() or not split.get_payload():
+        return message
+    for header, value in message.items():
+        if header.lower() not in ("content-type", "content-transfer-encoding"):
+            split[header] = value
+    warnings.append(f"its parts were found by the boundary its body uses ({found[1]!r})")
+    return _mended(split, warnings)
 
 
 def _attached_message(part: Any) -> EmailMessage | None:
@@ -164,6 +205,7 @@ def parse_email(
     if not isinstance(message, EmailMessage) or not message.keys():
         raise CorruptDocumentError(f"{name}: not an e-mail message (no headers)")
     warnings = [f"{name}: {defect}" for defect in message.defects][:5]
+    message = _mended(message, warnings)
     title = f"# {str(message.get('Subject', '')).strip() or '(no subject)'}"
     lines: list[str] = []
     for header in _HEADERS:

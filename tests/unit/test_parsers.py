@@ -621,6 +621,45 @@ def test_a_message_forwarded_as_an_attachment_is_read_one_level_down(tmp_path: P
     assert "Attachments: notes.txt" in parsed.text and "CANARY-DEEP" not in parsed.text
 
 
+def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: Path) -> None:
+    """Python's parser leaves a multipart whose header no longer names its boundary (a
+    byte lost in it, a mangled Content-Type) one undivided string: the whole mail, body
+    and attachments, was read as having no text (BlankDocumentError)."""
+    mail = EmailMessage()
+    mail["Subject"] = "Minutes"
+    mail["From"] = "alice@example.com"
+    mail.set_content("CANARY-BROKEN-BODY the plain text.")
+    mail.add_alternative("<p>CANARY-BROKEN-BODY in HTML</p>", subtype="html")
+    mail.add_attachment(b"sku,qty\nCANARY-BROKEN-CSV,4\n", maintype="text", subtype="csv",
+                        filename="stock.csv")  # fmt: skip
+    data = bytes(mail)
+    boundary = mail.get_boundary()
+    assert boundary is not None
+    whole = parse_file(_file(tmp_path, "w.eml", data), "w.eml", OPTIONS)
+    assert "CANARY-BROKEN-BODY the plain text." in whole.text and "<p>" not in whole.text
+    assert "CANARY-BROKEN-CSV" in whole.text and whole.members == {"stock.csv": ("csv", None)}
+    for broken in (
+        data.replace(f'boundary="{boundary}"'.encode(), b'boundary="lost"', 1),
+        data.replace(b"Content-Type: multipart/mixed", b"Content-Type: <ultipart/mixed", 1),
+    ):
+        parsed = parse_file(_file(tmp_path, "m.eml", broken), "m.eml", OPTIONS)
+        assert (parsed.text, parsed.members) == (whole.text, whole.members)
+        assert f"its parts were found by the boundary its body uses ('{boundary}')" in (
+            parsed.warnings
+        )
+    # Nested: the alternative's own header broken, the mixed one whole.
+    inner = mail.get_payload()[0].get_boundary()
+    nested = data.replace(f'boundary="{inner}"'.encode(), b'boundary="lost"', 1)
+    parsed = parse_file(_file(tmp_path, "n.eml", nested), "n.eml", OPTIONS)
+    assert (parsed.text, parsed.members) == (whole.text, whole.members)
+    # A plain-text mail quoting a MIME body is read as written, not split.
+    quoted = EmailMessage()
+    quoted["Subject"] = "How MIME looks"
+    quoted.set_content(f"See:\n--{boundary}\nContent-Type: text/plain\n\nCANARY-QUOTED\n")
+    parsed = parse_file(_file(tmp_path, "q.eml", bytes(quoted)), "q.eml", OPTIONS)
+    assert f"--{boundary}\nContent-Type: text/plain" in parsed.text and parsed.warnings == []
+
+
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
