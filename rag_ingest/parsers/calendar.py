@@ -11,6 +11,7 @@ Parsed by icalendar (BSD-2-Clause), whose line unfolding and value types are RFC
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import warnings as warnings_module
@@ -271,23 +272,20 @@ _UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
 _FIELDS = {"N": 5, "ADR": 7}
 
 
-def _readable_cards(text: str) -> tuple[str, int]:
-    """``text`` with its vCards as icalendar reads them, and how many of their lines
-    were left out, not readable. icalendar refused a whole file for one contact's N of 2
-    fields (Outlook writes ``N:Müller;Hans``), an ADR of 5, a vCard 4 ``GEO:geo:...``
-    URI, vCard 2.1's bare types (``TEL;WORK;VOICE``, as Outlook and Android export) or
-    any one broken line (a photo's base64 an old phone wrote unfolded); and it left 2.1's
-    quoted-printable values (``M=FCller``) encoded. Fields are padded or joined, GEO (not
-    read) left out, bare types made ``TYPE=``, quoted-printable decoded in its CHARSET,
-    groups dropped, broken lines left out; nothing outside a vCard changes."""
+def _readable_cards(text: str) -> str:
+    """``text`` with its vCards as icalendar reads them. It refused a whole file for one
+    contact's N of 2 fields (Outlook writes ``N:Müller;Hans``), an ADR of 5, a vCard 4
+    ``GEO:geo:...`` URI or vCard 2.1's bare types (``TEL;WORK;VOICE``, as Outlook and
+    Android export); and it left 2.1's quoted-printable values (``M=FCller``) encoded.
+    Fields are padded or joined, GEO (not read) left out, bare types made ``TYPE=``,
+    quoted-printable decoded in its CHARSET, groups dropped; nothing outside a vCard
+    changes."""
     if not _CARD_START.search(text):
-        return text, 0
-    from icalendar.parser import Contentline
-
+        return text
     lines = re.sub(r"\r?\n[ \t]", "", text).splitlines()  # unfolded, as icalendar does
     out: list[str] = []
     inside = False
-    dropped = i = 0
+    i = 0
     while i < len(lines):
         line = lines[i]
         i += 1
@@ -320,13 +318,40 @@ def _readable_cards(text: str) -> tuple[str, int]:
                     fields = [*fields[: count - 1], " ".join(f for f in fields[count - 1 :] if f)]
                 value = ";".join(fields + [""] * (count - len(fields)))
             line = ";".join([named, *params]) + ":" + value
+        out.append(line)
+    return "\r\n".join(out) + "\r\n"
+
+
+def _mended_lines(text: str) -> tuple[str, int, int]:
+    """``text`` without the lines icalendar cannot read, for a file it refused whole: a
+    line that reads as the one before's next line (a description's line break an
+    exporter wrote raw, an old phone's unfolded photo) joined to it, any other left out;
+    and how many were joined and how many left out."""
+    from icalendar.parser import Contentline
+
+    def readable(line: str) -> bool:
         try:
             Contentline(line).parts()  # type: ignore[no-untyped-call]
         except ValueError:
+            return False
+        return True
+
+    out: list[str] = []
+    joined = dropped = 0
+    for line in re.sub(r"\r?\n[ \t]", "", text).splitlines():
+        if not line.strip() or readable(line):
+            out.append(line)
+        elif (
+            out
+            and out[-1].strip()
+            and not out[-1].upper().startswith(("BEGIN:", "END:"))
+            and readable(longer := f"{out[-1]}\\n{line}")
+        ):
+            out[-1] = longer
+            joined += 1
+        else:
             dropped += 1
-            continue
-        out.append(line)
-    return "\r\n".join(out) + "\r\n", dropped
+    return "\r\n".join(out) + "\r\n", joined, dropped
 
 
 def _unquoted(value: str, params: list[str]) -> tuple[str, list[str]]:
@@ -350,20 +375,32 @@ def _unquoted(value: str, params: list[str]) -> tuple[str, list[str]]:
     return decoded, kept
 
 
-def parse_calendar(path: str, name: str) -> ParsedDocument:
+def _components(text: str) -> list[Any]:
     import icalendar
 
+    with warnings_module.catch_warnings():
+        # Its guesses (a vendor-prefixed TZID read as the zone it names) are warnings.
+        warnings_module.simplefilter("ignore")
+        return list(icalendar.Component.from_ical(text, multiple=True))
+
+
+def parse_calendar(path: str, name: str) -> ParsedDocument:
     with open(path, "rb") as f:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
-    text, dropped = _readable_cards(text)
+    text = _readable_cards(text)
+    joined = dropped = 0
     try:
-        with warnings_module.catch_warnings():
-            # Its guesses (a vendor-prefixed TZID read as the zone it names) are warnings.
-            warnings_module.simplefilter("ignore")
-            components = icalendar.Component.from_ical(text, multiple=True)
+        components = _components(text)
     except Exception as exc:  # icalendar's ValueError on a broken line, and its kin
-        raise CorruptDocumentError(f"{name}: not a readable calendar or vCard ({exc})") from exc
+        text, joined, dropped = _mended_lines(text)
+        mended = None
+        if joined or dropped:
+            with contextlib.suppress(Exception):
+                mended = _components(text)
+        if mended is None:
+            raise CorruptDocumentError(f"{name}: not a readable calendar or vCard ({exc})") from exc
+        components = mended
     if not components and _BEGIN.match(data):
         # icalendar gives nothing for a component never closed.
         raise CorruptDocumentError(f"{name}: a calendar or vCard cut short (an END is missing)")
@@ -380,11 +417,15 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
         elif top.name in _TITLES:  # an event or task on its own, as RFC 5545 shows them
             segments.append(Segment(_event(top)))
     if not segments and dropped:
-        raise CorruptDocumentError(f"{name}: not a readable vCard ({dropped} broken line(s))")
+        raise CorruptDocumentError(
+            f"{name}: not a readable calendar or vCard ({dropped} broken line(s))"
+        )
     if not segments:
         raise EmptyDocumentError(f"{name}: a calendar or vCard file with no event, task or contact")
+    if joined:
+        warnings.append(f"{joined} line(s) not in iCalendar's form joined to the line before")
     if dropped:
-        warnings.append(f"{dropped} line(s) of its vCards not readable, left out")
+        warnings.append(f"{dropped} line(s) not readable, left out")
     if title:
         segments[0].text = f"# {title}\n\n{segments[0].text}"
     contacts = all(c.name == "VCARD" for c in components)

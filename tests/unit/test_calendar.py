@@ -97,7 +97,7 @@ def test_contacts_as_outlook_android_and_apple_export_them_are_read(tmp_path: Pa
         "## Johnny Appleseed\nE-mail: johnny@example.com\n"
         "Address: Elm St 5, Springfield, IL, 62701, USA Earth"
     )
-    # An old phone's photo, its base64 written unfolded: its lines are left out, said.
+    # An old phone's photo, its base64 written unfolded: its lines joined to the photo's.
     nokia = (
         b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Old Nokia\r\nPHOTO;ENCODING=BASE64;TYPE=JPEG:"
         b"/9j/4AAQSkZJRgABAQEASABIAAD\r\n/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQ\r\n"
@@ -107,7 +107,35 @@ def test_contacts_as_outlook_android_and_apple_export_them_are_read(tmp_path: Pa
     parsed = _parse(tmp_path, "all.vcf", outlook + android + nokia + apple)
     assert parsed.text.count("## ") == 4  # type: ignore[attr-defined]
     assert "## Old Nokia\nTelephone: +358 40 1" in parsed.text  # type: ignore[attr-defined]
-    assert parsed.warnings == ["2 line(s) of its vCards not readable, left out"]  # type: ignore[attr-defined]
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "2 line(s) not in iCalendar's form joined to the line before"
+    ]
+
+
+def test_a_calendar_with_lines_out_of_form_is_read_without_them(tmp_path: Path) -> None:
+    """icalendar refuses a whole file for one line it cannot parse: an exporter that
+    wrote a description's line breaks raw, a stray line between events."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:1\r\n"
+        b"DTSTART:20261201T100000Z\r\nSUMMARY:Planning\r\nDESCRIPTION:Agenda:\r\n"
+        b"1. CANARY-RAW budget\r\n2. hiring\r\nEND:VEVENT\r\n@@@ stray\r\n"
+        b"BEGIN:VEVENT\r\nUID:2\r\nDTSTART:20261202T100000Z\r\nSUMMARY:Review\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    parsed = _parse(tmp_path, "raw.ics", data)
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "## Planning\nWhen: 2026-12-01 10:00 (UTC)\n\nAgenda:\n1. CANARY-RAW budget\n2. hiring"
+        "\n\n## Review\nWhen: 2026-12-02 10:00 (UTC)"
+    )
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "2 line(s) not in iCalendar's form joined to the line before",
+        "1 line(s) not readable, left out",
+    ]
+    # A file icalendar reads whole is not mended: nothing said.
+    whole = data.replace(b"1. CANARY-RAW budget\r\n2. hiring\r\n", b"").replace(
+        b"@@@ stray\r\n", b""
+    )
+    assert _parse(tmp_path, "ok.ics", whole).warnings == []  # type: ignore[attr-defined]
 
 
 def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) -> None:
