@@ -810,6 +810,16 @@ def parse_html(
     )
 
 
+# Raised by our own checks inside the docling call: passed on as they are.
+_OWN_ERRORS = (
+    BinaryContentError,
+    BlankDocumentError,
+    CorruptDocumentError,
+    MissingExtraError,
+    ZipBombError,
+)
+
+
 def _parse_docling(
     path: str,
     name: str,
@@ -895,9 +905,7 @@ def _parse_docling(
         # docling numbers a workbook's sheets as pages, in order, and names them nowhere
         # in its Markdown: a chunk of rows would not say which sheet it came from.
         sheets = list(converter.workbook.sheetnames) if kind == "xlsx" else []
-    except (BinaryContentError, BlankDocumentError, CorruptDocumentError, MissingExtraError):
-        raise
-    except ZipBombError:
+    except _OWN_ERRORS:
         raise
     except ImportError as exc:
         raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
