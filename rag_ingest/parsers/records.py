@@ -42,7 +42,13 @@ def parse_records(path: str, name: str, yaml: bool = False) -> ParsedDocument | 
     if rest:
         blocks.append("\n".join(_lines(rest)))
     cut = 0
+    strays = sum(isinstance(r, _NotJson) for r in records)
+    if strays:
+        warnings.append(f"{strays} line(s) not a JSON object, kept as written")
     for index, record in enumerate(records):
+        if isinstance(record, _NotJson):
+            blocks.append(f"## {where}[{index}]\n{record}")
+            continue
         lines = _lines(record)
         if len(lines) > _MAX_LINES:
             cut += 1
@@ -108,20 +114,25 @@ def _yaml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]
     return _in(documents[0]) if len(documents) == 1 else None
 
 
-def _json_lines(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
-    """JSON Lines: an object on every line that is not blank."""
-    records = []
+class _NotJson(str):
+    """A JSON Lines file's line that is not an object (a line cut short), kept as written."""
+
+
+def _json_lines(text: str) -> tuple[str, list[Any], dict[str, Any]] | None:
+    """JSON Lines: an object on every line that is not blank, or on nine in ten of them
+    and two or more (an export's last line cut short, a stray line: each kept as written,
+    a :class:`_NotJson`; before, one such line made the whole file plain text)."""
+    records: list[Any] = []
     for line in text.splitlines():
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except ValueError:
-            return None
-        if not isinstance(value, dict):
-            return None
-        records.append(value)
-    return ("", records, {}) if records else None
+            value = None
+        records.append(value if isinstance(value, dict) else _NotJson(line))
+    objects = sum(not isinstance(r, _NotJson) for r in records)
+    return ("", records, {}) if objects >= 2 and objects >= 0.9 * len(records) else None
 
 
 def _is_records(value: Any) -> bool:

@@ -1699,6 +1699,26 @@ def test_json_records_become_a_block_each(tmp_path: Path) -> None:
         assert all("]" in c.metadata["heading_path"] for c in plan.chunks[1:])
 
 
+def test_a_json_lines_export_cut_short_is_still_its_records(tmp_path: Path) -> None:
+    """Its last line cut short (an export still being written, a download cut off): one
+    line not JSON made the whole file plain text, its records' blocks and key paths lost."""
+    import json
+
+    lines = [json.dumps({"id": n, "title": f"CANARY-LINE-{n}"}) for n in range(20)]
+    data = "\n".join([*lines[:5], "# exported by tool 2.1", *lines[5:], '{"id": 20, "ti'])
+    parsed = parse_file(_file(tmp_path, "cut.jsonl", data.encode()), "cut.jsonl", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("json", "json-records[utf-8]")
+    assert parsed.warnings == ["2 line(s) not a JSON object, kept as written"]
+    assert parsed.text.startswith("## [0]\nid: 0\ntitle: CANARY-LINE-0\n\n## [1]")
+    assert "## [5]\n# exported by tool 2.1\n\n## [6]\nid: 5\n" in parsed.text
+    assert parsed.text.endswith('## [20]\nid: 19\ntitle: CANARY-LINE-19\n\n## [21]\n{"id": 20, "ti')
+    # Past one line in ten not objects, it is no JSON Lines file: plain text, as before.
+    data = "\n".join([*lines[:8], "x", "y"])
+    assert parse_file(_file(tmp_path, "m.jsonl", data.encode()), "m.jsonl", OPTIONS).parser == (
+        "text[utf-8]"
+    )
+
+
 def test_json_that_is_not_records_stays_text(tmp_path: Path) -> None:
     config = '{\n  "name": "app",\n  "scripts": {"build": "tsc"},\n  "files": ["a", "b"]\n}\n'
     for name, data in (
