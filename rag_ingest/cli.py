@@ -254,6 +254,7 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
             print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
     if quiet:
         print(f"\n{len(quiet)} skipped with no text to index (images, video, binaries, ...)")
+    _print_warned([r for r in rows if r.warnings and r.status != "failed"])
     _print_pruned_and_failed(
         report, "pruned (no longer listed; chunks and ledger rows removed)", "failures"
     )
@@ -264,6 +265,27 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         + (f"; {totals['reused_vectors']} stored vectors kept" if totals["reused_vectors"] else "")
         + (f" (embedder: {', '.join(embedders)})" if embedders else "")
     )
+
+
+# Sources whose warnings the summary shows, and each warning's length there.
+_WARNED_ROWS = 10
+_WARNING_CHARS = 160
+
+
+def _print_warned(warned: list[Any]) -> None:
+    """Sources read with warnings (pages left unread, lines left out, a mail mended), the
+    first of each: a run's summary had said nothing of them, nor had ``--report``."""
+    if not warned:
+        return
+    print(f"\nwith warnings: {len(warned)}")
+    for r in warned[:_WARNED_ROWS]:
+        first = r.warnings[0]
+        if len(first) > _WARNING_CHARS:
+            first = first[: _WARNING_CHARS - 1] + "…"
+        more = f" (+{len(r.warnings) - 1} more)" if len(r.warnings) > 1 else ""
+        print(f"  {tail(r.source, 48)}: {first}{more}")
+    if len(warned) > _WARNED_ROWS:
+        print(f"  ... and {len(warned) - _WARNED_ROWS} more (--report FILE lists every warning)")
 
 
 def _print_pruned_and_failed(report: Any, pruned_title: str, failed_title: str) -> None:
@@ -344,6 +366,7 @@ def report_json(report: Any) -> dict[str, Any]:
                 "status": r.status,
                 "error_type": r.error_type,
                 "message": r.message,
+                "warnings": list(r.warnings),
                 "chunks": r.total_chunks,
                 "tokens": r.token_count,
                 "bytes": r.bytes,

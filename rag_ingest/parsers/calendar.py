@@ -322,11 +322,15 @@ def _readable_cards(text: str) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
+# A line that opens as a property does (``DTSTART;;VALUE=...``, ``SUMMARY=x``).
+_PROPERTY_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9-]*[;:=]")
+
+
 def _mended_lines(text: str) -> tuple[str, int, int]:
     """``text`` without the lines icalendar cannot read, for a file it refused whole: a
     line that reads as the one before's next line (a description's line break an
-    exporter wrote raw, an old phone's unfolded photo) joined to it, any other left out;
-    and how many were joined and how many left out."""
+    exporter wrote raw, an old phone's unfolded photo) joined to it, any other (a broken
+    property) left out; and how many were joined and how many left out."""
     from icalendar.parser import Contentline
 
     def readable(line: str) -> bool:
@@ -345,6 +349,7 @@ def _mended_lines(text: str) -> tuple[str, int, int]:
             out
             and out[-1].strip()
             and not out[-1].upper().startswith(("BEGIN:", "END:"))
+            and not _PROPERTY_LIKE.match(line)  # a broken property, no text run on
             and readable(longer := f"{out[-1]}\\n{line}")
         ):
             out[-1] = longer
@@ -384,23 +389,44 @@ def _components(text: str) -> list[Any]:
         return list(icalendar.Component.from_ical(text, multiple=True))
 
 
+def _skipped_lines(component: Any) -> int:
+    """How many lines icalendar passed over in ``component``, not able to parse them."""
+    return sum(
+        error[0] is None for part in component.walk() for error in getattr(part, "errors", [])
+    )
+
+
 def parse_calendar(path: str, name: str) -> ParsedDocument:
     with open(path, "rb") as f:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
     text = _readable_cards(text)
-    joined = dropped = 0
+    joined = dropped = skipped = 0
+    components: list[Any] | None = None
+    refused: Exception | None = None
     try:
         components = _components(text)
+        # In an event, icalendar passes over a line it cannot parse, noting it only in
+        # the event's errors: a description's raw line break lost its next line unsaid.
+        skipped = sum(_skipped_lines(c) for c in components)
+        if skipped:
+            refused = ValueError(f"{skipped} line(s) passed over")
     except Exception as exc:  # icalendar's ValueError on a broken line, and its kin
-        text, joined, dropped = _mended_lines(text)
+        refused = exc
+    if refused is not None:
+        mended_text, joined, dropped = _mended_lines(text)
         mended = None
         if joined or dropped:
             with contextlib.suppress(Exception):
-                mended = _components(text)
-        if mended is None:
-            raise CorruptDocumentError(f"{name}: not a readable calendar or vCard ({exc})") from exc
-        components = mended
+                mended = _components(mended_text)
+        if mended is not None:
+            components = mended
+        elif components is not None:  # read as icalendar read it, the lines it passed over said
+            joined, dropped = 0, skipped
+        else:
+            why = f"not a readable calendar or vCard ({refused})"
+            raise CorruptDocumentError(f"{name}: {why}") from refused
+    assert components is not None  # read, or refused above
     if not components and _BEGIN.match(data):
         # icalendar gives nothing for a component never closed.
         raise CorruptDocumentError(f"{name}: a calendar or vCard cut short (an END is missing)")

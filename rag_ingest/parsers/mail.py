@@ -204,7 +204,8 @@ def parse_email(
             message = email.message_from_binary_file(f, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():
         raise CorruptDocumentError(f"{name}: not an e-mail message (no headers)")
-    warnings = [f"{name}: {defect}" for defect in message.defects][:5]
+    # A defect with no words of its own is named by its kind, not left blank ("x.eml: ").
+    warnings = [f"{name}: {str(d) or type(d).__name__}" for d in message.defects][:5]
     message = _mended(message, warnings)
     title = f"# {str(message.get('Subject', '')).strip() or '(no subject)'}"
     lines: list[str] = []

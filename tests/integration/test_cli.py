@@ -99,6 +99,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
             "status",
             "error_type",
             "message",
+            "warnings",
             "chunks",
             "tokens",
             "bytes",
@@ -438,6 +439,37 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert "  s3://b/slow.pdf: S3TimeoutError: stalled (may pass: run again later)" in lines
     assert lines[-1].startswith("5062 listed: 60 ingested, 5001 skipped, 1 failed")
     assert "; 120 stored vectors kept" in lines[-1]
+
+
+def test_the_summary_and_the_report_say_what_was_read_with_warnings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Pages left unread without OCR, lines left out: on the result, and said nowhere a
+    CLI user looked, not even in --report."""
+    from rag_ingest.cli import print_summary, report_json
+    from rag_ingest.pipeline import IngestReport, IngestResult
+
+    report = IngestReport(session_id="s", started_at="now")
+    unread = "1 scanned page(s) (2) not read: OCR is off, or its extra is not installed"
+    for i in range(12):
+        report.results.append(
+            IngestResult(
+                source=f"s3://b/scan{i:02}.pdf", status="ingested", success=True,
+                warnings=[unread, "another"] if i == 0 else [f"note {i} " + "x" * 200],
+            )
+        )  # fmt: skip
+    report.results.append(IngestResult(source="s3://b/plain.md", status="ingested", success=True))
+    report.listed = len(report.results)
+    print_summary(report, 1.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert "with warnings: 12" in lines
+    assert f"  s3://b/scan00.pdf: {unread} (+1 more)" in lines
+    cut = next(line for line in lines if line.startswith("  s3://b/scan01.pdf: note 1 "))
+    assert cut.endswith("x…") and len(cut) == len("  s3://b/scan01.pdf: ") + 160
+    assert "  ... and 2 more (--report FILE lists every warning)" in lines
+    assert not any("plain.md:" in line for line in lines)
+    documents = report_json(report)["documents"]
+    assert documents[0]["warnings"] == [unread, "another"] and documents[-1]["warnings"] == []
 
 
 def test_a_long_source_is_cut_at_its_start_with_a_mark(capsys: pytest.CaptureFixture[str]) -> None:

@@ -131,6 +131,30 @@ def test_a_calendar_with_lines_out_of_form_is_read_without_them(tmp_path: Path) 
         "2 line(s) not in iCalendar's form joined to the line before",
         "1 line(s) not readable, left out",
     ]
+    # Inside an event icalendar passes over such a line without a word: caught there too.
+    quiet = data.replace(b"@@@ stray\r\n", b"")
+    parsed = _parse(tmp_path, "quiet.ics", quiet)
+    assert "Agenda:\n1. CANARY-RAW budget\n2. hiring" in parsed.text  # type: ignore[attr-defined]
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "2 line(s) not in iCalendar's form joined to the line before"
+    ]
+    # Were nothing to mend found, the event is kept as icalendar read it, the loss said.
+    from rag_ingest.parsers import calendar
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calendar, "_mended_lines", lambda text: (text, 0, 0))
+        kept = _parse(tmp_path, "kept.ics", quiet)
+    assert "Agenda:\n\n## Review" in kept.text  # type: ignore[attr-defined]
+    assert kept.warnings == ["2 line(s) not readable, left out"]  # type: ignore[attr-defined]
+    # A broken property is left out, not run on into the line before.
+    typo = quiet.replace(b"SUMMARY:Review\r\n", b"SUMMARY:Review\r\nLOCATION=Room 4\r\n")
+    parsed = _parse(tmp_path, "typo.ics", typo)
+    assert "## Review\nWhen: 2026-12-02 10:00 (UTC)" in parsed.text  # type: ignore[attr-defined]
+    assert "Room 4" not in parsed.text  # type: ignore[attr-defined]
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "2 line(s) not in iCalendar's form joined to the line before",
+        "1 line(s) not readable, left out",
+    ]
     # A file icalendar reads whole is not mended: nothing said.
     whole = data.replace(b"1. CANARY-RAW budget\r\n2. hiring\r\n", b"").replace(
         b"@@@ stray\r\n", b""

@@ -647,6 +647,10 @@ def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: 
         assert f"its parts were found by the boundary its body uses ('{boundary}')" in (
             parsed.warnings
         )
+        assert "m.eml: " not in parsed.warnings  # a defect with no words is named
+    lost = data.replace(f'boundary="{boundary}"'.encode(), b'boundary="lost"', 1)
+    named = parse_file(_file(tmp_path, "m.eml", lost), "m.eml", OPTIONS).warnings
+    assert "m.eml: StartBoundaryNotFoundDefect" in named
     # Nested: the alternative's own header broken, the mixed one whole.
     inner = mail.get_payload()[0].get_boundary()
     nested = data.replace(f'boundary="{inner}"'.encode(), b'boundary="lost"', 1)
