@@ -60,9 +60,10 @@ class RagIngestLoader(BaseLoader):
     ``mode``: ``"chunks"`` (default; token-sized, provenance in metadata), ``"pages"``
     (one Document per PDF page or slide, one per file otherwise) or ``"document"``.
     ``on_error``: ``"skip"`` (default; failures are logged and kept in ``errors``) or
-    ``"raise"``. ``embeddings``: the embedder the chunks will be indexed with; one that
-    declares its input window (``max_input_tokens``, as MiniLM does) gets chunks sized
-    to fit it (``settings.chunk.fit_embedder``), as the ``DocumentProcessor`` does.
+    ``"raise"``; a source read with warnings has them logged and kept in ``warnings``.
+    ``embeddings``: the embedder the chunks will be indexed with; one that declares its
+    input window (``max_input_tokens``, as MiniLM does) gets chunks sized to fit it
+    (``settings.chunk.fit_embedder``), as the ``DocumentProcessor`` does.
     ``renew_url``: gives a fresh presigned URL for an expired one (see
     :class:`~rag_ingest.s3.AsyncS3Client`).
     """
@@ -95,6 +96,9 @@ class RagIngestLoader(BaseLoader):
         self.metadata = dict(metadata or {})
         self.renew_url = renew_url
         self.errors: list[LoadError] = []
+        # Each source read with warnings (pages left unread without OCR, lines left out):
+        # logged, and kept here by source, as the processor's results keep them.
+        self.warnings: dict[str, list[str]] = {}
         # The chunk sizes in force: the settings', fitted to the embedder's window.
         self.chunk_settings = self.settings.chunk
         window = getattr(embeddings, "max_input_tokens", None)
@@ -119,6 +123,7 @@ class RagIngestLoader(BaseLoader):
         pool = ParserPool(s.parse, options, s.chunk.encoding)
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []
+        self.warnings = {}
         async with AsyncS3Client(s, renew_url=self.renew_url) as s3:
             try:
                 skip = [s.temp_dir] if s.temp_dir is not None else []
@@ -189,8 +194,10 @@ class RagIngestLoader(BaseLoader):
                 parsed, plan = await pool.parse_and_chunk(
                     str(path), source.name, self.chunk_settings, base
                 )
+                self._warned(source.key, parsed.warnings + plan.warnings)
                 return [named(c.text, c.metadata) for c in plan.chunks]
             parsed = await pool.parse(str(path), source.name)
+            self._warned(source.key, parsed.warnings)
             base.update(file_type=parsed.file_type)
             if parsed.language:
                 base["language"] = parsed.language
@@ -215,6 +222,12 @@ class RagIngestLoader(BaseLoader):
         finally:
             if temp is not None:
                 await unlink_off_loop(temp)
+
+    def _warned(self, source: str, warnings: list[str]) -> None:
+        if warnings:
+            self.warnings[source] = warnings
+            for warning in warnings:
+                logger.warning("%s: %s", source, warning)
 
     # -- sync twin --------------------------------------------------------------------
 

@@ -168,6 +168,27 @@ def test_chunks_fit_the_embedder_they_will_be_indexed_with(tmp_path: Path) -> No
     assert len(fitted) > len(unfitted)
 
 
+def test_a_source_read_with_warnings_has_them_logged_and_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The processor's results carry a parse's warnings; the loader had dropped them."""
+    import json
+
+    lines = [json.dumps({"id": n, "title": f"CANARY-W-{n}"}) for n in range(20)]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([*lines, '{"id": 20, "ti']))
+    clean = tmp_path / "clean.md"
+    clean.write_text("# Clean\n\nNothing to say about it.\n")
+    plain = Settings.model_validate({"progress": False, "parse": {"mode": "thread"}})
+    said = "1 line(s) not a JSON object, kept as written"
+    for mode in ("chunks", "pages"):
+        caplog.clear()
+        loader = RagIngestLoader([cut, clean], settings=plain, mode=mode)  # type: ignore[arg-type]
+        assert any("CANARY-W-19" in d.page_content for d in loader.load())
+        assert loader.warnings == {cut.as_uri(): [said]}, mode  # by source, as chunks name it
+        assert f"{cut.as_uri()}: {said}" in caplog.text
+
+
 def test_an_expired_presigned_url_is_renewed_by_the_loader(
     seaweed: SeaweedS3, loader_bucket: str
 ) -> None:
