@@ -409,11 +409,9 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
         # In an event, icalendar passes over a line it cannot parse, noting it only in
         # the event's errors: a description's raw line break lost its next line unsaid.
         skipped = sum(_skipped_lines(c) for c in components)
-        if skipped:
-            refused = ValueError(f"{skipped} line(s) passed over")
     except Exception as exc:  # icalendar's ValueError on a broken line, and its kin
         refused = exc
-    if refused is not None:
+    if refused is not None or skipped:
         mended_text, joined, dropped = _mended_lines(text)
         mended = None
         if joined or dropped:
@@ -421,11 +419,11 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
                 mended = _components(mended_text)
         if mended is not None:
             components = mended
-        elif components is not None:  # read as icalendar read it, the lines it passed over said
-            joined, dropped = 0, skipped
-        else:
+        elif refused is not None:
             why = f"not a readable calendar or vCard ({refused})"
             raise CorruptDocumentError(f"{name}: {why}") from refused
+        else:  # read as icalendar read it, the lines it passed over said
+            joined, dropped = 0, skipped
     assert components is not None  # read, or refused above
     if not components and _BEGIN.match(data):
         # icalendar gives nothing for a component never closed.
