@@ -58,6 +58,9 @@ def msg_to_email(path: str, name: str) -> EmailMessage:
             return _Message(ole, "", _TOP).email(attached=True)
     except (OSError, ValueError, EOFError, IndexError) as exc:  # olefile's words for a bad file
         raise CorruptDocumentError(f"{name}: not a readable Outlook message ({exc})") from exc
+    except RecursionError as exc:  # a damaged directory that leads olefile round in a loop
+        why = "its directory loops"
+        raise CorruptDocumentError(f"{name}: not a readable Outlook message ({why})") from exc
 
 
 class _Message:

@@ -592,6 +592,10 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(_file(tmp_path, "old.msg", ole), "old.msg", OPTIONS)
     with pytest.raises(CorruptDocumentError, match=r"not a readable Word 97-2003 \.doc"):
         parse_file(_file(tmp_path, "old.doc", ole), "old.doc", OPTIONS)
+    # A damaged directory that leads olefile round in a loop (found by fuzzing): typed.
+    looped = Path(__file__).parent.parent / "fixtures" / "msg" / "looped-directory.msg"
+    with pytest.raises(CorruptDocumentError, match=r"message \(its directory loops\)"):
+        parse_file(str(looped), "looped.msg", OPTIONS)
 
 
 def test_a_message_forwarded_as_an_attachment_is_read_one_level_down(tmp_path: Path) -> None:
