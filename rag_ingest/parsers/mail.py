@@ -36,7 +36,7 @@ from rag_ingest.parsers.archive import attach, read_attached
 from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, Segment
 from rag_ingest.parsers.sniff import no_text
 
-__all__ = ["html_text", "parse_email", "parse_mbox"]
+__all__ = ["html_text", "mended", "parse_email", "parse_mbox"]
 
 _HEADERS = ("From", "To", "Cc", "Date")
 _SKIP_TAGS = {"script", "style", "head", "title"}
@@ -91,7 +91,7 @@ _MEDIA = frozenset(
 _BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)[ \t]*\r?\n(?=[\w-]+:)", re.MULTILINE)
 
 
-def _mended(message: EmailMessage, warnings: list[str]) -> EmailMessage:
+def mended(message: EmailMessage, warnings: list[str]) -> EmailMessage:
     """``message`` with each multipart whose parts its header no longer finds (a boundary
     broken or misquoted, a mangled ``Content-Type``) split again at the boundary its body
     uses: Python's parser left such a body one undivided string, and the whole mail, text
@@ -101,7 +101,7 @@ def _mended(message: EmailMessage, warnings: list[str]) -> EmailMessage:
         assert isinstance(parts, list)
         for i, part in enumerate(parts):
             if isinstance(part, EmailMessage):
-                parts[i] = _mended(part, warnings)
+                parts[i] = mended(part, warnings)
         return message
     kind = message.get_content_maintype()
     payload = message.get_payload()
@@ -120,7 +120,7 @@ def _mended(message: EmailMessage, warnings: list[str]) -> EmailMessage:
         if header.lower() not in ("content-type", "content-transfer-encoding"):
             split[header] = value
     warnings.append(f"its parts were found by the boundary its body uses ({found[1]!r})")
-    return _mended(split, warnings)
+    return mended(split, warnings)
 
 
 def _attached_message(part: Any) -> EmailMessage | None:
@@ -206,7 +206,7 @@ def parse_email(
         raise CorruptDocumentError(f"{name}: not an e-mail message (no headers)")
     # A defect with no words of its own is named by its kind, not left blank ("x.eml: ").
     warnings = [f"{name}: {str(d) or type(d).__name__}" for d in message.defects][:5]
-    message = _mended(message, warnings)
+    message = mended(message, warnings)
     title = f"# {str(message.get('Subject', '')).strip() or '(no subject)'}"
     lines: list[str] = []
     for header in _HEADERS:

@@ -35,11 +35,14 @@ def parse_mhtml(
     OCR would read are said unread."""
     from bs4.dammit import EncodingDetector
 
+    from rag_ingest.parsers.mail import mended
     from rag_ingest.parsers.office import parse_html
 
     with open(path, "rb") as f:
         message = email.message_from_binary_file(f, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
+    warnings: list[str] = []
+    message = mended(message, warnings)  # a boundary its header lost, as a mail's
     parts = [part for part in message.walk() if not part.is_multipart()]
     root = _root(message, parts)
     if root is None:
@@ -55,6 +58,7 @@ def parse_mhtml(
         inlined, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
     )
     parsed.file_type, parsed.parser = "mhtml", f"mhtml+{parsed.parser}"
+    parsed.warnings = warnings + parsed.warnings
     if count_unread:
         parsed.warnings += unread_said(unread_in_page(_pictures_inline(page, root, parts)))
     return parsed
