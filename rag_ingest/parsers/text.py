@@ -38,6 +38,21 @@ _ENCODED = re.compile(
 )
 
 
+# A run of NUL bytes this long or longer is padding, not data: a log whose blocks were
+# allocated but never written when its machine stopped. Binary formats hold lone NULs
+# (in numbers, in UTF-16 text) among their others.
+_PADDING = re.compile(rb"\x00{32,}")
+
+
+def _without_padding(data: bytes) -> tuple[bytes, int]:
+    """``data`` without its runs of NUL padding, and how many bytes were left out; 0,
+    and ``data`` as it is, when any NUL stands outside such a run (not text)."""
+    kept = _PADDING.sub(b"", data)
+    if b"\x00" in kept or not kept.strip():
+        return data, 0
+    return kept, len(data) - len(kept)
+
+
 def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     """``(text, encoding, warnings)``; binary data raises :class:`BinaryContentError`."""
     warnings: list[str] = []
@@ -45,6 +60,10 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         if data.startswith(bom):
             text = data[len(bom) :].decode(encoding, errors="replace")
             return text, encoding + "-bom", warnings
+    if b"\x00" in data:
+        data, padding = _without_padding(data)
+        if padding:
+            warnings.append(f"{padding:,} NUL bytes of padding left out")
     sample = data[:65536]
     if b"\x00" in sample:
         raise BinaryContentError(f"{name}: binary content (NUL bytes), not text")

@@ -259,6 +259,26 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
 def test_binary_content_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BinaryContentError):
         parse_file(_file(tmp_path, "b.txt", bytes(range(256)) * 50), "b.txt", OPTIONS)
+    # UTF-16 without its BOM: a NUL beside every letter, not padding: still refused.
+    utf16 = "A line of text, written as UTF-16.\n".encode("utf-16-le") * 20
+    with pytest.raises(BinaryContentError, match="NUL bytes"):
+        parse_file(_file(tmp_path, "w.txt", utf16), "w.txt", OPTIONS)
+
+
+def test_a_log_padded_with_nul_blocks_is_read_without_them(tmp_path: Path) -> None:
+    """A log whose machine stopped mid-write keeps the blocks it had allocated as NULs,
+    then is written on: refused whole as binary, its lines lost."""
+    before = b"".join(
+        b"2026-12-02T10:00:%02d app started CANARY-BEFORE-%d\n" % (i, i) for i in range(20)
+    )
+    after = b"2026-12-02T10:05:00 app restarted CANARY-AFTER\n"
+    data = before + bytes(4096) + after + bytes(1024)
+    parsed = parse_file(_file(tmp_path, "app.log", data), "app.log", OPTIONS)
+    assert parsed.text == (before + after).decode()
+    assert parsed.warnings == ["5,120 NUL bytes of padding left out"]
+    # Past the first 64 KiB too: the text has no NUL left in it.
+    late = before * 200 + bytes(64) + after
+    assert "\x00" not in parse_file(_file(tmp_path, "late.log", late), "late.log", OPTIONS).text
 
 
 @pytest.mark.parametrize(
