@@ -272,6 +272,11 @@ _UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
 _FIELDS = {"N": 5, "ADR": 7}
 
 
+def _unfolded_lines(text: str) -> list[str]:
+    """The content lines of ``text``, each folded line joined again, as icalendar does."""
+    return re.sub(r"\r?\n[ \t]", "", text).splitlines()
+
+
 def _readable_cards(text: str) -> str:
     """``text`` with its vCards as icalendar reads them. It refused a whole file for one
     contact's N of 2 fields (Outlook writes ``N:Müller;Hans``), an ADR of 5, a vCard 4
@@ -282,7 +287,7 @@ def _readable_cards(text: str) -> str:
     changes."""
     if not _CARD_START.search(text):
         return text
-    lines = re.sub(r"\r?\n[ \t]", "", text).splitlines()  # unfolded, as icalendar does
+    lines = _unfolded_lines(text)
     out: list[str] = []
     inside = False
     i = 0
@@ -342,7 +347,7 @@ def _mended_lines(text: str) -> tuple[str, int, int]:
 
     out: list[str] = []
     joined = dropped = 0
-    for line in re.sub(r"\r?\n[ \t]", "", text).splitlines():
+    for line in _unfolded_lines(text):
         if not line.strip() or readable(line):
             out.append(line)
         elif (
