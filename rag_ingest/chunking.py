@@ -549,15 +549,41 @@ def document_text(parsed: ParsedDocument) -> str:
 _SLIDES = frozenset({"pptx", "ppt", "odp", "odg"})
 
 
-def _heading_path(headings: list[tuple[int, int, str]], offset: int) -> str:
-    stack: list[tuple[int, str]] = []
-    for start, level, title in headings:
-        if start > offset:
-            break
-        while stack and stack[-1][0] >= level:
-            stack.pop()
-        stack.append((level, title))
-    return " > ".join(title for _, title in stack)
+class _HeadingPaths:
+    """The heading path at any offset of a text, from its headings ``(start, level,
+    title)`` in order: each heading's path worked out once, then found by bisection.
+    Walking the headings from the top for every chunk was quadratic: a 10 MB JSON Lines
+    file (40,000 records, each under its heading) spent 65 s of its 72 there, and one
+    of 107 MB failed parse.timeout."""
+
+    def __init__(self, headings: list[tuple[int, int, str]]) -> None:
+        self.starts: list[int] = []
+        self.paths: list[list[tuple[int, str]]] = []
+        stack: list[tuple[int, str]] = []
+        for start, level, title in headings:
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+            self.starts.append(start)
+            self.paths.append(list(stack))
+
+    def at(self, offset: int, scope: int = 0) -> str:
+        """The path of the headings at or before ``offset``; with ``scope``, of those at
+        or after ``scope`` only (a slide's title heads that slide alone)."""
+        last = bisect.bisect_right(self.starts, offset)
+        first = bisect.bisect_left(self.starts, scope, 0, last)
+        if first == last:
+            return ""
+        if first == 0:
+            return " > ".join(title for _, title in self.paths[last - 1])
+        # The stack as it would be with no heading before ``scope``.
+        stack: list[tuple[int, str]] = []
+        for path in self.paths[first:last]:
+            level, title = path[-1]
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+        return " > ".join(title for _, title in stack)
 
 
 def chunk_document(
@@ -662,6 +688,7 @@ def chunk_document(
     # A text or code file's text is the file's own (decoded, CRLF as LF): its chunks can
     # say their lines, and code the definition each belongs to.
     lines = outline(text, parsed.language) if parsed.file_type in ("code", "text") else None
+    heading_paths = _HeadingPaths(headings) if headings else None
     seen: set[str] = set()
     for item in bounded:
         digest = content_hash(item.text)
@@ -691,13 +718,10 @@ def chunk_document(
             metadata["time_end"] = max(b for _, b in spans)
         if any(scanned[first : last + 1]):
             metadata["ocr"] = True  # read from an image: expect recognition errors
-        if headings:
+        if heading_paths is not None:
             # A slide's title heads that slide only: a slide without one is under none.
-            if parsed.file_type in _SLIDES:
-                scope = starts[first]
-                path = _heading_path([h for h in headings if h[0] >= scope], start)
-            else:
-                path = _heading_path(headings, start)
+            scope = starts[first] if parsed.file_type in _SLIDES else 0
+            path = heading_paths.at(start, scope)
             if path:
                 metadata["heading_path"] = path
         if parsed.language:
