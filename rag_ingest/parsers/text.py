@@ -71,6 +71,13 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         controls = sum(sample.count(bytes([c])) for c in _CONTROL)
         if controls / len(sample) > 0.05:
             raise BinaryContentError(f"{name}: binary content ({controls} control bytes)")
+    if _ISO2022_JP.search(sample):
+        # Japanese in ISO-2022-JP (as mail and old Unix tools wrote it) is 7-bit: it
+        # had passed as UTF-8, its text the escapes' ASCII ("$BBh;0;MH").
+        try:
+            return data.decode("iso2022_jp_ext"), "iso2022_jp", warnings
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8"), "utf-8", warnings
     except UnicodeDecodeError:
@@ -103,6 +110,16 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
             iso = next((m for m in matches if m.encoding == "iso8859_2"), None)
             if iso is not None and iso.percent_chaos <= chosen.percent_chaos + _CHAOS_LEEWAY:
                 chosen = iso
+        if chosen.encoding == "cp1250" and not _C1.search(data):
+            # Polish in ISO-8859-2 without š or ž: its ą ś ź are cp1250's ± ¶ Ľ, and
+            # charset_normalizer saw more chaos in "gęślą" than in "gę¶l±".
+            iso_text = data.decode("iso8859_2")
+            if _symbols_in_words(iso_text) < _symbols_in_words(str(chosen)):
+                return iso_text, "iso8859_2", warnings
+        if chosen.encoding in _SHIFT_JIS:
+            cyrillic = _cyrillic(data, str(chosen))
+            if cyrillic is not None:
+                return (*cyrillic, warnings)
         if chosen.encoding:
             return str(chosen), chosen.encoding, warnings
     try:
@@ -117,6 +134,32 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     bad = text.count("\ufffd")
     warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
     return text, "utf-8-replace", warnings
+
+
+# ISO-2022-JP's shifts into JIS X 0208 (ESC $ @, ESC $ B) and half-width katakana.
+_ISO2022_JP = re.compile(rb"\x1b\$[@B]|\x1b\(I")
+_SHIFT_JIS = frozenset({"shift_jis", "shift_jis_2004", "shift_jisx0213", "cp932"})
+_HALF_KANA = re.compile("[\uff61-\uff9f]")
+
+
+def _cyrillic(data: bytes, read: str) -> tuple[str, str] | None:
+    """A short KOI8 text misread as Shift JIS, as its KOI8 reading and encoding. KOI8's
+    small letters are Shift JIS's half-width katakana, and charset_normalizer offered
+    no other reading ("Итоги квартала" as "鰆ﾏﾇﾉ ﾋﾗﾁﾒﾔﾁﾌﾁ"). Taken only when
+    katakana are most of what Shift JIS reads and every letter KOI8 reads is Cyrillic in
+    words cased as words are (small after the first: cp1251 inverts KOI8's cases)."""
+    wide = [c for c in read if ord(c) > 127]
+    if len(_HALF_KANA.findall(read)) * 2 < len(wide):
+        return None
+    for encoding in ("koi8_r", "koi8_u"):
+        text = data.decode(encoding)
+        letters = [c for c in text if ord(c) > 127]
+        if not all("\u0400" <= c <= "\u04ff" for c in letters):
+            continue
+        words = re.findall("[\u0400-\u04ff]{2,}", text)
+        if words and all(w[1:].islower() for w in words):
+            return text, encoding
+    return None
 
 
 _C1 = re.compile(rb"[\x80-\x9f]")

@@ -2628,6 +2628,13 @@ def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_writt
             "şehir.\n",
             "cp1254",
         ),
+        # Polish without š or ž, read calmer by charset_normalizer as cp1250: "gę¶l±".
+        ("Sprawozdanie kwartalne zostało opublikowane. Zażółć gęślą jaźń.\n" * 2, "iso8859_2"),
+        # Short KOI8, offered by charset_normalizer as Shift JIS (cp932) alone: "ﾋﾗﾁﾒﾔﾁﾌﾁ".
+        ("Итоги квартала, отчёт, план.\n", "koi8_r"),
+        ("Звіт про продажі за квартал. Дякуємо!\n", "koi8_u"),
+        # 7-bit: it had passed as UTF-8, its text the escapes' ASCII.
+        ("第三四半期の売上報告書が公開されました。ｶﾀｶﾅ\n", "iso2022_jp_ext"),
     ],
 )
 def test_legacy_code_pages_are_read_as_written(tmp_path: Path, text: str, encoding: str) -> None:
@@ -2682,6 +2689,20 @@ def test_symbols_inside_words_are_counted_but_not_their_punctuation() -> None:
     # cp1250's reading of ISO-8859-2 "gęślą": '¶' and '±' where 'ś' and 'ą' were.
     assert _symbols_in_words("gę¶l±a ja¼ń") == 2
     assert _symbols_in_words("don\u2019t col·lecció x\u2013y co\u00adop ±5 a ± b") == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Half-width katakana in Shift JIS (old systems' names): not KOI8.
+        "ﾔﾏﾀﾞ ﾀﾛｳ ｶﾌﾞｼｷｶﾞｲｼｬ ﾄｳｷｮｳ\n",
+        "ﾔﾏﾀﾞ ﾀﾛｳ 東京都 ｶﾌﾞｼｷｶﾞｲｼｬ\n",
+    ],
+)
+def test_shift_jis_katakana_stay_katakana(tmp_path: Path, text: str) -> None:
+    data = (text * 3).encode("shift_jis")
+    parsed = parse_file(_file(tmp_path, "k.txt", data), "k.txt", OPTIONS)
+    assert parsed.text == text * 3
 
 
 def _form_pdf() -> bytes:
