@@ -255,13 +255,31 @@ def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
     return settings.file_configs.get(file_type) or settings.file_configs.get("text")
 
 
-def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
-    """Whether ``parsed`` is a text file (chunked as prose) of more than ``chars``
-    characters, to be chunked in runs of lines (:func:`line_runs`)."""
+def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, int] | None:
+    """Where a long document may be cut into runs chunked apart: before what, and how
+    far into it (a line break's end, or a record's heading). None: in one piece."""
     config = _file_config(settings, parsed.file_type)
+    strategy = config.strategy if config else "prose"
+    if parsed.file_type == "text" and strategy == "prose":
+        return "\n", 1  # a log: whole lines
+    if (
+        parsed.file_type in ("json", "yaml")
+        and parsed.parser.startswith(f"{parsed.file_type}-records")
+        and strategy == "markdown"
+    ):
+        # JSON Lines and other records: whole records, each under its own level-2
+        # heading, so a run's heading paths are the whole's (a value's lines are
+        # indented: no "## " of theirs starts a line).
+        return "\n\n## ", 2
+    return None
+
+
+def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
+    """Whether ``parsed`` is a text file chunked as prose (a log), or a file of JSON or
+    YAML records, of more than ``chars`` characters, to be chunked in runs of whole
+    lines or records (:func:`line_runs`)."""
     return (
-        parsed.file_type == "text"
-        and (config.strategy if config else "prose") == "prose"
+        _run_break(parsed, settings) is not None
         and len(parsed.segments) == 1
         and len(parsed.segments[0].text) > chars
     )
@@ -270,19 +288,22 @@ def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) ->
 def line_runs(
     parsed: ParsedDocument, settings: ChunkSettings, chars: int
 ) -> list[tuple[str, int, int]]:
-    """A long text file's text (a log) in runs of whole lines of about ``chars``
-    characters, to be chunked apart and joined (:func:`join_plans` with ``at``): each
-    run's text, its offset in the whole and the lines before it. Cut where they fall in
-    the text alone, whatever the workers: the same file gives the same chunks. [] for
-    any other document (see :func:`in_line_runs`)."""
+    """A long text file's text (a log), or records' (JSON Lines), in runs of whole lines
+    or records of about ``chars`` characters, to be chunked apart and joined
+    (:func:`join_plans` with ``at``): each run's text, its offset in the whole and the
+    lines before it. Cut where they fall in the text alone, whatever the workers: the
+    same file gives the same chunks. [] for any other document (see
+    :func:`in_line_runs`)."""
     if not in_line_runs(parsed, settings, chars):
         return []
+    cut_before, into = _run_break(parsed, settings) or ("\n", 1)
     text = parsed.segments[0].text
     count = -(-len(text) // chars)
     bounds = [0]
     for n in range(1, count):
-        # The first line start at or past the n-th share of the text (0: none left).
-        cut = text.find("\n", len(text) * n // count - 1) + 1
+        # The first break at or past the n-th share of the text (0: none left).
+        found = text.find(cut_before, len(text) * n // count - into)
+        cut = found + into if found >= 0 else 0
         if cut > bounds[-1]:
             bounds.append(cut)
     if bounds[-1] < len(text):

@@ -196,14 +196,14 @@ def parse_and_chunk(
     only the chunks travel back to the parent. A PDF long enough to split (see
     :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, an
     archive of many files as its :class:`ArchivePlan`, and a document with scans to
-    read, or a text file of more than ``run_chars`` characters (0: none), comes back
+    read, or a text file or records of more than ``run_chars`` characters (0: none), comes back
     parsed but not chunked.
     """
     got = parse_or_plan(path, name, options, split_pages, split_archives)
     if isinstance(got, (SplitPlan, ArchivePlan)) or got.scans:
         return got
     if run_chars and in_line_runs(got, chunk_settings, run_chars):
-        return got  # a long log: chunked in runs on every worker
+        return got  # a long log or JSON Lines: chunked in runs on every worker
     return chunk_parsed(got, chunk_settings, base_metadata)
 
 
@@ -514,7 +514,8 @@ class ParserPool:
         groups = member_groups(parsed, -(-total // runs)) if total > _CHUNK_RUN_CHARS else []
         at = None
         if len(groups) < 2 and in_line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS):
-            # A long log: runs of whole lines of a fixed size, whatever the workers.
+            # A long log or JSON Lines: runs of whole lines or records of a fixed size,
+            # whatever the workers.
             lines = line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS // 2)
             groups = [[dataclasses.replace(parsed.segments[0], text=run)] for run, _, _ in lines]
             at = [(offset, before) for _, offset, before in lines]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -436,6 +437,51 @@ async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
     # The chunks are not one chunking's: past a run's start, lines pair up anew.
     whole = chunk_document(parse_file(str(path), path.name, ParseOptions()), chunking, {"k": "v"})
     assert plan.token_count == whole.token_count  # runs cut after a line break
+
+
+async def test_json_lines_past_a_size_are_chunked_in_runs_of_whole_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 107 MB JSON Lines export took 45 s to parse and chunk in one task: past a size,
+    its records are chunked in runs on every worker (28 s), each run whole records."""
+    import json
+
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": i, "user": {"name": f"u{i % 9}"}, "text": f"CANARY-REC-{i} done"})
+            + "\n"
+            for i in range(400)
+        )
+    )
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert runs == -(-len(parsed.text) // 4000) > 2, calls
+        plans.append(plan)
+    plan = plans[0]
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    # Every record whole in one chunk, under its own heading; offsets the whole text's.
+    text = parsed.text
+    seen = []
+    for chunk in plan.chunks:
+        start, end = chunk.metadata["start_index"], chunk.metadata["end_index"]
+        assert text[start:end] == chunk.text
+        for n in re.findall(r"CANARY-REC-(\d+) ", chunk.text):
+            assert f"## [{n}]\nid: {n}\n" in chunk.text
+            seen.append(int(n))
+        assert chunk.metadata["heading_path"] in chunk.text.split("\n")[0]
+    assert sorted(seen) == list(range(400))
+    count = len(plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
 
 
 async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:

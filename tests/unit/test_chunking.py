@@ -987,3 +987,41 @@ def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
     assert line_runs(parsed, settings, len(text)) == []
     prose = ChunkSettings(file_configs={"text": FileConfig(strategy="markdown")})
     assert line_runs(parsed, prose, len(block)) == []  # chunked as set, in one
+
+
+def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
+    import dataclasses
+
+    from rag_ingest.chunking import join_plans, line_runs
+
+    # As parse_records writes them: a level-2 heading a record; a value's own lines
+    # indented, so its "## Steps" is no record's start.
+    def records(first: int) -> str:
+        return "".join(
+            f"## [{i:02d}]\nid: {i:02d}\nbody: step one\n  \n  ## Steps\n  run it, all well\n\n"
+            for i in range(first, first + 6)
+        )
+
+    block = records(0)
+    text = (block + records(6) + records(12)).rstrip("\n")
+    parsed = ParsedDocument("json", [Segment(text)], parser="json-records[utf-8]")
+    settings = ChunkSettings(
+        file_configs={"json": FileConfig(strategy="markdown", chunk_tokens=40, overlap_tokens=0)},
+        whole_document_tokens=0,
+        min_chunk_tokens=0,
+    )
+    runs = line_runs(parsed, settings, len(block))
+    assert [run for run, _, _ in runs] == [block, records(6), records(12).rstrip("\n")]
+    assert [offset for _, offset, _ in runs] == [0, len(block), 2 * len(block)]
+    plans = [
+        chunk_document(dataclasses.replace(parsed, segments=[Segment(run)]), settings, {})
+        for run, _, _ in runs
+    ]
+    plan = join_plans(plans, [(offset, lines) for _, offset, lines in runs])
+    one = chunk_document(parsed, settings, {})
+    assert [(c.text, c.metadata) for c in plan.chunks] == [(c.text, c.metadata) for c in one.chunks]
+    assert {c.metadata["heading_path"] for c in plan.chunks} == {f"[{i:02d}]" for i in range(18)}
+    # Not JSON split at its keys, nor records chunked otherwise.
+    assert line_runs(dataclasses.replace(parsed, parser="json-keys"), settings, len(block)) == []
+    prose = ChunkSettings(file_configs={"json": FileConfig(strategy="prose")})
+    assert line_runs(parsed, prose, len(block)) == []
