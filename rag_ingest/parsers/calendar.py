@@ -331,12 +331,26 @@ def _readable_cards(text: str) -> str:
 _PROPERTY_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9-]*[;:=]")
 
 
+# A line that opens as prose does, a word with a small letter before a colon ("Note:
+# bring laptops"): icalendar reads it as a property of that name, which no event's
+# reader asks for.
+_PROSE = re.compile(r"^([A-Za-z0-9-]*[a-z][A-Za-z0-9-]*)[;:]", re.MULTILINE)
+# An event's properties whose value is text a raw line break may have cut.
+_TEXT_PROPERTIES = frozenset({"DESCRIPTION", "SUMMARY", "COMMENT", "LOCATION"})
+
+
 def _mended_lines(text: str) -> tuple[str, int, int]:
     """``text`` without the lines icalendar cannot read, for a file it refused whole: a
     line that reads as the one before's next line (a description's line break an
     exporter wrote raw, an old phone's unfolded photo) joined to it, any other (a broken
-    property) left out; and how many were joined and how many left out."""
+    property) left out; and how many were joined and how many left out. In an event,
+    a line after a text property that reads as prose, not as a property any calendar
+    names, is joined to it too: icalendar had kept "Note: bring laptops" as a property
+    NOTE, and its text was lost without a word."""
     from icalendar.parser import Contentline
+    from icalendar.prop import TypesFactory
+
+    known = TypesFactory().types_map
 
     def readable(line: str) -> bool:
         try:
@@ -345,10 +359,30 @@ def _mended_lines(text: str) -> tuple[str, int, int]:
             return False
         return True
 
+    def prose(line: str, before: str) -> bool:
+        word = _PROSE.match(line)
+        if word is None or not opened or opened[-1] not in _TITLES:
+            return False
+        name = word.group(1).upper()
+        return (
+            name not in known
+            and not name.startswith("X-")
+            and re.split(r"[;:]", before, maxsplit=1)[0].upper() in _TEXT_PROPERTIES
+        )
+
     out: list[str] = []
+    opened: list[str] = []  # the components the line is in
     joined = dropped = 0
     for line in _unfolded_lines(text):
-        if not line.strip() or readable(line):
+        head = line.upper()
+        if head.startswith("BEGIN:"):
+            opened.append(head[6:].strip())
+        elif head.startswith("END:") and opened:
+            opened.pop()
+        if out and prose(line, out[-1]) and readable(longer := f"{out[-1]}\\n{line}"):
+            out[-1] = longer
+            joined += 1
+        elif not line.strip() or readable(line):
             out.append(line)
         elif (
             out
@@ -416,7 +450,7 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
         skipped = sum(_skipped_lines(c) for c in components)
     except Exception as exc:  # icalendar's ValueError on a broken line, and its kin
         refused = exc
-    if refused is not None or skipped:
+    if refused is not None or skipped or _PROSE.search(text):
         mended_text, joined, dropped = _mended_lines(text)
         mended = None
         if joined or dropped:

@@ -162,6 +162,50 @@ def test_a_calendar_with_lines_out_of_form_is_read_without_them(tmp_path: Path) 
     assert _parse(tmp_path, "ok.ics", whole).warnings == []  # type: ignore[attr-defined]
 
 
+def test_a_raw_line_break_before_words_and_a_colon_keeps_its_text(tmp_path: Path) -> None:
+    """icalendar read a description's raw next line "Note: bring laptops" as a property
+    NOTE, which no event has: its text was lost, and nothing said."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:1\r\n"
+        b"DTSTART:20261201T100000Z\r\nSUMMARY:Planning\r\nDESCRIPTION:Agenda for the week\r\n"
+        b"Note: bring CANARY-LAPTOPS\r\nSnacks; bring them too\r\nLocation:Room 2\r\n"
+        b"X-Custom-Flag:yes\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    parsed = _parse(tmp_path, "prose.ics", data)
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "## Planning\nWhen: 2026-12-01 10:00 (UTC)\nWhere: Room 2\n\n"
+        "Agenda for the week\nNote: bring CANARY-LAPTOPS\nSnacks; bring them too"
+    )
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "2 line(s) not in iCalendar's form joined to the line before"
+    ]
+    # icalendar reads every line of it: it is mended all the same.
+    readable = data.replace(b"Snacks; bring them too\r\n", b"")
+    parsed = _parse(tmp_path, "readable.ics", readable)
+    assert "Agenda for the week\nNote: bring CANARY-LAPTOPS" in parsed.text  # type: ignore[attr-defined]
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "1 line(s) not in iCalendar's form joined to the line before"
+    ]
+    # A property's name in small letters is still that property, and an X- one too;
+    # after a property that is not text, or outside an event (an alarm's), such a line
+    # is left as icalendar reads it.
+    cased = data.replace(b"Note: bring CANARY-LAPTOPS\r\nSnacks; bring them too\r\n", b"")
+    assert _parse(tmp_path, "cased.ics", cased).warnings == []  # type: ignore[attr-defined]
+    after_uid = cased.replace(b"UID:1\r\n", b"UID:1\r\nNote: bring laptops\r\n")
+    assert _parse(tmp_path, "uid.ics", after_uid).warnings == []  # type: ignore[attr-defined]
+    alarm = cased.replace(
+        b"END:VEVENT",
+        b"BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:Soon\r\n"
+        b"Note: bring laptops\r\nEND:VALARM\r\nCOMMENT:Later\r\nTodo: CANARY\r\nEND:VEVENT",
+    )
+    assert _parse(tmp_path, "alarm.ics", alarm).warnings == [  # type: ignore[attr-defined]
+        "1 line(s) not in iCalendar's form joined to the line before"  # the event's, after
+    ]
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann\r\nNote:Likes tea\r\nEND:VCARD\r\n"
+    parsed = _parse(tmp_path, "ann.vcf", card)
+    assert "Likes tea" in parsed.text and parsed.warnings == []  # type: ignore[attr-defined]
+
+
 def test_calendars_are_known_by_content_and_times_in_utc_say_so(tmp_path: Path) -> None:
     data = (
         b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20261201T090000Z\r\n"
