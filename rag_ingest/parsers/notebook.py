@@ -9,6 +9,7 @@ follow their cell (cut at ``MAX_OUTPUT`` characters), and images are left out.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
@@ -40,13 +41,39 @@ def _output(output: dict[str, Any]) -> str:
     return text
 
 
+# A merge's conflict, as git writes it in a file (diff3's base section too).
+_CONFLICT = re.compile(
+    r"^<{7}[^\n]*\n(.*?)^(?:\|{7}[^\n]*\n.*?^)?={7}\r?\n(.*?)^>{7}[^\n]*\n",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def _one_side(raw: str, warnings: list[str]) -> Any:
+    """A notebook committed with merge conflicts in it (git writes its markers into the
+    JSON, which no longer parses), read as one side of them: the first (the branch merged
+    into), else the other. None when there are none, or neither side parses."""
+    conflicts = len(_CONFLICT.findall(raw))
+    if not conflicts:
+        return None
+    for side, which in ((1, "the first ('<<<<<<<')"), (2, "the second ('>>>>>>>')")):
+        try:
+            notebook = json.loads(_CONFLICT.sub(rf"\{side}", raw))
+        except ValueError:
+            continue
+        warnings.append(f"{conflicts} merge conflict(s) in it: read as {which} side of each")
+        return notebook
+    return None
+
+
 def parse_notebook(path: str, name: str) -> ParsedDocument:
     with open(path, "rb") as f:
         raw, _, warnings = decode_text(f.read(), name)
     try:
         notebook = json.loads(raw)
     except ValueError as exc:
-        raise CorruptDocumentError(f"{name}: not a notebook (invalid JSON: {exc})") from None
+        notebook = _one_side(raw, warnings)
+        if notebook is None:
+            raise CorruptDocumentError(f"{name}: not a notebook (invalid JSON: {exc})") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         version = notebook.get("nbformat") if isinstance(notebook, dict) else None
         raise CorruptDocumentError(

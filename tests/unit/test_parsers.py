@@ -513,6 +513,53 @@ def test_a_notebook_becomes_markdown_without_its_images(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "bad.ipynb", b"{not json"), "bad.ipynb", OPTIONS)
 
 
+def test_a_notebook_committed_with_merge_conflicts_is_read_as_one_side(tmp_path: Path) -> None:
+    import json
+
+    def notebook(source: str, count: int) -> str:
+        cells = [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Study\n", "CANARY-NB"]},
+            {"cell_type": "code", "metadata": {}, "execution_count": count,
+             "source": [source], "outputs": []},
+        ]  # fmt: skip
+        return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells},
+                          indent=1) + "\n"  # fmt: skip
+
+    def conflicted(ours: str, theirs: str, base: str = "") -> bytes:
+        # As git writes them: the lines that differ between markers, the rest once.
+        mine, other = ours.splitlines(keepends=True), theirs.splitlines(keepends=True)
+        out = []
+        for a, b in zip(mine, other, strict=True):
+            if a == b:
+                out.append(a)
+            else:
+                out += ["<<<<<<< HEAD\n", a, *([f"||||||| base\n{base}"] if base else []),
+                        "=======\n", b, ">>>>>>> feature\n"]  # fmt: skip
+        return "".join(out).encode()
+
+    ours, theirs = notebook("print('CANARY-OURS')", 3), notebook("print('CANARY-THEIRS')", 7)
+    for base in ("", '   "source": ["print(1)"],\n'):
+        data = conflicted(ours, theirs, base)
+        parsed = parse_file(_file(tmp_path, "study.ipynb", data), "study.ipynb", OPTIONS)
+        assert "CANARY-OURS" in parsed.text and "CANARY-THEIRS" not in parsed.text
+        assert "CANARY-NB" in parsed.text
+        assert parsed.warnings == [
+            "2 merge conflict(s) in it: read as the first ('<<<<<<<') side of each"
+        ]
+    # The first side not JSON (a comma lost): the second.
+    broken = ours.replace('"execution_count": 3,', '"execution_count": 3')
+    data = conflicted(broken, theirs)
+    parsed = parse_file(_file(tmp_path, "study.ipynb", data), "study.ipynb", OPTIONS)
+    assert "CANARY-THEIRS" in parsed.text
+    assert parsed.warnings == [
+        "2 merge conflict(s) in it: read as the second ('>>>>>>>') side of each"
+    ]
+    # Neither side JSON: corrupt, as without markers.
+    data = conflicted(broken, theirs.replace('"execution_count": 7,', '"execution_count": 7'))
+    with pytest.raises(CorruptDocumentError, match="invalid JSON"):
+        parse_file(_file(tmp_path, "study.ipynb", data), "study.ipynb", OPTIONS)
+
+
 def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) -> None:
     from email.message import EmailMessage
 
