@@ -231,14 +231,16 @@ def _misfit(text: str) -> int:
     combining marks; symbols and lone accents inside words."""
     import unicodedata
 
-    odd = _symbols_in_words(text) + len(_LONE_MARKS.findall(text))
+    # Without combining marks, a word is whole across them (Thai's vowels and tones).
+    bare = "".join(c for c in text if c.isascii() or unicodedata.category(c) != "Mn")
+    odd = _symbols_in_words(bare) + len(_LONE_MARKS.findall(bare))
     odd += sum(  # a combining mark on a Latin letter: Thai's and Hebrew's are their own
         unicodedata.category(b) == "Mn" and a.isalpha() and _script(a) == "LATIN"
         for a, b in itertools.pairwise(text)
         if ord(b) > 127
     )
     # Letters only: "¾" and "²" are word characters.
-    words = [w for w in ("".join(filter(str.isalpha, w)) for w in _WORD.findall(text)) if w]
+    words = [w for w in ("".join(filter(str.isalpha, w)) for w in _WORD.findall(bare)) if w]
     if all(w.isascii() for w in words):
         return odd
     scripts: collections.Counter[str] = collections.Counter()
@@ -324,9 +326,10 @@ def _better_fit(data: bytes, read: str, encoding: str) -> tuple[str, str] | None
             continue
         if cost and not lesser:
             continue
-        # On a tie, a lesser page gives way to a common one reading the same script
-        # (Danish in cp852 is Czech-like; Russian in Mac Cyrillic is not Greek).
-        tie = lesser and cost == own and _script_of(text) == _script_of(read)
+        # On a tie, a lesser page gives way to a common one reading a Latin script as
+        # it does (Danish in cp852 is Czech-like); not Cyrillic, whose pages differ in
+        # their letters' cases (Mac Cyrillic's small letters are KOI8's capitals).
+        tie = lesser and cost == own and _script_of(text) == _script_of(read) == "LATIN"
         if (cost < own or tie) and (best is None or cost < best[0]):
             best = (cost, page)
     if best is None:

@@ -2794,6 +2794,30 @@ def test_a_reading_is_taken_over_only_by_one_that_fits_wholly(text: str, encodin
     assert decode_text(text.encode(encoding), "t.txt")[0] == text
 
 
+def test_a_cyrillic_reading_is_not_traded_for_another_on_a_tie() -> None:
+    """Mac Cyrillic's small letters are KOI8's capitals: KOI8's all-capitals reading
+    fits as well by letters alone (chardet's Mac Cyrillic sample had become KOI8)."""
+    from rag_ingest.parsers.text import _better_fit
+
+    text = (
+        "\u043d\u043e\u0432\u043e\u0441\u0442\u0438 \u0434\u043d\u044f: \u043c\u044b "
+        "\u043f\u0438\u0448\u0435\u043c \u043e \u043f\u043e\u0433\u043e\u0434\u0435\n"
+    )
+    assert _better_fit(text.encode("mac_cyrillic"), text, "mac_cyrillic") is None
+
+
+def test_thai_vowel_and_tone_marks_are_part_of_their_words() -> None:
+    from rag_ingest.parsers.text import decode_text
+
+    text = (  # chardet's Thai sample, short, in HTML: it had become cp1251
+        "<html>\n<body>\n\u0e23\u0e2b\u0e31\u0e2a\u0e2a\u0e33\u0e2b\u0e23\u0e31\u0e1a"
+        "\u0e2d\u0e31\u0e01\u0e02\u0e23\u0e30\u0e44\u0e17\u0e22\u0e17\u0e35\u0e48\u0e43"
+        "\u0e0a\u0e49\u0e01\u0e31\u0e1a\u0e04\u0e2d\u0e21\u0e1e\u0e34\u0e27\u0e40\u0e15"
+        "\u0e2d\u0e23\u0e4c\n</body>\n</html>\n"
+    )
+    assert decode_text(text.encode("tis_620"), "t.html")[0] == text
+
+
 def test_a_reading_with_control_characters_is_never_taken() -> None:
     import re
 
