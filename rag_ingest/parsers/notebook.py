@@ -58,7 +58,7 @@ def _one_side(raw: str, warnings: list[str]) -> Any:
     for side, which in ((1, "the first ('<<<<<<<')"), (2, "the second ('>>>>>>>')")):
         try:
             notebook = json.loads(_CONFLICT.sub(rf"\{side}", raw))
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         warnings.append(f"{conflicts} merge conflict(s) in it: read as {which} side of each")
         return notebook
@@ -70,7 +70,7 @@ def parse_notebook(path: str, name: str) -> ParsedDocument:
         raw, _, warnings = decode_text(f.read(), name)
     try:
         notebook = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         notebook = _one_side(raw, warnings)
         if notebook is None:
             raise CorruptDocumentError(f"{name}: not a notebook (invalid JSON: {exc})") from None

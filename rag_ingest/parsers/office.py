@@ -784,6 +784,8 @@ def parse_office(
     try:
         return _parse_docling(path, name, kind, max_images, min_image_bytes, ocr_pictures)
     except CorruptDocumentError as exc:
+        if kind == "markdown" and isinstance(exc.__cause__, RecursionError):
+            return _markdown_source(path, name)
         if kind != "xlsx":
             raise
         # openpyxl, under docling, refuses workbooks Excel opens (a chart sheet without
@@ -818,6 +820,17 @@ _OWN_ERRORS = (
     MissingExtraError,
     ZipBombError,
 )
+
+
+def _markdown_source(path: str, name: str) -> ParsedDocument:
+    """A Markdown file docling cannot read for its nesting (hundreds of levels of lists
+    or quotes), as its source: Markdown is written to be read as it is."""
+    from rag_ingest.parsers.text import parse_text
+
+    parsed = parse_text(path, name)
+    parsed.file_type, parsed.parser = "markdown", parsed.parser.replace("text", "markdown-source")
+    parsed.warnings.append("nested too deeply for docling: read as its Markdown source")
+    return parsed
 
 
 def _parse_docling(
@@ -927,7 +940,10 @@ def _parse_docling(
             if text.strip():
                 segments.append(Segment(text, page=int(number)))
     else:
-        text = _serializer(doc, markers).serialize().text
+        try:
+            text = _serializer(doc, markers).serialize().text
+        except RecursionError as exc:  # docling's serializer recurses into nested items
+            raise CorruptDocumentError(f"{name}: {kind} nested too deeply ({exc})") from exc
         title, description = _html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)

@@ -70,7 +70,7 @@ def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | No
     list, else the key holding them), and the rest of a top-level object."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: as text
         return _json_lines(text)
     return _in(value)
 
@@ -128,7 +128,7 @@ def _json_lines(text: str) -> tuple[str, list[Any], dict[str, Any]] | None:
             continue
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         records.append(value if isinstance(value, dict) else _NotJson(line))
     objects = sum(not isinstance(r, _NotJson) for r in records)

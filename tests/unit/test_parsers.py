@@ -560,6 +560,22 @@ def test_a_notebook_committed_with_merge_conflicts_is_read_as_one_side(tmp_path:
         parse_file(_file(tmp_path, "study.ipynb", data), "study.ipynb", OPTIONS)
 
 
+def test_files_nested_past_their_parsers_depth_end_typed_or_read_as_text(tmp_path: Path) -> None:
+    """Python's JSON parser and docling's serializer recurse: a file nested some
+    thousands deep raised an untyped RecursionError."""
+    deep = "[" * 5000 + '"CANARY-DEEP"' + "]" * 5000
+    parsed = parse_file(_file(tmp_path, "deep.json", deep.encode()), "deep.json", OPTIONS)
+    assert parsed.file_type == "text" and "CANARY-DEEP" in parsed.text
+    notebook = '{"cells": [], "metadata": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+    with pytest.raises(CorruptDocumentError, match="not a notebook"):
+        parse_file(_file(tmp_path, "deep.ipynb", notebook.encode()), "deep.ipynb", OPTIONS)
+    # Markdown is written to be read as it is: its source, with a warning.
+    lists = "# Deep\n\n" + "".join("  " * i + f"- item {i}\n" for i in range(300)) + "CANARY-MD\n"
+    parsed = parse_file(_file(tmp_path, "deep.md", lists.encode()), "deep.md", OPTIONS)
+    assert parsed.file_type == "markdown" and parsed.text.rstrip("\n") == lists.rstrip("\n")
+    assert parsed.warnings == ["nested too deeply for docling: read as its Markdown source"]
+
+
 def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) -> None:
     from email.message import EmailMessage
 
