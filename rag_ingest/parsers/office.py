@@ -653,6 +653,30 @@ _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _TABLE_PARTS = ("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
 
 
+# How deep a page's elements may nest for docling's HTML reader, which recurses: a page
+# of unclosed tags (1,500 lines each opening a <font> and a <b>) failed whole.
+_MAX_NESTING = 256
+
+
+def _flattened(soup: Any) -> int:
+    """Unwrap the elements of ``soup`` nested past :data:`_MAX_NESTING` (their text and
+    children kept where they were), and say how many were."""
+    from bs4 import Tag
+
+    deep: list[Any] = []
+    stack: list[tuple[Any, int]] = [(soup, 0)]
+    while stack:  # not recursive: the tree is deeper than Python's stack
+        node, depth = stack.pop()
+        for child in node.contents:
+            if isinstance(child, Tag):
+                if depth >= _MAX_NESTING and child.contents:  # not a <br>, an <img>
+                    deep.append(child)
+                stack.append((child, depth + 1))
+    for tag in deep:
+        tag.unwrap()
+    return len(deep)
+
+
 def _plain_preformatted(soup: Any) -> None:
     """Each ``<pre>`` as its text alone, a highlighter's language kept as a class.
     docling reads every run of markup in one (a Pygments ``<span>``, a gtk-doc link) as
@@ -890,7 +914,9 @@ def _parse_docling(
                 why = f" ({refusal})"
             raise CorruptDocumentError(f"{name}: docling could not open this {kind}{why}")
         converter: Any = source._backend
+        flattened = 0
         if kind == "html" and getattr(converter, "soup", None) is not None:
+            flattened = _flattened(converter.soup)
             _plain_preformatted(converter.soup)
             _unwrap_layout_tables(converter.soup)
             _drop_page_chrome(converter.soup, keep_main=not joined)
@@ -964,6 +990,11 @@ def _parse_docling(
         parser += f"[{charset}]"  # as a text file's parser says it
     parsed = ParsedDocument(kind, segments, parser=parser, pages=pages, images=images)
     parsed.warnings += said
+    if flattened:
+        parsed.warnings.append(
+            f"{flattened} element(s) nested past {_MAX_NESTING} levels (unclosed tags) "
+            "unwrapped: their text kept, not their structure"
+        )
     if formulas:
         parsed.warnings.append(
             f"{formulas} formula cell(s) have no saved value (the workbook was written by a "

@@ -560,6 +560,22 @@ def test_a_notebook_committed_with_merge_conflicts_is_read_as_one_side(tmp_path:
         parse_file(_file(tmp_path, "study.ipynb", data), "study.ipynb", OPTIONS)
 
 
+def test_a_page_of_unclosed_tags_is_read_whole(tmp_path: Path) -> None:
+    """An old page opening a <font> and a <b> on every line and closing none nests 3,000
+    deep: docling's reader recursed past Python's limit and the page failed whole."""
+    import re
+
+    page = "<html><body>" + "".join(
+        f"<font face=arial><b>Line {i} CANARY-{i}<br>\n" for i in range(1500)
+    )
+    parsed = parse_file(_file(tmp_path, "old.html", page.encode()), "old.html", OPTIONS)
+    assert sorted(map(int, re.findall(r"CANARY-(\d+)", parsed.text))) == list(range(1500))
+    assert parsed.warnings == [
+        "2746 element(s) nested past 256 levels (unclosed tags) unwrapped: their text kept, "
+        "not their structure"
+    ]
+
+
 def test_files_nested_past_their_parsers_depth_end_typed_or_read_as_text(tmp_path: Path) -> None:
     """Python's JSON parser and docling's serializer recurse: a file nested some
     thousands deep raised an untyped RecursionError."""
