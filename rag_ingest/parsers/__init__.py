@@ -27,6 +27,8 @@ from rag_ingest.parsers.compressed import compression, unpacked
 from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect, needs_ocr, no_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rag_ingest.parsers.pdf import ReadAttached
 
 __all__ = [
@@ -57,6 +59,11 @@ def _blank(path: str) -> bool:
 
 # Documents whose pictures OCR reads (a scan pasted into a report, a slide's screenshot).
 _PICTURED = frozenset({"docx", "pptx", "xlsx", "odt", "odp", "epub"})
+
+
+# How many messages down an attached message's attachments are read (a mail forwarded
+# as an attachment, itself holding one): past it they are listed, and said to be.
+_ATTACHED_DEPTH = 3
 
 
 def _plugin(spec: str) -> Any:
@@ -109,7 +116,7 @@ def _embedded(
             if got is not None:
                 where = f" on slide {slide}" if slide else ""
                 heading = f"## Embedded{where}: {filename}"
-                attach(parsed.segments, parsed.members, got, filename, heading)
+                attach(parsed.segments, parsed.members, got, filename, heading, parsed.warnings)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         parsed.warnings.append(f"{name}: its embedded objects could not be read ({exc})")
     return parsed
@@ -255,14 +262,30 @@ def parse_file(
         from rag_ingest.parsers.mail import parse_email, parse_mbox
         from rag_ingest.parsers.outlook import msg_to_email, tnef_to_email
 
-        def read_attachment(path: str, name: str) -> ParsedDocument:
-            # One level: an attached e-mail's own attachments are listed, not read.
-            attached = detect(path, name, images=options.reads_images).kind
-            if attached == "email":
-                return parse_email(path, name)
-            if attached == "msg":
-                return parse_email(path, name, message=msg_to_email(path, name))
-            return parse_file(path, name, dataclasses.replace(options, max_images=0))
+        def reader(depth: int) -> Callable[[str, str], ParsedDocument]:
+            """How a message's attachments are read, ``depth`` messages down: an attached
+            e-mail's own attachments too (a forward of a mail with a PDF attached: its
+            PDF had been listed, not read), to :data:`_ATTACHED_DEPTH` messages."""
+
+            def read_attachment(path: str, name: str) -> ParsedDocument:
+                attached = detect(path, name, images=options.reads_images).kind
+                if attached not in ("email", "msg"):
+                    return parse_file(path, name, dataclasses.replace(options, max_images=0))
+                deeper = depth < _ATTACHED_DEPTH
+                return parse_email(
+                    path,
+                    name,
+                    message=msg_to_email(path, name) if attached == "msg" else None,
+                    read_attachment=reader(depth + 1) if deeper else None,
+                    read_images=options.reads_images,
+                    unread_images=options.ocr is None,
+                    temp_dir=options.temp_dir,
+                    unread_said=not deeper,
+                )
+
+            return read_attachment
+
+        read_attachment = reader(1)
 
         def read_message(path: str, name: str, message: Any = None) -> ParsedDocument:
             return parse_email(

@@ -220,13 +220,17 @@ def attach(
     got: ParsedDocument,
     name: str,
     heading: str,
+    warnings: list[str],
 ) -> None:
     """A file inside a document (an e-mail's attachment, a PDF's, an object embedded in a
     DOCX) put after the document's text: its segments under ``heading``, its own headings
     two levels down, marked with ``name``; its file type kept in ``members``, so that it
-    is chunked as a file of that type."""
+    is chunked as a file of that type; its warnings the document's, naming it (a scanned
+    PDF attached to a mail had its unread pages unsaid, and was not read again once OCR
+    was on)."""
     segments += member_segments(got, name, heading, 2)
     members[name] = member_kind(got)
+    warnings += [w if w.startswith(name) else f"{name}: {w}" for w in got.warnings]
 
 
 def member_kind(parsed: ParsedDocument) -> tuple[str, str | None]:

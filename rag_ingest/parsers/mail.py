@@ -193,9 +193,11 @@ def parse_email(
     read_images: bool = False,
     unread_images: bool = False,
     temp_dir: str | None = None,
+    unread_said: bool = False,
 ) -> ParsedDocument:
     """``message``: the message already read (an Outlook .msg's), instead of ``path``.
-    ``read_attachment(path, name)`` parses an attachment; None lists them only.
+    ``read_attachment(path, name)`` parses an attachment; None lists them only, and
+    ``unread_said`` says so in a warning.
     ``read_images``: image attachments are read too (by OCR: a scanned receipt);
     ``unread_images``: they are not for want of OCR, which a warning says.
     ``temp_dir``: where an attachment is written to be read (None: the system's)."""
@@ -219,6 +221,7 @@ def parse_email(
     kinds: dict[str, tuple[str, str | None]] = {}
     wrapped: list[str] = []  # the bodies of winmail.dat attachments
     unread = 0  # image attachments left for want of OCR
+    listed = 0  # attachments worth reading, listed only (no read_attachment)
     seen: set[bytes] = set()  # what was read, by digest: an invitation attached too is read once
     for part, readable in _attachments(message, warnings, wrapped):
         forwarded = _attached_message(part)
@@ -233,13 +236,14 @@ def parse_email(
             data = part.get_payload(decode=True) or b""
             if len(data) >= min_image_bytes:
                 images.append(Image(data=bytes(data), mime=part.get_content_type()))
-        if (
-            read_attachment is not None
-            and readable
+        worth_reading = (
+            readable
             and (part.get_filename() or forwarded is not None)
             and not no_text(filename, images=read_images)
             and (read_images or not image)
-        ):
+        )
+        listed += bool(worth_reading and read_attachment is None)
+        if worth_reading and read_attachment is not None:
             payload = (
                 forwarded.as_bytes() if forwarded is not None else part.get_payload(decode=True)
             )
@@ -248,7 +252,7 @@ def parse_email(
             parsed = read_attached(data, filename, read_attachment, warnings, temp_dir, image)
             if parsed is not None:
                 # Chunked apart from the mail, as a file of its type; its chunks say so.
-                attach(attached, kinds, parsed, filename, f"## Attachment: {filename}")
+                attach(attached, kinds, parsed, filename, f"## Attachment: {filename}", warnings)
     # A meeting invitation's when and where are in its text/calendar alternative (an
     # Outlook invite's plain body is the agenda alone): read as the calendar it is, a
     # forwarded message's too (its body, not an attachment of it).
@@ -259,9 +263,11 @@ def parse_email(
             seen.add(digest)
             parsed = read_attached(data, _INVITATION, parse_calendar, warnings, temp_dir)
             if parsed is not None:
-                attach(attached, kinds, parsed, _INVITATION, "## Invitation")
+                attach(attached, kinds, parsed, _INVITATION, "## Invitation", warnings)
     if unread:
         warnings.append(f"{unread} image attachment(s) {UNREAD_SCANS}")
+    if listed and unread_said:
+        warnings.append(f"{listed} attachment(s) listed, not read: attached too many messages down")
     if attachments:
         lines.append("Attachments: " + ", ".join(attachments))
     body = _body_text(message) or "\n\n".join(wrapped)  # an RTF mail's body may be there alone

@@ -320,7 +320,7 @@ def _parse(
             for filename, data in _attached(doc, annotated, max_attached, warnings):
                 got = read_attached(data, filename, warnings)
                 if got is not None:
-                    attach(segments, members, got, filename, f"## Attachment: {filename}")
+                    attach(segments, members, got, filename, f"## Attachment: {filename}", warnings)
     return ParsedDocument(
         file_type,
         segments,

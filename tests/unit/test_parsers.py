@@ -697,7 +697,9 @@ def test_an_email_becomes_its_headers_attachment_names_and_body(tmp_path: Path) 
         parse_file(str(looped), "looped.msg", OPTIONS)
 
 
-def test_a_message_forwarded_as_an_attachment_is_read_one_level_down(tmp_path: Path) -> None:
+def test_a_message_forwarded_as_an_attachment_is_read_with_its_attachments(
+    tmp_path: Path,
+) -> None:
     from email.message import EmailMessage
 
     # A message/rfc822 part was listed as "message/rfc822" and its text lost.
@@ -720,8 +722,47 @@ def test_a_message_forwarded_as_an_attachment_is_read_one_level_down(tmp_path: P
                               "attached message.eml": ("email", None)}  # fmt: skip
     assert "## Attachment: Original thread.eml\n\n### Original thread" in parsed.text
     assert "CANARY-INNER" in parsed.text and "CANARY-UNTITLED" in parsed.text
-    # One level: the forwarded message's own attachments are listed, not read.
-    assert "Attachments: notes.txt" in parsed.text and "CANARY-DEEP" not in parsed.text
+    # The forwarded message's own attachments are read too (they had been listed only).
+    assert "Attachments: notes.txt" in parsed.text and "CANARY-DEEP notes" in parsed.text
+    assert parsed.warnings == []
+    # Three messages down; past them, listed and said to be.
+    chain = inner
+    for n in range(4):
+        wrapper = EmailMessage()
+        wrapper["Subject"] = f"Fwd {n}"
+        wrapper.set_content(f"CANARY-LEVEL-{n}")
+        wrapper.add_attachment(chain)
+        chain = wrapper
+    parsed = parse_file(_file(tmp_path, "chain.eml", bytes(chain)), "chain.eml", OPTIONS)
+    assert all(f"CANARY-LEVEL-{n}" in parsed.text for n in range(4))
+    assert "CANARY-INNER" not in parsed.text  # the fourth message down: listed
+    assert parsed.warnings == [
+        "Fwd 2.eml: Fwd 1.eml: Fwd 0.eml: 1 attachment(s) listed, not read: attached too "
+        "many messages down"
+    ]
+
+
+def test_an_attachment_s_warnings_are_its_document_s(tmp_path: Path) -> None:
+    """A scanned PDF attached to a mail had its unread pages unsaid: the mail was not
+    read again once OCR was on (the pipeline goes by the warning)."""
+    import pymupdf
+
+    from rag_ingest.parsers.base import UNREAD_SCANS
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "CANARY-SCAN-TEXT page one of the invoice")
+    scan = doc.new_page()
+    picture = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 600, 800), 0)
+    picture.clear_with(200)
+    scan.insert_image(scan.rect, pixmap=picture)
+    mail = EmailMessage()
+    mail["Subject"] = "Invoice"
+    mail.set_content("The signed invoice is attached.")
+    mail.add_attachment(doc.tobytes(), maintype="application", subtype="pdf",
+                        filename="invoice.pdf")  # fmt: skip
+    parsed = parse_file(_file(tmp_path, "mail.eml", bytes(mail)), "mail.eml", OPTIONS)
+    assert "CANARY-SCAN-TEXT" in parsed.text
+    assert parsed.warnings == [f"invoice.pdf: 1 scanned page(s) (2) {UNREAD_SCANS}"]
 
 
 def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: Path) -> None:
