@@ -6,6 +6,7 @@ import codecs
 import collections
 import itertools
 import re
+import unicodedata
 from typing import Any
 
 from rag_ingest.errors import BinaryContentError, EmptyDocumentError
@@ -203,9 +204,9 @@ _PAGES = (
 _MULTI_BYTE = re.compile(r"big5|cp9[345]\d|euc|gb|hz|iso2022|johab|shift_jis|utf")
 # Pages a common one reading a text as well is taken over: DOS's, Mac's, HP's, Vietnamese.
 _LESSER = re.compile(r"cp4\d\d|cp8\d\d|cp1258|mac_|hp_")
-# Accents standing alone, superscripts and fractions: next to a letter, a byte another
-# page reads as a letter ("traženja" read as "tra¾enja", "più" as "pi¨").
-# Spacing accents (diaeresis, acute, cedilla, ...), superscripts 1 2 3, fractions.
+# Spacing accents (diaeresis, acute, cedilla, ...), superscripts 1 2 3 and fractions:
+# by a letter, a byte another page reads as a letter ("traženja" read as "tra¾enja",
+# "più" as "pi¨").
 _MARKS = (
     "\u00a8\u00b4\u00b8\u00af\u02d8\u02d9\u02dd\u02db\u02c7\u00b9\u00b2\u00b3\u00bc\u00bd\u00be"
 )
@@ -213,8 +214,6 @@ _LONE_MARKS = re.compile(rf"(?<=[^\W\d_])[{_MARKS}]|[{_MARKS}](?=[^\W\d_])")
 
 
 def _script(letter: str) -> str:
-    import unicodedata
-
     name = unicodedata.name(letter, "")
     if any(word in name for word in ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")):
         return "CJK"
@@ -225,12 +224,10 @@ def _misfit(text: str) -> int:
     """How far a reading of a text is from one a language would write: letters of
     another script than the rest of their word's; a letter of a script not the text's
     standing alone, no word of its script beside it (a character table read as
-    Cyrillic), or a
-    run of one or two ideographs; the kinds of letter beyond ASCII outside the alphabet
-    of the Latin-script language they fit best; a small letter before a capital;
-    combining marks; symbols and lone accents inside words."""
-    import unicodedata
-
+    Cyrillic), or a run of one or two ideographs; the kinds of letter beyond ASCII
+    outside the alphabet of the Latin-script language they fit best; a small letter
+    before a capital; combining marks on Latin letters; symbols and lone accents inside
+    words."""
     # Without combining marks, a word is whole across them (Thai's vowels and tones).
     bare = "".join(c for c in text if c.isascii() or unicodedata.category(c) != "Mn")
     odd = _symbols_in_words(bare) + len(_LONE_MARKS.findall(bare))
@@ -382,8 +379,6 @@ _IN_WORD = re.compile(
 
 def _latin(text: str) -> bool:
     """Whether most of a text's letters outside ASCII are Latin ones."""
-    import unicodedata
-
     letters = [c for c in text if ord(c) > 127 and c.isalpha()]
     latin = sum(unicodedata.name(c, "").startswith("LATIN") for c in letters)
     return bool(letters) and latin * 2 >= len(letters)

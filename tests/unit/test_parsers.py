@@ -871,7 +871,7 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
     assert parsed.text == (
         "# Notice\n\nFrom: Ann Lee <ann@example.com>\n\nTitle\nCANARY-HTML & more"
     )
-    # An .msg attached to an e-mail is read one level down, as an attached .eml is.
+    # An .msg attached to an e-mail is read with its attachments, as an attached .eml is.
     holder = EmailMessage()
     holder["Subject"] = "Fwd: numbers"
     holder.set_content("See the attached message.")
@@ -881,7 +881,7 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
     assert parsed.members == {"numbers.msg": ("email", None)}
     assert "CANARY-BODY" in parsed.text
     assert "Attachments: numbers.csv, notes.txt, kept.eml, Old thread.eml" in parsed.text
-    assert "CANARY-CSV" not in parsed.text  # its own attachments listed, not read
+    assert "CANARY-CSV" in parsed.text  # its own attachments read too
     # Only an RTF body (compressed, as Outlook keeps it): its text; a broken one, none.
     from compressed_rtf import compress
 
