@@ -223,9 +223,11 @@ def no_text_error(name: str, parser: str) -> EmptyDocumentError:
     """A PDF with no text: after OCR, or saying how to have scans read."""
     if parser.endswith("+ocr"):
         return EmptyDocumentError(f"{name}: no extractable text, and OCR found none on its pages")
+    # The words a document left unread for want of OCR says (UNREAD_SCANS): a mail
+    # holding this PDF is read again once OCR is on.
     return EmptyDocumentError(
-        f"{name}: no extractable text (scanned? OCR is off, or its extra is not installed: "
-        "pip install 'rag-ingest[ocr]')"
+        f"{name}: no extractable text: its pages, scans maybe, {UNREAD_SCANS} "
+        "(pip install 'rag-ingest[ocr]')"
     )
 
 

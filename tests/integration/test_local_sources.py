@@ -409,6 +409,16 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
     pasted = tests_docs.scan_image(["Delivery note", "CANARY-WREN received in full"])
     report = ["The report sets out the terms of the delivery in detail.", pasted]
     (docs / "report.docx").write_bytes(tests_docs.docx_with_pictures(report))
+    # A scanned PDF attached to a mail: its unread page had been unsaid, and the mail
+    # never read again.
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["Subject"] = "Signed invoice"
+    mail.set_content("The signed invoice is attached.")
+    invoice = tests_docs.scanned_pdf(["Invoice 77 CANARY-HERON signed"])
+    mail.add_attachment(invoice, maintype="application", subtype="pdf", filename="invoice.pdf")
+    (docs / "invoice.eml").write_bytes(bytes(mail))
     store = str(tmp_path / "store")
     with SyncDocumentProcessor(_no_ocr(store)) as p:
         first = {Path(r.source).name: r for r in p.process_many(docs, session_id="s").results}
@@ -416,6 +426,11 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
         assert "1 scanned page(s) (2) not read: OCR is off" in first["contract.pdf"].warnings[0]
         assert first["expenses.zip"].warnings[-1].startswith("1 image(s) not read: OCR is off")
         assert first["report.docx"].warnings[-1].startswith("1 picture(s) not read: OCR is off")
+        assert first["invoice.eml"].warnings == [
+            "attachment invoice.pdf: EmptyDocumentError: invoice.pdf: no extractable text: its "
+            "pages, scans maybe, not read: OCR is off, or its extra is not installed (pip "
+            "install 'rag-ingest[ocr]')"
+        ]
         again = p.process_many(docs, session_id="s", dry_run=True).results
         assert {r.status for r in again} == {"skipped"}  # OCR still off: nothing new to read
     with SyncDocumentProcessor(local_settings(store)) as p:
@@ -432,12 +447,14 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
             "contract.pdf": "ingested",
             "expenses.zip": "ingested",
             "report.docx": "ingested",
+            "invoice.eml": "ingested",
             "guide.md": "skipped",
         }
         for words, name in (
             ("Signed annex CANARY-IBIS", "contract.pdf"),
             ("CANARY-KITE", "expenses.zip"),
             ("CANARY-WREN received in full", "report.docx"),
+            ("Invoice 77 CANARY-HERON signed", "invoice.eml"),
         ):
             hit = p.query(words, session_id="s", k=1)[0][0]
             assert hit.metadata["filename"] == name and hit.metadata["ocr"] is True
