@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_ingest.chunking import chunk_document, fit_to_window
+from rag_ingest.chunking import ChunkPlan, chunk_document, fit_to_window
 from rag_ingest.errors import TokenizerUnavailableError
 from rag_ingest.parsers import ParseOptions, parse_file
 from rag_ingest.parsers.base import ParsedDocument, Segment
@@ -946,10 +946,25 @@ def test_a_page_without_a_heading_is_under_the_last_one_unless_it_is_a_slide(
     assert second[0].metadata.get("heading_path") == ("Section A" if inherited else None)
 
 
+def _chunked_in_runs(
+    parsed: ParsedDocument, settings: ChunkSettings, runs: list[tuple[str, int, int]]
+) -> tuple[list[ChunkPlan], ChunkPlan]:
+    """Each run chunked as its own document, and the plans joined as the pool joins them."""
+    import dataclasses
+
+    from rag_ingest.chunking import join_plans
+
+    plans = [
+        chunk_document(dataclasses.replace(parsed, segments=[Segment(run)]), settings, {})
+        for run, _, _ in runs
+    ]
+    return plans, join_plans(plans, [(offset, lines) for _, offset, lines in runs])
+
+
 def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
     import dataclasses
 
-    from rag_ingest.chunking import join_plans, line_runs
+    from rag_ingest.chunking import line_runs
 
     block = "".join(f"line {i} of the service log, all well\n" for i in range(12))
     text = block + block + block.replace("well", "done")
@@ -962,11 +977,7 @@ def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
     assert [run for run, _, _ in runs] == [block, block, block.replace("well", "done")]
     size = len(block)
     assert [(offset, lines) for _, offset, lines in runs] == [(0, 0), (size, 12), (2 * size, 24)]
-    plans = [
-        chunk_document(dataclasses.replace(parsed, segments=[Segment(run)]), settings, {})
-        for run, _, _ in runs
-    ]
-    plan = join_plans(plans, [(offset, lines) for _, offset, lines in runs])
+    plans, plan = _chunked_in_runs(parsed, settings, runs)
     # The second block's chunks are the first's twins: dropped, as one chunking drops them.
     one = chunk_document(parsed, settings, {})
     assert [(c.text, c.metadata) for c in plan.chunks] == [(c.text, c.metadata) for c in one.chunks]
@@ -992,7 +1003,7 @@ def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
 def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
     import dataclasses
 
-    from rag_ingest.chunking import join_plans, line_runs
+    from rag_ingest.chunking import line_runs
 
     # As parse_records writes them: a level-2 heading a record; a value's own lines
     # indented, so its "## Steps" is no record's start.
@@ -1013,11 +1024,7 @@ def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
     runs = line_runs(parsed, settings, len(block))
     assert [run for run, _, _ in runs] == [block, records(6), records(12).rstrip("\n")]
     assert [offset for _, offset, _ in runs] == [0, len(block), 2 * len(block)]
-    plans = [
-        chunk_document(dataclasses.replace(parsed, segments=[Segment(run)]), settings, {})
-        for run, _, _ in runs
-    ]
-    plan = join_plans(plans, [(offset, lines) for _, offset, lines in runs])
+    _, plan = _chunked_in_runs(parsed, settings, runs)
     one = chunk_document(parsed, settings, {})
     assert [(c.text, c.metadata) for c in plan.chunks] == [(c.text, c.metadata) for c in one.chunks]
     assert {c.metadata["heading_path"] for c in plan.chunks} == {f"[{i:02d}]" for i in range(18)}
