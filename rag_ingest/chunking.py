@@ -294,9 +294,10 @@ def line_runs(
     lines before it. Cut where they fall in the text alone, whatever the workers: the
     same file gives the same chunks. [] for any other document (see
     :func:`in_line_runs`)."""
-    if not in_line_runs(parsed, settings, chars):
+    run_break = _run_break(parsed, settings)
+    if run_break is None or not in_line_runs(parsed, settings, chars):
         return []
-    cut_before, into = _run_break(parsed, settings) or ("\n", 1)
+    cut_before, into = run_break
     text = parsed.segments[0].text
     count = -(-len(text) // chars)
     bounds = [0]
