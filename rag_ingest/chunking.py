@@ -10,8 +10,10 @@ accepts.
 from __future__ import annotations
 
 import bisect
+import csv
 import dataclasses
 import hashlib
+import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag_ingest.markup import MARKUPS
-from rag_ingest.parsers.base import MARKDOWN_HEADING, ParsedDocument, Segment
+from rag_ingest.parsers.base import MARKDOWN_HEADING, CsvForm, ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings, FileConfig
 from rag_ingest.symbols import header_pattern, outline
 from rag_ingest.tokens import count_with, get_encoding
@@ -105,33 +107,108 @@ def _markdown_tables(text: str) -> list[_Table]:
     return tables
 
 
-def _csv_table(text: str) -> _Table | None:
-    """A CSV/TSV file as one table: its first record the header, the rest rows (read as
-    they are grouped: a list of every record took ~6x the file's size)."""
-    import csv
-    import io
+class _Lines:
+    """A text's lines from ``at`` on, for :func:`csv.reader`, which takes no line past
+    the record it reads: after a record, ``at`` is where the next one starts. (A
+    StringIO of the text held 2x its size more, a list of its lines more still.)"""
 
-    sample = text[:8192]
+    __slots__ = ("at", "text")
+
+    def __init__(self, text: str, at: int = 0) -> None:
+        self.text, self.at = text, at
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        start = self.at
+        if start >= len(self.text):
+            raise StopIteration
+        self.at = self.text.find("\n", start) + 1 or len(self.text)
+        return self.text[start : self.at]
+
+
+def _has_value(record: list[str]) -> bool:
+    return any(c.strip() for c in record)
+
+
+def csv_form(text: str) -> CsvForm | None:
+    """How a CSV's records are read: its dialect sniffed from its start, and its first
+    record with a value as the header. None: no such record."""
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        sniffed: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel
-    records = (r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r))
-    header, first = next(records, None), next(records, None)
-    if header is None or first is None:
+        sniffed = csv.excel
+    keys = ("delimiter", "doublequote", "escapechar", "quotechar", "quoting", "skipinitialspace")
+    dialect = {key: getattr(sniffed, key) for key in keys}
+    lines = _Lines(text)
+    try:
+        header = next((r for r in csv.reader(lines, **dialect) if _has_value(r)), None)
+    except csv.Error:
         return None
+    if header is None:
+        return None
+    return CsvForm(dialect, header, lines.at, 0)
+
+
+def _unclosed(text: str, begin: int, dialect: dict[str, Any]) -> bool:
+    """Whether the text's last record, from ``begin``, opens a quoted field it never
+    closes (csv then reads the rest of the file as that one field)."""
+    if text.find("\n", begin, len(text) - 1) < 0:
+        return False  # one line: nothing swallowed
+    try:
+        for _ in csv.reader(_Lines(text, begin), strict=True, **dialect):
+            pass
+    except csv.Error:
+        return True
+    return False
+
+
+def _csv_records(
+    text: str, start: int, dialect: dict[str, Any]
+) -> Iterator[tuple[int, int, list[str] | None, str]]:
+    """A CSV's records from ``start``, each with where it starts and ends; the record
+    None (and why) for lines csv could not read: a field past its size limit, or a
+    quoted field never closed, which took the rest of the file. After such lines the
+    reading goes on from the next, anew."""
+    lines = _Lines(text, start)
+    reader = csv.reader(lines, **dialect)
+    while True:
+        begin = lines.at
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # raised on a line read: lines.at is past it
+            yield begin, lines.at, None, str(exc)
+            reader = csv.reader(lines, **dialect)
+            continue
+        if lines.at == len(text) and _unclosed(text, begin, dialect):
+            yield begin, lines.at, None, "a quoted field is never closed"
+            return
+        yield begin, lines.at, record, ""
+
+
+def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
+    """A CSV/TSV file (or a run of its rows) as one table under its header, its rows
+    read as they are grouped: a list of every record took ~6x the file's size. Lines
+    csv cannot read (:func:`_csv_records`) are rows as they are, said in ``warnings``.
+    None: no row."""
     out = io.StringIO()
+    dialect = form.dialect
     # The writer quotes a field holding a character of its line terminator, and a quote
     # inside a field is doubled: the sniffer guesses doublequote=False from a sample
     # without "" in it, and the writer then failed on the first row with a quote (a
     # PyPI listing's 'Writes "2" or "3"': the whole 76 MB file failed).
     writer = csv.writer(
         out,
-        dialect,
+        delimiter=dialect["delimiter"],
+        escapechar=dialect["escapechar"],
+        skipinitialspace=dialect["skipinitialspace"],
         lineterminator="\r\n",
         quoting=csv.QUOTE_MINIMAL,
-        quotechar=dialect.quotechar or '"',
-        doublequote=dialect.doublequote or not dialect.escapechar,
+        quotechar=dialect["quotechar"] or '"',
+        doublequote=dialect["doublequote"] or not dialect["escapechar"],
     )
 
     def line(record: list[str]) -> str:
@@ -140,15 +217,39 @@ def _csv_table(text: str) -> _Table | None:
         writer.writerow(record)
         return out.getvalue()[:-2]
 
-    # Offsets are not kept (a CSV has no pages or headings to map them to).
-    rows = ((0, line(r)) for r in itertools.chain([first], records))
-    return _Table(0, len(text), line(header), rows)
+    def rows() -> Iterator[tuple[int, str]]:
+        # Offsets are not kept (a CSV has no pages or headings to map them to).
+        unread: list[tuple[int, str]] = []
+        for begin, end, record, reason in _csv_records(text, form.body, dialect):
+            if record is None:
+                unread.append((begin, reason))
+                for raw in _Lines(text[begin:end]):
+                    if raw.strip():
+                        yield 0, raw.rstrip("\n")
+            elif _has_value(record):
+                yield 0, line(record)
+        if unread:
+            number = form.line + text.count("\n", 0, unread[0][0]) + 1
+            reasons = "; ".join(sorted({reason for _, reason in unread}))
+            warnings.append(
+                f"{len(unread):,} record(s) csv could not read, from line {number:,}, kept as"
+                f" lines: {reasons}"
+            )
+
+    body = rows()
+    first = next(body, None)
+    if first is None:
+        return None
+    return _Table(0, len(text), line(form.header), itertools.chain([first], body))
 
 
-def _table_pieces(table: _Table, size: int, count: Any) -> list[tuple[str, int]] | None:
+def _table_pieces(
+    table: _Table, size: int, encoding: Any, count: Any
+) -> list[tuple[str, int]] | None:
     """The table's rows grouped into chunks of at most ``size`` tokens, each under the
-    header; None when the header alone leaves no room, or the table is its header alone
-    (a one-row table: split it as text instead, or nothing would keep it)."""
+    header (a row too long for one, a CSV's long text field, in parts, each under it);
+    None when the header alone leaves no room, or the table is its header alone (a
+    one-row table: split it as text instead, or nothing would keep it)."""
     if not table.rows:
         return None
     budget = size - count(table.header + "\n")
@@ -162,6 +263,11 @@ def _table_pieces(table: _Table, size: int, count: Any) -> list[tuple[str, int]]
         if group and used + cost > budget:
             pieces.append((table.header + "\n" + "\n".join(group), group_start))
             group, used = [], 0
+        if cost > budget:
+            # Less a margin: tokens may merge where the header's line break meets a part.
+            for part, _, _ in _enforce_limit(row, budget - 2, encoding, count):
+                pieces.append((table.header + "\n" + part, offset))
+            continue
         if not group:
             group_start = offset
         group.append(row)
@@ -257,7 +363,8 @@ def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
 
 def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, int] | None:
     """Where a long document may be cut into runs chunked apart: before what, and how
-    far into it (a line break's end, or a record's heading). None: in one piece."""
+    far into it (a line break's end, a record's heading, or ("", 0): a CSV's record's
+    end, as csv reads it). None: in one piece."""
     config = _file_config(settings, parsed.file_type)
     strategy = config.strategy if config else "prose"
     if parsed.file_type == "text" and strategy == "prose":
@@ -271,13 +378,15 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
         # heading, so a run's heading paths are the whole's (a value's lines are
         # indented: no "## " of theirs starts a line).
         return "\n\n## ", 2
+    if parsed.file_type == "csv" and strategy == "table":
+        return "", 0  # rows, every chunk under the header the runs share
     return None
 
 
 def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
-    """Whether ``parsed`` is a text file chunked as prose (a log), or a file of JSON or
-    YAML records, of more than ``chars`` characters, to be chunked in runs of whole
-    lines or records (:func:`line_runs`)."""
+    """Whether ``parsed`` is a text file chunked as prose (a log), a file of JSON or
+    YAML records, or a CSV chunked as a table, of more than ``chars`` characters, to be
+    chunked in runs of whole lines, records or rows (:func:`line_runs`)."""
     return (
         _run_break(parsed, settings) is not None
         and len(parsed.segments) == 1
@@ -285,34 +394,62 @@ def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) ->
     )
 
 
+def _csv_cuts(text: str, form: CsvForm, shares: list[int]) -> list[int]:
+    """The first record end at or past each share of a CSV's text, as csv reads its
+    records (a quoted field may hold line breaks)."""
+    cuts: list[int] = []
+    targets = iter(shares)
+    target = next(targets, None)
+    for _, end, _, _ in _csv_records(text, form.body, form.dialect):
+        if target is None:
+            break
+        if end >= target:
+            cuts.append(end)
+            target = next((t for t in targets if t > end), None)
+    return cuts
+
+
 def line_runs(
     parsed: ParsedDocument, settings: ChunkSettings, chars: int
-) -> list[tuple[str, int, int]]:
-    """A long text file's text (a log), or records' (JSON Lines), in runs of whole lines
-    or records of about ``chars`` characters, to be chunked apart and joined
-    (:func:`join_plans` with ``at``): each run's text, its offset in the whole and the
-    lines before it. Cut where they fall in the text alone, whatever the workers: the
-    same file gives the same chunks. [] for any other document (see
-    :func:`in_line_runs`)."""
+) -> list[tuple[ParsedDocument, int, int]]:
+    """A long text file (a log), records (JSON Lines) or a CSV's rows, in runs of whole
+    lines, records or rows of about ``chars`` characters, to be chunked apart and joined
+    (:func:`join_plans` with ``at``): each run as a document of its own, its offset in
+    the whole text and the lines before it (a CSV's runs share its dialect and header,
+    ``csv_form``). Cut where they fall in the text alone, whatever the workers: the same
+    file gives the same chunks. [] for any other document (see :func:`in_line_runs`)."""
     run_break = _run_break(parsed, settings)
     if run_break is None or not in_line_runs(parsed, settings, chars):
         return []
     cut_before, into = run_break
     text = parsed.segments[0].text
     count = -(-len(text) // chars)
+    shares = [len(text) * n // count for n in range(1, count)]
+    form = csv_form(text) if parsed.file_type == "csv" else None
+    if form is not None:
+        cuts = _csv_cuts(text, form, shares)
+    elif cut_before:
+        # The first break at or past each share of the text (0: none left).
+        cuts = [text.find(cut_before, share - into) + into for share in shares]
+        cuts = [cut if cut >= into else 0 for cut in cuts]
+    else:
+        return []  # a CSV without a record to head it
     bounds = [0]
-    for n in range(1, count):
-        # The first break at or past the n-th share of the text (0: none left).
-        found = text.find(cut_before, len(text) * n // count - into)
-        cut = found + into if found >= 0 else 0
+    for cut in cuts:
         if cut > bounds[-1]:
             bounds.append(cut)
     if bounds[-1] < len(text):
         bounds.append(len(text))
-    runs: list[tuple[str, int, int]] = []
+    runs: list[tuple[ParsedDocument, int, int]] = []
     lines = 0
     for start, end in itertools.pairwise(bounds):
-        runs.append((text[start:end], start, lines))
+        part = dataclasses.replace(
+            parsed, segments=[dataclasses.replace(parsed.segments[0], text=text[start:end])]
+        )
+        if form is not None:
+            # The first run reads its header, the others take it.
+            part.csv_form = dataclasses.replace(form, body=0, line=lines) if start else form
+        runs.append((part, start, lines))
         lines += text.count("\n", start, end)
     return runs if len(runs) > 1 else []
 
@@ -640,6 +777,7 @@ def chunk_document(
         headings = []
 
     whole = total_tokens <= min(settings.whole_document_tokens, size)
+    table_warnings: list[str] = []
     if whole:
         pieces = [(text, 0)]
     else:
@@ -664,14 +802,15 @@ def chunk_document(
         # spreadsheet's later chunks were rows of values with no column names).
         tables: list[_Table] = []
         if strategy == "table":
-            table = _csv_table(text)
+            form = parsed.csv_form or csv_form(text)
+            table = _csv_table(text, form, table_warnings) if form else None
             tables = [table] if table is not None else []
         elif strategy == "markdown":
             tables = _markdown_tables(text)
         pieces = []
         cursor = 0
         for table in tables:
-            grouped = _table_pieces(table, size, count)
+            grouped = _table_pieces(table, size, encoding, count)
             if grouped is None:
                 continue  # stays in the text around it
             pieces.extend(split(cursor, table.start))
@@ -685,6 +824,7 @@ def chunk_document(
         chunked=not whole,
         strategy=strategy,
         text_length=len(text),
+        warnings=table_warnings,
     )
     if strategy == "markdown":
         pieces = _closing_fences_back(pieces, text, blocks)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MARKDOWN_HEADING",
     "UNREAD_SCANS",
+    "CsvForm",
     "Image",
     "ParseOptions",
     "ParsedDocument",
@@ -44,6 +45,17 @@ class Segment:
     ocr: bool = False  # read from an image of the page by OCR
     member: str | None = None  # the file inside an archive, or the attachment, it is of
     time: tuple[float, float] | None = None  # seconds into a recording (a transcript's)
+
+
+@dataclass(frozen=True)
+class CsvForm:
+    """How a CSV's records are read, worked out once from the whole file's start
+    (``chunking.csv_form``), so runs of its rows chunked apart read them alike."""
+
+    dialect: dict[str, Any]  # csv.reader's keywords
+    header: list[str]  # the first record with a value, over every chunk's rows
+    body: int  # where the rows start in the text at hand
+    line: int  # the lines before that text in the file (for warnings' line numbers)
 
 
 @dataclass
@@ -81,6 +93,8 @@ class ParsedDocument:
     # how many of them were taken from that cache unchanged.
     cache: dict[str, Any] = field(default_factory=dict)
     unchanged_members: int = 0
+    # A run of a long CSV's rows: the whole file's dialect and header (chunking.line_runs).
+    csv_form: CsvForm | None = None
 
     @property
     def text(self) -> str:

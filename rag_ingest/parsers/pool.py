@@ -506,30 +506,34 @@ class ParserPool:
     ) -> tuple[ParsedDocument, ChunkPlan]:
         """Chunk a document past :data:`_CHUNK_RUN_CHARS` in runs, each a task under the
         time limit, on every worker at once: an archive (or mail) in runs of whole files, a
-        long text file (a log) in runs of whole lines. In one task, a source archive of
-        213 MB of Java (15,224 files, 195,149 chunks) took longer than parse.timeout's
-        120 s, and failed; a 300 MB log took 121.5 s, at the edge of it (70.5 s in runs)."""
+        long log, JSON Lines or CSV in runs of whole lines, records or rows. In one task, a
+        source archive of 213 MB of Java (15,224 files, 195,149 chunks) took longer than
+        parse.timeout's 120 s, and failed; a 300 MB log took 121.5 s, at the edge of it
+        (70.5 s in runs)."""
         total = sum(len(s.text) for s in parsed.segments)
         runs = max(self.workers, -(-total // _CHUNK_RUN_CHARS))
         groups = member_groups(parsed, -(-total // runs)) if total > _CHUNK_RUN_CHARS else []
+        parts = [dataclasses.replace(parsed, segments=group) for group in groups]
         at = None
-        if len(groups) < 2 and in_line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS):
-            # A long log or JSON Lines: runs of whole lines or records of a fixed size,
-            # whatever the workers.
-            lines = line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS // 2)
-            groups = [[dataclasses.replace(parsed.segments[0], text=run)] for run, _, _ in lines]
+        if len(parts) < 2 and in_line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS):
+            # A long log, JSON Lines or CSV: runs of whole lines, records or rows of a
+            # fixed size, whatever the workers (a CSV's cut where csv reads its records
+            # end: ~1 s per 100 MB, in a thread).
+            lines = await asyncio.to_thread(
+                line_runs, parsed, chunk_settings, _CHUNK_RUN_CHARS // 2
+            )
+            parts = [part for part, _, _ in lines]
             at = [(offset, before) for _, offset, before in lines]
-        if len(groups) < 2:
+        if len(parts) < 2:
             return await self.run(name, chunk_parsed, parsed, chunk_settings, base_metadata)
 
-        def chunk(group: list[Segment]) -> Awaitable[tuple[ParsedDocument, ChunkPlan]]:
-            part = dataclasses.replace(parsed, segments=group)
+        def chunk(part: ParsedDocument) -> Awaitable[tuple[ParsedDocument, ChunkPlan]]:
             return self.run(name, chunk_parsed, part, chunk_settings, base_metadata)
 
         if self.settings.mode == "process":
-            done = await gather_or_cancel(*(chunk(group) for group in groups))
+            done = await gather_or_cancel(*(chunk(part) for part in parts))
         else:  # a thread's time limit runs from submission: one after another
-            done = [await chunk(group) for group in groups]
+            done = [await chunk(part) for part in parts]
         parsed.segments = []
         return parsed, join_plans([plan for _, plan in done], at)
 

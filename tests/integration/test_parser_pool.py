@@ -484,6 +484,49 @@ async def test_json_lines_past_a_size_are_chunked_in_runs_of_whole_records(
     assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
 
 
+async def test_a_long_csv_is_chunked_in_runs_of_whole_records_under_its_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV of a few hundred MB outlasted parse.timeout in one task: past a size, runs
+    of its rows on every worker, cut where csv reads a record's end (a quoted note holds
+    line breaks), each run read with the file's dialect and under its header."""
+    import csv
+
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings, FileConfig
+
+    path = tmp_path / "orders.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, delimiter=";")
+        writer.writerow(["order", "customer", "note"])
+        for i in range(400):
+            note = f"left at the door,\nCANARY-ROW-{i}" if i % 3 else f"CANARY-ROW-{i}"
+            writer.writerow([i, f"c{i % 17}, Berlin", note])
+    table = FileConfig(strategy="table", chunk_tokens=64, overlap_tokens=0)
+    chunking = ChunkSettings(file_configs={"csv": table}, whole_document_tokens=0)
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert runs == -(-len(parsed.text) // 4000) > 2, calls
+        plans.append(plan)
+    plan = plans[0]
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    seen = []
+    for chunk in plan.chunks:
+        header, *rows = list(csv.reader(chunk.text.splitlines(keepends=True), delimiter=";"))
+        assert header == ["order", "customer", "note"]
+        for order, customer, note in rows:  # whole records, three fields each
+            assert note.endswith(f"CANARY-ROW-{order}") and customer.endswith(", Berlin")
+            seen.append(int(order))
+    assert seen == list(range(400)) and plan.warnings == []
+    count = len(plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+
+
 async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:
     import gzip
 

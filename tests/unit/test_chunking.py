@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -947,17 +948,12 @@ def test_a_page_without_a_heading_is_under_the_last_one_unless_it_is_a_slide(
 
 
 def _chunked_in_runs(
-    parsed: ParsedDocument, settings: ChunkSettings, runs: list[tuple[str, int, int]]
+    settings: ChunkSettings, runs: list[tuple[ParsedDocument, int, int]]
 ) -> tuple[list[ChunkPlan], ChunkPlan]:
     """Each run chunked as its own document, and the plans joined as the pool joins them."""
-    import dataclasses
-
     from rag_ingest.chunking import join_plans
 
-    plans = [
-        chunk_document(dataclasses.replace(parsed, segments=[Segment(run)]), settings, {})
-        for run, _, _ in runs
-    ]
+    plans = [chunk_document(run, settings, {}) for run, _, _ in runs]
     return plans, join_plans(plans, [(offset, lines) for _, offset, lines in runs])
 
 
@@ -974,10 +970,10 @@ def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
     )
     runs = line_runs(parsed, settings, len(block))
     # Cut at the first line start at or past each share of the text: whole lines.
-    assert [run for run, _, _ in runs] == [block, block, block.replace("well", "done")]
+    assert [run.text for run, _, _ in runs] == [block, block, block.replace("well", "done")]
     size = len(block)
     assert [(offset, lines) for _, offset, lines in runs] == [(0, 0), (size, 12), (2 * size, 24)]
-    plans, plan = _chunked_in_runs(parsed, settings, runs)
+    plans, plan = _chunked_in_runs(settings, runs)
     # The second block's chunks are the first's twins: dropped, as one chunking drops them.
     one = chunk_document(parsed, settings, {})
     assert [(c.text, c.metadata) for c in plan.chunks] == [(c.text, c.metadata) for c in one.chunks]
@@ -985,10 +981,9 @@ def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
     last = plan.chunks[-1].metadata
     assert (last["end_index"], last["line_end"]) == (len(text) - 1, 36)
     assert plan.text_length == len(text) and plan.token_count == one.token_count
-    # Only a text file chunked as prose, longer than the run: not a CSV, Markdown, code,
-    # a document of pages, a text with no line break to cut at, or a short one.
+    # Only a text file chunked as prose, longer than the run: not Markdown, code, a
+    # document of pages, a text with no line break to cut at, or a short one.
     for other in (
-        dataclasses.replace(parsed, file_type="csv"),
         dataclasses.replace(parsed, file_type="markdown"),
         dataclasses.replace(parsed, file_type="code", language="python"),
         dataclasses.replace(parsed, segments=[Segment(block, page=1), Segment(block, page=2)]),
@@ -1022,9 +1017,9 @@ def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
         min_chunk_tokens=0,
     )
     runs = line_runs(parsed, settings, len(block))
-    assert [run for run, _, _ in runs] == [block, records(6), records(12).rstrip("\n")]
+    assert [run.text for run, _, _ in runs] == [block, records(6), records(12).rstrip("\n")]
     assert [offset for _, offset, _ in runs] == [0, len(block), 2 * len(block)]
-    _, plan = _chunked_in_runs(parsed, settings, runs)
+    _, plan = _chunked_in_runs(settings, runs)
     one = chunk_document(parsed, settings, {})
     assert [(c.text, c.metadata) for c in plan.chunks] == [(c.text, c.metadata) for c in one.chunks]
     assert {c.metadata["heading_path"] for c in plan.chunks} == {f"[{i:02d}]" for i in range(18)}
@@ -1032,3 +1027,119 @@ def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
     assert line_runs(dataclasses.replace(parsed, parser="json-keys"), settings, len(block)) == []
     prose = ChunkSettings(file_configs={"json": FileConfig(strategy="prose")})
     assert line_runs(parsed, prose, len(block)) == []
+
+
+def _csv_settings(tokens: int = 60) -> ChunkSettings:
+    table = FileConfig(strategy="table", chunk_tokens=tokens, overlap_tokens=0)
+    return ChunkSettings(file_configs={"csv": table}, whole_document_tokens=0, min_chunk_tokens=0)
+
+
+def test_a_long_csv_is_cut_in_runs_of_whole_records_that_share_its_header() -> None:
+    import csv
+    import dataclasses
+    import io
+    import re
+
+    from rag_ingest.chunking import line_runs
+
+    # Semicolons, notes full of commas, and bodies whose quoted fields hold line breaks:
+    # a run cut at a line break would begin inside a body.
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(["id", "note", "body"])
+    for i in range(60):
+        body = f"line one\nCANARY-{i} line two" if i % 2 else f"CANARY-{i}"
+        writer.writerow([i, f"note {i}, with commas, a, b, c", body])
+    # A blank line before the header, and a blank line and record among the rows.
+    text = "\n" + out.getvalue().replace("\n10;", "\n\n;;\n10;")
+    parsed = ParsedDocument("csv", [Segment(text)], parser="text[utf-8]")
+    settings = _csv_settings()
+    runs = line_runs(parsed, settings, len(text) // 4)
+    assert len(runs) == 4
+    assert "".join(run.text for run, _, _ in runs) == text
+
+    def records(part: str) -> list[list[str]]:
+        return [r for r in csv.reader(io.StringIO(part), delimiter=";") if r]
+
+    # Each run is whole records: read apart, they are the whole's, in order.
+    assert [r for run, _, _ in runs for r in records(run.text)] == records(text)
+    assert [(offset, lines) for _, offset, lines in runs] == [
+        (offset, text.count("\n", 0, offset))
+        for offset in itertools.accumulate([0] + [len(run.text) for run, _, _ in runs[:-1]])
+    ]
+    # The first run reads its header; the others are told it, and the dialect.
+    forms = [run.csv_form for run, _, _ in runs]
+    assert all(f is not None and f.header == ["id", "note", "body"] for f in forms)
+    assert all(f is not None and f.dialect["delimiter"] == ";" for f in forms)
+    assert [f.body for f in forms if f] == [len("\nid;note;body\n"), 0, 0, 0]
+    assert [f.line for f in forms if f] == [0] + [lines for _, _, lines in runs[1:]]
+    _, plan = _chunked_in_runs(settings, runs)
+    one = chunk_document(parsed, settings, {})
+    for chunks in (plan.chunks, one.chunks):
+        assert all(c.text.startswith("id;note;body\n") for c in chunks)
+        assert all(c.metadata["token_count"] <= 60 for c in chunks)
+        assert not any("\n\n" in c.text or "\n;;" in c.text for c in chunks)
+        found = [int(n) for c in chunks for n in re.findall(r"CANARY-(\d+)", c.text)]
+        assert found == list(range(60))
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
+    assert plan.token_count == one.token_count
+    # Without the form, a run's first row passed for its header.
+    later = dataclasses.replace(runs[1][0], csv_form=None)
+    assert not chunk_document(later, settings, {}).chunks[0].text.startswith("id;")
+    # A CSV read as text, or one short of the run, stays in one piece.
+    prose = ChunkSettings(file_configs={"csv": FileConfig(strategy="prose")})
+    assert line_runs(parsed, prose, len(text) // 4) == []
+    assert line_runs(parsed, settings, len(text)) == []
+
+
+def test_lines_csv_cannot_read_are_kept_as_rows_and_said() -> None:
+    import re
+
+    from rag_ingest.chunking import line_runs
+
+    settings = _csv_settings(400)
+    # A field past csv's limit (131,072 characters) failed the whole file; after it,
+    # the reading goes on.
+    words = " ".join(f"w{i}" for i in range(25_000))
+    field = f"5000,{words}\n"
+    text = "a,b\n" + "".join(f"{i},row CANARY-{i}\n" for i in range(1, 6001)).replace(
+        "5000,row CANARY-5000\n", field
+    )
+    said = [  # in a run after the first too: its lines counted from the file's start
+        "1 record(s) csv could not read, from line 5,001, kept as lines:"
+        " field larger than field limit (131072)"
+    ]
+    parsed = ParsedDocument("csv", [Segment(text)], parser="text")
+    plan = chunk_document(parsed, settings, {})
+    runs = line_runs(parsed, settings, len(text) // 4)
+    _, joined_plan = _chunked_in_runs(settings, runs)
+    for chunks, warnings in (
+        (plan.chunks, plan.warnings),
+        (joined_plan.chunks, joined_plan.warnings),
+    ):
+        joined = " ".join(c.text for c in chunks)
+        assert set(re.findall(r"w\d+", joined)) == {f"w{i}" for i in range(25_000)}
+        found = [int(n) for n in re.findall(r"CANARY-(\d+)", joined)]
+        assert found == [i for i in range(1, 6001) if i != 5000]
+        assert all(c.text.startswith("a,b\n") and c.metadata["token_count"] <= 400 for c in chunks)
+        assert warnings == said
+    # Runs are cut around it: one holds it from its first line to its last.
+    field_start = text.index(field)
+    field_end = field_start + len(field)
+    assert "".join(run.text for run, _, _ in runs) == text
+    assert runs[1][1] < field_start and field_end in [offset for _, offset, _ in runs]
+    # A quote never closed took the rest of the file as one field: its lines are rows.
+    rows = "".join(f"{i},row {i}\n" for i in range(3, 40))
+    text = f'a,b\n1,one\n2,"opened\n\n{rows}'
+    plan = chunk_document(ParsedDocument("csv", [Segment(text)], parser="text"), settings, {})
+    assert plan.chunks[-1].text.endswith("\n38,row 38\n39,row 39")
+    assert not any("\n\n" in c.text for c in plan.chunks)
+    assert plan.warnings == [
+        "1 record(s) csv could not read, from line 3, kept as lines: a quoted field is never closed"
+    ]
+    # A last quoted field that holds lines and closes is a record, and so is a last line
+    # csv reads leniently (a closing quote not at the field's end).
+    lenient = 'a,b\n1,"say ""hi"""\n2,"two" lines\n'
+    for closed in ('a,b\n1,one\n2,"two\nlines"\n', lenient):
+        parsed = ParsedDocument("csv", [Segment(closed)], parser="text")
+        assert chunk_document(parsed, settings, {}).warnings == []
