@@ -107,6 +107,10 @@ def _markdown_tables(text: str) -> list[_Table]:
     return tables
 
 
+# The first line Excel reads for a CSV's delimiter, and writes in some exports: sep=;
+_SEP_LINE = re.compile(r"sep=([^\w\r\n \"'])[ \t]*\n", re.IGNORECASE)
+
+
 class _Lines:
     """A text's lines from ``at`` on, for :func:`csv.reader`, which takes no line past
     the record it reads: after a record, ``at`` is where the next one starts. (A
@@ -133,15 +137,24 @@ def _has_value(record: list[str]) -> bool:
 
 
 def csv_form(text: str) -> CsvForm | None:
-    """How a CSV's records are read: its dialect sniffed from its start, and its first
-    record with a value as the header. None: no such record."""
+    """How a CSV's records are read: its dialect sniffed from its start (its delimiter
+    the one Excel's ``sep=;`` line names, if it has one), and its first record with a
+    value as the header. None: no such record."""
+    hint = _SEP_LINE.match(text)
+    start = hint.end() if hint else 0
+    delimiters = hint.group(1) if hint else ",;\t|"
     try:
-        sniffed: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+        sniffed: Any = csv.Sniffer().sniff(text[start : start + 8192], delimiters=delimiters)
     except csv.Error:
         sniffed = csv.excel
     keys = ("delimiter", "doublequote", "escapechar", "quotechar", "quoting", "skipinitialspace")
     dialect = {key: getattr(sniffed, key) for key in keys}
-    lines = _Lines(text)
+    if hint:
+        dialect["delimiter"] = hint.group(1)
+    # A quote doubled inside a quoted field is one quote (RFC 4180): the sniffer says
+    # so only when its sample has one, and a row past it read 'say "hi"" there"'.
+    dialect["doublequote"] = dialect["doublequote"] or not dialect["escapechar"]
+    lines = _Lines(text, start)
     try:
         header = next((r for r in csv.reader(lines, **dialect) if _has_value(r)), None)
     except csv.Error:
@@ -197,9 +210,9 @@ def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
     out = io.StringIO()
     dialect = form.dialect
     # The writer quotes a field holding a character of its line terminator, and a quote
-    # inside a field is doubled: the sniffer guesses doublequote=False from a sample
-    # without "" in it, and the writer then failed on the first row with a quote (a
-    # PyPI listing's 'Writes "2" or "3"': the whole 76 MB file failed).
+    # inside a field is doubled (see csv_form): with the sniffer's doublequote=False, from
+    # a sample without "" in it, the writer failed on the first row with a quote (a PyPI
+    # listing's 'Writes "2" or "3"': the whole 76 MB file failed).
     writer = csv.writer(
         out,
         delimiter=dialect["delimiter"],
@@ -208,7 +221,7 @@ def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
         lineterminator="\r\n",
         quoting=csv.QUOTE_MINIMAL,
         quotechar=dialect["quotechar"] or '"',
-        doublequote=dialect["doublequote"] or not dialect["escapechar"],
+        doublequote=dialect["doublequote"],
     )
 
     def line(record: list[str]) -> str:

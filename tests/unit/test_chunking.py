@@ -1143,3 +1143,36 @@ def test_lines_csv_cannot_read_are_kept_as_rows_and_said() -> None:
     for closed in ('a,b\n1,one\n2,"two\nlines"\n', lenient):
         parsed = ParsedDocument("csv", [Segment(closed)], parser="text")
         assert chunk_document(parsed, settings, {}).warnings == []
+
+
+def test_a_csv_s_sep_line_names_its_delimiter_and_doubled_quotes_are_one() -> None:
+    import csv
+    import io
+
+    # Excel's first line names the delimiter; the notes' commas would have the sniffer
+    # take a comma, and 'sep=;' would head every chunk.
+    rows = "".join(f"{i};note {i}, a, b;x\n" for i in range(200))
+    # Ragged rows too, a quoted field holding a line break past the sniffer's 8 KB
+    # sample: it finds no delimiter in them, and would take csv's comma.
+    ragged = "".join(f"{i};note {i}, a, b" + ";x" * (i % 3) + "\n" for i in range(800))
+    ragged = ragged.replace("699;note 699, a, b\n", '699;"note 699, a, b\nits next; line"\n')
+    for text, count in (
+        (f"sep=;\nid;note;flag\n{rows}", 200),
+        (f"SEP=;\nid;note;flag\n{ragged}", 800),
+    ):
+        parsed = ParsedDocument("csv", [Segment(text)], parser="text")
+        plan = chunk_document(parsed, _csv_settings(), {})
+        assert len(plan.chunks) > 2
+        for chunk in plan.chunks:
+            header, *records = csv.reader(io.StringIO(chunk.text), delimiter=";")
+            assert header == ["id", "note", "flag"]
+            assert all(r[1].startswith("note ") for r in records)
+            count -= len(records)
+        assert count == 0
+    # A quote doubled inside a quoted field, first met past the sniffer's 8 KB sample.
+    late = "id,quote\n" + "".join(f"{i},plain {i}\n" for i in range(800))
+    late += '800,"she said ""hi"" there"\n'
+    assert len(late) > 8192
+    parsed = ParsedDocument("csv", [Segment(late)], parser="text")
+    last = chunk_document(parsed, _csv_settings(), {}).chunks[-1].text
+    assert list(csv.reader(io.StringIO(last)))[-1] == ["800", 'she said "hi" there']
