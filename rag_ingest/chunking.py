@@ -16,6 +16,7 @@ import hashlib
 import io
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,10 @@ def _markdown_tables(text: str) -> list[_Table]:
 _SEP_LINE = re.compile(r"sep=([^\w\r\n \"'])[ \t]*\n", re.IGNORECASE)
 
 
+# The records read to tell a CSV's preamble from its header.
+_PREAMBLE_SAMPLE = 64
+
+
 class _Lines:
     """A text's lines from ``at`` on, for :func:`csv.reader`, which takes no line past
     the record it reads: after a record, ``at`` is where the next one starts. (A
@@ -138,8 +143,10 @@ def _has_value(record: list[str]) -> bool:
 
 def csv_form(text: str) -> CsvForm | None:
     """How a CSV's records are read: its dialect sniffed from its start (its delimiter
-    the one Excel's ``sep=;`` line names, if it has one), and its first record with a
-    value as the header. None: no such record."""
+    the one Excel's ``sep=;`` line names, if it has one), and its header: the first
+    record with a value, past lines of one field above records of more (an export's
+    title, a report's period, ``# comment`` lines: its preamble, chunked as text). None:
+    no such record."""
     hint = _SEP_LINE.match(text)
     start = hint.end() if hint else 0
     delimiters = hint.group(1) if hint else ",;\t|"
@@ -154,14 +161,19 @@ def csv_form(text: str) -> CsvForm | None:
     # A quote doubled inside a quoted field is one quote (RFC 4180): the sniffer says
     # so only when its sample has one, and a row past it read 'say "hi"" there"'.
     dialect["doublequote"] = dialect["doublequote"] or not dialect["escapechar"]
-    lines = _Lines(text, start)
-    try:
-        header = next((r for r in csv.reader(lines, **dialect) if _has_value(r)), None)
-    except csv.Error:
+    first: list[tuple[int, int, list[str]]] = []
+    for begin, end, record, _ in _csv_records(text, start, dialect):
+        if record is not None and _has_value(record):
+            first.append((begin, end, record))
+            if len(first) == _PREAMBLE_SAMPLE:
+                break
+    if not first:
         return None
-    if header is None:
-        return None
-    return CsvForm(dialect, header, lines.at, 0)
+    widths = Counter(len(record) for _, _, record in first)
+    if widths.most_common(1)[0][0] > 1:
+        first = [item for item in first if len(item[2]) > 1] or first
+    head, body, header = first[0]
+    return CsvForm(dialect, header, head, body, 0)
 
 
 def _unclosed(text: str, begin: int, dialect: dict[str, Any]) -> bool:
@@ -253,7 +265,7 @@ def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
     first = next(body, None)
     if first is None:
         return None
-    return _Table(0, len(text), line(form.header), itertools.chain([first], body))
+    return _Table(form.head, len(text), line(form.header), itertools.chain([first], body))
 
 
 def _table_pieces(
@@ -461,7 +473,7 @@ def line_runs(
         )
         if form is not None:
             # The first run reads its header, the others take it.
-            part.csv_form = dataclasses.replace(form, body=0, line=lines) if start else form
+            part.csv_form = dataclasses.replace(form, head=0, body=0, line=lines) if start else form
         runs.append((part, start, lines))
         lines += text.count("\n", start, end)
     return runs if len(runs) > 1 else []
@@ -814,14 +826,16 @@ def chunk_document(
         # Tables go row-wise, every chunk under the table's header (split as text, a
         # spreadsheet's later chunks were rows of values with no column names).
         tables: list[_Table] = []
+        cursor = 0
         if strategy == "table":
             form = parsed.csv_form or csv_form(text)
             table = _csv_table(text, form, table_warnings) if form else None
             tables = [table] if table is not None else []
+            hint = _SEP_LINE.match(text)
+            cursor = hint.end() if hint else 0  # Excel's, not the file's text
         elif strategy == "markdown":
             tables = _markdown_tables(text)
         pieces = []
-        cursor = 0
         for table in tables:
             grouped = _table_pieces(table, size, encoding, count)
             if grouped is None:

@@ -1176,3 +1176,37 @@ def test_a_csv_s_sep_line_names_its_delimiter_and_doubled_quotes_are_one() -> No
     parsed = ParsedDocument("csv", [Segment(late)], parser="text")
     last = chunk_document(parsed, _csv_settings(), {}).chunks[-1].text
     assert list(csv.reader(io.StringIO(last)))[-1] == ["800", 'she said "hi" there']
+
+
+def test_a_csv_s_preamble_is_chunked_as_text_and_its_header_heads_the_rows() -> None:
+    import csv
+    import io
+
+    rows = "".join(f"2024-01-{i % 28 + 1:02d};Payment {i};{i * 3}.50\n" for i in range(300))
+    for preamble in (
+        "Account statement CANARY-PRE\nPeriod: 2024-01-01 to 2024-03-31\n\n",
+        "# ----\n# Analytics export CANARY-PRE\n# ----\n\n",
+    ):
+        text = f"{preamble}Date;Description;Amount\n{rows}"
+        parsed = ParsedDocument("csv", [Segment(text)], parser="text")
+        chunks = chunk_document(parsed, _csv_settings(), {}).chunks
+        assert "CANARY-PRE" in chunks[0].text
+        assert not any("CANARY-PRE" in c.text for c in chunks[1:])
+        records = []
+        for chunk in chunks[1:]:
+            header, *got = csv.reader(io.StringIO(chunk.text), delimiter=";")
+            assert header == ["Date", "Description", "Amount"]
+            records += got
+        assert [r[1] for r in records] == [f"Payment {i}" for i in range(300)]
+    # A header of fewer fields than rows that end in a delimiter is the header still,
+    # and a CSV of one column has one.
+    for text, header in (
+        ("a,b\n" + "".join(f"{i},x{i},\n" for i in range(300)), "a,b\n"),
+        (
+            "name\n" + "".join(f"person {i}" + ", jr" * (i % 5 == 1) + "\n" for i in range(300)),
+            "name\n",
+        ),
+    ):
+        parsed = ParsedDocument("csv", [Segment(text)], parser="text")
+        chunks = chunk_document(parsed, _csv_settings(), {}).chunks
+        assert len(chunks) > 2 and all(c.text.startswith(header) for c in chunks)
