@@ -56,6 +56,44 @@ def _without_padding(data: bytes) -> tuple[bytes, int]:
     return kept, len(data) - len(kept)
 
 
+# Unicode without a BOM, told by its NULs: the encoding, its code unit's width, the
+# byte of a unit that is never NUL in text, and those that are NUL in Latin letters.
+_UNMARKED = (
+    ("utf-32-le", 4, 0, (2, 3)),
+    ("utf-32-be", 4, 3, (0, 1)),
+    ("utf-16-le", 2, 0, (1,)),
+    ("utf-16-be", 2, 1, (0,)),
+)
+
+
+def _unmarked_unicode(data: bytes) -> str | None:
+    """The UTF-16 or UTF-32 of text written without a BOM (SQL Server's ``bcp -w``,
+    .NET's and PowerShell's encoders without a preamble), told by a NUL in the high
+    byte(s) of its ASCII; None for anything else (a file of under 32 characters, or of
+    other scripts with little ASCII, stays refused as binary)."""
+    for encoding, width, full, empty in _UNMARKED:
+        sample = data[: min(len(data), 65536) // width * width]
+        units = len(sample) // width
+        # (A unit's NUL byte in text: a character at U+xx00, or an emoji's low surrogate.)
+        if units < 32 or sample[full::width].count(0) > units * 0.05:
+            continue
+        # A tenth of Latin letters, digits or tabs is enough: the Chinese or Japanese of
+        # a database export has its numbers, separators and line breaks.
+        if any(sample[lane::width].count(0) < units * 0.1 for lane in empty):
+            continue
+        try:
+            text = sample.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if exc.start < len(sample) - 4:
+                return None
+            text = sample[: exc.start].decode(encoding)  # a pair cut at the sample's end
+        # Audio of 8-bit samples in 16-bit frames passed the NULs (a WAV): its "text"
+        # was ~8% controls (DEL, C1), where text has next to none.
+        odd = sum(1 for c in text if not c.isprintable() and c not in "\t\n\r\f")
+        return encoding if odd <= len(text) * 0.01 else None
+    return None
+
+
 def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     """``(text, encoding, warnings)``; binary data raises :class:`BinaryContentError`."""
     warnings: list[str] = []
@@ -64,6 +102,9 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
             text = data[len(bom) :].decode(encoding, errors="replace")
             return text, encoding + "-bom", warnings
     if b"\x00" in data:
+        unmarked = _unmarked_unicode(data)
+        if unmarked:
+            return data.decode(unmarked, errors="replace"), unmarked, warnings
         data, padding = _without_padding(data)
         if padding:
             warnings.append(f"{padding:,} NUL bytes of padding left out")

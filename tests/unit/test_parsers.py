@@ -259,10 +259,6 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
 def test_binary_content_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BinaryContentError):
         parse_file(_file(tmp_path, "b.txt", bytes(range(256)) * 50), "b.txt", OPTIONS)
-    # UTF-16 without its BOM: a NUL beside every letter, not padding: still refused.
-    utf16 = "A line of text, written as UTF-16.\n".encode("utf-16-le") * 20
-    with pytest.raises(BinaryContentError, match="NUL bytes"):
-        parse_file(_file(tmp_path, "w.txt", utf16), "w.txt", OPTIONS)
 
 
 def test_a_log_padded_with_nul_blocks_is_read_without_them(tmp_path: Path) -> None:
@@ -279,6 +275,34 @@ def test_a_log_padded_with_nul_blocks_is_read_without_them(tmp_path: Path) -> No
     # Past the first 64 KiB too: the text has no NUL left in it.
     late = before * 200 + bytes(64) + after
     assert "\x00" not in parse_file(_file(tmp_path, "late.log", late), "late.log", OPTIONS).text
+
+
+def test_unicode_without_a_bom_is_read_and_binary_with_nuls_is_not(tmp_path: Path) -> None:
+    """UTF-16 and UTF-32 text without a BOM (SQL Server's ``bcp -w``, .NET encoders
+    without a preamble) was refused as binary for its NULs."""
+    text = "Name\tCity\n" + "".join(f"Zoë {i}\tKöln CANARY-{i} \U0001f600\n" for i in range(4000))
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+        name = f"{encoding}.tsv"
+        parsed = parse_file(_file(tmp_path, name, text.encode(encoding)), name, OPTIONS)
+        assert (parsed.text, parsed.parser) == (text, f"text[{encoding}]")
+    # Past the 64 KiB looked at, a pair cut at its end. Chinese with its numbers and tabs
+    # (an eighth of its characters) is read; a few bytes with a NUL are not text.
+    assert len(text.encode("utf-16-le")) > 65536
+    cut = ("x" * 99 + "\n") * 327 + "y" * 67 + "\U0001f600 CANARY-CUT\n"
+    assert cut.encode("utf-16-le")[65534:65536] == "\U0001f600".encode("utf-16-le")[:2]
+    assert (
+        parse_file(_file(tmp_path, "cut.txt", cut.encode("utf-16-le")), "cut.txt", OPTIONS).text
+        == cut
+    )
+    chinese = "".join(f"订单\t北京市朝阳区{i % 10}号\n" for i in range(500))
+    path = _file(tmp_path, "zh.tsv", chinese.encode("utf-16-le"))
+    assert parse_file(path, "zh.tsv", OPTIONS).text == chinese
+    with pytest.raises(BinaryContentError):
+        parse_file(_file(tmp_path, "fuzz.ics", b"BeGIN:\x00\n"), "fuzz.ics", OPTIONS)
+    # Audio of 8-bit samples in 16-bit frames has the NULs, not the text.
+    frames = bytes(b for i in range(20000) for b in (0x80 + (i * 7) % 120, 0))
+    with pytest.raises(BinaryContentError):
+        parse_file(_file(tmp_path, "sound.txt", frames), "sound.txt", OPTIONS)
 
 
 @pytest.mark.parametrize(
