@@ -59,10 +59,17 @@ _SEPARATORS = {
 # entry too big for a chunk: split as prose, at any line, half of a config's chunks
 # began with a closing "}," (134 of 276 in the JSON files sampled here) and held the
 # ends of two entries; 38 of 1,867 XML chunks began with a closing tag.
+# A line too long for a chunk (minified JSON, XML on one line) is split after an object
+# and its comma, then a list, then between tags, then before a key or string: split at
+# spaces alone, a minified export's chunks began and ended inside its values.
 _NESTED = ("json", "yaml", "xml")
 _NESTED_SEPARATORS = [
     *(rf"\n(?=[ \t]{{0,{indent}}}(?!</)[^\s)\]}}])" for indent in range(0, 13, 2)),
     "\n",
+    r"(?<=\},)",
+    r"(?<=\],)",
+    r"(?<=>)(?=<)",
+    r"(?<=,)(?=\")",
     " ",
 ]
 # The line under a Markdown table's header: |---|:---:|

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -839,6 +840,52 @@ def test_a_json_yaml_or_xml_file_is_split_at_its_keys_and_says_their_path(tmp_pa
     xml_plan = chunk_document(parsed, settings, BASE)
     assert len(xml_plan.chunks) > 2
     assert all(c.text.startswith(("<types>", "<type ", "<comment>")) for c in xml_plan.chunks)
+
+
+def test_minified_json_and_xml_are_split_between_their_objects_and_elements(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    # On one line, split at spaces alone: every chunk of a keyed export (a Firebase
+    # dump) began and ended inside a record's values.
+    export = {
+        "data": {
+            f"u{i}": {"name": f"user {i} " + SENTENCE, "tags": ["a", "b"], "n": i}
+            for i in range(60)
+        }
+    }
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps(export, separators=(",", ":")))
+    parsed = parse_file(str(path), "users.json", ParseOptions())
+    plan = chunk_document(parsed, SMALL.model_copy(update={"chunk_tokens": 128}), BASE)
+    assert len(plan.chunks) > 10
+    for chunk in plan.chunks[1:]:
+        assert re.match(r'"u\d+":\{"name":', chunk.text), chunk.text[:60]
+        assert chunk.text.endswith(("},", "}}}"))
+    # A record too big for a chunk: after its lists, then before its keys.
+    big = {"data": {"u0": {"a": ["x"] * 10, "b": {"c": SENTENCE * 3, "d": SENTENCE * 3}}}}
+    path.write_text(json.dumps(big, separators=(",", ":")))
+    parsed = parse_file(str(path), "users.json", ParseOptions())
+    plan = chunk_document(parsed, SMALL.model_copy(update={"chunk_tokens": 64}), BASE)
+    starts = [c.text[:4] for c in plan.chunks]
+    assert starts[:3] == ['{"da', '"b":', '"d":'], starts
+    # A list of lists (a shape's coordinates): between them, never inside a pair.
+    shape = {"type": "Polygon", "coordinates": [[i + 0.123456, -i - 0.654321] for i in range(300)]}
+    path.write_text(json.dumps(shape, separators=(",", ":")))
+    parsed = parse_file(str(path), "users.json", ParseOptions())
+    plan = chunk_document(parsed, SMALL.model_copy(update={"chunk_tokens": 64}), BASE)
+    assert len(plan.chunks) > 10
+    assert all(c.text.endswith("],") for c in plan.chunks[:-1])
+    assert all(c.text.startswith("[") for c in plan.chunks[1:])
+    # XML on one line: between its tags, never inside a text.
+    xml = "<items>" + "".join(f"<item><name>{SENTENCE}</name></item>" for _ in range(30))
+    path = tmp_path / "items.xml"
+    path.write_text(xml + "</items>")
+    parsed = parse_file(str(path), "items.xml", ParseOptions())
+    plan = chunk_document(parsed, SMALL.model_copy(update={"chunk_tokens": 128}), BASE)
+    assert len(plan.chunks) > 3
+    assert all(c.text.startswith("<") and c.text.endswith(">") for c in plan.chunks)
 
 
 def test_a_line_with_no_spaces_is_cut_in_fewest_parts() -> None:
