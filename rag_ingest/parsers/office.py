@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import os
 import re
 import sys
 import zipfile
@@ -26,7 +27,7 @@ from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
-__all__ = ["check_zip", "parse_html", "parse_office"]
+__all__ = ["check_zip", "decoded_html", "html_title", "parse_html", "parse_office", "titled"]
 
 
 def check_zip(path: str, name: str, max_size: int, max_ratio: float) -> None:
@@ -503,7 +504,7 @@ def _presentation(data: bytes) -> Any:
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 
 
-def _html_title(data: bytes) -> str | None:
+def html_title(data: bytes) -> str | None:
     """A page's ``<title>``: docling's HTML backend leaves the head out, and a page's
     title is often the one line that says what it is about."""
     head = data[:65536]
@@ -528,6 +529,22 @@ def _html_title(data: bytes) -> str | None:
         text = raw.decode("utf-8", errors="replace")
     title = " ".join(html.unescape(text).split())
     return title or None
+
+
+def decoded_html(data: bytes) -> tuple[str, str]:
+    """A page's text, and its charset: the one its BOM or ``<meta>`` declares, else the
+    one a text file would be read in."""
+    from bs4.dammit import EncodingDetector
+
+    data, marked = EncodingDetector.strip_byte_order_mark(data)
+    declared = marked or EncodingDetector.find_declared_encoding(data[:65536], is_html=True)
+    if declared:
+        try:
+            return data.decode(declared), declared.lower()
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong declaration: as if none
+    text, charset, _ = decode_text(data, "")
+    return text, charset
 
 
 _FRONT_MATTER = re.compile(
@@ -602,7 +619,7 @@ def _badge_line(line: bytes) -> bool:
     return bool(urls) and all(b".svg" in u or b"badge" in u or b"shields.io" in u for u in urls)
 
 
-def _titled(text: str, title: str) -> bool:
+def titled(text: str, title: str) -> bool:
     """Whether ``text`` has ``title`` as a heading near its top already, or its first
     heading names it as whole words ('# npm-view @11.19.1' for 'npm-view', '# Error code
     E0271' for 'E0271'; not '# Installing' for 'Install'). Looked for in any text, a
@@ -794,6 +811,7 @@ def parse_office(
     max_unzipped_size: int,
     max_zip_ratio: float,
     xlsx_stream_size: int = 4 * 1024 * 1024,
+    html_fast_size: int = 4 * 1024 * 1024,
     max_images: int = 0,
     min_image_bytes: int = 2048,
     ocr_pictures: bool = False,
@@ -805,6 +823,10 @@ def parse_office(
     if kind == "xlsx" and measure_sheets(path, name) > xlsx_stream_size:
         why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
         return parse_rows(path, name, why=why)
+    if kind == "html" and os.path.getsize(path) > html_fast_size:
+        from rag_ingest.parsers.bightml import parse_big_html
+
+        return parse_big_html(path, name, f"past parse.html_fast_size ({html_fast_size} B)")
     try:
         return _parse_docling(path, name, kind, max_images, min_image_bytes, ocr_pictures)
     except CorruptDocumentError as exc:
@@ -970,12 +992,12 @@ def _parse_docling(
             text = _serializer(doc, markers).serialize().text
         except RecursionError as exc:  # docling's serializer recurses into nested items
             raise CorruptDocumentError(f"{name}: {kind} nested too deeply ({exc})") from exc
-        title, description = _html_title(data) if kind == "html" else None, None
+        title, description = html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)
         if description and description not in text[:2000]:
             text = f"{description}\n\n{text}"
-        if title and not _titled(text, title):
+        if title and not titled(text, title):
             text = f"# {title}\n\n{text}"
         segments.append(Segment(text))
     segments = [s for s in segments if s.text.strip()]

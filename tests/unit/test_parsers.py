@@ -1105,6 +1105,46 @@ def _workbook(tmp_path: Path, *, chart_sheet: bool = False) -> str:
     return _file(tmp_path, "orders.xlsx", docs.orders_xlsx_bytes(chart_sheet=chart_sheet))
 
 
+def test_a_large_html_page_is_read_by_html_to_markdown(tmp_path: Path) -> None:
+    """docling reads HTML at ~0.3 MB/s: a page past ~38 MB outlasts parse.timeout. Past
+    parse.html_fast_size, html-to-markdown reads it (a 4 MB page: 12.6 s -> 0.4 s)."""
+    from rag_ingest.settings import ParseSettings
+
+    page = (
+        '<html><head><meta charset="windows-1252"><title>Caf\xe9 guide</title>'
+        "<script>var CANARY_SCRIPT = 1;</script></head><body>"
+        '<nav><a href="/">Home</a> CANARY-NAV</nav>'
+        "<h2>Opening hours</h2><p>Open daily, CANARY-BODY. See "
+        '<a href="hours.html#late">late hours</a> or <a href="https://example.org/x">the map</a>'
+        '.</p><img src="front.jpg" alt="front"><table><tr><th>day</th><th>open</th></tr>'
+        "<tr><td>Mon</td><td>8-18</td></tr></table>"
+        '<pre><code class="language-python">print("menu")</code></pre></body></html>'
+    ).encode("cp1252")
+    path = _file(tmp_path, "cafe.html", page)
+    assert parse_file(path, "cafe.html", OPTIONS).parser == "docling-html"  # small
+    parsed = parse_file(path, "cafe.html", ParseOptions(html_fast_size=100))
+    assert (parsed.file_type, parsed.parser) == ("html", "html-to-markdown[windows-1252]")
+    text = parsed.text
+    assert text.startswith("# Café guide\n\n## Opening hours\n\nOpen daily, CANARY-BODY.")
+    # A relative link's text without its target; a full URL kept, as docling's path does.
+    assert "See late hours or [the map](https://example.org/x)." in text
+    assert "| day | open |" in text and "| Mon | 8-18 |" in text
+    assert '```python\nprint("menu")\n```' in text
+    assert "CANARY_SCRIPT" not in text and "CANARY-NAV" not in text and "front.jpg" not in text
+    assert parsed.warnings == [
+        "past parse.html_fast_size (100 B): read by html-to-markdown, not docling",
+        "1 picture(s) not read: the page is read without them",
+    ]
+    # A page titled already keeps its one heading; a page of nothing is blank.
+    titled = b"<html><head><title>Hours</title></head><body><h1>Hours</h1><p>x</p></body></html>"
+    path = _file(tmp_path, "hours.html", titled)
+    assert parse_file(path, "hours.html", ParseOptions(html_fast_size=0)).text == "# Hours\n\nx"
+    with pytest.raises(BlankDocumentError):
+        blank = _file(tmp_path, "blank.html", b"<html><body><script>x()</script></body></html>")
+        parse_file(blank, "blank.html", ParseOptions(html_fast_size=0))
+    assert ParseOptions.of(ParseSettings(html_fast_size=0)).html_fast_size == 0
+
+
 def test_a_large_workbook_is_read_as_rows_one_table_per_sheet(tmp_path: Path) -> None:
     path = _workbook(tmp_path)
     small = parse_file(path, "orders.xlsx", OPTIONS)
