@@ -154,14 +154,15 @@ parse = {
     # 1.3 s). 4 MiB (~6,000 rows) keeps docling, which also finds separate tables
     # within a sheet, where it costs a few seconds. 0: always calamine.
     "xlsx_stream_size": 4 * _MiB,
-    # An HTML page past this many bytes is converted by html-to-markdown (Rust), not
-    # docling. Measured on pages of headings, paragraphs, lists and tables: docling ~3.1 s
-    # a MB (0.5 MB 4.1 s with its import, 1 MB 3.2 s, 2 MB 6.1 s, 4 MB 12.6 s), so a page
-    # past ~38 MB outlasts parse.timeout; html-to-markdown 4 MB in 0.4 s, 40 MB in 2.1 s.
-    # docling's path also reads the page's data: URI pictures and drops all but its
-    # <main>, and its <header>; both drop <nav>. 4 MiB costs docling ~13 s at most. 0:
-    # always html-to-markdown.
-    "html_fast_size": 4 * _MiB,
+    # An HTML page or Markdown file past this many bytes is read without docling: a page
+    # converted by html-to-markdown (Rust), Markdown read as its source. Measured on
+    # files of headings, paragraphs, lists and tables: docling ~3.1 s a MB of either
+    # (HTML 0.5 MB 4.1 s with its import, 1 MB 3.2 s, 2 MB 6.1 s, 4 MB 12.6 s; Markdown
+    # 3.7 MB 13.9 s), so a file past ~38 MB outlasts parse.timeout; html-to-markdown 4 MB
+    # in 0.4 s, 40 MB in 2.1 s; Markdown's source 3.7 MB in 0.27 s. docling's path also
+    # reads their data: URI pictures, drops all but a page's <main>, and its <header>,
+    # and a README's badges. 4 MiB costs docling ~13 s at most. 0: always without.
+    "markup_fast_size": 4 * _MiB,
     # Remember each zip or tar file's parse by the SHA-256 of its bytes, per session and
     # archive, next to the ledger: a changed archive parses only its changed files (the
     # ingest benchmark's 200 files in one zip, one changed: re-ingested in 1.31 s

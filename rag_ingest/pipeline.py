@@ -637,7 +637,7 @@ class DocumentProcessor:
                 "ocr_pictures",
                 "ocr_dpi",  # what OCR reads of a page
                 "xlsx_stream_size",  # which reader a workbook gets
-                "html_fast_size",  # and an HTML page
+                "markup_fast_size",  # and an HTML page or Markdown file
             )
             if getattr(s.parse, key) != ParseSettings.model_fields[key].default
         }

@@ -288,13 +288,14 @@ class ParseSettings(_Part):
         "~0.95 s and ~50 MB per MB of sheet XML, refusing a sheet past 128 MiB; calamine "
         "~0.016 s). docling also finds separate tables within a sheet. 0: always calamine.",
     )
-    html_fast_size: int = Field(
+    markup_fast_size: int = Field(
         default=4 * MiB,
         ge=0,
-        description="An HTML page past this many bytes is converted by html-to-markdown "
-        "(Rust), not docling (measured: docling ~3.1 s per MB of HTML, so a page past ~38 MB "
-        "outlasts parse.timeout; html-to-markdown ~0.05 s). docling's path also reads a "
-        "page's pictures and drops more of its chrome. 0: always html-to-markdown.",
+        description="An HTML page or Markdown file past this many bytes is read without "
+        "docling: a page converted by html-to-markdown (Rust), Markdown read as its source "
+        "(measured: docling ~3.1 s per MB of either, so a file past ~38 MB outlasts "
+        "parse.timeout; html-to-markdown ~0.05 s, the source ~0.07 s). docling's path also "
+        "reads their pictures and drops more of a page's chrome. 0: always without.",
     )
     max_unzipped_size: int = Field(
         default=512 * MiB,

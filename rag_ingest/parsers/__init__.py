@@ -177,7 +177,7 @@ def parse_file(
                 max_unzipped_size=options.max_unzipped_size,
                 max_zip_ratio=options.max_zip_ratio,
                 xlsx_stream_size=options.xlsx_stream_size,
-                html_fast_size=options.html_fast_size,
+                markup_fast_size=options.markup_fast_size,
                 max_images=options.max_images,
                 min_image_bytes=options.min_image_bytes,
                 ocr_pictures=options.reads_pictures,

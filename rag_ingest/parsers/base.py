@@ -117,7 +117,7 @@ class ParseOptions:
     max_unzipped_size: int = 512 * 1024 * 1024
     max_zip_ratio: float = 200.0
     xlsx_stream_size: int = 4 * 1024 * 1024
-    html_fast_size: int = 4 * 1024 * 1024
+    markup_fast_size: int = 4 * 1024 * 1024
     # Extension (".ext") -> "module:function" parsers, importable in the worker.
     plugins: tuple[tuple[str, str], ...] = ()
     # Images to extract per document for description (0: none); smaller ones are skipped.
@@ -158,7 +158,7 @@ class ParseOptions:
             max_unzipped_size=settings.max_unzipped_size,
             max_zip_ratio=settings.max_zip_ratio,
             xlsx_stream_size=settings.xlsx_stream_size,
-            html_fast_size=settings.html_fast_size,
+            markup_fast_size=settings.markup_fast_size,
             **extra,
         )
 

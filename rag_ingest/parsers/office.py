@@ -811,7 +811,7 @@ def parse_office(
     max_unzipped_size: int,
     max_zip_ratio: float,
     xlsx_stream_size: int = 4 * 1024 * 1024,
-    html_fast_size: int = 4 * 1024 * 1024,
+    markup_fast_size: int = 4 * 1024 * 1024,
     max_images: int = 0,
     min_image_bytes: int = 2048,
     ocr_pictures: bool = False,
@@ -823,15 +823,21 @@ def parse_office(
     if kind == "xlsx" and measure_sheets(path, name) > xlsx_stream_size:
         why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
         return parse_rows(path, name, why=why)
-    if kind == "html" and os.path.getsize(path) > html_fast_size:
+    if kind in ("html", "markdown") and os.path.getsize(path) > markup_fast_size:
+        why = f"past parse.markup_fast_size ({markup_fast_size} B)"
+        if kind == "markdown":
+            return _markdown_source(
+                path, name, f"{why}: read as its Markdown source, not by docling"
+            )
         from rag_ingest.parsers.bightml import parse_big_html
 
-        return parse_big_html(path, name, f"past parse.html_fast_size ({html_fast_size} B)")
+        return parse_big_html(path, name, why)
     try:
         return _parse_docling(path, name, kind, max_images, min_image_bytes, ocr_pictures)
     except CorruptDocumentError as exc:
         if kind == "markdown" and isinstance(exc.__cause__, RecursionError):
-            return _markdown_source(path, name)
+            why = "nested too deeply for docling: read as its Markdown source"
+            return _markdown_source(path, name, why)
         if kind != "xlsx":
             raise
         # openpyxl, under docling, refuses workbooks Excel opens (a chart sheet without
@@ -868,14 +874,24 @@ _OWN_ERRORS = (
 )
 
 
-def _markdown_source(path: str, name: str) -> ParsedDocument:
-    """A Markdown file docling cannot read for its nesting (hundreds of levels of lists
-    or quotes), as its source: Markdown is written to be read as it is."""
+def _markdown_source(path: str, name: str, why: str) -> ParsedDocument:
+    """A Markdown file read as its source, not by docling (Markdown is written to be read
+    as it is): its front matter's title and description atop, as docling's path puts
+    them; ``why``, a warning."""
     from rag_ingest.parsers.text import parse_text
 
     parsed = parse_text(path, name)
     parsed.file_type, parsed.parser = "markdown", parsed.parser.replace("text", "markdown-source")
-    parsed.warnings.append("nested too deeply for docling: read as its Markdown source")
+    body, front = _front_matter(parsed.segments[0].text.encode("utf-8", "surrogatepass"))
+    if front:
+        text = body.decode("utf-8", "surrogatepass")
+        title, description = _front_text(front)
+        if description and description not in text[:2000]:
+            text = f"{description}\n\n{text}"
+        if title and not titled(text, title):
+            text = f"# {title}\n\n{text}"
+        parsed.segments[0].text = text
+    parsed.warnings.append(why)
     return parsed
 
 

@@ -1105,9 +1105,10 @@ def _workbook(tmp_path: Path, *, chart_sheet: bool = False) -> str:
     return _file(tmp_path, "orders.xlsx", docs.orders_xlsx_bytes(chart_sheet=chart_sheet))
 
 
-def test_a_large_html_page_is_read_by_html_to_markdown(tmp_path: Path) -> None:
-    """docling reads HTML at ~0.3 MB/s: a page past ~38 MB outlasts parse.timeout. Past
-    parse.html_fast_size, html-to-markdown reads it (a 4 MB page: 12.6 s -> 0.4 s)."""
+def test_a_large_html_or_markdown_file_is_read_without_docling(tmp_path: Path) -> None:
+    """docling reads HTML and Markdown at ~0.3 MB/s: a file past ~38 MB outlasts
+    parse.timeout. Past parse.markup_fast_size, html-to-markdown reads a page (4 MB:
+    12.6 s -> 0.4 s), and Markdown is read as its source."""
     from rag_ingest.settings import ParseSettings
 
     page = (
@@ -1122,7 +1123,7 @@ def test_a_large_html_page_is_read_by_html_to_markdown(tmp_path: Path) -> None:
     ).encode("cp1252")
     path = _file(tmp_path, "cafe.html", page)
     assert parse_file(path, "cafe.html", OPTIONS).parser == "docling-html"  # small
-    parsed = parse_file(path, "cafe.html", ParseOptions(html_fast_size=100))
+    parsed = parse_file(path, "cafe.html", ParseOptions(markup_fast_size=100))
     assert (parsed.file_type, parsed.parser) == ("html", "html-to-markdown[windows-1252]")
     text = parsed.text
     assert text.startswith("# Café guide\n\n## Opening hours\n\nOpen daily, CANARY-BODY.")
@@ -1132,17 +1133,34 @@ def test_a_large_html_page_is_read_by_html_to_markdown(tmp_path: Path) -> None:
     assert '```python\nprint("menu")\n```' in text
     assert "CANARY_SCRIPT" not in text and "CANARY-NAV" not in text and "front.jpg" not in text
     assert parsed.warnings == [
-        "past parse.html_fast_size (100 B): read by html-to-markdown, not docling",
+        "past parse.markup_fast_size (100 B): read by html-to-markdown, not docling",
         "1 picture(s) not read: the page is read without them",
     ]
     # A page titled already keeps its one heading; a page of nothing is blank.
     titled = b"<html><head><title>Hours</title></head><body><h1>Hours</h1><p>x</p></body></html>"
     path = _file(tmp_path, "hours.html", titled)
-    assert parse_file(path, "hours.html", ParseOptions(html_fast_size=0)).text == "# Hours\n\nx"
+    assert parse_file(path, "hours.html", ParseOptions(markup_fast_size=0)).text == "# Hours\n\nx"
     with pytest.raises(BlankDocumentError):
         blank = _file(tmp_path, "blank.html", b"<html><body><script>x()</script></body></html>")
-        parse_file(blank, "blank.html", ParseOptions(html_fast_size=0))
-    assert ParseOptions.of(ParseSettings(html_fast_size=0)).html_fast_size == 0
+        parse_file(blank, "blank.html", ParseOptions(markup_fast_size=0))
+    assert ParseOptions.of(ParseSettings(markup_fast_size=0)).markup_fast_size == 0
+    # Markdown, as slow in docling, is read as its source, its front matter as docling's
+    # path reads it.
+    notes = (
+        "---\ntitle: Release notes\ndescription: What changed, CANARY-DESC\n---\n"
+        "## 2.0\n\n| change | ticket |\n|---|---|\n| faster | T-1 |\n"
+    )
+    path = _file(tmp_path, "notes.md", notes.encode())
+    assert parse_file(path, "notes.md", OPTIONS).parser == "docling-markdown"  # small
+    parsed = parse_file(path, "notes.md", ParseOptions(markup_fast_size=100))
+    assert (parsed.file_type, parsed.parser) == ("markdown", "markdown-source[utf-8]")
+    assert parsed.text == (
+        "# Release notes\n\nWhat changed, CANARY-DESC\n\n"
+        "## 2.0\n\n| change | ticket |\n|---|---|\n| faster | T-1 |\n"
+    )
+    assert parsed.warnings == [
+        "past parse.markup_fast_size (100 B): read as its Markdown source, not by docling"
+    ]
 
 
 def test_a_large_workbook_is_read_as_rows_one_table_per_sheet(tmp_path: Path) -> None:
