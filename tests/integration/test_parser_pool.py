@@ -439,6 +439,26 @@ async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
     assert plan.token_count == whole.token_count  # runs cut after a line break
 
 
+async def _in_runs_alike(
+    path: Path, chunking: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any]:
+    """``path`` parsed, and chunked in runs of 4,000 characters (three or more) by two
+    worker processes and by threads, with the same chunks: the parse and the plan."""
+    from rag_ingest.parsers import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert runs == -(-len(parsed.text) // 4000) > 2, calls
+        plans.append(plan)
+    assert [(c.text, c.metadata) for c in plans[0].chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    return parsed, plans[0]
+
+
 async def test_json_lines_past_a_size_are_chunked_in_runs_of_whole_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -446,7 +466,6 @@ async def test_json_lines_past_a_size_are_chunked_in_runs_of_whole_records(
     its records are chunked in runs on every worker (28 s), each run whole records."""
     import json
 
-    from rag_ingest.parsers import pool as pool_module
     from rag_ingest.settings import ChunkSettings
 
     path = tmp_path / "events.jsonl"
@@ -458,17 +477,7 @@ async def test_json_lines_past_a_size_are_chunked_in_runs_of_whole_records(
         )
     )
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
-    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
-    plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
-        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
-        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
-        assert runs == -(-len(parsed.text) // 4000) > 2, calls
-        plans.append(plan)
-    plan = plans[0]
-    assert [(c.text, c.metadata) for c in plan.chunks] == [
-        (c.text, c.metadata) for c in plans[1].chunks
-    ]
+    parsed, plan = await _in_runs_alike(path, chunking, monkeypatch)
     # Every record whole in one chunk, under its own heading; offsets the whole text's.
     text = parsed.text
     seen = []
@@ -492,7 +501,6 @@ async def test_a_long_csv_is_chunked_in_runs_of_whole_records_under_its_header(
     line breaks), each run read with the file's dialect and under its header."""
     import csv
 
-    from rag_ingest.parsers import pool as pool_module
     from rag_ingest.settings import ChunkSettings, FileConfig
 
     path = tmp_path / "orders.csv"
@@ -504,17 +512,7 @@ async def test_a_long_csv_is_chunked_in_runs_of_whole_records_under_its_header(
             writer.writerow([i, f"c{i % 17}, Berlin", note])
     table = FileConfig(strategy="table", chunk_tokens=64, overlap_tokens=0)
     chunking = ChunkSettings(file_configs={"csv": table}, whole_document_tokens=0)
-    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
-    plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
-        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
-        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
-        assert runs == -(-len(parsed.text) // 4000) > 2, calls
-        plans.append(plan)
-    plan = plans[0]
-    assert [(c.text, c.metadata) for c in plan.chunks] == [
-        (c.text, c.metadata) for c in plans[1].chunks
-    ]
+    _, plan = await _in_runs_alike(path, chunking, monkeypatch)
     seen = []
     for chunk in plan.chunks:
         header, *rows = list(csv.reader(chunk.text.splitlines(keepends=True), delimiter=";"))
