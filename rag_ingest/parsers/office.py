@@ -829,9 +829,9 @@ def parse_office(
             return _markdown_source(
                 path, name, f"{why}: read as its Markdown source, not by docling"
             )
-        from rag_ingest.parsers.bightml import parse_big_html
+        from rag_ingest.parsers.large_html import parse_large_html
 
-        return parse_big_html(path, name, why)
+        return parse_large_html(path, name, why)
     try:
         return _parse_docling(path, name, kind, max_images, min_image_bytes, ocr_pictures)
     except CorruptDocumentError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, MissingExtraError
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
-__all__ = ["parse_big_html"]
+__all__ = ["parse_large_html"]
 
 # A Markdown link whose target is no full URL: its text kept, as docling's path keeps it
 # (a relative target, "index.html" or "#_Toc123", is meaningless in a chunk).
@@ -25,7 +25,7 @@ _RELATIVE_LINK = re.compile(r"(?<!!)\[([^\]\n]*)\]\((?![a-z][a-z0-9+.-]*://|mail
 _IMG = re.compile(rb"<img\b", re.IGNORECASE)
 
 
-def parse_big_html(path: str, name: str, why: str) -> ParsedDocument:
+def parse_large_html(path: str, name: str, why: str) -> ParsedDocument:
     """``path``'s page as Markdown, its ``<title>`` a heading atop; ``why`` it was not
     read by docling, for a warning."""
     try:
