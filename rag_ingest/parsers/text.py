@@ -452,6 +452,34 @@ def drop_encoded(text: str) -> tuple[str, int]:
     return _ENCODED.sub(stub, text), dropped
 
 
+def _shape(cell: str) -> str:
+    """A cell's shape: its runs of letters as "a", of digits as "9" ("A-12" -> "a-9")."""
+    return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d+", "9", cell.strip()))
+
+
+def _tab_table(text: str) -> bool:
+    """Whether a text file is a table of tab-separated values, as Excel saves "Text (Tab
+    delimited)" and "Unicode Text" as ``.txt``: its first lines (six or more) with the
+    same number of tabs each, the first a header: no cell empty or a number, and in at
+    least half the columns a shape unlike the rows' (a log of tab-separated fields has
+    no such line; csv's own has_header judged by lengths and said no to an export of
+    varying ones)."""
+    head = text[:65536]
+    lines = [line for line in head.splitlines()[:200] if line.strip()]
+    if len(text) > len(head):
+        lines = lines[:-1]  # the last may be cut short
+    if len(lines) < 6 or len({line.count("\t") for line in lines}) != 1 or "\t" not in lines[0]:
+        return False
+    header, *rows = (line.split("\t") for line in lines)
+    if any(not cell.strip() or _shape(cell) in ("9", "9.9", "-9", "-9.9") for cell in header):
+        return False
+    unlike = sum(
+        _shape(cell) != collections.Counter(_shape(row[n]) for row in rows).most_common(1)[0][0]
+        for n, cell in enumerate(header)
+    )
+    return unlike * 2 >= len(header)
+
+
 def parse_text(
     path: str, name: str, kind: str = "text", language: str | None = None
 ) -> ParsedDocument:
@@ -465,6 +493,8 @@ def parse_text(
         warnings.append(f"{dropped:,} characters of encoded (base64) data left out")
     if not text.strip():
         raise EmptyDocumentError(f"{name}: no text")
+    if kind == "text" and name.lower().endswith((".txt", ".tab")) and _tab_table(text):
+        kind = "csv"  # chunked as a table: every chunk under its header
     return ParsedDocument(
         file_type=kind,
         segments=[Segment(text)],

@@ -277,6 +277,34 @@ def test_a_log_padded_with_nul_blocks_is_read_without_them(tmp_path: Path) -> No
     assert "\x00" not in parse_file(_file(tmp_path, "late.log", late), "late.log", OPTIONS).text
 
 
+def test_a_tab_separated_txt_with_a_header_is_a_table(tmp_path: Path) -> None:
+    """Excel saves "Text (Tab delimited)" and "Unicode Text" as .txt: read as prose, its
+    later chunks were rows of values without their column names."""
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    rows = "".join(f"A-{i}\tcustomer {i}\tleft at the door, CANARY-{i}\r\n" for i in range(300))
+    export = ("order\tcustomer\tnote\r\n" + rows).encode("utf-16")
+    parsed = parse_file(_file(tmp_path, "export.txt", export), "export.txt", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("csv", "text[utf-16-le-bom]")
+    chunks = chunk_document(parsed, ChunkSettings(), {}).chunks
+    assert len(chunks) > 3 and all(c.text.startswith("order\tcustomer\tnote\n") for c in chunks)
+    # Not a log of tab-separated fields (no header), nor one named .log, nor prose with
+    # a tab here and there or none, nor a table of five lines or fewer, nor one whose
+    # first line is numbers.
+    log = "".join(f"2026-12-03 10:00:{i % 60:02d}\tINFO\tworker {i} done\n" for i in range(300))
+    prose = "".join(f"Para {i}\thas one tab" + "\tor two" * (i % 2) + "\n" for i in range(50))
+    for name, text in (
+        ("app.txt", log),
+        ("app.log", "order\tcustomer\tnote\n" + rows),
+        ("notes.txt", prose),
+        ("few.txt", "order\tcustomer\n" + "A-1\tann\n" * 3),
+        ("plain.txt", "Notes\n" + "".join(f"step {i} done\n" for i in range(20))),
+        ("numbers.txt", "1\t2\t3\n" + "".join(f"A-{i}\tx y\tz\n" for i in range(20))),
+    ):
+        assert parse_file(_file(tmp_path, name, text.encode()), name, OPTIONS).file_type == "text"
+
+
 def test_unicode_without_a_bom_is_read_and_binary_with_nuls_is_not(tmp_path: Path) -> None:
     """UTF-16 and UTF-32 text without a BOM (SQL Server's ``bcp -w``, .NET encoders
     without a preamble) was refused as binary for its NULs."""
