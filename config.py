@@ -159,7 +159,7 @@ parse = {
     # files of headings, paragraphs, lists and tables: docling ~3.1 s a MB of either
     # (HTML 0.5 MB 4.1 s with its import, 1 MB 3.2 s, 2 MB 6.1 s, 4 MB 12.6 s; Markdown
     # 3.7 MB 13.9 s), so a file past ~38 MB outlasts parse.timeout; html-to-markdown 4 MB
-    # in 0.4 s, 40 MB in 2.1 s; Markdown's source 3.7 MB in 0.27 s. docling's path also
+    # in 0.4 s, 40 MB in 3.3 s; Markdown's source 3.7 MB in 0.27 s. docling's path also
     # reads their data: URI pictures, drops all but a page's <main>, and its <header>,
     # and a README's badges. 4 MiB costs docling ~13 s at most. 0: always without.
     "markup_fast_size": 4 * _MiB,
