@@ -882,9 +882,12 @@ def _markdown_source(path: str, name: str, why: str) -> ParsedDocument:
 
     parsed = parse_text(path, name)
     parsed.file_type, parsed.parser = "markdown", parsed.parser.replace("text", "markdown-source")
-    body, front = _front_matter(parsed.segments[0].text.encode("utf-8", "surrogatepass"))
+    # Front matter is looked for in the first 64 KiB: only those are encoded to find it
+    # (a file past markup_fast_size was encoded whole, and decoded back, for that).
+    whole = parsed.segments[0].text
+    body, front = _front_matter(whole[:65536].encode("utf-8", "surrogatepass"))
     if front:
-        text = body.decode("utf-8", "surrogatepass")
+        text = body.decode("utf-8", "surrogatepass") + whole[65536:]
         title, description = _front_text(front)
         if description and description not in text[:2000]:
             text = f"{description}\n\n{text}"
