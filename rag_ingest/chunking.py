@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag_ingest import sql
 from rag_ingest.markup import MARKUPS
 from rag_ingest.parsers.base import MARKDOWN_HEADING, CsvForm, ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings, FileConfig
@@ -275,6 +276,24 @@ def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
     return _Table(form.head, len(text), line(form.header), itertools.chain([first], body))
 
 
+def _sql_tables(text: str, known: dict[str, str] | None, size: int, count: Any) -> list[_Table]:
+    """A SQL dump's INSERT statements and COPY blocks longer than a chunk, as tables
+    (:mod:`rag_ingest.sql`); ``known``: the column lists of the whole file's tables, for
+    a run of it (else read from ``text``)."""
+    if not sql.HEADS.search(text):
+        return []
+    known = sql.columns(text) if known is None else known
+    return [
+        _Table(found.start, found.end, found.header, found.rows)
+        for found in sql.statements(text, known)
+        # A short one stays with the statements around it.
+        if found.end - found.start > size and count(text[found.start : found.end]) > size
+    ]
+
+
+_END_SLACK = 4  # tokens: a group's count may be off by this much at its end
+
+
 def _table_pieces(
     table: _Table, size: int, encoding: Any, count: Any
 ) -> list[tuple[str, int]] | None:
@@ -288,24 +307,39 @@ def _table_pieces(
     if budget < size // 4:
         return None
     pieces: list[tuple[str, int]] = []
-    group: list[str] = []
-    group_start, used = table.start, 0
+    group: list[tuple[int, str, int]] = []  # offset, row, tokens
+    used = 0
+
+    def close() -> None:
+        # Each row is counted with its line break, but the last is without one: a row
+        # ending "')," is a token more so (a SQL dump's: 1 in ~80 chunks over the size,
+        # cut in two by the limit, the second part without the header). Counted again
+        # only near the budget: counting every piece took CSVs 28% longer.
+        nonlocal group, used
+        carried: list[tuple[int, str, int]] = []
+        piece = table.header + "\n" + "\n".join(row for _, row, _ in group)
+        while len(group) > 1 and used > budget - _END_SLACK and count(piece) > size:
+            used -= group[-1][2]
+            carried.insert(0, group.pop())
+            piece = table.header + "\n" + "\n".join(row for _, row, _ in group)
+        pieces.append((piece, group[0][0]))
+        group, used = carried, sum(cost for _, _, cost in carried)
+
     for offset, row in table.rows:
         cost = count(row + "\n")
         if group and used + cost > budget:
-            pieces.append((table.header + "\n" + "\n".join(group), group_start))
-            group, used = [], 0
+            close()
+        if group and used + cost > budget:
+            close()  # what was carried
         if cost > budget:
             # Less a margin: tokens may merge where the header's line break meets a part.
             for part, _, _ in _enforce_limit(row, budget - 2, encoding, count):
                 pieces.append((table.header + "\n" + part, offset))
             continue
-        if not group:
-            group_start = offset
-        group.append(row)
+        group.append((offset, row, cost))
         used += cost
-    if group:
-        pieces.append((table.header + "\n" + "\n".join(group), group_start))
+    while group:
+        close()
     return pieces
 
 
@@ -412,13 +446,17 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
         return "\n\n## ", 2
     if parsed.file_type == "csv" and strategy == "table":
         return "", 0  # rows, every chunk under the header the runs share
+    if parsed.file_type == "code" and parsed.language == "sql" and strategy == "code":
+        # A dump: whole lines, or among a statement's rows, whole rows under its header.
+        return "\n", 1
     return None
 
 
 def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
     """Whether ``parsed`` is a text file chunked as prose (a log), a file of JSON or
-    YAML records, or a CSV chunked as a table, of more than ``chars`` characters, to be
-    chunked in runs of whole lines, records or rows (:func:`line_runs`)."""
+    YAML records, a CSV chunked as a table, or a SQL dump, of more than ``chars``
+    characters, to be chunked in runs of whole lines, records or rows
+    (:func:`line_runs`)."""
     return (
         _run_break(parsed, settings) is not None
         and len(parsed.segments) == 1
@@ -444,12 +482,14 @@ def _csv_cuts(text: str, form: CsvForm, shares: list[int]) -> list[int]:
 def line_runs(
     parsed: ParsedDocument, settings: ChunkSettings, chars: int
 ) -> list[tuple[ParsedDocument, int, int]]:
-    """A long text file (a log), records (JSON Lines) or a CSV's rows, in runs of whole
-    lines, records or rows of about ``chars`` characters, to be chunked apart and joined
-    (:func:`join_plans` with ``at``): each run as a document of its own, its offset in
-    the whole text and the lines before it (a CSV's runs share its dialect and header,
-    ``csv_form``). Cut where they fall in the text alone, whatever the workers: the same
-    file gives the same chunks. [] for any other document (see :func:`in_line_runs`)."""
+    """A long text file (a log), records (JSON Lines), a CSV's rows or a SQL dump, in
+    runs of whole lines, records or rows of about ``chars`` characters, to be chunked
+    apart and joined (:func:`join_plans` with ``at``): each run as a document of its own,
+    its offset in the whole text and the lines before it (a CSV's runs share its dialect
+    and header, ``csv_form``; a dump's its tables' columns, ``sql_columns``, and a run
+    cut among a statement's rows begins with its header, the offset and lines counting
+    it). Cut where they fall in the text alone, whatever the workers: the same file gives
+    the same chunks. [] for any other document (see :func:`in_line_runs`)."""
     run_break = _run_break(parsed, settings)
     if run_break is None or not in_line_runs(parsed, settings, chars):
         return []
@@ -466,6 +506,13 @@ def line_runs(
         cuts = [cut if cut >= into else 0 for cut in cuts]
     else:
         return []  # a CSV without a record to head it
+    known: dict[str, str] | None = None
+    heads: dict[int, str] = {}  # a cut among a statement's rows: its header
+    if parsed.language == "sql":
+        known = sql.columns(text)
+        for i, among in enumerate(sql.row_cuts(text, cuts, known)):
+            if among is not None:
+                cuts[i], heads[among[0]] = among
     bounds = [0]
     for cut in cuts:
         if cut > bounds[-1]:
@@ -475,13 +522,16 @@ def line_runs(
     runs: list[tuple[ParsedDocument, int, int]] = []
     lines = 0
     for start, end in itertools.pairwise(bounds):
+        head = heads[start] + "\n" if start in heads else ""
         part = dataclasses.replace(
-            parsed, segments=[dataclasses.replace(parsed.segments[0], text=text[start:end])]
+            parsed,
+            segments=[dataclasses.replace(parsed.segments[0], text=head + text[start:end])],
+            sql_columns=known,
         )
         if form is not None:
             # The first run reads its header, the others take it.
             part.csv_form = dataclasses.replace(form, head=0, body=0, line=lines) if start else form
-        runs.append((part, start, lines))
+        runs.append((part, start - len(head), lines - head.count("\n")))
         lines += text.count("\n", start, end)
     return runs if len(runs) > 1 else []
 
@@ -842,6 +892,8 @@ def chunk_document(
             cursor = hint.end() if hint else 0  # Excel's, not the file's text
         elif strategy == "markdown":
             tables = _markdown_tables(text)
+        elif strategy == "code" and parsed.language == "sql":
+            tables = _sql_tables(text, parsed.sql_columns, size, count)
         pieces = []
         for table in tables:
             grouped = _table_pieces(table, size, encoding, count)

@@ -108,7 +108,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         _I + r"(?i:create[ \t]+(?:or[ \t]+replace[ \t]+)?(?:(?:temporary|temp|unique|"
         r"materialized|recursive)[ \t]+)*(?:table|view|function|procedure|index|trigger|type|"
         r"schema|sequence|domain|aggregate)[ \t]+(?:if[ \t]+not[ \t]+exists[ \t]+)?)"
-        r"\"?(?P<n>[\w.]+)",
+        r"[\"`\[]?(?P<n>[\w.$]+)",
     ),
     # A key whose value opens below it (an object, a list): its chunks say the key path.
     "json": (_I + r'"(?P<n>(?:[^"\\\n]|\\.)+)"[ \t]*:[ \t]*[{\[][ \t]*$',),

@@ -96,6 +96,8 @@ class ParsedDocument:
     unchanged_members: int = 0
     # A run of a long CSV's rows: the whole file's dialect and header (chunking.line_runs).
     csv_form: CsvForm | None = None
+    # A run of a long SQL dump: the whole file's tables' column lists (rag_ingest.sql).
+    sql_columns: dict[str, str] | None = None
 
     @property
     def text(self) -> str:
