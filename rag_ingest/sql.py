@@ -13,16 +13,26 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-# A quoted string; a backslash escapes (MySQL). A doubled quote (standard SQL: 'it''s')
-# reads as two strings side by side, which a row may hold as well as one.
-_STRING = r"'(?:[^'\\]++|\\.)*+'"
-_QUOTED = r"\"(?:[^\"\\]++|\\.)*+\""
-# A row's tuple; a value may be a call with its own parentheses, one level down
-# (ST_GeomFromText('POINT(1 2)'), NOW()).
-_TUPLE = rf"\((?:{_STRING}|{_QUOTED}|[^'\"()]++|\((?:{_STRING}|[^'()]++)*+\))*+\)"
-# The tuple, the comma or semicolon after it (none: the statement ends unclosed), and
-# the white space up to the next.
-_ROW = re.compile(rf"({_TUPLE})[ \t]*+([,;]?)\s*+", re.DOTALL)
+
+def _row(escapes: bool) -> re.Pattern[str]:
+    """A row: its tuple, the comma or semicolon after it (none: the statement ends
+    there), and the white space up to the next. ``escapes``: a backslash escapes the
+    character after it in a string (MySQL), else it is a character (standard SQL,
+    PostgreSQL's 'C:\\'). A doubled quote ('it''s') reads as two strings side by side,
+    which a row may hold as well as one; a value may be a call with its own
+    parentheses, one level down (ST_GeomFromText('POINT(1 2)'), NOW())."""
+    if escapes:
+        string, quoted = r"'(?:[^'\\]++|\\.)*+'", r'"(?:[^"\\]++|\\.)*+"'
+    else:
+        string, quoted = r"'[^']*+'", r'"[^"]*+"'
+    inner = rf"\((?:{string}|[^'()]++)*+\)"
+    return re.compile(
+        rf"(\((?:{string}|{quoted}|[^'\"()]++|{inner})*+\))[ \t]*+([,;]?)\s*+", re.DOTALL
+    )
+
+
+# Tried in turn: a PostgreSQL string ending in a backslash ('C:\\') stopped the row.
+_ROWS = (_row(escapes=True), _row(escapes=False))
 _NAME = r"(?:`[^`\n]+`|\"[^\"\n]+\"|\[[^\]\n]+\]|[\w$]+)"
 _TABLE_NAME = rf"{_NAME}(?:\s*\.\s*{_NAME})*"
 _INSERT = re.compile(
@@ -147,7 +157,7 @@ def _rows(text: str, at: int, stop: int | None = None) -> Iterator[tuple[int, st
     """An INSERT's rows from ``at``: each row's start, its text, and where the next
     would start; the last is the statement's (or the first past ``stop``)."""
     while True:
-        row = _ROW.match(text, at)
+        row = _ROWS[0].match(text, at) or _ROWS[1].match(text, at)
         if row is None:
             return
         yield row.start(), row.group(1) + row.group(2), row.end()
@@ -213,7 +223,7 @@ def row_cuts(text: str, cuts: list[int], known: dict[str, str]) -> list[tuple[in
         if copy is not None:
             j = bisect.bisect_left(ends, copy.end())
             if j == len(ends) or ends[j] >= cut:  # not ended before the cut
-                found[-1] = (max(cut, copy.end()), _copy_header(copy, known))
+                found[-1] = (cut, _copy_header(copy, known))  # a line start
             continue
         insert = _INSERT.match(text, heads[i])
         if insert is None:

@@ -25,10 +25,10 @@ SCHEMA = """\
 DROP TABLE IF EXISTS `orders`;
 CREATE TABLE `orders` (
   `id` int NOT NULL AUTO_INCREMENT,
-  `customer` varchar(64) NOT NULL DEFAULT 'a, (b)',
+  `customer` varchar(64) NOT NULL DEFAULT 'a, b)',
   `note` text,
   PRIMARY KEY (`id`),
-  KEY `by_customer` (`customer`),
+  KEY `by_customer` (`customer`, `note` DESC),
   CONSTRAINT `fk` FOREIGN KEY (`customer`) REFERENCES `c` (`name`)
 ) ENGINE=InnoDB;
 
@@ -77,7 +77,7 @@ def test_insert_rows_and_copy_lines_are_read_whole() -> None:
     text = (
         "COPY public.events (id, body) FROM stdin;\n1\tone\n\n2\ttwo; (x)\n\\.\n"
         "INSERT INTO t VALUES (1, 'it''s', ST_GeomFromText('POINT(1 2)')),\n"
-        "  (2, 'a\\'b;c', NULL);\n"
+        "  (2, 'a\\'b;c', ST_MakePoint(1, 2));\n"
         'insert ignore into `s`.`t`(a,b) values (1,"q"),(2,3) ON DUPLICATE KEY UPDATE a=a;\n'
         "INSERT INTO t SELECT * FROM u;\n"
         "COPY orders FROM stdin;\n7\tlast\n"
@@ -87,7 +87,7 @@ def test_insert_rows_and_copy_lines_are_read_whole() -> None:
         ("COPY public.events (id, body) FROM stdin;", ["1\tone", "2\ttwo; (x)"]),
         (
             "INSERT INTO t VALUES",
-            ["(1, 'it''s', ST_GeomFromText('POINT(1 2)')),", "(2, 'a\\'b;c', NULL);"],
+            ["(1, 'it''s', ST_GeomFromText('POINT(1 2)')),", "(2, 'a\\'b;c', ST_MakePoint(1, 2));"],
         ),
         ("insert ignore into `s`.`t`(a,b) values", ['(1,"q"),', "(2,3)"]),
         ("COPY orders (id, note) FROM stdin;", ["7\tlast"]),  # its end cut off: to the text's
@@ -95,6 +95,20 @@ def test_insert_rows_and_copy_lines_are_read_whole() -> None:
     assert all(text.startswith(row, at) for s in found for at, row in s.rows)
     # A statement ends after its last row: what follows is not a row.
     assert text[found[2].end :].startswith("ON DUPLICATE KEY")
+
+
+def test_a_string_ending_in_a_backslash_is_read_as_postgresql_writes_it() -> None:
+    # Standard SQL (PostgreSQL's pg_dump): a backslash is a character, and 'C:\' a
+    # whole string; read as MySQL's escape, it took the quote, and the rows ended there.
+    rows = ",\n".join(
+        f"({i}, '{'C:' + chr(92) if i % 50 == 7 else 'path'}', 'CANARY-{i} ')" for i in range(300)
+    )
+    text = f"INSERT INTO t (a, b, c) VALUES\n{rows};\nSELECT 1;\n"
+    (found,) = sql.statements(text, {})
+    assert len(found.rows) == 300 and found.rows[7][1] == "(7, 'C:\\', 'CANARY-7 '),"
+    plan = chunk_document(_parsed(text), SETTINGS, {})
+    assert all(c.text.startswith("INSERT INTO t (a, b, c) VALUES\n(") for c in plan.chunks[:-1])
+    assert _canaries(plan) == list(range(300))
 
 
 def test_a_long_insert_is_chunked_in_rows_each_chunk_under_the_table_and_its_columns() -> None:
@@ -210,14 +224,14 @@ def test_row_cuts_read_a_statement_spanning_many_cuts_once(
     cuts = [text.index(f"\n({i})") + 1 for i in range(100, 1000, 100)]
     cuts.append(text.index("SELECT"))
     read: list[int] = []
-    original = sql._ROW
+    original = sql._ROWS
 
     class Counting:
         def match(self, where: str, at: int) -> re.Match[str] | None:
             read.append(at)
-            return original.match(where, at)
+            return original[0].match(where, at)
 
-    monkeypatch.setattr(sql, "_ROW", Counting())
+    monkeypatch.setattr(sql, "_ROWS", (Counting(), original[1]))
     found = sql.row_cuts(text, cuts, {})
     assert found[:-1] == [(cut, "INSERT INTO t VALUES") for cut in cuts[:-1]]
     assert found[-1] is None  # past the statement's end
