@@ -28,7 +28,7 @@ CREATE TABLE `orders` (
   `customer` varchar(64) NOT NULL DEFAULT 'a, b)',
   `note` text,
   PRIMARY KEY (`id`),
-  KEY `by_customer` (`customer`, `note` DESC),
+  KEY `by_customer` (`customer`, `id` DESC),
   CONSTRAINT `fk` FOREIGN KEY (`customer`) REFERENCES `c` (`name`)
 ) ENGINE=InnoDB;
 
