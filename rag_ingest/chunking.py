@@ -181,7 +181,35 @@ def csv_form(text: str) -> CsvForm | None:
     if widths.most_common(1)[0][0] > 1:
         first = [item for item in first if len(item[2]) > 1] or first
     head, body, header = first[0]
+    if _headerless(header, [record for _, _, record in first[1:]]):
+        return CsvForm(dialect, [], head, head, 0)
     return CsvForm(dialect, header, head, body, 0)
+
+
+# A cell a header would not hold: a number (an amount, a percentage) or a date or time.
+_VALUE = re.compile(
+    r"[-+]?[$€£¥]?[-+]?(?:\d[\d,.' ]*)?\d(?:[eE][-+]?\d+)?%?"
+    r"|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\S*)?"
+    r"|\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _headerless(first: list[str], rows: list[list[str]]) -> bool:
+    """Whether a CSV's first record is data, not a header: a number, a date or a time
+    over a column of them (a sensor's or a ledger's export without column names), and
+    no name over such a column, nor a number over names (the sniffer's test). A year
+    (2024) over numbers is a column's name; text over text tells nothing."""
+    votes = 0
+    for i, cell in enumerate(cell.strip() for cell in first):
+        column = [row[i].strip() for row in rows if i < len(row) and row[i].strip()]
+        if not cell or not column:
+            continue
+        values = sum(bool(_VALUE.fullmatch(value)) for value in column) >= 0.9 * len(column)
+        if values != bool(_VALUE.fullmatch(cell)):
+            return False
+        votes += values and not _YEAR.fullmatch(cell)
+    return votes > 0
 
 
 def _unclosed(text: str, begin: int, dialect: dict[str, Any]) -> bool:
@@ -273,7 +301,8 @@ def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
     first = next(body, None)
     if first is None:
         return None
-    return _Table(form.head, len(text), line(form.header), itertools.chain([first], body))
+    header = line(form.header) if form.header else ""  # "": none, its first record data
+    return _Table(form.head, len(text), header, itertools.chain([first], body))
 
 
 def _sql_tables(text: str, known: dict[str, str] | None, size: int, count: Any) -> list[_Table]:
@@ -298,12 +327,14 @@ def _table_pieces(
     table: _Table, size: int, encoding: Any, count: Any
 ) -> list[tuple[str, int]] | None:
     """The table's rows grouped into chunks of at most ``size`` tokens, each under the
-    header (a row too long for one, a CSV's long text field, in parts, each under it);
+    header, if it has one (a row too long for one, a CSV's long text field, in parts,
+    each under it);
     None when the header alone leaves no room, or the table is its header alone (a
     one-row table: split it as text instead, or nothing would keep it)."""
     if not table.rows:
         return None
-    budget = size - count(table.header + "\n")
+    top = table.header + "\n" if table.header else ""
+    budget = size - count(top)
     if budget < size // 4:
         return None
     pieces: list[tuple[str, int]] = []
@@ -317,11 +348,11 @@ def _table_pieces(
         # only near the budget: counting every piece took CSVs 28% longer.
         nonlocal group, used
         carried: list[tuple[int, str, int]] = []
-        piece = table.header + "\n" + "\n".join(row for _, row, _ in group)
+        piece = top + "\n".join(row for _, row, _ in group)
         while len(group) > 1 and used > budget - _END_SLACK and count(piece) > size:
             used -= group[-1][2]
             carried.insert(0, group.pop())
-            piece = table.header + "\n" + "\n".join(row for _, row, _ in group)
+            piece = top + "\n".join(row for _, row, _ in group)
         pieces.append((piece, group[0][0]))
         group, used = carried, sum(cost for _, _, cost in carried)
 
@@ -334,7 +365,7 @@ def _table_pieces(
         if cost > budget:
             # Less a margin: tokens may merge where the header's line break meets a part.
             for part, _, _ in _enforce_limit(row, budget - 2, encoding, count):
-                pieces.append((table.header + "\n" + part, offset))
+                pieces.append((top + part, offset))
             continue
         group.append((offset, row, cost))
         used += cost

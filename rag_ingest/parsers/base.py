@@ -53,7 +53,7 @@ class CsvForm:
     (``chunking.csv_form``), so runs of its rows chunked apart read them alike."""
 
     dialect: dict[str, Any]  # csv.reader's keywords
-    header: list[str]  # over every chunk's rows
+    header: list[str]  # over every chunk's rows ([]: none, the first record is data)
     head: int  # where the header starts in the text at hand (a preamble before it)
     body: int  # where the rows start in the text at hand
     line: int  # the lines before that text in the file (for warnings' line numbers)

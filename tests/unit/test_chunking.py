@@ -1257,3 +1257,30 @@ def test_a_csv_s_preamble_is_chunked_as_text_and_its_header_heads_the_rows() -> 
         parsed = ParsedDocument("csv", [Segment(text)], parser="text")
         chunks = chunk_document(parsed, _csv_settings(), {}).chunks
         assert len(chunks) > 2 and all(c.text.startswith(header) for c in chunks)
+
+
+def test_a_csv_whose_first_record_is_data_has_no_header_to_repeat() -> None:
+    # A sensor's export: times and readings from the first line. Taken for the header,
+    # its first reading headed every chunk, a false row in each.
+    rows = [
+        f"2026-01-{i % 28 + 1:02d} 10:{i % 60:02d}:00,{20 + i / 10:.1f},{i * 3}" for i in range(300)
+    ]
+    ledger = [f"{i};$1{i:03d}.50;-12.5%;CANARY-{i}" for i in range(300)]
+    for text, first in (("\n".join(rows) + "\n", rows[0]), ("\n".join(ledger) + "\n", ledger[0])):
+        parsed = ParsedDocument("csv", [Segment(text)], parser="text")
+        chunks = chunk_document(parsed, _csv_settings(), {}).chunks
+        assert len(chunks) > 2 and chunks[0].text.startswith(first + "\n")
+        lines = [line for c in chunks for line in c.text.split("\n")]
+        assert lines == text.splitlines()  # each record once, in order, under no header
+    # A header of years over numbers is a header; so is one with any text in it, and
+    # a header over text.
+    for text, header in (
+        ("2024,2025\n" + "".join(f"{i},{i * 2}\n" for i in range(300)), "2024,2025\n"),
+        ("Region,2024\n" + "".join(f"r{i},{i}\n" for i in range(300)), "Region,2024\n"),
+        ("id,1\n" + "".join(f"{i},{i}\n" for i in range(300)), "id,1\n"),
+        ("1,2\n" + "".join(f"a{i},b{i}\n" for i in range(300)), "1,2\n"),
+        ("7,1\n" + "".join(f"a{i},{i}\n" for i in range(300)), "7,1\n"),
+    ):
+        parsed = ParsedDocument("csv", [Segment(text)], parser="text")
+        chunks = chunk_document(parsed, _csv_settings(), {}).chunks
+        assert len(chunks) > 2 and all(c.text.startswith(header) for c in chunks), header
