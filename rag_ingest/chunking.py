@@ -477,6 +477,10 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
         return "\n\n## ", 2
     if parsed.file_type == "csv" and strategy == "table":
         return "", 0  # rows, every chunk under the header the runs share
+    if strategy == "markdown" and parsed.file_type not in (*_SLIDES, "json", "yaml"):
+        # Before a heading, or a paragraph, outside code blocks (see _markdown_cuts),
+        # each run told the headings above it.
+        return "\n#", 1
     if parsed.file_type == "code" and parsed.language == "sql" and strategy == "code":
         # A dump: whole lines, or among a statement's rows, whole rows under its header.
         return "\n", 1
@@ -529,8 +533,11 @@ def line_runs(
     count = -(-len(text) // chars)
     shares = [len(text) * n // count for n in range(1, count)]
     form = csv_form(text) if parsed.file_type == "csv" else None
+    paths: _HeadingPaths | None = None
     if form is not None:
         cuts = _csv_cuts(text, form, shares)
+    elif cut_before == "\n#":
+        cuts, paths = _markdown_cuts(text, shares, chars)
     elif cut_before:
         # The first break at or past each share of the text (0: none left).
         cuts = [text.find(cut_before, share - into) + into for share in shares]
@@ -558,6 +565,7 @@ def line_runs(
             parsed,
             segments=[dataclasses.replace(parsed.segments[0], text=head + text[start:end])],
             sql_columns=known,
+            headings_above=paths.stack(start - 1) if paths is not None and start else None,
         )
         if form is not None:
             # The first run reads its header, the others take it.
@@ -565,6 +573,27 @@ def line_runs(
         runs.append((part, start - len(head), lines - head.count("\n")))
         lines += text.count("\n", start, end)
     return runs if len(runs) > 1 else []
+
+
+def _markdown_cuts(text: str, shares: list[int], chars: int) -> tuple[list[int], _HeadingPaths]:
+    """Where to cut a long Markdown text near each share: at the first heading past it,
+    or, with none within half a run, at the first paragraph's start; never in a code
+    block. With the headings' paths, to tell each run the headings above it."""
+    blocks = _code_blocks(text)
+    headings = _headings(text, blocks)
+    starts = [start for start, _, _ in headings]
+    fenced = in_code_fence(text, blocks)
+    cuts = []
+    for share in shares:
+        i = bisect.bisect_left(starts, share)
+        if i < len(starts) and starts[i] - share <= chars // 2:
+            cuts.append(starts[i])
+            continue
+        cut = text.find("\n\n", share)
+        while cut >= 0 and fenced(cut):
+            cut = text.find("\n\n", cut + 2)
+        cuts.append(cut + 2 if cut >= 0 else 0)
+    return cuts, _HeadingPaths(headings)
 
 
 def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) -> ChunkPlan:
@@ -828,10 +857,14 @@ class _HeadingPaths:
     file (40,000 records, each under its heading) spent 65 s of its 72 there, and one
     of 107 MB failed parse.timeout."""
 
-    def __init__(self, headings: list[tuple[int, int, str]]) -> None:
-        self.starts: list[int] = []
-        self.paths: list[list[tuple[int, str]]] = []
-        stack: list[tuple[int, str]] = []
+    def __init__(
+        self, headings: list[tuple[int, int, str]], above: list[tuple[int, str]] | None = None
+    ) -> None:
+        """``above``: the headings (level, title) over the text's start, for a run of a
+        longer one (:func:`line_runs`)."""
+        self.starts: list[int] = [-1] if above else []
+        self.paths: list[list[tuple[int, str]]] = [list(above)] if above else []
+        stack: list[tuple[int, str]] = list(above or [])
         for start, level, title in headings:
             while stack and stack[-1][0] >= level:
                 stack.pop()
@@ -843,7 +876,7 @@ class _HeadingPaths:
         """The path of the headings at or before ``offset``; with ``scope``, of those at
         or after ``scope`` only (a slide's title heads that slide alone)."""
         last = bisect.bisect_right(self.starts, offset)
-        first = bisect.bisect_left(self.starts, scope, 0, last)
+        first = bisect.bisect_left(self.starts, scope, 0, last) if scope > 0 else 0
         if first == last:
             return ""
         if first == 0:
@@ -856,6 +889,11 @@ class _HeadingPaths:
                 stack.pop()
             stack.append((level, title))
         return " > ".join(title for _, title in stack)
+
+    def stack(self, offset: int) -> list[tuple[int, str]]:
+        """The headings (level, title) over ``offset``."""
+        last = bisect.bisect_right(self.starts, offset)
+        return list(self.paths[last - 1]) if last else []
 
 
 def chunk_document(
@@ -967,7 +1005,8 @@ def chunk_document(
     # A text or code file's text is the file's own (decoded, CRLF as LF): its chunks can
     # say their lines, and code the definition each belongs to.
     lines = outline(text, parsed.language) if parsed.file_type in ("code", "text") else None
-    heading_paths = _HeadingPaths(headings) if headings else None
+    above = parsed.headings_above
+    heading_paths = _HeadingPaths(headings, above) if headings or above else None
     seen: set[str] = set()
     for item in bounded:
         digest = content_hash(item.text)

@@ -98,6 +98,8 @@ class ParsedDocument:
     csv_form: CsvForm | None = None
     # A run of a long SQL dump: the whole file's tables' column lists (rag_ingest.sql).
     sql_columns: dict[str, str] | None = None
+    # A run of a long Markdown text: the headings (level, title) over its start.
+    headings_above: list[tuple[int, str]] | None = None
 
     @property
     def text(self) -> str:

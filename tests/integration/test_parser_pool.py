@@ -553,6 +553,51 @@ async def test_a_long_sql_dump_is_chunked_in_runs_each_under_its_statement_s_hea
     assert seen == list(range(400)) and plan.chunks[0].metadata["symbol"] == "orders"
 
 
+async def test_a_long_markdown_file_is_chunked_in_runs_under_the_headings_above_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 100 MB Markdown file took 28.3 s in one task (past ~400 MB, parse.timeout):
+    past a size, runs cut at headings on every worker, each told the headings above
+    its start, so its chunks' heading paths are the whole's."""
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    path = tmp_path / "guide.md"
+    path.write_text(
+        "".join(
+            f"# Part {n}\n\n"
+            + "".join(
+                f"## Topic {n}.{k}\n\nCANARY-{n}-{k} "
+                + "word " * (30 + (n * 7 + k * 13) % 50)
+                + "\n\n"
+                for k in range(6)
+            )
+            for n in range(10)
+        )
+    )
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    options = ParseOptions(markup_fast_size=1024)  # read as its source, not by docling
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        parsed, plan, calls = await _recorded(path, settings, options, chunking)
+        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert runs == -(-len(parsed.text) // 4000) > 2, calls
+        plans.append(plan)
+    assert [(c.text, c.metadata) for c in plans[0].chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    seen = []
+    for chunk in plans[0].chunks:
+        for n, k in re.findall(r"CANARY-(\d+)-(\d+) ", chunk.text):
+            assert chunk.metadata["heading_path"].startswith(f"Part {n}")
+            seen.append((int(n), int(k)))
+        assert (
+            parsed.text[chunk.metadata["start_index"] : chunk.metadata["end_index"]] == chunk.text
+        )
+    assert seen == [(n, k) for n in range(10) for k in range(6)]
+
+
 async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:
     import gzip
 

@@ -1284,3 +1284,76 @@ def test_a_csv_whose_first_record_is_data_has_no_header_to_repeat() -> None:
         parsed = ParsedDocument("csv", [Segment(text)], parser="text")
         chunks = chunk_document(parsed, _csv_settings(), {}).chunks
         assert len(chunks) > 2 and all(c.text.startswith(header) for c in chunks), header
+
+
+def _long_markdown() -> str:
+    """Chapters of sections, code blocks with '# comment' lines and blank lines in them,
+    and a long section of paragraphs under no heading for a while."""
+    parts = []
+    for n in range(12):
+        parts.append(f"# Chapter {n}\n\nIntro of chapter {n}.\n")
+        for k in range(4):
+            parts.append(f"## Section {n}.{k}\n\nCANARY-{n}-{k} " + "text " * 60 + "\n")
+            if k == 1:
+                parts.append("```bash\n# run it\n\n# Not a heading\nmake all\n```\n")
+        if n == 5:
+            # Code blocks with blank lines in them between the paragraphs: no cut there.
+            block = "```python\n" + "".join(f"x{i} = {i}\n\n" for i in range(30)) + "```\n\n"
+            parts.append(
+                "".join(f"Paragraph {i} of the long part. " * 8 + "\n\n" + block for i in range(40))
+            )
+    return "\n".join(parts)
+
+
+def test_a_long_markdown_text_is_cut_in_runs_at_headings_each_told_the_headings_above() -> None:
+    from rag_ingest.chunking import _code_blocks, _HeadingPaths, _headings, line_runs
+
+    text = _long_markdown()
+    parsed = ParsedDocument("markdown", [Segment(text)], parser="markdown-source[utf-8]")
+    settings = ChunkSettings(chunk_tokens=96, overlap_tokens=0, whole_document_tokens=0)
+    chars = len(text) // 8 + 1
+    runs = line_runs(parsed, settings, chars)
+    assert len(runs) == 8
+    assert "".join(run.text for run, _, _ in runs) == text
+    blocks = _code_blocks(text)
+    paths = _HeadingPaths(_headings(text, blocks))
+    cut_at = []
+    for run, offset, lines in runs[1:]:
+        assert lines == text.count("\n", 0, offset)
+        assert not any(start < offset < end for start, _, end in blocks)  # no block cut
+        # At a heading, or at a paragraph where none is near (the long part).
+        cut_at.append(run.text.split(" ")[0].split("\n")[0])
+        assert text[offset - 2 : offset] == "\n\n"
+        assert run.headings_above == paths.stack(offset - 1)
+    # In the long part, at a paragraph's start: a code block's, not a line inside one.
+    assert cut_at == ["##", "```python", "```python", "```python", "Paragraph", "#", "##"], cut_at
+    _, joined = _chunked_in_runs(settings, runs)
+    one = chunk_document(parsed, settings, {})
+    # The same chunks as one task, paths included, but where a run's end kept two
+    # pieces apart that one task joins; a run's first chunks are under the headings
+    # above it.
+    got = {(c.text, c.metadata.get("heading_path")) for c in joined.chunks}
+    alike = {(c.text, c.metadata.get("heading_path")) for c in one.chunks}
+    assert len(got ^ alike) <= 3 * len(cut_at) and len(got & alike) > 60
+    found = [m for c in joined.chunks for m in re.findall(r"CANARY-\d+-\d+", c.text)]
+    assert found == [f"CANARY-{n}-{k}" for n in range(12) for k in range(4)]
+    for chunk in joined.chunks:
+        if "start_index" not in chunk.metadata:
+            assert chunk.text.endswith("\n```")  # a long block's part, fenced again
+            continue
+        start = chunk.metadata["start_index"]
+        assert text[start : chunk.metadata["end_index"]] == chunk.text
+        assert chunk.metadata.get("heading_path", "") == paths.at(start)
+    assert not any("Not a heading" in c.metadata.get("heading_path", "") for c in joined.chunks)
+    # Without what is above it, a run's first chunks would be under no heading.
+    later = dataclasses_replace(runs[5][0], headings_above=None)
+    assert "heading_path" not in chunk_document(later, settings, {}).chunks[0].metadata
+    # Slides, and JSON split at its keys, are not cut so.
+    for kind in ("pptx", "json"):
+        assert line_runs(ParsedDocument(kind, [Segment(text)], parser="x"), settings, chars) == []
+
+
+def dataclasses_replace(item: ParsedDocument, **changes: object) -> ParsedDocument:
+    import dataclasses
+
+    return dataclasses.replace(item, **changes)  # type: ignore[arg-type]
