@@ -328,9 +328,8 @@ def _table_pieces(
 ) -> list[tuple[str, int]] | None:
     """The table's rows grouped into chunks of at most ``size`` tokens, each under the
     header, if it has one (a row too long for one, a CSV's long text field, in parts,
-    each under it);
-    None when the header alone leaves no room, or the table is its header alone (a
-    one-row table: split it as text instead, or nothing would keep it)."""
+    each under it); None when the header alone leaves no room, or the table is its
+    header alone (a one-row table: split it as text instead, or nothing would keep it)."""
     if not table.rows:
         return None
     top = table.header + "\n" if table.header else ""
@@ -460,8 +459,9 @@ def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
 
 def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, int] | None:
     """Where a long document may be cut into runs chunked apart: before what, and how
-    far into it (a line break's end, a record's heading, or ("", 0): a CSV's record's
-    end, as csv reads it). None: in one piece."""
+    far into it (a line break's end, a record's heading; ("", 0): a CSV's record's end,
+    as csv reads it; ("\n#", 1): a Markdown heading or paragraph outside code blocks,
+    as :func:`_markdown_cuts` finds them). None: in one piece."""
     config = _file_config(settings, parsed.file_type)
     strategy = config.strategy if config else "prose"
     if parsed.file_type == "text" and strategy == "prose":
@@ -489,9 +489,9 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
 
 def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
     """Whether ``parsed`` is a text file chunked as prose (a log), a file of JSON or
-    YAML records, a CSV chunked as a table, or a SQL dump, of more than ``chars``
-    characters, to be chunked in runs of whole lines, records or rows
-    (:func:`line_runs`)."""
+    YAML records, a CSV chunked as a table, a SQL dump or a Markdown text, of more than
+    ``chars`` characters, to be chunked in runs of whole lines, records, rows or
+    sections (:func:`line_runs`)."""
     return (
         _run_break(parsed, settings) is not None
         and len(parsed.segments) == 1
@@ -517,14 +517,16 @@ def _csv_cuts(text: str, form: CsvForm, shares: list[int]) -> list[int]:
 def line_runs(
     parsed: ParsedDocument, settings: ChunkSettings, chars: int
 ) -> list[tuple[ParsedDocument, int, int]]:
-    """A long text file (a log), records (JSON Lines), a CSV's rows or a SQL dump, in
-    runs of whole lines, records or rows of about ``chars`` characters, to be chunked
-    apart and joined (:func:`join_plans` with ``at``): each run as a document of its own,
-    its offset in the whole text and the lines before it (a CSV's runs share its dialect
-    and header, ``csv_form``; a dump's its tables' columns, ``sql_columns``, and a run
-    cut among a statement's rows begins with its header, the offset and lines counting
-    it). Cut where they fall in the text alone, whatever the workers: the same file gives
-    the same chunks. [] for any other document (see :func:`in_line_runs`)."""
+    """A long text file (a log), records (JSON Lines), a CSV's rows, a SQL dump or a
+    Markdown text, in runs of whole lines, records, rows or sections of about ``chars``
+    characters, to be chunked apart and joined (:func:`join_plans` with ``at``): each
+    run as a document of its own, its offset in the whole text and the lines before it
+    (a CSV's runs share its dialect and header, ``csv_form``; a dump's its tables'
+    columns, ``sql_columns``, and a run cut among a statement's rows begins with its
+    header, the offset and lines counting it; a Markdown run is told the headings above
+    it, ``headings_above``). Cut where they fall in the text alone, whatever the
+    workers: the same file gives the same chunks. [] for any other document (see
+    :func:`in_line_runs`)."""
     run_break = _run_break(parsed, settings)
     if run_break is None or not in_line_runs(parsed, settings, chars):
         return []
