@@ -97,11 +97,10 @@ def columns(text: str) -> dict[str, str]:
     return found
 
 
-def _body(text: str, start: int) -> str | None:
-    """The text inside a parenthesis opened just before ``start``, to its match."""
-    depth = 1
-    quote = ""
-    end = min(len(text), start + _BODY_LIMIT)
+def _unquoted(text: str, start: int, end: int) -> Iterator[tuple[int, str, int]]:
+    """Each character of ``text[start:end]`` outside quotes, with its offset and the
+    depth of parentheses after it (from 0)."""
+    depth, quote = 0, ""
     for i in range(start, end):
         char = text[i]
         if quote:
@@ -109,29 +108,24 @@ def _body(text: str, start: int) -> str | None:
                 quote = ""
         elif char in "'\"`":
             quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if not depth:
-                return text[start:i]
+        else:
+            depth += (char == "(") - (char == ")")
+            yield i, char, depth
+
+
+def _body(text: str, start: int) -> str | None:
+    """The text inside a parenthesis opened just before ``start``, to its match."""
+    for i, _, depth in _unquoted(text, start, min(len(text), start + _BODY_LIMIT)):
+        if depth < 0:
+            return text[start:i]
     return None
 
 
 def _top_level(body: str) -> Iterator[str]:
     """``body``'s parts between commas outside parentheses and quotes."""
-    depth, quote, begin = 0, "", 0
-    for i, char in enumerate(body):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"`":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and not depth:
+    begin = 0
+    for i, char, depth in _unquoted(body, 0, len(body)):
+        if char == "," and not depth:
             yield body[begin:i]
             begin = i + 1
     yield body[begin:]
