@@ -20,12 +20,15 @@ def _row(escapes: bool) -> re.Pattern[str]:
     character after it in a string (MySQL), else it is a character (standard SQL,
     PostgreSQL's 'C:\\'). A doubled quote ('it''s') reads as two strings side by side,
     which a row may hold as well as one; a value may be a call with its own
-    parentheses, one level down (ST_GeomFromText('POINT(1 2)'), NOW())."""
+    parentheses, three levels down (ST_GeomFromText('POINT(1 2)'), NOW(), SQLite's
+    replace('a\nb','\n',char(10)))."""
     if escapes:
         string, quoted = r"'(?:[^'\\]++|\\.)*+'", r'"(?:[^"\\]++|\\.)*+"'
     else:
         string, quoted = r"'[^']*+'", r'"[^"]*+"'
     inner = rf"\((?:{string}|[^'()]++)*+\)"
+    for _ in range(2):
+        inner = rf"\((?:{string}|[^'()]++|{inner})*+\)"
     return re.compile(
         rf"(\((?:{string}|{quoted}|[^'\"()]++|{inner})*+\))[ \t]*+([,;]?)\s*+", re.DOTALL
     )
@@ -51,7 +54,7 @@ _CREATE = re.compile(
     rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<table>{_TABLE_NAME})\s*\(",
     re.MULTILINE | re.IGNORECASE,
 )
-_COLUMN = re.compile(rf"\s*({_NAME})\s+\S")
+_COLUMN = re.compile(rf"\s*({_NAME})(?:\s+\S|\s*$)")  # a type, or none (SQLite)
 # A CREATE TABLE body's parts that are not columns.
 _CONSTRAINTS = frozenset(
     {"primary", "key", "unique", "constraint", "index", "foreign", "check", "fulltext"}
@@ -186,17 +189,31 @@ def statement_at(text: str, start: int, known: dict[str, str]) -> Statement | No
 
 
 def statements(text: str, known: dict[str, str]) -> Iterator[Statement]:
-    """The INSERT statements and COPY blocks in ``text``, in order."""
+    """The INSERT statements and COPY blocks in ``text``, in order; those one after
+    another under the same header as one (SQLite's ``.dump`` and ``pg_dump --inserts``
+    write a statement a row)."""
     at = 0
+    pending: Statement | None = None
     while True:
         head = HEADS.search(text, at)
-        if head is None:
-            return
-        found = statement_at(text, head.start(), known)
-        if found is None:
+        found = statement_at(text, head.start(), known) if head is not None else None
+        if head is not None and found is None:
             at = head.end()
             continue
-        yield found
+        if (
+            pending is not None
+            and found is not None
+            and found.header == pending.header
+            and not text[pending.end : found.start].strip()
+        ):
+            pending.rows += found.rows
+            pending.end = found.end
+        else:
+            if pending is not None:
+                yield pending
+            pending = found
+        if head is None or found is None:
+            return
         at = max(found.end, head.end())
 
 

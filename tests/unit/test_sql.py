@@ -237,3 +237,30 @@ def test_row_cuts_read_a_statement_spanning_many_cuts_once(
     assert found[-1] is None  # past the statement's end
     # Read forward once (each cut's row again), not from the statement's head each time.
     assert read == sorted(read) and len(read) <= 1001 + len(cuts)
+
+
+def test_insert_statements_a_row_each_are_chunked_as_one_table() -> None:
+    # SQLite's .dump: a statement a row, columns without types, values built by calls.
+    rows = "".join(
+        f"INSERT INTO notes VALUES({i},'Note {i}',replace('CANARY-{i} it''s\\nok','\\n',"
+        "char(10)),NULL);\n"
+        for i in range(200)
+    )
+    text = (
+        'CREATE TABLE notes(id INTEGER PRIMARY KEY, title, body TEXT NOT NULL, "created at");\n'
+        f"{rows}-- between\n"
+        "INSERT INTO notes VALUES(200,'Note 200','CANARY-200 ',NULL);\n"
+        "INSERT INTO other VALUES(201,'CANARY-201 ');\n"
+    )
+    header = 'INSERT INTO notes (id, title, body, "created at") VALUES'
+    found = list(sql.statements(text, sql.columns(text)))
+    assert [(s.header, len(s.rows)) for s in found] == [
+        (header, 200),  # a comment between ends it, as another table does
+        (header, 1),
+        ("INSERT INTO other VALUES", 1),
+    ]
+    plan = chunk_document(_parsed(text), SETTINGS, {})
+    tables = [c for c in plan.chunks if c.text.startswith(header + "\n(")]
+    assert len(tables) > 10
+    assert all(line.endswith("NULL);") for c in tables for line in c.text.split("\n")[1:])
+    assert _canaries(plan) == list(range(202))
