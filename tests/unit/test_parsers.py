@@ -1929,7 +1929,27 @@ def test_encoded_data_in_text_is_left_out(tmp_path: Path) -> None:
         + "-----END CERTIFICATE-----\nthe end\n"
     )
     assert parsed.text.count("\n") == text.count("\n")
-    assert parsed.warnings == ["5,299 characters of encoded (base64) data left out"]
+    assert parsed.warnings == ["5,299 characters of encoded (base64 or hex) data left out"]
+
+
+def test_binary_data_written_as_hex_is_left_out(tmp_path: Path) -> None:
+    # A dump's BLOBs: MySQL's 0x... and X'...', PostgreSQL's bytea \x... in COPY.
+    png = "89504E470D0A1A0A" * 64  # 512 bytes
+    text = (
+        f"INSERT INTO files VALUES (1,'logo.png',_binary 0x{png},'CANARY-A'),"
+        f"(2,'b.png',X'{png}','CANARY-B');\n"
+        f"COPY public.files (id, data) FROM stdin;\n3\t\\x{png.lower()}\tCANARY-C\n\\.\n"
+        "short hex stays: 0xDEADBEEF, x'00ff', \\x41\n"
+    )
+    parsed = parse_file(_file(tmp_path, "files.sql", text.encode()), "files.sql", OPTIONS)
+    stub = "[binary data, 512 bytes]"
+    assert parsed.text == (
+        f"INSERT INTO files VALUES (1,'logo.png',_binary {stub},'CANARY-A'),"
+        f"(2,'b.png',{stub},'CANARY-B');\n"
+        f"COPY public.files (id, data) FROM stdin;\n3\t{stub}\tCANARY-C\n\\.\n"
+        "short hex stays: 0xDEADBEEF, x'00ff', \\x41\n"
+    )
+    assert parsed.warnings == ["3,079 characters of encoded (base64 or hex) data left out"]
 
 
 def test_json_records_become_a_block_each(tmp_path: Path) -> None:
