@@ -467,7 +467,7 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
     if parsed.file_type == "text" and strategy == "prose":
         return "\n", 1  # a log: whole lines
     if (
-        parsed.file_type in ("json", "yaml")
+        parsed.file_type in ("json", "yaml", "xml")
         and parsed.parser.startswith(f"{parsed.file_type}-records")
         and strategy == "markdown"
     ):
@@ -477,7 +477,7 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
         return "\n\n## ", 2
     if parsed.file_type == "csv" and strategy == "table":
         return "", 0  # rows, every chunk under the header the runs share
-    if strategy == "markdown" and parsed.file_type not in (*_SLIDES, "json", "yaml"):
+    if strategy == "markdown" and parsed.file_type not in (*_SLIDES, "json", "yaml", "xml"):
         # Before a heading, or a paragraph, outside code blocks (see _markdown_cuts),
         # each run told the headings above it.
         return "\n#", 1

@@ -64,6 +64,8 @@ _PICTURED = frozenset({"docx", "pptx", "xlsx", "odt", "odp", "epub"})
 # How many messages down an attached message's attachments are read (a mail forwarded
 # as an attachment, itself holding one): past it they are listed, and said to be.
 _ATTACHED_DEPTH = 3
+# Text files read for records first (parsers.records): JSON, JSON Lines, YAML, XML.
+_RECORDS = frozenset({".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".xml", ".rss", ".atom"})
 
 
 def _plugin(spec: str) -> Any:
@@ -319,10 +321,12 @@ def parse_file(
 
         try:
             records = None
-            if kind.kind == "text" and suffix in (".json", ".jsonl", ".ndjson", ".yaml", ".yml"):
+            if kind.kind == "text" and suffix in _RECORDS:
                 from rag_ingest.parsers.records import parse_records
 
-                records = parse_records(path, name, yaml=suffix in (".yaml", ".yml"))
+                records = parse_records(
+                    path, name, yaml=suffix in (".yaml", ".yml"), xml=kind.language == "xml"
+                )
             parsed = records or parse_text(path, name, kind.kind, kind.language)
         except BinaryContentError:
             if kind.guessed:  # an unknown extension and binary bytes: some binary format

@@ -1,5 +1,6 @@
-"""JSON, JSON Lines and YAML that hold records (a list of objects: an API export, a
-ticket dump, a log of events, an Ansible task list, a stream of Kubernetes manifests)
+"""JSON, JSON Lines, YAML and XML that hold records (a list of objects: an API export, a
+ticket dump, a log of events, an Ansible task list, a stream of Kubernetes manifests,
+an RSS feed's items, a data dump's rows)
 as one Markdown block per record: ``key: value`` lines under a heading that says where
 it is (``## items[12]``). Split as text, a record's lines ran into the next chunk
 without its id; as blocks, a chunk holds whole records, and a record too long for one
@@ -26,15 +27,20 @@ _MAX_DEPTH = 6
 # YAML past this many characters is left as text: loading it costs ~1.7 s a MB even
 # with libyaml (measured, a 3.8 MB task list: 6.4 s; 17.5 s without libyaml).
 _MAX_YAML = 4 * 1024 * 1024
+# XML past this many characters is left as text (chunked in runs of lines): a tree and
+# its objects take ~20x the text.
+_MAX_XML = 32 * 1024 * 1024
 
 
-def parse_records(path: str, name: str, yaml: bool = False) -> ParsedDocument | None:
-    """The records in a JSON or JSON Lines (or, with ``yaml``, YAML) file, or None when
-    it holds none."""
+def parse_records(
+    path: str, name: str, yaml: bool = False, xml: bool = False
+) -> ParsedDocument | None:
+    """The records in a JSON or JSON Lines (or, with ``yaml``, YAML; with ``xml``, XML)
+    file, or None when it holds none."""
     with open(path, "rb") as f:
         data = f.read()
     text, encoding, warnings = decode_text(data, name)
-    found = _yaml_records(text) if yaml else _records(text)
+    found = _xml_records(text) if xml else _yaml_records(text) if yaml else _records(text)
     if found is None:
         return None
     where, records, rest = found
@@ -56,7 +62,7 @@ def parse_records(path: str, name: str, yaml: bool = False) -> ParsedDocument | 
         blocks.append(f"## {where}[{index}]\n" + "\n".join(lines))
     if cut:
         warnings.append(f"{cut} record(s) cut at {_MAX_LINES} lines")
-    kind = "yaml" if yaml else "json"
+    kind = "xml" if xml else "yaml" if yaml else "json"
     return ParsedDocument(
         kind,
         [Segment("\n\n".join(blocks))],
@@ -112,6 +118,73 @@ def _yaml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]
     if len(documents) >= 2 and all(isinstance(d, dict) for d in documents):
         return "", documents, {}
     return _in(documents[0]) if len(documents) == 1 else None
+
+
+def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
+    """XML that holds records (a feed's items, a data dump's rows, a wiki export's
+    pages): elements of one name that are most of the document, each an object of its
+    attributes and child elements, found under the root and up to three levels down
+    through its largest element; what is beside them on the way, the rest. None past
+    :data:`_MAX_XML`, for XML that does not parse, and for a document of prose (text
+    between elements: XHTML, DocBook), whose inline markup an object would lose."""
+    import xml.etree.ElementTree as ElementTree  # expat 2.4+ refuses entity bombs
+
+    if len(text) > _MAX_XML:
+        return None
+    # Comments are not in the tree: a config's explaining comments would be lost.
+    if sum(len(c) for c in re.findall(r"<!--.*?-->", text, re.DOTALL)) > 0.01 * len(text):
+        return None
+    try:
+        root = ElementTree.fromstring(text)
+    except (ElementTree.ParseError, ValueError):
+        return None
+    if any((element.tail or "").strip() for element in root.iter()):
+        return None
+    value: Any = {_local(root.tag): _xml_value(root)}
+    above: dict[str, Any] = {}
+    for _ in range(4):
+        found = _in(value)
+        if found is not None:
+            where, records, rest = found
+            return where, records, {**above, **rest}
+        if not isinstance(value, dict) or not value:
+            return None
+        key = max(value, key=lambda k: _size(value[k]))
+        others = {k: v for k, v in value.items() if k != key}
+        if not isinstance(value[key], dict) or _size(value[key]) < 4 * _size(others):
+            return None
+        above.update(others)
+        value = value[key]
+    return None
+
+
+def _local(tag: str) -> str:
+    """A tag's or attribute's name without its namespace (``{http://...}entry``)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _xml_value(element: Any) -> Any:
+    """An element as JSON would hold it: its text alone, or an object of its attributes,
+    its children (a list where a name repeats) and its text (``text``)."""
+    value: dict[str, Any] = {}
+    for name, item in element.attrib.items():
+        value[_local(name) if _local(name) not in value else name] = item  # xml:lang, lang
+    repeated: set[str] = set()
+    for child in element:
+        key, item = _local(child.tag), _xml_value(child)
+        if key not in value:
+            value[key] = item
+        elif key in repeated:
+            value[key].append(item)
+        else:
+            value[key] = [value[key], item]
+            repeated.add(key)
+    text = (element.text or "").strip()
+    if not value:
+        return text
+    if text:
+        value["text" if "text" not in value else "#text"] = text
+    return value
 
 
 class _NotJson(str):

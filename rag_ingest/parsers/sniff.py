@@ -40,9 +40,11 @@ CODE_LANGUAGES = {
 # Files named for their language, with no extension.
 _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
 _TEXT = {".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
-         ".ini", ".cfg", ".xml", ".env", ".conf"}  # fmt: skip
+         ".ini", ".cfg", ".xml", ".rss", ".atom", ".env", ".conf"}  # fmt: skip
 # Text nested by indentation: chunked at its shallowest keys or elements first.
-_TEXT_LANGUAGES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml"}
+_TEXT_LANGUAGES = {
+    ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml", ".rss": "xml", ".atom": "xml",
+}  # fmt: skip
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     # Macro-enabled, template and slide-show variants: the same parts, typed otherwise.

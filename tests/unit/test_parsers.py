@@ -3496,3 +3496,64 @@ def test_an_attachment_that_is_no_stream_is_a_warning(tmp_path: Path) -> None:
     parsed = parse_file(path, "p.pdf", OPTIONS)
     assert "CANARY-PAGE" in parsed.text
     assert parsed.warnings == ["attachment e.txt: could not be extracted (not a stream)"]
+
+
+def test_xml_records_become_a_block_each(tmp_path: Path) -> None:
+    from rag_ingest.chunking import chunk_document
+    from rag_ingest.settings import ChunkSettings
+
+    items = "".join(
+        f"<item><title>Post {i}</title><dc:creator>ann</dc:creator><category>a</category>"
+        f"<category>b</category><description>&lt;p&gt;CANARY-{i} body&lt;/p&gt;</description>"
+        "</item>\n"
+        for i in range(40)
+    )
+    feed = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Dev blog</title>\n'
+        f"{items}</channel></rss>\n"
+    )
+    parsed = parse_file(_file(tmp_path, "feed.rss", feed.encode()), "feed.rss", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("xml", "xml-records[utf-8]")
+    # What is beside the records, on the way down to them too, first; then each item
+    # under its heading, its HTML unescaped, a repeated element's values on one line.
+    assert parsed.text.startswith(
+        "version: 2.0\ntitle: Dev blog\n\n## item[0]\ntitle: Post 0\ncreator: ann\n"
+        "category: a, b\ndescription: <p>CANARY-0 body</p>\n\n## item[1]\n"
+    )
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    found = [int(n) for c in plan.chunks for n in re.findall(r"CANARY-(\d+) ", c.text)]
+    assert found == list(range(40)) and plan.chunks[-1].metadata["heading_path"].startswith("item[")
+    # A data dump's rows, their values in attributes.
+    rows = "".join(f'  <row Id="{i}" Body="&lt;b&gt;q{i}&lt;/b&gt;" />\n' for i in range(5))
+    parsed = parse_file(
+        _file(tmp_path, "Posts.xml", f"<posts>\n{rows}</posts>".encode()), "Posts.xml", OPTIONS
+    )
+    assert parsed.text.split("\n\n")[:2] == [
+        "## row[0]\nId: 0\nBody: <b>q0</b>",
+        "## row[1]\nId: 1\nBody: <b>q1</b>",
+    ]
+    # Not records, read as text as before: a config of unlike elements, prose with
+    # inline markup (its words between elements), explaining comments, a broken file,
+    # one item, and an entity bomb (expat refuses it).
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+        + ']><l><i n="1">&i;</i><i n="2">&i;</i></l>'
+    )
+    for text in (
+        "<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version></project>",
+        "<doc><p>Some <b>bold</b> words and <i>more</i> words.</p><p>Two <b>b</b> c.</p></doc>",
+        "<list><!-- Each entry below is read by the loader at start; keep them sorted -->"
+        '<e n="1"/><e n="2"/></list>',
+        "<project><deps>"
+        + "".join(f'<dep group="org.example" name="lib{i}"/>' for i in range(4))
+        + "</deps><about><text>"
+        + "A library of many parts. " * 4
+        + "</text><url>https://example.org</url></about></project>",
+        "<list><e>1</e><e>2</e>",
+        "<feed><entry><title>only one</title></entry></feed>",
+        bomb,
+    ):
+        parsed = parse_file(_file(tmp_path, "c.xml", text.encode()), "c.xml", OPTIONS)
+        assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:40]
