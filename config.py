@@ -231,7 +231,9 @@ chunk = {
         # type's entry, and a chunk's 'archive_member' names it.)
         "csv": {"strategy": "table", "chunk_tokens": 384, "overlap_tokens": 0},
         # JSON and JSON Lines holding records (a list of objects): a block per record,
-        # 'key: value' lines under its place ('## items[12]'); other JSON is text.
+        # 'key: value' lines under its place ('## items[12]'); other JSON is text. XML
+        # holding records (a feed's items, a dump's rows) takes this entry too, unless
+        # an "xml" one is given.
         "json": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         # YAML holding records (a list of mappings, or a stream of them: Kubernetes
         # manifests, an Ansible task list), the same way; other YAML is text.

@@ -454,6 +454,10 @@ def member_groups(parsed: ParsedDocument, chars: int) -> list[list[Segment]]:
 
 
 def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
+    if file_type == "xml" and "xml" not in settings.file_configs:
+        # XML's records (parsers.records) are chunked as JSON's: a default entry of their
+        # own would change every ledger's settings fingerprint, and re-ingest it all.
+        file_type = "json"
     return settings.file_configs.get(file_type) or settings.file_configs.get("text")
 
 

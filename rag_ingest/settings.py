@@ -339,7 +339,6 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "email": FileConfig(strategy="markdown"),
         "csv": FileConfig(strategy="table", chunk_tokens=384, overlap_tokens=0),
         "json": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
-        "xml": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),  # records
         "yaml": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "rtf": FileConfig(strategy="prose"),
         "transcript": FileConfig(strategy="prose"),

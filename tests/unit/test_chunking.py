@@ -827,7 +827,9 @@ def test_a_json_yaml_or_xml_file_is_split_at_its_keys_and_says_their_path(tmp_pa
         assert chunk.metadata["symbol"] == first.strip("':")  # a quoted key, unquoted
         assert lines[chunk.metadata["line_start"] - 1] == first
 
-    xml = "<types>\n" + "".join(  # the fifth entry too big for a chunk
+    # A comment explains it: not read as records (parsers.records), which lose comments.
+    xml = "<types>\n  <!-- Known types; each names its patterns. -->\n" + "".join(
+        # the fifth entry too big for a chunk
         f'  <type name="t{i}">\n'
         + f"    <comment>{SENTENCE}</comment>\n" * (6 if i == 4 else 1)
         + f"    <glob>\n      <pattern>*.t{i}</pattern>\n    </glob>\n  </type>\n"
@@ -879,7 +881,9 @@ def test_minified_json_and_xml_are_split_between_their_objects_and_elements(
     assert all(c.text.endswith("],") for c in plan.chunks[:-1])
     assert all(c.text.startswith("[") for c in plan.chunks[1:])
     # XML on one line: between its tags, never inside a text.
-    xml = "<items>" + "".join(f"<item><name>{SENTENCE}</name></item>" for _ in range(30))
+    xml = "<items><!-- one line, as the exporter writes it -->" + "".join(
+        f"<item><name>{SENTENCE}</name></item>" for _ in range(30)
+    )
     path = tmp_path / "items.xml"
     path.write_text(xml + "</items>")
     parsed = parse_file(str(path), "items.xml", ParseOptions())

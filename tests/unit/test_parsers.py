@@ -3500,7 +3500,7 @@ def test_an_attachment_that_is_no_stream_is_a_warning(tmp_path: Path) -> None:
 
 def test_xml_records_become_a_block_each(tmp_path: Path) -> None:
     from rag_ingest.chunking import chunk_document
-    from rag_ingest.settings import ChunkSettings
+    from rag_ingest.settings import ChunkSettings, FileConfig
 
     items = "".join(
         f"<item><title>Post {i}</title><dc:creator>ann</dc:creator><category>a</category>"
@@ -3524,6 +3524,13 @@ def test_xml_records_become_a_block_each(tmp_path: Path) -> None:
     plan = chunk_document(parsed, ChunkSettings(), {})
     found = [int(n) for c in plan.chunks for n in re.findall(r"CANARY-(\d+) ", c.text)]
     assert found == list(range(40)) and plan.chunks[-1].metadata["heading_path"].startswith("item[")
+    # Chunked as JSON's records are, unless an entry of XML's own says otherwise.
+    assert {c.metadata["chunk_strategy"] for c in plan.chunks} == {"markdown"}
+    defaults = ChunkSettings().file_configs
+    own = ChunkSettings(file_configs={**defaults, "xml": FileConfig(strategy="prose")})
+    assert {c.metadata["chunk_strategy"] for c in chunk_document(parsed, own, {}).chunks} == {
+        "prose"
+    }
     # A data dump's rows, their values in attributes.
     rows = "".join(f'  <row Id="{i}" Body="&lt;b&gt;q{i}&lt;/b&gt;" />\n' for i in range(5))
     parsed = parse_file(
