@@ -3561,6 +3561,9 @@ def test_xml_records_become_a_block_each(tmp_path: Path) -> None:
         "<list><e>1</e><e>2</e>",
         "<feed><entry><title>only one</title></entry></feed>",
         bomb,
+        # An external entity is not fetched: the file is refused as XML, read as text.
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><i a="1">&x;</i><i a="2"/></r>',
     ):
         parsed = parse_file(_file(tmp_path, "c.xml", text.encode()), "c.xml", OPTIONS)
         assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:40]
+        assert "root:" not in parsed.text
