@@ -3567,3 +3567,38 @@ def test_xml_records_become_a_block_each(tmp_path: Path) -> None:
         parsed = parse_file(_file(tmp_path, "c.xml", text.encode()), "c.xml", OPTIONS)
         assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:40]
         assert "root:" not in parsed.text
+
+
+def test_a_large_xml_dump_s_records_are_read_as_a_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest.parsers import records
+
+    monkeypatch.setattr(records, "_MAX_XML", 1000)  # past it: read as a stream
+    pages = "".join(
+        f"<page><title>Page {i}</title><revision><text>CANARY-{i} body &amp; more</text>"
+        "</revision></page>\n"
+        for i in range(50)
+    )
+    dump = (
+        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10">\n'
+        f"<siteinfo><sitename>Wiki</sitename></siteinfo>\n{pages}</mediawiki>\n"
+    )
+    parsed = parse_file(_file(tmp_path, "dump.xml", dump.encode()), "dump.xml", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("xml", "xml-records[utf-8]")
+    blocks = parsed.text.split("\n\n")
+    assert blocks[:3] == [
+        "version: 0.10\nsitename: Wiki",
+        "## page[0]\ntitle: Page 0\nrevision.text: CANARY-0 body & more",
+        "## page[1]\ntitle: Page 1\nrevision.text: CANARY-1 body & more",
+    ]
+    assert len(blocks) == 51
+    # As for a smaller file: prose, comments and broken XML stay text.
+    for text in (
+        "<doc>" + "<p>Some <b>bold</b> words.</p>" * 60 + "</doc>",
+        "<list><!-- " + "why " * 100 + "-->" + '<e n="1"/>' * 100 + "</list>",
+        "<list>" + '<e n="1"/>' * 200,
+        "<r>" + '<e n="1"/>' * 60 + "<notes>" + "word " * 100 + "</notes></r>",  # not most
+    ):
+        parsed = parse_file(_file(tmp_path, "big.xml", text.encode()), "big.xml", OPTIONS)
+        assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:30]
