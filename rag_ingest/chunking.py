@@ -538,7 +538,7 @@ def line_runs(
     text = parsed.segments[0].text
     count = -(-len(text) // chars)
     shares = [len(text) * n // count for n in range(1, count)]
-    form = csv_form(text) if parsed.file_type == "csv" else None
+    form = (parsed.csv_form or csv_form(text)) if parsed.file_type == "csv" else None
     paths: _HeadingPaths | None = None
     if form is not None:
         cuts = _csv_cuts(text, form, shares)

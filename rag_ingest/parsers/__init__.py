@@ -257,6 +257,10 @@ def parse_file(
         from rag_ingest.parsers.transcript import parse_transcript
 
         parsed = parse_transcript(path, name)
+    elif kind.kind == "parquet":
+        from rag_ingest.parsers.data import parse_parquet
+
+        parsed = parse_parquet(path, name)
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 

@@ -60,7 +60,7 @@ _BY_EXTENSION = {
     ".epub": "epub", ".vtt": "transcript", ".srt": "transcript", ".sbv": "transcript",
     ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
-    ".vcard": "calendar",
+    ".vcard": "calendar", ".parquet": "parquet",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -103,7 +103,7 @@ _MIMETYPES = {
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "archive",
+    "epub", "vsdx", "xps", "archive", "parquet",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -117,7 +117,7 @@ _NO_TEXT = {
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
                      ".wasm", ".bin"), "a binary"),
     **dict.fromkeys((".ttf", ".otf", ".woff", ".woff2", ".eot"), "a font"),
-    **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".parquet", ".pkl", ".npy"), "a data file"),
+    **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".pkl", ".npy"), "a data file"),
     # A program that draws its pages: read as text, a 1.7 MB manual became 19,839 chunks.
     **dict.fromkeys((".ps", ".eps"), "PostScript (convert it to PDF)"),
 }  # fmt: skip
@@ -313,6 +313,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "archive"  # a tar archive (POSIX or GNU headers)
     if head.startswith(b"{\\rtf"):
         return "rtf"
+    if head.startswith(b"PAR1"):
+        return "parquet"
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"  # Outlook's winmail.dat
     if is_transcript(head):

@@ -3602,3 +3602,84 @@ def test_a_large_xml_dump_s_records_are_read_as_a_stream(
     ):
         parsed = parse_file(_file(tmp_path, "big.xml", text.encode()), "big.xml", OPTIONS)
         assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:30]
+
+
+def test_a_parquet_file_is_a_table_of_its_rows_under_its_column_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    import pyarrow
+    import pyarrow.parquet as parquet
+
+    from rag_ingest.chunking import chunk_document, join_plans, line_runs
+    from rag_ingest.errors import CorruptDocumentError, MissingExtraError
+    from rag_ingest.settings import ChunkSettings, FileConfig
+
+    table = pyarrow.table(
+        {
+            "id": list(range(300)),
+            # Semicolons in every title: sniffed, they could pass for the delimiter.
+            "title": [f"Doc {i}; part; two" for i in range(300)],
+            "body": [f'CANARY-{i} says "hi", then\na new line' for i in range(300)],
+            "tags": [["a", "b"]] * 300,
+            "at": [datetime.datetime(2026, 1, 2, 3, 4)] * 300,
+            "blob": [b"\x00\x01\x02"] * 300,
+            "score": [None if i % 7 == 0 else i / 4 for i in range(300)],
+        }
+    )
+    path = tmp_path / "shard.parquet"
+    parquet.write_table(table, path, row_group_size=64)
+    header = ["id", "title", "body", "tags", "at", "blob", "score"]
+    for name in ("shard.parquet", "shard-00001"):  # by its name, or by its bytes
+        unnamed = tmp_path / name
+        unnamed.write_bytes(path.read_bytes())
+        parsed = parse_file(str(unnamed), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("csv", "parquet")
+    first = next(csv.reader(io.StringIO(parsed.text.split("\n1,")[0])))
+    assert first == header
+    rows = list(csv.reader(io.StringIO(parsed.text)))[1:]
+    assert rows[0] == [
+        "0", "Doc 0; part; two", 'CANARY-0 says "hi", then\na new line', '["a", "b"]',
+        "2026-01-02T03:04:00", "[binary data, 3 bytes]", "",
+    ]  # fmt: skip
+    settings = ChunkSettings(
+        file_configs={"csv": FileConfig(strategy="table", chunk_tokens=128, overlap_tokens=0)},
+        whole_document_tokens=0,
+    )
+
+    def records(plan: Any) -> list[int]:
+        found = []
+        for chunk in plan.chunks:
+            head, *got = csv.reader(io.StringIO(chunk.text))
+            assert head == header
+            found += [int(row[0]) for row in got if row[2].startswith(f"CANARY-{row[0]} ")]
+        return found
+
+    assert records(chunk_document(parsed, settings, {})) == list(range(300))
+    # In runs, each read with the file's dialect and columns.
+    runs = line_runs(parsed, settings, len(parsed.text) // 4 + 1)
+    assert len(runs) == 4
+    plans = [chunk_document(run, settings, {}) for run, _, _ in runs]
+    assert records(join_plans(plans, [(o, n) for _, o, n in runs])) == list(range(300))
+    # Numbers under columns named by numbers (pandas' default names): the names are the
+    # header still, not a first row of data, in one task or in runs.
+    numbers = tmp_path / "numbers.parquet"
+    parquet.write_table(
+        pyarrow.table({"0": list(range(2000)), "1": [i * 2 for i in range(2000)]}), numbers
+    )
+    parsed = parse_file(str(numbers), "numbers.parquet", OPTIONS)
+    for chunks in (
+        chunk_document(parsed, settings, {}).chunks,
+        [c for run, _, _ in line_runs(parsed, settings, len(parsed.text) // 3 + 1)
+         for c in chunk_document(run, settings, {}).chunks],
+    ):  # fmt: skip
+        assert len(chunks) > 3 and all(c.text.startswith("0,1\n") for c in chunks)
+    # Broken, or without pyarrow: said so.
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + bytes(range(256)) * 4)
+    with pytest.raises(CorruptDocumentError, match="not a readable Parquet file"):
+        parse_file(str(broken), "broken.parquet", OPTIONS)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(MissingExtraError, match=r"rag-ingest\[data\]"):
+        parse_file(str(path), "shard.parquet", OPTIONS)
