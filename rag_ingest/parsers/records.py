@@ -46,34 +46,23 @@ def parse_records(
         if streamed is None:
             return None
         blocks, cut = streamed
-        if cut:
-            warnings.append(f"{cut} record(s) cut at {_MAX_LINES} lines")
-        return ParsedDocument(
-            "xml",
-            [Segment("\n\n".join(blocks))],
-            parser=f"xml-records[{encoding}]",
-            warnings=warnings,
-        )
-    found = _xml_records(text) if xml else _yaml_records(text) if yaml else _records(text)
-    if found is None:
-        return None
-    where, records, rest = found
-    blocks = []
-    if rest:
-        blocks.append("\n".join(_lines(rest)))
-    cut = 0
-    strays = sum(isinstance(r, _NotJson) for r in records)
-    if strays:
-        warnings.append(f"{strays} line(s) not a JSON object, kept as written")
-    for index, record in enumerate(records):
-        if isinstance(record, _NotJson):
-            blocks.append(f"## {where}[{index}]\n{record}")
-            continue
-        lines = _lines(record)
-        if len(lines) > _MAX_LINES:
-            cut += 1
-            lines = lines[:_MAX_LINES]
-        blocks.append(f"## {where}[{index}]\n" + "\n".join(lines))
+    else:
+        found = _xml_records(text) if xml else _yaml_records(text) if yaml else _records(text)
+        if found is None:
+            return None
+        where, records, rest = found
+        blocks = ["\n".join(_lines(rest))] if rest else []
+        strays = sum(isinstance(r, _NotJson) for r in records)
+        if strays:
+            warnings.append(f"{strays} line(s) not a JSON object, kept as written")
+        cut = 0
+        for index, record in enumerate(records):
+            if isinstance(record, _NotJson):
+                blocks.append(f"## {where}[{index}]\n{record}")
+                continue
+            block, was_cut = _block(where, index, record)
+            blocks.append(block)
+            cut += was_cut
     if cut:
         warnings.append(f"{cut} record(s) cut at {_MAX_LINES} lines")
     kind = "xml" if xml else "yaml" if yaml else "json"
@@ -83,6 +72,17 @@ def parse_records(
         parser=f"{kind}-records[{encoding}]",
         warnings=warnings,
     )
+
+
+def _block(where: str, index: int, record: Any) -> tuple[str, bool]:
+    """A record's block under its heading, and whether it was cut at :data:`_MAX_LINES`."""
+    lines = _lines(record)
+    return f"## {where}[{index}]\n" + "\n".join(lines[:_MAX_LINES]), len(lines) > _MAX_LINES
+
+
+def _commented(text: str) -> bool:
+    """Whether XML explains itself in comments (a config): they are not in the tree."""
+    return sum(len(c) for c in re.findall(r"<!--.*?-->", text, re.DOTALL)) > 0.01 * len(text)
 
 
 def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
@@ -138,17 +138,14 @@ def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] 
     """XML that holds records (a feed's items, a data dump's rows, a wiki export's
     pages): elements of one name that are most of the document, each an object of its
     attributes and child elements, found under the root and up to three levels down
-    through its largest element; what is beside them on the way, the rest. None past
-    :data:`_MAX_XML` (see :func:`_xml_stream`), for XML that does not parse, for XML
-    with comments (not in the tree: a config's explanations), and for a document of
-    prose (text between elements: XHTML, DocBook), whose inline markup an object would
-    lose."""
+    through its largest element; what is beside them on the way, the rest (XML past
+    :data:`_MAX_XML` is read by :func:`_xml_stream`). None for XML that does not parse,
+    for XML with comments (not in the tree: a config's explanations), and for a document
+    of prose (text between elements: XHTML, DocBook), whose inline markup an object
+    would lose."""
     import xml.etree.ElementTree as ElementTree  # expat 2.4+ refuses entity bombs
 
-    if len(text) > _MAX_XML:
-        return None
-    # Comments are not in the tree: a config's explaining comments would be lost.
-    if sum(len(c) for c in re.findall(r"<!--.*?-->", text, re.DOTALL)) > 0.01 * len(text):
+    if _commented(text):
         return None
     try:
         root = ElementTree.fromstring(text)
@@ -182,7 +179,7 @@ def _xml_stream(text: str) -> tuple[list[str], int] | None:
     records were cut at :data:`_MAX_LINES` lines. None as :func:`_xml_records` says."""
     import xml.etree.ElementTree as ElementTree
 
-    if sum(len(c) for c in re.findall(r"<!--.*?-->", text, re.DOTALL)) > 0.01 * len(text):
+    if _commented(text):
         return None
     parser: Any = ElementTree.XMLPullParser(events=("start", "end"))
     by_name: dict[str, list[str]] = {}
@@ -202,14 +199,12 @@ def _xml_stream(text: str) -> tuple[list[str], int] | None:
                     return None  # words between elements: prose
                 if depth != 1:
                     continue
-                name, value = _local(element.tag), _xml_value(element)
-                lines = _lines(value) if isinstance(value, dict) else [_scalar(value)]
-                if len(lines) > _MAX_LINES:
-                    cut += 1
-                    lines = lines[:_MAX_LINES]
+                name = _local(element.tag)
                 found = by_name.setdefault(name, [])
-                found.append(f"## {name}[{len(found)}]\n" + "\n".join(lines))
-                sizes[name] = sizes.get(name, 0) + len(found[-1])
+                block, was_cut = _block(name, len(found), _xml_value(element))
+                found.append(block)
+                cut += was_cut
+                sizes[name] = sizes.get(name, 0) + len(block)
                 root.remove(element)
         parser.close()
     except ElementTree.ParseError:

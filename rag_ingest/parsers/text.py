@@ -40,7 +40,8 @@ _ENCODED = re.compile(
     re.MULTILINE,
 )
 # Binary data written as hex (a SQL dump's BLOB as MySQL's 0x... or X'...', a bytea as
-# PostgreSQL's \x...): 256+ digits. Kept, a 1 MB image became ~3,000 chunks of digits.
+# PostgreSQL's \x...): 256+ digits. A 1 MB bytea in a pg_dump became 3,100 chunks of
+# digits (one case only, as base64 is not: MySQL's 0X1F... passed for it already).
 _HEX = re.compile(r"(?:0[xX]|\\x)([0-9A-Fa-f]{256,})|(?<![\w'])[xX]'([0-9A-Fa-f]{256,})'")
 
 
