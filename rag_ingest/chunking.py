@@ -315,8 +315,10 @@ def _sql_tables(text: str, known: dict[str, str] | None, size: int, count: Any) 
     return [
         _Table(found.start, found.end, found.header, found.rows)
         for found in sql.statements(text, known)
-        # A short one stays with the statements around it.
-        if found.end - found.start > size and count(text[found.start : found.end]) > size
+        # A short one stays with the statements around it. Counted on a bounded start:
+        # SQLite's statements of one table are one, a whole dump long.
+        if found.end - found.start > size
+        and count(text[found.start : min(found.end, found.start + 16 * size)]) > size
     ]
 
 
