@@ -261,6 +261,10 @@ def parse_file(
         from rag_ingest.parsers.data import parse_parquet
 
         parsed = parse_parquet(path, name)
+    elif kind.kind == "arrow":
+        from rag_ingest.parsers.data import parse_arrow
+
+        parsed = parse_arrow(path, name)
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 

@@ -60,7 +60,7 @@ _BY_EXTENSION = {
     ".epub": "epub", ".vtt": "transcript", ".srt": "transcript", ".sbv": "transcript",
     ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
-    ".vcard": "calendar", ".parquet": "parquet",
+    ".vcard": "calendar", ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -103,7 +103,7 @@ _MIMETYPES = {
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "archive", "parquet",
+    "epub", "vsdx", "xps", "archive", "parquet", "arrow",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -315,6 +315,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "rtf"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(b"ARROW1"):
+        return "arrow"  # an Arrow IPC file, Feather v2 (a stream has no mark to know)
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"  # Outlook's winmail.dat
     if is_transcript(head):
@@ -399,6 +401,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_name == "mbox":
         # No "From " line opens it: read as text (a binary one is refused there).
         return FileKind("text", note=f"named {suffix} but not a mailbox")
+    if by_name == "arrow" and head.startswith(b"\xff\xff\xff\xff"):
+        return FileKind("arrow")  # an Arrow IPC stream (a dataset's save_to_disk), by name
     if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:

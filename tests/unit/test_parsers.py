@@ -3683,3 +3683,34 @@ def test_a_parquet_file_is_a_table_of_its_rows_under_its_column_names(
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingExtraError, match=r"rag-ingest\[data\]"):
         parse_file(str(path), "shard.parquet", OPTIONS)
+
+
+def test_arrow_and_feather_files_are_tables_as_parquet_is(tmp_path: Path) -> None:
+    import csv
+
+    import pyarrow
+    import pyarrow.feather as feather
+    import pyarrow.ipc as ipc
+
+    from rag_ingest.errors import CorruptDocumentError
+
+    table = pyarrow.table(
+        {"id": list(range(50)), "text": [f'CANARY-{i}, "quoted"; x' for i in range(50)]}
+    )
+    feather.write_feather(table, tmp_path / "a.feather")
+    with ipc.new_file(tmp_path / "file.arrow", table.schema) as writer:
+        writer.write_table(table, max_chunksize=16)
+    # A dataset's save_to_disk: the stream format, no mark but its name.
+    with ipc.new_stream(tmp_path / "data-00000-of-00001.arrow", table.schema) as writer:
+        writer.write_table(table, max_chunksize=16)
+    (tmp_path / "unnamed").write_bytes((tmp_path / "a.feather").read_bytes())
+    for name in ("a.feather", "file.arrow", "data-00000-of-00001.arrow", "unnamed"):
+        parsed = parse_file(str(tmp_path / name), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("csv", "arrow"), name
+        rows = list(csv.reader(io.StringIO(parsed.text)))
+        assert rows == [["id", "text"]] + [[str(i), f'CANARY-{i}, "quoted"; x'] for i in range(50)]
+        assert parsed.csv_form is not None and parsed.csv_form.header == ["id", "text"]
+    broken = tmp_path / "broken.arrow"
+    broken.write_bytes(b"ARROW1\x00\x00" + bytes(range(256)))
+    with pytest.raises(CorruptDocumentError, match="not a readable Arrow file"):
+        parse_file(str(broken), "broken.arrow", OPTIONS)
