@@ -20,8 +20,8 @@ from rag_ingest.parsers.base import CsvForm, ParsedDocument, Segment
 
 __all__ = ["parse_arrow", "parse_parquet"]
 
-# The CSV the rows are written as, told to the chunker as is: sniffed, a text column
-# full of semicolons could pass for the delimiter.
+# The CSV the rows are written as, told to the chunker as is, with the header: sniffed,
+# columns named by numbers over numbers (pandas' 0, 1, ...) passed for a row of data.
 _DIALECT = {
     "delimiter": ",",
     "doublequote": True,
@@ -74,7 +74,7 @@ def _as_table(name: str, names: list[str], batches: Iterable[Any], parser: str) 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names)
-    body = out.tell()
+    body = len(out.getvalue())
     rows = 0
     for batch in batches:
         columns = [column.to_pylist() for column in batch.columns]
