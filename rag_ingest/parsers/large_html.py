@@ -56,7 +56,7 @@ def parse_large_html(path: str, name: str, why: str) -> ParsedDocument:
         import html_to_markdown
     except ImportError as exc:
         raise MissingExtraError("large HTML pages (html-to-markdown)", "office") from exc
-    from rag_ingest.parsers.office import decoded_html, html_title, titled
+    from rag_ingest.parsers.office import decoded_html, headed, html_title
 
     data = Path(path).read_bytes()
     text, charset = decoded_html(data)
@@ -77,9 +77,7 @@ def parse_large_html(path: str, name: str, why: str) -> ParsedDocument:
             " words: read as its text, its tags dropped"
         )
         markdown = shown
-    title = html_title(data)
-    if title and not titled(markdown, title):
-        markdown = f"# {title}\n\n{markdown}"
+    markdown = headed(markdown, html_title(data))
     if not markdown.strip():
         raise BlankDocumentError(f"{name}: no text: nothing to index")
     parser = ("html-text" if lost else "html-to-markdown") + (

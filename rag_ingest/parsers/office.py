@@ -27,7 +27,7 @@ from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
-__all__ = ["check_zip", "decoded_html", "html_title", "parse_html", "parse_office", "titled"]
+__all__ = ["check_zip", "decoded_html", "headed", "html_title", "parse_html", "parse_office"]
 
 
 def check_zip(path: str, name: str, max_size: int, max_ratio: float) -> None:
@@ -619,6 +619,16 @@ def _badge_line(line: bytes) -> bool:
     return bool(urls) and all(b".svg" in u or b"badge" in u or b"shields.io" in u for u in urls)
 
 
+def headed(text: str, title: str | None, description: str | None = None) -> str:
+    """``text`` with its description, then its title as a heading, atop it, unless it
+    has them near its top already."""
+    if description and description not in text[:2000]:
+        text = f"{description}\n\n{text}"
+    if title and not titled(text, title):
+        text = f"# {title}\n\n{text}"
+    return text
+
+
 def titled(text: str, title: str) -> bool:
     """Whether ``text`` has ``title`` as a heading near its top already, or its first
     heading names it as whole words ('# npm-view @11.19.1' for 'npm-view', '# Error code
@@ -888,12 +898,7 @@ def _markdown_source(path: str, name: str, why: str) -> ParsedDocument:
     body, front = _front_matter(whole[:65536].encode("utf-8", "surrogatepass"))
     if front:
         text = body.decode("utf-8", "surrogatepass") + whole[65536:]
-        title, description = _front_text(front)
-        if description and description not in text[:2000]:
-            text = f"{description}\n\n{text}"
-        if title and not titled(text, title):
-            text = f"# {title}\n\n{text}"
-        parsed.segments[0].text = text
+        parsed.segments[0].text = headed(text, *_front_text(front))
     parsed.warnings.append(why)
     return parsed
 
@@ -1014,11 +1019,7 @@ def _parse_docling(
         title, description = html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)
-        if description and description not in text[:2000]:
-            text = f"{description}\n\n{text}"
-        if title and not titled(text, title):
-            text = f"# {title}\n\n{text}"
-        segments.append(Segment(text))
+        segments.append(Segment(headed(text, title, description)))
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
     if not segments and not images and not (embedded and embedded.images):
