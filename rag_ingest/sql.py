@@ -168,9 +168,11 @@ def statement_at(text: str, start: int, known: dict[str, str]) -> Statement | No
     when none starts there."""
     insert = _INSERT.match(text, start)
     if insert is not None:
-        read = list(_rows(text, insert.end()))
-        rows: list[tuple[int, str]] = [(begin, row) for begin, row, _ in read]
-        end = read[-1][2] if read else insert.end()
+        rows: list[tuple[int, str]] = []
+        end = insert.end()
+        for begin, row, after in _rows(text, end):
+            rows.append((begin, row))
+            end = after
         return Statement(start, end, _insert_header(insert, known), rows) if rows else None
     copy = _COPY.match(text, start)
     if copy is None:
