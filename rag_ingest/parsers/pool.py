@@ -51,6 +51,7 @@ from rag_ingest.parsers.archive import (
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import inner_name, unpack
+from rag_ingest.parsers.data import TablePlan, read_rows, table_plan
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
 from rag_ingest.parsers.sniff import is_pdf
@@ -189,18 +190,19 @@ def parse_and_chunk(
     split_pages: int = 0,
     split_archives: bool = False,
     run_chars: int = 0,
-) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan | ArchivePlan | ParsedDocument:
+) -> tuple[ParsedDocument, ChunkPlan] | SplitPlan | ArchivePlan | TablePlan | ParsedDocument:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
     The parsed text is dropped from the returned document (segments emptied):
     only the chunks travel back to the parent. A PDF long enough to split (see
     :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, an
-    archive of many files as its :class:`ArchivePlan`, and a document with scans to
-    read, or a text file or records of more than ``run_chars`` characters (0: none), comes back
+    archive of many files as its :class:`ArchivePlan`, a Parquet or Arrow file of more
+    than ``run_chars`` (0: none) as its :class:`TablePlan`, and a document with scans to
+    read, or a text file or records of more than ``run_chars`` characters, comes back
     parsed but not chunked.
     """
-    got = parse_or_plan(path, name, options, split_pages, split_archives)
-    if isinstance(got, (SplitPlan, ArchivePlan)) or got.scans:
+    got = parse_or_plan(path, name, options, split_pages, split_archives, run_chars // 2)
+    if isinstance(got, (SplitPlan, ArchivePlan, TablePlan)) or got.scans:
         return got
     if run_chars and in_line_runs(got, chunk_settings, run_chars):
         return got  # a long log or JSON Lines: chunked in runs on every worker
@@ -208,15 +210,36 @@ def parse_and_chunk(
 
 
 def parse_or_plan(
-    path: str, name: str, options: ParseOptions, split_pages: int = 0, split_archives: bool = False
-) -> ParsedDocument | SplitPlan | ArchivePlan:
+    path: str,
+    name: str,
+    options: ParseOptions,
+    split_pages: int = 0,
+    split_archives: bool = False,
+    split_rows: int = 0,
+) -> ParsedDocument | SplitPlan | ArchivePlan | TablePlan:
     """:func:`parse_file` with its scans left to read (``scans``), or a long PDF's
-    :class:`SplitPlan`, or (``split_archives``) an archive's :class:`ArchivePlan`."""
+    :class:`SplitPlan`, or (``split_archives``) an archive's :class:`ArchivePlan`, or
+    (``split_rows``: characters a part) a long Parquet or Arrow file's :class:`TablePlan`."""
     return (
         _long_pdf(path, name, options, split_pages)
         or (_many_files(path, name, options) if split_archives else None)
+        or (_long_table(path, name, options, split_rows) if split_rows else None)
         or parse_file(path, name, options, defer_scans=True)
     )
+
+
+def chunk_rows(
+    plan: TablePlan,
+    name: str,
+    part: int,
+    chunk_settings: ChunkSettings,
+    base_metadata: dict[str, Any],
+) -> tuple[ParsedDocument, ChunkPlan, int]:
+    """One part of a long table read and chunked, with its text's length: where the next
+    part's text starts in the whole (:func:`join_plans`)."""
+    parsed = read_rows(plan, name, part)
+    size = len(parsed.segments[0].text)
+    return (*chunk_parsed(parsed, chunk_settings, base_metadata), size)
 
 
 def chunk_parsed(
@@ -264,6 +287,27 @@ def _long_pdf(path: str, name: str, options: ParseOptions, min_pages: int) -> Sp
     if kind.kind != "pdf":
         return None
     plan = split_plan(path, name, options.pdf_mode, min_pages)
+    if plan is not None and kind.note:
+        plan.warnings.append(kind.note)
+    return plan
+
+
+def _long_table(path: str, name: str, options: ParseOptions, chars: int) -> TablePlan | None:
+    """The :class:`TablePlan` of a Parquet or Arrow file of more than ``chars`` that no
+    plugin claims, else None (parsed whole)."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if any(extension == suffix for extension, _ in options.plugins):
+        return None
+    with open(path, "rb") as f:
+        if not f.read(6).startswith((b"PAR1", b"ARROW1", b"\xff\xff\xff\xff")):
+            return None  # anything else skips detect()'s checks here
+    try:
+        kind = detect(path, name)
+        if kind.kind not in ("parquet", "arrow"):
+            return None
+        plan = table_plan(path, name, kind.kind, chars)
+    except DocumentError:
+        return None  # parse_file raises it again, with the same words
     if plan is not None and kind.note:
         plan.warnings.append(kind.note)
     return plan
@@ -451,6 +495,7 @@ class ParserPool:
             got = await self.run(
                 name, parse_or_plan, path, name, options, self.split_pages, self.split_archives
             )
+            assert not isinstance(got, TablePlan)  # only when asked for (split_rows)
             parsed = await self._parsed(path, name, got, options)
             if parsed.scans:
                 parsed = await self._read_scans(path, name, parsed, options)
@@ -482,6 +527,8 @@ class ParserPool:
             )
             if isinstance(got, tuple):
                 parsed, plan = got
+            elif isinstance(got, TablePlan):
+                parsed, plan = await self._chunk_rows(name, got, chunk_settings, base_metadata)
             else:
                 parsed = await self._parsed(path, name, got, options)
                 if parsed.scans:
@@ -536,6 +583,31 @@ class ParserPool:
             done = [await chunk(part) for part in parts]
         parsed.segments = []
         return parsed, join_plans([plan for _, plan in done], at)
+
+    async def _chunk_rows(
+        self,
+        name: str,
+        table: TablePlan,
+        chunk_settings: ChunkSettings,
+        base_metadata: dict[str, Any],
+    ) -> tuple[ParsedDocument, ChunkPlan]:
+        """A long table read and chunked in parts of its rows, each a task under the time
+        limit, on every worker at once; the first part that fails fails the document."""
+
+        def part(i: int) -> Awaitable[tuple[ParsedDocument, ChunkPlan, int]]:
+            return self.run(name, chunk_rows, table, name, i, chunk_settings, base_metadata)
+
+        if self.settings.mode == "process":
+            done = await gather_or_cancel(*(part(i) for i in range(len(table.parts))))
+        else:  # a thread's time limit runs from submission: one after another
+            done = [await part(i) for i in range(len(table.parts))]
+        at, offset = [], 0
+        for _, _, size in done:
+            at.append((offset, 0))  # a table's chunks name no lines
+            offset += size
+        parsed = done[0][0]
+        parsed.warnings[:0] = table.warnings
+        return parsed, join_plans([plan for _, plan, _ in done], at)
 
     async def _read_scans(
         self, path: str, name: str, parsed: ParsedDocument, options: ParseOptions
@@ -618,6 +690,7 @@ class ParserPool:
             got = await self.run(
                 nested.name, parse_or_plan, nested.path, nested.name, inner, 0, True
             )
+            assert not isinstance(got, TablePlan)  # only when asked for (split_rows)
             return await self._parsed(nested.path, nested.name, got, inner)
         except DocumentError as exc:
             return exc

@@ -598,6 +598,86 @@ async def test_a_long_markdown_file_is_chunked_in_runs_under_the_headings_above_
     assert seen == [(n, k) for n in range(10) for k in range(6)]
 
 
+@pytest.mark.parametrize("kind", ["parquet", "one row group", "arrow stream"])
+async def test_a_long_parquet_or_arrow_file_is_read_and_chunked_in_parts_of_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A 153 MB Parquet shard (231 million characters as CSV) went past
+    parse.memory_limit read whole in one worker: past a size, parts of its rows are read
+    and chunked on every worker, the whole text never in one process (91 s)."""
+    import csv
+    import io
+
+    import pyarrow
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as parquet
+
+    from rag_ingest.errors import ParserCrashedError
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings, FileConfig
+
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    table = pyarrow.table(
+        {
+            "id": list(range(400)),
+            "text": [f"CANARY-ROW-{i}, " + "word " * (5 + i % 11) for i in range(400)],
+        }
+    )
+    name = "data-00000-of-00001.arrow" if kind == "arrow stream" else "shard.parquet"
+    path = tmp_path / name
+    if kind == "arrow stream":
+        with ipc.new_stream(path, table.schema) as writer:
+            writer.write_table(table, max_chunksize=64)
+    else:
+        parquet.write_table(table, path, row_group_size=1000 if kind == "one row group" else 64)
+    table_config = FileConfig(strategy="table", chunk_tokens=64, overlap_tokens=0)
+    chunking = ChunkSettings(file_configs={"csv": table_config}, whole_document_tokens=0)
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        parts = calls[calls.index("parse_and_chunk") + 1 :]
+        # ~29,000 characters as CSV, ~33,000 bytes of data: parts of ~4,000.
+        assert parts == ["chunk_rows"] * len(parts) and len(parts) >= len(parsed.text) // 4000
+        plans.append(plan)
+    assert [(c.text, c.metadata) for c in plans[0].chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    # Every row once, under the header.
+    seen = []
+    for chunk in plans[0].chunks:
+        header, *rows = csv.reader(io.StringIO(chunk.text))
+        assert header == ["id", "text"]
+        seen += [int(row[0]) for row in rows if row[1].startswith(f"CANARY-ROW-{row[0]}, ")]
+    assert seen == list(range(400))
+    count = len(plans[0].chunks)
+    assert [c.metadata["chunk_index"] for c in plans[0].chunks] == list(range(count))
+    assert {(c.metadata["chunk_count"], c.metadata["k"]) for c in plans[0].chunks} == {(count, "v")}
+    # Its tokens are the whole text's, which the pool's parse (not split) reads.
+    assert plans[0].token_count == chunk_document(parsed, chunking, {}).token_count
+    assert plans[0].text_length == len(parsed.text)
+    if kind == "arrow stream":
+        return  # known by its name only
+    # Named as something else, it is still read by its bytes, in parts, and said so.
+    renamed = tmp_path / "export.csv"
+    renamed.write_bytes(path.read_bytes())
+    pool = ParserPool(ParseSettings(mode="thread"), ParseOptions())
+    try:
+        calls = _recording(pool)
+        got, plan = await pool.parse_and_chunk(str(renamed), renamed.name, chunking, {})
+    finally:
+        pool.close()
+    assert calls.count("chunk_rows") > 2 and len(plan.chunks) == len(plans[0].chunks)
+    assert any(w.startswith("named .csv but is") for w in got.warnings), got.warnings
+    # A plugin that claims its extension reads it, whatever its length.
+    claimed = ParseOptions(plugins=((".parquet", "tests.hostile_parsers:crash"),))
+    pool = ParserPool(ParseSettings(mode="process", workers=1), claimed)
+    try:
+        with pytest.raises(ParserCrashedError):
+            await pool.parse_and_chunk(str(path), path.name, chunking, {})
+    finally:
+        pool.close()
+
+
 async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> None:
     import gzip
 

@@ -3614,6 +3614,7 @@ def test_a_parquet_file_is_a_table_of_its_rows_under_its_column_names(
 
     from rag_ingest.chunking import chunk_document, join_plans, line_runs
     from rag_ingest.errors import CorruptDocumentError, MissingExtraError
+    from rag_ingest.parsers.data import read_rows, table_plan
     from rag_ingest.settings import ChunkSettings, FileConfig
 
     table = pyarrow.table(
@@ -3662,6 +3663,16 @@ def test_a_parquet_file_is_a_table_of_its_rows_under_its_column_names(
     assert len(runs) == 4
     plans = [chunk_document(run, settings, {}) for run, _, _ in runs]
     assert records(join_plans(plans, [(o, n) for _, o, n in runs])) == list(range(300))
+    # A long one is read in parts of its rows (parsers.pool): their texts joined are the
+    # whole's, the first beginning with the header, the others told it.
+    assert table_plan(str(path), "shard.parquet", "parquet", len(parsed.text) * 2) is None
+    plan = table_plan(str(path), "shard.parquet", "parquet", len(parsed.text) // 7)
+    assert plan is not None and len(plan.parts) > 2
+    parts = [read_rows(plan, "shard.parquet", i) for i in range(len(plan.parts))]
+    assert "".join(part.text for part in parts) == parsed.text
+    assert [p.csv_form and (p.csv_form.header, p.csv_form.body > 0) for p in parts] == [
+        (header, True)
+    ] + [(header, False)] * (len(parts) - 1)
     # Numbers under columns named by numbers (pandas' default names): the names are the
     # header still, not a first row of data, in one task or in runs.
     numbers = tmp_path / "numbers.parquet"
