@@ -24,7 +24,14 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression, unpacked
-from rag_ingest.parsers.sniff import CODE_LANGUAGES, FileKind, detect, needs_ocr, no_text
+from rag_ingest.parsers.sniff import (
+    CODE_LANGUAGES,
+    JSON_SUFFIXES,
+    FileKind,
+    detect,
+    needs_ocr,
+    no_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,7 +72,7 @@ _PICTURED = frozenset({"docx", "pptx", "xlsx", "odt", "odp", "epub"})
 # as an attachment, itself holding one): past it they are listed, and said to be.
 _ATTACHED_DEPTH = 3
 # Text files read for records first (parsers.records): JSON, JSON Lines, YAML, XML.
-_RECORDS = frozenset({".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".xml", ".rss", ".atom"})
+_RECORDS = JSON_SUFFIXES | {".jsonl", ".ndjson", ".yaml", ".yml", ".xml", ".rss", ".atom"}
 
 
 def _plugin(spec: str) -> Any:

@@ -92,7 +92,37 @@ def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | No
         value = json.loads(text)
     except (ValueError, RecursionError):  # nested past the parser's depth: as text
         return _json_lines(text)
-    return _in(value)
+    return _found(value)
+
+
+def _found(
+    value: Any, path: bool = True
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
+    """:func:`_in` of ``value``, or up to three levels down through its largest value
+    when that is most of it (``{"hits": {"total": 9, "hits": [...]}}``, a GraphQL
+    answer's ``data.repository.issues.nodes``, an XML root's one child), what is beside
+    them on the way in the rest. ``path``: the keys on the way kept, in ``where`` and
+    the rest's keys (a config's ``waiters.Ready.acceptors``: the key naming the thing
+    the records belong to is data); an XML document's element names on the way (its
+    root, an RSS feed's ``channel``) are not."""
+    above: dict[str, Any] = {}
+    prefix = ""
+    for _ in range(4):
+        found = _in(value)
+        if found is not None:
+            where, records, rest = found
+            rest = {f"{prefix}{k}": v for k, v in rest.items()}
+            return f"{prefix}{where}", records, {**above, **rest}
+        if not isinstance(value, dict) or not value:
+            return None
+        key = max(value, key=lambda k: _size(value[k]))
+        others = {k: v for k, v in value.items() if k != key}
+        if not isinstance(value[key], dict) or _size(value[key]) < 4 * _size(others):
+            return None
+        above.update({f"{prefix}{k}": v for k, v in others.items()})
+        prefix = f"{prefix}{key}." if path else ""
+        value = value[key]
+    return None
 
 
 def _in(value: Any) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
@@ -131,7 +161,7 @@ def _yaml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]
         return None
     if len(documents) >= 2 and all(isinstance(d, dict) for d in documents):
         return "", documents, {}
-    return _in(documents[0]) if len(documents) == 1 else None
+    return _found(documents[0]) if len(documents) == 1 else None
 
 
 def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
@@ -153,22 +183,7 @@ def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] 
         return None
     if any((element.tail or "").strip() for element in root.iter()):
         return None
-    value: Any = {_local(root.tag): _xml_value(root)}
-    above: dict[str, Any] = {}
-    for _ in range(4):
-        found = _in(value)
-        if found is not None:
-            where, records, rest = found
-            return where, records, {**above, **rest}
-        if not isinstance(value, dict) or not value:
-            return None
-        key = max(value, key=lambda k: _size(value[k]))
-        others = {k: v for k, v in value.items() if k != key}
-        if not isinstance(value[key], dict) or _size(value[key]) < 4 * _size(others):
-            return None
-        above.update(others)
-        value = value[key]
-    return None
+    return _found({_local(root.tag): _xml_value(root)}, path=False)
 
 
 def _xml_stream(text: str) -> tuple[list[str], int] | None:

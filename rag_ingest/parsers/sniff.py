@@ -17,7 +17,15 @@ from rag_ingest.parsers.calendar import is_calendar
 from rag_ingest.parsers.compressed import inner_name
 from rag_ingest.parsers.transcript import is_transcript
 
-__all__ = ["CODE_LANGUAGES", "FileKind", "detect", "is_pdf", "maybe_archive", "no_text"]
+__all__ = [
+    "CODE_LANGUAGES",
+    "JSON_SUFFIXES",
+    "FileKind",
+    "detect",
+    "is_pdf",
+    "maybe_archive",
+    "no_text",
+]
 
 # Extension -> language: a langchain_text_splitters.Language value where it has one (split
 # on that language's syntax), else a name of our own (generic separators, but the file is
@@ -39,11 +47,14 @@ CODE_LANGUAGES = {
 }  # fmt: skip
 # Files named for their language, with no extension.
 _CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
-_TEXT = {".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
+# JSON by other names: map features, linked data, a browser's HTTP archive.
+JSON_SUFFIXES = frozenset({".json", ".geojson", ".topojson", ".jsonld", ".har"})
+_TEXT = {".txt", ".text", ".log", *JSON_SUFFIXES, ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
          ".ini", ".cfg", ".xml", ".rss", ".atom", ".env", ".conf"}  # fmt: skip
 # Text nested by indentation: chunked at its shallowest keys or elements first.
 _TEXT_LANGUAGES = {
-    ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml", ".rss": "xml", ".atom": "xml",
+    **dict.fromkeys(JSON_SUFFIXES, "json"),
+    ".yaml": "yaml", ".yml": "yaml", ".xml": "xml", ".rss": "xml", ".atom": "xml",
 }  # fmt: skip
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
