@@ -1046,6 +1046,36 @@ def test_a_long_text_is_cut_in_runs_of_whole_lines_and_joined_whole() -> None:
     assert line_runs(parsed, prose, len(block)) == []  # chunked as set, in one
 
 
+def test_a_long_text_of_few_line_breaks_is_cut_in_runs_at_spaces_or_commas() -> None:
+    """One line of 55 MB (a text with no line breaks, minified JSON read as text) was
+    chunked in one task, 57.8 s: its runs are cut past a space, or a comma, instead."""
+    import json
+
+    from rag_ingest.chunking import line_runs
+
+    settings = ChunkSettings(chunk_tokens=24, overlap_tokens=0, whole_document_tokens=0)
+    words = " ".join(f"word{i}" for i in range(600))
+    minified = json.dumps([{"id": i, "tag": f"t{i}"} for i in range(200)], separators=(",", ":"))
+    # A line break past a run is not waited for: the runs before the last end at spaces.
+    for text, mark, count in ((words, " ", 4), (minified, ",", 4), (words * 3 + "\n", " ", 3)):
+        parsed = ParsedDocument("text", [Segment(text)], parser="text")
+        runs = line_runs(parsed, settings, -(-len(text) // 4))
+        assert len(runs) == count, text[:40]
+        assert "".join(run.text for run, _, _ in runs) == text
+        assert all(run.text.endswith(mark) for run, _, _ in runs[:-1])
+        assert [offset for _, offset, _ in runs] == [0, *itertools.accumulate(
+            len(run.text) for run, _, _ in runs[:-1]
+        )]  # fmt: skip
+        plan = _chunked_in_runs(settings, runs)[1]
+        for chunk in plan.chunks:
+            start, end = chunk.metadata["start_index"], chunk.metadata["end_index"]
+            assert text[start:end] == chunk.text
+    # A line break near the share is still where a run ends.
+    text = words[:1500] + "\n" + words[1500:]
+    runs = line_runs(ParsedDocument("text", [Segment(text)], parser="text"), settings, 1000)
+    assert runs[0][0].text == words[:1500] + "\n"
+
+
 def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
     import dataclasses
 
