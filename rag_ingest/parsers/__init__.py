@@ -75,6 +75,13 @@ _ATTACHED_DEPTH = 3
 _RECORDS = JSON_SUFFIXES | {".jsonl", ".ndjson", ".yaml", ".yml", ".xml", ".rss", ".atom"}
 
 
+def _json_start(path: str) -> bool:
+    """Whether a file's text begins as JSON does (an object or a list)."""
+    with open(path, "rb") as f:
+        head = f.read(1024).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith((b"{", b"["))
+
+
 def _plugin(spec: str) -> Any:
     module, _, attribute = spec.partition(":")
     return getattr(importlib.import_module(module), attribute)
@@ -152,6 +159,7 @@ def parse_file(
         parsed.warnings.append(f"decompressed from {packed}")
         return parsed
     kind = detect(path, name, images=options.reads_images)
+    note = kind.note
     if kind.kind in ("pdf", "xps"):
         from rag_ingest.parsers.pdf import parse_pdf
 
@@ -336,20 +344,24 @@ def parse_file(
 
         try:
             records = None
-            if kind.kind == "text" and suffix in _RECORDS:
+            if kind.kind == "text" and (suffix in _RECORDS or (kind.guessed and _json_start(path))):
                 from rag_ingest.parsers.records import parse_records
 
                 records = parse_records(
                     path, name, yaml=suffix in (".yaml", ".yml"), xml=kind.language == "xml"
                 )
+                if records is not None and kind.guessed:
+                    # Objects under a name that says nothing: a Firehose delivery, a
+                    # Hadoop job's part-00000.
+                    note = f"unknown extension {suffix or '(none)'}; JSON records"
             parsed = records or parse_text(path, name, kind.kind, kind.language)
         except BinaryContentError:
             if kind.guessed:  # an unknown extension and binary bytes: some binary format
                 what = f"binary data ({suffix or 'no extension'})"
                 raise NoTextFormatError(f"{name}: {what}: no text to index") from None
             raise
-    if kind.note:
-        parsed.warnings.append(kind.note)
+    if note:
+        parsed.warnings.append(note)
     if options.ocr is None and kind.kind in (*_PICTURED, "html", "markdown"):
         from rag_ingest.parsers.pictures import unread_in_page, unread_pictures, unread_said
 

@@ -91,8 +91,29 @@ def _records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | No
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):  # nested past the parser's depth: as text
-        return _json_lines(text)
+        return _json_lines(text) or _concatenated(text)
     return _found(value)
+
+
+def _concatenated(text: str) -> tuple[str, list[Any], dict[str, Any]] | None:
+    """Objects one after another with nothing between them (``{...}{...}``, as Kinesis
+    Firehose delivers records to S3), or None."""
+    decode = json.JSONDecoder().raw_decode
+    records: list[Any] = []
+    at = 0
+    try:
+        while True:
+            while at < len(text) and text[at].isspace():
+                at += 1
+            if at == len(text):
+                break
+            value, at = decode(text, at)
+            if not isinstance(value, dict):
+                return None
+            records.append(value)
+    except (ValueError, RecursionError):
+        return None
+    return ("", records, {}) if records else None
 
 
 def _found(
@@ -272,17 +293,21 @@ def _json_lines(text: str) -> tuple[str, list[Any], dict[str, Any]] | None:
     """JSON Lines: an object on every line that is not blank, or on nine in ten of them
     and two or more (an export's last line cut short, a stray line: each kept as written,
     a :class:`_NotJson`; before, one such line made the whole file plain text)."""
+    lines = [line for line in text.splitlines() if line.strip()]
     records: list[Any] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
+    strays = 0
+    for line in lines:
         try:
             value = json.loads(line)
         except (ValueError, RecursionError):
             value = None
-        records.append(value if isinstance(value, dict) else _NotJson(line))
-    objects = sum(not isinstance(r, _NotJson) for r in records)
-    return ("", records, {}) if objects >= 2 and objects >= 0.9 * len(records) else None
+        if not isinstance(value, dict):
+            strays += 1
+            if strays > 0.1 * len(lines):
+                return None  # a text of many lines: not read on to its end
+            value = _NotJson(line)
+        records.append(value)
+    return ("", records, {}) if len(records) - strays >= 2 else None
 
 
 def _is_records(value: Any) -> bool:

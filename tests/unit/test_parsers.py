@@ -2054,6 +2054,37 @@ def test_records_further_down_and_json_by_other_names_are_records(tmp_path: Path
         assert (parsed.file_type, parsed.text) == ("text", data)
 
 
+def test_json_records_under_a_name_that_says_nothing_are_records(tmp_path: Path) -> None:
+    """A Hadoop job's ``part-00000`` and a Kinesis Firehose delivery (objects one after
+    another, nothing between them) have no extension: they were text, their records'
+    lines run together."""
+    import json
+
+    rows = [{"id": n, "event": f"CANARY-FH-{n}", "user": {"name": "ann"}} for n in range(12)]
+    files = {
+        "part-00000": "\n\n" + "\n".join(json.dumps(r) for r in rows) + "\n",
+        "PUT-S3-stream-1-2026-12-03-08-10-00-0f6a": "\ufeff" + "".join(map(json.dumps, rows)),
+        "events.json": "\n".join(json.dumps(r, indent=1) for r in rows),  # pretty, no commas
+    }
+    for name, data in files.items():
+        parsed = parse_file(_file(tmp_path, name, data.encode()), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser[:18]) == ("json", "json-records[utf-8"), name
+        assert parsed.text.startswith("## [0]\nid: 0\nevent: CANARY-FH-0\nuser.name: ann\n\n")
+        assert parsed.text.endswith("## [11]\nid: 11\nevent: CANARY-FH-11\nuser.name: ann")
+        said = [] if name.endswith(".json") else ["unknown extension (none); JSON records"]
+        assert parsed.warnings == said
+    # Text that only begins as JSON does, or one value: text, as before.
+    for data in (
+        "{{ greeting }}, {{ name }}!\n",
+        '{"id": 1} and more',
+        '{"id": 1}\n',
+        '{"id": 1} 7 {"id": 2}',
+    ):
+        parsed = parse_file(_file(tmp_path, "template", data.encode()), "template", OPTIONS)
+        assert (parsed.file_type, parsed.text) == ("text", data)
+        assert parsed.warnings == ["unknown extension (none); treated as text"]
+
+
 def test_a_json_lines_export_cut_short_is_still_its_records(tmp_path: Path) -> None:
     """Its last line cut short (an export still being written, a download cut off): one
     line not JSON made the whole file plain text, its records' blocks and key paths lost."""
