@@ -280,6 +280,10 @@ def parse_file(
         from rag_ingest.parsers.data import parse_arrow
 
         parsed = parse_arrow(path, name)
+    elif kind.kind == "avro":
+        from rag_ingest.parsers.data import parse_avro
+
+        parsed = parse_avro(path, name)
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 

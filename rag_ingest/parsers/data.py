@@ -1,8 +1,10 @@
-"""Apache Parquet and Arrow files (a Hugging Face dataset's shards and its saved
-``.arrow`` files, a data lake's exports, Feather files) as a table: their rows as CSV
+"""Apache Parquet, Arrow and Avro files (a Hugging Face dataset's shards and its saved
+``.arrow`` files, a data lake's exports, Feather files, a Kafka Connect sink's Avro
+objects) as a table: their rows as CSV
 under their column names, chunked as a CSV is (every chunk under the header). Refused by
 name before, as data files with no text, though a dataset of documents is nothing but
-text. Read by pyarrow (Apache-2.0, extra ``data``) a batch of rows at a time; a long one
+text. Read by pyarrow (Apache-2.0) and fastavro (MIT), extra ``data``, a batch of rows
+at a time; a long one
 in parts of its rows on every worker (:func:`table_plan`), each part chunked where it is
 read.
 """
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import datetime
+import importlib
 import io
 import itertools
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,7 +25,7 @@ from typing import Any, TypeVar
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, MissingExtraError
 from rag_ingest.parsers.base import CsvForm, ParsedDocument, Segment
 
-__all__ = ["TablePlan", "parse_arrow", "parse_parquet", "read_rows", "table_plan"]
+__all__ = ["TablePlan", "parse_arrow", "parse_avro", "parse_parquet", "read_rows", "table_plan"]
 
 # The CSV the rows are written as, told to the chunker as is, with the header: sniffed,
 # columns named by numbers over numbers (pandas' 0, 1, ...) passed for a row of data.
@@ -34,6 +38,7 @@ _DIALECT = {
     "skipinitialspace": False,
 }
 _BATCH_ROWS = 8192
+_WHAT = {"parquet": "Parquet", "arrow": "Arrow", "avro": "Avro"}
 
 T = TypeVar("T")
 
@@ -46,7 +51,7 @@ class TablePlan:
     ``parse.memory_limit`` read whole)."""
 
     path: str
-    kind: str  # "parquet" or "arrow"
+    kind: str  # "parquet", "arrow" or "avro"
     names: list[str]
     parts: list[tuple[int, int]]  # rows [start, stop) of each part, in order
     warnings: list[str] = field(default_factory=list)
@@ -61,19 +66,27 @@ def parse_arrow(path: str, name: str) -> ParsedDocument:
     return _whole(path, name, "arrow")
 
 
+def parse_avro(path: str, name: str) -> ParsedDocument:
+    """An Avro object container file (its records' fields as the columns)."""
+    return _whole(path, name, "avro")
+
+
 def _whole(path: str, name: str, kind: str) -> ParsedDocument:
     return _read(path, name, kind, lambda names: _as_table(name, names, kind, _rows(path, kind)))
 
 
 def table_plan(path: str, name: str, kind: str, chars: int) -> TablePlan | None:
-    """The :class:`TablePlan` of a Parquet or Arrow file whose data (its size uncompressed,
-    about its text's as CSV) is over ``chars``, in parts of about that many, else None."""
+    """The :class:`TablePlan` of a Parquet, Arrow or Avro file whose data (its size
+    uncompressed, about its text's as CSV; an Avro file's, its first block's text times
+    its blocks) is over ``chars``, in parts of about that many, else None."""
 
     def plan(names: list[str]) -> TablePlan | None:
         if kind == "parquet":
             meta = _parquet(path).metadata
             rows = meta.num_rows
             size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        elif kind == "avro":
+            rows, size = _avro_size(path, names)
         else:
             batches = list(_arrow_batches(path))
             rows = sum(batch.num_rows for batch in batches)
@@ -102,25 +115,32 @@ def read_rows(plan: TablePlan, name: str, part: int) -> ParsedDocument:
 
 
 def _read(path: str, name: str, kind: str, then: Callable[[list[str]], T]) -> T:
-    """``then(column names)``, pyarrow's failures as a corrupt document."""
-    pyarrow = _pyarrow(name, "Parquet" if kind == "parquet" else "Arrow")
+    """``then(column names)``, the reader's failures as a corrupt document."""
+    what = _WHAT[kind]
+    failures: tuple[type[BaseException], ...]
+    if kind == "avro":
+        _module(name, what, "fastavro")
+        # A file cut short or damaged: fastavro raises these, not one error of its own.
+        failures = (ValueError, EOFError, KeyError, IndexError, OSError, zlib.error)
+    else:
+        failures = (_module(name, what, "pyarrow").ArrowException, OSError)
     try:
-        if kind == "parquet":
+        if kind == "avro":
+            names = _avro_names(path)
+        elif kind == "parquet":
             names = _parquet(path).schema_arrow.names
         else:
             names = _arrow_reader(path).schema.names
         return then(list(names))
-    except (pyarrow.ArrowException, OSError) as exc:
-        what = "Parquet" if kind == "parquet" else "Arrow"
+    except failures as exc:
         raise CorruptDocumentError(f"{name}: not a readable {what} file: {exc}") from None
 
 
-def _pyarrow(name: str, what: str) -> Any:
+def _module(name: str, what: str, module: str) -> Any:
     try:
-        import pyarrow
+        return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(f"reading {what} ({name})", "data") from exc
-    return pyarrow
 
 
 def _parquet(path: str) -> Any:
@@ -146,9 +166,65 @@ def _arrow_batches(path: str) -> Iterator[Any]:
     return iter(reader)
 
 
-def _rows(path: str, kind: str, start: int = 0, stop: int | None = None) -> Iterator[Any]:
-    """The record batches of rows [start, stop) (to the end: None); of a Parquet file,
-    only the row groups holding them are read."""
+def _avro_names(path: str) -> list[str]:
+    """An Avro file's records' field names (``value`` for records of another type)."""
+    import fastavro
+
+    with open(path, "rb") as f:
+        schema = fastavro.reader(f).writer_schema
+    if isinstance(schema, dict) and schema.get("type") == "record":
+        return [field["name"] for field in schema["fields"]]
+    return ["value"]
+
+
+def _avro_size(path: str, names: list[str]) -> tuple[int, int]:
+    """An Avro file's rows, and its text's size as CSV: its first block's, times."""
+    import fastavro
+
+    rows = sample = sampled = 0
+    with open(path, "rb") as f:
+        for block in fastavro.block_reader(f):
+            if not sampled:
+                records = [_avro_row(record, names) for record in block]
+                sample = sum(len(_cell(value)) + 1 for row in records for value in row)
+                sampled = len(records)
+            rows += block.num_records
+    return rows, sample * rows // max(sampled, 1)
+
+
+def _avro_row(record: Any, names: list[str]) -> tuple[Any, ...]:
+    return tuple(record.get(n) for n in names) if names != ["value"] else (record,)
+
+
+def _rows(path: str, kind: str, start: int = 0, stop: int | None = None) -> Iterator[list[Any]]:
+    """The rows [start, stop) (to the end: None), in batches; of a Parquet file, only
+    the row groups holding them are read, of an Avro file, only its blocks holding them."""
+    if kind == "avro":
+        yield from _avro_rows(path, start, stop)
+        return
+    for batch in _batches(path, kind, start, stop):
+        yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+
+
+def _avro_rows(path: str, start: int, stop: int | None) -> Iterator[list[Any]]:
+    import fastavro
+
+    names = _avro_names(path)
+    at = 0
+    with open(path, "rb") as f:
+        for block in fastavro.block_reader(f):
+            rows = block.num_records
+            if at + rows > start and (stop is None or at < stop):
+                low, high = max(start - at, 0), rows if stop is None else min(stop - at, rows)
+                records = itertools.islice(block, low, high)
+                yield [_avro_row(record, names) for record in records]
+            at += rows
+            if stop is not None and at >= stop:
+                return
+
+
+def _batches(path: str, kind: str, start: int, stop: int | None) -> Iterator[Any]:
+    """A Parquet or Arrow file's record batches of rows [start, stop)."""
     at = 0
     if kind == "parquet":
         table = _parquet(path)
@@ -177,10 +253,10 @@ def _as_table(
     name: str,
     names: list[str],
     parser: str,
-    batches: Iterable[Any],
+    batches: Iterable[list[Any]],
     header: bool = True,
 ) -> ParsedDocument:
-    """Record batches as CSV text under the column names, told to the chunker;
+    """Batches of rows as CSV text under the column names, told to the chunker;
     ``header``: whether the text begins with them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -194,11 +270,10 @@ def _as_table(
     for batch in batches:
         out.seek(0)
         out.truncate()
-        columns = [column.to_pylist() for column in batch.columns]
-        for row in zip(*columns, strict=True):
+        for row in batch:
             writer.writerow([_cell(value) for value in row])
         pieces.append(out.getvalue())
-        rows += batch.num_rows
+        rows += len(batch)
     if not rows:
         raise EmptyDocumentError(f"{name}: no rows")
     return ParsedDocument(

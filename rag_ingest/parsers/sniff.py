@@ -72,6 +72,7 @@ _BY_EXTENSION = {
     ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
     ".vcard": "calendar", ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow",
+    ".avro": "avro",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -114,7 +115,7 @@ _MIMETYPES = {
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "archive", "parquet", "arrow",
+    "epub", "vsdx", "xps", "archive", "parquet", "arrow", "avro",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -328,6 +329,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "parquet"
     if head.startswith(b"ARROW1"):
         return "arrow"  # an Arrow IPC file, Feather v2 (a stream has no mark to know)
+    if head.startswith(b"Obj\x01"):
+        return "avro"
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"  # Outlook's winmail.dat
     if is_transcript(head):

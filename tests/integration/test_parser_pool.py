@@ -598,8 +598,8 @@ async def test_a_long_markdown_file_is_chunked_in_runs_under_the_headings_above_
     assert seen == [(n, k) for n in range(10) for k in range(6)]
 
 
-@pytest.mark.parametrize("kind", ["parquet", "one row group", "arrow stream"])
-async def test_a_long_parquet_or_arrow_file_is_read_and_chunked_in_parts_of_its_rows(
+@pytest.mark.parametrize("kind", ["parquet", "one row group", "arrow stream", "avro"])
+async def test_a_long_data_file_is_read_and_chunked_in_parts_of_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """A 153 MB Parquet shard (231 million characters as CSV) went past
@@ -623,9 +623,16 @@ async def test_a_long_parquet_or_arrow_file_is_read_and_chunked_in_parts_of_its_
             "text": [f"CANARY-ROW-{i}, " + "word " * (5 + i % 11) for i in range(400)],
         }
     )
-    name = "data-00000-of-00001.arrow" if kind == "arrow stream" else "shard.parquet"
-    path = tmp_path / name
-    if kind == "arrow stream":
+    name = {"arrow stream": "data-00000-of-00001.arrow", "avro": "events.avro"}
+    path = tmp_path / name.get(kind, "shard.parquet")
+    if kind == "avro":
+        import fastavro
+
+        fields = [{"name": "id", "type": "long"}, {"name": "text", "type": "string"}]
+        schema = fastavro.parse_schema({"type": "record", "name": "R", "fields": fields})
+        with path.open("wb") as f:
+            fastavro.writer(f, schema, table.to_pylist(), codec="deflate", sync_interval=2000)
+    elif kind == "arrow stream":
         with ipc.new_stream(path, table.schema) as writer:
             writer.write_table(table, max_chunksize=64)
     else:
@@ -669,7 +676,7 @@ async def test_a_long_parquet_or_arrow_file_is_read_and_chunked_in_parts_of_its_
     assert calls.count("chunk_rows") > 2 and len(plan.chunks) == len(plans[0].chunks)
     assert any(w.startswith("named .csv but is") for w in got.warnings), got.warnings
     # A plugin that claims its extension reads it, whatever its length.
-    claimed = ParseOptions(plugins=((".parquet", "tests.hostile_parsers:crash"),))
+    claimed = ParseOptions(plugins=((path.suffix, "tests.hostile_parsers:crash"),))
     pool = ParserPool(ParseSettings(mode="process", workers=1), claimed)
     try:
         with pytest.raises(ParserCrashedError):

@@ -3780,6 +3780,82 @@ def test_a_parquet_file_is_a_table_of_its_rows_under_its_column_names(
         parse_file(str(path), "shard.parquet", OPTIONS)
 
 
+def test_avro_files_are_tables_of_their_records_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kafka Connect sink's Avro objects were refused as binary data."""
+    import csv
+
+    import fastavro
+
+    from rag_ingest.errors import CorruptDocumentError, MissingExtraError
+    from rag_ingest.parsers.data import read_rows, table_plan
+
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "Event",
+            "fields": [
+                {"name": "id", "type": "long"},
+                {"name": "text", "type": "string"},
+                {"name": "user", "type": {"type": "map", "values": "string"}},
+                {
+                    "name": "at",
+                    "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}],
+                },
+                {"name": "blob", "type": "bytes"},
+            ],
+        }
+    )
+    when = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.timezone.utc)
+    records = [
+        {"id": i, "text": f'CANARY-{i}, "quoted"; x', "user": {"name": "ann"},
+         "at": when if i % 2 else None, "blob": b"\x00\x01"}
+        for i in range(200)
+    ]  # fmt: skip
+    whole = None
+    for codec in ("null", "deflate", "snappy"):
+        path = tmp_path / f"{codec}.avro"
+        with path.open("wb") as f:
+            fastavro.writer(f, schema, records, codec=codec, sync_interval=512)
+        for name in (path.name, "unnamed"):  # by its name, or by its bytes
+            (tmp_path / name).write_bytes(path.read_bytes())
+            parsed = parse_file(str(tmp_path / name), name, OPTIONS)
+            assert (parsed.file_type, parsed.parser) == ("csv", "avro"), (codec, name)
+            rows = list(csv.reader(io.StringIO(parsed.text)))
+            assert rows[0] == ["id", "text", "user", "at", "blob"]
+            assert rows[1:3] == [
+                ["0", 'CANARY-0, "quoted"; x', '{"name": "ann"}', "", "[binary data, 2 bytes]"],
+                ["1", 'CANARY-1, "quoted"; x', '{"name": "ann"}', "2026-01-02T03:04:00+00:00",
+                 "[binary data, 2 bytes]"],
+            ]  # fmt: skip
+            assert len(rows) == 201 and parsed.csv_form is not None
+            whole = whole or parsed.text
+            assert parsed.text == whole
+    # In parts of its rows, read block by block: their texts joined are the whole's.
+    path = tmp_path / "deflate.avro"
+    plan = table_plan(str(path), path.name, "avro", len(whole) // 5)
+    assert plan is not None and len(plan.parts) > 3
+    assert "".join(read_rows(plan, path.name, i).text for i in range(len(plan.parts))) == whole
+    # Records of another type: one column.
+    with (tmp_path / "lines.avro").open("wb") as f:
+        fastavro.writer(f, fastavro.parse_schema("string"), ["CANARY-A", "CANARY-B"])
+    assert parse_file(str(tmp_path / "lines.avro"), "lines.avro", OPTIONS).text == (
+        "value\nCANARY-A\nCANARY-B\n"
+    )
+    # Damaged, or without fastavro: said so.
+    data = path.read_bytes()
+    damaged = [data[:20], data[: len(data) // 2], data[:-5], b"Obj\x01" + bytes(range(256))]
+    damaged += [data[:at] + bytes(8) + data[at + 8 :] for at in (405, 1532)]  # bad blocks
+    for broken in damaged:
+        (tmp_path / "broken.avro").write_bytes(broken)
+        with pytest.raises(CorruptDocumentError, match="not a readable Avro file"):
+            parse_file(str(tmp_path / "broken.avro"), "broken.avro", OPTIONS)
+    monkeypatch.setitem(sys.modules, "fastavro", None)
+    with pytest.raises(MissingExtraError, match=r"rag-ingest\[data\]"):
+        parse_file(str(path), path.name, OPTIONS)
+
+
 def test_arrow_and_feather_files_are_tables_as_parquet_is(tmp_path: Path) -> None:
     import csv
 
