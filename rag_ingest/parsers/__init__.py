@@ -284,6 +284,10 @@ def parse_file(
         from rag_ingest.parsers.data import parse_avro
 
         parsed = parse_avro(path, name)
+    elif kind.kind == "orc":
+        from rag_ingest.parsers.data import parse_orc
+
+        parsed = parse_orc(path, name)
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 

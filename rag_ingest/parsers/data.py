@@ -1,6 +1,6 @@
-"""Apache Parquet, Arrow and Avro files (a Hugging Face dataset's shards and its saved
-``.arrow`` files, a data lake's exports, Feather files, a Kafka Connect sink's Avro
-objects) as a table: their rows as CSV
+"""Apache Parquet, Arrow, ORC and Avro files (a Hugging Face dataset's shards and its
+saved ``.arrow`` files, a data lake's exports, Feather files, Hive's ORC tables, a Kafka
+Connect sink's Avro objects) as a table: their rows as CSV
 under their column names, chunked as a CSV is (every chunk under the header). Refused by
 name before, as data files with no text, though a dataset of documents is nothing but
 text. Read by pyarrow (Apache-2.0) and fastavro (MIT), extra ``data``, a batch of rows
@@ -25,7 +25,15 @@ from typing import Any, TypeVar
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, MissingExtraError
 from rag_ingest.parsers.base import CsvForm, ParsedDocument, Segment
 
-__all__ = ["TablePlan", "parse_arrow", "parse_avro", "parse_parquet", "read_rows", "table_plan"]
+__all__ = [
+    "TablePlan",
+    "parse_arrow",
+    "parse_avro",
+    "parse_orc",
+    "parse_parquet",
+    "read_rows",
+    "table_plan",
+]
 
 # The CSV the rows are written as, told to the chunker as is, with the header: sniffed,
 # columns named by numbers over numbers (pandas' 0, 1, ...) passed for a row of data.
@@ -38,7 +46,7 @@ _DIALECT = {
     "skipinitialspace": False,
 }
 _BATCH_ROWS = 8192
-_WHAT = {"parquet": "Parquet", "arrow": "Arrow", "avro": "Avro"}
+_WHAT = {"parquet": "Parquet", "arrow": "Arrow", "avro": "Avro", "orc": "ORC"}
 
 T = TypeVar("T")
 
@@ -66,6 +74,11 @@ def parse_arrow(path: str, name: str) -> ParsedDocument:
     return _whole(path, name, "arrow")
 
 
+def parse_orc(path: str, name: str) -> ParsedDocument:
+    """An Apache ORC file (Hive's tables)."""
+    return _whole(path, name, "orc")
+
+
 def parse_avro(path: str, name: str) -> ParsedDocument:
     """An Avro object container file (its records' fields as the columns)."""
     return _whole(path, name, "avro")
@@ -76,9 +89,9 @@ def _whole(path: str, name: str, kind: str) -> ParsedDocument:
 
 
 def table_plan(path: str, name: str, kind: str, chars: int) -> TablePlan | None:
-    """The :class:`TablePlan` of a Parquet, Arrow or Avro file whose data (its size
-    uncompressed, about its text's as CSV; an Avro file's, its first block's text times
-    its blocks) is over ``chars``, in parts of about that many, else None."""
+    """The :class:`TablePlan` of a Parquet, Arrow, ORC or Avro file whose data (its size
+    uncompressed, about its text's as CSV; an ORC or Avro file's, its first stripe's or
+    block's times) is over ``chars``, in parts of about that many, else None."""
 
     def plan(names: list[str]) -> TablePlan | None:
         if kind == "parquet":
@@ -87,6 +100,10 @@ def table_plan(path: str, name: str, kind: str, chars: int) -> TablePlan | None:
             size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         elif kind == "avro":
             rows, size = _avro_size(path, names)
+        elif kind == "orc":
+            table = _orc(path)
+            rows, first = table.nrows, table.read_stripe(0) if table.nstripes else None
+            size = first.nbytes * rows // max(first.num_rows, 1) if first is not None else 0
         else:
             batches = list(_arrow_batches(path))
             rows = sum(batch.num_rows for batch in batches)
@@ -129,6 +146,8 @@ def _read(path: str, name: str, kind: str, then: Callable[[list[str]], T]) -> T:
             names = _avro_names(path)
         elif kind == "parquet":
             names = _parquet(path).schema_arrow.names
+        elif kind == "orc":
+            names = _orc(path).schema.names
         else:
             names = _arrow_reader(path).schema.names
         return then(list(names))
@@ -147,6 +166,12 @@ def _parquet(path: str) -> Any:
     import pyarrow.parquet as parquet
 
     return parquet.ParquetFile(path, memory_map=True)
+
+
+def _orc(path: str) -> Any:
+    import pyarrow.orc as orc
+
+    return orc.ORCFile(path)
 
 
 def _arrow_reader(path: str) -> Any:
@@ -224,7 +249,7 @@ def _avro_rows(path: str, start: int, stop: int | None) -> Iterator[list[Any]]:
 
 
 def _batches(path: str, kind: str, start: int, stop: int | None) -> Iterator[Any]:
-    """A Parquet or Arrow file's record batches of rows [start, stop)."""
+    """A Parquet, ORC or Arrow file's record batches of rows [start, stop)."""
     at = 0
     if kind == "parquet":
         table = _parquet(path)
@@ -237,6 +262,9 @@ def _batches(path: str, kind: str, start: int, stop: int | None) -> Iterator[Any
                 groups.append(i)
             row += rows
         batches = table.iter_batches(batch_size=_BATCH_ROWS, row_groups=groups)
+    elif kind == "orc":
+        table = _orc(path)
+        batches = (table.read_stripe(i) for i in range(table.nstripes))
     else:
         batches = _arrow_batches(path)
     for batch in batches:

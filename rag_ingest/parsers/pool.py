@@ -293,17 +293,17 @@ def _long_pdf(path: str, name: str, options: ParseOptions, min_pages: int) -> Sp
 
 
 def _long_table(path: str, name: str, options: ParseOptions, chars: int) -> TablePlan | None:
-    """The :class:`TablePlan` of a Parquet, Arrow or Avro file of more than ``chars`` that no
+    """The :class:`TablePlan` of a Parquet, Arrow, ORC or Avro file of more than ``chars`` that no
     plugin claims, else None (parsed whole)."""
     suffix = PurePosixPath(name).suffix.lower()
     if any(extension == suffix for extension, _ in options.plugins):
         return None
     with open(path, "rb") as f:
-        if not f.read(6).startswith((b"PAR1", b"ARROW1", b"\xff\xff\xff\xff", b"Obj\x01")):
+        if not f.read(6).startswith((b"PAR1", b"ARROW1", b"\xff\xff\xff\xff", b"Obj\x01", b"ORC")):
             return None  # anything else skips detect()'s checks here
     try:
         kind = detect(path, name)
-        if kind.kind not in ("parquet", "arrow", "avro"):
+        if kind.kind not in ("parquet", "arrow", "avro", "orc"):
             return None
         plan = table_plan(path, name, kind.kind, chars)
     except DocumentError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 import zlib
@@ -72,7 +73,7 @@ _BY_EXTENSION = {
     ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
     ".vcard": "calendar", ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow",
-    ".avro": "avro",
+    ".avro": "avro", ".orc": "orc",
     ".zip": "archive", ".tar": "archive", ".mbox": "mbox", ".mbx": "mbox",
     # Word and PowerPoint 97-2003 (templates, .dot and .pot, are known by content: those
     # names are Graphviz and gettext files far more often).
@@ -115,7 +116,7 @@ _MIMETYPES = {
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "archive", "parquet", "arrow", "avro",
+    "epub", "vsdx", "xps", "archive", "parquet", "arrow", "avro", "orc",
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
@@ -305,6 +306,17 @@ def is_pdf(head: bytes) -> bool:
     return b"%PDF-" in head[:1024]  # at the start, or after a little junk readers skip
 
 
+def _ends_orc(path: str) -> bool:
+    """Whether a file ends as an ORC file does: its postscript's magic (field 8000, 3
+    bytes: "ORC"), then the postscript's length."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 16:
+            return False
+        f.seek(-8, os.SEEK_END)
+        return f.read(7) == b"\x82\xf4\x03\x03ORC"
+
+
 def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     """What the bytes say, when they say it clearly."""
     if is_pdf(head):
@@ -331,6 +343,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "arrow"  # an Arrow IPC file, Feather v2 (a stream has no mark to know)
     if head.startswith(b"Obj\x01"):
         return "avro"
+    if head.startswith(b"ORC") and _ends_orc(path):
+        return "orc"  # a text may begin "ORC" too: the file's postscript says it
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"  # Outlook's winmail.dat
     if is_transcript(head):
@@ -417,6 +431,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         return FileKind("text", note=f"named {suffix} but not a mailbox")
     if by_name == "arrow" and head.startswith(b"\xff\xff\xff\xff"):
         return FileKind("arrow")  # an Arrow IPC stream (a dataset's save_to_disk), by name
+    if by_name == "orc" and head.startswith(b"ORC"):
+        return FileKind("orc")  # its end damaged or cut off: read, and said unreadable
     if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
         if b"\x00" in head:

@@ -3780,6 +3780,41 @@ def test_a_parquet_file_is_a_table_of_its_rows_under_its_column_names(
         parse_file(str(path), "shard.parquet", OPTIONS)
 
 
+def test_orc_files_are_tables_as_parquet_is(tmp_path: Path) -> None:
+    import csv
+
+    import pyarrow
+    import pyarrow.orc as orc
+
+    from rag_ingest.errors import CorruptDocumentError
+    from rag_ingest.parsers.data import read_rows, table_plan
+
+    table = pyarrow.table(
+        {"id": list(range(3000)), "text": [f'CANARY-{i}, "quoted"; x' for i in range(3000)]}
+    )
+    orc.write_table(table, tmp_path / "t.orc", stripe_size=4096)
+    assert orc.ORCFile(tmp_path / "t.orc").nstripes > 2
+    (tmp_path / "unnamed").write_bytes((tmp_path / "t.orc").read_bytes())
+    for name in ("t.orc", "unnamed"):
+        parsed = parse_file(str(tmp_path / name), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("csv", "orc"), name
+        rows = list(csv.reader(io.StringIO(parsed.text)))
+        assert rows == [["id", "text"]] + [
+            [str(i), f'CANARY-{i}, "quoted"; x'] for i in range(3000)
+        ]
+    plan = table_plan(str(tmp_path / "t.orc"), "t.orc", "orc", len(parsed.text) // 5)
+    assert plan is not None and len(plan.parts) > 3
+    texts = [read_rows(plan, "t.orc", i).text for i in range(len(plan.parts))]
+    assert "".join(texts) == parsed.text
+    # A text that begins as an ORC file does is still text; a damaged ORC file is said so.
+    (tmp_path / "notes").write_bytes(b"ORCHESTRA rehearsal notes, CANARY-ORC\n")
+    assert parse_file(str(tmp_path / "notes"), "notes", OPTIONS).file_type == "text"
+    broken = tmp_path / "broken.orc"
+    broken.write_bytes((tmp_path / "t.orc").read_bytes()[:-40])
+    with pytest.raises(CorruptDocumentError, match="not a readable ORC file"):
+        parse_file(str(broken), "broken.orc", OPTIONS)
+
+
 def test_avro_files_are_tables_of_their_records_fields(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
