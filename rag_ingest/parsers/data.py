@@ -1,12 +1,11 @@
 """Apache Parquet, Arrow, ORC and Avro files (a Hugging Face dataset's shards and its
 saved ``.arrow`` files, a data lake's exports, Feather files, Hive's ORC tables, a Kafka
-Connect sink's Avro objects) as a table: their rows as CSV
-under their column names, chunked as a CSV is (every chunk under the header). Refused by
-name before, as data files with no text, though a dataset of documents is nothing but
-text. Read by pyarrow (Apache-2.0) and fastavro (MIT), extra ``data``, a batch of rows
-at a time; a long one
-in parts of its rows on every worker (:func:`table_plan`), each part chunked where it is
-read.
+Connect sink's Avro objects) as a table: their rows as CSV under their column names,
+chunked as a CSV is (every chunk under the header). Refused before, by name as data
+files with no text or as binary, though a dataset of documents is nothing but text.
+Read by pyarrow (Apache-2.0) and fastavro (MIT), extra ``data``, a batch of rows at a
+time; a long one in parts of its rows on every worker (:func:`table_plan`), each part
+chunked where it is read.
 """
 
 from __future__ import annotations
@@ -53,13 +52,13 @@ T = TypeVar("T")
 
 @dataclass
 class TablePlan:
-    """A long Parquet or Arrow file to be read in parts of its rows at once, each part
+    """A long data file to be read in parts of its rows at once, each part
     chunked by the worker that reads it: the whole file's text is never in one process
     (a 153 MB Parquet shard, 231 million characters as CSV, had gone past
     ``parse.memory_limit`` read whole)."""
 
     path: str
-    kind: str  # "parquet", "arrow" or "avro"
+    kind: str  # "parquet", "arrow", "orc" or "avro"
     names: list[str]
     parts: list[tuple[int, int]]  # rows [start, stop) of each part, in order
     warnings: list[str] = field(default_factory=list)
