@@ -490,12 +490,15 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
     if parsed.file_type == "code" and parsed.language == "sql" and strategy == "code":
         # A dump: whole lines, or among a statement's rows, whole rows under its header.
         return "\n", 1
+    if parsed.file_type == "code" and parsed.language not in MARKUPS and strategy == "code":
+        # Source code: after a blank line, before a line at the margin (see _code_cuts).
+        return "\n\n", 2
     return None
 
 
 def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
     """Whether ``parsed`` is a text file chunked as prose (a log), a file of JSON or
-    YAML records, a CSV chunked as a table, a SQL dump or a Markdown text, of more than
+    YAML records, a CSV chunked as a table, a SQL dump, a Markdown text or source code, of more than
     ``chars`` characters, to be chunked in runs of whole lines, records, rows or
     sections (:func:`line_runs`)."""
     return (
@@ -523,7 +526,7 @@ def _csv_cuts(text: str, form: CsvForm, shares: list[int]) -> list[int]:
 def line_runs(
     parsed: ParsedDocument, settings: ChunkSettings, chars: int
 ) -> list[tuple[ParsedDocument, int, int]]:
-    """A long text file (a log), records (JSON Lines), a CSV's rows, a SQL dump or a
+    """A long text file (a log), records (JSON Lines), a CSV's rows, a SQL dump, source code or a
     Markdown text, in runs of whole lines, records, rows or sections of about ``chars``
     characters, to be chunked apart and joined (:func:`join_plans` with ``at``): each
     run as a document of its own, its offset in the whole text and the lines before it
@@ -546,6 +549,8 @@ def line_runs(
         cuts = _csv_cuts(text, form, shares)
     elif cut_before == "\n#":
         cuts, paths = _markdown_cuts(text, shares, chars)
+    elif cut_before == "\n\n":
+        cuts = _code_cuts(text, shares, chars)
     elif cut_before:
         # The first break at or past each share of the text (0: none left).
         cuts = [text.find(cut_before, share - into) + into for share in shares]
@@ -589,6 +594,27 @@ def line_runs(
         runs.append((part, start - len(head), lines - head.count("\n")))
         lines += text.count("\n", start, end)
     return runs if len(runs) > 1 else []
+
+
+# A blank line, then a line at the margin that does not close a block: between two
+# top-level definitions, in most code.
+_TOP_LEVEL = re.compile(r"\n[ \t]*\n(?=[^\s)\]}])")
+
+
+def _code_cuts(text: str, shares: list[int], chars: int) -> list[int]:
+    """Where to cut a long source file near each share: before the first line at the
+    margin after a blank line (a top-level definition, its comment or decorators), so a
+    run does not begin inside a class or function; with none within a run, at the next
+    line (0: none)."""
+    cuts = []
+    for share in shares:
+        found = _TOP_LEVEL.search(text, share, share + chars)
+        if found is None:
+            line = text.find("\n", share)
+            cuts.append(line + 1 if line >= 0 else 0)
+        else:
+            cuts.append(found.end())
+    return cuts
 
 
 def _word_end(text: str, share: int, chars: int) -> int:

@@ -553,7 +553,7 @@ class ParserPool:
     ) -> tuple[ParsedDocument, ChunkPlan]:
         """Chunk a document past :data:`_CHUNK_RUN_CHARS` in runs, each a task under the
         time limit, on every worker at once: an archive (or mail) in runs of whole files, a
-        long log, JSON Lines, CSV, SQL dump or Markdown text in runs of whole lines,
+        long log, JSON Lines, CSV, SQL dump, Markdown text or source file in runs of whole lines,
         records, rows or sections. In one task, a source archive of 213 MB of Java (15,224
         files, 195,149 chunks) took longer than parse.timeout's 120 s, and failed; a 300
         MB log took 121.5 s, at the edge of it (70.5 s in runs)."""
@@ -563,7 +563,7 @@ class ParserPool:
         parts = [dataclasses.replace(parsed, segments=group) for group in groups]
         at = None
         if len(parts) < 2 and in_line_runs(parsed, chunk_settings, _CHUNK_RUN_CHARS):
-            # A long log, JSON Lines, CSV, SQL dump or Markdown text: runs of whole
+            # A long log, JSON Lines, CSV, SQL dump, Markdown text or source file: runs of whole
             # lines, records, rows or sections of a fixed size, whatever the workers (a
             # CSV's cut where csv reads its records end: ~1 s per 100 MB, in a thread).
             lines = await asyncio.to_thread(
