@@ -605,13 +605,13 @@ def _code_cuts(text: str, shares: list[int], chars: int) -> list[int]:
     """Where to cut a long source file near each share: before the first line at the
     margin after a blank line (a top-level definition, its comment or decorators), so a
     run does not begin inside a class or function; with none within a run, at the next
-    line (0: none)."""
+    line, and with no line break, past a space or comma (minified code; 0: none)."""
     cuts = []
     for share in shares:
         found = _TOP_LEVEL.search(text, share, share + chars)
         if found is None:
-            line = text.find("\n", share)
-            cuts.append(line + 1 if line >= 0 else 0)
+            line = text.find("\n", share, share + chars)
+            cuts.append(line + 1 if line >= 0 else _word_end(text, share, chars))
         else:
             cuts.append(found.end())
     return cuts

@@ -1114,6 +1114,12 @@ def test_long_source_code_is_cut_in_runs_between_top_level_definitions() -> None
         ParsedDocument("code", [Segment(flat)], parser="t", language="python"), code, 4000
     )
     assert len(runs) > 3 and all(run.text.startswith("x = 1\n") for run, _, _ in runs)
+    # One line but its last (minified code): past a space or comma.
+    minified = ";".join(f"function f{i}(a,b){{return a+b*{i}}}" for i in range(400)) + "\n"
+    runs = line_runs(
+        ParsedDocument("code", [Segment(minified)], parser="t", language="js"), code, 4000
+    )
+    assert len(runs) >= 3 and all(run.text.endswith((" ", ",")) for run, _, _ in runs[:-1])
     page = ParsedDocument("code", [Segment(text)], parser="text", language="latex")
     assert line_runs(page, code, len(text) // 6) == []
 
