@@ -62,6 +62,7 @@ __all__ = ["ParserPool", "parse_and_chunk"]
 logger = logging.getLogger("rag_ingest.pipeline")
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 # An archive of this many files to read or more is read in parts on every worker, each
 # part a task under parse.timeout (parsers/archive.py); fewer, in one task.
@@ -577,10 +578,7 @@ class ParserPool:
         def chunk(part: ParsedDocument) -> Awaitable[tuple[ParsedDocument, ChunkPlan]]:
             return self.run(name, chunk_parsed, part, chunk_settings, base_metadata)
 
-        if self.settings.mode == "process":
-            done = await gather_or_cancel(*(chunk(part) for part in parts))
-        else:  # a thread's time limit runs from submission: one after another
-            done = [await chunk(part) for part in parts]
+        done = await self._each(chunk, parts)
         parsed.segments = []
         return parsed, join_plans([plan for _, plan in done], at)
 
@@ -597,10 +595,7 @@ class ParserPool:
         def part(i: int) -> Awaitable[tuple[ParsedDocument, ChunkPlan, int]]:
             return self.run(name, chunk_rows, table, name, i, chunk_settings, base_metadata)
 
-        if self.settings.mode == "process":
-            done = await gather_or_cancel(*(part(i) for i in range(len(table.parts))))
-        else:  # a thread's time limit runs from submission: one after another
-            done = [await part(i) for i in range(len(table.parts))]
+        done = await self._each(part, list(range(len(table.parts))))
         at, offset = [], 0
         for _, _, size in done:
             at.append((offset, 0))  # a table's chunks name no lines
@@ -608,6 +603,14 @@ class ParserPool:
         parsed = done[0][0]
         parsed.warnings[:0] = table.warnings
         return parsed, join_plans([plan for _, plan, _ in done], at)
+
+    async def _each(self, task: Callable[[A], Awaitable[T]], items: list[A]) -> list[T]:
+        """``task(item)`` for every item: at once in processes, the first to fail stopping
+        the others; in threads one after another, as a thread's time limit runs from
+        submission (queued tasks would time out)."""
+        if self.settings.mode == "process":
+            return await gather_or_cancel(*(task(item) for item in items))
+        return [await task(item) for item in items]
 
     async def _read_scans(
         self, path: str, name: str, parsed: ParsedDocument, options: ParseOptions
@@ -625,10 +628,7 @@ class ParserPool:
             )
 
         todo = batches(parsed.scans, self.workers)
-        if self.settings.mode == "process":
-            parts = await gather_or_cancel(*(read(batch) for batch in todo))
-        else:
-            parts = [await read(batch) for batch in todo]
+        parts = await self._each(read, todo)
         return finish(name, parsed, [s for part in parts for s in part], options)
 
     async def _parsed(
