@@ -27,6 +27,7 @@ from rag_ingest.parsers.compressed import compression, unpacked
 from rag_ingest.parsers.sniff import (
     CODE_LANGUAGES,
     JSON_SUFFIXES,
+    TABLE_KINDS,
     FileKind,
     detect,
     needs_ocr,
@@ -272,22 +273,10 @@ def parse_file(
         from rag_ingest.parsers.transcript import parse_transcript
 
         parsed = parse_transcript(path, name)
-    elif kind.kind == "parquet":
-        from rag_ingest.parsers.data import parse_parquet
+    elif kind.kind in TABLE_KINDS:
+        from rag_ingest.parsers.data import parse_table
 
-        parsed = parse_parquet(path, name)
-    elif kind.kind == "arrow":
-        from rag_ingest.parsers.data import parse_arrow
-
-        parsed = parse_arrow(path, name)
-    elif kind.kind == "avro":
-        from rag_ingest.parsers.data import parse_avro
-
-        parsed = parse_avro(path, name)
-    elif kind.kind == "orc":
-        from rag_ingest.parsers.data import parse_orc
-
-        parsed = parse_orc(path, name)
+        parsed = parse_table(path, name, kind.kind)
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 

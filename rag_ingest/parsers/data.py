@@ -24,15 +24,7 @@ from typing import Any, TypeVar
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError, MissingExtraError
 from rag_ingest.parsers.base import CsvForm, ParsedDocument, Segment
 
-__all__ = [
-    "TablePlan",
-    "parse_arrow",
-    "parse_avro",
-    "parse_orc",
-    "parse_parquet",
-    "read_rows",
-    "table_plan",
-]
+__all__ = ["TablePlan", "parse_table", "read_rows", "table_plan"]
 
 # The CSV the rows are written as, told to the chunker as is, with the header: sniffed,
 # columns named by numbers over numbers (pandas' 0, 1, ...) passed for a row of data.
@@ -64,26 +56,9 @@ class TablePlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_parquet(path: str, name: str) -> ParsedDocument:
-    return _whole(path, name, "parquet")
-
-
-def parse_arrow(path: str, name: str) -> ParsedDocument:
-    """An Arrow IPC file (Feather v2, ``.arrow``) or stream (a dataset's ``save_to_disk``)."""
-    return _whole(path, name, "arrow")
-
-
-def parse_orc(path: str, name: str) -> ParsedDocument:
-    """An Apache ORC file (Hive's tables)."""
-    return _whole(path, name, "orc")
-
-
-def parse_avro(path: str, name: str) -> ParsedDocument:
-    """An Avro object container file (its records' fields as the columns)."""
-    return _whole(path, name, "avro")
-
-
-def _whole(path: str, name: str, kind: str) -> ParsedDocument:
+def parse_table(path: str, name: str, kind: str) -> ParsedDocument:
+    """A Parquet, ORC or Avro file, or an Arrow IPC file (Feather v2, ``.arrow``) or
+    stream (a dataset's ``save_to_disk``), whole: ``kind`` as :func:`detect` names it."""
     return _read(path, name, kind, lambda names: _as_table(name, names, kind, _rows(path, kind)))
 
 

@@ -54,7 +54,7 @@ from rag_ingest.parsers.compressed import inner_name, unpack
 from rag_ingest.parsers.data import TablePlan, read_rows, table_plan
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
-from rag_ingest.parsers.sniff import is_pdf
+from rag_ingest.parsers.sniff import TABLE_KINDS, is_pdf
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
@@ -304,7 +304,7 @@ def _long_table(path: str, name: str, options: ParseOptions, chars: int) -> Tabl
             return None  # anything else skips detect()'s checks here
     try:
         kind = detect(path, name)
-        if kind.kind not in ("parquet", "arrow", "avro", "orc"):
+        if kind.kind not in TABLE_KINDS:
             return None
         plan = table_plan(path, name, kind.kind, chars)
     except DocumentError:

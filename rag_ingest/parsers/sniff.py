@@ -21,6 +21,7 @@ from rag_ingest.parsers.transcript import is_transcript
 __all__ = [
     "CODE_LANGUAGES",
     "JSON_SUFFIXES",
+    "TABLE_KINDS",
     "FileKind",
     "detect",
     "is_pdf",
@@ -113,10 +114,12 @@ _MIMETYPES = {
     b"application/vnd.oasis.opendocument.graphics-template": "odg",
     b"application/epub+zip": "epub",
 }
+# Data files read as tables of their rows (parsers/data.py).
+TABLE_KINDS = ("parquet", "arrow", "avro", "orc")
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "archive", "parquet", "arrow", "avro", "orc",
+    "epub", "vsdx", "xps", "archive", *TABLE_KINDS,
 )  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
