@@ -51,7 +51,6 @@ class TablePlan:
 
     path: str
     kind: str  # "parquet", "arrow", "orc" or "avro"
-    names: list[str]
     parts: list[tuple[int, int]]  # rows [start, stop) of each part, in order
     warnings: list[str] = field(default_factory=list)
 
@@ -67,13 +66,13 @@ def table_plan(path: str, name: str, kind: str, chars: int) -> TablePlan | None:
     uncompressed, about its text's as CSV; an ORC or Avro file's, its first stripe's or
     block's times) is over ``chars``, in parts of about that many, else None."""
 
-    def plan(names: list[str]) -> TablePlan | None:
+    def plan(_: list[str]) -> TablePlan | None:
         if kind == "parquet":
             meta = _parquet(path).metadata
             rows = meta.num_rows
             size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         elif kind == "avro":
-            rows, size = _avro_size(path, names)
+            rows, size = _avro_size(path)
         elif kind == "orc":
             table = _orc(path)
             rows, first = table.nrows, table.read_stripe(0) if table.nstripes else None
@@ -86,7 +85,7 @@ def table_plan(path: str, name: str, kind: str, chars: int) -> TablePlan | None:
         if count < 2:
             return None
         bounds = [rows * n // count for n in range(count + 1)]
-        return TablePlan(path, kind, names, list(itertools.pairwise(bounds)))
+        return TablePlan(path, kind, list(itertools.pairwise(bounds)))
 
     return _read(path, name, kind, plan)
 
@@ -117,7 +116,8 @@ def _read(path: str, name: str, kind: str, then: Callable[[list[str]], T]) -> T:
         failures = (_module(name, what, "pyarrow").ArrowException, OSError)
     try:
         if kind == "avro":
-            names = _avro_names(path)
+            fields = _avro_fields(path)
+            names = ["value"] if fields is None else fields
         elif kind == "parquet":
             names = _parquet(path).schema_arrow.names
         elif kind == "orc":
@@ -165,34 +165,36 @@ def _arrow_batches(path: str) -> Iterator[Any]:
     return iter(reader)
 
 
-def _avro_names(path: str) -> list[str]:
-    """An Avro file's records' field names (``value`` for records of another type)."""
+def _avro_fields(path: str) -> list[str] | None:
+    """An Avro file's records' field names; None for records of another type, written
+    as one column, ``value``."""
     import fastavro
 
     with open(path, "rb") as f:
         schema = fastavro.reader(f).writer_schema
     if isinstance(schema, dict) and schema.get("type") == "record":
         return [field["name"] for field in schema["fields"]]
-    return ["value"]
+    return None
 
 
-def _avro_size(path: str, names: list[str]) -> tuple[int, int]:
+def _avro_size(path: str) -> tuple[int, int]:
     """An Avro file's rows, and its text's size as CSV: its first block's, times."""
     import fastavro
 
+    fields = _avro_fields(path)
     rows = sample = sampled = 0
     with open(path, "rb") as f:
         for block in fastavro.block_reader(f):
             if not sampled:
-                records = [_avro_row(record, names) for record in block]
+                records = [_avro_row(record, fields) for record in block]
                 sample = sum(len(_cell(value)) + 1 for row in records for value in row)
                 sampled = len(records)
             rows += block.num_records
     return rows, sample * rows // max(sampled, 1)
 
 
-def _avro_row(record: Any, names: list[str]) -> tuple[Any, ...]:
-    return tuple(record.get(n) for n in names) if names != ["value"] else (record,)
+def _avro_row(record: Any, fields: list[str] | None) -> tuple[Any, ...]:
+    return (record,) if fields is None else tuple(record.get(n) for n in fields)
 
 
 def _rows(path: str, kind: str, start: int = 0, stop: int | None = None) -> Iterator[list[Any]]:
@@ -208,7 +210,7 @@ def _rows(path: str, kind: str, start: int = 0, stop: int | None = None) -> Iter
 def _avro_rows(path: str, start: int, stop: int | None) -> Iterator[list[Any]]:
     import fastavro
 
-    names = _avro_names(path)
+    fields = _avro_fields(path)
     at = 0
     with open(path, "rb") as f:
         for block in fastavro.block_reader(f):
@@ -216,7 +218,7 @@ def _avro_rows(path: str, start: int, stop: int | None) -> Iterator[list[Any]]:
             if at + rows > start and (stop is None or at < stop):
                 low, high = max(start - at, 0), rows if stop is None else min(stop - at, rows)
                 records = itertools.islice(block, low, high)
-                yield [_avro_row(record, names) for record in records]
+                yield [_avro_row(record, fields) for record in records]
             at += rows
             if stop is not None and at >= stop:
                 return

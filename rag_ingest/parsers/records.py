@@ -136,9 +136,10 @@ def _found(
             return f"{prefix}{where}", records, {**above, **rest}
         if not isinstance(value, dict) or not value:
             return None
-        key = max(value, key=lambda k: _size(value[k]))
+        sizes = {k: _size(v) for k, v in value.items()}
+        key = max(sizes, key=sizes.__getitem__)
         others = {k: v for k, v in value.items() if k != key}
-        if not isinstance(value[key], dict) or _size(value[key]) < 4 * _size(others):
+        if not isinstance(value[key], dict) or sizes[key] < 4 * _size(others):
             return None
         above.update({f"{prefix}{k}": v for k, v in others.items()})
         prefix = f"{prefix}{key}." if path else ""

@@ -3878,6 +3878,13 @@ def test_avro_files_are_tables_of_their_records_fields(
     assert parse_file(str(tmp_path / "lines.avro"), "lines.avro", OPTIONS).text == (
         "value\nCANARY-A\nCANARY-B\n"
     )
+    # A record of one field named so is still a record.
+    one = {"type": "record", "name": "R", "fields": [{"name": "value", "type": "string"}]}
+    with (tmp_path / "one.avro").open("wb") as f:
+        fastavro.writer(f, fastavro.parse_schema(one), [{"value": "CANARY-A"}, {"value": "B"}])
+    assert parse_file(str(tmp_path / "one.avro"), "one.avro", OPTIONS).text == (
+        "value\nCANARY-A\nB\n"
+    )
     # Damaged, or without fastavro: said so.
     data = path.read_bytes()
     damaged = [data[:20], data[: len(data) // 2], data[:-5], b"Obj\x01" + bytes(range(256))]
