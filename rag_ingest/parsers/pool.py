@@ -197,7 +197,7 @@ def parse_and_chunk(
     The parsed text is dropped from the returned document (segments emptied):
     only the chunks travel back to the parent. A PDF long enough to split (see
     :func:`_long_pdf`) comes back as its :class:`SplitPlan` instead, unparsed, an
-    archive of many files as its :class:`ArchivePlan`, a Parquet or Arrow file of more
+    archive of many files as its :class:`ArchivePlan`, a data file (Parquet, ORC...) of more
     than ``run_chars`` (0: none) as its :class:`TablePlan`, and a document with scans to
     read, or a text file or records of more than ``run_chars`` characters, comes back
     parsed but not chunked.
@@ -220,7 +220,7 @@ def parse_or_plan(
 ) -> ParsedDocument | SplitPlan | ArchivePlan | TablePlan:
     """:func:`parse_file` with its scans left to read (``scans``), or a long PDF's
     :class:`SplitPlan`, or (``split_archives``) an archive's :class:`ArchivePlan`, or
-    (``split_rows``: characters a part) a long Parquet or Arrow file's :class:`TablePlan`."""
+    (``split_rows``: characters a part) a long data file's :class:`TablePlan`."""
     return (
         _long_pdf(path, name, options, split_pages)
         or (_many_files(path, name, options) if split_archives else None)
