@@ -494,9 +494,15 @@ class ParserPool:
         with self._scratch() as scratch:
             options = dataclasses.replace(self.options, temp_dir=scratch)
             got = await self.run(
-                name, parse_or_plan, path, name, options, self.split_pages, self.split_archives
+                name,
+                parse_or_plan,
+                path,
+                name,
+                options,
+                self.split_pages,
+                self.split_archives,
+                _CHUNK_RUN_CHARS // 2,
             )
-            assert not isinstance(got, TablePlan)  # only when asked for (split_rows)
             parsed = await self._parsed(path, name, got, options)
             if parsed.scans:
                 parsed = await self._read_scans(path, name, parsed, options)
@@ -635,7 +641,7 @@ class ParserPool:
         self,
         path: str,
         name: str,
-        got: ParsedDocument | SplitPlan | ArchivePlan,
+        got: ParsedDocument | SplitPlan | ArchivePlan | TablePlan,
         options: ParseOptions | None = None,
     ) -> ParsedDocument:
         """The document a plan stands for, its parts parsed on every worker at once."""
@@ -643,7 +649,23 @@ class ParserPool:
             return await self._parse_ranges(path, name, got)
         if isinstance(got, ArchivePlan):
             return await self._read_archive(name, got, options or self.options)
+        if isinstance(got, TablePlan):
+            return await self._read_rows(name, got)
         return got
+
+    async def _read_rows(self, name: str, table: TablePlan) -> ParsedDocument:
+        """A long table's text, read in parts of its rows on every worker, joined here:
+        no worker holds it whole (a 231-million-character Parquet shard read in one had
+        gone past parse.memory_limit)."""
+
+        def part(i: int) -> Awaitable[ParsedDocument]:
+            return self.run(name, read_rows, table, name, i)
+
+        parts = await self._each(part, list(range(len(table.parts))))
+        text = "".join(part.segments[0].text for part in parts)
+        whole = dataclasses.replace(parts[0], segments=[Segment(text)])
+        whole.warnings[:0] = table.warnings
+        return whole
 
     async def _read_archive(
         self, name: str, plan: ArchivePlan, options: ParseOptions
@@ -690,7 +712,6 @@ class ParserPool:
             got = await self.run(
                 nested.name, parse_or_plan, nested.path, nested.name, inner, 0, True
             )
-            assert not isinstance(got, TablePlan)  # only when asked for (split_rows)
             return await self._parsed(nested.path, nested.name, got, inner)
         except DocumentError as exc:
             return exc

@@ -604,7 +604,8 @@ async def test_a_long_data_file_is_read_and_chunked_in_parts_of_its_rows(
 ) -> None:
     """A 153 MB Parquet shard (231 million characters as CSV) went past
     parse.memory_limit read whole in one worker: past a size, parts of its rows are read
-    and chunked on every worker, the whole text never in one process (91 s)."""
+    and chunked on every worker, the whole text never in one process (91 s); read for its
+    text alone, its parts are joined in the parent."""
     import csv
     import io
 
@@ -613,6 +614,7 @@ async def test_a_long_data_file_is_read_and_chunked_in_parts_of_its_rows(
     import pyarrow.parquet as parquet
 
     from rag_ingest.errors import ParserCrashedError
+    from rag_ingest.parsers import parse_file
     from rag_ingest.parsers import pool as pool_module
     from rag_ingest.settings import ChunkSettings, FileConfig
 
@@ -645,6 +647,11 @@ async def test_a_long_data_file_is_read_and_chunked_in_parts_of_its_rows(
         parts = calls[calls.index("parse_and_chunk") + 1 :]
         # ~29,000 characters as CSV, ~33,000 bytes of data: parts of ~4,000.
         assert parts == ["chunk_rows"] * len(parts) and len(parts) >= len(parsed.text) // 4000
+        # Its text alone (a loader's document mode): read in the same parts, joined.
+        assert calls[: calls.index("parse_and_chunk")] == ["parse_or_plan"] + ["read_rows"] * len(
+            parts
+        )
+        assert parsed.text == parse_file(str(path), path.name, ParseOptions()).text
         plans.append(plan)
     assert [(c.text, c.metadata) for c in plans[0].chunks] == [
         (c.text, c.metadata) for c in plans[1].chunks
