@@ -425,34 +425,98 @@ def _by_member(
     (``archive_member``, ``attachment``); an archive's file as a file of its own type
     (its chunks' ``file_type``). Two copies of a file are two files: each chunk of each
     is kept, under its own name."""
-    key = "archive_member" if parsed.file_type in ("archive", "mbox") else "attachment"
     parts = []
     for member, kind, language, group in _members(parsed):
-        # An archive's file chunked as a file of its type: code by its language, with its
-        # lines and definitions; a CSV by rows; a PDF with its own page numbers.
-        sub = dataclasses.replace(
-            parsed, segments=group, file_type=kind, language=language, members={}
-        )
-        metadata = {**base_metadata, key: member} if member else base_metadata
-        parts.append(chunk_document(sub, settings, metadata))
+        sub = _member_document(parsed, group, kind, language)
+        parts.append(chunk_document(sub, settings, _member_metadata(parsed, member, base_metadata)))
     return join_plans(parts)
 
 
-def member_groups(parsed: ParsedDocument, chars: int) -> list[list[Segment]]:
-    """An archive's (or a mail's) segments in runs of whole files of about ``chars``
-    characters each, to be chunked apart (see :func:`join_plans`); one run for any
-    other document."""
+def _member_document(
+    parsed: ParsedDocument, group: list[Segment], kind: str, language: str | None
+) -> ParsedDocument:
+    # An archive's file chunked as a file of its type: code by its language, with its
+    # lines and definitions; a CSV by rows; a PDF with its own page numbers.
+    return dataclasses.replace(
+        parsed, segments=group, file_type=kind, language=language, members={}
+    )
+
+
+def _member_metadata(
+    parsed: ParsedDocument, member: str | None, base_metadata: dict[str, Any]
+) -> dict[str, Any]:
+    key = "archive_member" if parsed.file_type in ("archive", "mbox") else "attachment"
+    return {**base_metadata, key: member} if member else base_metadata
+
+
+@dataclass
+class ChunkUnit:
+    """Parts of a long document chunked apart (each with ``metadata``), then joined: runs
+    of one text, each at ``at``'s offset after its lines (:func:`line_runs`), or (``at``
+    None) one document, or a group of an archive's whole files."""
+
+    parts: list[ParsedDocument]
+    metadata: dict[str, Any]
+    at: list[tuple[int, int]] | None = None
+
+    @classmethod
+    def of_runs(
+        cls, runs: list[tuple[ParsedDocument, int, int]], metadata: dict[str, Any]
+    ) -> ChunkUnit:
+        return cls([part for part, _, _ in runs], metadata, [(at, lines) for _, at, lines in runs])
+
+
+def chunk_units(
+    parsed: ParsedDocument,
+    settings: ChunkSettings,
+    base_metadata: dict[str, Any],
+    chars: int,
+    count: int,
+) -> list[ChunkUnit]:
+    """A document of more than ``chars`` characters in parts to chunk apart and join
+    (:func:`join_units`): a long log, records, CSV, SQL dump, Markdown text or source
+    file in runs of about ``chars / 2`` (:func:`line_runs`); an archive's (or a mail's)
+    files in at least ``count`` groups of whole files, a file of more than ``chars`` that
+    runs in runs of its own. One unit of one part for any other document."""
+    whole = [ChunkUnit([parsed], base_metadata)]
+    total = sum(len(s.text) for s in parsed.segments)
+    if total <= chars:
+        return whole
     if not _by_members(parsed):
-        return [parsed.segments]
-    groups: list[list[Segment]] = []
+        runs = line_runs(parsed, settings, chars // 2)
+        return [ChunkUnit.of_runs(runs, base_metadata)] if runs else whole
+    share = -(-total // max(count, -(-total // chars)))
+    units: list[ChunkUnit] = []
+    group: list[Segment] = []
     size = 0
-    for _, _, _, group in _members(parsed):
-        if not groups or size >= chars:
-            groups.append([])
-            size = 0
-        groups[-1] += group
-        size += sum(len(s.text) for s in group)
-    return groups
+
+    def close() -> None:
+        nonlocal group, size
+        if group:
+            units.append(ChunkUnit([dataclasses.replace(parsed, segments=group)], base_metadata))
+        group, size = [], 0
+
+    for member, kind, language, segments in _members(parsed):
+        sub = _member_document(parsed, segments, kind, language)
+        # A zipped 150 MB log was chunked in one task: 60.7 s, and one of 300 MB would
+        # have outlasted parse.timeout.
+        runs = line_runs(sub, settings, chars // 2) if in_line_runs(sub, settings, chars) else []
+        if runs:
+            close()
+            units.append(ChunkUnit.of_runs(runs, _member_metadata(parsed, member, base_metadata)))
+            continue
+        if size >= share:
+            close()
+        group += segments
+        size += sum(len(s.text) for s in segments)
+    close()
+    return units
+
+
+def join_units(units: list[ChunkUnit], plans: list[ChunkPlan]) -> ChunkPlan:
+    """The plans of the units' parts, in order, as the whole document's."""
+    done = iter(plans)
+    return join_plans([join_plans([next(done) for _ in unit.parts], unit.at) for unit in units])
 
 
 def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
@@ -505,6 +569,15 @@ def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) ->
         _run_break(parsed, settings) is not None
         and len(parsed.segments) == 1
         and len(parsed.segments[0].text) > chars
+    )
+
+
+def in_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
+    """Whether ``parsed`` is chunked in parts (:func:`chunk_units`): a text in runs
+    (:func:`in_line_runs`), or an archive's or a mail's files of more than ``chars``
+    characters."""
+    return in_line_runs(parsed, settings, chars) or (
+        _by_members(parsed) and sum(len(s.text) for s in parsed.segments) > chars
     )
 
 

@@ -390,6 +390,60 @@ async def test_an_archive_s_long_text_is_chunked_in_runs_with_the_same_chunks(
     }
 
 
+async def test_an_archive_s_long_log_is_chunked_in_runs_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip of one 150 MB log was chunked in one task (60.7 s; one of 300 MB would have
+    outlasted parse.timeout): an archive's long file is cut in runs of its own, as the
+    file alone is, between groups of its other files, all chunked on every worker."""
+    from rag_ingest.chunking import document_text
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    log = "".join(f"2026-12-03T09:{i // 60:02d}:{i % 60:02d} worker {i % 7} CANARY-ZLOG-{i}\n"
+                  for i in range(800))  # fmt: skip
+    files = {
+        "a.py": b"".join(b"def f%d(x):\n    return x + %d\n\n\n" % (i, i) for i in range(60)),
+        "logs/app.log": log.encode(),
+        "z.md": b"# Notes\n\n" + b"A line of notes. " * 300,
+    }
+    path = tmp_path / "logs.zip"
+    path.write_bytes(docs.zip_bytes(files))
+    alone = tmp_path / "app.log"
+    alone.write_text(log)
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
+    plans = []
+    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert runs == 2 + -(-len(log) // 4000), calls  # the files before, the log's, after
+        plans.append(plan)
+    plan = plans[0]
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in plans[1].chunks
+    ]
+    # The log's chunks are the file's alone, in runs, with its own lines.
+    _, own, _ = await _recorded(alone, ParseSettings(mode="thread"), ParseOptions(), chunking)
+    mine = [c for c in plan.chunks if c.metadata.get("archive_member") == "logs/app.log"]
+    assert [(c.text, c.metadata["line_start"]) for c in mine] == [
+        (c.text, c.metadata["line_start"]) for c in own.chunks
+    ]
+    # Offsets are the whole archive's text's; the other files are there, each named.
+    text = document_text(parsed)
+    assert plan.text_length == len(text)
+    assert all(text[c.metadata["start_index"] : c.metadata["end_index"]] == c.text
+               for c in plan.chunks)  # fmt: skip
+    members = [c.metadata["archive_member"] for c in plan.chunks]
+    assert members == sorted(members) and set(members) == set(files)
+    assert {c.metadata["file_type"] for c in mine} == {"text"}
+    count = len(plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
+        (count, True)
+    }
+
+
 async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
