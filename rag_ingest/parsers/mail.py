@@ -118,7 +118,9 @@ def mended(message: EmailMessage, warnings: list[str]) -> EmailMessage:
         return message
     for header, value in message.items():
         if header.lower() not in ("content-type", "content-transfer-encoding"):
-            split[header] = value
+            # As found: ``split[header] = value`` raised ValueError on a second To (a
+            # bounce in CPython's own tests has two).
+            split.set_raw(header, value)
     warnings.append(f"its parts were found by the boundary its body uses ({found[1]!r})")
     return mended(split, warnings)
 
@@ -212,9 +214,11 @@ def parse_email(
     title = f"# {str(message.get('Subject', '')).strip() or '(no subject)'}"
     lines: list[str] = []
     for header in _HEADERS:
-        value = message.get(header)
-        if value:
-            lines.append(f"{header}: {str(value).strip()}")
+        # Each line of a header found twice (a bounce's two To lines), not the first only.
+        values = dict.fromkeys(str(value).strip() for value in message.get_all(header, []))
+        values.pop("", None)
+        if values:
+            lines.append(f"{header}: {', '.join(values)}")
     attachments: list[str] = []
     images: list[Image] = []
     attached: list[Segment] = []

@@ -847,6 +847,10 @@ def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: 
     lost = data.replace(f'boundary="{boundary}"'.encode(), b'boundary="lost"', 1)
     named = parse_file(_file(tmp_path, "m.eml", lost), "m.eml", OPTIONS).warnings
     assert "m.eml: StartBoundaryNotFoundDefect" in named
+    # A header allowed once, there twice (a bounce's two To lines), is kept as found.
+    twice = lost.replace(b"From: alice", b"To: bob@example.com\nTo: carol@example.com\nFrom: alice")
+    parsed = parse_file(_file(tmp_path, "t.eml", twice), "t.eml", OPTIONS)
+    assert parsed.text.replace("To: bob@example.com, carol@example.com\n", "") == whole.text
     # Nested: the alternative's own header broken, the mixed one whole.
     inner = mail.get_payload()[0].get_boundary()
     nested = data.replace(f'boundary="{inner}"'.encode(), b'boundary="lost"', 1)
