@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import contextlib
 import itertools
 import re
 import unicodedata
@@ -115,6 +116,11 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     sample = data[:65536]
     if b"\x00" in sample:
         raise BinaryContentError(f"{name}: binary content (NUL bytes), not text")
+    if b"\x1b$)C" in sample:
+        # Korean in ISO-2022-KR (old mail) shifts with SO and SI: refused as binary for
+        # its control bytes.
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("iso2022_kr"), "iso2022_kr", warnings
     if sample:
         controls = sum(sample.count(bytes([c])) for c in _CONTROL)
         if controls / len(sample) > 0.05:

@@ -3000,6 +3000,8 @@ def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_writt
         ("Звіт про продажі за квартал. Дякуємо!\n", "koi8_u"),
         # 7-bit: it had passed as UTF-8, its text the escapes' ASCII.
         ("第三四半期の売上報告書が公開されました。ｶﾀｶﾅ\n", "iso2022_jp_ext"),
+        # Shifted by SO and SI: it had been refused as binary for its control bytes.
+        ("분기 매출 보고서가 게시되었습니다. 감사합니다.\n", "iso2022_kr"),
     ],
 )
 def test_legacy_code_pages_are_read_as_written(tmp_path: Path, text: str, encoding: str) -> None:
