@@ -137,7 +137,11 @@ def _body_text(message: EmailMessage) -> str:
     """The message's plain-text body, else its HTML body as text; "" for none."""
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
-        return ""
+        # A multipart with no boundary, or none its body uses, and no boundary line to
+        # mend it by: Python's parser leaves the body one string, text all the same.
+        payload = message.get_payload()
+        multipart = message.get_content_maintype() == "multipart"
+        return payload.strip() if multipart and isinstance(payload, str) else ""
     body = _content(part)
     return (html_text(body) if part.get_content_subtype() == "html" else body).strip()
 
@@ -150,6 +154,14 @@ def _attachments(
     winmail.dat that cannot be opened listed, not read (a warning says why)."""
     from rag_ingest.parsers.outlook import tnef_to_email
 
+    single = not message.is_multipart() and message.get_content_maintype() != "multipart"
+    if message.get_content_type() == "message/rfc822" or (
+        single and (message.get_content_maintype() != "text" or message.is_attachment())
+    ):
+        # The whole mail one attachment (a scanner's PDF), or a forwarded message (as
+        # GroupWise forwards): read as attached, not left out for having no parts.
+        yield message, True
+        return
     for part in message.iter_attachments():
         name = part.get_filename() or ""
         if part.get_content_type() != "application/ms-tnef" and name.lower() != "winmail.dat":

@@ -864,6 +864,54 @@ def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: 
     assert f"--{boundary}\nContent-Type: text/plain" in parsed.text and parsed.warnings == []
 
 
+def test_a_mail_that_is_a_forwarded_message_or_a_multipart_without_parts_keeps_its_text(
+    tmp_path: Path,
+) -> None:
+    """Both were BlankDocumentError: a mail whose whole body is a forwarded message
+    (GroupWise forwards so; ``message/rfc822``), and a multipart whose body has no part
+    its header finds, nor a boundary line to mend it by (the body one string)."""
+    forward = (
+        b"From: alice@example.com\nTo: bob@example.com\nSubject: Fwd: Minutes\n"
+        b"MIME-Version: 1.0\nContent-Type: message/rfc822\n\n"
+        b"From: carol@example.com\nSubject: Minutes\nContent-Type: text/plain\n\n"
+        b"CANARY-FORWARDED the minutes.\n"
+    )
+    parsed = parse_file(_file(tmp_path, "f.eml", forward), "f.eml", OPTIONS)
+    assert parsed.text.startswith("# Fwd: Minutes\n\nFrom: alice@example.com")
+    assert "Attachments: Minutes.eml" in parsed.text
+    assert "CANARY-FORWARDED the minutes." in parsed.text
+    assert parsed.members == {"Minutes.eml": ("email", None)}
+    head = b"From: alice@example.com\nSubject: Notes\nMIME-Version: 1.0\n"
+    for content_type, defect in (
+        (b'multipart/mixed; boundary="BOUNDARY"', "StartBoundaryNotFoundDefect"),
+        (b"multipart/alternative;", "NoBoundaryInMultipartDefect"),
+    ):
+        data = head + b"Content-Type: " + content_type + b"\n\nCANARY-UNSPLIT body text.\n"
+        parsed = parse_file(_file(tmp_path, "u.eml", data), "u.eml", OPTIONS)
+        assert parsed.text.endswith("\n\nCANARY-UNSPLIT body text.")
+        assert "Attachments" not in parsed.text and parsed.members == {}
+        assert f"u.eml: {defect}" in parsed.warnings
+    # The whole mail one attachment, as a scanner sends its PDF: read, not left out.
+    single = EmailMessage()
+    single["Subject"] = "Scan"
+    single.set_content(docs.pdf_bytes(["CANARY-SINGLE-PDF page one"]), maintype="application",
+                       subtype="pdf", filename="scan.pdf")  # fmt: skip
+    notes = EmailMessage()
+    notes["Subject"] = "Notes"
+    notes.set_content("CANARY-SINGLE-TXT the notes.", disposition="attachment",
+                      filename="notes.txt")  # fmt: skip
+    for mail, member in ((single, "scan.pdf"), (notes, "notes.txt")):
+        parsed = parse_file(_file(tmp_path, "s.eml", bytes(mail)), "s.eml", OPTIONS)
+        assert f"Attachments: {member}" in parsed.text and "CANARY-SINGLE-" in parsed.text
+        assert list(parsed.members) == [member]
+    # A one-part mail of a type with no text is not read as its encoded bytes.
+    raw = EmailMessage()
+    raw["Subject"] = "Raw"
+    raw.set_content(b"\x00\x01" * 200, maintype="application", subtype="octet-stream")
+    parsed = parse_file(_file(tmp_path, "r.eml", bytes(raw)), "r.eml", OPTIONS)
+    assert parsed.text == "# Raw\n\nAttachments: application/octet-stream"
+
+
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
