@@ -46,9 +46,23 @@ CODE_LANGUAGES = {
     ".sh": "shell", ".bash": "shell", ".zsh": "shell", ".sql": "sql", ".r": "r", ".jl": "julia",
     ".dart": "dart", ".tf": "hcl", ".groovy": "groovy", ".clj": "clojure", ".erl": "erlang",
     ".fs": "fsharp", ".zig": "zig", ".vue": "vue", ".svelte": "svelte",
+    # Other names of the same languages: Cython, CUDA and C++ headers, ES module
+    # TypeScript, Ruby's build files, PowerShell modules, F# scripts, Erlang headers,
+    # ClojureScript, Gradle builds, Terraform variables, VBScript.
+    ".pyw": "python", ".pyx": "python", ".pxd": "python", ".pxi": "python",
+    ".cu": "cpp", ".cuh": "cpp", ".hxx": "cpp", ".ipp": "cpp", ".inl": "cpp", ".ino": "cpp",
+    ".mts": "ts", ".cts": "ts", ".rake": "ruby", ".gemspec": "ruby",
+    ".psm1": "powershell", ".psd1": "powershell", ".fsx": "fsharp", ".fsi": "fsharp",
+    ".hrl": "erlang", ".cljs": "clojure", ".cljc": "clojure", ".gradle": "groovy",
+    ".hcl": "hcl", ".tfvars": "hcl", ".vbs": "visualbasic6", ".bas": "visualbasic6",
+    ".ksh": "shell",
 }  # fmt: skip
 # Files named for their language, with no extension.
-_CODE_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "jenkinsfile": "groovy"}
+_CODE_NAMES = {
+    "dockerfile": "dockerfile", "containerfile": "dockerfile", "makefile": "make",
+    "gnumakefile": "make", "jenkinsfile": "groovy", "rakefile": "ruby", "gemfile": "ruby",
+    "vagrantfile": "ruby",
+}  # fmt: skip
 # JSON by other names: map features, linked data, a browser's HTTP archive.
 JSON_SUFFIXES = frozenset({".json", ".geojson", ".topojson", ".jsonld", ".har"})
 _TEXT = {".txt", ".text", ".log", *JSON_SUFFIXES, ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",

@@ -1762,6 +1762,13 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
             "vue",
         ),
         "Card.svelte": (b"<script>export let name;</script>\n<p>Hello {name}</p>\n", "svelte"),
+        # Other names of known languages: had been prose ("unknown extension .cu").
+        "fast.pyx": (b"cdef int twice(int x):\n    return 2 * x\n", "python"),
+        "kernel.cu": (b"__global__ void add(float *a) { a[0] += 1; }\n", "cpp"),
+        "config.mts": (b"export const port: number = 8080;\n", "ts"),
+        "build.gradle": (b"plugins { id 'java' }\n", "groovy"),
+        "prod.tfvars": (b'region = "eu-west-1"\n', "hcl"),
+        "Gemfile": (b"source 'https://rubygems.org'\ngem 'rails'\n", "ruby"),
     }
     for name, (data, language) in files.items():
         parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
