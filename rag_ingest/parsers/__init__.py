@@ -37,6 +37,7 @@ from rag_ingest.parsers.sniff import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rag_ingest.parsers.mail import MailboxPart
     from rag_ingest.parsers.pdf import ReadAttached
 
 __all__ = [
@@ -137,6 +138,64 @@ def _embedded(
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         parsed.warnings.append(f"{name}: its embedded objects could not be read ({exc})")
     return parsed
+
+
+def message_reader(options: ParseOptions) -> Callable[..., ParsedDocument]:
+    """How an e-mail is read, ``read_message(path, name, message=None)`` (``message``:
+    already read, instead of ``path``), its attachments read too."""
+    from rag_ingest.parsers.mail import parse_email
+    from rag_ingest.parsers.outlook import msg_to_email
+
+    def reader(depth: int) -> Callable[[str, str], ParsedDocument]:
+        """How a message's attachments are read, ``depth`` messages down: an attached
+        e-mail's own attachments too (a forward of a mail with a PDF attached: its
+        PDF had been listed, not read), to :data:`_ATTACHED_DEPTH` messages."""
+
+        def read_attachment(path: str, name: str) -> ParsedDocument:
+            attached = detect(path, name, images=options.reads_images).kind
+            if attached not in ("email", "msg"):
+                return parse_file(path, name, dataclasses.replace(options, max_images=0))
+            deeper = depth < _ATTACHED_DEPTH
+            return parse_email(
+                path,
+                name,
+                message=msg_to_email(path, name) if attached == "msg" else None,
+                read_attachment=reader(depth + 1) if deeper else None,
+                read_images=options.reads_images,
+                unread_images=options.ocr is None,
+                temp_dir=options.temp_dir,
+                unread_said=not deeper,
+            )
+
+        return read_attachment
+
+    read_attachment = reader(1)
+
+    def read_message(path: str, name: str, message: Any = None) -> ParsedDocument:
+        return parse_email(
+            path,
+            name,
+            message=message,
+            max_images=options.max_images,
+            min_image_bytes=options.min_image_bytes,
+            read_attachment=read_attachment,
+            read_images=options.reads_images,
+            unread_images=options.ocr is None,
+            temp_dir=options.temp_dir,
+        )
+
+    return read_message
+
+
+def parse_messages(
+    path: str, name: str, options: ParseOptions, spans: list[tuple[int, int]], first: int
+) -> MailboxPart:
+    """Some of a mailbox's messages, by where they lie in it (``first``: the first's
+    number), read as :func:`parse_file` reads the whole (a long mailbox is read in parts
+    on every worker: parsers.pool)."""
+    from rag_ingest.parsers.mail import read_messages
+
+    return read_messages(path, name, message_reader(options), spans, first, options.max_images)
 
 
 def parse_file(
@@ -282,51 +341,12 @@ def parse_file(
 
         parsed = parse_rtf(path, name)
     elif kind.kind in ("email", "mbox", "msg", "tnef"):
-        from rag_ingest.parsers.mail import parse_email, parse_mbox
+        from rag_ingest.parsers.mail import parse_mbox
         from rag_ingest.parsers.outlook import msg_to_email, tnef_to_email
 
-        def reader(depth: int) -> Callable[[str, str], ParsedDocument]:
-            """How a message's attachments are read, ``depth`` messages down: an attached
-            e-mail's own attachments too (a forward of a mail with a PDF attached: its
-            PDF had been listed, not read), to :data:`_ATTACHED_DEPTH` messages."""
-
-            def read_attachment(path: str, name: str) -> ParsedDocument:
-                attached = detect(path, name, images=options.reads_images).kind
-                if attached not in ("email", "msg"):
-                    return parse_file(path, name, dataclasses.replace(options, max_images=0))
-                deeper = depth < _ATTACHED_DEPTH
-                return parse_email(
-                    path,
-                    name,
-                    message=msg_to_email(path, name) if attached == "msg" else None,
-                    read_attachment=reader(depth + 1) if deeper else None,
-                    read_images=options.reads_images,
-                    unread_images=options.ocr is None,
-                    temp_dir=options.temp_dir,
-                    unread_said=not deeper,
-                )
-
-            return read_attachment
-
-        read_attachment = reader(1)
-
-        def read_message(path: str, name: str, message: Any = None) -> ParsedDocument:
-            return parse_email(
-                path,
-                name,
-                message=message,
-                max_images=options.max_images,
-                min_image_bytes=options.min_image_bytes,
-                read_attachment=read_attachment,
-                read_images=options.reads_images,
-                unread_images=options.ocr is None,
-                temp_dir=options.temp_dir,
-            )
-
+        read_message = message_reader(options)
         if kind.kind == "mbox":
-            parsed = parse_mbox(
-                path, name, read_message, max_images=options.max_images, temp_dir=options.temp_dir
-            )
+            parsed = parse_mbox(path, name, read_message, max_images=options.max_images)
         elif kind.kind == "msg":
             parsed = read_message(path, name, msg_to_email(path, name))
             parsed.parser = "outlook-msg"

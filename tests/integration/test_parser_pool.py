@@ -491,6 +491,68 @@ async def test_an_archive_s_long_json_lines_file_is_chunked_in_runs_under_its_ti
     assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
 
 
+async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20,000 messages (42 MB) took 27.1 s in one task: a Takeout export of a few
+    hundred MB outlasted parse.timeout. Past a size, a mailbox is read in parts of its
+    messages on every worker, as one read would read it, and chunked as one."""
+    import mailbox
+    from email.message import EmailMessage
+
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.parsers.base import UNREAD_SCANS
+    from rag_ingest.settings import ChunkSettings
+
+    path = tmp_path / "Takeout.txt"  # named as it is not: said, as read whole
+    box = mailbox.mbox(str(path))
+    for i in range(40):
+        message = EmailMessage()
+        message["Subject"] = f"Update {i}"
+        message["From"] = f"sender{i % 3}@example.com"
+        body = f"CANARY-MBOX-{i} the weekly update. " + "More words here. " * (i * 5)
+        message.set_content("" if i == 7 else body)  # one with no text: passed over
+        if i % 10 == 3:
+            message.add_attachment(f"CANARY-ATTACHED-{i}\n".encode(), maintype="text",
+                                   subtype="plain", filename=f"notes{i}.txt")  # fmt: skip
+        if i in (2, 25):  # in two parts: the images kept are the whole's first
+            message.add_attachment(docs.scan_image([f"Scan {i}"]), maintype="image",
+                                   subtype="png", filename="scan.png")  # fmt: skip
+        box.add(message)
+    box.close()
+    options = ParseOptions(max_images=1)
+    whole = parse_file(str(path), path.name, options)
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    expected = chunk_document(whole, chunking, {"k": "v"})
+    monkeypatch.setattr(pool_module, "_SPLIT_MAILBOX_BYTES", 10_000)
+    monkeypatch.setattr(pool_module, "_MAILBOX_PART_BYTES", 20_000)
+    size = path.stat().st_size
+    parts = ["parse_messages"] * -(-size // 20_000)
+    assert len(parts) >= 3
+    # Threads read it whole, as they read archives: a thread's time limit cannot stop it.
+    for settings, read in (
+        (ParseSettings(mode="process", workers=2), parts),
+        (ParseSettings(mode="thread"), []),
+    ):
+        parsed, plan, calls = await _recorded(path, settings, options, chunking)
+        assert calls[: len(read) + 2] == ["parse_or_plan", *read, "parse_and_chunk"], calls
+        assert (parsed.text, parsed.members) == (whole.text, whole.members)
+        assert parsed.warnings == whole.warnings
+        assert parsed.images == whole.images and len(whole.images) == 1
+        assert parsed.warnings == [
+            f"scans or images in 2 message(s) {UNREAD_SCANS}",
+            "named .txt but is mbox",
+        ]
+        assert [(c.text, c.metadata) for c in plan.chunks] == [
+            (c.text, c.metadata) for c in expected.chunks
+        ]
+    members = list(whole.members)
+    assert "message 8: Update 7" not in members and len(members) == 39 + 4
+    assert members[:2] == ["message 1: Update 0", "message 2: Update 1"]
+    assert "message 34: Update 33/notes33.txt" in members
+
+
 async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1076,6 +1076,40 @@ def test_a_mailbox_is_read_message_by_message(tmp_path: Path) -> None:
         parse_file(str(tmp_path / "nothing.mbox"), "nothing.mbox", OPTIONS)
 
 
+def test_a_mailbox_s_messages_are_found_as_python_s_mailbox_module_finds_them(
+    tmp_path: Path,
+) -> None:
+    """A mailbox is read by where its messages lie (a temporary file a message, and
+    mailbox's table of contents, were most of a big one's time; and a long one is read in
+    parts): each message's bytes are mailbox's, whatever lies between them."""
+    import mailbox
+
+    from rag_ingest.parsers.mail import message_bytes, message_spans
+
+    data = (
+        b"From a@example.com Mon Jan  1 00:00:00 2024\nSubject: one\n\nbody one\n"
+        b">From here on, quoted.\n\n"
+        b"From b@example.com Mon Jan  1 00:00:01 2024\nSubject: two\n\nno blank line after\n"
+        b"From c@example.com Mon Jan  1 00:00:02 2024\r\nSubject: three\r\n\r\ncrlf\r\n\r\n"
+        b"From d@example.com Mon Jan  1 00:00:03 2024\nSubject: four\n\n\n\nblank lines\n\n\n"
+        b"From e@example.com Mon Jan  1 00:00:04 2024\nSubject: five\n\nfive\n"
+        b"From f@example.com Mon Jan  1 00:00:05 2024"  # a From line alone, no line end
+    )
+    path = _file(tmp_path, "box.mbox", data)
+    box = mailbox.mbox(path, create=False)
+    expected = [box.get_bytes(key) for key in box.iterkeys()]
+    box.close()
+    spans = message_spans(path, "box.mbox")
+    with open(path, "rb") as f:
+        assert [message_bytes(f, span) for span in spans] == expected
+    assert len(expected) == 6 and expected[-1] == b""
+    parsed = parse_file(path, "box.mbox", OPTIONS)
+    subjects = ["one", "two", "three", "four", "five"]
+    assert list(parsed.members) == [f"message {n}: {s}" for n, s in enumerate(subjects, 1)]
+    with pytest.raises(CorruptDocumentError, match="not a readable mailbox"):
+        message_spans(_file(tmp_path, "empty.mbox", b""), "empty.mbox")
+
+
 def test_an_email_s_attachments_are_written_under_temp_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
