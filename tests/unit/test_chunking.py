@@ -1439,3 +1439,28 @@ def dataclasses_replace(item: ParsedDocument, **changes: object) -> ParsedDocume
     import dataclasses
 
     return dataclasses.replace(item, **changes)  # type: ignore[arg-type]
+
+
+def test_an_archive_s_groups_of_files_carry_only_their_own_files_types() -> None:
+    """Each group of an archive's files sent to a worker to chunk had carried the whole
+    archive's file types: a 210 MB mailbox's 111,905 names in each of 26 groups (parent
+    1.50 GB; 1.18 GB without)."""
+    from rag_ingest.chunking import chunk_units
+
+    names = [f"dir/file{i}.py" for i in range(12)]
+    segments = [
+        Segment(f"def f{i}():\n    return {i}\n" * 40, member=n) for i, n in enumerate(names)
+    ]
+    parsed = ParsedDocument(
+        "archive",
+        [Segment("The archive's own note.\n" * 10), *segments],
+        parser="zip",
+        members={name: ("code", "python") for name in names},
+    )
+    units = chunk_units(parsed, ChunkSettings(), {"k": "v"}, 2000, 2)
+    parts = [part for unit in units for part in unit.parts]
+    assert len(parts) > 3
+    assert [s.member for part in parts for s in part.segments] == [None, *names]
+    for part in parts:
+        mine = {s.member for s in part.segments} - {None}
+        assert part.members == {name: ("code", "python") for name in mine}
