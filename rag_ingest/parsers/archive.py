@@ -660,6 +660,23 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
         }
     kind, language = member_kind(parsed)
     segments = member_segments(parsed, shown, f"# {shown}", 1)
+    if parsed.members:
+        # A mailbox's messages, an e-mail's attachments: each chunked apart, as a file of
+        # its type, named under the file (a Takeout zip's mailbox had been chunked as one
+        # text, its messages run together, none named).
+        inner = [shown if s.member is None else f"{shown}/{s.member}" for s in parsed.segments]
+        members = {f"{shown}/{k}": list(v) for k, v in parsed.members.items()}
+        if shown in inner:
+            members[shown] = [kind, language]
+        return {
+            "sha256": digest,
+            "members": members,
+            "segments": [
+                [s.text, s.page, s.ocr, name, s.time]
+                for s, name in zip(segments, inner, strict=True)
+            ],
+            "warnings": [],  # as a file's of its own: only those the archive reads
+        }
     return {
         "sha256": digest,
         "kind": kind,

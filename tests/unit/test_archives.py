@@ -370,3 +370,66 @@ def test_a_transcript_in_an_archive_keeps_its_times_through_the_member_cache(
     cache.write_text(json.dumps(shaped))
     mended = _parse(tmp_path, "calls.zip", docs.zip_bytes(files), member_cache=str(cache))
     assert mended.unchanged_members == 2 and mended.text == first.text
+
+
+def test_a_mailbox_or_mail_in_an_archive_keeps_its_messages_and_attachments_apart(
+    tmp_path: Path,
+) -> None:
+    """A Takeout zip's mailbox was chunked as one text, its messages run together and
+    none named, and a zipped mail's attached CSV as the mail's prose: each message and
+    attachment is now a file of its own under the file's name, chunked as when alone."""
+    import mailbox
+    from email.message import EmailMessage
+
+    from rag_ingest.parsers.archive import write_member_cache
+
+    def mail(subject: str, body: str, csv: bytes | None = None) -> EmailMessage:
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = "ops@example.com"
+        message.set_content(body)
+        if csv is not None:
+            message.add_attachment(csv, maintype="text", subtype="csv", filename="hosts.csv")
+        return message
+
+    rows = b"host,status\n" + b"".join(b"CANARY-HOST-%d,down\n" % i for i in range(80))
+    box_path = tmp_path / "All mail.mbox"
+    box = mailbox.mbox(str(box_path))
+    box.add(mail("Outage", "CANARY-OUTAGE the build hosts are down. " * 30, rows))
+    box.add(mail("Fixed", "CANARY-FIXED all hosts are back."))
+    box.close()
+    alone = parse_file(str(box_path), "All mail.mbox", ParseOptions())
+    files = {
+        "Takeout/Mail/All mail.mbox": box_path.read_bytes(),
+        "saved/outage.eml": bytes(mail("Saved", "CANARY-SAVED see attached.", rows)),
+    }
+    data = docs.zip_bytes(files)
+    parsed = _parse(tmp_path, "takeout.zip", data)
+    box_name = "Takeout/Mail/All mail.mbox"
+    assert parsed.members == {
+        f"{box_name}/message 1: Outage": ("email", None),
+        f"{box_name}/message 1: Outage/hosts.csv": ("csv", None),
+        f"{box_name}/message 2: Fixed": ("email", None),
+        "saved/outage.eml": ("email", None),
+        "saved/outage.eml/hosts.csv": ("csv", None),
+    }
+    plan = chunk_document(parsed, SMALL, {})
+    by_member: dict[str, list[str]] = {}
+    for chunk in plan.chunks:
+        by_member.setdefault(chunk.metadata["archive_member"], []).append(chunk.text)
+        assert chunk.metadata["file_type"] in ("email", "csv")
+    # Each message's chunks are its own (none runs into the next), as when alone.
+    own = {c.metadata["archive_member"]: c.text for c in chunk_document(alone, SMALL, {}).chunks}
+    # (its headings a level down, under the file's name, as any file's in an archive)
+    assert by_member[f"{box_name}/message 2: Fixed"] == ["#" + own["message 2: Fixed"]]
+    assert "CANARY-FIXED" not in "".join(by_member[f"{box_name}/message 1: Outage"])
+    tables = by_member["saved/outage.eml/hosts.csv"]
+    assert len(tables) > 1 and all(t.startswith("host,status\n") for t in tables)
+    # The member cache keeps such a file as one entry, its messages and their kinds.
+    cache = tmp_path / "cache.json"
+    options = ParseOptions(temp_dir=str(tmp_path / "scratch"), member_cache=str(cache))
+    first = _parse(tmp_path, "takeout.zip", data, member_cache=str(cache))
+    write_member_cache(str(cache), options, first.cache)
+    again = _parse(tmp_path, "takeout.zip", data, member_cache=str(cache))
+    assert again.unchanged_members == 2
+    assert (again.text, again.members) == (parsed.text, parsed.members)
