@@ -253,7 +253,7 @@ class ArchivePlan:
     sizes: list[int]  # and their sizes
     textless: list[str]  # the names of files with no text by name (never unpacked)
     warnings: list[str] = field(default_factory=list)
-    nested: bool = False  # some file to read is named as an archive (to be opened)
+    nested: bool = False  # some file to read is named as an archive or a mailbox (read apart)
 
     def parts(self, workers: int) -> list[list[int]]:
         """The files to read in contiguous parts of about equal size, at least one per
@@ -362,7 +362,7 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         wanted=wanted,
         sizes=[members[i].size for i in wanted],
         textless=[prefix + _shown(members[i].name) for i in textless],
-        nested=not prefix and any(_archive_name(members[i].name) for i in wanted),
+        nested=not prefix and any(_nested_name(members[i].name) for i in wanted),
         warnings=[f"{len(scans)} image(s) {UNREAD_SCANS}"] if scans else [],
     )
 
@@ -372,6 +372,12 @@ def _archive_name(name: str) -> bool:
     return PurePosixPath(inner_name(lower)).suffix in (".zip", ".tar") or lower.endswith(
         (".tgz", ".tbz", ".tbz2", ".txz")
     )
+
+
+def _nested_name(name: str) -> bool:
+    """Whether a file's name says it is read apart: an archive, or a mailbox (read in
+    parts of its messages when long: a Takeout zip's one mailbox)."""
+    return _archive_name(name) or PurePosixPath(name.lower()).suffix in (".mbox", ".mbx")
 
 
 def archive_inside(path: str, name: str) -> str | None:
@@ -400,8 +406,8 @@ def read_part(
 ) -> ArchivePart:
     """The files at ``indexes`` (from :attr:`ArchivePlan.wanted`) read by the parser
     each calls for; an archive among them read as well, unless this one is inside
-    another. ``keep``: a directory to leave such archives in instead, each listed in
-    :attr:`ArchivePart.nested`, to be read in parts of their own."""
+    another. ``keep``: a directory to leave such archives (and mailboxes) in instead,
+    each listed in :attr:`ArchivePart.nested`, to be read in parts of their own."""
     from rag_ingest.parsers import parse_file
 
     inside = dataclasses.replace(options, archives=False, max_images=0)
@@ -414,6 +420,19 @@ def read_part(
             except DocumentError:
                 return False  # the parse says why
         return True
+
+    def apart(scratch: str, name: str) -> bool:
+        if nested(scratch, name):
+            return True
+        if options.member_prefix:
+            return False
+        with open(scratch, "rb") as f:
+            if f.read(5) != b"From ":
+                return False  # anything else skips detect()'s checks here
+        try:
+            return detect(scratch, name).kind == "mbox"
+        except DocumentError:
+            return False  # the parse says why
 
     def read(scratch: str, name: str, shown: str) -> ParsedDocument:
         # With ``keep``, every archive was left there already: nothing to check again.
@@ -434,7 +453,7 @@ def read_part(
             _load_member_cache(options),
             remember=options.member_cache is not None,
             prefix=options.member_prefix,
-            defer=(lambda p, n: keep if nested(p, n) else None) if keep else None,
+            defer=(lambda p, n: keep if apart(p, n) else None) if keep else None,
         )
 
 

@@ -491,21 +491,12 @@ async def test_an_archive_s_long_json_lines_file_is_chunked_in_runs_under_its_ti
     assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
 
 
-async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """20,000 messages (42 MB) took 27.1 s in one task: a Takeout export of a few
-    hundred MB outlasted parse.timeout. Past a size, a mailbox is read in parts of its
-    messages on every worker, as one read would read it, and chunked as one."""
+def _mailbox(path: Path) -> Path:
+    """A mailbox of 40 messages of growing length at ``path``: one with no text, four
+    with a text file attached, two with an image."""
     import mailbox
     from email.message import EmailMessage
 
-    from rag_ingest.parsers import parse_file
-    from rag_ingest.parsers import pool as pool_module
-    from rag_ingest.parsers.base import UNREAD_SCANS
-    from rag_ingest.settings import ChunkSettings
-
-    path = tmp_path / "Takeout.txt"  # named as it is not: said, as read whole
     box = mailbox.mbox(str(path))
     for i in range(40):
         message = EmailMessage()
@@ -521,6 +512,21 @@ async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
                                    subtype="png", filename="scan.png")  # fmt: skip
         box.add(message)
     box.close()
+    return path
+
+
+async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20,000 messages (42 MB) took 27.1 s in one task: a Takeout export of a few
+    hundred MB outlasted parse.timeout. Past a size, a mailbox is read in parts of its
+    messages on every worker, as one read would read it, and chunked as one."""
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.parsers.base import UNREAD_SCANS
+    from rag_ingest.settings import ChunkSettings
+
+    path = _mailbox(tmp_path / "Takeout.txt")  # named as it is not: said, as read whole
     options = ParseOptions(max_images=1)
     whole = parse_file(str(path), path.name, options)
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
@@ -551,6 +557,39 @@ async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
     assert "message 8: Update 7" not in members and len(members) == 39 + 4
     assert members[:2] == ["message 1: Update 0", "message 2: Update 1"]
     assert "message 34: Update 33/notes33.txt" in members
+
+
+async def test_a_long_mailbox_in_an_archive_is_read_in_parts_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Takeout delivers its mailbox in a zip: read with the zip's other files, a mailbox
+    of a few hundred MB outlasted parse.timeout in that one task. It is read apart, in
+    parts of its messages on every worker, with the text and chunks of a whole read."""
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    box = _mailbox(tmp_path / "All mail.mbox")
+    files = {"Takeout/Mail/All mail.mbox": box.read_bytes(), "Takeout/index.html": b"<p>Hi</p>"}
+    path = tmp_path / "takeout.zip"
+    path.write_bytes(docs.zip_bytes(files))
+    whole = parse_file(str(path), path.name, ParseOptions())
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    expected = chunk_document(whole, chunking, {"k": "v"})
+    monkeypatch.setattr(pool_module, "_SPLIT_MAILBOX_BYTES", 10_000)
+    monkeypatch.setattr(pool_module, "_MAILBOX_PART_BYTES", 20_000)
+    settings = ParseSettings(mode="process", workers=2)
+    parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+    parts = ["parse_messages"] * -(-box.stat().st_size // 20_000)
+    assert len(parts) >= 3
+    # The zip's two files in two parts, the mailbox left to be read apart, in parts.
+    read = ["parse_or_plan", "read_part", "read_part", "parse_or_plan", *parts]
+    assert calls[: calls.index("parse_and_chunk")] == read
+    assert (parsed.text, parsed.members) == (whole.text, whole.members)
+    assert "Takeout/Mail/All mail.mbox/message 34: Update 33/notes33.txt" in parsed.members
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in expected.chunks
+    ]
 
 
 async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
