@@ -340,8 +340,8 @@ def parse_file(
         from rag_ingest.parsers.rtf import parse_rtf
 
         parsed = parse_rtf(path, name)
-    elif kind.kind in ("email", "mbox", "msg", "tnef"):
-        from rag_ingest.parsers.mail import parse_mbox
+    elif kind.kind in ("email", "mbox", "msg", "tnef", "emlx"):
+        from rag_ingest.parsers.mail import emlx_message, parse_mbox
         from rag_ingest.parsers.outlook import msg_to_email, tnef_to_email
 
         read_message = message_reader(options)
@@ -350,6 +350,9 @@ def parse_file(
         elif kind.kind == "msg":
             parsed = read_message(path, name, msg_to_email(path, name))
             parsed.parser = "outlook-msg"
+        elif kind.kind == "emlx":
+            parsed = read_message(path, name, emlx_message(path))
+            parsed.parser = "emlx"
         elif kind.kind == "tnef":
             with open(path, "rb") as f:
                 parsed = read_message(path, name, tnef_to_email(f.read(), name))

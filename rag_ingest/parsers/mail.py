@@ -315,6 +315,24 @@ def parse_email(
     )
 
 
+# Apple Mail's .emlx: the message's length in bytes on a line of its own, the message,
+# then a property list of the mail's flags.
+_EMLX_LENGTH = re.compile(rb"(\d{1,12})[ \t]*\r?\n")
+
+
+def emlx_message(path: str) -> EmailMessage:
+    """The message an Apple Mail ``.emlx`` file holds, without its length line and the
+    property list after it (read as text before: the plist's XML in its chunks)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    found = _EMLX_LENGTH.match(data)
+    if found is not None:
+        data = data[found.end() : found.end() + int(found[1])]
+    message = email.message_from_bytes(data, policy=POLICY)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
 # A mailbox's message begins at a line that begins "From " (mbox, as Python's mailbox
 # module reads it).
 _FROM_LINE = re.compile(rb"^From ", re.MULTILINE)

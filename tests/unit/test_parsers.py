@@ -912,6 +912,39 @@ def test_a_mail_that_is_a_forwarded_message_or_a_multipart_without_parts_keeps_i
     assert parsed.text == "# Raw\n\nAttachments: application/octet-stream"
 
 
+def test_an_apple_mail_emlx_is_read_as_the_email_it_holds(tmp_path: Path) -> None:
+    """Apple Mail keeps each message as ``.emlx``: its length, the message, then a
+    property list of its flags. It had been read as text, headers, plist and all."""
+    mail = EmailMessage()
+    mail["Subject"] = "Quarterly numbers"
+    mail["From"] = "alice@example.com"
+    mail.set_content("CANARY-EMLX the numbers are attached.")
+    mail.add_attachment(b"region,total\nCANARY-EMLX-CSV,12\n", maintype="text",
+                        subtype="csv", filename="q3.csv")  # fmt: skip
+    message = bytes(mail)
+    plist = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">\n<dict>\n'
+        b"\t<key>flags</key>\n\t<integer>8590195713</integer>\n</dict>\n</plist>\n"
+    )
+    data = b"%d        \n" % len(message) + message + plist
+    parsed = parse_file(_file(tmp_path, "1234.emlx", data), "1234.emlx", OPTIONS)
+    assert (parsed.file_type, parsed.parser, parsed.warnings) == ("email", "emlx", [])
+    assert parsed.text.startswith("# Quarterly numbers\n\nFrom: alice@example.com")
+    assert "CANARY-EMLX the numbers" in parsed.text and "CANARY-EMLX-CSV" in parsed.text
+    assert "plist" not in parsed.text and "8590195713" not in parsed.text
+    assert parsed.members == {"q3.csv": ("csv", None)}
+    # A one-part message would take the plist as the end of its body.
+    plain = EmailMessage()
+    plain["Subject"] = "Lunch"
+    plain.set_content("CANARY-EMLX-PLAIN at noon.")
+    data = b"%d\n" % len(bytes(plain)) + bytes(plain) + plist
+    parsed_plain = parse_file(_file(tmp_path, "9.emlx", data), "9.emlx", OPTIONS)
+    assert parsed_plain.text == "# Lunch\n\nCANARY-EMLX-PLAIN at noon."
+    # Without its length line, the whole file is the message.
+    bare = parse_file(_file(tmp_path, "5.partial.emlx", message), "5.partial.emlx", OPTIONS)
+    assert (bare.text, bare.members) == (parsed.text, parsed.members)
+
+
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
