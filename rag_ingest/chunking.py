@@ -250,6 +250,19 @@ def _csv_records(
         yield begin, lines.at, record, ""
 
 
+def _swallowed(span: str, form: CsvForm) -> list[list[str]] | None:
+    """A record's lines read one by one, if one after its first is a whole row by itself
+    (the header's number of fields): rows a stray quote took into a field. None for a
+    field that holds line breaks of its own."""
+    records = [
+        next(csv.reader([raw.rstrip("\r\n")], **form.dialect))
+        for raw in _Lines(span)
+        if raw.strip()
+    ]
+    whole = any(len(record) == len(form.header) for record in records[1:])
+    return records if whole else None
+
+
 def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
     """A CSV/TSV file (or a run of its rows) as one table under its header, its rows
     read as they are grouped: a list of every record took ~6x the file's size. Lines
@@ -278,17 +291,35 @@ def _csv_table(text: str, form: CsvForm, warnings: list[str]) -> _Table | None:
         writer.writerow(record)
         return out.getvalue()[:-2]
 
+    width = len(form.header)
+
     def rows() -> Iterator[tuple[int, str]]:
         # Offsets are not kept (a CSV has no pages or headings to map them to).
         unread: list[tuple[int, str]] = []
+        strays = 0
         for begin, end, record, reason in _csv_records(text, form.body, dialect):
             if record is None:
                 unread.append((begin, reason))
                 for raw in _Lines(text[begin:end]):
                     if raw.strip():
                         yield 0, raw.rstrip("\n")
+            elif (
+                len(record) != width > 1
+                and text.find("\n", begin, end - 1) >= 0  # over lines: a ragged row is not
+                and (lines := _swallowed(text[begin:end], form))
+            ):
+                # A stray quote took the lines after it into its field, up to the next
+                # quote: rows lost into one ('10,"item,30' swallowed row 11). Each line
+                # is read as a record of its own.
+                strays += 1
+                yield from ((0, line(record)) for record in lines)
             elif _has_value(record):
                 yield 0, line(record)
+        if strays:
+            warnings.append(
+                f"{strays:,} record(s) over several lines without the header's {width} fields"
+                " (a stray quote), read line by line"
+            )
         if unread:
             number = form.line + text.count("\n", 0, unread[0][0]) + 1
             reasons = "; ".join(sorted({reason for _, reason in unread}))

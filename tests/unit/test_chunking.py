@@ -1274,6 +1274,33 @@ def test_lines_csv_cannot_read_are_kept_as_rows_and_said() -> None:
         assert chunk_document(parsed, settings, {}).warnings == []
 
 
+def test_a_csv_s_stray_quote_takes_no_row_with_it() -> None:
+    """A field opened by a quote and not closed on its line took the lines after it into
+    itself, up to the next quote: row 11 was lost into row 10's field. A record over
+    several lines without the header's number of fields is read line by line."""
+    import re
+
+    settings = _csv_settings(400)
+    rows = [f'{i},item {i},{i * 3},"CANARY-{i}, fine"' for i in range(1, 300)]
+    rows[9] = '10,"item 10 with a stray quote,30,CANARY-10'
+    text = "id,name,qty,note\n" + "\n".join(rows) + "\n"
+    plan = chunk_document(ParsedDocument("csv", [Segment(text)], parser="text"), settings, {})
+    lines = [line for c in plan.chunks for line in c.text.split("\n")[1:]]
+    assert [int(re.findall(r"CANARY-(\d+)", line)[0]) for line in lines] == list(range(1, 300))
+    assert lines[9] == '10,"item 10 with a stray quote,30,CANARY-10"'
+    assert lines[10] == '11,item 11,33,"CANARY-11, fine"'
+    assert all(c.text.startswith("id,name,qty,note\n") for c in plan.chunks)
+    assert plan.warnings == [
+        "1 record(s) over several lines without the header's 4 fields (a stray quote),"
+        " read line by line"
+    ]
+    # A quoted field over lines in a record of the header's width is one record, though
+    # a line of it would be a row by itself.
+    closed = 'id,name,qty,note\n1,"two\na,b",3,x\n'
+    plan = chunk_document(ParsedDocument("csv", [Segment(closed)], parser="text"), settings, {})
+    assert plan.warnings == [] and '1,"two\na,b",3,x' in plan.chunks[0].text
+
+
 def test_a_csv_s_sep_line_names_its_delimiter_and_doubled_quotes_are_one() -> None:
     import csv
     import io
