@@ -225,6 +225,16 @@ def _recording(pool: ParserPool) -> list[str]:
     return calls
 
 
+def _numbered_as_one(plan: Any) -> None:
+    """A plan chunked in parts is numbered as one chunking's: each chunk's index in
+    order, the count of them all, and chunked."""
+    count = len(plan.chunks)
+    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
+        (count, True)
+    }
+
+
 async def _recorded(
     path: Path, settings: ParseSettings, options: ParseOptions, chunking: Any
 ) -> tuple[Any, Any, list[str]]:
@@ -383,11 +393,7 @@ async def test_an_archive_s_long_text_is_chunked_in_runs_with_the_same_chunks(
     assert all(text[c.metadata["start_index"] : c.metadata["end_index"]] == c.text
                for c in plan.chunks if "start_index" in c.metadata)  # fmt: skip
     assert len({c.metadata["archive_member"] for c in plan.chunks}) == 13
-    count = len(plan.chunks)
-    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
-    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
-        (count, True)
-    }
+    _numbered_as_one(plan)
 
 
 async def test_an_archive_s_long_log_is_chunked_in_runs_of_its_own(
@@ -397,7 +403,6 @@ async def test_an_archive_s_long_log_is_chunked_in_runs_of_its_own(
     outlasted parse.timeout): an archive's long file is cut in runs of its own, as the
     file alone is, between groups of its other files, all chunked on every worker."""
     from rag_ingest.chunking import document_text
-    from rag_ingest.parsers import pool as pool_module
     from rag_ingest.settings import ChunkSettings
 
     log = "".join(f"2026-12-03T09:{i // 60:02d}:{i % 60:02d} worker {i % 7} CANARY-ZLOG-{i}\n"
@@ -412,17 +417,9 @@ async def test_an_archive_s_long_log_is_chunked_in_runs_of_its_own(
     alone = tmp_path / "app.log"
     alone.write_text(log)
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
-    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
-    plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
-        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
-        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
-        assert runs == 2 + -(-len(log) // 4000), calls  # the files before, the log's, after
-        plans.append(plan)
-    plan = plans[0]
-    assert [(c.text, c.metadata) for c in plan.chunks] == [
-        (c.text, c.metadata) for c in plans[1].chunks
-    ]
+    # The files before it, the log's runs, the file after it.
+    parts = 2 + -(-len(log) // 4000)
+    parsed, plan = await _in_runs_alike(path, chunking, monkeypatch, parts)
     # The log's chunks are the file's alone, in runs, with its own lines.
     _, own, _ = await _recorded(alone, ParseSettings(mode="thread"), ParseOptions(), chunking)
     mine = [c for c in plan.chunks if c.metadata.get("archive_member") == "logs/app.log"]
@@ -437,11 +434,7 @@ async def test_an_archive_s_long_log_is_chunked_in_runs_of_its_own(
     members = [c.metadata["archive_member"] for c in plan.chunks]
     assert members == sorted(members) and set(members) == set(files)
     assert {c.metadata["file_type"] for c in mine} == {"text"}
-    count = len(plan.chunks)
-    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
-    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
-        (count, True)
-    }
+    _numbered_as_one(plan)
 
 
 async def test_an_archive_s_long_json_lines_file_is_chunked_in_runs_under_its_title(
@@ -488,7 +481,7 @@ async def test_an_archive_s_long_json_lines_file_is_chunked_in_runs_under_its_ti
     text = document_text(parsed)
     assert all(text[c.metadata["start_index"] : c.metadata["end_index"]] == c.text
                for c in plan.chunks)  # fmt: skip
-    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(len(plan.chunks)))
+    _numbered_as_one(plan)
 
 
 def _mailbox(path: Path) -> Path:
@@ -630,11 +623,7 @@ async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
     spans = [(c.metadata["line_start"], c.metadata["line_end"]) for c in plan.chunks]
     covered = sorted(n for first, last in spans for n in range(first, last + 1))
     assert covered == list(range(1, 601))
-    count = len(plan.chunks)
-    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
-    assert {(c.metadata["chunk_count"], c.metadata["chunked"]) for c in plan.chunks} == {
-        (count, True)
-    }
+    _numbered_as_one(plan)
     assert plan.text_length == len(text)
     # The chunks are not one chunking's: past a run's start, lines pair up anew.
     whole = chunk_document(parse_file(str(path), path.name, ParseOptions()), chunking, {"k": "v"})
@@ -642,18 +631,19 @@ async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
 
 
 async def _in_runs_alike(
-    path: Path, chunking: Any, monkeypatch: pytest.MonkeyPatch
+    path: Path, chunking: Any, monkeypatch: pytest.MonkeyPatch, runs: int | None = None
 ) -> tuple[Any, Any]:
-    """``path`` parsed, and chunked in runs of 4,000 characters (three or more) by two
-    worker processes and by threads, with the same chunks: the parse and the plan."""
+    """``path`` parsed, and chunked in runs of 4,000 characters (three or more; or
+    ``runs`` parts) by two worker processes and by threads, with the same chunks: the
+    parse and the plan."""
     from rag_ingest.parsers import pool as pool_module
 
     monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
     plans = []
     for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
         parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
-        runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
-        assert runs == -(-len(parsed.text) // 4000) > 2, calls
+        parts = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
+        assert parts == (runs or -(-len(parsed.text) // 4000)) > 2, calls
         plans.append(plan)
     assert [(c.text, c.metadata) for c in plans[0].chunks] == [
         (c.text, c.metadata) for c in plans[1].chunks
@@ -691,8 +681,7 @@ async def test_json_lines_past_a_size_are_chunked_in_runs_of_whole_records(
             seen.append(int(n))
         assert chunk.metadata["heading_path"] in chunk.text.split("\n")[0]
     assert sorted(seen) == list(range(400))
-    count = len(plan.chunks)
-    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+    _numbered_as_one(plan)
 
 
 async def test_a_long_csv_is_chunked_in_runs_of_whole_records_under_its_header(
@@ -723,8 +712,7 @@ async def test_a_long_csv_is_chunked_in_runs_of_whole_records_under_its_header(
             assert note.endswith(f"CANARY-ROW-{order}") and customer.endswith(", Berlin")
             seen.append(int(order))
     assert seen == list(range(400)) and plan.warnings == []
-    count = len(plan.chunks)
-    assert [c.metadata["chunk_index"] for c in plan.chunks] == list(range(count))
+    _numbered_as_one(plan)
 
 
 async def test_a_long_sql_dump_is_chunked_in_runs_each_under_its_statement_s_header(
