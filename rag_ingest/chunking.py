@@ -537,18 +537,21 @@ def chunk_units(
         group, size = [], 0
 
     for member, kind, language, segments in _members(parsed):
-        sub = _member_document(parsed, segments, kind, language)
-        # A zipped 150 MB log was chunked in one task: 60.7 s, and one of 300 MB would
-        # have outlasted parse.timeout.
-        runs = line_runs(sub, settings, chars // 2) if in_line_runs(sub, settings, chars) else []
-        if runs:
-            close()
-            units.append(ChunkUnit.of_runs(runs, _member_metadata(parsed, member, base_metadata)))
-            continue
+        length = sum(len(s.text) for s in segments)
+        if length > chars:
+            # A zipped 150 MB log was chunked in one task: 60.7 s, and one of 300 MB
+            # would have outlasted parse.timeout.
+            sub = _member_document(parsed, segments, kind, language)
+            runs = line_runs(sub, settings, chars // 2)
+            if runs:
+                close()
+                metadata = _member_metadata(parsed, member, base_metadata)
+                units.append(ChunkUnit.of_runs(runs, metadata))
+                continue
         if size >= share:
             close()
         group += segments
-        size += sum(len(s.text) for s in segments)
+        size += length
     close()
     return units
 

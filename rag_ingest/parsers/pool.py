@@ -64,6 +64,8 @@ logger = logging.getLogger("rag_ingest.pipeline")
 
 T = TypeVar("T")
 A = TypeVar("A")
+# A worker's parse, or the plan of a long document to read in parts.
+Planned = ParsedDocument | SplitPlan | ArchivePlan | TablePlan | MailboxPlan
 
 # An archive of this many files to read or more is read in parts on every worker, each
 # part a task under parse.timeout (parsers/archive.py); fewer, in one task.
@@ -71,8 +73,6 @@ _SPLIT_FILES = 4
 # An archive's text past this many characters is chunked in runs of whole files on every
 # worker, each a task under parse.timeout: ~5 s of chunking each (1.7 million characters
 # of Java a second on one core here, measured).
-# A worker's parse, or the plan of a long document to read in parts.
-Planned = ParsedDocument | SplitPlan | ArchivePlan | TablePlan | MailboxPlan
 _CHUNK_RUN_CHARS = 8_000_000
 # A mailbox past this many bytes is read in parts of its messages on every worker, each
 # part of about _MAILBOX_PART_BYTES (20,000 plain messages, 42 MB, took 27.1 s in one
