@@ -56,7 +56,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
-from rag_ingest.parsers.sniff import detect, maybe_archive, needs_ocr, no_text
+from rag_ingest.parsers.sniff import detect, mailbox_kind, maybe_archive, needs_ocr, no_text
 
 __all__ = [
     "ArchivePart",
@@ -422,17 +422,8 @@ def read_part(
         return True
 
     def apart(scratch: str, name: str) -> bool:
-        if nested(scratch, name):
-            return True
-        if options.member_prefix:
-            return False
-        with open(scratch, "rb") as f:
-            if f.read(5) != b"From ":
-                return False  # anything else skips detect()'s checks here
-        try:
-            return detect(scratch, name).kind == "mbox"
-        except DocumentError:
-            return False  # the parse says why
+        mailbox = not options.member_prefix and mailbox_kind(scratch, name) is not None
+        return nested(scratch, name) or mailbox
 
     def read(scratch: str, name: str, shown: str) -> ParsedDocument:
         # With ``keep``, every archive was left there already: nothing to check again.

@@ -55,7 +55,7 @@ from rag_ingest.parsers.data import TablePlan, read_rows, table_plan
 from rag_ingest.parsers.mail import MailboxPlan, mailbox_document, message_spans
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
-from rag_ingest.parsers.sniff import TABLE_KINDS, is_pdf
+from rag_ingest.parsers.sniff import TABLE_KINDS, is_pdf, mailbox_kind
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
@@ -335,15 +335,9 @@ def _long_mailbox(path: str, name: str, options: ParseOptions, size: int) -> Mai
     suffix = PurePosixPath(name).suffix.lower()
     if any(extension == suffix for extension, _ in options.plugins):
         return None
-    if os.path.getsize(path) <= size:
+    if os.path.getsize(path) <= size or (kind := mailbox_kind(path, name)) is None:
         return None
-    with open(path, "rb") as f:
-        if f.read(5) != b"From ":
-            return None  # anything else skips detect()'s checks here
     try:
-        kind = detect(path, name)
-        if kind.kind != "mbox":
-            return None
         spans = message_spans(path, name)
     except DocumentError:
         return None  # parse_file raises it again, with the same words

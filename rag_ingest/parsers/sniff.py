@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 from rag_ingest.errors import (
     CorruptDocumentError,
+    DocumentError,
     EncryptedDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
@@ -25,6 +26,7 @@ __all__ = [
     "FileKind",
     "detect",
     "is_pdf",
+    "mailbox_kind",
     "maybe_archive",
     "no_text",
 ]
@@ -317,6 +319,19 @@ def _ole_kind(path: str) -> str:
         return "encrypted"
     top = _ole_top_names(directory)
     return next((kind for stream, kind in _OLE_STREAMS.items() if stream in top), "ole")
+
+
+def mailbox_kind(path: str, name: str) -> FileKind | None:
+    """The file's kind when it is a mailbox (its note says when its name does not), else
+    None; a file not opening with a ``From`` line is passed over without reading more."""
+    with open(path, "rb") as f:
+        if f.read(5) != b"From ":
+            return None
+    try:
+        kind = detect(path, name)
+    except DocumentError:
+        return None  # its parse says why
+    return kind if kind.kind == "mbox" else None
 
 
 def is_pdf(head: bytes) -> bool:
