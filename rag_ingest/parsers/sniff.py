@@ -150,7 +150,14 @@ _NO_TEXT = {
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
                      ".wasm", ".bin"), "a binary"),
     **dict.fromkeys((".ttf", ".otf", ".woff", ".woff2", ".eot"), "a font"),
-    **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".pkl", ".npy"), "a data file"),
+    **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".pkl", ".npy", ".npz", ".h5", ".hdf5"),
+                    "a data file"),
+    **dict.fromkeys((".iso", ".dmg", ".vmdk", ".qcow2"), "a disk image"),
+    # Thunderbird's index beside each mailbox (Mork, text): read, a folder's ~1,000
+    # lines of row ids and hex became chunks of noise.
+    ".msf": "a mail client's index",
+    # Outlook's mail stores, not read here: export the mail as .msg, .eml or mbox.
+    **dict.fromkeys((".pst", ".ost"), "an Outlook data file: export its mail as .msg or mbox"),
     # A program that draws its pages: read as text, a 1.7 MB manual became 19,839 chunks.
     **dict.fromkeys((".ps", ".eps"), "PostScript (convert it to PDF)"),
 }  # fmt: skip

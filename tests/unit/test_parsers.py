@@ -363,6 +363,13 @@ def test_text_after_a_long_blank_run_is_read(tmp_path: Path) -> None:
         # PostScript is text, but a program: read as text, its operators became chunks.
         ("manual", b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont\n", "PostScript"),
         ("manual.ps", b"%!PS-Adobe-3.0\n72 720 moveto (Hello) show\n", "PostScript"),
+        # Thunderbird's index beside a mailbox: text, but row ids and hex.
+        (
+            "Inbox.msf",
+            b'// <!-- <mdb:mork:z v="1.4"/> -->\n< <(a=c)> // (f=iso-8859-1)\n',
+            "a mail client's index (.msf)",
+        ),
+        ("archive.pst", b"!BDN" + bytes(600), "an Outlook data file: export its mail"),
     ],
 )
 def test_binary_content_under_a_name_that_claims_no_text_type_has_no_text(
