@@ -7,7 +7,9 @@ import collections
 import contextlib
 import itertools
 import re
+import string
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 from rag_ingest.errors import BinaryContentError, EmptyDocumentError
@@ -444,7 +446,75 @@ def _symbols_in_words(text: str) -> int:
 def drop_encoded(text: str) -> tuple[str, int]:
     """``text`` with its encoded data (base64, and binary data as hex) left out, and how
     many characters were: a 1 MB base64 blob in a .txt file became 2,232 chunks of
-    noise, each with a vector that ranks against real queries."""
+    noise, each with a vector that ranks against real queries. The expressions run only
+    on the lines that can hold such data (a run of 60 or more of base64's characters):
+    over the whole of a 150 MB log they took 9.7 s, its parse's all but 0.3 s."""
+    pieces: list[str] = []
+    dropped = at = 0
+    for start, end in _run_lines(text):
+        piece, count = _dropped(text[start:end])
+        pieces += [text[at:start], piece]
+        dropped += count
+        at = end
+    if not pieces:
+        return text, 0
+    pieces.append(text[at:])
+    return "".join(pieces), dropped
+
+
+# Bytes of base64's alphabets (and so of hex) to b"a", any other to b" ": where a run
+# of _RUN lies, _ENCODED or _HEX may match (each needs one: 60 a line, or 256).
+_RUNS = bytes(
+    ord("a") if chr(b) in string.ascii_letters + string.digits + "+/_-" else ord(" ")
+    for b in range(256)
+)
+_RUN = b"a" * 60
+_BLOCK = 8 * 1024 * 1024  # characters looked through at once: a copy or two of each
+
+
+def _run_lines(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of ``text`` where its encoded data may lie: each line holding a run of
+    :data:`_RUN`, with the line after it (where a PEM block's last, shorter line is), in
+    order, spans that overlap joined. A block of lines that is not ASCII (its bytes'
+    offsets not its characters') and holds such a run is one span."""
+    span: tuple[int, int] | None = None
+    for start, end in _runs(text):
+        line_end = text.find("\n", end)
+        after = text.find("\n", line_end + 1) if line_end >= 0 else -1
+        end = len(text) if after < 0 else after
+        if span is not None and start < span[1]:
+            span = (span[0], max(span[1], end))
+            continue
+        if span is not None:
+            yield span
+        span = (start, end)
+    if span is not None:
+        yield span
+
+
+def _runs(text: str) -> Iterator[tuple[int, int]]:
+    """Each run of :data:`_RUN` in ``text``: the start of its line and its end, looked
+    for a block of whole lines at a time, in their bytes."""
+    at = 0
+    while at < len(text):
+        cut = text.find("\n", at + _BLOCK)
+        cut = len(text) if cut < 0 else cut + 1
+        block = text[at:cut]
+        runs = block.encode("utf-8", "surrogatepass").translate(_RUNS)
+        found = runs.find(_RUN)
+        if found >= 0 and not block.isascii():
+            yield at, cut - 1  # the block whole, to its last line break
+            found = -1
+        while found >= 0:
+            run_end = runs.find(b" ", found)
+            run_end = len(runs) if run_end < 0 else run_end
+            yield text.rfind("\n", 0, at + found) + 1, at + run_end
+            found = runs.find(_RUN, run_end)
+        at = cut
+
+
+def _dropped(text: str) -> tuple[str, int]:
+    """:func:`drop_encoded` over all of ``text``."""
     dropped = 0
 
     def hex_stub(match: re.Match[str]) -> str:
