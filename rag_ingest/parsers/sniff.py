@@ -153,8 +153,8 @@ _NO_TEXT = {
     **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".pkl", ".npy", ".npz", ".h5", ".hdf5"),
                     "a data file"),
     **dict.fromkeys((".iso", ".dmg", ".vmdk", ".qcow2"), "a disk image"),
-    # Thunderbird's index beside each mailbox (Mork, text): read, a folder's ~1,000
-    # lines of row ids and hex became chunks of noise.
+    # Thunderbird's index beside each mailbox (Mork, text): read as text, its row ids
+    # and hex became chunks of noise.
     ".msf": "a mail client's index",
     # Outlook's mail stores, not read here: export the mail as .msg, .eml or mbox.
     **dict.fromkeys((".pst", ".ost"), "an Outlook data file: export its mail as .msg or mbox"),
