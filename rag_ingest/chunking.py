@@ -529,7 +529,7 @@ def chunk_units(
         nonlocal group, size
         if group:
             # Its own files' types only: each group sent to a worker had carried the
-            # whole's (a 210 MB mailbox's 111,905 names, in each of 26 groups).
+            # whole's (a 210 MB mailbox's 111,905 names, in each of its 25 groups).
             names = dict.fromkeys(s.member for s in group if s.member in parsed.members)
             members = {m: parsed.members[m] for m in names if m is not None}
             part = dataclasses.replace(parsed, segments=group, members=members)

@@ -75,7 +75,7 @@ _SPLIT_FILES = 4
 # of Java a second on one core here, measured).
 _CHUNK_RUN_CHARS = 8_000_000
 # A mailbox past this many bytes is read in parts of its messages on every worker, each
-# part of about _MAILBOX_PART_BYTES (20,000 plain messages, 42 MB, took 27.1 s in one
+# part of about _MAILBOX_PART_BYTES (20,000 plain messages, 42 MB, parsed in 27.1 s in one
 # task: a Takeout export of a few hundred MB outlasted parse.timeout).
 _SPLIT_MAILBOX_BYTES = 4 * 1024 * 1024
 _MAILBOX_PART_BYTES = 16 * 1024 * 1024
@@ -616,7 +616,7 @@ class ParserPool:
         """Chunk a document past :data:`_CHUNK_RUN_CHARS` in runs, each a task under the
         time limit, on every worker at once: an archive (or mail) in groups of whole files
         (a long log or CSV of theirs in runs of its own: a zipped 150 MB log took 60.7 s in
-        one task, 36.7 s in runs), a long log, JSON Lines, CSV, SQL dump, Markdown text or
+        one task, 37.9 s in runs), a long log, JSON Lines, CSV, SQL dump, Markdown text or
         source file in runs of whole lines, records, rows or sections. In one task, a
         source archive of 213 MB of Java (15,224 files, 195,149 chunks) took longer than
         parse.timeout's 120 s, and failed; a 300 MB log took 121.5 s, at the edge of it
