@@ -752,6 +752,40 @@ def _unwrap_layout_tables(soup: Any) -> None:
             table.name = "div"
 
 
+# <meta http-equiv="refresh" content="0; url=next.html">: how rustdoc, Javadoc, Jekyll
+# and the redirect plugins of Sphinx and MkDocs leave a page that moved (a third of the
+# Rust manuals' pages installed here). Its words, "Redirecting to next.html...", are
+# not the page's.
+_REFRESH = re.compile(r"\s*(\d+)[^;,\s]*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
+_REDIRECT_SECONDS = 10  # a page shown longer than this before it moves is read
+_REDIRECT_TEXT = 1000  # characters: a page with more text of its own is read
+_NOT_SHOWN = ("script", "style", "noscript", "template", "head", "title")
+
+
+def _redirect(soup: Any) -> str | None:
+    """Where a page that only sends its reader on points: a refresh to a URL within
+    ``_REDIRECT_SECONDS`` and under ``_REDIRECT_TEXT`` characters of text; else None."""
+    from bs4 import Comment
+
+    for meta in soup.find_all("meta"):
+        if str(meta.get("http-equiv", "")).strip().lower() != "refresh":
+            continue
+        found = _REFRESH.match(str(meta.get("content", "")))
+        if found is None or not found.group(2).strip():
+            continue  # a page that reloads itself
+        if int(found.group(1)) > _REDIRECT_SECONDS:
+            continue
+        length = 0
+        for string in soup.find_all(string=True):
+            if isinstance(string, Comment) or string.find_parent(_NOT_SHOWN) is not None:
+                continue
+            length += len(string.strip())
+            if length >= _REDIRECT_TEXT:
+                return None
+        return found.group(2).strip()
+    return None
+
+
 _CHROME_ROLES = ("navigation", "banner", "contentinfo", "search")
 
 
@@ -962,6 +996,9 @@ def _parse_docling(
         converter: Any = source._backend
         flattened = 0
         if kind == "html" and getattr(converter, "soup", None) is not None:
+            moved = None if joined else _redirect(converter.soup)
+            if moved is not None:
+                raise BlankDocumentError(f"{name}: a redirect to {moved[:200]}: nothing to index")
             flattened = _flattened(converter.soup)
             _plain_preformatted(converter.soup)
             _unwrap_layout_tables(converter.soup)

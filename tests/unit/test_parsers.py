@@ -1730,6 +1730,40 @@ def test_a_page_with_a_main_element_is_read_for_it_alone(tmp_path: Path) -> None
     assert "CANARY-CH1" in text and "CANARY-CH2" in text
 
 
+def test_a_page_that_only_redirects_is_skipped_as_blank(tmp_path: Path) -> None:
+    # rustdoc's (a third of the Rust manuals' pages), Jekyll's redirect_from and the
+    # Sphinx and MkDocs redirect plugins' stubs: "Redirecting to ..." is not the page's.
+    stubs = {
+        "rustdoc.html": '<meta http-equiv="refresh" content="0;URL=macro.m.html">'
+        "<title>Redirection</title><body><p>Redirecting to "
+        '<a href="macro.m.html">macro.m.html</a>...</p>'
+        '<script>location.replace("macro.m.html" + location.search);</script>',
+        "jekyll.html": "<!DOCTYPE html><html lang='en-US'><meta charset='utf-8'>"
+        "<title>Redirecting&hellip;</title><link rel='canonical' href='/new/'>"
+        "<meta http-equiv='REFRESH' content=\"0; url='/new/'\"><h1>Redirecting&hellip;</h1>"
+        "<a href='/new/'>Click here if you are not redirected.</a></html>",
+        "later.html": '<meta http-equiv="refresh" content="5 ; URL=https://example.org/b">'
+        "<p>This page has moved. You will be sent on in 5 seconds.</p>",
+    }
+    for name, page in stubs.items():
+        with pytest.raises(BlankDocumentError, match=r"a redirect to (macro\.m\.html|/new/|https)"):
+            parse_file(_file(tmp_path, name, page.encode()), name, OPTIONS)
+    # A page that reloads itself (no URL), waits long, or has text of its own is read.
+    body = "<h1>News</h1><p>CANARY-OWN " + "word " * 250 + "</p>"
+    kept = {
+        "reload.html": '<meta http-equiv="refresh" content="0"><p>CANARY-OWN scores</p>',
+        "slow.html": '<meta http-equiv="refresh" content="30;url=b.html"><p>CANARY-OWN x</p>',
+        "long.html": f'<meta http-equiv="refresh" content="0;url=b.html">{body}',
+    }
+    for name, page in kept.items():
+        assert "CANARY-OWN" in parse_file(_file(tmp_path, name, page.encode()), name, OPTIONS).text
+    # Script, style and comments are not the page's own text: still a stub.
+    script = f"<script>{'var x = 1; ' * 200}</script><!-- {'generated ' * 200} -->"
+    stub = stubs["rustdoc.html"] + script
+    with pytest.raises(BlankDocumentError):
+        parse_file(_file(tmp_path, "s.html", stub.encode()), "s.html", OPTIONS)
+
+
 def test_highlighted_code_keeps_its_lines_and_indentation(tmp_path: Path) -> None:
     # Sphinx (Pygments spans), mdBook (spans in a code element) and gtk-doc (links):
     # docling read each span as a piece and joined them with spaces, on one line.
