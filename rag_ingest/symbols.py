@@ -110,6 +110,17 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"schema|sequence|domain|aggregate)[ \t]+(?:if[ \t]+not[ \t]+exists[ \t]+)?)"
         r"[\"`\[]?(?P<n>[\w.$]+)",
     ),
+    # A rule's selector, as CSS, Sass and Less nest them (an "@" rule's line is taken
+    # for a decorator: see _NOT_CODE).
+    "css": (_I + r"(?P<n>[^\s/{};][^{};\n]*?)[ \t]*\{",),
+    "cmake": (_I + r"(?i:function|macro)[ \t]*\([ \t]*(?P<n>[\w.-]+)",),
+    "vim": (_I + r"(?:fu(?:nction)?|def)!?[ \t]+(?P<n>[\w:#.<>]+)[ \t]*\(",),
+    "awk": (_I + r"func(?:tion)?[ \t]+(?P<n>\w+)",),
+    "fortran": (
+        _I + r"(?i:(?:(?:pure|impure|elemental|recursive|integer|real|logical|character|"
+        r"complex|double[ \t]+precision)[ \t]+)*(?:subroutine|function|program|module)[ \t]+)"
+        r"(?!(?i:procedure)\b)(?P<n>\w+)",
+    ),
     # A key whose value opens below it (an object, a list): its chunks say the key path.
     "json": (_I + r'"(?P<n>(?:[^"\\\n]|\\.)+)"[ \t]*:[ \t]*[{\[][ \t]*$',),
     "yaml": (

@@ -58,22 +58,36 @@ CODE_LANGUAGES = {
     ".hrl": "erlang", ".cljs": "clojure", ".cljc": "clojure", ".gradle": "groovy",
     ".hcl": "hcl", ".tfvars": "hcl", ".vbs": "visualbasic6", ".bas": "visualbasic6",
     ".ksh": "shell",
+    # Style sheets, build scripts and others a repository holds.
+    ".css": "css", ".scss": "css", ".sass": "css", ".less": "css", ".cmake": "cmake",
+    ".vim": "vim", ".bat": "batch", ".cmd": "batch", ".awk": "awk",
+    ".f90": "fortran", ".f95": "fortran", ".f03": "fortran", ".f08": "fortran",
 }  # fmt: skip
 # Files named for their language, with no extension.
 _CODE_NAMES = {
     "dockerfile": "dockerfile", "containerfile": "dockerfile", "makefile": "make",
     "gnumakefile": "make", "jenkinsfile": "groovy", "rakefile": "ruby", "gemfile": "ruby",
-    "vagrantfile": "ruby",
+    "vagrantfile": "ruby", "cmakelists.txt": "cmake", ".vimrc": "vim", "_vimrc": "vim",
 }  # fmt: skip
 # JSON by other names: map features, linked data, a browser's HTTP archive.
 JSON_SUFFIXES = frozenset({".json", ".geojson", ".topojson", ".jsonld", ".har"})
+# XML by other names: schemas and transforms, .NET projects and resources, map tracks,
+# translation files.
+_XML_SUFFIXES = {".xml", ".rss", ".atom", ".xsd", ".xsl", ".xslt", ".wsdl", ".csproj",
+                 ".vbproj", ".fsproj", ".vcxproj", ".props", ".targets", ".nuspec", ".resx",
+                 ".xaml", ".kml", ".gpx", ".xlf", ".xliff"}  # fmt: skip
 _TEXT = {".txt", ".text", ".log", *JSON_SUFFIXES, ".jsonl", ".ndjson", ".yaml", ".yml", ".toml",
-         ".ini", ".cfg", ".xml", ".rss", ".atom", ".env", ".conf"}  # fmt: skip
+         ".ini", ".cfg", *_XML_SUFFIXES, ".env", ".conf", ".properties"}  # fmt: skip
 # Text nested by indentation: chunked at its shallowest keys or elements first.
 _TEXT_LANGUAGES = {
     **dict.fromkeys(JSON_SUFFIXES, "json"),
-    ".yaml": "yaml", ".yml": "yaml", ".xml": "xml", ".rss": "xml", ".atom": "xml",
+    **dict.fromkeys(_XML_SUFFIXES, "xml"),
+    ".yaml": "yaml", ".yml": "yaml",
 }  # fmt: skip
+# Plain text by its conventional name, with no extension: a project's own documents.
+_TEXT_NAMES = {"readme", "license", "licence", "copying", "authors", "contributors",
+               "changelog", "changes", "news", "notice", "install", "todo", "thanks",
+               "maintainers", "history", "copyright"}  # fmt: skip
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx",
     # Macro-enabled, template and slide-show variants: the same parts, typed otherwise.
@@ -409,7 +423,7 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     by_name = _BY_EXTENSION.get(suffix)
     if by_name is None and language:
         by_name = "code"
-    if by_name is None and suffix in _TEXT:
+    if by_name is None and (suffix in _TEXT or PurePosixPath(name).name.lower() in _TEXT_NAMES):
         by_name = "text"
     if by_name is None and images and suffix in _RASTER:
         by_name = "image"

@@ -1877,13 +1877,41 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
         "build.gradle": (b"plugins { id 'java' }\n", "groovy"),
         "prod.tfvars": (b'region = "eu-west-1"\n', "hcl"),
         "Gemfile": (b"source 'https://rubygems.org'\ngem 'rails'\n", "ruby"),
+        # Style sheets and build scripts: had been "unknown extension; treated as text".
+        "site.css": (b".nav a:hover {\n  color: red;\n}\n", "css"),
+        "theme.scss": (b".card {\n  &:hover { color: $accent; }\n}\n", "css"),
+        "CMakeLists.txt": (b"cmake_minimum_required(VERSION 3.20)\nproject(x)\n", "cmake"),
+        "Find.cmake": (b"function(find_thing)\nendfunction()\n", "cmake"),
+        "build.bat": (b"@echo off\r\nset X=1\r\n", "batch"),
+        "plugin.vim": (b"function! s:Go()\n  echo 1\nendfunction\n", "vim"),
+        "sum.awk": (b"{ s += $1 } END { print s }\n", "awk"),
+        "solver.f90": (b"subroutine solve(n)\n  integer :: n\nend subroutine\n", "fortran"),
     }
     for name, (data, language) in files.items():
         parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
         assert (parsed.file_type, parsed.language) == ("code", language), name
+        assert not parsed.warnings, name
     for name in ("settings.yaml", "data.json", "notes.txt"):
         kind = detect(_file(tmp_path, name, b"key: value\n"), name)
         assert kind.kind == "text", name
+    # A project's own documents by their names, and XML and properties files by other
+    # extensions: text, with no "unknown extension" said.
+    plain = {
+        "LICENSE": (b"MIT License\n\nCopyright (c) 2026 CANARY\n", None),
+        "AUTHORS": (b"Ann <ann@example.org>\n", None),
+        "app.properties": (b"server.port=8080\n", None),
+        "App.csproj": (b'<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup/></Project>\n', "xml"),
+        "schema.xsd": (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>\n', "xml"),
+        "route.gpx": (b'<gpx version="1.1"><trk><name>CANARY</name></trk></gpx>\n', "xml"),
+    }
+    for name, (data, language) in plain.items():
+        kind = detect(_file(tmp_path, name, data), name)
+        assert (kind.kind, kind.language, kind.note, kind.guessed) == (
+            "text",
+            language,
+            None,
+            False,
+        ), name
 
 
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:

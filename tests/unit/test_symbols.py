@@ -88,6 +88,30 @@ def test_python_definitions_nest_by_indentation() -> None:
                 "string name = 1;": "Topic",
             },
         ),
+        (  # Sass nesting; a declaration is not a rule.
+            "css",
+            ".nav {\n  color: red;\n  a:hover,\n  a:focus {\n    color: blue;\n  }\n}\n"
+            "@media print {\n  .nav { display: none; }\n}\n",
+            {"color: red;": ".nav", "color: blue;": ".nav.a:focus", "}": None},
+        ),
+        (
+            "cmake",
+            "FUNCTION(add_doc name)\n  set(x 1)\nENDFUNCTION()\nproject(p)\n",
+            {"set(x 1)": "add_doc", "project(p)": None},
+        ),
+        (
+            "vim",
+            "function! s:Open(path) abort\n  execute 'e' a:path\nendfunction\nset nu\n",
+            {"execute 'e' a:path": "s:Open", "set nu": None},
+        ),
+        ("awk", "function add(a, b) {\n  return a + b\n}\n", {"return a + b": "add"}),
+        (
+            "fortran",
+            "module geo\ncontains\n  pure real function area(r)\n    area = 3.14 * r * r\n"
+            "  end function area\n  module procedure x\nend module geo\n",
+            # "contains" ends the module's scope, as Fortran's layout has it.
+            {"area = 3.14 * r * r": "area", "module procedure x": None},
+        ),
     ],
 )
 def test_brace_languages_nest_by_braces_and_indentation(
