@@ -174,6 +174,17 @@ _NO_TEXT = {
     **dict.fromkeys((".pst", ".ost"), "an Outlook data file: export its mail as .msg or mbox"),
     # A program that draws its pages: read as text, a 1.7 MB manual became 19,839 chunks.
     **dict.fromkeys((".ps", ".eps"), "PostScript (convert it to PDF)"),
+    # Secrets, never to be put in an index: read as text, a private key's armour lines
+    # became a chunk of their own (its base64 is left out as encoded data).
+    **dict.fromkeys((".pem", ".key", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx",
+                     ".jks", ".keystore", ".kdbx"), "a key, certificate or keystore"),
+}  # fmt: skip
+# The same, by a file's whole name: SSH's private keys, stored passwords.
+_NO_TEXT_NAMES = {
+    **dict.fromkeys(("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk",
+                     "id_ed25519_sk"), "an SSH private key"),
+    **dict.fromkeys((".netrc", "_netrc", ".pgpass", ".htpasswd", ".git-credentials"),
+                    "stored passwords"),
 }  # fmt: skip
 
 
@@ -200,7 +211,10 @@ def no_text(name: str, images: bool = False) -> str | None:
     (images, audio, video, archives, binaries, fonts, databases); else None. A
     compressed file (``.gz``, ``.bz2``, ``.xz``) is judged by the file inside.
     ``images``: images are read by OCR, so a PNG, JPEG, TIFF... is not such a format."""
-    suffix = PurePosixPath(inner_name(name)).suffix.lower()
+    inner = PurePosixPath(inner_name(name))
+    if (what := _NO_TEXT_NAMES.get(inner.name.lower())) is not None:
+        return f"{what} ({inner.name})"
+    suffix = inner.suffix.lower()
     if images and suffix in _RASTER:
         return None
     what = _NO_TEXT.get(suffix)

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from collections.abc import Callable
 from email.message import EmailMessage
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -379,6 +379,24 @@ def test_binary_content_under_a_name_that_claims_no_text_type_has_no_text(
         NoTextFormatError, match=f"^{re.escape(name)}: {re.escape(said)}.*no text to index$"
     ):
         parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
+def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -> None:
+    # Read as text, a private key's armour lines had been a chunk of their own.
+    pem = b"-----BEGIN PRIVATE KEY-----\n" + b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n" * 20
+    pem += b"-----END PRIVATE KEY-----\n"
+    for name, said in (
+        ("tls.pem", "a key, certificate or keystore (.pem)"),
+        ("server.key", "a key, certificate or keystore (.key)"),
+        ("ca.crt.gz", "a key, certificate or keystore (.crt)"),
+        ("id_ed25519", "an SSH private key (id_ed25519)"),
+        ("home/.netrc", "stored passwords (.netrc)"),
+    ):
+        assert no_text(name) == said, name
+        with pytest.raises(NoTextFormatError, match=re.escape(said)):
+            parse_file(_file(tmp_path, PurePosixPath(name).name, pem), name, OPTIONS)
+    # Its public half and a file that only mentions keys are text.
+    assert no_text("id_ed25519.pub") is None and no_text("keys.md") is None
 
 
 @pytest.mark.parametrize(
