@@ -365,6 +365,9 @@ class MailboxPlan:
 
     spans: list[tuple[int, int]]  # where each message lies (:func:`message_spans`)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # A compressed mailbox's decompressed copy, in the document's scratch directory
+    # (removed with it), to read the parts from; None: the file itself.
+    path: str | None = None
 
 
 @dataclasses.dataclass

@@ -50,7 +50,7 @@ from rag_ingest.parsers.archive import (
     write_member_cache,
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
-from rag_ingest.parsers.compressed import inner_name, unpack
+from rag_ingest.parsers.compressed import compression, head_inside, inner_name, unpack
 from rag_ingest.parsers.data import TablePlan, read_rows, table_plan
 from rag_ingest.parsers.mail import MailboxPlan, mailbox_document, message_spans
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
@@ -335,6 +335,9 @@ def _long_mailbox(path: str, name: str, options: ParseOptions, size: int) -> Mai
     suffix = PurePosixPath(name).suffix.lower()
     if any(extension == suffix for extension, _ in options.plugins):
         return None
+    packed = compression(path)
+    if packed is not None:
+        return _packed_mailbox(path, name, options, size, packed)
     if os.path.getsize(path) <= size or (kind := mailbox_kind(path, name)) is None:
         return None
     try:
@@ -342,6 +345,32 @@ def _long_mailbox(path: str, name: str, options: ParseOptions, size: int) -> Mai
     except DocumentError:
         return None  # parse_file raises it again, with the same words
     return MailboxPlan(spans, [kind.note] if kind.note else [])
+
+
+def _packed_mailbox(
+    path: str, name: str, options: ParseOptions, size: int, packed: str
+) -> MailboxPlan | None:
+    """:func:`_long_mailbox` of a compressed file (a mailing list's monthly
+    ``.txt.gz``, an ``.mbox.xz``): its mailbox decompressed into ``options.temp_dir``
+    and read in parts from there. One that does not open with a ``From`` line is not
+    decompressed here."""
+    if not head_inside(path, packed, 5).startswith(b"From "):
+        return None
+    try:
+        unpacked = unpack(path, name, packed, options.max_unzipped_size, options.temp_dir)
+    except DocumentError:
+        return None  # parse_file raises it again, with the same words
+    plan = None
+    try:
+        plan = _long_mailbox(unpacked, inner_name(name), options, size)
+    finally:
+        if plan is None:
+            os.unlink(unpacked)
+    if plan is None:
+        return None
+    plan.path = unpacked
+    plan.warnings.append(f"decompressed from {packed}")
+    return plan
 
 
 def _mailbox_parts(
@@ -710,9 +739,11 @@ class ParserPool:
         """A long mailbox read in parts of its messages at once, each part under the time
         limit; the first part that fails fails the document."""
 
+        source = plan.path or path
+
         def read(part: tuple[int, list[tuple[int, int]]]) -> Awaitable[Any]:
             first, spans = part
-            return self.run(name, parse_messages, path, name, options, spans, first + 1)
+            return self.run(name, parse_messages, source, name, options, spans, first + 1)
 
         parts = await self._each(read, _mailbox_parts(plan.spans, self.workers))
         parsed = mailbox_document(name, parts, options.max_images)

@@ -552,6 +552,66 @@ async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
     assert "message 34: Update 33/notes33.txt" in members
 
 
+@pytest.mark.parametrize(("suffix", "packed"), [(".txt.gz", "gzip"), (".mbox.xz", "xz")])
+async def test_a_long_compressed_mailbox_is_read_in_parts_of_its_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, packed: str
+) -> None:
+    """A mailing list's archive comes a month a file, gzipped (Mailman's
+    2026-November.txt.gz): read whole in one task, one of a few hundred MB outlasted
+    parse.timeout. It is decompressed into the document's scratch directory and read in
+    parts from there, then removed."""
+    import gzip
+    import lzma
+
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    box = _mailbox(tmp_path / "box").read_bytes()
+    path = tmp_path / f"2026-November{suffix}"
+    path.write_bytes(gzip.compress(box) if packed == "gzip" else lzma.compress(box))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = ParseOptions(temp_dir=str(scratch))
+    whole = parse_file(str(path), path.name, options)
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    expected = chunk_document(whole, chunking, {"k": "v"})
+    monkeypatch.setattr(pool_module, "_SPLIT_MAILBOX_BYTES", 10_000)
+    monkeypatch.setattr(pool_module, "_MAILBOX_PART_BYTES", 20_000)
+    settings = ParseSettings(mode="process", workers=2)
+    parsed, plan, calls = await _recorded(path, settings, options, chunking)
+    parts = ["parse_messages"] * -(-len(box) // 20_000)
+    assert len(parts) >= 3
+    assert calls[: len(parts) + 2] == ["parse_or_plan", *parts, "parse_and_chunk"], calls
+    assert (parsed.text, parsed.members) == (whole.text, whole.members)
+    assert f"decompressed from {packed}" in parsed.warnings
+    assert sorted(parsed.warnings) == sorted(whole.warnings)
+    assert [(c.text, c.metadata) for c in plan.chunks] == [
+        (c.text, c.metadata) for c in expected.chunks
+    ]
+    assert list(scratch.iterdir()) == []  # the decompressed copy went with its document
+    # Not a mailbox: read whole, as before. A compressed log is not decompressed to be
+    # looked at; one that opens with "From " is, and its copy removed at once.
+    log = tmp_path / "app.log.gz"
+    log.write_bytes(gzip.compress(b"2026-12-03 a log line\n" * 2000))
+    parsed, _, calls = await _recorded(log, settings, options, chunking)
+    assert calls[:2] == ["parse_or_plan", "parse_and_chunk"] and "log line" in parsed.text
+    unpacked: list[str] = []
+    real_unpack = pool_module.unpack
+
+    def unpack(*args: Any) -> str:
+        unpacked.append(args[1])
+        return real_unpack(*args)
+
+    monkeypatch.setattr(pool_module, "unpack", unpack)
+    assert pool_module._long_mailbox(str(log), log.name, options, 10) is None
+    assert unpacked == []
+    from_line = tmp_path / "notes.txt.gz"
+    from_line.write_bytes(gzip.compress(b"From the start, notes\n" * 2000))
+    assert pool_module._long_mailbox(str(from_line), from_line.name, options, 10) is None
+    assert unpacked == ["notes.txt.gz"] and list(scratch.iterdir()) == []
+
+
 async def test_a_long_mailbox_in_an_archive_is_read_in_parts_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
