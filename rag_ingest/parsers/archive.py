@@ -295,6 +295,7 @@ class ArchivePart:
     cached: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the member cache
     unchanged: int = 0  # files taken from the member cache
     nested: list[Nested] = field(default_factory=list)  # archives inside, left unread
+    failed: list[type[DocumentError]] = field(default_factory=list)  # why files were not read
 
 
 def cache_fingerprint(options: ParseOptions) -> str:
@@ -451,6 +452,16 @@ def read_part(
 def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> ParsedDocument:
     """One document of the parts' text, in archive order."""
     segments = [s for part in parts for s in part.segments]
+    failed = [error for part in parts for error in part.failed]
+    if not segments and failed:
+        # Not a format with no text, skipped when listed: files that could not be read (a
+        # damaged archive's CRC errors, every file password-protected) fail it, said.
+        said = [w for part in parts for w in part.warnings][:3]
+        error = EncryptedDocumentError if set(failed) == {EncryptedDocumentError} else None
+        raise (error or CorruptDocumentError)(
+            f"{name}: an archive of {plan.members} files, none read: {len(failed)} could not "
+            f"be ({'; '.join(said)}{' ...' if len(failed) > len(said) else ''})"
+        )
     if not segments:
         raise NoTextFormatError(f"{name}: an archive of {plan.members} files, none with text")
     # The plan's own (decompressed from gzip) last, where parse_file puts them.
@@ -542,6 +553,7 @@ def _read_members(
                 entry = _entry(digest, shown, read, scratch, member.name)
         except DocumentError as exc:
             part.warnings.append(f"{shown}: {type(exc).__name__}: {exc}")
+            part.failed.append(type(exc))
             continue
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -601,6 +613,7 @@ def take_nested(
         elif isinstance(parsed, DocumentError):
             why = f"{nested.shown}: {type(parsed).__name__}: {parsed}"
             part.warnings.insert(warned, why)
+            part.failed.append(type(parsed))
             continue
         else:
             entry = _entry_of(nested.sha256, nested.shown, parsed)

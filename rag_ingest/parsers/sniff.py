@@ -145,6 +145,9 @@ _MIMETYPES = {
     b"application/vnd.oasis.opendocument.graphics-template": "odg",
     b"application/epub+zip": "epub",
 }
+# An OpenDocument manifest's entries; the document's own is the one for path "/".
+_MANIFEST_ENTRY = re.compile(rb"<manifest:file-entry\b[^>]*>")
+_MEDIA_TYPE = re.compile(rb'manifest:media-type="([^"]+)"')
 # Data files read as tables of their rows (parsers/data.py).
 TABLE_KINDS = ("parquet", "arrow", "avro", "orc")
 # Binary formats by name: bytes that are not the format are text, or refused.
@@ -266,12 +269,24 @@ def _zip_kind(path: str) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            # An OpenDocument file or an EPUB names its kind in its first member.
+            # An OpenDocument file or an EPUB names its kind in its first member; when
+            # that is lost or damaged, in its manifest, or by its container (a damaged
+            # copy of one had been refused as "a zip archive, not a .odt file").
             if "mimetype" in names:
                 with archive.open("mimetype") as member:
                     kind = _MIMETYPES.get(member.read(100).strip())
                     if kind:
                         return kind
+            if "content.xml" in names and "META-INF/manifest.xml" in names:
+                with archive.open("META-INF/manifest.xml") as member:
+                    manifest = member.read(65536)
+                for entry in _MANIFEST_ENTRY.findall(manifest):
+                    own = b'manifest:full-path="/"' in entry
+                    found = _MEDIA_TYPE.search(entry) if own else None
+                    if found and (kind := _MIMETYPES.get(found.group(1))):
+                        return kind
+            if "META-INF/container.xml" in names and any(n.endswith(".opf") for n in names):
+                return "epub"
     # RuntimeError: an encrypted member; NotImplementedError: a version zipfile refuses.
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error, NotImplementedError):
         return None

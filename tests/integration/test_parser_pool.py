@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from rag_ingest.chunking import chunk_document
+from rag_ingest.errors import CorruptDocumentError
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
@@ -956,7 +957,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
         "notes.md": b"# Notes\n\nCANARY-NOTES\n",
         "big.zip": docs.zip_bytes(pages),
         "tool.tar.gz": gzip.compress(docs.tar_bytes({"t.py": b"x = 'CANARY-TAR'\n"})),
-        "broken.zip": b"PK\x03\x04" + bytes(200),
+        "broken.zip": (outer_broken := b"PK\x03\x04" + bytes(200)),
         "pictures.zip": docs.zip_bytes({"a.png": b"\x89PNG\r\n\x1a\n" + bytes(64)}),
         "after.md": b"# After\n\nCANARY-AFTER\n",
         "late.pdf": b"%PDF-1.7\n garbage",
@@ -1026,6 +1027,15 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
         pool.close()
     assert "CANARY-OK" in got.text and "CANARY-SLOW" not in got.text
     assert any(w.startswith("slow.zip: ParserTimeoutError") for w in got.warnings)
+    # With nothing else read, the archive inside that failed fails the archive: not a
+    # format with no text ("none with text"), skipped unread when listed.
+    path.write_bytes(docs.zip_bytes({"broken.zip": outer_broken, "logo.png": b"\x89PNG"}))
+    pool = ParserPool(ParseSettings(mode="process", workers=2), options)
+    try:
+        with pytest.raises(CorruptDocumentError, match=r"none read: 1 could not be \(broken"):
+            await pool.parse(str(path), path.name)
+    finally:
+        pool.close()
 
 
 async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from rag_ingest.chunking import chunk_document
 from rag_ingest.errors import (
     CorruptDocumentError,
+    EncryptedDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
     ZipBombError,
@@ -254,6 +255,15 @@ def test_a_file_that_cannot_be_read_is_a_warning_not_a_failed_archive(tmp_path: 
         ["broken.pdf", " CorruptDocumentError"],
         ["long.txt", " CorruptDocumentError"],
     ]
+    # With no file read, it fails, and says why; it is not "none with text" (a format
+    # with no text, skipped unread when listed): every file locked is a locked archive.
+    archive = docs.zip_bytes({"a.txt": b"CANARY-A", "b.txt": b"CANARY-B"})
+    for name in (b"a.txt", b"b.txt"):
+        at = entry(name) + 8
+        flags = int.from_bytes(archive[at : at + 2], "little") | 0x1
+        archive = archive[:at] + flags.to_bytes(2, "little") + archive[at + 2 :]
+    with pytest.raises(EncryptedDocumentError, match=r"none read: 2 could not be"):
+        _parse(tmp_path, "locked.zip", archive)
 
 
 def test_an_archive_s_parts_are_contiguous_balanced_and_few() -> None:

@@ -1696,6 +1696,48 @@ def test_an_epub_is_its_chapters_in_reading_order(tmp_path: Path) -> None:
     assert detect(_file(tmp_path, "m.bin", docs.odt_bytes()), "m.bin").kind == "odt"
 
 
+def test_an_opendocument_or_epub_without_its_mimetype_is_known_by_its_manifest(
+    tmp_path: Path,
+) -> None:
+    # A damaged copy (a byte gone in "mimetype", or the member lost) had been refused as
+    # "a zip or tar archive, not a .odt file": its manifest or container says what it is.
+    import zipfile
+
+    def without_mimetype(data: bytes, mimetype: bytes | None) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                if info.filename != "mimetype":
+                    dst.writestr(info, src.read(info))
+                elif mimetype is not None:
+                    dst.writestr(info, mimetype)
+        return out.getvalue()
+
+    deck = docs.odp_bytes([("Plan", "ship CANARY-ODP", "")])
+    book = docs.epub_bytes([("One", "CANARY-EPUB first")])
+    for name, data, kind, canary in (
+        ("m.odt", docs.odt_bytes(), "odt", "CANARY-ODT"),
+        ("d.odp", deck, "odp", "CANARY-ODP"),
+        ("b.epub", book, "epub", "CANARY-EPUB"),
+    ):
+        for mimetype in (None, b"application/v&d.oasis.opendocument", b"app=ica&<on/e"):
+            damaged = _file(tmp_path, name, without_mimetype(data, mimetype))
+            assert detect(damaged, name).kind == kind, (name, mimetype)
+            assert canary in parse_file(damaged, name, OPTIONS).text
+    # A zip of other files: a manifest whose own entry is of no OpenDocument type (an
+    # embedded object's is not the file's), a container with no package document.
+    manifest = (
+        b'<manifest:file-entry manifest:full-path="/" manifest:media-type="application/x"/>'
+        b'<manifest:file-entry manifest:full-path="Object 1/" '
+        b'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+    )
+    for files in (
+        {"content.xml": b"<x/>", "META-INF/manifest.xml": manifest},
+        {"META-INF/container.xml": b"<container/>", "a.txt": b"CANARY"},
+    ):
+        assert detect(_file(tmp_path, "o.zip", docs.zip_bytes(files)), "o.zip").kind == "archive"
+
+
 def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
     tmp_path: Path,
 ) -> None:
@@ -3581,11 +3623,14 @@ def test_zips_zipfile_cannot_open_fail_typed_or_lose_only_their_member(tmp_path:
     with pytest.raises(CorruptDocumentError, match=r"not a readable archive \(zip file version"):
         parse_file(_file(tmp_path, "v.zip", bytes(data)), "v.zip", OPTIONS)
     # A central directory said to start past where it does: members at negative offsets
-    # (EINVAL from the seek), each a corrupt member.
+    # (EINVAL from the seek), each a corrupt member; none read fails the archive (it had
+    # been "none with text", a format with no text, skipped unread when listed).
     data = _stored_zip(files)
     end = data.rfind(b"PK\x05\x06")
     struct.pack_into("<I", data, end + 16, struct.unpack_from("<I", data, end + 16)[0] + 100)
-    with pytest.raises(NoTextFormatError, match="none with text"):
+    with pytest.raises(
+        CorruptDocumentError, match=r"none read: 2 could not be \(a\.md: CorruptDocumentError"
+    ):
         parse_file(_file(tmp_path, "n.zip", bytes(data)), "n.zip", OPTIONS)
 
 
