@@ -1102,13 +1102,25 @@ def chunk_document(
     if whole:
         pieces = [(text, 0)]
     else:
-        splitter = _splitter(strategy, parsed.language, size, overlap, count)
+        known: dict[str, int] = {}
+
+        def counted(piece: str) -> int:
+            # LangChain counts each piece three times (to size it, to merge it, to drop
+            # it from the overlap): three of the four passes of the tokenizer over a log.
+            tokens = known.get(piece)
+            if tokens is None:
+                tokens = known[piece] = count(piece)
+            return tokens
+
+        splitter = _splitter(strategy, parsed.language, size, overlap, counted)
 
         def split(start: int, end: int) -> list[tuple[str, int]]:
             span = text[start:end]
             found_pieces = []
             prev_start, prev_end = -1, 0
-            for piece in splitter.split_text(span):
+            got = splitter.split_text(span)
+            known.clear()  # the span's pieces: not kept for the next span
+            for piece in got:
                 # A piece may overlap the one before but always ends past it: searching
                 # from its start alone placed a repeated heading ('### Commits') at its
                 # first occurrence, inside the piece before.

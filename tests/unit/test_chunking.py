@@ -361,6 +361,28 @@ def test_a_long_text_is_counted_exactly_in_bounded_memory() -> None:
         assert peak < 40 * (1 << 18)  # a slice's tokens, not the text's (~36 B a token)
 
 
+def test_a_text_is_tokenized_twice_not_four_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once whole (its token count), once a piece at a time: LangChain's splitter counts
+    each piece three times (to size it, to merge it, to drop it from the overlap)."""
+    from rag_ingest import chunking
+
+    lines = [
+        f"2026-12-03T10:00:{i % 60:02d} worker {i % 7} request {i * 7919} ok" for i in range(3000)
+    ]
+    parsed = ParsedDocument("text", [Segment("\n".join(lines))], parser="text")
+    counted: list[int] = []
+    real = chunking.count_with
+
+    def count_with(encoding: object, text: str) -> int:
+        counted.append(len(text))
+        return real(encoding, text)
+
+    monkeypatch.setattr(chunking, "count_with", count_with)
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    assert len(plan.chunks) > 10 and plan.chunks[1].metadata["start_index"] > 0
+    assert sum(counted) <= 2 * len(parsed.text) + len(plan.chunks) * 600  # overlap's seams
+
+
 def test_a_comment_in_fenced_code_is_no_heading() -> None:
     prose = "More prose about the install and what it needs. " * 30
     md = (
