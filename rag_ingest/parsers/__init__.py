@@ -77,6 +77,12 @@ _ATTACHED_DEPTH = 3
 _RECORDS = JSON_SUFFIXES | {".jsonl", ".ndjson", ".yaml", ".yml", ".xml", ".rss", ".atom"}
 
 
+def records_first(path: str, name: str, kind: FileKind) -> bool:
+    """Whether a text file is looked at for records (JSON, YAML, XML) before as text."""
+    suffix = PurePosixPath(name).suffix.lower()
+    return kind.kind == "text" and (suffix in _RECORDS or (kind.guessed and _json_start(path)))
+
+
 def _json_start(path: str) -> bool:
     """Whether a file's text begins as JSON does (an object or a list)."""
     with open(path, "rb") as f:
@@ -364,7 +370,7 @@ def parse_file(
 
         try:
             records = None
-            if kind.kind == "text" and (suffix in _RECORDS or (kind.guessed and _json_start(path))):
+            if records_first(path, name, kind):
                 from rag_ingest.parsers.records import parse_records
 
                 records = parse_records(

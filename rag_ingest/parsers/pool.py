@@ -37,7 +37,13 @@ from rag_ingest.errors import (
     ParserMemoryError,
     ParserTimeoutError,
 )
-from rag_ingest.parsers import attachment_reader, detect, parse_file, parse_messages
+from rag_ingest.parsers import (
+    attachment_reader,
+    detect,
+    parse_file,
+    parse_messages,
+    records_first,
+)
 from rag_ingest.parsers.archive import (
     ArchivePlan,
     Nested,
@@ -56,6 +62,14 @@ from rag_ingest.parsers.mail import MailboxPlan, mailbox_document, message_spans
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
 from rag_ingest.parsers.sniff import TABLE_KINDS, is_pdf, mailbox_kind
+from rag_ingest.parsers.text import (
+    TextPart,
+    TextPlan,
+    read_text_part,
+    text_parser,
+    text_plan,
+    text_warnings,
+)
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
 __all__ = ["ParserPool", "parse_and_chunk"]
@@ -65,7 +79,7 @@ logger = logging.getLogger("rag_ingest.pipeline")
 T = TypeVar("T")
 A = TypeVar("A")
 # A worker's parse, or the plan of a long document to read in parts.
-Planned = ParsedDocument | SplitPlan | ArchivePlan | TablePlan | MailboxPlan
+Planned = ParsedDocument | SplitPlan | ArchivePlan | TablePlan | MailboxPlan | TextPlan
 
 # An archive of this many files to read or more is read in parts on every worker, each
 # part a task under parse.timeout (parsers/archive.py); fewer, in one task.
@@ -79,6 +93,11 @@ _CHUNK_RUN_CHARS = 8_000_000
 # task: a Takeout export of a few hundred MB outlasted parse.timeout).
 _SPLIT_MAILBOX_BYTES = 4 * 1024 * 1024
 _MAILBOX_PART_BYTES = 16 * 1024 * 1024
+# A UTF-8 text file of more than four parts of this many bytes is read and chunked in
+# parts of its lines of about this size on every worker, each part a task: read whole,
+# one of 1.2 GB went past parse.memory_limit in its worker, and the ingesting process
+# held its text.
+_TEXT_PART_BYTES = 8 * 1024 * 1024
 
 
 # One small bundled file of each parsed type (the demo corpus), parsed by each worker as
@@ -200,6 +219,7 @@ def parse_and_chunk(
     split_archives: bool = False,
     run_chars: int = 0,
     split_mail: int = 0,
+    split_text: int = 0,
 ) -> Planned | tuple[ParsedDocument, ChunkPlan]:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
@@ -213,9 +233,9 @@ def parse_and_chunk(
     parsed but not chunked.
     """
     got = parse_or_plan(
-        path, name, options, split_pages, split_archives, run_chars // 2, split_mail
+        path, name, options, split_pages, split_archives, run_chars // 2, split_mail, split_text
     )
-    if isinstance(got, (SplitPlan, ArchivePlan, TablePlan, MailboxPlan)) or got.scans:
+    if isinstance(got, (SplitPlan, ArchivePlan, TablePlan, MailboxPlan, TextPlan)) or got.scans:
         return got
     if run_chars and in_runs(got, chunk_settings, run_chars):
         return got  # a long log, JSON Lines or archive: chunked in parts on every worker
@@ -230,18 +250,37 @@ def parse_or_plan(
     split_archives: bool = False,
     split_rows: int = 0,
     split_mail: int = 0,
+    split_text: int = 0,
 ) -> Planned:
     """:func:`parse_file` with its scans left to read (``scans``), or a long PDF's
     :class:`SplitPlan`, or (``split_archives``) an archive's :class:`ArchivePlan`, or
     (``split_rows``: characters a part) a long data file's :class:`TablePlan`, or
-    (``split_mail``: bytes) a longer mailbox's :class:`MailboxPlan`."""
+    (``split_mail``: bytes) a longer mailbox's :class:`MailboxPlan`, or (``split_text``:
+    bytes a part) a text file's of more than four parts :class:`TextPlan`."""
     return (
         _long_pdf(path, name, options, split_pages)
         or (_many_files(path, name, options) if split_archives else None)
         or (_long_mailbox(path, name, options, split_mail) if split_mail else None)
         or (_long_table(path, name, options, split_rows) if split_rows else None)
+        or (_long_text(path, name, options, split_text) if split_text else None)
         or parse_file(path, name, options, defer_scans=True)
     )
+
+
+def chunk_text(
+    plan: TextPlan,
+    name: str,
+    part: int,
+    chunk_settings: ChunkSettings,
+    base_metadata: dict[str, Any],
+) -> tuple[ChunkPlan, TextPart, int]:
+    """One part of a long text read and chunked: its chunks, what was left out of it (its
+    text not sent back) and its text's length."""
+    got = read_text_part(plan, name, part)
+    size = len(got.text)
+    parsed = ParsedDocument(plan.kind, [Segment(got.text)], parser="text", language=plan.language)
+    got.text = ""
+    return chunk_parsed(parsed, chunk_settings, base_metadata)[1], got, size
 
 
 def chunk_rows(
@@ -370,6 +409,28 @@ def _packed_mailbox(
         return None
     plan.path = unpacked
     plan.warnings.append(f"decompressed from {packed}")
+    return plan
+
+
+def _long_text(path: str, name: str, options: ParseOptions, part: int) -> TextPlan | None:
+    """The :class:`TextPlan` of a plain text file (a log) of more than four ``part``
+    bytes that no plugin claims, else None (parsed whole): not one read for records, nor
+    compressed."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if any(extension == suffix for extension, _ in options.plugins):
+        return None
+    total = os.path.getsize(path)
+    if total <= 4 * part or compression(path) is not None:
+        return None
+    try:
+        kind = detect(path, name)
+    except DocumentError:
+        return None  # parse_file raises it again, with the same words
+    if kind.kind != "text" or kind.language is not None or records_first(path, name, kind):
+        return None
+    plan = text_plan(path, kind.kind, kind.language, total, part)
+    if plan is not None and kind.note:
+        plan.warnings.append(kind.note)
     return plan
 
 
@@ -538,6 +599,11 @@ class ParserPool:
         """Past how many bytes a mailbox is read in parts (0: never): as archives are."""
         return _SPLIT_MAILBOX_BYTES if self.split_archives else 0
 
+    @property
+    def split_text(self) -> int:
+        """The bytes of a part of a long text file (0: read whole): as archives are."""
+        return _TEXT_PART_BYTES if self.split_archives else 0
+
     def _pool(self) -> Any:
         if self.settings.mode == "thread":
             if self._thread_pool is None:
@@ -585,6 +651,7 @@ class ParserPool:
                 self.split_archives,
                 _CHUNK_RUN_CHARS // 2,
                 self.split_mail,
+                self.split_text,
             )
             parsed = await self._parsed(path, name, got, options)
             if parsed.scans:
@@ -615,11 +682,14 @@ class ParserPool:
                 self.split_archives,
                 _CHUNK_RUN_CHARS,
                 self.split_mail,
+                self.split_text,
             )
             if isinstance(got, tuple):
                 parsed, plan = got
             elif isinstance(got, TablePlan):
                 parsed, plan = await self._chunk_rows(name, got, chunk_settings, base_metadata)
+            elif isinstance(got, TextPlan):
+                parsed, plan = await self._chunk_text(name, got, chunk_settings, base_metadata)
             else:
                 parsed = await self._parsed(path, name, got, options)
                 if parsed.scans:
@@ -688,6 +758,49 @@ class ParserPool:
         parsed.warnings[:0] = table.warnings
         return parsed, join_plans([plan for _, plan, _ in done], at)
 
+    async def _chunk_text(
+        self,
+        name: str,
+        text: TextPlan,
+        chunk_settings: ChunkSettings,
+        base_metadata: dict[str, Any],
+    ) -> tuple[ParsedDocument, ChunkPlan]:
+        """A long text read and chunked in parts of its lines, each a task under the time
+        limit, on every worker at once; the first part that fails fails the document."""
+
+        def part(i: int) -> Awaitable[tuple[ChunkPlan, TextPart, int]]:
+            return self.run(name, chunk_text, text, name, i, chunk_settings, base_metadata)
+
+        done = await self._each(part, list(range(len(text.parts))))
+        at, offset, lines = [], 0, 0
+        for _, got, size in done:
+            at.append((offset, lines))
+            offset, lines = offset + size, lines + got.lines
+        parts = [got for _, got, _ in done]
+        parsed = ParsedDocument(
+            text.kind,
+            [],
+            parser=text_parser(text, parts),
+            language=text.language,
+            warnings=text_warnings(text, parts),
+        )
+        return parsed, join_plans([plan for plan, _, _ in done], at)
+
+    async def _read_text(self, name: str, text: TextPlan) -> ParsedDocument:
+        """A long text read in parts of its lines on every worker, joined here."""
+
+        def part(i: int) -> Awaitable[TextPart]:
+            return self.run(name, read_text_part, text, name, i)
+
+        parts = await self._each(part, list(range(len(text.parts))))
+        return ParsedDocument(
+            text.kind,
+            [Segment("".join(p.text for p in parts))],
+            parser=text_parser(text, parts),
+            language=text.language,
+            warnings=text_warnings(text, parts),
+        )
+
     async def _each(self, task: Callable[[A], Awaitable[T]], items: list[A]) -> list[T]:
         """``task(item)`` for every item: at once in processes, the first to fail stopping
         the others; in threads one after another, as a thread's time limit runs from
@@ -731,6 +844,8 @@ class ParserPool:
             return await self._read_rows(name, got)
         if isinstance(got, MailboxPlan):
             return await self._read_mailbox(path, name, got, options or self.options)
+        if isinstance(got, TextPlan):
+            return await self._read_text(name, got)
         return got
 
     async def _read_mailbox(

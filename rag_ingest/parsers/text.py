@@ -5,12 +5,13 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
+import dataclasses
 import itertools
 import re
 import string
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from rag_ingest.errors import BinaryContentError, EmptyDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
@@ -587,3 +588,138 @@ def parse_text(
         language=language,
         warnings=warnings,
     )
+
+
+@dataclasses.dataclass
+class TextPlan:
+    """A long UTF-8 text file to read and chunk in parts of its lines on several workers
+    at once: no worker, nor the ingesting process, holds it whole (one of 1.2 GB read in
+    one worker went past ``parse.memory_limit``)."""
+
+    path: str
+    kind: str
+    language: str | None
+    parts: list[tuple[int, int]]  # byte ranges, each of whole lines
+    bom: bool  # a UTF-8 BOM before the first part's text
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class TextPart:
+    """One part's text and what was left out of it, summed over the parts for the
+    warnings a whole read gives (:func:`text_warnings`)."""
+
+    text: str
+    lines: int  # line breaks in its text: where the next part's lines start
+    padding: int = 0
+    replaced: int = 0
+    dropped: int = 0
+
+
+# A line that may be part of a PEM block or base64 wrapped at 64 or 76: no part ends
+# with one, so a block and its short last line are found whole, as in a whole read.
+_WRAPPED = re.compile(rb"[A-Za-z0-9+/]{60,}={0,2}[ \t]*\r?\n")
+_FAR = 16 * 1024 * 1024  # bytes looked through for a line's end past a part's target
+
+
+def text_plan(
+    path: str, kind: str, language: str | None, size: int, part_bytes: int
+) -> TextPlan | None:
+    """The :class:`TextPlan` of a text file of ``size`` bytes in parts of about
+    ``part_bytes``, or None when it is to be read whole: its first 64 KiB not plain
+    UTF-8 text, or blank (a legacy code page is told from the whole file; UTF-16, NULs,
+    control bytes, ISO-2022 escapes, a table of tab-separated values). The first part
+    holds that text: no part's text is blank but where the whole's is."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+        bom = head.startswith(codecs.BOM_UTF8)
+        sample = head[3:] if bom else head
+        if any(sample.startswith(b) for b, _ in _BOMS) or b"\x00" in sample:
+            return None
+        if b"\x1b$)C" in sample or _ISO2022_JP.search(sample):
+            return None
+        if sum(sample.count(bytes([c])) for c in _CONTROL) > len(sample) * 0.05:
+            return None
+        try:
+            text = sample[: sample.rfind(b"\n") + 1].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if not text.strip() or _tab_table(text):
+            return None  # blank so far (a whole read says if it is all blank), or a table
+        cuts = [0]
+        target = part_bytes
+        while target < size - part_bytes // 2:
+            cut = _line_end(f, target, size)
+            if cut is None or cut >= size:
+                break
+            cuts.append(cut)
+            target = cut + part_bytes
+    cuts.append(size)
+    if len(cuts) < 3:
+        return None
+    return TextPlan(path, kind, language, list(itertools.pairwise(cuts)), bom)
+
+
+def _line_end(f: BinaryIO, at: int, size: int) -> int | None:
+    """Where the first whole line past byte ``at`` ends that is not a line of base64
+    (found within :data:`_FAR` bytes), or None."""
+    f.seek(at)
+    window = f.read(min(_FAR, size - at))
+    start = window.find(b"\n") + 1  # the line ``at`` falls in may begin before it
+    while start:
+        end = window.find(b"\n", start)
+        if end < 0:
+            return None
+        if not _WRAPPED.match(window, start):
+            return at + end + 1
+        start = end + 1
+    return None
+
+
+def read_text_part(plan: TextPlan, name: str, part: int) -> TextPart:
+    """One part of a :class:`TextPlan`'s text, read as :func:`parse_text` reads a file:
+    NUL padding and encoded data left out, every line break as LF; bytes that are not
+    UTF-8 replaced (a whole read would have guessed a code page over the whole file)."""
+    start, stop = plan.parts[part]
+    with open(plan.path, "rb") as f:
+        f.seek(start)
+        data = f.read(stop - start)
+    if part == 0 and plan.bom:
+        data = data[len(codecs.BOM_UTF8) :]
+    padding = 0
+    if b"\x00" in data and not plan.bom:  # as decode_text: after a BOM, text as it is
+        # A part may be all padding (a hole a crash left in a log): left out all the same.
+        kept = _PADDING.sub(b"", data)
+        if b"\x00" in kept:
+            raise BinaryContentError(f"{name}: binary content (NUL bytes), not text")
+        data, padding = kept, len(data) - len(kept)
+    replaced = 0
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        if not plan.bom:  # with a BOM, replaced as a whole read does, unsaid
+            replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+    del data
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text, dropped = drop_encoded(text)
+    return TextPart(text, text.count("\n"), padding, replaced, dropped)
+
+
+def text_warnings(plan: TextPlan, parts: list[TextPart]) -> list[str]:
+    """The warnings of a text read in parts, as :func:`parse_text` words them whole."""
+    warnings = []
+    if padding := sum(p.padding for p in parts):
+        warnings.append(f"{padding:,} NUL bytes of padding left out")
+    if replaced := sum(p.replaced for p in parts):
+        warnings.append(f"{replaced} undecodable bytes replaced with U+FFFD")
+    if dropped := sum(p.dropped for p in parts):
+        warnings.append(f"{dropped:,} characters of encoded (base64 or hex) data left out")
+    return warnings + plan.warnings
+
+
+def text_parser(plan: TextPlan, parts: list[TextPart]) -> str:
+    """The parser name a whole read gives."""
+    if any(p.replaced for p in parts):
+        return "text[utf-8-replace]"
+    return "text[utf-8-bom]" if plan.bom else "text[utf-8]"

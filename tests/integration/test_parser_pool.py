@@ -17,7 +17,11 @@ from typing import Any
 import pytest
 
 from rag_ingest.chunking import chunk_document
-from rag_ingest.errors import CorruptDocumentError
+from rag_ingest.errors import (
+    BinaryContentError,
+    BlankDocumentError,
+    CorruptDocumentError,
+)
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
@@ -644,6 +648,100 @@ async def test_a_long_mailbox_in_an_archive_is_read_in_parts_of_its_own(
     assert [(c.text, c.metadata) for c in plan.chunks] == [
         (c.text, c.metadata) for c in expected.chunks
     ]
+
+
+async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log of 1.2 GB read whole went past parse.memory_limit in its worker. Past four
+    parts' bytes, a UTF-8 text is read and chunked in parts of its lines on every
+    worker, its text as a whole read gives it: BOM, CRLF, NUL padding, base64 and hex
+    left out (a PEM block never cut between parts), the same warnings; each chunk where
+    it is in that text, numbered as one chunking."""
+    import base64
+
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.parsers import pool as pool_module
+    from rag_ingest.settings import ChunkSettings
+
+    pem = base64.encodebytes(bytes(range(256)) * 6).replace(b"\n", b"\r\n")
+    lines = []
+    for i in range(3000):
+        lines.append(f"2026-12-03T10:{i // 60 % 60:02d}:{i % 60:02d} worker {i % 7} CANARY-{i} ok")
+        if i % 500 == 250:  # blocks of base64 where parts may be cut
+            lines.append(
+                "-----BEGIN CERTIFICATE-----\r\n" + pem.decode() + "-----END CERTIFICATE-----"
+            )
+        if i == 1200:
+            lines.append("blob 0x" + "ab" * 200 + " naïve café 日本")
+    data = b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\x00" * 64 + b"\r\ntail line\r\n"
+    path = tmp_path / "app.log"
+    path.write_bytes(data)
+    whole = parse_file(str(path), path.name, ParseOptions())
+    assert "encoded (base64 or hex) data left out" in whole.warnings[-1]
+    monkeypatch.setattr(pool_module, "_TEXT_PART_BYTES", 20_000)
+    parts = -(-len(data) // 20_000)
+    chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=8)
+    results = []
+    for workers in (2, 1):
+        settings = ParseSettings(mode="process", workers=workers)
+        parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
+        read = [c for c in calls if c == "read_text_part"]
+        assert calls[: len(read) + 1] == ["parse_or_plan", *read] and len(read) >= parts - 1
+        assert calls[len(read) + 1 :] == ["parse_and_chunk", *(["chunk_text"] * len(read))]
+        assert (parsed.text, parsed.warnings, parsed.parser) == (
+            whole.text,
+            whole.warnings,
+            whole.parser,
+        )
+        _numbered_as_one(plan)
+        text = whole.text
+        for chunk in plan.chunks:
+            start, end = chunk.metadata["start_index"], chunk.metadata["end_index"]
+            assert text[start:end] == chunk.text
+            assert chunk.metadata["line_start"] == text.count("\n", 0, start) + 1
+        chunked = "\n".join(c.text for c in plan.chunks)
+        assert all(re.search(rf"CANARY-{i}\b", chunked) for i in range(3000))
+        assert plan.text_length == len(text)
+        results.append([(c.text, c.metadata) for c in plan.chunks])
+    assert results[0] == results[1]  # cut where the file says, whatever the workers
+    # Read whole, as it begins without text: blank lines and padding (binary), blank
+    # lines alone (skipped as blank).
+    hole, blank = tmp_path / "hole.log", tmp_path / "blank.log"
+    hole.write_bytes(b"\n" * 200 + (b"\x00" * 5000 + b"\n") * 30)
+    blank.write_bytes(b"\n" * 20_000 + b" \t\n" * 30_000 + b"\n")
+    for empty, error in ((hole, BinaryContentError), (blank, BlankDocumentError)):
+        for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+            pool = ParserPool(settings, ParseOptions())
+            try:
+                with pytest.raises(error):
+                    await pool.parse_and_chunk(str(empty), empty.name, chunking, {})
+                with pytest.raises(error):
+                    await pool.parse(str(empty), empty.name)
+            finally:
+                pool.close()
+    # Threads read it whole; a text in a code page, JSON Lines and a table of
+    # tab-separated values are read whole too.
+    _, _, calls = await _recorded(path, ParseSettings(mode="thread"), ParseOptions(), chunking)
+    assert "read_text_part" not in calls
+    for name, body in (
+        (
+            "latin.log",
+            "\n".join(x for x in lines if "blob" not in x)
+            .replace("ok", "d\u00e9j\u00e0")
+            .encode("cp1252"),
+        ),
+        ("events.jsonl", b"".join(b'{"n": %d, "ok": true}\n' % i for i in range(6000))),
+        (
+            "export.txt",
+            b"sku\tname\tqty\n" + b"".join(b"A-%d\tbolt\t%d\n" % (i, i) for i in range(8000)),
+        ),
+    ):
+        (tmp_path / name).write_bytes(body)
+        assert len(body) > 4 * 20_000  # past four parts: read in parts, were it UTF-8 text
+        settings = ParseSettings(mode="process", workers=2)
+        _, _, calls = await _recorded(tmp_path / name, settings, ParseOptions(), chunking)
+        assert "read_text_part" not in calls and "chunk_text" not in calls, name
 
 
 async def test_a_long_log_is_chunked_in_runs_of_whole_lines(

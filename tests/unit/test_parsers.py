@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import itertools
 import re
 import struct
 import sys
@@ -379,6 +380,33 @@ def test_binary_content_under_a_name_that_claims_no_text_type_has_no_text(
         NoTextFormatError, match=f"^{re.escape(name)}: {re.escape(said)}.*no text to index$"
     ):
         parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
+def test_a_text_part_is_read_as_a_whole_read_reads_it(tmp_path: Path) -> None:
+    # A long log's parts (parsers.pool): NUL padding left out and counted, even in a
+    # part of nothing else (a hole a crash left), where a whole read has text beside it.
+    from rag_ingest.parsers.text import TextPlan, read_text_part, text_warnings
+
+    head = b"2026-12-03 CANARY-HEAD caf\xc3\xa9\r\n" * 10
+    hole = b"\x00" * 4096 + b"\n"
+    path = _file(tmp_path, "app.log", head + hole + b"CANARY-TAIL\n")
+    cuts = [0, len(head), len(head) + len(hole), len(head) + len(hole) + 12]
+    plan = TextPlan(path, "text", None, list(itertools.pairwise(cuts)), bom=False)
+    parts = [read_text_part(plan, "app.log", i) for i in range(3)]
+    whole = parse_file(path, "app.log", OPTIONS)
+    assert "".join(p.text for p in parts) == whole.text and parts[1].text == "\n"
+    assert text_warnings(plan, parts) == whole.warnings == ["4,096 NUL bytes of padding left out"]
+    assert [p.lines for p in parts] == [10, 1, 1]
+    # A NUL outside a run of padding is binary, as in a whole read; bytes that are not
+    # UTF-8 replaced and counted (a whole read guesses a code page over the whole file).
+    _file(tmp_path, "app.log", head + b"x\x00y\n" + hole)
+    with pytest.raises(BinaryContentError):
+        read_text_part(plan, "app.log", 1)
+    _file(tmp_path, "app.log", head + b"caf\xe9 \xff\n")
+    odd = TextPlan(path, "text", None, [(len(head), len(head) + 7)], bom=False)
+    part = read_text_part(odd, "app.log", 0)
+    assert part.text == "caf\ufffd \ufffd\n" and part.replaced == 2
+    assert text_warnings(odd, [part]) == ["2 undecodable bytes replaced with U+FFFD"]
 
 
 def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -> None:
