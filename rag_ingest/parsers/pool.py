@@ -395,32 +395,61 @@ def _packed_mailbox(
     decompressed here."""
     if not head_inside(path, packed, 5).startswith(b"From "):
         return None
+    got = _unpacked(path, name, options, packed, lambda p, n: _long_mailbox(p, n, options, size))
+    if got is None:
+        return None
+    plan, copy = got
+    plan.path = copy
+    plan.warnings.append(f"decompressed from {packed}")
+    return plan
+
+
+_P = TypeVar("_P", MailboxPlan, TextPlan)
+
+
+def _unpacked(
+    path: str,
+    name: str,
+    options: ParseOptions,
+    packed: str,
+    plan_of: Callable[[str, str], _P | None],
+) -> tuple[_P, str] | None:
+    """``plan_of`` a compressed file's decompressed copy (path, name), and the copy's
+    path: it is in ``options.temp_dir``, the document's scratch directory, removed with
+    it. None, the copy removed at once, when ``plan_of`` gives None."""
     try:
         unpacked = unpack(path, name, packed, options.max_unzipped_size, options.temp_dir)
     except DocumentError:
         return None  # parse_file raises it again, with the same words
     plan = None
     try:
-        plan = _long_mailbox(unpacked, inner_name(name), options, size)
+        plan = plan_of(unpacked, inner_name(name))
     finally:
         if plan is None:
             os.unlink(unpacked)
-    if plan is None:
-        return None
-    plan.path = unpacked
-    plan.warnings.append(f"decompressed from {packed}")
-    return plan
+    return None if plan is None else (plan, unpacked)
 
 
 def _long_text(path: str, name: str, options: ParseOptions, part: int) -> TextPlan | None:
     """The :class:`TextPlan` of a plain text file (a log) of more than four ``part``
-    bytes that no plugin claims, else None (parsed whole): not one read for records, nor
-    compressed."""
+    bytes that no plugin claims, else None (parsed whole): not one read for records. A
+    compressed one (a rotated ``app.log.2.gz``) of more than an eighth of ``part`` is
+    decompressed into ``options.temp_dir`` to be read from there."""
     suffix = PurePosixPath(name).suffix.lower()
     if any(extension == suffix for extension, _ in options.plugins):
         return None
     total = os.path.getsize(path)
-    if total <= 4 * part or compression(path) is not None:
+    packed = compression(path)
+    if packed is not None:
+        head = head_inside(path, packed, 4096)
+        if total <= part // 8 or not head or b"\x00" in head:
+            return None  # small, or not text: parse_file decompresses it once
+        got = _unpacked(path, name, options, packed, lambda p, n: _long_text(p, n, options, part))
+        if got is None:
+            return None
+        got[0].warnings.append(f"decompressed from {packed}")
+        return got[0]
+    if total <= 4 * part:
         return None
     try:
         kind = detect(path, name)

@@ -705,6 +705,45 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
         assert plan.text_length == len(text)
         results.append([(c.text, c.metadata) for c in plan.chunks])
     assert results[0] == results[1]  # cut where the file says, whatever the workers
+    # Compressed (a rotated app.log.2.gz): decompressed into the scratch directory, read
+    # in parts from there, as a whole read gives it; a small one is read whole.
+    import gzip
+    import random
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = ParseOptions(temp_dir=str(scratch))
+    packed = tmp_path / "app.log.2.gz"
+    packed.write_bytes(gzip.compress(data))
+    whole_packed = parse_file(str(packed), packed.name, options)
+    assert whole_packed.warnings[-1] == "decompressed from gzip"
+    settings = ParseSettings(mode="process", workers=2)
+    parsed, plan, calls = await _recorded(packed, settings, options, chunking)
+    assert "read_text_part" in calls and "chunk_text" in calls
+    assert (parsed.text, parsed.warnings) == (whole_packed.text, whole_packed.warnings)
+    assert [c.text for c in plan.chunks] == [text for text, _ in results[0]]
+    assert list(scratch.iterdir()) == []
+    small = tmp_path / "small.log.gz"
+    small.write_bytes(gzip.compress(b"CANARY-SMALL line\n" * 100))
+    _, _, calls = await _recorded(small, settings, options, chunking)
+    assert calls == ["parse_or_plan", "parse_and_chunk"]
+    # Neither a small one nor one not of text is decompressed to be looked at.
+    unpacked: list[str] = []
+    real_unpack = pool_module.unpack
+
+    def unpack(*args: Any) -> str:
+        unpacked.append(args[1])
+        return real_unpack(*args)
+
+    monkeypatch.setattr(pool_module, "unpack", unpack)
+    binary = tmp_path / "dump.bin.gz"
+    binary.write_bytes(gzip.compress(b"\x00" + random.Random(1).randbytes(30_000)))
+    assert len(small.read_bytes()) < 20_000 // 8 < len(binary.read_bytes())
+    for looked in (small, binary):
+        assert pool_module._long_text(str(looked), looked.name, options, 20_000) is None
+    assert unpacked == []
+    assert pool_module._long_text(str(packed), packed.name, options, 20_000) is not None
+    assert unpacked == ["app.log.2.gz"]
     # Read whole, as it begins without text: blank lines and padding (binary), blank
     # lines alone (skipped as blank).
     hole, blank = tmp_path / "hole.log", tmp_path / "blank.log"
