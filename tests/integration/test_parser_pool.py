@@ -230,6 +230,22 @@ def _recording(pool: ParserPool) -> list[str]:
     return calls
 
 
+def _recording_unpack(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every compressed file the pool's planning decompresses from now on
+    (in this process: call its planners directly)."""
+    from rag_ingest.parsers import pool as pool_module
+
+    unpacked: list[str] = []
+    real_unpack = pool_module.unpack
+
+    def unpack(*args: Any) -> str:
+        unpacked.append(args[1])
+        return real_unpack(*args)
+
+    monkeypatch.setattr(pool_module, "unpack", unpack)
+    return unpacked
+
+
 def _numbered_as_one(plan: Any) -> None:
     """A plan chunked in parts is numbered as one chunking's: each chunk's index in
     order, the count of them all, and chunked."""
@@ -601,14 +617,7 @@ async def test_a_long_compressed_mailbox_is_read_in_parts_of_its_messages(
     log.write_bytes(gzip.compress(b"2026-12-03 a log line\n" * 2000))
     parsed, _, calls = await _recorded(log, settings, options, chunking)
     assert calls[:2] == ["parse_or_plan", "parse_and_chunk"] and "log line" in parsed.text
-    unpacked: list[str] = []
-    real_unpack = pool_module.unpack
-
-    def unpack(*args: Any) -> str:
-        unpacked.append(args[1])
-        return real_unpack(*args)
-
-    monkeypatch.setattr(pool_module, "unpack", unpack)
+    unpacked = _recording_unpack(monkeypatch)
     assert pool_module._long_mailbox(str(log), log.name, options, 10) is None
     assert unpacked == []
     from_line = tmp_path / "notes.txt.gz"
@@ -728,14 +737,7 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
     _, _, calls = await _recorded(small, settings, options, chunking)
     assert calls == ["parse_or_plan", "parse_and_chunk"]
     # Neither a small one nor one not of text is decompressed to be looked at.
-    unpacked: list[str] = []
-    real_unpack = pool_module.unpack
-
-    def unpack(*args: Any) -> str:
-        unpacked.append(args[1])
-        return real_unpack(*args)
-
-    monkeypatch.setattr(pool_module, "unpack", unpack)
+    unpacked = _recording_unpack(monkeypatch)
     binary = tmp_path / "dump.bin.gz"
     binary.write_bytes(gzip.compress(b"\x00" + random.Random(1).randbytes(30_000)))
     assert len(small.read_bytes()) < 20_000 // 8 < len(binary.read_bytes())
