@@ -441,9 +441,11 @@ def _long_text(path: str, name: str, options: ParseOptions, part: int) -> TextPl
     total = os.path.getsize(path)
     packed = compression(path)
     if packed is not None:
+        if total <= part // 8:
+            return None  # small: parse_file decompresses it once
         head = head_inside(path, packed, 4096)
-        if total <= part // 8 or not head or b"\x00" in head:
-            return None  # small, or not text: parse_file decompresses it once
+        if not head or b"\x00" in head:
+            return None  # not text
         got = _unpacked(path, name, options, packed, lambda p, n: _long_text(p, n, options, part))
         if got is None:
             return None
