@@ -459,7 +459,7 @@ def _long_text(path: str, name: str, options: ParseOptions, part: int) -> TextPl
         return None  # parse_file raises it again, with the same words
     if kind.kind != "text" or kind.language is not None or records_first(path, name, kind):
         return None
-    plan = text_plan(path, kind.kind, kind.language, total, part)
+    plan = text_plan(path, name, kind.kind, kind.language, total, part)
     if plan is not None and kind.note:
         plan.warnings.append(kind.note)
     return plan

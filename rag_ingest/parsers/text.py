@@ -538,6 +538,11 @@ def _dropped(text: str) -> tuple[str, int]:
     return _ENCODED.sub(stub, _HEX.sub(hex_stub, text)), dropped
 
 
+def _tabbed(kind: str, name: str) -> bool:
+    """Whether a text file may be a table of tab-separated values by its name."""
+    return kind == "text" and name.lower().endswith((".txt", ".tab"))
+
+
 def _shape(cell: str) -> str:
     """A cell's shape: its runs of letters as "a", of digits as "9" ("A-12" -> "a-9")."""
     return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d+", "9", cell.strip()))
@@ -579,7 +584,7 @@ def parse_text(
         warnings.append(f"{dropped:,} characters of encoded (base64 or hex) data left out")
     if not text.strip():
         raise EmptyDocumentError(f"{name}: no text")
-    if kind == "text" and name.lower().endswith((".txt", ".tab")) and _tab_table(text):
+    if _tabbed(kind, name) and _tab_table(text):
         kind = "csv"  # chunked as a table: every chunk under its header
     return ParsedDocument(
         file_type=kind,
@@ -623,13 +628,14 @@ _FAR = 16 * 1024 * 1024  # bytes looked through for a line's end past a part's t
 
 
 def text_plan(
-    path: str, kind: str, language: str | None, size: int, part_bytes: int
+    path: str, name: str, kind: str, language: str | None, size: int, part_bytes: int
 ) -> TextPlan | None:
     """The :class:`TextPlan` of a text file of ``size`` bytes in parts of about
     ``part_bytes``, or None when it is to be read whole: its first 64 KiB not plain
     UTF-8 text, or blank (a legacy code page is told from the whole file; UTF-16, NULs,
-    control bytes, ISO-2022 escapes, a table of tab-separated values). The first part
-    holds that text: no part's text is blank but where the whole's is."""
+    control bytes, ISO-2022 escapes, a ``.txt`` table of tab-separated values, read as
+    CSV). The first part holds that text: no part's text is blank but where the whole's
+    is."""
     with open(path, "rb") as f:
         head = f.read(65536)
         bom = head.startswith(codecs.BOM_UTF8)
@@ -644,7 +650,7 @@ def text_plan(
             text = sample[: sample.rfind(b"\n") + 1].decode("utf-8")
         except UnicodeDecodeError:
             return None
-        if not text.strip() or _tab_table(text):
+        if not text.strip() or (_tabbed(kind, name) and _tab_table(text)):
             return None  # blank so far (a whole read says if it is all blank), or a table
         cuts = [0]
         target = part_bytes

@@ -783,6 +783,11 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
         settings = ParseSettings(mode="process", workers=2)
         _, _, calls = await _recorded(tmp_path / name, settings, ParseOptions(), chunking)
         assert "read_text_part" not in calls and "chunk_text" not in calls, name
+    # The same fields in a .log are a log (a .txt alone is read as a table): in parts.
+    fields = tmp_path / "fields.log"
+    fields.write_bytes((tmp_path / "export.txt").read_bytes())
+    parsed, _, calls = await _recorded(fields, settings, ParseOptions(), chunking)
+    assert "read_text_part" in calls and parsed.file_type == "text"
 
 
 async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
