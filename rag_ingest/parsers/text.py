@@ -668,17 +668,20 @@ def text_plan(
 
 def _line_end(f: BinaryIO, at: int, size: int) -> int | None:
     """Where the first whole line past byte ``at`` ends that is not a line of base64
-    (found within :data:`_FAR` bytes), or None."""
-    f.seek(at)
-    window = f.read(min(_FAR, size - at))
-    start = window.find(b"\n") + 1  # the line ``at`` falls in may begin before it
-    while start:
-        end = window.find(b"\n", start)
-        if end < 0:
-            return None
-        if not _WRAPPED.match(window, start):
-            return at + end + 1
-        start = end + 1
+    (found within :data:`_FAR` bytes), or None. 64 KiB are read first: lines are short."""
+    for span in (1 << 16, _FAR):
+        f.seek(at)
+        window = f.read(min(span, size - at))
+        start = window.find(b"\n") + 1  # the line ``at`` falls in may begin before it
+        while start:
+            end = window.find(b"\n", start)
+            if end < 0:
+                break
+            if not _WRAPPED.match(window, start):
+                return at + end + 1
+            start = end + 1
+        if len(window) < span:
+            return None  # the file's end
     return None
 
 

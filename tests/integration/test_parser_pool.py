@@ -683,20 +683,27 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
             )
         if i == 1200:
             lines.append("blob 0x" + "ab" * 200 + " naïve café 日本")
+        if i == 2000:  # a line past the 64 KiB first looked through for a line's end
+            lines.append("words " * 14_000)
     data = b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\x00" * 64 + b"\r\ntail line\r\n"
     path = tmp_path / "app.log"
     path.write_bytes(data)
     whole = parse_file(str(path), path.name, ParseOptions())
     assert "encoded (base64 or hex) data left out" in whole.warnings[-1]
     monkeypatch.setattr(pool_module, "_TEXT_PART_BYTES", 20_000)
-    parts = -(-len(data) // 20_000)
+    # Parts of whole lines, one past the long line: found past the first 64 KiB looked at.
+    planned = pool_module.text_plan(str(path), path.name, "text", None, len(data), 20_000)
+    assert planned is not None and len(planned.parts) >= 5
+    after_long = data.index(b"\r\n", data.index(b"words \r\n") + 8) + 2  # a whole line on
+    assert after_long in [start for start, _ in planned.parts]
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=8)
     results = []
     for workers in (2, 1):
         settings = ParseSettings(mode="process", workers=workers)
         parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
         read = [c for c in calls if c == "read_text_part"]
-        assert calls[: len(read) + 1] == ["parse_or_plan", *read] and len(read) >= parts - 1
+        assert calls[: len(read) + 1] == ["parse_or_plan", *read]
+        assert len(read) == len(planned.parts)
         assert calls[len(read) + 1 :] == ["parse_and_chunk", *(["chunk_text"] * len(read))]
         assert (parsed.text, parsed.warnings, parsed.parser) == (
             whole.text,
