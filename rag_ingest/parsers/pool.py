@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import importlib
 import io
+import itertools
 import logging
 import multiprocessing
 import os
@@ -465,6 +466,14 @@ def _long_text(path: str, name: str, options: ParseOptions, part: int) -> TextPl
     return plan
 
 
+def _part_starts(sizes: list[int], lines: list[int] | None = None) -> list[tuple[int, int]]:
+    """Where each of a text's consecutive parts starts in the whole, as :func:`join_plans`
+    takes it: its offset, and the lines before it (0 without ``lines``, each part's)."""
+    offsets = itertools.accumulate(sizes[:-1], initial=0)
+    before = itertools.accumulate((lines or [0] * len(sizes))[:-1], initial=0)
+    return list(zip(offsets, before, strict=True))
+
+
 def _mailbox_parts(
     spans: list[tuple[int, int]], workers: int
 ) -> list[tuple[int, list[tuple[int, int]]]]:
@@ -781,10 +790,7 @@ class ParserPool:
             return self.run(name, chunk_rows, table, name, i, chunk_settings, base_metadata)
 
         done = await self._each(part, list(range(len(table.parts))))
-        at, offset = [], 0
-        for _, _, size in done:
-            at.append((offset, 0))  # a table's chunks name no lines
-            offset += size
+        at = _part_starts([size for _, _, size in done])  # a table's chunks name no lines
         parsed = done[0][0]
         parsed.warnings[:0] = table.warnings
         return parsed, join_plans([plan for _, plan, _ in done], at)
@@ -803,11 +809,8 @@ class ParserPool:
             return self.run(name, chunk_text, text, name, i, chunk_settings, base_metadata)
 
         done = await self._each(part, list(range(len(text.parts))))
-        at, offset, lines = [], 0, 0
-        for _, got, size in done:
-            at.append((offset, lines))
-            offset, lines = offset + size, lines + got.lines
         parts = [got for _, got, _ in done]
+        at = _part_starts([size for _, _, size in done], [got.lines for got in parts])
         parsed = ParsedDocument(
             text.kind,
             [],
