@@ -181,14 +181,29 @@ _NO_TEXT = {
     # became a chunk of their own (its base64 is left out as encoded data).
     **dict.fromkeys((".pem", ".key", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx",
                      ".jks", ".keystore", ".kdbx"), "a key, certificate or keystore"),
+    ".tfstate": "Terraform state, which holds secrets",
 }  # fmt: skip
 # The same, by a file's whole name: SSH's private keys, stored passwords.
 _NO_TEXT_NAMES = {
     **dict.fromkeys(("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk",
                      "id_ed25519_sk"), "an SSH private key"),
-    **dict.fromkeys((".netrc", "_netrc", ".pgpass", ".htpasswd", ".git-credentials"),
-                    "stored passwords"),
+    **dict.fromkeys((".netrc", "_netrc", ".pgpass", ".htpasswd", ".git-credentials",
+                     ".pypirc"), "stored passwords"),
+    # s3cmd's, gsutil's, npm's and Docker's keys and tokens, gcloud's refresh token.
+    **dict.fromkeys((".s3cfg", ".boto", ".npmrc", ".dockercfg",
+                     "application_default_credentials.json"), "stored credentials"),
+    ".envrc": "an environment file, which may hold secrets",
+    "terraform.tfstate.backup": "Terraform state, which holds secrets",
 }  # fmt: skip
+# The same, by a file's name and its folder's.
+_NO_TEXT_PATHS = {
+    (".aws", "credentials"): "stored credentials",
+    (".docker", "config.json"): "stored credentials",
+}
+# A dotenv file (".env", ".env.production", "db.env" as Docker Compose's env_file
+# names it) holds an app's keys and passwords; its template (".env.example") is read.
+_ENV_FILE = re.compile(r"^\.env(?:\.[^/]*)?$|\.env$")
+_ENV_TEMPLATE = re.compile(r"example|sample|template|dist|default|tmpl|tpl")
 
 
 # Images OCR reads (Pillow opens them), when it is on for images; their first bytes.
@@ -215,13 +230,22 @@ def no_text(name: str, images: bool = False) -> str | None:
     compressed file (``.gz``, ``.bz2``, ``.xz``) is judged by the file inside.
     ``images``: images are read by OCR, so a PNG, JPEG, TIFF... is not such a format."""
     inner = PurePosixPath(inner_name(name))
-    if (what := _NO_TEXT_NAMES.get(inner.name.lower())) is not None:
+    if (what := _secret(inner)) is not None:
         return f"{what} ({inner.name})"
     suffix = inner.suffix.lower()
     if images and suffix in _RASTER:
         return None
     what = _NO_TEXT.get(suffix)
     return f"{what} ({suffix})" if what else None
+
+
+def _secret(path: PurePosixPath) -> str | None:
+    """What a file's name (and its folder's) says it is, when that is a file of secrets."""
+    name = path.name.lower()
+    what = _NO_TEXT_NAMES.get(name) or _NO_TEXT_PATHS.get((path.parent.name.lower(), name))
+    if what is None and _ENV_FILE.search(name) and not _ENV_TEMPLATE.search(name):
+        what = "an environment file, which may hold secrets"
+    return what
 
 
 def needs_ocr(name: str) -> bool:
@@ -445,6 +469,9 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
 def detect(path: str, name: str, images: bool = False) -> FileKind:
     """Route a file by content, then by extension; refuse what matches neither.
     ``images``: images are read by OCR (kind ``image``), not refused."""
+    if (secret := _secret(PurePosixPath(name))) is not None:
+        # Before its name's type: a .env or a config.json is text by its extension.
+        raise NoTextFormatError(f"{name}: {secret} ({PurePosixPath(name).name}): no text to index")
     with open(path, "rb") as f:
         head = f.read(8192)
     suffix = PurePosixPath(name).suffix.lower()

@@ -419,12 +419,31 @@ def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -
         ("ca.crt.gz", "a key, certificate or keystore (.crt)"),
         ("id_ed25519", "an SSH private key (id_ed25519)"),
         ("home/.netrc", "stored passwords (.netrc)"),
+        ("app/.env", "an environment file, which may hold secrets (.env)"),
+        ("app/.env.production", "an environment file, which may hold secrets (.env.production)"),
+        ("deploy/db.env", "an environment file, which may hold secrets (db.env)"),
+        ("home/.aws/credentials", "stored credentials (credentials)"),
+        ("home/.docker/config.json", "stored credentials (config.json)"),
+        ("home/.s3cfg", "stored credentials (.s3cfg)"),
+        ("infra/prod.tfstate", "Terraform state, which holds secrets (.tfstate)"),
     ):
         assert no_text(name) == said, name
         with pytest.raises(NoTextFormatError, match=re.escape(said)):
             parse_file(_file(tmp_path, PurePosixPath(name).name, pem), name, OPTIONS)
     # Its public half and a file that only mentions keys are text.
     assert no_text("id_ed25519.pub") is None and no_text("keys.md") is None
+    # A dotenv template and files only named like secrets' are text.
+    for name in (
+        ".env.example",
+        "app/.env.sample",
+        "example.env",
+        "environment.md",
+        "credentials",
+        "src/config.json",
+        "docs/aws/credentials.md",
+        ".envoy.yaml",
+    ):
+        assert no_text(name) is None, name
 
 
 @pytest.mark.parametrize(
