@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag_ingest import sql
-from rag_ingest.markup import MARKUPS
+from rag_ingest.markup import MARKUPS, Markup
 from rag_ingest.parsers.base import MARKDOWN_HEADING, CsvForm, ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings, FileConfig
 from rag_ingest.symbols import header_pattern, outline
@@ -573,8 +573,8 @@ def _file_config(settings: ChunkSettings, file_type: str) -> FileConfig | None:
 def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, int] | None:
     """Where a long document may be cut into runs chunked apart: before what, and how
     far into it (a line break's end, a record's heading; ("", 0): a CSV's record's end,
-    as csv reads it; ("\n#", 1): a Markdown heading or paragraph outside code blocks,
-    as :func:`_markdown_cuts` finds them). None: in one piece."""
+    as csv reads it; ("\n#", 1): a Markdown heading or paragraph outside code blocks, or
+    a markup's section title, as :func:`_section_cuts` finds them). None: in one piece."""
     config = _file_config(settings, parsed.file_type)
     strategy = config.strategy if config else "prose"
     if parsed.file_type == "text" and strategy == "prose":
@@ -594,13 +594,17 @@ def _run_break(parsed: ParsedDocument, settings: ChunkSettings) -> tuple[str, in
     if parsed.file_type == "csv" and strategy == "table":
         return "", 0  # rows, every chunk under the header the runs share
     if strategy == "markdown" and parsed.file_type not in (*_SLIDES, "json", "yaml", "xml"):
-        # Before a heading, or a paragraph, outside code blocks (see _markdown_cuts),
+        # Before a heading, or a paragraph, outside code blocks (see _section_cuts),
         # each run told the headings above it.
         return "\n#", 1
     if parsed.file_type == "code" and parsed.language == "sql" and strategy == "code":
         # A dump: whole lines, or among a statement's rows, whole rows under its header.
         return "\n", 1
-    if parsed.file_type == "code" and parsed.language not in MARKUPS and strategy == "code":
+    if parsed.file_type == "code" and parsed.language in MARKUPS and strategy == "code":
+        # reStructuredText, LaTeX, AsciiDoc, Org: before a section title, or a paragraph,
+        # each run told the titles above it (see _section_cuts).
+        return "\n#", 1
+    if parsed.file_type == "code" and strategy == "code":
         # Source code: after a blank line, before a line at the margin (see _code_cuts).
         return "\n\n", 2
     return None
@@ -645,16 +649,17 @@ def _csv_cuts(text: str, form: CsvForm, shares: list[int]) -> list[int]:
 def line_runs(
     parsed: ParsedDocument, settings: ChunkSettings, chars: int
 ) -> list[tuple[ParsedDocument, int, int]]:
-    """A long text file (a log), records (JSON Lines), a CSV's rows, a SQL dump, source code or a
-    Markdown text, in runs of whole lines, records, rows or sections of about ``chars``
-    characters, to be chunked apart and joined (:func:`join_plans` with ``at``): each
-    run as a document of its own, its offset in the whole text and the lines before it
-    (a CSV's runs share its dialect and header, ``csv_form``; a dump's its tables'
-    columns, ``sql_columns``, and a run cut among a statement's rows begins with its
-    header, the offset and lines counting it; a Markdown run is told the headings above
-    it, ``headings_above``). Cut where they fall in the text alone, whatever the
-    workers: the same file gives the same chunks. [] for any other document (see
-    :func:`in_line_runs`)."""
+    """A long text file (a log), records (JSON Lines), a CSV's rows, a SQL dump, source
+    code, a Markdown text or a markup's (reStructuredText, LaTeX, AsciiDoc, Org), in runs
+    of whole lines, records, rows or sections of about ``chars`` characters, to be
+    chunked apart and joined (:func:`join_plans` with ``at``): each run as a document of
+    its own, its offset in the whole text and the lines before it (a CSV's runs share
+    its dialect and header, ``csv_form``; a dump's its tables' columns, ``sql_columns``,
+    and a run cut among a statement's rows begins with its header, the offset and lines
+    counting it; a Markdown or markup run is told the headings above it,
+    ``headings_above``, and a markup run its own as the whole levels them, ``titles``).
+    Cut where they fall in the text alone, whatever the workers: the same file gives the
+    same chunks. [] for any other document (see :func:`in_line_runs`)."""
     run_break = _run_break(parsed, settings)
     if run_break is None or not in_line_runs(parsed, settings, chars):
         return []
@@ -664,10 +669,14 @@ def line_runs(
     shares = [len(text) * n // count for n in range(1, count)]
     form = (parsed.csv_form or csv_form(text)) if parsed.file_type == "csv" else None
     paths: _HeadingPaths | None = None
+    markup = None
+    headings: list[tuple[int, int, str]] = []
     if form is not None:
         cuts = _csv_cuts(text, form, shares)
     elif cut_before == "\n#":
-        cuts, paths = _markdown_cuts(text, shares, chars)
+        markup = MARKUPS.get(parsed.language or "") if parsed.file_type == "code" else None
+        cuts, headings = _section_cuts(text, shares, chars, markup)
+        paths = _HeadingPaths(headings)
     elif cut_before == "\n\n":
         cuts = _code_cuts(text, shares, chars)
     elif cut_before:
@@ -706,6 +715,7 @@ def line_runs(
             segments=[dataclasses.replace(parsed.segments[0], text=head + text[start:end])],
             sql_columns=known,
             headings_above=paths.stack(start - 1) if paths is not None and start else None,
+            titles=_titles_within(headings, start, end) if markup is not None else None,
         )
         if form is not None:
             # The first run reads its header, the others take it.
@@ -745,14 +755,23 @@ def _word_end(text: str, share: int, chars: int) -> int:
     return 0
 
 
-def _markdown_cuts(text: str, shares: list[int], chars: int) -> tuple[list[int], _HeadingPaths]:
-    """Where to cut a long Markdown text near each share: at the first heading past it,
-    or, with none within half a run, at the first paragraph's start; never in a code
-    block. With the headings' paths, to tell each run the headings above it."""
-    blocks = _code_blocks(text)
-    headings = _headings(text, blocks)
+def _section_cuts(
+    text: str, shares: list[int], chars: int, markup: Markup | None = None
+) -> tuple[list[int], list[tuple[int, int, str]]]:
+    """Where to cut a long Markdown text (or ``markup``'s) near each share: at the first
+    heading past it, or, with none within half a run, at the first paragraph's start;
+    never in a Markdown code block. With the headings, to tell each run those above it."""
+    if markup is None:
+        blocks = _code_blocks(text)
+        headings = _headings(text, blocks)
+        fenced = in_code_fence(text, blocks)
+    else:
+        headings = markup.headings(text)
+
+        def fenced(at: int) -> bool:
+            return False  # the run's titles are the whole's: a cut in a verbatim block is harmless
+
     starts = [start for start, _, _ in headings]
-    fenced = in_code_fence(text, blocks)
     cuts = []
     for share in shares:
         i = bisect.bisect_left(starts, share)
@@ -763,7 +782,16 @@ def _markdown_cuts(text: str, shares: list[int], chars: int) -> tuple[list[int],
         while cut >= 0 and fenced(cut):
             cut = text.find("\n\n", cut + 2)
         cuts.append(cut + 2 if cut >= 0 else 0)
-    return cuts, _HeadingPaths(headings)
+    return cuts, headings
+
+
+def _titles_within(
+    headings: list[tuple[int, int, str]], start: int, end: int
+) -> list[tuple[int, int, str]]:
+    """The headings from ``start`` to ``end``, their offsets from ``start``."""
+    first = bisect.bisect_left(headings, start, key=lambda heading: heading[0])
+    last = bisect.bisect_left(headings, end, key=lambda heading: heading[0])
+    return [(at - start, level, title) for at, level, title in headings[first:last]]
 
 
 def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) -> ChunkPlan:
@@ -1093,7 +1121,9 @@ def chunk_document(
     if strategy == "markdown":
         headings = _headings(text, blocks)
     elif strategy == "code" and parsed.language in MARKUPS:
-        headings = MARKUPS[parsed.language].headings(text)
+        headings = (
+            MARKUPS[parsed.language].headings(text) if parsed.titles is None else parsed.titles
+        )
     else:
         headings = []
 

@@ -98,8 +98,12 @@ class ParsedDocument:
     csv_form: CsvForm | None = None
     # A run of a long SQL dump: the whole file's tables' column lists (rag_ingest.sql).
     sql_columns: dict[str, str] | None = None
-    # A run of a long Markdown text: the headings (level, title) over its start.
+    # A run of a long Markdown text or markup: the headings (level, title) over its start.
     headings_above: list[tuple[int, str]] | None = None
+    # A run of a long reStructuredText, LaTeX, AsciiDoc or Org text: its section titles
+    # (start, level, title) as the whole text's levels them (a reStructuredText title's
+    # level is set by the titles before it, out of the run's sight).
+    titles: list[tuple[int, int, str]] | None = None
 
     @property
     def text(self) -> str:

@@ -1142,8 +1142,9 @@ def test_long_source_code_is_cut_in_runs_between_top_level_definitions() -> None
         ParsedDocument("code", [Segment(minified)], parser="t", language="js"), code, 4000
     )
     assert len(runs) >= 3 and all(run.text.endswith((" ", ",")) for run, _, _ in runs[:-1])
+    # A markup is cut as one, at its titles (see the test below), not as code.
     page = ParsedDocument("code", [Segment(text)], parser="text", language="latex")
-    assert line_runs(page, code, len(text) // 6) == []
+    assert all(run.titles == [] for run, _, _ in line_runs(page, code, len(text) // 6))
 
 
 def test_json_lines_records_are_cut_in_runs_of_whole_records() -> None:
@@ -1482,6 +1483,75 @@ def test_a_long_markdown_text_is_cut_in_runs_at_headings_each_told_the_headings_
     # Slides, and JSON split at its keys, are not cut so.
     for kind in ("pptx", "json"):
         assert line_runs(ParsedDocument(kind, [Segment(text)], parser="x"), settings, chars) == []
+
+
+def _long_markup(language: str, n: int) -> str:
+    """A book of ``n`` chapters, each of sections of paragraphs with a canary each, in
+    ``language``'s markup."""
+    chapter, section = {
+        "rst": ("{t}\n" + "=" * 40 + "\n", "{t}\n" + "-" * 40 + "\n"),
+        "latex": ("\\chapter{{{t}}}\n", "\\section{{{t}}}\n"),
+        "asciidoc": ("== {t}\n", "=== {t}\n"),
+        "org": ("* {t}\n", "** {t}\n"),
+    }[language]
+    # reStructuredText levels its titles by the order their styles first appear: an
+    # overlined document title first, so a chapter's style is level 2.
+    top = "=" * 20 + "\nThe Manual\n" + "=" * 20 + "\n\n" if language == "rst" else ""
+    return top + "".join(
+        chapter.format(t=f"Chapter {c}")
+        + "\n"
+        + "".join(
+            section.format(t=f"Section {c}.{k}")
+            + "\n"
+            + "".join(
+                f"CANARY-{c}-{k}-{p} " + "word " * (20 + (c * 7 + k * 5 + p) % 30) + "\n\n"
+                for p in range(3)
+            )
+            for k in range(5)
+        )
+        for c in range(n)
+    )
+
+
+@pytest.mark.parametrize("language", ["rst", "latex", "asciidoc", "org"])
+def test_a_long_markup_text_is_cut_in_runs_at_its_titles_with_the_whole_s_paths(
+    language: str,
+) -> None:
+    """A 12 MB reStructuredText file was chunked in one task (5.7 s; one of a few hundred
+    MB failed parse.timeout): runs cut at its section titles, each told the titles
+    above it and its own as the whole levels them."""
+    from rag_ingest.chunking import _HeadingPaths, line_runs
+    from rag_ingest.markup import MARKUPS
+
+    text = _long_markup(language, 12)
+    parsed = ParsedDocument("code", [Segment(text)], parser="text[utf-8]", language=language)
+    settings = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
+    chars = len(text) // 6 + 1
+    runs = line_runs(parsed, settings, chars)
+    assert len(runs) == 6 and "".join(run.text for run, _, _ in runs) == text
+    for run, offset, lines in runs[1:]:
+        assert lines == text.count("\n", 0, offset)
+        assert run.titles and run.titles[0][0] == 0, run.text[:40]  # cut at a title
+    _, joined = _chunked_in_runs(settings, runs)
+    whole = chunk_document(parsed, settings, {})
+    at = {c.metadata["start_index"]: c.metadata["heading_path"] for c in whole.chunks}
+    # Each chunk under the path the whole gives at its start (where a run's end kept two
+    # pieces apart that one task joins, the chunks after differ).
+    paths = _HeadingPaths(MARKUPS[language].headings(text))
+    for chunk in joined.chunks:
+        start = chunk.metadata["start_index"]
+        assert text[start : chunk.metadata["end_index"]] == chunk.text
+        assert chunk.metadata["heading_path"] == paths.at(start) == at.get(start, paths.at(start))
+    found = [m for c in joined.chunks for m in re.findall(r"CANARY-\d+-\d+-\d+", c.text)]
+    assert found == [f"CANARY-{c}-{k}-{p}" for c in range(12) for k in range(5) for p in range(3)]
+    book = "The Manual > " if language == "rst" else ""
+    assert paths.at(len(text)) == f"{book}Chapter 11 > Section 11.4"
+    if language == "rst":
+        # Its titles levelled by the run alone, a chapter's sections would be chapters.
+        later = dataclasses_replace(runs[3][0], titles=None)
+        assert (
+            chunk_document(later, settings, {}).chunks[0].metadata["heading_path"].count(" > ") < 2
+        )
 
 
 def dataclasses_replace(item: ParsedDocument, **changes: object) -> ParsedDocument:
