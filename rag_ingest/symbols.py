@@ -118,8 +118,15 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
     "awk": (_I + r"func(?:tion)?[ \t]+(?P<n>\w+)",),
     "fortran": (
         _I + r"(?i:(?:(?:pure|impure|elemental|recursive|integer|real|logical|character|"
-        r"complex|double[ \t]+precision)[ \t]+)*(?:subroutine|function|program|module)[ \t]+)"
+        r"complex|double[ \t]+precision)[ \t]+)*(?:subroutine|function|program|module|"
+        r"block[ \t]*data)[ \t]+)"
         r"(?!(?i:procedure)\b)(?P<n>\w+)",
+    ),
+    # A method ("- (void)open:(NSString *)path"), or a C function.
+    "objective-c": (*_C, r"^[-+][ \t]*\([^)\n]*\)[ \t]*(?P<n>\w+)"),
+    "matlab": (
+        _I + r"function\b[ \t]*(?:(?:\[[^\]\n]*\]|\w+)[ \t]*=[ \t]*)?(?P<n>[\w.]+)",
+        _I + r"classdef\b(?:[ \t]*\([^)\n]*\))?[ \t]+(?P<n>\w+)",
     ),
     # A key whose value opens below it (an object, a list): its chunks say the key path.
     "json": (_I + r'"(?P<n>(?:[^"\\\n]|\\.)+)"[ \t]*:[ \t]*[{\[][ \t]*$',),
@@ -138,6 +145,18 @@ _COMPILED = {
 # Lines that neither open nor close a scope: comments and decorators (and, in C, the
 # preprocessor). A closing "*/" or a docstring line counts as code; close enough.
 _NOT_CODE = ("#", "//", "/*", "*", "--", "@", "%")
+# And a language's own: Fortran's "!", and fixed-form Fortran's "C" (or "c", "*") in the
+# first column before a space or mark (code starts in column 7 there).
+_COMMENT = {"fortran": re.compile(r"[ \t]*!|[cC*](?![\w(]|[ \t]*=)")}
+# Where a definition ends, in a language whose layout does not say it: Fortran's "end",
+# "end subroutine", ... (fixed-form code starts every statement in column 7, a unit's
+# header and body alike), not its "end if" or "end do".
+_END = {
+    "fortran": re.compile(
+        r"[ \t]*(?:\d+[ \t]+)?(?i:end)(?![ \t]*(?i:if|do|select|where|forall|associate|"
+        r"block(?![ \t]*data)|type|interface|enum|critical|team)\b)(?:[ \t]+\w[^\n]*)?[ \t]*$"
+    )
+}
 
 
 def header_pattern(language: str | None) -> str | None:
@@ -191,12 +210,16 @@ def outline(text: str, language: str | None) -> Outline:
     code: list[bool] = []
     headers: dict[int, str] = {}
     stack: list[tuple[int, str]] = []  # (indent, qualified name)
+    comment = _COMMENT.get(language or "")
+    ends = _END.get(language or "")
     scalar: int | None = None  # the indent of a YAML key whose block scalar runs on
     for n, start in enumerate(line_starts):
         end = line_starts[n + 1] - 1 if n + 1 < len(line_starts) else len(text)
         line = text[start:end]
         stripped = line.lstrip()
         is_code = bool(stripped) and not stripped.startswith(_NOT_CODE)
+        if is_code and comment is not None and comment.match(line):
+            is_code = False
         if scalar is not None:
             if not stripped or _width(line[: len(line) - len(stripped)]) > scalar:
                 # A script under 'run: |' whose line ends in ':' ('Deploy:') is not a key.
@@ -206,6 +229,16 @@ def outline(text: str, language: str | None) -> Outline:
             scalar = None
         # At a header's indent, ")" or "]" ends its parameters (black's style) and "{"
         # opens its body (Allman style): neither ends the definition.
+        if ends is not None:
+            name = found.get(start)
+            if is_code and name is not None:
+                stack.append((0, f"{stack[-1][1]}.{name}" if stack else name))
+                headers[n] = stack[-1][1]
+            symbols.append(stack[-1][1] if stack else None)
+            code.append(is_code)
+            if is_code and stack and ends.match(line):
+                stack.pop()
+            continue
         if is_code and not stripped.startswith((")", "]", "{")):
             indent = _width(line[: len(line) - len(stripped)])
             while stack and stack[-1][0] >= indent:

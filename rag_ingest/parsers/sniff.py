@@ -62,7 +62,16 @@ CODE_LANGUAGES = {
     ".css": "css", ".scss": "css", ".sass": "css", ".less": "css", ".cmake": "cmake",
     ".vim": "vim", ".bat": "batch", ".cmd": "batch", ".awk": "awk",
     ".f90": "fortran", ".f95": "fortran", ".f03": "fortran", ".f08": "fortran",
+    ".f": "fortran", ".for": "fortran", ".f77": "fortran", ".ftn": "fortran",
+    ".mm": "objective-c",  # Objective-C++
 }  # fmt: skip
+# ".m" is Objective-C, MATLAB (or Octave) or Mathematica: told by its first lines.
+_M_LANGUAGES = (
+    (re.compile(rb"^[ \t]*(?:#import|#include|@interface|@implementation|@protocol)\b", re.M),
+     "objective-c"),
+    (re.compile(rb"^[ \t]*(?:%|function\b|classdef\b)", re.M), "matlab"),
+    (re.compile(rb"^[ \t]*(?:\(\*|BeginPackage\[)", re.M), "mathematica"),
+)  # fmt: skip
 # Files named for their language, with no extension.
 _CODE_NAMES = {
     "dockerfile": "dockerfile", "containerfile": "dockerfile", "makefile": "make",
@@ -476,6 +485,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         head = f.read(8192)
     suffix = PurePosixPath(name).suffix.lower()
     language = CODE_LANGUAGES.get(suffix) or _CODE_NAMES.get(PurePosixPath(name).name.lower())
+    if suffix == ".m":
+        language = next((lang for found, lang in _M_LANGUAGES if found.search(head)), None)
     by_name = _BY_EXTENSION.get(suffix)
     if by_name is None and language:
         by_name = "code"

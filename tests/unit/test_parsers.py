@@ -1993,6 +1993,12 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
         "plugin.vim": (b"function! s:Go()\n  echo 1\nendfunction\n", "vim"),
         "sum.awk": (b"{ s += $1 } END { print s }\n", "awk"),
         "solver.f90": (b"subroutine solve(n)\n  integer :: n\nend subroutine\n", "fortran"),
+        "solver.f": (b"      SUBROUTINE SOLVE(N)\n      END\n", "fortran"),
+        # ".m" by its lines: Objective-C, MATLAB or Mathematica.
+        "Store.m": (b'#import "Store.h"\n@implementation Store\n@end\n', "objective-c"),
+        "stats.m": (b"function m = stats(x)\n  m = mean(x);\nend\n", "matlab"),
+        "Plot.m": (b'(* A package. *)\nBeginPackage["Plot`"]\n', "mathematica"),
+        "Bridge.mm": (b"#import <Foundation/Foundation.h>\nclass A {};\n", "objective-c"),
     }
     for name, (data, language) in files.items():
         parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)

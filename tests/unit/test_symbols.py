@@ -105,12 +105,42 @@ def test_python_definitions_nest_by_indentation() -> None:
             {"execute 'e' a:path": "s:Open", "set nu": None},
         ),
         ("awk", "function add(a, b) {\n  return a + b\n}\n", {"return a + b": "add"}),
-        (
+        (  # A unit ends at its "end", not at "end if", "endif" or a line at its indent.
             "fortran",
-            "module geo\ncontains\n  pure real function area(r)\n    area = 3.14 * r * r\n"
-            "  end function area\n  module procedure x\nend module geo\n",
-            # "contains" ends the module's scope, as Fortran's layout has it.
-            {"area = 3.14 * r * r": "area", "module procedure x": None},
+            "module geo\ncontains\n  pure real function area(r)\n    if (r > 0) then\n"
+            "      area = 3.14 * r * r\n    end if\n    endif\n    area = 0\n"
+            "  end function area\n  module procedure x\nend module geo\nprogram main\n",
+            {
+                "area = 3.14 * r * r": "geo.area",
+                "area = 0": "geo.area",
+                "module procedure x": "geo",
+                "program main": "main",
+            },
+        ),
+        (  # Fixed form: every statement in column 7, comments and labels before it.
+            "fortran",
+            "      SUBROUTINE SOLVE(N)\nC     Solve it.\n      INTEGER N\n"
+            "   10 CONTINUE\n      END\n      BLOCK DATA INIT\n      COMMON /C/ X\n"
+            "      END BLOCK DATA INIT\n      PROGRAM MAIN\n",
+            {
+                "INTEGER N": "SOLVE",
+                "10 CONTINUE": "SOLVE",
+                "COMMON /C/ X": "INIT",
+                "PROGRAM MAIN": "MAIN",
+            },
+        ),
+        (
+            "objective-c",
+            "#import <Foundation/Foundation.h>\n@implementation Store\n"
+            "- (NSString *)open:(NSString *)path {\n  return path;\n}\n@end\n",
+            {"return path;": "open"},
+        ),
+        (
+            "matlab",
+            "function [m, s] = stats(x)\n  % Mean and spread.\n  m = mean(x);\nend\n"
+            "classdef (Sealed) Account < handle\n  methods\n    function deposit(obj, n)\n"
+            "      obj.b = obj.b + n;\n    end\n  end\nend\n",
+            {"m = mean(x);": "stats", "obj.b = obj.b + n;": "Account.deposit"},
         ),
     ],
 )
@@ -119,6 +149,13 @@ def test_brace_languages_nest_by_braces_and_indentation(
 ) -> None:
     symbols = _symbols(source, language)
     assert {line: symbols[line] for line in expected} == expected
+
+
+def test_fortran_comment_lines_are_not_code() -> None:
+    # Fixed form's "C" in column 1, and "!": a chunk starting there is named by the code
+    # after it. "complex" and "c = 1" at the margin are code.
+    source = "C     Solve it.\n      X = 1\n  ! note\ncomplex z\nc = 1\n*\n"
+    assert outline(source, "fortran").code == [False, True, False, True, True, False, False]
 
 
 def test_sql_statements_are_named_by_what_they_create() -> None:
