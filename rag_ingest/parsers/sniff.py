@@ -490,7 +490,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     by_name = _BY_EXTENSION.get(suffix)
     if by_name is None and language:
         by_name = "code"
-    if by_name is None and (suffix in _TEXT or PurePosixPath(name).name.lower() in _TEXT_NAMES):
+    # By its name's first word too: README.Debian, LICENSE-APACHE, COPYING.LIB, NEWS.old.
+    named = re.split(r"[.\-_]", PurePosixPath(name).name.lower(), maxsplit=1)[0]
+    if by_name is None and (suffix in _TEXT or named in _TEXT_NAMES):
         by_name = "text"
     if by_name is None and images and suffix in _RASTER:
         by_name = "image"

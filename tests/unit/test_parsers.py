@@ -2012,6 +2012,9 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
     plain = {
         "LICENSE": (b"MIT License\n\nCopyright (c) 2026 CANARY\n", None),
         "AUTHORS": (b"Ann <ann@example.org>\n", None),
+        "README.Debian": (b"Notes on the Debian package.\n", None),
+        "LICENSE-APACHE": (b"Apache License\n", None),
+        "COPYING.LIB": (b"GNU LESSER GENERAL PUBLIC LICENSE\n", None),
         "app.properties": (b"server.port=8080\n", None),
         "App.csproj": (b'<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup/></Project>\n', "xml"),
         "schema.xsd": (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>\n', "xml"),
