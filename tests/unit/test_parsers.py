@@ -1804,6 +1804,11 @@ def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
         "# Guide\n\nCANARY-LEAD the page's first paragraph.\n\n# Install\n\n"
         "CANARY-BYLINE by Ann\n\nCANARY-BODY run the installer."
     )
+    # A page past parse.markup_fast_size, read by html-to-markdown, drops the same.
+    large = ParseOptions(markup_fast_size=0)
+    text = parse_file(_file(tmp_path, "g.html", page.encode()), "g.html", large).text
+    assert re.findall(r"CANARY-\w+", text) == ["CANARY-LEAD", "CANARY-BYLINE", "CANARY-BODY"]
+    assert not re.search(r"SITE-|NAV-|SEARCH-", text), text
 
 
 def test_a_page_with_a_main_element_is_read_for_it_alone(tmp_path: Path) -> None:
@@ -1820,15 +1825,27 @@ def test_a_page_with_a_main_element_is_read_for_it_alone(tmp_path: Path) -> None
     )
     text = parse_file(_file(tmp_path, "e.html", page.encode()), "e.html", OPTIONS).text
     assert text == "# Error code E0271\n\nCANARY-MAIN a type mismatched an associated type."
-    # role="main" where there is no <main>; two <main>s say nothing, so all is kept.
-    roled = page.replace("<main>", "<div role='main'>").replace("</main>", "</div>")
-    text = parse_file(_file(tmp_path, "r.html", roled.encode()), "r.html", OPTIONS).text
-    assert "CANARY-MAIN" in text and "HELP-POPUP" not in text and "THEME-COAL" not in text
+    # Read by html-to-markdown (past parse.markup_fast_size), the same.
+    large = ParseOptions(markup_fast_size=0)
+    text = parse_file(_file(tmp_path, "e.html", page.encode()), "e.html", large).text
+    assert text == "# Error code E0271\n\nCANARY-MAIN a type mismatched an associated type."
+    # role="main" where there is no <main> (its <div>s inside counted to find its end);
+    # two <main>s say nothing, so all is kept.
+    roled = page.replace("<main>", "<div role='main'><div>x</div>").replace("</main>", "</div>")
     two = page.replace("<p>AFTER-MAIN", "<main><p>AFTER-MAIN").replace(
         "chapter</p>", "chapter</p></main>"
     )
-    text = parse_file(_file(tmp_path, "t.html", two.encode()), "t.html", OPTIONS).text
-    assert "HELP-POPUP" in text and "CANARY-MAIN" in text and "AFTER-MAIN" in text
+    for options in (OPTIONS, large):
+        text = parse_file(_file(tmp_path, "r.html", roled.encode()), "r.html", options).text
+        assert "CANARY-MAIN" in text and "HELP-POPUP" not in text and "THEME-COAL" not in text
+        assert "AFTER-MAIN" not in text
+        text = parse_file(_file(tmp_path, "t.html", two.encode()), "t.html", options).text
+        assert "HELP-POPUP" in text and "CANARY-MAIN" in text and "AFTER-MAIN" in text
+    # Found with no tree, a stray close would end it early: with more text after it than
+    # in it, the page is kept whole.
+    stray = roled.replace("<h1>", "</div><h1>")
+    text = parse_file(_file(tmp_path, "s.html", stray.encode()), "s.html", large).text
+    assert "CANARY-MAIN" in text and "HELP-POPUP" in text
     # A book's chapters are read as one page: one chapter's <main> is not the book's.
     book = docs.epub_bytes(
         [("One", "CANARY-CH1 first"), ("Two", "x</p><main><p>CANARY-CH2 main</p></main><p>y")]
