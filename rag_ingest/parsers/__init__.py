@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rag_ingest.errors import (
     BinaryContentError,
     BlankDocumentError,
+    CorruptDocumentError,
     EmptyDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
@@ -29,6 +30,7 @@ from rag_ingest.parsers.sniff import (
     JSON_SUFFIXES,
     TABLE_KINDS,
     FileKind,
+    compressed_name,
     detect,
     needs_ocr,
     no_text,
@@ -382,6 +384,12 @@ def parse_file(
                     note = f"unknown extension {suffix or '(none)'}; JSON records"
             parsed = records or parse_text(path, name, kind.kind, kind.language)
         except BinaryContentError:
+            if compressed_name(name):
+                # Its first bytes no gzip (bzip2, xz, zstd) stream's: a damaged one had
+                # been skipped as "binary data (.gz)" when a walk listed it.
+                raise CorruptDocumentError(
+                    f"{name}: named {suffix} but not a compressed stream, nor text: damaged?"
+                ) from None
             if kind.guessed:  # an unknown extension and binary bytes: some binary format
                 what = f"binary data ({suffix or 'no extension'})"
                 raise NoTextFormatError(f"{name}: {what}: no text to index") from None

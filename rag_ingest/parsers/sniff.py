@@ -26,6 +26,7 @@ __all__ = [
     "FileKind",
     "detect",
     "is_pdf",
+    "compressed_name",
     "mailbox_kind",
     "maybe_archive",
     "no_text",
@@ -225,6 +226,12 @@ _RASTER_MAGIC = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
+
+
+def compressed_name(name: str) -> bool:
+    """Whether a file's name says it is compressed (``.gz``, ``.bz2``, ``.xz``,
+    ``.zst``): one whose content is not such a stream is damaged, not a format to skip."""
+    return inner_name(name) != name
 
 
 def maybe_archive(name: str) -> bool:
@@ -501,6 +508,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     except UnsupportedFileTypeError as exc:
         # A PNG, an ELF or a database: a format with no text, unless the name claims one
         # (notes.txt holding a gzip stream is a mistake to report, not a file to pass over).
+        if by_name is None and compressed_name(name):
+            # A gzip stream of an unknown method: damaged, not a format to skip.
+            raise CorruptDocumentError(f"{name}: {exc} that cannot be read: damaged?") from None
         if by_name is None:
             raise NoTextFormatError(f"{name}: {exc}: no text to index") from None
         raise UnsupportedFileTypeError(f"{name}: {exc}") from None

@@ -509,6 +509,14 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
         # zstandard's own reader took a cut stream for an empty file.
         ("cut.log.zst", zstd(log)[:-10], CorruptDocumentError, "truncated or corrupt zstd"),
         ("bad.log.zst", zstd(log)[:40] + bytes(200), CorruptDocumentError, "corrupt zstd"),
+        # Its magic number damaged: skipped as "binary data (.gz)", a format of no text.
+        ("flip.log.gz", b"\xb1" + gzip.compress(log)[1:], CorruptDocumentError, "named .gz but"),
+        (
+            "method.log.gz",
+            b"\x1f\x8b\xd3" + gzip.compress(log)[3:],
+            CorruptDocumentError,
+            "a gzip archive that cannot be read",
+        ),
         ("bomb.txt.zst", zstd(bytes(1 << 24)), ZipBombError, "decompresses past 1000 bytes"),
     ):
         limit = 1000 if error is ZipBombError else 1 << 20
@@ -518,6 +526,9 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
         with pytest.raises(error, match=said):
             parse_file(_file(tmp_path, name, data), name, limited)
     assert list(unpack.iterdir()) == []  # every decompressed file removed, failed or not
+    # Text named .gz (a download an HTTP client decompressed, its name kept) is read.
+    plain = parse_file(_file(tmp_path, "app.log.gz", log), "app.log.gz", options)
+    assert plain.text.count("CANARY-GZ") == 50
 
 
 def test_a_zstd_bomb_is_stopped_with_bounded_memory(tmp_path: Path) -> None:
