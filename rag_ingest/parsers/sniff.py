@@ -330,13 +330,19 @@ def _zip_kind(path: str) -> str | None:
     # RuntimeError: an encrypted member; NotImplementedError: a version zipfile refuses.
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error, NotImplementedError):
         return None
+    # An XPS or OpenXPS document's pages; Windows may write one in pieces, "1.fpage/[0].piece".
+    # It, and a Visio drawing, is read (by MuPDF, by parsers/visio.py) without the
+    # package's [Content_Types].xml: a copy that lost it had been refused as a zip.
+    if any(".fpage" in n.lower() for n in names) and (
+        "[Content_Types].xml" in names or any(n.lower().endswith(".fdseq") for n in names)
+    ):
+        return "xps"
+    if "visio/document.xml" in names:
+        return "vsdx"
     if "[Content_Types].xml" not in names:
         return None
     if "xl/workbook.bin" in names:
         return "xlsb"  # a binary workbook: Excel's parts, not XML
-    # An XPS or OpenXPS document's pages; Windows may write one in pieces, "1.fpage/[0].piece".
-    if any(".fpage" in n.lower() for n in names):
-        return "xps"
     for prefix, kind in _OOXML.items():
         if any(n.startswith(prefix) for n in names):
             return kind

@@ -3915,6 +3915,32 @@ def test_an_xps_document_is_read_page_by_page(
     assert chunk.metadata["file_type"] == "xps"
 
 
+def _without(package: bytes, member: str) -> bytes:
+    """A zip without one of its members, as a damaged copy lost it."""
+    source = zipfile.ZipFile(io.BytesIO(package))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as kept:
+        for info in source.infolist():
+            if info.filename != member:
+                kept.writestr(info, source.read(info))
+    return out.getvalue()
+
+
+def test_an_xps_or_visio_file_without_its_content_types_is_read(tmp_path: Path) -> None:
+    # A damaged copy that lost [Content_Types].xml had been refused as "a zip or tar
+    # archive, not a .xps file"; MuPDF and the Visio reader need no such part.
+    xps = _without(docs.xps_bytes(_XPS_PAGES), "[Content_Types].xml")
+    parsed = parse_file(_file(tmp_path, "s.xps", xps), "s.xps", OPTIONS)
+    assert parsed.file_type == "xps" and "CANARY-XPS-TWO" in parsed.text
+    visio = (Path(__file__).parent.parent / "fixtures" / "visio" / "media.vsdx").read_bytes()
+    visio = _without(visio, "[Content_Types].xml")
+    parsed = parse_file(_file(tmp_path, "m.vsdx", visio), "m.vsdx", OPTIONS)
+    assert parsed.parser == "visio-xml" and "CIRCLE" in parsed.text
+    # A zip of files that holds a page's markup is still an archive.
+    loose = docs.zip_bytes({"notes/1.fpage": b"<FixedPage/>", "readme.txt": b"CANARY"})
+    assert detect(_file(tmp_path, "x.zip", loose), "x.zip").kind == "archive"
+
+
 def test_a_broken_or_bombed_xps_fails_typed(tmp_path: Path) -> None:
     package = docs.xps_bytes(_XPS_PAGES)
     broken = docs._repacked(package, {"Documents/1/Pages/1.fpage": lambda t: t[:40]}, {})
