@@ -189,8 +189,12 @@ _NO_TEXT = {
     **dict.fromkeys((".ps", ".eps"), "PostScript (convert it to PDF)"),
     # Secrets, never to be put in an index: read as text, a private key's armour lines
     # became a chunk of their own (its base64 is left out as encoded data).
-    **dict.fromkeys((".pem", ".key", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx",
+    **dict.fromkeys((".pem", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx",
                      ".jks", ".keystore", ".kdbx"), "a key, certificate or keystore"),
+    ".key": "a private key, or a Keynote presentation (export it as PPTX or PDF)",
+    # Apple's iWork files: protobuf in snappy, not read here.
+    **dict.fromkeys((".pages", ".numbers"),
+                    "an Apple iWork document (export it as DOCX, XLSX or PDF)"),
     ".tfstate": "Terraform state, which holds secrets",
 }  # fmt: skip
 # The same, by a file's whole name: SSH's private keys, stored passwords.

@@ -415,7 +415,11 @@ def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -
     pem += b"-----END PRIVATE KEY-----\n"
     for name, said in (
         ("tls.pem", "a key, certificate or keystore (.pem)"),
-        ("server.key", "a key, certificate or keystore (.key)"),
+        (
+            "server.key",
+            "a private key, or a Keynote presentation (export it as PPTX or PDF) (.key)",
+        ),
+        ("plan.pages", "an Apple iWork document (export it as DOCX, XLSX or PDF) (.pages)"),
         ("ca.crt.gz", "a key, certificate or keystore (.crt)"),
         ("id_ed25519", "an SSH private key (id_ed25519)"),
         ("home/.netrc", "stored passwords (.netrc)"),
