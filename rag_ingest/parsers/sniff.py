@@ -24,9 +24,9 @@ __all__ = [
     "JSON_SUFFIXES",
     "TABLE_KINDS",
     "FileKind",
+    "compressed_name",
     "detect",
     "is_pdf",
-    "compressed_name",
     "mailbox_kind",
     "maybe_archive",
     "no_text",
@@ -509,7 +509,7 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         by_name = "code"
     # By its name's first word too: README.Debian, LICENSE-APACHE, COPYING.LIB, NEWS.old.
     named = re.split(r"[.\-_]", PurePosixPath(name).name.lower(), maxsplit=1)[0]
-    if by_name is None and (suffix in _TEXT or named in _TEXT_NAMES):
+    if by_name is None and (suffix in _TEXT or (named in _TEXT_NAMES and suffix not in _NO_TEXT)):
         by_name = "text"
     if by_name is None and images and suffix in _RASTER:
         by_name = "image"

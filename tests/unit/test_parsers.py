@@ -2036,6 +2036,9 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
         parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
         assert (parsed.file_type, parsed.language) == ("code", language), name
         assert not parsed.warnings, name
+    # A known binary format whose name starts like a project's document is not text.
+    with pytest.raises(NoTextFormatError, match=r"a binary \(\.bin\)"):
+        detect(_file(tmp_path, "license.bin", bytes(range(256))), "license.bin")
     for name in ("settings.yaml", "data.json", "notes.txt"):
         kind = detect(_file(tmp_path, name, b"key: value\n"), name)
         assert kind.kind == "text", name
