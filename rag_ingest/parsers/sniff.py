@@ -169,7 +169,8 @@ _BINARY_KINDS = (
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _NO_TEXT = {
     **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
-                     ".ico", ".heic", ".avif", ".svg"), "an image"),
+                     ".ico", ".heic", ".avif", ".svg", ".emf", ".wmf", ".emz", ".wmz"),
+                    "an image"),
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),
     # Zip and tar archives are read (parsers/archive.py); these formats are not.
@@ -435,8 +436,12 @@ def mailbox_kind(path: str, name: str) -> FileKind | None:
 
 
 def is_pdf(head: bytes) -> bool:
-    """Whether a file's first bytes (1 KiB is enough) are a PDF's."""
-    return b"%PDF-" in head[:1024]  # at the start, or after a little junk readers skip
+    """Whether a file's first bytes (1 KiB is enough) are a PDF's: its header at the
+    start, or after a little junk readers skip (text: a mail header, a BOM). Not after
+    binary: a Windows metafile (Office's icons) holding a PDF at byte 164 had been read
+    as a damaged PDF."""
+    at = head.find(b"%PDF-", 0, 1024)
+    return at == 0 or (at > 0 and b"\x00" not in head[:at])
 
 
 def _ends_orc(path: str) -> bool:

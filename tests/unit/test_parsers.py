@@ -409,6 +409,21 @@ def test_a_text_part_is_read_as_a_whole_read_reads_it(tmp_path: Path) -> None:
     assert text_warnings(odd, [part]) == ["2 undecodable bytes replaced with U+FFFD"]
 
 
+def test_a_pdf_after_text_junk_is_a_pdf_but_not_one_inside_binary(tmp_path: Path) -> None:
+    pdf = docs.pdf_bytes(["CANARY-PDF page one"])
+    # A response's header saved with it: readers skip such junk before "%PDF-".
+    saved = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n" + pdf
+    parsed = parse_file(_file(tmp_path, "saved", saved), "saved", OPTIONS)
+    assert parsed.file_type == "pdf" and "CANARY-PDF" in parsed.text
+    # A Windows metafile (Office's icons) holds a PDF at byte 164: it had been read as a
+    # damaged PDF. It is an image.
+    emf = b"\x01\x00\x00\x00l" + bytes(35) + b" EMF" + bytes(120) + pdf
+    assert emf.index(b"%PDF-") == 164
+    with pytest.raises(NoTextFormatError, match=r"an image \(\.emf\)"):
+        parse_file(_file(tmp_path, "icon.emf", emf), "icon.emf", OPTIONS)
+    assert detect(_file(tmp_path, "icon", emf), "icon").kind != "pdf"
+
+
 def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -> None:
     # Read as text, a private key's armour lines had been a chunk of their own.
     pem = b"-----BEGIN PRIVATE KEY-----\n" + b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n" * 20
