@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, MissingExtraError
 from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.office import GENERATOR_CHROME
 
 __all__ = ["parse_large_html"]
 
@@ -41,6 +42,7 @@ _CHROME = [
     "nav",
     "footer",
     *(f"[role={r}]" for r in ("navigation", "banner", "contentinfo", "search")),
+    *GENERATOR_CHROME,
 ]
 # The element holding a page's main content: <main>, or one whose role says so.
 _MAIN = re.compile(
@@ -95,21 +97,28 @@ def parse_large_html(path: str, name: str, why: str) -> ParsedDocument:
 
     data = Path(path).read_bytes()
     text, charset = decoded_html(data)
-    options = html_to_markdown.ConversionOptions(
-        extract_metadata=False,  # the title as a heading, not YAML front matter
-        skip_images=True,
-        exclude_selectors=_CHROME,
-    )
     text, shown = _main_only(text)
-    try:
-        markdown = html_to_markdown.convert(text, options).content or ""
-    except Exception as exc:  # its errors (ConversionError, PanicError) on bad input
-        raise CorruptDocumentError(f"{name}: html could not be converted ({exc})") from exc
-    markdown = _RELATIVE_LINK.sub(r"\1", markdown).strip()
+
+    def convert(chrome: list[str]) -> str:
+        options = html_to_markdown.ConversionOptions(
+            extract_metadata=False,  # the title as a heading, not YAML front matter
+            skip_images=True,
+            exclude_selectors=chrome,
+        )
+        try:
+            markdown = html_to_markdown.convert(text, options).content or ""
+        except Exception as exc:  # its errors (ConversionError, PanicError) on bad input
+            raise CorruptDocumentError(f"{name}: html could not be converted ({exc})") from exc
+        return _RELATIVE_LINK.sub(r"\1", markdown).strip()
+
+    markdown = convert(_CHROME)
+    words = len(shown.split())
     lost = ""
-    if len(markdown.split()) < _KEPT * len(shown.split()):
+    # Words lost (nested past ~1,000 levels), or its chrome left out? Converted with its
+    # chrome, a page mostly navigation keeps its words.
+    if len(markdown.split()) < _KEPT * words and len(convert([]).split()) < _KEPT * words:
         lost = (
-            f"html-to-markdown kept {len(markdown.split()):,} of its {len(shown.split()):,}"
+            f"html-to-markdown kept {len(markdown.split()):,} of its {words:,}"
             " words: read as its text, its tags dropped"
         )
         markdown = shown

@@ -787,14 +787,26 @@ def _redirect(soup: Any) -> str | None:
 
 
 _CHROME_ROLES = ("navigation", "banner", "contentinfo", "search")
+# The navigation documentation generators write without a <nav> or a role: DocBook's
+# "Prev | Up | Next" tables, Texinfo's "Next: ..., Previous: ..., Up: ..." lines,
+# Javadoc's (before 9) and Doxygen's bars, Sphinx's related links. Each had been the
+# first or last chunk of every page of such a manual (valgrind's, libffi's, libxslt's).
+GENERATOR_CHROME = (
+    "div.navheader", "div.navfooter", 'table[summary^="Navigation"]',  # DocBook
+    "div.header", "div.nav-panel",  # Texinfo 6, 7
+    "div.topNav", "div.bottomNav", "div.subNav", "div.skipNav",  # Javadoc
+    "div#nav-path", "div.navpath",  # Doxygen
+    "div.related",  # Sphinx
+)  # fmt: skip
 
 
 def _drop_page_chrome(soup: Any, keep_main: bool = True) -> None:
     """Remove a page's chrome, as HTML5 marks it: all but its one ``<main>`` (or
     ``role="main"``) when it has one with text (``keep_main``); every ``<nav>``, a
     ``<header>`` outside an article or section (there it holds the article's title or
-    byline), and elements with a landmark role for them. (docling leaves footers and
-    ``hidden`` elements out.)"""
+    byline), elements with a landmark role for them, and documentation generators'
+    navigation (``GENERATOR_CHROME``). (docling leaves footers and ``hidden`` elements
+    out.)"""
     if keep_main:
         _keep_main(soup)
     for tag in soup.find_all(["nav", "header"]):
@@ -805,6 +817,9 @@ def _drop_page_chrome(soup: Any, keep_main: bool = True) -> None:
         tag.decompose()
     for tag in soup.find_all(attrs={"role": True}):
         if not tag.decomposed and tag.get("role") in _CHROME_ROLES:
+            tag.decompose()
+    for tag in soup.select(", ".join(GENERATOR_CHROME)):
+        if not tag.decomposed:
             tag.decompose()
 
 

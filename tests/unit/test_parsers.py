@@ -1841,6 +1841,29 @@ def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
     assert not re.search(r"SITE-|NAV-|SEARCH-", text), text
 
 
+def test_documentation_generators_navigation_is_dropped(tmp_path: Path) -> None:
+    # Without a <nav> or a role: each had been the first or last chunk of every page of
+    # such a manual (valgrind's DocBook, libffi's Texinfo).
+    page = (
+        "<html><head><title>Cachegrind</title></head><body>"
+        '<div class="navheader"><table summary="Navigation header"><tr><td>DOCBOOK-PREV</td>'
+        "<td>Up</td></tr></table></div>"
+        '<div class="header"><p>TEXINFO-NEXT: Type Example, Previous: Sizes, Up: Types</p></div>'
+        '<div class="topNav">JAVADOC-OVERVIEW Package Class</div>'
+        '<div id="nav-path" class="navpath"><ul><li>DOXYGEN-PATH</li></ul></div>'
+        '<div class="related"><ul><li>SPHINX-INDEX</li></ul></div>'
+        "<h1>Cachegrind</h1><p>CANARY-BODY simulates caches.</p>"
+        '<h2><a class="header" href="#use">Use</a></h2><p>CANARY-USE run it.</p>'
+        '<table summary="Navigation footer"><tr><td>DOCBOOK-NEXT</td></tr></table>'
+        "</body></html>"
+    )
+    for options in (OPTIONS, ParseOptions(markup_fast_size=0)):
+        text = parse_file(_file(tmp_path, "cg.html", page.encode()), "cg.html", options).text
+        assert re.findall(r"CANARY-\w+", text) == ["CANARY-BODY", "CANARY-USE"], text
+        assert not re.search(r"DOCBOOK|TEXINFO|JAVADOC|DOXYGEN|SPHINX", text), text
+        assert "Use" in text  # an mdBook heading's anchor is class "header" too: kept
+
+
 def test_a_page_with_a_main_element_is_read_for_it_alone(tmp_path: Path) -> None:
     # As an mdBook or rustdoc page: a help pop-up, a theme list and a skip link outside
     # <main>, none of them marked as chrome.
