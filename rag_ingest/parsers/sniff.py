@@ -9,6 +9,7 @@ import zlib
 from pathlib import PurePosixPath
 
 from rag_ingest.errors import (
+    BlankDocumentError,
     CorruptDocumentError,
     DocumentError,
     EncryptedDocumentError,
@@ -165,6 +166,10 @@ _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
     "epub", "vsdx", "xps", "archive", *TABLE_KINDS,
 )  # fmt: skip
+# Those of them that are zip packages.
+_ZIP_KINDS = frozenset(
+    {"docx", "pptx", "xlsx", "xlsb", "ods", "odt", "odp", "odg", "epub", "vsdx", "xps", "archive"}
+)
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _NO_TEXT = {
@@ -583,6 +588,17 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         return FileKind("orc")  # its end damaged or cut off: read, and said unreadable
     if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
+        if by_name == "archive" and head.startswith(b"PK\x05\x06"):
+            raise BlankDocumentError(f"{name}: an empty zip archive: nothing to index")
+        zipped = by_name in _ZIP_KINDS
+        if zipped and head.startswith(b"PK\x05\x06"):
+            raise CorruptDocumentError(f"{name}: a damaged {suffix} file: an empty zip")
+        if zipped and b"\x00" in head and _zip_directory(path):
+            # A zip-based file whose first bytes are damaged: its directory, at its end,
+            # still lists its parts, and readers find each part by that directory.
+            raise CorruptDocumentError(
+                f"{name}: a damaged {suffix} file: its first bytes are not a zip's"
+            )
         if b"\x00" in head:
             raise UnsupportedFileTypeError(f"{name}: content does not match its {suffix} extension")
         return FileKind("text", note=f"named {suffix} but is text")

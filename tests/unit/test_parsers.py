@@ -3986,6 +3986,27 @@ def test_an_xps_or_visio_file_without_its_content_types_is_read(tmp_path: Path) 
     assert detect(_file(tmp_path, "x.zip", loose), "x.zip").kind == "archive"
 
 
+def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path: Path) -> None:
+    # Its first local header's mark flipped ("pK"), its directory intact: it had been
+    # "content does not match its .odt extension", as if misnamed.
+    odt = b"p" + docs.odt_bytes()[1:]
+    with pytest.raises(CorruptDocumentError, match=r"damaged \.odt file: its first bytes"):
+        parse_file(_file(tmp_path, "t.odt", odt), "t.odt", OPTIONS)
+    notes = b"PK\x8c" + docs.zip_bytes({"a.md": b"# A\n"})[3:]
+    with pytest.raises(CorruptDocumentError, match=r"damaged \.zip file"):
+        parse_file(_file(tmp_path, "n.zip", notes), "n.zip", OPTIONS)
+    # An empty zip: an archive of nothing to index (skipped), a document broken.
+    empty = io.BytesIO()
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(BlankDocumentError, match="an empty zip archive"):
+        parse_file(_file(tmp_path, "e.zip", empty.getvalue()), "e.zip", OPTIONS)
+    with pytest.raises(CorruptDocumentError, match=r"damaged \.docx file: an empty zip"):
+        parse_file(_file(tmp_path, "e.docx", empty.getvalue()), "e.docx", OPTIONS)
+    # A binary file named for one that is no zip at all is still misnamed.
+    with pytest.raises(UnsupportedFileTypeError, match=r"does not match its \.docx"):
+        parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
+
+
 def test_a_broken_or_bombed_xps_fails_typed(tmp_path: Path) -> None:
     package = docs.xps_bytes(_XPS_PAGES)
     broken = docs._repacked(package, {"Documents/1/Pages/1.fpage": lambda t: t[:40]}, {})
