@@ -359,6 +359,22 @@ def _zip_kind(path: str) -> str | None:
     return None
 
 
+def _lost_part(path: str, kind: str) -> str | None:
+    """Why a zip holding a ``kind`` document's parts (an OOXML file's main part, an
+    OpenDocument file's content) was not known as one; None when it holds none."""
+    main = {v: k for k, v in _OOXML.items()}.get(kind)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError):
+        return None
+    if main is not None and any(n.startswith(main) for n in names):
+        return "its [Content_Types].xml is missing or damaged"
+    if kind in ("odt", "ods", "odp", "odg") and "content.xml" in names:
+        return "its mimetype and manifest are missing or damaged"
+    return None
+
+
 def _zip_directory(path: str) -> bool:
     """Whether a zip's central directory can be read."""
     try:
@@ -559,6 +575,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
             raise CorruptDocumentError(
                 f"{name}: a damaged {suffix} file: its zip directory cannot be read (truncated?)"
             )
+        if (lost := _lost_part(path, by_name)) is not None:
+            # Its parts are there, but not the one that says what they are.
+            raise CorruptDocumentError(f"{name}: a damaged {suffix} file: {lost}")
         # A .docx without its parts is broken, not a bundle of files to read one by one.
         raise UnsupportedFileTypeError(f"{name}: a zip or tar archive, not a {suffix} file")
     if by_content == "mbox" and by_name == "email":

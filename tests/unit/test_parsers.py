@@ -3769,13 +3769,13 @@ def test_a_workbook_or_opendocument_with_a_member_that_will_not_inflate_fails_ty
     book = _broken_member(docs.xlsx_bytes([["a", "b"], [1, 2]]), "xl/worksheets/sheet1.xml")
     with pytest.raises(CorruptDocumentError, match=r"^b\.xlsx: not a readable archive"):
         parse_file(_file(tmp_path, "b.xlsx", book), "b.xlsx", OPTIONS)
-    # Its "mimetype" deflated and broken: not an OpenDocument file by content.
+    # Its "mimetype" deflated and broken, and no manifest: a damaged OpenDocument file.
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("mimetype", b"application/vnd.oasis.opendocument.text" * 4)
         archive.writestr("content.xml", b"<x/>")
     odt = _broken_member(out.getvalue(), "mimetype")
-    with pytest.raises(UnsupportedFileTypeError, match=r"^m\.odt: a zip or tar archive"):
+    with pytest.raises(CorruptDocumentError, match=r"^m\.odt: a damaged \.odt file: its mime"):
         parse_file(_file(tmp_path, "m.odt", odt), "m.odt", OPTIONS)
 
 
@@ -4002,6 +4002,13 @@ def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path:
         parse_file(_file(tmp_path, "e.zip", empty.getvalue()), "e.zip", OPTIONS)
     with pytest.raises(CorruptDocumentError, match=r"damaged \.docx file: an empty zip"):
         parse_file(_file(tmp_path, "e.docx", empty.getvalue()), "e.docx", OPTIONS)
+    # Its parts there but not the one that says what they are: damaged, not misnamed.
+    lost = _without(docs.docx_bytes("T", {"A": "CANARY"}), "[Content_Types].xml")
+    with pytest.raises(CorruptDocumentError, match=r"its \[Content_Types\]\.xml is missing"):
+        parse_file(_file(tmp_path, "l.docx", lost), "l.docx", OPTIONS)
+    lost = _without(_without(docs.odt_bytes(), "mimetype"), "META-INF/manifest.xml")
+    with pytest.raises(CorruptDocumentError, match="its mimetype and manifest are missing"):
+        parse_file(_file(tmp_path, "l.odt", lost), "l.odt", OPTIONS)
     # A binary file named for one that is no zip at all is still misnamed.
     with pytest.raises(UnsupportedFileTypeError, match=r"does not match its \.docx"):
         parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
