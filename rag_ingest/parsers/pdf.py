@@ -269,6 +269,11 @@ def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:
         doc.close()
         # MuPDF rebuilt a damaged (often truncated) file: what it recovered is partial.
         raise CorruptDocumentError(f"{name}: the PDF is damaged (MuPDF had to repair it)")
+    if not doc.page_count:
+        doc.close()
+        # Its page tree damaged (one flipped byte in a /Count): it had been "no extractable
+        # text: its pages, scans maybe, not read", as if OCR would find some.
+        raise CorruptDocumentError(f"{name}: the {_FORMATS[file_type]} has no pages (damaged?)")
     return doc
 
 

@@ -250,6 +250,11 @@ def test_truncated_pdf_is_not_a_clean_parse(tmp_path: Path) -> None:
 def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
     with pytest.raises(CorruptDocumentError):
         parse_file(_file(tmp_path, "c.pdf", b"%PDF-1.7\n" + b"\x13garbage" * 500), "c.pdf", OPTIONS)
+    # Its page tree damaged, MuPDF finds no page and repairs nothing: it had been "no
+    # extractable text: its pages, scans maybe, not read", as if OCR would help.
+    pageless = docs.pdf_bytes(["CANARY one"]).replace(b"/Count 1", b"/Count 0")
+    with pytest.raises(CorruptDocumentError, match=r"^p\.pdf: the PDF has no pages"):
+        parse_file(_file(tmp_path, "p.pdf", pageless), "p.pdf", OPTIONS)
 
 
 def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
