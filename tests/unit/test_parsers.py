@@ -4019,6 +4019,31 @@ def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path:
         parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
 
 
+@pytest.mark.parametrize(("flag", "kind"), [(0x1, "epub"), (0x40, "epub"), (0x40, "docx")])
+def test_a_zip_package_with_an_encrypted_part_is_encrypted(
+    tmp_path: Path, flag: int, kind: str
+) -> None:
+    # A part flagged for strong encryption (bit 6; a fuzzed EPUB had it) had failed
+    # untyped: "parser failed: NotImplementedError: strong encryption (flag bit 6)".
+    package = docs.epub_bytes([("One", "CANARY")]) if kind == "epub" else docs.docx_bytes("T", {})
+    part = (
+        "word/document.xml"
+        if kind == "docx"
+        else next(n for n in zipfile.ZipFile(io.BytesIO(package)).namelist() if n.endswith(".opf"))
+    )
+    flagged = bytearray(package)
+    # Its flags in its local header (byte 6; its name at 30) and its directory entry
+    # (byte 8; its name at 46).
+    for mark, at, named in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        found = -1
+        while (found := package.find(mark, found + 1)) >= 0:
+            if package[found + named : found + named + len(part)] == part.encode():
+                flagged[found + at] |= flag
+    name = f"f.{kind}"
+    with pytest.raises(EncryptedDocumentError, match=r"is encrypted \(zip encryption\)"):
+        parse_file(_file(tmp_path, name, bytes(flagged)), name, OPTIONS)
+
+
 def test_a_broken_or_bombed_xps_fails_typed(tmp_path: Path) -> None:
     package = docs.xps_bytes(_XPS_PAGES)
     broken = docs._repacked(package, {"Documents/1/Pages/1.fpage": lambda t: t[:40]}, {})
