@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 from rag_ingest import ocr
 from rag_ingest.errors import MissingExtraError
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MARKDOWN_HEADING",
     "UNREAD_SCANS",
+    "XML_ERRORS",
     "CsvForm",
     "Image",
     "ParseOptions",
@@ -34,6 +36,11 @@ MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # The pipeline keys on it (a warning survives every path: page ranges, archives, attached
 # files, the member cache): such a document is read again once OCR is on.
 UNREAD_SCANS = "not read: OCR is off, or its extra is not installed"
+
+# What expat raises on a damaged XML part: not well-formed, or an encoding its
+# declaration names that it cannot use ("UTF-9" in a fuzzed ODG's content.xml had
+# failed untyped: LookupError; a multi-byte one is a ValueError).
+XML_ERRORS = (ElementTree.ParseError, LookupError, ValueError)
 
 
 @dataclass

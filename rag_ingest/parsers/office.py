@@ -23,7 +23,7 @@ from rag_ingest.errors import (
     MissingExtraError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import MARKDOWN_HEADING, Image, ParsedDocument, Segment
+from rag_ingest.parsers.base import MARKDOWN_HEADING, XML_ERRORS, Image, ParsedDocument, Segment
 from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_markers
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
@@ -451,7 +451,7 @@ def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> b
             continue
         try:
             root = ElementTree.fromstring(archive.read(member))
-        except ElementTree.ParseError:
+        except XML_ERRORS:
             continue  # the notes are lost, the text is read
         for note in root.findall(f"{_W}{kind.decode()}note"):
             paragraphs = [

@@ -25,7 +25,7 @@ from rag_ingest.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
 __all__ = ["parse_epub", "parse_opendocument", "read_xml"]
@@ -279,7 +279,7 @@ def read_xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.El
         return ElementTree.fromstring(archive.read(member))
     except KeyError:
         raise CorruptDocumentError(f"{name}: no {member} in the archive") from None
-    except ElementTree.ParseError as exc:
+    except XML_ERRORS as exc:
         raise CorruptDocumentError(f"{name}: {member} is not well-formed XML ({exc})") from exc
 
 
@@ -293,7 +293,7 @@ def _dc_title(root: ElementTree.Element) -> str | None:
 def _odf_title(archive: zipfile.ZipFile) -> str | None:
     try:
         meta = ElementTree.fromstring(archive.read("meta.xml"))
-    except (KeyError, ElementTree.ParseError):
+    except (KeyError, *XML_ERRORS):
         return None
     return _dc_title(meta)
 
@@ -321,7 +321,7 @@ def parse_opendocument(
             title = _odf_title(archive)
             try:
                 styles = ElementTree.fromstring(_member(archive, "styles.xml") or b"<x/>")
-            except ElementTree.ParseError:
+            except XML_ERRORS:
                 styles = ElementTree.Element("x")  # the text is readable without it
             body = content.find(_q("office:body"))
             if body is None:
@@ -431,7 +431,7 @@ def _encrypted_text(archive: zipfile.ZipFile) -> bool:
         return False
     try:
         root = ElementTree.fromstring(listing)
-    except ElementTree.ParseError:
+    except XML_ERRORS:
         return True
     uris = [e.get("URI") or "" for e in root.iter() if e.tag.endswith("CipherReference")]
     return any(not _FONT.search(uri) for uri in uris)

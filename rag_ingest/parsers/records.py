@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.text import decode_text
 
 __all__ = ["parse_records"]
@@ -201,7 +201,7 @@ def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] 
         return None
     try:
         root = ElementTree.fromstring(text)
-    except (ElementTree.ParseError, ValueError):
+    except XML_ERRORS:
         return None
     if any((element.tail or "").strip() for element in root.iter()):
         return None
@@ -244,7 +244,7 @@ def _xml_stream(text: str) -> tuple[list[str], int] | None:
                 sizes[name] = sizes.get(name, 0) + len(block)
                 root.remove(element)
         parser.close()
-    except ElementTree.ParseError:
+    except XML_ERRORS:
         return None
     if not sizes:
         return None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from xml.etree import ElementTree
 
+from rag_ingest.parsers.base import XML_ERRORS
+
 __all__ = ["DIAGRAM_DATA", "diagram_markdown"]
 
 _DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
@@ -25,7 +27,7 @@ def diagram_markdown(data: bytes) -> str:
     the part cannot be read)."""
     try:
         root = ElementTree.fromstring(data)
-    except ElementTree.ParseError:
+    except XML_ERRORS:
         return ""
     texts: dict[str, str] = {}  # in the points' order
     tops: list[str] = []

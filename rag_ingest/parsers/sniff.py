@@ -361,7 +361,8 @@ def _zip_kind(path: str) -> str | None:
 
 def _lost_part(path: str, kind: str) -> str | None:
     """Why a zip holding a ``kind`` document's parts (an OOXML file's main part, an
-    OpenDocument file's content) was not known as one; None when it holds none."""
+    OpenDocument file's own, an EPUB's package) was not known as one; None when it
+    holds none."""
     main = {v: k for k, v in _OOXML.items()}.get(kind)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -370,8 +371,11 @@ def _lost_part(path: str, kind: str) -> str | None:
         return None
     if main is not None and any(n.startswith(main) for n in names):
         return "its [Content_Types].xml is missing or damaged"
-    if kind in ("odt", "ods", "odp", "odg") and "content.xml" in names:
+    own = {"mimetype", "content.xml", "META-INF/manifest.xml"} & set(names)
+    if kind in ("odt", "ods", "odp", "odg") and own:
         return "its mimetype and manifest are missing or damaged"
+    if kind == "epub" and (own or any(n.endswith(".opf") for n in names)):
+        return "its mimetype and container are missing or damaged"
     return None
 
 

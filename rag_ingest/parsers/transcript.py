@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.text import decode_text
 
 __all__ = ["is_transcript", "parse_transcript"]
@@ -160,7 +160,7 @@ def _ttml_cues(text: str, name: str) -> list[_Cue]:
     try:
         # Decoded already: the declaration's encoding would be applied again.
         root = ElementTree.fromstring(_DECLARATION.sub("", text, count=1).encode("utf-8"))
-    except ElementTree.ParseError as exc:
+    except XML_ERRORS as exc:
         raise CorruptDocumentError(f"{name}: not a readable TTML document ({exc})") from exc
     top = _attributes(root)
     frame_rate = _rate(top.get("frameRate"), 30.0) * _ratio(top.get("frameRateMultiplier"))

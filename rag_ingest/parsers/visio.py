@@ -13,7 +13,7 @@ import zlib
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.opendoc import read_xml
 
 __all__ = ["parse_visio"]
@@ -47,7 +47,7 @@ def _pages(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
     try:
         listing = ElementTree.fromstring(archive.read("visio/pages/pages.xml"))
         links = ElementTree.fromstring(archive.read("visio/pages/_rels/pages.xml.rels"))
-    except (KeyError, ElementTree.ParseError):
+    except (KeyError, *XML_ERRORS):
         numbered = sorted(
             (int(found[1]), member)
             for member in archive.namelist()

@@ -4014,9 +4014,28 @@ def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path:
     lost = _without(_without(docs.odt_bytes(), "mimetype"), "META-INF/manifest.xml")
     with pytest.raises(CorruptDocumentError, match="its mimetype and manifest are missing"):
         parse_file(_file(tmp_path, "l.odt", lost), "l.odt", OPTIONS)
+    book = docs.epub_bytes([("One", "CANARY")])
+    lost = _without(_without(book, "mimetype"), "META-INF/container.xml")
+    with pytest.raises(CorruptDocumentError, match="its mimetype and container are missing"):
+        parse_file(_file(tmp_path, "l.epub", lost), "l.epub", OPTIONS)
     # A binary file named for one that is no zip at all is still misnamed.
     with pytest.raises(UnsupportedFileTypeError, match=r"does not match its \.docx"):
         parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
+
+
+@pytest.mark.parametrize("encoding", ["UTF-9", "shift_jis"])
+def test_an_xml_part_declaring_an_encoding_expat_cannot_use_is_corrupt(
+    tmp_path: Path, encoding: str
+) -> None:
+    # A fuzzed ODG's content.xml declared "UTF-9": it had failed untyped (LookupError;
+    # a multi-byte encoding is expat's ValueError).
+    def declared(text: str) -> str:
+        body = re.sub(r"^<\?xml[^>]*\?>", "", text)
+        return f'<?xml version="1.0" encoding="{encoding}"?>{body}'
+
+    odt = docs._repacked(docs.odt_bytes(), {"content.xml": declared}, {})
+    with pytest.raises(CorruptDocumentError, match=r"content\.xml is not well-formed XML"):
+        parse_file(_file(tmp_path, "d.odt", odt), "d.odt", OPTIONS)
 
 
 @pytest.mark.parametrize(("flag", "kind"), [(0x1, "epub"), (0x40, "epub"), (0x40, "docx")])
