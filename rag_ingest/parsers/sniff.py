@@ -379,6 +379,16 @@ def _lost_part(path: str, kind: str) -> str | None:
     return None
 
 
+def _damaged_pdf(path: str, head: bytes) -> bool:
+    """Whether a file without a PDF's header is a PDF all the same, its header damaged:
+    "PDF-" near its start, or "%%EOF" near its end."""
+    if b"PDF-" in head[:16]:
+        return True
+    with open(path, "rb") as f:
+        f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+        return b"%%EOF" in f.read()
+
+
 def _zip_directory(path: str) -> bool:
     """Whether a zip's central directory can be read."""
     try:
@@ -613,6 +623,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         # A binary format by name whose bytes are not that format: text, or refused.
         if by_name == "archive" and head.startswith(b"PK\x05\x06"):
             raise BlankDocumentError(f"{name}: an empty zip archive: nothing to index")
+        if by_name == "pdf" and _damaged_pdf(path, head):
+            raise CorruptDocumentError(f"{name}: a damaged .pdf file: its header is not a PDF's")
         zipped = by_name in _ZIP_KINDS
         if zipped and head.startswith(b"PK\x05\x06"):
             raise CorruptDocumentError(f"{name}: a damaged {suffix} file: an empty zip")

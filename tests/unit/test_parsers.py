@@ -255,6 +255,12 @@ def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
     pageless = docs.pdf_bytes(["CANARY one"]).replace(b"/Count 1", b"/Count 0")
     with pytest.raises(CorruptDocumentError, match=r"^p\.pdf: the PDF has no pages"):
         parse_file(_file(tmp_path, "p.pdf", pageless), "p.pdf", OPTIONS)
+    # Its "%" flipped: it had been "content does not match its .pdf extension", or read
+    # as text. Known by "PDF-" near its start, or by its "%%EOF".
+    cut = b"\x12" + pageless[1 : len(pageless) // 2]  # its end lost too
+    for damaged in (cut, b"\x00\x00\x00" + pageless[5:]):
+        with pytest.raises(CorruptDocumentError, match=r"damaged \.pdf file: its header"):
+            parse_file(_file(tmp_path, "h.pdf", damaged), "h.pdf", OPTIONS)
 
 
 def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
