@@ -376,6 +376,8 @@ def _lost_part(path: str, kind: str) -> str | None:
         return "its mimetype and manifest are missing or damaged"
     if kind == "epub" and (own or any(n.endswith(".opf") for n in names)):
         return "its mimetype and container are missing or damaged"
+    if kind == "xps" and any(n.lower().endswith((".fdseq", ".fdoc")) for n in names):
+        return "its pages are missing"
     return None
 
 

@@ -4020,6 +4020,14 @@ def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path:
     lost = _without(_without(docs.odt_bytes(), "mimetype"), "META-INF/manifest.xml")
     with pytest.raises(CorruptDocumentError, match="its mimetype and manifest are missing"):
         parse_file(_file(tmp_path, "l.odt", lost), "l.odt", OPTIONS)
+    lost = _without(docs.xps_bytes(_XPS_PAGES), "Documents/1/Pages/1.fpage")
+    lost = _without(lost, "Documents/1/Pages/2.fpage")
+    with pytest.raises(CorruptDocumentError, match=r"damaged \.xps file: its pages are missing"):
+        parse_file(_file(tmp_path, "l.xps", lost), "l.xps", OPTIONS)
+    # A workbook whose one sheet's part is lost had been skipped as "no slides".
+    book = _without(docs.xlsx_bytes([["a", "CANARY"]]), "xl/worksheets/sheet1.xml")
+    with pytest.raises(CorruptDocumentError, match="no sheet of this xlsx could be read"):
+        parse_file(_file(tmp_path, "l.xlsx", book), "l.xlsx", OPTIONS)
     book = docs.epub_bytes([("One", "CANARY")])
     lost = _without(_without(book, "mimetype"), "META-INF/container.xml")
     with pytest.raises(CorruptDocumentError, match="its mimetype and container are missing"):
