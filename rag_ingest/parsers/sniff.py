@@ -373,9 +373,11 @@ def _lost_part(path: str, kind: str) -> str | None:
         return "its [Content_Types].xml is missing or damaged"
     own = {"mimetype", "content.xml", "META-INF/manifest.xml"} & set(names)
     if kind in ("odt", "ods", "odp", "odg") and own:
-        return "its mimetype and manifest are missing or damaged"
-    if kind == "epub" and (own or any(n.endswith(".opf") for n in names)):
-        return "its mimetype and container are missing or damaged"
+        return "the parts saying what it is (its mimetype, its manifest) are missing or damaged"
+    if kind == "epub" and (
+        own or "META-INF/container.xml" in names or any(n.endswith(".opf") for n in names)
+    ):
+        return "the parts saying what it is (its mimetype, its container) are missing or damaged"
     if kind == "xps" and any(n.lower().endswith((".fdseq", ".fdoc")) for n in names):
         return "its pages are missing"
     return None
