@@ -1002,13 +1002,14 @@ def _parse_docling(
         if not source.valid:
             rejection = getattr(source, "_rejection", None)
             cause = getattr(rejection, "original_error", None)
-            if cause is None and getattr(source, "page_count", None) == 0 and kind == "pptx":
-                # docling refuses a deck of no slides as "0 pages": nothing is in it.
-                raise BlankDocumentError(f"{name}: no slides: nothing to index")
             if cause is None and getattr(source, "page_count", None) == 0:
-                # A workbook has a sheet at least: its sheets' parts are lost (a damaged
-                # copy had been skipped as "no slides: nothing to index").
-                raise CorruptDocumentError(f"{name}: no sheet of this {kind} could be read")
+                if kind == "xlsx":
+                    # A workbook has a sheet at least: its sheets' parts are lost (a
+                    # damaged copy had been skipped as "no slides: nothing to index").
+                    raise CorruptDocumentError(f"{name}: no sheet of this xlsx could be read")
+                # docling refuses a deck of no slides as "0 pages": nothing is in it.
+                what = "no slides" if kind == "pptx" else "no pages"
+                raise BlankDocumentError(f"{name}: {what}: nothing to index")
             if type(cause).__name__ == "ArchiveLimitError":
                 raise ZipBombError(f"{name}: {cause}")  # docling's own limits on an archive
             # docling's message names only the file's hash; the reader's error says why.
