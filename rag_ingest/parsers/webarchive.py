@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import email
+import email.errors
 import email.policy
 import re
 from email.message import EmailMessage
 from urllib.parse import urljoin
 
-from rag_ingest.errors import CorruptDocumentError
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
 from rag_ingest.parsers.base import ParsedDocument
 from rag_ingest.parsers.pictures import unread_in_page, unread_said
 
@@ -54,9 +55,24 @@ def parse_mhtml(
         # The part's charset, said where the HTML reader looks for it.
         page = f'<meta charset="{charset}">'.encode("ascii", "replace") + page
     inlined = _pictures_inline(page, root, parts) if max_images or ocr_pictures else page
-    parsed = parse_html(
-        inlined, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
+    # A browser writes the closing boundary last: without it, the file was cut short.
+    cut = any(
+        isinstance(defect, email.errors.CloseBoundaryNotFoundDefect)
+        for part in message.walk()
+        for defect in part.defects
     )
+    try:
+        parsed = parse_html(
+            inlined, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
+        )
+    except BlankDocumentError:
+        if cut:  # its page lost with its end: damaged, not a page of nothing
+            raise CorruptDocumentError(
+                f"{name}: cut short (its closing boundary is missing)"
+            ) from None
+        raise
+    if cut:
+        warnings.append("cut short (its closing boundary is missing): its end may be lost")
     parsed.file_type, parsed.parser = "mhtml", f"mhtml+{parsed.parser}"
     parsed.warnings = warnings + parsed.warnings
     if count_unread:

@@ -3112,6 +3112,20 @@ def test_a_saved_page_whose_header_lost_its_boundary_is_still_its_page(tmp_path:
     )
 
 
+def test_a_saved_page_cut_short_is_corrupt_or_read_with_a_warning(tmp_path: Path) -> None:
+    # Cut in its page part's header, it had been skipped as "no text and no pictures".
+    saved = bytes(_mhtml("<html><body><p>CANARY-MHT-CUT the page itself</p></body></html>"))
+    header = saved[: saved.index(b"quoted-printable") + 5]
+    with pytest.raises(CorruptDocumentError, match=r"cut short \(its closing boundary"):
+        parse_file(_file(tmp_path, "cut.mhtml", header), "cut.mhtml", OPTIONS)
+    # Cut after its page: read, and said.
+    body = saved[: saved.rindex(b"--")]
+    parsed = parse_file(_file(tmp_path, "end.mhtml", body), "end.mhtml", OPTIONS)
+    assert "CANARY-MHT-CUT" in parsed.text
+    assert parsed.warnings == ["cut short (its closing boundary is missing): its end may be lost"]
+    assert not parse_file(_file(tmp_path, "whole.mhtml", saved), "whole.mhtml", OPTIONS).warnings
+
+
 def test_a_saved_page_is_read_in_its_parts_charset_and_from_its_start_part(
     tmp_path: Path,
 ) -> None:
