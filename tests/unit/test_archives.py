@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -443,3 +444,22 @@ def test_a_mailbox_or_mail_in_an_archive_keeps_its_messages_and_attachments_apar
     again = _parse(tmp_path, "takeout.zip", data, member_cache=str(cache))
     assert again.unchanged_members == 2
     assert (again.text, again.members) == (parsed.text, parsed.members)
+
+
+def test_a_zipped_repository_s_secrets_are_never_read(tmp_path: Path) -> None:
+    # A repository exported as a zip keeps its .env and credentials: read as text, the
+    # keys had gone into the index with the rest.
+    repo = docs.zip_bytes(
+        {
+            "app/.env": b"API_KEY=CANARY-SECRET\n",
+            "app/deploy/db.env": b"PASSWORD=CANARY-PW\n",
+            "app/.aws/credentials": b"[default]\naws_secret_access_key=CANARY-AWS\n",
+            "app/README.md": b"# App\n\nCANARY-README runs.\n",
+            "app/.env.example": b"API_KEY=CANARY-TEMPLATE\n",
+        }
+    )
+    parsed = _parse(tmp_path, "repo.zip", repo)
+    assert re.findall(r"CANARY-\w+", parsed.text) == ["CANARY-README", "CANARY-TEMPLATE"]
+    assert parsed.warnings == [
+        "3 of 5 files have no text: app/.env, app/deploy/db.env, app/.aws/credentials"
+    ]
