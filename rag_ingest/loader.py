@@ -155,7 +155,8 @@ class RagIngestLoader(BaseLoader):
         try:
             source = make_source(s3, item)
             check_allowed(source, self.settings.pipeline.allowed_sources)
-            if source.listed and no_text(source.name, images=pool.options.reads_images) is not None:
+            images = pool.options.reads_images
+            if source.listed and no_text(source.named_under, images=images) is not None:
                 return []  # an image or archive in a walked tree: nothing to load, no error
             if source.upload is not None:
                 temp = path = await spool(

@@ -861,7 +861,8 @@ class DocumentProcessor:
         if (
             src.listed
             and PurePosixPath(src.name).suffix.lower() not in self._plugins
-            and (what := no_text(src.name, images=self._pool.options.reads_images)) is not None
+            and (what := no_text(src.named_under, images=self._pool.options.reads_images))
+            is not None
         ):
             await self._skip_no_text(job, what)
             return

@@ -270,6 +270,16 @@ class Source:
                 return segment
         return "document"
 
+    @property
+    def named_under(self) -> str:
+        """Its name with the folders above it (a key's, a path's), for what a folder says
+        of a file (``.aws/credentials`` holds keys); else its name."""
+        if self.path is not None:
+            return str(PurePosixPath(text_name(self.path.parent.name)) / self.name)
+        if isinstance(self.target, S3Location) and self.target.key:
+            return self.target.key
+        return self.name
+
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _REMOTE = ("s3://", "https://", "http://")

@@ -32,6 +32,9 @@ def loader_bucket(seaweed: SeaweedS3) -> str:
     client.put_object(
         Bucket="loader", Key="bad/locked.pdf", Body=docs.pdf_bytes(["x"], encrypt=True)
     )
+    # Keys, by their folder's name: never loaded when a listing finds them.
+    secret = b"[default]\naws_secret_access_key=CANARY-AWS\n"
+    client.put_object(Bucket="loader", Key="home/.aws/credentials", Body=secret)
     return "loader"
 
 
@@ -119,7 +122,7 @@ async def test_a_download_is_removed_off_the_callers_loop(
 def test_error_policy(seaweed: SeaweedS3, loader_bucket: str) -> None:
     loader = RagIngestLoader(f"s3://{loader_bucket}/", mode="document", settings=settings(seaweed))
     loaded = loader.load()
-    assert len(loaded) == 4
+    assert len(loaded) == 4  # not the credentials
     assert [(e.source, e.error_type) for e in loader.errors] == [
         ("s3://loader/bad/locked.pdf", "EncryptedDocumentError")
     ]

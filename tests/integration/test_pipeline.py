@@ -1283,6 +1283,9 @@ async def test_media_under_a_prefix_is_skipped_without_a_download(
     client.create_bucket(Bucket="media")
     client.put_object(Bucket="media", Key="talks/clip.mp4", Body=b"\x00" * (3 * 1024 * 1024))
     client.put_object(Bucket="media", Key="talks/notes.md", Body=b"# Notes\n\ncanary KOALA\n")
+    # A home directory backed up under the prefix: its keys are said by their folder.
+    secret = b"[default]\naws_secret_access_key=CANARY-AWS\n"
+    client.put_object(Bucket="media", Key="talks/home/.aws/credentials", Body=secret)
     settings = make_settings(seaweed, tmp_path, parse={"mode": "thread", "workers": 1})
     async with DocumentProcessor(settings) as p:
         report = await p.process_many("s3://media/talks/", session_id="m")
@@ -1291,6 +1294,12 @@ async def test_media_under_a_prefix_is_skipped_without_a_download(
     clip = results["clip.mp4"]
     assert (clip.status, clip.message) == ("skipped", "a video (.mp4): no text to index")
     assert clip.bytes == 0 and "download" not in clip.seconds  # never fetched
+    keys = results["credentials"]
+    assert (keys.status, keys.message) == (
+        "skipped",
+        "stored credentials (credentials): no text to index",
+    )
+    assert keys.bytes == 0 and "download" not in keys.seconds
     assert report.totals["bytes"] < 1024
 
 
