@@ -369,6 +369,9 @@ def _lost_part(path: str, kind: str) -> str | None:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError):
         return None
+    if any("PK\x01\x02" in n for n in names):
+        # A name's length damaged: it runs on into the next entry's signature.
+        return "its zip directory is damaged"
     if main is not None and any(n.startswith(main) for n in names):
         return "its [Content_Types].xml is missing or damaged"
     own = {"mimetype", "content.xml", "META-INF/manifest.xml"} & set(names)

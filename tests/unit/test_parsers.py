@@ -4046,6 +4046,12 @@ def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path:
     lost = _without(_without(book, "mimetype"), "META-INF/container.xml")
     with pytest.raises(CorruptDocumentError, match=r"\(its mimetype, its container\) are missing"):
         parse_file(_file(tmp_path, "l.epub", lost), "l.epub", OPTIONS)
+    # Its directory's first name length damaged: the name runs on over the others.
+    odt = bytearray(docs.odt_bytes())
+    entry, end = odt.index(b"PK\x01\x02"), odt.rindex(b"PK\x05\x06")
+    struct.pack_into("<H", odt, entry + 28, end - (entry + 46))
+    with pytest.raises(CorruptDocumentError, match="its zip directory is damaged"):
+        parse_file(_file(tmp_path, "d.odt", bytes(odt)), "d.odt", OPTIONS)
     # A binary file named for one that is no zip at all is still misnamed.
     with pytest.raises(UnsupportedFileTypeError, match=r"does not match its \.docx"):
         parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
