@@ -220,6 +220,12 @@ _NO_TEXT_PATHS = {
     (".aws", "credentials"): "stored credentials",
     (".docker", "config.json"): "stored credentials",
 }
+# A file that opens with a key's or a certificate's PEM armour (OpenSSL's, OpenSSH's,
+# PGP's): read as text, its armour lines had been a chunk.
+_PEM = re.compile(
+    rb"\A\s*-----BEGIN ((?:[A-Z0-9]+ )*(?:PRIVATE KEY|PUBLIC KEY|CERTIFICATE|CERTIFICATE "
+    rb"REQUEST|X509 CRL|PKCS7|KEY BLOCK|PARAMETERS))-----"
+)
 # A dotenv file (".env", ".env.production", "db.env" as Docker Compose's env_file
 # names it) holds an app's keys and passwords; its template (".env.example") is read.
 _ENV_FILE = re.compile(r"^\.env(?:\.[^/]*)?$|\.env$")
@@ -554,6 +560,12 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     by_name = _BY_EXTENSION.get(suffix)
     if by_name is None and language:
         by_name = "code"
+    pem = _PEM.match(head) if by_name in (None, "text") and no_text(name) is None else None
+    if pem is not None:
+        # A key or certificate by content, whatever its name: /etc/ssl/certs/3bde41ac.0,
+        # a private key saved as key.txt. Read as text, its armour lines were a chunk.
+        what = pem[1].decode("ascii").lower()
+        raise NoTextFormatError(f"{name}: a key or certificate ({what}): no text to index")
     # By its name's first word too: README.Debian, LICENSE-APACHE, COPYING.LIB, NEWS.old.
     named = re.split(r"[.\-_]", PurePosixPath(name).name.lower(), maxsplit=1)[0]
     if by_name is None and (suffix in _TEXT or (named in _TEXT_NAMES and suffix not in _NO_TEXT)):

@@ -462,6 +462,20 @@ def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -
             parse_file(_file(tmp_path, PurePosixPath(name).name, pem), name, OPTIONS)
     # Its public half and a file that only mentions keys are text.
     assert no_text("id_ed25519.pub") is None and no_text("keys.md") is None
+    # By content, whatever the name: a certificate by its hash (/etc/ssl/certs), a key
+    # saved as text. A guide that shows one is read.
+    cert = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    for name, data, said in (
+        ("3bde41ac.0", cert, "certificate"),
+        ("key.txt", pem, "private key"),
+        ("deploy", b"\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n", "openssh private key"),
+    ):
+        with pytest.raises(NoTextFormatError, match=rf"a key or certificate \({said}\)"):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    guide = b"How to read it:\n\n" + cert
+    assert "How to read it" in parse_file(_file(tmp_path, "g.txt", guide), "g.txt", OPTIONS).text
+    shown = parse_file(_file(tmp_path, "g.md", cert + b"\n# Notes\n\nCANARY\n"), "g.md", OPTIONS)
+    assert "CANARY" in shown.text  # Markdown by its name is read
     # A dotenv template and files only named like secrets' are text.
     for name in (
         ".env.example",
