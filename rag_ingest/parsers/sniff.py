@@ -31,6 +31,7 @@ __all__ = [
     "mailbox_kind",
     "maybe_archive",
     "no_text",
+    "secret",
 ]
 
 # Extension -> language: a langchain_text_splitters.Language value where it has one (split
@@ -269,6 +270,14 @@ def no_text(name: str, images: bool = False) -> str | None:
         return None
     what = _NO_TEXT.get(suffix)
     return f"{what} ({suffix})" if what else None
+
+
+def secret(name: str) -> str | None:
+    """What a file's name, with the folders above it, says it is when that is a file of
+    secrets (as :func:`no_text` says it); else None."""
+    inner = PurePosixPath(inner_name(name))
+    what = _secret(inner)
+    return f"{what} ({inner.name})" if what is not None else None
 
 
 def _secret(path: PurePosixPath) -> str | None:

@@ -126,6 +126,11 @@ def test_error_policy(seaweed: SeaweedS3, loader_bucket: str) -> None:
     assert [(e.source, e.error_type) for e in loader.errors] == [
         ("s3://loader/bad/locked.pdf", "EncryptedDocumentError")
     ]
+    named = RagIngestLoader(
+        f"s3://{loader_bucket}/home/.aws/credentials", settings=settings(seaweed)
+    )
+    assert named.load() == []
+    assert [e.error_type for e in named.errors] == ["NoTextFormatError"]
     with pytest.raises(EncryptedDocumentError):
         RagIngestLoader(
             f"s3://{loader_bucket}/bad/", on_error="raise", settings=settings(seaweed)

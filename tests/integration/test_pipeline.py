@@ -1301,6 +1301,11 @@ async def test_media_under_a_prefix_is_skipped_without_a_download(
     )
     assert keys.bytes == 0 and "download" not in keys.seconds
     assert report.totals["bytes"] < 1024
+    # Named directly it fails, by its folders too, before any download.
+    async with DocumentProcessor(settings) as p:
+        named = await p.process_document("s3://media/talks/home/.aws/credentials", session_id="m")
+    assert (named.status, named.error_type) == ("failed", "NoTextFormatError")
+    assert named.bytes == 0 and "download" not in named.seconds
 
 
 async def test_a_summary_that_failed_is_tried_again_on_the_next_run(tmp_path: Path) -> None:
