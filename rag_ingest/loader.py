@@ -21,18 +21,14 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
 from rag_ingest.chunking import content_hash
-from rag_ingest.errors import (
-    ConfigurationError,
-    NoTextFormatError,
-    RagIngestError,
-    nothing_to_index,
-)
-from rag_ingest.parsers.sniff import no_text, secret
+from rag_ingest.errors import ConfigurationError, RagIngestError, nothing_to_index
+from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
     Source,
     Upload,
     check_allowed,
+    check_not_secret,
     expand_sources,
     make_source,
     spool,
@@ -163,8 +159,7 @@ class RagIngestLoader(BaseLoader):
             images = pool.options.reads_images
             if source.listed and no_text(source.named_under, images=images) is not None:
                 return []  # an image or archive in a walked tree: nothing to load, no error
-            if (what := secret(source.named_under)) is not None:  # named: by its folders too
-                raise NoTextFormatError(f"{source.name}: {what}: no text to index")
+            check_not_secret(source)  # named directly: by its folders too
             if source.upload is not None:
                 temp = path = await spool(
                     source.upload,

@@ -40,13 +40,12 @@ from rag_ingest.errors import (
     DiskFullError,
     DocumentError,
     ModelError,
-    NoTextFormatError,
     QueueFullError,
     RagIngestError,
     nothing_to_index,
 )
 from rag_ingest.parsers.base import UNREAD_SCANS
-from rag_ingest.parsers.sniff import no_text, secret
+from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
@@ -55,6 +54,7 @@ from rag_ingest.sources import (
     Source,
     Upload,
     check_allowed,
+    check_not_secret,
     expand_sources,
     listed_by,
     make_source,
@@ -867,10 +867,7 @@ class DocumentProcessor:
         ):
             await self._skip_no_text(job, what)
             return
-        if (what := secret(src.named_under)) is not None:
-            # Named directly, by its folders too (s3://b/home/.aws/credentials): refused
-            # before a download, as parsing refuses a .env by its name.
-            raise NoTextFormatError(f"{src.name}: {what}: no text to index")
+        check_not_secret(src)  # named directly: by its folders too
         # Locate: version (ETag, or content hash for local files) before any download.
         t = time.perf_counter()
         version: str | None

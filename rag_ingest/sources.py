@@ -20,6 +20,7 @@ from rag_ingest._redact import is_secret_param, redact
 from rag_ingest.errors import (
     ConfigurationError,
     DocumentTooLargeError,
+    NoTextFormatError,
     RagIngestError,
     UnsafeSourceError,
     disk_full,
@@ -33,6 +34,7 @@ __all__ = [
     "Source",
     "Upload",
     "check_allowed",
+    "check_not_secret",
     "expand_sources",
     "listed_by",
     "make_source",
@@ -345,6 +347,16 @@ def check_allowed(source: Source, allowed: Sequence[str] | None) -> None:
     raise UnsafeSourceError(
         f"{redact(source.uri)}: not under pipeline.allowed_sources; this processor does not take it"
     )
+
+
+def check_not_secret(source: Source) -> None:
+    """:class:`NoTextFormatError` when ``source``'s name, with the folders above it, says
+    it holds secrets (``s3://b/home/.aws/credentials``): refused before a download, as
+    parsing refuses a ``.env`` by its name."""
+    from rag_ingest.parsers.sniff import secret
+
+    if (what := secret(source.named_under)) is not None:
+        raise NoTextFormatError(f"{source.name}: {what}: no text to index")
 
 
 def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Upload | Source) -> Source:
