@@ -370,7 +370,8 @@ pipeline = {
     "queue_size": 1000,
     # Documents in the pipeline at once: memory stays flat as the corpus grows.
     "in_flight": 32,
-    # start() waits for the parser workers and the embedder's model, for a web backend's
+    # start() waits for the parser workers' whole start-up (every parser imported, which
+    # they otherwise do while idle) and the embedder's model, for a web backend's
     # start-up: its first document then took 0.2 s instead of 7.9 s (MiniLM, a small
     # Markdown file; measured). Off by default: a run whose sources are all unchanged,
     # or a delete, would load a model it never uses (~4 s, ~300 MB for MiniLM).

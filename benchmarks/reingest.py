@@ -97,6 +97,7 @@ async def rag_ingest(
             "store": {"persist_dir": str(tmp / "store")},
             "models": {"embedder": args.embedder, "reuse_vectors": reuse},
             "parse": {"mode": "process", "workers": 2},
+            "pipeline": {"preload": True},  # the workers' start-up outside the timing
             "temp_dir": str(tmp),
         }
     )

@@ -56,6 +56,15 @@ def loaded_modules(*names: str) -> dict[str, bool]:
     return {name: name in sys.modules for name in names}
 
 
+def warm_state() -> tuple[bool, bool]:
+    """Whether a worker has finished its start-up, and imported docling's Word backend."""
+    import sys
+
+    from rag_ingest.parsers import pool
+
+    return pool._warmed.is_set(), "docling.backend.msword_backend" in sys.modules
+
+
 def import_version(name: str) -> str:
     """Import ``name`` in a worker (as a plugin would) and return its version."""
     import importlib

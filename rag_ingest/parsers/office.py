@@ -23,7 +23,14 @@ from rag_ingest.errors import (
     MissingExtraError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import MARKDOWN_HEADING, XML_ERRORS, Image, ParsedDocument, Segment
+from rag_ingest.parsers.base import (
+    MARKDOWN_HEADING,
+    XML_ERRORS,
+    Image,
+    ParsedDocument,
+    Segment,
+    without_model_packages,
+)
 from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_markers
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
@@ -63,24 +70,29 @@ _SPEEDUPS = True
 def _backend(kind: str) -> tuple[Any, Any]:
     backend: Any
     try:
-        from docling.datamodel.base_models import InputFormat
+        # A worker's first document of a type imports its backend: torch hidden.
+        with without_model_packages():
+            from docling.datamodel.base_models import InputFormat
+            from docling.datamodel.document import InputDocument  # noqa: F401 - imported shielded
 
-        if kind == "docx":
-            from docling.backend.msword_backend import MsWordDocumentBackend as backend
+            if kind == "docx":
+                from docling.backend.msword_backend import MsWordDocumentBackend as backend
 
-            if _SPEEDUPS:
-                _font_check_first(backend)
-        elif kind == "pptx":
-            from docling.backend.mspowerpoint_backend import MsPowerpointDocumentBackend as backend
+                if _SPEEDUPS:
+                    _font_check_first(backend)
+            elif kind == "pptx":
+                from docling.backend.mspowerpoint_backend import (
+                    MsPowerpointDocumentBackend as backend,
+                )
 
-            if _SPEEDUPS:
-                _slide_numbers_only(backend)
-        elif kind == "xlsx":
-            from docling.backend.msexcel_backend import MsExcelDocumentBackend as backend
-        elif kind == "html":
-            from docling.backend.html_backend import HTMLDocumentBackend as backend
-        else:
-            from docling.backend.md_backend import MarkdownDocumentBackend as backend
+                if _SPEEDUPS:
+                    _slide_numbers_only(backend)
+            elif kind == "xlsx":
+                from docling.backend.msexcel_backend import MsExcelDocumentBackend as backend
+            elif kind == "html":
+                from docling.backend.html_backend import HTMLDocumentBackend as backend
+            else:
+                from docling.backend.md_backend import MarkdownDocumentBackend as backend
     except ImportError as exc:
         raise MissingExtraError(f"{kind} parsing (docling)", "office") from exc
     formats = {

@@ -19,9 +19,10 @@ import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
-import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib import resources
@@ -116,6 +117,12 @@ _SAMPLES = (
 
 
 def _warm_up(options: ParseOptions, encoding: str) -> None:
+    """Parse the bundled samples (see :data:`_SAMPLES`), one a step."""
+    for _ in _samples(options, encoding):
+        pass
+
+
+def _samples(options: ParseOptions, encoding: str) -> Iterator[None]:
     from rag_ingest.tokens import count_tokens
 
     # Built-in parsers only: a user's plugin for .pdf must not run (or crash) at start-up.
@@ -129,10 +136,59 @@ def _warm_up(options: ParseOptions, encoding: str) -> None:
                 parsed = parse_file(str(path), path.name, options)
             count_tokens(" ".join(s.text for s in parsed.segments), encoding)
         except Exception:  # a missing extra fails its documents later
-            continue
+            pass
+        yield
 
 
-def _worker_pid() -> int:
+def _imports() -> Iterator[None]:
+    from rag_ingest.errors import MissingExtraError
+    from rag_ingest.parsers.office import _backend
+
+    try:
+        importlib.import_module("pymupdf4llm")
+    except ImportError:
+        pass  # a missing extra fails its documents with MissingExtraError later
+    yield
+    for kind in ("docx", "pptx", "xlsx", "html", "markdown"):
+        with contextlib.suppress(MissingExtraError):
+            _backend(kind)  # docling's, with torch hidden (without_model_packages)
+        yield
+
+
+# A worker's start-up beyond its tokenizer runs in a thread of its own, a step at a time
+# (a parser's import, a sample read), only while no task runs or waits: a load of three
+# code files had waited 2.3 s for every worker to import docling and PyMuPDF and read a
+# sample of each type (measured). A task waits for one step at most (0.6 s, docling's
+# Word backend), and the first document of a type not yet warmed imports its parser
+# within its own time limit. ``ParserPool.warm`` waits for the whole start-up.
+_task_lock = threading.Lock()
+_tasks_waiting = 0
+_last_task = 0.0  # when the last task ended (monotonic)
+_warmed = threading.Event()
+# A step starts only after the worker has been idle this long: a task queued at start, or
+# the next of a stream (a result sent, the next fetched), comes first.
+_IDLE_BEFORE_STEP = 0.05
+
+
+def _warm_in_background(options: ParseOptions, encoding: str) -> None:
+    try:
+        for step in (_imports(), _samples(options, encoding)):
+            while True:
+                while (
+                    _tasks_waiting
+                    or _task_lock.locked()
+                    or time.monotonic() - _last_task < _IDLE_BEFORE_STEP
+                ):
+                    time.sleep(0.005)
+                with _task_lock:
+                    if next(step, StopIteration) is StopIteration:
+                        break
+    finally:
+        _warmed.set()
+
+
+def _warmed_pid() -> int:
+    _warmed.wait()
     # Long enough that a task goes to each worker that is ready, not two to one.
     time.sleep(0.05)
     return os.getpid()
@@ -140,6 +196,9 @@ def _worker_pid() -> int:
 
 def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: str) -> None:
     import resource
+
+    from rag_ingest.parsers import base
+    from rag_ingest.tokens import count_tokens
 
     if nice:
         # Parsing is batch work; the parent's event loop is latency work. On a busy box
@@ -154,60 +213,38 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    # Import the parsers now: a cold docling import takes seconds, and it must not count
-    # against the first document's timeout in a fresh (or replaced) worker.
-    with _without_model_packages():
-        for module in (
-            "pymupdf4llm",
-            "docling.backend.msword_backend",
-            "docling.backend.mspowerpoint_backend",
-            "docling.backend.msexcel_backend",
-            "docling.backend.html_backend",
-            "docling.backend.md_backend",
-            "rag_ingest.chunking",
-            "langchain_text_splitters",
-        ):
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                # A missing extra fails its documents with MissingExtraError later; a
-                # docling that cannot do without torch imports it then, unshielded.
-                pass
-    _warm_up(options, encoding)
-
-
-# Parsing runs no model, but docling's format backends import torch and transformers
-# when they are installed (as the minilm extra installs them), only to probe for an
-# Apple GPU and to name a type, each behind an ImportError fallback. Measured here
-# (docling-slim 2.143, torch 2.13): the parser imports took 2.86 s and +413 MB RSS per
-# worker with them, 1.25 s and +216 MB without.
-_MODEL_PACKAGES = ("torch", "transformers")
-
-
-@contextlib.contextmanager
-def _without_model_packages() -> Iterator[None]:
-    """Make ``import torch`` / ``import transformers`` fail inside the block only."""
-    hidden = [name for name in _MODEL_PACKAGES if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
-    try:
-        yield
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]  # a plugin may still import them later
+    base.hide_model_packages = True
+    # Every document is chunked and counted: the splitters and the vocabulary now.
+    importlib.import_module("langchain_text_splitters")
+    count_tokens("warm", encoding)
+    global _last_task
+    _last_task = time.monotonic()  # a task queued before the worker started comes first
+    threading.Thread(
+        target=_warm_in_background, args=(options, encoding), name="warm-up", daemon=True
+    ).start()
 
 
 _EXIT_OUT_OF_MEMORY = 75
 
 
-def _call_in_worker(name: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+def _call_in_worker(name: str, task: bytes) -> Any:
+    global _tasks_waiting, _last_task
+    _tasks_waiting += 1  # only this thread writes them: the warm-up thread reads
+    _task_lock.acquire()
+    _tasks_waiting -= 1
     try:
+        # Unpickled here, not by pebble as it fetched the task: unpickling imports the
+        # function's module, and an import racing the warm-up's had failed in importlib
+        # (KeyError: 'pymupdf4llm'), killing the worker with its task.
+        fn, args = pickle.loads(task)
         return fn(*args)
     except MemoryError:
         # A parser that hit the limit may have left native state broken: never reuse
         # this worker. The exit code tells the parent why (ParserMemoryError).
         os._exit(_EXIT_OUT_OF_MEMORY)
+    finally:
+        _last_task = time.monotonic()
+        _task_lock.release()
 
 
 def parse_and_chunk(
@@ -995,11 +1032,16 @@ class ParserPool:
         imports, the samples): returns their process IDs (none in thread mode)."""
         if self.settings.mode != "process":
             return set()
+        pool = self._pool()
         seen: set[int] = set()
         deadline = time.monotonic() + self.settings.timeout
         while len(seen) < self.workers and time.monotonic() < deadline:
-            tasks = (self.run("start-up", _worker_pid) for _ in range(self.workers))
-            seen.update(await asyncio.gather(*tasks))
+            # Not through run(): a task holds the lock the warm-up's steps need.
+            futures = [
+                pool.schedule(_warmed_pid, timeout=self.settings.timeout)
+                for _ in range(self.workers)
+            ]
+            seen.update(await asyncio.gather(*map(asyncio.wrap_future, futures)))
         return seen
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -1012,7 +1054,8 @@ class ParserPool:
         future: Any = None
         try:
             if in_process:
-                future = pool.schedule(_call_in_worker, args=(name, fn, args), timeout=timeout)
+                task = bytes(reduction.ForkingPickler.dumps((fn, args)))
+                future = pool.schedule(_call_in_worker, args=(name, task), timeout=timeout)
                 return await asyncio.wrap_future(future)
             return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), timeout)
         except (asyncio.TimeoutError, concurrent.futures.TimeoutError) as exc:

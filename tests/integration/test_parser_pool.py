@@ -26,7 +26,13 @@ from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
 from tests import docs
-from tests.hostile_parsers import import_version, loaded_encodings, loaded_modules, nap
+from tests.hostile_parsers import (
+    import_version,
+    loaded_encodings,
+    loaded_modules,
+    nap,
+    warm_state,
+)
 
 
 def test_threads_get_no_spare_document() -> None:
@@ -60,12 +66,37 @@ async def test_workers_load_the_tokenizer_before_the_first_document() -> None:
         pool.close()
 
 
-async def test_workers_start_without_torch_and_transformers() -> None:
+async def test_a_fresh_worker_takes_a_document_before_its_parsers_are_imported() -> None:
+    # A load of three code files had waited 2.3 s for each worker to import docling and
+    # PyMuPDF and read a sample of each type; they are warmed between documents instead.
+    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    try:
+        # The document queued at start comes before any step (PyMuPDF's import, then
+        # docling's) but for one taken in a stall of its worker.
+        assert await pool.run("probe", warm_state) == (False, False)
+        assert len(await pool.warm()) == 1  # waits for the whole start-up
+        assert await pool.run("probe", warm_state) == (True, True)
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("warm_first", [False, True])
+async def test_workers_start_without_torch_and_transformers(
+    tmp_path: Path, warm_first: bool
+) -> None:
     # docling's backends import both when installed, for an Apple GPU probe and a type
     # name: 1.6 s and ~200 MB of each worker's start (measured). Parsing runs no model.
+    # Hidden whether the warm-up imports a backend or a document's task does first.
     torch = pytest.importorskip("torch")
     pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
     try:
+        if warm_first:
+            await pool.warm()
+        else:
+            path = tmp_path / "first.docx"
+            path.write_bytes(docs.docx_bytes("First", {"Body": "CANARY first document."}))
+            parsed = await pool.parse(str(path), path.name)
+            assert "CANARY first document." in parsed.text
         loaded = await pool.run(
             "probe", loaded_modules, "docling.backend.msword_backend", "torch", "transformers"
         )
