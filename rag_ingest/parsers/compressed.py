@@ -1,4 +1,4 @@
-"""Single files compressed with gzip, bzip2, xz or zstd (a rotated ``app.log.1.gz``, a
+"""Single files compressed with gzip, bzip2, xz, LZMA-alone or zstd (a rotated ``app.log.1.gz``, a
 ``changelog.gz``, a ``data.csv.xz``, a ``dump.jsonl.zst``): decompressed within a size
 limit, then parsed as the file inside. A compressed tar archive (``.tar.gz``, ``.tgz``)
 is decompressed here, then read as an archive (parsers/archive.py).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import functools
 import gzip
 import lzma
 import os
@@ -67,14 +68,22 @@ _FORMATS: tuple[tuple[re.Pattern[bytes], str, Callable[..., Any]], ...] = (
     (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2", bz2.open),
     (re.compile(rb"\xfd7zXZ\x00"), "xz", lzma.open),
     (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", _Zstd),
+    # xz's predecessor, LZMA-alone (``.lzma``, as lzma and 7-Zip still write it): no
+    # magic, so its header: the default properties byte, a dictionary size, then its
+    # size unknown (all 0xff) or under 2**40 bytes.
+    (
+        re.compile(rb"\x5d\x00[\x00-\xff]{3}(?:\xff{8}|[\x00-\xff]{5}\x00{3})", re.DOTALL),
+        "lzma",
+        functools.partial(lzma.open, format=lzma.FORMAT_ALONE),
+    ),
 )
-_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd")
+_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".lzma")
 
 
 def compression(path: str) -> str | None:
     """``gzip``, ``bzip2``, ``xz`` or ``zstd`` when the file's first bytes say so."""
     with open(path, "rb") as f:
-        return compression_of(f.read(10))
+        return compression_of(f.read(13))
 
 
 def compression_of(head: bytes) -> str | None:

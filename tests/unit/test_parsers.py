@@ -522,6 +522,13 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     changelog = gzip.compress(b"pkg (1.0) CANARY-NOEXT\n")
     guide = lzma.compress(b"# Guide\n\nCANARY-XZ here.\n")
     notes = {"a.md": b"# A\n\nCANARY-TZST\n"}
+
+    def alone(data: bytes) -> bytes:  # xz's predecessor, as `lzma` and 7-Zip write it
+        return lzma.compress(data, format=lzma.FORMAT_ALONE)
+
+    sized = bytearray(alone(log))
+    sized[5:13] = len(log).to_bytes(8, "little")  # its size written, not "unknown"
+
     for name, data, kind, canary, packed in (
         ("app.log.1.gz", gzip.compress(log), "text", "CANARY-GZ", "gzip"),
         ("changelog.gz", changelog, "text", "CANARY-NOEXT", "gzip"),
@@ -529,6 +536,9 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
         ("guide.md.xz", guide, "markdown", "CANARY-XZ", "xz"),
         ("app.log.zst", zstd(log, frames=3), "text", "CANARY-GZ", "zstd"),
         ("notes.tar.zst", zstd(docs.tar_bytes(notes)), "archive", "CANARY-TZST", "zstd"),
+        ("guide.md.lzma", alone(b"# Guide\n\nCANARY-ALONE\n"), "markdown", "CANARY-ALONE", "lzma"),
+        ("app.log.lzma", bytes(sized), "text", "CANARY-GZ", "lzma"),
+        ("notes.tar.lzma", alone(docs.tar_bytes(notes)), "archive", "CANARY-TZST", "lzma"),
         # Named for nothing it is: the bytes say gzip.
         ("blob", gzip.compress(b"CANARY-NAMELESS text\n"), "text", "CANARY-NAMELESS", "gzip"),
     ):
@@ -562,6 +572,8 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
             "a gzip archive that cannot be read",
         ),
         ("bomb.txt.zst", zstd(bytes(1 << 24)), ZipBombError, "decompresses past 1000 bytes"),
+        ("cut.log.lzma", alone(log)[:-30], CorruptDocumentError, "truncated or corrupt lzma"),
+        ("bomb.txt.lzma", alone(b"a" * 5000), ZipBombError, "decompresses past 1000 bytes"),
     ):
         limit = 1000 if error is ZipBombError else 1 << 20
         if name.endswith(".zst"):
