@@ -262,6 +262,12 @@ chunk = {
     # the rest, so 512-token chunks were ~55% unsearchable; with the cap, 190 tokens
     # (overlaps in proportion: 64 -> 24). benchmarks/window_recall.py measures the gain.
     "fit_embedder": True,
+    # Mask the credentials a document holds (API keys and tokens of known forms, AWS keys,
+    # private keys, a URL's password) in its chunks, '*' a character (offsets kept), with
+    # a warning: an agent searching the store must not hand them out. Files of secrets
+    # (.env, .aws/credentials, keys) are never read at all. Chunks stored before this
+    # existed are masked when their source changes.
+    "mask_credentials": True,
     # Embed each chunk under 'file > section' (the stored text stays its own). Off: on
     # 81 package READMEs it raised MRR 1.03-1.20x (most for questions naming a package
     # and section), but on 140 npm and Node.js pages quoted sentences fell to 0.95x.

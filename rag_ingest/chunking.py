@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag_ingest import sql
+from rag_ingest.credentials import MASKED, mask_credentials, masked_warning
 from rag_ingest.markup import MARKUPS, Markup
 from rag_ingest.parsers.base import MARKDOWN_HEADING, CsvForm, ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings, FileConfig
@@ -425,6 +426,7 @@ class ChunkPlan:
     strategy: str = "prose"
     warnings: list[str] = field(default_factory=list)
     text_length: int = 0  # of the text chunked (its chunks' offsets run within it)
+    masked: dict[str, int] = field(default_factory=dict)  # credentials, by kind
 
 
 def content_hash(text: str) -> str:
@@ -800,7 +802,9 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
     (parts joined by a blank line, as :func:`document_text` joins them). ``at``: the
     parts are runs of one text (:func:`line_runs`), each at that offset after that many
     lines; a chunk met in an earlier run is dropped, as within one."""
-    plan = dataclasses.replace(parts[0], chunks=[], warnings=list(parts[0].warnings))
+    plan = dataclasses.replace(
+        parts[0], chunks=[], warnings=list(parts[0].warnings), masked=dict(parts[0].masked)
+    )
     offset = 0
     seen: set[str] = set()
     for i, part in enumerate(parts):
@@ -811,6 +815,8 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
             plan.joined_small += part.joined_small
             plan.dropped_duplicates += part.dropped_duplicates
             plan.warnings += part.warnings
+            for what, n in part.masked.items():
+                plan.masked[what] = plan.masked.get(what, 0) + n
         lines = 0
         if at is not None:
             offset, lines = at[i]
@@ -833,6 +839,9 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)
         chunk.metadata["chunked"] = plan.chunked
+    if plan.masked:  # one warning for the whole, not one a part
+        plan.warnings = [w for w in plan.warnings if not w.startswith(MASKED)]
+        plan.warnings.append(masked_warning(Counter(plan.masked)))
     return plan
 
 
@@ -1113,6 +1122,11 @@ def chunk_document(
     overlap = min(overlap, size // 2)
 
     text, starts = _joined(parsed.segments, parsed.file_type)
+    found: Counter[str] = Counter()
+    if settings.mask_credentials:
+        # The whole text, before it is split: a private key spans chunks. Masked in
+        # place, so every offset stays the document's.
+        text, found = mask_credentials(text)
     pages = [s.page for s in parsed.segments]
     times = [s.time for s in parsed.segments]
     scanned = [s.ocr for s in parsed.segments]
@@ -1269,6 +1283,9 @@ def chunk_document(
         plan.chunks.append(Chunk(item.text, metadata))
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)
+    if found:
+        plan.masked = dict(found)
+        plan.warnings.append(masked_warning(found))
     return plan
 
 

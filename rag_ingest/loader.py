@@ -200,6 +200,8 @@ class RagIngestLoader(BaseLoader):
                 self._warned(source.key, parsed.warnings + plan.warnings)
                 return [named(c.text, c.metadata) for c in plan.chunks]
             parsed = await pool.parse(str(path), source.name)
+            if self.chunk_settings.mask_credentials:
+                _mask_segments(parsed)
             self._warned(source.key, parsed.warnings)
             base.update(file_type=parsed.file_type)
             if parsed.language:
@@ -243,3 +245,18 @@ class RagIngestLoader(BaseLoader):
             yield from loop.iterate(self.alazy_load())
         finally:
             loop.close()
+
+
+def _mask_segments(parsed: Any) -> None:
+    """A document's own text (``mode="document"`` or ``"segments"``) with its credentials
+    masked, as chunks have them (see :mod:`rag_ingest.credentials`)."""
+    from collections import Counter
+
+    from rag_ingest.credentials import mask_credentials, masked_warning
+
+    found: Counter[str] = Counter()
+    for segment in parsed.segments:
+        segment.text, kinds = mask_credentials(segment.text)
+        found.update(kinds)
+    if found:
+        parsed.warnings.append(masked_warning(found))

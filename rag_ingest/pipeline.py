@@ -644,10 +644,15 @@ class DocumentProcessor:
         }
         material = json.dumps(
             {
-                # embed_header only when on: ledgers written before it stay current.
+                # embed_header only when on, mask_credentials when off: ledgers written
+                # before either was counted stay current.
                 "chunk": self._chunk_settings.model_dump(
                     mode="json",
-                    exclude=None if self._chunk_settings.embed_header else {"embed_header"},
+                    exclude={
+                        key
+                        for key, default in (("embed_header", False), ("mask_credentials", True))
+                        if getattr(self._chunk_settings, key) == default
+                    },
                 ),
                 "pdf": s.parse.pdf_mode,
                 "embedder": self.embedder_name,
@@ -1355,6 +1360,19 @@ class DocumentProcessor:
 
         self._emit(result, "describing images")
         descriptions = await asyncio.gather(*(describe(image) for image in images))
+        if self._chunk_settings.mask_credentials:
+            # A picture of a terminal or a config is read out by the model, keys and all.
+            from collections import Counter
+
+            from rag_ingest.credentials import mask_credentials, masked_warning
+
+            found: Counter[str] = Counter()
+            for i, description in enumerate(descriptions):
+                if description:
+                    descriptions[i], kinds = mask_credentials(description)
+                    found.update(kinds)
+            if found:
+                result.warnings.append(masked_warning(found, "the descriptions of its images"))
         seen = {c.metadata["content_hash"] for c in plan.chunks}
         for image, description in zip(images, descriptions, strict=True):
             if not description:

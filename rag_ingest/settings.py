@@ -376,6 +376,12 @@ class ChunkSettings(_Part):
         "when the embedder declares one (MiniLM: 256 word pieces): a model truncates "
         "longer input, and the rest of the chunk could never be found.",
     )
+    mask_credentials: bool = Field(
+        default=True,
+        description="Mask the credentials a document's text holds (API keys and tokens of "
+        "known forms, AWS keys, private keys, a URL's password) in its chunks, '*' for "
+        "each character, and warn: a store an agent searches must not hand them out.",
+    )
     embed_header: bool = Field(
         default=False,
         description="Embed each chunk under a line naming its file and section "

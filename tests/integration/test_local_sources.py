@@ -26,7 +26,7 @@ def tree(root: Path) -> None:
         path.write_text(f"text of {name}\n" * 5)
 
 
-def local_settings(persist_dir: str, **extra: str) -> Settings:
+def local_settings(persist_dir: str, **extra: Any) -> Settings:
     """Hash embeddings and parsing in a thread: local files, no S3, fast."""
     return Settings.model_validate(
         {
@@ -724,3 +724,38 @@ def test_a_dry_run_says_what_a_run_would_do_and_does_none_of_it(tmp_path: Path) 
         assert {r.message for r in plan.results if r.status == "planned"} == {
             "would be ingested: ingested under other settings, metadata or user id"
         }
+
+
+def test_a_documents_credentials_are_masked_in_the_store_and_the_loader(tmp_path: Path) -> None:
+    from rag_ingest import RagIngestLoader
+
+    aws_id, token = "AKIA2E0A8F3B244C9986", "ghp_" + "a1B2" * 9
+    (tmp_path / "in").mkdir()
+    note = tmp_path / "in" / "runbook.md"
+    note.write_text(f"# Runbook\n\nCANARY-RUNBOOK: deploy with {aws_id} and {token}.\n")
+    settings = local_settings(str(tmp_path / "store"))
+    with SyncDocumentProcessor(settings) as p:
+        result = p.process_document(note, session_id="s")
+        default = p.processor.fingerprint
+        assert result.status == "ingested"
+        assert any("AWS access key ID (1), GitHub token (1)" in w for w in result.warnings)
+        [(doc, _)] = p.query("CANARY-RUNBOOK deploy", session_id="s", k=1)
+        stored = p.processor.store.vectorstore._collection.get(where={"session_id": "s"})[
+            "documents"
+        ]
+    assert "CANARY-RUNBOOK" in doc.page_content and "AKIA****************" in doc.page_content
+    assert not any(aws_id in t or token in t for t in stored)
+    for mode in ("document", "pages", "chunks"):
+        loader = RagIngestLoader(note, mode=mode, settings=settings)
+        [got] = loader.load()
+        assert "CANARY-RUNBOOK" in got.page_content and aws_id not in got.page_content, mode
+        assert "AWS access key ID (1)" in loader.warnings[got.metadata["source"]][-1], mode
+    # Turned off, a source is no longer "unchanged": its chunks hold the text as written.
+    off = local_settings(str(tmp_path / "store"), chunk={"mask_credentials": False})
+    with SyncDocumentProcessor(off) as p:
+        assert p.processor.fingerprint != default
+        assert p.process_document(note, session_id="s").status == "ingested"
+        stored = p.processor.store.vectorstore._collection.get(where={"session_id": "s"})[
+            "documents"
+        ]
+    assert any(aws_id in t for t in stored)

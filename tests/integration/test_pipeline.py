@@ -1060,9 +1060,10 @@ def _figure(seaweed: SeaweedS3, bucket: str) -> str:
 class _Vision:
     """A stand-in multimodal chat model: checks it got an image, names its colour."""
 
-    def __init__(self, down: bool = False) -> None:
+    def __init__(self, down: bool = False, says: str = "") -> None:
         self.images = 0
         self.down = down
+        self.says = says  # more it reads out of the picture
 
     async def ainvoke(self, messages: list[Any]) -> Any:
         from langchain_core.messages import AIMessage
@@ -1072,14 +1073,17 @@ class _Vision:
         self.images += 1
         if self.down:
             raise ValueError("the vision model is down")
-        return AIMessage(content="A noisy square of coloured pixels, labelled CANARY-FIGURE.")
+        return AIMessage(
+            content="A noisy square of coloured pixels, labelled CANARY-FIGURE." + self.says
+        )
 
 
 async def test_images_are_described_as_chunks_with_their_page(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
     figure = _figure(seaweed, "images")
-    vision = _Vision()
+    # A screenshot of a terminal: the model reads out the key in it, which is masked.
+    vision = _Vision(says=" The terminal shows AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986.")
     settings = make_settings(seaweed, tmp_path, parse={"mode": "thread"})
     async with DocumentProcessor(
         settings, embeddings=HashEmbeddings(), image_describer=vision
@@ -1088,6 +1092,9 @@ async def test_images_are_described_as_chunks_with_their_page(
         assert result.status == "ingested" and vision.images == 1
         hit = (await p.query("CANARY-FIGURE coloured pixels", session_id="img", k=1))[0][0]
     assert hit.page_content.startswith("[Image on page 2]")
+    assert hit.page_content.endswith("AWS_ACCESS_KEY_ID=AKIA****************.")
+    said = "the descriptions of its images: AWS access key ID (1) (chunk.mask_credentials)"
+    assert f"credentials masked in {said}" in result.warnings
     assert hit.metadata["page_start"] == hit.metadata["page_end"] == 2
     assert hit.metadata["content_type"] == "image_description"
     assert hit.metadata["chunk_count"] == result.total_chunks
@@ -1521,7 +1528,9 @@ async def test_turning_attachments_off_re_ingests_without_them(
         # As the last release made it: ledger rows written by it stay current.
         before = json.dumps(
             {
-                "chunk": p._chunk_settings.model_dump(mode="json", exclude={"embed_header"}),
+                "chunk": p._chunk_settings.model_dump(
+                    mode="json", exclude={"embed_header", "mask_credentials"}
+                ),
                 "pdf": p.settings.parse.pdf_mode,
                 "embedder": p.embedder_name,
                 "summaries": False,

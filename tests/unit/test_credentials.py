@@ -1,0 +1,164 @@
+"""Credentials inside documents: masked in place in their chunks, with a warning."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.chunking import chunk_document, document_text, join_plans
+from rag_ingest.credentials import MASKED, mask_credentials, masked_warning
+from rag_ingest.parsers import ParseOptions, parse_file
+from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.settings import ChunkSettings
+from rag_ingest.tokens import count_tokens
+
+# Made up, of each provider's form (none is a live credential).
+AWS_ID = "AKIA2E0A8F3B244C9986"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY1234567890"
+GITHUB = "ghp_" + "a1B2" * 9
+OPENAI = "sk-proj-" + "Ab3_" * 20
+OPENAI_LEGACY = "sk-" + "q7Zk" * 5 + "T3BlbkFJ" + "m2Pw" * 5
+ANTHROPIC = "sk-ant-api03-" + "Zz9_" * 24
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+KEY_BODY = "\n".join(["MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDqKSRsx33mtkQe"] * 30)
+PRIVATE_KEY = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\n-----END PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("before", "secret", "after", "what"),
+    [
+        ("id AKIA", AWS_ID[4:], " here", "AWS access key ID"),
+        ("aws_secret_access_key = ", AWS_SECRET, "", "AWS secret access key"),
+        ("AWS_SECRET_ACCESS_KEY=", AWS_SECRET, "\n", "AWS secret access key"),
+        ('"SecretAccessKey": "', AWS_SECRET, '"', "AWS secret access key"),
+        ("token: ghp_", GITHUB[4:], " x", "GitHub token"),
+        ("github_pat_", "X1y2" * 10, "", "GitHub token"),
+        ("glpat-", "Ab1-" * 5, "", "GitLab token"),
+        ("xoxb-", "123456789012-abcdefABCDEF", "", "Slack token"),
+        ("https://hooks.slack.com/services/", "T0001/B0002/" + "x" * 24, "", "Slack webhook"),
+        ("sk_live_", "a1" * 12, "", "Stripe key"),
+        ("key=AIza", "S" * 35, "&q=1", "Google API key"),
+        ("OPENAI_API_KEY=sk-proj-", OPENAI[8:], "", "OpenAI API key"),
+        ("sk-", OPENAI_LEGACY[3:], "", "OpenAI API key"),
+        ("sk-ant-api03-", ANTHROPIC[13:], "", "Anthropic API key"),
+        ("hf_", "x1" * 17, "", "Hugging Face token"),
+        ("npm_", "a1" * 18, "", "npm token"),
+        ("pypi-", "AgEIcHlwaS5vcmc" + "Q" * 50, "", "PyPI token"),
+        ("Bearer " + JWT[: JWT.rindex(".") + 1], JWT[JWT.rindex(".") + 1 :], "", "JSON Web Token"),
+        (
+            "-----BEGIN PRIVATE KEY-----",
+            f"\n{KEY_BODY}\n",
+            "-----END PRIVATE KEY-----",
+            "private key",
+        ),
+        ("postgres://app:", "S3cr3t!x", "@db.internal:5432/x", "password in a URL"),
+    ],
+)
+def test_each_kind_is_masked_in_place(before: str, secret: str, after: str, what: str) -> None:
+    masked, found = mask_credentials(before + secret + after)
+    assert found == Counter({what: 1})
+    # '*' for each character (a key's line breaks kept): offsets into the document hold.
+    stars = "".join(c if c == "\n" else "*" for c in secret)
+    assert masked == before + stars + after
+    assert mask_credentials(masked) == (masked, Counter())  # masked once only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKIAIOSFODNN7EXAMPLE",  # AWS's own documented example
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "xAKIA2E0A8F3B244C9986",  # the tail of a longer word
+        "highp_" + "a1B2" * 9,
+        "task-" + "q7Zk" * 5 + "T3BlbkFJ" + "m2Pw" * 5,
+        "postgres://user:password@localhost/db",  # a placeholder
+        "postgres://user:<password>@localhost/db",
+        "http://host:8080/a@b",  # a port, not a password
+        "-----BEGIN PRIVATE KEY-----\n[encoded data, 1,653 characters]\n-----END PRIVATE KEY-----",
+        "a task-force at the desk-top; see https://example.com/a:b",
+    ],
+)
+def test_examples_placeholders_and_prose_are_kept(text: str) -> None:
+    assert mask_credentials(text) == (text, Counter())
+
+
+def _guide() -> str:
+    filler = "\n\n".join(
+        f"Step {i}: " + "check the deploy settings once more. " * 12 for i in range(12)
+    )
+    return (
+        f"# Deploy\n\n{filler}\n\n## Keys\n\n"
+        f"Use `{AWS_ID}` with secret_access_key: {AWS_SECRET}.\n\n"
+        f"```\n{PRIVATE_KEY}\n```\n\n## After\n\n{filler}\n"
+    )
+
+
+def test_chunks_hold_the_masked_text_at_the_documents_offsets() -> None:
+    parsed = ParsedDocument("markdown", [Segment(_guide())], parser="t")
+    settings = ChunkSettings(chunk_tokens=128, overlap_tokens=16)
+    plan = chunk_document(parsed, settings, {})
+    joined = "".join(c.text for c in plan.chunks)
+    assert len(plan.chunks) > 4
+    for secret in (AWS_ID[4:], AWS_SECRET, "MIIEvwIBADANBgkq"):
+        assert secret not in joined
+    assert "AKIA****************" in joined and "-----BEGIN PRIVATE KEY-----" in joined
+    masked_text, _ = mask_credentials(document_text(parsed))
+    for chunk in plan.chunks:
+        start, end = chunk.metadata["start_index"], chunk.metadata["end_index"]
+        assert masked_text[start:end] == chunk.text
+        assert chunk.metadata["token_count"] == count_tokens(chunk.text, settings.encoding)
+    expected = "AWS access key ID (1), AWS secret access key (1), private key (1)"
+    assert plan.warnings == [f"{MASKED}: {expected} (chunk.mask_credentials)"]
+
+    kept = chunk_document(
+        parsed, ChunkSettings(chunk_tokens=128, overlap_tokens=16, mask_credentials=False), {}
+    )
+    assert AWS_ID in "".join(c.text for c in kept.chunks) and kept.warnings == []
+
+
+def test_a_document_in_parts_gets_one_warning_with_their_sums() -> None:
+    settings = ChunkSettings()
+    parts = [
+        chunk_document(
+            ParsedDocument("text", [Segment(f"part {i}: {AWS_ID} {GITHUB}")], parser="t"),
+            settings,
+            {},
+        )
+        for i in range(3)
+    ]
+    joined = join_plans(parts)
+    assert [w for w in joined.warnings if w.startswith(MASKED)] == [
+        masked_warning(Counter({"AWS access key ID": 3, "GitHub token": 3}))
+    ]
+    assert joined.masked == {"AWS access key ID": 3, "GitHub token": 3}
+
+
+def test_a_notebooks_key_and_printed_token_are_masked(tmp_path: Path) -> None:
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"language_info": {"name": "python"}},
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Agent\n", "CANARY-NB set-up"]},
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": 1,
+                "source": f'import os\nos.environ["OPENAI_API_KEY"] = "{OPENAI}"\nprint(token)',
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": [f"{JWT}\n"]}],
+            },
+        ],
+    }
+    path = tmp_path / "agent.ipynb"
+    path.write_text(json.dumps(notebook))
+    parsed = parse_file(str(path), path.name, ParseOptions())
+    plan = chunk_document(parsed, ChunkSettings(), {})
+    text = "".join(c.text for c in plan.chunks)
+    assert "CANARY-NB" in text and OPENAI not in text and JWT not in text
+    assert "OpenAI API key (1)" in plan.warnings[-1] and "JSON Web Token (1)" in plan.warnings[-1]
