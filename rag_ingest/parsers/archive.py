@@ -46,6 +46,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from rag_ingest.errors import (
+    BinaryContentError,
     BlankDocumentError,
     CorruptDocumentError,
     DocumentError,
@@ -453,7 +454,9 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
     """One document of the parts' text, in archive order."""
     segments = [s for part in parts for s in part.segments]
     failed = [error for part in parts for error in part.failed]
-    if not segments and failed:
+    # Binary content under a text name (or none) is not damage: Java's
+    # public_suffix_list.dat, a zip of 1,458 one-line binary files, had failed as corrupt.
+    if not segments and failed and not set(failed) <= {BinaryContentError}:
         # Not a format with no text, skipped when listed: files that could not be read (a
         # damaged archive's CRC errors, every file password-protected) fail it, said.
         said = [w for part in parts for w in part.warnings][:3]

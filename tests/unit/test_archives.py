@@ -213,6 +213,14 @@ def test_archive_limits_hold_before_anything_is_unpacked(tmp_path: Path) -> None
         _parse(tmp_path, "cut.zip", big[: len(big) // 2])
     with pytest.raises(NoTextFormatError, match="none with text"):
         _parse(tmp_path, "bins.zip", docs.zip_bytes({"x.exe": b"MZ", "y.dll": b"MZ"}))
+    # Files of binary content under names that say nothing (Java's public_suffix_list.dat)
+    # are not damage either; one that is damaged fails it.
+    trie = {"news": b"\x00news\x00\x01\x02\x00" * 40, "aaa": b"\x00aaa\n"}
+    with pytest.raises(NoTextFormatError, match="none with text"):
+        _parse(tmp_path, "suffixes.dat", docs.zip_bytes(trie))
+    damaged = docs.zip_bytes({**trie, "a.docx": b"PK\x03\x04 cut"})
+    with pytest.raises(CorruptDocumentError, match="none read"):
+        _parse(tmp_path, "damaged.zip", damaged)
     # A .docx that is a plain zip is a broken document, not a bundle to read.
     with pytest.raises(UnsupportedFileTypeError, match=r"not a \.docx file"):
         _parse(tmp_path, "broken.docx", docs.zip_bytes({"word.txt": b"CANARY"}))
