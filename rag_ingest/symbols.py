@@ -159,6 +159,17 @@ _END = {
 }
 
 
+# Where a class's methods are, in a language whose methods are written at the margin
+# between lines that open and close their class: Objective-C's "@implementation Store"
+# (or "@interface", a category's "Store (Sync)") to its "@end". Methods there are named
+# under it ("Store.open").
+_CLASSES = {
+    "objective-c": re.compile(
+        r"^@(?:implementation|interface|protocol)[ \t]+(?P<n>\w+)|^@end\b", re.MULTILINE
+    )
+}
+
+
 def header_pattern(language: str | None) -> str | None:
     """One regular expression for a line that starts a definition in ``language`` (its
     header patterns, without their groups, multiline in a scoped flag), or None."""
@@ -206,6 +217,15 @@ def outline(text: str, language: str | None) -> Outline:
         for match in pattern.finditer(text):
             name, qualifier = match.group("n"), match.groupdict().get("q")
             found.setdefault(match.start(), f"{qualifier}.{name}" if qualifier else name)
+    classes = _CLASSES.get(language or "")
+    if classes is not None and found:
+        marks = list(classes.finditer(text))
+        starts = [m.start() for m in marks]
+        for at in found:
+            # The last mark before a method: its class, unless that is an "@end".
+            i = bisect_right(starts, at) - 1
+            if i >= 0 and marks[i].group("n") and "." not in found[at]:
+                found[at] = f"{marks[i].group('n')}.{found[at]}"
     symbols: list[str | None] = []
     code: list[bool] = []
     headers: dict[int, str] = {}

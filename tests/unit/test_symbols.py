@@ -129,11 +129,13 @@ def test_python_definitions_nest_by_indentation() -> None:
                 "PROGRAM MAIN": "MAIN",
             },
         ),
-        (
+        (  # Methods under their class (or category), to its "@end"; C functions not.
             "objective-c",
             "#import <Foundation/Foundation.h>\n@implementation Store\n"
-            "- (NSString *)open:(NSString *)path {\n  return path;\n}\n@end\n",
-            {"return path;": "open"},
+            "- (NSString *)open:(NSString *)path {\n  return path;\n}\n@end\n"
+            "static int count(void) {\n  return 1;\n}\n@implementation Store (Sync)\n"
+            "+ (void)sync {\n  [self pull];\n}\n@end\n",
+            {"return path;": "Store.open", "return 1;": "count", "[self pull];": "Store.sync"},
         ),
         (
             "matlab",
