@@ -16,6 +16,7 @@ import hashlib
 import io
 import itertools
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = [
     "Chunk",
     "ChunkPlan",
     "chunk_document",
+    "chunk_id",
     "content_hash",
     "document_text",
     "fit_to_window",
@@ -431,6 +433,24 @@ class ChunkPlan:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def chunk_id(
+    session_id: str, source: str, version: str, index: int, digest: str, namespace: str = ""
+) -> str:
+    """Deterministic: the same chunk of the same version in the same session, the same ID.
+
+    A UUID (version 8, RFC 9562: 122 bits of SHA-256), as Qdrant and Weaviate take no
+    other string as an ID, and every other store takes any. (The 40 hex digits of
+    earlier releases stay valid where they were written: the ledger keeps each ID.)
+    ``namespace`` sets apart the IDs of a store whose IDs are keys across collections
+    (:attr:`ChunkStore.id_namespace`)."""
+    parts = (session_id, source, version, str(index), digest)
+    key = "\x1f".join((namespace, *parts) if namespace else parts)
+    raw = bytearray(hashlib.sha256(key.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
+    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 _HEADER_CHARS = 160  # a header longer than this is cut at a word: the chunk is the point

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
-from rag_ingest.chunking import content_hash
+from rag_ingest.chunking import chunk_id, content_hash
 from rag_ingest.errors import ConfigurationError, RagIngestError, nothing_to_index
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
@@ -183,8 +183,6 @@ class RagIngestLoader(BaseLoader):
             # so adding a load to a store again (add_documents, from_documents) upserts
             # rather than duplicates, and a changed source's unchanged chunks keep their
             # ids wherever they move: only changed text is new, its old form left behind.
-            from rag_ingest.store import chunk_id  # langchain's retrievers: ~0.4 s
-
             copies: collections.Counter[str] = collections.Counter()
 
             def named(text: str, metadata: dict[str, Any]) -> Document:

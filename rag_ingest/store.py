@@ -30,7 +30,6 @@ import shutil
 import sqlite3
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,6 +46,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
+from rag_ingest.chunking import chunk_id
 from rag_ingest.errors import (
     ConfigurationError,
     MissingExtraError,
@@ -286,24 +286,6 @@ def open_ledger(settings: StoreSettings, vectorstore: Any = None) -> Ledger:
                     source.backup(copy)
             logger.info("the ledger of %s starts from a copy of %s", path.name, shared.name)
     return Ledger(path)
-
-
-def chunk_id(
-    session_id: str, source: str, version: str, index: int, digest: str, namespace: str = ""
-) -> str:
-    """Deterministic: the same chunk of the same version in the same session, the same ID.
-
-    A UUID (version 8, RFC 9562: 122 bits of SHA-256), as Qdrant and Weaviate take no
-    other string as an ID, and every other store takes any. (The 40 hex digits of
-    earlier releases stay valid where they were written: the ledger keeps each ID.)
-    ``namespace`` sets apart the IDs of a store whose IDs are keys across collections
-    (:attr:`ChunkStore.id_namespace`)."""
-    parts = (session_id, source, version, str(index), digest)
-    key = "\x1f".join((namespace, *parts) if namespace else parts)
-    raw = bytearray(hashlib.sha256(key.encode()).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
-    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 class ChunkStore:

@@ -26,6 +26,23 @@ def test_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_a_loader_never_imports_the_store(tmp_path: Path) -> None:
+    # Chunk IDs came from rag_ingest.store, whose import (langchain's retrievers and
+    # tracers) took 0.55 s of a fresh script's first load() before any worker started.
+    note = tmp_path / "a.py"
+    note.write_text("def a():\n    return 1\n")
+    code = (
+        "import sys\n"
+        "from rag_ingest import RagIngestLoader, Settings\n"
+        "settings = Settings(progress=False, parse={'mode': 'thread'})\n"
+        f"docs = RagIngestLoader([{str(note)!r}], settings=settings).load()\n"
+        "print(len(docs), [m for m in ('rag_ingest.store', 'langchain_core.retrievers',"
+        " 'chromadb') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1 []", out.stderr
+
+
 def test_error_tree_has_one_root() -> None:
     from rag_ingest import errors
 
