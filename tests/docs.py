@@ -960,6 +960,30 @@ def tar_bytes(files: dict[str, bytes], links: dict[str, str] | None = None) -> b
     return buf.getvalue()
 
 
+def notebook_bytes(*cells: dict[str, Any], language: str = "python") -> bytes:
+    """A Jupyter notebook (nbformat 4) of ``cells``: ``markdown_cell``/``code_cell``."""
+    import json
+
+    meta = {"language_info": {"name": language}}
+    return json.dumps(
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": list(cells)}
+    ).encode()
+
+
+def markdown_cell(*lines: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": list(lines)}
+
+
+def code_cell(source: str, *outputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "metadata": {},
+        "execution_count": 1,
+        "source": source,
+        "outputs": list(outputs),
+    }
+
+
 def zip_bytes(files: dict[str, bytes]) -> bytes:
     """A zip archive of ``files`` (name -> bytes), deflated, in order."""
     buf = io.BytesIO()

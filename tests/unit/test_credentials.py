@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from rag_ingest.parsers import ParseOptions, parse_file
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings
 from rag_ingest.tokens import count_tokens
+from tests import docs
 
 # Made up, of each provider's form (none is a live credential).
 AWS_ID = "AKIA2E0A8F3B244C9986"
@@ -140,23 +140,16 @@ def test_a_document_in_parts_gets_one_warning_with_their_sums() -> None:
 
 
 def test_a_notebooks_key_and_printed_token_are_masked(tmp_path: Path) -> None:
-    notebook = {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {"language_info": {"name": "python"}},
-        "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": ["# Agent\n", "CANARY-NB set-up"]},
-            {
-                "cell_type": "code",
-                "metadata": {},
-                "execution_count": 1,
-                "source": f'import os\nos.environ["OPENAI_API_KEY"] = "{OPENAI}"\nprint(token)',
-                "outputs": [{"output_type": "stream", "name": "stdout", "text": [f"{JWT}\n"]}],
-            },
-        ],
-    }
     path = tmp_path / "agent.ipynb"
-    path.write_text(json.dumps(notebook))
+    path.write_bytes(
+        docs.notebook_bytes(
+            docs.markdown_cell("# Agent\n", "CANARY-NB set-up"),
+            docs.code_cell(
+                f'import os\nos.environ["OPENAI_API_KEY"] = "{OPENAI}"\nprint(token)',
+                {"output_type": "stream", "name": "stdout", "text": [f"{JWT}\n"]},
+            ),
+        )
+    )
     parsed = parse_file(str(path), path.name, ParseOptions())
     plan = chunk_document(parsed, ChunkSettings(), {})
     text = "".join(c.text for c in plan.chunks)

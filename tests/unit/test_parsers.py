@@ -667,33 +667,22 @@ def test_known_binary_formats_are_refused_by_name(
 
 def test_a_notebook_becomes_markdown_without_its_images(tmp_path: Path) -> None:
     import base64
-    import json
 
     picture = base64.b64encode(bytes(range(256)) * 200).decode()
-    notebook = {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {"language_info": {"name": "python"}},
-        "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": ["# Study\n", "CANARY-NB intro"]},
+    notebook = docs.notebook_bytes(
+        docs.markdown_cell("# Study\n", "CANARY-NB intro"),
+        docs.code_cell(
+            "print('CANARY-CODE')",
+            {"output_type": "stream", "name": "stdout", "text": ["CANARY-OUT\n"]},
             {
-                "cell_type": "code",
+                "output_type": "display_data",
                 "metadata": {},
-                "execution_count": 1,
-                "source": "print('CANARY-CODE')",
-                "outputs": [
-                    {"output_type": "stream", "name": "stdout", "text": ["CANARY-OUT\n"]},
-                    {
-                        "output_type": "display_data",
-                        "metadata": {},
-                        "data": {"image/png": picture, "text/plain": ["<Figure 1>"]},
-                    },
-                    {"output_type": "error", "ename": "KeyError", "evalue": "'x'", "traceback": []},
-                ],
+                "data": {"image/png": picture, "text/plain": ["<Figure 1>"]},
             },
-        ],
-    }
-    path = _file(tmp_path, "study.ipynb", json.dumps(notebook).encode())
+            {"output_type": "error", "ename": "KeyError", "evalue": "'x'", "traceback": []},
+        ),
+    )
+    path = _file(tmp_path, "study.ipynb", notebook)
     parsed = parse_file(path, "study.ipynb", OPTIONS)
     assert parsed.file_type == "notebook" and parsed.language == "python"
     assert parsed.text == (
