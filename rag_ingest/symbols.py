@@ -128,6 +128,9 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         _I + r"function\b[ \t]*(?:(?:\[[^\]\n]*\]|\w+)[ \t]*=[ \t]*)?(?P<n>[\w.]+)",
         _I + r"classdef\b(?:[ \t]*\([^)\n]*\))?[ \t]+(?P<n>\w+)",
     ),
+    # A definition by a pattern, at the margin: "area[r_?Positive] := Pi r^2",
+    # "f[x_, y_] = ...", "Options[f] = ..." and "f::usage = ..." are not.
+    "mathematica": (r"^(?P<n>[A-Za-z$][\w$`]*)\[[^\]\n]*_[^\n]*?\][ \t]*:?=",),
     # A key whose value opens below it (an object, a list): its chunks say the key path.
     "json": (_I + r'"(?P<n>(?:[^"\\\n]|\\.)+)"[ \t]*:[ \t]*[{\[][ \t]*$',),
     "yaml": (

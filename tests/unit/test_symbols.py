@@ -137,6 +137,18 @@ def test_python_definitions_nest_by_indentation() -> None:
             "+ (void)sync {\n  [self pull];\n}\n@end\n",
             {"return path;": "Store.open", "return 1;": "count", "[self pull];": "Store.sync"},
         ),
+        (  # Definitions by patterns; a package's usage messages and options are not.
+            "mathematica",
+            'BeginPackage["Geo`"]\narea::usage = "area[r]"\nOptions[area] = {}\n'
+            "area[r_?Positive] :=\n  Module[{s = r^2},\n    Pi s]\n"
+            "norm[x_, y_] = Sqrt[x^2 + y^2]\nEndPackage[]\n",
+            {
+                "Options[area] = {}": None,
+                "Pi s]": "area",
+                "norm[x_, y_] = Sqrt[x^2 + y^2]": "norm",
+                "EndPackage[]": None,
+            },
+        ),
         (
             "matlab",
             "function [m, s] = stats(x)\n  % Mean and spread.\n  m = mean(x);\nend\n"
