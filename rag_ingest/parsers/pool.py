@@ -168,6 +168,8 @@ _warmed = threading.Event()
 # A step starts only after the worker has been idle this long: a task queued at start, or
 # the next of a stream (a result sent, the next fetched), comes first.
 _IDLE_BEFORE_STEP = 0.05
+# How long ParserPool.warm waits for a worker's start-up, at least.
+_START_UP_TIMEOUT = 120.0
 
 
 def _warm_in_background(options: ParseOptions, encoding: str) -> None:
@@ -1034,14 +1036,19 @@ class ParserPool:
             return set()
         pool = self._pool()
         seen: set[int] = set()
-        deadline = time.monotonic() + self.settings.timeout
+        # Not parse.timeout, a document's: a worker's whole start-up (1.9 s here) had
+        # outlasted a 3 s one on a busy machine.
+        limit = max(self.settings.timeout, _START_UP_TIMEOUT)
+        deadline = time.monotonic() + limit
         while len(seen) < self.workers and time.monotonic() < deadline:
             # Not through run(): a task holds the lock the warm-up's steps need.
-            futures = [
-                pool.schedule(_warmed_pid, timeout=self.settings.timeout)
-                for _ in range(self.workers)
-            ]
-            seen.update(await asyncio.gather(*map(asyncio.wrap_future, futures)))
+            futures = [pool.schedule(_warmed_pid, timeout=limit) for _ in range(self.workers)]
+            try:
+                seen.update(await asyncio.gather(*map(asyncio.wrap_future, futures)))
+            except concurrent.futures.TimeoutError as exc:
+                raise ParserTimeoutError(
+                    f"the parser workers did not start within {limit:.0f}s"
+                ) from exc
         return seen
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:

@@ -43,7 +43,7 @@ def test_threads_get_no_spare_document() -> None:
 async def test_a_queued_document_keeps_its_whole_timeout() -> None:
     pool = ParserPool(ParseSettings(mode="process", workers=1, timeout=3.5), ParseOptions())
     try:
-        await pool.run("warm", nap, 0.0)  # spawn and imports happen outside the timing
+        await pool.warm()  # spawn, imports and samples outside the timing
         assert pool.slots == 2
         started = time.monotonic()
         naps = await asyncio.gather(*(pool.run(f"doc{i}", nap, 2.0) for i in range(pool.slots)))
@@ -1234,6 +1234,8 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
     )
     pool = ParserPool(ParseSettings(mode="process", workers=2, timeout=3), options)
     try:
+        # Started first: a warm-up step (0.6 s at most) could delay a part past 3 s.
+        await pool.warm()
         parsed = await pool.parse(str(path), "notes.zip")
         assert all(f"CANARY-SLOW-{i}" in parsed.text for i in range(8))
         pool.split_archives = False  # one task, as before
