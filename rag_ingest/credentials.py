@@ -64,7 +64,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)(.+?)(?=-----END [A-Z ]*PRIVATE KEY)",
         ),
         # user:password@host; a port (host:8080/...) has no "@" before the next "/".
-        ("password in a URL", r"(://[^/\s:@]+:)([^@/\s]{3,})(?=@[\w.-])"),
+        ("password in a URL", r"(://[^/\s:@]+:)([^@/\s]{3,})(?=@(?P<host>[\w.-]+))"),
     )
 )
 
@@ -76,6 +76,11 @@ _EXAMPLE = re.compile(
 )
 
 
+# A URL's host that documentation uses (RFC 2606 and loopback): Node.js's manual shows
+# "https://abc:xyz@example.com" six times.
+_EXAMPLE_HOST = re.compile(
+    r"(?i)(?:.*\.)?(?:example(?:\.(?:com|org|net))?|localhost|test|invalid)|127\.0\.0\.1"
+)
 # A key's body, unless the text parser left it out already ("[encoded data, ...]").
 _KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16}")
 
@@ -91,7 +96,12 @@ def mask_credentials(text: str) -> tuple[str, Counter[str]]:
 
         def mask(match: re.Match[str], what: str = what) -> str:
             value = match.group(2)
-            if _EXAMPLE.fullmatch(value) or (what == "private key" and not _KEY_BODY.search(value)):
+            host = match.groupdict().get("host")
+            if (
+                _EXAMPLE.fullmatch(value)
+                or (what == "private key" and not _KEY_BODY.search(value))
+                or (host is not None and _EXAMPLE_HOST.fullmatch(host))
+            ):
                 return match.group(0)
             found[what] += 1
             return match.group(1) + _masked(match.group(2))

@@ -80,6 +80,8 @@ def test_each_kind_is_masked_in_place(before: str, secret: str, after: str, what
         "postgres://user:password@localhost/db",  # a placeholder
         "postgres://user:<password>@localhost/db",
         "http://host:8080/a@b",  # a port, not a password
+        "new URL('https://abc:xyz@example.com')",  # a documentation host
+        "redis://app:S3cr3t!x@localhost:6379",
         "-----BEGIN PRIVATE KEY-----\n[encoded data, 1,653 characters]\n-----END PRIVATE KEY-----",
         "a task-force at the desk-top; see https://example.com/a:b",
     ],
