@@ -116,13 +116,8 @@ _SAMPLES = (
 )
 
 
-def _warm_up(options: ParseOptions, encoding: str) -> None:
-    """Parse the bundled samples (see :data:`_SAMPLES`), one a step."""
-    for _ in _samples(options, encoding):
-        pass
-
-
 def _samples(options: ParseOptions, encoding: str) -> Iterator[None]:
+    """Parse the bundled samples (see :data:`_SAMPLES`), one a step."""
     from rag_ingest.tokens import count_tokens
 
     # Built-in parsers only: a user's plugin for .pdf must not run (or crash) at start-up.

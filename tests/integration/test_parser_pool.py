@@ -127,7 +127,8 @@ def test_warming_reads_the_bundled_samples_in_place(
         return real(path, name, options)
 
     monkeypatch.setattr(pool_module, "parse_file", recording)
-    pool_module._warm_up(ParseOptions(), "cl100k_base")
+    for _ in pool_module._samples(ParseOptions(), "cl100k_base"):
+        pass
     corpus = Path(str(resources.files("rag_ingest"))) / "demo_corpus"
     assert len(seen) == len(pool_module._SAMPLES)
     assert all(Path(path).is_relative_to(corpus) for path in seen), seen
