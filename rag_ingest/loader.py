@@ -246,7 +246,7 @@ class RagIngestLoader(BaseLoader):
 
 
 def _mask_segments(parsed: Any) -> None:
-    """A document's own text (``mode="document"`` or ``"segments"``) with its credentials
+    """A document's own text (``mode="document"`` or ``"pages"``) with its credentials
     masked, as chunks have them (see :mod:`rag_ingest.credentials`)."""
     from collections import Counter
 
