@@ -4026,7 +4026,7 @@ def test_an_xps_or_visio_file_without_its_content_types_is_read(tmp_path: Path) 
     assert detect(_file(tmp_path, "x.zip", loose), "x.zip").kind == "archive"
 
 
-def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path: Path) -> None:
+def test_a_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path: Path) -> None:
     # Its first local header's mark flipped ("pK"), its directory intact: it had been
     # "content does not match its .odt extension", as if misnamed.
     odt = b"p" + docs.odt_bytes()[1:]
@@ -4035,6 +4035,14 @@ def test_a_zip_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path:
     notes = b"PK\x8c" + docs.zip_bytes({"a.md": b"# A\n"})[3:]
     with pytest.raises(CorruptDocumentError, match=r"damaged \.zip file"):
         parse_file(_file(tmp_path, "n.zip", notes), "n.zip", OPTIONS)
+    # A compound file (.doc) whose signature lost a byte (its byte-order mark too), or
+    # its whole signature, its header's byte-order mark kept: damaged, not misnamed
+    # (found by fuzzing).
+    memo = docs.legacy_office("memo.doc")
+    flipped = memo[:4] + b"\xb3" + memo[5:28] + b"\x00\x00" + memo[30:]
+    for damaged in (flipped, bytes(8) + memo[8:]):
+        with pytest.raises(CorruptDocumentError, match=r"damaged \.doc file: its first bytes"):
+            parse_file(_file(tmp_path, "m.doc", damaged), "m.doc", OPTIONS)
     # An empty zip: an archive of nothing to index (skipped), a document broken.
     empty = io.BytesIO()
     zipfile.ZipFile(empty, "w").close()
