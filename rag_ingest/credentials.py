@@ -17,7 +17,8 @@ __all__ = ["MASKED", "mask_credentials", "masked_warning"]
 
 # A warning naming what was masked in chunks starts so (a joined document's parts are
 # summed).
-MASKED = "credentials masked in its chunks"
+_SAID = "credentials masked in"
+MASKED = f"{_SAID} its chunks"
 
 # A key is not the tail or head of a longer word: no such character before or after it.
 _W = "[A-Za-z0-9_-]"
@@ -116,4 +117,4 @@ def masked_warning(found: Counter[str], where: str = "its chunks") -> str:
     kinds = ", ".join(
         f"{what} ({n})" for what, n in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
     )
-    return f"credentials masked in {where}: {kinds} (chunk.mask_credentials)"
+    return f"{_SAID} {where}: {kinds} (chunk.mask_credentials)"

@@ -168,18 +168,18 @@ _START_UP_TIMEOUT = 120.0
 
 
 def _warm_in_background(options: ParseOptions, encoding: str) -> None:
+    steps, done = itertools.chain(_imports(), _samples(options, encoding)), object()
     try:
-        for step in (_imports(), _samples(options, encoding)):
-            while True:
-                while (
-                    _tasks_waiting
-                    or _task_lock.locked()
-                    or time.monotonic() - _last_task < _IDLE_BEFORE_STEP
-                ):
-                    time.sleep(0.005)
-                with _task_lock:
-                    if next(step, StopIteration) is StopIteration:
-                        break
+        while True:
+            while (
+                _tasks_waiting
+                or _task_lock.locked()
+                or time.monotonic() - _last_task < _IDLE_BEFORE_STEP
+            ):
+                time.sleep(0.005)
+            with _task_lock:
+                if next(steps, done) is done:
+                    return
     finally:
         _warmed.set()
 
