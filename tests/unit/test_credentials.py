@@ -92,8 +92,9 @@ def test_examples_placeholders_and_prose_are_kept(text: str) -> None:
 
 def test_many_starts_of_a_key_with_no_end_take_one_pass() -> None:
     # Each start had scanned the rest of the text, then failed: "eyJ" 20,000 times over
-    # took 0.96 s, 2,000 BEGIN lines 3.3 s. These, 100 times as long each, would run for
-    # hours (the test's time limit fails them); each now takes a few hundredths of a second.
+    # took 0.96 s, 2,000 BEGIN lines 3.3 s, growing with the square of the length. These,
+    # 13-35 times as long, would take minutes (the test's time limit fails them); each
+    # now takes a few hundredths of a second.
     for text in (
         "eyJ" * 700_000,
         "-----BEGIN PRIVATE KEY-----\n" * 70_000 + "A" * 100_000,
