@@ -45,6 +45,10 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                 r"CCESS_KEY(?<=ECRET_ACCESS_KEY)",
             )
         ),
+        # An Azure connection string's account key, and a shared access signature's.
+        ("Azure storage key", r"(AccountKey=)([A-Za-z0-9+/]{86}==)"),
+        ("Azure SAS signature", r"(sig=(?<=[?&]sig=))([A-Za-z0-9%+/=]{40,})"),
+        ("SendGrid API key", rf"(SG\.)([A-Za-z0-9_-]{{22}}\.[A-Za-z0-9_-]{{43}}){_E}"),
         ("GitHub token", rf"(gh(?<!{_W}gh)[pousr]_)([A-Za-z0-9_]{{36,255}}){_E}"),
         ("GitHub token", rf"(github_pat_)([A-Za-z0-9_]{{22,255}}){_E}"),
         ("GitLab token", r"(glpat-)([A-Za-z0-9_-]{20,})"),
