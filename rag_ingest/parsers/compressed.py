@@ -1,7 +1,8 @@
-"""Single files compressed with gzip, bzip2, xz, LZMA-alone or zstd (a rotated ``app.log.1.gz``, a
-``changelog.gz``, a ``data.csv.xz``, a ``dump.jsonl.zst``): decompressed within a size
-limit, then parsed as the file inside. A compressed tar archive (``.tar.gz``, ``.tgz``)
-is decompressed here, then read as an archive (parsers/archive.py).
+"""Single files compressed with gzip, bzip2, xz, LZMA-alone or zstd (a rotated
+``app.log.1.gz``, a ``changelog.gz``, a ``data.csv.xz``, a ``dump.jsonl.zst``, a
+``notes.tar.lzma``): decompressed within a size limit, then parsed as the file inside.
+A compressed tar archive (``.tar.gz``, ``.tgz``) is decompressed here, then read as an
+archive (parsers/archive.py).
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ _SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".lzma")
 
 
 def compression(path: str) -> str | None:
-    """``gzip``, ``bzip2``, ``xz`` or ``zstd`` when the file's first bytes say so."""
+    """``gzip``, ``bzip2``, ``xz``, ``zstd`` or ``lzma`` when the file's first bytes say
+    so."""
     with open(path, "rb") as f:
         return compression_of(f.read(13))
 

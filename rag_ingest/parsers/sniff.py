@@ -660,13 +660,13 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         return FileKind("orc")  # its end damaged or cut off: read, and said unreadable
     if by_name in _BINARY_KINDS:
         # A binary format by name whose bytes are not that format: text, or refused.
-        if by_name == "archive" and head.startswith(b"PK\x05\x06"):
-            raise BlankDocumentError(f"{name}: an empty zip archive: nothing to index")
-        if by_name == "pdf" and _damaged_pdf(path, head):
-            raise CorruptDocumentError(f"{name}: a damaged .pdf file: its header is not a PDF's")
         zipped = by_name in _ZIP_KINDS
         if zipped and head.startswith(b"PK\x05\x06"):
+            if by_name == "archive":
+                raise BlankDocumentError(f"{name}: an empty zip archive: nothing to index")
             raise CorruptDocumentError(f"{name}: a damaged {suffix} file: an empty zip")
+        if by_name == "pdf" and _damaged_pdf(path, head):
+            raise CorruptDocumentError(f"{name}: a damaged .pdf file: its header is not a PDF's")
         if zipped and b"\x00" in head and _zip_directory(path):
             # A zip-based file whose first bytes are damaged: its directory, at its end,
             # still lists its parts, and readers find each part by that directory.
