@@ -263,7 +263,8 @@ chunk = {
     # (overlaps in proportion: 64 -> 24). benchmarks/window_recall.py measures the gain.
     "fit_embedder": True,
     # Mask the credentials a document holds (API keys and tokens of known forms, AWS keys,
-    # private keys, a URL's password) in its chunks, '*' a character (offsets kept), with
+    # private keys, a URL's password, a value given to a setting named for a password,
+    # secret, token or API key) in its chunks, '*' a character (offsets kept), with
     # a warning: an agent searching the store must not hand them out. Files of secrets
     # (.env, .aws/credentials, keys) are never read at all. Chunks stored before this
     # existed are masked when their source changes.

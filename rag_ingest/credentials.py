@@ -3,14 +3,16 @@ pasted into a wiki page, a private key in a DOCX), masked in its chunks.
 
 A file of secrets (``.env``, ``.aws/credentials``, a key) is never read at all
 (:func:`rag_ingest.parsers.sniff.secret`); these are the ones other documents carry.
-Only forms no prose takes are matched (a provider's prefix and length, a PEM block), and
-each is masked in place, ``*`` for each character, so the chunk keeps its size and its
-offsets in the document's text.
+Only forms no prose takes are matched (a provider's prefix and length, a PEM block, a
+setting named for a password, secret, token or API key given a value), and each is masked
+in place, ``*`` for each character, so the chunk keeps its size and its offsets in the
+document's text.
 """
 
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 
 __all__ = ["MASKED", "mask_credentials", "masked_warning"]
@@ -24,7 +26,16 @@ MASKED = f"{_SAID} its chunks"
 _W = "[A-Za-z0-9_-]"
 _E = rf"(?!{_W})"
 
-# (what, pattern): group 1 is kept, group 2 masked. Each pattern opens with a literal, so
+# A setting's operator and value: "password = 'x'", "DB_PASSWORD=x", "password: x",
+# "'password' => 'x'", "password := x". A quoted value runs to its quote; a bare one to the
+# end of its word, and never into code (a call, an index, a condition).
+_SETTING = (
+    r"[\"']?[ \t]*(?::=|=>|:|=)(?![=>:])[ \t]*(?P<q>[\"'])?)"
+    r"(?P<v>(?(q)[^\s\"'`\\]{6,200}|[^\s\"'`\\&<>,;()\[\]{}]{6,200}))"
+    r"(?(q)(?=(?P=q))|(?=[\s,;)\]}&]|$))"
+)
+
+# (what, pattern): group 1 is kept, group 2 (or "v") masked. Each pattern opens with a literal, so
 # the regular expression engine finds its candidates by a fast substring search: a
 # leading \b or alternation made a pattern scan a 48 MB text in ~1 s instead of 0.05 s.
 # No pattern may fail after an unbounded scan from each of many starts: "eyJ" 20,000
@@ -77,14 +88,26 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         # user:password@host; a port (host:8080/...) has no "@" before the next "/".
         ("password in a URL", r"(://[^/\s:@]+:)([^@/\s]{3,})(?=@(?P<host>[\w.-]+))"),
+        # Settings, last: a value a pattern above masked is not counted twice. The name's
+        # literal comes first (see above); a look-behind completes it.
+        ("password", rf"(assw(?<=[Pp]assw)(?:ord|d){_SETTING}"),
+        ("password", rf"(ASSW(?<=PASSW)(?:ORD|D){_SETTING}"),
+        ("secret", rf"(ecret(?<=[Ss]ecret)(?:_?key|Key)?{_SETTING}"),
+        ("secret", rf"(ECRET(?<=SECRET)(?:_?KEY)?{_SETTING}"),
+        ("token", rf"(oken(?<=[Tt]oken){_SETTING}"),
+        ("token", rf"(OKEN(?<=TOKEN){_SETTING}"),
+        ("API key", rf"(pi(?<=[Aa]pi)[_-]?[Kk]ey{_SETTING}"),
+        ("API key", rf"(PI(?<=API)[_-]?(?:KEY|Key){_SETTING}"),
     )
 )
 
 
 # A value a document shows as an example, not a credential: AWS's documented keys
-# (AKIAIOSFODNN7EXAMPLE), and a URL's placeholder ("user:password@", "<password>").
+# (AKIAIOSFODNN7EXAMPLE), and a URL's placeholder ("user:password@", "<password>",
+# "username:token@", "foo:bar@").
 _EXAMPLE = re.compile(
-    r"(?i).*example.*|[<{$%[(].*|\*+|x{3,}|\.{3}|pass(?:word)?|passwd|pwd|secret|changeme"
+    r"(?i).*example.*|[<{$%[(].*|\*+|x{3,}|\.{3}|(?:my)?pass(?:word)?|passwd|pwd|secret|token"
+    r"|changeme|bar"
 )
 
 
@@ -96,29 +119,90 @@ _EXAMPLE_HOST = re.compile(
 # A key's body, unless the text parser left it out already ("[encoded data, ...]").
 _KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16}")
 
+# A setting's value that is no credential: a reference ("${DB_PASS}", "%s", "<token>",
+# "!vault", a path), a placeholder ("YOUR_API_KEY", "your-token", "***"), a word or a name
+# (letters alone, "self.token", "s3_connection", "CARD32"), a number, a URL, a resource
+# name ("arn:..."), or a value naming what it stands for ("PassWordMustBeAtLeast6Chars.").
+_SETTING_KEPT = re.compile(
+    r"(?i).*(?:example|your|dummy|sample|placeholder|fake|redacted|changeme|x{3}|\*{3}|\.{3}).*"
+    r"|[<{$%[(*!&@#~/.].*|[a-z_-]+(?:\.[a-z_-]+)*[.,;:!?]?|[\d.:+-]+|0x[0-9a-f]+"
+    r"|(?:arn|urn):.*|.*://.*|.*(?:pass|secret|token|key).*"
+    r"|(?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[A-Z]+[0-9]*|[A-Z0-9]*_[A-Z0-9_]*)"
+)
+# A token's or an API key's own characters (base64, hex, a JWT's, "ya29.", "ghp_"): a
+# special token of a language model ("<|endoftext|>", "[MASK]") is not one.
+_TOKEN_VALUE = re.compile(r"[A-Za-z0-9_.~+/=%:-]+")
+# What a setting's name is made of: "spring.datasource.password", "X-API-Key".
+_NAME_CHARS = string.ascii_letters + string.digits + "_.-"
+# The words that make a "token" a credential ("access_token", "refreshToken", "token"),
+# unlike "NextToken", "ClientToken" or "page_token" (paging and idempotency tokens). An
+# environment variable's name, in capitals ("CI_JOB_TOKEN"), is always taken for one.
+_TOKEN_OWNERS = frozenset(
+    {
+        *("access", "auth", "api", "bearer", "refresh", "session", "secret", "private"),
+        *("personal", "oauth", "id", "jwt", "bot", "vault", "sentry", "slack", "discord"),
+        *("telegram", "github", "gitlab", "gh", "hf", "huggingface", "npm", "pypi"),
+    }
+)
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z0-9]+(?![a-z])")
+
+
+def _not_a_setting(what: str, match: re.Match[str], value: str) -> bool:
+    """Whether a setting's match is no credential: by its value, or by its name (under a
+    namespace or a path, "AWS::ApiGateway::ApiKey"; a token that is not one)."""
+    if _SETTING_KEPT.fullmatch(value):
+        return True
+    if what in ("token", "API key") and not _TOKEN_VALUE.fullmatch(value):
+        return True
+    start = match.start()
+    window = match.string[max(0, start - 64) : start]
+    before = window[len(window.rstrip(_NAME_CHARS)) :]  # "access_t", "spring.datasource.p"
+    if start > len(before) and match.string[start - len(before) - 1] in ":/":
+        return True
+    if what == "token" and not before.isupper():
+        words = _WORDS.findall(before[:-1])  # less the look-behind's "t"
+        return bool(words) and words[-1].lower() not in _TOKEN_OWNERS
+    return False
+
 
 def _masked(value: str) -> str:
     return re.sub(r"\S", "*", value)  # a PEM body keeps its line breaks
+
+
+def _kept(what: str, match: re.Match[str]) -> bool:
+    """Whether a match is no credential (an example, a placeholder, no key's body)."""
+    groups = match.groupdict()
+    value = groups.get("v") or match.group(2)
+    host = groups.get("host")
+    return bool(
+        _EXAMPLE.fullmatch(value)
+        or (what == "private key" and not _KEY_BODY.search(value))
+        or (host is not None and _EXAMPLE_HOST.fullmatch(host))
+        or ("v" in groups and _not_a_setting(what, match, value))
+    )
 
 
 def mask_credentials(text: str) -> tuple[str, Counter[str]]:
     """``text`` with the credentials in it masked, and how many of each kind."""
     found: Counter[str] = Counter()
     for what, pattern in _KINDS:
-
-        def mask(match: re.Match[str], what: str = what) -> str:
-            value = match.group(2)
-            host = match.groupdict().get("host")
-            if (
-                _EXAMPLE.fullmatch(value)
-                or (what == "private key" and not _KEY_BODY.search(value))
-                or (host is not None and _EXAMPLE_HOST.fullmatch(host))
-            ):
-                return match.group(0)
-            found[what] += 1
-            return match.group(1) + _masked(match.group(2))
-
-        text = pattern.sub(mask, text)
+        # Not pattern.sub: it copies the whole text for any match, kept or not (a 48 MB
+        # text's 724 "token" words that were no setting had cost 0.1 s).
+        spans = [
+            (match.start("v" if "v" in pattern.groupindex else 2), match.end(0))
+            for match in pattern.finditer(text)
+            if not _kept(what, match)
+        ]
+        if not spans:
+            continue
+        found[what] += len(spans)
+        parts: list[str] = []
+        at = 0
+        for start, end in spans:
+            parts += (text[at:start], _masked(text[start:end]))
+            at = end
+        parts.append(text[at:])
+        text = "".join(parts)
     return text, found
 
 

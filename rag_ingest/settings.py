@@ -379,7 +379,8 @@ class ChunkSettings(_Part):
     mask_credentials: bool = Field(
         default=True,
         description="Mask the credentials a document's text holds (API keys and tokens of "
-        "known forms, AWS and Azure keys, private keys, a URL's password) in its chunks, '*' for "
+        "known forms, AWS and Azure keys, private keys, a URL's password, a value given to a "
+        "setting named for a password, secret, token or API key) in its chunks, '*' for "
         "each character, and warn: a store an agent searches must not hand them out.",
     )
     embed_header: bool = Field(

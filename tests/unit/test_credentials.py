@@ -57,6 +57,7 @@ PRIVATE_KEY = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\n-----END PRIVATE KEY---
         ),
         ("token: ghp_", GITHUB[4:], " x", "GitHub token"),
         ("github_pat_", "X1y2" * 10, "", "GitHub token"),
+        ("GITHUB_TOKEN=ghp_", GITHUB[4:], "\n", "GitHub token"),  # not a "token" too
         ("glpat-", "Ab1-" * 5, "", "GitLab token"),
         ("xoxb-", "123456789012-abcdefABCDEF", "", "Slack token"),
         ("https://hooks.slack.com/services/", "T0001/B0002/" + "x" * 24, "", "Slack webhook"),
@@ -76,6 +77,22 @@ PRIVATE_KEY = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\n-----END PRIVATE KEY---
             "private key",
         ),
         ("postgres://app:", "S3cr3t!x", "@db.internal:5432/x", "password in a URL"),
+        # Settings: a value given to a name for a password, secret, token or API key.
+        ('password = "', "hunter22", '"', "password"),
+        ("DB_PASSWORD=", "s3cr3t!x", "\n", "password"),
+        ("spring.datasource.password=", "Sup3rS", "", "password"),
+        ("  password: ", "hunter2", "\n  port: 5432", "password"),
+        ("'db_passwd' => '", "abc123!", "'", "password"),
+        ('connect(host="db", password="', "Zx9-aa11", '")', "password"),
+        ("SECRET_KEY = '", "django-insecure-4x9=q$", "'", "secret"),
+        ('"client_secret": "', "Zx9-aa11", '"', "secret"),
+        ("secret_key='", "limited123", "'", "secret"),
+        ("access_token=", "ya29.a0AfH6SM", "&state=1", "token"),
+        ('"refreshToken": "', "lucWJjEhlxZW01cXI3", '"', "token"),
+        ("CI_JOB_TOKEN=", "abc123xyz", "", "token"),
+        ("token: ", "45ghiukldjahdnhz", "", "token"),
+        ("X-API-Key: ", "abc123def456", "", "API key"),
+        ("apiKey: '", "k-12345678", "'", "API key"),
     ],
 )
 def test_each_kind_is_masked_in_place(before: str, secret: str, after: str, what: str) -> None:
@@ -97,11 +114,34 @@ def test_each_kind_is_masked_in_place(before: str, secret: str, after: str, what
         "task-" + "q7Zk" * 5 + "T3BlbkFJ" + "m2Pw" * 5,
         "postgres://user:password@localhost/db",  # a placeholder
         "postgres://user:<password>@localhost/db",
+        "gist://username:token@id/file; http://foo:bar@myhost; smb://me:mypassword@srv/",
         "http://host:8080/a@b",  # a port, not a password
         "new URL('https://abc:xyz@example.com')",  # a documentation host
         "redis://app:S3cr3t!x@localhost:6379",
         "-----BEGIN PRIVATE KEY-----\n[encoded data, 1,653 characters]\n-----END PRIVATE KEY-----",
         "a task-force at the desk-top; see https://example.com/a:b",
+        # Settings whose value is code, a reference, a placeholder, a word or a number.
+        "password = os.environ['DB_PASSWORD']",
+        "secret = os.urandom(16)",
+        "token = self.token; api_key = config.api_key",
+        "host, port, access_key, secret_key = s3_connection",
+        "password=password, token=None",
+        "if password == 'hunter22':",
+        "password: ${DB_PASS}; secret: !vault |; token=%s; apiKey: {{ api_key }}",
+        "token=YOUR_TOKEN api_key='your-api-key' password: <password> secret=********",
+        "secret: /run/secrets/db; password: /etc/app/db.pw1; password_file = 'pw.txt'",
+        '"password": "arn:aws:ssm:us-east-1:123456789012:parameter/db"',
+        "x = token::value2;",
+        "Password: must be 8 characters long. The Token= setting.",
+        "token: CARD32; lastModifiedSecret: 1556311319.069; PASSWORD = 0x8249",
+        '"password": "arn:aws:iam::aws:policy/IAMUserChangePassword"',
+        '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
+        "auth = token::delimiter(x); password := getpass.getpass(); password=lambda: pw",
+        # Tokens that are no credential: paging, idempotency, a model's special tokens.
+        '"NextToken": "eyJNYXJrZXIiOiBudWxsfQ==", "ClientToken": "527c5358-2a1a-4b9e"',
+        'page_token = "CgVhYmMxMg"; IMAGE_TOKEN = "]<]image[>["; pad_token="<|pad|>"',
+        # A name under a namespace or a path.
+        '"AWS::ApiGateway::ApiKey": "48205d4ffd7feba3", "AWS::Kafka::Secret": "c85175a4eb"',
     ],
 )
 def test_examples_placeholders_and_prose_are_kept(text: str) -> None:
