@@ -96,6 +96,10 @@ parse = {
     # a worker grew 0.1 MiB per document (485 -> 549 MiB over 550), while a recycle costs
     # ~5 s of spawn and parser imports; at 100 it halved one worker's throughput.
     "max_tasks_per_worker": 1000,
+    # A RagIngestLoader's workers wait this many seconds after a load for the next one
+    # with the same parse settings (a notebook's cells): a load of three .py files took
+    # 0.55-0.65 s with the workers' start, a kept pool skips it. 0: closed after each load.
+    "keep_workers": 60.0,
     # pymupdf4llm legacy mode, measured here: "tables" finds ruled tables like
     # PyMuPDF4LLMLoader (same Markdown) but only searches pages that have vector drawings:
     # 13.6 ms/page on text pages (16.3 before they skipped the background-colour probe,

@@ -116,12 +116,15 @@ class RagIngestLoader(BaseLoader):
     async def alazy_load(self) -> AsyncIterator[Document]:
         """Documents in source order; up to ``pipeline.in_flight`` sources in progress."""
         from rag_ingest.parsers.base import ParseOptions
-        from rag_ingest.parsers.pool import ParserPool
+        from rag_ingest.parsers.pool import kept_pool
         from rag_ingest.s3.client import AsyncS3Client
 
         s = self.settings
         options = ParseOptions.of(s.parse, temp_dir=str(s.staging_dir))
-        pool = ParserPool(s.parse, options, s.chunk.encoding)
+        # Workers kept from the last load with these settings (parse.keep_workers).
+        pool, stale = kept_pool.lease(s.parse, options, s.chunk.encoding)
+        if stale is not None:
+            await asyncio.to_thread(stale.close)
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []
         self.warnings = {}
@@ -148,7 +151,7 @@ class RagIngestLoader(BaseLoader):
                 for task in window:
                     task.cancel()
                 await asyncio.gather(*window, return_exceptions=True)
-                await asyncio.to_thread(pool.close)
+                await asyncio.to_thread(kept_pool.release, pool)
 
     async def _load_one(self, s3: Any, pool: Any, item: Any) -> list[Document]:
         source: Source | None = None

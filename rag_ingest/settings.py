@@ -216,6 +216,14 @@ class ParseSettings(_Part):
         description="Recycle a worker after this many documents (parsers leak ~0.1 MiB per "
         "document; a recycle costs ~5 s of imports).",
     )
+    keep_workers: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a RagIngestLoader's workers are kept idle after a load, for "
+        "the next load with the same parse settings (a notebook's next cell): it then skips "
+        "their start (~0.5 s) and the imports they finished while idle. 0: closed after "
+        "each load. A DocumentProcessor keeps its own until it is closed.",
+    )
     pdf_mode: Literal["fast", "tables", "layout"] = Field(
         default="tables",
         description="tables: pymupdf4llm legacy Markdown, tables searched on pages with "

@@ -10,6 +10,7 @@ pool starts a fresh worker. Thread mode is for small trusted inputs and tests.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -74,7 +75,7 @@ from rag_ingest.parsers.text import (
 )
 from rag_ingest.settings import ChunkSettings, ParseSettings
 
-__all__ = ["ParserPool", "parse_and_chunk"]
+__all__ = ["KeptPool", "ParserPool", "kept_pool", "parse_and_chunk"]
 
 logger = logging.getLogger("rag_ingest.pipeline")
 
@@ -1095,3 +1096,85 @@ class ParserPool:
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
             self._thread_pool = None
+
+
+class KeptPool:
+    """A loader's parser pool, kept idle for ``parse.keep_workers`` seconds after its
+    load: the next load with the same settings leases it, warm, instead of starting one.
+
+    Loads at once with the same settings share it; one with other settings while it is
+    in use gets a pool of its own, closed when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ParserPool | None = None
+        self._key: Any = None
+        self._users = 0
+        self._keep = 0.0  # seconds: the last lease's parse.keep_workers
+        self._timer: threading.Timer | None = None
+
+    @staticmethod
+    def _key_of(settings: ParseSettings, options: ParseOptions, encoding: str) -> Any:
+        return settings.model_copy(update={"keep_workers": 0.0}), options, encoding
+
+    def lease(
+        self, settings: ParseSettings, options: ParseOptions, encoding: str
+    ) -> tuple[ParserPool, ParserPool | None]:
+        """A pool for one load, and an idle kept one it replaces (the caller closes it)."""
+        key = self._key_of(settings, options, encoding)
+        with self._lock:
+            if self._pool is not None and self._key == key:
+                self._cancel_timer()
+                self._users += 1
+                self._keep = settings.keep_workers
+                return self._pool, None
+            pool = ParserPool(settings, options, encoding)
+            if settings.keep_workers <= 0 or self._users:
+                return pool, None
+            self._cancel_timer()
+            stale, self._pool, self._key, self._users = self._pool, pool, key, 1
+            self._keep = settings.keep_workers
+            return pool, stale
+
+    def release(self, pool: ParserPool) -> None:
+        """End a load's lease: the kept pool waits ``parse.keep_workers`` seconds for the
+        next (closed then unless leased again); any other is closed now. Blocks."""
+        with self._lock:
+            if pool is self._pool:
+                self._users -= 1
+                if not self._users:
+                    self._timer = threading.Timer(self._keep, self._expire, args=(pool,))
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        pool.close()
+
+    def _expire(self, pool: ParserPool) -> None:
+        with self._lock:
+            if pool is not self._pool or self._users:
+                return
+            self._pool = self._key = self._timer = None
+        pool.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @property
+    def pool(self) -> ParserPool | None:
+        """The kept pool, in use or idle; None when there is none."""
+        return self._pool
+
+    def close(self) -> None:
+        """Close the kept pool now (at exit; a load holding it sees its tasks fail)."""
+        with self._lock:
+            self._cancel_timer()
+            pool, self._pool, self._key, self._users = self._pool, None, None, 0
+        if pool is not None:
+            pool.close()
+
+
+kept_pool = KeptPool()
+atexit.register(kept_pool.close)

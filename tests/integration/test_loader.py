@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from rag_ingest.errors import EncryptedDocumentError
 from rag_ingest.loader import RagIngestLoader
 from rag_ingest.models import HashEmbeddings
+from rag_ingest.parsers.pool import KeptPool, ParserPool, kept_pool
 from rag_ingest.settings import Settings
 from rag_ingest.testing import SeaweedS3
 from tests import docs
@@ -283,3 +288,94 @@ def test_loading_again_into_a_store_upserts_rather_than_duplicates(
     store = stores[0]
     store.add_documents(settled)
     assert len(store.store) == len(first) + len(settled) - len(kept)
+
+
+@pytest.fixture
+def no_kept_pool() -> Iterator[KeptPool]:
+    kept_pool.close()
+    yield kept_pool
+    kept_pool.close()
+
+
+def _process_settings(tmp_path: Path, keep: float, **parse: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "temp_dir": str(tmp_path),
+            "parse": {"mode": "process", "workers": 1, "keep_workers": keep, **parse},
+        }
+    )
+
+
+def _worker_pid(pool: ParserPool) -> int:
+    return asyncio.run(pool.run("pid", os.getpid))
+
+
+def _children() -> set[int]:
+    return {child.pid for child in multiprocessing.active_children() if child.pid}
+
+
+def test_a_loads_workers_are_kept_for_the_next_load_with_its_settings(
+    tmp_path: Path, no_kept_pool: KeptPool
+) -> None:
+    source = tmp_path / "app.py"
+    source.write_text("def area(r):\n    return 3.14 * r * r\n")
+    kept = _process_settings(tmp_path, 30)
+    first = RagIngestLoader(source, settings=kept).load()
+    pool = no_kept_pool.pool
+    assert pool is not None
+    pid = _worker_pid(pool)
+    # A notebook's next cell: the same worker reads it, started no second time.
+    again = RagIngestLoader(source, settings=kept).load()
+    assert no_kept_pool.pool is pool and _worker_pid(pool) == pid
+    assert [d.page_content for d in again] == [d.page_content for d in first]
+    # Other parse settings: the idle pool is closed, its worker gone, and a new one kept.
+    RagIngestLoader(source, settings=_process_settings(tmp_path, 30, timeout=60)).load()
+    assert no_kept_pool.pool is not pool and no_kept_pool.pool is not None
+    assert pid not in _children()
+
+
+def test_kept_workers_close_when_idle_past_keep_workers(
+    tmp_path: Path, no_kept_pool: KeptPool
+) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_text("Kept workers close after a while.")
+    RagIngestLoader(source, settings=_process_settings(tmp_path, 0.5)).load()
+    pool = no_kept_pool.pool
+    assert pool is not None
+    pid = _worker_pid(pool)
+    deadline = time.monotonic() + 30
+    while (no_kept_pool.pool is not None or pid in _children()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert no_kept_pool.pool is None and pid not in _children()
+    # keep_workers=0: nothing is kept, and the load's worker is closed with it.
+    before = _children()
+    RagIngestLoader(source, settings=_process_settings(tmp_path, 0)).load()
+    assert no_kept_pool.pool is None and _children() <= before
+
+
+async def test_loads_at_once_share_the_kept_pool_and_others_get_their_own(
+    tmp_path: Path, no_kept_pool: KeptPool
+) -> None:
+    for i in range(6):
+        (tmp_path / f"s{i}.py").write_text(f"def f{i}():\n    return {i}\n")
+    sources = sorted(tmp_path.glob("*.py"))
+    kept = _process_settings(tmp_path, 30)
+
+    async def load(settings: Settings) -> list[str]:
+        return [
+            d.page_content async for d in RagIngestLoader(sources, settings=settings).alazy_load()
+        ]
+
+    shared = await asyncio.gather(load(kept), load(kept))
+    assert shared[0] == shared[1] and len(shared[0]) == 6
+    pool = no_kept_pool.pool
+    assert pool is not None
+    pid = await pool.run("pid", os.getpid)
+    # One with other settings while the kept pool is in use: a pool of its own, closed
+    # at its end; the kept one is left as it was.
+    other = _process_settings(tmp_path, 30, timeout=60)
+    mixed = await asyncio.gather(load(kept), load(other))
+    assert mixed[0] == mixed[1] == shared[0]
+    assert no_kept_pool.pool is pool and await pool.run("pid", os.getpid) == pid
+    assert _children() == {pid}
