@@ -74,11 +74,19 @@ _UNMARKED = (
 )
 
 
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Myanmar,
+# Khmer; and Hangul): their prose in UTF-16 has next to no ASCII, so next to no NULs.
+_UNSPACED = re.compile(
+    r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    r"\uac00-\ud7a3\uff00-\uffef]"
+)
+
+
 def _unmarked_unicode(data: bytes) -> str | None:
     """The UTF-16 or UTF-32 of text written without a BOM (SQL Server's ``bcp -w``,
     .NET's and PowerShell's encoders without a preamble), told by a NUL in the high
-    byte(s) of its ASCII; None for anything else (a file of under 32 characters, or of
-    other scripts with little ASCII, stays refused as binary)."""
+    byte(s) of its ASCII, or UTF-16 of Chinese, Japanese or Korean by its characters;
+    None for anything else (a file of under 32 characters stays refused as binary)."""
     for encoding, width, full, empty in _UNMARKED:
         sample = data[: min(len(data), 65536) // width * width]
         units = len(sample) // width
@@ -87,18 +95,24 @@ def _unmarked_unicode(data: bytes) -> str | None:
             continue
         # A tenth of Latin letters, digits or tabs is enough: the Chinese or Japanese of
         # a database export has its numbers, separators and line breaks.
-        if any(sample[lane::width].count(0) < units * 0.1 for lane in empty):
-            continue
+        latin = all(sample[lane::width].count(0) >= units * 0.1 for lane in empty)
         try:
             text = sample.decode(encoding)
         except UnicodeDecodeError as exc:
+            if not latin:
+                continue  # (East Asian text read the wrong way round meets a surrogate.)
             if exc.start < len(sample) - 4:
                 return None
             text = sample[: exc.start].decode(encoding)  # a pair cut at the sample's end
         # Audio of 8-bit samples in 16-bit frames passed the NULs (a WAV): its "text"
         # was ~8% controls (DEL, C1), where text has next to none.
         odd = sum(1 for c in text if not c.isprintable() and c not in "\t\n\r\f")
-        return encoding if odd <= len(text) * 0.01 else None
+        if latin:
+            return encoding if odd <= len(text) * 0.01 else None
+        # Prose of 44 characters a line had only its line breaks' NULs (2%): refused as
+        # binary. Random 16-bit data would meet a surrogate, or land all over the BMP.
+        if not odd and len(_UNSPACED.findall(text)) >= len(text) * 0.6:
+            return encoding
     return None
 
 

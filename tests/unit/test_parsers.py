@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime
 import io
 import itertools
+import random
 import re
 import struct
 import sys
@@ -337,6 +338,24 @@ def test_unicode_without_a_bom_is_read_and_binary_with_nuls_is_not(tmp_path: Pat
     chinese = "".join(f"订单\t北京市朝阳区{i % 10}号\n" for i in range(500))
     path = _file(tmp_path, "zh.tsv", chinese.encode("utf-16-le"))
     assert parse_file(path, "zh.tsv", OPTIONS).text == chinese
+    # Prose in scripts written without spaces has only its line breaks' NULs (2%).
+    for lang, prose in (
+        ("zh", "这是一个关于季度报告的文档。收入增长了百分之四。成本保持稳定。\n"),
+        ("ja", "これは四半期報告書に関する文書です。収益は四パーセント増加しました。\n"),
+        ("th", "เอกสารนี้เกี่ยวกับรายงานรายไตรมาสรายได้เพิ่มขึ้นสี่เปอร์เซ็นต์\n"),
+    ):
+        for encoding in ("utf-16-le", "utf-16-be"):
+            name = f"{lang}-{encoding}.txt"
+            data = (prose * 30).encode(encoding)
+            parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+            assert (parsed.text, parsed.parser) == (prose * 30, f"text[{encoding}]")
+    # Not so 16-bit data: random (it meets surrogates), or letters of a spaced script
+    # run together with no space.
+    noise = random.Random(7).randbytes(6000)
+    letters = "".join(chr(0x100 + i % 128) for i in range(3000)) + "\n"
+    for name, data in (("noise.txt", noise), ("run.txt", letters.encode("utf-16-le"))):
+        with pytest.raises(BinaryContentError):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
     with pytest.raises(BinaryContentError):
         parse_file(_file(tmp_path, "fuzz.ics", b"BeGIN:\x00\n"), "fuzz.ics", OPTIONS)
     # Audio of 8-bit samples in 16-bit frames has the NULs, not the text.
