@@ -15,6 +15,12 @@ def hang(path: str, name: str, options: Any) -> Any:
     time.sleep(3600)
 
 
+def stall() -> int:
+    """A worker's start-up that never ends (in place of the pool's own wait for it)."""
+    time.sleep(3600)
+    return os.getpid()
+
+
 def blow_up(path: str, name: str, options: Any) -> Any:
     hog = bytearray(8 * 1024 * 1024 * 1024)  # past the worker's address-space limit
     return hog

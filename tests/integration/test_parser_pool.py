@@ -21,11 +21,13 @@ from rag_ingest.errors import (
     BinaryContentError,
     BlankDocumentError,
     CorruptDocumentError,
+    ParserTimeoutError,
 )
+from rag_ingest.parsers import pool as pool_module
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ParseSettings
-from tests import docs
+from tests import docs, hostile_parsers
 from tests.hostile_parsers import (
     import_version,
     loaded_encodings,
@@ -76,6 +78,21 @@ async def test_a_fresh_worker_takes_a_document_before_its_parsers_are_imported()
         assert await pool.run("probe", warm_state) == (False, False)
         assert len(await pool.warm()) == 1  # waits for the whole start-up
         assert await pool.run("probe", warm_state) == (True, True)
+    finally:
+        pool.close()
+
+
+async def test_workers_that_never_finish_starting_fail_warm_with_a_typed_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # warm() waits at least _START_UP_TIMEOUT (120 s), not a document's parse.timeout:
+    # a 3 s one had killed workers still importing their parsers.
+    monkeypatch.setattr(pool_module, "_START_UP_TIMEOUT", 1.0)
+    monkeypatch.setattr(pool_module, "_warmed_pid", hostile_parsers.stall)
+    pool = ParserPool(ParseSettings(mode="process", workers=1, timeout=0.2), ParseOptions())
+    try:
+        with pytest.raises(ParserTimeoutError, match="did not start within 1s"):
+            await pool.warm()
     finally:
         pool.close()
 
