@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,16 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_workers() -> Iterator[None]:
+    """A loader's workers kept for its next load (parse.keep_workers) end with their
+    test: warming up in the background, they would take the next test's CPU."""
+    yield
+    pool = sys.modules.get("rag_ingest.parsers.pool")
+    if pool is not None:
+        pool.kept_pool.close()
 
 
 def make_settings(endpoint_url: str | None = None, **parts: Any) -> Settings:

@@ -394,7 +394,9 @@ def parse_file(
                 what = f"binary data ({suffix or 'no extension'})"
                 raise NoTextFormatError(f"{name}: {what}: no text to index") from None
             raise
-    if note:
+    # Not for a file inside an archive (archives=False): its type is in its chunks, and
+    # a repository's LICENSE and Makefile would make a warning each.
+    if note and options.archives:
         parsed.warnings.append(note)
     if options.ocr is None and kind.kind in (*_PICTURED, "html", "markdown"):
         from rag_ingest.parsers.pictures import unread_in_page, unread_pictures, unread_said

@@ -91,6 +91,11 @@ _HEADING = re.compile(r"^(#{1,6})(?=\s)", re.MULTILINE)
 _OWN_TEXT = ("code", "text", "csv")
 # The files named past this many are listed in the warning by count alone.
 _NAMED = 10
+# A file's own warnings carried into its archive's, at most (as a mailbox's messages'),
+# and an archive's warnings at most, the rest counted: a zip of 10,000 files each with a
+# replaced byte must not make 10,000.
+_MEMBER_WARNINGS = 5
+_WARNINGS = 50
 
 
 @dataclass
@@ -297,6 +302,7 @@ class ArchivePart:
     unchanged: int = 0  # files taken from the member cache
     nested: list[Nested] = field(default_factory=list)  # archives inside, left unread
     failed: list[type[DocumentError]] = field(default_factory=list)  # why files were not read
+    scanned: list[str] = field(default_factory=list)  # files with scans or pictures unread
 
 
 def cache_fingerprint(options: ParseOptions) -> str:
@@ -469,12 +475,15 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         raise NoTextFormatError(f"{name}: an archive of {plan.members} files, none with text")
     # The plan's own (decompressed from gzip) last, where parse_file puts them.
     warnings = [*(w for part in parts for w in part.warnings), *plan.warnings]
+    if len(warnings) > _WARNINGS:
+        warnings[_WARNINGS - 1 :] = [f"and {len(warnings) - _WARNINGS + 1} more warnings"]
+    if scanned := [n for part in parts for n in part.scanned]:
+        warnings.insert(
+            0, f"scans or pictures in {len(scanned)} file(s) ({_named(scanned)}) {UNREAD_SCANS}"
+        )
     names = plan.textless + [n for part in parts for n in part.unread]
     if names:
-        named = ", ".join(names[:_NAMED])
-        if len(names) > _NAMED:
-            named += f" and {len(names) - _NAMED} more"
-        warnings.insert(0, f"{len(names)} of {plan.members} files have no text: {named}")
+        warnings.insert(0, f"{len(names)} of {plan.members} files have no text: {_named(names)}")
     members = {k: v for part in parts for k, v in part.members.items()}
     return ParsedDocument(
         file_type="archive",
@@ -485,6 +494,12 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         cache={k: v for part in parts for k, v in part.cached.items()},
         unchanged_members=sum(part.unchanged for part in parts),
     )
+
+
+def _named(names: list[str]) -> str:
+    """The first names of a list, and how many more."""
+    more = f" and {len(names) - _NAMED} more" if len(names) > _NAMED else ""
+    return ", ".join(names[:_NAMED]) + more
 
 
 def parse_archive(path: str, name: str, options: ParseOptions) -> ParsedDocument:
@@ -579,13 +594,18 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
             Segment(text, page=page, ocr=ocr, member=inner, time=_time(time))
             for text, page, ocr, inner, time in entry["segments"]
         ]
-        part.warnings[at[1] : at[1]] = entry["warnings"]
     else:
         part.members[shown] = (entry["kind"], entry["language"])
         segments = [
             Segment(text, page=page, ocr=ocr, member=shown, time=_time(time))
             for text, page, ocr, time in entry["segments"]
         ]
+    # Scans or pictures left unread for want of OCR: the archive is read again once OCR
+    # is on (a scanned PDF in a zip had been left unread for good, unsaid).
+    warnings = entry.get("warnings", [])
+    if any(UNREAD_SCANS in w for w in warnings):
+        part.scanned.append(shown)
+    part.warnings[at[1] : at[1]] = [w for w in warnings if UNREAD_SCANS not in w]
     part.segments[at[0] : at[0]] = segments
 
 
@@ -634,11 +654,11 @@ def _usable(entry: Any, digest: str) -> bool:
         return True
     segments = entry.get("segments")
     if "members" in entry:  # an archive inside
-        members, warnings = entry["members"], entry.get("warnings")
+        members = entry["members"]
         return (
             isinstance(members, dict)
             and all(isinstance(v, list) and len(v) == 2 for v in members.values())
-            and isinstance(warnings, list)
+            and _strings(entry.get("warnings"))
             and isinstance(segments, list)
             and all(
                 isinstance(s, list)
@@ -651,12 +671,17 @@ def _usable(entry: Any, digest: str) -> bool:
         )
     return (
         isinstance(entry.get("kind"), str)
+        and _strings(entry.get("warnings", []))
         and isinstance(segments, list)
         and all(
             isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and _time_ok(s[3])
             for s in segments
         )
     )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _entry(
@@ -677,13 +702,19 @@ def _entry(
 
 
 def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]:
+    named = [w if w.startswith(shown) else f"{shown}: {w}" for w in parsed.warnings]
     if parsed.file_type == "archive":  # its names already under ``shown``
         return {
             "sha256": digest,
             "members": {k: list(v) for k, v in parsed.members.items()},
             "segments": [[s.text, s.page, s.ocr, s.member, s.time] for s in parsed.segments],
-            "warnings": [w if w.startswith(shown) else f"{shown}: {w}" for w in parsed.warnings],
+            "warnings": named,
         }
+    # A file's own (a page left unread, a replaced byte, an attachment that failed), as
+    # a mailbox's messages' are: every one of scans unread, of the rest the first few.
+    warnings = [w for w in named if UNREAD_SCANS in w][:1] + [
+        w for w in named if UNREAD_SCANS not in w
+    ][:_MEMBER_WARNINGS]
     kind, language = member_kind(parsed)
     segments = member_segments(parsed, shown, f"# {shown}", 1)
     if parsed.members:
@@ -701,11 +732,12 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
                 [s.text, s.page, s.ocr, name, s.time]
                 for s, name in zip(segments, inner, strict=True)
             ],
-            "warnings": [],  # as a file's of its own: only those the archive reads
+            "warnings": warnings,
         }
     return {
         "sha256": digest,
         "kind": kind,
         "language": language,
         "segments": [[s.text, s.page, s.ocr, s.time] for s in segments],
+        "warnings": warnings,
     }

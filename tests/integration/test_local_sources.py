@@ -405,6 +405,16 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
     (docs / "expenses.zip").write_bytes(
         tests_docs.zip_bytes({"notes.txt": b"Expenses of March.", "receipt.png": receipt})
     )
+    # A PDF with a scanned page inside a zip: its unread page had been unsaid, and the
+    # zip never read again.
+    zipped = pymupdf.open("pdf", tests_docs.pdf_bytes(["Typed cover of the lease."]))
+    annex = tests_docs.scan_image(["Lease annex", "CANARY-LARK signed"])
+    zipped.new_page().insert_image(pymupdf.Rect(0, 0, 595, 842), stream=annex)
+    (docs / "leases.zip").write_bytes(
+        tests_docs.zip_bytes(
+            {"notes.txt": b"Leases of 2026.", "lease.pdf": zipped.tobytes(deflate=True)}
+        )
+    )
     (docs / "guide.md").write_text("# Guide\n\nNo scans here.\n")
     pasted = tests_docs.scan_image(["Delivery note", "CANARY-WREN received in full"])
     report = ["The report sets out the terms of the delivery in detail.", pasted]
@@ -426,6 +436,10 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
         assert "1 scanned page(s) (2) not read: OCR is off" in first["contract.pdf"].warnings[0]
         assert first["expenses.zip"].warnings[-1].startswith("1 image(s) not read: OCR is off")
         assert first["report.docx"].warnings[-1].startswith("1 picture(s) not read: OCR is off")
+        assert first["leases.zip"].warnings == [
+            "scans or pictures in 1 file(s) (lease.pdf) not read: OCR is off, or its extra is "
+            "not installed"
+        ]
         assert first["invoice.eml"].warnings == [
             "attachment invoice.pdf: EmptyDocumentError: invoice.pdf: no extractable text: its "
             "pages, scans maybe, not read: OCR is off, or its extra is not installed (pip "
@@ -448,6 +462,7 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
             "expenses.zip": "ingested",
             "report.docx": "ingested",
             "invoice.eml": "ingested",
+            "leases.zip": "ingested",
             "guide.md": "skipped",
         }
         for words, name in (
@@ -455,6 +470,7 @@ def test_scans_left_unread_without_ocr_are_read_once_it_is_on(tmp_path: Path) ->
             ("CANARY-KITE", "expenses.zip"),
             ("CANARY-WREN received in full", "report.docx"),
             ("Invoice 77 CANARY-HERON signed", "invoice.eml"),
+            ("Lease annex CANARY-LARK", "leases.zip"),
         ):
             hit = p.query(words, session_id="s", k=1)[0][0]
             assert hit.metadata["filename"] == name and hit.metadata["ocr"] is True

@@ -471,3 +471,58 @@ def test_a_zipped_repository_s_secrets_are_never_read(tmp_path: Path) -> None:
     assert parsed.warnings == [
         "3 of 5 files have no text: app/.env, app/deploy/db.env, app/.aws/credentials"
     ]
+
+
+def test_a_files_own_warnings_are_its_archives_and_its_unread_scans_said(
+    tmp_path: Path,
+) -> None:
+    """A scanned PDF in a zip had its unread pages unsaid, so the zip was never read
+    again once OCR was on (the pipeline goes by the warning); a mailbox's failed
+    attachments went unsaid too."""
+    from email.message import EmailMessage
+
+    import pymupdf
+
+    from rag_ingest.parsers.archive import write_member_cache
+
+    contract = pymupdf.open("pdf", docs.pdf_bytes(["Typed cover page CANARY-COVER."]))
+    contract.insert_pdf(pymupdf.open("pdf", docs.scanned_pdf(["Signed annex"], dpi=60)))
+    box = b""
+    for i in range(7):  # a warning each: the first 5 carried
+        mail = EmailMessage()
+        mail["Subject"] = f"Invoice {i}"
+        mail.set_content(f"CANARY-MAIL-{i} body")
+        mail.add_attachment(b"%PDF-1.4 cut", maintype="application", subtype="pdf",
+                            filename=f"bad{i}.pdf")  # fmt: skip
+        box += b"From a@b Mon Jan  1 00:00:00 2024\n" + bytes(mail) + b"\n"
+    files = {
+        "scan.pdf": contract.tobytes(),  # a page typed, a page scanned
+        "mail/box.mbox": box,
+        "config.example": b"CANARY-CONFIG text",  # a type guessed: no warning of it
+        "log.txt": b"CANARY-LOG started\n" + bytes(64) + b"CANARY-LOG resumed\n",
+    }
+    data = docs.zip_bytes(files)
+    parsed = _parse(tmp_path, "bundle.zip", data)
+    assert parsed.warnings[0] == f"scans or pictures in 1 file(s) (scan.pdf) {UNREAD_SCANS}"
+    mailed = [w for w in parsed.warnings if w.startswith("mail/box.mbox: attachment bad")]
+    assert len(mailed) == 5 and "CorruptDocumentError" in mailed[0]
+    assert "log.txt: 64 NUL bytes of padding left out" in parsed.warnings
+    assert not any("config.example" in w for w in parsed.warnings)
+    # Taken from the member cache, the files say the same; an entry written before
+    # files kept their warnings (none) is still taken.
+    cache = tmp_path / "cache.json"
+    options = ParseOptions(temp_dir=str(tmp_path / "scratch"), member_cache=str(cache))
+    first = _parse(tmp_path, "bundle.zip", data, member_cache=str(cache))
+    write_member_cache(str(cache), options, first.cache)
+    again = _parse(tmp_path, "bundle.zip", data, member_cache=str(cache))
+    assert again.unchanged_members == 4 and again.warnings == parsed.warnings
+    shaped = json.loads(cache.read_text())
+    del shaped["members"]["log.txt"]["warnings"]
+    shaped["members"]["scan.pdf"]["warnings"] = "not a list"
+    cache.write_text(json.dumps(shaped))
+    older = _parse(tmp_path, "bundle.zip", data, member_cache=str(cache))
+    assert older.unchanged_members == 3 and older.warnings[0] == parsed.warnings[0]
+    # A zip of many files, each with a warning: 50 said, the rest counted.
+    many = docs.zip_bytes({f"f{i:02}.txt": b"CANARY\n" + bytes(40) + b"x\n" for i in range(60)})
+    said = _parse(tmp_path, "many.zip", many).warnings
+    assert len(said) == 50 and said[-1] == "and 11 more warnings"
