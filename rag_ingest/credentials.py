@@ -35,12 +35,13 @@ _SETTING = (
     r"(?(q)(?=(?P=q))|(?=[\s,;)\]}&]|$))"
 )
 
-# (what, pattern): group 1 is kept, group 2 (or "v") masked. Each pattern opens with a literal, so
-# the regular expression engine finds its candidates by a fast substring search: a
-# leading \b or alternation made a pattern scan a 48 MB text in ~1 s instead of 0.05 s.
-# No pattern may fail after an unbounded scan from each of many starts: "eyJ" 20,000
-# times over took 0.96 s (quadratic), a key's BEGIN line 2,000 times without its END 3.3
-# s. A start inside a word is refused at once, and a key's body runs to the next "-----".
+# (what, pattern): group 1 is kept, group 2 (a setting's: "v") masked. Each pattern opens
+# with a literal, so the regular expression engine finds its candidates by a fast
+# substring search: a leading \b or alternation made a pattern scan a 48 MB text in ~1 s
+# instead of 0.05 s. No pattern may fail after an unbounded scan from each of many
+# starts: "eyJ" 20,000 times over took 0.96 s (quadratic), a key's BEGIN line 2,000 times
+# without its END 3.3 s. A start inside a word is refused at once, and a key's body runs
+# to the next "-----".
 _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (what, re.compile(pattern, re.S))
     for what, pattern in (
@@ -188,11 +189,8 @@ def mask_credentials(text: str) -> tuple[str, Counter[str]]:
     for what, pattern in _KINDS:
         # Not pattern.sub: it copies the whole text for any match, kept or not (a 48 MB
         # text's 724 "token" words that were no setting had cost 0.1 s).
-        spans = [
-            (match.start("v" if "v" in pattern.groupindex else 2), match.end(0))
-            for match in pattern.finditer(text)
-            if not _kept(what, match)
-        ]
+        masked = "v" if "v" in pattern.groupindex else 2
+        spans = [match.span(masked) for match in pattern.finditer(text) if not _kept(what, match)]
         if not spans:
             continue
         found[what] += len(spans)
