@@ -85,8 +85,9 @@ _UNSPACED = re.compile(
 def _unmarked_unicode(data: bytes) -> str | None:
     """The UTF-16 or UTF-32 of text written without a BOM (SQL Server's ``bcp -w``,
     .NET's and PowerShell's encoders without a preamble), told by a NUL in the high
-    byte(s) of its ASCII, or UTF-16 of Chinese, Japanese or Korean by its characters;
-    None for anything else (a file of under 32 characters stays refused as binary)."""
+    byte(s) of its ASCII, or UTF-16 of a script written without spaces (Chinese,
+    Japanese, Thai, ...) by its characters; None for anything else (a file of under 32
+    characters stays refused as binary)."""
     for encoding, width, full, empty in _UNMARKED:
         sample = data[: min(len(data), 65536) // width * width]
         units = len(sample) // width
@@ -99,10 +100,10 @@ def _unmarked_unicode(data: bytes) -> str | None:
         try:
             text = sample.decode(encoding)
         except UnicodeDecodeError as exc:
-            if not latin:
-                continue  # (East Asian text read the wrong way round meets a surrogate.)
             if exc.start < len(sample) - 4:
-                return None
+                if latin:
+                    return None
+                continue  # (East Asian text read the wrong way round meets a surrogate.)
             text = sample[: exc.start].decode(encoding)  # a pair cut at the sample's end
         # Audio of 8-bit samples in 16-bit frames passed the NULs (a WAV): its "text"
         # was ~8% controls (DEL, C1), where text has next to none.

@@ -349,6 +349,10 @@ def test_unicode_without_a_bom_is_read_and_binary_with_nuls_is_not(tmp_path: Pat
             data = (prose * 30).encode(encoding)
             parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
             assert (parsed.text, parsed.parser) == (prose * 30, f"text[{encoding}]")
+    # Its 64 KiB looked at ending inside an emoji's pair of surrogates.
+    zh = ("这是关于季度报告的文档。\n" * 2800).encode("utf-16-le")
+    data = zh[:65534] + "\U0001f600".encode("utf-16-le") + zh[65534:]
+    assert "\U0001f600" in parse_file(_file(tmp_path, "cut.txt", data), "cut.txt", OPTIONS).text
     # Not so 16-bit data: random (it meets surrogates), or letters of a spaced script
     # run together with no space.
     noise = random.Random(7).randbytes(6000)
