@@ -67,6 +67,8 @@ class RagIngestLoader(BaseLoader):
     (``settings.chunk.fit_embedder``), as the ``DocumentProcessor`` does.
     ``renew_url``: gives a fresh presigned URL for an expired one (see
     :class:`~rag_ingest.s3.AsyncS3Client`).
+    A load's parser workers wait ``settings.parse.keep_workers`` seconds (60) for the next
+    load with the same parse settings (a notebook's next cell), which then starts none.
     """
 
     def __init__(
