@@ -14,7 +14,6 @@ import mimetypes
 import posixpath
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote
 from xml.etree import ElementTree
@@ -25,7 +24,7 @@ from rag_ingest.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
 __all__ = ["parse_epub", "parse_opendocument", "read_xml"]
@@ -339,7 +338,7 @@ def parse_opendocument(
                 return pictures.into(_opendocument(body, name, kind, title, writer, pictures))
             except RecursionError:
                 raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a member's data broken too
+    except ZIP_ERRORS as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
@@ -470,7 +469,7 @@ def parse_epub(
                     body = with_markers(body, picture)
                 # Where the chapter ends, to split docling's Markdown by chapter.
                 bodies.append(body + f"<p>&#{_CHAPTER};{number}&#{_CHAPTER + 1};</p>".encode())
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a member's data broken too
+    except ZIP_ERRORS as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
     head = f"<title>{html.escape(title)}</title>" if title else ""
     start = f'<html><head><meta charset="utf-8">{head}</head><body>'.encode()

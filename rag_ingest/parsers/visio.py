@@ -9,11 +9,10 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
-import zlib
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.opendoc import read_xml
 
 __all__ = ["parse_visio"]
@@ -34,7 +33,7 @@ def parse_visio(path: str, name: str) -> ParsedDocument:
                 texts = _page_texts(read_xml(archive, member, name))
                 if texts:
                     segments.append(Segment("\n\n".join([f"# {title}", *texts]), page=number))
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a member's data broken too
+    except ZIP_ERRORS as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
     if not segments:
         raise EmptyDocumentError(f"{name}: no text in its shapes: nothing to index")

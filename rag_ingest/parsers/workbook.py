@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import re
 import zipfile
-import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ from rag_ingest.errors import (
     EncryptedDocumentError,
     MissingExtraError,
 )
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import ZIP_ERRORS, ParsedDocument, Segment
 
 __all__ = ["measure_sheets", "parse_rows"]
 
@@ -79,7 +78,7 @@ def measure_sheets(path: str, name: str) -> int:
                         "(Ctrl+End in Excel goes to it.) Delete it and save again"
                     )
             return size
-    except (zipfile.BadZipFile, RuntimeError, EOFError, zlib.error) as exc:  # a broken sheet too
+    except (RuntimeError, *ZIP_ERRORS) as exc:  # a broken sheet too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 
 
