@@ -271,7 +271,7 @@ chunk = {
     # secret, token or API key) in its chunks, '*' a character (offsets kept), with
     # a warning: an agent searching the store must not hand them out. Files of secrets
     # (.env, .aws/credentials, keys) are never read at all. Chunks stored before this
-    # existed are masked when their source changes.
+    # existed are masked when their source changes, or at `ingest --reingest`.
     "mask_credentials": True,
     # Embed each chunk under 'file > section' (the stored text stays its own). Off: on
     # 81 package READMEs it raised MRR 1.03-1.20x (most for questions naming a package

@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove this session's sources that the prefixes/directories no longer list",
     )
     ingest.add_argument(
+        "--reingest",
+        action="store_true",
+        help="read every source again, unchanged ones too (after an upgrade that parses or "
+        "masks better): their chunks replaced, the vectors of unchanged text reused",
+    )
+    ingest.add_argument(
         "--dry-run",
         action="store_true",
         help="list and check only: what would be ingested and why, the bytes to download, "
@@ -442,6 +448,7 @@ async def _ingest(args: argparse.Namespace) -> int:
                 exclude=args.exclude,
                 prune=args.prune,
                 dry_run=args.dry_run,
+                reingest=args.reingest,
             )
     finally:
         if scratch is not None:

@@ -176,13 +176,15 @@ class _Job:
     incomplete: bool = False  # a summary or image description failed: try again next run
     unread_scans: bool = False  # scans or pictures left unread: read again once OCR is on
     dry_run: bool = False  # located and checked only: nothing downloaded or written
+    reingest: bool = False  # read again though unchanged (new parsers, new masking)
 
     def unchanged(self, reads_scans: bool) -> bool:
         """The ledger holds this very version, ingested under the same settings (and, if
         it left scans or pictures unread, OCR still does not read them: ``reads_scans``)."""
         row = self.previous
         return (
-            row is not None
+            not self.reingest
+            and row is not None
             and row.status == "ingested"
             and self.version is not None
             and row.version == self.version
@@ -682,10 +684,12 @@ class DocumentProcessor:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         allowed_sources: Sequence[str] | None = None,
+        reingest: bool = False,
     ) -> IngestResult:
         """Ingest one source (a path, ``s3://`` or https URL, or an :class:`Upload`) for a
         session. Never raises for a per-document failure. ``allowed_sources`` narrows
-        ``pipeline.allowed_sources`` for this call (one tenant's prefix)."""
+        ``pipeline.allowed_sources`` for this call (one tenant's prefix). ``reingest``:
+        read it again even if unchanged (see :meth:`process_many`)."""
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
         allowed = narrowed(self.settings.pipeline.allowed_sources, allowed_sources)
@@ -693,7 +697,13 @@ class DocumentProcessor:
         assert self.store is not None
         self.store.check_embedder()
         return await self._process(
-            source, session, user_id, extra, self._work_for(session), allowed=allowed
+            source,
+            session,
+            user_id,
+            extra,
+            self._work_for(session),
+            allowed=allowed,
+            reingest=reingest,
         )
 
     def _work_for(self, session: str) -> _SessionWork:
@@ -712,6 +722,7 @@ class DocumentProcessor:
         *,
         allowed: list[str] | None,
         dry_run: bool = False,
+        reingest: bool = False,
     ) -> IngestResult:
         started = time.perf_counter()
         try:
@@ -736,7 +747,7 @@ class DocumentProcessor:
         result = IngestResult(source=src.key, status="failed", success=False, session_id=session)
         result.filename = src.name
         result.embedder = self.embedder_name
-        job = _Job(src, session, user_id, extra, result, dry_run=dry_run)
+        job = _Job(src, session, user_id, extra, result, dry_run=dry_run, reingest=reingest)
         if work.deleted:
             return self._voided(job, started)
         # Its own task, so delete_session can stop it without cancelling the caller.
@@ -937,6 +948,8 @@ class DocumentProcessor:
             why = "OCR now reads the scans or pictures it had left unread"
         elif row.fingerprint != job.fingerprint:
             why = "ingested under other settings, metadata or user id"
+        elif job.reingest:
+            why = "a re-ingest was asked for (reingest)"
         else:
             why = "the store lacks its chunks"
         result.status, result.success = "planned", True
@@ -1437,6 +1450,7 @@ class DocumentProcessor:
         prune: bool = False,
         allowed_sources: Sequence[str] | None = None,
         dry_run: bool = False,
+        reingest: bool = False,
     ) -> IngestReport:
         """Ingest many sources (or an ``s3://`` prefix, or a directory) concurrently.
 
@@ -1457,6 +1471,11 @@ class DocumentProcessor:
         ``planned``, saying why, its size in ``bytes``; the unchanged are ``skipped``;
         ``report.pruned`` names what ``prune`` would remove. Nothing is downloaded,
         parsed, embedded, written or pruned, and the ledger is not touched.
+
+        ``reingest=True``: read every source again, unchanged ones too (after an upgrade
+        that parses or masks better): each one's chunks are replaced, as a changed
+        source's are, and the vectors of chunks whose text is the same are reused, not
+        embedded again (``models.reuse_vectors``).
         """
         session = require_session(session_id)
         named: str | os.PathLike[str] | Iterable[Any] = (
@@ -1482,7 +1501,14 @@ class DocumentProcessor:
         async def one(item: Any) -> None:
             try:
                 result = await self._process(
-                    item, session, user_id, extra, work, allowed=allowed, dry_run=dry_run
+                    item,
+                    session,
+                    user_id,
+                    extra,
+                    work,
+                    allowed=allowed,
+                    dry_run=dry_run,
+                    reingest=reingest,
                 )
                 report.results.append(result)
                 if on_result is not None:

@@ -647,6 +647,9 @@ def test_one_shot_commands_open_the_store_without_a_server(
     (tmp_path / "docs" / "b.md").write_text("# B\n\nCANARY two.\n")
     assert cli.main(["ingest", "docs", "--session", "s", "--dry-run", "--no-progress"]) == 0
     assert "1 to ingest" in capsys.readouterr().out
+    redo = ["ingest", "docs", "--session", "s", "--dry-run", "--reingest", "--no-progress"]
+    assert cli.main(redo) == 0
+    assert "2 to ingest" in capsys.readouterr().out  # a.md, unchanged, read again too
     assert cli.main(["query", "CANARY", "--session", "s"]) == 0
     assert "CANARY one." in capsys.readouterr().out
     assert cli.main(["verify", "--session", "s"]) == 0

@@ -775,3 +775,51 @@ def test_a_documents_credentials_are_masked_in_the_store_and_the_loader(tmp_path
             "documents"
         ]
     assert any(aws_id in t for t in stored)
+
+
+def test_reingest_reads_unchanged_sources_again_and_replaces_their_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an upgrade that masks more (or parses better), ``reingest`` reads unchanged
+    sources again: each one's chunks replaced, nothing stale left, the vectors of chunks
+    whose text is the same reused, not embedded again."""
+    from rag_ingest import credentials
+    from tests.integration.test_pipeline import CountingEmbeddings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "setup.md").write_text(
+        '# Setup\n\nConnect with `password = "hunter22"` to the CANARY-DB database.\n'
+    )
+    (docs / "notes.md").write_text("# Notes\n\nCANARY-NOTES: nothing secret here.\n")
+    settings = local_settings(str(tmp_path / "store"))
+    embeddings = CountingEmbeddings()
+    # The build before settings' values were masked.
+    older = tuple(k for k in credentials._KINDS if k[0] not in ("password", "secret", "token"))
+    monkeypatch.setattr(credentials, "_KINDS", older)
+    with SyncDocumentProcessor(settings, embeddings=embeddings) as p:
+        store = p.processor.store
+        assert store is not None
+        first = p.process_many(docs, session_id="s")
+        assert first.totals["ingested"] == 2
+        notes_ids = store.ids_for("s", str(docs / "notes.md"))
+        leaked = p.query("CANARY-DB database password", session_id="s", k=1)[0][0]
+        assert "hunter22" in leaked.page_content
+        monkeypatch.undo()
+        again = p.process_many(docs, session_id="s")
+        assert again.totals["skipped"] == 2  # unchanged bytes, settings and fingerprint
+        planned = p.process_many(docs, session_id="s", dry_run=True, reingest=True).results
+        assert {r.message for r in planned} == {
+            "would be ingested: a re-ingest was asked for (reingest)"
+        }
+        embedded = embeddings.texts
+        redone = {Path(r.source).name: r for r in p.process_many(
+            docs, session_id="s", reingest=True).results}  # fmt: skip
+        assert {r.status for r in redone.values()} == {"ingested"}
+        assert "password (1)" in redone["setup.md"].warnings[-1]
+        # setup.md's chunk was embedded again; notes.md's, the same text, was not.
+        assert embeddings.texts == embedded + redone["setup.md"].total_chunks
+        assert store.ids_for("s", str(docs / "notes.md")) == notes_ids
+        masked = p.query("CANARY-DB database password", session_id="s", k=5)
+        assert all("hunter22" not in d.page_content for d, _ in masked)
+        assert len(store.ids_for("s")) == sum(r.total_chunks for r in redone.values())
