@@ -1582,11 +1582,13 @@ class DocumentProcessor:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         allowed_sources: Sequence[str] | None = None,
+        reingest: bool = False,
     ) -> asyncio.Future[IngestResult]:
         """Queue one source and return a future result; :class:`QueueFullError` when full.
 
         Call from a running loop after :meth:`start`. The queue is bounded by
         ``pipeline.queue_size``; a web backend turns QueueFullError into a 503.
+        ``reingest``: read it again even if unchanged (see :meth:`process_many`).
         """
         session = require_session(session_id)
         extra = _caller_metadata(metadata)
@@ -1607,8 +1609,9 @@ class DocumentProcessor:
             ]
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         try:
+            work = self._work_for(session)
             self._queue.put_nowait(
-                (source, session, user_id, extra, self._work_for(session), allowed, future)
+                (source, session, user_id, extra, work, allowed, reingest, future)
             )
         except asyncio.QueueFull:
             raise QueueFullError(
@@ -1619,11 +1622,11 @@ class DocumentProcessor:
     async def _queue_worker(self) -> None:
         assert self._queue is not None
         while True:
-            source, session, user, extra, work, allowed, future = await self._queue.get()
+            source, session, user, extra, work, allowed, again, future = await self._queue.get()
             try:
                 if not future.cancelled():
                     result = await self._process(
-                        source, session, user, extra, work, allowed=allowed
+                        source, session, user, extra, work, allowed=allowed, reingest=again
                     )
                     if not future.cancelled():
                         future.set_result(result)

@@ -823,3 +823,13 @@ def test_reingest_reads_unchanged_sources_again_and_replaces_their_chunks(
         masked = p.query("CANARY-DB database password", session_id="s", k=5)
         assert all("hunter22" not in d.page_content for d, _ in masked)
         assert len(store.ids_for("s")) == sum(r.total_chunks for r in redone.values())
+        # One source at a time, and queued as a web backend does, the same.
+        notes = docs / "notes.md"
+        assert p.process_document(notes, session_id="s").status == "skipped"
+        assert p.process_document(notes, session_id="s", reingest=True).status == "ingested"
+
+        async def queued(reingest: bool) -> str:
+            return (await p.processor.submit(notes, session_id="s", reingest=reingest)).status
+
+        assert [p._loop.run(queued(again)) for again in (False, True)] == ["skipped", "ingested"]
+        assert store.ids_for("s", str(notes)) == notes_ids
