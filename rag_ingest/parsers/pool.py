@@ -668,6 +668,9 @@ class ParserPool:
         self.split_archives = self.settings.mode == "process"
         self._process_pool: Any = None
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # Two loads on two threads (each loader's own loop) may share a kept pool: its
+        # workers must start once, not once each (the second set would never be closed).
+        self._starting = threading.Lock()
 
     @property
     def split_mail(self) -> int:
@@ -680,6 +683,10 @@ class ParserPool:
         return _TEXT_PART_BYTES if self.split_archives else 0
 
     def _pool(self) -> Any:
+        with self._starting:
+            return self._started_pool()
+
+    def _started_pool(self) -> Any:
         if self.settings.mode == "thread":
             if self._thread_pool is None:
                 self._thread_pool = concurrent.futures.ThreadPoolExecutor(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 
+import pytest
+
 from rag_ingest.parsers.base import ParseOptions
-from rag_ingest.parsers.pool import KeptPool
+from rag_ingest.parsers.pool import KeptPool, ParserPool
 from rag_ingest.settings import ParseSettings
 
 
@@ -71,3 +75,35 @@ def test_the_last_lease_says_how_long_the_pool_waits() -> None:
     while kept.pool is not None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert kept.pool is None
+
+
+def test_threads_that_share_a_pool_start_its_workers_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two loads on two threads may share a kept pool: a second set of workers, started
+    # beside the first, would never be closed.
+    made: list[object] = []
+    real = concurrent.futures.ThreadPoolExecutor
+
+    class Slow(real):  # type: ignore[valid-type, misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            time.sleep(0.05)  # between the pool's check and its set
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Slow)
+    pool = ParserPool(_parse(30), ParseOptions())
+    barrier = threading.Barrier(8)
+    got: list[object] = []
+
+    def start() -> None:
+        barrier.wait()
+        got.append(pool._pool())
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and {id(g) for g in got} == {id(made[0])}
+    pool.close()
