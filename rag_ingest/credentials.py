@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Iterable
+from typing import TypeVar
 
-__all__ = ["MASKED", "mask_credentials", "masked_warning"]
+__all__ = ["MASKED", "mask_all", "mask_credentials", "masked_warning"]
 
 # A warning naming what was masked in chunks starts so (a joined document's parts are
 # summed).
@@ -202,6 +204,22 @@ def mask_credentials(text: str) -> tuple[str, Counter[str]]:
         parts.append(text[at:])
         text = "".join(parts)
     return text, found
+
+
+_Text = TypeVar("_Text", str, "str | None")
+
+
+def mask_all(texts: Iterable[_Text]) -> tuple[list[_Text], Counter[str]]:
+    """Each of ``texts`` masked (an empty one, or None, as it is), and how many of each
+    kind in all."""
+    found: Counter[str] = Counter()
+    masked: list[_Text] = []
+    for text in texts:
+        if text:
+            text, kinds = mask_credentials(text)
+            found.update(kinds)
+        masked.append(text)
+    return masked, found
 
 
 def masked_warning(found: Counter[str], where: str = "its chunks") -> str:

@@ -253,13 +253,10 @@ class RagIngestLoader(BaseLoader):
 def _mask_segments(parsed: Any) -> None:
     """A document's own text (``mode="document"`` or ``"pages"``) with its credentials
     masked, as chunks have them (see :mod:`rag_ingest.credentials`)."""
-    from collections import Counter
+    from rag_ingest.credentials import mask_all, masked_warning
 
-    from rag_ingest.credentials import mask_credentials, masked_warning
-
-    found: Counter[str] = Counter()
-    for segment in parsed.segments:
-        segment.text, kinds = mask_credentials(segment.text)
-        found.update(kinds)
+    texts, found = mask_all([segment.text for segment in parsed.segments])
+    for segment, text in zip(parsed.segments, texts, strict=True):
+        segment.text = text
     if found:
         parsed.warnings.append(masked_warning(found))

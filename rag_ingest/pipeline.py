@@ -1375,15 +1375,9 @@ class DocumentProcessor:
         descriptions = await asyncio.gather(*(describe(image) for image in images))
         if self._chunk_settings.mask_credentials:
             # A picture of a terminal or a config is read out by the model, keys and all.
-            from collections import Counter
+            from rag_ingest.credentials import mask_all, masked_warning
 
-            from rag_ingest.credentials import mask_credentials, masked_warning
-
-            found: Counter[str] = Counter()
-            for i, description in enumerate(descriptions):
-                if description:
-                    descriptions[i], kinds = mask_credentials(description)
-                    found.update(kinds)
+            descriptions, found = mask_all(descriptions)
             if found:
                 result.warnings.append(masked_warning(found, "the descriptions of its images"))
         seen = {c.metadata["content_hash"] for c in plan.chunks}
