@@ -684,32 +684,29 @@ class ParserPool:
 
     def _pool(self) -> Any:
         with self._starting:
-            return self._started_pool()
+            if self.settings.mode == "thread":
+                if self._thread_pool is None:
+                    self._thread_pool = concurrent.futures.ThreadPoolExecutor(
+                        self.workers, thread_name_prefix="rag-ingest-parse"
+                    )
+                return self._thread_pool
+            if self._process_pool is None:
+                from pebble import ProcessPool
 
-    def _started_pool(self) -> Any:
-        if self.settings.mode == "thread":
-            if self._thread_pool is None:
-                self._thread_pool = concurrent.futures.ThreadPoolExecutor(
-                    self.workers, thread_name_prefix="rag-ingest-parse"
+                # spawn, never fork: the parent runs threads and an event loop.
+                self._process_pool = ProcessPool(
+                    max_workers=self.workers,
+                    max_tasks=self.settings.max_tasks_per_worker,
+                    initializer=_worker_init,
+                    initargs=(
+                        self.settings.memory_limit,
+                        self.settings.worker_nice,
+                        self.options,
+                        self.encoding,
+                    ),
+                    context=worker_context(self.options.plugins),
                 )
-            return self._thread_pool
-        if self._process_pool is None:
-            from pebble import ProcessPool
-
-            # spawn, never fork: the parent runs threads and an event loop.
-            self._process_pool = ProcessPool(
-                max_workers=self.workers,
-                max_tasks=self.settings.max_tasks_per_worker,
-                initializer=_worker_init,
-                initargs=(
-                    self.settings.memory_limit,
-                    self.settings.worker_nice,
-                    self.options,
-                    self.encoding,
-                ),
-                context=worker_context(self.options.plugins),
-            )
-        return self._process_pool
+            return self._process_pool
 
     def _scratch(self) -> tempfile.TemporaryDirectory[str]:
         """A document's scratch directory, made and removed here: its tasks write under
