@@ -122,13 +122,14 @@ _EXAMPLE_HOST = re.compile(
 # A key's body, unless the text parser left it out already ("[encoded data, ...]").
 _KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16}")
 
-# A setting's value that is no credential: a reference ("${DB_PASS}", "%s", "<token>",
-# "!vault", a path), a placeholder ("YOUR_API_KEY", "your-token", "***"), a word or a name
-# (letters alone, "self.token", "s3_connection", "CARD32"), a number, a URL, a resource
-# name ("arn:..."), or a value naming what it stands for ("PassWordMustBeAtLeast6Chars.").
+# A setting's value that is no credential, beyond what _EXAMPLE keeps of every kind (an
+# example, "${DB_PASS}", "%s", "<token>"): a reference ("!vault", "*alias", a path), a
+# placeholder ("YOUR_API_KEY", "your-token", "***"), a word or a name (letters alone,
+# "self.token", "s3_connection", "CARD32"), a number, a URL, a resource name ("arn:..."),
+# or a value naming what it stands for ("PassWordMustBeAtLeast6Chars.").
 _SETTING_KEPT = re.compile(
-    r"(?i).*(?:example|your|dummy|sample|placeholder|fake|redacted|changeme|x{3}|\*{3}|\.{3}).*"
-    r"|[<{$%[(*!&@#~/.].*|[a-z_-]+(?:\.[a-z_-]+)*[.,;:!?]?|[\d.:+-]+|0x[0-9a-f]+"
+    r"(?i).*(?:your|dummy|sample|placeholder|fake|redacted|changeme|x{3}|\*{3}|\.{3}).*"
+    r"|[*!&@#~/.].*|[a-z_-]+(?:\.[a-z_-]+)*[.,;:!?]?|[\d.:+-]+|0x[0-9a-f]+"
     r"|(?:arn|urn):.*|.*://.*|.*(?:pass|secret|token|key).*"
     r"|(?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[A-Z]+[0-9]*|[A-Z0-9]*_[A-Z0-9_]*)"
 )
