@@ -173,16 +173,16 @@ def _masked(value: str) -> str:
     return re.sub(r"\S", "*", value)  # a PEM body keeps its line breaks
 
 
-def _kept(what: str, match: re.Match[str]) -> bool:
-    """Whether a match is no credential (an example, a placeholder, no key's body)."""
-    groups = match.groupdict()
-    value = groups.get("v") or match.group(2)
-    host = groups.get("host")
+def _kept(what: str, match: re.Match[str], group: int | str) -> bool:
+    """Whether a match is no credential (an example, a placeholder, no key's body):
+    ``group`` is its value's."""
+    value = match.group(group)
+    host = match.groupdict().get("host")
     return bool(
         _EXAMPLE.fullmatch(value)
         or (what == "private key" and not _KEY_BODY.search(value))
         or (host is not None and _EXAMPLE_HOST.fullmatch(host))
-        or ("v" in groups and _not_a_setting(what, match, value))
+        or (group == "v" and _not_a_setting(what, match, value))
     )
 
 
@@ -192,8 +192,10 @@ def mask_credentials(text: str) -> tuple[str, Counter[str]]:
     for what, pattern in _KINDS:
         # Not pattern.sub: it copies the whole text for any match, kept or not (a 48 MB
         # text's 724 "token" words that were no setting had cost 0.1 s).
-        masked = "v" if "v" in pattern.groupindex else 2
-        spans = [match.span(masked) for match in pattern.finditer(text) if not _kept(what, match)]
+        value = "v" if "v" in pattern.groupindex else 2  # a setting's, or any other's
+        spans = [
+            match.span(value) for match in pattern.finditer(text) if not _kept(what, match, value)
+        ]
         if not spans:
             continue
         found[what] += len(spans)
