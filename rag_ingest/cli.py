@@ -269,6 +269,7 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
         f"{totals['bytes'] / 1e6:.1f} MB{took}"
         + (f"; {totals['reused_vectors']} stored vectors kept" if totals["reused_vectors"] else "")
+        + (f"; {totals['reused_answers']} model answers kept" if totals["reused_answers"] else "")
         + (f" (embedder: {', '.join(embedders)})" if embedders else "")
     )
 
@@ -378,6 +379,7 @@ def report_json(report: Any) -> dict[str, Any]:
                 "bytes": r.bytes,
                 "etag": r.etag,
                 "reused_vectors": r.reused_vectors,
+                "reused_answers": r.reused_answers,
                 "transient": r.transient,
                 "attempts": r.attempts,
                 "seconds": round(r.seconds.get("total", 0.0), 4),

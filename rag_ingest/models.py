@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -43,9 +44,11 @@ __all__ = [
     "ImageDescriber",
     "MiniLMEmbeddings",
     "Summarizer",
+    "answer_key",
     "embedder_name",
     "load_embeddings",
     "load_object",
+    "model_identity",
 ]
 
 if TYPE_CHECKING:
@@ -248,17 +251,72 @@ def embedder_name(embeddings: Embeddings) -> str:
     return f"{type(embeddings).__module__}.{type(embeddings).__qualname__}"
 
 
+def _set_to(obj: Any, attributes: Sequence[str]) -> str | None:
+    """The model name a configurable class is set to: its first of ``attributes`` that
+    is a string."""
+    for attribute in attributes:
+        value = getattr(obj, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def embedder_identity(embeddings: Embeddings) -> str:
     """:func:`embedder_name`, and the model a configurable class is set to (``model``,
     ``model_name``, ...): what a collection's vectors must all come from."""
     name = embedder_name(embeddings)
     if name in _BUILTIN:
         return name
-    for attribute in ("model", "model_name", "model_id", "deployment"):
-        value = getattr(embeddings, attribute, None)
-        if isinstance(value, str) and value:
-            return f"{name}:{value}"
-    return name
+    model = _set_to(embeddings, ("model", "model_name", "model_id", "deployment"))
+    return f"{name}:{model}" if model else name
+
+
+# Chat models name their model in one of these: OpenAI's model_name, Anthropic's and
+# Ollama's model, Bedrock's model_id, Azure's deployment_name, Hugging Face's repo_id.
+_CHAT_MODEL_NAMES = ("model", "model_name", "model_id", "deployment_name", "deployment", "repo_id")
+# Where a chain, a binding (``bind``, ``with_retry``, ``with_config``) or fallbacks hold
+# the runnables they call.
+_INSIDE = ("bound", "runnable", "first", "middle", "last", "fallbacks")
+
+
+def model_identity(model: Any) -> str:
+    """What answers a prompt: the class of ``model`` and of each runnable inside it (a
+    chain's steps, a binding's, fallbacks), each with the model it is set to or, for a
+    ``RunnableLambda``, its function. Kept answers serve the same identity only."""
+    from langchain_core.runnables import Runnable
+
+    parts: list[str] = []
+    todo, seen = [model], set()
+    while todo and len(parts) < 32:
+        obj = todo.pop(0)
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        cls = type(obj)
+        part = f"{cls.__module__}.{cls.__qualname__}"
+        named = _set_to(obj, _CHAT_MODEL_NAMES)
+        func = getattr(obj, "func", None) or getattr(obj, "afunc", None)
+        if named:
+            part += f":{named}"
+        elif callable(func):
+            part += f":{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
+        parts.append(part)
+        if isinstance(obj, Runnable):
+            for attribute in _INSIDE:
+                inner = getattr(obj, attribute, None)
+                found = inner if isinstance(inner, list | tuple) else [inner]
+                todo += [x for x in found if isinstance(x, Runnable)]
+    return "|".join(parts)
+
+
+def answer_key(kind: str, identity: str, *parts: str | bytes) -> str:
+    """A model answer's key: what was asked (``kind``, the prompt and its input, in
+    ``parts``) of which model (``identity``)."""
+    digest = hashlib.sha256()
+    for part in (kind, identity, *parts):
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -417,7 +475,14 @@ class ImageDescriber:
 
     def __init__(self, model: Any, settings: ModelSettings) -> None:
         self.model = model
+        self.identity = model_identity(model)
         self._timed = _Timed(settings.summary_timeout, settings.max_attempts, "image description")
+
+    def key(self, data: bytes, mime: str, masked: bool) -> str:
+        """What a description of this picture is kept under (see :func:`answer_key`);
+        ``masked``: whether credentials it reads out are masked."""
+        picture = hashlib.sha256(data).hexdigest()
+        return answer_key("image", self.identity, self.PROMPT, mime, picture, str(masked))
 
     async def describe(self, data: bytes, mime: str) -> str:
         import base64
@@ -476,12 +541,18 @@ class Summarizer:
         self, model: Any, settings: ModelSettings, *, count_tokens: Any, concurrency: int = 2
     ) -> None:
         self.model = model
+        self.identity = model_identity(model)
         self.context = settings.summary_context_tokens
         self.max_windows = settings.summary_max_windows
         self._count = count_tokens
         self._timed = _Timed(settings.summary_timeout, settings.max_attempts, "summary")
         # Every call, map calls included, takes a turn here: at most this many at once.
         self._gate = asyncio.Semaphore(concurrency)
+
+    def key(self, text: str) -> str:
+        """What a summary of ``text`` is kept under (see :func:`answer_key`)."""
+        windows = f"{self.context}/{self.max_windows}"
+        return answer_key("summary", self.identity, self.PROMPT, windows, text)
 
     async def _ask(self, text: str) -> str:
         async def call() -> Any:

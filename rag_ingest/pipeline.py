@@ -27,7 +27,8 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -113,6 +114,7 @@ class IngestResult:
     parser: str | None = None
     embedder: str | None = None
     reused_vectors: int = 0  # chunks whose stored vectors were kept, not embedded again
+    reused_answers: int = 0  # summaries and image descriptions kept, not asked for again
     # A failure that may pass (throttled, timed out, a store or disk that was full or
     # down, an object that changed while read): the same source may ingest later.
     transient: bool = False
@@ -153,6 +155,7 @@ class IngestReport:
             "tokens": sum(r.token_count for r in self.results),
             "bytes": sum(r.bytes for r in self.results),
             "reused_vectors": sum(r.reused_vectors for r in self.results),
+            "reused_answers": sum(r.reused_answers for r in self.results),
             "pruned": len(self.pruned),
         }
 
@@ -173,6 +176,7 @@ class _Job:
     previous: LedgerRow | None = None  # the ledger's row for this source, if any
     reusable: list[str] = field(default_factory=list)  # stored chunks that may serve its own
     kept: dict[str, Vectors] = field(default_factory=dict)  # a failed attempt's vectors
+    answers: list[str] = field(default_factory=list)  # keys of the model answers it used
     incomplete: bool = False  # a summary or image description failed: try again next run
     unread_scans: bool = False  # scans or pictures left unread: read again once OCR is on
     dry_run: bool = False  # located and checked only: nothing downloaded or written
@@ -1087,7 +1091,7 @@ class DocumentProcessor:
             result.token_count = plan.token_count
             if parsed.images and self._describer is not None:
                 t = time.perf_counter()
-                failed = await self._describe_images(key, parsed.images, plan, base, result)
+                failed = await self._describe_images(job, parsed.images, plan, base)
                 job.incomplete = job.incomplete or failed > 0
                 seconds["images"] = time.perf_counter() - t
             if not plan.chunks:
@@ -1118,9 +1122,7 @@ class DocumentProcessor:
                 t = time.perf_counter()
                 self._emit(result, "summarizing")
                 try:
-                    result.summary = await self._summarizer.summarize(
-                        "\n\n".join(texts), notes=result.warnings
-                    )
+                    result.summary = await self._summarize(job, "\n\n".join(texts))
                 except RagIngestError as exc:
                     job.incomplete = True
                     result.warnings.append(f"summary failed (tried again on the next run): {exc}")
@@ -1321,6 +1323,7 @@ class DocumentProcessor:
             texts=texts,
             metadatas=metadatas,
             vectors=vectors,
+            answers=job.answers,
         )
         if arrived is not None:
             arrived()
@@ -1354,34 +1357,96 @@ class DocumentProcessor:
             finally:
                 seconds[name] = time.perf_counter() - started
 
+    async def _answer(
+        self, job: _Job, key: str, ask: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """A model's answer to what ``key`` names: one the ledger kept (this source's
+        last ingest's, or any other's asked the same of the same model), else ``ask``'s,
+        kept at once so that an answer paid for outlives a failure later in the
+        document. Raises what ``ask`` raises."""
+        assert self.ledger is not None
+        if not self.settings.models.reuse_answers:
+            return await ask()
+        answer: dict[str, Any] | None = None
+        kept = await self._in_store(self.ledger.answer, key)
+        if kept is not None:
+            with contextlib.suppress(ValueError):
+                answer = json.loads(kept)
+        if isinstance(answer, dict) and isinstance(answer.get("text"), str):
+            job.result.reused_answers += 1
+        else:
+            answer = await ask()
+        job.answers.append(key)
+        try:
+            await self._in_store(
+                self.ledger.keep_answer, job.session, job.result.source, key, json.dumps(answer)
+            )
+        except RagIngestError as exc:
+            logger.warning("could not keep a model's answer: %s", exc)
+        return answer
+
+    async def _summarize(self, job: _Job, text: str) -> str:
+        """The document's summary (kept, or asked for); what the summarizer notes about
+        it (windows left out) goes to the result's warnings."""
+
+        async def ask() -> dict[str, Any]:
+            notes: list[str] = []
+            summary = await self._summarizer.summarize(text, notes=notes)
+            return {"text": summary, "notes": notes}
+
+        answer = await self._answer(job, self._summarizer.key(text), ask)
+        job.result.warnings += [str(note) for note in answer.get("notes", [])]
+        return str(answer["text"])
+
     async def _describe_images(
-        self, key: str, images: list[Any], plan: Any, base: dict[str, Any], result: IngestResult
+        self, job: _Job, images: list[Any], plan: Any, base: dict[str, Any]
     ) -> int:
         """One chunk per described image, with its page; a failed description is a
-        warning. Returns how many failed."""
+        warning. A picture shown more than once (a logo on every slide) is described
+        once. Returns how many images failed."""
         from rag_ingest.chunking import Chunk, content_hash
+        from rag_ingest.credentials import mask_credentials, masked_warning
         from rag_ingest.tokens import count_tokens
 
-        async def describe(image: Any) -> str | None:
+        result = job.result
+        mask = self._chunk_settings.mask_credentials
+        keys = [self._describer.key(image.data, image.mime, mask) for image in images]
+        first = {k: images[keys.index(k)] for k in dict.fromkeys(keys)}
+
+        async def ask(image: Any) -> dict[str, Any]:
             async with self._gates["images"]:
-                try:
-                    text: str = await self._describer.describe(image.data, image.mime)
-                    return text
-                except RagIngestError as exc:
-                    result.warnings.append(f"image on page {image.page}: {exc}")
-                    return None
+                text: str = await self._describer.describe(image.data, image.mime)
+            found: dict[str, int] = {}
+            if mask and text:
+                # A picture of a terminal or a config is read out by the model, keys and
+                # all: masked before it is kept.
+                text, counts = mask_credentials(text)
+                found = dict(counts)
+            return {"text": text, "masked": found}
+
+        async def describe(key: str, image: Any) -> dict[str, Any] | None:
+            try:
+                return await self._answer(job, key, lambda: ask(image))
+            except RagIngestError as exc:
+                more = keys.count(key) - 1
+                also = f" (and {more} more of the same picture)" if more else ""
+                where = f"page {image.page}" if image.page else "the document"
+                result.warnings.append(f"image on {where}{also}: {exc}")
+                return None
 
         self._emit(result, "describing images")
-        descriptions = await asyncio.gather(*(describe(image) for image in images))
-        if self._chunk_settings.mask_credentials:
-            # A picture of a terminal or a config is read out by the model, keys and all.
-            from rag_ingest.credentials import mask_all, masked_warning
-
-            descriptions, found = mask_all(descriptions)
-            if found:
-                result.warnings.append(masked_warning(found, "the descriptions of its images"))
+        done = await asyncio.gather(*(describe(k, image) for k, image in first.items()))
+        answers = dict(zip(first, done, strict=True))
+        found: Counter[str] = Counter()
         seen = {c.metadata["content_hash"] for c in plan.chunks}
-        for image, description in zip(images, descriptions, strict=True):
+        failed = 0
+        for image, key in zip(images, keys, strict=True):
+            answer = answers[key]
+            if answer is None:
+                failed += 1
+                continue
+            found.update(answer.get("masked") or {})
+            description = answer["text"]
             if not description:
                 continue
             where = f"page {image.page}" if image.page else "the document"
@@ -1402,9 +1467,11 @@ class DocumentProcessor:
             if image.page:
                 metadata["page_start"] = metadata["page_end"] = image.page
             plan.chunks.append(Chunk(text, metadata))
+        if found:
+            result.warnings.append(masked_warning(found, "the descriptions of its images"))
         for chunk in plan.chunks:
             chunk.metadata["chunk_count"] = len(plan.chunks)
-        return sum(1 for d in descriptions if d is None)
+        return failed
 
     def _base_metadata(self, job: _Job) -> dict[str, Any]:
         src = job.src

@@ -435,6 +435,14 @@ class ModelSettings(_Part):
         "embedded, and an embedding that fails midway keeps the batches done for the "
         "next attempt. False: every chunk is embedded.",
     )
+    reuse_answers: bool = Field(
+        default=True,
+        description="A summary or image description is kept in the ledger with its "
+        "source, and one asked for again (the same model, prompt and text or picture: a "
+        "re-ingest, a changed document's unchanged pictures, a logo in every deck, a "
+        "twin in another session) is taken from there instead of the model. False: "
+        "every one is asked for.",
+    )
     timeout: float = Field(default=60.0, gt=0, description="Seconds per embedding call.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts per model call.")
     summary_timeout: float = Field(default=120.0, gt=0, description="Seconds per summary call.")

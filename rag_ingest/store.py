@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -915,6 +915,15 @@ class Ledger:
                 session_id TEXT NOT NULL, source TEXT NOT NULL, content_hash TEXT NOT NULL,
                 vector BLOB NOT NULL, PRIMARY KEY (session_id, source, content_hash))"""
         )
+        # Summaries and image descriptions, by what was asked of which model (see
+        # models.answer_key), each kept with the sources that use it: any session's
+        # serves the same question, and a source's go with it.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS answers (
+                session_id TEXT NOT NULL, source TEXT NOT NULL, key TEXT NOT NULL,
+                answer TEXT NOT NULL, PRIMARY KEY (session_id, source, key))"""
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS answers_by_key ON answers (key)")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1000,6 +1009,23 @@ class Ledger:
             ).fetchall()
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
+    def answer(self, key: str) -> str | None:
+        """A model answer kept under ``key`` by any source, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT answer FROM answers WHERE key = ? LIMIT 1", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def keep_answer(self, session_id: str, source: str, key: str, answer: str) -> None:
+        """Keep a model answer with the source that used it (at once: an answer paid
+        for outlives a failure later in the document)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
+                (session_id, source, key, answer),
+            )
+
     def add_pending(self, session_id: str, source: str, chunk_ids: list[str]) -> None:
         """Note IDs about to be written to the store (before the write)."""
         with self.transaction():
@@ -1022,7 +1048,11 @@ class Ledger:
         fingerprint: str | None,
         error_type: str | None = None,
         message: str | None = None,
+        answers: Collection[str] = (),
     ) -> None:
+        """A source's outcome. Once ingested, its kept vectors and pending IDs are
+        dropped, and so are its kept answers but ``answers`` (the keys this ingest
+        used)."""
         now = datetime.now(timezone.utc).isoformat()
         with self.transaction():
             if status == "ingested":
@@ -1031,6 +1061,11 @@ class Ledger:
                         f"DELETE FROM {table} WHERE session_id = ? AND source = ?",
                         (session_id, source),
                     )
+                self._db.execute(
+                    "DELETE FROM answers WHERE session_id = ? AND source = ? "
+                    "AND key NOT IN (SELECT value FROM json_each(?))",
+                    (session_id, source, json.dumps(list(answers))),
+                )
             self._db.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (session_id, source) DO UPDATE SET version = excluded.version, "
@@ -1117,9 +1152,9 @@ class Ledger:
         return [i for (ids,) in rows for i in json.loads(ids)]
 
     def delete_source(self, session_id: str, source: str) -> None:
-        """Forget one source of a session: its row and its pending IDs."""
+        """Forget one source of a session: its row, pending IDs, kept vectors and answers."""
         with self.transaction():
-            for table in ("pending", "kept_vectors", "sources"):
+            for table in ("pending", "kept_vectors", "answers", "sources"):
                 self._db.execute(
                     f"DELETE FROM {table} WHERE session_id = ? AND source = ?",
                     (session_id, source),
@@ -1127,7 +1162,7 @@ class Ledger:
 
     def delete_session(self, session_id: str) -> int:
         with self.transaction():
-            for table in ("pending", "kept_vectors"):
+            for table in ("pending", "kept_vectors", "answers"):
                 self._db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount

@@ -22,7 +22,7 @@ import functools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from rag_ingest.models import Vectors, concat_vectors
@@ -46,6 +46,7 @@ class ChunkWrite:
     texts: list[str]
     metadatas: list[dict[str, Any]]
     vectors: Vectors | None
+    answers: list[str] = field(default_factory=list)  # keys of the model answers it used
 
 
 @dataclass
@@ -247,4 +248,5 @@ class BatchWriter:
                     status="ingested",
                     chunk_ids=w.ids,
                     fingerprint=w.fingerprint,
+                    answers=w.answers,
                 )

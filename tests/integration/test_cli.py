@@ -89,6 +89,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         "tokens",
         "bytes",
         "reused_vectors",
+        "reused_answers",
         "pruned",
     }
     for doc in report["documents"]:
@@ -105,6 +106,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
             "bytes",
             "etag",
             "reused_vectors",
+            "reused_answers",
             "transient",
             "attempts",
             "seconds",
@@ -412,7 +414,11 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     for i in range(60):
         report.results.append(
             IngestResult(
-                source=f"s3://b/new/{i:02}.md", status="ingested", success=True, reused_vectors=2
+                source=f"s3://b/new/{i:02}.md",
+                status="ingested",
+                success=True,
+                reused_vectors=2,
+                reused_answers=i % 2,
             )
         )
     report.results.append(
@@ -438,7 +444,7 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert "... and 12 more (--report FILE lists every source)" in lines
     assert "  s3://b/slow.pdf: S3TimeoutError: stalled (may pass: run again later)" in lines
     assert lines[-1].startswith("5062 listed: 60 ingested, 5001 skipped, 1 failed")
-    assert "; 120 stored vectors kept" in lines[-1]
+    assert "; 120 stored vectors kept; 30 model answers kept" in lines[-1]
 
 
 def test_the_summary_and_the_report_say_what_was_read_with_warnings(

@@ -776,6 +776,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "tokens": report.totals["tokens"],
         "bytes": report.totals["bytes"],
         "reused_vectors": 0,
+        "reused_answers": 0,
         "pruned": 0,
     }
 
@@ -1350,6 +1351,148 @@ async def test_a_summary_that_failed_is_tried_again_on_the_next_run(tmp_path: Pa
         assert hit.metadata["summary"] == "The budget grows 4%."
         third = await p.process_document(doc, session_id="s")
         assert third.status == "skipped"  # complete now: unchanged
+
+
+def _local(tmp_path: Path, **models: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "models": {"embedder": "hash", "max_attempts": 1, **models},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+
+
+def _kept_answers(p: DocumentProcessor) -> set[tuple[str, str]]:
+    """(session, file name) of each answer the ledger keeps."""
+    assert p.ledger is not None
+    rows = p.ledger._db.execute("SELECT session_id, source FROM answers").fetchall()
+    return {(session, Path(source).name) for session, source in rows}
+
+
+async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    asked: list[str] = []
+
+    def answer(prompt: Any) -> str:
+        asked.append(str(prompt))
+        return f"Summary {len(asked)}."
+
+    report = tmp_path / "report.md"
+    body = "\n\n".join(f"Paragraph {i}: the fleet logs fuel and hours." for i in range(150))
+    report.write_text(f"# Fleet\n\n{body}\n")
+    # Past one window of 256 tokens: summarized from one, and said so.
+    narrow = {"summary_context_tokens": 256, "summary_max_windows": 1}
+    async with DocumentProcessor(
+        _local(tmp_path, **narrow), summarizer=RunnableLambda(answer)
+    ) as p:
+        first = await p.process_document(report, session_id="a")
+        calls = len(asked)
+        assert first.status == "ingested" and calls == 2 and first.reused_answers == 0
+        note = next(w for w in first.warnings if w.startswith("summary from 1 of"))
+        again = await p.process_document(report, session_id="a", reingest=True)
+        assert again.status == "ingested" and len(asked) == calls
+        assert again.reused_answers == 1 and again.summary == first.summary
+        assert note in again.warnings
+        (hit, _), *_ = await p.query("fleet fuel", session_id="a")
+        assert hit.metadata["summary"] == first.summary
+        # The same text under another name, in another session: no call either.
+        twin = tmp_path / "copy.md"
+        twin.write_bytes(report.read_bytes())
+        other = await p.process_document(twin, session_id="b")
+        assert other.summary == first.summary and len(asked) == calls
+        report.write_text(f"# Fleet\n\n{body}\n\nParagraph 150: two trucks were sold.\n")
+        changed = await p.process_document(report, session_id="a")
+        assert changed.summary == "Summary 4." and len(asked) == calls + 2
+        # The changed text's summary replaced the old one; the twin keeps its own.
+        assert _kept_answers(p) == {("a", "report.md"), ("b", "copy.md")}
+        await p.delete_session("b")
+        assert _kept_answers(p) == {("a", "report.md")}
+        # A kept answer that is not what was written is asked for again.
+        assert p.ledger is not None
+        p.ledger._db.execute("UPDATE answers SET answer = '{\"notes\": []}'")
+        mended = await p.process_document(report, session_id="a", reingest=True)
+        assert mended.reused_answers == 0 and mended.summary == "Summary 6."
+    async with DocumentProcessor(
+        _local(tmp_path, reuse_answers=False, **narrow), summarizer=RunnableLambda(answer)
+    ) as p:
+        fresh = await p.process_document(report, session_id="a", reingest=True)
+        assert fresh.reused_answers == 0 and len(asked) == calls + 6
+
+
+class _Sizes:
+    """A stand-in multimodal model that names a picture by its size in bytes."""
+
+    def __init__(self, says: str = "") -> None:
+        self.calls = 0
+        self.down = False
+        self.says = says
+
+    async def ainvoke(self, messages: list[Any]) -> Any:
+        import base64
+
+        from langchain_core.messages import AIMessage
+
+        self.calls += 1
+        if self.down:
+            raise ValueError("the vision model is down")
+        url = messages[0].content[1]["image_url"]["url"]
+        size = len(base64.b64decode(url.split(",", 1)[1]))
+        return AIMessage(content=f"A CANARY-PICTURE of {size} bytes.{self.says}")
+
+
+async def test_a_picture_is_described_once_and_kept_for_the_next_ingest(tmp_path: Path) -> None:
+    logo, chart = docs.photo(), docs.photo(300, 200)
+    deck = tmp_path / "deck.docx"
+    deck.write_bytes(docs.docx_with_pictures(["Plans CANARY-DECK", logo, "More", logo, chart]))
+    # The model reads a key out of each picture: masked before the answer is kept.
+    vision = _Sizes(says=" It reads AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986.")
+    masked = (
+        "credentials masked in the descriptions of its images: AWS access key ID (3) "
+        "(chunk.mask_credentials)"
+    )
+    async with DocumentProcessor(_local(tmp_path), image_describer=vision) as p:
+        first = await p.process_document(deck, session_id="a")
+        # The logo, twice in the document, is described once.
+        assert first.status == "ingested" and vision.calls == 2 and first.reused_answers == 0
+        assert masked in first.warnings
+        # Its text edited, its pictures not: they are not described again.
+        deck.write_bytes(
+            docs.docx_with_pictures(["Plans CANARY-DECK v2", logo, "More", logo, chart])
+        )
+        second = await p.process_document(deck, session_id="a")
+        assert second.status == "ingested" and vision.calls == 2
+        assert second.reused_answers == 2 and masked in second.warnings
+        assert second.total_chunks == first.total_chunks
+        hits = await p.query("CANARY-PICTURE bytes", session_id="a", k=5)
+        described = {d.page_content for d, _ in hits if "CANARY-PICTURE" in d.page_content}
+        assert len(described) == 2 and all(
+            d.startswith("[Image on the document] A CANARY-PICTURE of ")
+            and d.endswith(" bytes. It reads AWS_ACCESS_KEY_ID=AKIA****************.")
+            for d in described
+        )
+        assert p.ledger is not None
+        kept = p.ledger._db.execute("SELECT answer FROM answers").fetchall()
+        assert len(kept) == 2 and not any("AKIA2E0A8F3B244C9986" in a for (a,) in kept)
+        # A new chart: only it is described, and the old one's answer is dropped.
+        deck.write_bytes(
+            docs.docx_with_pictures(["Plans", logo, "More", logo, docs.photo(200, 100)])
+        )
+        third = await p.process_document(deck, session_id="a")
+        assert vision.calls == 3 and third.reused_answers == 1
+        assert len(p.ledger._db.execute("SELECT key FROM answers").fetchall()) == 2
+        # A picture that fails is said once, with how often the document shows it.
+        vision.down = True
+        deck.write_bytes(
+            docs.docx_with_pictures(["Plans", docs.photo(160, 120), "x", docs.photo(160, 120)])
+        )
+        fourth = await p.process_document(deck, session_id="a")
+        assert fourth.status == "ingested" and vision.calls == 4
+        assert "image on the document (and 1 more of the same picture): " in "\n".join(
+            fourth.warnings
+        )
 
 
 async def test_a_collection_refuses_an_embedder_other_than_its_own(tmp_path: Path) -> None:

@@ -309,3 +309,74 @@ def test_a_failure_is_transient_when_it_may_pass_with_time() -> None:
     ]
     assert [transient(x) for x in passing] == [True] * len(passing)
     assert [transient(x) for x in lasting] == [False] * len(lasting)
+
+
+def _chat(model: str) -> object:
+    """A chat model set to ``model``, as ChatOllama or ChatAnthropic are."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    class Chat(FakeListChatModel):
+        model: str
+
+    return Chat(model=model, responses=["ok"])
+
+
+def test_a_model_is_told_by_the_model_it_is_set_to_wherever_a_chain_holds_it() -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda
+
+    from rag_ingest.models import model_identity
+
+    small, large = _chat("llama3.2:1b"), _chat("llama3.1:70b")
+    assert model_identity(small).endswith("Chat:llama3.2:1b")
+    assert model_identity(small) != model_identity(large)
+    prompt = ChatPromptTemplate.from_messages([("human", "{text}")])
+    # A chain, a binding, a retry and fallbacks each name the models they call.
+    for wrap in (
+        lambda m: prompt | m,
+        lambda m: m.bind(stop=["\n"]),
+        lambda m: m.with_retry(),
+        lambda m: (prompt | m).with_fallbacks([large]),
+    ):
+        assert "Chat:llama3.2:1b" in model_identity(wrap(small))
+        assert model_identity(wrap(small)) != model_identity(wrap(_chat("mistral")))
+    assert "Chat:llama3.1:70b" in model_identity((prompt | small).with_fallbacks([large]))
+
+    def brief(text: str) -> str:
+        return text[:10]
+
+    def verbose(text: str) -> str:
+        return text
+
+    named = model_identity(RunnableLambda(brief))
+    assert "RunnableLambda:" in named and named.endswith("_holds_it.<locals>.brief")
+    assert named != model_identity(RunnableLambda(verbose))
+
+
+def test_an_answer_s_key_is_what_was_asked_of_which_model() -> None:
+    from rag_ingest.models import answer_key
+
+    key = answer_key("summary", "m1", "prompt", "text")
+    assert key == answer_key("summary", "m1", "prompt", "text")
+    assert key != answer_key("image", "m1", "prompt", "text")
+    assert key != answer_key("summary", "m2", "prompt", "text")
+    assert key != answer_key("summary", "m1", "prompt", "text!")
+    assert answer_key("s", "m", "ab", "c") != answer_key("s", "m", "a", "bc")
+    assert answer_key("s", "m", b"text") == answer_key("s", "m", "text")
+
+
+def test_a_summary_s_key_holds_its_windows_and_a_picture_s_its_masking() -> None:
+    from rag_ingest.models import ImageDescriber
+
+    model = _chat("m")
+    count = len
+    one = Summarizer(model, ModelSettings(summary_max_windows=1), count_tokens=count)
+    all_ = Summarizer(model, ModelSettings(summary_max_windows=None), count_tokens=count)
+    wide = Summarizer(model, ModelSettings(summary_context_tokens=9000), count_tokens=count)
+    assert len({s.key("text") for s in (one, all_, wide)}) == 3
+    assert one.key("text") != one.key("other text")
+    describer = ImageDescriber(model, ModelSettings())
+    assert describer.key(b"png", "image/png", True) != describer.key(b"png", "image/png", False)
+    assert describer.key(b"png", "image/png", True) != describer.key(b"jpg", "image/png", True)
+    other = ImageDescriber(_chat("n"), ModelSettings())
+    assert describer.key(b"png", "image/png", True) != other.key(b"png", "image/png", True)

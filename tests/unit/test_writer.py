@@ -221,3 +221,36 @@ async def test_a_store_that_is_down_fails_the_batch_without_a_write_per_document
     assert all(isinstance(r, StoreError) for r in results)
     # One batch write, retried inside the store already; not one more per document.
     assert len(store.upserts) == 1 and len(store.upserts[0]) == 4
+
+
+async def test_a_source_keeps_the_answers_its_last_ingest_used_and_loses_them_with_it(
+    tmp_path: Path,
+) -> None:
+    store = FakeStore()
+    writer = make(tmp_path, store, [0])
+    ledger = writer._ledger
+    for session, source, key in [
+        ("s", "a", "summary-v1"),
+        ("s", "a", "logo"),
+        ("s", "b", "logo"),
+        ("t", "a", "summary-v1"),
+    ]:
+        ledger.keep_answer(session, source, key, f'{{"text": "{key}"}}')
+    assert ledger.answer("logo") == '{"text": "logo"}' and ledger.answer("none") is None
+
+    # A failed attempt keeps what it paid for; a landed one keeps only what it used.
+    ledger.record_failure_keeping_chunks(session_id="s", source="a", error_type="E", message="m")
+    write = chunks("a", "x")
+    write.answers = ["logo"]
+    await writer.write(write)
+    await writer.aclose()
+
+    def kept() -> set[tuple[str, str, str]]:
+        rows = ledger._db.execute("SELECT session_id, source, key FROM answers").fetchall()
+        return {tuple(r) for r in rows}
+
+    assert kept() == {("s", "a", "logo"), ("s", "b", "logo"), ("t", "a", "summary-v1")}
+    ledger.delete_source("s", "a")
+    assert kept() == {("s", "b", "logo"), ("t", "a", "summary-v1")}
+    ledger.delete_session("t")
+    assert kept() == {("s", "b", "logo")}
