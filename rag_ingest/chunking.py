@@ -428,7 +428,7 @@ class ChunkPlan:
     strategy: str = "prose"
     warnings: list[str] = field(default_factory=list)
     text_length: int = 0  # of the text chunked (its chunks' offsets run within it)
-    masked: dict[str, int] = field(default_factory=dict)  # credentials, by kind
+    masked: Counter[str] = field(default_factory=Counter)  # credentials, by kind
 
 
 def content_hash(text: str) -> str:
@@ -823,7 +823,7 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
     parts are runs of one text (:func:`line_runs`), each at that offset after that many
     lines; a chunk met in an earlier run is dropped, as within one."""
     plan = dataclasses.replace(
-        parts[0], chunks=[], warnings=list(parts[0].warnings), masked=dict(parts[0].masked)
+        parts[0], chunks=[], warnings=list(parts[0].warnings), masked=Counter(parts[0].masked)
     )
     offset = 0
     seen: set[str] = set()
@@ -835,8 +835,7 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
             plan.joined_small += part.joined_small
             plan.dropped_duplicates += part.dropped_duplicates
             plan.warnings += part.warnings
-            for what, n in part.masked.items():
-                plan.masked[what] = plan.masked.get(what, 0) + n
+            plan.masked.update(part.masked)
         lines = 0
         if at is not None:
             offset, lines = at[i]
@@ -861,7 +860,7 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
         chunk.metadata["chunked"] = plan.chunked
     if plan.masked:  # one warning for the whole, not one a part
         plan.warnings = [w for w in plan.warnings if not w.startswith(MASKED)]
-        plan.warnings.append(masked_warning(Counter(plan.masked)))
+        plan.warnings.append(masked_warning(plan.masked))
     return plan
 
 
@@ -1304,7 +1303,7 @@ def chunk_document(
     for chunk in plan.chunks:
         chunk.metadata["chunk_count"] = len(plan.chunks)
     if found:
-        plan.masked = dict(found)
+        plan.masked = found
         plan.warnings.append(masked_warning(found))
     return plan
 
