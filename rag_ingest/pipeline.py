@@ -295,6 +295,9 @@ class DocumentProcessor:
             weakref.WeakValueDictionary()
         )
         self._gates: dict[str, asyncio.Semaphore] = {}
+        # One turn per model question at a time: documents in flight that show the same
+        # logo wait for the first one's answer instead of each asking for it.
+        self._asking: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._sessions: weakref.WeakValueDictionary[str, _SessionWork] = (
             weakref.WeakValueDictionary()
         )
@@ -1361,28 +1364,32 @@ class DocumentProcessor:
         self, job: _Job, key: str, ask: Callable[[], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
         """A model's answer to what ``key`` names: one the ledger kept (this source's
-        last ingest's, or any other's asked the same of the same model), else ``ask``'s,
-        kept at once so that an answer paid for outlives a failure later in the
-        document. Raises what ``ask`` raises."""
+        own first, so its text stays as it was, else any other's asked the same of the
+        same model), else ``ask``'s, kept at once so that an answer paid for outlives a
+        failure later in the document. Documents in flight asking the same wait for
+        the first. Raises what ``ask`` raises."""
         assert self.ledger is not None
         if not self.settings.models.reuse_answers:
             return await ask()
-        answer: dict[str, Any] | None = None
-        kept = await self._in_store(self.ledger.answer, key)
-        if kept is not None:
-            with contextlib.suppress(ValueError):
-                answer = json.loads(kept)
-        if isinstance(answer, dict) and isinstance(answer.get("text"), str):
-            job.result.reused_answers += 1
-        else:
-            answer = await ask()
-        job.answers.append(key)
-        try:
-            await self._in_store(
-                self.ledger.keep_answer, job.session, job.result.source, key, json.dumps(answer)
-            )
-        except RagIngestError as exc:
-            logger.warning("could not keep a model's answer: %s", exc)
+        session, source = job.session, job.result.source
+        turn = self._asking.setdefault(key, asyncio.Lock())
+        async with turn:
+            answer: dict[str, Any] | None = None
+            kept = await self._in_store(self.ledger.answer, key, session, source)
+            if kept is not None:
+                with contextlib.suppress(ValueError):
+                    answer = json.loads(kept)
+            if isinstance(answer, dict) and isinstance(answer.get("text"), str):
+                job.result.reused_answers += 1
+            else:
+                answer = await ask()
+            job.answers.append(key)
+            try:
+                await self._in_store(
+                    self.ledger.keep_answer, session, source, key, json.dumps(answer)
+                )
+            except RagIngestError as exc:
+                logger.warning("could not keep a model's answer: %s", exc)
         return answer
 
     async def _summarize(self, job: _Job, text: str) -> str:

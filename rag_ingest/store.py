@@ -1009,11 +1009,14 @@ class Ledger:
             ).fetchall()
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
-    def answer(self, key: str) -> str | None:
-        """A model answer kept under ``key`` by any source, or None."""
+    def answer(self, key: str, session_id: str, source: str) -> str | None:
+        """A model answer kept under ``key``: this source's own, else any other's, or
+        None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT answer FROM answers WHERE key = ? LIMIT 1", (key,)
+                "SELECT answer FROM answers WHERE key = ? "
+                "ORDER BY session_id = ? AND source = ? DESC LIMIT 1",
+                (key, session_id, source),
             ).fetchone()
         return None if row is None else str(row[0])
 

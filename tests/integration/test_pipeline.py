@@ -1425,10 +1425,11 @@ async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) 
 class _Sizes:
     """A stand-in multimodal model that names a picture by its size in bytes."""
 
-    def __init__(self, says: str = "") -> None:
+    def __init__(self, says: str = "", delay: float = 0.0) -> None:
         self.calls = 0
         self.down = False
         self.says = says
+        self.delay = delay
 
     async def ainvoke(self, messages: list[Any]) -> Any:
         import base64
@@ -1436,6 +1437,7 @@ class _Sizes:
         from langchain_core.messages import AIMessage
 
         self.calls += 1
+        await asyncio.sleep(self.delay)
         if self.down:
             raise ValueError("the vision model is down")
         url = messages[0].content[1]["image_url"]["url"]
@@ -1493,6 +1495,20 @@ async def test_a_picture_is_described_once_and_kept_for_the_next_ingest(tmp_path
         assert "image on the document (and 1 more of the same picture): " in "\n".join(
             fourth.warnings
         )
+
+
+async def test_documents_in_flight_showing_one_picture_ask_for_it_once(tmp_path: Path) -> None:
+    logo = docs.photo()
+    folder = tmp_path / "decks"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"deck{n}.docx").write_bytes(docs.docx_with_pictures([f"Deck {n}", logo]))
+    # A slow model: the other decks reach the picture while the first one's is asked.
+    vision = _Sizes(delay=1.0)
+    async with DocumentProcessor(_local(tmp_path), image_describer=vision) as p:
+        report = await p.process_many([folder], session_id="a")
+    assert report.totals["ingested"] == 3 and vision.calls == 1
+    assert report.totals["reused_answers"] == 2
 
 
 async def test_a_collection_refuses_an_embedder_other_than_its_own(tmp_path: Path) -> None:

@@ -236,7 +236,11 @@ async def test_a_source_keeps_the_answers_its_last_ingest_used_and_loses_them_wi
         ("t", "a", "summary-v1"),
     ]:
         ledger.keep_answer(session, source, key, f'{{"text": "{key}"}}')
-    assert ledger.answer("logo") == '{"text": "logo"}' and ledger.answer("none") is None
+    ledger.keep_answer("s", "c", "logo", '{"text": "the same logo, told otherwise"}')
+    assert ledger.answer("logo", "s", "c") == '{"text": "the same logo, told otherwise"}'
+    assert ledger.answer("logo", "s", "b") == '{"text": "logo"}'
+    assert ledger.answer("none", "s", "a") is None
+    ledger.delete_source("s", "c")
 
     # A failed attempt keeps what it paid for; a landed one keeps only what it used.
     ledger.record_failure_keeping_chunks(session_id="s", source="a", error_type="E", message="m")
