@@ -264,6 +264,8 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
     _print_pruned_and_failed(
         report, "pruned (no longer listed; chunks and ledger rows removed)", "failures"
     )
+    if report.usage:
+        print(f"\nmodel use: {usage_text(report.usage)}")
     print(
         f"\n{totals['listed']} listed: {totals['ingested']} ingested, {totals['skipped']} skipped, "
         f"{totals['failed']} failed; {totals['chunks']} chunks, {totals['tokens']} tokens, "
@@ -272,6 +274,32 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
         + (f"; {totals['reused_answers']} model answers kept" if totals["reused_answers"] else "")
         + (f" (embedder: {', '.join(embedders)})" if embedders else "")
     )
+
+
+def usage_text(usage: dict[str, int]) -> str:
+    """``usage`` (see ``IngestResult.usage``) in words: "2 summary calls (1,200 tokens
+    in, 80 out), 3 picture calls, 40 chunks embedded (9,000 tokens)"."""
+    parts = []
+    for kind, named in (("summary", "summary"), ("image", "picture")):
+        calls = usage.get(f"{kind}_calls", 0)
+        if not calls:
+            continue
+        tokens_in, tokens_out = (
+            usage.get(f"{kind}_input_tokens"),
+            usage.get(f"{kind}_output_tokens"),
+        )
+        told = (
+            f" ({tokens_in or 0:,} tokens in, {tokens_out or 0:,} out)"
+            if tokens_in or tokens_out
+            else ""
+        )
+        parts.append(f"{calls:,} {named} call{'s' * (calls != 1)}{told}")
+    if usage.get("embedded_chunks"):
+        parts.append(
+            f"{usage['embedded_chunks']:,} chunks embedded "
+            f"({usage.get('embedded_tokens', 0):,} tokens)"
+        )
+    return ", ".join(parts)
 
 
 # Sources whose warnings the summary shows, and each warning's length there.
@@ -380,12 +408,14 @@ def report_json(report: Any) -> dict[str, Any]:
                 "etag": r.etag,
                 "reused_vectors": r.reused_vectors,
                 "reused_answers": r.reused_answers,
+                "usage": r.usage,
                 "transient": r.transient,
                 "attempts": r.attempts,
                 "seconds": round(r.seconds.get("total", 0.0), 4),
             }
             for r in report.results
         ],
+        "usage": report.usage,
         "pruned": report.pruned,
         "dry_run": report.dry_run,
     }

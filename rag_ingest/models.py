@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -58,6 +58,11 @@ if TYPE_CHECKING:
     Vectors = numpy.typing.NDArray[numpy.float32]
 else:
     Vectors = Any
+
+# What a document's model calls used, by name (see IngestResult.usage): summary_calls,
+# summary_input_tokens, summary_output_tokens, the same for image_, embedded_chunks and
+# embedded_tokens.
+Usage = MutableMapping[str, int]
 
 
 def concat_vectors(parts: Sequence[Vectors | None]) -> Vectors:
@@ -484,7 +489,7 @@ class ImageDescriber:
         picture = hashlib.sha256(data).hexdigest()
         return answer_key("image", self.identity, self.PROMPT, mime, picture, str(masked))
 
-    async def describe(self, data: bytes, mime: str) -> str:
+    async def describe(self, data: bytes, mime: str, usage: Usage | None = None) -> str:
         import base64
 
         from langchain_core.messages import HumanMessage
@@ -500,7 +505,24 @@ class ImageDescriber:
         async def call() -> Any:
             return await self.model.ainvoke([message])
 
-        return answer_text(await self._timed.call(call))
+        answer = await self._timed.call(call)
+        count_usage(usage, "image", answer)
+        return answer_text(answer)
+
+
+def count_usage(usage: Usage | None, kind: str, answer: Any) -> None:
+    """Count an answer of a ``kind`` model in ``usage``: one call, and the tokens in and
+    out its ``usage_metadata`` reports (LangChain's chat models that report them)."""
+    if usage is None:
+        return
+    usage[f"{kind}_calls"] = usage.get(f"{kind}_calls", 0) + 1
+    reported = getattr(answer, "usage_metadata", None)
+    if isinstance(reported, Mapping):
+        for side in ("input", "output"):
+            tokens = reported.get(f"{side}_tokens")
+            if isinstance(tokens, int) and tokens > 0:
+                key = f"{kind}_{side}_tokens"
+                usage[key] = usage.get(key, 0) + tokens
 
 
 def answer_text(answer: Any) -> str:
@@ -554,12 +576,14 @@ class Summarizer:
         windows = f"{self.context}/{self.max_windows}"
         return answer_key("summary", self.identity, self.PROMPT, windows, text)
 
-    async def _ask(self, text: str) -> str:
+    async def _ask(self, text: str, usage: Usage | None) -> str:
         async def call() -> Any:
             return await self.model.ainvoke(self.PROMPT.format(text=text))
 
         async with self._gate:
-            return answer_text(await self._timed.call(call))
+            answer = await self._timed.call(call)
+        count_usage(usage, "summary", answer)
+        return answer_text(answer)
 
     def _windows(self, text: str) -> list[str]:
         """``text`` cut into pieces of at most ``context`` tokens, at paragraph, line or
@@ -571,10 +595,13 @@ class Summarizer:
         )
         return splitter.split_text(text)
 
-    async def summarize(self, text: str, notes: list[str] | None = None) -> str:
+    async def summarize(
+        self, text: str, notes: list[str] | None = None, usage: Usage | None = None
+    ) -> str:
         """One call when ``text`` fits the context; else map (windows, concurrently) and
         reduce (the partial summaries, again, until they fit). Past ``max_windows``
-        windows, only that many, spread evenly, are summarized; ``notes`` is told so."""
+        windows, only that many, spread evenly, are summarized; ``notes`` is told so.
+        ``usage`` counts every call and its tokens (:func:`count_usage`)."""
         size = self._count(text)
         mapped = False
         while size > self.context:
@@ -588,7 +615,7 @@ class Summarizer:
                     )
                 pieces = _spread(pieces, self.max_windows)
             mapped = True
-            partial = await gather_or_cancel(*(self._ask(piece) for piece in pieces))
+            partial = await gather_or_cancel(*(self._ask(piece, usage) for piece in pieces))
             text = "\n\n".join(partial)
             shrunk = self._count(text)
             if shrunk >= size:
@@ -597,4 +624,4 @@ class Summarizer:
                     f"than their text ({size} tokens)"
                 )
             size = shrunk
-        return await self._ask(text)
+        return await self._ask(text, usage)

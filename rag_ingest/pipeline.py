@@ -115,6 +115,10 @@ class IngestResult:
     embedder: str | None = None
     reused_vectors: int = 0  # chunks whose stored vectors were kept, not embedded again
     reused_answers: int = 0  # summaries and image descriptions kept, not asked for again
+    # What its model calls used (answers paid for, kept ones not counted): summary_ and
+    # image_ calls, input_tokens and output_tokens (those the model reports), and the
+    # chunks embedded and their tokens (embedded_chunks, embedded_tokens).
+    usage: dict[str, int] = field(default_factory=dict)
     # A failure that may pass (throttled, timed out, a store or disk that was full or
     # down, an object that changed while read): the same source may ingest later.
     transient: bool = False
@@ -158,6 +162,14 @@ class IngestReport:
             "reused_answers": sum(r.reused_answers for r in self.results),
             "pruned": len(self.pruned),
         }
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """What every document's model calls used, summed (see ``IngestResult.usage``)."""
+        total: Counter[str] = Counter()
+        for r in self.results:
+            total.update(r.usage)
+        return dict(total)
 
 
 @dataclass
@@ -1150,6 +1162,8 @@ class DocumentProcessor:
             if not self.store.computes_own_vectors:
                 self._emit(result, "embedding")
                 vectors = await self._embed(job, read, metadatas)
+            else:  # the caller's store embeds every chunk it is given
+                self._count_embedded(job, metadatas)
             seconds["embed"] = time.perf_counter() - t
 
             self._emit(result, "storing")
@@ -1188,9 +1202,12 @@ class DocumentProcessor:
         try:
             fresh: Vectors = await self._runner.embed([texts[i] for i in todo], done)
         except Exception:
+            paid = sum(len(batch) for batch in done)
+            self._count_embedded(job, [metadatas[i] for i in todo[:paid]])
             if done and self.settings.models.reuse_vectors:
                 await self._keep_vectors(job, [keys[i] for i in todo], done)
             raise
+        self._count_embedded(job, [metadatas[i] for i in todo])
         if not known:
             return fresh
         width = len(next(iter(known.values())))
@@ -1207,6 +1224,16 @@ class DocumentProcessor:
                 vectors[i] = known[key]
         job.result.reused_vectors = len(texts) - len(todo)
         return vectors
+
+    @staticmethod
+    def _count_embedded(job: _Job, metadatas: list[dict[str, Any]]) -> None:
+        """Count chunks sent to the embedder, and their tokens, in the result's usage."""
+        if not metadatas:
+            return
+        usage = job.result.usage
+        usage["embedded_chunks"] = usage.get("embedded_chunks", 0) + len(metadatas)
+        tokens = sum(int(m.get("token_count", 0)) for m in metadatas)
+        usage["embedded_tokens"] = usage.get("embedded_tokens", 0) + tokens
 
     def _read_ledger(self, job: _Job) -> None:
         """Fill ``job.previous``, the source's ledger row, and what may serve its chunks'
@@ -1398,7 +1425,7 @@ class DocumentProcessor:
 
         async def ask() -> dict[str, Any]:
             notes: list[str] = []
-            summary = await self._summarizer.summarize(text, notes=notes)
+            summary = await self._summarizer.summarize(text, notes=notes, usage=job.result.usage)
             return {"text": summary, "notes": notes}
 
         answer = await self._answer(job, self._summarizer.key(text), ask)
@@ -1422,7 +1449,7 @@ class DocumentProcessor:
 
         async def ask(image: Any) -> dict[str, Any]:
             async with self._gates["images"]:
-                text: str = await self._describer.describe(image.data, image.mime)
+                text: str = await self._describer.describe(image.data, image.mime, result.usage)
             found: dict[str, int] = {}
             if mask and text:
                 # A picture of a terminal or a config is read out by the model, keys and

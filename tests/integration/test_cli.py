@@ -74,10 +74,17 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         "finished_at",
         "totals",
         "documents",
+        "usage",
         "pruned",
         "dry_run",
     }
     assert report["session_id"] == "cli-a"
+    # The hash embedder read every chunk: nothing was stored before.
+    assert report["usage"] == {
+        "embedded_chunks": report["totals"]["chunks"],
+        "embedded_tokens": report["totals"]["tokens"],
+    }
+    assert f"model use: {report['totals']['chunks']} chunks embedded" in run.stdout
     assert report["totals"]["listed"] == 4 and report["totals"]["ingested"] == 4
     assert set(report["totals"]) == {
         "listed",
@@ -107,6 +114,7 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
             "etag",
             "reused_vectors",
             "reused_answers",
+            "usage",
             "transient",
             "attempts",
             "seconds",
@@ -419,6 +427,13 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
                 success=True,
                 reused_vectors=2,
                 reused_answers=i % 2,
+                usage={
+                    "summary_calls": 1,
+                    "summary_input_tokens": 1000,
+                    "summary_output_tokens": 50,
+                    "embedded_chunks": 3,
+                    "embedded_tokens": 600,
+                },
             )
         )
     report.results.append(
@@ -445,6 +460,10 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert "  s3://b/slow.pdf: S3TimeoutError: stalled (may pass: run again later)" in lines
     assert lines[-1].startswith("5062 listed: 60 ingested, 5001 skipped, 1 failed")
     assert "; 120 stored vectors kept; 30 model answers kept" in lines[-1]
+    assert (
+        "model use: 60 summary calls (60,000 tokens in, 3,000 out), "
+        "180 chunks embedded (36,000 tokens)"
+    ) in lines
 
 
 def test_the_summary_and_the_report_say_what_was_read_with_warnings(

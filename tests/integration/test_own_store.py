@@ -244,6 +244,8 @@ async def test_a_store_that_embeds_itself_is_retried_on_a_rate_limit(
         result = await p.process_document(files["birds.txt"], session_id="one")
     assert result.status == "ingested", result.message
     assert embeddings.calls >= 2 and ids_of(store, "one")
+    # The store embeds every chunk it is given.
+    assert result.usage["embedded_chunks"] == result.total_chunks
 
 
 async def test_a_callers_chroma_gets_our_vectors_and_exact_session_ids(

@@ -552,6 +552,7 @@ async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
         assert not failed.transient  # a bad request stays one
         assert len(broken.seen) == 8 and failed.total_chunks == 0
         assert any("8 of" in w and "vectors are kept" in w for w in failed.warnings)
+        assert failed.usage["embedded_chunks"] == 8  # paid for, though it failed
         assert p.store.ids_for("s") == set()  # all or nothing still
 
         # The next attempt embeds only what the first did not.
@@ -560,6 +561,7 @@ async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
         again = await p.process_document(doc, session_id="s")
         assert again.success and again.reused_vectors == 8
         assert len(working.seen) == again.total_chunks - 8
+        assert again.usage["embedded_chunks"] == again.total_chunks - 8
         assert not set(working.seen) & set(broken.seen)
         hashed = HashEmbeddings()
         for text, vector in stored_vectors(p, "s").items():
@@ -1391,10 +1393,18 @@ async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) 
         first = await p.process_document(report, session_id="a")
         calls = len(asked)
         assert first.status == "ingested" and calls == 2 and first.reused_answers == 0
+        # One map call and one reduce call; a RunnableLambda reports no tokens.
+        assert first.usage == {
+            "summary_calls": 2,
+            "embedded_chunks": first.total_chunks,
+            "embedded_tokens": first.usage["embedded_tokens"],
+        }
+        assert first.usage["embedded_tokens"] >= first.token_count
         note = next(w for w in first.warnings if w.startswith("summary from 1 of"))
         again = await p.process_document(report, session_id="a", reingest=True)
         assert again.status == "ingested" and len(asked) == calls
         assert again.reused_answers == 1 and again.summary == first.summary
+        assert again.usage == {}  # its summary kept, its vectors stored
         assert note in again.warnings
         (hit, _), *_ = await p.query("fleet fuel", session_id="a")
         assert hit.metadata["summary"] == first.summary
@@ -1442,7 +1452,10 @@ class _Sizes:
             raise ValueError("the vision model is down")
         url = messages[0].content[1]["image_url"]["url"]
         size = len(base64.b64decode(url.split(",", 1)[1]))
-        return AIMessage(content=f"A CANARY-PICTURE of {size} bytes.{self.says}")
+        return AIMessage(
+            content=f"A CANARY-PICTURE of {size} bytes.{self.says}",
+            usage_metadata={"input_tokens": 800, "output_tokens": 20, "total_tokens": 820},
+        )
 
 
 async def test_a_picture_is_described_once_and_kept_for_the_next_ingest(tmp_path: Path) -> None:
@@ -1460,6 +1473,9 @@ async def test_a_picture_is_described_once_and_kept_for_the_next_ingest(tmp_path
         # The logo, twice in the document, is described once.
         assert first.status == "ingested" and vision.calls == 2 and first.reused_answers == 0
         assert masked in first.warnings
+        assert first.usage["image_calls"] == 2
+        assert first.usage["image_input_tokens"] == 1600
+        assert first.usage["image_output_tokens"] == 40
         # Its text edited, its pictures not: they are not described again.
         deck.write_bytes(
             docs.docx_with_pictures(["Plans CANARY-DECK v2", logo, "More", logo, chart])
@@ -1467,6 +1483,9 @@ async def test_a_picture_is_described_once_and_kept_for_the_next_ingest(tmp_path
         second = await p.process_document(deck, session_id="a")
         assert second.status == "ingested" and vision.calls == 2
         assert second.reused_answers == 2 and masked in second.warnings
+        # Only the changed text is embedded; no picture is asked for.
+        assert "image_calls" not in second.usage
+        assert 0 < second.usage["embedded_chunks"] < second.total_chunks
         assert second.total_chunks == first.total_chunks
         hits = await p.query("CANARY-PICTURE bytes", session_id="a", k=5)
         described = {d.page_content for d, _ in hits if "CANARY-PICTURE" in d.page_content}

@@ -380,3 +380,26 @@ def test_a_summary_s_key_holds_its_windows_and_a_picture_s_its_masking() -> None
     assert describer.key(b"png", "image/png", True) != describer.key(b"jpg", "image/png", True)
     other = ImageDescriber(_chat("n"), ModelSettings())
     assert describer.key(b"png", "image/png", True) != other.key(b"png", "image/png", True)
+
+
+async def test_a_summary_counts_its_calls_and_the_tokens_its_model_reports() -> None:
+    from langchain_core.messages import AIMessage
+
+    class Model:
+        async def ainvoke(self, prompt: str) -> AIMessage:
+            return AIMessage(
+                content="short.",
+                usage_metadata={"input_tokens": 300, "output_tokens": 5, "total_tokens": 305},
+            )
+
+    settings = ModelSettings(summary_context_tokens=256, summary_max_windows=None)
+    summarizer = Summarizer(Model(), settings, count_tokens=lambda t: len(t.split()))
+    usage: dict[str, int] = {}
+    text = "\n\n".join(" ".join(["word"] * 200) for _ in range(3))
+    assert await summarizer.summarize(text, usage=usage) == "short."
+    # Three windows mapped, then their partial summaries reduced in one call.
+    assert usage == {
+        "summary_calls": 4,
+        "summary_input_tokens": 1200,
+        "summary_output_tokens": 20,
+    }
