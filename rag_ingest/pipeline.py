@@ -1445,7 +1445,9 @@ class DocumentProcessor:
         result = job.result
         mask = self._chunk_settings.mask_credentials
         keys = [self._describer.key(image.data, image.mime, mask) for image in images]
-        first = {k: images[keys.index(k)] for k in dict.fromkeys(keys)}
+        first: dict[str, Any] = {}  # each picture's first showing
+        for key, image in zip(keys, images, strict=True):
+            first.setdefault(key, image)
 
         async def ask(image: Any) -> dict[str, Any]:
             async with self._gates["images"]:
