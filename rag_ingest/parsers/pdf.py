@@ -309,7 +309,9 @@ def _parse(
                 raise CorruptDocumentError(f"{name}: no text could be extracted ({exc2})") from exc2
         if parser != "pymupdf-text":
             segments = [_hyphen_kept(doc, s) for s in segments]
-        segments = [dataclasses.replace(s, text=_without_leaders(s.text)) for s in segments]
+        segments = [
+            dataclasses.replace(s, text=_one_blank_line(_without_leaders(s.text))) for s in segments
+        ]
         if any(fields.values()):
             segments = _with_fields(segments, fields)
         own = {s.page: s.text for s in segments}
@@ -501,6 +503,34 @@ def _without_leaders(text: str) -> str:
     """A contents page's lines without their dot leaders: 30-90 tokens of dots a line,
     which made every contents chunk alike to an embedder."""
     return _SPACED_DOTS.sub(" …", _LEADERS.sub(r" … \1", text))
+
+
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")  # two or more blank lines
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~)")
+
+
+def _one_blank_line(text: str) -> str:
+    """``text`` with each run of blank lines as one, outside code fences. pymupdf4llm
+    wrote from none to three more between two paragraphs of one page of zlib's
+    ``crc-doc.1.0.pdf``, differently from one run to the next (4 texts in 12 parses of
+    it), so its chunks' text, IDs and stored vectors changed on every re-ingest;
+    Markdown reads any number as one."""
+    if "```" not in text and "~~~" not in text:
+        return _BLANK_LINES.sub("\n\n", text)
+    kept: list[str] = []
+    fenced = blank = False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and not line.strip():
+            if blank:
+                continue
+            blank = True
+            kept.append("")
+            continue
+        blank = False
+        kept.append(line)
+    return "\n".join(kept)
 
 
 _ENDS_IN_WORD = re.compile(r"([^\W\d_]+)\s*$")
