@@ -256,11 +256,19 @@ def embedder_name(embeddings: Embeddings) -> str:
     return f"{type(embeddings).__module__}.{type(embeddings).__qualname__}"
 
 
+def _attribute(obj: Any, name: str) -> Any:
+    """``obj.name``, or None: a property of a caller's class may raise anything."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
 def _set_to(obj: Any, attributes: Sequence[str]) -> str | None:
     """The model name a configurable class is set to: its first of ``attributes`` that
     is a string."""
     for attribute in attributes:
-        value = getattr(obj, attribute, None)
+        value = _attribute(obj, attribute)
         if isinstance(value, str) and value:
             return value
     return None
@@ -300,7 +308,7 @@ def model_identity(model: Any) -> str:
         cls = type(obj)
         part = f"{cls.__module__}.{cls.__qualname__}"
         named = _set_to(obj, _CHAT_MODEL_NAMES)
-        func = getattr(obj, "func", None) or getattr(obj, "afunc", None)
+        func = _attribute(obj, "func") or _attribute(obj, "afunc")
         if named:
             part += f":{named}"
         elif callable(func):
@@ -308,7 +316,7 @@ def model_identity(model: Any) -> str:
         parts.append(part)
         if isinstance(obj, Runnable):
             for attribute in _INSIDE:
-                inner = getattr(obj, attribute, None)
+                inner = _attribute(obj, attribute)
                 found = inner if isinstance(inner, list | tuple) else [inner]
                 todo += [x for x in found if isinstance(x, Runnable)]
     return "|".join(parts)

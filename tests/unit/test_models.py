@@ -348,6 +348,15 @@ def test_a_model_is_told_by_the_model_it_is_set_to_wherever_a_chain_holds_it() -
     def verbose(text: str) -> str:
         return text
 
+    class Odd:
+        """A caller's model whose property raises."""
+
+        @property
+        def model(self) -> str:
+            raise RuntimeError("not configured")
+
+    assert model_identity(Odd()).endswith(".Odd")
+
     named = model_identity(RunnableLambda(brief))
     assert "RunnableLambda:" in named and named.endswith("_holds_it.<locals>.brief")
     assert named != model_identity(RunnableLambda(verbose))
