@@ -1405,18 +1405,21 @@ class DocumentProcessor:
             kept = await self._in_store(self.ledger.answer, key, session, source)
             if kept is not None:
                 with contextlib.suppress(ValueError):
-                    answer = json.loads(kept)
+                    answer = json.loads(kept[0])
+            own = False
             if isinstance(answer, dict) and isinstance(answer.get("text"), str):
                 job.result.reused_answers += 1
+                own = kept is not None and kept[1]
             else:
                 answer = await ask()
             job.answers.append(key)
-            try:
-                await self._in_store(
-                    self.ledger.keep_answer, session, source, key, json.dumps(answer)
-                )
-            except RagIngestError as exc:
-                logger.warning("could not keep a model's answer: %s", exc)
+            if not own:  # this source's row holds it already
+                try:
+                    await self._in_store(
+                        self.ledger.keep_answer, session, source, key, json.dumps(answer)
+                    )
+                except RagIngestError as exc:
+                    logger.warning("could not keep a model's answer: %s", exc)
         return answer
 
     async def _summarize(self, job: _Job, text: str) -> str:

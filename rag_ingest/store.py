@@ -1009,16 +1009,16 @@ class Ledger:
             ).fetchall()
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
-    def answer(self, key: str, session_id: str, source: str) -> str | None:
-        """A model answer kept under ``key``: this source's own, else any other's, or
-        None."""
+    def answer(self, key: str, session_id: str, source: str) -> tuple[str, bool] | None:
+        """A model answer kept under ``key``, and whether it is this source's own (taken
+        first) rather than another's; None when none is kept."""
         with self._lock:
             row = self._db.execute(
-                "SELECT answer FROM answers WHERE key = ? "
-                "ORDER BY session_id = ? AND source = ? DESC LIMIT 1",
-                (key, session_id, source),
+                "SELECT answer, session_id = ? AND source = ? AS own FROM answers "
+                "WHERE key = ? ORDER BY own DESC LIMIT 1",
+                (session_id, source, key),
             ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else (str(row[0]), bool(row[1]))
 
     def keep_answer(self, session_id: str, source: str, key: str, answer: str) -> None:
         """Keep a model answer with the source that used it (at once: an answer paid

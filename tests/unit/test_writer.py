@@ -237,8 +237,10 @@ async def test_a_source_keeps_the_answers_its_last_ingest_used_and_loses_them_wi
     ]:
         ledger.keep_answer(session, source, key, f'{{"text": "{key}"}}')
     ledger.keep_answer("s", "c", "logo", '{"text": "the same logo, told otherwise"}')
-    assert ledger.answer("logo", "s", "c") == '{"text": "the same logo, told otherwise"}'
-    assert ledger.answer("logo", "s", "b") == '{"text": "logo"}'
+    assert ledger.answer("logo", "s", "c") == ('{"text": "the same logo, told otherwise"}', True)
+    assert ledger.answer("logo", "s", "b") == ('{"text": "logo"}', True)
+    elsewhere = ledger.answer("logo", "t", "a")  # another source's
+    assert elsewhere is not None and elsewhere[1] is False
     assert ledger.answer("none", "s", "a") is None
     ledger.delete_source("s", "c")
 
