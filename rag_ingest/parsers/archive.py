@@ -55,7 +55,7 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import UNREAD_SCANS, ZIP_ERRORS, ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
 from rag_ingest.parsers.sniff import detect, mailbox_kind, maybe_archive, needs_ocr, no_text
 
@@ -159,7 +159,7 @@ def _members(path: str, name: str, max_ratio: float) -> Iterator[Iterator[_Membe
             else:
                 listed = _tar_members(archive)
             yield (m for m in listed if not _metadata(m.name))
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, NotImplementedError) as exc:
+    except (tarfile.TarError, *ZIP_ERRORS) as exc:
         # NotImplementedError: zipfile's word for a version number it does not know
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-import zlib
 from pathlib import PurePosixPath
 
 from rag_ingest.errors import (
@@ -16,6 +15,7 @@ from rag_ingest.errors import (
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
+from rag_ingest.parsers.base import ZIP_ERRORS
 from rag_ingest.parsers.calendar import is_calendar
 from rag_ingest.parsers.compressed import inner_name
 from rag_ingest.parsers.transcript import is_transcript
@@ -353,7 +353,7 @@ def _zip_kind(path: str) -> str | None:
             if "META-INF/container.xml" in names and any(n.endswith(".opf") for n in names):
                 return "epub"
     # RuntimeError: an encrypted member; NotImplementedError: a version zipfile refuses.
-    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error, NotImplementedError):
+    except (OSError, RuntimeError, *ZIP_ERRORS):
         return None
     # An XPS or OpenXPS document's pages; Windows may write one in pieces, "1.fpage/[0].piece".
     # It, and a Visio drawing, is read (by MuPDF, by parsers/visio.py) without the
