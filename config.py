@@ -302,8 +302,9 @@ models = {
     # A summary or image description is kept in the ledger with its source; one asked
     # for again (the same model, prompt and text or picture: a re-ingest, a changed
     # deck's unchanged pictures, a logo in every deck, a twin in another session) is
-    # taken from there, not paid for again. A model is told by its class and the model
-    # it is set to (`model`, `model_name`, ...). False: every one is asked for.
+    # taken from there, not paid for again. A model is told by its class, the model it
+    # is set to (`model`, `model_name`, ...), its sampling settings (`temperature`, ...),
+    # bound arguments and a chain's prompt templates. False: every one is asked for.
     "reuse_answers": True,
     # Seconds per embedding call; a stuck provider fails and is retried.
     "timeout": 60.0,

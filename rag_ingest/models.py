@@ -34,6 +34,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from rag_ingest._redact import is_secret_param
 from rag_ingest._tasks import gather_or_cancel
 from rag_ingest.errors import ConfigurationError, MissingExtraError, ModelError
 from rag_ingest.settings import ModelSettings
@@ -290,12 +291,74 @@ _CHAT_MODEL_NAMES = ("model", "model_name", "model_id", "deployment_name", "depl
 # Where a chain, a binding (``bind``, ``with_retry``, ``with_config``) or fallbacks hold
 # the runnables they call.
 _INSIDE = ("bound", "runnable", "first", "middle", "last", "fallbacks")
+# A chat model's settings that change its answers (the names across OpenAI, Anthropic,
+# Google, Ollama and Hugging Face), as LangChain's own cache keys on them.
+_SAMPLING = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_output_tokens",
+    "max_new_tokens",
+    "num_predict",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "reasoning_effort",
+    "stop",
+)
+# A binding's bound arguments (``bind(temperature=0)``) and a model's extra ones.
+_ARGUMENTS = ("kwargs", "model_kwargs")
+
+
+def _is_credential(name: str) -> bool:
+    return is_secret_param(name) or name.lower().endswith(("_key", "_secret", "_password"))
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, an object it holds by its type (an address would change)."""
+    try:
+        return json.dumps(value, sort_keys=True, default=_type_name)
+    except (TypeError, ValueError):  # keys that are not strings, or of mixed types
+        return _type_name(value)
+
+
+def _settings_of(obj: Any) -> list[str]:
+    """What else in ``obj`` changes its answers: sampling settings, bound arguments, and
+    a prompt template's text."""
+    from langchain_core.prompts import BasePromptTemplate
+
+    found = [
+        f"{name}={_shown(value)}"
+        for name in _SAMPLING
+        if isinstance(value := _attribute(obj, name), int | float | str | list | tuple)
+    ]
+    for name in _ARGUMENTS:
+        value = _attribute(obj, name)
+        if isinstance(value, dict):
+            # A rotated key is the same model.
+            value = {k: v for k, v in value.items() if not _is_credential(str(k))}
+        if isinstance(value, dict) and value:
+            found.append(f"{name}={_shown(value)}")
+    if isinstance(obj, BasePromptTemplate):
+        show = getattr(obj, "pretty_repr", None)
+        try:
+            text = show() if callable(show) else repr(obj)
+        except Exception:  # a template that cannot show itself: its class must do
+            text = ""
+        found.append("template=" + hashlib.sha256(text.encode()).hexdigest()[:16])
+    return found
 
 
 def model_identity(model: Any) -> str:
     """What answers a prompt: the class of ``model`` and of each runnable inside it (a
     chain's steps, a binding's, fallbacks), each with the model it is set to or, for a
-    ``RunnableLambda``, its function. Kept answers serve the same identity only."""
+    ``RunnableLambda``, its function, and with its sampling settings, bound arguments
+    or prompt template. Kept answers serve the same identity only."""
     from langchain_core.runnables import Runnable
 
     parts: list[str] = []
@@ -313,6 +376,9 @@ def model_identity(model: Any) -> str:
             part += f":{named}"
         elif callable(func):
             part += f":{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
+        settings = _settings_of(obj)
+        if settings:
+            part += "(" + ",".join(settings) + ")"
         parts.append(part)
         if isinstance(obj, Runnable):
             for attribute in _INSIDE:

@@ -322,8 +322,10 @@ def _chat(model: str) -> object:
 
 
 def test_a_model_is_told_by_the_model_it_is_set_to_wherever_a_chain_holds_it() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnableLambda
+    from pydantic import Field
 
     from rag_ingest.models import model_identity
 
@@ -356,6 +358,32 @@ def test_a_model_is_told_by_the_model_it_is_set_to_wherever_a_chain_holds_it() -
             raise RuntimeError("not configured")
 
     assert model_identity(Odd()).endswith(".Odd")
+
+    # What changes a model's answers: its sampling settings, arguments bound to it or
+    # set on it (but not its key), and the prompt template of a chain.
+    class Tuned(FakeListChatModel):
+        model: str = "m"
+        temperature: float = 0.7
+        stop: list[str] | None = None
+        model_kwargs: dict[str, object] = Field(default_factory=dict)
+
+    def tuned(**settings: object) -> str:
+        return model_identity(Tuned(responses=["ok"], **settings))
+
+    assert tuned() == tuned()
+    assert "temperature=0.7" in tuned()
+    assert tuned(temperature=0.0) != tuned()
+    assert tuned(stop=["\n"]) != tuned()
+    assert tuned(model_kwargs={"logprobs": True}) != tuned()
+    assert tuned(model_kwargs={"logit_bias": {1: 5, "2": 0}, "tool": object()})
+    with_key = tuned(model_kwargs={"api_key": "sk-one", "openai_api_key": "sk-two"})
+    assert with_key == tuned() and "sk-" not in with_key
+    assert model_identity(small.bind(stop=["\n"])) != model_identity(small.bind(stop=["."]))
+    french = ChatPromptTemplate.from_messages([("system", "In French."), ("human", "{text}")])
+    assert model_identity(french | small) != model_identity(prompt | small)
+    assert model_identity(french | small) == model_identity(
+        ChatPromptTemplate.from_messages([("system", "In French."), ("human", "{text}")]) | small
+    )
 
     named = model_identity(RunnableLambda(brief))
     assert "RunnableLambda:" in named and named.endswith("_holds_it.<locals>.brief")
