@@ -1151,19 +1151,25 @@ class DocumentProcessor:
             t = time.perf_counter()
             vectors: Vectors | None = None
             read = texts  # what the embedder reads
+            cost = [int(m.get("token_count", 0)) for m in metadatas]  # its tokens
             if self._chunk_settings.embed_header and not self.store.computes_own_vectors:
                 from rag_ingest.chunking import embed_text
+                from rag_ingest.tokens import count_tokens
 
                 read = [embed_text(x, m) for x, m in zip(texts, metadatas, strict=True)]
-                for m in metadatas:
+                for i, m in enumerate(metadatas):
                     m["embed_header"] = True  # its vector is of the header and the text
+                    # The header's own tokens; a header ends in a blank line, which no
+                    # token crosses, so it is counted apart from the text.
+                    header = read[i][: len(read[i]) - len(texts[i])]
+                    cost[i] += count_tokens(header, self._chunk_settings.encoding)
             if self._window is not None:
                 await self._flag_truncated(read, metadatas, result)
             if not self.store.computes_own_vectors:
                 self._emit(result, "embedding")
-                vectors = await self._embed(job, read, metadatas)
+                vectors = await self._embed(job, read, metadatas, cost)
             else:  # the caller's store embeds every chunk it is given
-                self._count_embedded(job, metadatas)
+                self._count_embedded(job, cost)
             seconds["embed"] = time.perf_counter() - t
 
             self._emit(result, "storing")
@@ -1173,16 +1179,18 @@ class DocumentProcessor:
         finally:
             release()
 
-    async def _embed(self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]]) -> Vectors:
+    async def _embed(
+        self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]], cost: list[int]
+    ) -> Vectors:
         """Vectors for ``texts`` (what the embedder reads: the chunks' text, under their
-        header with ``chunk.embed_header``): a chunk whose text (and header) the store
-        already holds for this source (its last ingest's chunks, or those an interrupted
-        write left) or for a twin of it (the same version in another session, or under
-        another name), or that a failed attempt embedded, keeps that vector, and only
-        the rest go to the embedder. A changed page of a long PDF, a changed file in an
-        archive, new ``metadata=``, a summary tried again or a handbook every session
-        uploads cost the embedding of what is new. If a batch fails, those before it are
-        kept."""
+        header with ``chunk.embed_header``; ``cost``, their tokens): a chunk whose text
+        (and header) the store already holds for this source (its last ingest's chunks,
+        or those an interrupted write left) or for a twin of it (the same version in
+        another session, or under another name), or that a failed attempt embedded,
+        keeps that vector, and only the rest go to the embedder. A changed page of a long
+        PDF, a changed file in an archive, new ``metadata=``, a summary tried again or a
+        handbook every session uploads cost the embedding of what is new. If a batch
+        fails, those before it are kept."""
         import numpy as np
 
         assert self.store is not None and self.ledger is not None
@@ -1203,11 +1211,11 @@ class DocumentProcessor:
             fresh: Vectors = await self._runner.embed([texts[i] for i in todo], done)
         except Exception:
             paid = sum(len(batch) for batch in done)
-            self._count_embedded(job, [metadatas[i] for i in todo[:paid]])
+            self._count_embedded(job, [cost[i] for i in todo[:paid]])
             if done and self.settings.models.reuse_vectors:
                 await self._keep_vectors(job, [keys[i] for i in todo], done)
             raise
-        self._count_embedded(job, [metadatas[i] for i in todo])
+        self._count_embedded(job, [cost[i] for i in todo])
         if not known:
             return fresh
         width = len(next(iter(known.values())))
@@ -1226,14 +1234,14 @@ class DocumentProcessor:
         return vectors
 
     @staticmethod
-    def _count_embedded(job: _Job, metadatas: list[dict[str, Any]]) -> None:
-        """Count chunks sent to the embedder, and their tokens, in the result's usage."""
-        if not metadatas:
+    def _count_embedded(job: _Job, cost: list[int]) -> None:
+        """Count chunks sent to the embedder, and their tokens (``cost``, a chunk's), in
+        the result's usage."""
+        if not cost:
             return
         usage = job.result.usage
-        usage["embedded_chunks"] = usage.get("embedded_chunks", 0) + len(metadatas)
-        tokens = sum(int(m.get("token_count", 0)) for m in metadatas)
-        usage["embedded_tokens"] = usage.get("embedded_tokens", 0) + tokens
+        usage["embedded_chunks"] = usage.get("embedded_chunks", 0) + len(cost)
+        usage["embedded_tokens"] = usage.get("embedded_tokens", 0) + sum(cost)
 
     def _read_ledger(self, job: _Job) -> None:
         """Fill ``job.previous``, the source's ledger row, and what may serve its chunks'

@@ -455,6 +455,7 @@ async def test_chunks_are_embedded_under_their_file_and_section_when_asked(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
     from rag_ingest.chunking import embed_text
+    from rag_ingest.tokens import count_tokens
 
     doc = guide(tmp_path)
     embeddings = RecordingEmbeddings()
@@ -479,6 +480,11 @@ async def test_chunks_are_embedded_under_their_file_and_section_when_asked(
         )
         read = {embed_text(t, m) for t, m in zip(got["documents"], got["metadatas"], strict=True)}
         assert read == set(embeddings.seen)  # the store keeps the chunk's own text
+        # What it used counts the headers' tokens too.
+        assert first.usage == {
+            "embedded_chunks": first.total_chunks,
+            "embedded_tokens": sum(count_tokens(t) for t in embeddings.seen),
+        }
         for text, meta, vector in zip(
             got["documents"], got["metadatas"], got["embeddings"], strict=True
         ):
