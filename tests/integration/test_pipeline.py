@@ -1419,6 +1419,21 @@ async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) 
         twin.write_bytes(report.read_bytes())
         other = await p.process_document(twin, session_id="b")
         assert other.summary == first.summary and len(asked) == calls
+        # A source's own kept answer comes first (a model may answer the same question
+        # differently), and is not written again; another's, kept earlier, is passed by.
+        assert p.ledger is not None
+        db, kept = p.ledger._db, p.ledger.keep_answer
+        (own,) = db.execute("SELECT * FROM answers WHERE session_id = 'a'").fetchall()
+        db.execute("DELETE FROM answers WHERE session_id = 'a'")
+        db.execute("UPDATE answers SET answer = ?", (json.dumps({"text": "Another."}),))
+        db.execute("INSERT INTO answers VALUES (?, ?, ?, ?)", own)
+        written: list[str] = []
+        p.ledger.keep_answer = lambda *a: written.append(a[1]) or kept(*a)  # type: ignore[method-assign]
+        again = await p.process_document(report, session_id="a", reingest=True)
+        assert again.summary == first.summary and written == [] and len(asked) == calls
+        other = await p.process_document(twin, session_id="b", reingest=True)
+        assert other.summary == "Another." and written == []
+        p.ledger.keep_answer = kept  # type: ignore[method-assign]
         report.write_text(f"# Fleet\n\n{body}\n\nParagraph 150: two trucks were sold.\n")
         changed = await p.process_document(report, session_id="a")
         assert changed.summary == "Summary 4." and len(asked) == calls + 2
