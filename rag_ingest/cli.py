@@ -278,27 +278,27 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
 
 def usage_text(usage: dict[str, int]) -> str:
     """``usage`` (see ``IngestResult.usage``) in words: "2 summary calls (1,200 tokens
-    in, 80 out), 3 picture calls, 40 chunks embedded (9,000 tokens)"."""
+    in, 80 out; 1 more failed), 3 picture calls, 40 chunks embedded (9,000 tokens)"."""
     parts = []
     for kind, named in (("summary", "summary"), ("image", "picture")):
-        calls = usage.get(f"{kind}_calls", 0)
-        if not calls:
+        calls, failed = usage.get(f"{kind}_calls", 0), usage.get(f"{kind}_failed_calls", 0)
+        if not calls and not failed:
             continue
         tokens_in, tokens_out = (
             usage.get(f"{kind}_input_tokens"),
             usage.get(f"{kind}_output_tokens"),
         )
-        told = (
-            f" ({tokens_in or 0:,} tokens in, {tokens_out or 0:,} out)"
-            if tokens_in or tokens_out
-            else ""
+        told = [f"{tokens_in or 0:,} tokens in, {tokens_out or 0:,} out"] * bool(
+            tokens_in or tokens_out
         )
-        parts.append(f"{calls:,} {named} call{'s' * (calls != 1)}{told}")
-    if usage.get("embedded_chunks"):
-        parts.append(
-            f"{usage['embedded_chunks']:,} chunks embedded "
-            f"({usage.get('embedded_tokens', 0):,} tokens)"
-        )
+        told += [f"{failed:,} more failed"] * bool(failed)
+        said = f" ({'; '.join(told)})" if told else ""
+        parts.append(f"{calls:,} {named} call{'s' * (calls != 1)}{said}")
+    chunks, failed = usage.get("embedded_chunks", 0), usage.get("embedding_failed_calls", 0)
+    if chunks or failed:
+        told = [f"{usage.get('embedded_tokens', 0):,} tokens"]
+        told += [f"{failed:,} embedding call{'s' * (failed != 1)} failed"] * bool(failed)
+        parts.append(f"{chunks:,} chunks embedded ({'; '.join(told)})")
     return ", ".join(parts)
 
 

@@ -61,8 +61,8 @@ else:
     Vectors = Any
 
 # What a document's model calls used, by name (see IngestResult.usage): summary_calls,
-# summary_input_tokens, summary_output_tokens, the same for image_, embedded_chunks and
-# embedded_tokens.
+# summary_input_tokens, summary_output_tokens, summary_failed_calls, the same for image_,
+# embedded_chunks, embedded_tokens and embedding_failed_calls.
 Usage = MutableMapping[str, int]
 
 
@@ -480,12 +480,20 @@ class _Timed:
         self.attempts = attempts
         self.what = what
 
-    async def call(self, make: Any) -> Any:
+    async def call(self, make: Any, usage: Usage | None = None, kind: str = "") -> Any:
+        """``make()``'s answer; each attempt that fails or times out is counted in
+        ``usage`` as a ``{kind}_failed_calls`` (a provider may bill it)."""
         retrying = AsyncRetrying(**model_call_policy(self.attempts))
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await asyncio.wait_for(make(), self.timeout)
+                    try:
+                        return await asyncio.wait_for(make(), self.timeout)
+                    except Exception:
+                        if usage is not None and kind:
+                            failed = f"{kind}_failed_calls"
+                            usage[failed] = usage.get(failed, 0) + 1
+                        raise
         except asyncio.TimeoutError as exc:
             raise ModelError(f"{self.what} timed out after {self.timeout:.0f}s") from exc
         except ModelError:
@@ -513,19 +521,21 @@ class EmbeddingRunner:
         self._gate = asyncio.Semaphore(concurrency)
         self.calls = 0
 
-    async def embed(self, texts: Sequence[str], done: list[Vectors] | None = None) -> Vectors:
+    async def embed(
+        self, texts: Sequence[str], done: list[Vectors] | None = None, usage: Usage | None = None
+    ) -> Vectors:
         """One float32 row per text. Kept as Python lists, a 384-dimension vector took
         12 KiB (a float object per value), ~15x its chunk's text, and one 100,000-chunk
         workbook peaked at 1.85 GB (0.79 GB now); as float32, 1.5 KiB (what Chroma
         stores anyway). ``done`` receives each batch's rows as they come, so a caller
-        still has them when a later batch fails."""
+        still has them when a later batch fails; ``usage`` counts the calls that fail."""
         import numpy as np
 
         parts: list[Vectors] = [] if done is None else done
         for i in range(0, len(texts), self.batch_size):
             batch = list(texts[i : i + self.batch_size])
             async with self._gate:
-                result = await self._timed.call(lambda b=batch: self._one(b))
+                result = await self._timed.call(lambda b=batch: self._one(b), usage, "embedding")
             if len(result) != len(batch):
                 raise ModelError(f"{self.name} returned {len(result)} vectors for {len(batch)}")
             try:
@@ -579,7 +589,7 @@ class ImageDescriber:
         async def call() -> Any:
             return await self.model.ainvoke([message])
 
-        answer = await self._timed.call(call)
+        answer = await self._timed.call(call, usage, "image")
         count_usage(usage, "image", answer)
         return answer_text(answer)
 
@@ -655,7 +665,7 @@ class Summarizer:
             return await self.model.ainvoke(self.PROMPT.format(text=text))
 
         async with self._gate:
-            answer = await self._timed.call(call)
+            answer = await self._timed.call(call, usage, "summary")
         count_usage(usage, "summary", answer)
         return answer_text(answer)
 

@@ -117,7 +117,8 @@ class IngestResult:
     reused_answers: int = 0  # summaries and image descriptions kept, not asked for again
     # What its model calls used (answers paid for, kept ones not counted): summary_ and
     # image_ calls, input_tokens and output_tokens (those the model reports), and the
-    # chunks embedded and their tokens (embedded_chunks, embedded_tokens).
+    # chunks embedded and their tokens (embedded_chunks, embedded_tokens); calls that
+    # failed or timed out, tried again or not (summary_, image_, embedding_failed_calls).
     usage: dict[str, int] = field(default_factory=dict)
     # A failure that may pass (throttled, timed out, a store or disk that was full or
     # down, an object that changed while read): the same source may ingest later.
@@ -1208,7 +1209,9 @@ class DocumentProcessor:
         todo = [i for i, key in enumerate(keys) if key not in known]
         done: list[Vectors] = []
         try:
-            fresh: Vectors = await self._runner.embed([texts[i] for i in todo], done)
+            fresh: Vectors = await self._runner.embed(
+                [texts[i] for i in todo], done, job.result.usage
+            )
         except Exception:
             paid = sum(len(batch) for batch in done)
             self._count_embedded(job, [cost[i] for i in todo[:paid]])

@@ -405,7 +405,7 @@ def test_without_ocr_the_demo_leaves_its_scan_out() -> None:
 def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rag_ingest.cli import print_summary
+    from rag_ingest.cli import print_summary, usage_text
     from rag_ingest.pipeline import IngestReport, IngestResult
 
     report = IngestReport(session_id="s", started_at="now")
@@ -464,6 +464,15 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
         "model use: 60 summary calls (60,000 tokens in, 3,000 out), "
         "180 chunks embedded (36,000 tokens)"
     ) in lines
+    # Calls that failed, tried again or given up (a provider may bill them), said too.
+    failed = {"summary_failed_calls": 2, "image_failed_calls": 1, "embedding_failed_calls": 3}
+    assert usage_text({"summary_calls": 1, "embedded_chunks": 4, **failed}) == (
+        "1 summary call (2 more failed), 0 picture calls (1 more failed), "
+        "4 chunks embedded (0 tokens; 3 embedding calls failed)"
+    )
+    assert usage_text({"embedding_failed_calls": 1}) == (
+        "0 chunks embedded (0 tokens; 1 embedding call failed)"
+    )
 
 
 def test_the_summary_and_the_report_say_what_was_read_with_warnings(

@@ -559,6 +559,7 @@ async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
         assert len(broken.seen) == 8 and failed.total_chunks == 0
         assert any("8 of" in w and "vectors are kept" in w for w in failed.warnings)
         assert failed.usage["embedded_chunks"] == 8  # paid for, though it failed
+        assert failed.usage["embedding_failed_calls"] == 1  # refused, not tried again
         assert p.store.ids_for("s") == set()  # all or nothing still
 
         # The next attempt embeds only what the first did not.
@@ -1532,6 +1533,7 @@ async def test_a_picture_is_described_once_and_kept_for_the_next_ingest(tmp_path
         )
         fourth = await p.process_document(deck, session_id="a")
         assert fourth.status == "ingested" and vision.calls == 4
+        assert fourth.usage["image_failed_calls"] == 1  # a ValueError: not tried again
         assert "image on the document (and 1 more of the same picture): " in "\n".join(
             fourth.warnings
         )

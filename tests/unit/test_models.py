@@ -74,8 +74,10 @@ async def test_vectors_of_unequal_length_are_a_model_error() -> None:
 
 async def test_429_and_timeouts_are_retried() -> None:
     model = Flaky([_Status(429), TimeoutError("slow")])
-    vectors = await EmbeddingRunner(model, FAST).embed(["a"])
+    usage: dict[str, int] = {}
+    vectors = await EmbeddingRunner(model, FAST).embed(["a"], usage=usage)
     assert len(model.calls) == 3 and vectors.tolist() == [[1.0, 1.0]]
+    assert usage == {"embedding_failed_calls": 2}  # a provider may bill them
 
 
 async def test_connection_failures_of_clients_and_sdks_are_retried() -> None:
@@ -111,8 +113,10 @@ async def test_bad_request_is_not_retried() -> None:
 async def test_each_call_has_a_timeout() -> None:
     model = Flaky([], delay=2.0)
     settings = ModelSettings(timeout=0.2, max_attempts=2)
+    usage: dict[str, int] = {}
     with pytest.raises(ModelError, match="timed out"):
-        await EmbeddingRunner(model, settings).embed(["a"])
+        await EmbeddingRunner(model, settings).embed(["a"], usage=usage)
+    assert usage == {"embedding_failed_calls": 2}
     await asyncio.sleep(0)
 
 
@@ -423,7 +427,12 @@ async def test_a_summary_counts_its_calls_and_the_tokens_its_model_reports() -> 
     from langchain_core.messages import AIMessage
 
     class Model:
+        down = 1  # its first call fails
+
         async def ainvoke(self, prompt: str) -> AIMessage:
+            if self.down:
+                self.down -= 1
+                raise _Status(503)
             return AIMessage(
                 content="short.",
                 usage_metadata={"input_tokens": 300, "output_tokens": 5, "total_tokens": 305},
@@ -439,4 +448,5 @@ async def test_a_summary_counts_its_calls_and_the_tokens_its_model_reports() -> 
         "summary_calls": 4,
         "summary_input_tokens": 1200,
         "summary_output_tokens": 20,
+        "summary_failed_calls": 1,
     }
