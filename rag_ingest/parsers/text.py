@@ -82,6 +82,24 @@ _UNSPACED = re.compile(
 )
 
 
+# bytes.translate tables: a NUL byte to 0, any other to 1; 0x4E to 0, any other to 1.
+_NON_NUL = bytes([0] + [1] * 255)
+_NOT_4E = bytes(0 if b == 0x4E else 1 for b in range(256))
+
+
+def _ones(sample: bytes, full: int) -> int:
+    """How many "一" (U+4E00) a UTF-16 ``sample`` holds (``full``: the byte of a unit
+    that is never NUL in text): the commonest Chinese character, and one with a NUL
+    byte, in a month's name (一月) or a count on every line of an export. A Chinese CSV
+    of dates had 14% of its characters NUL there; refused."""
+    low = sample[full::2].translate(_NON_NUL)  # (``sample``: whole units)
+    high = sample[1 - full :: 2].translate(_NOT_4E)
+    # Byte-wise OR through two big integers: 0 where a unit is 一 (no per-unit loop,
+    # as the first version had: it took 5x the time of the rest on binary data).
+    both = int.from_bytes(low, "big") | int.from_bytes(high, "big")
+    return both.to_bytes(len(low), "big").count(0)
+
+
 def _unmarked_unicode(data: bytes) -> str | None:
     """The UTF-16 or UTF-32 of text written without a BOM (SQL Server's ``bcp -w``,
     .NET's and PowerShell's encoders without a preamble), told by a NUL in the high
@@ -92,7 +110,10 @@ def _unmarked_unicode(data: bytes) -> str | None:
         sample = data[: min(len(data), 65536) // width * width]
         units = len(sample) // width
         # (A unit's NUL byte in text: a character at U+xx00, or an emoji's low surrogate.)
-        if units < 32 or sample[full::width].count(0) > units * 0.05:
+        nuls = sample[full::width].count(0)
+        if nuls > units * 0.05 and width == 2:
+            nuls -= _ones(sample, full)
+        if units < 32 or nuls > units * 0.05:
             continue
         # A tenth of Latin letters, digits or tabs is enough: the Chinese or Japanese of
         # a database export has its numbers, separators and line breaks.

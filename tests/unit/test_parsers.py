@@ -331,6 +331,8 @@ def test_a_tab_separated_txt_with_a_header_is_a_table(tmp_path: Path) -> None:
 def test_unicode_without_a_bom_is_read_and_binary_with_nuls_is_not(tmp_path: Path) -> None:
     """UTF-16 and UTF-32 text without a BOM (SQL Server's ``bcp -w``, .NET encoders
     without a preamble) was refused as binary for its NULs."""
+    from rag_ingest.parsers.text import decode_text
+
     text = "Name\tCity\n" + "".join(f"Zoë {i}\tKöln CANARY-{i} \U0001f600\n" for i in range(4000))
     for encoding in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
         name = f"{encoding}.tsv"
@@ -359,6 +361,16 @@ def test_unicode_without_a_bom_is_read_and_binary_with_nuls_is_not(tmp_path: Pat
             data = (prose * 30).encode(encoding)
             parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
             assert (parsed.text, parsed.parser) == (prose * 30, f"text[{encoding}]")
+    # "一" (U+4E00) has a NUL byte: a Chinese export with it in every line's month, or
+    # prose full of it, is still text.
+    for lang, prose in (
+        ("months", "".join(f"{i},{i}号,北京,一月\n" for i in range(1, 200))),
+        ("counts", "第一章 一年一度的一次会议\uff0c一共一百一十一人\uff0c一致同意。\n" * 30),
+    ):
+        for encoding in ("utf-16-le", "utf-16-be"):
+            name = f"{lang}-{encoding}.csv"
+            parsed = decode_text(prose.encode(encoding), name)
+            assert parsed[:2] == (prose, encoding)
     # Its 64 KiB looked at ending inside an emoji's pair of surrogates.
     zh = ("这是关于季度报告的文档。\n" * 2800).encode("utf-16-le")
     data = zh[:65534] + "\U0001f600".encode("utf-16-le") + zh[65534:]
