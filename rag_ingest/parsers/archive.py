@@ -92,7 +92,7 @@ _OWN_TEXT = ("code", "text", "csv")
 # The files named past this many are listed in the warning by count alone.
 _NAMED = 10
 # A file's own warnings carried into its archive's, at most (as a mailbox's messages'),
-# and an archive's warnings at most, the rest counted: a zip of 10,000 files each with a
+# and an archive's warnings at most, the rest of each counted: a zip of 10,000 files each with a
 # replaced byte must not make 10,000.
 _MEMBER_WARNINGS = 5
 _WARNINGS = 50
@@ -711,10 +711,14 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
             "warnings": named,
         }
     # A file's own (a page left unread, a replaced byte, an attachment that failed), as
-    # a mailbox's messages' are: every one of scans unread, of the rest the first few.
-    warnings = [w for w in named if UNREAD_SCANS in w][:1] + [
-        w for w in named if UNREAD_SCANS not in w
-    ][:_MEMBER_WARNINGS]
+    # a mailbox's messages' are: every one of scans unread, of the rest the first few,
+    # and how many more.
+    rest = [w for w in named if UNREAD_SCANS not in w]
+    if len(rest) > _MEMBER_WARNINGS:
+        rest[_MEMBER_WARNINGS - 1 :] = [
+            f"{shown}: and {len(rest) - _MEMBER_WARNINGS + 1} more warnings"
+        ]
+    warnings = [w for w in named if UNREAD_SCANS in w][:1] + rest
     kind, language = member_kind(parsed)
     segments = member_segments(parsed, shown, f"# {shown}", 1)
     if parsed.members:
