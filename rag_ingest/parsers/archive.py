@@ -92,8 +92,8 @@ _OWN_TEXT = ("code", "text", "csv")
 # The files named past this many are listed in the warning by count alone.
 _NAMED = 10
 # A file's own warnings carried into its archive's, at most (as a mailbox's messages'),
-# and an archive's warnings at most, the rest of each counted: a zip of 10,000 files each with a
-# replaced byte must not make 10,000.
+# and an archive's warnings at most, the rest of each counted: a zip of 10,000 files
+# each with a replaced byte must not make 10,000.
 _MEMBER_WARNINGS = 5
 _WARNINGS = 50
 

@@ -90,8 +90,8 @@ _NOT_4E = bytes(0 if b == 0x4E else 1 for b in range(256))
 def _ones(sample: bytes, full: int) -> int:
     """How many "一" (U+4E00) a UTF-16 ``sample`` holds (``full``: the byte of a unit
     that is never NUL in text): the commonest Chinese character, and one with a NUL
-    byte, in a month's name (一月) or a count on every line of an export. A Chinese CSV
-    of dates had 14% of its characters NUL there; refused."""
+    byte, in a month's name (一月) or a count on every line of an export: a Chinese CSV
+    of dates, 14% of its characters 一, was refused as binary for those NULs."""
     low = sample[full::2].translate(_NON_NUL)  # (``sample``: whole units)
     high = sample[1 - full :: 2].translate(_NOT_4E)
     # Byte-wise OR through two big integers: 0 where a unit is 一 (no per-unit loop,
