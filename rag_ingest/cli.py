@@ -676,6 +676,8 @@ def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
             f"{info.sources:>7} {info.chunks:>8} {info.failed:>6}  "
             f"{info.last_ingested:%Y-%m-%d %H:%M:%S}  {info.session_id}"
         )
+        if used := usage_text(info.usage):
+            print(f"{'':>7} model use: {used}")
     return 0
 
 

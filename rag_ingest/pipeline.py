@@ -830,6 +830,7 @@ class DocumentProcessor:
                     source=result.source,
                     error_type=type(exc).__name__,
                     message=str(exc),
+                    model_use=result.usage,  # paid for, though it failed
                 )
                 # Not abandoned on cancellation: a delete_session that stopped this
                 # document must not find its row written after the delete.
@@ -1365,6 +1366,7 @@ class DocumentProcessor:
             metadatas=metadatas,
             vectors=vectors,
             answers=job.answers,
+            usage=job.result.usage,
         )
         if arrived is not None:
             arrived()

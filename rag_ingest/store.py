@@ -21,6 +21,7 @@ at a time.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import json
@@ -30,8 +31,8 @@ import shutil
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -767,6 +768,9 @@ class SessionInfo:
     chunks: int
     failed: int  # sources whose last attempt failed
     last_ingested: datetime  # its newest ledger entry (an ingest, a change, a failure), UTC
+    # What its model calls cost (as IngestResult.usage), summed over every ingest of the
+    # sources it holds; a deleted source's cost goes with it.
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -924,6 +928,13 @@ class Ledger:
                 answer TEXT NOT NULL, PRIMARY KEY (session_id, source, key))"""
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS answers_by_key ON answers (key)")
+        # What each source's ingests have cost, summed over them (IngestResult.usage: a
+        # count by name): a session's model calls and tokens, for what it holds.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS model_use (
+                session_id TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
+                amount INTEGER NOT NULL, PRIMARY KEY (session_id, source, name))"""
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1052,12 +1063,19 @@ class Ledger:
         error_type: str | None = None,
         message: str | None = None,
         answers: Collection[str] = (),
+        model_use: Mapping[str, int] | None = None,
     ) -> None:
-        """A source's outcome. Once ingested, its kept vectors and pending IDs are
-        dropped, and so are its kept answers but ``answers`` (the keys this ingest
+        """A source's outcome, and what its model calls cost (``model_use``, added to
+        what its earlier ingests did). Once ingested, its kept vectors and pending IDs
+        are dropped, and so are its kept answers but ``answers`` (the keys this ingest
         used)."""
         now = datetime.now(timezone.utc).isoformat()
         with self.transaction():
+            self._db.executemany(
+                "INSERT INTO model_use VALUES (?, ?, ?, ?) ON CONFLICT "
+                "(session_id, source, name) DO UPDATE SET amount = amount + excluded.amount",
+                [(session_id, source, k, int(v)) for k, v in (model_use or {}).items() if v],
+            )
             if status == "ingested":
                 for table in ("pending", "kept_vectors"):
                     self._db.execute(
@@ -1091,11 +1109,18 @@ class Ledger:
             )
 
     def record_failure_keeping_chunks(
-        self, *, session_id: str, source: str, error_type: str, message: str
+        self,
+        *,
+        session_id: str,
+        source: str,
+        error_type: str,
+        message: str,
+        model_use: Mapping[str, int] | None = None,
     ) -> None:
         """A failed re-ingest: note the error, keep the previous version's chunk IDs."""
         previous = self.get(session_id, source)
         self.record(
+            model_use=model_use,
             session_id=session_id,
             source=source,
             version=previous.version if previous else None,
@@ -1134,10 +1159,30 @@ class Ledger:
                 "SUM(status = 'failed'), MAX(updated_at) FROM sources "
                 "GROUP BY session_id ORDER BY session_id"
             ).fetchall()
+            used = self._db.execute(
+                "SELECT session_id, name, SUM(amount) FROM model_use GROUP BY session_id, name"
+            ).fetchall()
+        model_use: dict[str, dict[str, int]] = collections.defaultdict(dict)
+        for session, name, amount in used:
+            model_use[session][name] = int(amount)
         return [
-            SessionInfo(session, sources, chunks, failed, datetime.fromisoformat(last))
+            SessionInfo(
+                session, sources, chunks, failed, datetime.fromisoformat(last), model_use[session]
+            )
             for session, sources, chunks, failed, last in rows
         ]
+
+    def model_use(self, session_id: str, source: str | None = None) -> dict[str, int]:
+        """What a session's model calls cost (see ``IngestResult.usage``), summed over
+        the ingests of each source it holds; of one ``source`` only when given."""
+        where, params = "session_id = ?", [session_id]
+        if source is not None:
+            where, params = where + " AND source = ?", [session_id, source]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT name, SUM(amount) FROM model_use WHERE {where} GROUP BY name", params
+            ).fetchall()
+        return {name: int(amount) for name, amount in rows}
 
     def session_rows(self, session_id: str) -> list[LedgerRow]:
         with self._lock:
@@ -1155,9 +1200,10 @@ class Ledger:
         return [i for (ids,) in rows for i in json.loads(ids)]
 
     def delete_source(self, session_id: str, source: str) -> None:
-        """Forget one source of a session: its row, pending IDs, kept vectors and answers."""
+        """Forget one source of a session: its row, pending IDs, kept vectors, answers and
+        what it cost."""
         with self.transaction():
-            for table in ("pending", "kept_vectors", "answers", "sources"):
+            for table in ("pending", "kept_vectors", "answers", "model_use", "sources"):
                 self._db.execute(
                     f"DELETE FROM {table} WHERE session_id = ? AND source = ?",
                     (session_id, source),
@@ -1165,7 +1211,7 @@ class Ledger:
 
     def delete_session(self, session_id: str) -> int:
         with self.transaction():
-            for table in ("pending", "kept_vectors", "answers"):
+            for table in ("pending", "kept_vectors", "answers", "model_use"):
                 self._db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount

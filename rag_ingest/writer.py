@@ -47,6 +47,7 @@ class ChunkWrite:
     metadatas: list[dict[str, Any]]
     vectors: Vectors | None
     answers: list[str] = field(default_factory=list)  # keys of the model answers it used
+    usage: dict[str, int] = field(default_factory=dict)  # what its model calls cost
 
 
 @dataclass
@@ -249,4 +250,5 @@ class BatchWriter:
                     chunk_ids=w.ids,
                     fingerprint=w.fingerprint,
                     answers=w.answers,
+                    model_use=w.usage,
                 )

@@ -184,7 +184,11 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
     assert sessions.returncode == 0, sessions.stderr
     listed = {info["session_id"]: info for info in json.loads(sessions.stdout)}
     assert {"cli-a", "cli-b"} <= set(listed) and listed["cli-b"]["sources"] == 1
-    assert "cli-a" in rag("status", env=cli_env, cwd=tmp_path).stdout
+    # With what each session's model calls cost.
+    embedded = listed["cli-a"]["usage"]["embedded_chunks"]
+    assert 0 < embedded <= listed["cli-a"]["chunks"]
+    listing = rag("status", env=cli_env, cwd=tmp_path).stdout
+    assert "cli-a" in listing and f"model use: {embedded} chunks embedded (" in listing
     failing = rag("status", "--failed", "--json", env=cli_env, cwd=tmp_path)
     assert [i["session_id"] for i in json.loads(failing.stdout)] == []  # none failed
     # Nothing here is a day old; an age must be one.

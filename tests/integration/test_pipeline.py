@@ -560,6 +560,7 @@ async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
         assert any("8 of" in w and "vectors are kept" in w for w in failed.warnings)
         assert failed.usage["embedded_chunks"] == 8  # paid for, though it failed
         assert failed.usage["embedding_failed_calls"] == 1  # refused, not tried again
+        assert p.ledger.model_use("s") == failed.usage  # kept with its failure
         assert p.store.ids_for("s") == set()  # all or nothing still
 
         # The next attempt embeds only what the first did not.
@@ -569,6 +570,12 @@ async def test_an_embedding_that_fails_midway_keeps_what_it_paid_for(
         assert again.success and again.reused_vectors == 8
         assert len(working.seen) == again.total_chunks - 8
         assert again.usage["embedded_chunks"] == again.total_chunks - 8
+        # The source's cost, both attempts: each chunk embedded once, one call refused.
+        assert p.ledger.model_use("s", again.source) == {
+            "embedded_chunks": again.total_chunks,
+            "embedded_tokens": failed.usage["embedded_tokens"] + again.usage["embedded_tokens"],
+            "embedding_failed_calls": 1,
+        }
         assert not set(working.seen) & set(broken.seen)
         hashed = HashEmbeddings()
         for text, vector in stored_vectors(p, "s").items():
@@ -823,8 +830,10 @@ async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_p
         make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
     ) as p:
         assert p.store is not None and p.ledger is not None
+        used = {}
         for session in ("old", "fresh"):
-            await p.process_many(files, session_id=session)
+            report = await p.process_many(files, session_id=session)
+            used[session] = report.usage
         # "old" was last ingested 40 days ago: every one of its ledger rows says so.
         long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
         with p.ledger.transaction():
@@ -836,6 +845,9 @@ async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_p
         assert set(listed) == {"old", "fresh"} and listed["fresh"].sources == 3
         assert listed["old"].chunks == len(p.store.ids_for("old")) > 0
         assert listed["old"].last_ingested == long_ago and listed["old"].failed == 0
+        # What each session's model calls cost: "fresh" took the vectors of "old"'s twins.
+        assert listed["old"].usage == used["old"] and used["old"]["embedded_chunks"] > 0
+        assert listed["fresh"].usage == used["fresh"] == {}
 
         fresh = p.store.ids_for("fresh")
         with pytest.raises(ConfigurationError):

@@ -260,3 +260,43 @@ async def test_a_source_keeps_the_answers_its_last_ingest_used_and_loses_them_wi
     assert kept() == {("s", "b", "logo"), ("t", "a", "summary-v1")}
     ledger.delete_session("t")
     assert kept() == {("s", "b", "logo")}
+
+
+async def test_what_a_source_s_model_calls_cost_adds_up_and_goes_with_it(
+    tmp_path: Path,
+) -> None:
+    store = FakeStore()
+    writer = make(tmp_path, store, [0])
+    ledger = writer._ledger
+    # A failed attempt's cost is kept with its failure; a landed one's adds to it.
+    paid = {"embedded_chunks": 4, "embedded_tokens": 400, "embedding_failed_calls": 1}
+    ledger.record_failure_keeping_chunks(
+        session_id="s", source="a", error_type="E", message="m", model_use=paid
+    )
+    write = chunks("a", "x")
+    write.usage = {"embedded_chunks": 2, "embedded_tokens": 200, "summary_calls": 1}
+    await writer.write(write)
+    other = chunks("b", "y")
+    other.usage = {"embedded_chunks": 1, "embedded_tokens": 50, "image_calls": 0}
+    await writer.write(other)
+    await writer.aclose()
+    ledger.record(
+        session_id="t", source="a", version="1", size=1, status="ingested",
+        chunk_ids=[], fingerprint=None, model_use={"summary_calls": 3},
+    )  # fmt: skip
+
+    assert ledger.model_use("s", "a") == {
+        "embedded_chunks": 6,
+        "embedded_tokens": 600,
+        "embedding_failed_calls": 1,
+        "summary_calls": 1,
+    }
+    whole = {"embedded_chunks": 7, "embedded_tokens": 650, "embedding_failed_calls": 1}
+    assert ledger.model_use("s") == {**whole, "summary_calls": 1}
+    listed = {info.session_id: info.usage for info in ledger.sessions()}
+    assert listed == {"s": {**whole, "summary_calls": 1}, "t": {"summary_calls": 3}}
+    # Gone with its source, or its session.
+    ledger.delete_source("s", "a")
+    assert ledger.model_use("s") == {"embedded_chunks": 1, "embedded_tokens": 50}
+    ledger.delete_session("s")
+    assert ledger.model_use("s") == {} and ledger.model_use("t") == {"summary_calls": 3}
