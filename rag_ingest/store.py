@@ -1120,7 +1120,6 @@ class Ledger:
         """A failed re-ingest: note the error, keep the previous version's chunk IDs."""
         previous = self.get(session_id, source)
         self.record(
-            model_use=model_use,
             session_id=session_id,
             source=source,
             version=previous.version if previous else None,
@@ -1130,6 +1129,7 @@ class Ledger:
             fingerprint=None,  # never "unchanged": the next run tries again
             error_type=error_type,
             message=message,
+            model_use=model_use,
         )
 
     def usage(self, session_id: str, besides: str) -> tuple[int, int]:
