@@ -209,6 +209,8 @@ chunk = {
         "ppt": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
         # Visio drawings, page by page: each shape's text and shape data under the page.
         "vsdx": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
+        # SVG drawings: the words they show (labels of a diagram or chart), a line each.
+        "svg": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
         # OpenDocument text and slides (read without docling) and EPUB books (their
         # chapters as one HTML page): as DOCX, PPTX and HTML.
         "odt": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},

@@ -332,6 +332,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "doc": FileConfig(strategy="markdown"),
         "ppt": FileConfig(strategy="markdown", chunk_tokens=256),
         "vsdx": FileConfig(strategy="markdown", chunk_tokens=256),
+        "svg": FileConfig(strategy="markdown", chunk_tokens=256),
         "odt": FileConfig(strategy="markdown"),
         "odp": FileConfig(strategy="markdown", chunk_tokens=256),
         "odg": FileConfig(strategy="markdown", chunk_tokens=256),

@@ -336,6 +336,10 @@ def parse_file(
         from rag_ingest.parsers.calendar import parse_calendar
 
         parsed = parse_calendar(path, name)
+    elif kind.kind == "svg":
+        from rag_ingest.parsers.svg import parse_svg
+
+        parsed = parse_svg(path, name)
     elif kind.kind == "transcript":
         from rag_ingest.parsers.transcript import parse_transcript
 

@@ -106,7 +106,7 @@ _BY_EXTENSION = {
     ".docm": "docx", ".dotx": "docx", ".dotm": "docx", ".pptm": "pptx", ".ppsx": "pptx",
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
-    ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps",
+    ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps", ".svg": "svg",
     ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
@@ -175,7 +175,7 @@ _ZIP_KINDS = frozenset(
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _NO_TEXT = {
     **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
-                     ".ico", ".heic", ".avif", ".svg", ".emf", ".wmf", ".emz", ".wmz"),
+                     ".ico", ".heic", ".avif", ".emf", ".wmf", ".emz", ".wmz"),
                     "an image"),
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),

@@ -334,9 +334,13 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
     for name in ("logo.png", "screen.JPG", "demo.mp4", "release.7z", "font.woff2"):
         (docs / name).write_bytes(b"\x00\x01 not read \x02" * 100)
     (docs / "icon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>')
+    # A drawing's words are read; one with none (an icon) is skipped, read.
+    (docs / "flow.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><text>Parse</text><text>CANARY-EGRET</text></svg>'
+    )
     with SyncDocumentProcessor(_no_ocr(str(tmp_path / "store"))) as p:
         report = p.process_many(docs, session_id="s")
-        assert report.totals["ingested"] == 1 and report.totals["failed"] == 0
+        assert report.totals["ingested"] == 2 and report.totals["failed"] == 0
         skipped = {Path(r.source).name: r.message for r in report.results if r.status == "skipped"}
         assert set(skipped) == {
             "logo.png",
@@ -347,13 +351,20 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
             "icon.svg",
         }
         assert skipped["demo.mp4"] == "a video (.mp4): no text to index"
-        assert all(r.bytes == 0 for r in report.results if r.status == "skipped")
+        assert skipped["icon.svg"] == "no words in the drawing: nothing to index"
+        unread = [r for r in report.results if r.status == "skipped" and r.filename != "icon.svg"]
+        assert len(unread) == 5 and all(r.bytes == 0 for r in unread)
         named = p.process_document(docs / "logo.png", session_id="s")
         assert named.status == "failed" and named.error_type == "NoTextFormatError"
         named = p.process_document(docs / "icon.svg", session_id="s")
-        assert named.status == "failed" and "an image (.svg)" in (named.message or "")
+        assert named.status == "skipped"
+        (hit, _), *_ = p.query("CANARY-EGRET", session_id="s")
+        assert hit.page_content == "Parse\nCANARY-EGRET" and hit.metadata["file_type"] == "svg"
     loaded = RagIngestLoader(docs, settings=_no_ocr(str(tmp_path / "s2")), on_error="raise")
-    assert [Path(d.metadata["source"]).name for d in loaded.load()] == ["guide.md"]
+    assert sorted(Path(d.metadata["source"]).name for d in loaded.load()) == [
+        "flow.svg",
+        "guide.md",
+    ]
 
 
 def test_with_ocr_a_walk_reads_images_and_skips_those_without_text(tmp_path: Path) -> None:
@@ -482,11 +493,12 @@ async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path:
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "diagram.svg").write_text(
+    # PostScript, skipped by name: a caller's parser reads what it draws.
+    (docs / "diagram.ps").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg"><text x="0">canary OSPREY</text></svg>'
     )
     processor = DocumentProcessor(local_settings(str(tmp_path / "store")))
-    processor.register_parser(".svg", "tests.hostile_parsers:svg_text")
+    processor.register_parser(".ps", "tests.hostile_parsers:svg_text")
     async with processor as p:
         report = await p.process_many(docs, session_id="s")
         assert report.totals["ingested"] == 1, report.results

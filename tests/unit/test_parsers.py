@@ -3130,6 +3130,54 @@ def test_a_visio_drawing_without_text_or_well_formed_pages_fails_typed(tmp_path:
         parse_file(_file(tmp_path, "bomb.vsdx", bomb.getvalue()), "bomb.vsdx", OPTIONS)
 
 
+def test_an_svg_drawing_is_read_for_the_words_it_shows(tmp_path: Path) -> None:
+    """SVG files were skipped by name as images: a diagram's labels were never found."""
+    drawing = b"""<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xhtml">
+  <title>Order flow</title>
+  <style>.box { fill: CANARY-STYLE; }</style>
+  <script>alert("CANARY-SCRIPT")</script>
+  <metadata>CANARY-METADATA</metadata>
+  <g><title>node1</title><path d="M0 0 L10 10"/>
+    <g><text x="1">Checkout <tspan font-weight="bold">CANARY-TSPAN</tspan></text></g>
+  </g>
+  <switch>
+    <foreignObject><x:div><x:div>Payment<x:br/>gateway</x:div></x:div></foreignObject>
+    <text>Payment gateway</text>
+  </switch>
+  <foreignObject><x:p>CANARY-HTML label</x:p></foreignObject>
+  <text><textPath href="#p">along a path</textPath></text>
+  <text>Caf\xc3\xa9 \xe2\x86\x92 r\xc3\xa9sum\xc3\xa9</text>
+</svg>"""
+    parsed = parse_file(_file(tmp_path, "flow.svg", drawing), "flow.svg", OPTIONS)
+    assert (parsed.file_type, parsed.parser) == ("svg", "svg-xml")
+    assert parsed.text == (
+        "# Order flow\n\nCheckout CANARY-TSPAN\nPayment gateway\nCANARY-HTML label\n"
+        "along a path\n"
+        "Caf\u00e9 \u2192 r\u00e9sum\u00e9"
+    )
+    # No words (an icon, text drawn as paths): skipped, as images were.
+    icon = b'<svg xmlns="http://www.w3.org/2000/svg"><title>lock</title><path d="M0"/></svg>'
+    with pytest.raises(BlankDocumentError, match=r"^icon\.svg: no words in the drawing"):
+        parse_file(_file(tmp_path, "icon.svg", icon), "icon.svg", OPTIONS)
+    for name, data, said in (
+        ("cut.svg", drawing[:300], "not a readable SVG drawing"),
+        ("graph.svg", b"<graph><text>x</text></graph>", "its root is <graph>"),
+        (
+            "bomb.svg",
+            b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
+            + b"".join(
+                f'<!ENTITY {c} "{("&" + p + ";") * 10}">'.encode()
+                for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+            )
+            + b"]><svg><text>&i;</text></svg>",
+            "not a readable SVG drawing",
+        ),
+    ):
+        with pytest.raises(CorruptDocumentError, match=said):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
 def _mhtml(page: str, charset: str = "utf-8", **headers: str) -> EmailMessage:
     """A saved page: an MHTML message whose first part is ``page`` (quoted-printable)."""
     message = EmailMessage()

