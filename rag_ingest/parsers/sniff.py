@@ -684,6 +684,11 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         return FileKind("code", language)
     if by_name is not None:
         return FileKind(by_name, _TEXT_LANGUAGES.get(suffix) if by_name == "text" else None)
+    if suffix == ".msg":
+        # Known by content as Outlook's (a compound file): this one is not, so tried as
+        # text (Tcl's message catalogs), as any unknown name is.
+        note = "named .msg but not an Outlook message: read as text"
+        return FileKind("text", note=note, guessed=True)
     if _is_message(head):
         # A mail message saved without .eml: Maildir's files, a mail client's export.
         unknown = f"unknown extension {suffix}" if suffix else "no extension"

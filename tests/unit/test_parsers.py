@@ -2172,6 +2172,10 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
             None,
             False,
         ), name
+    # A .msg that is not Outlook's (Tcl's message catalogs): text, said so.
+    catalog = b'namespace eval ::tcl::clock {\n    ::msgcat::mcset ru DATE_FORMAT "%d.%m.%Y"\n}\n'
+    kind = detect(_file(tmp_path, "ru.msg", catalog), "ru.msg")
+    assert (kind.kind, kind.note) == ("text", "named .msg but not an Outlook message: read as text")
 
 
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
