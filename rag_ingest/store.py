@@ -840,6 +840,9 @@ class LedgerRow:
     chunk_ids: list[str]
     fingerprint: str | None
     updated_at: str
+    # What its ingests' model calls cost, summed (as IngestResult.usage); filled by
+    # Ledger.session_rows.
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 # The columns _ledger_row reads, in its order.
@@ -1185,12 +1188,23 @@ class Ledger:
         return {name: int(amount) for name, amount in rows}
 
     def session_rows(self, session_id: str) -> list[LedgerRow]:
+        """Each source of a session, with what its model calls cost."""
         with self._lock:
             rows = self._db.execute(
                 f"{_SELECT_ROW} WHERE session_id = ?",
                 (session_id,),
             ).fetchall()
-        return [_ledger_row(r) for r in rows]
+            used = self._db.execute(
+                "SELECT source, name, amount FROM model_use WHERE session_id = ?",
+                (session_id,),
+            ).fetchall()
+        costs: dict[str, dict[str, int]] = collections.defaultdict(dict)
+        for source, name, amount in used:
+            costs[source][name] = int(amount)
+        listed = [_ledger_row(r) for r in rows]
+        for row in listed:
+            row.usage = costs.get(row.source, {})
+        return listed
 
     def session_pending(self, session_id: str) -> list[str]:
         with self._lock:
