@@ -82,18 +82,21 @@ _UNSPACED = re.compile(
 )
 
 
-# bytes.translate tables: a NUL byte to 0, any other to 1; 0x4E to 0, any other to 1.
+# bytes.translate tables: a NUL byte to 0, any other to 1; the high byte of a Chinese
+# character with a NUL low byte that no ASCII letter read the wrong way round makes
+# (U+4E00 一 aside, as "N" would: U+8000 to U+9F00, 退 among them) to 0, any other to 1.
 _NON_NUL = bytes([0] + [1] * 255)
-_NOT_4E = bytes(0 if b == 0x4E else 1 for b in range(256))
+_NOT_HAN = bytes(0 if b == 0x4E or 0x80 <= b <= 0x9F else 1 for b in range(256))
 
 
 def _ones(sample: bytes, full: int) -> int:
-    """How many "一" (U+4E00) a UTF-16 ``sample`` holds (``full``: the byte of a unit
-    that is never NUL in text): the commonest Chinese character, and one with a NUL
-    byte, in a month's name (一月) or a count on every line of an export: a Chinese CSV
-    of dates, 14% of its characters 一, was refused as binary for those NULs."""
+    """How many "一" (U+4E00), "退" (U+9000) and others of U+8000 to U+9F00 a UTF-16
+    ``sample`` holds (``full``: the byte of a unit that is never NUL in text): Chinese
+    characters with a NUL byte, 一 the commonest of all, in a month's name (一月) or a
+    count on every line of an export: a Chinese CSV of dates, 14% of its characters 一,
+    was refused as binary for those NULs."""
     low = sample[full::2].translate(_NON_NUL)  # (``sample``: whole units)
-    high = sample[1 - full :: 2].translate(_NOT_4E)
+    high = sample[1 - full :: 2].translate(_NOT_HAN)
     # Byte-wise OR through two big integers: 0 where a unit is 一 (no per-unit loop,
     # as the first version had: it took 5x the time of the rest on binary data).
     both = int.from_bytes(low, "big") | int.from_bytes(high, "big")
