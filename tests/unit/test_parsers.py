@@ -2176,6 +2176,9 @@ def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: 
     catalog = b'namespace eval ::tcl::clock {\n    ::msgcat::mcset ru DATE_FORMAT "%d.%m.%Y"\n}\n'
     kind = detect(_file(tmp_path, "ru.msg", catalog), "ru.msg")
     assert (kind.kind, kind.note) == ("text", "named .msg but not an Outlook message: read as text")
+    # A binary one that is no compound file: skipped as binary data, as before.
+    with pytest.raises(NoTextFormatError, match=r"binary data \(\.msg\)"):
+        parse_file(_file(tmp_path, "x.msg", bytes(range(256)) * 4), "x.msg", OPTIONS)
 
 
 def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
