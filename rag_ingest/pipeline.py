@@ -1818,10 +1818,21 @@ class DocumentProcessor:
         return str(where if source is None else where / f"{name(source)}.json")
 
     async def sessions(self) -> list[SessionInfo]:
-        """Every session the ledger holds: its sources, chunks, failures and last ingest."""
+        """Every session the ledger holds: its sources, chunks, failures, last ingest and
+        what its model calls cost."""
         await self.start()
         assert self.ledger is not None
         return await self._in_store(self.ledger.sessions)
+
+    async def session_usage(self, session_id: str, source: str | None = None) -> dict[str, int]:
+        """What one session's model calls cost (see ``IngestResult.usage``), summed over
+        every ingest of each source it holds, failed attempts' paid calls included; of
+        one ``source`` (as its results name it) when given. Empty for a session the
+        ledger does not hold."""
+        session = require_session(session_id)
+        await self.start()
+        assert self.ledger is not None
+        return await self._in_store(self.ledger.model_use, session, source)
 
     async def expire_sessions(self, older_than: timedelta) -> dict[str, int]:
         """Delete every session last ingested more than ``older_than`` ago (its newest
@@ -2050,6 +2061,9 @@ class SyncDocumentProcessor:
 
     def sessions(self) -> list[SessionInfo]:
         return self._loop.run(self.processor.sessions())
+
+    def session_usage(self, session_id: str, source: str | None = None) -> dict[str, int]:
+        return self._loop.run(self.processor.session_usage(session_id, source))
 
     def expire_sessions(self, older_than: timedelta) -> dict[str, int]:
         return self._loop.run(self.processor.expire_sessions(older_than))

@@ -360,6 +360,7 @@ def test_images_and_archives_in_a_walk_are_skipped_unread_and_named_ones_fail(
         assert named.status == "skipped"
         (hit, _), *_ = p.query("CANARY-EGRET", session_id="s")
         assert hit.page_content == "Parse\nCANARY-EGRET" and hit.metadata["file_type"] == "svg"
+        assert p.session_usage("s") == report.usage  # the sync twin too
     loaded = RagIngestLoader(docs, settings=_no_ocr(str(tmp_path / "s2")), on_error="raise")
     assert sorted(Path(d.metadata["source"]).name for d in loaded.load()) == [
         "flow.svg",

@@ -848,6 +848,13 @@ async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_p
         # What each session's model calls cost: "fresh" took the vectors of "old"'s twins.
         assert listed["old"].usage == used["old"] and used["old"]["embedded_chunks"] > 0
         assert listed["fresh"].usage == used["fresh"] == {}
+        # One session's, or one source's, without listing every session.
+        assert await p.session_usage("old") == used["old"]
+        first = next(iter(p.ledger.session_rows("old")))
+        assert await p.session_usage("old", first.source) == first.usage != {}
+        assert await p.session_usage("never") == {}
+        with pytest.raises(SessionRequiredError):
+            await p.session_usage("")
 
         fresh = p.store.ids_for("fresh")
         with pytest.raises(ConfigurationError):

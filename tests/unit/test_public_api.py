@@ -79,3 +79,19 @@ def test_the_package_is_typed_for_its_users(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout
     assert 'Revealed type is "rag_ingest.settings.Settings"' in out.stdout
+
+
+def test_every_public_coroutine_of_the_processor_has_a_sync_twin() -> None:
+    """Scripts and notebooks call the same API without an event loop."""
+    import inspect
+
+    from rag_ingest.pipeline import DocumentProcessor, SyncDocumentProcessor
+
+    coroutines = {
+        name
+        for name, method in inspect.getmembers(DocumentProcessor, inspect.iscoroutinefunction)
+        if not name.startswith("_")
+    }
+    # Starting and closing are the context manager's (``with SyncDocumentProcessor()``).
+    assert coroutines - {"start", "aclose"} <= set(dir(SyncDocumentProcessor))
+    assert {"session_usage", "sessions", "process_many", "query"} <= coroutines
