@@ -50,5 +50,9 @@ def test_the_readme_backend_ingests_uploads_refuses_its_own_files_and_searches(
             assert [h["filename"] for h in hits] == ["My Report.md"]
             assert client.get("/sessions/s2/search", params={"q": "PLOVER"}).json() == []
     with TestClient(app) as client:
+        # Its one chunk embedded once: the second upload was skipped, unchanged.
+        used = client.get("/sessions/s1/usage").json()
+        assert used["embedded_chunks"] == 1 and used["embedded_tokens"] > 0
         assert client.delete("/sessions/s1").json() == {"chunks_removed": 1}
         assert client.get("/sessions/s1/search", params={"q": "PLOVER"}).json() == []
+        assert client.get("/sessions/s1/usage").json() == {}
