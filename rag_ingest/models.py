@@ -66,6 +66,12 @@ else:
 Usage = MutableMapping[str, int]
 
 
+def add_usage(usage: Usage | None, name: str, amount: int) -> None:
+    """Add ``amount`` to ``usage[name]`` (none given: nothing is counted)."""
+    if usage is not None:
+        usage[name] = usage.get(name, 0) + amount
+
+
 def concat_vectors(parts: Sequence[Vectors | None]) -> Vectors:
     """The rows of ``parts`` (None or empty ones left out) as one float32 array."""
     import numpy as np
@@ -339,11 +345,11 @@ def _settings_of(obj: Any) -> list[str]:
     ]
     for name in _ARGUMENTS:
         value = _attribute(obj, name)
-        if isinstance(value, dict):
-            # A rotated key is the same model.
-            value = {k: v for k, v in value.items() if not _is_credential(str(k))}
-        if isinstance(value, dict) and value:
-            found.append(f"{name}={_shown(value)}")
+        # A rotated key is the same model.
+        if isinstance(value, dict) and (
+            kept := {k: v for k, v in value.items() if not _is_credential(str(k))}
+        ):
+            found.append(f"{name}={_shown(kept)}")
     if isinstance(obj, BasePromptTemplate):
         show = getattr(obj, "pretty_repr", None)
         try:
@@ -490,9 +496,8 @@ class _Timed:
                     try:
                         return await asyncio.wait_for(make(), self.timeout)
                     except Exception:
-                        if usage is not None and kind:
-                            failed = f"{kind}_failed_calls"
-                            usage[failed] = usage.get(failed, 0) + 1
+                        if kind:
+                            add_usage(usage, f"{kind}_failed_calls", 1)
                         raise
         except asyncio.TimeoutError as exc:
             raise ModelError(f"{self.what} timed out after {self.timeout:.0f}s") from exc
@@ -597,16 +602,13 @@ class ImageDescriber:
 def count_usage(usage: Usage | None, kind: str, answer: Any) -> None:
     """Count an answer of a ``kind`` model in ``usage``: one call, and the tokens in and
     out its ``usage_metadata`` reports (LangChain's chat models that report them)."""
-    if usage is None:
-        return
-    usage[f"{kind}_calls"] = usage.get(f"{kind}_calls", 0) + 1
+    add_usage(usage, f"{kind}_calls", 1)
     reported = getattr(answer, "usage_metadata", None)
     if isinstance(reported, Mapping):
         for side in ("input", "output"):
             tokens = reported.get(f"{side}_tokens")
             if isinstance(tokens, int) and tokens > 0:
-                key = f"{kind}_{side}_tokens"
-                usage[key] = usage.get(key, 0) + tokens
+                add_usage(usage, f"{kind}_{side}_tokens", tokens)
 
 
 def answer_text(answer: Any) -> str:

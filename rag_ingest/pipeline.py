@@ -1241,11 +1241,11 @@ class DocumentProcessor:
     def _count_embedded(job: _Job, cost: list[int]) -> None:
         """Count chunks sent to the embedder, and their tokens (``cost``, a chunk's), in
         the result's usage."""
-        if not cost:
-            return
-        usage = job.result.usage
-        usage["embedded_chunks"] = usage.get("embedded_chunks", 0) + len(cost)
-        usage["embedded_tokens"] = usage.get("embedded_tokens", 0) + sum(cost)
+        from rag_ingest.models import add_usage
+
+        if cost:
+            add_usage(job.result.usage, "embedded_chunks", len(cost))
+            add_usage(job.result.usage, "embedded_tokens", sum(cost))
 
     def _read_ledger(self, job: _Job) -> None:
         """Fill ``job.previous``, the source's ledger row, and what may serve its chunks'

@@ -21,7 +21,6 @@ at a time.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hashlib
 import json
@@ -31,7 +30,7 @@ import shutil
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -852,6 +851,15 @@ _SELECT_ROW = (
 )
 
 
+def _model_use_by(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """``(owner, name, amount)`` rows of the ledger's model_use as each owner's (a
+    session's, a source's) amounts by name."""
+    grouped: dict[str, dict[str, int]] = {}
+    for owner, name, amount in rows:
+        grouped.setdefault(owner, {})[name] = int(amount)
+    return grouped
+
+
 def _ledger_row(row: tuple[Any, ...]) -> LedgerRow:
     return LedgerRow(
         session_id=row[0],
@@ -1162,15 +1170,19 @@ class Ledger:
                 "SUM(status = 'failed'), MAX(updated_at) FROM sources "
                 "GROUP BY session_id ORDER BY session_id"
             ).fetchall()
-            used = self._db.execute(
-                "SELECT session_id, name, SUM(amount) FROM model_use GROUP BY session_id, name"
-            ).fetchall()
-        model_use: dict[str, dict[str, int]] = collections.defaultdict(dict)
-        for session, name, amount in used:
-            model_use[session][name] = int(amount)
+            used = _model_use_by(
+                self._db.execute(
+                    "SELECT session_id, name, SUM(amount) FROM model_use GROUP BY session_id, name"
+                )
+            )
         return [
             SessionInfo(
-                session, sources, chunks, failed, datetime.fromisoformat(last), model_use[session]
+                session,
+                sources,
+                chunks,
+                failed,
+                datetime.fromisoformat(last),
+                used.get(session, {}),
             )
             for session, sources, chunks, failed, last in rows
         ]
@@ -1194,16 +1206,15 @@ class Ledger:
                 f"{_SELECT_ROW} WHERE session_id = ?",
                 (session_id,),
             ).fetchall()
-            used = self._db.execute(
-                "SELECT source, name, amount FROM model_use WHERE session_id = ?",
-                (session_id,),
-            ).fetchall()
-        costs: dict[str, dict[str, int]] = collections.defaultdict(dict)
-        for source, name, amount in used:
-            costs[source][name] = int(amount)
+            used = _model_use_by(
+                self._db.execute(
+                    "SELECT source, name, amount FROM model_use WHERE session_id = ?",
+                    (session_id,),
+                )
+            )
         listed = [_ledger_row(r) for r in rows]
         for row in listed:
-            row.usage = costs.get(row.source, {})
+            row.usage = used.get(row.source, {})
         return listed
 
     def session_pending(self, session_id: str) -> list[str]:
