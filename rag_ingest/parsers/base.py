@@ -30,6 +30,7 @@ __all__ = [
     "ParseOptions",
     "ParsedDocument",
     "Segment",
+    "local_name",
     "ocr_options",
     "spans",
     "without_model_packages",
@@ -51,6 +52,11 @@ XML_ERRORS = (ElementTree.ParseError, LookupError, ValueError)
 # (zlib, cut short), or a part's compression method damaged into one zipfile lacks
 # (NotImplementedError, found by fuzzing an ODT: it had escaped untyped).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+
+
+def local_name(tag: str) -> str:
+    """An XML tag's or attribute's name without its namespace (``{http://...}entry``)."""
+    return tag.rsplit("}", 1)[-1]
 
 
 @dataclass

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
 from rag_ingest.parsers.text import decode_text
 
 __all__ = ["parse_records"]
@@ -205,7 +205,7 @@ def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] 
         return None
     if any((element.tail or "").strip() for element in root.iter()):
         return None
-    return _found({_local(root.tag): _xml_value(root)}, path=False)
+    return _found({local_name(root.tag): _xml_value(root)}, path=False)
 
 
 def _xml_stream(text: str) -> tuple[list[str], int] | None:
@@ -236,7 +236,7 @@ def _xml_stream(text: str) -> tuple[list[str], int] | None:
                     return None  # words between elements: prose
                 if depth != 1:
                     continue
-                name = _local(element.tag)
+                name = local_name(element.tag)
                 found = by_name.setdefault(name, [])
                 block, was_cut = _block(name, len(found), _xml_value(element))
                 found.append(block)
@@ -252,14 +252,9 @@ def _xml_stream(text: str) -> tuple[list[str], int] | None:
     rest = sum(sizes.values()) - sizes[where]
     if len(by_name[where]) < 2 or sizes[where] < 4 * rest:
         return None
-    above = [f"{_local(k)}: {v}" for k, v in root.attrib.items()]
+    above = [f"{local_name(k)}: {v}" for k, v in root.attrib.items()]
     above += [block.split("\n", 1)[1] for k, v in by_name.items() if k != where for block in v]
     return ([("\n".join(above))] if above else []) + by_name[where], cut
-
-
-def _local(tag: str) -> str:
-    """A tag's or attribute's name without its namespace (``{http://...}entry``)."""
-    return tag.rsplit("}", 1)[-1]
 
 
 def _xml_value(element: Any) -> Any:
@@ -267,10 +262,10 @@ def _xml_value(element: Any) -> Any:
     its children (a list where a name repeats) and its text (``text``)."""
     value: dict[str, Any] = {}
     for name, item in element.attrib.items():
-        value[_local(name) if _local(name) not in value else name] = item  # xml:lang, lang
+        value[local_name(name) if local_name(name) not in value else name] = item  # xml:lang, lang
     repeated: set[str] = set()
     for child in element:
-        key, item = _local(child.tag), _xml_value(child)
+        key, item = local_name(child.tag), _xml_value(child)
         if key not in value:
             value[key] = item
         elif key in repeated:

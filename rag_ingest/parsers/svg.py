@@ -13,18 +13,13 @@ from __future__ import annotations
 from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
 
 __all__ = ["parse_svg"]
 
 # Elements whose words are read, whole; no other element's text is (a style's, a
 # script's, a title inside the drawing: Graphviz names each node there by its ID).
 _WORDS = frozenset({"text", "foreignObject"})
-
-
-def _local(tag: object) -> str:
-    """An element's name without its namespace (a comment's tag is not a string)."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _line(element: ElementTree.Element) -> str:
@@ -39,14 +34,16 @@ def parse_svg(path: str, name: str) -> ParsedDocument:
         root = ElementTree.fromstring(data)  # expat 2.4+ refuses entity bombs
     except XML_ERRORS as exc:
         raise CorruptDocumentError(f"{name}: not a readable SVG drawing ({exc})") from exc
-    if _local(root.tag) != "svg":
-        raise CorruptDocumentError(f"{name}: not an SVG drawing (its root is <{_local(root.tag)}>)")
+    if local_name(root.tag) != "svg":
+        raise CorruptDocumentError(
+            f"{name}: not an SVG drawing (its root is <{local_name(root.tag)}>)"
+        )
     lines: list[str] = []
     # Depth first, in the file's order, without recursion (groups nest deeply).
     todo = list(reversed(root))
     while todo:
         element = todo.pop()
-        tag = _local(element.tag)
+        tag = local_name(element.tag)
         if tag in _WORDS:
             line = _line(element)
             # A label drawn twice in a row (draw.io's HTML label and its fallback text).
@@ -57,6 +54,6 @@ def parse_svg(path: str, name: str) -> ParsedDocument:
     if not lines:
         # Skipped, as images were by name before: a docs tree's icons are not failures.
         raise BlankDocumentError(f"{name}: no words in the drawing: nothing to index")
-    title = next((_line(e) for e in root if _local(e.tag) == "title"), "")
+    title = next((_line(e) for e in root if local_name(e.tag) == "title"), "")
     text = "\n".join([f"# {title}", "", *lines] if title else lines)
     return ParsedDocument("svg", [Segment(text)], parser="svg-xml")

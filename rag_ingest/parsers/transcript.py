@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
 from rag_ingest.parsers.text import decode_text
 
 __all__ = ["is_transcript", "parse_transcript"]
@@ -142,13 +142,9 @@ _CLOCK = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?$")
 _OFFSET = re.compile(r"^(\d+(?:\.\d+)?)(h|ms|m|s|f|t)$")
 
 
-def _local(name: str) -> str:
-    return name.rsplit("}", 1)[-1]
-
-
 def _attributes(element: Any) -> dict[str, str]:
     """An element's attributes by local name (TTML's and DFXP's namespaces differ)."""
-    return {_local(k): v for k, v in element.attrib.items()}
+    return {local_name(k): v for k, v in element.attrib.items()}
 
 
 def _ttml_cues(text: str, name: str) -> list[_Cue]:
@@ -182,9 +178,9 @@ def _ttml_cues(text: str, name: str) -> list[_Cue]:
 
     agents = {}
     for element in root.iter():
-        if _local(element.tag) == "agent":
+        if local_name(element.tag) == "agent":
             key = _attributes(element).get("id")
-            names = [x.text for x in element if _local(x.tag) == "name" and x.text]
+            names = [x.text for x in element if local_name(x.tag) == "name" and x.text]
             if key:
                 agents[key] = (names[0] if names else key).strip()
 
@@ -197,7 +193,7 @@ def _ttml_cues(text: str, name: str) -> list[_Cue]:
         agent = attributes.get("agent")
         if agent:
             speaker = agents.get(agent.split()[0], agent.split()[0])
-        if _local(element.tag) != "p":
+        if local_name(element.tag) != "p":
             for child in element:
                 walk(child, start, speaker)
             return
@@ -210,7 +206,7 @@ def _ttml_cues(text: str, name: str) -> list[_Cue]:
             cues.append(_Cue(start, max(stop, start), lines, speaker))
 
     for child in root:
-        if _local(child.tag) == "body":
+        if local_name(child.tag) == "body":
             walk(child, 0.0, None)
     return sorted(cues, key=lambda cue: cue.start)
 
@@ -240,7 +236,7 @@ def _said(element: Any) -> str:
     """An element's text, a ``<br/>`` a line break, metadata left out."""
     parts = [element.text or ""]
     for child in element:
-        tag = _local(child.tag)
+        tag = local_name(child.tag)
         if tag == "br":
             parts.append("\n")
         elif tag != "metadata":
