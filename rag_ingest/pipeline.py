@@ -1159,12 +1159,15 @@ class DocumentProcessor:
                 from rag_ingest.tokens import count_tokens
 
                 read = [embed_text(x, m) for x, m in zip(texts, metadatas, strict=True)]
+                # Each header's own tokens, counted once a document (its chunks share a
+                # few): a header ends in a blank line, which no token crosses.
+                headers: dict[str, int] = {}
                 for i, m in enumerate(metadatas):
                     m["embed_header"] = True  # its vector is of the header and the text
-                    # The header's own tokens; a header ends in a blank line, which no
-                    # token crosses, so it is counted apart from the text.
                     header = read[i][: len(read[i]) - len(texts[i])]
-                    cost[i] += count_tokens(header, self._chunk_settings.encoding)
+                    if header not in headers:
+                        headers[header] = count_tokens(header, self._chunk_settings.encoding)
+                    cost[i] += headers[header]
             if self._window is not None:
                 await self._flag_truncated(read, metadatas, result)
             if not self.store.computes_own_vectors:
