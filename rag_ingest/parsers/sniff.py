@@ -106,7 +106,7 @@ _BY_EXTENSION = {
     ".docm": "docx", ".dotx": "docx", ".dotm": "docx", ".pptm": "pptx", ".ppsx": "pptx",
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
-    ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps", ".svg": "svg",
+    ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps", ".svg": "svg", ".svgz": "svg",
     ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",

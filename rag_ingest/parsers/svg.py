@@ -1,8 +1,9 @@
 """SVG drawings (``.svg``): the words a drawing shows, a line each in the order the file
-holds them: its ``<text>`` elements (their ``<tspan>`` and ``<textPath>`` parts joined
-by spaces) and the HTML labels draw.io and others put in a ``<foreignObject>``, under
-the drawing's own ``<title>``. Path data, styles, scripts and metadata are never text; a
-drawing with no words (an icon, a logo, text drawn as paths) has nothing to index.
+holds them: its ``<text>`` elements (with their ``<tspan>`` and ``<textPath>`` parts)
+and the HTML labels draw.io and others put in a ``<foreignObject>``, under the drawing's
+own ``<title>``. A gzipped drawing (``.svgz``) is unpacked first (parsers/compressed.py).
+Path data, styles, scripts and metadata are never text; a drawing with no words (an
+icon, a logo, text drawn as paths) has nothing to index.
 
 Skipped by name before: of 300 SVG files sampled on this machine, 45 (diagrams of Rust's
 documentation, most drawn by Graphviz) held their labels as text.
@@ -22,8 +23,37 @@ __all__ = ["parse_svg"]
 _WORDS = frozenset({"text", "foreignObject"})
 
 
+# Parts that start a line of their own, so a word is never run into the last line's:
+# in a <text>, a <tspan> placed at its own x or y (a label's second line; one moved by
+# dx or dy only is a kern or a superscript, within the line); in an HTML label, a block
+# or a line break.
+_BREAKS = frozenset({"br", "div", "p", "li", "tr", "td", "th", "h1", "h2", "h3", "h4"})
+
+
+def _breaks(element: ElementTree.Element) -> bool:
+    tag = local_name(element.tag)
+    if tag in ("tspan", "textPath"):
+        return "x" in element.attrib or "y" in element.attrib
+    return tag in _BREAKS
+
+
 def _line(element: ElementTree.Element) -> str:
-    return " ".join(" ".join(element.itertext()).split())
+    """An element's words as the drawing shows them: its parts' text run together, as
+    SVG renders ``Hel<tspan>lo</tspan>``, with a space where a part starts a line."""
+    parts: list[str] = [element.text or ""]
+    # Depth first without recursion: (element, whether its children are done).
+    todo: list[tuple[ElementTree.Element, bool]] = [(e, False) for e in reversed(element)]
+    while todo:
+        part, done = todo.pop()
+        if done:
+            parts.append(part.tail or "")
+            continue
+        if _breaks(part):
+            parts.append(" ")
+        parts.append(part.text or "")
+        todo.append((part, True))
+        todo.extend((e, False) for e in reversed(part))
+    return " ".join("".join(parts).split())
 
 
 def parse_svg(path: str, name: str) -> ParsedDocument:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import gzip
 import io
 import itertools
 import random
@@ -3155,14 +3156,23 @@ def test_an_svg_drawing_is_read_for_the_words_it_shows(tmp_path: Path) -> None:
   <foreignObject><x:p>CANARY-HTML label</x:p></foreignObject>
   <text><textPath href="#p">along a path</textPath></text>
   <text>Caf\xc3\xa9 \xe2\x86\x92 r\xc3\xa9sum\xc3\xa9</text>
+  <text x="5">Inks<tspan fill="red">cape</tspan> e=mc<tspan dy="-4">2</tspan></text>
+  <text><tspan x="5" y="1">first line</tspan><tspan y="9">second</tspan></text>
 </svg>"""
     parsed = parse_file(_file(tmp_path, "flow.svg", drawing), "flow.svg", OPTIONS)
     assert (parsed.file_type, parsed.parser) == ("svg", "svg-xml")
     assert parsed.text == (
         "# Order flow\n\nCheckout CANARY-TSPAN\nPayment gateway\nCANARY-HTML label\n"
         "along a path\n"
-        "Caf\u00e9 \u2192 r\u00e9sum\u00e9"
+        "Caf\u00e9 \u2192 r\u00e9sum\u00e9\n"
+        # A part is run into the words around it, as drawn, unless placed on its own line.
+        "Inkscape e=mc2\n"
+        "first line second"
     )
+    # Gzipped (.svgz), and one that is not gzipped after all.
+    for name, data in (("flow.svgz", gzip.compress(drawing)), ("plain.svgz", drawing)):
+        svgz = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (svgz.file_type, svgz.parser, svgz.text) == ("svg", "svg-xml", parsed.text)
     # No words (an icon, text drawn as paths): skipped, as images were.
     icon = b'<svg xmlns="http://www.w3.org/2000/svg"><title>lock</title><path d="M0"/></svg>'
     with pytest.raises(BlankDocumentError, match=r"^icon\.svg: no words in the drawing"):
