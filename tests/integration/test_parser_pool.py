@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,98 @@ def test_warming_reads_the_bundled_samples_in_place(
     assert len(seen) == len(pool_module._SAMPLES)
     assert all(Path(path).is_relative_to(corpus) for path in seen), seen
     assert list(tmp_path.iterdir()) == []
+
+
+_task_running = threading.Event()
+_task_may_end = threading.Event()
+
+
+def _held_task() -> str:
+    _task_running.set()
+    _task_may_end.wait(10)
+    return "done"
+
+
+def test_a_warm_up_step_waits_for_tasks_and_then_for_the_worker_to_be_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker's start-up runs in steps only while it is idle, and a step starts only
+    after _IDLE_BEFORE_STEP without a task: the next task of a stream comes first."""
+    steps: list[float] = []
+
+    def recorded() -> Iterator[None]:
+        for _ in range(3):
+            steps.append(time.monotonic())
+            yield
+
+    monkeypatch.setattr(pool_module, "_imports", recorded)
+    monkeypatch.setattr(pool_module, "_samples", lambda options, encoding: iter(()))
+    monkeypatch.setattr(pool_module, "_warmed", threading.Event())
+    monkeypatch.setattr(pool_module, "_last_task", 0.0)
+    _task_running.clear()
+    _task_may_end.clear()
+    task = threading.Thread(
+        target=pool_module._call_in_worker, args=("held", pickle.dumps((_held_task, ())))
+    )
+    task.start()
+    assert _task_running.wait(10)
+    warm = threading.Thread(target=pool_module._warm_in_background, args=(ParseOptions(), ""))
+    warm.start()
+    time.sleep(0.3)
+    assert steps == []  # not while a task runs
+    ended = time.monotonic()
+    _task_may_end.set()
+    task.join(10)
+    warm.join(10)
+    assert pool_module._warmed.is_set()
+    assert len(steps) == 3
+    assert steps[0] - ended >= pool_module._IDLE_BEFORE_STEP
+
+
+_order: list[str] = []
+
+
+def _ordered_task() -> None:
+    _order.append("task")
+
+
+def test_a_task_that_arrives_during_a_warm_up_step_runs_before_the_next_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step holds the worker; a task that queues meanwhile must not be starved by the
+    next step taking the lock straight back."""
+    step_may_end = threading.Event()
+    order = _order
+    order.clear()
+
+    def steps() -> Iterator[None]:
+        order.append("step")
+        step_may_end.wait(10)
+        yield
+        for _ in range(2):
+            order.append("step")
+            yield
+
+    monkeypatch.setattr(pool_module, "_imports", steps)
+    monkeypatch.setattr(pool_module, "_samples", lambda options, encoding: iter(()))
+    monkeypatch.setattr(pool_module, "_warmed", threading.Event())
+    monkeypatch.setattr(pool_module, "_last_task", 0.0)
+    warm = threading.Thread(target=pool_module._warm_in_background, args=(ParseOptions(), ""))
+    warm.start()
+    deadline = time.monotonic() + 10
+    while order != ["step"] and time.monotonic() < deadline:
+        time.sleep(0.001)
+    waiting = threading.Thread(
+        target=pool_module._call_in_worker,
+        args=("task", pickle.dumps((_ordered_task, ()))),
+    )
+    waiting.start()
+    while pool_module._tasks_waiting != 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    step_may_end.set()
+    waiting.join(10)
+    warm.join(10)
+    assert order == ["step", "task", "step", "step"]
 
 
 def _run_script(tmp_path: Path, source: str) -> list[str]:
