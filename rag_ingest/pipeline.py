@@ -1468,6 +1468,9 @@ class DocumentProcessor:
         for key, image in zip(keys, images, strict=True):
             first.setdefault(key, image)
 
+        def shown_on(image: Any) -> str:
+            return f"page {image.page}" if image.page else "the document"
+
         async def ask(image: Any) -> dict[str, Any]:
             async with self._gates["images"]:
                 text: str = await self._describer.describe(image.data, image.mime, result.usage)
@@ -1485,8 +1488,7 @@ class DocumentProcessor:
             except RagIngestError as exc:
                 more = keys.count(key) - 1
                 also = f" (and {more} more of the same picture)" if more else ""
-                where = f"page {image.page}" if image.page else "the document"
-                result.warnings.append(f"image on {where}{also}: {exc}")
+                result.warnings.append(f"image on {shown_on(image)}{also}: {exc}")
                 return None
 
         self._emit(result, "describing images")
@@ -1504,8 +1506,7 @@ class DocumentProcessor:
             description = answer["text"]
             if not description:
                 continue
-            where = f"page {image.page}" if image.page else "the document"
-            text = f"[Image on {where}] {description}"
+            text = f"[Image on {shown_on(image)}] {description}"
             digest = content_hash(text)
             if digest in seen:
                 continue
