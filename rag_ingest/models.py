@@ -487,15 +487,15 @@ class _Timed:
         self.what = what
 
     async def call(self, make: Any, usage: Usage | None = None, kind: str = "") -> Any:
-        """``make()``'s answer; each attempt that fails or times out is counted in
-        ``usage`` as a ``{kind}_failed_calls`` (a provider may bill it)."""
+        """``make()``'s answer; each attempt that fails, times out or is cancelled is
+        counted in ``usage`` as a ``{kind}_failed_calls`` (a provider may bill it)."""
         retrying = AsyncRetrying(**model_call_policy(self.attempts))
         try:
             async for attempt in retrying:
                 with attempt:
                     try:
                         return await asyncio.wait_for(make(), self.timeout)
-                    except Exception:
+                    except (Exception, asyncio.CancelledError):
                         if kind:
                             add_usage(usage, f"{kind}_failed_calls", 1)
                         raise

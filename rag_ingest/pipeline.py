@@ -193,6 +193,7 @@ class _Job:
     incomplete: bool = False  # a summary or image description failed: try again next run
     unread_scans: bool = False  # scans or pictures left unread: read again once OCR is on
     dry_run: bool = False  # located and checked only: nothing downloaded or written
+    usage_written: bool = False  # its usage is with the store writer, to be kept with it
     reingest: bool = False  # read again though unchanged (new parsers, new masking)
 
     def unchanged(self, reads_scans: bool) -> bool:
@@ -820,33 +821,49 @@ class DocumentProcessor:
                 else:
                     await self._ingest_upload(job)
         except asyncio.CancelledError:
+            if self.ledger is not None and not job.usage_written and any(result.usage.values()):
+                # Paid for, though stopped (a client gone, a processor closed): no row of
+                # its own will carry the cost, so it is added now.
+                await self._write_through_cancel(
+                    functools.partial(
+                        self.ledger.add_model_use,
+                        session_id=session,
+                        source=result.source,
+                        model_use=result.usage,
+                    )
+                )
             raise
         except Exception as exc:
             failed = self._failed(src, exc, seconds, started, result)
             if self.ledger is not None and isinstance(exc, RagIngestError) and not job.dry_run:
-                record = functools.partial(
-                    self.ledger.record_failure_keeping_chunks,
-                    session_id=session,
-                    source=result.source,
-                    error_type=type(exc).__name__,
-                    message=str(exc),
-                    model_use=result.usage,  # paid for, though it failed
+                await self._write_through_cancel(
+                    functools.partial(
+                        self.ledger.record_failure_keeping_chunks,
+                        session_id=session,
+                        source=result.source,
+                        error_type=type(exc).__name__,
+                        message=str(exc),
+                        model_use=result.usage,  # paid for, though it failed
+                    )
                 )
-                # Not abandoned on cancellation: a delete_session that stopped this
-                # document must not find its row written after the delete.
-                writing = asyncio.ensure_future(self._in_store(record))
-                try:
-                    await asyncio.shield(writing)
-                except asyncio.CancelledError:
-                    await asyncio.gather(writing, return_exceptions=True)
-                    raise
-                except Exception:
-                    pass
             return failed
         seconds["total"] = time.perf_counter() - started
         result.seconds = seconds
         self._emit(result, "done", message=result.status)
         return result
+
+    async def _write_through_cancel(self, record: Callable[[], None]) -> None:
+        """A ledger write that a failure or cancellation makes: not abandoned when this
+        task is cancelled (a delete_session that stopped the document must not find its
+        row written after the delete); a failed write is let go."""
+        writing = asyncio.ensure_future(self._in_store(record))
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            await asyncio.gather(writing, return_exceptions=True)
+            raise
+        except Exception:
+            pass
 
     def _failed(
         self,
@@ -1373,6 +1390,7 @@ class DocumentProcessor:
         )
         if arrived is not None:
             arrived()
+        job.usage_written = True  # queued, the write happens though this task is cancelled
         job.seconds["store_wait"], job.seconds["store"] = await self._writer.write(write)
 
     async def _flag_truncated(

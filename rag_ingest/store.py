@@ -1082,11 +1082,7 @@ class Ledger:
         used)."""
         now = datetime.now(timezone.utc).isoformat()
         with self.transaction():
-            self._db.executemany(
-                "INSERT INTO model_use VALUES (?, ?, ?, ?) ON CONFLICT "
-                "(session_id, source, name) DO UPDATE SET amount = amount + excluded.amount",
-                [(session_id, source, k, int(v)) for k, v in (model_use or {}).items() if v],
-            )
+            self.add_model_use(session_id=session_id, source=source, model_use=model_use)
             if status == "ingested":
                 for table in ("pending", "kept_vectors"):
                     self._db.execute(
@@ -1117,6 +1113,18 @@ class Ledger:
                     fingerprint,
                     now,
                 ),
+            )
+
+    def add_model_use(
+        self, *, session_id: str, source: str, model_use: Mapping[str, int] | None
+    ) -> None:
+        """Add to what a source's model calls cost, its row left as it is (a document
+        stopped midway has none to write)."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO model_use VALUES (?, ?, ?, ?) ON CONFLICT "
+                "(session_id, source, name) DO UPDATE SET amount = amount + excluded.amount",
+                [(session_id, source, k, int(v)) for k, v in (model_use or {}).items() if v],
             )
 
     def record_failure_keeping_chunks(

@@ -170,9 +170,7 @@ class BatchWriter:
                 batch = self._committing = self._take()
                 started = time.perf_counter()
                 try:
-                    errors = await self._run_in_thread(
-                        functools.partial(self._commit_each_if_needed, [q.write for q in batch])
-                    )
+                    errors = await self._commit_in_thread([q.write for q in batch])
                 except BaseException as exc:  # KeyboardInterrupt in a write reaches its callers
                     await self._done_committing()
                     for queued in batch:
@@ -191,6 +189,29 @@ class BatchWriter:
                         queued.future.set_result((started - queued.since, took))
                     else:
                         queued.future.set_exception(error)
+
+    async def _commit_in_thread(self, writes: list[ChunkWrite]) -> list[Exception | None]:
+        async def commit() -> list[Exception | None] | BaseException:
+            try:
+                errors: list[Exception | None] = await self._run_in_thread(
+                    functools.partial(self._commit_each_if_needed, writes)
+                )
+                return errors
+            except (KeyboardInterrupt, SystemExit) as exc:
+                return exc  # raised in a task, asyncio would let it out of the event loop
+
+        committing = asyncio.ensure_future(commit())
+        try:
+            done = await asyncio.shield(committing)
+        except asyncio.CancelledError:
+            # The thread commits on: waited for, so that closing the processor never
+            # closes the store and ledger under a commit (the store's client then failed
+            # it with EBADF, and it was retried against a closed ledger).
+            await asyncio.gather(committing, return_exceptions=True)
+            raise
+        if isinstance(done, BaseException):
+            raise done
+        return done
 
     async def _done_committing(self) -> None:
         async with self._committed:

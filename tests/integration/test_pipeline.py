@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -902,6 +904,8 @@ async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
         assert (await queued).error_type in ("SessionDeletedError", None)
         await asyncio.sleep(1.5)  # past the store writer's linger
         assert p.store.ids_for("s") == set() and p.ledger.session_rows("s") == []
+        # Nor what its stopped documents' calls cost, though each writes it as it stops.
+        assert await p.session_usage("s") == {}
         assert p.store.ids_for("kept") == kept
         # The session is usable again: a new run ingests everything.
         again = await p.process_many(files, session_id="s")
@@ -1397,6 +1401,114 @@ def _kept_answers(p: DocumentProcessor) -> set[tuple[str, str]]:
     assert p.ledger is not None
     rows = p.ledger._db.execute("SELECT session_id, source FROM answers").fetchall()
     return {(session, Path(source).name) for session, source in rows}
+
+
+async def test_a_stopped_document_s_model_calls_are_counted_once(tmp_path: Path) -> None:
+    """Stopped midway, a document writes no row, but what its calls cost is kept: the
+    session's cost would miss calls that were paid for."""
+    from langchain_core.runnables import RunnableLambda
+
+    asked: list[str] = []
+    hang_at, hanging = {2}, asyncio.Event()
+
+    async def answer(prompt: Any) -> str:
+        asked.append(str(prompt))
+        if len(asked) in hang_at:
+            hanging.set()
+            await asyncio.sleep(60)  # the reduce call hangs: the caller gives up
+        return f"Summary {len(asked)}."
+
+    report = tmp_path / "report.md"
+    body = "\n\n".join(f"Paragraph {i}: the fleet logs fuel and hours." for i in range(150))
+    report.write_text(f"# Fleet\n\n{body}\n")
+    narrow = {"summary_context_tokens": 256, "summary_max_windows": 1}
+    async with DocumentProcessor(
+        _local(tmp_path, timeout=120, **narrow), summarizer=RunnableLambda(answer)
+    ) as p:
+        assert p.ledger is not None
+        task = asyncio.ensure_future(p.process_document(report, session_id="a"))
+        await asyncio.wait_for(hanging.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert p.ledger.session_rows("a") == []  # no row: it was never ingested nor failed
+        # The map call answered; the reduce call was stopped, as a failed call is.
+        assert await p.session_usage("a") == {"summary_calls": 1, "summary_failed_calls": 1}
+        done = await p.process_document(report, session_id="a")
+        assert done.status == "ingested" and done.usage["summary_calls"] == 2 == len(asked) - 2
+        used = await p.session_usage("a")
+        assert (used["summary_calls"], used["summary_failed_calls"]) == (3, 1)
+        assert used["embedded_chunks"] == done.usage["embedded_chunks"] > 0
+        # Stopped by its session's delete: written as it stops, then deleted with it.
+        hanging.clear()
+        hang_at.add(len(asked) + 2)
+        other = tmp_path / "other.md"
+        other.write_text(f"# Trucks\n\n{body.replace('fleet', 'depot')}\n")
+        task = asyncio.ensure_future(p.process_document(other, session_id="c"))
+        await asyncio.wait_for(hanging.wait(), 30)
+        await p.delete_session("c")
+        assert (await task).error_type == "SessionDeletedError"
+        assert await p.session_usage("c") == {}
+
+        # Stopped once its write is queued, the write (and its cost) still goes in once.
+        assert p._writer is not None
+        committing, real = threading.Event(), p._writer._commit
+
+        def held(writes: Any) -> None:
+            committing.wait(30)
+            real(writes)
+
+        p._writer._commit = held  # type: ignore[method-assign]
+        notes = tmp_path / "notes.md"
+        notes.write_text("# Notes\n\nThe depot opens at six.\n")
+        task = asyncio.ensure_future(p.process_document(notes, session_id="b"))
+        while not p._writer._committing:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        committing.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await p._writer.settle("b")  # the batch being committed is waited for
+        (row,) = p.ledger.session_rows("b")
+        assert row.status == "ingested"
+        assert row.usage["embedded_chunks"] == len(row.chunk_ids) == 1
+        assert row.usage["summary_calls"] == 1
+
+
+async def test_closing_waits_for_a_commit_in_flight(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store and ledger were closed under a batch still committing in its thread:
+    Chroma's client failed the write with EBADF, and it was retried against them."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nThe depot opens at six. CANARY-DEPOT\n")
+    committing = threading.Event()
+    p = DocumentProcessor(_local(tmp_path))
+    await p.start()
+    assert p._writer is not None
+    real = p._writer._commit
+
+    def held(writes: Any) -> None:
+        committing.wait(30)
+        time.sleep(0.2)  # still committing when the close begins
+        real(writes)
+
+    p._writer._commit = held  # type: ignore[method-assign]
+    task = asyncio.ensure_future(p.process_document(notes, session_id="s"))
+    while not p._writer._committing:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    committing.set()
+    await p.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    async with DocumentProcessor(_local(tmp_path)) as again:
+        assert again.ledger is not None
+        (row,) = again.ledger.session_rows("s")
+        assert row.status == "ingested" and len(row.chunk_ids) == 1
+        (hit, _), *_ = await again.query("CANARY-DEPOT", session_id="s")
+        assert "CANARY-DEPOT" in hit.page_content
 
 
 async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) -> None:
