@@ -213,6 +213,9 @@ class FlakyCollection:
         self.calls = 0
         self.rows: dict[str, str] = {}
 
+    def get(self, **_: Any) -> dict[str, Any]:
+        return {"ids": [], "documents": [], "embeddings": None, "metadatas": []}
+
     def upsert(self, *, ids: list[str], documents: list[str], **_: Any) -> None:
         self.calls += 1
         if self.calls <= self.failures:
