@@ -3,12 +3,11 @@
 The default store is Chroma (embedded persistent client, or a server by URL),
 written with ``collection.upsert`` and our own vectors (``update`` for a chunk it holds
 with the same text and vector): Chroma's ``add`` ignores an existing ID, so it is never
-used. A caller's ``langchain_chroma.Chroma``
-is written the same way. Any other LangChain ``VectorStore`` works through
-``add_documents(ids=...)`` (it embeds with its own embeddings, in batches, each
-retried on a transient error) and ``delete(ids)``, unless its adapter
-(:mod:`rag_ingest.vectorstores`) knows better: FAISS, Qdrant, Milvus, PGVector and
-PGVectorStore take our vectors.
+used. A caller's ``langchain_chroma.Chroma`` is written the same way. Any other
+LangChain ``VectorStore`` works through ``add_documents(ids=...)`` (it embeds with its
+own embeddings, in batches, each retried on a transient error) and ``delete(ids)``,
+unless its adapter (:mod:`rag_ingest.vectorstores`) knows better: FAISS, Qdrant,
+Milvus, PGVector and PGVectorStore take our vectors.
 
 Session scope does not trust the store with it: queries and retrievers pass the
 store its session filter, in its own form, and then drop any chunk of another
