@@ -494,7 +494,11 @@ class ChunkStore:
         texts: list[str],
         metadatas: list[dict[str, Any]],
         vectors: Vectors | None,
+        maybe_held: Collection[str] | None = None,
     ) -> None:
+        """Write chunks, each replacing any the store holds under its ID. ``maybe_held``:
+        the IDs it may hold already (the ledger's for these sources), the only ones
+        Chroma is asked for; None, every one."""
         self.check_embedder()
         held: set[str] = set()
         if self._collection is None and not self._adapter.replaces_held_ids:
@@ -507,7 +511,9 @@ class ChunkStore:
                     assert vectors is not None
                     for i in range(0, len(ids), self.max_batch):
                         j = i + self.max_batch
-                        self._chroma_write(ids[i:j], texts[i:j], metadatas[i:j], vectors[i:j])
+                        self._chroma_write(
+                            ids[i:j], texts[i:j], metadatas[i:j], vectors[i:j], maybe_held
+                        )
                 else:
                     docs = [
                         Document(page_content=t, metadata=m)
@@ -531,7 +537,12 @@ class ChunkStore:
                 raise StoreError(f"vector store write failed: {type(exc).__name__}: {exc}") from exc
 
     def _chroma_write(
-        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], vectors: Vectors
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        vectors: Vectors,
+        maybe_held: Collection[str] | None,
     ) -> None:
         """One batch into Chroma, each record as given. Chroma merges a written
         record's metadata into what it held: a key the new chunk lacks (a ``metadata=``
@@ -543,9 +554,12 @@ class ChunkStore:
 
         assert self._collection is not None
         vectors = np.asarray(vectors, dtype=np.float32)
-        held = self.call(
-            self._collection.get, ids=ids, include=["documents", "embeddings", "metadatas"]
-        )
+        asked = ids if maybe_held is None else [i for i in ids if i in maybe_held]
+        held: dict[str, Any] = {"ids": [], "documents": [], "embeddings": [], "metadatas": []}
+        if asked:  # a first ingest's chunks are new: no read back
+            held = self.call(
+                self._collection.get, ids=asked, include=["documents", "embeddings", "metadatas"]
+            )
         before = {
             held_id: (text, vector, metadata or {})
             for held_id, text, vector, metadata in zip(

@@ -240,6 +240,7 @@ class BatchWriter:
         self._check_room()
         ledger, store = self._ledger, self._store
         stale: set[str] = set()
+        held: set[str] = set()
         for w in writes:
             # The chunks this source may have in the store: the last ingest's, plus any an
             # interrupted attempt wrote (noted before its write). No store scan needed.
@@ -247,6 +248,7 @@ class BatchWriter:
             old = set(current.chunk_ids) if current else set()
             old |= ledger.pending(w.session_id, w.source)
             stale |= old - set(w.ids)
+            held |= old.intersection(w.ids)
         with ledger.transaction():
             for w in writes:
                 ledger.add_pending(w.session_id, w.source, w.ids)
@@ -258,6 +260,7 @@ class BatchWriter:
             [t for w in writes for t in w.texts],
             [m for w in writes for m in w.metadatas],
             vectors,
+            maybe_held=held,
         )
         store.delete(sorted(stale))
         with ledger.transaction():

@@ -119,15 +119,20 @@ async def test_new_metadata_or_user_on_an_unchanged_source_updates_its_chunks(
 
 
 class _Recording:
-    """A Chroma collection that notes the IDs each upsert and update is given."""
+    """A Chroma collection that notes the IDs each get, upsert and update is given."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.asked: list[str] = []
         self.upserted: list[str] = []
         self.updated: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    def get(self, **kwargs: Any) -> Any:
+        self.asked += kwargs.get("ids") or []
+        return self.inner.get(**kwargs)
 
     def upsert(self, **kwargs: Any) -> Any:
         self.upserted += kwargs["ids"]
@@ -151,11 +156,13 @@ async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updat
         first = await p.process_document(doc, session_id="s", metadata={"team": "ops"})
         ids = sorted(collection.upserted)
         assert len(ids) == first.total_chunks > 1 and collection.updated == []
-        before = collection.get(ids=ids, include=["metadatas", "embeddings", "documents"])
+        assert collection.asked == []  # new chunks, by the ledger: none read back
+        before = collection.inner.get(ids=ids, include=["metadatas", "embeddings", "documents"])
         again = await p.process_document(doc, session_id="s", reingest=True)
         assert again.status == "ingested" and sorted(collection.upserted) == ids
-        assert sorted(collection.updated) == ids
-        after = collection.get(ids=ids, include=["metadatas", "embeddings", "documents"])
+        # Read back (by vector reuse too), then their metadata updated, none upserted.
+        assert sorted(collection.updated) == sorted(set(collection.asked)) == ids
+        after = collection.inner.get(ids=ids, include=["metadatas", "embeddings", "documents"])
         assert after["documents"] == before["documents"]
         assert (after["embeddings"] == before["embeddings"]).all()
         for old, new in zip(before["metadatas"], after["metadatas"], strict=True):

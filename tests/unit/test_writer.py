@@ -24,7 +24,9 @@ class FakeStore:
         self.rows: dict[str, str] = {}
         self.deleted: list[str] = []
 
-    def upsert(self, ids: list[str], texts: list[str], metadatas: Any, vectors: Any) -> None:
+    def upsert(
+        self, ids: list[str], texts: list[str], metadatas: Any, vectors: Any, **_: Any
+    ) -> None:
         assert vectors is not None and len(vectors) == len(ids) == len(texts)
         if any("POISON" in t for t in texts):
             raise ValueError("bad chunk")
@@ -201,7 +203,9 @@ async def test_a_store_that_is_down_fails_the_batch_without_a_write_per_document
     from rag_ingest.errors import StoreError
 
     class DownStore(FakeStore):
-        def upsert(self, ids: list[str], texts: list[str], metadatas: Any, vectors: Any) -> None:
+        def upsert(
+            self, ids: list[str], texts: list[str], metadatas: Any, vectors: Any, **_: Any
+        ) -> None:
             self.upserts.append(list(ids))
             try:
                 raise httpx.ConnectError("refused")  # what is left after the store's retries
