@@ -1396,6 +1396,19 @@ def _local(tmp_path: Path, **models: Any) -> Settings:
     )
 
 
+# Past one window of 256 tokens: summarized from one (a map call and a reduce call), and
+# said so.
+_NARROW = {"summary_context_tokens": 256, "summary_max_windows": 1}
+
+
+def _fleet_report(tmp_path: Path) -> tuple[Path, str]:
+    """A Markdown report of 150 paragraphs, and its body."""
+    report = tmp_path / "report.md"
+    body = "\n\n".join(f"Paragraph {i}: the fleet logs fuel and hours." for i in range(150))
+    report.write_text(f"# Fleet\n\n{body}\n")
+    return report, body
+
+
 def _kept_answers(p: DocumentProcessor) -> set[tuple[str, str]]:
     """(session, file name) of each answer the ledger keeps."""
     assert p.ledger is not None
@@ -1418,12 +1431,9 @@ async def test_a_stopped_document_s_model_calls_are_counted_once(tmp_path: Path)
             await asyncio.sleep(60)  # the reduce call hangs: the caller gives up
         return f"Summary {len(asked)}."
 
-    report = tmp_path / "report.md"
-    body = "\n\n".join(f"Paragraph {i}: the fleet logs fuel and hours." for i in range(150))
-    report.write_text(f"# Fleet\n\n{body}\n")
-    narrow = {"summary_context_tokens": 256, "summary_max_windows": 1}
+    report, body = _fleet_report(tmp_path)
     async with DocumentProcessor(
-        _local(tmp_path, timeout=120, **narrow), summarizer=RunnableLambda(answer)
+        _local(tmp_path, timeout=120, **_NARROW), summarizer=RunnableLambda(answer)
     ) as p:
         assert p.ledger is not None
         task = asyncio.ensure_future(p.process_document(report, session_id="a"))
@@ -1520,13 +1530,9 @@ async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) 
         asked.append(str(prompt))
         return f"Summary {len(asked)}."
 
-    report = tmp_path / "report.md"
-    body = "\n\n".join(f"Paragraph {i}: the fleet logs fuel and hours." for i in range(150))
-    report.write_text(f"# Fleet\n\n{body}\n")
-    # Past one window of 256 tokens: summarized from one, and said so.
-    narrow = {"summary_context_tokens": 256, "summary_max_windows": 1}
+    report, body = _fleet_report(tmp_path)
     async with DocumentProcessor(
-        _local(tmp_path, **narrow), summarizer=RunnableLambda(answer)
+        _local(tmp_path, **_NARROW), summarizer=RunnableLambda(answer)
     ) as p:
         first = await p.process_document(report, session_id="a")
         calls = len(asked)
@@ -1579,7 +1585,7 @@ async def test_a_summary_is_kept_and_serves_the_same_text_again(tmp_path: Path) 
         mended = await p.process_document(report, session_id="a", reingest=True)
         assert mended.reused_answers == 0 and mended.summary == "Summary 6."
     async with DocumentProcessor(
-        _local(tmp_path, reuse_answers=False, **narrow), summarizer=RunnableLambda(answer)
+        _local(tmp_path, reuse_answers=False, **_NARROW), summarizer=RunnableLambda(answer)
     ) as p:
         fresh = await p.process_document(report, session_id="a", reingest=True)
         assert fresh.reused_answers == 0 and len(asked) == calls + 6
