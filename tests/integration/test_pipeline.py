@@ -1494,22 +1494,24 @@ async def test_closing_waits_for_a_commit_in_flight(
     notes.write_text("# Notes\n\nThe depot opens at six. CANARY-DEPOT\n")
     committing = threading.Event()
     p = DocumentProcessor(_local(tmp_path))
-    await p.start()
-    assert p._writer is not None
-    real = p._writer._commit
+    try:
+        await p.start()
+        assert p._writer is not None
+        real = p._writer._commit
 
-    def held(writes: Any) -> None:
-        committing.wait(30)
-        time.sleep(0.2)  # still committing when the close begins
-        real(writes)
+        def held(writes: Any) -> None:
+            committing.wait(30)
+            time.sleep(0.2)  # still committing when the close begins
+            real(writes)
 
-    p._writer._commit = held  # type: ignore[method-assign]
-    task = asyncio.ensure_future(p.process_document(notes, session_id="s"))
-    while not p._writer._committing:
-        await asyncio.sleep(0.01)
-    task.cancel()
-    committing.set()
-    await p.aclose()
+        p._writer._commit = held  # type: ignore[method-assign]
+        task = asyncio.ensure_future(p.process_document(notes, session_id="s"))
+        while not p._writer._committing:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        committing.set()
+    finally:
+        await p.aclose()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
