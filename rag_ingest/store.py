@@ -555,21 +555,9 @@ class ChunkStore:
         assert self._collection is not None
         vectors = np.asarray(vectors, dtype=np.float32)
         asked = ids if maybe_held is None else [i for i in ids if i in maybe_held]
-        held: dict[str, Any] = {"ids": [], "documents": [], "embeddings": [], "metadatas": []}
-        if asked:  # a first ingest's chunks are new: no read back
-            held = self.call(
-                self._collection.get, ids=asked, include=["documents", "embeddings", "metadatas"]
-            )
-        before = {
-            held_id: (text, vector, metadata or {})
-            for held_id, text, vector, metadata in zip(
-                held["ids"],
-                held["documents"] or [None] * len(held["ids"]),
-                held["embeddings"] if held["embeddings"] is not None else [None] * len(held["ids"]),
-                held["metadatas"] or [None] * len(held["ids"]),
-                strict=True,
-            )
-        }
+        # A first ingest's chunks are new: nothing is read back for them.
+        rows = self._chroma_rows(asked, self.call) if asked else []
+        before = {row_id: (text, vector, metadata or {}) for row_id, text, vector, metadata in rows}
         written: list[int] = []
         kept: list[int] = []
         replaced: list[dict[str, Any]] = []
@@ -703,23 +691,33 @@ class ChunkStore:
 
         found: dict[str, Vectors] = {}
         for i in range(0, len(ids), self.max_batch):
-            got = self._read(
-                self._collection.get,
-                ids=ids[i : i + self.max_batch],
-                include=["documents", "embeddings", "metadatas"],
-            )
-            vectors = got.get("embeddings")
-            if vectors is None:
-                continue
-            texts = got.get("documents") or []
-            metadatas = got.get("metadatas") or [None] * len(texts)
-            for text, meta, vector in zip(texts, metadatas, vectors, strict=True):
+            for _, text, vector, meta in self._chroma_rows(ids[i : i + self.max_batch], self._read):
                 meta = dict(meta or {})
                 if text is None or vector is None or bool(meta.get("embed_header")) != headers:
                     continue
                 key = embed_text(text, meta) if headers else text
                 found[content_hash(key)] = np.asarray(vector, dtype=np.float32)
         return found
+
+    def _chroma_rows(
+        self, ids: list[str], read: Callable[..., Any]
+    ) -> list[tuple[str, str | None, Any, dict[str, Any] | None]]:
+        """(ID, text, vector, metadata) of each of ``ids`` Chroma holds, at most
+        ``max_batch`` of them, got by ``read`` (:meth:`call` inside the write lock,
+        :meth:`_read` outside it)."""
+        assert self._collection is not None
+        got = read(self._collection.get, ids=ids, include=["documents", "embeddings", "metadatas"])
+        none = [None] * len(got["ids"])
+        vectors = got.get("embeddings")
+        return list(
+            zip(
+                got["ids"],
+                got.get("documents") or none,
+                none if vectors is None else vectors,
+                got.get("metadatas") or none,
+                strict=True,
+            )
+        )
 
     def _adapter_vectors(self, ids: list[str]) -> dict[str, Vectors]:
         """:meth:`vectors_by_hash` for a caller's store that takes our vectors."""
