@@ -118,7 +118,8 @@ class IngestResult:
     # What its model calls used (answers paid for, kept ones not counted): summary_ and
     # image_ calls, input_tokens and output_tokens (those the model reports), and the
     # chunks embedded and their tokens (embedded_chunks, embedded_tokens); calls that
-    # failed or timed out, tried again or not (summary_, image_, embedding_failed_calls).
+    # failed, timed out or were cancelled, tried again or not (summary_, image_,
+    # embedding_failed_calls).
     usage: dict[str, int] = field(default_factory=dict)
     # A failure that may pass (throttled, timed out, a store or disk that was full or
     # down, an object that changed while read): the same source may ingest later.
