@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["gather_or_cancel"]
+__all__ = ["finish_though_cancelled", "gather_or_cancel"]
 
 T = TypeVar("T")
 
@@ -22,3 +22,26 @@ async def gather_or_cancel(*aws: Awaitable[T]) -> list[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def finish_though_cancelled(aw: Awaitable[T]) -> T:
+    """``aw``'s result, run to its end even if we are cancelled meanwhile (a write that
+    must land, or be over, before the caller goes on): then waited for, and the
+    cancellation raised after. A KeyboardInterrupt or SystemExit it raises reaches the
+    caller: raised in a task, asyncio would let it out of the event loop instead."""
+
+    async def carried() -> T | BaseException:
+        try:
+            return await aw
+        except (KeyboardInterrupt, SystemExit) as exc:
+            return exc
+
+    task = asyncio.ensure_future(carried())
+    try:
+        done = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    if isinstance(done, BaseException):
+        raise done
+    return done

@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag_ingest._redact import redact
+from rag_ingest._tasks import finish_though_cancelled
 from rag_ingest.errors import (
     ConfigurationError,
     DiskFullError,
@@ -857,14 +858,8 @@ class DocumentProcessor:
         """A ledger write that a failure or cancellation makes: not abandoned when this
         task is cancelled (a delete_session that stopped the document must not find its
         row written after the delete); a failed write is let go."""
-        writing = asyncio.ensure_future(self._in_store(record))
-        try:
-            await asyncio.shield(writing)
-        except asyncio.CancelledError:
-            await asyncio.gather(writing, return_exceptions=True)
-            raise
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            await finish_though_cancelled(self._in_store(record))
 
     def _failed(
         self,

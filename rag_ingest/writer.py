@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from rag_ingest._tasks import finish_though_cancelled
 from rag_ingest.models import Vectors, concat_vectors
 from rag_ingest.store import ChunkStore, Ledger, store_transient
 
@@ -191,27 +192,13 @@ class BatchWriter:
                         queued.future.set_exception(error)
 
     async def _commit_in_thread(self, writes: list[ChunkWrite]) -> list[Exception | None]:
-        async def commit() -> list[Exception | None] | BaseException:
-            try:
-                errors: list[Exception | None] = await self._run_in_thread(
-                    functools.partial(self._commit_each_if_needed, writes)
-                )
-                return errors
-            except (KeyboardInterrupt, SystemExit) as exc:
-                return exc  # raised in a task, asyncio would let it out of the event loop
-
-        committing = asyncio.ensure_future(commit())
-        try:
-            done = await asyncio.shield(committing)
-        except asyncio.CancelledError:
-            # The thread commits on: waited for, so that closing the processor never
-            # closes the store and ledger under a commit (the store's client then failed
-            # it with EBADF, and it was retried against a closed ledger).
-            await asyncio.gather(committing, return_exceptions=True)
-            raise
-        if isinstance(done, BaseException):
-            raise done
-        return done
+        # The thread commits on if we are cancelled: waited for, so that closing the
+        # processor never closes the store and ledger under a commit (the store's client
+        # then failed it with EBADF, and it was retried against a closed ledger).
+        errors: list[Exception | None] = await finish_though_cancelled(
+            self._run_in_thread(functools.partial(self._commit_each_if_needed, writes))
+        )
+        return errors
 
     async def _done_committing(self) -> None:
         async with self._committed:
