@@ -35,6 +35,7 @@ __all__ = [
     "ChunkPlan",
     "chunk_document",
     "chunk_id",
+    "chunk_ids",
     "content_hash",
     "document_text",
     "fit_to_window",
@@ -436,21 +437,39 @@ def content_hash(text: str) -> str:
 
 
 def chunk_id(
-    session_id: str, source: str, version: str, index: int, digest: str, namespace: str = ""
+    session_id: str, source: str, digest: str, *, copy: int = 0, namespace: str = ""
 ) -> str:
-    """Deterministic: the same chunk of the same version in the same session, the same ID.
+    """Deterministic: the same text of the same source in the same session, the same ID.
 
+    ``copy`` numbers the repeats of one text within a source (0 for the first). The ID
+    names neither the source's version nor the chunk's place in it, so a changed
+    source's unchanged chunks keep their IDs wherever they move: a new version writes
+    its new text and deletes its old, and the rest have their metadata updated.
     A UUID (version 8, RFC 9562: 122 bits of SHA-256), as Qdrant and Weaviate take no
-    other string as an ID, and every other store takes any. (The 40 hex digits of
-    earlier releases stay valid where they were written: the ledger keeps each ID.)
+    other string as an ID, and every other store takes any. (The IDs of earlier
+    releases stay valid where they were written: the ledger keeps each ID.)
     ``namespace`` sets apart the IDs of a store whose IDs are keys across collections
     (:attr:`ChunkStore.id_namespace`)."""
-    parts = (session_id, source, version, str(index), digest)
+    # The empty field once held the source's version; kept so the loader's IDs, which
+    # never named it, stay as they were.
+    parts = (session_id, source, "", str(copy), digest)
     key = "\x1f".join((namespace, *parts) if namespace else parts)
     raw = bytearray(hashlib.sha256(key.encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
     return str(uuid.UUID(bytes=bytes(raw)))
+
+
+def chunk_ids(
+    session_id: str, source: str, digests: Iterable[str], namespace: str = ""
+) -> list[str]:
+    """:func:`chunk_id` for each of a source's chunks, by their content hashes in order."""
+    copies: Counter[str] = Counter()
+    ids = []
+    for digest in digests:
+        ids.append(chunk_id(session_id, source, digest, copy=copies[digest], namespace=namespace))
+        copies[digest] += 1
+    return ids
 
 
 _HEADER_CHARS = 160  # a header longer than this is cut at a word: the chunk is the point

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
-from rag_ingest.chunking import chunk_id, content_hash
+from rag_ingest.chunking import chunk_ids, content_hash
 from rag_ingest.errors import ConfigurationError, RagIngestError, nothing_to_index
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
@@ -184,24 +184,26 @@ class RagIngestLoader(BaseLoader):
             base.update(source=source.key, filename=source.name)
             if version:
                 base["version"] = version
+
             # Each Document's id names its source and text (and which copy of that text),
             # so adding a load to a store again (add_documents, from_documents) upserts
             # rather than duplicates, and a changed source's unchanged chunks keep their
             # ids wherever they move: only changed text is new, its old form left behind.
-            copies: collections.Counter[str] = collections.Counter()
-
-            def named(text: str, metadata: dict[str, Any]) -> Document:
-                digest = metadata.get("content_hash") or content_hash(text)
-                key = chunk_id("", source.key, "", copies[digest], digest)
-                copies[digest] += 1
-                return Document(page_content=text, metadata=metadata, id=key)
+            def named(pieces: list[tuple[str, dict[str, Any]]]) -> list[Document]:
+                digests = (m.get("content_hash") or content_hash(t) for t, m in pieces)
+                return [
+                    Document(page_content=text, metadata=metadata, id=key)
+                    for (text, metadata), key in zip(
+                        pieces, chunk_ids("", source.key, digests), strict=True
+                    )
+                ]
 
             if self.mode == "chunks":
                 parsed, plan = await pool.parse_and_chunk(
                     str(path), source.name, self.chunk_settings, base
                 )
                 self._warned(source.key, parsed.warnings + plan.warnings)
-                return [named(c.text, c.metadata) for c in plan.chunks]
+                return named([(c.text, c.metadata) for c in plan.chunks])
             parsed = await pool.parse(str(path), source.name)
             if self.chunk_settings.mask_credentials:
                 _mask_segments(parsed)
@@ -210,14 +212,14 @@ class RagIngestLoader(BaseLoader):
             if parsed.language:
                 base["language"] = parsed.language
             if self.mode == "document":
-                return [named(parsed.text, base)]
-            docs = []
+                return named([(parsed.text, base)])
+            pieces = []
             for segment in parsed.segments:
                 meta = dict(base)
                 if segment.page is not None:
                     meta["page"] = segment.page
-                docs.append(named(segment.text, meta))
-            return docs
+                pieces.append((segment.text, meta))
+            return named(pieces)
         except RagIngestError as exc:
             name = source.key if source is not None else str(item)
             if nothing_to_index(exc, source is not None and source.listed):

@@ -73,7 +73,7 @@ from rag_ingest.store import (
     VerifyReport,
     check_room,
     chroma_collection,
-    chunk_id,
+    chunk_ids,
     compare,
     open_ledger,
     require_session,
@@ -1138,11 +1138,9 @@ class DocumentProcessor:
 
         texts = [c.text for c in plan.chunks]
         metadatas = [c.metadata for c in plan.chunks]
-        space = self.store.id_namespace
-        ids = [
-            chunk_id(session, key, job.version or "", m["chunk_index"], m["content_hash"], space)
-            for m in metadatas
-        ]
+        ids = chunk_ids(
+            session, key, (m["content_hash"] for m in metadatas), self.store.id_namespace
+        )
 
         # A session's quota is checked before any model is paid for this document.
         release = await self._reserve_quota(job, len(ids))

@@ -46,7 +46,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
-from rag_ingest.chunking import chunk_id
+from rag_ingest.chunking import chunk_id, chunk_ids
 from rag_ingest.errors import (
     ConfigurationError,
     MissingExtraError,
@@ -66,6 +66,7 @@ __all__ = [
     "SessionRetriever",
     "VerifyReport",
     "chunk_id",
+    "chunk_ids",
     "chroma_collection",
     "compare",
     "ledger_path",

@@ -183,3 +183,50 @@ async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updat
         first, second = (held[i] for i in after["ids"][:2])
         assert (np.asarray(first[1], dtype=np.float32) == vectors[0]).all()
         assert second[0] == "Another text."
+
+
+async def test_a_changed_source_s_unchanged_chunks_keep_their_ids(tmp_path: Path) -> None:
+    """A chunk's ID names its text, not its source's version or its place: a section added
+    at the top and one reworded write those chunks alone, the reworded one's old chunk is
+    deleted, and every other chunk keeps its ID, its metadata updated where it is."""
+    doc = tmp_path / "guide.md"
+
+    def write(*sections: tuple[str, str]) -> None:
+        doc.write_text(
+            "\n\n".join(
+                f"## Part {name}\n\n" + f"Part {name} holds {word} detail. " * 12
+                for name, word in sections
+            )
+        )
+
+    async with DocumentProcessor(settings_for(tmp_path)) as p:
+        assert p.store is not None
+        collection = p.store._collection = _Recording(p.store._collection)
+
+        def stored() -> dict[str, tuple[str, dict[str, Any]]]:
+            got = collection.inner.get(include=["documents", "metadatas"])
+            rows = zip(got["documents"], got["metadatas"], strict=True)
+            return dict(zip(got["ids"], rows, strict=True))
+
+        write(*((str(i), "original") for i in range(6)))
+        first = await p.process_document(doc, session_id="s")
+        before = stored()
+        assert first.total_chunks == len(before) >= 6
+        collection.upserted.clear()
+        write(("new", "fresh"), *((str(i), "revised" if i == 3 else "original") for i in range(6)))
+        second = await p.process_document(doc, session_id="s")
+        after = stored()
+        assert second.status == "ingested" and second.total_chunks == len(after)
+        by_text = {text: i for i, (text, _) in before.items()}
+        kept = {i for i, (text, _) in after.items() if by_text.get(text) == i}
+        new = set(after) - kept
+        written = sorted(after[i][0].split("\n\n")[1][:24] for i in new)
+        assert written == ["Part 3 holds revised det", "Part new holds fresh det"]
+        assert len(kept) == len(before) - 1 and set(before) - set(after) == set(before) - kept
+        assert sorted(collection.upserted) == sorted(new)  # the rest: updated, not upserted
+        assert set(collection.updated) == kept
+        for i in kept:  # each moved down one place, its new place and version written
+            assert after[i][1]["chunk_index"] == before[i][1]["chunk_index"] + 1
+            assert after[i][1]["version"] != before[i][1]["version"]
+        row = p.ledger.get("s", second.source)
+        assert row is not None and sorted(row.chunk_ids) == sorted(after)

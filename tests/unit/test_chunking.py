@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_ingest.chunking import ChunkPlan, chunk_document, fit_to_window
+from rag_ingest.chunking import ChunkPlan, chunk_document, chunk_id, chunk_ids, fit_to_window
 from rag_ingest.errors import TokenizerUnavailableError
 from rag_ingest.parsers import ParseOptions, parse_file
 from rag_ingest.parsers.base import ParsedDocument, Segment
@@ -1583,3 +1583,19 @@ def test_an_archive_s_groups_of_files_carry_only_their_own_files_types() -> None
     for part in parts:
         mine = {s.member for s in part.segments} - {None}
         assert part.members == {name: ("code", "python") for name in mine}
+
+
+def test_chunk_ids_name_a_text_and_its_copy_not_its_place() -> None:
+    a, b, c = ("a" * 64, "b" * 64, "c" * 64)
+    ids = chunk_ids("s", "s3://docs/a.md", [a, b, a])
+    assert len(set(ids)) == 3  # a text twice in a source: two chunks
+    # Moved, with a new text before it: the same IDs.
+    again = chunk_ids("s", "s3://docs/a.md", [c, b, a, a])
+    assert again[1:] == [ids[1], ids[0], ids[2]] and again[0] not in ids
+    assert set(ids).isdisjoint(chunk_ids("t", "s3://docs/a.md", [a, b, a]))
+    assert set(ids).isdisjoint(chunk_ids("s", "s3://docs/b.md", [a, b, a]))
+    assert set(ids).isdisjoint(chunk_ids("s", "s3://docs/a.md", [a, b, a], "collection"))
+    # The loader's IDs as earlier releases made them (their version field left empty).
+    assert chunk_id("", "s3://docs/a.md", "ab" * 32, copy=1) == (
+        "66abd08b-d0f1-8d66-973c-46cdb96dd92c"
+    )
