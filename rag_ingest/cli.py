@@ -678,6 +678,11 @@ def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
         )
         if used := usage_text(info.usage):
             print(f"{'':>7} model use: {used}")
+        if info.pending:
+            print(
+                f"{'':>7} {info.pending} chunk IDs of unfinished writes (cut off before "
+                "their row; a re-run of their sources or `verify --repair` removes them)"
+            )
     return 0
 
 

@@ -829,10 +829,15 @@ class SessionInfo:
     sources: int
     chunks: int
     failed: int  # sources whose last attempt failed
-    last_ingested: datetime  # its newest ledger entry (an ingest, a change, a failure), UTC
+    # Its newest ledger entry (an ingest, a change, a failure, a write begun), UTC.
+    last_ingested: datetime
     # What its model calls cost (as IngestResult.usage), summed over every ingest of the
     # sources it holds; a deleted source's cost goes with it.
     usage: dict[str, int] = field(default_factory=dict)
+    # Chunk IDs written, or about to be, by attempts that never reached their row (a
+    # crash, a kill): a re-run of their source, ``verify --repair`` or a delete removes
+    # them. A session whose first documents were all cut off has these and no source.
+    pending: int = 0
 
 
 @dataclass
@@ -1009,6 +1014,13 @@ class Ledger:
                 session_id TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
                 amount INTEGER NOT NULL, PRIMARY KEY (session_id, source, name))"""
         )
+        # When each session last wrote a row of the tables above: a session can hold
+        # pending IDs, kept vectors or answers, or model use before any source row (its
+        # first documents stopped or cut off), and is listed, and expires, all the same.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS activity (
+                session_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL)"""
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1038,6 +1050,14 @@ class Ledger:
             advice = ": free some space, or set store.persist_dir to a disk with room"
         free = free_space(self.path.parent)
         return StoreError(f"the ledger {self.path} ({free}) refused a write: {exc}{advice}")
+
+    def _touch(self, session_id: str) -> None:
+        """Note the session's activity now (inside a transaction)."""
+        self._db.execute(
+            "INSERT INTO activity VALUES (?, ?) ON CONFLICT (session_id) "
+            "DO UPDATE SET updated_at = excluded.updated_at",
+            (session_id, datetime.now(timezone.utc).isoformat()),
+        )
 
     def get(self, session_id: str, source: str) -> LedgerRow | None:
         with self._lock:
@@ -1082,6 +1102,7 @@ class Ledger:
                 "INSERT OR REPLACE INTO kept_vectors VALUES (?, ?, ?, ?)",
                 [(session_id, source, h, r.tobytes()) for h, r in zip(done, rows, strict=True)],
             )
+            self._touch(session_id)
 
     def kept_vectors(self, session_id: str, source: str) -> dict[str, Vectors]:
         """What :meth:`keep_vectors` kept for this source, by text hash."""
@@ -1113,6 +1134,7 @@ class Ledger:
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
                 (session_id, source, key, answer),
             )
+            self._touch(session_id)
 
     def add_pending(self, session_id: str, source: str, chunk_ids: list[str]) -> None:
         """Note IDs about to be written to the store (before the write)."""
@@ -1123,6 +1145,7 @@ class Ledger:
                 "DO UPDATE SET chunk_ids = excluded.chunk_ids",
                 (session_id, source, json.dumps(merged)),
             )
+            self._touch(session_id)
 
     def record(
         self,
@@ -1183,12 +1206,16 @@ class Ledger:
     ) -> None:
         """Add to what a source's model calls cost, its row left as it is (a document
         stopped midway has none to write)."""
+        used = [(session_id, source, k, int(v)) for k, v in (model_use or {}).items() if v]
+        if not used:
+            return
         with self.transaction():
             self._db.executemany(
                 "INSERT INTO model_use VALUES (?, ?, ?, ?) ON CONFLICT "
                 "(session_id, source, name) DO UPDATE SET amount = amount + excluded.amount",
-                [(session_id, source, k, int(v)) for k, v in (model_use or {}).items() if v],
+                used,
             )
+            self._touch(session_id)
 
     def record_failure_keeping_chunks(
         self,
@@ -1234,29 +1261,50 @@ class Ledger:
         return int(total)
 
     def sessions(self) -> list[SessionInfo]:
-        """Every session with a row, by name."""
+        """Every session the ledger holds anything of, by name."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT session_id, COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0), "
-                "SUM(status = 'failed'), MAX(updated_at) FROM sources "
-                "GROUP BY session_id ORDER BY session_id"
+                "SUM(status = 'failed'), MAX(updated_at) FROM sources GROUP BY session_id"
             ).fetchall()
+            pending = dict(
+                self._db.execute(
+                    "SELECT session_id, SUM(json_array_length(chunk_ids)) FROM pending "
+                    "GROUP BY session_id"
+                ).fetchall()
+            )
+            others = self._db.execute(
+                "SELECT session_id FROM kept_vectors UNION SELECT session_id FROM answers "
+                "UNION SELECT session_id FROM model_use"
+            ).fetchall()
+            active = dict(self._db.execute("SELECT session_id, updated_at FROM activity"))
             used = _model_use_by(
                 self._db.execute(
                     "SELECT session_id, name, SUM(amount) FROM model_use GROUP BY session_id, name"
                 )
             )
-        return [
-            SessionInfo(
-                session,
-                sources,
-                chunks,
-                failed,
-                datetime.fromisoformat(last),
-                used.get(session, {}),
+        # A session with no source row in a ledger older than the activity table: when
+        # it last wrote is not known, so it is as old as can be (expire_sessions takes it).
+        unknown = datetime.fromtimestamp(0, timezone.utc).isoformat()
+        held: dict[str, tuple[int, int, int, str]] = {row[0]: row[1:] for row in rows}
+        for session in [*(s for (s,) in others), *pending]:
+            held.setdefault(session, (0, 0, 0, unknown))
+        listed = []
+        for session in sorted(held):
+            sources, chunks, failed, last = held[session]
+            times = [datetime.fromisoformat(t) for t in (last, active.get(session)) if t]
+            listed.append(
+                SessionInfo(
+                    session,
+                    sources,
+                    chunks,
+                    failed,
+                    max(times),
+                    used.get(session, {}),
+                    pending.get(session, 0),
+                )
             )
-            for session, sources, chunks, failed, last in rows
-        ]
+        return listed
 
     def model_use(self, session_id: str, source: str | None = None) -> dict[str, int]:
         """What a session's model calls cost (see ``IngestResult.usage``), summed over
@@ -1307,7 +1355,7 @@ class Ledger:
 
     def delete_session(self, session_id: str) -> int:
         with self.transaction():
-            for table in ("pending", "kept_vectors", "answers", "model_use"):
+            for table in ("pending", "kept_vectors", "answers", "model_use", "activity"):
                 self._db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount

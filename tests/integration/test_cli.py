@@ -706,3 +706,22 @@ def test_one_shot_commands_open_the_store_without_a_server(
     assert cli.main(["delete", "--session", "s"]) == 0
     assert "deleted 1 chunks of session 's'" in capsys.readouterr().out
     assert len(servers) == 1
+
+
+def test_status_says_a_session_s_unfinished_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime
+
+    from rag_ingest.cli import _print_sessions
+    from rag_ingest.store import SessionInfo
+
+    when = datetime.datetime(2026, 12, 4, 5, 0, tzinfo=datetime.timezone.utc)
+    cut = SessionInfo("cut", 0, 0, 0, when, {"summary_calls": 1}, pending=7)
+    whole = SessionInfo("whole", 2, 9, 0, when)
+    assert _print_sessions([cut, whole], as_json=False) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["0", "0", "0", "2026-12-04", "05:00:00", "cut"]
+    assert "model use: 1 summary call" in lines[2]
+    assert "7 chunk IDs of unfinished writes" in lines[3] and "verify --repair" in lines[3]
+    assert lines[4].split()[-1] == "whole" and len(lines) == 5
+    assert _print_sessions([cut], as_json=True) == 0
+    assert json.loads(capsys.readouterr().out)[0]["pending"] == 7

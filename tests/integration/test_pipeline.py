@@ -839,10 +839,11 @@ async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_p
         # "old" was last ingested 40 days ago: every one of its ledger rows says so.
         long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
         with p.ledger.transaction():
-            p.ledger._db.execute(
-                "UPDATE sources SET updated_at = ? WHERE session_id = 'old'",
-                (long_ago.isoformat(),),
-            )
+            for table in ("sources", "activity"):
+                p.ledger._db.execute(
+                    f"UPDATE {table} SET updated_at = ? WHERE session_id = 'old'",
+                    (long_ago.isoformat(),),
+                )
         listed = {info.session_id: info for info in await p.sessions()}
         assert set(listed) == {"old", "fresh"} and listed["fresh"].sources == 3
         assert listed["old"].chunks == len(p.store.ids_for("old")) > 0
@@ -866,14 +867,59 @@ async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_p
         assert await p.expire_sessions(datetime.timedelta(days=30)) == {}
         assert (await busy).status == "skipped"
         with p.ledger.transaction():
-            p.ledger._db.execute(
-                "UPDATE sources SET updated_at = ? WHERE session_id = 'old'",
-                (long_ago.isoformat(),),
-            )
+            for table in ("sources", "activity"):
+                p.ledger._db.execute(
+                    f"UPDATE {table} SET updated_at = ? WHERE session_id = 'old'",
+                    (long_ago.isoformat(),),
+                )
         assert await p.expire_sessions(datetime.timedelta(days=30)) == {"old": listed["old"].chunks}
         assert p.store.ids_for("old") == set() and p.ledger.session_rows("old") == []
         assert p.store.ids_for("fresh") == fresh
         assert [info.session_id for info in await p.sessions()] == ["fresh"]
+
+
+async def test_a_session_cut_off_before_its_first_row_is_listed_and_expires(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """Its only document's write landed and a crash cut its row off: the store holds its
+    chunks, the ledger pending IDs alone. It was never listed, so it never expired."""
+    import datetime
+
+    files = text_files(tmp_path / "files", "c", 1, "Words and more words. " * 40)
+    settings = make_settings(seaweed, tmp_path)
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
+        assert p.ledger is not None
+
+        def crash(**kwargs: Any) -> None:
+            raise KeyboardInterrupt("power cut")
+
+        p.ledger.record = crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await p.process_document(files / "c00.txt", session_id="cut")
+    async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:  # restarted
+        assert p.store is not None and p.ledger is not None
+        held = p.store.ids_for("cut")
+        assert held and p.ledger.session_rows("cut") == []
+        (info,) = await p.sessions()
+        assert (info.session_id, info.sources, info.chunks) == ("cut", 0, 0)
+        assert info.pending == len(held)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        assert now - info.last_ingested < datetime.timedelta(minutes=5)
+        assert await p.expire_sessions(datetime.timedelta(days=30)) == {}
+        with p.ledger.transaction():  # as a month later
+            p.ledger._db.execute(
+                "UPDATE activity SET updated_at = ?",
+                ((now - datetime.timedelta(days=40)).isoformat(),),
+            )
+        assert await p.expire_sessions(datetime.timedelta(days=30)) == {"cut": len(held)}
+        assert p.store.ids_for("cut") == set() and await p.sessions() == []
+        # A ledger from before the activity table: a session of pending IDs alone is as
+        # old as can be.
+        p.ledger.add_pending("old", "s3://b/k", ["a"])
+        with p.ledger.transaction():
+            p.ledger._db.execute("DELETE FROM activity")
+        (info,) = await p.sessions()
+        assert info.session_id == "old" and info.last_ingested.year == 1970
 
 
 async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(

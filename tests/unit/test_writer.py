@@ -304,3 +304,16 @@ async def test_what_a_source_s_model_calls_cost_adds_up_and_goes_with_it(
     assert ledger.model_use("s") == {"embedded_chunks": 1, "embedded_tokens": 50}
     ledger.delete_session("s")
     assert ledger.model_use("s") == {} and ledger.model_use("t") == {"summary_calls": 3}
+    # A document stopped before its first row leaves its cost alone: still listed.
+    ledger.add_model_use(session_id="u", source="c", model_use={"summary_calls": 2})
+    ledger.keep_answer("v", "d", "key", "An answer.")
+    ledger.keep_vectors("w", "e", ["hash"], [[0.5, 0.5]])
+    listed_now = {info.session_id: info for info in ledger.sessions()}
+    assert set(listed_now) == {"t", "u", "v", "w"} and listed_now["u"].sources == 0
+    assert listed_now["u"].usage == {"summary_calls": 2} and listed_now["v"].usage == {}
+    # Each when it was written, not "unknown" (the epoch, a ledger older than that).
+    assert all(info.last_ingested.year > 1970 for info in listed_now.values())
+    for session in "uvw":
+        ledger.delete_session(session)
+    assert [info.session_id for info in ledger.sessions()] == ["t"]
+    assert ledger._db.execute("SELECT session_id FROM activity").fetchall() == [("t",)]
