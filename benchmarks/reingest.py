@@ -32,6 +32,7 @@ Printed: seconds for the second version, chunks embedded (each side's own count:
 ``IngestResult.reused_vectors``, ``index()``'s ``num_added``), the embedder, and ratios.
 
     python benchmarks/reingest.py [--embedder minilm|hash] [--pages 40] [--notes 30]
+        [--changes pdf-page zip-file metadata session]
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hash"))
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--notes", type=int, default=30)
+    parser.add_argument("--changes", nargs="+", choices=CHANGES, default=list(CHANGES))
     args = parser.parse_args()
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -197,7 +199,7 @@ def main() -> None:
         "ingest timed\n"
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for change in CHANGES:
+    for change in args.changes:
         for run in RUNS:
             with tempfile.TemporaryDirectory() as tmp:
                 if run.startswith("langchain-index"):
@@ -213,7 +215,7 @@ def main() -> None:
             f"{row['embedded']} | {row['embedder']} |"
         )
     print()
-    for change in CHANGES:
+    for change in args.changes:
         ours = rows[change, "rag_ingest"]["seconds"]
         print(
             f"{change}: rag_ingest vs no reuse "

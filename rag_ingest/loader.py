@@ -190,12 +190,11 @@ class RagIngestLoader(BaseLoader):
             # rather than duplicates, and a changed source's unchanged chunks keep their
             # ids wherever they move: only changed text is new, its old form left behind.
             def named(pieces: list[tuple[str, dict[str, Any]]]) -> list[Document]:
-                digests = (m.get("content_hash") or content_hash(t) for t, m in pieces)
+                digests = [m.get("content_hash") or content_hash(t) for t, m in pieces]
+                keys = chunk_ids("", source.key, digests)
                 return [
-                    Document(page_content=text, metadata=metadata, id=key)
-                    for (text, metadata), key in zip(
-                        pieces, chunk_ids("", source.key, digests), strict=True
-                    )
+                    Document(page_content=t, metadata=m, id=k)
+                    for (t, m), k in zip(pieces, keys, strict=True)
                 ]
 
             if self.mode == "chunks":
