@@ -6,12 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from rag_ingest.chunking import ChunkPlan, chunk_document, chunk_id, chunk_ids, fit_to_window
+from rag_ingest.chunking import (
+    ChunkPlan,
+    chunk_document,
+    chunk_id,
+    chunk_ids,
+    fit_to_window,
+    token_offset,
+)
 from rag_ingest.errors import TokenizerUnavailableError
 from rag_ingest.parsers import ParseOptions, parse_file
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.settings import ChunkSettings, FileConfig
-from rag_ingest.tokens import count_tokens
+from rag_ingest.tokens import count_tokens, get_encoding
 from tests import docs
 
 SETTINGS = ChunkSettings(chunk_tokens=128, overlap_tokens=16, whole_document_tokens=64)
@@ -1599,3 +1606,17 @@ def test_chunk_ids_name_a_text_and_its_copy_not_its_place() -> None:
     assert chunk_id("", "s3://docs/a.md", "ab" * 32, copy=1) == (
         "66abd08b-d0f1-8d66-973c-46cdb96dd92c"
     )
+
+
+def test_token_offset_is_tiktoken_s_offset_for_every_token() -> None:
+    encoding = get_encoding("cl100k_base")
+    texts = [
+        "plain words, and more plain words.",
+        "naïve café — “quoted” text; emoji 🙂🚀 and 中文字符在这里 mixed in.",
+        "🙂" * 7 + "x" + "é" * 5,
+        docs.LONG_PROSE[:3000],
+    ]
+    for text in texts:
+        tokens = encoding.encode(text, disallowed_special=())
+        _, offsets = encoding.decode_with_offsets(tokens)
+        assert [token_offset(encoding, tokens, i) for i in range(len(tokens))] == offsets
