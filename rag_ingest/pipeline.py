@@ -788,6 +788,9 @@ class DocumentProcessor:
             raise
         finally:
             work.tasks.discard(attempt)
+            # An exception's traceback keeps this frame (a notebook keeps the last one):
+            # holding the session's work, weakly kept, it would look in flight for good.
+            del work
 
     def _voided(self, job: _Job, started: float) -> IngestResult:
         from rag_ingest.errors import SessionDeletedError

@@ -922,6 +922,33 @@ async def test_a_session_cut_off_before_its_first_row_is_listed_and_expires(
         assert info.session_id == "old" and info.last_ingested.year == 1970
 
 
+async def test_an_interrupt_the_caller_keeps_does_not_hold_its_session_in_use(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """A notebook keeps the last exception, and its traceback the frames it went through:
+    the session's work was kept alive in one, so expire_sessions saw it in flight."""
+    import datetime
+
+    files = text_files(tmp_path / "files", "k", 1, "Words and more words. " * 40)
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        assert p.store is not None and p.ledger is not None
+
+        def crash(**kwargs: Any) -> None:
+            raise KeyboardInterrupt("stopped")
+
+        original, p.ledger.record = p.ledger.record, crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt) as kept:
+            await p.process_document(files / "k00.txt", session_id="kept")
+        p.ledger.record = original  # type: ignore[method-assign]
+        with p.ledger.transaction():  # as a month later
+            p.ledger._db.execute("UPDATE activity SET updated_at = '2020-01-01T00:00:00+00:00'")
+        held = len(p.store.ids_for("kept") or ())
+        assert held and await p.expire_sessions(datetime.timedelta(days=30)) == {"kept": held}
+        assert kept.value.__traceback__ is not None  # still kept
+
+
 async def test_deleting_a_session_mid_ingest_leaves_nothing_of_it(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
