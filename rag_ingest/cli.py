@@ -639,6 +639,8 @@ async def _status(args: argparse.Namespace) -> int:
             sessions = [i for i in ledger.sessions() if i.failed or not args.failed]
             return _print_sessions(sessions, as_json=args.json)
         rows = ledger.session_rows(args.session)
+        used = ledger.model_use(args.session)
+        pending = len(ledger.session_pending(args.session))
     finally:
         ledger.close()
     counts = collections.Counter(r.status for r in rows)
@@ -661,7 +663,18 @@ async def _status(args: argparse.Namespace) -> int:
         if r.error_type:
             line += f"\n{'':<9} {r.error_type}: {r.message}"
         print(line)
+    if spent := usage_text(used):
+        print(f"model use: {spent}")
+    if pending:
+        print(_unfinished(pending))
     return 0
+
+
+def _unfinished(pending: int) -> str:
+    return (
+        f"{pending} chunk IDs of unfinished writes (cut off before their row; a re-run of "
+        "their sources or `verify --repair` removes them)"
+    )
 
 
 def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
@@ -679,10 +692,7 @@ def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
         if used := usage_text(info.usage):
             print(f"{'':>7} model use: {used}")
         if info.pending:
-            print(
-                f"{'':>7} {info.pending} chunk IDs of unfinished writes (cut off before "
-                "their row; a re-run of their sources or `verify --repair` removes them)"
-            )
+            print(f"{'':>7} {_unfinished(info.pending)}")
     return 0
 
 

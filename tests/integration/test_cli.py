@@ -725,3 +725,20 @@ def test_status_says_a_session_s_unfinished_writes(capsys: pytest.CaptureFixture
     assert lines[4].split()[-1] == "whole" and len(lines) == 5
     assert _print_sessions([cut], as_json=True) == 0
     assert json.loads(capsys.readouterr().out)[0]["pending"] == 7
+
+
+def test_status_of_one_session_says_its_model_use_and_unfinished_writes(tmp_path: Path) -> None:
+    from rag_ingest.settings import Settings
+    from rag_ingest.store import Ledger, ledger_path
+
+    settings = Settings.model_validate({"store": {"persist_dir": str(tmp_path / "store")}})
+    ledger = Ledger(ledger_path(settings.store))
+    ledger.add_pending("cut", "s3://b/a.md", ["x", "y", "z"])
+    ledger.add_model_use(session_id="cut", source="s3://b/a.md", model_use={"summary_calls": 2})
+    ledger.close()
+    shown = rag("status", "--session", "cut", "--persist-dir", str(tmp_path / "store"))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "session 'cut': no sources"
+    assert lines[1] == "model use: 2 summary calls"
+    assert lines[2].startswith("3 chunk IDs of unfinished writes") and len(lines) == 3
