@@ -672,8 +672,8 @@ async def _status(args: argparse.Namespace) -> int:
 
 def _unfinished(pending: int) -> str:
     return (
-        f"{pending} chunk IDs of unfinished writes (cut off before their row; a re-run of "
-        "their sources or `verify --repair` removes them)"
+        f"{pending} chunk IDs of unfinished writes (in progress, or cut off before their "
+        "row: a re-run of their sources or `verify --repair` removes those)"
     )
 
 

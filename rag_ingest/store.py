@@ -834,9 +834,10 @@ class SessionInfo:
     # What its model calls cost (as IngestResult.usage), summed over every ingest of the
     # sources it holds; a deleted source's cost goes with it.
     usage: dict[str, int] = field(default_factory=dict)
-    # Chunk IDs written, or about to be, by attempts that never reached their row (a
-    # crash, a kill): a re-run of their source, ``verify --repair`` or a delete removes
-    # them. A session whose first documents were all cut off has these and no source.
+    # Chunk IDs written, or about to be, by attempts not yet at their row: one in
+    # progress, or one cut off (a crash, a kill), which a re-run of its source, ``verify
+    # --repair`` or a delete removes. A session whose first documents were all cut off
+    # has these and no source.
     pending: int = 0
 
 
