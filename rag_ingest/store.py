@@ -1293,14 +1293,14 @@ class Ledger:
         listed = []
         for session in sorted(held):
             sources, chunks, failed, last = held[session]
-            times = [datetime.fromisoformat(t) for t in (last, active.get(session)) if t]
+            last = max(last, active.get(session, last), key=datetime.fromisoformat)
             listed.append(
                 SessionInfo(
                     session,
                     sources,
                     chunks,
                     failed,
-                    max(times),
+                    datetime.fromisoformat(last),
                     used.get(session, {}),
                     pending.get(session, 0),
                 )
