@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import itertools
@@ -430,6 +431,9 @@ class ChunkPlan:
     warnings: list[str] = field(default_factory=list)
     text_length: int = 0  # of the text chunked (its chunks' offsets run within it)
     masked: Counter[str] = field(default_factory=Counter)  # credentials, by kind
+    # An archive's files' plans for its member cache (name -> plan, see member_plan),
+    # when the document came with ``ParsedDocument.plans``.
+    member_plans: dict[str, Any] = field(default_factory=dict)
 
 
 def content_hash(text: str) -> str:
@@ -498,10 +502,109 @@ def _by_member(
     (its chunks' ``file_type``). Two copies of a file are two files: each chunk of each
     is kept, under its own name."""
     parts = []
+    kept = parsed.plans
+    made: dict[str, Any] = {}
+    fingerprint = _plan_fingerprint(settings) if kept is not None else ""
     for member, kind, language, group in _members(parsed):
         sub = _member_document(parsed, group, kind, language)
-        parts.append(chunk_document(sub, settings, _member_metadata(parsed, member, base_metadata)))
-    return join_plans(parts)
+        metadata = _member_metadata(parsed, member, base_metadata)
+        if kept is None or member is None:
+            parts.append(chunk_document(sub, settings, metadata))
+            continue
+        # A file of a changed archive that did not change: its chunks as the member
+        # cache keeps them, made from the same text under the same settings (the 600
+        # notes of a wiki export were all chunked again for one that changed).
+        key = _plan_key(sub, fingerprint)
+        plan = _restored(kept.get(member), key)
+        if plan is None:
+            plan = chunk_document(sub, settings, {})
+        made[member] = member_plan(plan, key)
+        for chunk in plan.chunks:
+            # As chunk_document composes them: its own keys over the caller's.
+            chunk.metadata = {**metadata, **chunk.metadata}
+        parts.append(plan)
+    joined = join_plans(parts)
+    joined.member_plans.update(made)
+    return joined
+
+
+_PLAN_FORMAT = "1"  # of member_plan's record: a new one ignores those kept before
+
+
+def _plan_fingerprint(settings: ChunkSettings) -> str:
+    """What, besides a file's parse, decides its chunks: the chunk settings and the
+    versions of the code that chunks."""
+    return _PLAN_FORMAT + _chunker_versions() + "|" + settings.model_dump_json()
+
+
+@functools.cache
+def _chunker_versions() -> str:
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return ""
+
+    packages = ("rag-ingest", "tiktoken", "langchain-text-splitters")
+    return "".join(f"|{p}={version(p)}" for p in packages)
+
+
+def _plan_key(sub: ParsedDocument, fingerprint: str) -> str:
+    """A file's chunk plan's key: a hash of everything chunk_document reads of it."""
+    digest = hashlib.sha256(fingerprint.encode())
+    fields = (sub.file_type, sub.language, sub.parser, sub.csv_form, sub.sql_columns)
+    digest.update(repr((fields, sub.headings_above, sub.titles)).encode())
+    for segment in sub.segments:
+        digest.update(repr((segment.page, segment.ocr, segment.member, segment.time)).encode())
+        digest.update(repr(len(segment.text)).encode())
+        digest.update(segment.text.encode("utf-8", errors="surrogatepass"))
+    return digest.hexdigest()
+
+
+def member_plan(plan: ChunkPlan, key: str) -> dict[str, Any]:
+    """A file's chunk plan (made with no caller's metadata) as the member cache keeps it
+    (JSON), under ``key``."""
+    return {
+        "key": key,
+        "chunks": [[chunk.text, chunk.metadata] for chunk in plan.chunks],
+        "token_count": plan.token_count,
+        "chunked": plan.chunked,
+        "dropped_duplicates": plan.dropped_duplicates,
+        "dropped_empty": plan.dropped_empty,
+        "joined_small": plan.joined_small,
+        "strategy": plan.strategy,
+        "warnings": plan.warnings,
+        "text_length": plan.text_length,
+        "masked": dict(plan.masked),
+    }
+
+
+def _restored(kept: Any, key: str) -> ChunkPlan | None:
+    """The plan a :func:`member_plan` record holds when it was made under ``key``, or
+    None (another key, or a record not in the shape written: chunk the file again)."""
+    if not isinstance(kept, dict) or kept.get("key") != key:
+        return None
+    try:
+        chunks = [Chunk(text, dict(metadata)) for text, metadata in kept["chunks"]]
+        plan = ChunkPlan(
+            chunks=chunks,
+            token_count=int(kept["token_count"]),
+            chunked=bool(kept["chunked"]),
+            dropped_duplicates=int(kept["dropped_duplicates"]),
+            dropped_empty=int(kept["dropped_empty"]),
+            joined_small=int(kept["joined_small"]),
+            strategy=str(kept["strategy"]),
+            warnings=[str(w) for w in kept["warnings"]],
+            text_length=int(kept["text_length"]),
+            masked=Counter({str(k): int(v) for k, v in kept["masked"].items()}),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not all(isinstance(c.text, str) and "content_hash" in c.metadata for c in chunks):
+        return None
+    return plan
 
 
 def _member_document(
@@ -573,7 +676,9 @@ def chunk_units(
             # whole's (a 210 MB mailbox's 111,905 names, in each of its 25 groups).
             names = dict.fromkeys(s.member for s in group if s.member in parsed.members)
             members = {m: parsed.members[m] for m in names if m is not None}
-            part = dataclasses.replace(parsed, segments=group, members=members)
+            kept = parsed.plans
+            plans = None if kept is None else {m: kept[m] for m in members if m in kept}
+            part = dataclasses.replace(parsed, segments=group, members=members, plans=plans)
             units.append(ChunkUnit([part], base_metadata))
         group, size = [], 0
 
@@ -842,7 +947,11 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
     parts are runs of one text (:func:`line_runs`), each at that offset after that many
     lines; a chunk met in an earlier run is dropped, as within one."""
     plan = dataclasses.replace(
-        parts[0], chunks=[], warnings=list(parts[0].warnings), masked=Counter(parts[0].masked)
+        parts[0],
+        chunks=[],
+        warnings=list(parts[0].warnings),
+        masked=Counter(parts[0].masked),
+        member_plans=dict(parts[0].member_plans),
     )
     offset = 0
     seen: set[str] = set()
@@ -855,6 +964,7 @@ def join_plans(parts: list[ChunkPlan], at: list[tuple[int, int]] | None = None) 
             plan.dropped_duplicates += part.dropped_duplicates
             plan.warnings += part.warnings
             plan.masked.update(part.masked)
+            plan.member_plans.update(part.member_plans)
         lines = 0
         if at is not None:
             offset, lines = at[i]

@@ -22,7 +22,10 @@ A changed archive (a weekly wiki export) mostly holds files that did not change:
 member cache (``ParseOptions.member_cache``, a JSON file the caller keeps per archive),
 each file's parse is remembered by the SHA-256 of its bytes, and a file whose bytes are
 the same is taken from there instead of parsed again. The cache names the parse
-settings and parser versions it was made with; any other set ignores it.
+settings and parser versions it was made with; any other set ignores it. Each file's
+chunks are kept there too, and taken for the same text under the same chunk settings
+(``chunking.member_plan``). A split archive's cache is read once, by the caller, and
+each part is sent its own files' entries (:meth:`ArchivePlan.cached`).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ __all__ = [
     "take_nested",
     "member_kind",
     "member_segments",
+    "load_member_cache",
     "write_member_cache",
     "merge_parts",
     "parse_archive",
@@ -260,6 +264,12 @@ class ArchivePlan:
     textless: list[str]  # the names of files with no text by name (never unpacked)
     warnings: list[str] = field(default_factory=list)
     nested: bool = False  # some file to read is named as an archive or a mailbox (read apart)
+    names: list[str] = field(default_factory=list)  # of the files to read, as shown
+
+    def cached(self, indexes: list[int], cache: dict[str, Any]) -> dict[str, Any]:
+        """The member cache's entries (``load_member_cache``) of the files at ``indexes``."""
+        names = dict(zip(self.wanted, self.names, strict=True))
+        return {names[i]: cache[names[i]] for i in indexes if names[i] in cache}
 
     def parts(self, workers: int) -> list[list[int]]:
         """The files to read in contiguous parts of about equal size, at least one per
@@ -322,7 +332,7 @@ def cache_fingerprint(options: ParseOptions) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _load_member_cache(options: ParseOptions) -> dict[str, dict[str, Any]]:
+def load_member_cache(options: ParseOptions) -> dict[str, dict[str, Any]]:
     """The member cache's files (name -> entry), or none when it is missing, unreadable
     or made under other settings."""
     if not options.member_cache:
@@ -370,6 +380,7 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         wanted=wanted,
         sizes=[members[i].size for i in wanted],
         textless=[prefix + _shown(members[i].name) for i in textless],
+        names=[prefix + _shown(members[i].name) for i in wanted],
         nested=not prefix and any(_nested_name(members[i].name) for i in wanted),
         warnings=[f"{len(scans)} image(s) {UNREAD_SCANS}"] if scans else [],
     )
@@ -410,12 +421,19 @@ def nested_options(options: ParseOptions, shown: str) -> ParseOptions:
 
 
 def read_part(
-    path: str, name: str, indexes: list[int], options: ParseOptions, keep: str | None = None
+    path: str,
+    name: str,
+    indexes: list[int],
+    options: ParseOptions,
+    keep: str | None = None,
+    cached: dict[str, Any] | None = None,
 ) -> ArchivePart:
     """The files at ``indexes`` (from :attr:`ArchivePlan.wanted`) read by the parser
     each calls for; an archive among them read as well, unless this one is inside
     another. ``keep``: a directory to leave such archives (and mailboxes) in instead,
-    each listed in :attr:`ArchivePart.nested`, to be read in parts of their own."""
+    each listed in :attr:`ArchivePart.nested`, to be read in parts of their own.
+    ``cached``: their member cache's entries (:meth:`ArchivePlan.cached`), else the
+    cache is read here."""
     from rag_ingest.parsers import parse_file
 
     inside = dataclasses.replace(options, archives=False, max_images=0)
@@ -449,7 +467,7 @@ def read_part(
             picked,
             read,
             os.path.join(tmp, "file"),
-            _load_member_cache(options),
+            load_member_cache(options) if cached is None else cached,
             remember=options.member_cache is not None,
             prefix=options.member_prefix,
             defer=(lambda p, n: keep if apart(p, n) else None) if keep else None,
@@ -485,14 +503,18 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
     if names:
         warnings.insert(0, f"{len(names)} of {plan.members} files have no text: {_named(names)}")
     members = {k: v for part in parts for k, v in part.members.items()}
+    cache = {k: v for part in parts for k, v in part.cached.items()}
     return ParsedDocument(
         file_type="archive",
         segments=segments,
         parser=plan.parser,
         warnings=warnings,
         members=members,
-        cache={k: v for part in parts for k, v in part.cached.items()},
+        cache=cache,
         unchanged_members=sum(part.unchanged for part in parts),
+        # The chunk plans the cache kept of its files (remembered: each file's, made now
+        # or kept, goes to the next cache with its parse).
+        plans={k: v["chunks"] for k, v in cache.items() if "chunks" in v} if cache else None,
     )
 
 

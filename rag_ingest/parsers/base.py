@@ -117,6 +117,10 @@ class ParsedDocument:
     # how many of them were taken from that cache unchanged.
     cache: dict[str, Any] = field(default_factory=dict)
     unchanged_members: int = 0
+    # With a member cache, its files' chunk plans as kept there (name -> plan), each
+    # reused for a file whose text and chunk settings it was made from
+    # (chunking.member_plan); None: no member cache, no plans to keep.
+    plans: dict[str, Any] | None = None
     # A run of a long CSV's rows: the whole file's dialect and header (chunking.line_runs).
     csv_form: CsvForm | None = None
     # A run of a long SQL dump: the whole file's tables' column lists (rag_ingest.sql).

@@ -4,6 +4,7 @@ workers start warm, and without re-running the caller's script."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import pickle
 import re
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -1493,5 +1495,153 @@ async def test_workers_write_their_scratch_files_under_temp_dir(tmp_path: Path) 
     )
     try:
         assert await pool.run("probe", tempfile.gettempdir) == str(tmp_path)
+    finally:
+        pool.close()
+
+
+def _notes(count: int, changed: int | None = None) -> bytes:
+    """A wiki export: ``count`` notes of a few chunks each, note ``changed`` reworded."""
+    files = {}
+    for i in range(count):
+        word = "latter" if i == changed else "former"
+        lines = (f"Line {j} of note {i}, its {word} account of topic {j}." for j in range(40))
+        body = " ".join(lines)
+        files[f"wiki/n{i}.md"] = f"# Note {i}\n\n## Part\n\n{body}\n".encode()
+    return docs.zip_bytes(files)
+
+
+def _plan_fields(plan: Any) -> tuple[Any, ...]:
+    return (
+        [(c.text, c.metadata) for c in plan.chunks],
+        plan.token_count,
+        plan.chunked,
+        (plan.dropped_duplicates, plan.dropped_empty, plan.joined_small),
+        (plan.strategy, plan.warnings, plan.text_length, plan.masked),
+    )
+
+
+async def test_an_archive_s_unchanged_files_are_not_chunked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from rag_ingest import chunking
+    from rag_ingest.settings import ChunkSettings
+
+    chunked: list[str | None] = []
+    real = chunking.chunk_document
+
+    def recording(parsed: ParsedDocument, settings: Any, base: dict[str, Any]) -> Any:
+        if parsed.file_type != "archive":
+            chunked.append(parsed.segments[0].member)
+        return real(parsed, settings, base)
+
+    monkeypatch.setattr(chunking, "chunk_document", recording)
+    path = tmp_path / "wiki.zip"
+    cache = tmp_path / "cache" / "wiki.json"
+    # The caller's metadata under the chunks' own keys, as chunk_document puts them.
+    base = {"source": "s3://b/wiki.zip", "file_type": "caller's", "version": "2"}
+    small = ChunkSettings(chunk_tokens=128)
+    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions())
+
+    async def chunk(data: bytes, kept: Path | None, settings: ChunkSettings = small) -> Any:
+        path.write_bytes(data)
+        chunked.clear()
+        member_cache = str(kept) if kept else None
+        return (await pool.parse_and_chunk(str(path), path.name, settings, base, member_cache))[1]
+
+    try:
+        first = await chunk(_notes(3), cache)
+        assert chunked == ["wiki/n0.md", "wiki/n1.md", "wiki/n2.md"] and len(first.chunks) > 6
+        kept = json.loads(cache.read_text())["members"]
+        assert all(entry["chunks"]["chunks"] for entry in kept.values())
+        plan = await chunk(_notes(3, changed=1), cache)
+        assert chunked == ["wiki/n1.md"]
+        fresh = await chunk(_notes(3, changed=1), None)
+        assert len(chunked) == 3 and _plan_fields(plan) == _plan_fields(fresh)
+        assert plan.chunks[0].metadata["file_type"] == "markdown"
+        # Under other chunk settings, every file is chunked again, and kept so.
+        other = ChunkSettings(chunk_tokens=96)
+        plan = await chunk(_notes(3, changed=1), cache, other)
+        assert len(chunked) == 3
+        assert _plan_fields(plan) == _plan_fields(await chunk(_notes(3, changed=1), None, other))
+        assert len(plan.chunks) > len(fresh.chunks)
+        # A kept plan not in the shape written: that file is chunked again.
+        kept = json.loads(cache.read_text())
+        kept["members"]["wiki/n0.md"]["chunks"]["chunks"] = "damaged"
+        cache.write_text(json.dumps(kept))
+        again = await chunk(_notes(3, changed=1), cache, other)
+        assert chunked == ["wiki/n0.md"] and _plan_fields(again) == _plan_fields(plan)
+        # Two files of one name and length, apart: each its own chunks, though the cache
+        # keeps one entry (the last's) for both.
+        twice = io.BytesIO()
+        with zipfile.ZipFile(twice, "w") as archive, pytest.warns(UserWarning, match="Duplicate"):
+            for name, word in (("n.md", "former"), ("m.md", "middle"), ("n.md", "latter")):
+                archive.writestr(name, f"# Note\n\nThe {word} text of a note named twice.\n")
+        await chunk(twice.getvalue(), cache)
+        plan = await chunk(twice.getvalue(), cache)
+        assert chunked == ["n.md"]  # the first, whose bytes are not the entry's
+        assert _plan_fields(plan) == _plan_fields(await chunk(twice.getvalue(), None))
+        assert ["former" in plan.chunks[0].text, "latter" in plan.chunks[2].text] == [True] * 2
+    finally:
+        pool.close()
+
+
+async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from rag_ingest.settings import ChunkSettings
+
+    # Chunked in groups of its files too, on both workers, as past 8 million characters.
+    monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 6000)
+
+    path = tmp_path / "wiki.zip"
+    cache = tmp_path / "cache" / "wiki.json"
+    small = ChunkSettings(chunk_tokens=128)
+    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    given: list[dict[str, Any]] = []
+    chunked: list[int] = []  # the kept plans each group was sent
+    run = pool.run
+
+    async def recorded(name: str, fn: Any, *args: Any) -> Any:
+        if fn.__name__ == "read_part":
+            given.append(args[-1])
+        if fn.__name__ != "chunk_parsed":
+            return await run(name, fn, *args)
+        chunked.append(len(args[0].plans or {}))
+        parsed, plan = await run(name, fn, *args)
+        assert parsed.plans is None  # not sent back
+        return parsed, plan
+
+    pool.run = recorded  # type: ignore[method-assign]
+
+    async def chunk(data: bytes, kept: Path | None) -> Any:
+        path.write_bytes(data)
+        given.clear()
+        chunked.clear()
+        member_cache = str(kept) if kept else None
+        return (await pool.parse_and_chunk(str(path), path.name, small, {}, member_cache))[1]
+
+    try:
+        await chunk(_notes(8), cache)
+        assert len(given) >= 2 and given == [{}] * len(given)  # no cache yet
+        plan = await chunk(_notes(8, changed=5), cache)
+        # Each part was sent its own files' entries, read once here.
+        names = [name for entries in given for name in entries]
+        assert sorted(names) == [f"wiki/n{i}.md" for i in range(8)] and len(given) >= 2
+        # And each group its own files' kept plans (all but the changed file's).
+        assert len(chunked) >= 2 and sum(chunked) == 7
+        fresh = await chunk(_notes(8, changed=5), None)
+        assert given == [{}] * len(given)
+        assert _plan_fields(plan) == _plan_fields(fresh)
+        # What the cache keeps is what comes out: n2's kept chunk, altered, is taken.
+        kept = json.loads(cache.read_text())
+        kept["members"]["wiki/n2.md"]["chunks"]["chunks"][0][0] = "KEPT-PLAN"
+        cache.write_text(json.dumps(kept))
+        taken = await chunk(_notes(8, changed=5), cache)
+        n2 = next(c for c in taken.chunks if c.metadata["archive_member"] == "wiki/n2.md")
+        assert n2.text == "KEPT-PLAN"
     finally:
         pool.close()

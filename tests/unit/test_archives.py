@@ -527,3 +527,26 @@ def test_a_files_own_warnings_are_its_archives_and_its_unread_scans_said(
     many = docs.zip_bytes({f"f{i:02}.txt": b"CANARY\n" + bytes(40) + b"x\n" for i in range(60)})
     said = _parse(tmp_path, "many.zip", many).warnings
     assert len(said) == 50 and said[-1] == "and 11 more warnings"
+
+
+def test_a_part_given_its_cache_entries_reads_no_cache_file(tmp_path: Path) -> None:
+    from rag_ingest.parsers.archive import plan_archive, read_part
+
+    files = {f"{c}.md": f"# {c}\n\nCANARY-{c} note.\n".encode() for c in "abcd"}
+    path = tmp_path / "notes.zip"
+    path.write_bytes(docs.zip_bytes(files))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    # The cache file named does not exist: only the entries given can serve.
+    options = ParseOptions(temp_dir=str(scratch), member_cache=str(tmp_path / "none.json"))
+    plan = plan_archive(str(path), "notes.zip", options)
+    assert plan.names == list(files)
+    first = read_part(str(path), "notes.zip", plan.wanted, options)
+    assert first.unchanged == 0 and set(first.cached) == set(files)
+    part = plan.wanted[1:3]
+    given = plan.cached(part, first.cached)
+    assert list(given) == ["b.md", "c.md"]
+    again = read_part(str(path), "notes.zip", part, options, cached=given)
+    assert again.unchanged == 2 and again.segments == [
+        s for s in first.segments if s.member in given
+    ]
