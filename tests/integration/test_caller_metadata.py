@@ -126,6 +126,7 @@ class _Recording:
         self.asked: list[str] = []
         self.upserted: list[str] = []
         self.updated: list[str] = []
+        self.update_keys: list[set[str]] = []  # the metadata keys each updated record got
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -140,6 +141,7 @@ class _Recording:
 
     def update(self, **kwargs: Any) -> Any:
         self.updated += kwargs["ids"]
+        self.update_keys += [set(m) for m in kwargs["metadatas"]]
         return self.inner.update(**kwargs)
 
 
@@ -160,23 +162,31 @@ async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updat
         before = collection.inner.get(ids=ids, include=["metadatas", "embeddings", "documents"])
         again = await p.process_document(doc, session_id="s", reingest=True)
         assert again.status == "ingested" and sorted(collection.upserted) == ids
-        # Read back (by vector reuse too), then their metadata updated, none upserted.
+        # Read back (by vector reuse too), then their metadata updated, none upserted:
+        # only what changed is sent (Chroma keeps the rest).
         assert sorted(collection.updated) == sorted(set(collection.asked)) == ids
+        assert collection.update_keys == [{"ingested_at", "team"}] * len(ids)
         after = collection.inner.get(ids=ids, include=["metadatas", "embeddings", "documents"])
         assert after["documents"] == before["documents"]
         assert (after["embeddings"] == before["embeddings"]).all()
-        for old, new in zip(before["metadatas"], after["metadatas"], strict=True):
+        for old, held in zip(before["metadatas"], after["metadatas"], strict=True):
+            new = dict(held)  # held is written back below
             assert old.pop("team") == "ops" and "team" not in new
             assert old.pop("ingested_at") < new.pop("ingested_at") and old == new
         # The same text with another vector (another embedder's header), or another text
-        # under the same ID: written whole.
+        # under the same ID: written whole. The rest, held as given: not written.
         vectors = np.asarray(after["embeddings"], dtype=np.float32)
         vectors[0] = -vectors[0]
         texts = [*after["documents"]]
         texts[1] = "Another text."
         p.store.upsert(after["ids"], texts, after["metadatas"], vectors)
         assert sorted(collection.upserted) == sorted([*ids, *after["ids"][:2]])
-        assert sorted(collection.updated) == sorted([*ids, *after["ids"][2:]])
+        assert sorted(collection.updated) == ids
+        # A value of another type is another value (True is 1 to Python, not to a filter).
+        assert after["metadatas"][2]["chunked"] is True
+        metadatas = [{**m, "chunked": 1} if i == 2 else m for i, m in enumerate(after["metadatas"])]
+        p.store.upsert(after["ids"], texts, metadatas, vectors)
+        assert collection.update_keys[len(ids) :] == [{"chunked"}]
         got = collection.get(ids=after["ids"][:2], include=["embeddings", "documents"])
         rows = zip(got["documents"], got["embeddings"], strict=True)
         held = dict(zip(got["ids"], rows, strict=True))
