@@ -126,6 +126,7 @@ class _Recording:
         self.asked: list[str] = []
         self.upserted: list[str] = []
         self.updated: list[str] = []
+        self.reads: list[int] = []  # the IDs each get asked for
         self.update_keys: list[set[str]] = []  # the metadata keys each updated record got
 
     def __getattr__(self, name: str) -> Any:
@@ -133,6 +134,7 @@ class _Recording:
 
     def get(self, **kwargs: Any) -> Any:
         self.asked += kwargs.get("ids") or []
+        self.reads.append(len(kwargs.get("ids") or []))
         return self.inner.get(**kwargs)
 
     def upsert(self, **kwargs: Any) -> Any:
@@ -147,9 +149,12 @@ class _Recording:
 
 @pytest.mark.parametrize("mode", ["server", "in-process"])
 async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updated_alone(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An upsert re-indexes the vector: a re-ingest took 25% longer than the first."""
+    from rag_ingest import store
+
+    monkeypatch.setattr(store, "_READ_ROWS", 2)  # rows read back in reads of 2
     doc = tmp_path / "plan.md"
     doc.write_text("# Plan\n\n" + "The budget grows next year. " * 100)
     async with DocumentProcessor(settings_for(tmp_path, embedded_mode=mode)) as p:
@@ -166,6 +171,7 @@ async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updat
         # only what changed is sent (Chroma keeps the rest).
         assert sorted(collection.updated) == sorted(set(collection.asked)) == ids
         assert collection.update_keys == [{"ingested_at", "team"}] * len(ids)
+        assert max(collection.reads) == 2 and len(ids) > 2
         after = collection.inner.get(ids=ids, include=["metadatas", "embeddings", "documents"])
         assert after["documents"] == before["documents"]
         assert (after["embeddings"] == before["embeddings"]).all()
