@@ -25,7 +25,8 @@ _WORDS = frozenset({"text", "foreignObject"})
 
 # Parts that start a line of their own, so a word is never run into the last line's:
 # in a <text>, a <tspan> placed at its own x or y (a label's second line; one moved by
-# dx or dy only is a kern or a superscript, within the line); in an HTML label, a block
+# dx or dy only is a kern or a superscript, within the line; one placed further along
+# the same line is the next piece of its words, see _further); in an HTML label, a block
 # or a line break.
 _BREAKS = frozenset({"br", "div", "p", "li", "tr", "td", "th", "h1", "h2", "h3", "h4"})
 
@@ -37,10 +38,34 @@ def _breaks(element: ElementTree.Element) -> bool:
     return tag in _BREAKS
 
 
+def _coordinate(value: str | None) -> float | None:
+    """The first of an x or y attribute's values (``12.5``, ``"576.4px 603.1px"``), or
+    None when absent or not a plain length."""
+    first = (value or "").replace(",", " ").split()[:1]
+    try:
+        return float(first[0].removesuffix("px")) if first else None
+    except ValueError:
+        return None
+
+
+def _further(part: ElementTree.Element, at: list[float]) -> bool:
+    """Whether a part placed at its own x is further along the line it is on
+    (``at``: the last part's x and y, updated): the next run of a word that a drawing
+    tool placed by pieces (Illustrator kerns ``Re``, ``qu``, ``ests`` at x 0, 261.9,
+    519.5 on y 0), not a line of its own."""
+    x, y = _coordinate(part.get("x")), _coordinate(part.get("y"))
+    if x is None:
+        return False
+    further = x > at[0] and (y is None or y == at[1]) and not _coordinate(part.get("dy"))
+    at[0], at[1] = x, at[1] if y is None else y
+    return further
+
+
 def _line(element: ElementTree.Element) -> str:
     """An element's words as the drawing shows them: its parts' text run together, as
     SVG renders ``Hel<tspan>lo</tspan>``, with a space where a part starts a line."""
     parts: list[str] = [element.text or ""]
+    at = [_coordinate(element.get("x")) or 0.0, _coordinate(element.get("y")) or 0.0]
     # Depth first without recursion: (element, whether its children are done).
     todo: list[tuple[ElementTree.Element, bool]] = [(e, False) for e in reversed(element)]
     while todo:
@@ -48,7 +73,7 @@ def _line(element: ElementTree.Element) -> str:
         if done:
             parts.append(part.tail or "")
             continue
-        if _breaks(part):
+        if _breaks(part) and not _further(part, at):
             parts.append(" ")
         parts.append(part.text or "")
         todo.append((part, True))

@@ -3158,6 +3158,12 @@ def test_an_svg_drawing_is_read_for_the_words_it_shows(tmp_path: Path) -> None:
   <text>Caf\xc3\xa9 \xe2\x86\x92 r\xc3\xa9sum\xc3\xa9</text>
   <text x="5">Inks<tspan fill="red">cape</tspan> e=mc<tspan dy="-4">2</tspan></text>
   <text><tspan x="5" y="1">first line</tspan><tspan y="9">second</tspan></text>
+  <text transform="translate(92.78 1197.61)">Re<tspan x="261.94" y="0">qu</tspan><tspan
+    x="519.5px,600px" y="0">ests</tspan> <tspan x="800" y="0">CANARY-KERNED</tspan></text>
+  <text x="10" y="5">back<tspan x="10">at the margin</tspan><tspan x="90" dy="9">down</tspan
+    ><tspan x="60" y="5">again</tspan><tspan x="200" y="40">lower</tspan><tspan x="260" y="40"
+    >case</tspan></text>
+  <text>wide<tspan x="50%">centred</tspan></text>
 </svg>"""
     parsed = parse_file(_file(tmp_path, "flow.svg", drawing), "flow.svg", OPTIONS)
     assert (parsed.file_type, parsed.parser) == ("svg", "svg-xml")
@@ -3167,7 +3173,12 @@ def test_an_svg_drawing_is_read_for_the_words_it_shows(tmp_path: Path) -> None:
         "Caf\u00e9 \u2192 r\u00e9sum\u00e9\n"
         # A part is run into the words around it, as drawn, unless placed on its own line.
         "Inkscape e=mc2\n"
-        "first line second"
+        "first line second\n"
+        # Pieces of words placed further along their line (Illustrator's kerning runs)
+        # are run together; a piece placed back at the margin, or a line down, is not.
+        "Requests CANARY-KERNED\n"
+        "back at the margin down again lowercase\n"
+        "wide centred"
     )
     # Gzipped (.svgz), and one that is not gzipped after all.
     for name, data in (("flow.svgz", gzip.compress(drawing)), ("plain.svgz", drawing)):
