@@ -72,6 +72,7 @@ __all__ = [
     "take_nested",
     "member_kind",
     "member_segments",
+    "keep_plans",
     "load_member_cache",
     "write_member_cache",
     "merge_parts",
@@ -513,9 +514,34 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         cache=cache,
         unchanged_members=sum(part.unchanged for part in parts),
         # The chunk plans the cache kept of its files (remembered: each file's, made now
-        # or kept, goes to the next cache with its parse).
-        plans={k: v["chunks"] for k, v in cache.items() if "chunks" in v} if cache else None,
+        # or kept, goes to the next cache with its parse, see keep_plans).
+        plans=_kept_plans(cache) if cache else None,
     )
+
+
+def _kept_plans(cache: dict[str, Any]) -> dict[str, Any]:
+    """The chunk plans a member cache's entries hold, by file: an archive inside keeps
+    those of its files (named under its path), each other entry its own."""
+    plans: dict[str, Any] = {}
+    for name, entry in cache.items():
+        kept = entry.get("chunks")
+        if kept is None:
+            continue
+        if "members" not in entry:
+            plans[name] = kept
+        elif isinstance(kept, dict):
+            plans.update(kept)
+    return plans
+
+
+def keep_plans(cache: dict[str, Any], plans: dict[str, Any]) -> None:
+    """Put each file's chunk plan (:attr:`ChunkPlan.member_plans`) in its entry of the
+    member cache, an archive inside's in its entry, for the next ingest."""
+    for name, entry in cache.items():
+        if "members" in entry:
+            entry["chunks"] = {m: plans[m] for m in entry["members"] if m in plans}
+        elif name in plans:
+            entry["chunks"] = plans[name]
 
 
 def _named(names: list[str]) -> str:

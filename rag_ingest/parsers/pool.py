@@ -51,6 +51,7 @@ from rag_ingest.parsers.archive import (
     ArchivePlan,
     Nested,
     archive_inside,
+    keep_plans,
     load_member_cache,
     merge_parts,
     nested_options,
@@ -779,9 +780,7 @@ class ParserPool:
                 parsed, plan = await self._chunk(name, parsed, chunk_settings, base_metadata)
                 parsed.cache = cache
         if member_cache is not None and parsed.cache:
-            for member, entry in parsed.cache.items():
-                if member in plan.member_plans:  # each file's chunk plan with its parse
-                    entry["chunks"] = plan.member_plans[member]
+            keep_plans(parsed.cache, plan.member_plans)
             try:
                 await asyncio.to_thread(write_member_cache, member_cache, options, parsed.cache)
             except OSError as exc:  # a full disk: the next run parses every file again

@@ -1499,14 +1499,17 @@ async def test_workers_write_their_scratch_files_under_temp_dir(tmp_path: Path) 
         pool.close()
 
 
-def _notes(count: int, changed: int | None = None) -> bytes:
-    """A wiki export: ``count`` notes of a few chunks each, note ``changed`` reworded."""
+def _notes(count: int, changed: int | None = None, inner: int = 0) -> bytes:
+    """A wiki export: ``count`` notes of a few chunks each, note ``changed`` reworded,
+    and with ``inner``, a zip of that many notes inside."""
     files = {}
     for i in range(count):
         word = "latter" if i == changed else "former"
         lines = (f"Line {j} of note {i}, its {word} account of topic {j}." for j in range(40))
         body = " ".join(lines)
         files[f"wiki/n{i}.md"] = f"# Note {i}\n\n## Part\n\n{body}\n".encode()
+    if inner:
+        files["old/inner.zip"] = _notes(inner)
     return docs.zip_bytes(files)
 
 
@@ -1572,6 +1575,12 @@ async def test_an_archive_s_unchanged_files_are_not_chunked_again(
         cache.write_text(json.dumps(kept))
         again = await chunk(_notes(3, changed=1), cache, other)
         assert chunked == ["wiki/n0.md"] and _plan_fields(again) == _plan_fields(plan)
+        # An archive inside keeps its files' chunks in its entry.
+        await chunk(_notes(2, inner=2), cache)
+        assert chunked == [f"{d}wiki/n{i}.md" for d in ("", "old/inner.zip/") for i in (0, 1)]
+        plan = await chunk(_notes(2, changed=0, inner=2), cache)
+        assert chunked == ["wiki/n0.md"]
+        assert _plan_fields(plan) == _plan_fields(await chunk(_notes(2, 0, inner=2), None))
         # Two files of one name and length, apart: each its own chunks, though the cache
         # keeps one entry (the last's) for both.
         twice = io.BytesIO()
@@ -1643,5 +1652,17 @@ async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
         taken = await chunk(_notes(8, changed=5), cache)
         n2 = next(c for c in taken.chunks if c.metadata["archive_member"] == "wiki/n2.md")
         assert n2.text == "KEPT-PLAN"
+        # An archive inside (read apart, in parts of its own): its files' kept chunks too.
+        await chunk(_notes(8, inner=4), cache)
+        kept = json.loads(cache.read_text())
+        inner = kept["members"]["old/inner.zip"]["chunks"]
+        assert sorted(inner) == [f"old/inner.zip/wiki/n{i}.md" for i in range(4)]
+        inner["old/inner.zip/wiki/n1.md"]["chunks"][0][0] = "KEPT-INNER"
+        cache.write_text(json.dumps(kept))
+        taken = await chunk(_notes(8, changed=3, inner=4), cache)
+        texts = [c.text for c in taken.chunks]
+        assert "KEPT-INNER" in texts and sum(chunked) == 7 + 4  # all but the changed n3
+        fresh = await chunk(_notes(8, changed=3, inner=4), None)
+        assert len(texts) == len(fresh.chunks) and texts.count("KEPT-INNER") == 1
     finally:
         pool.close()
