@@ -190,6 +190,7 @@ class _Job:
     fingerprint: str = ""
     previous: LedgerRow | None = None  # the ledger's row for this source, if any
     reusable: list[str] = field(default_factory=list)  # stored chunks that may serve its own
+    own_vectors: set[str] = field(default_factory=set)  # its IDs whose vector was read from them
     kept: dict[str, Vectors] = field(default_factory=dict)  # a failed attempt's vectors
     answers: list[str] = field(default_factory=list)  # keys of the model answers it used
     incomplete: bool = False  # a summary or image description failed: try again next run
@@ -1186,7 +1187,7 @@ class DocumentProcessor:
                 await self._flag_truncated(read, metadatas, result)
             if not self.store.computes_own_vectors:
                 self._emit(result, "embedding")
-                vectors = await self._embed(job, read, metadatas, cost)
+                vectors = await self._embed(job, read, metadatas, cost, ids)
             else:  # the caller's store embeds every chunk it is given
                 self._count_embedded(job, cost)
             seconds["embed"] = time.perf_counter() - t
@@ -1199,7 +1200,12 @@ class DocumentProcessor:
             release()
 
     async def _embed(
-        self, job: _Job, texts: list[str], metadatas: list[dict[str, Any]], cost: list[int]
+        self,
+        job: _Job,
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        cost: list[int],
+        ids: list[str],
     ) -> Vectors:
         """Vectors for ``texts`` (what the embedder reads: the chunks' text, under their
         header with ``chunk.embed_header``; ``cost``, their tokens): a chunk whose text
@@ -1222,8 +1228,12 @@ class DocumentProcessor:
             keys = [m["content_hash"] for m in metadatas]
         known = job.kept
         if job.reusable:
-            stored = await self._in_store(self.store.vectors_by_hash, job.reusable, headers)
+            origins: dict[str, str] = {}
+            stored = await self._in_store(
+                self.store.vectors_by_hash, job.reusable, headers, origins
+            )
             known = {**known, **stored}
+            job.own_vectors = {i for i, key in zip(ids, keys, strict=True) if origins.get(key) == i}
         todo = [i for i, key in enumerate(keys) if key not in known]
         done: list[Vectors] = []
         try:
@@ -1384,6 +1394,7 @@ class DocumentProcessor:
             vectors=vectors,
             answers=job.answers,
             usage=job.result.usage,
+            own_vectors=job.own_vectors,
         )
         if arrived is not None:
             arrived()

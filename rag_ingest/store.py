@@ -506,10 +506,13 @@ class ChunkStore:
         metadatas: list[dict[str, Any]],
         vectors: Vectors | None,
         maybe_held: Collection[str] | None = None,
+        own_vectors: Collection[str] = (),
     ) -> None:
         """Write chunks, each replacing any the store holds under its ID. ``maybe_held``:
         the IDs it may hold already (the ledger's for these sources), the only ones
-        Chroma is asked for; None, every one."""
+        Chroma is asked for; None, every one. ``own_vectors``: IDs whose vector was read
+        from their own record (``vectors_by_hash``'s ``origins``): Chroma is not asked
+        for those vectors again, only for their text and metadata."""
         self.check_embedder()
         held: set[str] = set()
         if self._collection is None and not self._adapter.replaces_held_ids:
@@ -523,7 +526,12 @@ class ChunkStore:
                     for i in range(0, len(ids), self.max_batch):
                         j = i + self.max_batch
                         self._chroma_write(
-                            ids[i:j], texts[i:j], metadatas[i:j], vectors[i:j], maybe_held
+                            ids[i:j],
+                            texts[i:j],
+                            metadatas[i:j],
+                            vectors[i:j],
+                            maybe_held,
+                            own_vectors,
                         )
                 else:
                     docs = [
@@ -554,6 +562,7 @@ class ChunkStore:
         metadatas: list[dict[str, Any]],
         vectors: Vectors,
         maybe_held: Collection[str] | None,
+        own_vectors: Collection[str] = (),
     ) -> None:
         """One batch into Chroma, each record as given. Chroma merges a written
         record's metadata into what it held: a key the new chunk lacks (a ``metadata=``
@@ -566,8 +575,14 @@ class ChunkStore:
         assert self._collection is not None
         vectors = np.asarray(vectors, dtype=np.float32)
         asked = ids if maybe_held is None else [i for i in ids if i in maybe_held]
-        # A first ingest's chunks are new: nothing is read back for them.
-        rows = self._chroma_rows(asked, self.call) if asked else []
+        # A first ingest's chunks are new: nothing is read back for them. A vector read
+        # from its own record moments ago is not read again (a 12,097-chunk re-ingest
+        # read each twice); its record is, in case it went since.
+        own = set(own_vectors).intersection(asked)
+        rows = [
+            *self._chroma_rows([i for i in asked if i in own], self.call, vectors=False),
+            *self._chroma_rows([i for i in asked if i not in own], self.call),
+        ]
         before = {row_id: (text, vector, metadata or {}) for row_id, text, vector, metadata in rows}
         written: list[int] = []
         kept: list[int] = []
@@ -577,10 +592,12 @@ class ChunkStore:
             if (old := before.get(written_id)) is not None:
                 text, vector, old_metadata = old
                 metadata = {**metadata, **{k: None for k in old_metadata if k not in metadata}}
-                same = (
-                    text == texts[n]
-                    and vector is not None
-                    and np.array_equal(np.asarray(vector, dtype=np.float32), vectors[n])
+                same = text == texts[n] and (
+                    written_id in own
+                    or (
+                        vector is not None
+                        and np.array_equal(np.asarray(vector, dtype=np.float32), vectors[n])
+                    )
                 )
                 if same:
                     # Only what changed: Chroma keeps the keys an update leaves out, and
@@ -691,7 +708,9 @@ class ChunkStore:
         found = self.present(ids)
         return None if found is None else found >= set(ids)
 
-    def vectors_by_hash(self, ids: list[str], headers: bool = False) -> dict[str, Vectors]:
+    def vectors_by_hash(
+        self, ids: list[str], headers: bool = False, origins: dict[str, str] | None = None
+    ) -> dict[str, Vectors]:
         """The stored vectors of those of ``ids`` the store holds, keyed by the SHA-256
         of their text as stored (hashed here, not read from their metadata); with
         ``headers``, of what was embedded (:func:`~rag_ingest.chunking.embed_text` of
@@ -699,7 +718,8 @@ class ChunkStore:
         Only vectors embedded as asked are returned: with ``headers``, those of chunks
         marked ``embed_header``, else those of chunks not marked. Empty for a store that
         embeds on its own (its vectors are not ours to read), and with ``headers`` for
-        a caller's store other than Chroma."""
+        a caller's store other than Chroma. ``origins``, if given, is told the ID each
+        of Chroma's vectors was read from (for :meth:`upsert`'s ``own_vectors``)."""
         if not ids:
             return {}
         if self._collection is None:
@@ -710,36 +730,40 @@ class ChunkStore:
 
         found: dict[str, Vectors] = {}
         for i in range(0, len(ids), self.max_batch):
-            for _, text, vector, meta in self._chroma_rows(ids[i : i + self.max_batch], self._read):
+            rows = self._chroma_rows(ids[i : i + self.max_batch], self._read)
+            for row_id, text, vector, meta in rows:
                 meta = dict(meta or {})
                 if text is None or vector is None or bool(meta.get("embed_header")) != headers:
                     continue
-                key = embed_text(text, meta) if headers else text
-                found[content_hash(key)] = np.asarray(vector, dtype=np.float32)
+                key = content_hash(embed_text(text, meta) if headers else text)
+                found[key] = np.asarray(vector, dtype=np.float32)
+                if origins is not None:
+                    origins[key] = row_id
         return found
 
     def _chroma_rows(
-        self, ids: list[str], read: Callable[..., Any]
+        self, ids: list[str], read: Callable[..., Any], vectors: bool = True
     ) -> list[tuple[str, str | None, Any, dict[str, Any] | None]]:
         """(ID, text, vector, metadata) of each of ``ids`` Chroma holds, at most
         ``max_batch`` of them, got by ``read`` (:meth:`call` inside the write lock,
-        :meth:`_read` outside it)."""
+        :meth:`_read` outside it); without ``vectors``, each vector None, not read."""
         assert self._collection is not None
+        include = (
+            ["documents", "embeddings", "metadatas"] if vectors else ["documents", "metadatas"]
+        )
         rows: list[tuple[str, str | None, Any, dict[str, Any] | None]] = []
         # In reads of _READ_ROWS: one of 5,000 rows raised an in-process client's peak
         # memory by 136 MB (12,000 rows of 384 dimensions: 0.94 s in reads of 5,000,
         # 0.77 s and no rise in reads of 1,000).
         for i in range(0, len(ids), _READ_ROWS):
             asked = ids[i : i + _READ_ROWS]
-            got = read(
-                self._collection.get, ids=asked, include=["documents", "embeddings", "metadatas"]
-            )
+            got = read(self._collection.get, ids=asked, include=include)
             none = [None] * len(got["ids"])
-            vectors = got.get("embeddings")
+            held = got.get("embeddings")
             rows += zip(
                 got["ids"],
                 got.get("documents") or none,
-                none if vectors is None else vectors,
+                none if held is None else held,
                 got.get("metadatas") or none,
                 strict=True,
             )

@@ -49,6 +49,8 @@ class ChunkWrite:
     vectors: Vectors | None
     answers: list[str] = field(default_factory=list)  # keys of the model answers it used
     usage: dict[str, int] = field(default_factory=dict)  # what its model calls cost
+    # IDs whose vector was read from their own stored record (ChunkStore.upsert).
+    own_vectors: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -248,6 +250,7 @@ class BatchWriter:
             [m for w in writes for m in w.metadatas],
             vectors,
             maybe_held=held,
+            own_vectors={i for w in writes for i in w.own_vectors},
         )
         store.delete(sorted(stale))
         with ledger.transaction():

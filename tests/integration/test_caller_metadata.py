@@ -127,6 +127,7 @@ class _Recording:
         self.upserted: list[str] = []
         self.updated: list[str] = []
         self.reads: list[int] = []  # the IDs each get asked for
+        self.asked_vectors: list[str] = []  # the IDs whose vectors were asked for
         self.update_keys: list[set[str]] = []  # the metadata keys each updated record got
 
     def __getattr__(self, name: str) -> Any:
@@ -135,6 +136,8 @@ class _Recording:
     def get(self, **kwargs: Any) -> Any:
         self.asked += kwargs.get("ids") or []
         self.reads.append(len(kwargs.get("ids") or []))
+        if "embeddings" in (kwargs.get("include") or []):
+            self.asked_vectors += kwargs.get("ids") or []
         return self.inner.get(**kwargs)
 
     def upsert(self, **kwargs: Any) -> Any:
@@ -172,6 +175,9 @@ async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updat
         assert sorted(collection.updated) == sorted(set(collection.asked)) == ids
         assert collection.update_keys == [{"ingested_at", "team"}] * len(ids)
         assert max(collection.reads) == 2 and len(ids) > 2
+        # Each vector read once, by vector reuse; the write's check reads the rest.
+        assert sorted(collection.asked_vectors) == ids
+        assert sorted(collection.asked) == sorted(ids * 2)
         after = collection.inner.get(ids=ids, include=["metadatas", "embeddings", "documents"])
         assert after["documents"] == before["documents"]
         assert (after["embeddings"] == before["embeddings"]).all()
@@ -193,6 +199,14 @@ async def test_a_chunk_held_with_the_same_text_and_vector_has_its_metadata_updat
         metadatas = [{**m, "chunked": 1} if i == 2 else m for i, m in enumerate(after["metadatas"])]
         p.store.upsert(after["ids"], texts, metadatas, vectors)
         assert collection.update_keys[len(ids) :] == [{"chunked"}]
+        # Vectors said to be read from their own records: those records are read again
+        # (not their vectors), and one gone since is written whole.
+        gone = after["ids"][3]
+        collection.inner.delete(ids=[gone])
+        upserted, asked = len(collection.upserted), len(collection.asked_vectors)
+        p.store.upsert(after["ids"], texts, metadatas, vectors, own_vectors=set(after["ids"]))
+        assert collection.upserted[upserted:] == [gone] and len(collection.asked_vectors) == asked
+        assert len(collection.updated) == len(ids) + 1
         got = collection.get(ids=after["ids"][:2], include=["embeddings", "documents"])
         rows = zip(got["documents"], got["embeddings"], strict=True)
         held = dict(zip(got["ids"], rows, strict=True))
