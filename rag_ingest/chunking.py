@@ -616,8 +616,14 @@ def _member_document(
     # one is cut in runs of whole records (a zipped 60 MB JSON Lines file took 26.3 s in
     # one task, 15.0 s alone).
     parser = f"{kind}-records" if kind in ("json", "yaml", "xml") else parsed.parser
-    return dataclasses.replace(
-        parsed, segments=group, file_type=kind, language=language, members={}, parser=parser
+    return dataclasses.replace(  # the archive's chunk plans stay with it (_by_member)
+        parsed,
+        segments=group,
+        file_type=kind,
+        language=language,
+        members={},
+        parser=parser,
+        plans=None,
     )
 
 

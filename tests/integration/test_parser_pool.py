@@ -1499,9 +1499,10 @@ async def test_workers_write_their_scratch_files_under_temp_dir(tmp_path: Path) 
         pool.close()
 
 
-def _notes(count: int, changed: int | None = None, inner: int = 0) -> bytes:
+def _notes(count: int, changed: int | None = None, inner: int = 0, log: int = 0) -> bytes:
     """A wiki export: ``count`` notes of a few chunks each, note ``changed`` reworded,
-    and with ``inner``, a zip of that many notes inside."""
+    with ``inner``, a zip of that many notes inside, and with ``log``, a log of that
+    many lines."""
     files = {}
     for i in range(count):
         word = "latter" if i == changed else "former"
@@ -1510,6 +1511,8 @@ def _notes(count: int, changed: int | None = None, inner: int = 0) -> bytes:
         files[f"wiki/n{i}.md"] = f"# Note {i}\n\n## Part\n\n{body}\n".encode()
     if inner:
         files["old/inner.zip"] = _notes(inner)
+    if log:
+        files["wiki/build.log"] = "".join(f"step {i} done\n" for i in range(log)).encode()
     return docs.zip_bytes(files)
 
 
@@ -1664,5 +1667,11 @@ async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
         assert "KEPT-INNER" in texts and sum(chunked) == 7 + 4  # all but the changed n3
         fresh = await chunk(_notes(8, changed=3, inner=4), None)
         assert len(texts) == len(fresh.chunks) and texts.count("KEPT-INNER") == 1
+        # A file long enough to be chunked in runs of its own: its runs carry no plans.
+        logged = cache.with_name("logged.json")  # none of the plans altered above
+        await chunk(_notes(8, log=1000), logged)
+        plan = await chunk(_notes(8, changed=3, log=1000), logged)
+        assert len(chunked) > 4 and sum(chunked) == 7  # the groups' plans alone
+        assert _plan_fields(plan) == _plan_fields(await chunk(_notes(8, 3, log=1000), None))
     finally:
         pool.close()
