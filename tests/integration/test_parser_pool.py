@@ -1560,9 +1560,12 @@ async def test_an_archive_s_unchanged_files_are_not_chunked_again(
         first = await chunk(_notes(3), cache)
         assert chunked == ["wiki/n0.md", "wiki/n1.md", "wiki/n2.md"] and len(first.chunks) > 6
         kept = json.loads(cache.read_text())["members"]
-        assert all(entry["chunks"]["chunks"] for entry in kept.values())
+        # Each chunk kept as an offset into its file's text, not written out again.
+        assert {text for entry in kept.values() for text, _ in entry["chunks"]["chunks"]} == {None}
         plan = await chunk(_notes(3, changed=1), cache)
         assert chunked == ["wiki/n1.md"]
+        again = json.loads(cache.read_text())["members"]  # kept as they were
+        assert {text for entry in again.values() for text, _ in entry["chunks"]["chunks"]} == {None}
         fresh = await chunk(_notes(3, changed=1), None)
         assert len(chunked) == 3 and _plan_fields(plan) == _plan_fields(fresh)
         assert plan.chunks[0].metadata["file_type"] == "markdown"
@@ -1578,6 +1581,18 @@ async def test_an_archive_s_unchanged_files_are_not_chunked_again(
         cache.write_text(json.dumps(kept))
         again = await chunk(_notes(3, changed=1), cache, other)
         assert chunked == ["wiki/n0.md"] and _plan_fields(again) == _plan_fields(plan)
+        # A chunk whose text is not its file's (a key masked in it): kept written out.
+        secret = {
+            "key.md": b"# Keys\n\nThe key AKIAQ3EGUYZBK7P4XWMN opens it.\n",
+            "o.md": b"# O\n\nok",
+        }
+        await chunk(docs.zip_bytes(secret), cache)
+        kept = json.loads(cache.read_text())["members"]
+        assert kept["key.md"]["chunks"]["chunks"][0][0].endswith("AKIA**************** opens it.")
+        secret["o.md"] = b"# O\n\nchanged"
+        plan = await chunk(docs.zip_bytes(secret), cache)
+        assert chunked == ["o.md"]
+        assert _plan_fields(plan) == _plan_fields(await chunk(docs.zip_bytes(secret), None))
         # An archive inside keeps its files' chunks in its entry.
         await chunk(_notes(2, inner=2), cache)
         assert chunked == [f"{d}wiki/n{i}.md" for d in ("", "old/inner.zip/") for i in (0, 1)]
