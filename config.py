@@ -171,7 +171,7 @@ parse = {
     # session and archive, next to the ledger: a changed archive parses and chunks only
     # its changed files (the ingest benchmark's 200 files in one zip, one changed:
     # re-ingested in 1.31 s instead of 4.19 s, parsing 0.39 s instead of 3.21 s; 3,000
-    # Markdown files, one changed: 7.8 s, against 15.8 s when only parses were kept,
+    # Markdown files, one changed: 6.7 s, against 15.8 s when only parses were kept,
     # measured). Removed with its session, or when the archive is pruned.
     "archive_cache": True,
     # OOXML/OpenDocument/EPUB zip-bomb limits, checked before parsing; the first is also
