@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import csv
 import dataclasses
-import functools
 import hashlib
 import io
 import itertools
@@ -26,7 +25,13 @@ from typing import Any
 from rag_ingest import sql
 from rag_ingest.credentials import MASKED, mask_credentials, masked_warning
 from rag_ingest.markup import MARKUPS, Markup
-from rag_ingest.parsers.base import MARKDOWN_HEADING, CsvForm, ParsedDocument, Segment
+from rag_ingest.parsers.base import (
+    MARKDOWN_HEADING,
+    CsvForm,
+    ParsedDocument,
+    Segment,
+    package_versions,
+)
 from rag_ingest.settings import ChunkSettings, FileConfig
 from rag_ingest.symbols import header_pattern, outline
 from rag_ingest.tokens import count_with, get_encoding
@@ -536,21 +541,8 @@ _PLAN_FORMAT = "2"  # of member_plan's record: a new one ignores those kept befo
 def _plan_fingerprint(settings: ChunkSettings) -> str:
     """What, besides a file's parse, decides its chunks: the chunk settings and the
     versions of the code that chunks."""
-    return _PLAN_FORMAT + _chunker_versions() + "|" + settings.model_dump_json()
-
-
-@functools.cache
-def _chunker_versions() -> str:
-    from importlib import metadata
-
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return ""
-
-    packages = ("rag-ingest", "tiktoken", "langchain-text-splitters")
-    return "".join(f"|{p}={version(p)}" for p in packages)
+    versions = package_versions(("rag-ingest", "tiktoken", "langchain-text-splitters"))
+    return _PLAN_FORMAT + versions + "|" + settings.model_dump_json()
 
 
 def _plan_key(sub: ParsedDocument, fingerprint: str) -> str:

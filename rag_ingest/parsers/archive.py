@@ -58,7 +58,14 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
     ZipBombError,
 )
-from rag_ingest.parsers.base import UNREAD_SCANS, ZIP_ERRORS, ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import (
+    UNREAD_SCANS,
+    ZIP_ERRORS,
+    ParsedDocument,
+    ParseOptions,
+    Segment,
+    package_versions,
+)
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
 from rag_ingest.parsers.sniff import detect, mailbox_kind, maybe_archive, needs_ocr, no_text
 
@@ -319,17 +326,9 @@ class ArchivePart:
 def cache_fingerprint(options: ParseOptions) -> str:
     """What, besides a file's bytes, decides its parse: the parse settings and the
     versions of the parsers (a cache made under others is ignored)."""
-    from importlib import metadata
-
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return ""
-
     settings = dataclasses.replace(options, member_cache=None, temp_dir=None)
     packages = ("rag-ingest", "docling-slim", "docling", "pymupdf", "rapidocr")
-    material = repr(settings) + "".join(f"|{p}={version(p)}" for p in packages)
+    material = repr(settings) + package_versions(packages)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -32,6 +33,7 @@ __all__ = [
     "Segment",
     "local_name",
     "ocr_options",
+    "package_versions",
     "spans",
     "without_model_packages",
 ]
@@ -216,6 +218,21 @@ def ocr_options(settings: ParseSettings) -> OcrOptions | None:
         images=settings.ocr_images,
         pictures=settings.ocr_pictures,
     )
+
+
+@functools.cache
+def package_versions(packages: tuple[str, ...]) -> str:
+    """``|name=version`` for each installed package ("" for one not installed), for a
+    cache's fingerprint; looked up once a process (each lookup scans ``sys.path``)."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return ""
+
+    return "".join(f"|{p}={version(p)}" for p in packages)
 
 
 def spans(numbers: Iterable[int | None]) -> str:
