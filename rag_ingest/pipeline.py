@@ -1835,9 +1835,9 @@ class DocumentProcessor:
         return removed
 
     def _archive_cache(self, session: str, source: str | None = None) -> str | None:
-        """Where a source's archive files are remembered as parsed (parse.archive_cache),
-        next to the ledger: a directory per session, a file per source (``source`` None:
-        the session's directory)."""
+        """Where a source's archive files or mailbox messages are remembered as parsed
+        (parse.archive_cache), next to the ledger: a directory per session, a file per
+        source (``source`` None: the session's directory)."""
         if not self.settings.parse.archive_cache or self.ledger is None:
             return None
 

@@ -284,9 +284,10 @@ class ParseSettings(_Part):
     )
     archive_cache: bool = Field(
         default=True,
-        description="Remember each zip or tar file's parse and chunks by the SHA-256 of its "
-        "bytes, per session and archive, next to the ledger: a changed archive parses and "
-        "chunks only its changed files again. Removed with its session or when pruned.",
+        description="Remember each zip or tar file's, and each mailbox message's, parse and "
+        "chunks by the SHA-256 of its bytes, per session and source, next to the ledger: a "
+        "changed archive parses and chunks only its changed files again, a mailbox its new "
+        "and changed messages. Removed with its session or when pruned.",
     )
     xlsx_stream_size: int = Field(
         default=4 * MiB,

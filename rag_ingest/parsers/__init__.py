@@ -196,14 +196,21 @@ def message_reader(options: ParseOptions) -> Callable[..., ParsedDocument]:
 
 
 def parse_messages(
-    path: str, name: str, options: ParseOptions, spans: list[tuple[int, int]], first: int
+    path: str,
+    name: str,
+    options: ParseOptions,
+    spans: list[tuple[int, int]],
+    first: int,
+    cached: dict[str, Any] | None = None,
 ) -> MailboxPart:
     """Some of a mailbox's messages, by where they lie in it (``first``: the first's
     number), read as :func:`parse_file` reads the whole (a long mailbox is read in parts
-    on every worker: parsers.pool)."""
+    on every worker: parsers.pool). ``cached``: their member cache's entries."""
     from rag_ingest.parsers.mail import read_messages
 
-    return read_messages(path, name, message_reader(options), spans, first, options.max_images)
+    reader = message_reader(options)
+    remember = options.member_cache is not None
+    return read_messages(path, name, reader, spans, first, options.max_images, cached, remember)
 
 
 def parse_file(
@@ -358,7 +365,9 @@ def parse_file(
 
         read_message = message_reader(options)
         if kind.kind == "mbox":
-            parsed = parse_mbox(path, name, read_message, max_images=options.max_images)
+            parsed = parse_mbox(
+                path, name, read_message, max_images=options.max_images, options=options
+            )
         elif kind.kind == "msg":
             parsed = read_message(path, name, msg_to_email(path, name))
             parsed.parser = "outlook-msg"

@@ -80,6 +80,10 @@ __all__ = [
     "member_kind",
     "member_segments",
     "keep_plans",
+    "kept_plans",
+    "cache_strings",
+    "cache_time",
+    "cache_time_ok",
     "load_member_cache",
     "write_member_cache",
     "merge_parts",
@@ -514,11 +518,11 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         unchanged_members=sum(part.unchanged for part in parts),
         # The chunk plans the cache kept of its files (remembered: each file's, made now
         # or kept, goes to the next cache with its parse, see keep_plans).
-        plans=_kept_plans(cache) if cache else None,
+        plans=kept_plans(cache) if cache else None,
     )
 
 
-def _kept_plans(cache: dict[str, Any]) -> dict[str, Any]:
+def kept_plans(cache: dict[str, Any]) -> dict[str, Any]:
     """The chunk plans a member cache's entries hold, by file: an archive inside keeps
     those of its files (named under its path), each other entry its own."""
     plans: dict[str, Any] = {}
@@ -638,13 +642,13 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
     if "members" in entry:  # an archive inside: its files, each of its own type
         part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
         segments = [
-            Segment(text, page=page, ocr=ocr, member=inner, time=_time(time))
+            Segment(text, page=page, ocr=ocr, member=inner, time=cache_time(time))
             for text, page, ocr, inner, time in entry["segments"]
         ]
     else:
         part.members[shown] = (entry["kind"], entry["language"])
         segments = [
-            Segment(text, page=page, ocr=ocr, member=shown, time=_time(time))
+            Segment(text, page=page, ocr=ocr, member=shown, time=cache_time(time))
             for text, page, ocr, time in entry["segments"]
         ]
     # Scans or pictures left unread for want of OCR: the archive is read again once OCR
@@ -656,12 +660,12 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
     part.segments[at[0] : at[0]] = segments
 
 
-def _time(time: Any) -> tuple[float, float] | None:
+def cache_time(time: Any) -> tuple[float, float] | None:
     """A segment's time as the member cache's JSON keeps it (a list), as a tuple."""
     return (float(time[0]), float(time[1])) if time else None
 
 
-def _time_ok(time: Any) -> bool:
+def cache_time_ok(time: Any) -> bool:
     return time is None or (
         isinstance(time, list)
         and len(time) == 2
@@ -705,29 +709,29 @@ def _usable(entry: Any, digest: str) -> bool:
         return (
             isinstance(members, dict)
             and all(isinstance(v, list) and len(v) == 2 for v in members.values())
-            and _strings(entry.get("warnings"))
+            and cache_strings(entry.get("warnings"))
             and isinstance(segments, list)
             and all(
                 isinstance(s, list)
                 and len(s) == 5
                 and isinstance(s[0], str)
                 and s[3] in members
-                and _time_ok(s[4])
+                and cache_time_ok(s[4])
                 for s in segments
             )
         )
     return (
         isinstance(entry.get("kind"), str)
-        and _strings(entry.get("warnings", []))
+        and cache_strings(entry.get("warnings", []))
         and isinstance(segments, list)
         and all(
-            isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and _time_ok(s[3])
+            isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and cache_time_ok(s[3])
             for s in segments
         )
     )
 
 
-def _strings(value: Any) -> bool:
+def cache_strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 

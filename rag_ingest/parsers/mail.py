@@ -9,6 +9,11 @@ listed, read by the parser their type calls for (a PDF, a DOCX, a spreadsheet: o
 what the mail is about) under ``## Attachment: <name>``, and images among them are
 handed to the image describer when one is set. An attachment that cannot be read is
 a warning, not a failed message.
+
+A mailbox (:func:`parse_mbox`) is read message by message; with a member cache
+(``ParseOptions.member_cache``, as an archive's, see ``parsers.archive``) each message's
+parse and chunks are remembered by the SHA-256 of its bytes, so a mailbox that grew
+reads only its new and changed messages.
 """
 
 from __future__ import annotations
@@ -32,8 +37,16 @@ from rag_ingest.errors import (
     DocumentError,
     MissingExtraError,
 )
-from rag_ingest.parsers.archive import attach, read_attached
-from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, Segment
+from rag_ingest.parsers.archive import (
+    attach,
+    cache_strings,
+    cache_time,
+    cache_time_ok,
+    kept_plans,
+    load_member_cache,
+    read_attached,
+)
+from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.sniff import no_text
 
 __all__ = ["html_text", "mended", "parse_email", "parse_mbox"]
@@ -380,6 +393,15 @@ class MailboxPart:
     images: list[Image] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     unread: int = 0  # messages with scans or images left unread for want of OCR
+    cached: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # its entries
+    unchanged: int = 0  # messages taken from the member cache
+
+
+def message_digests(path: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The SHA-256 of each message at ``spans`` (:func:`message_bytes`), the member
+    cache's keys for a mailbox's messages."""
+    with open(path, "rb") as f:
+        return [hashlib.sha256(message_bytes(f, span)).hexdigest() for span in spans]
 
 
 def read_messages(
@@ -389,9 +411,13 @@ def read_messages(
     spans: list[tuple[int, int]],
     first: int = 1,
     max_images: int = 0,
+    cached: dict[str, Any] | None = None,
+    remember: bool = False,
 ) -> MailboxPart:
     """The messages at ``spans`` of a mailbox (see :func:`parse_mbox`), numbered from
-    ``first``."""
+    ``first``. A message whose bytes have an entry in ``cached`` (the member cache, by
+    SHA-256) is taken from there, not parsed; with ``remember``, each message's entry is
+    kept for the next cache (one with pictures to describe is not: they are not kept)."""
     part = MailboxPart()
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed below; a with block would nest the loop)
@@ -399,31 +425,121 @@ def read_messages(
         raise CorruptDocumentError(f"{name}: not a readable mailbox ({exc})") from exc
     with f:
         for number, span in enumerate(spans, first):
-            # Read from its bytes: a temporary file a message was 18% of the time.
-            message = email.message_from_bytes(message_bytes(f, span), policy=POLICY)
-            try:
-                parsed = read_message(path, f"{name} message {number}.eml", message)
-            except BlankDocumentError:
-                continue
-            except DocumentError as exc:
-                part.warnings.append(f"message {number}: {type(exc).__name__}: {exc}")
-                continue
-            subject = parsed.segments[0].text.split("\n", 1)[0].lstrip("# ").strip()
-            label = f"message {number}: {' '.join(subject.split())[:100]}"
-            for segment in parsed.segments:
-                inside = segment.member
-                member = label if inside is None else f"{label}/{inside}"
-                kind = ("email", None) if inside is None else parsed.members[inside]
-                part.members[member] = kind
-                part.segments.append(dataclasses.replace(segment, member=member))
-            part.images += parsed.images[: max(0, max_images - len(part.images))]
-            part.unread += any(UNREAD_SCANS in w for w in parsed.warnings)
-            part.warnings += [w for w in parsed.warnings if UNREAD_SCANS not in w][:5]
+            data = message_bytes(f, span)
+            digest = hashlib.sha256(data).hexdigest() if remember or cached else ""
+            label = f"message {number}"
+            entry = _message_entry((cached or {}).get(digest), digest, label)
+            if entry is not None:
+                part.unchanged += 1
+            else:
+                # Read from its bytes: a temporary file a message was 18% of the time.
+                message = email.message_from_bytes(data, policy=POLICY)
+                try:
+                    parsed = read_message(path, f"{name} {label}.eml", message)
+                except BlankDocumentError:
+                    entry = {"sha256": digest, "blank": True}
+                except DocumentError as exc:
+                    # Not kept: read again next time (an extra installed since may read it).
+                    entry, digest = {"failed": f"{type(exc).__name__}: {exc}"}, ""
+                else:
+                    entry = _entry_of_message(digest, label, parsed)
+                    part.images += parsed.images[: max(0, max_images - len(part.images))]
+                    if parsed.images:
+                        digest = ""  # its pictures are not kept: read again next time
+            if remember and digest:
+                part.cached.setdefault(digest, entry)
+            _take_message(part, label, entry)
     return part
 
 
+def _entry_of_message(digest: str, label: str, parsed: ParsedDocument) -> dict[str, Any]:
+    """A message parsed, as its member-cache entry (JSON), as an archive's file with
+    files of its own is kept (``parsers.archive``): its segments each under the name of
+    its part (the message's label, an attachment's under it), their kinds, its warnings,
+    and whether it has scans or images left unread for want of OCR."""
+    subject = parsed.segments[0].text.split("\n", 1)[0].lstrip("# ").strip()
+    shown = f"{label}: {' '.join(subject.split())[:100]}"
+    names = [shown if s.member is None else f"{shown}/{s.member}" for s in parsed.segments]
+    members = {
+        name: ["email", None] if s.member is None else list(parsed.members[s.member])
+        for s, name in zip(parsed.segments, names, strict=True)
+    }
+    return {
+        "sha256": digest,
+        "message": shown,
+        "members": members,
+        "segments": [
+            [s.text, s.page, s.ocr, name, s.time]
+            for s, name in zip(parsed.segments, names, strict=True)
+        ],
+        "warnings": [w for w in parsed.warnings if UNREAD_SCANS not in w][:5],
+        "unread": any(UNREAD_SCANS in w for w in parsed.warnings),
+    }
+
+
+def _message_entry(entry: Any, digest: str, label: str) -> dict[str, Any] | None:
+    """A member-cache entry of a message's bytes, in a shape we wrote, named for the
+    message at ``label`` ('message 3'): one kept when the message was another number
+    renamed, without its chunk plans (made under the old name); else None."""
+    if not isinstance(entry, dict) or not digest or entry.get("sha256") != digest:
+        return None
+    if entry.get("blank") is True:
+        return entry
+    shown, members, segments = entry.get("message"), entry.get("members"), entry.get("segments")
+    if not (
+        isinstance(shown, str)
+        and isinstance(members, dict)
+        and shown in members
+        and all(isinstance(v, list) and len(v) == 2 for v in members.values())
+        and isinstance(entry.get("unread"), bool)
+        and cache_strings(entry.get("warnings"))
+        and isinstance(segments, list)
+        and all(
+            isinstance(s, list)
+            and len(s) == 5
+            and isinstance(s[0], str)
+            and s[3] in members
+            and cache_time_ok(s[4])
+            for s in segments
+        )
+    ):
+        return None
+    if shown.startswith(f"{label}: "):
+        return entry
+    now = label + shown[shown.index(":") :] if ":" in shown else label
+
+    def renamed(member: str) -> str:
+        return now + member[len(shown) :]
+
+    return {
+        "sha256": digest,
+        "message": now,
+        "members": {renamed(k): v for k, v in members.items()},
+        "segments": [[*s[:3], renamed(s[3]), s[4]] for s in segments],
+        "warnings": entry["warnings"],
+        "unread": entry["unread"],
+    }
+
+
+def _take_message(part: MailboxPart, label: str, entry: dict[str, Any]) -> None:
+    """A message's entry (:func:`_entry_of_message`) into the part."""
+    if entry.get("blank"):
+        return
+    if "failed" in entry:
+        part.warnings.append(f"{label}: {entry['failed']}")
+        return
+    part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
+    part.segments += [
+        Segment(text, page=page, ocr=ocr, member=member, time=cache_time(time))
+        for text, page, ocr, member, time in entry["segments"]
+    ]
+    part.unread += entry["unread"]
+    part.warnings += entry["warnings"]
+
+
 def mailbox_document(name: str, parts: list[MailboxPart], max_images: int = 0) -> ParsedDocument:
-    """A mailbox's document from its parts, in order."""
+    """A mailbox's document from its parts, in order, with their member-cache entries
+    and the chunk plans those keep."""
     segments = [segment for part in parts for segment in part.segments]
     if not segments:
         raise BlankDocumentError(f"{name}: a mailbox without text: nothing to index")
@@ -431,6 +547,9 @@ def mailbox_document(name: str, parts: list[MailboxPart], max_images: int = 0) -
     unread = sum(part.unread for part in parts)
     if unread:  # first: past the cut below, it would be lost, and the pipeline keys on it
         warnings.insert(0, f"scans or images in {unread} message(s) {UNREAD_SCANS}")
+    cache: dict[str, Any] = {}
+    for part in parts:
+        cache |= {k: v for k, v in part.cached.items() if k not in cache}  # the first copy's
     return ParsedDocument(
         file_type="mbox",
         segments=segments,
@@ -438,6 +557,9 @@ def mailbox_document(name: str, parts: list[MailboxPart], max_images: int = 0) -
         parser="mbox",
         warnings=warnings[:20],
         images=[image for part in parts for image in part.images][:max_images],
+        cache=cache,
+        unchanged_members=sum(part.unchanged for part in parts),
+        plans=kept_plans(cache) if cache else None,
     )
 
 
@@ -447,13 +569,17 @@ def parse_mbox(
     read_message: Callable[..., ParsedDocument],
     *,
     max_images: int = 0,
+    options: ParseOptions | None = None,
 ) -> ParsedDocument:
     """A mailbox (mbox: Thunderbird's folders, Google Takeout's mail, mailing-list
     archives): each message read by ``read_message(path, name, message)`` as an ``.eml``
     is, and chunked apart from the others, its chunks naming it in ``archive_member``
     ('message 3: Re: the build'; an attachment's 'message 3: Re: the build/log.txt').
-    A message with no text is passed over; one that cannot be read is a warning."""
+    A message with no text is passed over; one that cannot be read is a warning.
+    ``options``: their ``member_cache``, where messages are remembered as parsed (a
+    mailbox that grew is read only for its new messages)."""
     spans = message_spans(path, name)
-    return mailbox_document(
-        name, [read_messages(path, name, read_message, spans, 1, max_images)], max_images
-    )
+    cached = load_member_cache(options) if options is not None else {}
+    remember = options is not None and options.member_cache is not None
+    part = read_messages(path, name, read_message, spans, 1, max_images, cached, remember)
+    return mailbox_document(name, [part], max_images)

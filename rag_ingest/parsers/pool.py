@@ -63,7 +63,12 @@ from rag_ingest.parsers.archive import (
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.compressed import compression, head_inside, inner_name, unpack
 from rag_ingest.parsers.data import TablePlan, read_rows, table_plan
-from rag_ingest.parsers.mail import MailboxPlan, mailbox_document, message_spans
+from rag_ingest.parsers.mail import (
+    MailboxPlan,
+    mailbox_document,
+    message_digests,
+    message_spans,
+)
 from rag_ingest.parsers.pdf import SplitPlan, merge_ranges, page_ranges, parse_pdf, split_plan
 from rag_ingest.parsers.scans import batches, finish, read_scans
 from rag_ingest.parsers.sniff import TABLE_KINDS, is_pdf, mailbox_kind
@@ -749,7 +754,8 @@ class ParserPool:
         member_cache: str | None = None,
     ) -> tuple[ParsedDocument, ChunkPlan]:
         """Parse and chunk one file. ``member_cache``: where this source's archive files
-        are remembered as parsed (read, and replaced after), if it is an archive."""
+        or mailbox messages are remembered as parsed (read, and replaced after), if it is
+        an archive or a mailbox."""
         with self._scratch() as scratch:
             options = dataclasses.replace(self.options, member_cache=member_cache, temp_dir=scratch)
             got = await self.run(
@@ -932,10 +938,15 @@ class ParserPool:
         limit; the first part that fails fails the document."""
 
         source = plan.path or path
+        # Read here once, each part sent its messages' entries (as an archive's parts).
+        cache = await asyncio.to_thread(load_member_cache, options) if options.member_cache else {}
+        digests = await asyncio.to_thread(message_digests, source, plan.spans) if cache else []
 
         def read(part: tuple[int, list[tuple[int, int]]]) -> Awaitable[Any]:
             first, spans = part
-            return self.run(name, parse_messages, source, name, options, spans, first + 1)
+            mine = digests[first : first + len(spans)]
+            entries = {d: cache[d] for d in mine if d in cache}
+            return self.run(name, parse_messages, source, name, options, spans, first + 1, entries)
 
         parts = await self._each(read, _mailbox_parts(plan.spans, self.workers))
         parsed = mailbox_document(name, parts, options.max_images)

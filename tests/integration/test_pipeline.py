@@ -615,6 +615,47 @@ async def test_a_changed_file_in_an_archive_is_the_only_one_embedded(
         assert second.reused_vectors == second.total_chunks - len(embeddings.seen)
 
 
+async def test_a_mailbox_that_grew_reads_and_embeds_only_its_new_messages(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    def letters(count: int) -> bytes:
+        head = "From a@example.com Mon Jan  1 00:00:00 2024\nFrom: a@example.com\n"
+        body = "Letter {0} tells CANARY-{0} of its topic. " * 40
+        return "".join(
+            f"{head}Subject: Letter {i}\n\n{body.format(i)}\n\n" for i in range(count)
+        ).encode()
+
+    box = tmp_path / "list.mbox"
+    box.write_bytes(letters(4))
+    embeddings = RecordingEmbeddings()
+    settings = make_settings(seaweed, tmp_path)
+    async with DocumentProcessor(settings, embeddings=embeddings) as p:
+        first = await p.process_document(box, session_id="s")
+        assert first.success and first.total_chunks > 4
+        kept = Path(p._archive_cache("s", first.source) or "")
+        assert kept.is_file()
+        box.write_bytes(letters(6))
+        embeddings.seen.clear()
+        second = await p.process_document(box, session_id="s")
+        assert second.success and embeddings.seen
+        assert all("CANARY-4" in t or "CANARY-5" in t for t in embeddings.seen)
+        assert second.reused_vectors == second.total_chunks - len(embeddings.seen)
+        assert p.store is not None
+        got = p.store.vectorstore.get(where={"session_id": "s"}, include=["metadatas"])
+        ids = sorted(got["ids"])
+        await p.delete_session("s")
+        assert not kept.exists()
+    # The chunks a fresh ingest of the grown mailbox stores, the same IDs.
+    fresh = make_settings(seaweed, tmp_path, parse={"archive_cache": False})
+    fresh = fresh.model_copy(
+        update={"store": fresh.store.model_copy(update={"persist_dir": tmp_path / "fresh"})}
+    )
+    async with DocumentProcessor(fresh, embeddings=HashEmbeddings()) as q:
+        assert (await q.process_document(box, session_id="s")).success
+        assert q.store is not None
+        assert sorted(q.store.vectorstore.get(where={"session_id": "s"})["ids"]) == ids
+
+
 @pytest.mark.parametrize("mode", ["process", "thread"])  # the archive in parts, or whole
 async def test_a_changed_archive_parses_only_its_changed_files(
     seaweed: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
