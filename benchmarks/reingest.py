@@ -5,6 +5,8 @@ Three changes, each to a document already in the store:
 - ``pdf-page``: the middle page of a ``--pages``-page PDF (default 40) reworded;
 - ``zip-file``: the middle one of ``--notes`` Markdown notes (default 30) in a zip
   changed;
+- ``mailbox-grew``: a mailbox of ``--messages`` messages (default 300) with 10 more
+  (a mailing list's archive, a folder synced each night);
 - ``metadata``: the same PDF, unchanged, ingested again with a new caller field
   (``metadata={"team": ...}``), as a backend does when it tags a document;
 - ``session``: the same PDF, unchanged, ingested into a second session (a handbook
@@ -21,7 +23,9 @@ and then the second one timed:
 - ``langchain-index``: LangChain's record-manager indexing, what a LangChain user
   writes to avoid re-embedding: ``langchain_core.indexing.index`` (cleanup
   ``incremental``, an ``InMemoryRecordManager``) into Chroma (in-process), the PDF
-  loaded per page by pymupdf4llm, the zip extracted and each note loaded, all split by
+  loaded per page by pymupdf4llm, the zip extracted and each note loaded, the mailbox
+  read by Python's ``mailbox`` module a message a document (subject and plain body,
+  its source the mailbox and Message-ID), all split by
   ``RecursiveCharacterTextSplitter`` at rag_ingest's chunk size fitted to the embedder.
   ``index()``'s default ``batch_size`` is 100, and its incremental cleanup runs per
   batch: a source of more chunks than a batch has those past the first batch deleted
@@ -32,13 +36,14 @@ Printed: seconds for the second version, chunks embedded (each side's own count:
 ``IngestResult.reused_vectors``, ``index()``'s ``num_added``), the embedder, and ratios.
 
     python benchmarks/reingest.py [--embedder minilm|hash] [--pages 40] [--notes 30]
-        [--changes pdf-page zip-file metadata session]
+        [--messages 300] [--changes pdf-page zip-file mailbox-grew metadata session]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import mailbox
 import os
 import platform
 import sys
@@ -55,7 +60,7 @@ from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
 from tests import docs
 
-CHANGES = ("pdf-page", "zip-file", "metadata", "session")
+CHANGES = ("pdf-page", "zip-file", "mailbox-grew", "metadata", "session")
 RUNS = ("rag_ingest", "rag_ingest-no-reuse", "langchain-index", "langchain-index-10k")
 
 
@@ -77,12 +82,26 @@ def zip_version(notes: int, changed: int | None) -> bytes:
     return docs.zip_bytes(files)
 
 
+def mailbox_version(messages: int) -> bytes:
+    out = []
+    for i in range(messages):
+        body = docs.LONG_PROSE[(i % 10) * 1500 : (i % 10 + 1) * 1500]
+        out.append(
+            f"From list@example.com Mon Jan  1 00:00:00 2024\nFrom: Member {i % 7} "
+            f"<m{i % 7}@example.com>\nSubject: Thread {i}\nMessage-ID: <{i}@example.com>\n\n"
+            f"{body.replace('topic', f'thread {i} point')}\n\n"
+        )
+    return "".join(out).encode()
+
+
 def versions(change: str, args: argparse.Namespace) -> tuple[str, bytes, bytes]:
     """The file name, its first version and its second (the same bytes for metadata)."""
     if change == "pdf-page":
         return "report.pdf", pdf_version(args.pages, None), pdf_version(args.pages, args.pages // 2)
     if change == "zip-file":
         return "wiki.zip", zip_version(args.notes, None), zip_version(args.notes, args.notes // 2)
+    if change == "mailbox-grew":
+        return "list.mbox", mailbox_version(args.messages), mailbox_version(args.messages + 10)
     same = pdf_version(args.pages, None)  # metadata, session
     return "report.pdf", same, same
 
@@ -143,6 +162,13 @@ def langchain_index(
                 Document(p["text"], metadata={"source": name, "page": i, **extra})
                 for i, p in enumerate(pages)
             ]
+        if name.endswith(".mbox"):
+            messages = []
+            for message in mailbox.mbox(path, factory=None, create=False):
+                text = f"{message['Subject']}\n\n{message.get_payload()}"
+                source = f"{name}/{message['Message-ID']}"
+                messages.append(Document(text, metadata={"source": source, **extra}))
+            return messages
         out = tmp / "unzipped"
         with zipfile.ZipFile(path) as archive:
             archive.extractall(out)
@@ -191,6 +217,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hash"))
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--notes", type=int, default=30)
+    parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--changes", nargs="+", choices=CHANGES, default=list(CHANGES))
     args = parser.parse_args()
     print(

@@ -550,3 +550,26 @@ def test_a_part_given_its_cache_entries_reads_no_cache_file(tmp_path: Path) -> N
     assert again.unchanged == 2 and again.segments == [
         s for s in first.segments if s.member in given
     ]
+
+
+def test_the_member_cache_keeps_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """A tar made where file names are Latin-1: tarfile gives the name's bytes as lone
+    surrogates, which orjson refuses to write and to read; the cache is JSON all the same."""
+    import tarfile
+
+    from rag_ingest.parsers.archive import write_member_cache
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for name, text in ((b"caf\xe9.md", b"# Caf\n\nCANARY-LATIN"), (b"ok.md", b"# OK")):
+            info = tarfile.TarInfo(name.decode("utf-8", "surrogateescape"))
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+    cache = tmp_path / "cache.json"
+    options = ParseOptions(temp_dir=str(tmp_path / "scratch"), member_cache=str(cache))
+    first = _parse(tmp_path, "names.tar", data.getvalue(), member_cache=str(cache))
+    assert "caf\udce9.md" in first.cache
+    write_member_cache(str(cache), options, first.cache)
+    again = _parse(tmp_path, "names.tar", data.getvalue(), member_cache=str(cache))
+    assert again.unchanged_members == 2 and again.text == first.text
+    assert "CANARY-LATIN" in again.text
