@@ -79,6 +79,7 @@ __all__ = [
     "take_nested",
     "member_kind",
     "member_segments",
+    "carry_plans",
     "keep_plans",
     "kept_plans",
     "cache_strings",
@@ -630,7 +631,8 @@ def _read_members(
                     raise  # a full disk, not a bad member
                 # An offset the archive's directory gives that no file has.
                 raise CorruptDocumentError(f"a corrupt member ({exc})") from exc
-            entry: dict[str, Any] = cached.get(shown) or {}
+            old = cached.get(shown)
+            entry: dict[str, Any] = old or {}
             file_name = PurePosixPath(member.name).name
             if _usable(entry, digest):
                 part.unchanged += 1
@@ -642,7 +644,7 @@ def _read_members(
                 part.nested.append(Nested(shown, file_name, path, digest, at))
                 continue
             else:
-                entry = _entry(digest, shown, read, scratch, member.name)
+                entry = carry_plans(old, _entry(digest, shown, read, scratch, member.name))
         except DocumentError as exc:
             part.warnings.append(f"{shown}: {type(exc).__name__}: {exc}")
             part.failed.append(type(exc))
@@ -697,10 +699,14 @@ def cache_time_ok(time: Any) -> bool:
 
 
 def take_nested(
-    part: ArchivePart, got: list[ParsedDocument | DocumentError], remember: bool
+    part: ArchivePart,
+    got: list[ParsedDocument | DocumentError],
+    remember: bool,
+    cached: dict[str, Any] | None = None,
 ) -> None:
     """The part's archives inside, read apart (a parse, or why not), put in their
-    places; with ``remember``, kept for the member cache as they would be read here."""
+    places; with ``remember``, kept for the member cache as they would be read here
+    (``cached``: the cache's entries, whose chunk plans a changed one carries on)."""
     # From the last, so that the places of those before hold.
     for nested, parsed in reversed(list(zip(part.nested, got, strict=True))):
         segments, warned, unread = nested.at
@@ -714,10 +720,22 @@ def take_nested(
             continue
         else:
             entry = _entry_of(nested.sha256, nested.shown, parsed)
+            entry = carry_plans((cached or {}).get(nested.shown), entry)
             _take(part, nested.shown, entry, (segments, warned))
         if remember:
             part.cached[nested.shown] = entry
     part.nested = []
+
+
+def carry_plans(old: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """A changed file's new entry with the chunk plans of its ``old`` one: each is used
+    only for the same text under the same settings (``chunking.member_plan``'s key),
+    so an archive or mailbox inside that changed chunks only its changed files or
+    messages again, and a document saved again with the same text none (a plan of
+    another shape than the new entry's is never used: no key matches it)."""
+    if isinstance(old, dict) and "chunks" in old:
+        entry["chunks"] = old["chunks"]
+    return entry
 
 
 def _usable(entry: Any, digest: str) -> bool:

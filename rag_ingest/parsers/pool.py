@@ -1003,7 +1003,7 @@ class ParserPool:
         remember = options.member_cache is not None
         for part in parts:
             mine, got = got[: len(part.nested)], got[len(part.nested) :]
-            take_nested(part, mine, remember)
+            take_nested(part, mine, remember, cache)
         return merge_parts(name, plan, parts)
 
     async def _nested(

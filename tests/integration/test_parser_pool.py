@@ -1500,10 +1500,16 @@ async def test_workers_write_their_scratch_files_under_temp_dir(tmp_path: Path) 
         pool.close()
 
 
-def _notes(count: int, changed: int | None = None, inner: int = 0, log: int = 0) -> bytes:
+def _notes(
+    count: int,
+    changed: int | None = None,
+    inner: int = 0,
+    log: int = 0,
+    inner_changed: int | None = None,
+) -> bytes:
     """A wiki export: ``count`` notes of a few chunks each, note ``changed`` reworded,
-    with ``inner``, a zip of that many notes inside, and with ``log``, a log of that
-    many lines."""
+    with ``inner``, a zip of that many notes inside (its note ``inner_changed``
+    reworded), and with ``log``, a log of that many lines."""
     files = {}
     for i in range(count):
         word = "latter" if i == changed else "former"
@@ -1511,7 +1517,7 @@ def _notes(count: int, changed: int | None = None, inner: int = 0, log: int = 0)
         body = " ".join(lines)
         files[f"wiki/n{i}.md"] = f"# Note {i}\n\n## Part\n\n{body}\n".encode()
     if inner:
-        files["old/inner.zip"] = _notes(inner)
+        files["old/inner.zip"] = _notes(inner, inner_changed)
     if log:
         files["wiki/build.log"] = "".join(f"step {i} done\n" for i in range(log)).encode()
     return docs.zip_bytes(files)
@@ -1600,6 +1606,24 @@ async def test_an_archive_s_unchanged_files_are_not_chunked_again(
         plan = await chunk(_notes(2, changed=0, inner=2), cache)
         assert chunked == ["wiki/n0.md"]
         assert _plan_fields(plan) == _plan_fields(await chunk(_notes(2, 0, inner=2), None))
+        # A note saved again with Windows line ends, its text the same: not chunked.
+        crlf = docs.zip_bytes({"a.md": b"# A\n\nOne note.\n", "b.md": b"# B\n\nAnother.\n"})
+        await chunk(crlf, cache)
+        again = docs.zip_bytes({"a.md": b"# A\r\n\r\nOne note.\r\n", "b.md": b"# B\n\nMore.\n"})
+        plan = await chunk(again, cache)
+        assert chunked == ["b.md"] and _plan_fields(plan) == _plan_fields(await chunk(again, None))
+        # One that changed carries its files' chunks on: only its changed file's made.
+        await chunk(_notes(2, changed=0, inner=2), cache)
+        plan = await chunk(_notes(2, changed=0, inner=2, inner_changed=1), cache)
+        assert chunked == ["old/inner.zip/wiki/n1.md"]
+        fresh = await chunk(_notes(2, changed=0, inner=2, inner_changed=1), None)
+        assert _plan_fields(plan) == _plan_fields(fresh)
+        # And a mailbox inside, grown: only its new messages are chunked.
+        await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(3)}), cache)
+        plan = await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(5)}), cache)
+        assert chunked == ["Mail/All.mbox/message 4: Letter 3", "Mail/All.mbox/message 5: Letter 4"]
+        fresh = await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(5)}), None)
+        assert _plan_fields(plan) == _plan_fields(fresh)
         # Two files of one name and length, apart: each its own chunks, though the cache
         # keeps one entry (the last's) for both.
         twice = io.BytesIO()
@@ -1659,8 +1683,9 @@ async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
         # Each part was sent its own files' entries, read once here.
         names = [name for entries in given for name in entries]
         assert sorted(names) == [f"wiki/n{i}.md" for i in range(8)] and len(given) >= 2
-        # And each group its own files' kept plans (all but the changed file's).
-        assert len(chunked) >= 2 and sum(chunked) == 7
+        # And each group its own files' kept plans (the changed file's too, carried on
+        # to its new entry, though not made from its new text).
+        assert len(chunked) >= 2 and sum(chunked) == 8
         fresh = await chunk(_notes(8, changed=5), None)
         assert given == [{}] * len(given)
         assert _plan_fields(plan) == _plan_fields(fresh)
@@ -1680,14 +1705,21 @@ async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
         cache.write_text(json.dumps(kept))
         taken = await chunk(_notes(8, changed=3, inner=4), cache)
         texts = [c.text for c in taken.chunks]
-        assert "KEPT-INNER" in texts and sum(chunked) == 7 + 4  # all but the changed n3
+        assert "KEPT-INNER" in texts and sum(chunked) == 8 + 4  # n3's, carried on, too
         fresh = await chunk(_notes(8, changed=3, inner=4), None)
         assert len(texts) == len(fresh.chunks) and texts.count("KEPT-INNER") == 1
+        # The archive inside changed: its files' plans carried on, its n1 chunked again.
+        clean = cache.with_name("inner.json")  # none of the plans altered above
+        await chunk(_notes(8, inner=4), clean)
+        taken = await chunk(_notes(8, inner=4, inner_changed=1), clean)
+        assert sum(chunked) == 8 + 4  # n1's carried on, as its new text did not make it
+        fresh = await chunk(_notes(8, inner=4, inner_changed=1), None)
+        assert _plan_fields(taken) == _plan_fields(fresh)
         # A file long enough to be chunked in runs of its own: its runs carry no plans.
         logged = cache.with_name("logged.json")  # none of the plans altered above
         await chunk(_notes(8, log=1000), logged)
         plan = await chunk(_notes(8, changed=3, log=1000), logged)
-        assert len(chunked) > 4 and sum(chunked) == 7  # the groups' plans alone
+        assert len(chunked) > 4 and sum(chunked) == 8  # the groups' plans alone
         assert _plan_fields(plan) == _plan_fields(await chunk(_notes(8, 3, log=1000), None))
     finally:
         pool.close()
