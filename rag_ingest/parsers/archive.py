@@ -464,7 +464,8 @@ def read_part(
     cache is read here."""
     from rag_ingest.parsers import parse_file
 
-    inside = dataclasses.replace(options, archives=False, max_images=0)
+    # Not the cache: a mailbox inside had read the whole of this one's, for nothing.
+    inside = dataclasses.replace(options, archives=False, max_images=0, member_cache=None)
 
     def nested(scratch: str, name: str) -> bool:
         packed = None if options.member_prefix else archive_inside(scratch, name)

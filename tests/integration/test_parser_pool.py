@@ -1618,9 +1618,18 @@ async def test_an_archive_s_unchanged_files_are_not_chunked_again(
         assert chunked == ["old/inner.zip/wiki/n1.md"]
         fresh = await chunk(_notes(2, changed=0, inner=2, inner_changed=1), None)
         assert _plan_fields(plan) == _plan_fields(fresh)
-        # And a mailbox inside, grown: only its new messages are chunked.
+        # And a mailbox inside, grown: only its new messages are chunked. Its parse
+        # reads no cache of its own (it had read the whole of the zip's, for nothing).
+        from rag_ingest.parsers import mail
+
+        loaded: list[str | None] = []
+        real_load = mail.load_member_cache
+        monkeypatch.setattr(
+            mail, "load_member_cache", lambda o: loaded.append(o.member_cache) or real_load(o)
+        )
         await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(3)}), cache)
         plan = await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(5)}), cache)
+        assert loaded == [None, None]
         assert chunked == ["Mail/All.mbox/message 4: Letter 3", "Mail/All.mbox/message 5: Letter 4"]
         fresh = await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(5)}), None)
         assert _plan_fields(plan) == _plan_fields(fresh)
