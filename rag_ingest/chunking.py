@@ -671,17 +671,20 @@ def chunk_units(
     base_metadata: dict[str, Any],
     chars: int,
     count: int,
+    member_chars: int = 0,
 ) -> list[ChunkUnit]:
     """A document of more than ``chars`` characters in parts to chunk apart and join
     (:func:`join_units`): a long log, records, CSV, SQL dump, Markdown text or source
     file in runs of about ``chars / 2`` (:func:`line_runs`); an archive's (or a mail's)
-    files in at least ``count`` groups of whole files, a file of more than ``chars`` that
-    runs in runs of its own. One unit of one part for any other document."""
+    files, past ``member_chars`` when fewer, in at least ``count`` groups of whole files,
+    a file of more than ``chars`` that runs in runs of its own. One unit of one part for
+    any other document."""
     whole = [ChunkUnit([parsed], base_metadata)]
     total = sum(len(s.text) for s in parsed.segments)
-    if total <= chars:
+    members = _by_members(parsed)
+    if total <= (min(chars, member_chars or chars) if members else chars):
         return whole
-    if not _by_members(parsed):
+    if not members:
         runs = line_runs(parsed, settings, chars // 2)
         return [ChunkUnit.of_runs(runs, base_metadata)] if runs else whole
     share = -(-total // max(count, -(-total // chars)))
@@ -788,12 +791,15 @@ def in_line_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) ->
     )
 
 
-def in_runs(parsed: ParsedDocument, settings: ChunkSettings, chars: int) -> bool:
+def in_runs(
+    parsed: ParsedDocument, settings: ChunkSettings, chars: int, member_chars: int = 0
+) -> bool:
     """Whether ``parsed`` is chunked in parts (:func:`chunk_units`): a text in runs
     (:func:`in_line_runs`), or an archive's or a mail's files of more than ``chars``
-    characters."""
+    characters, or ``member_chars`` when fewer."""
     return in_line_runs(parsed, settings, chars) or (
-        _by_members(parsed) and sum(len(s.text) for s in parsed.segments) > chars
+        _by_members(parsed)
+        and sum(len(s.text) for s in parsed.segments) > min(chars, member_chars or chars)
     )
 
 

@@ -209,7 +209,7 @@ def parse_messages(
     from rag_ingest.parsers.mail import read_messages
 
     reader = message_reader(options)
-    remember = options.member_cache is not None
+    remember = options.member_cache is not None or options.messages is not None
     return read_messages(path, name, reader, spans, first, options.max_images, cached, remember)
 
 

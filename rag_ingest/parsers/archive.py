@@ -79,6 +79,7 @@ __all__ = [
     "take_nested",
     "member_kind",
     "member_segments",
+    "message_entries",
     "carry_plans",
     "keep_plans",
     "kept_plans",
@@ -194,18 +195,22 @@ def _demoted(text: str, levels: int) -> str:
     return _HEADING.sub(down, text)
 
 
-def member_segments(parsed: ParsedDocument, name: str, heading: str, levels: int) -> list[Segment]:
+def member_segments(
+    parsed: ParsedDocument, name: str | None, heading: str, levels: int
+) -> list[Segment]:
     """A file's segments as a part of a larger document (an archive's file, an e-mail's
-    attachment), marked with ``name`` (``Segment.member``): a document's text under
-    ``heading``, its own headings ``levels`` down; a code, text or CSV file's text its
-    own, line for line (its chunks say their lines; a CSV's first line is its header)."""
+    attachment), marked with ``name`` (``Segment.member``; None: each keeps its own): a
+    document's text under ``heading``, its own headings ``levels`` down; a code, text or
+    CSV file's text its own, line for line (its chunks say their lines; a CSV's first
+    line is its header)."""
     out = []
     for i, segment in enumerate(parsed.segments):
         text = segment.text
         if parsed.file_type not in _OWN_TEXT:
             text = _demoted(text, levels)
             text = f"{heading}\n\n{text}" if i == 0 else text
-        out.append(dataclasses.replace(segment, text=text, member=name))
+        member = segment.member if name is None else name
+        out.append(dataclasses.replace(segment, text=text, member=member))
     return out
 
 
@@ -480,9 +485,11 @@ def read_part(
         mailbox = not options.member_prefix and mailbox_kind(scratch, name) is not None
         return nested(scratch, name) or mailbox
 
-    def read(scratch: str, name: str, shown: str) -> ParsedDocument:
+    def read(scratch: str, name: str, shown: str, old: Any = None) -> ParsedDocument:
         # With ``keep``, every archive was left there already: nothing to check again.
         opened = nested_options(options, shown) if not keep and nested(scratch, name) else inside
+        if options.member_cache is not None:  # a mailbox inside: its messages kept
+            opened = dataclasses.replace(opened, messages=message_entries(old, shown))
         return parse_file(scratch, name, opened)
 
     todo = set(indexes)
@@ -645,7 +652,7 @@ def _read_members(
                 part.nested.append(Nested(shown, file_name, path, digest, at))
                 continue
             else:
-                entry = carry_plans(old, _entry(digest, shown, read, scratch, member.name))
+                entry = carry_plans(old, _entry(digest, shown, read, scratch, member.name, old))
         except DocumentError as exc:
             part.warnings.append(f"{shown}: {type(exc).__name__}: {exc}")
             part.failed.append(type(exc))
@@ -671,6 +678,9 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
             Segment(text, page=page, ocr=ocr, member=inner, time=cache_time(time))
             for text, page, ocr, inner, time in entry["segments"]
         ]
+        if "messages" in entry:  # a mailbox's, kept as read: under its name, as parsed
+            mailbox = ParsedDocument("mbox", segments, "mbox")
+            segments = member_segments(mailbox, None, f"# {shown}", 1)
     else:
         part.members[shown] = (entry["kind"], entry["language"])
         segments = [
@@ -739,6 +749,39 @@ def carry_plans(old: Any, entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def message_entries(entry: Any, shown: str) -> dict[str, Any]:
+    """The messages of a mailbox inside an archive as its member-cache entry keeps them
+    (``messages``; their text in its segments, under ``shown``, the mailbox's name), as
+    ``mail.read_messages`` takes them: a mailbox that grew parses only its new messages.
+    Empty for an entry with none; each is checked where it is used."""
+    if not isinstance(entry, dict):
+        return {}
+    kept, members, segments = entry.get("messages"), entry.get("members"), entry.get("segments")
+    if not (isinstance(kept, dict) and isinstance(members, dict) and isinstance(segments, list)):
+        return {}
+    out: dict[str, Any] = {}
+    numbered: dict[str, tuple[str, dict[str, Any]]] = {}  # "message 3" -> its label, entry
+    for digest, about in kept.items():
+        if not isinstance(about, dict):
+            continue
+        if about.get("blank") is True:
+            out[digest] = {"sha256": digest, "blank": True}
+        elif isinstance(label := about.get("message"), str):
+            got = {**about, "sha256": digest, "members": {}, "segments": []}
+            numbered[label.split(":", 1)[0]] = (label, out.setdefault(digest, got))
+    prefix = f"{shown}/"
+    for segment in segments:
+        if not (isinstance(segment, list) and len(segment) == 5 and isinstance(segment[3], str)):
+            return {}
+        name = segment[3].removeprefix(prefix)
+        label, got = numbered.get(name.split(":", 1)[0], ("", {}))
+        if label:  # numbers are a mailbox's own: "message 3" is one message
+            got["segments"].append([*segment[:3], name, segment[4]])
+            if segment[3] in members:
+                got["members"][name] = members[segment[3]]
+    return out
+
+
 def _usable(entry: Any, digest: str) -> bool:
     """Whether a member-cache entry stands for these bytes, in a shape we wrote."""
     if not isinstance(entry, dict) or entry.get("sha256") != digest:
@@ -780,15 +823,17 @@ def cache_strings(value: Any) -> bool:
 def _entry(
     digest: str,
     shown: str,
-    read: Callable[[str, str, str], ParsedDocument],
+    read: Callable[..., ParsedDocument],
     scratch: str,
     name: str,
+    old: Any = None,
 ) -> dict[str, Any]:
     """A member parsed, as its member-cache entry (JSON): its kind, language and
     segments, or that it has no text; an archive inside, its files' kinds, its segments
-    each with its file's name, and its warnings."""
+    each with its file's name, and its warnings. ``old``: its entry before, whose
+    messages a mailbox takes (:func:`message_entries`)."""
     try:
-        parsed = read(scratch, PurePosixPath(name).name, shown)
+        parsed = read(scratch, PurePosixPath(name).name, shown, old)
     except (NoTextFormatError, BlankDocumentError):  # named with the others with no text
         return {"sha256": digest, "unread": True}
     return _entry_of(digest, shown, parsed)
@@ -813,7 +858,10 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
         ]
     warnings = [w for w in named if UNREAD_SCANS in w][:1] + rest
     kind, language = member_kind(parsed)
-    segments = member_segments(parsed, shown, f"# {shown}", 1)
+    # A mailbox's text kept as read, so that its messages' can be taken from it (see
+    # message_entries); put under its name when taken (_take).
+    mailbox = parsed.file_type == "mbox" and bool(parsed.cache)
+    segments = parsed.segments if mailbox else member_segments(parsed, shown, f"# {shown}", 1)
     if parsed.members:
         # A mailbox's messages, an e-mail's attachments: each chunked apart, as a file of
         # its type, named under the file (a Takeout zip's mailbox had been chunked as one
@@ -822,7 +870,7 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
         members = {f"{shown}/{k}": list(v) for k, v in parsed.members.items()}
         if shown in inner:
             members[shown] = [kind, language]
-        return {
+        entry = {
             "sha256": digest,
             "members": members,
             "segments": [
@@ -831,6 +879,16 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
             ],
             "warnings": warnings,
         }
+        if mailbox:
+            # Each message's name and warnings by its bytes' SHA-256 (its text is in the
+            # segments): a grown mailbox had been parsed again whole.
+            entry["messages"] = {
+                d: {"blank": True}
+                if m.get("blank")
+                else {k: m[k] for k in ("message", "warnings", "unread")}
+                for d, m in parsed.cache.items()
+            }
+        return entry
     return {
         "sha256": digest,
         "kind": kind,

@@ -173,6 +173,10 @@ class ParseOptions:
     # A JSON file of this archive's files as last parsed, by content hash (see
     # parsers/archive.py): a file with the same bytes is not parsed again.
     member_cache: str | None = None
+    # A mailbox inside an archive read with a member cache: its messages as that cache
+    # last kept them (``read_messages``' entries, by SHA-256; empty: none yet), and that
+    # they are to be kept again; None: not. Neither in the repr nor compared.
+    messages: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def reads_images(self) -> bool:

@@ -579,7 +579,11 @@ def parse_mbox(
     ``options``: their ``member_cache``, where messages are remembered as parsed (a
     mailbox that grew is read only for its new messages)."""
     spans = message_spans(path, name)
-    cached = load_member_cache(options) if options is not None else {}
-    remember = options is not None and options.member_cache is not None
+    cached: dict[str, Any] = {}
+    remember = False
+    if options is not None:
+        inside = options.messages  # a mailbox inside an archive: its entries in the archive's
+        cached = inside if inside is not None else load_member_cache(options)
+        remember = options.member_cache is not None or inside is not None
     part = read_messages(path, name, read_message, spans, 1, max_images, cached, remember)
     return mailbox_document(name, [part], max_images)

@@ -54,6 +54,7 @@ from rag_ingest.parsers.archive import (
     keep_plans,
     load_member_cache,
     merge_parts,
+    message_entries,
     nested_options,
     plan_archive,
     read_part,
@@ -98,6 +99,10 @@ _SPLIT_FILES = 4
 # worker, each a task under parse.timeout: ~5 s of chunking each (1.7 million characters
 # of Java a second on one core here, measured).
 _CHUNK_RUN_CHARS = 8_000_000
+# Past this many, an archive's or a mailbox's text is chunked in groups of its files on
+# every worker (with two or more): a 4.8-million-character mailbox had been chunked in
+# one task, 1.5 s, the other worker idle.
+_MEMBER_RUN_CHARS = 1_000_000
 # A mailbox past this many bytes is read in parts of its messages on every worker, each
 # part of about _MAILBOX_PART_BYTES (20,000 plain messages, 42 MB, parsed in 27.1 s in one
 # task: a Takeout export of a few hundred MB outlasted parse.timeout).
@@ -263,6 +268,7 @@ def parse_and_chunk(
     run_chars: int = 0,
     split_mail: int = 0,
     split_text: int = 0,
+    member_chars: int = 0,
 ) -> Planned | tuple[ParsedDocument, ChunkPlan]:
     """The CPU tier's unit of work: parse, then chunk, in the same worker.
 
@@ -272,15 +278,16 @@ def parse_and_chunk(
     archive of many files as its :class:`ArchivePlan`, a long mailbox as its
     :class:`MailboxPlan`, a data file (Parquet, ORC...) of more
     than ``run_chars`` (0: none) as its :class:`TablePlan`, and a document with scans to
-    read, or a text file or records of more than ``run_chars`` characters, comes back
-    parsed but not chunked.
+    read, or a text file or records of more than ``run_chars`` characters (an archive's
+    or a mailbox's files of more than ``member_chars``, when given), comes back parsed
+    but not chunked.
     """
     got = parse_or_plan(
         path, name, options, split_pages, split_archives, run_chars // 2, split_mail, split_text
     )
     if isinstance(got, (SplitPlan, ArchivePlan, TablePlan, MailboxPlan, TextPlan)) or got.scans:
         return got
-    if run_chars and in_runs(got, chunk_settings, run_chars):
+    if run_chars and in_runs(got, chunk_settings, run_chars, member_chars):
         return got  # a long log, JSON Lines or archive: chunked in parts on every worker
     return chunk_parsed(got, chunk_settings, base_metadata)
 
@@ -686,6 +693,12 @@ class ParserPool:
         return _SPLIT_MAILBOX_BYTES if self.split_archives else 0
 
     @property
+    def _member_chars(self) -> int:
+        """Past how many characters an archive's or mailbox's files are chunked in groups
+        on every worker (0: past _CHUNK_RUN_CHARS only): as archives are read."""
+        return _MEMBER_RUN_CHARS if self.split_archives and self.workers > 1 else 0
+
+    @property
     def split_text(self) -> int:
         """The bytes of a part of a long text file (0: read whole): as archives are."""
         return _TEXT_PART_BYTES if self.split_archives else 0
@@ -771,6 +784,7 @@ class ParserPool:
                 _CHUNK_RUN_CHARS,
                 self.split_mail,
                 self.split_text,
+                self._member_chars,
             )
             if isinstance(got, tuple):
                 parsed, plan = got
@@ -810,7 +824,13 @@ class ParserPool:
         parse.timeout's 120 s, and failed; a 300 MB log took 121.5 s, at the edge of it
         (70.5 s in runs)."""
         units = await asyncio.to_thread(
-            chunk_units, parsed, chunk_settings, base_metadata, _CHUNK_RUN_CHARS, self.workers
+            chunk_units,
+            parsed,
+            chunk_settings,
+            base_metadata,
+            _CHUNK_RUN_CHARS,
+            self.workers,
+            self._member_chars,
         )
         parts = [(part, unit.metadata) for unit in units for part in unit.parts]
         if len(parts) < 2:
@@ -939,7 +959,12 @@ class ParserPool:
 
         source = plan.path or path
         # Read here once, each part sent its messages' entries (as an archive's parts).
-        cache = await asyncio.to_thread(load_member_cache, options) if options.member_cache else {}
+        if options.messages is not None:  # inside an archive, from the archive's entry
+            cache, options = options.messages, dataclasses.replace(options, messages={})
+        elif options.member_cache:
+            cache = await asyncio.to_thread(load_member_cache, options)
+        else:
+            cache = {}
         digests = await asyncio.to_thread(message_digests, source, plan.spans) if cache else []
 
         def read(part: tuple[int, list[tuple[int, int]]]) -> Awaitable[Any]:
@@ -998,7 +1023,7 @@ class ParserPool:
                     with contextlib.suppress(OSError):
                         os.unlink(plan.path)
             got = await gather_or_cancel(
-                *(self._nested(nested, options) for part in parts for nested in part.nested)
+                *(self._nested(nested, options, cache) for part in parts for nested in part.nested)
             )
         remember = options.member_cache is not None
         for part in parts:
@@ -1007,11 +1032,16 @@ class ParserPool:
         return merge_parts(name, plan, parts)
 
     async def _nested(
-        self, nested: Nested, options: ParseOptions
+        self, nested: Nested, options: ParseOptions, cached: dict[str, Any]
     ) -> ParsedDocument | DocumentError:
-        """An archive inside an archive, read as an archive is (in parts, when it has
-        enough files), or why it could not be."""
+        """An archive (or a mailbox) inside an archive, read as an archive is (in parts,
+        when it has enough files), or why it could not be. ``cached``: the archive's
+        member cache, whose entry of a mailbox gives its messages."""
         inner = nested_options(options, nested.shown)
+        if options.member_cache is not None:
+            inner = dataclasses.replace(
+                inner, messages=message_entries(cached.get(nested.shown), nested.shown)
+            )
         try:
             got = await self.run(
                 nested.name,

@@ -1618,21 +1618,31 @@ async def test_an_archive_s_unchanged_files_are_not_chunked_again(
         assert chunked == ["old/inner.zip/wiki/n1.md"]
         fresh = await chunk(_notes(2, changed=0, inner=2, inner_changed=1), None)
         assert _plan_fields(plan) == _plan_fields(fresh)
-        # And a mailbox inside, grown: only its new messages are chunked. Its parse
-        # reads no cache of its own (it had read the whole of the zip's, for nothing).
+        # And a mailbox inside, grown: only its new messages are parsed and chunked,
+        # its others taken from its entry. It reads no cache file of its own (it had
+        # read the whole of the zip's, for nothing).
         from rag_ingest.parsers import mail
 
         loaded: list[str | None] = []
-        real_load = mail.load_member_cache
+        read: list[str] = []
+        real_load, real_read = mail.load_member_cache, mail.parse_email
         monkeypatch.setattr(
             mail, "load_member_cache", lambda o: loaded.append(o.member_cache) or real_load(o)
         )
-        await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(3)}), cache)
-        plan = await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(5)}), cache)
-        assert loaded == [None, None]
-        assert chunked == ["Mail/All.mbox/message 4: Letter 3", "Mail/All.mbox/message 5: Letter 4"]
-        fresh = await chunk(docs.zip_bytes({"Mail/All.mbox": _letters(5)}), None)
+        monkeypatch.setattr(
+            mail, "parse_email", lambda p, n, **k: read.append(n) or real_read(p, n, **k)
+        )
+        blank = b"From a@example.com Mon Jan  1 00:00:00 2024\nSubject: Empty\n\n\n"
+        await chunk(docs.zip_bytes({"Mail/All.mbox": blank + _letters(3)}), cache)
+        read.clear()
+        plan = await chunk(docs.zip_bytes({"Mail/All.mbox": blank + _letters(5)}), cache)
+        assert loaded == [] and read == [f"All.mbox message {i}.eml" for i in (5, 6)]
+        assert chunked == ["Mail/All.mbox/message 5: Letter 3", "Mail/All.mbox/message 6: Letter 4"]
+        fresh = await chunk(docs.zip_bytes({"Mail/All.mbox": blank + _letters(5)}), None)
         assert _plan_fields(plan) == _plan_fields(fresh)
+        read.clear()
+        plan = await chunk(docs.zip_bytes({"Mail/All.mbox": blank + _letters(5)}), cache)
+        assert (read, chunked) == ([], []) and _plan_fields(plan) == _plan_fields(fresh)
         # Two files of one name and length, apart: each its own chunks, though the cache
         # keeps one entry (the last's) for both.
         twice = io.BytesIO()
@@ -1886,12 +1896,13 @@ async def test_a_mailbox_read_in_parts_takes_its_messages_kept_entries(
 
     pool.run = recorded  # type: ignore[method-assign]
 
-    async def chunk(data: bytes, kept: Path | None) -> Any:
-        path.write_bytes(data)
+    async def chunk(data: bytes, kept: Path | None, name: str = "list.mbox") -> Any:
+        where = path.with_name(name)
+        where.write_bytes(data)
         given.clear()
         chunked.clear()
         member_cache = str(kept) if kept else None
-        return (await pool.parse_and_chunk(str(path), path.name, small, {}, member_cache))[1]
+        return (await pool.parse_and_chunk(str(where), name, small, {}, member_cache))[1]
 
     try:
         await chunk(_letters(12), cache)
@@ -1913,5 +1924,56 @@ async def test_a_mailbox_read_in_parts_takes_its_messages_kept_entries(
         taken = await chunk(_letters(12, changed=5), cache)
         texts = [c.text for c in taken.chunks]
         assert "KEPT" in texts and any("KEPT-PARSE" in t for t in texts)
+
+        # In a zip (read apart, in parts of its own): its messages from the zip's entry.
+        def takeout(count: int) -> bytes:
+            return docs.zip_bytes({"Mail/All.mbox": _letters(count), "index.md": b"# Hi"})
+
+        zipped = cache.with_name("zipped.json")
+        await chunk(takeout(12), zipped, "takeout.zip")
+        assert len(given) >= 3 and given == [{}] * len(given)
+        plan = await chunk(takeout(13), zipped, "takeout.zip")
+        subjects = [e["message"] for entries in given for e in entries.values()]
+        assert subjects == [f"message {i + 1}: Letter {i}" for i in range(12)]
+        assert sum(chunked) == 1 + 12  # index.md's plan and the 12 messages'
+        assert _plan_fields(plan) == _plan_fields(await chunk(takeout(13), None, "takeout.zip"))
+        # What the entry keeps is what comes out: message 3's text, altered, is taken.
+        kept = json.loads(zipped.read_text())
+        for segment in kept["members"]["Mail/All.mbox"]["segments"]:
+            segment[0] = segment[0].replace("Line 0 of letter 2,", "KEPT-IN-ZIP")
+        zipped.write_text(json.dumps(kept))
+        taken = await chunk(takeout(14), zipped, "takeout.zip")
+        assert sum("KEPT-IN-ZIP" in c.text for c in taken.chunks) == 1
     finally:
         pool.close()
+
+
+async def test_a_mailbox_or_archive_is_chunked_in_groups_of_its_files_on_every_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4.8-million-character mailbox, read in parts, was chunked in one task (1.5 s,
+    the other worker idle): past a size, an archive's or mailbox's files are chunked in
+    groups on every worker, whichever way they were read, the chunks as one task's."""
+    from rag_ingest.parsers import parse_file
+    from rag_ingest.settings import ChunkSettings
+
+    monkeypatch.setattr(pool_module, "_MEMBER_RUN_CHARS", 5_000)
+    chunking = ChunkSettings(chunk_tokens=128)
+    box = tmp_path / "list.mbox"
+    box.write_bytes(_letters(6))  # read whole: chunked in one worker before
+    notes = tmp_path / "notes.zip"
+    notes.write_bytes(_notes(6))  # read in parts
+    for path in (box, notes):
+        whole = parse_file(str(path), path.name, ParseOptions())
+        assert 5_000 < len(whole.text) < 20_000
+        expected = chunk_document(whole, chunking, {"k": "v"})
+        # One worker: in one task, the mailbox's where it was read, the zip's after.
+        for workers, groups in ((2, 2), (1, int(path == notes))):
+            pool = ParserPool(ParseSettings(mode="process", workers=workers), ParseOptions())
+            calls = _recording(pool)
+            try:
+                _, plan = await pool.parse_and_chunk(str(path), path.name, chunking, {"k": "v"})
+            finally:
+                pool.close()
+            assert calls.count("chunk_parsed") == groups, (path.name, calls)
+            assert _plan_fields(plan) == _plan_fields(expected)
