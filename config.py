@@ -172,8 +172,8 @@ parse = {
     # its changed files (the ingest benchmark's 200 files in one zip, one changed:
     # re-ingested in 1.31 s instead of 4.19 s, parsing 0.39 s instead of 3.21 s; 3,000
     # Markdown files, one changed: 6.7 s, against 15.8 s when only parses were kept,
-    # measured). A mailbox's messages likewise (3,000 and 10 more: 2.3-2.5 s instead of
-    # 3.2-3.3 s). Removed with its session, or when the source is pruned.
+    # measured). A mailbox's messages likewise, in a zip too (3,000 and 10 more: 1.7-1.9 s
+    # instead of 3.2-3.3 s). Removed with its session, or when the source is pruned.
     "archive_cache": True,
     # OOXML/OpenDocument/EPUB zip-bomb limits, checked before parsing; the first is also
     # the most a gzip, bzip2 or xz file may decompress to.
