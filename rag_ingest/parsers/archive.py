@@ -83,9 +83,8 @@ __all__ = [
     "carry_plans",
     "keep_plans",
     "kept_plans",
-    "cache_strings",
     "cache_time",
-    "cache_time_ok",
+    "files_usable",
     "load_member_cache",
     "write_member_cache",
     "merge_parts",
@@ -701,7 +700,7 @@ def cache_time(time: Any) -> tuple[float, float] | None:
     return (float(time[0]), float(time[1])) if time else None
 
 
-def cache_time_ok(time: Any) -> bool:
+def _time_ok(time: Any) -> bool:
     return time is None or (
         isinstance(time, list)
         and len(time) == 2
@@ -790,33 +789,40 @@ def _usable(entry: Any, digest: str) -> bool:
         return True
     segments = entry.get("segments")
     if "members" in entry:  # an archive inside
-        members = entry["members"]
-        return (
-            isinstance(members, dict)
-            and all(isinstance(v, list) and len(v) == 2 for v in members.values())
-            and cache_strings(entry.get("warnings"))
-            and isinstance(segments, list)
-            and all(
-                isinstance(s, list)
-                and len(s) == 5
-                and isinstance(s[0], str)
-                and s[3] in members
-                and cache_time_ok(s[4])
-                for s in segments
-            )
-        )
+        return files_usable(entry)
     return (
         isinstance(entry.get("kind"), str)
-        and cache_strings(entry.get("warnings", []))
+        and _strings(entry.get("warnings", []))
         and isinstance(segments, list)
         and all(
-            isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and cache_time_ok(s[3])
+            isinstance(s, list) and len(s) == 4 and isinstance(s[0], str) and _time_ok(s[3])
             for s in segments
         )
     )
 
 
-def cache_strings(value: Any) -> bool:
+def files_usable(entry: dict[str, Any]) -> bool:
+    """Whether a member-cache entry of files of their own (an archive inside, a mail's
+    attachments, a mailbox's messages) names their kinds, warnings and segments in the
+    shapes written, each segment under one of its files."""
+    members, segments = entry.get("members"), entry.get("segments")
+    return (
+        isinstance(members, dict)
+        and all(isinstance(v, list) and len(v) == 2 for v in members.values())
+        and _strings(entry.get("warnings"))
+        and isinstance(segments, list)
+        and all(
+            isinstance(s, list)
+            and len(s) == 5
+            and isinstance(s[0], str)
+            and s[3] in members
+            and _time_ok(s[4])
+            for s in segments
+        )
+    )
+
+
+def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 

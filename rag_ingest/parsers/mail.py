@@ -39,9 +39,8 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.archive import (
     attach,
-    cache_strings,
     cache_time,
-    cache_time_ok,
+    files_usable,
     kept_plans,
     load_member_cache,
     read_attached,
@@ -485,23 +484,13 @@ def _message_entry(entry: Any, digest: str, label: str) -> dict[str, Any] | None
         return None
     if entry.get("blank") is True:
         return entry
-    shown, members, segments = entry.get("message"), entry.get("members"), entry.get("segments")
+    shown, members = entry.get("message"), entry.get("members")
     if not (
         isinstance(shown, str)
+        and files_usable(entry)
         and isinstance(members, dict)
         and shown in members
-        and all(isinstance(v, list) and len(v) == 2 for v in members.values())
         and isinstance(entry.get("unread"), bool)
-        and cache_strings(entry.get("warnings"))
-        and isinstance(segments, list)
-        and all(
-            isinstance(s, list)
-            and len(s) == 5
-            and isinstance(s[0], str)
-            and s[3] in members
-            and cache_time_ok(s[4])
-            for s in segments
-        )
     ):
         return None
     if shown.startswith(f"{label}: "):
@@ -515,7 +504,7 @@ def _message_entry(entry: Any, digest: str, label: str) -> dict[str, Any] | None
         "sha256": digest,
         "message": now,
         "members": {renamed(k): v for k, v in members.items()},
-        "segments": [[*s[:3], renamed(s[3]), s[4]] for s in segments],
+        "segments": [[*s[:3], renamed(s[3]), s[4]] for s in entry["segments"]],
         "warnings": entry["warnings"],
         "unread": entry["unread"],
     }

@@ -1523,6 +1523,28 @@ def _notes(
     return docs.zip_bytes(files)
 
 
+def _recording_kept(pool: ParserPool, reader: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """From now on, the member-cache entries each ``reader`` task of ``pool`` is sent
+    (its last argument), and how many kept chunk plans each group chunked is sent (none
+    sent back)."""
+    given: list[dict[str, Any]] = []
+    chunked: list[int] = []
+    run = pool.run
+
+    async def recorded(name: str, fn: Any, *args: Any) -> Any:
+        if fn.__name__ == reader:
+            given.append(args[-1])
+        if fn.__name__ != "chunk_parsed":
+            return await run(name, fn, *args)
+        chunked.append(len(args[0].plans or {}))
+        parsed, plan = await run(name, fn, *args)
+        assert parsed.plans is None  # not sent back
+        return parsed, plan
+
+    pool.run = recorded  # type: ignore[method-assign]
+    return given, chunked
+
+
 def _plan_fields(plan: Any) -> tuple[Any, ...]:
     return (
         [(c.text, c.metadata) for c in plan.chunks],
@@ -1672,21 +1694,7 @@ async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
     cache = tmp_path / "cache" / "wiki.json"
     small = ChunkSettings(chunk_tokens=128)
     pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
-    given: list[dict[str, Any]] = []
-    chunked: list[int] = []  # the kept plans each group was sent
-    run = pool.run
-
-    async def recorded(name: str, fn: Any, *args: Any) -> Any:
-        if fn.__name__ == "read_part":
-            given.append(args[-1])
-        if fn.__name__ != "chunk_parsed":
-            return await run(name, fn, *args)
-        chunked.append(len(args[0].plans or {}))
-        parsed, plan = await run(name, fn, *args)
-        assert parsed.plans is None  # not sent back
-        return parsed, plan
-
-    pool.run = recorded  # type: ignore[method-assign]
+    given, chunked = _recording_kept(pool, "read_part")
 
     async def chunk(data: bytes, kept: Path | None) -> Any:
         path.write_bytes(data)
@@ -1883,18 +1891,7 @@ async def test_a_mailbox_read_in_parts_takes_its_messages_kept_entries(
     cache = tmp_path / "cache" / "list.json"
     small = ChunkSettings(chunk_tokens=128)
     pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
-    given: list[dict[str, Any]] = []
-    chunked: list[int] = []  # the kept plans each group was sent
-    run = pool.run
-
-    async def recorded(name: str, fn: Any, *args: Any) -> Any:
-        if fn.__name__ == "parse_messages":
-            given.append(args[-1])
-        if fn.__name__ == "chunk_parsed":
-            chunked.append(len(args[0].plans or {}))
-        return await run(name, fn, *args)
-
-    pool.run = recorded  # type: ignore[method-assign]
+    given, chunked = _recording_kept(pool, "parse_messages")
 
     async def chunk(data: bytes, kept: Path | None, name: str = "list.mbox") -> Any:
         where = path.with_name(name)
