@@ -469,7 +469,9 @@ def read_part(
     from rag_ingest.parsers import parse_file
 
     # Not the cache: a mailbox inside had read the whole of this one's, for nothing.
-    inside = dataclasses.replace(options, archives=False, max_images=0, member_cache=None)
+    inside = dataclasses.replace(
+        options, archives=False, max_images=0, member_cache=None, messages=None
+    )
 
     def nested(scratch: str, name: str) -> bool:
         packed = None if options.member_prefix else archive_inside(scratch, name)
@@ -486,10 +488,13 @@ def read_part(
 
     def read(scratch: str, name: str, shown: str, old: Any = None) -> ParsedDocument:
         # With ``keep``, every archive was left there already: nothing to check again.
-        opened = nested_options(options, shown) if not keep and nested(scratch, name) else inside
-        if options.member_cache is not None:  # a mailbox inside: its messages kept
-            opened = dataclasses.replace(opened, messages=message_entries(old, shown))
-        return parse_file(scratch, name, opened)
+        if not keep and nested(scratch, name):
+            return parse_file(scratch, name, nested_options(options, shown))
+        if options.member_cache is None:
+            return parse_file(scratch, name, inside)
+        # A mailbox's messages kept in its entry (``old``, the one before).
+        kept = dataclasses.replace(inside, messages=message_entries(old, shown))
+        return parse_file(scratch, name, kept)
 
     todo = set(indexes)
     with (

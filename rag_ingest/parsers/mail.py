@@ -571,8 +571,8 @@ def parse_mbox(
     cached: dict[str, Any] = {}
     remember = False
     if options is not None:
-        inside = options.messages  # a mailbox inside an archive: its entries in the archive's
-        cached = inside if inside is not None else load_member_cache(options)
-        remember = options.member_cache is not None or inside is not None
+        kept = options.messages  # a mailbox inside an archive: its entries in the archive's
+        cached = kept if kept is not None else load_member_cache(options)
+        remember = options.member_cache is not None or kept is not None
     part = read_messages(path, name, read_message, spans, 1, max_images, cached, remember)
     return mailbox_document(name, [part], max_images)
