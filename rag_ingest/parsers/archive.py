@@ -468,10 +468,9 @@ def read_part(
     cache is read here."""
     from rag_ingest.parsers import parse_file
 
-    # Not the cache: a mailbox inside had read the whole of this one's, for nothing.
-    inside = dataclasses.replace(
-        options, archives=False, max_images=0, member_cache=None, messages=None
-    )
+    # An archive's own mailbox messages are not its files' (``read`` gives a mailbox
+    # inside its own, from its entry).
+    inside = dataclasses.replace(options, archives=False, max_images=0, messages=None)
 
     def nested(scratch: str, name: str) -> bool:
         packed = None if options.member_prefix else archive_inside(scratch, name)
