@@ -83,7 +83,7 @@ __all__ = [
     "carry_plans",
     "keep_plans",
     "kept_plans",
-    "cache_time",
+    "entry_files",
     "files_usable",
     "load_member_cache",
     "write_member_cache",
@@ -676,18 +676,15 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
     """A member's entry (not one with no text) into the part, its segments and warnings
     at ``at``."""
     if "members" in entry:  # an archive inside: its files, each of its own type
-        part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
-        segments = [
-            Segment(text, page=page, ocr=ocr, member=inner, time=cache_time(time))
-            for text, page, ocr, inner, time in entry["segments"]
-        ]
+        members, segments = entry_files(entry)
+        part.members.update(members)
         if "messages" in entry:  # a mailbox's, kept as read: under its name, as parsed
             mailbox = ParsedDocument("mbox", segments, "mbox")
             segments = member_segments(mailbox, None, f"# {shown}", 1)
     else:
         part.members[shown] = (entry["kind"], entry["language"])
         segments = [
-            Segment(text, page=page, ocr=ocr, member=shown, time=cache_time(time))
+            Segment(text, page=page, ocr=ocr, member=shown, time=_time(time))
             for text, page, ocr, time in entry["segments"]
         ]
     # Scans or pictures left unread for want of OCR: the archive is read again once OCR
@@ -699,7 +696,20 @@ def _take(part: ArchivePart, shown: str, entry: dict[str, Any], at: tuple[int, i
     part.segments[at[0] : at[0]] = segments
 
 
-def cache_time(time: Any) -> tuple[float, float] | None:
+def entry_files(
+    entry: dict[str, Any],
+) -> tuple[dict[str, tuple[str, str | None]], list[Segment]]:
+    """An entry of files of their own (:func:`files_usable`): their kinds, and its
+    segments, each under its file's name."""
+    members = {k: (v[0], v[1]) for k, v in entry["members"].items()}
+    segments = [
+        Segment(text, page=page, ocr=ocr, member=inner, time=_time(time))
+        for text, page, ocr, inner, time in entry["segments"]
+    ]
+    return members, segments
+
+
+def _time(time: Any) -> tuple[float, float] | None:
     """A segment's time as the member cache's JSON keeps it (a list), as a tuple."""
     return (float(time[0]), float(time[1])) if time else None
 

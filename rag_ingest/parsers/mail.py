@@ -39,7 +39,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.archive import (
     attach,
-    cache_time,
+    entry_files,
     files_usable,
     kept_plans,
     load_member_cache,
@@ -517,11 +517,9 @@ def _take_message(part: MailboxPart, label: str, entry: dict[str, Any]) -> None:
     if "failed" in entry:
         part.warnings.append(f"{label}: {entry['failed']}")
         return
-    part.members.update((k, (v[0], v[1])) for k, v in entry["members"].items())
-    part.segments += [
-        Segment(text, page=page, ocr=ocr, member=member, time=cache_time(time))
-        for text, page, ocr, member, time in entry["segments"]
-    ]
+    members, segments = entry_files(entry)
+    part.members.update(members)
+    part.segments += segments
     part.unread += entry["unread"]
     part.warnings += entry["warnings"]
 
