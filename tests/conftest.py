@@ -57,10 +57,21 @@ def tmp_download_dir(tmp_path: Any) -> Iterator[Any]:
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Postgres with pgvector (pgserver's own binaries) on a Unix socket, for
     langchain-postgres's PGVector: its SQLAlchemy URL. Stopped when the session ends."""
+    import subprocess
+
     pgserver = pytest.importorskip("pgserver")
-    with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    for attempt in range(3):
+        # pg_ctl once died of SIGSEGV starting a fresh data directory, the same start
+        # working at once in the next run: a start is tried again, in a new directory.
+        try:
+            with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset
+                warnings.simplefilter("ignore")
+                server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+            break
+        except subprocess.CalledProcessError as exc:
+            if attempt == 2:
+                raise
+            print(f"Postgres did not start, starting it again: {exc}", file=sys.stderr)
     try:
         server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
         yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
