@@ -261,6 +261,11 @@ def print_summary(report: Any, seconds: float | None = None) -> None:
     if quiet:
         print(f"\n{len(quiet)} skipped with no text to index (images, video, binaries, ...)")
     _print_warned([r for r in rows if r.warnings and r.status != "failed"])
+    if noted := sum(bool(r.notes) for r in rows if r.status != "failed"):
+        print(
+            f"\n{noted} read with notes of how (decompressed, type told by content; "
+            "--report FILE lists them)"
+        )
     _print_pruned_and_failed(
         report, "pruned (no longer listed; chunks and ledger rows removed)", "failures"
     )
@@ -402,6 +407,7 @@ def report_json(report: Any) -> dict[str, Any]:
                 "error_type": r.error_type,
                 "message": r.message,
                 "warnings": list(r.warnings),
+                "notes": list(r.notes),
                 "chunks": r.total_chunks,
                 "tokens": r.token_count,
                 "bytes": r.bytes,

@@ -22,6 +22,7 @@ from langchain_core.documents import Document
 
 from rag_ingest.chunking import chunk_ids, content_hash
 from rag_ingest.errors import ConfigurationError, RagIngestError, nothing_to_index
+from rag_ingest.parsers.base import split_notes
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import Settings
 from rag_ingest.sources import (
@@ -100,8 +101,11 @@ class RagIngestLoader(BaseLoader):
         self.renew_url = renew_url
         self.errors: list[LoadError] = []
         # Each source read with warnings (pages left unread without OCR, lines left out):
-        # logged, and kept here by source, as the processor's results keep them.
+        # logged, and kept here by source, as the processor's results keep them; and
+        # with notes of how it was read (decompressed, its type told by its content),
+        # logged at INFO.
         self.warnings: dict[str, list[str]] = {}
+        self.notes: dict[str, list[str]] = {}
         # The chunk sizes in force: the settings', fitted to the embedder's window.
         self.chunk_settings = self.settings.chunk
         window = getattr(embeddings, "max_input_tokens", None)
@@ -130,6 +134,7 @@ class RagIngestLoader(BaseLoader):
         window: collections.deque[asyncio.Task[list[Document]]] = collections.deque()
         self.errors = []
         self.warnings = {}
+        self.notes = {}
         async with AsyncS3Client(s, renew_url=self.renew_url) as s3:
             try:
                 skip = [s.temp_dir] if s.temp_dir is not None else []
@@ -232,11 +237,16 @@ class RagIngestLoader(BaseLoader):
             if temp is not None:
                 await unlink_off_loop(temp)
 
-    def _warned(self, source: str, warnings: list[str]) -> None:
+    def _warned(self, source: str, told: list[str]) -> None:
+        warnings, notes = split_notes(told)
         if warnings:
             self.warnings[source] = warnings
             for warning in warnings:
                 logger.warning("%s: %s", source, warning)
+        if notes:
+            self.notes[source] = notes
+            for note in notes:
+                logger.info("%s: %s", source, note)
 
     # -- sync twin --------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from rag_ingest.errors import (
     RagIngestError,
     nothing_to_index,
 )
-from rag_ingest.parsers.base import UNREAD_SCANS
+from rag_ingest.parsers.base import UNREAD_SCANS, split_notes
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
@@ -127,6 +127,9 @@ class IngestResult:
     transient: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # How it was read, nothing wrong with it: decompressed from gzip, its type told by its
+    # content under an unknown extension.
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -1119,7 +1122,7 @@ class DocumentProcessor:
             result.language = parsed.language
             result.pages = parsed.pages
             result.parser = parsed.parser
-            result.warnings = parsed.warnings + plan.warnings
+            result.warnings, result.notes = split_notes(parsed.warnings + plan.warnings)
             job.unread_scans = any(UNREAD_SCANS in w for w in parsed.warnings)
             result.chunked = plan.chunked
             result.token_count = plan.token_count

@@ -23,7 +23,13 @@ from rag_ingest.errors import (
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
-from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import (
+    UNREAD_SCANS,
+    ParsedDocument,
+    ParseOptions,
+    Segment,
+    decompressed,
+)
 from rag_ingest.parsers.compressed import compression, unpacked
 from rag_ingest.parsers.sniff import (
     CODE_LANGUAGES,
@@ -160,7 +166,10 @@ def message_reader(options: ParseOptions) -> Callable[..., ParsedDocument]:
         PDF had been listed, not read), to :data:`_ATTACHED_DEPTH` messages."""
 
         def read_attachment(path: str, name: str) -> ParsedDocument:
-            attached = detect(path, name, images=options.reads_images).kind
+            # A gzipped log or CSV export is parse_file's to unpack: detect() alone took
+            # it for a damaged file ("a gzip archive that cannot be read").
+            packed = compression(path) is not None
+            attached = None if packed else detect(path, name, images=options.reads_images).kind
             if attached not in ("email", "msg"):
                 return parse_file(path, name, dataclasses.replace(options, max_images=0))
             deeper = depth < _ATTACHED_DEPTH
@@ -231,7 +240,7 @@ def parse_file(
     if packed is not None:
         with unpacked(path, name, packed, options.max_unzipped_size, options.temp_dir) as inner:
             parsed = parse_file(*inner, options)
-        parsed.warnings.append(f"decompressed from {packed}")
+        parsed.warnings.append(decompressed(packed))
         return parsed
     kind = detect(path, name, images=options.reads_images)
     note = kind.note

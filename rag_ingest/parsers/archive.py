@@ -64,6 +64,7 @@ from rag_ingest.parsers.base import (
     ParsedDocument,
     ParseOptions,
     Segment,
+    capped,
     package_versions,
 )
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
@@ -531,9 +532,7 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
     if not segments:
         raise NoTextFormatError(f"{name}: an archive of {plan.members} files, none with text")
     # The plan's own (decompressed from gzip) last, where parse_file puts them.
-    warnings = [*(w for part in parts for w in part.warnings), *plan.warnings]
-    if len(warnings) > _WARNINGS:
-        warnings[_WARNINGS - 1 :] = [f"and {len(warnings) - _WARNINGS + 1} more warnings"]
+    warnings = capped([*(w for part in parts for w in part.warnings), *plan.warnings], _WARNINGS)
     if scanned := [n for part in parts for n in part.scanned]:
         warnings.insert(
             0, f"scans or pictures in {len(scanned)} file(s) ({_named(scanned)}) {UNREAD_SCANS}"
@@ -871,11 +870,7 @@ def _entry_of(digest: str, shown: str, parsed: ParsedDocument) -> dict[str, Any]
     # A file's own (a page left unread, a replaced byte, an attachment that failed), as
     # a mailbox's messages' are: every one of scans unread, of the rest the first few,
     # and how many more.
-    rest = [w for w in named if UNREAD_SCANS not in w]
-    if len(rest) > _MEMBER_WARNINGS:
-        rest[_MEMBER_WARNINGS - 1 :] = [
-            f"{shown}: and {len(rest) - _MEMBER_WARNINGS + 1} more warnings"
-        ]
+    rest = capped((w for w in named if UNREAD_SCANS not in w), _MEMBER_WARNINGS, f"{shown}: ")
     warnings = [w for w in named if UNREAD_SCANS in w][:1] + rest
     kind, language = member_kind(parsed)
     # A mailbox's text kept as read, so that its messages' can be taken from it (see

@@ -46,6 +46,43 @@ MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # files, the member cache): such a document is read again once OCR is on.
 UNREAD_SCANS = "not read: OCR is off, or its extra is not installed"
 
+# How a file was read, not something wrong with it: an ingest's result keeps these apart
+# from its warnings (``IngestResult.notes``), so that a tree of gzipped changelogs is not
+# 1,600 sources "with warnings" burying the one whose chunks had a password masked. An
+# archive's or a mail's carry its file's name first ("logs/app.log.gz: decompressed ...").
+_NOTE = re.compile(
+    r"(?:^|: )(?:decompressed from \w+|(?:unknown extension .+?|no extension); "
+    r"(?:treated as text|JSON records|an e-mail message by its headers))$"
+)
+
+
+def decompressed(packed: str) -> str:
+    """The note of a file read from inside a gzip, bzip2, xz, zstd or LZMA file."""
+    return f"decompressed from {packed}"
+
+
+def is_note(warning: str) -> bool:
+    """Whether a parse's warning only says how the file was read (see ``_NOTE``)."""
+    return _NOTE.search(warning) is not None
+
+
+def capped(warnings: Iterable[str], most: int, shown: str = "") -> list[str]:
+    """``warnings`` with what went wrong before how a file was read (notes), at most
+    ``most``, the last then counting the rest: "``shown``and 12 more warnings"."""
+    told = sorted(warnings, key=is_note)
+    if len(told) > most:
+        told[most - 1 :] = [f"{shown}and {len(told) - most + 1} more warnings"]
+    return told
+
+
+def split_notes(warnings: Iterable[str]) -> tuple[list[str], list[str]]:
+    """A parse's warnings as (warnings, notes), each in its order."""
+    told: tuple[list[str], list[str]] = ([], [])
+    for warning in warnings:
+        told[is_note(warning)].append(warning)
+    return told
+
+
 # What expat raises on a damaged XML part: not well-formed, or an encoding its
 # declaration names that it cannot use ("UTF-9" in a fuzzed ODG's content.xml had
 # failed untyped: LookupError; a multi-byte one is a ValueError).

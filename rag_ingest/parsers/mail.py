@@ -45,7 +45,14 @@ from rag_ingest.parsers.archive import (
     load_member_cache,
     read_attached,
 )
-from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import (
+    UNREAD_SCANS,
+    Image,
+    ParsedDocument,
+    ParseOptions,
+    Segment,
+    capped,
+)
 from rag_ingest.parsers.sniff import no_text
 
 __all__ = ["html_text", "mended", "parse_email", "parse_mbox"]
@@ -471,7 +478,7 @@ def _entry_of_message(digest: str, label: str, parsed: ParsedDocument) -> dict[s
             [s.text, s.page, s.ocr, name, s.time]
             for s, name in zip(parsed.segments, names, strict=True)
         ],
-        "warnings": [w for w in parsed.warnings if UNREAD_SCANS not in w][:5],
+        "warnings": capped((w for w in parsed.warnings if UNREAD_SCANS not in w), 5),
         "unread": any(UNREAD_SCANS in w for w in parsed.warnings),
     }
 
@@ -521,7 +528,9 @@ def _take_message(part: MailboxPart, label: str, entry: dict[str, Any]) -> None:
     part.members.update(members)
     part.segments += segments
     part.unread += entry["unread"]
-    part.warnings += entry["warnings"]
+    # Under the message they are of ("message 3: Invoice: attachment a.pdf: ..."), named
+    # as it is now: one numbered anew says its new number.
+    part.warnings += [f"{entry['message']}: {warning}" for warning in entry["warnings"]]
 
 
 def mailbox_document(name: str, parts: list[MailboxPart], max_images: int = 0) -> ParsedDocument:
@@ -542,7 +551,7 @@ def mailbox_document(name: str, parts: list[MailboxPart], max_images: int = 0) -
         segments=segments,
         members={member: kind for part in parts for member, kind in part.members.items()},
         parser="mbox",
-        warnings=warnings[:20],
+        warnings=capped(warnings, 20),
         images=[image for part in parts for image in part.images][:max_images],
         cache=cache,
         unchanged_members=sum(part.unchanged for part in parts),

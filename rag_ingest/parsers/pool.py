@@ -61,7 +61,7 @@ from rag_ingest.parsers.archive import (
     take_nested,
     write_member_cache,
 )
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, decompressed
 from rag_ingest.parsers.compressed import compression, head_inside, inner_name, unpack
 from rag_ingest.parsers.data import TablePlan, read_rows, table_plan
 from rag_ingest.parsers.mail import (
@@ -451,7 +451,7 @@ def _packed_mailbox(
         return None
     plan, copy = got
     plan.path = copy
-    plan.warnings.append(f"decompressed from {packed}")
+    plan.warnings.append(decompressed(packed))
     return plan
 
 
@@ -500,7 +500,7 @@ def _long_text(path: str, name: str, options: ParseOptions, part: int) -> TextPl
         got = _unpacked(path, name, options, packed, lambda p, n: _long_text(p, n, options, part))
         if got is None:
             return None
-        got[0].warnings.append(f"decompressed from {packed}")
+        got[0].warnings.append(decompressed(packed))
         return got[0]
     if total <= 4 * part:
         return None
@@ -568,7 +568,7 @@ def _many_files(path: str, name: str, options: ParseOptions) -> ArchivePlan | No
             return None
         plan.temporary = unpacked is not None
         plan.warnings += [kind.note] if kind.note else []
-        plan.warnings += [f"decompressed from {packed}"] if packed else []
+        plan.warnings += [decompressed(packed)] if packed else []
         unpacked = None  # the plan's now: removed once its parts are read
         return plan
     finally:

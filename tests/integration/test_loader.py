@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import logging
 import multiprocessing
 import os
 import time
@@ -192,14 +194,21 @@ def test_a_source_read_with_warnings_has_them_logged_and_kept(
     cut.write_text("\n".join([*lines, '{"id": 20, "ti']))
     clean = tmp_path / "clean.md"
     clean.write_text("# Clean\n\nNothing to say about it.\n")
+    # How a file was read is a note, logged at INFO: nothing wrong with it.
+    packed = tmp_path / "changelog.gz"
+    packed.write_bytes(gzip.compress(b"CANARY-GZ fixed the build.\n"))
     plain = Settings.model_validate({"progress": False, "parse": {"mode": "thread"}})
     said = "1 line(s) not a JSON object, kept as written"
     for mode in ("chunks", "pages"):
         caplog.clear()
-        loader = RagIngestLoader([cut, clean], settings=plain, mode=mode)  # type: ignore[arg-type]
+        caplog.set_level(logging.INFO, logger="rag_ingest")
+        loader = RagIngestLoader([cut, clean, packed], settings=plain, mode=mode)  # type: ignore[arg-type]
         assert any("CANARY-W-19" in d.page_content for d in loader.load())
         assert loader.warnings == {cut.as_uri(): [said]}, mode  # by source, as chunks name it
-        assert f"{cut.as_uri()}: {said}" in caplog.text
+        assert loader.notes == {packed.as_uri(): ["decompressed from gzip"]}, mode
+        levels = {r.getMessage(): r.levelname for r in caplog.records}
+        assert levels[f"{cut.as_uri()}: {said}"] == "WARNING"
+        assert levels[f"{packed.as_uri()}: decompressed from gzip"] == "INFO"
 
 
 def test_an_expired_presigned_url_is_renewed_by_the_loader(

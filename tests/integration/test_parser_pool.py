@@ -1291,9 +1291,9 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     assert parsed.warnings == whole.warnings
     assert [w.split(":")[:2] for w in parsed.warnings] == [
         ["1 of 8 files have no text", " pictures.zip"],
-        ["tool.tar.gz", " decompressed from gzip"],
         ["broken.zip", " CorruptDocumentError"],
         ["late.pdf", " CorruptDocumentError"],
+        ["tool.tar.gz", " decompressed from gzip"],  # how it was read: after what went wrong
     ]
     order = ["CANARY-NOTES", "CANARY-BIG-0", "CANARY-BIG-5", "CANARY-TAR", "CANARY-AFTER"]
     assert [parsed.text.index(c) for c in order] == sorted(parsed.text.index(c) for c in order)

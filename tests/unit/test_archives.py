@@ -504,7 +504,9 @@ def test_a_files_own_warnings_are_its_archives_and_its_unread_scans_said(
     data = docs.zip_bytes(files)
     parsed = _parse(tmp_path, "bundle.zip", data)
     assert parsed.warnings[0] == f"scans or pictures in 1 file(s) (scan.pdf) {UNREAD_SCANS}"
-    mailed = [w for w in parsed.warnings if w.startswith("mail/box.mbox: attachment bad")]
+    # Each under its message, named as the mailbox names it.
+    mailed = [w for w in parsed.warnings if w.startswith("mail/box.mbox: message ")]
+    assert mailed[0].startswith("mail/box.mbox: message 1: Invoice 0: attachment bad0.pdf: ")
     assert len(mailed) == 4 and "CorruptDocumentError" in mailed[0]
     assert "mail/box.mbox: and 3 more warnings" in parsed.warnings
     assert "log.txt: 64 NUL bytes of padding left out" in parsed.warnings
@@ -524,9 +526,16 @@ def test_a_files_own_warnings_are_its_archives_and_its_unread_scans_said(
     older = _parse(tmp_path, "bundle.zip", data, member_cache=str(cache))
     assert older.unchanged_members == 3 and older.warnings[0] == parsed.warnings[0]
     # A zip of many files, each with a warning: 50 said, the rest counted.
-    many = docs.zip_bytes({f"f{i:02}.txt": b"CANARY\n" + bytes(40) + b"x\n" for i in range(60)})
+    padded = b"CANARY\n" + bytes(40) + b"x\n"
+    many = docs.zip_bytes({f"f{i:02}.txt": padded for i in range(60)})
     said = _parse(tmp_path, "many.zip", many).warnings
     assert len(said) == 50 and said[-1] == "and 11 more warnings"
+    # Notes of how a file was read are the ones counted: 60 gzipped logs and one padded.
+    noted = {f"f{i:02}.log.gz": gzip.compress(b"CANARY\n") for i in range(60)}
+    said = _parse(tmp_path, "gz.zip", docs.zip_bytes({**noted, "z.txt": padded})).warnings
+    assert said[0] == "z.txt: 40 NUL bytes of padding left out"
+    assert said[1:3] == ["f00.log.gz: decompressed from gzip", "f01.log.gz: decompressed from gzip"]
+    assert len(said) == 50 and said[-1] == "and 12 more warnings"
 
 
 def test_a_part_given_its_cache_entries_reads_no_cache_file(tmp_path: Path) -> None:
