@@ -61,6 +61,9 @@ def _text(image: Any, ocr: OcrOptions, headings: bool = True) -> str:
 
     if image.format == "JPEG":
         image.draft("RGB", (ocr.max_side, ocr.max_side))  # decode at a smaller scale
+    if image.mode == "P" and isinstance(image.info.get("transparency"), bytes):
+        # Straight to RGB, Pillow warns (the same pixels): a warning on the CLI's output.
+        image = image.convert("RGBA")
     rgb = image.convert("RGB")
     rgb.thumbnail((ocr.max_side, ocr.max_side))
     return layout(recognize(np.asarray(rgb), ocr.threads), headings)

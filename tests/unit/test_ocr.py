@@ -168,6 +168,24 @@ def test_image_files_are_read_as_scans(tmp_path: Path, fmt: str) -> None:
         assert parse_file(_file(tmp_path, "x.txt", data), "x.txt", OCR).file_type == "image"
 
 
+def test_a_palette_png_with_transparency_is_read_without_pillow_s_warning(
+    tmp_path: Path,
+) -> None:
+    """An icon-like PNG (a palette, its transparency one byte an entry), as found under
+    /usr/share/doc: Pillow's UserWarning came out on the CLI's output, mid-table."""
+    from PIL import Image
+
+    data = docs.scan_image(["Receipt 0042", "CANARY-IMAGE paid in full by card"], "PNG")
+    with Image.open(io.BytesIO(data)) as scan:
+        palette = scan.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    out = io.BytesIO()
+    palette.save(out, "PNG", transparency=bytes([255] * 14 + [128, 0]))
+    with Image.open(io.BytesIO(out.getvalue())) as saved:
+        assert saved.mode == "P" and isinstance(saved.info["transparency"], bytes)
+    parsed = parse_file(_file(tmp_path, "icon.png", out.getvalue()), "icon.png", OCR)
+    assert parsed.text == "Receipt 0042\nCANARY-IMAGE paid in full by card"
+
+
 def test_a_tiff_s_frames_are_its_pages(tmp_path: Path) -> None:
     data = docs.scan_image(["Fax page CANARY-FAX"], "TIFF", frames=3)
     parsed = parse_file(_file(tmp_path, "fax.tif", data), "fax.tif", OCR)
