@@ -394,7 +394,9 @@ class _WalkRules:
     """What a walk of ``root`` leaves out: hidden entries, the ``skip`` directories, and
     what ``.gitignore`` files ignore, as git applies them (the enclosing repository's
     files from its root down, the deeper one deciding; a file in an ignored directory
-    is ignored)."""
+    is ignored). A root the repository ignores was named to be walked: generated docs
+    in ``site/`` or ``_build/`` (a walk listed nothing). The patterns that ignore it are
+    set aside, the others kept (``*.log`` still leaves its logs out)."""
 
     def __init__(self, root: Path, skip: Sequence[Path] = ()) -> None:
         self.root = root.resolve()
@@ -420,6 +422,10 @@ class _WalkRules:
                 import pathspec
 
                 spec = pathspec.GitIgnoreSpec.from_lines(lines)
+                if directory in self._above:
+                    root = self.root.relative_to(directory).as_posix() + "/"
+                    kept = [p for p in spec.patterns if not (p.include and p.match_file(root))]
+                    spec = pathspec.GitIgnoreSpec(kept)
             self._specs[directory] = spec
         return self._specs[directory]
 

@@ -97,6 +97,16 @@ def test_a_walk_follows_gitignore_files_as_git_does(tmp_path: Path) -> None:
     listed = listed_by(root)
     for name in files:
         assert listed((root / name).resolve().as_uri()) == (name in found), name
+    # A directory the repository ignores, named to walk (generated docs in build/): its
+    # files, where the walk had listed none; the other patterns, and its own, still apply.
+    build = root / "build"
+    for name, text in (("site.log", "log"), ("secret.txt", "key"), ("draft.md", "draft")):
+        (build / name).write_text(text)
+    (build / ".gitignore").write_text("draft.md\n")
+    assert [p.relative_to(build).as_posix() for p in walk_files(build)] == ["out.md"]
+    listed = listed_by(build)
+    for name in ("out.md", "site.log", "secret.txt", "draft.md"):
+        assert listed((build / name).resolve().as_uri()) == (name == "out.md"), name
 
 
 def test_ingesting_the_directory_that_holds_the_store_leaves_the_store_out(
