@@ -1966,7 +1966,11 @@ def transient(exc: BaseException) -> bool:
 
         cause = exc.__cause__
         return exc.retryable or (cause is not None and is_transient(cause))
-    return isinstance(exc, (StoreError, DiskFullError))
+    if isinstance(exc, StoreError):
+        # A value the store refuses to keep (a lone surrogate in a name: "str is not valid
+        # UTF-8") is refused again on every run: not "may pass".
+        return not isinstance(exc.__cause__, TypeError)
+    return isinstance(exc, DiskFullError)
 
 
 def _caller_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:

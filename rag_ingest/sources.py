@@ -25,6 +25,7 @@ from rag_ingest.errors import (
     UnsafeSourceError,
     disk_full,
 )
+from rag_ingest.parsers.base import text_name
 from rag_ingest.s3.client import selected_by_globs
 from rag_ingest.s3.objects import ObjectInfo
 from rag_ingest.s3.uri import DirectURL, S3Location
@@ -44,25 +45,6 @@ __all__ = [
     "unlink_off_loop",
     "walk_files",
 ]
-
-
-def text_name(name: str) -> str:
-    """A file name as text a store keeps: a name that is not UTF-8 on disk (a latin-1
-    name from an old share or archive) reaches Python as lone surrogates, which Chroma
-    refuses at write time; its bytes are read as windows-1252 instead."""
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = name.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # surrogates that are no escaped bytes
-        return name.encode("utf-8", "replace").decode("utf-8")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
 
 
 class Upload:

@@ -66,6 +66,7 @@ from rag_ingest.parsers.base import (
     Segment,
     capped,
     package_versions,
+    text_name,
 )
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
 from rag_ingest.parsers.sniff import detect, mailbox_kind, maybe_archive, needs_ocr, no_text
@@ -124,8 +125,9 @@ class _Member:
 
 
 def _shown(name: str) -> str:
-    """A member's name fit for a heading: one line, no control characters."""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", name).strip() or "(unnamed)"
+    """A member's name fit for a heading: one line, no control characters, and text a
+    store keeps (a tar's Latin-1 name came as lone surrogates: Chroma refused the write)."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text_name(name)).strip() or "(unnamed)"
 
 
 def _metadata(name: str) -> bool:

@@ -46,6 +46,26 @@ MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # files, the member cache): such a document is read again once OCR is on.
 UNREAD_SCANS = "not read: OCR is off, or its extra is not installed"
 
+
+def text_name(name: str) -> str:
+    """A file name as text a store keeps: a name that is not UTF-8 on disk (a latin-1
+    name from an old share or archive) reaches Python as lone surrogates, which Chroma
+    refuses at write time; its bytes are read as windows-1252 instead."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that are no escaped bytes
+        return name.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 # How a file was read, not something wrong with it: an ingest's result keeps these apart
 # from its warnings (``IngestResult.notes``), so that a tree of gzipped changelogs is not
 # 1,600 sources "with warnings" burying the one whose chunks had a password masked. An

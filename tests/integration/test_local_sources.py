@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import os
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -562,7 +564,20 @@ def test_a_file_name_that_is_not_utf8_is_ingested_and_named_as_text(tmp_path: Pa
     docs.mkdir()
     with open(os.path.join(os.fsencode(docs), b"caf\xe9 menu.md"), "wb") as f:  # latin-1
         f.write(b"# Menu\n\nThe canary is PUFFIN.\n")
+    # A tar made where names are Latin-1 (CPython's own testtar.tar has such): failed
+    # as "StoreError: ... surrogates not allowed (may pass: run again later)".
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        text = b"# Notes\n\nThe canary is GANNET.\n"
+        info = tarfile.TarInfo(b"r\xe9sum\xe9.md".decode("utf-8", "surrogateescape"))
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+    (tmp_path / "old.tar").write_bytes(packed.getvalue())
     with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        tarred = p.process_document(tmp_path / "old.tar", session_id="s")
+        assert tarred.status == "ingested", tarred.message
+        (hit, _), *_ = p.query("GANNET", session_id="s")
+        assert hit.metadata["archive_member"] == "r\u00e9sum\u00e9.md"
         report = p.process_many(docs, session_id="s")
         (result,) = report.results
         assert result.status == "ingested", result.message  # Chroma refused the name

@@ -563,7 +563,8 @@ def test_a_part_given_its_cache_entries_reads_no_cache_file(tmp_path: Path) -> N
 
 def test_the_member_cache_keeps_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     """A tar made where file names are Latin-1: tarfile gives the name's bytes as lone
-    surrogates, which orjson refuses to write and to read; the cache is JSON all the same."""
+    surrogates, which Chroma refused to store in a chunk's ``archive_member`` (and orjson
+    to write in the cache): the name is read as windows-1252, as a file's on disk is."""
     import tarfile
 
     from rag_ingest.parsers.archive import write_member_cache
@@ -577,7 +578,8 @@ def test_the_member_cache_keeps_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     cache = tmp_path / "cache.json"
     options = ParseOptions(temp_dir=str(tmp_path / "scratch"), member_cache=str(cache))
     first = _parse(tmp_path, "names.tar", data.getvalue(), member_cache=str(cache))
-    assert "caf\udce9.md" in first.cache
+    assert "caf\u00e9.md" in first.cache and "# caf\u00e9.md" in first.text
+    assert {s.member for s in first.segments} == {"caf\u00e9.md", "ok.md"}
     write_member_cache(str(cache), options, first.cache)
     again = _parse(tmp_path, "names.tar", data.getvalue(), member_cache=str(cache))
     assert again.unchanged_members == 2 and again.text == first.text

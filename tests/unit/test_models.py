@@ -288,6 +288,12 @@ def test_a_failure_is_transient_when_it_may_pass_with_time() -> None:
         except e.ModelError as exc:
             return exc
 
+    def store_error(cause: BaseException) -> e.StoreError:
+        try:
+            raise e.StoreError("vector store write failed") from cause
+        except e.StoreError as exc:
+            return exc
+
     passing = [
         e.S3RateLimitError("throttled"),
         e.S3TimeoutError("stalled"),
@@ -295,6 +301,7 @@ def test_a_failure_is_transient_when_it_may_pass_with_time() -> None:
         e.S3ObjectChangedError("412"),
         e.S3IntegrityError("checksum"),
         e.StoreError("chroma down"),
+        store_error(ConnectionError("reset")),
         e.DiskFullError("no room"),
         model_error(TimeoutError()),
         model_error(RateLimited("429")),
@@ -309,6 +316,7 @@ def test_a_failure_is_transient_when_it_may_pass_with_time() -> None:
         e.QuotaExceededError("full"),
         e.UnsafeSourceError("private address"),
         model_error(ValueError("400 Bad Request")),
+        store_error(TypeError("str is not valid UTF-8: surrogates not allowed")),
         RuntimeError("a bug"),
     ]
     assert [transient(x) for x in passing] == [True] * len(passing)
