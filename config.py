@@ -254,6 +254,8 @@ chunk = {
         # Calendars and contacts (iCalendar, vCard): an event, task or contact a section.
         "calendar": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "contacts": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        # Manual pages (roff: ls.1, ls.1.gz): Markdown, a section a heading.
+        "man": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Text at its paragraphs; JSON, YAML and XML that are not records at their
         # shallowest keys or elements first (chunks of JSON and YAML name their key path).
         "text": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},

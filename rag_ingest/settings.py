@@ -353,6 +353,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "rtf": FileConfig(strategy="prose"),
         "transcript": FileConfig(strategy="prose"),
         "calendar": FileConfig(strategy="markdown"),
+        "man": FileConfig(strategy="markdown"),
         "contacts": FileConfig(strategy="markdown"),
         "image": FileConfig(strategy="markdown"),
         "text": FileConfig(strategy="prose"),

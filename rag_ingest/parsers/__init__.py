@@ -352,6 +352,10 @@ def parse_file(
         from rag_ingest.parsers.calendar import parse_calendar
 
         parsed = parse_calendar(path, name)
+    elif kind.kind == "man":
+        from rag_ingest.parsers.roff import parse_roff
+
+        parsed = parse_roff(path, name)
     elif kind.kind == "svg":
         from rag_ingest.parsers.svg import parse_svg
 

@@ -155,7 +155,7 @@ class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
     # pdf, docx, pptx, xlsx, xls, xlsb, ods, odt, odp, epub, html, markdown, notebook,
-    # email, csv, json, yaml, rtf, text, code, image, archive
+    # email, csv, json, yaml, rtf, text, code, image, archive, man
     file_type: str
     segments: list[Segment]
     parser: str

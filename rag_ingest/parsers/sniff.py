@@ -18,6 +18,7 @@ from rag_ingest.errors import (
 from rag_ingest.parsers.base import ZIP_ERRORS
 from rag_ingest.parsers.calendar import is_calendar
 from rag_ingest.parsers.compressed import inner_name
+from rag_ingest.parsers.roff import is_roff
 from rag_ingest.parsers.transcript import is_transcript
 
 __all__ = [
@@ -557,6 +558,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "transcript"  # WebVTT, SubRip, SBV, Advanced SubStation or TTML
     if is_calendar(head):
         return "calendar"  # iCalendar or vCard
+    if is_roff(head):
+        return "man"  # a manual page: ls.1, or ls.1.gz decompressed
     lowered = head.lstrip()[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"
