@@ -55,10 +55,10 @@ _CHAR_ESCAPES = {
 _BREAKS = {"PP", "P", "LP", "Pp", "sp", "TP", "TQ", "IP", "HP", "Bl", "El", "Bd", "Ed", "Lp"}
 _DROPPED = {
     "TH", "Dd", "Dt", "Os", "RS", "RE", "in", "ft", "ne", "na", "ad", "hy", "nh", "ds",
-    "so", "ie", "el", "if", "ti", "ll", "ps", "vs", "ta", "ce", "bp", "ns", "rs", "fi",
-    "nf", "UC", "PD", "DT", "nr", "rr", "tr", "cc", "c2", "ec", "eo", "lf", "ig", "hw",
-    "Sm", "Bk", "Ek", "Ud", "An", "ex", "Ft", "pc", "mk", "rt", "ev", "fam", "EX", "EE",
-    "YS", "SY", "OP", "UR", "UE", "MT", "ME", "St", "Lb", "Rs", "Re", "Dx", "Ox", "IX",
+    "so", "ie", "el", "if", "ti", "ll", "ps", "vs", "ta", "ce", "bp", "ns", "rs",
+    "UC", "PD", "DT", "nr", "rr", "tr", "cc", "c2", "ec", "eo", "lf", "hw",
+    "Sm", "Bk", "Ek", "Ud", "An", "ex", "pc", "mk", "rt", "ev", "fam",
+    "YS", "UR", "UE", "MT", "ME", "St", "Lb", "Rs", "Re", "Dx", "Ox", "IX",
     "als", "ss", "mso", "cu", "uf", "ul",
 }  # fmt: skip
 # Font macros whose arguments alternate fonts: written one against the next.
@@ -127,7 +127,7 @@ def _mdoc(args: list[str]) -> str:
             out.append(opening)
             closing.append(close)
             glue = True
-        elif word == "Xr" and i + 2 < len(args) + 1 and i + 1 < len(args):
+        elif word == "Xr" and i + 1 < len(args):
             page = args[i + 1]
             section = args[i + 2] if i + 2 < len(args) and args[i + 2].isalnum() else ""
             out.append(f"{page}({section})" if section else page)
@@ -224,7 +224,7 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
                 out += [f"{level} {heading}", ""]
             else:
                 pending_heading = level
-        elif name in ("nf", "Bd") or (name == "EX"):
+        elif name in ("nf", "Bd", "EX"):
             brk()
             fill = name == "Bd" and "-literal" not in rest and "-unfilled" not in rest
         elif name in ("fi", "Ed", "EE"):
