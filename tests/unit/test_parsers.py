@@ -4868,6 +4868,10 @@ def test_a_manual_page_is_its_text_under_its_sections(tmp_path: Path) -> None:
         "ssh\n[-46Aa]\n[-B bind_interface]\n\n## DESCRIPTION\n\nssh\nconnects to the given\n"
         "destination,\nas\nssh_config(5)\nsays, CANARY-MDOC."
     )
+    # groff's synopsis macros, and mdoc's function type: their words kept.
+    synopsis = b".TH TAR 1\n.SH SYNOPSIS\n.SY tar\n.OP -c\n.YS\n.SH LIBRARY\n.Ft int\n"
+    parsed = parse_file(_file(tmp_path, "tar.1", synopsis), "tar.1", OPTIONS)
+    assert parsed.text == "# TAR(1)\n\n## SYNOPSIS\n\ntar\n-c\n\n## LIBRARY\n\nint"
     # A page that only points to another (a link among the pages): nothing to index.
     link = _file(tmp_path, "init.1", b".so man1/systemd.1\n")
     with pytest.raises(BlankDocumentError, match=r"only points to man1/systemd\.1"):
