@@ -680,6 +680,10 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
             raise CorruptDocumentError(
                 f"{name}: a damaged {suffix} file: its first bytes are not a compound file's"
             )
+        if suffix == ".tar" and b"\x00" in head:
+            # tarfile read no header of it (CPython's recursion.tar): a tar's NUL-padded
+            # blocks, damaged, not a file misnamed.
+            raise CorruptDocumentError(f"{name}: a damaged .tar file: its headers do not read")
         if b"\x00" in head:
             raise UnsupportedFileTypeError(f"{name}: content does not match its {suffix} extension")
         return FileKind("text", note=f"named {suffix} but is text")

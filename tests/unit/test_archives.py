@@ -211,6 +211,11 @@ def test_archive_limits_hold_before_anything_is_unpacked(tmp_path: Path) -> None
         _parse(tmp_path, "big.tar", docs.tar_bytes({"a.txt": b"a" * 6000}), max_unzipped_size=5000)
     with pytest.raises(CorruptDocumentError, match="not a readable archive"):
         _parse(tmp_path, "cut.zip", big[: len(big) // 2])
+    # An old-style tar whose header does not read (CPython's recursion.tar): not a file
+    # misnamed ("content does not match its .tar extension").
+    v7 = b"notes.txt".ljust(512, b"\x00") + bytes(1024)
+    with pytest.raises(CorruptDocumentError, match=r"a damaged \.tar file"):
+        _parse(tmp_path, "damaged.tar", v7)
     with pytest.raises(NoTextFormatError, match="none with text"):
         _parse(tmp_path, "bins.zip", docs.zip_bytes({"x.exe": b"MZ", "y.dll": b"MZ"}))
     # Files of binary content under names that say nothing (Java's public_suffix_list.dat)
