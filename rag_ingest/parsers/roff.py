@@ -1,8 +1,8 @@
 """Manual pages (roff: the ``man`` macros, and BSD's ``mdoc``), as ``ls.1`` or, gzipped,
 ``/usr/share/man/man1/ls.1.gz``: read as text they were their macros (``.TH``, ``.SH``,
 ``\\fB-a\\fR``), a chunk's words among font changes and escapes. Here a page is
-Markdown: its title (``# ls(1)``), its sections and subsections as headings (so a
-chunk's ``heading_path`` says ``ls(1) > OPTIONS``), its paragraphs as text, its
+Markdown: its title (``# LS(1)``), its sections and subsections as headings (so a
+chunk's ``heading_path`` says ``LS(1) > OPTIONS``), its paragraphs as text, its
 no-fill blocks (examples) as they are laid out; font changes, comments, spacing
 requests and macro definitions left out, the common escapes and glyphs written as
 their characters.
@@ -205,10 +205,9 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
             skipping = "\\}"  # a conditional block: typesetter set-up, not the page's text
             continue
         if name in ("de", "de1", "am", "ig"):
-            args = rest.split()
-            skipping = "." + (args[1] if name != "ig" and len(args) > 1 else ".")
-            if name == "ig" and args:
-                skipping = "." + args[0]
+            # Skipped to its end: ".." or the name given (.ig END; .de NAME END).
+            given = rest.split()[0 if name == "ig" else 1 :][:1]
+            skipping = "." + (given[0] if given else ".")
             continue
         args = _args(_text(rest))
         if name in ("TH", "Dt") and args:
@@ -236,7 +235,7 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
             brk()
             if name in ("TP", "TQ"):
                 pending_tag = True
-            elif name == "IP" and args and args[0] not in ("\\(bu", "\u2022", "-", "*"):
+            elif name == "IP" and args and args[0] not in ("\u2022", "-", "*"):
                 out.append(f"**{args[0]}**")
                 brk()
         elif name in _DROPPED:
