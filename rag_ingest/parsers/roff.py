@@ -153,6 +153,61 @@ def _mdoc(args: list[str]) -> str:
     return "".join(out).strip()
 
 
+def _table(block: list[str]) -> list[str]:
+    """A tbl table (the lines between .TS and .TE) as a Markdown table: its options and
+    format lines left out, its rules too, a ``T{ ... T}`` cell's lines joined (ascii(7)'s
+    came out as its format line, "l l l l | l l l l.", over tab-separated rows)."""
+    tab, i = "\t", 0
+    if block and block[0].rstrip().endswith(";"):  # the options: tab(:), box, center ...
+        given = re.search(r"tab\s*\((.)\)", block[0])
+        tab, i = (given.group(1) if given else tab), 1
+    while i < len(block):  # the format lines, the last one ending with "."
+        i += 1
+        if block[i - 1].rstrip().endswith("."):
+            break
+    rows: list[list[str]] = []
+    row: list[str] = []
+    text_block: list[str] | None = None  # a T{ cell's lines
+
+    def cells(line: str) -> None:
+        nonlocal row, text_block
+        parts = line.split(tab)
+        if parts[-1].strip() == "T{":
+            row += [_text(c).strip() for c in parts[:-1]]
+            text_block = []
+        else:
+            rows.append(row + [_text(c).strip() for c in parts])
+            row = []
+
+    for raw in block[i:]:
+        if text_block is not None:
+            if raw.startswith("T}"):
+                row.append(" ".join(text_block).strip())
+                text_block = None
+                rest = raw[2:]
+                if rest.startswith(tab):
+                    cells(rest[len(tab) :])
+                else:
+                    rows.append(row)
+                    row = []
+            elif raw[:1] not in (".", "'"):
+                text_block.append(_text(raw).strip())
+            continue
+        if raw.strip() in ("_", "=", "") or raw[:1] in (".", "'"):
+            continue  # a rule, a blank line, a request within
+        cells(raw)
+    if not rows:
+        return []
+    width = max(len(r) for r in rows)
+    lines = []
+    for n, r in enumerate(rows):
+        padded = [c.replace("|", "\\|") for c in r] + [""] * (width - len(r))
+        lines.append("| " + " | ".join(padded) + " |")
+        if n == 0:
+            lines.append("|" + " --- |" * width)
+    return lines
+
+
 def _page(lines: list[str]) -> tuple[list[str], str | None]:
     """A page's requests and text lines as Markdown lines, and its title."""
     out: list[str] = []
@@ -162,12 +217,20 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
     mdoc_name = ""
     pending_tag = False  # .TP: the next line is the item's tag
     pending_heading = ""  # a bare .SH or .SS: the next line is its heading
+    table: list[str] | None = None  # a tbl table's lines, .TS to .TE
 
     def brk() -> None:
         if out and out[-1] != "":
             out.append("")
 
     for raw in lines:
+        if table is not None:
+            if re.match(r"[.'][ \t]*TE\b", raw):
+                out += [*_table(table), ""]
+                table = None
+            else:
+                table.append(raw)
+            continue
         if skipping:
             # Its end: "..", or the name given ("." and spaces before it too: ".  ."); a
             # conditional block's, its closing brace.
@@ -223,6 +286,9 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
                 out += [f"{level} {heading}", ""]
             else:
                 pending_heading = level
+        elif name == "TS":
+            brk()
+            table = []
         elif name in ("nf", "Bd", "EX"):
             brk()
             fill = name == "Bd" and "-literal" not in rest and "-unfilled" not in rest

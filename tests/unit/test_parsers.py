@@ -4872,6 +4872,16 @@ def test_a_manual_page_is_its_text_under_its_sections(tmp_path: Path) -> None:
     synopsis = b".TH TAR 1\n.SH SYNOPSIS\n.SY tar\n.OP -c\n.YS\n.SH LIBRARY\n.Ft int\n"
     parsed = parse_file(_file(tmp_path, "tar.1", synopsis), "tar.1", OPTIONS)
     assert parsed.text == "# TAR(1)\n\n## SYNOPSIS\n\ntar\n-c\n\n## LIBRARY\n\nint"
+    # A tbl table (ascii(7) has one): a Markdown table, not its format line over its rows.
+    table = (
+        b".TH T 7\n.SH TABLE\n.TS\ntab(:);\nl l.\nName:Meaning\n_\na|b:T{\na long\n"
+        b"cell\nT}\nx:y\n.TE\nafter\n"
+    )
+    parsed = parse_file(_file(tmp_path, "t.7", table), "t.7", OPTIONS)
+    assert parsed.text == (
+        "# T(7)\n\n## TABLE\n\n| Name | Meaning |\n| --- | --- |\n| a\\|b | a long cell |\n"
+        "| x | y |\n\nafter"
+    )
     # A page that only points to another (a link among the pages): nothing to index.
     link = _file(tmp_path, "init.1", b".so man1/systemd.1\n")
     with pytest.raises(BlankDocumentError, match=r"only points to man1/systemd\.1"):
