@@ -63,18 +63,21 @@ _DROPPED = {
 }  # fmt: skip
 # Font macros whose arguments alternate fonts: written one against the next.
 _ALTERNATING = {"BR", "RB", "BI", "IB", "IR", "RI"}
+_FONTS = {"B", "I", "SM", "SB", *_ALTERNATING}
 # mdoc's words inside a line's arguments, left out or written as what they stand for.
 _MDOC_WORDS = {
-    "Fl": "-", "Ar": "", "Op": "", "Oo": "[", "Oc": "]", "Pa": "", "Cm": "", "Ic": "",
+    "Fl": "-", "Ar": "", "Oo": "[", "Oc": "]", "Pa": "", "Cm": "", "Ic": "",
     "Ev": "", "Va": "", "Dv": "", "Er": "", "Sy": "", "Em": "", "Li": "", "Ql": "",
-    "Dq": "", "Do": "\u201c", "Dc": "\u201d", "Sq": "", "So": "\u2018", "Sc": "\u2019",
-    "Pq": "", "Po": "(", "Pc": ")", "Ns": "", "No": "", "Nm": "", "Xr": "", "Fn": "",
+    "Do": "\u201c", "Dc": "\u201d", "So": "\u2018", "Sc": "\u2019",
+    "Po": "(", "Pc": ")", "Ns": "", "No": "", "Nm": "", "Xr": "", "Fn": "",
     "Fa": "", "Fo": "", "Fc": "", "Vt": "", "Ms": "", "Mt": "", "Lk": "", "Ad": "",
-    "Tn": "", "Ux": "UNIX", "Bx": "BSD", "At": "AT&T UNIX", "Aq": "", "Ao": "<",
-    "Ac": ">", "Bq": "", "Bo": "[", "Bc": "]", "Qq": "", "Qo": '"', "Qc": '"', "It": "",
+    "Tn": "", "Ux": "UNIX", "Bx": "BSD", "At": "AT&T UNIX", "Ao": "<",
+    "Ac": ">", "Bo": "[", "Bc": "]", "Qo": '"', "Qc": '"', "It": "",
 }  # fmt: skip
+# mdoc's enclosing macros: what they open, and close at the line's end.
 _MDOC_OPENS = {"Op": ("[", "]"), "Dq": ("\u201c", "\u201d"), "Sq": ("\u2018", "\u2019"),
                "Pq": ("(", ")"), "Aq": ("<", ">"), "Bq": ("[", "]"), "Qq": ('"', '"')}  # fmt: skip
+_MDOC = _MDOC_WORDS.keys() | _MDOC_OPENS.keys()
 _ARGS = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
 # mdoc's closing punctuation, written against the word before it ("destination ,").
 _CLOSING = re.compile(r"^[.,:;)\]?!]+$")
@@ -306,7 +309,7 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
                 brk()
         elif name in _DROPPED:
             continue
-        elif name in ("B", "I", "SM", "SB", "BR", "RB", "BI", "IB", "IR", "RI"):
+        elif name in _FONTS:
             joiner = "" if name in _ALTERNATING else " "
             text = joiner.join(args)
             if pending_tag:
@@ -326,9 +329,9 @@ def _page(lines: list[str]) -> tuple[list[str], str | None]:
             if item:
                 out.append(f"**{item}**")
                 brk()
-        elif name[:1].isupper() or name in _MDOC_WORDS:
+        elif name[:1].isupper():
             # An mdoc macro, or a man macro we do not know: its words kept.
-            text = _mdoc([name, *args]) if name in _MDOC_WORDS else _mdoc(args)
+            text = _mdoc([name, *args]) if name in _MDOC else _mdoc(args)
             if name == "Nm" and not args:
                 text = mdoc_name
             if text:
