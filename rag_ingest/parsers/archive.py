@@ -66,10 +66,18 @@ from rag_ingest.parsers.base import (
     Segment,
     capped,
     package_versions,
+    skipped_note,
     text_name,
 )
 from rag_ingest.parsers.compressed import compression_of, head_inside, inner_name
-from rag_ingest.parsers.sniff import detect, mailbox_kind, maybe_archive, needs_ocr, no_text
+from rag_ingest.parsers.sniff import (
+    detect,
+    holds_secrets,
+    mailbox_kind,
+    maybe_archive,
+    needs_ocr,
+    no_text,
+)
 
 __all__ = [
     "ArchivePart",
@@ -282,6 +290,7 @@ class ArchivePlan:
     wanted: list[int]  # the indexes of the files to read, in archive order
     sizes: list[int]  # and their sizes
     textless: list[str]  # the names of files with no text by name (never unpacked)
+    secrets: list[str] = field(default_factory=list)  # those of files of secrets, unread
     warnings: list[str] = field(default_factory=list)
     nested: bool = False  # some file to read is named as an archive or a mailbox (read apart)
     names: list[str] = field(default_factory=list)  # of the files to read, as shown
@@ -400,6 +409,7 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
     prefix = options.member_prefix
     scans = [i for i in textless if options.ocr is None and needs_ocr(members[i].name)]
     skipped = set(textless)
+    secrets = [i for i in textless if holds_secrets(members[i].name)]
     wanted = [i for i in range(len(members)) if i not in skipped]
     total = sum(members[i].size for i in wanted)
     if total > options.max_unzipped_size:
@@ -414,7 +424,8 @@ def plan_archive(path: str, name: str, options: ParseOptions) -> ArchivePlan:
         members=len(members),
         wanted=wanted,
         sizes=[members[i].size for i in wanted],
-        textless=[prefix + _shown(members[i].name) for i in textless],
+        textless=[prefix + _shown(members[i].name) for i in textless if i not in secrets],
+        secrets=[prefix + _shown(members[i].name) for i in secrets],
         names=[prefix + _shown(members[i].name) for i in wanted],
         nested=not prefix and any(_nested_name(members[i].name) for i in wanted),
         warnings=[f"{len(scans)} image(s) {UNREAD_SCANS}"] if scans else [],
@@ -533,15 +544,23 @@ def merge_parts(name: str, plan: ArchivePlan, parts: list[ArchivePart]) -> Parse
         )
     if not segments:
         raise NoTextFormatError(f"{name}: an archive of {plan.members} files, none with text")
-    # The plan's own (decompressed from gzip) last, where parse_file puts them.
-    warnings = capped([*(w for part in parts for w in part.warnings), *plan.warnings], _WARNINGS)
+    # Files with no text skipped, as a walk skips them, a note: first of the notes. The
+    # plan's own (decompressed from gzip) last, where parse_file puts them.
+    names = plan.textless + [n for part in parts for n in part.unread]
+    skipped = [skipped_note(len(names), plan.members, _named(names))] if names else []
+    warnings = capped(
+        [*skipped, *(w for part in parts for w in part.warnings), *plan.warnings], _WARNINGS
+    )
     if scanned := [n for part in parts for n in part.scanned]:
         warnings.insert(
             0, f"scans or pictures in {len(scanned)} file(s) ({_named(scanned)}) {UNREAD_SCANS}"
         )
-    names = plan.textless + [n for part in parts for n in part.unread]
-    if names:
-        warnings.insert(0, f"{len(names)} of {plan.members} files have no text: {_named(names)}")
+    # Files of secrets are worth a look, a font or an empty ``__init__.py`` is not: a
+    # source tarball's 2,017 of them had made Django's sdist "with warnings".
+    if plan.secrets:
+        warnings.insert(
+            0, f"{len(plan.secrets)} file(s) of secrets not read: {_named(plan.secrets)}"
+        )
     members = {k: v for part in parts for k, v in part.members.items()}
     cache = {k: v for part in parts for k, v in part.cached.items()}
     return ParsedDocument(

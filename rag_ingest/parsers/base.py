@@ -71,14 +71,21 @@ def text_name(name: str) -> str:
 # 1,600 sources "with warnings" burying the one whose chunks had a password masked. An
 # archive's or a mail's carry its file's name first ("logs/app.log.gz: decompressed ...").
 _NOTE = re.compile(
-    r"(?:^|: )(?:decompressed from \w+|(?:unknown extension .+?|no extension); "
+    r"(?:^|: )(?:(?:decompressed from \w+|(?:unknown extension .+?|no extension); "
     r"(?:treated as text|JSON records|an e-mail message by its headers))$"
+    r"|\d+ of \d+ files with no text skipped: )"
 )
 
 
 def decompressed(packed: str) -> str:
     """The note of a file read from inside a gzip, bzip2, xz, zstd or LZMA file."""
     return f"decompressed from {packed}"
+
+
+def skipped_note(count: int, members: int, named: str) -> str:
+    """The note of an archive's files with no text (fonts, images, empty files), left
+    out as a walk skips them."""
+    return f"{count} of {members} files with no text skipped: {named}"
 
 
 def is_note(warning: str) -> bool:

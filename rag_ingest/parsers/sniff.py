@@ -174,6 +174,8 @@ _ZIP_KINDS = frozenset(
 )
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
+_KEYS = (".pem", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx", ".jks", ".keystore",
+         ".kdbx")  # fmt: skip
 _NO_TEXT = {
     **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
                      ".ico", ".heic", ".avif", ".emf", ".wmf", ".emz", ".wmz"),
@@ -197,8 +199,7 @@ _NO_TEXT = {
     **dict.fromkeys((".ps", ".eps"), "PostScript (convert it to PDF)"),
     # Secrets, never to be put in an index: read as text, a private key's armour lines
     # became a chunk of their own (its base64 is left out as encoded data).
-    **dict.fromkeys((".pem", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx",
-                     ".jks", ".keystore", ".kdbx"), "a key, certificate or keystore"),
+    **dict.fromkeys(_KEYS, "a key, certificate or keystore"),
     ".key": "a private key, or a Keynote presentation (export it as PPTX or PDF)",
     # Apple's iWork files: protobuf in snappy, not read here.
     **dict.fromkeys((".pages", ".numbers"),
@@ -279,6 +280,13 @@ def secret(name: str) -> str | None:
     inner = PurePosixPath(inner_name(name))
     what = _secret(inner)
     return f"{what} ({inner.name})" if what is not None else None
+
+
+def holds_secrets(name: str) -> bool:
+    """Whether a file's name says it holds secrets: a key, a keystore, stored passwords,
+    Terraform state (not read, as :func:`no_text` says, and worth a look where found)."""
+    suffix = PurePosixPath(inner_name(name)).suffix.lower()
+    return secret(name) is not None or suffix in (*_KEYS, ".key", ".tfstate")
 
 
 def _secret(path: PurePosixPath) -> str | None:

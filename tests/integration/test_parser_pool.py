@@ -518,7 +518,7 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
         assert calls == ["parse_or_plan", *parts, "parse_and_chunk", *parts, "chunk_parsed"]
         assert [s.text for s in parsed.segments] == [s.text for s in whole.segments]
         assert parsed.warnings == whole.warnings and parsed.parser == whole.parser
-        assert parsed.warnings[0] == "1 of 42 files have no text: docs/logo.png"
+        assert parsed.warnings[1] == "1 of 42 files with no text skipped: docs/logo.png"
         assert "CANARY-PART-39" in parsed.text and "CANARY-INNER" in parsed.text
         assert parsed.members["docs/more.zip/inner.md"] == ("markdown", None)
         assert [c.text for c in plan.chunks] == [
@@ -1290,9 +1290,9 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     assert parsed.members["report.zip"][0] == "docx" and "CANARY-DOCX" in parsed.text
     assert parsed.warnings == whole.warnings
     assert [w.split(":")[:2] for w in parsed.warnings] == [
-        ["1 of 8 files have no text", " pictures.zip"],
         ["broken.zip", " CorruptDocumentError"],
         ["late.pdf", " CorruptDocumentError"],
+        ["1 of 8 files with no text skipped", " pictures.zip"],
         ["tool.tar.gz", " decompressed from gzip"],  # how it was read: after what went wrong
     ]
     order = ["CANARY-NOTES", "CANARY-BIG-0", "CANARY-BIG-5", "CANARY-TAR", "CANARY-AFTER"]
