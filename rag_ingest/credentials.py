@@ -136,6 +136,7 @@ _SETTING_KEPT = re.compile(
 # A token's or an API key's own characters (base64, hex, a JWT's, "ya29.", "ghp_"): a
 # special token of a language model ("<|endoftext|>", "[MASK]") is not one.
 _TOKEN_VALUE = re.compile(r"[A-Za-z0-9_.~+/=%:-]+")
+_IDENTIFIER = re.compile(r"[A-Za-z_$]+[0-9]*")  # a key's digits run through it
 # What a setting's name is made of: "spring.datasource.password", "X-API-Key".
 _NAME_CHARS = string.ascii_letters + string.digits + "_.-"
 # The words that make a "token" a credential ("access_token", "refreshToken", "token"),
@@ -162,6 +163,17 @@ def _not_a_setting(what: str, match: re.Match[str], value: str) -> bool:
     window = match.string[max(0, start - 64) : start]
     before = window[len(window.rstrip(_NAME_CHARS)) :]  # "access_t", "spring.datasource.p"
     if start > len(before) and match.string[start - len(before) - 1] in ":/":
+        return True
+    # A service issues a token or an API key long and random: a short bare word after a
+    # name in lower case is a variable ("token: parent2", "? token : parent2" in
+    # TypeScript's compiler), unlike an environment variable's value.
+    if (
+        what in ("token", "API key")
+        and match.group("q") is None
+        and len(value) < 16
+        and _IDENTIFIER.fullmatch(value)
+        and not before.isupper()
+    ):
         return True
     if what == "token" and not before.isupper():
         words = _WORDS.findall(before[:-1])  # less the look-behind's "t"

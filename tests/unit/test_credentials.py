@@ -92,6 +92,7 @@ PRIVATE_KEY = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\n-----END PRIVATE KEY---
         ("CI_JOB_TOKEN=", "abc123xyz", "", "token"),
         ("token: ", "45ghiukldjahdnhz", "", "token"),
         ("X-API-Key: ", "abc123def456", "", "API key"),
+        ("api_key: ", "abc123def456", "\n", "API key"),  # its digits run through it
         ("apiKey: '", "k-12345678", "'", "API key"),
     ],
 )
@@ -137,6 +138,9 @@ def test_each_kind_is_masked_in_place(before: str, secret: str, after: str, what
         '"password": "arn:aws:iam::aws:policy/IAMUserChangePassword"',
         '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
         "auth = token::delimiter(x); password := getpass.getpass(); password=lambda: pw",
+        # A variable: TypeScript's compiler had two "tokens" masked.
+        "isJsxOpeningLikeElement(parent2) ? token : parent2,",
+        "return { kind: 3 /* ObjectLiteral */, token: parent2, identifier, apiKey: keyOf };",
         # Tokens that are no credential: paging, idempotency, a model's special tokens.
         '"NextToken": "eyJNYXJrZXIiOiBudWxsfQ==", "ClientToken": "527c5358-2a1a-4b9e"',
         'page_token = "CgVhYmMxMg"; IMAGE_TOKEN = "]<]image[>["; pad_token="<|pad|>"',
