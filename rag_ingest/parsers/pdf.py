@@ -92,7 +92,7 @@ def parse_pdf(
         if drop_running:
             parsed.segments = drop_running_lines(parsed.segments)
         if not parsed.segments and not parsed.images:  # a scan, maybe stamped 'Page 3'
-            raise no_text_error(name, parsed.parser)
+            raise no_text_error(name, ocr)
     return parsed
 
 
@@ -126,9 +126,14 @@ def page_ranges(pages: int, parts: int) -> list[range]:
 
 
 def merge_ranges(
-    name: str, parts: list[ParsedDocument], max_images: int, drop_running: bool = True
+    name: str,
+    parts: list[ParsedDocument],
+    max_images: int,
+    drop_running: bool = True,
+    ocr: OcrOptions | None = None,
 ) -> ParsedDocument:
-    """One document from its ranges' parses, in page order."""
+    """One document from its ranges' parses, in page order (``ocr``: the ranges' OCR
+    options, for the error of no text)."""
     segments = [s for part in parts for s in part.segments]
     scans = [n for part in parts for n in part.scans]
     if drop_running and not scans:
@@ -142,7 +147,7 @@ def merge_ranges(
             seen.add(image.data)
             images.append(image)
     if not segments and not images and not scans:
-        raise no_text_error(name, "+".join(parsers))
+        raise no_text_error(name, ocr)
     return ParsedDocument(
         "pdf",
         segments,
@@ -219,10 +224,20 @@ def drop_running_lines(segments: list[Segment]) -> list[Segment]:
     return kept
 
 
-def no_text_error(name: str, parser: str) -> EmptyDocumentError:
-    """A PDF with no text: after OCR, or saying how to have scans read."""
-    if parser.endswith("+ocr"):
-        return EmptyDocumentError(f"{name}: no extractable text, and OCR found none on its pages")
+def no_text_error(name: str, ocr: OcrOptions | None, scanned: int = 0) -> EmptyDocumentError:
+    """A PDF with no text: after OCR read its ``scanned`` pages, with OCR on and no page
+    that looks scanned, or saying how to have scans read."""
+    # Each said as it is: sphinx's image-only test PDFs, read by OCR and found blank, had
+    # said OCR was off.
+    if scanned:
+        return EmptyDocumentError(
+            f"{name}: no extractable text, and OCR found none on its {scanned} scanned page(s)"
+        )
+    if ocr is not None:
+        return EmptyDocumentError(
+            f"{name}: no extractable text, and no page looks scanned (a page-sized image) "
+            "for OCR to read"
+        )
     # The words a document left unread for want of OCR says (UNREAD_SCANS): a mail
     # holding this PDF is read again once OCR is on.
     return EmptyDocumentError(

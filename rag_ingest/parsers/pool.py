@@ -1072,8 +1072,9 @@ class ParserPool:
                 for pages in page_ranges(plan.pages, parts)
             )
         )
+        options = self.options
         merged = merge_ranges(
-            name, parsed, self.options.max_images, self.options.pdf_drop_running_lines
+            name, parsed, options.max_images, options.pdf_drop_running_lines, options.ocr
         )
         merged.warnings[:0] = plan.warnings
         return merged

@@ -85,7 +85,7 @@ def finish(
     if options.pdf_drop_running_lines:
         parsed.segments = drop_running_lines(parsed.segments)
     if not parsed.segments and not parsed.images:
-        raise no_text_error(name, parsed.parser)
+        raise no_text_error(name, options.ocr, len(read))
     return parsed
 
 

@@ -472,6 +472,24 @@ async def test_a_failing_range_fails_the_pdf_and_stops_the_other_ranges(tmp_path
     assert sum(task.cancelled() for task in started) == 3
 
 
+async def test_a_split_pdf_with_no_text_says_whether_ocr_was_on(tmp_path: Path) -> None:
+    """Its ranges' error is the whole parse's: with OCR on, not 'OCR is off'."""
+    from rag_ingest.errors import EmptyDocumentError
+    from rag_ingest.parsers.base import UNREAD_SCANS
+
+    path = tmp_path / "blank.pdf"
+    path.write_bytes(docs.pdf_bytes([""] * 8))
+    settings = ParseSettings(mode="process", workers=2, pdf_split_pages=2)
+    for ocr, said in (("on", "no page looks scanned"), ("off", UNREAD_SCANS)):
+        pool = ParserPool(settings, ParseOptions.of(ParseSettings(ocr=ocr)))
+        try:
+            with pytest.raises(EmptyDocumentError, match=re.escape(said)):
+                await pool.parse(str(path), "blank.pdf")
+            assert pool.split_pages == 2
+        finally:
+            pool.close()
+
+
 def test_threads_never_split_a_pdf() -> None:
     # PyMuPDF is not thread-safe: in threads PDFs parse one at a time, ranges gain nothing.
     assert ParserPool(ParseSettings(mode="thread", workers=2), ParseOptions()).split_pages == 0

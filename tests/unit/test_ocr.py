@@ -212,6 +212,19 @@ def test_images_without_text_broken_or_huge_end_in_their_errors(tmp_path: Path) 
         parse_file(_file(tmp_path, "bomb.png", bomb.getvalue()), "bomb.png", OCR)
 
 
+def test_a_pdf_with_no_text_says_what_ocr_did(tmp_path: Path) -> None:
+    """Sphinx's image-only test PDFs, read by OCR and found blank, had said OCR was off."""
+    blank_scans = _file(tmp_path, "blank.pdf", docs.scanned_pdf(["", ""]))
+    with pytest.raises(EmptyDocumentError, match=r"OCR found none on its 2 scanned page\(s\)$"):
+        parse_file(blank_scans, "blank.pdf", OCR)
+    with pytest.raises(EmptyDocumentError, match=re.escape(UNREAD_SCANS)):
+        parse_file(blank_scans, "blank.pdf", NO_OCR)
+    empty = _file(tmp_path, "empty.pdf", docs.pdf_bytes(["", ""]))
+    with pytest.raises(EmptyDocumentError, match="no page looks scanned") as raised:
+        parse_file(empty, "empty.pdf", OCR)
+    assert UNREAD_SCANS not in str(raised.value)  # not read again when OCR is on
+
+
 def test_without_ocr_for_images_they_stay_formats_with_no_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
