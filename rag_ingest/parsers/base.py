@@ -70,9 +70,12 @@ def text_name(name: str) -> str:
 # from its warnings (``IngestResult.notes``), so that a tree of gzipped changelogs is not
 # 1,600 sources "with warnings" burying the one whose chunks had a password masked. An
 # archive's or a mail's carry its file's name first ("logs/app.log.gz: decompressed ...").
+# A .msg of text is read as a name unknown is: Tcl's message catalogs, 140 of them in
+# /usr/share/tcltk, had made as many sources "with warnings".
 _NOTE = re.compile(
     r"(?:^|: )(?:(?:decompressed from \w+|(?:unknown extension .+?|no extension); "
-    r"(?:treated as text|JSON records|an e-mail message by its headers))$"
+    r"(?:treated as text|JSON records|an e-mail message by its headers)"
+    r"|named \.msg but not an Outlook message: read as text)$"
     r"|\d+ of \d+ files with no text skipped: )"
 )
 

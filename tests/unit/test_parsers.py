@@ -30,7 +30,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
-from rag_ingest.parsers.base import UNREAD_SCANS
+from rag_ingest.parsers.base import UNREAD_SCANS, split_notes
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs
@@ -4750,6 +4750,7 @@ def test_how_a_file_was_read_is_a_note_apart_from_its_warnings(tmp_path: Path) -
         "1700000000.M1P2.host:2,S": mail,
         "app.log.gz": gzip.compress(log + bytes(4096) + log),
         "report.pdf": b"<!DOCTYPE html><html><body><p>CANARY login page</p></body></html>",
+        "ru.msg": b'namespace eval ::tcl::clock {\n    ::msgcat::mcset ru CANARY "%d.%m.%Y"\n}\n',
     }
     told = {}
     for name, data in made.items():
@@ -4767,6 +4768,8 @@ def test_how_a_file_was_read_is_a_note_apart_from_its_warnings(tmp_path: Path) -
         "app.log.gz": (["4,096 NUL bytes of padding left out"], ["decompressed from gzip"]),
         # A name that lies is worth a look: a "report" that is a saved login page.
         "report.pdf": (["named .pdf but is html"], []),
+        # Tcl's message catalogs: a .msg of text, read as a name unknown is.
+        "ru.msg": ([], ["named .msg but not an Outlook message: read as text"]),
     }
     # Under an archive's or a mail's file name, as their warnings carry them; the words
     # within a longer warning are not a note.
