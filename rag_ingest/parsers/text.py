@@ -181,6 +181,18 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(data))
+    if not matches and len(data) >= _LONG_ENOUGH:
+        # First a CJK text with a few sequences its codec lacks: looser, charset_normalizer
+        # reads Korean in EUC-KR as nonsense GB18030.
+        if (cjk := _multi_byte(data)) is not None:
+            text, encoding, bad = cjk
+            if bad:
+                warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
+            return text, encoding, warnings
+        # charset_normalizer takes no reading past 20% "chaos": vim's French, Russian
+        # (KOI8-R, cp1251) and Italian tutors, 36-39 KB each, scored 33-34% in every
+        # page and had been read as cp1252, the Russian ones as mojibake.
+        matches = list(from_bytes(data, threshold=_LOOSE_CHAOS))
     if matches:
         # The least chaos first; among those, a code page texts are written in over a
         # rare one, which may win on coherence by a little (German in hp_roman8 read
@@ -222,10 +234,11 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
                 return (*fitter, warnings)
             return str(chosen), chosen.encoding, warnings
     try:
-        # Too short for a guess ("TEST \xe4\xf6\xfc"): the most common legacy encoding,
-        # rather than a U+FFFD for each of its letters.
+        # Too short for a guess ("TEST \xe4\xf6\xfc"), or no reading calm enough: the
+        # most common legacy encoding, rather than a U+FFFD for each of its letters.
         text = data.decode("cp1252")
-        warnings.append("too short to tell its encoding: read as cp1252")
+        why = "too short to tell" if len(data) < _LONG_ENOUGH else "could not tell"
+        warnings.append(f"{why} its encoding: read as cp1252")
         return text, "cp1252", warnings
     except UnicodeDecodeError:
         pass
@@ -233,6 +246,45 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     bad = text.count("\ufffd")
     warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
     return text, "utf-8-replace", warnings
+
+
+# A text this long is told by its bytes, if not at charset_normalizer's usual chaos then
+# at this (it reads every page of a text that long alike when the text itself is messy).
+_LONG_ENOUGH = 4096
+_LOOSE_CHAOS = 0.5
+# Multi-byte encodings a text may be in with a few sequences its codec lacks (a vendor's
+# or Hong Kong's characters in Big5): most used first.
+_CJK = ("cp950", "cp932", "euc_jp", "cp949", "gbk")
+_CJK_BAD = 0.01  # at most this share of its characters undecodable
+_CJK_DENSITY = 0.25  # at least this share of its bytes beyond ASCII
+_HIGH_BYTES = [bytes([b]) for b in range(0x80, 0x100)]
+
+
+def _multi_byte(data: bytes) -> tuple[str, str, int] | None:
+    """A CJK text that no encoding reads whole, as (text, encoding, sequences replaced):
+    the encoding reading it with the fewest undecodable sequences, when few, and the
+    one charset_normalizer names for the rest. vim's Big5 tutor, 45 sequences Big5
+    lacks in 24 KB, had been read as UTF-8 with 7,381 bytes replaced."""
+    from charset_normalizer import from_bytes
+
+    # Two bytes a character, nearly every one beyond ASCII: 0.45-0.65 of vim's CJK
+    # tutors' bytes, 0.004-0.1 of its Latin ones' (Italian's accents, each with the
+    # letter after it, read as Shift JIS with 128 faults in 36 KB).
+    if sum(map(data.count, _HIGH_BYTES)) < len(data) * _CJK_DENSITY:
+        return None
+    tried = []
+    for encoding in _CJK:
+        text = data.decode(encoding, errors="replace")
+        bad = text.count("\ufffd")
+        if bad <= len(text) * _CJK_BAD:
+            tried.append((bad, encoding, text))
+    # Two at most: GBK reads most byte pairs, as nonsense ideographs.
+    for bad, encoding, text in sorted(tried)[:2]:
+        rest = text.replace("\ufffd", "")
+        best = min(from_bytes(rest.encode(encoding)), key=lambda m: m.percent_chaos, default=None)
+        if best is not None and _MULTI_BYTE.search(best.encoding) and str(best) == rest:
+            return text, encoding, bad
+    return None
 
 
 # ISO-2022-JP's shifts into JIS X 0208 (ESC $ @, ESC $ B) and half-width katakana.

@@ -3598,6 +3598,69 @@ def test_winmail_dat_without_the_office_extra_is_a_warning_naming_it(
     assert "MissingExtraError" in parsed.warnings[0] and "rag-ingest[office]" in parsed.warnings[0]
 
 
+def test_a_long_text_charset_normalizer_finds_too_messy_is_still_read_in_its_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vim's Russian tutors (KOI8-R, cp1251; 36 KB) scored past charset_normalizer's 20%
+    chaos in every page, for their last lines (English names, rules of tildes), and had
+    been read as cp1252: mojibake. So it is made to find them here."""
+    import charset_normalizer
+
+    real = charset_normalizer.from_bytes
+    asked: list[float] = []
+    messy: set[bytes] = set()  # the files' bytes, not those of a reading tried
+
+    def as_on_vims_tutor(data: bytes, threshold: float = 0.2, **kwargs: Any) -> Any:
+        asked.append(threshold)
+        if data in messy and threshold <= 0.2:
+            return []
+        return real(data, threshold=threshold, **kwargs)
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", as_on_vims_tutor)
+    russian = "Съешь же ещё этих мягких французских булок, да выпей чаю. CANARY\n" * 80
+    for encoding in ("koi8_r", "cp1251"):
+        messy.add(data := russian.encode(encoding))
+        parsed = parse_file(_file(tmp_path, "tutor.ru", data), "tutor.ru", OPTIONS)
+        assert parsed.text == russian and asked[-1] == 0.5
+        assert split_notes(parsed.warnings)[0] == []
+    # Italian's few accents, each with the letter after it, read as Shift JIS with a
+    # fault in a hundred characters: not a CJK text, too few of its bytes beyond ASCII.
+    italian = (
+        "Il comando per cancellare una parola si batte all'inizio della parola stessa, "
+        "con il cursore sulla linea marcata qui sotto; poi batta :wq per salvare il file "
+        "e uscire dall'editor, e ripeta i passi se la lezione non fosse chiara. Questa "
+        "lezione è finita. CANARY\n"
+    ) * 40
+    messy.add(data := italian.encode("cp1252"))
+    parsed = parse_file(_file(tmp_path, "tutor.it", data), "tutor.it", OPTIONS)
+    assert parsed.text == italian and parsed.parser == "text[cp1252]"
+    # A short one is not guessed at so loosely.
+    asked.clear()
+    messy.add(data := russian[:60].encode("koi8_r"))
+    parse_file(_file(tmp_path, "s.txt", data), "s.txt", OPTIONS)
+    assert asked == [0.2]
+
+
+def test_a_cjk_text_with_a_few_sequences_its_codec_lacks_is_read_in_it(tmp_path: Path) -> None:
+    """vim's Big5 tutor holds 45 sequences Big5 lacks: charset_normalizer offered no
+    reading, and it had been read as UTF-8 with 7,381 bytes replaced."""
+    line = "歡迎閱讀《VIM 教程》。vim 是一個具有很多命令的功能非常強大的編輯器。CANARY\n"
+    data = (line.encode("big5") * 5 + b"\x8f\xfe\xa8\xd3\n") * 16
+    parsed = parse_file(_file(tmp_path, "tutor.zh.big5", data), "tutor.zh.big5", OPTIONS)
+    assert parsed.text.count(line.strip()) == 80 and parsed.parser == "text[cp950]"
+    assert split_notes(parsed.warnings)[0] == ["32 undecodable bytes replaced with U+FFFD"]
+    # Korean in EUC-KR: GBK reads every pair without a fault, as nonsense ideographs
+    # (charset_normalizer's own loose guess was GB18030): the reading taken is the one
+    # charset_normalizer finds calm once the faults are out.
+    korean = (
+        "빔 길잡이에 오신 것을 환영합니다. 빔은 이 길잡이에서 다 설명할 수 없을 만큼 많은 "
+        "명령을 가진 매우 강력한 편집기입니다. CANARY\n"
+    )
+    data = (korean.encode("euc_kr") * 5 + b"\xc9\x41\n") * 12
+    parsed = parse_file(_file(tmp_path, "tutor.ko", data), "tutor.ko", OPTIONS)
+    assert parsed.text.count(korean.strip()) == 60 and parsed.parser == "text[cp949]"
+
+
 def test_text_too_short_for_a_guess_or_tied_with_a_rare_code_page_reads_as_written(
     tmp_path: Path,
 ) -> None:
@@ -4738,8 +4801,6 @@ def test_how_a_file_was_read_is_a_note_apart_from_its_warnings(tmp_path: Path) -
     """/usr/share/doc here: 1,837 of 4,073 sources came "with warnings", and the ten the
     summary showed were all "decompressed from gzip" or "unknown extension": how each
     was read, nothing wrong with it, burying the one whose chunks had a password masked."""
-    from rag_ingest.parsers.base import split_notes
-
     log = b"2026-12-02T10:00:00 app started CANARY-LOG\n"
     mail = b"From: Ann <ann@example.org>\nTo: team@example.org\nSubject: CANARY\n\nHello.\n"
     made = {
