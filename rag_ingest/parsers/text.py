@@ -257,6 +257,7 @@ _LOOSE_CHAOS = 0.5
 _CJK = ("cp950", "cp932", "euc_jp", "cp949", "gbk")
 _CJK_BAD = 0.01  # at most this share of its characters undecodable
 _CJK_DENSITY = 0.25  # at least this share of its bytes beyond ASCII
+_CJK_SAMPLE = 1 << 20
 _HIGH_BYTES = [bytes([b]) for b in range(0x80, 0x100)]
 
 
@@ -270,20 +271,22 @@ def _multi_byte(data: bytes) -> tuple[str, str, int] | None:
     # Two bytes a character, nearly every one beyond ASCII: 0.45-0.65 of vim's CJK
     # tutors' bytes, 0.004-0.1 of its Latin ones' (Italian's accents, each with the
     # letter after it, read as Shift JIS with 128 faults in 36 KB).
-    if sum(map(data.count, _HIGH_BYTES)) < len(data) * _CJK_DENSITY:
+    sample = data[:_CJK_SAMPLE]  # judged by its first MiB: five readings of it each
+    if sum(map(sample.count, _HIGH_BYTES)) < len(sample) * _CJK_DENSITY:
         return None
     tried = []
     for encoding in _CJK:
-        text = data.decode(encoding, errors="replace")
+        text = sample.decode(encoding, errors="replace")
         bad = text.count("\ufffd")
         if bad <= len(text) * _CJK_BAD:
             tried.append((bad, encoding, text))
     # Two at most: GBK reads most byte pairs, as nonsense ideographs.
-    for bad, encoding, text in sorted(tried)[:2]:
+    for _, encoding, text in sorted(tried)[:2]:
         rest = text.replace("\ufffd", "")
         best = min(from_bytes(rest.encode(encoding)), key=lambda m: m.percent_chaos, default=None)
         if best is not None and _MULTI_BYTE.search(best.encoding) and str(best) == rest:
-            return text, encoding, bad
+            text = data.decode(encoding, errors="replace")
+            return text, encoding, text.count("\ufffd")
     return None
 
 
