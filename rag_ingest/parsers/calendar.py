@@ -17,7 +17,7 @@ import re
 import warnings as warnings_module
 from typing import Any
 
-from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
 from rag_ingest.parsers.text import decode_text
 
@@ -27,7 +27,9 @@ _BEGIN = re.compile(
     rb"\A(?:\xef\xbb\xbf)?\s*BEGIN:(VCALENDAR|VCARD|VEVENT|VTODO|VJOURNAL)\s", re.IGNORECASE
 )
 _ESCAPE = re.compile(r"\\([\\;,nN])")
-_TITLES = {"VEVENT": "", "VTODO": "To do: ", "VJOURNAL": "Journal: "}
+# The components read, each a section (an availability's AVAILABLE slot, RFC 7953, as
+# an event: its summary, times, rule and place).
+_TITLES = {"VEVENT": "", "VTODO": "To do: ", "VJOURNAL": "Journal: ", "AVAILABLE": "Available: "}
 
 
 def is_calendar(head: bytes) -> bool:
@@ -220,14 +222,23 @@ def _person(value: Any) -> str:
     return f"{name} <{address}>" if name and name != address else address
 
 
+def _joined(value: Any) -> str:
+    """A conference's way in: 'Moderator dial-in: tel:+1-412-555-0123,,,654321'."""
+    label = getattr(value, "params", {}).get("LABEL")
+    return f"{label}: {value}" if label else str(value)
+
+
 def _all(component: Any, key: str) -> list[Any]:
     """A property's values: icalendar gives a list when it is there more than once."""
     value = component.get(key)
     return value if isinstance(value, list) else [value]
 
 
+_UNTITLED = "(no title)"  # an event's heading with nothing under it ends so
+
+
 def _event(component: Any) -> str:
-    summary = _text(component.get("SUMMARY")) or "(no title)"
+    summary = _text(component.get("SUMMARY")) or _UNTITLED
     lines = [f"## {_TITLES[component.name]}{summary}"]
     start, end, due = component.get("DTSTART"), component.get("DTEND"), component.get("DUE")
     if start is not None:
@@ -244,6 +255,8 @@ def _event(component: Any) -> str:
     for key, label in (("ORGANIZER", "Organizer"), ("ATTENDEE", "Attendees")):
         if component.get(key) is not None:
             lines.append(f"{label}: " + ", ".join(_person(p) for p in _all(component, key)))
+    if component.get("CONFERENCE") is not None:  # RFC 7986's dial-ins and video links
+        lines += [f"Join: {_joined(c)}" for c in _all(component, "CONFERENCE")]
     description = _text(component.get("DESCRIPTION"))
     return "\n".join(lines) + (f"\n\n{description}" if description else "")
 
@@ -428,6 +441,22 @@ def _components(text: str) -> list[Any]:
         return list(icalendar.Component.from_ical(text, multiple=True))
 
 
+_BEGIN_END = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+def _closed(text: str) -> tuple[str, int]:
+    """``text`` with the END lines of the components it leaves open, and how many."""
+    open_: list[str] = []
+    for match in _BEGIN_END.finditer(text):
+        what = match.group(2).upper()
+        if match.group(1).upper() == "BEGIN":
+            open_.append(what)
+        elif what in open_:
+            del open_[len(open_) - 1 - open_[::-1].index(what) :]
+    ends = "".join(f"END:{what}\r\n" for what in reversed(open_))
+    return text.rstrip("\r\n") + "\r\n" + ends, len(open_)
+
+
 def _skipped_lines(component: Any) -> int:
     """How many lines icalendar passed over in ``component``, not able to parse them."""
     return sum(
@@ -465,32 +494,50 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
             joined, dropped = 0, skipped
     assert components is not None  # read, or refused above
     if not components and _BEGIN.match(data):
-        # icalendar gives nothing for a component never closed.
-        raise CorruptDocumentError(f"{name}: a calendar or vCard cut short (an END is missing)")
+        # icalendar gives nothing for a component never closed: a download cut short
+        # is read as far as it goes, its missing END lines put back (icalendar's test
+        # calendar of two whole events and no END:VCALENDAR had failed).
+        closed, missing = _closed(text)
+        with contextlib.suppress(Exception):
+            components = _components(closed) if missing else []
+        if not components:
+            raise CorruptDocumentError(f"{name}: a calendar or vCard cut short (an END is missing)")
+        warnings.append(f"cut short: {missing} END line(s) missing, put back")
     segments = []
-    title = None
+    title = about = None
     for top in components:
+        if top.name == "VCARD":
+            if set(top) - {"VERSION"}:  # not one of broken lines only
+                segments.append(Segment(_contact(top)))
+            continue
         if top.name == "VCALENDAR":
-            title = title or _text(top.get("X-WR-CALNAME")) or None
-            for component in top.walk():
-                if component.name in _TITLES:
-                    segments.append(Segment(_event(component)))
-        elif top.name == "VCARD" and set(top) - {"VERSION"}:  # not one of broken lines only
-            segments.append(Segment(_contact(top)))
-        elif top.name in _TITLES:  # an event or task on its own, as RFC 5545 shows them
-            segments.append(Segment(_event(top)))
+            # Its name and description, Apple's X-WR- properties or RFC 7986's.
+            title = title or _text(top.get("X-WR-CALNAME") or top.get("NAME")) or None
+            about = about or _text(top.get("X-WR-CALDESC") or top.get("DESCRIPTION")) or None
+        # A calendar's events, or an event, a task or an availability on its own, as RFC
+        # 5545 and 7953 show them.
+        events = (_event(c) for c in top.walk() if c.name in _TITLES)
+        segments += [Segment(e) for e in events if not e.endswith(_UNTITLED)]  # not empty
     if not segments and dropped:
         raise CorruptDocumentError(
             f"{name}: not a readable calendar or vCard ({dropped} broken line(s))"
         )
-    if not segments:
-        raise EmptyDocumentError(f"{name}: a calendar or vCard file with no event, task or contact")
+    head = "\n\n".join(filter(None, (title and f"# {title}", about)))
+    if not segments and not head:
+        # Time zones, free/busy times, alarms, an empty calendar: nothing written in it,
+        # skipped as an empty file is (icalendar's own test calendars had failed).
+        raise BlankDocumentError(
+            f"{name}: a calendar or vCard file with no event, task or contact that says "
+            "anything: nothing to index"
+        )
     if joined:
         warnings.append(f"{joined} line(s) not in iCalendar's form joined to the line before")
     if dropped:
         warnings.append(f"{dropped} line(s) not readable, left out")
-    if title:
-        segments[0].text = f"# {title}\n\n{segments[0].text}"
+    if not segments:
+        segments = [Segment(head)]
+    elif head:
+        segments[0].text = f"{head}\n\n{segments[0].text}"
     contacts = all(c.name == "VCARD" for c in components)
     return ParsedDocument(
         file_type="contacts" if contacts else "calendar",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag_ingest.chunking import chunk_document
-from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
 from rag_ingest.parsers import ParseOptions, detect, parse_file
 from rag_ingest.settings import ChunkSettings
 
@@ -324,9 +324,13 @@ def test_an_invitation_s_calendar_alternative_is_read_once(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("data", "error", "words"),
     [
-        (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\n", CorruptDocumentError, "cut short"),
+        (
+            b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VCALENDAR\r\n",
+            CorruptDocumentError,
+            "cut short",
+        ),
         (b"BEGIN:VCARD\r\n;;broken\r\nEND:VCARD\r\n", CorruptDocumentError, "not a readable"),
-        (b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", EmptyDocumentError, "no event, task"),
+        (b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", BlankDocumentError, "no event, task"),
     ],
 )
 def test_broken_or_empty_calendars_fail_typed(
@@ -364,4 +368,86 @@ def test_an_event_alone_and_a_vendor_time_zone_are_read(tmp_path: Path) -> None:
     assert parsed.text == (
         "## To do: CANARY-TODO file the taxes\nDue: 2007-05-01\n\n"
         "## Market\nWhen: 2013-09-07 12:00 (America/New_York)"
+    )
+
+
+def test_a_calendar_s_name_description_and_availability_are_read(tmp_path: Path) -> None:
+    """icalendar's own test calendars: one of RFC 7986's name and description alone, and
+    RFC 7953's availability, had failed as having no event."""
+    described = (
+        b"BEGIN:VCALENDAR\r\nNAME:CANARY-CAL Releases\r\n"
+        b"DESCRIPTION:When each version ships.\r\nCOLOR:black\r\nEND:VCALENDAR\r\n"
+    )
+    parsed = _parse(tmp_path, "c.ics", described)
+    assert parsed.text == "# CANARY-CAL Releases\n\nWhen each version ships."  # type: ignore[attr-defined]
+    apple = (
+        b"BEGIN:VCALENDAR\r\nX-WR-CALNAME:Team\r\nX-WR-CALDESC:CANARY-DESC shared\r\n"
+        b"BEGIN:VEVENT\r\nSUMMARY:Standup\r\nDTSTART:20261201T090000Z\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n"
+    )
+    parsed = _parse(tmp_path, "a.ics", apple)
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "# Team\n\nCANARY-DESC shared\n\n## Standup\nWhen: 2026-12-01 09:00 (UTC)"
+    )
+    available = (
+        b"BEGIN:VAVAILABILITY\r\nORGANIZER:mailto:bernard@example.com\r\n"
+        b"BEGIN:AVAILABLE\r\nSUMMARY:CANARY-AVAIL Monday to Friday\r\n"
+        b"DTSTART;TZID=America/Montreal:20111002T090000\r\n"
+        b"DTEND;TZID=America/Montreal:20111002T170000\r\nRRULE:FREQ=WEEKLY;BYDAY=MO\r\n"
+        b"LOCATION:Montreal\r\nEND:AVAILABLE\r\nEND:VAVAILABILITY\r\n"
+    )
+    parsed = _parse(tmp_path, "v.ics", available)
+    assert parsed.text == (  # type: ignore[attr-defined]
+        "## Available: CANARY-AVAIL Monday to Friday\n"
+        "When: 2011-10-02 09:00 (America/Montreal) to 2011-10-02 17:00 (America/Montreal)\n"
+        "Repeats: weekly on Monday\nWhere: Montreal"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"BEGIN:VTIMEZONE\r\nTZID:Pacific/Fiji\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000"
+        b"\r\nTZOFFSETFROM:+1300\r\nTZOFFSETTO:+1200\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n",
+        b"BEGIN:VFREEBUSY\r\nORGANIZER:jsmith@example.com\r\n"
+        b"FREEBUSY:19980314T233000Z/19980315T003000Z\r\nEND:VFREEBUSY\r\n",
+    ],
+)
+def test_a_calendar_of_time_zones_or_free_busy_times_only_is_blank(
+    tmp_path: Path, body: bytes
+) -> None:
+    """Skipped as an empty file is, not failed: nothing is written in it."""
+    data = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + body + b"END:VCALENDAR\r\n"
+    with pytest.raises(BlankDocumentError, match="nothing to index"):
+        _parse(tmp_path, "tz.ics", data)
+
+
+def test_a_calendar_cut_short_is_read_as_far_as_it_goes(tmp_path: Path) -> None:
+    """icalendar gives nothing for a component never closed: its test calendar of two
+    whole events without END:VCALENDAR had failed; events with nothing in them (its
+    "big bad calendar") are no sections."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:CANARY-ONE: a colon\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:CANARY-TWO cut\r\nDTSTA"
+    )
+    parsed = _parse(tmp_path, "cut.ics", data)
+    assert parsed.text == "## CANARY-ONE: a colon\n\n## CANARY-TWO cut"  # type: ignore[attr-defined]
+    assert parsed.warnings == ["cut short: 2 END line(s) missing, put back"]  # type: ignore[attr-defined]
+    empty = b"BEGIN:VCALENDAR\r\n" + b"BEGIN:VEVENT\r\nEND:VEVENT\r\n" * 3
+    with pytest.raises(BlankDocumentError, match="says anything"):
+        _parse(tmp_path, "empty.ics", empty)
+
+
+def test_an_event_s_conference_links_are_read(tmp_path: Path) -> None:
+    """RFC 7986's CONFERENCE: its dial-ins and video link had been left out, the event
+    a heading alone."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:CANARY-CALL\r\n"
+        b"CONFERENCE;VALUE=URI;FEATURE=PHONE;\r\n LABEL=Attendee dial-in:tel:+1-412-555-0123\r\n"
+        b"CONFERENCE;VALUE=URI;FEATURE=VIDEO:https://meet.example.com/abc\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    assert _parse(tmp_path, "call.ics", data).text == (  # type: ignore[attr-defined]
+        "## CANARY-CALL\nJoin: Attendee dial-in: tel:+1-412-555-0123\n"
+        "Join: https://meet.example.com/abc"
     )
