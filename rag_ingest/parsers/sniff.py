@@ -206,6 +206,12 @@ _NO_TEXT = {
                     "an Apple iWork document (export it as DOCX, XLSX or PDF)"),
     ".tfstate": "Terraform state, which holds secrets",
 }  # fmt: skip
+# A bundle's source map (app.min.js.map): its mappings are noise and its sources the
+# code beside it, read on their own; read as text, source maps were 26% of the chunks of
+# a node_modules of eight packages, 39% of its tokens.
+_SOURCE_MAP = re.compile(r"\.(?:[cm]?js|jsx|[cm]?ts|tsx|css|scss|sass|less)\.map$")
+_MAP = "a source map (the code it maps is read on its own)"
+_MAP_CONTENT = re.compile(rb'\A\s*\{.{0,512}?"(?:version"\s*:\s*3|mappings"\s*:)', re.DOTALL)
 # The same, by a file's whole name: SSH's private keys, stored passwords.
 _NO_TEXT_NAMES = {
     **dict.fromkeys(("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk",
@@ -270,6 +276,8 @@ def no_text(name: str, images: bool = False) -> str | None:
     suffix = inner.suffix.lower()
     if images and suffix in _RASTER:
         return None
+    if _SOURCE_MAP.search(inner.name.lower()):
+        return f"{_MAP} ({suffix})"
     what = _NO_TEXT.get(suffix)
     return f"{what} ({suffix})" if what else None
 
@@ -585,6 +593,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     with open(path, "rb") as f:
         head = f.read(8192)
     suffix = PurePosixPath(name).suffix.lower()
+    if suffix == ".map" and _MAP_CONTENT.match(head):  # by its content: bundle.map
+        raise NoTextFormatError(f"{name}: {_MAP}: no text to index")
     language = CODE_LANGUAGES.get(suffix) or _CODE_NAMES.get(PurePosixPath(name).name.lower())
     if suffix == ".m":
         language = next((lang for found, lang in _M_LANGUAGES if found.search(head)), None)

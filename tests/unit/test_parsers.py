@@ -4953,3 +4953,18 @@ def test_a_manual_page_is_its_text_under_its_sections(tmp_path: Path) -> None:
     # A rotated log is not a page, nor text that merely opens with a dot.
     for name, data in (("app.log.1", b"2026-12-04 started\n"), ("notes", b".hidden files\n")):
         assert parse_file(_file(tmp_path, name, data), name, OPTIONS).file_type == "text"
+
+
+def test_a_source_map_is_no_text_to_index(tmp_path: Path) -> None:
+    """Read as text, the source maps of a node_modules of eight packages were 26% of its
+    chunks and 39% of its tokens: VLQ mappings, and the sources beside them again."""
+    source_map = b'{"version":3,"file":"app.min.js","sources":["app.js"],"mappings":"AAAA,SAASA"}'
+    for name in ("app.min.js.map", "style.css.map", "index.d.ts.map", "app.js.map.gz"):
+        assert no_text(name) == "a source map (the code it maps is read on its own) (.map)"
+    with pytest.raises(NoTextFormatError, match="a source map"):
+        parse_file(_file(tmp_path, "bundle.map", source_map), "bundle.map", OPTIONS)
+    # Another .map (MapServer's, a linker's) is read as it was.
+    mapfile = b"MAP\n  NAME CANARY-MAPSERVER\n  EXTENT -180 -90 180 90\nEND\n"
+    assert no_text("world.map") is None
+    parsed = parse_file(_file(tmp_path, "world.map", mapfile), "world.map", OPTIONS)
+    assert "CANARY-MAPSERVER" in parsed.text
