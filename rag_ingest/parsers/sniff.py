@@ -211,6 +211,10 @@ _NO_TEXT = {
 # a node_modules of eight packages, 39% of its tokens.
 _SOURCE_MAP = re.compile(r"\.(?:[cm]?js|jsx|[cm]?ts|tsx|css|scss|sass|less)\.map$")
 _MAP = "a source map (the code it maps is read on its own)"
+# Minified code, named so (jquery.min.js, bootstrap.min.css): one line of a bundle, the
+# same code as its source again where the package ships both (in that node_modules, 11%
+# of the chunks left and 13% of the tokens; Django ships jQuery and Select2 both ways).
+_MINIFIED = re.compile(r"[.-]min\.(?:[cm]?js|css)$")
 _MAP_CONTENT = re.compile(rb'\A\s*\{.{0,512}?"(?:version"\s*:\s*3|mappings"\s*:)', re.DOTALL)
 # The same, by a file's whole name: SSH's private keys, stored passwords.
 _NO_TEXT_NAMES = {
@@ -278,6 +282,8 @@ def no_text(name: str, images: bool = False) -> str | None:
         return None
     if _SOURCE_MAP.search(inner.name.lower()):
         return f"{_MAP} ({suffix})"
+    if _MINIFIED.search(inner.name.lower()):
+        return f"minified code (its source, where shipped, is read on its own) ({suffix})"
     what = _NO_TEXT.get(suffix)
     return f"{what} ({suffix})" if what else None
 

@@ -4955,12 +4955,16 @@ def test_a_manual_page_is_its_text_under_its_sections(tmp_path: Path) -> None:
         assert parse_file(_file(tmp_path, name, data), name, OPTIONS).file_type == "text"
 
 
-def test_a_source_map_is_no_text_to_index(tmp_path: Path) -> None:
+def test_a_source_map_and_minified_code_are_no_text_to_index(tmp_path: Path) -> None:
     """Read as text, the source maps of a node_modules of eight packages were 26% of its
     chunks and 39% of its tokens: VLQ mappings, and the sources beside them again."""
     source_map = b'{"version":3,"file":"app.min.js","sources":["app.js"],"mappings":"AAAA,SAASA"}'
     for name in ("app.min.js.map", "style.css.map", "index.d.ts.map", "app.js.map.gz"):
         assert no_text(name) == "a source map (the code it maps is read on its own) (.map)"
+    # Minified code, by its name, likewise; its source is read.
+    for name in ("jquery.min.js", "bootstrap-min.css", "vendor/chart.umd.min.mjs"):
+        assert no_text(name).startswith("minified code")  # type: ignore[union-attr]
+    assert no_text("jquery.js") is None and no_text("admin.js") is None
     with pytest.raises(NoTextFormatError, match="a source map"):
         parse_file(_file(tmp_path, "bundle.map", source_map), "bundle.map", OPTIONS)
     # Another .map (MapServer's, a linker's) is read as it was.
