@@ -248,8 +248,9 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     return text, "utf-8-replace", warnings
 
 
-# A text this long is told by its bytes, if not at charset_normalizer's usual chaos then
-# at this (it reads every page of a text that long alike when the text itself is messy).
+# A text this long is told by its bytes, if not within charset_normalizer's usual chaos
+# then within this: its own messy lines (rules of tildes, English names at its end) had
+# put every page past the usual bar alike.
 _LONG_ENOUGH = 4096
 _LOOSE_CHAOS = 0.5
 # Multi-byte encodings a text may be in with a few sequences its codec lacks (a vendor's

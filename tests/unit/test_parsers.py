@@ -3609,10 +3609,11 @@ def test_a_long_text_charset_normalizer_finds_too_messy_is_still_read_in_its_enc
     real = charset_normalizer.from_bytes
     asked: list[float] = []
     messy: set[bytes] = set()  # the files' bytes, not those of a reading tried
+    hopeless: set[bytes] = set()  # read in no page, even loosely
 
     def as_on_vims_tutor(data: bytes, threshold: float = 0.2, **kwargs: Any) -> Any:
         asked.append(threshold)
-        if data in messy and threshold <= 0.2:
+        if (data in messy and threshold <= 0.2) or data in hopeless:
             return []
         return real(data, threshold=threshold, **kwargs)
 
@@ -3634,6 +3635,11 @@ def test_a_long_text_charset_normalizer_finds_too_messy_is_still_read_in_its_enc
     messy.add(data := italian.encode("cp1252"))
     parsed = parse_file(_file(tmp_path, "tutor.it", data), "tutor.it", OPTIONS)
     assert parsed.text == italian and parsed.parser == "text[cp1252]"
+    # Read in no page even so: cp1252, said so, not "too short".
+    hopeless.add(data := italian.replace("è", "é").encode("cp1252"))
+    parsed = parse_file(_file(tmp_path, "tutor.it2", data), "tutor.it2", OPTIONS)
+    assert parsed.text == italian.replace("è", "é") and parsed.parser == "text[cp1252]"
+    assert split_notes(parsed.warnings)[0] == ["could not tell its encoding: read as cp1252"]
     # A short one is not guessed at so loosely.
     asked.clear()
     messy.add(data := russian[:60].encode("koi8_r"))
