@@ -283,6 +283,31 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
 def test_binary_content_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BinaryContentError):
         parse_file(_file(tmp_path, "b.txt", bytes(range(256)) * 50), "b.txt", OPTIONS)
+    # Control bytes without a NUL: binary too, past a few.
+    with pytest.raises(BinaryContentError, match="control bytes"):
+        parse_file(_file(tmp_path, "c.txt", bytes(range(1, 32)) * 20), "c.txt", OPTIONS)
+
+
+def test_overstruck_text_and_a_few_keystrokes_are_text(tmp_path: Path) -> None:
+    """A manual page nroff printed to a file (bold and underline as backspaces, a
+    quarter of its bytes) and vim's urm.vim (5 control bytes in 96) had been refused as
+    binary."""
+    page = (
+        b"LS(1)          User Commands          LS(1)\n\nN\bNA\bAM\bME\bE\n"
+        b"       ls - list CANARY-MAN directory contents\n\nS\bSY\bYN\bNO\bOP\bPS\bSI\bIS\bS\n"
+        b"       l\bls\bs [_\bO_\bP_\bT_\bI_\bO_\bN]...\n"
+    )
+    parsed = parse_file(_file(tmp_path, "ls.txt", page), "ls.txt", OPTIONS)
+    assert parsed.text == (
+        "LS(1)          User Commands          LS(1)\n\nNAME\n"
+        "       ls - list CANARY-MAN directory contents\n\nSYNOPSIS\n       ls [OPTION]...\n"
+    )
+    macros = (
+        b'map * 1G/INIT\x16\rj"iT@i1G/INIT\x16\rdG\n'
+        b"map g 1G/^[(as;.]\x16\ri\x16\r>,\x16\x1bmkkmw@k\n"
+    )
+    parsed = parse_file(_file(tmp_path, "urm.vim", macros), "urm.vim", OPTIONS)
+    assert parsed.text.startswith("map * 1G/INIT\x16\nj") and parsed.language == "vim"
 
 
 def test_a_log_padded_with_nul_blocks_is_read_without_them(tmp_path: Path) -> None:
