@@ -126,11 +126,12 @@ _KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16}")
 # example, "${DB_PASS}", "%s", "<token>"): a reference ("!vault", "*alias", a path), a
 # placeholder ("YOUR_API_KEY", "your-token", "***"), a word or a name (letters alone,
 # "self.token", "s3_connection", "CARD32"), a number, a URL, a resource name ("arn:..."),
-# or a value naming what it stands for ("PassWordMustBeAtLeast6Chars.").
+# or a value naming what it stands for ("PassWordMustBeAtLeast6Chars."), or the next
+# setting's name ("password= scmVersion=" in bash's completion for Maven).
 _SETTING_KEPT = re.compile(
     r"(?i).*(?:your|dummy|sample|placeholder|fake|redacted|changeme|x{3}|\*{3}|\.{3}).*"
     r"|[*!&@#~/.].*|[a-z_-]+(?:\.[a-z_-]+)*[.,;:!?]?|[\d.:+-]+|0x[0-9a-f]+"
-    r"|(?:arn|urn):.*|.*://.*|.*(?:pass|secret|token|key).*"
+    r"|(?:arn|urn):.*|.*://.*|.*(?:pass|secret|token|key).*|[a-z_][a-z_.-]*="
     r"|(?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[A-Z]+[0-9]*|[A-Z0-9]*_[A-Z0-9_]*)"
 )
 # A token's or an API key's own characters (base64, hex, a JWT's, "ya29.", "ghp_"): a

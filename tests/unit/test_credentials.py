@@ -138,6 +138,7 @@ def test_each_kind_is_masked_in_place(before: str, secret: str, after: str, what
         '"password": "arn:aws:iam::aws:policy/IAMUserChangePassword"',
         '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
         "auth = token::delimiter(x); password := getpass.getpass(); password=lambda: pw",
+        '__mvncomp "username= message= passphrase= password= scmVersion= $(x)" "-D"',
         # A variable: TypeScript's compiler had two "tokens" masked.
         "isJsxOpeningLikeElement(parent2) ? token : parent2,",
         "return { kind: 3 /* ObjectLiteral */, token: parent2, identifier, apiKey: keyOf };",
