@@ -183,9 +183,12 @@ _NO_TEXT = {
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"), "audio"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"), "a video"),
     # Zip and tar archives are read (parsers/archive.py); these formats are not.
-    **dict.fromkeys((".7z", ".rar", ".jar", ".whl", ".apk"), "an archive"),
+    **dict.fromkeys((".7z", ".rar", ".jar", ".whl", ".apk", ".cab"), "an archive"),
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
                      ".wasm", ".bin"), "a binary"),
+    # Compound files that are no document: a walk had failed on CMake's Visual Studio
+    # macro templates ("a compound (OLE) file holding no Word ... document").
+    **dict.fromkeys((".msi", ".msp", ".msm", ".vsmacros"), "an installer or a binary"),
     **dict.fromkeys((".ttf", ".otf", ".woff", ".woff2", ".eot"), "a font"),
     **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".pkl", ".npy", ".npz", ".h5", ".hdf5"),
                     "a data file"),
@@ -644,6 +647,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         # Named for one, with no such stream found (a truncated file's directory is
         # lost): its reader says what is wrong with it.
         return FileKind(by_name)
+    if by_content == "ole" and by_name is None and (what := no_text(name)) is not None:
+        raise NoTextFormatError(f"{name}: {what}: no text to index")  # an installer
     if by_content == "ole":
         raise UnsupportedFileTypeError(
             f"{name}: a compound (OLE) file holding no Word, PowerPoint, Excel or Outlook "

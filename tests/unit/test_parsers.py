@@ -625,6 +625,15 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     assert "CANARY-NOTBZ2" in parse_file(_file(tmp_path, "n.txt", note), "n.txt", options).text
     assert no_text("release.tar.gz") is None and no_text("x.tgz") is None  # archives are read
     assert no_text("app.jar") == "an archive (.jar)" and no_text("dump.jsonl.zst") is None
+    # Compound files that hold no document, by their names: CMake's Visual Studio macro
+    # templates had failed a walk of /usr/share as unreadable compound files.
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024)
+    for name in ("CMakeVSMacros1.vsmacros", "setup.msi"):
+        with pytest.raises(NoTextFormatError, match="an installer or a binary"):
+            parse_file(_file(tmp_path, name, ole), name, options)
+    with pytest.raises(UnsupportedFileTypeError, match="compound") as raised:
+        parse_file(_file(tmp_path, "drawing.vsd", ole), "drawing.vsd", options)
+    assert type(raised.value) is UnsupportedFileTypeError  # a drawing: not read, failed
 
     bomb = gzip.compress(b"a" * 5000)
     for name, data, error, said in (
