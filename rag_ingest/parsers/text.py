@@ -186,14 +186,15 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(data))
+    # First a CJK text with a few sequences its codec lacks, or too short for a guess
+    # (CPython's 346-byte cp949 and Johab samples had been UTF-8 with 176 and 150 bytes
+    # replaced): loosely, charset_normalizer reads Korean in EUC-KR as nonsense GB18030.
+    if not matches and (cjk := _multi_byte(data)) is not None:
+        text, encoding, bad = cjk
+        if bad:
+            warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
+        return text, encoding, warnings
     if not matches and len(data) >= _LONG_ENOUGH:
-        # First a CJK text with a few sequences its codec lacks: looser, charset_normalizer
-        # reads Korean in EUC-KR as nonsense GB18030.
-        if (cjk := _multi_byte(data)) is not None:
-            text, encoding, bad = cjk
-            if bad:
-                warnings.append(f"{bad} undecodable bytes replaced with U+FFFD")
-            return text, encoding, warnings
         # charset_normalizer takes no reading past 20% "chaos": vim's French, Russian
         # (KOI8-R, cp1251) and Italian tutors, 36-39 KB each, scored 33-34% in every
         # page and had been read as cp1252, the Russian ones as mojibake.
@@ -260,7 +261,7 @@ _LONG_ENOUGH = 4096
 _LOOSE_CHAOS = 0.5
 # Multi-byte encodings a text may be in with a few sequences its codec lacks (a vendor's
 # or Hong Kong's characters in Big5): most used first.
-_CJK = ("cp950", "cp932", "euc_jp", "cp949", "gbk")
+_CJK = ("cp950", "cp932", "euc_jp", "cp949", "gbk", "johab")
 _CJK_BAD = 0.01  # at most this share of its characters undecodable
 _CJK_DENSITY = 0.25  # at least this share of its bytes beyond ASCII
 _CJK_SAMPLE = 1 << 20
@@ -293,6 +294,15 @@ def _multi_byte(data: bytes) -> tuple[str, str, int] | None:
         if best is not None and _MULTI_BYTE.search(best.encoding) and str(best) == rest:
             text = data.decode(encoding, errors="replace")
             return text, encoding, text.count("\ufffd")
+    # None it finds calm in a short text (symbols among its words): the one encoding that
+    # reads it without a fault, if only one does, and not as half-width katakana, which
+    # is how Shift JIS reads KOI8's Cyrillic letters one by one.
+    flawless = [(encoding, text) for bad, encoding, text in tried if bad == 0]
+    if len(flawless) == 1 and len(data) < _LONG_ENOUGH:
+        encoding, text = flawless[0]
+        wide = sum(ord(c) > 127 for c in text)
+        if len(_HALF_KANA.findall(text)) * 2 < wide:
+            return text, encoding, 0
     return None
 
 
