@@ -185,7 +185,7 @@ _NO_TEXT = {
     # Zip and tar archives are read (parsers/archive.py); these formats are not.
     **dict.fromkeys((".7z", ".rar", ".jar", ".whl", ".apk", ".cab"), "an archive"),
     **dict.fromkeys((".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class", ".pyc",
-                     ".wasm", ".bin"), "a binary"),
+                     ".pyo", ".pyd", ".wasm", ".bin"), "a binary"),
     # Compound files that are no document: a walk had failed on CMake's Visual Studio
     # macro templates ("a compound (OLE) file holding no Word ... document").
     **dict.fromkeys((".msi", ".msp", ".msm", ".vsmacros"), "an installer or a binary"),

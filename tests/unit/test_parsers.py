@@ -628,6 +628,9 @@ def test_a_compressed_file_is_read_as_the_file_inside(tmp_path: Path) -> None:
     # Compound files that hold no document, by their names: CMake's Visual Studio macro
     # templates had failed a walk of /usr/share as unreadable compound files.
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024)
+    # Python 2's optimized bytecode had failed a walk of its library as binary content.
+    assert no_text("install.pyo") == "a binary (.pyo)"
+    assert no_text("_speedups.pyd") == "a binary (.pyd)"
     for name in ("CMakeVSMacros1.vsmacros", "setup.msi"):
         with pytest.raises(NoTextFormatError, match="an installer or a binary"):
             parse_file(_file(tmp_path, name, ole), name, options)
