@@ -269,10 +269,11 @@ _HIGH_BYTES = [bytes([b]) for b in range(0x80, 0x100)]
 
 
 def _multi_byte(data: bytes) -> tuple[str, str, int] | None:
-    """A CJK text that no encoding reads whole, as (text, encoding, sequences replaced):
-    the encoding reading it with the fewest undecodable sequences, when few, and the
-    one charset_normalizer names for the rest. vim's Big5 tutor, 45 sequences Big5
-    lacks in 24 KB, had been read as UTF-8 with 7,381 bytes replaced."""
+    """A CJK text charset_normalizer gave no reading of, as (text, encoding, characters
+    replaced): the encoding reading it with the fewest undecodable sequences, when few,
+    that charset_normalizer finds calm once they are out; for a short text, else the one
+    encoding that reads it without a fault. vim's Big5 tutor, 45 sequences Big5 lacks in
+    24 KB, had been read as UTF-8 with 7,381 bytes replaced."""
     from charset_normalizer import from_bytes
 
     # Two bytes a character, nearly every one beyond ASCII: 0.45-0.65 of vim's CJK
@@ -307,8 +308,8 @@ def _multi_byte(data: bytes) -> tuple[str, str, int] | None:
 
 
 # Text overstruck for a terminal, as nroff prints a manual page to a file: "N\bNA\bAM\bME\bE"
-# in bold, "_\bw" underlined; read as shown. Refused as binary, its backspaces a quarter
-# of its bytes.
+# in bold, "_\bw" underlined; read as shown. Refused as binary before: backspaces are a
+# tenth of `man ls`'s bytes so printed.
 _OVERSTRUCK = re.compile(rb"(?:[\x21-\x7e]\x08[\x21-\x7e]){4}")
 _OVERSTRIKE = re.compile(r"[^\n\x08]\x08(?=[^\n\x08])")
 _FEW_CONTROLS = 16

@@ -289,8 +289,8 @@ def test_binary_content_is_refused(tmp_path: Path) -> None:
 
 
 def test_overstruck_text_and_a_few_keystrokes_are_text(tmp_path: Path) -> None:
-    """A manual page nroff printed to a file (bold and underline as backspaces, a
-    quarter of its bytes) and vim's urm.vim (5 control bytes in 96) had been refused as
+    """A manual page nroff printed to a file (bold and underline as backspaces, a tenth
+    of its bytes) and vim's urm.vim (5 control bytes in 96) had been refused as
     binary."""
     page = (
         b"LS(1)          User Commands          LS(1)\n\nN\bNA\bAM\bME\bE\n"
