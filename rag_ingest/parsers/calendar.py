@@ -234,12 +234,10 @@ def _all(component: Any, key: str) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-_UNTITLED = "(no title)"  # an event's heading with nothing under it ends so
-
-
 def _event(component: Any) -> str:
-    summary = _text(component.get("SUMMARY")) or _UNTITLED
-    lines = [f"## {_TITLES[component.name]}{summary}"]
+    """An event, task or availability as a section; "" for one with nothing in it."""
+    said = _text(component.get("SUMMARY"))
+    lines = [f"## {_TITLES[component.name]}{said or '(no title)'}"]
     start, end, due = component.get("DTSTART"), component.get("DTEND"), component.get("DUE")
     if start is not None:
         lines.append(f"When: {_when(start)}" + (f" to {_when(end)}" if end is not None else ""))
@@ -258,6 +256,8 @@ def _event(component: Any) -> str:
     if component.get("CONFERENCE") is not None:  # RFC 7986's dial-ins and video links
         lines += [f"Join: {_joined(c)}" for c in _all(component, "CONFERENCE")]
     description = _text(component.get("DESCRIPTION"))
+    if not said and len(lines) == 1 and not description:
+        return ""
     return "\n".join(lines) + (f"\n\n{description}" if description else "")
 
 
@@ -517,7 +517,7 @@ def parse_calendar(path: str, name: str) -> ParsedDocument:
         # A calendar's events, or an event, a task or an availability on its own, as RFC
         # 5545 and 7953 show them.
         events = (_event(c) for c in top.walk() if c.name in _TITLES)
-        segments += [Segment(e) for e in events if not e.endswith(_UNTITLED)]  # not empty
+        segments += [Segment(e) for e in events if e]
     if not segments and dropped:
         raise CorruptDocumentError(
             f"{name}: not a readable calendar or vCard ({dropped} broken line(s))"

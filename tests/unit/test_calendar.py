@@ -433,6 +433,14 @@ def test_a_calendar_cut_short_is_read_as_far_as_it_goes(tmp_path: Path) -> None:
     parsed = _parse(tmp_path, "cut.ics", data)
     assert parsed.text == "## CANARY-ONE: a colon\n\n## CANARY-TWO cut"  # type: ignore[attr-defined]
     assert parsed.warnings == ["cut short: 2 END line(s) missing, put back"]  # type: ignore[attr-defined]
+    # Told by what it holds, not by how its section ends: a description that ends in
+    # "(no title)" is kept.
+    untitled = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDESCRIPTION:CANARY-NOTE (no title)\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    parsed = _parse(tmp_path, "untitled.ics", untitled)
+    assert parsed.text == "## (no title)\n\nCANARY-NOTE (no title)"  # type: ignore[attr-defined]
     empty = b"BEGIN:VCALENDAR\r\n" + b"BEGIN:VEVENT\r\nEND:VEVENT\r\n" * 3
     with pytest.raises(BlankDocumentError, match="says anything"):
         _parse(tmp_path, "empty.ics", empty)
