@@ -342,12 +342,20 @@ _MAIN_TYPES = {
 }
 
 
+# XML comments and processing instructions (not the declaration): docling's DOCX walk
+# asks every child of a body, cell or header for its tag name, and a comment's "tag" is
+# a function, so a document holding one (hand-written or generated) failed whole.
+_MARKUP_ASIDE = re.compile(rb"<!--.*?-->|<\?(?!xml\s).*?\?>", re.DOTALL)
+# The parts docling walks: the body, headers and footers.
+_WALKED_PART = re.compile(r"word/(?:document|header\d*|footer\d*)\.xml")
+
+
 def _prepared(data: bytes, kind: str) -> bytes:
     """``data`` as docling's readers can take it: its main part typed as a plain DOCX's or
     PPTX's (see ``_MAIN_TYPES``); a DOCX's footnotes and endnotes put in its text where
     they are cited, its SmartArt diagrams' text where they are drawn; its title style's
-    ID made ``Title`` (see :func:`_localized_title`). The package is written again
-    (unpacked) only if any of these applies."""
+    ID made ``Title`` (see :func:`_localized_title`); its XML comments taken out. The
+    package is written again (unpacked) only if any of these applies."""
     main, variant = _MAIN_TYPES[kind]
     with zipfile.ZipFile(BytesIO(data)) as archive:
         names = set(archive.namelist())
@@ -363,13 +371,17 @@ def _prepared(data: bytes, kind: str) -> bytes:
             title = _localized_title(styles)
             if title is not None:
                 changed["word/styles.xml"] = _title_renamed(styles, title)
-        if kind == "docx" and (notes or diagrams or title):
-            document = archive.read("word/document.xml")
-            rewritten = _with_notes(document, archive, names) if notes else document
-            rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
-            rewritten = _title_renamed(rewritten, title) if title else rewritten
-            if rewritten != document:
-                changed["word/document.xml"] = rewritten
+        for part in names if kind == "docx" else ():
+            if not _WALKED_PART.fullmatch(part):
+                continue
+            xml = archive.read(part)
+            rewritten = _MARKUP_ASIDE.sub(b"", xml)
+            if part == "word/document.xml":
+                rewritten = _with_notes(rewritten, archive, names) if notes else rewritten
+                rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
+                rewritten = _title_renamed(rewritten, title) if title else rewritten
+            if rewritten != xml:
+                changed[part] = rewritten
         if not changed:
             return data
         out = BytesIO()
@@ -693,6 +705,20 @@ def _drop_relative_links(doc: Any) -> None:
             link is not None and not is_safe_hyperlink(hyperlink_uri(link))
         ):
             item.hyperlink = None
+
+
+def _drop_empty_tables(doc: Any) -> None:
+    """Drop the tables with no text in any cell and nothing inside them (a form's blank
+    grid, a spacer): each was a Markdown table of bars and dashes, chunked and embedded
+    as if it said something. A caption stays, as a paragraph. A picture in a cell is a
+    child of its table (its text is OCR's, read later)."""
+    empty = [
+        table
+        for table in doc.tables
+        if not table.children and not any(cell.text.strip() for cell in table.data.table_cells)
+    ]
+    if empty:
+        doc.delete_items(node_items=empty)
 
 
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -1056,6 +1082,7 @@ def _parse_docling(
         formulas = _formulas_shown(converter.workbook, data) if kind == "xlsx" else 0
         doc = converter.convert()
         _drop_relative_links(doc)
+        _drop_empty_tables(doc)
         notes: dict[int, str] = {}
         diagrams: dict[int, str] = {}
         if kind == "pptx":

@@ -452,6 +452,22 @@ def test_a_picture_in_a_table_cell_is_read_into_its_cell(tmp_path: Path) -> None
     assert any("| Bolts | Signed delivery note 118" in c.text for c in plan.chunks)
 
 
+def test_a_table_of_pictures_alone_is_read(tmp_path: Path) -> None:
+    """Tables with no text in any cell are left out, but not one whose cells hold
+    pictures: their text is OCR's."""
+    from docx import Document
+    from docx.shared import Inches
+
+    doc = Document()
+    doc.add_paragraph("Scanned receipts.")
+    run = doc.add_table(rows=1, cols=2).cell(0, 0).paragraphs[0].add_run()
+    run.add_picture(io.BytesIO(docs.scan_image(["CANARY-RECEIPT 4711 paid"])), width=Inches(3))
+    buf = io.BytesIO()
+    doc.save(buf)
+    parsed = parse_file(_file(tmp_path, "receipts.docx", buf.getvalue()), "receipts.docx", OCR)
+    assert "CANARY-RECEIPT 4711 paid" in parsed.text
+
+
 def test_a_slide_s_screenshot_is_read_on_its_slide(tmp_path: Path) -> None:
     # A screenshot's large line stays a line: the deck's headings are its own.
     shot = docs.text_image(

@@ -3433,6 +3433,68 @@ def test_a_saved_pages_pictures_are_its_other_parts(tmp_path: Path) -> None:
     assert parse_file(path, "Doc.mht", _OCR, defer_scans=True).warnings == []
 
 
+def test_a_docx_holding_xml_comments_is_read(tmp_path: Path) -> None:
+    """python-docx's own test files hold XML comments in their body: docling's walk
+    failed on them ("Invalid input tag")."""
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {
+            "word/document.xml": lambda text: text.replace(
+                "<w:body>", "<w:body><!-- a table with <w:gridBefore> --><?generator x?>"
+            ).replace(
+                "CANARY-BEFORE</w:t>",
+                "CANARY-BEFORE</w:t></w:r><!-- between\nruns --><w:r><w:t> CANARY-AFTER</w:t>",
+            )
+        },
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "plan.docx", data), "plan.docx", OPTIONS)
+    assert parsed.text == "# Plan\n\n## Scope\n\nCANARY-BEFORE CANARY-AFTER"
+    # docling walks the headers and footers too.
+    from docx import Document
+
+    document = Document()
+    document.add_paragraph("CANARY-BODY")
+    document.sections[0].header.paragraphs[0].text = "Page head"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    data = docs._repacked(
+        buffer.getvalue(),
+        {"word/header1.xml": lambda text: text.replace("<w:p>", "<!-- head --><w:p>", 1)},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "headed.docx", data), "headed.docx", OPTIONS)
+    assert parsed.text == "CANARY-BODY"
+
+
+def test_tables_with_no_text_in_any_cell_are_left_out(tmp_path: Path) -> None:
+    """A form's blank grid was a Markdown table of bars and dashes, chunked and embedded."""
+    from docx import Document
+
+    document = Document()
+    document.add_paragraph("CANARY-FORM")
+    document.add_table(rows=3, cols=3)
+    filled = document.add_table(rows=2, cols=2)
+    filled.cell(0, 0).text = "Name"
+    filled.cell(1, 1).text = "Ada"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    parsed = parse_file(_file(tmp_path, "form.docx", buffer.getvalue()), "form.docx", OPTIONS)
+    assert parsed.text == "CANARY-FORM\n\n| Name   |     |\n|--------|-----|\n|        | Ada |"
+    html = (
+        b"<p>CANARY-PAGE</p><table><caption>Sign here</caption><tr><td> </td><td></td></tr>"
+        b"<tr><td></td></tr></table>"
+    )
+    parsed = parse_file(_file(tmp_path, "page.html", html), "page.html", OPTIONS)
+    assert parsed.text == "CANARY-PAGE\n\nSign here"
+    blank = io.BytesIO()
+    document = Document()
+    document.add_table(rows=2, cols=2)
+    document.save(blank)
+    with pytest.raises(BlankDocumentError):
+        parse_file(_file(tmp_path, "blank.docx", blank.getvalue()), "blank.docx", OPTIONS)
+
+
 def test_docx_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Path) -> None:
     """As an OpenDocument text's notes are: docling reads neither notes part."""
     data = docs.docx_with_notes(
