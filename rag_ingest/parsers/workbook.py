@@ -123,6 +123,35 @@ def _sheet_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines
 
 
+# Whitespace between a spreadsheet's table elements (rows, cells): calamine takes it for a
+# cell's content and fails ("Expecting 'table-cell', found Text"), so an ODS written
+# pretty-printed (by KOffice, odfpy's examples, a script) could not be opened.
+_BEFORE_TABLE_TAGS = re.compile(rb">\s+(?=</?table:)")
+
+
+def _compacted_ods(path: str, reader: Any) -> Any:
+    """The workbook at ``path`` opened by ``reader`` with the whitespace between its table
+    elements taken out, or None when it has none or still cannot be opened."""
+    from io import BytesIO
+
+    out = BytesIO()
+    try:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as copy:
+            content = source.read("content.xml")
+            compact = _BEFORE_TABLE_TAGS.sub(b">", content)
+            if compact == content:
+                return None
+            for info in source.infolist():
+                member = compact if info.filename == "content.xml" else source.read(info)
+                copy.writestr(info, member)
+        out.seek(0)
+        return reader.from_filelike(out)
+    except MemoryError:
+        raise
+    except Exception:  # not a zip, no content part, or calamine's reason is another
+        return None
+
+
 def parse_rows(
     path: str, name: str, file_type: str = "xlsx", why: str | None = None
 ) -> ParsedDocument:
@@ -145,7 +174,10 @@ def parse_rows(
             f"{name}: password-protected: remove the password, or save a copy without one"
         ) from exc
     except Exception as exc:  # calamine raises its own errors on a bad archive
-        raise CorruptDocumentError(f"{name}: {file_type} could not be opened ({exc})") from exc
+        reopened = _compacted_ods(path, CalamineWorkbook) if file_type == "ods" else None
+        if reopened is None:
+            raise CorruptDocumentError(f"{name}: {file_type} could not be opened ({exc})") from exc
+        workbook = reopened
     segments: list[Segment] = []
     try:
         for number, sheet in enumerate(workbook.sheets_metadata, start=1):

@@ -1707,6 +1707,30 @@ def test_legacy_binary_and_opendocument_workbooks_are_read_as_rows(tmp_path: Pat
         parse_file(_file(tmp_path, "old.xls", ole), "old.xls", OPTIONS)
 
 
+def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
+    """calamine took the whitespace between a row's cells for content and failed; KOffice
+    and scripts write ODS so."""
+    ods = docs.ods_bytes([["item", "qty"], ["CANARY-ODS nuts", 7]])
+    pretty = docs._repacked(
+        ods,
+        {
+            "content.xml": lambda text: (
+                re.sub(r"(<table:table-(?:row|cell)\b)", r"\n  \1", text)
+                .replace("</table:table-row>", "\n </table:table-row>")
+                .replace("</table:table-cell>", "</table:table-cell>\n")
+                .replace("<text:p>", "\n   <text:p>")
+            )
+        },
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "calc.ods", pretty), "calc.ods", OPTIONS)
+    assert parsed.text == "# Sheet: Calc\n\n| item | qty |\n|---|---|\n| CANARY-ODS nuts | 7 |"
+    # A workbook that is broken otherwise still fails, with calamine's reason.
+    broken = docs._repacked(pretty, {"content.xml": lambda text: text[: len(text) // 2]}, {})
+    with pytest.raises(CorruptDocumentError, match=r"^cut\.ods: ods could not be opened \("):
+        parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
+
+
 def test_a_binary_workbook_is_told_from_xlsx_by_its_parts(tmp_path: Path) -> None:
     import io
     import zipfile
