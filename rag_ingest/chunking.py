@@ -1277,6 +1277,11 @@ class _HeadingPaths:
         return list(self.paths[last - 1]) if last else []
 
 
+# Half a UTF-16 pair with no other half: a PDF's broken font map gave one (U+D80C in a
+# table cell), and the store refused the whole document ("surrogates not allowed").
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def chunk_document(
     parsed: ParsedDocument, settings: ChunkSettings, base_metadata: dict[str, Any]
 ) -> ChunkPlan:
@@ -1296,6 +1301,14 @@ def chunk_document(
     overlap = min(overlap, size // 2)
 
     text, starts = _joined(parsed.segments, parsed.file_type)
+    table_warnings: list[str] = []
+    odd = len(_SURROGATE.findall(text))
+    if odd:
+        # One for one, so every offset stays the document's.
+        text = _SURROGATE.sub("\ufffd", text)
+        table_warnings.append(
+            f"{odd} lone surrogate(s) (half a UTF-16 pair, no character) replaced by U+FFFD"
+        )
     found: Counter[str] = Counter()
     if settings.mask_credentials:
         # The whole text, before it is split: a private key spans chunks. Masked in
@@ -1316,7 +1329,6 @@ def chunk_document(
         headings = []
 
     whole = total_tokens <= min(settings.whole_document_tokens, size)
-    table_warnings: list[str] = []
     if whole:
         pieces = [(text, 0)]
     else:

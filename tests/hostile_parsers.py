@@ -97,3 +97,13 @@ def logged_note(path: str, name: str, options: Any) -> Any:
     with open(os.environ["RAG_INGEST_TEST_PARSE_LOG"], "a") as log:
         log.write(name + "\n")
     return parse_text(path, name)
+
+
+def broken_font_map(path: str, name: str, options: Any) -> Any:
+    """A file's text with a lone surrogate in it, as PyMuPDF read one from a LaTeX PDF's
+    font map (texlive's encguide.pdf)."""
+    from rag_ingest.parsers.base import ParsedDocument, Segment
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read().replace("@", "\ud80c")
+    return ParsedDocument(file_type="text", segments=[Segment(text)], parser="glyphs")

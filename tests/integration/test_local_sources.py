@@ -525,6 +525,21 @@ async def test_a_parser_registered_for_a_skipped_type_gets_those_files(tmp_path:
         assert (await p.verify_session("s")).consistent
 
 
+def test_a_lone_surrogate_in_a_parse_does_not_fail_the_store_write(tmp_path: Path) -> None:
+    """texlive's encguide.pdf: PyMuPDF read U+D80C from a font map, and Chroma refused the
+    document's write ("str is not valid UTF-8: surrogates not allowed")."""
+    (tmp_path / "table.glyphs").write_text("Glyph table CANARY-GLYPH: | @ | x |\n")
+    settings = local_settings(str(tmp_path / "store"))
+    with SyncDocumentProcessor(
+        settings, parsers={".glyphs": "tests.hostile_parsers:broken_font_map"}
+    ) as p:
+        result = p.process_document(tmp_path / "table.glyphs", session_id="s")
+        assert result.status == "ingested", result.message
+        assert any("1 lone surrogate(s)" in w for w in result.warnings)
+        (hit, _), *_ = p.query("CANARY-GLYPH", session_id="s")
+        assert "| \ufffd | x |" in hit.page_content
+
+
 def test_parsers_can_be_given_to_the_sync_processor(tmp_path: Path) -> None:
     (tmp_path / "d.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg"><text>canary WREN</text></svg>'
