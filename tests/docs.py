@@ -28,6 +28,37 @@ def pdf_bytes(pages: list[str], *, encrypt: bool = False) -> bytes:
     return bytes(doc.tobytes())
 
 
+def pdf_with_lost_text(kind: str) -> bytes:
+    """A page pymupdf4llm's Markdown left text out of: ``striped``, a table of coloured
+    cells and no rules (taken for a drawing, its text skipped), ``turned``, lines set at
+    90 degrees; ``highlight``, a highlighted line beside a short vertical margin stamp."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Quarterly figures, CANARY-INTRO, as agreed.", fontsize=11)
+    if kind == "striped":
+        for row in range(12):
+            for column in range(3):
+                cell = pymupdf.Rect(
+                    72 + column * 150, 100 + row * 20, 222 + column * 150, 120 + row * 20
+                )
+                shade = (0.8, 0.8, 1.0) if (row + column) % 2 else (1.0, 0.9, 0.8)
+                page.draw_rect(cell, color=None, fill=shade)
+                page.insert_text(
+                    (cell.x0 + 4, cell.y1 - 6), f"cell R{row}C{column} value", fontsize=9
+                )
+    elif kind == "turned":
+        for line in range(10):
+            words = f"turned line {line} CANARY-TURN{line} with words"
+            page.insert_text((100 + line * 20, 700), words, fontsize=11, rotate=90)
+    else:
+        page.draw_rect(pymupdf.Rect(70, 89, 400, 103), color=None, fill=(1, 1, 0))
+        page.insert_text((72, 100), "A highlighted line, CANARY-MARK.", fontsize=11)
+        page.insert_text((30, 600), "arXiv:2101.00001v1 [cs.CL] 1 Jan 2021", fontsize=9, rotate=90)
+    return bytes(doc.tobytes())
+
+
 def pdf_with_attachments(
     pdf: bytes, embedded: dict[str, bytes], annotated: dict[str, bytes] | None = None
 ) -> bytes:

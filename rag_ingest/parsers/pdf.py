@@ -607,8 +607,60 @@ def _markdown_pages(
             **options,
         )
         for index, chunk in zip(subset, chunks, strict=True):
-            by_page[_page_number(chunk, index)] = str(chunk.get("text", ""))
+            by_page[_page_number(chunk, index)] = _MARK.sub("", str(chunk.get("text", "")))
+    for index in wanted:
+        number = index + 1
+        text = by_page.get(number, "")
+        lost = _lost(doc[index], text)
+        if lost and index in drawn:
+            again = pymupdf4llm.to_markdown(
+                doc,
+                pages=[index],
+                page_chunks=True,
+                show_progress=False,
+                hdr_info=header_info,
+                **text_only,
+            )
+            again_text = _MARK.sub("", str(again[0].get("text", "")))
+            if letters(again_text) > letters(text):
+                text = again_text
+                lost = _lost(doc[index], text)
+        if lost:
+            text = f"{text.rstrip()}\n\n{_rotated_text(doc[index])}".strip()
+        by_page[number] = text
     return [Segment(text, page=number) for number, text in sorted(by_page.items())]
+
+
+# pymupdf4llm's mark for text on a coloured background: tags in every chunk, no meaning.
+_MARK = re.compile(r"</?mark>")
+# A page whose Markdown has this many letters fewer than its plain text, and less than
+# this share of them, lost text (see :func:`_lost`).
+_LOST_LETTERS = 50
+_LOST_SHARE = 0.8
+
+
+def _lost(page: Any, text: str) -> bool:
+    """Whether pymupdf4llm left out much of ``page``'s text: text it took for part of a
+    drawing (a table's coloured cells: colortbl's German manual lost a whole page) and
+    text not set horizontally (a page typeset turned, a table's rotated headings), which
+    it skips by design."""
+    whole = letters(page.get_text())
+    found = letters(text)
+    return whole - found >= _LOST_LETTERS and found < _LOST_SHARE * whole
+
+
+def _rotated_text(page: Any) -> str:
+    """The lines of ``page`` not set horizontally, a paragraph a block."""
+    blocks = []
+    for block in page.get_text("dict")["blocks"]:
+        lines = [
+            "".join(span["text"] for span in line["spans"]).strip()
+            for line in block.get("lines", ())
+            if abs(1 - line["dir"][0]) > 1e-3
+        ]
+        if any(lines):
+            blocks.append("\n".join(line for line in lines if line))
+    return "\n\n".join(blocks)
 
 
 def _page_number(page: dict[str, Any], index: int) -> int:

@@ -238,6 +238,30 @@ def test_a_pdf_page_s_runs_of_blank_lines_are_one_outside_code_fences(tmp_path: 
     assert second.text == "Appendix\n\nLast CANARY.\n\n"
 
 
+def test_text_pymupdf4llm_leaves_out_of_a_page_is_read(tmp_path: Path) -> None:
+    """colortbl's German manual lost a whole page (a table of coloured cells, taken for a
+    drawing), lscape's every page (text set turned): both failed as having no text."""
+    striped = parse_file(
+        _file(tmp_path, "s.pdf", docs.pdf_with_lost_text("striped")), "s.pdf", OPTIONS
+    )
+    assert striped.text.startswith("Quarterly figures, CANARY-INTRO, as agreed.")
+    assert all(f"cell R{r}C{c} value" in striped.text for r in range(12) for c in range(3))
+    turned = parse_file(
+        _file(tmp_path, "t.pdf", docs.pdf_with_lost_text("turned")), "t.pdf", OPTIONS
+    )
+    assert turned.text == "Quarterly figures, CANARY-INTRO, as agreed.\n\n" + "\n\n".join(
+        f"turned line {n} CANARY-TURN{n} with words" for n in range(10)
+    )
+    marked = parse_file(
+        _file(tmp_path, "m.pdf", docs.pdf_with_lost_text("highlight")), "m.pdf", OPTIONS
+    )
+    # No <mark> tags round it; and a margin's short vertical stamp is not worth the words.
+    assert (
+        marked.text
+        == "Quarterly figures, CANARY-INTRO, as agreed.\n\nA highlighted line, CANARY-MARK.\n\n"
+    )
+
+
 def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
     data = docs.pdf_bytes(["secret"], encrypt=True)
     with pytest.raises(EncryptedDocumentError):
