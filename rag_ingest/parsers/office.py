@@ -31,7 +31,13 @@ from rag_ingest.parsers.base import (
     Segment,
     without_model_packages,
 )
-from rag_ingest.parsers.pictures import Pictures, PictureSource, data_uri, with_markers
+from rag_ingest.parsers.pictures import (
+    Pictures,
+    PictureSource,
+    data_uri,
+    icons_only,
+    with_markers,
+)
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
@@ -196,6 +202,11 @@ def _pictures(doc: Any, limit: int, min_bytes: int) -> list[Image]:
         if len(data) >= min_bytes:
             found.append(Image(data, "image/png", page=page))
     return found
+
+
+def _picture_size(picture: Any) -> tuple[float, float] | None:
+    image = getattr(picture, "image", None)  # None: linked, not in the file
+    return None if image is None else (image.size.width, image.size.height)
 
 
 def _ocr_pictures(doc: Any) -> tuple[dict[str, str], Pictures]:
@@ -1126,9 +1137,11 @@ def _parse_docling(
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
     if not segments and not images and not (embedded and embedded.images):
-        if getattr(doc, "pictures", None):
+        pictured = getattr(doc, "pictures", None)
+        if pictured and not icons_only(map(_picture_size, pictured)):
             raise EmptyDocumentError(f"{name}: no text besides its pictures")
-        raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
+        what = "pictures too small to hold text" if pictured else "no pictures"
+        raise BlankDocumentError(f"{name}: no text and {what}: nothing to index")
     charset, said = decoded
     parser = f"docling-{kind}"
     if charset not in ("utf-8", "utf-8-bom"):

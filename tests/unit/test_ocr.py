@@ -11,6 +11,7 @@ import pytest
 from rag_ingest import ocr
 from rag_ingest.chunking import chunk_document
 from rag_ingest.errors import (
+    BlankDocumentError,
     CorruptDocumentError,
     DocumentTooLargeError,
     EmptyDocumentError,
@@ -491,6 +492,13 @@ def test_a_docx_that_is_only_a_photo_has_no_text(tmp_path: Path) -> None:
     path = _file(tmp_path, "photo.docx", docs.docx_with_pictures([docs.photo()]))
     with pytest.raises(EmptyDocumentError):
         parse_file(path, "photo.docx", OCR)
+    with pytest.raises(EmptyDocumentError, match="no text besides its pictures"):
+        parse_file(path, "photo.docx", NO_OCR)
+    # Icons alone hold nothing to index: skipped, not failed (mammoth's tiny-picture.docx).
+    icons = docs.docx_with_pictures([docs.photo(10, 10, "PNG"), docs.photo(300, 12, "PNG")])
+    for options in (OCR, NO_OCR):
+        with pytest.raises(BlankDocumentError, match="pictures too small to hold text"):
+            parse_file(_file(tmp_path, "icon.docx", icons), "icon.docx", options)
 
 
 def test_a_picture_in_a_page_header_is_not_read(tmp_path: Path) -> None:
