@@ -107,3 +107,14 @@ def broken_font_map(path: str, name: str, options: Any) -> Any:
     with open(path, encoding="utf-8") as f:
         text = f.read().replace("@", "\ud80c")
     return ParsedDocument(file_type="text", segments=[Segment(text)], parser="glyphs")
+
+
+def noisy() -> str:
+    """Warnings as libraries give them in a worker: a Python warning (openpyxl's) and a
+    log record of their own logger (docling's), neither naming the document."""
+    import logging
+    import warnings
+
+    warnings.warn("Unknown extension is not supported and will be removed", stacklevel=1)
+    logging.getLogger("docling.backend.msword_backend").warning("Warning: image cannot be found")
+    return "done"

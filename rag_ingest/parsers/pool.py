@@ -25,6 +25,7 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib import resources
 from multiprocessing import context as mp_context
@@ -224,6 +225,11 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     base.hide_model_packages = True
+    # A library's warning in a worker names no document, and came between the CLI's lines
+    # ("Warning: image cannot be found", "Unknown extension is not supported"): what a
+    # document lost its parser says in its result. Errors still print.
+    warnings.simplefilter("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
     # Every document is chunked and counted: the splitters and the vocabulary now.
     importlib.import_module("langchain_text_splitters")
     count_tokens("warm", encoding)

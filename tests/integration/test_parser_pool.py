@@ -39,6 +39,7 @@ from tests.hostile_parsers import (
     loaded_encodings,
     loaded_modules,
     nap,
+    noisy,
     warm_state,
 )
 
@@ -72,6 +73,21 @@ async def test_workers_load_the_tokenizer_before_the_first_document() -> None:
         assert "o200k_base" in await pool.run("probe", loaded_encodings)
     finally:
         pool.close()
+
+
+async def test_workers_keep_libraries_warnings_off_the_terminal(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """docling's "Warning: image cannot be found" and openpyxl's "Unknown extension"
+    came between the CLI's lines, naming no document."""
+    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    try:
+        assert await pool.run("probe", noisy) == "done"
+    finally:
+        pool.close()
+    printed = capfd.readouterr()
+    assert "image cannot be found" not in printed.err + printed.out
+    assert "Unknown extension" not in printed.err + printed.out
 
 
 async def test_a_fresh_worker_takes_a_document_before_its_parsers_are_imported() -> None:
