@@ -328,6 +328,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
     return {
         "pdf": FileConfig(strategy="markdown"),
         "xps": FileConfig(strategy="markdown"),
+        "mobi": FileConfig(strategy="markdown"),
         "docx": FileConfig(strategy="markdown"),
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
         "doc": FileConfig(strategy="markdown"),

@@ -59,6 +59,35 @@ def pdf_with_lost_text(kind: str) -> bytes:
     return bytes(doc.tobytes())
 
 
+def mobi_bytes(html: bytes, title: bytes = b"Book") -> bytes:
+    """A Kindle MOBI e-book of ``html``, uncompressed: a Palm database (its header, the
+    record list) whose record 0 holds the PalmDOC and MOBI headers (UTF-8), then the text
+    in records of 4 KiB."""
+    import struct
+
+    texts = [html[i : i + 4096] for i in range(0, len(html), 4096)] or [b""]
+    mobi = bytearray(232)
+    mobi[0:4] = b"MOBI"
+    for offset, value in ((4, 232), (8, 2), (12, 65001), (16, 1), (20, 6)):
+        struct.pack_into(">I", mobi, offset, value)  # length, a book, UTF-8, id, version
+    for offset in range(24, 64, 4):
+        struct.pack_into(">I", mobi, offset, 0xFFFFFFFF)  # no index records
+    for offset, value in ((64, len(texts) + 1), (68, 248), (72, len(title)), (92, 0xFFFFFFFF)):
+        struct.pack_into(">I", mobi, offset, value)  # first non-text record, the title, no image
+    first = struct.pack(">HHIHHHH", 1, 0, len(html), len(texts), 4096, 0, 0) + mobi + title
+    records = [first + b"\0\0", *texts]
+    header = bytearray(78)
+    header[: len(title)] = title
+    header[60:68] = b"BOOKMOBI"
+    struct.pack_into(">H", header, 76, len(records))
+    at = 78 + 8 * len(records) + 2
+    listed = b""
+    for number, record in enumerate(records):
+        listed += struct.pack(">II", at, number * 2)
+        at += len(record)
+    return bytes(header) + listed + b"\0\0" + b"".join(records)
+
+
 def pdf_with_attachments(
     pdf: bytes, embedded: dict[str, bytes], annotated: dict[str, bytes] | None = None
 ) -> bytes:

@@ -244,7 +244,8 @@ def parse_file(
         return parsed
     kind = detect(path, name, images=options.reads_images)
     note = kind.note
-    if kind.kind in ("pdf", "xps"):
+    if kind.kind in ("pdf", "xps", "mobi"):
+        # MuPDF reads an XPS or a MOBI e-book (laid out in pages) as it reads a PDF.
         from rag_ingest.parsers.pdf import parse_pdf
 
         if kind.kind == "xps":

@@ -265,7 +265,7 @@ def _images(doc: Any, limit: int, min_bytes: int, pages: range) -> list[Image]:
     return found
 
 
-_FORMATS = {"pdf": "PDF", "xps": "XPS document"}
+_FORMATS = {"pdf": "PDF", "xps": "XPS document", "mobi": "MOBI e-book"}
 
 
 def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:

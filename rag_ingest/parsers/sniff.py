@@ -108,6 +108,7 @@ _BY_EXTENSION = {
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
     ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps", ".svg": "svg", ".svgz": "svg",
+    ".mobi": "mobi", ".azw": "mobi",
     ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
@@ -166,7 +167,7 @@ TABLE_KINDS = ("parquet", "arrow", "avro", "orc")
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "archive", *TABLE_KINDS,
+    "epub", "vsdx", "xps", "mobi", "archive", *TABLE_KINDS,
 )  # fmt: skip
 # Those of them that are zip packages.
 _ZIP_KINDS = frozenset(
@@ -553,6 +554,8 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     """What the bytes say, when they say it clearly."""
     if is_pdf(head):
         return "pdf"
+    if head[60:68] == b"BOOKMOBI":
+        return "mobi"  # a Kindle e-book (a Palm database of type BOOK, creator MOBI)
     webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
     if images and (webp or any(head.startswith(magic) for magic, _ in _RASTER_MAGIC)):
         return "image"

@@ -262,6 +262,23 @@ def test_text_pymupdf4llm_leaves_out_of_a_page_is_read(tmp_path: Path) -> None:
     )
 
 
+def test_a_mobi_e_book_is_read_as_mupdf_lays_it_out(tmp_path: Path) -> None:
+    """A Kindle book had been skipped as "binary data (.mobi)"; MuPDF reads MOBI."""
+    book = docs.mobi_bytes(
+        b"<html><body><h1>Chapter One</h1><p>The CANARY-MOBI paragraph.</p>"
+        b"<p>Second paragraph.</p></body></html>"
+    )
+    for name in ("novel.mobi", "novel.azw", "novel"):  # by content too
+        parsed = parse_file(_file(tmp_path, name, book), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser, parsed.pages) == ("mobi", "pymupdf4llm-tables", 1)
+        assert (
+            parsed.text == "# **Chapter One**\n\nThe CANARY-MOBI paragraph.\nSecond paragraph.\n\n"
+        )
+    damaged = book[:60] + b"BOOKMOBI" + bytes(200)
+    with pytest.raises(CorruptDocumentError, match=r"^bad\.mobi: not a readable MOBI e-book"):
+        parse_file(_file(tmp_path, "bad.mobi", damaged), "bad.mobi", OPTIONS)
+
+
 def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
     data = docs.pdf_bytes(["secret"], encrypt=True)
     with pytest.raises(EncryptedDocumentError):
