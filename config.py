@@ -204,6 +204,7 @@ chunk = {
         "pdf": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "xps": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "mobi": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        "fb2": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "docx": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         "pptx": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
         # Word and PowerPoint 97-2003, read through the DOCX and PPTX they convert to

@@ -329,6 +329,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "pdf": FileConfig(strategy="markdown"),
         "xps": FileConfig(strategy="markdown"),
         "mobi": FileConfig(strategy="markdown"),
+        "fb2": FileConfig(strategy="markdown"),
         "docx": FileConfig(strategy="markdown"),
         "pptx": FileConfig(strategy="markdown", chunk_tokens=256),
         "doc": FileConfig(strategy="markdown"),

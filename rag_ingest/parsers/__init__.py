@@ -302,6 +302,10 @@ def parse_file(
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_rows(path, name, kind.kind)
+    elif kind.kind == "fb2":
+        from rag_ingest.parsers.fictionbook import parse_fictionbook
+
+        parsed = parse_fictionbook(path, name)
     elif kind.kind == "mhtml":
         from rag_ingest.parsers.webarchive import parse_mhtml
 

@@ -108,7 +108,7 @@ _BY_EXTENSION = {
     ".ppsm": "pptx", ".potx": "pptx", ".potm": "pptx", ".xlsm": "xlsx", ".xltx": "xlsx",
     ".xltm": "xlsx",
     ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps", ".svg": "svg", ".svgz": "svg",
-    ".mobi": "mobi", ".azw": "mobi",
+    ".mobi": "mobi", ".azw": "mobi", ".fb2": "fb2",
     ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
@@ -550,10 +550,18 @@ def _ends_orc(path: str) -> bool:
         return f.read(7) == b"\x82\xf4\x03\x03ORC"
 
 
+# A FictionBook's root, after its XML declaration (a BOM, a comment, space).
+_FICTIONBOOK = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<FictionBook\b", re.S
+)
+
+
 def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     """What the bytes say, when they say it clearly."""
     if is_pdf(head):
         return "pdf"
+    if _FICTIONBOOK.match(head):
+        return "fb2"
     if head[60:68] == b"BOOKMOBI":
         return "mobi"  # a Kindle e-book (a Palm database of type BOOK, creator MOBI)
     webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"

@@ -279,6 +279,57 @@ def test_a_mobi_e_book_is_read_as_mupdf_lays_it_out(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "bad.mobi", damaged), "bad.mobi", OPTIONS)
 
 
+_FB2 = """<?xml version="1.0" encoding="windows-1251"?>
+<FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0"
+  xmlns:l="http://www.w3.org/1999/xlink">
+ <description><title-info>
+  <author><first-name>Лев</first-name><last-name>Толстой</last-name></author>
+  <author><nickname>CANARY-NICK</nickname></author>
+  <book-title>Война и мир</book-title>
+  <annotation><p>Роман-эпопея.</p></annotation>
+ </title-info></description>
+ <body>
+  <title><p>Том первый</p></title>
+  <epigraph><p>Quoted words.</p><text-author>Someone</text-author></epigraph>
+  <section>
+   <title><p>Часть первая</p></title>
+   <section>
+    <title><p>I</p></title>
+    <p>— Eh bien, mon prince. <emphasis>CANARY-FB2</emphasis> Genes<a l:href="#n1">[1]</a>.</p>
+    <subtitle>Scene two</subtitle>
+    <poem><stanza><v>First verse,</v><v>second verse.</v></stanza></poem>
+    <cite><p>A citation.</p></cite>
+    <table><tr><th>Year</th><td>1869</td></tr><tr><td/></tr></table>
+   </section>
+  </section>
+ </body>
+ <body name="notes"><section id="n1"><title><p>1</p></title><p>Genoa.</p></section></body>
+ <binary id="cover.jpg" content-type="image/jpeg">/9j/4AAQSkZJRgABAQAAAQABAAD/2wBD</binary>
+</FictionBook>
+"""
+
+
+def test_a_fictionbook_is_read_as_its_text_not_its_xml(tmp_path: Path) -> None:
+    """It had been XML read as text: its tags and its pictures' base64 were chunks."""
+    data = _FB2.encode("windows-1251")
+    for name in ("war.fb2", "war.xml", "war"):  # by content too
+        parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("fb2", "fictionbook"), name
+        assert parsed.text == (
+            "# Война и мир\n\nBy Лев Толстой, CANARY-NICK\n\nРоман-эпопея.\n\n"  # noqa: RUF001
+            "# Том первый\n\n"
+            "> Quoted words.\n\n> Someone\n\n## Часть первая\n\n### I\n\n"
+            "— Eh bien, mon prince. CANARY-FB2 Genes[1].\n\n**Scene two**\n\n"
+            "First verse,\nsecond verse.\n\n> A citation.\n\nYear | 1869\n\n"
+            "## Notes\n\n### 1\n\nGenoa."
+        )
+    blank = _FB2.split("<body>")[0] + "<body><section/></body></FictionBook>"
+    with pytest.raises(BlankDocumentError):
+        parse_file(_file(tmp_path, "b.fb2", blank.encode("windows-1251")), "b.fb2", OPTIONS)
+    with pytest.raises(CorruptDocumentError, match="not well-formed"):
+        parse_file(_file(tmp_path, "c.fb2", data[:300]), "c.fb2", OPTIONS)
+
+
 def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
     data = docs.pdf_bytes(["secret"], encrypt=True)
     with pytest.raises(EncryptedDocumentError):
