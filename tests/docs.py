@@ -31,7 +31,8 @@ def pdf_bytes(pages: list[str], *, encrypt: bool = False) -> bytes:
 def pdf_with_lost_text(kind: str) -> bytes:
     """A page pymupdf4llm's Markdown left text out of: ``striped``, a table of coloured
     cells and no rules (taken for a drawing, its text skipped), ``turned``, lines set at
-    90 degrees; ``highlight``, a highlighted line beside a short vertical margin stamp."""
+    90 degrees; ``pictured``, text over a picture, then a page of a broken picture;
+    ``highlight``, a highlighted line beside a short vertical margin stamp."""
     import pymupdf
 
     doc = pymupdf.open()
@@ -52,6 +53,20 @@ def pdf_with_lost_text(kind: str) -> bytes:
         for line in range(10):
             words = f"turned line {line} CANARY-TURN{line} with words"
             page.insert_text((100 + line * 20, 700), words, fontsize=11, rotate=90)
+    elif kind == "pictured":
+        # Page 1: text over a picture; page 2: a picture MuPDF cannot decode (a JPX stream
+        # of junk); page 3: text.
+        page.insert_image(pymupdf.Rect(50, 90, 550, 500), stream=photo(400, 300, "PNG"))
+        for line in range(8):
+            words = f"Text over the picture, line {line} CANARY-OVER{line}."
+            page.insert_text((72, 120 + line * 20), words, fontsize=11)
+        broken = doc.new_page()
+        broken.insert_text((72, 72), "The page of a broken picture, CANARY-JPX.", fontsize=11)
+        broken.insert_image(pymupdf.Rect(72, 100, 300, 300), stream=photo(200, 150, "PNG"))
+        xref = broken.get_images()[0][0]
+        doc.update_stream(xref, b"not a JPEG 2000 stream", compress=False)
+        doc.xref_set_key(xref, "Filter", "/JPXDecode")
+        doc.new_page().insert_text((72, 72), "# The last page, CANARY-LAST.", fontsize=11)
     else:
         page.draw_rect(pymupdf.Rect(70, 89, 400, 103), color=None, fill=(1, 1, 0))
         page.insert_text((72, 100), "A highlighted line, CANARY-MARK.", fontsize=11)

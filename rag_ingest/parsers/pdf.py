@@ -593,37 +593,44 @@ def _markdown_pages(
     drawn = set(ruled)
     plain = [i for i in wanted if i not in drawn]
     header_info = headers or pymupdf4llm.IdentifyHeaders(doc)  # once, not once per call
+
+    def markdown(pages: list[int], options: dict[str, Any]) -> list[str]:
+        """Each page's Markdown; read again without images when pymupdf4llm fails on
+        one (an image MuPDF cannot decode, 'Failed to read JPX header', had left the
+        whole PDF to plain text)."""
+        try:
+            chunks = pymupdf4llm.to_markdown(
+                doc,
+                pages=pages,
+                page_chunks=True,
+                show_progress=False,
+                hdr_info=header_info,
+                **options,
+            )
+        except Exception:
+            if options.get("ignore_images"):
+                raise
+            return markdown(pages, {**options, "ignore_images": True})
+        return [_MARK.sub("", str(chunk.get("text", ""))) for chunk in chunks]
+
     by_page: dict[int, str] = {}
     text_only = {"table_strategy": None, "detect_bg_color": False, "ignore_graphics": True}
     for subset, options in ((ruled, {}), (plain, text_only)):
-        if not subset:
-            continue
-        chunks = pymupdf4llm.to_markdown(
-            doc,
-            pages=subset,
-            page_chunks=True,
-            show_progress=False,
-            hdr_info=header_info,
-            **options,
-        )
-        for index, chunk in zip(subset, chunks, strict=True):
-            by_page[_page_number(chunk, index)] = _MARK.sub("", str(chunk.get("text", "")))
+        if subset:
+            by_page.update(
+                (index + 1, text)
+                for index, text in zip(subset, markdown(subset, options), strict=True)
+            )
     for index in wanted:
         number = index + 1
         text = by_page.get(number, "")
         lost = _lost(doc[index], text)
-        if lost and index in drawn:
-            again = pymupdf4llm.to_markdown(
-                doc,
-                pages=[index],
-                page_chunks=True,
-                show_progress=False,
-                hdr_info=header_info,
-                **text_only,
-            )
-            again_text = _MARK.sub("", str(again[0].get("text", "")))
-            if letters(again_text) > letters(text):
-                text = again_text
+        if lost:
+            # Without its drawings and images: pymupdf4llm skips the text it finds over
+            # either, taking it for part of a picture.
+            (again,) = markdown([index], {**text_only, "ignore_images": True})
+            if letters(again) > letters(text):
+                text = again
                 lost = _lost(doc[index], text)
         if lost:
             text = f"{text.rstrip()}\n\n{_rotated_text(doc[index])}".strip()
