@@ -1301,12 +1301,12 @@ def chunk_document(
     overlap = min(overlap, size // 2)
 
     text, starts = _joined(parsed.segments, parsed.file_type)
-    table_warnings: list[str] = []
+    plan_warnings: list[str] = []
     odd = len(_SURROGATE.findall(text))
     if odd:
         # One for one, so every offset stays the document's.
         text = _SURROGATE.sub("\ufffd", text)
-        table_warnings.append(
+        plan_warnings.append(
             f"{odd} lone surrogate(s) (half a UTF-16 pair, no character) replaced by U+FFFD"
         )
     found: Counter[str] = Counter()
@@ -1367,7 +1367,7 @@ def chunk_document(
         cursor = 0
         if strategy == "table":
             form = parsed.csv_form or csv_form(text)
-            table = _csv_table(text, form, table_warnings) if form else None
+            table = _csv_table(text, form, plan_warnings) if form else None
             tables = [table] if table is not None else []
             hint = _SEP_LINE.match(text)
             cursor = hint.end() if hint else 0  # Excel's, not the file's text
@@ -1391,7 +1391,7 @@ def chunk_document(
         chunked=not whole,
         strategy=strategy,
         text_length=len(text),
-        warnings=table_warnings,
+        warnings=plan_warnings,
     )
     if strategy == "markdown":
         pieces = _closing_fences_back(pieces, text, blocks)

@@ -279,7 +279,7 @@ def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:
         raise CorruptDocumentError(f"{name}: not a readable {_FORMATS[file_type]} ({why})") from exc
     if doc.needs_pass:
         doc.close()
-        raise EncryptedDocumentError(f"{name}: the PDF is password-protected")
+        raise EncryptedDocumentError(f"{name}: the {_FORMATS[file_type]} is password-protected")
     if doc.is_repaired:
         doc.close()
         # MuPDF rebuilt a damaged (often truncated) file: what it recovered is partial.
