@@ -35,7 +35,7 @@ from rag_ingest.parsers.pictures import (
     Pictures,
     PictureSource,
     data_uri,
-    icons_only,
+    none_to_read,
     with_markers,
 )
 from rag_ingest.parsers.text import decode_text
@@ -1138,9 +1138,9 @@ def _parse_docling(
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []
     if not segments and not images and not (embedded and embedded.images):
         pictured = getattr(doc, "pictures", None)
-        if pictured and not icons_only(map(_picture_size, pictured)):
+        if pictured and not none_to_read(map(_picture_size, pictured)):
             raise EmptyDocumentError(f"{name}: no text besides its pictures")
-        what = "pictures too small to hold text" if pictured else "no pictures"
+        what = "pictures too small to hold text or linked" if pictured else "no pictures"
         raise BlankDocumentError(f"{name}: no text and {what}: nothing to index")
     charset, said = decoded
     parser = f"docling-{kind}"

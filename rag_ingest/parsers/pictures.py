@@ -42,10 +42,10 @@ def _worth_reading(width: float, height: float) -> bool:
     return width * height >= _MIN_PICTURE_PIXELS and min(width, height) >= 16
 
 
-def icons_only(sizes: Iterable[tuple[float, float] | None]) -> bool:
-    """Whether every picture of these sizes (None: not known) is too small to hold text
-    worth reading: a document of those alone holds nothing to index."""
-    return all(size is not None and not _worth_reading(*size) for size in sizes)
+def none_to_read(sizes: Iterable[tuple[float, float] | None]) -> bool:
+    """Whether every picture of these sizes is too small to hold text worth reading, or
+    not in the file (None: linked): a document of those alone holds nothing to index."""
+    return all(size is None or not _worth_reading(*size) for size in sizes)
 
 
 @dataclass

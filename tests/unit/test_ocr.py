@@ -488,17 +488,30 @@ def test_a_slide_s_screenshot_is_read_on_its_slide(tmp_path: Path) -> None:
     assert parsed.segments[1].text == "# What users saw"
 
 
+@pytest.mark.filterwarnings("ignore:Skipping external image reference")  # docling's, on the link
 def test_a_docx_that_is_only_a_photo_has_no_text(tmp_path: Path) -> None:
     path = _file(tmp_path, "photo.docx", docs.docx_with_pictures([docs.photo()]))
     with pytest.raises(EmptyDocumentError):
         parse_file(path, "photo.docx", OCR)
     with pytest.raises(EmptyDocumentError, match="no text besides its pictures"):
         parse_file(path, "photo.docx", NO_OCR)
-    # Icons alone hold nothing to index: skipped, not failed (mammoth's tiny-picture.docx).
+    # Icons alone hold nothing to index, nor a picture linked, not in the file: skipped,
+    # not failed (mammoth's tiny-picture.docx and external-picture.docx).
     icons = docs.docx_with_pictures([docs.photo(10, 10, "PNG"), docs.photo(300, 12, "PNG")])
-    for options in (OCR, NO_OCR):
-        with pytest.raises(BlankDocumentError, match="pictures too small to hold text"):
-            parse_file(_file(tmp_path, "icon.docx", icons), "icon.docx", options)
+    linked = docs._repacked(
+        docs.docx_with_pictures([docs.photo(300, 200, "PNG")]),
+        {
+            "word/_rels/document.xml.rels": lambda text: text.replace(
+                'Target="media/image1.png"',
+                'Target="https://example.com/photo.png" TargetMode="External"',
+            )
+        },
+        {},
+    )
+    for data in (icons, linked):
+        for options in (OCR, NO_OCR):
+            with pytest.raises(BlankDocumentError, match="pictures too small to hold text or link"):
+                parse_file(_file(tmp_path, "icon.docx", data), "icon.docx", options)
 
 
 def test_a_picture_in_a_page_header_is_not_read(tmp_path: Path) -> None:
