@@ -31,13 +31,18 @@ def pdf_bytes(pages: list[str], *, encrypt: bool = False) -> bytes:
 def pdf_with_lost_text(kind: str) -> bytes:
     """A page pymupdf4llm's Markdown left text out of: ``striped``, a table of coloured
     cells and no rules (taken for a drawing, its text skipped), ``turned``, lines set at
-    90 degrees; ``pictured``, text over a picture, then a page of a broken picture;
-    ``highlight``, a highlighted line beside a short vertical margin stamp."""
+    90 degrees; ``pictured``, text over a picture; ``jpx``, a page of a picture MuPDF
+    cannot decode between two of text; ``highlight``, a highlighted line beside a short
+    vertical margin stamp."""
     import pymupdf
 
     doc = pymupdf.open()
     page = doc.new_page()
     page.insert_text((72, 72), "Quarterly figures, CANARY-INTRO, as agreed.", fontsize=11)
+    if kind in ("striped", "pictured"):
+        for line in range(4):  # enough text kept that the page is not near empty
+            words = f"A line below, number {line}, of ordinary words kept."
+            page.insert_text((72, 720 + line * 14), words, fontsize=11)
     if kind == "striped":
         for row in range(12):
             for column in range(3):
@@ -54,12 +59,12 @@ def pdf_with_lost_text(kind: str) -> bytes:
             words = f"turned line {line} CANARY-TURN{line} with words"
             page.insert_text((100 + line * 20, 700), words, fontsize=11, rotate=90)
     elif kind == "pictured":
-        # Page 1: text over a picture; page 2: a picture MuPDF cannot decode (a JPX stream
-        # of junk); page 3: text.
         page.insert_image(pymupdf.Rect(50, 90, 550, 500), stream=photo(400, 300, "PNG"))
         for line in range(8):
             words = f"Text over the picture, line {line} CANARY-OVER{line}."
             page.insert_text((72, 120 + line * 20), words, fontsize=11)
+    elif kind == "jpx":
+        # Page 2: a picture MuPDF cannot decode (a JPX stream of junk); page 3: text.
         broken = doc.new_page()
         broken.insert_text((72, 72), "The page of a broken picture, CANARY-JPX.", fontsize=11)
         broken.insert_image(pymupdf.Rect(72, 100, 300, 300), stream=photo(200, 150, "PNG"))

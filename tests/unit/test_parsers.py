@@ -255,16 +255,17 @@ def test_text_pymupdf4llm_leaves_out_of_a_page_is_read(tmp_path: Path) -> None:
     marked = parse_file(
         _file(tmp_path, "m.pdf", docs.pdf_with_lost_text("highlight")), "m.pdf", OPTIONS
     )
+    # Text over a picture, taken for part of it.
     pictured = parse_file(
         _file(tmp_path, "p.pdf", docs.pdf_with_lost_text("pictured")), "p.pdf", OPTIONS
     )
-    # Text over a picture, taken for part of it; a page MuPDF fails on (an image it cannot
-    # decode) read without images, as Markdown all the same.
-    assert pictured.parser == "pymupdf4llm-tables" and pictured.warnings == []
-    assert [s.page for s in pictured.segments] == [1, 2, 3]
-    assert all(f"line {n} CANARY-OVER{n}." in pictured.segments[0].text for n in range(8))
-    assert "CANARY-JPX" in pictured.segments[1].text
-    assert "CANARY-LAST" in pictured.segments[2].text
+    assert all(f"line {n} CANARY-OVER{n}." in pictured.text for n in range(8))
+    # A page MuPDF fails on (an image it cannot decode): the pages read without images, as
+    # Markdown all the same, not the whole PDF as plain text.
+    jpx = parse_file(_file(tmp_path, "j.pdf", docs.pdf_with_lost_text("jpx")), "j.pdf", OPTIONS)
+    assert jpx.parser == "pymupdf4llm-tables" and jpx.warnings == []
+    assert [s.page for s in jpx.segments] == [1, 2, 3]
+    assert "CANARY-JPX" in jpx.segments[1].text and "CANARY-LAST" in jpx.segments[2].text
     # No <mark> tags round it; and a margin's short vertical stamp is not worth the words.
     assert (
         marked.text
