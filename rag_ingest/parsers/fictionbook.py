@@ -75,7 +75,7 @@ def _authors(info: ElementTree.Element) -> list[str]:
         parts = _children(author, "first-name", "middle-name", "last-name") or _children(
             author, "nickname"
         )
-        name = " ".join(_text(p) for p in parts if _text(p))
+        name = " ".join(filter(None, map(_text, parts)))
         if name:
             names.append(name)
     return names

@@ -625,19 +625,21 @@ def _markdown_pages(
         number = index + 1
         text = by_page.get(number, "")
         page = doc[index]
+        found = letters(text)
         # Where pymupdf4llm can lose text: over a picture, in a drawing it read, or all of
         # a page set turned. Its plain text costs ~0.5 ms a page, 5% of a simple page's
         # parse: not spent on the others.
-        suspect = index in drawn or letters(text) < _SCAN_LETTERS or bool(page.get_images())
-        lost = suspect and _lost(page, text)
-        if lost:
-            # Without its drawings and images: pymupdf4llm skips the text it finds over
-            # either, taking it for part of a picture.
-            (again,) = markdown([index], {**text_only, "ignore_images": True})
-            if letters(again) > letters(text):
-                text = again
-                lost = _lost(page, text)
-        if lost:
+        if not (index in drawn or found < _SCAN_LETTERS or page.get_images()):
+            continue
+        whole = letters(page.get_text())
+        if not _lost(whole, found):
+            continue
+        # Without its drawings and images: pymupdf4llm skips the text it finds over
+        # either, taking it for part of a picture.
+        (again,) = markdown([index], {**text_only, "ignore_images": True})
+        if (more := letters(again)) > found:
+            text, found = again, more
+        if _lost(whole, found):
             text = f"{text.rstrip()}\n\n{_rotated_text(page)}".strip()
         by_page[number] = text
     return [Segment(text, page=number) for number, text in sorted(by_page.items())]
@@ -651,13 +653,11 @@ _LOST_LETTERS = 50
 _LOST_SHARE = 0.8
 
 
-def _lost(page: Any, text: str) -> bool:
-    """Whether pymupdf4llm left out much of ``page``'s text: text it took for part of a
-    drawing (a table's coloured cells: colortbl's German manual lost a whole page) and
-    text not set horizontally (a page typeset turned, a table's rotated headings), which
-    it skips by design."""
-    whole = letters(page.get_text())
-    found = letters(text)
+def _lost(whole: int, found: int) -> bool:
+    """Whether pymupdf4llm's Markdown of a page, ``found`` letters of its plain text's
+    ``whole``, left out much of it: text it took for part of a picture or a drawing (a
+    table's coloured cells: colortbl's German manual lost a whole page) and text not set
+    horizontally (a page typeset turned), which it skips by design."""
     return whole - found >= _LOST_LETTERS and found < _LOST_SHARE * whole
 
 

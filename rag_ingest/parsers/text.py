@@ -293,7 +293,8 @@ def _multi_byte(data: bytes) -> tuple[str, str, int] | None:
         rest = text.replace("\ufffd", "")
         best = min(from_bytes(rest.encode(encoding)), key=lambda m: m.percent_chaos, default=None)
         if best is not None and _MULTI_BYTE.search(best.encoding) and str(best) == rest:
-            text = data.decode(encoding, errors="replace")
+            if len(sample) < len(data):  # the whole of a text past the sample
+                text = data.decode(encoding, errors="replace")
             return text, encoding, text.count("\ufffd")
     # None it finds calm in a short text (symbols among its words): the one encoding that
     # reads it without a fault, if only one does, and not as half-width katakana, which

@@ -3886,6 +3886,11 @@ def test_a_cjk_text_with_a_few_sequences_its_codec_lacks_is_read_in_it(tmp_path:
     parsed = parse_file(_file(tmp_path, "tutor.zh.big5", data), "tutor.zh.big5", OPTIONS)
     assert parsed.text.count(line.strip()) == 80 and parsed.parser == "text[cp950]"
     assert split_notes(parsed.warnings)[0] == ["32 undecodable bytes replaced with U+FFFD"]
+    # Past its first MiB (what it is judged by), read whole all the same.
+    long = data * 180 + "結尾 CANARY-TAIL\n".encode("big5")
+    parsed = parse_file(_file(tmp_path, "long.big5", long), "long.big5", OPTIONS)
+    assert parsed.parser == "text[cp950]" and parsed.text.endswith("結尾 CANARY-TAIL\n")
+    assert split_notes(parsed.warnings)[0] == ["5760 undecodable bytes replaced with U+FFFD"]
     # Korean in EUC-KR: GBK reads every pair without a fault, as nonsense ideographs
     # (charset_normalizer's own loose guess was GB18030): the reading taken is the one
     # charset_normalizer finds calm once the faults are out.
