@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import itertools
+import os
 import re
 import threading
 from collections import Counter
@@ -268,9 +269,24 @@ def _images(doc: Any, limit: int, min_bytes: int, pages: range) -> list[Image]:
 _FORMATS = {"pdf": "PDF", "xps": "XPS document", "mobi": "MOBI e-book"}
 
 
+def _ends_whole(path: str) -> bool:
+    """Whether the file's last KiB (past trailing NULs and white space, as some writers
+    pad it, up to ``_TAIL`` bytes) holds ``%%EOF``, where readers look for a PDF's end:
+    a cut file's does not."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - _TAIL))
+        tail = f.read()
+    return b"%%EOF" in tail.rstrip(b"\0 \t\r\n")[-1024:]
+
+
+_TAIL = 64 * 1024
+
+
 def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:
     """The open document (a PDF, or an XPS, which MuPDF reads as it reads a PDF), or the
-    typed error: unreadable, encrypted or repaired."""
+    typed error: unreadable, encrypted, or cut short and repaired."""
     try:
         doc = pymupdf.open(path, filetype=file_type)
     except Exception as exc:  # PyMuPDF raises FileDataError, RuntimeError, ValueError...
@@ -280,10 +296,14 @@ def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:
     if doc.needs_pass:
         doc.close()
         raise EncryptedDocumentError(f"{name}: the {_FORMATS[file_type]} is password-protected")
-    if doc.is_repaired:
+    if doc.is_repaired and not _ends_whole(path):
         doc.close()
-        # MuPDF rebuilt a damaged (often truncated) file: what it recovered is partial.
-        raise CorruptDocumentError(f"{name}: the PDF is damaged (MuPDF had to repair it)")
+        # MuPDF rebuilt a truncated file: what it recovered is partial. One that still
+        # ends as a PDF does (wrong offsets in its cross-reference table, as hand-written
+        # and some tools' PDFs have) is read, with a warning (:func:`_parse`).
+        raise CorruptDocumentError(
+            f"{name}: the PDF is damaged (cut short? MuPDF had to repair it)"
+        )
     if not doc.page_count:
         doc.close()
         # Its page tree damaged (one flipped byte in a /Count): it had been "no extractable
@@ -310,6 +330,8 @@ def _parse(
         wanted = pages if pages is not None else range(doc.page_count)
         warnings: list[str] = []
         parser = f"pymupdf4llm-{mode}"
+        if doc.is_repaired:  # each range says it; merge_ranges keeps it once
+            warnings.append("the PDF is damaged (MuPDF repaired it): some text may be missing")
         fields = _forms(pymupdf, doc, wanted)
         attaching = doc.is_pdf and read_attached is not None and wanted.stop >= doc.page_count
         annotated = _annotated(pymupdf, doc) if attaching else []

@@ -362,6 +362,25 @@ def test_truncated_pdf_is_not_a_clean_parse(tmp_path: Path) -> None:
             parse_file(_file(tmp_path, "t.pdf", truncated), "t.pdf", OPTIONS)
 
 
+def test_a_whole_pdf_muPDF_repairs_is_read_with_a_warning(tmp_path: Path) -> None:
+    # Wrong offsets in its cross-reference table (a hand-written PDF, pypdf's toy.pdf),
+    # and NULs after its end (pypdf's selenium-pypdf-issue-177.pdf): MuPDF repairs it,
+    # and its text is all there. It had failed as "damaged".
+    data = docs.pdf_bytes(["CANARY-REPAIRED the whole page"])
+    start = data.rindex(b"startxref")
+    offsets = data[:start] + re.sub(rb"\d+", b"9", data[start:], count=1)
+    for name, damaged in (("offsets.pdf", offsets), ("padded.pdf", offsets + b"\0" * 20_000)):
+        parsed = parse_file(_file(tmp_path, name, damaged), name, OPTIONS)
+        assert "CANARY-REPAIRED the whole page" in parsed.text
+        assert parsed.warnings == [
+            "the PDF is damaged (MuPDF repaired it): some text may be missing"
+        ]
+    # Cut short, with NULs after: it still fails.
+    cut = offsets[: len(offsets) - 40] + b"\0" * 100
+    with pytest.raises(CorruptDocumentError, match=r"cut short\? MuPDF had to repair it"):
+        parse_file(_file(tmp_path, "cut.pdf", cut), "cut.pdf", OPTIONS)
+
+
 def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
     with pytest.raises(CorruptDocumentError):
         parse_file(_file(tmp_path, "c.pdf", b"%PDF-1.7\n" + b"\x13garbage" * 500), "c.pdf", OPTIONS)
