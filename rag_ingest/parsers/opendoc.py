@@ -311,10 +311,15 @@ def parse_opendocument(
     text where each sits; up to ``max_images`` of them kept to describe."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if b"encryption-data" in _member(archive, "META-INF/manifest.xml"):
+            manifest = _member(archive, "META-INF/manifest.xml")
+            if b"encryption-data" in manifest:
                 raise EncryptedDocumentError(
                     f"{name}: password-protected (an encrypted OpenDocument file): save a "
                     "copy without a password"
+                )
+            if _styles_only(archive, manifest):
+                raise BlankDocumentError(
+                    f"{name}: styles only, no content (a template of page styles): nothing to index"
                 )
             content = read_xml(archive, "content.xml", name)
             title = _odf_title(archive)
@@ -385,6 +390,14 @@ def _pictures(
         return _member(archive, member), mimetypes.guess_type(member)[0]
 
     return PictureSource(load, ocr, max_images, min_image_bytes)
+
+
+def _styles_only(archive: zipfile.ZipFile, manifest: bytes) -> bool:
+    """Whether the package has no ``content.xml`` and its manifest lists none: a template
+    LibreOffice saves of styles alone (its own ``Default.ott``), not a damaged file."""
+    names = set(archive.namelist())
+    listed = b'full-path="content.xml"' in manifest
+    return "content.xml" not in names and "styles.xml" in names and bool(manifest) and not listed
 
 
 def _member(archive: zipfile.ZipFile, member: str) -> bytes:

@@ -2143,6 +2143,36 @@ def test_an_opendocument_or_epub_without_its_mimetype_is_known_by_its_manifest(
         assert detect(_file(tmp_path, "o.zip", docs.zip_bytes(files)), "o.zip").kind == "archive"
 
 
+def test_an_opendocument_template_of_styles_alone_is_blank_not_damaged(tmp_path: Path) -> None:
+    # LibreOffice's own Default.ott, Modern.ott and Simple.ott: styles.xml and meta.xml,
+    # no content.xml, and a manifest that lists none. They had failed as damaged.
+    styles = b"<office:document-styles/>"
+
+    def repacked(data: bytes, listed: bool) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                member = src.read(info)
+                if info.filename == "META-INF/manifest.xml" and not listed:
+                    member = re.sub(rb"<manifest:file-entry[^>]*content\.xml.*?</manifest:"
+                                    rb"file-entry>", b"", member)  # fmt: skip
+                if info.filename != "content.xml":
+                    dst.writestr(info, member)
+            dst.writestr("styles.xml", styles)
+        return out.getvalue()
+
+    template = repacked(docs.odt_bytes(), listed=False)
+    assert b"content.xml" not in template
+    for name in ("Default.ott", "Default.odt", "Default"):
+        path = _file(tmp_path, name, template)
+        with pytest.raises(BlankDocumentError, match="styles only, no content"):
+            parse_file(path, name, OPTIONS)
+    # Its manifest lists a content.xml that is not there: damaged.
+    lost = _file(tmp_path, "lost.odt", repacked(docs.odt_bytes(), listed=True))
+    with pytest.raises(CorruptDocumentError, match=r"no content\.xml in the archive"):
+        parse_file(lost, "lost.odt", OPTIONS)
+
+
 def test_a_page_keeps_its_text_before_the_first_heading_and_drops_its_chrome(
     tmp_path: Path,
 ) -> None:
