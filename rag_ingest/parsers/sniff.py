@@ -153,6 +153,10 @@ _MIMETYPES = {
     b"application/vnd.oasis.opendocument.spreadsheet-template": "ods",
     b"application/vnd.oasis.opendocument.text": "odt",
     b"application/vnd.oasis.opendocument.text-template": "odt",
+    # A master document (its chapters' text kept in it) and a web page template: text.
+    b"application/vnd.oasis.opendocument.text-master": "odt",
+    b"application/vnd.oasis.opendocument.text-master-template": "odt",
+    b"application/vnd.oasis.opendocument.text-web": "odt",
     b"application/vnd.oasis.opendocument.presentation": "odp",
     b"application/vnd.oasis.opendocument.presentation-template": "odp",
     b"application/vnd.oasis.opendocument.graphics": "odg",
@@ -194,6 +198,9 @@ _NO_TEXT = {
     **dict.fromkeys((".sqlite", ".sqlite3", ".db", ".pkl", ".npy", ".npz", ".h5", ".hdf5"),
                     "a data file"),
     **dict.fromkeys((".iso", ".dmg", ".vmdk", ".qcow2"), "a disk image"),
+    # A database's front end (its forms, queries, and a link to the data or an embedded
+    # engine's files): read as an archive, it was its settings' XML.
+    ".odb": "a LibreOffice Base database (export its tables as CSV)",
     # Thunderbird's index beside each mailbox (Mork, text): read as text, its row ids
     # and hex became chunks of noise.
     ".msf": "a mail client's index",

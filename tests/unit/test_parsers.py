@@ -2143,6 +2143,26 @@ def test_an_opendocument_or_epub_without_its_mimetype_is_known_by_its_manifest(
         assert detect(_file(tmp_path, "o.zip", docs.zip_bytes(files)), "o.zip").kind == "archive"
 
 
+def test_an_opendocument_master_or_web_document_is_text_and_a_base_file_is_not(
+    tmp_path: Path,
+) -> None:
+    # They had been read as zips of XML files: LibreOffice's biblio.odb gave its
+    # settings.xml and content.xml, namespaces and all.
+    body = "<text:h text:outline-level='1'>Plan</text:h><text:p>CANARY-MASTER text</text:p>"
+    for mime, name in (
+        ("text-master", "book.odm"),
+        ("text-master-template", "book"),
+        ("text-web", "page.oth"),
+    ):
+        path = _file(tmp_path, name, docs.odf_bytes("text", body, mime=mime))
+        assert detect(path, name).kind == "odt", name
+        parsed = parse_file(path, name, OPTIONS)
+        assert parsed.file_type == "odt" and "CANARY-MASTER text" in parsed.text
+    # Passed over by its name, as a .jar is (the walk, uploads and archives ask no_text).
+    said = "a LibreOffice Base database (export its tables as CSV) (.odb)"
+    assert no_text("biblio.odb") == no_text("Biblio.ODB") == said
+
+
 def test_an_opendocument_template_of_styles_alone_is_blank_not_damaged(tmp_path: Path) -> None:
     # LibreOffice's own Default.ott, Modern.ott and Simple.ott: styles.xml and meta.xml,
     # no content.xml, and a manifest that lists none. They had failed as damaged.
