@@ -109,6 +109,17 @@ def broken_font_map(path: str, name: str, options: Any) -> Any:
     return ParsedDocument(file_type="text", segments=[Segment(text)], parser="glyphs")
 
 
+def rect_equality(path: str) -> tuple[str, bool]:
+    """In a worker: whose ``Rect.__eq__`` PyMuPDF has once a PDF is parsed there, and
+    whether two equal Rects still compare equal."""
+    import pymupdf
+
+    from rag_ingest.parsers.pdf import parse_pdf
+
+    parse_pdf(path, "p.pdf")
+    return pymupdf.Rect.__eq__.__module__, pymupdf.Rect(1, 2, 3, 4) == pymupdf.Rect(1, 2, 3, 4)
+
+
 def noisy() -> str:
     """Warnings as libraries give them in a worker: a Python warning (openpyxl's) and a
     log record of their own logger (docling's), neither naming the document."""

@@ -208,7 +208,7 @@ def _warmed_pid() -> int:
 def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: str) -> None:
     import resource
 
-    from rag_ingest.parsers import base
+    from rag_ingest.parsers import base, pdf
     from rag_ingest.tokens import count_tokens
 
     if nice:
@@ -225,6 +225,7 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     base.hide_model_packages = True
+    pdf.in_worker = True
     # A library's warning in a worker names no document, and came between the CLI's lines
     # ("Warning: image cannot be found", "Unknown extension is not supported"): what a
     # document lost its parser says in its result. Errors still print.

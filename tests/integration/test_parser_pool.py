@@ -40,6 +40,7 @@ from tests.hostile_parsers import (
     loaded_modules,
     nap,
     noisy,
+    rect_equality,
     warm_state,
 )
 
@@ -88,6 +89,28 @@ async def test_workers_keep_libraries_warnings_off_the_terminal(
     printed = capfd.readouterr()
     assert "image cannot be found" not in printed.err + printed.out
     assert "Unknown extension" not in printed.err + printed.out
+
+
+async def test_workers_compare_pymupdf_rects_faster_and_the_caller_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    # pymupdf4llm's column detection spent most of a page of many small blocks making
+    # Rects to compare two (texlive's hyperref.pdf): replaced in workers only.
+    import pymupdf
+
+    path = tmp_path / "p.pdf"
+    path.write_bytes(docs.pdf_bytes(["CANARY one"]))
+    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    try:
+        assert await pool.run("probe", rect_equality, str(path)) == ("rag_ingest.parsers.pdf", True)
+    finally:
+        pool.close()
+    threads = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions())
+    try:
+        assert (await threads.run("probe", rect_equality, str(path)))[0] == "pymupdf"
+    finally:
+        threads.close()
+    assert pymupdf.Rect.__eq__.__module__ == "pymupdf"
 
 
 async def test_a_fresh_worker_takes_a_document_before_its_parsers_are_imported() -> None:

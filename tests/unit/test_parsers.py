@@ -362,6 +362,48 @@ def test_truncated_pdf_is_not_a_clean_parse(tmp_path: Path) -> None:
             parse_file(_file(tmp_path, "t.pdf", truncated), "t.pdf", OPTIONS)
 
 
+def test_the_faster_rect_equality_gives_pymupdfs_answer() -> None:
+    import math
+
+    import pymupdf
+
+    from rag_ingest.parsers.pdf import _faster_rect_equality, _known_rect_eq
+
+    # PyMuPDF's own is the code known: a later PyMuPDF's other code is left alone.
+    assert pymupdf.Rect.__eq__.__code__.co_code == _known_rect_eq.__code__.co_code
+
+    class Mine(pymupdf.Rect):  # replaced on a subclass: the test's process keeps its own
+        pass
+
+    _faster_rect_equality(Mine)
+    assert Mine.__eq__ is not pymupdf.Rect.__eq__
+    values = [0.0, -0.0, 1.0, 1.0 + 1e-12, 1e300, -1e300, math.inf, -math.inf, math.nan]
+    rng = random.Random(7)
+    rects = [Mine(*(rng.choice(values) for _ in range(4))) for _ in range(400)]
+    rects += [Mine(1, 2, 3, 4), Mine(1, 2, 3, 4), Mine(1, 2, 3, 4.000001), Mine()]
+    others: list[Any] = [(1, 2, 3, 4), [0, 0, 0, 0], pymupdf.IRect(1, 2, 3, 4), None, 3, "ab"]
+    for a in rects:
+        for b in [*rects[::7], rects[-4], *others]:
+            try:
+                expected: Any = _known_rect_eq(a, b)
+            except Exception as exc:  # its answer to a value no Rect is: the same error
+                expected = type(exc)
+            try:
+                got: Any = a == b
+            except Exception as exc:
+                got = type(exc)
+            assert got == expected, (a, b)
+    assert Mine(1, 2, 3, 4) == Mine(1, 2, 3, 4) and Mine(1, 2, 3, 4) != Mine(1, 2, 3, 5)
+
+    class Other(pymupdf.Rect):
+        def __eq__(self, rect: object) -> bool:  # not the code known
+            return True
+
+    kept = Other.__eq__
+    _faster_rect_equality(Other)
+    assert Other.__eq__ is kept
+
+
 def test_a_whole_pdf_muPDF_repairs_is_read_with_a_warning(tmp_path: Path) -> None:
     # Wrong offsets in its cross-reference table (a hand-written PDF, pypdf's toy.pdf),
     # and NULs after its end (pypdf's selenium-pypdf-issue-177.pdf): MuPDF repairs it,
