@@ -46,6 +46,7 @@ from rag_ingest.errors import (
     RagIngestError,
     nothing_to_index,
 )
+from rag_ingest.parse_memo import ParseMemo
 from rag_ingest.parsers.base import UNREAD_SCANS, split_notes
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.progress import EventHub, IngestEvent, call_logged
@@ -525,6 +526,7 @@ class DocumentProcessor:
             temp_dir=str(s.staging_dir),
         )
         self._pool = ParserPool(s.parse, options, s.chunk.encoding)
+        self._memo = ParseMemo()
         self._reads_scans = options.ocr is not None
         writers = p.store_writers if self.store.concurrent_writes else 1
         self._store_thread = ThreadPoolExecutor(writers, thread_name_prefix="rag-ingest-store")
@@ -1064,6 +1066,7 @@ class DocumentProcessor:
         key, session = result.source, job.session
         # Download (tier 1).
         temp: Path | None = None
+        s3_etag: str | None = None  # the content's identity, with no hash of it (parse_memo.py)
         nothing: str | None = None
         if src.path is not None:
             path = src.path
@@ -1078,6 +1081,8 @@ class DocumentProcessor:
 
                 assert src.target is not None  # neither a local path nor an upload
                 download = await self._staged_download(src.target, on_bytes)
+                if isinstance(src.target, S3Location):  # a version ID names no content
+                    s3_etag = download.info.etag
             temp = path = download.path
         try:
             if src.path is None:
@@ -1098,17 +1103,31 @@ class DocumentProcessor:
                         twin = await self._in_store(self.ledger.twin, session, key, job.version)
                         job.reusable = sorted({*job.reusable, *twin})
             base = self._base_metadata(job)
-            # Parse and chunk (tier 2, worker processes).
-            async with self._stage(seconds, "parse_chunk", "parse"):
-                self._emit(result, "parsing")
+            memo = ParseMemo.key(job.version, s3_etag, result.bytes, src.name, job.extra)
+            hit = None
+            # Parse and chunk (tier 2, worker processes), or take the parse of the same
+            # bytes (parse_memo.py); a copy waits here, holding no parse slot.
+            async with self._memo.turn(memo):
                 try:
-                    parsed, plan = await self._pool.parse_and_chunk(
-                        str(path),
-                        src.name,
-                        self._chunk_settings,
-                        base,
-                        member_cache=self._archive_cache(session, key),
-                    )
+                    # A re-ingest asks for a fresh parse (new parsers, new masking).
+                    hit = None if job.reingest else self._memo.get(memo, base)
+                    if hit is not None:
+                        parsed, plan = hit.parsed, hit.plan
+                    else:
+                        async with self._stage(seconds, "parse_chunk", "parse"):
+                            self._emit(result, "parsing")
+                            try:
+                                parsed, plan = await self._pool.parse_and_chunk(
+                                    str(path),
+                                    src.name,
+                                    self._chunk_settings,
+                                    base,
+                                    member_cache=self._archive_cache(session, key),
+                                )
+                            except DocumentError as exc:
+                                self._memo.put_failure(memo, exc)
+                                raise
+                        self._memo.put(memo, key, parsed, plan)
                 except DocumentError as exc:
                     if not nothing_to_index(exc, src.listed):
                         raise
@@ -1123,6 +1142,8 @@ class DocumentProcessor:
             result.pages = parsed.pages
             result.parser = parsed.parser
             result.warnings, result.notes = split_notes(parsed.warnings + plan.warnings)
+            if hit is not None:
+                result.notes.append(f"parsed once for the same bytes at {hit.first}")
             job.unread_scans = any(UNREAD_SCANS in w for w in parsed.warnings)
             result.chunked = plan.chunked
             result.token_count = plan.token_count

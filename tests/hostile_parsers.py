@@ -109,6 +109,25 @@ def broken_font_map(path: str, name: str, options: Any) -> Any:
     return ParsedDocument(file_type="text", segments=[Segment(text)], parser="glyphs")
 
 
+def counted_text(path: str, name: str, options: Any) -> Any:
+    """A file's text, each call logged to ``$RAG_INGEST_TEST_PARSES`` (its name and
+    text); a text that says FAIL fails as damaged."""
+    import os
+    import time
+
+    from rag_ingest.errors import CorruptDocumentError
+    from rag_ingest.parsers.base import ParsedDocument, Segment
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    with open(os.environ["RAG_INGEST_TEST_PARSES"], "a", encoding="utf-8") as log:
+        log.write(f"{name} {text.split()[0]}\n")
+    time.sleep(0.2)  # long enough that a copy arriving meanwhile would parse beside it
+    if "FAIL" in text:
+        raise CorruptDocumentError(f"{name}: damaged on purpose")
+    return ParsedDocument(file_type="text", segments=[Segment(text)], parser="counted")
+
+
 def rect_equality(path: str) -> tuple[str, bool]:
     """In a worker: whose ``Rect.__eq__`` PyMuPDF has once a PDF is parsed there, and
     whether two equal Rects still compare equal."""

@@ -540,6 +540,79 @@ def test_a_lone_surrogate_in_a_parse_does_not_fail_the_store_write(tmp_path: Pat
         assert "| \ufffd | x |" in hit.page_content
 
 
+def test_copies_of_a_file_are_parsed_once_and_each_is_stored_as_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A localized docs tree holds each screenshot once per language: each copy was
+    parsed (read by OCR) again (Debian's handbook: 1,083 of its 1,462 images)."""
+    log = tmp_path / "parses.log"
+    monkeypatch.setenv("RAG_INGEST_TEST_PARSES", str(log))
+    root = tmp_path / "docs"
+    shot = "CANARY-SHOT the wireshark window\n" * 3
+    files = {
+        "en/shot.count": shot,
+        "fr/shot.count": shot,
+        "de/shot.count": shot,
+        "it/shot.count": shot.replace("window", "fenestra"),  # other bytes
+        "en/copy.count": shot,  # the same bytes under another name
+        "en/bad.count": "FAIL here\n",
+        "fr/bad.count": "FAIL here\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    settings = local_settings(str(tmp_path / "store"), parse={"mode": "thread", "workers": 2})
+    with SyncDocumentProcessor(
+        settings, parsers={".count": "tests.hostile_parsers:counted_text"}
+    ) as p:
+        report = p.process_many(root, session_id="s", metadata={"team": "docs"})
+        results = {r.source.rsplit("/docs/", 1)[1]: r for r in report.results}
+        assert sorted(log.read_text().splitlines()) == [
+            "bad.count FAIL",
+            "copy.count CANARY-SHOT",
+            "shot.count CANARY-SHOT",
+            "shot.count CANARY-SHOT",
+        ]
+        assert {n for n, r in results.items() if r.status == "ingested"} == {
+            "en/shot.count", "fr/shot.count", "de/shot.count", "it/shot.count", "en/copy.count"
+        }  # fmt: skip
+        for name in ("en/bad.count", "fr/bad.count"):
+            assert results[name].status == "failed"
+            assert results[name].message == "bad.count: damaged on purpose"
+        copies = [n for n, r in results.items() if any("parsed once" in x for x in r.notes)]
+        assert len(copies) == 2 and all(n.endswith("/shot.count") for n in copies), copies
+        # Each copy is stored as its own source, with its own metadata.
+        hits = p.query("CANARY-SHOT wireshark window", session_id="s", k=10)
+        found = {
+            (h.metadata["source"].rsplit("/docs/", 1)[1], h.metadata["filename"]) for h, _ in hits
+        }
+        assert {s for s, _ in found} == {
+            "en/shot.count", "fr/shot.count", "de/shot.count", "it/shot.count", "en/copy.count"
+        }  # fmt: skip
+        assert all(f == s.rsplit("/", 1)[1] for s, f in found)
+        assert all(
+            h.metadata["team"] == "docs" and h.metadata["session_id"] == "s" for h, _ in hits
+        )
+        assert p.verify_session("s").consistent
+        # Another session's copy is not parsed again, and is tagged with its session;
+        # with other metadata of the caller's, it is parsed again.
+        again = p.process_document(
+            root / "de/shot.count", session_id="t", metadata={"team": "docs"}
+        )
+        assert again.status == "ingested" and any("parsed once" in x for x in again.notes)
+        (hit, _), *_ = p.query("CANARY-SHOT", session_id="t")
+        assert hit.metadata["session_id"] == "t" and hit.metadata["team"] == "docs"
+        assert len(log.read_text().splitlines()) == 4
+        other = p.process_document(root / "de/shot.count", session_id="u", metadata={"team": "x"})
+        assert other.status == "ingested" and not other.notes
+        # A re-ingest asks for a fresh parse (new parsers, new masking).
+        fresh = p.process_document(
+            root / "fr/shot.count", session_id="s", metadata={"team": "docs"}, reingest=True
+        )
+        assert fresh.status == "ingested" and not fresh.notes
+    assert len(log.read_text().splitlines()) == 6
+
+
 def test_parsers_can_be_given_to_the_sync_processor(tmp_path: Path) -> None:
     (tmp_path / "d.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg"><text>canary WREN</text></svg>'

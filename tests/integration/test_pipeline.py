@@ -453,6 +453,38 @@ async def test_a_document_another_session_holds_is_not_embedded_again(
         assert d.reused_vectors == 0 and len(embeddings.seen) == d.total_chunks
 
 
+async def test_copies_of_an_s3_object_are_parsed_once_each_stored_under_its_key(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    client.create_bucket(Bucket="copies")
+    shot = b"# Shot\n\nCANARY-COPY the capture window shows packets.\n"
+    for key, body in (
+        ("en/shot.md", shot),
+        ("fr/shot.md", shot),
+        ("de/shot.md", shot.replace(b"packets", b"Pakete")),
+    ):
+        client.put_object(Bucket="copies", Key=key, Body=body)
+    async with DocumentProcessor(make_settings(seaweed, tmp_path)) as p:
+        report = await p.process_many("s3://copies/", session_id="s")
+        results = {r.source.removeprefix("s3://copies/"): r for r in report.results}
+        assert {r.status for r in results.values()} == {"ingested"}
+        notes = {n: r.notes for n, r in results.items()}
+        assert notes["de/shot.md"] == []
+        first, copy = sorted(["en/shot.md", "fr/shot.md"], key=lambda n: bool(notes[n]))
+        assert (notes[first], notes[copy]) == (
+            [],
+            [f"parsed once for the same bytes at s3://copies/{first}"],
+        ), notes
+        hits = await p.query("CANARY-COPY capture window", session_id="s", k=10)
+        assert sorted((d.metadata["bucket"], d.metadata["key"]) for d, _ in hits) == [
+            ("copies", "de/shot.md"),
+            ("copies", "en/shot.md"),
+            ("copies", "fr/shot.md"),
+        ]
+        assert all(d.metadata["source"] == f"s3://copies/{d.metadata['key']}" for d, _ in hits)
+
+
 async def test_chunks_are_embedded_under_their_file_and_section_when_asked(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:

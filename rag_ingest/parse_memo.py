@@ -1,0 +1,138 @@
+"""Identical files parsed once: a document whose bytes, name and caller metadata are
+those of one this processor parsed shortly before takes that parse and its chunks.
+
+A localized documentation tree holds each screenshot once per language, and a bucket
+its copies under other keys: each was parsed again, and a picture read by OCR again
+(Debian's handbook and live manual, 5,165 files: 1,083 of their 1,462 images were
+copies). The chunks are the same text, so their vectors were already reused
+(``models.reuse_vectors``); now the parse is too.
+
+Only a version that is the content's own identity is a key: a content hash, or an S3
+ETag with its size (an ETag from a web server may be a counter or a date). Archives and
+mailboxes are parsed each time: their parse reads and writes a cache of their files
+kept per source (``parse.archive_cache``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import pickle
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rag_ingest.errors import (
+    DocumentError,
+    ParserCrashedError,
+    ParserMemoryError,
+    ParserTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from rag_ingest.chunking import ChunkPlan
+    from rag_ingest.parsers.base import ParsedDocument
+
+# A chunk's metadata the pipeline sets per source (``DocumentProcessor._base_metadata``);
+# the rest is the parse's and the caller's, the same for the same bytes and metadata.
+_PER_SOURCE = ("source", "session_id", "ingested_at", "bucket", "key", "version", "user_id")
+# Parsed each time: their parse keeps a cache of their files per source.
+_OWN_CACHE = frozenset({"archive", "mbox"})
+# Failures that may not come again (a busy machine, a worker lost): not kept.
+_TRANSIENT = (ParserTimeoutError, ParserCrashedError, ParserMemoryError)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A parse taken from the memo: fresh copies, with this source's metadata."""
+
+    parsed: ParsedDocument
+    plan: ChunkPlan
+    first: str  # the source it was parsed for
+
+
+class ParseMemo:
+    """The last parses of one processor, pickled (each use gets its own copy), at most
+    ``max_bytes`` of them and ``max_entry`` bytes each."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_entry: int = 8 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self.max_entry = max_entry
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @staticmethod
+    def key(
+        version: str | None, s3_etag: str | None, size: int, name: str, extra: dict[str, Any]
+    ) -> str | None:
+        """The memo's key for a document: its ``version`` when that is a content hash,
+        else its ``s3_etag`` (an S3 object's); None when neither names its content."""
+        content = version if version and version.startswith("sha256:") else s3_etag
+        if not content:
+            return None
+        metadata = json.dumps(extra, sort_keys=True, default=repr)
+        return json.dumps([content, size, name, metadata])
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str | None) -> AsyncIterator[None]:
+        """Held while a document with ``key`` is parsed or taken from the memo: a copy
+        waits for the first's parse instead of parsing beside it."""
+        if key is None:
+            yield
+            return
+        lock, users = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[key]
+            if users == 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, users - 1)
+
+    def get(self, key: str | None, base: dict[str, Any]) -> Hit | None:
+        """The parse kept for ``key``, its chunks' metadata this source's ``base``; a
+        failure kept is raised again."""
+        data = self._entries.get(key) if key is not None else None
+        if data is None:
+            return None
+        self._entries.move_to_end(key)  # type: ignore[arg-type]  # not None: found
+        kept = pickle.loads(data)
+        if isinstance(kept, BaseException):
+            raise kept
+        parsed, plan, first = kept
+        for chunk in plan.chunks:
+            for name in _PER_SOURCE:
+                if name in base:
+                    chunk.metadata[name] = base[name]
+                else:
+                    chunk.metadata.pop(name, None)
+        return Hit(parsed, plan, first)
+
+    def put(self, key: str | None, source: str, parsed: ParsedDocument, plan: ChunkPlan) -> None:
+        """Keep a parse (not an archive's or a mailbox's) for the next copy."""
+        if key is not None and parsed.file_type not in _OWN_CACHE:
+            self._keep(key, (parsed, plan, source))
+
+    def put_failure(self, key: str | None, exc: DocumentError) -> None:
+        """Keep a document's failure (not one that may not come again) for its copies."""
+        if key is not None and not isinstance(exc, _TRANSIENT):
+            self._keep(key, exc)
+
+    def _keep(self, key: str, value: Any) -> None:
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a caller's parser's unpicklable result: parsed each time
+            return
+        if len(data) > self.max_entry:
+            return
+        self._size += len(data) - len(self._entries.pop(key, b""))
+        self._entries[key] = data
+        while self._size > self.max_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            self._size -= len(dropped)
