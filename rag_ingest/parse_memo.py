@@ -57,7 +57,7 @@ class ParseMemo:
     """The last parses of one processor, pickled (each use gets its own copy), at most
     ``max_bytes`` of them and ``max_entry`` bytes each."""
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_entry: int = 8 * 1024 * 1024):
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_entry: int = 4 * 1024 * 1024):
         self.max_bytes = max_bytes
         self.max_entry = max_entry
         self._entries: OrderedDict[str, bytes] = OrderedDict()
@@ -116,7 +116,13 @@ class ParseMemo:
 
     def put(self, key: str | None, source: str, parsed: ParsedDocument, plan: ChunkPlan) -> None:
         """Keep a parse (not an archive's or a mailbox's) for the next copy."""
-        if key is not None and parsed.file_type not in _OWN_CACHE:
+        if key is None or parsed.file_type in _OWN_CACHE:
+            return
+        # Told from its text and pictures before it is pickled (on the event loop): a
+        # long document is never pickled only to be found too large.
+        held = sum(len(s.text) for s in parsed.segments) + sum(len(c.text) for c in plan.chunks)
+        held += sum(len(i.data) for i in parsed.images) + sum(len(p) for p in parsed.pictures)
+        if held <= self.max_entry:
             self._keep(key, (parsed, plan, source))
 
     def put_failure(self, key: str | None, exc: DocumentError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from typing import Any
 
 import pytest
@@ -73,13 +74,19 @@ def test_archives_mailboxes_and_transient_failures_are_not_kept() -> None:
         memo.get("bad", {})
 
 
-def test_the_memo_keeps_its_last_used_parses_within_its_bytes() -> None:
+def test_the_memo_keeps_its_last_used_parses_within_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     one = ParseMemo()
     one.put("a", "file:///a", *_parse(text="a" * 300))
     size = one._size
     memo = ParseMemo(max_bytes=3 * size + 10, max_entry=size + 10)
+    pickled: list[int] = []
+    dumps = pickle.dumps
+    monkeypatch.setattr(pickle, "dumps", lambda *a, **k: pickled.append(1) or dumps(*a, **k))
     memo.put("big", "file:///big", *_parse(text="x" * 2_000))  # past one entry's bytes
     assert memo.get("big", {}) is None
+    assert pickled == []  # told by its text's length, not pickled on the event loop
     for name in ("a", "b", "c"):
         memo.put(name, f"file:///{name}", *_parse(text=name * 300))
     assert memo.get("a", {}) is not None  # used: now the newest
