@@ -3,7 +3,8 @@ those of one this processor parsed shortly before takes that parse and its chunk
 
 A localized documentation tree holds each screenshot once per language, and a bucket
 its copies under other keys: each was parsed again, and a picture read by OCR again
-(Debian's handbook and live manual, 5,165 files: 1,083 of their 1,462 images were
+(the packages of the Debian handbook, live manual and Ubuntu packaging guide, 5,165
+files: 1,083 of their 1,462 images were
 copies). The chunks are the same text, so their vectors were already reused
 (``models.reuse_vectors``); now the parse is too.
 

@@ -544,7 +544,7 @@ def test_copies_of_a_file_are_parsed_once_and_each_is_stored_as_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A localized docs tree holds each screenshot once per language: each copy was
-    parsed (read by OCR) again (Debian's handbook: 1,083 of its 1,462 images)."""
+    parsed (read by OCR) again (Debian's handbook and manuals: 1,083 of 1,462 images)."""
     log = tmp_path / "parses.log"
     monkeypatch.setenv("RAG_INGEST_TEST_PARSES", str(log))
     root = tmp_path / "docs"
