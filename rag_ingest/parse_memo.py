@@ -4,9 +4,8 @@ those of one this processor parsed shortly before takes that parse and its chunk
 A localized documentation tree holds each screenshot once per language, and a bucket
 its copies under other keys: each was parsed again, and a picture read by OCR again
 (the packages of the Debian handbook, live manual and Ubuntu packaging guide, 5,165
-files: 1,083 of their 1,462 images were
-copies). The chunks are the same text, so their vectors were already reused
-(``models.reuse_vectors``); now the parse is too.
+files: 1,083 of their 1,462 images were copies). The chunks are the same text, so
+their vectors were already reused (``models.reuse_vectors``); now the parse is too.
 
 Only a version that is the content's own identity is a key: a content hash, or an S3
 ETag with its size (an ETag from a web server may be a counter or a date). Archives and
