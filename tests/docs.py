@@ -32,8 +32,8 @@ def pdf_with_lost_text(kind: str) -> bytes:
     """A page pymupdf4llm's Markdown left text out of: ``striped``, a table of coloured
     cells and no rules (taken for a drawing, its text skipped), ``turned``, lines set at
     90 degrees; ``pictured``, text over a picture; ``jpx``, a page of a picture MuPDF
-    cannot decode between two of text; ``highlight``, a highlighted line beside a short
-    vertical margin stamp."""
+    cannot decode between two of text; ``highlight``, a highlighted line and an underlined
+    one beside a short vertical margin stamp."""
     import pymupdf
 
     doc = pymupdf.open()
@@ -75,6 +75,8 @@ def pdf_with_lost_text(kind: str) -> bytes:
     else:
         page.draw_rect(pymupdf.Rect(70, 89, 400, 103), color=None, fill=(1, 1, 0))
         page.insert_text((72, 100), "A highlighted line, CANARY-MARK.", fontsize=11)
+        page.insert_text((72, 130), "An underlined term, CANARY-UNDER.", fontsize=11)
+        page.draw_line((72, 132), (250, 132), width=0.6)  # MuPDF takes it for an underline
         page.insert_text((30, 600), "arXiv:2101.00001v1 [cs.CL] 1 Jan 2021", fontsize=9, rotate=90)
     return bytes(doc.tobytes())
 

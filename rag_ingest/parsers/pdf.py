@@ -706,8 +706,9 @@ def _markdown_pages(
     return [Segment(text, page=number) for number, text in sorted(by_page.items())]
 
 
-# pymupdf4llm's mark for text on a coloured background: tags in every chunk, no meaning.
-_MARK = re.compile(r"</?mark>")
+# pymupdf4llm's marks for text on a coloured background, and over a rule (MuPDF's
+# underline: a box, a table's rule, a root's bar too): tags in every chunk, no meaning.
+_MARK = re.compile(r"</?(?:mark|u)>")
 # A page whose Markdown has this many letters fewer than its plain text, and less than
 # this share of them, lost text (see :func:`_lost`).
 _LOST_LETTERS = 50
