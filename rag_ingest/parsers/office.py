@@ -853,6 +853,11 @@ GENERATOR_CHROME = (
     "div.topNav", "div.bottomNav", "div.subNav", "div.skipNav",  # Javadoc
     "div#nav-path", "div.navpath",  # Doxygen
     "div.related",  # Sphinx
+    # Publican's (DocBook; Debian's handbook, Fedora's and Red Hat's old guides): its
+    # Prev/Up/Home/Next lists, the logo links over them and a brand's banner before
+    # them. html-to-markdown (past parse.markup_fast_size) knows no :has() and drops
+    # the lists only.
+    "ul.docnav", "p#title:has(> a.left)", "div#banner:has(+ p#title)",
 )  # fmt: skip
 
 
