@@ -371,8 +371,10 @@ def test_the_faster_rect_equality_gives_pymupdfs_answer() -> None:
 
     from rag_ingest.parsers.pdf import _faster_rect_equality, _known_rect_eq
 
-    # PyMuPDF's own is the code known: a later PyMuPDF's other code is left alone.
-    assert pymupdf.Rect.__eq__.__code__.co_code == _known_rect_eq.__code__.co_code
+    # PyMuPDF's own is the code known (2.0's and 2.1's); a later PyMuPDF's other code is
+    # left alone (see the end), and this test has nothing to check.
+    if pymupdf.Rect.__eq__.__code__.co_code != _known_rect_eq.__code__.co_code:
+        pytest.skip(f"PyMuPDF {pymupdf.__version__}'s Rect.__eq__ is not the code known")
 
     class Mine(pymupdf.Rect):  # replaced on a subclass: the test's process keeps its own
         pass
