@@ -65,7 +65,7 @@ def _import(mode: str) -> tuple[Any, Any]:
     return pymupdf, pymupdf4llm
 
 
-# PyMuPDF 2.0's ``Rect.__eq__`` as it is written, to know it by its code (no docstring:
+# PyMuPDF 2.0's and 2.1's ``Rect.__eq__`` as written, to know it by its code (no docstring:
 # that would be one of its constants).
 def _known_rect_eq(self: Any, rect: Any) -> bool:
     if not hasattr(rect, "__len__"):
