@@ -35,9 +35,8 @@ if TYPE_CHECKING:
     from rag_ingest.chunking import ChunkPlan
     from rag_ingest.parsers.base import ParsedDocument
 
-# A chunk's metadata the pipeline sets per source (``DocumentProcessor._base_metadata``);
-# the rest is the parse's and the caller's, the same for the same bytes and metadata.
-_PER_SOURCE = ("source", "session_id", "ingested_at", "bucket", "key", "version", "user_id")
+# No value a chunk's metadata holds (None may be one).
+_NONE = object()
 # Parsed each time: their parse keeps a cache of their files per source.
 _OWN_CACHE = frozenset({"archive", "mbox"})
 # Failures that may not come again (a busy machine, a worker lost): not kept.
@@ -105,17 +104,29 @@ class ParseMemo:
         kept = pickle.loads(data)
         if isinstance(kept, BaseException):
             raise kept
-        parsed, plan, first = kept
+        parsed, plan, first, first_base = kept
+        # The chunker wrote each chunk's metadata over the first source's base: where a
+        # chunk holds that base's value (or none), this source's base takes its place.
         for chunk in plan.chunks:
-            for name in _PER_SOURCE:
-                if name in base:
-                    chunk.metadata[name] = base[name]
-                else:
-                    chunk.metadata.pop(name, None)
+            metadata = chunk.metadata
+            for name, value in base.items():
+                if name not in metadata or metadata[name] == first_base.get(name, _NONE):
+                    metadata[name] = value
+            for name in first_base.keys() - base.keys():
+                if metadata.get(name, _NONE) == first_base[name]:
+                    del metadata[name]
         return Hit(parsed, plan, first)
 
-    def put(self, key: str | None, source: str, parsed: ParsedDocument, plan: ChunkPlan) -> None:
-        """Keep a parse (not an archive's or a mailbox's) for the next copy."""
+    def put(
+        self,
+        key: str | None,
+        source: str,
+        parsed: ParsedDocument,
+        plan: ChunkPlan,
+        base: dict[str, Any],
+    ) -> None:
+        """Keep a parse (not an archive's or a mailbox's) for the next copy; ``base``: the
+        metadata it was chunked under (``DocumentProcessor._base_metadata``)."""
         if key is None or parsed.file_type in _OWN_CACHE:
             return
         # Told from its text and pictures before it is pickled (on the event loop): a
@@ -123,7 +134,7 @@ class ParseMemo:
         held = sum(len(s.text) for s in parsed.segments) + sum(len(c.text) for c in plan.chunks)
         held += sum(len(i.data) for i in parsed.images) + sum(len(p) for p in parsed.pictures)
         if held <= self.max_entry:
-            self._keep(key, (parsed, plan, source))
+            self._keep(key, (parsed, plan, source, base))
 
     def put_failure(self, key: str | None, exc: DocumentError) -> None:
         """Keep a document's failure (not one that may not come again) for its copies."""

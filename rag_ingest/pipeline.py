@@ -1127,7 +1127,7 @@ class DocumentProcessor:
                             except DocumentError as exc:
                                 self._memo.put_failure(memo, exc)
                                 raise
-                        self._memo.put(memo, key, parsed, plan)
+                        self._memo.put(memo, key, parsed, plan, base)
                 except DocumentError as exc:
                     if not nothing_to_index(exc, src.listed):
                         raise

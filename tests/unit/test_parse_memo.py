@@ -14,10 +14,13 @@ from rag_ingest.parse_memo import ParseMemo
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
 
-def _parse(file_type: str = "text", text: str = "CANARY text") -> tuple[ParsedDocument, ChunkPlan]:
+def _parse(
+    file_type: str = "text", text: str = "CANARY text"
+) -> tuple[ParsedDocument, ChunkPlan, dict[str, Any]]:
+    """A parse, its plan, and the base metadata it was chunked under."""
     base = {"source": "file:///a/x.txt", "session_id": "s", "user_id": "ann", "team": "ops"}
     plan = ChunkPlan([Chunk(text, {**base, "chunk_index": 0})], token_count=2, chunked=False)
-    return ParsedDocument(file_type, [Segment(text)], parser="t"), plan
+    return ParsedDocument(file_type, [Segment(text)], parser="t"), plan, base
 
 
 def test_only_a_content_hash_or_an_s3_etag_is_a_key() -> None:
@@ -43,8 +46,8 @@ def test_only_a_content_hash_or_an_s3_etag_is_a_key() -> None:
 
 def test_a_copy_gets_its_own_source_metadata_and_its_own_objects() -> None:
     memo = ParseMemo()
-    parsed, plan = _parse()
-    memo.put("k", "file:///a/x.txt", parsed, plan)
+    parsed, plan, first_base = _parse()
+    memo.put("k", "file:///a/x.txt", parsed, plan, first_base)
     base = {"source": "file:///b/x.txt", "session_id": "t", "team": "ops"}  # no user
     hit = memo.get("k", base)
     assert hit is not None and hit.first == "file:///a/x.txt"
@@ -60,6 +63,17 @@ def test_a_copy_gets_its_own_source_metadata_and_its_own_objects() -> None:
     assert again is not None and "summary" not in again.plan.chunks[0].metadata
     assert again.parsed.warnings == [] and plan.chunks[0].metadata["source"] == "file:///a/x.txt"
     assert memo.get(None, base) is None and memo.get("other", base) is None
+    # What the chunker wrote over the first base (a caller's key of its own) stays; a key
+    # only this source's base has (an S3 object's bucket) is added.
+    first = {"source": "file:///a/x.txt", "file_type": "note"}
+    over = ChunkPlan([Chunk("t", {**first, "file_type": "pdf"})], token_count=1, chunked=False)
+    memo.put("o", "file:///a/x.txt", parsed, over, first)
+    copy = memo.get("o", {"source": "s3://b/x.txt", "file_type": "note", "bucket": "b"})
+    assert copy is not None and copy.plan.chunks[0].metadata == {
+        "source": "s3://b/x.txt",
+        "file_type": "pdf",
+        "bucket": "b",
+    }
 
 
 def test_archives_mailboxes_and_transient_failures_are_not_kept() -> None:
