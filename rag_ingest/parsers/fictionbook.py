@@ -9,13 +9,9 @@ from __future__ import annotations
 from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
 
 __all__ = ["parse_fictionbook"]
-
-
-def _local(element: ElementTree.Element) -> str:
-    return element.tag.rpartition("}")[2] if isinstance(element.tag, str) else ""
 
 
 def _text(element: ElementTree.Element) -> str:
@@ -24,7 +20,7 @@ def _text(element: ElementTree.Element) -> str:
 
 
 def _children(element: ElementTree.Element, *names: str) -> list[ElementTree.Element]:
-    return [child for child in element if _local(child) in names]
+    return [child for child in element if local_name(child.tag) in names]
 
 
 class _Writer:
@@ -42,7 +38,7 @@ class _Writer:
     def flow(self, element: ElementTree.Element, depth: int, quote: str = "") -> None:
         """A section's or a body's content, in order; sections nest a heading deeper."""
         for child in element:
-            kind = _local(child)
+            kind = local_name(child.tag)
             if kind == "title":
                 self.title(child, depth)
             elif kind == "section":
@@ -61,7 +57,7 @@ class _Writer:
 
     def poem(self, poem: ElementTree.Element, quote: str) -> None:
         for part in poem:
-            kind = _local(part)
+            kind = local_name(part.tag)
             if kind == "stanza":
                 verses = [_text(v) for v in _children(part, "v")]
                 self.add("\n".join(quote + v for v in verses if v))
@@ -86,8 +82,10 @@ def parse_fictionbook(path: str, name: str) -> ParsedDocument:
         root = ElementTree.parse(path).getroot()
     except XML_ERRORS as exc:
         raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
-    if _local(root) != "FictionBook":
-        raise CorruptDocumentError(f"{name}: not a FictionBook (its root is <{_local(root)}>)")
+    if local_name(root.tag) != "FictionBook":
+        raise CorruptDocumentError(
+            f"{name}: not a FictionBook (its root is <{local_name(root.tag)}>)"
+        )
     writer = _Writer()
     for description in _children(root, "description"):
         for info in _children(description, "title-info"):
