@@ -27,6 +27,7 @@ from rag_ingest.credentials import MASKED, mask_credentials, masked_warning
 from rag_ingest.markup import MARKUPS, Markup
 from rag_ingest.parsers.base import (
     MARKDOWN_HEADING,
+    MUPDF_KINDS,
     CsvForm,
     ParsedDocument,
     Segment,
@@ -1190,11 +1191,11 @@ def _joined(segments: list[Segment], file_type: str) -> tuple[str, list[int]]:
         body = segment.text
         if parts:
             separator = "\n\n"
-            if file_type in ("pdf", "xps", "mobi") and _hyphenated(parts[-1], body):
+            if file_type in MUPDF_KINDS and _hyphenated(parts[-1], body):
                 kept = parts[-1].rstrip()[:-1]
                 length -= len(parts[-1]) - len(kept)
                 parts[-1], body, separator = kept, body.lstrip(), ""
-            elif file_type in ("pdf", "xps", "mobi") and _runs_on(parts[-1], body):
+            elif file_type in MUPDF_KINDS and _runs_on(parts[-1], body):
                 kept = parts[-1].rstrip()
                 length -= len(parts[-1]) - len(kept)
                 parts[-1], body, separator = kept, body.lstrip(), " "

@@ -24,6 +24,7 @@ from rag_ingest.errors import (
     UnsupportedFileTypeError,
 )
 from rag_ingest.parsers.base import (
+    MUPDF_KINDS,
     UNREAD_SCANS,
     ParsedDocument,
     ParseOptions,
@@ -244,8 +245,7 @@ def parse_file(
         return parsed
     kind = detect(path, name, images=options.reads_images)
     note = kind.note
-    if kind.kind in ("pdf", "xps", "mobi"):
-        # MuPDF reads an XPS or a MOBI e-book (laid out in pages) as it reads a PDF.
+    if kind.kind in MUPDF_KINDS:
         from rag_ingest.parsers.pdf import parse_pdf
 
         if kind.kind == "xps":

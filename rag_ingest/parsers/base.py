@@ -117,6 +117,9 @@ def split_notes(warnings: Iterable[str]) -> tuple[list[str], list[str]]:
 # declaration names that it cannot use ("UTF-9" in a fuzzed ODG's content.xml had
 # failed untyped: LookupError; a multi-byte one is a ValueError).
 XML_ERRORS = (ElementTree.ParseError, LookupError, ValueError)
+# The file types MuPDF reads laid out in pages: each parsed as a PDF is (parsers/pdf.py),
+# its pages joined as a PDF's are (a word hyphenated or a sentence run on across them).
+MUPDF_KINDS = ("pdf", "xps", "mobi")
 # What reading a damaged zip-based document's parts raises: its directory, a part's data
 # (zlib, cut short), or a part's compression method damaged into one zipfile lacks
 # (NotImplementedError, found by fuzzing an ODT: it had escaped untyped).
