@@ -721,8 +721,83 @@ def odf_bytes(
     return buf.getvalue()
 
 
-def ods_bytes(rows: list[list[str | int]]) -> bytes:
-    """An OpenDocument spreadsheet with one sheet, "Calc"."""
+def flat_odf_bytes(
+    kind: str,
+    body: str,
+    *,
+    styles: str = "",
+    office_styles: str = "",
+    meta: str = "",
+    mime: str | None = None,
+) -> bytes:
+    """The flat form of :func:`odf_bytes` (a ``.fodt``, ``.fods``, ``.fodp``): one XML
+    document, as LibreOffice saves one, its named ``office_styles`` and ``meta`` (a
+    ``dc:title``) in it too; a picture in ``body`` is an ``office:binary-data``."""
+    mime = f"application/vnd.oasis.opendocument.{mime or kind}"
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n\n<office:document {_ODF_NS} '
+        f'office:version="1.3" office:mimetype="{mime}">\n'
+        f"<office:meta>{meta}</office:meta><office:styles>{office_styles}</office:styles>"
+        f"<office:automatic-styles>{styles}</office:automatic-styles>"
+        f"<office:body><office:{kind}>{body}</office:{kind}></office:body></office:document>"
+    ).encode()
+
+
+def flat_opc_bytes(package: bytes, progid: str | None = "Word.Document") -> bytes:
+    """An Office package (DOCX, PPTX) as Word saves a "Word XML Document" (Flat OPC):
+    each member a ``pkg:part`` of its content type, XML inline, the rest base64 in
+    lines; Office's processing instruction first, unless ``progid`` is None."""
+    import base64
+    import re
+
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        types = archive.read("[Content_Types].xml").decode()
+        defaults = dict(re.findall(r'Default Extension="([^"]+)" ContentType="([^"]+)"', types))
+        overrides = dict(re.findall(r'Override PartName="([^"]+)" ContentType="([^"]+)"', types))
+        parts = []
+        for member in archive.namelist():
+            if member == "[Content_Types].xml":
+                continue
+            data = archive.read(member)
+            kind = overrides.get(f"/{member}") or defaults.get(member.rpartition(".")[2], "")
+            if member.endswith((".xml", ".rels")):
+                xml = re.sub(rb"^<\?xml[^>]*\?>\s*", b"", data).decode()
+                body = f"<pkg:xmlData>{xml}</pkg:xmlData>"
+            else:
+                body = f"<pkg:binaryData>{base64.encodebytes(data).decode()}</pkg:binaryData>"
+            parts.append(
+                f'<pkg:part pkg:name="/{member}" pkg:contentType="{kind}">{body}</pkg:part>'
+            )
+    instruction = f'<?mso-application progid="{progid}"?>' if progid else ""
+    return (
+        f'<?xml version="1.0" standalone="yes"?>{instruction}<pkg:package xmlns:pkg='
+        f'"http://schemas.microsoft.com/office/2006/xmlPackage">{"".join(parts)}</pkg:package>'
+    ).encode()
+
+
+def odf_chart(title: str, rows: list[tuple[str, str]]) -> str:
+    """A bar chart's own document (what a package keeps as "Object 1/content.xml"), as
+    LibreOffice writes one: its title, then its data table under a header row, a missing
+    value "NaN"."""
+    chart_ns = 'xmlns:chart="urn:oasis:names:tc:opendocument:xmlns:chart:1.0"'
+
+    def cell(text: str) -> str:
+        return f"<table:table-cell><text:p>{text}</text:p></table:table-cell>"
+
+    data = "".join(f"<table:table-row>{cell(a)}{cell(b)}</table:table-row>" for a, b in rows)
+    return (
+        f'<office:document {_ODF_NS} {chart_ns} office:mimetype="application/vnd.oasis.'
+        'opendocument.chart"><office:body><office:chart><chart:chart chart:class="chart:bar">'
+        f"<chart:title><text:p>{title}</text:p></chart:title><chart:plot-area/>"
+        '<table:table table:name="local-table"><table:table-header-rows><table:table-row>'
+        f"{cell('')}{cell('Units')}</table:table-row></table:table-header-rows>"
+        f"<table:table-rows>{data}</table:table-rows></table:table></chart:chart>"
+        "</office:chart></office:body></office:document>"
+    )
+
+
+def ods_bytes(rows: list[list[str | int]], flat: bool = False) -> bytes:
+    """An OpenDocument spreadsheet with one sheet, "Calc". ``flat``: as a ``.fods``."""
 
     def cell(value: str | int) -> str:
         kind = f'"float" office:value="{value}"' if isinstance(value, int) else '"string"'
@@ -730,13 +805,15 @@ def ods_bytes(rows: list[list[str | int]]) -> bytes:
         return f"<table:table-cell office:value-type={kind}>{cell}</table:table-cell>"
 
     body = "".join(f"<table:table-row>{''.join(map(cell, row))}</table:table-row>" for row in rows)
-    return odf_bytes("spreadsheet", f'<table:table table:name="Calc">{body}</table:table>')
+    build = flat_odf_bytes if flat else odf_bytes
+    return build("spreadsheet", f'<table:table table:name="Calc">{body}</table:table>')
 
 
-def odt_bytes() -> bytes:
+def odt_bytes(flat: bool = False) -> bytes:
     """An OpenDocument text as LibreOffice writes one: a Title-styled paragraph, headings,
     a table of contents, spacing elements, a footnote, a comment, a tracked deletion,
-    nested lists, a text box and a table padded with repeated empty cells."""
+    nested lists, a text box and a table padded with repeated empty cells. ``flat``: as
+    a ``.fodt``."""
     styles = (
         '<style:style style:name="P1" style:parent-style-name="Title"/>'
         '<text:list-style style:name="N1"><text:list-level-style-number text:level="1" '
@@ -772,12 +849,12 @@ def odt_bytes() -> bytes:
         '<table:table-cell table:number-columns-repeated="1022"/></table:table-row>'
         "</table:table>"
     )
-    return odf_bytes("text", body, styles=styles)
+    return (flat_odf_bytes if flat else odf_bytes)("text", body, styles=styles)
 
 
-def odp_bytes(slides: list[tuple[str, str, str]]) -> bytes:
+def odp_bytes(slides: list[tuple[str, str, str]], flat: bool = False) -> bytes:
     """An OpenDocument presentation: per slide (title, bullet, speaker notes), with a
-    footer placeholder on every slide."""
+    footer placeholder on every slide. ``flat``: as a ``.fodp``."""
 
     def frame(cls: str, text: str) -> str:
         return (
@@ -794,7 +871,7 @@ def odp_bytes(slides: list[tuple[str, str, str]]) -> bytes:
         "</presentation:notes></draw:page>"
         for n, (title, bullet, notes) in enumerate(slides, start=1)
     )  # fmt: skip
-    return odf_bytes("presentation", body)
+    return (flat_odf_bytes if flat else odf_bytes)("presentation", body)
 
 
 def epub_bytes(
@@ -876,6 +953,39 @@ def legacy_office(name: str) -> bytes:
     return gzip.decompress(
         (Path(__file__).parent / "fixtures" / "legacy" / f"{name}.gz").read_bytes()
     )
+
+
+def word97_streams(
+    pieces: list[tuple[str, bool]], stories: dict[int, int], encrypted: bool = False
+) -> tuple[bytes, bytes]:
+    """A Word 97 file's ``WordDocument`` and ``1Table`` streams (MS-DOC), its text in
+    ``pieces`` (text, 8-bit: cp1252 rather than UTF-16) one after another; ``stories``:
+    FibRgLw97's character counts by place (3 the main text, 4 footnotes, 5 headers, 9
+    text boxes). Only what the piece table needs: no formatting, no sections."""
+    import struct
+
+    flags = 0x0200 | (0x0100 if encrypted else 0)
+    counts = [0] * 22
+    for place, count in stories.items():
+        counts[place] = count
+    fib = struct.pack("<HH6xH20xH28xH", 0xA5EC, 0x00C1, flags, 14, 22)
+    fib += struct.pack("<22i", *counts) + struct.pack("<H", 93)
+    text_at = 2048
+    data, pcds, cps = b"", b"", [0]
+    for chars, eight_bit in pieces:
+        fc = text_at + len(data)
+        encoded = chars.encode("cp1252" if eight_bit else "utf-16-le")
+        pcds += struct.pack("<HIH", 0, (fc * 2) | 0x40000000 if eight_bit else fc, 0)
+        data += encoded
+        cps.append(cps[-1] + len(chars))
+    plc = struct.pack(f"<{len(cps)}I", *cps) + pcds
+    clx = b"\x01" + struct.pack("<h", 2) + b"\x00\x00"  # one Prc, skipped
+    clx += b"\x02" + struct.pack("<I", len(plc)) + plc
+    pairs = [0] * (93 * 2)
+    pairs[66:68] = [16, len(clx)]  # fcClx, lcbClx: the Clx at byte 16 of the table
+    fib += struct.pack(f"<{len(pairs)}I", *pairs)
+    word_document = fib.ljust(text_at, b"\0") + data
+    return word_document, b"\0" * 16 + clx
 
 
 _VISIO = "http://schemas.microsoft.com/office/visio/2012/main"

@@ -32,6 +32,7 @@ from rag_ingest.parsers.base import (
     decompressed,
 )
 from rag_ingest.parsers.compressed import compression, unpacked
+from rag_ingest.parsers.flat import FLAT_KINDS, packaged
 from rag_ingest.parsers.sniff import (
     CODE_LANGUAGES,
     JSON_SUFFIXES,
@@ -244,6 +245,18 @@ def parse_file(
         parsed.warnings.append(decompressed(packed))
         return parsed
     kind = detect(path, name, images=options.reads_images)
+    if kind.kind in FLAT_KINDS:
+        with packaged(path, name, kind.kind, options.temp_dir) as package:
+            package_kind = FileKind(FLAT_KINDS[kind.kind], note=kind.note)
+            return _parse_kind(package, name, package_kind, options, defer_scans)
+    return _parse_kind(path, name, kind, options, defer_scans)
+
+
+def _parse_kind(
+    path: str, name: str, kind: FileKind, options: ParseOptions, defer_scans: bool
+) -> ParsedDocument:
+    """:func:`parse_file` of a file whose kind is known."""
+    suffix = PurePosixPath(name).suffix.lower()
     note = kind.note
     if kind.kind in MUPDF_KINDS:
         from rag_ingest.parsers.pdf import parse_pdf
@@ -302,6 +315,18 @@ def parse_file(
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         parsed = parse_rows(path, name, kind.kind)
+    elif kind.kind in ("docbook", "mallard"):
+        from rag_ingest.parsers.docbook import parse_docbook
+
+        parsed = parse_docbook(path, name)
+    elif kind.kind == "wordml":
+        from rag_ingest.parsers.wordml import parse_wordml
+
+        parsed = parse_wordml(path, name, options)
+    elif kind.kind == "spreadsheetml":
+        from rag_ingest.parsers.spreadsheetml import parse_spreadsheetml
+
+        parsed = parse_spreadsheetml(path, name)
     elif kind.kind == "fb2":
         from rag_ingest.parsers.fictionbook import parse_fictionbook
 
@@ -376,7 +401,7 @@ def parse_file(
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 
-        parsed = parse_rtf(path, name)
+        parsed = parse_rtf(path, name, options)
     elif kind.kind in ("email", "mbox", "msg", "tnef", "emlx"):
         from rag_ingest.parsers.mail import emlx_message, parse_mbox
         from rag_ingest.parsers.outlook import msg_to_email, tnef_to_email

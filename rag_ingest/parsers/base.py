@@ -126,6 +126,20 @@ MUPDF_KINDS = ("pdf", "xps", "mobi")
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 
+def markdown_table(grid: list[list[str]]) -> str:
+    """Rows of cells (escaped already) as a Markdown table, its first row the header,
+    short rows padded; "" for none."""
+    if not grid:
+        return ""
+    width = max(len(cells) for cells in grid)
+    lines = []
+    for n, cells in enumerate(grid):
+        lines.append("| " + " | ".join(cells + [""] * (width - len(cells))) + " |")
+        if n == 0:
+            lines.append("|" + "---|" * width)
+    return "\n".join(lines)
+
+
 def local_name(tag: str) -> str:
     """An XML tag's or attribute's name without its namespace (``{http://...}entry``)."""
     return tag.rsplit("}", 1)[-1]
@@ -167,8 +181,8 @@ class Image:
 class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
-    # pdf, docx, pptx, xlsx, xls, xlsb, ods, odt, odp, epub, html, markdown, notebook,
-    # email, csv, json, yaml, rtf, text, code, image, archive, man
+    # pdf, docx, pptx, xlsx, xls, xlsb, ods, spreadsheetml, wordml, docbook, mallard, odt, odp,
+    # epub, html, markdown, notebook, email, csv, json, yaml, rtf, text, code, image, archive, man
     file_type: str
     segments: list[Segment]
     parser: str

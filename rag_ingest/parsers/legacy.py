@@ -20,7 +20,7 @@ from rag_ingest.errors import (
     MissingExtraError,
     UnsupportedFileTypeError,
 )
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 from rag_ingest.parsers.pictures import unread_pictures, unread_said
 
 __all__ = ["parse_legacy"]
@@ -36,7 +36,18 @@ def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> Pars
     modern = "docx" if kind == "doc" else "pptx"
     with tempfile.TemporaryDirectory(prefix="rag-ingest-legacy-", dir=options.temp_dir) as scratch:
         converted = os.path.join(scratch, f"converted.{modern}")
-        converter = _convert(path, converted, name, kind)
+        try:
+            converter = _convert(path, converted, name, kind)
+        except CorruptDocumentError as exc:
+            plain = _piece_text(path) if kind == "doc" else ""
+            if not plain:
+                raise
+            return ParsedDocument(
+                "doc",
+                [Segment(plain)],
+                parser="word-pieces",
+                warnings=[f"{exc}: its text read alone, without headings, lists or tables"],
+            )
         if kind == "doc":
             _name_styles(converted)
         parsed = parse_office(
@@ -98,6 +109,26 @@ def _convert(path: str, converted: str, name: str, kind: str) -> str:
     except Exception as exc:  # their own errors, and what a hostile file makes them raise
         raise CorruptDocumentError(f"{name}: not a readable {what} file ({exc})") from exc
     return package
+
+
+def _piece_text(path: str) -> str:
+    """A ``.doc`` file's text from its piece table (parsers/word_pieces.py); "" when
+    that cannot be read either."""
+    import olefile
+
+    from rag_ingest.parsers.sniff import ole_sectors_ok
+    from rag_ingest.parsers.word_pieces import table_stream, word_text
+
+    with open(path, "rb") as f:
+        if not ole_sectors_ok(f.read(512)):
+            return ""  # olefile would try to allocate its sectors
+    try:
+        with olefile.OleFileIO(path) as ole:
+            word_document = ole.openstream("WordDocument").read()
+            table = ole.openstream(table_stream(word_document)).read()
+        return word_text(word_document, table)
+    except (OSError, ValueError, IndexError, struct.error):
+        return ""
 
 
 def _name_styles(path: str) -> None:

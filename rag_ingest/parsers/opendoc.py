@@ -2,7 +2,8 @@
 
 ODF is XML in a zip: its headings, paragraphs, lists and tables map to Markdown here,
 with the standard library (no extra to install). Tracked deletions, comments, indexes
-(a table of contents repeats the headings) and slide footers are left out. An EPUB's
+(a table of contents repeats the headings) and slide footers are left out; an embedded
+chart is its data table, a formula its source. An EPUB's
 chapters are XHTML: joined in reading order, they go through the HTML parser (docling).
 """
 
@@ -24,7 +25,13 @@ from rag_ingest.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import (
+    XML_ERRORS,
+    ZIP_ERRORS,
+    ParsedDocument,
+    Segment,
+    markdown_table,
+)
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
 __all__ = ["parse_epub", "parse_opendocument", "read_xml"]
@@ -40,6 +47,7 @@ _NS = {
     "container": "urn:oasis:names:tc:opendocument:xmlns:container",
     "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
     "xlink": "http://www.w3.org/1999/xlink",
+    "chart": "urn:oasis:names:tc:opendocument:xmlns:chart:1.0",
 }
 
 
@@ -51,7 +59,7 @@ def _q(name: str) -> str:
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
 _SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
 _NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
-_IMAGE, _HREF = _q("draw:image"), _q("xlink:href")
+_IMAGE, _HREF, _OBJECT = _q("draw:image"), _q("xlink:href"), _q("draw:object")
 _ROW, _CELL, _COVERED = (
     _q("table:table-row"),
     _q("table:table-cell"),
@@ -110,10 +118,12 @@ class _Writer:
         titles: frozenset[str] = frozenset(),
         numbered: dict[str, frozenset[int]] | None = None,
         picture: Callable[[str], str] | None = None,
+        embedded: Callable[[str], str] | None = None,
     ) -> None:
         self.titles = titles
         self.numbered = numbered or {}
         self.picture = picture
+        self.embedded = embedded
 
     def blocks(self, *elements: ElementTree.Element) -> list[str]:
         """The Markdown blocks of ``elements``."""
@@ -171,11 +181,15 @@ class _Writer:
             if lines:
                 out.append("\n".join(lines))
         elif tag == _TABLE:
-            table = self._table(element)
+            table = self.table(element)
             if table:
                 out.append(table)
         elif tag == _IMAGE:
             found = self.picture(element.get(_HREF, "")) if self.picture else ""
+            if found:
+                out.append(found)
+        elif tag == _OBJECT:
+            found = self.embedded(element.get(_HREF, "")) if self.embedded else ""
             if found:
                 out.append(found)
         elif element.get(_CLASS) == "title":  # a slide's title frame
@@ -206,9 +220,10 @@ class _Writer:
                         yield f"{indent}{lead if first and n == 0 else ' ' * len(lead)}{line}"
                     first = False
 
-    def _table(self, table: ElementTree.Element) -> str:
+    def table(self, table: ElementTree.Element, missing: str = "") -> str:
         """A Markdown table; empty rows and trailing empty columns (filler, repeated
-        thousands of times) are dropped."""
+        thousands of times) are dropped; a cell whose text is ``missing`` is empty (a
+        chart's table says "NaN" for no value)."""
         grid: list[list[str]] = []
         for row in _rows(table):
             cells: list[str] = []
@@ -216,21 +231,14 @@ class _Writer:
                 if cell.tag not in (_CELL, _COVERED):
                     continue
                 text = self.flat(list(cell)).replace("|", "\\|")
+                text = "" if text == missing else text
                 repeat = _count(cell, "table:number-columns-repeated", 64 if text else 1024)
                 cells.extend([text] * repeat)
             while cells and not cells[-1]:
                 cells.pop()
             if cells:
                 grid.append(cells)
-        if not grid:
-            return ""
-        width = max(len(cells) for cells in grid)
-        lines = []
-        for n, cells in enumerate(grid):
-            lines.append("| " + " | ".join(cells + [""] * (width - len(cells))) + " |")
-            if n == 0:
-                lines.append("|" + "---|" * width)
-        return "\n".join(lines)
+        return markdown_table(grid)
 
 
 def _rows(table: ElementTree.Element) -> Iterator[ElementTree.Element]:
@@ -335,16 +343,56 @@ def parse_opendocument(
             def picture(href: str) -> str:
                 return pictures(posixpath.normpath(unquote(href).removeprefix("./")))
 
+            def embedded(href: str) -> str:
+                folder = posixpath.normpath(unquote(href).removeprefix("./"))
+                return _embedded(_member(archive, f"{folder}/content.xml"), writer)
+
             try:
                 numbered = _numbered_lists(styles, content)
                 writer = _Writer(
-                    _title_styles(styles, content), numbered, picture if pictures.wanted else None
+                    _title_styles(styles, content),
+                    numbered,
+                    picture if pictures.wanted else None,
+                    embedded,
                 )
                 return pictures.into(_opendocument(body, name, kind, title, writer, pictures))
             except RecursionError:
                 raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     except ZIP_ERRORS as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
+
+
+_MATHML = "http://www.w3.org/1998/Math/MathML"
+# A chart's kind, as its class names it: chart:bar is a "Bar chart".
+_CHART_KINDS = {"bar": "Bar", "line": "Line", "area": "Area", "circle": "Pie", "ring": "Donut",
+                "scatter": "Scatter", "radar": "Radar", "filled-radar": "Radar",
+                "bubble": "Bubble", "stock": "Stock", "gantt": "Gantt"}  # fmt: skip
+
+
+def _embedded(content: bytes, writer: _Writer) -> str:
+    """An object an ODF file embeds (its own content.xml): a chart as its kind and title,
+    then the table of its data, as docling writes a PPTX's chart; a formula as its
+    source in LibreOffice Math's notation (``$E = m c^2$``), else its MathML's symbols;
+    "" for another object or none."""
+    try:
+        root = ElementTree.fromstring(content) if content else None
+    except XML_ERRORS:
+        return ""
+    if root is not None and root.tag == f"{{{_MATHML}}}math":
+        annotation = root.find(f".//{{{_MATHML}}}annotation")
+        source = annotation.text if annotation is not None else " ".join(root.itertext())
+        return f"${' '.join((source or '').split())}$" if (source or "").strip() else ""
+    chart = root.find(f".//{_q('chart:chart')}") if root is not None else None
+    if chart is None:
+        return ""
+    kind = chart.get(_q("chart:class"), "").rpartition(":")[2]
+    title = chart.find(_q("chart:title"))
+    said = f"{_CHART_KINDS.get(kind, 'A')} chart"
+    if title is not None and (text := writer.flat(list(title))):
+        said += f": {text}"
+    table = chart.find(f".//{_q('table:table')}")
+    data = writer.table(table, missing="NaN") if table is not None else ""
+    return f"{said}\n\n{data}" if data else said
 
 
 def _opendocument(

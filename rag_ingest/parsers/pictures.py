@@ -13,17 +13,22 @@ from functools import partial
 from io import BytesIO
 from typing import IO
 
-from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument
+from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, ParseOptions
 
 __all__ = [
     "MARKER",
     "MAX_PICTURES",
     "MAX_PICTURE_BYTES",
+    "HeldPictures",
     "PictureSource",
     "Pictures",
     "data_uri",
     "marker",
+    "none_to_read",
+    "picture_size",
+    "unread_count",
     "unread_pictures",
+    "unread_said",
     "with_markers",
 ]
 
@@ -160,6 +165,39 @@ class PictureSource:
         return self.pictures.into(parsed)
 
 
+class HeldPictures(PictureSource):
+    """The pictures a document holds in its own text (hex in RTF, base64 in XML), by
+    the order its parser finds them, read as ``options`` say (OCR, kept to describe, or
+    said unread)."""
+
+    def __init__(self, options: ParseOptions) -> None:
+        self.held: list[bytes] = []
+        self._mimes: list[str] = []
+        super().__init__(
+            self._load, options.reads_pictures, options.max_images, options.min_image_bytes
+        )
+        self.count_unread = options.ocr is None
+
+    def keep(self, data: bytes, mime: str) -> int:
+        """Hold a picture; its number, for :meth:`marker`."""
+        self.held.append(data)
+        self._mimes.append(mime)
+        return len(self.held) - 1
+
+    def marker(self, number: int) -> str:
+        """The marker for held picture ``number`` where it sits ("" for none)."""
+        return self(str(number)) if self.wanted else ""
+
+    def into(self, parsed: ParsedDocument) -> ParsedDocument:
+        parsed = super().into(parsed)
+        if self.count_unread:
+            parsed.warnings += unread_said(unread_count(self.held))
+        return parsed
+
+    def _load(self, key: str) -> tuple[bytes, str | None]:
+        return self.held[int(key)], self._mimes[int(key)]
+
+
 # An HTML picture: <img src=...>, or an SVG <image href=...> (a cover, a plate).
 _PICTURE = re.compile(
     rb"<(?:img\b[^>]*?\ssrc|image\b[^>]*?\s(?:xlink:)?href)\s*=\s*([\"'])(.*?)\1[^>]*>",
@@ -238,6 +276,26 @@ def unread_in_page(data: bytes, markdown: bool = False) -> int:
 def unread_said(count: int) -> list[str]:
     """The warning for ``count`` pictures left unread for want of OCR (none for 0)."""
     return [f"{count} picture(s) {UNREAD_SCANS}"] if count else []
+
+
+def unread_count(blobs: Iterable[bytes]) -> int:
+    """How many of these pictures' bytes OCR would read (as :func:`unread_pictures`
+    judges a package's)."""
+    return _worth_reading_count(partial(BytesIO, blob) for blob in blobs)
+
+
+def picture_size(data: bytes) -> tuple[int, int] | None:
+    """A picture's width and height from its header; None for one PIL does not know."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(BytesIO(data)) as picture:
+            width, height = picture.size
+            return width, height
+    except Exception:  # not a picture PIL knows, or broken
+        return None
 
 
 def _worth_reading_count(opened: Iterable[Callable[[], IO[bytes]]]) -> int:

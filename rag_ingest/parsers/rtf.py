@@ -1,25 +1,157 @@
 """Rich Text Format as plain text (striprtf): read as text, an RTF file is its control
-words, font tables and escapes (``{\\rtf1\\ansi{\\fonttbl...}\\f0\\fs24 ...}``)."""
+words, font tables and escapes (``{\\rtf1\\ansi{\\fonttbl...}\\f0\\fs24 ...}``).
+
+Two things striprtf passes over are read here first. A text box (a shape's
+``\\shptxt``, inside an ignorable ``\\*\\shpinst``) becomes a paragraph where the shape
+is anchored: Word and LibreOffice write frames and text boxes so, and a business card
+LibreOffice saved as RTF had been read as no text at all. A PNG or JPEG picture
+(``\\pict`` with ``\\pngblip`` or ``\\jpegblip``; its WMF copy for old readers,
+``\\nonshppict``, left out) is read by OCR where it sits, as an office document's are.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from rag_ingest.errors import BlankDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import ParsedDocument, Segment
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+
+if TYPE_CHECKING:
+    from rag_ingest.parsers.pictures import HeldPictures
 
 __all__ = ["parse_rtf"]
 
+_SPECIAL = re.compile(r"[{}\\]")
+_GROUP = re.compile(r"\{")
+_BIN = re.compile(r"\\bin(\d+) ?")
+_FALLBACK = re.compile(r"\{\\nonshppict(?![a-z])")
+_PICTURE = re.compile(r"\{\\pict(?![a-z])")
+_SHAPE = re.compile(r"\{\\shp(?:grp)?(?![a-z])")
+_SHAPE_TEXT = re.compile(r"\{\\shptxt(?![a-z])")
+_SHAPE_PICTURE = re.compile(r"\{\\\*\\shppict(?![a-z])")
+_BLIP = re.compile(r"\\(png|jpeg)blip(?![a-z])")
+# Other formats a picture may be in, by their control word.
+_OTHER = {"emfblip": "EMF", "wmetafile": "WMF", "macpict": "PICT", "dibitmap": "bitmap",
+          "wbitmap": "bitmap", "pmmetafile": "OS/2 metafile"}  # fmt: skip
+_CONTROL_WORD = re.compile(r"\\[a-z]+-?\d* ?|\\[^a-z]")
+# What stands for a picture in the text striprtf gives: plain letters it passes through.
+_TOKEN = re.compile(r"RAGINGESTPICTURE(\d+)X")
 
-def parse_rtf(path: str, name: str) -> ParsedDocument:
+
+def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> ParsedDocument:
+    """An RTF file's text, its pictures read as ``options`` say (by OCR where they sit,
+    kept to describe, or said unread)."""
     from striprtf.striprtf import rtf_to_text
+
+    from rag_ingest.parsers.pictures import HeldPictures, none_to_read, picture_size
 
     with open(path, "rb") as f:
         # RTF is 7-bit: anything else arrives as \'hh and \uN escapes, which
         # rtf_to_text decodes in the document's own code page.
         markup = f.read().decode("latin-1")
+    pictures = HeldPictures(options or ParseOptions())
+    unreadable: list[str] = []
+    markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
     converted: str = rtf_to_text(markup, errors="replace")  # type: ignore[no-untyped-call]
-    text = converted.replace("\r\n", "\n").strip()
-    if not text:
-        if "\\pict" in markup:  # its pictures may hold the text (a scan)
-            raise EmptyDocumentError(f"{name}: an RTF file without text besides its pictures")
-        raise BlankDocumentError(f"{name}: an RTF file without text: nothing to index")
-    return ParsedDocument(file_type="rtf", segments=[Segment(text)], parser="striprtf")
+
+    def marked(found: re.Match[str]) -> str:
+        marker = pictures.marker(int(found[1]))
+        return f"\n\n{marker}\n\n" if marker else ""
+
+    text = _TOKEN.sub(marked, converted.replace("\r\n", "\n")).strip()
+    if not text and not pictures.images:
+        if unreadable or not none_to_read(map(picture_size, pictures.held)):
+            what = f" ({', '.join(sorted(set(unreadable)))}: not read by OCR)" if unreadable else ""
+            raise EmptyDocumentError(f"{name}: an RTF file without text besides its pictures{what}")
+        what = "pictures too small to hold text" if pictures.held else "text"
+        raise BlankDocumentError(f"{name}: an RTF file without {what}: nothing to index")
+    return pictures.into(ParsedDocument("rtf", [Segment(text)] if text else [], "striprtf"))
+
+
+def _group_end(markup: str, start: int) -> int:
+    """Where the group opening at ``start`` ends (past its closing brace), braces in
+    escapes (``\\{``) and binary data (``\\binN``) passed over."""
+    depth, at = 0, start
+    while (found := _SPECIAL.search(markup, at)) is not None:
+        at = found.end()
+        if found[0] == "\\":
+            binary = _BIN.match(markup, found.start())
+            at = binary.end() + int(binary[1]) if binary else at + 1
+        elif found[0] == "{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return at
+    return len(markup)
+
+
+def _replaced(markup: str, opening: re.Pattern[str], by: Callable[[str], str]) -> str:
+    """``markup`` with each group ``opening`` starts (not one inside another) put
+    through ``by``."""
+    out, at = [], 0
+    while (found := opening.search(markup, at)) is not None:
+        end = _group_end(markup, found.start())
+        out += [markup[at : found.start()], by(markup[found.start() : end])]
+        at = end
+    return "".join([*out, markup[at:]])
+
+
+def _with_tokens(markup: str, pictures: HeldPictures, unreadable: list[str]) -> str:
+    """``markup`` with its PNG and JPEG pictures (kept in ``pictures``) as tokens where
+    they sit; its other pictures left out, their formats in ``unreadable``, and its
+    pictures' WMF copies for old readers left out unsaid."""
+
+    def token(group: str) -> str:
+        blip = _BLIP.search(group)
+        if blip is None:  # a metafile or a bitmap OCR does not read
+            kind = next((v for k, v in _OTHER.items() if f"\\{k}" in group), "of no known kind")
+            unreadable.append(kind)
+            return ""
+        data = _picture_data(group)
+        if not data:
+            return ""
+        return f"{{RAGINGESTPICTURE{pictures.keep(data, f'image/{blip[1]}')}X}}"
+
+    markup = _replaced(_replaced(markup, _FALLBACK, lambda group: ""), _PICTURE, token)
+    # A picture's own destination ({\*\shppict ...}) striprtf passes over, tokens and all.
+    return _replaced(markup, _SHAPE_PICTURE, _tokens_in)
+
+
+def _tokens_in(group: str) -> str:
+    """The picture tokens in ``group``, each a group of its own."""
+    return "".join(f"{{{token[0]}}}" for token in _TOKEN.finditer(group))
+
+
+def _picture_data(group: str) -> bytes:
+    """A ``\\pict`` group's bytes: ``\\binN`` raw bytes, or the hex after its control
+    words and its nested groups (its properties, its id)."""
+    binary = _BIN.search(group)
+    if binary is not None:
+        return group[binary.end() : binary.end() + int(binary[1])].encode("latin-1")
+    inner = _replaced(group[1:-1], _GROUP, lambda nested: "")
+    digits = "".join(_CONTROL_WORD.sub(" ", inner).split())
+    try:
+        return bytes.fromhex(digits[: len(digits) // 2 * 2])
+    except ValueError:
+        return b""
+
+
+def _with_shape_text(markup: str) -> str:
+    """``markup`` with each shape (``\\shp``, a group of them ``\\shpgrp``) replaced by
+    its text boxes' paragraphs and the pictures in it."""
+
+    def text(shape: str) -> str:
+        boxes: list[str] = []
+
+        def box(group: str) -> str:
+            boxes.append(group[len("{\\shptxt") : -1])
+            return ""
+
+        pictures = _tokens_in(_replaced(shape, _SHAPE_TEXT, box))
+        # A box's text ends with its own paragraph mark.
+        return "".join(f"{{{part}}}" for part in boxes) + pictures
+
+    return _replaced(markup, _SHAPE, text)

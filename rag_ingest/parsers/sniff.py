@@ -32,6 +32,7 @@ __all__ = [
     "mailbox_kind",
     "maybe_archive",
     "no_text",
+    "ole_sectors_ok",
     "secret",
 ]
 
@@ -115,7 +116,9 @@ _BY_EXTENSION = {
     ".ipynb": "notebook", ".eml": "email", ".emlx": "emlx", ".csv": "csv", ".tsv": "csv",
     ".rtf": "rtf",
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".odg": "odg",
-    ".epub": "epub", ".vtt": "transcript", ".srt": "transcript", ".sbv": "transcript",
+    ".docbook": "docbook", ".dbk": "docbook", ".page": "mallard",
+    ".epub": "epub", ".fodt": "fodt", ".fods": "fods", ".fodp": "fodp", ".fodg": "fodg",
+    ".vtt": "transcript", ".srt": "transcript", ".sbv": "transcript",
     ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
     ".vcard": "calendar", ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow",
@@ -465,11 +468,19 @@ def _zip_directory(path: str) -> bool:
         return False
 
 
+def ole_sectors_ok(header: bytes) -> bool:
+    """Whether a compound file's header gives a sector size MS-CFB allows (512 or 4096
+    bytes): a damaged one (a shift of 38) had made readers try to allocate 1 TiB."""
+    return int.from_bytes(header[30:32], "little") in (9, 12)
+
+
 def _ole_directory(path: str) -> bytes:
     """The first sectors of a compound (OLE) file's directory: its streams' names."""
     try:
         with open(path, "rb") as f:
             header = f.read(512)
+            if not ole_sectors_ok(header):
+                return b""
             size = 1 << int.from_bytes(header[30:32], "little")
             first = int.from_bytes(header[48:52], "little")
             f.seek((first + 1) * size)  # sector n starts after the header's sector
@@ -563,12 +574,74 @@ _FICTIONBOOK = re.compile(
 )
 
 
+# An XML document's root element's start tag, past its prolog (a BOM, its declaration
+# and other processing instructions, comments, its DOCTYPE): the element named and its
+# attributes. What a document holds further down (an XSLT stylesheet's template for an
+# Excel workbook) does not make it that format.
+_ROOT = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)*"
+    rb"<([\w.-]+:)?([\w.-]+)(\s[^>]*)?/?>",
+    re.S,
+)
+_XMLNS = re.compile(rb'\sxmlns(?::[\w.-]+)?\s*=\s*["\']([^"\']+)["\']')
+# Formats in XML, by their root's name and namespace: Excel 2003 XML workbooks, Word 2003
+# XML documents, Flat OPC packages (Word's "Word XML Document"; which kind by Office's
+# processing instruction, else its parts' names), flat OpenDocument files (which kind by
+# their mimetype) and DocBook 5.
+_XML_ROOTS = {
+    (b"Workbook", b"urn:schemas-microsoft-com:office:spreadsheet"): "spreadsheetml",
+    (b"wordDocument", b"http://schemas.microsoft.com/office/word/2003/wordml"): "wordml",
+    (b"package", b"http://schemas.microsoft.com/office/2006/xmlPackage"): "opc",
+    (b"document", b"urn:oasis:names:tc:opendocument:xmlns:office:1.0"): "flat",
+}
+_DOCBOOK_NS = b"http://docbook.org/ns/docbook"
+_MALLARD_NS = b"http://projectmallard.org/1.0/"  # GNOME's help pages
+# DocBook 4.x: by its DOCTYPE (OASIS's DTD, or KDE's variant of it).
+_DOCBOOK_DOCTYPE = re.compile(rb'<!DOCTYPE\s+[\w.-]+\s+PUBLIC\s+"-//(?:OASIS|KDE)//DTD DocBook')
+_OPC_PROGID = {b"Word.Document": "docx-xml", b"PowerPoint.Show": "pptx-xml"}
+_OPC_PROGID_PI = re.compile(rb'<\?mso-application\s+progid="([\w.]+)"\?>')
+_OPC_PART = re.compile(rb'name="/(word|ppt)/')
+_FLAT_MIMETYPE = re.compile(rb"\s[\w.-]+:mimetype=[\"']([^\"']+)[\"']")
+# Formats in XML: named .xml, they are what the name says.
+_XML_KINDS = frozenset(
+    {"fb2", "fodt", "fods", "fodp", "fodg", "spreadsheetml", "wordml", "docx-xml", "pptx-xml",
+     "docbook", "mallard"}
+)  # fmt: skip
+
+
+def _xml_kind(head: bytes) -> str | None:
+    """A format in XML, by the document's root element (its name and namespace)."""
+    root = _ROOT.match(head)
+    if root is None:
+        return None
+    attributes = root[3] or b""
+    namespaces = _XMLNS.findall(attributes)
+    if _DOCBOOK_DOCTYPE.search(head, 0, root.start(2)) or _DOCBOOK_NS in namespaces:
+        return "docbook"
+    if root[2] == b"page" and _MALLARD_NS in namespaces:
+        return "mallard"
+    kind = next((k for ns in namespaces if (k := _XML_ROOTS.get((root[2], ns)))), None)
+    if kind == "flat":
+        found = _FLAT_MIMETYPE.search(attributes)
+        package = _MIMETYPES.get(found[1]) if found else None
+        return f"f{package}" if package in ("odt", "ods", "odp", "odg") else None
+    if kind == "opc":
+        progid = _OPC_PROGID_PI.search(head, 0, root.start(2))
+        if progid is not None and progid[1] in _OPC_PROGID:
+            return _OPC_PROGID[progid[1]]
+        part = _OPC_PART.search(head)
+        return None if part is None else {b"word": "docx-xml", b"ppt": "pptx-xml"}[part[1]]
+    return kind
+
+
 def _content_kind(path: str, head: bytes, images: bool) -> str | None:
     """What the bytes say, when they say it clearly."""
     if is_pdf(head):
         return "pdf"
     if _FICTIONBOOK.match(head):
         return "fb2"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and (xml := _xml_kind(head)):
+        return xml
     if head[60:68] == b"BOOKMOBI":
         return "mobi"  # a Kindle e-book (a Palm database of type BOOK, creator MOBI)
     webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
@@ -650,6 +723,10 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
             raise CorruptDocumentError(f"{name}: {exc} that cannot be read: damaged?") from None
         if by_name is None:
             raise NoTextFormatError(f"{name}: {exc}: no text to index") from None
+        if by_name == "code" and head.startswith(b"\x7fELF"):
+            # Compiled code under a source file's extension: Guile's objects are .go
+            # (91 of them had failed in a package of card games).
+            raise NoTextFormatError(f"{name}: {exc}, compiled code: no text to index") from None
         raise UnsupportedFileTypeError(f"{name}: {exc}") from None
 
     if by_content == "encrypted":
@@ -686,7 +763,12 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_content == "mbox" and by_name == "email":
         by_content = None  # one message saved with its envelope line
     if by_content is not None:
-        if by_name in (None, by_content) or (by_content == "html" and by_name in ("text", "code")):
+        xml = by_content in _XML_KINDS and suffix in _XML_SUFFIXES
+        if (
+            by_name in (None, by_content)
+            or xml
+            or (by_content == "html" and by_name in ("text", "code"))
+        ):
             return FileKind(
                 by_content if by_name != "code" else "code",
                 language if by_name == "code" else None,

@@ -27,7 +27,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import ZIP_ERRORS, ParsedDocument, Segment
 
-__all__ = ["measure_sheets", "parse_rows"]
+__all__ = ["measure_sheets", "parse_rows", "sheet_lines"]
 
 
 # Both readers hold a sheet's whole used range (calamine ~32 bytes a cell, even empty):
@@ -97,7 +97,7 @@ def _cell(value: Any) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
-def _sheet_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
+def sheet_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
     """A sheet as Markdown: lines of one value above the table (titles, notes), then the
     first row of several values as the header, then every non-empty row."""
     lines: list[str] = []
@@ -184,7 +184,7 @@ def parse_rows(
             if sheet.typ != SheetTypeEnum.WorkSheet:
                 continue
             try:
-                lines = _sheet_lines(workbook.get_sheet_by_index(number - 1).iter_rows())
+                lines = sheet_lines(workbook.get_sheet_by_index(number - 1).iter_rows())
             except MemoryError:
                 raise
             except Exception as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from rag_ingest.errors import (
 from rag_ingest.ocr import TextBox, layout
 from rag_ingest.parsers import parse_file
 from rag_ingest.parsers.base import UNREAD_SCANS, ParseOptions, ocr_options
+from rag_ingest.parsers.flat import packaged
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs
@@ -590,6 +593,134 @@ def test_pictures_in_opendocument_text_and_slides_are_read(tmp_path: Path) -> No
         ("# Site photos", 1, False),
         (text, 1, True),
     ]
+
+
+def test_pictures_in_a_flat_opendocument_file_are_read(tmp_path: Path) -> None:
+    # A .fodt holds its pictures as base64 in the XML (office:binary-data).
+    scan = docs.scan_image(["Minutes of the site visit", "CANARY-FLATPIC all valves closed"])
+    inline = base64.encodebytes(scan).decode()  # in lines, as LibreOffice writes it
+    body = (
+        "<text:p>The visit went well.<draw:frame><draw:image><office:binary-data>"
+        f"{inline}</office:binary-data></draw:image></draw:frame></text:p>"
+        "<text:p>Signed off.</text:p>"
+    )
+    path = _file(tmp_path, "visit.fodt", docs.flat_odf_bytes("text", body))
+    parsed = parse_file(path, "visit.fodt", OCR)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("The visit went well.", False),
+        ("Minutes of the site visit\nCANARY-FLATPIC all valves closed", True),
+        ("Signed off.", False),
+    ]
+    listed = parse_file(path, "visit.fodt", OCR, defer_scans=True)
+    assert listed.scans == [1] and listed.pictures == [scan]
+    with packaged(path, "visit.fodt", "fodt", None) as package, zipfile.ZipFile(package) as z:
+        # The picture is a file of the package, no longer base64 in its text.
+        assert z.read("Pictures/1.png") == scan and b"binary-data" not in z.read("content.xml")
+    unread = parse_file(path, "visit.fodt", NO_OCR)
+    assert unread.text == "The visit went well.\n\nSigned off."
+    assert unread.warnings == ["1 picture(s) not read: OCR is off, or its extra is not installed"]
+
+
+def test_pictures_in_a_flat_opc_document_are_read(tmp_path: Path) -> None:
+    # Word's "Word XML Document" holds its pictures as base64 parts (pkg:binaryData).
+    scan = docs.scan_image(["Minutes of the site visit", "CANARY-OPCPIC all valves closed"])
+    docx = docs.docx_with_pictures(["The visit went well.", scan, "Signed off."])
+    path = _file(tmp_path, "visit.xml", docs.flat_opc_bytes(docx))
+    parsed = parse_file(path, "visit.xml", OCR)
+    packaged = parse_file(_file(tmp_path, "visit.docx", docx), "visit.docx", OCR)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        (s.text, s.ocr) for s in packaged.segments
+    ]
+    assert "CANARY-OPCPIC all valves closed" in parsed.text
+    unread = parse_file(path, "visit.xml", NO_OCR)
+    assert unread.warnings == ["1 picture(s) not read: OCR is off, or its extra is not installed"]
+
+
+def test_pictures_in_a_word_2003_xml_document_are_read(tmp_path: Path) -> None:
+    # Word 2003 XML holds a picture as base64 in the paragraph (w:pict/w:binData).
+    scan = docs.scan_image(["Minutes of the site visit", "CANARY-WMLPIC all valves closed"])
+    picture = (
+        '<w:r><w:pict><w:binData w:name="wordml://02000001.png">'
+        f"{base64.encodebytes(scan).decode()}</w:binData><v:shape><v:imagedata "
+        'src="wordml://02000001.png"/></v:shape></w:pict></w:r>'
+    )
+    document = (
+        '<?xml version="1.0"?><w:wordDocument xmlns:w="http://schemas.microsoft.com/office/'
+        'word/2003/wordml" xmlns:v="urn:schemas-microsoft-com:vml"><w:body>'
+        "<w:p><w:r><w:t>The visit went well.</w:t></w:r></w:p>"
+        f"<w:p>{picture}</w:p><w:p><w:r><w:t>Signed off.</w:t></w:r></w:p>"
+        "</w:body></w:wordDocument>"
+    )
+    path = _file(tmp_path, "visit.xml", document.encode())
+    parsed = parse_file(path, "visit.xml", OCR)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("The visit went well.", False),
+        ("Minutes of the site visit\nCANARY-WMLPIC all valves closed", True),
+        ("Signed off.", False),
+    ]
+    unread = parse_file(path, "visit.xml", NO_OCR)
+    assert unread.text == "The visit went well.\n\nSigned off."
+    assert unread.warnings == ["1 picture(s) not read: OCR is off, or its extra is not installed"]
+    described = parse_file(path, "visit.xml", ParseOptions(max_images=1, min_image_bytes=10))
+    assert [(i.data, i.mime) for i in described.images] == [(scan, "image/png")]
+    only = document.replace("<w:t>The visit went well.</w:t>", "").replace(
+        "<w:t>Signed off.</w:t>", ""
+    )
+    with pytest.raises(EmptyDocumentError, match="no text besides its pictures") as caught:
+        parse_file(_file(tmp_path, "only.xml", only.encode()), "only.xml", NO_OCR)
+    assert not isinstance(caught.value, BlankDocumentError)  # a failure: OCR may read it
+
+
+def test_pictures_in_rtf_are_read_where_they_sit(tmp_path: Path) -> None:
+    # Word writes a picture as PNG or JPEG in hex ({\*\shppict{\pict\pngblip ...}}),
+    # then again as a WMF for old readers ({\nonshppict ...}); striprtf dropped both.
+    scan = docs.scan_image(["Minutes of the site visit", "CANARY-RTFPIC all valves closed"])
+    jpeg = docs.scan_image(["Second page", "CANARY-RTFJPEG signed"], fmt="JPEG")
+    hexed = "\n".join(scan.hex()[i : i + 128] for i in range(0, len(scan.hex()), 128))
+    wmf = "{\\nonshppict{\\pict\\wmetafile8\\picw100 0100090000}}"
+    rtf = (
+        (
+            "{\\rtf1\\ansi The visit went well.\\par "
+            "{\\*\\shppict{\\pict{\\*\\picprop{\\sp{\\sn wzName}{\\sv Scan 1}}}"
+            f"\\picw400\\pich300\\pngblip{{\\*\\blipuid 0123abcd}}\n{hexed}}}}}{wmf}"
+            "\\par Then signed.\\par "
+            f"{{\\pict\\jpegblip\\bin{len(jpeg)} "
+        ).encode()
+        + jpeg
+        + b"}\\par Signed off.\\par}"
+    )
+    path = _file(tmp_path, "visit.rtf", rtf)
+    parsed = parse_file(path, "visit.rtf", OCR)
+    assert [(s.text, s.ocr) for s in parsed.segments] == [
+        ("The visit went well.", False),
+        ("Minutes of the site visit\nCANARY-RTFPIC all valves closed", True),
+        ("Then signed.", False),
+        ("Second page\nCANARY-RTFJPEG signed", True),
+        ("Signed off.", False),
+    ]
+    unread = parse_file(path, "visit.rtf", NO_OCR)
+    assert unread.text == "The visit went well.\n\nThen signed.\n\nSigned off."
+    assert unread.warnings == ["2 picture(s) not read: OCR is off, or its extra is not installed"]
+    described = parse_file(path, "visit.rtf", ParseOptions(max_images=1, min_image_bytes=10))
+    assert [(i.data, i.mime) for i in described.images] == [(scan, "image/png")]
+
+    # A text box's picture (a shape's "pib" property) is read where the shape sits.
+    framed = (
+        "{\\rtf1 Framed:\\par{\\shp{\\*\\shpinst{\\sp{\\sn pib}{\\sv "
+        f"{{\\pict\\pngblip {scan.hex()}}}}}}}}}}}Done.\\par}}"
+    ).encode()
+    parsed = parse_file(_file(tmp_path, "framed.rtf", framed), "framed.rtf", OCR)
+    assert [s.ocr for s in parsed.segments] == [False, True, False]
+    # Pictures too small to hold text, and no text: nothing to index (a picture's WMF
+    # copy is no other picture).
+    icon = docs.photo(16, 16, fmt="PNG").hex()
+    with pytest.raises(BlankDocumentError, match="pictures too small to hold text"):
+        tiny = f"{{\\rtf1 {{\\*\\shppict{{\\pict\\pngblip {icon}}}}}{wmf}}}".encode()
+        parse_file(_file(tmp_path, "icon.rtf", tiny), "icon.rtf", OCR)
+    # A picture OCR cannot read, and no text: its text may be in it, a failure that says so.
+    drawn = b"{\\rtf1 {\\pict\\emfblip 0100} {\\pict\\wmetafile8 0100}}"
+    with pytest.raises(EmptyDocumentError, match=r"besides its pictures \(EMF, WMF: not read"):
+        parse_file(_file(tmp_path, "drawn.rtf", drawn), "drawn.rtf", OCR)
 
 
 def test_an_epub_s_pictures_are_read_and_kept_to_describe(tmp_path: Path) -> None:

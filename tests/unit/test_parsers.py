@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import gzip
 import io
@@ -30,7 +31,8 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
-from rag_ingest.parsers.base import UNREAD_SCANS, split_notes
+from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, split_notes
+from rag_ingest.parsers.flat import packaged
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs
@@ -43,6 +45,21 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
     path = tmp_path / name.replace("/", "_")
     path.write_bytes(data)
     return str(path)
+
+
+def _read_as(
+    tmp_path: Path, data: bytes, kind: str, expected: str, *names: str
+) -> list[ParsedDocument]:
+    """``data`` under each of ``names``: known as ``kind`` (its file type and parser
+    too) and read as ``expected``; the parses, for their warnings."""
+    parses = []
+    for name in names:
+        path = _file(tmp_path, name, data)
+        assert detect(path, name).kind == kind, name
+        parsed = parse_file(path, name, OPTIONS)
+        assert (parsed.file_type, parsed.parser, parsed.text) == (kind, kind, expected), name
+        parses.append(parsed)
+    return parses
 
 
 @pytest.mark.parametrize(
@@ -610,6 +627,8 @@ def test_text_after_a_long_blank_run_is_read(tmp_path: Path) -> None:
         ("store.sqlite3-wal", b"7\x7f\x06\x82" + bytes(300), "binary data (.sqlite3-wal)"),
         ("blob", bytes(range(256)) * 4, "binary data (no extension)"),
         ("libfoo.so.1", b"\x7fELF" + bytes(300), "an executable (ELF)"),
+        # Compiled code under its source's extension: Guile's objects are .go.
+        ("klondike.go", b"\x7fELF" + bytes(300), "an executable (ELF), compiled code"),
         ("cover.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
         # PostScript is text, but a program: read as text, its operators became chunks.
         ("manual", b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont\n", "PostScript"),
@@ -630,6 +649,23 @@ def test_binary_content_under_a_name_that_claims_no_text_type_has_no_text(
         NoTextFormatError, match=f"^{re.escape(name)}: {re.escape(said)}.*no text to index$"
     ):
         parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("notes.txt", b"\x1f\x8b" + bytes(300), "a gzip archive"),
+        ("main.go", b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),  # not compiled code
+    ],
+)
+def test_a_known_format_under_a_text_name_is_a_mistake_reported(
+    tmp_path: Path, name: str, data: bytes, said: str
+) -> None:
+    with pytest.raises(
+        UnsupportedFileTypeError, match=f"^{re.escape(name)}: {re.escape(said)}"
+    ) as caught:
+        parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    assert not isinstance(caught.value, NoTextFormatError)
 
 
 def test_a_text_part_is_read_as_a_whole_read_reads_it(tmp_path: Path) -> None:
@@ -1899,6 +1935,173 @@ def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
 
 
+def test_an_excel_2003_xml_workbook_is_read_as_rows(tmp_path: Path) -> None:
+    # SpreadsheetML, as Excel's "XML Spreadsheet 2003" and reporting tools export it:
+    # read as text, it had been its styles and tags.
+    def cell(data: str, kind: str = "String", attrs: str = "") -> str:
+        return f'<Cell{attrs}><Data ss:Type="{kind}">{data}</Data></Cell>'
+
+    sales = (
+        "<Row>" + cell("Q3 sales by region") + "</Row><Row/>"
+        "<Row>" + cell("Region") + cell("Units") + cell("Shipped") + "</Row>"
+        "<Row>" + cell("North") + cell("120.0", "Number")
+        + cell("2026-03-01T00:00:00.000", "DateTime") + "</Row>"
+        # A cell placed by its index, one merged across two columns, rich text.
+        '<Row ss:Index="9">' + cell("South", attrs=' ss:MergeAcross="1"')
+        + cell("CANARY-AFTER-MERGE") + "</Row>"
+        "<Row>" + cell("East") + cell("7.5", "Number", ' ss:Index="2"')
+        + '<Cell><ss:Data ss:Type="String" xmlns="http://www.w3.org/TR/REC-html40">'
+        "<B>CANARY-RICH</B> late</ss:Data></Cell>"
+        + cell("far", attrs=' ss:Index="1000000000"') + "</Row>"
+    )  # fmt: skip
+    workbook = (
+        '<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n'
+        '<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+        'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">'
+        '<Styles><Style ss:ID="Default"><Font ss:FontName="Arial"/></Style></Styles>'
+        f'<Worksheet ss:Name="Sales"><Table>{sales}</Table></Worksheet>'
+        '<Worksheet ss:Name="Empty"><Table/></Worksheet>'
+        '<Worksheet ss:Name="Notes"><Table><Row>'
+        + cell("CANARY-NOTES two")
+        + cell("values")
+        + "</Row></Table></Worksheet></Workbook>"
+    )
+    expected = (
+        "# Sheet: Sales\n\nQ3 sales by region\n\n"
+        "| Region | Units | Shipped |\n|---|---|---|\n"
+        "| North | 120 | 2026-03-01 |\n| South |  | CANARY-AFTER-MERGE |\n"
+        "| East | 7.5 | CANARY-RICH late |"
+    )
+    for name in ("sales.xml", "sales"):  # by its content
+        path = _file(tmp_path, name, workbook.encode())
+        parsed = parse_file(path, name, OPTIONS)
+        assert (parsed.file_type, parsed.parser, parsed.pages) == (
+            "spreadsheetml",
+            "spreadsheetml",
+            3,
+        )
+        assert [(s.text, s.page) for s in parsed.segments] == [
+            (expected, 1),
+            ("# Sheet: Notes\n\n| CANARY-NOTES two | values |\n|---|---|", 3),
+        ]
+        assert parsed.warnings == []  # named .xml, as it should be: no note
+
+    # Without Office's processing instruction, by its root's namespace (a prefix too).
+    bare = workbook.replace('<?mso-application progid="Excel.Sheet"?>', "")
+    bare_path = _file(tmp_path, "bare.xml", bare.encode())
+    assert detect(bare_path, "bare.xml").kind == "spreadsheetml"
+    assert parse_file(bare_path, "bare.xml", OPTIONS).segments[0].text == expected
+    prefixed = (
+        '<ss:Workbook xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">'
+        '<ss:Worksheet ss:Name="P"><ss:Table><ss:Row><ss:Cell><ss:Data ss:Type="String">'
+        'CANARY-PREFIXED</ss:Data></ss:Cell><ss:Cell><ss:Data ss:Type="Number">2</ss:Data>'
+        "</ss:Cell></ss:Row></ss:Table></ss:Worksheet></ss:Workbook>"
+    )
+    parsed = parse_file(_file(tmp_path, "p.xml", prefixed.encode()), "p.xml", OPTIONS)
+    assert parsed.text == "# Sheet: P\n\n| CANARY-PREFIXED | 2 |\n|---|---|"
+    # LibreOffice's own (tests/fixtures/office2003/README.md): the same rows as its ODS.
+    fixture = Path(__file__).parent.parent / "fixtures" / "office2003" / "stock.xml"
+    stock = parse_file(str(fixture), "stock.xml", OPTIONS)
+    assert stock.text == (
+        "# Sheet: Calc\n\n| item | count |\n|---|---|\n| helmet | 4 |\n| boots | 7 |"
+    )
+    empty = workbook.replace(sales, "").replace("CANARY-NOTES two", "").replace("values", "")
+    with pytest.raises(BlankDocumentError, match="every sheet is empty"):
+        parse_file(_file(tmp_path, "e.xml", empty.encode()), "e.xml", OPTIONS)
+    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
+        parse_file(_file(tmp_path, "cut.xml", workbook.encode()[:-300]), "cut.xml", OPTIONS)
+    # A workbook further down another document (an XSLT stylesheet that writes one):
+    # that document, read as XML.
+    xslt = (
+        b'<?xml version="1.0"?><xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/'
+        b'1999/XSL/Transform"><xsl:template match="/"><Workbook xmlns="urn:schemas-microsoft-'
+        b'com:office:spreadsheet"><xsl:value-of select="CANARY-XSLT"/></Workbook>'
+        b"</xsl:template></xsl:stylesheet>"
+    )
+    for name in ("report.xsl", "report.xml"):
+        assert detect(_file(tmp_path, name, xslt), name).kind == "text", name
+
+
+def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
+    # WordprocessingML 2003 (Word's "XML Document" of Office 2003): read as text, it had
+    # been its styles and tags.
+    def p(text: str, style: str = "", extra: str = "") -> str:
+        props = f'<w:pStyle w:val="{style}"/>' if style else ""
+        return f"<w:p><w:pPr>{props}{extra}</w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>"
+
+    def cell(text: str) -> str:
+        return f"<w:tc>{p(text)}</w:tc>"
+
+    item = '<w:listPr><w:ilvl w:val="{}"/><w:ilfo w:val="1"/></w:listPr>'
+    body = (
+        p("Field manual", "Heading1")
+        + "<w:p><w:r><w:t>CANARY-WML wear</w:t></w:r><w:r><w:tab/><w:t>gloves</w:t></w:r>"
+        '<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>PAGE</w:instrText></w:r>'
+        '<w:r><w:footnote><w:p><w:r><w:footnoteRef/></w:r><w:r><w:t>CANARY-NOTE since 2019'
+        "</w:t></w:r></w:p></w:footnote></w:r>"
+        '<aml:annotation w:type="Word.Deletion"><aml:content><w:r><w:delText>CANARY-DELETED'
+        "</w:delText></w:r></aml:content></aml:annotation>"
+        '<aml:annotation w:type="Word.Insertion"><aml:content><w:r><w:t> always</w:t></w:r>'
+        "</aml:content></aml:annotation>"
+        '<w:r><aml:annotation w:type="Word.Comment"><aml:content>' + p("CANARY-COMMENT")
+        + "</aml:content></aml:annotation></w:r><w:r><w:br/><w:t>New line.</w:t></w:r></w:p>"
+        + p("Kit", "Outline2")
+        + p("helmet", extra=item.format(0)) + p("chin strap", extra=item.format(1))
+        + p("boots", extra=item.format(0))
+        + '<w:p><w:r><w:t>See box.</w:t></w:r><w:r><w:pict><v:shape><v:textbox><w:txbxContent>'
+        + p("CANARY-BOX aside") + "</w:txbxContent></v:textbox></v:shape></w:pict></w:r></w:p>"
+        + p("laces", extra=item.format(0))
+        + "<w:tbl><w:tr>" + cell("size") + cell("count") + "</w:tr><w:tr>" + cell("L | XL")
+        + "<w:tc><w:tbl><w:tr>" + cell("4") + cell("spare") + "</w:tr></w:tbl></w:tc></w:tr>"
+        "</w:tbl>"
+        + p("socks", extra=item.format(0))
+        + p("CANARY-OUTLINE", extra='<w:outlineLvl w:val="2"/>')
+        + p("Closing.", extra='<w:outlineLvl w:val="9"/>')
+    )  # fmt: skip
+    document = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<?mso-application progid="Word.Document"?><w:wordDocument xmlns:w="http://schemas.'
+        'microsoft.com/office/word/2003/wordml" xmlns:wx="http://schemas.microsoft.com/office/'
+        'word/2003/auxHint" xmlns:aml="http://schemas.microsoft.com/aml/2001/core" '
+        'xmlns:v="urn:schemas-microsoft-com:vml"><w:styles>'
+        '<w:style w:type="paragraph" w:styleId="Heading1"><w:name w:val="heading 1"/></w:style>'
+        '<w:style w:type="paragraph" w:styleId="Outline2"><w:name w:val="Kit title"/><w:pPr>'
+        '<w:outlineLvl w:val="1"/></w:pPr></w:style></w:styles>'
+        f"<w:body><wx:sect>{body}<w:sectPr/></wx:sect></w:body></w:wordDocument>"
+    )
+    expected = (
+        "# Field manual\n\n"
+        "CANARY-WML wear gloves (note: CANARY-NOTE since 2019) always\nNew line.\n\n"
+        "## Kit\n\n"
+        "- helmet\n  - chin strap\n- boots\n\n"
+        "See box.\n\nCANARY-BOX aside\n\n- laces\n\n"
+        "| size | count |\n|---|---|\n| L \\| XL | 4 spare |\n\n"
+        "- socks\n\n"
+        "### CANARY-OUTLINE\n\n"
+        "Closing."
+    )
+    # By its root, whatever its name.
+    names = ("manual.xml", "manual.doc", "manual")
+    _read_as(tmp_path, document.encode(), "wordml", expected, *names)
+    assert parse_file(_file(tmp_path, "m.xml", document.encode()), "m.xml", OPTIONS).warnings == []
+    # LibreOffice's own (tests/fixtures/office2003/README.md): the text of its ODT.
+    fixture = Path(__file__).parent.parent / "fixtures" / "office2003" / "field-manual.xml"
+    saved = parse_file(str(fixture), "field-manual.xml", OPTIONS).text
+    assert "# Safety\n\nCANARY-ODT wear gloves at all times (note: CANARY-FOOTNOTE" in saved
+    assert "- helmet\n  - chin strap\n- boots" in saved and "| L \\| XL |" in saved
+    assert "CANARY-COMMENT" not in saved
+    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
+        parse_file(_file(tmp_path, "cut.xml", document.encode()[:-100]), "cut.xml", OPTIONS)
+    blank = document.replace(body, "")
+    with pytest.raises(BlankDocumentError, match="no text and no pictures"):
+        parse_file(_file(tmp_path, "b.xml", blank.encode()), "b.xml", OPTIONS)
+    # No body: damaged, said so.
+    bodiless = '<w:wordDocument xmlns:w="http://schemas.microsoft.com/office/word/2003/wordml">'
+    bodiless += "<w:docPr/></w:wordDocument>"
+    with pytest.raises(CorruptDocumentError, match="not a Word 2003 XML document"):
+        parse_file(_file(tmp_path, "n.xml", bodiless.encode()), "n.xml", OPTIONS)
+
+
 def test_a_binary_workbook_is_told_from_xlsx_by_its_parts(tmp_path: Path) -> None:
     import io
     import zipfile
@@ -2207,6 +2410,198 @@ def test_an_opendocument_master_or_web_document_is_text_and_a_base_file_is_not(
     # Passed over by its name, as a .jar is (the walk, uploads and archives ask no_text).
     said = "a LibreOffice Base database (export its tables as CSV) (.odb)"
     assert no_text("biblio.odb") == no_text("Biblio.ODB") == said
+
+
+def test_a_flat_opendocument_file_is_read_as_its_package(tmp_path: Path) -> None:
+    # .fodt, .fods, .fodp: the package's parts in one XML document, as LibreOffice saves
+    # for version control. They had been read as text, every tag and style a chunk.
+    package = parse_file(_file(tmp_path, "m.odt", docs.odt_bytes()), "m.odt", OPTIONS)
+    flat = docs.odt_bytes(flat=True)
+    for name in ("m.fodt", "m.xml", "m"):  # by its root, whatever its name
+        path = _file(tmp_path, name, flat)
+        assert detect(path, name).kind == "fodt", name
+        parsed = parse_file(path, name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("odt", "odf-odt"), name
+        assert parsed.text == package.text, name
+        assert "CANARY-DELETED" not in parsed.text and "<text:" not in parsed.text
+    rows = [["item", "count"], ["helmet", 4], ["boots", 7]]
+    sheet_path = _file(tmp_path, "s.fods", docs.ods_bytes(rows, flat=True))
+    sheet = parse_file(sheet_path, "s.fods", OPTIONS)
+    assert sheet.file_type == "ods" and sheet.text == (
+        "# Sheet: Calc\n\n| item | count |\n|---|---|\n| helmet | 4 |\n| boots | 7 |"
+    )
+    slides = [("Roadmap", "CANARY-SLIDE ship it", "say CANARY-NOTES"), ("Risks", "late", "none")]
+    deck_path = _file(tmp_path, "d.fodp", docs.odp_bytes(slides, flat=True))
+    deck = parse_file(deck_path, "d.fodp", OPTIONS)
+    odp = parse_file(_file(tmp_path, "d.odp", docs.odp_bytes(slides)), "d.odp", OPTIONS)
+    assert deck.file_type == "odp" and deck.pages == 2
+    assert [s.text for s in deck.segments] == [s.text for s in odp.segments]
+    assert "Speaker notes: say CANARY-NOTES" in deck.text and "ACME confidential" not in deck.text
+
+    # Its named styles (a Title paragraph through a style of the author's) and its
+    # metadata (a title not in the text) count as the package's styles.xml and meta.xml.
+    body = '<text:p text:style-name="P9">Annual report</text:p><text:p>Sales grew.</text:p>'
+    titled = docs.flat_odf_bytes(
+        "text",
+        body,
+        styles='<style:style style:name="P9" style:parent-style-name="Cover"/>',
+        office_styles='<style:style style:name="Cover" style:parent-style-name="Title"/>',
+        meta="<dc:title>CANARY-META Acme 2026</dc:title>",
+    )
+    parsed = parse_file(_file(tmp_path, "r.fodt", titled), "r.fodt", OPTIONS)
+    assert parsed.text == "# CANARY-META Acme 2026\n\n# Annual report\n\nSales grew."
+
+    # A chart held whole in the file is read as a package's "Object 1" is.
+    chart = docs.odf_chart("CANARY-CHART units", [("2019", "25"), ("2020", "NaN")])
+    body = f"<text:p>Before.<draw:frame><draw:object>{chart}</draw:object></draw:frame></text:p>"
+    with_chart = docs.flat_odf_bytes("text", f"{body}<text:p>After.</text:p>")
+    parsed = parse_file(_file(tmp_path, "c.fodt", with_chart), "c.fodt", OPTIONS)
+    assert parsed.text == (
+        "Before.\n\nBar chart: CANARY-CHART units\n\n"
+        "|  | Units |\n|---|---|\n| 2019 | 25 |\n| 2020 |  |\n\nAfter."
+    )
+
+    # The package is a temporary file, removed after.
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    in_temp = dataclasses.replace(OPTIONS, temp_dir=str(temp))
+    assert parse_file(_file(tmp_path, "t.fodt", flat), "t.fodt", in_temp).text == package.text
+    assert list(temp.iterdir()) == []
+
+    # Not a flat OpenDocument file, or not XML at all: damaged, said so.
+    content = flat.replace(b"<office:document ", b"<office:document-content ")
+    content = content.replace(b"</office:document>", b"</office:document-content>")
+    with pytest.raises(CorruptDocumentError, match="not a flat OpenDocument file"):
+        parse_file(_file(tmp_path, "x.fodt", content), "x.fodt", OPTIONS)
+    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
+        parse_file(_file(tmp_path, "y.fodt", flat[:-200]), "y.fodt", OPTIONS)
+    spans = "<text:span>" * 5000 + "x" + "</text:span>" * 5000
+    deep = docs.flat_odf_bytes("text", f"<text:p>{spans}</text:p>")
+    with pytest.raises(CorruptDocumentError, match="nests too deeply"):
+        parse_file(_file(tmp_path, "z.fodt", deep), "z.fodt", OPTIONS)
+
+
+def test_a_flat_opc_package_is_read_as_the_docx_or_pptx_it_stands_for(tmp_path: Path) -> None:
+    # Word's "Word XML Document" and PowerPoint's "XML Presentation": the package's parts
+    # in one XML file (pkg:package), as Office add-ins and document generators write too.
+    # They had been read as text, every part's XML a chunk.
+    docx = docs.docx_bytes("Plan", {"Scope": "CANARY-OPC scope text.", "Risks": "none"})
+    package = parse_file(_file(tmp_path, "plan.docx", docx), "plan.docx", OPTIONS)
+    for name, data in (
+        ("plan.xml", docs.flat_opc_bytes(docx)),
+        ("plan", docs.flat_opc_bytes(docx)),
+        ("bare.xml", docs.flat_opc_bytes(docx, progid=None)),  # known by its parts
+    ):
+        path = _file(tmp_path, name, data)
+        assert detect(path, name).kind == "docx-xml", name
+        parsed = parse_file(path, name, OPTIONS)
+        assert (parsed.file_type, parsed.parser) == ("docx", "docling-docx"), name
+        assert parsed.text == package.text and "CANARY-OPC scope text." in parsed.text, name
+        assert parsed.warnings == [], name
+    # Office's processing instruction names it when no part's name comes early.
+    padding = (
+        b'<pkg:part pkg:name="/customXml/item1.xml" pkg:contentType="application/xml">'
+        b"<pkg:xmlData><x>" + b"padding " * 1500 + b"</x></pkg:xmlData></pkg:part>"
+    )
+    late = docs.flat_opc_bytes(docx).replace(b'2006/xmlPackage">', b'2006/xmlPackage">' + padding)
+    path = _file(tmp_path, "late.xml", late)
+    assert detect(path, "late.xml").kind == "docx-xml"
+    assert parse_file(path, "late.xml", OPTIONS).text == package.text
+    pptx = docs.pptx_bytes([("Roadmap", "CANARY-OPC-SLIDE ship it"), ("Risks", "late")])
+    deck = parse_file(_file(tmp_path, "d.pptx", pptx), "d.pptx", OPTIONS)
+    flat = docs.flat_opc_bytes(pptx, progid="PowerPoint.Show")
+    parsed = parse_file(_file(tmp_path, "d.xml", flat), "d.xml", OPTIONS)
+    assert parsed.file_type == "pptx" and parsed.pages == 2
+    assert [s.text for s in parsed.segments] == [s.text for s in deck.segments]
+
+    # A part named outside the package, or twice, is left out; the rest is read.
+    extra = (
+        b'<pkg:part pkg:name="/../../escape.xml" pkg:contentType="application/xml">'
+        b"<pkg:xmlData><x>CANARY-ESCAPE</x></pkg:xmlData></pkg:part>"
+        b'<pkg:part pkg:name="/word/document.xml" pkg:contentType="application/xml">'
+        b"<pkg:xmlData><x>CANARY-TWICE</x></pkg:xmlData></pkg:part></pkg:package>"
+    )
+    hostile = docs.flat_opc_bytes(docx).replace(b"</pkg:package>", extra)
+    path = _file(tmp_path, "h.xml", hostile)
+    assert parse_file(path, "h.xml", OPTIONS).text == package.text
+    with packaged(path, "h.xml", "docx-xml", None) as written, zipfile.ZipFile(written) as z:
+        assert not [n for n in z.namelist() if ".." in n or "escape" in n]
+        assert b"CANARY-TWICE" not in z.read("word/document.xml")
+    # A package further down another document: that document, read as XML.
+    nested = b'<doc><pkg:package xmlns:pkg="http://schemas.microsoft.com/office/2006/xmlPackage"'
+    nested += b'><pkg:part pkg:name="/word/document.xml"/></pkg:package></doc>'
+    assert detect(_file(tmp_path, "n.xml", nested), "n.xml").kind == "text"
+
+
+def test_flat_opendocument_files_libreoffice_wrote_are_read_as_its_packages(
+    tmp_path: Path,
+) -> None:
+    # LibreOffice 7.4's own .fodt, .fods and .fodp (tests/fixtures/odf/README.md).
+    fixtures = Path(__file__).parent.parent / "fixtures" / "odf"
+
+    def parsed(name: str) -> ParsedDocument:
+        data = (fixtures / name).read_bytes()
+        if name.endswith(".gz"):
+            data, name = gzip.decompress(data), name.removesuffix(".gz")
+        return parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+    text = parsed("field-manual.fodt.gz")
+    assert text.file_type == "odt" and text.segments
+    assert [s.text for s in text.segments] == [s.text for s in parsed("field-manual.odt").segments]
+    assert "# Safety" in text.text and "CANARY-ODT wear gloves" in text.text
+    assert "(note: CANARY-FOOTNOTE since 2019)" in text.text and "| L \\| XL |" in text.text
+    sheet = parsed("stock.fods.gz")
+    assert sheet.text == (
+        "# Sheet: Calc\n\n| item | count |\n|---|---|\n| helmet | 4 |\n| boots | 7 |"
+    )
+    deck = parsed("deck.fodp.gz")
+    assert deck.file_type == "odp" and deck.pages == 2
+    assert "CANARY-SLIDE ship it" in deck.text and "Speaker notes: say CANARY-NOTES" in deck.text
+    # A chart LibreOffice wrote, packaged and flat: its data as a table.
+    charted = (
+        "# Sales\n\nBar chart: CANARY-SERIES Units\n\n"
+        "|  | CANARY-SERIES Units |\n|---|---|\n| 2016 | 25 |\n| 2017 | 15 |"
+    )
+    assert parsed("chart.odp").text == parsed("chart.fodp.gz").text == charted
+
+
+def test_an_opendocument_file_s_charts_and_formulas_are_read(tmp_path: Path) -> None:
+    # A chart is an object of its own in the package ("Object 1/content.xml"): its data
+    # had been lost, where a PPTX's chart is read (docling: its kind, then its table);
+    # so had a formula's source.
+    chart = docs.odf_chart("Quarterly units", [("Q1", "25"), ("Q2", "NaN"), ("Q3", "CANARY-40")])
+    content = f'<?xml version="1.0"?>{chart}'.replace(
+        "office:document ", "office:document-content "
+    )
+    content = content.replace("</office:document>", "</office:document-content>")
+    slide = (
+        '<draw:page draw:name="p1"><draw:frame presentation:class="title"><draw:text-box>'
+        "<text:p>Sales</text:p></draw:text-box></draw:frame><draw:frame><draw:object "
+        'xlink:href="./Object 1"/></draw:frame><draw:frame><draw:object xlink:href="./Object 2"/>'
+        '</draw:frame><draw:frame><draw:object xlink:href="./Missing"/></draw:frame>'
+        '<draw:frame><draw:object xlink:href="./Object 3"/></draw:frame>'
+        '<draw:frame><draw:object xlink:href="./Object 4"/></draw:frame></draw:page>'
+    )
+    formula = (
+        '<?xml version="1.0"?><math:math xmlns:math="http://www.w3.org/1998/Math/MathML">'
+        "<math:semantics><math:mrow><math:mi>E</math:mi><math:mo>=</math:mo></math:mrow>"
+        '<math:annotation encoding="StarMath 5.0">E = m c^2</math:annotation>'
+        "</math:semantics></math:math>"
+    )
+    bare = '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi>x</mi><mo>+</mo><mn>1</mn></math>'
+    members = {
+        "Object 1/content.xml": content.encode(),
+        "Object 2/content.xml": formula.encode(),  # a formula: its source
+        "Object 3/content.xml": b"<office:document-content",  # broken: passed over
+        "Object 4/content.xml": bare.encode(),  # a formula without its source
+    }
+    deck = docs.odf_bytes("presentation", slide, members=members)
+    parsed = parse_file(_file(tmp_path, "s.odp", deck), "s.odp", OPTIONS)
+    assert parsed.text == (
+        "# Sales\n\nBar chart: Quarterly units\n\n"
+        "|  | Units |\n|---|---|\n| Q1 | 25 |\n| Q2 |  |\n| Q3 | CANARY-40 |\n\n"
+        "$E = m c^2$\n\n$x + 1$"
+    )
 
 
 def test_an_opendocument_template_of_styles_alone_is_blank_not_damaged(tmp_path: Path) -> None:
@@ -2572,6 +2967,176 @@ def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     # Word saves RTF under .doc too: routed by its content.
     parsed = parse_file(_file(tmp_path, "old.doc", rtf), "old.doc", OPTIONS)
     assert parsed.file_type == "rtf" and "fonttbl" not in parsed.text
+
+
+def test_rtf_text_boxes_are_read_where_their_shapes_sit(tmp_path: Path) -> None:
+    # Word and LibreOffice write a frame or a text box as a shape whose text is in an
+    # ignorable destination (\*\shpinst): a business card LibreOffice saved as RTF had
+    # been read as no text at all.
+    def shape(text: str, picture: bytes = b"") -> bytes:
+        return (
+            rb"{\shp{\*\shpinst\shpleft0\shpright2000{\sp{\sn shapeType}{\sv 202}}"
+            + picture
+            + rb"{\shptxt\pard\plain{\loch "
+            + text.encode()
+            + rb"}\par\pard}}}"
+        )
+
+    grouped = (
+        rb"{\shpgrp{\*\shpinst{\sp{\sn groupLeft}{\sv 0}}"
+        + shape("Left box")
+        + (shape("Right box") + rb"}}")
+    )
+    rtf = (
+        rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Arial;}}\f0 Card:\par "
+        + shape("CANARY-SHAPE Ann Smith")
+        + rb" Phone 555 0100.\par "
+        + grouped
+        + rb"Done.\par}"
+    )
+    parsed = parse_file(_file(tmp_path, "card.rtf", rtf), "card.rtf", OPTIONS)
+    assert parsed.text == (
+        "Card:\nCANARY-SHAPE Ann Smith\n Phone 555 0100.\nLeft box\nRight box\nDone."
+    )
+    # A shape's properties are not its text; a shape with none (a line) adds nothing.
+    line = rb"{\shp{\*\shpinst{\sp{\sn shapeType}{\sv 20}}}}"
+    lined = parse_file(
+        _file(tmp_path, "l.rtf", rb"{\rtf1 A.\par " + line + rb"B.\par}"), "l.rtf", OPTIONS
+    )
+    assert lined.text == "A.\nB."
+
+
+def test_a_docbook_document_is_read_as_markdown(tmp_path: Path) -> None:
+    # GNOME's and KDE's manuals, and many a project's documentation: read as text, it
+    # had been its tags.
+    book = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE book PUBLIC "-//OASIS//DTD DocBook XML V4.5//EN"
+  "http://www.oasis-open.org/docbook/xml/4.5/docbookx.dtd" [
+<!ENTITY app "<application>Backupper</application>">
+]>
+<book>
+  <bookinfo><title>&app; Manual</title>
+    <abstract><para>CANARY-ABSTRACT how to keep &app; backups.</para></abstract>
+    <legalnotice><para>CANARY-LEGAL permission is granted</para></legalnotice>
+    <copyright><year>2026</year><holder>ACME</holder></copyright>
+  </bookinfo>
+  <chapter><title>Getting started</title>
+    <para>Install &kappname; first<indexterm><primary>CANARY-INDEX</primary></indexterm>,
+      then choose <menuchoice><guimenu>File</guimenu><guimenuitem>Back up</guimenuitem>
+      </menuchoice> or press <keycombo><keycap>Ctrl</keycap><keycap>B</keycap></keycombo>.
+      <footnote><para>CANARY-FOOT since 2.0</para></footnote></para>
+    <remark>CANARY-REMARK fix wording</remark>
+    <note><para>Stop the database first.</para></note>
+    <para>Pick a target:<itemizedlist><listitem><para>tape</para></listitem></itemizedlist>
+    </para>
+    <sect1><title>Options</title>
+      <variablelist><varlistentry><term><option>--all</option></term>
+        <listitem><para>Back up every volume.</para></listitem></varlistentry></variablelist>
+      <procedure><title>Restore a file</title>
+        <step><para>Open the archive.</para></step><step><para>Pick the file.</para></step>
+      </procedure>
+      <itemizedlist><listitem><para>fast</para></listitem><listitem><para>safe</para>
+        </listitem></itemizedlist>
+      <programlisting>backup --all \\
+    --to /mnt</programlisting>
+      <table><title>Limits</title><tgroup cols="2"><thead><row><entry>What</entry>
+        <entry>Most</entry></row></thead><tbody><row><entry>Files | dirs</entry>
+        <entry>10000</entry></row></tbody></tgroup></table>
+      <screenshot><screeninfo>CANARY-SCREENINFO</screeninfo><mediaobject><textobject>
+        <phrase>The main window</phrase></textobject></mediaobject></screenshot>
+    </sect1>
+  </chapter>
+</book>"""
+    expected = (
+        "# Backupper Manual\n\n"
+        "CANARY-ABSTRACT how to keep Backupper backups.\n\n"
+        "## Getting started\n\n"
+        "Install kappname first, then choose File > Back up or press Ctrl+B. "
+        "(note: CANARY-FOOT since 2.0)\n\n"
+        "Note: Stop the database first.\n\n"
+        "Pick a target:\n\n- tape\n\n"
+        "### Options\n\n"
+        "- **--all**: Back up every volume.\n\n"
+        "**Restore a file**\n\n"
+        "1. Open the archive.\n2. Pick the file.\n\n"
+        "- fast\n- safe\n\n"
+        "```\nbackup --all \\\n    --to /mnt\n```\n\n"
+        "**Limits**\n\n"
+        "| What | Most |\n|---|---|\n| Files \\| dirs | 10000 |\n\n"
+        "The main window"
+    )
+    names = ("manual.docbook", "manual.xml", "manual")
+    for parsed in _read_as(tmp_path, book.encode(), "docbook", expected, *names):
+        assert parsed.warnings == []
+    # A manual page (refentry): its name and section, then what it is for.
+    manual = (
+        '<!DOCTYPE refentry PUBLIC "-//OASIS//DTD DocBook XML V4.1.2//EN" "docbookx.dtd">'
+        "<refentry><refentryinfo><date>2026</date></refentryinfo><refmeta><refentrytitle>"
+        "csv2ods</refentrytitle><manvolnum>1</manvolnum></refmeta><refnamediv><refname>"
+        "csv2ods</refname><refpurpose>Create a spreadsheet from CSV</refpurpose></refnamediv>"
+        "<refsynopsisdiv><title>Synopsis</title><cmdsynopsis><command>csv2ods</command>"
+        "\n  <arg choice='plain'>-i "
+        "<replaceable>file.csv</replaceable></arg></cmdsynopsis></refsynopsisdiv>"
+        "<refsect1><title>Options</title><variablelist><varlistentry><term>-i</term>"
+        "<listitem><para>Input.</para></listitem></varlistentry><varlistentry><term>-o</term>"
+        "<listitem><para>Output.</para></listitem></varlistentry></variablelist></refsect1>"
+        "</refentry>"
+    )
+    parsed = parse_file(_file(tmp_path, "csv2ods.docbook", manual.encode()), "c.docbook", OPTIONS)
+    assert parsed.text == (
+        "# csv2ods(1)\n\ncsv2ods \u2014 Create a spreadsheet from CSV\n\n"
+        "## Synopsis\n\n```\ncsv2ods -i file.csv\n```\n\n"
+        "## Options\n\n- **-i**: Input.\n- **-o**: Output."
+    )
+    # DocBook 5: by its namespace, titles in <info> too.
+    five = (
+        '<?xml version="1.0"?><article xmlns="http://docbook.org/ns/docbook" version="5.0">'
+        "<info><title>CANARY-FIVE</title></info><section><title>Part</title>"
+        "<para>Text.</para></section></article>"
+    )
+    parsed = parse_file(_file(tmp_path, "a.dbk", five.encode()), "a.dbk", OPTIONS)
+    assert parsed.text == "# CANARY-FIVE\n\n## Part\n\nText."
+    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
+        parse_file(_file(tmp_path, "cut.xml", book.encode()[:-50]), "cut.xml", OPTIONS)
+    # A DocBook DOCTYPE quoted further down another document does not make it DocBook.
+    quoted = b'<catalog><!-- use <!DOCTYPE book PUBLIC "-//OASIS//DTD DocBook XML V4.5//EN"> -->'
+    quoted += b"<entry>x</entry></catalog>"
+    assert detect(_file(tmp_path, "catalog.xml", quoted), "catalog.xml").kind == "text"
+
+
+def test_a_mallard_page_is_read_as_markdown(tmp_path: Path) -> None:
+    # GNOME's help pages: 896 of gnome-calculator's had been read as text, tags and all.
+    page = """<page xmlns="http://projectmallard.org/1.0/" type="topic" id="keys">
+  <info><link type="guide" xref="index#ui"/><credit type="editor"><name>CANARY-CREDIT</name>
+    </credit><desc>CANARY-DESC</desc></info>
+  <title>Using the Keyboard</title>
+  <p>Press <keyseq><key>Ctrl</key>number</keyseq> or choose
+    <guiseq><gui>Edit</gui><gui>Copy</gui></guiseq>.</p>
+  <steps><item><p>Open the menu.</p></item><item><p>Pick a mode.</p></item></steps>
+  <terms><item><title><gui>Basic</gui></title><p>Plain sums.</p></item></terms>
+  <table><tr><td><p>\u00d7</p></td><td><p><key>*</key></p></td></tr>
+    <tr><td><p>\u221a</p></td><td><p><keyseq><key>Ctrl</key><key>R</key></keyseq></p></td></tr>
+  </table>
+  <note style="tip"><p>CANARY-TIP use the numpad.</p></note>
+  <code mime="text/x-shellscript">gnome-calculator --solve 1+1</code>
+  <media type="image" src="figures/main.png"/>
+  <links type="seealso"><title>CANARY-LINKS</title></links>
+  <section id="more"><title>More keys</title><p>See <link xref="index">the index</link>.</p>
+  </section>
+</page>"""
+    expected = (
+        "# Using the Keyboard\n\n"
+        "Press Ctrl+number or choose Edit > Copy.\n\n"
+        "1. Open the menu.\n2. Pick a mode.\n\n"
+        "- **Basic**: Plain sums.\n\n"
+        "| \u00d7 | * |\n|---|---|\n| \u221a | Ctrl+R |\n\n"
+        "Note: CANARY-TIP use the numpad.\n\n"
+        "```\ngnome-calculator --solve 1+1\n```\n\n"
+        "## More keys\n\nSee the index."
+    )
+    names = ("keys.page", "keys.xml", "keys")
+    for parsed in _read_as(tmp_path, page.encode(), "mallard", expected, *names):
+        assert parsed.warnings == []
 
 
 def test_undecodable_bytes_are_replaced_and_reported(tmp_path: Path) -> None:
@@ -3162,7 +3727,7 @@ def test_a_document_of_pictures_only_is_empty_not_blank(tmp_path: Path) -> None:
         '<text:p><draw:frame><draw:image xlink:href="Pictures/1.png"/></draw:frame></text:p>',
         members={"Pictures/1.png": picture},
     )
-    rtf = rb"{\rtf1\ansi {\pict\pngblip 89504e47} \par }"
+    rtf = rb"{\rtf1\ansi {\pict\pngblip " + picture.hex().encode() + rb"} \par }"
     for name, data in (
         ("scan.docx", docs.docx_with_pictures([picture])),
         ("scan.odt", odt),
@@ -3348,6 +3913,16 @@ def test_a_compound_file_is_known_by_its_top_level_stream(tmp_path: Path) -> Non
     visio = _file(tmp_path, "plan.vsd", docs.cfb_bytes({"VisioDocument": b"v" * 64}))
     with pytest.raises(UnsupportedFileTypeError, match="holding no Word, PowerPoint, Excel"):
         parse_file(visio, "plan.vsd", OPTIONS)
+
+
+def test_a_compound_file_with_a_damaged_sector_size_is_damaged_not_a_memory_error(
+    tmp_path: Path,
+) -> None:
+    # Found by fuzzing: a sector shift of 38 had made the directory read ask for 1 TiB.
+    data = bytearray(docs.legacy_office("memo.doc"))
+    data[30:32] = (38).to_bytes(2, "little")
+    with pytest.raises(DocumentError):
+        parse_file(_file(tmp_path, "memo.doc", bytes(data)), "memo.doc", OPTIONS)
 
 
 def test_a_slide_is_headed_only_by_a_title_its_text_opens_with(

@@ -1,0 +1,90 @@
+"""Excel 2003 XML workbooks (SpreadsheetML, ``<?mso-application progid="Excel.Sheet"?>``):
+Excel's "XML Spreadsheet 2003", which reporting tools and scripts still export as
+"Excel". Each worksheet is one table of its rows, as a workbook's sheets are read
+(parsers/workbook.py); read as text, one had been its styles and tags.
+
+Streamed: each row is dropped once read, so a large export is never held whole.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+from xml.etree import ElementTree
+
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
+from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.workbook import sheet_lines
+
+__all__ = ["parse_spreadsheetml"]
+
+_SS = "{urn:schemas-microsoft-com:office:spreadsheet}"
+_WORKSHEET, _ROW, _CELL, _DATA = (f"{_SS}{tag}" for tag in ("Worksheet", "Row", "Cell", "Data"))
+_NAME, _INDEX, _MERGE, _TYPE = (f"{_SS}{a}" for a in ("Name", "Index", "MergeAcross", "Type"))
+# Excel's last column: a cell placed past it (a hostile ss:Index="1000000000") is not
+# padded to.
+_MAX_COLUMNS = 16_384
+
+
+def parse_spreadsheetml(path: str, name: str) -> ParsedDocument:
+    """Each worksheet as ``# Sheet: name`` and its rows (a page each, by position)."""
+    segments: list[Segment] = []
+    rows: list[list[Any]] = []
+    sheets = 0
+    try:
+        events = ElementTree.iterparse(path, events=("start", "end"))
+        _, root = next(events)  # the workbook (detect() knows it by its root)
+        for event, element in events:
+            if event == "start":
+                if element.tag == _WORKSHEET:
+                    sheets += 1
+                    rows = []
+                continue
+            if element.tag == _ROW:
+                rows.append(_row(element))
+                element.clear()
+            elif element.tag == _WORKSHEET:
+                lines = sheet_lines(rows)
+                if lines:
+                    title = element.get(_NAME) or f"Sheet{sheets}"
+                    text = f"# Sheet: {title}\n\n" + "\n".join(lines)
+                    segments.append(Segment(text, page=sheets))
+                element.clear()
+                root.clear()  # the sheets read so far
+    except XML_ERRORS as exc:
+        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
+    if not segments:
+        raise BlankDocumentError(f"{name}: every sheet is empty: nothing to index")
+    return ParsedDocument("spreadsheetml", segments, parser="spreadsheetml", pages=sheets)
+
+
+def _row(row: ElementTree.Element) -> list[Any]:
+    """A row's values by column: a cell's ss:Index places it, a merged cell covers the
+    columns after it."""
+    values: list[Any] = []
+    for cell in row.iter(_CELL):
+        index = cell.get(_INDEX, "")
+        column = int(index) - 1 if index.isdigit() else len(values)
+        if not 0 <= column < _MAX_COLUMNS:
+            continue
+        values.extend([None] * (column - len(values)))
+        data = cell.find(_DATA)
+        values.append(None if data is None else _value(data))
+        merged = cell.get(_MERGE, "")
+        if merged.isdigit():
+            values.extend([None] * min(int(merged), _MAX_COLUMNS - len(values)))
+    return values
+
+
+def _value(data: ElementTree.Element) -> Any:
+    """A cell's value: a number, a date, or its text (rich text's runs joined)."""
+    text = "".join(data.itertext())
+    kind = data.get(_TYPE)
+    try:
+        if kind == "Number":
+            return float(text)
+        if kind == "DateTime":
+            return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    return text

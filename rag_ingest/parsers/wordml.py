@@ -1,0 +1,175 @@
+"""Word 2003 XML documents (WordprocessingML 2003, ``<w:wordDocument>``): Word's "XML
+Document" of Office 2003, still written by mail-merge and reporting tools. Read here as
+Markdown from their XML, as OpenDocument text is (parsers/opendoc.py): headings (by
+their style's name or outline level), lists, tables, footnotes inline, text boxes
+after their paragraph, pictures (base64 in ``w:binData``) by OCR. Comments, deleted
+text and field codes are left out. Read as text, one had been its styles and tags.
+"""
+
+from __future__ import annotations
+
+import binascii
+import mimetypes
+import re
+from xml.etree import ElementTree
+
+from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, EmptyDocumentError
+from rag_ingest.parsers.base import (
+    XML_ERRORS,
+    ParsedDocument,
+    ParseOptions,
+    Segment,
+    markdown_table,
+)
+from rag_ingest.parsers.pictures import HeldPictures
+
+__all__ = ["parse_wordml"]
+
+_W = "{http://schemas.microsoft.com/office/word/2003/wordml}"
+_AML = "{http://schemas.microsoft.com/aml/2001/core}"
+_VAL, _TYPE = f"{_W}val", f"{_W}type"
+# Only w:t elements are read: field codes (w:instrText) and deleted text (w:delText)
+# are not. A comment's paragraphs are left out too.
+_COMMENT = "Word.Comment"  # an aml:annotation's type
+_LISTED = f"{_W}pPr/{_W}listPr"
+# A heading style's name: Word's "heading 1", LibreOffice's "Heading_20_1".
+_HEADING = re.compile(r"heading[ _]*(?:20_)?(\d)$", re.IGNORECASE)
+
+
+def parse_wordml(path: str, name: str, options: ParseOptions | None = None) -> ParsedDocument:
+    """One segment of Markdown, its pictures read as ``options`` say (by OCR where they
+    sit, kept to describe, or said unread)."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except XML_ERRORS as exc:
+        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
+    body = root.find(f"{_W}body")
+    if body is None:
+        raise CorruptDocumentError(f"{name}: not a Word 2003 XML document")
+    pictures = HeldPictures(options or ParseOptions())
+    writer = _Writer(_heading_levels(root), pictures)
+    try:
+        text = "\n\n".join(writer.blocks(body))
+    except RecursionError:
+        raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
+    if not text and not pictures.images:
+        if pictures.held:
+            raise EmptyDocumentError(f"{name}: no text besides its pictures")
+        raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
+    return pictures.into(ParsedDocument("wordml", [Segment(text)] if text else [], "wordml"))
+
+
+def _heading_levels(root: ElementTree.Element) -> dict[str, int]:
+    """Paragraph style ID -> heading level, by the style's name or outline level."""
+    levels = {}
+    for style in root.iter(f"{_W}style"):
+        named = style.find(f"{_W}name")
+        found = _HEADING.search(named.get(_VAL, "") if named is not None else "")
+        outline = style.find(f"{_W}pPr/{_W}outlineLvl")
+        level = int(found[1]) if found else None
+        if level is None and outline is not None and outline.get(_VAL, "").isdigit():
+            level = int(outline.get(_VAL, "")) + 1
+        if level and 1 <= level <= 6:
+            levels[style.get(f"{_W}styleId", "")] = level
+    return levels
+
+
+class _Writer:
+    def __init__(self, levels: dict[str, int], pictures: HeldPictures) -> None:
+        self.levels = levels
+        self.pictures = pictures
+
+    def blocks(self, container: ElementTree.Element) -> list[str]:
+        """The Markdown blocks of a body, a section, a cell or a text box."""
+        out: list[str] = []
+        listing = False  # the last block is a list: its next item joins it
+        for element in container:
+            if element.tag == f"{_W}p":
+                after: list[str] = []
+                line, item = self._paragraph(element, after)
+                if item and listing and not after:
+                    out[-1] += f"\n{line}"
+                    continue
+                out += [b for b in (line, *after) if b]
+                listing = item and not after
+            elif element.tag == f"{_W}tbl":
+                out.append(self._table(element))
+                listing = False
+            elif element.tag not in (f"{_W}sectPr", f"{_AML}annotation"):
+                out += self.blocks(element)  # wx:sect, wx:sub-section, w:sdt...
+                listing = False
+        return [b for b in out if b]
+
+    def _paragraph(self, paragraph: ElementTree.Element, after: list[str]) -> tuple[str, bool]:
+        """A paragraph's Markdown ("" for none), and whether it is a list item."""
+        lines = self._inline(paragraph, after).split("\n")
+        text = "\n".join(" ".join(line.split()) for line in lines).strip()
+        if not text:
+            return "", False
+        style = paragraph.find(f"{_W}pPr/{_W}pStyle")
+        outline = paragraph.find(f"{_W}pPr/{_W}outlineLvl")
+        level = self.levels.get(style.get(_VAL, "") if style is not None else "")
+        if outline is not None and outline.get(_VAL, "").isdigit():
+            level = int(outline.get(_VAL, "")) + 1
+        if level and level <= 6:
+            return f"{'#' * level} {' '.join(text.split())}", False
+        listed = paragraph.find(_LISTED)
+        if listed is None:
+            return text, False
+        level_of = listed.find(f"{_W}ilvl")
+        depth = level_of.get(_VAL, "0") if level_of is not None else "0"
+        return "  " * min(int(depth) if depth.isdigit() else 0, 8) + f"- {text}", True
+
+    def _inline(self, element: ElementTree.Element, after: list[str]) -> str:
+        """A paragraph's text; text boxes in it go to ``after``."""
+        parts: list[str] = []
+        for child in element:
+            tag = child.tag
+            if tag == f"{_W}t":
+                parts.append(child.text or "")
+            elif tag == f"{_W}tab":
+                parts.append(" ")
+            elif tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+            elif tag in (f"{_W}footnote", f"{_W}endnote"):
+                note = " ".join(" ".join(self.blocks(child)).split())
+                parts.append(f" (note: {note})" if note else "")
+            elif tag == f"{_W}txbxContent":
+                after += self.blocks(child)
+            elif tag == f"{_W}binData":
+                after.append(self._picture(child))
+            elif tag == f"{_AML}annotation" and child.get(_TYPE) == _COMMENT:
+                continue
+            else:
+                parts.append(self._inline(child, after))
+        return "".join(parts)
+
+    def _picture(self, data: ElementTree.Element) -> str:
+        """The OCR marker for a picture held in base64 ("" for none), its own block."""
+        try:
+            blob = binascii.a2b_base64(data.text or "")
+        except (binascii.Error, ValueError):
+            return ""
+        mime = mimetypes.guess_type(data.get(f"{_W}name", ""))[0] or ""
+        return self.pictures.marker(self.pictures.keep(blob, mime))
+
+    def _table(self, table: ElementTree.Element) -> str:
+        """A Markdown table; a table in a cell is its cells' text there."""
+        grid = []
+        for row in table.findall(f"{_W}tr"):
+            cells = [self._cell(cell).replace("|", "\\|") for cell in row.findall(f"{_W}tc")]
+            if any(cells):
+                grid.append(cells)
+        return markdown_table(grid)
+
+    def _cell(self, cell: ElementTree.Element) -> str:
+        """A cell's text on one line."""
+        parts = []
+        for element in cell:
+            if element.tag == f"{_W}tbl":
+                rows = element.findall(f"{_W}tr")
+                parts += [self._cell(c) for row in rows for c in row.findall(f"{_W}tc")]
+            elif element.tag == f"{_W}p":
+                after: list[str] = []
+                parts += [self._paragraph(element, after)[0], *after]
+        return " ".join(" ".join(parts).split())
