@@ -1,9 +1,10 @@
 """Word 2003 XML documents (WordprocessingML 2003, ``<w:wordDocument>``): Word's "XML
 Document" of Office 2003, still written by mail-merge and reporting tools. Read here as
 Markdown from their XML, as OpenDocument text is (parsers/opendoc.py): headings (by
-their style's name or outline level), lists, tables, footnotes inline, text boxes
-after their paragraph, pictures (base64 in ``w:binData``) by OCR. Comments, deleted
-text and field codes are left out. Read as text, one had been its styles and tags.
+their style's name or outline level), lists (numbered as their definitions say), tables,
+footnotes inline, text boxes after their paragraph, pictures (base64 in ``w:binData``)
+by OCR. Comments, deleted text and field codes are left out. Read as text, one had been
+its styles and tags.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _VAL, _TYPE = f"{_W}val", f"{_W}type"
 # are not. A comment's paragraphs are left out too.
 _COMMENT = "Word.Comment"  # an aml:annotation's type
 _LISTED = f"{_W}pPr/{_W}listPr"
+# Number formats (w:nfc) that mark an item without a number: a bullet, none.
+_UNNUMBERED = frozenset({"23", "255"})
 # A heading style's name: Word's "heading 1", LibreOffice's "Heading_20_1".
 _HEADING = re.compile(r"heading[ _]*(?:20_)?(\d)$", re.IGNORECASE)
 
@@ -47,7 +50,7 @@ def parse_wordml(path: str, name: str, options: ParseOptions | None = None) -> P
     if body is None:
         raise CorruptDocumentError(f"{name}: not a Word 2003 XML document")
     pictures = HeldPictures(options or ParseOptions())
-    writer = _Writer(_heading_levels(root), pictures)
+    writer = _Writer(_heading_levels(root), _Numbering(root), pictures)
     try:
         text = "\n\n".join(writer.blocks(body))
     except RecursionError:
@@ -74,9 +77,84 @@ def _heading_levels(root: ElementTree.Element) -> dict[str, int]:
     return levels
 
 
+def _value(element: ElementTree.Element | None, default: str) -> str:
+    return element.get(_VAL, default) if element is not None else default
+
+
+def _find(tag: str, *places: ElementTree.Element | None) -> ElementTree.Element | None:
+    """``tag`` in the first of ``places`` that has it (a paragraph's own, then its style's)."""
+    for place in places:
+        found = place.find(tag) if place is not None else None
+        if found is not None:
+            return found
+    return None
+
+
+def _number(element: ElementTree.Element | None, default: int) -> int:
+    """An element's ``w:val`` as a whole number, ``default`` for none."""
+    value = element.get(_VAL, "") if element is not None else ""
+    return int(value) if value.isdigit() else default
+
+
+class _Numbering:
+    """Lists' item labels: a list (``w:ilfo``) takes each level's number format and
+    start from its definition (``w:listDef``) and counts its items across the
+    document, as Word does, a level's count starting again under a new item above."""
+
+    def __init__(self, root: ElementTree.Element) -> None:
+        formats: dict[str, dict[int, tuple[str, int]]] = {}
+        for definition in root.iter(f"{_W}listDef"):
+            formats[definition.get(f"{_W}listDefId", "")] = {
+                int(level.get(f"{_W}ilvl", "0")): (
+                    _value(level.find(f"{_W}nfc"), "0"),
+                    _number(level.find(f"{_W}start"), 1),
+                )
+                for level in definition.findall(f"{_W}lvl")
+                if level.get(f"{_W}ilvl", "0").isdigit()
+            }
+        self.lists = {
+            listed.get(f"{_W}ilfo", ""): formats.get(_value(listed.find(f"{_W}ilst"), ""), {})
+            for listed in root.iter(f"{_W}list")
+        }
+        # A paragraph style that makes its paragraphs items ("List Number"), by its listPr.
+        self.styled: dict[str, ElementTree.Element] = {}
+        for style in root.iter(f"{_W}style"):
+            listed = style.find(_LISTED)
+            if listed is not None:
+                self.styled[style.get(f"{_W}styleId", "")] = listed
+        self.counts: dict[str, list[int | None]] = {}
+        self.indents = [0]  # where each level's text starts, in the list last written
+
+    def label(self, paragraph: ElementTree.Element) -> str | None:
+        """The item's indent and label (``"   2. "``), None if not a list item."""
+        style = paragraph.find(f"{_W}pPr/{_W}pStyle")
+        styled = self.styled.get(_value(style, ""))
+        listed = paragraph.find(_LISTED)
+        ilfo = _value(_find(f"{_W}ilfo", listed, styled), "")
+        if (listed is None and styled is None) or ilfo == "0":  # ilfo 0: numbering off
+            return None
+        depth = min(_number(_find(f"{_W}ilvl", listed, styled), 0), 8)
+        number_format, start = self.lists.get(ilfo, {}).get(depth, ("23", 1))
+        counts = self.counts.setdefault(ilfo, [])
+        counts[depth + 1 :] = []
+        counts += [None] * (depth + 1 - len(counts))
+        count = counts[depth]
+        counts[depth] = count = start if count is None else count + 1
+        lead = "- " if number_format in _UNNUMBERED else f"{count}. "
+        self.indents[depth + 1 :] = []
+        while len(self.indents) <= depth:
+            self.indents.append(self.indents[-1] + 2)
+        indent = self.indents[depth]
+        self.indents.append(indent + len(lead))
+        return " " * indent + lead
+
+
 class _Writer:
-    def __init__(self, levels: dict[str, int], pictures: HeldPictures) -> None:
+    def __init__(
+        self, levels: dict[str, int], numbering: _Numbering, pictures: HeldPictures
+    ) -> None:
         self.levels = levels
+        self.numbering = numbering
         self.pictures = pictures
 
     def blocks(self, container: ElementTree.Element) -> list[str]:
@@ -113,12 +191,10 @@ class _Writer:
             level = int(outline.get(_VAL, "")) + 1
         if level and level <= 6:
             return f"{'#' * level} {' '.join(text.split())}", False
-        listed = paragraph.find(_LISTED)
-        if listed is None:
+        label = self.numbering.label(paragraph)
+        if label is None:
             return text, False
-        level_of = listed.find(f"{_W}ilvl")
-        depth = level_of.get(_VAL, "0") if level_of is not None else "0"
-        return "  " * min(int(depth) if depth.isdigit() else 0, 8) + f"- {text}", True
+        return label + text.replace("\n", "\n" + " " * len(label)), True
 
     def _inline(self, element: ElementTree.Element, after: list[str]) -> str:
         """A paragraph's text; text boxes in it go to ``after``."""

@@ -2102,6 +2102,54 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "n.xml", bodiless.encode()), "n.xml", OPTIONS)
 
 
+def test_a_word_2003_xml_list_is_numbered_as_its_definition_says(tmp_path: Path) -> None:
+    # Word writes each list's levels in w:lists (w:nfc 0 decimal, 4 lower letter, 23 a
+    # bullet) and a paragraph names its list (w:ilfo) and level: all had been bullets.
+    def item(text: str, ilfo: str = "", level: int = 0, style: str = "") -> str:
+        props = f'<w:pStyle w:val="{style}"/>' if style else ""
+        if ilfo:
+            props += f'<w:listPr><w:ilvl w:val="{level}"/><w:ilfo w:val="{ilfo}"/></w:listPr>'
+        return f"<w:p><w:pPr>{props}</w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>"
+
+    def level(ilvl: int, nfc: int, start: int = 1) -> str:
+        return f'<w:lvl w:ilvl="{ilvl}"><w:start w:val="{start}"/><w:nfc w:val="{nfc}"/></w:lvl>'
+
+    lists = (
+        '<w:lists><w:listDef w:listDefId="0">' + level(0, 0) + level(1, 4) + level(2, 23)
+        + '</w:listDef><w:listDef w:listDefId="1">' + level(0, 0, start=7) + "</w:listDef>"
+        '<w:list w:ilfo="1"><w:ilst w:val="0"/></w:list>'
+        '<w:list w:ilfo="2"><w:ilst w:val="1"/></w:list></w:lists>'
+    )  # fmt: skip
+    body = (
+        item("Open the case.", "1") + item("CANARY-NESTED first", "1", 1)
+        + item("CANARY-BULLET", "1", 2) + item("then", "1", 1)
+        + item("Lift the lid.</w:t><w:br/><w:t>Gently.", "1")
+        + item("An aside between steps.")
+        + item("Close it.", "1") + item("again", "1", 1)
+        + item("Seventh rule.", "2") + item("Eighth rule.", style="ListRule")
+        + item("Numbering taken off.", "0")
+    )  # fmt: skip
+    document = (
+        '<?xml version="1.0" encoding="UTF-8"?><w:wordDocument xmlns:w="http://schemas.'
+        f'microsoft.com/office/word/2003/wordml">{lists}<w:styles>'
+        '<w:style w:type="paragraph" w:styleId="ListRule"><w:name w:val="List Number"/><w:pPr>'
+        '<w:listPr><w:ilfo w:val="2"/></w:listPr></w:pPr></w:style></w:styles>'
+        f"<w:body>{body}</w:body></w:wordDocument>"
+    )
+    # A list goes on counting past a paragraph between its items, as Word numbers it;
+    # a level under a new item above starts again; a style can make its paragraphs items;
+    # an item's next line stays in it.
+    expected = (
+        "1. Open the case.\n   1. CANARY-NESTED first\n      - CANARY-BULLET\n   2. then\n"
+        "2. Lift the lid.\n   Gently.\n\nAn aside between steps.\n\n3. Close it.\n   1. again\n"
+        "7. Seventh rule.\n8. Eighth rule.\n\nNumbering taken off."
+    )
+    assert (
+        parse_file(_file(tmp_path, "steps.xml", document.encode()), "steps.xml", OPTIONS).text
+        == expected
+    )
+
+
 def test_a_binary_workbook_is_told_from_xlsx_by_its_parts(tmp_path: Path) -> None:
     import io
     import zipfile
