@@ -1300,10 +1300,12 @@ def encrypted_docx_bytes(password: str = "secret") -> bytes:
 _FREE, _END, _FAT_SECTOR, _NONE = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
 
 
-def cfb_bytes(tree: dict[str, object]) -> bytes:
+def cfb_bytes(tree: dict[str, object], *, directory_apart: bool = False) -> bytes:
     """A compound file (MS-CFB version 3) of ``tree``: name -> bytes (a stream) or a
     dict (a storage). Streams under 4096 bytes go in the mini stream, as the format
-    wants; siblings form a binary search tree in the format's name order."""
+    wants; siblings form a binary search tree in the format's name order.
+    ``directory_apart``: an unused sector between the directory's first sector and the
+    rest, as in a file whose directory grew after its streams were written."""
     import struct
 
     entries: list[dict[str, object]] = [{"name": "Root Entry", "type": 5}]
@@ -1377,7 +1379,14 @@ def cfb_bytes(tree: dict[str, object]) -> bytes:
     while len(records) % 4:  # a sector holds 4 entries: the rest unused
         records.append(bytes(64) + struct.pack("<HBBIII", 0, 0, 0, _NONE, _NONE, _NONE) + bytes(48))
     assert all(len(record) == 128 for record in records)
-    first_directory = chain(b"".join(records), 512, fat, sectors)
+    directory = b"".join(records)
+    if directory_apart and len(directory) > 512:
+        first_directory = chain(directory[:512], 512, fat, sectors)
+        sectors.append(bytes(512))
+        fat.append(_FREE)
+        fat[first_directory] = chain(directory[512:], 512, fat, sectors)
+    else:
+        first_directory = chain(directory, 512, fat, sectors)
     fat_sectors = 1
     while (len(sectors) + fat_sectors) > fat_sectors * 128:
         fat_sectors += 1

@@ -474,17 +474,35 @@ def ole_sectors_ok(header: bytes) -> bool:
     return int.from_bytes(header[30:32], "little") in (9, 12)
 
 
-def _ole_directory(path: str) -> bytes:
-    """The first sectors of a compound (OLE) file's directory: its streams' names."""
+_OLE_LAST_SECTOR = 0xFFFFFFFA  # past it: the end of a chain, free, or a FAT sector
+
+
+def _ole_directory(path: str, sectors: int = 8) -> bytes:
+    """The first ``sectors`` sectors of a compound (OLE) file's directory (its streams'
+    names), followed along their chain in the FAT: a directory that grew after the
+    file's streams (a Word template's: sectors 17, 18, 31, 47) is not in one run."""
     try:
         with open(path, "rb") as f:
             header = f.read(512)
             if not ole_sectors_ok(header):
                 return b""
             size = 1 << int.from_bytes(header[30:32], "little")
-            first = int.from_bytes(header[48:52], "little")
-            f.seek((first + 1) * size)  # sector n starts after the header's sector
-            return f.read(4 * size)
+            per_fat_sector = size // 4
+            # The header lists the first 109 FAT sectors: enough for a 6.8 MB file's
+            # directory chain (with 512-byte sectors); past them, the chain is not followed.
+            fat = [int.from_bytes(header[at : at + 4], "little") for at in range(76, 512, 4)]
+            n, read = int.from_bytes(header[48:52], "little"), []
+            for _ in range(sectors):
+                f.seek((n + 1) * size)  # sector n starts after the header's sector
+                read.append(f.read(size))
+                where = n // per_fat_sector
+                if where >= len(fat) or fat[where] >= _OLE_LAST_SECTOR:
+                    break
+                f.seek((fat[where] + 1) * size + n % per_fat_sector * 4)
+                n = int.from_bytes(f.read(4).ljust(4, b"\xff"), "little")
+                if n >= _OLE_LAST_SECTOR:
+                    break
+            return b"".join(read)
     except (OSError, ValueError, OverflowError):
         return b""
 

@@ -3963,6 +3963,17 @@ def test_a_compound_file_is_known_by_its_top_level_stream(tmp_path: Path) -> Non
         parse_file(visio, "plan.vsd", OPTIONS)
 
 
+def test_a_compound_files_directory_is_followed_along_its_chain(tmp_path: Path) -> None:
+    # A directory that grew after the streams were written is not in one run of sectors:
+    # oletools' Word template (directory in sectors 17, 18, 31, 47) had been "a compound
+    # file holding no Word document", its WordDocument entry read from another sector.
+    tree = {name: b"x" * 64 for name in ("\x01CompObj", "Data", "1Table", "\x05Summary")}
+    tree["WordDocument"] = b"w" * 64  # the fifth entry: in the directory's second sector
+    for name, apart in (("contiguous.dot", False), ("grown.dot", True)):
+        data = docs.cfb_bytes(tree, directory_apart=apart)
+        assert detect(_file(tmp_path, name, data), name).kind == "doc", name
+
+
 def test_a_compound_file_with_a_damaged_sector_size_is_damaged_not_a_memory_error(
     tmp_path: Path,
 ) -> None:
