@@ -20,6 +20,7 @@ from rag_ingest.errors import (
     BlankDocumentError,
     CorruptDocumentError,
     EmptyDocumentError,
+    EncryptedDocumentError,
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
@@ -32,6 +33,7 @@ from rag_ingest.parsers.base import (
     decompressed,
 )
 from rag_ingest.parsers.compressed import compression, unpacked
+from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE, default_password_copy
 from rag_ingest.parsers.flat import FLAT_KINDS, packaged
 from rag_ingest.parsers.sniff import (
     CODE_LANGUAGES,
@@ -244,12 +246,21 @@ def parse_file(
             parsed = parse_file(*inner, options)
         parsed.warnings.append(decompressed(packed))
         return parsed
-    kind = detect(path, name, images=options.reads_images)
-    if kind.kind in FLAT_KINDS:
-        with packaged(path, name, kind.kind, options.temp_dir) as package:
-            package_kind = FileKind(FLAT_KINDS[kind.kind], note=kind.note)
-            return _parse_kind(package, name, package_kind, options, defer_scans)
-    return _parse_kind(path, name, kind, options, defer_scans)
+    try:
+        kind = detect(path, name, images=options.reads_images)
+        if kind.kind in FLAT_KINDS:
+            with packaged(path, name, kind.kind, options.temp_dir) as package:
+                package_kind = FileKind(FLAT_KINDS[kind.kind], note=kind.note)
+                return _parse_kind(package, name, package_kind, options, defer_scans)
+        return _parse_kind(path, name, kind, options, defer_scans)
+    except EncryptedDocumentError:
+        with default_password_copy(path, name, options.temp_dir) as decrypted:
+            if decrypted is None:
+                raise
+            # Its scans read here: the copy is gone once this returns.
+            parsed = parse_file(decrypted, name, options)
+        parsed.warnings.append(f"{name}: {DEFAULT_PASSWORD_NOTE}")
+        return parsed
 
 
 def _parse_kind(

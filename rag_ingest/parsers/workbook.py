@@ -26,6 +26,7 @@ from rag_ingest.errors import (
     MissingExtraError,
 )
 from rag_ingest.parsers.base import ZIP_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.decrypt import office_encrypted
 
 __all__ = ["measure_sheets", "parse_rows", "sheet_lines"]
 
@@ -169,11 +170,12 @@ def parse_rows(
             workbook = CalamineWorkbook.from_filelike(f)
     except MemoryError:
         raise  # the worker's memory limit (ParserMemoryError), not a corrupt file
-    except PasswordError as exc:
-        raise EncryptedDocumentError(
-            f"{name}: password-protected: remove the password, or save a copy without one"
-        ) from exc
     except Exception as exc:  # calamine raises its own errors on a bad archive
+        # An encrypted .xls: calamine "cannot detect" its format, not a PasswordError.
+        if isinstance(exc, PasswordError) or office_encrypted(path):
+            raise EncryptedDocumentError(
+                f"{name}: password-protected: remove the password, or save a copy without one"
+            ) from exc
         reopened = _compacted_ods(path, CalamineWorkbook) if file_type == "ods" else None
         if reopened is None:
             raise CorruptDocumentError(f"{name}: {file_type} could not be opened ({exc})") from exc

@@ -32,6 +32,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
 from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, split_notes
+from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE
 from rag_ingest.parsers.flat import packaged
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
@@ -371,6 +372,36 @@ def test_a_password_protected_office_file_is_typed_not_called_legacy(tmp_path: P
     for name in ("locked.docx", "locked"):  # by its content, whatever it is called
         with pytest.raises(EncryptedDocumentError, match="password-protected"):
             parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
+def test_an_office_file_under_offices_default_password_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Excel encrypts a workbook "protected from changes" with a password it knows and
+    # opens it without asking (oletools' test files): it had failed as password-protected,
+    # an .xls as damaged ("Cannot detect file format").
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    options = ParseOptions(temp_dir=str(staging))
+    rows: list[list[object]] = [["item", "count"], ["CANARY-XLS", 4]]
+    files = {
+        "memo.docx": (docs.encrypted_docx_bytes, "CANARY-LOCKED"),
+        "stock.xls": (lambda password: docs.encrypted_xls_bytes(rows, password), "CANARY-XLS"),
+    }
+    for name, (make, canary) in files.items():
+        parsed = parse_file(_file(tmp_path, name, make("VelvetSweatshop")), name, options)
+        assert canary in parsed.text, name
+        assert parsed.warnings[-1] == f"{name}: {DEFAULT_PASSWORD_NOTE}", name
+        assert list(staging.iterdir()) == [], name  # the decrypted copy removed
+        # Another password: password-protected, the .xls too (not "damaged").
+        with pytest.raises(EncryptedDocumentError, match="password-protected"):
+            parse_file(_file(tmp_path, name, make("secret")), name, options)
+        assert list(staging.iterdir()) == [], name
+    # Without msoffcrypto-tool (extra office): password-protected, as before.
+    monkeypatch.setitem(sys.modules, "msoffcrypto", None)
+    with pytest.raises(EncryptedDocumentError, match="password-protected"):
+        memo = _file(tmp_path, "memo.docx", docs.encrypted_docx_bytes("VelvetSweatshop"))
+        parse_file(memo, "memo.docx", options)
 
 
 def test_truncated_pdf_is_not_a_clean_parse(tmp_path: Path) -> None:
