@@ -2133,6 +2133,25 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "n.xml", bodiless.encode()), "n.xml", OPTIONS)
 
 
+def test_word_xml_files_word_saved_are_read_as_their_docx_is() -> None:
+    # tests/fixtures/word-saved/README.md: a Flat OPC and a Word 2003 XML document, as
+    # Word saved them (the other tests' are built to the formats, or LibreOffice's).
+    folder = Path(__file__).parent.parent / "fixtures" / "word-saved"
+    body = (
+        "Test\n\nThis is a harmless test document.\n\nIt contains neither macros nor dde "
+        "links nor embedded viruses nor links to evil web pages. Not even a single insult. "
+        "Boring!\n\nJust to make things slightly interesting, however, we add some "
+        "ünicöde-ßtringß and different text sizes, colors and fonts"
+    )
+    # docling heads a Heading 1 "##" (its "#" is a Title's); ours, as ODT's, "#".
+    for name, kind, heading in (
+        ("harmless-clean.xml", "docx", "## "),
+        ("harmless-clean-2003.xml", "wordml", "# "),
+    ):
+        parsed = parse_file(str(folder / name), name, OPTIONS)
+        assert (parsed.file_type, parsed.text, parsed.warnings) == (kind, heading + body, []), name
+
+
 def test_a_word_2003_xml_list_is_numbered_as_its_definition_says(tmp_path: Path) -> None:
     # Word writes each list's levels in w:lists (w:nfc 0 decimal, 4 lower letter, 23 a
     # bullet) and a paragraph names its list (w:ilfo) and level: all had been bullets.
