@@ -1353,114 +1353,36 @@ def encrypted_docx_bytes(password: str = "secret") -> bytes:
     return locked.getvalue()
 
 
-_FREE, _END, _FAT_SECTOR, _NONE = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
-
-
-def cfb_bytes(tree: dict[str, object], *, directory_apart: bool = False) -> bytes:
+def cfb_bytes(tree: dict[str, Any], *, directory_apart: bool = False) -> bytes:
     """A compound file (MS-CFB version 3) of ``tree``: name -> bytes (a stream) or a
-    dict (a storage). Streams under 4096 bytes go in the mini stream, as the format
-    wants; siblings form a binary search tree in the format's name order.
-    ``directory_apart``: an unused sector between the directory's first sector and the
-    rest, as in a file whose directory grew after its streams were written."""
+    dict (a storage), as rag_ingest writes one (parsers/compound.py).
+    ``directory_apart``: the directory's sectors after the first moved to the file's end,
+    as in a file whose directory grew after its streams were written."""
     import struct
 
-    entries: list[dict[str, object]] = [{"name": "Root Entry", "type": 5}]
+    from rag_ingest.parsers.compound import compound_file
 
-    def add(children: dict[str, object]) -> int:
-        ids = []
-        for name, value in children.items():
-            entry: dict[str, object] = {"name": name}
-            entries.append(entry)
-            ids.append(len(entries) - 1)
-            if isinstance(value, dict):
-                entry["type"], entry["child"] = 1, add(value)
-            else:
-                entry["type"], entry["data"] = 2, value
-        ids.sort(key=lambda i: (len(str(entries[i]["name"])), str(entries[i]["name"]).upper()))
-
-        def balanced(lo: int, hi: int) -> int:
-            if lo >= hi:
-                return _NONE
-            mid = (lo + hi) // 2
-            entries[ids[mid]]["left"] = balanced(lo, mid)
-            entries[ids[mid]]["right"] = balanced(mid + 1, hi)
-            return ids[mid]
-
-        return balanced(0, len(ids))
-
-    entries[0]["child"] = add(tree)
-    sectors: list[bytes] = []
-    fat: list[int] = []
-
-    def chain(data: bytes, size: int, table: list[int], store: list[bytes]) -> int:
-        if not data:
-            return _END
-        first = len(store)
-        pieces = [data[at : at + size].ljust(size, b"\0") for at in range(0, len(data), size)]
-        for i, piece in enumerate(pieces):
-            store.append(piece)
-            table.append(first + i + 1 if i < len(pieces) - 1 else _END)
-        return first
-
-    mini: list[bytes] = []
-    minifat: list[int] = []
-    for entry in entries[1:]:
-        data = entry.get("data")
-        if isinstance(data, bytes):
-            small = len(data) < 4096
-            entry["start"] = chain(data, *((64, minifat, mini) if small else (512, fat, sectors)))
-    entries[0]["start"] = chain(b"".join(mini), 512, fat, sectors)
-    entries[0]["size"] = len(mini) * 64
-    minifat_data = b"".join(struct.pack("<I", n) for n in minifat)
-    first_minifat = chain(minifat_data, 512, fat, sectors)
-    records = []
-    for entry in entries:
-        name = str(entry["name"]).encode("utf-16-le") + b"\0\0"
-        data = entry.get("data")
-        size = len(data) if isinstance(data, bytes) else int(str(entry.get("size", 0)))
-        records.append(
-            name.ljust(64, b"\0")
-            + struct.pack("<HBB", len(name), entry["type"], 1)
-            + struct.pack(
-                "<III",
-                entry.get("left", _NONE),
-                entry.get("right", _NONE),
-                entry.get("child", _NONE),
-            )
-            + bytes(36)
-            + struct.pack(
-                "<IQ", entry.get("start", _END) if size or entry["type"] == 5 else 0, size
-            )
-        )
-    while len(records) % 4:  # a sector holds 4 entries: the rest unused
-        records.append(bytes(64) + struct.pack("<HBBIII", 0, 0, 0, _NONE, _NONE, _NONE) + bytes(48))
-    assert all(len(record) == 128 for record in records)
-    directory = b"".join(records)
-    if directory_apart and len(directory) > 512:
-        first_directory = chain(directory[:512], 512, fat, sectors)
-        sectors.append(bytes(512))
-        fat.append(_FREE)
-        fat[first_directory] = chain(directory[512:], 512, fat, sectors)
-    else:
-        first_directory = chain(directory, 512, fat, sectors)
-    fat_sectors = 1
-    while (len(sectors) + fat_sectors) > fat_sectors * 128:
-        fat_sectors += 1
-    first_fat = len(sectors)
-    fat += [_FAT_SECTOR] * fat_sectors
-    fat += [_FREE] * (fat_sectors * 128 - len(fat))
-    fat_data = b"".join(struct.pack("<I", n) for n in fat)
-    sectors += [fat_data[at : at + 512] for at in range(0, len(fat_data), 512)]
-    difat = [first_fat + i for i in range(fat_sectors)] + [_FREE] * (109 - fat_sectors)
-    header = (
-        bytes.fromhex("D0CF11E0A1B11AE1") + bytes(16)
-        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + bytes(6)
-        + struct.pack("<IIIIIIIII", 0, fat_sectors, first_directory, 0, 4096,
-                      first_minifat, len(minifat_data) // 512 + bool(len(minifat_data) % 512),
-                      _END, 0)
-        + b"".join(struct.pack("<I", n) for n in difat)
-    )  # fmt: skip
-    return header + b"".join(sectors)
+    data = bytearray(compound_file(tree))
+    if not directory_apart:
+        return bytes(data)
+    fat_at = (struct.unpack_from("<I", data, 76)[0] + 1) * 512  # one FAT sector: small files
+    fat = list(struct.unpack_from("<128I", data, fat_at))
+    directory = [struct.unpack_from("<I", data, 48)[0]]
+    while fat[directory[-1]] < 0xFFFFFFFA:
+        directory.append(fat[directory[-1]])
+    count = (len(data) - 512) // 512
+    assert len(directory) > 1 and count + len(directory) <= 128, "a small tree, 5+ entries"
+    moved = list(range(count + 1, count + len(directory)))  # past an unused sector
+    data += bytes(512)
+    for old in directory[1:]:
+        data += data[(old + 1) * 512 : (old + 2) * 512]
+        data[(old + 1) * 512 : (old + 2) * 512] = bytes(512)
+        fat[old] = 0xFFFFFFFF
+    for here, after in zip([directory[0], *moved], [*moved, 0xFFFFFFFE], strict=False):
+        fat[here] = after
+    fat[count] = 0xFFFFFFFF
+    struct.pack_into("<128I", data, fat_at, *fat)
+    return bytes(data)
 
 
 def msg_bytes(subject: str, body: str | None, **fields: Any) -> bytes:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
 import importlib
 import re
+import struct
 import zipfile
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -133,18 +135,34 @@ def attachment_reader(options: ParseOptions) -> ReadAttached | None:
     return read
 
 
+def _and_embedded(
+    parse: Callable[[], ParsedDocument], path: str, name: str, kind: str, options: ParseOptions
+) -> ParsedDocument:
+    """``parse()``'s document with the objects embedded in it read after its text; one
+    of no text of its own read for its objects (a slide holding a spreadsheet)."""
+    try:
+        parsed = parse()
+    except (EmptyDocumentError, BlankDocumentError):
+        parsed = _embedded(path, name, kind, options, None)
+        if not parsed.segments:
+            raise
+        return parsed
+    return _embedded(path, name, kind, options, parsed)
+
+
 def _embedded(
     path: str, name: str, kind: str, options: ParseOptions, parsed: ParsedDocument | None
 ) -> ParsedDocument:
     """``parsed`` (or, None, a document of no text of its own) with the objects embedded
     in it read after its text (see parsers/embedded.py), each under ``## Embedded: name``
     (on a slide: ``## Embedded on slide 3: name``)."""
+    from rag_ingest.parsers.embedded import EMBEDDING_KINDS, embedded_files
+
     parsed = parsed or ParsedDocument(kind, [], parser=f"docling-{kind}")
     read = attachment_reader(options)
-    if read is None or kind not in ("docx", "pptx", "xlsx"):
+    if read is None or kind not in EMBEDDING_KINDS:
         return parsed
     from rag_ingest.parsers.archive import attach
-    from rag_ingest.parsers.embedded import embedded_files
 
     try:
         for filename, data, slide in embedded_files(path, kind):
@@ -153,7 +171,7 @@ def _embedded(
                 where = f" on slide {slide}" if slide else ""
                 heading = f"## Embedded{where}: {filename}"
                 attach(parsed.segments, parsed.members, got, filename, heading, parsed.warnings)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, IndexError, struct.error) as exc:
         parsed.warnings.append(f"{name}: its embedded objects could not be read ({exc})")
     return parsed
 
@@ -295,37 +313,33 @@ def _parse_kind(
     elif kind.kind in ("docx", "pptx", "xlsx", "html", "markdown"):
         from rag_ingest.parsers.office import parse_office
 
-        try:
-            parsed = parse_office(
-                path,
-                name,
-                kind.kind,
-                max_unzipped_size=options.max_unzipped_size,
-                max_zip_ratio=options.max_zip_ratio,
-                xlsx_stream_size=options.xlsx_stream_size,
-                markup_fast_size=options.markup_fast_size,
-                max_images=options.max_images,
-                min_image_bytes=options.min_image_bytes,
-                ocr_pictures=options.reads_pictures,
-            )
-        except (EmptyDocumentError, BlankDocumentError):
-            # Its only content may be an object: a slide holding a spreadsheet.
-            parsed = _embedded(path, name, kind.kind, options, None)
-            if not parsed.segments:
-                raise
-        else:
-            parsed = _embedded(path, name, kind.kind, options, parsed)
+        office = functools.partial(
+            parse_office,
+            path,
+            name,
+            kind.kind,
+            max_unzipped_size=options.max_unzipped_size,
+            max_zip_ratio=options.max_zip_ratio,
+            xlsx_stream_size=options.xlsx_stream_size,
+            markup_fast_size=options.markup_fast_size,
+            max_images=options.max_images,
+            min_image_bytes=options.min_image_bytes,
+            ocr_pictures=options.reads_pictures,
+        )
+        parsed = _and_embedded(office, path, name, kind.kind, options)
     elif kind.kind in ("doc", "ppt"):
         from rag_ingest.parsers.legacy import parse_legacy
 
-        parsed = parse_legacy(path, name, kind.kind, options)
+        legacy = functools.partial(parse_legacy, path, name, kind.kind, options)
+        parsed = _and_embedded(legacy, path, name, kind.kind, options)
     elif kind.kind in ("xls", "xlsb", "ods"):
         from rag_ingest.parsers.office import check_zip
         from rag_ingest.parsers.workbook import parse_rows
 
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
-        parsed = parse_rows(path, name, kind.kind)
+        rows = functools.partial(parse_rows, path, name, kind.kind)
+        parsed = _and_embedded(rows, path, name, kind.kind, options)
     elif kind.kind in ("docbook", "mallard"):
         from rag_ingest.parsers.docbook import parse_docbook
 

@@ -1,6 +1,6 @@
 """Files embedded in a DOCX, PPTX or XLSX (an Excel table in a Word report, a PDF put in a
-slide with "Insert object"): docling shows such an object as its preview picture, or
-not at all, and its content was lost.
+slide with "Insert object"), or in a Word or Excel 97-2003 document: docling shows such
+an object as its preview picture, or not at all, and its content was lost.
 
 An object is found by the relationship its document, slide or sheet has to it: an OOXML
 package (``word/embeddings/Microsoft_Excel_Worksheet.xlsx``) as it is; an OLE object
@@ -8,6 +8,10 @@ package (``word/embeddings/Microsoft_Excel_Worksheet.xlsx``) as it is; an OLE ob
 its own name), an OOXML package, or a Word, Excel or PowerPoint 97-2003 document. A
 chart's workbook is its chart's data, which docling reads as the chart's table: left
 alone. Linked (not embedded) objects are not followed.
+
+In a ``.doc`` an object is a storage under ``ObjectPool``, in an ``.xls`` a top-level
+``MBD…`` storage (the same streams an ``oleObject1.bin`` holds); a Word, Excel or
+PowerPoint 97-2003 document there is written out as a compound file of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import struct
 import zipfile
 from collections.abc import Iterator
 
-__all__ = ["embedded_files", "relationship_target", "relationships"]
+__all__ = ["EMBEDDING_KINDS", "embedded_files", "relationship_target", "relationships"]
 
 _RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
 _ATTRIBUTE = re.compile(rb'(\w+)="([^"]*)"')
@@ -31,6 +35,10 @@ _OWNERS = {
     "xlsx": re.compile(r"xl/worksheets/sheet\d+\.xml"),
 }
 _SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
+# Where a 97-2003 document keeps its objects: the storages under ObjectPool (Word), the
+# top-level storages named MBD and 8 hex digits (Excel).
+_OBJECT_STORAGES = {"doc": re.compile(r"ObjectPool/[^/]+"), "xls": re.compile(r"MBD[0-9A-Fa-f]{8}")}
+EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES)
 
 
 def relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
@@ -70,6 +78,9 @@ def embedded_files(path: str, kind: str) -> Iterator[tuple[str, bytes, int | Non
     """The objects embedded in the document, in part order: ``(name, bytes, slide)``,
     the slide's number for a deck's (else None). ``name`` is the file's own where the
     object keeps it, else its part's (no extension when only its content says what it is)."""
+    if kind in _OBJECT_STORAGES:
+        yield from _storage_objects(path, _OBJECT_STORAGES[kind])
+        return
     owners = _OWNERS.get(kind)
     if owners is None:
         return
@@ -95,6 +106,34 @@ def embedded_files(path: str, kind: str) -> Iterator[tuple[str, bytes, int | Non
                 if kind_url.endswith(b"/oleObject"):
                     name, data = _unwrapped(name, data)
                 yield name, data, slides.get(part)
+
+
+def _storage_objects(path: str, storages: re.Pattern[str]) -> Iterator[tuple[str, bytes, None]]:
+    """The objects in a compound file's storages whose paths ``storages`` matches."""
+    try:
+        import olefile
+    except ImportError:  # the 'office' extra in part: its text is read, its objects not
+        return
+    from rag_ingest.parsers.compound import compound_file, storage_tree
+
+    with olefile.OleFileIO(path) as ole:
+        found = {
+            "/".join(entry[:depth])
+            for entry in ole.listdir(streams=True, storages=True)
+            for depth in (1, 2)
+            if len(entry) > depth and storages.fullmatch("/".join(entry[:depth]))
+        }
+        for where in sorted(found):
+            tree = storage_tree(ole, where.split("/"))
+            stem = where.rsplit("/", 1)[-1]
+            native, package = tree.get("\x01Ole10Native"), tree.get("Package")
+            unpacked = _native(native) if isinstance(native, bytes) else None
+            if unpacked is not None:
+                yield (*unpacked, None)
+            elif isinstance(package, bytes):
+                yield stem, package, None
+            else:  # a document of its own (or what its reader will say it is not)
+                yield stem, compound_file(tree), None
 
 
 def _unwrapped(name: str, data: bytes) -> tuple[str, bytes]:

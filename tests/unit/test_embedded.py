@@ -1,10 +1,14 @@
-"""Objects embedded in DOCX, PPTX and XLSX files, read after the document's own text."""
+"""Objects embedded in DOCX, PPTX and XLSX files, and in Word and Excel 97-2003 files,
+read after the document's own text."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +178,54 @@ def test_without_olefile_packages_are_still_read(
     parsed = _parse(tmp_path, "r.docx", data)
     assert "CANARY-EMBEDDED-NORTH" in parsed.text  # type: ignore[attr-defined]
     assert [w.split(":")[0] for w in parsed.warnings] == ["attachment oleObject1"]  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def olefile_stream(data: bytes) -> Iterator[bytes]:
+    """The Workbook stream of an Excel 97-2003 file."""
+    import olefile
+
+    with olefile.OleFileIO(data) as ole:
+        yield ole.openstream("Workbook").read()
+
+
+def _with_storages(data: bytes, storages: dict[str, Any]) -> bytes:
+    """A compound file ``data`` with ``storages`` added at its top."""
+    import olefile
+
+    from rag_ingest.parsers.compound import storage_tree
+
+    with olefile.OleFileIO(data) as ole:
+        tree = storage_tree(ole, [])
+    return docs.cfb_bytes({**tree, **storages})
+
+
+def test_objects_in_word_and_excel_97_files_are_read_after_their_text(tmp_path: Path) -> None:
+    """A Word 97-2003 document keeps an object as a storage under ObjectPool, a workbook
+    as a top-level MBD storage: their content had been lost (oletools' test files)."""
+    text = docs.ole10native("terms.txt", b"CANARY-OLE-TXT terms and conditions")
+    with olefile_stream(docs.xls_bytes([["item", "qty"], ["CANARY-OLE-XLS bolts", 40]])) as book:
+        workbook = {"Workbook": book, "\x01CompObj": b"\x01\x00\xfe\xff" + bytes(24)}
+    memo = _with_storages(
+        docs.legacy_office("memo.doc"),
+        {"ObjectPool": {"_1577691246": {"\x01Ole10Native": text}, "_1577691300": workbook}},
+    )
+    parsed = _parse(tmp_path, "memo.doc", memo)
+    assert parsed.members == {  # type: ignore[attr-defined]
+        "terms.txt": ("text", None),
+        "_1577691300": ("xls", None),
+    }
+    members = [s.member for s in parsed.segments]  # type: ignore[attr-defined]
+    assert members == [None, "terms.txt", "_1577691300"]
+    assert "CANARY-OLE-TXT" in parsed.segments[1].text  # type: ignore[attr-defined]
+    assert "| CANARY-OLE-XLS bolts | 40 |" in parsed.segments[2].text  # type: ignore[attr-defined]
+    stock = _with_storages(
+        docs.xls_bytes([["item", "count"], ["helmet", 4]]),
+        {"MBD0001A2B3": {"\x01Ole10Native": text}, "_VBA_PROJECT_CUR": {"VBA": {"x": b"v"}}},
+    )
+    parsed = _parse(tmp_path, "stock.xls", stock)
+    assert parsed.members == {"terms.txt": ("text", None)}  # type: ignore[attr-defined]
+    assert parsed.text.startswith("# Sheet: Legacy")  # type: ignore[attr-defined]
+    # A workbook whose sheets are empty is read for its object.
+    empty = _with_storages(docs.xls_bytes([]), {"MBD0001A2B3": {"\x01Ole10Native": text}})
+    assert "CANARY-OLE-TXT" in _parse(tmp_path, "empty.xls", empty).text  # type: ignore[attr-defined]
