@@ -165,7 +165,7 @@ def _embedded(
     from rag_ingest.parsers.archive import attach
 
     try:
-        for filename, data, slide in embedded_files(path, kind):
+        for filename, data, slide in embedded_files(path, kind, options.max_unzipped_size):
             got = read(data, filename, parsed.warnings)
             if got is not None:
                 where = f" on slide {slide}" if slide else ""

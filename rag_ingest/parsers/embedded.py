@@ -11,7 +11,8 @@ alone. Linked (not embedded) objects are not followed.
 
 In a ``.doc`` an object is a storage under ``ObjectPool``, in an ``.xls`` a top-level
 ``MBD…`` storage (the same streams an ``oleObject1.bin`` holds); a Word, Excel or
-PowerPoint 97-2003 document there is written out as a compound file of its own.
+PowerPoint 97-2003 document there is written out as a compound file of its own. In a
+``.ppt`` it is a compound file in a record of the deck's stream.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import posixpath
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 __all__ = ["EMBEDDING_KINDS", "embedded_files", "relationship_target", "relationships"]
@@ -38,7 +40,7 @@ _SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
 # Where a 97-2003 document keeps its objects: the storages under ObjectPool (Word), the
 # top-level storages named MBD and 8 hex digits (Excel).
 _OBJECT_STORAGES = {"doc": re.compile(r"ObjectPool/[^/]+"), "xls": re.compile(r"MBD[0-9A-Fa-f]{8}")}
-EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES)
+EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES) | {"ppt"}
 
 
 def relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
@@ -74,12 +76,19 @@ def _slide_order(archive: zipfile.ZipFile) -> dict[str, int]:
     return {by_id[i]: n for n, i in enumerate(ids, 1) if i in by_id}
 
 
-def embedded_files(path: str, kind: str) -> Iterator[tuple[str, bytes, int | None]]:
+def embedded_files(
+    path: str, kind: str, max_size: int | None = None
+) -> Iterator[tuple[str, bytes, int | None]]:
     """The objects embedded in the document, in part order: ``(name, bytes, slide)``,
-    the slide's number for a deck's (else None). ``name`` is the file's own where the
-    object keeps it, else its part's (no extension when only its content says what it is)."""
+    the slide's number for a deck's (else None; a ``.ppt``'s objects say none). ``name``
+    is the file's own where the object keeps it, else its part's (no extension when only
+    its content says what it is). ``max_size``: a ``.ppt``'s compressed object unpacking
+    past it is a ValueError."""
     if kind in _OBJECT_STORAGES:
         yield from _storage_objects(path, _OBJECT_STORAGES[kind])
+        return
+    if kind == "ppt":
+        yield from _slide_show_objects(path, max_size)
         return
     owners = _OWNERS.get(kind)
     if owners is None:
@@ -134,6 +143,43 @@ def _storage_objects(path: str, storages: re.Pattern[str]) -> Iterator[tuple[str
                 yield stem, package, None
             else:  # a document of its own (or what its reader will say it is not)
                 yield stem, compound_file(tree), None
+
+
+def _slide_show_objects(path: str, max_size: int | None) -> Iterator[tuple[str, bytes, None]]:
+    """The objects in a PowerPoint 97-2003 file: each ExOleObjStg record (0x1011) of its
+    ``PowerPoint Document`` stream holds one as a compound file, zlib-compressed when its
+    instance is 1 ([MS-PPT] 2.10.34). A macro project is one too: left out."""
+    try:
+        import olefile
+    except ImportError:
+        return
+    with olefile.OleFileIO(path) as ole:
+        stream = ole.openstream("PowerPoint Document").read()
+    at, number = 0, 0
+    while at + 8 <= len(stream):
+        version_instance, record_type, length = struct.unpack_from("<HHI", stream, at)
+        body = stream[at + 8 : at + 8 + length]
+        at += 8 + length
+        if record_type != 0x1011:
+            continue  # objects sit at the stream's top level, never in a container
+        data = body
+        if version_instance >> 4 == 1:
+            (size,) = struct.unpack_from("<I", body)
+            if max_size is not None and size > max_size:
+                raise ValueError(f"an object of {size:,} bytes unpacked, past {max_size:,}")
+            try:
+                data = zlib.decompressobj().decompress(body[4:], size)
+            except zlib.error:
+                continue  # damaged: the deck's own text is still read
+        number += 1
+        name, data = _unwrapped(f"oleObject{number}.bin", data)
+        if not _macros(data):
+            yield name, data, None
+
+
+def _macros(data: bytes) -> bool:
+    """Whether an object is a macro project (a VBA storage), not a document."""
+    return data.startswith(b"\xd0\xcf\x11\xe0") and "_VBA_PROJECT".encode("utf-16-le") in data
 
 
 def _unwrapped(name: str, data: bytes) -> tuple[str, bytes]:

@@ -229,3 +229,49 @@ def test_objects_in_word_and_excel_97_files_are_read_after_their_text(tmp_path: 
     # A workbook whose sheets are empty is read for its object.
     empty = _with_storages(docs.xls_bytes([]), {"MBD0001A2B3": {"\x01Ole10Native": text}})
     assert "CANARY-OLE-TXT" in _parse(tmp_path, "empty.xls", empty).text  # type: ignore[attr-defined]
+
+
+def test_objects_in_a_powerpoint_97_deck_are_read_after_its_text(tmp_path: Path) -> None:
+    """A .ppt keeps an object as a compound file in an ExOleObjStg record (0x1011) of its
+    stream, zlib-compressed (instance 1) or not: its content had been lost."""
+    import struct
+    import zlib
+
+    import olefile
+
+    from rag_ingest.parsers.compound import storage_tree
+
+    def record(data: bytes, compressed: bool = True) -> bytes:
+        body = struct.pack("<I", len(data)) + zlib.compress(data) if compressed else data
+        return struct.pack("<HHI", 0x10 if compressed else 0, 0x1011, len(body)) + body
+
+    text = docs.ole10native("terms.txt", b"CANARY-PPT-OBJECT terms and conditions")
+    book = docs.xls_bytes([["item", "qty"], ["CANARY-PPT-XLS bolts", 40]])
+    macros = docs.cfb_bytes({"VBA": {"_VBA_PROJECT": b"\xcc\x61", "dir": b"d"}})
+    with olefile.OleFileIO(docs.legacy_office("deck.ppt")) as ole:
+        tree = storage_tree(ole, [])
+    tree["PowerPoint Document"] += (
+        record(docs.cfb_bytes({"\x01Ole10Native": text}))
+        + record(macros)  # a macro project: left out
+        + struct.pack("<HHII", 0x10, 0x1011, 8, 100) + b"\xff" * 4  # damaged: passed over
+        + record(book, compressed=False)
+    )  # fmt: skip
+    parsed = _parse(tmp_path, "deck.ppt", docs.cfb_bytes(tree))
+    assert parsed.members == {  # type: ignore[attr-defined]
+        "terms.txt": ("text", None),
+        "oleObject3": ("xls", None),
+    }
+    plain = _parse(tmp_path, "plain.ppt", docs.legacy_office("deck.ppt"))
+    assert parsed.warnings == plain.warnings  # type: ignore[attr-defined]
+    segments = parsed.segments  # type: ignore[attr-defined]
+    assert "CANARY-PPT-OBJECT" in segments[-2].text and "CANARY-PPT-XLS" in segments[-1].text
+    # Unpacking past the unzipped-size limit: a warning, the deck's text still read.
+    with olefile.OleFileIO(docs.legacy_office("deck.ppt")) as ole:
+        tree = storage_tree(ole, [])
+    large = docs.ole10native("large.txt", b"CANARY-LARGE words\n" * 100_000)
+    tree["PowerPoint Document"] += record(docs.cfb_bytes({"\x01Ole10Native": large}))
+    limited = ParseOptions(max_unzipped_size=1 << 20)
+    parsed = _parse(tmp_path, "large.ppt", docs.cfb_bytes(tree), limited)
+    assert parsed.members == {}  # type: ignore[attr-defined]
+    assert "past 1,048,576" in parsed.warnings[-1]  # type: ignore[attr-defined]
+    assert "CANARY-LARGE" not in parsed.text  # type: ignore[attr-defined]
