@@ -426,7 +426,8 @@ def _parse_kind(
     elif kind.kind == "rtf":
         from rag_ingest.parsers.rtf import parse_rtf
 
-        parsed = parse_rtf(path, name, options)
+        rtf = functools.partial(parse_rtf, path, name, options)
+        parsed = _and_embedded(rtf, path, name, kind.kind, options)
     elif kind.kind in ("email", "mbox", "msg", "tnef", "emlx"):
         from rag_ingest.parsers.mail import emlx_message, parse_mbox
         from rag_ingest.parsers.outlook import msg_to_email, tnef_to_email

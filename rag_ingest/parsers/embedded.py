@@ -12,7 +12,8 @@ alone. Linked (not embedded) objects are not followed.
 In a ``.doc`` an object is a storage under ``ObjectPool``, in an ``.xls`` a top-level
 ``MBD…`` storage (the same streams an ``oleObject1.bin`` holds); a Word, Excel or
 PowerPoint 97-2003 document there is written out as a compound file of its own. In a
-``.ppt`` it is a compound file in a record of the deck's stream.
+``.ppt`` it is a compound file in a record of the deck's stream; in an RTF file, an
+OLE 1 object in hex.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
 # Where a 97-2003 document keeps its objects: the storages under ObjectPool (Word), the
 # top-level storages named MBD and 8 hex digits (Excel).
 _OBJECT_STORAGES = {"doc": re.compile(r"ObjectPool/[^/]+"), "xls": re.compile(r"MBD[0-9A-Fa-f]{8}")}
-EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES) | {"ppt"}
+EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES) | {"ppt", "rtf"}
 
 
 def relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
@@ -89,6 +90,9 @@ def embedded_files(
         return
     if kind == "ppt":
         yield from _slide_show_objects(path, max_size)
+        return
+    if kind == "rtf":
+        yield from _rtf_objects(path)
         return
     owners = _OWNERS.get(kind)
     if owners is None:
@@ -175,6 +179,40 @@ def _slide_show_objects(path: str, max_size: int | None) -> Iterator[tuple[str, 
         name, data = _unwrapped(f"oleObject{number}.bin", data)
         if not _macros(data):
             yield name, data, None
+
+
+def _rtf_objects(path: str) -> Iterator[tuple[str, bytes, None]]:
+    """The objects embedded in an RTF file: each an OLE 1 object ([MS-OLEDS] 2.2.4:
+    version, format 2 for embedded, class, topic and item names, then its native data),
+    a file put in as a package (class ``Package``, its data laid out as an Ole10Native
+    stream's) or a compound file (a Word or Excel document, or an OLE object's storage)."""
+    from rag_ingest.parsers.rtf import object_data
+
+    for number, data in enumerate(object_data(path), start=1):
+        try:
+            (format_id,) = struct.unpack_from("<I", data, 4)
+            class_name, at = _counted(data, 8)
+            at = _counted(data, _counted(data, at)[1])[1]  # topic and item names
+            (size,) = struct.unpack_from("<I", data, at)
+        except (struct.error, ValueError):
+            continue  # damaged, or not an OLE 1 object: the document's text is still read
+        if format_id != 2:
+            continue  # linked, not embedded
+        native = data[at : at + 4 + size]
+        unpacked = _native(native) if class_name == "Package" else None
+        if unpacked is not None:
+            yield (*unpacked, None)
+        else:
+            yield (*_unwrapped(f"object{number}.bin", native[4:]), None)
+
+
+def _counted(data: bytes, at: int) -> tuple[str, int]:
+    """An OLE 1 length-prefixed string (its count takes in its closing NUL) at ``at``,
+    and where it ends."""
+    (length,) = struct.unpack_from("<I", data, at)
+    if at + 4 + length > len(data):
+        raise ValueError("a string past the object's end")
+    return data[at + 4 : at + 4 + length].rstrip(b"\0").decode("cp1252", "replace"), at + 4 + length
 
 
 def _macros(data: bytes) -> bool:

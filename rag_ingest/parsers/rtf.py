@@ -12,7 +12,7 @@ LibreOffice saved as RTF had been read as no text at all. A PNG or JPEG picture
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rag_ingest.errors import BlankDocumentError, EmptyDocumentError
@@ -21,7 +21,7 @@ from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
 if TYPE_CHECKING:
     from rag_ingest.parsers.pictures import HeldPictures
 
-__all__ = ["parse_rtf"]
+__all__ = ["object_data", "parse_rtf"]
 
 _SPECIAL = re.compile(r"[{}\\]")
 _GROUP = re.compile(r"\{")
@@ -32,6 +32,7 @@ _SHAPE = re.compile(r"\{\\shp(?:grp)?(?![a-z])")
 _SHAPE_TEXT = re.compile(r"\{\\shptxt(?![a-z])")
 _SHAPE_PICTURE = re.compile(r"\{\\\*\\shppict(?![a-z])")
 _BLIP = re.compile(r"\\(png|jpeg)blip(?![a-z])")
+_OBJECT_DATA = re.compile(r"\{\\\*\\objdata(?![a-z])")
 # Other formats a picture may be in, by their control word.
 _OTHER = {"emfblip": "EMF", "wmetafile": "WMF", "macpict": "PICT", "dibitmap": "bitmap",
           "wbitmap": "bitmap", "pmmetafile": "OS/2 metafile"}  # fmt: skip
@@ -125,9 +126,22 @@ def _tokens_in(group: str) -> str:
     return "".join(f"{{{token[0]}}}" for token in _TOKEN.finditer(group))
 
 
+def object_data(path: str) -> Iterator[bytes]:
+    """The data of each object embedded in an RTF file (``{\\*\\objdata ...}``, an OLE 1
+    object in hex), in the order they sit."""
+    with open(path, "rb") as f:
+        markup = f.read().decode("latin-1")
+    at = 0
+    while (found := _OBJECT_DATA.search(markup, at)) is not None:
+        at = _group_end(markup, found.start())
+        data = _picture_data(markup[found.start() : at])
+        if data:
+            yield data
+
+
 def _picture_data(group: str) -> bytes:
-    """A ``\\pict`` group's bytes: ``\\binN`` raw bytes, or the hex after its control
-    words and its nested groups (its properties, its id)."""
+    """A ``\\pict`` (or ``\\objdata``) group's bytes: ``\\binN`` raw bytes, or the hex
+    after its control words and its nested groups (its properties, its id)."""
     binary = _BIN.search(group)
     if binary is not None:
         return group[binary.end() : binary.end() + int(binary[1])].encode("latin-1")

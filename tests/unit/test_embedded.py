@@ -275,3 +275,51 @@ def test_objects_in_a_powerpoint_97_deck_are_read_after_its_text(tmp_path: Path)
     assert parsed.members == {}  # type: ignore[attr-defined]
     assert "past 1,048,576" in parsed.warnings[-1]  # type: ignore[attr-defined]
     assert "CANARY-LARGE" not in parsed.text  # type: ignore[attr-defined]
+
+
+def _ole1(class_name: str, native: bytes, format_id: int = 2) -> bytes:
+    """An OLE 1 object ([MS-OLEDS] 2.2.4), as RTF's \\objdata holds one in hex."""
+    import struct
+
+    def counted(text: str) -> bytes:
+        data = text.encode("cp1252") + b"\0"
+        return struct.pack("<I", len(data)) + data
+
+    head = struct.pack("<II", 0x0501, format_id) + counted(class_name) + counted("") * 2
+    return head + struct.pack("<I", len(native)) + native
+
+
+def test_objects_in_an_rtf_file_are_read_after_its_text(tmp_path: Path) -> None:
+    """Word writes an object into RTF as an OLE 1 object in hex (\\objdata), its preview
+    picture as the \\result: the object's content had been lost."""
+    text = docs.ole10native("terms.txt", b"CANARY-RTF-OBJECT terms and conditions")
+    book = docs.xls_bytes([["item", "qty"], ["CANARY-RTF-XLS bolts", 40]])
+
+    def rtf_object(data: bytes, hex_width: int = 64) -> str:
+        lines = [data.hex()[at : at + hex_width] for at in range(0, len(data) * 2, hex_width)]
+        return (
+            "{\\object\\objemb{\\*\\objclass Package}\\objw100\\objh100{\\*\\objdata\n"
+            + "\n".join(lines)
+            + "}{\\result{\\pict\\wmetafile8\\picw10\\pich10 0100090000}}}"
+        )
+
+    objects = (
+        rtf_object(_ole1("Package", text[4:]))  # laid out as an Ole10Native stream's
+        + rtf_object(b"\x01\x05\x00")  # damaged: passed over
+        + rtf_object(_ole1("Excel.Sheet.8", book))
+        + rtf_object(_ole1("Excel.Sheet.8", book, format_id=1))  # linked: not followed
+    )
+    document = "{\\rtf1\\ansi CANARY-RTF-TEXT before.\\par " + objects + "\\par After.}"
+    parsed = _parse(tmp_path, "memo.rtf", document.encode())
+    assert parsed.members == {  # type: ignore[attr-defined]
+        "terms.txt": ("text", None),
+        "object3": ("xls", None),
+    }
+    assert parsed.warnings == []  # type: ignore[attr-defined]
+    segments = parsed.segments  # type: ignore[attr-defined]
+    assert "CANARY-RTF-TEXT" in segments[0].text and "After." in segments[0].text
+    assert "CANARY-RTF-OBJECT" in segments[1].text and "CANARY-RTF-XLS" in segments[2].text
+    # An RTF of one object and no text of its own is read for it.
+    alone = "{\\rtf1\\ansi " + rtf_object(_ole1("Package", text[4:])) + "}"
+    parsed = _parse(tmp_path, "alone.rtf", alone.encode())
+    assert "CANARY-RTF-OBJECT" in parsed.text  # type: ignore[attr-defined]
