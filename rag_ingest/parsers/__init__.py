@@ -383,7 +383,8 @@ def _parse_kind(
                 path, name, options.max_images, options.min_image_bytes, options.reads_pictures
             )
         else:
-            parsed = parse_opendocument(
+            opendoc = functools.partial(
+                parse_opendocument,
                 path,
                 name,
                 kind.kind,
@@ -391,6 +392,7 @@ def _parse_kind(
                 options.max_images,
                 options.min_image_bytes,
             )
+            parsed = _and_embedded(opendoc, path, name, kind.kind, options)
     elif kind.kind == "archive":
         from rag_ingest.parsers.archive import parse_archive
 

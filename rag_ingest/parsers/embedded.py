@@ -13,7 +13,7 @@ In a ``.doc`` an object is a storage under ``ObjectPool``, in an ``.xls`` a top-
 ``MBD…`` storage (the same streams an ``oleObject1.bin`` holds); a Word, Excel or
 PowerPoint 97-2003 document there is written out as a compound file of its own. In a
 ``.ppt`` it is a compound file in a record of the deck's stream; in an RTF file, an
-OLE 1 object in hex.
+OLE 1 object in hex; in an OpenDocument file, a compound file in the package.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ _SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
 # Where a 97-2003 document keeps its objects: the storages under ObjectPool (Word), the
 # top-level storages named MBD and 8 hex digits (Excel).
 _OBJECT_STORAGES = {"doc": re.compile(r"ObjectPool/[^/]+"), "xls": re.compile(r"MBD[0-9A-Fa-f]{8}")}
-EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES) | {"ppt", "rtf"}
+_ODF_KINDS = frozenset({"odt", "odp", "odg", "ods"})
+_DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
+_HREF = "{http://www.w3.org/1999/xlink}href"
+EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES) | _ODF_KINDS | {"ppt", "rtf"}
 
 
 def relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes]]:
@@ -93,6 +96,9 @@ def embedded_files(
         return
     if kind == "rtf":
         yield from _rtf_objects(path)
+        return
+    if kind in _ODF_KINDS:
+        yield from _odf_objects(path)
         return
     owners = _OWNERS.get(kind)
     if owners is None:
@@ -179,6 +185,38 @@ def _slide_show_objects(path: str, max_size: int | None) -> Iterator[tuple[str, 
         name, data = _unwrapped(f"oleObject{number}.bin", data)
         if not _macros(data):
             yield name, data, None
+
+
+def _odf_objects(path: str) -> Iterator[tuple[str, bytes, int | None]]:
+    """The OLE objects in an OpenDocument file (``draw:object-ole``: a compound file in
+    the package, as Office saves an object into ODF), in document order, with their
+    page's number in slides and drawings. Objects of ODF's own (charts, formulas) are
+    parsers/opendoc.py's."""
+    from xml.etree import ElementTree
+
+    from rag_ingest.parsers.base import XML_ERRORS
+
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        page, seen = 0, set()
+        found: list[tuple[str, int]] = []
+        try:
+            with archive.open("content.xml") as content:
+                for event, element in ElementTree.iterparse(content, events=("start", "end")):
+                    if event == "start":
+                        page += element.tag == f"{_DRAW}page"
+                        continue
+                    if element.tag == f"{_DRAW}object-ole":
+                        member = posixpath.normpath(element.get(_HREF, ""))
+                        if member in names and member not in seen:  # else linked, or lost
+                            seen.add(member)
+                            found.append((member, page))
+                    element.clear()
+        except XML_ERRORS:
+            pass  # its parser says what is wrong with its content; the objects found stay
+        for member, on_page in found:
+            name, data = _unwrapped(posixpath.basename(member), archive.read(member))
+            yield name, data, on_page or None
 
 
 def _rtf_objects(path: str) -> Iterator[tuple[str, bytes, None]]:

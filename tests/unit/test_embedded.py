@@ -323,3 +323,42 @@ def test_objects_in_an_rtf_file_are_read_after_its_text(tmp_path: Path) -> None:
     alone = "{\\rtf1\\ansi " + rtf_object(_ole1("Package", text[4:])) + "}"
     parsed = _parse(tmp_path, "alone.rtf", alone.encode())
     assert "CANARY-RTF-OBJECT" in parsed.text  # type: ignore[attr-defined]
+
+
+def _with_ole_object(package: bytes, anchor: str, data: bytes) -> bytes:
+    """An OpenDocument ``package`` with an OLE object (``Object 1``, ``data``) framed
+    after the first ``anchor`` in its content.xml."""
+    frame = (
+        '<draw:frame><draw:object-ole xlink:href="./Object 1" xlink:type="simple"/></draw:frame>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(package)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            member = source.read(info)
+            if info.filename == "content.xml":
+                text = member.decode()
+                at = text.index(anchor) + len(anchor)
+                member = (text[:at] + frame + text[at:]).encode()
+            target.writestr(info, member)
+        target.writestr("Object 1", data)
+    return out.getvalue()
+
+
+def test_ole_objects_in_opendocument_files_are_read_after_their_text(tmp_path: Path) -> None:
+    """Office saves an object into ODF as a compound file in the package
+    (``draw:object-ole``): oletools' ODT, ODP and ODS had lost their text file. Here a
+    workbook, an Excel 97-2003 object."""
+    book = docs.xls_bytes([["item", "qty"], ["CANARY-ODF-OBJECT bolts", 40]])
+    deck = docs.odp_bytes([("Agenda", "one", ""), ("Figures", "two", "")])
+    files = {
+        "memo.odt": (docs.odt_bytes(), "<office:text>", None),
+        "deck.odp": (deck, '<draw:page draw:name="p2">', 2),  # on the second slide
+        "stock.ods": (docs.ods_bytes([["item", "count"], ["helmet", 4]]), "<text:p>", None),
+    }
+    for name, (package, anchor, slide) in files.items():
+        parsed = _parse(tmp_path, name, _with_ole_object(package, anchor, book))
+        assert parsed.members == {"Object 1": ("xls", None)}, name  # type: ignore[attr-defined]
+        where = f" on slide {slide}" if slide else ""
+        last = parsed.segments[-1].text  # type: ignore[attr-defined]
+        assert last.startswith(f"## Embedded{where}: Object 1"), name
+        assert "CANARY-ODF-OBJECT bolts" in last, name
