@@ -717,10 +717,12 @@ _LOST_SHARE = 0.8
 
 def _lost(whole: int, found: int) -> bool:
     """Whether pymupdf4llm's Markdown of a page, ``found`` letters of its plain text's
-    ``whole``, left out much of it: text it took for part of a picture or a drawing (a
-    table's coloured cells: colortbl's German manual lost a whole page) and text not set
-    horizontally (a page typeset turned), which it skips by design."""
-    return whole - found >= _LOST_LETTERS and found < _LOST_SHARE * whole
+    ``whole``, left out much of it, or all of a little: text it took for part of a
+    picture or a drawing (a table's coloured cells: colortbl's German manual lost a whole
+    page) and text not set horizontally (a page typeset turned, or a turned label alone:
+    pdfminer's ``issue-449-vertical.pdf`` had failed as having no text), which it skips
+    by design."""
+    return found < _LOST_SHARE * whole and (whole - found >= _LOST_LETTERS or found == 0)
 
 
 def _rotated_text(page: Any) -> str:

@@ -246,6 +246,17 @@ def test_a_contents_page_loses_its_dot_leaders(tmp_path: Path) -> None:
     assert "CANARY-BODY the library parses it. . . ." in text  # prose: no page number
 
 
+def test_a_pdf_page_of_a_few_turned_words_alone_is_read(tmp_path: Path) -> None:
+    # Too few letters to count as much text lost, but all of the page's: pdfminer's
+    # issue-449-vertical.pdf ("Test Vertical Layout", turned) failed as having no text.
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 300), "CANARY-TURNED label", rotate=90)
+    parsed = parse_file(_file(tmp_path, "v.pdf", doc.tobytes()), "v.pdf", OPTIONS)
+    assert parsed.text == "CANARY-TURNED label"
+
+
 def test_a_pdf_page_s_runs_of_blank_lines_are_one_outside_code_fences(tmp_path: Path) -> None:
     # pymupdf4llm wrote a varying number of them between two paragraphs of one page of
     # zlib's crc-doc.1.0.pdf from one run to the next, and so changed its chunks' IDs.
