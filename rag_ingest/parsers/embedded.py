@@ -1,6 +1,7 @@
 """Files embedded in a DOCX, PPTX or XLSX (an Excel table in a Word report, a PDF put in a
-slide with "Insert object"), or in a Word or Excel 97-2003 document: docling shows such
-an object as its preview picture, or not at all, and its content was lost.
+slide with "Insert object"), in a Word, Excel or PowerPoint 97-2003 document, an RTF
+file or an OpenDocument file: their readers show such an object as its preview picture,
+or not at all, and its content was lost.
 
 An object is found by the relationship its document, slide or sheet has to it: an OOXML
 package (``word/embeddings/Microsoft_Excel_Worksheet.xlsx``) as it is; an OLE object
