@@ -352,6 +352,10 @@ def _parse_kind(
         from rag_ingest.parsers.spreadsheetml import parse_spreadsheetml
 
         parsed = parse_spreadsheetml(path, name)
+    elif kind.kind == "gnumeric":
+        from rag_ingest.parsers.gnumeric import parse_gnumeric
+
+        parsed = parse_gnumeric(path, name)
     elif kind.kind == "fb2":
         from rag_ingest.parsers.fictionbook import parse_fictionbook
 

@@ -608,6 +608,7 @@ _XMLNS = re.compile(rb'\sxmlns(?::[\w.-]+)?\s*=\s*["\']([^"\']+)["\']')
 # their mimetype) and DocBook 5.
 _XML_ROOTS = {
     (b"Workbook", b"urn:schemas-microsoft-com:office:spreadsheet"): "spreadsheetml",
+    (b"Workbook", b"http://www.gnumeric.org/v10.dtd"): "gnumeric",
     (b"wordDocument", b"http://schemas.microsoft.com/office/word/2003/wordml"): "wordml",
     (b"package", b"http://schemas.microsoft.com/office/2006/xmlPackage"): "opc",
     (b"document", b"urn:oasis:names:tc:opendocument:xmlns:office:1.0"): "flat",
@@ -623,7 +624,7 @@ _FLAT_MIMETYPE = re.compile(rb"\s[\w.-]+:mimetype=[\"']([^\"']+)[\"']")
 # Formats in XML: named .xml, they are what the name says.
 _XML_KINDS = frozenset(
     {"fb2", "fodt", "fods", "fodp", "fodg", "spreadsheetml", "wordml", "docx-xml", "pptx-xml",
-     "docbook", "mallard"}
+     "docbook", "mallard", "gnumeric"}
 )  # fmt: skip
 
 

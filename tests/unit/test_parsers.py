@@ -1977,6 +1977,48 @@ def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
 
 
+def test_a_gnumeric_workbook_is_read_as_rows(tmp_path: Path) -> None:
+    # Gnumeric's own format (gzipped XML): read as text, it had been its styles and tags.
+    import gzip
+
+    def cell(row: int, column: int, text: str, kind: str | None = "60") -> str:
+        value_type = f' ValueType="{kind}"' if kind else ""
+        return f'<gnm:Cell Row="{row}" Col="{column}"{value_type}>{text}</gnm:Cell>'
+
+    cells = (
+        cell(0, 0, "Budget CANARY-GNUMERIC")
+        + cell(2, 0, "Item") + cell(2, 1, "Cost") + cell(2, 2, "Approved")
+        + cell(3, 0, "Desks") + cell(3, 1, "1200", "40") + cell(3, 2, "TRUE", "20")
+        + cell(4, 0, "Chairs") + cell(4, 1, "=B4/2", None)  # a formula: its value unsaved
+        + cell(4, 2, "#DIV/0!", "30")  # an error: left out
+        + cell(99999999999, 0, "CANARY-FAR")  # past Gnumeric's last row: hostile
+    )  # fmt: skip
+    workbook = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<gnm:Workbook '
+        'xmlns:gnm="http://www.gnumeric.org/v10.dtd"><gnm:Names><gnm:Name><gnm:name>x'
+        "</gnm:name></gnm:Name></gnm:Names><gnm:Sheets>"
+        f"<gnm:Sheet><gnm:Name>Budget</gnm:Name><gnm:Cells>{cells}</gnm:Cells><gnm:Objects>"
+        '<gnm:CellComment ObjectBound="B4" Author="Ann" Text="CANARY-COMMENT half price"/>'
+        "</gnm:Objects></gnm:Sheet>"
+        "<gnm:Sheet><gnm:Name>Empty</gnm:Name><gnm:Cells/></gnm:Sheet>"
+        "</gnm:Sheets></gnm:Workbook>"
+    )
+    expected = (
+        "# Sheet: Budget\n\nBudget CANARY-GNUMERIC\n\n"
+        "| Item | Cost | Approved |\n|---|---|---|\n| Desks | 1200 | True |\n| Chairs |  |  |\n"
+        "Comment on B4: CANARY-COMMENT half price"
+    )
+    _read_as(tmp_path, workbook.encode(), "gnumeric", expected, "budget.xml", "budget")
+    saved = _file(tmp_path, "budget.gnumeric", gzip.compress(workbook.encode()))
+    parsed = parse_file(saved, "budget.gnumeric", OPTIONS)
+    assert (parsed.file_type, parsed.text, parsed.pages) == ("gnumeric", expected, 2)
+    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
+        parse_file(_file(tmp_path, "cut.xml", workbook.encode()[:-60]), "cut.xml", OPTIONS)
+    empty = workbook.replace(cells, "").replace("CANARY-COMMENT half price", "")
+    with pytest.raises(BlankDocumentError, match="every sheet is empty"):
+        parse_file(_file(tmp_path, "empty.xml", empty.encode()), "empty.xml", OPTIONS)
+
+
 def test_an_excel_2003_xml_workbook_is_read_as_rows(tmp_path: Path) -> None:
     # SpreadsheetML, as Excel's "XML Spreadsheet 2003" and reporting tools export it:
     # read as text, it had been its styles and tags.
