@@ -279,6 +279,20 @@ def parse_file(
             parsed = parse_file(decrypted, name, options)
         parsed.warnings.append(f"{name}: {DEFAULT_PASSWORD_NOTE}")
         return parsed
+    except BaseException as exc:
+        if not _panicked(exc):
+            raise
+        # Not chained: a worker could not send it back (it does not pickle).
+        why = " ".join(str(exc).split())  # a panic's message runs over lines
+        raise CorruptDocumentError(f"{name}: its reader failed on it ({why}): damaged?") from None
+
+
+def _panicked(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Rust library's panic (pyo3's PanicException: calamine's on a
+    damaged .xls, found by fuzzing). It derives from BaseException, so no ``except
+    Exception`` in a parser catches it, and it failed the document untyped."""
+    kind = type(exc)
+    return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
 
 
 def _parse_kind(

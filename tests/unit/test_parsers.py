@@ -4077,6 +4077,34 @@ def test_a_compound_files_directory_is_followed_along_its_chain(tmp_path: Path) 
         assert detect(_file(tmp_path, name, data), name).kind == "doc", name
 
 
+def test_a_rust_readers_panic_is_a_damaged_file_not_an_untyped_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by fuzzing: calamine panics on some damaged .xls files ("slice index starts at
+    # 2560 but ends at 2088"); pyo3's PanicException derives from BaseException, which
+    # no parser's "except Exception" catches.
+    import python_calamine
+
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+
+    def panics(*_: object) -> None:
+        raise panic("assertion `left == right` failed\n  left: 3\n right: 0")
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", panics)
+    book = _file(tmp_path, "stock.xls", docs.xls_bytes([["item", "count"], ["helmet", 4]]))
+    message = r"^stock.xls: its reader failed on it \(assertion `left == right` failed left: 3"
+    with pytest.raises(CorruptDocumentError, match=message):
+        parse_file(book, "stock.xls", OPTIONS)
+    # Any other BaseException goes on as it is: an interrupt is not a damaged file.
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", _interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        parse_file(book, "stock.xls", OPTIONS)
+
+
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def test_a_compound_file_with_a_damaged_sector_size_is_damaged_not_a_memory_error(
     tmp_path: Path,
 ) -> None:
