@@ -13,7 +13,6 @@ import functools
 import importlib
 import re
 import struct
-import zipfile
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from rag_ingest.errors import (
 from rag_ingest.parsers.base import (
     MUPDF_KINDS,
     UNREAD_SCANS,
+    ZIP_ERRORS,
     ParsedDocument,
     ParseOptions,
     Segment,
@@ -171,7 +171,7 @@ def _embedded(
                 where = f" on slide {slide}" if slide else ""
                 heading = f"## Embedded{where}: {filename}"
                 attach(parsed.segments, parsed.members, got, filename, heading, parsed.warnings)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, IndexError, struct.error) as exc:
+    except (OSError, KeyError, ValueError, IndexError, struct.error, *ZIP_ERRORS) as exc:
         parsed.warnings.append(f"{name}: its embedded objects could not be read ({exc})")
     return parsed
 

@@ -340,7 +340,7 @@ def _with_ole_object(package: bytes, anchor: str, data: bytes) -> bytes:
                 at = text.index(anchor) + len(anchor)
                 member = (text[:at] + frame + text[at:]).encode()
             target.writestr(info, member)
-        target.writestr("Object 1", data)
+        target.writestr("Object 1", data, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -362,3 +362,13 @@ def test_ole_objects_in_opendocument_files_are_read_after_their_text(tmp_path: P
         last = parsed.segments[-1].text  # type: ignore[attr-defined]
         assert last.startswith(f"## Embedded{where}: Object 1"), name
         assert "CANARY-ODF-OBJECT bolts" in last, name
+    # An object whose compressed data is damaged: a warning; the document is still read.
+    package = _with_ole_object(docs.odt_bytes(), "<office:text>", book)
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        member = archive.getinfo("Object 1")
+    at = member.header_offset + 30 + len(member.filename) + len(member.extra) + 40
+    damaged = package[:at] + bytes(64) + package[at + 64 :]
+    parsed = _parse(tmp_path, "damaged.odt", damaged)
+    assert parsed.members == {}  # type: ignore[attr-defined]
+    assert "CANARY-ODT" in parsed.text  # type: ignore[attr-defined]
+    assert "its embedded objects could not be read" in parsed.warnings[-1]  # type: ignore[attr-defined]
