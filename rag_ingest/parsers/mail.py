@@ -110,7 +110,14 @@ class _ParsedOnce(email.headerregistry.HeaderRegistry):
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 (one registry, for the process's life)
     def __call__(self, name: str, value: str) -> email.headerregistry.BaseHeader:
-        return super().__call__(name, value)
+        try:
+            return super().__call__(name, value)
+        except Exception:
+            # Python's header parser fails on some real headers: "To: unlisted-recipients:;
+            # (no To-header on input)" raised AttributeError (notmuch's test mails), and
+            # failed the whole message. Such a header is kept as its text.
+            unstructured = type("_UnstructuredHeader", (self.default_class, self.base_class), {})
+            return unstructured(name, value)  # type: ignore[no-any-return]
 
 
 # What messages are read with: the default policy, its headers parsed once.

@@ -1274,6 +1274,24 @@ def test_an_attachment_s_warnings_are_its_document_s(tmp_path: Path) -> None:
     assert parsed.warnings == [f"invoice.pdf: 1 scanned page(s) (2) {UNREAD_SCANS}"]
 
 
+def test_a_header_pythons_parser_fails_on_is_kept_as_its_text(tmp_path: Path) -> None:
+    # notmuch's test mails (lkml): Python's address parser raised AttributeError on this
+    # To line, and the whole message failed as "parser failed".
+    mail = (
+        "From: Ann Lee <ann@example.com>\n"
+        "To: unlisted-recipients:; (no To-header on input)\n"
+        "Cc: Bo <bo@example.com>\n"
+        "Subject: Cache index objects\n\n"
+        "CANARY-LKML define superblock-level cache index objects.\n"
+    )
+    parsed = parse_file(_file(tmp_path, "m.eml", mail.encode()), "m.eml", OPTIONS)
+    assert parsed.text == (
+        "# Cache index objects\n\nFrom: Ann Lee <ann@example.com>\n"
+        "To: unlisted-recipients:; (no To-header on input)\nCc: Bo <bo@example.com>\n\n"
+        "CANARY-LKML define superblock-level cache index objects."
+    )
+
+
 def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: Path) -> None:
     """Python's parser leaves a multipart whose header no longer names its boundary (a
     byte lost in it, a mangled Content-Type) one undivided string: the whole mail, body
