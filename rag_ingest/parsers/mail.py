@@ -237,6 +237,19 @@ def _invitations(part: Any) -> Iterator[bytes]:
             yield from _invitations(inner)
 
 
+def _sealed(message: EmailMessage) -> str | None:
+    """What a message's body is sealed in (PGP/MIME, or S/MIME's encrypted or signed
+    data), None when it is not: its text is not there to read, and only a list of
+    "application/octet-stream" attachments had said so."""
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "multipart/encrypted":
+            return f"PGP/MIME encryption ({part.get_param('protocol') or 'no protocol'})"
+        if kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+            return f"S/MIME ({part.get_param('smime-type') or 'no smime-type'})"
+    return None
+
+
 def parse_email(
     path: str,
     name: str,
@@ -264,6 +277,8 @@ def parse_email(
     # A defect with no words of its own is named by its kind, not left blank ("x.eml: ").
     warnings = [f"{name}: {str(d) or type(d).__name__}" for d in message.defects][:5]
     message = mended(message, warnings)
+    if (sealed := _sealed(message)) is not None:
+        warnings.append(f"{name}: its body is in {sealed}, which is not read: only its headers are")
     title = f"# {str(message.get('Subject', '')).strip() or '(no subject)'}"
     lines: list[str] = []
     for header in _HEADERS:

@@ -1292,6 +1292,38 @@ def test_a_header_pythons_parser_fails_on_is_kept_as_its_text(tmp_path: Path) ->
     )
 
 
+def test_a_mail_whose_body_is_encrypted_says_so(tmp_path: Path) -> None:
+    # PGP/MIME and S/MIME (notmuch's test mails): only the headers can be read; a list
+    # of "application/octet-stream" attachments had been all that showed it.
+    head = "From: ann@example.com\nTo: bo@example.com\nSubject: CANARY-SEALED\n"
+    pgp = (
+        head + 'Content-Type: multipart/encrypted; boundary="b";\n'
+        ' protocol="application/pgp-encrypted"\n\n--b\nContent-Type: '
+        "application/pgp-encrypted\n\nVersion: 1\n--b\nContent-Type: application/octet-stream"
+        "\n\n-----BEGIN PGP MESSAGE-----\nhQEMA\n-----END PGP MESSAGE-----\n--b--\n"
+    )
+    smime = (
+        head + 'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"'
+        "\nContent-Transfer-Encoding: base64\n\nMIAGCSqGSIb3DQEHA6CAMIACAQAx\n"
+    )
+    signed = (
+        head + 'Content-Type: multipart/signed; boundary="s"; protocol="application/pgp-'
+        'signature"\n\n--s\nContent-Type: text/plain\n\nCANARY-SIGNED body.\n--s\n'
+        "Content-Type: application/pgp-signature\n\nsig\n--s--\n"
+    )
+    said = {
+        "pgp.eml": "PGP/MIME encryption (application/pgp-encrypted)",
+        "smime.eml": "S/MIME (enveloped-data)",
+    }
+    for name, mail in (("pgp.eml", pgp), ("smime.eml", smime)):
+        parsed = parse_file(_file(tmp_path, name, mail.encode()), name, OPTIONS)
+        assert parsed.text.startswith("# CANARY-SEALED"), name
+        assert f"{name}: its body is in {said[name]}, which is not read" in parsed.warnings[0]
+    parsed = parse_file(_file(tmp_path, "s.eml", signed.encode()), "s.eml", OPTIONS)
+    assert "CANARY-SIGNED body." in parsed.text
+    assert not any("which is not read" in w for w in parsed.warnings)
+
+
 def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: Path) -> None:
     """Python's parser leaves a multipart whose header no longer names its boundary (a
     byte lost in it, a mangled Content-Type) one undivided string: the whole mail, body
