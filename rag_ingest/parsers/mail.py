@@ -237,16 +237,18 @@ def _invitations(part: Any) -> Iterator[bytes]:
             yield from _invitations(inner)
 
 
-def _sealed(message: EmailMessage) -> str | None:
+def _sealed(message: email.message.Message) -> str | None:
     """What a message's body is sealed in (PGP/MIME, or S/MIME's encrypted or signed
     data), None when it is not: its text is not there to read, and only a list of
     "application/octet-stream" attachments had said so."""
-    for part in message.walk():
-        kind = part.get_content_type()
-        if kind == "multipart/encrypted":
-            return f"PGP/MIME encryption ({part.get_param('protocol') or 'no protocol'})"
-        if kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
-            return f"S/MIME ({part.get_param('smime-type') or 'no smime-type'})"
+    kind = message.get_content_type()
+    if kind == "multipart/encrypted":
+        return f"PGP/MIME encryption ({message.get_param('protocol') or 'no protocol'})"
+    if kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        return f"S/MIME ({message.get_param('smime-type') or 'no smime-type'})"
+    parts = message.get_payload() if kind == "multipart/mixed" else None
+    if isinstance(parts, list) and parts and isinstance(parts[0], email.message.Message):
+        return _sealed(parts[0])  # the body, sealed, with a list's footer beside it
     return None
 
 

@@ -1322,6 +1322,25 @@ def test_a_mail_whose_body_is_encrypted_says_so(tmp_path: Path) -> None:
     parsed = parse_file(_file(tmp_path, "s.eml", signed.encode()), "s.eml", OPTIONS)
     assert "CANARY-SIGNED body." in parsed.text
     assert not any("which is not read" in w for w in parsed.warnings)
+    # A sealed mail forwarded as an attachment: the forward's own body is read, unsaid.
+    forward = (
+        "From: bo@example.com\nSubject: Fwd\nContent-Type: multipart/mixed; boundary=f\n\n"
+        "--f\nContent-Type: text/plain\n\nCANARY-FORWARD see below.\n--f\n"
+        "Content-Type: message/rfc822\n\n" + pgp + "\n--f--\n"
+    )
+    parsed = parse_file(_file(tmp_path, "f.eml", forward.encode()), "f.eml", OPTIONS)
+    assert "CANARY-FORWARD see below." in parsed.text
+    assert not any("f.eml: its body is in" in w for w in parsed.warnings)
+    # A list's footer beside a sealed body (multipart/mixed): said.
+    footed = (
+        head + "Content-Type: multipart/mixed; boundary=m\n\n--m\n"
+        'Content-Type: multipart/encrypted; boundary="b"; protocol="application/pgp-encrypted"'
+        "\n\n--b\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--b\n"
+        "Content-Type: application/octet-stream\n\n-----BEGIN PGP MESSAGE-----\nhQEMA\n"
+        "-----END PGP MESSAGE-----\n--b--\n--m\nContent-Type: text/plain\n\nList footer.\n--m--\n"
+    )
+    parsed = parse_file(_file(tmp_path, "m.eml", footed.encode()), "m.eml", OPTIONS)
+    assert any("m.eml: its body is in PGP/MIME" in w for w in parsed.warnings)
 
 
 def test_a_mail_whose_header_lost_its_boundary_is_split_at_its_body_s(tmp_path: Path) -> None:
