@@ -49,7 +49,7 @@ from rag_ingest.parsers.sniff import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from rag_ingest.parsers.mail import MailboxPart
     from rag_ingest.parsers.pdf import ReadAttached
@@ -287,6 +287,18 @@ def parse_file(
         raise CorruptDocumentError(f"{name}: its reader failed on it ({why}): damaged?") from None
 
 
+def _with_charts(parsed: ParsedDocument, charts: Iterable[tuple[int, str]]) -> None:
+    """Each chart after its sheet's rows (a segment of its own for a sheet of none)."""
+    for sheet, text in charts:
+        segment = next((s for s in parsed.segments if s.page == sheet and s.member is None), None)
+        if segment is None:
+            parsed.segments.append(Segment(text, page=sheet))
+        else:
+            segment.text = f"{segment.text}\n\n{text}"
+    own = sorted((s for s in parsed.segments if s.member is None), key=lambda s: s.page or 0)
+    parsed.segments = own + [s for s in parsed.segments if s.member is not None]
+
+
 def _panicked(exc: BaseException) -> bool:
     """Whether ``exc`` is a Rust library's panic (pyo3's PanicException: calamine's on a
     damaged .xls, found by fuzzing). It derives from BaseException, so no ``except
@@ -354,6 +366,10 @@ def _parse_kind(
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         rows = functools.partial(parse_rows, path, name, kind.kind)
         parsed = _and_embedded(rows, path, name, kind.kind, options)
+        if kind.kind == "ods":
+            from rag_ingest.parsers.opendoc import sheet_charts
+
+            _with_charts(parsed, sheet_charts(path))
     elif kind.kind in ("docbook", "mallard"):
         from rag_ingest.parsers.docbook import parse_docbook
 

@@ -34,7 +34,7 @@ from rag_ingest.parsers.base import (
 )
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
-__all__ = ["parse_epub", "parse_opendocument", "read_xml"]
+__all__ = ["parse_epub", "parse_opendocument", "read_xml", "sheet_charts"]
 
 _NS = {
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
@@ -393,6 +393,35 @@ def _embedded(content: bytes, writer: _Writer) -> str:
     table = chart.find(f".//{_q('table:table')}")
     data = writer.table(table, missing="NaN") if table is not None else ""
     return f"{said}\n\n{data}" if data else said
+
+
+def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
+    """The charts (and formulas) an OpenDocument spreadsheet embeds, each with the number
+    of the sheet it sits on: calamine reads a sheet's cells, not the objects over them,
+    and a chart's title had been lost. ``content.xml`` is read streaming."""
+    writer = _Writer()
+    found: list[tuple[int, str]] = []
+    with zipfile.ZipFile(path) as archive:
+        sheet = 0
+        try:
+            with archive.open("content.xml") as content:
+                for event, element in ElementTree.iterparse(content, events=("start", "end")):
+                    if event == "start":
+                        sheet += element.tag == _q("table:table")
+                    elif element.tag == _q("draw:object"):
+                        found.append((sheet, element.get(_q("xlink:href"), "")))
+                    elif element.tag == _q("table:table-row"):
+                        element.clear()  # a sheet's rows are calamine's: not kept
+        except (KeyError, *XML_ERRORS, *ZIP_ERRORS):
+            return  # its cells' reader said what is wrong
+        for number, href in found:
+            folder = posixpath.normpath(unquote(href).removeprefix("./"))
+            try:
+                text = _embedded(_member(archive, f"{folder}/content.xml"), writer)
+            except ZIP_ERRORS:
+                continue  # a damaged object: the sheet's cells are still read
+            if text:
+                yield number, text
 
 
 def _opendocument(

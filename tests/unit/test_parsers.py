@@ -2046,6 +2046,41 @@ def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
 
 
+def test_an_ods_chart_is_read_after_its_sheet_s_rows(tmp_path: Path) -> None:
+    # calamine reads a sheet's cells, not the objects over them: an ODS chart's title had
+    # been lost (the last session left it); an ODT's and an ODP's were read already.
+    import io
+    import zipfile
+
+    frame = (
+        '<table:shapes><draw:frame><draw:object xlink:href="./Object {}"/></draw:frame>'
+        "</table:shapes>"
+    )
+    chart = docs.odf_chart("CANARY-ODS-CHART helmets sold", [("2025", "4"), ("2026", "CANARY-7")])
+    plain = docs.ods_bytes([["item", "count"], ["helmet", 4]])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            member = source.read(info)
+            if info.filename == "content.xml":
+                text = member.decode().replace(
+                    'table:name="Calc">', 'table:name="Calc">' + frame.format(1)
+                )
+                empty = f'<table:table table:name="Charts">{frame.format(2)}</table:table>'
+                member = text.replace("</table:table>", "</table:table>" + empty).encode()
+            target.writestr(info, member)
+        target.writestr("Object 1/content.xml", chart)
+        target.writestr("Object 2/content.xml", chart.replace("helmets sold", "on its own sheet"))
+    parsed = parse_file(_file(tmp_path, "sold.ods", out.getvalue()), "sold.ods", OPTIONS)
+    first, second = parsed.segments
+    assert first.page == 1 and first.text.startswith("# Sheet: Calc\n\n| item | count |")
+    assert "\n\nBar chart: CANARY-ODS-CHART helmets sold\n\n" in first.text
+    assert "CANARY-7" in first.text
+    assert second.page == 2 and second.text.startswith(
+        "Bar chart: CANARY-ODS-CHART on its own sheet"
+    )
+
+
 def test_a_gnumeric_workbook_is_read_as_rows(tmp_path: Path) -> None:
     # Gnumeric's own format (gzipped XML): read as text, it had been its styles and tags.
     import gzip
