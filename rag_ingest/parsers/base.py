@@ -124,6 +124,8 @@ MUPDF_KINDS = ("pdf", "xps", "mobi")
 # (zlib, cut short), or a part's compression method damaged into one zipfile lacks
 # (NotImplementedError, found by fuzzing an ODT: it had escaped untyped).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+# A compound (OLE) file's first bytes: Office 97-2003 documents, encrypted OOXML, .msg.
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def markdown_table(grid: list[list[str]]) -> str:

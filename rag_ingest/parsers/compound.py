@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Union
 
+from rag_ingest.parsers.base import OLE_MAGIC
+
 __all__ = ["Tree", "compound_file", "storage_tree"]
 
 # A storage: its entries by name, a stream's bytes or a storage's own entries.
@@ -121,7 +123,7 @@ def compound_file(tree: Tree) -> bytes:
     difat = [first_fat + i for i in range(fat_sectors)] + [_FREE] * (109 - fat_sectors)
     minifat_sectors = -(-len(minifat_data) // _SECTOR)
     header = (
-        bytes.fromhex("D0CF11E0A1B11AE1") + bytes(16)
+        OLE_MAGIC + bytes(16)
         + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + bytes(6)
         + struct.pack("<IIIIIIIII", 0, fat_sectors, first_directory, 0, _MINI_CUTOFF,
                       first_minifat, minifat_sectors, _END, 0)

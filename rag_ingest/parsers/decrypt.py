@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from rag_ingest.errors import disk_full
+from rag_ingest.parsers.base import OLE_MAGIC
 
 __all__ = ["DEFAULT_PASSWORD_NOTE", "default_password_copy", "office_encrypted"]
 
 # Office's own: [MS-OFFCRYPTO] 2.3.6.3, "VelvetSweatshop". Not a secret.
 _DEFAULT_PASSWORD = "VelvetSweatshop"
-_OLE = bytes.fromhex("D0CF11E0A1B11AE1")
 DEFAULT_PASSWORD_NOTE = (
     "encrypted with Office's built-in default password (protected from changes, not "
     "from reading): read decrypted"
@@ -66,7 +66,7 @@ def _encrypted_office(path: str) -> Iterator[Any | None]:
     """msoffcrypto-tool's reader of an encrypted Office document, None for any other
     file (or without msoffcrypto-tool)."""
     with open(path, "rb") as f:
-        if f.read(8) != _OLE:
+        if f.read(8) != OLE_MAGIC:
             yield None  # only compound files hold an encrypted Office document
             return
         f.seek(0)

@@ -27,6 +27,8 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
+from rag_ingest.parsers.base import OLE_MAGIC
+
 __all__ = ["EMBEDDING_KINDS", "embedded_files", "relationship_target", "relationships"]
 
 _RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
@@ -256,7 +258,7 @@ def _counted(data: bytes, at: int) -> tuple[str, int]:
 
 def _macros(data: bytes) -> bool:
     """Whether an object is a macro project (a VBA storage), not a document."""
-    return data.startswith(b"\xd0\xcf\x11\xe0") and "_VBA_PROJECT".encode("utf-16-le") in data
+    return data.startswith(OLE_MAGIC) and "_VBA_PROJECT".encode("utf-16-le") in data
 
 
 def _unwrapped(name: str, data: bytes) -> tuple[str, bytes]:

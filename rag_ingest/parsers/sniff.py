@@ -15,7 +15,7 @@ from rag_ingest.errors import (
     NoTextFormatError,
     UnsupportedFileTypeError,
 )
-from rag_ingest.parsers.base import ZIP_ERRORS
+from rag_ingest.parsers.base import OLE_MAGIC, ZIP_ERRORS
 from rag_ingest.parsers.calendar import is_calendar
 from rag_ingest.parsers.compressed import inner_name
 from rag_ingest.parsers.roff import is_roff
@@ -448,14 +448,11 @@ def _damaged_pdf(path: str, head: bytes) -> bool:
         return b"%%EOF" in f.read()
 
 
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
 def _damaged_ole(head: bytes) -> bool:
     """Whether a file without a compound (OLE) file's signature is one all the same, its
     signature damaged: all but two of its bytes, or the header's byte-order mark and
     sector size after it (a fuzzed .doc's fifth byte had made it "not a .doc")."""
-    near = sum(a == b for a, b in zip(head[:8], _OLE_MAGIC, strict=False)) >= 6
+    near = sum(a == b for a, b in zip(head[:8], OLE_MAGIC, strict=False)) >= 6
     return near or (head[28:30] == b"\xfe\xff" and head[30:32] in (b"\x09\x00", b"\x0c\x00"))
 
 
@@ -668,7 +665,7 @@ def _content_kind(path: str, head: bytes, images: bool) -> str | None:
         return "image"
     if head.startswith(b"PK\x03\x04"):
         return _zip_kind(path) or "archive"
-    if head.startswith(_OLE_MAGIC):
+    if head.startswith(OLE_MAGIC):
         return _ole_kind(path)  # a compound file: legacy Office, or an Outlook message
     for magic, what in _REFUSED:
         if head.startswith(magic):
