@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
+from rag_ingest.errors import CorruptDocumentError
 from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
-from rag_ingest.parsers.workbook import sheet_lines
+from rag_ingest.parsers.workbook import MAX_COLUMNS, empty_sheets, sheet_lines, sheet_segment
 
 __all__ = ["parse_gnumeric"]
 
@@ -23,8 +23,9 @@ _SHEET, _CELL, _COMMENT, _NAME = (f"{_GNM}{t}" for t in ("Sheet", "Cell", "CellC
 # Gnumeric's value types: 20 a boolean, 40 a number, 60 a string (10 empty, 30 an error,
 # 70 a range, 80 an array: left out).
 _NUMBER, _TEXT, _BOOLEAN = "40", "60", "20"
-# The last column and row Gnumeric allows: a cell placed past them (hostile) is not read.
-_MAX_COLUMNS, _MAX_ROWS = 16_384, 16_777_216
+# The last row Gnumeric allows (its last column is Excel's): a cell placed past either
+# (hostile) is not read.
+_MAX_ROWS = 16_777_216
 
 
 def parse_gnumeric(path: str, name: str) -> ParsedDocument:
@@ -49,13 +50,12 @@ def parse_gnumeric(path: str, name: str) -> ParsedDocument:
                 lines = sheet_lines(_rows(cells)) + comments
                 if lines:
                     title = element.findtext(_NAME) or f"Sheet{sheets}"
-                    text = f"# Sheet: {title}\n\n" + "\n".join(lines)
-                    segments.append(Segment(text, page=sheets))
+                    segments.append(sheet_segment(title, lines, sheets))
                 element.clear()
     except XML_ERRORS as exc:
         raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
     if not segments:
-        raise BlankDocumentError(f"{name}: every sheet is empty: nothing to index")
+        raise empty_sheets(name)
     return ParsedDocument("gnumeric", segments, parser="gnumeric", pages=sheets)
 
 
@@ -64,7 +64,7 @@ def _place(cell: ElementTree.Element, cells: dict[int, dict[int, Any]]) -> None:
     row, column = cell.get("Row", ""), cell.get("Col", "")
     if not (row.isdigit() and column.isdigit()):
         return
-    if int(row) >= _MAX_ROWS or int(column) >= _MAX_COLUMNS:
+    if int(row) >= _MAX_ROWS or int(column) >= MAX_COLUMNS:
         return
     kind, text = cell.get("ValueType"), cell.text or ""
     value: Any = None

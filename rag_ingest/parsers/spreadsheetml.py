@@ -12,18 +12,15 @@ import datetime
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
+from rag_ingest.errors import CorruptDocumentError
 from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
-from rag_ingest.parsers.workbook import sheet_lines
+from rag_ingest.parsers.workbook import MAX_COLUMNS, empty_sheets, sheet_lines, sheet_segment
 
 __all__ = ["parse_spreadsheetml"]
 
 _SS = "{urn:schemas-microsoft-com:office:spreadsheet}"
 _WORKSHEET, _ROW, _CELL, _DATA = (f"{_SS}{tag}" for tag in ("Worksheet", "Row", "Cell", "Data"))
 _NAME, _INDEX, _MERGE, _TYPE = (f"{_SS}{a}" for a in ("Name", "Index", "MergeAcross", "Type"))
-# Excel's last column: a cell placed past it (a hostile ss:Index="1000000000") is not
-# padded to.
-_MAX_COLUMNS = 16_384
 
 
 def parse_spreadsheetml(path: str, name: str) -> ParsedDocument:
@@ -47,14 +44,13 @@ def parse_spreadsheetml(path: str, name: str) -> ParsedDocument:
                 lines = sheet_lines(rows)
                 if lines:
                     title = element.get(_NAME) or f"Sheet{sheets}"
-                    text = f"# Sheet: {title}\n\n" + "\n".join(lines)
-                    segments.append(Segment(text, page=sheets))
+                    segments.append(sheet_segment(title, lines, sheets))
                 element.clear()
                 root.clear()  # the sheets read so far
     except XML_ERRORS as exc:
         raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
     if not segments:
-        raise BlankDocumentError(f"{name}: every sheet is empty: nothing to index")
+        raise empty_sheets(name)
     return ParsedDocument("spreadsheetml", segments, parser="spreadsheetml", pages=sheets)
 
 
@@ -65,14 +61,14 @@ def _row(row: ElementTree.Element) -> list[Any]:
     for cell in row.iter(_CELL):
         index = cell.get(_INDEX, "")
         column = int(index) - 1 if index.isdigit() else len(values)
-        if not 0 <= column < _MAX_COLUMNS:
+        if not 0 <= column < MAX_COLUMNS:
             continue
         values.extend([None] * (column - len(values)))
         data = cell.find(_DATA)
         values.append(None if data is None else _value(data))
         merged = cell.get(_MERGE, "")
         if merged.isdigit():
-            values.extend([None] * min(int(merged), _MAX_COLUMNS - len(values)))
+            values.extend([None] * min(int(merged), MAX_COLUMNS - len(values)))
     return values
 
 

@@ -28,7 +28,17 @@ from rag_ingest.errors import (
 from rag_ingest.parsers.base import ZIP_ERRORS, ParsedDocument, Segment
 from rag_ingest.parsers.decrypt import office_encrypted
 
-__all__ = ["measure_sheets", "parse_rows", "sheet_lines"]
+__all__ = [
+    "MAX_COLUMNS",
+    "empty_sheets",
+    "measure_sheets",
+    "parse_rows",
+    "sheet_lines",
+    "sheet_segment",
+]
+
+# Excel's last column (XFD): a cell placed past it (a hostile index) is not padded to.
+MAX_COLUMNS = 16_384
 
 
 # Both readers hold a sheet's whole used range (calamine ~32 bytes a cell, even empty):
@@ -96,6 +106,16 @@ def _cell(value: Any) -> str:
         text = str(value)
     # One Markdown table row per sheet row: a pipe or line break in a cell would end it.
     return " ".join(text.replace("|", "\\|").split())
+
+
+def sheet_segment(title: str, lines: list[str], page: int) -> Segment:
+    """A sheet's lines (:func:`sheet_lines`) under ``# Sheet: title``, its position its page."""
+    return Segment(f"# Sheet: {title}\n\n" + "\n".join(lines), page=page)
+
+
+def empty_sheets(name: str) -> BlankDocumentError:
+    """The error of a workbook whose every sheet is empty."""
+    return BlankDocumentError(f"{name}: every sheet is empty: nothing to index")
 
 
 def sheet_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -194,12 +214,11 @@ def parse_rows(
                     f"{name}: sheet {sheet.name!r} could not be read ({exc})"
                 ) from exc
             if lines:
-                text = f"# Sheet: {sheet.name}\n\n" + "\n".join(lines)
-                segments.append(Segment(text, page=number))
+                segments.append(sheet_segment(sheet.name, lines, number))
     finally:
         workbook.close()
     if not segments:
-        raise BlankDocumentError(f"{name}: every sheet is empty: nothing to index")
+        raise empty_sheets(name)
     warnings = []
     if why:
         warnings.append(
