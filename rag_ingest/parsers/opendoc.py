@@ -398,10 +398,14 @@ def _embedded(content: bytes, writer: _Writer) -> str:
 def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
     """The charts (and formulas) an OpenDocument spreadsheet embeds, each with the number
     of the sheet it sits on: calamine reads a sheet's cells, not the objects over them,
-    and a chart's title had been lost. ``content.xml`` is read streaming."""
+    and a chart's title had been lost. ``content.xml`` is read streaming, and only when
+    the package holds an object (its own ``content.xml`` in a folder): calamine has read
+    it once already."""
     writer = _Writer()
     found: list[tuple[int, str]] = []
     with zipfile.ZipFile(path) as archive:
+        if not any(n.endswith("/content.xml") for n in archive.namelist()):
+            return
         sheet = 0
         try:
             with archive.open("content.xml") as content:
