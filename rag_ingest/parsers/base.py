@@ -183,8 +183,9 @@ class Image:
 class ParsedDocument:
     """The parse of one file, ready for chunking."""
 
-    # pdf, docx, pptx, xlsx, xls, xlsb, ods, spreadsheetml, wordml, docbook, mallard, odt, odp,
-    # epub, html, markdown, notebook, email, csv, json, yaml, rtf, text, code, image, archive, man
+    # pdf, docx, pptx, xlsx, xls, xlsb, ods, spreadsheetml, gnumeric, wordml, docbook, mallard,
+    # odt, odp, epub, html, markdown, notebook, email, csv, json, yaml, rtf, text, code, image,
+    # archive, man
     file_type: str
     segments: list[Segment]
     parser: str

@@ -599,10 +599,10 @@ _ROOT = re.compile(
     re.S,
 )
 _XMLNS = re.compile(rb'\sxmlns(?::[\w.-]+)?\s*=\s*["\']([^"\']+)["\']')
-# Formats in XML, by their root's name and namespace: Excel 2003 XML workbooks, Word 2003
-# XML documents, Flat OPC packages (Word's "Word XML Document"; which kind by Office's
-# processing instruction, else its parts' names), flat OpenDocument files (which kind by
-# their mimetype) and DocBook 5.
+# Formats in XML, by their root's name and namespace: Excel 2003 XML and Gnumeric
+# workbooks, Word 2003 XML documents, Flat OPC packages (Word's "Word XML Document";
+# which kind by Office's processing instruction, else its parts' names), flat
+# OpenDocument files (which kind by their mimetype) and DocBook 5.
 _XML_ROOTS = {
     (b"Workbook", b"urn:schemas-microsoft-com:office:spreadsheet"): "spreadsheetml",
     (b"Workbook", b"http://www.gnumeric.org/v10.dtd"): "gnumeric",
