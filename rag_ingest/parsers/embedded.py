@@ -45,8 +45,6 @@ _SLIDE_ID = re.compile(rb"<p:sldId\b[^>]*\br:id=\"([^\"]+)\"")
 # top-level storages named MBD and 8 hex digits (Excel).
 _OBJECT_STORAGES = {"doc": re.compile(r"ObjectPool/[^/]+"), "xls": re.compile(r"MBD[0-9A-Fa-f]{8}")}
 _ODF_KINDS = frozenset({"odt", "odp", "odg", "ods"})
-_DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
-_HREF = "{http://www.w3.org/1999/xlink}href"
 EMBEDDING_KINDS = frozenset(_OWNERS) | frozenset(_OBJECT_STORAGES) | _ODF_KINDS | {"ppt", "rtf"}
 
 
@@ -195,26 +193,20 @@ def _odf_objects(path: str) -> Iterator[tuple[str, bytes, int | None]]:
     the package, as Office saves an object into ODF), in document order, with their
     page's number in slides and drawings. Objects of ODF's own (charts, formulas) are
     parsers/opendoc.py's."""
-    from xml.etree import ElementTree
-
     from rag_ingest.parsers.base import XML_ERRORS
+    from rag_ingest.parsers.opendoc import placed_objects
 
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
-        page, seen = 0, set()
+        seen: set[str] = set()
         found: list[tuple[str, int]] = []
         try:
             with archive.open("content.xml") as content:
-                for event, element in ElementTree.iterparse(content, events=("start", "end")):
-                    if event == "start":
-                        page += element.tag == f"{_DRAW}page"
-                        continue
-                    if element.tag == f"{_DRAW}object-ole":
-                        member = posixpath.normpath(element.get(_HREF, ""))
-                        if member in names and member not in seen:  # else linked, or lost
-                            seen.add(member)
-                            found.append((member, page))
-                    element.clear()
+                for page, href in placed_objects(content, "draw:object-ole", "draw:page"):
+                    member = posixpath.normpath(href)
+                    if member in names and member not in seen:  # else linked, or lost
+                        seen.add(member)
+                        found.append((member, page))
         except XML_ERRORS:
             pass  # its parser says what is wrong with its content; the objects found stay
         for member, on_page in found:

@@ -16,6 +16,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Callable, Iterator
+from typing import IO
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
@@ -34,7 +35,7 @@ from rag_ingest.parsers.base import (
 )
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
-__all__ = ["parse_epub", "parse_opendocument", "read_xml", "sheet_charts"]
+__all__ = ["parse_epub", "parse_opendocument", "placed_objects", "read_xml", "sheet_charts"]
 
 _NS = {
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
@@ -395,6 +396,21 @@ def _embedded(content: bytes, writer: _Writer) -> str:
     return f"{said}\n\n{data}" if data else said
 
 
+def placed_objects(content: IO[bytes], tag: str, unit: str) -> Iterator[tuple[int, str]]:
+    """Each ``tag`` element's link (``xlink:href``) in a ``content.xml``, in document
+    order, with the number of the ``unit`` it sits in (``draw:page``, a slide;
+    ``table:table``, a sheet; 0 before any): read streaming, each element dropped once
+    read. XML errors are the caller's: what was found before one has been given."""
+    number = 0
+    for event, element in ElementTree.iterparse(content, events=("start", "end")):
+        if event == "start":
+            number += element.tag == _q(unit)
+            continue
+        if element.tag == _q(tag):
+            yield number, element.get(_q("xlink:href"), "")
+        element.clear()
+
+
 def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
     """The charts (and formulas) an OpenDocument spreadsheet embeds, each with the number
     of the sheet it sits on: calamine reads a sheet's cells, not the objects over them,
@@ -402,20 +418,12 @@ def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
     the package holds an object (its own ``content.xml`` in a folder): calamine has read
     it once already."""
     writer = _Writer()
-    found: list[tuple[int, str]] = []
     with zipfile.ZipFile(path) as archive:
         if not any(n.endswith("/content.xml") for n in archive.namelist()):
             return
-        sheet = 0
         try:
             with archive.open("content.xml") as content:
-                for event, element in ElementTree.iterparse(content, events=("start", "end")):
-                    if event == "start":
-                        sheet += element.tag == _q("table:table")
-                    elif element.tag == _q("draw:object"):
-                        found.append((sheet, element.get(_q("xlink:href"), "")))
-                    elif element.tag == _q("table:table-row"):
-                        element.clear()  # a sheet's rows are calamine's: not kept
+                found = list(placed_objects(content, "draw:object", "table:table"))
         except (KeyError, *XML_ERRORS, *ZIP_ERRORS):
             return  # its cells' reader said what is wrong
         for number, href in found:
