@@ -33,6 +33,7 @@ from rag_ingest.parsers.base import (
     ParseOptions,
     Segment,
     decompressed,
+    lost_in_mending,
 )
 from rag_ingest.parsers.compressed import compression, unpacked
 from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE, default_password_copy
@@ -267,9 +268,15 @@ def parse_file(
     try:
         kind = detect(path, name, images=options.reads_images)
         if kind.kind in FLAT_KINDS:
-            with packaged(path, name, kind.kind, options.temp_dir) as package:
+            mended: list[str] = []
+            with packaged(path, name, kind.kind, options.temp_dir, mended) as package:
                 package_kind = FileKind(FLAT_KINDS[kind.kind], note=kind.note)
-                return _parse_kind(package, name, package_kind, options, defer_scans)
+                try:
+                    parsed = _parse_kind(package, name, package_kind, options, defer_scans)
+                except (BlankDocumentError, EmptyDocumentError, CorruptDocumentError) as exc:
+                    raise (lost_in_mending(name, mended) or exc) from None
+            parsed.warnings += mended
+            return parsed
         return _parse_kind(path, name, kind, options, defer_scans)
     except EncryptedDocumentError:
         with default_password_copy(path, name, options.temp_dir) as decrypted:

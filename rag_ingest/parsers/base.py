@@ -9,17 +9,19 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from xml.etree import ElementTree
 
 from rag_ingest import ocr
-from rag_ingest.errors import MissingExtraError
+from rag_ingest.errors import CorruptDocumentError, MissingExtraError
 from rag_ingest.ocr import OcrOptions
 
 if TYPE_CHECKING:
     from rag_ingest.settings import ParseSettings
+
+T = TypeVar("T")
 
 __all__ = [
     "MARKDOWN_HEADING",
@@ -32,8 +34,12 @@ __all__ = [
     "ParsedDocument",
     "Segment",
     "local_name",
+    "lost_in_mending",
     "ocr_options",
     "package_versions",
+    "recovered_xml",
+    "streamed_xml",
+    "xml_file_root",
     "spans",
     "without_model_packages",
 ]
@@ -117,6 +123,80 @@ def split_notes(warnings: Iterable[str]) -> tuple[list[str], list[str]]:
 # declaration names that it cannot use ("UTF-9" in a fuzzed ODG's content.xml had
 # failed untyped: LookupError; a multi-byte one is a ValueError).
 XML_ERRORS = (ElementTree.ParseError, LookupError, ValueError)
+
+
+def recovered_xml(data: bytes, name: str, error: Exception, part: str = "") -> tuple[bytes, str]:
+    """``data``, XML that is not well formed (``error`` says why), as lxml's recovering
+    parser reads it, written out again well formed; and the warning that says so. Word
+    and LibreOffice open such a file, mended, and so does a reader of the XML formats
+    here: a DocBook page with a raw ``<hr>`` in it, a DOCX a generator wrote ``<w:i/ >``
+    into, an export cut short, had failed whole. Raises :class:`CorruptDocumentError`
+    (naming ``error``) when nothing of it can be read."""
+    from lxml import etree
+
+    # The internal entities a DTD defines are expanded, as expat does; no external one.
+    parser = etree.XMLParser(recover=True, resolve_entities="internal", no_network=True)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.LxmlError:
+        root = None
+    if root is None:
+        what = f"{part} is not" if part else "not"
+        raise CorruptDocumentError(f"{name}: {what} well-formed XML ({error})") from error
+    mended = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return mended, _mended(part, error)
+
+
+def streamed_xml(
+    path: str, name: str, read: Callable[[Iterator[tuple[str, Any]]], T]
+) -> tuple[T, list[str]]:
+    """``read`` of the file's start and end events, and the warnings; a file that turns
+    out not to be well formed read again, from the start, as lxml's recovering parser
+    streams it (see :func:`recovered_xml`), never held whole."""
+    events: tuple[Literal["start"], Literal["end"]] = ("start", "end")
+    try:
+        return read(ElementTree.iterparse(path, events=events)), []
+    except XML_ERRORS as exc:
+        error = exc
+    from lxml import etree
+
+    try:
+        mended = etree.iterparse(
+            path, events=events, recover=True, resolve_entities="internal", no_network=True
+        )
+        return read(mended), [_mended("", error)]
+    except etree.LxmlError:
+        raise CorruptDocumentError(f"{name}: not well-formed XML ({error})") from error
+
+
+_MENDED = ": read as a recovering parser mends it, what is broken left out"
+
+
+def _mended(part: str, error: Exception) -> str:
+    return f"{part + ' is ' if part else ''}not well-formed XML ({error}){_MENDED}"
+
+
+def lost_in_mending(name: str, warnings: list[str]) -> CorruptDocumentError | None:
+    """The error for a file mended (see :func:`recovered_xml`) into nothing to index: what
+    it lacks was lost where it is broken (a file cut short), not left blank; else None."""
+    mended = next((w for w in warnings if w.endswith(_MENDED)), None)
+    if mended is None:
+        return None
+    return CorruptDocumentError(f"{name}: {mended.removesuffix(_MENDED)}: nothing left once mended")
+
+
+def xml_file_root(path: str, name: str, warnings: list[str]) -> ElementTree.Element:
+    """A small XML file's root element; one that is not well formed mended (see
+    :func:`recovered_xml`), said in ``warnings``."""
+    try:
+        return ElementTree.parse(path).getroot()
+    except XML_ERRORS as exc:
+        with open(path, "rb") as f:
+            data, warning = recovered_xml(f.read(), name, exc)
+    warnings.append(warning)
+    return ElementTree.fromstring(data)
+
+
 # The file types MuPDF reads laid out in pages: each parsed as a PDF is (parsers/pdf.py),
 # its pages joined as a PDF's are (a word hyphenated or a sentence run on across them).
 MUPDF_KINDS = ("pdf", "xps", "mobi")

@@ -20,7 +20,14 @@ import re
 from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, markdown_table
+from rag_ingest.parsers.base import (
+    XML_ERRORS,
+    ParsedDocument,
+    Segment,
+    lost_in_mending,
+    markdown_table,
+    recovered_xml,
+)
 
 __all__ = ["parse_docbook"]
 
@@ -51,21 +58,21 @@ _ADMONITIONS = {"note": "Note", "tip": "Tip", "warning": "Warning", "important":
 # The XML's own entities, which its parser knows.
 _PREDEFINED = {"lt", "gt", "amp", "quot", "apos"}
 _ENTITY = re.compile(r"&([A-Za-z_][\w.-]*);")
+_ENTITY_BYTES = re.compile(rb"&([A-Za-z_][\w.-]*);")
+_DEFINED = re.compile(rb"<!ENTITY\s+([A-Za-z_][\w.-]*)")
 
 
 def parse_docbook(path: str, name: str) -> ParsedDocument:
     """One segment of Markdown."""
     with open(path, "rb") as f:
         data = f.read()
-    parser = ElementTree.XMLParser()
-    # Consulted only for an entity the file does not define (expat expands its own).
-    for entity in set(_ENTITY.findall(data.decode("utf-8", errors="replace"))) - _PREDEFINED:
-        parser.entity[entity] = entity
+    warnings: list[str] = []
     try:
-        parser.feed(data)
-        root = parser.close()
+        root = _root(data)
     except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
+        data, warning = recovered_xml(_undefined_named(data), name, exc)
+        root = _root(data)
+        warnings.append(warning)
     mallard = root.tag.startswith(_MALLARD)
     blocks: list[str] = []
     try:
@@ -77,8 +84,26 @@ def parse_docbook(path: str, name: str) -> ParsedDocument:
     markdown = "\n\n".join(b for b in blocks if b)
     kind = "mallard" if mallard else "docbook"
     if not markdown:
-        raise BlankDocumentError(f"{name}: a {kind} document without text: nothing to index")
-    return ParsedDocument(kind, [Segment(markdown)], parser=kind)
+        blank = BlankDocumentError(f"{name}: a {kind} document without text: nothing to index")
+        raise lost_in_mending(name, warnings) or blank
+    return ParsedDocument(kind, [Segment(markdown)], parser=kind, warnings=warnings)
+
+
+def _undefined_named(data: bytes) -> bytes:
+    """Each entity the file does not define written as its name, as :func:`_root` reads
+    it: lxml's recovering parser drops them."""
+    defined = set(_DEFINED.findall(data)) | {e.encode() for e in _PREDEFINED}
+    return _ENTITY_BYTES.sub(lambda m: m[0] if m[1] in defined else m[1], data)
+
+
+def _root(data: bytes) -> ElementTree.Element:
+    parser = ElementTree.XMLParser()
+    # Consulted only for an entity the file does not define (expat expands its own).
+    for entity in set(_ENTITY.findall(data.decode("utf-8", errors="replace"))) - _PREDEFINED:
+        parser.entity[entity] = entity
+    parser.feed(data)
+    root: ElementTree.Element = parser.close()
+    return root
 
 
 def _as_docbook(root: ElementTree.Element) -> None:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
+from rag_ingest.parsers.base import (
+    ParsedDocument,
+    Segment,
+    local_name,
+    lost_in_mending,
+    xml_file_root,
+)
 
 __all__ = ["parse_fictionbook"]
 
@@ -78,10 +84,8 @@ def _authors(info: ElementTree.Element) -> list[str]:
 
 
 def parse_fictionbook(path: str, name: str) -> ParsedDocument:
-    try:
-        root = ElementTree.parse(path).getroot()
-    except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
+    warnings: list[str] = []
+    root = xml_file_root(path, name, warnings)
     if local_name(root.tag) != "FictionBook":
         raise CorruptDocumentError(
             f"{name}: not a FictionBook (its root is <{local_name(root.tag)}>)"
@@ -103,7 +107,8 @@ def parse_fictionbook(path: str, name: str) -> ParsedDocument:
         else:
             writer.flow(body, 1)
     if len(writer.blocks) == heads:
-        raise BlankDocumentError(
+        raise lost_in_mending(name, warnings) or BlankDocumentError(
             f"{name}: a FictionBook with no text in its body: nothing to index"
         )
-    return ParsedDocument("fb2", [Segment("\n\n".join(writer.blocks))], parser="fictionbook")
+    text = "\n\n".join(writer.blocks)
+    return ParsedDocument("fb2", [Segment(text)], parser="fictionbook", warnings=warnings)

@@ -21,12 +21,13 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, disk_full
-from rag_ingest.parsers.base import XML_ERRORS, local_name
+from rag_ingest.parsers.base import XML_ERRORS, local_name, recovered_xml
 
 __all__ = ["FLAT_KINDS", "OPC_KINDS", "packaged"]
 
@@ -57,10 +58,13 @@ _MADE_UP = re.compile(r"ns\d+$")
 
 
 @contextlib.contextmanager
-def packaged(path: str, name: str, kind: str, temp_dir: str | None) -> Iterator[str]:
+def packaged(
+    path: str, name: str, kind: str, temp_dir: str | None, warnings: list[str] | None = None
+) -> Iterator[str]:
     """The path of the zip package a flat file of ``kind`` (``fodt``, ``docx-xml``...)
-    stands for, removed after. Not such a file: CorruptDocumentError."""
-    root = _read(path, name)
+    stands for, removed after. Not such a file: CorruptDocumentError. One that is not
+    well formed is mended, said in ``warnings``."""
+    root = _read(path, name, [] if warnings is None else warnings)
     opc = kind in OPC_KINDS
     if not opc and root.tag != f"{{{_OFFICE}}}document":  # named .fodt, or the like
         raise CorruptDocumentError(
@@ -84,17 +88,24 @@ def packaged(path: str, name: str, kind: str, temp_dir: str | None) -> Iterator[
             os.unlink(out_path)
 
 
-def _read(path: str, name: str) -> ElementTree.Element:
+def _read(path: str, name: str, warnings: list[str]) -> ElementTree.Element:
     """The flat document's root, its prefixes registered so the parts keep them: calamine
     knows a sheet's elements by their prefixed names (``table:table-cell``)."""
     try:
-        events = ElementTree.iterparse(path, events=("start-ns",))
-        for _, (prefix, uri) in events:
-            if prefix and not _MADE_UP.match(prefix):
-                ElementTree.register_namespace(prefix, uri)
-        root: ElementTree.Element = events.root  # type: ignore[attr-defined]
+        return _rooted(path)
     except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
+        with open(path, "rb") as f:
+            data, warning = recovered_xml(f.read(), name, exc)
+    warnings.append(warning)
+    return _rooted(BytesIO(data))
+
+
+def _rooted(source: str | BytesIO) -> ElementTree.Element:
+    events = ElementTree.iterparse(source, events=("start-ns",))
+    for _, (prefix, uri) in events:
+        if prefix and not _MADE_UP.match(prefix):
+            ElementTree.register_namespace(prefix, uri)
+    root: ElementTree.Element = events.root  # type: ignore[attr-defined]
     return root
 
 

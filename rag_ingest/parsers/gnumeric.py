@@ -9,11 +9,11 @@ left out, as an empty cell. Streamed: each cell is dropped once read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.errors import CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import ParsedDocument, Segment, lost_in_mending, streamed_xml
 from rag_ingest.parsers.workbook import MAX_COLUMNS, empty_sheets, sheet_lines, sheet_segment
 
 __all__ = ["parse_gnumeric"]
@@ -30,33 +30,36 @@ _MAX_ROWS = 16_777_216
 
 def parse_gnumeric(path: str, name: str) -> ParsedDocument:
     """Each sheet as ``# Sheet: name`` and its rows (a page each, by position)."""
+    (segments, sheets), warnings = streamed_xml(path, name, _sheets)
+    if not segments:
+        raise lost_in_mending(name, warnings) or empty_sheets(name)
+    return ParsedDocument("gnumeric", segments, parser="gnumeric", pages=sheets, warnings=warnings)
+
+
+def _sheets(events: Iterator[tuple[str, Any]]) -> tuple[list[Segment], int]:
+    """The sheets' segments, and how many sheets there are."""
     segments: list[Segment] = []
     cells: dict[int, dict[int, Any]] = {}
     comments: list[str] = []
     sheets = 0
-    try:
-        for event, element in ElementTree.iterparse(path, events=("start", "end")):
-            if event == "start":
-                if element.tag == _SHEET:
-                    sheets += 1
-                    cells, comments = {}, []
-                continue
-            if element.tag == _CELL:
-                _place(element, cells)
-                element.clear()
-            elif element.tag == _COMMENT and (text := element.get("Text", "").strip()):
-                comments.append(f"Comment on {element.get('ObjectBound', '?')}: {text}")
-            elif element.tag == _SHEET:
-                lines = sheet_lines(_rows(cells)) + comments
-                if lines:
-                    title = element.findtext(_NAME) or f"Sheet{sheets}"
-                    segments.append(sheet_segment(title, lines, sheets))
-                element.clear()
-    except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
-    if not segments:
-        raise empty_sheets(name)
-    return ParsedDocument("gnumeric", segments, parser="gnumeric", pages=sheets)
+    for event, element in events:
+        if event == "start":
+            if element.tag == _SHEET:
+                sheets += 1
+                cells, comments = {}, []
+            continue
+        if element.tag == _CELL:
+            _place(element, cells)
+            element.clear()
+        elif element.tag == _COMMENT and (text := element.get("Text", "").strip()):
+            comments.append(f"Comment on {element.get('ObjectBound', '?')}: {text}")
+        elif element.tag == _SHEET:
+            lines = sheet_lines(_rows(cells)) + comments
+            if lines:
+                title = element.findtext(_NAME) or f"Sheet{sheets}"
+                segments.append(sheet_segment(title, lines, sheets))
+            element.clear()
+    return segments, sheets
 
 
 def _place(cell: ElementTree.Element, cells: dict[int, dict[int, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
 import os
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path, PurePath
 from typing import Any
+from xml.etree import ElementTree
 
 from rag_ingest.errors import (
     BinaryContentError,
@@ -29,6 +31,7 @@ from rag_ingest.parsers.base import (
     Image,
     ParsedDocument,
     Segment,
+    recovered_xml,
     without_model_packages,
 )
 from rag_ingest.parsers.pictures import (
@@ -477,7 +480,6 @@ def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> b
     reads neither part, and a contract's or a paper's notes are often what is asked."""
     if b"noteReference" not in document:
         return document
-    from xml.etree import ElementTree
 
     notes: dict[tuple[bytes, bytes], str] = {}
     for kind in (b"foot", b"end"):
@@ -958,6 +960,18 @@ def parse_office(
         if kind == "markdown" and isinstance(exc.__cause__, RecursionError):
             why = "nested too deeply for docling: read as its Markdown source"
             return _markdown_source(path, name, why)
+        if kind in ("docx", "pptx", "xlsx") and _malformed(exc):
+            mended, said = _mended_package(path, name)
+            if said:
+                # Nothing to index once mended: what it lacks was lost, as exc says.
+                with contextlib.suppress(
+                    CorruptDocumentError, BlankDocumentError, EmptyDocumentError
+                ):
+                    parsed = _parse_docling(
+                        path, name, kind, max_images, min_image_bytes, ocr_pictures, data=mended
+                    )
+                    parsed.warnings += said
+                    return parsed
         if kind != "xlsx":
             raise
         # openpyxl, under docling, refuses workbooks Excel opens (a chart sheet without
@@ -966,6 +980,38 @@ def parse_office(
             return parse_rows(path, name, why=str(exc).removeprefix(f"{name}: "))
         except (CorruptDocumentError, EmptyDocumentError):
             raise exc from None
+
+
+def _malformed(error: BaseException) -> bool:
+    """Whether ``error`` came of a part that is not well-formed XML."""
+    from lxml import etree
+
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return isinstance(error, (etree.XMLSyntaxError, ElementTree.ParseError))
+
+
+def _mended_package(path: str, name: str) -> tuple[bytes, list[str]]:
+    """An OOXML package with each XML part that is not well formed mended, as Word and
+    Excel offer to (see :func:`recovered_xml`), and what was mended; its size checked
+    already (``check_zip``)."""
+    from lxml import etree
+
+    said: list[str] = []
+    out = BytesIO()
+    with zipfile.ZipFile(path) as archive, zipfile.ZipFile(out, "w") as copy:
+        for info in archive.infolist():
+            member = archive.read(info)
+            if info.filename.endswith((".xml", ".rels")):
+                try:
+                    etree.fromstring(member, etree.XMLParser(resolve_entities=False))
+                except etree.XMLSyntaxError as exc:
+                    with contextlib.suppress(CorruptDocumentError):
+                        member, warning = recovered_xml(member, name, exc, part=info.filename)
+                        said.append(warning)
+            info.compress_type = zipfile.ZIP_STORED
+            copy.writestr(info, member)
+    return out.getvalue(), said
 
 
 def parse_html(
@@ -1073,7 +1119,10 @@ def _parse_docling(
             refusal = getattr(rejection, "message", None)  # docling's own (a limit)
             if not why and refusal:
                 why = f" ({refusal})"
-            raise CorruptDocumentError(f"{name}: docling could not open this {kind}{why}")
+            chained = cause if isinstance(cause, BaseException) else None
+            raise CorruptDocumentError(
+                f"{name}: docling could not open this {kind}{why}"
+            ) from chained
         converter: Any = source._backend
         flattened = 0
         if kind == "html" and getattr(converter, "soup", None) is not None:

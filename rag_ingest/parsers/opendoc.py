@@ -31,7 +31,9 @@ from rag_ingest.parsers.base import (
     ZIP_ERRORS,
     ParsedDocument,
     Segment,
+    lost_in_mending,
     markdown_table,
+    recovered_xml,
 )
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
@@ -281,14 +283,23 @@ def _title_styles(*roots: ElementTree.Element) -> frozenset[str]:
     return frozenset(name for name in parents if is_title(name))
 
 
-def read_xml(archive: zipfile.ZipFile, member: str, name: str) -> ElementTree.Element:
-    """A package's XML part, parsed; a missing or broken one a CorruptDocumentError."""
+def read_xml(
+    archive: zipfile.ZipFile, member: str, name: str, warnings: list[str] | None = None
+) -> ElementTree.Element:
+    """A package's XML part, parsed; a missing one a CorruptDocumentError, and a broken
+    one too, unless ``warnings`` are taken: then it is mended, said there."""
     try:
-        return ElementTree.fromstring(archive.read(member))
+        data = archive.read(member)
     except KeyError:
         raise CorruptDocumentError(f"{name}: no {member} in the archive") from None
+    try:
+        return ElementTree.fromstring(data)
     except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: {member} is not well-formed XML ({exc})") from exc
+        if warnings is None:
+            raise CorruptDocumentError(f"{name}: {member} is not well-formed XML ({exc})") from exc
+        data, warning = recovered_xml(data, name, exc, part=member)
+    warnings.append(warning)
+    return ElementTree.fromstring(data)
 
 
 def _dc_title(root: ElementTree.Element) -> str | None:
@@ -330,7 +341,8 @@ def parse_opendocument(
                 raise BlankDocumentError(
                     f"{name}: styles only, no content (a template of page styles): nothing to index"
                 )
-            content = read_xml(archive, "content.xml", name)
+            mended: list[str] = []
+            content = read_xml(archive, "content.xml", name, mended)
             title = _odf_title(archive)
             try:
                 styles = ElementTree.fromstring(_member(archive, "styles.xml") or b"<x/>")
@@ -338,7 +350,9 @@ def parse_opendocument(
                 styles = ElementTree.Element("x")  # the text is readable without it
             body = content.find(_q("office:body"))
             if body is None:
-                raise CorruptDocumentError(f"{name}: content.xml has no office:body")
+                raise lost_in_mending(name, mended) or CorruptDocumentError(
+                    f"{name}: content.xml has no office:body"
+                )
             pictures = _pictures(archive, ocr_pictures, max_images, min_image_bytes)
 
             def picture(href: str) -> str:
@@ -356,7 +370,12 @@ def parse_opendocument(
                     picture if pictures.wanted else None,
                     embedded,
                 )
-                return pictures.into(_opendocument(body, name, kind, title, writer, pictures))
+                try:
+                    parsed = _opendocument(body, name, kind, title, writer, pictures)
+                except (BlankDocumentError, EmptyDocumentError) as exc:
+                    raise (lost_in_mending(name, mended) or exc) from None
+                parsed.warnings += mended
+                return pictures.into(parsed)
             except RecursionError:
                 raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     except ZIP_ERRORS as exc:  # a member's data broken too

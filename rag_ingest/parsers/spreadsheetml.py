@@ -9,11 +9,11 @@ Streamed: each row is dropped once read, so a large export is never held whole.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.errors import CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import ParsedDocument, Segment, lost_in_mending, streamed_xml
 from rag_ingest.parsers.workbook import MAX_COLUMNS, empty_sheets, sheet_lines, sheet_segment
 
 __all__ = ["parse_spreadsheetml"]
@@ -25,33 +25,37 @@ _NAME, _INDEX, _MERGE, _TYPE = (f"{_SS}{a}" for a in ("Name", "Index", "MergeAcr
 
 def parse_spreadsheetml(path: str, name: str) -> ParsedDocument:
     """Each worksheet as ``# Sheet: name`` and its rows (a page each, by position)."""
+    (segments, sheets), warnings = streamed_xml(path, name, _sheets)
+    if not segments:
+        raise lost_in_mending(name, warnings) or empty_sheets(name)
+    return ParsedDocument(
+        "spreadsheetml", segments, parser="spreadsheetml", pages=sheets, warnings=warnings
+    )
+
+
+def _sheets(events: Iterator[tuple[str, Any]]) -> tuple[list[Segment], int]:
+    """The worksheets' segments, and how many worksheets there are."""
     segments: list[Segment] = []
     rows: list[list[Any]] = []
     sheets = 0
-    try:
-        events = ElementTree.iterparse(path, events=("start", "end"))
-        _, root = next(events)  # the workbook (detect() knows it by its root)
-        for event, element in events:
-            if event == "start":
-                if element.tag == _WORKSHEET:
-                    sheets += 1
-                    rows = []
-                continue
-            if element.tag == _ROW:
-                rows.append(_row(element))
-                element.clear()
-            elif element.tag == _WORKSHEET:
-                lines = sheet_lines(rows)
-                if lines:
-                    title = element.get(_NAME) or f"Sheet{sheets}"
-                    segments.append(sheet_segment(title, lines, sheets))
-                element.clear()
-                root.clear()  # the sheets read so far
-    except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
-    if not segments:
-        raise empty_sheets(name)
-    return ParsedDocument("spreadsheetml", segments, parser="spreadsheetml", pages=sheets)
+    _, root = next(events)  # the workbook (detect() knows it by its root)
+    for event, element in events:
+        if event == "start":
+            if element.tag == _WORKSHEET:
+                sheets += 1
+                rows = []
+            continue
+        if element.tag == _ROW:
+            rows.append(_row(element))
+            element.clear()
+        elif element.tag == _WORKSHEET:
+            lines = sheet_lines(rows)
+            if lines:
+                title = element.get(_NAME) or f"Sheet{sheets}"
+                segments.append(sheet_segment(title, lines, sheets))
+            element.clear()
+            root.clear()  # the sheets read so far
+    return segments, sheets
 
 
 def _row(row: ElementTree.Element) -> list[Any]:

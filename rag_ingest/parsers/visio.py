@@ -12,7 +12,7 @@ import zipfile
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, ParsedDocument, Segment
+from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, ParsedDocument, Segment, lost_in_mending
 from rag_ingest.parsers.opendoc import read_xml
 
 __all__ = ["parse_visio"]
@@ -27,17 +27,19 @@ def parse_visio(path: str, name: str) -> ParsedDocument:
     """A Visio drawing's pages as Markdown, one segment a page."""
     try:
         with zipfile.ZipFile(path) as archive:
-            segments = []
+            segments: list[Segment] = []
+            warnings: list[str] = []
             pages = _pages(archive)
             for number, (title, member) in enumerate(pages, start=1):
-                texts = _page_texts(read_xml(archive, member, name))
+                texts = _page_texts(read_xml(archive, member, name, warnings))
                 if texts:
                     segments.append(Segment("\n\n".join([f"# {title}", *texts]), page=number))
     except ZIP_ERRORS as exc:  # a member's data broken too
         raise CorruptDocumentError(f"{name}: not a readable archive ({exc})") from exc
     if not segments:
-        raise EmptyDocumentError(f"{name}: no text in its shapes: nothing to index")
-    return ParsedDocument("vsdx", segments, parser="visio-xml", pages=len(pages))
+        empty = EmptyDocumentError(f"{name}: no text in its shapes: nothing to index")
+        raise lost_in_mending(name, warnings) or empty
+    return ParsedDocument("vsdx", segments, parser="visio-xml", pages=len(pages), warnings=warnings)
 
 
 def _pages(archive: zipfile.ZipFile) -> list[tuple[str, str]]:

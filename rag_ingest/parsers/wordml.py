@@ -16,11 +16,12 @@ from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, EmptyDocumentError
 from rag_ingest.parsers.base import (
-    XML_ERRORS,
     ParsedDocument,
     ParseOptions,
     Segment,
+    lost_in_mending,
     markdown_table,
+    xml_file_root,
 )
 from rag_ingest.parsers.pictures import HeldPictures
 
@@ -42,13 +43,13 @@ _HEADING = re.compile(r"heading[ _]*(?:20_)?(\d)$", re.IGNORECASE)
 def parse_wordml(path: str, name: str, options: ParseOptions | None = None) -> ParsedDocument:
     """One segment of Markdown, its pictures read as ``options`` say (by OCR where they
     sit, kept to describe, or said unread)."""
-    try:
-        root = ElementTree.parse(path).getroot()
-    except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not well-formed XML ({exc})") from exc
+    warnings: list[str] = []
+    root = xml_file_root(path, name, warnings)
     body = root.find(f"{_W}body")
     if body is None:
-        raise CorruptDocumentError(f"{name}: not a Word 2003 XML document")
+        raise lost_in_mending(name, warnings) or CorruptDocumentError(
+            f"{name}: not a Word 2003 XML document"
+        )
     pictures = HeldPictures(options or ParseOptions())
     writer = _Writer(_heading_levels(root), _Numbering(root), pictures)
     try:
@@ -56,10 +57,13 @@ def parse_wordml(path: str, name: str, options: ParseOptions | None = None) -> P
     except RecursionError:
         raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     if not text and not pictures.images:
+        if lost := lost_in_mending(name, warnings):
+            raise lost
         if pictures.held:
             raise EmptyDocumentError(f"{name}: no text besides its pictures")
         raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
-    return pictures.into(ParsedDocument("wordml", [Segment(text)] if text else [], "wordml"))
+    parsed = ParsedDocument("wordml", [Segment(text)] if text else [], "wordml", warnings=warnings)
+    return pictures.into(parsed)
 
 
 def _heading_levels(root: ElementTree.Element) -> dict[str, int]:

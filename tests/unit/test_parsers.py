@@ -48,6 +48,19 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
+# A file mended into nothing to read: damaged, as its parser said.
+_LOST = r": not well-formed XML \(.*\): nothing left once mended$"
+
+
+def _mended_as(tmp_path: Path, data: bytes, name: str, expected: str, why: str) -> None:
+    """``data``, XML that is not well formed (``why``), read as ``expected``, mended, with
+    a warning saying so."""
+    parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    assert parsed.text == expected
+    assert [w.split(" (")[0] for w in parsed.warnings] == ["not well-formed XML"]
+    assert why in parsed.warnings[0] and parsed.warnings[0].endswith("what is broken left out")
+
+
 def _read_as(
     tmp_path: Path, data: bytes, kind: str, expected: str, *names: str
 ) -> list[ParsedDocument]:
@@ -368,7 +381,12 @@ def test_a_fictionbook_is_read_as_its_text_not_its_xml(tmp_path: Path) -> None:
     blank = _FB2.split("<body>")[0] + "<body><section/></body></FictionBook>"
     with pytest.raises(BlankDocumentError):
         parse_file(_file(tmp_path, "b.fb2", blank.encode("windows-1251")), "b.fb2", OPTIONS)
-    with pytest.raises(CorruptDocumentError, match="not well-formed"):
+    # Cut short: read as far as it goes, said; cut before its body, damaged.
+    cut = data[: data.index(b"<subtitle>Scene two")]
+    mended = parse_file(_file(tmp_path, "m.fb2", cut), "m.fb2", OPTIONS)
+    assert mended.text.endswith("CANARY-FB2 Genes[1].") and "Scene" not in mended.text
+    assert [w.split(" (")[0] for w in mended.warnings] == ["not well-formed XML"]
+    with pytest.raises(CorruptDocumentError, match=_LOST):
         parse_file(_file(tmp_path, "c.fb2", data[:300]), "c.fb2", OPTIONS)
 
 
@@ -2116,8 +2134,11 @@ def test_a_gnumeric_workbook_is_read_as_rows(tmp_path: Path) -> None:
     saved = _file(tmp_path, "budget.gnumeric", gzip.compress(workbook.encode()))
     parsed = parse_file(saved, "budget.gnumeric", OPTIONS)
     assert (parsed.file_type, parsed.text, parsed.pages) == ("gnumeric", expected, 2)
-    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
-        parse_file(_file(tmp_path, "cut.xml", workbook.encode()[:-60]), "cut.xml", OPTIONS)
+    # Cut short: read as far as it goes, said; cut before a cell, damaged.
+    _mended_as(tmp_path, workbook.encode()[:-60], "cut.xml", expected, "unclosed token")
+    head = workbook.encode()[: workbook.index("<gnm:Cells>")]
+    with pytest.raises(CorruptDocumentError, match=_LOST):
+        parse_file(_file(tmp_path, "head.xml", head), "head.xml", OPTIONS)
     empty = workbook.replace(cells, "").replace("CANARY-COMMENT half price", "")
     with pytest.raises(BlankDocumentError, match="every sheet is empty"):
         parse_file(_file(tmp_path, "empty.xml", empty.encode()), "empty.xml", OPTIONS)
@@ -2196,8 +2217,12 @@ def test_an_excel_2003_xml_workbook_is_read_as_rows(tmp_path: Path) -> None:
     empty = workbook.replace(sales, "").replace("CANARY-NOTES two", "").replace("values", "")
     with pytest.raises(BlankDocumentError, match="every sheet is empty"):
         parse_file(_file(tmp_path, "e.xml", empty.encode()), "e.xml", OPTIONS)
-    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
-        parse_file(_file(tmp_path, "cut.xml", workbook.encode()[:-300]), "cut.xml", OPTIONS)
+    # Cut short: read as far as it goes, said; cut before a row, damaged.
+    notes = "# Sheet: Notes\n\nCANARY-NOTES two"
+    cut = workbook.encode()[: workbook.index("values")]
+    _mended_as(tmp_path, cut, "cut.xml", f"{expected}\n\n{notes}", "no element found")
+    with pytest.raises(CorruptDocumentError, match=_LOST):
+        parse_file(_file(tmp_path, "head.xml", cut[:200]), "head.xml", OPTIONS)
     # A workbook further down another document (an XSLT stylesheet that writes one):
     # that document, read as XML.
     xslt = (
@@ -2278,8 +2303,11 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
     assert "# Safety\n\nCANARY-ODT wear gloves at all times (note: CANARY-FOOTNOTE" in saved
     assert "- helmet\n  - chin strap\n- boots" in saved and "| L \\| XL |" in saved
     assert "CANARY-COMMENT" not in saved
-    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
-        parse_file(_file(tmp_path, "cut.xml", document.encode()[:-100]), "cut.xml", OPTIONS)
+    # Cut short: read as far as it goes, said; cut before the body, damaged.
+    cut = document.encode()[: document.index("CANARY-OUTLINE")]
+    _mended_as(tmp_path, cut, "cut.xml", expected[: expected.index("\n\n### CANARY")], "no el")
+    with pytest.raises(CorruptDocumentError, match=_LOST):
+        parse_file(_file(tmp_path, "head.xml", cut[: cut.index(b"<w:body")]), "h.xml", OPTIONS)
     blank = document.replace(body, "")
     with pytest.raises(BlankDocumentError, match="no text and no pictures"):
         parse_file(_file(tmp_path, "b.xml", blank.encode()), "b.xml", OPTIONS)
@@ -2728,8 +2756,12 @@ def test_a_flat_opendocument_file_is_read_as_its_package(tmp_path: Path) -> None
     content = content.replace(b"</office:document>", b"</office:document-content>")
     with pytest.raises(CorruptDocumentError, match="not a flat OpenDocument file"):
         parse_file(_file(tmp_path, "x.fodt", content), "x.fodt", OPTIONS)
-    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
-        parse_file(_file(tmp_path, "y.fodt", flat[:-200]), "y.fodt", OPTIONS)
+    # Cut short: read as far as it goes, said; cut before its body, damaged.
+    _mended_as(tmp_path, flat[:-200], "y.fodt", package.text, "unclosed token")
+    with pytest.raises(CorruptDocumentError, match=_LOST):
+        parse_file(
+            _file(tmp_path, "h.fodt", flat[: flat.index(b"<office:body")]), "h.fodt", OPTIONS
+        )
     spans = "<text:span>" * 5000 + "x" + "</text:span>" * 5000
     deep = docs.flat_odf_bytes("text", f"<text:p>{spans}</text:p>")
     with pytest.raises(CorruptDocumentError, match="nests too deeply"):
@@ -3351,8 +3383,13 @@ def test_a_docbook_document_is_read_as_markdown(tmp_path: Path) -> None:
     )
     parsed = parse_file(_file(tmp_path, "a.dbk", five.encode()), "a.dbk", OPTIONS)
     assert parsed.text == "# CANARY-FIVE\n\n## Part\n\nText."
-    with pytest.raises(CorruptDocumentError, match="not well-formed XML"):
-        parse_file(_file(tmp_path, "cut.xml", book.encode()[:-50]), "cut.xml", OPTIONS)
+    # Not well formed (a bare "&" typed in; cut short): read mended, said.
+    raw = book.replace("Stop the database first.", "Stop the database & first.")
+    _mended_as(tmp_path, raw.encode(), "raw.xml", expected, "not well-formed (invalid token)")
+    cut = book.encode()[: book.index("<sect1>")]
+    _mended_as(tmp_path, cut, "cut.xml", expected[: expected.index("\n\n### Options")], "no el")
+    with pytest.raises(CorruptDocumentError, match=_LOST):
+        parse_file(_file(tmp_path, "h.xml", cut[: cut.index(b"<bookinfo>")]), "h.xml", OPTIONS)
     # A DocBook DOCTYPE quoted further down another document does not make it DocBook.
     quoted = b'<catalog><!-- use <!DOCTYPE book PUBLIC "-//OASIS//DTD DocBook XML V4.5//EN"> -->'
     quoted += b"<entry>x</entry></catalog>"
@@ -4374,9 +4411,19 @@ def test_a_visio_drawing_without_text_or_well_formed_pages_fails_typed(tmp_path:
     blank = docs.vsdx_bytes([("Page-1", "page1.xml", "<Shape ID='1'/>")])
     with pytest.raises(EmptyDocumentError, match=r"^blank\.vsdx: no text in its shapes"):
         parse_file(_file(tmp_path, "blank.vsdx", blank), "blank.vsdx", OPTIONS)
-    broken = docs.vsdx_bytes([("Page-1", "page1.xml", "<Shape ID='1'><Text>open")])
-    with pytest.raises(CorruptDocumentError, match=r"visio/pages/page1\.xml is not well-formed"):
-        parse_file(_file(tmp_path, "broken.vsdx", broken), "broken.vsdx", OPTIONS)
+    # A page not well formed: mended, said; one mended into no text, damaged.
+    pages = [("Page-1", "page1.xml", "<Shape ID='1'><Text>open")]
+    broken = docs.vsdx_bytes([*pages, ("Page-2", "page2.xml", "<Shape ID='1'/>")])
+    parsed = parse_file(_file(tmp_path, "broken.vsdx", broken), "broken.vsdx", OPTIONS)
+    assert parsed.text == "# Page-1\n\nopen"
+    [warning] = parsed.warnings
+    assert warning.startswith("visio/pages/page1.xml is not well-formed XML (mismatched tag")
+    assert warning.endswith(": read as a recovering parser mends it, what is broken left out")
+    cut = docs.vsdx_bytes([("Page-1", "page1.xml", "<Shape ID='1'><Te")])
+    with pytest.raises(
+        CorruptDocumentError, match=r"page1\.xml is not well-formed XML .*left once"
+    ):
+        parse_file(_file(tmp_path, "cut.vsdx", cut), "cut.vsdx", OPTIONS)
     bomb = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(blank)) as package, zipfile.ZipFile(bomb, "w") as copy:
         for info in package.infolist():
@@ -5603,6 +5650,38 @@ def test_a_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path: Pat
         parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
 
 
+@pytest.mark.parametrize(
+    ("kind", "part", "package", "body"),
+    [
+        ("docx", "word/document.xml", lambda: docs.docx_bytes("P", {"S": "CANARY-M R"}), "w:body"),
+        ("pptx", "ppt/slides/slide1.xml", lambda: docs.pptx_bytes([("P", "CANARY-M R")]), "p:cSld"),
+        (
+            "xlsx",
+            "xl/worksheets/sheet1.xml",
+            lambda: docs.xlsx_bytes([["CANARY-M R"]]),
+            "sheetData",
+        ),
+    ],
+)
+def test_an_office_part_not_well_formed_is_read_mended(
+    tmp_path: Path, kind: str, part: str, package: Callable[[], bytes], body: str
+) -> None:
+    # As Word and Excel open one, mended: pandoc's normalize.docx ("<w:i/ >") and a
+    # generator's bare "&" had failed whole.
+    broken = docs._repacked(
+        package(), {part: lambda t: t.replace("CANARY-M R", "CANARY-M & R")}, {}
+    )
+    parsed = parse_file(_file(tmp_path, f"b.{kind}", broken), f"b.{kind}", OPTIONS)
+    assert "CANARY-M R" in " ".join(parsed.text.split())
+    [warning] = parsed.warnings
+    assert warning.startswith(f"{part} is not well-formed XML (")
+    assert warning.endswith(": read as a recovering parser mends it, what is broken left out")
+    # Cut short, mended into nothing to read: damaged, as docling's reader said.
+    cut = docs._repacked(package(), {part: lambda t: t[: t.index(f"<{body}>") + len(body) + 2]}, {})
+    with pytest.raises(CorruptDocumentError, match=r"(XMLSyntaxError|ParseError): "):
+        parse_file(_file(tmp_path, f"c.{kind}", cut), f"c.{kind}", OPTIONS)
+
+
 @pytest.mark.parametrize("encoding", ["UTF-9", "shift_jis"])
 def test_an_xml_part_declaring_an_encoding_expat_cannot_use_is_corrupt(
     tmp_path: Path, encoding: str
@@ -5613,9 +5692,20 @@ def test_an_xml_part_declaring_an_encoding_expat_cannot_use_is_corrupt(
         body = re.sub(r"^<\?xml[^>]*\?>", "", text)
         return f'<?xml version="1.0" encoding="{encoding}"?>{body}'
 
+    # Read as lxml's recovering parser reads it (as UTF-8, or in the encoding named),
+    # said.
     odt = docs._repacked(docs.odt_bytes(), {"content.xml": declared}, {})
-    with pytest.raises(CorruptDocumentError, match=r"content\.xml is not well-formed XML"):
-        parse_file(_file(tmp_path, "d.odt", odt), "d.odt", OPTIONS)
+    parsed = parse_file(_file(tmp_path, "d.odt", odt), "d.odt", OPTIONS)
+    plain = parse_file(_file(tmp_path, "p.odt", docs.odt_bytes()), "p.odt", OPTIONS)
+    assert parsed.text == plain.text and "CANARY-ODT" in parsed.text
+    assert [w.split(" (")[0] for w in parsed.warnings] == ["content.xml is not well-formed XML"]
+    # Cut short into nothing to read, or before its body: damaged.
+    for end in ("<office:text>", "<office:body>"):
+        cut = docs._repacked(
+            docs.odt_bytes(), {"content.xml": lambda t, end=end: t[: t.index(end)]}, {}
+        )
+        with pytest.raises(CorruptDocumentError, match=r"content\.xml is not well-formed .*once"):
+            parse_file(_file(tmp_path, "c.odt", cut), "c.odt", OPTIONS)
 
 
 @pytest.mark.parametrize(("flag", "kind"), [(0x1, "epub"), (0x40, "epub"), (0x40, "docx")])
