@@ -294,12 +294,17 @@ def parse_file(
         raise CorruptDocumentError(f"{name}: its reader failed on it ({why}): damaged?") from None
 
 
-def _with_charts(parsed: ParsedDocument, charts: Iterable[tuple[int, str]]) -> None:
-    """Each chart after its sheet's rows (a segment of its own for a sheet of none)."""
-    for sheet, text in charts:
+def _after_sheets(parsed: ParsedDocument, blocks: Iterable[tuple[int, str, str | None]]) -> None:
+    """Each block (a chart, a sheet's comments) after its sheet's rows: ``(sheet, text,
+    title)``, a segment of its own for a sheet of none, headed by its title if given."""
+    from rag_ingest.parsers.workbook import sheet_segment
+
+    for sheet, text, title in blocks:
         segment = next((s for s in parsed.segments if s.page == sheet and s.member is None), None)
         if segment is None:
-            parsed.segments.append(Segment(text, page=sheet))
+            parsed.segments.append(
+                sheet_segment(title, [text], sheet) if title else Segment(text, page=sheet)
+            )
         else:
             segment.text = f"{segment.text}\n\n{text}"
     own = sorted((s for s in parsed.segments if s.member is None), key=lambda s: s.page or 0)
@@ -359,7 +364,18 @@ def _parse_kind(
             min_image_bytes=options.min_image_bytes,
             ocr_pictures=options.reads_pictures,
         )
-        parsed = _and_embedded(office, path, name, kind.kind, options)
+        from rag_ingest.parsers.sheet_comments import xlsx_comments
+
+        try:
+            parsed = _and_embedded(office, path, name, kind.kind, options)
+        except (BlankDocumentError, EmptyDocumentError):
+            # A workbook of comments alone (its size checked by now).
+            if kind.kind != "xlsx" or not (comments := xlsx_comments(path)):
+                raise
+            parsed = ParsedDocument("xlsx", [], parser="xlsx-comments")
+        else:
+            comments = xlsx_comments(path) if kind.kind == "xlsx" else []
+        _after_sheets(parsed, ((n, "\n".join(lines), title) for n, title, lines in comments))
     elif kind.kind in ("doc", "ppt"):
         from rag_ingest.parsers.legacy import parse_legacy
 
@@ -376,7 +392,7 @@ def _parse_kind(
         if kind.kind == "ods":
             from rag_ingest.parsers.opendoc import sheet_charts
 
-            _with_charts(parsed, sheet_charts(path))
+            _after_sheets(parsed, ((n, chart, None) for n, chart in sheet_charts(path)))
     elif kind.kind in ("docbook", "mallard"):
         from rag_ingest.parsers.docbook import parse_docbook
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime
 import re
+import sys
 import zipfile
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import IO, Any
 
 from rag_ingest.errors import (
     BlankDocumentError,
@@ -46,6 +47,7 @@ MAX_COLUMNS = 16_384
 # large (1,000,000 rows of 30 columns) passes the unzipped-size limit first.
 MAX_SHEET_CELLS = 30_000_000
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]{1,3})(\d{1,7})"')
 
 
 def _column(letters: bytes) -> int:
@@ -53,6 +55,37 @@ def _column(letters: bytes) -> int:
     for letter in letters:
         number = number * 26 + letter - 64
     return number
+
+
+def _area(first_col: int, first_row: int, last_col: int, last_row: int) -> int:
+    return (last_row - first_row + 1) * (last_col - first_col + 1)
+
+
+def _cells_span(member: IO[bytes]) -> tuple[str, int]:
+    """The range a sheet's cells (``<c r="B7">``) span, and its area in cells; streamed,
+    its XML never whole."""
+    top = left = sys.maxsize
+    bottom = right = 0
+    tail = b""
+    while chunk := member.read(1 << 20):
+        data = tail + chunk
+        for found in _CELL_REF.finditer(data):  # one seen twice (in the tail) changes nothing
+            column, row = _column(found[1]), int(found[2])
+            top, bottom = min(top, row), max(bottom, row)
+            left, right = min(left, column), max(right, column)
+        tail = data[-256:]  # a cell's tag cut between two reads
+    if not bottom:
+        return "", 0
+    span = f"{_letters(left)}{top}:{_letters(right)}{bottom}"
+    return span, _area(left, top, right, bottom)
+
+
+def _letters(column: int) -> str:
+    letters = ""
+    while column:
+        column, remainder = divmod(column - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
 
 
 def measure_sheets(path: str, name: str) -> int:
@@ -78,11 +111,14 @@ def measure_sheets(path: str, name: str) -> int:
                 if found is None or found.group(3) is None:
                     continue
                 first_col, first_row, last_col, last_row = found.groups()
-                cells = (int(last_row) - int(first_row) + 1) * (
-                    _column(last_col) - _column(first_col) + 1
-                )
+                span = (b"%s%s:%s%s" % (first_col, first_row, last_col, last_row)).decode()
+                cells = _area(_column(first_col), int(first_row), _column(last_col), int(last_row))
                 if cells > MAX_SHEET_CELLS:
-                    span = (b"%s%s:%s%s" % (first_col, first_row, last_col, last_row)).decode()
+                    # The dimension a writer gives may span more than the cells it wrote
+                    # (libxlsxwriter's takes in a comment's cell): the cells decide.
+                    with archive.open(info) as member:
+                        span, cells = _cells_span(member)
+                if cells > MAX_SHEET_CELLS:
                     raise DocumentTooLargeError(
                         f"{name}: a sheet ({info.filename}) spans {span}, {cells:,} cells, "
                         "too many to read: is there a stray value far from the data? "

@@ -2412,6 +2412,99 @@ def test_a_password_protected_legacy_workbook_is_typed(
         parse_file(_file(tmp_path, "locked.xls", data), "locked.xls", OPTIONS)
 
 
+def test_an_xlsx_workbooks_cell_comments_are_read_after_their_sheets_rows(tmp_path: Path) -> None:
+    # Neither docling nor calamine reads them: a reviewer's note on a total was lost,
+    # and a sheet of comments alone skipped as blank.
+    import openpyxl
+    from openpyxl.comments import Comment
+
+    book = openpyxl.Workbook()
+    book.active.title = "Plain"
+    book.active.append(["a", "b"])
+    budget = book.create_sheet("Budget")
+    budget.append(["Item", "Cost"])
+    budget.append(["Desks", 1200])
+    budget["B2"].comment = Comment("Ann:\nCANARY-NOTE from the Q3 audit", "Ann")  # Excel's way
+    budget["A1"].comment = Comment("CANARY-PLAIN says Bob", "Bob")
+    book.create_sheet("Notes")["C3"].comment = Comment("CANARY-ALONE", "Ann")
+    book.save(saved := io.BytesIO())
+    # As Excel writes a note: runs, the author's name bold in the first; a phonetic
+    # reading (rPh) is not the text.
+    runs = (
+        "<r><rPr><b/></rPr><t>Ann:</t></r><r><t xml:space='preserve'>\nCANARY-NOTE from</t>"
+        "</r><rPh sb='0' eb='1'><t>FURIGANA</t></rPh><r><t> the Q3 audit</t></r>"
+    )
+    out = io.BytesIO(
+        docs._repacked(
+            saved.getvalue(),
+            {
+                "xl/comments/comment1.xml": lambda t: t.replace(
+                    "<t>Ann:\nCANARY-NOTE from the Q3 audit</t>", runs
+                )
+            },
+            {},
+        )
+    )
+    parsed = parse_file(_file(tmp_path, "c.xlsx", out.getvalue()), "c.xlsx", OPTIONS)
+    assert [s.page for s in parsed.segments] == [1, 2, 3]
+    assert parsed.segments[1].text.endswith(
+        "| Desks  |   1200 |\n\nComment on A1 (Bob): CANARY-PLAIN says Bob\n"
+        "Comment on B2 (Ann): CANARY-NOTE from the Q3 audit"
+    )
+    assert parsed.segments[2].text == "# Sheet: Notes\n\nComment on C3 (Ann): CANARY-ALONE"
+    assert "Comment" not in parsed.segments[0].text
+    rows = parse_file(
+        _file(tmp_path, "c.xlsx", out.getvalue()), "c.xlsx", ParseOptions(xlsx_stream_size=0)
+    )
+    assert rows.parser == "calamine-rows" and rows.segments[2].text == parsed.segments[2].text
+    assert rows.segments[1].text.endswith("Comment on B2 (Ann): CANARY-NOTE from the Q3 audit")
+
+    # Threaded comments and their replies (Excel 365), by their authors' names; the
+    # note Excel writes again for older versions is not read twice.
+    ns = 'xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"'
+    thread = (
+        f'<ThreadedComments {ns}><threadedComment ref="B2" personId="{{P1}}" id="{{C1}}">'
+        "<text>CANARY-THREAD is this final?</text></threadedComment>"
+        '<threadedComment ref="B2" personId="{P2}" id="{C2}" parentId="{C1}">'
+        "<text>CANARY-REPLY not yet</text></threadedComment></ThreadedComments>"
+    )
+    people = (
+        f'<personList {ns}><person displayName="Ann Lee" id="{{P1}}"/>'
+        '<person displayName="Bob Roe" id="{P2}"/></personList>'
+    )
+    threaded = docs._repacked(
+        out.getvalue(),
+        {
+            "xl/comments/comment1.xml": lambda t: t.replace(
+                "CANARY-NOTE", "[Threaded comment] Your version"
+            )
+        },
+        {"xl/threadedComments/threadedComment1.xml": thread, "xl/persons/person.xml": people},
+        relations={
+            "xl/worksheets/_rels/sheet2.xml.rels": [
+                ("rT", "threadedComment", "../threadedComments/threadedComment1.xml")
+            ],
+            "xl/_rels/workbook.xml.rels": [("rP", "person", "persons/person.xml")],
+        },
+    )
+    parsed = parse_file(_file(tmp_path, "t.xlsx", threaded), "t.xlsx", OPTIONS)
+    assert parsed.segments[1].text.endswith(
+        "| Desks  |   1200 |\n\nComment on B2 (Ann Lee): CANARY-THREAD is this final?\n"
+        "Reply on B2 (Bob Roe): CANARY-REPLY not yet"
+    )
+    assert "Threaded comment" not in parsed.text
+
+    # A workbook of comments alone: read, not skipped as blank.
+    alone = openpyxl.Workbook()
+    alone.active["B2"].comment = Comment("CANARY-ONLY", "Ann")
+    alone.save(out := io.BytesIO())
+    parsed = parse_file(_file(tmp_path, "a.xlsx", out.getvalue()), "a.xlsx", OPTIONS)
+    assert (parsed.text, parsed.parser) == (
+        "# Sheet: Sheet\n\nComment on B2 (Ann): CANARY-ONLY",
+        "xlsx-comments",
+    )
+
+
 def test_a_stray_value_far_from_the_data_is_refused_before_any_reader_runs(
     tmp_path: Path,
 ) -> None:
@@ -2430,6 +2523,30 @@ def test_a_stray_value_far_from_the_data_is_refused_before_any_reader_runs(
     for options in (OPTIONS, ParseOptions(xlsx_stream_size=0)):
         with pytest.raises(DocumentTooLargeError, match=r"spans A1:XFD1048576, 17,179,869,184"):
             parse_file(path, "far.xlsx", options)
+    # A dimension spanning more than the cells written (libxlsxwriter's takes in a
+    # comment's cell, as its comment03.xlsx shows): the cells decide.
+    book = openpyxl.Workbook()
+    book.active.append(["CANARY-NEAR", "b"])
+    book.save(out := io.BytesIO())
+    wide = docs._repacked(
+        out.getvalue(),
+        {
+            "xl/worksheets/sheet1.xml": lambda t: re.sub(
+                r'<dimension ref="[^"]*"', '<dimension ref="A1:XFD1048576"', t
+            )
+        },
+        {},
+    )
+    assert "CANARY-NEAR" in parse_file(_file(tmp_path, "w.xlsx", wide), "w.xlsx", OPTIONS).text
+    # The cells' span is read in parts: a cell's tag cut between two is still seen.
+    from rag_ingest.parsers.workbook import _cells_span
+
+    head = b'<sheetData><row r="1"><c r="A1"><v>1</v></c></row>'
+    row = b'<row r="1048576">'
+    pad = b" " * ((1 << 20) - len(head) - len(row) - 3)  # the first read ends in "<c "
+    far = row + b'<c r="XFD1048576"><v>2</v></c></row></sheetData>'
+    assert _cells_span(io.BytesIO(head + pad + far)) == ("A1:XFD1048576", 17_179_869_184)
+    assert _cells_span(io.BytesIO(b"<sheetData/>")) == ("", 0)
     # A tall sheet under the limit is not refused.
     from rag_ingest.parsers.workbook import measure_sheets
 
