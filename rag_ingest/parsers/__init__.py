@@ -294,6 +294,26 @@ def parse_file(
         raise CorruptDocumentError(f"{name}: its reader failed on it ({why}): damaged?") from None
 
 
+def _with_comments(
+    read: Callable[[], ParsedDocument],
+    kind: str,
+    comments: Callable[[], list[tuple[int, str, list[str]]]],
+) -> ParsedDocument:
+    """A workbook ``read``, its cells' ``comments`` after each sheet's rows; one of
+    comments alone read too, not skipped as blank (its size checked by ``read``)."""
+    try:
+        parsed = read()
+    except (BlankDocumentError, EmptyDocumentError):
+        found = comments()
+        if not found:
+            raise
+        parsed = ParsedDocument(kind, [], parser=f"{kind}-comments")
+    else:
+        found = comments()
+    _after_sheets(parsed, ((n, "\n".join(lines), title) for n, title, lines in found))
+    return parsed
+
+
 def _after_sheets(parsed: ParsedDocument, blocks: Iterable[tuple[int, str, str | None]]) -> None:
     """Each block (a chart, a sheet's comments) after its sheet's rows: ``(sheet, text,
     title)``, a segment of its own for a sheet of none, headed by its title if given."""
@@ -364,18 +384,13 @@ def _parse_kind(
             min_image_bytes=options.min_image_bytes,
             ocr_pictures=options.reads_pictures,
         )
-        from rag_ingest.parsers.sheet_comments import xlsx_comments
+        document = functools.partial(_and_embedded, office, path, name, kind.kind, options)
+        if kind.kind == "xlsx":
+            from rag_ingest.parsers.sheet_comments import xlsx_comments
 
-        try:
-            parsed = _and_embedded(office, path, name, kind.kind, options)
-        except (BlankDocumentError, EmptyDocumentError):
-            # A workbook of comments alone (its size checked by now).
-            if kind.kind != "xlsx" or not (comments := xlsx_comments(path)):
-                raise
-            parsed = ParsedDocument("xlsx", [], parser="xlsx-comments")
+            parsed = _with_comments(document, "xlsx", functools.partial(xlsx_comments, path))
         else:
-            comments = xlsx_comments(path) if kind.kind == "xlsx" else []
-        _after_sheets(parsed, ((n, "\n".join(lines), title) for n, title, lines in comments))
+            parsed = document()
     elif kind.kind in ("doc", "ppt"):
         from rag_ingest.parsers.legacy import parse_legacy
 
@@ -388,10 +403,13 @@ def _parse_kind(
         if kind.kind != "xls":
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         rows = functools.partial(parse_rows, path, name, kind.kind)
-        parsed = _and_embedded(rows, path, name, kind.kind, options)
-        if kind.kind == "ods":
-            from rag_ingest.parsers.opendoc import sheet_charts
+        workbook = functools.partial(_and_embedded, rows, path, name, kind.kind, options)
+        if kind.kind != "ods":
+            parsed = workbook()
+        else:
+            from rag_ingest.parsers.opendoc import sheet_charts, sheet_comments
 
+            parsed = _with_comments(workbook, "ods", functools.partial(sheet_comments, path))
             _after_sheets(parsed, ((n, chart, None) for n, chart in sheet_charts(path)))
     elif kind.kind in ("docbook", "mallard"):
         from rag_ingest.parsers.docbook import parse_docbook

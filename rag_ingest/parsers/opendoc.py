@@ -37,7 +37,14 @@ from rag_ingest.parsers.base import (
 )
 from rag_ingest.parsers.pictures import PictureSource, with_markers
 
-__all__ = ["parse_epub", "parse_opendocument", "placed_objects", "read_xml", "sheet_charts"]
+__all__ = [
+    "parse_epub",
+    "parse_opendocument",
+    "placed_objects",
+    "read_xml",
+    "sheet_charts",
+    "sheet_comments",
+]
 
 _NS = {
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
@@ -60,6 +67,8 @@ def _q(name: str) -> str:
 
 
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
+_ROW, _ANNOTATION = _q("table:table-row"), _q("office:annotation")
+_CELLS = (_q("table:table-cell"), _q("table:covered-table-cell"))
 _SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
 _NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
 _IMAGE, _HREF, _OBJECT = _q("draw:image"), _q("xlink:href"), _q("draw:object")
@@ -453,6 +462,68 @@ def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
                 continue  # a damaged object: the sheet's cells are still read
             if text:
                 yield number, text
+
+
+def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
+    """The comments on an OpenDocument spreadsheet's cells (``office:annotation``), which
+    calamine does not read: each commented sheet's number, name and comment lines
+    (``Comment on B4 (Ann): text``), as an XLSX's are read (parsers/sheet_comments.py).
+    ``content.xml`` is parsed only when it holds one (found streaming)."""
+    from rag_ingest.parsers.workbook import column_letters
+
+    found: list[tuple[int, str, list[str]]] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if not _holds(archive, "content.xml", b"<office:annotation"):
+                return []
+            with archive.open("content.xml") as content:
+                sheet = row = column = 0
+                next_row = next_column = 1
+                for event, element in ElementTree.iterparse(content, events=("start", "end")):
+                    tag = element.tag
+                    if event == "start":
+                        if tag == _TABLE:
+                            sheet, next_row = sheet + 1, 1
+                            found.append((sheet, element.get(_q("table:name"), ""), []))
+                        elif tag == _ROW:
+                            row, next_column = next_row, 1
+                        elif tag in _CELLS:
+                            column = next_column
+                        continue
+                    if tag in _CELLS:
+                        next_column = column + _repeated(element, "columns")
+                    elif tag == _ROW:
+                        next_row = row + _repeated(element, "rows")
+                        element.clear()  # its cells, read
+                    elif tag == _ANNOTATION and found:
+                        text = " ".join(
+                            " ".join("".join(p.itertext()).split()) for p in element.iter(_P)
+                        ).strip()
+                        who = " ".join((element.findtext(_q("dc:creator")) or "").split())
+                        by = f" ({who})" if who else ""
+                        if text:
+                            ref = f"{column_letters(column)}{row}"
+                            found[-1][2].append(f"Comment on {ref}{by}: {text}")
+    except (KeyError, *XML_ERRORS, *ZIP_ERRORS):
+        pass  # its cells' reader said what is wrong; the comments found so far are kept
+    return [sheet for sheet in found if sheet[2]]
+
+
+def _repeated(element: ElementTree.Element, what: str) -> int:
+    """How many rows or columns a row or cell stands for (a run of empty ones is one)."""
+    count = element.get(_q(f"table:number-{what}-repeated"), "1")
+    return int(count) if count.isdigit() and int(count) > 0 else 1
+
+
+def _holds(archive: zipfile.ZipFile, member: str, needle: bytes) -> bool:
+    """Whether ``member`` holds ``needle``: read streaming, never whole."""
+    tail = b""
+    with archive.open(member) as part:
+        while chunk := part.read(1 << 20):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle) :]
+    return False
 
 
 def _opendocument(

@@ -31,6 +31,7 @@ from rag_ingest.parsers.decrypt import office_encrypted
 
 __all__ = [
     "MAX_COLUMNS",
+    "column_letters",
     "empty_sheets",
     "measure_sheets",
     "parse_rows",
@@ -76,11 +77,12 @@ def _cells_span(member: IO[bytes]) -> tuple[str, int]:
         tail = data[-256:]  # a cell's tag cut between two reads
     if not bottom:
         return "", 0
-    span = f"{_letters(left)}{top}:{_letters(right)}{bottom}"
+    span = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
     return span, _area(left, top, right, bottom)
 
 
-def _letters(column: int) -> str:
+def column_letters(column: int) -> str:
+    """A column's letters: 1 -> A, 28 -> AB."""
     letters = ""
     while column:
         column, remainder = divmod(column - 1, 26)

@@ -2064,6 +2064,64 @@ def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
 
 
+def test_an_ods_sheets_cell_comments_are_read_after_its_rows(tmp_path: Path) -> None:
+    # calamine reads a sheet's cells, not their comments (office:annotation): a note on
+    # a figure was lost, and a sheet of comments alone skipped as blank.
+    def noted(text: str, author: str | None = None) -> str:
+        creator = (
+            f"<dc:creator>{author}</dc:creator><dc:date>2026-01-02</dc:date>" if author else ""
+        )
+        paragraphs = f"<text:p>{text}</text:p><text:p>more</text:p>"
+        return f"<office:annotation>{creator}{paragraphs}</office:annotation>"
+
+    body = (
+        '<table:table table:name="Calc"><table:table-row>'
+        '<table:table-cell table:number-columns-repeated="2"/>'  # A1:B1, empty
+        f'<table:table-cell office:value-type="string">{noted("CANARY-NOTE check", "Ann")}'
+        "<text:p>item</text:p></table:table-cell>"
+        '<table:table-cell office:value-type="float" office:value="4"><text:p>4</text:p>'
+        "</table:table-cell></table:table-row>"
+        '<table:table-row table:number-rows-repeated="3"><table:table-cell/></table:table-row>'
+        "<table:table-row><table:covered-table-cell/>"  # under a merged cell: B5 next
+        f"<table:table-cell>{noted('CANARY-ROW5')}</table:table-cell></table:table-row>"
+        '</table:table><table:table table:name="Plain"><table:table-row><table:table-cell '
+        'office:value-type="string"><text:p>x</text:p></table:table-cell><table:table-cell '
+        'office:value-type="string"><text:p>y</text:p></table:table-cell></table:table-row>'
+        '</table:table><table:table table:name="Only"><table:table-row><table:table-cell>'
+        f"{noted('CANARY-ALONE', 'Bob')}</table:table-cell></table:table-row></table:table>"
+    )
+    for name, build in (("n.ods", docs.odf_bytes), ("n.fods", docs.flat_odf_bytes)):
+        parsed = parse_file(_file(tmp_path, name, build("spreadsheet", body)), name, OPTIONS)
+        assert [(s.text, s.page) for s in parsed.segments] == [
+            (
+                "# Sheet: Calc\n\n| item | 4 |\n|---|---|\n\n"
+                "Comment on C1 (Ann): CANARY-NOTE check more\nComment on B5: CANARY-ROW5 more",
+                1,
+            ),
+            ("# Sheet: Plain\n\n| x | y |\n|---|---|", 2),
+            ("# Sheet: Only\n\nComment on A1 (Bob): CANARY-ALONE more", 3),
+        ], name
+    # content.xml is looked through in parts for a comment: one cut between two is seen.
+    from rag_ingest.parsers.opendoc import _holds
+
+    cut = zipfile.ZipFile(
+        io.BytesIO(docs.zip_bytes({"c.xml": b" " * ((1 << 20) - 5) + b"<office:x>"}))
+    )
+    assert _holds(cut, "c.xml", b"<office:x") and not _holds(cut, "c.xml", b"<office:y")
+    # A workbook of comments alone: read, not skipped as blank.
+    alone = (
+        '<table:table table:name="Notes"><table:table-row><table:table-cell>'
+        f"{noted('CANARY-ONLY', 'Ann')}</table:table-cell></table:table-row></table:table>"
+    )
+    parsed = parse_file(
+        _file(tmp_path, "a.ods", docs.odf_bytes("spreadsheet", alone)), "a.ods", OPTIONS
+    )
+    assert (parsed.text, parsed.parser) == (
+        "# Sheet: Notes\n\nComment on A1 (Ann): CANARY-ONLY more",
+        "ods-comments",
+    )
+
+
 def test_an_ods_chart_is_read_after_its_sheet_s_rows(tmp_path: Path) -> None:
     # calamine reads a sheet's cells, not the objects over them: an ODS chart's title had
     # been lost (the last session left it); an ODT's and an ODP's were read already.
