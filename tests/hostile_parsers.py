@@ -15,6 +15,15 @@ def hang(path: str, name: str, options: Any) -> Any:
     time.sleep(3600)
 
 
+def recurse(path: str, name: str, options: Any) -> Any:
+    """A reader walking a nesting without end, as one does a hostile file's."""
+
+    def down(depth: int) -> int:
+        return down(depth + 1)
+
+    return down(0)
+
+
 def stall() -> int:
     """A worker's start-up that never ends (in place of the pool's own wait for it)."""
     time.sleep(3600)

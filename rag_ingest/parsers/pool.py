@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from rag_ingest._tasks import gather_or_cancel
 from rag_ingest.chunking import ChunkPlan, chunk_units, in_runs, join_plans, join_units
 from rag_ingest.errors import (
+    CorruptDocumentError,
     DocumentError,
     ParserCrashedError,
     ParserMemoryError,
@@ -1142,6 +1143,8 @@ class ParserPool:
             raise
         except MemoryError as exc:
             raise ParserMemoryError(f"{name}: the parser ran out of memory") from exc
+        except RecursionError as exc:  # a reader walking a hostile nesting; not its bug
+            raise CorruptDocumentError(f"{name}: it nests too deeply to read ({exc})") from exc
         except asyncio.CancelledError:
             if future is not None:
                 future.cancel()  # pebble stops the worker running a cancelled task

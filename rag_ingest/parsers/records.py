@@ -205,7 +205,10 @@ def _xml_records(text: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]] 
         return None
     if any((element.tail or "").strip() for element in root.iter()):
         return None
-    return _found({local_name(root.tag): _xml_value(root)}, path=False)
+    try:
+        return _found({local_name(root.tag): _xml_value(root)}, path=False)
+    except RecursionError:  # nested past any record: read as text
+        return None
 
 
 def _xml_stream(text: str) -> tuple[list[str], int] | None:
@@ -238,7 +241,10 @@ def _xml_stream(text: str) -> tuple[list[str], int] | None:
                     continue
                 name = local_name(element.tag)
                 found = by_name.setdefault(name, [])
-                block, was_cut = _block(name, len(found), _xml_value(element))
+                try:
+                    block, was_cut = _block(name, len(found), _xml_value(element))
+                except RecursionError:  # nested past any record: read as text
+                    return None
                 found.append(block)
                 cut += was_cut
                 sizes[name] = sizes.get(name, 0) + len(block)

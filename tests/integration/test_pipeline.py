@@ -825,6 +825,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "bad/crash.crash": b"x",
         "bad/hang.hang": b"x",
         "bad/hog.hog": b"x",
+        "bad/deep.deep": b"x",
     }
     for name, data in files.items():
         client.put_object(Bucket="hostile", Key=name, Body=data)
@@ -833,6 +834,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     processor.register_parser(".crash", "tests.hostile_parsers:crash")
     processor.register_parser(".hang", "tests.hostile_parsers:hang")
     processor.register_parser(".hog", "tests.hostile_parsers:blow_up")
+    processor.register_parser(".deep", "tests.hostile_parsers:recurse")
     async with processor as p:
         report = await p.process_many("s3://hostile/", session_id="h")
     results = {r.filename: r for r in report.results}
@@ -847,6 +849,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
         "crash.crash": "ParserCrashedError",
         "hang.hang": "ParserTimeoutError",
         "hog.hog": "ParserMemoryError",
+        "deep.deep": "CorruptDocumentError",  # not "parser failed": a typed failure
     }
     for name, error in expected.items():
         assert results[name].status == "failed" and results[name].error_type == error, (
@@ -855,14 +858,15 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
             results[name].message,
         )
     assert "(parse.timeout)" in (results["hang.hang"].message or "")  # names the setting
+    assert "nests too deeply to read" in (results["deep.deep"].message or "")
     for name in ("annual.pdf", "readme.md", "app.py"):
         assert results[name].status == "ingested", results[name].message
     assert report.totals == {
-        "listed": 13,
+        "listed": 14,
         "ingested": 3,
         "planned": 0,
         "skipped": 0,
-        "failed": 10,
+        "failed": 11,
         "chunks": report.totals["chunks"],
         "tokens": report.totals["tokens"],
         "bytes": report.totals["bytes"],

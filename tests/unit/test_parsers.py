@@ -6043,6 +6043,8 @@ def test_xml_records_become_a_block_each(tmp_path: Path) -> None:
         bomb,
         # An external entity is not fetched: the file is refused as XML, read as text.
         '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><i a="1">&x;</i><i a="2"/></r>',
+        # Nested past any record (it had failed untyped: "parser failed: RecursionError").
+        "<r>" + "<a>" * 5000 + "x" + "</a>" * 5000 + "</r>",
     ):
         parsed = parse_file(_file(tmp_path, "c.xml", text.encode()), "c.xml", OPTIONS)
         assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:40]
@@ -6079,6 +6081,7 @@ def test_a_large_xml_dump_s_records_are_read_as_a_stream(
         "<list><!-- " + "why " * 100 + "-->" + '<e n="1"/>' * 100 + "</list>",
         "<list>" + '<e n="1"/>' * 200,
         "<r>" + '<e n="1"/>' * 60 + "<notes>" + "word " * 100 + "</notes></r>",  # not most
+        "<list>" + ("<e>" + "<a>" * 5000 + "</a>" * 5000 + "</e>") * 2 + "</list>",  # too deep
     ):
         parsed = parse_file(_file(tmp_path, "big.xml", text.encode()), "big.xml", OPTIONS)
         assert (parsed.file_type, parsed.language) == ("text", "xml"), text[:30]
