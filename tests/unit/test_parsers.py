@@ -1103,6 +1103,19 @@ def test_a_page_of_unclosed_tags_is_read_whole(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.timeout(60)
+def test_a_page_nested_100_000_deep_is_read_in_seconds(tmp_path: Path) -> None:
+    # Unwrapped one element at a time (bs4 walks a tag's subtree and its ancestors for
+    # each), 100,000 nested <div>s took 261 s: past parse.timeout, the page failed.
+    page = "<div>" * 100_000 + "CANARY-TOP<br>CANARY-NEXT <b>bold</b>" + "</div>" * 100_000
+    parsed = parse_file(_file(tmp_path, "deep.html", page.encode()), "deep.html", OPTIONS)
+    assert parsed.text == "CANARY-TOP  \nCANARY-NEXT bold"  # the <br> kept where it was
+    assert parsed.warnings == [
+        "99745 element(s) nested past 256 levels (unclosed tags) unwrapped: their text kept, "
+        "not their structure"
+    ]
+
+
 def test_files_nested_past_their_parsers_depth_end_typed_or_read_as_text(tmp_path: Path) -> None:
     """Python's JSON parser and docling's serializer recurse: a file nested some
     thousands deep raised an untyped RecursionError."""
