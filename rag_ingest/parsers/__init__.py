@@ -274,7 +274,9 @@ def parse_file(
                 try:
                     parsed = _parse_kind(package, name, package_kind, options, defer_scans)
                 except (BlankDocumentError, EmptyDocumentError, CorruptDocumentError) as exc:
-                    raise (lost_in_mending(name, mended) or exc) from None
+                    if (lost := lost_in_mending(name, mended)) is None:
+                        raise
+                    raise lost from exc
             parsed.warnings += mended
             return parsed
         return _parse_kind(path, name, kind, options, defer_scans)

@@ -38,10 +38,10 @@ __all__ = [
     "ocr_options",
     "package_versions",
     "recovered_xml",
-    "streamed_xml",
-    "xml_file_root",
     "spans",
+    "streamed_xml",
     "without_model_packages",
+    "xml_file_root",
 ]
 
 # A Markdown ATX heading, as the parsers write them: its hashes (1) and its text (2).

@@ -382,7 +382,9 @@ def parse_opendocument(
                 try:
                     parsed = _opendocument(body, name, kind, title, writer, pictures)
                 except (BlankDocumentError, EmptyDocumentError) as exc:
-                    raise (lost_in_mending(name, mended) or exc) from None
+                    if (lost := lost_in_mending(name, mended)) is None:
+                        raise
+                    raise lost from exc
                 parsed.warnings += mended
                 return pictures.into(parsed)
             except RecursionError:
