@@ -343,7 +343,11 @@ def _open(pymupdf: Any, path: str, name: str, file_type: str = "pdf") -> Any:
         raise CorruptDocumentError(
             f"{name}: the PDF is damaged (cut short? MuPDF had to repair it)"
         )
-    if not doc.page_count:
+    try:
+        pages = doc.page_count
+    except RuntimeError:  # MuPDF's "Invalid number of pages": a damaged page tree
+        pages = 0
+    if not pages:
         doc.close()
         # Its page tree damaged (one flipped byte in a /Count): it had been "no extractable
         # text: its pages, scans maybe, not read", as if OCR would find some.
@@ -372,6 +376,7 @@ def _parse(
         if doc.is_repaired:  # each range says it; merge_ranges keeps it once
             warnings.append("the PDF is damaged (MuPDF repaired it): some text may be missing")
         fields = _forms(pymupdf, doc, wanted)
+        comments = _comments(doc, wanted)  # before pymupdf4llm bakes them away
         attaching = doc.is_pdf and read_attached is not None and wanted.stop >= doc.page_count
         annotated = _annotated(pymupdf, doc) if attaching else []
         try:
@@ -389,7 +394,9 @@ def _parse(
             dataclasses.replace(s, text=_one_blank_line(_without_leaders(s.text))) for s in segments
         ]
         if any(fields.values()):
-            segments = _with_fields(segments, fields)
+            segments = _after_pages(segments, fields, "Form fields:")
+        if any(comments.values()):
+            segments = _after_pages(segments, comments, "Comments:")
         own = {s.page: s.text for s in segments}
         scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
         if ocr is None:
@@ -510,6 +517,40 @@ def _forms(pymupdf: Any, doc: Any, wanted: range) -> dict[int, list[str]]:
         return {}
 
 
+# Annotations whose comment is not drawn on the page: a sticky note, and a comment on a
+# highlight, a box, a line or an insertion mark. A free-text box's is drawn, and read as
+# page text once pymupdf4llm bakes it in; a file attachment's is its file (_attached).
+_COMMENTED = frozenset(
+    {"Text", "Highlight", "Underline", "StrikeOut", "Squiggly", "Square", "Circle",
+     "Polygon", "PolyLine", "Line", "Ink", "Caret"}
+)  # fmt: skip
+
+
+def _comments(doc: Any, wanted: range) -> dict[int, list[str]]:
+    """The comments on each page of ``wanted`` (``Comment (Ann): text``, a reply
+    ``Reply (Bob): text``), each said once a page; none when MuPDF cannot read them.
+    pymupdf4llm leaves them out (a reviewer's "figures from the Q3 audit" was lost)."""
+    found: dict[int, list[str]] = {}
+    try:
+        if not doc.is_pdf or not doc.has_annots():
+            return {}
+        for index in wanted:
+            lines: list[str] = []
+            for annot in doc[index].annots():
+                if annot.type[1] not in _COMMENTED:
+                    continue
+                text = " ".join((annot.info.get("content") or "").split())
+                who = " ".join((annot.info.get("title") or "").split())
+                said = "Reply" if annot.irt_xref else "Comment"
+                line = f"{said}{f' ({who})' if who else ''}: {text}"
+                if text and line not in lines:
+                    lines.append(line)
+            found[index + 1] = lines
+    except Exception:  # MuPDF's errors on a broken annotation: the pages are read all the same
+        return found
+    return found
+
+
 def _form_fields(pymupdf: Any, page: Any) -> list[str]:
     """A page's filled form fields, ``label: value`` each, its widgets then taken off the
     page (in memory): their shown values had come out as page text away from their
@@ -555,12 +596,15 @@ def _label_beside(words: list[Any], rect: Any) -> str:
     return " ".join(w[4] for w in label).rstrip(":")
 
 
-def _with_fields(segments: list[Segment], fields: dict[int, list[str]]) -> list[Segment]:
-    """Each page's text with its filled fields after it."""
+def _after_pages(
+    segments: list[Segment], found: dict[int, list[str]], heading: str
+) -> list[Segment]:
+    """Each page's text with what was ``found`` on it (its filled fields, its comments)
+    listed after it, under ``heading``."""
     pages = {s.page: s for s in segments}
-    for number, filled in fields.items():
+    for number, filled in found.items():
         if filled:
-            listed = "Form fields:\n" + "\n".join(f"- {line}" for line in filled)
+            listed = f"{heading}\n" + "\n".join(f"- {line}" for line in filled)
             own = pages.get(number)
             if own is not None and own.text.strip():
                 pages[number] = dataclasses.replace(own, text=f"{own.text.rstrip()}\n\n{listed}")

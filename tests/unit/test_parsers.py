@@ -504,6 +504,41 @@ def test_a_whole_pdf_muPDF_repairs_is_read_with_a_warning(tmp_path: Path) -> Non
         parse_file(_file(tmp_path, "cut.pdf", cut), "cut.pdf", OPTIONS)
 
 
+def test_a_pdfs_comments_are_read_after_their_pages_text(tmp_path: Path) -> None:
+    # pymupdf4llm leaves out what is not drawn: a sticky note's or a highlight's comment,
+    # a reviewer's "figures from the Q3 audit", was lost (pdf.js's test PDFs hold some).
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Quarterly figures CANARY-PAGE")
+    note = page.add_text_annot((300, 72), "CANARY-NOTE from the Q3 audit")
+    note.set_info(title="Ann")
+    note.update()
+    marked = page.add_highlight_annot(pymupdf.Rect(72, 60, 200, 80))
+    marked.set_info(content="CANARY-HIGHLIGHT check this", title="Bob")
+    marked.update()
+    page.add_freetext_annot(pymupdf.Rect(72, 300, 300, 340), "CANARY-FREETEXT shown").update()
+    reply = page.add_text_annot((320, 72), "CANARY-REPLY agreed")
+    reply.set_info(title="Cy")
+    reply.set_irt_xref(note.xref)
+    reply.update()
+    again = page.add_text_annot((340, 72), "CANARY-NOTE from the Q3 audit")  # said once
+    again.set_info(title="Ann")
+    again.update()
+    doc.new_page().add_text_annot((100, 100), "CANARY-ALONE on a blank page").update()
+    parsed = parse_file(_file(tmp_path, "n.pdf", doc.tobytes()), "n.pdf", OPTIONS)
+    assert [(s.text, s.page) for s in parsed.segments] == [
+        (
+            "Quarterly figures CANARY-PAGE\n\nCANARY-FREETEXT shown\n\n"  # drawn: once
+            "Comments:\n- Comment (Ann): CANARY-NOTE from the Q3 audit\n"
+            "- Comment (Bob): CANARY-HIGHLIGHT check this\n- Reply (Cy): CANARY-REPLY agreed",
+            1,
+        ),
+        ("Comments:\n- Comment: CANARY-ALONE on a blank page", 2),
+    ]
+
+
 def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
     with pytest.raises(CorruptDocumentError):
         parse_file(_file(tmp_path, "c.pdf", b"%PDF-1.7\n" + b"\x13garbage" * 500), "c.pdf", OPTIONS)
@@ -512,6 +547,12 @@ def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
     pageless = docs.pdf_bytes(["CANARY one"]).replace(b"/Count 1", b"/Count 0")
     with pytest.raises(CorruptDocumentError, match=r"^p\.pdf: the PDF has no pages"):
         parse_file(_file(tmp_path, "p.pdf", pageless), "p.pdf", OPTIONS)
+    # A count MuPDF refuses to read ("Invalid number of pages"; poppler's 67295-0 in
+    # pdf.js's tests): it had failed untyped.
+    for count in (b"-1", b"9999999999"):
+        refused = docs.pdf_bytes(["CANARY one"]).replace(b"/Count 1", b"/Count " + count)
+        with pytest.raises(CorruptDocumentError, match=r"^r\.pdf: the PDF has no pages"):
+            parse_file(_file(tmp_path, "r.pdf", refused), "r.pdf", OPTIONS)
     # Its "%" flipped: it had been "content does not match its .pdf extension", or read
     # as text. Known by "PDF-" near its start, or by its "%%EOF".
     cut = b"\x12" + pageless[1 : len(pageless) // 2]  # its end lost too
