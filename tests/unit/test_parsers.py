@@ -2606,6 +2606,13 @@ def test_an_xlsx_workbooks_cell_comments_are_read_after_their_sheets_rows(tmp_pa
     )
     assert "Threaded comment" not in parsed.text
 
+    # A part its links name missing: no comments, and no error (the rows' reader judges).
+    from rag_ingest.parsers.sheet_comments import xlsx_comments
+
+    lost = docs._repacked(
+        threaded, {"_rels/.rels": lambda t: t.replace("xl/workbook", "xl/no")}, {}
+    )
+    assert xlsx_comments(_file(tmp_path, "l.xlsx", lost)) == []
     # A workbook of comments alone: read, not skipped as blank.
     alone = openpyxl.Workbook()
     alone.active["B2"].comment = Comment("CANARY-ONLY", "Ann")
