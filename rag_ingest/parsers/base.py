@@ -140,10 +140,16 @@ def recovered_xml(data: bytes, name: str, error: Exception, part: str = "") -> t
         root = etree.fromstring(data, parser)
     except etree.LxmlError:
         root = None
-    if root is None:
+    mended = b""
+    if root is not None:
+        mended = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+        try:  # as its readers will parse it: a prefix whose declaration was lost is unbound
+            ElementTree.fromstring(mended)
+        except XML_ERRORS:
+            mended = b""
+    if not mended:
         what = f"{part} is not" if part else "not"
         raise CorruptDocumentError(f"{name}: {what} well-formed XML ({error})") from error
-    mended = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
     return mended, _mended(part, error)
 
 

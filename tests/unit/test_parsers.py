@@ -388,6 +388,11 @@ def test_a_fictionbook_is_read_as_its_text_not_its_xml(tmp_path: Path) -> None:
     assert [w.split(" (")[0] for w in mended.warnings] == ["not well-formed XML"]
     with pytest.raises(CorruptDocumentError, match=_LOST):
         parse_file(_file(tmp_path, "c.fb2", data[:300]), "c.fb2", OPTIONS)
+    # Mended into what its reader cannot parse either (a prefix never declared stays
+    # unbound): damaged, as before (fuzzing found it failing untyped).
+    unbound = data.replace(b"<subtitle>Scene two", b"<x:subtitle>Scene two", 1)
+    with pytest.raises(CorruptDocumentError, match=r"^u\.fb2: not well-formed XML \(unbound"):
+        parse_file(_file(tmp_path, "u.fb2", unbound), "u.fb2", OPTIONS)
 
 
 def test_encrypted_pdf_is_typed(tmp_path: Path) -> None:
