@@ -2425,6 +2425,9 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
     _mended_as(tmp_path, cut, "cut.xml", expected[: expected.index("\n\n### CANARY")], "no el")
     with pytest.raises(CorruptDocumentError, match=_LOST):
         parse_file(_file(tmp_path, "head.xml", cut[: cut.index(b"<w:body")]), "h.xml", OPTIONS)
+    bare = cut[: cut.index(b"<wx:sect>")]  # its body begun, nothing in it yet
+    with pytest.raises(CorruptDocumentError, match=_LOST):
+        parse_file(_file(tmp_path, "bare.xml", bare), "bare.xml", OPTIONS)
     blank = document.replace(body, "")
     with pytest.raises(BlankDocumentError, match="no text and no pictures"):
         parse_file(_file(tmp_path, "b.xml", blank.encode()), "b.xml", OPTIONS)
