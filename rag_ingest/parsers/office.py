@@ -995,6 +995,46 @@ def parse_office(
             raise exc from None
 
 
+# How much of the text a comment marks is quoted with it.
+_QUOTED = 80
+
+
+def _docx_comments(document: Any) -> list[str]:
+    """A DOCX's comments, ``Comment (Ann) on "the text it marks": text`` each, in their
+    part's order: docling loads them and writes none out (pandoc's ``comments.docx``),
+    and a reviewer's "this clause changed in v3" was lost. They are listed after the
+    document, as a PDF's and a workbook's are: inline, they would break its sentences."""
+    comments = list(getattr(document, "comments", None) or ())
+    if not comments:
+        return []
+    marked: dict[str, list[str]] = {}
+    open_ids: set[str] = set()
+    w = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+    spaces = (f"{w}p", f"{w}tab", f"{w}br")  # words across them kept apart
+    tags = (f"{w}commentRangeStart", f"{w}commentRangeEnd", f"{w}t", *spaces)
+    for element in document.element.body.iter(*tags):
+        if element.tag == f"{w}t" or element.tag in spaces:
+            said = " " if element.tag in spaces else element.text or ""
+            for marking in open_ids:
+                marked.setdefault(marking, []).append(said)
+        elif element.tag == f"{w}commentRangeStart":
+            open_ids.add(element.get(f"{w}id", ""))
+        else:
+            open_ids.discard(element.get(f"{w}id", ""))
+    lines = []
+    for comment in comments:
+        text = " ".join((comment.text or "").split())
+        if not text:
+            continue
+        who = " ".join((comment.author or "").split())
+        quoted = " ".join("".join(marked.get(str(comment.comment_id), [])).split())
+        if len(quoted) > _QUOTED:
+            quoted = quoted[: _QUOTED - 1].rstrip() + "\u2026"
+        on = f' on "{quoted}"' if quoted else ""
+        lines.append(f"Comment{f' ({who})' if who else ''}{on}: {text}")
+    return lines
+
+
 def _malformed(error: BaseException) -> bool:
     """Whether ``error`` came of a part that is not well-formed XML."""
     from lxml import etree
@@ -1200,6 +1240,8 @@ def _parse_docling(
         title, description = html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)
+        if kind == "docx" and (said := _docx_comments(getattr(converter, "docx_obj", None))):
+            text = f"{text.rstrip()}\n\nComments:\n" + "\n".join(f"- {line}" for line in said)
         segments.append(Segment(headed(text, title, description)))
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []

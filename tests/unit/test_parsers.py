@@ -509,6 +509,35 @@ def test_a_whole_pdf_muPDF_repairs_is_read_with_a_warning(tmp_path: Path) -> Non
         parse_file(_file(tmp_path, "cut.pdf", cut), "cut.pdf", OPTIONS)
 
 
+def test_a_docx_comments_are_listed_after_its_text_with_what_they_mark(tmp_path: Path) -> None:
+    # docling loads a DOCX's comments and writes none out (pandoc's comments.docx): a
+    # reviewer's "changed in v3" was lost. Listed after the text, as a PDF's are.
+    import docx
+
+    document = docx.Document()
+    paragraph = document.add_paragraph("The term is ")
+    marked = paragraph.add_run("CANARY-MARKED three years")
+    paragraph.add_run(" from signing.")
+    document.add_comment(marked, text="CANARY-COMMENT changed\nin v3", author="Ann Lee")
+    first = document.add_paragraph("Second paragraph.").runs[0]
+    last = document.add_paragraph("Third " + "word " * 30).runs[0]
+    document.add_comment([first, last], text="CANARY-SPAN across two", author="Bob")
+    document.add_comment(document.add_paragraph("Fourth.").runs[0], text="", author="Cy")
+    document.save(saved := io.BytesIO())
+    parsed = parse_file(_file(tmp_path, "c.docx", saved.getvalue()), "c.docx", OPTIONS)
+    text, comments = parsed.text.split("\n\nComments:\n")
+    assert text.startswith("The term is CANARY-MARKED three years from signing.")
+    assert comments.split("\n") == [
+        '- Comment (Ann Lee) on "CANARY-MARKED three years": CANARY-COMMENT changed in v3',
+        # Across paragraphs, a space between them; a long passage cut (80 characters).
+        '- Comment (Bob) on "Second paragraph. Third'
+        + " word" * 11
+        + '\u2026": CANARY-SPAN across two',
+    ]  # an empty comment left out
+    plain = docs.docx_bytes("Plan", {"Scope": "CANARY-PLAIN"})
+    assert "Comments:" not in parse_file(_file(tmp_path, "p.docx", plain), "p.docx", OPTIONS).text
+
+
 def test_a_pdfs_comments_are_read_after_their_pages_text(tmp_path: Path) -> None:
     # pymupdf4llm leaves out what is not drawn: a sticky note's or a highlight's comment,
     # a reviewer's "figures from the Q3 audit", was lost (pdf.js's test PDFs hold some).
