@@ -33,6 +33,7 @@ __all__ = [
     "ParseOptions",
     "ParsedDocument",
     "Segment",
+    "comment_line",
     "local_name",
     "lost_in_mending",
     "ocr_options",
@@ -212,6 +213,22 @@ MUPDF_KINDS = ("pdf", "xps", "mobi")
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 # A compound (OLE) file's first bytes: Office 97-2003 documents, encrypted OOXML, .msg.
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+# How much of the text a comment marks is quoted with it.
+_QUOTED = 80
+
+
+def comment_line(said: str, who: str, marked: str, text: str) -> str:
+    """A comment's line: ``Comment (Ann) on "the text it marks": text``, the marked text
+    on one line and cut at :data:`_QUOTED` characters; no author or marked text, no
+    part for it."""
+    who, marked = " ".join(who.split()), " ".join(marked.split())
+    if len(marked) > _QUOTED:
+        marked = marked[: _QUOTED - 1].rstrip() + "\u2026"
+    by = f" ({who})" if who else ""
+    on = f' on "{marked}"' if marked else ""
+    return f"{said}{by}{on}: {text}"
 
 
 def markdown_table(grid: list[list[str]]) -> str:

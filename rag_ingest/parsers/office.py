@@ -31,6 +31,7 @@ from rag_ingest.parsers.base import (
     Image,
     ParsedDocument,
     Segment,
+    comment_line,
     recovered_xml,
     without_model_packages,
 )
@@ -995,10 +996,6 @@ def parse_office(
             raise exc from None
 
 
-# How much of the text a comment marks is quoted with it.
-_QUOTED = 80
-
-
 def _docx_comments(document: Any) -> list[str]:
     """A DOCX's comments, ``Comment (Ann) on "the text it marks": text`` each, in their
     part's order: docling loads them and writes none out (pandoc's ``comments.docx``),
@@ -1021,18 +1018,13 @@ def _docx_comments(document: Any) -> list[str]:
             open_ids.add(element.get(f"{w}id", ""))
         else:
             open_ids.discard(element.get(f"{w}id", ""))
-    lines = []
-    for comment in comments:
-        text = " ".join((comment.text or "").split())
-        if not text:
-            continue
-        who = " ".join((comment.author or "").split())
-        quoted = " ".join("".join(marked.get(str(comment.comment_id), [])).split())
-        if len(quoted) > _QUOTED:
-            quoted = quoted[: _QUOTED - 1].rstrip() + "\u2026"
-        on = f' on "{quoted}"' if quoted else ""
-        lines.append(f"Comment{f' ({who})' if who else ''}{on}: {text}")
-    return lines
+    return [
+        comment_line(
+            "Comment", comment.author or "", "".join(marked.get(str(comment.comment_id), [])), text
+        )
+        for comment in comments
+        if (text := " ".join((comment.text or "").split()))
+    ]
 
 
 def _malformed(error: BaseException) -> bool:

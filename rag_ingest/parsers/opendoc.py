@@ -31,6 +31,7 @@ from rag_ingest.parsers.base import (
     ZIP_ERRORS,
     ParsedDocument,
     Segment,
+    comment_line,
     lost_in_mending,
     markdown_table,
     recovered_xml,
@@ -68,6 +69,7 @@ def _q(name: str) -> str:
 
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
 _ROW, _ANNOTATION = _q("table:table-row"), _q("office:annotation")
+_ANNOTATION_END = _q("office:annotation-end")
 _CELLS = (_q("table:table-cell"), _q("table:covered-table-cell"))
 _SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
 _NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
@@ -553,13 +555,45 @@ def _opendocument(
         text = "\n\n".join(writer.blocks(*body))
         if text and title and title not in text[:1000]:
             text = f"# {title}\n\n{text}"
-        if text:
-            segments.append(Segment(text))
+        if kind == "odt" and (comments := _text_comments(body)):
+            text = f"{text}\n\nComments:\n" + "\n".join(f"- {line}" for line in comments)
+        if text.strip():
+            segments.append(Segment(text.strip()))
     if not segments and not pictures.images:
         if next(body.iter(_q("draw:image")), None) is not None:
             raise EmptyDocumentError(f"{name}: no text besides its pictures")
         raise BlankDocumentError(f"{name}: no text and no pictures: nothing to index")
     return ParsedDocument(kind, segments, parser=f"odf-{kind}", pages=pages)
+
+
+def _text_comments(body: ElementTree.Element) -> list[str]:
+    """A text document's comments (``office:annotation``), ``Comment (Ann) on "the text it
+    marks": text`` each, in document order: left out of its text (inline, they broke its
+    sentences), they are listed after it, as a DOCX's are. The marked text is read when
+    the comment's end is in the same paragraph, as LibreOffice writes a comment on a
+    passage within one."""
+    lines = []
+    for parent in body.iter():
+        children = list(parent)
+        for at, note in enumerate(children):
+            if note.tag != _ANNOTATION:
+                continue
+            said = " ".join(
+                " ".join("".join(p.itertext()).split()) for p in note if p.tag in (_P, _LIST)
+            ).strip()
+            if not said:
+                continue
+            who = " ".join((note.findtext(_q("dc:creator")) or "").split())
+            marked: list[str] = []  # none for a point, or a passage past its paragraph
+            if name := note.get(_q("office:name")):
+                passage = [note.tail or ""]
+                for sibling in children[at + 1 :]:
+                    if sibling.tag == _ANNOTATION_END and sibling.get(_q("office:name")) == name:
+                        marked = passage
+                        break
+                    passage += [*sibling.itertext(), sibling.tail or ""]
+            lines.append(comment_line("Comment", who, "".join(marked), said))
+    return lines
 
 
 def _pictures(

@@ -2839,11 +2839,35 @@ def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
         "1. check straps\n   - twice\n2. sign\n\n"  # numbered by its list style
         "See box.\n\n"
         "CANARY-BOX aside\n\n"
-        "| size | count |\n|---|---|\n| L \\| XL | 4 |"
+        "| size | count |\n|---|---|\n| L \\| XL | 4 |\n\n"
+        "Comments:\n- Comment: CANARY-COMMENT fix this"  # after the text, not in it
     )
-    # Not the document's text: a tracked deletion, a comment, the table of contents.
-    assert "CANARY-DELETED" not in parsed.text and "CANARY-COMMENT" not in parsed.text
-    assert "Safety\t3" not in parsed.text
+    # Not the document's text: a tracked deletion, the table of contents.
+    assert "CANARY-DELETED" not in parsed.text and "Safety\t3" not in parsed.text
+
+    # A comment's author and the passage it marks (within its paragraph, as LibreOffice
+    # writes one); one past its paragraph, or a point, marks none.
+    def comment(name: str | None, text: str) -> str:
+        named = f' office:name="{name}"' if name else ""
+        return (
+            f"<office:annotation{named}><dc:creator>Ann Lee</dc:creator>"
+            f"<dc:date>2026-01-02</dc:date><text:p>{text}</text:p></office:annotation>"
+        )
+
+    body = (
+        f"<text:p>The term is {comment('a1', 'CANARY-C1 changed in v3')}"
+        "<text:span>CANARY-MARKED three</text:span> years"
+        '<office:annotation-end office:name="a1"/> from signing.</text:p>'
+        f"<text:p>Point{comment(None, 'CANARY-C2 a point')} here and "
+        f"{comment('a3', 'CANARY-C3 across')}on</text:p>"
+        '<text:p>next<office:annotation-end office:name="a3"/></text:p>'
+    )
+    noted = parse_file(_file(tmp_path, "n.odt", docs.odf_bytes("text", body)), "n.odt", OPTIONS)
+    assert noted.text == (
+        "The term is CANARY-MARKED three years from signing.\n\nPoint here and on\n\nnext\n\n"
+        'Comments:\n- Comment (Ann Lee) on "CANARY-MARKED three years": CANARY-C1 changed in v3\n'
+        "- Comment (Ann Lee): CANARY-C2 a point\n- Comment (Ann Lee): CANARY-C3 across"
+    )
 
     locked = docs.odf_bytes("text", "<text:p>secret</text:p>", encrypted=True)
     with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
