@@ -19,6 +19,7 @@ from rag_ingest.parsers.base import (
     ParsedDocument,
     ParseOptions,
     Segment,
+    comment_line,
     lost_in_mending,
     markdown_table,
     xml_file_root,
@@ -54,6 +55,8 @@ def parse_wordml(path: str, name: str, options: ParseOptions | None = None) -> P
     writer = _Writer(_heading_levels(root), _Numbering(root), pictures)
     try:
         text = "\n\n".join(writer.blocks(body))
+        if text and writer.comments:
+            text += "\n\nComments:\n" + "\n".join(f"- {line}" for line in writer.comments)
     except RecursionError:
         raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     if not text and not pictures.images:
@@ -160,6 +163,7 @@ class _Writer:
         self.levels = levels
         self.numbering = numbering
         self.pictures = pictures
+        self.comments: list[str] = []  # listed after the text, as a DOCX's are
 
     def blocks(self, container: ElementTree.Element) -> list[str]:
         """The Markdown blocks of a body, a section, a cell or a text box."""
@@ -219,7 +223,12 @@ class _Writer:
             elif tag == f"{_W}binData":
                 after.append(self._picture(child))
             elif tag == f"{_AML}annotation" and child.get(_TYPE) == _COMMENT:
-                continue
+                content = child.find(f"{_AML}content")
+                blocks = self.blocks(child if content is None else content)
+                said = " ".join(" ".join(blocks).split())
+                if said:
+                    who = child.get(f"{_AML}author", "")
+                    self.comments.append(comment_line("Comment", who, "", said))
             else:
                 parts.append(self._inline(child, after))
         return "".join(parts)

@@ -2402,7 +2402,8 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
         "</w:delText></w:r></aml:content></aml:annotation>"
         '<aml:annotation w:type="Word.Insertion"><aml:content><w:r><w:t> always</w:t></w:r>'
         "</aml:content></aml:annotation>"
-        '<w:r><aml:annotation w:type="Word.Comment"><aml:content>' + p("CANARY-COMMENT")
+        '<w:r><aml:annotation w:type="Word.Comment" aml:author="Ann Lee"><aml:content>'
+        + p("CANARY-COMMENT")
         + "</aml:content></aml:annotation></w:r><w:r><w:br/><w:t>New line.</w:t></w:r></w:p>"
         + p("Kit", "Outline2")
         + p("helmet", extra=item.format(0)) + p("chin strap", extra=item.format(1))
@@ -2437,7 +2438,8 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
         "| size | count |\n|---|---|\n| L \\| XL | 4 spare |\n\n"
         "- socks\n\n"
         "### CANARY-OUTLINE\n\n"
-        "Closing."
+        "Closing.\n\n"
+        "Comments:\n- Comment (Ann Lee): CANARY-COMMENT"  # after the text, not in it
     )
     # By its root, whatever its name.
     names = ("manual.xml", "manual.doc", "manual")
@@ -2448,10 +2450,12 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
     saved = parse_file(str(fixture), "field-manual.xml", OPTIONS).text
     assert "# Safety\n\nCANARY-ODT wear gloves at all times (note: CANARY-FOOTNOTE" in saved
     assert "- helmet\n  - chin strap\n- boots" in saved and "| L \\| XL |" in saved
-    assert "CANARY-COMMENT" not in saved
+    assert saved.endswith("| L \\| XL |\n\nComments:\n- Comment: CANARY-COMMENT fix this")
     # Cut short: read as far as it goes, said; cut before the body, damaged.
     cut = document.encode()[: document.index("CANARY-OUTLINE")]
-    _mended_as(tmp_path, cut, "cut.xml", expected[: expected.index("\n\n### CANARY")], "no el")
+    comments = expected[expected.index("\n\nComments:") :]
+    read = expected[: expected.index("\n\n### CANARY")] + comments
+    _mended_as(tmp_path, cut, "cut.xml", read, "no el")
     with pytest.raises(CorruptDocumentError, match=_LOST):
         parse_file(_file(tmp_path, "head.xml", cut[: cut.index(b"<w:body")]), "h.xml", OPTIONS)
     bare = cut[: cut.index(b"<wx:sect>")]  # its body begun, nothing in it yet
