@@ -33,6 +33,7 @@ __all__ = [
     "ParseOptions",
     "ParsedDocument",
     "Segment",
+    "after_text",
     "comment_line",
     "local_name",
     "lost_in_mending",
@@ -229,6 +230,15 @@ def comment_line(said: str, who: str, marked: str, text: str) -> str:
     by = f" ({who})" if who else ""
     on = f' on "{marked}"' if marked else ""
     return f"{said}{by}{on}: {text}"
+
+
+def after_text(text: str, comments: list[str]) -> str:
+    """A text document's ``text`` with its ``comments`` (see :func:`comment_line`) listed
+    after it, under ``Comments:``; inline, they would break its sentences."""
+    if not comments:
+        return text
+    listed = "Comments:\n" + "\n".join(f"- {line}" for line in comments)
+    return f"{text.rstrip()}\n\n{listed}".lstrip()
 
 
 def markdown_table(grid: list[list[str]]) -> str:

@@ -31,6 +31,7 @@ from rag_ingest.parsers.base import (
     Image,
     ParsedDocument,
     Segment,
+    after_text,
     comment_line,
     recovered_xml,
     without_model_packages,
@@ -1232,8 +1233,8 @@ def _parse_docling(
         title, description = html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)
-        if kind == "docx" and (said := _docx_comments(getattr(converter, "docx_obj", None))):
-            text = f"{text.rstrip()}\n\nComments:\n" + "\n".join(f"- {line}" for line in said)
+        if kind == "docx":
+            text = after_text(text, _docx_comments(getattr(converter, "docx_obj", None)))
         segments.append(Segment(headed(text, title, description)))
     segments = [s for s in segments if s.text.strip()]
     images = _pictures(doc, max_images, min_image_bytes) if max_images else []

@@ -31,6 +31,7 @@ from rag_ingest.parsers.base import (
     ZIP_ERRORS,
     ParsedDocument,
     Segment,
+    after_text,
     comment_line,
     lost_in_mending,
     markdown_table,
@@ -555,10 +556,10 @@ def _opendocument(
         text = "\n\n".join(writer.blocks(*body))
         if text and title and title not in text[:1000]:
             text = f"# {title}\n\n{text}"
-        if kind == "odt" and (comments := _text_comments(body)):
-            text = f"{text}\n\nComments:\n" + "\n".join(f"- {line}" for line in comments)
-        if text.strip():
-            segments.append(Segment(text.strip()))
+        if kind == "odt":
+            text = after_text(text, _text_comments(body))
+        if text:
+            segments.append(Segment(text))
     if not segments and not pictures.images:
         if next(body.iter(_q("draw:image")), None) is not None:
             raise EmptyDocumentError(f"{name}: no text besides its pictures")

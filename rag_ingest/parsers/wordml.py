@@ -19,6 +19,7 @@ from rag_ingest.parsers.base import (
     ParsedDocument,
     ParseOptions,
     Segment,
+    after_text,
     comment_line,
     lost_in_mending,
     markdown_table,
@@ -55,8 +56,8 @@ def parse_wordml(path: str, name: str, options: ParseOptions | None = None) -> P
     writer = _Writer(_heading_levels(root), _Numbering(root), pictures)
     try:
         text = "\n\n".join(writer.blocks(body))
-        if text and writer.comments:
-            text += "\n\nComments:\n" + "\n".join(f"- {line}" for line in writer.comments)
+        if text:
+            text = after_text(text, writer.comments)
     except RecursionError:
         raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
     if not text and not pictures.images:
