@@ -232,13 +232,14 @@ def comment_line(said: str, who: str, marked: str, text: str) -> str:
     return f"{said}{by}{on}: {text}"
 
 
-def after_text(text: str, comments: list[str]) -> str:
-    """A text document's ``text`` with its ``comments`` (see :func:`comment_line`) listed
-    after it, under ``Comments:``; inline, they would break its sentences."""
-    if not comments:
+def after_text(text: str, lines: list[str], heading: str = "Comments:") -> str:
+    """``text`` with ``lines`` listed after it under ``heading``: a document's comments
+    (see :func:`comment_line`; inline, they would break its sentences), a PDF page's
+    filled form fields; the list alone for a text of none."""
+    if not lines:
         return text
-    listed = "Comments:\n" + "\n".join(f"- {line}" for line in comments)
-    return f"{text.rstrip()}\n\n{listed}".lstrip()
+    listed = f"{heading}\n" + "\n".join(f"- {line}" for line in lines)
+    return f"{text.rstrip()}\n\n{listed}" if text.strip() else listed
 
 
 def markdown_table(grid: list[list[str]]) -> str:

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.parsers.base import ParsedDocument, Segment, lost_in_mending, streamed_xml
+from rag_ingest.parsers.base import (
+    ParsedDocument,
+    Segment,
+    comment_line,
+    lost_in_mending,
+    streamed_xml,
+)
 from rag_ingest.parsers.workbook import MAX_COLUMNS, empty_sheets, sheet_lines, sheet_segment
 
 __all__ = ["parse_gnumeric"]
@@ -52,7 +58,9 @@ def _sheets(events: Iterator[tuple[str, Any]]) -> tuple[list[Segment], int]:
             _place(element, cells)
             element.clear()
         elif element.tag == _COMMENT and (text := element.get("Text", "").strip()):
-            comments.append(f"Comment on {element.get('ObjectBound', '?')}: {text}")
+            comments.append(
+                comment_line(f"Comment on {element.get('ObjectBound', '?')}", "", "", text)
+            )
         elif element.tag == _SHEET:
             lines = sheet_lines(_rows(cells)) + comments
             if lines:

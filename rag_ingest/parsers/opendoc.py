@@ -504,11 +504,10 @@ def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
                         text = " ".join(
                             " ".join("".join(p.itertext()).split()) for p in element.iter(_P)
                         ).strip()
-                        who = " ".join((element.findtext(_q("dc:creator")) or "").split())
-                        by = f" ({who})" if who else ""
+                        who = element.findtext(_q("dc:creator")) or ""
                         if text:
-                            ref = f"{column_letters(column)}{row}"
-                            found[-1][2].append(f"Comment on {ref}{by}: {text}")
+                            ref = f"Comment on {column_letters(column)}{row}"
+                            found[-1][2].append(comment_line(ref, who, "", text))
     except (KeyError, *XML_ERRORS, *ZIP_ERRORS):
         pass  # its cells' reader said what is wrong; the comments found so far are kept
     return [sheet for sheet in found if sheet[2]]
@@ -584,7 +583,7 @@ def _text_comments(body: ElementTree.Element) -> list[str]:
             ).strip()
             if not said:
                 continue
-            who = " ".join((note.findtext(_q("dc:creator")) or "").split())
+            who = note.findtext(_q("dc:creator")) or ""
             marked: list[str] = []  # none for a point, or a passage past its paragraph
             if name := note.get(_q("office:name")):
                 passage = [note.tail or ""]

@@ -23,7 +23,15 @@ from rag_ingest.errors import (
 )
 from rag_ingest.ocr import OcrOptions, letters
 from rag_ingest.parsers.archive import attach
-from rag_ingest.parsers.base import UNREAD_SCANS, Image, ParsedDocument, Segment, spans
+from rag_ingest.parsers.base import (
+    UNREAD_SCANS,
+    Image,
+    ParsedDocument,
+    Segment,
+    after_text,
+    comment_line,
+    spans,
+)
 
 __all__ = [
     "PDF_LOCK",
@@ -540,9 +548,9 @@ def _comments(doc: Any, wanted: range) -> dict[int, list[str]]:
                 if annot.type[1] not in _COMMENTED:
                     continue
                 text = " ".join((annot.info.get("content") or "").split())
-                who = " ".join((annot.info.get("title") or "").split())
+                who = annot.info.get("title") or ""
                 said = "Reply" if annot.irt_xref else "Comment"
-                line = f"{said}{f' ({who})' if who else ''}: {text}"
+                line = comment_line(said, who, "", text)
                 if text and line not in lines:
                     lines.append(line)
             found[index + 1] = lines
@@ -604,12 +612,11 @@ def _after_pages(
     pages = {s.page: s for s in segments}
     for number, filled in found.items():
         if filled:
-            listed = f"{heading}\n" + "\n".join(f"- {line}" for line in filled)
             own = pages.get(number)
             if own is not None and own.text.strip():
-                pages[number] = dataclasses.replace(own, text=f"{own.text.rstrip()}\n\n{listed}")
+                pages[number] = dataclasses.replace(own, text=after_text(own.text, filled, heading))
             else:
-                pages[number] = Segment(listed, page=number)
+                pages[number] = Segment(after_text("", filled, heading), page=number)
     return [pages[n] for n in sorted(pages, key=lambda n: n or 0)]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import zipfile
 from xml.etree import ElementTree
 
-from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, local_name
+from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, comment_line, local_name
 from rag_ingest.parsers.embedded import relationship_target, relationships
 
 __all__ = ["xlsx_comments"]
@@ -124,8 +124,7 @@ def _read(
             said = "Comment on"
             if who and text.startswith(f"{who}:"):  # Excel starts a note with its author
                 text = text[len(who) + 1 :].strip()
-        by = f" ({who})" if who else ""
-        lines.append(f"{said} {element.get('ref', '?')}{by}: {text}")
+        lines.append(comment_line(f"{said} {element.get('ref', '?')}", who, "", text))
     return lines
 
 
