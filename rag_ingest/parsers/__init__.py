@@ -50,7 +50,7 @@ from rag_ingest.parsers.sniff import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from rag_ingest.parsers.mail import MailboxPart
     from rag_ingest.parsers.pdf import ReadAttached
@@ -299,10 +299,11 @@ def parse_file(
 def _with_comments(
     read: Callable[[], ParsedDocument],
     kind: str,
-    comments: Callable[[], list[tuple[int, str, list[str]]]],
+    comments: Callable[[], Sequence[tuple[int, str | None, list[str]]]],
 ) -> ParsedDocument:
-    """A workbook ``read``, its cells' ``comments`` after each sheet's rows; one of
-    comments alone read too, not skipped as blank (its size checked by ``read``)."""
+    """A workbook or a deck ``read``, its ``comments`` after each sheet's rows or slide's
+    text; one of comments alone read too, not skipped as blank (its size checked by
+    ``read``)."""
     try:
         parsed = read()
     except (BlankDocumentError, EmptyDocumentError):
@@ -317,8 +318,9 @@ def _with_comments(
 
 
 def _after_sheets(parsed: ParsedDocument, blocks: Iterable[tuple[int, str, str | None]]) -> None:
-    """Each block (a chart, a sheet's comments) after its sheet's rows: ``(sheet, text,
-    title)``, a segment of its own for a sheet of none, headed by its title if given."""
+    """Each block (a chart, a sheet's or a slide's comments) after its sheet's rows or its
+    slide's text: ``(page, text, title)``, a segment of its own for a page of none, headed
+    by its title if given."""
     from rag_ingest.parsers.workbook import sheet_segment
 
     for sheet, text, title in blocks:
@@ -387,10 +389,11 @@ def _parse_kind(
             ocr_pictures=options.reads_pictures,
         )
         document = functools.partial(_and_embedded, office, path, name, kind.kind, options)
-        if kind.kind == "xlsx":
-            from rag_ingest.parsers.sheet_comments import xlsx_comments
+        if kind.kind in ("xlsx", "pptx"):
+            from rag_ingest.parsers.ooxml_comments import pptx_comments, xlsx_comments
 
-            parsed = _with_comments(document, "xlsx", functools.partial(xlsx_comments, path))
+            comments = xlsx_comments if kind.kind == "xlsx" else pptx_comments
+            parsed = _with_comments(document, kind.kind, functools.partial(comments, path))
         else:
             parsed = document()
     elif kind.kind in ("doc", "ppt"):

@@ -472,7 +472,7 @@ def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
 def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
     """The comments on an OpenDocument spreadsheet's cells (``office:annotation``), which
     calamine does not read: each commented sheet's number, name and comment lines
-    (``Comment on B4 (Ann): text``), as an XLSX's are read (parsers/sheet_comments.py).
+    (``Comment on B4 (Ann): text``), as an XLSX's are read (parsers/ooxml_comments.py).
     ``content.xml`` is parsed only when it holds one (found streaming)."""
     from rag_ingest.parsers.workbook import column_letters
 

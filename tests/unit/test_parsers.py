@@ -1889,6 +1889,125 @@ def test_slides_keep_their_speaker_notes_on_their_page(tmp_path: Path) -> None:
     ]
 
 
+_P = 'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"'
+_P188 = (
+    'xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main" '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+)
+_MODERN = "http://schemas.microsoft.com/office/2018/10/relationships"
+
+
+def _modern_body(*paragraphs: str) -> str:
+    runs = "".join(f"<a:p><a:r><a:t>{p}</a:t></a:r></a:p>" for p in paragraphs)
+    return f"<p188:txBody><a:bodyPr/>{runs}</p188:txBody>"
+
+
+def _commented_deck(deck: bytes, slide: int, comments: str, *, modern: bool) -> bytes:
+    """``deck`` with the ``comments`` part (PowerPoint's or its modern one) on ``slide``,
+    and both kinds of author list: Ann Lee and Bob Roe."""
+    legacy_authors = (
+        f'<p:cmAuthorLst {_P}><p:cmAuthor id="0" name="Ann Lee" initials="AL" lastIdx="2" '
+        'clrIdx="0"/><p:cmAuthor id="1" name="Bob Roe" initials="BR" lastIdx="1" clrIdx="1"/>'
+        "</p:cmAuthorLst>"
+    )
+    modern_authors = (
+        f'<p188:authorLst {_P188}><p188:author id="{{A1}}" name="Ann Lee" initials="AL" '
+        'userId="ann" providerId="None"/><p188:author id="{B2}" name="Bob Roe" '
+        'initials="BR" userId="bob" providerId="None"/></p188:authorLst>'
+    )
+    part = f"ppt/comments/{'modernComment_1' if modern else 'comment1'}.xml"
+    kind = f"{_MODERN}/comments" if modern else f"{docs._RELATIONSHIPS}/comments"
+
+    def linked(*entries: tuple[str, str, str]) -> Callable[[str], str]:
+        links = "".join(f'<Relationship Id="{i}" Type="{k}" Target="{t}"/>' for i, k, t in entries)
+        return lambda text: text.replace("</Relationships>", f"{links}</Relationships>")
+
+    return docs._repacked(
+        deck,
+        {
+            f"ppt/slides/_rels/slide{slide}.xml.rels": linked(("rC", kind, f"../{part[4:]}")),
+            "ppt/_rels/presentation.xml.rels": linked(
+                ("rCA", f"{docs._RELATIONSHIPS}/commentAuthors", "commentAuthors.xml"),
+                ("rMA", f"{_MODERN}/authors", "authors.xml"),
+            ),
+        },
+        {
+            part: comments,
+            "ppt/commentAuthors.xml": legacy_authors,
+            "ppt/authors.xml": modern_authors,
+        },
+    )
+
+
+def test_a_slides_comments_and_replies_follow_its_text_and_notes(tmp_path: Path) -> None:
+    """docling reads no comment of a deck: a reviewer's "these figures are last year's"
+    on a slide was lost, and a deck of comments alone skipped as blank."""
+    import io
+
+    from pptx import Presentation
+
+    deck = Presentation()
+    for title in ("Roadmap", "Budget"):
+        deck.slides.add_slide(deck.slide_layouts[5]).shapes.title.text = title
+    deck.slides[0].notes_slide.notes_text_frame.text = "CANARY-NOTES say it slowly"
+    deck.save(out := io.BytesIO())
+    # PowerPoint's own: a comment, an empty one, and a reply naming its parent.
+    legacy = (
+        f'<p:cmLst {_P} xmlns:p15="http://schemas.microsoft.com/office/powerpoint/2012/main">'
+        '<p:cm authorId="0" idx="1"><p:pos x="10" y="10"/><p:text>CANARY-LEGACY these '
+        "figures are\nlast year&apos;s</p:text></p:cm>"
+        '<p:cm authorId="0" idx="2"><p:pos x="0" y="0"/><p:text> </p:text></p:cm>'
+        '<p:cm authorId="1" idx="1"><p:pos x="10" y="10"/><p:text>CANARY-FIXED</p:text>'
+        '<p:extLst><p:ext uri="{C676402C-5697-4E1C-873F-D02D1690AC5C}"><p15:threadingInfo>'
+        '<p15:parentCm authorId="0" idx="1"/></p15:threadingInfo></p:ext></p:extLst></p:cm>'
+        "</p:cmLst>"
+    )
+    parsed = parse_file(
+        _file(tmp_path, "l.pptx", _commented_deck(out.getvalue(), 2, legacy, modern=False)),
+        "l.pptx",
+        OPTIONS,
+    )
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (1, "# Roadmap\n\nSpeaker notes: CANARY-NOTES say it slowly"),
+        (
+            2,
+            "# Budget\n\nComments:\n- Comment (Ann Lee): CANARY-LEGACY these figures are "
+            "last year's\n- Reply (Bob Roe): CANARY-FIXED",
+        ),
+    ]
+    # Microsoft 365's: its replies written before its own text, an unknown author.
+    modern = (
+        f'<p188:cmLst {_P188}><p188:cm id="{{C1}}" authorId="{{A1}}"><p188:unknownAnchor/>'
+        '<p188:replyLst><p188:reply id="{R1}" authorId="{B2}">'
+        f"{_modern_body('CANARY-MREPLY', 'done')}</p188:reply></p188:replyLst>"
+        f"{_modern_body('CANARY-MODERN check', 'the date')}</p188:cm>"
+        f'<p188:cm id="{{C2}}" authorId="{{Z9}}">{_modern_body("CANARY-NOBODY")}</p188:cm>'
+        "</p188:cmLst>"
+    )
+    parsed = parse_file(
+        _file(tmp_path, "m.pptx", _commented_deck(out.getvalue(), 1, modern, modern=True)),
+        "m.pptx",
+        OPTIONS,
+    )
+    assert parsed.segments[0].text == (
+        "# Roadmap\n\nSpeaker notes: CANARY-NOTES say it slowly\n\nComments:\n"
+        "- Comment (Ann Lee): CANARY-MODERN check the date\n- Reply (Bob Roe): CANARY-MREPLY "
+        "done\n- Comment: CANARY-NOBODY"
+    )
+    assert parsed.segments[1].text == "# Budget"
+    # A deck of comments alone: read, not skipped as blank.
+    blank = _commented_deck(docs.empty_office("blank-slide"), 1, legacy, modern=False)
+    parsed = parse_file(_file(tmp_path, "b.pptx", blank), "b.pptx", OPTIONS)
+    assert (parsed.parser, parsed.segments[0].page) == ("pptx-comments", 1)
+    assert parsed.text.startswith("Comments:\n- Comment (Ann Lee): CANARY-LEGACY")
+    # A part its links name missing: no comments, and no error (the slides' reader judges).
+    from rag_ingest.parsers.ooxml_comments import pptx_comments
+
+    rels = "ppt/slides/_rels/slide1.xml.rels"
+    lost = docs._repacked(blank, {rels: lambda t: t.replace("comment1.xml", "gone.xml")}, {})
+    assert pptx_comments(_file(tmp_path, "g.pptx", lost)) == []
+
+
 def test_each_sheet_is_a_page_named_by_its_sheet(tmp_path: Path) -> None:
     import io
 
@@ -2648,7 +2767,7 @@ def test_an_xlsx_workbooks_cell_comments_are_read_after_their_sheets_rows(tmp_pa
     assert "Threaded comment" not in parsed.text
 
     # A part its links name missing: no comments, and no error (the rows' reader judges).
-    from rag_ingest.parsers.sheet_comments import xlsx_comments
+    from rag_ingest.parsers.ooxml_comments import xlsx_comments
 
     lost = docs._repacked(
         threaded, {"_rels/.rels": lambda t: t.replace("xl/workbook", "xl/no")}, {}
