@@ -60,6 +60,7 @@ _NS = {
     "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
     "xlink": "http://www.w3.org/1999/xlink",
     "chart": "urn:oasis:names:tc:opendocument:xmlns:chart:1.0",
+    "officeooo": "http://openoffice.org/2009/office",
 }
 
 
@@ -71,6 +72,8 @@ def _q(name: str) -> str:
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
 _ROW, _ANNOTATION = _q("table:table-row"), _q("office:annotation")
 _ANNOTATION_END = _q("office:annotation-end")
+# A slide's comment, as LibreOffice Impress writes one (ODF 1.2 has none).
+_SLIDE_ANNOTATION = _q("officeooo:annotation")
 _CELLS = (_q("table:table-cell"), _q("table:covered-table-cell"))
 _SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
 _NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
@@ -87,6 +90,7 @@ _CLASS = _q("presentation:class")
 _SKIPPED = {
     _q("text:tracked-changes"),
     _q("office:annotation"),
+    _SLIDE_ANNOTATION,
     _q("text:note-citation"),
     *(
         _q(f"text:{index}")
@@ -548,6 +552,7 @@ def _opendocument(
             said = writer.flat(slide.findall(f"{_q('presentation:notes')}/*"))
             if said:
                 text = f"{text}\n\nSpeaker notes: {said}".lstrip()
+            text = after_text(text, _text_comments(slide, (_SLIDE_ANNOTATION, _ANNOTATION)))
             if text:
                 segments.append(Segment(text, page=number))
         pages = len(slides)
@@ -566,17 +571,17 @@ def _opendocument(
     return ParsedDocument(kind, segments, parser=f"odf-{kind}", pages=pages)
 
 
-def _text_comments(body: ElementTree.Element) -> list[str]:
-    """A text document's comments (``office:annotation``), ``Comment (Ann) on "the text it
-    marks": text`` each, in document order: left out of its text (inline, they broke its
-    sentences), they are listed after it, as a DOCX's are. The marked text is read when
-    the comment's end is in the same paragraph, as LibreOffice writes a comment on a
-    passage within one."""
+def _text_comments(body: ElementTree.Element, tags: tuple[str, ...] = (_ANNOTATION,)) -> list[str]:
+    """A text document's or a slide's comments (``tags``: ``office:annotation``, and
+    Impress's), ``Comment (Ann) on "the text it marks": text`` each, in document order:
+    left out of its text (inline, they broke its sentences), they are listed after it,
+    as a DOCX's are. The marked text is read when the comment's end is in the same
+    paragraph, as LibreOffice writes a comment on a passage within one."""
     lines = []
     for parent in body.iter():
         children = list(parent)
         for at, note in enumerate(children):
-            if note.tag != _ANNOTATION:
+            if note.tag not in tags:
                 continue
             said = " ".join(
                 " ".join("".join(p.itertext()).split()) for p in note if p.tag in (_P, _LIST)

@@ -7,6 +7,9 @@ is anchored: Word and LibreOffice write frames and text boxes so, and a business
 LibreOffice saved as RTF had been read as no text at all. A PNG or JPEG picture
 (``\\pict`` with ``\\pngblip`` or ``\\jpegblip``; its WMF copy for old readers,
 ``\\nonshppict``, left out) is read by OCR where it sits, as an office document's are.
+
+Comments (``\\annotation``, another ignorable destination) are listed after the text,
+``Comments:`` then ``- Comment (Ann) on "the passage it marks": text``, as a DOCX's are.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rag_ingest.errors import BlankDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, after_text, comment_line
 
 if TYPE_CHECKING:
     from rag_ingest.parsers.pictures import HeldPictures
@@ -39,6 +42,13 @@ _OTHER = {"emfblip": "EMF", "wmetafile": "WMF", "macpict": "PICT", "dibitmap": "
 _CONTROL_WORD = re.compile(r"\\[a-z]+-?\d* ?|\\[^a-z]")
 # What stands for a picture in the text striprtf gives: plain letters it passes through.
 _TOKEN = re.compile(r"RAGINGESTPICTURE(\d+)X")
+# A comment, its author's name and its text (Word: {\*\atnid AL}{\*\atnauthor Ann Lee}
+# \chatn{\*\annotation{\*\atnref 1}...text}), and the passage it marks ({\*\atrfstart 1}
+# ... {\*\atrfend 1}); in the text striprtf gives, as plain letters too.
+_COMMENT_PART = re.compile(r"\{\\\*\\(atnid|atnauthor|annotation|atrfstart|atrfend)(?![a-z]) ?")
+_COMMENT_REF = re.compile(r"\{\\\*\\atnref ?([^{}]*)\}")
+_NOTE = re.compile(r"RAGINGESTNOTE(\d+)X(.*?)RAGINGESTSAIDX(.*?)RAGINGESTENDX", re.DOTALL)
+_MARK = re.compile(r"RAGINGEST(FROM|TO)(\d+)X")
 
 
 def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> ParsedDocument:
@@ -54,14 +64,15 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
         markup = f.read().decode("latin-1")
     pictures = HeldPictures(options or ParseOptions())
     unreadable: list[str] = []
-    markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
+    markup = _with_comment_tokens(_with_shape_text(_with_tokens(markup, pictures, unreadable)))
     converted: str = rtf_to_text(markup, errors="replace")  # type: ignore[no-untyped-call]
 
     def marked(found: re.Match[str]) -> str:
         marker = pictures.marker(int(found[1]))
         return f"\n\n{marker}\n\n" if marker else ""
 
-    text = _TOKEN.sub(marked, converted.replace("\r\n", "\n")).strip()
+    converted, comments = _comments(converted.replace("\r\n", "\n"))
+    text = after_text(_TOKEN.sub(marked, converted).strip(), comments)
     if not text and not pictures.images:
         if unreadable or not none_to_read(map(picture_size, pictures.held)):
             what = f" ({', '.join(sorted(set(unreadable)))}: not read by OCR)" if unreadable else ""
@@ -169,3 +180,58 @@ def _with_shape_text(markup: str) -> str:
         return "".join(f"{{{part}}}" for part in boxes) + pictures
 
     return _replaced(markup, _SHAPE, text)
+
+
+def _with_comment_tokens(markup: str) -> str:
+    """``markup`` with each comment a plain group striprtf reads in the document's code
+    page, its author and text between tokens, and its passage's ends as tokens; each
+    token numbered by the comment's ``\\atnref`` among the ids (0 for none)."""
+    ids: dict[str, int] = {}
+    author = ""
+
+    def number(ref: str) -> int:
+        return ids.setdefault(ref.strip(), len(ids) + 1)
+
+    def token(group: str) -> str:
+        nonlocal author
+        found = _COMMENT_PART.match(group)
+        word, inner = (found[1], group[found.end() : -1]) if found else ("", "")
+        if word in ("atnid", "atnauthor"):
+            if inner.strip() and (word == "atnauthor" or not author):  # name over initials
+                author = inner
+            return ""
+        if word == "annotation":
+            ref = _COMMENT_REF.search(inner)
+            said = f"{{RAGINGESTNOTE{number(ref[1]) if ref else 0}X{author}RAGINGESTSAIDX"
+            author = ""
+            return f"{said}{{{inner}}}RAGINGESTENDX}}"
+        end = "FROM" if word == "atrfstart" else "TO"
+        return f"{{RAGINGEST{end}{number(inner)}X}}"
+
+    return _replaced(markup, _COMMENT_PART, token)
+
+
+def _comments(converted: str) -> tuple[str, list[str]]:
+    """The text striprtf gave without its comments, and their lines (see
+    :func:`_with_comment_tokens`)."""
+    notes = [
+        (int(n), who, " ".join(_TOKEN.sub("", said).split()))
+        for n, who, said in _NOTE.findall(converted)
+    ]
+    text = _NOTE.sub("", converted)
+    if not notes:
+        return _MARK.sub("", text), []
+    starts: dict[int, int] = {}
+    passages: dict[int, str] = {}
+    for found in _MARK.finditer(text):
+        if found[1] == "FROM":
+            starts[int(found[2])] = found.end()
+        elif int(found[2]) in starts:
+            between = text[starts.pop(int(found[2])) : found.start()]
+            passages[int(found[2])] = _TOKEN.sub("", _MARK.sub("", between))
+    lines = [
+        comment_line("Comment", who, passages.get(n, "") if n else "", said)
+        for n, who, said in notes
+        if said
+    ]
+    return _MARK.sub("", text), lines

@@ -3713,6 +3713,67 @@ def test_rtf_text_boxes_are_read_where_their_shapes_sit(tmp_path: Path) -> None:
     assert lined.text == "A.\nB."
 
 
+def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: Path) -> None:
+    """Comments are an ignorable destination (``\\*\\annotation``): striprtf passed over
+    them, and a reviewer's note was lost."""
+
+    # As Word writes them: initials, then the name; the passage between range marks.
+    def comment(ref: bytes, who: bytes, text: bytes, initials: bytes = b"AL") -> bytes:
+        return (
+            rb"{\*\atnid " + initials + rb"}{\*\atnauthor " + who + rb"}\chatn "
+            rb"{\*\annotation{\*\atnref " + ref + rb"}{\*\atndate 1}\pard\plain "
+            rb"{\field{\*\fldinst PAGE}}" + text + rb"}"
+        )
+
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0 Arial;}}\f0 Totals: "
+        rb"{\*\atrfstart 7}CANARY-MARKED 4.2M{\*\atrfend 7}"
+        + comment(b"7", rb"Ann L\'e9e", rb"CANARY-NOTE from the\par Q3 audit, caf\'e9")
+        + rb" and more.\par Point"
+        + comment(b"9", b"", b"CANARY-POINT check", initials=b"BR")
+        + comment(b"10", b"Bob", rb"\par  ")
+        + rb" here.{\*\atrfend 11}\par}"
+    )
+    parsed = parse_file(_file(tmp_path, "r.rtf", rtf), "r.rtf", OPTIONS)
+    assert parsed.text == (
+        "Totals: CANARY-MARKED 4.2M and more.\nPoint here.\n\nComments:\n"
+        '- Comment (Ann L\u00e9e) on "CANARY-MARKED 4.2M": CANARY-NOTE from the Q3 audit, '
+        "caf\u00e9\n- Comment (BR): CANARY-POINT check"
+    )
+    # A file of a comment alone is read, not skipped as blank.
+    alone = rb"{\rtf1\ansi " + comment(b"1", b"Ann", b"CANARY-ALONE") + rb"}"
+    parsed = parse_file(_file(tmp_path, "a.rtf", alone), "a.rtf", OPTIONS)
+    assert parsed.text == "Comments:\n- Comment (Ann): CANARY-ALONE"
+
+
+def test_comments_libreoffice_wrote_are_listed_after_their_text() -> None:
+    """RTF, PPTX and ODP files LibreOffice wrote (tests/fixtures/comments/README.md)."""
+    fixtures = Path(__file__).parent.parent / "fixtures" / "comments"
+
+    def read(name: str) -> list[tuple[int | None, str]]:
+        path = str(fixtures / name)
+        return [(s.page, s.text) for s in parse_file(path, name, OPTIONS).segments]
+
+    assert read("reviewed.rtf") == [
+        (
+            None,
+            "Before the marked passage after.\nPoint here.\n\nComments:\n"
+            '- Comment (Ann L\u00e9e) on "the marked passage": CANARY-RANGE check this figure '
+            "second para\n- Comment (Bob Roe): CANARY-POINT \u00e9 note",
+        )
+    ]
+    slides = [
+        (
+            1,
+            "CANARY-SLIDE quarterly numbers\n\nComments:\n"
+            "- Comment (Ann Lee): CANARY-SLIDE-COMMENT these are last year's",
+        ),
+        (2, "Second slide\n\nComments:\n- Comment (Bob Roe): CANARY-SECOND add the source"),
+    ]
+    assert read("reviewed.pptx") == slides
+    assert read("reviewed.odp") == read("reviewed.fodp") == slides
+
+
 def test_a_docbook_document_is_read_as_markdown(tmp_path: Path) -> None:
     # GNOME's and KDE's manuals, and many a project's documentation: read as text, it
     # had been its tags.
