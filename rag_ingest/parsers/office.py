@@ -1019,13 +1019,41 @@ def _docx_comments(document: Any) -> list[str]:
             open_ids.add(element.get(f"{w}id", ""))
         else:
             open_ids.discard(element.get(f"{w}id", ""))
-    return [
-        comment_line(
-            "Comment", comment.author or "", "".join(marked.get(str(comment.comment_id), [])), text
-        )
-        for comment in comments
-        if (text := " ".join((comment.text or "").split()))
-    ]
+    replies = _docx_replies(document)
+    lines = []
+    for comment in comments:
+        if not (text := " ".join((comment.text or "").split())):
+            continue
+        last = comment.paragraphs[-1]._p if comment.paragraphs else None
+        if last is not None and last.get(f"{_W14}paraId") in replies:
+            lines.append(comment_line("Reply", comment.author or "", "", text))
+        else:
+            passage = "".join(marked.get(str(comment.comment_id), []))
+            lines.append(comment_line("Comment", comment.author or "", passage, text))
+    return lines
+
+
+_W14 = "{http://schemas.microsoft.com/office/word/2010/wordml}"
+_W15 = "{http://schemas.microsoft.com/office/word/2012/wordml}"
+
+
+def _docx_replies(document: Any) -> set[str]:
+    """The IDs (``w14:paraId`` of their last paragraph) of a DOCX's comments that reply
+    to another, as Word 2013 and later mark them in ``word/commentsExtended.xml``; a
+    reply marks the same passage as its comment, not quoted again."""
+    for rel in document.part.rels.values():
+        if rel.is_external or not rel.reltype.endswith("/commentsExtended"):
+            continue
+        try:
+            root = ElementTree.fromstring(rel.target_part.blob)
+        except XML_ERRORS:
+            return set()  # the comments are read, none as a reply
+        return {
+            e.get(f"{_W15}paraId", "")
+            for e in root.iter(f"{_W15}commentEx")
+            if e.get(f"{_W15}paraIdParent")
+        }
+    return set()
 
 
 def _malformed(error: BaseException) -> bool:

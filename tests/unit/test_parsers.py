@@ -537,6 +537,41 @@ def test_a_docx_comments_are_listed_after_its_text_with_what_they_mark(tmp_path:
     plain = docs.docx_bytes("Plan", {"Scope": "CANARY-PLAIN"})
     assert "Comments:" not in parse_file(_file(tmp_path, "p.docx", plain), "p.docx", OPTIONS).text
 
+    # A reply, as Word 2013 and later mark one (commentsExtended: its last paragraph's
+    # paraId, and its parent's), on the same passage: said a reply, the passage not again.
+    document = docx.Document()
+    marked = document.add_paragraph("Term: ").add_run("CANARY-MARKED three years")
+    document.add_comment(marked, text="CANARY-ASK is this right?", author="Ann Lee")
+    document.add_comment(marked, text="CANARY-ANSWER yes", author="Bob Roe")
+    document.save(saved := io.BytesIO())
+    w15 = "http://schemas.microsoft.com/office/word/2012/wordml"
+    extended = (
+        f'<w15:commentsEx xmlns:w15="{w15}"><w15:commentEx w15:paraId="0A000001"/>'
+        '<w15:commentEx w15:paraId="0A000002" w15:paraIdParent="0A000001"/></w15:commentsEx>'
+    )
+
+    def identified(text: str) -> str:  # each comment's paragraph given its paraId
+        return re.sub(
+            r'(<w:comment w:id="(\d)"[^>]*>)<w:p>',
+            lambda m: f'{m[1]}<w:p w14:paraId="0A00000{int(m[2]) + 1}">',
+            text,
+        )
+
+    extended_type = "http://schemas.microsoft.com/office/2011/relationships/commentsExtended"
+    replied = docs._repacked(
+        saved.getvalue(),
+        {
+            "word/comments.xml": identified,
+            "word/_rels/document.xml.rels": _linked(("rX", extended_type, "commentsExtended.xml")),
+        },
+        {"word/commentsExtended.xml": extended},
+    )
+    parsed = parse_file(_file(tmp_path, "r.docx", replied), "r.docx", OPTIONS)
+    assert parsed.text.split("\n\nComments:\n")[1].split("\n") == [
+        '- Comment (Ann Lee) on "CANARY-MARKED three years": CANARY-ASK is this right?',
+        "- Reply (Bob Roe): CANARY-ANSWER yes",
+    ]
+
 
 def test_a_pdfs_comments_are_read_after_their_pages_text(tmp_path: Path) -> None:
     # pymupdf4llm leaves out what is not drawn: a sticky note's or a highlight's comment,
@@ -1902,6 +1937,12 @@ def _modern_body(*paragraphs: str) -> str:
     return f"<p188:txBody><a:bodyPr/>{runs}</p188:txBody>"
 
 
+def _linked(*entries: tuple[str, str, str]) -> Callable[[str], str]:
+    """An edit of a relationships part adding ``entries``: (Id, full type, target)."""
+    links = "".join(f'<Relationship Id="{i}" Type="{k}" Target="{t}"/>' for i, k, t in entries)
+    return lambda text: text.replace("</Relationships>", f"{links}</Relationships>")
+
+
 def _commented_deck(deck: bytes, slide: int, comments: str, *, modern: bool) -> bytes:
     """``deck`` with the ``comments`` part (PowerPoint's or its modern one) on ``slide``,
     and both kinds of author list: Ann Lee and Bob Roe."""
@@ -1918,15 +1959,11 @@ def _commented_deck(deck: bytes, slide: int, comments: str, *, modern: bool) -> 
     part = f"ppt/comments/{'modernComment_1' if modern else 'comment1'}.xml"
     kind = f"{_MODERN}/comments" if modern else f"{docs._RELATIONSHIPS}/comments"
 
-    def linked(*entries: tuple[str, str, str]) -> Callable[[str], str]:
-        links = "".join(f'<Relationship Id="{i}" Type="{k}" Target="{t}"/>' for i, k, t in entries)
-        return lambda text: text.replace("</Relationships>", f"{links}</Relationships>")
-
     return docs._repacked(
         deck,
         {
-            f"ppt/slides/_rels/slide{slide}.xml.rels": linked(("rC", kind, f"../{part[4:]}")),
-            "ppt/_rels/presentation.xml.rels": linked(
+            f"ppt/slides/_rels/slide{slide}.xml.rels": _linked(("rC", kind, f"../{part[4:]}")),
+            "ppt/_rels/presentation.xml.rels": _linked(
                 ("rCA", f"{docs._RELATIONSHIPS}/commentAuthors", "commentAuthors.xml"),
                 ("rMA", f"{_MODERN}/authors", "authors.xml"),
             ),
