@@ -409,7 +409,11 @@ def _parse_kind(
             check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
         rows = functools.partial(parse_rows, path, name, kind.kind)
         workbook = functools.partial(_and_embedded, rows, path, name, kind.kind, options)
-        if kind.kind != "ods":
+        if kind.kind == "xls":
+            from rag_ingest.parsers.biff import xls_comments
+
+            parsed = _with_comments(workbook, "xls", functools.partial(xls_comments, path))
+        elif kind.kind == "xlsb":
             parsed = workbook()
         else:
             from rag_ingest.parsers.opendoc import sheet_charts, sheet_comments

@@ -2821,6 +2821,74 @@ def test_an_xlsx_workbooks_cell_comments_are_read_after_their_sheets_rows(tmp_pa
     )
 
 
+def test_an_xls_workbooks_comments_follow_their_sheets_rows(tmp_path: Path) -> None:
+    """calamine reads no comment of an .xls: LibreOffice wrote this one from the ODS
+    beside it (tests/fixtures/comments/README.md)."""
+    from rag_ingest.parsers.biff import xls_comments
+
+    fixture = Path(__file__).parent.parent / "fixtures" / "comments" / "budget.xls"
+    parsed = parse_file(str(fixture), "budget.xls", OPTIONS)
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (
+            1,
+            "# Sheet: Budget\n\n| item | cost |\n|---|---|\n| desks | 1200 |\n\n"
+            "Comment on B2 (Ann Lee): CANARY-XLS-NOTE from the Q3 audit",
+        ),
+        # A sheet of a comment alone, in UTF-16 (its name in 8 bits), two paragraphs.
+        (
+            2,
+            "# Sheet: Notes\n\nComment on C3 (Bob Ro\u00e9): CANARY-ALONE caf\u00e9 \u20ac5 "
+            "second line",
+        ),
+    ]
+    data = fixture.read_bytes()
+    # Cut short, or past where its sheets are listed: what is read, and no error.
+    import olefile
+
+    with olefile.OleFileIO(str(fixture)) as ole:
+        stream = ole.openstream("Workbook").read()
+    from rag_ingest.parsers import biff
+
+    assert [len(biff._notes(stream[:n], 1236)) for n in (2067 + 4 + 12, 2067 + 4 + 19)] == [0, 1]
+    assert biff._sheets(stream[:1030]) == [("Budget", 1236)]  # the second's name cut
+    assert xls_comments(_file(tmp_path, "x.xls", data[: len(data) // 2])) == []
+    assert xls_comments(_file(tmp_path, "t.xls", b"not an OLE file")) == []
+    # An encrypted workbook's records past FILEPASS are not read as notes.
+    filepass = struct.pack("<HH", 0x002F, 0)
+    assert biff._sheets(filepass + stream) == []
+
+    # As Excel writes them: the text after the author's name, in two CONTINUE records
+    # (8-bit, then UTF-16); a text box's TXO (an OBJ of another type) is no note; an
+    # embedded chart's substream (BOF ... EOF) nests in the sheet's.
+    def record(kind: int, data: bytes) -> bytes:
+        return struct.pack("<HH", kind, len(data)) + data
+
+    def obj(kind: int, ident: int) -> bytes:
+        return record(0x5D, struct.pack("<HHHHH", 0x15, 0x12, kind, ident, 0) + bytes(12))
+
+    def txo(text: bytes, count: int) -> bytes:
+        return record(0x1B6, bytes(10) + struct.pack("<HH", count, 0) + bytes(6)) + text
+
+    chart = record(0x809, bytes(16)) + record(0x1C, bytes(8)) + record(0x0A, b"")
+    sheet = (
+        record(0x809, bytes(16))
+        + obj(0x06, 1)  # a text box
+        + txo(record(0x3C, b"\0CANARY-BOX"), 10)
+        + chart
+        + obj(0x19, 2)
+        + txo(
+            record(0x3C, b"\0Ann:\nCANARY-EXCEL ")
+            + record(0x3C, b"\1" + "d\u00e9".encode("utf-16-le")),
+            20,
+        )
+        + record(0x1C, struct.pack("<HHHHHB", 3, 27, 0, 2, 3, 0) + b"Ann\0")
+        + record(0x1C, struct.pack("<HHHHHB", 4, 0, 0, 9, 3, 0) + b"Cy\0\0")  # no text
+        + record(0x0A, b"")
+        + record(0x1C, struct.pack("<HHHHHB", 0, 0, 0, 2, 3, 0) + b"Bob\0")  # past the sheet
+    )
+    assert biff._notes(sheet, 0) == ["Comment on AB4 (Ann): CANARY-EXCEL d\u00e9"]
+
+
 def test_a_stray_value_far_from_the_data_is_refused_before_any_reader_runs(
     tmp_path: Path,
 ) -> None:
