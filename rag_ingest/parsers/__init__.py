@@ -397,10 +397,14 @@ def _parse_kind(
         else:
             parsed = document()
     elif kind.kind in ("doc", "ppt"):
-        from rag_ingest.parsers.legacy import parse_legacy
+        from rag_ingest.parsers.legacy import parse_legacy, ppt_comments
 
         legacy = functools.partial(parse_legacy, path, name, kind.kind, options)
-        parsed = _and_embedded(legacy, path, name, kind.kind, options)
+        document = functools.partial(_and_embedded, legacy, path, name, kind.kind, options)
+        if kind.kind == "ppt":
+            parsed = _with_comments(document, "ppt", functools.partial(ppt_comments, path))
+        else:
+            parsed = document()
     elif kind.kind in ("xls", "xlsb", "ods"):
         from rag_ingest.parsers.office import check_zip
         from rag_ingest.parsers.workbook import parse_rows

@@ -20,10 +20,10 @@ from rag_ingest.errors import (
     MissingExtraError,
     UnsupportedFileTypeError,
 )
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment
+from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, after_text, comment_line
 from rag_ingest.parsers.pictures import unread_pictures, unread_said
 
-__all__ = ["parse_legacy"]
+__all__ = ["parse_legacy", "ppt_comments"]
 
 # A style reference in WordprocessingML: <w:pStyle w:val="..."/>, <w:basedOn .../>, ...
 _STYLE_REFERENCE = re.compile(rb'(w:(?:val|styleId)=")([^"]*)(")')
@@ -74,7 +74,7 @@ def _titles_as_headings(parsed: ParsedDocument, path: str) -> None:
     placeholder as a plain text box, so docling sees no title."""
     try:
         titles = _ppt_titles(path)
-    except (OSError, ValueError, KeyError, IndexError, RecursionError, struct.error):
+    except _DECK_ERRORS:
         return  # the slides' text is read all the same; only their headings are lost
     for segment in parsed.segments:
         title = titles[segment.page - 1] if segment.page and segment.page <= len(titles) else None
@@ -222,11 +222,15 @@ def _persist_offsets(stream: bytes, edit: int) -> tuple[dict[int, int], int]:
     return offsets, document or 0
 
 
-def _ppt_titles(path: str) -> list[str | None]:
-    """Each slide's title, in the deck's order: the current edit's document (through
-    the "Current User" stream and the edits' persist directories), its slide list, and
-    for each slide the title in that list's outline text (where PowerPoint keeps a
-    placeholder's text) or else in the slide's shapes (where LibreOffice does)."""
+_Deck = tuple[bytes, dict[int, int], list[tuple[int, int, int]]]
+_DECK_ERRORS = (OSError, ValueError, KeyError, IndexError, RecursionError, struct.error)
+
+
+def _ppt_deck(path: str) -> _Deck:
+    """A deck's "PowerPoint Document" stream, where each persist ID's record is, and its
+    slides in order (persist ID; the start and end of its outline text in the slide
+    list): from the current edit's document, through the "Current User" stream and the
+    edits' persist directories."""
     import olefile
 
     with olefile.OleFileIO(path) as ole:
@@ -236,7 +240,7 @@ def _ppt_titles(path: str) -> list[str | None]:
     kind, _, _, start, end = _record(stream, offsets[document])
     if kind != _DOCUMENT:
         raise ValueError("the current edit names no document")
-    slides: list[tuple[int, int, int]] = []  # persist ID; its outline text's start and end
+    slides: list[tuple[int, int, int]] = []
     for kind, instance, _, at, stop in _records(stream, start, end):
         if kind == _SLIDE_LIST and instance == 0:
             for inner, _, _, begin, finish in _records(stream, at, stop):
@@ -244,6 +248,14 @@ def _ppt_titles(path: str) -> list[str | None]:
                     if slides:
                         slides[-1] = (slides[-1][0], slides[-1][1], begin - 8)
                     slides.append((struct.unpack_from("<I", stream, begin)[0], finish, stop))
+    return stream, offsets, slides
+
+
+def _ppt_titles(path: str) -> list[str | None]:
+    """Each slide's title, in the deck's order: the title in the slide list's outline
+    text (where PowerPoint keeps a placeholder's text) or else in the slide's shapes
+    (where LibreOffice does)."""
+    stream, offsets, slides = _ppt_deck(path)
     titles: list[str | None] = []
     for persist, start, end in slides:
         title = _title_in(stream, start, end)
@@ -252,3 +264,44 @@ def _ppt_titles(path: str) -> list[str | None]:
             title = _title_in(stream, at, stop)
         titles.append(title)
     return titles
+
+
+# A slide's comment (PowerPoint 2002 and later; ppt2pptx leaves them out): a container
+# in the slide's "___PPT10" tag data, which is not a container record, so it is found by
+# its header; its strings are the author (instance 0) and the text (1).
+_COMMENT, _COMMENT_ATOM, _CSTRING = 0x2EE0, 0x2EE1, 0x0FBA
+_COMMENT_HEADER = struct.pack("<HH", 0x000F, _COMMENT)
+
+
+def ppt_comments(path: str) -> list[tuple[int, None, list[str]]]:
+    """Each commented slide's number (in the deck's order, as its pages are numbered)
+    and its comments, listed under ``Comments:``; none for a deck that cannot be read
+    so far (its slides are read all the same)."""
+    try:
+        stream, offsets, slides = _ppt_deck(path)
+    except _DECK_ERRORS:
+        return []
+    found = []
+    for number, (persist, _, _) in enumerate(slides, start=1):
+        if persist not in offsets:
+            continue
+        _, _, _, at, stop = _record(stream, offsets[persist])
+        lines = []
+        position = stream.find(_COMMENT_HEADER, at, stop)
+        while position != -1 and position + 8 <= stop:
+            _, _, _, begin, end = _record(stream, position)
+            said: dict[int, str] = {}
+            atom = False
+            for kind, instance, _, start, finish in _records(stream, begin, end):
+                atom = atom or kind == _COMMENT_ATOM
+                if kind == _CSTRING:
+                    said[instance] = " ".join(
+                        stream[start:finish].decode("utf-16-le", "replace").split()
+                    )
+            if atom and said.get(1):  # a comment's, not bytes that look like its header
+                lines.append(comment_line("Comment", said.get(0, ""), "", said[1]))
+            # Past its header only: bytes that looked like one may claim any length.
+            position = stream.find(_COMMENT_HEADER, position + 8, stop)
+        if lines:
+            found.append((number, None, [after_text("", lines)]))
+    return found

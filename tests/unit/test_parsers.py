@@ -3851,8 +3851,8 @@ def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: 
     assert parsed.text == "Comments:\n- Comment (Ann): CANARY-ALONE"
 
 
-def test_comments_libreoffice_wrote_are_listed_after_their_text() -> None:
-    """RTF, PPTX and ODP files LibreOffice wrote (tests/fixtures/comments/README.md)."""
+def test_comments_libreoffice_wrote_are_listed_after_their_text(tmp_path: Path) -> None:
+    """RTF, PPTX, ODP and PPT files LibreOffice wrote (tests/fixtures/comments/README.md)."""
     fixtures = Path(__file__).parent.parent / "fixtures" / "comments"
 
     def read(name: str) -> list[tuple[int | None, str]]:
@@ -3877,6 +3877,22 @@ def test_comments_libreoffice_wrote_are_listed_after_their_text() -> None:
     ]
     assert read("reviewed.pptx") == slides
     assert read("reviewed.odp") == read("reviewed.fodp") == slides
+    # PowerPoint 97-2003: ppt2pptx leaves the comments out; they are read from the deck.
+    deck = gzip.decompress((fixtures / "reviewed.ppt.gz").read_bytes())
+    parsed = parse_file(_file(tmp_path, "r.ppt", deck), "r.ppt", OPTIONS)
+    assert [(s.page, s.text) for s in parsed.segments] == slides
+    # Bytes that look like a comment's header and hold no comment are passed over.
+    atom = struct.pack("<HHI", 0, 0x2EE1, 0x1C)
+    assert deck.count(atom) == 2
+    fake = deck.replace(atom, struct.pack("<HHI", 0, 0x2EE2, 0x1C), 1)
+    parsed = parse_file(_file(tmp_path, "f.ppt", fake), "f.ppt", OPTIONS)
+    assert [(s.page, s.text) for s in parsed.segments] == [
+        (1, slides[0][1].split("\n\n")[0]),
+        slides[1],
+    ]
+    from rag_ingest.parsers.legacy import ppt_comments
+
+    assert ppt_comments(_file(tmp_path, "n.ppt", b"not a deck")) == []
 
 
 def test_a_docbook_document_is_read_as_markdown(tmp_path: Path) -> None:
