@@ -526,7 +526,7 @@ def _slide_extras(deck: Any) -> tuple[dict[int, str], dict[int, str]]:
     diagrams: dict[int, str] = {}
     for number, slide in enumerate(deck.slides, start=1):
         if slide.has_notes_slide:
-            text = (slide.notes_slide.notes_text_frame.text or "").strip()
+            text = _notes_text(slide.notes_slide)
             if text:
                 notes[number] = text
         # In the order the slide's relationships list them: a diagram's shape may sit
@@ -539,6 +539,18 @@ def _slide_extras(deck: Any) -> tuple[dict[int, str], dict[int, str]]:
         if any(drawn):
             diagrams[number] = "\n\n".join(d for d in drawn if d)
     return notes, diagrams
+
+
+def _notes_text(page: Any) -> str:
+    """A notes page's text: its notes placeholder's, or, with none, its text boxes' (as
+    LibreOffice writes notes it holds in a plain frame; python-pptx gives no frame, and
+    the deck failed on it). The placeholders for the slide number, date and footer are
+    not the notes."""
+    frame = page.notes_text_frame
+    if frame is not None:
+        return str(frame.text or "").strip()
+    boxes = (s.text_frame.text for s in page.shapes if s.has_text_frame and not s.is_placeholder)
+    return "\n".join(t.strip() for t in boxes if t.strip())
 
 
 def _presentation(data: bytes) -> Any:

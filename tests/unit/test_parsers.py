@@ -1922,6 +1922,24 @@ def test_slides_keep_their_speaker_notes_on_their_page(tmp_path: Path) -> None:
         (1, "# Roadmap"),
         (2, "# Budget\n\nSpeaker notes: CANARY-NOTES: mention the 4.2M."),
     ]
+    # Notes in a text box, no notes placeholder, as LibreOffice writes notes it held in a
+    # plain frame: python-pptx gives no notes frame, and the deck had failed on it.
+    boxed = docs._repacked(
+        out.getvalue(),
+        {
+            "ppt/notesSlides/notesSlide1.xml": lambda t: re.sub(
+                r'<p:ph type="body"[^>]*/>', "", t.replace("CANARY-NOTES", "CANARY-BOX")
+            ).replace(  # the slide number's placeholder, its number shown: not the notes
+                'type="sldNum" idx="5" sz="quarter"/></p:nvPr></p:nvSpPr><p:spPr/>',
+                'type="sldNum" idx="5" sz="quarter"/></p:nvPr></p:nvSpPr><p:spPr/><p:txBody>'
+                '<a:bodyPr/><a:p><a:fld id="{1}" type="slidenum"><a:t>2</a:t></a:fld></a:p>'
+                "</p:txBody>",
+            )
+        },
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "box.pptx", boxed), "box.pptx", OPTIONS)
+    assert parsed.segments[1].text == "# Budget\n\nSpeaker notes: CANARY-BOX: mention the 4.2M."
 
 
 _P = 'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"'
