@@ -2841,10 +2841,10 @@ def test_an_xlsx_workbooks_cell_comments_are_read_after_their_sheets_rows(tmp_pa
 
 def test_an_xls_workbooks_comments_follow_their_sheets_rows(tmp_path: Path) -> None:
     """calamine reads no comment of an .xls: LibreOffice wrote this one from the ODS
-    beside it (tests/fixtures/comments/README.md)."""
+    beside it (tests/fixtures/libreoffice/README.md)."""
     from rag_ingest.parsers.biff import xls_comments
 
-    fixture = Path(__file__).parent.parent / "fixtures" / "comments" / "budget.xls"
+    fixture = Path(__file__).parent.parent / "fixtures" / "libreoffice" / "budget.xls"
     parsed = parse_file(str(fixture), "budget.xls", OPTIONS)
     assert [(s.page, s.text) for s in parsed.segments] == [
         (
@@ -3870,8 +3870,8 @@ def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: 
 
 
 def test_comments_libreoffice_wrote_are_listed_after_their_text(tmp_path: Path) -> None:
-    """RTF, PPTX, ODP and PPT files LibreOffice wrote (tests/fixtures/comments/README.md)."""
-    fixtures = Path(__file__).parent.parent / "fixtures" / "comments"
+    """RTF, PPTX, ODP and PPT files LibreOffice wrote (tests/fixtures/libreoffice/README.md)."""
+    fixtures = Path(__file__).parent.parent / "fixtures" / "libreoffice"
 
     def read(name: str) -> list[tuple[int | None, str]]:
         path = str(fixtures / name)
