@@ -50,6 +50,8 @@ def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> Pars
             )
         if kind == "doc":
             _name_styles(converted)
+        else:
+            _without_running_boxes(converted)
         parsed = parse_office(
             converted,
             name,
@@ -158,6 +160,28 @@ def _name_styles(path: str) -> None:
         for info, data in members:
             if info.filename.startswith("word/") and info.filename.endswith(".xml"):
                 data = _STYLE_REFERENCE.sub(rename, data)
+            archive.writestr(info, data)
+
+
+# The text boxes ppt2pptx writes for a slide's header, date, footer and number (a
+# placeholder in the .ppt): the same on every slide, and an automatic date is the day of
+# the conversion, so a chunk's text changed from day to day.
+_RUNNING_BOX = re.compile(
+    rb'<p:sp><p:nvSpPr><p:cNvPr id="\d+" name="(?:Header|Date|Footer|Slide Number)"/>'
+    rb'<p:cNvSpPr txBox="1"/><p:nvPr/></p:nvSpPr>.*?</p:sp>',
+    re.S,
+)
+
+
+def _without_running_boxes(path: str) -> None:
+    """The converted PPTX without its slides' header, date, footer and number boxes, as
+    docling leaves a PPTX's placeholders for them out."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members:
+            if info.filename.startswith(("ppt/slides/slide", "ppt/notesSlides/notesSlide")):
+                data = _RUNNING_BOX.sub(b"", data)
             archive.writestr(info, data)
 
 
