@@ -227,6 +227,11 @@ chunk = {
         "xls": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "xlsb": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "ods": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
+        # Uniform Office Format 1.0 (China's GB/T 20916): text, slides and sheets, as
+        # DOCX, PPTX and XLSX.
+        "uot": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
+        "uop": {"strategy": "markdown", "chunk_tokens": 256, "overlap_tokens": None},
+        "uos": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
         "html": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # A web page saved as one file (MHTML: .mht, .mhtml): its page, as HTML.
         "mhtml": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},

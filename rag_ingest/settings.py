@@ -342,8 +342,10 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "epub": FileConfig(strategy="markdown"),
         **{
             sheets: FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0)
-            for sheets in ("xlsx", "xls", "xlsb", "ods")
+            for sheets in ("xlsx", "xls", "xlsb", "ods", "uos")
         },
+        "uot": FileConfig(strategy="markdown"),
+        "uop": FileConfig(strategy="markdown", chunk_tokens=256),
         "html": FileConfig(strategy="markdown"),
         "mhtml": FileConfig(strategy="markdown"),
         "markdown": FileConfig(strategy="markdown"),

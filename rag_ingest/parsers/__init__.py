@@ -440,6 +440,10 @@ def _parse_kind(
         from rag_ingest.parsers.gnumeric import parse_gnumeric
 
         parsed = parse_gnumeric(path, name)
+    elif kind.kind == "uof":
+        from rag_ingest.parsers.uof import parse_uof
+
+        parsed = parse_uof(path, name)
     elif kind.kind == "fb2":
         from rag_ingest.parsers.fictionbook import parse_fictionbook
 

@@ -110,6 +110,7 @@ _BY_EXTENSION = {
     ".xltm": "xlsx",
     ".vsdx": "vsdx", ".vsdm": "vsdx", ".xps": "xps", ".oxps": "xps", ".svg": "svg", ".svgz": "svg",
     ".mobi": "mobi", ".azw": "mobi", ".fb2": "fb2",
+    ".uot": "uof", ".uos": "uof", ".uop": "uof",
     ".mht": "mhtml", ".mhtml": "mhtml",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
     ".mdx": "markdown",
@@ -609,6 +610,7 @@ _XML_ROOTS = {
     (b"wordDocument", b"http://schemas.microsoft.com/office/word/2003/wordml"): "wordml",
     (b"package", b"http://schemas.microsoft.com/office/2006/xmlPackage"): "opc",
     (b"document", b"urn:oasis:names:tc:opendocument:xmlns:office:1.0"): "flat",
+    (b"UOF", b"http://schemas.uof.org/cn/2003/uof"): "uof",
 }
 _DOCBOOK_NS = b"http://docbook.org/ns/docbook"
 _MALLARD_NS = b"http://projectmallard.org/1.0/"  # GNOME's help pages
@@ -621,7 +623,7 @@ _FLAT_MIMETYPE = re.compile(rb"\s[\w.-]+:mimetype=[\"']([^\"']+)[\"']")
 # Formats in XML: named .xml, they are what the name says.
 _XML_KINDS = frozenset(
     {"fb2", "fodt", "fods", "fodp", "fodg", "spreadsheetml", "wordml", "docx-xml", "pptx-xml",
-     "docbook", "mallard", "gnumeric"}
+     "docbook", "mallard", "gnumeric", "uof"}
 )  # fmt: skip
 
 

@@ -3869,6 +3869,87 @@ def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: 
     assert parsed.text == "Comments:\n- Comment (Ann): CANARY-ALONE"
 
 
+def test_uniform_office_format_documents_are_read_as_their_odf_originals(
+    tmp_path: Path,
+) -> None:
+    """China's GB/T 20916 (UOF 1.0), as LibreOffice wrote it from the ODF fixtures: read
+    as text, a page had been 24,000 tokens of its markup."""
+    fixtures = Path(__file__).parent.parent / "fixtures" / "libreoffice"
+
+    def xml(name: str) -> str:
+        return gzip.decompress((fixtures / f"{name}.gz").read_bytes()).decode()
+
+    def read(name: str, text: str) -> ParsedDocument:
+        return parse_file(_file(tmp_path, name, text.encode()), name, OPTIONS)
+
+    manual = read("m.uot", xml("field-manual.uot"))
+    assert (manual.file_type, manual.parser) == ("uot", "uof")
+    assert manual.text == (
+        "CANARY-DELETED\n\nField manual\n\n# Safety\n\n"
+        "CANARY-ODT wear gloves at all times (note: CANARY-FOOTNOTE since 2019).\nNew line."
+        "\n\n## Kit\n\nhelmet\n\nchin strap\n\nboots\n\ncheck straps\n\ntwice\n\nsign"
+        "\n\nSee box.\n\nCANARY-BOX aside\n\n| size |\n|---|\n| L \\| XL |\n\n"
+        "Comments:\n- Comment: CANARY-COMMENT fix this"
+    )
+    # Its title from its metadata; words kept apart by a tab or a space element.
+    edited = (
+        xml("field-manual.uot")
+        .replace('<uof:标题 uof:locID="u0002"/>', "<uof:标题>CANARY-TITLE</uof:标题>")
+        .replace(
+            ">at all times</字:文本串>",
+            ">at</字:文本串><字:制表符/><字:文本串>all</字:文本串>"
+            '<字:空格符 字:个数="1"/><字:文本串>times</字:文本串>',
+        )
+    )
+    edited_text = read("t.uot", edited).text
+    assert edited_text.startswith("# CANARY-TITLE\n\nCANARY-DELETED")
+    assert "gloves at all times (note:" in edited_text
+    # The ODT's text is the same, but for its lists' marks (the UOF's are in its styles).
+    odt = parse_file(str(Path(fixtures.parent, "odf", "field-manual.odt")), "m.odt", OPTIONS)
+
+    def unmarked(text: str) -> str:
+        return " ".join(re.sub(r"^\s*(?:-|\d\.) ", "", text, flags=re.M).split())
+
+    assert unmarked(odt.text) == unmarked(manual.text)
+    sheets = xml("stock.uos")
+    assert [(s.page, s.text) for s in read("s.uos", sheets).segments] == [
+        (1, "# Sheet: Calc\n\n| item | count |\n|---|---|\n| helmet | 4 |\n| boots | 7 |")
+    ]
+    # A cell placed by its column number, the ones before it empty.
+    placed = sheets.replace("<表:单元格 ", '<表:单元格 表:列号="3" ', 1)
+    assert (
+        read("p.uos", placed).segments[0].text.startswith("# Sheet: Calc\n\n|  |  | item | count |")
+    )
+    deck = xml("deck.uop")
+    slides = [
+        (1, "Roadmap\n\nCANARY-SLIDE ship it\n\nSpeaker notes: say CANARY-NOTES"),
+        (2, "Risks\n\nlate\n\nSpeaker notes: none"),
+    ]  # "ACME confidential", the master's footer on each, left out
+    assert [(s.page, s.text) for s in read("d.uop", deck).segments] == slides
+    assert "ACME confidential" in deck
+    # A title placeholder heads its slide; known by its content under another name.
+    titled = deck.replace(
+        'uof:图形引用="gr3_0" uof:随动方式="movesize" uof:占位符=""',
+        ('uof:图形引用="gr3_0" uof:随动方式="movesize" uof:占位符="title"'),
+    )
+    parsed = read("d.xml", titled)
+    assert (parsed.file_type, parsed.segments[0].text[:10]) == ("uop", "# Roadmap\n")
+    # Of a type not known, or with nothing in it.
+    with pytest.raises(UnsupportedFileTypeError, match=r"'vnd\.uof\.chart'"):
+        read(
+            "c.uof.xml",
+            deck.replace('uof:mimetype="vnd.uof.presentation"', 'uof:mimetype="vnd.uof.chart"'),
+        )
+    empty = '<uof:UOF xmlns:uof="http://schemas.uof.org/cn/2003/uof" uof:mimetype="vnd.uof.text"/>'
+    with pytest.raises(BlankDocumentError, match="no text"):
+        read("e.uot", empty)
+    # Named so and not one; or cut short before its body.
+    with pytest.raises(CorruptDocumentError, match="not a Uniform Office Format document"):
+        read("n.uot", "<notes><p>hi</p></notes>")
+    with pytest.raises(CorruptDocumentError, match="nothing left once mended"):
+        read("cut.uot", xml("field-manual.uot")[:3000])
+
+
 def test_a_ppt_slides_footer_date_and_number_are_left_out(tmp_path: Path) -> None:
     """ppt2pptx writes them as text boxes on every slide, an automatic date as the day
     of the conversion: each slide's text had ended "12/05/2026 CANARY-FOOTER ACME
