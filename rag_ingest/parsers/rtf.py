@@ -48,6 +48,10 @@ _TOKEN = re.compile(r"RAGINGESTPICTURE(\d+)X")
 _COMMENT_PART = re.compile(r"\{\\\*\\(atnid|atnauthor|annotation|atrfstart|atrfend)(?![a-z]) ?")
 _COMMENT_REF = re.compile(r"\{\\\*\\atnref ?([^{}]*)\}")
 _NOTE = re.compile(r"RAGINGESTNOTE(\d+)X(.*?)RAGINGESTSAIDX(.*?)RAGINGESTENDX", re.DOTALL)
+# A footnote or an endnote ({\footnote ...}, {\*\footnote\ftnalt ...}), a destination
+# striprtf passes over: read where it is cited, "(note: ...)", as a DOCX's is.
+_FOOTNOTE = re.compile(r"\{\\(?:\*\\)?footnote(?![a-z]) ?")
+_FOOTNOTE_TEXT = re.compile(r"RAGINGESTFOOTX(.*?)RAGINGESTFOOTENDX", re.DOTALL)
 _MARK = re.compile(r"RAGINGEST(FROM|TO)(\d+)X")
 
 
@@ -64,14 +68,15 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
         markup = f.read().decode("latin-1")
     pictures = HeldPictures(options or ParseOptions())
     unreadable: list[str] = []
-    markup = _with_comment_tokens(_with_shape_text(_with_tokens(markup, pictures, unreadable)))
+    markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
+    markup = _replaced(_with_comment_tokens(markup), _FOOTNOTE, _footnote_tokens)
     converted: str = rtf_to_text(markup, errors="replace")  # type: ignore[no-untyped-call]
 
     def marked(found: re.Match[str]) -> str:
         marker = pictures.marker(int(found[1]))
         return f"\n\n{marker}\n\n" if marker else ""
 
-    converted, comments = _comments(converted.replace("\r\n", "\n"))
+    converted, comments = _comments(_FOOTNOTE_TEXT.sub(_cited, converted.replace("\r\n", "\n")))
     text = after_text(_TOKEN.sub(marked, converted).strip(), comments)
     if not text and not pictures.images:
         if unreadable or not none_to_read(map(picture_size, pictures.held)):
@@ -235,3 +240,15 @@ def _comments(converted: str) -> tuple[str, list[str]]:
         if said
     ]
     return _MARK.sub("", text), lines
+
+
+def _footnote_tokens(group: str) -> str:
+    """A footnote's group as a plain one striprtf reads, its text between tokens."""
+    found = _FOOTNOTE.match(group)
+    inner = group[found.end() if found else 1 : -1]
+    return f"{{RAGINGESTFOOTX{{{inner}}}RAGINGESTFOOTENDX}}"
+
+
+def _cited(found: re.Match[str]) -> str:
+    text = " ".join(_TOKEN.sub("", found[1]).split())
+    return f" (note: {text})" if text else ""

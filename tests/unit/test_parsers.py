@@ -3836,6 +3836,24 @@ def test_rtf_text_boxes_are_read_where_their_shapes_sit(tmp_path: Path) -> None:
     assert lined.text == "A.\nB."
 
 
+def test_rtf_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Path) -> None:
+    """A note is a destination striprtf passes over: a contract's "within two working
+    days" in a footnote was lost. Read "(note: ...)" as a DOCX's and an ODT's are."""
+    fixtures = Path(__file__).parent.parent / "fixtures" / "libreoffice"
+    said = parse_file(str(fixtures / "noted.rtf"), "noted.rtf", OPTIONS).text
+    assert said == (
+        "Wear gloves (note: CANARY-FOOTNOTE since 2019) at all times.\n"
+        "Check straps (note: CANARY-ENDNOTE see the annex second paragraph) twice."
+    )
+    # As Word writes one (not marked ignorable), its mark a \chftn; an empty one unsaid.
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252 Term{\super\chftn}{\footnote\pard\plain{\super\chftn} "
+        rb"CANARY-WORD two working days, caf\'e9.}: net 30{\footnote \chftn}.\par}"
+    )
+    parsed = parse_file(_file(tmp_path, "w.rtf", rtf), "w.rtf", OPTIONS)
+    assert parsed.text == "Term (note: CANARY-WORD two working days, caf\u00e9.): net 30."
+
+
 def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: Path) -> None:
     """Comments are an ignorable destination (``\\*\\annotation``): striprtf passed over
     them, and a reviewer's note was lost."""
