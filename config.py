@@ -253,8 +253,9 @@ chunk = {
         # YAML holding records (a list of mappings, or a stream of them: Kubernetes
         # manifests, an Ansible task list), the same way; other YAML is text.
         "yaml": {"strategy": "markdown", "chunk_tokens": 384, "overlap_tokens": 0},
-        # Rich Text Format, as plain text (striprtf).
-        "rtf": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},
+        # Rich Text Format: its text (striprtf), its tables as Markdown tables, chunked by
+        # rows under their header.
+        "rtf": {"strategy": "markdown", "chunk_tokens": None, "overlap_tokens": None},
         # Subtitles and transcripts (WebVTT, SubRip): a speaker's paragraphs of at most 30 s,
         # each chunk with the seconds of the recording it covers (time_start, time_end).
         "transcript": {"strategy": "prose", "chunk_tokens": None, "overlap_tokens": None},

@@ -354,7 +354,7 @@ def _default_file_configs() -> dict[str, FileConfig]:
         "csv": FileConfig(strategy="table", chunk_tokens=384, overlap_tokens=0),
         "json": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
         "yaml": FileConfig(strategy="markdown", chunk_tokens=384, overlap_tokens=0),
-        "rtf": FileConfig(strategy="prose"),
+        "rtf": FileConfig(strategy="markdown"),
         "transcript": FileConfig(strategy="prose"),
         "calendar": FileConfig(strategy="markdown"),
         "man": FileConfig(strategy="markdown"),

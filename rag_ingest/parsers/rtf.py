@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rag_ingest.errors import BlankDocumentError, EmptyDocumentError
-from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, after_text, comment_line
+from rag_ingest.parsers.base import (
+    ParsedDocument,
+    ParseOptions,
+    Segment,
+    after_text,
+    comment_line,
+    markdown_table,
+)
 
 if TYPE_CHECKING:
     from rag_ingest.parsers.pictures import HeldPictures
@@ -52,6 +59,16 @@ _NOTE = re.compile(r"RAGINGESTNOTE(\d+)X(.*?)RAGINGESTSAIDX(.*?)RAGINGESTENDX", 
 # striprtf passes over: read where it is cited, "(note: ...)", as a DOCX's is.
 _FOOTNOTE = re.compile(r"\{\\(?:\*\\)?footnote(?![a-z]) ?")
 _FOOTNOTE_TEXT = re.compile(r"RAGINGESTFOOTX(.*?)RAGINGESTFOOTENDX", re.DOTALL)
+# A table's rows (\trowd ... \cell ... \row; Word writes \trowd again before \row):
+# striprtf wrote each as "a|b|", a cell of two paragraphs split across lines. Read as a
+# Markdown table, as a DOCX's is.
+_ROW_START, _CELL_END = re.compile(r"\\trowd(?![a-z])"), re.compile(r"\\cell(?![a-z]) ?")
+_ROW_END = re.compile(r"\\row(?![a-z]) ?")
+# A paragraph between two rows, even an empty one, parts two tables.
+_TABLE = re.compile(r"\n*(?:RAGINGESTTROWX.*?RAGINGESTROWX)+\n*", re.DOTALL)
+_TABLE_ROW = re.compile(r"RAGINGESTTROWX(.*?)RAGINGESTROWX", re.DOTALL)
+_TABLE_TOKEN = re.compile(r"RAGINGEST(?:TROW|CELL|ROW)X")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
 _MARK = re.compile(r"RAGINGEST(FROM|TO)(\d+)X")
 
 
@@ -70,13 +87,19 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
     unreadable: list[str] = []
     markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
     markup = _replaced(_with_comment_tokens(markup), _FOOTNOTE, _footnote_tokens)
+    markup = _ROW_START.sub("{RAGINGESTTROWX}", _CELL_END.sub("{RAGINGESTCELLX}", markup))
+    markup = _ROW_END.sub("{RAGINGESTROWX}", markup)
     converted: str = rtf_to_text(markup, errors="replace")  # type: ignore[no-untyped-call]
 
     def marked(found: re.Match[str]) -> str:
         marker = pictures.marker(int(found[1]))
         return f"\n\n{marker}\n\n" if marker else ""
 
-    converted, comments = _comments(_FOOTNOTE_TEXT.sub(_cited, converted.replace("\r\n", "\n")))
+    converted = _FOOTNOTE_TEXT.sub(_cited, converted.replace("\r\n", "\n"))
+    # What is left of a row that is not whole: a cell's end still parts two words.
+    converted = _TABLE_TOKEN.sub(" ", _TABLE.sub(_table, converted))
+    # Blank paragraphs in a run, and those around a table, as one blank line.
+    converted, comments = _comments(_BLANK_LINES.sub("\n\n", converted))
     text = after_text(_TOKEN.sub(marked, converted).strip(), comments)
     if not text and not pictures.images:
         if unreadable or not none_to_read(map(picture_size, pictures.held)):
@@ -252,3 +275,14 @@ def _footnote_tokens(group: str) -> str:
 def _cited(found: re.Match[str]) -> str:
     text = " ".join(_TOKEN.sub("", found[1]).split())
     return f" (note: {text})" if text else ""
+
+
+def _table(found: re.Match[str]) -> str:
+    """Rows striprtf gave (see :data:`_TABLE`) as a Markdown table, its first row the
+    header; a cell's paragraphs on one line."""
+    rows = []
+    for row in _TABLE_ROW.findall(found[0]):
+        cells = row.split("RAGINGESTCELLX")[:-1]  # the last, Word's row properties again
+        if cells:
+            rows.append([" ".join(c.split()).replace("|", "\\|") for c in cells])
+    return f"\n\n{markdown_table(rows)}\n\n" if rows else "\n"

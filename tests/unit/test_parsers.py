@@ -3854,6 +3854,46 @@ def test_rtf_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Path
     assert parsed.text == "Term (note: CANARY-WORD two working days, caf\u00e9.): net 30."
 
 
+def test_rtf_tables_are_markdown_tables(tmp_path: Path) -> None:
+    """striprtf wrote a row as "a|b|", and a cell of two paragraphs across lines."""
+    fixtures = Path(__file__).parent.parent / "fixtures" / "libreoffice"
+    rtf = parse_file(str(fixtures / "tabled.rtf"), "tabled.rtf", OPTIONS).text
+    assert rtf == parse_file(str(fixtures / "tabled.fodt"), "tabled.fodt", OPTIONS).text
+    assert rtf == (
+        "Prices:\n\n| item | price |\n|---|---|\n| CANARY-DESK oak and steel | 1200 \\| 1300 |"
+        "\n\nSizes:\n\n| size | width | depth |\n|---|---|---|\n| L | 160 | 80 |\n\n"
+        "Delivery in CANARY-WEEKS three weeks."
+    )
+    # As Word writes a row (its properties again before \row); two tables with nothing
+    # between them are one, as Word shows them; blank paragraphs in a run are one.
+    row = rb"\trowd\cellx1000\cellx2000\pard\intbl %s\cell %s\cell\trowd\cellx1000\cellx2000\row "
+    word = (
+        rb"{\rtf1\ansi Head\par\par\par "
+        + row % (b"a", b"b")
+        + row % (b"c", b"CANARY-C")
+        + rb"\pard\trowd\cellx500\pard\intbl x\cell\row\pard\par "
+        + row % (b"CANARY-NEXT", b"table")
+        + rb"\pard Tail\par\par\par\par End\par"
+        # Broken: a row of no cells, a cell in no row, a row never ended.
+        + rb"\trowd\row Stray\cell bits\trowd\par}"
+    )
+    parsed = parse_file(_file(tmp_path, "w.rtf", word), "w.rtf", OPTIONS)
+    assert parsed.text == (
+        "Head\n\n| a | b |\n|---|---|\n| c | CANARY-C |\n| x |  |\n\n"
+        "| CANARY-NEXT | table |\n|---|---|\n\nTail\n\nEnd\nStray bits"
+    )
+    # Chunked as Markdown: a long table's rows under its header in every chunk.
+    rows = b"".join(row % (b"CANARY-ROW %d" % n, b"word " * 20) for n in range(60))
+    long = parse_file(
+        _file(tmp_path, "l.rtf", rb"{\rtf1\ansi " + row % (b"Name", b"Note") + rows + b"}"),
+        "l.rtf",
+        OPTIONS,
+    )
+    chunks = chunk_document(long, ChunkSettings(chunk_tokens=200), {}).chunks
+    assert len(chunks) > 3
+    assert all(c.text.startswith("| Name | Note |\n|---|---|\n| CANARY-ROW") for c in chunks)
+
+
 def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: Path) -> None:
     """Comments are an ignorable destination (``\\*\\annotation``): striprtf passed over
     them, and a reviewer's note was lost."""
