@@ -229,10 +229,20 @@ class _Writer:
         for number, item in enumerate(element, start=1):
             lead = f"{number}. " if numbered else "- "
             first = True
+            headed = False
             for child in item:
                 if child.tag == _LIST:
                     inner = indent + " " * len(lead)
                     yield from self._list_lines(child, depth + 1, style, inner)
+                    continue
+                if child.tag == _H or headed:
+                    # A heading numbered as a list item (a Word document's numbered
+                    # headings, as LibreOffice keeps them): a heading, not "1. # Scope",
+                    # which no reader of Markdown takes for one, and what follows it in
+                    # the item its text. Its number is left out: each heading is a list
+                    # of its own, continuing the count.
+                    yield from self.blocks(child)
+                    headed = True
                     continue
                 for text in self.blocks(child):
                     for n, line in enumerate(text.splitlines()):

@@ -3115,6 +3115,20 @@ def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
         "- Comment (Ann Lee): CANARY-C2 a point\n- Comment (Ann Lee): CANARY-C3 across"
     )
 
+    # Headings numbered as list items, as LibreOffice keeps a Word document's numbered
+    # headings: headings, not "1. # Scope", which no reader of Markdown takes for one.
+    numbered = (
+        '<text:list><text:list-item><text:h text:outline-level="1">CANARY-SCOPE</text:h>'
+        "</text:list-item></text:list><text:p>Text.</text:p>"
+        '<text:list><text:list-item><text:list><text:list-item><text:h text:outline-level="2">'
+        "Terms</text:h><text:p>CANARY-ITEM</text:p></text:list-item></text:list>"
+        "</text:list-item></text:list>"
+    )
+    headed = parse_file(
+        _file(tmp_path, "h.odt", docs.odf_bytes("text", numbered)), "h.odt", OPTIONS
+    )
+    assert headed.text == "# CANARY-SCOPE\n\nText.\n\n## Terms\nCANARY-ITEM"
+
     locked = docs.odf_bytes("text", "<text:p>secret</text:p>", encrypted=True)
     with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
         parse_file(_file(tmp_path, "l.odt", locked), "l.odt", OPTIONS)
