@@ -9,7 +9,9 @@ LibreOffice saved as RTF had been read as no text at all. A PNG or JPEG picture
 ``\\nonshppict``, left out) is read by OCR where it sits, as an office document's are.
 
 Comments (``\\annotation``, another ignorable destination) are listed after the text,
-``Comments:`` then ``- Comment (Ann) on "the passage it marks": text``, as a DOCX's are.
+``Comments:`` then ``- Comment (Ann) on "the passage it marks": text``, as a DOCX's are;
+footnotes and endnotes are read where they are cited, ``(note: ...)``; tables are
+Markdown tables.
 """
 
 from __future__ import annotations
@@ -64,9 +66,6 @@ _FOOTNOTE_TEXT = re.compile(r"RAGINGESTFOOTX(.*?)RAGINGESTFOOTENDX", re.DOTALL)
 # Markdown table, as a DOCX's is.
 _ROW_START, _CELL_END = re.compile(r"\\trowd(?![a-z])"), re.compile(r"\\cell(?![a-z]) ?")
 _ROW_END = re.compile(r"\\row(?![a-z]) ?")
-# A paragraph between two rows, even an empty one, parts two tables.
-_TABLE = re.compile(r"\n*(?:RAGINGESTTROWX.*?RAGINGESTROWX)+\n*", re.DOTALL)
-_TABLE_ROW = re.compile(r"RAGINGESTTROWX(.*?)RAGINGESTROWX", re.DOTALL)
 _TABLE_TOKEN = re.compile(r"RAGINGEST(?:TROW|CELL|ROW)X")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
 _MARK = re.compile(r"RAGINGEST(FROM|TO)(\d+)X")
@@ -97,7 +96,7 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
 
     converted = _FOOTNOTE_TEXT.sub(_cited, converted.replace("\r\n", "\n"))
     # What is left of a row that is not whole: a cell's end still parts two words.
-    converted = _TABLE_TOKEN.sub(" ", _TABLE.sub(_table, converted))
+    converted = _TABLE_TOKEN.sub(" ", _tables(converted))
     # Blank paragraphs in a run, and those around a table, as one blank line.
     converted, comments = _comments(_BLANK_LINES.sub("\n\n", converted))
     text = after_text(_TOKEN.sub(marked, converted).strip(), comments)
@@ -277,12 +276,27 @@ def _cited(found: re.Match[str]) -> str:
     return f" (note: {text})" if text else ""
 
 
-def _table(found: re.Match[str]) -> str:
-    """Rows striprtf gave (see :data:`_TABLE`) as a Markdown table, its first row the
-    header; a cell's paragraphs on one line."""
-    rows = []
-    for row in _TABLE_ROW.findall(found[0]):
+def _tables(converted: str) -> str:
+    """The text striprtf gave with its rows (a row start, cells, a row end: see
+    :data:`_ROW_START`) as Markdown tables, a row's first cell the header, a cell's
+    paragraphs on one line. A paragraph between two rows, even an empty one, parts two
+    tables. One pass: a row start with no end is left for :data:`_TABLE_TOKEN`."""
+    out: list[str] = []
+    rows: list[list[str]] = []
+
+    def flush() -> None:
+        if rows:
+            out.append(f"\n\n{markdown_table(rows)}\n\n")
+            rows.clear()
+
+    *ended, rest = converted.split("RAGINGESTROWX")
+    for piece in ended:
+        before, start, row = piece.partition("RAGINGESTTROWX")
+        if before or not start:
+            flush()
+            out.append(before)
         cells = row.split("RAGINGESTCELLX")[:-1]  # the last, Word's row properties again
         if cells:
             rows.append([" ".join(c.split()).replace("|", "\\|") for c in cells])
-    return f"\n\n{markdown_table(rows)}\n\n" if rows else "\n"
+    flush()
+    return "".join([*out, rest])
