@@ -72,6 +72,8 @@ def _q(name: str) -> str:
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
 _ROW, _ANNOTATION = _q("table:table-row"), _q("office:annotation")
 _ANNOTATION_END = _q("office:annotation-end")
+_CHANGE_START, _CHANGE_END = _q("text:change-start"), _q("text:change-end")
+_CHANGE_ID = _q("text:change-id")
 # A slide's comment, as LibreOffice Impress writes one (ODF 1.2 has none).
 _SLIDE_ANNOTATION = _q("officeooo:annotation")
 _CELLS = (_q("table:table-cell"), _q("table:covered-table-cell"))
@@ -138,11 +140,14 @@ class _Writer:
         numbered: dict[str, frozenset[int]] | None = None,
         picture: Callable[[str], str] | None = None,
         embedded: Callable[[str], str] | None = None,
+        deleted: frozenset[str] = frozenset(),
     ) -> None:
         self.titles = titles
         self.numbered = numbered or {}
         self.picture = picture
         self.embedded = embedded
+        self.deleted = deleted
+        self._deleting = False  # between the marks of a deletion (see _deletions)
 
     def blocks(self, *elements: ElementTree.Element) -> list[str]:
         """The Markdown blocks of ``elements``."""
@@ -159,10 +164,13 @@ class _Writer:
         """A paragraph's text; frames anchored in it (text boxes) go to ``after``."""
         # In ODF, runs of whitespace in the XML are one space; text:s, text:tab and
         # text:line-break are the document's own spacing.
-        parts = [_WHITESPACE.sub(" ", element.text or "")]
+        parts = [] if self._deleting else [_WHITESPACE.sub(" ", element.text or "")]
         for child in element:
             tag = child.tag
-            if tag == _SPACE:
+            if tag in (_CHANGE_START, _CHANGE_END):
+                if child.get(_CHANGE_ID) in self.deleted:
+                    self._deleting = tag == _CHANGE_START
+            elif tag == _SPACE:
                 parts.append(" " * _count(child, "text:c", 100))
             elif tag == _TAB:
                 parts.append("\t")
@@ -176,7 +184,8 @@ class _Writer:
                 after.extend(self.blocks(*child))
             elif tag not in _SKIPPED:
                 parts.append(self._inline(child, after))
-            parts.append(_WHITESPACE.sub(" ", child.tail or ""))
+            if not self._deleting:
+                parts.append(_WHITESPACE.sub(" ", child.tail or ""))
         return "".join(parts)
 
     def _block(self, element: ElementTree.Element, out: list[str]) -> None:
@@ -268,6 +277,18 @@ class _Writer:
             if cells:
                 grid.append(cells)
         return markdown_table(grid)
+
+
+def _deletions(body: ElementTree.Element) -> frozenset[str]:
+    """The IDs of a text's tracked deletions. A deletion's text is in its region, left
+    out with it; but LibreOffice writes some into a flat ``.fodt`` in the body, between
+    marks (``text:change-start``, ``text:change-end``) naming the deletion, and that
+    deleted text had been read as the document's."""
+    return frozenset(
+        region.get(_q("text:id"), "")
+        for region in body.iter(_q("text:changed-region"))
+        if region.find(_q("text:deletion")) is not None
+    )
 
 
 def _rows(table: ElementTree.Element) -> Iterator[ElementTree.Element]:
@@ -395,6 +416,7 @@ def parse_opendocument(
                     numbered,
                     picture if pictures.wanted else None,
                     embedded,
+                    _deletions(body),
                 )
                 try:
                     parsed = _opendocument(body, name, kind, title, writer, pictures)

@@ -3129,6 +3129,27 @@ def test_an_opendocument_text_is_its_words_as_markdown(tmp_path: Path) -> None:
     )
     assert headed.text == "# CANARY-SCOPE\n\nText.\n\n## Terms\nCANARY-ITEM"
 
+    # A deletion whose text is in the body between marks, as LibreOffice writes some
+    # into a flat .fodt: left out, across paragraphs; an insertion's text kept.
+    regions = (
+        '<text:tracked-changes><text:changed-region text:id="d1"><text:deletion>'
+        "<office:change-info/></text:deletion></text:changed-region>"
+        '<text:changed-region text:id="i1"><text:insertion><office:change-info/>'
+        "</text:insertion></text:changed-region></text:tracked-changes>"
+    )
+    marked = (
+        f'{regions}<text:p>Keep <text:change-start text:change-id="i1"/>CANARY-INSERTED'
+        '<text:change-end text:change-id="i1"/> and <text:change-start text:change-id="d1"/>'
+        "CANARY-GONE<text:span>gone</text:span> too</text:p><text:p>CANARY-GONE-2</text:p>"
+        '<text:p>also gone<text:change-end text:change-id="d1"/>back.</text:p>'
+    )
+    for name, data in (
+        ("t.odt", docs.odf_bytes("text", marked)),
+        ("t.fodt", docs.flat_odf_bytes("text", marked)),
+    ):
+        text = parse_file(_file(tmp_path, name, data), name, OPTIONS).text
+        assert text == "Keep CANARY-INSERTED and\n\nback."
+
     locked = docs.odf_bytes("text", "<text:p>secret</text:p>", encrypted=True)
     with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
         parse_file(_file(tmp_path, "l.odt", locked), "l.odt", OPTIONS)
@@ -3906,6 +3927,16 @@ def test_rtf_tables_are_markdown_tables(tmp_path: Path) -> None:
     chunks = chunk_document(long, ChunkSettings(chunk_tokens=200), {}).chunks
     assert len(chunks) > 3
     assert all(c.text.startswith("| Name | Note |\n|---|---|\n| CANARY-ROW") for c in chunks)
+
+
+@pytest.mark.timeout(60)
+def test_rtf_rows_never_ended_are_read_in_one_pass(tmp_path: Path) -> None:
+    # 100,000 row starts and cells with no row end: a pattern matching each start to the
+    # next end had scanned to the file's end from every start (over 5 minutes for
+    # 200,000; now about a second).
+    rtf = b"{\\rtf1\\ansi " + b"\\trowd x\\cell " * 100_000 + b"}"
+    parsed = parse_file(_file(tmp_path, "r.rtf", rtf), "r.rtf", OPTIONS)
+    assert parsed.text.split() == ["x"] * 100_000
 
 
 def test_rtf_comments_follow_the_text_with_their_authors_and_passages(tmp_path: Path) -> None:
