@@ -43,6 +43,7 @@ __all__ = [
     "spans",
     "streamed_xml",
     "without_model_packages",
+    "qualified",
     "xml_file_root",
 ]
 
@@ -259,6 +260,13 @@ def markdown_table(grid: list[list[str]]) -> str:
 def local_name(tag: str) -> str:
     """An XML tag's or attribute's name without its namespace (``{http://...}entry``)."""
     return tag.rsplit("}", 1)[-1]
+
+
+def qualified(namespaces: dict[str, str], name: str) -> str:
+    """A prefixed name (``text:p``) as ElementTree names it (``{urn:...:text:1.0}p``),
+    its prefix looked up in ``namespaces``."""
+    prefix, _, local = name.partition(":")
+    return f"{{{namespaces[prefix]}}}{local}"
 
 
 @dataclass

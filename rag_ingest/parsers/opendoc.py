@@ -10,6 +10,7 @@ chapters are XHTML: joined in reading order, they go through the HTML parser (do
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import mimetypes
 import posixpath
@@ -35,6 +36,7 @@ from rag_ingest.parsers.base import (
     comment_line,
     lost_in_mending,
     markdown_table,
+    qualified,
     recovered_xml,
 )
 from rag_ingest.parsers.pictures import PictureSource, with_markers
@@ -64,9 +66,7 @@ _NS = {
 }
 
 
-def _q(name: str) -> str:
-    prefix, _, local = name.partition(":")
-    return f"{{{_NS[prefix]}}}{local}"
+_q = functools.partial(qualified, _NS)
 
 
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")

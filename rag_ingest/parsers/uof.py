@@ -12,6 +12,7 @@ its speaker notes; not the placeholders for its footer, date or number.
 
 from __future__ import annotations
 
+import functools
 from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, UnsupportedFileTypeError
@@ -22,6 +23,7 @@ from rag_ingest.parsers.base import (
     comment_line,
     lost_in_mending,
     markdown_table,
+    qualified,
     xml_file_root,
 )
 
@@ -36,9 +38,7 @@ _NS = {
 }
 
 
-def _q(name: str) -> str:
-    prefix, _, local = name.partition(":")
-    return f"{{{_NS[prefix]}}}{local}"
+_q = functools.partial(qualified, _NS)
 
 
 _PARAGRAPH, _RUN_TEXT, _TABLE = _q("字:段落"), _q("字:文本串"), _q("字:文字表")
