@@ -399,7 +399,8 @@ def _parse(
         if parser != "pymupdf-text":
             segments = [_hyphen_kept(doc, s) for s in segments]
         segments = [
-            dataclasses.replace(s, text=_one_blank_line(_without_leaders(s.text))) for s in segments
+            dataclasses.replace(s, text=_one_blank_line(_without_leaders(_links_joined(s.text))))
+            for s in segments
         ]
         if any(fields.values()):
             segments = _after_pages(segments, fields, "Form fields:")
@@ -630,6 +631,22 @@ def _without_leaders(text: str) -> str:
     """A contents page's lines without their dot leaders: 30-90 tokens of dots a line,
     which made every contents chunk alike to an embedder."""
     return _SPACED_DOTS.sub(" …", _LEADERS.sub(r" … \1", text))
+
+
+# A link pymupdf4llm wrote a line at a time, its URL after each line's words: a wrapped
+# link's words parted, and its URL said again on every line (pandoc's test documents
+# LibreOffice saved as PDF: twice the tokens of the same DOCX).
+_SPLIT_LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]+)\)[ \t]*\n[ \t]*\[([^\]\n]*)\]\(\2\)")
+
+
+def _links_joined(text: str) -> str:
+    """``text`` with each link split over lines one link, its words joined by a space."""
+    while "](" in text:
+        joined = _SPLIT_LINK.sub(lambda m: f"[{m[1]} {m[3]}]({m[2]})", text)
+        if joined == text:
+            break
+        text = joined  # each pass joins pairs: a link over 8 lines takes 3
+    return text
 
 
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")  # two or more blank lines

@@ -573,6 +573,29 @@ def test_a_docx_comments_are_listed_after_its_text_with_what_they_mark(tmp_path:
     ]
 
 
+def test_a_pdf_link_wrapped_over_lines_is_one_link(tmp_path: Path) -> None:
+    # pymupdf4llm writes a link a line at a time, its URL after each line's words: the
+    # wrapped link's words parted, its URL said again on every line.
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    lines = ("Read CANARY-START of the", "wrapped link text", "its end", "after.")
+    url = "https://example.com/a/long/path?q=1#part"
+    for n, line in enumerate(lines):
+        page.insert_text((72, 72 + 14 * n), line)
+        target = url + ("x" if n == 3 else "")  # another link, on the next line
+        width = pymupdf.get_text_length(line, fontsize=11)  # pymupdf4llm links a span it covers
+        area = pymupdf.Rect(72, 62 + 14 * n, 72 + width, 74 + 14 * n)
+        page.insert_link({"kind": pymupdf.LINK_URI, "from": area, "uri": target})
+    path = tmp_path / "l.pdf"
+    doc.save(path)
+    text = parse_file(str(path), "l.pdf", OPTIONS).text
+    assert text.strip() == (
+        f"[Read CANARY-START of the wrapped link text its end]({url})\n[after.]({url}x)"
+    )
+
+
 def test_a_pdfs_comments_are_read_after_their_pages_text(tmp_path: Path) -> None:
     # pymupdf4llm leaves out what is not drawn: a sticky note's or a highlight's comment,
     # a reviewer's "figures from the Q3 audit", was lost (pdf.js's test PDFs hold some).
