@@ -21,6 +21,8 @@ __all__ = ["xls_comments"]
 
 _BOF, _EOF, _BOUNDSHEET, _FILEPASS = 0x0809, 0x000A, 0x0085, 0x002F
 _NOTE, _OBJ, _TXO, _CONTINUE = 0x001C, 0x005D, 0x01B6, 0x003C
+# What olefile raises on a damaged compound file (found by fuzzing LibreOffice's .xls).
+_OLE_ERRORS = (OSError, ValueError, EOFError, IndexError, OverflowError, struct.error)
 _NOTE_TEXT = struct.pack("<HH", _TXO, 18)  # a note's TXO header: 18 bytes, no formula
 
 
@@ -35,7 +37,7 @@ def xls_comments(path: str) -> list[tuple[int, str, list[str]]]:
             if not ole.exists("Workbook"):
                 return []  # Excel 5's "Book": its notes are stored otherwise
             stream = ole.openstream("Workbook").read()
-    except (ImportError, OSError):  # olefile's errors on a damaged file are OSErrors
+    except (ImportError, *_OLE_ERRORS):
         return []
     if _NOTE_TEXT not in stream:
         return []  # no note's text: the sheets' records are not walked (0.23 s for 10 MB)

@@ -301,11 +301,16 @@ def ppt_comments(path: str) -> list[tuple[int, None, list[str]]]:
     """Each commented slide's number (in the deck's order, as its pages are numbered)
     and its comments, listed under ``Comments:``; none for a deck that cannot be read
     so far (its slides are read all the same)."""
+    found: list[tuple[int, None, list[str]]] = []
     try:
-        stream, offsets, slides = _ppt_deck(path)
+        _slide_comments(path, found)
     except _DECK_ERRORS:
-        return []
-    found = []
+        return found  # what was read before the damage
+    return found
+
+
+def _slide_comments(path: str, found: list[tuple[int, None, list[str]]]) -> None:
+    stream, offsets, slides = _ppt_deck(path)
     for number, (persist, _, _) in enumerate(slides, start=1):
         if persist not in offsets:
             continue
@@ -328,4 +333,3 @@ def ppt_comments(path: str) -> list[tuple[int, None, list[str]]]:
             position = stream.find(_COMMENT_HEADER, position + 8, stop)
         if lines:
             found.append((number, None, [after_text("", lines)]))
-    return found

@@ -92,9 +92,7 @@ class _Writer:
 
     def text_document(self, root: ElementTree.Element) -> str:
         blocks: list[str] = []
-        title = " ".join(
-            "".join(root.findtext(f"{_q('uof:元数据')}/{_q('uof:标题')}") or "").split()
-        )
+        title = " ".join((root.findtext(f"{_q('uof:元数据')}/{_q('uof:标题')}") or "").split())
         words = root.find(_q("uof:文字处理"))
         if words is None:
             return ""

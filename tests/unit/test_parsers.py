@@ -2894,6 +2894,9 @@ def test_an_xls_workbooks_comments_follow_their_sheets_rows(tmp_path: Path) -> N
     assert biff._sheets(stream[:1030]) == [("Budget", 1236)]  # the second's name cut
     assert xls_comments(_file(tmp_path, "x.xls", data[: len(data) // 2])) == []
     assert xls_comments(_file(tmp_path, "t.xls", b"not an OLE file")) == []
+    # Damage olefile raises other errors for (found by fuzzing): no comments, no error.
+    assert xls_comments(_file(tmp_path, "v.xls", data[:33] + b"J" + data[34:])) == []  # ValueError
+    assert xls_comments(_file(tmp_path, "o.xls", data[:32] + b"]" + data[33:])) == []  # Overflow
     # An encrypted workbook's records past FILEPASS are not read as notes.
     filepass = struct.pack("<HH", 0x002F, 0)
     assert biff._sheets(filepass + stream) == []
@@ -4132,6 +4135,23 @@ def test_comments_libreoffice_wrote_are_listed_after_their_text(tmp_path: Path) 
     from rag_ingest.parsers.legacy import ppt_comments
 
     assert ppt_comments(_file(tmp_path, "n.ppt", b"not a deck")) == []
+    # Damage met on the second slide: the first slide's comments kept, and no error.
+    import rag_ingest.parsers.legacy as legacy
+
+    real, calls = legacy._records, []
+
+    def damaged(stream: bytes, start: int, end: int) -> Any:
+        calls.append(start)
+        if len(calls) > 3:  # the document, its slide list, the first comment
+            raise struct.error("cut short")
+        return real(stream, start, end)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(legacy, "_records", damaged)
+        kept = ppt_comments(_file(tmp_path, "k.ppt", deck))
+    assert [(n, lines[0].split("\n")[1][:24]) for n, _, lines in kept] == [
+        (1, "- Comment (Ann Lee): CAN")
+    ]
 
 
 def test_a_docbook_document_is_read_as_markdown(tmp_path: Path) -> None:
