@@ -28,6 +28,7 @@ from rag_ingest.errors import (
 from rag_ingest.parsers.base import (
     MARKDOWN_HEADING,
     XML_ERRORS,
+    ZIP_ERRORS,
     Image,
     ParsedDocument,
     Segment,
@@ -1079,15 +1080,18 @@ def _malformed(error: BaseException) -> bool:
 
 def _mended_package(path: str, name: str) -> tuple[bytes, list[str]]:
     """An OOXML package with each XML part that is not well formed mended, as Word and
-    Excel offer to (see :func:`recovered_xml`), and what was mended; its size checked
-    already (``check_zip``)."""
+    Excel offer to (see :func:`recovered_xml`), and what was mended (nothing, when a part
+    cannot be read); its size checked already (``check_zip``)."""
     from lxml import etree
 
     said: list[str] = []
     out = BytesIO()
     with zipfile.ZipFile(path) as archive, zipfile.ZipFile(out, "w") as copy:
         for info in archive.infolist():
-            member = archive.read(info)
+            try:
+                member = archive.read(info)
+            except ZIP_ERRORS:
+                return b"", []  # a part's data damaged (a bad CRC): no mending mends that
             if info.filename.endswith((".xml", ".rels")):
                 try:
                     etree.fromstring(member, etree.XMLParser(resolve_entities=False))

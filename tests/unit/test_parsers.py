@@ -6543,6 +6543,26 @@ def test_an_office_part_not_well_formed_is_read_mended(
         parse_file(_file(tmp_path, f"c.{kind}", cut), f"c.{kind}", OPTIONS)
 
 
+@pytest.mark.parametrize("kind", ["docx", "xlsx"])
+def test_an_office_part_not_well_formed_beside_a_damaged_one_fails_typed(
+    tmp_path: Path, kind: str
+) -> None:
+    # LibreOffice's forcepoint-group-range-1.xls (an XLSX) had failed untyped
+    # ("BadZipFile: Bad CRC-32"): the mending read a part whose data is damaged.
+    part, package = (
+        ("word/document.xml", docs.docx_bytes("P", {"S": "CANARY-M R"}))
+        if kind == "docx"
+        else ("xl/worksheets/sheet1.xml", docs.xlsx_bytes([["CANARY-M R"]]))
+    )
+    broken = docs._repacked(package, {part: lambda t: t.replace("M R", "M & R<")}, {})
+    out = io.BytesIO(broken)
+    with zipfile.ZipFile(out, "a") as archive:
+        archive.writestr(zipfile.ZipInfo("customXml/item9.xml"), b"<a>CRC-CANARY</a>")
+    damaged = out.getvalue().replace(b">CRC-CANARY<", b">CRC-CANARZ<")
+    with pytest.raises(CorruptDocumentError, match=r"could not open this (docx|xlsx) \("):
+        parse_file(_file(tmp_path, f"d.{kind}", damaged), f"d.{kind}", OPTIONS)
+
+
 @pytest.mark.parametrize("encoding", ["UTF-9", "shift_jis"])
 def test_an_xml_part_declaring_an_encoding_expat_cannot_use_is_corrupt(
     tmp_path: Path, encoding: str
