@@ -48,6 +48,7 @@ from rag_ingest.parsers.sniff import (
     needs_ocr,
     no_text,
 )
+from rag_ingest.parsers.strict import STRICT_NOTE, is_strict, transitional
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -267,6 +268,8 @@ def parse_file(
         return parsed
     try:
         kind = detect(path, name, images=options.reads_images)
+        if kind.kind in ("docx", "pptx", "xlsx") and is_strict(path):
+            return _strict(path, name, kind, options, defer_scans)
         if kind.kind in FLAT_KINDS:
             mended: list[str] = []
             with packaged(path, name, kind.kind, options.temp_dir, mended) as package:
@@ -294,6 +297,19 @@ def parse_file(
         # Not chained: a worker could not send it back (it does not pickle).
         why = " ".join(str(exc).split())  # a panic's message runs over lines
         raise CorruptDocumentError(f"{name}: its reader failed on it ({why}): damaged?") from None
+
+
+def _strict(
+    path: str, name: str, kind: FileKind, options: ParseOptions, defer_scans: bool
+) -> ParsedDocument:
+    """A Strict Open XML package read as its transitional copy (parsers/strict.py)."""
+    from rag_ingest.parsers.office import check_zip
+
+    check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
+    with transitional(path, name, options.temp_dir) as package:
+        parsed = _parse_kind(package, name, kind, options, defer_scans)
+    parsed.warnings.append(STRICT_NOTE)
+    return parsed
 
 
 def _with_comments(

@@ -84,7 +84,8 @@ def text_name(name: str) -> str:
 _NOTE = re.compile(
     r"(?:^|: )(?:(?:decompressed from \w+|(?:unknown extension .+?|no extension); "
     r"(?:treated as text|JSON records|an e-mail message by its headers)"
-    r"|named \.msg but not an Outlook message: read as text)$"
+    r"|named \.msg but not an Outlook message: read as text"
+    r"|Strict Open XML: read as its transitional form)$"
     r"|\d+ of \d+ files with no text skipped: )"
 )
 

@@ -20,7 +20,7 @@ import posixpath
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import IO
@@ -70,13 +70,28 @@ def packaged(
         raise CorruptDocumentError(
             f"{name}: not a flat OpenDocument file (its root is <{local_name(root.tag)}>)"
         )
+
+    def write(out: IO[bytes]) -> None:
+        try:
+            (_write_opc if opc else _write)(root, out)
+        except RecursionError:  # ElementTree writes a part's elements recursively
+            raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
+
+    with written_package(name, temp_dir, write) as out_path:
+        yield out_path
+
+
+@contextlib.contextmanager
+def written_package(
+    name: str, temp_dir: str | None, write: Callable[[IO[bytes]], None]
+) -> Iterator[str]:
+    """The path of a temporary zip package ``write`` writes, for ``name``'s reader; removed
+    after. A full disk is a :class:`DiskFullError`."""
     fd, out_path = tempfile.mkstemp(prefix=".packaged-", suffix=".zip", dir=temp_dir)
     try:
         try:
             with os.fdopen(fd, "wb") as out:
-                (_write_opc if opc else _write)(root, out)
-        except RecursionError:  # ElementTree writes a part's elements recursively
-            raise CorruptDocumentError(f"{name}: its XML nests too deeply to read") from None
+                write(out)
         except OSError as exc:
             full = disk_full(exc, Path(out_path).parent, f"unpacking {name}")
             if full is not None:

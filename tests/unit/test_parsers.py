@@ -6563,6 +6563,60 @@ def test_an_office_part_not_well_formed_beside_a_damaged_one_fails_typed(
         parse_file(_file(tmp_path, f"d.{kind}", damaged), f"d.{kind}", OPTIONS)
 
 
+def _strict(package: bytes) -> bytes:
+    """A transitional OOXML package as Office saves it in Strict Open XML: its
+    vocabularies' names under purl.oclc.org (the packaging's own, OPC's, unchanged)."""
+    named = re.compile(
+        r"http://schemas\.openxmlformats\.org/"
+        r"(officeDocument|drawingml|wordprocessingml|spreadsheetml|presentationml)/2006/"
+    )
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(package)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith((".xml", ".rels")):
+                data = named.sub(r"http://purl.oclc.org/ooxml/\1/", data.decode()).encode()
+            copy.writestr(info, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("kind", "package"),
+    [
+        ("docx", lambda: docs.docx_bytes("P", {"S": "CANARY-STRICT words"})),
+        ("pptx", lambda: docs.pptx_bytes([("P", "CANARY-STRICT words")])),
+        ("xlsx", lambda: docs.xlsx_bytes([["a", "b"], ["CANARY-STRICT", "words"]])),
+    ],
+)
+def test_a_strict_open_xml_package_is_read_as_its_transitional_form(
+    tmp_path: Path, kind: str, package: Callable[[], bytes]
+) -> None:
+    # LibreOffice's strict_ooxml.pptx had failed ("no relationship of type
+    # .../officeDocument"), a Strict workbook had fallen back to calamine, and a Strict
+    # document's diagrams had not been read.
+    plain = package()
+    strict = _strict(plain)
+    with zipfile.ZipFile(io.BytesIO(strict)) as archive:
+        relations = archive.read("_rels/.rels")
+    assert b"purl.oclc.org/ooxml/officeDocument/relationships/officeDocument" in relations
+    read = parse_file(_file(tmp_path, f"p.{kind}", plain), f"p.{kind}", OPTIONS)
+    parsed = parse_file(_file(tmp_path, f"s.{kind}", strict), f"s.{kind}", OPTIONS)
+    assert (parsed.text, parsed.parser) == (read.text, read.parser)
+    assert "CANARY-STRICT" in parsed.text
+    assert split_notes(parsed.warnings) == ([], ["Strict Open XML: read as its transitional form"])
+    assert split_notes(read.warnings) == ([], [])
+    # A part whose data is damaged (a bad CRC): damaged, not an untyped BadZipFile.
+    out = io.BytesIO(strict)
+    with zipfile.ZipFile(out, "a") as archive:
+        archive.writestr(zipfile.ZipInfo("customXml/item9.xml"), b"<a>CRC-CANARY</a>")
+    damaged = out.getvalue().replace(b">CRC-CANARY<", b">CRC-CANARZ<")
+    with pytest.raises(CorruptDocumentError, match=r"part 'customXml/item9\.xml' is damaged"):
+        parse_file(_file(tmp_path, f"d.{kind}", damaged), f"d.{kind}", OPTIONS)
+
+
 @pytest.mark.parametrize("encoding", ["UTF-9", "shift_jis"])
 def test_an_xml_part_declaring_an_encoding_expat_cannot_use_is_corrupt(
     tmp_path: Path, encoding: str
