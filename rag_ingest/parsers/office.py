@@ -6,9 +6,12 @@ import base64
 import contextlib
 import functools
 import html
+import mimetypes
 import os
+import posixpath
 import re
 import sys
+import urllib.parse
 import zipfile
 from collections.abc import Callable
 from io import BytesIO
@@ -991,13 +994,18 @@ def parse_office(
         if kind in ("docx", "pptx", "xlsx") and _malformed(exc):
             mended, said = _mended_package(path, name)
             if said:
-                # Nothing to index once mended: what it lacks was lost, as exc says.
-                with contextlib.suppress(
-                    CorruptDocumentError, BlankDocumentError, EmptyDocumentError
-                ):
+                try:
                     parsed = _parse_docling(
                         path, name, kind, max_images, min_image_bytes, ocr_pictures, data=mended
                     )
+                except CorruptDocumentError:
+                    pass
+                except (BlankDocumentError, EmptyDocumentError):
+                    # Nothing to index once its XML is mended: what it lacks was lost, as
+                    # exc says. Its links mended only, it is what it holds.
+                    if not any(" is not well-formed XML (" in warning for warning in said):
+                        raise
+                else:
                     parsed.warnings += said
                     return parsed
         if kind != "xlsx":
@@ -1070,11 +1078,17 @@ def _docx_replies(document: Any) -> set[str]:
 
 
 def _malformed(error: BaseException) -> bool:
-    """Whether ``error`` came of a part that is not well-formed XML."""
+    """Whether ``error`` came of a part that is not well-formed XML, or of a part a
+    relationship names that the package lacks or gives no content type (Word opens
+    both: LibreOffice's test documents have 15 such)."""
     from lxml import etree
 
     while error.__cause__ is not None:
         error = error.__cause__
+    if isinstance(error, KeyError):
+        # python-docx's and openpyxl's words, and python-pptx's
+        missing = ('"There is no item named ', '"no content type for ', '"no content-type for ')
+        return str(error).startswith(missing)
     return isinstance(error, (etree.XMLSyntaxError, ElementTree.ParseError))
 
 
@@ -1087,6 +1101,17 @@ def _mended_package(path: str, name: str) -> tuple[bytes, list[str]]:
     said: list[str] = []
     out = BytesIO()
     with zipfile.ZipFile(path) as archive, zipfile.ZipFile(out, "w") as copy:
+        parts = {info.filename for info in archive.infolist()}
+        linked: dict[str, str] = {}  # a part -> the type of a relationship to it
+        dangling: dict[str, set[str]] = {}  # a part -> the Ids of its links to none
+        for info in archive.infolist():
+            if info.filename.endswith(".rels"):
+                with contextlib.suppress(etree.XMLSyntaxError, *ZIP_ERRORS):
+                    for part, link in _links(archive.read(info), info.filename):
+                        linked[part] = link.get("Type", "")
+                        if part not in parts:
+                            source = _source_part(info.filename)
+                            dangling.setdefault(source, set()).add(link.get("Id", ""))
         for info in archive.infolist():
             try:
                 member = archive.read(info)
@@ -1099,9 +1124,109 @@ def _mended_package(path: str, name: str) -> tuple[bytes, list[str]]:
                     with contextlib.suppress(CorruptDocumentError):
                         member, warning = recovered_xml(member, name, exc, part=info.filename)
                         said.append(warning)
+                with contextlib.suppress(etree.XMLSyntaxError):
+                    if info.filename.endswith(".rels"):
+                        member = _linked(member, info.filename, parts, said)
+                    elif info.filename == "[Content_Types].xml":
+                        member = _typed(member, linked, parts, said)
+                    elif info.filename in dangling:
+                        member = _unreferenced(member, dangling[info.filename])
             info.compress_type = zipfile.ZIP_STORED
             copy.writestr(info, member)
     return out.getvalue(), said
+
+
+_PACKAGE_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+
+
+def _linked(member: bytes, rels: str, parts: set[str], said: list[str]) -> bytes:
+    """A relationships part without the links to parts the package lacks (a header, a
+    picture, the numbering Word dropped)."""
+    from lxml import etree
+
+    root = etree.fromstring(member, etree.XMLParser(resolve_entities=False))
+    gone = [(part, link) for part, link in _links(root, rels) if part not in parts]
+    for part, link in gone:
+        said.append(f"{rels} links to {part!r}, which is not in the package: left out")
+        root.remove(link)
+    if not gone:
+        return member
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _links(rels: Any, name: str) -> list[tuple[str, Any]]:
+    """The parts a relationships part (its bytes, or its root) links to inside the
+    package, each with its ``Relationship`` element."""
+    from lxml import etree
+
+    if isinstance(rels, bytes):
+        rels = etree.fromstring(rels, etree.XMLParser(resolve_entities=False))
+    base = posixpath.dirname(_source_part(name))
+    links = []
+    for link in rels.iter(f"{_PACKAGE_RELATIONSHIPS}Relationship"):
+        target = urllib.parse.unquote(link.get("Target", ""))
+        if link.get("TargetMode") != "External" and target:
+            joined = target.lstrip("/") if target.startswith("/") else posixpath.join(base, target)
+            links.append((posixpath.normpath(joined), link))
+    return links
+
+
+def _source_part(rels: str) -> str:
+    """The part a relationships part is of: word/_rels/document.xml.rels, word/document.xml."""
+    folder, _, rels_name = rels.rpartition("_rels/")
+    return folder + rels_name.removesuffix(".rels")
+
+
+def _unreferenced(member: bytes, ids: set[str]) -> bytes:
+    """A part without its elements that name a relationship of ``ids`` (``r:id``): a
+    section's header, a deck's slide, a workbook's sheet the package lacks."""
+    from lxml import etree
+
+    root = etree.fromstring(member, etree.XMLParser(resolve_entities=False))
+    named = [e for e in root.iter() if e.get(f"{{{_RELATIONSHIPS}}}id") in ids]
+    for element in named:
+        if (parent := element.getparent()) is not None:
+            parent.remove(element)
+    if not named:
+        return member
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _typed(member: bytes, linked: dict[str, str], parts: set[str], said: list[str]) -> bytes:
+    """``[Content_Types].xml`` with a type for each linked part it gives none: that of
+    another part linked the same way (a footer's, where one footer of three was typed),
+    else by the part's extension."""
+    from lxml import etree
+
+    root = etree.fromstring(member, etree.XMLParser(resolve_entities=False))
+    defaults = {
+        e.get("Extension", "").lower(): e.get("ContentType", "")
+        for e in root.iter(f"{_CONTENT_TYPES}Default")
+    }
+    overrides = {
+        e.get("PartName", "").lower(): e.get("ContentType", "")
+        for e in root.iter(f"{_CONTENT_TYPES}Override")
+    }
+
+    def typed(part: str) -> str | None:
+        extension = posixpath.basename(part).rpartition(".")[2].lower()
+        return overrides.get(f"/{part}".lower(), defaults.get(extension))
+
+    by_link = {linked[part]: kind for part in linked if (kind := typed(part)) is not None}
+    untyped = sorted(part for part in linked if part in parts and typed(part) is None)
+    for part in untyped:
+        guessed = (
+            by_link.get(linked[part]) or mimetypes.guess_type(part)[0] or "application/octet-stream"
+        )
+        etree.SubElement(
+            root, f"{_CONTENT_TYPES}Override", PartName=f"/{part}", ContentType=guessed
+        )
+        said.append(f"{part!r} has no content type: taken as {guessed}")
+    if not untyped:
+        return member
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def parse_html(

@@ -6617,6 +6617,89 @@ def test_a_strict_open_xml_package_is_read_as_its_transitional_form(
         parse_file(_file(tmp_path, f"d.{kind}", damaged), f"d.{kind}", OPTIONS)
 
 
+@pytest.mark.parametrize("missing", [True, False])
+def test_an_office_package_missing_linked_parts_or_their_types_is_read(
+    tmp_path: Path, missing: bool
+) -> None:
+    # 11 of LibreOffice's test documents that Word opens had failed "docling could not
+    # open this docx" (KeyError): a header, a picture or the numbering linked but not in
+    # the package, or a footer or picture given no content type.
+    footer = f'<w:ftr xmlns:w="{docs._WML}"><w:p><w:r><w:t>FOOT</w:t></w:r></w:p></w:ftr>'
+    footers = (
+        '<w:headerReference w:type="default" r:id="rId91"/>'
+        * missing
+        + '<w:footerReference w:type="default" r:id="rId93"/>'
+        '<w:footerReference w:type="first" r:id="rId94"/><w:pgSz'
+    )
+    # A link out of the package is no missing part.
+    external = (
+        '<Relationship Id="rId99" TargetMode="External" Target="https://example.com/x" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink"/>'
+    )
+    plain = docs.docx_bytes("P", {"S": "CANARY-LINKED words"})
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+        parts = [*archive.namelist(), "word/footer8.xml"]
+
+    def typed(text: str) -> str:
+        # As bnc875718.docx: every part typed by name, but one footer of two.
+        text = text.replace('<Default Extension="xml" ContentType="application/xml"/>', "")
+        footer_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.footer+xml"
+        named = "".join(
+            f'<Override PartName="/{part}" ContentType="{kind}"/>'
+            for part in parts
+            for kind in [footer_type if "footer" in part else "application/xml"]
+            if part.endswith(".xml")
+            and f'PartName="/{part}"' not in text
+            and "Content_" not in part
+        )
+        return text.replace("</Types>", f"{named}</Types>")
+
+    docx = docs._repacked(
+        plain,
+        {
+            "word/document.xml": lambda t: t.replace("<w:pgSz", footers),
+            "[Content_Types].xml": typed,
+            "_rels/.rels": lambda t: t.replace("</Relationships>", f"{external}</Relationships>"),
+        },
+        {"word/footer8.xml": footer, "word/footer9.xml": footer},
+        relations={
+            "word/_rels/document.xml.rels": [
+                *[("rId91", "header", "header1.xml"), ("rId92", "image", "media/gone.png")]
+                * missing,
+                ("rId93", "footer", "footer8.xml"),
+                ("rId94", "footer", "footer9.xml"),
+            ]
+        },
+    )
+    parsed = parse_file(_file(tmp_path, "l.docx", docx), "l.docx", OPTIONS)
+    assert "CANARY-LINKED words" in parsed.text
+    assert parsed.warnings == [
+        "'word/footer9.xml' has no content type: taken as "
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.footer+xml",
+        *[
+            "word/_rels/document.xml.rels links to 'word/header1.xml', which is not in the "
+            "package: left out",
+            "word/_rels/document.xml.rels links to 'word/media/gone.png', which is not in the "
+            "package: left out",
+        ]
+        * missing,
+    ]
+
+
+def test_a_deck_with_a_linked_part_given_no_content_type_is_read(tmp_path: Path) -> None:
+    # LibreOffice's bnc591147.pptx: python-pptx's "no content-type for partname
+    # '/ppt/media/audio.mp3'" had failed the deck.
+    deck = docs._repacked(
+        docs.pptx_bytes([("T", "CANARY-AUDIO words")]),
+        {},
+        {"ppt/media/sound.mp3": b"ID3 sound"},
+        relations={"ppt/slides/_rels/slide1.xml.rels": [("rId90", "audio", "../media/sound.mp3")]},
+    )
+    parsed = parse_file(_file(tmp_path, "a.pptx", deck), "a.pptx", OPTIONS)
+    assert "CANARY-AUDIO words" in parsed.text
+    assert parsed.warnings == ["'ppt/media/sound.mp3' has no content type: taken as audio/mpeg"]
+
+
 @pytest.mark.parametrize("encoding", ["UTF-9", "shift_jis"])
 def test_an_xml_part_declaring_an_encoding_expat_cannot_use_is_corrupt(
     tmp_path: Path, encoding: str
