@@ -6506,6 +6506,12 @@ def test_a_package_with_damaged_first_bytes_or_no_parts_is_said_so(tmp_path: Pat
     struct.pack_into("<H", odt, entry + 28, end - (entry + 46))
     with pytest.raises(CorruptDocumentError, match="its zip directory is damaged"):
         parse_file(_file(tmp_path, "d.odt", bytes(odt)), "d.odt", OPTIONS)
+    # A member's name flagged UTF-8 that is not (oss-fuzz's ofz4825-1.docx): it had
+    # failed untyped (UnicodeDecodeError).
+    named = docs._repacked(docs.docx_bytes("P", {"S": "CANARY"}), {}, {"word/\u00e9.xml": "<a/>"})
+    named = named.replace("\u00e9.xml".encode(), b"\x90\xa9.xml")
+    with pytest.raises(CorruptDocumentError, match="its zip directory cannot be read"):
+        parse_file(_file(tmp_path, "n.docx", named), "n.docx", OPTIONS)
     # A binary file named for one that is no zip at all is still misnamed.
     with pytest.raises(UnsupportedFileTypeError, match=r"does not match its \.docx"):
         parse_file(_file(tmp_path, "b.docx", bytes(range(256))), "b.docx", OPTIONS)
