@@ -22,6 +22,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, after_text, comment_line
 from rag_ingest.parsers.pictures import unread_pictures, unread_said
+from rag_ingest.parsers.sniff import OLD_WORD, OLD_WORD_MARKS
 
 __all__ = ["parse_legacy", "ppt_comments"]
 
@@ -109,8 +110,24 @@ def _convert(path: str, converted: str, name: str, kind: str) -> str:
     except MemoryError:
         raise  # the worker's memory limit (ParserMemoryError), not a corrupt file
     except Exception as exc:  # their own errors, and what a hostile file makes them raise
+        if kind == "doc" and _before_word_97(path):
+            raise UnsupportedFileTypeError(f"{name}: {OLD_WORD}") from exc
         raise CorruptDocumentError(f"{name}: not a readable {what} file ({exc})") from exc
     return package
+
+
+def _before_word_97(path: str) -> bool:
+    """Whether the ``.doc`` at ``path`` is a Word 6.0 or 95 document in a compound file
+    (its WordDocument stream's wIdent, or an nFib under Word 97's 193)."""
+    import olefile
+
+    try:
+        with olefile.OleFileIO(path) as ole:
+            head = ole.openstream("WordDocument").read(4)
+    except _DECK_ERRORS:
+        return False
+    n_fib = int.from_bytes(head[2:4], "little")
+    return head[:2] in OLD_WORD_MARKS or (head[:2] == b"\xec\xa5" and 0 < n_fib < 193)
 
 
 def _piece_text(path: str) -> str:

@@ -367,6 +367,12 @@ class FileKind:
         return f"FileKind({self.kind!r}, language={self.language!r})"
 
 
+# Word for Windows 1.x, 2.0 and 6.0 documents saved bare, not in a compound file (their
+# first two bytes, wIdent): LibreOffice's tests hold nine, refused as misnamed before.
+OLD_WORD_MARKS = (b"\x9b\xa5", b"\xdb\xa5", b"\xdc\xa5")
+OLD_WORD = "a Word document older than Word 97, outside the Word 97-2003 format: save it as DOCX"
+
+
 def _zip_kind(path: str) -> str | None:
     """docx, pptx, xlsx, xlsb, vsdx, xps, ods, odt, odp or epub, by the archive's members."""
     try:
@@ -823,6 +829,8 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
             raise CorruptDocumentError(
                 f"{name}: a damaged {suffix} file: its first bytes are not a zip's"
             )
+        if by_name == "doc" and head[:2] in OLD_WORD_MARKS:
+            raise UnsupportedFileTypeError(f"{name}: {OLD_WORD}")
         if by_name in ("doc", "ppt", "xls") and _damaged_ole(head):
             raise CorruptDocumentError(
                 f"{name}: a damaged {suffix} file: its first bytes are not a compound file's"

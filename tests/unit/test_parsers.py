@@ -5043,6 +5043,25 @@ def test_a_truncated_word_or_powerpoint_97_file_is_corrupt(
         parse_file(cut, name, OPTIONS)
 
 
+def test_a_word_document_older_than_word_97_is_said_so(tmp_path: Path) -> None:
+    # LibreOffice's tests hold Word for Windows 1.x-2.0 documents saved bare, and Word 6.0
+    # and 95 documents in a compound file: refused as misnamed, and as "not a readable
+    # Word 97-2003 .doc file (WordDocument FIB has wIdent 0xA5DC ...)".
+    older = r"^w\.doc: a Word document older than Word 97, outside the Word 97-2003 format"
+    for bare in (b"\x9b\xa5", b"\xdb\xa5", b"\xdc\xa5"):
+        head = bare + b"\x21\x00" + bytes(60)
+        with pytest.raises(UnsupportedFileTypeError, match=older):
+            parse_file(_file(tmp_path, "w.doc", head), "w.doc", OPTIONS)
+    for fib in (b"\xdc\xa5\x65\x00", b"\xec\xa5\x68\x00"):  # Word 6.0, Word 95
+        word = docs.cfb_bytes({"WordDocument": fib + bytes(1020), "1Table": bytes(512)})
+        with pytest.raises(UnsupportedFileTypeError, match=older):
+            parse_file(_file(tmp_path, "w.doc", word), "w.doc", OPTIONS)
+    # A Word 97 one damaged is still damaged.
+    word = docs.cfb_bytes({"WordDocument": b"\xec\xa5\xc1\x00" + bytes(1020)})
+    with pytest.raises(CorruptDocumentError, match=r"not a readable Word 97-2003 \.doc file"):
+        parse_file(_file(tmp_path, "w.doc", word), "w.doc", OPTIONS)
+
+
 def test_word_97_without_the_office_extra_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
