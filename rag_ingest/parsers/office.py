@@ -366,6 +366,13 @@ _MAIN_TYPES = {
 # asks every child of a body, cell or header for its tag name, and a comment's "tag" is
 # a function, so a document holding one (hand-written or generated) failed whole.
 _MARKUP_ASIDE = re.compile(rb"<!--.*?-->|<\?(?!xml\s).*?\?>", re.DOTALL)
+# Tracked changes' insertions and moves to a place (a paragraph's runs, or whole
+# paragraphs), as Word shows the document with its changes: python-docx, under docling,
+# reads a run only as a paragraph's child, so a table cell's inserted text and a moved
+# paragraph were lost (LibreOffice's TC-table-converttotable.docx was skipped as blank).
+# Deletions and moves from a place are left wrapped, so not read; their marks on a
+# paragraph or row (<w:ins/> in its properties) go too.
+_ACCEPTED = re.compile(rb"</?w:(?:ins|moveTo)\b[^>]*>")
 # The parts docling walks: the body, headers and footers.
 _WALKED_PART = re.compile(r"word/(?:document|header\d*|footer\d*)\.xml")
 
@@ -373,7 +380,8 @@ _WALKED_PART = re.compile(r"word/(?:document|header\d*|footer\d*)\.xml")
 def _prepared(data: bytes, kind: str) -> bytes:
     """``data`` as docling's readers can take it: its main part typed as a plain DOCX's or
     PPTX's (see ``_MAIN_TYPES``); a DOCX's footnotes and endnotes put in its text where
-    they are cited, its SmartArt diagrams' text where they are drawn; its title style's
+    they are cited, its SmartArt diagrams' text where they are drawn, its tracked
+    changes accepted (``_ACCEPTED``); its title style's
     ID made ``Title`` (see :func:`_localized_title`); its XML comments taken out. The
     package is written again (unpacked) only if any of these applies."""
     main, variant = _MAIN_TYPES[kind]
@@ -395,7 +403,7 @@ def _prepared(data: bytes, kind: str) -> bytes:
             if not _WALKED_PART.fullmatch(part):
                 continue
             xml = archive.read(part)
-            rewritten = _MARKUP_ASIDE.sub(b"", xml)
+            rewritten = _ACCEPTED.sub(b"", _MARKUP_ASIDE.sub(b"", xml))
             if part == "word/document.xml":
                 rewritten = _with_notes(rewritten, archive, names) if notes else rewritten
                 rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
