@@ -404,6 +404,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 continue
             xml = archive.read(part)
             rewritten = _ACCEPTED.sub(b"", _MARKUP_ASIDE.sub(b"", xml))
+            if b"<w:tbl" in rewritten and _GRIDLESS.search(rewritten):
+                rewritten = _gridded(rewritten)
             if part == "word/document.xml":
                 rewritten = _with_notes(rewritten, archive, names) if notes else rewritten
                 rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
@@ -448,6 +450,52 @@ _DIAGRAM_RUN = re.compile(
     rb"(?:(?!</w:r>).)*?</w:r>",
     re.DOTALL,
 )
+
+
+# A table without its grid (no <w:tblGrid>, or one of no columns), as generators write
+# one and Word opens: python-docx counts a table's columns by its grid, so docling read
+# its cells as none (LibreOffice's tdf109306.docx and sdt-around-float-table.docx were
+# skipped as blank). A table's properties, if any, are followed by its grid, else by a
+# row.
+_GRIDLESS = re.compile(
+    rb"<w:tblGrid\s*/>|<w:tblGrid>\s*</w:tblGrid>|(?:</w:tblPr>|<w:tbl>)\s*<w:tr\b"
+)
+
+
+def _gridded(part: bytes) -> bytes:
+    """A DOCX part with a grid given to each table without one: as many columns as its
+    widest row spans (the empty columns a row's ``gridAfter`` leaves are no text)."""
+    from lxml import etree
+
+    root = etree.fromstring(part, etree.XMLParser(resolve_entities=False, huge_tree=True))
+    for table in root.iter(f"{_W}tbl"):
+        grid = table.find(f"{_W}tblGrid")
+        if grid is not None and grid.find(f"{_W}gridCol") is not None:
+            continue
+        spans = [
+            sum(_w_val(cell.find(f"{_W}tcPr/{_W}gridSpan"), 1) for cell in _cells(row))
+            + _w_val(row.find(f"{_W}trPr/{_W}gridBefore"), 0)
+            for row in table.iter(f"{_W}tr")
+            if next(row.iterancestors(f"{_W}tbl")) is table
+        ]
+        if grid is None:
+            grid = etree.Element(f"{_W}tblGrid")
+            properties = table.find(f"{_W}tblPr")
+            table.insert(0 if properties is None else table.index(properties) + 1, grid)
+        for _ in range(max(spans, default=0)):
+            etree.SubElement(grid, f"{_W}gridCol")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _cells(row: Any) -> list[Any]:
+    """A table row's cells, those in a content control too, not a nested table's."""
+    return [cell for cell in row.iter(f"{_W}tc") if next(cell.iterancestors(f"{_W}tr")) is row]
+
+
+def _w_val(element: Any, default: int) -> int:
+    """An element's ``w:val`` as a number; ``default`` when there is none or it is not one."""
+    value = None if element is None else element.get(f"{_W}val")
+    return int(value) if value is not None and value.isdigit() else default
 
 
 def _with_diagrams(document: bytes, archive: zipfile.ZipFile) -> bytes:

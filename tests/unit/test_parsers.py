@@ -5528,6 +5528,55 @@ def test_a_docx_is_read_with_its_tracked_changes_accepted(tmp_path: Path) -> Non
     )
 
 
+def _row(*cells: str, span: int = 1) -> str:
+    """A DOCX table row of ``cells``, the first spanning ``span`` grid columns."""
+    first = f'<w:tcPr><w:gridSpan w:val="{span}"/></w:tcPr>' if span > 1 else ""
+    tcs = "".join(
+        f"<w:tc>{first * (i == 0)}<w:p><w:r><w:t>{c}</w:t></w:r></w:p></w:tc>"
+        for i, c in enumerate(cells)
+    )
+    return f"<w:tr>{tcs}</w:tr>"
+
+
+_TABLE_PROPERTIES = '<w:tblPr><w:tblW w:w="0" w:type="auto"/></w:tblPr>'
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            f"{_TABLE_PROPERTIES}<w:tblGrid/>{_row('CANARY-A1', 'B1')}",
+            "| CANARY-A1   | B1   |\n|-------------|------|",
+        ),
+        (
+            f"{_TABLE_PROPERTIES}{_row('CANARY-C1', 'D1')}{_row('F2', 'G2', span=2)}",
+            "| CANARY-C1   | D1   |    |\n|-------------|------|----|\n| F2          | F2   | G2 |",
+        ),
+        (_row("CANARY-H1"), "CANARY-H1"),
+        (
+            _TABLE_PROPERTIES
+            + _row("CANARY-J1", "K1").replace(
+                "<w:tr>", '<w:tr><w:trPr><w:gridBefore w:val="1"/></w:trPr>'
+            )
+            + _row("L2", "M2"),
+            "|    | CANARY-J1   | K1   |\n|----|-------------|------|\n| L2 | M2          |      |",
+        ),
+    ],
+)
+def test_a_docx_table_without_its_grid_is_read(tmp_path: Path, table: str, expected: str) -> None:
+    # LibreOffice's tdf109306.docx (an empty <w:tblGrid/>), sdt-around-float-table.docx
+    # (none) and tdf111550.docx (no properties either) were skipped as blank: python-docx
+    # counts a table's columns by its grid, so docling read no cells.
+    tables = f"<w:tbl>{table}</w:tbl><w:p/>"
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {"word/document.xml": lambda text: text.replace("<w:sectPr", tables + "<w:sectPr")},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "plan.docx", data), "plan.docx", OPTIONS)
+    assert parsed.text.endswith(f"CANARY-BEFORE\n\n{expected}")
+
+
 def test_a_docx_holding_xml_comments_is_read(tmp_path: Path) -> None:
     """python-docx's own test files hold XML comments in their body: docling's walk
     failed on them ("Invalid input tag")."""
