@@ -409,6 +409,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
             if part == "word/document.xml":
                 rewritten = _with_notes(rewritten, archive, names) if notes else rewritten
                 rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
+            if b"lockedCanvas" in rewritten:
+                rewritten = _CANVAS_DRAWING.sub(_canvas_text, rewritten)
                 rewritten = _title_renamed(rewritten, title) if title else rewritten
             if rewritten != xml:
                 changed[part] = rewritten
@@ -524,6 +526,32 @@ def _with_diagrams(document: bytes, archive: zipfile.ZipFile) -> bytes:
         return ("<w:r>" + "<w:br/>".join(lines) + "</w:r>").encode()
 
     return _DIAGRAM_RUN.sub(drawn, document)
+
+
+# A drawing of a locked canvas (Word 2007's drawing canvas; a DrawingML group whose
+# shapes hold their text as a:t): docling takes it for a picture, so its text was lost
+# (LibreOffice's fdo76249.docx, a title in a canvas in a text box, failed as holding none).
+# The innermost drawing: the canvas may sit in a text box in an outer drawing.
+_CANVAS_DRAWING = re.compile(
+    rb"<w:drawing>(?:(?!</w:drawing>|<w:drawing>).)*?<(?:\w+:)?lockedCanvas\b(.*?)"
+    rb"</(?:\w+:)?lockedCanvas>(?:(?!</w:drawing>).)*?</w:drawing>",
+    re.DOTALL,
+)
+_DRAWN_PARAGRAPH = re.compile(rb"<a:p\b[^>]*>(.*?)</a:p>", re.DOTALL)
+_DRAWN_TEXT = re.compile(rb"<a:t>([^<]*)</a:t>|<a:t\s*/>")
+
+
+def _canvas_text(match: re.Match[bytes]) -> bytes:
+    """A canvas's drawing as its shapes' text in its run, a line a paragraph (their text
+    is escaped already)."""
+    lines = [
+        b"".join(_DRAWN_TEXT.findall(paragraph)).strip()
+        for paragraph in _DRAWN_PARAGRAPH.findall(match[1])
+    ]
+    text = b"<w:br/>".join(
+        b'<w:t xml:space="preserve">' + line + b"</w:t>" for line in lines if line
+    )
+    return text or match[0]
 
 
 # A run holding a note's reference mark: <w:r>...<w:footnoteReference w:id="2"/></w:r>.

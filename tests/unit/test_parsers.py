@@ -3772,6 +3772,25 @@ def test_a_docx_drawing_is_read_for_its_text_without_rendering_it(
     assert rendered == [] and "LibreOffice" not in caplog.text
 
 
+def test_a_docx_locked_canvas_is_read_for_its_text(tmp_path: Path) -> None:
+    # LibreOffice's fdo76249.docx (a title in Word 2007's drawing canvas, in a text box)
+    # failed as holding no text: docling takes a canvas for a picture.
+    canvas = (
+        '</w:t><w:drawing><wp:inline><wp:extent cx="1" cy="1"/><wp:docPr id="2" '
+        'name="Canvas"/><a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/'
+        'drawingml/2006/lockedCanvas"><lc:lockedCanvas xmlns:lc="http://schemas.openxmlformats'
+        '.org/drawingml/2006/lockedCanvas"><a:sp><a:txSp><a:txBody><a:bodyPr/><a:p><a:r><a:t>'
+        "CANARY-CANVAS</a:t></a:r></a:p><a:p><a:r><a:t/></a:r></a:p><a:p><a:r><a:t>second"
+        "</a:t></a:r><a:r><a:t> line</a:t></a:r></a:p></a:txBody></a:txSp></a:sp>"
+        "</lc:lockedCanvas></a:graphicData></a:graphic></wp:inline></w:drawing><w:t>"
+    )
+    data = docs.docx_with_text_box("In the box: " + canvas)
+    parsed = parse_file(_file(tmp_path, "c.docx", data), "c.docx", OPTIONS)
+    assert parsed.text == (
+        "Before the box.\n\nIn the box: CANARY-CANVAS  \nsecond line\n\nAfter the box."
+    )
+
+
 def test_scripts_queries_and_build_files_are_code_with_their_language(tmp_path: Path) -> None:
     files = {
         "deploy.sh": (b"#!/bin/sh\nset -e\necho CANARY-SH\n", "shell"),
