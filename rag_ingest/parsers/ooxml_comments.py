@@ -6,6 +6,9 @@ skipped as blank.
 Each sheet's comments come after its rows, a line each, as a Gnumeric or ODS sheet's
 do: ``Comment on B4 (Ann): text``. A sheet with threaded comments is read for those
 alone: Excel writes each again as a note for older versions, under a paragraph saying so.
+Its text boxes and labelled shapes follow, ``Text box: text`` each: openpyxl and calamine
+read none of a sheet's drawing (LibreOffice's tdf140489.xlsx lost a "Tip: enter your
+starting amount..." box).
 
 Each slide's comments come after its text and speaker notes, as a PDF page's do:
 ``Comments:`` then ``- Comment (Ann): text``, a reply ``- Reply (Bob): text``; both
@@ -33,12 +36,17 @@ _THREADED = b"/threadedComment"
 _PERSON = b"/person"
 _MAIN = b"/officeDocument"
 _AUTHORS = (b"/commentAuthors", b"/authors")  # a deck's: PowerPoint's, and its modern ones
+_DRAWING = b"/drawing"  # a sheet's shapes, charts and pictures (not its vmlDrawing)
+_SHEET_SHAPES = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
+_DRAWN = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 
 
 def xlsx_comments(path: str) -> list[tuple[int, str, list[str]]]:
     """Each commented sheet's position (1-based, in the workbook's order, as its pages
-    are numbered), name and comment lines. A part that cannot be read is passed over:
-    the sheets' rows are read without it."""
+    are numbered), name and comment lines, then its text boxes' (which openpyxl, under
+    docling, and calamine leave out). A part that cannot be read is passed over: the
+    sheets' rows are read without it."""
     found = []
     try:
         with zipfile.ZipFile(path) as archive:
@@ -55,6 +63,10 @@ def xlsx_comments(path: str) -> list[tuple[int, str, list[str]]]:
                     line
                     for member in threaded or _targets(part, links, _NOTES)
                     for line in _read(archive, member, people, threaded=bool(threaded))
+                ] + [
+                    line
+                    for member in _targets(part, links, _DRAWING)
+                    for line in _text_boxes(archive, member)
                 ]
                 if lines:
                     found.append((position, title, lines))
@@ -162,6 +174,34 @@ def _read(
             if who and text.startswith(f"{who}:"):  # Excel starts a note with its author
                 text = text[len(who) + 1 :].strip()
         lines.append(comment_line(f"{said} {element.get('ref', '?')}", who, "", text))
+    return lines
+
+
+def _text_boxes(archive: zipfile.ZipFile, member: str) -> list[str]:
+    """A sheet drawing's text boxes and labelled shapes, a line each (``Text box: ...``),
+    in the drawing's order; what Excel writes again for older versions
+    (``mc:Fallback``) not read twice."""
+    try:
+        root = ElementTree.fromstring(archive.read(member))
+    except (KeyError, *XML_ERRORS):
+        return []
+    lines = []
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if element.tag == _FALLBACK:
+            continue
+        body = (
+            element.find(f"{_SHEET_SHAPES}txBody") if element.tag == f"{_SHEET_SHAPES}sp" else None
+        )
+        if body is not None:
+            paragraphs = (
+                " ".join("".join(t.text or "" for t in p.iter(f"{_DRAWN}t")).split())
+                for p in body.iter(f"{_DRAWN}p")
+            )
+            if text := " ".join(p for p in paragraphs if p):
+                lines.append(f"Text box: {text}")
+        stack.extend(reversed(element))
     return lines
 
 

@@ -2862,6 +2862,62 @@ def test_an_xlsx_workbooks_cell_comments_are_read_after_their_sheets_rows(tmp_pa
     )
 
 
+def test_an_xlsx_sheets_text_boxes_are_read_after_its_rows(tmp_path: Path) -> None:
+    # openpyxl, under docling, and calamine leave a sheet's shapes out: LibreOffice's
+    # tdf140489.xlsx lost its "Tip: Enter your starting amount ..." box, and
+    # bnc762542.xlsx, of text boxes alone, was skipped as blank.
+    xdr = "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"
+    drawn = "http://schemas.openxmlformats.org/drawingml/2006/main"
+
+    def shape(*paragraphs: str) -> str:
+        body = "".join(f"<a:p><a:r><a:t>{p}</a:t></a:r><a:r><a:t/></a:r></a:p>" for p in paragraphs)
+        return (
+            '<xdr:sp><xdr:nvSpPr><xdr:cNvPr id="2" name="TextBox 1"/><xdr:cNvSpPr txBox="1"/>'
+            f"</xdr:nvSpPr><xdr:spPr/><xdr:txBody><a:bodyPr/>{body}</xdr:txBody></xdr:sp>"
+        )
+
+    cell = "<xdr:col>0</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>0</xdr:row>"
+    cell += "<xdr:rowOff>0</xdr:rowOff>"
+    anchor = (
+        f"<xdr:twoCellAnchor><xdr:from>{cell}</xdr:from><xdr:to>{cell}</xdr:to>"
+        "{}<xdr:clientData/></xdr:twoCellAnchor>"
+    )
+    drawing = (
+        f'<xdr:wsDr xmlns:xdr="{xdr}" xmlns:a="{drawn}" '
+        'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'
+        + anchor.format(shape("CANARY-TIP", "", "Enter  your amount"))
+        + anchor.format(f"<xdr:grpSp>{shape('CANARY-GROUPED')}<xdr:pic/></xdr:grpSp>")
+        + anchor.format(
+            f'<mc:AlternateContent><mc:Choice Requires="a14">{shape("CANARY-CHOICE")}'
+            f"</mc:Choice><mc:Fallback>{shape('CANARY-CHOICE')}</mc:Fallback>"
+            "</mc:AlternateContent>"
+        )
+        + anchor.format('<xdr:sp><xdr:nvSpPr><xdr:cNvPr id="3" name="Box"/></xdr:nvSpPr></xdr:sp>')
+        + "</xdr:wsDr>"
+    )
+    book = docs._repacked(
+        docs.xlsx_bytes([["Item", "Cost"], ["Desks", 1200]]),
+        {},
+        {
+            "xl/drawings/drawing1.xml": drawing,
+            "xl/worksheets/_rels/sheet1.xml.rels": (
+                '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                'relationships"><Relationship Id="rId9" Type="http://schemas.openxmlformats.org/'
+                'officeDocument/2006/relationships/drawing" Target="../drawings/drawing1.xml"/>'
+                "</Relationships>"
+            ),
+        },
+        types={
+            "xl/drawings/drawing1.xml": "application/vnd.openxmlformats-officedocument.drawing+xml"
+        },
+    )
+    parsed = parse_file(_file(tmp_path, "b.xlsx", book), "b.xlsx", OPTIONS)
+    assert parsed.text.endswith(
+        "| Desks | 1200 |\n\nText box: CANARY-TIP Enter your amount\n"
+        "Text box: CANARY-GROUPED\nText box: CANARY-CHOICE"
+    )
+
+
 def test_an_xls_workbooks_comments_follow_their_sheets_rows(tmp_path: Path) -> None:
     """calamine reads no comment of an .xls: LibreOffice wrote this one from the ODS
     beside it (tests/fixtures/libreoffice/README.md)."""
