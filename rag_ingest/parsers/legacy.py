@@ -22,7 +22,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions, Segment, after_text, comment_line
 from rag_ingest.parsers.pictures import unread_pictures, unread_said
-from rag_ingest.parsers.sniff import OLD_WORD, OLD_WORD_MARKS
+from rag_ingest.parsers.sniff import OLD_WORD, OLD_WORD_MARKS, ole_sectors_ok
 
 __all__ = ["parse_legacy", "ppt_comments"]
 
@@ -121,6 +121,9 @@ def _before_word_97(path: str) -> bool:
     (its WordDocument stream's wIdent, or an nFib under Word 97's 193)."""
     import olefile
 
+    with open(path, "rb") as f:
+        if not ole_sectors_ok(f.read(512)):
+            return False  # olefile would try to allocate its sectors
     try:
         with olefile.OleFileIO(path) as ole:
             head = ole.openstream("WordDocument").read(4)
