@@ -409,9 +409,9 @@ def _prepared(data: bytes, kind: str) -> bytes:
             if part == "word/document.xml":
                 rewritten = _with_notes(rewritten, archive, names) if notes else rewritten
                 rewritten = _with_diagrams(rewritten, archive) if diagrams else rewritten
+                rewritten = _title_renamed(rewritten, title) if title else rewritten
             if b"lockedCanvas" in rewritten:
                 rewritten = _CANVAS_DRAWING.sub(_canvas_text, rewritten)
-                rewritten = _title_renamed(rewritten, title) if title else rewritten
             if rewritten != xml:
                 changed[part] = rewritten
         if not changed:
