@@ -77,6 +77,25 @@ _CHANGE_ID = _q("text:change-id")
 # A slide's comment, as LibreOffice Impress writes one (ODF 1.2 has none).
 _SLIDE_ANNOTATION = _q("officeooo:annotation")
 _CELLS = (_q("table:table-cell"), _q("table:covered-table-cell"))
+# A sheet's drawn shapes that hold their own text (a text box's frame holds a text-box).
+_SHAPES = {
+    _q(f"draw:{shape}")
+    for shape in (
+        "text-box",
+        "custom-shape",
+        "rect",
+        "ellipse",
+        "circle",
+        "polygon",
+        "polyline",
+        "path",
+        "regular-polygon",
+        "caption",
+        "line",
+        "connector",
+    )
+}
+_SHAPE_NEEDLES = (b"<draw:text-box", b"<draw:custom-shape", b"<draw:rect", b"<draw:ellipse")
 _SPACE, _TAB, _BREAK = _q("text:s"), _q("text:tab"), _q("text:line-break")
 _NOTE, _NOTE_BODY, _FRAME = _q("text:note"), _q("text:note-body"), _q("draw:frame")
 _IMAGE, _HREF, _OBJECT = _q("draw:image"), _q("xlink:href"), _q("draw:object")
@@ -506,20 +525,22 @@ def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
 
 
 def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
-    """The comments on an OpenDocument spreadsheet's cells (``office:annotation``), which
-    calamine does not read: each commented sheet's number, name and comment lines
-    (``Comment on B4 (Ann): text``), as an XLSX's are read (parsers/ooxml_comments.py).
-    ``content.xml`` is parsed only when it holds one (found streaming)."""
+    """The comments on an OpenDocument spreadsheet's cells (``office:annotation``) and
+    the text of the shapes drawn on its sheets, which calamine does not read: each such
+    sheet's number, name and lines (``Comment on B4 (Ann): text``, ``Text box: text``),
+    as an XLSX's are read (parsers/ooxml_comments.py). ``content.xml`` is parsed only
+    when it holds either (found streaming)."""
     from rag_ingest.parsers.workbook import column_letters
 
     found: list[tuple[int, str, list[str]]] = []
     try:
         with zipfile.ZipFile(path) as archive:
-            if not _holds(archive, "content.xml", b"<office:annotation"):
+            if not _holds(archive, "content.xml", b"<office:annotation", *_SHAPE_NEEDLES):
                 return []
             with archive.open("content.xml") as content:
                 sheet = row = column = 0
                 next_row = next_column = 1
+                in_cell = False  # calamine reads a cell's shapes' text as its own
                 for event, element in ElementTree.iterparse(content, events=("start", "end")):
                     tag = element.tag
                     if event == "start":
@@ -529,13 +550,16 @@ def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
                         elif tag == _ROW:
                             row, next_column = next_row, 1
                         elif tag in _CELLS:
-                            column = next_column
+                            column, in_cell = next_column, True
                         continue
                     if tag in _CELLS:
-                        next_column = column + _repeated(element, "columns")
+                        next_column, in_cell = column + _repeated(element, "columns"), False
                     elif tag == _ROW:
                         next_row = row + _repeated(element, "rows")
                         element.clear()  # its cells, read
+                    elif tag in _SHAPES and found and not in_cell:
+                        if text := _shape_text(element):
+                            found[-1][2].append(f"Text box: {text}")
                     elif tag == _ANNOTATION and found:
                         text = " ".join(
                             " ".join("".join(p.itertext()).split()) for p in element.iter(_P)
@@ -555,15 +579,29 @@ def _repeated(element: ElementTree.Element, what: str) -> int:
     return int(count) if count.isdigit() and int(count) > 0 else 1
 
 
-def _holds(archive: zipfile.ZipFile, member: str, needle: bytes) -> bool:
-    """Whether ``member`` holds ``needle``: read streaming, never whole."""
+def _holds(archive: zipfile.ZipFile, member: str, *needles: bytes) -> bool:
+    """Whether ``member`` holds any of ``needles``: read streaming, never whole."""
     tail = b""
+    keep = max(len(needle) for needle in needles)
     with archive.open(member) as part:
         while chunk := part.read(1 << 20):
-            if needle in tail + chunk:
+            if any(needle in tail + chunk for needle in needles):
                 return True
-            tail = chunk[-len(needle) :]
+            tail = chunk[-keep:]
     return False
+
+
+def _shape_text(shape: ElementTree.Element) -> str:
+    """A drawn shape's own paragraphs (its lists' too), on one line; not a comment's."""
+    paragraphs = []
+    stack = list(reversed(shape))
+    while stack:
+        element = stack.pop()
+        if element.tag in (_P, _H):
+            paragraphs.append(" ".join("".join(element.itertext()).split()))
+        elif element.tag not in _SHAPES and element.tag != _ANNOTATION:
+            stack.extend(reversed(element))
+    return " ".join(p for p in paragraphs if p)
 
 
 def _opendocument(

@@ -2349,6 +2349,37 @@ def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
 
 
+def test_an_ods_sheets_shapes_are_read_after_its_rows(tmp_path: Path) -> None:
+    # calamine reads a sheet's cells, not what is drawn over them: LibreOffice's
+    # two-col-shape.ods (a shape of Lorem ipsum) and text_box_hyperlink.ods were skipped
+    # as blank.
+    # Anchored to a cell: calamine reads its text as the cell's.
+    box = "<draw:frame><draw:text-box><text:p>CANARY-FRAMED</text:p></draw:text-box></draw:frame>"
+    body = (
+        '<table:table table:name="Calc"><table:shapes><draw:custom-shape><text:p>'
+        "CANARY-SHAPE</text:p><text:p/><draw:enhanced-geometry/></draw:custom-shape>"
+        "<draw:g><draw:rect><text:p>grouped</text:p></draw:rect><draw:line/></draw:g>"
+        "<draw:frame><draw:text-box><text:p>boxed</text:p><text:list><text:list-item><text:p>"
+        "listed  item</text:p></text:list-item></text:list></draw:text-box></draw:frame>"
+        "</table:shapes><table:table-row>"
+        f'<table:table-cell office:value-type="string"><text:p>item</text:p>{box}'
+        "<office:annotation><text:p>CANARY-NOTE</text:p></office:annotation>"
+        "</table:table-cell></table:table-row></table:table>"
+    )
+    for name, build in (("s.ods", docs.odf_bytes), ("s.fods", docs.flat_odf_bytes)):
+        parsed = parse_file(_file(tmp_path, name, build("spreadsheet", body)), name, OPTIONS)
+        assert parsed.text == (
+            "# Sheet: Calc\n\nitem CANARY-FRAMED\n\nText box: CANARY-SHAPE\n"
+            "Text box: grouped\nText box: boxed listed item\nComment on A1: CANARY-NOTE"
+        ), name
+    from rag_ingest.parsers.opendoc import _holds
+
+    cut = zipfile.ZipFile(
+        io.BytesIO(docs.zip_bytes({"c.xml": b" " * ((1 << 20) - 5) + b"<draw:rect>"}))
+    )
+    assert _holds(cut, "c.xml", b"<office:annotation", b"<draw:rect")
+
+
 def test_an_ods_sheets_cell_comments_are_read_after_its_rows(tmp_path: Path) -> None:
     # calamine reads a sheet's cells, not their comments (office:annotation): a note on
     # a figure was lost, and a sheet of comments alone skipped as blank.
