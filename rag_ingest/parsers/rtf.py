@@ -11,7 +11,7 @@ LibreOffice saved as RTF had been read as no text at all. A PNG or JPEG picture
 Comments (``\\annotation``, another ignorable destination) are listed after the text,
 ``Comments:`` then ``- Comment (Ann) on "the passage it marks": text``, as a DOCX's are;
 footnotes and endnotes are read where they are cited, ``(note: ...)``; tables are
-Markdown tables.
+Markdown tables; an equation (``\\mmath``) is its runs' text, a space between two.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ _SHAPE_TEXT = re.compile(r"\{\\shptxt(?![a-z])")
 _SHAPE_PICTURE = re.compile(r"\{\\\*\\shppict(?![a-z])")
 _BLIP = re.compile(r"\\(png|jpeg)blip(?![a-z])")
 _OBJECT_DATA = re.compile(r"\{\\\*\\objdata(?![a-z])")
+# An equation (Word's: {\mmath{\*\moMathPara{\*\moMath ...{\mr x}...}}}) and its runs
+# of text; the rest of it is its layout, in ignorable destinations striprtf passes over.
+_MATH = re.compile(r"\{\\mmath(?![a-zA-Z])")
+_MATH_RUN = re.compile(r"\{\\mr(?![a-zA-Z])")
 # Other formats a picture may be in, by their control word.
 _OTHER = {"emfblip": "EMF", "wmetafile": "WMF", "macpict": "PICT", "dibitmap": "bitmap",
           "wbitmap": "bitmap", "pmmetafile": "OS/2 metafile"}  # fmt: skip
@@ -85,6 +89,7 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
     pictures = HeldPictures(options or ParseOptions())
     unreadable: list[str] = []
     markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
+    markup = _replaced(markup, _MATH, _math_text) if "\\mmath" in markup else markup
     markup = _replaced(_with_comment_tokens(markup), _FOOTNOTE, _footnote_tokens)
     markup = _ROW_START.sub("{RAGINGESTTROWX}", _CELL_END.sub("{RAGINGESTCELLX}", markup))
     markup = _ROW_END.sub("{RAGINGESTROWX}", markup)
@@ -207,6 +212,20 @@ def _with_shape_text(markup: str) -> str:
         return "".join(f"{{{part}}}" for part in boxes) + pictures
 
     return _replaced(markup, _SHAPE, text)
+
+
+def _math_text(equation: str) -> str:
+    """An equation's group as a group of its runs' text, a space between two: "x 2"
+    for x squared, not its layout (a fraction's bar, a root's sign)."""
+    runs: list[str] = []
+
+    def run(group: str) -> str:
+        inner = group[len("{\\mr") : -1]
+        runs.append("{" + inner.removeprefix(" ") + "}")  # the space ending \mr
+        return ""
+
+    _replaced(equation, _MATH_RUN, run)
+    return "{" + " ".join(runs) + "}"
 
 
 def _with_comment_tokens(markup: str) -> str:

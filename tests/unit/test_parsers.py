@@ -4021,6 +4021,19 @@ def test_rtf_footnotes_and_endnotes_are_read_where_they_are_cited(tmp_path: Path
     assert parsed.text == "Term (note: CANARY-WORD two working days, caf\u00e9.): net 30."
 
 
+def test_rtf_equations_are_read_as_their_runs_text(tmp_path: Path) -> None:
+    # Word writes an equation's runs inside ignorable destinations ({\*\moMath}) that
+    # striprtf passes over: LibreOffice's math-*.rtf files were skipped as blank.
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252 Area: {\mmath{\*\moMathPara{\*\moMath{\i{\mr\mscr0\msty2 "
+        rb"CANARY-A}}{\mr =}{\msSup{\msSupPr{\mctrlPr\f34 }}{\me{\mr r}}{\msup{\mr 2}}}}}}"
+        rb" here.\par {\mmath{\*\moMathPara{\*\moMath{\mf{\mnum{\mr caf\'e9}}{\mden{\mr b}}}}}}"
+        rb"\par}"
+    )
+    parsed = parse_file(_file(tmp_path, "m.rtf", rtf), "m.rtf", OPTIONS)
+    assert parsed.text == "Area: CANARY-A = r 2 here.\ncaf\u00e9 b"
+
+
 def test_rtf_tables_are_markdown_tables(tmp_path: Path) -> None:
     """striprtf wrote a row as "a|b|", and a cell of two paragraphs across lines."""
     fixtures = Path(__file__).parent.parent / "fixtures" / "libreoffice"
