@@ -55,6 +55,13 @@ _HEX = re.compile(r"(?:0[xX]|\\x)([0-9A-Fa-f]{256,})|(?<![\w'])[xX]'([0-9A-Fa-f]
 _PADDING = re.compile(rb"\x00{32,}")
 
 
+# A NUL ending each field, as a program writing its C strings whole leaves one before
+# the separator (LibreOffice's tdf57841.csv, an Italian ledger, "LIVELLO\0\tSEGNO\0\t"):
+# text, its terminators no part of it. No binary data has every NUL before a separator.
+_TERMINATOR = re.compile(rb"\x00(?=[\t,;|\r\n])")
+_NOT_TERMINATOR = re.compile(rb"\x00(?![\t,;|\r\n])")
+
+
 def _without_padding(data: bytes) -> tuple[bytes, int]:
     """``data`` without its runs of NUL padding, and how many bytes were left out; 0,
     and ``data`` as it is, when any NUL stands outside such a run (not text)."""
@@ -155,6 +162,9 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         data, padding = _without_padding(data)
         if padding:
             warnings.append(f"{padding:,} NUL bytes of padding left out")
+        elif _NOT_TERMINATOR.search(data) is None:
+            data, ended = _TERMINATOR.subn(b"", data)
+            warnings.append(f"{ended:,} NUL bytes ending fields left out")
     sample = data[:65536]
     if b"\x00" in sample:
         raise BinaryContentError(f"{name}: binary content (NUL bytes), not text")

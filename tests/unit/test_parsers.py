@@ -704,6 +704,22 @@ def test_a_log_padded_with_nul_blocks_is_read_without_them(tmp_path: Path) -> No
     assert "\x00" not in parse_file(_file(tmp_path, "late.log", late), "late.log", OPTIONS).text
 
 
+def test_a_csv_whose_fields_end_in_nul_is_read_without_them(tmp_path: Path) -> None:
+    """A program writing its C strings whole leaves a NUL before each separator
+    (LibreOffice's tdf57841.csv): refused as binary, its rows lost."""
+    data = b"item\x00;cost\x00\r\nCANARY-DESK\x00;1200\x00\r\nchair\x00;80\x00\r\n"
+    parsed = parse_file(_file(tmp_path, "l.csv", data), "l.csv", OPTIONS)
+    assert (
+        parsed.text
+        == parse_file(_file(tmp_path, "c.csv", data.replace(b"\x00", b"")), "c.csv", OPTIONS).text
+    )
+    assert "CANARY-DESK" in parsed.text
+    assert parsed.warnings == ["6 NUL bytes ending fields left out"]
+    # One NUL anywhere else: binary, as it was.
+    with pytest.raises(BinaryContentError):
+        parse_file(_file(tmp_path, "b.csv", data + b"x\x00y"), "b.csv", OPTIONS)
+
+
 def test_a_tab_separated_txt_with_a_header_is_a_table(tmp_path: Path) -> None:
     """Excel saves "Text (Tab delimited)" and "Unicode Text" as .txt: read as prose, its
     later chunks were rows of values without their column names."""
