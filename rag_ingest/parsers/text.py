@@ -57,7 +57,8 @@ _PADDING = re.compile(rb"\x00{32,}")
 
 # A NUL ending each field, as a program writing its C strings whole leaves one before
 # the separator (LibreOffice's tdf57841.csv, an Italian ledger, "LIVELLO\0\tSEGNO\0\t"):
-# text, its terminators no part of it. No binary data has every NUL before a separator.
+# text, its terminators no part of it. No binary data has every NUL before a separator;
+# one or two may be a fuzzed or damaged text's ("BeGIN:\0\n" stays binary).
 _TERMINATOR = re.compile(rb"\x00(?=[\t,;|\r\n])")
 _NOT_TERMINATOR = re.compile(rb"\x00(?![\t,;|\r\n])")
 
@@ -162,7 +163,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
         data, padding = _without_padding(data)
         if padding:
             warnings.append(f"{padding:,} NUL bytes of padding left out")
-        elif _NOT_TERMINATOR.search(data) is None:
+        elif _NOT_TERMINATOR.search(data) is None and data.count(0) >= 4:
             data, ended = _TERMINATOR.subn(b"", data)
             warnings.append(f"{ended:,} NUL bytes ending fields left out")
     sample = data[:65536]
