@@ -150,11 +150,36 @@ def recovered_xml(data: bytes, name: str, error: Exception, part: str = "") -> t
         try:  # as its readers will parse it: a prefix whose declaration was lost is unbound
             ElementTree.fromstring(mended)
         except XML_ERRORS:
-            mended = b""
+            mended = _prefixes_declared(mended)
     if not mended:
         what = f"{part} is not" if part else "not"
         raise CorruptDocumentError(f"{name}: {what} well-formed XML ({error})") from error
     return mended, _mended(part, error)
+
+
+# The prefixes a document's tags and attributes use, and those it declares.
+_USED_PREFIX = re.compile(
+    rb"<\/?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*="
+)
+_DECLARED_PREFIX = re.compile(rb"\sxmlns:([A-Za-z_][\w.-]*)\s*=")
+_ROOT_TAG = re.compile(rb"^(<\?xml[^>]*\?>\s*<[A-Za-z_][\w.:-]*)")
+
+
+def _prefixes_declared(mended: bytes) -> bytes:
+    """``mended`` with each prefix it uses and never declares declared on its root, in a
+    namespace of its own (LibreOffice's hand-written test documents use ``loext:`` so;
+    LibreOffice opens them): b"" when expat cannot read it even so."""
+    used = {a or b for a, b in _USED_PREFIX.findall(mended)}
+    undeclared = sorted(used - set(_DECLARED_PREFIX.findall(mended)) - {b"xml", b"xmlns"})
+    if not undeclared:
+        return b""
+    declared = b"".join(b' xmlns:%s="urn:rag-ingest:undeclared:%s"' % (p, p) for p in undeclared)
+    mended = _ROOT_TAG.sub(lambda m: m[1] + declared, mended, count=1)
+    try:
+        ElementTree.fromstring(mended)
+    except XML_ERRORS:
+        return b""
+    return mended
 
 
 def streamed_xml(
