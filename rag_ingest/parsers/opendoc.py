@@ -195,9 +195,9 @@ class _Writer:
                 parts.append("\t")
             elif tag == _BREAK:
                 parts.append("\n")
-            elif tag == _NOTE:
+            elif tag == _NOTE:  # (deleted, its paragraphs are read as no text)
                 text = self.flat(child.findall(_NOTE_BODY))
-                lead = "" if parts[-1].endswith(" ") else " "
+                lead = "" if not parts or parts[-1].endswith(" ") else " "
                 parts.append(f"{lead}(note: {text})" if text else "")
             elif tag == _FRAME:
                 after.extend(self.blocks(*child))
