@@ -49,6 +49,7 @@ from rag_ingest.parsers.sniff import (
     no_text,
 )
 from rag_ingest.parsers.strict import STRICT_NOTE, is_strict, transitional
+from rag_ingest.parsers.sun_xml import SUN_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -270,6 +271,8 @@ def parse_file(
         kind = detect(path, name, images=options.reads_images)
         if kind.kind in ("docx", "pptx", "xlsx") and is_strict(path):
             return _strict(path, name, kind, options, defer_scans)
+        if kind.kind in SUN_KINDS:
+            return _sun(path, name, kind, options, defer_scans)
         if kind.kind in FLAT_KINDS:
             mended: list[str] = []
             with packaged(path, name, kind.kind, options.temp_dir, mended) as package:
@@ -309,6 +312,22 @@ def _strict(
     with transitional(path, name, options.temp_dir) as package:
         parsed = _parse_kind(package, name, kind, options, defer_scans)
     parsed.warnings.append(STRICT_NOTE)
+    return parsed
+
+
+def _sun(
+    path: str, name: str, kind: FileKind, options: ParseOptions, defer_scans: bool
+) -> ParsedDocument:
+    """An OpenOffice.org 1.x document read as the OpenDocument file it became
+    (parsers/sun_xml.py)."""
+    from rag_ingest.parsers.office import check_zip
+    from rag_ingest.parsers.sun_xml import SUN_NOTE, converted
+
+    check_zip(path, name, options.max_unzipped_size, options.max_zip_ratio)
+    with converted(path, name, kind.kind, options.temp_dir) as package:
+        opendocument = FileKind(SUN_KINDS[kind.kind][0], note=kind.note)
+        parsed = _parse_kind(package, name, opendocument, options, defer_scans)
+    parsed.warnings.append(SUN_NOTE)
     return parsed
 
 

@@ -85,7 +85,8 @@ _NOTE = re.compile(
     r"(?:^|: )(?:(?:decompressed from \w+|(?:unknown extension .+?|no extension); "
     r"(?:treated as text|JSON records|an e-mail message by its headers)"
     r"|named \.msg but not an Outlook message: read as text"
-    r"|Strict Open XML: read as its transitional form)$"
+    r"|Strict Open XML: read as its transitional form"
+    r"|OpenOffice\.org 1\.x: read as the OpenDocument file it became)$"
     r"|\d+ of \d+ files with no text skipped: )"
 )
 

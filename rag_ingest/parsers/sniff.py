@@ -19,6 +19,7 @@ from rag_ingest.parsers.base import OLE_MAGIC, ZIP_ERRORS
 from rag_ingest.parsers.calendar import is_calendar
 from rag_ingest.parsers.compressed import inner_name
 from rag_ingest.parsers.roff import is_roff
+from rag_ingest.parsers.sun_xml import SUN_KINDS, SUN_MIMETYPES
 from rag_ingest.parsers.transcript import is_transcript
 
 __all__ = [
@@ -119,6 +120,8 @@ _BY_EXTENSION = {
     ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods", ".odt": "odt", ".odp": "odp", ".odg": "odg",
     ".docbook": "docbook", ".dbk": "docbook", ".page": "mallard",
     ".epub": "epub", ".fodt": "fodt", ".fods": "fods", ".fodp": "fodp", ".fodg": "fodg",
+    ".sxw": "sxw", ".stw": "sxw", ".sxg": "sxw", ".sxc": "sxc", ".stc": "sxc", ".sxi": "sxi",
+    ".sti": "sxi", ".sxd": "sxd", ".std": "sxd",
     ".vtt": "transcript", ".srt": "transcript", ".sbv": "transcript",
     ".ttml": "transcript", ".dfxp": "transcript", ".ass": "transcript", ".ssa": "transcript",
     ".ics": "calendar", ".ical": "calendar", ".ifb": "calendar", ".vcf": "calendar",
@@ -166,6 +169,7 @@ _MIMETYPES = {
     b"application/vnd.oasis.opendocument.graphics": "odg",
     b"application/vnd.oasis.opendocument.graphics-template": "odg",
     b"application/epub+zip": "epub",
+    **SUN_MIMETYPES,  # OpenOffice.org 1.x
 }
 # An OpenDocument manifest's entries; the document's own is the one for path "/".
 _MANIFEST_ENTRY = re.compile(rb"<manifest:file-entry\b[^>]*>")
@@ -175,12 +179,13 @@ TABLE_KINDS = ("parquet", "arrow", "avro", "orc")
 # Binary formats by name: bytes that are not the format are text, or refused.
 _BINARY_KINDS = (
     "pdf", "docx", "pptx", "xlsx", "doc", "ppt", "xls", "xlsb", "ods", "odt", "odp", "odg",
-    "epub", "vsdx", "xps", "mobi", "archive", *TABLE_KINDS,
+    "epub", "vsdx", "xps", "mobi", "archive", *SUN_KINDS, *TABLE_KINDS,
 )  # fmt: skip
 # Those of them that are zip packages.
 _ZIP_KINDS = frozenset(
-    {"docx", "pptx", "xlsx", "xlsb", "ods", "odt", "odp", "odg", "epub", "vsdx", "xps", "archive"}
-)
+    {"docx", "pptx", "xlsx", "xlsb", "ods", "odt", "odp", "odg", "epub", "vsdx", "xps", "archive",
+     *SUN_KINDS}
+)  # fmt: skip
 # Formats with no text to index, by name: a walk or a prefix meets them in any docs tree
 # or bucket (logos, screenshots, videos, release archives) and skips them unread.
 _KEYS = (".pem", ".crt", ".cer", ".der", ".csr", ".p7b", ".p12", ".pfx", ".jks", ".keystore",

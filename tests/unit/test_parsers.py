@@ -2371,6 +2371,91 @@ def test_a_pretty_printed_spreadsheet_is_read(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "cut.ods", broken), "cut.ods", OPTIONS)
 
 
+def _sun_bytes(kind: str, body: str, manifest: str = "") -> bytes:
+    """An OpenOffice.org 1.x document of ``kind`` (writer, calc, impress) whose body is
+    ``body``, as OpenOffice.org 1.1 saves one; its manifest's entries after its own
+    ``manifest``, none when not given."""
+    ns = " ".join(
+        f'xmlns:{p}="http://openoffice.org/2000/{u}"'
+        for p, u in (("office", "office"), ("text", "text"), ("table", "table"),
+                     ("draw", "drawing"), ("style", "style"), ("presentation", "presentation"))
+    )  # fmt: skip
+    classes = {"writer": "text", "calc": "spreadsheet", "impress": "presentation"}
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE office:document-content PUBLIC '
+        '"-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "office.dtd">'
+        f'<office:document-content {ns} xmlns:svg="http://www.w3.org/2000/svg" '
+        f'office:class="{classes[kind]}" office:version="1.0"><office:automatic-styles/>'
+        f"<office:body>{body}</office:body></office:document-content>"
+    )
+    listed = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+        '"http://openoffice.org/2001/manifest"><manifest:file-entry manifest:media-type='
+        f'"application/vnd.sun.xml.{kind}" manifest:full-path="/"/>{manifest}'
+        "</manifest:manifest>"
+    )
+    return docs.zip_bytes(
+        {
+            "mimetype": f"application/vnd.sun.xml.{kind}".encode(),
+            "content.xml": content.encode(),
+            "styles.xml": f'<office:document-styles {ns} office:version="1.0"/>'.encode(),
+            # (calamine knows a spreadsheet by its manifest: the converted file has one)
+            **({"META-INF/manifest.xml": listed.encode()} if manifest else {}),
+        }
+    )
+
+
+def test_an_openoffice_1_document_is_read_as_the_opendocument_it_became(tmp_path: Path) -> None:
+    # OpenOffice.org 1.x files (.sxw, .sxc, .sxi) had been read as zip archives, part by
+    # part: their settings and styles indexed, their text as XML records.
+    writer = (
+        '<text:h text:style-name="Heading 1" text:level="2">CANARY-SXW title</text:h>'
+        '<text:p>Body text.<office:annotation office:author="Ann"><text:p>CANARY-NOTE'
+        "</text:p></office:annotation></text:p><text:ordered-list><text:list-item><text:p>"
+        "first</text:p></text:list-item></text:ordered-list><text:unordered-list>"
+        "<text:list-item><text:p>second</text:p></text:list-item></text:unordered-list>"
+    )
+    calc = (
+        '<table:table table:name="Budget"><table:table-row><table:table-cell '
+        'table:value-type="string"><text:p>Item</text:p></table:table-cell><table:table-cell '
+        'table:value-type="string"><text:p>Cost</text:p></table:table-cell></table:table-row>'
+        '<table:table-row><table:table-cell table:value-type="string"><text:p>CANARY-DESK'
+        '</text:p></table:table-cell><table:table-cell table:value-type="float" '
+        'table:value="1200"><text:p>1,200</text:p></table:table-cell></table:table-row>'
+        "</table:table>"
+    )
+    impress = (
+        '<draw:page draw:name="page1"><draw:text-box presentation:class="title">'
+        "<text:p>CANARY-SLIDE title</text:p></draw:text-box><draw:text-box><text:p>A point"
+        "</text:p></draw:text-box></draw:page>"
+    )
+    expected = {
+        "w.sxw": ("odt", "## CANARY-SXW title\n\nBody text.\n\n- first\n\n- second\n\n"
+                         "Comments:\n- Comment (Ann): CANARY-NOTE"),
+        "c.sxc": ("ods", "# Sheet: Budget\n\n| Item | Cost |\n|---|---|\n| CANARY-DESK | 1200 |"),
+        "i.sxi": ("odp", "# CANARY-SLIDE title\n\nA point"),
+    }  # fmt: skip
+    for (name, kind), body in zip(
+        (("w.sxw", "writer"), ("c.sxc", "calc"), ("i.sxi", "impress")),
+        (writer, calc, impress),
+        strict=True,
+    ):
+        parsed = parse_file(_file(tmp_path, name, _sun_bytes(kind, body)), name, OPTIONS)
+        assert (parsed.file_type, parsed.text) == expected[name], name
+        assert split_notes(parsed.warnings) == (
+            [],
+            ["OpenOffice.org 1.x: read as the OpenDocument file it became"],
+        )
+    # Password-protected, as its manifest says: typed, as an OpenDocument file's.
+    file_entry = (
+        '<manifest:file-entry manifest:media-type="text/xml" manifest:full-path="content.xml">'
+        "<manifest:encryption-data/></manifest:file-entry>"
+    )
+    locked = _sun_bytes("writer", "<text:p>secret</text:p>", manifest=file_entry)
+    with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
+        parse_file(_file(tmp_path, "l.sxw", locked), "l.sxw", OPTIONS)
+
+
 def test_an_ods_sheets_shapes_are_read_after_its_rows(tmp_path: Path) -> None:
     # calamine reads a sheet's cells, not what is drawn over them: LibreOffice's
     # two-col-shape.ods (a shape of Lorem ipsum) and text_box_hyperlink.ods were skipped
