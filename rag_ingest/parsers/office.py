@@ -366,13 +366,17 @@ _MAIN_TYPES = {
 # asks every child of a body, cell or header for its tag name, and a comment's "tag" is
 # a function, so a document holding one (hand-written or generated) failed whole.
 _MARKUP_ASIDE = re.compile(rb"<!--.*?-->|<\?(?!xml\s).*?\?>", re.DOTALL)
-# Tracked changes' insertions and moves to a place (a paragraph's runs, or whole
-# paragraphs), as Word shows the document with its changes: python-docx, under docling,
-# reads a run only as a paragraph's child, so a table cell's inserted text and a moved
-# paragraph were lost (LibreOffice's TC-table-converttotable.docx was skipped as blank).
-# Deletions and moves from a place are left wrapped, so not read; their marks on a
-# paragraph or row (<w:ins/> in its properties) go too.
-_ACCEPTED = re.compile(rb"</?w:(?:ins|moveTo)\b[^>]*>")
+# Wrappers whose runs or paragraphs python-docx, under docling, does not read (it reads a
+# run only as a paragraph's child, a paragraph only as the body's or a cell's), taken
+# off: tracked changes' insertions and moves to a place, as Word shows the document
+# with its changes (a table cell's inserted text and a moved paragraph were lost:
+# LibreOffice's TC-table-converttotable.docx was skipped as blank); a bidirectional
+# embedding or override (w:dir, w:bdo: LibreOffice's tdf119143.docx, Arabic, lost the
+# words in one and all after it); custom XML around paragraphs or runs (w:customXml:
+# its paragraphs were lost; its properties stay, holding no text). Deletions and moves
+# from a place are left wrapped, so not read; their marks on a paragraph or row
+# (<w:ins/> in its properties) go too.
+_ACCEPTED = re.compile(rb"</?w:(?:ins|moveTo|dir|bdo|customXml)\b[^>]*>")
 # The parts docling walks: the body, headers and footers.
 _WALKED_PART = re.compile(r"word/(?:document|header\d*|footer\d*)\.xml")
 

@@ -5726,6 +5726,38 @@ def test_a_saved_pages_pictures_are_its_other_parts(tmp_path: Path) -> None:
     assert parse_file(path, "Doc.mht", _OCR, defer_scans=True).warnings == []
 
 
+@pytest.mark.parametrize(
+    ("wrapped", "expected"),
+    [
+        ('<w:p>{before}<w:dir w:val="ltr">{inside}</w:dir>{after}</w:p>', "before CANARY-IN after"),
+        ('<w:p>{before}<w:bdo w:val="rtl">{inside}</w:bdo>{after}</w:p>', "before CANARY-IN after"),
+        (
+            '<w:customXml w:uri="urn:x" w:element="clause"><w:customXmlPr><w:attr w:name="id" '
+            'w:val="7"/></w:customXmlPr><w:p>{inside}</w:p></w:customXml><w:p>{after}</w:p>',
+            "CANARY-IN\n\nafter",
+        ),
+    ],
+)
+def test_a_docx_paragraph_or_run_wrapper_docling_skips_is_read(
+    tmp_path: Path, wrapped: str, expected: str
+) -> None:
+    # A bidirectional embedding (w:dir) and override (w:bdo), and custom XML around
+    # paragraphs: python-docx reads a run only as a paragraph's child, a paragraph only
+    # as the body's or a cell's (LibreOffice's tdf119143.docx, Arabic, lost the words in
+    # a w:dir and all after it).
+    def run(text: str) -> str:
+        return f'<w:r><w:t xml:space="preserve">{text}</w:t></w:r>'
+
+    body = wrapped.format(before=run("before "), inside=run("CANARY-IN"), after=run(" after"))
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {"word/document.xml": lambda text: text.replace("<w:sectPr", body + "<w:sectPr")},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "w.docx", data), "w.docx", OPTIONS)
+    assert parsed.text == f"# Plan\n\n## Scope\n\nCANARY-BEFORE\n\n{expected}"
+
+
 def test_a_docx_is_read_with_its_tracked_changes_accepted(tmp_path: Path) -> None:
     # LibreOffice's TC-table-converttotable.docx (a table typed under tracked changes)
     # was skipped as blank, and a moved paragraph was read nowhere: python-docx reads a
