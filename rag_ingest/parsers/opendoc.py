@@ -398,7 +398,7 @@ def parse_opendocument(
     try:
         with zipfile.ZipFile(path) as archive:
             manifest = _member(archive, "META-INF/manifest.xml")
-            if b"encryption-data" in manifest:
+            if content_encrypted(manifest):
                 raise EncryptedDocumentError(
                     f"{name}: password-protected (an encrypted OpenDocument file): save a "
                     "copy without a password"
@@ -688,6 +688,22 @@ def _styles_only(archive: zipfile.ZipFile, manifest: bytes) -> bool:
     names = set(archive.namelist())
     listed = b'full-path="content.xml"' in manifest
     return "content.xml" not in names and "styles.xml" in names and bool(manifest) and not listed
+
+
+# A manifest's entry for content.xml, and the encryption data it holds when encrypted.
+_CONTENT_ENTRY = re.compile(
+    rb"<manifest:file-entry\b[^>]*?manifest:full-path=\"content\.xml\"[^>]*?(?:/>|>(.*?)"
+    rb"</manifest:file-entry>)",
+    re.DOTALL,
+)
+
+
+def content_encrypted(manifest: bytes) -> bool:
+    """Whether an OpenDocument manifest says the document's content is encrypted (a
+    password on the file), not only a macro library's (a password on its Basic code:
+    LibreOffice's fdo68983.odt had been refused as password-protected)."""
+    entry = _CONTENT_ENTRY.search(manifest)
+    return entry is not None and b"encryption-data" in (entry[1] or b"")
 
 
 def _member(archive: zipfile.ZipFile, member: str) -> bytes:

@@ -186,11 +186,27 @@ def sheet_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
 # cell's content and fails ("Expecting 'table-cell', found Text"), so an ODS written
 # pretty-printed (by KOffice, odfpy's examples, a script) could not be opened.
 _BEFORE_TABLE_TAGS = re.compile(rb">\s+(?=</?table:)")
+_ENCRYPTION_DATA = re.compile(
+    rb"<manifest:encryption-data\b[^>]*/>|<manifest:encryption-data\b.*?</manifest:encryption-data>",
+    re.DOTALL,
+)
+
+
+def _ods_encrypted(path: str) -> bool:
+    from rag_ingest.parsers.opendoc import content_encrypted
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return content_encrypted(archive.read("META-INF/manifest.xml"))
+    except (KeyError, OSError, *ZIP_ERRORS):
+        return False
 
 
 def _compacted_ods(path: str, reader: Any) -> Any:
     """The workbook at ``path`` opened by ``reader`` with the whitespace between its table
-    elements taken out, or None when it has none or still cannot be opened."""
+    elements taken out and its manifest without encryption data (calamine refuses one
+    whose macro library is password-protected, its content not: LibreOffice's
+    tdf131296_new.ods), or None when it has neither or still cannot be opened."""
     from io import BytesIO
 
     out = BytesIO()
@@ -198,10 +214,13 @@ def _compacted_ods(path: str, reader: Any) -> Any:
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as copy:
             content = source.read("content.xml")
             compact = _BEFORE_TABLE_TAGS.sub(b">", content)
-            if compact == content:
+            manifest = source.read("META-INF/manifest.xml")
+            plain = _ENCRYPTION_DATA.sub(b"", manifest)
+            if compact == content and plain == manifest:
                 return None
             for info in source.infolist():
-                member = compact if info.filename == "content.xml" else source.read(info)
+                changed = {"content.xml": compact, "META-INF/manifest.xml": plain}
+                member = changed.get(info.filename) or source.read(info)
                 copy.writestr(info, member)
         out.seek(0)
         return reader.from_filelike(out)
@@ -233,6 +252,11 @@ def parse_rows(
         if isinstance(exc, PasswordError) or office_encrypted(path):
             raise EncryptedDocumentError(
                 f"{name}: password-protected: remove the password, or save a copy without one"
+            ) from exc
+        if file_type == "ods" and _ods_encrypted(path):
+            raise EncryptedDocumentError(
+                f"{name}: password-protected (an encrypted OpenDocument file): save a "
+                "copy without a password"
             ) from exc
         reopened = _compacted_ods(path, CalamineWorkbook) if file_type == "ods" else None
         if reopened is None:

@@ -2487,6 +2487,43 @@ def test_an_ods_sheets_shapes_are_read_after_its_rows(tmp_path: Path) -> None:
     assert _holds(cut, "c.xml", b"<office:annotation", b"<draw:rect")
 
 
+def test_an_opendocument_file_with_a_password_on_its_macros_alone_is_read(
+    tmp_path: Path,
+) -> None:
+    # A password on a Basic library encrypts that library, not the document: LibreOffice's
+    # fdo68983.odt had been refused as password-protected, and tdf131296_new.ods (calamine
+    # refuses its manifest) as "could not be opened".
+    library = (
+        '<manifest:file-entry manifest:full-path="Basic/Library1/Module1.xml" '
+        'manifest:media-type="text/xml"><manifest:encryption-data manifest:checksum-type='
+        '"SHA1/1K" manifest:checksum="x"/></manifest:file-entry></manifest:manifest>'
+    )
+
+    def macros(package: bytes) -> bytes:
+        return docs._repacked(
+            package,
+            {"META-INF/manifest.xml": lambda t: t.replace("</manifest:manifest>", library)},
+            {"Basic/Library1/Module1.xml": b"\x93encrypted"},
+        )
+
+    sheet = (
+        '<table:table table:name="S"><table:table-row><table:table-cell office:value-type='
+        '"string"><text:p>CANARY-SHEET</text:p></table:table-cell></table:table-row>'
+        "</table:table>"
+    )
+    for name, kind, body, expected in (
+        ("m.odt", "text", "<text:p>CANARY-TEXT</text:p>", "CANARY-TEXT"),
+        ("m.ods", "spreadsheet", sheet, "# Sheet: S\n\nCANARY-SHEET"),
+    ):
+        data = macros(docs.odf_bytes(kind, body))
+        assert parse_file(_file(tmp_path, name, data), name, OPTIONS).text == expected, name
+        # Its content encrypted: password-protected, said so for a spreadsheet too (it
+        # had been "ods could not be opened").
+        locked = macros(docs.odf_bytes(kind, body, encrypted=True))
+        with pytest.raises(EncryptedDocumentError, match="encrypted OpenDocument"):
+            parse_file(_file(tmp_path, f"l-{name}", locked), f"l-{name}", OPTIONS)
+
+
 def test_an_ods_sheets_cell_comments_are_read_after_its_rows(tmp_path: Path) -> None:
     # calamine reads a sheet's cells, not their comments (office:annotation): a note on
     # a figure was lost, and a sheet of comments alone skipped as blank.
