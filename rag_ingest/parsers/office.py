@@ -416,6 +416,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _title_renamed(rewritten, title) if title else rewritten
             if b"lockedCanvas" in rewritten:
                 rewritten = _CANVAS_DRAWING.sub(_canvas_text, rewritten)
+            if b"<w:ruby>" in rewritten:
+                rewritten = _RUBY_RUN.sub(_ruby_runs, rewritten)
             if rewritten != xml:
                 changed[part] = rewritten
         if not changed:
@@ -556,6 +558,27 @@ def _canvas_text(match: re.Match[bytes]) -> bytes:
         b'<w:t xml:space="preserve">' + line + b"</w:t>" for line in lines if line
     )
     return text or match[0]
+
+
+# A run of ruby text (furigana: a reading set over the words it glosses), its reading
+# (w:rt) and its base (w:rubyBase) runs of their own: python-docx reads runs only as a
+# paragraph's children, so the words were lost, not only their reading.
+_RUBY_RUN = re.compile(
+    rb"<w:r\b[^>]*>(?:(?!</w:r>|<w:r\b).)*?<w:ruby>(.*?)</w:ruby>\s*</w:r>", re.DOTALL
+)
+_RUBY_TEXT = re.compile(rb"<w:rt>(.*?)</w:rt>", re.DOTALL)
+_RUBY_BASE = re.compile(rb"<w:rubyBase>(.*?)</w:rubyBase>", re.DOTALL)
+_RUN_TEXT = re.compile(rb"<w:t(?:\s[^>]*)?>([^<]*)</w:t>")
+
+
+def _ruby_runs(match: re.Match[bytes]) -> bytes:
+    """A ruby's run as its base's runs, its reading after them in parentheses, as plain
+    text gives furigana: 漢字(かんじ)."""
+    base = _RUBY_BASE.search(match[1])
+    reading = _RUBY_TEXT.search(match[1])
+    said = b"".join(_RUN_TEXT.findall(reading[1])).strip() if reading else b""
+    gloss = b'<w:r><w:t xml:space="preserve">(' + said + b")</w:t></w:r>" if said else b""
+    return (base[1] if base else b"") + gloss
 
 
 # A run holding a note's reference mark: <w:r>...<w:footnoteReference w:id="2"/></w:r>.

@@ -72,6 +72,7 @@ _q = functools.partial(qualified, _NS)
 _H, _P, _LIST, _TABLE = _q("text:h"), _q("text:p"), _q("text:list"), _q("table:table")
 _ROW, _ANNOTATION = _q("table:table-row"), _q("office:annotation")
 _ANNOTATION_END = _q("office:annotation-end")
+_RUBY_TEXT = _q("text:ruby-text")
 _CHANGE_START, _CHANGE_END = _q("text:change-start"), _q("text:change-end")
 _CHANGE_ID = _q("text:change-id")
 # A slide's comment, as LibreOffice Impress writes one (ODF 1.2 has none).
@@ -201,6 +202,9 @@ class _Writer:
                 parts.append(f"{lead}(note: {text})" if text else "")
             elif tag == _FRAME:
                 after.extend(self.blocks(*child))
+            elif tag == _RUBY_TEXT:  # a reading over the words before it: 漢字(かんじ)
+                reading = self._inline(child, after).strip()
+                parts.append(f"({reading})" if reading else "")
             elif tag not in _SKIPPED:
                 parts.append(self._inline(child, after))
             if not self._deleting:

@@ -5795,6 +5795,36 @@ def test_a_docx_paragraph_or_run_wrapper_docling_skips_is_read(
     assert parsed.text == f"# Plan\n\n## Scope\n\nCANARY-BEFORE\n\n{expected}"
 
 
+def test_ruby_text_is_read_as_its_base_then_its_reading(tmp_path: Path) -> None:
+    # Furigana over Japanese words: a DOCX's base words were lost with their reading
+    # (python-docx reads runs only as a paragraph's children), and an ODT's reading ran
+    # into them ("漢字かんじ"; LibreOffice's ruby.fodt).
+    def run(text: str) -> str:
+        return f'<w:r><w:t xml:space="preserve">{text}</w:t></w:r>'
+
+    ruby = (
+        f'<w:p>{run("CANARY-RUBY ")}<w:r><w:rPr><w:sz w:val="21"/></w:rPr><w:ruby><w:rubyPr>'
+        f'<w:rubyAlign w:val="distributeSpace"/></w:rubyPr><w:rt>{run("かんじ")}</w:rt>'
+        f"<w:rubyBase>{run('漢')}{run('字')}</w:rubyBase></w:ruby></w:r>{run(' and')}"
+        f"<w:r><w:ruby><w:rt/><w:rubyBase>{run('仮名')}</w:rubyBase></w:ruby></w:r></w:p>"
+    )
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {"word/document.xml": lambda text: text.replace("<w:sectPr", ruby + "<w:sectPr")},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "r.docx", data), "r.docx", OPTIONS)
+    assert parsed.text.endswith("CANARY-BEFORE\n\nCANARY-RUBY 漢字(かんじ) and仮名")
+    odt = (
+        "<text:p>CANARY-RUBY <text:ruby><text:ruby-base>漢字</text:ruby-base><text:ruby-text>"
+        "かんじ</text:ruby-text></text:ruby> and<text:ruby><text:ruby-base>仮名</text:ruby-base>"
+        "<text:ruby-text/></text:ruby></text:p>"
+    )
+    for name, build in (("r.odt", docs.odf_bytes), ("r.fodt", docs.flat_odf_bytes)):
+        text = parse_file(_file(tmp_path, name, build("text", odt)), name, OPTIONS).text
+        assert text == "CANARY-RUBY 漢字(かんじ) and仮名", name
+
+
 def test_a_docx_is_read_with_its_tracked_changes_accepted(tmp_path: Path) -> None:
     # LibreOffice's TC-table-converttotable.docx (a table typed under tracked changes)
     # was skipped as blank, and a moved paragraph was read nowhere: python-docx reads a
