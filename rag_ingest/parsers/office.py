@@ -408,6 +408,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 continue
             xml = archive.read(part)
             rewritten = _ACCEPTED.sub(b"", _MARKUP_ASIDE.sub(b"", xml))
+            if b"<w:tbl" in rewritten and b"<w:sdt" in rewritten:
+                rewritten = _rows_unwrapped(rewritten)
             if b"<w:tbl" in rewritten and _GRIDLESS.search(rewritten):
                 rewritten = _gridded(rewritten)
             if part == "word/document.xml":
@@ -492,6 +494,29 @@ def _gridded(part: bytes) -> bytes:
             table.insert(0 if properties is None else table.index(properties) + 1, grid)
         for _ in range(max(spans, default=0)):
             etree.SubElement(grid, f"{_W}gridCol")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _rows_unwrapped(part: bytes) -> bytes:
+    """A DOCX part with each content control around table rows (Word's repeating
+    sections, a form's rows) replaced by its rows: python-docx reads a table's rows only
+    as its children, so docling lost them. ``part`` as it is when it has none."""
+    from lxml import etree
+
+    root = etree.fromstring(part, etree.XMLParser(resolve_entities=False, huge_tree=True))
+    wrapped = [e for e in root.iter(f"{_W}sdt") if e.getparent().tag == f"{_W}tbl"]
+    if not wrapped:
+        return part
+    while wrapped:
+        control = wrapped.pop()
+        table = control.getparent()
+        content = control.find(f"{_W}sdtContent")
+        at = table.index(control)
+        table.remove(control)
+        for offset, child in enumerate([] if content is None else list(content)):
+            table.insert(at + offset, child)
+            if child.tag == f"{_W}sdt":  # a repeating section's item, its rows inside
+                wrapped.append(child)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
 
 

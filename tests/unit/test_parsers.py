@@ -5825,6 +5825,38 @@ def test_ruby_text_is_read_as_its_base_then_its_reading(tmp_path: Path) -> None:
         assert text == "CANARY-RUBY 漢字(かんじ) and仮名", name
 
 
+def test_a_docx_tables_rows_in_content_controls_are_read(tmp_path: Path) -> None:
+    # A repeating section (Word 2013's content control around table rows, one more
+    # inside it for each item) and a plain one: python-docx reads a table's rows only
+    # as its children, so docling lost every row in one.
+    def row(*cells: str) -> str:
+        tcs = "".join(f"<w:tc><w:p><w:r><w:t>{c}</w:t></w:r></w:p></w:tc>" for c in cells)
+        return f"<w:tr>{tcs}</w:tr>"
+
+    def control(inner: str) -> str:
+        properties = '<w:sdtPr><w:id w:val="1"/></w:sdtPr>'
+        return f"<w:sdt>{properties}<w:sdtContent>{inner}</w:sdtContent></w:sdt>"
+
+    table = (
+        '<w:tbl><w:tblPr><w:tblW w:w="0" w:type="auto"/></w:tblPr><w:tblGrid><w:gridCol '
+        'w:w="3000"/><w:gridCol w:w="3000"/></w:tblGrid>'
+        + row("Item", "Cost")
+        + control(control(row("CANARY-DESK", "1200")) + control(row("chair", "80")))
+        + control(row("lamp", "30"))
+        + "</w:tbl><w:p/>"
+    )
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {"word/document.xml": lambda text: text.replace("<w:sectPr", table + "<w:sectPr")},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "t.docx", data), "t.docx", OPTIONS)
+    assert parsed.text.endswith(
+        "CANARY-BEFORE\n\n| Item        |   Cost |\n|-------------|--------|\n"
+        "| CANARY-DESK |   1200 |\n| chair       |     80 |\n| lamp        |     30 |"
+    )
+
+
 def test_a_docx_is_read_with_its_tracked_changes_accepted(tmp_path: Path) -> None:
     # LibreOffice's TC-table-converttotable.docx (a table typed under tracked changes)
     # was skipped as blank, and a moved paragraph was read nowhere: python-docx reads a
