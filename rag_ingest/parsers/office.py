@@ -403,6 +403,11 @@ def _prepared(data: bytes, kind: str) -> bytes:
             title = _localized_title(styles)
             if title is not None:
                 changed["word/styles.xml"] = _title_renamed(styles, title)
+        for part in names if kind == "pptx" else ():
+            if _SLIDE_PART.fullmatch(part):
+                xml = archive.read(part)
+                if b"AlternateContent" in xml and (chosen := _chosen(xml)) != xml:
+                    changed[part] = chosen
         for part in names if kind == "docx" else ():
             if not _WALKED_PART.fullmatch(part):
                 continue
@@ -517,6 +522,34 @@ def _rows_unwrapped(part: bytes) -> bytes:
             table.insert(at + offset, child)
             if child.tag == f"{_W}sdt":  # a repeating section's item, its rows inside
                 wrapped.append(child)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+# A deck's slides, whose shapes python-pptx reads only as children of their shape tree.
+_SLIDE_PART = re.compile(r"ppt/slides/slide\d+\.xml")
+_COMPATIBILITY = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+
+
+def _chosen(part: bytes) -> bytes:
+    """A slide with each ``mc:AlternateContent`` replaced by its first choice's shapes
+    (PowerPoint wraps a shape holding an equation, or another newer feature, so; its
+    fallback, for readers that know no such feature, is often a picture of it): python-
+    pptx reads neither, so such a shape's text was lost."""
+    from lxml import etree
+
+    root = etree.fromstring(part, etree.XMLParser(resolve_entities=False, huge_tree=True))
+    alternatives = list(root.iter(f"{_COMPATIBILITY}AlternateContent"))
+    for alternative in reversed(alternatives):  # the innermost first
+        parent = alternative.getparent()
+        choice = alternative.find(f"{_COMPATIBILITY}Choice")
+        if parent is None:
+            continue
+        at = parent.index(alternative)
+        parent.remove(alternative)
+        for offset, child in enumerate([] if choice is None else list(choice)):
+            parent.insert(at + offset, child)
+    if not alternatives:
+        return part
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
 
 
