@@ -27,7 +27,7 @@ from typing import IO
 from xml.etree import ElementTree
 
 from rag_ingest.errors import CorruptDocumentError, disk_full
-from rag_ingest.parsers.base import XML_ERRORS, local_name, recovered_xml
+from rag_ingest.parsers.base import XML_ERRORS, ZIP_ERRORS, local_name, recovered_xml
 
 __all__ = ["FLAT_KINDS", "OPC_KINDS", "packaged"]
 
@@ -101,6 +101,40 @@ def written_package(
     finally:
         with contextlib.suppress(OSError):
             os.unlink(out_path)
+
+
+@contextlib.contextmanager
+def rewritten_package(
+    path: str,
+    name: str,
+    temp_dir: str | None,
+    rewrite: Callable[[str, bytes], bytes | None],
+    first: dict[str, bytes] | None = None,
+) -> Iterator[str]:
+    """The path of a copy of the zip package at ``path`` (its size checked already:
+    ``check_zip``), each part through ``rewrite`` (its name and data; None leaves it
+    out), ``first`` written before them, stored; removed after. A part whose data is
+    damaged is a :class:`CorruptDocumentError`."""
+
+    def write(out: IO[bytes]) -> None:
+        with (
+            zipfile.ZipFile(path) as archive,
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy,
+        ):
+            for member, data in (first or {}).items():
+                copy.writestr(zipfile.ZipInfo(member), data)
+            for info in archive.infolist():
+                try:
+                    data = archive.read(info)
+                except ZIP_ERRORS as exc:
+                    raise CorruptDocumentError(
+                        f"{name}: its part {info.filename!r} is damaged ({exc})"
+                    ) from exc
+                if (rewritten := rewrite(info.filename, data)) is not None:
+                    copy.writestr(info.filename, rewritten)
+
+    with written_package(name, temp_dir, write) as package:
+        yield package
 
 
 def _read(path: str, name: str, warnings: list[str]) -> ElementTree.Element:

@@ -12,15 +12,11 @@ so each XML part is copied with them renamed.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import zipfile
-from collections.abc import Iterator
-from typing import IO
+from contextlib import AbstractContextManager as ContextManager
 
-from rag_ingest.errors import CorruptDocumentError
-from rag_ingest.parsers.base import ZIP_ERRORS
-from rag_ingest.parsers.flat import written_package
+from rag_ingest.parsers.flat import rewritten_package
 
 STRICT_NOTE = "Strict Open XML: read as its transitional form"
 
@@ -49,26 +45,11 @@ def transitional_bytes(data: bytes) -> bytes:
     return _STRICT.sub(rb"http://schemas.openxmlformats.org/\1/2006/\2", data)
 
 
-@contextlib.contextmanager
-def transitional(path: str, name: str, temp_dir: str | None) -> Iterator[str]:
+def transitional(path: str, name: str, temp_dir: str | None) -> ContextManager[str]:
     """The path of a transitional copy of the Strict package at ``path`` (its size
     checked already: ``check_zip``), removed after."""
 
-    def write(out: IO[bytes]) -> None:
-        with (
-            zipfile.ZipFile(path) as archive,
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy,
-        ):
-            for info in archive.infolist():
-                try:
-                    data = archive.read(info)
-                except ZIP_ERRORS as exc:
-                    raise CorruptDocumentError(
-                        f"{name}: its part {info.filename!r} is damaged ({exc})"
-                    ) from exc
-                if info.filename.endswith((".xml", ".rels")):
-                    data = transitional_bytes(data)
-                copy.writestr(info.filename, data)
+    def rewrite(member: str, data: bytes) -> bytes:
+        return transitional_bytes(data) if member.endswith((".xml", ".rels")) else data
 
-    with written_package(name, temp_dir, write) as package:
-        yield package
+    return rewritten_package(path, name, temp_dir, rewrite)

@@ -17,14 +17,11 @@ with their namespaces renamed, and those names changed:
 
 from __future__ import annotations
 
-import contextlib
 import zipfile
-from collections.abc import Iterator
-from typing import IO, Any
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
 
-from rag_ingest.errors import CorruptDocumentError
-from rag_ingest.parsers.base import ZIP_ERRORS
-from rag_ingest.parsers.flat import written_package
+from rag_ingest.parsers.flat import rewritten_package
 
 __all__ = ["SUN_KINDS", "SUN_MIMETYPES", "SUN_NOTE", "opendocument"]
 
@@ -126,39 +123,25 @@ def _renamed(element: Any) -> None:
         element.insert(0, creator)
 
 
-@contextlib.contextmanager
-def converted(path: str, name: str, kind: str, temp_dir: str | None) -> Iterator[str]:
+def converted(path: str, name: str, kind: str, temp_dir: str | None) -> ContextManager[str]:
     """The path of the OpenDocument package the OpenOffice.org 1.x file at ``path`` (of
     ``kind``, its size checked already: ``check_zip``) became, removed after."""
     from lxml import etree
 
     _, mimetype, body_kind = SUN_KINDS[kind]
+    first = {"mimetype": mimetype}  # first, stored, as the format requires
+    with zipfile.ZipFile(path) as archive:
+        if "META-INF/manifest.xml" not in archive.namelist():
+            first["META-INF/manifest.xml"] = _MANIFEST.format(mimetype.decode()).encode()
 
-    def write(out: IO[bytes]) -> None:
-        with (
-            zipfile.ZipFile(path) as archive,
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy,
-        ):
-            copy.writestr(zipfile.ZipInfo("mimetype"), mimetype)  # first, stored
-            if "META-INF/manifest.xml" not in archive.namelist():
-                copy.writestr("META-INF/manifest.xml", _MANIFEST.format(mimetype.decode()))
-            for info in archive.infolist():
-                if info.filename == "mimetype":
-                    continue
-                try:
-                    data = archive.read(info)
-                except ZIP_ERRORS as exc:
-                    raise CorruptDocumentError(
-                        f"{name}: its part {info.filename!r} is damaged ({exc})"
-                    ) from exc
-                if info.filename == "content.xml" or info.filename.endswith("/content.xml"):
-                    try:
-                        data = _content(data, body_kind)
-                    except etree.XMLSyntaxError:
-                        data = opendocument(data)  # its reader mends it, said
-                elif info.filename.endswith(".xml"):
-                    data = opendocument(data)
-                copy.writestr(info.filename, data)
+    def rewrite(member: str, data: bytes) -> bytes | None:
+        if member == "mimetype":
+            return None
+        if member == "content.xml" or member.endswith("/content.xml"):
+            try:
+                return _content(data, body_kind)
+            except etree.XMLSyntaxError:
+                return opendocument(data)  # its reader mends it, said
+        return opendocument(data) if member.endswith(".xml") else data
 
-    with written_package(name, temp_dir, write) as package:
-        yield package
+    return rewritten_package(path, name, temp_dir, rewrite, first)

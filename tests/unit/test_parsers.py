@@ -7033,17 +7033,13 @@ def _strict(package: bytes) -> bytes:
         r"http://schemas\.openxmlformats\.org/"
         r"(officeDocument|drawingml|wordprocessingml|spreadsheetml|presentationml)/2006/"
     )
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(package)) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy,
-    ):
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename.endswith((".xml", ".rels")):
-                data = named.sub(r"http://purl.oclc.org/ooxml/\1/", data.decode()).encode()
-            copy.writestr(info, data)
-    return out.getvalue()
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        parts = [n for n in archive.namelist() if n.endswith((".xml", ".rels"))]
+
+    def strict(text: str) -> str:
+        return named.sub(r"http://purl.oclc.org/ooxml/\1/", text)
+
+    return docs._repacked(package, dict.fromkeys(parts, strict), {})
 
 
 @pytest.mark.parametrize(
