@@ -196,7 +196,7 @@ class _Writer:
                 parts.append("\t")
             elif tag == _BREAK:
                 parts.append("\n")
-            elif tag == _NOTE:  # (deleted, its paragraphs are read as no text)
+            elif tag == _NOTE:  # (in a deletion, its paragraphs read as no text too)
                 text = self.flat(child.findall(_NOTE_BODY))
                 lead = "" if not parts or parts[-1].endswith(" ") else " "
                 parts.append(f"{lead}(note: {text})" if text else "")

@@ -373,7 +373,7 @@ class FileKind:
 
 
 # Word for Windows 1.x, 2.0 and 6.0 documents saved bare, not in a compound file (their
-# first two bytes, wIdent): LibreOffice's tests hold nine, refused as misnamed before.
+# first two bytes, wIdent): LibreOffice's tests hold ten, refused as misnamed before.
 OLD_WORD_MARKS = (b"\x9b\xa5", b"\xdb\xa5", b"\xdc\xa5")
 OLD_WORD = "a Word document older than Word 97, outside the Word 97-2003 format: save it as DOCX"
 
