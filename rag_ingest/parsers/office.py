@@ -499,7 +499,7 @@ def _gridded(part: bytes) -> bytes:
             table.insert(0 if properties is None else table.index(properties) + 1, grid)
         for _ in range(max(spans, default=0)):
             etree.SubElement(grid, f"{_W}gridCol")
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+    return _serialized(root)
 
 
 def _rows_unwrapped(part: bytes) -> bytes:
@@ -514,15 +514,10 @@ def _rows_unwrapped(part: bytes) -> bytes:
         return part
     while wrapped:
         control = wrapped.pop()
-        table = control.getparent()
-        content = control.find(f"{_W}sdtContent")
-        at = table.index(control)
-        table.remove(control)
-        for offset, child in enumerate([] if content is None else list(content)):
-            table.insert(at + offset, child)
+        for child in _spliced(control, control.find(f"{_W}sdtContent")):
             if child.tag == f"{_W}sdt":  # a repeating section's item, its rows inside
                 wrapped.append(child)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+    return _serialized(root)
 
 
 # A deck's slides, whose shapes python-pptx reads only as children of their shape tree.
@@ -540,16 +535,29 @@ def _chosen(part: bytes) -> bytes:
     root = etree.fromstring(part, etree.XMLParser(resolve_entities=False, huge_tree=True))
     alternatives = list(root.iter(f"{_COMPATIBILITY}AlternateContent"))
     for alternative in reversed(alternatives):  # the innermost first
-        parent = alternative.getparent()
-        choice = alternative.find(f"{_COMPATIBILITY}Choice")
-        if parent is None:
-            continue
-        at = parent.index(alternative)
-        parent.remove(alternative)
-        for offset, child in enumerate([] if choice is None else list(choice)):
-            parent.insert(at + offset, child)
+        if alternative.getparent() is not None:
+            _spliced(alternative, alternative.find(f"{_COMPATIBILITY}Choice"))
     if not alternatives:
         return part
+    return _serialized(root)
+
+
+def _spliced(element: Any, inner: Any) -> list[Any]:
+    """``element`` replaced in its parent by ``inner``'s children (none when ``inner``
+    is None); those children."""
+    parent = element.getparent()
+    at = parent.index(element)
+    parent.remove(element)
+    children = [] if inner is None else list(inner)
+    for offset, child in enumerate(children):
+        parent.insert(at + offset, child)
+    return children
+
+
+def _serialized(root: Any) -> bytes:
+    """A DOCX or PPTX part's tree written out, as Office writes its declaration."""
+    from lxml import etree
+
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
 
 
