@@ -44,6 +44,7 @@ __all__ = [
     "streamed_xml",
     "without_model_packages",
     "qualified",
+    "without_author",
     "xml_file_root",
 ]
 
@@ -260,6 +261,14 @@ def comment_line(said: str, who: str, marked: str, text: str) -> str:
     by = f" ({who})" if who else ""
     on = f' on "{marked}"' if marked else ""
     return f"{said}{by}{on}: {text}"
+
+
+def without_author(text: str, author: str) -> str:
+    """An Excel note's text without the author's name Excel starts it with ("Ann:"), as
+    an XLSX's and an ``.xls``'s notes are written."""
+    if author and text.startswith(f"{author}:"):
+        return text[len(author) + 1 :].strip()
+    return text
 
 
 def after_text(text: str, lines: list[str], heading: str = "Comments:") -> str:

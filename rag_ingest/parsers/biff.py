@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from rag_ingest.parsers.base import comment_line
+from rag_ingest.parsers.base import comment_line, without_author
 from rag_ingest.parsers.workbook import column_letters
 
 __all__ = ["xls_comments"]
@@ -102,9 +102,7 @@ def _notes(stream: bytes, at: int) -> list[str]:
             row, column, _, object_id = struct.unpack_from("<HHHH", data)
             (length,) = struct.unpack_from("<H", data, 8)
             author = _string(data, 10, length, 11)
-            text = " ".join(texts.get(object_id, "").split())
-            if author and text.startswith(f"{author}:"):  # Excel starts a note with it
-                text = text[len(author) + 1 :].strip()
+            text = without_author(" ".join(texts.get(object_id, "").split()), author)
             if text:
                 cell = f"{column_letters(column + 1)}{row + 1}"
                 lines.append(comment_line(f"Comment on {cell}", author, "", text))

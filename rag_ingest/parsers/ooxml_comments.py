@@ -26,6 +26,7 @@ from rag_ingest.parsers.base import (
     after_text,
     comment_line,
     local_name,
+    without_author,
 )
 from rag_ingest.parsers.embedded import relationship_target, relationships
 
@@ -142,14 +143,19 @@ def _people(archive: zipfile.ZipFile, workbook: str) -> dict[str, str]:
     return people
 
 
+def _root(archive: zipfile.ZipFile, member: str) -> ElementTree.Element | None:
+    """A part's root; None when it is missing or broken."""
+    try:
+        return ElementTree.fromstring(archive.read(member))
+    except (KeyError, *XML_ERRORS):
+        return None
+
+
 def _elements(archive: zipfile.ZipFile, member: str, *tags: str) -> list[ElementTree.Element]:
     """A part's elements of ``tags`` (by local name), in order; none when it is missing
     or broken."""
-    try:
-        root = ElementTree.fromstring(archive.read(member))
-    except (KeyError, *XML_ERRORS):
-        return []
-    return [e for e in root.iter() if local_name(e.tag) in tags]
+    root = _root(archive, member)
+    return [] if root is None else [e for e in root.iter() if local_name(e.tag) in tags]
 
 
 def _read(
@@ -171,8 +177,7 @@ def _read(
             index = element.get("authorId", "")
             who = authors[int(index)] if index.isdigit() and int(index) < len(authors) else ""
             said = "Comment on"
-            if who and text.startswith(f"{who}:"):  # Excel starts a note with its author
-                text = text[len(who) + 1 :].strip()
+            text = without_author(text, who)
         lines.append(comment_line(f"{said} {element.get('ref', '?')}", who, "", text))
     return lines
 
@@ -181,12 +186,8 @@ def _text_boxes(archive: zipfile.ZipFile, member: str) -> list[str]:
     """A sheet drawing's text boxes and labelled shapes, a line each (``Text box: ...``),
     in the drawing's order; what Excel writes again for older versions
     (``mc:Fallback``) not read twice."""
-    try:
-        root = ElementTree.fromstring(archive.read(member))
-    except (KeyError, *XML_ERRORS):
-        return []
-    lines = []
-    stack = [root]
+    lines: list[str] = []
+    stack = [] if (root := _root(archive, member)) is None else [root]
     while stack:
         element = stack.pop()
         if element.tag == _FALLBACK:
