@@ -218,8 +218,8 @@ def _compacted_ods(path: str, reader: Any) -> Any:
             plain = _ENCRYPTION_DATA.sub(b"", manifest)
             if compact == content and plain == manifest:
                 return None
+            changed = {"content.xml": compact, "META-INF/manifest.xml": plain}
             for info in source.infolist():
-                changed = {"content.xml": compact, "META-INF/manifest.xml": plain}
                 member = changed.get(info.filename) or source.read(info)
                 copy.writestr(info, member)
         out.seek(0)
