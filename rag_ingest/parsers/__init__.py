@@ -138,6 +138,27 @@ def attachment_reader(options: ParseOptions) -> ReadAttached | None:
     return read
 
 
+def part_reader(options: ParseOptions) -> ReadAttached:
+    """How a file that is part of a document's text is read (a DOCX's alt chunk: an HTML
+    page or another DOCX shown where it stands): as a file of its own type, its pictures
+    not described."""
+    inner = dataclasses.replace(options, max_images=0)
+
+    def read(data: bytes, filename: str, warnings: list[str]) -> ParsedDocument | None:
+        from rag_ingest.parsers.archive import read_attached
+
+        return read_attached(
+            data,
+            filename,
+            lambda p, n: parse_file(p, n, inner),
+            warnings,
+            options.temp_dir,
+            what="alt chunk",
+        )
+
+    return read
+
+
 def _and_embedded(
     parse: Callable[[], ParsedDocument], path: str, name: str, kind: str, options: ParseOptions
 ) -> ParsedDocument:
@@ -422,6 +443,7 @@ def _parse_kind(
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
             ocr_pictures=options.reads_pictures,
+            read_part=part_reader(options),
         )
         document = functools.partial(_and_embedded, office, path, name, kind.kind, options)
         if kind.kind in ("xlsx", "pptx"):

@@ -231,11 +231,12 @@ def read_attached(
     warnings: list[str],
     temp_dir: str | None,
     image: bool = False,
+    what: str = "attachment",
 ) -> ParsedDocument | None:
     """A file attached to a document (an e-mail's attachment, a PDF's embedded file)
     written to a scratch name and parsed by ``read(path, filename)``; None when it holds
-    no text, or when it fails, noted in ``warnings`` (but a blank file, or an ``image``
-    with no text, a logo or a photo, passed over in silence)."""
+    no text, or when it fails, noted in ``warnings`` as ``what`` (but a blank file, or an
+    ``image`` with no text, a logo or a photo, passed over in silence)."""
     if not data:
         return None
     with tempfile.TemporaryDirectory(prefix="rag-ingest-attached-", dir=temp_dir) as scratch:
@@ -247,7 +248,7 @@ def read_attached(
         except DocumentError as exc:
             photo = image and isinstance(exc, NoTextFormatError)
             if not (photo or isinstance(exc, BlankDocumentError)):
-                warnings.append(f"attachment {filename}: {type(exc).__name__}: {exc}")
+                warnings.append(f"{what} {filename}: {type(exc).__name__}: {exc}")
             return None
     return parsed if parsed.text.strip() else None
 

@@ -28,6 +28,14 @@ from rag_ingest.errors import (
     MissingExtraError,
     ZipBombError,
 )
+from rag_ingest.parsers.alt_chunks import (
+    AltChunk,
+    ReadPart,
+    into_cells,
+    put_back,
+    read_all,
+    taken_out,
+)
 from rag_ingest.parsers.base import (
     MARKDOWN_HEADING,
     XML_ERRORS,
@@ -1145,9 +1153,11 @@ def parse_office(
     max_images: int = 0,
     min_image_bytes: int = 2048,
     ocr_pictures: bool = False,
+    read_part: ReadPart | None = None,
 ) -> ParsedDocument:
     """A docling-read document; with ``ocr_pictures``, its pictures are listed in
-    ``scans`` to be read by OCR, a marker in the text where each sits."""
+    ``scans`` to be read by OCR, a marker in the text where each sits. ``read_part``
+    reads a DOCX's alt chunks (see parsers/alt_chunks.py); without it they are left out."""
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
     if kind == "xlsx" and measure_sheets(path, name) > xlsx_stream_size:
@@ -1163,7 +1173,9 @@ def parse_office(
 
         return parse_large_html(path, name, why)
     try:
-        return _parse_docling(path, name, kind, max_images, min_image_bytes, ocr_pictures)
+        return _parse_docling(
+            path, name, kind, max_images, min_image_bytes, ocr_pictures, read_part=read_part
+        )
     except CorruptDocumentError as exc:
         if kind == "markdown" and isinstance(exc.__cause__, RecursionError):
             why = "nested too deeply for docling: read as its Markdown source"
@@ -1173,7 +1185,14 @@ def parse_office(
             if said:
                 try:
                     parsed = _parse_docling(
-                        path, name, kind, max_images, min_image_bytes, ocr_pictures, data=mended
+                        path,
+                        name,
+                        kind,
+                        max_images,
+                        min_image_bytes,
+                        ocr_pictures,
+                        data=mended,
+                        read_part=read_part,
                     )
                 except CorruptDocumentError:
                     pass
@@ -1461,14 +1480,18 @@ def _parse_docling(
     *,
     data: bytes | None = None,
     joined: bool = False,
+    read_part: ReadPart | None = None,
 ) -> ParsedDocument:
     backend, fmt = _backend(kind)
+    alt_chunks: list[AltChunk] = []
     try:
         from docling.datamodel.document import InputDocument
 
         # A stream plus the real name: the temp file's suffix is not the format's, and
         # some readers (openpyxl) judge a file by its extension.
         data = Path(path).read_bytes() if data is None else data
+        if kind == "docx":
+            data, alt_chunks = taken_out(data)
         if kind in _MAIN_TYPES:
             data = _prepared(data, kind)
         front: dict[str, Any] = {}
@@ -1559,6 +1582,10 @@ def _parse_docling(
     except Exception as exc:  # docling and its readers raise anything on bad input
         raise CorruptDocumentError(f"{name}: {kind} could not be parsed ({exc})") from exc
     segments: list[Segment] = []
+    chunk_warnings: list[str] = []
+    chunk_bodies = read_all(alt_chunks, read_part, chunk_warnings) if alt_chunks else {}
+    for marker in into_cells(doc, chunk_bodies) if chunk_bodies else ():
+        del chunk_bodies[marker]
     pages = len(doc.pages) if getattr(doc, "pages", None) else None
     markers, pictures = _ocr_pictures(doc) if ocr_pictures else ({}, Pictures())
     if kind in ("pptx", "xlsx") and pages:
@@ -1579,6 +1606,8 @@ def _parse_docling(
         title, description = html_title(data) if kind == "html" else None, None
         if front:
             title, description = _front_text(front)
+        if chunk_bodies:
+            text = put_back(text, chunk_bodies)
         if kind == "docx":
             text = after_text(text, _docx_comments(getattr(converter, "docx_obj", None)))
         segments.append(Segment(headed(text, title, description)))
@@ -1595,7 +1624,7 @@ def _parse_docling(
     if charset not in ("utf-8", "utf-8-bom"):
         parser += f"[{charset}]"  # as a text file's parser says it
     parsed = ParsedDocument(kind, segments, parser=parser, pages=pages, images=images)
-    parsed.warnings += said
+    parsed.warnings += said + chunk_warnings
     if flattened:
         parsed.warnings.append(
             f"{flattened} element(s) nested past {_MAX_NESTING} levels (unclosed tags) "

@@ -31,6 +31,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
+from rag_ingest.parsers.alt_chunks import put_back
 from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, split_notes
 from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE
 from rag_ingest.parsers.flat import packaged
@@ -2300,7 +2301,7 @@ def test_a_workbook_docling_cannot_open_is_still_read(
 
     from rag_ingest.parsers import office
 
-    def fails(*args: object) -> None:
+    def fails(*args: object, **kwargs: object) -> None:
         raise CorruptDocumentError("orders.xlsx: docling could not open this xlsx (KeyError)")
 
     monkeypatch.setattr(office, "_parse_docling", fails)
@@ -5934,6 +5935,88 @@ def test_a_docx_table_without_its_grid_is_read(tmp_path: Path, table: str, expec
     )
     parsed = parse_file(_file(tmp_path, "plan.docx", data), "plan.docx", OPTIONS)
     assert parsed.text.endswith(f"CANARY-BEFORE\n\n{expected}")
+
+
+def test_a_docx_alt_chunks_are_read_where_they_stand_as_the_files_they_are(
+    tmp_path: Path,
+) -> None:
+    # Word shows an alt chunk's file (a DOCX, an HTML page, RTF, text) where the element
+    # stands. LibreOffice's alt-chunk.docx failed whole: python-docx read its chunk, a
+    # DOCX typed as a document's main part, as XML ("Start tag expected").
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    inner = docs._repacked(  # with a chunk of its own, damaged
+        docs.docx_bytes("Inner", {"Part": "CANARY-DOCX"}),
+        {"word/document.xml": lambda t: t.replace("<w:sectPr", '<w:altChunk r:id="C"/><w:sectPr')},
+        {"word/deep.docx": b"PK\x03\x04 not a package"},
+        {"word/_rels/document.xml.rels": [("C", "aFChunk", "deep.docx")]},
+        {"word/deep.docx": main},
+    )
+    page = (
+        "<html><body><h2>Web part</h2><p>CANARY-HTML</p><table><tr><th>k</th><th>v</th></tr>"
+        "<tr><td>a</td><td>1</td></tr></table></body></html>"
+    )
+    chunks = {
+        "word/afchunk.docx": (inner, main),
+        "word/chunk2.htm": (page.encode(), "text/html"),
+        "word/chunk3": (rb"{\rtf1\ansi CANARY-RTF\par}", "application/rtf"),
+        "word/chunk4.txt": (b"CANARY-TEXT\nsecond line\n", "text/plain"),
+        "word/cell": (b"<p>CANARY-IN | CELL</p><p>two</p>", "text/html"),
+        "word/broken.docx": (b"PK\x03\x04 not a package", main),
+        "word/afchunk.mht": (  # as Word saves HTML it is given
+            b'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="B"\r\n\r\n'
+            b"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>CANARY-MHT"
+            b"</p></body></html>\r\n--B--\r\n",
+            "message/rfc822",
+        ),
+    }
+    ids = {part: f"AltChunkId{i}" for i, part in enumerate(chunks)}
+
+    def alt(part: str) -> str:
+        properties = "<w:altChunkPr><w:matchSrc/></w:altChunkPr>"
+        return f'<w:altChunk r:id="{ids[part]}">{properties}</w:altChunk>'
+
+    cell = (
+        '<w:tbl><w:tblPr><w:tblW w:w="0" w:type="auto"/></w:tblPr><w:tblGrid><w:gridCol '
+        'w:w="3000"/><w:gridCol w:w="3000"/></w:tblGrid><w:tr><w:tc><w:p><w:r><w:t>key'
+        "</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>value</w:t></w:r></w:p></w:tc></w:tr>"
+        f"<w:tr><w:tc><w:p><w:r><w:t>x</w:t></w:r></w:p></w:tc><w:tc>{alt('word/cell')}"
+        f"<w:p/></w:tc></w:tr><w:tr><w:tc><w:p><w:r><w:t>y</w:t></w:r></w:p></w:tc><w:tc>"
+        f"{alt('word/chunk4.txt')}</w:tc></w:tr></w:tbl><w:p/>"
+    )
+    body = (
+        alt("word/afchunk.docx")
+        + alt("word/chunk2.htm")
+        + '<w:p><w:r><w:t>CANARY-BETWEEN</w:t></w:r></w:p><w:altChunk r:id="AltChunkId9"/>'
+        + alt("word/chunk3")
+        + alt("word/broken.docx")
+        + cell
+        + alt("word/chunk4.txt")
+        + alt("word/afchunk.mht")
+    )
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {"word/document.xml": lambda text: text.replace("<w:sectPr", body + "<w:sectPr")},
+        {part: content for part, (content, _) in chunks.items()},
+        {"word/_rels/document.xml.rels": [(ids[p], "aFChunk", p[5:]) for p in chunks]},
+        {part: kind for part, (_, kind) in chunks.items()},
+    )
+    parsed = parse_file(_file(tmp_path, "plan.docx", data), "plan.docx", OPTIONS)
+    assert parsed.text == (
+        "# Plan\n\n## Scope\n\nCANARY-BEFORE\n\n# Inner\n\n## Part\n\nCANARY-DOCX\n\n"
+        "## Web part\n\nCANARY-HTML\n\n| k   |   v |\n|-----|-----|\n| a   |   1 |\n\n"
+        "CANARY-BETWEEN\n\nCANARY-RTF\n\n| key   | value                     |\n"
+        "|-------|---------------------------|\n| x     | CANARY-IN &#124; CELL two |\n"
+        "| y     | CANARY-TEXT second line   |\n\n"
+        "CANARY-TEXT\nsecond line\n\nCANARY-MHT"
+    )
+    damaged = "a damaged .docx file: its zip directory cannot be read (truncated?)"
+    assert parsed.warnings == [
+        f"alt chunk afchunk.docx: alt chunk deep.docx: CorruptDocumentError: deep.docx: {damaged}",
+        f"alt chunk broken.docx: CorruptDocumentError: broken.docx: {damaged}",
+    ]
+    # A chunk whose marker the reader passed over is put at the end, not lost.
+    text = put_back("# Plan\n\nbody", {"RagIngestAltChunk0n0": "CANARY-LATE"})
+    assert text == "# Plan\n\nbody\n\nCANARY-LATE"
 
 
 def test_a_docx_holding_xml_comments_is_read(tmp_path: Path) -> None:

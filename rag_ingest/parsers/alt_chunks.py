@@ -1,0 +1,225 @@
+"""A DOCX's alternative format chunks (``w:altChunk``): a file of another format (a
+DOCX, an HTML page, an RTF file, plain text, a web archive) put in the package and shown
+by Word where the element stands, as if its content were typed there. Mail-merge and
+report generators build documents this way (the Open XML SDK's usual way to put HTML in
+a DOCX).
+
+python-docx, under docling, reads such a part as XML when its type says it is a
+document's main part, and fails the whole DOCX (LibreOffice's ``alt-chunk.docx``: "Start
+tag expected"); had it opened, the content would have been lost. Here each chunk is
+taken out of the package, a marker paragraph left where it stood; once the rest is read,
+each marker is replaced by its chunk read as the file it is.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+import re
+import secrets
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+from xml.etree import ElementTree
+
+from rag_ingest.parsers.base import ParsedDocument
+
+__all__ = ["AltChunk", "into_cells", "put_back", "read_all", "taken_out"]
+
+# How a chunk is read: (its bytes, a file name, the document's warnings) -> the file read,
+# or None when it holds no text or failed (said in the warnings).
+ReadPart = Callable[[bytes, str, list[str]], ParsedDocument | None]
+
+_CHUNK_RELATIONSHIP = b"/relationships/aFChunk"
+_RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
+_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+# An alt chunk, with or without its properties (w:altChunkPr, w:matchSrc).
+_ALT_CHUNK = re.compile(rb"<w:altChunk\b([^>]*?)(?:/>|>.*?</w:altChunk>)", re.DOTALL)
+_ID = re.compile(rb'\br:id="([^"]*)"')
+# A marker's start: letters and digits only, so that docling's Markdown keeps it as it is.
+_MARKER = "RagIngestAltChunk"
+_CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+# A file name's extension for a chunk's type, where its part's name has none it reads as.
+_EXTENSIONS = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": ".docx",
+    "application/vnd.ms-word.document.macroenabled.main+xml": ".docm",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml": ".dotx",
+    "text/html": ".html",
+    "application/xhtml+xml": ".xhtml",
+    "application/rtf": ".rtf",
+    "text/rtf": ".rtf",
+    "text/plain": ".txt",
+    "message/rfc822": ".mht",
+    "multipart/related": ".mht",
+}
+
+
+@dataclass(frozen=True)
+class AltChunk:
+    """A chunk taken out: the marker left in its place, its file name and bytes."""
+
+    marker: str
+    filename: str
+    data: bytes
+
+
+def taken_out(data: bytes) -> tuple[bytes, list[AltChunk]]:
+    """``data`` (a DOCX package) with its body's alt chunks replaced by marker paragraphs,
+    and every alt chunk part and link to one left out; the chunks, in document order.
+    A package with none is returned as it is."""
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        rels_parts = [n for n in archive.namelist() if n.endswith(".rels")]
+        linked: dict[str, dict[bytes, str]] = {}  # rels part -> chunk Id -> part
+        for rels in rels_parts:
+            raw = archive.read(rels)
+            if _CHUNK_RELATIONSHIP in raw:
+                linked[rels] = _chunk_links(raw, rels)
+        if not linked:
+            return data, []
+        names = set(archive.namelist())
+        types = _content_types(archive.read("[Content_Types].xml"))
+        document_links = linked.get("word/_rels/document.xml.rels", {})
+        token = secrets.token_hex(4)
+        chunks: list[AltChunk] = []
+
+        def marked(found: re.Match[bytes]) -> bytes:
+            link = _ID.search(found.group(1))
+            part = document_links.get(link.group(1)) if link else None
+            if part is None or part not in names:
+                return found.group(0)  # none there: the reader passes over the element
+            marker = f"{_MARKER}{token}n{len(chunks)}"
+            chunks.append(AltChunk(marker, _filename(part, types), archive.read(part)))
+            return f"<w:p><w:r><w:t>{marker}</w:t></w:r></w:p>".encode()
+
+        changed: dict[str, bytes] = {}
+        if "word/document.xml" in names:
+            changed["word/document.xml"] = _ALT_CHUNK.sub(marked, archive.read("word/document.xml"))
+        for rels, links in linked.items():
+            changed[rels] = _without_links(archive.read(rels), set(links))
+        dropped = {part for links in linked.values() for part in links.values()}
+        out = BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+            for info in archive.infolist():
+                if info.filename in dropped:
+                    continue
+                member = changed.get(info.filename)
+                member = archive.read(info) if member is None else member
+                info.compress_type = zipfile.ZIP_STORED
+                copy.writestr(info, member)
+    return out.getvalue(), chunks
+
+
+def read_all(chunks: list[AltChunk], read: ReadPart | None, warnings: list[str]) -> dict[str, str]:
+    """Each chunk's marker -> the chunk read as its own file, as Markdown ("" when it
+    holds no text or failed, said in ``warnings``)."""
+    bodies = {}
+    for chunk in chunks:
+        got = read(chunk.data, chunk.filename, warnings) if read is not None else None
+        if read is None:
+            warnings.append(f"alt chunk {chunk.filename}: not read")
+        for warning in got.warnings if got is not None else ():
+            warnings.append(f"alt chunk {chunk.filename}: {warning}")
+        bodies[chunk.marker] = got.text.strip() if got is not None else ""
+    return bodies
+
+
+def into_cells(doc: Any, bodies: dict[str, str]) -> set[str]:
+    """docling's document with each marker in a table's cell replaced by its chunk's
+    text on one line, before the table is laid out for its widths; the markers put."""
+    put: set[str] = set()
+
+    def flat(text: str) -> str:
+        for marker in bodies if _MARKER in text else ():
+            if marker in text:
+                text = text.replace(marker, " ".join(bodies[marker].split()))
+                put.add(marker)
+        return text
+
+    for table in getattr(doc, "tables", ()):
+        for cell in table.data.table_cells:
+            cell.text = flat(cell.text)
+    # A cell of several paragraphs is a "rich" cell: its text is its items'.
+    for item in getattr(doc, "texts", ()):
+        if _MARKER in item.text and _in_table(item, doc):
+            item.text = flat(item.text)
+    return put
+
+
+def _in_table(item: Any, doc: Any) -> bool:
+    parent = getattr(item, "parent", None)
+    while parent is not None:
+        node = parent.resolve(doc)
+        if type(node).__name__ == "TableItem":
+            return True
+        parent = getattr(node, "parent", None)
+    return False
+
+
+def put_back(text: str, bodies: dict[str, str]) -> str:
+    """``text`` (the document's Markdown) with each marker paragraph replaced by its
+    chunk's Markdown. A chunk whose marker was not read (it stood where the reader does
+    not look) is put at the end."""
+    for marker, body in bodies.items():
+        if marker not in text:
+            text = f"{text.rstrip()}\n\n{body}" if body else text
+            continue
+        lines = [body if line.strip() == marker else line for line in text.split("\n")]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return text
+
+
+def _chunk_links(rels: bytes, name: str) -> dict[bytes, str]:
+    """The alt chunk links of a relationships part: Id -> the part linked."""
+    base = posixpath.dirname(posixpath.dirname(name))  # word/_rels/x.rels -> word
+    links = {}
+    for tag in _RELATIONSHIP.findall(rels):
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        target = attributes.get(b"Target", b"").decode("utf-8", "replace")
+        if not attributes.get(b"Type", b"").endswith(_CHUNK_RELATIONSHIP) or not target:
+            continue
+        joined = target.lstrip("/") if target.startswith("/") else posixpath.join(base, target)
+        links[attributes.get(b"Id", b"")] = posixpath.normpath(joined)
+    return links
+
+
+def _without_links(rels: bytes, ids: set[bytes]) -> bytes:
+    def kept(found: re.Match[bytes]) -> bytes:
+        attributes = dict(_ATTRIBUTE.findall(found.group(0)))
+        return b"" if attributes.get(b"Id") in ids else found.group(0)
+
+    return _RELATIONSHIP.sub(kept, rels)
+
+
+def _content_types(xml: bytes) -> Callable[[str], str]:
+    """A part's content type by ``[Content_Types].xml`` (lower case; "" when none)."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return lambda part: ""
+    defaults = {
+        e.get("Extension", "").lower(): e.get("ContentType", "").lower()
+        for e in root.iter(f"{_CONTENT_TYPES}Default")
+    }
+    overrides = {
+        e.get("PartName", "").lower(): e.get("ContentType", "").lower()
+        for e in root.iter(f"{_CONTENT_TYPES}Override")
+    }
+
+    def typed(part: str) -> str:
+        extension = posixpath.basename(part).rpartition(".")[2].lower()
+        return overrides.get(f"/{part}".lower(), defaults.get(extension, ""))
+
+    return typed
+
+
+def _filename(part: str, types: Callable[[str], str]) -> str:
+    """The chunk's file name: its part's, with the extension its type names when the
+    part's own says otherwise (``afchunk.dat`` holding HTML)."""
+    name = posixpath.basename(part)
+    kind = types(part).split(";")[0].strip()
+    extension = _EXTENSIONS.get(kind)
+    if extension is None or name.lower().endswith(extension):
+        return name
+    return name if mimetypes.guess_type(name)[0] == kind else name + extension
