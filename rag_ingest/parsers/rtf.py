@@ -48,7 +48,8 @@ _OBJECT_DATA = re.compile(r"\{\\\*\\objdata(?![a-z])")
 # An equation (Word's: {\mmath{\*\moMathPara{\*\moMath ...{\mr x}...}}}) and its runs
 # of text; the rest of it is its layout, in ignorable destinations striprtf passes over.
 _MATH = re.compile(r"\{\\mmath(?![a-zA-Z])")
-_MATH_RUN = re.compile(r"\{\\mr(?![a-zA-Z])")
+# A run, a group's edge, a font's choice (\f635) and an escape, in an equation.
+_MATH_SCAN = re.compile(r"\{\\mr(?![a-zA-Z])|[{}]|\\f(?P<font>\d+)|\\\\|\\[{}]")
 # Other formats a picture may be in, by their control word.
 _OTHER = {"emfblip": "EMF", "wmetafile": "WMF", "macpict": "PICT", "dibitmap": "bitmap",
           "wbitmap": "bitmap", "pmmetafile": "OS/2 metafile"}  # fmt: skip
@@ -216,15 +217,26 @@ def _with_shape_text(markup: str) -> str:
 
 def _math_text(equation: str) -> str:
     """An equation's group as a group of its runs' text, a space between two: "x 2"
-    for x squared, not its layout (a fraction's bar, a root's sign)."""
+    for x squared, not its layout (a fraction's bar, a root's sign). Each run keeps the
+    font its group gives it: its ``\\'hh`` bytes are in that font's charset (Word puts
+    a π in "Cambria Math Greek", ``\\'f0``, read as ð in the document's code page)."""
     runs: list[str] = []
-
-    def run(group: str) -> str:
-        inner = group[len("{\\mr") : -1]
-        runs.append("{" + inner.removeprefix(" ") + "}")  # the space ending \mr
-        return ""
-
-    _replaced(equation, _MATH_RUN, run)
+    fonts: list[str | None] = [None]  # the font in effect, by group
+    at = 0
+    while (found := _MATH_SCAN.search(equation, at)) is not None:
+        at = found.end()
+        if found[0] == "{":
+            fonts.append(fonts[-1])
+        elif found[0] == "}":
+            if len(fonts) > 1:
+                fonts.pop()
+        elif found["font"] is not None:
+            fonts[-1] = found["font"]
+        elif found[0].startswith("{\\mr"):
+            at = _group_end(equation, found.start())
+            inner = equation[found.end() : at - 1].removeprefix(" ")  # the space ending \mr
+            font = f"\\f{fonts[-1]} " if fonts[-1] is not None else ""
+            runs.append("{" + font + inner + "}")
     return "{" + " ".join(runs) + "}"
 
 
