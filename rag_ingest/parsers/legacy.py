@@ -39,6 +39,19 @@ def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> Pars
         converted = os.path.join(scratch, f"converted.{modern}")
         try:
             converter = _convert(path, converted, name, kind)
+        except UnsupportedFileTypeError:
+            plain = _old_word_text(path) if kind == "doc" else ""
+            if not plain:
+                raise
+            return ParsedDocument(
+                "doc",
+                [Segment(plain)],
+                parser="word6-text",
+                warnings=[
+                    f"{name}: a Word 6.0 or 95 document: its text read alone, without "
+                    "headings, lists or tables"
+                ],
+            )
         except CorruptDocumentError as exc:
             plain = _piece_text(path) if kind == "doc" else ""
             if not plain:
@@ -131,6 +144,19 @@ def _before_word_97(path: str) -> bool:
         return False
     n_fib = int.from_bytes(head[2:4], "little")
     return head[:2] in OLD_WORD_MARKS or (head[:2] == b"\xec\xa5" and 0 < n_fib < 193)
+
+
+def _old_word_text(path: str) -> str:
+    """A Word 6.0 or 95 file's text (parsers/word_pieces.py); "" when it cannot be read."""
+    import olefile
+
+    from rag_ingest.parsers.word_pieces import old_word_text
+
+    try:
+        with olefile.OleFileIO(path) as ole:
+            return old_word_text(ole.openstream("WordDocument").read())
+    except (OSError, ValueError, IndexError, struct.error):
+        return ""
 
 
 def _piece_text(path: str) -> str:

@@ -3,6 +3,11 @@ refuses the file: it checks every structure, and a third of the ``.doc`` files
 LibreOffice saved from its own templates broke one of its rules (a section table with
 two sections at one place, a property list one byte short), their text all readable.
 
+A Word 6.0 or 95 file (which msdoc2docx does not read) has its text the same way, in
+its ``WordDocument`` stream alone: from its FIB's first text byte, or through its piece
+table when it was fast-saved, 8-bit in the code page its FIB names (the layout as
+LibreOffice's ``ww8scan.cxx`` reads it).
+
 The text comes without headings, lists or tables' layout: paragraphs, a table's cells
 each a paragraph, a field's result (not its code), then the footnotes, endnotes and
 text boxes. Headers, footers and comments are left out, as they are from a DOCX.
@@ -12,15 +17,39 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["word_text"]
+__all__ = ["old_word_text", "word_text"]
 
 _WORD_IDENT = 0xA5EC
-_ENCRYPTED, _TABLE_1 = 0x0100, 0x0200
+_COMPLEX, _ENCRYPTED, _TABLE_1 = 0x0004, 0x0100, 0x0200
 _CLX = 33  # fcClx's pair in FibRgFcLcb97
-# The stories, in the order they follow each other, by their ccp* counts' places in
-# FibRgLw97, and whether read: main text, footnotes, headers and footers, comments,
-# endnotes, text boxes (header text boxes come last: not read).
-_STORIES = ((3, True), (4, True), (5, False), (7, False), (8, True), (9, True))
+# The stories, in the order they follow each other (their ccp* counts in the FIB, from
+# FibRgLw97's fourth in Word 97), and whether read: main text, footnotes, headers and
+# footers, macros (none since Word 6), comments, endnotes, text boxes (header text boxes
+# come last: not read).
+_READ = (True, True, False, False, False, True, True)
+_COUNTS_97 = 3
+# Word 6.0 and 95: their wIdent (the Far East editions' differ, with text not 8-bit:
+# not read), nFibs, and where the FIB keeps the counts and the piece table's place.
+_OLD_IDENTS, _OLD_FIBS = (0xA5DC, 0xA5EC), range(101, 106)
+_OLD_COUNTS, _OLD_CLX = 0x34, 0x160
+_SMALLEST_FIB = 326  # Word 2's: text starting inside it is a damaged offset
+# A Word 6 file's code page: by its FIB's charset (0 for "Windows, by its language",
+# 256 for the Mac's), else by its language's primary ID (lid & 0x3FF), else cp1252.
+_CHARSETS = {256: "mac_roman", 128: "cp932", 129: "cp949", 134: "cp936", 136: "cp950",
+             161: "cp1253", 162: "cp1254", 163: "cp1258", 177: "cp1255", 178: "cp1256",
+             186: "cp1257", 204: "cp1251", 222: "cp874", 238: "cp1250"}  # fmt: skip
+_LANGUAGES = {
+    **dict.fromkeys((0x01, 0x20, 0x29), "cp1256"),  # Arabic, Urdu, Farsi
+    **dict.fromkeys((0x02, 0x19, 0x22, 0x23, 0x2F, 0x44, 0x50), "cp1251"),
+    **dict.fromkeys((0x05, 0x0E, 0x15, 0x18, 0x1A, 0x1B, 0x1C, 0x24), "cp1250"),
+    0x08: "cp1253", 0x0D: "cp1255", 0x11: "cp932", 0x12: "cp949", 0x1E: "cp874",
+    **dict.fromkeys((0x1F, 0x2C), "cp1254"),
+    **dict.fromkeys((0x25, 0x26, 0x27), "cp1257"),
+    0x2A: "cp1258",
+}  # fmt: skip
+# Chinese: Simplified in the PRC and Singapore, Traditional elsewhere; Serbian Cyrillic.
+_LOCALES = {0x0804: "cp936", 0x1004: "cp936", 0x0404: "cp950", 0x0C04: "cp950",
+            0x1404: "cp950", 0x0C1A: "cp1251"}  # fmt: skip
 # Word's marks in the text: a cell's end (a row's end too, after its last cell: told
 # apart only by the paragraphs' properties, so each cell is a paragraph), a page or
 # column break (a paragraph's end), a line break, a non-breaking and an optional hyphen.
@@ -46,12 +75,45 @@ def word_text(word_document: bytes, table: bytes) -> str:
     fc_at = lw_at + 4 * cslw + 2
     fc_clx, lcb_clx = struct.unpack_from("<II", word_document, fc_at + 8 * _CLX)
     pieces = _pieces(table[fc_clx : fc_clx + lcb_clx])
+    return _stories(word_document, pieces, counts[_COUNTS_97 : _COUNTS_97 + len(_READ)])
+
+
+def old_word_text(word_document: bytes) -> str:
+    """The text of a Word 6.0 or 95 file from its ``WordDocument`` stream; "" for an
+    encrypted file or one of another version. Raises ValueError, IndexError or
+    struct.error on a file too damaged to read."""
+    ident, n_fib = struct.unpack_from("<HH", word_document, 0)
+    flags = table_flags(word_document)
+    if ident not in _OLD_IDENTS or n_fib not in _OLD_FIBS or flags & _ENCRYPTED:
+        return ""
+    lid = struct.unpack_from("<H", word_document, 6)[0]
+    charset = struct.unpack_from("<H", word_document, 0x14)[0]
+    counts = struct.unpack_from(f"<{len(_READ)}i", word_document, _OLD_COUNTS)
+    if flags & _COMPLEX:  # fast-saved: its pieces in any order, the last edits appended
+        fc_clx, lcb_clx = struct.unpack_from("<II", word_document, _OLD_CLX)
+        pieces = _pieces(word_document[fc_clx : fc_clx + lcb_clx], eight_bit=True)
+    else:
+        fc_min = struct.unpack_from("<I", word_document, 0x18)[0]
+        if fc_min < _SMALLEST_FIB:
+            raise ValueError(f"text at byte {fc_min}, inside the FIB")
+        pieces = [(0, sum(max(count, 0) for count in counts), fc_min, True)]
+    encoding = _CHARSETS.get(charset) or _LOCALES.get(lid) or _LANGUAGES.get(lid & 0x3FF)
+    return _stories(word_document, pieces, counts, encoding or "cp1252")
+
+
+def _stories(
+    stream: bytes,
+    pieces: list[tuple[int, int, int, bool]],
+    counts: tuple[int, ...],
+    encoding: str = "cp1252",
+) -> str:
+    """The stories :data:`_READ` names, one after another in the CPs, as text."""
     parts: list[str] = []
     start = 0
-    for place, read in _STORIES:
-        count = max(counts[place], 0) if place < len(counts) else 0
+    for count, read in zip(counts, _READ, strict=False):
+        count = max(count, 0)
         if read and count:
-            parts.append(_clean(_characters(word_document, pieces, start, start + count)))
+            parts.append(_clean(_characters(stream, pieces, start, start + count, encoding)))
         start += count
     return "\n\n".join(part for part in parts if part)
 
@@ -66,9 +128,10 @@ def table_stream(word_document: bytes) -> str:
     return "1Table" if table_flags(word_document) & _TABLE_1 else "0Table"
 
 
-def _pieces(clx: bytes) -> list[tuple[int, int, int, bool]]:
+def _pieces(clx: bytes, eight_bit: bool = False) -> list[tuple[int, int, int, bool]]:
     """The piece table: each piece's first and last CP, its offset in the WordDocument
-    stream and whether it is 8-bit (cp1252) text rather than UTF-16."""
+    stream and whether it is 8-bit text rather than UTF-16 (``eight_bit``: Word 6's,
+    whose offsets are plain, all 8-bit)."""
     at = 0
     while at < len(clx) and clx[at] == 1:  # Prc: formatting of the pieces, skipped
         at += 3 + struct.unpack_from("<h", clx, at + 1)[0]
@@ -81,6 +144,9 @@ def _pieces(clx: bytes) -> list[tuple[int, int, int, bool]]:
     pieces = []
     for i in range(n):
         fc = struct.unpack_from("<I", plc, 4 * (n + 1) + 8 * i + 2)[0]
+        if eight_bit:
+            pieces.append((cps[i], cps[i + 1], fc, True))
+            continue
         compressed = bool(fc & 0x40000000)
         offset = (fc & 0x3FFFFFFF) // 2 if compressed else fc & 0x3FFFFFFF
         pieces.append((cps[i], cps[i + 1], offset, compressed))
@@ -88,9 +154,13 @@ def _pieces(clx: bytes) -> list[tuple[int, int, int, bool]]:
 
 
 def _characters(
-    stream: bytes, pieces: list[tuple[int, int, int, bool]], start: int, end: int
+    stream: bytes,
+    pieces: list[tuple[int, int, int, bool]],
+    start: int,
+    end: int,
+    encoding: str = "cp1252",
 ) -> str:
-    """The characters from CP ``start`` to ``end``."""
+    """The characters from CP ``start`` to ``end`` (8-bit ones in ``encoding``)."""
     out = []
     for first, last, offset, compressed in pieces:
         lo, hi = max(first, start), min(last, end)
@@ -98,7 +168,7 @@ def _characters(
             continue
         if compressed:
             at = offset + lo - first
-            out.append(stream[at : at + hi - lo].decode("cp1252", "replace"))
+            out.append(stream[at : at + hi - lo].decode(encoding, "replace"))
         else:
             at = offset + 2 * (lo - first)
             out.append(stream[at : at + 2 * (hi - lo)].decode("utf-16-le", "replace"))

@@ -1,4 +1,5 @@
-"""A Word 97-2003 file's text from its piece table, when msdoc2docx refuses the file."""
+"""A Word 97-2003 file's text from its piece table, when msdoc2docx refuses the file;
+a Word 6.0 or 95 file's, which it does not read."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag_ingest.errors import CorruptDocumentError
+from rag_ingest.errors import CorruptDocumentError, UnsupportedFileTypeError
 from rag_ingest.parsers import ParseOptions, parse_file
-from rag_ingest.parsers.word_pieces import word_text
+from rag_ingest.parsers.word_pieces import old_word_text, word_text
 from tests import docs
 
 MAIN = (
@@ -82,3 +83,70 @@ def test_a_doc_msdoc2docx_refuses_is_read_from_its_piece_table(tmp_path: Path) -
         path.write_bytes(docs.cfb_bytes({"WordDocument": word, "1Table": pieces}))
         with pytest.raises(CorruptDocumentError, match=r"not a readable Word 97-2003 \.doc file"):
             parse_file(str(path), "minutes.doc", ParseOptions())
+
+
+OLD_STORIES = [
+    'Report\rSee \x13 HYPERLINK "https://example.com" \x14the site\x15.\r'
+    "Caf\u00e9 \u2013 CANARY-W6\r",
+    "A footnote.\r",
+    "CANARY-HEADER\r",
+    "",
+    "CANARY-COMMENT\r",
+    "An endnote.\r",
+    "Boxed.\r",
+]
+OLD_WORDS = (
+    "Report\n\nSee the site.\n\nCaf\u00e9 \u2013 CANARY-W6\n\nA footnote.\n\nAn endnote.\n\nBoxed."
+)
+
+
+def test_a_word_6_or_95_document_is_read_from_its_text(tmp_path: Path) -> None:
+    # msdoc2docx reads Word 97 and later only: a Word 6.0 or 95 file (LibreOffice's
+    # tdf59896.doc, a ClarisWorks read-me) had been refused, "save it as DOCX". Its text
+    # is read, as Word 97's is from its piece table: headers and comments left out.
+    stream = docs.word6_stream(OLD_STORIES)
+    assert old_word_text(stream) == OLD_WORDS
+    path = tmp_path / "readme.doc"
+    path.write_bytes(docs.cfb_bytes({"WordDocument": stream}))
+    parsed = parse_file(str(path), "readme.doc", ParseOptions())
+    assert (parsed.file_type, parsed.parser, parsed.text) == ("doc", "word6-text", OLD_WORDS)
+    assert parsed.warnings == [
+        "readme.doc: a Word 6.0 or 95 document: its text read alone, without headings, "
+        "lists or tables"
+    ]
+    # Fast-saved: its text in pieces out of order, a piece table putting them back.
+    spans = [(0, 7), (7, 40), (40, sum(map(len, OLD_STORIES)))]
+    assert old_word_text(docs.word6_stream(OLD_STORIES, pieces=spans)) == OLD_WORDS
+
+
+@pytest.mark.parametrize(
+    ("text", "fib", "encoding"),
+    [
+        ("\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440", {"lid": 0x0419}, "cp1251"),
+        ("\u017dlu\u0165ou\u010dk\u00fd k\u016f\u0148", {"lid": 0x0405}, "cp1250"),
+        ("\u50b3\u7d71\u4e2d\u6587", {"lid": 0x0404}, "cp950"),
+        ("\u7b80\u4f53\u4e2d\u6587", {"lid": 0x0804}, "cp936"),
+        ("\u0394\u03b5\u03bb\u03c4\u03af\u03bf", {"lid": 0x0409, "charset": 161}, "cp1253"),
+        ("Caf\u00e9 \u00fcber", {"lid": 0x0409, "charset": 256}, "mac_roman"),
+    ],
+)
+def test_a_word_6_documents_code_page_is_its_fibs(
+    text: str, fib: dict[str, int], encoding: str
+) -> None:
+    # Word 6 text is 8-bit in the code page of the FIB's charset, else of its language.
+    stream = docs.word6_stream([f"{text}\r"], encoding=encoding, **fib)
+    assert old_word_text(stream) == text
+
+
+def test_a_word_6_document_that_cannot_be_read_is_still_refused(tmp_path: Path) -> None:
+    stream = docs.word6_stream(OLD_STORIES)
+    encrypted = stream[:0x0A] + b"\x00\x01" + stream[0x0C:]
+    far_east = b"\x97\xa6" + stream[2:]  # Word 6's Far East editions' text is not 8-bit
+    assert old_word_text(encrypted) == old_word_text(far_east) == ""
+    inside = stream[:0x18] + struct.pack("<I", 200) + stream[0x1C:]
+    with pytest.raises(ValueError, match="inside the FIB"):
+        old_word_text(inside)
+    path = tmp_path / "locked.doc"
+    path.write_bytes(docs.cfb_bytes({"WordDocument": encrypted}))
+    with pytest.raises(UnsupportedFileTypeError, match="older than Word 97"):
+        parse_file(str(path), "locked.doc", ParseOptions())
