@@ -7235,20 +7235,27 @@ def test_an_office_package_missing_linked_parts_or_their_types_is_read(
 def test_a_slides_shape_in_alternate_content_is_read_once(tmp_path: Path) -> None:
     # PowerPoint wraps a shape holding an equation (or another newer feature) in
     # mc:AlternateContent, a picture of it often the fallback: python-pptx reads neither,
-    # so its text was lost.
-    def box(text: str, number: int) -> str:
+    # so its text was lost. The equation itself (a14:m) is docling's to read, as LaTeX.
+    def box(text: str, number: int, more: str = "") -> str:
         return (
             f'<p:sp><p:nvSpPr><p:cNvPr id="{number}" name="TextBox {number}"/><p:cNvSpPr '
             'txBox="1"/><p:nvPr/></p:nvSpPr><p:spPr><a:xfrm><a:off x="0" y="9000000"/>'
             '<a:ext cx="100" cy="100"/></a:xfrm></p:spPr><p:txBody><a:bodyPr/><a:p><a:r>'
-            f"<a:t>{text}</a:t></a:r></a:p></p:txBody></p:sp>"
+            f"<a:t>{text}</a:t></a:r></a:p>{more}</p:txBody></p:sp>"
         )
 
+    equation = (
+        '<a:p><a14:m><m:oMathPara xmlns:m="http://schemas.openxmlformats.org/officeDocument/'
+        '2006/math"><m:oMath><m:r><m:t>E=m</m:t></m:r><m:sSup><m:e><m:r><m:t>c</m:t></m:r>'
+        "</m:e><m:sup><m:r><m:t>2</m:t></m:r></m:sup></m:sSup></m:oMath></m:oMathPara>"
+        "</a14:m></a:p>"
+    )
     alternative = (
         '<mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-'
         'compatibility/2006"><mc:Choice xmlns:a14="http://schemas.microsoft.com/office/'
-        f'drawing/2010/main" Requires="a14">{box("CANARY-CHOICE words", 90)}</mc:Choice>'
-        f"<mc:Fallback>{box('CANARY-FALLBACK', 91)}</mc:Fallback></mc:AlternateContent>"
+        f'drawing/2010/main" Requires="a14">{box("CANARY-CHOICE words", 90, equation)}'
+        f"</mc:Choice><mc:Fallback>{box('CANARY-FALLBACK', 91)}</mc:Fallback>"
+        "</mc:AlternateContent>"
     )
     deck = docs._repacked(
         docs.pptx_bytes([("Title", "CANARY-BODY")]),
@@ -7256,7 +7263,7 @@ def test_a_slides_shape_in_alternate_content_is_read_once(tmp_path: Path) -> Non
         {},
     )
     parsed = parse_file(_file(tmp_path, "a.pptx", deck), "a.pptx", OPTIONS)
-    assert parsed.text == "# Title\n\n- CANARY-BODY\n\nCANARY-CHOICE words"
+    assert parsed.text == "# Title\n\n- CANARY-BODY\n\nCANARY-CHOICE words\n\n$$E=mc^{2}$$"
 
 
 def test_a_deck_with_a_linked_part_given_no_content_type_is_read(tmp_path: Path) -> None:
