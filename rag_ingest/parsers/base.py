@@ -356,6 +356,9 @@ class ParsedDocument:
     # Pages (or an image's frames, or pictures), 1-based, still to be read by OCR
     # (parsers/scans.py).
     scans: list[int] = field(default_factory=list)
+    # A PDF's pages (1-based) that look scanned, read by OCR or not: their own text (a
+    # stamp) is never taken for all a page holds (pdf.drop_running_lines).
+    scanned: list[int] = field(default_factory=list)
     # The pictures inside an office document to read by OCR (PNG, JPEG, ...), numbered
     # from 1 by ``scans``; the text holds a marker where each sits (parsers/scans.py).
     pictures: list[bytes] = field(default_factory=list)

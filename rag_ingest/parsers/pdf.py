@@ -10,7 +10,7 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -138,7 +138,7 @@ def parse_pdf(
         )  # fmt: skip
     if pages is None and not parsed.scans:
         if drop_running:
-            parsed.segments = drop_running_lines(parsed.segments)
+            parsed.segments = drop_running_lines(parsed.segments, parsed.scanned)
         if not parsed.segments and not parsed.images:  # a scan, maybe stamped 'Page 3'
             raise no_text_error(name, ocr)
     return parsed
@@ -184,8 +184,9 @@ def merge_ranges(
     options, for the error of no text)."""
     segments = [s for part in parts for s in part.segments]
     scans = [n for part in parts for n in part.scans]
+    scanned = [n for part in parts for n in part.scanned]
     if drop_running and not scans:
-        segments = drop_running_lines(segments)
+        segments = drop_running_lines(segments, scanned)
     warnings = list(dict.fromkeys(w for part in parts for w in part.warnings))
     parsers = list(dict.fromkeys(part.parser for part in parts))
     images: list[Image] = []
@@ -204,6 +205,7 @@ def merge_ranges(
         warnings=warnings,
         images=images,
         scans=scans,
+        scanned=scanned,
         members={k: v for part in parts for k, v in part.members.items()},
     )
 
@@ -233,15 +235,18 @@ def _block_size(lines: list[str], i: int) -> int:
     return end - start + 1
 
 
-def drop_running_lines(segments: list[Segment]) -> list[Segment]:
+def drop_running_lines(segments: list[Segment], scanned: Collection[int] = ()) -> list[Segment]:
     """The pages without their running headers and footers: a line among the first or
     last few of a page, in a block of at most two lines, that recurs, digits aside, at an
-    end of at least 3 pages and 40% of them. Left in, 'ACME - Confidential' and 'Page 7
-    of 90' sat inside every paragraph that crossed a page, and in every chunk's vector.
-    The files attached after the pages (``Segment.member``) are left as they are."""
+    end of at least 3 pages and 40% of them, and is not all there is on most of them
+    (a page in ``scanned`` aside: its stamp is not its text, its image is). Left in,
+    'ACME - Confidential' and 'Page 7 of 90' sat inside every paragraph that crossed a
+    page, and in every chunk's vector. The files attached after the pages
+    (``Segment.member``) are left as they are."""
     attached = [s for s in segments if s.member is not None]
     if attached:
-        return drop_running_lines([s for s in segments if s.member is None]) + attached
+        pages_only = [s for s in segments if s.member is None]
+        return drop_running_lines(pages_only, scanned) + attached
     if len(segments) < 3:
         return segments
     pages: list[tuple[list[str], dict[int, str]]] = []  # lines, and keys of edge lines
@@ -261,6 +266,16 @@ def drop_running_lines(segments: list[Segment]) -> list[Segment]:
         found.update(set(keys.values()))
     least = max(3, 0.4 * len(segments))
     running = {key for key, count in found.items() if count >= least}
+    # A line that is all its page holds, on most of the pages it is on, is the pages'
+    # text (a deck's one title a slide, qpdf's "Potato 7" test pages), not a header over
+    # it: dropped, such a document had been refused as one without text.
+    alone: Counter[str] = Counter()
+    for segment, (lines, keys) in zip(segments, pages, strict=True):
+        if segment.page in scanned:
+            continue
+        if not any(line.strip() and keys.get(i) not in running for i, line in enumerate(lines)):
+            alone.update(key for key in set(keys.values()) if key in running)
+    running = {key for key in running if 2 * alone[key] < found[key]}
     if not running:
         return segments
     kept: list[Segment] = []
@@ -407,11 +422,10 @@ def _parse(
         if any(comments.values()):
             segments = _after_pages(segments, comments, "Comments:")
         own = {s.page: s.text for s in segments}
-        scans = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
-        if ocr is None:
-            if scans:  # said, not silent (a PDF of scans only fails, saying the same)
-                warnings.append(f"{len(scans)} scanned page(s) ({spans(scans)}) {UNREAD_SCANS}")
-            scans = []
+        scanned = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
+        scans = scanned if ocr is not None else []
+        if ocr is None and scanned:  # said, not silent (a PDF of scans only fails, saying so)
+            warnings.append(f"{len(scanned)} scanned page(s) ({spans(scanned)}) {UNREAD_SCANS}")
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
         segments = [s for s in segments if s.text.strip()]
@@ -430,6 +444,7 @@ def _parse(
         warnings=warnings,
         images=images,
         scans=scans,
+        scanned=scanned,
         members=members,
     )
 

@@ -83,7 +83,7 @@ def finish(
         parsed.parser += "+ocr"
         parsed.warnings.append(f"{len(used)} scanned page(s) read by OCR: {spans(used)}")
     if options.pdf_drop_running_lines:
-        parsed.segments = drop_running_lines(parsed.segments)
+        parsed.segments = drop_running_lines(parsed.segments, parsed.scanned)
     if not parsed.segments and not parsed.images:
         raise no_text_error(name, options.ocr, len(read))
     return parsed

@@ -221,6 +221,10 @@ def test_a_pdf_with_no_text_says_what_ocr_did(tmp_path: Path) -> None:
     blank_scans = _file(tmp_path, "blank.pdf", docs.scanned_pdf(["", ""]))
     with pytest.raises(EmptyDocumentError, match=r"OCR found none on its 2 scanned page\(s\)$"):
         parse_file(blank_scans, "blank.pdf", OCR)
+    # Stamped, their stamps alone are not their text.
+    stamped = _file(tmp_path, "s.pdf", docs.scanned_pdf(["", "", ""], stamp="Exhibit A -"))
+    with pytest.raises(EmptyDocumentError, match=r"OCR found none on its 3 scanned page\(s\)$"):
+        parse_file(stamped, "s.pdf", OCR)
     with pytest.raises(EmptyDocumentError, match=re.escape(UNREAD_SCANS)):
         parse_file(blank_scans, "blank.pdf", NO_OCR)
     empty = _file(tmp_path, "empty.pdf", docs.pdf_bytes(["", ""]))

@@ -32,9 +32,10 @@ from rag_ingest.errors import (
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
 from rag_ingest.parsers.alt_chunks import put_back
-from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, split_notes
+from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, Segment, split_notes
 from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE
 from rag_ingest.parsers.flat import packaged
+from rag_ingest.parsers.pdf import merge_ranges
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs
@@ -140,9 +141,32 @@ def test_running_headers_and_footers_are_dropped(tmp_path: Path) -> None:
     assert all("ACME Corp - Confidential" in s.text for s in kept.segments)
     assert "Page 6 of 6" in kept.segments[-1].text
     # A scan whose only text is a page stamp has no text, as a scan without one.
-    stamped = docs.pdf_bytes([f"Exhibit A - page {n}" for n in range(1, 5)])
+    stamped = docs.scanned_pdf([f"Minutes, part {n}" for n in range(1, 5)], stamp="Exhibit A -")
     with pytest.raises(EmptyDocumentError, match="no extractable text"):
         parse_file(_file(tmp_path, "scan.pdf", stamped), "scan.pdf", OPTIONS)
+    # But pages whose one line is all they hold, alike but for a number, are that text
+    # (qpdf's test files, "Potato 0" to "Potato 29", had been refused as without text).
+    lines = [f"CANARY-POTATO {n}" for n in range(1, 5)]
+    parsed = parse_file(_file(tmp_path, "p.pdf", docs.pdf_bytes(lines)), "p.pdf", OPTIONS)
+    assert [s.text.strip() for s in parsed.segments] == lines
+    # So too when a long PDF's ranges were read apart (merge_ranges).
+    ranges = [
+        ParsedDocument("pdf", [Segment(line, page=n)], "p", scanned=[n] if stamp else [])
+        for stamp in (False, True)
+        for n, line in enumerate(lines, start=1)
+    ]
+    merged = merge_ranges("p.pdf", ranges[:4], max_images=0)
+    assert [s.text for s in merged.segments] == lines
+    with pytest.raises(EmptyDocumentError, match="no extractable text"):
+        merge_ranges("p.pdf", ranges[4:], max_images=0)
+    for part in ranges[4:]:
+        part.scans = part.scanned  # to be read by OCR, which judges them after
+    assert merge_ranges("p.pdf", ranges[4:], max_images=0).scanned == [1, 2, 3, 4]
+    # Pages holding only their footer, under half of them: it is still a running line.
+    bodies = ["Alpha", "", "Gamma", "Delta", "", "Zeta"]
+    mixed = [f"{body}\n\nPage {n} of 6" for n, body in enumerate(bodies, start=1)]
+    parsed = parse_file(_file(tmp_path, "m.pdf", docs.pdf_bytes(mixed)), "m.pdf", OPTIONS)
+    assert [s.text.strip() for s in parsed.segments] == [b for b in bodies if b]
 
 
 def test_pptx_slides_are_pages(tmp_path: Path) -> None:
