@@ -11,6 +11,7 @@ import os
 import posixpath
 import re
 import sys
+import unicodedata
 import urllib.parse
 import zipfile
 from collections.abc import Callable
@@ -414,8 +415,11 @@ def _prepared(data: bytes, kind: str) -> bytes:
         for part in names if kind == "pptx" else ():
             if _SLIDE_PART.fullmatch(part):
                 xml = archive.read(part)
-                if b"AlternateContent" in xml and (chosen := _chosen(xml)) != xml:
-                    changed[part] = chosen
+                rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
+                if _MATH_LETTER.search(rewritten):
+                    rewritten = _plain_math_letters(rewritten)
+                if rewritten != xml:
+                    changed[part] = rewritten
         for part in names if kind == "docx" else ():
             if not _WALKED_PART.fullmatch(part):
                 continue
@@ -433,6 +437,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _CANVAS_DRAWING.sub(_canvas_text, rewritten)
             if b"<w:ruby>" in rewritten:
                 rewritten = _RUBY_RUN.sub(_ruby_runs, rewritten)
+            if _MATH_LETTER.search(rewritten):
+                rewritten = _plain_math_letters(rewritten)
             if rewritten != xml:
                 changed[part] = rewritten
         if not changed:
@@ -530,6 +536,26 @@ def _rows_unwrapped(part: bytes) -> bytes:
 
 # A deck's slides, whose shapes python-pptx reads only as children of their shape tree.
 _SLIDE_PART = re.compile(r"ppt/slides/slide\d+\.xml")
+# An equation's text, and a letter in it written as Unicode's mathematical alphanumerics
+# (U+1D400-U+1D7FF, and U+210E, the italic h), in UTF-8.
+_MATH_TEXT = re.compile(rb"(<m:t\b[^>]*>)([^<]*)(</m:t>)")
+_MATH_LETTER = re.compile(rb"\xf0\x9d[\x90-\x9f][\x80-\xbf]|\xe2\x84\x8e")
+
+
+def _plain_math_letters(part: bytes) -> bytes:
+    """A part whose equations' letters are written as the letters they are: PowerPoint
+    writes them as mathematical italics (U+1D44E for a), and docling's LaTeX for those lost
+    its braces (a² + b² = c² came out ``\\mathit{a^{2}+ \\mathit{b^{2}= \\mathit{c^{2}``)."""
+
+    def letter(found: re.Match[bytes]) -> bytes:
+        return unicodedata.normalize("NFKC", found[0].decode()).encode()
+
+    def plain(found: re.Match[bytes]) -> bytes:
+        return found[1] + _MATH_LETTER.sub(letter, found[2]) + found[3]
+
+    return _MATH_TEXT.sub(plain, part)
+
+
 _COMPATIBILITY = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 
 

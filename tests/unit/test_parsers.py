@@ -6047,6 +6047,24 @@ def test_a_docx_alt_chunks_are_read_where_they_stand_as_the_files_they_are(
     assert text == "# Plan\n\nbody\n\nCANARY-LATE"
 
 
+def test_a_docx_equations_letters_are_read_as_letters(tmp_path: Path) -> None:
+    # Word keeps a typed equation's letters plain, but one pasted from PowerPoint holds
+    # mathematical italics (U+1D44E for a; U+210E for h), which came out as
+    # "\mathit{E=\mathit{h" in docling's LaTeX, unclosed.
+    equation = (
+        '<w:p><m:oMathPara xmlns:m="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'math"><m:oMath><m:r><m:t>\U0001d438=\u210e\U0001d708</m:t></m:r></m:oMath>'
+        "</m:oMathPara></w:p>"
+    )
+    data = docs._repacked(
+        docs.docx_bytes("Plan", {"Scope": "CANARY-BEFORE"}),
+        {"word/document.xml": lambda text: text.replace("<w:sectPr", equation + "<w:sectPr")},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "e.docx", data), "e.docx", OPTIONS)
+    assert parsed.text.endswith("CANARY-BEFORE\n\n$$E=h \\nu$$")
+
+
 def test_a_docx_holding_xml_comments_is_read(tmp_path: Path) -> None:
     """python-docx's own test files hold XML comments in their body: docling's walk
     failed on them ("Invalid input tag")."""
@@ -7259,7 +7277,9 @@ def test_an_office_package_missing_linked_parts_or_their_types_is_read(
 def test_a_slides_shape_in_alternate_content_is_read_once(tmp_path: Path) -> None:
     # PowerPoint wraps a shape holding an equation (or another newer feature) in
     # mc:AlternateContent, a picture of it often the fallback: python-pptx reads neither,
-    # so its text was lost. The equation itself (a14:m) is docling's to read, as LaTeX.
+    # so its text was lost. The equation itself (a14:m) is docling's to read, as LaTeX,
+    # its letters as letters: PowerPoint writes them as mathematical italics, whose LaTeX
+    # lost its braces ("\mathit{E=\mathit{m\mathit{c^{2}").
     def box(text: str, number: int, more: str = "") -> str:
         return (
             f'<p:sp><p:nvSpPr><p:cNvPr id="{number}" name="TextBox {number}"/><p:cNvSpPr '
@@ -7270,7 +7290,8 @@ def test_a_slides_shape_in_alternate_content_is_read_once(tmp_path: Path) -> Non
 
     equation = (
         '<a:p><a14:m><m:oMathPara xmlns:m="http://schemas.openxmlformats.org/officeDocument/'
-        '2006/math"><m:oMath><m:r><m:t>E=m</m:t></m:r><m:sSup><m:e><m:r><m:t>c</m:t></m:r>'
+        '2006/math"><m:oMath><m:r><m:t>\U0001d438=\U0001d45a</m:t></m:r><m:sSup><m:e><m:r>'
+        "<m:t>\U0001d450</m:t></m:r>"
         "</m:e><m:sup><m:r><m:t>2</m:t></m:r></m:sup></m:sSup></m:oMath></m:oMathPara>"
         "</a14:m></a:p>"
     )
