@@ -31,7 +31,7 @@ from rag_ingest.errors import (
     ZipBombError,
 )
 from rag_ingest.parsers import ParseOptions, detect, parse_file
-from rag_ingest.parsers.alt_chunks import put_back
+from rag_ingest.parsers.alt_chunks import AltChunk, put_back, read_all
 from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, Segment, split_notes
 from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE
 from rag_ingest.parsers.flat import packaged
@@ -6045,6 +6045,12 @@ def test_a_docx_alt_chunks_are_read_where_they_stand_as_the_files_they_are(
     # A chunk whose marker the reader passed over is put at the end, not lost.
     text = put_back("# Plan\n\nbody", {"RagIngestAltChunk0n0": "CANARY-LATE"})
     assert text == "# Plan\n\nbody\n\nCANARY-LATE"
+    # With no reader for them (a DOCX a .doc became), chunks are said to be unread.
+    said: list[str] = []
+    assert read_all([AltChunk("RagIngestAltChunk0n0", "a.htm", b"<p>x</p>")], None, said) == {
+        "RagIngestAltChunk0n0": ""
+    }
+    assert said == ["alt chunk a.htm: not read"]
 
 
 def test_a_docx_equations_letters_are_read_as_letters(tmp_path: Path) -> None:
