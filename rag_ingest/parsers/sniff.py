@@ -226,6 +226,15 @@ _NO_TEXT = {
                     "an Apple iWork document (export it as DOCX, XLSX or PDF)"),
     ".tfstate": "Terraform state, which holds secrets",
 }  # fmt: skip
+# Documents of formats with no reader here, by name (their text is there, unread): said
+# as such and failed, to be converted, not skipped as if they held no text.
+_TEXTS, _SHEETS = "DOCX, ODT or PDF", "XLSX, ODS or CSV"
+_UNREAD_DOCUMENTS = {
+    ".lwp": ("a Lotus Word Pro document", _TEXTS),
+    **dict.fromkeys((".wpd", ".wp", ".wp5", ".wp6"), ("a WordPerfect document", _TEXTS)),
+    **dict.fromkeys((".123", ".wk1", ".wk3", ".wk4"), ("a Lotus 1-2-3 spreadsheet", _SHEETS)),
+    **dict.fromkeys((".qpw", ".wb1", ".wb2", ".wb3"), ("a Quattro Pro spreadsheet", _SHEETS)),
+}
 # A bundle's source map (app.min.js.map): its mappings are noise and its sources the
 # code beside it, read on their own; read as text, source maps were 26% of the chunks of
 # a node_modules of eight packages, 39% of its tokens.
@@ -808,6 +817,11 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         )
     if by_name is None and (what := no_text(name)) is not None:
         raise NoTextFormatError(f"{name}: {what}: no text to index")
+    if by_name is None and (unread := _UNREAD_DOCUMENTS.get(suffix)) is not None:
+        what, formats = unread
+        raise UnsupportedFileTypeError(
+            f"{name}: {what}, a format not read here: save it as {formats}"
+        )
     if by_name == "image" and not (suffix == ".bmp" and head.startswith(b"BM")):
         # Named as an image, its bytes none OCR reads (a BMP's two-byte mark is too weak
         # to trust unnamed): nothing to index, skipped when a walk finds it.

@@ -950,6 +950,24 @@ def test_a_pdf_after_text_junk_is_a_pdf_but_not_one_inside_binary(tmp_path: Path
     assert detect(_file(tmp_path, "icon", emf), "icon").kind != "pdf"
 
 
+def test_a_document_of_a_format_with_no_reader_fails_as_such(tmp_path: Path) -> None:
+    # LibreOffice's 34 Lotus Word Pro test files had been skipped as "binary data (.lwp):
+    # no text to index": their text is there, unread, and a skip hid them among files
+    # that hold none.
+    body = bytes(range(256)) * 8
+    for name, data, what, formats in (
+        ("memo.lwp", b"WordPro\x00" + body, "a Lotus Word Pro document", "DOCX, ODT or PDF"),
+        ("memo.wpd", b"\xffWPC" + body, "a WordPerfect document", "DOCX, ODT or PDF"),
+        ("budget.wk1", b"\x00\x00\x02\x00" + body, "a Lotus 1-2-3 spreadsheet", "XLSX, ODS or CSV"),
+        ("budget.qpw", body, "a Quattro Pro spreadsheet", "XLSX, ODS or CSV"),
+    ):
+        said = f"^{name}: {what}, a format not read here: save it as {formats}$"
+        with pytest.raises(UnsupportedFileTypeError, match=said):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    with pytest.raises(NoTextFormatError, match=r"binary data \(\.xyz\): no text to index"):
+        parse_file(_file(tmp_path, "blob.xyz", body), "blob.xyz", OPTIONS)
+
+
 def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -> None:
     # Read as text, a private key's armour lines had been a chunk of their own.
     pem = b"-----BEGIN PRIVATE KEY-----\n" + b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n" * 20
