@@ -238,8 +238,8 @@ def _block_size(lines: list[str], i: int) -> int:
 def drop_running_lines(segments: list[Segment], scanned: Collection[int] = ()) -> list[Segment]:
     """The pages without their running headers and footers: a line among the first or
     last few of a page, in a block of at most two lines, that recurs, digits aside, at an
-    end of at least 3 pages and 40% of them, and is not all there is on most of them
-    (a page in ``scanned`` aside: its stamp is not its text, its image is). Left in,
+    end of at least 3 pages and 40% of them, and is not all there is on half of them or
+    more (a page in ``scanned`` aside: its stamp is not its text, its image is). Left in,
     'ACME - Confidential' and 'Page 7 of 90' sat inside every paragraph that crossed a
     page, and in every chunk's vector. The files attached after the pages
     (``Segment.member``) are left as they are."""
@@ -266,7 +266,7 @@ def drop_running_lines(segments: list[Segment], scanned: Collection[int] = ()) -
         found.update(set(keys.values()))
     least = max(3, 0.4 * len(segments))
     running = {key for key, count in found.items() if count >= least}
-    # A line that is all its page holds, on most of the pages it is on, is the pages'
+    # A line that is all its page holds, on half of the pages it is on or more, is the pages'
     # text (a deck's one title a slide, qpdf's "Potato 7" test pages), not a header over
     # it: dropped, such a document had been refused as one without text.
     alone: Counter[str] = Counter()
