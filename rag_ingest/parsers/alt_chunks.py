@@ -19,6 +19,7 @@ import re
 import secrets
 import zipfile
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -38,6 +39,10 @@ _ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
 # An alt chunk, with or without its properties (w:altChunkPr, w:matchSrc).
 _ALT_CHUNK = re.compile(rb"<w:altChunk\b([^>]*?)(?:/>|>.*?</w:altChunk>)", re.DOTALL)
 _ID = re.compile(rb'\br:id="([^"]*)"')
+# How deep a chunk's own chunks are read: each level is a whole document read again, and
+# a file of chunks nested a hundred deep had ended in Python's recursion limit.
+MAX_DEPTH = 5
+_DEPTH: ContextVar[int] = ContextVar("alt_chunk_depth", default=0)
 # A marker's start: letters and digits only, so that docling's Markdown keeps it as it is.
 _MARKER = "RagIngestAltChunk"
 _CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
@@ -113,12 +118,21 @@ def taken_out(data: bytes) -> tuple[bytes, list[AltChunk]]:
 
 def read_all(chunks: list[AltChunk], read: ReadPart | None, warnings: list[str]) -> dict[str, str]:
     """Each chunk's marker -> the chunk read as its own file, as Markdown ("" when it
-    holds no text or failed, said in ``warnings``)."""
+    holds no text or failed, said in ``warnings``). A chunk's own chunks are read too,
+    :data:`MAX_DEPTH` levels down."""
     bodies = {}
+    depth = _DEPTH.get()
     for chunk in chunks:
-        got = read(chunk.data, chunk.filename, warnings) if read is not None else None
-        if read is None:
-            warnings.append(f"alt chunk {chunk.filename}: not read")
+        if read is None or depth >= MAX_DEPTH:
+            why = "not read" if read is None else f"nested past {MAX_DEPTH} alt chunks: not read"
+            warnings.append(f"alt chunk {chunk.filename}: {why}")
+            bodies[chunk.marker] = ""
+            continue
+        entered = _DEPTH.set(depth + 1)
+        try:
+            got = read(chunk.data, chunk.filename, warnings)
+        finally:
+            _DEPTH.reset(entered)
         for warning in got.warnings if got is not None else ():
             warnings.append(f"alt chunk {chunk.filename}: {warning}")
         bodies[chunk.marker] = got.text.strip() if got is not None else ""

@@ -6071,6 +6071,31 @@ def test_a_docx_alt_chunks_are_read_where_they_stand_as_the_files_they_are(
     assert said == ["alt chunk a.htm: not read"]
 
 
+def test_a_docx_alt_chunks_own_chunks_are_read_five_levels_down(tmp_path: Path) -> None:
+    # Each level a whole document read again: chunks nested a hundred deep had ended in
+    # Python's recursion limit, failing the deepest with a warning of 2,000 characters.
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    data = docs.docx_bytes("Leaf", {"S": "CANARY-LEAF"})
+    for level in range(7):
+        data = docs._repacked(
+            docs.docx_bytes(f"L{level}", {"S": f"CANARY-LEVEL-{level}"}),
+            {
+                "word/document.xml": lambda t: t.replace(
+                    "<w:sectPr", '<w:altChunk r:id="C"/><w:sectPr'
+                )
+            },
+            {"word/c.docx": data},
+            {"word/_rels/document.xml.rels": [("C", "aFChunk", "c.docx")]},
+            {"word/c.docx": main},
+        )
+    parsed = parse_file(_file(tmp_path, "n.docx", data), "n.docx", OPTIONS)
+    read = [level for level in range(7) if f"CANARY-LEVEL-{level}" in parsed.text]
+    assert read == [1, 2, 3, 4, 5, 6] and "CANARY-LEAF" not in parsed.text
+    assert parsed.warnings == ["alt chunk c.docx: " * 6 + "nested past 5 alt chunks: not read"]
+    # The depth is the document's own: the next document in the worker reads as deep.
+    assert parse_file(_file(tmp_path, "m.docx", data), "m.docx", OPTIONS).text == parsed.text
+
+
 def test_a_docx_equations_letters_are_read_as_letters(tmp_path: Path) -> None:
     # Word keeps a typed equation's letters plain, but one pasted from PowerPoint holds
     # mathematical italics (U+1D44E for a; U+210E for h), which came out as
