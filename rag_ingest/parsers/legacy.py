@@ -39,28 +39,19 @@ def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> Pars
         converted = os.path.join(scratch, f"converted.{modern}")
         try:
             converter = _convert(path, converted, name, kind)
-        except UnsupportedFileTypeError:
-            plain = _old_word_text(path) if kind == "doc" else ""
+        except (UnsupportedFileTypeError, CorruptDocumentError) as exc:
+            # Refused by msdoc2docx: a Word 6.0 or 95 file it does not read, or a Word 97
+            # one that breaks one of its rules; either's text may still be read alone.
+            plain = _plain_text(path) if kind == "doc" else ""
             if not plain:
                 raise
+            old = isinstance(exc, UnsupportedFileTypeError)
+            why = f"{name}: a Word 6.0 or 95 document" if old else str(exc)
             return ParsedDocument(
                 "doc",
                 [Segment(plain)],
-                parser="word6-text",
-                warnings=[
-                    f"{name}: a Word 6.0 or 95 document: its text read alone, without "
-                    "headings, lists or tables"
-                ],
-            )
-        except CorruptDocumentError as exc:
-            plain = _piece_text(path) if kind == "doc" else ""
-            if not plain:
-                raise
-            return ParsedDocument(
-                "doc",
-                [Segment(plain)],
-                parser="word-pieces",
-                warnings=[f"{exc}: its text read alone, without headings, lists or tables"],
+                parser="word6-text" if old else "word-pieces",
+                warnings=[f"{why}: its text read alone, without headings, lists or tables"],
             )
         if kind == "doc":
             _name_styles(converted)
@@ -146,26 +137,14 @@ def _before_word_97(path: str) -> bool:
     return head[:2] in OLD_WORD_MARKS or (head[:2] == b"\xec\xa5" and 0 < n_fib < 193)
 
 
-def _old_word_text(path: str) -> str:
-    """A Word 6.0 or 95 file's text (parsers/word_pieces.py); "" when it cannot be read."""
-    import olefile
-
-    from rag_ingest.parsers.word_pieces import old_word_text
-
-    try:
-        with olefile.OleFileIO(path) as ole:
-            return old_word_text(ole.openstream("WordDocument").read())
-    except (OSError, ValueError, IndexError, struct.error):
-        return ""
-
-
-def _piece_text(path: str) -> str:
-    """A ``.doc`` file's text from its piece table (parsers/word_pieces.py); "" when
-    that cannot be read either."""
+def _plain_text(path: str) -> str:
+    """A ``.doc`` file's text read alone (parsers/word_pieces.py): a Word 6.0 or 95 file's
+    from its ``WordDocument`` stream, a Word 97 one's from its piece table; "" when that
+    cannot be read either."""
     import olefile
 
     from rag_ingest.parsers.sniff import ole_sectors_ok
-    from rag_ingest.parsers.word_pieces import table_stream, word_text
+    from rag_ingest.parsers.word_pieces import old_word_text, table_stream, word_text
 
     with open(path, "rb") as f:
         if not ole_sectors_ok(f.read(512)):
@@ -173,6 +152,8 @@ def _piece_text(path: str) -> str:
     try:
         with olefile.OleFileIO(path) as ole:
             word_document = ole.openstream("WordDocument").read()
+            if old := old_word_text(word_document):
+                return old
             table = ole.openstream(table_stream(word_document)).read()
         return word_text(word_document, table)
     except (OSError, ValueError, IndexError, struct.error):
