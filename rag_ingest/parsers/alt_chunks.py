@@ -25,7 +25,7 @@ from io import BytesIO
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.parsers.base import ParsedDocument
+from rag_ingest.parsers.base import ParsedDocument, part_types
 
 __all__ = ["AltChunk", "into_cells", "put_back", "read_all", "taken_out"]
 
@@ -45,7 +45,6 @@ MAX_DEPTH = 5
 _DEPTH: ContextVar[int] = ContextVar("alt_chunk_depth", default=0)
 # A marker's start: letters and digits only, so that docling's Markdown keeps it as it is.
 _MARKER = "RagIngestAltChunk"
-_CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 # A file name's extension for a chunk's type, where its part's name has none it reads as.
 _EXTENSIONS = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": ".docx",
@@ -84,7 +83,10 @@ def taken_out(data: bytes) -> tuple[bytes, list[AltChunk]]:
         if not linked:
             return data, []
         names = set(archive.namelist())
-        types = _content_types(archive.read("[Content_Types].xml"))
+        try:
+            types = part_types(ElementTree.fromstring(archive.read("[Content_Types].xml")))
+        except ElementTree.ParseError:
+            types = _untyped
         document_links = linked.get("word/_rels/document.xml.rels", {})
         token = secrets.token_hex(4)
         chunks: list[AltChunk] = []
@@ -206,33 +208,15 @@ def _without_links(rels: bytes, ids: set[bytes]) -> bytes:
     return _RELATIONSHIP.sub(kept, rels)
 
 
-def _content_types(xml: bytes) -> Callable[[str], str]:
-    """A part's content type by ``[Content_Types].xml`` (lower case; "" when none)."""
-    try:
-        root = ElementTree.fromstring(xml)
-    except ElementTree.ParseError:
-        return lambda part: ""
-    defaults = {
-        e.get("Extension", "").lower(): e.get("ContentType", "").lower()
-        for e in root.iter(f"{_CONTENT_TYPES}Default")
-    }
-    overrides = {
-        e.get("PartName", "").lower(): e.get("ContentType", "").lower()
-        for e in root.iter(f"{_CONTENT_TYPES}Override")
-    }
-
-    def typed(part: str) -> str:
-        extension = posixpath.basename(part).rpartition(".")[2].lower()
-        return overrides.get(f"/{part}".lower(), defaults.get(extension, ""))
-
-    return typed
+def _untyped(part: str) -> str | None:
+    return None
 
 
-def _filename(part: str, types: Callable[[str], str]) -> str:
+def _filename(part: str, types: Callable[[str], str | None]) -> str:
     """The chunk's file name: its part's, with the extension its type names when the
     part's own says otherwise (``afchunk.dat`` holding HTML)."""
     name = posixpath.basename(part)
-    kind = types(part).split(";")[0].strip()
+    kind = (types(part) or "").split(";")[0].strip().lower()
     extension = _EXTENSIONS.get(kind)
     if extension is None or name.lower().endswith(extension):
         return name

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
+    "CONTENT_TYPES",
     "MARKDOWN_HEADING",
     "UNREAD_SCANS",
     "XML_ERRORS",
@@ -36,6 +37,7 @@ __all__ = [
     "after_text",
     "comment_line",
     "local_name",
+    "part_types",
     "lost_in_mending",
     "ocr_options",
     "package_versions",
@@ -261,6 +263,30 @@ def comment_line(said: str, who: str, marked: str, text: str) -> str:
     by = f" ({who})" if who else ""
     on = f' on "{marked}"' if marked else ""
     return f"{said}{by}{on}: {text}"
+
+
+# An OOXML package's [Content_Types].xml namespace.
+CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+
+
+def part_types(root: Any) -> Callable[[str], str | None]:
+    """A part's content type (``word/document.xml``) by a package's ``[Content_Types].xml``
+    (its parsed root, lxml's or ElementTree's): its own Override, else the Default for its
+    extension; None when neither names one."""
+    defaults = {
+        e.get("Extension", "").lower(): e.get("ContentType", "")
+        for e in root.iter(f"{CONTENT_TYPES}Default")
+    }
+    overrides = {
+        e.get("PartName", "").lower(): e.get("ContentType", "")
+        for e in root.iter(f"{CONTENT_TYPES}Override")
+    }
+
+    def typed(part: str) -> str | None:
+        extension = part.rpartition("/")[2].rpartition(".")[2].lower()
+        return overrides.get(f"/{part}".lower(), defaults.get(extension))
+
+    return typed
 
 
 def without_author(text: str, author: str) -> str:

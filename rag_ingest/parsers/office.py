@@ -38,6 +38,7 @@ from rag_ingest.parsers.alt_chunks import (
     taken_out,
 )
 from rag_ingest.parsers.base import (
+    CONTENT_TYPES,
     MARKDOWN_HEADING,
     XML_ERRORS,
     ZIP_ERRORS,
@@ -46,6 +47,7 @@ from rag_ingest.parsers.base import (
     Segment,
     after_text,
     comment_line,
+    part_types,
     recovered_xml,
     without_model_packages,
 )
@@ -1360,7 +1362,6 @@ def _mended_package(path: str, name: str) -> tuple[bytes, list[str]]:
 
 _PACKAGE_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 
 
 def _linked(member: bytes, rels: str, parts: set[str], said: list[str]) -> bytes:
@@ -1423,28 +1424,14 @@ def _typed(member: bytes, linked: dict[str, str], parts: set[str], said: list[st
     from lxml import etree
 
     root = etree.fromstring(member, etree.XMLParser(resolve_entities=False))
-    defaults = {
-        e.get("Extension", "").lower(): e.get("ContentType", "")
-        for e in root.iter(f"{_CONTENT_TYPES}Default")
-    }
-    overrides = {
-        e.get("PartName", "").lower(): e.get("ContentType", "")
-        for e in root.iter(f"{_CONTENT_TYPES}Override")
-    }
-
-    def typed(part: str) -> str | None:
-        extension = posixpath.basename(part).rpartition(".")[2].lower()
-        return overrides.get(f"/{part}".lower(), defaults.get(extension))
-
+    typed = part_types(root)
     by_link = {linked[part]: kind for part in linked if (kind := typed(part)) is not None}
     untyped = sorted(part for part in linked if part in parts and typed(part) is None)
     for part in untyped:
         guessed = (
             by_link.get(linked[part]) or mimetypes.guess_type(part)[0] or "application/octet-stream"
         )
-        etree.SubElement(
-            root, f"{_CONTENT_TYPES}Override", PartName=f"/{part}", ContentType=guessed
-        )
+        etree.SubElement(root, f"{CONTENT_TYPES}Override", PartName=f"/{part}", ContentType=guessed)
         said.append(f"{part!r} has no content type: taken as {guessed}")
     if not untyped:
         return member
