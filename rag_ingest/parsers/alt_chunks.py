@@ -26,6 +26,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from rag_ingest.parsers.base import ParsedDocument, part_types
+from rag_ingest.parsers.embedded import links_in, relationship_target, source_part, without_links
 
 __all__ = ["AltChunk", "into_cells", "put_back", "read_all", "taken_out"]
 
@@ -34,8 +35,6 @@ __all__ = ["AltChunk", "into_cells", "put_back", "read_all", "taken_out"]
 ReadPart = Callable[[bytes, str, list[str]], ParsedDocument | None]
 
 _CHUNK_RELATIONSHIP = b"/relationships/aFChunk"
-_RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
-_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
 # An alt chunk, with or without its properties (w:altChunkPr, w:matchSrc).
 _ALT_CHUNK = re.compile(rb"<w:altChunk\b([^>]*?)(?:/>|>.*?</w:altChunk>)", re.DOTALL)
 _ID = re.compile(rb'\br:id="([^"]*)"')
@@ -104,7 +103,7 @@ def taken_out(data: bytes) -> tuple[bytes, list[AltChunk]]:
         if "word/document.xml" in names:
             changed["word/document.xml"] = _ALT_CHUNK.sub(marked, archive.read("word/document.xml"))
         for rels, links in linked.items():
-            changed[rels] = _without_links(archive.read(rels), set(links))
+            changed[rels] = without_links(archive.read(rels), set(links))
         dropped = {part for links in linked.values() for part in links.values()}
         out = BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
@@ -188,24 +187,12 @@ def put_back(text: str, bodies: dict[str, str]) -> str:
 
 def _chunk_links(rels: bytes, name: str) -> dict[bytes, str]:
     """The alt chunk links of a relationships part: Id -> the part linked."""
-    base = posixpath.dirname(posixpath.dirname(name))  # word/_rels/x.rels -> word
-    links = {}
-    for tag in _RELATIONSHIP.findall(rels):
-        attributes = dict(_ATTRIBUTE.findall(tag))
-        target = attributes.get(b"Target", b"").decode("utf-8", "replace")
-        if not attributes.get(b"Type", b"").endswith(_CHUNK_RELATIONSHIP) or not target:
-            continue
-        joined = target.lstrip("/") if target.startswith("/") else posixpath.join(base, target)
-        links[attributes.get(b"Id", b"")] = posixpath.normpath(joined)
-    return links
-
-
-def _without_links(rels: bytes, ids: set[bytes]) -> bytes:
-    def kept(found: re.Match[bytes]) -> bytes:
-        attributes = dict(_ATTRIBUTE.findall(found.group(0)))
-        return b"" if attributes.get(b"Id") in ids else found.group(0)
-
-    return _RELATIONSHIP.sub(kept, rels)
+    source = source_part(name)
+    return {
+        link.get(b"Id", b""): relationship_target(source, link[b"Target"])
+        for link in links_in(rels)
+        if link.get(b"Type", b"").endswith(_CHUNK_RELATIONSHIP) and link.get(b"Target")
+    }
 
 
 def _untyped(part: str) -> str | None:

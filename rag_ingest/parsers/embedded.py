@@ -29,7 +29,15 @@ from collections.abc import Iterator
 
 from rag_ingest.parsers.base import OLE_MAGIC
 
-__all__ = ["EMBEDDING_KINDS", "embedded_files", "relationship_target", "relationships"]
+__all__ = [
+    "EMBEDDING_KINDS",
+    "embedded_files",
+    "links_in",
+    "relationship_target",
+    "relationships",
+    "source_part",
+    "without_links",
+]
 
 _RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
 _ATTRIBUTE = re.compile(rb'(\w+)="([^"]*)"')
@@ -56,7 +64,27 @@ def relationships(archive: zipfile.ZipFile, part: str) -> list[dict[bytes, bytes
         data = archive.read(rels)
     except KeyError:
         return []
-    return [dict(_ATTRIBUTE.findall(tag)) for tag in _RELATIONSHIP.findall(data)]
+    return links_in(data)
+
+
+def links_in(rels: bytes) -> list[dict[bytes, bytes]]:
+    """The attributes of each relationship in a relationships part's bytes."""
+    return [dict(_ATTRIBUTE.findall(tag)) for tag in _RELATIONSHIP.findall(rels)]
+
+
+def without_links(rels: bytes, ids: set[bytes]) -> bytes:
+    """A relationships part's bytes without its relationships of ``ids``."""
+
+    def kept(found: re.Match[bytes]) -> bytes:
+        return b"" if dict(_ATTRIBUTE.findall(found[0])).get(b"Id") in ids else found[0]
+
+    return _RELATIONSHIP.sub(kept, rels)
+
+
+def source_part(rels: str) -> str:
+    """The part a relationships part is of: word/_rels/document.xml.rels, word/document.xml."""
+    folder, _, rels_name = rels.rpartition("_rels/")
+    return folder + rels_name.removesuffix(".rels")
 
 
 def relationship_target(part: str, target: bytes) -> str:

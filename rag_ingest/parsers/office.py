@@ -51,6 +51,7 @@ from rag_ingest.parsers.base import (
     recovered_xml,
     without_model_packages,
 )
+from rag_ingest.parsers.embedded import source_part
 from rag_ingest.parsers.pictures import (
     Pictures,
     PictureSource,
@@ -1334,7 +1335,7 @@ def _mended_package(path: str, name: str) -> tuple[bytes, list[str]]:
                     for part, link in _links(archive.read(info), info.filename):
                         linked[part] = link.get("Type", "")
                         if part not in parts:
-                            source = _source_part(info.filename)
+                            source = source_part(info.filename)
                             dangling.setdefault(source, set()).add(link.get("Id", ""))
         for info in archive.infolist():
             try:
@@ -1386,7 +1387,7 @@ def _links(rels: Any, name: str) -> list[tuple[str, Any]]:
 
     if isinstance(rels, bytes):
         rels = etree.fromstring(rels, etree.XMLParser(resolve_entities=False))
-    base = posixpath.dirname(_source_part(name))
+    base = posixpath.dirname(source_part(name))
     links = []
     for link in rels.iter(f"{_PACKAGE_RELATIONSHIPS}Relationship"):
         target = urllib.parse.unquote(link.get("Target", ""))
@@ -1394,12 +1395,6 @@ def _links(rels: Any, name: str) -> list[tuple[str, Any]]:
             joined = target.lstrip("/") if target.startswith("/") else posixpath.join(base, target)
             links.append((posixpath.normpath(joined), link))
     return links
-
-
-def _source_part(rels: str) -> str:
-    """The part a relationships part is of: word/_rels/document.xml.rels, word/document.xml."""
-    folder, _, rels_name = rels.rpartition("_rels/")
-    return folder + rels_name.removesuffix(".rels")
 
 
 def _unreferenced(member: bytes, ids: set[str]) -> bytes:
