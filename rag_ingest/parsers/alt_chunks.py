@@ -25,7 +25,7 @@ from io import BytesIO
 from typing import Any
 from xml.etree import ElementTree
 
-from rag_ingest.parsers.base import ParsedDocument, part_types
+from rag_ingest.parsers.base import ParsedDocument, part_types, stored_copy
 from rag_ingest.parsers.embedded import links_in, relationship_target, source_part, without_links
 
 __all__ = ["AltChunk", "into_cells", "put_back", "read_all", "taken_out"]
@@ -105,16 +105,7 @@ def taken_out(data: bytes) -> tuple[bytes, list[AltChunk]]:
         for rels, links in linked.items():
             changed[rels] = without_links(archive.read(rels), set(links))
         dropped = {part for links in linked.values() for part in links.values()}
-        out = BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
-            for info in archive.infolist():
-                if info.filename in dropped:
-                    continue
-                member = changed.get(info.filename)
-                member = archive.read(info) if member is None else member
-                info.compress_type = zipfile.ZIP_STORED
-                copy.writestr(info, member)
-    return out.getvalue(), chunks
+        return stored_copy(archive, changed, dropped), chunks
 
 
 def read_all(chunks: list[AltChunk], read: ReadPart | None, warnings: list[str]) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import re
 import sys
@@ -38,6 +39,7 @@ __all__ = [
     "comment_line",
     "local_name",
     "part_types",
+    "stored_copy",
     "lost_in_mending",
     "ocr_options",
     "package_versions",
@@ -263,6 +265,24 @@ def comment_line(said: str, who: str, marked: str, text: str) -> str:
     by = f" ({who})" if who else ""
     on = f' on "{marked}"' if marked else ""
     return f"{said}{by}{on}: {text}"
+
+
+def stored_copy(
+    archive: zipfile.ZipFile, changed: dict[str, bytes], left_out: Iterable[str] = ()
+) -> bytes:
+    """The package ``archive`` holds written again: its parts ``changed`` replaced, those
+    ``left_out`` dropped, stored (read once, at once: not worth compressing)."""
+    dropped = set(left_out)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+        for info in archive.infolist():
+            if info.filename in dropped:
+                continue
+            member = changed.get(info.filename)
+            member = archive.read(info) if member is None else member
+            info.compress_type = zipfile.ZIP_STORED
+            copy.writestr(info, member)
+    return out.getvalue()
 
 
 # An OOXML package's [Content_Types].xml namespace.

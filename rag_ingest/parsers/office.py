@@ -49,6 +49,7 @@ from rag_ingest.parsers.base import (
     comment_line,
     part_types,
     recovered_xml,
+    stored_copy,
     without_model_packages,
 )
 from rag_ingest.parsers.embedded import source_part
@@ -444,15 +445,7 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _plain_math_letters(rewritten)
             if rewritten != xml:
                 changed[part] = rewritten
-        if not changed:
-            return data
-        out = BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
-            for info in archive.infolist():
-                member = changed.get(info.filename) or archive.read(info)
-                info.compress_type = zipfile.ZIP_STORED
-                copy.writestr(info, member)
-    return out.getvalue()
+        return stored_copy(archive, changed) if changed else data
 
 
 # A style's ID and name, in a DOCX's word/styles.xml.
