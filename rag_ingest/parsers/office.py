@@ -60,6 +60,7 @@ from rag_ingest.parsers.pictures import (
     none_to_read,
     with_markers,
 )
+from rag_ingest.parsers.symbol_fonts import slide_symbols, word_symbols
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
 
@@ -422,13 +423,19 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
                 if _MATH_LETTER.search(rewritten):
                     rewritten = _plain_math_letters(rewritten)
+                rewritten = slide_symbols(rewritten)
+                if rewritten != xml:
+                    changed[part] = rewritten
+            elif _NOTES_PART.fullmatch(part):
+                xml = archive.read(part)
+                rewritten = slide_symbols(xml)
                 if rewritten != xml:
                     changed[part] = rewritten
         for part in names if kind == "docx" else ():
             if not _WALKED_PART.fullmatch(part):
                 continue
             xml = archive.read(part)
-            rewritten = _ACCEPTED.sub(b"", _MARKUP_ASIDE.sub(b"", xml))
+            rewritten = word_symbols(_ACCEPTED.sub(b"", _MARKUP_ASIDE.sub(b"", xml)))
             if b"<w:tbl" in rewritten and b"<w:sdt" in rewritten:
                 rewritten = _rows_unwrapped(rewritten)
             if b"<w:tbl" in rewritten and _GRIDLESS.search(rewritten):
@@ -532,6 +539,7 @@ def _rows_unwrapped(part: bytes) -> bytes:
 
 # A deck's slides, whose shapes python-pptx reads only as children of their shape tree.
 _SLIDE_PART = re.compile(r"ppt/slides/slide\d+\.xml")
+_NOTES_PART = re.compile(r"ppt/notesSlides/notesSlide\d+\.xml")
 # An equation's text, and a letter in it written as Unicode's mathematical alphanumerics
 # (U+1D400-U+1D7FF, and U+210E, the italic h), in UTF-8.
 _MATH_TEXT = re.compile(rb"(<m:t\b[^>]*>)([^<]*)(</m:t>)")
@@ -700,7 +708,7 @@ def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> b
         if member not in names:
             continue
         try:
-            root = ElementTree.fromstring(archive.read(member))
+            root = ElementTree.fromstring(word_symbols(archive.read(member)))
         except XML_ERRORS:
             continue  # the notes are lost, the text is read
         for note in root.findall(f"{_W}{kind.decode()}note"):

@@ -6096,6 +6096,99 @@ def test_a_docx_alt_chunks_own_chunks_are_read_five_levels_down(tmp_path: Path) 
     assert parse_file(_file(tmp_path, "m.docx", data), "m.docx", OPTIONS).text == parsed.text
 
 
+def _symbol_run(text: str, fonts: str) -> str:
+    return f"</w:t></w:r><w:r><w:rPr><w:rFonts {fonts}/></w:rPr><w:t>{text}</w:t></w:r>" + (
+        '<w:r><w:t xml:space="preserve">'
+    )
+
+
+def _sym(font: str, code: str) -> str:
+    return (
+        f'</w:t></w:r><w:r><w:sym w:font="{font}" w:char="{code}"/></w:r>'
+        '<w:r><w:t xml:space="preserve">'
+    )
+
+
+def test_a_docx_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path) -> None:
+    # Word keeps a symbol font's characters as its codes: "m" set in Symbol shows μ, a
+    # w:sym names one by code (F0B1, ±; Wingdings' F0FE, a ticked box), and pasted text
+    # is private-use (U+F061, alpha). Read as written: "5 mm", a private-use character, and
+    # no ± or box at all (docling drops w:sym).
+    symbol = 'w:ascii="Symbol" w:hAnsi="Symbol"'
+    tokens = {
+        "[[MU]]": _symbol_run("m", symbol),
+        "[[ALPHA]]": _symbol_run("\uf061", 'w:ascii="Times New Roman" w:hAnsi="Symbol"'),
+        "[[PLUSMINUS]]": _sym("Symbol", "F0B1"),
+        "[[TICKED]]": _sym("Wingdings", "F0FE"),
+        "[[EMPTY]]": _sym("wingdings", "00A8"),
+        "[[PICTURE]]": _sym("Wingdings", "F0E7"),  # an arrow Unicode has no character for
+        "[[THEMED]]": _symbol_run("m", 'w:ascii="Symbol" w:asciiTheme="minorHAnsi"'),
+        "[[ACCENT]]": _symbol_run("\u00e9", symbol),
+        "[[OTHER]]": _symbol_run("P", 'w:ascii="Wingdings 2" w:hAnsi="Wingdings 2"'),
+    }
+    data = docs.docx_with_notes(
+        [
+            "Size 5 [[MU]]m, angle [[ALPHA]] of 30 [[PLUSMINUS]] 2.",
+            "[[TICKED]] Yes [[EMPTY]] No [[PICTURE]]next",
+            "kept [[THEMED]] [[ACCENT]] [[OTHER]][[fn2]]",
+        ],
+        {"fn2": ["Ratio p"]},
+    )
+
+    def symbols(text: str) -> str:
+        for token, run in tokens.items():
+            text = text.replace(token, run)
+        return text
+
+    data = docs._repacked(
+        data,
+        {
+            "word/document.xml": symbols,
+            "word/footnotes.xml": lambda text: text.replace(
+                "<w:t>Ratio p",
+                f'<w:t xml:space="preserve">Ratio </w:t></w:r><w:r><w:rPr><w:rFonts {symbol}/>'
+                "</w:rPr><w:t>p",
+            ),
+        },
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "s.docx", data), "s.docx", OPTIONS)
+    assert parsed.text == (
+        "Size 5 \u03bcm, angle \u03b1 of 30 \u00b1 2.\n\n"
+        "\u2611 Yes \u25fb No next\n\n"
+        "kept m \u00e9 P (note: Ratio \u03c0)"
+    )
+
+
+def test_a_slides_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path) -> None:
+    # A run's letters in its a:latin font, its private-use characters in its a:sym font.
+    from pptx import Presentation
+
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[1])
+    slide.shapes.title.text = "Checks"
+    body = slide.placeholders[1].text_frame.paragraphs[0]
+    body.add_run().text = "Angle "
+    run = body.add_run()
+    run.text = "a\uf0fc"
+    run.font.name = "Symbol"
+    sym = run.font._rPr.makeelement(
+        "{http://schemas.openxmlformats.org/drawingml/2006/main}sym", {"typeface": "Wingdings"}
+    )
+    run.font._rPr.append(sym)
+    body.add_run().text = " done"
+    notes = slide.notes_slide.notes_text_frame.paragraphs[0]
+    notes.add_run().text = "Say "
+    run = notes.add_run()
+    run.text = "p"
+    run.font.name = "Symbol"
+    buf = io.BytesIO()
+    prs.save(buf)
+    parsed = parse_file(_file(tmp_path, "s.pptx", buf.getvalue()), "s.pptx", OPTIONS)
+    assert "Angle \u03b1\u2713 done" in parsed.text
+    assert "Say \u03c0" in parsed.text
+
+
 def test_a_docx_equations_letters_are_read_as_letters(tmp_path: Path) -> None:
     # Word keeps a typed equation's letters plain, but one pasted from PowerPoint holds
     # mathematical italics (U+1D44E for a; U+210E for h), which came out as

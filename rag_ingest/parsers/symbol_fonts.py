@@ -1,0 +1,203 @@
+"""Text in a symbol font (Symbol, Wingdings) as the characters it shows.
+
+Word and PowerPoint keep a symbol font's characters as the font's codes: "m" in a run
+set in Symbol is shown as μ, a ``w:sym`` names a character by its code (``F0B1``, ±),
+and text pasted from one is often in the private-use range (U+F070 for π). Read as
+written, "5 μm" came out "5 mm", π as a private-use character, and a ☑ or ±
+inserted as a symbol not at all. A run's codes are read here through its font's table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["slide_symbols", "symbol_text", "word_symbols"]
+
+_UNDEFINED = "\0"
+
+# Adobe's Symbol encoding, codes 0x20-0xFF (the character names Symbol.afm gives each
+# code, as the Adobe Glyph List reads them), Word's Symbol font's euro at 0xA0, and
+# Unicode's own characters where Adobe's list gives private-use ones (bracket pieces,
+# sans-serif ®, © and ™); Δ and Ω as the Greek letters they are written for.
+_SYMBOL_CODES = "".join(
+    (
+        " !∀#∃%&∋()∗+,−./0123456789:;<=>?",  # noqa: RUF001
+        "≅ΑΒΧΔΕΦΓΗΙϑΚΛΜΝΟΠΘΡΣΤΥςΩΞΨΖ[∴]⊥_",
+        "\0αβχδεφγηιϕκλμνοπθρστυϖωξψζ{|}∼\0",  # noqa: RUF001
+        _UNDEFINED * 32,
+        "€ϒ′≤⁄∞ƒ♣♦♥♠↔←↑→↓°±″≥×∝∂•÷≠≡≈…⏐⎯↵",  # noqa: RUF001
+        "ℵℑℜ℘⊗⊕∅∩∪⊃⊇⊄⊂⊆∈∉∠∇®©™∏√⋅¬∧∨⇔⇐⇑⇒⇓",  # noqa: RUF001
+        "◊〈®©™∑⎛⎜⎝⎡⎢⎣⎧⎨⎩⎪\0〉∫⌠⎮⌡⎞⎟⎠⎤⎥⎦⎫⎬⎭\0",
+    )
+)
+SYMBOL = {0x20 + i: c for i, c in enumerate(_SYMBOL_CODES) if c != _UNDEFINED}
+
+# Wingdings' characters that say something in a text (a form's ticked and empty boxes,
+# marks, bullets, arrows, numbers, a telephone or an envelope before a contact), with
+# the characters Unicode gives them; its other pictures (zodiac signs, clocks, leaves,
+# hands) are left out, as a picture is.
+WINGDINGS = {
+    0x28: "☎",
+    0x29: "✆",
+    0x2A: "✉",
+    0x3E: "✇",
+    0x3F: "✍",
+    0x46: "☞",
+    0x45: "☜",
+    0x4A: "☺",
+    0x4C: "☹",
+    0x6C: "●",
+    0x6E: "■",
+    0x6F: "□",
+    0x71: "❑",
+    0x72: "❒",
+    0x75: "◆",
+    0x76: "❖",
+    0x77: "⬥",
+    0x78: "⌧",
+    0x9E: "·",
+    0x9F: "•",
+    0xA0: "▪",
+    0xA1: "○",
+    0xA4: "◉",
+    0xA5: "◎",
+    0xA7: "▪",
+    0xA8: "◻",
+    0xAB: "★",
+    0xD8: "➢",
+    0xDC: "➲",
+    0xE8: "➔",
+    0xEF: "⇦",
+    0xF0: "⇨",
+    0xF1: "⇧",
+    0xF2: "⇩",
+    0xFB: "✗",
+    0xFC: "✓",
+    0xFD: "☒",
+    0xFE: "☑",
+    **{0x80 + n: chr(0x24EA if n == 0 else 0x245F + n) for n in range(11)},  # ⓪ ① ... ⑩
+    **{0x8B + n: chr(0x24FF if n == 0 else 0x2775 + n) for n in range(11)},  # ⓿ ❶ ... ❿
+}
+
+_TABLES = {"symbol": SYMBOL, "wingdings": WINGDINGS}
+# The names a part's runs would give these fonts: a cheap test before it is parsed.
+_NAMED = re.compile(rb'"(?:symbol|wingdings)"', re.IGNORECASE)
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+
+
+def _table(font: str | None) -> dict[int, str] | None:
+    return None if font is None else _TABLES.get(font.strip().lower())
+
+
+def symbol_text(text: str, table: dict[int, str]) -> str:
+    """``text`` written in a symbol font as the characters it shows: each printable ASCII
+    code, and each private-use character U+F020-U+F0FF Office writes for a code, through
+    ``table``; a code the table lacks (a picture) left out. Other characters are taken
+    as the Unicode characters they are."""
+    shown = []
+    for char in text:
+        code = ord(char)
+        if 0xF020 <= code <= 0xF0FF:
+            shown.append(table.get(code - 0xF000, ""))
+        elif 0x20 <= code < 0x7F:
+            shown.append(table.get(code, ""))
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
+def _parsed(part: bytes) -> Any:
+    """The part's tree; None when it is not well formed (left for its reader to refuse
+    or to mend, as it would have been)."""
+    from lxml import etree
+
+    try:
+        return etree.fromstring(part, etree.XMLParser(resolve_entities=False, huge_tree=True))
+    except etree.XMLSyntaxError:
+        return None
+
+
+def _written(root: Any) -> bytes:
+    from lxml import etree
+
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _word_slots(run: Any) -> tuple[dict[int, str] | None, dict[int, str] | None]:
+    """The tables of a Word run's fonts for characters below U+0080 (``w:ascii``) and for
+    the rest (``w:hAnsi``); None for a theme's font or one that is not a symbol font."""
+    fonts = run.find(f"{_W}rPr/{_W}rFonts")
+    if fonts is None:
+        return None, None
+    slots = []
+    for slot in ("ascii", "hAnsi"):
+        themed = fonts.get(f"{_W}{slot}Theme") is not None
+        slots.append(None if themed else _table(fonts.get(f"{_W}{slot}")))
+    return slots[0], slots[1]
+
+
+def _word_run_text(text: str, low: dict[int, str] | None, high: dict[int, str] | None) -> str:
+    return "".join(
+        symbol_text(char, table) if (table := low if ord(char) < 0x80 else high or low) else char
+        for char in text
+    )
+
+
+def word_symbols(part: bytes) -> bytes:
+    """A WordprocessingML part (a document, header, footer or notes part) with its
+    runs set in Symbol or Wingdings, and its ``w:sym`` characters, written as the
+    characters they show; the part as it was when it has none."""
+    if not _NAMED.search(part):
+        return part
+    root = _parsed(part)
+    changed = False
+    for run in () if root is None else root.iter(f"{_W}r"):
+        low, high = _word_slots(run)
+        for child in run:
+            if child.tag == f"{_W}t" and child.text and (low or high):
+                shown = _word_run_text(child.text, low, high)
+            elif child.tag == f"{_W}sym" and (table := _table(child.get(f"{_W}font"))):
+                try:
+                    code = int(child.get(f"{_W}char", ""), 16)
+                except ValueError:
+                    continue
+                # A code of the font's, or the private-use character Word writes for it.
+                shown = table.get(code - 0xF000 if 0xF000 <= code <= 0xF0FF else code, "")
+                child.tag = f"{_W}t"
+                child.attrib.clear()
+            else:
+                continue
+            changed = changed or shown != child.text
+            child.text = shown
+    return _written(root) if changed else part
+
+
+def slide_symbols(part: bytes) -> bytes:
+    """A DrawingML part (a slide, its notes) with its runs set in Symbol or Wingdings
+    written as the characters they show: a run's private-use characters in the font of
+    its ``a:sym``, else of its ``a:latin``, and its other characters in its ``a:latin``."""
+    if not _NAMED.search(part):
+        return part
+    root = _parsed(part)
+    changed = False
+    for run in () if root is None else root.iter(f"{_A}r"):
+        latin = _table(_typeface(run, "latin"))
+        symbol = _table(_typeface(run, "sym")) or latin
+        text = run.find(f"{_A}t")
+        if (latin or symbol) and text is not None and text.text:
+            shown = "".join(
+                symbol_text(char, table)
+                if (table := symbol if 0xF020 <= ord(char) <= 0xF0FF else latin)
+                else char
+                for char in text.text
+            )
+            changed = changed or shown != text.text
+            text.text = shown
+    return _written(root) if changed else part
+
+
+def _typeface(run: Any, kind: str) -> str | None:
+    font = run.find(f"{_A}rPr/{_A}{kind}")
+    return None if font is None else font.get("typeface")
