@@ -29,6 +29,7 @@ from rag_ingest.parsers.base import (
     comment_line,
     markdown_table,
 )
+from rag_ingest.parsers.symbol_fonts import font_table
 
 if TYPE_CHECKING:
     from rag_ingest.parsers.pictures import HeldPictures
@@ -73,6 +74,18 @@ _ROW_START, _CELL_END = re.compile(r"\\trowd(?![a-z])"), re.compile(r"\\cell(?![
 _ROW_END = re.compile(r"\\row(?![a-z]) ?")
 _TABLE_TOKEN = re.compile(r"RAGINGEST(?:TROW|CELL|ROW)X")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+# A font's entry in the font table: its number and what comes before its name's ";".
+_FONT_ENTRY = re.compile(r"\\f(\d+)(?!\d)([^;]*);")
+_FONT_NAME_NOISE = re.compile(r"\{[^{}]*\}|\\[a-zA-Z]+-?\d* ?|\\'[0-9a-fA-F]{2}|[{}]")
+# What a run's characters are made of, for reading them in its font: a group's edges, a
+# font's choice, \plain (the default font again), \ucN (the fallback characters after a
+# \uN), \uN, \'hh, \binN (raw bytes), other control words and symbols, and text.
+_RUN_TOKEN = re.compile(
+    r"(?P<edge>[{}])|\\f(?P<font>\d+) ?|\\plain(?![a-zA-Z]) ?"
+    r"|\\uc(?P<uc>\d+) ?|\\u(?P<unicode>-?\d+) ?|\\'(?P<hex>[0-9a-fA-F]{2})"
+    r"|\\bin(?P<bin>\d+) ?|\\[a-zA-Z]+-?\d* ?|\\[^a-zA-Z]|(?P<text>[^\\{}\r\n]+)|[\r\n]+"
+)
+_DEFAULT_FONT = re.compile(r"\\deff(\d+)")
 _MARK = re.compile(r"RAGINGEST(FROM|TO)(\d+)X")
 
 
@@ -91,6 +104,7 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
     unreadable: list[str] = []
     markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
     markup = _replaced(markup, _MATH, _math_text) if "\\mmath" in markup else markup
+    markup = _with_symbols(markup)
     markup = _replaced(_with_comment_tokens(markup), _FOOTNOTE, _footnote_tokens)
     markup = _ROW_START.sub("{RAGINGESTTROWX}", _CELL_END.sub("{RAGINGESTCELLX}", markup))
     markup = _ROW_END.sub("{RAGINGESTROWX}", markup)
@@ -238,6 +252,83 @@ def _math_text(equation: str) -> str:
             font = f"\\f{fonts[-1]} " if fonts[-1] is not None else ""
             runs.append("{" + font + inner + "}")
     return "{" + " ".join(runs) + "}"
+
+
+def _with_symbols(markup: str) -> str:
+    """``markup`` with its runs set in Symbol or Wingdings written as the characters they
+    show (see parsers/symbol_fonts.py): striprtf read ``{\\f3 m}`` as m, not μ, and
+    ``\\u61552`` as a private-use character, not π."""
+    start = markup.find("{\\fonttbl")
+    if start < 0:
+        return markup
+    end = _group_end(markup, start)
+    symbolic: dict[str, dict[int, str]] = {}
+    for number, before in _FONT_ENTRY.findall(markup, start, end):
+        table = font_table(_FONT_NAME_NOISE.sub("", before))
+        if table is not None:
+            symbolic[number] = table
+    default = _DEFAULT_FONT.search(markup, 0, start)
+    plain = default[1] if default else None
+    chosen = re.compile(r"\\f(?:{})(?!\d)".format("|".join(symbolic)))
+    if not symbolic or (plain not in symbolic and not chosen.search(markup, end)):
+        return markup  # Word lists Symbol in every font table
+    states = [(plain, 1)]  # each open group's font and \ucN
+    out = [markup[:end]]
+    skip = 0  # fallback characters of a \uN still to pass over as they are
+    at = end
+    while at < len(markup) and (found := _RUN_TOKEN.match(markup, at)) is not None:
+        at = found.end()
+        token, kind = found[0], found.lastgroup
+        font, uc = states[-1]
+        table = symbolic.get(font) if font is not None else None
+        if kind == "edge":
+            skip = 0  # a \uN's fallback is within its group
+            if token == "{":
+                states.append(states[-1])
+            elif len(states) > 1:
+                states.pop()
+        elif kind == "font":
+            states[-1] = (found["font"], uc)
+        elif token.startswith("\\plain"):
+            states[-1] = (plain, uc)
+        elif kind == "uc":
+            states[-1] = (font, int(found["uc"]))
+        elif kind == "bin":
+            out.append(token + markup[at : at + int(found["bin"])])
+            at += int(found["bin"])
+            continue
+        elif table is not None and kind in ("unicode", "hex", "text"):
+            token, skip = _shown(found, table, skip, uc)
+        out.append(token)
+    out.append(markup[at:])
+    return "".join(out)
+
+
+def _shown(found: re.Match[str], table: dict[int, str], skip: int, uc: int) -> tuple[str, int]:
+    """A ``\\uN``, ``\\'hh`` or text token of a run in a symbol font as the characters
+    it shows, and the fallback characters then still to pass over (a mapped ``\\uN``'s
+    are dropped with it: what stood for it is written in its place)."""
+    kind = found.lastgroup
+    if kind == "unicode":
+        code = int(found["unicode"]) % 0x10000
+        if 0xF020 <= code <= 0xF0FF:
+            return _escaped(table.get(code - 0xF000, "")), -uc
+        return found[0], uc
+    codes = [int(found["hex"], 16)] if kind == "hex" else [ord(c) for c in found[0]]
+    shown = []
+    for code in codes:
+        if skip > 0:  # a \uN's fallback, as written
+            skip -= 1
+            shown.append(chr(code) if kind == "text" else found[0])
+        elif skip < 0:  # a mapped \uN's fallback: dropped
+            skip += 1
+        else:
+            shown.append(_escaped(table.get(code, "")) if 0x20 <= code <= 0xFF else chr(code))
+    return "".join(shown), skip
+
+
+def _escaped(text: str) -> str:
+    return text.replace("{", "\\{").replace("}", "\\}")
 
 
 def _with_comment_tokens(markup: str) -> str:

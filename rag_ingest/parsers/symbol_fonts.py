@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["slide_symbols", "symbol_text", "word_symbols"]
+__all__ = ["font_table", "slide_symbols", "symbol_text", "word_symbols"]
 
 _UNDEFINED = "\0"
 
@@ -38,6 +38,7 @@ SYMBOL = {0x20 + i: c for i, c in enumerate(_SYMBOL_CODES) if c != _UNDEFINED}
 # the characters Unicode gives them; its other pictures (zodiac signs, clocks, leaves,
 # hands) are left out, as a picture is.
 WINGDINGS = {
+    0x20: " ",
     0x28: "☎",
     0x29: "✆",
     0x2A: "✉",
@@ -87,7 +88,8 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 
 
-def _table(font: str | None) -> dict[int, str] | None:
+def font_table(font: str | None) -> dict[int, str] | None:
+    """The table of a symbol font we read, by its name; None for any other font."""
     return None if font is None else _TABLES.get(font.strip().lower())
 
 
@@ -134,7 +136,7 @@ def _word_slots(run: Any) -> tuple[dict[int, str] | None, dict[int, str] | None]
     slots = []
     for slot in ("ascii", "hAnsi"):
         themed = fonts.get(f"{_W}{slot}Theme") is not None
-        slots.append(None if themed else _table(fonts.get(f"{_W}{slot}")))
+        slots.append(None if themed else font_table(fonts.get(f"{_W}{slot}")))
     return slots[0], slots[1]
 
 
@@ -158,7 +160,7 @@ def word_symbols(part: bytes) -> bytes:
         for child in run:
             if child.tag == f"{_W}t" and child.text and (low or high):
                 shown = _word_run_text(child.text, low, high)
-            elif child.tag == f"{_W}sym" and (table := _table(child.get(f"{_W}font"))):
+            elif child.tag == f"{_W}sym" and (table := font_table(child.get(f"{_W}font"))):
                 try:
                     code = int(child.get(f"{_W}char", ""), 16)
                 except ValueError:
@@ -183,8 +185,8 @@ def slide_symbols(part: bytes) -> bytes:
     root = _parsed(part)
     changed = False
     for run in () if root is None else root.iter(f"{_A}r"):
-        latin = _table(_typeface(run, "latin"))
-        symbol = _table(_typeface(run, "sym")) or latin
+        latin = font_table(_typeface(run, "latin"))
+        symbol = font_table(_typeface(run, "sym")) or latin
         text = run.find(f"{_A}t")
         if (latin or symbol) and text is not None and text.text:
             shown = "".join(

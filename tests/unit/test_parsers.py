@@ -4227,6 +4227,33 @@ def test_rtf_equations_are_read_as_their_runs_text(tmp_path: Path) -> None:
     assert parsed.text == "Area: CANARY-A = \u03c0 r\u00e9 2 here.\ncaf\u00e9 b"
 
 
+def test_rtf_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path) -> None:
+    # Word 97-2003 wrote a symbol as its code in Symbol ({\f3 m} for mu, \'b1 for the
+    # plus-minus) or as a private-use \uN with a fallback; striprtf read the letters
+    # typed ("5 mm") and the private-use characters.
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\froman\fcharset0 Times New Roman;}"
+        rb"{\f3\froman\fcharset2 Symbol{\*\panose 05050102010706020507};}{\f5\fnil\fcharset2 "
+        rb"Wingdings;}{\f6\fnil\fcharset2 Wingdings 2;}}"
+        rb"\pard Size 5 {\f3 m}m, angle {\f3\u61537\'61} of 30 {\f3 \'b1} 2, "
+        rb"{\f3\uc2\u61538\'62\'62 beta} {\f3\u945\'7f b}{\f3\u945}{\f3 m}{\f3 \'7bx\'7d}.\par "
+        rb"{\f5 \'fe \'fd} Yes {\f5 \'a8} No {\f5 \'e7}next {\f6 P}.\par "
+        rb"{\field{\*\fldinst SYMBOL 112 \\f \"Symbol\" \\s 12}{\fldrslt{\f3\fs24 p}}} and "
+        rb"{\f3 p\plain p} {\mmath{\*\moMathPara{\*\moMath{\mr A}{\mr =}{\f3 {\mr p}}}}}"
+        rb"\par {\f3 {\*\xdata\bin1 {}m} end\par}"
+    )
+    parsed = parse_file(_file(tmp_path, "s.rtf", rtf), "s.rtf", OPTIONS)
+    assert parsed.text == (
+        "Size 5 \u03bcm, angle \u03b1 of 30 \u00b1 2, \u03b2 \u03b2\u03b5\u03c4\u03b1 "
+        "\u03b1 \u03b2\u03b1\u03bc{\u03be}.\n"
+        "\u2611 \u2612 Yes \u25fb No next P.\n"
+        "\u03c0 and \u03c0p A = \u03c0\n end"  # the \bin's { read as a group: \u03b5\u03bd\u03b4
+    )
+    # A document whose default font is Symbol (\deff) chooses it without a \f.
+    rtf = rb"{\rtf1\ansi\deff1{\fonttbl{\f0 Times;}{\f1\fcharset2 Symbol;}}\pard m {\f0 m}\par}"
+    assert parse_file(_file(tmp_path, "d.rtf", rtf), "d.rtf", OPTIONS).text == "\u03bc m"
+
+
 def test_rtf_tables_are_markdown_tables(tmp_path: Path) -> None:
     """striprtf wrote a row as "a|b|", and a cell of two paragraphs across lines."""
     fixtures = Path(__file__).parent.parent / "fixtures" / "libreoffice"
