@@ -532,6 +532,13 @@ _OLE_STREAMS = {
     "Workbook": "xls",
     "Book": "xls",
 }
+# StarOffice 3-5's documents (.sdw, .sdc, .sdd, .sda), by their content's stream: their
+# text is there, unread (LibreOffice opens them, through libstaroffice).
+_STAR_OFFICE = {
+    "StarWriterDocument": ("a StarWriter document (StarOffice 3-5)", _TEXTS),
+    "StarCalcDocument": ("a StarCalc spreadsheet (StarOffice 3-5)", _SHEETS),
+    "StarDrawDocument3": ("a StarDraw or StarImpress document (StarOffice 3-5)", "ODP or PDF"),
+}
 
 
 def _ole_top_names(directory: bytes) -> set[str]:
@@ -783,6 +790,12 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_content == "ole" and by_name is None and (what := no_text(name)) is not None:
         raise NoTextFormatError(f"{name}: {what}: no text to index")  # an installer
     if by_content == "ole":
+        top = _ole_top_names(_ole_directory(path))
+        for stream, (what, formats) in _STAR_OFFICE.items():
+            if stream in top:
+                raise UnsupportedFileTypeError(
+                    f"{name}: {what}, a format not read here: save it as {formats}"
+                )
         raise UnsupportedFileTypeError(
             f"{name}: a compound (OLE) file holding no Word, PowerPoint, Excel or Outlook "
             "document (Visio, Publisher and installers are not read)"

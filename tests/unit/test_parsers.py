@@ -966,6 +966,19 @@ def test_a_document_of_a_format_with_no_reader_fails_as_such(tmp_path: Path) -> 
             parse_file(_file(tmp_path, name, data), name, OPTIONS)
     with pytest.raises(NoTextFormatError, match=r"binary data \(\.xyz\): no text to index"):
         parse_file(_file(tmp_path, "blob.xyz", body), "blob.xyz", OPTIONS)
+    # StarOffice 3-5's, by the stream holding their content (libextractor's
+    # starwriter40.sdw had been "a compound (OLE) file holding no Word ... document").
+    for name, stream, what, formats in (
+        ("letter.sdw", "StarWriterDocument", "a StarWriter document", "DOCX, ODT or PDF"),
+        ("budget", "StarCalcDocument", "a StarCalc spreadsheet", "XLSX, ODS or CSV"),
+        ("talk.sdd", "StarDrawDocument3", "a StarDraw or StarImpress document", "ODP or PDF"),
+    ):
+        data = docs.cfb_bytes({"SfxDocumentInfo": body, stream: body})
+        said = (
+            f"^{name}: {what} \\(StarOffice 3-5\\), a format not read here: save it as {formats}$"
+        )
+        with pytest.raises(UnsupportedFileTypeError, match=said):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
 
 
 def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -> None:
