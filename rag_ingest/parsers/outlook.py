@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import email.parser
 import email.policy
 import email.utils
 import mimetypes
@@ -31,6 +32,12 @@ _RECIPIENT_NAME, _RECIPIENT_ADDRESS, _RECIPIENT_SMTP = 0x3001, 0x3003, 0x39FE
 _RECIPIENT_TYPE = 0x0C150003  # PT_LONG in the property stream: 1 To, 2 Cc, 3 Bcc
 _LONG_NAME, _SHORT_NAME, _DISPLAY_NAME, _MIME_TAG = 0x3707, 0x3704, 0x3001, 0x370E
 _ATTACH_DATA = 0x3701
+# The headers a received message came with (PidTagTransportMessageHeaders): the SMTP
+# addresses of an Exchange sender's and recipients', whose own are /O=... paths.
+_TRANSPORT_HEADERS = 0x007D
+# A signed message (IPM.Note.SMIME.MultipartSigned, PGP/MIME or S/MIME) keeps its whole
+# MIME form in one attachment of this type: its attachments are only in there.
+_SIGNED = "multipart/signed"
 # Sent, delivered, created: the first one a message has is its date (PT_SYSTIME).
 _TIMES = (0x00390040, 0x0E060040, 0x30070040)
 _CODEPAGES = (0x3FDE0003, 0x3FFD0003)  # PidTagInternetCodepage, PidTagMessageCodepage
@@ -103,31 +110,61 @@ class _Message:
         ``message/rfc822`` part (else left out: one level down only)."""
         message = EmailMessage(policy=email.policy.default)
         message["Subject"] = _line(self.text(_SUBJECT))
+        received = _headers(self.text(_TRANSPORT_HEADERS))
         sender = _address(
             self.text(_SENDER_NAME), self.text(_SENDER_SMTP) or self.text(_SENDER_ADDRESS)
         )
+        if "@" not in sender and "@" in received.get("From", ""):
+            sender = _line(received["From"])
         if sender:
             message["From"] = sender
         to, cc = self.recipients()
         for header, found, display in (("To", to, _DISPLAY_TO), ("Cc", cc, _DISPLAY_CC)):
             value = ", ".join(found) or _line(self.text(display)).replace(";", ",")
+            if "@" not in value and "@" in received.get(header, ""):
+                value = _line(received[header])
             if value:
                 message[header] = value
         when = next((_filetime(self.properties[t]) for t in _TIMES if t in self.properties), None)
         if when is not None:
             message["Date"] = email.utils.format_datetime(when)
+        attachments = [
+            f"{self.storage}{attachment}/"
+            for attachment in self.storages("__attach_version1.0_#")[:_MAX_ATTACHMENTS]
+        ]
+        signed = next(filter(None, map(self.signed, attachments)), None)
         body = self.text(_BODY).strip()
         html = self.data(_HTML, _BINARY)
         markup = html.decode(self.codec, errors="replace") if html else self.text(_HTML)
+        if not body and not markup.strip() and signed is not None:
+            text = signed[1].get_body(preferencelist=("plain", "html"))
+            body = text.get_content().strip() if text is not None else ""
         if not body and not markup.strip():
             body = _rtf_text(self.data(_RTF, _BINARY))
         if body or not markup.strip():
             message.set_content(body)  # an empty body a part still: no text to read
         else:
             message.set_content(markup, subtype="html")
-        for attachment in self.storages("__attach_version1.0_#")[:_MAX_ATTACHMENTS]:
-            self.attach(message, f"{self.storage}{attachment}/", attached)
+        for storage in attachments:
+            if signed is not None and storage == signed[0]:
+                for part in signed[1].iter_attachments():  # the signature is not in there
+                    message.make_mixed()
+                    message.attach(part)
+            else:
+                self.attach(message, storage, attached)
         return message
+
+    def signed(self, storage: str) -> tuple[str, EmailMessage] | None:
+        """An attachment holding a signed message's MIME form, and the signed content
+        in it (its body and its attachments); None for any other attachment."""
+        if self.text(_MIME_TAG, storage).strip().lower() != _SIGNED:
+            return None
+        data = self.data(_ATTACH_DATA, _BINARY, storage)
+        if not data:
+            return None
+        parsed = email.message_from_bytes(data, policy=email.policy.default)
+        content = parsed.get_payload(0) if parsed.is_multipart() else None
+        return (storage, content) if isinstance(content, EmailMessage) else None
 
     def recipients(self) -> tuple[list[str], list[str]]:
         to: list[str] = []
@@ -263,6 +300,12 @@ def _filetime(value: bytes) -> datetime.datetime | None:
         return epoch + datetime.timedelta(microseconds=ticks // 10)
     except OverflowError:
         return None
+
+
+def _headers(text: str) -> EmailMessage:
+    """A message's transport headers, parsed (none when it has none)."""
+    parser = email.parser.HeaderParser(_class=EmailMessage, policy=email.policy.default)
+    return parser.parsestr(text.strip() + "\n\n") if text.strip() else EmailMessage()
 
 
 def _line(text: str) -> str:

@@ -1713,6 +1713,66 @@ def test_an_apple_mail_emlx_is_read_as_the_email_it_holds(tmp_path: Path) -> Non
     assert (bare.text, bare.members) == (parsed.text, parsed.members)
 
 
+def test_an_exchange_msgs_addresses_and_a_signed_msgs_content_are_read(tmp_path: Path) -> None:
+    # As Outlook saves a message from Exchange: the sender's and recipients' addresses
+    # are /O=... paths, the SMTP ones only in the headers it was received with. They
+    # had been read as names alone ("From: Jo Bloggs", as Email-Outlook-Message's
+    # charset.msg, which msgconvert reads with their addresses).
+    exchange = "/O=EXCHANGELABS/OU=EXCHANGE ADMINISTRATIVE GROUP/CN=RECIPIENTS/CN=JO"
+    tree = docs.msg_tree("Budget", "CANARY-EX body", sender=("Jo Bloggs", exchange),
+                         to=[("Team list", exchange)])  # fmt: skip
+    tree["__substg1.0_5D01001F"] = exchange.encode("utf-16-le")
+    tree["__recip_version1.0_#00000000"]["__substg1.0_39FE001F"] = b""  # type: ignore[index]
+    headers = (
+        "Received: from mail.example.org by mx.example.org\r\nFrom: Jo Bloggs <jo@example.org>"
+        "\r\nTo: Team <team@example.org>,\r\n Al <al@example.org>\r\nSubject: Budget\r\n"
+    )
+    tree["__substg1.0_007D001F"] = headers.encode("utf-16-le")
+    parsed = parse_file(_file(tmp_path, "ex.msg", docs.cfb_bytes(tree)), "ex.msg", OPTIONS)
+    assert parsed.text == (
+        "# Budget\n\nFrom: Jo Bloggs <jo@example.org>\n"
+        "To: Team <team@example.org>, Al <al@example.org>\n\nCANARY-EX body"
+    )
+    # A sender's SMTP address of its own is kept (the headers' From may be a list's).
+    mailed = docs.msg_tree("Budget", "CANARY-EX body", to=[("Bo", "bo@example.com")])
+    mailed["__substg1.0_007D001F"] = headers.encode("utf-16-le")
+    parsed = parse_file(_file(tmp_path, "ex.msg", docs.cfb_bytes(mailed)), "ex.msg", OPTIONS)
+    assert parsed.text.startswith(
+        "# Budget\n\nFrom: Ann Lee <ann@example.com>\nTo: Bo <bo@example.com>\n"
+    )
+    # Without such headers, the names as before.
+    del tree["__substg1.0_007D001F"]
+    parsed = parse_file(_file(tmp_path, "ex.msg", docs.cfb_bytes(tree)), "ex.msg", OPTIONS)
+    assert parsed.text.startswith('# Budget\n\nFrom: "Jo Bloggs"\nTo: "Team list"\n')
+
+    # A signed message (IPM.Note.SMIME.MultipartSigned) keeps its MIME form in one
+    # attachment, multipart/signed: its attached files are only in there. It had been
+    # read as an attachment of text: its MIME headers and parts, base64 and signature.
+    signed = (
+        b'Content-Type: multipart/signed; protocol="application/pgp-signature";\r\n'
+        b' boundary="outer"\r\n\r\n--outer\r\nContent-Type: multipart/mixed; boundary="in"'
+        b"\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nCANARY-SIGNED body\r\n--in\r\n"
+        b'Content-Type: text/csv\r\nContent-Disposition: attachment; filename="q.csv"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + __import__("base64").b64encode(b"region,revenue\nnorth,CANARY-SIGNED-CSV\n")
+        + b"\r\n--in--\r\n--outer\r\nContent-Type: application/pgp-signature\r\n\r\n"
+        b"-----BEGIN PGP SIGNATURE-----\r\nCANARY-SIGNATURE\r\n-----END PGP SIGNATURE-----"
+        b"\r\n--outer--\r\n"
+    )
+    for body in (None, "CANARY-SIGNED body"):  # Outlook keeps the body apart too, or not
+        data = docs.msg_bytes(
+            "Signed", body, attachments={"attachment": (signed, "multipart/signed")}
+        )
+        parsed = parse_file(_file(tmp_path, "s.msg", data), "s.msg", OPTIONS)
+        assert parsed.text.startswith(
+            "# Signed\n\nFrom: Ann Lee <ann@example.com>\nAttachments: q.csv\n\n"
+            "CANARY-SIGNED body\n\n"
+        )
+        assert parsed.members == {"q.csv": ("csv", None)}
+        assert "CANARY-SIGNED-CSV" in parsed.text
+        assert "CANARY-SIGNATURE" not in parsed.text and "Content-Type" not in parsed.text
+
+
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
