@@ -448,6 +448,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _CANVAS_DRAWING.sub(_canvas_text, rewritten)
             if b"<w:ruby>" in rewritten:
                 rewritten = _RUBY_RUN.sub(_ruby_runs, rewritten)
+            if b"<w:ffData>" in rewritten:
+                rewritten = _form_fields(rewritten)
             if _MATH_LETTER.search(rewritten):
                 rewritten = _plain_math_letters(rewritten)
             if rewritten != xml:
@@ -667,6 +669,58 @@ def _canvas_text(match: re.Match[bytes]) -> bytes:
 # A run of ruby text (furigana: a reading set over the words it glosses), its reading
 # (w:rt) and its base (w:rubyBase) runs of their own: python-docx reads runs only as a
 # paragraph's children, so the words were lost, not only their reading.
+# A legacy form field's data (Word's FORMCHECKBOX and FORMDROPDOWN): what it shows is
+# not in the document's text, only its state here; a FORMTEXT's value is its result text.
+_FORM_FIELD = re.compile(
+    rb'(<w:fldChar\b[^>]*\bw:fldCharType="begin"[^>]*>\s*<w:ffData>)(.*?)(</w:ffData>\s*</w:fldChar>)',
+    re.DOTALL,
+)
+_FORM_VALUE = re.compile(
+    rb'<w:(checked|default|result|listEntry)\b(?:[^>]*?\bw:val="([^"]*)")?[^>]*/?>'
+)
+_OFF = {b"0", b"false", b"off"}
+
+
+_FIELD_END = re.compile(rb'\bw:fldCharType="end"')
+_FIELD_RESULT = re.compile(rb'\bw:fldCharType="separate".*?<w:t(?:\s[^>]*)?>[^<]', re.DOTALL)
+
+
+def _form_fields(part: bytes) -> bytes:
+    """``part`` with what Word shows for each legacy form field put after its start: a
+    check box's state (☒ or ☐), a drop-down's chosen entry. docling read neither (a
+    form's answers were lost: "yes  no", "This  when ..."). A field whose result holds
+    text already (LibreOffice writes a drop-down's choice so) is left as it is."""
+
+    def shown(match: re.Match[bytes]) -> bytes:
+        end = _FIELD_END.search(part, match.end())
+        result = part[match.end() : end.start() if end else len(part)]
+        return match[0] if _FIELD_RESULT.search(result) else _form_field_value(match)
+
+    return _FORM_FIELD.sub(shown, part)
+
+
+def _form_field_value(match: re.Match[bytes]) -> bytes:
+    """A legacy form field's start (see :func:`_form_fields`) with what it shows after it."""
+    data = match[2]
+    values = _FORM_VALUE.findall(data)
+    if b"<w:checkBox" in data:
+        checked = next((v for tag, v in values if tag == b"checked"), None)
+        default = next((v for tag, v in values if tag == b"default"), b"0")
+        state = checked not in _OFF if checked is not None else default not in _OFF
+        shown = "\u2612" if state else "\u2610"
+    elif b"<w:ddList" in data:
+        entries = [
+            html.unescape(v.decode("utf-8", "replace")) for t, v in values if t == b"listEntry"
+        ]
+        chosen = next((v for t, v in values if t in (b"result", b"default")), b"0")
+        index = int(chosen) if chosen.isdigit() else 0
+        shown = entries[index] if index < len(entries) else (entries[0] if entries else "")
+    else:
+        return match[0]
+    text = html.escape(shown, quote=False).encode()
+    return match[0] + b'<w:t xml:space="preserve">' + text + b"</w:t>"
+
+
 _RUBY_RUN = re.compile(
     rb"<w:r\b[^>]*>(?:(?!</w:r>|<w:r\b).)*?<w:ruby>(.*?)</w:ruby>\s*</w:r>", re.DOTALL
 )

@@ -6209,6 +6209,71 @@ def _sym(font: str, code: str) -> str:
     )
 
 
+def _form_field(data: str, kind: str, result: str = "") -> str:
+    return (
+        '</w:t></w:r><w:r><w:fldChar w:fldCharType="begin"><w:ffData><w:name w:val="f"/>'
+        f'{data}</w:ffData></w:fldChar></w:r><w:r><w:instrText xml:space="preserve"> {kind} '
+        '</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        f'{result}<w:r><w:fldChar w:fldCharType="end"/></w:r><w:r><w:t xml:space="preserve">'
+    )
+
+
+def test_a_docx_legacy_form_fields_are_read_as_word_shows_them(tmp_path: Path) -> None:
+    # A FORMCHECKBOX or FORMDROPDOWN keeps its state in its field's data, not as text:
+    # a filled form's answers were lost ("yes  no"; LibreOffice's tdf92472.docx).
+    def box(default: str, checked: str = "") -> str:
+        return _form_field(
+            f'<w:checkBox><w:sizeAuto/><w:default w:val="{default}"/>{checked}</w:checkBox>',
+            "FORMCHECKBOX",
+        )
+
+    entries = (
+        '<w:listEntry w:val="Ann &amp; Bo"/><w:listEntry w:val="Cy"/><w:listEntry w:val="Dee"/>'
+    )
+    tokens = {
+        "[[TICKED]]": box("0", "<w:checked/>"),
+        "[[BYDEFAULT]]": box("1"),
+        "[[UNTICKED]]": box("1", '<w:checked w:val="0"/>'),
+        "[[EMPTY]]": box("0"),
+        "[[CHOSEN]]": _form_field(
+            f'<w:ddList><w:result w:val="2"/>{entries}</w:ddList>', "FORMDROPDOWN"
+        ),
+        "[[FIRST]]": _form_field(f"<w:ddList>{entries}</w:ddList>", "FORMDROPDOWN"),
+        "[[STALE]]": _form_field(  # its choice past its entries (one removed since)
+            f'<w:ddList><w:result w:val="7"/>{entries}</w:ddList>', "FORMDROPDOWN"
+        ),
+        "[[NONE]]": _form_field("<w:ddList/>", "FORMDROPDOWN"),
+        "[[SHOWN]]": _form_field(  # LibreOffice writes the choice as its result too
+            f"<w:ddList>{entries}</w:ddList>", "FORMDROPDOWN", "<w:r><w:t>Cy</w:t></w:r>"
+        ),
+        "[[TYPED]]": _form_field(
+            "<w:textInput/>", "FORMTEXT", "<w:r><w:t>CANARY-TYPED</w:t></w:r>"
+        ),
+    }
+
+    def fields(text: str) -> str:
+        for token, field in tokens.items():
+            text = text.replace(token, field)
+        return text
+
+    data = docs._repacked(
+        docs.docx_bytes(
+            "Form",
+            {
+                "Answers": "[[TICKED]] yes [[BYDEFAULT]] also [[UNTICKED]] no [[EMPTY]] none; "
+                "owner [[CHOSEN]], then [[FIRST]], [[STALE]][[NONE]], [[SHOWN]]; name [[TYPED]]."
+            },
+        ),
+        {"word/document.xml": fields},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "f.docx", data), "f.docx", OPTIONS)
+    assert parsed.text == (
+        "# Form\n\n## Answers\n\n\u2612 yes \u2612 also \u2610 no \u2610 none; "
+        "owner Dee, then Ann & Bo, Ann & Bo, Cy; name CANARY-TYPED."
+    )
+
+
 def test_a_docx_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path) -> None:
     # Word keeps a symbol font's characters as its codes: "m" set in Symbol shows μ, a
     # w:sym names one by code (F0B1, ±; Wingdings' F0FE, a ticked box), and pasted text
