@@ -666,9 +666,6 @@ def _canvas_text(match: re.Match[bytes]) -> bytes:
     return text or match[0]
 
 
-# A run of ruby text (furigana: a reading set over the words it glosses), its reading
-# (w:rt) and its base (w:rubyBase) runs of their own: python-docx reads runs only as a
-# paragraph's children, so the words were lost, not only their reading.
 # A legacy form field's data (Word's FORMCHECKBOX and FORMDROPDOWN): what it shows is
 # not in the document's text, only its state here; a FORMTEXT's value is its result text.
 _FORM_FIELD = re.compile(
@@ -679,8 +676,6 @@ _FORM_VALUE = re.compile(
     rb'<w:(checked|default|result|listEntry)\b(?:[^>]*?\bw:val="([^"]*)")?[^>]*/?>'
 )
 _OFF = {b"0", b"false", b"off"}
-
-
 _FIELD_END = re.compile(rb'\bw:fldCharType="end"')
 _FIELD_RESULT = re.compile(rb'\bw:fldCharType="separate".*?<w:t(?:\s[^>]*)?>[^<]', re.DOTALL)
 
@@ -721,6 +716,9 @@ def _form_field_value(match: re.Match[bytes]) -> bytes:
     return match[0] + b'<w:t xml:space="preserve">' + text + b"</w:t>"
 
 
+# A run of ruby text (furigana: a reading set over the words it glosses), its reading
+# (w:rt) and its base (w:rubyBase) runs of their own: python-docx reads runs only as a
+# paragraph's children, so the words were lost, not only their reading.
 _RUBY_RUN = re.compile(
     rb"<w:r\b[^>]*>(?:(?!</w:r>|<w:r\b).)*?<w:ruby>(.*?)</w:ruby>\s*</w:r>", re.DOTALL
 )

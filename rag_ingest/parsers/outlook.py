@@ -162,8 +162,8 @@ class _Message:
         data = self.data(_ATTACH_DATA, _BINARY, storage)
         if not data:
             return None
-        parsed = email.message_from_bytes(data, policy=email.policy.default)
-        content = parsed.get_payload(0) if parsed.is_multipart() else None
+        parts = email.message_from_bytes(data, policy=email.policy.default).get_payload()
+        content = parts[0] if isinstance(parts, list) and parts else None  # then its signature
         return (storage, content) if isinstance(content, EmailMessage) else None
 
     def recipients(self) -> tuple[list[str], list[str]]:

@@ -1771,6 +1771,13 @@ def test_an_exchange_msgs_addresses_and_a_signed_msgs_content_are_read(tmp_path:
         assert parsed.members == {"q.csv": ("csv", None)}
         assert "CANARY-SIGNED-CSV" in parsed.text
         assert "CANARY-SIGNATURE" not in parsed.text and "Content-Type" not in parsed.text
+    # One whose MIME form has no parts is an attachment as any other.
+    broken = b'Content-Type: multipart/signed; boundary="outer"\r\n\r\nCANARY-BROKEN\r\n'
+    data = docs.msg_bytes(
+        "Signed", "body", attachments={"attachment": (broken, "multipart/signed")}
+    )
+    parsed = parse_file(_file(tmp_path, "b.msg", data), "b.msg", OPTIONS)
+    assert "body" in parsed.text and "CANARY-BROKEN" in parsed.text
 
 
 def test_an_outlook_msg_is_read_as_the_email_it_holds(
