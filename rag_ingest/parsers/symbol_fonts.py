@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["font_table", "slide_symbols", "symbol_text", "word_symbols"]
+__all__ = [
+    "font_table",
+    "run_text",
+    "slide_symbols",
+    "sym_text",
+    "symbol_text",
+    "word_slots",
+    "word_symbols",
+]
 
 _UNDEFINED = "\0"
 
@@ -127,24 +135,46 @@ def _written(root: Any) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
 
 
-def _word_slots(run: Any) -> tuple[dict[int, str] | None, dict[int, str] | None]:
+Slots = tuple[dict[int, str] | None, dict[int, str] | None]
+
+
+def word_slots(run: Any, w: str = _W, high: str = "hAnsi") -> Slots:
     """The tables of a Word run's fonts for characters below U+0080 (``w:ascii``) and for
-    the rest (``w:hAnsi``); None for a theme's font or one that is not a symbol font."""
-    fonts = run.find(f"{_W}rPr/{_W}rFonts")
+    the rest (``w:hAnsi``; Word 2003 XML's ``w:h-ansi``, in namespace ``w``); None for
+    a theme's font or one that is not a symbol font."""
+    fonts = run.find(f"{w}rPr/{w}rFonts")
     if fonts is None:
         return None, None
     slots = []
-    for slot in ("ascii", "hAnsi"):
-        themed = fonts.get(f"{_W}{slot}Theme") is not None
-        slots.append(None if themed else font_table(fonts.get(f"{_W}{slot}")))
+    for slot in ("ascii", high):
+        themed = fonts.get(f"{w}{slot}Theme") is not None
+        slots.append(None if themed else font_table(fonts.get(f"{w}{slot}")))
     return slots[0], slots[1]
 
 
-def _word_run_text(text: str, low: dict[int, str] | None, high: dict[int, str] | None) -> str:
+def run_text(text: str, slots: Slots) -> str:
+    """A Word run's text in the fonts of its ``slots`` (see :func:`word_slots`)."""
+    low, high = slots
+    if not (low or high):
+        return text
     return "".join(
         symbol_text(char, table) if (table := low if ord(char) < 0x80 else high or low) else char
         for char in text
     )
+
+
+def sym_text(font: str | None, char: str | None) -> str:
+    """What a Word ``w:sym`` shows: its font's character for its code (``char``, hex: a
+    code of the font's, or the private-use character Word writes for it); "" for a
+    picture, a font not read here (Marlett, Webdings) or a code that is no number."""
+    table = font_table(font)
+    try:
+        code = int(char or "", 16)
+    except ValueError:
+        return ""
+    if table is None:
+        return ""
+    return table.get(code - 0xF000 if 0xF000 <= code <= 0xF0FF else code, "")
 
 
 def word_symbols(part: bytes) -> bytes:
@@ -156,17 +186,12 @@ def word_symbols(part: bytes) -> bytes:
     root = _parsed(part)
     changed = False
     for run in () if root is None else root.iter(f"{_W}r"):
-        low, high = _word_slots(run)
+        slots = word_slots(run)
         for child in run:
-            if child.tag == f"{_W}t" and child.text and (low or high):
-                shown = _word_run_text(child.text, low, high)
-            elif child.tag == f"{_W}sym" and (table := font_table(child.get(f"{_W}font"))):
-                try:
-                    code = int(child.get(f"{_W}char", ""), 16)
-                except ValueError:
-                    continue
-                # A code of the font's, or the private-use character Word writes for it.
-                shown = table.get(code - 0xF000 if 0xF000 <= code <= 0xF0FF else code, "")
+            if child.tag == f"{_W}t" and child.text:
+                shown = run_text(child.text, slots)
+            elif child.tag == f"{_W}sym":
+                shown = sym_text(child.get(f"{_W}font"), child.get(f"{_W}char"))
                 child.tag = f"{_W}t"
                 child.attrib.clear()
             else:

@@ -26,6 +26,7 @@ from rag_ingest.parsers.base import (
     xml_file_root,
 )
 from rag_ingest.parsers.pictures import HeldPictures
+from rag_ingest.parsers.symbol_fonts import run_text, sym_text, word_slots
 
 __all__ = ["parse_wordml"]
 
@@ -206,12 +207,16 @@ class _Writer:
         return label + text.replace("\n", "\n" + " " * len(label)), True
 
     def _inline(self, element: ElementTree.Element, after: list[str]) -> str:
-        """A paragraph's text; text boxes in it go to ``after``."""
+        """A paragraph's text; text boxes in it go to ``after``. A run's text set in a
+        symbol font, and a ``w:sym``, as the characters they show."""
         parts: list[str] = []
+        slots = word_slots(element, _W, "h-ansi") if element.tag == f"{_W}r" else (None, None)
         for child in element:
             tag = child.tag
             if tag == f"{_W}t":
-                parts.append(child.text or "")
+                parts.append(run_text(child.text or "", slots))
+            elif tag == f"{_W}sym":
+                parts.append(sym_text(child.get(f"{_W}font"), child.get(f"{_W}char")))
             elif tag == f"{_W}tab":
                 parts.append(" ")
             elif tag in (f"{_W}br", f"{_W}cr"):

@@ -2966,6 +2966,34 @@ def test_a_word_2003_xml_document_is_read_as_markdown(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "n.xml", bodiless.encode()), "n.xml", OPTIONS)
 
 
+def test_a_word_2003_xml_documents_symbol_font_text_is_read_as_shown(tmp_path: Path) -> None:
+    # As in a DOCX (see the symbol-font DOCX test): Word 2003 XML names a run's font for
+    # characters past ASCII w:h-ansi, not w:hAnsi.
+    def run(text: str, fonts: str = "") -> str:
+        properties = f"<w:rPr><w:rFonts {fonts}/></w:rPr>" if fonts else ""
+        return f"<w:r>{properties}<w:t>{text}</w:t></w:r>"
+
+    body = (
+        run("Size 5 ") + run("m", 'w:ascii="Symbol" w:h-ansi="Symbol"') + run("m, angle ")
+        + run("\uf061", 'w:ascii="Arial" w:h-ansi="Symbol"') + run(" of 30 ")
+        + '<w:r><w:sym w:font="Symbol" w:char="F0B1"/></w:r>' + run(" 2 ")
+        + '<w:r><w:sym w:font="Wingdings" w:char="F0FE"/><w:sym w:font="Marlett" '
+        'w:char="F061"/><w:sym w:font="Symbol" w:char="zz"/></w:r>' + run(" done")
+    )  # fmt: skip
+    document = (
+        '<?xml version="1.0"?><?mso-application progid="Word.Document"?><w:wordDocument '
+        'xmlns:w="http://schemas.microsoft.com/office/word/2003/wordml"><w:body><w:p>'
+        f"{body}</w:p></w:body></w:wordDocument>"
+    )
+    _read_as(
+        tmp_path,
+        document.encode(),
+        "wordml",
+        "Size 5 \u03bcm, angle \u03b1 of 30 \u00b1 2 \u2611 done",
+        "s.xml",
+    )
+
+
 def test_word_xml_files_word_saved_are_read_as_their_docx_is() -> None:
     # tests/fixtures/word-saved/README.md: a Flat OPC and a Word 2003 XML document, as
     # Word saved them (the other tests' are built to the formats, or LibreOffice's).
