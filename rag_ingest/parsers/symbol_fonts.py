@@ -1,4 +1,4 @@
-"""Text in a symbol font (Symbol, Wingdings) as the characters it shows.
+"""Text in a symbol font (Symbol, Wingdings, Wingdings 2) as the characters it shows.
 
 Word and PowerPoint keep a symbol font's characters as the font's codes: "m" in a run
 set in Symbol is shown as μ, a ``w:sym`` names a character by its code (``F0B1``, ±),
@@ -89,9 +89,20 @@ WINGDINGS = {
     **{0x8B + n: chr(0x24FF if n == 0 else 0x2775 + n) for n in range(11)},  # ⓿ ❶ ... ❿
 }
 
-_TABLES = {"symbol": SYMBOL, "wingdings": WINGDINGS}
+# Wingdings 2's that say something: its marks and ballot boxes (a Word form's ☐, ☑ and
+# ☒ are most often these: "£", "R", "T"), circled numbers, bullets, squares and the
+# reference mark, with the characters Unicode 7.0 gives them.
+WINGDINGS_2 = {
+    0x20: " ", 0x4F: "\U0001f5f4", 0x50: "\U0001f5f8", 0x51: "\U0001f5f5", 0x52: "☑",
+    0x53: "⮽", 0x54: "☒", 0x55: "⮾", 0x56: "⮿", 0x95: "⋅", 0x96: "\U0001f784", 0x97: "⦁",
+    0x98: "●", 0x99: "○", 0x9D: "⊙", 0x9E: "⦿", 0xA1: "◾", 0xA2: "■", 0xA3: "□", 0xF8: "※",
+    **{0x69 + n: chr(0x24EA if n == 0 else 0x245F + n) for n in range(11)},  # ⓪ ① ... ⑩
+    **{0x74 + n: chr(0x24FF if n == 0 else 0x2775 + n) for n in range(11)},  # ⓿ ❶ ... ❿
+}  # fmt: skip
+
+_TABLES = {"symbol": SYMBOL, "wingdings": WINGDINGS, "wingdings 2": WINGDINGS_2}
 # The names a part's runs would give these fonts: a cheap test before it is parsed.
-_NAMED = re.compile(rb'"(?:symbol|wingdings)"', re.IGNORECASE)
+_NAMED = re.compile(rb'"(?:symbol|wingdings(?: 2)?)"', re.IGNORECASE)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 

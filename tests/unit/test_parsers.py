@@ -4342,10 +4342,10 @@ def test_rtf_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path)
     rtf = (
         rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\froman\fcharset0 Times New Roman;}"
         rb"{\f3\froman\fcharset2 Symbol{\*\panose 05050102010706020507};}{\f5\fnil\fcharset2 "
-        rb"Wingdings;}{\f6\fnil\fcharset2 Wingdings 2;}}"
+        rb"Wingdings;}{\f6\fnil\fcharset2 Wingdings 2;}{\f7\fnil\fcharset2 Wingdings 3;}}"
         rb"\pard Size 5 {\f3 m}m, angle {\f3\u61537\'61} of 30 {\f3 \'b1} 2, "
         rb"{\f3\uc2\u61538\'62\'62 beta} {\f3\u945\'7f b}{\f3\u945}{\f3 m}{\f3 \'7bx\'7d}.\par "
-        rb"{\f5 \'fe \'fd} Yes {\f5 \'a8} No {\f5 \'e7}next {\f6 P}.\par "
+        rb"{\f5 \'fe \'fd} Yes {\f5 \'a8} No {\f5 \'e7}next {\f6 P\'a3T} {\f7 P}.\par "
         rb"{\field{\*\fldinst SYMBOL 112 \\f \"Symbol\" \\s 12}{\fldrslt{\f3\fs24 p}}} and "
         rb"{\f3 p\plain p} {\mmath{\*\moMathPara{\*\moMath{\mr A}{\mr =}{\f3 {\mr p}}}}}"
         rb"\par {\f3 {\*\xdata\bin1 {}m} end\par}"
@@ -4354,7 +4354,7 @@ def test_rtf_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path)
     assert parsed.text == (
         "Size 5 \u03bcm, angle \u03b1 of 30 \u00b1 2, \u03b2 \u03b2\u03b5\u03c4\u03b1 "
         "\u03b1 \u03b2\u03b1\u03bc{\u03be}.\n"
-        "\u2611 \u2612 Yes \u25fb No next P.\n"
+        "\u2611 \u2612 Yes \u25fb No next \U0001f5f8\u25a1\u2612 P.\n"
         "\u03c0 and \u03c0p A = \u03c0\n end"  # the \bin's { read as a group: \u03b5\u03bd\u03b4
     )
     # A document whose default font is Symbol (\deff) chooses it without a \f.
@@ -6324,13 +6324,14 @@ def test_a_docx_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Pa
         "[[PICTURE]]": _sym("Wingdings", "F0E7"),  # an arrow Unicode has no character for
         "[[THEMED]]": _symbol_run("m", 'w:ascii="Symbol" w:asciiTheme="minorHAnsi"'),
         "[[ACCENT]]": _symbol_run("\u00e9", symbol),
-        "[[OTHER]]": _symbol_run("P", 'w:ascii="Wingdings 2" w:hAnsi="Wingdings 2"'),
+        "[[BOXES]]": _symbol_run("R\uf0a3", 'w:ascii="Wingdings 2" w:hAnsi="Wingdings 2"'),
+        "[[OTHER]]": _symbol_run("P", 'w:ascii="Wingdings 3" w:hAnsi="Wingdings 3"'),
     }
     data = docs.docx_with_notes(
         [
             "Size 5 [[MU]]m, angle [[ALPHA]] of 30 [[PLUSMINUS]] 2.",
             "[[TICKED]] Yes [[EMPTY]] No [[PICTURE]]next",
-            "kept [[THEMED]] [[ACCENT]] [[OTHER]][[fn2]]",
+            "kept [[THEMED]] [[ACCENT]] [[BOXES]] [[OTHER]][[fn2]]",
         ],
         {"fn2": ["Ratio p"]},
     )
@@ -6356,8 +6357,16 @@ def test_a_docx_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Pa
     assert parsed.text == (
         "Size 5 \u03bcm, angle \u03b1 of 30 \u00b1 2.\n\n"
         "\u2611 Yes \u25fb No next\n\n"
-        "kept m \u00e9 P (note: Ratio \u03c0)"
+        "kept m \u00e9 \u2611\u25a1 P (note: Ratio \u03c0)"
     )
+    # A part whose only symbol font is Wingdings 2 (a form's boxes, Word's usual ones).
+    form = docs._repacked(
+        docs.docx_bytes("Form", {"Q": "Agree [[X]]"}),
+        {"word/document.xml": lambda text: text.replace("[[X]]", _sym("Wingdings 2", "F054"))},
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "f.docx", form), "f.docx", OPTIONS)
+    assert parsed.text.endswith("Agree \u2612")
 
 
 def test_a_slides_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path) -> None:
