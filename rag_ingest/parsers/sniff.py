@@ -541,6 +541,13 @@ _STAR_OFFICE = {
 }
 
 
+def _not_read(name: str, unread: tuple[str, str]) -> UnsupportedFileTypeError:
+    """The refusal of a document in a format with no reader here (see
+    ``_UNREAD_DOCUMENTS``, ``_STAR_OFFICE``), naming it and what to save it as."""
+    what, formats = unread
+    return UnsupportedFileTypeError(f"{name}: {what}, a format not read here: save it as {formats}")
+
+
 def _ole_top_names(directory: bytes) -> set[str]:
     """The names of the compound file's top-level entries found in ``directory`` (128-byte
     entries: the root's child, then a tree by left and right siblings). An embedded
@@ -791,11 +798,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         raise NoTextFormatError(f"{name}: {what}: no text to index")  # an installer
     if by_content == "ole":
         top = _ole_top_names(_ole_directory(path))
-        for stream, (what, formats) in _STAR_OFFICE.items():
+        for stream, star_office in _STAR_OFFICE.items():
             if stream in top:
-                raise UnsupportedFileTypeError(
-                    f"{name}: {what}, a format not read here: save it as {formats}"
-                )
+                raise _not_read(name, star_office)
         raise UnsupportedFileTypeError(
             f"{name}: a compound (OLE) file holding no Word, PowerPoint, Excel or Outlook "
             "document (Visio, Publisher and installers are not read)"
@@ -831,10 +836,7 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_name is None and (what := no_text(name)) is not None:
         raise NoTextFormatError(f"{name}: {what}: no text to index")
     if by_name is None and (unread := _UNREAD_DOCUMENTS.get(suffix)) is not None:
-        what, formats = unread
-        raise UnsupportedFileTypeError(
-            f"{name}: {what}, a format not read here: save it as {formats}"
-        )
+        raise _not_read(name, unread)
     if by_name == "image" and not (suffix == ".bmp" and head.startswith(b"BM")):
         # Named as an image, its bytes none OCR reads (a BMP's two-byte mark is too weak
         # to trust unnamed): nothing to index, skipped when a walk finds it.
