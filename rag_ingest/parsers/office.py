@@ -63,6 +63,7 @@ from rag_ingest.parsers.pictures import (
 from rag_ingest.parsers.symbol_fonts import slide_symbols, word_symbols
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
+from rag_ingest.parsers.xml_parts import written
 
 __all__ = ["check_zip", "decoded_html", "headed", "html_title", "parse_html", "parse_office"]
 
@@ -518,7 +519,7 @@ def _gridded(part: bytes) -> bytes:
             table.insert(0 if properties is None else table.index(properties) + 1, grid)
         for _ in range(max(spans, default=0)):
             etree.SubElement(grid, f"{_W}gridCol")
-    return _serialized(root)
+    return written(root)
 
 
 def _rows_unwrapped(part: bytes) -> bytes:
@@ -536,7 +537,7 @@ def _rows_unwrapped(part: bytes) -> bytes:
         for child in _spliced(control, control.find(f"{_W}sdtContent")):
             if child.tag == f"{_W}sdt":  # a repeating section's item, its rows inside
                 wrapped.append(child)
-    return _serialized(root)
+    return written(root)
 
 
 # A deck's slides, whose shapes python-pptx reads only as children of their shape tree.
@@ -579,7 +580,7 @@ def _chosen(part: bytes) -> bytes:
             _spliced(alternative, alternative.find(f"{_COMPATIBILITY}Choice"))
     if not alternatives:
         return part
-    return _serialized(root)
+    return written(root)
 
 
 def _spliced(element: Any, inner: Any) -> list[Any]:
@@ -592,13 +593,6 @@ def _spliced(element: Any, inner: Any) -> list[Any]:
     for offset, child in enumerate(children):
         parent.insert(at + offset, child)
     return children
-
-
-def _serialized(root: Any) -> bytes:
-    """A DOCX or PPTX part's tree written out, as Office writes its declaration."""
-    from lxml import etree
-
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
 
 
 def _cells(row: Any) -> list[Any]:

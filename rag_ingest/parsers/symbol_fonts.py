@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rag_ingest.parsers.xml_parts import tree, written
+
 __all__ = [
     "font_table",
     "run_text",
@@ -129,23 +131,6 @@ def symbol_text(text: str, table: dict[int, str]) -> str:
     return "".join(shown)
 
 
-def _parsed(part: bytes) -> Any:
-    """The part's tree; None when it is not well formed (left for its reader to refuse
-    or to mend, as it would have been)."""
-    from lxml import etree
-
-    try:
-        return etree.fromstring(part, etree.XMLParser(resolve_entities=False, huge_tree=True))
-    except etree.XMLSyntaxError:
-        return None
-
-
-def _written(root: Any) -> bytes:
-    from lxml import etree
-
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
-
-
 Slots = tuple[dict[int, str] | None, dict[int, str] | None]
 
 
@@ -194,7 +179,7 @@ def word_symbols(part: bytes) -> bytes:
     characters they show; the part as it was when it has none."""
     if not _NAMED.search(part):
         return part
-    root = _parsed(part)
+    root = tree(part)
     changed = False
     for run in () if root is None else root.iter(f"{_W}r"):
         slots = word_slots(run)
@@ -209,7 +194,7 @@ def word_symbols(part: bytes) -> bytes:
                 continue
             changed = changed or shown != child.text
             child.text = shown
-    return _written(root) if changed else part
+    return written(root) if changed else part
 
 
 def slide_symbols(part: bytes) -> bytes:
@@ -218,7 +203,7 @@ def slide_symbols(part: bytes) -> bytes:
     its ``a:sym``, else of its ``a:latin``, and its other characters in its ``a:latin``."""
     if not _NAMED.search(part):
         return part
-    root = _parsed(part)
+    root = tree(part)
     changed = False
     for run in () if root is None else root.iter(f"{_A}r"):
         latin = font_table(_typeface(run, "latin"))
@@ -233,7 +218,7 @@ def slide_symbols(part: bytes) -> bytes:
             )
             changed = changed or shown != text.text
             text.text = shown
-    return _written(root) if changed else part
+    return written(root) if changed else part
 
 
 def _typeface(run: Any, kind: str) -> str | None:
