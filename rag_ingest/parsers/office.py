@@ -37,6 +37,7 @@ from rag_ingest.parsers.alt_chunks import (
     read_all,
     taken_out,
 )
+from rag_ingest.parsers.alt_text import slide_alt_texts, word_alt_texts
 from rag_ingest.parsers.base import (
     CONTENT_TYPES,
     MARKDOWN_HEADING,
@@ -424,7 +425,7 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
                 if _MATH_LETTER.search(rewritten):
                     rewritten = _plain_math_letters(rewritten)
-                rewritten = slide_symbols(rewritten)
+                rewritten = slide_alt_texts(slide_symbols(rewritten))
                 if rewritten != xml:
                     changed[part] = rewritten
             elif _NOTES_PART.fullmatch(part):
@@ -437,6 +438,7 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 continue
             xml = archive.read(part)
             rewritten = word_symbols(_ACCEPTED.sub(b"", _MARKUP_ASIDE.sub(b"", xml)))
+            rewritten = word_alt_texts(rewritten)
             if b"<w:tbl" in rewritten and b"<w:sdt" in rewritten:
                 rewritten = _rows_unwrapped(rewritten)
             if b"<w:tbl" in rewritten and _GRIDLESS.search(rewritten):
@@ -754,7 +756,7 @@ def _with_notes(document: bytes, archive: zipfile.ZipFile, names: set[str]) -> b
         if member not in names:
             continue
         try:
-            root = ElementTree.fromstring(word_symbols(archive.read(member)))
+            root = ElementTree.fromstring(word_alt_texts(word_symbols(archive.read(member))))
         except XML_ERRORS:
             continue  # the notes are lost, the text is read
         for note in root.findall(f"{_W}{kind.decode()}note"):

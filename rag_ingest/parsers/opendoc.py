@@ -27,6 +27,7 @@ from rag_ingest.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
+from rag_ingest.parsers.alt_text import alt_text
 from rag_ingest.parsers.base import (
     XML_ERRORS,
     ZIP_ERRORS,
@@ -63,6 +64,8 @@ _NS = {
     "xlink": "http://www.w3.org/1999/xlink",
     "chart": "urn:oasis:names:tc:opendocument:xmlns:chart:1.0",
     "officeooo": "http://openoffice.org/2009/office",
+    # ODF's own SVG-compatible namespace, not the W3C's.
+    "svg": "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0",
 }
 
 
@@ -132,6 +135,9 @@ _SKIPPED = {
     _q("office:forms"),
     _q("draw:page-thumbnail"),
     _q("presentation:notes"),  # a slide's notes are read on their own
+    # A frame's or shape's alternative text, read through alt_text (see _alt).
+    _q("svg:title"),
+    _q("svg:desc"),
 }
 # Slide placeholders repeated on every slide from the master.
 _RUNNING_CLASSES = {"footer", "header", "date-time", "page-number"}
@@ -201,12 +207,15 @@ class _Writer:
                 lead = "" if not parts or parts[-1].endswith(" ") else " "
                 parts.append(f"{lead}(note: {text})" if text else "")
             elif tag == _FRAME:
-                after.extend(self.blocks(*child))
+                blocks = self.blocks(*child)
+                after.extend(blocks)
+                after.extend(_alt(child, " ".join(blocks)))
             elif tag == _RUBY_TEXT:  # a reading over the words before it: 漢字(かんじ)
                 reading = self._inline(child, after).strip()
                 parts.append(f"({reading})" if reading else "")
             elif tag not in _SKIPPED:
                 parts.append(self._inline(child, after))
+                after.extend(_alt(child, parts[-1]))
             if not self._deleting:
                 parts.append(_WHITESPACE.sub(" ", child.tail or ""))
         return "".join(parts)
@@ -248,8 +257,10 @@ class _Writer:
             if title:
                 out.append(f"# {title}")
         else:
+            start = len(out)
             for child in element:  # sections, frames, text boxes, shapes
                 self._block(child, out)
+            out.extend(_alt(element, " ".join(out[start:])))
 
     def _list_lines(
         self, element: ElementTree.Element, depth: int, style: str | None = None, indent: str = ""
@@ -333,6 +344,22 @@ def _numbered_lists(*roots: ElementTree.Element) -> dict[str, frozenset[int]]:
                 if level.get(_q("style:num-format"))
             )
     return numbered
+
+
+def _alt(element: ElementTree.Element, shown: str) -> list[str]:
+    """A frame's or shape's alternative text (its ``svg:title`` and ``svg:desc``), as a
+    block of its own; none when it has none, or only what LibreOffice wrote itself, or
+    only the text it shows. An embedded object's one-word description is the name of
+    its type, which LibreOffice writes in its user's language ("Formel", "fórmula")."""
+    title, description = (element.find(_q(f"svg:{tag}")) for tag in ("title", "desc"))
+    if title is None and description is None:
+        return []
+    texts = ["".join(e.itertext()) if e is not None else "" for e in (title, description)]
+    objects = (element.find(_OBJECT), element.find(_q("draw:object-ole")))
+    if any(o is not None for o in objects) and len(texts[1].split()) < 2:
+        texts[1] = ""
+    text = alt_text(texts[0], texts[1], shown=shown)
+    return [text] if text else []
 
 
 def _title_styles(*roots: ElementTree.Element) -> frozenset[str]:
