@@ -64,7 +64,7 @@ from rag_ingest.parsers.pictures import (
 from rag_ingest.parsers.symbol_fonts import slide_symbols, word_symbols
 from rag_ingest.parsers.text import decode_text
 from rag_ingest.parsers.workbook import measure_sheets, parse_rows
-from rag_ingest.parsers.xml_parts import written
+from rag_ingest.parsers.xml_parts import tree, written
 
 __all__ = ["check_zip", "decoded_html", "headed", "html_title", "parse_html", "parse_office"]
 
@@ -453,6 +453,8 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 rewritten = _RUBY_RUN.sub(_ruby_runs, rewritten)
             if b"<w:ffData>" in rewritten:
                 rewritten = _form_fields(rewritten)
+            if _DROP_CAP.search(rewritten):
+                rewritten = _drop_caps_joined(rewritten)
             if _MATH_LETTER.search(rewritten):
                 rewritten = _plain_math_letters(rewritten)
             if rewritten != xml:
@@ -540,6 +542,35 @@ def _rows_unwrapped(part: bytes) -> bytes:
             if child.tag == f"{_W}sdt":  # a repeating section's item, its rows inside
                 wrapped.append(child)
     return written(root)
+
+
+# A drop cap: a paragraph of its own, framed, holding a paragraph's first letter(s).
+_DROP_CAP = re.compile(rb'<w:framePr\b[^>]*\bw:dropCap="(?:drop|margin)"')
+
+
+def _drop_caps_joined(part: bytes) -> bytes:
+    """A DOCX part with each drop cap put back at the start of the paragraph it begins:
+    Word keeps the big letter as a paragraph of its own, and "Drop cap." was read as
+    "D" and "rop cap.", a paragraph apart, the word lost to a search."""
+    root = tree(part)
+    if root is None:
+        return part
+    joined = False
+    for frame in list(root.iter(f"{_W}framePr")):
+        if frame.get(f"{_W}dropCap") not in ("drop", "margin"):
+            continue
+        cap = frame.getparent().getparent()
+        following = cap.getnext()
+        if cap.tag != f"{_W}p" or following is None or following.tag != f"{_W}p":
+            continue
+        properties = following.find(f"{_W}pPr")
+        at = 0 if properties is None else following.index(properties) + 1
+        for child in [c for c in cap if c.tag != f"{_W}pPr"]:
+            following.insert(at, child)
+            at += 1
+        cap.getparent().remove(cap)
+        joined = True
+    return written(root) if joined else part
 
 
 # A deck's slides, whose shapes python-pptx reads only as children of their shape tree.

@@ -35,6 +35,7 @@ from rag_ingest.parsers.alt_chunks import AltChunk, put_back, read_all
 from rag_ingest.parsers.base import UNREAD_SCANS, ParsedDocument, Segment, split_notes
 from rag_ingest.parsers.decrypt import DEFAULT_PASSWORD_NOTE
 from rag_ingest.parsers.flat import packaged
+from rag_ingest.parsers.office import _drop_caps_joined
 from rag_ingest.parsers.pdf import merge_ranges
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
@@ -6307,6 +6308,44 @@ def test_a_docx_legacy_form_fields_are_read_as_word_shows_them(tmp_path: Path) -
         "# Form\n\n## Answers\n\n\u2612 yes \u2612 also \u2610 no \u2610 none; "
         "owner Dee, then Ann & Bo, Ann & Bo, Cy; name CANARY-TYPED."
     )
+
+
+def test_a_docx_drop_cap_is_read_as_its_paragraphs_first_letter(tmp_path: Path) -> None:
+    # Word keeps a drop cap as a framed paragraph of its own: "Once" had been read as
+    # "O" and "nce upon a time.", a paragraph apart (pandoc's drop_cap.docx).
+    def cap(letter: str, kind: str) -> str:
+        return (
+            f'<w:p><w:pPr><w:framePr w:dropCap="{kind}" w:lines="3" w:wrap="around"/></w:pPr>'
+            f"<w:r><w:t>{letter}</w:t></w:r></w:p>"
+        )
+
+    body = (
+        cap("O", "drop")
+        + '<w:p><w:pPr><w:jc w:val="both"/></w:pPr><w:r><w:t>nce upon a time.</w:t></w:r></w:p>'
+        + cap("T", "margin")
+        + "<w:p><w:r><w:t>he end.</w:t></w:r></w:p>"
+        + '<w:p><w:pPr><w:framePr w:wrap="around"/></w:pPr><w:r><w:t>Framed</w:t></w:r></w:p>'
+        + "<w:p><w:r><w:t>words.</w:t></w:r></w:p>"
+        + cap("Z", "drop")
+    )
+    data = docs._repacked(
+        docs.docx_bytes("Story", {"Tale": "[[BODY]]"}),
+        {
+            "word/document.xml": lambda text: re.sub(
+                r"<w:p>(?:(?!<w:p>).)*?\[\[BODY\]\].*?</w:p>", body, text
+            )
+        },
+        {},
+    )
+    parsed = parse_file(_file(tmp_path, "s.docx", data), "s.docx", OPTIONS)
+    assert parsed.text == (
+        "# Story\n\n## Tale\n\nOnce upon a time.\n\nThe end.\n\nFramed\n\nwords.\n\nZ"
+    )
+    # The letter goes after the paragraph's properties, which stay first, as the schema
+    # has them; the drop cap's own paragraph is gone.
+    part = _drop_caps_joined(f'<w:body xmlns:w="{docs._WML}">{body}</w:body>'.encode()).decode()
+    assert part.count("<w:p>") == 5
+    assert '<w:p><w:pPr><w:jc w:val="both"/></w:pPr><w:r><w:t>O</w:t></w:r>' in part
 
 
 def test_a_docx_symbol_font_text_is_read_as_the_characters_it_shows(tmp_path: Path) -> None:
