@@ -1,6 +1,7 @@
 """FictionBook 2 (``.fb2``; ``.fb2.zip`` is a zip of one), the XML e-book format of
 Russian-language libraries, as Markdown: the book's title and authors, its annotation,
-its sections' titles as headings by depth, paragraphs, poems a line a verse, epigraphs
+its sections' titles as headings by depth, paragraphs, poems a line a verse (a stanza's
+title and a poem's date too), epigraphs
 and citations quoted, then its notes. Its pictures are base64 in ``<binary>``: no text.
 Read as plain XML, its tags and pictures had been most of its chunks."""
 
@@ -65,9 +66,11 @@ class _Writer:
         for part in poem:
             kind = local_name(part.tag)
             if kind == "stanza":
+                for head in _children(part, "title", "subtitle"):
+                    self.add(_text(head), quote)
                 verses = [_text(v) for v in _children(part, "v")]
                 self.add("\n".join(quote + v for v in verses if v))
-            elif kind in ("title", "subtitle", "text-author", "epigraph"):
+            elif kind in ("title", "subtitle", "text-author", "epigraph", "date"):
                 self.add(_text(part), quote)
 
 
@@ -97,6 +100,7 @@ def parse_fictionbook(path: str, name: str) -> ParsedDocument:
             writer.add(title, "# ")
             authors = _authors(info)
             writer.add(", ".join(authors), "By ")
+            writer.add(next((_text(d) for d in _children(info, "date")), ""), "Date: ")
             for annotation in _children(info, "annotation"):
                 writer.flow(annotation, 2)
     heads = len(writer.blocks)

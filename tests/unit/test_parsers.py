@@ -368,6 +368,7 @@ _FB2 = """<?xml version="1.0" encoding="windows-1251"?>
   <author><nickname>CANARY-NICK</nickname></author>
   <book-title>Война и мир</book-title>
   <annotation><p>Роман-эпопея.</p></annotation>
+  <date value="1869-01-01">1869</date>
  </title-info></description>
  <body>
   <title><p>Том первый</p></title>
@@ -378,7 +379,8 @@ _FB2 = """<?xml version="1.0" encoding="windows-1251"?>
     <title><p>I</p></title>
     <p>— Eh bien, mon prince. <emphasis>CANARY-FB2</emphasis> Genes<a l:href="#n1">[1]</a>.</p>
     <subtitle>Scene two</subtitle>
-    <poem><stanza><v>First verse,</v><v>second verse.</v></stanza></poem>
+    <poem><stanza><title><p>CANARY-STANZA</p></title><subtitle>Refrain</subtitle>
+     <v>First verse,</v><v>second verse.</v></stanza><date>May 1868</date></poem>
     <cite><p>A citation.</p></cite>
     <table><tr><th>Year</th><td>1869</td></tr><tr><td/></tr></table>
    </section>
@@ -397,11 +399,13 @@ def test_a_fictionbook_is_read_as_its_text_not_its_xml(tmp_path: Path) -> None:
         parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
         assert (parsed.file_type, parsed.parser) == ("fb2", "fictionbook"), name
         assert parsed.text == (
-            "# Война и мир\n\nBy Лев Толстой, CANARY-NICK\n\nРоман-эпопея.\n\n"  # noqa: RUF001
+            "# Война и мир\n\nBy Лев Толстой, CANARY-NICK\n\nDate: 1869\n\n"
+            "Роман-эпопея.\n\n"
             "# Том первый\n\n"
             "> Quoted words.\n\n> Someone\n\n## Часть первая\n\n### I\n\n"
             "— Eh bien, mon prince. CANARY-FB2 Genes[1].\n\n**Scene two**\n\n"
-            "First verse,\nsecond verse.\n\n> A citation.\n\nYear | 1869\n\n"
+            "CANARY-STANZA\n\nRefrain\n\nFirst verse,\nsecond verse.\n\nMay 1868\n\n"
+            "> A citation.\n\nYear | 1869\n\n"
             "## Notes\n\n### 1\n\nGenoa."
         )
     blank = _FB2.split("<body>")[0] + "<body><section/></body></FictionBook>"
