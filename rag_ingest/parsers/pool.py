@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -240,6 +241,23 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     threading.Thread(
         target=_warm_in_background, args=(options, encoding), name="warm-up", daemon=True
     ).start()
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    """A worker's exit: the process ends here, as pebble ends one it stops (its SIGTERM
+    handler), without the C library's exit handlers. A worker whose pool closed had left
+    by a normal exit now and then while its warm-up or onnxruntime's threads (PyMuPDF's
+    layout model) still ran, and a C++ destructor aborted it: "terminate called without
+    an active exception" on the caller's terminal, a core file where they are kept.
+    pebble's worker returns only when its pool closes (status 0), and leaves by
+    ``os._exit`` itself when it fails; an exception escaping it would lose its status 1."""
+    util._exit_function()  # type: ignore[attr-defined]  # as pebble's handler runs it
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 _EXIT_OUT_OF_MEMORY = 75

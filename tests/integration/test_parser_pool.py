@@ -299,6 +299,31 @@ def _run_script(tmp_path: Path, source: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+def test_a_worker_leaves_without_the_c_librarys_exit_handlers(tmp_path: Path) -> None:
+    # A worker whose pool closed had left by a normal exit, now and then while its
+    # warm-up or onnxruntime's threads still ran: a C++ destructor then aborted it
+    # ("terminate called without an active exception" under the CLI's report). Here a
+    # C exit handler would delete a marker file, as a destructor would run.
+    marker = tmp_path / "marker"
+    marker.write_text("still here")
+    script = (
+        "import ctypes, sys\n"
+        "from rag_ingest.parsers.base import ParseOptions\n"
+        "from rag_ingest.parsers.pool import _worker_init\n"
+        "_worker_init(8 << 30, 0, ParseOptions(), 'cl100k_base')\n"
+        "libc = ctypes.CDLL('libc.so.6')\n"
+        "libc.strdup.restype = ctypes.c_void_p  # outlives the interpreter's objects\n"
+        f"path = ctypes.c_void_p(libc.strdup({str(marker).encode()!r}))\n"
+        "assert libc.__cxa_atexit(libc.unlink, path, None) == 0\n"
+        "sys.exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert marker.exists()
+
+
 def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
     # The README's loader lines, at the top level of a script, as most scripts are
     # written. Plain spawn re-ran the script in each worker: it loaded everything again
