@@ -15,7 +15,7 @@ from typing import Any
 
 from rag_ingest.parsers.xml_parts import tree, written
 
-__all__ = ["alt_text", "slide_alt_texts", "word_alt_texts"]
+__all__ = ["alt_text", "drawing_alt", "slide_alt_texts", "word_alt_texts"]
 
 # Word 2003's converter put "Description: " before what the .doc had.
 _CONVERTED = re.compile(r"^\s*Description:\s*", re.IGNORECASE)
@@ -34,11 +34,13 @@ _FILE = re.compile(
 )
 # What an editor writes for a picture, chart or object by itself: a type's name
 # (LibreOffice's "OLE-object", "chart", "formula"), a placeholder, or a shape's default
-# name in a few languages ("Graphic 1", "Grafik 2", "Imagen 3").
+# name in a few languages ("Graphic 1", "Grafik 2", "Imagen 3"), a generator's
+# "Inserted picture RelID:1".
 _GENERIC = re.compile(
     r"(?:chart|descr|description|diagram|diagramm|embedded object: ole object|formula|"
     r"ole[ -]object|ole[ -]objekt|formel|fórmula|picture|image|graphic|grafik|bild|imagen|"
-    r"immagine|afbeelding|obraz|рисунок|図|그림|图片|shape|text ?box|object|objekt)\s*\d*",
+    r"immagine|afbeelding|obraz|рисунок|図|그림|图片|shape|text ?box|object|objekt)\s*\d*|"
+    r"inserted (?:picture|image)\b.*",
     re.IGNORECASE,
 )
 
@@ -85,7 +87,9 @@ def _shown(properties: Any) -> bool:
     )
 
 
-def _of(properties: Any) -> str:
+def drawing_alt(properties: Any) -> str:
+    """The alternative text of a DrawingML object's properties (``cNvPr``, ``docPr``);
+    "" for a hidden or decorative one's."""
     return alt_text(properties.get("title"), properties.get("descr")) if _shown(properties) else ""
 
 
@@ -117,7 +121,7 @@ def word_alt_texts(part: bytes) -> bytes:
         else:
             drawing = next(element.iterancestors(f"{_WP}inline", f"{_WP}anchor"), None)
             frame = None if drawing is None else drawing.find(f"{_WP}docPr")
-            text = _of(element) if frame is None or _shown(frame) else ""
+            text = drawing_alt(element) if frame is None or _shown(frame) else ""
         run = next(element.iterancestors(f"{_W}r"), None)
         if text and run is not None:
             _added(by_run.setdefault(run, []), text)
@@ -166,7 +170,7 @@ def slide_alt_texts(part: bytes) -> bytes:
         (picture, text)
         for picture in root.iter(f"{_P}pic")
         if (properties := picture.find(f"{_P}nvPicPr/{_P}cNvPr")) is not None
-        and (text := _of(properties))
+        and (text := drawing_alt(properties))
     ]
     ids = [int(i) for i in root.xpath("//@id") if str(i).isdigit()]
     next_id = max(ids, default=0) + 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 import zipfile
 from xml.etree import ElementTree
 
+from rag_ingest.parsers.alt_text import drawing_alt
 from rag_ingest.parsers.base import (
     XML_ERRORS,
     ZIP_ERRORS,
@@ -184,6 +185,7 @@ def _read(
 
 def _text_boxes(archive: zipfile.ZipFile, member: str) -> list[str]:
     """A sheet drawing's text boxes and labelled shapes, a line each (``Text box: ...``),
+    and its pictures' alternative text (``Picture: ...``),
     in the drawing's order; what Excel writes again for older versions
     (``mc:Fallback``) not read twice."""
     lines: list[str] = []
@@ -202,6 +204,10 @@ def _text_boxes(archive: zipfile.ZipFile, member: str) -> list[str]:
             )
             if text := " ".join(p for p in paragraphs if p):
                 lines.append(f"Text box: {text}")
+        elif element.tag == f"{_SHEET_SHAPES}pic":
+            properties = element.find(f"{_SHEET_SHAPES}nvPicPr/{_SHEET_SHAPES}cNvPr")
+            if properties is not None and (text := drawing_alt(properties)):
+                lines.append(f"Picture: {text}")
         stack.extend(reversed(element))
     return lines
 

@@ -558,7 +558,8 @@ def sheet_charts(path: str) -> Iterator[tuple[int, str]]:
 def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
     """The comments on an OpenDocument spreadsheet's cells (``office:annotation``) and
     the text of the shapes drawn on its sheets, which calamine does not read: each such
-    sheet's number, name and lines (``Comment on B4 (Ann): text``, ``Text box: text``),
+    sheet's number, name and lines (``Comment on B4 (Ann): text``, ``Text box: text``,
+    a picture's alternative text ``Picture: text``),
     as an XLSX's are read (parsers/ooxml_comments.py). ``content.xml`` is parsed only
     when it holds either (found streaming)."""
     from rag_ingest.parsers.workbook import column_letters
@@ -566,7 +567,8 @@ def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
     found: list[tuple[int, str, list[str]]] = []
     try:
         with zipfile.ZipFile(path) as archive:
-            if not _holds(archive, "content.xml", b"<office:annotation", *_SHAPE_NEEDLES):
+            needles = (b"<office:annotation", b"<svg:title", b"<svg:desc", *_SHAPE_NEEDLES)
+            if not _holds(archive, "content.xml", *needles):
                 return []
             with archive.open("content.xml") as content:
                 sheet = row = column = 0
@@ -591,6 +593,9 @@ def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
                     elif tag in _SHAPES and found and not in_cell:
                         if text := _shape_text(element):
                             found[-1][2].append(f"Text box: {text}")
+                    elif tag == _FRAME and found:  # a picture's, in a cell or not
+                        shown = " ".join(_shape_text(c) for c in element if c.tag in _SHAPES)
+                        found[-1][2].extend(f"Picture: {alt}" for alt in _alt(element, shown))
                     elif tag == _ANNOTATION and found:
                         text = " ".join(
                             " ".join("".join(p.itertext()).split()) for p in element.iter(_P)

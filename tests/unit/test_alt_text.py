@@ -41,6 +41,7 @@ _DECORATIVE = (
         (None, "Graphic 1", ""),
         ("OLE-object", "chart", ""),
         (None, "Grafik 12", ""),
+        (None, "Inserted picture RelID:1", ""),
         (None, "Chart of sales", "Chart of sales"),
         (None, None, ""),
     ],
@@ -200,3 +201,51 @@ def test_an_odf_frames_and_shapes_alt_text_is_read(tmp_path: Path) -> None:
         "Before the map.\n\nCANARY-MAP: Roads north of the river\n\nBoxed words\n\n"
         "CANARY-FRAME\n\nShape: Inside after.\n\nCANARY-SHAPE\n\nCANARY-PAGE"
     )
+
+
+def test_a_sheets_pictures_alt_text_follows_its_rows(tmp_path: Path) -> None:
+    # openpyxl and calamine read none of a sheet's drawing; openpyxl itself writes
+    # "Picture" for every picture, which says nothing.
+    import openpyxl
+    from openpyxl.drawing.image import Image
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A1"] = "Total"
+    for cell in ("C3", "C9"):
+        sheet.add_image(Image(io.BytesIO(docs.photo(40, 30, "PNG"))), cell)
+    buf = io.BytesIO()
+    book.save(buf)
+    data = docs._repacked(
+        buf.getvalue(),
+        {
+            "xl/drawings/drawing1.xml": lambda text: text.replace(
+                'descr="Picture"', 'descr="CANARY-XLSX sales by month"', 1
+            )
+        },
+        {},
+    )
+    text = parse_file(str(docs_file(tmp_path, "b.xlsx", data)), "b.xlsx", OPTIONS).text
+    assert text.index("Total") < text.index("Picture: CANARY-XLSX sales by month")
+    assert text.count("Picture:") == 1
+
+
+def test_an_ods_sheets_pictures_alt_text_follows_its_rows(tmp_path: Path) -> None:
+    frame = (
+        '<draw:frame draw:name="{name}"><draw:image xlink:href="Pictures/1.png"/>'
+        "<svg:title>{title}</svg:title></draw:frame>"
+    )
+    body = (
+        '<table:table table:name="Sales"><table:shapes>'
+        + frame.format(name="Image1", title="CANARY-ODS-PAGE map")
+        + "</table:shapes><table:table-row>"
+        + '<table:table-cell office:value-type="string"><text:p>Total</text:p>'
+        + frame.format(name="Image2", title="CANARY-ODS-CELL logo")
+        + "</table:table-cell></table:table-row></table:table>"
+    )
+    data = docs.odf_bytes(
+        "spreadsheet", body, members={"Pictures/1.png": docs.photo(40, 30, "PNG")}
+    )
+    text = parse_file(str(docs_file(tmp_path, "s.ods", data)), "s.ods", OPTIONS).text
+    assert text.index("Total") < text.index("Picture: CANARY-ODS-PAGE map")
+    assert "Picture: CANARY-ODS-CELL logo" in text
