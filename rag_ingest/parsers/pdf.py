@@ -22,6 +22,7 @@ from rag_ingest.errors import (
     MissingExtraError,
 )
 from rag_ingest.ocr import OcrOptions, letters
+from rag_ingest.parsers.alt_text import alt_text
 from rag_ingest.parsers.archive import attach
 from rag_ingest.parsers.base import (
     UNREAD_SCANS,
@@ -400,6 +401,7 @@ def _parse(
             warnings.append("the PDF is damaged (MuPDF repaired it): some text may be missing")
         fields = _forms(pymupdf, doc, wanted)
         comments = _comments(doc, wanted)  # before pymupdf4llm bakes them away
+        pictures = _figure_alts(doc, wanted)  # before pymupdf4llm drops the structure tree
         attaching = doc.is_pdf and read_attached is not None and wanted.stop >= doc.page_count
         annotated = _annotated(pymupdf, doc) if attaching else []
         try:
@@ -426,6 +428,11 @@ def _parse(
         scans = scanned if ocr is not None else []
         if ocr is None and scanned:  # said, not silent (a PDF of scans only fails, saying so)
             warnings.append(f"{len(scanned)} scanned page(s) ({spans(scanned)}) {UNREAD_SCANS}")
+        # After the scanned pages are told: a scan's alternative text is not its text.
+        # One the page's text holds already (a caption written out again) is left out.
+        pictures = {n: [a for a in alts if a not in own.get(n, "")] for n, alts in pictures.items()}
+        if any(pictures.values()):
+            segments = _after_pages(segments, pictures, "Pictures:")
         page_count = doc.page_count
         images = _images(doc, max_images, min_image_bytes, wanted) if max_images else []
         segments = [s for s in segments if s.text.strip()]
@@ -573,6 +580,78 @@ def _comments(doc: Any, wanted: range) -> dict[int, list[str]]:
     except Exception:  # MuPDF's errors on a broken annotation: the pages are read all the same
         return found
     return found
+
+
+# A tagged PDF's structure elements that stand for a picture and may carry its /Alt.
+_FIGURES = frozenset({"/Figure", "/Formula"})
+# At most this many structure elements are looked at (an annual report's tree: ~28,000,
+# 0.5 s).
+_MAX_STRUCTURE = 50_000
+_REFERENCE = re.compile(r"(\d+) \d+ R")
+_INLINE_DICT = re.compile(r"<<.*?>>", re.DOTALL)
+_ROLE = re.compile(r"/([^\s/<>\[\]()]+)\s*/([^\s/<>\[\]()]+)")
+
+
+def _figure_alts(doc: Any, wanted: range) -> dict[int, list[str]]:
+    """The alternative text of each page's figures and formulas (a tagged PDF's ``/Alt``,
+    as Word, InDesign and Acrobat write an accessible PDF's), in the structure tree's
+    order, each once a page; none an editor wrote itself (see :func:`alt_text`).
+    pymupdf4llm reads none (it drops the tree): a chart's "The line graph shows five
+    year performance ..." was lost."""
+    found: dict[int, list[str]] = {}
+    try:
+        if not doc.is_pdf:
+            return found
+        kind, value = doc.xref_get_key(doc.pdf_catalog(), "StructTreeRoot")
+        if kind != "xref":
+            return found
+        root = int(value.split()[0])
+        kind, value = doc.xref_get_key(root, "RoleMap")
+        roles = dict(_ROLE.findall(value)) if kind == "dict" else {}
+        numbers = {doc.page_xref(i): i + 1 for i in wanted}
+        stack, seen = [root], set[int]()
+        while stack and len(seen) < _MAX_STRUCTURE:
+            xref = stack.pop()
+            if xref in seen:
+                continue
+            seen.add(xref)
+            kind, kids = doc.xref_get_key(xref, "K")
+            _, role = doc.xref_get_key(xref, "S")
+            if f"/{roles.get(role[1:], role[1:])}" in _FIGURES:
+                kind_alt, alt = doc.xref_get_key(xref, "Alt")
+                number = numbers.get(_structure_page(doc, xref, kids))
+                if kind_alt == "string" and number is not None:
+                    text = alt_text(None, alt)
+                    if text and text not in found.setdefault(number, []):
+                        found[number].append(text)
+            if kind == "xref":
+                stack.append(int(kids.split()[0]))
+            elif kind == "array":
+                refs = _REFERENCE.findall(_INLINE_DICT.sub("", kids))
+                stack.extend(int(r) for r in reversed(refs))  # in document order
+    except Exception:  # MuPDF's errors on a broken tree: the pages are read all the same
+        return found
+    return found
+
+
+def _structure_page(doc: Any, xref: int, kids: str) -> int:
+    """The page object a structure element is on: its own ``/Pg``, else its marked
+    content's (``<</Type/MCR/Pg ...>>`` among its kids), else its nearest ancestor's."""
+    kind, value = doc.xref_get_key(xref, "Pg")
+    if kind == "xref":
+        return int(value.split()[0])
+    marked = re.search(r"/Pg\s*(\d+) \d+ R", kids)
+    if marked:
+        return int(marked[1])
+    for _ in range(64):
+        kind, value = doc.xref_get_key(xref, "P")
+        if kind != "xref":
+            break
+        xref = int(value.split()[0])
+        kind, value = doc.xref_get_key(xref, "Pg")
+        if kind == "xref":
+            return int(value.split()[0])
+    return 0
 
 
 def _form_fields(pymupdf: Any, page: Any) -> list[str]:

@@ -667,6 +667,59 @@ def test_a_pdfs_comments_are_read_after_their_pages_text(tmp_path: Path) -> None
     ]
 
 
+def _tagged_pdf() -> bytes:
+    """Three pages, and a structure tree of figures with alternative text, as Word's
+    "Save as PDF" writes an accessible one: roles, pages given four ways."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    for text in ("Sales CANARY-PAGE-ONE", "Costs CANARY-PAGE-TWO", "Logo drawn here"):
+        doc.new_page().insert_text((72, 72), text)
+    pages = [doc.page_xref(i) for i in range(3)]
+    xrefs = [doc.get_new_xref() for _ in range(10)]
+    root, part, own, inherited, marked, mapped, named, shown, prose, again = xrefs
+
+    def element(xref: int, body: str) -> None:
+        doc.update_object(xref, f"<</Type/StructElem/P {part} 0 R{body}>>")
+
+    doc.update_object(
+        root,
+        f"<</Type/StructTreeRoot/K {part} 0 R/RoleMap<</Chart/Figure/Caption/P>>>>",
+    )
+    kids = " ".join(f"{x} 0 R" for x in xrefs[2:])
+    doc.update_object(part, f"<</Type/StructElem/S/Sect/P {root} 0 R/Pg {pages[1]} 0 R/K[{kids}]>>")
+    element(own, f"/S/Figure/Pg {pages[0]} 0 R/Alt(CANARY-FIGURE bars rise in March)/K 0")
+    element(inherited, "/S/Figure/Alt(CANARY-INHERITED pie of costs)")  # the section's page
+    element(
+        marked,
+        f"/S/Formula/Alt(CANARY-FORMULA e = mc2)/K[<</Type/MCR/Pg {pages[2]} 0 R/MCID 0>>]",
+    )
+    element(mapped, f"/S/Chart/Pg {pages[0]} 0 R/Alt(CANARY-MAPPED line of growth)")
+    element(named, f"/S/Figure/Pg {pages[0]} 0 R/Alt(C:\\\\charts\\\\q1.png)")
+    element(shown, f"/S/Figure/Pg {pages[0]} 0 R/Alt(Sales CANARY-PAGE-ONE)")
+    element(prose, f"/S/P/Pg {pages[0]} 0 R/Alt(CANARY-PROSE not a picture)")
+    element(again, f"/S/Figure/Pg {pages[0]} 0 R/Alt(CANARY-FIGURE bars rise in March)")
+    doc.xref_set_key(doc.pdf_catalog(), "StructTreeRoot", f"{root} 0 R")
+    return bytes(doc.tobytes())
+
+
+def test_a_tagged_pdfs_figures_alternative_text_is_read_after_their_pages_text(
+    tmp_path: Path,
+) -> None:
+    # pymupdf4llm drops the structure tree: an accessible PDF's chart descriptions ("The
+    # line graph shows five year performance ...", PyMuPDF's test_3725.pdf) were lost.
+    parsed = parse_file(_file(tmp_path, "t.pdf", _tagged_pdf()), "t.pdf", OPTIONS)
+    assert [(s.text, s.page) for s in parsed.segments] == [
+        (
+            "Sales CANARY-PAGE-ONE\n\nPictures:\n- CANARY-FIGURE bars rise in March\n"
+            "- CANARY-MAPPED line of growth",
+            1,
+        ),
+        ("Costs CANARY-PAGE-TWO\n\nPictures:\n- CANARY-INHERITED pie of costs", 2),
+        ("Logo drawn here\n\nPictures:\n- CANARY-FORMULA e = mc2", 3),
+    ]
+
+
 def test_corrupt_pdf_is_typed(tmp_path: Path) -> None:
     with pytest.raises(CorruptDocumentError):
         parse_file(_file(tmp_path, "c.pdf", b"%PDF-1.7\n" + b"\x13garbage" * 500), "c.pdf", OPTIONS)
