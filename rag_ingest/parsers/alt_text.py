@@ -26,10 +26,11 @@ _GENERATED_NOTE = re.compile(
     r"\n\s*\n[^\n]{0,80}(?:autom|автомат|自動|自动|자동)[^\n]{0,80}\s*$", re.IGNORECASE
 )
 # A value that is a file's name, path or link: what Word 2007-2010 wrote for a picture
-# inserted from a file, and what many tools still write.
+# inserted from a file, and what many tools still write ("Ian H. 2.JPG"); a sentence
+# that ends in one ("The dialog, saved as settings.png") is the author's.
 _FILE = re.compile(
-    r"(?:[a-z][a-z0-9+.-]*://\S+|[a-z]:\\.*|\\\\.*|.*\.(?:png|jpe?g|jfif|gif|bmp|dib|tiff?|"
-    r"emf|wmf|svgz?|webp|ico|pcx|pict?|wdp|hdp|heic))",
+    r"(?:[a-z][a-z0-9+.-]*://\S+|[a-z]:\\.*|\\\\.*|(?:\S+ ){0,3}\S*\.(?:png|jpe?g|jfif|gif|"
+    r"bmp|dib|tiff?|emf|wmf|svgz?|webp|ico|pcx|pict?|wdp|hdp|heic))",
     re.IGNORECASE | re.DOTALL,
 )
 # What an editor writes for a picture, chart or object by itself: a type's name

@@ -36,6 +36,8 @@ _DECORATIVE = (
         (None, "Description: Wave design", "Wave design"),
         (None, "Description: C:\\Users\\ann\\photo (2).JPG", ""),
         (None, "IMGs\\football.jpg", ""),
+        (None, "Ian H. 2.JPG", ""),
+        (None, "The dialog, saved as settings.png", "The dialog, saved as settings.png"),
         (None, "http://example.com/lion.png?size=2", ""),
         (None, "\\\\server\\share\\scan", ""),
         (None, "Graphic 1", ""),
