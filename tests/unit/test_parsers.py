@@ -676,8 +676,8 @@ def _tagged_pdf() -> bytes:
     for text in ("Sales CANARY-PAGE-ONE", "Costs CANARY-PAGE-TWO", "Logo drawn here"):
         doc.new_page().insert_text((72, 72), text)
     pages = [doc.page_xref(i) for i in range(3)]
-    xrefs = [doc.get_new_xref() for _ in range(10)]
-    root, part, own, inherited, marked, mapped, named, shown, prose, again = xrefs
+    xrefs = [doc.get_new_xref() for _ in range(13)]
+    root, part, own, inherited, marked, mapped, named, shown, prose, again = xrefs[:10]
 
     def element(xref: int, body: str) -> None:
         doc.update_object(xref, f"<</Type/StructElem/P {part} 0 R{body}>>")
@@ -699,6 +699,8 @@ def _tagged_pdf() -> bytes:
     element(shown, f"/S/Figure/Pg {pages[0]} 0 R/Alt(Sales CANARY-PAGE-ONE)")
     element(prose, f"/S/P/Pg {pages[0]} 0 R/Alt(CANARY-PROSE not a picture)")
     element(again, f"/S/Figure/Pg {pages[0]} 0 R/Alt(CANARY-FIGURE bars rise in March)")
+    for logo, page in zip(xrefs[10:], pages, strict=True):
+        element(logo, f"/S/Figure/Pg {page} 0 R/Alt(CANARY-LOGO of the company)")
     doc.xref_set_key(doc.pdf_catalog(), "StructTreeRoot", f"{root} 0 R")
     return bytes(doc.tobytes())
 
@@ -709,10 +711,11 @@ def test_a_tagged_pdfs_figures_alternative_text_is_read_after_their_pages_text(
     # pymupdf4llm drops the structure tree: an accessible PDF's chart descriptions ("The
     # line graph shows five year performance ...", PyMuPDF's test_3725.pdf) were lost.
     parsed = parse_file(_file(tmp_path, "t.pdf", _tagged_pdf()), "t.pdf", OPTIONS)
+    logo = "- CANARY-LOGO of the company"  # on every page: said on the first only
     assert [(s.text, s.page) for s in parsed.segments] == [
         (
             "Sales CANARY-PAGE-ONE\n\nPictures:\n- CANARY-FIGURE bars rise in March\n"
-            "- CANARY-MAPPED line of growth",
+            f"- CANARY-MAPPED line of growth\n{logo}",
             1,
         ),
         ("Costs CANARY-PAGE-TWO\n\nPictures:\n- CANARY-INHERITED pie of costs", 2),
