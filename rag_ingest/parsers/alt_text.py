@@ -11,11 +11,19 @@ that is not the author's and is left out.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from rag_ingest.parsers.xml_parts import tree, written
 
-__all__ = ["alt_text", "drawing_alt", "slide_alt_texts", "word_alt_texts"]
+__all__ = [
+    "alt_text",
+    "drawing_alt",
+    "running_slide_alts",
+    "slide_alt_texts",
+    "word_alt_texts",
+]
 
 # Word 2003's converter put "Description: " before what the .doc had.
 _CONVERTED = re.compile(r"^\s*Description:\s*", re.IGNORECASE)
@@ -158,21 +166,54 @@ def _spaced(run: Any, text: str) -> str:
     return f"{lead}{text}{trail}"
 
 
-def slide_alt_texts(part: bytes) -> bytes:
-    """A slide with each picture's alternative text in a text box of its own, placed
-    where the picture is (docling reads a slide's shapes by their position); the part as
-    it was with none."""
-    if not _ANY_ALT.search(part):
-        return part
-    root = tree(part)
-    if root is None:
-        return part
-    pictures = [
+def _slide_pictures(root: Any) -> list[tuple[Any, str]]:
+    """A slide's pictures with alternative text, and that text."""
+    return [
         (picture, text)
         for picture in root.iter(f"{_P}pic")
         if (properties := picture.find(f"{_P}nvPicPr/{_P}cNvPr")) is not None
         and (text := drawing_alt(properties))
     ]
+
+
+# An alternative text on this many slides or more is a running one (a logo's).
+RUNNING_SLIDES = 3
+
+
+def running_slide_alts(slides: Iterable[bytes]) -> frozenset[str]:
+    """The alternative texts on ``RUNNING_SLIDES`` of ``slides`` or more: a logo put on
+    each slide ("Company logo"), to be read on its first slide only."""
+    on = Counter(
+        text
+        for part in slides
+        if _ANY_ALT.search(part) and (root := tree(part)) is not None
+        for text in {text for _, text in _slide_pictures(root)}
+    )
+    return frozenset(text for text, slides_on in on.items() if slides_on >= RUNNING_SLIDES)
+
+
+def slide_alt_texts(
+    part: bytes, running: frozenset[str] = frozenset(), said: set[str] | None = None
+) -> bytes:
+    """A slide with each picture's alternative text in a text box of its own, placed
+    where the picture is (docling reads a slide's shapes by their position); the part as
+    it was with none. Each text is read once a slide; a ``running`` one already in
+    ``said`` (read on an earlier slide) is left out, one not yet is added to it."""
+    if not _ANY_ALT.search(part):
+        return part
+    root = tree(part)
+    if root is None:
+        return part
+    said = set() if said is None else said
+    pictures: list[tuple[Any, str]] = []
+    for picture, text in _slide_pictures(root):
+        if any(text == listed for _, listed in pictures):  # once a slide
+            continue
+        if text in running:
+            if text in said:
+                continue
+            said.add(text)
+        pictures.append((picture, text))
     ids = [int(i) for i in root.xpath("//@id") if str(i).isdigit()]
     next_id = max(ids, default=0) + 1
     for picture, text in pictures:

@@ -37,7 +37,7 @@ from rag_ingest.parsers.alt_chunks import (
     read_all,
     taken_out,
 )
-from rag_ingest.parsers.alt_text import slide_alt_texts, word_alt_texts
+from rag_ingest.parsers.alt_text import running_slide_alts, slide_alt_texts, word_alt_texts
 from rag_ingest.parsers.base import (
     CONTENT_TYPES,
     MARKDOWN_HEADING,
@@ -419,13 +419,18 @@ def _prepared(data: bytes, kind: str) -> bytes:
             title = _localized_title(styles)
             if title is not None:
                 changed["word/styles.xml"] = _title_renamed(styles, title)
-        for part in names if kind == "pptx" else ():
+        slides = sorted(
+            (n for n in names if kind == "pptx" and _SLIDE_PART.fullmatch(n)), key=_slide_number
+        )
+        running = running_slide_alts(archive.read(n) for n in slides) if slides else frozenset()
+        said: set[str] = set()  # running alternative texts read on an earlier slide
+        for part in slides + sorted(names - set(slides)) if kind == "pptx" else ():
             if _SLIDE_PART.fullmatch(part):
                 xml = archive.read(part)
                 rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
                 if _MATH_LETTER.search(rewritten):
                     rewritten = _plain_math_letters(rewritten)
-                rewritten = slide_alt_texts(slide_symbols(rewritten))
+                rewritten = slide_alt_texts(slide_symbols(rewritten), running, said)
                 if rewritten != xml:
                     changed[part] = rewritten
             elif _NOTES_PART.fullmatch(part):
@@ -574,7 +579,16 @@ def _drop_caps_joined(part: bytes) -> bytes:
 
 
 # A deck's slides, whose shapes python-pptx reads only as children of their shape tree.
-_SLIDE_PART = re.compile(r"ppt/slides/slide\d+\.xml")
+_SLIDE_PART = re.compile(r"ppt/slides/slide(\d+)\.xml")
+
+
+def _slide_number(part: str) -> int:
+    """A slide part's number (``slide7.xml``: 7), which PowerPoint gives in slide order
+    until slides are moved."""
+    found = _SLIDE_PART.fullmatch(part)
+    return int(found[1]) if found else 0
+
+
 _NOTES_PART = re.compile(r"ppt/notesSlides/notesSlide\d+\.xml")
 # An equation's text, and a letter in it written as Unicode's mathematical alphanumerics
 # (U+1D400-U+1D7FF, and U+210E, the italic h), in UTF-8.

@@ -251,3 +251,27 @@ def test_an_ods_sheets_pictures_alt_text_follows_its_rows(tmp_path: Path) -> Non
     text = parse_file(str(docs_file(tmp_path, "s.ods", data)), "s.ods", OPTIONS).text
     assert text.index("Total") < text.index("Picture: CANARY-ODS-PAGE map")
     assert "Picture: CANARY-ODS-CELL logo" in text
+
+
+def test_a_logos_alt_text_on_every_slide_is_read_on_the_first(tmp_path: Path) -> None:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation()
+    image = docs.photo(80, 60)
+    for number in range(1, 5):
+        slide = prs.slides.add_slide(prs.slide_layouts[5])
+        slide.shapes.title.text = f"Slide CANARY-{number}"
+        logo = slide.shapes.add_picture(io.BytesIO(image), Inches(8), Inches(6), Inches(1))
+        logo._element.nvPicPr.cNvPr.set("descr", "CANARY-LOGO Acme")
+        # On two slides only (twice on one, read once there): read on both.
+        for top in (2, 4) if number == 2 else (2,) if number == 3 else ():
+            chart = slide.shapes.add_picture(io.BytesIO(image), Inches(1), Inches(top), Inches(1))
+            chart._element.nvPicPr.cNvPr.set("descr", "CANARY-CHART sales")
+    buf = io.BytesIO()
+    prs.save(buf)
+    parsed = parse_file(str(docs_file(tmp_path, "l.pptx", buf.getvalue())), "l.pptx", OPTIONS)
+    text = parsed.text
+    assert text.count("CANARY-LOGO Acme") == 1
+    assert text.index("CANARY-1") < text.index("CANARY-LOGO") < text.index("CANARY-2")
+    assert text.count("CANARY-CHART sales") == 2
