@@ -419,21 +419,24 @@ def _prepared(data: bytes, kind: str) -> bytes:
             title = _localized_title(styles)
             if title is not None:
                 changed["word/styles.xml"] = _title_renamed(styles, title)
-        slides = sorted(
-            (n for n in names if kind == "pptx" and _SLIDE_PART.fullmatch(n)), key=_slide_number
-        )
-        running = running_slide_alts(archive.read(n) for n in slides) if slides else frozenset()
+        slides = {
+            part: archive.read(part)
+            for part in sorted(
+                (n for n in names if kind == "pptx" and _SLIDE_PART.fullmatch(n)),
+                key=_slide_number,
+            )
+        }
+        running = running_slide_alts(slides.values())
         said: set[str] = set()  # running alternative texts read on an earlier slide
-        for part in slides + sorted(names - set(slides)) if kind == "pptx" else ():
-            if _SLIDE_PART.fullmatch(part):
-                xml = archive.read(part)
-                rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
-                if _MATH_LETTER.search(rewritten):
-                    rewritten = _plain_math_letters(rewritten)
-                rewritten = slide_alt_texts(slide_symbols(rewritten), running, said)
-                if rewritten != xml:
-                    changed[part] = rewritten
-            elif _NOTES_PART.fullmatch(part):
+        for part, xml in slides.items():  # in slide order, for ``said``
+            rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
+            if _MATH_LETTER.search(rewritten):
+                rewritten = _plain_math_letters(rewritten)
+            rewritten = slide_alt_texts(slide_symbols(rewritten), running, said)
+            if rewritten != xml:
+                changed[part] = rewritten
+        for part in names if kind == "pptx" else ():
+            if _NOTES_PART.fullmatch(part):
                 xml = archive.read(part)
                 rewritten = slide_symbols(xml)
                 if rewritten != xml:
