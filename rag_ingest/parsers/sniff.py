@@ -532,18 +532,21 @@ _OLE_STREAMS = {
     "Workbook": "xls",
     "Book": "xls",
 }
-# StarOffice 3-5's documents (.sdw, .sdc, .sdd, .sda), by their content's stream: their
-# text is there, unread (LibreOffice opens them, through libstaroffice).
-_STAR_OFFICE = {
+# Compound files in formats not read here, by their content's stream: StarOffice 3-5's
+# documents (.sdw, .sdc, .sdd, .sda; LibreOffice opens them, through libstaroffice) and
+# PowerPoint 4.0's presentations (PowerPoint 95's and later's stream is "PowerPoint
+# Document"). Their text is there, unread.
+_UNREAD_OLE = {
     "StarWriterDocument": ("a StarWriter document (StarOffice 3-5)", _TEXTS),
     "StarCalcDocument": ("a StarCalc spreadsheet (StarOffice 3-5)", _SHEETS),
     "StarDrawDocument3": ("a StarDraw or StarImpress document (StarOffice 3-5)", "ODP or PDF"),
+    "PP40": ("a PowerPoint 4.0 presentation, older than PowerPoint 97", "PPTX or PDF"),
 }
 
 
 def _not_read(name: str, unread: tuple[str, str]) -> UnsupportedFileTypeError:
     """The refusal of a document in a format with no reader here (see
-    ``_UNREAD_DOCUMENTS``, ``_STAR_OFFICE``), naming it and what to save it as."""
+    ``_UNREAD_DOCUMENTS``, ``_UNREAD_OLE``), naming it and what to save it as."""
     what, formats = unread
     return UnsupportedFileTypeError(f"{name}: {what}, a format not read here: save it as {formats}")
 
@@ -790,6 +793,11 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         raise UnsupportedFileTypeError(
             f"{name}: a compound file without an Outlook message's properties"
         )
+    if by_content == "ole":
+        top = _ole_top_names(_ole_directory(path))
+        for stream, unread in _UNREAD_OLE.items():
+            if stream in top:
+                raise _not_read(name, unread)
     if by_content == "ole" and by_name in ("doc", "ppt", "xls"):
         # Named for one, with no such stream found (a truncated file's directory is
         # lost): its reader says what is wrong with it.
@@ -797,10 +805,6 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_content == "ole" and by_name is None and (what := no_text(name)) is not None:
         raise NoTextFormatError(f"{name}: {what}: no text to index")  # an installer
     if by_content == "ole":
-        top = _ole_top_names(_ole_directory(path))
-        for stream, star_office in _STAR_OFFICE.items():
-            if stream in top:
-                raise _not_read(name, star_office)
         raise UnsupportedFileTypeError(
             f"{name}: a compound (OLE) file holding no Word, PowerPoint, Excel or Outlook "
             "document (Visio, Publisher and installers are not read)"

@@ -1040,6 +1040,16 @@ def test_a_document_of_a_format_with_no_reader_fails_as_such(tmp_path: Path) -> 
         )
         with pytest.raises(UnsupportedFileTypeError, match=said):
             parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    # PowerPoint 4.0's, by its "PP40" stream, named .ppt or not (Apache POI's
+    # pp40only.ppt had failed as a damaged file: "required stream is missing").
+    data = docs.cfb_bytes({"\x05SummaryInformation": body, "PP40": body})
+    for name in ("talk.ppt", "talk"):
+        said = (
+            f"^{name}: a PowerPoint 4.0 presentation, older than PowerPoint 97, a format not "
+            "read here: save it as PPTX or PDF$"
+        )
+        with pytest.raises(UnsupportedFileTypeError, match=said):
+            parse_file(_file(tmp_path, name, data), name, OPTIONS)
 
 
 def test_keys_certificates_and_stored_passwords_are_never_read(tmp_path: Path) -> None:
