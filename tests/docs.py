@@ -1052,13 +1052,14 @@ def word6_stream(
     charset: int = 0,
     encoding: str = "cp1252",
     pieces: list[tuple[int, int]] | None = None,
+    fonts: tuple[tuple[int, str], ...] = (),
 ) -> bytes:
     """A Word 6.0 file's ``WordDocument`` stream (the FIB as LibreOffice's ww8scan.cxx
     reads it): ``stories`` (main text, footnotes, headers, macros, comments, endnotes,
     text boxes) one after another, 8-bit in ``encoding``, the FIB naming ``lid`` and
     ``charset``. ``pieces``, as (first, last) character spans of the stories' text, makes
     it fast-saved: the text written in the reverse order of the spans, a piece table
-    putting it back."""
+    putting it back. ``fonts``, as (charset, name), is its font table (STTBFFN)."""
     import struct
 
     text = "".join(stories).encode(encoding)
@@ -1081,8 +1082,18 @@ def word6_stream(
         plc = struct.pack(f"<{len(cps)}I", *cps) + pcds
         clx = b"\x02" + struct.pack("<I", len(plc)) + plc
     clx_at = text_at + len(body)
+    table = b"".join(
+        bytes([len(name) + 6, 0x16])
+        + struct.pack("<H", 400)
+        + bytes([chs, 0])
+        + name.encode()
+        + b"\0"
+        for chs, name in fonts
+    )
+    table = struct.pack("<H", len(table) + 2) + table
+    fib = fib.ljust(0xD0, b"\0") + struct.pack("<II", clx_at + len(clx), len(table))
     fib = fib.ljust(0x160, b"\0") + struct.pack("<II", clx_at, len(clx))
-    return fib.ljust(text_at, b"\0") + body + clx
+    return fib.ljust(text_at, b"\0") + body + clx + table
 
 
 _VISIO = "http://schemas.microsoft.com/office/visio/2012/main"

@@ -42,10 +42,9 @@ def parse_legacy(path: str, name: str, kind: str, options: ParseOptions) -> Pars
         except (UnsupportedFileTypeError, CorruptDocumentError) as exc:
             # Refused by msdoc2docx: a Word 6.0 or 95 file it does not read, or a Word 97
             # one that breaks one of its rules; either's text may still be read alone.
-            plain = _plain_text(path) if kind == "doc" else ""
+            plain, old = _plain_text(path) if kind == "doc" else ("", False)
             if not plain:
                 raise
-            old = isinstance(exc, UnsupportedFileTypeError)
             why = f"{name}: a Word 6.0 or 95 document" if old else str(exc)
             return ParsedDocument(
                 "doc",
@@ -120,9 +119,15 @@ def _convert(path: str, converted: str, name: str, kind: str) -> str:
     return package
 
 
+# Word 6.0's Far East editions' wIdents (Apache POI's Bug51944.doc had failed as "not a
+# readable Word 97-2003 .doc file (WordDocument FIB has wIdent 0xA699 ...)").
+_FAR_EAST_WORD_6 = (b"\x97\xa6", b"\x98\xa6", b"\x99\xa6")
+
+
 def _before_word_97(path: str) -> bool:
     """Whether the ``.doc`` at ``path`` is a Word 6.0 or 95 document in a compound file
-    (its WordDocument stream's wIdent, or an nFib under Word 97's 193)."""
+    (its WordDocument stream's wIdent, a Far East edition's too, or an nFib under Word
+    97's 193)."""
     import olefile
 
     with open(path, "rb") as f:
@@ -134,13 +139,15 @@ def _before_word_97(path: str) -> bool:
     except _DECK_ERRORS:
         return False
     n_fib = int.from_bytes(head[2:4], "little")
-    return head[:2] in OLD_WORD_MARKS or (head[:2] == b"\xec\xa5" and 0 < n_fib < 193)
+    if head[:2] in OLD_WORD_MARKS or head[:2] in _FAR_EAST_WORD_6:
+        return True
+    return head[:2] == b"\xec\xa5" and 0 < n_fib < 193
 
 
-def _plain_text(path: str) -> str:
-    """A ``.doc`` file's text read alone (parsers/word_pieces.py): a Word 6.0 or 95 file's
-    from its ``WordDocument`` stream, a Word 97 one's from its piece table; "" when that
-    cannot be read either."""
+def _plain_text(path: str) -> tuple[str, bool]:
+    """A ``.doc`` file's text read alone (parsers/word_pieces.py), and whether it is a
+    Word 6.0 or 95 file (read from its ``WordDocument`` stream; a Word 97 one's from its
+    piece table); "" when that cannot be read either."""
     import olefile
 
     from rag_ingest.parsers.sniff import ole_sectors_ok
@@ -148,16 +155,16 @@ def _plain_text(path: str) -> str:
 
     with open(path, "rb") as f:
         if not ole_sectors_ok(f.read(512)):
-            return ""  # olefile would try to allocate its sectors
+            return "", False  # olefile would try to allocate its sectors
     try:
         with olefile.OleFileIO(path) as ole:
             word_document = ole.openstream("WordDocument").read()
             if old := old_word_text(word_document):
-                return old
+                return old, True
             table = ole.openstream(table_stream(word_document)).read()
-        return word_text(word_document, table)
+        return word_text(word_document, table), False
     except (OSError, ValueError, IndexError, struct.error):
-        return ""
+        return "", False
 
 
 def _name_styles(path: str) -> None:

@@ -795,9 +795,9 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
         )
     if by_content == "ole":
         top = _ole_top_names(_ole_directory(path))
-        for stream, unread in _UNREAD_OLE.items():
+        for stream, format_ in _UNREAD_OLE.items():
             if stream in top:
-                raise _not_read(name, unread)
+                raise _not_read(name, format_)
     if by_content == "ole" and by_name in ("doc", "ppt", "xls"):
         # Named for one, with no such stream found (a truncated file's directory is
         # lost): its reader says what is wrong with it.

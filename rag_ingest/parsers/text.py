@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from rag_ingest.errors import BinaryContentError, EmptyDocumentError
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
-__all__ = ["decode_text", "drop_encoded", "parse_text"]
+__all__ = ["decode_text", "drop_encoded", "misfit", "parse_text"]
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -405,7 +405,7 @@ def _script(letter: str) -> str:
     return name.split(" ", 1)[0]
 
 
-def _misfit(text: str) -> int:
+def misfit(text: str) -> int:
     """How far a reading of a text is from one a language would write: letters of
     another script than the rest of their word's; a letter of a script not the text's
     standing alone, no word of its script beside it (a character table read as
@@ -487,7 +487,7 @@ def _better_fit(data: bytes, read: str, encoding: str) -> tuple[str, str] | None
     sample, read = data[:_FIT_SAMPLE], read[:_FIT_SAMPLE]
     if _MULTI_BYTE.search(encoding):
         read = read[: len(sample)]
-    own = _misfit(read)
+    own = misfit(read)
     lesser = bool(_MULTI_BYTE.search(encoding) or _LESSER.match(encoding) or encoding in _RARE)
     if own == 0 and not lesser:
         return None
@@ -501,7 +501,7 @@ def _better_fit(data: bytes, read: str, encoding: str) -> tuple[str, str] | None
             continue
         if _C1_TEXT.search(text):
             continue
-        cost = _misfit(text)
+        cost = misfit(text)
         if _MULTI_BYTE.search(encoding) and cost:
             # A multi-byte reading is taken back only for one that fits a language as
             # well as can be: a Latin text's accents read in pairs as ideographs.

@@ -5,8 +5,10 @@ two sections at one place, a property list one byte short), their text all reada
 
 A Word 6.0 or 95 file (which msdoc2docx does not read) has its text the same way, in
 its ``WordDocument`` stream alone: from its FIB's first text byte, or through its piece
-table when it was fast-saved, 8-bit in the code page its FIB names (the layout as
-LibreOffice's ``ww8scan.cxx`` reads it).
+table when it was fast-saved, 8-bit in the code page its FIB names, or one its fonts
+are made for (the layout as LibreOffice's
+``ww8scan.cxx`` reads it; the fonts' code pages as Apache POI's ``HWPFOldDocument``
+guesses them).
 
 The text comes without headings, lists or tables' layout: paragraphs, a table's cells
 each a paragraph, a field's result (not its code), then the footnotes, endnotes and
@@ -16,6 +18,8 @@ text boxes. Headers, footers and comments are left out, as they are from a DOCX.
 from __future__ import annotations
 
 import struct
+
+from rag_ingest.parsers.text import misfit
 
 __all__ = ["old_word_text", "word_text"]
 
@@ -29,12 +33,18 @@ _CLX = 33  # fcClx's pair in FibRgFcLcb97
 _READ = (True, True, False, False, False, True, True)
 _COUNTS_97 = 3
 # Word 6.0 and 95: their wIdent (the Far East editions' differ, with text not 8-bit:
-# not read), nFibs, and where the FIB keeps the counts and the piece table's place.
+# not read), nFibs, and where the FIB keeps the counts, the piece table's place and the
+# font table's (STTBFFN).
 _OLD_IDENTS, _OLD_FIBS = (0xA5DC, 0xA5EC), range(101, 106)
-_OLD_COUNTS, _OLD_CLX = 0x34, 0x160
+_OLD_COUNTS, _OLD_CLX, _OLD_FONTS = 0x34, 0x160, 0xD0
+# What of a text is compared when its fonts name more code pages than one: its
+# paragraphs beyond ASCII, up to this many characters.
+_SAMPLE = 20_000
 _SMALLEST_FIB = 326  # Word 2's: text starting inside it is a damaged offset
 # A Word 6 file's code page: by its FIB's charset (0 for "Windows, by its language",
-# 256 for the Mac's), else by its language's primary ID (lid & 0x3FF), else cp1252.
+# 256 for the Mac's), else by its language's primary ID (lid & 0x3FF), else cp1252; a
+# font's charset (a byte: ANSI's 0, the default 1, Symbol's 2, the Mac's 77 and OEM's
+# 255 name no code page of their own) by the same table.
 _CHARSETS = {256: "mac_roman", 128: "cp932", 129: "cp949", 134: "cp936", 136: "cp950",
              161: "cp1253", 162: "cp1254", 163: "cp1258", 177: "cp1255", 178: "cp1256",
              186: "cp1257", 204: "cp1251", 222: "cp874", 238: "cp1250"}  # fmt: skip
@@ -98,7 +108,34 @@ def old_word_text(word_document: bytes) -> str:
             raise ValueError(f"text at byte {fc_min}, inside the FIB")
         pieces = [(0, sum(max(count, 0) for count in counts), fc_min, True)]
     encoding = _CHARSETS.get(charset) or _LOCALES.get(lid) or _LANGUAGES.get(lid & 0x3FF)
-    return _stories(word_document, pieces, counts, encoding or "cp1252")
+    encodings = [encoding or "cp1252"]
+    if not charset:  # "by its language": a Russian text in an English document's fonts
+        encodings += [page for page in _font_code_pages(word_document) if page not in encodings]
+    reads = [_stories(word_document, pieces, counts, page) for page in encodings]
+    # Each run's font (its character properties) is not read: the code page that reads
+    # the text most as a language writes it is taken for all of it.
+    return min(reads, key=_misread) if len(set(reads)) > 1 else reads[0]
+
+
+def _font_code_pages(word_document: bytes) -> list[str]:
+    """The code pages a Word 6.0 or 95 document's fonts are made for, in its font
+    table's order: each entry its size less one, then its charset at byte 4."""
+    at, size = struct.unpack_from("<II", word_document, _OLD_FONTS)
+    end, at = min(at + size, len(word_document)), at + 2
+    pages: list[str] = []
+    while at + 6 <= end:
+        page = _CHARSETS.get(word_document[at + 4])
+        if page and page not in pages:
+            pages.append(page)
+        at += word_document[at] + 1
+    return pages
+
+
+def _misread(text: str) -> int:
+    """How far a reading of a text is from what a language writes (:func:`misfit`), in
+    its paragraphs beyond ASCII: an English document's Russian page is looked at, even
+    past the first ``_SAMPLE`` characters."""
+    return misfit("\n".join(p for p in text.split("\n\n") if not p.isascii())[:_SAMPLE])
 
 
 def _stories(

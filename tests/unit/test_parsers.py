@@ -6994,21 +6994,21 @@ def test_a_character_table_is_not_read_as_lone_cyrillic_letters() -> None:
 
 
 def test_how_far_a_reading_is_from_a_language() -> None:
-    from rag_ingest.parsers.text import _misfit
+    from rag_ingest.parsers.text import misfit
 
     # Lone Cyrillic letters among ASCII words (a keymap read as KOI8): each counts;
     # Russian's one-letter words, by words of their own, do not.
-    assert _misfit("map [ \u0448\nmap { \u0428\nmap ] \u0434\n") == 3
+    assert misfit("map [ \u0448\nmap { \u0428\nmap ] \u0434\n") == 3
     assert (
-        _misfit("\u041e\u043d \u0432 \u0434\u043e\u043c\u0435 \u0438 \u0441\u0430\u0434\u0443.")
+        misfit("\u041e\u043d \u0432 \u0434\u043e\u043c\u0435 \u0438 \u0441\u0430\u0434\u0443.")
         == 0
     )
     # A spacing accent or a fraction by a letter, where another page has a letter.
-    assert _misfit("di pi\u00a8: tra\u00beenja") == 2 and _misfit("di pi\u00f9: 10 m \u00bd") == 0
+    assert misfit("di pi\u00a8: tra\u00beenja") == 2 and misfit("di pi\u00f9: 10 m \u00bd") == 0
     # Letters of one word in two scripts; a small letter then a capital beyond ASCII.
-    assert _misfit("h\u91ba word") == 1 and _misfit("\u0440\u0415\u042e\u0411 text") == 1
+    assert misfit("h\u91ba word") == 1 and misfit("\u0440\u0415\u042e\u0411 text") == 1
     # Letters outside the alphabet that fits best (Czech read as cp1252: ø ò).
-    assert _misfit("Pøesuò kurzor") == 1 and _misfit("Přesuň kurzor") == 0  # Danish has ø
+    assert misfit("Pøesuò kurzor") == 1 and misfit("Přesuň kurzor") == 0  # Danish has ø
 
 
 _KEYS = (  # key, then the letter it types; last, ˝ and a cedilla

@@ -138,6 +138,55 @@ def test_a_word_6_documents_code_page_is_its_fibs(
     assert old_word_text(stream) == text
 
 
+# Russian: "Kompaniya Askat predlagaet so sklada v Moskve", "Chetyre balla i sem let"
+RUSSIAN = (
+    "\u041a\u043e\u043c\u043f\u0430\u043d\u0438\u044f \u0410\u0441\u043a\u0430\u0442 "
+    "\u043f\u0440\u0435\u0434\u043b\u0430\u0433\u0430\u0435\u0442 \u0441\u043e "
+    "\u0441\u043a\u043b\u0430\u0434\u0430 \u0432 \u041c\u043e\u0441\u043a\u0432\u0435"
+)
+RUSSIAN_LINE = (
+    "\u0427\u0435\u0442\u044b\u0440\u0435 \u0431\u0430\u043b\u043b\u0430 \u0438 "
+    "\u0441\u0435\u043c\u044c \u043b\u0435\u0442\r"
+)
+
+
+def test_a_word_6_documents_code_page_may_be_its_fonts() -> None:
+    # A document whose FIB names English, its text in fonts made for another code page
+    # ("Times New Roman Cyr", a "CE" font): Apache POI's Bug49933.doc, Bug60942b.doc
+    # and 52117.doc had been read as "Êîìïàíèÿ Àñêàò", Bug60936.doc as "pøed". The code
+    # page that reads the text most as a language writes it is taken.
+    plain = ((0, "Times New Roman"), (2, "Symbol"), (0, "Arial"))
+    for text, encoding, fonts in (
+        (
+            RUSSIAN,
+            "cp1251",
+            ((204, "Times New Roman Cyr"),),
+        ),
+        ("4 skóre a před 7 lety, přesuň kurzor", "cp1250", ((0, "inherit"), (238, "inherit"))),
+        # A French text stays in the FIB's code page beside fonts for two others.
+        (
+            "Société générale : réunion de février à Genève",
+            "cp1252",
+            ((128, "MS Mincho"), (204, "Arial Cyr")),
+        ),
+    ):
+        stream = docs.word6_stream([f"{text}\r"], encoding=encoding, fonts=plain + fonts)
+        assert old_word_text(stream) == text
+    # The paragraphs beyond ASCII are compared, however far into the text.
+    english = "The quick brown fox jumps over the lazy dog.\r" * 1000
+    russian = RUSSIAN_LINE
+    stream = docs.word6_stream(
+        [english + russian], encoding="cp1251", fonts=(*plain, (204, "Roboto"))
+    )
+    assert old_word_text(stream).endswith("dog.\n\n" + russian[:-1])
+    # A FIB naming its charset is taken at its word.
+    greek = "Δελτίο τύπου"
+    stream = docs.word6_stream(
+        [f"{greek}\r"], encoding="cp1253", charset=161, fonts=((204, "Arial Cyr"),)
+    )
+    assert old_word_text(stream) == greek
+
+
 def test_a_word_6_document_that_cannot_be_read_is_still_refused(tmp_path: Path) -> None:
     stream = docs.word6_stream(OLD_STORIES)
     encrypted = stream[:0x0A] + b"\x00\x01" + stream[0x0C:]
@@ -150,3 +199,11 @@ def test_a_word_6_document_that_cannot_be_read_is_still_refused(tmp_path: Path) 
     path.write_bytes(docs.cfb_bytes({"WordDocument": encrypted}))
     with pytest.raises(UnsupportedFileTypeError, match="older than Word 97"):
         parse_file(str(path), "locked.doc", ParseOptions())
+    # A Far East edition's is refused as older than Word 97 (Apache POI's Bug51944.doc
+    # had failed as "not a readable Word 97-2003 .doc file").
+    path = tmp_path / "fax.doc"
+    path.write_bytes(docs.cfb_bytes({"WordDocument": far_east}))
+    with pytest.raises(
+        UnsupportedFileTypeError, match=r"^fax\.doc: a Word document older than Word 97"
+    ):
+        parse_file(str(path), "fax.doc", ParseOptions())
