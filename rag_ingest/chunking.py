@@ -1281,6 +1281,22 @@ class _HeadingPaths:
 # Half a UTF-16 pair with no other half: a PDF's broken font map gave one (U+D80C in a
 # table cell), and the store refused the whole document ("surrogates not allowed").
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters, one for one (every offset stays the document's): C0's but tab and
+# line ends, and DEL, show nothing (a NUL is refused by PostgreSQL's text, so by
+# PGVector: Apache POI's damaged unknown_properties.msg, calamine's reading of
+# ex41187-19267.xls); a vertical tab or form feed breaks a line. C1's are cp1252's
+# characters read as Latin-1 ("SharePoint\x99 Services" in Outlook 2003's own welcome
+# message): read as cp1252 where it has one.
+_CONTROLS = str.maketrans(
+    {
+        **dict.fromkeys((*range(0x09), *range(0x0E, 0x20), 0x7F), " "),
+        **dict.fromkeys((0x0B, 0x0C), "\n"),
+        **{
+            c: bytes([c]).decode("cp1252", "replace").replace("\ufffd", " ")
+            for c in range(0x80, 0xA0)
+        },
+    }
+)
 
 
 def chunk_document(
@@ -1302,6 +1318,7 @@ def chunk_document(
     overlap = min(overlap, size // 2)
 
     text, starts = _joined(parsed.segments, parsed.file_type)
+    text = text.translate(_CONTROLS)
     plan_warnings: list[str] = []
     odd = len(_SURROGATE.findall(text))
     if odd:

@@ -1620,3 +1620,20 @@ def test_token_offset_is_tiktoken_s_offset_for_every_token() -> None:
         tokens = encoding.encode(text, disallowed_special=())
         _, offsets = encoding.decode_with_offsets(tokens)
         assert [token_offset(encoding, tokens, i) for i in range(len(tokens))] == offsets
+
+
+def test_control_characters_are_not_stored() -> None:
+    # A NUL is refused by PostgreSQL's text (so by PGVector): Apache POI's damaged
+    # unknown_properties.msg and calamine's reading of ex41187-19267.xls had put NULs
+    # in chunks. C1 controls are cp1252's characters read as Latin-1: Outlook 2003's
+    # welcome message says "SharePoint\x99 Services". One for one: pages keep their place.
+    text = "Hi\x00 Excel!\x01\x7f SharePoint\x99 Services \x93quoted\x94\x81\nline\x0bnext\x0cpage"
+    plan = chunk_document(ParsedDocument("txt", [Segment(text)], parser="t"), SETTINGS, BASE)
+    assert [c.text for c in plan.chunks] == [
+        "Hi  Excel!   SharePoint\u2122 Services \u201cquoted\u201d \nline\nnext\npage"
+    ]
+    pages = [Segment("one\x00", page=1), Segment("two\x08", page=2)]
+    plan = chunk_document(ParsedDocument("pdf", pages, parser="t"), SETTINGS, BASE)
+    assert [c.metadata["page_start"] for c in plan.chunks] == [1]
+    assert [c.metadata["page_end"] for c in plan.chunks] == [2]
+    assert "\x00" not in plan.chunks[0].text and "\x08" not in plan.chunks[0].text
