@@ -140,6 +140,9 @@ def _cell(value: Any) -> str:
         text = value.isoformat()
     elif isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         text = str(int(value))
+    elif isinstance(value, str) and value and not len(value) % 2 and not value[1::2].strip("\0"):
+        # A 16-bit string read as 8-bit (calamine, Apache POI's ex41187-19267.xls: "H\0i\0").
+        text = value[::2]
     else:
         text = str(value)
     # One Markdown table row per sheet row: a pipe or line break in a cell would end it.

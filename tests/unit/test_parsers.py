@@ -2509,6 +2509,14 @@ def test_a_workbook_docling_cannot_open_is_still_read(
         parse_file(broken, "broken.xlsx", OPTIONS)
 
 
+def test_a_cells_16_bit_string_read_as_8_bit_is_read_as_its_text() -> None:
+    # calamine read Apache POI's ex41187-19267.xls's strings as "H\x00i\x00 \x00E...".
+    from rag_ingest.parsers.workbook import sheet_lines
+
+    rows = [["H\x00i\x00 \x00E\x00x\x00c\x00e\x00l\x00!\x00", "a\x00b", "x", 1.5]]
+    assert sheet_lines(rows)[0] == "| Hi Excel! | a\x00b | x | 1.5 |"
+
+
 def test_legacy_binary_and_opendocument_workbooks_are_read_as_rows(tmp_path: Path) -> None:
     import datetime
 
@@ -7000,8 +7008,7 @@ def test_how_far_a_reading_is_from_a_language() -> None:
     # Russian's one-letter words, by words of their own, do not.
     assert misfit("map [ \u0448\nmap { \u0428\nmap ] \u0434\n") == 3
     assert (
-        misfit("\u041e\u043d \u0432 \u0434\u043e\u043c\u0435 \u0438 \u0441\u0430\u0434\u0443.")
-        == 0
+        misfit("\u041e\u043d \u0432 \u0434\u043e\u043c\u0435 \u0438 \u0441\u0430\u0434\u0443.") == 0
     )
     # A spacing accent or a fraction by a letter, where another page has a letter.
     assert misfit("di pi\u00a8: tra\u00beenja") == 2 and misfit("di pi\u00f9: 10 m \u00bd") == 0
