@@ -6,9 +6,8 @@ two sections at one place, a property list one byte short), their text all reada
 A Word 6.0 or 95 file (which msdoc2docx does not read) has its text the same way, in
 its ``WordDocument`` stream alone: from its FIB's first text byte, or through its piece
 table when it was fast-saved, 8-bit in the code page its FIB names, or one its fonts
-are made for (the layout as LibreOffice's
-``ww8scan.cxx`` reads it; the fonts' code pages as Apache POI's ``HWPFOldDocument``
-guesses them).
+are made for (the layout as LibreOffice's ``ww8scan.cxx`` reads it; the fonts' code
+pages as Apache POI's ``HWPFOldDocument`` guesses them).
 
 The text comes without headings, lists or tables' layout: paragraphs, a table's cells
 each a paragraph, a field's result (not its code), then the footnotes, endnotes and

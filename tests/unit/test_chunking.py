@@ -1632,6 +1632,10 @@ def test_control_characters_are_not_stored() -> None:
     assert [c.text for c in plan.chunks] == [
         "Hi  Excel!   SharePoint\u2122 Services \u201cquoted\u201d \nline\nnext\npage"
     ]
+    # Each kind alone is found.
+    for alone, read in (("a\x0cb", "a\nb"), ("a\x99", "a\u2122"), ("a\x7fb", "a b")):
+        plan = chunk_document(ParsedDocument("txt", [Segment(alone)], parser="t"), SETTINGS, BASE)
+        assert [c.text for c in plan.chunks] == [read]
     pages = [Segment("one\x00", page=1), Segment("two\x08", page=2)]
     plan = chunk_document(ParsedDocument("pdf", pages, parser="t"), SETTINGS, BASE)
     assert [c.metadata["page_start"] for c in plan.chunks] == [1]
