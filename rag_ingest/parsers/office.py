@@ -120,6 +120,8 @@ def _backend(kind: str) -> tuple[Any, Any]:
                     _slide_numbers_only(backend)
             elif kind == "xlsx":
                 from docling.backend.msexcel_backend import MsExcelDocumentBackend as backend
+
+                _numbers_as_shown(backend)
             elif kind == "html":
                 from docling.backend.html_backend import HTMLDocumentBackend as backend
             else:
@@ -169,6 +171,31 @@ def _font_check_first(backend: Any) -> None:
 
     fonts_first._fonts_first = True  # type: ignore[attr-defined]
     backend._is_code_by_font = fonts_first
+
+
+def _numbers_as_shown(backend: Any) -> None:
+    """Have docling read a workbook's numbers as its cells show them (their number
+    format, parsers/number_formats.py): "8.03%", not 0.0802990325417766. docling reads
+    each cell's value with ``str()``; the cells are given their shown text before it
+    converts the workbook. A docling without ``_convert_workbook`` is left as it is."""
+    convert = getattr(backend, "_convert_workbook", None)
+    if convert is None or getattr(convert, "_numbers_shown", False):
+        return
+    from rag_ingest.parsers.number_formats import shown
+
+    @functools.wraps(convert)
+    def as_shown(self: Any, doc: Any) -> Any:
+        for sheet in getattr(self.workbook, "worksheets", ()):
+            for cell in getattr(sheet, "_cells", {}).values():
+                value = cell._value
+                if cell.data_type == "n" and type(value) in (int, float):
+                    text = shown(value, cell.number_format)
+                    if text is not None:  # openpyxl's setter would take "= 75%" for a formula
+                        cell._value, cell.data_type = text, "s"
+        return convert(self, doc)
+
+    as_shown._numbers_shown = True  # type: ignore[attr-defined]
+    backend._convert_workbook = as_shown
 
 
 def _slide_numbers_only(backend: Any) -> None:

@@ -1,0 +1,123 @@
+"""A number as a spreadsheet shows it, by its cell's number format (ECMA-376 18.8.31).
+
+A workbook keeps a cell's value and, apart, how it is shown: the value 0.0803 in a cell
+Excel shows as "8.03%", 1234.5 as "$1,234.50". Read as the bare value, a percentage
+loses its meaning ("usage 0.5" for "usage 50%"), and an amount its currency. The
+formats read here are those of numbers: digits (``0``, ``#``, ``?``), a decimal point,
+thousands separators and scaling commas, percent signs, currency symbols (``[$€-407]``),
+quoted and escaped text, and up to three sections (positive; negative; zero). Dates and
+times (their readers give dates already), fractions, scientific notation, conditions
+(``[>100]``) and anything else are left to the bare value.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+
+__all__ = ["shown"]
+
+# A section's tokens: quoted text, an escaped character, a padding or fill character
+# (``_)`` leaves a space the width of ")", ``*-`` repeats "-" to the cell's width: both
+# shown as nothing), a bracketed code, or one character.
+_TOKEN = re.compile(r'"[^"]*"|\\.|_.|\*.|\[[^\]]*\]|.', re.DOTALL)
+_CURRENCY = re.compile(r"\[\$([^\]-]*)(?:-[0-9A-Fa-f]+)?\]")
+_COLOUR = re.compile(r"\[(?:Black|Blue|Cyan|Green|Magenta|Red|White|Yellow|Color\s*\d+)\]", re.I)
+# Letters that make a section a date or time, a fraction or scientific notation.
+_NOT_A_NUMBER = set("dDmMyYhHsSeEbBgG/@")
+_DIGITS = set("0#?")
+
+
+def _sections(fmt: str) -> list[str]:
+    """The format's sections, split at semicolons outside quoted text."""
+    sections: list[str] = []
+    current: list[str] = []
+    for token in _TOKEN.findall(fmt):
+        if token == ";":
+            sections.append("".join(current))
+            current = []
+        else:
+            current.append(token)
+    return [*sections, "".join(current)]
+
+
+def shown(value: float, fmt: str) -> str | None:
+    """``value`` as a cell of format ``fmt`` shows it; None for a format left to the bare
+    value (General, text, dates, fractions, scientific notation, conditions, or one not
+    understood)."""
+    if (
+        not fmt
+        or fmt.lower() == "general"
+        or value != value
+        or value in (float("inf"), -float("inf"))
+    ):
+        return None
+    sections = _sections(fmt)
+    sign = ""
+    if value < 0 and len(sections) > 1:
+        section, value = sections[1], -value  # its own sign, as "(1,234)"
+    elif value == 0 and len(sections) > 2:
+        section = sections[2]
+    else:
+        section = sections[0]
+        if value < 0:
+            sign, value = "-", -value
+    return _shown(value, section, sign)
+
+
+def _shown(value: float, section: str, sign: str) -> str | None:
+    before: list[str] = []  # literal text before the digits
+    after: list[str] = []  # and after them
+    pattern: list[str] = []  # the digits' placeholders, point and commas
+    percents = 0
+    for token in _TOKEN.findall(section):
+        literal: str | None = None
+        if token.startswith('"'):
+            literal = token[1:-1]
+        elif token.startswith("\\"):
+            literal = token[1:]
+        elif token[0] in "_*":
+            continue
+        elif token.startswith("["):
+            if currency := _CURRENCY.fullmatch(token):
+                literal = currency.group(1)
+            elif _COLOUR.fullmatch(token):
+                continue
+            else:
+                return None  # a condition, an elapsed time, a locale's calendar
+        elif token in _DIGITS or token == "." or (token == "," and pattern):
+            if after and any(c in _DIGITS for c in pattern):
+                return None  # digits in two places: "000-00-0000", "0 0/0"
+            pattern.append(token)
+            continue
+        elif token in _NOT_A_NUMBER:
+            return None
+        else:
+            literal = token
+            if token == "%":
+                percents += 1
+        (after if pattern else before).append(literal)
+    digits = "".join(pattern)
+    if not any(c in _DIGITS for c in digits):
+        return None  # text alone ("-" for a zero): the bare value says more
+    scaled = digits.rstrip(",")
+    value = value * 100**percents / 1000 ** (len(digits) - len(scaled))
+    whole, point, decimals = scaled.partition(".")
+    grouped = "," in whole
+    whole, decimals = whole.replace(",", ""), decimals.replace(",", "")
+    amount = decimal.Decimal(repr(value)).quantize(
+        decimal.Decimal(1).scaleb(-len(decimals)), rounding=decimal.ROUND_HALF_UP
+    )
+    text = f"{amount:,f}" if grouped else f"{amount:f}"
+    integer, _, fraction = text.partition(".")
+    # Optional decimals ("#") are shown only when not zero; a "?" holds a place.
+    kept = len(decimals.rstrip("#"))
+    fraction = fraction[:kept] + fraction[kept:].rstrip("0")
+    width = whole.count("0")
+    if integer == "0" and width == 0:
+        integer = ""  # "#.##" shows 0.5 as ".5"
+    elif len(integer.replace(",", "")) < width:
+        integer = integer.zfill(width + integer.count(","))
+    # A zero with no "0" to hold its place shows no digit ("#,###"; an accounting "-"??).
+    number = integer + (point if point and (fraction or not decimals.strip("#")) else "")
+    return sign + "".join(before) + number + fraction + "".join(after)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_ingest.parsers import ParseOptions, parse_file
+from rag_ingest.parsers.number_formats import shown
+
+ACCOUNTING = '_("$"* #,##0.00_);_("$"* \\(#,##0.00\\);_("$"* "-"??_);_(@_)'
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "text"),
+    [
+        (0.0802990325417766, "0.00%", "8.03%"),  # Apache POI's 12843-1.xls
+        (0.5, "0%", "50%"),
+        (0.25, "0%;[Red]-0%", "25%"),
+        (8253465, "#,##0", "8,253,465"),
+        (1e6, "#,##0.00", "1,000,000.00"),
+        (1234.5, '"$"#,##0.00', "$1,234.50"),
+        (-1234.5, '"$"#,##0.00', "-$1,234.50"),  # one section: its minus before it all
+        (1234.5, "[$€-407] #,##0.00", "€ 1,234.50"),
+        (-1234.5, "#,##0.00_);[Red](#,##0.00)", "(1,234.50)"),  # the negative's section
+        (1234.5, ACCOUNTING, "$1,234.50"),
+        (-1234.5, ACCOUNTING, "$(1,234.50)"),
+        (0, ACCOUNTING, "$-"),  # a zero with no "0" to hold its place: no digit
+        (1234567, '#,##0,"K"', "1,235K"),  # a trailing comma scales by a thousand
+        (2.25, "0.0", "2.3"),  # half away from zero, as Excel rounds
+        (7, "000", "007"),
+        (0.5, "#.##", ".5"),
+        (0.123456, "0.0#", "0.12"),
+        (0.1, "0.0#", "0.1"),
+        (3, '0" kg"', "3 kg"),
+        (3, "0\\ \\k\\g", "3 kg"),
+    ],
+)
+def test_a_number_is_read_as_its_format_shows_it(value: float, fmt: str, text: str) -> None:
+    assert shown(value, fmt) == text
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "General",
+        "@",
+        "mm-dd-yy",  # dates and times: their readers give dates
+        "[h]:mm",
+        "0.00E+00",  # scientific
+        "# ?/?",  # a fraction
+        "000-00-0000",  # digits in two places
+        "[>10]0;0.0",  # a condition
+        '0.00;-0.00;"zero"',  # for a zero, text alone: the value says more
+    ],
+)
+def test_a_format_not_of_numbers_leaves_the_bare_value(fmt: str) -> None:
+    assert shown(15 if "[>" in fmt else 0 if "zero" in fmt else 1234.5, fmt) is None
+
+
+def test_an_xlsx_workbooks_numbers_are_read_as_shown(tmp_path: Path) -> None:
+    # Read as bare values, a percentage had lost its meaning: "usage 0.5" for 50%.
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Region", "Usage", "Revenue", "Units", "Code"])
+    sheet.append(["North", 0.0802990325417766, 8253465, 12, 7])
+    sheet.append(["South", 0.5, -1234.5, 3.25, 42])
+    for row in (2, 3):
+        sheet.cell(row, 2).number_format = "0.00%"
+        sheet.cell(row, 3).number_format = '"$"#,##0.00'
+        sheet.cell(row, 5).number_format = "000"
+    sheet["A4"] = "Margin"
+    sheet["B4"] = 0.75  # shown as text that looks like a formula: still text
+    sheet["B4"].number_format = '"=" 0%'
+    book.save(tmp_path / "sales.xlsx")
+    text = parse_file(str(tmp_path / "sales.xlsx"), "sales.xlsx", ParseOptions()).text
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
+    assert rows[0] == ["Region", "Usage", "Revenue", "Units", "Code"]
+    assert rows[2] == ["North", "8.03%", "$8,253,465.00", "12", "007"]
+    assert rows[3] == ["South", "50.00%", "-$1,234.50", "3.25", "042"]
+    assert rows[4][:2] == ["Margin", "= 75%"]
