@@ -17,28 +17,87 @@ from collections.abc import Iterator
 from rag_ingest.parsers.base import comment_line, without_author
 from rag_ingest.parsers.workbook import column_letters
 
-__all__ = ["xls_comments"]
+__all__ = ["xls_comments", "xls_number_formats"]
 
 _BOF, _EOF, _BOUNDSHEET, _FILEPASS = 0x0809, 0x000A, 0x0085, 0x002F
 _NOTE, _OBJ, _TXO, _CONTINUE = 0x001C, 0x005D, 0x01B6, 0x003C
+_FORMAT, _XF = 0x041E, 0x00E0
+# A number's cell records: (row, column, XF index) first; MULRK holds a row's run of
+# them, an XF index and a number each, after its first column.
+_NUMBER, _RK, _FORMULA, _MULRK = 0x0203, 0x027E, 0x0006, 0x00BD
 # What olefile raises on a damaged compound file (found by fuzzing LibreOffice's .xls).
 _OLE_ERRORS = (OSError, ValueError, EOFError, IndexError, OverflowError, struct.error)
 _NOTE_TEXT = struct.pack("<HH", _TXO, 18)  # a note's TXO header: 18 bytes, no formula
+
+
+def _workbook(path: str) -> bytes:
+    """The ``Workbook`` stream (BIFF8); empty for Excel 5's "Book" or a damaged file."""
+    try:
+        import olefile
+
+        with olefile.OleFileIO(path) as ole:
+            if not ole.exists("Workbook"):
+                return b""  # Excel 5's "Book": stored otherwise
+            return bytes(ole.openstream("Workbook").read())
+    except (ImportError, *_OLE_ERRORS):
+        return b""
+
+
+def xls_number_formats(path: str) -> dict[int, dict[tuple[int, int], str]]:
+    """The number formats of each sheet's number cells (its position, 1-based, as
+    calamine numbers its sheets; a cell by its row and column, 0-based), those not
+    General; none for a workbook that is encrypted, older than Excel 97 or damaged past
+    where its sheets are listed. Its FORMAT records name formats, its XF records give
+    each cell style one, and each number's cell record names its style."""
+    from rag_ingest.parsers.number_formats import BUILTIN
+
+    stream = _workbook(path)
+    formats: dict[int, str] = dict(BUILTIN)
+    styles: list[int] = []
+    sheets: list[int] = []
+    try:
+        for kind, data in _records(stream, 0):
+            if kind == _FILEPASS:
+                return {}  # encrypted: the records after it are not readable
+            if kind == _FORMAT and len(data) >= 5:
+                number, count = struct.unpack_from("<HH", data)
+                formats[number] = _string(data, 4, count, 5)
+            elif kind == _XF and len(data) >= 4:
+                styles.append(struct.unpack_from("<H", data, 2)[0])
+            elif kind == _BOUNDSHEET and len(data) >= 4:
+                sheets.append(struct.unpack_from("<I", data)[0])
+            elif kind == _EOF:
+                break
+    except (struct.error, IndexError):
+        return {}
+    named = [formats.get(number, "General") for number in styles]
+    kept = {i for i, fmt in enumerate(named) if fmt not in ("General", "@")}
+    found: dict[int, dict[tuple[int, int], str]] = {}
+    if not kept:
+        return found
+    for position, at in enumerate(sheets, start=1):
+        cells: dict[tuple[int, int], str] = {}
+        for kind, data in _sheet(stream, at):
+            if kind in (_NUMBER, _RK, _FORMULA) and len(data) >= 6:
+                row, column, style = struct.unpack_from("<HHH", data)
+                if style in kept:
+                    cells[row, column] = named[style]
+            elif kind == _MULRK and len(data) >= 6:
+                row, first = struct.unpack_from("<HH", data)
+                for k in range((len(data) - 6) // 6):
+                    (style,) = struct.unpack_from("<H", data, 4 + 6 * k)
+                    if style in kept:
+                        cells[row, first + k] = named[style]
+        if cells:
+            found[position] = cells
+    return found
 
 
 def xls_comments(path: str) -> list[tuple[int, str, list[str]]]:
     """Each commented sheet's position (1-based, in the workbook's order, as calamine
     numbers its sheets), name and comment lines; none for a workbook that is encrypted,
     older than Excel 97 or damaged past where its sheets are listed."""
-    try:
-        import olefile
-
-        with olefile.OleFileIO(path) as ole:
-            if not ole.exists("Workbook"):
-                return []  # Excel 5's "Book": its notes are stored otherwise
-            stream = ole.openstream("Workbook").read()
-    except (ImportError, *_OLE_ERRORS):
-        return []
+    stream = _workbook(path)
     if _NOTE_TEXT not in stream:
         return []  # no note's text: the sheets' records are not walked (0.23 s for 10 MB)
     found = []
@@ -63,6 +122,20 @@ def _records(stream: bytes, at: int) -> Iterator[tuple[int, bytes]]:
         at += 4 + length
 
 
+def _sheet(stream: bytes, at: int) -> Iterator[tuple[int, bytes]]:
+    """The records of the sheet whose substream starts at ``at``, to its own end (an
+    embedded chart's substream nests in it)."""
+    depth = 0
+    for kind, data in _records(stream, at):
+        if kind == _BOF:
+            depth += 1
+        elif kind == _EOF:
+            depth -= 1
+            if depth <= 0:
+                return
+        yield kind, data
+
+
 def _sheets(stream: bytes) -> list[tuple[str, int]]:
     """Each sheet's name and its substream's offset, from the workbook's globals."""
     sheets = []
@@ -82,17 +155,10 @@ def _notes(stream: bytes, at: int) -> list[str]:
     """The comment lines of the sheet whose substream starts at ``at``."""
     texts: dict[int, str] = {}  # by object id: a note's, or a text box's (no NOTE names it)
     text_object: int | None = None
-    depth = 0
-    records = _records(stream, at)
+    records = _sheet(stream, at)
     lines = []
     for kind, data in records:
-        if kind == _BOF:
-            depth += 1  # an embedded chart's substream nests in its sheet's
-        elif kind == _EOF:
-            depth -= 1
-            if depth <= 0:
-                break
-        elif kind == _OBJ and len(data) >= 8:
+        if kind == _OBJ and len(data) >= 8:
             (text_object,) = struct.unpack_from("<H", data, 6)  # its common data's id
         elif kind == _TXO and text_object is not None and len(data) >= 12:
             (count,) = struct.unpack_from("<H", data, 10)

@@ -13,9 +13,27 @@ times (their readers give dates already), fractions, scientific notation, condit
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 
-__all__ = ["shown"]
+__all__ = ["BUILTIN", "shown"]
+
+# The formats Excel numbers without writing them (ECMA-376 18.8.30), those of numbers:
+# openpyxl's table lacks the accounting formats' semicolons (41-44), and an .xls's FORMAT
+# records may leave any of these out. 5-8 and 41-44 are the US locale's.
+BUILTIN = {
+    0: "General", 1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00",
+    5: '"$"#,##0_);("$"#,##0)', 6: '"$"#,##0_);[Red]("$"#,##0)',
+    7: '"$"#,##0.00_);("$"#,##0.00)', 8: '"$"#,##0.00_);[Red]("$"#,##0.00)',
+    9: "0%", 10: "0.00%", 11: "0.00E+00", 12: "# ?/?", 13: "# ??/??",
+    37: "#,##0 ;(#,##0)", 38: "#,##0 ;[Red](#,##0)",
+    39: "#,##0.00;(#,##0.00)", 40: "#,##0.00;[Red](#,##0.00)",
+    41: '_(* #,##0_);_(* \\(#,##0\\);_(* "-"_);_(@_)',
+    42: '_("$"* #,##0_);_("$"* \\(#,##0\\);_("$"* "-"_);_(@_)',
+    43: '_(* #,##0.00_);_(* \\(#,##0.00\\);_(* "-"??_);_(@_)',
+    44: '_("$"* #,##0.00_);_("$"* \\(#,##0.00\\);_("$"* "-"??_);_(@_)',
+    48: "##0.0E+0", 49: "@",
+}  # fmt: skip
 
 # A section's tokens: quoted text, an escaped character, a padding or fill character
 # (``_)`` leaves a space the width of ")", ``*-`` repeats "-" to the cell's width: both
@@ -28,7 +46,8 @@ _NOT_A_NUMBER = set("dDmMyYhHsSeEbBgG/@")
 _DIGITS = set("0#?")
 
 
-def _sections(fmt: str) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def _sections(fmt: str) -> tuple[str, ...]:
     """The format's sections, split at semicolons outside quoted text."""
     sections: list[str] = []
     current: list[str] = []
@@ -38,7 +57,7 @@ def _sections(fmt: str) -> list[str]:
             current = []
         else:
             current.append(token)
-    return [*sections, "".join(current)]
+    return (*sections, "".join(current))
 
 
 def shown(value: float, fmt: str) -> str | None:
@@ -65,10 +84,14 @@ def shown(value: float, fmt: str) -> str | None:
     return _shown(value, section, sign)
 
 
-def _shown(value: float, section: str, sign: str) -> str | None:
-    before: list[str] = []  # literal text before the digits
-    after: list[str] = []  # and after them
-    pattern: list[str] = []  # the digits' placeholders, point and commas
+@functools.lru_cache(maxsize=256)
+def _layout(section: str) -> tuple[str, str, str, int] | None:
+    """A section's literal text before and after its digits, its digits' placeholders
+    (point and commas too) and how many percent signs it has; None for one not of a
+    number. Cached: a sheet's cells share a few formats."""
+    before: list[str] = []
+    after: list[str] = []
+    pattern: list[str] = []
     percents = 0
     for token in _TOKEN.findall(section):
         literal: str | None = None
@@ -100,8 +123,17 @@ def _shown(value: float, section: str, sign: str) -> str | None:
     digits = "".join(pattern)
     if not any(c in _DIGITS for c in digits):
         return None  # text alone ("-" for a zero): the bare value says more
+    return "".join(before), "".join(after), digits, percents
+
+
+def _shown(value: float, section: str, sign: str) -> str | None:
+    layout = _layout(section)
+    if layout is None:
+        return None
+    before, after, digits, percents = layout
     scaled = digits.rstrip(",")
-    value = value * 100**percents / 1000 ** (len(digits) - len(scaled))
+    # abs(): the section says the sign, and -0.0 is no negative number
+    value = abs(value) * 100**percents / 1000 ** (len(digits) - len(scaled))
     whole, point, decimals = scaled.partition(".")
     grouped = "," in whole
     whole, decimals = whole.replace(",", ""), decimals.replace(",", "")
@@ -120,4 +152,4 @@ def _shown(value: float, section: str, sign: str) -> str | None:
         integer = integer.zfill(width + integer.count(","))
     # A zero with no "0" to hold its place shows no digit ("#,###"; an accounting "-"??).
     number = integer + (point if point and (fraction or not decimals.strip("#")) else "")
-    return sign + "".join(before) + number + fraction + "".join(after)
+    return sign + before + number + fraction + after

@@ -181,7 +181,9 @@ def _numbers_as_shown(backend: Any) -> None:
     convert = getattr(backend, "_convert_workbook", None)
     if convert is None or getattr(convert, "_numbers_shown", False):
         return
-    from rag_ingest.parsers.number_formats import shown
+    from openpyxl.styles.numbers import BUILTIN_FORMATS
+
+    from rag_ingest.parsers.number_formats import BUILTIN, shown
 
     @functools.wraps(convert)
     def as_shown(self: Any, doc: Any) -> Any:
@@ -189,7 +191,10 @@ def _numbers_as_shown(backend: Any) -> None:
             for cell in getattr(sheet, "_cells", {}).values():
                 value = cell._value
                 if cell.data_type == "n" and type(value) in (int, float):
-                    text = shown(value, cell.number_format)
+                    fmt, number = cell.number_format, cell._style.numFmtId
+                    if BUILTIN_FORMATS.get(number) == fmt:  # not the file's own
+                        fmt = BUILTIN.get(number, fmt)
+                    text = shown(value, fmt)
                     if text is not None:  # openpyxl's setter would take "= 75%" for a formula
                         cell._value, cell.data_type = text, "s"
         return convert(self, doc)

@@ -16,7 +16,7 @@ import datetime
 import re
 import sys
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from rag_ingest.errors import (
@@ -149,6 +149,24 @@ def _cell(value: Any) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
+def _as_shown(
+    rows: Iterable[Sequence[Any]], formats: dict[tuple[int, int], str], left: int
+) -> Iterator[list[Any]]:
+    """calamine's rows, each number as its cell's format shows it (``formats``, by row
+    and column: parsers/biff.py). python-calamine's rows start at the sheet's first row
+    but at its first used column, ``left`` (its issue #177; the tests hold it to that)."""
+    from rag_ingest.parsers.number_formats import shown
+
+    for r, row in enumerate(rows):
+        cells = list(row)
+        for c, value in enumerate(cells):
+            fmt = formats.get((r, left + c))
+            if fmt is not None and type(value) in (int, float):
+                text = shown(value, fmt)
+                cells[c] = value if text is None else text
+        yield cells
+
+
 def sheet_segment(title: str, lines: list[str], page: int) -> Segment:
     """A sheet's lines (:func:`sheet_lines`) under ``# Sheet: title``, its position its page."""
     return Segment(f"# Sheet: {title}\n\n" + "\n".join(lines), page=page)
@@ -266,12 +284,21 @@ def parse_rows(
             raise CorruptDocumentError(f"{name}: {file_type} could not be opened ({exc})") from exc
         workbook = reopened
     segments: list[Segment] = []
+    formats: dict[int, dict[tuple[int, int], str]] = {}
+    if file_type == "xls":
+        from rag_ingest.parsers.biff import xls_number_formats
+
+        formats = xls_number_formats(path)
     try:
         for number, sheet in enumerate(workbook.sheets_metadata, start=1):
             if sheet.typ != SheetTypeEnum.WorkSheet:
                 continue
             try:
-                lines = sheet_lines(workbook.get_sheet_by_index(number - 1).iter_rows())
+                read = workbook.get_sheet_by_index(number - 1)
+                rows = read.iter_rows()
+                if number in formats and read.start is not None:
+                    rows = _as_shown(rows, formats[number], read.start[1])
+                lines = sheet_lines(rows)
             except MemoryError:
                 raise
             except Exception as exc:

@@ -20,6 +20,7 @@ ACCOUNTING = '_("$"* #,##0.00_);_("$"* \\(#,##0.00\\);_("$"* "-"??_);_(@_)'
         (1e6, "#,##0.00", "1,000,000.00"),
         (1234.5, '"$"#,##0.00', "$1,234.50"),
         (-1234.5, '"$"#,##0.00', "-$1,234.50"),  # one section: its minus before it all
+        (-0.0, '"$"#,##0.00', "$0.00"),  # a formula's -0.0 had read "$-0.00"
         (1234.5, "[$€-407] #,##0.00", "€ 1,234.50"),
         (-1234.5, "#,##0.00_);[Red](#,##0.00)", "(1,234.50)"),  # the negative's section
         (1234.5, ACCOUNTING, "$1,234.50"),
@@ -70,6 +71,12 @@ def test_an_xlsx_workbooks_numbers_are_read_as_shown(tmp_path: Path) -> None:
         sheet.cell(row, 2).number_format = "0.00%"
         sheet.cell(row, 3).number_format = '"$"#,##0.00'
         sheet.cell(row, 5).number_format = "000"
+    sheet["C4"] = -1234.5
+    # Excel's built-in accounting format, by its number: openpyxl's string for it lacks
+    # its semicolons, so its sections ran into one.
+    from openpyxl.styles.numbers import BUILTIN_FORMATS
+
+    sheet["C4"].number_format = BUILTIN_FORMATS[44]
     sheet["A4"] = "Margin"
     sheet["B4"] = 0.75  # shown as text that looks like a formula: still text
     sheet["B4"].number_format = '"=" 0%'
@@ -79,4 +86,66 @@ def test_an_xlsx_workbooks_numbers_are_read_as_shown(tmp_path: Path) -> None:
     assert rows[0] == ["Region", "Usage", "Revenue", "Units", "Code"]
     assert rows[2] == ["North", "8.03%", "$8,253,465.00", "12", "007"]
     assert rows[3] == ["South", "50.00%", "-$1,234.50", "3.25", "042"]
-    assert rows[4][:2] == ["Margin", "= 75%"]
+    assert rows[4][:3] == ["Margin", "= 75%", "$(1,234.50)"]
+
+
+def test_an_xls_workbooks_numbers_are_read_as_shown(tmp_path: Path) -> None:
+    # calamine gives values alone: Apache POI's 12843-1.xls read 0.0802990325417766
+    # and 8253465 where Excel shows 8.03% and 8,253,465. The formats come from the
+    # workbook's FORMAT and XF records and each number's cell record.
+    import io
+
+    import xlwt
+
+    book = xlwt.Workbook()
+    first = book.add_sheet("Notes")
+    first.write(0, 0, "no numbers here")
+    sheet = book.add_sheet("Usage")
+    percent = xlwt.easyxf(num_format_str="0.00%")
+    money = xlwt.easyxf(num_format_str='"$"#,##0.00')
+    # The table starts at C3: calamine's rows start at the first used cell.
+    for c, title in enumerate(["Region", "Usage", "Revenue", "Units"]):
+        sheet.write(2, 2 + c, title)
+    for r, (region, usage, revenue, units) in enumerate(
+        [("North", 0.0802990325417766, 8253465, 12), ("South", 0.5, -1234.5, 3.25)], start=3
+    ):
+        sheet.write(r, 2, region)
+        sheet.write(r, 3, usage, percent)
+        sheet.write(r, 4, revenue, money)
+        sheet.write(r, 5, units)
+    sheet.write(6, 3, 0.25, percent)  # alone: an RK record (a row's run is a MULRK)
+    data = io.BytesIO()
+    book.save(data)
+    (tmp_path / "usage.xls").write_bytes(data.getvalue())
+    text = parse_file(str(tmp_path / "usage.xls"), "usage.xls", ParseOptions()).text
+    assert "| North | 8.03% | $8,253,465.00 | 12 |" in text
+    assert "| South | 50.00% | -$1,234.50 | 3.25 |" in text
+    assert "|  | 25.00% |  |  |" in text
+
+
+def test_an_xls_number_run_record_gives_each_cell_its_format(tmp_path: Path) -> None:
+    # Excel writes a row's run of numbers as one MULRK record, an XF index each.
+    import struct
+
+    from rag_ingest.parsers.biff import xls_number_formats
+    from tests import docs
+
+    def record(kind: int, data: bytes) -> bytes:
+        return struct.pack("<HH", kind, len(data)) + data
+
+    fmt = b"0.0%"
+    xf = [record(0x00E0, struct.pack("<HH", 0, number) + bytes(16)) for number in (0, 10, 3)]
+    head = record(0x0809, bytes(16)) + record(0x041E, struct.pack("<HHB", 200, len(fmt), 0) + fmt)
+    head += b"".join(xf) + record(0x00E0, struct.pack("<HH", 0, 200) + bytes(16))
+    sheet_at = len(head) + len(record(0x0085, bytes(6) + b"\x01\x00S")) + len(record(0x000A, b""))
+    head += record(0x0085, struct.pack("<I", sheet_at) + b"\x00\x00\x01\x00S")
+    head += record(0x000A, b"")
+    runs = struct.pack("<HH", 4, 1) + b"".join(struct.pack("<HI", xf, 0) for xf in (1, 0, 3, 2))
+    sheet = (
+        record(0x0809, bytes(16))
+        + record(0x00BD, runs + struct.pack("<H", 4))
+        + record(0x000A, b"")
+    )
+    path = tmp_path / "run.xls"
+    path.write_bytes(docs.cfb_bytes({"Workbook": head + sheet}))
+    assert xls_number_formats(str(path)) == {1: {(4, 1): "0.00%", (4, 3): "0.0%", (4, 4): "#,##0"}}
