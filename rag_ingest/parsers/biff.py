@@ -43,9 +43,9 @@ def _workbook(path: str) -> bytes:
         return b""
 
 
-def xls_number_formats(path: str) -> dict[int, dict[tuple[int, int], str]]:
+def xls_number_formats(path: str) -> dict[int, dict[int, dict[int, str]]]:
     """The number formats of each sheet's number cells (its position, 1-based, as
-    calamine numbers its sheets; a cell by its row and column, 0-based), those not
+    calamine numbers its sheets; a cell by its row, then its column, 0-based), those not
     General; none for a workbook that is encrypted, older than Excel 97 or damaged past
     where its sheets are listed. Its FORMAT records name formats, its XF records give
     each cell style one, and each number's cell record names its style."""
@@ -72,22 +72,22 @@ def xls_number_formats(path: str) -> dict[int, dict[tuple[int, int], str]]:
         return {}
     named = [formats.get(number, "General") for number in styles]
     kept = {i for i, fmt in enumerate(named) if fmt not in ("General", "@")}
-    found: dict[int, dict[tuple[int, int], str]] = {}
+    found: dict[int, dict[int, dict[int, str]]] = {}
     if not kept:
         return found
     for position, at in enumerate(sheets, start=1):
-        cells: dict[tuple[int, int], str] = {}
+        cells: dict[int, dict[int, str]] = {}
         for kind, data in _sheet(stream, at):
             if kind in (_NUMBER, _RK, _FORMULA) and len(data) >= 6:
                 row, column, style = struct.unpack_from("<HHH", data)
                 if style in kept:
-                    cells[row, column] = named[style]
+                    cells.setdefault(row, {})[column] = named[style]
             elif kind == _MULRK and len(data) >= 6:
                 row, first = struct.unpack_from("<HH", data)
                 for k in range((len(data) - 6) // 6):
                     (style,) = struct.unpack_from("<H", data, 4 + 6 * k)
                     if style in kept:
-                        cells[row, first + k] = named[style]
+                        cells.setdefault(row, {})[first + k] = named[style]
         if cells:
             found[position] = cells
     return found

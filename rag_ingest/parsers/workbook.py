@@ -132,17 +132,19 @@ def measure_sheets(path: str, name: str) -> int:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or value == "":  # most cells of a sheet's used range
         return ""
-    if isinstance(value, datetime.datetime):
+    if type(value) is str:
+        text = value
+        if not len(value) % 2 and not value[1::2].strip("\0"):
+            # A 16-bit string read as 8-bit (calamine, POI's ex41187-19267.xls: "H\0i\0").
+            text = value[::2]
+    elif isinstance(value, datetime.datetime):
         text = value.date().isoformat() if value.time() == datetime.time() else value.isoformat()
     elif isinstance(value, datetime.date | datetime.time):
         text = value.isoformat()
     elif isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         text = str(int(value))
-    elif isinstance(value, str) and value and not len(value) % 2 and not value[1::2].strip("\0"):
-        # A 16-bit string read as 8-bit (calamine, Apache POI's ex41187-19267.xls: "H\0i\0").
-        text = value[::2]
     else:
         text = str(value)
     # One Markdown table row per sheet row: a pipe or line break in a cell would end it.
@@ -150,20 +152,23 @@ def _cell(value: Any) -> str:
 
 
 def _as_shown(
-    rows: Iterable[Sequence[Any]], formats: dict[tuple[int, int], str], left: int
-) -> Iterator[list[Any]]:
-    """calamine's rows, each number as its cell's format shows it (``formats``, by row
-    and column: parsers/biff.py). python-calamine's rows start at the sheet's first row
+    rows: Iterable[Sequence[Any]], formats: dict[int, dict[int, str]], left: int
+) -> Iterator[Sequence[Any]]:
+    """calamine's rows, each number as its cell's format shows it (``formats``, by row,
+    then column: parsers/biff.py). python-calamine's rows start at the sheet's first row
     but at its first used column, ``left`` (its issue #177; the tests hold it to that)."""
     from rag_ingest.parsers.number_formats import shown
 
     for r, row in enumerate(rows):
+        if (formatted := formats.get(r)) is None:
+            yield row
+            continue
         cells = list(row)
-        for c, value in enumerate(cells):
-            fmt = formats.get((r, left + c))
-            if fmt is not None and type(value) in (int, float):
-                text = shown(value, fmt)
-                cells[c] = value if text is None else text
+        for column, fmt in formatted.items():
+            c = column - left
+            if 0 <= c < len(cells) and type(cells[c]) in (int, float):
+                text = shown(cells[c], fmt)
+                cells[c] = cells[c] if text is None else text
         yield cells
 
 
@@ -284,7 +289,7 @@ def parse_rows(
             raise CorruptDocumentError(f"{name}: {file_type} could not be opened ({exc})") from exc
         workbook = reopened
     segments: list[Segment] = []
-    formats: dict[int, dict[tuple[int, int], str]] = {}
+    formats: dict[int, dict[int, dict[int, str]]] = {}
     if file_type == "xls":
         from rag_ingest.parsers.biff import xls_number_formats
 
@@ -295,7 +300,7 @@ def parse_rows(
                 continue
             try:
                 read = workbook.get_sheet_by_index(number - 1)
-                rows = read.iter_rows()
+                rows: Iterable[Sequence[Any]] = read.iter_rows()
                 if number in formats and read.start is not None:
                     rows = _as_shown(rows, formats[number], read.start[1])
                 lines = sheet_lines(rows)

@@ -148,4 +148,4 @@ def test_an_xls_number_run_record_gives_each_cell_its_format(tmp_path: Path) -> 
     )
     path = tmp_path / "run.xls"
     path.write_bytes(docs.cfb_bytes({"Workbook": head + sheet}))
-    assert xls_number_formats(str(path)) == {1: {(4, 1): "0.00%", (4, 3): "0.0%", (4, 4): "#,##0"}}
+    assert xls_number_formats(str(path)) == {1: {4: {1: "0.00%", 3: "0.0%", 4: "#,##0"}}}
