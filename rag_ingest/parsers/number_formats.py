@@ -75,6 +75,9 @@ def shown(value: float, fmt: str) -> str | None:
     sign = ""
     if value < 0 and len(sections) > 1:
         section, value = sections[1], -value  # its own sign, as "(1,234)"
+        layout = _layout(section)
+        if layout is not None and not any(c in layout[0] + layout[1] for c in "-(\u2212"):
+            sign = "-"  # shown in red alone: its text would read as a positive number
     elif value == 0 and len(sections) > 2:
         section = sections[2]
     else:
@@ -137,7 +140,8 @@ def _shown(value: float, section: str, sign: str) -> str | None:
     whole, point, decimals = scaled.partition(".")
     grouped = "," in whole
     whole, decimals = whole.replace(",", ""), decimals.replace(",", "")
-    amount = decimal.Decimal(repr(value)).quantize(
+    # Excel shows 15 significant digits: 13.684999999999997 is 13.685, so "13.69".
+    amount = decimal.Decimal(f"{value:.15g}").quantize(
         decimal.Decimal(1).scaleb(-len(decimals)), rounding=decimal.ROUND_HALF_UP
     )
     text = f"{amount:,f}" if grouped else f"{amount:f}"

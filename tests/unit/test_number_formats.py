@@ -28,6 +28,11 @@ ACCOUNTING = '_("$"* #,##0.00_);_("$"* \\(#,##0.00\\);_("$"* "-"??_);_(@_)'
         (0, ACCOUNTING, "$-"),  # a zero with no "0" to hold its place: no digit
         (1234567, '#,##0,"K"', "1,235K"),  # a trailing comma scales by a thousand
         (2.25, "0.0", "2.3"),  # half away from zero, as Excel rounds
+        # Excel shows 15 significant digits: a float a hair under the half rounds up.
+        (13.684999999999997, "0.00", "13.69"),
+        (347.99232604148267, "0.000000000000000", "347.992326041483000"),
+        # A negative section with no sign of its own (shown in red): the sign is kept.
+        (-2.4697723375626537, "#,##0.00000000;[Red]#,##0.00000000", "-2.46977234"),
         (7, "000", "007"),
         (0.5, "#.##", ".5"),
         (0.123456, "0.0#", "0.12"),
