@@ -151,6 +151,116 @@ def _cell(value: Any) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
+_XML_READ = 1 << 22  # a sheet's XML is read this many bytes at a time
+
+
+def xlsx_number_formats(path: str) -> dict[int, dict[int, dict[int, str]]]:
+    """An XLSX's number cells' formats, as :func:`biff.xls_number_formats` gives an
+    .xls's: by sheet position, row and column (0-based), those not General. Its styles
+    part names each cell style's format; a sheet's cells (``<c r="B7" s="3">``, as Excel,
+    LibreOffice and openpyxl write them) are found in its XML read in parts, by a pattern
+    of the styles whose format is not General (a sheet of none is not read). A part
+    that cannot be read leaves its cells to their values."""
+    from rag_ingest.parsers.base import XML_ERRORS, local_name
+    from rag_ingest.parsers.embedded import relationships
+    from rag_ingest.parsers.number_formats import BUILTIN
+    from rag_ingest.parsers.ooxml_comments import _elements, _listed, _main_part, _targets
+
+    found: dict[int, dict[int, dict[int, str]]] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook = _main_part(archive)
+            if workbook is None:
+                return found
+            styles = _targets(workbook, relationships(archive, workbook), b"/styles")
+            if not styles:
+                return found
+            codes: dict[int, str] = dict(BUILTIN)
+            kept: dict[int, str] = {}
+            for element in _elements(archive, styles[0], "numFmt", "cellXfs"):
+                if local_name(element.tag) == "numFmt":
+                    codes[int(element.get("numFmtId", "0"))] = element.get("formatCode", "")
+                    continue
+                for style, xf in enumerate(e for e in element if local_name(e.tag) == "xf"):
+                    code = codes.get(int(xf.get("numFmtId", "0")), "General")
+                    if code not in ("General", "@"):
+                        kept[style] = code
+            if not kept:
+                return found
+            styled = re.compile(
+                rb'<(?:\w+:)?c r="([A-Z]{1,3})(\d{1,7})"(?: t="\w+")? s="('
+                + b"|".join(str(style).encode() for style in kept)
+                + rb')"'
+            )
+            for position, (_, part) in enumerate(_listed(archive, workbook, "sheet"), 1):
+                if "/worksheets/" not in f"/{part}":
+                    continue  # a chart sheet
+                try:
+                    cells = _styled_cells(archive, part, styled, kept)
+                except _Unplaced:
+                    cells = _placed_cells(archive, part, kept)
+                if cells:
+                    found[position] = cells
+    except (KeyError, ValueError, *ZIP_ERRORS, *XML_ERRORS):
+        return found
+    return found
+
+
+class _Unplaced(Exception):
+    """A sheet writes cells without their place (``<c s="3">``, the column after the
+    last): they are placed by the rows and cells before them."""
+
+
+def _sheet_parts(archive: zipfile.ZipFile, part: str) -> Iterator[bytes]:
+    """A sheet's XML in parts, each ending before a tag's start (none cut in two)."""
+    tail = b""
+    with archive.open(part) as member:
+        while chunk := member.read(_XML_READ):
+            data = tail + chunk
+            cut = max(data.rfind(b"<"), 0)
+            yield data[:cut]
+            tail = data[cut:]  # at the end, the root's closing tag
+
+
+def _styled_cells(
+    archive: zipfile.ZipFile, part: str, styled: re.Pattern[bytes], kept: dict[int, str]
+) -> dict[int, dict[int, str]]:
+    """The cells of ``kept`` styles, by a pattern of them: no tag but theirs is made a
+    Python object. Raises :class:`_Unplaced` for a sheet with cells not placed."""
+    cells: dict[int, dict[int, str]] = {}
+    for data in _sheet_parts(archive, part):
+        if data.count(b"<c ") + data.count(b"<c>") != data.count(b'<c r="'):
+            raise _Unplaced
+        for match in styled.finditer(data):
+            cells.setdefault(int(match[2]) - 1, {})[_column(match[1]) - 1] = kept[int(match[3])]
+    return cells
+
+
+_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)\b([^>]*)>")
+_PLACE = re.compile(rb'\br="([A-Z]{0,3})(\d+)"')
+_STYLE = re.compile(rb'\bs="(\d+)"')
+
+
+def _placed_cells(
+    archive: zipfile.ZipFile, part: str, kept: dict[int, str]
+) -> dict[int, dict[int, str]]:
+    """The cells of ``kept`` styles, each row and cell tag read in turn: one without its
+    place is in the row after the last, or the column after the last."""
+    cells: dict[int, dict[int, str]] = {}
+    row = column = -1
+    for data in _sheet_parts(archive, part):
+        for tag, attributes in _ROW_OR_CELL.findall(data):
+            place = _PLACE.search(attributes)
+            if tag == b"row":
+                row, column = int(place[2]) - 1 if place else row + 1, -1
+                continue
+            column = _column(place[1]) - 1 if place and place[1] else column + 1
+            style = _STYLE.search(attributes)
+            if style and int(style[1]) in kept:
+                cells.setdefault(row, {})[column] = kept[int(style[1])]
+    return cells
+
+
 def _as_shown(
     rows: Iterable[Sequence[Any]], formats: dict[int, dict[int, str]], left: int
 ) -> Iterator[Sequence[Any]]:
@@ -294,6 +404,8 @@ def parse_rows(
         from rag_ingest.parsers.biff import xls_number_formats
 
         formats = xls_number_formats(path)
+    elif file_type == "xlsx":
+        formats = xlsx_number_formats(path)
     try:
         for number, sheet in enumerate(workbook.sheets_metadata, start=1):
             if sheet.typ != SheetTypeEnum.WorkSheet:

@@ -154,3 +154,78 @@ def test_an_xls_number_run_record_gives_each_cell_its_format(tmp_path: Path) -> 
     path = tmp_path / "run.xls"
     path.write_bytes(docs.cfb_bytes({"Workbook": head + sheet}))
     assert xls_number_formats(str(path)) == {1: {4: {1: "0.00%", 3: "0.0%", 4: "#,##0"}}}
+
+
+def test_a_large_xlsx_workbooks_numbers_are_read_as_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past parse.xlsx_stream_size an XLSX is read by calamine, values alone: its
+    # numbers had read bare where docling's reading of a smaller one showed them.
+    import openpyxl
+
+    from rag_ingest.parsers.office import parse_office
+    from rag_ingest.parsers.workbook import xlsx_number_formats
+
+    book = openpyxl.Workbook()
+    book.create_chartsheet("Chart")  # numbered among the sheets, no cells
+    sheet = book.create_sheet("Usage")
+    sheet["C3"], sheet["D3"] = "Region", "Usage"
+    for r, usage in enumerate([0.0802990325417766, 0.5, 0.25], start=4):
+        sheet.cell(r, 3).value = f"R{r}"
+        sheet.cell(r, 4).value = usage
+        sheet.cell(r, 4).number_format = "0.00%"
+        sheet.cell(r, 5).value = 1234.5 * r
+        sheet.cell(r, 5).number_format = '"$"#,##0.00'
+    book.save(tmp_path / "big.xlsx")
+    formats = xlsx_number_formats(str(tmp_path / "big.xlsx"))
+    assert formats[3][3] == {3: "0.00%", 4: '"$"#,##0.00'}
+    # Read in parts, a cell's tag cut between two is still found.
+    from rag_ingest.parsers import workbook
+
+    for size in (7, 64, 333):
+        monkeypatch.setattr(workbook, "_XML_READ", size)
+        assert xlsx_number_formats(str(tmp_path / "big.xlsx")) == formats
+    monkeypatch.undo()
+    parsed = parse_office(
+        str(tmp_path / "big.xlsx"),
+        "big.xlsx",
+        "xlsx",
+        max_unzipped_size=1 << 30,
+        max_zip_ratio=1000,
+        xlsx_stream_size=1,  # read by calamine
+    )
+    assert parsed.parser == "calamine-rows"
+    assert "| R4 | 8.03% | $4,938.00 |" in parsed.text
+    assert "| R6 | 25.00% | $7,407.00 |" in parsed.text
+
+
+def test_an_xlsx_sheets_cells_without_their_place_are_placed_in_turn(tmp_path: Path) -> None:
+    # A writer may leave out a cell's place (<c s="3">: the column after the last), and a
+    # row's (the row after the last): Apache POI's 54288.xlsx has 94 places for 2,048
+    # cells, whose formats had been missed.
+    import io
+    import re
+
+    import openpyxl
+
+    from rag_ingest.parsers.workbook import xlsx_number_formats
+    from tests import docs
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["B2"] = "Usage"
+    sheet["B3"], sheet["C3"], sheet["D3"] = "North", 0.0803, 1234.5
+    sheet["B4"], sheet["C4"], sheet["D4"] = "South", 0.5, 99
+    for row in (3, 4):
+        sheet.cell(row, 3).number_format = "0.00%"
+        sheet.cell(row, 4).number_format = "#,##0.00"
+    book.save(out := io.BytesIO())
+
+    def unplaced(xml: str) -> str:
+        xml = re.sub(r'<c r="[C-D]\d+"', "<c", xml)  # a row's later cells
+        return xml.replace('<row r="4"', "<row")  # the row after the last
+
+    package = docs._repacked(out.getvalue(), {"xl/worksheets/sheet1.xml": unplaced}, {})
+    (tmp_path / "unplaced.xlsx").write_bytes(package)
+    formats = xlsx_number_formats(str(tmp_path / "unplaced.xlsx"))
+    assert formats == {1: {2: {2: "0.00%", 3: "#,##0.00"}, 3: {2: "0.00%", 3: "#,##0.00"}}}
