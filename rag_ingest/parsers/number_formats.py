@@ -44,6 +44,9 @@ _COLOUR = re.compile(r"\[(?:Black|Blue|Cyan|Green|Magenta|Red|White|Yellow|Color
 # Letters that make a section a date or time, a fraction or scientific notation.
 _NOT_A_NUMBER = set("dDmMyYhHsSeEbBgG/@")
 _DIGITS = set("0#?")
+# Room for a double's 309 digits before the point and a format's decimals after it (the
+# default context's 28 digits failed 1e20 in "0.00000000000000").
+_DIGITS_SHOWN = decimal.Context(prec=400, rounding=decimal.ROUND_HALF_UP)
 
 
 @functools.lru_cache(maxsize=256)
@@ -141,9 +144,12 @@ def _shown(value: float, section: str, sign: str) -> str | None:
     grouped = "," in whole
     whole, decimals = whole.replace(",", ""), decimals.replace(",", "")
     # Excel shows 15 significant digits: 13.684999999999997 is 13.685, so "13.69".
-    amount = decimal.Decimal(f"{value:.15g}").quantize(
-        decimal.Decimal(1).scaleb(-len(decimals)), rounding=decimal.ROUND_HALF_UP
-    )
+    try:
+        amount = decimal.Decimal(f"{value:.15g}").quantize(
+            decimal.Decimal(1).scaleb(-len(decimals)), context=_DIGITS_SHOWN
+        )
+    except decimal.InvalidOperation:  # past even that many digits: a format of 100 decimals
+        return None
     text = f"{amount:,f}" if grouped else f"{amount:f}"
     integer, _, fraction = text.partition(".")
     # Optional decimals ("#") are shown only when not zero; a "?" holds a place.

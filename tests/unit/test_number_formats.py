@@ -39,6 +39,9 @@ ACCOUNTING = '_("$"* #,##0.00_);_("$"* \\(#,##0.00\\);_("$"* "-"??_);_(@_)'
         (0.1, "0.0#", "0.1"),
         (3, '0" kg"', "3 kg"),
         (3, "0\\ \\k\\g", "3 kg"),
+        # Past the default decimal context's 28 digits, which had failed the parse.
+        (1e20, "0.00000000000000", "100000000000000000000.00000000000000"),
+        (1e300, "#,##0", f"1{',000' * 100}"),
     ],
 )
 def test_a_number_is_read_as_its_format_shows_it(value: float, fmt: str, text: str) -> None:
@@ -57,6 +60,7 @@ def test_a_number_is_read_as_its_format_shows_it(value: float, fmt: str, text: s
         "000-00-0000",  # digits in two places
         "[>10]0;0.0",  # a condition
         '0.00;-0.00;"zero"',  # for a zero, text alone: the value says more
+        "0." + "0" * 400,  # more decimals than digits can be shown
     ],
 )
 def test_a_format_not_of_numbers_leaves_the_bare_value(fmt: str) -> None:
