@@ -233,3 +233,58 @@ def test_an_xlsx_sheets_cells_without_their_place_are_placed_in_turn(tmp_path: P
     (tmp_path / "unplaced.xlsx").write_bytes(package)
     formats = xlsx_number_formats(str(tmp_path / "unplaced.xlsx"))
     assert formats == {1: {2: {2: "0.00%", 3: "#,##0.00"}, 3: {2: "0.00%", 3: "#,##0.00"}}}
+
+
+def test_an_ods_percentages_and_amounts_are_read_as_shown(tmp_path: Path) -> None:
+    # calamine gives an ODS's values alone: 0.0803 for the "8.03%" LibreOffice shows,
+    # 1234.5 for "1.234,50 €". The cell's own text says how it is shown.
+    from rag_ingest.parsers.workbook import ods_shown_numbers
+    from tests import docs
+
+    def cell(kind: str, value: str, text: str, attributes: str = "") -> str:
+        number = f' office:value="{value}"' if value else ""
+        return (
+            f'<table:table-cell office:value-type="{kind}"{number}{attributes}>'
+            f"<text:p>{text}</text:p></table:table-cell>"
+        )
+
+    def row(*cells: str, attributes: str = "") -> str:
+        return f"<table:table-row{attributes}>{''.join(cells)}</table:table-row>"
+
+    blank = '<table:table-cell table:number-columns-repeated="2"/>'
+    body = (
+        '<table:table table:name="Rate"><table:table-row>'
+        + cell("percentage", "0.05", "5%")
+        + "</table:table-row></table:table>"
+        '<table:table table:name="Usage">'
+        '<table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row>'
+        + row(
+            blank,
+            cell("string", "", "Region"),
+            cell("string", "", "Usage"),
+            cell("string", "", "Price"),
+        )
+        + row(
+            blank,
+            cell("string", "", "North"),
+            cell("percentage", "0.0802990325417766", "8.03%"),
+            cell("currency", "1234.5", "1.234,50 €", ' office:currency="EUR"'),
+        )
+        + row(
+            blank,
+            cell("string", "", "Same"),
+            cell("percentage", "0.5", "50%"),
+            cell("float", "3.25", "3.25"),
+            attributes=' table:number-rows-repeated="2"',
+        )
+        + "</table:table>"
+    )
+    (tmp_path / "usage.ods").write_bytes(docs.odf_bytes("spreadsheet", body))
+    assert ods_shown_numbers(str(tmp_path / "usage.ods")) == {
+        1: {0: {0: "5%"}},
+        2: {3: {3: "8.03%", 4: "1.234,50 €"}, 4: {3: "50%"}, 5: {3: "50%"}},
+    }
+    text = parse_file(str(tmp_path / "usage.ods"), "usage.ods", ParseOptions()).text
+    assert text.startswith("# Sheet: Rate\n\n5%\n")
+    assert "| North | 8.03% | 1.234,50 € |" in text
+    assert text.count("| Same | 50% | 3.25 |") == 2  # a float's value as it is
