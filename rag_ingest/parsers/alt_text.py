@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from rag_ingest.parsers.xml_parts import tree, written
@@ -20,7 +19,7 @@ from rag_ingest.parsers.xml_parts import tree, written
 __all__ = [
     "alt_text",
     "drawing_alt",
-    "running_slide_alts",
+    "first_of_running",
     "slide_alt_texts",
     "word_alt_texts",
 ]
@@ -176,44 +175,49 @@ def _slide_pictures(root: Any) -> list[tuple[Any, str]]:
     ]
 
 
-# An alternative text on this many slides or more is a running one (a logo's).
-RUNNING_SLIDES = 3
+# An alternative text on this many pages or slides or more is a running one (a logo's).
+RUNNING = 3
 
 
-def running_slide_alts(slides: Iterable[bytes]) -> frozenset[str]:
-    """The alternative texts on ``RUNNING_SLIDES`` of ``slides`` or more: a logo put on
-    each slide ("Company logo"), to be read on its first slide only."""
-    on = Counter(
-        text
-        for part in slides
-        if _ANY_ALT.search(part) and (root := tree(part)) is not None
-        for text in {text for _, text in _slide_pictures(root)}
-    )
-    return frozenset(text for text, slides_on in on.items() if slides_on >= RUNNING_SLIDES)
+def first_of_running(texts: list[list[str]]) -> list[list[str]]:
+    """Each page's or slide's alternative texts (in order, each once), with a running one
+    (on ``RUNNING`` of them or more: a logo's "Company logo") kept on its first only: on
+    each, it was a list of its own in every chunk."""
+    on = Counter(text for group in texts for text in group)
+    said: set[str] = set()
+    kept: list[list[str]] = []
+    for group in texts:
+        kept.append([])
+        for text in group:
+            if on[text] >= RUNNING:
+                if text in said:
+                    continue
+                said.add(text)
+            kept[-1].append(text)
+    return kept
 
 
-def slide_alt_texts(
-    part: bytes, running: frozenset[str] = frozenset(), said: set[str] | None = None
-) -> bytes:
-    """A slide with each picture's alternative text in a text box of its own, placed
-    where the picture is (docling reads a slide's shapes by their position); the part as
-    it was with none. Each text is read once a slide; a ``running`` one already in
-    ``said`` (read on an earlier slide) is left out, one not yet is added to it."""
-    if not _ANY_ALT.search(part):
-        return part
-    root = tree(part)
-    if root is None:
-        return part
-    said = set() if said is None else said
-    pictures: list[tuple[Any, str]] = []
-    for picture, text in _slide_pictures(root):
-        if any(text == listed for _, listed in pictures):  # once a slide
-            continue
-        if text in running:
-            if text in said:
-                continue
-            said.add(text)
-        pictures.append((picture, text))
+def slide_alt_texts(slides: list[bytes]) -> list[bytes]:
+    """A deck's slides, in slide order, with each picture's alternative text in a text
+    box of its own, placed where the picture is (docling reads a slide's shapes by their
+    position); a slide with none as it was. Each text is read once a slide, and a
+    running one on its first slide only (:func:`first_of_running`)."""
+    roots = [tree(part) if _ANY_ALT.search(part) else None for part in slides]
+    pictures: list[list[tuple[Any, str]]] = []
+    for root in roots:
+        pictures.append([])
+        for picture, text in _slide_pictures(root) if root is not None else ():
+            if all(text != listed for _, listed in pictures[-1]):  # once a slide
+                pictures[-1].append((picture, text))
+    kept = first_of_running([[text for _, text in found] for found in pictures])
+    return [
+        _boxed(root, [(p, t) for p, t in found if t in texts]) if texts else part
+        for part, root, found, texts in zip(slides, roots, pictures, kept, strict=True)
+    ]
+
+
+def _boxed(root: Any, pictures: list[tuple[Any, str]]) -> bytes:
+    """A slide with a text box of each picture's alternative text after the picture."""
     ids = [int(i) for i in root.xpath("//@id") if str(i).isdigit()]
     next_id = max(ids, default=0) + 1
     for picture, text in pictures:
@@ -231,7 +235,7 @@ def slide_alt_texts(
         _sub(_sub(_sub(body, f"{_A}p"), f"{_A}r"), f"{_A}t").text = text
         picture.addnext(box)
         next_id += 1
-    return written(root) if pictures else part
+    return written(root)
 
 
 def _sub(parent: Any, tag: str, **attributes: str) -> Any:

@@ -37,7 +37,7 @@ from rag_ingest.parsers.alt_chunks import (
     read_all,
     taken_out,
 )
-from rag_ingest.parsers.alt_text import running_slide_alts, slide_alt_texts, word_alt_texts
+from rag_ingest.parsers.alt_text import slide_alt_texts, word_alt_texts
 from rag_ingest.parsers.base import (
     CONTENT_TYPES,
     MARKDOWN_HEADING,
@@ -458,13 +458,14 @@ def _prepared(data: bytes, kind: str) -> bytes:
                 key=_slide_number,
             )
         }
-        running = running_slide_alts(slides.values())
-        said: set[str] = set()  # running alternative texts read on an earlier slide
-        for part, xml in slides.items():  # in slide order, for ``said``
+        prepared = []
+        for xml in slides.values():
             rewritten = _chosen(xml) if b"AlternateContent" in xml else xml
             if _MATH_LETTER.search(rewritten):
                 rewritten = _plain_math_letters(rewritten)
-            rewritten = slide_alt_texts(slide_symbols(rewritten), running, said)
+            prepared.append(slide_symbols(rewritten))
+        # In slide order: a running alternative text is read on its first slide only.
+        for (part, xml), rewritten in zip(slides.items(), slide_alt_texts(prepared), strict=True):
             if rewritten != xml:
                 changed[part] = rewritten
         for part in names if kind == "pptx" else ():

@@ -22,7 +22,7 @@ from rag_ingest.errors import (
     MissingExtraError,
 )
 from rag_ingest.ocr import OcrOptions, letters
-from rag_ingest.parsers.alt_text import alt_text
+from rag_ingest.parsers.alt_text import alt_text, first_of_running
 from rag_ingest.parsers.archive import attach
 from rag_ingest.parsers.base import (
     UNREAD_SCANS,
@@ -631,28 +631,8 @@ def _figure_alts(doc: Any, wanted: range) -> dict[int, list[str]]:
                 stack.extend(int(r) for r in reversed(refs))  # in document order
     except Exception:  # MuPDF's errors on a broken tree: the pages are read all the same
         pass
-    return _first_of_running(found)
-
-
-# An alternative text on this many pages or more is a running one (a logo's).
-_RUNNING_PAGES = 3
-
-
-def _first_of_running(found: dict[int, list[str]]) -> dict[int, list[str]]:
-    """``found`` with a running alternative text (a logo's "Company logo" on page after
-    page) kept on its first page only: on each, it was a list of its own in every chunk."""
-    pages = Counter(text for texts in found.values() for text in texts)
-    said: set[str] = set()
-    kept: dict[int, list[str]] = {}
-    for number in sorted(found):
-        kept[number] = []
-        for text in found[number]:
-            if pages[text] >= _RUNNING_PAGES:
-                if text in said:
-                    continue
-                said.add(text)
-            kept[number].append(text)
-    return kept
+    pages = sorted(found)
+    return dict(zip(pages, first_of_running([found[n] for n in pages]), strict=True))
 
 
 def _structure_page(doc: Any, xref: int, kids: str) -> int:
