@@ -47,6 +47,7 @@ __all__ = [
     "parse_opendocument",
     "placed_objects",
     "read_xml",
+    "ods_shown_numbers",
     "sheet_charts",
     "sheet_comments",
 ]
@@ -607,6 +608,66 @@ def sheet_comments(path: str) -> list[tuple[int, str, list[str]]]:
     except (KeyError, *XML_ERRORS, *ZIP_ERRORS):
         pass  # its cells' reader said what is wrong; the comments found so far are kept
     return [sheet for sheet in found if sheet[2]]
+
+
+# The value types whose number means little without how it is shown.
+_SHOWN_TYPES = frozenset({"percentage", "currency"})
+_VALUE_TYPE = _q("office:value-type")
+_MAX_ROWS_REPEATED = 1024  # a repeated row's shown cells copied to this many rows
+
+
+def ods_shown_numbers(path: str) -> dict[int, dict[int, dict[int, str]]]:
+    """An ODS's percentages and amounts as its cells show them: the text LibreOffice
+    writes in each ("8.03%", "1.234,50 €"), which calamine does not give, by sheet
+    position, row and column (0-based). ``content.xml`` is parsed only when it holds
+    such a cell (found streaming), and then by lxml through table, row and cell tags
+    only (12 MB of content: 0.09 s, where ElementTree's events for every element took
+    3.9 s). A file that cannot be read leaves them to their values."""
+    from lxml import etree
+
+    from rag_ingest.parsers.workbook import MAX_COLUMNS
+
+    found: dict[int, dict[int, dict[int, str]]] = {}
+    cells: dict[int, dict[int, str]] = {}
+    sheet = row = column = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            needles = [b'value-type="%s"' % kind.encode() for kind in sorted(_SHOWN_TYPES)]
+            if not _holds(archive, "content.xml", *needles):
+                return found
+            with archive.open("content.xml") as content:
+                walked = (_TABLE, _ROW, *_CELLS)
+                for event, element in etree.iterparse(
+                    content, events=("start", "end"), tag=walked, huge_tree=True
+                ):
+                    tag = element.tag
+                    if event == "start":
+                        if tag == _TABLE:
+                            sheet, row, cells = sheet + 1, 0, {}
+                        elif tag == _ROW:
+                            column = 0
+                        continue
+                    if tag in _CELLS:
+                        repeat = _repeated(element, "columns")
+                        if element.get(_VALUE_TYPE) in _SHOWN_TYPES:
+                            text = " ".join(
+                                "".join(p.itertext()).strip() for p in element.iter(_P)
+                            ).strip()
+                            for k in range(min(repeat, MAX_COLUMNS) if text else 0):
+                                cells.setdefault(row, {})[column + k] = text
+                        column += repeat
+                        element.clear()
+                    elif tag == _ROW:
+                        repeat = _repeated(element, "rows")
+                        for k in range(1, min(repeat, _MAX_ROWS_REPEATED) if row in cells else 1):
+                            cells[row + k] = dict(cells[row])
+                        row += repeat
+                        element.clear()
+                    elif tag == _TABLE and cells:
+                        found[sheet] = cells
+    except (KeyError, *ZIP_ERRORS, etree.XMLSyntaxError):
+        return found
+    return found
 
 
 def _repeated(element: ElementTree.Element, what: str) -> int:

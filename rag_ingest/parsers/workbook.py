@@ -62,19 +62,29 @@ def _area(first_col: int, first_row: int, last_col: int, last_row: int) -> int:
     return (last_row - first_row + 1) * (last_col - first_col + 1)
 
 
+def _xml_parts(member: IO[bytes], size: int) -> Iterator[bytes]:
+    """XML read ``size`` bytes at a time, in parts each ending before a tag's start:
+    none is cut between two reads."""
+    tail = b""
+    while chunk := member.read(size):
+        data = tail + chunk
+        cut = max(data.rfind(b"<"), 0)
+        yield data[:cut]
+        tail = data[cut:]
+    if tail:
+        yield tail  # the root's closing tag, or what a file cut short ends in
+
+
 def _cells_span(member: IO[bytes]) -> tuple[str, int]:
     """The range a sheet's cells (``<c r="B7">``) span, and its area in cells; streamed,
     its XML never whole."""
     top = left = sys.maxsize
     bottom = right = 0
-    tail = b""
-    while chunk := member.read(1 << 20):
-        data = tail + chunk
-        for found in _CELL_REF.finditer(data):  # one seen twice (in the tail) changes nothing
+    for data in _xml_parts(member, 1 << 20):
+        for found in _CELL_REF.finditer(data):
             column, row = _column(found[1]), int(found[2])
             top, bottom = min(top, row), max(bottom, row)
             left, right = min(left, column), max(right, column)
-        tail = data[-256:]  # a cell's tag cut between two reads
     if not bottom:
         return "", 0
     span = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
@@ -212,14 +222,9 @@ class _Unplaced(Exception):
 
 
 def _sheet_parts(archive: zipfile.ZipFile, part: str) -> Iterator[bytes]:
-    """A sheet's XML in parts, each ending before a tag's start (none cut in two)."""
-    tail = b""
+    """A sheet's XML in parts of :data:`_XML_READ` bytes (:func:`_xml_parts`)."""
     with archive.open(part) as member:
-        while chunk := member.read(_XML_READ):
-            data = tail + chunk
-            cut = max(data.rfind(b"<"), 0)
-            yield data[:cut]
-            tail = data[cut:]  # at the end, the root's closing tag
+        yield from _xml_parts(member, _XML_READ)
 
 
 def _styled_cells(
@@ -259,79 +264,6 @@ def _placed_cells(
             if style and int(style[1]) in kept:
                 cells.setdefault(row, {})[column] = kept[int(style[1])]
     return cells
-
-
-_ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
-_ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
-_ODF_P = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}p"
-# The value types whose number means little without how it is shown.
-_ODF_SHOWN = frozenset({"percentage", "currency"})
-_ODF_SHOWN_TYPES = re.compile(rb'value-type="(?:percentage|currency)"')
-_ODF_WALKED = [
-    f"{_ODF_TABLE}{tag}" for tag in ("table", "table-row", "table-cell", "covered-table-cell")
-]
-_MAX_ROWS_REPEATED = 1024  # a repeated row's shown cells copied to this many rows
-
-
-def ods_shown_numbers(path: str) -> dict[int, dict[int, dict[int, str]]]:
-    """An ODS's percentages and amounts as its cells show them: the text LibreOffice
-    writes in each ("8.03%", "1.234,50 €"), by sheet position, row and column (0-based),
-    its content read as a stream. A file that cannot be read leaves them to values."""
-    from lxml import etree
-
-    found: dict[int, dict[int, dict[int, str]]] = {}
-    cells: dict[int, dict[int, str]] = {}
-    sheet = row = column = 0
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if not _holds(archive, "content.xml", _ODF_SHOWN_TYPES):
-                return found  # most have none: parsing their content cost 70% more time
-            with archive.open("content.xml") as member:
-                # lxml: only these tags' events are made Python objects (12 MB of
-                # content: 3.9 s with ElementTree's events for every element).
-                for event, element in etree.iterparse(
-                    member, events=("start", "end"), tag=_ODF_WALKED, huge_tree=True
-                ):
-                    tag = element.tag
-                    if event == "start":
-                        if tag == f"{_ODF_TABLE}table":
-                            sheet, row, cells = sheet + 1, 0, {}
-                        elif tag == f"{_ODF_TABLE}table-row":
-                            column = 0
-                        continue
-                    if tag in (f"{_ODF_TABLE}table-cell", f"{_ODF_TABLE}covered-table-cell"):
-                        repeat = int(element.get(f"{_ODF_TABLE}number-columns-repeated", "1"))
-                        if element.get(f"{_ODF_OFFICE}value-type") in _ODF_SHOWN:
-                            text = " ".join(
-                                "".join(p.itertext()).strip() for p in element.iter(_ODF_P)
-                            ).strip()
-                            for k in range(min(repeat, MAX_COLUMNS) if text else 0):
-                                cells.setdefault(row, {})[column + k] = text
-                        column += repeat
-                        element.clear()
-                    elif tag == f"{_ODF_TABLE}table-row":
-                        repeat = int(element.get(f"{_ODF_TABLE}number-rows-repeated", "1"))
-                        for k in range(1, min(repeat, _MAX_ROWS_REPEATED) if row in cells else 1):
-                            cells[row + k] = dict(cells[row])
-                        row += repeat
-                        element.clear()
-                    elif tag == f"{_ODF_TABLE}table" and cells:
-                        found[sheet] = cells
-    except (KeyError, ValueError, *ZIP_ERRORS, etree.XMLSyntaxError):
-        return found
-    return found
-
-
-def _holds(archive: zipfile.ZipFile, part: str, needles: re.Pattern[bytes]) -> bool:
-    """Whether a part's bytes hold ``needles``, read in parts (one cut between two is
-    still found)."""
-    tail = b""
-    with archive.open(part) as member:
-        while chunk := member.read(_XML_READ):
-            if needles.search(tail + chunk):
-                return True
-            tail = chunk[-64:]
-    return False
 
 
 def _as_shown(
@@ -484,6 +416,8 @@ def parse_rows(
     elif file_type == "xlsx":
         formats = xlsx_number_formats(path)
     elif file_type == "ods":
+        from rag_ingest.parsers.opendoc import ods_shown_numbers
+
         formats = ods_shown_numbers(path)
     try:
         for number, sheet in enumerate(workbook.sheets_metadata, start=1):

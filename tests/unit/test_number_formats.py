@@ -238,7 +238,7 @@ def test_an_xlsx_sheets_cells_without_their_place_are_placed_in_turn(tmp_path: P
 def test_an_ods_percentages_and_amounts_are_read_as_shown(tmp_path: Path) -> None:
     # calamine gives an ODS's values alone: 0.0803 for the "8.03%" LibreOffice shows,
     # 1234.5 for "1.234,50 €". The cell's own text says how it is shown.
-    from rag_ingest.parsers.workbook import ods_shown_numbers
+    from rag_ingest.parsers.opendoc import ods_shown_numbers
     from tests import docs
 
     def cell(kind: str, value: str, text: str, attributes: str = "") -> str:
