@@ -33,6 +33,7 @@ from rag_ingest.parsers.base import (
     Segment,
     package_versions,
 )
+from rag_ingest.parsers.markdown_tables import TABLE_RULE
 from rag_ingest.settings import ChunkSettings, FileConfig
 from rag_ingest.symbols import header_pattern, outline
 from rag_ingest.tokens import count_with, get_encoding
@@ -84,8 +85,6 @@ _NESTED_SEPARATORS = [
     r"(?<=,)(?=\")",
     " ",
 ]
-# The line under a Markdown table's header: |---|:---:|
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
 
 
 @dataclass
@@ -103,7 +102,7 @@ def _compact_row(line: str) -> str:
     """A Markdown table row without its column padding (docling pads every cell to the
     column's width: ~half the tokens of a spreadsheet row were spaces)."""
     line = re.sub(r" {2,}", " ", line.strip())
-    return re.sub(r"-{4,}", "---", line) if _TABLE_RULE.match(line) else line
+    return re.sub(r"-{4,}", "---", line) if TABLE_RULE.match(line) else line
 
 
 def _markdown_tables(text: str) -> list[_Table]:
@@ -114,7 +113,7 @@ def _markdown_tables(text: str) -> list[_Table]:
         offsets.append(offsets[-1] + len(line))
     i = 0
     while i < len(lines) - 1:
-        if lines[i].lstrip().startswith("|") and _TABLE_RULE.match(lines[i + 1]):
+        if lines[i].lstrip().startswith("|") and TABLE_RULE.match(lines[i + 1]):
             j = i + 2
             while j < len(lines) and lines[j].lstrip().startswith("|"):
                 j += 1

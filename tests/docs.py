@@ -1395,6 +1395,33 @@ def pdf_with_table() -> bytes:
     return bytes(doc.tobytes())
 
 
+def pdf_with_merged_cells() -> bytes:
+    """A ruled table: a header with an empty middle cell, a body row of one cell merged
+    over the three columns (CANARY-MERGED), two plain rows, and a row of empty cells."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 60), "Table below")
+
+    def cell(row: int, first: int, last: int, text: str) -> None:
+        rect = pymupdf.Rect(72 + first * 100, 80 + row * 20, 172 + last * 100, 100 + row * 20)
+        page.draw_rect(rect, color=(0, 0, 0))
+        if text:
+            page.insert_text((rect.x0 + 5, rect.y0 + 14), text)
+
+    cell(0, 0, 0, "Item")
+    cell(0, 1, 1, "")
+    cell(0, 2, 2, "Total")
+    cell(1, 0, 2, "CANARY-MERGED across the row")
+    for row in (2, 3):
+        for column in range(3):
+            cell(row, column, column, f"r{row}c{column}")
+    for column in range(3):
+        cell(4, column, column, "")
+    return bytes(doc.tobytes())
+
+
 def encrypted_docx_bytes(password: str = "secret") -> bytes:
     """A password-protected DOCX, as Office saves one (an OLE file around the package)."""
     from msoffcrypto.format.ooxml import OOXMLFile

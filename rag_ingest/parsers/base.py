@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 from rag_ingest import ocr
 from rag_ingest.errors import CorruptDocumentError, MissingExtraError
 from rag_ingest.ocr import OcrOptions
+from rag_ingest.parsers.markdown_tables import without_empty_rows_and_columns
 
 if TYPE_CHECKING:
     from rag_ingest.settings import ParseSettings
@@ -329,7 +330,7 @@ def after_text(text: str, lines: list[str], heading: str = "Comments:") -> str:
 
 def markdown_table(grid: list[list[str]]) -> str:
     """Rows of cells (escaped already) as a Markdown table, its first row the header,
-    short rows padded; "" for none."""
+    short rows padded, empty rows and columns left out; "" for none."""
     if not grid:
         return ""
     width = max(len(cells) for cells in grid)
@@ -338,7 +339,7 @@ def markdown_table(grid: list[list[str]]) -> str:
         lines.append("| " + " | ".join(cells + [""] * (width - len(cells))) + " |")
         if n == 0:
             lines.append("|" + "---|" * width)
-    return "\n".join(lines)
+    return without_empty_rows_and_columns("\n".join(lines))
 
 
 def local_name(tag: str) -> str:

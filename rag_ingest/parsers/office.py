@@ -54,6 +54,7 @@ from rag_ingest.parsers.base import (
     without_model_packages,
 )
 from rag_ingest.parsers.embedded import source_part
+from rag_ingest.parsers.markdown_tables import without_empty_rows_and_columns
 from rag_ingest.parsers.pictures import (
     Pictures,
     PictureSource,
@@ -316,7 +317,68 @@ def _serializer(doc: Any, markers: dict[str, str], page: int | None = None) -> A
         picture_serializer=Markers(),
         text_serializer=_code_fences(),
         inline_serializer=_inline_runs(),
+        table_serializer=_merged_cells_once(),
     )
+
+
+@functools.cache
+def _merged_cells_once() -> Any:
+    """docling's table serializer, a merged cell written once, where it starts, and no
+    empty rows or columns. docling writes a merged cell's text in every row and column it
+    spans: a form laid out as a table came out several times its length. A header cell
+    over a row of headers below it is still written over each column it spans, naming
+    stacked headers' columns whole ("Q1 - Sales", "Q1 - Units")."""
+    from docling_core.transforms.serializer.markdown import MarkdownTableSerializer
+
+    class MergedCellsOnce(MarkdownTableSerializer):
+        def serialize(self, *, item: Any, **kwargs: Any) -> Any:
+            result = super().serialize(item=_spans_once(item), **kwargs)
+            return result.model_copy(update={"text": without_empty_rows_and_columns(result.text)})
+
+    return MergedCellsOnce()
+
+
+# A merged body cell this short, on one line, is a label ("France", "2023"): written in
+# each row it spans, so that a chunk of the rows still says what each row is about.
+_LABEL = 40
+
+
+def _spans_once(table: Any) -> Any:
+    """``table`` (a docling ``TableItem``) with each merged cell written once, where it
+    starts, the rest of its span left empty; but a header cell over other headers,
+    written over each column it spans, and a label spanning rows, written in each."""
+    cells = table.data.table_cells
+    headers = [c for c in cells if c.column_header]
+
+    def over_headers(cell: Any) -> bool:
+        return cell.column_header and any(
+            other.start_row_offset_idx >= cell.end_row_offset_idx
+            and other.start_col_offset_idx < cell.end_col_offset_idx
+            and other.end_col_offset_idx > cell.start_col_offset_idx
+            for other in headers
+        )
+
+    def once(cell: Any) -> Any:
+        rows = cell.end_row_offset_idx - cell.start_row_offset_idx
+        columns = cell.end_col_offset_idx - cell.start_col_offset_idx
+        if (rows == 1 and columns == 1) or over_headers(cell):
+            return cell
+        text = cell.text.strip()
+        label = not cell.column_header and 0 < len(text) <= _LABEL and "\n" not in text
+        last_row = cell.end_row_offset_idx if label else cell.start_row_offset_idx + 1
+        return cell.model_copy(
+            update={
+                "row_span": last_row - cell.start_row_offset_idx,
+                "col_span": 1,
+                "end_row_offset_idx": last_row,
+                "end_col_offset_idx": cell.start_col_offset_idx + 1,
+            }
+        )
+
+    written = [once(cell) for cell in cells]
+    if all(new is old for new, old in zip(written, cells, strict=True)):
+        return table
+    return table.model_copy(update={"data": table.data.model_copy(update={"table_cells": written})})
 
 
 # A run that starts with punctuation closing a sentence or clause ("<a>docs</a>, or") or

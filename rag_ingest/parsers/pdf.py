@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -33,6 +34,7 @@ from rag_ingest.parsers.base import (
     comment_line,
     spans,
 )
+from rag_ingest.parsers.markdown_tables import without_empty_rows_and_columns
 
 __all__ = [
     "PDF_LOCK",
@@ -405,7 +407,8 @@ def _parse(
         attaching = doc.is_pdf and read_attached is not None and wanted.stop >= doc.page_count
         annotated = _annotated(pymupdf, doc) if attaching else []
         try:
-            segments = _markdown_pages(pymupdf4llm, doc, mode, wanted, headers)
+            with _merged_cells_once(pymupdf):
+                segments = _markdown_pages(pymupdf4llm, doc, mode, wanted, headers)
         except Exception as exc:  # a pymupdf4llm bug must not lose the document
             warnings.append(f"pymupdf4llm failed ({type(exc).__name__}: {exc}); plain text used")
             parser = "pymupdf-text"
@@ -867,6 +870,42 @@ def _markdown_pages(
             text = f"{text.rstrip()}\n\n{_rotated_text(page)}".strip()
         by_page[number] = text
     return [Segment(text, page=number) for number, text in sorted(by_page.items())]
+
+
+@contextlib.contextmanager
+def _merged_cells_once(pymupdf: Any) -> Iterator[None]:
+    """While pymupdf4llm writes a page: PyMuPDF's table Markdown with a merged cell's text
+    once, where the cell starts, no made-up names for a header's empty cells, and no
+    empty rows or columns.
+
+    Its default copies a merged cell's text into every row and column it spans, and
+    names an empty header cell ``ColN``. A form laid out as a grid came out many times
+    its size: the IRS's 1040 in pdf.js's tests, 9,226 characters as pdftotext reads it,
+    went past 200,000. Scoped (a nested parse restores in turn), the caller's own
+    PyMuPDF calls keep the default."""
+    table = pymupdf.table.Table
+    given = table.to_markdown
+
+    def to_markdown(self: Any, clean: bool = False, fill_empty: bool = True) -> str:
+        markdown = _unnamed_columns(given(self, clean=clean, fill_empty=False))
+        return without_empty_rows_and_columns(markdown)
+
+    table.to_markdown = to_markdown
+    try:
+        yield
+    finally:
+        table.to_markdown = given
+
+
+def _unnamed_columns(markdown: str) -> str:
+    """A Markdown table whose header's ``ColN`` cells (PyMuPDF's names for the N-th
+    column's empty header) are empty again."""
+    head, newline, rest = markdown.partition("\n")
+    cells = head.split("|")
+    named = [
+        "" if 0 < i < len(cells) - 1 and cell == f"Col{i}" else cell for i, cell in enumerate(cells)
+    ]
+    return "|".join(named) + newline + rest
 
 
 # pymupdf4llm's marks for text on a coloured background, and over a rule (MuPDF's

@@ -4895,6 +4895,59 @@ def test_tables_mode_finds_ruled_tables_and_matches_pymupdf4llm(
     assert "|r1c0|" not in fast and "r1c0" in fast  # its cells as text
 
 
+def test_a_pdf_table_s_merged_cell_is_written_once_and_no_column_is_named_for_it(
+    tmp_path: Path,
+) -> None:
+    import pymupdf
+
+    # PyMuPDF's default wrote a merged cell's text in every column it spans, and named an
+    # empty header cell "Col2": a form laid out as a grid (the IRS's 1040 in pdf.js's
+    # tests) came out over 20 times its length.
+    given = pymupdf.table.Table.to_markdown
+    path = _file(tmp_path, "m.pdf", docs.pdf_with_merged_cells())
+    text = parse_file(path, "m.pdf", ParseOptions(pdf_mode="tables")).text
+    assert text.count("CANARY-MERGED") == 1
+    assert "|Item||Total|" in text and "Col2" not in text
+    assert "|CANARY-MERGED across the row|||" in text and "|r2c0|r2c1|r2c2|" in text
+    assert "||||" not in text  # the empty row, left out
+    # Scoped: the caller's own PyMuPDF keeps its default.
+    assert pymupdf.table.Table.to_markdown is given
+
+
+def test_a_docx_table_s_merged_body_cell_is_written_once_a_stacked_header_whole(
+    tmp_path: Path,
+) -> None:
+    from docx import Document
+
+    # docling wrote a merged cell's text in every row and column it spans.
+    # A grid's empty rows and columns (a form's spacers) are left out.
+    document = Document()
+    table = document.add_table(rows=5, cols=4)
+    table.cell(0, 0).text, table.cell(0, 1).text, table.cell(0, 2).text = "Region", "Q", "N"
+    table.cell(1, 0).merge(table.cell(1, 2)).text = "CANARY-WIDE notes across the row"
+    # A label merged over rows is written in each, so that each row says what it is about.
+    table.cell(2, 0).merge(table.cell(3, 0)).text = "CANARY-LABEL"
+    long = "CANARY-TALL notes, more than a label's forty characters"
+    table.cell(2, 2).merge(table.cell(3, 2)).text = long
+    table.cell(2, 1).text, table.cell(3, 1).text = "q2", "q3"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    text = parse_file(_file(tmp_path, "m.docx", buffer.getvalue()), "m.docx", OPTIONS).text
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()]
+    assert rows[0] == ["Region", "Q", "N"] and len(rows) == 5, text  # header, rule, 3 rows
+    assert ["CANARY-WIDE notes across the row", "", ""] in rows
+    assert ["CANARY-LABEL", "q2", long] in rows and ["CANARY-LABEL", "q3", ""] in rows
+    # A header cell over a row of headers is written over each of its columns, so that
+    # the columns below are named whole.
+    page = (
+        b"<html><body><table><tr><th rowspan=2>Region</th><th colspan=2>CANARY-Q1</th></tr>"
+        b"<tr><th>Sales</th><th>Units</th></tr><tr><td>North</td><td>10</td><td>20</td></tr>"
+        b"</table></body></html>"
+    )
+    html = parse_file(_file(tmp_path, "s.html", page), "s.html", OPTIONS).text
+    assert html.count("CANARY-Q1") == 2, html
+
+
 def test_a_readme_s_badges_are_left_out(tmp_path: Path) -> None:
     readme = (
         "# tool\n\n"
@@ -6170,7 +6223,8 @@ _TABLE_PROPERTIES = '<w:tblPr><w:tblW w:w="0" w:type="auto"/></w:tblPr>'
         ),
         (
             f"{_TABLE_PROPERTIES}{_row('CANARY-C1', 'D1')}{_row('F2', 'G2', span=2)}",
-            "| CANARY-C1   | D1   |    |\n|-------------|------|----|\n| F2          | F2   | G2 |",
+            # F2 spans two columns: written once (it was written in both).
+            "| CANARY-C1   | D1   |    |\n|-------------|------|----|\n| F2          |      | G2 |",
         ),
         (_row("CANARY-H1"), "CANARY-H1"),
         (
