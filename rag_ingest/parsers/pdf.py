@@ -422,12 +422,21 @@ def _parse(
             dataclasses.replace(s, text=_one_blank_line(_without_leaders(_links_joined(s.text))))
             for s in segments
         ]
+        # A page of glyphs with no Unicode meaning says nothing: a scan for OCR to read,
+        # its own text left out (pdf.js's complex_ttf_font.pdf had been stored as chunks
+        # of "��� **��** ���").
+        unreadable = {s.page for s in segments if _unreadable(s.text)}
+        segments = [
+            dataclasses.replace(s, text="") if s.page in unreadable else s for s in segments
+        ]
         if any(fields.values()):
             segments = _after_pages(segments, fields, "Form fields:")
         if any(comments.values()):
             segments = _after_pages(segments, comments, "Comments:")
         own = {s.page: s.text for s in segments}
-        scanned = [i + 1 for i in wanted if _scanned(doc[i], own.get(i + 1, ""))]
+        scanned = [
+            i + 1 for i in wanted if i + 1 in unreadable or _scanned(doc[i], own.get(i + 1, ""))
+        ]
         scans = scanned if ocr is not None else []
         if ocr is None and scanned:  # said, not silent (a PDF of scans only fails, saying so)
             warnings.append(f"{len(scanned)} scanned page(s) ({spans(scanned)}) {UNREAD_SCANS}")
@@ -953,14 +962,19 @@ _SCAN_LETTERS = 100
 _SCAN_COVER = 0.3
 
 
+def _unreadable(text: str) -> bool:
+    """Whether most of a page's characters have no Unicode meaning: a font without a
+    ToUnicode map extracts as U+FFFD."""
+    return text.count("\ufffd") > letters(text)
+
+
 def _scanned(page: Any, text: str) -> bool:
     """Whether a page's text must come from its image: next to no text over a large
     image, or text most of whose characters have no Unicode meaning (a font without a
     ToUnicode map extracts as U+FFFD)."""
-    found = letters(text)
-    if text.count("\ufffd") > found:
+    if _unreadable(text):
         return True
-    if found >= _SCAN_LETTERS:
+    if letters(text) >= _SCAN_LETTERS:
         return False
     area = abs(page.rect)
     covered = 0.0

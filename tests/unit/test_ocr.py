@@ -6,7 +6,9 @@ import base64
 import io
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,7 @@ from rag_ingest.errors import (
 )
 from rag_ingest.ocr import TextBox, layout
 from rag_ingest.parsers import parse_file
-from rag_ingest.parsers.base import UNREAD_SCANS, ParseOptions, ocr_options
+from rag_ingest.parsers.base import UNREAD_SCANS, ParseOptions, Segment, ocr_options
 from rag_ingest.parsers.flat import packaged
 from rag_ingest.parsers.sniff import no_text
 from rag_ingest.settings import ChunkSettings, ParseSettings
@@ -112,6 +114,32 @@ def test_a_page_of_unmapped_glyphs_is_read_from_its_image(tmp_path: Path) -> Non
     # A font without a ToUnicode map extracts as U+FFFD: the page's text says nothing.
     assert _scanned(page, "\ufffd" * 200 + " 12 ")
     assert not _scanned(page, "tiny")  # little text, but no image: nothing to read
+
+
+def test_a_page_of_unmapped_glyphs_is_left_out_unless_ocr_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest.parsers import pdf
+
+    # Its glyphs' text, U+FFFD and Markdown marks, had been stored as chunks (pdf.js's
+    # complex_ttf_font.pdf: "��� **��** ���").
+    given = pdf._markdown_pages
+
+    def unmapped(*args: Any) -> list[Segment]:
+        glyphs = "\ufffd\ufffd **\ufffd** \ufffd\ufffd 12"
+        return [replace(s, text=glyphs) if s.page == 1 else s for s in given(*args)]
+
+    monkeypatch.setattr(pdf, "_markdown_pages", unmapped)
+    two = _file(tmp_path, "two.pdf", docs.pdf_bytes(["CANARY-GLYPHS one", "CANARY-READ two"]))
+    parsed = parse_file(two, "two.pdf", NO_OCR)
+    assert [s.page for s in parsed.segments] == [2] and "\ufffd" not in parsed.text
+    assert parsed.warnings == [f"1 scanned page(s) (1) {UNREAD_SCANS}"]
+    one = _file(tmp_path, "one.pdf", docs.pdf_bytes(["CANARY-GLYPHS one"]))
+    with pytest.raises(EmptyDocumentError, match="not read"):
+        parse_file(one, "one.pdf", NO_OCR)
+    # With OCR, the page is read from its image.
+    parsed = parse_file(one, "one.pdf", OCR)
+    assert parsed.segments[0].ocr and "CANARY-GLYPHS" in parsed.text
 
 
 def test_layout_reads_columns_in_turn_tables_by_rows_and_mends_hyphens() -> None:
