@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import inspect
 import itertools
 import os
 import re
@@ -875,6 +876,13 @@ def _markdown_pages(
         (again,) = markdown([index], {**text_only, "ignore_images": True})
         if (more := letters(again)) > found:
             text, found = again, more
+        if _lost(whole, found) and _takes_alpha(pymupdf4llm) and _drawn_through(page):
+            # Text MuPDF reports as transparent, but shown: drawn as a clip or filled
+            # with a pattern (a gradient title). Invisible text (render mode 3, a hidden
+            # prompt) makes the page keep skipping it.
+            (again,) = markdown([index], {**text_only, "ignore_images": True, "ignore_alpha": True})
+            if (more := letters(again)) > found:
+                text, found = again, more
         if _lost(whole, found):
             text = f"{text.rstrip()}\n\n{_rotated_text(page)}".strip()
         by_page[number] = text
@@ -934,6 +942,36 @@ def _lost(whole: int, found: int) -> bool:
     pdfminer's ``issue-449-vertical.pdf`` had failed as having no text), which it skips
     by design."""
     return found < _LOST_SHARE * whole and (whole - found >= _LOST_LETTERS or found == 0)
+
+
+@functools.cache
+def _takes_alpha(pymupdf4llm: Any) -> bool:
+    """Whether this pymupdf4llm's ``to_markdown`` (its legacy reader's: the public one
+    passes its options on) takes ``ignore_alpha`` (2.0's reads transparent text with
+    it); an option it does not know would fail every page."""
+    reader = getattr(getattr(pymupdf4llm, "helpers", None), "pymupdf_rag", None)
+    to_markdown = getattr(reader, "to_markdown", None)
+    return to_markdown is not None and "ignore_alpha" in inspect.signature(to_markdown).parameters
+
+
+# MuPDF's character flag for text drawn as a clipping path (render modes 4-7, and text
+# filled with a pattern, which MuPDF paints through the text as a clip).
+_CLIPPED = 64
+
+
+def _drawn_through(page: Any) -> bool:
+    """Whether a page has text MuPDF reports as transparent (alpha 0), all of it drawn
+    as a clip or through a pattern, none of it invisible (render mode 3, or filled at
+    opacity 0: no clip flag)."""
+    through = False
+    for block in page.get_text("dict")["blocks"]:
+        for line in block.get("lines", ()):
+            for span in line["spans"]:
+                if span["alpha"] == 0 and span["text"].strip():
+                    if not span.get("char_flags", 0) & _CLIPPED:
+                        return False
+                    through = True
+    return through
 
 
 def _rotated_text(page: Any) -> str:

@@ -4914,6 +4914,30 @@ def test_a_pdf_table_s_merged_cell_is_written_once_and_no_column_is_named_for_it
     assert pymupdf.table.Table.to_markdown is given
 
 
+def test_pdf_text_drawn_as_a_clip_is_read_and_invisible_text_is_not(tmp_path: Path) -> None:
+    import pymupdf
+
+    # Text drawn as a clipping path or filled with a pattern (a gradient title) is shown,
+    # but MuPDF reports it as transparent and pymupdf4llm skipped it: pdf.js's
+    # text_clip_cff_cid.pdf and pattern_text_embedded_font.pdf failed as without text.
+    def pdf(*lines: tuple[str, int]) -> str:
+        doc = pymupdf.open()
+        page = doc.new_page()
+        for n, (text, mode) in enumerate(lines):
+            page.insert_text((72, 72 + 30 * n), text, fontsize=11, render_mode=mode)
+        return _file(tmp_path, "c.pdf", bytes(doc.tobytes()))
+
+    title = "CANARY-TITLE drawn through its gradient, more than fifty letters long"
+    assert title in parse_file(pdf((title, 7)), "c.pdf", OPTIONS).text
+    assert title in parse_file(pdf(("Page one", 0), (title, 7)), "c.pdf", OPTIONS).text
+    # Invisible text (render mode 3: a hidden prompt) beside shown text is not read, and
+    # a page holding some keeps skipping its clipped text too.
+    hidden = parse_file(pdf(("Page one", 0), (title, 3)), "c.pdf", OPTIONS).text
+    assert hidden.strip() == "Page one"
+    both = pdf(("Page one", 0), (title, 7), ("CANARY-HIDDEN", 3))
+    assert parse_file(both, "c.pdf", OPTIONS).text.strip() == "Page one"
+
+
 def test_a_docx_table_s_merged_body_cell_is_written_once_a_stacked_header_whole(
     tmp_path: Path,
 ) -> None:
