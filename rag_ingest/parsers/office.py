@@ -348,14 +348,18 @@ def _spans_once(table: Any) -> Any:
     starts, the rest of its span left empty; but a header cell over other headers,
     written over each column it spans, and a label spanning rows, written in each."""
     cells = table.data.table_cells
-    headers = [c for c in cells if c.column_header]
+    # Each column's lowest header cell's first row: one pass, not one over every header
+    # cell for each merged one (a table of thousands of header cells).
+    lowest: dict[int, int] = {}
+    for cell in cells:
+        if cell.column_header:
+            for column in range(cell.start_col_offset_idx, cell.end_col_offset_idx):
+                lowest[column] = max(lowest.get(column, -1), cell.start_row_offset_idx)
 
     def over_headers(cell: Any) -> bool:
         return cell.column_header and any(
-            other.start_row_offset_idx >= cell.end_row_offset_idx
-            and other.start_col_offset_idx < cell.end_col_offset_idx
-            and other.end_col_offset_idx > cell.start_col_offset_idx
-            for other in headers
+            lowest[column] >= cell.end_row_offset_idx
+            for column in range(cell.start_col_offset_idx, cell.end_col_offset_idx)
         )
 
     def once(cell: Any) -> Any:
