@@ -730,8 +730,11 @@ def _after_pages(
 
 
 # A contents line's dot leaders before its page number (pymupdf4llm puts italics round
-# them: '4.1 Schema functions _. . . . . . ._ 8').
-_LEADERS = re.compile(r"[ \t]*_?(?:[ \t]*\.){4,}[ \t]*_?[ \t]*(\d+|[ivxlcdm]+)\**[ \t]*$", re.M)
+# them, '4.1 Schema functions _. . . . . . ._ 8', or, set in a monospaced font, a code
+# span: 'Chapter 1 `........ 2`', TCPDF's).
+_LEADERS = re.compile(
+    r"[ \t]*[_`]?(?:[ \t]*\.){4,}[ \t]*_?[ \t]*(\d+|[ivxlcdm]+)\**`?[ \t]*$", re.M
+)
 _SPACED_DOTS = re.compile(r"(?: \.){4,}")  # one run into the next entry on its line
 
 

@@ -283,6 +283,10 @@ def test_a_contents_page_loses_its_dot_leaders(tmp_path: Path) -> None:
     assert "Index … 40 Function Index … 41" in text
     assert ". . . . ." not in text.split("CANARY-BODY")[0]
     assert "CANARY-BODY the library parses it. . . ." in text  # prose: no page number
+    # Set in a monospaced font, pymupdf4llm writes them as a code span (TCPDF's).
+    from rag_ingest.parsers.pdf import _without_leaders
+
+    assert _without_leaders("**Chapter 1** `" + "." * 40 + " 2`") == "**Chapter 1** … 2"
 
 
 def test_a_pdf_page_of_a_few_turned_words_alone_is_read(tmp_path: Path) -> None:
