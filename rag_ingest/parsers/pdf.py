@@ -978,16 +978,16 @@ def _drawn_through(page: Any) -> bool:
 
 
 def _rotated_text(page: Any) -> str:
-    """The lines of ``page`` not set horizontally, a paragraph a block."""
+    """The lines of ``page`` not set horizontally, a paragraph a block. A block of
+    vertical writing (a column of Japanese set top to bottom, where MuPDF makes each
+    glyph a line) is one run of text: it had been a character a line."""
     blocks = []
     for block in page.get_text("dict")["blocks"]:
-        lines = [
-            "".join(span["text"] for span in line["spans"]).strip()
-            for line in block.get("lines", ())
-            if abs(1 - line["dir"][0]) > 1e-3
-        ]
+        turned = [line for line in block.get("lines", ()) if abs(1 - line["dir"][0]) > 1e-3]
+        lines = ["".join(span["text"] for span in line["spans"]).strip() for line in turned]
         if any(lines):
-            blocks.append("\n".join(line for line in lines if line))
+            vertical = all(line.get("wmode") == 1 for line in turned)
+            blocks.append(("" if vertical else "\n").join(line for line in lines if line))
     return "\n\n".join(blocks)
 
 

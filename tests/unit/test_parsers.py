@@ -300,6 +300,24 @@ def test_a_pdf_page_of_a_few_turned_words_alone_is_read(tmp_path: Path) -> None:
     assert parsed.text == "CANARY-TURNED label"
 
 
+def test_a_pdf_column_of_vertical_writing_is_read_as_one_run() -> None:
+    from rag_ingest.parsers.pdf import _rotated_text
+
+    # MuPDF makes each glyph of vertical writing (Japanese set top to bottom) a line of
+    # its own: pdf.js's issue6387.pdf read a character a line.
+    def line(text: str, wmode: int, direction: tuple[float, float]) -> dict[str, object]:
+        return {"dir": direction, "wmode": wmode, "spans": [{"text": text}]}
+
+    class Page:
+        def get_text(self, kind: str) -> dict[str, object]:
+            column = [line(c, 1, (0.0, 1.0)) for c in "あのイーハトーヴォ"]
+            turned = [line("CANARY-UP", 0, (0.0, -1.0)), line("second", 0, (0.0, -1.0))]
+            flat = [line("horizontal", 0, (1.0, 0.0))]
+            return {"blocks": [{"lines": column}, {"lines": turned + flat}]}
+
+    assert _rotated_text(Page()) == "あのイーハトーヴォ\n\nCANARY-UP\nsecond"
+
+
 def test_a_pdf_page_s_runs_of_blank_lines_are_one_outside_code_fences(tmp_path: Path) -> None:
     # pymupdf4llm wrote a varying number of them between two paragraphs of one page of
     # zlib's crc-doc.1.0.pdf from one run to the next, and so changed its chunks' IDs.
