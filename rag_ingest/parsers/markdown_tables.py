@@ -1,4 +1,5 @@
-"""Markdown tables as parsers write them, without the rows and columns that hold nothing.
+"""Markdown tables as parsers write them, without the rows and columns that hold nothing,
+and which merged cells are labels to write in each row they span.
 
 A form or an invoice laid out as a grid (LibreOffice's 1C invoice test file: 33 columns,
 most of them there only to place a merged cell) is written as a table whose rows and
@@ -9,10 +10,22 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TABLE_RULE", "without_empty_rows_and_columns"]
+__all__ = ["TABLE_RULE", "is_label", "without_empty_rows_and_columns"]
 
 # The line under a Markdown table's header: |---|:---:|
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
+
+
+# A merged cell this short is a label ("France", "2023"), written in each row it spans so
+# that a chunk of the rows still says what each row is about.
+_LABEL = 40
+
+
+def is_label(text: str) -> bool:
+    """Whether a merged cell's ``text`` is a label: one line of at most 40 characters,
+    a letter or digit among them (":.," from a scan's specks is none)."""
+    text = text.strip()
+    return len(text) <= _LABEL and "\n" not in text and any(c.isalnum() for c in text)
 
 
 # A cell's edge: a "|" not escaped ("\\|", as our own readers write one in a cell).

@@ -54,7 +54,7 @@ from rag_ingest.parsers.base import (
     without_model_packages,
 )
 from rag_ingest.parsers.embedded import source_part
-from rag_ingest.parsers.markdown_tables import without_empty_rows_and_columns
+from rag_ingest.parsers.markdown_tables import is_label, without_empty_rows_and_columns
 from rag_ingest.parsers.pictures import (
     Pictures,
     PictureSource,
@@ -338,11 +338,6 @@ def _merged_cells_once() -> Any:
     return MergedCellsOnce()
 
 
-# A merged body cell this short, on one line, is a label ("France", "2023"): written in
-# each row it spans, so that a chunk of the rows still says what each row is about.
-_LABEL = 40
-
-
 def _spans_once(table: Any) -> Any:
     """``table`` (a docling ``TableItem``) with each merged cell written once, where it
     starts, the rest of its span left empty; but a header cell over other headers,
@@ -367,8 +362,7 @@ def _spans_once(table: Any) -> Any:
         columns = cell.end_col_offset_idx - cell.start_col_offset_idx
         if (rows == 1 and columns == 1) or over_headers(cell):
             return cell
-        text = cell.text.strip()
-        label = not cell.column_header and 0 < len(text) <= _LABEL and "\n" not in text
+        label = not cell.column_header and is_label(cell.text)
         last_row = cell.end_row_offset_idx if label else cell.start_row_offset_idx + 1
         return cell.model_copy(
             update={

@@ -35,7 +35,7 @@ from rag_ingest.parsers.base import (
     comment_line,
     spans,
 )
-from rag_ingest.parsers.markdown_tables import without_empty_rows_and_columns
+from rag_ingest.parsers.markdown_tables import is_label, without_empty_rows_and_columns
 
 __all__ = [
     "PDF_LOCK",
@@ -907,14 +907,42 @@ def _merged_cells_once(pymupdf: Any) -> Iterator[None]:
     given = table.to_markdown
 
     def to_markdown(self: Any, clean: bool = False, fill_empty: bool = True) -> str:
-        markdown = _unnamed_columns(given(self, clean=clean, fill_empty=False))
-        return without_empty_rows_and_columns(markdown)
+        markdown = _labels_down(self, given(self, clean=clean, fill_empty=False))
+        return without_empty_rows_and_columns(_unnamed_columns(markdown))
 
     table.to_markdown = to_markdown
     try:
         yield
     finally:
         table.to_markdown = given
+
+
+def _labels_down(table: Any, markdown: str) -> str:
+    """PyMuPDF's Markdown of ``table`` (written with ``fill_empty=False``) with each short
+    label merged over rows written in each row it spans; left as it is where its lines
+    do not match the table's rows cell for cell (a ``|`` in a cell)."""
+    lines = markdown.split("\n")
+    first = 0 if table.header.external else 1  # the table row of the first body line
+    rows = table.rows
+    written: list[list[str]] = []
+    for k, line in enumerate(lines[2:]):
+        if not line and all(not rest for rest in lines[2 + k :]):
+            break  # the line break it ends with
+        r = k + first
+        cells = line[1:-1].split("|")
+        if not line.startswith("|") or r >= len(rows) or len(cells) != len(rows[r].cells):
+            return markdown
+        middle = (rows[r].bbox[1] + rows[r].bbox[3]) / 2
+        for c, box in enumerate(rows[r].cells):
+            start = next((i for i in range(r - 1, first - 1, -1) if rows[i].cells[c]), None)
+            if box is not None or start is None or rows[start].cells[c][3] <= middle:
+                continue  # a cell of its own, or covered from its left
+            label = written[start - first][c]
+            if is_label(label) and "<br>" not in label:
+                cells[c] = label
+        written.append(cells)
+    body = ["|" + "|".join(cells) + "|" for cells in written]
+    return "\n".join([*lines[:2], *body, *lines[2 + len(written) :]])
 
 
 def _unnamed_columns(markdown: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag_ingest.parsers.markdown_tables import without_empty_rows_and_columns
+from rag_ingest.parsers.markdown_tables import is_label, without_empty_rows_and_columns
 
 
 def test_empty_rows_and_columns_are_left_out_the_rest_as_written() -> None:
@@ -36,3 +36,9 @@ def test_a_table_whose_rows_differ_in_cells_is_left_as_written() -> None:
     # An escaped one is a cell's text.
     escaped = "|A||B|\n|---|---|---|\n|x\\|||y|\n"
     assert without_empty_rows_and_columns(escaped) == "|A|B|\n|---|---|\n|x\\||y|\n"
+
+
+def test_a_label_is_one_short_line_with_a_letter_or_digit() -> None:
+    assert is_label(" France ") and is_label("2023") and is_label("x" * 40)
+    assert not is_label("x" * 41) and not is_label("two\nlines")
+    assert not is_label(":.,") and not is_label("  ")  # a scan's specks; nothing

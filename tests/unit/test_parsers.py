@@ -4934,6 +4934,33 @@ def test_a_pdf_table_s_merged_cell_is_written_once_and_no_column_is_named_for_it
     assert "||||" not in text  # the empty row, left out
     # Scoped: the caller's own PyMuPDF keeps its default.
     assert pymupdf.table.Table.to_markdown is given
+    # A label merged over rows is written in each, as in docling's tables; a long text
+    # merged over rows, once.
+    doc = pymupdf.open()
+    page = doc.new_page()
+    long = "CANARY-TALL notes, more than a label"
+
+    def cell(rows: tuple[int, int], column: int, text: str) -> None:
+        x, y = 72 + column * 150, 80 + rows[0] * 20
+        page.draw_rect(pymupdf.Rect(x, y, x + 150, 100 + rows[1] * 20), color=(0, 0, 0))
+        page.insert_text((x + 3, y + 14), text, fontsize=6)
+
+    for column, name in enumerate(("Region", "Q", "Notes")):
+        cell((0, 0), column, name)
+    cell((1, 3), 0, "CANARY-LABEL")
+    cell((1, 3), 2, long + ", and longer")
+    for row in (1, 2, 3):
+        cell((row, row), 1, f"q{row}")
+    # A cell merged over columns is not a label over rows: the one after it stays empty.
+    x, y = 72, 160
+    page.draw_rect(pymupdf.Rect(x, y, x + 300, y + 20), color=(0, 0, 0))
+    page.insert_text((x + 3, y + 14), "CANARY-WIDE", fontsize=6)
+    cell((4, 4), 2, "x")
+    path = _file(tmp_path, "v.pdf", bytes(doc.tobytes()))
+    rows = parse_file(path, "v.pdf", ParseOptions(pdf_mode="tables")).text.splitlines()
+    assert "|CANARY-LABEL|q1|" + long + ", and longer|" in rows, rows
+    assert "|CANARY-LABEL|q2||" in rows and "|CANARY-LABEL|q3||" in rows
+    assert "|CANARY-WIDE||x|" in rows
 
 
 def test_pdf_text_drawn_as_a_clip_is_read_and_invisible_text_is_not(tmp_path: Path) -> None:
