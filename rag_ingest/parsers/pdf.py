@@ -920,11 +920,20 @@ def _merged_cells_once(pymupdf: Any) -> Iterator[None]:
 def _labels_down(table: Any, markdown: str) -> str:
     """PyMuPDF's Markdown of ``table`` (written with ``fill_empty=False``) with each short
     label merged over rows written in each row it spans; left as it is where its lines
-    do not match the table's rows cell for cell (a ``|`` in a cell)."""
+    do not match the table's rows cell for cell (a ``|`` in a cell), or where PyMuPDF's
+    table is not as read here: an error there would leave the whole PDF to plain text."""
+    try:
+        return _with_labels(table, markdown)
+    except Exception:  # a later PyMuPDF's rows or boxes, another shape
+        return markdown
+
+
+def _with_labels(table: Any, markdown: str) -> str:
     lines = markdown.split("\n")
     first = 0 if table.header.external else 1  # the table row of the first body line
     rows = table.rows
     written: list[list[str]] = []
+    above: dict[int, int] = {}  # column -> the last body row with a cell of its own there
     for k, line in enumerate(lines[2:]):
         if not line and all(not rest for rest in lines[2 + k :]):
             break  # the line break it ends with
@@ -934,9 +943,12 @@ def _labels_down(table: Any, markdown: str) -> str:
             return markdown
         middle = (rows[r].bbox[1] + rows[r].bbox[3]) / 2
         for c, box in enumerate(rows[r].cells):
-            start = next((i for i in range(r - 1, first - 1, -1) if rows[i].cells[c]), None)
-            if box is not None or start is None or rows[start].cells[c][3] <= middle:
-                continue  # a cell of its own, or covered from its left
+            if box is not None:
+                above[c] = r
+                continue
+            start = above.get(c)
+            if start is None or rows[start].cells[c][3] <= middle:
+                continue  # covered from its left
             label = written[start - first][c]
             if is_label(label) and "<br>" not in label:
                 cells[c] = label
