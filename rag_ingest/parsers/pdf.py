@@ -902,9 +902,13 @@ def _merged_cells_once(pymupdf: Any) -> Iterator[None]:
     names an empty header cell ``ColN``. A form laid out as a grid came out many times
     its size: the IRS's 1040 in pdf.js's tests, 9,226 characters as pdftotext reads it,
     went past 200,000. Scoped (a nested parse restores in turn), the caller's own
-    PyMuPDF calls keep the default."""
-    table = pymupdf.table.Table
-    given = table.to_markdown
+    PyMuPDF calls keep the default. A PyMuPDF without this table class is left as it is:
+    an error here would leave the whole PDF to plain text."""
+    table = getattr(getattr(pymupdf, "table", None), "Table", None)
+    given = getattr(table, "to_markdown", None)
+    if table is None or given is None:
+        yield
+        return
 
     def to_markdown(self: Any, clean: bool = False, fill_empty: bool = True) -> str:
         markdown = _labels_down(self, given(self, clean=clean, fill_empty=False))

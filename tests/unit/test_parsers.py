@@ -4966,6 +4966,10 @@ def test_a_pdf_table_s_merged_cell_is_written_once_and_no_column_is_named_for_it
     from rag_ingest.parsers.pdf import _labels_down
 
     assert _labels_down(object(), "|a|\n|---|\n|b|\n") == "|a|\n|---|\n|b|\n"
+    from rag_ingest.parsers.pdf import _merged_cells_once
+
+    with _merged_cells_once(object()):  # a PyMuPDF without its table class: no patch
+        pass
 
 
 def test_pdf_text_drawn_as_a_clip_is_read_and_invisible_text_is_not(tmp_path: Path) -> None:
