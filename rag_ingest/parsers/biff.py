@@ -49,7 +49,7 @@ def xls_number_formats(path: str) -> dict[int, dict[int, dict[int, str]]]:
     General; none for a workbook that is encrypted, older than Excel 97 or damaged past
     where its sheets are listed. Its FORMAT records name formats, its XF records give
     each cell style one, and each number's cell record names its style."""
-    from rag_ingest.parsers.number_formats import BUILTIN
+    from rag_ingest.parsers.number_formats import BUILTIN, reformats
 
     stream = _workbook(path)
     formats: dict[int, str] = dict(BUILTIN)
@@ -71,7 +71,7 @@ def xls_number_formats(path: str) -> dict[int, dict[int, dict[int, str]]]:
     except (struct.error, IndexError):
         return {}
     named = [formats.get(number, "General") for number in styles]
-    kept = {i for i, fmt in enumerate(named) if fmt not in ("General", "@")}
+    kept = {i for i, fmt in enumerate(named) if reformats(fmt)}
     found: dict[int, dict[int, dict[int, str]]] = {}
     if not kept:
         return found

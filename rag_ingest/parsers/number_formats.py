@@ -16,7 +16,7 @@ import decimal
 import functools
 import re
 
-__all__ = ["BUILTIN", "shown"]
+__all__ = ["BUILTIN", "reformats", "shown"]
 
 # The formats Excel numbers without writing them (ECMA-376 18.8.30), those of numbers:
 # openpyxl's table lacks the accounting formats' semicolons (41-44), and an .xls's FORMAT
@@ -61,6 +61,12 @@ def _sections(fmt: str) -> tuple[str, ...]:
         else:
             current.append(token)
     return (*sections, "".join(current))
+
+
+def reformats(fmt: str) -> bool:
+    """Whether a cell style's format ``fmt`` is one to look for cells of: neither General
+    nor text ("@"), which show a number as its value (:func:`shown` decides the rest)."""
+    return fmt not in ("General", "@")
 
 
 def shown(value: float, fmt: str) -> str | None:

@@ -173,7 +173,7 @@ def xlsx_number_formats(path: str) -> dict[int, dict[int, dict[int, str]]]:
     that cannot be read leaves its cells to their values."""
     from rag_ingest.parsers.base import XML_ERRORS, local_name
     from rag_ingest.parsers.embedded import relationships
-    from rag_ingest.parsers.number_formats import BUILTIN
+    from rag_ingest.parsers.number_formats import BUILTIN, reformats
     from rag_ingest.parsers.ooxml_comments import _elements, _listed, _main_part, _targets
 
     found: dict[int, dict[int, dict[int, str]]] = {}
@@ -193,7 +193,7 @@ def xlsx_number_formats(path: str) -> dict[int, dict[int, dict[int, str]]]:
                     continue
                 for style, xf in enumerate(e for e in element if local_name(e.tag) == "xf"):
                     code = codes.get(int(xf.get("numFmtId", "0")), "General")
-                    if code not in ("General", "@"):
+                    if reformats(code):
                         kept[style] = code
             if not kept:
                 return found
