@@ -127,8 +127,9 @@ parse = {
     # Factur-X) is left out: it is the invoice the pages show, in tags.
     "attachments": True,
     # Scans read by OCR (RapidOCR, PP-OCRv6 models in its wheel; extra 'ocr'): a PDF page
-    # with under 100 letters over images covering 30% of it, or mostly U+FFFD text, and
-    # image files. "auto": when the extra is installed; "on": required; "off": never.
+    # with under 100 letters over images covering 30% of it, or drawn as outlines (text
+    # converted to paths), or mostly U+FFFD text, and image files. "auto": when the
+    # extra is installed; "on": required; "off": never.
     # Measured: a dense 38-line page word for word in 2.8 s on one core; pages are read
     # 8 to a task, each under parse.timeout, on every worker at once. Scans left unread
     # while OCR is off are named in a warning; their documents are read again once it is on.

@@ -1317,6 +1317,23 @@ def scanned_pdf(pages: list[str], *, stamp: str | None = None, dpi: int = 150) -
     return bytes(doc.tobytes())
 
 
+def outlined_pdf(pages: list[str], *, footer: str | None = None) -> bytes:
+    """A PDF whose text is converted to outlines, as a print-ready poster's is: each page
+    of ``pdf_bytes(pages)`` drawn as filled paths with no font (but ``footer``, kept as
+    text, as a page number set apart would be)."""
+    import pymupdf
+
+    source = pymupdf.open("pdf", pdf_bytes(pages))
+    doc = pymupdf.open()
+    for page in source:
+        svg = page.get_svg_image(text_as_path=True)
+        drawn = pymupdf.open("pdf", pymupdf.open("svg", svg.encode()).convert_to_pdf())
+        doc.insert_pdf(drawn)
+        if footer:
+            doc[-1].insert_text((72, doc[-1].rect.height - 36), footer, fontsize=9)
+    return bytes(doc.tobytes())
+
+
 def scan_image(lines: list[str], fmt: str = "PNG", frames: int = 1) -> bytes:
     """An image of ``lines`` of text as a scanner saves it (``frames`` pages of a TIFF,
     each page's lines ending in its number)."""

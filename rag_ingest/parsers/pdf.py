@@ -302,8 +302,8 @@ def no_text_error(name: str, ocr: OcrOptions | None, scanned: int = 0) -> EmptyD
         )
     if ocr is not None:
         return EmptyDocumentError(
-            f"{name}: no extractable text, and no page looks scanned (a page-sized image) "
-            "for OCR to read"
+            f"{name}: no extractable text, and no page looks scanned (a page-sized image, "
+            "or text drawn as outlines) for OCR to read"
         )
     # The words a document left unread for want of OCR says (UNREAD_SCANS): a mail
     # holding this PDF is read again once OCR is on.
@@ -1055,18 +1055,50 @@ def _unreadable(text: str) -> bool:
 
 def _scanned(page: Any, text: str) -> bool:
     """Whether a page's text must come from its image: next to no text over a large
-    image, or text most of whose characters have no Unicode meaning (a font without a
-    ToUnicode map extracts as U+FFFD)."""
+    image or drawn as outlines, or text most of whose characters have no Unicode
+    meaning (a font without a ToUnicode map extracts as U+FFFD)."""
     if _unreadable(text):
         return True
-    if letters(text) >= _SCAN_LETTERS:
+    found = letters(text)
+    if found >= _SCAN_LETTERS:
         return False
     area = abs(page.rect)
     covered = 0.0
     for info in page.get_image_info():
         box = page.rect & info["bbox"]  # the part on the page
         covered += abs(box) if not box.is_empty else 0.0
-    return bool(area > 0 and covered / area >= _SCAN_COVER)
+    return bool(area > 0 and covered / area >= _SCAN_COVER) or _outlined(page, found)
+
+
+# Text converted to outlines (a poster's, a print-ready advert's, a chart's labels) is
+# filled paths, a glyph or a word each: this many glyph-sized ones on a page of next to
+# no text, and this many times its letters, are text for OCR to read (ocrmypdf's
+# vector.pdf). Fewer may be a chart's markers beside its own labels, which OCR would
+# read worse than the page gives them.
+_OUTLINE_GLYPHS = 20
+_OUTLINES_PER_LETTER = 4
+
+
+def _outlined(page: Any, found: int) -> bool:
+    """Whether a page with ``found`` letters of its own draws text as outlines:
+    glyph-sized filled paths (smaller than a twelfth of the page's height and a third of
+    its width), rectangles aside (boxes, rules, a barcode's bars)."""
+    rect = page.rect
+    least = max(_OUTLINE_GLYPHS, _OUTLINES_PER_LETTER * found)
+
+    def glyph_sized(box: Any) -> bool:
+        x0, y0, x1, y1 = box
+        return bool(0 < y1 - y0 <= rect.height / 12 and 0 < x1 - x0 <= rect.width / 3)
+
+    # The log of what the page draws is cheap; its paths' shapes only if it may tell.
+    sized = sum(kind == "fill-path" and glyph_sized(box) for kind, box in page.get_bboxlog())
+    if sized < least:
+        return False
+    glyphs = 0
+    for path in page.get_cdrawings():
+        if "f" in path.get("type", "") and glyph_sized(path["rect"]):
+            glyphs += any(item[0] not in ("re", "qu") for item in path["items"])
+    return glyphs >= least
 
 
 def read_pages(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:

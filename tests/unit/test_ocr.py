@@ -116,6 +116,52 @@ def test_a_page_of_unmapped_glyphs_is_read_from_its_image(tmp_path: Path) -> Non
     assert not _scanned(page, "tiny")  # little text, but no image: nothing to read
 
 
+def test_a_page_of_text_drawn_as_outlines_is_read_by_ocr(tmp_path: Path) -> None:
+    """A poster's or an advert's text converted to outlines is paths with no font: it
+    had failed as having no text and no scanned page (ocrmypdf's vector.pdf)."""
+    lines = "Spring poster CANARY-OUTLINE\nThe open day starts at noon in the main hall."
+    path = _file(tmp_path, "poster.pdf", docs.outlined_pdf([lines], footer="Page 1"))
+    parsed = parse_file(path, "poster.pdf", OCR)
+    assert parsed.warnings == ["1 scanned page(s) read by OCR: 1"]
+    assert parsed.segments[0].ocr
+    assert _words(parsed.text) == [*_words(lines), "Page", "1"]
+    # Without OCR the page number alone is read, and the page left unread is said.
+    parsed = parse_file(path, "poster.pdf", NO_OCR)
+    assert parsed.text.strip() == "Page 1"
+    assert parsed.warnings == [f"1 scanned page(s) (1) {UNREAD_SCANS}"]
+
+
+def test_only_many_glyph_shaped_paths_on_a_page_of_little_text_are_outlined_text() -> None:
+    import pymupdf
+
+    from rag_ingest.parsers.pdf import _outlined
+
+    drawn = pymupdf.open("pdf", docs.outlined_pdf(["Drawn CANARY letters here"]))
+    page = drawn[0]  # the document held: a page outliving it reads nothing
+    glyphs = len(page.get_cdrawings())
+    assert 20 <= glyphs < 40
+    assert _outlined(page, found=0)
+    # Beside 10 letters of the page's own, these few may be a chart's markers.
+    assert not _outlined(page, found=10)
+    few = pymupdf.open("pdf", docs.outlined_pdf(["Drawn"]))
+    assert not _outlined(few[0], found=0)
+    # Boxes are not glyphs, however many: a form's, a barcode's bars.
+    doc = pymupdf.open()
+    boxes = doc.new_page()
+    for i in range(60):
+        boxes.draw_rect(pymupdf.Rect(72 + i * 7, 100, 76 + i * 7, 130), fill=(0, 0, 0))
+    assert not _outlined(boxes, found=0)
+    # Glyph-sized: a drawing's tall or wide paths are not text. (A new page makes the
+    # document's earlier Page objects void.)
+    for tall in (True, False):
+        page = doc.new_page()
+        for i in range(30):
+            at = pymupdf.Rect(72 + i * 15, 100, 82 + i * 15, 300)
+            wide = pymupdf.Rect(72, 100 + i * 15, 400, 110 + i * 15)
+            page.draw_oval(at if tall else wide, fill=(0.5, 0.5, 0.5))
+        assert not _outlined(page, found=0)
+
+
 def test_a_page_of_unmapped_glyphs_is_left_out_unless_ocr_reads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
