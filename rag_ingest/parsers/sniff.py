@@ -648,6 +648,9 @@ _XML_ROOTS = {
     (b"package", b"http://schemas.microsoft.com/office/2006/xmlPackage"): "opc",
     (b"document", b"urn:oasis:names:tc:opendocument:xmlns:office:1.0"): "flat",
     (b"UOF", b"http://schemas.uof.org/cn/2003/uof"): "uof",
+    # XHTML opening with an XML declaration, under any name: Tesseract's hOCR output
+    # (.hocr) had been read as text, its markup and all.
+    (b"html", b"http://www.w3.org/1999/xhtml"): "html",
 }
 _DOCBOOK_NS = b"http://docbook.org/ns/docbook"
 _MALLARD_NS = b"http://projectmallard.org/1.0/"  # GNOME's help pages

@@ -1298,6 +1298,30 @@ def test_content_wins_over_a_lying_extension(tmp_path: Path) -> None:
         parse_file(_file(tmp_path, "fake.docx", b"\x00\x01binary" * 100), "fake.docx", OPTIONS)
 
 
+def test_xhtml_opening_with_an_xml_declaration_is_html_under_any_name(tmp_path: Path) -> None:
+    """Tesseract's hOCR output (page.hocr) had been read as text, its markup and all."""
+    hocr = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
+        b'    "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+        b'<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n'
+        b"<head><title></title><meta name='ocr-system' content='tesseract 5.0.0' /></head>\n"
+        b"<body><div class='ocr_page' title='bbox 0 0 2550 3300'>"
+        b"<span class='ocr_line' title='bbox 10 10 900 60'>"
+        b"<span class='ocrx_word' title='bbox 10 10 200 60; x_wconf 96'>CANARY-HOCR</span> "
+        b"<span class='ocrx_word' title='bbox 220 10 400 60; x_wconf 95'>scanned</span> "
+        b"<span class='ocrx_word' title='bbox 420 10 600 60; x_wconf 95'>words</span>"
+        b"</span></div></body></html>\n"
+    )
+    for name in ("page.hocr", "page"):
+        assert detect(_file(tmp_path, name, hocr), name).kind == "html"
+        parsed = parse_file(_file(tmp_path, name, hocr), name, OPTIONS)
+        assert parsed.file_type == "html" and parsed.text == "CANARY-HOCR scanned words"
+    # Another XML root in the XHTML namespace is not a page.
+    other = hocr.replace(b"<html xmlns", b"<div xmlns").replace(b"</html>", b"</div>")
+    assert detect(_file(tmp_path, "part.xml", other), "part.xml").kind != "html"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "said"),
     [
