@@ -1090,14 +1090,17 @@ def _outlined(page: Any, found: int) -> bool:
         x0, y0, x1, y1 = box
         return bool(0 < y1 - y0 <= rect.height / 12 and 0 < x1 - x0 <= rect.width / 3)
 
-    # The log of what the page draws is cheap; its paths' shapes only if it may tell.
-    sized = sum(kind == "fill-path" and glyph_sized(box) for kind, box in page.get_bboxlog())
-    if sized < least:
+    try:
+        # The log of what the page draws is cheap; its paths' shapes only if it may tell.
+        log = page.get_bboxlog()
+        if sum(kind == "fill-path" and glyph_sized(box) for kind, box in log) < least:
+            return False
+        glyphs = 0
+        for path in page.get_cdrawings():
+            if "f" in path.get("type", "") and glyph_sized(path["rect"]):
+                glyphs += any(item[0] not in ("re", "qu") for item in path["items"])
+    except Exception:  # a page MuPDF cannot draw must not fail the document's text
         return False
-    glyphs = 0
-    for path in page.get_cdrawings():
-        if "f" in path.get("type", "") and glyph_sized(path["rect"]):
-            glyphs += any(item[0] not in ("re", "qu") for item in path["items"])
     return glyphs >= least
 
 

@@ -145,6 +145,14 @@ def test_only_many_glyph_shaped_paths_on_a_page_of_little_text_are_outlined_text
     assert not _outlined(page, found=10)
     few = pymupdf.open("pdf", docs.outlined_pdf(["Drawn"]))
     assert not _outlined(few[0], found=0)
+
+    class Undrawable:
+        rect = page.rect
+
+        def get_bboxlog(self) -> list[Any]:
+            raise RuntimeError("code=2: cannot draw")
+
+    assert not _outlined(Undrawable(), found=0)
     # Boxes are not glyphs, however many: a form's, a barcode's bars.
     doc = pymupdf.open()
     boxes = doc.new_page()
