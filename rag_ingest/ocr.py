@@ -21,7 +21,7 @@ from typing import Any
 
 from rag_ingest.errors import MissingExtraError
 
-__all__ = ["OcrOptions", "TextBox", "available", "layout", "letters", "recognize"]
+__all__ = ["Lie", "OcrOptions", "TextBox", "available", "layout", "letters", "recognize"]
 
 
 @dataclass(frozen=True)
@@ -101,25 +101,50 @@ def _engine(threads: int) -> Any:
 _UPRIGHT_SCORE = 0.85
 
 
-def recognize(pixels: Any, threads: int = 1) -> list[TextBox]:
+@dataclass
+class Lie:
+    """How a document's last page read well turned (quarter turns, as ``numpy.rot90``):
+    a scan's pages mostly lie alike (a stack fed upside down), so the next is read that
+    way first, rather than upright first and turned second."""
+
+    turns: int = 0
+
+
+def recognize(pixels: Any, threads: int = 1, lie: Lie | None = None) -> list[TextBox]:
     """The text boxes in an image (an RGB ``numpy`` array, height x width x 3), read
     the right way up: a page scanned upside down or sideways (most lines taller than
     wide, or read with little confidence) is read turned as well, and the turn read
-    with the most confidence kept."""
+    with the most confidence kept. ``lie``: the turn to try first, and where the turn
+    kept is told."""
     import numpy as np
 
-    boxes, score = _read(pixels, threads)
+    tried: dict[int, tuple[list[TextBox], float]] = {}
+
+    def read(turns: int) -> tuple[list[TextBox], float]:
+        if turns not in tried:
+            turned = np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+            tried[turns] = _read(turned, threads)
+        return tried[turns]
+
+    if lie is not None and lie.turns:
+        boxes, score = read(lie.turns)
+        if boxes and score >= _UPRIGHT_SCORE and not _sideways(boxes):
+            return boxes
+    boxes, score = read(0)
     sideways = _sideways(boxes)
-    if not boxes or (score >= _UPRIGHT_SCORE and not sideways):
-        return boxes
-    best = (-1.0 if sideways else score, boxes)
-    for turns in (1, 3) if sideways else (2,):
-        turned, turned_score = _read(np.ascontiguousarray(np.rot90(pixels, turns)), threads)
-        if turned_score >= _UPRIGHT_SCORE:  # read well: the other way need not be tried
-            return turned
-        if turned_score > best[0]:
-            best = (turned_score, turned)
-    return best[1]
+    kept = 0
+    if boxes and (score < _UPRIGHT_SCORE or sideways):
+        best = -1.0 if sideways else score
+        for turns in (1, 3) if sideways else (2,):
+            turned_score = read(turns)[1]
+            if turned_score >= _UPRIGHT_SCORE:  # read well: the other way need not be tried
+                kept = turns
+                break
+            if turned_score > best:
+                kept, best = turns, turned_score
+    if lie is not None:
+        lie.turns = kept
+    return tried[kept][0]
 
 
 def _sideways(boxes: list[TextBox]) -> bool:

@@ -9,7 +9,7 @@ from io import BytesIO
 from typing import Any
 
 from rag_ingest.errors import CorruptDocumentError, DocumentTooLargeError, MissingExtraError
-from rag_ingest.ocr import OcrOptions
+from rag_ingest.ocr import Lie, OcrOptions
 from rag_ingest.parsers.base import ParsedDocument, Segment
 
 __all__ = ["MAX_FRAMES", "parse_image", "read_frames", "read_pictures"]
@@ -53,8 +53,8 @@ def parse_image(path: str, name: str) -> ParsedDocument:
     )
 
 
-def _text(image: Any, ocr: OcrOptions, headings: bool = True) -> str:
-    """The text in an open image's current frame."""
+def _text(image: Any, ocr: OcrOptions, headings: bool = True, lie: Lie | None = None) -> str:
+    """The text in an open image's current frame (``lie``: how the frame before lay)."""
     import numpy as np
 
     from rag_ingest.ocr import layout, recognize
@@ -66,17 +66,18 @@ def _text(image: Any, ocr: OcrOptions, headings: bool = True) -> str:
         image = image.convert("RGBA")
     rgb = image.convert("RGB")
     rgb.thumbnail((ocr.max_side, ocr.max_side))
-    return layout(recognize(np.asarray(rgb), ocr.threads), headings)
+    return layout(recognize(np.asarray(rgb), ocr.threads, lie), headings)
 
 
 def read_frames(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
     """Frames ``numbers`` (1-based) of an image read by OCR."""
     read = []
+    lie = Lie()  # a fax's or a scanner's frames lie alike
     with _opened(path, name) as image:
         several = getattr(image, "n_frames", 1) > 1
         for number in numbers:
             image.seek(number - 1)
-            text = _text(image, ocr)
+            text = _text(image, ocr, lie=lie)
             read.append(Segment(text, page=number if several else None, ocr=True))
     return read
 

@@ -1107,9 +1107,10 @@ def _outlined(page: Any, found: int) -> bool:
 def read_pages(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> list[Segment]:
     """Pages ``numbers`` (1-based) of a PDF (or an XPS: MuPDF goes by its content) read by
     OCR from their rendered image."""
-    from rag_ingest.ocr import layout, recognize
+    from rag_ingest.ocr import Lie, layout, recognize
 
     read = []
+    lie = Lie()
     for at in range(0, len(numbers), _RENDER_AHEAD):
         group = numbers[at : at + _RENDER_AHEAD]
         with PDF_LOCK:  # rendering only: recognition needs no PyMuPDF
@@ -1117,7 +1118,8 @@ def read_pages(path: str, name: str, numbers: list[int], ocr: OcrOptions) -> lis
             with _open(pymupdf, path, name) as doc:
                 pixels = [_pixels(pymupdf, doc[number - 1], ocr) for number in group]
         for number, image in zip(group, pixels, strict=True):
-            read.append(Segment(layout(recognize(image, ocr.threads)), page=number, ocr=True))
+            text = layout(recognize(image, ocr.threads, lie))
+            read.append(Segment(text, page=number, ocr=True))
     return read
 
 

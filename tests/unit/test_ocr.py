@@ -440,6 +440,44 @@ def test_a_page_s_slant_is_its_long_lines_and_only_a_slight_one() -> None:
     assert _skew([]) == 0
 
 
+def test_a_scan_s_pages_are_read_first_the_way_the_page_before_lay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stack fed upside down: each page had been read upright, in vain, then turned."""
+    import numpy as np
+    import pymupdf
+
+    def scan(line: str, turns: int) -> Any:
+        page = pymupdf.open().new_page()
+        page.insert_text((60, 72), line, fontsize=10)
+        pix = page.get_pixmap(dpi=150)
+        upright = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
+        return np.ascontiguousarray(np.rot90(upright, turns))
+
+    reads = []
+    read = ocr._read
+
+    def counted(pixels: Any, threads: int) -> tuple[list[TextBox], float]:
+        reads.append(pixels.shape)
+        return read(pixels, threads)
+
+    monkeypatch.setattr(ocr, "_read", counted)
+    lines = [
+        "Page one of the minutes: the board met on 3 March CANARY-LIE-ONE.",
+        "Page two of the minutes: the budget was approved CANARY-LIE-TWO.",
+        "Page three of the minutes, scanned the right way up CANARY-LIE-THREE.",
+    ]
+    lie = ocr.Lie()
+    texts = [layout(ocr.recognize(scan(lines[0], 2), lie=lie))]
+    assert (len(reads), lie.turns) == (2, 2)  # upright in vain, then turned over
+    texts.append(layout(ocr.recognize(scan(lines[1], 2), lie=lie)))
+    assert len(reads) == 3  # turned over first, and read well
+    # A page that lies otherwise is still read the right way up, and said so.
+    texts.append(layout(ocr.recognize(scan(lines[2], 0), lie=lie)))
+    assert (len(reads), lie.turns) == (5, 0)
+    assert texts == lines
+
+
 def test_only_lines_of_words_standing_tall_mean_a_sideways_page() -> None:
     from rag_ingest.ocr import _sideways
 
