@@ -333,7 +333,11 @@ def _merged_cells_once() -> Any:
     class MergedCellsOnce(MarkdownTableSerializer):
         def serialize(self, *, item: Any, **kwargs: Any) -> Any:
             result = super().serialize(item=_spans_once(item), **kwargs)
-            return result.model_copy(update={"text": without_empty_rows_and_columns(result.text)})
+            # docling escapes a cell's "|" as the HTML entity, which Markdown shows as
+            # "|" but a chunk holds as "&#124;" (a page's "Home | About" menu): GFM's
+            # own escape instead.
+            text = result.text.replace("&#124;", "\\|")
+            return result.model_copy(update={"text": without_empty_rows_and_columns(text)})
 
     return MergedCellsOnce()
 

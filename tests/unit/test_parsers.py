@@ -5054,6 +5054,23 @@ def test_a_docx_table_s_merged_body_cell_is_written_once_a_stacked_header_whole(
     assert html.count("CANARY-Q1") == 2, html
 
 
+def test_a_pipe_in_a_table_cell_is_escaped_as_markdown_not_as_an_html_entity(
+    tmp_path: Path,
+) -> None:
+    """docling wrote a cell's "|" as "&#124;": a page's menu, "Home | About", came into
+    its chunks as "Home &#124; About"."""
+    from docx import Document
+
+    document = Document()
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Menu", "Links"
+    table.cell(1, 0).text, table.cell(1, 1).text = "Home | About | CANARY-PIPE", "x"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    text = parse_file(_file(tmp_path, "p.docx", buffer.getvalue()), "p.docx", OPTIONS).text
+    assert "&#124;" not in text and "| Home \\| About \\| CANARY-PIPE | x" in text, text
+
+
 def test_a_readme_s_badges_are_left_out(tmp_path: Path) -> None:
     readme = (
         "# tool\n\n"
