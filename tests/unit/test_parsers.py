@@ -233,8 +233,12 @@ def test_slides_and_sheets_are_docling_s_own_page_markdown_from_one_pass(
         },
     )
     for name, data in files.items():
-        assert parse_file(_file(tmp_path, name, data), name, OPTIONS).segments == one_pass[name]
+        reference = parse_file(_file(tmp_path, name, data), name, OPTIONS).segments
+        # docling's own tables write a cell's "|" as "&#124;"; ours as Markdown's "\|".
+        escaped = [dataclasses.replace(s, text=s.text.replace("&#124;", "\\|")) for s in reference]
+        assert escaped == one_pass[name]
     assert calls == [1, 2, 3, 1, 2]  # the reference: per page, as before
+    assert "fragile \\| glass" in one_pass["orders.xlsx"][0].text
 
 
 def test_a_top_level_item_across_pages_is_split_by_page_as_docling_does() -> None:
@@ -6442,7 +6446,7 @@ def test_a_docx_alt_chunks_are_read_where_they_stand_as_the_files_they_are(
         "# Plan\n\n## Scope\n\nCANARY-BEFORE\n\n# Inner\n\n## Part\n\nCANARY-DOCX\n\n"
         "## Web part\n\nCANARY-HTML\n\n| k   |   v |\n|-----|-----|\n| a   |   1 |\n\n"
         "CANARY-BETWEEN\n\nCANARY-RTF\n\n| key   | value                     |\n"
-        "|-------|---------------------------|\n| x     | CANARY-IN &#124; CELL two |\n"
+        "|-------|---------------------------|\n| x     | CANARY-IN \\| CELL two |\n"
         "| y     | CANARY-TEXT second line   |\n\n"
         "CANARY-TEXT\nsecond line\n\nCANARY-MHT"
     )
