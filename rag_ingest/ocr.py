@@ -273,6 +273,8 @@ def _split(boxes: list[TextBox], height: float) -> list[list[TextBox]] | None:
 
 
 _HYPHENATED = re.compile(r"[^\W\d_]-$")
+# Text this many times the page's median line height is set large (a heading).
+_LARGE = 1.3
 
 
 def _block_text(boxes: list[TextBox], height: float, headings: bool = True) -> str:
@@ -290,7 +292,13 @@ def _block_text(boxes: list[TextBox], height: float, headings: bool = True) -> s
         row.sort(key=lambda b: b.x0)
         line = row[0].text
         for before, box in itertools.pairwise(row):
-            line += (" | " if box.x0 - before.x1 > 2 * height else " ") + box.text
+            # Cells are apart by twice the page's line height, or twice the words' own
+            # when both are set large: a heading spaces its words wider ("Chapter | III"
+            # had been read as two cells). Body text's boxes vary too much in height for
+            # their own to be the measure (two columns were joined line by line).
+            smaller = min(before.height, box.height)
+            apart = 2 * (smaller if smaller >= _LARGE * height else height)
+            line += (" | " if box.x0 - before.x1 > apart else " ") + box.text
         if lines and _HYPHENATED.search(lines[-1]) and line[:1].isalnum():
             # 'inges-' 'tion' is one word; 'CANARY-' 'SCAN' one compound, its hyphen kept.
             word, _, rest = line.partition(" ")
@@ -302,6 +310,6 @@ def _block_text(boxes: list[TextBox], height: float, headings: bool = True) -> s
     text = "\n".join(lines)
     tall = max(b.height for b in boxes)
     alone = len(rows) == 1 and len(text) <= 80 and " | " not in text
-    if headings and alone and tall >= 1.3 * height:
+    if headings and alone and tall >= _LARGE * height:
         return "## " + text
     return text

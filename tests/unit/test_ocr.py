@@ -224,6 +224,20 @@ def test_layout_reads_columns_in_turn_tables_by_rows_and_mends_hyphens() -> None
         "Region | Cost\neu-west | 4,100",
     ]
     assert layout([]) == ""
+    # A heading set large spaces its words by more than twice the body's line: a heading,
+    # not two cells (a scanned chapter's "Chapter | III").
+    heading = [line(100, 0, "Chapter", h=120, w=380), line(560, 8, "III", h=115, w=120)]
+    body = [line(100, 200 + 30 * i, f"body line {i} of the chapter's text") for i in range(4)]
+    assert layout(heading + body).startswith("## Chapter III\n\nbody line 0")
+    # Large cells far apart are still cells; a large label beside small text too.
+    large = [line(50, 0, "Region", h=40, w=120), line(400, 2, "Cost", h=40, w=80)]
+    assert layout(large + body).startswith("Region | Cost\n")
+    label = [line(50, 0, "BAIONA", h=60, w=200), line(310, 20, "Main roads", h=20)]
+    assert layout(label + body).startswith("BAIONA | Main roads\n")
+    # Boxes a little taller than the page's lines are body text, measured by the page:
+    # by their own height, two columns' lines had been joined into one.
+    pair = [line(50, 400, "left words here", h=24, w=150), line(245, 401, "right words", h=24)]
+    assert "left words here | right words" in layout(body + pair)
 
 
 def test_a_rendered_two_column_page_comes_out_in_reading_order() -> None:
