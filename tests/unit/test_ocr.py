@@ -44,6 +44,33 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
+def _rendered(lines: list[str], *, step: float = 16, turns: int = 0) -> Any:
+    """``lines`` of 10 pt text, ``step`` points apart, rendered at 150 dpi as an RGB
+    array, turned ``turns`` quarter turns (as ``numpy.rot90``)."""
+    import numpy as np
+    import pymupdf
+
+    page = pymupdf.open().new_page()
+    for i, line in enumerate(lines):
+        page.insert_text((60, 72 + step * i), line, fontsize=10)
+    pix = page.get_pixmap(dpi=150)
+    upright = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
+    return np.ascontiguousarray(np.rot90(upright, turns))
+
+
+def _counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The recogniser's passes from now on, each as the shape of the image it read."""
+    reads: list[Any] = []
+    read = ocr._read
+
+    def counted(pixels: Any, threads: int) -> tuple[list[TextBox], float]:
+        reads.append(pixels.shape)
+        return read(pixels, threads)
+
+    monkeypatch.setattr(ocr, "_read", counted)
+    return reads
+
+
 def test_a_scanned_pdf_is_read_by_ocr_and_its_chunks_say_so(tmp_path: Path) -> None:
     pages = [
         "Quarterly report\nRevenue grew by 12 percent in the third quarter. CANARY-SCAN-ONE",
@@ -381,27 +408,12 @@ def test_a_page_of_many_separate_lines_keeps_them_in_order() -> None:
 def test_a_page_scanned_upside_down_or_sideways_is_read_the_right_way_up(
     turns: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import numpy as np
-    import pymupdf
-
     lines = [
         "Revenue grew by 12 percent in the third quarter, driven by storage sales.",
         "The board approved the budget on 3 March 2026 CANARY-TURNED.",
     ]
-    page = pymupdf.open().new_page()
-    for i, line in enumerate(lines):
-        page.insert_text((60, 72 + 16 * i), line, fontsize=10)
-    pix = page.get_pixmap(dpi=150)
-    upright = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
-    turned = np.ascontiguousarray(np.rot90(upright, turns))
-    reads = []
-    read = ocr._read
-
-    def counted(pixels: Any, threads: int) -> tuple[list[TextBox], float]:
-        reads.append(pixels.shape)
-        return read(pixels, threads)
-
-    monkeypatch.setattr(ocr, "_read", counted)
+    turned = _rendered(lines, turns=turns)
+    reads = _counted_reads(monkeypatch)
     assert layout(ocr.recognize(turned)) == "\n".join(lines)
     # Once a turn reads well, the other is not tried: a sideways page turned back by a
     # quarter turn is read twice, not three times (ocrmypdf's cardinal.pdf, 4 pages each
@@ -415,7 +427,6 @@ def test_a_page_scanned_a_little_askew_is_read_line_by_line(degrees: float) -> N
     lines were read as one, out of order (ocrmypdf's skew.pdf); a slanted page of two
     columns was read across them, a line of each in turn."""
     import numpy as np
-    import pymupdf
     from PIL import Image
 
     lines = [
@@ -425,11 +436,7 @@ def test_a_page_scanned_a_little_askew_is_read_line_by_line(degrees: float) -> N
         "asked for a review of the cloud contracts before the end of the year.",
         "CANARY-SKEWED closes the paragraph on its own short line.",
     ]
-    page = pymupdf.open().new_page()
-    for i, line in enumerate(lines):
-        page.insert_text((60, 72 + 12 * i), line, fontsize=10)
-    pix = page.get_pixmap(dpi=150)
-    image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    image = Image.fromarray(_rendered(lines, step=12))
     turned = image.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor="white")
     assert layout(ocr.recognize(np.ascontiguousarray(np.asarray(turned)))) == "\n".join(lines)
 
@@ -458,36 +465,19 @@ def test_a_scan_s_pages_are_read_first_the_way_the_page_before_lay(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A stack fed upside down: each page had been read upright, in vain, then turned."""
-    import numpy as np
-    import pymupdf
-
-    def scan(line: str, turns: int) -> Any:
-        page = pymupdf.open().new_page()
-        page.insert_text((60, 72), line, fontsize=10)
-        pix = page.get_pixmap(dpi=150)
-        upright = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
-        return np.ascontiguousarray(np.rot90(upright, turns))
-
-    reads = []
-    read = ocr._read
-
-    def counted(pixels: Any, threads: int) -> tuple[list[TextBox], float]:
-        reads.append(pixels.shape)
-        return read(pixels, threads)
-
-    monkeypatch.setattr(ocr, "_read", counted)
+    reads = _counted_reads(monkeypatch)
     lines = [
         "Page one of the minutes: the board met on 3 March CANARY-LIE-ONE.",
         "Page two of the minutes: the budget was approved CANARY-LIE-TWO.",
         "Page three of the minutes, scanned the right way up CANARY-LIE-THREE.",
     ]
     lie = ocr.Lie()
-    texts = [layout(ocr.recognize(scan(lines[0], 2), lie=lie))]
+    texts = [layout(ocr.recognize(_rendered(lines[:1], turns=2), lie=lie))]
     assert (len(reads), lie.turns) == (2, 2)  # upright in vain, then turned over
-    texts.append(layout(ocr.recognize(scan(lines[1], 2), lie=lie)))
+    texts.append(layout(ocr.recognize(_rendered(lines[1:2], turns=2), lie=lie)))
     assert len(reads) == 3  # turned over first, and read well
     # A page that lies otherwise is still read the right way up, and said so.
-    texts.append(layout(ocr.recognize(scan(lines[2], 0), lie=lie)))
+    texts.append(layout(ocr.recognize(_rendered(lines[2:]), lie=lie)))
     assert (len(reads), lie.turns) == (5, 0)
     assert texts == lines
 
