@@ -53,6 +53,13 @@ from rag_ingest.parsers.base import (
     stored_copy,
     without_model_packages,
 )
+from rag_ingest.parsers.docling_text import (
+    as_written,
+    glue_html_runs,
+    glue_word_runs,
+    keep_typography,
+    runs_joined,
+)
 from rag_ingest.parsers.embedded import source_part
 from rag_ingest.parsers.markdown_tables import is_label, without_empty_rows_and_columns
 from rag_ingest.parsers.pictures import (
@@ -112,6 +119,7 @@ def _backend(kind: str) -> tuple[Any, Any]:
 
                 if _SPEEDUPS:
                     _font_check_first(backend)
+                glue_word_runs(backend)
             elif kind == "pptx":
                 from docling.backend.mspowerpoint_backend import (
                     MsPowerpointDocumentBackend as backend,
@@ -125,6 +133,9 @@ def _backend(kind: str) -> tuple[Any, Any]:
                 _numbers_as_shown(backend)
             elif kind == "html":
                 from docling.backend.html_backend import HTMLDocumentBackend as backend
+
+                keep_typography(backend)
+                glue_html_runs(backend)
             else:
                 from docling.backend.md_backend import MarkdownDocumentBackend as backend
     except ImportError as exc:
@@ -1357,8 +1368,11 @@ def _markdown_by_page(doc: Any, markers: dict[str, str]) -> dict[int, str]:
             if getattr(item, "prov", None)  # content items have a provenance, groups none
         }
         if len(on) > 1:
-            return {n: _serializer(doc, markers, n).serialize().text for n in sorted(doc.pages)}
-        text = serializer.serialize(item=node).text if on else ""
+            return {
+                n: runs_joined(_serializer(doc, markers, n).serialize().text)
+                for n in sorted(doc.pages)
+            }
+        text = runs_joined(serializer.serialize(item=node).text) if on else ""
         if text:
             parts.setdefault(on.pop(), []).append(text)
     return {n: "\n\n".join(parts.get(n, [])) for n in sorted(doc.pages)}
@@ -1762,7 +1776,11 @@ def _parse_docling(
             converter.docx_to_pdf_converter_init = True
             converter.display_drawingml_warning = False
         formulas = _formulas_shown(converter.workbook, data) if kind == "xlsx" else 0
-        doc = converter.convert()
+        written = as_written.set(True)
+        try:
+            doc = converter.convert()
+        finally:
+            as_written.reset(written)
         _drop_relative_links(doc)
         _drop_empty_tables(doc)
         notes: dict[int, str] = {}
@@ -1802,7 +1820,7 @@ def _parse_docling(
                 segments.append(Segment(text, page=int(number)))
     else:
         try:
-            text = _serializer(doc, markers).serialize().text
+            text = runs_joined(_serializer(doc, markers).serialize().text)
         except RecursionError as exc:  # docling's serializer recurses into nested items
             raise CorruptDocumentError(f"{name}: {kind} nested too deeply ({exc})") from exc
         title, description = html_title(data) if kind == "html" else None, None
