@@ -194,9 +194,9 @@ def glue_html_runs(backend: Any) -> None:
 
 
 def glue_word_runs(backend: Any) -> None:
-    """Mark each run of a Word paragraph (docling groups its runs by formatting and link)
-    that continues the one before it with no space. A docling without the methods is
-    left as it is."""
+    """Mark, while our parse runs, each run of a Word paragraph (docling groups its runs
+    by formatting and link) that continues the one before it with no space. A docling
+    without the methods is left as it is."""
     elements = getattr(backend, "_get_paragraph_elements", None)
     if elements is None or getattr(elements, "_glued", False):
         return
@@ -206,7 +206,7 @@ def glue_word_runs(backend: Any) -> None:
     @functools.wraps(elements)
     def glued(self: Any, paragraph: Any) -> Any:
         found = elements(self, paragraph)
-        if len(found) < 2:
+        if len(found) < 2 or not as_written.get():
             return found
         whole = "".join(text for text, _format, _link in self._get_paragraph_content(paragraph))
         marked, at = [], 0

@@ -103,7 +103,7 @@ def test_a_page_keeps_its_quotes_dashes_and_ellipses(tmp_path: Path) -> None:
     assert HTMLDocumentBackend._clean_unicode("it\u2019s \u2026") == "it's ..."
 
 
-def test_the_callers_own_docling_reads_html_as_it_did(tmp_path: Path) -> None:
+def test_the_callers_own_docling_reads_html_and_word_as_it_did(tmp_path: Path) -> None:
     from docling.backend.html_backend import HTMLDocumentBackend
     from docling.datamodel.base_models import InputFormat
     from docling.datamodel.document import InputDocument
@@ -118,6 +118,24 @@ def test_the_callers_own_docling_reads_html_as_it_did(tmp_path: Path) -> None:
     )
     doc = source._backend.convert()
     assert [item.text for item in doc.texts if item.text != "t"] == ["Hello", "W", "orld"]
+
+    from docling.backend.msword_backend import MsWordDocumentBackend
+    from docx import Document as Docx
+
+    word = Docx()
+    paragraph = word.add_paragraph("Hello ")
+    paragraph.add_run("W").bold = True
+    paragraph.add_run("orld")
+    buffer = io.BytesIO()
+    word.save(buffer)
+    _text(tmp_path, "p.docx", buffer.getvalue())  # our patches installed
+    source = InputDocument(
+        path_or_stream=io.BytesIO(buffer.getvalue()),
+        format=InputFormat.DOCX,
+        backend=MsWordDocumentBackend,
+        filename="p.docx",
+    )
+    assert [item.text for item in source._backend.convert().texts] == ["Hello", "W", "orld"]
 
 
 def test_a_word_split_across_word_runs_is_one_word(tmp_path: Path) -> None:
