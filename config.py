@@ -166,7 +166,9 @@ parse = {
     # 3.7 MB 13.9 s), so a file past ~38 MB outlasts parse.timeout; html-to-markdown 4 MB
     # in 0.4 s, 40 MB in 3.3 s; Markdown's source 3.7 MB in 0.27 s. docling's path also
     # reads their data: URI pictures, drops all but a page's <main>, and its <header>,
-    # and a README's badges. 4 MiB costs docling ~13 s at most. 0: always without.
+    # and a README's badges. 4 MiB of such a page costs docling ~13 s; one dense with
+    # links costs more (a generated 2.6 MB page of 60,000 links: ~54 s). 0: always
+    # without.
     "markup_fast_size": 4 * _MiB,
     # Remember each zip or tar file's parse and chunks by the SHA-256 of its bytes, per
     # session and archive, next to the ledger: a changed archive parses and chunks only
