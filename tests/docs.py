@@ -277,6 +277,25 @@ def docx_bytes(title: str, sections: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
+def docx_runs(*paragraphs: list[tuple[str, str]]) -> bytes:
+    """A DOCX of ``paragraphs``, each a list of runs: (text, "" or "bold", "italic",
+    "superscript")."""
+    from docx import Document
+
+    doc = Document()
+    for runs in paragraphs:
+        paragraph = doc.add_paragraph()
+        for text, style in runs:
+            run = paragraph.add_run(text)
+            if style == "superscript":
+                run.font.superscript = True
+            elif style:
+                setattr(run, style, True)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
 _RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 

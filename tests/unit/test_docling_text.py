@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rag_ingest.parsers import ParseOptions, parse_file
 from rag_ingest.parsers.docling_text import GLUE, runs_joined
+from tests import docs
 
 OPTIONS = ParseOptions()
 
@@ -120,17 +121,11 @@ def test_the_callers_own_docling_reads_html_and_word_as_it_did(tmp_path: Path) -
     assert [item.text for item in doc.texts if item.text != "t"] == ["Hello", "W", "orld"]
 
     from docling.backend.msword_backend import MsWordDocumentBackend
-    from docx import Document as Docx
 
-    word = Docx()
-    paragraph = word.add_paragraph("Hello ")
-    paragraph.add_run("W").bold = True
-    paragraph.add_run("orld")
-    buffer = io.BytesIO()
-    word.save(buffer)
-    _text(tmp_path, "p.docx", buffer.getvalue())  # our patches installed
+    word = docs.docx_runs([("Hello ", ""), ("W", "bold"), ("orld", "")])
+    _text(tmp_path, "p.docx", word)  # our patches installed
     source = InputDocument(
-        path_or_stream=io.BytesIO(buffer.getvalue()),
+        path_or_stream=io.BytesIO(word),
         format=InputFormat.DOCX,
         backend=MsWordDocumentBackend,
         filename="p.docx",
@@ -139,28 +134,25 @@ def test_the_callers_own_docling_reads_html_and_word_as_it_did(tmp_path: Path) -
 
 
 def test_a_word_split_across_word_runs_is_one_word(tmp_path: Path) -> None:
-    from docx import Document as Docx
-
-    doc = Docx()
-    paragraph = doc.add_paragraph("Hello ")
-    paragraph.add_run("W").bold = True
-    paragraph.add_run("orld and ")
-    paragraph.add_run("it").italic = True
-    paragraph.add_run("\u2019s fine, (")
-    paragraph.add_run("bold").bold = True
-    paragraph.add_run(") done. ")
-    paragraph.add_run("Apart").italic = True
-    paragraph.add_run(" end. The 1")
-    paragraph.add_run("st").font.superscript = True
-    paragraph.add_run(" ")
-    paragraph.add_run("para").bold = True
-    paragraph.add_run("graph:").bold = True  # a run of its own, the same emphasis
-    word = doc.add_paragraph()
-    word.add_run("Spelled").bold = True
-    word.add_run("Out").italic = True  # emphasis of its own, in one word
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    text = _text(tmp_path, "p.docx", buffer.getvalue())
+    data = docs.docx_runs(
+        [
+            ("Hello ", ""),
+            ("W", "bold"),
+            ("orld and ", ""),
+            ("it", "italic"),
+            ("\u2019s fine, (", ""),
+            ("bold", "bold"),
+            (") done. ", ""),
+            ("Apart", "italic"),
+            (" end. The 1", ""),
+            ("st", "superscript"),
+            (" ", ""),
+            ("para", "bold"),
+            ("graph:", "bold"),  # a run of its own, the same emphasis
+        ],
+        [("Spelled", "bold"), ("Out", "italic")],  # emphasis of its own, in one word
+    )
+    text = _text(tmp_path, "p.docx", data)
     assert (
         "Hello **W**orld and *it*\u2019s fine, (**bold**) done. *Apart* end. The 1st"
         " **paragraph:**" in text

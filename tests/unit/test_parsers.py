@@ -3584,10 +3584,6 @@ def test_no_space_is_put_between_a_link_or_bold_run_and_the_punctuation_after_it
     tmp_path: Path,
 ) -> None:
     """docling joins a paragraph's runs with a space each: "[the docs](...) , or"."""
-    import io
-
-    from docx import Document as Docx
-
     page = (
         b'<html><body><p>See <a href="https://example.org/docs">the docs</a>, or '
         b'<b>Python</b>\'s <i>guide</i>. Then (<a href="/faq">this</a>)!</p>'
@@ -3599,13 +3595,8 @@ def test_no_space_is_put_between_a_link_or_bold_run_and_the_punctuation_after_it
     ), text
     # A space inside one run is the author's, and one before an opening quote stays.
     assert "Quoi ? Un **mot** 'cit\u00e9' ici." in text, text
-    doc = Docx()
-    paragraph = doc.add_paragraph("Call ")
-    paragraph.add_run("retry()").bold = True
-    paragraph.add_run(", then stop.")
-    buf = io.BytesIO()
-    doc.save(buf)
-    text = parse_file(_file(tmp_path, "p.docx", buf.getvalue()), "p.docx", OPTIONS).text
+    data = docs.docx_runs([("Call ", ""), ("retry()", "bold"), (", then stop.", "")])
+    text = parse_file(_file(tmp_path, "p.docx", data), "p.docx", OPTIONS).text
     assert "Call **retry()**, then stop." in text, text
 
 
