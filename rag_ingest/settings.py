@@ -306,6 +306,15 @@ class ParseSettings(_Part):
         "parse.timeout; html-to-markdown ~0.05 s, the source ~0.07 s). docling's path also "
         "reads their pictures and drops more of a page's chrome. 0: always without.",
     )
+    html_chrome: Literal["markup", "guess"] = Field(
+        default="markup",
+        description="What of a web page's chrome (menus, related posts, share buttons, "
+        "comment forms, footers) is left out. 'markup': what its markup marks (all but its "
+        "one <main>, <nav>, landmark roles, documentation generators' navigation). 'guess': "
+        "what trafilatura (extra 'web') judges boilerplate, too, on pages docling reads "
+        "(up to parse.markup_fast_size); for news, blogs and forums: on documentation pages "
+        "it drops code listings and reference tables.",
+    )
     max_unzipped_size: int = Field(
         default=512 * MiB,
         ge=1,

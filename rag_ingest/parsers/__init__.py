@@ -440,6 +440,7 @@ def _parse_kind(
             max_zip_ratio=options.max_zip_ratio,
             xlsx_stream_size=options.xlsx_stream_size,
             markup_fast_size=options.markup_fast_size,
+            html_chrome=options.html_chrome,
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,
             ocr_pictures=options.reads_pictures,
@@ -515,6 +516,7 @@ def _parse_kind(
             options.min_image_bytes,
             options.reads_pictures,
             count_unread=options.ocr is None,
+            chrome=options.html_chrome,
         )
     elif kind.kind == "vsdx":
         from rag_ingest.parsers.office import check_zip

@@ -349,7 +349,7 @@ def cache_fingerprint(options: ParseOptions) -> str:
     """What, besides a file's bytes, decides its parse: the parse settings and the
     versions of the parsers (a cache made under others is ignored)."""
     settings = dataclasses.replace(options, member_cache=None, temp_dir=None)
-    packages = ("rag-ingest", "docling-slim", "docling", "pymupdf", "rapidocr")
+    packages = ("rag-ingest", "docling-slim", "docling", "pymupdf", "rapidocr", "trafilatura")
     material = repr(settings) + package_versions(packages)
     return hashlib.sha256(material.encode()).hexdigest()
 

@@ -452,6 +452,8 @@ class ParseOptions:
     max_zip_ratio: float = 200.0
     xlsx_stream_size: int = 4 * 1024 * 1024
     markup_fast_size: int = 4 * 1024 * 1024
+    # "guess": a web page's boilerplate as trafilatura judges it is left out too.
+    html_chrome: str = "markup"
     # Extension (".ext") -> "module:function" parsers, importable in the worker.
     plugins: tuple[tuple[str, str], ...] = ()
     # Images to extract per document for description (0: none); smaller ones are skipped.
@@ -497,8 +499,19 @@ class ParseOptions:
             max_zip_ratio=settings.max_zip_ratio,
             xlsx_stream_size=settings.xlsx_stream_size,
             markup_fast_size=settings.markup_fast_size,
+            html_chrome=_html_chrome(settings),
             **extra,
         )
+
+
+def _html_chrome(settings: ParseSettings) -> str:
+    """``settings.html_chrome``, checked: "guess" needs trafilatura, found here rather
+    than in a worker, document by document."""
+    import importlib.util
+
+    if settings.html_chrome == "guess" and importlib.util.find_spec("trafilatura") is None:
+        raise MissingExtraError('parse.html_chrome="guess" (trafilatura)', "web")
+    return settings.html_chrome
 
 
 def ocr_options(settings: ParseSettings) -> OcrOptions | None:

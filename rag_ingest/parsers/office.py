@@ -53,6 +53,7 @@ from rag_ingest.parsers.base import (
     stored_copy,
     without_model_packages,
 )
+from rag_ingest.parsers.boilerplate import Guess, drop_guessed_chrome
 from rag_ingest.parsers.docling_text import (
     as_written,
     glue_html_runs,
@@ -1387,6 +1388,7 @@ def parse_office(
     max_zip_ratio: float,
     xlsx_stream_size: int = 4 * 1024 * 1024,
     markup_fast_size: int = 4 * 1024 * 1024,
+    html_chrome: str = "markup",
     max_images: int = 0,
     min_image_bytes: int = 2048,
     ocr_pictures: bool = False,
@@ -1394,7 +1396,8 @@ def parse_office(
 ) -> ParsedDocument:
     """A docling-read document; with ``ocr_pictures``, its pictures are listed in
     ``scans`` to be read by OCR, a marker in the text where each sits. ``read_part``
-    reads a DOCX's alt chunks (see parsers/alt_chunks.py); without it they are left out."""
+    reads a DOCX's alt chunks (see parsers/alt_chunks.py); without it they are left out.
+    ``html_chrome``: what of a page's chrome is left out (``parse.html_chrome``)."""
     if kind in ("docx", "pptx", "xlsx"):
         check_zip(path, name, max_unzipped_size, max_zip_ratio)
     if kind == "xlsx" and measure_sheets(path, name) > xlsx_stream_size:
@@ -1408,10 +1411,23 @@ def parse_office(
             )
         from rag_ingest.parsers.large_html import parse_large_html
 
-        return parse_large_html(path, name, why)
+        parsed = parse_large_html(path, name, why)
+        if html_chrome == "guess":
+            parsed.warnings.append(
+                "its chrome left out only as its markup marks it: parse.html_chrome = "
+                "'guess' applies to pages docling reads"
+            )
+        return parsed
     try:
         return _parse_docling(
-            path, name, kind, max_images, min_image_bytes, ocr_pictures, read_part=read_part
+            path,
+            name,
+            kind,
+            max_images,
+            min_image_bytes,
+            ocr_pictures,
+            read_part=read_part,
+            chrome=html_chrome,
         )
     except CorruptDocumentError as exc:
         if kind == "markdown" and isinstance(exc.__cause__, RecursionError):
@@ -1649,11 +1665,21 @@ def parse_html(
     *,
     joined: bool = True,
     ocr_pictures: bool = False,
+    chrome: str = "markup",
 ) -> ParsedDocument:
     """An HTML page held in memory: ``joined``, several pages made one (an EPUB's
-    chapters: one chapter's ``<main>`` is not the book's); else one page, as a file."""
+    chapters: one chapter's ``<main>`` is not the book's); else one page, as a file, its
+    chrome left out as ``chrome`` says (``parse.html_chrome``)."""
     return _parse_docling(
-        "", name, "html", max_images, min_image_bytes, ocr_pictures, data=data, joined=joined
+        "",
+        name,
+        "html",
+        max_images,
+        min_image_bytes,
+        ocr_pictures,
+        data=data,
+        joined=joined,
+        chrome=chrome,
     )
 
 
@@ -1697,8 +1723,10 @@ def _parse_docling(
     data: bytes | None = None,
     joined: bool = False,
     read_part: ReadPart | None = None,
+    chrome: str = "markup",
 ) -> ParsedDocument:
     backend, fmt = _backend(kind)
+    guessed: Guess | None = None
     alt_chunks: list[AltChunk] = []
     try:
         from docling.datamodel.document import InputDocument
@@ -1722,6 +1750,7 @@ def _parse_docling(
                 data = _without_mdx_modules(data)
             data = _lines_dropped(data, _badge_line)
         # An HTML page's or a Markdown file's data: URI pictures (docling leaves them unread).
+        page = data  # as written: what trafilatura reads (parse.html_chrome = "guess")
         embedded = None
         if kind in ("html", "markdown") and (ocr_pictures or max_images):
             embedded = PictureSource(data_uri, ocr_pictures, max_images, min_image_bytes)
@@ -1763,7 +1792,11 @@ def _parse_docling(
             flattened = _flattened(converter.soup)
             _plain_preformatted(converter.soup)
             _unwrap_layout_tables(converter.soup)
-            _drop_page_chrome(converter.soup, keep_main=not joined)
+            guessing = chrome == "guess" and not joined
+            # Guessing, trafilatura judges a <main>'s parts too (a comment outside it).
+            _drop_page_chrome(converter.soup, keep_main=not joined and not guessing)
+            if guessing:
+                guessed = drop_guessed_chrome(converter.soup, page)
             # docling's default takes all before the first heading for furniture, left
             # out: a page's lead paragraph, an EPUB's opening pages. The page's chrome
             # is dropped by its markup instead.
@@ -1849,6 +1882,11 @@ def _parse_docling(
         parsed.warnings.append(
             f"{flattened} element(s) nested past {_MAX_NESTING} levels (unclosed tags) "
             "unwrapped: their text kept, not their structure"
+        )
+    if chrome == "guess" and kind == "html" and not joined and guessed is None:
+        parsed.warnings.append(
+            "trafilatura found no main text in this page (parse.html_chrome = 'guess'): "
+            "read whole, its chrome left out only as its markup marks it"
         )
     if formulas:
         parsed.warnings.append(

@@ -31,9 +31,10 @@ def parse_mhtml(
     ocr_pictures: bool,
     *,
     count_unread: bool = False,
+    chrome: str = "markup",
 ) -> ParsedDocument:
     """The page an MHTML file holds; with ``count_unread`` (no OCR), the pictures on it
-    OCR would read are said unread."""
+    OCR would read are said unread. ``chrome``: as ``parse.html_chrome``."""
     from bs4.dammit import EncodingDetector
 
     from rag_ingest.parsers.mail import mended
@@ -63,7 +64,13 @@ def parse_mhtml(
     )
     try:
         parsed = parse_html(
-            inlined, name, max_images, min_image_bytes, joined=False, ocr_pictures=ocr_pictures
+            inlined,
+            name,
+            max_images,
+            min_image_bytes,
+            joined=False,
+            ocr_pictures=ocr_pictures,
+            chrome=chrome,
         )
     except BlankDocumentError:
         if cut:  # its page lost with its end: damaged, not a page of nothing

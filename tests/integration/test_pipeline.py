@@ -2043,7 +2043,8 @@ async def test_turning_attachments_off_re_ingests_without_them(
     async with DocumentProcessor(explicit, embeddings=HashEmbeddings()) as p:
         assert p.fingerprint == default
     changed = {"pdf_drop_running_lines": False, "ocr_pictures": False, "ocr_dpi": 200}
-    for setting, value in {**changed, "xlsx_stream_size": 0, "markup_fast_size": 0}.items():
+    changed |= {"xlsx_stream_size": 0, "markup_fast_size": 0, "html_chrome": "guess"}
+    for setting, value in changed.items():
         kept = make_settings(seaweed, tmp_path, parse={setting: value})
         async with DocumentProcessor(kept, embeddings=HashEmbeddings()) as p:
             assert p.fingerprint != default, setting

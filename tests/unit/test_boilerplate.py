@@ -1,0 +1,261 @@
+"""A web page's boilerplate as trafilatura judges it is left out with
+``parse.html_chrome = "guess"`` (parsers/boilerplate.py); by default only what markup
+marks is."""
+
+from __future__ import annotations
+
+import importlib.util
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+
+from rag_ingest.errors import MissingExtraError
+from rag_ingest.parsers import ParseOptions, boilerplate, parse_file, pictures
+from rag_ingest.parsers.boilerplate import Guess, drop_guessed_chrome
+from rag_ingest.parsers.office import parse_html
+from rag_ingest.settings import ParseSettings
+
+GUESS = ParseOptions(html_chrome="guess")
+ARTICLE = [
+    "Night trains are back on the timetables of Europe, and the sleeper from Vienna to "
+    "Paris now runs three times a week through the winter months.",
+    "The operator says that bookings doubled in the last year, with most travellers "
+    "choosing a couchette rather than a private cabin with its own shower.",
+    "CANARY-ARTICLE the carriages were refurbished in a workshop near Graz, where old "
+    "seats were replaced by beds that fold away during the day.",
+    "Travellers who board in the evening wake up in another country, which saves a night "
+    "in a hotel and the long queues at the airport security gates.",
+]
+COMMENT = (
+    "CANARY-COMMENT I took the sleeper to Paris last month and the breakfast served at "
+    "dawn somewhere in Lorraine was the best part of the trip."
+)
+# A blog's chrome in plain <div>s, as most pages have it: nothing in its markup says so.
+CHROME = [
+    "Rail Blog crest in blue",  # the logo's alternative text
+    "About our editors",
+    "Share this post on Facebook, Twitter or by email",
+    "Ten tips for packing light on long train journeys",
+    "Leave a Reply",
+    "Your email address will not be published",
+    "All rights reserved",
+]
+
+
+def _blog() -> str:
+    paragraphs = "".join(f"<p>{p}</p>" for p in ARTICLE)
+    soft = ARTICLE[1].replace("bookings", "book\u00adings")
+    return f"""<!DOCTYPE html><html><head><title>Night trains | The Rail Blog</title></head>
+<body><div class="top"><a href="/">The Rail Blog</a>
+<img src="logo.png" alt="Rail Blog crest in blue"> <a href="/news">Latest news</a>
+<a href="/about">About our editors</a> <a href="/shop">Shop for gifts</a></div>
+<div class="wrap"><div class="post"><h1>Night trains return to Europe</h1>{paragraphs}
+<h2>Fares this winter</h2><table><tr><th>Route</th><th>Price</th></tr>
+<tr><td>Vienna to Paris</td><td>59 euros</td></tr><tr><td>Munich to Rome</td><td>49 euros</td></tr>
+</table><p>Once more: {soft}</p></div>
+<div class="share">Share this post on Facebook, Twitter or by email</div>
+<div class="more-posts"><h3>More posts you may like</h3><ul>
+<li><a href="/a">Ten tips for packing light on long train journeys</a></li>
+<li><a href="/b">Why the ferry to Sweden is cheaper in spring</a></li></ul></div>
+<div id="comments" class="comments"><h3>2 comments</h3><ol class="commentlist">
+<li class="comment"><p>{COMMENT}</p></li></ol></div>
+<div id="respond"><h3>Leave a Reply</h3><form><p>Your email address will not be published.
+Required fields are marked</p><label>Name</label><input name="n"></form></div></div>
+<div class="footer">Copyright 2024 The Rail Blog. All rights reserved. Imprint.</div>
+</body></html>"""
+
+
+def _parse(tmp_path: Path, name: str, data: bytes, options: ParseOptions) -> Any:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return parse_file(str(path), name, options)
+
+
+def test_a_blog_page_is_read_without_the_chrome_trafilatura_finds(tmp_path: Path) -> None:
+    """Menus, a logo, share buttons, related posts, a comment form and a footer in plain
+    <div>s: kept by default (no markup marks them), left out when guessing. The article,
+    its table and a reader's comment stay, read by docling as before."""
+    marked = _parse(tmp_path, "blog.html", _blog().encode(), ParseOptions()).text
+    guessed = _parse(tmp_path, "blog.html", _blog().encode(), GUESS)
+    for text in (marked, guessed.text):
+        assert "# Night trains | The Rail Blog" in text, text
+        assert "# Night trains return to Europe" in text, text
+        for paragraph in ARTICLE:
+            assert paragraph in text, text
+        assert "| Vienna to Paris | 59 euros |" in text, text
+        assert COMMENT in text, text
+        assert f"Once more: {ARTICLE[1]}" in text, text  # a soft hyphen's word found
+    for chrome in CHROME:
+        assert chrome in marked, chrome
+        assert chrome not in guessed.text, chrome
+    assert guessed.warnings == []
+
+
+def test_guessing_judges_a_page_s_main_and_what_is_outside_it(tmp_path: Path) -> None:
+    """By markup, a page's one <main> is all of it; trafilatura judges its parts and
+    finds what is outside it too (readers' comments, here)."""
+    page = _blog().replace('<div class="post">', '<main class="post">')
+    page = page.replace('</p></div>\n<div class="share">', '</p></main>\n<div class="share">')
+    assert page.count("main") == 2
+    marked = _parse(tmp_path, "main.html", page.encode(), ParseOptions()).text
+    guessed = _parse(tmp_path, "main.html", page.encode(), GUESS).text
+    assert ARTICLE[2] in marked and ARTICLE[2] in guessed
+    assert COMMENT not in marked and COMMENT in guessed, guessed
+    assert "Share this post" not in guessed and "All rights reserved" not in guessed, guessed
+
+
+def test_a_page_past_markup_fast_size_is_not_guessed_and_says_so(tmp_path: Path) -> None:
+    said = (
+        "its chrome left out only as its markup marks it: parse.html_chrome = 'guess' "
+        "applies to pages docling reads"
+    )
+    for chrome in ("guess", "markup"):
+        options = ParseOptions(html_chrome=chrome, markup_fast_size=100)
+        parsed = _parse(tmp_path, "blog.html", _blog().encode(), options)
+        assert ARTICLE[0] in parsed.text and "All rights reserved" in parsed.text
+        assert (said in parsed.warnings) == (chrome == "guess"), parsed.warnings
+
+
+def test_a_saved_page_is_guessed_too(tmp_path: Path) -> None:
+    message = EmailMessage()
+    message["Subject"] = "Saved page"
+    message.set_content(_blog(), subtype="html", cte="quoted-printable")
+    message.make_related()
+    parsed = _parse(tmp_path, "blog.mhtml", bytes(message), GUESS)
+    assert parsed.file_type == "mhtml"
+    assert ARTICLE[2] in parsed.text and COMMENT in parsed.text, parsed.text
+    assert "All rights reserved" not in parsed.text, parsed.text
+
+
+def test_pages_joined_into_one_are_not_guessed() -> None:
+    """An EPUB's chapters made one page: not a web page, nothing of it left out."""
+    text = parse_html(_blog().encode(), "book.html", 0, 2048, joined=True, chrome="guess").text
+    assert "All rights reserved" in text and ARTICLE[0] in text, text
+
+
+def test_a_page_trafilatura_finds_nothing_in_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(boilerplate, "main_text", lambda page: None)
+    parsed = _parse(tmp_path, "blog.html", _blog().encode(), GUESS)
+    assert "All rights reserved" in parsed.text and ARTICLE[0] in parsed.text
+    assert parsed.warnings == [
+        "trafilatura found no main text in this page (parse.html_chrome = 'guess'): "
+        "read whole, its chrome left out only as its markup marks it"
+    ]
+
+
+def test_guessing_needs_the_web_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused when the settings are read, not document by document in the workers."""
+    assert ParseOptions.of(ParseSettings(html_chrome="guess")).html_chrome == "guess"
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "trafilatura" else found(name, *a),
+    )
+    with pytest.raises(MissingExtraError, match=r"rag-ingest\[web\]"):
+        ParseOptions.of(ParseSettings(html_chrome="guess"))
+    assert ParseOptions.of(ParseSettings()).html_chrome == "markup"
+
+
+def _guessed(html: str, text: str | None, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Any]:
+    """``html`` with what ``text`` (trafilatura's text, given) does not hold left out."""
+    monkeypatch.setattr(boilerplate, "main_text", lambda page: text)
+    soup = BeautifulSoup(f"<html><body>{html}</body></html>", "html.parser")
+    guess = drop_guessed_chrome(soup, b"")
+    return str(soup.body), guess
+
+
+def test_blocks_mostly_not_in_the_text_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words are found by runs of four: a block of common words in another order (a
+    menu's, here) is not found word by word, and one of a few found among more is
+    left out."""
+    body, guess = _guessed(
+        "<p>one two three four five six</p><div>four three two one</div>"
+        "<p>seven eight nine <i>ten</i> eleven</p><p>one two three zzz qqq vvv www</p>"
+        "<div>seven eight nine ten: share this on all the sites</div>",
+        "one two three four five six. seven eight nine ten eleven",
+        monkeypatch,
+    )
+    assert body == (
+        "<body><p>one two three four five six</p><p>seven eight nine <i>ten</i> eleven</p></body>"
+    )
+    assert guess == Guess(kept=11, total=32)
+
+
+def test_a_word_is_found_as_trafilatura_writes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split across tags, by a soft hyphen or a zero-width space, or its accent a
+    character of its own (NFD): one word, as trafilatura writes it."""
+    page = (
+        "<p>The <b>W</b>orld of m<sup>3</sup> and so on</p>"
+        "<p>Hoch\u00adgeschwindigkeits\u200bzug f\u00e4hrt</p>"
+        "<p>Cafe\u0301 au lait tonight</p><p>menu entry here now</p>"
+    )
+    body, _ = _guessed(
+        page,
+        "The World of m3 and so on\nHochgeschwindigkeitszug f\u00e4hrt\nCaf\u00e9 au lait tonight",
+        monkeypatch,
+    )
+    assert body == f"<body>{page.removesuffix('<p>menu entry here now</p>')}</body>"
+
+
+def test_what_has_no_words_goes_with_the_element_around_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A picture, its marker, a formula's markup and hidden text follow the nearest
+    element around them that has words: kept in the article, left out with the chrome.
+    A script's and a comment's words are not the page's."""
+    marker = pictures.marker(1)
+    tex = r"{\displaystyle x_{1},\dots ,x_{N} \in \mathbb {R} ^{d}}"
+    body, _ = _guessed(
+        '<div class="top"><img alt="logo"/><a>Home page of the shop</a></div>'
+        '<div class="post"><p>an article of many words here'
+        "<!-- written by the editor with a plugin of the site --></p>"
+        f'<figure><img alt="photo"/></figure><p>{marker}</p><p>where x is <math><semantics>'
+        f'<mi>x</mi><annotation encoding="application/x-tex">{tex}</annotation></semantics>'
+        "</math> a number we know<script>var shown = 'never on the page as such';</script>"
+        '</p><span style="display: none">secret words</span></div>',
+        "an article of many words here where x is a number we know",
+        monkeypatch,
+    )
+    assert "logo" not in body and "Home page" not in body, body
+    assert '<img alt="photo"/>' in body and marker in body, body
+    assert "<mi>x</mi>" in body and "a number we know" in body, body
+    assert "secret words" in body, body
+
+
+def test_text_beside_blocks_kept_is_left_out_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    body, _ = _guessed(
+        "<div><p>one two three four five</p>share this page with friends<b>!</b></div>",
+        "one two three four five",
+        monkeypatch,
+    )
+    assert body == "<body><div><p>one two three four five</p><b>!</b></div></body>"
+
+
+def test_a_cell_left_out_keeps_its_table_s_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    body, _ = _guessed(
+        "<table><tr><td>alpha beta gamma delta</td><td>Share on Facebook</td></tr>"
+        "<tr><td>epsilon zeta eta theta</td><td>iota kappa lambda mu</td></tr></table>"
+        "<div><span>Share on Facebook</span></div>",
+        "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu",
+        monkeypatch,
+    )
+    assert body == (
+        "<body><table><tr><td>alpha beta gamma delta</td><td></td></tr>"
+        "<tr><td>epsilon zeta eta theta</td><td>iota kappa lambda mu</td></tr></table></body>"
+    )
+
+
+@pytest.mark.parametrize("text", [None, "nothing of this page at all here"])
+def test_a_guess_of_nothing_leaves_the_page(
+    text: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    html = "<p>one two three four five</p><p>six seven eight nine</p>"
+    body, guess = _guessed(html, text, monkeypatch)
+    assert guess is None
+    assert body == f"<body>{html}</body>"
