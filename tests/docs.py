@@ -1572,3 +1572,46 @@ def msg_tree(
             "__properties_version1.0": properties(8, {0x37050003: struct.pack("<I", 5)}),
         }
     return tree
+
+
+# A blog page's text (blog_page), in tests of what of a page is its chrome.
+BLOG_ARTICLE = [
+    "Night trains are back on the timetables of Europe, and the sleeper from Vienna to "
+    "Paris now runs three times a week through the winter months.",
+    "The operator says that bookings doubled in the last year, with most travellers "
+    "choosing a couchette rather than a private cabin with its own shower.",
+    "CANARY-ARTICLE the carriages were refurbished in a workshop near Graz, where old "
+    "seats were replaced by beds that fold away during the day.",
+    "Travellers who board in the evening wake up in another country, which saves a night "
+    "in a hotel and the long queues at the airport security gates.",
+]
+BLOG_COMMENT = (
+    "CANARY-COMMENT I took the sleeper to Paris last month and the breakfast served at "
+    "dawn somewhere in Lorraine was the best part of the trip."
+)
+
+
+def blog_page() -> str:
+    """A blog's page: BLOG_ARTICLE's paragraphs, a table and BLOG_COMMENT amid chrome in
+    plain <div>s that no markup marks (a menu, a logo, share buttons, related posts, a
+    comment form, a footer)."""
+    paragraphs = "".join(f"<p>{p}</p>" for p in BLOG_ARTICLE)
+    soft = BLOG_ARTICLE[1].replace("bookings", "book\u00adings")
+    return f"""<!DOCTYPE html><html><head><title>Night trains | The Rail Blog</title></head>
+<body><div class="top"><a href="/">The Rail Blog</a>
+<img src="logo.png" alt="Rail Blog crest in blue"> <a href="/news">Latest news</a>
+<a href="/about">About our editors</a> <a href="/shop">Shop for gifts</a></div>
+<div class="wrap"><div class="post"><h1>Night trains return to Europe</h1>{paragraphs}
+<h2>Fares this winter</h2><table><tr><th>Route</th><th>Price</th></tr>
+<tr><td>Vienna to Paris</td><td>59 euros</td></tr><tr><td>Munich to Rome</td><td>49 euros</td></tr>
+</table><p>Once more: {soft}</p></div>
+<div class="share">Share this post on Facebook, Twitter or by email</div>
+<div class="more-posts"><h3>More posts you may like</h3><ul>
+<li><a href="/a">Ten tips for packing light on long train journeys</a></li>
+<li><a href="/b">Why the ferry to Sweden is cheaper in spring</a></li></ul></div>
+<div id="comments" class="comments"><h3>2 comments</h3><ol class="commentlist">
+<li class="comment"><p>{BLOG_COMMENT}</p></li></ol></div>
+<div id="respond"><h3>Leave a Reply</h3><form><p>Your email address will not be published.
+Required fields are marked</p><label>Name</label><input name="n"></form></div></div>
+<div class="footer">Copyright 2024 The Rail Blog. All rights reserved. Imprint.</div>
+</body></html>"""

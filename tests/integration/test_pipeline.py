@@ -1994,6 +1994,31 @@ async def test_staged_files_are_removed_off_the_event_loop(
     assert [p for p in staging.rglob("*") if p.is_file()] == []
 
 
+async def test_a_blog_page_is_ingested_without_the_chrome_guessed(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """parse.html_chrome = "guess" reaches the parser workers, and turning it back off
+    re-ingests the page with its chrome."""
+    page = tmp_path / "blog.html"
+    page.write_text(docs.blog_page())
+
+    async def texts(p: DocumentProcessor) -> str:
+        got = p.store.vectorstore._collection.get(where={"session_id": "s"})
+        return " ".join(got["documents"])
+
+    guess = make_settings(seaweed, tmp_path, parse={"html_chrome": "guess"})
+    async with DocumentProcessor(guess, embeddings=HashEmbeddings()) as p:
+        assert (await p.process_document(page, session_id="s")).status == "ingested"
+        text = await texts(p)
+        assert docs.BLOG_ARTICLE[2] in text and "All rights reserved" not in text, text
+    async with DocumentProcessor(
+        make_settings(seaweed, tmp_path), embeddings=HashEmbeddings()
+    ) as p:
+        assert (await p.process_document(page, session_id="s")).status == "ingested"
+        text = await texts(p)
+        assert docs.BLOG_ARTICLE[2] in text and "All rights reserved" in text, text
+
+
 async def test_turning_attachments_off_re_ingests_without_them(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:

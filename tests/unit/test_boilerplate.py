@@ -17,22 +17,10 @@ from rag_ingest.parsers import ParseOptions, boilerplate, parse_file, pictures
 from rag_ingest.parsers.boilerplate import Guess, drop_guessed_chrome
 from rag_ingest.parsers.office import parse_html
 from rag_ingest.settings import ParseSettings
+from tests import docs
 
 GUESS = ParseOptions(html_chrome="guess")
-ARTICLE = [
-    "Night trains are back on the timetables of Europe, and the sleeper from Vienna to "
-    "Paris now runs three times a week through the winter months.",
-    "The operator says that bookings doubled in the last year, with most travellers "
-    "choosing a couchette rather than a private cabin with its own shower.",
-    "CANARY-ARTICLE the carriages were refurbished in a workshop near Graz, where old "
-    "seats were replaced by beds that fold away during the day.",
-    "Travellers who board in the evening wake up in another country, which saves a night "
-    "in a hotel and the long queues at the airport security gates.",
-]
-COMMENT = (
-    "CANARY-COMMENT I took the sleeper to Paris last month and the breakfast served at "
-    "dawn somewhere in Lorraine was the best part of the trip."
-)
+ARTICLE, COMMENT = docs.BLOG_ARTICLE, docs.BLOG_COMMENT
 # A blog's chrome in plain <div>s, as most pages have it: nothing in its markup says so.
 CHROME = [
     "Rail Blog crest in blue",  # the logo's alternative text
@@ -45,29 +33,6 @@ CHROME = [
 ]
 
 
-def _blog() -> str:
-    paragraphs = "".join(f"<p>{p}</p>" for p in ARTICLE)
-    soft = ARTICLE[1].replace("bookings", "book\u00adings")
-    return f"""<!DOCTYPE html><html><head><title>Night trains | The Rail Blog</title></head>
-<body><div class="top"><a href="/">The Rail Blog</a>
-<img src="logo.png" alt="Rail Blog crest in blue"> <a href="/news">Latest news</a>
-<a href="/about">About our editors</a> <a href="/shop">Shop for gifts</a></div>
-<div class="wrap"><div class="post"><h1>Night trains return to Europe</h1>{paragraphs}
-<h2>Fares this winter</h2><table><tr><th>Route</th><th>Price</th></tr>
-<tr><td>Vienna to Paris</td><td>59 euros</td></tr><tr><td>Munich to Rome</td><td>49 euros</td></tr>
-</table><p>Once more: {soft}</p></div>
-<div class="share">Share this post on Facebook, Twitter or by email</div>
-<div class="more-posts"><h3>More posts you may like</h3><ul>
-<li><a href="/a">Ten tips for packing light on long train journeys</a></li>
-<li><a href="/b">Why the ferry to Sweden is cheaper in spring</a></li></ul></div>
-<div id="comments" class="comments"><h3>2 comments</h3><ol class="commentlist">
-<li class="comment"><p>{COMMENT}</p></li></ol></div>
-<div id="respond"><h3>Leave a Reply</h3><form><p>Your email address will not be published.
-Required fields are marked</p><label>Name</label><input name="n"></form></div></div>
-<div class="footer">Copyright 2024 The Rail Blog. All rights reserved. Imprint.</div>
-</body></html>"""
-
-
 def _parse(tmp_path: Path, name: str, data: bytes, options: ParseOptions) -> Any:
     path = tmp_path / name
     path.write_bytes(data)
@@ -78,8 +43,8 @@ def test_a_blog_page_is_read_without_the_chrome_trafilatura_finds(tmp_path: Path
     """Menus, a logo, share buttons, related posts, a comment form and a footer in plain
     <div>s: kept by default (no markup marks them), left out when guessing. The article,
     its table and a reader's comment stay, read by docling as before."""
-    marked = _parse(tmp_path, "blog.html", _blog().encode(), ParseOptions()).text
-    guessed = _parse(tmp_path, "blog.html", _blog().encode(), GUESS)
+    marked = _parse(tmp_path, "blog.html", docs.blog_page().encode(), ParseOptions()).text
+    guessed = _parse(tmp_path, "blog.html", docs.blog_page().encode(), GUESS)
     for text in (marked, guessed.text):
         assert "# Night trains | The Rail Blog" in text, text
         assert "# Night trains return to Europe" in text, text
@@ -97,7 +62,7 @@ def test_a_blog_page_is_read_without_the_chrome_trafilatura_finds(tmp_path: Path
 def test_guessing_judges_a_page_s_main_and_what_is_outside_it(tmp_path: Path) -> None:
     """By markup, a page's one <main> is all of it; trafilatura judges its parts and
     finds what is outside it too (readers' comments, here)."""
-    page = _blog().replace('<div class="post">', '<main class="post">')
+    page = docs.blog_page().replace('<div class="post">', '<main class="post">')
     page = page.replace('</p></div>\n<div class="share">', '</p></main>\n<div class="share">')
     assert page.count("main") == 2
     marked = _parse(tmp_path, "main.html", page.encode(), ParseOptions()).text
@@ -114,7 +79,7 @@ def test_a_page_past_markup_fast_size_is_not_guessed_and_says_so(tmp_path: Path)
     )
     for chrome in ("guess", "markup"):
         options = ParseOptions(html_chrome=chrome, markup_fast_size=100)
-        parsed = _parse(tmp_path, "blog.html", _blog().encode(), options)
+        parsed = _parse(tmp_path, "blog.html", docs.blog_page().encode(), options)
         assert ARTICLE[0] in parsed.text and "All rights reserved" in parsed.text
         assert (said in parsed.warnings) == (chrome == "guess"), parsed.warnings
 
@@ -122,7 +87,7 @@ def test_a_page_past_markup_fast_size_is_not_guessed_and_says_so(tmp_path: Path)
 def test_a_saved_page_is_guessed_too(tmp_path: Path) -> None:
     message = EmailMessage()
     message["Subject"] = "Saved page"
-    message.set_content(_blog(), subtype="html", cte="quoted-printable")
+    message.set_content(docs.blog_page(), subtype="html", cte="quoted-printable")
     message.make_related()
     parsed = _parse(tmp_path, "blog.mhtml", bytes(message), GUESS)
     assert parsed.file_type == "mhtml"
@@ -132,7 +97,9 @@ def test_a_saved_page_is_guessed_too(tmp_path: Path) -> None:
 
 def test_pages_joined_into_one_are_not_guessed() -> None:
     """An EPUB's chapters made one page: not a web page, nothing of it left out."""
-    text = parse_html(_blog().encode(), "book.html", 0, 2048, joined=True, chrome="guess").text
+    text = parse_html(
+        docs.blog_page().encode(), "book.html", 0, 2048, joined=True, chrome="guess"
+    ).text
     assert "All rights reserved" in text and ARTICLE[0] in text, text
 
 
@@ -140,7 +107,7 @@ def test_a_page_trafilatura_finds_nothing_in_is_read_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(boilerplate, "main_text", lambda page: None)
-    parsed = _parse(tmp_path, "blog.html", _blog().encode(), GUESS)
+    parsed = _parse(tmp_path, "blog.html", docs.blog_page().encode(), GUESS)
     assert "All rights reserved" in parsed.text and ARTICLE[0] in parsed.text
     assert parsed.warnings == [
         "trafilatura found no main text in this page (parse.html_chrome = 'guess'): "
