@@ -9,10 +9,12 @@ what docling reads of the page (a table's cells, code blocks, pictures, headings
 levels). So its text only guides: the page's words are matched against it, and each
 block of the page docling reads (a paragraph, list item, heading, cell) whose words are
 mostly not found there is taken out. What has no words of its own (a picture, a
-formula's markup, hidden text) goes with the nearest element around it that has.
+formula's markup, hidden text) and a ``<pre>`` block of code go with the nearest
+element around them that has. It runs after the markup's own chrome is dropped: a
+page's one ``<main>`` is judged, not what is outside it.
 
-trafilatura is made for articles: on documentation pages it drops code listings and
-reference tables (measured in the README), hence off by default."""
+trafilatura is made for articles: on documentation pages it drops reference tables and
+code not in ``<pre>`` (measured in the README), hence off by default."""
 
 from __future__ import annotations
 
@@ -42,7 +44,10 @@ _BLOCKS = frozenset(
 )  # fmt: skip
 _CELLS = frozenset(("td", "th"))  # emptied, not removed: the table keeps its columns
 _NOT_SHOWN = frozenset(("script", "style", "noscript", "template", "head", "title"))
-_UNSEEN = frozenset(("math", "svg"))  # docling reads a formula's TeX; trafilatura does not
+# Elements whose text goes with the element around them, not judged by its words:
+# docling reads a formula's TeX, which trafilatura does not, and trafilatura drops code
+# listings the article around them keeps (all of the Rust book's).
+_FOLLOWING = frozenset(("math", "svg", "pre"))
 _STANDALONE = frozenset(("img", "picture", "video", "audio", "iframe", "object", "embed"))
 
 
@@ -85,11 +90,11 @@ def _normal(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _unseen(node: Any, body: Any) -> bool:
+def _follows(node: Any, body: Any) -> bool:
     for parent in node.parents:
         if parent is body:
             return False
-        if parent.name in _UNSEEN:
+        if parent.name in _FOLLOWING:
             return True
         style = str(parent.get("style") or "").replace(" ", "").lower()
         if "display:none" in style:
@@ -120,7 +125,7 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
     # The page's shown text as one string, a block's texts run together as they are
     # shown ("W<b>orld</b>" one word), blocks apart; each word is its node's.
     counted: list[Any] = []
-    silent: list[Any] = []  # texts with no word that counts: a formula's, a marker
+    silent: list[Any] = []  # texts with no word that counts: a formula's, a marker, code
     starts: list[int] = []
     shown: list[str] = []
     at = 0
@@ -131,7 +136,7 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
         if any(parent.name in _NOT_SHOWN for parent in node.parents):
             continue
         normal = _normal(node)
-        if not _WORD.search(normal) or _unseen(node, body):
+        if not _WORD.search(normal) or _follows(node, body):
             if node.strip():
                 silent.append(node)
             continue
@@ -178,18 +183,23 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
             if parent is body:
                 break
 
-    def follows(node: Any) -> bool:
+    def follows(node: Any, code: bool = False) -> bool:
+        """Whether the nearest element around ``node`` with words is mostly kept; for
+        code, the nearest with words kept below the body, if any: a listing's caption
+        and file name, which trafilatura drops with it, do not decide (the Rust
+        book's), and code in a page's chrome goes with it."""
         for parent in node.parents:
-            tally = weight.get(id(parent))
-            if tally is not None:
-                return tally[0] >= tally[1]
             if parent is body:
                 break
-        return True
+            tally = weight.get(id(parent))
+            if tally is not None and (tally[0] if code else tally[0] + tally[1]):
+                return tally[0] >= tally[1]
+        return follows(node) if code else weight[id(body)][0] >= weight[id(body)][1]
 
     verdict: dict[int, bool] = {id(n): k for n, k in zip(counted, kept_node, strict=True)}
     for node in silent:
-        verdict[id(node)] = follows(node)
+        code = node.find_parent("pre") is not None
+        verdict[id(node)] = follows(node, code)
     for tag in body.find_all(_STANDALONE):
         verdict[id(tag)] = follows(tag)
 

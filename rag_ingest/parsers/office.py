@@ -1792,10 +1792,8 @@ def _parse_docling(
             flattened = _flattened(converter.soup)
             _plain_preformatted(converter.soup)
             _unwrap_layout_tables(converter.soup)
-            guessing = chrome == "guess" and not joined
-            # Guessing, trafilatura judges a <main>'s parts too (a comment outside it).
-            _drop_page_chrome(converter.soup, keep_main=not joined and not guessing)
-            if guessing:
+            _drop_page_chrome(converter.soup, keep_main=not joined)
+            if chrome == "guess" and not joined:
                 guessed = drop_guessed_chrome(converter.soup, page)
             # docling's default takes all before the first heading for furniture, left
             # out: a page's lead paragraph, an EPUB's opening pages. The page's chrome

@@ -59,17 +59,35 @@ def test_a_blog_page_is_read_without_the_chrome_trafilatura_finds(tmp_path: Path
     assert guessed.warnings == []
 
 
-def test_guessing_judges_a_page_s_main_and_what_is_outside_it(tmp_path: Path) -> None:
-    """By markup, a page's one <main> is all of it; trafilatura judges its parts and
-    finds what is outside it too (readers' comments, here)."""
-    page = docs.blog_page().replace('<div class="post">', '<main class="post">')
-    page = page.replace('</p></div>\n<div class="share">', '</p></main>\n<div class="share">')
-    assert page.count("main") == 2
+def test_a_page_s_one_main_is_read_alone_and_guessing_judges_its_parts(
+    tmp_path: Path,
+) -> None:
+    """Its markup says what the page's main content is: the menu and footer outside it
+    are left out either way; guessing judges what is inside it."""
+    page = docs.blog_page().replace('<div class="wrap">', "<main>")
+    page = page.replace("</form></div></div>", "</form></div></main>")
+    assert page.count("main>") == 2
     marked = _parse(tmp_path, "main.html", page.encode(), ParseOptions()).text
     guessed = _parse(tmp_path, "main.html", page.encode(), GUESS).text
-    assert ARTICLE[2] in marked and ARTICLE[2] in guessed
-    assert COMMENT not in marked and COMMENT in guessed, guessed
-    assert "Share this post" not in guessed and "All rights reserved" not in guessed, guessed
+    for text in (marked, guessed):
+        assert ARTICLE[2] in text and COMMENT in text, text
+        assert "About our editors" not in text and "All rights reserved" not in text, text
+    assert "Share this post" in marked and "Leave a Reply" in marked, marked
+    assert "Share this post" not in guessed and "Leave a Reply" not in guessed, guessed
+
+
+def test_what_is_outside_a_page_s_main_is_not_guessed_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trafilatura's text holding all of the page (its menu too) keeps nothing outside
+    the page's one <main>."""
+    page = docs.blog_page().replace('<div class="wrap">', "<main>")
+    page = page.replace("</form></div></div>", "</form></div></main>")
+    whole = BeautifulSoup(page, "html.parser").get_text(" ")
+    monkeypatch.setattr(boilerplate, "main_text", lambda data: whole)
+    text = _parse(tmp_path, "main.html", page.encode(), GUESS).text
+    assert ARTICLE[2] in text and "Share this post" in text, text
+    assert "About our editors" not in text and "All rights reserved" not in text, text
 
 
 def test_a_page_past_markup_fast_size_is_not_guessed_and_says_so(tmp_path: Path) -> None:
@@ -173,23 +191,26 @@ def test_a_word_is_found_as_trafilatura_writes_it(monkeypatch: pytest.MonkeyPatc
 def test_what_has_no_words_goes_with_the_element_around_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A picture, its marker, a formula's markup and hidden text follow the nearest
-    element around them that has words: kept in the article, left out with the chrome.
-    A script's and a comment's words are not the page's."""
+    """A picture, its marker, a formula's markup, code and hidden text follow the
+    nearest element around them that has words: kept in the article, left out with the
+    chrome. A script's and a comment's words are not the page's."""
     marker = pictures.marker(1)
     tex = r"{\displaystyle x_{1},\dots ,x_{N} \in \mathbb {R} ^{d}}"
     body, _ = _guessed(
-        '<div class="top"><img alt="logo"/><a>Home page of the shop</a></div>'
-        '<div class="post"><p>an article of many words here'
+        '<div class="top"><img alt="logo"/><a>Home page of the shop</a><pre>$ curl shop</pre>'
+        '</div><div class="post"><p>an article of many words here</p>'
+        '<div class="listing"><p>Filename: main.rs</p><pre>fn main() { let listing = 1; }</pre>'
+        "</div><p>and more of the article here"
         "<!-- written by the editor with a plugin of the site --></p>"
         f'<figure><img alt="photo"/></figure><p>{marker}</p><p>where x is <math><semantics>'
         f'<mi>x</mi><annotation encoding="application/x-tex">{tex}</annotation></semantics>'
         "</math> a number we know<script>var shown = 'never on the page as such';</script>"
         '</p><span style="display: none">secret words</span></div>',
-        "an article of many words here where x is a number we know",
+        "an article of many words here and more of the article here where x is a number we know",
         monkeypatch,
     )
-    assert "logo" not in body and "Home page" not in body, body
+    assert "logo" not in body and "Home page" not in body and "curl" not in body, body
+    assert "fn main() { let listing = 1; }" in body, body
     assert '<img alt="photo"/>' in body and marker in body, body
     assert "<mi>x</mi>" in body and "a number we know" in body, body
     assert "secret words" in body, body
