@@ -90,7 +90,8 @@ def _normal(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _follows(node: Any, body: Any) -> bool:
+def _not_judged(node: Any, body: Any) -> bool:
+    """Whether ``node``'s words are not judged (see ``_FOLLOWING``; hidden text)."""
     for parent in node.parents:
         if parent is body:
             return False
@@ -136,7 +137,7 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
         if any(parent.name in _NOT_SHOWN for parent in node.parents):
             continue
         normal = _normal(node)
-        if not _WORD.search(normal) or _follows(node, body):
+        if not _WORD.search(normal) or _not_judged(node, body):
             if node.strip():
                 silent.append(node)
             continue
@@ -200,12 +201,13 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
     for node in silent:
         code = node.find_parent("pre") is not None
         verdict[id(node)] = follows(node, code)
-    for tag in body.find_all(_STANDALONE):
+    standalone = body.find_all(_STANDALONE)
+    for tag in standalone:
         verdict[id(tag)] = follows(tag)
 
     # What each element holds: anything kept, anything dropped.
     holds: dict[int, list[bool]] = {}
-    for leaf in [*counted, *silent, *body.find_all(_STANDALONE)]:
+    for leaf in [*counted, *silent, *standalone]:
         keep = verdict[id(leaf)]
         for parent in leaf.parents:
             state = holds.setdefault(id(parent), [False, False])
