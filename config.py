@@ -176,8 +176,8 @@ parse = {
     # boilerplate, on pages docling reads; each block of the page is kept when most of
     # its words are in trafilatura's text. On trafilatura 1.1.0's 83 test pages of news
     # and blogs, by markup 197 of the 198 phrases its tests expect are found and 47 of
-    # the 193 it expects left out are left out; guessing, 197 and 188 (7.5-7.9 s instead
-    # of 12.2-13.0 s). It is made for articles: 30 Rust book chapters kept 96.8% of
+    # the 193 it expects left out are left out; guessing, 197 and 188 (7.5-8.7 s instead
+    # of 12.2-14.2 s). It is made for articles: 30 Rust book chapters kept 96.8% of
     # their words, 20 Node.js API pages 97.3%, odfpy's 303 Doxygen pages 61% (code
     # listings not in <pre>, member tables); so "markup" stays the default.
     "html_chrome": "markup",

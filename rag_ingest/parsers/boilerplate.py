@@ -43,6 +43,7 @@ _BLOCKS = frozenset(
      "ul")
 )  # fmt: skip
 _CELLS = frozenset(("td", "th"))  # emptied, not removed: the table keeps its columns
+_TABLE_PARTS = frozenset(("caption", "tbody", "td", "tfoot", "th", "thead", "tr"))
 _NOT_SHOWN = frozenset(("script", "style", "noscript", "template", "head", "title"))
 # Elements whose text goes with the element around them, not judged by its words:
 # docling reads a formula's TeX, which trafilatura does not, and trafilatura drops code
@@ -110,6 +111,25 @@ def _block(node: Any, body: Any) -> Any:
     return parent
 
 
+def _unit(block: Any) -> Any:
+    """What ``block``'s words are judged with: a cell's (or a cell's one paragraph's),
+    its table's. trafilatura drops some of a table's columns (Node.js's version
+    columns), which left rows of empty cells."""
+    cell = block.parent
+    if (
+        block.name in ("p", "div")
+        and cell is not None
+        and cell.name in _CELLS
+        and len(cell.find_all(_BLOCKS)) == 1
+    ):
+        block = cell
+    if block.name in _TABLE_PARTS:
+        table = block.find_parent("table")
+        if table is not None:
+            return table
+    return block
+
+
 def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
     """Take out of ``soup`` (docling's parsed ``page``) the blocks whose words are mostly
     not in trafilatura's text of ``page``. None, and ``soup`` left as it is, when
@@ -127,6 +147,8 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
     # shown ("W<b>orld</b>" one word), blocks apart; each word is its node's.
     counted: list[Any] = []
     silent: list[Any] = []  # texts with no word that counts: a formula's, a marker, code
+    units: list[int] = []  # what each counted text is judged with (see _unit)
+    unit_of: dict[int, int] = {}
     starts: list[int] = []
     shown: list[str] = []
     at = 0
@@ -147,6 +169,9 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
             at += 1
             last_block = block
         counted.append(node)
+        if id(block) not in unit_of:
+            unit_of[id(block)] = id(_unit(block))
+        units.append(unit_of[id(block)])
         starts.append(at)
         shown.append(normal)
         at += len(normal)
@@ -160,14 +185,14 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
         if tuple(words[i : i + _RUN]) in runs:
             hit[i : i + _RUN] = [True] * _RUN
 
-    # A block is kept when most of its words are found.
-    blocks: dict[int, list[int]] = {}
-    node_block = [id(_block(node, body)) for node in counted]
+    # A block (a table) is kept when most of its words are found.
+    tallies: dict[int, list[int]] = {}
     for word_hit, owner in zip(hit, owners, strict=True):
-        tally = blocks.setdefault(node_block[owner], [0, 0])
+        tally = tallies.setdefault(units[owner], [0, 0])
         tally[0] += word_hit
         tally[1] += 1
-    kept_node = [blocks[b][0] * 2 >= blocks[b][1] for b in node_block]
+    # Every unit has words (a block's texts are set apart from another's); kept if not.
+    kept_node = [unit not in tallies or tallies[unit][0] * 2 >= tallies[unit][1] for unit in units]
     node_words = [0] * len(counted)
     for owner in owners:
         node_words[owner] += 1

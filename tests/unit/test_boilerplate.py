@@ -225,17 +225,25 @@ def test_text_beside_blocks_kept_is_left_out_alone(monkeypatch: pytest.MonkeyPat
     assert body == "<body><div><p>one two three four five</p><b>!</b></div></body>"
 
 
-def test_a_cell_left_out_keeps_its_table_s_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_table_is_judged_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its cells' words together (a cell's one paragraph's too): a table mostly found is
+    kept whole, one mostly not dropped whole (trafilatura keeps some of a table's
+    columns). A cell of blocks of its own has them judged alone, and when they go it is
+    emptied: its row keeps its columns."""
     body, _ = _guessed(
-        "<table><tr><td>alpha beta gamma delta</td><td>Share on Facebook</td></tr>"
-        "<tr><td>epsilon zeta eta theta</td><td>iota kappa lambda mu</td></tr></table>"
-        "<div><span>Share on Facebook</span></div>",
+        "<table><tr><th>alpha beta gamma delta</th><th>Version</th></tr>"
+        "<tr><td>epsilon zeta eta theta</td><td><p>v1.2 today</p></td></tr></table>"
+        "<table><tr><td>Share on</td><td>Facebook</td><td>alpha beta gamma delta</td></tr>"
+        "<tr><td>Follow us on</td><td>Twitter and more</td><td>Mail</td></tr></table>"
+        "<table><tr><td>iota kappa lambda mu</td><td><p>Share on</p><p>Facebook</p></td></tr>"
+        "</table>",
         "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu",
         monkeypatch,
     )
     assert body == (
-        "<body><table><tr><td>alpha beta gamma delta</td><td></td></tr>"
-        "<tr><td>epsilon zeta eta theta</td><td>iota kappa lambda mu</td></tr></table></body>"
+        "<body><table><tr><th>alpha beta gamma delta</th><th>Version</th></tr>"
+        "<tr><td>epsilon zeta eta theta</td><td><p>v1.2 today</p></td></tr></table>"
+        "<table><tr><td>iota kappa lambda mu</td><td></td></tr></table></body>"
     )
 
 
