@@ -62,24 +62,31 @@ class Guess:
 
 def main_text(page: bytes) -> str | None:
     """trafilatura's text of ``page``: its main text and readers' comments, tables
-    included; None when it finds none."""
+    included; None when it finds none or fails on the page (the page is then read
+    whole, not failed)."""
     try:
         import trafilatura
     except ImportError as exc:
         raise MissingExtraError('parse.html_chrome = "guess" (trafilatura)', "web") from exc
-    text = trafilatura.extract(
-        page,
-        output_format="txt",
-        include_comments=True,
-        include_tables=True,
-        include_links=False,  # a link's target is not a word the page shows
-        include_images=False,
-        deduplicate=False,
-        # Its precision drops what it doubts: a short FAQ page's questions (its <h2>s),
-        # a slide deck's slides (measured: README, "guess"): one more phrase of chrome kept.
-        favor_recall=True,
-    )
-    return text or None
+    try:
+        text = trafilatura.extract(
+            page,
+            output_format="txt",
+            include_comments=True,
+            include_tables=True,
+            include_links=False,  # a link's target is not a word the page shows
+            include_images=False,
+            deduplicate=False,
+            # Its precision drops what it doubts: a short FAQ page's questions (its
+            # <h2>s), a slide deck's slides (measured: README, "guess"); one more phrase
+            # of chrome kept.
+            favor_recall=True,
+        )
+    except MemoryError:
+        raise  # the worker's memory limit
+    except Exception:  # trafilatura and lxml raise anything on a hostile page
+        return None
+    return str(text) if text else None
 
 
 def _normal(text: str) -> str:

@@ -1883,7 +1883,7 @@ def _parse_docling(
         )
     if chrome == "guess" and kind == "html" and not joined and guessed is None:
         parsed.warnings.append(
-            "trafilatura found no main text in this page (parse.html_chrome = 'guess'): "
+            "trafilatura gave no main text for this page (parse.html_chrome = 'guess'): "
             "read whole, its chrome left out only as its markup marks it"
         )
     if formulas:

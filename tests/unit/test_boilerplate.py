@@ -121,16 +121,37 @@ def test_pages_joined_into_one_are_not_guessed() -> None:
     assert "All rights reserved" in text and ARTICLE[0] in text, text
 
 
-def test_a_page_trafilatura_finds_nothing_in_is_read_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fault", [None, ValueError("lxml choked"), RecursionError()])
+def test_a_page_trafilatura_finds_nothing_in_or_fails_on_is_read_whole(
+    fault: Exception | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(boilerplate, "main_text", lambda page: None)
+    import trafilatura
+
+    def extract(*args: Any, **kwargs: Any) -> str | None:
+        if fault is not None:
+            raise fault
+        return None
+
+    monkeypatch.setattr(trafilatura, "extract", extract)
     parsed = _parse(tmp_path, "blog.html", docs.blog_page().encode(), GUESS)
     assert "All rights reserved" in parsed.text and ARTICLE[0] in parsed.text
     assert parsed.warnings == [
-        "trafilatura found no main text in this page (parse.html_chrome = 'guess'): "
+        "trafilatura gave no main text for this page (parse.html_chrome = 'guess'): "
         "read whole, its chrome left out only as its markup marks it"
     ]
+
+
+def test_the_worker_s_memory_limit_is_not_taken_for_a_failed_guess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trafilatura
+
+    def extract(*args: Any, **kwargs: Any) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(trafilatura, "extract", extract)
+    with pytest.raises(MemoryError):
+        _parse(tmp_path, "blog.html", docs.blog_page().encode(), GUESS)
 
 
 def test_guessing_needs_the_web_extra(monkeypatch: pytest.MonkeyPatch) -> None:
