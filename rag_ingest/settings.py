@@ -313,7 +313,7 @@ class ParseSettings(_Part):
         "one <main>, <nav>, landmark roles, documentation generators' navigation). 'guess': "
         "what trafilatura (extra 'web') judges boilerplate, too, on pages docling reads "
         "(up to parse.markup_fast_size); for news, blogs and forums: on documentation pages "
-        "it drops code listings and reference tables.",
+        "it drops reference tables and code not in <pre>.",
     )
     max_unzipped_size: int = Field(
         default=512 * MiB,
