@@ -98,17 +98,20 @@ def _normal(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _not_judged(node: Any, body: Any) -> bool:
-    """Whether ``node``'s words are not judged (see ``_FOLLOWING``; hidden text)."""
+def _standing(node: Any, body: Any) -> str | None:
+    """How ``node``'s words count, from one walk up to ``body``: None when the text is
+    not shown (a script's, a template's), "follows" when its words are not judged (see
+    ``_FOLLOWING``; hidden text), else "judged"."""
+    standing = "judged"
     for parent in node.parents:
         if parent is body:
-            return False
-        if parent.name in _FOLLOWING:
-            return True
+            break
+        if parent.name in _NOT_SHOWN:
+            return None
         style = str(parent.get("style") or "").replace(" ", "").lower()
-        if "display:none" in style:
-            return True
-    return False
+        if parent.name in _FOLLOWING or "display:none" in style:
+            standing = "follows"
+    return standing
 
 
 def _block(node: Any, body: Any) -> Any:
@@ -163,10 +166,11 @@ def drop_guessed_chrome(soup: Any, page: bytes) -> Guess | None:
     for node in body.find_all(string=True):
         if isinstance(node, PreformattedString):  # a comment, CDATA, a declaration
             continue
-        if any(parent.name in _NOT_SHOWN for parent in node.parents):
+        standing = _standing(node, body)
+        if standing is None:
             continue
         normal = _normal(node)
-        if not _WORD.search(normal) or _not_judged(node, body):
+        if not _WORD.search(normal) or standing == "follows":
             if node.strip():
                 silent.append(node)
             continue

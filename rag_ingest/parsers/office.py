@@ -53,7 +53,7 @@ from rag_ingest.parsers.base import (
     stored_copy,
     without_model_packages,
 )
-from rag_ingest.parsers.boilerplate import Guess, drop_guessed_chrome
+from rag_ingest.parsers.boilerplate import drop_guessed_chrome
 from rag_ingest.parsers.docling_text import (
     as_written,
     glue_html_runs,
@@ -1418,17 +1418,19 @@ def parse_office(
                 "'guess' applies to pages docling reads"
             )
         return parsed
+    docling = functools.partial(
+        _parse_docling,
+        path,
+        name,
+        kind,
+        max_images,
+        min_image_bytes,
+        ocr_pictures,
+        read_part=read_part,
+        chrome=html_chrome,
+    )
     try:
-        return _parse_docling(
-            path,
-            name,
-            kind,
-            max_images,
-            min_image_bytes,
-            ocr_pictures,
-            read_part=read_part,
-            chrome=html_chrome,
-        )
+        return docling()
     except CorruptDocumentError as exc:
         if kind == "markdown" and isinstance(exc.__cause__, RecursionError):
             why = "nested too deeply for docling: read as its Markdown source"
@@ -1437,16 +1439,7 @@ def parse_office(
             mended, said = _mended_package(path, name)
             if said:
                 try:
-                    parsed = _parse_docling(
-                        path,
-                        name,
-                        kind,
-                        max_images,
-                        min_image_bytes,
-                        ocr_pictures,
-                        data=mended,
-                        read_part=read_part,
-                    )
+                    parsed = docling(data=mended)
                 except CorruptDocumentError:
                     pass
                 except (BlankDocumentError, EmptyDocumentError):
@@ -1726,7 +1719,7 @@ def _parse_docling(
     chrome: str = "markup",
 ) -> ParsedDocument:
     backend, fmt = _backend(kind)
-    guessed: Guess | None = None
+    unguessed = False  # parse.html_chrome = "guess" and trafilatura gave no text
     alt_chunks: list[AltChunk] = []
     try:
         from docling.datamodel.document import InputDocument
@@ -1794,7 +1787,7 @@ def _parse_docling(
             _unwrap_layout_tables(converter.soup)
             _drop_page_chrome(converter.soup, keep_main=not joined)
             if chrome == "guess" and not joined:
-                guessed = drop_guessed_chrome(converter.soup, page)
+                unguessed = drop_guessed_chrome(converter.soup, page) is None
             # docling's default takes all before the first heading for furniture, left
             # out: a page's lead paragraph, an EPUB's opening pages. The page's chrome
             # is dropped by its markup instead.
@@ -1881,7 +1874,7 @@ def _parse_docling(
             f"{flattened} element(s) nested past {_MAX_NESTING} levels (unclosed tags) "
             "unwrapped: their text kept, not their structure"
         )
-    if chrome == "guess" and kind == "html" and not joined and guessed is None:
+    if unguessed:
         parsed.warnings.append(
             "trafilatura gave no main text for this page (parse.html_chrome = 'guess'): "
             "read whole, its chrome left out only as its markup marks it"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from rag_ingest.parsers import ParseOptions, parse_file
 from rag_ingest.parsers.docling_text import GLUE, runs_joined
@@ -104,33 +105,30 @@ def test_a_page_keeps_its_quotes_dashes_and_ellipses(tmp_path: Path) -> None:
     assert HTMLDocumentBackend._clean_unicode("it\u2019s \u2026") == "it's ..."
 
 
+def _docling_texts(data: bytes, name: str, fmt: Any, backend: Any) -> list[str]:
+    """The texts docling itself reads of ``data``, as a caller's own docling would."""
+    from docling.datamodel.document import InputDocument
+
+    source = InputDocument(
+        path_or_stream=io.BytesIO(data), format=fmt, backend=backend, filename=name
+    )
+    return [item.text for item in source._backend.convert().texts]
+
+
 def test_the_callers_own_docling_reads_html_and_word_as_it_did(tmp_path: Path) -> None:
     from docling.backend.html_backend import HTMLDocumentBackend
+    from docling.backend.msword_backend import MsWordDocumentBackend
     from docling.datamodel.base_models import InputFormat
-    from docling.datamodel.document import InputDocument
 
     page = _page("<p>Hello <b>W</b>orld</p>")
     _text(tmp_path, "p.html", page)  # our patches installed
-    source = InputDocument(
-        path_or_stream=io.BytesIO(page),
-        format=InputFormat.HTML,
-        backend=HTMLDocumentBackend,
-        filename="p.html",
-    )
-    doc = source._backend.convert()
-    assert [item.text for item in doc.texts if item.text != "t"] == ["Hello", "W", "orld"]
-
-    from docling.backend.msword_backend import MsWordDocumentBackend
+    texts = _docling_texts(page, "p.html", InputFormat.HTML, HTMLDocumentBackend)
+    assert [text for text in texts if text != "t"] == ["Hello", "W", "orld"]
 
     word = docs.docx_runs([("Hello ", ""), ("W", "bold"), ("orld", "")])
     _text(tmp_path, "p.docx", word)  # our patches installed
-    source = InputDocument(
-        path_or_stream=io.BytesIO(word),
-        format=InputFormat.DOCX,
-        backend=MsWordDocumentBackend,
-        filename="p.docx",
-    )
-    assert [item.text for item in source._backend.convert().texts] == ["Hello", "W", "orld"]
+    texts = _docling_texts(word, "p.docx", InputFormat.DOCX, MsWordDocumentBackend)
+    assert texts == ["Hello", "W", "orld"]
 
 
 def test_a_word_split_across_word_runs_is_one_word(tmp_path: Path) -> None:
