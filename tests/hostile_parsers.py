@@ -65,10 +65,10 @@ def loaded_encodings() -> list[str]:
 
 
 def loaded_modules(*names: str) -> dict[str, bool]:
-    """Which of ``names`` a worker has imported so far."""
+    """Which of ``names`` a worker has imported so far (not those it blocked)."""
     import sys
 
-    return {name: name in sys.modules for name in names}
+    return {name: sys.modules.get(name) is not None for name in names}
 
 
 def warm_state() -> tuple[bool, bool]:

@@ -228,6 +228,13 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     base.hide_model_packages = True
     pdf.in_worker = True
+    if options.pdf_mode != "layout":
+        # PyMuPDF imports its layout package whenever it is installed: its ONNX model
+        # and runtime threads cost each worker's start-up 0.4 s and 36 MB (measured) for
+        # a mode this pool's workers never run. Blocked, PyMuPDF and pymupdf4llm go
+        # without it, and its table finder would print advice to install it.
+        sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
+        os.environ["PYMUPDF_SUGGEST_LAYOUT_ANALYZER"] = "0"
     # A library's warning in a worker names no document, and came between the CLI's lines
     # ("Warning: image cannot be found", "Unknown extension is not supported"): what a
     # document lost its parser says in its result. Errors still print.

@@ -173,6 +173,29 @@ async def test_workers_start_without_torch_and_transformers(
         pool.close()
 
 
+@pytest.mark.parametrize("pdf_mode", ["tables", "layout"])
+async def test_workers_import_pymupdf_s_layout_package_in_layout_mode_only(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], pdf_mode: str
+) -> None:
+    # PyMuPDF imports it whenever it is installed (an ONNX model, runtime threads): 0.4 s
+    # and 36 MB of each worker's start-up, for the one mode that uses it (measured).
+    pytest.importorskip("pymupdf.layout")
+    settings = ParseSettings(mode="process", workers=1, pdf_mode=pdf_mode)
+    pool = ParserPool(settings, ParseOptions.of(settings))
+    try:
+        await pool.warm()
+        path = tmp_path / "table.pdf"
+        path.write_bytes(docs.pdf_with_table())
+        parsed = await pool.parse(str(path), path.name)
+        assert "r3c2" in parsed.text and "CANARY-PLAIN page two" in parsed.text
+        loaded = await pool.run("probe", loaded_modules, "pymupdf", "pymupdf.layout")
+        assert loaded == {"pymupdf": True, "pymupdf.layout": pdf_mode == "layout"}
+    finally:
+        pool.close()
+    # Without it, PyMuPDF's table finder printed advice to install it.
+    assert "pymupdf_layout" not in capfd.readouterr().out
+
+
 def test_warming_reads_the_bundled_samples_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
