@@ -54,7 +54,7 @@ _EXPORTS = {
     "S3TimeoutError": "rag_ingest.errors",
     "SessionDeletedError": "rag_ingest.errors",
     "QuotaExceededError": "rag_ingest.errors",
-    "SessionInfo": "rag_ingest.store",
+    "SessionInfo": "rag_ingest.ledger",
     "SessionRequiredError": "rag_ingest.errors",
     "Settings": "rag_ingest.settings",
     "StoreError": "rag_ingest.errors",
@@ -163,6 +163,9 @@ if TYPE_CHECKING:
         UnsupportedFileTypeError,
         ZipBombError,
     )
+    from rag_ingest.ledger import (
+        SessionInfo,
+    )
     from rag_ingest.loader import (
         RagIngestLoader,
     )
@@ -201,7 +204,6 @@ if TYPE_CHECKING:
     )
     from rag_ingest.store import (
         ChunkStore,
-        SessionInfo,
         VerifyReport,
     )
 

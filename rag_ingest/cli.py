@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from rag_ingest.progress import tail
 
 if TYPE_CHECKING:
+    from rag_ingest.ledger import SessionInfo
     from rag_ingest.settings import Settings
-    from rag_ingest.store import SessionInfo
 
 __all__ = ["main", "print_hits", "print_summary", "report_json"]
 
@@ -523,7 +523,7 @@ async def _ingest(args: argparse.Namespace) -> int:
 def _no_local_store_yet(settings: Settings) -> bool:
     """The embedded store is where one would be made, and none is there (no ledger). A
     server's or the caller's store is never that: opening it creates nothing here."""
-    from rag_ingest.store import ledger_path
+    from rag_ingest.ledger import ledger_path
 
     if settings.store.chroma_url or settings.store.vectorstore:
         return False
@@ -622,7 +622,7 @@ async def _delete(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    from rag_ingest.store import Ledger, ledger_path
+    from rag_ingest.ledger import Ledger, ledger_path
 
     # The ledger alone (SQLite, safe to read while an ingest writes it): no store, no
     # workers started. A caller's store is made, as its ledger is named by its collection.

@@ -703,17 +703,17 @@ async def test_a_collections_ledger_starts_from_the_one_its_store_class_shared(
     tmp_path: Path, files: dict[str, str], no_minilm: None
 ) -> None:
     # Upgrading keeps what the shared ledger knew: unchanged files stay skipped.
-    from rag_ingest import store as store_module
+    from rag_ingest import ledger as ledger_module
 
     qdrant = qdrant_store()
     s = settings(tmp_path)
     async with DocumentProcessor(s, vectorstore=qdrant) as p:
         await ingest(p, files)
     kind = type(qdrant)
-    old = store_module._named_ledger(
+    old = ledger_module._named_ledger(
         s.store, f"{kind.__module__}.{kind.__qualname__}", kind.__name__
     )
-    own = store_module.ledger_path(s.store, qdrant)
+    own = ledger_module.ledger_path(s.store, qdrant)
     assert own != old and own.is_file() and not old.exists()
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{own}{suffix}").exists():
