@@ -1101,14 +1101,29 @@ def _badge_line(line: bytes) -> bool:
     return bool(urls) and all(b".svg" in u or b"badge" in u or b"shields.io" in u for u in urls)
 
 
+# What sets a page's name apart from its site's in a title ("Ownership - The Rust Book",
+# "File system | Node.js v20 Documentation", "Install :: Guide").
+_TITLE_PARTS = re.compile(r"\s+(?:[-|\u2013\u2014\u00b7\u2022\u00bb:/~]|::)\s+")
+
+
 def headed(text: str, title: str | None, description: str | None = None) -> str:
     """``text`` with its description, then its title as a heading, atop it, unless it
-    has them near its top already."""
+    has them near its top already. A text opening with a heading that is a part of the
+    title ("# Ownership" under "Ownership - The Rust Book") is headed by the title alone:
+    both had been written, one heading above the other, in each page's first chunk."""
+    if title and not titled(text, title):
+        opening = MARKDOWN_HEADING.match(text.lstrip())
+        if opening and _normal_title(opening[2]) in map(_normal_title, _TITLE_PARTS.split(title)):
+            text = text.lstrip()[opening.end() :].lstrip("\n")
     if description and description not in text[:2000]:
         text = f"{description}\n\n{text}"
     if title and not titled(text, title):
         text = f"# {title}\n\n{text}"
     return text
+
+
+def _normal_title(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def titled(text: str, title: str) -> bool:
@@ -1117,8 +1132,8 @@ def titled(text: str, title: str) -> bool:
     E0271' for 'E0271'; not '# Installing' for 'Install'). Looked for in any text, a
     title that is one of the page's words was taken as said: 10 of 80 npm docs pages
     lost theirs ('Scripts')."""
-    headings = [" ".join(m[2].split()).casefold() for m in MARKDOWN_HEADING.finditer(text[:2000])]
-    wanted = " ".join(title.split()).casefold()
+    headings = [_normal_title(m[2]) for m in MARKDOWN_HEADING.finditer(text[:2000])]
+    wanted = _normal_title(title)
     return wanted in headings or bool(
         headings and re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", headings[0])
     )

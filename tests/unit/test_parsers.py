@@ -3545,6 +3545,22 @@ def test_a_web_page_keeps_its_title(tmp_path: Path) -> None:
     same = b"<html><head><title>FAQ</title></head><body><h1>FAQ</h1><p>Yes.</p></body></html>"
     parsed = parse_file(_file(tmp_path, "q.html", same), "q.html", OPTIONS)
     assert parsed.text == "# FAQ\n\nYes."
+    # Nor a heading that is its part of a title naming the site too: the page is headed
+    # by the title alone (both had been written, one above the other).
+    for separator in (" - ", " | ", " \u2014 ", " :: "):
+        title = f"What is Ownership?{separator}The Rust Book".encode()
+        sited = b"<html><head><title>" + title + b"</title></head><body>"
+        sited += b"<h1>What Is  Ownership?</h1><p>Each value has an owner.</p></body></html>"
+        parsed = parse_file(_file(tmp_path, "o.html", sited), "o.html", OPTIONS)
+        assert parsed.text == f"# {title.decode()}\n\nEach value has an owner.", parsed.text
+    # A heading that is not a part of it, or does not open the page, stays under it.
+    for body, text in (
+        (b"<h1>Installing</h1><p>Run it.</p>", "# Guide | Acme\n\n# Installing\n\nRun it."),
+        (b"<p>Run it.</p><h2>Guide</h2><p>Then.</p>", "# Guide | Acme\n\nRun it.\n\n## Guide"),
+    ):
+        page = b"<html><head><title>Guide | Acme</title></head><body>" + body + b"</body></html>"
+        parsed = parse_file(_file(tmp_path, "g.html", page), "g.html", OPTIONS)
+        assert parsed.text.startswith(text), parsed.text
     # In the charset the page declares, as its body is read.
     for declaration in (
         '<meta charset="windows-1252">',
@@ -5122,6 +5138,10 @@ def test_markdown_front_matter_is_the_title_not_a_heading_of_its_fields(tmp_path
     parsed = parse_file(_file(tmp_path, "install.md", page), "install.md", OPTIONS)
     assert parsed.text.startswith("# Install guide\n\nHow to install CANARY-FM\n\n# Installing")
     assert "tags" not in parsed.text and "2024" not in parsed.text
+    # The heading that is its part of the title gives way to it, under the description.
+    sited = b"---\ntitle: Installing | Guide\ndescription: CANARY-FM\n---\n# Installing\n\nRun.\n"
+    parsed = parse_file(_file(tmp_path, "i.md", sited), "i.md", OPTIONS)
+    assert parsed.text == "# Installing | Guide\n\nCANARY-FM\n\nRun.", parsed.text
     hugo = b'+++\ntitle = "Hugo page"\ndraft = false\n+++\nBody text.\n'
     parsed = parse_file(_file(tmp_path, "h.md", hugo), "h.md", OPTIONS)
     assert parsed.text == "# Hugo page\n\nBody text."
