@@ -1,4 +1,4 @@
-"""The ledger: every source's outcome in one session, kept in SQLite beside its store.
+"""The ledger: each session's sources and their outcomes, in SQLite beside the store.
 
 It records what was ingested (version, size, status, error, chunk IDs), what each
 session's model calls cost, the vectors and answers kept for reuse, and the chunk IDs
