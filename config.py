@@ -435,13 +435,16 @@ pipeline = {
     # read with the server's own rights and become searchable. Uploads are always taken.
     "allowed_sources": None,
     # Per-session quotas for a multi-tenant backend: the most documents (sources with
-    # chunks) and chunks a session may hold. A document that would pass either fails
-    # with QuotaExceededError before any model is called for it (before it is downloaded
-    # when the session already holds its most documents), and is retried on the
-    # next run (after a delete, it fits). Documents in flight are counted, so many at once
-    # cannot overshoot; a new version of a source replaces its chunks. None: no limit.
+    # chunks), chunks and bytes (the documents' sizes: an S3 object's, a file's, an
+    # upload's) a session may hold. A document that would pass one fails with
+    # QuotaExceededError before any model is called for it (before it is downloaded
+    # when the session already holds its most documents, or its size would pass the
+    # bytes), and is retried on the next run (after a delete, it fits). Documents in
+    # flight are counted, so many at once cannot overshoot; a new version of a source
+    # replaces its chunks and bytes. None: no limit.
     "session_max_documents": None,
     "session_max_chunks": None,
+    "session_max_bytes": None,
 }
 
 # Staging directory for downloads (files are 0600 and removed after use; the directory is

@@ -461,16 +461,17 @@ class Ledger:
             model_use=model_use,
         )
 
-    def usage(self, session_id: str, besides: str) -> tuple[int, int]:
-        """The documents (sources with chunks) and chunks a session holds, ``besides``'s
-        own left out (a new version replaces them)."""
+    def usage(self, session_id: str, besides: str) -> tuple[int, int, int]:
+        """The documents (sources with chunks), chunks and bytes (the documents' sizes) a
+        session holds, ``besides``'s own left out (a new version replaces them)."""
         with self._lock:
-            documents, chunks = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM sources "
+            documents, chunks, size = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0), "
+                "COALESCE(SUM(size), 0) FROM sources "
                 "WHERE session_id = ? AND source != ? AND json_array_length(chunk_ids) > 0",
                 (session_id, besides),
             ).fetchone()
-        return int(documents), int(chunks)
+        return int(documents), int(chunks), int(size)
 
     def recorded_chunks(self) -> int:
         """Chunk IDs its rows record, all sessions: what the store should hold."""

@@ -545,8 +545,8 @@ class DocumentProcessor:
             check_room=functools.partial(check_room, s.store.persist_dir, s.store.min_free_mb),
         )
         self._staged, self._staging_freed = 0, asyncio.Event()
-        # Per session: documents and chunks reserved in flight, and releases so far.
-        self._quota_held: dict[str, tuple[int, int]] = {}
+        # Per session: documents, chunks and bytes reserved in flight, and releases so far.
+        self._quota_held: dict[str, tuple[int, int, int]] = {}
         self._quota_released: dict[str, int] = {}
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
@@ -1347,25 +1347,44 @@ class DocumentProcessor:
         """Hold room for this document in its session's quota (``pipeline.session_max_*``),
         counting the documents in flight; :class:`QuotaExceededError` when it would not
         fit. Returns the release, called once its write is done or has failed. With
-        ``chunks`` None (before download, its chunks unknown), the documents alone are
-        checked and nothing is held: a session already full refuses it unread."""
+        ``chunks`` None (before download, its chunks unknown), the documents and bytes
+        alone are checked and nothing is held: a session already full, or one this
+        document's size would overfill, refuses it unread."""
         p = self.settings.pipeline
-        if p.session_max_documents is None and (chunks is None or p.session_max_chunks is None):
+        if (
+            p.session_max_documents is None
+            and p.session_max_bytes is None
+            and (chunks is None or p.session_max_chunks is None)
+        ):
             return lambda: None
         assert self.ledger is not None
         session, source = job.session, job.result.source
+        # Its bytes as read once downloaded (what the ledger keeps), as listed before.
+        size = job.result.bytes or max(job.size, 0)
         while True:  # a read that a release overtook may miss that document's write
             released = self._quota_released.get(session, 0)
-            documents, stored = await self._in_store(self.ledger.usage, session, source)
+            documents, stored, stored_bytes = await self._in_store(
+                self.ledger.usage, session, source
+            )
             if released == self._quota_released.get(session, 0):
                 break
-        held_documents, held_chunks = self._quota_held.get(session, (0, 0))
-        documents, stored = documents + held_documents, stored + held_chunks
+        held = self._quota_held.get(session, (0, 0, 0))
+        documents, stored, stored_bytes = (
+            documents + held[0],
+            stored + held[1],
+            stored_bytes + held[2],
+        )
         why = None
         if p.session_max_documents is not None and documents + 1 > p.session_max_documents:
             why = (
                 f"it holds {documents} documents (in flight included) of its "
                 f"{p.session_max_documents} (pipeline.session_max_documents)"
+            )
+        elif p.session_max_bytes is not None and stored_bytes + size > p.session_max_bytes:
+            why = (
+                f"it holds {stored_bytes} bytes of documents (in flight included) of its "
+                f"{p.session_max_bytes} (pipeline.session_max_bytes), and this document "
+                f"has {size}"
             )
         elif (
             chunks is not None
@@ -1385,11 +1404,11 @@ class DocumentProcessor:
             )
         if chunks is None:
             return lambda: None
-        self._quota_held[session] = (held_documents + 1, held_chunks + chunks)
+        self._quota_held[session] = (held[0] + 1, held[1] + chunks, held[2] + size)
 
         def release() -> None:
             held = self._quota_held[session]
-            self._quota_held[session] = (held[0] - 1, held[1] - chunks)
+            self._quota_held[session] = (held[0] - 1, held[1] - chunks, held[2] - size)
             self._quota_released[session] = self._quota_released.get(session, 0) + 1
 
         return release

@@ -621,6 +621,14 @@ class PipelineSettings(_Part):
         description="Most chunks a session may hold, documents in flight counted; as "
         "session_max_documents.",
     )
+    session_max_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most bytes of documents (each source's size: an object's, a file's, "
+        "an upload's) a session may hold, documents in flight counted; one that would "
+        "pass it fails with QuotaExceededError before it is downloaded. As "
+        "session_max_documents.",
+    )
 
     @field_validator("allowed_sources")
     @classmethod

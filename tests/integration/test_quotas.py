@@ -1,4 +1,4 @@
-"""Per-session quotas: documents and chunks a session may hold."""
+"""Per-session quotas: documents, chunks and bytes a session may hold."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ async def test_documents_past_the_quota_fail_the_rest_are_kept(tmp_path: Path) -
         assert "session 'team' is full" in refused[0].message
         assert "of its 5 (pipeline.session_max_documents)" in refused[0].message
         assert p.ledger is not None
-        assert p.ledger.usage("team", besides="") == (5, 15)
+        size = Path(files[0]).stat().st_size  # each note's: their names differ by a digit
+        assert p.ledger.usage("team", besides="") == (5, 15, 5 * size)
 
         # The session now full, a new document is refused before it is read or parsed.
         assert p._pool is not None
@@ -111,6 +112,49 @@ async def test_chunks_past_the_quota_fail_before_any_embedding(tmp_path: Path) -
         # its own chunks rather than adding to them.
         again = await p.process_document(small, session_id="s")
         assert again.status in ("ingested", "skipped")
+
+
+async def test_bytes_past_the_quota_fail_before_they_are_read(tmp_path: Path) -> None:
+    files = notes(tmp_path, 6)
+    size = Path(files[0]).stat().st_size  # each note's: their names differ by a digit
+    quota = 3 * size + size // 2
+    async with DocumentProcessor(settings(tmp_path, session_max_bytes=quota)) as p:
+        # Six at once: the check counts the bytes in flight, so exactly three fit.
+        report = await p.process_many(files, session_id="team")
+        assert sorted(r.status for r in report.results) == ["failed"] * 3 + ["ingested"] * 3
+        refused = [r for r in report.results if r.status == "failed"]
+        assert {r.error_type for r in refused} == {"QuotaExceededError"}
+        assert (
+            f"it holds {3 * size} bytes of documents (in flight included) of its {quota} "
+            f"(pipeline.session_max_bytes), and this document has {size}"
+        ) in refused[0].message
+        assert p.ledger is not None and p.ledger.usage("team", besides="") == (3, 9, 3 * size)
+
+        # One more that its size would take past the quota is refused unread.
+        assert p._pool is not None
+        parse = p._pool.parse_and_chunk
+        parsed: list[str] = []
+
+        async def counted(path: str, name: str, *args: object, **kwargs: object) -> object:
+            parsed.append(name)
+            return await parse(path, name, *args, **kwargs)  # type: ignore[arg-type]
+
+        p._pool.parse_and_chunk = counted  # type: ignore[method-assign]
+        (late,) = notes(tmp_path, 1, name="late")
+        refused_early = await p.process_document(late, session_id="team")
+        assert refused_early.error_type == "QuotaExceededError" and parsed == []
+        assert "parse_chunk" not in refused_early.seconds
+
+        # A source it holds, grown by less than the room left, replaces its own bytes.
+        kept = Path(next(r.source for r in report.results if r.success).removeprefix("file://"))
+        kept.write_text(kept.read_text() + " An added sentence.")
+        again = await p.process_document(str(kept), session_id="team")
+        assert again.status == "ingested" and parsed == [kept.name]
+        # A document larger than the whole quota, in a session of its own: refused unread.
+        (whole,) = notes(tmp_path, 1, paragraphs=4, name="whole")
+        too_big = await p.process_document(whole, session_id="empty")
+        assert too_big.error_type == "QuotaExceededError" and parsed == [kept.name]
+        assert "it holds 0 bytes" in too_big.message
 
 
 async def test_no_quota_counts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
