@@ -229,10 +229,11 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     base.hide_model_packages = True
     pdf.in_worker = True
     if options.pdf_mode != "layout":
-        # PyMuPDF imports its layout package whenever it is installed: its ONNX model
-        # and runtime threads cost each worker's start-up 0.4 s and 36 MB (measured) for
-        # a mode this pool's workers never run. Blocked, PyMuPDF and pymupdf4llm go
-        # without it, and its table finder would print advice to install it.
+        # PyMuPDF imports its layout package whenever it is installed: its modules (the
+        # ONNX runtime's bindings among them) and their threads cost each worker's
+        # start-up 0.4 s and 36 MB (measured) for a mode this pool's workers never run.
+        # Blocked, PyMuPDF and pymupdf4llm go without it, and its table finder would
+        # print advice to install it.
         sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
         os.environ["PYMUPDF_SUGGEST_LAYOUT_ANALYZER"] = "0"
     # A library's warning in a worker names no document, and came between the CLI's lines

@@ -177,8 +177,8 @@ async def test_workers_start_without_torch_and_transformers(
 async def test_workers_import_pymupdf_s_layout_package_in_layout_mode_only(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], pdf_mode: str
 ) -> None:
-    # PyMuPDF imports it whenever it is installed (an ONNX model, runtime threads): 0.4 s
-    # and 36 MB of each worker's start-up, for the one mode that uses it (measured).
+    # PyMuPDF imports it whenever it is installed (the ONNX runtime's bindings among its
+    # modules): 0.4 s and 36 MB of each worker's start-up, for the one mode that uses it.
     pytest.importorskip("pymupdf.layout")
     settings = ParseSettings(mode="process", workers=1, pdf_mode=pdf_mode)
     pool = ParserPool(settings, ParseOptions.of(settings))
