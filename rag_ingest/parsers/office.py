@@ -1112,9 +1112,10 @@ def headed(text: str, title: str | None, description: str | None = None) -> str:
     title ("# Ownership" under "Ownership - The Rust Book") is headed by the title alone:
     both had been written, one heading above the other, in each page's first chunk."""
     if title and not titled(text, title):
-        opening = MARKDOWN_HEADING.match(text.lstrip())
+        stripped = text.lstrip()
+        opening = MARKDOWN_HEADING.match(stripped)
         if opening and _normal_title(opening[2]) in map(_normal_title, _TITLE_PARTS.split(title)):
-            text = text.lstrip()[opening.end() :].lstrip("\n")
+            text = stripped[opening.end() :].lstrip("\n")
     if description and description not in text[:2000]:
         text = f"{description}\n\n{text}"
     if title and not titled(text, title):

@@ -25,6 +25,20 @@ def settings(tmp_path: Path, **pipeline: int) -> Settings:
     )
 
 
+def counting_parses(p: DocumentProcessor) -> list[str]:
+    """The names of the files ``p``'s parser pool is given from now on."""
+    assert p._pool is not None
+    parse = p._pool.parse_and_chunk
+    parsed: list[str] = []
+
+    async def counted(path: str, name: str, *args: object, **kwargs: object) -> object:
+        parsed.append(name)
+        return await parse(path, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    p._pool.parse_and_chunk = counted  # type: ignore[method-assign]
+    return parsed
+
+
 def notes(tmp_path: Path, count: int, paragraphs: int = 1, name: str = "note") -> list[str]:
     """``count`` text files of ``paragraphs`` paragraphs (3 chunks each, measured)."""
     paths = []
@@ -55,20 +69,11 @@ async def test_documents_past_the_quota_fail_the_rest_are_kept(tmp_path: Path) -
         assert p.ledger.usage("team", besides="") == (5, 15, 5 * size)
 
         # The session now full, a new document is refused before it is read or parsed.
-        assert p._pool is not None
-        parse = p._pool.parse_and_chunk
-        parsed: list[str] = []
-
-        async def counted(path: str, name: str, *args: object) -> object:
-            parsed.append(name)
-            return await parse(path, name, *args)  # type: ignore[arg-type]
-
-        p._pool.parse_and_chunk = counted  # type: ignore[method-assign]
+        parsed = counting_parses(p)
         (late,) = notes(tmp_path, 1, name="late")
         refused_early = await p.process_document(late, session_id="team")
         assert refused_early.error_type == "QuotaExceededError" and parsed == []
         assert "parse_chunk" not in refused_early.seconds
-        p._pool.parse_and_chunk = parse  # type: ignore[method-assign]
 
         # Another session has a quota of its own.
         other = await p.process_many(files[:2], session_id="other")
@@ -131,15 +136,7 @@ async def test_bytes_past_the_quota_fail_before_they_are_read(tmp_path: Path) ->
         assert p.ledger is not None and p.ledger.usage("team", besides="") == (3, 9, 3 * size)
 
         # One more that its size would take past the quota is refused unread.
-        assert p._pool is not None
-        parse = p._pool.parse_and_chunk
-        parsed: list[str] = []
-
-        async def counted(path: str, name: str, *args: object, **kwargs: object) -> object:
-            parsed.append(name)
-            return await parse(path, name, *args, **kwargs)  # type: ignore[arg-type]
-
-        p._pool.parse_and_chunk = counted  # type: ignore[method-assign]
+        parsed = counting_parses(p)
         (late,) = notes(tmp_path, 1, name="late")
         refused_early = await p.process_document(late, session_id="team")
         assert refused_early.error_type == "QuotaExceededError" and parsed == []

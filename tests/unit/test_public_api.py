@@ -45,7 +45,7 @@ def test_a_loader_never_imports_the_store(tmp_path: Path) -> None:
 
 def test_status_reads_the_ledger_without_the_store(tmp_path: Path) -> None:
     # The ledger lived in rag_ingest.store: `rag-ingest status` took 2.2 s, nearly all of
-    # it importing LangChain's retrievers and tracers for a SQLite read (0.3 s without).
+    # it importing LangChain's retrievers and tracers for a SQLite read (0.55 s without).
     from rag_ingest.ledger import Ledger, ledger_path
     from rag_ingest.settings import StoreSettings
 
