@@ -17,6 +17,7 @@ from rag_ingest.pipeline import SyncDocumentProcessor
 from rag_ingest.settings import Settings
 from rag_ingest.sources import listed_by, walk_files
 from tests import docs as tests_docs
+from tests.conftest import IN_PROCESS_STORE
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ def local_settings(persist_dir: str, **extra: Any) -> Settings:
     return Settings.model_validate(
         {
             "progress": False,
-            "store": {"persist_dir": persist_dir},
+            "store": {"persist_dir": persist_dir, **IN_PROCESS_STORE},
             "models": {"embedder": "hash"},
             "parse": {"mode": "thread", "workers": 1},
             **extra,

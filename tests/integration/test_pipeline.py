@@ -28,6 +28,7 @@ from rag_ingest.settings import Settings
 from rag_ingest.sources import Upload
 from rag_ingest.testing import SeaweedS3
 from tests import docs
+from tests.conftest import IN_PROCESS_STORE
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def make_settings(seaweed: SeaweedS3, tmp_path: Path, **overrides: Any) -> Setti
         "s3": seaweed.settings_dict(),
         "progress": False,
         "retry": {"base_delay": 0.0},
-        "store": {"persist_dir": str(tmp_path / "store")},
+        "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
         "models": {"embedder": "hash"},
         "parse": {"mode": "process", "workers": 2, "timeout": 60},
         "chunk": {"chunk_tokens": 128, "overlap_tokens": 16, "whole_document_tokens": 64},
@@ -89,7 +90,8 @@ async def test_corpus_from_s3_into_chroma(
     events: list[str] = []
     embeddings = CountingEmbeddings()
     async with DocumentProcessor(
-        make_settings(seaweed, tmp_path),
+        # Chroma served by its private child, as by default.
+        make_settings(seaweed, tmp_path, store={"embedded_mode": "server"}),
         embeddings=embeddings,
         on_event=lambda e: events.append(e.stage),
     ) as p:
@@ -1513,7 +1515,7 @@ async def test_a_summary_that_failed_is_tried_again_on_the_next_run(tmp_path: Pa
     settings = Settings.model_validate(
         {
             "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
             "models": {"embedder": "hash", "max_attempts": 1},
             "parse": {"mode": "thread", "workers": 1},
         }
@@ -1539,7 +1541,7 @@ def _local(tmp_path: Path, **models: Any) -> Settings:
     return Settings.model_validate(
         {
             "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
             "models": {"embedder": "hash", "max_attempts": 1, **models},
             "parse": {"mode": "thread", "workers": 1},
         }
@@ -1952,7 +1954,7 @@ async def test_a_very_long_document_is_summarized_from_a_spread_of_windows(
     settings = Settings.model_validate(
         {
             "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
             "models": {
                 "embedder": "hash",
                 "summary_context_tokens": 1000,

@@ -8,6 +8,7 @@ import pytest
 
 from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
+from tests.conftest import IN_PROCESS_STORE
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +18,7 @@ def settings(tmp_path: Path, **pipeline: int) -> Settings:
     return Settings.model_validate(
         {
             "progress": False,
-            "store": {"persist_dir": str(tmp_path / "store")},
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
             "models": {"embedder": "hash"},
             "parse": {"mode": "thread", "workers": 1},
             "pipeline": pipeline,

@@ -18,6 +18,7 @@ from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
 from tests import docs
+from tests.conftest import IN_PROCESS_STORE
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def settings(tmp_path: Path) -> Settings:
         {
             "progress": False,
             "temp_dir": str(tmp_path / "staging"),
-            "store": {"persist_dir": str(tmp_path / "store")},
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
             "parse": {"mode": "thread", "workers": 1},
         }
     )

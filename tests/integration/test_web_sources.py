@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from rag_ingest import DocumentProcessor, Settings
 from tests import docs
+from tests.conftest import IN_PROCESS_STORE
 from tests.integration.test_pipeline import CountingEmbeddings
 
 pytestmark = pytest.mark.integration
@@ -102,7 +103,7 @@ def web_settings(tmp_path: Path, **s3: Any) -> Settings:
             "progress": False,
             "s3": {"trusted_hosts": ["127.0.0.1", "localhost"], **s3},
             "retry": {"base_delay": 0.0, "max_attempts": 2},
-            "store": {"persist_dir": str(tmp_path / "store")},
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
             "models": {"embedder": "hash"},
             "parse": {"mode": "thread", "workers": 1},
             "temp_dir": str(tmp_path / "tmp"),
