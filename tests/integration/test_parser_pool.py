@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from rag_ingest.errors import (
 from rag_ingest.parsers import pool as pool_module
 from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
-from rag_ingest.settings import ParseSettings
+from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs, hostile_parsers
 from tests.hostile_parsers import (
     import_version,
@@ -48,6 +49,66 @@ from tests.hostile_parsers import (
 def test_threads_get_no_spare_document() -> None:
     # A thread-mode timeout runs from submission, so a queued document would lose time.
     assert ParserPool(ParseSettings(mode="thread", workers=3), ParseOptions()).slots == 3
+
+
+async def test_a_document_s_scratch_directory_is_removed_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removed on the loop, with what a parse wrote in it, it stalled the loop."""
+    removed: list[tuple[str, int]] = []
+    rmtree = shutil.rmtree
+
+    def recorded(path: str, *args: Any, **kwargs: Any) -> None:
+        removed.append((os.path.basename(path), threading.get_ident()))
+        rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", recorded)
+    note = tmp_path / "note.txt"
+    note.write_text("A short note.\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
+    try:
+        await pool.parse(str(note), note.name)
+        await pool.parse_and_chunk(str(note), note.name, ChunkSettings(), {})
+    finally:
+        pool.close()
+    ours = [ident for name, ident in removed if name.startswith("rag-ingest-parse-")]
+    assert len(ours) == 2
+    assert threading.get_ident() not in ours
+    assert list(scratch.iterdir()) == []
+
+
+async def test_a_scratch_directory_is_removed_when_its_removal_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller cancelled while a thread removes it: removed at once all the same."""
+    entered, release = threading.Event(), threading.Event()
+    loop_thread, rmtree = threading.get_ident(), shutil.rmtree
+
+    def stuck_off_the_loop(path: str, *args: Any, **kwargs: Any) -> None:
+        if threading.get_ident() != loop_thread:
+            entered.set()
+            release.wait(10)
+        rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", stuck_off_the_loop)
+    note = tmp_path / "note.txt"
+    note.write_text("A short note.\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
+    try:
+        task = asyncio.ensure_future(pool.parse(str(note), note.name))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert list(scratch.iterdir()) == []
+    finally:
+        release.set()
+        pool.close()
 
 
 async def test_a_queued_document_keeps_its_whole_timeout() -> None:
