@@ -701,12 +701,23 @@ async def _temp_dir(prefix: str, parent: str | None) -> AsyncIterator[str]:
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     try:
         yield path
-    finally:
-        try:
-            await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
-        except asyncio.CancelledError:
-            shutil.rmtree(path, ignore_errors=True)  # cancelled while removing: still gone
-            raise
+    except GeneratorExit:
+        # The caller's coroutine is being closed, never to run again: nothing may be
+        # awaited now.
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    except BaseException:
+        await _removed(path)
+        raise
+    await _removed(path)
+
+
+async def _removed(path: str) -> None:
+    try:
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+    except asyncio.CancelledError:
+        shutil.rmtree(path, ignore_errors=True)  # cancelled while removing: still gone
+        raise
 
 
 class ParserPool:

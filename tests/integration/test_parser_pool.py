@@ -111,6 +111,25 @@ async def test_a_scratch_directory_is_removed_when_its_removal_is_cancelled(
         pool.close()
 
 
+async def test_a_scratch_directory_is_removed_when_its_coroutine_is_closed(
+    tmp_path: Path,
+) -> None:
+    """A coroutine closed unfinished (its loop gone) can await nothing more."""
+    note = tmp_path / "note.txt"
+    note.write_text("A short note.\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
+    try:
+        parse = pool.parse(str(note), note.name)
+        parse.send(None)  # to its first wait, inside the scratch directory
+        assert len(list(scratch.iterdir())) == 1
+        parse.close()
+        assert list(scratch.iterdir()) == []
+    finally:
+        pool.close()
+
+
 async def test_a_queued_document_keeps_its_whole_timeout() -> None:
     pool = ParserPool(ParseSettings(mode="process", workers=1, timeout=3.5), ParseOptions())
     try:
