@@ -51,10 +51,26 @@ def test_threads_get_no_spare_document() -> None:
     assert ParserPool(ParseSettings(mode="thread", workers=3), ParseOptions()).slots == 3
 
 
+@pytest.fixture
+def scratch_pool(tmp_path: Path) -> Iterator[tuple[ParserPool, Path, Path]]:
+    """A one-thread pool whose documents' scratch directories go under ``scratch``, and a
+    short note for it to parse: ``(pool, note, scratch)``; closed after the test."""
+    note = tmp_path / "note.txt"
+    note.write_text("A short note.\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
+    try:
+        yield pool, note, scratch
+    finally:
+        pool.close()
+
+
 async def test_a_document_s_scratch_directory_is_removed_off_the_event_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scratch_pool: tuple[ParserPool, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Removed on the loop, with what a parse wrote in it, it stalled the loop."""
+    pool, note, scratch = scratch_pool
     removed: list[tuple[str, int]] = []
     rmtree = shutil.rmtree
 
@@ -63,16 +79,8 @@ async def test_a_document_s_scratch_directory_is_removed_off_the_event_loop(
         rmtree(path, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "rmtree", recorded)
-    note = tmp_path / "note.txt"
-    note.write_text("A short note.\n")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
-    try:
-        await pool.parse(str(note), note.name)
-        await pool.parse_and_chunk(str(note), note.name, ChunkSettings(), {})
-    finally:
-        pool.close()
+    await pool.parse(str(note), note.name)
+    await pool.parse_and_chunk(str(note), note.name, ChunkSettings(), {})
     ours = [ident for name, ident in removed if name.startswith("rag-ingest-parse-")]
     assert len(ours) == 2
     assert threading.get_ident() not in ours
@@ -80,9 +88,10 @@ async def test_a_document_s_scratch_directory_is_removed_off_the_event_loop(
 
 
 async def test_a_scratch_directory_is_removed_when_its_removal_is_cancelled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scratch_pool: tuple[ParserPool, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The caller cancelled while a thread removes it: removed at once all the same."""
+    pool, note, scratch = scratch_pool
     entered, release = threading.Event(), threading.Event()
     loop_thread, rmtree = threading.get_ident(), shutil.rmtree
 
@@ -93,11 +102,6 @@ async def test_a_scratch_directory_is_removed_when_its_removal_is_cancelled(
         rmtree(path, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "rmtree", stuck_off_the_loop)
-    note = tmp_path / "note.txt"
-    note.write_text("A short note.\n")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
     try:
         task = asyncio.ensure_future(pool.parse(str(note), note.name))
         while not entered.is_set():
@@ -108,26 +112,18 @@ async def test_a_scratch_directory_is_removed_when_its_removal_is_cancelled(
         assert list(scratch.iterdir()) == []
     finally:
         release.set()
-        pool.close()
 
 
 async def test_a_scratch_directory_is_removed_when_its_coroutine_is_closed(
-    tmp_path: Path,
+    scratch_pool: tuple[ParserPool, Path, Path],
 ) -> None:
     """A coroutine closed unfinished (its loop gone) can await nothing more."""
-    note = tmp_path / "note.txt"
-    note.write_text("A short note.\n")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    pool = ParserPool(ParseSettings(mode="thread", workers=1), ParseOptions(temp_dir=str(scratch)))
-    try:
-        parse = pool.parse(str(note), note.name)
-        parse.send(None)  # to its first wait, inside the scratch directory
-        assert len(list(scratch.iterdir())) == 1
-        parse.close()
-        assert list(scratch.iterdir()) == []
-    finally:
-        pool.close()
+    pool, note, scratch = scratch_pool
+    parse = pool.parse(str(note), note.name)
+    parse.send(None)  # to its first wait, inside the scratch directory
+    assert len(list(scratch.iterdir())) == 1
+    parse.close()
+    assert list(scratch.iterdir()) == []
 
 
 async def test_a_queued_document_keeps_its_whole_timeout() -> None:
