@@ -13,21 +13,24 @@ or stops answering (an OOM kill, a crash, a hang) is restarted on its port by
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
 from rag_ingest._process import find_executable, start_tied, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError
 
-__all__ = ["LocalChromaServer", "StoreLock"]
+__all__ = ["LocalChromaServer", "StoreLock", "proxies_ignored_by_chromadb"]
 
 logger = logging.getLogger("rag_ingest.store")
 
@@ -76,6 +79,47 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _heartbeat_client() -> httpx.Client:
+    """A client for our own loopback server: no proxy from the environment may carry
+    the call elsewhere."""
+    return httpx.Client(trust_env=False)
+
+
+class _HttpxIgnoringProxies:
+    """The httpx module, but its ``Client`` ignores the environment's proxy settings."""
+
+    def __init__(self) -> None:
+        self.Client = functools.partial(httpx.Client, trust_env=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(httpx, name)
+
+
+_patching = threading.Lock()
+
+
+@contextmanager
+def proxies_ignored_by_chromadb() -> Iterator[None]:
+    """While chromadb's HTTP client for our loopback server is made, its httpx session
+    ignores HTTP_PROXY and the like. chromadb (1.5.9) makes ``httpx.Client()`` with
+    ``trust_env`` on and has no setting for it, and httpx sends loopback through a proxy
+    unless NO_PROXY names it: behind a corporate proxy, the default store failed to open.
+    The client's constructor already calls the server, so its session cannot be replaced
+    after it; the module's name is swapped for the constructor's time instead."""
+    import chromadb.api.fastapi as fastapi
+
+    with _patching:
+        real = getattr(fastapi, "httpx", None)
+        if real is not httpx:  # a chromadb that makes its session otherwise: as it does
+            yield
+            return
+        setattr(fastapi, "httpx", _HttpxIgnoringProxies())  # noqa: B010 - a module's name
+        try:
+            yield
+        finally:
+            setattr(fastapi, "httpx", real)  # noqa: B010
 
 
 class LocalChromaServer:
@@ -129,16 +173,22 @@ class LocalChromaServer:
         finally:
             log.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if self._answers(1.0):
-                return True
-            time.sleep(0.1)
+        # One client for the whole wait: each httpx.get made a client and its SSL context
+        # (CA bundle loaded), ~10 ms of CPU a poll, taken from the starting server's cores.
+        with _heartbeat_client() as client:
+            while time.monotonic() < deadline and self.process.poll() is None:
+                if self._answers(1.0, client):
+                    return True
+                time.sleep(0.1)
         self._kill()
         return False
 
-    def _answers(self, timeout: float) -> bool:
+    def _answers(self, timeout: float, client: httpx.Client | None = None) -> bool:
+        if client is None:
+            with _heartbeat_client() as own:
+                return self._answers(timeout, own)
         try:
-            return httpx.get(f"{self.url}/api/v2/heartbeat", timeout=timeout).status_code == 200
+            return client.get(f"{self.url}/api/v2/heartbeat", timeout=timeout).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -133,10 +133,11 @@ def _probe(url: str, timeout: float, headers: dict[str, str] | None = None) -> N
 
     base = url.rstrip("/")
     try:
-        httpx.get(f"{base}/api/v2/heartbeat", timeout=timeout, headers=headers).raise_for_status()
-        # What chromadb's client asks first: a refused token is told here, before it
-        # makes a client whose failed constructor would leave its connection open.
-        identity = httpx.get(f"{base}/api/v2/auth/identity", timeout=timeout, headers=headers)
+        with httpx.Client(timeout=timeout, headers=headers) as http:
+            http.get(f"{base}/api/v2/heartbeat").raise_for_status()
+            # What chromadb's client asks first: a refused token is told here, before it
+            # makes a client whose failed constructor would leave its connection open.
+            identity = http.get(f"{base}/api/v2/auth/identity")
         if identity.status_code in (401, 403):
             raise StoreError(_refused(url, f"{identity.status_code} {identity.reason_phrase}"))
     except httpx.HTTPError as exc:
@@ -338,16 +339,23 @@ class ChunkStore:
                         "store.chroma_headers"
                     )
                 _probe(chroma_url, settings.timeout, headers)
+            if server is not None:
+                from rag_ingest.chroma_server import proxies_ignored_by_chromadb
+
+                loopback: Any = proxies_ignored_by_chromadb()
+            else:
+                loopback = contextlib.nullcontext()  # a URL's proxy, if any, is the user's
             try:
-                client: Any = chromadb.HttpClient(
-                    host=url.hostname or "localhost",
-                    port=url.port or (443 if url.scheme == "https" else 8000),
-                    ssl=url.scheme == "https",
-                    headers=headers or None,
-                    settings=client_settings,
-                    tenant=settings.chroma_tenant,
-                    database=settings.chroma_database,
-                )
+                with loopback:
+                    client: Any = chromadb.HttpClient(
+                        host=url.hostname or "localhost",
+                        port=url.port or (443 if url.scheme == "https" else 8000),
+                        ssl=url.scheme == "https",
+                        headers=headers or None,
+                        settings=client_settings,
+                        tenant=settings.chroma_tenant,
+                        database=settings.chroma_database,
+                    )
             except Exception as exc:
                 if server is not None:
                     server.stop()

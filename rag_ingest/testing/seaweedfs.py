@@ -210,12 +210,17 @@ class SeaweedS3:
         finally:
             log.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}: {self.log_tail()}")
-            if self._ready():
-                return
-            time.sleep(0.25)
+        # One client for the wait (a client a poll cost ~10 ms of CPU for its SSL
+        # context); our loopback server is never reached through the environment's proxy.
+        with httpx.Client(trust_env=False, timeout=1.0) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"weed exited with {self.process.returncode}: {self.log_tail()}"
+                    )
+                if self._ready(http):
+                    return
+                time.sleep(0.25)
         raise RuntimeError(f"weed not ready after {timeout:.0f}s: {self.log_tail()}")
 
     def _pick_data_dir(self) -> Path:
@@ -235,9 +240,9 @@ class SeaweedS3:
             f"{_MEMORY_FS} no more; free some space or pass a workdir= on a disk with room"
         )
 
-    def _ready(self) -> bool:
+    def _ready(self, http: httpx.Client) -> bool:
         try:
-            response = httpx.get(self.endpoint_url + "/", timeout=1.0)
+            response = http.get(self.endpoint_url + "/")
         except httpx.HTTPError:
             return False
         if response.status_code not in (200, 403):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rag_ingest.chroma_server import LocalChromaServer
 from rag_ingest.errors import StoreError
 from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
@@ -98,6 +100,52 @@ async def test_a_hung_chroma_server_is_killed_and_restarted(tmp_path: Path) -> N
         assert hung.poll() is not None and server.process is not hung
         assert took < 30  # without a time limit the write would wait forever
         assert (await p.verify_session("s")).stored == 2
+
+
+async def test_the_private_chroma_server_is_not_reached_through_a_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that refuses: a call to our loopback server routed through it fails.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        (d0,) = docs(tmp_path, 1)
+        async with DocumentProcessor(settings(tmp_path, timeout=10)) as p:
+            result = await p.process_document(d0, session_id="s")
+            assert result.status == "ingested", result.message
+            hits = await p.query("CANARY0", session_id="s")
+            assert [d.metadata["filename"] for d, _ in hits] == ["d0.md"]
+
+
+def test_a_starting_chroma_server_is_polled_with_one_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[httpx.Client] = []
+    polls: list[str] = []
+    init, send = httpx.Client.__init__, httpx.Client.send
+
+    def counted_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    def counted_send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> Any:
+        polls.append(request.url.path)
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "__init__", counted_init)
+    monkeypatch.setattr(httpx.Client, "send", counted_send)
+    server = LocalChromaServer(tmp_path / "chroma")
+    server.start()
+    try:
+        assert len(polls) > 1  # it was asked again while it came up
+        # a client (and its SSL context, ~10 ms of CPU) per poll took CPU from the server
+        assert len(made) == 1
+    finally:
+        server.stop()
 
 
 async def test_a_store_that_stays_down_fails_each_document_once(tmp_path: Path) -> None:
