@@ -31,6 +31,13 @@ s3 = {
     # other URL must be https to a public address, so one handed in by a user cannot
     # reach the metadata service or the private network.
     "trusted_hosts": [],
+    # An HTTP proxy for S3 and web downloads, "http://host:port" (a password in it is a
+    # secret: set it by environment, RAG_INGEST_S3__PROXY). None: the environment's
+    # HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, as boto3 takes them. NO_PROXY's hosts and
+    # loopback (a local MinIO or SeaweedFS) are reached directly either way.
+    "proxy": None,
+    # False: never take a proxy from the environment.
+    "proxy_from_env": True,
 }
 
 retry = {

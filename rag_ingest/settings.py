@@ -90,6 +90,19 @@ class S3Settings(_Part):
         "addresses are refused.",
     )
 
+    proxy: SecretStr | None = Field(
+        default=None,
+        description="An HTTP proxy for S3 and web downloads: http://[user:password@]host:port "
+        "(secret: never logged). None: the environment's (HTTPS_PROXY, HTTP_PROXY, "
+        "ALL_PROXY), as boto3 takes them. NO_PROXY's hosts and loopback are reached "
+        "directly either way.",
+    )
+    proxy_from_env: bool = Field(
+        default=True,
+        description="Take a proxy from the environment when proxy is None; false: connect "
+        "directly.",
+    )
+
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint_scheme(cls, value: str | None) -> str | None:
@@ -105,6 +118,15 @@ class S3Settings(_Part):
         from rag_ingest.s3.safety import TrustedHosts
 
         TrustedHosts(value)  # raises ValueError naming a bad entry
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from rag_ingest.s3.proxy import Proxy
+
+            Proxy.parse(value.get_secret_value(), "s3.proxy")  # raises naming the problem
         return value
 
     @model_validator(mode="after")
@@ -647,6 +669,8 @@ class Settings(BaseSettings):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        # A refused value is not echoed: a proxy URL or a key may carry a password.
+        hide_input_in_errors=True,
     )
 
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -33,6 +33,15 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_ambient_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never go through the developer's proxy (S3 and web downloads take one from
+    the environment, as boto3 does); those of proxies set their own."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _no_kept_workers() -> Iterator[None]:
     """A loader's workers kept for its next load (parse.keep_workers) end with their
     test: warming up in the background, they would take the next test's CPU."""

@@ -24,6 +24,7 @@ import httpx
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from rag_ingest.s3.proxy import ProxyRoutes
 from rag_ingest.s3.safety import Resolver, Vet
 
 __all__ = ["AiohttpTransport"]
@@ -144,8 +145,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = 5.0,
         vet: Vet | None = None,
         lookup: Resolver | None = None,
+        proxies: ProxyRoutes | None = None,
     ) -> None:
         self._vet = vet
+        self._proxies = proxies
         self._lookup = lookup
         self._max_connections = max_connections
         self._read_size = read_size
@@ -186,14 +189,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         body = request.content or None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        url = str(request.url)
+        proxy = None if self._proxies is None else self._proxies.for_url(url)
+        tunnel_headers = None
+        if proxy is not None and proxy.authorization is not None:
+            if request.url.scheme == "https":  # for the CONNECT
+                tunnel_headers = {"Proxy-Authorization": proxy.authorization}
+            else:  # aiohttp sends proxy_headers on a CONNECT only
+                headers.append(("Proxy-Authorization", proxy.authorization))
         with _translated("connect"):
             response = await self._session.request(
                 request.method,
-                yarl.URL(str(request.url), encoded=True),
+                yarl.URL(url, encoded=True),
                 headers=headers,
                 data=body,
                 allow_redirects=False,
                 timeout=timeout,
+                proxy=None if proxy is None else proxy.url,
+                proxy_headers=tunnel_headers,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
                 trace_request_ctx=request.extensions.get("trace"),
             )

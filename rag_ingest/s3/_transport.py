@@ -19,6 +19,7 @@ import httpcore
 import httpx
 from httpcore._utils import is_socket_readable
 
+from rag_ingest.s3.proxy import Proxy, ProxyRoutes
 from rag_ingest.s3.safety import Resolver, Vet, system_resolver
 
 __all__ = ["make_transport"]
@@ -130,15 +131,14 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def make_transport(
-    *,
+def _pool_transport(
+    verify: bool,
     max_connections: int,
     read_size: int,
-    verify: bool = True,
-    vet: Vet | None = None,
-    lookup: Resolver | None = None,
+    vet: Vet | None,
+    lookup: Resolver | None,
+    proxy: Proxy | None = None,
 ) -> httpx.AsyncHTTPTransport:
-    """An ``AsyncHTTPTransport`` whose connection pool uses :class:`LargeReadBackend`."""
     transport = httpx.AsyncHTTPTransport(
         verify=verify,
         limits=httpx.Limits(
@@ -149,14 +149,61 @@ def make_transport(
     old = transport._pool
     # httpx builds its pool without a network_backend argument; rebuild it with ours,
     # keeping httpx's TLS context and limits.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=old._ssl_context,
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=5.0,
-        http1=True,
-        http2=False,
-        retries=0,
-        network_backend=LargeReadBackend(read_size, vet=vet, lookup=lookup),
-    )
+    options: dict[str, typing.Any] = {
+        "ssl_context": old._ssl_context,
+        "max_connections": max_connections,
+        "max_keepalive_connections": max_connections,
+        "keepalive_expiry": 5.0,
+        "http1": True,
+        "http2": False,
+        "retries": 0,
+        "network_backend": LargeReadBackend(read_size, vet=vet, lookup=lookup),
+    }
+    if proxy is None:
+        transport._pool = httpcore.AsyncConnectionPool(**options)
+    else:
+        headers: dict[bytes | str, bytes | str] = {}
+        if proxy.authorization is not None:
+            headers["Proxy-Authorization"] = proxy.authorization
+        transport._pool = httpcore.AsyncHTTPProxy(
+            proxy_url=proxy.url, proxy_headers=headers, **options
+        )
     return transport
+
+
+class _Routed(httpx.AsyncBaseTransport):
+    """Each request to the pool of the proxy it goes through, or to the direct one."""
+
+    def __init__(
+        self, routes: ProxyRoutes, make: typing.Callable[[Proxy | None], httpx.AsyncHTTPTransport]
+    ) -> None:
+        self._routes = routes
+        self._pools = {proxy: make(proxy) for proxy in [None, *routes.proxies]}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._pools[self._routes.for_url(str(request.url))]
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
+
+
+def make_transport(
+    *,
+    max_connections: int,
+    read_size: int,
+    verify: bool = True,
+    vet: Vet | None = None,
+    lookup: Resolver | None = None,
+    proxies: ProxyRoutes | None = None,
+) -> httpx.AsyncBaseTransport:
+    """An ``AsyncHTTPTransport`` whose connection pool uses :class:`LargeReadBackend`
+    (one pool a proxy in ``proxies``, and one for direct connections)."""
+
+    def make(proxy: Proxy | None = None) -> httpx.AsyncHTTPTransport:
+        return _pool_transport(verify, max_connections, read_size, vet, lookup, proxy)
+
+    if proxies is None or not proxies.proxies:
+        return make()
+    return _Routed(proxies, make)

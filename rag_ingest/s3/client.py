@@ -46,6 +46,7 @@ from rag_ingest.progress import ByteProgress, ProgressCallback
 from rag_ingest.s3._transport import make_transport
 from rag_ingest.s3.auth import Signer
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
+from rag_ingest.s3.proxy import ProxyRoutes
 from rag_ingest.s3.retry import (
     RETRYABLE_STATUS,
     THROTTLING_CODES,
@@ -305,7 +306,17 @@ class AsyncS3Client:
         self.policy = RetryPolicy(self.settings.retry)
         self._signer = Signer(self.settings.s3)
         self._trusted = TrustedHosts(self.settings.s3.trusted_hosts)
-        self._guard = HostGuard(self.endpoint_url, resolver, self._trusted)
+        proxy = self.settings.s3.proxy
+        self._proxies = ProxyRoutes(
+            None if proxy is None else proxy.get_secret_value(),
+            from_env=self.settings.s3.proxy_from_env,
+        )
+        self._guard = HostGuard(
+            self.endpoint_url,
+            resolver,
+            self._trusted,
+            proxies=[(p.host, p.port) for p in self._proxies.proxies],
+        )
         self._resolver = resolver
         self._bucket_regions: dict[str, str] = {}
         self._renew_url = renew_url
@@ -339,6 +350,7 @@ class AsyncS3Client:
                 verify=self.settings.s3.verify_tls,
                 vet=self._guard.vet_addresses,
                 lookup=self._resolver,
+                proxies=self._proxies,
             )
         return make_transport(
             max_connections=t.max_connections,
@@ -346,6 +358,7 @@ class AsyncS3Client:
             verify=self.settings.s3.verify_tls,
             vet=self._guard.vet_addresses,
             lookup=self._resolver,
+            proxies=self._proxies,
         )
 
     def __repr__(self) -> str:

@@ -107,10 +107,14 @@ class HostGuard:
         endpoint_url: str | None = None,
         resolver: Resolver | None = None,
         trusted: TrustedHosts | None = None,
+        proxies: Sequence[tuple[str, int]] = (),
     ) -> None:
         self._endpoint = urlsplit(endpoint_url) if endpoint_url else None
         self._resolver = resolver or system_resolver
         self._trusted = trusted or TrustedHosts()
+        # The deployment's proxies: connected to wherever they are (a proxy is usually
+        # on the private network), never fetched from as sources.
+        self._proxies = {(host.lower().rstrip("."), port) for host, port in proxies}
         self._verdicts: dict[tuple[str, int], bool] = {}
 
     def _refused(self, address: str) -> bool:
@@ -129,6 +133,8 @@ class HostGuard:
             if port == (endpoint.port or default):
                 return
         if host.endswith(_AWS_SUFFIXES) or self._trusted.named(host, port):
+            return
+        if (host, port) in self._proxies:
             return
         if not addresses or any(self._refused(a) for a in addresses):
             raise UnsafeSourceError(
