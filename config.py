@@ -26,6 +26,10 @@ s3 = {
     "addressing_style": "auto",
     # Never turn off outside a lab: it allows a man in the middle.
     "verify_tls": True,
+    # CA certificates to verify TLS with (a PEM file or a directory), as a proxy that
+    # inspects TLS needs. None: AWS_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, else
+    # certifi's bundle.
+    "ca_bundle": None,
     # Hosts vouched for (an intranet document server): their URLs may use plain http and
     # private addresses. Names, name:port, or networks ("wiki.corp", "10.0.0.0/8"). Any
     # other URL must be https to a public address, so one handed in by a user cannot

@@ -82,6 +82,12 @@ class S3Settings(_Part):
         "on a custom endpoint.",
     )
     verify_tls: bool = Field(default=True, description="Verify TLS certificates.")
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="CA certificates to verify TLS with (a PEM file, or a directory of "
+        "them), as a proxy that inspects TLS needs. None: AWS_CA_BUNDLE, as boto3 takes "
+        "it, else SSL_CERT_FILE / SSL_CERT_DIR, else certifi's bundle.",
+    )
     trusted_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts whose URLs may use plain http and private addresses (an "

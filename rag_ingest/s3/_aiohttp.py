@@ -141,7 +141,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         *,
         max_connections: int,
         read_size: int,
-        verify: bool = True,
+        verify: bool | ssl.SSLContext = True,
         keepalive_expiry: float = 5.0,
         vet: Vet | None = None,
         lookup: Resolver | None = None,

@@ -132,7 +132,7 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
 
 
 def _pool_transport(
-    verify: bool,
+    verify: bool | ssl.SSLContext,
     max_connections: int,
     read_size: int,
     vet: Vet | None,
@@ -193,7 +193,7 @@ def make_transport(
     *,
     max_connections: int,
     read_size: int,
-    verify: bool = True,
+    verify: bool | ssl.SSLContext = True,
     vet: Vet | None = None,
     lookup: Resolver | None = None,
     proxies: ProxyRoutes | None = None,

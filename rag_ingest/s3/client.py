@@ -13,6 +13,7 @@ import http.cookiejar
 import logging
 import os
 import re
+import ssl
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -57,6 +58,7 @@ from rag_ingest.s3.retry import (
     parse_retry_after,
 )
 from rag_ingest.s3.safety import HostGuard, Resolver, TrustedHosts
+from rag_ingest.s3.tls import tls_verification
 from rag_ingest.s3.uri import (
     DirectURL,
     S3Location,
@@ -237,9 +239,29 @@ class _NoCookies(http.cookiejar.CookieJar):
         return None
 
 
+def _untrusted_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        # aiohttp's error is an SSLCertVerificationError itself, keeping ssl's inside
+        found = getattr(seen, "certificate_error", seen)
+        if isinstance(found, ssl.SSLCertVerificationError):
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def transport_error(exc: httpx.HTTPError, target: Target) -> S3Error:
-    """Translate an httpx transport failure; every one of them may be retried."""
+    """Translate an httpx transport failure; each may be retried but an untrusted
+    certificate, which no retry changes."""
     kind = type(exc).__name__
+    untrusted = _untrusted_certificate(exc)
+    if untrusted is not None:
+        why = untrusted.verify_message or untrusted
+        return S3Error(
+            f"TLS certificate not trusted ({why}): a "
+            "proxy that inspects TLS needs its CA in s3.ca_bundle or AWS_CA_BUNDLE",
+            **where(target),
+        )
     if isinstance(exc, httpx.TimeoutException):
         return S3TimeoutError(f"{kind} talking to S3", **where(target))
     return S3Error(f"{kind}: connection failed or broke", retryable=True, **where(target))
@@ -311,6 +333,7 @@ class AsyncS3Client:
             None if proxy is None else proxy.get_secret_value(),
             from_env=self.settings.s3.proxy_from_env,
         )
+        self._tls = tls_verification(self.settings.s3)
         self._guard = HostGuard(
             self.endpoint_url,
             resolver,
@@ -347,7 +370,7 @@ class AsyncS3Client:
             return AiohttpTransport(
                 max_connections=t.max_connections,
                 read_size=t.read_size,
-                verify=self.settings.s3.verify_tls,
+                verify=self._tls,
                 vet=self._guard.vet_addresses,
                 lookup=self._resolver,
                 proxies=self._proxies,
@@ -355,7 +378,7 @@ class AsyncS3Client:
         return make_transport(
             max_connections=t.max_connections,
             read_size=t.read_size,
-            verify=self.settings.s3.verify_tls,
+            verify=self._tls,
             vet=self._guard.vet_addresses,
             lookup=self._resolver,
             proxies=self._proxies,

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import datetime
+import http.server
+import ipaddress
+import ssl
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +94,76 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("SeaweedFS disk", disk))
         report.sections.append(("SeaweedFS log (tail)", server.log_tail(6000)))
     return report
+
+
+SITE = "site.proxied.test"  # a name no resolver knows: only a test proxy maps it
+
+
+@dataclass(frozen=True)
+class TlsSite:
+    port: int
+    ca: Path  # its self-signed certificate, the CA to trust it by
+    body: bytes
+
+
+@pytest.fixture
+def tls_site(tmp_path: Path) -> Iterator[TlsSite]:
+    """An https server on loopback whose self-signed certificate names SITE and
+    127.0.0.1; every GET answers ``body``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SITE)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    names = [x509.DNSName(SITE), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    ca = tmp_path / "site-cert.pem"
+    ca.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file = tmp_path / "site-key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    body = b"an https page\n" * 100
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(ca, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield TlsSite(server.server_address[1], ca, body)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,30 +1,26 @@
 """S3 and web downloads through an HTTP proxy, as boto3 takes one: from the settings or
-the environment, NO_PROXY and loopback reached directly, its password never shown.
+the environment, NO_PROXY and loopback reached directly, its password never shown; and
+TLS verified against the CA bundle a proxy that inspects TLS needs.
 
 The endpoint is named ``s3.proxied.test``, a name only the proxy resolves: a request
 that went around the proxy cannot connect at all."""
 
 from __future__ import annotations
 
-import datetime
-import http.server
-import ssl
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rag_ingest.errors import RagIngestError, UnsafeSourceError
+from rag_ingest.errors import ConfigurationError, RagIngestError, S3Error, UnsafeSourceError
 from rag_ingest.s3 import AsyncS3Client
 from rag_ingest.settings import Settings
 from rag_ingest.testing import SeaweedS3
+from tests.integration.conftest import SITE, TlsSite
 from tests.proxyserver import ForwardProxy
 
 pytestmark = pytest.mark.integration
 PROXIED = "s3.proxied.test"
-SITE = "site.proxied.test"
 BODY = b"through the proxy and back\n" * 100
 PASSWORD = "pa:ss#w0rd-proxy"
 
@@ -112,80 +108,51 @@ async def test_a_local_s3_server_is_reached_directly_whatever_the_proxy(
         assert await s3.read(f"s3://{bucket}/a/doc.txt") == BODY
 
 
-@pytest.fixture
-def tls_site(tmp_path: Path) -> Iterator[int]:
-    """An https server on loopback with a self-signed certificate for SITE."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SITE)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SITE)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(BODY)))
-            self.end_headers()
-            self.wfile.write(BODY)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
 async def test_an_https_page_goes_through_a_connect_tunnel(
-    seaweed: SeaweedS3, tls_site: int, engine: str
+    seaweed: SeaweedS3, tls_site: TlsSite, engine: str
 ) -> None:
     with ForwardProxy({SITE: "127.0.0.1"}) as proxy:
         cfg = settings(seaweed, engine, proxy=proxy.url, trusted_hosts=[SITE], verify_tls=False)
         async with AsyncS3Client(cfg) as s3:
-            assert await s3.read(f"https://{SITE}:{tls_site}/doc.txt") == BODY
-    assert [(m, t) for m, t, _ in proxy.seen] == [("CONNECT", f"{SITE}:{tls_site}")]
+            assert await s3.read(f"https://{SITE}:{tls_site.port}/doc.txt") == tls_site.body
+    assert [(m, t) for m, t, _ in proxy.seen] == [("CONNECT", f"{SITE}:{tls_site.port}")]
 
 
 async def test_a_web_host_this_machine_cannot_resolve_must_be_trusted(
-    seaweed: SeaweedS3, tls_site: int
+    seaweed: SeaweedS3, tls_site: TlsSite
 ) -> None:
     with ForwardProxy({SITE: "127.0.0.1"}) as proxy:
         cfg = settings(seaweed, "aiohttp", proxy=proxy.url, verify_tls=False)
         async with AsyncS3Client(cfg) as s3:
             with pytest.raises(UnsafeSourceError, match=f"cannot resolve {SITE}"):
-                await s3.read(f"https://{SITE}:{tls_site}/doc.txt")
+                await s3.read(f"https://{SITE}:{tls_site.port}/doc.txt")
     assert proxy.seen == []  # refused before any byte was sent
+
+
+@pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
+async def test_tls_is_verified_against_the_ca_bundle_given(
+    seaweed: SeaweedS3, tls_site: TlsSite, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"https://127.0.0.1:{tls_site.port}/doc.txt"
+    trusted = {"trusted_hosts": ["127.0.0.1"]}
+    async with AsyncS3Client(settings(seaweed, engine, **trusted)) as s3:
+        with pytest.raises(S3Error, match="TLS certificate not trusted") as caught:
+            await s3.read(url)  # certifi's roots do not know it
+    assert not caught.value.retryable  # no retry makes it trusted
+    cfg = settings(seaweed, engine, ca_bundle=tls_site.ca, **trusted)
+    async with AsyncS3Client(cfg) as s3:
+        assert await s3.read(url) == tls_site.body
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(tls_site.ca))
+    async with AsyncS3Client(settings(seaweed, engine, **trusted)) as s3:
+        assert await s3.read(url) == tls_site.body
+
+
+def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(
+    seaweed: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"s3\.ca_bundle: cannot load"):
+        AsyncS3Client(settings(seaweed, "aiohttp", ca_bundle=tmp_path / "missing.pem"))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigurationError, match="AWS_CA_BUNDLE: cannot load"):
+        AsyncS3Client(settings(seaweed, "httpcore"))
