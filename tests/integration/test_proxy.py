@@ -156,3 +156,30 @@ def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(
     monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigurationError, match="AWS_CA_BUNDLE: cannot load"):
         AsyncS3Client(settings(seaweed, "httpcore"))
+
+
+async def test_the_processor_ingests_through_the_environments_proxy(
+    seaweed: SeaweedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest import DocumentProcessor
+    from tests.conftest import IN_PROCESS_STORE
+
+    part = seaweed.settings_dict()
+    part["endpoint_url"] = part["endpoint_url"].replace("127.0.0.1", PROXIED)
+    cfg = Settings.model_validate(
+        {
+            "s3": part,
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+        }
+    )
+    with ForwardProxy({PROXIED: "127.0.0.1"}) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        async with DocumentProcessor(cfg) as p:
+            report = await p.process_many(f"s3://{bucket}/a/", session_id="s")
+            assert report.totals["ingested"] == 1, [r.message for r in report.results]
+            hits = await p.query("through the proxy", session_id="s")
+            assert hits and hits[0][0].metadata["key"] == "a/doc.txt"
+    assert {method for method, _, _ in proxy.seen} == {"GET"}  # the listing and the object
