@@ -148,7 +148,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         proxies: ProxyRoutes | None = None,
     ) -> None:
         self._vet = vet
-        self._proxies = proxies
+        self._proxies = proxies if proxies is not None and proxies.proxies else None
         self._lookup = lookup
         self._max_connections = max_connections
         self._read_size = read_size

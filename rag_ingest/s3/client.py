@@ -258,8 +258,8 @@ def transport_error(exc: httpx.HTTPError, target: Target) -> S3Error:
     if untrusted is not None:
         why = untrusted.verify_message or untrusted
         return S3Error(
-            f"TLS certificate not trusted ({why}): a "
-            "proxy that inspects TLS needs its CA in s3.ca_bundle or AWS_CA_BUNDLE",
+            f"TLS certificate not trusted ({why}): a proxy that inspects TLS needs its CA "
+            "in s3.ca_bundle or AWS_CA_BUNDLE",
             **where(target),
         )
     if isinstance(exc, httpx.TimeoutException):

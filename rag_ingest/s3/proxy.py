@@ -8,9 +8,10 @@ break because a proxy is set for the internet. Only ``http://`` proxies are take
 https target goes through a CONNECT tunnel, TLS end to end). A proxy's user and password
 become a ``Proxy-Authorization`` header and are never shown.
 
-Through a proxy the proxy resolves and connects to the target: the host guard still
-checks the target's name (and its addresses, where this machine can resolve it) before
-a request, and vets the proxy's own addresses at connect time.
+Through a proxy the proxy resolves and connects to the target. The host guard still
+checks the target before a request as it would without one (a web host this machine
+cannot resolve is refused unless it is a trusted host; AWS names and the endpoint need
+no lookup), and at connect time vets the proxy's addresses, which it lets through.
 """
 
 from __future__ import annotations
