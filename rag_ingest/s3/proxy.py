@@ -107,12 +107,13 @@ class ProxyRoutes:
         host = parts.hostname or ""
         if proxy is None or _loopback(host):
             return None
-        if _bypassed(host.lower().rstrip("."), parts.port, self._no_proxy):
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        if _bypassed(host.lower().rstrip("."), port, self._no_proxy):
             return None
         return proxy
 
 
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+def _bypassed(host: str, port: int, no_proxy: str) -> bool:
     """Whether NO_PROXY names ``host``: ``*``, a name and its subdomains (a leading dot
     or not), with ``:port`` only that port, an IP, or an IP network (10.0.0.0/8)."""
     for entry in (e.strip().lower() for e in no_proxy.split(",")):

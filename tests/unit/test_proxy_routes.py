@@ -54,6 +54,8 @@ def test_the_environment_gives_a_proxy_per_scheme(monkeypatch: pytest.MonkeyPatc
         ("example.com", "https://notexample.com/", False),
         ("minio.corp:9000", "http://minio.corp:9000/b", True),
         ("minio.corp:9000", "http://minio.corp:9001/b", False),
+        ("minio.corp:443", "https://minio.corp/b", True),
+        ("minio.corp:80", "https://minio.corp/b", False),
         ("10.0.0.0/8", "http://10.1.2.3:9000/b", True),
         ("10.0.0.0/8", "http://11.1.2.3:9000/b", False),
         ("192.168.1.5", "http://192.168.1.5/", True),
