@@ -299,6 +299,9 @@ class SeaweedS3:
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 3},
+                # Loopback: never through the environment's proxy (botocore would send
+                # it there, and the demo failed to start behind one).
+                proxies={},
             ),
         )
 
