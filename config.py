@@ -379,8 +379,8 @@ store = {
     "collection": "rag_ingest",
     # "server": a private `chroma run` child serves persist_dir, so Chroma's writes never
     # stall our event loop (in-process upserts held the GIL up to 100 ms, measured).
-    # That server is reached directly, past HTTP_PROXY/ALL_PROXY; a chroma_url goes as
-    # your environment says (NO_PROXY).
+    # That server, and a chroma_url on loopback, is reached directly, past HTTP_PROXY and
+    # ALL_PROXY; a chroma_url on another host goes as your environment says (NO_PROXY).
     # The CLI's query, delete, verify and dry runs open it in-process whatever this says:
     # one-shot, they would only pay the server's start and stop.
     "embedded_mode": "server",

@@ -124,7 +124,9 @@ def _bound_requests(client: Any, seconds: float) -> None:
             session.timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
 
-def _probe(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
+def _probe(
+    url: str, timeout: float, headers: dict[str, str] | None = None, *, trust_env: bool = True
+) -> None:
     """A Chroma server's heartbeat, or :class:`StoreError` naming the URL: chromadb's
     client would wait on a quiet server with no limit while it is being made."""
     import httpx
@@ -133,7 +135,7 @@ def _probe(url: str, timeout: float, headers: dict[str, str] | None = None) -> N
 
     base = url.rstrip("/")
     try:
-        with httpx.Client(timeout=timeout, headers=headers) as http:
+        with httpx.Client(timeout=timeout, headers=headers, trust_env=trust_env) as http:
             http.get(f"{base}/api/v2/heartbeat").raise_for_status()
             # What chromadb's client asks first: a refused token is told here, before it
             # makes a client whose failed constructor would leave its connection open.
@@ -331,6 +333,12 @@ class ChunkStore:
         if chroma_url:
             url = urlsplit(chroma_url)
             headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
+            from rag_ingest.s3.proxy import is_loopback
+
+            # Loopback, ours or a URL's, is reached directly, as S3 is: a proxy set for the
+            # internet cannot reach this machine's 127.0.0.1. Another host's proxy, if the
+            # environment sets one, is the user's.
+            local = server is not None or is_loopback(url.hostname or "")
             if server is None:  # ours answered its heartbeat as it started
                 if url.username or url.password or url.path.strip("/") or url.query:
                     raise ConfigurationError(
@@ -338,13 +346,13 @@ class ChunkStore:
                         "drops a path, a query and credentials): give a token in "
                         "store.chroma_headers"
                     )
-                _probe(chroma_url, settings.timeout, headers)
-            if server is not None:
+                _probe(chroma_url, settings.timeout, headers, trust_env=not local)
+            if local:
                 from rag_ingest.chroma_server import proxies_ignored_by_chromadb
 
                 loopback: Any = proxies_ignored_by_chromadb()
             else:
-                loopback = contextlib.nullcontext()  # a URL's proxy, if any, is the user's
+                loopback = contextlib.nullcontext()
             try:
                 with loopback:
                     client: Any = chromadb.HttpClient(

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from rag_ingest._redact import register_secret
 from rag_ingest.errors import ConfigurationError
 
-__all__ = ["Proxy", "ProxyRoutes"]
+__all__ = ["Proxy", "ProxyRoutes", "is_loopback"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class Proxy:
         return cls(f"http://{netloc}:{port}", host, port, authorization)
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1): never proxied."""
     host = host.lower().rstrip(".").strip("[]")
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -105,7 +106,7 @@ class ProxyRoutes:
         parts = urlsplit(url)
         proxy = self._by_scheme.get(parts.scheme.lower())
         host = parts.hostname or ""
-        if proxy is None or _loopback(host):
+        if proxy is None or is_loopback(host):
             return None
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         if _bypassed(host.lower().rstrip("."), port, self._no_proxy):

@@ -121,6 +121,26 @@ async def test_the_private_chroma_server_is_not_reached_through_a_proxy(
             assert [d.metadata["filename"] for d, _ in hits] == ["d0.md"]
 
 
+async def test_a_chroma_url_on_loopback_is_not_reached_through_a_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = LocalChromaServer(tmp_path / "served")
+    served.start()
+    try:
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed.getsockname()[1]}")
+            monkeypatch.delenv("NO_PROXY", raising=False)
+            (d0,) = docs(tmp_path, 1)
+            cfg = settings(tmp_path, chroma_url=served.url.replace("127.0.0.1", "localhost"))
+            async with DocumentProcessor(cfg) as p:
+                result = await p.process_document(d0, session_id="s")
+                assert result.status == "ingested", result.message
+                assert len(await p.query("CANARY0", session_id="s")) == 1
+    finally:
+        served.stop()
+
+
 def test_a_starting_chroma_server_is_polled_with_one_client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
