@@ -13,7 +13,6 @@ or stops answering (an OOM kill, a crash, a hang) is restarted on its port by
 from __future__ import annotations
 
 import fcntl
-import functools
 import logging
 import os
 import socket
@@ -88,10 +87,16 @@ def _heartbeat_client() -> httpx.Client:
 
 
 class _HttpxIgnoringProxies:
-    """The httpx module, but its ``Client`` ignores the environment's proxy settings."""
+    """The httpx module, but a ``Client`` made on ``thread`` ignores the environment's
+    proxy settings (one another thread makes meanwhile is httpx's own)."""
 
-    def __init__(self) -> None:
-        self.Client = functools.partial(httpx.Client, trust_env=False)
+    def __init__(self, thread: int) -> None:
+        self._thread = thread
+
+    def Client(self, *args: Any, **kwargs: Any) -> httpx.Client:  # httpx.Client, as named
+        if threading.get_ident() == self._thread:
+            kwargs["trust_env"] = False
+        return httpx.Client(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(httpx, name)
@@ -107,7 +112,8 @@ def proxies_ignored_by_chromadb() -> Iterator[None]:
     ``trust_env`` on and has no setting for it, and httpx sends loopback through a proxy
     unless NO_PROXY names it: behind a corporate proxy, the default store failed to open.
     The client's constructor already calls the server, so its session cannot be replaced
-    after it; the module's name is swapped for the constructor's time instead."""
+    after it; the module's name is swapped for the constructor's time instead, and only
+    a client made on this thread is changed."""
     import chromadb.api.fastapi as fastapi
 
     with _patching:
@@ -115,7 +121,8 @@ def proxies_ignored_by_chromadb() -> Iterator[None]:
         if real is not httpx:  # a chromadb that makes its session otherwise: as it does
             yield
             return
-        setattr(fastapi, "httpx", _HttpxIgnoringProxies())  # noqa: B010 - a module's name
+        shim = _HttpxIgnoringProxies(threading.get_ident())
+        setattr(fastapi, "httpx", shim)  # noqa: B010 - a module's name
         try:
             yield
         finally:

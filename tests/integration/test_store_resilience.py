@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +140,26 @@ async def test_a_chroma_url_on_loopback_is_not_reached_through_a_proxy(
                 assert len(await p.query("CANARY0", session_id="s")) == 1
     finally:
         served.stop()
+
+
+def test_only_our_thread_s_chromadb_client_ignores_the_environment_s_proxy() -> None:
+    import chromadb.api.fastapi as fastapi
+
+    from rag_ingest.chroma_server import proxies_ignored_by_chromadb
+
+    made: dict[str, bool] = {}
+
+    def make(name: str) -> None:
+        with fastapi.httpx.Client() as client:
+            made[name] = client._trust_env
+
+    with proxies_ignored_by_chromadb():
+        make("ours")
+        other = threading.Thread(target=make, args=("another thread's",))
+        other.start()
+        other.join()
+    make("after")
+    assert made == {"ours": False, "another thread's": True, "after": True}
 
 
 def test_a_starting_chroma_server_is_polled_with_one_client(
