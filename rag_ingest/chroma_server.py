@@ -93,7 +93,7 @@ class _HttpxIgnoringProxies:
     def __init__(self, thread: int) -> None:
         self._thread = thread
 
-    def Client(self, *args: Any, **kwargs: Any) -> httpx.Client:  # httpx.Client, as named
+    def Client(self, *args: Any, **kwargs: Any) -> httpx.Client:  # httpx's name: chromadb calls it
         if threading.get_ident() == self._thread:
             kwargs["trust_env"] = False
         return httpx.Client(*args, **kwargs)
@@ -107,13 +107,13 @@ _patching = threading.Lock()
 
 @contextmanager
 def proxies_ignored_by_chromadb() -> Iterator[None]:
-    """While chromadb's HTTP client for our loopback server is made, its httpx session
-    ignores HTTP_PROXY and the like. chromadb (1.5.9) makes ``httpx.Client()`` with
-    ``trust_env`` on and has no setting for it, and httpx sends loopback through a proxy
-    unless NO_PROXY names it: behind a corporate proxy, the default store failed to open.
-    The client's constructor already calls the server, so its session cannot be replaced
-    after it; the module's name is swapped for the constructor's time instead, and only
-    a client made on this thread is changed."""
+    """While chromadb's HTTP client for a server on loopback (ours, or a ``chroma_url``
+    there) is made, its httpx session ignores HTTP_PROXY and the like. chromadb (1.5.9)
+    makes ``httpx.Client()`` with ``trust_env`` on and has no setting for it, and httpx
+    sends loopback through a proxy unless NO_PROXY names it: behind a corporate proxy,
+    the default store failed to open. The client's constructor already calls the server,
+    so its session cannot be replaced after it; the module's name is swapped for the
+    constructor's time instead, and only a client made on this thread is changed."""
     import chromadb.api.fastapi as fastapi
 
     with _patching:
