@@ -132,7 +132,7 @@ class LargeReadBackend(httpcore.AsyncNetworkBackend):
 
 
 def _pool_transport(
-    verify: bool | ssl.SSLContext,
+    context: ssl.SSLContext,
     max_connections: int,
     read_size: int,
     vet: Vet | None,
@@ -140,17 +140,16 @@ def _pool_transport(
     proxy: Proxy | None = None,
 ) -> httpx.AsyncHTTPTransport:
     transport = httpx.AsyncHTTPTransport(
-        verify=verify,
+        verify=context,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         retries=0,
     )
-    old = transport._pool
     # httpx builds its pool without a network_backend argument; rebuild it with ours,
-    # keeping httpx's TLS context and limits.
+    # with the same TLS context and limits.
     options: dict[str, typing.Any] = {
-        "ssl_context": old._ssl_context,
+        "ssl_context": context,
         "max_connections": max_connections,
         "max_keepalive_connections": max_connections,
         "keepalive_expiry": 5.0,
@@ -201,8 +200,11 @@ def make_transport(
     """An ``AsyncHTTPTransport`` whose connection pool uses :class:`LargeReadBackend`
     (one pool a proxy in ``proxies``, and one for direct connections)."""
 
+    # One TLS context for every pool: each would load the CA bundle again.
+    context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+
     def make(proxy: Proxy | None = None) -> httpx.AsyncHTTPTransport:
-        return _pool_transport(verify, max_connections, read_size, vet, lookup, proxy)
+        return _pool_transport(context, max_connections, read_size, vet, lookup, proxy)
 
     if proxies is None or not proxies.proxies:
         return make()
