@@ -335,10 +335,10 @@ class ChunkStore:
             headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
             from rag_ingest.s3.proxy import is_loopback
 
-            # Loopback, ours or a URL's, is reached directly, as S3 is: a proxy set for the
-            # internet cannot reach this machine's 127.0.0.1. Another host's proxy, if the
+            # Loopback (ours is on 127.0.0.1) is reached directly, as S3 is: a proxy set for
+            # the internet cannot reach this machine's. Another host's proxy, if the
             # environment sets one, is the user's.
-            local = server is not None or is_loopback(url.hostname or "")
+            local = is_loopback(url.hostname or "")
             if server is None:  # ours answered its heartbeat as it started
                 if url.username or url.password or url.path.strip("/") or url.query:
                     raise ConfigurationError(
