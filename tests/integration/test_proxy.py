@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -46,7 +47,7 @@ def settings(seaweed: SeaweedS3, engine: str, *, loopback: bool = False, **s3: A
 
 
 def with_password(url: str) -> str:
-    return url.replace("http://", "http://me:pa%3Ass%23w0rd-proxy@")
+    return url.replace("http://", f"http://me:{quote(PASSWORD, safe='')}@")
 
 
 @pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
