@@ -48,6 +48,7 @@ from __future__ import annotations
 import errno
 import shutil
 from pathlib import Path
+from typing import Any
 
 from rag_ingest._redact import redact
 
@@ -104,8 +105,14 @@ class MissingExtraError(RagIngestError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, what: str, extra: str) -> None:
+        self.what = what
         self.extra = extra
         super().__init__(f"{what} needs an optional dependency: pip install 'rag-ingest[{extra}]'")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a parser worker, it is pickled back to the parent: rebuilt from its
+        # message alone, as exceptions are, it failed there (two arguments wanted).
+        return (type(self), (self.what, self.extra), self.__dict__)
 
 
 class TokenizerUnavailableError(RagIngestError):

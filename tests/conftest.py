@@ -51,6 +51,19 @@ def _no_kept_workers() -> Iterator[None]:
         pool.kept_pool.close()
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead but still listed until its (new) parent reaps it.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False  # reaped since the signal
+
+
 def make_settings(endpoint_url: str | None = None, **parts: Any) -> Settings:
     """Settings with explicit test credentials and fast, deterministic retries."""
     s3 = {"region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": TEST_SECRET}

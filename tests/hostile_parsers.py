@@ -41,6 +41,29 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+class TwoPartError(Exception):
+    """An error whose ``__init__`` wants two arguments, as many libraries' do: it pickles,
+    but cannot be rebuilt from its message alone."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(f"{where}: {detail}")
+
+
+def raise_two_part(seconds: float) -> Any:
+    time.sleep(seconds)
+    raise TwoPartError("page 3", "xref table damaged")
+
+
+def return_two_part() -> Any:
+    return TwoPartError("page 3", "xref table damaged")
+
+
+def raise_missing_extra() -> Any:
+    from rag_ingest.errors import MissingExtraError
+
+    raise MissingExtraError("PDF parsing", "pdf")
+
+
 def slow_text(path: str, name: str, options: Any) -> Any:
     """Plain text, after 2 s: a document that stays staged a while."""
     from rag_ingest.parsers.text import parse_text

@@ -29,6 +29,7 @@ import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from importlib import resources
 from multiprocessing import context as mp_context
 from multiprocessing import popen_spawn_posix, reduction, spawn, util
@@ -40,6 +41,7 @@ from rag_ingest.chunking import ChunkPlan, chunk_units, in_runs, join_plans, joi
 from rag_ingest.errors import (
     CorruptDocumentError,
     DocumentError,
+    MissingExtraError,
     ParserCrashedError,
     ParserMemoryError,
     ParserTimeoutError,
@@ -272,6 +274,15 @@ def _leave() -> None:
 _EXIT_OUT_OF_MEMORY = 75
 
 
+def _crosses(exc: BaseException) -> bool:
+    """Whether ``exc`` survives the pickling that takes it back to the parent."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return False
+    return True
+
+
 def _call_in_worker(name: str, task: bytes) -> Any:
     global _tasks_waiting, _last_task
     _tasks_waiting += 1  # only this thread writes them: the warm-up thread reads
@@ -287,6 +298,13 @@ def _call_in_worker(name: str, task: bytes) -> Any:
         # A parser that hit the limit may have left native state broken: never reuse
         # this worker. The exit code tells the parent why (ParserMemoryError).
         os._exit(_EXIT_OUT_OF_MEMORY)
+    except Exception as exc:
+        if _crosses(exc):
+            raise
+        # pebble pickles the exception back to the parent, and one the parent cannot
+        # rebuild (an __init__ with arguments of its own) broke the whole pool there:
+        # every document in flight and every later one failed. Its text goes instead.
+        raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
     finally:
         _last_task = time.monotonic()
         _task_lock.release()
@@ -692,6 +710,19 @@ def worker_context(plugins: Iterable[tuple[str, str]] = ()) -> mp_context.BaseCo
     return _SpawnWithoutMainContext()
 
 
+class _PoolBroke(Exception):
+    """pebble's pool broke under a task: a new pool may run it."""
+
+
+def _discard(pool: Any) -> None:
+    """Stop a broken pebble pool's workers and threads."""
+    try:
+        pool.stop()
+        pool.join(timeout=10)
+    except Exception as exc:  # its workers are gone with this process at the latest
+        logger.warning("a broken parser pool did not stop cleanly: %s", exc)
+
+
 @contextlib.asynccontextmanager
 async def _temp_dir(prefix: str, parent: str | None) -> AsyncIterator[str]:
     """A temp directory for a document's tasks, removed off the event loop: removing one
@@ -774,6 +805,14 @@ class ParserPool:
                         self.workers, thread_name_prefix="rag-ingest-parse"
                     )
                 return self._thread_pool
+            if self._process_pool is not None and not self._process_pool.active:
+                # pebble gives up on a pool for good when a worker dies between tasks
+                # (killed, out of memory): every later task failed with "Unexpected error
+                # within the Pool". A new pool takes its place; the old one's workers are
+                # stopped off this thread, the event loop's.
+                logger.warning("the parser workers' pool broke; starting a new one")
+                broken, self._process_pool = self._process_pool, None
+                threading.Thread(target=_discard, args=(broken,), daemon=True).start()
             if self._process_pool is None:
                 from pebble import ProcessPool
 
@@ -1164,6 +1203,19 @@ class ParserPool:
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` for document ``name`` in the pool, under its time limit."""
+        try:
+            return await self._run_once(name, fn, *args)
+        except _PoolBroke:
+            # The pool broke while this document waited or ran: a worker died between
+            # tasks, not on it (that is ParserCrashedError). Once more, on a new pool.
+            try:
+                return await self._run_once(name, fn, *args)
+            except _PoolBroke as exc:
+                raise ParserCrashedError(
+                    f"{name}: the parser workers' pool broke twice while it was parsed"
+                ) from exc
+
+    async def _run_once(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         from pebble import ProcessExpired
 
         pool = self._pool()
@@ -1192,8 +1244,8 @@ class ParserPool:
             raise ParserCrashedError(
                 f"{name}: the parser's worker died (exit code {exc.exitcode})"
             ) from exc
-        except DocumentError:
-            raise
+        except (DocumentError, MissingExtraError):
+            raise  # typed already: a missing extra names the extra to install
         except MemoryError as exc:
             raise ParserMemoryError(f"{name}: the parser ran out of memory") from exc
         except RecursionError as exc:  # a reader walking a hostile nesting; not its bug
@@ -1202,6 +1254,12 @@ class ParserPool:
             if future is not None:
                 future.cancel()  # pebble stops the worker running a cancelled task
             raise
+        except RuntimeError as exc:
+            # pebble's own: a broken pool fails its tasks in flight (BrokenProcessPool)
+            # and refuses new ones ("Unexpected error within the Pool").
+            if in_process and (isinstance(exc, BrokenProcessPool) or not pool.active):
+                raise _PoolBroke(str(exc)) from exc
+            raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # a parser bug: this document fails, the batch goes on
             raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
 

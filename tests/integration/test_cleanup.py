@@ -15,6 +15,7 @@ import pytest
 
 from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
+from tests.conftest import process_alive
 
 _START_AND_WAIT = """
 import sys, time
@@ -27,23 +28,10 @@ time.sleep(600)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead but still listed until its (new) parent reaps it.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False  # reaped since the signal
-
-
 def _gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not process_alive(pid):
             return True
         time.sleep(0.1)
     return False
@@ -60,7 +48,7 @@ def test_chroma_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
         try:
             assert owner.stdout is not None
             chroma = int(owner.stdout.readline())
-            assert _alive(chroma)
+            assert process_alive(chroma)
             owner.send_signal(signal.SIGKILL)
             owner.wait(timeout=10)
             assert _gone_within(chroma, 20), "the Chroma server outlived its owner"
@@ -176,7 +164,7 @@ def test_a_processor_left_open_starts_again_on_the_next_loop(tmp_path: Path) -> 
                     pids = listing.read().split()
             except FileNotFoundError:
                 continue  # a thread that ended since the listing (its children pass on)
-            found.update(pid for pid in pids if _alive(int(pid)))
+            found.update(pid for pid in pids if process_alive(int(pid)))
         return len(found)
 
     assert asyncio.run(ingest(0)) == ("ingested", 1)

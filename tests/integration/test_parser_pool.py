@@ -9,6 +9,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,9 @@ from rag_ingest.errors import (
     BinaryContentError,
     BlankDocumentError,
     CorruptDocumentError,
+    DocumentError,
+    MissingExtraError,
+    ParserCrashedError,
     ParserTimeoutError,
 )
 from rag_ingest.parsers import pool as pool_module
@@ -35,13 +39,17 @@ from rag_ingest.parsers.base import ParsedDocument, ParseOptions
 from rag_ingest.parsers.pool import ParserPool
 from rag_ingest.settings import ChunkSettings, ParseSettings
 from tests import docs, hostile_parsers
+from tests.conftest import process_alive
 from tests.hostile_parsers import (
     import_version,
     loaded_encodings,
     loaded_modules,
     nap,
     noisy,
+    raise_missing_extra,
+    raise_two_part,
     rect_equality,
+    return_two_part,
     warm_state,
 )
 
@@ -140,6 +148,70 @@ async def test_a_queued_document_keeps_its_whole_timeout() -> None:
     # and still had its whole 3.5 s once a worker picked it up.
     assert naps == [2.0, 2.0]
     assert elapsed >= 4.0
+
+
+async def test_an_error_the_parent_cannot_rebuild_fails_only_its_document() -> None:
+    # pebble pickles a task's exception back, and one that cannot be rebuilt from its
+    # message had broken the whole pool: the documents beside it and every later one
+    # failed ("BrokenProcessPool: Unpicklable object from worker").
+    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    try:
+        await pool.warm()
+        bad, *good = await asyncio.gather(
+            pool.run("bad.pdf", raise_two_part, 0.3),
+            pool.run("a.md", nap, 0.8),
+            pool.run("b.md", nap, 0.8),
+            return_exceptions=True,
+        )
+        assert type(bad) is DocumentError, bad
+        assert str(bad) == "bad.pdf: parser failed: TwoPartError: page 3: xref table damaged"
+        assert good == [0.8, 0.8]
+        assert await pool.run("later.md", nap, 0.0) == 0.0
+    finally:
+        pool.close()
+
+
+async def test_a_missing_extra_in_a_worker_reaches_the_caller_as_itself() -> None:
+    # MissingExtraError(what, extra) was rebuilt from its message alone in the parent: a
+    # PDF in an install without the pdf extra broke the pool instead of naming the extra.
+    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    try:
+        with pytest.raises(MissingExtraError, match=r"pip install 'rag-ingest\[pdf\]'") as got:
+            await pool.run("report.pdf", raise_missing_extra)
+        assert got.value.extra == "pdf"
+        assert await pool.run("later.md", nap, 0.0) == 0.0
+    finally:
+        pool.close()
+
+
+async def test_a_worker_killed_between_documents_leaves_a_working_pool() -> None:
+    # pebble gives up on a pool whose worker dies while no task runs (the OOM killer, a
+    # kill): every later document had failed with "Unexpected error within the Pool".
+    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    try:
+        victim, other = sorted(await pool.warm())
+        os.kill(victim, signal.SIGKILL)
+        await asyncio.sleep(1.0)  # pebble looks at its workers every 0.1 s
+        assert await pool.run("later.md", nap, 0.0) == 0.0
+        # The broken pool's other worker is stopped, not left behind.
+        deadline = time.monotonic() + 15
+        while process_alive(other) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not process_alive(other)
+    finally:
+        pool.close()
+
+
+async def test_a_result_the_parent_cannot_rebuild_fails_its_document_typed() -> None:
+    # Such a result breaks pebble's pool as it arrives, whatever the worker does: the
+    # document fails typed (tried on a new pool too), and the next one is parsed.
+    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    try:
+        with pytest.raises(ParserCrashedError, match="pool broke twice"):
+            await pool.run("odd.bin", return_two_part)
+        assert await pool.run("later.md", nap, 0.0) == 0.0
+    finally:
+        pool.close()
 
 
 async def test_workers_load_the_tokenizer_before_the_first_document() -> None:

@@ -83,6 +83,28 @@ def test_error_tree_has_one_root() -> None:
         assert name in (errors.__doc__ or ""), f"{name} missing from the drawn tree"
 
 
+def test_every_error_comes_back_from_a_worker_process_as_itself() -> None:
+    # A parser worker's exception is pickled to the parent; one rebuilt from its message
+    # alone (MissingExtraError wanted two arguments) had broken the whole pool there.
+    import pickle
+
+    from rag_ingest import errors
+
+    built = {
+        errors.MissingExtraError: errors.MissingExtraError("PDF parsing", "pdf"),
+        errors.ModelError: errors.ModelError("rate limited", retryable=True),
+    }
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if issubclass(cls, errors.S3Error):
+            exc = cls("gone", bucket="b", key="k", status=503, retryable=True, retry_after=2.0)
+        else:
+            exc = built.get(cls) or cls("it failed")
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is cls and str(back) == str(exc), name
+        assert vars(back) == vars(exc), name
+
+
 def test_the_package_is_typed_for_its_users(tmp_path: Path) -> None:
     # Without py.typed, a user's mypy skipped rag_ingest ("missing library stubs or
     # py.typed marker") and every name from it was Any.
