@@ -1206,8 +1206,9 @@ class ParserPool:
         try:
             return await self._run_once(name, fn, *args)
         except _PoolBroke:
-            # The pool broke while this document waited or ran: a worker died between
-            # tasks, not on it (that is ParserCrashedError). Once more, on a new pool.
+            # The pool broke while this document waited or ran, most often for another
+            # worker's death between tasks (a death on this document is ProcessExpired,
+            # below). Once more, on a new pool.
             try:
                 return await self._run_once(name, fn, *args)
             except _PoolBroke as exc:
