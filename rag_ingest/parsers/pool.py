@@ -283,6 +283,11 @@ def _crosses(exc: BaseException) -> bool:
     return True
 
 
+def _parser_failed(name: str, exc: BaseException) -> DocumentError:
+    """A parser's own error, as the document's outcome."""
+    return DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}")
+
+
 def _call_in_worker(name: str, task: bytes) -> Any:
     global _tasks_waiting, _last_task
     _tasks_waiting += 1  # only this thread writes them: the warm-up thread reads
@@ -304,7 +309,7 @@ def _call_in_worker(name: str, task: bytes) -> Any:
         # pebble pickles the exception back to the parent, and one the parent cannot
         # rebuild (an __init__ with arguments of its own) broke the whole pool there:
         # every document in flight and every later one failed. Its text goes instead.
-        raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
+        raise _parser_failed(name, exc) from exc
     finally:
         _last_task = time.monotonic()
         _task_lock.release()
@@ -1255,14 +1260,15 @@ class ParserPool:
             if future is not None:
                 future.cancel()  # pebble stops the worker running a cancelled task
             raise
-        except RuntimeError as exc:
-            # pebble's own: a broken pool fails its tasks in flight (BrokenProcessPool)
-            # and refuses new ones ("Unexpected error within the Pool").
-            if in_process and (isinstance(exc, BrokenProcessPool) or not pool.active):
-                raise _PoolBroke(str(exc)) from exc
-            raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # a parser bug: this document fails, the batch goes on
-            raise DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}") from exc
+            # Unless pebble's own: a broken pool fails its tasks in flight
+            # (BrokenProcessPool) and refuses new ones ("Unexpected error within the Pool").
+            if in_process and (
+                isinstance(exc, BrokenProcessPool)
+                or (isinstance(exc, RuntimeError) and not pool.active)
+            ):
+                raise _PoolBroke(str(exc)) from exc
+            raise _parser_failed(name, exc) from exc
 
     def close(self) -> None:
         if self._process_pool is not None:
