@@ -27,8 +27,8 @@ s3 = {
     # Never turn off outside a lab: it allows a man in the middle.
     "verify_tls": True,
     # CA certificates to verify TLS with (a PEM file or a directory), as a proxy that
-    # inspects TLS needs. None: AWS_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, else
-    # certifi's bundle.
+    # inspects TLS needs. None: AWS_CA_BUNDLE, else the AWS profile's ca_bundle
+    # (~/.aws/config), else SSL_CERT_FILE / SSL_CERT_DIR, else certifi's bundle.
     "ca_bundle": None,
     # Hosts vouched for (an intranet document server): their URLs may use plain http and
     # private addresses. Names, name:port, or networks ("wiki.corp", "10.0.0.0/8"). Any

@@ -85,8 +85,9 @@ class S3Settings(_Part):
     ca_bundle: Path | None = Field(
         default=None,
         description="CA certificates to verify TLS with (a PEM file, or a directory of "
-        "them), as a proxy that inspects TLS needs. None: AWS_CA_BUNDLE, as boto3 takes "
-        "it, else SSL_CERT_FILE / SSL_CERT_DIR, else certifi's bundle.",
+        "them), as a proxy that inspects TLS needs. None: AWS_CA_BUNDLE, else the AWS "
+        "profile's ca_bundle, as boto3 takes them, else SSL_CERT_FILE / SSL_CERT_DIR, "
+        "else certifi's bundle.",
     )
     trusted_hosts: list[str] = Field(
         default_factory=list,

@@ -1,8 +1,9 @@
 """Which certificates TLS is verified against.
 
-``s3.ca_bundle``, else ``AWS_CA_BUNDLE`` as boto3 takes it, else what httpx does by
-itself (``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi's bundle). A proxy that
-inspects TLS signs with its own CA: without its certificate every https request fails.
+``s3.ca_bundle``, else ``AWS_CA_BUNDLE``, else the AWS profile's ``ca_bundle`` (as
+boto3 takes them), else what httpx does by itself (``SSL_CERT_FILE`` /
+``SSL_CERT_DIR``, else certifi's bundle). A proxy that inspects TLS signs with its own
+CA: without its certificate every https request fails.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def tls_verification(settings: S3Settings) -> bool | ssl.SSLContext:
     elif os.environ.get("AWS_CA_BUNDLE"):
         where, name = Path(os.environ["AWS_CA_BUNDLE"]), "AWS_CA_BUNDLE"
     else:
-        return True
+        found = _profile_bundle(settings.profile)
+        if found is None:
+            return True
+        where, name = found
     try:
         if where.is_dir():
             return ssl.create_default_context(capath=str(where))
@@ -36,3 +40,22 @@ def tls_verification(settings: S3Settings) -> bool | ssl.SSLContext:
         raise ConfigurationError(
             f"{name}: cannot load CA certificates from {where}: {exc}"
         ) from exc
+
+
+def _profile_bundle(profile: str | None) -> tuple[Path, str] | None:
+    """The ``ca_bundle`` of the AWS shared config's profile, and where it was set."""
+    config = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+    if not config.is_file():
+        return None  # spares importing botocore (~0.13 s) where there is nothing to read
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    session = botocore.session.Session(profile=profile)
+    try:
+        value = session.get_scoped_config().get("ca_bundle")
+    except BotoCoreError:  # a profile not there has no bundle; credentials say it missing
+        return None
+    if not value:
+        return None
+    name = profile or session.profile or "default"
+    return Path(value).expanduser(), f"ca_bundle of AWS profile {name!r} in {config}"

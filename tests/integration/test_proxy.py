@@ -15,6 +15,7 @@ import pytest
 
 from rag_ingest.errors import ConfigurationError, RagIngestError, S3Error, UnsafeSourceError
 from rag_ingest.s3 import AsyncS3Client
+from rag_ingest.s3.tls import tls_verification
 from rag_ingest.settings import Settings
 from rag_ingest.testing import SeaweedS3
 from tests.integration.conftest import SITE, TlsSite
@@ -133,7 +134,11 @@ async def test_a_web_host_this_machine_cannot_resolve_must_be_trusted(
 
 @pytest.mark.parametrize("engine", ["aiohttp", "httpcore"])
 async def test_tls_is_verified_against_the_ca_bundle_given(
-    seaweed: SeaweedS3, tls_site: TlsSite, engine: str, monkeypatch: pytest.MonkeyPatch
+    seaweed: SeaweedS3,
+    tls_site: TlsSite,
+    engine: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = f"https://127.0.0.1:{tls_site.port}/doc.txt"
     trusted = {"trusted_hosts": ["127.0.0.1"]}
@@ -147,6 +152,18 @@ async def test_tls_is_verified_against_the_ca_bundle_given(
     monkeypatch.setenv("AWS_CA_BUNDLE", str(tls_site.ca))
     async with AsyncS3Client(settings(seaweed, engine, **trusted)) as s3:
         assert await s3.read(url) == tls_site.body
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    config = tmp_path / "aws-config"
+    config.write_text(f"[default]\nregion = us-east-1\n[profile corp]\nca_bundle = {tls_site.ca}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    async with AsyncS3Client(settings(seaweed, engine, **trusted)) as s3:
+        with pytest.raises(S3Error, match="TLS certificate not trusted"):
+            await s3.read(url)  # the default profile names no bundle
+    async with AsyncS3Client(settings(seaweed, engine, profile="corp", **trusted)) as s3:
+        assert await s3.read(url) == tls_site.body
+    monkeypatch.setenv("AWS_PROFILE", "corp")
+    async with AsyncS3Client(settings(seaweed, engine, **trusted)) as s3:
+        assert await s3.read(url) == tls_site.body
 
 
 def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(
@@ -157,6 +174,15 @@ def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(
     monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigurationError, match="AWS_CA_BUNDLE: cannot load"):
         AsyncS3Client(settings(seaweed, "httpcore"))
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    config = tmp_path / "aws-config"
+    config.write_text("[profile corp]\nca_bundle = ~/missing.pem\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    with pytest.raises(ConfigurationError, match="ca_bundle of AWS profile 'corp'") as caught:
+        AsyncS3Client(settings(seaweed, "aiohttp", profile="corp"))
+    assert str(Path("~/missing.pem").expanduser()) in str(caught.value)
+    # a profile the file does not have holds no bundle: the signer names it if it matters
+    assert tls_verification(settings(seaweed, "aiohttp", profile="nowhere").s3) is True
 
 
 async def test_the_processor_ingests_through_the_environments_proxy(
