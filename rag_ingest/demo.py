@@ -26,16 +26,18 @@ QUESTIONS = (
 )
 
 
-def demo_corpus(scans: bool = True) -> dict[str, bytes]:
-    """The bundled sample corpus: relative key -> bytes; ``scans``: with the scanned
-    document (it needs the 'ocr' extra)."""
-    root = resources.files("rag_ingest") / "demo_corpus"
+def demo_corpus(scans: bool = True, root: Any = None) -> dict[str, bytes]:
+    """The bundled sample corpus (or the one under ``root``): relative key -> bytes;
+    ``scans``: with the scanned document (it needs the 'ocr' extra)."""
+    root = root or resources.files("rag_ingest") / "demo_corpus"
     out: dict[str, bytes] = {}
 
     def walk(node: Any, prefix: str) -> None:
         for child in sorted(node.iterdir(), key=lambda c: c.name):
             if child.is_dir():
-                walk(child, f"{prefix}{child.name}/")
+                # An installer that compiles bytecode writes the sample retry.py's here.
+                if child.name != "__pycache__":
+                    walk(child, f"{prefix}{child.name}/")
             elif not child.name.startswith("."):
                 out[f"{prefix}{child.name}"] = child.read_bytes()
 

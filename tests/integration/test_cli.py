@@ -424,6 +424,21 @@ def test_without_ocr_the_demo_leaves_its_scan_out() -> None:
     }
 
 
+def test_the_demo_uploads_no_bytecode_an_installer_compiled(tmp_path: Path) -> None:
+    import compileall
+    import shutil
+    from importlib import resources
+
+    from rag_ingest.demo import demo_corpus
+
+    installed = tmp_path / "demo_corpus"
+    shutil.copytree(Path(str(resources.files("rag_ingest"))) / "demo_corpus", installed)
+    # what `pip install` and `uv pip install --compile-bytecode` do to an installed wheel
+    assert compileall.compile_dir(installed, quiet=1)
+    assert list(installed.glob("code/__pycache__/retry.*.pyc"))
+    assert demo_corpus(root=installed) == demo_corpus()
+
+
 def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
