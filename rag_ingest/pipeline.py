@@ -1142,7 +1142,10 @@ class DocumentProcessor:
             result.language = parsed.language
             result.pages = parsed.pages
             result.parser = parsed.parser
-            result.warnings, result.notes = split_notes(parsed.warnings + plan.warnings)
+            warnings, notes = split_notes(parsed.warnings + plan.warnings)
+            # after what was said before the parse (a store that had lost its chunks)
+            result.warnings += warnings
+            result.notes += notes
             if hit is not None:
                 result.notes.append(f"parsed once for the same bytes at {hit.first}")
             job.unread_scans = any(UNREAD_SCANS in w for w in parsed.warnings)

@@ -1,0 +1,162 @@
+"""Two ingesting processes, each with its own ledger, on one Chroma server (a backend
+run as several worker processes): same sources, same session, at the same time.
+
+Chunk IDs come from the session, source, version and text, so what one process writes
+the other overwrites with the same thing: nothing doubles, a change or a prune by one is
+finished by the other, and chunks one deletes the other puts back when it runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag_ingest.chroma_server import LocalChromaServer
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.settings import StoreSettings
+from rag_ingest.store import ChunkStore
+
+pytestmark = pytest.mark.integration
+
+SESSION = "shared"
+
+
+def write_corpus(root: Path) -> None:
+    root.mkdir()
+    for i in range(24):
+        # every fourth long enough for several chunks
+        body = "\n\n".join(
+            f"## Part {p}\n\n" + f"Document {i} part {p} says CANARY{i}x{p}. " * 60
+            for p in range(6 if i % 4 == 0 else 1)
+        )
+        (root / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\n{body}\n")
+
+
+def cli(worker: str, tmp_path: Path, url: str, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "RAG_INGEST_STORE__PERSIST_DIR": str(tmp_path / f"ledger-{worker}"),
+        "RAG_INGEST_MODELS__EMBEDDER": "hash",
+        "RAG_INGEST_PARSE__WORKERS": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag_ingest.cli", *args, "--chroma-url", url, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def ingest_both(tmp_path: Path, url: str, corpus: Path, *flags: str) -> list[dict[str, Any]]:
+    """``rag-ingest ingest`` in workers a and b at once; their reports."""
+    runs = []
+    for worker in "ab":
+        report = tmp_path / f"report-{worker}.json"
+        args = ("ingest", str(corpus), "--session", SESSION, "--report", str(report), *flags)
+        runs.append((cli(worker, tmp_path, url, *args), report))
+    reports = []
+    for process, report in runs:
+        out, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, out
+        reports.append(json.loads(report.read_text()))
+    return reports
+
+
+def ingest_one(tmp_path: Path, url: str, worker: str, corpus: Path, *flags: str) -> dict[str, Any]:
+    report = tmp_path / f"report-{worker}.json"
+    args = ("ingest", str(corpus), "--session", SESSION, "--report", str(report), *flags)
+    process = cli(worker, tmp_path, url, *args)
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    return json.loads(report.read_text())  # type: ignore[no-any-return]
+
+
+def stored(url: str) -> dict[str, tuple[str, str]]:
+    """The session's chunks on the server: ID -> (filename, text)."""
+    store = ChunkStore.chroma(StoreSettings(chroma_url=url), HashEmbeddings())
+    try:
+        got = store._collection.get(
+            where={"session_id": SESSION}, include=["metadatas", "documents"]
+        )
+    finally:
+        store.close()
+    metadatas, documents = got["metadatas"], got["documents"]
+    assert metadatas is not None and documents is not None
+    return {
+        i: (str(m["filename"]), d) for i, m, d in zip(got["ids"], metadatas, documents, strict=True)
+    }
+
+
+def chunks_reported(report: dict[str, Any]) -> dict[str, int]:
+    return {Path(d["filename"]).name: d["chunks"] for d in report["documents"] if d["chunks"]}
+
+
+def chunks_stored(url: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, _ in stored(url).values():
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def test_two_processes_with_their_own_ledgers_share_one_chroma_server(tmp_path: Path) -> None:
+    server = LocalChromaServer(tmp_path / "chroma")
+    server.start()
+    try:
+        url = server.url
+        corpus = tmp_path / "corpus"
+        write_corpus(corpus)
+
+        a, b = ingest_both(tmp_path, url, corpus)
+        for report in (a, b):
+            assert report["totals"]["failed"] == 0
+            assert report["totals"]["ingested"] == 24
+        expected = chunks_reported(a)
+        assert chunks_reported(b) == expected
+        assert sum(expected.values()) > 24  # some documents are several chunks
+        first = stored(url)
+        assert chunks_stored(url) == expected  # written twice, stored once
+
+        # Worker a sees one document changed and one gone; b's ledger still has both.
+        (corpus / "doc00.md").write_text("# Doc 0\n\nRewritten: CANARY-NEW.\n")
+        (corpus / "doc01.md").unlink()
+        a = ingest_one(tmp_path, url, "a", corpus, "--prune")
+        assert a["pruned"] == [(corpus / "doc01.md").as_uri()]
+        expected = {**expected, "doc00.md": 1}
+        del expected["doc01.md"]
+        assert chunks_stored(url) == expected
+        after_change = stored(url)
+        assert [t for n, t in after_change.values() if n == "doc00.md"] == [
+            "# Doc 0\n\nRewritten: CANARY-NEW."
+        ]
+
+        # b catches up with its stale ledger: the same chunks, nothing old back.
+        b = ingest_one(tmp_path, url, "b", corpus, "--prune")
+        assert b["pruned"] == [(corpus / "doc01.md").as_uri()]
+        statuses = {Path(d["filename"]).name: d["status"] for d in b["documents"]}
+        assert statuses["doc00.md"] == "ingested" and statuses["doc02.md"] == "skipped"
+        assert stored(url) == after_change
+
+        # b deletes the session; a's ledger still lists it all, and puts it back.
+        deleted = cli("b", tmp_path, url, "delete", "--session", SESSION)
+        out, _ = deleted.communicate(timeout=300)
+        assert deleted.returncode == 0, out
+        assert stored(url) == {}
+        a = ingest_one(tmp_path, url, "a", corpus)
+        assert a["totals"]["failed"] == 0
+        assert {w for d in a["documents"] for w in d["warnings"]} == {
+            "ingested again: the store had lost its chunks"
+        }
+        assert stored(url) == after_change
+        assert set(after_change) - set(first) == {
+            i for i, (n, _) in after_change.items() if n == "doc00.md"
+        }
+    finally:
+        server.stop()
