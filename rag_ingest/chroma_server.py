@@ -27,7 +27,7 @@ from typing import IO, Any
 import httpx
 
 from rag_ingest._process import find_executable, start_tied, stop_process_group
-from rag_ingest.errors import MissingExtraError, StoreError
+from rag_ingest.errors import MissingExtraError, StoreError, unwritable_store
 
 __all__ = ["LocalChromaServer", "StoreLock", "proxies_ignored_by_chromadb"]
 
@@ -42,13 +42,19 @@ class StoreLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unwritable_store(self.path, exc) from exc
         if self.path in _held_here:
             raise StoreError(
                 f"another DocumentProcessor in this process is using {self.path}: close() "
                 "it first (in a notebook, a cell that made one ran again), or use that one"
             )
-        handle = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until release()
+        try:
+            handle = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until release()
+        except OSError as exc:
+            raise unwritable_store(self.path, exc) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

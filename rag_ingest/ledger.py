@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag_ingest.errors import StoreError, free_space
+from rag_ingest.errors import StoreError, free_space, unwritable_store
 from rag_ingest.settings import StoreSettings
 
 if TYPE_CHECKING:
@@ -191,18 +191,23 @@ class Ledger:
     """One row per (session, source): its version, outcome and chunk IDs (SQLite)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            """CREATE TABLE IF NOT EXISTS sources (
-                session_id TEXT NOT NULL, source TEXT NOT NULL, version TEXT, size INTEGER,
-                status TEXT NOT NULL, error_type TEXT, message TEXT, chunk_ids TEXT NOT NULL,
-                fingerprint TEXT, updated_at TEXT NOT NULL,
-                PRIMARY KEY (session_id, source))"""
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS sources (
+                    session_id TEXT NOT NULL, source TEXT NOT NULL, version TEXT, size INTEGER,
+                    status TEXT NOT NULL, error_type TEXT, message TEXT,
+                    chunk_ids TEXT NOT NULL, fingerprint TEXT, updated_at TEXT NOT NULL,
+                    PRIMARY KEY (session_id, source))"""
+            )
+        except (OSError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, OSError) or re.search(r"unable to open|readonly", str(exc)):
+                raise unwritable_store(path.parent.resolve(), exc) from exc
+            raise
         # IDs written to the store whose ledger row is not final yet: after a crash they
         # are the only record of chunks that a later version must delete.
         self._db.execute(

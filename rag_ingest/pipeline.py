@@ -79,6 +79,7 @@ from rag_ingest.store import (
     open_ledger,
     require_session,
 )
+from rag_ingest.tokens import vocabulary_dir
 from rag_ingest.writer import BatchWriter, ChunkWrite
 
 if TYPE_CHECKING:
@@ -439,6 +440,9 @@ class DocumentProcessor:
         from rag_ingest.parsers.base import ParseOptions
         from rag_ingest.parsers.pool import ParserPool
 
+        # Every document is counted in tokens: a vocabulary that cannot be had fails the
+        # start, not each document (in a worker, as a pool that broke at start-up).
+        await self._in_io(vocabulary_dir, s.chunk.encoding, s.staging_dir)
         embeddings = self._embeddings_arg
         store = self._vectorstore_arg
         if store is None and s.store.vectorstore:

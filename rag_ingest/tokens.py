@@ -13,15 +13,17 @@ import functools
 import gzip
 import hashlib
 import importlib.util
+import logging
 import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from rag_ingest.errors import TokenizerUnavailableError
 
-__all__ = ["count_tokens", "count_with", "get_encoding", "tiktoken_cache_dir"]
+__all__ = ["count_tokens", "count_with", "get_encoding", "tiktoken_cache_dir", "vocabulary_dir"]
 
 # Counted in slices past this many characters: tiktoken returns a list of Python ints,
 # ~36 bytes a token (a 75 MB CSV's 25M tokens took 820 MB to count whole).
@@ -38,6 +40,7 @@ _URLS = {
     "p50k_base": "https://openaipublic.blob.core.windows.net/encodings/p50k_base.tiktoken",
 }
 _lock = threading.Lock()
+logger = logging.getLogger("rag_ingest.tokens")
 
 
 def tiktoken_cache_dir() -> Path:
@@ -45,9 +48,38 @@ def tiktoken_cache_dir() -> Path:
     configured = os.environ.get("TIKTOKEN_CACHE_DIR")
     if configured:
         return Path(configured)
-    return (
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-ingest" / "tiktoken"
-    )
+    cache_home = os.environ.get("XDG_CACHE_HOME")
+    if cache_home:
+        return Path(cache_home) / "rag-ingest" / "tiktoken"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no passwd entry (some containers)
+        return _private_temp_cache()
+    return home / ".cache" / "rag-ingest" / "tiktoken"
+
+
+def _private_temp_cache(temp: Path | None = None) -> Path:
+    """``<temp>/rag-ingest-<uid>/tiktoken``: where the vocabulary goes when the home
+    directory cannot be written (a read-only home, as on AWS Lambda or a hardened
+    container). The directory must be this user's alone: a vocabulary another user
+    put there would count every chunk's tokens wrongly."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    owner = "user" if uid is None else uid
+    base = (temp or Path(tempfile.gettempdir())) / f"rag-ingest-{owner}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = base.stat()
+    except OSError as exc:
+        raise TokenizerUnavailableError(
+            f"no writable place for the tokenizer's vocabulary ({base}: {exc.strerror}); "
+            "set TIKTOKEN_CACHE_DIR to a writable directory"
+        ) from exc
+    if (uid is not None and info.st_uid != uid) or info.st_mode & 0o022:
+        raise TokenizerUnavailableError(
+            f"{base} is not this user's alone, so the tokenizer's vocabulary is not kept "
+            "there; set TIKTOKEN_CACHE_DIR to a writable directory"
+        )
+    return base / "tiktoken"
 
 
 def _bundled(name: str) -> Path | None:
@@ -62,36 +94,64 @@ def _bundled(name: str) -> Path | None:
     return None
 
 
-def _ensure_cached(name: str) -> Path:
+def vocabulary_dir(name: str, temp: Path | None = None) -> Path:
+    """The directory whose file tiktoken loads ``name`` from, filled from ``bpe-openai``
+    when it lacks it (in ``temp``, else the system's temporary directory, when the home
+    cache cannot be written); :class:`TokenizerUnavailableError` when that cannot be
+    done."""
     url = _URLS.get(name)
     if url is None:
         raise TokenizerUnavailableError(
             f"unknown encoding {name!r}; offline encodings: {sorted(_URLS)}"
         )
+    file_name = hashlib.sha1(url.encode()).hexdigest()
     cache = tiktoken_cache_dir()
-    target = cache / hashlib.sha1(url.encode()).hexdigest()
-    if target.is_file():
+    if (cache / file_name).is_file():
         return cache
     source = _bundled(name)
     if source is None:
         raise TokenizerUnavailableError(
             f"no local vocabulary for {name!r}: install 'bpe-openai' (ships cl100k_base and "
-            f"o200k_base) or place the file {target.name} in TIKTOKEN_CACHE_DIR ({cache}); "
+            f"o200k_base) or place the file {file_name} in TIKTOKEN_CACHE_DIR ({cache}); "
             "rag_ingest never downloads one"
         )
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.tmp")
-    with gzip.open(source, "rb") as src, open(partial, "wb") as dst:
-        dst.write(src.read())
-    os.replace(partial, target)
+    try:
+        _unpack(source, cache / file_name)
+    except OSError as exc:
+        if os.environ.get("TIKTOKEN_CACHE_DIR"):
+            raise TokenizerUnavailableError(
+                f"cannot write the vocabulary of {name!r} to TIKTOKEN_CACHE_DIR ({cache}): "
+                f"{exc.strerror or exc}"
+            ) from exc
+        cache = _private_temp_cache(temp)
+        if not (cache / file_name).is_file():
+            try:
+                _unpack(source, cache / file_name)
+            except OSError as again:
+                raise TokenizerUnavailableError(
+                    f"cannot write the vocabulary of {name!r} to {cache}: "
+                    f"{again.strerror or again}; set TIKTOKEN_CACHE_DIR to a writable directory"
+                ) from again
+        logger.info("the vocabulary of %s is kept in %s (%s)", name, cache, exc.strerror or exc)
     return cache
+
+
+def _unpack(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        with gzip.open(source, "rb") as src, open(partial, "wb") as dst:
+            dst.write(src.read())
+        os.replace(partial, target)  # whole or not at all, for another process reading it
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @functools.lru_cache(maxsize=8)
 def get_encoding(name: str = "cl100k_base") -> Any:
     """A tiktoken ``Encoding`` loaded from the local cache only."""
     with _lock:
-        cache = _ensure_cached(name)
+        cache = vocabulary_dir(name)
         previous = os.environ.get("TIKTOKEN_CACHE_DIR")
         os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
         try:

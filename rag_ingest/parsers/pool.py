@@ -45,6 +45,7 @@ from rag_ingest.errors import (
     ParserCrashedError,
     ParserMemoryError,
     ParserTimeoutError,
+    TokenizerUnavailableError,
 )
 from rag_ingest.parsers import (
     attachment_reader,
@@ -246,7 +247,10 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
     logging.getLogger().setLevel(logging.ERROR)
     # Every document is chunked and counted: the splitters and the vocabulary now.
     importlib.import_module("langchain_text_splitters")
-    count_tokens("warm", encoding)
+    with contextlib.suppress(TokenizerUnavailableError):
+        # Each document then says why in its result: a failing initializer breaks the
+        # whole pool, and every document failed as "the pool broke twice".
+        count_tokens("warm", encoding)
     global _last_task
     _last_task = time.monotonic()  # a task queued before the worker started comes first
     threading.Thread(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from pathlib import Path
 
@@ -269,6 +270,50 @@ def test_tokenizer_missing_is_a_clear_error(
             tokens.get_encoding("o200k_base")
     finally:
         tokens.get_encoding.cache_clear()
+
+
+def test_a_home_cache_that_cannot_be_written_gives_way_to_a_private_temp_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read-only home (AWS Lambda, a hardened container): every document had failed
+    # with "PermissionError: '/nonexistent'", and in worker processes as a broken pool.
+    from rag_ingest import tokens
+
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    cache = tokens.vocabulary_dir("cl100k_base", temp)
+    assert cache == temp / f"rag-ingest-{os.getuid()}" / "tiktoken"
+    assert [p.name for p in cache.iterdir()] == ["9b5ad71b2ce5302211f9c61530b329a4922fc6a4"]
+    assert (cache.parent.stat().st_mode & 0o777) == 0o700
+    assert tokens.vocabulary_dir("cl100k_base", temp) == cache  # found there the next time
+
+    # Another user's (or a shared) directory there is not trusted with the vocabulary.
+    shared = tmp_path / "shared"
+    (shared / f"rag-ingest-{os.getuid()}").mkdir(parents=True, mode=0o777)
+    os.chmod(shared / f"rag-ingest-{os.getuid()}", 0o777)
+    with pytest.raises(TokenizerUnavailableError, match="not this user's alone"):
+        tokens.vocabulary_dir("cl100k_base", shared)
+
+
+def test_a_tiktoken_cache_dir_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_ingest import tokens
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(blocked / "cache"))
+    with pytest.raises(
+        TokenizerUnavailableError,
+        match="cannot write the vocabulary of "
+        r"'cl100k_base' to TIKTOKEN_CACHE_DIR",
+    ):
+        tokens.vocabulary_dir("cl100k_base", tmp_path)
+    assert not list(tmp_path.glob("rag-ingest-*"))  # the caller's choice is not overridden
 
 
 def test_sizes_are_fitted_to_an_embedders_window(tmp_path: Path) -> None:
