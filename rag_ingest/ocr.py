@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
+import os
 import re
 import statistics
 import threading
@@ -57,6 +58,17 @@ def letters(text: str) -> int:
     return sum(map(str.isalnum, text))
 
 
+def no_onnxruntime_telemetry() -> None:
+    """Keep onnxruntime (RapidOCR's, PyMuPDF's layout models') from reporting usage.
+
+    Its Linux builds (1.32 here) keep a device ID and a queue of usage events in
+    ``~/.cache/Microsoft/DeveloperTools/.onnxruntime`` and upload them to
+    mobile.events.data.microsoft.com, unless ``ORT_DISABLE_TELEMETRY`` is set before it
+    starts: with it they write nothing (measured). A caller's own setting is kept.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
 def available() -> bool:
     """Whether the 'ocr' extra is installed (looked up without importing it)."""
     return importlib.util.find_spec("rapidocr") is not None
@@ -70,6 +82,7 @@ _LOCK = threading.Lock()
 def _engine(threads: int) -> Any:
     engine = _engines.get(threads)
     if engine is None:
+        no_onnxruntime_telemetry()
         try:
             from rapidocr import RapidOCR
         except ImportError as exc:

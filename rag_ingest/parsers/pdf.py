@@ -23,7 +23,7 @@ from rag_ingest.errors import (
     EncryptedDocumentError,
     MissingExtraError,
 )
-from rag_ingest.ocr import OcrOptions, letters
+from rag_ingest.ocr import OcrOptions, letters, no_onnxruntime_telemetry
 from rag_ingest.parsers.alt_text import alt_text, first_of_running
 from rag_ingest.parsers.archive import attach
 from rag_ingest.parsers.base import (
@@ -64,6 +64,7 @@ in_worker = False
 
 def _import(mode: str) -> tuple[Any, Any]:
     global _mode_set
+    no_onnxruntime_telemetry()  # PyMuPDF imports its layout models' onnxruntime if installed
     try:
         import pymupdf
         import pymupdf4llm

@@ -214,9 +214,11 @@ def _warmed_pid() -> int:
 def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: str) -> None:
     import resource
 
+    from rag_ingest.ocr import no_onnxruntime_telemetry
     from rag_ingest.parsers import base, pdf
     from rag_ingest.tokens import count_tokens
 
+    no_onnxruntime_telemetry()  # before anything a worker imports can start onnxruntime
     if nice:
         # Parsing is batch work; the parent's event loop is latency work. On a busy box
         # the scheduler should run the loop first (measured: 80-90 ms loop stalls at
