@@ -106,6 +106,9 @@ def run_demo(*, progress: bool = True) -> int:
             f"uploaded {len(corpus)} sample documents to s3://demo/ at {server.endpoint_url}",
             file=sys.stderr,
         )
-        status = asyncio.run(_ingest(server.settings_dict(), Path(store), progress))
+        from rag_ingest.cli import stopped_by_sigterm
+
+        ingest = _ingest(server.settings_dict(), Path(store), progress)
+        status = asyncio.run(stopped_by_sigterm(ingest))
     print("local S3 server and Chroma stopped; temp store removed", file=sys.stderr)
     return status

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -804,3 +806,52 @@ def test_status_of_one_session_says_its_model_use_and_unfinished_writes(tmp_path
     assert lines[0] == "session 'cut': no sources"
     assert lines[1] == "model use: 2 summary calls"
     assert lines[2].startswith("3 chunk IDs of unfinished writes") and len(lines) == 3
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stopped_ingest_cleans_up_after_itself(
+    tmp_path: Path, stop: signal.Signals, code: int, said: str
+) -> None:
+    """SIGTERM (docker stop, Kubernetes, systemd, timeout) stops as Ctrl-C does: the
+    work cancelled and cleaned up. By its default it had ended the process on the spot,
+    leaving each parser worker's scratch directory behind."""
+    import psutil
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(300):
+        (corpus / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(temp)}
+    command = ["ingest", str(corpus), "--session", "s", "--persist-dir", str(tmp_path / "store")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag_ingest.cli", *command, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # as from a terminal: a background job of a script would ignore SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(temp.glob("rag-ingest-parse-*")):  # parsing has begun
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children  # the parser workers and the Chroma server
+        process.send_signal(stop)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == code, err
+    assert f"rag-ingest: {said} after" in err and "Traceback" not in err
+    assert list(temp.iterdir()) == []
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == []
