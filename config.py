@@ -464,7 +464,9 @@ pipeline = {
 # created on first use); None = system temp. When it fills, downloads wait for staged
 # files to be parsed and removed; a file that does not fit alone fails with DiskFullError.
 # Parsing writes its scratch files here too (unpacked files, archive members, e-mail
-# attachments; in process mode docling's and PyMuPDF's own as well).
+# attachments; in process mode docling's and PyMuPDF's own as well). A processor stages
+# in a directory of its own here, rag-ingest-run-*, removed when it closes; one a killed
+# process left is removed by the next processor to start.
 temp_dir = None
 
 # tqdm progress bars on a terminal or in a notebook.

@@ -66,6 +66,7 @@ from rag_ingest.sources import (
     unique_sources,
     unlink_off_loop,
 )
+from rag_ingest.staging import StagingArea
 from rag_ingest.store import (
     ChunkStore,
     Ledger,
@@ -333,6 +334,7 @@ class DocumentProcessor:
         self.store: ChunkStore | None = None
         self.ledger: Ledger | None = None
         self._pool: Any = None
+        self._staging: StagingArea | None = None
         self._reads_scans = False  # OCR reads scanned pages (set on start)
         self._runner: Any = None
         self._summarizer: Any = None
@@ -443,6 +445,10 @@ class DocumentProcessor:
         # Every document is counted in tokens: a vocabulary that cannot be had fails the
         # start, not each document (in a worker, as a pool that broke at start-up).
         await self._in_io(vocabulary_dir, s.chunk.encoding, s.staging_dir)
+        # Downloads, uploads and parse scratch under a directory of this run's, which the
+        # next start removes should this process be killed before it can.
+        self._staging = await self._in_io(StagingArea, s.staging_dir)
+        staged = s.model_copy(update={"temp_dir": self._staging.path})
         embeddings = self._embeddings_arg
         store = self._vectorstore_arg
         if store is None and s.store.vectorstore:
@@ -527,7 +533,7 @@ class DocumentProcessor:
             s.parse,
             max_images=s.models.max_images if self._describer is not None else 0,
             plugins=tuple(sorted(self._plugins.items())),
-            temp_dir=str(s.staging_dir),
+            temp_dir=str(self._staging.path),
         )
         self._pool = ParserPool(s.parse, options, s.chunk.encoding)
         self._memo = ParseMemo()
@@ -563,12 +569,12 @@ class DocumentProcessor:
                 from rag_ingest.s3.offloop import OffLoopS3Client
 
                 self._s3 = await asyncio.to_thread(
-                    functools.partial(OffLoopS3Client, s, renew_url=self._renew_url)
+                    functools.partial(OffLoopS3Client, staged, renew_url=self._renew_url)
                 )
             else:
                 from rag_ingest.s3.client import AsyncS3Client
 
-                self._s3 = AsyncS3Client(s, renew_url=self._renew_url)
+                self._s3 = AsyncS3Client(staged, renew_url=self._renew_url)
         if p.preload:
             load = getattr(embeddings, "load", None) if self._runner is not None else None
             await asyncio.gather(
@@ -635,6 +641,8 @@ class DocumentProcessor:
             self._io.shutdown(wait=False, cancel_futures=True)
             if self._store_thread is not None:
                 self._store_thread.shutdown(wait=True)
+            if self._staging is not None:
+                self._staging.close()  # after the pool and the client that wrote there
             self._fresh()
 
     async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
@@ -902,9 +910,10 @@ class DocumentProcessor:
         src = job.src
         assert src.upload is not None
         t = time.perf_counter()
+        assert self._staging is not None
         src.path = await spool(
             src.upload,
-            self.settings.staging_dir,
+            self._staging.path,
             self._in_io,
             max_size=self.settings.limits.max_object_size,
         )

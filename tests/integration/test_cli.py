@@ -840,7 +840,7 @@ def test_a_stopped_ingest_cleans_up_after_itself(
     )
     try:
         deadline = time.monotonic() + 120
-        while not list(temp.glob("rag-ingest-parse-*")):  # parsing has begun
+        while not list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*")):  # parsing began
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         children = psutil.Process(process.pid).children(recursive=True)

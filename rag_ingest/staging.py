@@ -1,0 +1,84 @@
+"""A processor's own staging directory, and what dead processes left in theirs.
+
+Downloads, uploads and each document's parse scratch go under ``rag-ingest-run-*`` in
+the staging directory (``temp_dir``, else the system's), locked with ``flock`` while
+its processor runs. A process killed outright (SIGKILL, the OOM killer, a container's
+hard stop) cannot remove its own: a staged download of gigabytes stayed until the next
+reboot. The next processor to start removes every such directory whose lock is free,
+that is, whose process is gone; a live one's (another processor's, another container's
+sharing the directory) is locked and kept.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from rag_ingest.errors import ConfigurationError
+
+__all__ = ["StagingArea", "sweep"]
+
+logger = logging.getLogger("rag_ingest.pipeline")
+
+PREFIX = "rag-ingest-run-"
+_LOCK = ".lock"
+# A directory made, its lock not yet created: another process starting this moment.
+_NEWBORN = 60.0
+
+
+class StagingArea:
+    """``rag-ingest-run-*`` under ``base``, this process's, locked until :meth:`close`."""
+
+    def __init__(self, base: Path) -> None:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            removed = sweep(base)
+            self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
+            self._lock: IO[str] | None = open(self.path / _LOCK, "w")  # noqa: SIM115 - held until close()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot write the staging directory {base} ({exc.strerror or exc}): set "
+                "temp_dir to a directory this process can write"
+            ) from exc
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if removed:
+            logger.info("removed %d staging directories of processes that ended", removed)
+
+    def close(self) -> None:
+        """Remove the directory and all it holds."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            lock.close()
+
+
+def sweep(base: Path) -> int:
+    """Remove the staging directories under ``base`` whose process is gone; how many."""
+    removed = 0
+    for path in base.glob(PREFIX + "*"):
+        try:
+            if not path.is_dir() or path.is_symlink():
+                continue
+            try:
+                handle = open(path / _LOCK)  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                if time.time() - path.stat().st_mtime < _NEWBORN:
+                    continue
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+                continue
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process runs
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        except OSError as exc:  # another user's, or gone meanwhile: not ours to mind
+            logger.debug("staging directory %s left alone: %s", path, exc)
+    return removed

@@ -1,0 +1,115 @@
+"""What a killed process staged is removed by the next one to start; a live one's is
+kept (``rag_ingest/staging.py``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag_ingest import DocumentProcessor
+from rag_ingest.errors import ConfigurationError
+from rag_ingest.settings import Settings
+from rag_ingest.staging import StagingArea, sweep
+from tests.conftest import IN_PROCESS_STORE
+
+pytestmark = pytest.mark.integration
+
+
+def settings(tmp_path: Path, store: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / store), **IN_PROCESS_STORE},
+            "models": {"embedder": "hash"},
+            "parse": {"mode": "thread", "workers": 1},
+            "temp_dir": str(tmp_path / "temp"),
+        }
+    )
+
+
+def test_sweep_removes_the_directories_of_ended_processes_only(tmp_path: Path) -> None:
+    live = StagingArea(tmp_path)
+    (live.path / "download.part").write_bytes(b"x")
+    dead = tmp_path / "rag-ingest-run-dead"
+    (dead / "rag-ingest-parse-1").mkdir(parents=True)
+    (dead / ".lock").write_text("")  # its process ended: nobody holds the lock
+    newborn = tmp_path / "rag-ingest-run-newborn"  # made this moment, no lock yet
+    newborn.mkdir()
+    orphan = tmp_path / "rag-ingest-run-orphan"  # no lock, and old
+    orphan.mkdir()
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    other = tmp_path / "someone-elses"
+    other.mkdir()
+    try:
+        assert sweep(tmp_path) == 2
+        assert not dead.exists() and not orphan.exists()
+        assert (live.path / "download.part").exists() and newborn.exists() and other.exists()
+    finally:
+        live.close()
+    assert not live.path.exists()
+
+
+async def test_a_second_processor_keeps_a_running_ones_staging(tmp_path: Path) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nText of A.\n")
+    async with DocumentProcessor(settings(tmp_path, "one")) as first:
+        assert first._staging is not None
+        mine = first._staging.path
+        async with DocumentProcessor(settings(tmp_path, "two")) as second:
+            assert (await second.process_document(doc, session_id="s")).status == "ingested"
+            assert mine.is_dir()
+        assert (await first.process_document(doc, session_id="s")).status == "ingested"
+    assert list((tmp_path / "temp").iterdir()) == []
+
+
+def test_what_a_killed_ingest_staged_goes_at_the_next_start(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
+    temp = tmp_path / "temp"
+    env = {**os.environ, "RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(temp)}
+    command = ["ingest", str(corpus), "--session", "s", "--persist-dir", str(tmp_path / "store")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag_ingest.cli", *command, "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*")):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)  # no clean-up runs: the OOM killer's way
+        process.wait()
+    (left,) = temp.glob("rag-ingest-run-*")
+    assert list(left.glob("rag-ingest-parse-*"))
+    run = subprocess.run(
+        [sys.executable, "-m", "rag_ingest.cli", *command, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "40 listed: 40 ingested" in run.stdout
+    assert list(temp.iterdir()) == []
+
+
+async def test_a_staging_directory_that_cannot_be_written_names_the_setting(
+    tmp_path: Path,
+) -> None:
+    blocked = tmp_path / "read-only"
+    blocked.write_text("")  # nothing can be made under a plain file, even by root
+    cfg = settings(tmp_path, "store").model_copy(update={"temp_dir": blocked / "temp"})
+    with pytest.raises(ConfigurationError, match="set temp_dir"):
+        async with DocumentProcessor(cfg):
+            pass
