@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +52,33 @@ def _no_kept_workers() -> Iterator[None]:
     pool = sys.modules.get("rag_ingest.parsers.pool")
     if pool is not None:
         pool.kept_pool.close()
+
+
+def ingest_until_parsing(
+    tmp_path: Path, documents: int, **popen: Any
+) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
+    """``rag-ingest ingest`` over ``documents`` Markdown files, in a subprocess staging
+    under ``tmp_path/temp``; returned once a document is being parsed (its scratch
+    directory made): the process, and its command line and environment to run again."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(documents):
+        (corpus / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
+    temp = tmp_path / "temp"
+    env = {**os.environ, "RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(temp)}
+    command = [sys.executable, "-m", "rag_ingest.cli", "ingest", str(corpus), "--session", "s"]
+    command += ["--persist-dir", str(tmp_path / "store"), "--no-progress"]
+    process = subprocess.Popen(command, text=True, env=env, **popen)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*")):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, command, env
 
 
 def process_alive(pid: int) -> bool:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -821,28 +820,17 @@ def test_a_stopped_ingest_cleans_up_after_itself(
     leaving each parser worker's scratch directory behind."""
     import psutil
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(300):
-        (corpus / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    env = {**os.environ, "RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(temp)}
-    command = ["ingest", str(corpus), "--session", "s", "--persist-dir", str(tmp_path / "store")]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag_ingest.cli", *command, "--no-progress"],
+    from tests.conftest import ingest_until_parsing
+
+    process, _, _ = ingest_until_parsing(
+        tmp_path,
+        300,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
-        env=env,
         # as from a terminal: a background job of a script would ignore SIGINT
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        deadline = time.monotonic() + 120
-        while not list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*")):  # parsing began
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
         children = psutil.Process(process.pid).children(recursive=True)
         assert children  # the parser workers and the Chroma server
         process.send_signal(stop)
@@ -852,6 +840,6 @@ def test_a_stopped_ingest_cleans_up_after_itself(
             process.kill()
     assert process.returncode == code, err
     assert f"rag-ingest: {said} after" in err and "Traceback" not in err
-    assert list(temp.iterdir()) == []
+    assert list((tmp_path / "temp").iterdir()) == []
     _, alive = psutil.wait_procs(children, timeout=15)
     assert alive == []

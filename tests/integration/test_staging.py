@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from rag_ingest import DocumentProcessor
 from rag_ingest.errors import ConfigurationError
 from rag_ingest.settings import Settings
 from rag_ingest.staging import StagingArea, sweep
-from tests.conftest import IN_PROCESS_STORE
+from tests.conftest import IN_PROCESS_STORE, ingest_until_parsing
 
 pytestmark = pytest.mark.integration
 
@@ -69,31 +68,16 @@ async def test_a_second_processor_keeps_a_running_ones_staging(tmp_path: Path) -
 
 
 def test_what_a_killed_ingest_staged_goes_at_the_next_start(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(40):
-        (corpus / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
-    temp = tmp_path / "temp"
-    env = {**os.environ, "RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(temp)}
-    command = ["ingest", str(corpus), "--session", "s", "--persist-dir", str(tmp_path / "store")]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag_ingest.cli", *command, "--no-progress"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
+    process, command, env = ingest_until_parsing(
+        tmp_path, 40, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*")):
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        process.send_signal(signal.SIGKILL)  # no clean-up runs: the OOM killer's way
-        process.wait()
+    process.send_signal(signal.SIGKILL)  # no clean-up runs: the OOM killer's way
+    process.wait()
+    temp = tmp_path / "temp"
     (left,) = temp.glob("rag-ingest-run-*")
     assert list(left.glob("rag-ingest-parse-*"))
     run = subprocess.run(
-        [sys.executable, "-m", "rag_ingest.cli", *command, "--no-progress"],
+        command,
         capture_output=True,
         text=True,
         timeout=300,
