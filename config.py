@@ -10,7 +10,8 @@ Secrets do not belong here: use the AWS credential chain or environment variable
 _MiB = 1024 * 1024  # names starting with "_" are helpers, not settings
 
 s3 = {
-    # Custom S3-compatible endpoint (MinIO, SeaweedFS); None = AWS, or AWS_ENDPOINT_URL_S3.
+    # Custom S3-compatible endpoint (MinIO, SeaweedFS); None = AWS, or AWS_ENDPOINT_URL_S3,
+    # AWS_ENDPOINT_URL, or the AWS profile's endpoint_url (as boto3 takes them).
     "endpoint_url": None,
     # Region when the URL does not say; None = AWS_REGION/profile, else asked of the bucket.
     "region": None,

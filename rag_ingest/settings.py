@@ -62,7 +62,8 @@ class S3Settings(_Part):
     endpoint_url: str | None = Field(
         default=None,
         description="S3-compatible endpoint (MinIO, SeaweedFS). None: AWS, or "
-        "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set. Uses path-style addressing.",
+        "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / the AWS profile's endpoint_url when set, "
+        "as boto3 takes them. Uses path-style addressing.",
     )
     region: str | None = Field(
         default=None,

@@ -46,6 +46,7 @@ from rag_ingest.errors import (
 from rag_ingest.progress import ByteProgress, ProgressCallback
 from rag_ingest.s3._transport import make_transport
 from rag_ingest.s3.auth import Signer
+from rag_ingest.s3.aws_config import configured_endpoint
 from rag_ingest.s3.objects import DownloadResult, ObjectInfo
 from rag_ingest.s3.proxy import ProxyRoutes
 from rag_ingest.s3.retry import (
@@ -92,10 +93,6 @@ def _disposition_filename(value: str | None) -> str | None:
         return None
     name = PurePosixPath(name.replace("\\", "/")).name
     return name if name not in ("", ".", "..") else None
-
-
-def _endpoint_from_env() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def _xml_text(body: bytes, tag: str) -> str | None:
@@ -319,7 +316,9 @@ class AsyncS3Client:
     ) -> None:
         install_log_redaction()
         self.settings = settings or Settings()
-        self.endpoint_url = self.settings.s3.endpoint_url or _endpoint_from_env()
+        self.endpoint_url = self.settings.s3.endpoint_url or configured_endpoint(
+            self.settings.s3.profile
+        )
         if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"bad endpoint URL {self.endpoint_url!r}")
         if self.endpoint_url:

@@ -13,6 +13,7 @@ import ssl
 from pathlib import Path
 
 from rag_ingest.errors import ConfigurationError
+from rag_ingest.s3.aws_config import profile_ca_bundle
 from rag_ingest.settings import S3Settings
 
 __all__ = ["tls_verification"]
@@ -28,7 +29,7 @@ def tls_verification(settings: S3Settings) -> bool | ssl.SSLContext:
     elif os.environ.get("AWS_CA_BUNDLE"):
         where, name = Path(os.environ["AWS_CA_BUNDLE"]), "AWS_CA_BUNDLE"
     else:
-        found = _profile_bundle(settings.profile)
+        found = profile_ca_bundle(settings.profile)
         if found is None:
             return True
         where, name = found
@@ -40,22 +41,3 @@ def tls_verification(settings: S3Settings) -> bool | ssl.SSLContext:
         raise ConfigurationError(
             f"{name}: cannot load CA certificates from {where}: {exc}"
         ) from exc
-
-
-def _profile_bundle(profile: str | None) -> tuple[Path, str] | None:
-    """The ``ca_bundle`` of the AWS shared config's profile, and where it was set."""
-    config = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
-    if not config.is_file():
-        return None  # spares importing botocore (~0.13 s) where there is nothing to read
-    import botocore.session
-    from botocore.exceptions import BotoCoreError
-
-    session = botocore.session.Session(profile=profile)
-    try:
-        value = session.get_scoped_config().get("ca_bundle")
-    except BotoCoreError:  # a profile not there has no bundle; credentials say it missing
-        return None
-    if not value:
-        return None
-    name = profile or session.profile or "default"
-    return Path(value).expanduser(), f"ca_bundle of AWS profile {name!r} in {config}"

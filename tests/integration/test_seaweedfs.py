@@ -403,3 +403,23 @@ async def test_a_corrupted_ranged_download_fails_its_full_object_checksum(
             await s3.download("s3://fullsum/f.bin", tmp_path / "f.bin")
     assert (tmp_path / "good.bin").read_bytes() == data
     assert not (tmp_path / "f.bin").exists()
+
+
+async def test_an_aws_profile_names_the_endpoint_and_its_keys(
+    seaweed: SeaweedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What an AWS CLI v2 user of MinIO or R2 has: AWS_PROFILE and a config file, no
+    # endpoint or keys in our settings. boto3 takes the endpoint from the profile.
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile weed]\n"
+        f"endpoint_url = {seaweed.endpoint_url}\n"
+        f"aws_access_key_id = {seaweed.access_key}\n"
+        f"aws_secret_access_key = {seaweed.secret_key}\n"
+        "region = us-east-1\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "weed")
+    async with AsyncS3Client(Settings(progress=False)) as s3:
+        assert s3.endpoint_url == seaweed.endpoint_url
+        assert await s3.read(f"s3://{bucket}/plain.txt") == b"content of plain.txt"
