@@ -26,8 +26,10 @@ __all__ = ["StagingArea", "sweep"]
 logger = logging.getLogger("rag_ingest.pipeline")
 
 PREFIX = "rag-ingest-run-"
+_UNBORN = ".rag-ingest-new-"  # made and locked under this name, then renamed: see below
 _LOCK = ".lock"
-# A directory made, its lock not yet created: another process starting this moment.
+# A directory of the prefix without a lock file is no processor's (each is locked
+# before it takes the name), but may be one being removed this moment.
 _NEWBORN = 60.0
 
 
@@ -38,14 +40,19 @@ class StagingArea:
         try:
             base.mkdir(parents=True, exist_ok=True)
             removed = sweep(base)
-            self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
-            self._lock: IO[str] | None = open(self.path / _LOCK, "w")  # noqa: SIM115 - held until close()
+            # Locked before it takes the name a sweep looks for: made and locked under
+            # that name, another process's sweep could take it for a dead one's between
+            # the two steps, and remove it (processors starting together, gunicorn's).
+            unborn = Path(tempfile.mkdtemp(prefix=_UNBORN, dir=base))
+            self._lock: IO[str] | None = open(unborn / _LOCK, "w")  # noqa: SIM115 - held until close()
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.path = base / (PREFIX + unborn.name.removeprefix(_UNBORN))
+            unborn.rename(self.path)
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot write the staging directory {base} ({exc.strerror or exc}): set "
                 "temp_dir to a directory this process can write"
             ) from exc
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if removed:
             logger.info("removed %d staging directories of processes that ended", removed)
 

@@ -3,11 +3,13 @@ kept (``rag_ingest/staging.py``)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +54,29 @@ def test_sweep_removes_the_directories_of_ended_processes_only(tmp_path: Path) -
     finally:
         live.close()
     assert not live.path.exists()
+
+
+def test_a_directory_is_locked_before_a_sweep_can_see_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processors starting together (gunicorn's workers): the other's sweep runs
+    # between our making the directory and locking it. Made and locked under the name
+    # a sweep looks for, it was taken for a dead process's and removed.
+    real, swept = fcntl.flock, []
+
+    def flock_after_a_sweep(handle: Any, flags: int) -> None:
+        if not swept:
+            swept.append(sweep(tmp_path))
+        real(handle, flags)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_sweep)
+    area = StagingArea(tmp_path)
+    monkeypatch.setattr(fcntl, "flock", real)
+    try:
+        assert swept == [0] and area.path.is_dir()
+        assert sweep(tmp_path) == 0 and area.path.is_dir()
+    finally:
+        area.close()
 
 
 async def test_a_second_processor_keeps_a_running_ones_staging(tmp_path: Path) -> None:
