@@ -36,6 +36,7 @@ from rag_ingest.sources import (
     unique_sources,
     unlink_off_loop,
 )
+from rag_ingest.staging import StagingArea
 
 __all__ = ["LoadError", "RagIngestLoader"]
 
@@ -135,30 +136,39 @@ class RagIngestLoader(BaseLoader):
         self.errors = []
         self.warnings = {}
         self.notes = {}
-        async with AsyncS3Client(s, renew_url=self.renew_url) as s3:
-            try:
-                skip = [s.temp_dir] if s.temp_dir is not None else []
-                listing = expand_sources(
-                    s3,
-                    self.sources,
-                    self.include,
-                    self.exclude,
-                    skip,
-                    s.pipeline.allowed_sources,
-                )
-                async for item in unique_sources(s3, listing):
-                    window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
-                    if len(window) >= s.pipeline.in_flight:
+        staging: StagingArea | None = None
+        try:
+            # Downloads and uploads staged where the next start removes them, should this
+            # process be killed (the kept workers' scratch stays where they were made).
+            staging = await asyncio.to_thread(StagingArea, s.staging_dir)
+            staged = s.model_copy(update={"temp_dir": staging.path})
+            async with AsyncS3Client(staged, renew_url=self.renew_url) as s3:
+                try:
+                    skip = [s.temp_dir] if s.temp_dir is not None else []
+                    listing = expand_sources(
+                        s3,
+                        self.sources,
+                        self.include,
+                        self.exclude,
+                        skip,
+                        s.pipeline.allowed_sources,
+                    )
+                    async for item in unique_sources(s3, listing):
+                        window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
+                        if len(window) >= s.pipeline.in_flight:
+                            for doc in await window.popleft():
+                                yield doc
+                    while window:
                         for doc in await window.popleft():
                             yield doc
-                while window:
-                    for doc in await window.popleft():
-                        yield doc
-            finally:
-                for task in window:
-                    task.cancel()
-                await asyncio.gather(*window, return_exceptions=True)
-                await asyncio.to_thread(kept_pool.release, pool)
+                finally:
+                    for task in window:
+                        task.cancel()
+                    await asyncio.gather(*window, return_exceptions=True)
+        finally:
+            await asyncio.to_thread(kept_pool.release, pool)
+            if staging is not None:
+                await asyncio.to_thread(staging.close)
 
     async def _load_one(self, s3: Any, pool: Any, item: Any) -> list[Document]:
         source: Source | None = None
@@ -173,7 +183,7 @@ class RagIngestLoader(BaseLoader):
             if source.upload is not None:
                 temp = path = await spool(
                     source.upload,
-                    self.settings.staging_dir,
+                    s3.settings.staging_dir,
                     max_size=self.settings.limits.max_object_size,
                 )
                 version = None

@@ -126,6 +126,25 @@ async def test_a_download_is_removed_off_the_callers_loop(
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
+async def test_a_load_stages_in_its_own_directory_and_removes_a_dead_ones(
+    seaweed: SeaweedS3, loader_bucket: str, tmp_path: Path
+) -> None:
+    # What a load SIGKILLed mid-download leaves: its directory, its lock free.
+    dead = tmp_path / "rag-ingest-run-dead"
+    dead.mkdir()
+    (dead / ".lock").write_text("")
+    (dead / "rag-ingest-x.part").write_bytes(b"\0" * 4096)
+    loader = RagIngestLoader(
+        f"s3://{loader_bucket}/code/app.py", settings=settings(seaweed, temp_dir=str(tmp_path))
+    )
+    staged: list[Path] = []
+    async for doc in loader.alazy_load():
+        staged += tmp_path.glob("rag-ingest-run-*")
+        assert doc.metadata["filename"] == "app.py"
+    assert [p.name for p in staged] != ["rag-ingest-run-dead"] and len(staged) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_error_policy(seaweed: SeaweedS3, loader_bucket: str) -> None:
     loader = RagIngestLoader(f"s3://{loader_bucket}/", mode="document", settings=settings(seaweed))
     loaded = loader.load()
