@@ -791,7 +791,10 @@ async def stopped_by_sigterm(command: Awaitable[int]) -> int:
         terminated = True
         task.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, cancel)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, cancel)
+    except (ValueError, RuntimeError):  # main() called off the main thread: no handler
+        return await command
     try:
         return await command
     except asyncio.CancelledError:

@@ -843,3 +843,21 @@ def test_a_stopped_ingest_cleans_up_after_itself(
     assert list((tmp_path / "temp").iterdir()) == []
     _, alive = psutil.wait_procs(children, timeout=15)
     assert alive == []
+
+
+def test_main_called_off_the_main_thread_runs_without_a_sigterm_handler(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A signal handler can be set on the main thread only; a caller's thread still runs it.
+    import threading
+
+    from rag_ingest.cli import main
+
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(main(["status", "--persist-dir", str(tmp_path / "none")]))
+    )
+    thread.start()
+    thread.join()
+    assert codes == [1]
+    assert "no ledger at" in capsys.readouterr().err
