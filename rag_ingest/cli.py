@@ -829,9 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except Terminated:
-        print(
-            f"rag-ingest: terminated after {time.perf_counter() - started:.1f}s", file=sys.stderr
-        )
+        print(f"rag-ingest: terminated after {time.perf_counter() - started:.1f}s", file=sys.stderr)
         return 128 + signal.SIGTERM
 
 

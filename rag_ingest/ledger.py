@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -281,7 +281,7 @@ class Ledger:
         self._db.execute(
             "INSERT INTO activity VALUES (?, ?) ON CONFLICT (session_id) "
             "DO UPDATE SET updated_at = excluded.updated_at",
-            (session_id, datetime.now(timezone.utc).isoformat()),
+            (session_id, datetime.now(UTC).isoformat()),
         )
 
     def get(self, session_id: str, source: str) -> LedgerRow | None:
@@ -391,7 +391,7 @@ class Ledger:
         what its earlier ingests did). Once ingested, its kept vectors and pending IDs
         are dropped, and so are its kept answers but ``answers`` (the keys this ingest
         used)."""
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         with self.transaction():
             self.add_model_use(session_id=session_id, source=source, model_use=model_use)
             if status == "ingested":
@@ -511,7 +511,7 @@ class Ledger:
             )
         # A session with no source row in a ledger older than the activity table: when
         # it last wrote is not known, so it is as old as can be (expire_sessions takes it).
-        unknown = datetime.fromtimestamp(0, timezone.utc).isoformat()
+        unknown = datetime.fromtimestamp(0, UTC).isoformat()
         held: dict[str, tuple[int, int, int, str]] = {row[0]: row[1:] for row in rows}
         for session in [*(s for (s,) in others), *pending]:
             held.setdefault(session, (0, 0, 0, unknown))

@@ -499,7 +499,7 @@ class _Timed:
                         if kind:
                             add_usage(usage, f"{kind}_failed_calls", 1)
                         raise
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise ModelError(f"{self.what} timed out after {self.timeout:.0f}s") from exc
         except ModelError:
             raise

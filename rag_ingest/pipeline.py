@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -1622,7 +1622,7 @@ class DocumentProcessor:
             source=job.result.source,
             filename=src.name,
             session_id=job.session,
-            ingested_at=datetime.now(timezone.utc).isoformat(),
+            ingested_at=datetime.now(UTC).isoformat(),
         )
         if isinstance(src.target, S3Location):
             meta["bucket"] = src.target.bucket
@@ -1694,7 +1694,7 @@ class DocumentProcessor:
         work = self._work_for(session)  # held: a delete voids sources not yet listed too
         report = IngestReport(
             session_id=session,
-            started_at=datetime.now(timezone.utc).isoformat(),
+            started_at=datetime.now(UTC).isoformat(),
             dry_run=dry_run,
         )
         self.events.start_bar(None)
@@ -1742,7 +1742,7 @@ class DocumentProcessor:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        report.finished_at = datetime.now(timezone.utc).isoformat()
+        report.finished_at = datetime.now(UTC).isoformat()
         return report
 
     async def _prune(
@@ -1931,7 +1931,7 @@ class DocumentProcessor:
         documents in flight is in use and kept."""
         if older_than <= timedelta(0):
             raise ConfigurationError(f"older_than must be positive, not {older_than}")
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         removed: dict[str, int] = {}
         for info in await self.sessions():
             if info.last_ingested < cutoff and info.session_id not in self._sessions:

@@ -1549,7 +1549,7 @@ def msg_tree(
         tree["__substg1.0_10090102"] = rtf
     fixed = {0x3FDE0003: struct.pack("<I", string8 or 65001)}
     if sent is not None:
-        ticks = int((sent - datetime.datetime(1601, 1, 1, tzinfo=datetime.timezone.utc))
+        ticks = int((sent - datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC))
                     .total_seconds() * 10_000_000)  # fmt: skip
         fixed[0x00390040] = struct.pack("<Q", ticks)
     tree["__properties_version1.0"] = properties(24 if embedded else 32, fixed)

@@ -10,7 +10,6 @@ import mimetypes
 import os
 import posixpath
 import re
-import sys
 import unicodedata
 import urllib.parse
 import zipfile
@@ -1052,12 +1051,10 @@ def _front_matter(data: bytes) -> tuple[bytes, dict[str, Any]]:
             import yaml
 
             fields = yaml.safe_load(block)
-        elif sys.version_info >= (3, 11):
+        else:
             import tomllib
 
             fields = tomllib.loads(block)
-        else:
-            return data, {}  # no TOML reader before Python 3.11: left as it is
     except Exception:  # not YAML or TOML after all
         return data, {}
     if not isinstance(fields, dict):

@@ -295,7 +295,7 @@ def _filetime(value: bytes) -> datetime.datetime | None:
     ticks = int.from_bytes(value[:8], "little")  # 100 ns since 1601-01-01 UTC
     if not ticks:
         return None
-    epoch = datetime.datetime(1601, 1, 1, tzinfo=datetime.timezone.utc)
+    epoch = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)
     try:
         return epoch + datetime.timedelta(microseconds=ticks // 10)
     except OverflowError:

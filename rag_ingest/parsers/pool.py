@@ -1240,7 +1240,7 @@ class ParserPool:
                 future = pool.schedule(_call_in_worker, args=(name, task), timeout=timeout)
                 return await asyncio.wrap_future(future)
             return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), timeout)
-        except (asyncio.TimeoutError, concurrent.futures.TimeoutError) as exc:
+        except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             # A thread cannot be killed: it finishes in the background. Use processes for
             # untrusted input.
             killed = "; its worker was killed" if in_process else ""

@@ -11,7 +11,6 @@ signed is what goes on the wire; nothing is decompressed, redirected or cookied.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import ssl
@@ -45,7 +44,7 @@ def _translated(phase: str) -> Iterator[None]:
         raise httpx.ConnectTimeout(str(exc) or "connect timed out") from exc
     except aiohttp.SocketTimeoutError as exc:
         raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         timeout = httpx.ConnectTimeout if phase == "connect" else httpx.ReadTimeout
         raise timeout(f"timed out ({phase})") from exc
     except aiohttp.ClientConnectorError as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -87,7 +87,7 @@ class DirectURL:
     def expired(self, now: datetime | None = None) -> bool:
         if self.expires_at is None:
             return False
-        return (now or datetime.now(timezone.utc)) >= self.expires_at
+        return (now or datetime.now(UTC)) >= self.expires_at
 
 
 Target = S3Location | DirectURL
@@ -111,15 +111,13 @@ def _presign_expiry(query: dict[str, str]) -> datetime | None:
     lowered = {k.lower(): v for k, v in query.items()}
     if "x-amz-date" in lowered and "x-amz-expires" in lowered:
         try:
-            start = datetime.strptime(lowered["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(
-                tzinfo=timezone.utc
-            )
+            start = datetime.strptime(lowered["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
             return start + timedelta(seconds=int(lowered["x-amz-expires"]))
         except ValueError:
             return None
     if "expires" in lowered:  # SigV2: an epoch timestamp
         try:
-            return datetime.fromtimestamp(int(lowered["expires"]), tz=timezone.utc)
+            return datetime.fromtimestamp(int(lowered["expires"]), tz=UTC)
         except (ValueError, OverflowError):
             return None
     return None

@@ -777,7 +777,7 @@ def test_status_says_a_session_s_unfinished_writes(capsys: pytest.CaptureFixture
     from rag_ingest.cli import _print_sessions
     from rag_ingest.store import SessionInfo
 
-    when = datetime.datetime(2026, 12, 4, 5, 0, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 12, 4, 5, 0, tzinfo=datetime.UTC)
     cut = SessionInfo("cut", 0, 0, 0, when, {"summary_calls": 1}, pending=7)
     whole = SessionInfo("whole", 2, 9, 0, when)
     assert _print_sessions([cut, whole], as_json=False) == 0

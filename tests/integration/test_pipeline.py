@@ -916,7 +916,7 @@ async def test_sessions_are_listed_and_old_ones_expire(seaweed: SeaweedS3, tmp_p
             report = await p.process_many(files, session_id=session)
             used[session] = report.usage
         # "old" was last ingested 40 days ago: every one of its ledger rows says so.
-        long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
+        long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=40)
         with p.ledger.transaction():
             for table in ("sources", "activity"):
                 p.ledger._db.execute(
@@ -982,7 +982,7 @@ async def test_a_session_cut_off_before_its_first_row_is_listed_and_expires(
         (info,) = await p.sessions()
         assert (info.session_id, info.sources, info.chunks) == ("cut", 0, 0)
         assert info.pending == len(held)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         assert now - info.last_ingested < datetime.timedelta(minutes=5)
         assert await p.expire_sessions(datetime.timedelta(days=30)) == {}
         with p.ledger.transaction():  # as a month later

@@ -586,7 +586,7 @@ async def test_expiring_credentials_are_refreshed_off_the_event_loop() -> None:
 
     def refresh() -> dict[str, str]:
         calls.append(threading.current_thread().name)
-        later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
         return {
             "access_key": "AKIDREFRESHED",
             "secret_key": "refreshed-secret-value-1234",
@@ -594,7 +594,7 @@ async def test_expiring_credentials_are_refreshed_off_the_event_loop() -> None:
             "expiry_time": later.isoformat(),
         }
 
-    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30)
     creds = RefreshableCredentials.create_from_metadata(
         {
             "access_key": "AKIDOLD",

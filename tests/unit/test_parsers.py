@@ -1919,7 +1919,7 @@ def test_an_outlook_msg_is_read_as_the_email_it_holds(
         to=[("Bo Chen", "bo@example.com"), ("Dee", "dee@example.com")],
         cc=[("Cy", "cy@example.com")],
         bcc=[("Hidden", "hidden@example.com")],  # not in what was sent
-        sent=datetime.datetime(2026, 3, 4, 9, 30, tzinfo=datetime.timezone.utc),
+        sent=datetime.datetime(2026, 3, 4, 9, 30, tzinfo=datetime.UTC),
         attachments={
             "numbers.csv": b"region,revenue\nnorth,10\nsouth,CANARY-CSV\n",
             # MIME tags the e-mail writer refuses (an .eml attached by value, a broken
@@ -8368,7 +8368,7 @@ def test_avro_files_are_tables_of_their_records_fields(
             ],
         }
     )
-    when = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC)
     records = [
         {"id": i, "text": f'CANARY-{i}, "quoted"; x', "user": {"name": "ann"},
          "at": when if i % 2 else None, "blob": b"\x00\x01"}

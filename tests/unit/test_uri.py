@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -56,7 +56,7 @@ def test_other_schemes_refused() -> None:
 
 
 def test_presigned_is_direct_and_knows_its_expiry() -> None:
-    signed_at = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    signed_at = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     url = (
         "https://docs.s3.us-east-1.amazonaws.com/a.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
         "&X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"
