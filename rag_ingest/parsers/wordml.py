@@ -245,7 +245,10 @@ class _Writer:
             blob = binascii.a2b_base64(data.text or "")
         except (binascii.Error, ValueError):
             return ""
-        mime = mimetypes.guess_type(data.get(f"{_W}name", ""))[0] or ""
+        # By the name's last part: "wordml://02000001.png" is a URL to Python 3.13's
+        # guess_type, whose scheme it does not know (no type; 3.11 said image/png).
+        name = data.get(f"{_W}name", "").rsplit("/", 1)[-1]
+        mime = mimetypes.guess_type(name)[0] or ""
         return self.pictures.marker(self.pictures.keep(blob, mime))
 
     def _table(self, table: ElementTree.Element) -> str:

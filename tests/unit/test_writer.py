@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,6 +12,23 @@ import pytest
 
 from rag_ingest.store import ChunkStore, Ledger
 from rag_ingest.writer import BatchWriter, ChunkWrite
+
+
+@pytest.fixture(autouse=True)
+def _ledgers_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every Ledger a test opens is closed after it: Python 3.13 warns of an unclosed
+    SQLite connection when it is collected, in whichever test that happens to be."""
+    made: list[Ledger] = []
+
+    class Closed(Ledger):
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            made.append(self)
+
+    monkeypatch.setitem(globals(), "Ledger", Closed)
+    yield
+    for ledger in made:
+        ledger.close()
 
 
 class FakeStore:
