@@ -27,7 +27,7 @@ from typing import IO, Any
 import httpx
 
 from rag_ingest._process import find_executable, start_tied, stop_process_group
-from rag_ingest.errors import MissingExtraError, StoreError, unwritable_store
+from rag_ingest.errors import MissingExtraError, StoreError, unwritable
 
 __all__ = ["LocalChromaServer", "StoreLock", "proxies_ignored_by_chromadb"]
 
@@ -45,7 +45,7 @@ class StoreLock:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise unwritable_store(self.path, exc) from exc
+            raise unwritable(self.path, exc) from exc
         if self.path in _held_here:
             raise StoreError(
                 f"another DocumentProcessor in this process is using {self.path}: close() "
@@ -54,7 +54,7 @@ class StoreLock:
         try:
             handle = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until release()
         except OSError as exc:
-            raise unwritable_store(self.path, exc) from exc
+            raise unwritable(self.path, exc) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -101,14 +101,19 @@ class ConfigurationError(RagIngestError, ValueError):
     """Settings or arguments that cannot work."""
 
 
-def unwritable_store(directory: Path, exc: BaseException) -> ConfigurationError:
-    """A store directory this process cannot make or write (a read-only working
+_STORE_SETTING = "store.persist_dir (the CLI's --persist-dir)"
+
+
+def unwritable(
+    directory: Path, exc: BaseException, what: str = "store", setting: str = _STORE_SETTING
+) -> ConfigurationError:
+    """A directory of ours this process cannot make or write (a read-only working
     directory, where the default ``rag_ingest_data`` goes), naming the setting that
     moves it: raw, it was a traceback ending in "PermissionError: 'rag_ingest_data'"."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
     return ConfigurationError(
-        f"cannot write the store directory {directory} ({why}): set store.persist_dir "
-        "(the CLI's --persist-dir) to a directory this process can write"
+        f"cannot write the {what} directory {directory} ({why}): set {setting} to a "
+        "directory this process can write"
     )
 
 

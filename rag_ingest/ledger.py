@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag_ingest.errors import StoreError, free_space, unwritable_store
+from rag_ingest.errors import StoreError, free_space, unwritable
 from rag_ingest.settings import StoreSettings
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class Ledger:
             )
         except (OSError, sqlite3.OperationalError) as exc:
             if isinstance(exc, OSError) or re.search(r"unable to open|readonly", str(exc)):
-                raise unwritable_store(path.parent.resolve(), exc) from exc
+                raise unwritable(path.parent.resolve(), exc) from exc
             raise
         # IDs written to the store whose ledger row is not final yet: after a crash they
         # are the only record of chunks that a later version must delete.

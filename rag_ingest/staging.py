@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from rag_ingest.errors import ConfigurationError
+from rag_ingest.errors import unwritable
 
 __all__ = ["StagingArea", "sweep"]
 
@@ -49,10 +49,7 @@ class StagingArea:
             self.path = base / (PREFIX + unborn.name.removeprefix(_UNBORN))
             unborn.rename(self.path)
         except OSError as exc:
-            raise ConfigurationError(
-                f"cannot write the staging directory {base} ({exc.strerror or exc}): set "
-                "temp_dir to a directory this process can write"
-            ) from exc
+            raise unwritable(base, exc, "staging", "temp_dir") from exc
         if removed:
             logger.info("removed %d staging directories of processes that ended", removed)
 
