@@ -54,6 +54,15 @@ def _no_kept_workers() -> Iterator[None]:
         pool.kept_pool.close()
 
 
+@pytest.fixture
+def blocked(tmp_path: Path) -> Path:
+    """A plain file: nothing can be made under it, even by root (the tests' user, to
+    whom a read-only directory is writable)."""
+    path = tmp_path / "read-only"
+    path.write_text("")
+    return path
+
+
 def ingest_until_parsing(
     tmp_path: Path, documents: int, **popen: Any
 ) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:

@@ -114,10 +114,8 @@ def test_what_a_killed_ingest_staged_goes_at_the_next_start(tmp_path: Path) -> N
 
 
 async def test_a_staging_directory_that_cannot_be_written_names_the_setting(
-    tmp_path: Path,
+    tmp_path: Path, blocked: Path
 ) -> None:
-    blocked = tmp_path / "read-only"
-    blocked.write_text("")  # nothing can be made under a plain file, even by root
     cfg = settings(tmp_path, "store").model_copy(update={"temp_dir": blocked / "temp"})
     with pytest.raises(ConfigurationError, match="set temp_dir"):
         async with DocumentProcessor(cfg):

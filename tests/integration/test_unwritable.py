@@ -31,14 +31,6 @@ from tests.conftest import IN_PROCESS_STORE
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def blocked(tmp_path: Path) -> Path:
-    """A plain file: nothing can be made under it."""
-    path = tmp_path / "read-only"
-    path.write_text("")
-    return path
-
-
 def settings(tmp_path: Path, store: dict[str, Any], **parse: Any) -> Settings:
     return Settings.model_validate(
         {

@@ -273,15 +273,13 @@ def test_tokenizer_missing_is_a_clear_error(
 
 
 def test_a_home_cache_that_cannot_be_written_gives_way_to_a_private_temp_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, blocked: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A read-only home (AWS Lambda, a hardened container): every document had failed
     # with "PermissionError: '/nonexistent'", and in worker processes as a broken pool.
     from rag_ingest import tokens
 
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
-    blocked = tmp_path / "not-a-directory"
-    blocked.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     temp = tmp_path / "temp"
     temp.mkdir()
@@ -300,12 +298,10 @@ def test_a_home_cache_that_cannot_be_written_gives_way_to_a_private_temp_one(
 
 
 def test_a_tiktoken_cache_dir_that_cannot_be_written_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, blocked: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rag_ingest import tokens
 
-    blocked = tmp_path / "not-a-directory"
-    blocked.write_text("")
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(blocked / "cache"))
     with pytest.raises(
         TokenizerUnavailableError,
