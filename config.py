@@ -466,8 +466,9 @@ pipeline = {
 # files to be parsed and removed; a file that does not fit alone fails with DiskFullError.
 # Parsing writes its scratch files here too (unpacked files, archive members, e-mail
 # attachments; in process mode docling's and PyMuPDF's own as well). A processor stages
-# in a directory of its own here, rag-ingest-run-*, removed when it closes; one a killed
-# process left is removed by the next processor to start.
+# in a directory of its own here, rag-ingest-run-*, removed when it closes (a loader's
+# load in one of its own); one a killed process left is removed by the next processor
+# or load to start.
 temp_dir = None
 
 # tqdm progress bars on a terminal or in a notebook.

@@ -138,8 +138,8 @@ class RagIngestLoader(BaseLoader):
         self.notes = {}
         staging: StagingArea | None = None
         try:
-            # Downloads and uploads staged where the next start removes them, should this
-            # process be killed (the kept workers' scratch stays where they were made).
+            # Downloads, uploads and parse scratch staged where the next start removes
+            # them, should this process be killed.
             staging = await asyncio.to_thread(StagingArea, s.staging_dir)
             staged = s.model_copy(update={"temp_dir": staging.path})
             async with AsyncS3Client(staged, renew_url=self.renew_url) as s3:
@@ -154,7 +154,8 @@ class RagIngestLoader(BaseLoader):
                         s.pipeline.allowed_sources,
                     )
                     async for item in unique_sources(s3, listing):
-                        window.append(asyncio.ensure_future(self._load_one(s3, pool, item)))
+                        load = self._load_one(s3, pool, item, str(staging.path))
+                        window.append(asyncio.ensure_future(load))
                         if len(window) >= s.pipeline.in_flight:
                             for doc in await window.popleft():
                                 yield doc
@@ -170,7 +171,7 @@ class RagIngestLoader(BaseLoader):
             if staging is not None:
                 await asyncio.to_thread(staging.close)
 
-    async def _load_one(self, s3: Any, pool: Any, item: Any) -> list[Document]:
+    async def _load_one(self, s3: Any, pool: Any, item: Any, staged: str) -> list[Document]:
         source: Source | None = None
         temp: Path | None = None
         try:
@@ -214,11 +215,11 @@ class RagIngestLoader(BaseLoader):
 
             if self.mode == "chunks":
                 parsed, plan = await pool.parse_and_chunk(
-                    str(path), source.name, self.chunk_settings, base
+                    str(path), source.name, self.chunk_settings, base, scratch_under=staged
                 )
                 self._warned(source.key, parsed.warnings + plan.warnings)
                 return named([(c.text, c.metadata) for c in plan.chunks])
-            parsed = await pool.parse(str(path), source.name)
+            parsed = await pool.parse(str(path), source.name, scratch_under=staged)
             if self.chunk_settings.mask_credentials:
                 _mask_segments(parsed)
             self._warned(source.key, parsed.warnings)

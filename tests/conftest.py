@@ -63,6 +63,12 @@ def blocked(tmp_path: Path) -> Path:
     return path
 
 
+def long_documents(directory: Path, count: int) -> None:
+    """``count`` Markdown files in ``directory``, each long enough to take a while."""
+    for i in range(count):
+        (directory / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
+
+
 def ingest_until_parsing(
     tmp_path: Path, documents: int, **popen: Any
 ) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
@@ -71,12 +77,19 @@ def ingest_until_parsing(
     directory made): the process, and its command line and environment to run again."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for i in range(documents):
-        (corpus / f"d{i}.md").write_text(f"# Doc {i}\n\n" + f"Line {i} of words. " * 2000)
+    long_documents(corpus, documents)
     temp = tmp_path / "temp"
     env = {**os.environ, "RAG_INGEST_MODELS__EMBEDDER": "hash", "RAG_INGEST_TEMP_DIR": str(temp)}
     command = [sys.executable, "-m", "rag_ingest.cli", "ingest", str(corpus), "--session", "s"]
     command += ["--persist-dir", str(tmp_path / "store"), "--no-progress"]
+    return until_parsing(command, env, temp, **popen), command, env
+
+
+def until_parsing(
+    command: list[str], env: dict[str, str], temp: Path, **popen: Any
+) -> subprocess.Popen[str]:
+    """``command`` started, returned once a document's parse scratch directory is made
+    in a staging directory under ``temp``."""
     process = subprocess.Popen(command, text=True, env=env, **popen)
     try:
         deadline = time.monotonic() + 120
@@ -87,7 +100,7 @@ def ingest_until_parsing(
         process.kill()
         process.wait()
         raise
-    return process, command, env
+    return process
 
 
 def process_alive(pid: int) -> bool:

@@ -180,3 +180,17 @@ def noisy() -> str:
     warnings.warn("Unknown extension is not supported and will be removed", stacklevel=1)
     logging.getLogger("docling.backend.msword_backend").warning("Warning: image cannot be found")
     return "done"
+
+
+def temp_home(path: str, name: str, options: Any) -> Any:
+    """A parser that leaves a temp file of its own, as a killed library's are left: its
+    text names the directory the worker's ``tempfile`` gives."""
+    import tempfile
+
+    from rag_ingest.parsers.base import ParsedDocument, Segment
+
+    with tempfile.NamedTemporaryFile(suffix=".scratch", delete=False) as left:
+        left.write(b"x")
+    return ParsedDocument(
+        file_type="text", segments=[Segment(tempfile.gettempdir())], parser="temp_home"
+    )

@@ -179,6 +179,7 @@ def _imports() -> Iterator[None]:
 _task_lock = threading.Lock()
 _tasks_waiting = 0
 _last_task = 0.0  # when the last task ended (monotonic)
+_home_temp: str | None = None  # the worker's temp dir between tasks (parse's temp_dir)
 _warmed = threading.Event()
 # A step starts only after the worker has been idle this long: a task queued at start, or
 # the next of a stream (a result sent, the next fetched), comes first.
@@ -225,10 +226,11 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
         # nice 0 on 2 cores with 2 workers).
         os.nice(nice)
 
+    global _home_temp
     if options.temp_dir:
         # The worker is ours alone: docling's and PyMuPDF's own scratch files go where
         # the caller said too (a host whose system temp is small or read-only).
-        tempfile.tempdir = options.temp_dir
+        tempfile.tempdir = _home_temp = options.temp_dir
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
@@ -304,6 +306,13 @@ def _call_in_worker(name: str, task: bytes) -> Any:
         # function's module, and an import racing the warm-up's had failed in importlib
         # (KeyError: 'pymupdf4llm'), killing the worker with its task.
         fn, args = pickle.loads(task)
+        # Library temp files (docling's, PyMuPDF's) go in the document's scratch
+        # directory, with what the task writes itself: a worker killed mid-task (a
+        # timeout) leaves them where its document's clean-up removes them, and a kept
+        # pool outliving its loads (or its process) holds no directory of its own.
+        scratch = next((a.temp_dir for a in args if isinstance(a, ParseOptions)), None)
+        if scratch:
+            tempfile.tempdir = scratch
         return fn(*args)
     except MemoryError:
         # A parser that hit the limit may have left native state broken: never reuse
@@ -317,6 +326,7 @@ def _call_in_worker(name: str, task: bytes) -> Any:
         # every document in flight and every later one failed. Its text goes instead.
         raise _parser_failed(name, exc) from exc
     finally:
+        tempfile.tempdir = _home_temp
         _last_task = time.monotonic()
         _task_lock.release()
 
@@ -842,15 +852,16 @@ class ParserPool:
                 )
             return self._process_pool
 
-    def _scratch(self) -> contextlib.AbstractAsyncContextManager[str]:
+    def _scratch(self, under: str | None) -> contextlib.AbstractAsyncContextManager[str]:
         """A document's scratch directory, made and removed here: its tasks write under
         it (``ParseOptions.temp_dir``), so what a worker killed mid-task (a timeout)
-        left behind goes with it."""
-        return _temp_dir("rag-ingest-parse-", self.options.temp_dir)
+        left behind goes with it. ``under``: where, if not the pool's ``temp_dir`` (a
+        kept pool's load: in that load's staging directory)."""
+        return _temp_dir("rag-ingest-parse-", under or self.options.temp_dir)
 
-    async def parse(self, path: str, name: str) -> ParsedDocument:
+    async def parse(self, path: str, name: str, scratch_under: str | None = None) -> ParsedDocument:
         """Parse one file; raise a :class:`DocumentError` subclass on any failure."""
-        async with self._scratch() as scratch:
+        async with self._scratch(scratch_under) as scratch:
             options = dataclasses.replace(self.options, temp_dir=scratch)
             got = await self.run(
                 name,
@@ -876,11 +887,12 @@ class ParserPool:
         chunk_settings: ChunkSettings,
         base_metadata: dict[str, Any],
         member_cache: str | None = None,
+        scratch_under: str | None = None,
     ) -> tuple[ParsedDocument, ChunkPlan]:
         """Parse and chunk one file. ``member_cache``: where this source's archive files
         or mailbox messages are remembered as parsed (read, and replaced after), if it is
-        an archive or a mailbox."""
-        async with self._scratch() as scratch:
+        an archive or a mailbox; ``scratch_under``: as for :meth:`parse`."""
+        async with self._scratch(scratch_under) as scratch:
             options = dataclasses.replace(self.options, member_cache=member_cache, temp_dir=scratch)
             got = await self.run(
                 name,

@@ -7,6 +7,8 @@ import gzip
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +25,10 @@ from rag_ingest.loader import RagIngestLoader
 from rag_ingest.models import HashEmbeddings
 from rag_ingest.parsers.pool import KeptPool, ParserPool, kept_pool
 from rag_ingest.settings import Settings
+from rag_ingest.staging import sweep
 from rag_ingest.testing import SeaweedS3
 from tests import docs
+from tests.conftest import long_documents, until_parsing
 
 pytestmark = pytest.mark.integration
 
@@ -143,6 +147,30 @@ async def test_a_load_stages_in_its_own_directory_and_removes_a_dead_ones(
         assert doc.metadata["filename"] == "app.py"
     assert [p.name for p in staged] != ["rag-ingest-run-dead"] and len(staged) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_killed_loaders_workers_staged_goes_at_the_next_start(tmp_path: Path) -> None:
+    corpus, temp = tmp_path / "corpus", tmp_path / "temp"
+    corpus.mkdir()
+    long_documents(corpus, 40)
+    script = (
+        "import sys\n"
+        "from rag_ingest import RagIngestLoader, Settings\n"
+        "s = Settings.model_validate({'progress': False, 'temp_dir': sys.argv[2],"
+        " 'parse': {'mode': 'process', 'workers': 1}})\n"
+        "RagIngestLoader(sys.argv[1], settings=s).load()\n"
+    )
+    command = [sys.executable, "-c", script, str(corpus), str(temp)]
+    process = until_parsing(command, dict(os.environ), temp)
+    process.send_signal(signal.SIGKILL)  # no clean-up runs: the OOM killer's way
+    process.wait()
+    assert list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*"))
+    # Its worker, left without its parent, notices and ends; then its directory goes.
+    deadline = time.monotonic() + 60
+    while list(temp.iterdir()) and time.monotonic() < deadline:
+        sweep(temp)
+        time.sleep(0.1)
+    assert list(temp.iterdir()) == []
 
 
 def test_error_policy(seaweed: SeaweedS3, loader_bucket: str) -> None:

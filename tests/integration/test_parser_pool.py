@@ -2227,3 +2227,28 @@ async def test_a_mailbox_or_archive_is_chunked_in_groups_of_its_files_on_every_w
                 pool.close()
             assert calls.count("chunk_parsed") == groups, (path.name, calls)
             assert _plan_fields(plan) == _plan_fields(expected)
+
+
+async def test_a_workers_library_temp_files_go_in_its_documents_scratch(tmp_path: Path) -> None:
+    # A library's own temp files (docling's, PyMuPDF's) went to the worker's temp dir,
+    # where one a killed worker left stayed; and a loader's kept workers, outliving the
+    # load that staged them, had them in the temp dir itself.
+    home, load = tmp_path / "home", tmp_path / "load"
+    home.mkdir()
+    load.mkdir()
+    note = tmp_path / "a.note"
+    note.write_text("text")
+    options = ParseOptions(
+        temp_dir=str(home), plugins=((".note", "tests.hostile_parsers:temp_home"),)
+    )
+    pool = ParserPool(ParseSettings(mode="process", workers=1), options)
+    try:
+        in_load = await pool.parse(str(note), note.name, scratch_under=str(load))
+        in_home = await pool.parse(str(note), note.name)
+    finally:
+        pool.close()
+    said = Path(in_load.text.strip())
+    assert said.parent == load and said.name.startswith("rag-ingest-parse-")
+    said = Path(in_home.text.strip())
+    assert said.parent == home and said.name.startswith("rag-ingest-parse-")
+    assert list(load.iterdir()) == [] and list(home.iterdir()) == []
