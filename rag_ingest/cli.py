@@ -19,7 +19,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -428,6 +428,52 @@ def report_json(report: Any) -> dict[str, Any]:
     }
 
 
+class _Finished:
+    """Each document's outcome, for an ingest stopped short: as its events tell it, and
+    its ledger row, written since the start, where no event came (a batch's documents
+    stopped between their write and their event)."""
+
+    def __init__(self, then: Callable[[Any], None] | None) -> None:
+        self.outcomes: dict[str, str] = {}  # by source: the last attempt's says
+        self.ledger: Path | None = None
+        self._since = datetime.datetime.now(datetime.UTC)
+        self._then = then
+
+    def __call__(self, event: Any) -> None:
+        if event.stage == "done":
+            self.outcomes[event.source] = event.message or "ingested"
+        elif event.stage == "failed":
+            self.outcomes[event.source] = "failed"
+        if self._then is not None:
+            self._then(event)
+
+    def tally(self, session: str) -> str:
+        outcomes = dict(self.outcomes)
+        if self.ledger is not None and self.ledger.is_file():
+            import sqlite3
+
+            from rag_ingest.errors import RagIngestError
+            from rag_ingest.ledger import Ledger
+
+            try:
+                ledger = Ledger(self.ledger)
+                try:
+                    rows = ledger.session_rows(session)
+                finally:
+                    ledger.close()
+            except (OSError, sqlite3.Error, RagIngestError):
+                rows = []  # the events' word alone, rather than a traceback over the stop
+            for row in rows:
+                if datetime.datetime.fromisoformat(row.updated_at) >= self._since:
+                    outcomes.setdefault(row.source, row.status)
+        counts = collections.Counter(outcomes.values())
+        done = ", ".join(f"{counts[s]} {s}" for s in ("ingested", "skipped", "failed"))
+        return (
+            f"stopped with {done}; the same command again goes on: what was stored is "
+            "skipped, the rest read again"
+        )
+
+
 class _FileBars:
     """A tqdm bar per large download, on top of the overall documents bar."""
 
@@ -474,11 +520,15 @@ async def _ingest(args: argparse.Namespace) -> int:
         sources = [Upload(sys.stdin.buffer, args.name) if s == "-" else s for s in sources]
     started = time.perf_counter()
     bars = _FileBars() if settings.progress else None
+    finished = _Finished(bars)
     scratch = _scratch_store(settings) if args.dry_run else None
     try:
         async with DocumentProcessor(
-            settings if scratch is None else _with_store_dir(settings, scratch), on_event=bars
+            settings if scratch is None else _with_store_dir(settings, scratch),
+            on_event=finished,
         ) as processor:
+            if processor.ledger is not None:
+                finished.ledger = processor.ledger.path
             report = await processor.process_many(
                 sources,
                 session_id=args.session,
@@ -489,6 +539,10 @@ async def _ingest(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 reingest=args.reingest,
             )
+    except asyncio.CancelledError:
+        if not args.dry_run:  # Ctrl-C or SIGTERM: what a run of hours got done
+            print(f"rag-ingest: {finished.tally(args.session)}", file=sys.stderr)
+        raise
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
