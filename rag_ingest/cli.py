@@ -447,7 +447,7 @@ class _Finished:
         if self._then is not None:
             self._then(event)
 
-    def tally(self, session: str) -> str:
+    def tally(self, session: str, reingest: bool = False) -> str:
         outcomes = dict(self.outcomes)
         if self.ledger is not None and self.ledger.is_file():
             import sqlite3
@@ -468,6 +468,8 @@ class _Finished:
                     outcomes.setdefault(row.source, row.status)
         counts = collections.Counter(outcomes.values())
         done = ", ".join(f"{counts[s]} {s}" for s in ("ingested", "skipped", "failed"))
+        if reingest:  # the same command again reads everything again
+            return f"stopped with {done}"
         return (
             f"stopped with {done}; the same command again goes on: what was stored is "
             "skipped, the rest read again"
@@ -541,7 +543,7 @@ async def _ingest(args: argparse.Namespace) -> int:
             )
     except asyncio.CancelledError:
         if not args.dry_run:  # Ctrl-C or SIGTERM: what a run of hours got done
-            print(f"rag-ingest: {finished.tally(args.session)}", file=sys.stderr)
+            print(f"rag-ingest: {finished.tally(args.session, args.reingest)}", file=sys.stderr)
         raise
     finally:
         if scratch is not None:

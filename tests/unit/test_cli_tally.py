@@ -50,3 +50,5 @@ def test_a_stopped_ingest_counts_what_the_ledger_got_and_its_events_did_not(
     alone = _Finished(None)
     alone(IngestEvent(source="file:///a.md", stage="done", message="ingested"))
     assert alone.tally("s").startswith("stopped with 1 ingested, 0 skipped, 0 failed; ")
+    # --reingest: the same command again reads it all again, so no "goes on".
+    assert alone.tally("s", reingest=True) == "stopped with 1 ingested, 0 skipped, 0 failed"
