@@ -165,7 +165,8 @@ def test_what_a_killed_loaders_workers_staged_goes_at_the_next_start(tmp_path: P
     process.send_signal(signal.SIGKILL)  # no clean-up runs: the OOM killer's way
     process.wait()
     assert list(temp.glob("rag-ingest-run-*/rag-ingest-parse-*"))
-    # Its worker, left without its parent, notices and ends; then its directory goes.
+    # The next start's sweep removes its directory, parse scratch and all (again while
+    # its orphaned worker, until it sees its parent gone, may still write there).
     deadline = time.monotonic() + 60
     while list(temp.iterdir()) and time.monotonic() < deadline:
         sweep(temp)
