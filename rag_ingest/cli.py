@@ -465,7 +465,9 @@ class _Finished:
                 rows = []  # the events' word alone, rather than a traceback over the stop
             for row in rows:
                 if datetime.datetime.fromisoformat(row.updated_at) >= self._since:
-                    outcomes.setdefault(row.source, row.status)
+                    # A blank file is written with no chunks, and reported skipped.
+                    said = "skipped" if row.status == "ingested" and not row.chunk_ids else None
+                    outcomes.setdefault(row.source, said or row.status)
         counts = collections.Counter(outcomes.values())
         done = ", ".join(f"{counts[s]} {s}" for s in ("ingested", "skipped", "failed"))
         if reingest:  # the same command again reads everything again

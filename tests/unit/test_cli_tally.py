@@ -9,14 +9,14 @@ from rag_ingest.ledger import Ledger
 from rag_ingest.progress import IngestEvent
 
 
-def _record(ledger: Ledger, source: str, status: str, session: str = "s") -> None:
+def _record(ledger: Ledger, source: str, status: str, session: str = "s", chunks: int = 1) -> None:
     ledger.record(
         session_id=session,
         source=source,
         version="v1",
         size=1,
         status=status,
-        chunk_ids=[],
+        chunk_ids=[f"{source}#{i}" for i in range(chunks)],
         fingerprint=None,
     )
 
@@ -43,9 +43,10 @@ def test_a_stopped_ingest_counts_what_the_ledger_got_and_its_events_did_not(
     _record(ledger, "file:///e.md", "ingested")
     _record(ledger, "file:///f.md", "ingested")
     _record(ledger, "file:///g.md", "failed")
+    _record(ledger, "file:///blank.md", "ingested", chunks=0)  # reported as skipped
     _record(ledger, "file:///h.md", "ingested", session="other")
     ledger.close()
-    assert finished.tally("s").startswith("stopped with 4 ingested, 1 skipped, 2 failed; ")
+    assert finished.tally("s").startswith("stopped with 4 ingested, 2 skipped, 2 failed; ")
     # With no ledger to read (a start that was stopped), the events' word alone.
     alone = _Finished(None)
     alone(IngestEvent(source="file:///a.md", stage="done", message="ingested"))
