@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from rag_ingest._process import find_executable, start_tied, stop_process_group
+from rag_ingest.staging import StagingArea
 
 __all__ = ["SeaweedS3", "find_weed"]
 
@@ -91,11 +92,14 @@ class SeaweedS3:
         self.access_key = access_key
         self.secret_key = secret_key or secrets.token_urlsafe(24)
         self.prefer_memory = prefer_memory
-        self._own_dir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rag-ingest-weed-"))
+        # Our directories are staging areas (rag_ingest.staging): locked while this
+        # server's owner lives, and removed by the next start should it be killed (a
+        # demo SIGKILLed had left its corpus in the temp dir, and in /dev/shm, memory).
+        self._own_dir: StagingArea | None = None
+        self.workdir = Path(workdir) if workdir is not None else self._new_workdir()
         self.process: subprocess.Popen[bytes] | None = None
-        self._socket_dir: Path | None = None
-        self._spill_dir: Path | None = None
+        self._socket_dir: StagingArea | None = None
+        self._spill_dir: StagingArea | None = None
         self.data_dir = self.workdir / "data"
         self.port = 0
         self._master_port = 0
@@ -122,7 +126,14 @@ class SeaweedS3:
             "secret_access_key": self.secret_key,
         }
 
+    def _new_workdir(self) -> Path:
+        self._own_dir = StagingArea(Path(tempfile.gettempdir()))
+        return self._own_dir.path
+
     def start(self, timeout: float = 90.0, attempts: int = 3) -> None:
+        if self._own_dir is not None and not self.workdir.is_dir():  # started again
+            self.workdir = self._new_workdir()
+            self.log_path = self.workdir / "weed.log"
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
             self.data_dir = self._pick_data_dir()
@@ -229,8 +240,8 @@ class SeaweedS3:
         disk = _has_room(self.workdir)
         memory = _MEMORY_FS.is_dir() and _has_room(_MEMORY_FS)  # a container's may be 64 MB
         if memory and (self.prefer_memory or not disk):
-            self._spill_dir = Path(tempfile.mkdtemp(prefix="rag-ingest-weed-", dir=_MEMORY_FS))
-            return self._spill_dir
+            self._spill_dir = StagingArea(_MEMORY_FS)
+            return self._spill_dir.path
         if disk:
             return self.workdir / "data"
         usage = shutil.disk_usage(self.workdir)
@@ -317,15 +328,13 @@ class SeaweedS3:
         if len(str(self.workdir / "filer.sock")) <= _MAX_SOCKET_PATH:
             return self.workdir
         if self._socket_dir is None:
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="rw-", dir="/tmp"))
-        return self._socket_dir
+            self._socket_dir = StagingArea(Path("/tmp"))
+        return self._socket_dir.path
 
     def stop(self) -> None:
         """Stop the server and remove its files (when the temp dir is ours)."""
         self._kill()
-        if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        for path in (self._socket_dir, self._spill_dir):
-            if path is not None:
-                shutil.rmtree(path, ignore_errors=True)
+        for area in (self._own_dir, self._socket_dir, self._spill_dir):
+            if area is not None:
+                area.close()
         self._socket_dir = self._spill_dir = None

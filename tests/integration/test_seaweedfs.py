@@ -148,6 +148,44 @@ def test_memory_is_preferred_only_where_it_has_room(
         client.put_object(Bucket="on-disk", Key="k", Body=b"x")
 
 
+def test_a_killed_owners_server_files_go_at_the_next_start(tmp_path: Path) -> None:
+    """The demo and the notebook run this server: an owner SIGKILLed (the OOM killer)
+    left its corpus in the temp dir, and in /dev/shm, memory, for good."""
+    import signal
+    import sys
+
+    from rag_ingest.staging import sweep
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    script = (
+        "import time\n"
+        "from rag_ingest.testing import SeaweedS3\n"
+        "s = SeaweedS3(prefer_memory=True)\n"
+        "s.start()\n"
+        "print(s.workdir, s.data_dir, s.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            workdir, data, weed = owner.stdout.readline().split()
+        finally:
+            owner.send_signal(signal.SIGKILL)
+    assert Path(workdir).parent == temp and Path(data).is_dir()
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{weed}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # weed ends with its owner (PR_SET_PDEATHSIG)
+    sweep(temp)
+    sweep(Path(data).parent)
+    assert list(temp.iterdir()) == [] and not Path(data).exists()
+
+
 def test_no_room_anywhere_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from rag_ingest.testing import seaweedfs
 
