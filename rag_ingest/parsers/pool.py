@@ -179,7 +179,6 @@ def _imports() -> Iterator[None]:
 _task_lock = threading.Lock()
 _tasks_waiting = 0
 _last_task = 0.0  # when the last task ended (monotonic)
-_home_temp: str | None = None  # the worker's temp dir between tasks (parse's temp_dir)
 _warmed = threading.Event()
 # A step starts only after the worker has been idle this long: a task queued at start, or
 # the next of a stream (a result sent, the next fetched), comes first.
@@ -226,11 +225,10 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
         # nice 0 on 2 cores with 2 workers).
         os.nice(nice)
 
-    global _home_temp
     if options.temp_dir:
         # The worker is ours alone: docling's and PyMuPDF's own scratch files go where
         # the caller said too (a host whose system temp is small or read-only).
-        tempfile.tempdir = _home_temp = options.temp_dir
+        tempfile.tempdir = options.temp_dir
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
@@ -301,6 +299,7 @@ def _call_in_worker(name: str, task: bytes) -> Any:
     _tasks_waiting += 1  # only this thread writes them: the warm-up thread reads
     _task_lock.acquire()
     _tasks_waiting -= 1
+    home = tempfile.tempdir  # the worker's between tasks (its pool's temp_dir)
     try:
         # Unpickled here, not by pebble as it fetched the task: unpickling imports the
         # function's module, and an import racing the warm-up's had failed in importlib
@@ -326,7 +325,7 @@ def _call_in_worker(name: str, task: bytes) -> Any:
         # every document in flight and every later one failed. Its text goes instead.
         raise _parser_failed(name, exc) from exc
     finally:
-        tempfile.tempdir = _home_temp
+        tempfile.tempdir = home
         _last_task = time.monotonic()
         _task_lock.release()
 

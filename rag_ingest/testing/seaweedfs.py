@@ -104,7 +104,10 @@ class SeaweedS3:
         self.port = 0
         self._master_port = 0
         self._grpc_sockets: list[Path] = []
-        self.log_path = self.workdir / "weed.log"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "weed.log"
 
     @property
     def endpoint_url(self) -> str:
@@ -133,7 +136,6 @@ class SeaweedS3:
     def start(self, timeout: float = 90.0, attempts: int = 3) -> None:
         if self._own_dir is not None and not self.workdir.is_dir():  # started again
             self.workdir = self._new_workdir()
-            self.log_path = self.workdir / "weed.log"
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
             self.data_dir = self._pick_data_dir()
