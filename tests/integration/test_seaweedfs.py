@@ -155,6 +155,7 @@ def test_a_killed_owners_server_files_go_at_the_next_start(tmp_path: Path) -> No
     import sys
 
     from rag_ingest.staging import sweep
+    from tests.conftest import process_alive
 
     temp = tmp_path / "temp"
     temp.mkdir()
@@ -179,7 +180,7 @@ def test_a_killed_owners_server_files_go_at_the_next_start(tmp_path: Path) -> No
             owner.send_signal(signal.SIGKILL)
     assert Path(workdir).parent == temp and Path(data).is_dir()
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{weed}").exists() and time.monotonic() < deadline:
+    while process_alive(int(weed)) and time.monotonic() < deadline:
         time.sleep(0.1)  # weed ends with its owner (PR_SET_PDEATHSIG)
     sweep(temp)
     sweep(Path(data).parent)
