@@ -189,6 +189,36 @@ def test_a_starting_chroma_server_is_polled_with_one_client(
         server.stop()
 
 
+@pytest.mark.parametrize("binding", [True, False], ids=["binding", "script"])
+def test_the_chroma_server_runs_without_chromadb_s_python_package_where_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binding: bool
+) -> None:
+    """chromadb's ``chroma`` script imports chromadb (numpy, pydantic, ...) before it
+    calls the Rust server: 0.6 s of CPU a start. Its binding is run alone; the script
+    only where the binding cannot be found."""
+    from rag_ingest import chroma_server
+
+    if not binding:
+        find_spec = chroma_server.importlib.util.find_spec
+        monkeypatch.setattr(
+            chroma_server.importlib.util,
+            "find_spec",
+            lambda name, *a: None if name == "chromadb_rust_bindings" else find_spec(name, *a),
+        )
+    server = LocalChromaServer(tmp_path / "chroma")
+    server.start()
+    try:
+        assert server.process is not None
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        libraries = {line.rsplit("/", 1)[-1] for line in maps.splitlines() if ".so" in line}
+        assert any(name.startswith("chromadb_rust_bindings") for name in libraries)
+        numpy = any(name.startswith("_multiarray_umath") for name in libraries)
+        assert numpy is not binding
+        assert httpx.get(f"{server.url}/api/v2/heartbeat", timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
 async def test_a_store_that_stays_down_fails_each_document_once(tmp_path: Path) -> None:
     paths = docs(tmp_path, 3)
     cfg = settings(tmp_path, max_attempts=2)
