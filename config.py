@@ -112,6 +112,10 @@ parse = {
     # with the same parse settings (a notebook's cells): a load of three .py files took
     # 0.55-0.65 s with the workers' start, a kept pool skips it. 0: closed after each load.
     "keep_workers": 60.0,
+    # While idle, each worker imports every parser and reads a bundled sample of each
+    # type (1.6-1.8 s of CPU a worker, measured), so a type's first document does not
+    # pay it (0.02-0.6 s). False suits short runs on a busy machine (the tests run so).
+    "warm_up": True,
     # pymupdf4llm legacy mode, measured here: "tables" finds ruled tables like
     # PyMuPDF4LLMLoader (same Markdown) but only searches pages that have vector drawings:
     # 13.6 ms/page on text pages (16.3 before they skipped the background-colour probe,

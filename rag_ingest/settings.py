@@ -254,6 +254,13 @@ class ParseSettings(_Part):
         "their start (~0.5 s) and the imports they finished while idle. 0: closed after "
         "each load. A DocumentProcessor keeps its own until it is closed.",
     )
+    warm_up: bool = Field(
+        default=True,
+        description="Each worker, while idle, imports every parser and reads a bundled sample "
+        "of each type, so a type's first document does not pay it (0.02-0.6 s). False: a "
+        "type's first document in a worker imports its parser; a short run on a busy "
+        "machine saves the CPU (1.6-1.8 s a worker, measured).",
+    )
     pdf_mode: Literal["fast", "tables", "layout"] = Field(
         default="tables",
         description="tables: pymupdf4llm legacy Markdown, tables searched on pages with "

@@ -45,6 +45,15 @@ def _no_ambient_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _workers_not_warmed(_no_ambient_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parser workers skip their warm-up (parse.warm_up): 1.6-1.8 s of CPU a worker that
+    a test's few documents rarely need, taken from the other pytest worker (without it,
+    the suite took 495 s, not 565 s, measured). The warm-up's own tests, the demo's and the
+    notebook's run the default; ``ParseSettings()`` made directly reads no environment."""
+    monkeypatch.setenv("RAG_INGEST_PARSE__WARM_UP", "false")
+
+
+@pytest.fixture(autouse=True)
 def _no_kept_workers() -> Iterator[None]:
     """A loader's workers kept for its next load (parse.keep_workers) end with their
     test: warming up in the background, they would take the next test's CPU."""

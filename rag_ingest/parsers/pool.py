@@ -211,7 +211,9 @@ def _warmed_pid() -> int:
     return os.getpid()
 
 
-def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: str) -> None:
+def _worker_init(
+    memory_limit: int, nice: int, options: ParseOptions, encoding: str, warm_up: bool
+) -> None:
     import resource
 
     from rag_ingest.ocr import no_onnxruntime_telemetry
@@ -255,9 +257,12 @@ def _worker_init(memory_limit: int, nice: int, options: ParseOptions, encoding: 
         count_tokens("warm", encoding)
     global _last_task
     _last_task = time.monotonic()  # a task queued before the worker started comes first
-    threading.Thread(
-        target=_warm_in_background, args=(options, encoding), name="warm-up", daemon=True
-    ).start()
+    if warm_up:
+        threading.Thread(
+            target=_warm_in_background, args=(options, encoding), name="warm-up", daemon=True
+        ).start()
+    else:
+        _warmed.set()
     atexit.register(_leave)
 
 
@@ -846,6 +851,7 @@ class ParserPool:
                         self.settings.worker_nice,
                         self.options,
                         self.encoding,
+                        self.settings.warm_up,
                     ),
                     context=worker_context(self.options.plugins),
                 )
@@ -1203,7 +1209,8 @@ class ParserPool:
 
     async def warm(self) -> set[int]:
         """Start the worker processes and wait until each has run its start-up (parser
-        imports, the samples): returns their process IDs (none in thread mode)."""
+        imports and the samples, with ``parse.warm_up``): returns their process IDs (none
+        in thread mode)."""
         if self.settings.mode != "process":
             return set()
         pool = self._pool()

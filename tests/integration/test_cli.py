@@ -400,7 +400,10 @@ def _marked(mark: str) -> list[str]:
     return found
 
 
-def test_demo_finishes_behind_a_proxy_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_demo_finishes_behind_a_proxy_and_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAG_INGEST_PARSE__WARM_UP")  # the README's job, as it runs
     mark = os.urandom(8).hex()
     # A proxy set for the internet, as on a corporate machine (nothing listens there): the
     # demo's servers are on loopback and must be reached directly, S3 by our client and

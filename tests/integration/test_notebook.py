@@ -16,6 +16,7 @@ def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch: pytest.Monkey
     from nbclient import NotebookClient
 
     monkeypatch.setenv("RAG_INGEST_NOTEBOOK_EMBEDDER", "hash")
+    monkeypatch.delenv("RAG_INGEST_PARSE__WARM_UP")  # a user's kernel warms its workers
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     scratch = tmp_path / "tmp"  # the kernel's temp dir: the notebook cleans up after itself
     scratch.mkdir()

@@ -275,6 +275,25 @@ async def test_a_fresh_worker_takes_a_document_before_its_parsers_are_imported()
         pool.close()
 
 
+async def test_workers_without_warm_up_import_a_parser_for_its_first_document_only(
+    tmp_path: Path,
+) -> None:
+    # parse.warm_up=False: no parser is imported, and no sample read, while a worker idles.
+    pool = ParserPool(ParseSettings(mode="process", workers=1, warm_up=False), ParseOptions())
+    try:
+        assert len(await pool.warm()) == 1  # started: its tokenizer loaded, nothing more
+        await asyncio.sleep(1.0)  # idle: a warm-up's first step comes 0.05 s in
+        assert await pool.run("probe", warm_state) == (True, False)
+        path = tmp_path / "first.docx"
+        path.write_bytes(docs.docx_bytes("First", {"Body": "CANARY first document."}))
+        assert "CANARY first document." in (await pool.parse(str(path), path.name)).text
+        assert await pool.run("probe", warm_state) == (True, True)
+        loaded = await pool.run("probe", loaded_modules, "pymupdf4llm", "pymupdf")
+        assert loaded == {"pymupdf4llm": False, "pymupdf": False}
+    finally:
+        pool.close()
+
+
 async def test_workers_that_never_finish_starting_fail_warm_with_a_typed_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -481,7 +500,7 @@ def test_a_worker_leaves_without_the_c_librarys_exit_handlers(tmp_path: Path) ->
         "import ctypes, sys\n"
         "from rag_ingest.parsers.base import ParseOptions\n"
         "from rag_ingest.parsers.pool import _worker_init\n"
-        "_worker_init(8 << 30, 0, ParseOptions(), 'cl100k_base')\n"
+        "_worker_init(8 << 30, 0, ParseOptions(), 'cl100k_base', True)\n"
         "libc = ctypes.CDLL('libc.so.6')\n"
         "libc.strdup.restype = ctypes.c_void_p  # outlives the interpreter's objects\n"
         f"path = ctypes.c_void_p(libc.strdup({str(marker).encode()!r}))\n"

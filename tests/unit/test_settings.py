@@ -10,7 +10,8 @@ from rag_ingest.settings import Settings, load_config_file, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_config_py_states_every_default() -> None:
+def test_config_py_states_every_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_INGEST_PARSE__WARM_UP")  # the tests' own (conftest)
     values = load_config_file(ROOT / "config.py")
     defaults = Settings().model_dump()
     assert set(values) == set(Settings.model_fields)
