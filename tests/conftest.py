@@ -17,10 +17,10 @@ TEST_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 TEST_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENvalue0123456789"
 
 # Where the tests' own store is not their subject: Chroma in the test's process. A private
-# 'chroma run' child per processor cost a test 1.5 s of CPU and the wait for it to answer:
-# the five files that use this ran in 299 s on two workers (573 s of CPU) with one, 170 s
-# (324 s) without (measured). The server mode, the default, is what the corpus test, the
-# CLI's tests and the store's own tests (resilience, locks, clean-up) run.
+# Chroma server per processor, even started as its Rust binding alone, cost the eight
+# files that use this 146 s on two workers (216 s of CPU) against 115 s (166 s) without
+# (measured). The server mode, the default, is what the corpus test, the CLI's tests
+# and the store's own tests (resilience, locks, clean-up) run.
 IN_PROCESS_STORE = {"embedded_mode": "in-process"}
 
 
