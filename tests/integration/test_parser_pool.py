@@ -54,6 +54,12 @@ from tests.hostile_parsers import (
 )
 
 
+def _unwarmed(**fields: Any) -> ParseSettings:
+    """Settings for a process pool whose warm-up is not the test's subject: without it
+    (1.6-1.8 s of CPU a worker), as the rest of the suite runs (tests/conftest.py)."""
+    return ParseSettings(**{"warm_up": False, **fields})
+
+
 def test_threads_get_no_spare_document() -> None:
     # A thread-mode timeout runs from submission, so a queued document would lose time.
     assert ParserPool(ParseSettings(mode="thread", workers=3), ParseOptions()).slots == 3
@@ -154,7 +160,7 @@ async def test_an_error_the_parent_cannot_rebuild_fails_only_its_document() -> N
     # pebble pickles a task's exception back, and one that cannot be rebuilt from its
     # message had broken the whole pool: the documents beside it and every later one
     # failed ("BrokenProcessPool: Unpicklable object from worker").
-    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=2), ParseOptions())
     try:
         await pool.warm()
         bad, *good = await asyncio.gather(
@@ -174,7 +180,7 @@ async def test_an_error_the_parent_cannot_rebuild_fails_only_its_document() -> N
 async def test_a_missing_extra_in_a_worker_reaches_the_caller_as_itself() -> None:
     # MissingExtraError(what, extra) was rebuilt from its message alone in the parent: a
     # PDF in an install without the pdf extra broke the pool instead of naming the extra.
-    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=1), ParseOptions())
     try:
         with pytest.raises(MissingExtraError, match=r"pip install 'rag-ingest\[pdf\]'") as got:
             await pool.run("report.pdf", raise_missing_extra)
@@ -187,7 +193,7 @@ async def test_a_missing_extra_in_a_worker_reaches_the_caller_as_itself() -> Non
 async def test_a_worker_killed_between_documents_leaves_a_working_pool() -> None:
     # pebble gives up on a pool whose worker dies while no task runs (the OOM killer, a
     # kill): every later document had failed with "Unexpected error within the Pool".
-    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=2), ParseOptions())
     try:
         victim, other = sorted(await pool.warm())
         os.kill(victim, signal.SIGKILL)
@@ -205,7 +211,7 @@ async def test_a_worker_killed_between_documents_leaves_a_working_pool() -> None
 async def test_a_result_the_parent_cannot_rebuild_fails_its_document_typed() -> None:
     # Such a result breaks pebble's pool as it arrives, whatever the worker does: the
     # document fails typed (tried on a new pool too), and the next one is parsed.
-    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=1), ParseOptions())
     try:
         with pytest.raises(ParserCrashedError, match="pool broke twice"):
             await pool.run("odd.bin", return_two_part)
@@ -217,7 +223,7 @@ async def test_a_result_the_parent_cannot_rebuild_fails_its_document_typed() -> 
 async def test_workers_load_the_tokenizer_before_the_first_document() -> None:
     # Each worker parses a bundled sample of each type and loads the configured
     # vocabulary as it starts, so its first real document pays no lazy set-up.
-    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions(), "o200k_base")
+    pool = ParserPool(_unwarmed(mode="process", workers=1), ParseOptions(), "o200k_base")
     try:
         assert "o200k_base" in await pool.run("probe", loaded_encodings)
     finally:
@@ -229,7 +235,7 @@ async def test_workers_keep_libraries_warnings_off_the_terminal(
 ) -> None:
     """docling's "Warning: image cannot be found" and openpyxl's "Unknown extension"
     came between the CLI's lines, naming no document."""
-    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=1), ParseOptions())
     try:
         assert await pool.run("probe", noisy) == "done"
     finally:
@@ -248,7 +254,7 @@ async def test_workers_compare_pymupdf_rects_faster_and_the_caller_is_left_alone
 
     path = tmp_path / "p.pdf"
     path.write_bytes(docs.pdf_bytes(["CANARY one"]))
-    pool = ParserPool(ParseSettings(mode="process", workers=1), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=1), ParseOptions())
     try:
         assert await pool.run("probe", rect_equality, str(path)) == ("rag_ingest.parsers.pdf", True)
     finally:
@@ -301,7 +307,7 @@ async def test_workers_that_never_finish_starting_fail_warm_with_a_typed_error(
     # a 3 s one had killed workers still importing their parsers.
     monkeypatch.setattr(pool_module, "_START_UP_TIMEOUT", 1.0)
     monkeypatch.setattr(pool_module, "_warmed_pid", hostile_parsers.stall)
-    pool = ParserPool(ParseSettings(mode="process", workers=1, timeout=0.2), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=1, timeout=0.2), ParseOptions())
     try:
         with pytest.raises(ParserTimeoutError, match="did not start within 1s"):
             await pool.warm()
@@ -613,7 +619,7 @@ def _long_pdf(path: Path) -> Path:
 async def _parse_and_chunk(path: Path, split_pages: int) -> tuple[Any, Any, list[str]]:
     from rag_ingest.settings import ChunkSettings
 
-    settings = ParseSettings(mode="process", workers=2, pdf_split_pages=split_pages)
+    settings = _unwarmed(mode="process", workers=2, pdf_split_pages=split_pages)
     options = ParseOptions(max_images=5, min_image_bytes=100)
     return await _recorded(path, settings, options, ChunkSettings())
 
@@ -704,7 +710,7 @@ async def test_a_failing_range_fails_the_pdf_and_stops_the_other_ranges(tmp_path
     from rag_ingest.errors import ParserCrashedError
 
     path = _long_pdf(tmp_path / "long.pdf")
-    pool = ParserPool(ParseSettings(mode="process", workers=2, pdf_split_pages=2), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=2, pdf_split_pages=2), ParseOptions())
     run = pool.run
     started: list[asyncio.Task[Any]] = []
 
@@ -733,7 +739,7 @@ async def test_a_split_pdf_with_no_text_says_whether_ocr_was_on(tmp_path: Path) 
 
     path = tmp_path / "blank.pdf"
     path.write_bytes(docs.pdf_bytes([""] * 8))
-    settings = ParseSettings(mode="process", workers=2, pdf_split_pages=2)
+    settings = _unwarmed(mode="process", workers=2, pdf_split_pages=2)
     for ocr, said in (("on", "no page looks scanned"), ("off", UNREAD_SCANS)):
         pool = ParserPool(settings, ParseOptions.of(ParseSettings(ocr=ocr)))
         try:
@@ -747,8 +753,8 @@ async def test_a_split_pdf_with_no_text_says_whether_ocr_was_on(tmp_path: Path) 
 def test_threads_never_split_a_pdf() -> None:
     # PyMuPDF is not thread-safe: in threads PDFs parse one at a time, ranges gain nothing.
     assert ParserPool(ParseSettings(mode="thread", workers=2), ParseOptions()).split_pages == 0
-    assert ParserPool(ParseSettings(mode="process", workers=1), ParseOptions()).split_pages == 0
-    assert ParserPool(ParseSettings(mode="process", workers=2), ParseOptions()).split_pages == 32
+    assert ParserPool(_unwarmed(mode="process", workers=1), ParseOptions()).split_pages == 0
+    assert ParserPool(_unwarmed(mode="process", workers=2), ParseOptions()).split_pages == 32
 
 
 @pytest.mark.parametrize(("split_pages", "ranges"), [(2, 4), (5, 2), (8, 2), (9, 0)])
@@ -776,7 +782,7 @@ async def test_an_archive_s_files_are_read_in_parts_with_the_same_result(tmp_pat
     unpack = tmp_path / "unpack"
     unpack.mkdir()
     options = ParseOptions(temp_dir=str(unpack))
-    settings = ParseSettings(mode="process", workers=2)
+    settings = _unwarmed(mode="process", workers=2)
     for name, data in (
         ("docs.zip", docs.zip_bytes(files)),
         ("docs.tgz", gzip.compress(docs.tar_bytes(files))),
@@ -821,7 +827,7 @@ async def test_an_archive_s_long_text_is_chunked_in_runs_with_the_same_chunks(
     parsed = parse_file(str(path), path.name, ParseOptions())
     whole = chunk_document(parsed, chunking, {"k": "v"})
     monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 4000)
-    settings = ParseSettings(mode="process", workers=2)
+    settings = _unwarmed(mode="process", workers=2)
     _, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
     runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
     assert runs >= 4, calls  # ~25,000 characters in runs of about 4,000
@@ -902,7 +908,7 @@ async def test_an_archive_s_long_json_lines_file_is_chunked_in_runs_under_its_ti
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
     monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
     plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+    for settings in (_unwarmed(mode="process", workers=2), ParseSettings(mode="thread")):
         parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
         assert calls[calls.index("parse_and_chunk") :].count("chunk_parsed") > 6, calls
         plans.append(plan)
@@ -971,7 +977,7 @@ async def test_a_long_mailbox_is_read_in_parts_of_its_messages(
     assert len(parts) >= 3
     # Threads read it whole, as they read archives: a thread's time limit cannot stop it.
     for settings, read in (
-        (ParseSettings(mode="process", workers=2), parts),
+        (_unwarmed(mode="process", workers=2), parts),
         (ParseSettings(mode="thread"), []),
     ):
         parsed, plan, calls = await _recorded(path, settings, options, chunking)
@@ -1018,7 +1024,7 @@ async def test_a_long_compressed_mailbox_is_read_in_parts_of_its_messages(
     expected = chunk_document(whole, chunking, {"k": "v"})
     monkeypatch.setattr(pool_module, "_SPLIT_MAILBOX_BYTES", 10_000)
     monkeypatch.setattr(pool_module, "_MAILBOX_PART_BYTES", 20_000)
-    settings = ParseSettings(mode="process", workers=2)
+    settings = _unwarmed(mode="process", workers=2)
     parsed, plan, calls = await _recorded(path, settings, options, chunking)
     parts = ["parse_messages"] * -(-len(box) // 20_000)
     assert len(parts) >= 3
@@ -1064,7 +1070,7 @@ async def test_a_long_mailbox_in_an_archive_is_read_in_parts_of_its_own(
     expected = chunk_document(whole, chunking, {"k": "v"})
     monkeypatch.setattr(pool_module, "_SPLIT_MAILBOX_BYTES", 10_000)
     monkeypatch.setattr(pool_module, "_MAILBOX_PART_BYTES", 20_000)
-    settings = ParseSettings(mode="process", workers=2)
+    settings = _unwarmed(mode="process", workers=2)
     parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
     parts = ["parse_messages"] * -(-box.stat().st_size // 20_000)
     assert len(parts) >= 3
@@ -1118,7 +1124,7 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=8)
     results = []
     for workers in (2, 1):
-        settings = ParseSettings(mode="process", workers=workers)
+        settings = _unwarmed(mode="process", workers=workers)
         parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
         read = [c for c in calls if c == "read_text_part"]
         assert calls[: len(read) + 1] == ["parse_or_plan", *read]
@@ -1152,7 +1158,7 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
     packed.write_bytes(gzip.compress(data))
     whole_packed = parse_file(str(packed), packed.name, options)
     assert whole_packed.warnings[-1] == "decompressed from gzip"
-    settings = ParseSettings(mode="process", workers=2)
+    settings = _unwarmed(mode="process", workers=2)
     parsed, plan, calls = await _recorded(packed, settings, options, chunking)
     assert "read_text_part" in calls and "chunk_text" in calls
     assert (parsed.text, parsed.warnings) == (whole_packed.text, whole_packed.warnings)
@@ -1178,7 +1184,7 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
     hole.write_bytes(b"\n" * 200 + (b"\x00" * 5000 + b"\n") * 30)
     blank.write_bytes(b"\n" * 20_000 + b" \t\n" * 30_000 + b"\n")
     for empty, error in ((hole, BinaryContentError), (blank, BlankDocumentError)):
-        for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+        for settings in (_unwarmed(mode="process", workers=2), ParseSettings(mode="thread")):
             pool = ParserPool(settings, ParseOptions())
             try:
                 with pytest.raises(error):
@@ -1206,7 +1212,7 @@ async def test_a_long_text_file_is_read_and_chunked_in_parts_of_its_lines(
     ):
         (tmp_path / name).write_bytes(body)
         assert len(body) > 4 * 20_000  # past four parts: read in parts, were it UTF-8 text
-        settings = ParseSettings(mode="process", workers=2)
+        settings = _unwarmed(mode="process", workers=2)
         _, _, calls = await _recorded(tmp_path / name, settings, ParseOptions(), chunking)
         assert "read_text_part" not in calls and "chunk_text" not in calls, name
     # The same fields in a .log are a log (a .txt alone is read as a table): in parts.
@@ -1235,7 +1241,7 @@ async def test_a_long_log_is_chunked_in_runs_of_whole_lines(
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
     monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
     plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+    for settings in (_unwarmed(mode="process", workers=2), ParseSettings(mode="thread")):
         _, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
         runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
         assert runs == -(-len(text) // 4000), calls  # ~34,000 characters, runs of 4,000
@@ -1271,7 +1277,7 @@ async def _in_runs_alike(
 
     monkeypatch.setattr(pool_module, "_CHUNK_RUN_CHARS", 8000)
     plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+    for settings in (_unwarmed(mode="process", workers=2), ParseSettings(mode="thread")):
         parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
         parts = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
         assert parts == (runs or -(-len(parsed.text) // 4000)) > 2, calls
@@ -1400,7 +1406,7 @@ async def test_a_long_markdown_file_is_chunked_in_runs_under_the_headings_above_
     chunking = ChunkSettings(chunk_tokens=64, overlap_tokens=0, whole_document_tokens=0)
     options = ParseOptions(markup_fast_size=1024)  # read as its source, not by docling
     plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+    for settings in (_unwarmed(mode="process", workers=2), ParseSettings(mode="thread")):
         parsed, plan, calls = await _recorded(path, settings, options, chunking)
         runs = calls[calls.index("parse_and_chunk") :].count("chunk_parsed")
         assert runs == -(-len(parsed.text) // 4000) > 2, calls
@@ -1463,7 +1469,7 @@ async def test_a_long_data_file_is_read_and_chunked_in_parts_of_its_rows(
     table_config = FileConfig(strategy="table", chunk_tokens=64, overlap_tokens=0)
     chunking = ChunkSettings(file_configs={"csv": table_config}, whole_document_tokens=0)
     plans = []
-    for settings in (ParseSettings(mode="process", workers=2), ParseSettings(mode="thread")):
+    for settings in (_unwarmed(mode="process", workers=2), ParseSettings(mode="thread")):
         parsed, plan, calls = await _recorded(path, settings, ParseOptions(), chunking)
         parts = calls[calls.index("parse_and_chunk") + 1 :]
         # ~29,000 characters as CSV, ~33,000 bytes of data: parts of ~4,000.
@@ -1508,7 +1514,7 @@ async def test_a_long_data_file_is_read_and_chunked_in_parts_of_its_rows(
     assert calls.count("read_rows") > 2 and text.text == parsed.text
     # A plugin that claims its extension reads it, whatever its length.
     claimed = ParseOptions(plugins=((path.suffix, "tests.hostile_parsers:crash"),))
-    pool = ParserPool(ParseSettings(mode="process", workers=1), claimed)
+    pool = ParserPool(_unwarmed(mode="process", workers=1), claimed)
     try:
         with pytest.raises(ParserCrashedError):
             await pool.parse_and_chunk(str(path), path.name, chunking, {})
@@ -1540,7 +1546,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     options = ParseOptions(temp_dir=str(unpack))
     whole = parse_file(str(path), path.name, options)
     parsed, _, calls = await _recorded(
-        path, ParseSettings(mode="process", workers=2), options, ChunkSettings()
+        path, _unwarmed(mode="process", workers=2), options, ChunkSettings()
     )
     # Eight files, four archives inside by name and by content: planned, and the 6
     # files of big.zip read in 2 parts of their own, after the outer parts and beside
@@ -1572,7 +1578,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     assert list(unpack.iterdir()) == []  # every archive inside removed
     # The member cache keeps each archive inside, read apart, as one entry.
     cache = tmp_path / "cache" / "bundle.json"
-    pool = ParserPool(ParseSettings(mode="process", workers=2), options)
+    pool = ParserPool(_unwarmed(mode="process", workers=2), options)
     calls = _recording(pool)
     try:
         _, first = await pool.parse_and_chunk(str(path), path.name, ChunkSettings(), {}, str(cache))
@@ -1590,7 +1596,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     slow = {"slow.zip": docs.zip_bytes({"a.note": b"CANARY-SLOW"}), "ok.md": b"CANARY-OK"}
     path.write_bytes(docs.zip_bytes(slow))
     hangs = ParseOptions(temp_dir=str(unpack), plugins=((".note", "tests.hostile_parsers:hang"),))
-    pool = ParserPool(ParseSettings(mode="process", workers=2, timeout=3), hangs)
+    pool = ParserPool(_unwarmed(mode="process", workers=2, timeout=3), hangs)
     try:
         # Warmed first: ok.md's part, importing docling in a cold worker, had passed 3 s
         # on a loaded machine.
@@ -1603,7 +1609,7 @@ async def test_an_archive_inside_is_read_in_parts_of_its_own(tmp_path: Path) -> 
     # With nothing else read, the archive inside that failed fails the archive: not a
     # format with no text ("none with text"), skipped unread when listed.
     path.write_bytes(docs.zip_bytes({"broken.zip": outer_broken, "logo.png": b"\x89PNG"}))
-    pool = ParserPool(ParseSettings(mode="process", workers=2), options)
+    pool = ParserPool(_unwarmed(mode="process", workers=2), options)
     try:
         with pytest.raises(CorruptDocumentError, match=r"none read: 1 could not be \(broken"):
             await pool.parse(str(path), path.name)
@@ -1623,7 +1629,7 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
     options = ParseOptions(
         plugins=((".note", "tests.hostile_parsers:slow_note"),), temp_dir=str(scratch)
     )
-    pool = ParserPool(ParseSettings(mode="process", workers=2, timeout=3), options)
+    pool = ParserPool(_unwarmed(mode="process", workers=2, timeout=3), options)
     try:
         # Started first: a warm-up step (0.6 s at most) could delay a part past 3 s.
         await pool.warm()
@@ -1655,7 +1661,7 @@ async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path)
     doc.insert_pdf(pymupdf.open("pdf", docs.scanned_pdf(scans)))
     path = tmp_path / "mixed.pdf"
     doc.save(path)
-    settings = ParseSettings(mode="process", workers=2, pdf_split_pages=4, ocr="on")
+    settings = _unwarmed(mode="process", workers=2, pdf_split_pages=4, ocr="on")
     small = ChunkSettings(
         chunk_tokens=16, overlap_tokens=0, whole_document_tokens=0, min_chunk_tokens=0
     )
@@ -1685,7 +1691,7 @@ async def test_a_document_s_pictures_are_read_in_batches_on_every_worker(tmp_pat
         parts += [f"Typed paragraph {word}.", docs.scan_image([f"Pasted scan {word} CANARY-PIC"])]
     path = tmp_path / "pasted.docx"
     path.write_bytes(docs.docx_with_pictures(parts))
-    settings = ParseSettings(mode="process", workers=2, ocr="on")
+    settings = _unwarmed(mode="process", workers=2, ocr="on")
     parsed, plan, calls = await _recorded(
         path, settings, ParseOptions.of(settings), ChunkSettings()
     )
@@ -1763,9 +1769,7 @@ async def test_an_archive_cache_that_cannot_be_written_fails_nothing(
 
 async def test_workers_write_their_scratch_files_under_temp_dir(tmp_path: Path) -> None:
     # docling's and PyMuPDF's own temporary files, in a worker, go where the caller said.
-    pool = ParserPool(
-        ParseSettings(mode="process", workers=1), ParseOptions(temp_dir=str(tmp_path))
-    )
+    pool = ParserPool(_unwarmed(mode="process", workers=1), ParseOptions(temp_dir=str(tmp_path)))
     try:
         assert await pool.run("probe", tempfile.gettempdir) == str(tmp_path)
     finally:
@@ -1965,7 +1969,7 @@ async def test_an_archive_read_in_parts_takes_its_files_kept_chunks(
     path = tmp_path / "wiki.zip"
     cache = tmp_path / "cache" / "wiki.json"
     small = ChunkSettings(chunk_tokens=128)
-    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=2), ParseOptions())
     given, chunked = _recording_kept(pool, "read_part")
 
     async def chunk(data: bytes, kept: Path | None) -> Any:
@@ -2162,7 +2166,7 @@ async def test_a_mailbox_read_in_parts_takes_its_messages_kept_entries(
     path = tmp_path / "list.mbox"
     cache = tmp_path / "cache" / "list.json"
     small = ChunkSettings(chunk_tokens=128)
-    pool = ParserPool(ParseSettings(mode="process", workers=2), ParseOptions())
+    pool = ParserPool(_unwarmed(mode="process", workers=2), ParseOptions())
     given, chunked = _recording_kept(pool, "parse_messages")
 
     async def chunk(data: bytes, kept: Path | None, name: str = "list.mbox") -> Any:
@@ -2238,7 +2242,7 @@ async def test_a_mailbox_or_archive_is_chunked_in_groups_of_its_files_on_every_w
         expected = chunk_document(whole, chunking, {"k": "v"})
         # One worker: in one task, the mailbox's where it was read, the zip's after.
         for workers, groups in ((2, 2), (1, int(path == notes))):
-            pool = ParserPool(ParseSettings(mode="process", workers=workers), ParseOptions())
+            pool = ParserPool(_unwarmed(mode="process", workers=workers), ParseOptions())
             calls = _recording(pool)
             try:
                 _, plan = await pool.parse_and_chunk(str(path), path.name, chunking, {"k": "v"})
@@ -2260,7 +2264,7 @@ async def test_a_workers_library_temp_files_go_in_its_documents_scratch(tmp_path
     options = ParseOptions(
         temp_dir=str(home), plugins=((".note", "tests.hostile_parsers:temp_home"),)
     )
-    pool = ParserPool(ParseSettings(mode="process", workers=1), options)
+    pool = ParserPool(_unwarmed(mode="process", workers=1), options)
     try:
         in_load = await pool.parse(str(note), note.name, scratch_under=str(load))
         in_home = await pool.parse(str(note), note.name)
