@@ -373,7 +373,8 @@ def _is_directory(text: str) -> bool:
 
 
 class _WalkRules:
-    """What a walk of ``root`` leaves out: hidden entries, the ``skip`` directories, and
+    """What a walk of ``root`` leaves out: hidden entries, ``__pycache__`` directories,
+    the ``skip`` directories, and
     what ``.gitignore`` files ignore, as git applies them (the enclosing repository's
     files from its root down, the deeper one deciding; a file in an ignored directory
     is ignored). A root the repository ignores was named to be walked: generated docs
@@ -428,7 +429,9 @@ class _WalkRules:
         """``path`` (resolved, under the root) is left out by its own name or pattern."""
         return (
             path.name.startswith(".")
-            or (is_dir and path in self._skipped)
+            # Python's bytecode caches: each .pyc was reported skipped as a binary, a line
+            # of the report for every module of a tree with no .gitignore.
+            or (is_dir and (path.name == "__pycache__" or path in self._skipped))
             or self._gitignored(path, is_dir)
         )
 
@@ -447,7 +450,8 @@ def walk_files(
 ) -> Iterator[Path]:
     """Files under ``root`` in sorted order, lazily.
 
-    Hidden files and directories (``.git``, ``.venv``, ...) are left out, so are
+    Hidden files and directories (``.git``, ``.venv``, ...) and ``__pycache__``
+    directories are left out, so are
     files and directories a ``.gitignore`` ignores (``node_modules/``, build
     output), and so are the ``skip`` directories (the processor's own store and
     staging area: ingesting ``.`` must not index its own database and log). A file

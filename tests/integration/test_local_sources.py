@@ -46,6 +46,8 @@ def test_a_walk_is_sorted_skips_hidden_entries_and_named_directories(tmp_path: P
     tree(tmp_path)
     (tmp_path / "store").mkdir()
     (tmp_path / "store" / "db.sqlite3").write_text("x")
+    (tmp_path / "docs" / "deep" / "__pycache__").mkdir()
+    (tmp_path / "docs" / "deep" / "__pycache__" / "c.cpython-311.pyc").write_bytes(b"\xa7\r\r\n")
     found = [
         p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path, skip=[tmp_path / "store"])
     ]
