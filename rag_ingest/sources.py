@@ -374,12 +374,12 @@ def _is_directory(text: str) -> bool:
 
 class _WalkRules:
     """What a walk of ``root`` leaves out: hidden entries, ``__pycache__`` directories,
-    the ``skip`` directories, and
-    what ``.gitignore`` files ignore, as git applies them (the enclosing repository's
-    files from its root down, the deeper one deciding; a file in an ignored directory
-    is ignored). A root the repository ignores was named to be walked: generated docs
-    in ``site/`` or ``_build/`` (a walk listed nothing). The patterns that ignore it are
-    set aside, the others kept (``*.log`` still leaves its logs out)."""
+    the ``skip`` directories, and what ``.gitignore`` files ignore, as git applies them
+    (the enclosing repository's files from its root down, the deeper one deciding; a
+    file in an ignored directory is ignored). A root the repository ignores was named to
+    be walked: generated docs in ``site/`` or ``_build/`` (a walk listed nothing). The
+    patterns that ignore it are set aside, the others kept (``*.log`` still leaves its
+    logs out)."""
 
     def __init__(self, root: Path, skip: Sequence[Path] = ()) -> None:
         self.root = root.resolve()
