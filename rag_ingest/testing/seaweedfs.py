@@ -75,6 +75,7 @@ def _sweep_grpc_sockets(directory: Path = Path("/tmp")) -> int:
             ):
                 continue
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1.0)  # a full backlog blocks a connect: kept, as live
                 try:
                     probe.connect(str(path))
                     continue  # a live weed's
