@@ -6,11 +6,13 @@ its processor runs. A process killed outright (SIGKILL, the OOM killer, a contai
 hard stop) cannot remove its own: a staged download of gigabytes stayed until the next
 reboot. The next processor to start removes every such directory whose lock is free,
 that is, whose process is gone; a live one's (another processor's, another container's
-sharing the directory) is locked and kept.
+sharing the directory) is locked and kept. On a filesystem without locks, staging works
+unlocked and nothing is swept there (a live process's directory cannot be told apart).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import shutil
@@ -31,12 +33,17 @@ _LOCK = ".lock"
 # A directory of the prefix without a lock file is no processor's (each is locked
 # before it takes the name), but may be one being removed this moment.
 _NEWBORN = 60.0
+# flock's errors on a filesystem without locks (NFS without its lock daemon, some FUSE
+# mounts): staging works there unlocked, and a sweep leaves every directory alone.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 class StagingArea:
     """``rag-ingest-run-*`` under ``base``, this process's, locked until :meth:`close`."""
 
     def __init__(self, base: Path) -> None:
+        self._lock: IO[str] | None = None
+        unborn = None
         try:
             base.mkdir(parents=True, exist_ok=True)
             removed = sweep(base)
@@ -44,14 +51,33 @@ class StagingArea:
             # that name, another process's sweep could take it for a dead one's between
             # the two steps, and remove it (processors starting together, gunicorn's).
             unborn = Path(tempfile.mkdtemp(prefix=_UNBORN, dir=base))
-            self._lock: IO[str] | None = open(unborn / _LOCK, "w")  # noqa: SIM115 - held until close()
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock = open(unborn / _LOCK, "w")  # noqa: SIM115 - held until close()
+            self._take_lock(base)
             self.path = base / (PREFIX + unborn.name.removeprefix(_UNBORN))
             unborn.rename(self.path)
         except OSError as exc:
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+            if unborn is not None:
+                shutil.rmtree(unborn, ignore_errors=True)
             raise unwritable(base, exc, "staging", "temp_dir") from exc
         if removed:
             logger.info("removed %d staging directories of processes that ended", removed)
+
+    def _take_lock(self, base: Path) -> None:
+        assert self._lock is not None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                raise
+            logger.warning(
+                "the staging directory %s is on a filesystem without locks (%s): what a "
+                "killed process staged there is not removed by the next start",
+                base,
+                exc.strerror,
+            )
 
     def close(self) -> None:
         """Remove the directory and all it holds."""

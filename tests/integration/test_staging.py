@@ -79,6 +79,34 @@ def test_a_directory_is_locked_before_a_sweep_can_see_it(
         area.close()
 
 
+def test_staging_works_unlocked_where_the_filesystem_has_no_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # NFS without its lock daemon, some FUSE mounts: flock fails with ENOLCK, and a
+    # processor whose temp_dir was there could not start at all.
+    import errno
+
+    def no_locks(*args: Any) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    first = StagingArea(tmp_path)
+    assert "on a filesystem without locks (No locks available)" in caplog.text
+    second = StagingArea(tmp_path)  # its sweep cannot tell the first's live: kept
+    assert first.path.is_dir() and second.path.is_dir()
+    first.close()
+    second.close()
+    assert list(tmp_path.iterdir()) == []
+
+    def broken(*args: Any) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(fcntl, "flock", broken)
+    with pytest.raises(ConfigurationError, match="I/O error"):
+        StagingArea(tmp_path)  # any other failure still fails the start, naming temp_dir
+    assert list(tmp_path.iterdir()) == []  # and leaves nothing (its lock file was open)
+
+
 async def test_a_second_processor_keeps_a_running_ones_staging(tmp_path: Path) -> None:
     doc = tmp_path / "a.md"
     doc.write_text("# A\n\nText of A.\n")
