@@ -65,6 +65,13 @@ class StoreLock:
                 f"another process is writing to {self.path}; Chroma allows one writer: "
                 "use a Chroma server (store.chroma_url) to share a store"
             ) from None
+        except OSError as exc:  # a filesystem without locks (NFS without lockd, FUSE)
+            handle.close()
+            raise StoreError(
+                f"cannot lock the store directory {self.path} ({exc.strerror}): the "
+                "embedded store needs a filesystem with locks (a local disk), or use a "
+                "Chroma server (store.chroma_url)"
+            ) from exc
         self._handle: IO[str] | None = handle
         _held_here.add(self.path)
 

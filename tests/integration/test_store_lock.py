@@ -80,3 +80,24 @@ def test_a_second_writer_is_refused_in_this_process_and_in_another(
         [sys.executable, "-c", HOLD, str(store), mode], capture_output=True, text=True, timeout=120
     )
     assert after.stdout.strip() == "started", after.stderr[-2000:]
+
+
+def test_a_store_directory_without_locks_is_a_store_error_that_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NFS without its lock daemon, some FUSE mounts: a raw OSError had escaped the start,
+    # its lock file left open.
+    import errno
+    import fcntl
+
+    from rag_ingest.chroma_server import StoreLock
+
+    def no_locks(*args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fcntl, "flock", no_locks)
+        with pytest.raises(StoreError, match=r"cannot lock the store directory .*No locks"):
+            StoreLock(tmp_path / "chroma")
+    # Nothing is held: the directory is not taken for one this process uses.
+    StoreLock(tmp_path / "chroma").release()
