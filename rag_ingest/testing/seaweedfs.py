@@ -54,13 +54,14 @@ def find_weed() -> str:
     )
 
 
-# weed's gRPC sockets, which it puts in /tmp whatever it is told (see _start_once).
+# Where weed puts its gRPC sockets whatever it is told (see _start_once), and their names.
+_GRPC_DIR = Path("/tmp")
 _GRPC_SOCKETS = "seaweedfs-*-grpc-*.sock"
 # A socket younger than this may be a weed's that has bound it and not yet listens.
 _STALE_SOCKET_AGE = 60.0
 
 
-def _sweep_grpc_sockets(directory: Path = Path("/tmp")) -> int:
+def _sweep_grpc_sockets(directory: Path = _GRPC_DIR) -> int:
     """Remove weed's gRPC socket files in ``directory`` that nothing listens on: those a
     weed ended with its killed owner left (0-byte files, one per server and port).
     Returns how many."""
@@ -178,6 +179,7 @@ class SeaweedS3:
         except RuntimeError:
             self.stop()
             raise
+        _sweep_grpc_sockets()  # once: a killed owner's weed left them, not our attempts
         last = ""
         for _ in range(attempts):
             try:
@@ -191,7 +193,6 @@ class SeaweedS3:
 
     def _start_once(self, timeout: float) -> None:
         weed = find_weed()
-        _sweep_grpc_sockets()
         s3, master, volume, filer, admin = _pick_ports(5)
         self.port = s3
         self._master_port = master
@@ -199,7 +200,7 @@ class SeaweedS3:
         # when it exits cleanly: removed on stop, however it ended, and a killed owner's
         # at the next start (_sweep_grpc_sockets).
         self._grpc_sockets = [
-            Path("/tmp") / f"seaweedfs-{name}-grpc-{port + _GRPC_OFFSET}.sock"
+            _GRPC_DIR / f"seaweedfs-{name}-grpc-{port + _GRPC_OFFSET}.sock"
             for name, port in (
                 ("s3", s3),
                 ("master", master),
