@@ -116,7 +116,11 @@ class _Body(httpx.AsyncByteStream):
                 chunk, end_of_http_chunk = await content.readchunk()
                 if chunk:
                     yield chunk
-                elif not end_of_http_chunk:
+                elif not end_of_http_chunk or content.at_eof():
+                    # A response without a body (a HEAD's) gets aiohttp's one shared
+                    # EmptyStreamReader, which answers (b"", True) without awaiting
+                    # anything once any such body was read in the process (aiohttp
+                    # #11397): the second refused HEAD spun the event loop for ever.
                     return
 
     async def aclose(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -317,3 +318,29 @@ async def test_a_weak_etag_is_never_sent_as_if_match(tmp_path: Path) -> None:
     assert (tmp_path / "out.bin").read_bytes() == DATA
     assert len(server.requests) > 2
     assert not any("if-match" in r.headers for r in server.requests)
+
+
+def test_bodiless_refusals_one_after_another_end(tmp_path: Path) -> None:
+    """Each HEAD 404 has a body to read (for its error code) that is not there. Run in
+    a thread of its own: an event loop spinning would leave no timeout to fire."""
+
+    def scenario(request: Request, n: int) -> Reply:
+        return Reply(404)
+
+    async def heads(server: FaultServer) -> int:
+        refused = 0
+        async with AsyncS3Client(settings(server, tmp_path)) as s3:
+            for _ in range(3):
+                with pytest.raises(S3Error, match="not found"):
+                    await s3.head(URI)
+                refused += 1
+        return refused
+
+    with FaultServer(scenario) as server:
+        outcome: list[int] = []
+        runner = threading.Thread(target=lambda: outcome.append(asyncio.run(heads(server))))
+        runner.daemon = True  # on failure it spins for ever: it must not hold the exit
+        runner.start()
+        runner.join(20)
+        assert outcome == [3], "the client spun on an empty body"
+        assert [r.method for r in server.requests] == ["HEAD"] * 3
