@@ -2,13 +2,17 @@
 
 We never hand-write the credential chain or the signature: botocore resolves
 credentials (env, shared files, profiles, web identity, container and instance
-metadata) and its ``S3SigV4Auth`` signs. GETs carry ``UNSIGNED-PAYLOAD``.
+metadata) and its ``S3SigV4Auth`` signs. GETs carry ``UNSIGNED-PAYLOAD``. Requests are
+dated by S3's clock once a refusal showed this machine's to be off (botocore signs by
+the local clock whatever S3 says, and S3 refuses a request dated 15 minutes off).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rag_ingest._redact import register_secret
@@ -16,6 +20,13 @@ from rag_ingest.errors import S3AuthError
 from rag_ingest.settings import S3Settings
 
 __all__ = ["Signer"]
+
+logger = logging.getLogger("rag_ingest.s3")
+
+# A refusal's Date this far from the clock we sign by is taken for a clock off, not for
+# a request's latency or the header's whole seconds (the AWS SDK for Java's threshold;
+# S3 itself refuses at 15 minutes).
+CLOCK_TOLERANCE = timedelta(minutes=4)
 
 _NO_CREDENTIALS = (
     "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
@@ -25,15 +36,43 @@ _NO_CREDENTIALS = (
 
 
 def _unsigned_payload_auth() -> type:
-    from botocore.auth import S3SigV4Auth
+    from botocore.auth import SIGV4_TIMESTAMP, S3SigV4Auth
 
     class UnsignedPayloadS3SigV4Auth(S3SigV4Auth):  # type: ignore[misc]
-        """S3 SigV4 that never hashes the (empty) body: S3 accepts UNSIGNED-PAYLOAD."""
+        """S3 SigV4 that never hashes the (empty) body (S3 accepts UNSIGNED-PAYLOAD),
+        dated ``clock_offset`` from this machine's clock."""
+
+        clock_offset = timedelta(0)
 
         def _should_sha256_sign_payload(self, request: Any) -> bool:
             return False
 
+        def _modify_request_before_signing(self, request: Any) -> None:
+            # add_auth has just stamped the request by the local clock, and every part
+            # of the signature (date header, scope, string to sign) reads the stamp
+            # after this call.
+            if self.clock_offset:
+                stamped = datetime.strptime(request.context["timestamp"], SIGV4_TIMESTAMP)
+                dated = stamped + self.clock_offset
+                request.context["timestamp"] = dated.strftime(SIGV4_TIMESTAMP)
+            super()._modify_request_before_signing(request)
+
     return UnsignedPayloadS3SigV4Auth
+
+
+def _local_clock() -> datetime:
+    """Now by the clock botocore dates requests by (looked up at each call)."""
+    import botocore.auth
+
+    now: datetime = botocore.auth.get_current_datetime()
+    return now.replace(tzinfo=UTC)
+
+
+def _span(delta: timedelta) -> str:
+    """A clock's offset to the minute (a Date header is to the second, and late by the
+    request's latency)."""
+    hours, minutes = divmod(round(abs(delta.total_seconds()) / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class Signer:
@@ -47,6 +86,7 @@ class Signer:
         self._lock = asyncio.Lock()
         self._refreshing = asyncio.Lock()
         self._auth_cls: type | None = None
+        self._clock_offset = timedelta(0)
 
     @property
     def anonymous(self) -> bool:
@@ -114,6 +154,32 @@ class Signer:
                 register_secret(frozen.secret_key)
                 register_secret(frozen.token)
 
+    @property
+    def clock_offset(self) -> timedelta:
+        """How far S3's clock is from this machine's, as last measured (0 until then)."""
+        return self._clock_offset
+
+    def adopt_clock(self, server_time: datetime, signed_with: timedelta) -> bool:
+        """Date requests by ``server_time``'s clock (a refusal's Date header) if the one
+        they are dated by is off from it by more than :data:`CLOCK_TOLERANCE`.
+
+        Returns whether the refused request, signed ``signed_with`` from the local clock,
+        was dated off by that much: it is then worth sending again (a request refused
+        beside it may have set the clock first).
+        """
+        if self.anonymous:
+            return False
+        offset = server_time.astimezone(UTC) - _local_clock()
+        if abs(offset - self._clock_offset) > CLOCK_TOLERANCE:
+            logger.warning(
+                "this machine's clock is %s %s S3's (the time its refusal was sent): "
+                "requests are dated by S3's clock from now on; set the clock right (NTP)",
+                _span(offset),
+                "behind" if offset > timedelta(0) else "ahead of",
+            )
+            self._clock_offset = offset
+        return abs(self._clock_offset - signed_with) > CLOCK_TOLERANCE
+
     def sign(self, method: str, url: str, headers: dict[str, str], region: str) -> dict[str, str]:
         """Return ``headers`` plus the SigV4 headers for ``method url`` in ``region``."""
         if self._settings.anonymous:
@@ -122,7 +188,9 @@ class Signer:
 
         assert self._auth_cls is not None, "resolve() first"
         request = AWSRequest(method=method, url=url, headers=dict(headers))
-        self._auth_cls(self._credentials, "s3", region).add_auth(request)
+        auth = self._auth_cls(self._credentials, "s3", region)
+        auth.clock_offset = self._clock_offset
+        auth.add_auth(request)
         signed = dict(request.headers.items())
         token = signed.get("X-Amz-Security-Token")
         if token:

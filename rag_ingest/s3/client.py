@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import xml.sax.saxutils
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
@@ -77,6 +77,9 @@ logger = logging.getLogger("rag_ingest.s3")
 
 _ERROR_BODY_LIMIT = 64 * 1024
 _MAX_HOPS = 3
+# What S3 and its clones answer a request dated too far from their clock (a HEAD's
+# refusal has no body to say it: its Date header is then what tells).
+_CLOCK_CODES = frozenset({"RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture"})
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
@@ -288,6 +291,8 @@ def error_from_response(response: httpx.Response, body: bytes, target: Target) -
             **kwargs,
         )
     if status in (401, 403):
+        if code in _CLOCK_CODES:  # and its Date header did not tell how far off
+            text += " (this machine's clock is off from S3's: set it right, NTP)"
         return S3AuthError(f"access denied: {text}", **kwargs)
     if status == 404:
         return S3NotFoundError(f"not found: {text}", **kwargs)
@@ -487,7 +492,8 @@ class AsyncS3Client:
         if self._closed:
             raise RuntimeError("this client is closed")
         base_headers = {"accept-encoding": "identity", **(headers or {})}
-        renewed = False
+        renewed = reclocked = False
+        dated_off = timedelta(0)
         for _hop in range(_MAX_HOPS + 1):
             if isinstance(target, DirectURL):
                 target = self._renewals.get(target.url, target)
@@ -499,6 +505,7 @@ class AsyncS3Client:
                 url, region = self._url_for(target, query)
                 await self._signer.resolve()
                 await self._signer.refresh_if_due()
+                dated_off = self._signer.clock_offset
                 send_headers = self._signer.sign(method, url, base_headers, region)
             await self._guard.check(url)
             try:
@@ -524,6 +531,9 @@ class AsyncS3Client:
             new_target = self._after_error(target, response)
             if new_target is not None:
                 target = new_target
+                continue
+            if not reclocked and self._clock_was_off(target, response, body, dated_off):
+                reclocked = True  # once: a refusal that stays is not the clock's
                 continue
             error = error_from_response(response, body, target)
             if (
@@ -580,6 +590,19 @@ class AsyncS3Client:
             self._renewals[target.url] = fresh
             logger.info("renewed the expired presigned URL of %s", where(target)["key"])
             return fresh
+
+    def _clock_was_off(
+        self, target: Target, response: httpx.Response, body: bytes, dated_off: timedelta
+    ) -> bool:
+        """Whether a signed request's refusal came of this machine's clock (its Date
+        header is minutes from when the request said it was sent), now set right."""
+        status = response.status_code
+        if not isinstance(target, S3Location) or status not in (400, 401, 403):
+            return False
+        if status == 400 and _xml_text(body, "Code") not in _CLOCK_CODES:
+            return False
+        server_time = http_date(response.headers.get("date"))
+        return server_time is not None and self._signer.adopt_clock(server_time, dated_off)
 
     def _after_error(self, target: Target, response: httpx.Response) -> Target | None:
         """A target to try again after a region hint or a redirect, else None."""

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,28 @@ async def test_wrong_secret_is_auth_error(seaweed: SeaweedS3, bucket: str) -> No
             await s3.read(f"s3://{bucket}/plain.txt")
     assert info.value.status == 403
     assert "not-the-secret-at-all" not in str(info.value)
+
+
+@pytest.mark.parametrize("off", [-timedelta(hours=1), timedelta(minutes=20)])
+async def test_a_machine_whose_clock_is_off_reads_dated_by_s3_s_clock(
+    seaweed: SeaweedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, off: timedelta
+) -> None:
+    """weed, as S3, refuses a request dated 15 minutes from its clock; botocore dates
+    them by this machine's, here ``off``."""
+    import botocore.auth
+
+    local = botocore.auth.get_current_datetime
+    monkeypatch.setattr(
+        botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: local(remove_tzinfo) + off
+    )
+    async with AsyncS3Client(settings(seaweed, tmp_path)) as s3:
+        # A HEAD first: its refusal has no body, only its Date header to go by.
+        assert (await s3.head(f"s3://{bucket}/plain.txt")).size == len(b"content of plain.txt")
+        assert [o.key async for o in s3.list(f"s3://{bucket}/plain")] == ["plain.txt"]
+        assert await s3.read(f"s3://{bucket}/plain.txt") == b"content of plain.txt"
+        result = await s3.download_to_temp(f"s3://{bucket}/plain.txt")
+        assert result.path.read_bytes() == b"content of plain.txt"
+        assert abs(s3._signer.clock_offset + off) < timedelta(seconds=5)
 
 
 async def test_missing_key_and_bucket(seaweed: SeaweedS3, bucket: str) -> None:
