@@ -806,6 +806,34 @@ async def test_a_presigned_url_that_expired_in_the_queue_is_renewed(
         assert "X-Amz-Signature" not in hits[0][0].metadata["source"]
 
 
+async def test_sources_that_are_not_there_each_fail_typed(
+    seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """Each is a HEAD answered 404 with no body. The second such answer in a process had
+    spun the processor's event loop for ever (aiohttp's shared empty body), and the
+    caller's process with it: it runs in a thread of its own, to fail, not hang."""
+    client = seaweed.client()
+    client.create_bucket(Bucket="gaps")
+    client.put_object(Bucket="gaps", Key="here.md", Body=b"# Here\n\nCANARY here\n")
+    sources = [f"s3://gaps/gone-{i}.md" for i in range(3)] + ["s3://gaps/here.md"]
+    settings = make_settings(seaweed, tmp_path, parse={"mode": "thread"})
+
+    async def ingest() -> IngestReport:
+        async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
+            return await p.process_many(sources, session_id="g")
+
+    reports: list[IngestReport] = []
+    runner = threading.Thread(target=lambda: reports.append(asyncio.run(ingest())), daemon=True)
+    runner.start()
+    await asyncio.to_thread(runner.join, 90)
+    assert reports, "the ingest never ended"
+    outcomes = {r.source: (r.status, r.error_type) for r in reports[0].results}
+    assert outcomes == {
+        **{s: ("failed", "S3NotFoundError") for s in sources[:3]},
+        "s3://gaps/here.md": ("ingested", None),
+    }
+
+
 async def test_hostile_files_fail_typed_while_the_batch_goes_on(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
