@@ -62,6 +62,7 @@ from rag_ingest.sources import (
     listed_by,
     make_source,
     narrowed,
+    not_a_file,
     spool,
     unique_sources,
     unlink_off_loop,
@@ -951,7 +952,7 @@ class DocumentProcessor:
                     "process_document and submit take one file)"
                 )
             if not src.path.is_file():
-                raise DocumentError(f"{src.path}: no such file")
+                raise DocumentError(not_a_file(src))
             version = await self._in_io(_file_digest, src.path)
             size = src.path.stat().st_size
         else:

@@ -8,6 +8,7 @@ import functools
 import inspect
 import os
 import re
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -213,6 +214,7 @@ class Source:
     upload: Upload | None = None
     listed: bool = False  # found by a prefix listing or a directory walk, not named
     refused: RagIngestError | None = None  # fails with this when processed
+    named: Path | None = None  # a local path as given, where a link leads elsewhere
 
     @property
     def key(self) -> str:
@@ -355,8 +357,34 @@ def make_source(s3: Any, source: str | os.PathLike[str] | ObjectInfo | Upload | 
     text = os.fspath(source)
     if text.startswith(_REMOTE):
         return Source(uri=text, target=s3.parse(text))
-    path = _local(text).resolve()
-    return Source(uri=path.as_uri(), path=path)
+    given = Path(os.path.abspath(_local(text)))  # "..", not links, taken out
+    path = given.resolve()
+    return Source(uri=path.as_uri(), path=path, named=None if given == path else given)
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_a_file(source: Source) -> str:
+    """Why a named local source that is not a regular file cannot be read (a pipe or a
+    device would block or never end), naming the link it was given by."""
+    assert source.path is not None
+    name = str(source.path)
+    if source.named is not None:
+        name = f"{source.named} (a link to {source.path})"
+    try:
+        mode = source.path.stat().st_mode
+    except FileNotFoundError:
+        return f"{name}: no such file"
+    except OSError as exc:
+        return f"{name}: cannot be read: {exc.strerror or exc}"
+    what = next((what for special, what in _SPECIAL_FILES if special(mode)), None)
+    return f"{name}: {what}, not a file to read" if what else f"{name}: not a file"
 
 
 def _is_prefix(text: str) -> bool:

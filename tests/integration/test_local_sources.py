@@ -312,6 +312,31 @@ def test_file_uris_name_the_same_sources_and_odd_names_fail_clearly(tmp_path: Pa
             assert result.error_type == error and words in (result.message or ""), source
 
 
+def test_a_pipe_a_device_or_a_broken_link_named_fails_saying_which(tmp_path: Path) -> None:
+    """None is a file to read (a pipe or a device would block or never end), and a walk
+    leaves them all out; the error named "no such file" for each."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nCANARY a\n")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    (folder / "gone.md").symlink_to(tmp_path / "nowhere.md")
+    (folder / "loop").symlink_to(folder)
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        walked = p.process_many([folder], session_id="s")
+        assert [(r.filename, r.status) for r in walked.results] == [("a.md", "ingested")]
+        expected = {
+            "pipe.txt": f"{folder}/pipe.txt: a named pipe, not a file to read",
+            "zero.txt": f"{folder}/zero.txt (a link to /dev/zero): a character device,",
+            "gone.md": f"{folder}/gone.md (a link to {tmp_path}/nowhere.md): no such file",
+            "nope.md": f"{folder}/nope.md: no such file",
+        }
+        for name, words in expected.items():
+            result = p.process_document(folder / name, session_id="s")
+            assert result.error_type == "DocumentError", name
+            assert (result.message or "").startswith(words), result.message
+
+
 def test_broken_progress_and_result_callbacks_do_not_fail_documents(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
