@@ -44,6 +44,18 @@ def near(moment: datetime, expected: datetime) -> bool:
     return abs(moment - expected) < timedelta(seconds=30)
 
 
+async def requests_to_refuse(
+    *answers: httpx.Response, match: str | None = None, **s3: object
+) -> int:
+    """How many requests one read sends before it fails as :class:`S3AuthError`."""
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(f"{HOST}/a.txt").mock(side_effect=replay(*answers))
+        async with AsyncS3Client(make_settings(s3=s3)) as client:
+            with pytest.raises(S3AuthError, match=match):
+                await client.read("s3://docs/a.txt")
+        return route.call_count
+
+
 @pytest.mark.parametrize("off", [HOUR, -HOUR, timedelta(minutes=20)])
 async def test_a_request_refused_for_its_date_is_sent_again_dated_by_s3_s_clock(
     off: timedelta, caplog: pytest.LogCaptureFixture
@@ -86,24 +98,12 @@ async def test_a_head_s_bodyless_refusal_is_told_by_its_date_header() -> None:
 async def test_a_refusal_from_a_server_that_agrees_with_our_clock_is_not_sent_again(
     code: str | None,
 ) -> None:
-    with respx.mock(using="httpx") as mock:
-        refusal = refused(timedelta(seconds=40), code=code)
-        route = mock.get(f"{HOST}/a.txt").mock(side_effect=replay(refusal, ok()))
-        async with AsyncS3Client(make_settings()) as s3:
-            with pytest.raises(S3AuthError):
-                await s3.read("s3://docs/a.txt")
-        assert route.call_count == 1
+    assert await requests_to_refuse(refused(timedelta(seconds=40), code=code), ok()) == 1
 
 
 async def test_a_refusal_that_stays_once_the_clock_is_set_right_is_an_auth_error() -> None:
-    with respx.mock(using="httpx") as mock:
-        route = mock.get(f"{HOST}/a.txt").mock(
-            side_effect=replay(refused(HOUR, "AccessDenied"), refused(HOUR, "AccessDenied"))
-        )
-        async with AsyncS3Client(make_settings()) as s3:
-            with pytest.raises(S3AuthError, match="AccessDenied"):
-                await s3.read("s3://docs/a.txt")
-        assert route.call_count == 2
+    denied = refused(HOUR, "AccessDenied")
+    assert await requests_to_refuse(denied, denied, match="AccessDenied") == 2
 
 
 async def test_requests_refused_together_are_all_sent_again_and_the_clock_told_once(
@@ -147,20 +147,9 @@ async def test_a_clock_set_right_during_a_run_is_followed_back() -> None:
 
 
 async def test_anonymous_requests_carry_no_date_to_set_right() -> None:
-    with respx.mock(using="httpx") as mock:
-        route = mock.get(f"{HOST}/a.txt").mock(side_effect=replay(refused(HOUR), ok()))
-        async with AsyncS3Client(make_settings(s3={"anonymous": True})) as s3:
-            with pytest.raises(S3AuthError):
-                await s3.read("s3://docs/a.txt")
-        assert route.call_count == 1
+    assert await requests_to_refuse(refused(HOUR), ok(), anonymous=True) == 1
 
 
 async def test_a_refusal_for_its_date_with_no_date_header_names_the_clock() -> None:
-    with respx.mock(using="httpx") as mock:
-        route = mock.get(f"{HOST}/a.txt").mock(
-            side_effect=replay(s3_error(403, "RequestTimeTooSkewed", "Too large."), ok())
-        )
-        async with AsyncS3Client(make_settings()) as s3:
-            with pytest.raises(S3AuthError, match="clock is off from S3's"):
-                await s3.read("s3://docs/a.txt")
-        assert route.call_count == 1
+    no_date = s3_error(403, "RequestTimeTooSkewed", "Too large.")
+    assert await requests_to_refuse(no_date, ok(), match="clock is off from S3's") == 1
