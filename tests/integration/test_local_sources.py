@@ -314,7 +314,7 @@ def test_file_uris_name_the_same_sources_and_odd_names_fail_clearly(tmp_path: Pa
 
 def test_a_pipe_a_device_or_a_broken_link_named_fails_saying_which(tmp_path: Path) -> None:
     """None is a file to read (a pipe or a device would block or never end), and a walk
-    leaves them all out; the error named "no such file" for each."""
+    leaves them all out. Named, each had failed as "no such file", a link by its target."""
     folder = tmp_path / "odd"
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\nCANARY a\n")
