@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -136,6 +138,21 @@ def make_settings(endpoint_url: str | None = None, **parts: Any) -> Settings:
     transfer = {"read_timeout": 5.0, "connect_timeout": 2.0}
     transfer.update(parts.pop("transfer", {}))
     return Settings(s3=s3, retry=retry, transfer=transfer, progress=False, **parts)
+
+
+T = TypeVar("T")
+
+
+def run_apart(work: Coroutine[Any, Any, T], timeout: float) -> list[T]:
+    """``[work's result]``, run on an event loop in a thread of its own, or ``[]`` if it
+    did not end within ``timeout`` seconds. For a bug that spins a loop: no timeout on
+    that loop can fire (nor pytest-timeout, in a test's), so the test fails rather than
+    hangs; the thread is a daemon, and a spinning one does not hold the exit."""
+    results: list[T] = []
+    runner = threading.Thread(target=lambda: results.append(asyncio.run(work)), daemon=True)
+    runner.start()
+    runner.join(timeout)
+    return results
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from rag_ingest.errors import S3Error, S3IntegrityError, S3ObjectChangedError, S3TimeoutError
 from rag_ingest.s3 import AsyncS3Client
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_apart
 from tests.faultserver import FaultServer, Reply, Request, etag_of, ranged
 
 KiB = 1024
@@ -321,8 +320,8 @@ async def test_a_weak_etag_is_never_sent_as_if_match(tmp_path: Path) -> None:
 
 
 def test_bodiless_refusals_one_after_another_end(tmp_path: Path) -> None:
-    """Each HEAD 404 has a body to read (for its error code) that is not there. Run in
-    a thread of its own: an event loop spinning would leave no timeout to fire."""
+    """Each HEAD 404 has a body to read (for its error code) that is not there. Run
+    apart: an event loop spinning would leave no timeout to fire."""
 
     def scenario(request: Request, n: int) -> Reply:
         return Reply(404)
@@ -337,10 +336,5 @@ def test_bodiless_refusals_one_after_another_end(tmp_path: Path) -> None:
         return refused
 
     with FaultServer(scenario) as server:
-        outcome: list[int] = []
-        runner = threading.Thread(target=lambda: outcome.append(asyncio.run(heads(server))))
-        runner.daemon = True  # on failure it spins for ever: it must not hold the exit
-        runner.start()
-        runner.join(20)
-        assert outcome == [3], "the client spun on an empty body"
+        assert run_apart(heads(server), 20) == [3], "the client spun on an empty body"
         assert [r.method for r in server.requests] == ["HEAD"] * 3

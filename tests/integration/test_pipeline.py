@@ -28,7 +28,7 @@ from rag_ingest.settings import Settings
 from rag_ingest.sources import Upload
 from rag_ingest.testing import SeaweedS3
 from tests import docs
-from tests.conftest import IN_PROCESS_STORE
+from tests.conftest import IN_PROCESS_STORE, run_apart
 
 pytestmark = pytest.mark.integration
 
@@ -822,10 +822,7 @@ async def test_sources_that_are_not_there_each_fail_typed(
         async with DocumentProcessor(settings, embeddings=HashEmbeddings()) as p:
             return await p.process_many(sources, session_id="g")
 
-    reports: list[IngestReport] = []
-    runner = threading.Thread(target=lambda: reports.append(asyncio.run(ingest())), daemon=True)
-    runner.start()
-    await asyncio.to_thread(runner.join, 90)
+    reports = await asyncio.to_thread(run_apart, ingest(), 90)
     assert reports, "the ingest never ended"
     outcomes = {r.source: (r.status, r.error_type) for r in reports[0].results}
     assert outcomes == {
