@@ -532,10 +532,10 @@ class AsyncS3Client:
             if new_target is not None:
                 target = new_target
                 continue
-            if not reclocked and self._clock_was_off(target, response, body, dated_off):
+            error = error_from_response(response, body, target)
+            if not reclocked and self._clock_was_off(target, response, error.code, dated_off):
                 reclocked = True  # once: a refusal that stays is not the clock's
                 continue
-            error = error_from_response(response, body, target)
             if (
                 isinstance(error, S3PresignedExpiredError)
                 and isinstance(target, DirectURL)
@@ -592,14 +592,14 @@ class AsyncS3Client:
             return fresh
 
     def _clock_was_off(
-        self, target: Target, response: httpx.Response, body: bytes, dated_off: timedelta
+        self, target: Target, response: httpx.Response, code: str | None, dated_off: timedelta
     ) -> bool:
         """Whether a signed request's refusal came of this machine's clock (its Date
         header is minutes from when the request said it was sent), now set right."""
         status = response.status_code
         if not isinstance(target, S3Location) or status not in (400, 401, 403):
             return False
-        if status == 400 and _xml_text(body, "Code") not in _CLOCK_CODES:
+        if status == 400 and code not in _CLOCK_CODES:
             return False
         server_time = http_date(response.headers.get("date"))
         return server_time is not None and self._signer.adopt_clock(server_time, dated_off)
