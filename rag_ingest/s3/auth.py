@@ -3,8 +3,9 @@
 We never hand-write the credential chain or the signature: botocore resolves
 credentials (env, shared files, profiles, web identity, container and instance
 metadata) and its ``S3SigV4Auth`` signs. GETs carry ``UNSIGNED-PAYLOAD``. Requests are
-dated by S3's clock once a refusal showed this machine's to be off (botocore signs by
-the local clock whatever S3 says, and S3 refuses a request dated 15 minutes off).
+dated, and presigned URLs judged, by S3's clock once an answer showed this machine's to
+be off (botocore signs by the local clock whatever S3 says, and S3 refuses a request
+dated 15 minutes off).
 """
 
 from __future__ import annotations
@@ -159,25 +160,32 @@ class Signer:
         """How far S3's clock is from this machine's, as last measured (0 until then)."""
         return self._clock_offset
 
-    def adopt_clock(self, server_time: datetime, signed_with: timedelta) -> bool:
-        """Date requests by ``server_time``'s clock (a refusal's Date header) if the one
-        they are dated by is off from it by more than :data:`CLOCK_TOLERANCE`.
+    def now(self) -> datetime:
+        """Now by S3's clock, as far as this machine knows it (its own until a Date
+        header showed it off)."""
+        return _local_clock() + self._clock_offset
 
-        Returns whether the refused request, signed ``signed_with`` from the local clock,
+    def adopt_clock(self, server_time: datetime, signed_with: timedelta | None = None) -> bool:
+        """Go by ``server_time``'s clock (an answer's Date header) if the one requests
+        are dated and presigned URLs judged by is off from it by more than
+        :data:`CLOCK_TOLERANCE`.
+
+        Returns whether a refused request, signed ``signed_with`` from the local clock,
         was dated off by that much: it is then worth sending again (a request refused
-        beside it may have set the clock first).
+        beside it may have set the clock first). Always False for an unsigned request.
         """
-        if self.anonymous:
-            return False
         offset = server_time.astimezone(UTC) - _local_clock()
         if abs(offset - self._clock_offset) > CLOCK_TOLERANCE:
             logger.warning(
-                "this machine's clock is %s %s S3's (the time its refusal was sent): "
-                "requests are dated by S3's clock from now on; set the clock right (NTP)",
+                "this machine's clock is %s %s S3's (the Date of its answer): requests "
+                "are dated and presigned URLs judged by S3's clock from now on; set the "
+                "clock right (NTP)",
                 _span(offset),
                 "behind" if offset > timedelta(0) else "ahead of",
             )
             self._clock_offset = offset
+        if signed_with is None or self.anonymous:
+            return False
         return abs(self._clock_offset - signed_with) > CLOCK_TOLERANCE
 
     def sign(self, method: str, url: str, headers: dict[str, str], region: str) -> dict[str, str]:

@@ -239,6 +239,15 @@ class _NoCookies(http.cookiejar.CookieJar):
         return None
 
 
+def _renewal_of(fresh: DirectURL, old: DirectURL) -> bool:
+    """Whether ``fresh`` can stand for an expired ``old``: another presigned URL that
+    expires no sooner (where both say when). Not judged by this machine's clock, which
+    may be what is off: the server judges the URL sent."""
+    if not fresh.presigned or fresh.url == old.url:
+        return False
+    return fresh.expires_at is None or old.expires_at is None or fresh.expires_at >= old.expires_at
+
+
 def _untrusted_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     seen: BaseException | None = exc
     while seen is not None:
@@ -492,14 +501,18 @@ class AsyncS3Client:
         if self._closed:
             raise RuntimeError("this client is closed")
         base_headers = {"accept-encoding": "identity", **(headers or {})}
-        renewed = reclocked = False
+        renewed = reclocked = looks_expired = False
         dated_off = timedelta(0)
         for _hop in range(_MAX_HOPS + 1):
             if isinstance(target, DirectURL):
                 target = self._renewals.get(target.url, target)
-                if target.expired():
+                looks_expired = target.expired(self._signer.now())
+                if looks_expired and self._renew_url is not None and not renewed:
                     target = await self._renew(target, "expired before the request was sent")
                     renewed = True
+                    looks_expired = target.expired(self._signer.now())
+                # Without a renewal, a URL our clock calls expired is still sent: the
+                # server's clock decides, and this machine's may be the one that is off.
                 url, send_headers = target.url, dict(base_headers)
             else:
                 url, region = self._url_for(target, query)
@@ -517,6 +530,8 @@ class AsyncS3Client:
             except httpx.HTTPError as exc:
                 raise transport_error(exc, target) from exc
             if response.status_code < 300:
+                if looks_expired:
+                    self._clock_judged_wrong(response)
                 return response
             body = b""
             try:
@@ -557,7 +572,7 @@ class AsyncS3Client:
             raise S3PresignedExpiredError(f"presigned URL {why}", **where(target))
         async with self._renewing:
             latest = self._renewals.get(target.url, target)
-            if latest is not target and not latest.expired():
+            if latest is not target and not latest.expired(self._signer.now()):
                 return latest  # renewed while this request waited
             try:
                 address = await asyncio.to_thread(self._renew_url, target.url)
@@ -570,9 +585,9 @@ class AsyncS3Client:
                     f"{redact(str(exc))}",
                     **where(target),
                 ) from exc
-            if not isinstance(fresh, DirectURL) or not fresh.presigned or fresh.expired():
+            if not isinstance(fresh, DirectURL) or not _renewal_of(fresh, target):
                 raise S3PresignedExpiredError(
-                    f"presigned URL {why}, and renew_url gave no unexpired presigned URL "
+                    f"presigned URL {why}, and renew_url gave no fresh presigned URL "
                     f"({redact(str(address))})",
                     **where(target),
                 )
@@ -591,13 +606,24 @@ class AsyncS3Client:
             logger.info("renewed the expired presigned URL of %s", where(target)["key"])
             return fresh
 
+    def _clock_judged_wrong(self, response: httpx.Response) -> None:
+        """A presigned URL our clock called expired was accepted: go by the server's
+        clock if its Date header shows this machine's to be off."""
+        server_time = http_date(response.headers.get("date"))
+        if server_time is not None:
+            self._signer.adopt_clock(server_time)
+
     def _clock_was_off(
         self, target: Target, response: httpx.Response, code: str | None, dated_off: timedelta
     ) -> bool:
         """Whether a signed request's refusal came of this machine's clock (its Date
         header is minutes from when the request said it was sent), now set right."""
         status = response.status_code
-        if not isinstance(target, S3Location) or status not in (400, 401, 403):
+        if (
+            not isinstance(target, S3Location)
+            or self._signer.anonymous
+            or status not in (400, 401, 403)
+        ):
             return False
         if status == 400 and code not in _CLOCK_CODES:
             return False

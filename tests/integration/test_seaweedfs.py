@@ -12,13 +12,19 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import botocore.auth
 import pytest
 
-from rag_ingest.errors import S3AuthError, S3NotFoundError, S3ObjectChangedError
+from rag_ingest.errors import (
+    S3AuthError,
+    S3NotFoundError,
+    S3ObjectChangedError,
+    S3PresignedExpiredError,
+)
 from rag_ingest.s3 import AsyncS3Client, S3Client
 from rag_ingest.settings import Settings
 from rag_ingest.testing import SeaweedS3
@@ -323,18 +329,24 @@ async def test_wrong_secret_is_auth_error(seaweed: SeaweedS3, bucket: str) -> No
     assert "not-the-secret-at-all" not in str(info.value)
 
 
+_now = botocore.auth.get_current_datetime
+
+
+def clock_off(monkeypatch: pytest.MonkeyPatch, off: timedelta) -> None:
+    """Set the clock botocore dates requests by (and we judge presigned URLs by) ``off``
+    from this machine's."""
+    monkeypatch.setattr(
+        botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: _now(remove_tzinfo) + off
+    )
+
+
 @pytest.mark.parametrize("off", [-timedelta(hours=1), timedelta(minutes=20)])
 async def test_a_machine_whose_clock_is_off_reads_dated_by_s3_s_clock(
     seaweed: SeaweedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, off: timedelta
 ) -> None:
     """weed, as S3, refuses a request dated 15 minutes from its clock; botocore dates
     them by this machine's, here ``off``."""
-    import botocore.auth
-
-    local = botocore.auth.get_current_datetime
-    monkeypatch.setattr(
-        botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: local(remove_tzinfo) + off
-    )
+    clock_off(monkeypatch, off)
     async with AsyncS3Client(settings(seaweed, tmp_path)) as s3:
         # A HEAD first: its refusal has no body, only its Date header to go by.
         assert (await s3.head(f"s3://{bucket}/plain.txt")).size == len(b"content of plain.txt")
@@ -343,6 +355,28 @@ async def test_a_machine_whose_clock_is_off_reads_dated_by_s3_s_clock(
         result = await s3.download_to_temp(f"s3://{bucket}/plain.txt")
         assert result.path.read_bytes() == b"content of plain.txt"
         assert abs(s3._signer.clock_offset + off) < timedelta(seconds=5)
+
+
+async def test_a_presigned_url_a_clock_ahead_calls_expired_is_read(
+    seaweed: SeaweedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL presigned for 15 minutes by a clock that is right, read on a machine whose
+    clock is an hour ahead: weed takes it, and the machine goes by weed's clock after."""
+    url = seaweed.client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "plain.txt"}, ExpiresIn=900
+    )
+    clock_off(monkeypatch, -timedelta(hours=1))
+    stale = seaweed.client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "plain.txt"}, ExpiresIn=900
+    )
+    clock_off(monkeypatch, timedelta(hours=1))
+    async with AsyncS3Client(settings(seaweed, tmp_path)) as s3:
+        assert s3.parse(url).expired(datetime.now(UTC) + timedelta(hours=1))  # to this machine
+        assert await s3.read(url) == b"content of plain.txt"
+        assert not s3.parse(url).expired(s3._signer.now())  # as weed's does
+        # One that weed calls expired is still refused for it, in so many words.
+        with pytest.raises(S3PresignedExpiredError, match="Request has expired"):
+            await s3.read(stale)
 
 
 async def test_missing_key_and_bucket(seaweed: SeaweedS3, bucket: str) -> None:

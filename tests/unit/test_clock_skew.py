@@ -1,6 +1,8 @@
 """A machine whose clock is off: S3 refuses requests dated 15 minutes from its own
 clock, and botocore signs by the local one whatever S3 answers. The client dates
-requests by S3's clock (a refusal's Date header) once a refusal shows them off."""
+requests by S3's clock (a refusal's Date header) once a refusal shows them off, and
+judges presigned URLs by it once a server accepted one this machine's clock called
+expired."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import httpx
 import pytest
 import respx
 
-from rag_ingest.errors import S3AuthError
+from rag_ingest.errors import S3AuthError, S3PresignedExpiredError
 from rag_ingest.s3 import AsyncS3Client
 from tests.conftest import make_settings
 from tests.unit.test_client_http import HOST, ok, replay, s3_error
@@ -153,3 +155,65 @@ async def test_anonymous_requests_carry_no_date_to_set_right() -> None:
 async def test_a_refusal_for_its_date_with_no_date_header_names_the_clock() -> None:
     no_date = s3_error(403, "RequestTimeTooSkewed", "Too large.")
     assert await requests_to_refuse(no_date, ok(), match="clock is off from S3's") == 1
+
+
+def presigned(signed: datetime, signature: str, seconds: int = 900) -> str:
+    """A URL presigned at ``signed`` (by its issuer's clock) for ``seconds``."""
+    return (
+        f"{HOST}/a.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={signed:%Y%m%dT%H%M%SZ}"
+        f"&X-Amz-Expires={seconds}&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+    )
+
+
+def accepted(off: timedelta) -> httpx.Response:
+    answer = ok()
+    answer.headers["date"] = server_date(off)
+    return answer
+
+
+async def test_a_presigned_url_a_clock_ahead_calls_expired_is_sent_and_the_clock_learned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # This machine's clock is an hour ahead: URLs signed a minute ago for 15 minutes by
+    # a server whose clock is right look expired here for 45 minutes.
+    s3_now = datetime.now(UTC) - HOUR
+    given = presigned(s3_now - timedelta(minutes=1), "a" * 64)
+    asked: list[str] = []
+
+    def renew(url: str) -> str:
+        asked.append(url)
+        return presigned(s3_now, "b" * 64)
+
+    with respx.mock(using="httpx") as mock:
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(accepted(-HOUR)))
+        async with AsyncS3Client(make_settings()) as s3:
+            with caplog.at_level(logging.WARNING, logger="rag_ingest.s3"):
+                assert await s3.read(given) == b"hello"
+        assert route.call_count == 1
+        [warning] = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+        assert "this machine's clock is 1 h 0 min ahead of S3's" in warning
+
+        # With renew_url: renewed once, as the clock says, and the renewal sent though
+        # it too looks expired here; its answer sets the clock right, so a URL the
+        # server still takes is not renewed again.
+        async with AsyncS3Client(make_settings(), renew_url=renew) as s3:
+            assert await s3.read(given) == b"hello"
+            later = presigned(s3_now + timedelta(minutes=2), "c" * 64)
+            assert await s3.read(later) == b"hello"
+        assert asked == [given]
+        assert [call.request.url.params["X-Amz-Signature"] for call in route.calls[1:]] == [
+            "b" * 64,
+            "c" * 64,
+        ]
+
+
+async def test_a_url_the_server_also_calls_expired_stays_refused_and_teaches_nothing() -> None:
+    stale = presigned(datetime.now(UTC) - 2 * HOUR, "a" * 64)
+    with respx.mock(using="httpx") as mock:
+        expired = s3_error(403, "AccessDenied", "Request has expired", date=server_date(-HOUR))
+        route = mock.get(url__regex=r".*").mock(side_effect=replay(expired))
+        async with AsyncS3Client(make_settings()) as s3:
+            with pytest.raises(S3PresignedExpiredError):
+                await s3.read(stale)
+            assert abs(s3._signer.now() - datetime.now(UTC)) < timedelta(seconds=1)
+        assert route.call_count == 1
