@@ -269,6 +269,11 @@ async def test_a_url_the_server_calls_expired_is_renewed_and_sent_again() -> Non
         assert first.call_count == 2 and second.call_count == 3
 
 
+def _always(url: str) -> Callable[[str], str]:
+    """A ``renew_url`` that gives ``url`` whatever it is asked to renew."""
+    return lambda _: url
+
+
 async def test_a_renewal_that_fails_or_names_another_object_is_refused() -> None:
     old = _presigned("20200101T000000Z")
     with respx.mock(using="httpx", assert_all_called=False) as mock:
@@ -285,9 +290,11 @@ async def test_a_renewal_that_fails_or_names_another_object_is_refused() -> None
         async with AsyncS3Client(make_settings(), renew_url=lambda url: other) as s3:
             with pytest.raises(UnsafeSourceError, match="another object"):
                 await s3.read(old)
-        async with AsyncS3Client(make_settings(), renew_url=lambda url: old) as s3:
-            with pytest.raises(S3PresignedExpiredError, match="no fresh presigned URL"):
-                await s3.read(old)
+        sooner = _presigned_for("a.txt", "9" * 64, expires="20190101T000000Z")
+        for renewal in (old, sooner):  # the same URL, or one expiring before it
+            async with AsyncS3Client(make_settings(), renew_url=_always(renewal)) as s3:
+                with pytest.raises(S3PresignedExpiredError, match="no fresh presigned URL"):
+                    await s3.read(old)
         assert route.call_count == 0
 
 
