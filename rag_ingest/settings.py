@@ -238,7 +238,10 @@ class ParseSettings(_Part):
         description="Address-space limit of a parser worker (all parsers loaded: ~1.2 GiB).",
     )
     worker_nice: int = Field(
-        default=5, ge=0, le=19, description="Niceness of workers: the event loop runs first."
+        default=15,
+        ge=0,
+        le=19,
+        description="Niceness of workers: the event loop and the store run first.",
     )
     max_tasks_per_worker: int = Field(
         default=1000,

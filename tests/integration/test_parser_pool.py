@@ -1739,6 +1739,9 @@ async def test_preload_starts_the_workers_and_loads_the_model_before_start_retur
             # Each worker has finished its start-up (a task reaches a worker only then).
             workers = await p._pool.warm()
             assert len(workers) == 2 and os.getpid() not in workers
+            # Niced below this process: its event loop and the store are scheduled first.
+            nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + settings.parse.worker_nice)
+            assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in workers] == [nice, nice]
             note = tmp_path / "note.md"
             note.write_text("# Note\n\nCANARY preload.\n")
             result = await p.process_document(str(note), session_id="s")
