@@ -105,7 +105,8 @@ async def run_rag_ingest(
             "progress": False,
             "store": {"persist_dir": store},
             "models": {"embedder": embedder},
-            "parse": {"mode": "process", "workers": workers, "pdf_mode": pdf_mode},
+            "parse": {"mode": "process", "workers": workers, "pdf_mode": pdf_mode}
+            | ({"worker_nice": cfg["worker_nice"]} if cfg.get("worker_nice") is not None else {}),
             # start() waits for the workers' whole start-up, as a server's would.
             "pipeline": {"preload": True},
         }
@@ -344,6 +345,9 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs; medians")
     parser.add_argument("--only", action="append", help="run only these (e.g. rag_ingest-2)")
+    parser.add_argument(
+        "--worker-nice", type=int, help="parser workers' niceness (default: the settings')"
+    )
     parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -369,6 +373,7 @@ def main() -> None:
             "embedder": args.embedder,
             "s3_pid": server.process.pid,
             "docs": args.docs,
+            "worker_nice": args.worker_nice,
         }
         order = ["rag_ingest-2", "rag_ingest-1", "rag_ingest-2-fast"]
         order += [] if args.skip_baseline else ["baseline"]
@@ -383,10 +388,14 @@ def main() -> None:
                 print(f"  {which}: {runs[which][-1]}", file=sys.stderr)
         results = {which: summarize(rs) for which, rs in runs.items()}
 
+    from rag_ingest.settings import ParseSettings
+
+    nice = ParseSettings().worker_nice if args.worker_nice is None else args.worker_nice
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(
         f"\nMachine: {machine}; {args.docs} documents on SeaweedFS (127.0.0.1); "
-        f"embedder: {args.embedder}; workers warmed before timing; median of {args.repeat} "
+        f"embedder: {args.embedder}; workers warmed before timing, at niceness {nice}; "
+        f"median of {args.repeat} "
         "interleaved runs (loop lag: median p99, worst max)\n"
     )
     header = "| run | docs/s | pages/s | chunks | failed | peak RSS growth (MiB) | loop lag p99 / max ms |"  # noqa: E501
