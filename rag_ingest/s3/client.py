@@ -531,7 +531,9 @@ class AsyncS3Client:
                 raise transport_error(exc, target) from exc
             if response.status_code < 300:
                 if looks_expired:
-                    self._clock_judged_wrong(response)
+                    # Taken though our clock called it expired: go by the server's
+                    # clock if its Date shows this machine's to be off.
+                    self._adopt_server_clock(response)
                 return response
             body = b""
             try:
@@ -608,12 +610,13 @@ class AsyncS3Client:
             logger.info("renewed the expired presigned URL of %s", where(target)["key"])
             return fresh
 
-    def _clock_judged_wrong(self, response: httpx.Response) -> None:
-        """A presigned URL our clock called expired was accepted: go by the server's
-        clock if its Date header shows this machine's to be off."""
+    def _adopt_server_clock(
+        self, response: httpx.Response, signed_with: timedelta | None = None
+    ) -> bool:
+        """Go by the clock of ``response``'s Date header where it shows this machine's
+        off (see :meth:`Signer.adopt_clock`, which says what the answer means)."""
         server_time = http_date(response.headers.get("date"))
-        if server_time is not None:
-            self._signer.adopt_clock(server_time)
+        return server_time is not None and self._signer.adopt_clock(server_time, signed_with)
 
     def _clock_was_off(
         self, target: Target, response: httpx.Response, code: str | None, dated_off: timedelta
@@ -629,8 +632,7 @@ class AsyncS3Client:
             return False
         if status == 400 and code not in _CLOCK_CODES:
             return False
-        server_time = http_date(response.headers.get("date"))
-        return server_time is not None and self._signer.adopt_clock(server_time, dated_off)
+        return self._adopt_server_clock(response, dated_off)
 
     def _after_error(self, target: Target, response: httpx.Response) -> Target | None:
         """A target to try again after a region hint or a redirect, else None."""
