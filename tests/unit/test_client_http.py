@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -189,11 +190,19 @@ async def test_cross_host_redirect_is_refused() -> None:
                 await s3.read("s3://docs/a.txt")
 
 
-def _presigned(expires: str = "20260101T000000Z", seconds: int = 60) -> str:
+def presigned_for(
+    key: str, signature: str, signed: str | datetime = "20991231T000000Z", seconds: int = 604800
+) -> str:
+    """A URL of ``key`` presigned at ``signed`` (by its issuer's clock) for ``seconds``."""
+    stamp = signed if isinstance(signed, str) else f"{signed:%Y%m%dT%H%M%SZ}"
     return (
-        f"{HOST}/a.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={expires}"
-        f"&X-Amz-Expires={seconds}&X-Amz-SignedHeaders=host&X-Amz-Signature={'c' * 64}"
+        f"{HOST}/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}"
+        f"&X-Amz-Expires={seconds}&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
     )
+
+
+def _presigned(signed: str = "20260101T000000Z", seconds: int = 60) -> str:
+    return presigned_for("a.txt", "c" * 64, signed, seconds)
 
 
 async def test_a_presigned_url_our_clock_calls_expired_is_left_to_the_server() -> None:
@@ -221,16 +230,9 @@ async def test_presigned_expired_answer_is_not_retried() -> None:
         assert "c" * 64 not in str(info.value)
 
 
-def _presigned_for(key: str, signature: str, expires: str = "20991231T000000Z") -> str:
-    return (
-        f"{HOST}/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={expires}"
-        f"&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
-    )
-
-
 async def test_an_expired_presigned_url_is_renewed_once_for_every_request() -> None:
     old = _presigned("20200101T000000Z")
-    fresh = _presigned_for("a.txt", "d" * 64)
+    fresh = presigned_for("a.txt", "d" * 64)
     asked: list[str] = []
 
     def renew(url: str) -> str:
@@ -250,7 +252,7 @@ async def test_an_expired_presigned_url_is_renewed_once_for_every_request() -> N
 async def test_a_url_the_server_calls_expired_is_renewed_and_sent_again() -> None:
     # Our clock says valid, the server's says expired: renewed once, not in a loop.
     given = _presigned("20991231T000000Z", 604800)
-    fresh = _presigned_for("a.txt", "e" * 64)
+    fresh = presigned_for("a.txt", "e" * 64)
     with respx.mock(using="httpx") as mock:
         first = mock.get(url__regex=r".*X-Amz-Signature=c+$").mock(
             side_effect=replay(s3_error(403, "AccessDenied", "Request has expired"))
@@ -286,11 +288,11 @@ async def test_a_renewal_that_fails_or_names_another_object_is_refused() -> None
             with pytest.raises(S3PresignedExpiredError, match="renew_url failed") as info:
                 await s3.read(old)
             assert "c" * 64 not in str(info.value)  # the old URL's signature redacted
-        other = _presigned_for("b.txt", "f" * 64)
+        other = presigned_for("b.txt", "f" * 64)
         async with AsyncS3Client(make_settings(), renew_url=lambda url: other) as s3:
             with pytest.raises(UnsafeSourceError, match="another object"):
                 await s3.read(old)
-        sooner = _presigned_for("a.txt", "9" * 64, expires="20190101T000000Z")
+        sooner = presigned_for("a.txt", "9" * 64, signed="20190101T000000Z")
         for renewal in (old, sooner):  # the same URL, or one expiring before it
             async with AsyncS3Client(make_settings(), renew_url=_always(renewal)) as s3:
                 with pytest.raises(S3PresignedExpiredError, match="no fresh presigned URL"):

@@ -18,7 +18,7 @@ import respx
 from rag_ingest.errors import S3AuthError, S3PresignedExpiredError
 from rag_ingest.s3 import AsyncS3Client
 from tests.conftest import make_settings
-from tests.unit.test_client_http import HOST, ok, replay, s3_error
+from tests.unit.test_client_http import HOST, ok, presigned_for, replay, s3_error
 
 HOUR = timedelta(hours=1)
 
@@ -157,14 +157,6 @@ async def test_a_refusal_for_its_date_with_no_date_header_names_the_clock() -> N
     assert await requests_to_refuse(no_date, ok(), match="clock is off from S3's") == 1
 
 
-def presigned(signed: datetime, signature: str, seconds: int = 900) -> str:
-    """A URL presigned at ``signed`` (by its issuer's clock) for ``seconds``."""
-    return (
-        f"{HOST}/a.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={signed:%Y%m%dT%H%M%SZ}"
-        f"&X-Amz-Expires={seconds}&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
-    )
-
-
 def accepted(off: timedelta) -> httpx.Response:
     answer = ok()
     answer.headers["date"] = server_date(off)
@@ -177,12 +169,12 @@ async def test_a_presigned_url_a_clock_ahead_calls_expired_is_sent_and_the_clock
     # This machine's clock is an hour ahead: URLs signed a minute ago for 15 minutes by
     # a server whose clock is right look expired here for 45 minutes.
     s3_now = datetime.now(UTC) - HOUR
-    given = presigned(s3_now - timedelta(minutes=1), "a" * 64)
+    given = presigned_for("a.txt", "a" * 64, s3_now - timedelta(minutes=1), 900)
     asked: list[str] = []
 
     def renew(url: str) -> str:
         asked.append(url)
-        return presigned(s3_now, "b" * 64)
+        return presigned_for("a.txt", "b" * 64, s3_now, 900)
 
     answer = replay(accepted(-HOUR))
 
@@ -205,7 +197,7 @@ async def test_a_presigned_url_a_clock_ahead_calls_expired_is_sent_and_the_clock
         async with AsyncS3Client(make_settings(), renew_url=renew) as s3:
             reads = await asyncio.gather(*(s3.read(given) for _ in range(3)))
             assert reads == [b"hello"] * 3
-            later = presigned(s3_now + timedelta(minutes=2), "c" * 64)
+            later = presigned_for("a.txt", "c" * 64, s3_now + timedelta(minutes=2), 900)
             assert await s3.read(later) == b"hello"
         assert asked == [given]  # once for the three reads
         signatures = [call.request.url.params["X-Amz-Signature"] for call in route.calls[1:]]
@@ -213,7 +205,7 @@ async def test_a_presigned_url_a_clock_ahead_calls_expired_is_sent_and_the_clock
 
 
 async def test_a_url_the_server_also_calls_expired_stays_refused_and_teaches_nothing() -> None:
-    stale = presigned(datetime.now(UTC) - 2 * HOUR, "a" * 64)
+    stale = presigned_for("a.txt", "a" * 64, datetime.now(UTC) - 2 * HOUR, 900)
     with respx.mock(using="httpx") as mock:
         expired = s3_error(403, "AccessDenied", "Request has expired", date=server_date(-HOUR))
         route = mock.get(url__regex=r".*").mock(side_effect=replay(expired))
