@@ -177,11 +177,14 @@ class Signer:
         offset = server_time.astimezone(UTC) - _local_clock()
         if abs(offset - self._clock_offset) > CLOCK_TOLERANCE:
             logger.warning(
-                "this machine's clock is %s %s S3's (the Date of its answer): requests "
-                "are dated and presigned URLs judged by S3's clock from now on; set the "
-                "clock right (NTP)",
+                "this machine's clock is %s %s S3's (the Date of its answer): %s by "
+                "S3's clock from now on; set the clock right (NTP)",
                 _span(offset),
                 "behind" if offset > timedelta(0) else "ahead of",
+                # Anonymous mode signs nothing: only presigned URLs go by a clock there.
+                "presigned URLs are judged"
+                if self.anonymous
+                else "requests are dated and presigned URLs judged",
             )
             self._clock_offset = offset
         if signed_with is None or self.anonymous:

@@ -190,6 +190,7 @@ async def test_a_presigned_url_a_clock_ahead_calls_expired_is_sent_and_the_clock
         assert route.call_count == 1
         [warning] = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
         assert "this machine's clock is 1 h 0 min ahead of S3's" in warning
+        assert "requests are dated and presigned URLs judged by S3's clock" in warning
 
         # With renew_url: renewed once, as the clock says, and the renewal sent though
         # it too looks expired here; its answer sets the clock right, so a URL the
@@ -202,6 +203,25 @@ async def test_a_presigned_url_a_clock_ahead_calls_expired_is_sent_and_the_clock
         assert asked == [given]  # once for the three reads
         signatures = [call.request.url.params["X-Amz-Signature"] for call in route.calls[1:]]
         assert signatures == ["b" * 64] * 3 + ["c" * 64]
+
+
+async def test_an_anonymous_client_s_clock_warning_speaks_of_presigned_urls_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Anonymous mode signs no request: the clock it learns judges presigned URLs alone.
+    s3_now = datetime.now(UTC) - HOUR
+    given = presigned_for("a.txt", "a" * 64, s3_now - timedelta(minutes=1), 900)
+    with respx.mock(using="httpx") as mock:
+        mock.get(url__regex=r".*").mock(side_effect=replay(accepted(-HOUR)))
+        async with AsyncS3Client(make_settings(s3={"anonymous": True})) as s3:
+            with caplog.at_level(logging.WARNING, logger="rag_ingest.s3"):
+                assert await s3.read(given) == b"hello"
+            assert near(s3._signer.now(), s3_now)
+    [warning] = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert "1 h 0 min ahead of S3's (the Date of its answer): presigned URLs are judged" in (
+        warning
+    )
+    assert "requests are dated" not in warning
 
 
 async def test_a_url_the_server_also_calls_expired_stays_refused_and_teaches_nothing() -> None:
