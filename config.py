@@ -105,7 +105,9 @@ parse = {
     # and the store are scheduled first on a busy machine; parsing is batch work.
     # Measured (200-document benchmark, 7 interleaved pairs, 2 cores): 15 against 5 gave
     # 28.4 against 25.6 docs/s (median; faster in 6 pairs, equal in 1), loop-lag p99
-    # 7.0 against 9.0 ms and less CPU for the same work; the max lag was alike.
+    # 7.0 against 9.0 ms and less CPU for the same work; the max lag was alike. 19
+    # against 15 (5 pairs, 2026-12-07): 37.6 against 37.1 docs/s (medians, within the
+    # pairs' spread), p99 5.4 against 6.1 ms, max 31-47 against 21-40 ms: no gain.
     "worker_nice": 15,
     # Recycle a worker after this many documents (parsers leak; docling #2829). Measured:
     # a worker grew 0.1 MiB per document (485 -> 549 MiB over 550), while a recycle costs
