@@ -16,6 +16,7 @@ import re
 import zipfile
 from contextlib import AbstractContextManager as ContextManager
 
+from rag_ingest.parsers.base import ZIP_ERRORS
 from rag_ingest.parsers.flat import rewritten_package
 
 STRICT_NOTE = "Strict Open XML: read as its transitional form"
@@ -36,7 +37,7 @@ def is_strict(path: str) -> bool:
             if info.file_size > 1 << 20:  # a package's few relationships, not a bomb
                 return False
             return _MARK in archive.read(info)
-    except (KeyError, OSError, zipfile.BadZipFile, EOFError, ValueError):
+    except (KeyError, OSError, ValueError, *ZIP_ERRORS):  # a part's data broken too
         return False  # its reader says what is wrong with it
 
 
