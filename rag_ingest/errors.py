@@ -23,7 +23,7 @@
     │   ├── ParserCrashedError          the parser's worker process died
     │   ├── ParserMemoryError           the parser went past its memory limit
     │   └── EmptyDocumentError          no text to index
-    │       └── BlankDocumentError      nothing but whitespace (skipped, as an empty file is)
+    │       └── BlankDocumentError      nothing but whitespace or NULs (skipped, as empty)
     ├── ModelError                  an embedding or summary call failed past its retries
     ├── StoreError                  the vector store or the ledger refused a write
     ├── UnsafeSourceError           a URL we refuse to fetch (scheme, host, redirect)
@@ -233,10 +233,11 @@ class EmptyDocumentError(DocumentError):
 
 class BlankDocumentError(EmptyDocumentError):
     """Nothing is written in the document: a file of whitespace only (an ``__init__.py``
-    of one newline), or a document with no text and no pictures (a DOCX template, a deck
-    of no slides, a workbook of empty sheets, a page of scripts and styles). The
-    processor skips it as it skips an empty file. A document whose pictures may hold its
-    text (a scan) is an :class:`EmptyDocumentError` instead."""
+    of one newline) or of NUL bytes (allocated, never written), or a document with no
+    text and no pictures (a DOCX template, a deck of no slides, a workbook of empty
+    sheets, a page of scripts and styles). The processor skips it as it skips an empty
+    file. A document whose pictures may hold its text (a scan) is an
+    :class:`EmptyDocumentError` instead."""
 
 
 def nothing_to_index(exc: BaseException, listed: bool) -> bool:

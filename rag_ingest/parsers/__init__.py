@@ -69,18 +69,23 @@ __all__ = [
 ]
 
 
-_NOT_WHITESPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+# NUL too: a file of NUL bytes is space allocated and never written (a log when its
+# machine stopped), as text.py takes a long run of them within text for padding.
+_NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c\x00]")
 
 
-def _blank(path: str) -> bool:
-    """Nothing but whitespace (after a UTF-8 BOM); stops at the first byte that is not."""
+def _blank(path: str) -> str | None:
+    """What a file of nothing but whitespace and NUL bytes (after a UTF-8 BOM) holds, as
+    its skip says it; None for any other. Stops at the first byte that is neither."""
+    nul = False
     with open(path, "rb") as f:
         block = f.read(1 << 16).removeprefix(codecs.BOM_UTF8)
         while block:
-            if _NOT_WHITESPACE.search(block):
-                return False
+            if _NOT_BLANK.search(block):
+                return None
+            nul = nul or b"\x00" in block
             block = f.read(1 << 20)
-    return True
+    return "NUL bytes only, never written" if nul else "whitespace only"
 
 
 # Documents whose pictures OCR reads (a scan pasted into a report, a slide's screenshot).
@@ -275,8 +280,9 @@ def parse_file(
 
     Scanned pages are read by OCR here, unless ``defer_scans``: then they are left
     listed in ``scans`` for the parser pool to read in batches (see parsers/scans.py)."""
-    if _blank(path):
-        raise BlankDocumentError(f"{name}: blank (whitespace only): nothing to index")
+    blank = _blank(path)
+    if blank:
+        raise BlankDocumentError(f"{name}: blank ({blank}): nothing to index")
     suffix = PurePosixPath(name).suffix.lower()
     for extension, spec in options.plugins:
         if extension == suffix:

@@ -943,9 +943,28 @@ def test_a_blank_file_is_blank_whatever_its_name(tmp_path: Path, name: str, data
         parse_file(_file(tmp_path, name, data), name, OPTIONS)
 
 
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("syslog", bytes(4096)),  # a log's block allocated, its machine stopped
+        ("app.log", bytes(40)),
+        ("page.html", bytes(67)),
+        ("notes.md", bytes(70_000) + b"\n" + bytes(2_000_000)),  # past the first block read
+        ("report.pdf", bytes(1024)),
+    ],
+    ids=["syslog", "log", "html", "md", "pdf"],
+)
+def test_a_file_of_nul_bytes_is_blank_not_binary(tmp_path: Path, name: str, data: bytes) -> None:
+    # Had failed: "binary content (NUL bytes), not text" or "no chunks after validation".
+    with pytest.raises(BlankDocumentError, match=r"blank \(NUL bytes only, never written\)"):
+        parse_file(_file(tmp_path, name, data), name, OPTIONS)
+
+
 def test_text_after_a_long_blank_run_is_read(tmp_path: Path) -> None:
     data = b" " * 200_000 + b"CANARY-LATE"  # beyond the first 64 KiB read
     assert "CANARY-LATE" in parse_file(_file(tmp_path, "late.txt", data), "late.txt", OPTIONS).text
+    padded = _file(tmp_path, "b.log", bytes(200_000) + b"CANARY-AFTER-PADDING\n")
+    assert "CANARY-AFTER-PADDING" in parse_file(padded, "b.log", OPTIONS).text
 
 
 @pytest.mark.parametrize(
