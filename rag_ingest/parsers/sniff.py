@@ -601,13 +601,30 @@ def mailbox_kind(path: str, name: str) -> FileKind | None:
     return kind if kind.kind == "mbox" else None
 
 
-def is_pdf(head: bytes) -> bool:
+# A PDF's header: "%PDF-" and its version's first digit.
+_PDF_HEADER = re.compile(rb"%PDF-\d")
+# What a file's name may say that a PDF's header further down does not overrule: a text
+# or code file that names the header (a PDF library's module, a page on the format).
+_TEXT_KINDS = frozenset(
+    {"text", "code", "markdown", "csv", "html", "calendar", "transcript", "svg", "docbook",
+     "mallard", "notebook", "mbox", "rtf"}
+)  # fmt: skip
+
+
+def is_pdf(head: bytes, text_named: bool = False) -> bool:
     """Whether a file's first bytes (1 KiB is enough) are a PDF's: its header at the
-    start, or after a little junk readers skip (text: a mail header, a BOM). Not after
-    binary: a Windows metafile (Office's icons) holding a PDF at byte 164 had been read
-    as a damaged PDF."""
-    at = head.find(b"%PDF-", 0, 1024)
-    return at == 0 or (at > 0 and b"\x00" not in head[:at])
+    start, or at the start of a line after a little junk readers skip (text: a mail or
+    HTTP header). Not after binary: a Windows metafile (Office's icons) holding a PDF at
+    byte 164 had been read as a damaged PDF. Not within a line, nor, for a file named as
+    text or code (``text_named``), anywhere but at its start: a Python module testing
+    ``data.startswith(b"%PDF-")`` near its top had failed as "not a readable PDF"."""
+    found = _PDF_HEADER.search(head, 0, 1024 + 5)  # the header starts in the first KiB
+    if found is None:
+        return False
+    before = head[: found.start()]
+    if not before.lstrip(b"\xef\xbb\xbf \t\r\n"):
+        return True  # at its start, after a BOM or blank lines
+    return not text_named and b"\x00" not in before and before.endswith((b"\n", b"\r"))
 
 
 def _ends_orc(path: str) -> bool:
@@ -692,9 +709,9 @@ def _xml_kind(head: bytes) -> str | None:
     return kind
 
 
-def _content_kind(path: str, head: bytes, images: bool) -> str | None:
-    """What the bytes say, when they say it clearly."""
-    if is_pdf(head):
+def _content_kind(path: str, head: bytes, images: bool, by_name: str | None = None) -> str | None:
+    """What the bytes say, when they say it clearly (``by_name``: what the name says)."""
+    if is_pdf(head, text_named=by_name in _TEXT_KINDS):
         return "pdf"
     if _FICTIONBOOK.match(head):
         return "fb2"
@@ -772,7 +789,7 @@ def detect(path: str, name: str, images: bool = False) -> FileKind:
     if by_name is None and images and suffix in _RASTER:
         by_name = "image"
     try:
-        by_content = _content_kind(path, head, images)
+        by_content = _content_kind(path, head, images, by_name)
     except UnsupportedFileTypeError as exc:
         # A PNG, an ELF or a database: a format with no text, unless the name claims one
         # (notes.txt holding a gzip stream is a mistake to report, not a file to pass over).

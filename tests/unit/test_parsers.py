@@ -1056,6 +1056,29 @@ def test_a_pdf_after_text_junk_is_a_pdf_but_not_one_inside_binary(tmp_path: Path
     assert detect(_file(tmp_path, "icon", emf), "icon").kind != "pdf"
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "kind"),
+    [
+        # A PDF library's module names the header near its top.
+        ("sniffer.py", b'"""Sniff."""\nMAGIC = b"%PDF-1.7"\n\n\ndef f(d):\n    return d\n', "code"),
+        # A page on the format shows the header at the start of a line.
+        ("pdf.md", b"# The PDF format\n\nIts first line:\n\n```\n%PDF-1.7\n```\n", "markdown"),
+        ("notes", b"Notes: a header such as %PDF-1.4 opens each one.\n", "text"),  # mid-line
+    ],
+    ids=["code", "markdown", "text"],
+)
+def test_a_text_naming_a_pdf_s_header_is_not_a_pdf(
+    tmp_path: Path, name: str, data: bytes, kind: str
+) -> None:
+    # Each had failed: "not a readable PDF (Failed to open the file as type pdf.)".
+    parsed = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+    assert parsed.file_type == kind and "%PDF-1." in parsed.text
+    # A PDF under a text's name is still one: its header opens the file.
+    pdf = docs.pdf_bytes(["CANARY-PDF misnamed"])
+    misnamed = parse_file(_file(tmp_path, "x" + name, pdf), "x" + name, OPTIONS)
+    assert misnamed.file_type == "pdf" and "CANARY-PDF" in misnamed.text
+
+
 def test_a_document_of_a_format_with_no_reader_fails_as_such(tmp_path: Path) -> None:
     # LibreOffice's 34 Lotus Word Pro test files had been skipped as "binary data (.lwp):
     # no text to index": their text is there, unread, and a skip hid them among files
