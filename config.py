@@ -7,7 +7,8 @@ Every value below is the built-in default; a test keeps the two equal.
 Secrets do not belong here: use the AWS credential chain or environment variables.
 """
 
-_MiB = 1024 * 1024  # names starting with "_" are helpers, not settings
+_KiB = 1024  # names starting with "_" are helpers, not settings
+_MiB = 1024 * _KiB
 
 s3 = {
     # Custom S3-compatible endpoint (MinIO, SeaweedFS); None = AWS, or AWS_ENDPOINT_URL_S3,
@@ -191,6 +192,14 @@ parse = {
     # links costs more (a generated 2.6 MB page of 60,000 links: ~54 s). 0: always
     # without.
     "markup_fast_size": 4 * _MiB,
+    # A Markdown file past this (or markup_fast_size, the smaller) is read as its source,
+    # its HTML comments left out. Measured on /usr/share/doc's Markdown (2026-12-07):
+    # docling 8-36 s a MB of it (Node.js's API docs 14-18, its changelogs 22, Rust's
+    # release notes 8), the source 0.01-0.08 s a file, so 4 MiB outlasted parse.timeout.
+    # Past 256 KiB lie 9.4 of its 14.2 MB, in 17 files (changelogs, API references).
+    # docling's path also joins wrapped lines, turns reference links into their text and
+    # reads a file's pictures. 0: always its source.
+    "markdown_fast_size": 256 * _KiB,
     # What of a web page's chrome is left out. "markup": what its markup marks (all but
     # its one <main>, <nav>, a <header> outside an article, landmark roles, documentation
     # generators' navigation). "guess" (extra web): also what trafilatura judges

@@ -342,9 +342,19 @@ class ParseSettings(_Part):
         ge=0,
         description="An HTML page or Markdown file past this many bytes is read without "
         "docling: a page converted by html-to-markdown (Rust), Markdown read as its source "
-        "(measured: docling ~3.1 s per MB of either, so a file past ~38 MB outlasts "
-        "parse.timeout; html-to-markdown ~0.05 s, the source ~0.07 s). docling's path also "
-        "reads their pictures and drops more of a page's chrome. 0: always without.",
+        "(measured: docling ~3.1 s per MB of HTML of headings and paragraphs, 4-9 s of "
+        "real pages, so a page past ~38 MB outlasts parse.timeout; html-to-markdown ~0.05 "
+        "s; Markdown: see parse.markdown_fast_size). docling's path also reads their "
+        "pictures and drops more of a page's chrome. 0: always without.",
+    )
+    markdown_fast_size: int = Field(
+        default=256 * KiB,
+        ge=0,
+        description="A Markdown file past this many bytes (or parse.markup_fast_size, the "
+        "smaller) is read as its source, its HTML comments left out, not by docling "
+        "(measured on /usr/share/doc's Markdown: docling 8-36 s per MB of it, so 4 MB "
+        "outlasted parse.timeout; the source 0.01-0.08 s a file). docling's path also "
+        "joins wrapped lines and reads links and pictures. 0: always its source.",
     )
     html_chrome: Literal["markup", "guess"] = Field(
         default="markup",

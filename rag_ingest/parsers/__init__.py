@@ -446,6 +446,7 @@ def _parse_kind(
             max_zip_ratio=options.max_zip_ratio,
             xlsx_stream_size=options.xlsx_stream_size,
             markup_fast_size=options.markup_fast_size,
+            markdown_fast_size=options.markdown_fast_size,
             html_chrome=options.html_chrome,
             max_images=options.max_images,
             min_image_bytes=options.min_image_bytes,

@@ -452,6 +452,7 @@ class ParseOptions:
     max_zip_ratio: float = 200.0
     xlsx_stream_size: int = 4 * 1024 * 1024
     markup_fast_size: int = 4 * 1024 * 1024
+    markdown_fast_size: int = 256 * 1024
     # "guess": a web page's boilerplate as trafilatura judges it is left out too.
     html_chrome: str = "markup"
     # Extension (".ext") -> "module:function" parsers, importable in the worker.
@@ -499,6 +500,7 @@ class ParseOptions:
             max_zip_ratio=settings.max_zip_ratio,
             xlsx_stream_size=settings.xlsx_stream_size,
             markup_fast_size=settings.markup_fast_size,
+            markdown_fast_size=settings.markdown_fast_size,
             html_chrome=_html_chrome(settings),
             **extra,
         )
