@@ -683,7 +683,7 @@ class DocumentProcessor:
                 "ocr_dpi",  # what OCR reads of a page
                 "xlsx_stream_size",  # which reader a workbook gets
                 "markup_fast_size",  # and an HTML page or Markdown file
-                "markdown_fast_size",
+                "markdown_fast_size",  # and a Markdown file below that
                 "html_chrome",  # what of a page is left out
             )
             if getattr(s.parse, key) != ParseSettings.model_fields[key].default

@@ -343,9 +343,9 @@ class ParseSettings(_Part):
         description="An HTML page or Markdown file past this many bytes is read without "
         "docling: a page converted by html-to-markdown (Rust), Markdown read as its source "
         "(measured: docling ~3.1 s per MB of HTML of headings and paragraphs, 4-9 s of "
-        "real pages, so a page past ~38 MB outlasts parse.timeout; html-to-markdown ~0.05 "
-        "s; Markdown: see parse.markdown_fast_size). docling's path also reads their "
-        "pictures and drops more of a page's chrome. 0: always without.",
+        "/usr/share/doc's pages, so a page of 13-38 MB outlasts parse.timeout; "
+        "html-to-markdown ~0.05 s; Markdown: see parse.markdown_fast_size). docling's path "
+        "also reads their pictures and drops more of a page's chrome. 0: always without.",
     )
     markdown_fast_size: int = Field(
         default=256 * KiB,
