@@ -1418,12 +1418,12 @@ def parse_office(
         why = f"its sheets expand past parse.xlsx_stream_size ({xlsx_stream_size} B)"
         return parse_rows(path, name, why=why)
     size = os.path.getsize(path)
-    if kind == "markdown" and size > min(markup_fast_size, markdown_fast_size):
-        # docling reads Markdown ~3x slower a MB than HTML (its HTML blocks go through its
-        # HTML reader): the lower bar of the two.
-        bar, setting = min(
-            (markdown_fast_size, "markdown_fast_size"), (markup_fast_size, "markup_fast_size")
-        )
+    # docling reads Markdown ~3x slower a MB than HTML (its HTML blocks go through its
+    # HTML reader): the lower bar of the two.
+    bar, setting = min(
+        (markdown_fast_size, "markdown_fast_size"), (markup_fast_size, "markup_fast_size")
+    )
+    if kind == "markdown" and size > bar:
         why = f"past parse.{setting} ({bar} B): read as its Markdown source, not by docling"
         return _markdown_source(path, name, why)
     if kind == "html" and size > markup_fast_size:
@@ -1705,25 +1705,23 @@ _OWN_ERRORS = (
 )
 
 
-# A fenced code block (its closing fence as long as its opening, or longer; or the end of
-# the text), and an HTML comment outside one.
-_FENCED_OR_COMMENT = re.compile(
-    r"^[ ]{0,3}(?P<fence>`{3,}|~{3,}).*?(?:^[ ]{0,3}(?P=fence)[`~]*[ \t]*$|\Z)|<!--.*?-->",
-    re.MULTILINE | re.DOTALL,
-)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 def _without_comments(text: str) -> str:
     """Markdown without its HTML comments (a page's generator notes: Node.js's API docs
     hold ``<!-- YAML added: v0.3.4 -->`` under each heading), as docling's path leaves
-    them out; a comment shown in a code block stays."""
+    them out; a comment shown in a fenced code block stays."""
     if "<!--" not in text:
         return text
+    from rag_ingest.chunking import in_code_fence
+
+    fenced = in_code_fence(text)
 
     def kept(found: re.Match[str]) -> str:
-        return found[0] if found["fence"] else ""
+        return found[0] if fenced(found.start()) else ""
 
-    return re.sub(r"\n{3,}", "\n\n", _FENCED_OR_COMMENT.sub(kept, text))
+    return re.sub(r"\n{3,}", "\n\n", _HTML_COMMENT.sub(kept, text))
 
 
 def _markdown_source(path: str, name: str, why: str) -> ParsedDocument:
