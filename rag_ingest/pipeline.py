@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from rag_ingest._memory import Trimmer
 from rag_ingest._redact import redact
 from rag_ingest._tasks import finish_though_cancelled
 from rag_ingest.errors import (
@@ -352,6 +353,9 @@ class DocumentProcessor:
         # an event set (then replaced) each time one is removed: see _staged_download.
         self._staged = 0
         self._staging_freed = asyncio.Event()
+        # Documents in this processor's hands (see _return_memory).
+        self._active = 0
+        self._trimmer = Trimmer() if self.settings.parse.trim_memory else None
 
     async def __aenter__(self) -> DocumentProcessor:
         await self.start()
@@ -797,6 +801,7 @@ class DocumentProcessor:
         # Its own task, so delete_session can stop it without cancelling the caller.
         attempt = asyncio.ensure_future(self._attempt_in_task(job, started))
         work.tasks.add(attempt)
+        self._active += 1
         try:
             outcome = await attempt
             if isinstance(outcome, BaseException):
@@ -808,10 +813,22 @@ class DocumentProcessor:
                 return self._voided(job, started)
             raise
         finally:
+            self._active -= 1
+            self._return_memory()
             work.tasks.discard(attempt)
             # An exception's traceback keeps this frame (a notebook keeps the last one):
             # holding the session's work, weakly kept, it would look in flight for good.
             del work
+
+    def _return_memory(self) -> None:
+        """Hand what documents freed back to the system, off the event loop: when the
+        last document in hand is done, or every so often while they keep coming. A
+        long-lived processor's resident size otherwise kept each pass's peak."""
+        trimmer = self._trimmer
+        idle = self._active == 0
+        if trimmer is not None and not self._closed and trimmer.due(idle=idle):
+            with contextlib.suppress(RuntimeError):  # the pool shut down as it closed
+                self._io.submit(trimmer.trim, idle=idle)
 
     def _voided(self, job: _Job, started: float) -> IngestResult:
         from rag_ingest.errors import SessionDeletedError

@@ -249,6 +249,13 @@ class ParseSettings(_Part):
         description="Recycle a worker after this many documents (parsers leak ~0.1 MiB per "
         "document; a recycle costs ~5 s of imports).",
     )
+    trim_memory: bool = Field(
+        default=True,
+        description="Hand memory freed after documents back to the system (glibc's "
+        "malloc_trim), in each parser worker and a DocumentProcessor's own process: when "
+        "it falls idle, and every 30 s while documents keep coming. Without it a "
+        "long-lived processor kept each pass's peak (measured). No effect without glibc.",
+    )
     keep_workers: float = Field(
         default=60.0,
         ge=0,

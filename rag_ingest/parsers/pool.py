@@ -36,6 +36,7 @@ from multiprocessing import popen_spawn_posix, reduction, spawn, util
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
+from rag_ingest._memory import Trimmer
 from rag_ingest._tasks import gather_or_cancel
 from rag_ingest.chunking import ChunkPlan, chunk_units, in_runs, join_plans, join_units
 from rag_ingest.errors import (
@@ -183,6 +184,9 @@ _warmed = threading.Event()
 # A step starts only after the worker has been idle this long: a task queued at start, or
 # the next of a stream (a result sent, the next fetched), comes first.
 _IDLE_BEFORE_STEP = 0.05
+# A worker idle this long hands back what its documents freed (parse.trim_memory).
+_IDLE_BEFORE_TRIM = 1.0
+_trimmer: Trimmer | None = None
 # How long ParserPool.warm waits for a worker's start-up, at least.
 _START_UP_TIMEOUT = 120.0
 
@@ -212,7 +216,12 @@ def _warmed_pid() -> int:
 
 
 def _worker_init(
-    memory_limit: int, nice: int, options: ParseOptions, encoding: str, warm_up: bool
+    memory_limit: int,
+    nice: int,
+    options: ParseOptions,
+    encoding: str,
+    warm_up: bool,
+    trim_memory: bool = False,
 ) -> None:
     import resource
 
@@ -263,7 +272,31 @@ def _worker_init(
         ).start()
     else:
         _warmed.set()
+    if trim_memory:
+        global _trimmer
+        _trimmer = Trimmer()
+        threading.Thread(target=_trim_when_idle, name="trim", daemon=True).start()
     atexit.register(_leave)
+
+
+def _trim_when_idle() -> None:
+    """Hand back what the last documents freed once the worker has been idle a while:
+    a worker kept the peak of its largest document (922 MiB after /usr/share/doc)."""
+    _warmed.wait()  # the warm-up's imports are not worth trimming after each
+    while True:
+        time.sleep(_IDLE_BEFORE_TRIM)
+        assert _trimmer is not None
+        if (
+            _tasks_waiting
+            or time.monotonic() - _last_task < _IDLE_BEFORE_TRIM
+            or not _trimmer.due(idle=True)
+            or not _task_lock.acquire(blocking=False)
+        ):
+            continue
+        try:
+            _trimmer.trim(idle=True)
+        finally:
+            _task_lock.release()
 
 
 def _leave() -> None:
@@ -306,6 +339,8 @@ def _call_in_worker(name: str, task: bytes) -> Any:
     _tasks_waiting -= 1
     home = tempfile.tempdir  # the worker's between tasks (its pool's temp_dir)
     try:
+        if _trimmer is not None and _trimmer.due(idle=False):
+            _trimmer.trim(idle=False)  # a worker never idle: every so often
         # Unpickled here, not by pebble as it fetched the task: unpickling imports the
         # function's module, and an import racing the warm-up's had failed in importlib
         # (KeyError: 'pymupdf4llm'), killing the worker with its task.
@@ -852,6 +887,7 @@ class ParserPool:
                         self.options,
                         self.encoding,
                         self.settings.warm_up,
+                        self.settings.trim_memory,
                     ),
                     context=worker_context(self.options.plugins),
                 )
