@@ -36,6 +36,10 @@ _SRT_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*\d+\r?\n\s*" + _TIME.encode() +
 _SBV_START = re.compile(
     rb"\A(?:\xef\xbb\xbf)?\s*" + _TIME.encode() + rb"," + _TIME.encode() + rb"\r?\n"
 )
+# A timing line damaged past reading: an arrow with something wrong around it, or two
+# times joined by something other than "-->" (cue settings may follow).
+_T = r"(?:\d+:)?\d{1,2}:\d{2}(?:[.,:]\d*)?"
+_DAMAGED_TIMING = re.compile(rf"^.*-->|^\s*{_T}\s*(?:-+>?|=+>|>|,|\s)\s*{_T}(?:\s+[\w-]+:\S+)*\s*$")
 _ASS_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*\[Script Info\]", re.IGNORECASE)
 # TTML's root, in its namespace (or DFXP's, TTML's draft: Netflix, Amazon, old Flash).
 _TTML = re.compile(
@@ -79,29 +83,60 @@ def _seconds(groups: tuple[str | None, ...]) -> float:
     )
 
 
-def _cues(text: str) -> list[_Cue]:
-    cues = []
+def _cue_lines(lines: list[str]) -> tuple[str | None, list[str]]:
+    """A cue's speaker (its last ``<v Name>``) and its lines of text, markup removed."""
+    speaker = None
+    payload = []
+    for line in lines:
+        voice = _VOICE.search(line)
+        if voice and voice[1].strip():
+            speaker = html.unescape(voice[1].strip())
+        line = " ".join(html.unescape(_TAG.sub("", line)).split())
+        if line:
+            payload.append(line)
+    return speaker, payload
+
+
+def _untimed(lines: list[str]) -> list[str]:
+    """The text of a block with no timing a cue's: a cue whose timing line is damaged
+    (``00:00:03,000 -> 00:00:04,000``), or a cue's text past a blank line; none of
+    WebVTT's header, notes, styles and regions."""
+    first = lines[0].strip()
+    if first.startswith("WEBVTT") or first.split(" ")[0] in ("NOTE", "STYLE", "REGION"):
+        return []
+    damaged = next((i for i, line in enumerate(lines[:3]) if _DAMAGED_TIMING.match(line)), None)
+    if damaged is not None:
+        lines = lines[damaged + 1 :]  # and the cue's number or identifier before it
+    elif first.isdigit():
+        lines = lines[1:]  # a cue's number
+    return _cue_lines(lines)[1]
+
+
+def _cues(text: str) -> tuple[list[_Cue], int]:
+    """The cues of a WebVTT, SubRip or SBV file, and how many blocks of text had no
+    readable timing: each kept with the cue before it (the first cue's, before any)."""
+    cues: list[_Cue] = []
+    untimed: list[str] = []  # text before the first cue
+    blocks = 0
     for block in re.split(r"\n[ \t]*\n", text):
         lines = block.strip("\n").split("\n")
         at = next((i for i, line in enumerate(lines[:3]) if _TIMING.match(line)), None)
         if at is None:
-            continue  # the WEBVTT header, a comment, a style or region block
+            if orphan := _untimed(lines):
+                blocks += 1
+                (cues[-1].lines if cues else untimed).extend(orphan)
+            continue
         timing = _TIMING.match(lines[at])
         assert timing is not None
-        speaker = None
-        payload = []
-        for line in lines[at + 1 :]:
-            voice = _VOICE.search(line)
-            if voice and voice[1].strip():
-                speaker = html.unescape(voice[1].strip())
-            line = " ".join(html.unescape(_TAG.sub("", line)).split())
-            if line:
-                payload.append(line)
-        if payload:
+        speaker, payload = _cue_lines(lines[at + 1 :])
+        if payload or (untimed and not cues):
             groups = timing.groups()
             end = groups[4:8] if groups[5] is not None else groups[8:]
-            cues.append(_Cue(_seconds(groups[:4]), _seconds(end), payload, speaker))
-    return cues
+            cues.append(_Cue(_seconds(groups[:4]), _seconds(end), untimed + payload, speaker))
+            untimed = []
+    if untimed:  # no cue at all: the text, without times
+        cues.append(_Cue(-1.0, -1.0, untimed, None))
+    return cues, blocks
 
 
 # An ASS line break (\N, \n), a hard space (\h); a drawing ({\p1} m 0 0 l ...) to its end.
@@ -322,7 +357,21 @@ def parse_transcript(path: str, name: str) -> ParsedDocument:
     elif _ASS_START.match(text.lstrip()[:64].encode()):
         found = _ass_cues(text)
     else:
-        found = _cues(text)
+        found, untimed = _cues(text)
+        if untimed:
+            warnings.append(
+                f"{untimed} block(s) of text without a readable timing, kept with the cue "
+                "before them"
+                if any(cue.start >= 0 for cue in found)
+                else "no cue has a readable timing: its text read without times"
+            )
+        if found and found[0].start < 0:
+            return ParsedDocument(
+                file_type="transcript",
+                segments=[Segment("\n".join(found[0].lines))],
+                parser=f"transcript[{encoding}]",
+                warnings=warnings,
+            )
     cues = _named(_without_repeats(found))
     if not cues:
         raise EmptyDocumentError(f"{name}: a subtitle or transcript file without cues")

@@ -361,3 +361,48 @@ def test_a_broken_ttml_is_corrupt_and_a_plain_xml_stays_xml(tmp_path: Path) -> N
     plain = tmp_path / "config.xml"
     plain.write_bytes(b'<?xml version="1.0"?>\n<tt><p begin="1s">not TTML</p></tt>\n')
     assert detect(str(plain), "config.xml").kind != "transcript"
+
+
+def test_text_whose_timing_is_damaged_is_kept_with_the_cue_before(tmp_path: Path) -> None:
+    # A cue's arrow lost a dash, a cue's second paragraph past a blank line, a number
+    # damaged in a time: their text was dropped without a word.
+    srt = (
+        "1\n00:00:01,000 --> 00:00:02,000\nHello there.\n\n"
+        "2\n00:00:03,000 -> 00:00:04,000\nCANARY-ARROW line.\n\n"
+        "3\n00:00:05,000 --> 00:00:06,000\nGoodbye.\n\nCANARY-PARAGRAPH of cue three.\n\n"
+        "4\n00:00:0x,000 --> 00:00:08,000\nCANARY-DIGIT line.\n"
+    )
+    segments, parsed = _parse(tmp_path, "talk.srt", srt.encode())
+    assert segments == [
+        (
+            "Hello there. CANARY-ARROW line. Goodbye. CANARY-PARAGRAPH of cue three. "
+            "CANARY-DIGIT line.",
+            (1.0, 6.0),
+        )
+    ]
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "3 block(s) of text without a readable timing, kept with the cue before them"
+    ]
+    # Before the first cue: kept with it. WebVTT's header, notes and styles are not text.
+    vtt = (
+        "WEBVTT\n\nNOTE made by a machine\n\nSTYLE\n::cue { color: red }\n\n"
+        "intro\n00:00:00.000 => 00:00:01.000\nCANARY-FIRST words.\n\n"
+        "00:00:01.000 --> 00:00:02.000\nThen more.\n"
+    )
+    segments, parsed = _parse(tmp_path, "talk.vtt", vtt.encode())
+    assert segments == [("CANARY-FIRST words. Then more.", (1.0, 2.0))]
+    assert len(parsed.warnings) == 1  # type: ignore[attr-defined]
+
+
+def test_a_transcript_with_no_readable_timing_is_read_without_times(tmp_path: Path) -> None:
+    srt = (
+        "1\n00:00:01,000 -> 00:00:02,000\nCANARY-ONE said.\n\n"
+        "2\n00:00:03,000 -> 00:00:04,000\n<i>CANARY-TWO</i> said.\n"
+    )
+    segments, parsed = _parse(tmp_path, "broken.srt", srt.encode())
+    assert segments == [("CANARY-ONE said.\nCANARY-TWO said.", None)]
+    assert parsed.warnings == [  # type: ignore[attr-defined]
+        "no cue has a readable timing: its text read without times"
+    ]
+    (chunk,) = chunk_document(parsed, ChunkSettings(), {}).chunks  # type: ignore[arg-type]
+    assert "CANARY-TWO" in chunk.text and "time_start" not in chunk.metadata
