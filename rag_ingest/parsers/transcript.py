@@ -40,6 +40,7 @@ _SBV_START = re.compile(
 # times joined by something other than "-->" (cue settings may follow).
 _T = r"(?:\d+:)?\d{1,2}:\d{2}(?:[.,:]\d*)?"
 _DAMAGED_TIMING = re.compile(rf"^.*-->|^\s*{_T}\s*(?:-+>?|=+>|>|,|\s)\s*{_T}(?:\s+[\w-]+:\S+)*\s*$")
+_TIME_SHARD = re.compile(r"^(?=.*\d:)[\d:.,\s>-]+$")
 _ASS_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*\[Script Info\]", re.IGNORECASE)
 # TTML's root, in its namespace (or DFXP's, TTML's draft: Netflix, Amazon, old Flash).
 _TTML = re.compile(
@@ -109,7 +110,8 @@ def _untimed(lines: list[str]) -> list[str]:
         lines = lines[damaged + 1 :]  # and the cue's number or identifier before it
     elif first.isdigit():
         lines = lines[1:]  # a cue's number
-    return _cue_lines(lines)[1]
+    # and a time cut short (a file ending in "00:00:01,0"): no text
+    return [line for line in _cue_lines(lines)[1] if not _TIME_SHARD.match(line)]
 
 
 def _cues(text: str) -> tuple[list[_Cue], int]:

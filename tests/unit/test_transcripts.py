@@ -370,7 +370,8 @@ def test_text_whose_timing_is_damaged_is_kept_with_the_cue_before(tmp_path: Path
         "1\n00:00:01,000 --> 00:00:02,000\nHello there.\n\n"
         "2\n00:00:03,000 -> 00:00:04,000\nCANARY-ARROW line.\n\n"
         "3\n00:00:05,000 --> 00:00:06,000\nGoodbye.\n\nCANARY-PARAGRAPH of cue three.\n\n"
-        "4\n00:00:0x,000 --> 00:00:08,000\nCANARY-DIGIT line.\n"
+        "4\n00:00:0x,000 --> 00:00:08,000\nCANARY-DIGIT line.\n\n"
+        "5\n00:00:09,0"  # cut short: no text
     )
     segments, parsed = _parse(tmp_path, "talk.srt", srt.encode())
     assert segments == [
