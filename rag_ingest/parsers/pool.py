@@ -318,6 +318,28 @@ def _leave() -> None:
 _EXIT_OUT_OF_MEMORY = 75
 
 
+# Why a worker a signal ended may have died: what a user can act on.
+_SIGNAL_CAUSES = {
+    "SIGABRT": "a native library aborted: an allocation refused under parse.memory_limit "
+    "(Rust and C++ abort then), or a failed check",
+    "SIGSEGV": "a native library crashed",
+    "SIGBUS": "a native library crashed",
+    "SIGKILL": "killed from outside: the system's out-of-memory killer, or a user",
+}
+
+
+def _death(exitcode: int | None) -> str:
+    """A dead worker's exit code as a user reads it: the signal that ended it, and why."""
+    if exitcode is None or exitcode >= 0:
+        return f"exit code {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        return f"exit code {exitcode}"
+    cause = _SIGNAL_CAUSES.get(name)
+    return f"{name}: {cause}" if cause else name
+
+
 def _crosses(exc: BaseException) -> bool:
     """Whether ``exc`` survives the pickling that takes it back to the parent."""
     try:
@@ -1308,7 +1330,7 @@ class ParserPool:
                     "memory limit; its worker was replaced"
                 ) from exc
             raise ParserCrashedError(
-                f"{name}: the parser's worker died (exit code {exc.exitcode})"
+                f"{name}: the parser's worker died ({_death(exc.exitcode)})"
             ) from exc
         except (DocumentError, MissingExtraError):
             raise  # typed already: a missing extra names the extra to install

@@ -885,6 +885,7 @@ async def test_hostile_files_fail_typed_while_the_batch_goes_on(
             results[name].message,
         )
     assert "(parse.timeout)" in (results["hang.hang"].message or "")  # names the setting
+    assert "died (SIGABRT: a native library aborted" in (results["crash.crash"].message or "")
     assert "nests too deeply to read" in (results["deep.deep"].message or "")
     for name in ("annual.pdf", "readme.md", "app.py"):
         assert results[name].status == "ingested", results[name].message
