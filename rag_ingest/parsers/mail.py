@@ -271,10 +271,19 @@ def parse_email(
     ``read_images``: image attachments are read too (by OCR: a scanned receipt);
     ``unread_images``: they are not for want of OCR, which a warning says.
     ``temp_dir``: where an attachment is written to be read (None: the system's)."""
+    from_file = message is None
     if message is None:
         with open(path, "rb") as f:
-            message = email.message_from_binary_file(f, policy=POLICY)
+            message = message_from(f.read())
     if not isinstance(message, EmailMessage) or not message.keys():
+        if from_file:
+            # A first header line damaged (a byte lost to a bad copy) made every line
+            # body: its text is still the mail's, better read than failed.
+            from rag_ingest.parsers.text import parse_text
+
+            read = parse_text(path, name)
+            read.warnings.insert(0, f"{name}: no e-mail headers at its start: read as text")
+            return read
         raise CorruptDocumentError(f"{name}: not an e-mail message (no headers)")
     # A defect with no words of its own is named by its kind, not left blank ("x.eml: ").
     warnings = [f"{name}: {str(d) or type(d).__name__}" for d in message.defects][:5]
@@ -371,7 +380,17 @@ def emlx_message(path: str) -> EmailMessage:
     found = _EMLX_LENGTH.match(data)
     if found is not None:
         data = data[found.end() : found.end() + int(found[1])]
-    message = email.message_from_bytes(data, policy=POLICY)
+    return message_from(data)
+
+
+_BEFORE_HEADERS = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:[ \t]*\r?\n)*")
+
+
+def message_from(data: bytes) -> EmailMessage:
+    """A message from its bytes, past a UTF-8 BOM and blank lines before its headers
+    (as some Windows tools and exports write it): the parser took every header for
+    body, and the mail failed as having none."""
+    message = email.message_from_bytes(_BEFORE_HEADERS.sub(b"", data, count=1), policy=POLICY)
     assert isinstance(message, EmailMessage)
     return message
 

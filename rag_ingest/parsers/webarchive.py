@@ -37,12 +37,11 @@ def parse_mhtml(
     OCR would read are said unread. ``chrome``: as ``parse.html_chrome``."""
     from bs4.dammit import EncodingDetector
 
-    from rag_ingest.parsers.mail import mended
+    from rag_ingest.parsers.mail import mended, message_from
     from rag_ingest.parsers.office import parse_html
 
     with open(path, "rb") as f:
-        message = email.message_from_binary_file(f, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
+        message = message_from(f.read())
     warnings: list[str] = []
     message = mended(message, warnings)  # a boundary its header lost, as a mail's
     parts = [part for part in message.walk() if not part.is_multipart()]

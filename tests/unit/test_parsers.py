@@ -1849,6 +1849,38 @@ def test_a_mail_that_is_a_forwarded_message_or_a_multipart_without_parts_keeps_i
     assert parsed.text == "# Raw\n\nAttachments: application/octet-stream"
 
 
+@pytest.mark.parametrize("before", [b"\xef\xbb\xbf", b"\r\n", b"\xef\xbb\xbf\n \n"])
+def test_a_mail_or_saved_page_after_a_bom_or_blank_lines_keeps_its_headers(
+    tmp_path: Path, before: bytes
+) -> None:
+    # As some Windows tools and exports save them: every header had been taken for body,
+    # and the mail failed as "not an e-mail message (no headers)", the page as "no HTML
+    # page among its MIME parts".
+    mail = EmailMessage()
+    mail["Subject"] = "Budget"
+    mail["From"] = "alice@example.com"
+    mail.set_content("CANARY-BOM the budget is attached.")
+    mail.add_attachment(b"region,total\nCANARY-BOM-CSV,12\n", maintype="text",
+                        subtype="csv", filename="q3.csv")  # fmt: skip
+    parsed = parse_file(_file(tmp_path, "budget.eml", before + bytes(mail)), "budget.eml", OPTIONS)
+    assert (parsed.file_type, parsed.warnings) == ("email", [])
+    assert parsed.text.startswith("# Budget\n\nFrom: alice@example.com")
+    assert "CANARY-BOM the budget" in parsed.text and "CANARY-BOM-CSV" in parsed.text
+    page = "<html><body><main><h1>Saved</h1><p>CANARY-BOM-MHT words here.</p></main></body></html>"
+    data = before + bytes(_mhtml(page))
+    parsed = parse_file(_file(tmp_path, "saved.mhtml", data), "saved.mhtml", OPTIONS)
+    assert parsed.file_type == "mhtml" and "CANARY-BOM-MHT words" in parsed.text
+
+
+def test_a_mail_whose_first_header_is_damaged_is_read_as_text(tmp_path: Path) -> None:
+    # A byte lost in a bad copy: no header at its start, so no headers at all. Its text
+    # is still the mail's; it had failed as "not an e-mail message (no headers)".
+    data = b"Fr\nom: alice@example.com\r\nSubject: Budget\r\n\r\nCANARY-DAMAGED body text.\r\n"
+    parsed = parse_file(_file(tmp_path, "budget.eml", data), "budget.eml", OPTIONS)
+    assert parsed.file_type == "text" and "CANARY-DAMAGED body text." in parsed.text
+    assert parsed.warnings == ["budget.eml: no e-mail headers at its start: read as text"]
+
+
 def test_an_apple_mail_emlx_is_read_as_the_email_it_holds(tmp_path: Path) -> None:
     """Apple Mail keeps each message as ``.emlx``: its length, the message, then a
     property list of its flags. It had been read as text, headers, plist and all."""
