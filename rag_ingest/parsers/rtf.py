@@ -98,8 +98,9 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
 
     with open(path, "rb") as f:
         # RTF is 7-bit: anything else arrives as \'hh and \uN escapes, which
-        # rtf_to_text decodes in the document's own code page.
-        markup = f.read().decode("latin-1")
+        # rtf_to_text decodes in the document's own code page. A UTF-8 BOM some
+        # generators write before it was text ("ï»¿" opened the document).
+        markup = f.read().removeprefix(b"\xef\xbb\xbf").decode("latin-1")
     pictures = HeldPictures(options or ParseOptions())
     unreadable: list[str] = []
     markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))

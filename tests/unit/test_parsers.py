@@ -4513,6 +4513,9 @@ def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     # Word saves RTF under .doc too: routed by its content.
     parsed = parse_file(_file(tmp_path, "old.doc", rtf), "old.doc", OPTIONS)
     assert parsed.file_type == "rtf" and "fonttbl" not in parsed.text
+    # After a UTF-8 BOM, as some generators write it: the BOM is not text ("ï»¿").
+    parsed = parse_file(_file(tmp_path, "bom.rtf", b"\xef\xbb\xbf" + rtf), "bom.rtf", OPTIONS)
+    assert parsed.text.startswith("CANARY-RTF bold")
 
 
 def test_rtf_text_boxes_are_read_where_their_shapes_sit(tmp_path: Path) -> None:
