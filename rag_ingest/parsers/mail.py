@@ -389,7 +389,10 @@ _BEFORE_HEADERS = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:[ \t]*\r?\n)*")
 def message_from(data: bytes) -> EmailMessage:
     """A message from its bytes, past a UTF-8 BOM and blank lines before its headers
     (as some Windows tools and exports write it): the parser took every header for
-    body, and the mail failed as having none."""
+    body, and the mail failed as having none. One saved as UTF-16 (PowerShell's
+    redirect) is read as its characters, in UTF-8."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        data = data.decode("utf-16", "replace").encode("utf-8", "replace")
     message = email.message_from_bytes(_BEFORE_HEADERS.sub(b"", data, count=1), policy=POLICY)
     assert isinstance(message, EmailMessage)
     return message

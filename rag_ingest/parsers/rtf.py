@@ -96,11 +96,7 @@ def parse_rtf(path: str, name: str, options: ParseOptions | None = None) -> Pars
 
     from rag_ingest.parsers.pictures import HeldPictures, none_to_read, picture_size
 
-    with open(path, "rb") as f:
-        # RTF is 7-bit: anything else arrives as \'hh and \uN escapes, which
-        # rtf_to_text decodes in the document's own code page. A UTF-8 BOM some
-        # generators write before it was text ("ï»¿" opened the document).
-        markup = f.read().removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+    markup = _markup(path)
     pictures = HeldPictures(options or ParseOptions())
     unreadable: list[str] = []
     markup = _with_shape_text(_with_tokens(markup, pictures, unreadable))
@@ -185,11 +181,23 @@ def _tokens_in(group: str) -> str:
     return "".join(f"{{{token[0]}}}" for token in _TOKEN.finditer(group))
 
 
+def _markup(path: str) -> str:
+    """An RTF file's markup. RTF is 7-bit: anything else arrives as \\'hh and \\uN
+    escapes, which rtf_to_text decodes in the document's own code page. A UTF-8 BOM
+    some generators write before it is no text (it had opened the document as "ï»¿"),
+    and a file saved as UTF-16 (PowerShell's redirect) is read as its characters (it
+    had been read as bytes: no word of it whole)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", "replace")
+    return data.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+
+
 def object_data(path: str) -> Iterator[bytes]:
     """The data of each object embedded in an RTF file (``{\\*\\objdata ...}``, an OLE 1
     object in hex), in the order they sit."""
-    with open(path, "rb") as f:
-        markup = f.read().decode("latin-1")
+    markup = _markup(path)
     at = 0
     while (found := _OBJECT_DATA.search(markup, at)) is not None:
         at = _group_end(markup, found.start())

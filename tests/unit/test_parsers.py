@@ -1849,25 +1849,34 @@ def test_a_mail_that_is_a_forwarded_message_or_a_multipart_without_parts_keeps_i
     assert parsed.text == "# Raw\n\nAttachments: application/octet-stream"
 
 
-@pytest.mark.parametrize("before", [b"\xef\xbb\xbf", b"\r\n", b"\xef\xbb\xbf\n \n"])
+_SAVED_AS: dict[str, Callable[[bytes], bytes]] = {
+    "bom": lambda data: b"\xef\xbb\xbf" + data,
+    "blank line": lambda data: b"\r\n" + data,
+    "bom and blank lines": lambda data: b"\xef\xbb\xbf\n \n" + data,
+    "utf-16": lambda data: data.decode("ascii").encode("utf-16"),  # PowerShell's ">"
+}
+
+
+@pytest.mark.parametrize("saved_as", sorted(_SAVED_AS))
 def test_a_mail_or_saved_page_after_a_bom_or_blank_lines_keeps_its_headers(
-    tmp_path: Path, before: bytes
+    tmp_path: Path, saved_as: str
 ) -> None:
     # As some Windows tools and exports save them: every header had been taken for body,
     # and the mail failed as "not an e-mail message (no headers)", the page as "no HTML
     # page among its MIME parts".
+    save = _SAVED_AS[saved_as]
     mail = EmailMessage()
     mail["Subject"] = "Budget"
     mail["From"] = "alice@example.com"
     mail.set_content("CANARY-BOM the budget is attached.")
     mail.add_attachment(b"region,total\nCANARY-BOM-CSV,12\n", maintype="text",
                         subtype="csv", filename="q3.csv")  # fmt: skip
-    parsed = parse_file(_file(tmp_path, "budget.eml", before + bytes(mail)), "budget.eml", OPTIONS)
+    parsed = parse_file(_file(tmp_path, "budget.eml", save(bytes(mail))), "budget.eml", OPTIONS)
     assert (parsed.file_type, parsed.warnings) == ("email", [])
     assert parsed.text.startswith("# Budget\n\nFrom: alice@example.com")
     assert "CANARY-BOM the budget" in parsed.text and "CANARY-BOM-CSV" in parsed.text
     page = "<html><body><main><h1>Saved</h1><p>CANARY-BOM-MHT words here.</p></main></body></html>"
-    data = before + bytes(_mhtml(page))
+    data = save(bytes(_mhtml(page)))
     parsed = parse_file(_file(tmp_path, "saved.mhtml", data), "saved.mhtml", OPTIONS)
     assert parsed.file_type == "mhtml" and "CANARY-BOM-MHT words" in parsed.text
 
@@ -4513,9 +4522,11 @@ def test_rtf_is_read_as_its_text(tmp_path: Path) -> None:
     # Word saves RTF under .doc too: routed by its content.
     parsed = parse_file(_file(tmp_path, "old.doc", rtf), "old.doc", OPTIONS)
     assert parsed.file_type == "rtf" and "fonttbl" not in parsed.text
-    # After a UTF-8 BOM, as some generators write it: the BOM is not text ("ï»¿").
-    parsed = parse_file(_file(tmp_path, "bom.rtf", b"\xef\xbb\xbf" + rtf), "bom.rtf", OPTIONS)
-    assert parsed.text.startswith("CANARY-RTF bold")
+    # After a UTF-8 BOM, as some generators write it: the BOM is not text ("ï»¿"). Saved
+    # as UTF-16 (PowerShell's ">"): its characters, not its bytes.
+    for saved in (b"\xef\xbb\xbf" + rtf, rtf.decode("ascii").encode("utf-16")):
+        parsed = parse_file(_file(tmp_path, "saved.rtf", saved), "saved.rtf", OPTIONS)
+        assert parsed.text == "CANARY-RTF bold caf\u00e9 costs \u20ac 5.\nSecond paragraph."
 
 
 def test_rtf_text_boxes_are_read_where_their_shapes_sit(tmp_path: Path) -> None:
