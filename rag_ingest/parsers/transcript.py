@@ -38,8 +38,10 @@ _SBV_START = re.compile(
 )
 # A timing line damaged past reading: an arrow with something wrong around it, or two
 # times joined by something other than "-->" (cue settings may follow).
-_T = r"(?:\d+:)?\d{1,2}:\d{2}(?:[.,:]\d*)?"
-_DAMAGED_TIMING = re.compile(rf"^.*-->|^\s*{_T}\s*(?:-+>?|=+>|>|,|\s)\s*{_T}(?:\s+[\w-]+:\S+)*\s*$")
+_LOOSE_TIME = r"(?:\d+:)?\d{1,2}:\d{2}(?:[.,:]\d*)?"
+_DAMAGED_TIMING = re.compile(
+    rf"^.*-->|^\s*{_LOOSE_TIME}\s*(?:-+>?|=+>|>|,|\s)\s*{_LOOSE_TIME}(?:\s+[\w-]+:\S+)*\s*$"
+)
 _TIME_SHARD = re.compile(r"^(?=.*\d:)[\d:.,\s>-]+$")
 _ASS_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*\[Script Info\]", re.IGNORECASE)
 # TTML's root, in its namespace (or DFXP's, TTML's draft: Netflix, Amazon, old Flash).
