@@ -41,6 +41,7 @@ import os
 import re
 import tarfile
 import tempfile
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -148,14 +149,107 @@ def _metadata(name: str) -> bool:
     )
 
 
+# What a zip's names are in when its UTF-8 flag is not set: the format's own code page
+# first (ties go to it), then those Windows' Explorer writes in its other locales.
+_NAME_CODECS = ("cp437", "cp932", "gb18030", "cp949", "big5", "cp866", "cp850", "cp1251")
+_UTF8_NAME = 0x800  # the general-purpose flag bit that says a name is UTF-8
+_UNICODE_PATH = 0x7075  # Info-ZIP's extra field of a name in UTF-8 (WinZip writes it)
+
+
+def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
+    """The UTF-8 name Info-ZIP's extra field gives, if it is of this very name."""
+    extra = info.extra
+    while len(extra) >= 4:
+        kind, size = int.from_bytes(extra[:2], "little"), int.from_bytes(extra[2:4], "little")
+        data, extra = extra[4 : 4 + size], extra[4 + size :]
+        if (
+            kind == _UNICODE_PATH
+            and len(data) > 5
+            and data[0] == 1
+            and int.from_bytes(data[1:5], "little") == zlib.crc32(raw)
+        ):
+            with contextlib.suppress(UnicodeDecodeError):
+                return data[5:].decode("utf-8")
+    return None
+
+
+def _names_codec(raw: list[bytes]) -> str:
+    """The code page a zip's names without its UTF-8 flag read best in: UTF-8 when they
+    all decode as it (tools that write it without the flag), else the one whose reading
+    of their stems a language would write (``misfit``), with fewest marks of a wrong
+    reading (``_odd_in_names``); of those alike, the one ``decode_text`` would take,
+    else the first in ``_NAME_CODECS`` (so a name or two of a few Korean or Big5
+    characters may read as GBK)."""
+    from rag_ingest.parsers.text import decode_text, misfit
+
+    joined = b"\n".join(raw)
+    with contextlib.suppress(UnicodeDecodeError):
+        joined.decode("utf-8")
+        return "utf-8"
+    # Without extensions: "txt" beside a two-letter Japanese name made it a Latin text.
+    stems = b"\n".join(_EXTENSION.sub(b"", r) for r in raw)
+    scored = []
+    for codec in _NAME_CODECS:
+        with contextlib.suppress(UnicodeDecodeError):
+            text = stems.decode(codec)
+            scored.append((misfit(text) + _odd_in_names(text), codec, text))
+    if not scored:
+        return "cp437"
+    least = min(odd for odd, _, _ in scored)
+    tied = [(codec, text) for odd, codec, text in scored if odd == least]
+    # A few characters are too few to tell languages apart ("报告" read best as Big5).
+    if len(tied) > 1 and sum(b > 127 for b in stems) >= 8:
+        with contextlib.suppress(DocumentError):
+            guess = decode_text(stems, "names")[0]
+            return next((codec for codec, text in tied if text == guess), tied[0][0])
+    return tied[0][0]
+
+
+_EXTENSION = re.compile(rb"\.[A-Za-z0-9]{1,5}$")
+
+
+def _odd_in_names(text: str) -> int:
+    """What a reading of file names has that names seldom do: symbols beyond ASCII (box
+    drawing: Korean read as cp437), half-width katakana (Chinese read as cp932), and
+    words of accented Latin letters only ("âüâé": Japanese read as cp437)."""
+    odd = sum(
+        not unicodedata.category(c).startswith(("L", "M", "N", "Z")) or "\uff61" <= c <= "\uff9f"
+        for c in text
+        if ord(c) > 127
+    )
+    return odd + sum(
+        len(word) > 1
+        and not any(c.isascii() for c in word)
+        and unicodedata.name(word[0], "").startswith("LATIN")
+        for word in re.findall(r"[^\W\d_]+", text)
+    )
+
+
+def _zip_names(infos: list[zipfile.ZipInfo]) -> list[str]:
+    """Each member's name as its maker wrote it. zipfile reads a name without the UTF-8
+    flag as cp437, so a zip Windows made in Japanese, Chinese, Korean or Russian had
+    names such as "ïcÄûÿ^.txt" for 議事録.txt; zipfile's own (its ``orig_filename``,
+    which opening a member checks) are left as they are."""
+    raw = [None if i.flag_bits & _UTF8_NAME else i.filename.encode("cp437") for i in infos]
+    legacy = [r for r in raw if r is not None and not r.isascii()]
+    codec = _names_codec(legacy) if legacy else "cp437"
+    return [
+        info.filename
+        if r is None or r.isascii()
+        else _unicode_path(info, r) or r.decode(codec, "replace")
+        for info, r in zip(infos, raw, strict=True)
+    ]
+
+
 def _zip_members(archive: zipfile.ZipFile, name: str, max_ratio: float) -> Iterator[_Member]:
-    for info in archive.infolist():
+    infos = archive.infolist()
+    for info, shown in zip(infos, _zip_names(infos), strict=True):
         if info.is_dir():
             continue
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > 1024 * 1024 and ratio > max_ratio:
-            raise ZipBombError(f"{name}: member {info.filename!r} is compressed {ratio:.0f}:1")
-        yield _Member(info.filename, info.file_size, functools.partial(archive.open, info))
+            raise ZipBombError(f"{name}: member {shown!r} is compressed {ratio:.0f}:1")
+        yield _Member(shown, info.file_size, functools.partial(archive.open, info))
 
 
 def _extracted(archive: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:

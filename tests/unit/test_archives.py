@@ -7,6 +7,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -600,3 +601,68 @@ def test_the_member_cache_keeps_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     again = _parse(tmp_path, "names.tar", data.getvalue(), member_cache=str(cache))
     assert again.unchanged_members == 2 and again.text == first.text
     assert "CANARY-LATIN" in again.text
+
+
+def _legacy_zip(
+    files: dict[str, bytes], codec: str, extra: dict[str, bytes] | None = None
+) -> bytes:
+    """A zip whose names are bytes in ``codec`` without the UTF-8 flag, as Windows'
+    Explorer writes them in its locale's code page (zipfile writes UTF-8 and its flag:
+    each name goes in as a stand-in of its length, then is put in its place)."""
+    buf, swaps = io.BytesIO(), []
+    with zipfile.ZipFile(buf, "w") as archive:
+        for i, (name, body) in enumerate(files.items()):
+            raw = name.encode(codec)
+            stand_in = f"{i:02d}{'q' * len(raw)}"[: len(raw)].encode()
+            info = zipfile.ZipInfo(stand_in.decode())
+            info.extra = (extra or {}).get(name, b"")
+            archive.writestr(info, body)
+            swaps.append((stand_in, raw))
+    data = buf.getvalue()
+    for stand_in, raw in swaps:
+        assert data.count(stand_in) == 2  # its local header's and its directory entry's
+        data = data.replace(stand_in, raw)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("codec", "names"),
+    [
+        ("cp932", ["議事録.md", "資料/メモ.md"]),  # Japanese Windows
+        ("gbk", ["会议纪要.md", "资料/备忘录.md"]),  # Chinese
+        ("big5", ["會議紀錄.md", "資料/備忘錄.md"]),
+        ("cp949", ["회의록.md", "자료/메모.md"]),  # Korean
+        ("cp866", ["Отчёт.md", "Документы/План.md"]),  # Russian
+        ("cp437", ["Protokoll_Müller.md", "Übersicht/Größe.md"]),  # the format's own
+        ("utf-8", ["議事録.md", "Größe.md"]),  # UTF-8 without its flag
+        ("cp932", ["メモ.md"]),  # one short name
+        ("gbk", ["报告.md"]),
+    ],
+)
+def test_a_zip_s_names_without_the_utf8_flag_are_read_in_their_code_page(
+    tmp_path: Path, codec: str, names: list[str]
+) -> None:
+    # zipfile reads such a name as cp437: a zip made on a Japanese Windows had its files
+    # as "ïcÄûÿ^.md" for 議事録.md, in headings and in `archive_member`.
+    files = {name: f"# Notes\n\nCANARY-{i} text.\n".encode() for i, name in enumerate(names)}
+    parsed = _parse(tmp_path, "export.zip", _legacy_zip(files, codec))
+    assert list(parsed.members) == names
+    assert all(f"CANARY-{i} text." in parsed.text for i in range(len(names)))
+
+
+def test_a_zip_s_unicode_path_field_names_its_file(tmp_path: Path) -> None:
+    # Info-ZIP's extra field of a name in UTF-8 (WinZip writes it) names the file, when
+    # it is of the name beside it (its CRC); an old one, of another name, does not.
+    raw = "Gr\u00f6\u00dfe.md".encode("cp1252")  # read as cp437 alone: "Gr÷▀e.md"
+    field = b"\x01" + zlib.crc32(raw).to_bytes(4, "little") + "Größe.md".encode()
+    stale = b"\x01" + zlib.crc32(b"other").to_bytes(4, "little") + b"Wrong.md"
+    files = {"Gr\u00f6\u00dfe.md": b"CANARY-A text.\n", "B\u00e4r.md": b"CANARY-B text.\n"}
+    extra = {
+        "Gr\u00f6\u00dfe.md": (0x7075).to_bytes(2, "little")
+        + len(field).to_bytes(2, "little")
+        + field,
+        "B\u00e4r.md": (0x7075).to_bytes(2, "little") + len(stale).to_bytes(2, "little") + stale,
+    }
+    parsed = _parse(tmp_path, "export.zip", _legacy_zip(files, "cp1252", extra))
+    names = list(parsed.members)
+    assert names[0] == "Größe.md" and names[1] != "Wrong.md"
