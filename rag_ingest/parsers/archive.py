@@ -152,6 +152,7 @@ def _metadata(name: str) -> bool:
 # What a zip's names are in when its UTF-8 flag is not set: the format's own code page
 # first (ties go to it), then those Windows' Explorer writes in its other locales.
 _NAME_CODECS = ("cp437", "cp932", "gb18030", "cp949", "big5", "cp866", "cp850", "cp1251")
+_NAMES_SAMPLE = 200
 _UTF8_NAME = 0x800  # the general-purpose flag bit that says a name is UTF-8
 _UNICODE_PATH = 0x7075  # Info-ZIP's extra field of a name in UTF-8 (WinZip writes it)
 
@@ -232,7 +233,9 @@ def _zip_names(infos: list[zipfile.ZipInfo]) -> list[str]:
     which opening a member checks) are left as they are."""
     raw = [None if i.flag_bits & _UTF8_NAME else i.filename.encode("cp437") for i in infos]
     legacy = [r for r in raw if r is not None and not r.isascii()]
-    codec = _names_codec(legacy) if legacy else "cp437"
+    # A sample decides: 5,000 names took 0.7 s, and each part of an archive read in
+    # parts lists them again.
+    codec = _names_codec(legacy[:_NAMES_SAMPLE]) if legacy else "cp437"
     return [
         info.filename
         if r is None or r.isascii()
