@@ -25,6 +25,15 @@ glibc = pytest.mark.skipif(not can_trim(), reason="malloc_trim is glibc's")
 _PEAK = "xs = [b'x' * (600 + i % 3000) for i in range(150_000)]\nkept = xs[::50]\ndel xs\n"
 
 
+def _numbers_printed(script: str) -> list[int]:
+    """What ``script``, run by a Python of its own, prints: whole numbers."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return [int(word) for word in done.stdout.split()]
+
+
 @glibc
 def test_a_trim_hands_what_was_freed_back(tmp_path: Path) -> None:
     # In a process of its own: this one's heap depends on the tests before it.
@@ -36,11 +45,7 @@ def test_a_trim_hands_what_was_freed_back(tmp_path: Path) -> None:
         "assert trimmer.trim(idle=True)\n"
         "print(before >> 20, resident() >> 20)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    before, after = map(int, done.stdout.split())
+    before, after = _numbers_printed(script)
     assert before - after > 150, (before, after)  # ~240 MiB freed of the peak
 
 
@@ -103,11 +108,7 @@ def test_an_idle_worker_hands_back_what_its_task_freed() -> None:
             "    time.sleep(0.05)\n"
             "print(before >> 20, resident() >> 20, pool._trimmer.trims if pool._trimmer else 0)\n"
         )
-        done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        before, after, trims = map(int, done.stdout.split())
+        before, after, trims = _numbers_printed(script)
         return before, after, trims
 
     before, after, trims = run(True)

@@ -1849,6 +1849,17 @@ def test_a_mail_that_is_a_forwarded_message_or_a_multipart_without_parts_keeps_i
     assert parsed.text == "# Raw\n\nAttachments: application/octet-stream"
 
 
+def _mail_with_a_csv(subject: str, body: str, region: bytes) -> EmailMessage:
+    """Alice's mail with ``body``, and a q3.csv attached whose one region is ``region``."""
+    mail = EmailMessage()
+    mail["Subject"] = subject
+    mail["From"] = "alice@example.com"
+    mail.set_content(body)
+    mail.add_attachment(b"region,total\n" + region + b",12\n", maintype="text",
+                        subtype="csv", filename="q3.csv")  # fmt: skip
+    return mail
+
+
 _SAVED_AS: dict[str, Callable[[bytes], bytes]] = {
     "bom": lambda data: b"\xef\xbb\xbf" + data,
     "blank line": lambda data: b"\r\n" + data,
@@ -1865,12 +1876,7 @@ def test_a_mail_or_saved_page_after_a_bom_or_blank_lines_keeps_its_headers(
     # and the mail failed as "not an e-mail message (no headers)", the page as "no HTML
     # page among its MIME parts".
     save = _SAVED_AS[saved_as]
-    mail = EmailMessage()
-    mail["Subject"] = "Budget"
-    mail["From"] = "alice@example.com"
-    mail.set_content("CANARY-BOM the budget is attached.")
-    mail.add_attachment(b"region,total\nCANARY-BOM-CSV,12\n", maintype="text",
-                        subtype="csv", filename="q3.csv")  # fmt: skip
+    mail = _mail_with_a_csv("Budget", "CANARY-BOM the budget is attached.", b"CANARY-BOM-CSV")
     parsed = parse_file(_file(tmp_path, "budget.eml", save(bytes(mail))), "budget.eml", OPTIONS)
     assert (parsed.file_type, parsed.warnings) == ("email", [])
     assert parsed.text.startswith("# Budget\n\nFrom: alice@example.com")
@@ -1893,12 +1899,9 @@ def test_a_mail_whose_first_header_is_damaged_is_read_as_text(tmp_path: Path) ->
 def test_an_apple_mail_emlx_is_read_as_the_email_it_holds(tmp_path: Path) -> None:
     """Apple Mail keeps each message as ``.emlx``: its length, the message, then a
     property list of its flags. It had been read as text, headers, plist and all."""
-    mail = EmailMessage()
-    mail["Subject"] = "Quarterly numbers"
-    mail["From"] = "alice@example.com"
-    mail.set_content("CANARY-EMLX the numbers are attached.")
-    mail.add_attachment(b"region,total\nCANARY-EMLX-CSV,12\n", maintype="text",
-                        subtype="csv", filename="q3.csv")  # fmt: skip
+    mail = _mail_with_a_csv(
+        "Quarterly numbers", "CANARY-EMLX the numbers are attached.", b"CANARY-EMLX-CSV"
+    )
     message = bytes(mail)
     plist = (
         b'<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">\n<dict>\n'
