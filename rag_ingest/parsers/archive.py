@@ -238,8 +238,10 @@ def _zip_names(infos: list[zipfile.ZipInfo]) -> list[str]:
     codec = _names_codec(legacy[:_NAMES_SAMPLE]) if legacy else "cp437"
     return [
         info.filename
-        if r is None or r.isascii()
-        else _unicode_path(info, r) or r.decode(codec, "replace")
+        if r is None
+        # An ASCII name too: WinZip writes "??.txt" there for a name its code page lacks.
+        else _unicode_path(info, r)
+        or (info.filename if r.isascii() else r.decode(codec, "replace"))
         for info, r in zip(infos, raw, strict=True)
     ]
 

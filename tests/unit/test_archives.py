@@ -666,3 +666,8 @@ def test_a_zip_s_unicode_path_field_names_its_file(tmp_path: Path) -> None:
     parsed = _parse(tmp_path, "export.zip", _legacy_zip(files, "cp1252", extra))
     names = list(parsed.members)
     assert names[0] == "Größe.md" and names[1] != "Wrong.md"
+    # A name its maker's code page lacks, written "??.md" beside its field.
+    field = b"\x01" + zlib.crc32(b"??.md").to_bytes(4, "little") + "議事.md".encode()
+    tag = (0x7075).to_bytes(2, "little") + len(field).to_bytes(2, "little")
+    archive = _legacy_zip({"??.md": b"CANARY-Q text.\n"}, "ascii", {"??.md": tag + field})
+    assert list(_parse(tmp_path, "q.zip", archive).members) == ["議事.md"]
