@@ -121,9 +121,10 @@ parse = {
     # each pass: its process 244, 265, 293, 307 MiB against 296, 522, 564, 579 without;
     # its two workers 390-425 MiB against 690-867; each pass as fast (37-41 s either way).
     # The 200-document benchmark alike: 48.6 and 47.1 docs/s on, 48.4 off; loop lag max
-    # 24.1 and 24.9 ms on, 26.3 off (2 workers, 3 runs each). One document at a time (60 Node.js
-    # API pages, as a backend gets them) with a trim forced after every one: loop lag
-    # p99 1.1-1.2 ms, max 7.7-9.1 ms, against 1.2 / 5.9 ms off; 40-41 s either way.
+    # 24.1 and 24.9 ms on, 26.3 off (2 workers, 3 runs each). One document at a time
+    # (60 Node.js API pages, as a backend gets them) with a trim forced after every one:
+    # loop lag p99 1.1-1.2 ms, max 7.7-9.1 ms, against 1.2 / 5.9 ms off; 40-41 s either
+    # way.
     "trim_memory": True,
     # A RagIngestLoader's workers wait this many seconds after a load for the next one
     # with the same parse settings (a notebook's cells): a load of three .py files took
