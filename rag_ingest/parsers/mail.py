@@ -54,6 +54,7 @@ from rag_ingest.parsers.base import (
     capped,
 )
 from rag_ingest.parsers.sniff import no_text
+from rag_ingest.parsers.text import parse_text, wide_text
 
 __all__ = ["html_text", "mended", "parse_email", "parse_mbox"]
 
@@ -279,8 +280,6 @@ def parse_email(
         if from_file:
             # A first header line damaged (a byte lost to a bad copy) made every line
             # body: its text is still the mail's, better read than failed.
-            from rag_ingest.parsers.text import parse_text
-
             read = parse_text(path, name)
             read.warnings.insert(0, f"{name}: no e-mail headers at its start: read as text")
             return read
@@ -391,8 +390,8 @@ def message_from(data: bytes) -> EmailMessage:
     (as some Windows tools and exports write it): the parser took every header for
     body, and the mail failed as having none. One saved as UTF-16 (PowerShell's
     redirect) is read as its characters, in UTF-8."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        data = data.decode("utf-16", "replace").encode("utf-8", "replace")
+    if (wide := wide_text(data)) is not None:
+        data = wide.encode("utf-8", "replace")
     message = email.message_from_bytes(_BEFORE_HEADERS.sub(b"", data, count=1), policy=POLICY)
     assert isinstance(message, EmailMessage)
     return message

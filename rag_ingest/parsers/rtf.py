@@ -30,6 +30,7 @@ from rag_ingest.parsers.base import (
     markdown_table,
 )
 from rag_ingest.parsers.symbol_fonts import font_table
+from rag_ingest.parsers.text import wide_text
 
 if TYPE_CHECKING:
     from rag_ingest.parsers.pictures import HeldPictures
@@ -189,8 +190,8 @@ def _markup(path: str) -> str:
     had been read as bytes: no word of it whole)."""
     with open(path, "rb") as f:
         data = f.read()
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", "replace")
+    if (wide := wide_text(data)) is not None:
+        return wide
     return data.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
 
 

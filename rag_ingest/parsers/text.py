@@ -149,6 +149,16 @@ def _unmarked_unicode(data: bytes) -> str | None:
     return None
 
 
+def wide_text(data: bytes) -> str | None:
+    """The text of bytes that open with a UTF-16 or UTF-32 BOM (as Windows tools and
+    PowerShell's redirect save text), the BOM left out; None for any others. For a reader
+    of a format defined on bytes (a mail, RTF, subtitles) to read such a file at all."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return None if encoding == "utf-8" else data[len(bom) :].decode(encoding, "replace")
+    return None
+
+
 def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
     """``(text, encoding, warnings)``; binary data raises :class:`BinaryContentError`."""
     warnings: list[str] = []

@@ -21,7 +21,7 @@ from typing import Any
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError, EmptyDocumentError
 from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
-from rag_ingest.parsers.text import decode_text
+from rag_ingest.parsers.text import decode_text, wide_text
 
 __all__ = ["is_transcript", "parse_transcript"]
 
@@ -65,9 +65,8 @@ class _Cue:
 def is_transcript(head: bytes) -> bool:
     """Whether a file's first bytes are a subtitle or transcript file's (UTF-16 too, as
     Windows tools save SubRip)."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        cut = len(head) - len(head) % 2
-        head = head[:cut].decode("utf-16", "replace").encode("utf-8")
+    if (wide := wide_text(head)) is not None:
+        head = wide.encode("utf-8")
     bare = head.removeprefix(b"\xef\xbb\xbf")
     if bare.startswith(b"WEBVTT") and bare[6:7] in (b"", b" ", b"\t", b"\n", b"\r"):
         return True
