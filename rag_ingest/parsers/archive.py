@@ -79,6 +79,7 @@ from rag_ingest.parsers.sniff import (
     needs_ocr,
     no_text,
 )
+from rag_ingest.parsers.text import _WORD, _script, decode_text, misfit
 
 __all__ = [
     "ArchivePart",
@@ -181,8 +182,6 @@ def _names_codec(raw: list[bytes]) -> str:
     reading (``_odd_in_names``); of those alike, the one ``decode_text`` would take,
     else the first in ``_NAME_CODECS`` (so a name or two of a few Korean or Big5
     characters may read as GBK)."""
-    from rag_ingest.parsers.text import decode_text, misfit
-
     joined = b"\n".join(raw)
     with contextlib.suppress(UnicodeDecodeError):
         joined.decode("utf-8")
@@ -219,10 +218,8 @@ def _odd_in_names(text: str) -> int:
         if ord(c) > 127
     )
     return odd + sum(
-        len(word) > 1
-        and not any(c.isascii() for c in word)
-        and unicodedata.name(word[0], "").startswith("LATIN")
-        for word in re.findall(r"[^\W\d_]+", text)
+        len(word) > 1 and not any(c.isascii() for c in word) and _script(word[0]) == "LATIN"
+        for word in _WORD.findall(text)
     )
 
 

@@ -282,19 +282,20 @@ def _worker_init(
 def _trim_when_idle() -> None:
     """Hand back what the last documents freed once the worker has been idle a while:
     a worker kept the peak of its largest document (922 MiB after /usr/share/doc)."""
+    trimmer = _trimmer
+    assert trimmer is not None
     _warmed.wait()  # the warm-up's imports are not worth trimming after each
     while True:
         time.sleep(_IDLE_BEFORE_TRIM)
-        assert _trimmer is not None
         if (
             _tasks_waiting
             or time.monotonic() - _last_task < _IDLE_BEFORE_TRIM
-            or not _trimmer.due(idle=True)
+            or not trimmer.due(idle=True)
             or not _task_lock.acquire(blocking=False)
         ):
             continue
         try:
-            _trimmer.trim(idle=True)
+            trimmer.trim(idle=True)
         finally:
             _task_lock.release()
 

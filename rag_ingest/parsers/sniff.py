@@ -709,7 +709,7 @@ def _xml_kind(head: bytes) -> str | None:
     return kind
 
 
-def _content_kind(path: str, head: bytes, images: bool, by_name: str | None = None) -> str | None:
+def _content_kind(path: str, head: bytes, images: bool, by_name: str | None) -> str | None:
     """What the bytes say, when they say it clearly (``by_name``: what the name says)."""
     if is_pdf(head, text_named=by_name in _TEXT_KINDS):
         return "pdf"

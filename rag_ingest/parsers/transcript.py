@@ -115,9 +115,10 @@ def _untimed(lines: list[str]) -> list[str]:
     return [line for line in _cue_lines(lines)[1] if not _TIME_SHARD.match(line)]
 
 
-def _cues(text: str) -> tuple[list[_Cue], int]:
-    """The cues of a WebVTT, SubRip or SBV file, and how many blocks of text had no
-    readable timing: each kept with the cue before it (the first cue's, before any)."""
+def _cues(text: str) -> tuple[list[_Cue], int, list[str]]:
+    """The cues of a WebVTT, SubRip or SBV file; how many blocks of text had no readable
+    timing, each kept with the cue before it (the first cue's, before any); and, when no
+    cue has one, the lines of that text."""
     cues: list[_Cue] = []
     untimed: list[str] = []  # text before the first cue
     blocks = 0
@@ -132,14 +133,12 @@ def _cues(text: str) -> tuple[list[_Cue], int]:
         timing = _TIMING.match(lines[at])
         assert timing is not None
         speaker, payload = _cue_lines(lines[at + 1 :])
-        if payload or (untimed and not cues):
+        if payload or untimed:  # untimed text before the first cue goes with it
             groups = timing.groups()
             end = groups[4:8] if groups[5] is not None else groups[8:]
             cues.append(_Cue(_seconds(groups[:4]), _seconds(end), untimed + payload, speaker))
             untimed = []
-    if untimed:  # no cue at all: the text, without times
-        cues.append(_Cue(-1.0, -1.0, untimed, None))
-    return cues, blocks
+    return cues, blocks, untimed
 
 
 # An ASS line break (\N, \n), a hard space (\h); a drawing ({\p1} m 0 0 l ...) to its end.
@@ -352,6 +351,7 @@ def parse_transcript(path: str, name: str) -> ParsedDocument:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise BlankDocumentError(f"{name}: blank: nothing to index")
+    untimed: list[str] = []  # no cue's: read without times
     if _TTML.search(text[:4096]):
         try:
             found = _ttml_cues(text, name)
@@ -360,25 +360,21 @@ def parse_transcript(path: str, name: str) -> ParsedDocument:
     elif _ASS_START.match(text.lstrip()[:64].encode()):
         found = _ass_cues(text)
     else:
-        found, untimed = _cues(text)
-        if untimed:
+        found, orphans, untimed = _cues(text)
+        if orphans:
             warnings.append(
-                f"{untimed} block(s) of text without a readable timing, kept with the cue "
+                f"{orphans} block(s) of text without a readable timing, kept with the cue "
                 "before them"
-                if any(cue.start >= 0 for cue in found)
+                if found
                 else "no cue has a readable timing: its text read without times"
             )
-        if found and found[0].start < 0:
-            return ParsedDocument(
-                file_type="transcript",
-                segments=[Segment("\n".join(found[0].lines))],
-                parser=f"transcript[{encoding}]",
-                warnings=warnings,
-            )
-    cues = _named(_without_repeats(found))
-    if not cues:
-        raise EmptyDocumentError(f"{name}: a subtitle or transcript file without cues")
-    segments = _paragraphs(cues)
+    if untimed:
+        segments = [Segment("\n".join(untimed))]
+    else:
+        cues = _named(_without_repeats(found))
+        if not cues:
+            raise EmptyDocumentError(f"{name}: a subtitle or transcript file without cues")
+        segments = _paragraphs(cues)
     return ParsedDocument(
         file_type="transcript",
         segments=segments,
