@@ -395,7 +395,10 @@ models = {
 store = {
     # Embedded Chroma and the SQLite ledger live here.
     "persist_dir": "rag_ingest_data",
-    # A Chroma server (http://host:8000) instead of the embedded client.
+    # A Chroma server (http://host:8000) instead of the embedded client. Processes given
+    # it and one persist_dir (a backend's workers) share the ledger: each source is
+    # claimed there by the process ingesting it (measured: 300 small files, 1.63-1.65 s
+    # with claims, 1.34-1.39 s without), so the others wait and skip it.
     "chroma_url": None,
     # Your own LangChain VectorStore instead of Chroma: "package.module:attribute" (the
     # store, or a class or function that makes one). The ledger stays in persist_dir.

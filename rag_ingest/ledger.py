@@ -13,10 +13,14 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
+import secrets
 import shutil
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,15 +34,58 @@ if TYPE_CHECKING:
     from rag_ingest.models import Vectors
 
 __all__ = [
+    "CLAIM_TTL",
     "Ledger",
     "LedgerRow",
+    "SESSION_CLAIM",
     "SessionInfo",
     "check_room",
+    "claim_owner",
     "ledger_path",
     "open_ledger",
 ]
 
 logger = logging.getLogger("rag_ingest.ledger")
+
+# Seconds a claim on a source holds unless renewed (a third of this apart): a claimant on
+# another host that died holds its sources this long; one on this host is seen gone by
+# its PID at once.
+CLAIM_TTL = 60.0
+# The source of a claim on a whole session (a delete or a verify): no source is "".
+SESSION_CLAIM = ""
+# Seconds a write waits for another process's transaction on the same ledger file.
+_BUSY_TIMEOUT = 30.0
+
+
+def _this_host() -> str:
+    """This machine and PID namespace: a PID means one process only within both (two
+    containers on one host have the same hostname with host networking, not the same
+    PID namespace)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{socket.gethostname()}#{namespace}"
+
+
+def claim_owner() -> str:
+    """A processor's name in the claims table: its host, PID and a token of its own."""
+    return f"{_this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _claimant_alive(owner: str) -> bool:
+    """Whether the process behind a claim may still run: on another host (or of a form
+    not ours) it is taken to, and its claim's expiry decides."""
+    host, pid, _ = [*owner.rsplit(":", 2), "", ""][:3]
+    if host != _this_host() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process, alive
+        return True
+    return True
 
 
 def ledger_path(settings: StoreSettings, vectorstore: Any = None) -> Path:
@@ -195,7 +242,11 @@ class Ledger:
         self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            # Processes sharing this file (one persist_dir, a Chroma server) wait for each
+            # other's writes rather than fail at Python's default 5 s.
+            self._db = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=_BUSY_TIMEOUT
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
                 """CREATE TABLE IF NOT EXISTS sources (
@@ -246,6 +297,13 @@ class Ledger:
             """CREATE TABLE IF NOT EXISTS activity (
                 session_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL)"""
         )
+        # Which process is ingesting a source of a session now, for processes sharing this
+        # ledger (see claim): not a session's data, so no session lists or deletes it.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS claims (
+                session_id TEXT NOT NULL, source TEXT NOT NULL, owner TEXT NOT NULL,
+                expires_at REAL NOT NULL, PRIMARY KEY (session_id, source))"""
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -256,7 +314,10 @@ class Ledger:
                 yield
                 return
             try:
-                self._db.execute("BEGIN")
+                # IMMEDIATE: the write lock at once. A deferred transaction that read
+                # first and then wrote failed at once ("database is locked") when another
+                # process sharing the file wrote meanwhile, the busy timeout unused.
+                self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield
                     self._db.execute("COMMIT")
@@ -585,6 +646,55 @@ class Ledger:
                 self._db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount
+
+    def claim(self, session_id: str, source: str, owner: str, ttl: float = CLAIM_TTL) -> str | None:
+        """Take a source of a session (:data:`SESSION_CLAIM`: the whole session) for
+        ``owner`` for ``ttl`` seconds: None, or the owner that holds it or its session.
+        Processes sharing this ledger ingest a source one at a time, and none while
+        another deletes or verifies its session. A claim not renewed in time, or whose
+        process on this host is gone, is taken over (``owner``'s own is renewed)."""
+        now = time.time()
+        with self.transaction():
+            held = self._db.execute(
+                "SELECT owner, expires_at FROM claims WHERE session_id = ? AND source IN (?, ?)",
+                (session_id, source, SESSION_CLAIM),
+            ).fetchall()
+            for holder, expires_at in held:
+                if holder != owner and expires_at > now and _claimant_alive(holder):
+                    return str(holder)
+            self._db.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
+                (session_id, source, owner, now + ttl),
+            )
+        return None
+
+    def claimants(self, session_id: str, owner: str) -> list[str]:
+        """The owners of the live claims on the session's sources, ``owner`` aside: the
+        other processes with a document of it in hand."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT owner FROM claims WHERE session_id = ? AND source != ? "
+                "AND owner != ? AND expires_at > ?",
+                (session_id, SESSION_CLAIM, owner, time.time()),
+            ).fetchall()
+        return [str(holder) for (holder,) in rows if _claimant_alive(holder)]
+
+    def renew_claim(self, session_id: str, source: str, owner: str, ttl: float = CLAIM_TTL) -> bool:
+        """Extend ``owner``'s claim by ``ttl`` from now; False if it is no longer its."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE claims SET expires_at = ? "
+                "WHERE session_id = ? AND source = ? AND owner = ?",
+                (time.time() + ttl, session_id, source, owner),
+            )
+        return cursor.rowcount == 1
+
+    def release_claim(self, session_id: str, source: str, owner: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM claims WHERE session_id = ? AND source = ? AND owner = ?",
+                (session_id, source, owner),
+            )
 
     def close(self) -> None:
         with self._lock:

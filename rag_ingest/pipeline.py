@@ -45,8 +45,10 @@ from rag_ingest.errors import (
     ModelError,
     QueueFullError,
     RagIngestError,
+    StoreError,
     nothing_to_index,
 )
+from rag_ingest.ledger import CLAIM_TTL, SESSION_CLAIM, claim_owner
 from rag_ingest.parse_memo import ParseMemo
 from rag_ingest.parsers.base import UNREAD_SCANS, split_notes
 from rag_ingest.parsers.sniff import no_text
@@ -355,6 +357,10 @@ class DocumentProcessor:
         self._staging_freed = asyncio.Event()
         # Documents in this processor's hands (see _return_memory).
         self._active = 0
+        # Whether other processes may share the ledger (see _claimed), and this
+        # processor's name in its claims.
+        self._shares_ledger = False
+        self._owner = claim_owner()
         self._trimmer = Trimmer() if self.settings.parse.trim_memory else None
 
     async def __aenter__(self) -> DocumentProcessor:
@@ -510,6 +516,10 @@ class DocumentProcessor:
         else:
             self.store = await self._in_io(ChunkStore.chroma, s.store, embeddings)
         self.ledger = await self._in_io(open_ledger, s.store, store)
+        # A store in our own directory is one process's (its lock refuses a second); a
+        # Chroma server's or a caller's store may have other processes writing to it
+        # with this same ledger file (a backend's workers on one persist_dir).
+        self._shares_ledger = store is not None or s.store.chroma_url is not None
         self._confirm_skips = await self._in_store(self._store_may_lack_chunks)
         if not self.store.computes_own_vectors:
             self._runner = EmbeddingRunner(
@@ -858,7 +868,12 @@ class DocumentProcessor:
             # or submitted again while in flight, waits, then finds it done and is skipped
             # (before, both were downloaded, parsed and embedded, and both counted).
             lock = self._source_locks.setdefault((session, result.source), asyncio.Lock())
-            async with lock:
+            claimed = (
+                contextlib.nullcontext()
+                if job.dry_run
+                else self._claimed(session, result.source, seconds)
+            )
+            async with lock, claimed:
                 if src.upload is None:
                     await self._ingest(job)
                 else:
@@ -894,6 +909,67 @@ class DocumentProcessor:
         result.seconds = seconds
         self._emit(result, "done", message=result.status)
         return result
+
+    # A claim's life unless renewed (it is, every third of it), and the longest pause
+    # between tries at one another process holds; class attributes, so tests can shorten
+    # them.
+    _claim_ttl = CLAIM_TTL
+    _claim_poll = 0.5
+
+    @contextlib.asynccontextmanager
+    async def _claimed(
+        self, session: str, source: str, waited: dict[str, float] | None = None
+    ) -> AsyncIterator[None]:
+        """``source`` of ``session`` (``SESSION_CLAIM``: the whole session) held against
+        the other processes sharing this ledger: while one ingests a source, another given
+        it waits, then reads the ledger and skips it as unchanged (each had downloaded,
+        parsed, embedded and paid for it). ``waited`` gets the seconds waited, if any, as
+        ``claim_wait``."""
+        if not self._shares_ledger:
+            yield
+            return
+        assert self.ledger is not None
+        ledger = self.ledger
+        claim = functools.partial(ledger.claim, session, source, self._owner, self._claim_ttl)
+        started, pause = time.perf_counter(), 0.05
+        while (holder := await self._in_io(claim)) is not None:
+            if pause == 0.05:
+                what = source or f"session {session!r}"
+                logger.info("%s: held by another process (%s): waiting", what, holder)
+            if waited is not None:
+                waited["claim_wait"] = time.perf_counter() - started
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._claim_poll)
+        keeper = asyncio.ensure_future(self._keep_claim(session, source))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            release = functools.partial(ledger.release_claim, session, source, self._owner)
+            with contextlib.suppress(Exception):  # a claim left lapses by itself
+                await finish_though_cancelled(self._in_io(release))
+
+    async def _keep_claim(self, session: str, source: str) -> None:
+        """Renew a claim while its document is in hand (a long parse or embedding)."""
+        assert self.ledger is not None
+        renew = functools.partial(
+            self.ledger.renew_claim, session, source, self._owner, self._claim_ttl
+        )
+        while True:
+            await asyncio.sleep(self._claim_ttl / 3)
+            try:
+                kept = await self._in_io(renew)
+            except StoreError as exc:  # the next renewal may do; the claim lasts till then
+                logger.warning("%s: its claim could not be renewed: %s", source, exc)
+                continue
+            if not kept:
+                logger.warning(
+                    "%s: its claim lapsed (this process stalled past %.0f s): another "
+                    "process may be ingesting it too",
+                    source,
+                    self._claim_ttl,
+                )
+                return
 
     async def _write_through_cancel(self, record: Callable[[], None]) -> None:
         """A ledger write that a failure or cancellation makes: not abandoned when this
@@ -2013,10 +2089,33 @@ class DocumentProcessor:
                 await asyncio.gather(*list(work.tasks), return_exceptions=True)
             if stop:
                 await self._writer.settle(session)
-            yield
+            # Other processes sharing the ledger: their new documents of the session wait
+            # for this claim, and those they have in hand are waited for (a delete that
+            # went first had their chunks land after it).
+            async with self._claimed(session, SESSION_CLAIM):
+                await self._others_done(session)
+                yield
         finally:
             del self._exclusive[session]
             done.set()
+
+    async def _others_done(self, session: str) -> None:
+        """Wait until no other process sharing the ledger has a document of ``session``
+        in hand (each renews its claim while it does; a gone one's lapses)."""
+        if not self._shares_ledger:
+            return
+        assert self.ledger is not None
+        others = functools.partial(self.ledger.claimants, session, self._owner)
+        pause = 0.05
+        while busy := await self._in_io(others):
+            if pause == 0.05:
+                logger.info(
+                    "session %r: waiting for the documents of it other processes have in hand (%s)",
+                    session,
+                    ", ".join(busy),
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._claim_poll)
 
 
 def transient(exc: BaseException) -> bool:
@@ -2032,7 +2131,6 @@ def transient(exc: BaseException) -> bool:
         S3Error,
         S3IntegrityError,
         S3ObjectChangedError,
-        StoreError,
     )
 
     if isinstance(exc, S3Error):

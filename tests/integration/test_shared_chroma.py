@@ -160,3 +160,37 @@ def test_two_processes_with_their_own_ledgers_share_one_chroma_server(tmp_path: 
         }
     finally:
         server.stop()
+
+
+def test_processes_sharing_one_ledger_ingest_each_source_once(tmp_path: Path) -> None:
+    """Three processes on one persist_dir (one ledger) and one Chroma server, a backend's
+    workers: each source is ingested by one of them, the others wait for its claim and
+    skip it. Before claims, each of the three downloaded, parsed and embedded all 24."""
+    server = LocalChromaServer(tmp_path / "chroma")
+    server.start()
+    try:
+        corpus = tmp_path / "corpus"
+        write_corpus(corpus)
+        runs = []
+        for worker in "abc":
+            report = tmp_path / f"report-{worker}.json"
+            args = ("ingest", str(corpus), "--session", SESSION, "--report", str(report))
+            # One directory for all three: the ledger they share.
+            runs.append((cli("shared", tmp_path, server.url, *args), report))
+        ingested: list[set[str]] = []
+        embedded = 0
+        for process, path in runs:
+            out, _ = process.communicate(timeout=300)
+            assert process.returncode == 0, out
+            report = json.loads(path.read_text())
+            assert report["totals"]["failed"] == 0
+            ingested.append(
+                {d["filename"] for d in report["documents"] if d["status"] == "ingested"}
+            )
+            embedded += report["usage"].get("embedded_chunks", 0)
+        assert sum(len(names) for names in ingested) == 24  # each once, by one of them
+        assert set.union(*ingested) == {p.name for p in corpus.iterdir()}
+        assert embedded == len(stored(server.url))  # every chunk embedded once
+        assert sum(chunks_stored(server.url).values()) == embedded
+    finally:
+        server.stop()

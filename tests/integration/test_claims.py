@@ -1,0 +1,155 @@
+"""Processors sharing one ledger (a caller's store, or a Chroma server, with one
+persist_dir) claim a source before ingesting it: the others wait, then skip it."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from langchain_core.vectorstores import InMemoryVectorStore
+
+from rag_ingest.ledger import Ledger, _this_host, claim_owner
+from rag_ingest.models import HashEmbeddings
+from rag_ingest.pipeline import DocumentProcessor
+from rag_ingest.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+class CountingEmbeddings(HashEmbeddings):
+    """Hash vectors; counts the texts embedded, and takes ``delay`` seconds a call."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.texts = 0
+        self.delay = delay
+        self._count = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._count:
+            self.texts += len(texts)
+        time.sleep(self.delay)
+        return super().embed_documents(texts)
+
+
+def settings_for(tmp_path: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "progress": False,
+            "store": {"persist_dir": str(tmp_path / "store")},
+            "parse": {"mode": "thread", "workers": 1},
+            "chunk": {"chunk_tokens": 64, "overlap_tokens": 0},
+        }
+    )
+
+
+def write_docs(tmp_path: Path, n: int) -> list[Path]:
+    docs = []
+    for i in range(n):
+        doc = tmp_path / f"doc{i}.md"
+        doc.write_text(f"# Doc {i}\n\n" + f"Document {i} says CANARY{i}. " * 80)
+        docs.append(doc)
+    return docs
+
+
+async def test_two_processors_on_one_ledger_ingest_each_source_once(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path, 6)
+    embeddings = CountingEmbeddings()
+    store = InMemoryVectorStore(embedding=embeddings)
+    settings = settings_for(tmp_path)
+    async with (
+        DocumentProcessor(settings, vectorstore=store) as a,
+        DocumentProcessor(settings, vectorstore=store) as b,
+    ):
+        first, second = await asyncio.gather(
+            a.process_many(docs, session_id="s"), b.process_many(docs, session_id="s")
+        )
+    theirs = {r.source: r for r in second.results}
+    for one in first.results:
+        other = theirs[one.source]
+        assert {one.status, other.status} == {"ingested", "skipped"}, one.source
+        assert one.total_chunks == other.total_chunks > 1
+    chunks = sum(r.total_chunks for r in first.results)
+    assert embeddings.texts == chunks == len(store.store)  # each chunk embedded once
+
+
+async def test_a_claim_held_by_another_process_is_waited_for(tmp_path: Path) -> None:
+    """A claim whose holder stops renewing it (a process stalled, or gone on another
+    host) is waited out, then taken over."""
+    doc = write_docs(tmp_path, 1)[0]
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        other = Ledger(p.ledger.path)
+        assert other.claim("s", doc.as_uri(), claim_owner(), ttl=2.0) is None
+        result = await p.process_document(doc, session_id="s")
+    assert result.status == "ingested"
+    assert 1.0 <= result.seconds["claim_wait"] < 5.0
+
+
+async def test_a_claim_of_a_process_killed_outright_is_not_waited_for(tmp_path: Path) -> None:
+    doc = write_docs(tmp_path, 1)[0]
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        owner = f"{_this_host()}:{killed.pid}:0badc0de"
+        assert Ledger(p.ledger.path).claim("s", doc.as_uri(), owner) is None  # for 60 s
+        killed.kill()
+        killed.wait()
+        result = await p.process_document(doc, session_id="s")
+    assert result.status == "ingested" and "claim_wait" not in result.seconds
+
+
+async def test_a_long_document_keeps_its_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DocumentProcessor, "_claim_ttl", 0.6)  # renewed every 0.2 s
+    doc = write_docs(tmp_path, 1)[0]
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=CountingEmbeddings(delay=2.0))
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        other, rival = Ledger(p.ledger.path), claim_owner()
+        task = asyncio.ensure_future(p.process_document(doc, session_id="s"))
+        await asyncio.sleep(1.5)  # embedding: its claim 0.6 s long, 1.5 s ago
+        assert other.claim("s", doc.as_uri(), rival) == p._owner
+        result = await task
+        assert result.status == "ingested"
+        assert other.claim("s", doc.as_uri(), rival) is None  # released when done
+
+
+async def test_a_session_deleted_while_another_processor_ingests_it_stays_deleted(
+    tmp_path: Path,
+) -> None:
+    """The delete waits for the document the other processor has in hand, so its chunks
+    do not land after the delete; a document of the session given to the other while the
+    delete runs waits for it."""
+    slow, later = write_docs(tmp_path, 2)
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=CountingEmbeddings(delay=1.5))
+    async with (
+        DocumentProcessor(settings, vectorstore=store) as ingester,
+        DocumentProcessor(settings, vectorstore=store) as deleter,
+    ):
+        first = asyncio.ensure_future(ingester.process_document(slow, session_id="s"))
+        await asyncio.sleep(0.5)  # embedding
+        deleting = asyncio.ensure_future(deleter.delete_session("s"))
+        await asyncio.sleep(0.3)
+        second = asyncio.ensure_future(ingester.process_document(later, session_id="s"))
+        removed = await deleting
+        assert (await first).status == "ingested"  # done before the delete went on
+        assert removed == (await first).total_chunks > 0
+        result = await second
+        assert result.status == "ingested" and result.seconds["claim_wait"] > 0.5
+        assert {row["metadata"]["filename"] for row in store.store.values()} == {later.name}
+        assert [r.source for r in await deleter._in_store(deleter.ledger.session_rows, "s")] == [
+            later.as_uri()
+        ]
