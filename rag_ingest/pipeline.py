@@ -1855,7 +1855,8 @@ class DocumentProcessor:
             return gone
         for source in gone:
             lock = self._source_locks.setdefault((session, source), asyncio.Lock())
-            async with lock, self._gates["store"]:
+            # Claimed as an ingest would: not pruned under another process ingesting it.
+            async with lock, self._claimed(session, source), self._gates["store"]:
                 row = await self._in_store(self.ledger.get, session, source)
                 ids = set(row.chunk_ids) if row else set()
                 ids |= await self._in_store(self.ledger.pending, session, source)

@@ -153,3 +153,25 @@ async def test_a_session_deleted_while_another_processor_ingests_it_stays_delete
         assert [r.source for r in await deleter._in_store(deleter.ledger.session_rows, "s")] == [
             later.as_uri()
         ]
+
+
+async def test_a_source_another_process_is_ingesting_is_not_pruned_under_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    kept, gone = write_docs(folder, 2)
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        await p.process_many(folder, session_id="s")
+        gone.unlink()
+        # Another process has it in hand (named again, say) for 1.5 s more.
+        Ledger(p.ledger.path).claim("s", gone.as_uri(), claim_owner(), ttl=1.5)
+        started = time.perf_counter()
+        report = await p.process_many(folder, session_id="s", prune=True)
+        waited = time.perf_counter() - started
+    assert report.pruned == [gone.as_uri()]
+    assert waited >= 1.0
+    assert {row["metadata"]["filename"] for row in store.store.values()} == {kept.name}
