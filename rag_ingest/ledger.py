@@ -10,6 +10,7 @@ loads neither LangChain nor a vector store.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -57,6 +58,7 @@ SESSION_CLAIM = ""
 _BUSY_TIMEOUT = 30.0
 
 
+@functools.cache
 def _this_host() -> str:
     """This machine and PID namespace: a PID means one process only within both (two
     containers on one host have the same hostname with host networking, not the same
