@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -304,7 +304,9 @@ class Ledger:
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS claims (
                 session_id TEXT NOT NULL, source TEXT NOT NULL, owner TEXT NOT NULL,
-                expires_at REAL NOT NULL, PRIMARY KEY (session_id, source))"""
+                expires_at REAL NOT NULL, reserved INTEGER NOT NULL DEFAULT 0,
+                chunks INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (session_id, source))"""
         )
 
     @contextlib.contextmanager
@@ -457,6 +459,11 @@ class Ledger:
         now = datetime.now(UTC).isoformat()
         with self.transaction():
             self.add_model_use(session_id=session_id, source=source, model_use=model_use)
+            # What its claim held of the session's quota is in its row now (see reserve).
+            self._db.execute(
+                "UPDATE claims SET reserved = 0 WHERE session_id = ? AND source = ?",
+                (session_id, source),
+            )
             if status == "ingested":
                 for table in ("pending", "kept_vectors"):
                     self._db.execute(
@@ -665,10 +672,45 @@ class Ledger:
                 if holder != owner and expires_at > now and _claimant_alive(holder):
                     return str(holder)
             self._db.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO claims (session_id, source, owner, expires_at) "
+                "VALUES (?, ?, ?, ?)",
                 (session_id, source, owner, now + ttl),
             )
         return None
+
+    def reserve(
+        self,
+        session_id: str,
+        source: str,
+        owner: str,
+        check: Callable[[int, int, int], None],
+        chunks: int | None,
+        size: int,
+    ) -> None:
+        """A session's quota, across the processes sharing this ledger: ``check`` is
+        given the documents, chunks and bytes the session holds (``source``'s own aside)
+        plus those every process holds for its documents in flight, and raises to refuse;
+        then, with ``chunks`` given, ``owner``'s claim on ``source`` holds them, until
+        :meth:`record` writes its row or the claim is released. One transaction: two
+        processes cannot both take a session's last room."""
+        with self.transaction():
+            documents, stored, stored_bytes = self.usage(session_id, source)
+            now = time.time()
+            for holder, expires_at, held_chunks, held_bytes in self._db.execute(
+                "SELECT owner, expires_at, chunks, bytes FROM claims WHERE session_id = ? "
+                "AND source NOT IN (?, ?) AND reserved = 1",
+                (session_id, source, SESSION_CLAIM),
+            ).fetchall():
+                if expires_at > now and _claimant_alive(holder):
+                    documents, stored = documents + 1, stored + held_chunks
+                    stored_bytes += held_bytes
+            check(documents, stored, stored_bytes)
+            if chunks is not None:
+                self._db.execute(
+                    "UPDATE claims SET reserved = 1, chunks = ?, bytes = ? "
+                    "WHERE session_id = ? AND source = ? AND owner = ?",
+                    (chunks, size, session_id, source, owner),
+                )
 
     def claimants(self, session_id: str, owner: str) -> list[str]:
         """The owners of the live claims on the session's sources, ``owner`` aside: the

@@ -1472,6 +1472,17 @@ class DocumentProcessor:
         session, source = job.session, job.result.source
         # Its bytes as read once downloaded (what the ledger keeps), as listed before.
         size = job.result.bytes or max(job.size, 0)
+        check = functools.partial(self._check_quota, job, size, chunks)
+        if self._shares_ledger and not job.dry_run:
+            # Held in the shared ledger, on this document's claim, so every process counts
+            # what every other has in flight, checked and held in one transaction (each
+            # process counting its own had two admit a session's last document). The
+            # hold goes with the ledger row its write records, or with the claim.
+            reserve = functools.partial(
+                self.ledger.reserve, session, source, self._owner, check, chunks, size
+            )
+            await self._in_store(reserve)
+            return lambda: None
         while True:  # a read that a release overtook may miss that document's write
             released = self._quota_released.get(session, 0)
             documents, stored, stored_bytes = await self._in_store(
@@ -1480,11 +1491,30 @@ class DocumentProcessor:
             if released == self._quota_released.get(session, 0):
                 break
         held = self._quota_held.get(session, (0, 0, 0))
-        documents, stored, stored_bytes = (
-            documents + held[0],
-            stored + held[1],
-            stored_bytes + held[2],
-        )
+        check(documents + held[0], stored + held[1], stored_bytes + held[2])
+        if chunks is None:
+            return lambda: None
+        self._quota_held[session] = (held[0] + 1, held[1] + chunks, held[2] + size)
+
+        def release() -> None:
+            held = self._quota_held[session]
+            self._quota_held[session] = (held[0] - 1, held[1] - chunks, held[2] - size)
+            self._quota_released[session] = self._quota_released.get(session, 0) + 1
+
+        return release
+
+    def _check_quota(
+        self,
+        job: _Job,
+        size: int,
+        chunks: int | None,
+        documents: int,
+        stored: int,
+        stored_bytes: int,
+    ) -> None:
+        """:class:`QuotaExceededError` if the document does not fit beside the session's
+        ``documents``, ``stored`` chunks and ``stored_bytes`` (those in flight included)."""
+        p = self.settings.pipeline
         why = None
         if p.session_max_documents is not None and documents + 1 > p.session_max_documents:
             why = (
@@ -1510,19 +1540,9 @@ class DocumentProcessor:
             from rag_ingest.errors import QuotaExceededError
 
             raise QuotaExceededError(
-                f"{job.result.filename or source}: session {session!r} is full: {why}; "
-                "delete some of its documents, or raise the quota"
+                f"{job.result.filename or job.result.source}: session {job.session!r} is "
+                f"full: {why}; delete some of its documents, or raise the quota"
             )
-        if chunks is None:
-            return lambda: None
-        self._quota_held[session] = (held[0] + 1, held[1] + chunks, held[2] + size)
-
-        def release() -> None:
-            held = self._quota_held[session]
-            self._quota_held[session] = (held[0] - 1, held[1] - chunks, held[2] - size)
-            self._quota_released[session] = self._quota_released.get(session, 0) + 1
-
-        return release
 
     async def _store(
         self,

@@ -37,13 +37,14 @@ class CountingEmbeddings(HashEmbeddings):
         return super().embed_documents(texts)
 
 
-def settings_for(tmp_path: Path) -> Settings:
+def settings_for(tmp_path: Path, **pipeline: object) -> Settings:
     return Settings.model_validate(
         {
             "progress": False,
             "store": {"persist_dir": str(tmp_path / "store")},
             "parse": {"mode": "thread", "workers": 1},
             "chunk": {"chunk_tokens": 64, "overlap_tokens": 0},
+            "pipeline": pipeline,
         }
     )
 
@@ -175,3 +176,23 @@ async def test_a_source_another_process_is_ingesting_is_not_pruned_under_it(
     assert report.pruned == [gone.as_uri()]
     assert waited >= 1.0
     assert {row["metadata"]["filename"] for row in store.store.values()} == {kept.name}
+
+
+async def test_a_session_quota_holds_across_processors_sharing_a_ledger(tmp_path: Path) -> None:
+    """Room for one document, two processors given one each at once: one is refused.
+    Each had counted only its own documents in flight, and both were ingested."""
+    first, second = write_docs(tmp_path, 2)
+    settings = settings_for(tmp_path, session_max_documents=1)
+    store = InMemoryVectorStore(embedding=CountingEmbeddings(delay=1.0))
+    async with (
+        DocumentProcessor(settings, vectorstore=store) as a,
+        DocumentProcessor(settings, vectorstore=store) as b,
+    ):
+        results = await asyncio.gather(
+            a.process_document(first, session_id="s"), b.process_document(second, session_id="s")
+        )
+    assert sorted(r.status for r in results) == ["failed", "ingested"]
+    refused = next(r for r in results if r.status == "failed")
+    assert refused.error_type == "QuotaExceededError"
+    assert "1 documents (in flight included) of its 1" in (refused.message or "")
+    assert len({row["metadata"]["filename"] for row in store.store.values()}) == 1

@@ -13,6 +13,21 @@ from tests.conftest import IN_PROCESS_STORE
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(params=["own ledger", "shared ledger"], autouse=True)
+def ledger_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test with the processor's own ledger, and again as if other processes
+    shared it (a Chroma server's workers): quotas are then held on the ledger's claims
+    (``Ledger.reserve``), not counted in the process."""
+    if request.param == "shared ledger":
+        start = DocumentProcessor._start
+
+        async def sharing(self: DocumentProcessor) -> None:
+            await start(self)
+            self._shares_ledger = True
+
+        monkeypatch.setattr(DocumentProcessor, "_start", sharing)
+
+
 def settings(tmp_path: Path, **pipeline: int) -> Settings:
     """Hash embeddings, parsing in a thread, local files."""
     return Settings.model_validate(

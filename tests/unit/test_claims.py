@@ -8,6 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from rag_ingest.ledger import SESSION_CLAIM, Ledger, _this_host, claim_owner
 
 
@@ -116,3 +118,32 @@ def test_a_claim_on_a_session_holds_its_sources_and_sees_those_in_hand(tmp_path:
     assert a.claimants("s", deleter) == []
     a.release_claim("s", SESSION_CLAIM, deleter)
     assert b.claim("s", "new", ingester) is None
+
+
+def test_a_session_quota_counts_what_every_process_holds(tmp_path: Path) -> None:
+    a, b = two_ledgers(tmp_path)
+    me, other = claim_owner(), claim_owner()
+    seen: list[tuple[int, int, int]] = []
+
+    def one_document(documents: int, chunks: int, size: int) -> None:
+        seen.append((documents, chunks, size))
+        if documents >= 1:
+            raise RuntimeError("full")
+
+    assert a.claim("s", "one", me) is None
+    a.reserve("s", "one", me, one_document, 5, 100)  # held on its claim
+    assert b.claim("s", "two", other) is None
+    b.reserve("s", "two", other, lambda *held: seen.append(held), None, 10)  # a check only
+    with pytest.raises(RuntimeError):
+        b.reserve("s", "two", other, one_document, 3, 10)
+    assert seen[-2:] == [(1, 5, 100)] * 2  # the other process's document in flight
+    a.record(session_id="s", source="one", version="v", size=100, status="ingested",
+             chunk_ids=[f"id{i}" for i in range(5)], fingerprint="f")  # fmt: skip
+    with pytest.raises(RuntimeError):
+        b.reserve("s", "two", other, one_document, 3, 10)
+    assert seen[-1] == (1, 5, 100)  # now in its row, counted once
+    assert a.claim("t", "x", me) is None
+    a.reserve("t", "x", me, one_document, 2, 20)
+    a.release_claim("t", "x", me)  # failed, say: its hold goes with its claim
+    b.reserve("t", "y", other, one_document, 3, 30)
+    assert seen[-1] == (0, 0, 0)
