@@ -931,8 +931,20 @@ class DocumentProcessor:
         assert self.ledger is not None
         ledger = self.ledger
         claim = functools.partial(ledger.claim, session, source, self._owner, self._claim_ttl)
+        release = functools.partial(ledger.release_claim, session, source, self._owner)
+
+        async def try_claim() -> str | None:
+            try:
+                return await finish_though_cancelled(self._in_io(claim))
+            except asyncio.CancelledError:
+                # Cancelled as the claim was being taken: let go of it, if taken, or the
+                # other processes would wait out its minute.
+                with contextlib.suppress(Exception):
+                    await finish_though_cancelled(self._in_io(release))
+                raise
+
         started, pause = time.perf_counter(), 0.05
-        while (holder := await self._in_io(claim)) is not None:
+        while (holder := await try_claim()) is not None:
             if pause == 0.05:
                 what = source or f"session {session!r}"
                 logger.info("%s: held by another process (%s): waiting", what, holder)
@@ -945,7 +957,6 @@ class DocumentProcessor:
             yield
         finally:
             keeper.cancel()
-            release = functools.partial(ledger.release_claim, session, source, self._owner)
             with contextlib.suppress(Exception):  # a claim left lapses by itself
                 await finish_though_cancelled(self._in_io(release))
 

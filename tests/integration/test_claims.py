@@ -196,3 +196,33 @@ async def test_a_session_quota_holds_across_processors_sharing_a_ledger(tmp_path
     assert refused.error_type == "QuotaExceededError"
     assert "1 documents (in flight included) of its 1" in (refused.message or "")
     assert len({row["metadata"]["filename"] for row in store.store.values()}) == 1
+
+
+async def test_a_document_cancelled_while_claiming_leaves_no_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled as its claim was being written (the thread goes on and takes it): the
+    claim is let go, not left for the other processes to wait out for a minute."""
+    doc = write_docs(tmp_path, 1)[0]
+    claim = Ledger.claim
+    taking = threading.Event()
+
+    def slow_claim(self: Ledger, *args: object, **kwargs: object) -> str | None:
+        got = claim(self, *args, **kwargs)  # type: ignore[arg-type]
+        taking.set()
+        time.sleep(0.5)
+        return got
+
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        other = Ledger(p.ledger.path)
+        monkeypatch.setattr(Ledger, "claim", slow_claim)
+        task = asyncio.ensure_future(p.process_document(doc, session_id="s"))
+        await asyncio.to_thread(taking.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.setattr(Ledger, "claim", claim)
+        assert other.claim("s", doc.as_uri(), claim_owner()) is None
