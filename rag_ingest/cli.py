@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than",
         type=_duration,
         metavar="AGE",
-        help="every session last ingested longer ago than AGE (90m, 12h, 30d, 8w); "
-        "one with documents in flight is kept",
+        help="every session last used (ingested into or searched) longer ago than AGE "
+        "(90m, 12h, 30d, 8w); one with documents in flight is kept",
     )
     _common(delete, store=True)
 
@@ -676,7 +676,10 @@ async def _delete(args: argparse.Namespace) -> int:
         print(f"deleted {removed} chunks of session {session!r}")
     age = int(args.older_than.total_seconds())
     unit = next(u for u in ("w", "d", "h", "m", "s") if age % _UNITS[u] == 0)
-    print(f"{len(expired)} sessions last ingested over {age // _UNITS[unit]}{unit} ago deleted")
+    print(
+        f"{len(expired)} sessions last used (ingested into or searched) over "
+        f"{age // _UNITS[unit]}{unit} ago deleted"
+    )
     return 0
 
 
@@ -744,8 +747,14 @@ def _unfinished(pending: int) -> str:
 
 def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
     if as_json:
-        listing = [{**dataclasses.asdict(info), "last_ingested": info.last_ingested.isoformat()}
-                   for info in sessions]  # fmt: skip
+        listing = [
+            {
+                **dataclasses.asdict(info),
+                "last_ingested": info.last_ingested.isoformat(),
+                "last_queried": info.last_queried and info.last_queried.isoformat(),
+            }
+            for info in sessions
+        ]
         print(json.dumps(listing, indent=2))
         return 0
     print(f"{'sources':>7} {'chunks':>8} {'failed':>6}  {'last ingested (UTC)':<19}  session")
@@ -754,6 +763,8 @@ def _print_sessions(sessions: list[SessionInfo], *, as_json: bool) -> int:
             f"{info.sources:>7} {info.chunks:>8} {info.failed:>6}  "
             f"{info.last_ingested:%Y-%m-%d %H:%M:%S}  {info.session_id}"
         )
+        if info.last_queried is not None:
+            print(f"{'':>7} last searched {info.last_queried:%Y-%m-%d %H:%M:%S}")
         if used := usage_text(info.usage):
             print(f"{'':>7} model use: {used}")
         if info.pending:

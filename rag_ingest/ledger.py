@@ -162,6 +162,16 @@ class SessionInfo:
     # --repair`` or a delete removes. A session whose first documents were all cut off
     # has these and no source.
     pending: int = 0
+    # When it was last searched (``query``, a retriever), UTC, to the minute; None: not
+    # since the ledger began keeping it.
+    last_queried: datetime | None = None
+
+    @property
+    def last_used(self) -> datetime:
+        """Its last ingest or search, whichever is later: what retention goes by."""
+        if self.last_queried is None:
+            return self.last_ingested
+        return max(self.last_ingested, self.last_queried)
 
 
 @dataclass
@@ -298,6 +308,11 @@ class Ledger:
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS activity (
                 session_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL)"""
+        )
+        # When each session was last searched: retention (expire_sessions) keeps a session
+        # in use though nothing was ingested into it for a while.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS queried (session_id TEXT PRIMARY KEY, at TEXT NOT NULL)"
         )
         # Which process is ingesting a source of a session now, for processes sharing this
         # ledger (see claim): not a session's data, so no session lists or deletes it.
@@ -574,6 +589,7 @@ class Ledger:
                 "UNION SELECT session_id FROM model_use"
             ).fetchall()
             active = dict(self._db.execute("SELECT session_id, updated_at FROM activity"))
+            queried = dict(self._db.execute("SELECT session_id, at FROM queried"))
             used = _model_use_by(
                 self._db.execute(
                     "SELECT session_id, name, SUM(amount) FROM model_use GROUP BY session_id, name"
@@ -598,6 +614,7 @@ class Ledger:
                     datetime.fromisoformat(last),
                     used.get(session, {}),
                     pending.get(session, 0),
+                    datetime.fromisoformat(queried[session]) if session in queried else None,
                 )
             )
         return listed
@@ -649,9 +666,23 @@ class Ledger:
                     (session_id, source),
                 )
 
+    def note_query(self, session_id: str) -> None:
+        """Note that the session was searched now, if the ledger holds anything of it (a
+        search of a session never ingested into leaves nothing behind)."""
+        now = datetime.now(UTC).isoformat()
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO queried SELECT ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM activity WHERE session_id = ?) OR EXISTS "
+                "(SELECT 1 FROM sources WHERE session_id = ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET at = excluded.at",
+                (session_id, now, session_id, session_id),
+            )
+
     def delete_session(self, session_id: str) -> int:
         with self.transaction():
-            for table in ("pending", "kept_vectors", "answers", "model_use", "activity"):
+            tables = ("pending", "kept_vectors", "answers", "model_use", "activity", "queried")
+            for table in tables:
                 self._db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             cursor = self._db.execute("DELETE FROM sources WHERE session_id = ?", (session_id,))
         return cursor.rowcount

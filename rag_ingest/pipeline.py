@@ -357,6 +357,8 @@ class DocumentProcessor:
         self._staging_freed = asyncio.Event()
         # Documents in this processor's hands (see _return_memory).
         self._active = 0
+        # When each session's last search was noted in the ledger (see _note_search).
+        self._searches_noted: dict[str, float] = {}
         # Whether other processes may share the ledger (see _claimed), and this
         # processor's name in its claims.
         self._shares_ledger = False
@@ -1988,7 +1990,9 @@ class DocumentProcessor:
             await self.start()
         store = self.store
         assert store is not None
-        return await self._in_store(lambda: store.query(text, session_id=session, k=k, where=where))
+        hits = await self._in_store(lambda: store.query(text, session_id=session, k=k, where=where))
+        self._note_search(session)
+        return hits
 
     def as_retriever(
         self, *, session_id: str, k: int = 4, where: dict[str, Any] | None = None, **kwargs: Any
@@ -1997,7 +2001,31 @@ class DocumentProcessor:
         ``where`` narrows within the session, as in :meth:`query`."""
         if self.store is None:
             raise RuntimeError("start() the processor first")
-        return self.store.as_retriever(session_id=session_id, k=k, where=where, **kwargs)
+        return self.store.as_retriever(
+            session_id=session_id, k=k, where=where, on_search=self._note_search, **kwargs
+        )
+
+    # Seconds between two notes of one session's searches in the ledger.
+    _search_note_every = 60.0
+
+    def _note_search(self, session: str) -> None:
+        """Note a search of ``session`` in the ledger, so retention (``expire_sessions``)
+        keeps a session in use: once a minute a session at most, on an I/O thread, not
+        waited for (a retriever may search from any thread)."""
+        ledger, now = self.ledger, time.monotonic()
+        if ledger is None or now - self._searches_noted.get(session, -math.inf) < (
+            self._search_note_every
+        ):
+            return
+        if len(self._searches_noted) > 10_000:  # a backend of many sessions: the stale go
+            cutoff = now - self._search_note_every
+            self._searches_noted = {s: t for s, t in self._searches_noted.items() if t > cutoff}
+        self._searches_noted[session] = now
+        try:
+            noted = self._io.submit(ledger.note_query, session)
+        except RuntimeError:  # closed meanwhile
+            return
+        noted.add_done_callback(_log_unnoted)
 
     async def delete_session(self, session_id: str) -> int:
         """Remove exactly this session's chunks and ledger rows; returns chunks removed.
@@ -2052,16 +2080,17 @@ class DocumentProcessor:
         return await self._in_store(self.ledger.model_use, session, source)
 
     async def expire_sessions(self, older_than: timedelta) -> dict[str, int]:
-        """Delete every session last ingested more than ``older_than`` ago (its newest
-        ledger entry: a skipped, unchanged source does not count), as
-        :meth:`delete_session` does; returns session -> chunks removed. A session with
-        documents in flight is in use and kept."""
+        """Delete every session last used more than ``older_than`` ago, as
+        :meth:`delete_session` does; returns session -> chunks removed. Used: ingested
+        into (its newest ledger entry: a skipped, unchanged source does not count) or
+        searched (:meth:`query`, a retriever; noted once a minute at most). A session
+        with documents in flight is in use and kept."""
         if older_than <= timedelta(0):
             raise ConfigurationError(f"older_than must be positive, not {older_than}")
         cutoff = datetime.now(UTC) - older_than
         removed: dict[str, int] = {}
         for info in await self.sessions():
-            if info.last_ingested < cutoff and info.session_id not in self._sessions:
+            if info.last_used < cutoff and info.session_id not in self._sessions:
                 removed[info.session_id] = await self.delete_session(info.session_id)
         return removed
 
@@ -2148,6 +2177,11 @@ class DocumentProcessor:
                 )
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._claim_poll)
+
+
+def _log_unnoted(noted: Any) -> None:
+    if not noted.cancelled() and (exc := noted.exception()) is not None:
+        logger.warning("a search could not be noted in the ledger: %s", exc)
 
 
 def transient(exc: BaseException) -> bool:

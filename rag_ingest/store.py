@@ -206,6 +206,8 @@ class SessionRetriever(VectorStoreRetriever):
     where: dict[str, Any] | None = None
     store: Any = None  # the ChunkStore whose retries (and server restarts) searches get
     filter_key: str = "filter"  # the search keyword the store's filter goes under
+    # Told the session after each search (the processor notes its use for retention).
+    on_search: Any = None
 
     def _session_only(self, kwargs: dict[str, Any]) -> None:
         """The session filter over any the caller gave at invoke time."""
@@ -221,6 +223,8 @@ class SessionRetriever(VectorStoreRetriever):
             docs = search(query, run_manager=run_manager, **kwargs)
         else:
             docs = self.store.call(search, query, run_manager=run_manager, **kwargs)
+        if self.on_search is not None:
+            self.on_search(self.session_id)
         return _of_session(docs, self.session_id, lambda d: d, self.where)
 
     async def _aget_relevant_documents(
@@ -239,6 +243,8 @@ class SessionRetriever(VectorStoreRetriever):
             return search(query, run_manager=run_manager, **kwargs)
 
         docs = await (make() if self.store is None else self.store.acall(make))
+        if self.on_search is not None:
+            self.on_search(self.session_id)
         return _of_session(docs, self.session_id, lambda d: d, self.where)
 
 
