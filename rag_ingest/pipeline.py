@@ -522,6 +522,10 @@ class DocumentProcessor:
         # Chroma server's or a caller's store may have other processes writing to it
         # with this same ledger file (a backend's workers on one persist_dir).
         self._shares_ledger = store is not None or s.store.chroma_url is not None
+        # Named at start, in the process that runs it: one made at import and started in
+        # each of gunicorn's forked workers (--preload) had the parent's PID and token in
+        # every worker, whose claims then held nothing against each other.
+        self._owner = claim_owner()
         self._confirm_skips = await self._in_store(self._store_may_lack_chunks)
         if not self.store.computes_own_vectors:
             self._runner = EmbeddingRunner(

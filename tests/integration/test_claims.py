@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -226,3 +227,44 @@ async def test_a_document_cancelled_while_claiming_leaves_no_claim(
             await task
         monkeypatch.setattr(Ledger, "claim", claim)
         assert other.claim("s", doc.as_uri(), claim_owner()) is None
+
+
+def test_a_processor_made_before_a_fork_claims_as_the_forked_process(tmp_path: Path) -> None:
+    """gunicorn --preload: the app (and its processor) made once, each worker forked
+    from it and starting the processor in its lifespan: each claims under its own PID."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os
+        from langchain_core.vectorstores import InMemoryVectorStore
+        from rag_ingest.models import HashEmbeddings
+        from rag_ingest.pipeline import DocumentProcessor
+        from rag_ingest.settings import Settings
+
+        settings = Settings.model_validate({{
+            "progress": False, "store": {{"persist_dir": {str(tmp_path / "store")!r}}},
+            "parse": {{"mode": "thread", "workers": 1}},
+        }})
+        processor = DocumentProcessor(
+            settings, vectorstore=InMemoryVectorStore(embedding=HashEmbeddings())
+        )
+
+        async def owner():
+            async with processor:
+                return processor._owner
+
+        child = os.fork()
+        if child == 0:
+            print("worker", os.getpid(), asyncio.run(owner()), flush=True)
+            os._exit(0)
+        os.waitpid(child, 0)
+        print("parent", os.getpid(), processor._owner, flush=True)
+        """
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    worker, parent = (line.split() for line in ran.stdout.splitlines())
+    (role, worker_pid, worker_owner), (_, parent_pid, parent_owner) = worker, parent
+    assert role == "worker"
+    assert worker_owner.split(":")[-2] == worker_pid != parent_pid
+    assert worker_owner != parent_owner
