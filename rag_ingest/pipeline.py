@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import gc
 import hashlib
@@ -183,6 +184,31 @@ class IngestReport:
         for r in self.results:
             total.update(r.usage)
         return dict(total)
+
+
+class _Slot:
+    """A document's place among those :meth:`DocumentProcessor.process_many` has in
+    flight, lent while it waits for another process's claim on its source, so the run
+    goes on to sources no one holds (two processes given one listing had one ingest it
+    all while the other waited on it, document by document)."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self.held = True
+
+    def lend(self) -> None:
+        if self.held:
+            self.held = False
+            self._slots.release()
+
+    async def reclaim(self) -> None:
+        if not self.held:
+            await self._slots.acquire()  # cancelled: not acquired, and not held
+            self.held = True
+
+
+# The slot of the process_many document the current task works on, if any.
+_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("_SLOT", default=None)
 
 
 @dataclass
@@ -949,6 +975,7 @@ class DocumentProcessor:
                     await finish_though_cancelled(self._in_io(release))
                 raise
 
+        slot = _SLOT.get() if source != SESSION_CLAIM else None
         started, pause = time.perf_counter(), 0.05
         while (holder := await try_claim()) is not None:
             if pause == 0.05:
@@ -956,8 +983,17 @@ class DocumentProcessor:
                 logger.info("%s: held by another process (%s): waiting", what, holder)
             if waited is not None:
                 waited["claim_wait"] = time.perf_counter() - started
+            if slot is not None:
+                slot.lend()  # the run goes on with sources no one holds meanwhile
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._claim_poll)
+        if slot is not None:
+            try:
+                await slot.reclaim()  # among the in-flight again before any work
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await finish_though_cancelled(self._in_io(release))
+                raise
         keeper = asyncio.ensure_future(self._keep_claim(session, source))
         try:
             yield
@@ -1834,6 +1870,8 @@ class DocumentProcessor:
         tasks: set[asyncio.Task[None]] = set()
 
         async def one(item: Any) -> None:
+            slot = _Slot(slots)
+            _SLOT.set(slot)  # this task's context, and its document's attempt task's
             try:
                 result = await self._process(
                     item,
@@ -1851,7 +1889,7 @@ class DocumentProcessor:
                         on_result, result, report.callback_errors, "on_result"
                     )
             finally:
-                slots.release()
+                slot.lend()  # given back, unless it is lent already
 
         try:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]

@@ -268,3 +268,22 @@ def test_a_processor_made_before_a_fork_claims_as_the_forked_process(tmp_path: P
     assert role == "worker"
     assert worker_owner.split(":")[-2] == worker_pid != parent_pid
     assert worker_owner != parent_owner
+
+
+async def test_processors_given_one_listing_share_its_work(tmp_path: Path) -> None:
+    """A document whose source another process holds lends its place among the run's
+    documents in flight while it waits: the run goes on with sources no one holds. Each
+    had waited in its place, and one processor ingested all 12 while the other waited."""
+    docs = write_docs(tmp_path, 12)
+    settings = settings_for(tmp_path, in_flight=2)
+    store = InMemoryVectorStore(embedding=CountingEmbeddings(delay=0.2))
+    async with (
+        DocumentProcessor(settings, vectorstore=store) as a,
+        DocumentProcessor(settings, vectorstore=store) as b,
+    ):
+        first, second = await asyncio.gather(
+            a.process_many(docs, session_id="s"), b.process_many(docs, session_id="s")
+        )
+    ingested = [r.totals["ingested"] for r in (first, second)]
+    assert sum(ingested) == 12 and min(ingested) >= 2, ingested
+    assert all(r.status in ("ingested", "skipped") for r in first.results + second.results)
