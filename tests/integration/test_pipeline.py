@@ -1414,6 +1414,36 @@ def test_minilm_loads_its_model_on_first_embedding() -> None:
     assert counts[2] == 302  # counted whole: the model would read 256 of them
 
 
+def test_minilm_computes_in_the_precision_it_is_given() -> None:
+    """bfloat16 runs the transformer under bfloat16 autocast, queries too; float32 not.
+    Their vectors agree (cosine at least 0.9999), and "auto" follows the CPU's flags."""
+    import numpy as np
+    import torch
+
+    from rag_ingest.models import MiniLMEmbeddings, cpu_computes_bf16
+
+    texts = ["The warehouse team audits inventory levels.", "naïve café, déjà vu"]
+    vectors = {}
+    for precision in ("float32", "bfloat16"):
+        model = MiniLMEmbeddings(precision=precision)
+        autocast: list[bool] = []
+        model.model[0].register_forward_hook(
+            lambda *_, seen=autocast: seen.append(torch.is_autocast_enabled("cpu"))
+        )
+        vectors[precision] = np.array([*model.embed_documents(texts), model.embed_query("x")])
+        assert autocast == [precision == "bfloat16"] * 2, precision
+    cosines = (vectors["float32"] * vectors["bfloat16"]).sum(axis=1)
+    assert cosines.min() > 0.9999
+    assert np.allclose(np.linalg.norm(vectors["bfloat16"], axis=1), 1.0, atol=1e-3)
+    chosen = MiniLMEmbeddings(precision="auto").precision
+    assert chosen == ("bfloat16" if cpu_computes_bf16() else "float32")
+    assert cpu_computes_bf16("flags\t\t: fpu sse avx2 amx_bf16 amx_tile\n")
+    assert cpu_computes_bf16("flags\t: fpu avx512f avx512_bf16\n")
+    assert not cpu_computes_bf16("flags\t\t: fpu sse avx2 avx512f\n")
+    with pytest.raises(ConfigurationError, match="precision"):
+        MiniLMEmbeddings(precision="float16")
+
+
 async def test_minilm_runs_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """Concurrent async calls share one thread (torch grows a malloc arena per thread)."""
     import threading
