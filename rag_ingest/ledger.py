@@ -75,6 +75,11 @@ def claim_owner() -> str:
     return f"{_this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def _holds(owner: str, expires_at: float, now: float) -> bool:
+    """Whether a claim still holds: not past its expiry, and its process may still run."""
+    return expires_at > now and _claimant_alive(owner)
+
+
 def _claimant_alive(owner: str) -> bool:
     """Whether the process behind a claim may still run: on another host (or of a form
     not ours) it is taken to, and its claim's expiry decides."""
@@ -700,7 +705,7 @@ class Ledger:
                 (session_id, source, SESSION_CLAIM),
             ).fetchall()
             for holder, expires_at in held:
-                if holder != owner and expires_at > now and _claimant_alive(holder):
+                if holder != owner and _holds(holder, expires_at, now):
                     return str(holder)
             self._db.execute(
                 "INSERT OR REPLACE INTO claims (session_id, source, owner, expires_at) "
@@ -732,7 +737,7 @@ class Ledger:
                 "AND source NOT IN (?, ?) AND reserved = 1",
                 (session_id, source, SESSION_CLAIM),
             ).fetchall():
-                if expires_at > now and _claimant_alive(holder):
+                if _holds(holder, expires_at, now):
                     documents, stored = documents + 1, stored + held_chunks
                     stored_bytes += held_bytes
             check(documents, stored, stored_bytes)
@@ -748,11 +753,14 @@ class Ledger:
         other processes with a document of it in hand."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT owner FROM claims WHERE session_id = ? AND source != ? "
-                "AND owner != ? AND expires_at > ?",
-                (session_id, SESSION_CLAIM, owner, time.time()),
+                "SELECT owner, expires_at FROM claims WHERE session_id = ? AND source != ? "
+                "AND owner != ?",
+                (session_id, SESSION_CLAIM, owner),
             ).fetchall()
-        return [str(holder) for (holder,) in rows if _claimant_alive(holder)]
+        now = time.time()
+        return sorted(
+            {str(holder) for holder, expires_at in rows if _holds(holder, expires_at, now)}
+        )
 
     def renew_claim(self, session_id: str, source: str, owner: str, ttl: float = CLAIM_TTL) -> bool:
         """Extend ``owner``'s claim by ``ttl`` from now; False if it is no longer its."""

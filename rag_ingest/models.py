@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
 
 from langchain_core.embeddings import Embeddings
 from tenacity import (
@@ -37,7 +37,7 @@ from tenacity import (
 from rag_ingest._redact import is_secret_param
 from rag_ingest._tasks import gather_or_cancel
 from rag_ingest.errors import ConfigurationError, MissingExtraError, ModelError
-from rag_ingest.settings import ModelSettings
+from rag_ingest.settings import MiniLMPrecision, ModelSettings
 
 __all__ = [
     "EmbeddingRunner",
@@ -148,7 +148,7 @@ def cpu_computes_bf16(cpuinfo: str | None = None) -> bool:
     return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = get_args(MiniLMPrecision)
 
 
 class MiniLMEmbeddings(Embeddings):

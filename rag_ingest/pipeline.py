@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -969,42 +969,45 @@ class DocumentProcessor:
         claim = functools.partial(ledger.claim, session, source, self._owner, self._claim_ttl)
         release = functools.partial(ledger.release_claim, session, source, self._owner)
 
-        async def try_claim() -> str | None:
-            try:
-                return await finish_though_cancelled(self._in_io(claim))
-            except asyncio.CancelledError:
-                # Cancelled as the claim was being taken: let go of it, if taken, or the
-                # other processes would wait out its minute.
-                with contextlib.suppress(Exception):
-                    await finish_though_cancelled(self._in_io(release))
-                raise
+        async def let_go() -> None:
+            with contextlib.suppress(Exception):  # a claim left lapses by itself
+                await finish_though_cancelled(self._in_io(release))
 
         slot = _SLOT.get() if source != SESSION_CLAIM else None
-        started, pause = time.perf_counter(), 0.05
-        while (holder := await try_claim()) is not None:
-            if pause == 0.05:
-                what = source or f"session {session!r}"
-                logger.info("%s: held by another process (%s): waiting", what, holder)
-            if waited is not None:
-                waited["claim_wait"] = time.perf_counter() - started
+        started, pauses, said = time.perf_counter(), self._claim_pauses(), False
+        try:
+            # Each try runs to its end though cancelled: a claim the thread took as we
+            # were cancelled is let go below, or the other processes would wait out its
+            # minute.
+            while (holder := await finish_though_cancelled(self._in_io(claim))) is not None:
+                if not said:
+                    what = source or f"session {session!r}"
+                    logger.info("%s: held by another process (%s): waiting", what, holder)
+                    said = True
+                if waited is not None:
+                    waited["claim_wait"] = time.perf_counter() - started
+                if slot is not None:
+                    slot.lend()  # the run goes on with sources no one holds meanwhile
+                await asyncio.sleep(next(pauses))
             if slot is not None:
-                slot.lend()  # the run goes on with sources no one holds meanwhile
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self._claim_poll)
-        if slot is not None:
-            try:
                 await slot.reclaim()  # among the in-flight again before any work
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await finish_though_cancelled(self._in_io(release))
-                raise
+        except BaseException:
+            await let_go()
+            raise
         keeper = asyncio.ensure_future(self._keep_claim(session, source))
         try:
             yield
         finally:
             keeper.cancel()
-            with contextlib.suppress(Exception):  # a claim left lapses by itself
-                await finish_though_cancelled(self._in_io(release))
+            await let_go()
+
+    def _claim_pauses(self) -> Iterator[float]:
+        """The pauses between tries at what another process holds: from 50 ms, doubling
+        up to ``_claim_poll``."""
+        pause = 0.05
+        while True:
+            yield pause
+            pause = min(pause * 2, self._claim_poll)
 
     async def _keep_claim(self, session: str, source: str) -> None:
         """Renew a claim while its document is in hand (a long parse or embedding)."""
@@ -2213,16 +2216,16 @@ class DocumentProcessor:
             return
         assert self.ledger is not None
         others = functools.partial(self.ledger.claimants, session, self._owner)
-        pause = 0.05
-        while busy := await self._in_io(others):
-            if pause == 0.05:
-                logger.info(
-                    "session %r: waiting for the documents of it other processes have in hand (%s)",
-                    session,
-                    ", ".join(busy),
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self._claim_poll)
+        if busy := await self._in_io(others):
+            logger.info(
+                "session %r: waiting for the documents of it other processes have in hand (%s)",
+                session,
+                ", ".join(busy),
+            )
+        pauses = self._claim_pauses()
+        while busy:
+            await asyncio.sleep(next(pauses))
+            busy = await self._in_io(others)
 
 
 def _log_unnoted(noted: Any) -> None:

@@ -480,6 +480,10 @@ class ChunkSettings(_Part):
         return self
 
 
+# What the minilm embedder computes in (models.MiniLMEmbeddings checks its argument by it).
+MiniLMPrecision = Literal["auto", "float32", "bfloat16"]
+
+
 class ModelSettings(_Part):
     """Tier 3: embeddings and summaries, each call timed and retried."""
 
@@ -499,7 +503,7 @@ class ModelSettings(_Part):
         description="'package.module:attribute': a multimodal chat model (or a factory of "
         "one) that describes the images in documents; None: images are not described.",
     )
-    minilm_precision: Literal["auto", "float32", "bfloat16"] = Field(
+    minilm_precision: MiniLMPrecision = Field(
         default="auto",
         description="What the minilm embedder computes in: auto, bfloat16 on a CPU that "
         "does so natively (AMX or AVX512-BF16; 2.5-2.8x float32's texts/s here, the vectors' "
