@@ -11,10 +11,19 @@ documentation, most drawn by Graphviz) held their labels as text.
 
 from __future__ import annotations
 
+import html.entities
+import re
 from xml.etree import ElementTree
 
 from rag_ingest.errors import BlankDocumentError, CorruptDocumentError
-from rag_ingest.parsers.base import XML_ERRORS, ParsedDocument, Segment, local_name
+from rag_ingest.parsers.base import (
+    XML_ERRORS,
+    ParsedDocument,
+    Segment,
+    local_name,
+    lost_in_mending,
+    recovered_xml,
+)
 
 __all__ = ["parse_svg"]
 
@@ -81,14 +90,41 @@ def _line(element: ElementTree.Element) -> str:
     return " ".join("".join(parts).split())
 
 
+_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]*);")
+_BARE_AMPERSAND = re.compile(rb"&(?![A-Za-z_][\w.-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
+_DEFINED = re.compile(rb"<!ENTITY\s+([A-Za-z_][\w.-]*)")
+
+
+def _entities_mended(data: bytes) -> bytes:
+    """``data`` with each HTML entity it uses and does not define (``&nbsp;``,
+    ``&copy;``: a label pasted from a web page) as the character it stands for, and a
+    bare ``&`` (``R&D``) escaped: the recovering parser would drop both."""
+    defined = set(_DEFINED.findall(data))
+
+    def numbered(match: re.Match[bytes]) -> bytes:
+        point = html.entities.name2codepoint.get(match[1].decode())
+        if point is None or match[1] in defined:
+            return match[0]
+        return b"&#%d;" % point
+
+    return _ENTITY.sub(numbered, _BARE_AMPERSAND.sub(b"&amp;", data))
+
+
 def parse_svg(path: str, name: str) -> ParsedDocument:
-    """An SVG drawing's words as one segment, under its title."""
+    """An SVG drawing's words as one segment, under its title. One that is not well
+    formed (hand-edited, cut short) is read as far as it can be mended, said."""
     with open(path, "rb") as f:
         data = f.read()
+    warnings: list[str] = []
     try:
         root = ElementTree.fromstring(data)  # expat 2.4+ refuses entity bombs
     except XML_ERRORS as exc:
-        raise CorruptDocumentError(f"{name}: not a readable SVG drawing ({exc})") from exc
+        # A hand-edited label, an export cut short: the words before the damage at
+        # least, as Chrome draws them. An entity bomb expat refused is mended without
+        # its entities.
+        data, warning = recovered_xml(_entities_mended(data), name, exc)
+        root = ElementTree.fromstring(data)
+        warnings.append(warning)
     if local_name(root.tag) != "svg":
         raise CorruptDocumentError(
             f"{name}: not an SVG drawing (its root is <{local_name(root.tag)}>)"
@@ -108,7 +144,8 @@ def parse_svg(path: str, name: str) -> ParsedDocument:
             todo.extend(reversed(element))
     if not lines:
         # Skipped, as images were by name before: a docs tree's icons are not failures.
-        raise BlankDocumentError(f"{name}: no words in the drawing: nothing to index")
+        blank = BlankDocumentError(f"{name}: no words in the drawing: nothing to index")
+        raise lost_in_mending(name, warnings) or blank
     title = next((_line(e) for e in root if local_name(e.tag) == "title"), "")
     text = "\n".join([f"# {title}", "", *lines] if title else lines)
-    return ParsedDocument("svg", [Segment(text)], parser="svg-xml")
+    return ParsedDocument("svg", [Segment(text)], parser="svg-xml", warnings=warnings)

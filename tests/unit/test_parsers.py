@@ -6213,8 +6213,24 @@ def test_an_svg_drawing_is_read_for_the_words_it_shows(tmp_path: Path) -> None:
     icon = b'<svg xmlns="http://www.w3.org/2000/svg"><title>lock</title><path d="M0"/></svg>'
     with pytest.raises(BlankDocumentError, match=r"^icon\.svg: no words in the drawing"):
         parse_file(_file(tmp_path, "icon.svg", icon), "icon.svg", OPTIONS)
+    # Not well formed: browsers show it, and it is read as far as it can be mended, said.
+    # An HTML entity it never defines is the character HTML means.
+    cut = drawing[: drawing.index(b"<text>Payment gateway")]
+    hand_edited = (
+        b'<svg xmlns="http://www.w3.org/2000/svg"><text>Caf&eacute;&nbsp;menu</text>'
+        b"<text>CANARY-R&D team</text><text>&bogus; last</text></svg>"
+    )
+    for name, data, text in (
+        ("cut.svg", cut, "# Order flow\n\nCheckout CANARY-TSPAN\nPayment gateway"),
+        ("edited.svg", hand_edited, "Caf\u00e9\u00a0menu\nCANARY-R&D team\nlast"),
+    ):
+        mended = parse_file(_file(tmp_path, name, data), name, OPTIONS)
+        assert mended.text.replace("\u00a0", " ") == text.replace("\u00a0", " ")
+        assert mended.text.split()[:3] == text.split()[:3]  # the no-break space kept
+        assert [w.split(" (")[0] for w in mended.warnings] == ["not well-formed XML"]
     for name, data, said in (
-        ("cut.svg", drawing[:300], "not a readable SVG drawing"),
+        # Cut before any words: nothing left once mended, not a blank drawing.
+        ("cut.svg", drawing[:300], r"^cut\.svg: not well-formed XML .*nothing left once mended"),
         ("graph.svg", b"<graph><text>x</text></graph>", "its root is <graph>"),
         (
             "bomb.svg",
@@ -6224,7 +6240,7 @@ def test_an_svg_drawing_is_read_for_the_words_it_shows(tmp_path: Path) -> None:
                 for p, c in zip("abcdefgh", "bcdefghi", strict=True)
             )
             + b"]><svg><text>&i;</text></svg>",
-            "not a readable SVG drawing",
+            r"amplification factor .*nothing left once mended",
         ),
     ):
         with pytest.raises(CorruptDocumentError, match=said):
