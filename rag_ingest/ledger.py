@@ -779,6 +779,22 @@ class Ledger:
                 (session_id, source, owner),
             )
 
+    def drop_dead_claims(self, ttl: float = CLAIM_TTL) -> int:
+        """Delete the claims that hold nothing and will not again: of a process on this
+        host that is gone, or not renewed for ``ttl`` past their expiry (a process
+        killed while it held them). Their rows were never read as claims, but a backend
+        whose workers are killed now and then kept each. Returns how many."""
+        now = time.time()
+        with self.transaction():
+            rows = self._db.execute("SELECT rowid, owner, expires_at FROM claims").fetchall()
+            dead = [
+                (rowid,)
+                for rowid, owner, expires_at in rows
+                if expires_at < now - ttl or not _claimant_alive(owner)
+            ]
+            self._db.executemany("DELETE FROM claims WHERE rowid = ?", dead)
+        return len(dead)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

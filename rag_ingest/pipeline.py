@@ -556,6 +556,8 @@ class DocumentProcessor:
         # each of gunicorn's forked workers (--preload) had the parent's PID and token in
         # every worker, whose claims then held nothing against each other.
         self._owner = claim_owner()
+        if self._shares_ledger:
+            await self._in_io(self.ledger.drop_dead_claims)
         self._confirm_skips = await self._in_store(self._store_may_lack_chunks)
         if not self.store.computes_own_vectors:
             self._runner = EmbeddingRunner(

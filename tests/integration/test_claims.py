@@ -110,6 +110,23 @@ async def test_a_claim_of_a_process_killed_outright_is_not_waited_for(tmp_path: 
     assert result.status == "ingested" and "claim_wait" not in result.seconds
 
 
+async def test_a_processor_starting_drops_claims_that_hold_nothing(tmp_path: Path) -> None:
+    """A backend whose workers are killed now and then kept each one's claims."""
+    settings = settings_for(tmp_path)
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        path = p.ledger.path
+    ledger = Ledger(path)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          text=True, capture_output=True, check=True)  # fmt: skip
+    assert ledger.claim("s", "a", f"{_this_host()}:{int(gone.stdout)}:0badc0de") is None
+    assert ledger.claim("s", "b", claim_owner()) is None
+    async with DocumentProcessor(settings, vectorstore=store):
+        rows = ledger._db.execute("SELECT source FROM claims").fetchall()
+    assert rows == [("b",)]
+
+
 async def test_a_long_document_keeps_its_claim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

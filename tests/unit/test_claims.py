@@ -147,3 +147,22 @@ def test_a_session_quota_counts_what_every_process_holds(tmp_path: Path) -> None
     a.release_claim("t", "x", me)  # failed, say: its hold goes with its claim
     b.reserve("t", "y", other, one_document, 3, 30)
     assert seen[-1] == (0, 0, 0)
+
+
+def test_claims_that_hold_nothing_are_dropped(tmp_path: Path) -> None:
+    """A killed process's claims were never read as held, but their rows stayed."""
+    a, b = two_ledgers(tmp_path)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
+                          capture_output=True, check=True)  # fmt: skip
+    me, dead = claim_owner(), f"{_this_host()}:{int(gone.stdout)}:0badc0de"
+    elsewhere = "another-host#1:1:0badc0de"
+    assert a.claim("s", "mine", me) is None
+    assert a.claim("s", "dead", dead) is None
+    assert a.claim("s", "lapsed-long-ago", elsewhere, ttl=-0.5) is None
+    assert a.claim("s", "lapsed-just-now", elsewhere, ttl=-0.1) is None
+    assert a.claim("s", "held-elsewhere", elsewhere) is None
+    assert b.drop_dead_claims(ttl=0.3) == 2
+    rows = a._db.execute("SELECT source FROM claims ORDER BY source").fetchall()
+    assert [r[0] for r in rows] == ["held-elsewhere", "lapsed-just-now", "mine"]
+    assert b.claim("s", "mine", claim_owner()) == me  # a live claim still holds
+    assert b.claim("s", "held-elsewhere", claim_owner()) == elsewhere
