@@ -194,3 +194,97 @@ def test_processes_sharing_one_ledger_ingest_each_source_once(tmp_path: Path) ->
         assert sum(chunks_stored(server.url).values()) == embedded
     finally:
         server.stop()
+
+
+def test_the_readme_backend_under_uvicorn_workers_ingests_each_upload_once(
+    tmp_path: Path,
+) -> None:
+    """The README's FastAPI app as ``uvicorn --workers 2`` runs it, given a Chroma server
+    and one persist_dir, sent the same files at once through both workers: each file is
+    ingested by one worker and skipped by the rest (17 ingests of 8 files under 3
+    workers before claims, by hand), and a delete in one worker removes them all."""
+    import asyncio
+    import socket
+
+    import httpx
+
+    from tests.integration.test_readme_backend import readme_backend
+
+    server = LocalChromaServer(tmp_path / "chroma")
+    server.start()
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "readme_app.py").write_text(
+        readme_backend()
+        + "\n\nimport os\n\n\n@app.middleware('http')\nasync def worker(request, call_next):\n"
+        "    response = await call_next(request)\n"
+        "    response.headers['x-worker'] = str(os.getpid())\n    return response\n"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "RAG_INGEST_STORE__PERSIST_DIR": str(tmp_path / "store"),  # one ledger for both
+        "RAG_INGEST_STORE__CHROMA_URL": server.url,
+        "RAG_INGEST_MODELS__EMBEDDER": "hash",
+        "RAG_INGEST_PARSE__WORKERS": "1",
+        "RAG_INGEST_PROGRESS": "false",
+    }
+    uvicorn = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "readme_app:app", "--app-dir", str(app_dir),
+         "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    files = {
+        f"note{i}.md": f"# Note {i}\n\n".encode() + f"Note {i} says CANARY{i}. ".encode() * 150
+        for i in range(6)
+    }
+
+    async def round_of(client: httpx.AsyncClient) -> tuple[list[dict[str, Any]], set[str]]:
+        async def send(name: str) -> httpx.Response:
+            part = {"file": (name, files[name], "text/markdown")}
+            return await client.post(f"/sessions/{SESSION}/files", files=part)
+
+        sent = await asyncio.gather(*(send(name) for name in list(files) * 4))
+        return [r.json() for r in sent], {r.headers["x-worker"] for r in sent}
+
+    async def serve() -> None:
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            deadline = asyncio.get_running_loop().time() + 180
+            while True:  # both workers started: each answers its share of connections
+                try:
+                    answered = await asyncio.gather(
+                        *(client.get("/sessions/x/usage") for _ in range(20))
+                    )
+                    if len({r.headers["x-worker"] for r in answered}) == 2:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert uvicorn.poll() is None and asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.5)
+            for _ in range(3):  # a round answered by one worker alone proves nothing
+                answers, workers = await round_of(client)
+                if len(workers) == 2:
+                    break
+                await client.delete(f"/sessions/{SESSION}")
+            assert len(workers) == 2, "one worker answered every upload, three times"
+            statuses = [a["status"] for a in answers]
+            assert statuses.count("ingested") == len(files), answers
+            assert statuses.count("skipped") == 3 * len(files)
+            chunks = sum(a["total_chunks"] for a in answers if a["status"] == "ingested")
+            assert chunks > len(files) and len(stored(server.url)) == chunks  # each once
+            used = (await client.get(f"/sessions/{SESSION}/usage")).json()
+            assert used["embedded_chunks"] == chunks  # embedded once, whichever worker did
+            removed = (await client.delete(f"/sessions/{SESSION}")).json()
+            assert removed == {"chunks_removed": chunks}
+            assert stored(server.url) == {}
+
+    try:
+        asyncio.run(serve())
+    finally:
+        uvicorn.terminate()
+        out, _ = uvicorn.communicate(timeout=60)
+        server.stop()
+    assert "Traceback" not in out, out
