@@ -3495,7 +3495,10 @@ def test_an_xlsx_sheets_text_boxes_are_read_after_its_rows(tmp_path: Path) -> No
         },
     )
     parsed = parse_file(_file(tmp_path, "b.xlsx", book), "b.xlsx", OPTIONS)
-    assert parsed.text.endswith(
+    # Its table padded as docling writes it, or not as calamine does: openpyxl, under
+    # docling, warns of the drawing, which fails it over to calamine where warnings are
+    # errors (as in these tests).
+    assert re.sub(" +", " ", parsed.text).endswith(
         "| Desks | 1200 |\n\nText box: CANARY-TIP Enter your amount\n"
         "Text box: CANARY-GROUPED\nText box: CANARY-CHOICE"
     )
