@@ -426,6 +426,10 @@ store = {
     # ALL_PROXY; a chroma_url on another host goes as your environment says (NO_PROXY).
     # The CLI's query, delete, verify and dry runs open it in-process whatever this says:
     # one-shot, they would only pay the server's start and stop.
+    # Other processes on the same persist_dir (a backend's workers, a second notebook,
+    # the CLI beside a running backend) join this process's server and share its ledger;
+    # if this process exits, one of them serves the directory again on the same port.
+    # In-process, the directory is this process's alone: others fail at start.
     "embedded_mode": "server",
     # Seconds one request to a Chroma server may take: chromadb's HttpClient sets no limit,
     # so a server that went quiet would hang every write.

@@ -12,6 +12,7 @@ or stops answering (an OOM kill, a crash, a hang) is restarted on its port by
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import logging
@@ -31,11 +32,21 @@ import httpx
 from rag_ingest._process import find_executable, start_tied, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError, unwritable
 
-__all__ = ["LocalChromaServer", "StoreLock", "proxies_ignored_by_chromadb"]
+__all__ = [
+    "LocalChromaServer",
+    "StoreBusyError",
+    "StoreLock",
+    "proxies_ignored_by_chromadb",
+    "record_owner",
+]
 
 logger = logging.getLogger("rag_ingest.store")
 
 _held_here: set[Path] = set()  # directories a StoreLock of this process holds
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store directory (:class:`StoreLock`)."""
 
 
 class StoreLock:
@@ -61,7 +72,7 @@ class StoreLock:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise StoreError(
+            raise StoreBusyError(
                 f"another process is writing to {self.path}; Chroma allows one writer: "
                 "use a Chroma server (store.chroma_url) to share a store"
             ) from None
@@ -80,6 +91,26 @@ class StoreLock:
         if handle is not None:
             _held_here.discard(self.path)
             handle.close()
+
+
+def _lock_holders(lock_file: Path) -> set[int]:
+    """The PIDs holding a ``flock`` on ``lock_file``, as ``/proc/locks`` lists them
+    (empty where it cannot be read, or names none: another PID namespace's holder)."""
+    try:
+        inode = os.stat(lock_file).st_ino
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    holders = set()
+    for line in lines:
+        # "5: FLOCK  ADVISORY  WRITE 18632 fe:00:2146502 0 EOF"; a waiter's has "->".
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            with contextlib.suppress(ValueError):
+                holders.add(int(fields[4]))
+    holders.discard(0)
+    return holders
 
 
 # `chroma run` is chromadb's Rust server behind a script that imports chromadb first: it
@@ -109,6 +140,20 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    """Whether ``port`` can be listened on now: a server launched on a port another
+    Chroma server holds would fail to bind, and that one answer its heartbeat."""
+    with socket.socket() as sock:
+        # As a server binds (tokio sets it): the closed connections of the server just
+        # gone, in TIME_WAIT, do not hold the port; a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _heartbeat_client() -> httpx.Client:
@@ -160,14 +205,31 @@ def proxies_ignored_by_chromadb() -> Iterator[None]:
             setattr(fastapi, "httpx", real)  # noqa: B010
 
 
+_SERVED = ".rag-ingest-server"  # "PID PORT": the directory's server and its owner
+
+
+def record_owner(path: Path, port: int) -> None:
+    """Record this process as the store directory's owner, serving it on ``port`` (0:
+    Chroma in this process, which no other can join)."""
+    record = path / f"{_SERVED}.{os.getpid()}"
+    record.write_text(f"{os.getpid()} {port}\n")
+    record.replace(path / _SERVED)
+
+
 class LocalChromaServer:
-    """``chroma run --path DIR`` on 127.0.0.1 until :meth:`stop`."""
+    """``chroma run --path DIR`` on 127.0.0.1 until :meth:`stop`; or, when another
+    process owns the directory and serves it so, that process's server, joined: a
+    backend's workers (``uvicorn --workers 4``) or two notebooks on one ``persist_dir``
+    share one store, where the second had failed at start. A joiner whose owner exits
+    takes the directory over and serves it on the same port, so every other joiner's
+    client works again."""
 
     def __init__(self, path: Path, *, answer_within: float = 5.0) -> None:
         self.path = path
         self.answer_within = answer_within  # seconds a live server has to answer revive()
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.joined = False  # serving is another process's
         self._lock: StoreLock | None = None
         self._reviving = threading.Lock()
 
@@ -176,11 +238,62 @@ class LocalChromaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        self._lock = StoreLock(self.path)
+        try:
+            self._lock = StoreLock(self.path)
+        except StoreBusyError:
+            self.join(timeout)
+            return
+        self._serve(timeout, self._served_port())
+
+    def join(self, timeout: float = 60.0) -> None:
+        """Use the server of the process that holds the directory; :class:`StoreBusyError`
+        when it serves none (Chroma in its own process), or one this process cannot
+        reach or tell is that directory's (another PID namespace's)."""
+        deadline = time.monotonic() + min(timeout, 10.0)
+        # An owner starting writes its port once its server answers (0.1-0.7 s).
+        while True:
+            port = self._owners_port()
+            if port == 0:  # its Chroma runs in its own process: nothing to join
+                deadline = 0.0
+            elif port is not None:
+                self.port = port
+                if self._answers(self.answer_within):
+                    self.joined = True
+                    logger.info("joined the Chroma server of %s on port %d", self.path, port)
+                    return
+            if time.monotonic() > deadline:
+                raise StoreBusyError(
+                    f"another process is writing to {self.path.resolve()}, and serves no "
+                    "Chroma server this process can join (Chroma allows one writer): use a "
+                    "Chroma server (store.chroma_url) to share a store"
+                )
+            time.sleep(0.1)
+
+    def _served_port(self) -> int | None:
+        """The port this directory was last served on, if any."""
+        try:
+            return int((self.path / _SERVED).read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _owners_port(self) -> int | None:
+        """The port the process holding the directory's lock serves it on: its record's
+        PID must be that holder's (a record left by an owner gone could name a port
+        another server now has)."""
+        try:
+            pid, port = (int(x) for x in (self.path / _SERVED).read_text().split())
+        except (OSError, ValueError):
+            return None
+        return port if pid in _lock_holders(self.path / ".rag-ingest.lock") else None
+
+    def _serve(self, timeout: float, port: int | None) -> None:
+        """Launch the server, on ``port`` first (where the directory's joiners look for
+        it), and record it; the lock is this process's."""
         command = _chroma_command()
-        for _ in range(3):
-            self.port = _free_port()
+        for attempt in range(3):
+            self.port = port if attempt == 0 and port and _port_free(port) else _free_port()
             if self._launch(command, timeout):
+                record_owner(self.path, self.port)
                 return
             # the port was taken, or it did not come up: try another
         self.stop()
@@ -235,6 +348,9 @@ class LocalChromaServer:
         kill, a crash, a hang); a no-op while it answers. Called before a store call is
         retried: the clients made for this port then work again."""
         with self._reviving:  # the store's threads fail together; one restart does
+            if self.joined:
+                self._take_over(timeout)
+                return
             if self._lock is None:
                 raise StoreError("the local Chroma server was stopped")
             process = self.process
@@ -253,6 +369,46 @@ class LocalChromaServer:
                     f"the local Chroma server stopped and did not restart on port {self.port} "
                     f"(see {self.path}/chroma-server.log)"
                 )
+
+    def _take_over(self, timeout: float) -> None:
+        """A joined server that stops answering: its owner's exit ended it (or it hangs).
+        The first joiner to take the directory's lock serves it again on its port; the
+        others wait for that server."""
+        if self._answers(self.answer_within):
+            return
+        try:
+            lock = StoreLock(self.path)
+        except StoreBusyError:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                port = self._owners_port()
+                if port is not None and port != self.port:
+                    where = f"port {port}" if port else "a process running Chroma in itself"
+                    raise StoreError(
+                        f"the store directory {self.path} is now served by {where}: start "
+                        "this processor again"
+                    ) from None
+                if port is not None and self._answers(self.answer_within):
+                    return
+                time.sleep(0.1)
+            raise StoreError(
+                f"the Chroma server of {self.path} on port {self.port} stopped answering, "
+                "and its owner did not serve it again"
+            ) from None
+        logger.warning(
+            "the Chroma server of %s on port %d is gone (its owner exited?): serving it "
+            "from this process",
+            self.path,
+            self.port,
+        )
+        self._lock, self.joined = lock, False
+        port = self.port
+        self._serve(timeout, port)
+        if self.port != port:
+            raise StoreError(
+                f"the Chroma server of {self.path} could not be served on its port {port} "
+                f"again (now {self.port}): start this processor again"
+            )
 
     def _kill(self, timeout: float = 15.0) -> None:
         process, self.process = self.process, None

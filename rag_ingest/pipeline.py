@@ -548,10 +548,13 @@ class DocumentProcessor:
         else:
             self.store = await self._in_io(ChunkStore.chroma, s.store, embeddings)
         self.ledger = await self._in_io(open_ledger, s.store, store)
-        # A store in our own directory is one process's (its lock refuses a second); a
-        # Chroma server's or a caller's store may have other processes writing to it
-        # with this same ledger file (a backend's workers on one persist_dir).
-        self._shares_ledger = store is not None or s.store.chroma_url is not None
+        # A Chroma server's or a caller's store may have other processes writing to it
+        # with this same ledger file (a backend's workers on one persist_dir), and so
+        # may our own directory when served (its other processes join the server); in
+        # process, it is one process's (its lock refuses a second).
+        self._shares_ledger = (
+            store is not None or s.store.chroma_url is not None or self.store.shares_directory
+        )
         # Named at start, in the process that runs it: one made at import and started in
         # each of gunicorn's forked workers (--preload) had the parent's PID and token in
         # every worker, whose claims then held nothing against each other.

@@ -572,7 +572,9 @@ class StoreSettings(_Part):
         default="server",
         description="server: the embedded store is served by a private 'chroma run' child "
         "(its writes hold that process's GIL, not ours: measured 100 ms loop stalls "
-        "in-process); in-process: chromadb.PersistentClient in this interpreter.",
+        "in-process), which other processes on the same persist_dir join, with its "
+        "ledger; in-process: chromadb.PersistentClient in this interpreter (a directory "
+        "another process serves is joined).",
     )
     timeout: float = Field(
         default=120.0,

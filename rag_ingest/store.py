@@ -328,14 +328,22 @@ class ChunkStore:
         server = None
         lock = None  # in-process: the directory's writer lock, held until close()
         chroma_url = settings.chroma_url
-        if chroma_url is None and settings.embedded_mode == "server":
-            from rag_ingest.chroma_server import LocalChromaServer
+        if chroma_url is None:
+            from rag_ingest.chroma_server import LocalChromaServer, StoreBusyError, StoreLock
 
-            server = LocalChromaServer(
-                settings.persist_dir / "chroma", answer_within=min(5.0, settings.timeout)
-            )
-            server.start()
-            chroma_url = server.url
+            where = settings.persist_dir / "chroma"
+            served = LocalChromaServer(where, answer_within=min(5.0, settings.timeout))
+            if settings.embedded_mode == "server":
+                served.start()  # its own, or the server of the process that owns it
+                server = served
+            else:
+                try:
+                    lock = StoreLock(where)
+                except StoreBusyError:
+                    served.join()  # a backend serving it: `rag-ingest status` beside it
+                    server = served
+            if server is not None:
+                chroma_url = server.url
         if chroma_url:
             url = urlsplit(chroma_url)
             headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
@@ -377,10 +385,11 @@ class ChunkStore:
                 raise StoreError(_refused(chroma_url, f"{type(exc).__name__}: {exc}")) from exc
             _bound_requests(client, settings.timeout)
         else:
-            from rag_ingest.chroma_server import StoreLock
+            from rag_ingest.chroma_server import record_owner
 
-            lock = StoreLock(settings.persist_dir / "chroma")
+            assert lock is not None
             try:
+                record_owner(lock.path, 0)
                 client = chromadb.PersistentClient(
                     path=str(settings.persist_dir / "chroma"), settings=client_settings
                 )
@@ -462,6 +471,12 @@ class ChunkStore:
         """Whether the store's own async search works (else retrievers run its sync
         search in a thread)."""
         return self._collection is not None or self._adapter.searches_async
+
+    @property
+    def shares_directory(self) -> bool:
+        """Whether other processes may write this embedded store directory too: it is
+        served by a Chroma server on it, this process's or one it joined."""
+        return self._server is not None
 
     @property
     def computes_own_vectors(self) -> bool:
