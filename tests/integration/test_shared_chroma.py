@@ -196,13 +196,15 @@ def test_processes_sharing_one_ledger_ingest_each_source_once(tmp_path: Path) ->
         server.stop()
 
 
+@pytest.mark.parametrize("given", ["chroma_url", "persist_dir"])
 def test_the_readme_backend_under_uvicorn_workers_ingests_each_upload_once(
-    tmp_path: Path,
+    tmp_path: Path, given: str
 ) -> None:
     """The README's FastAPI app as ``uvicorn --workers 2`` runs it, given a Chroma server
-    and one persist_dir, sent the same files at once through both workers: each file is
-    ingested by one worker and skipped by the rest (17 ingests of 8 files under 3
-    workers before claims, by hand), and a delete in one worker removes them all."""
+    and one persist_dir, or one persist_dir alone (the first worker serves it, the other
+    joins), sent the same files at once through both workers: each file is ingested by
+    one worker and skipped by the rest (17 ingests of 8 files under 3 workers before
+    claims, by hand), and a delete in one worker removes them all."""
     import asyncio
     import socket
 
@@ -226,11 +228,12 @@ def test_the_readme_backend_under_uvicorn_workers_ingests_each_upload_once(
     env = {
         **os.environ,
         "RAG_INGEST_STORE__PERSIST_DIR": str(tmp_path / "store"),  # one ledger for both
-        "RAG_INGEST_STORE__CHROMA_URL": server.url,
         "RAG_INGEST_MODELS__EMBEDDER": "hash",
         "RAG_INGEST_PARSE__WORKERS": "1",
         "RAG_INGEST_PROGRESS": "false",
     }
+    if given == "chroma_url":
+        env["RAG_INGEST_STORE__CHROMA_URL"] = server.url
     uvicorn = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "readme_app:app", "--app-dir", str(app_dir),
          "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -274,12 +277,16 @@ def test_the_readme_backend_under_uvicorn_workers_ingests_each_upload_once(
             assert statuses.count("ingested") == len(files), answers
             assert statuses.count("skipped") == 3 * len(files)
             chunks = sum(a["total_chunks"] for a in answers if a["status"] == "ingested")
-            assert chunks > len(files) and len(stored(server.url)) == chunks  # each once
+            url = server.url
+            if given == "persist_dir":  # the server one of the workers runs
+                record = tmp_path / "store" / "chroma" / ".rag-ingest-server"
+                url = f"http://127.0.0.1:{record.read_text().split()[1]}"
+            assert chunks > len(files) and len(stored(url)) == chunks  # each once
             used = (await client.get(f"/sessions/{SESSION}/usage")).json()
             assert used["embedded_chunks"] == chunks  # embedded once, whichever worker did
             removed = (await client.delete(f"/sessions/{SESSION}")).json()
             assert removed == {"chunks_removed": chunks}
-            assert stored(server.url) == {}
+            assert stored(url) == {}
 
     try:
         asyncio.run(serve())
