@@ -340,7 +340,7 @@ class ChunkStore:
                 try:
                     lock = StoreLock(where)
                 except StoreBusyError:
-                    served.join()  # a backend serving it: `rag-ingest status` beside it
+                    served.join()  # a backend serving it: `rag-ingest query` beside it
                     server = served
             if server is not None:
                 chroma_url = server.url
