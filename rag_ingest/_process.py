@@ -6,12 +6,26 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["find_executable", "start_tied", "stop_process_group"]
+__all__ = ["find_executable", "port_free", "start_tied", "stop_process_group"]
+
+
+def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` of 127.0.0.1 now. Bound as servers
+    bind (``SO_REUSEADDR``, as tokio and Go set it): the closed connections of a server
+    just gone, in TIME_WAIT, do not hold the port; a listener does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def find_executable(name: str) -> str | None:

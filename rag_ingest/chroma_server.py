@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import httpx
 
-from rag_ingest._process import find_executable, start_tied, stop_process_group
+from rag_ingest._process import find_executable, port_free, start_tied, stop_process_group
 from rag_ingest.errors import MissingExtraError, StoreError, unwritable
 
 __all__ = [
@@ -140,20 +140,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    """Whether ``port`` can be listened on now: a server launched on a port another
-    Chroma server holds would fail to bind, and that one answer its heartbeat."""
-    with socket.socket() as sock:
-        # As a server binds (tokio sets it): the closed connections of the server just
-        # gone, in TIME_WAIT, do not hold the port; a listener does.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _heartbeat_client() -> httpx.Client:
@@ -291,7 +277,9 @@ class LocalChromaServer:
         it), and record it; the lock is this process's."""
         command = _chroma_command()
         for attempt in range(3):
-            self.port = port if attempt == 0 and port and _port_free(port) else _free_port()
+            # The last port only if free: launched onto another Chroma server's, ours
+            # would fail to bind while that one answered the heartbeat, taken for ours.
+            self.port = port if attempt == 0 and port and port_free(port) else _free_port()
             if self._launch(command, timeout):
                 record_owner(self.path, self.port)
                 return

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from rag_ingest._process import find_executable, start_tied, stop_process_group
+from rag_ingest._process import find_executable, port_free, start_tied, stop_process_group
 from rag_ingest.staging import StagingArea
 
 __all__ = ["SeaweedS3", "find_weed"]
@@ -94,23 +94,13 @@ def _has_room(path: Path) -> bool:
     return usage.free >= usage.total * _WEED_MIN_FREE_FRACTION + _HEADROOM
 
 
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _pick_ports(count: int) -> list[int]:
     chosen: list[int] = []
     while len(chosen) < count:
         port = random.randint(20000, 29999)
         if port in chosen or port + _GRPC_OFFSET in chosen:
             continue
-        if _free(port) and _free(port + _GRPC_OFFSET):
+        if port_free(port) and port_free(port + _GRPC_OFFSET):
             chosen.append(port)
     return chosen
 
