@@ -229,7 +229,8 @@ class LocalChromaServer:
         except StoreBusyError:
             self.join(timeout)
             return
-        self._serve(timeout, self._served_port())
+        record = self._record()  # the port it was last served on, if any
+        self._serve(timeout, record[1] if record else None)
 
     def join(self, timeout: float = 60.0) -> None:
         """Use the server of the process that holds the directory; :class:`StoreBusyError`
@@ -255,21 +256,22 @@ class LocalChromaServer:
                 )
             time.sleep(0.1)
 
-    def _served_port(self) -> int | None:
-        """The port this directory was last served on, if any."""
+    def _record(self) -> tuple[int, int] | None:
+        """The directory's record (see :func:`record_owner`): its owner's PID and port."""
         try:
-            return int((self.path / _SERVED).read_text().split()[1])
-        except (OSError, ValueError, IndexError):
+            pid, port = (int(x) for x in (self.path / _SERVED).read_text().split())
+        except (OSError, ValueError):
             return None
+        return pid, port
 
     def _owners_port(self) -> int | None:
         """The port the process holding the directory's lock serves it on: its record's
         PID must be that holder's (a record left by an owner gone could name a port
         another server now has)."""
-        try:
-            pid, port = (int(x) for x in (self.path / _SERVED).read_text().split())
-        except (OSError, ValueError):
+        record = self._record()
+        if record is None:
             return None
+        pid, port = record
         return port if pid in _lock_holders(self.path / ".rag-ingest.lock") else None
 
     def _serve(self, timeout: float, port: int | None) -> None:
