@@ -436,7 +436,8 @@ store = {
     "timeout": 120.0,
     # Attempts per store call on a lost connection, a timeout or a 429/5xx (upserts and
     # deletes by ID, so a replay is harmless); our own Chroma server, if it exited or
-    # stopped answering, is restarted on its port before the next attempt.
+    # stopped answering, is restarted on its port before the next attempt (and by its
+    # owner's watchdog thread while no call is made: the processes that joined it wait).
     "max_attempts": 4,
     # Writes stop (StoreError, the next run takes them) while persist_dir's disk has less
     # free: a Chroma that runs out mid-write fails its writes and then stops answering

@@ -7,7 +7,9 @@ interpreter, and makes that process the single writer Chroma needs. A lock file
 (:class:`StoreLock`, taken in-process mode too) stops two of our processes, or two
 processors in one, from writing the same directory at once. A server that exits
 or stops answering (an OOM kill, a crash, a hang) is restarted on its port by
-:meth:`LocalChromaServer.revive`, so the clients made for it work again.
+:meth:`LocalChromaServer.revive`, so the clients made for it work again: before a
+store call is retried, and by the owner's watchdog thread while it makes none (the
+processes that joined its server wait on it).
 """
 
 from __future__ import annotations
@@ -218,12 +220,15 @@ class LocalChromaServer:
         self.joined = False  # serving is another process's
         self._lock: StoreLock | None = None
         self._reviving = threading.Lock()
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
+        self._stopping.clear()
         try:
             self._lock = StoreLock(self.path)
         except StoreBusyError:
@@ -284,6 +289,7 @@ class LocalChromaServer:
             self.port = port if attempt == 0 and port and port_free(port) else _free_port()
             if self._launch(command, timeout):
                 record_owner(self.path, self.port)
+                self._watch()
                 return
             # the port was taken, or it did not come up: try another
         self.stop()
@@ -400,13 +406,56 @@ class LocalChromaServer:
                 f"again (now {self.port}): start this processor again"
             )
 
+    def _watch(self) -> None:
+        """Start the owner's watchdog (once): joiners' calls cannot restart the server
+        (the directory's lock is the owner's), so an owner that makes no store call for a
+        while (an idle backend worker) restarts it all the same."""
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(
+                target=self._watching, name="rag-ingest-chroma-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _watching(self) -> None:
+        # An exit is seen within a second (a wait on the child); a hang at the next
+        # heartbeat, which revive() confirms before it kills anything.
+        every = max(2.0, 2 * self.answer_within)
+        beat = time.monotonic() + every
+        client: httpx.Client | None = None  # one, made at the first heartbeat (~10 ms of CPU)
+        try:
+            while not self._stopping.wait(1.0):
+                process = self.process
+                if process is not None and process.poll() is None:
+                    if time.monotonic() < beat:
+                        continue
+                    beat = time.monotonic() + every
+                    client = client or _heartbeat_client()
+                    if self._answers(self.answer_within, client):
+                        continue
+                elif self._reviving.locked():
+                    continue  # a store call's retry is restarting it
+                try:
+                    self.revive()
+                except StoreError as exc:
+                    if self._stopping.is_set() or self.joined:
+                        return
+                    logger.warning("the local Chroma server could not be restarted: %s", exc)
+                    self._stopping.wait(self.answer_within)
+        finally:
+            if client is not None:
+                client.close()
+
     def _kill(self, timeout: float = 15.0) -> None:
         process, self.process = self.process, None
         stop_process_group(process, timeout=timeout)
 
     def stop(self) -> None:
+        self._stopping.set()
         with self._reviving:
             self._kill()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and watchdog is not threading.current_thread():
+            watchdog.join(timeout=30)

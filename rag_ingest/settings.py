@@ -594,7 +594,8 @@ class StoreSettings(_Part):
         ge=1,
         description="Attempts per store call on a transient failure (connection lost, "
         "timeout, 429/5xx); safe, since writes are upserts and deletes by ID. Our own "
-        "Chroma server, if it exited or hangs, is restarted before the next attempt.",
+        "Chroma server, if it exited or hangs, is restarted before the next attempt (and "
+        "by its owner's watchdog while no call is made).",
     )
 
     @model_validator(mode="after")

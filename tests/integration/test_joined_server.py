@@ -5,12 +5,14 @@ start ("another process is writing to ...")."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +24,11 @@ from rag_ingest.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-def settings_for(store: Path) -> Settings:
+def settings_for(store: Path, **more: object) -> Settings:
     return Settings.model_validate(
         {
             "progress": False,
-            "store": {"persist_dir": str(store)},
+            "store": {"persist_dir": str(store), **more},
             "models": {"embedder": "hash"},
             "parse": {"mode": "thread", "workers": 1},
         }
@@ -81,8 +83,9 @@ OWNER = textwrap.dedent(
     import sys
     from rag_ingest.pipeline import SyncDocumentProcessor
     from rag_ingest.settings import Settings
+    store = {"persist_dir": sys.argv[1], "timeout": float(sys.argv[3]) if sys.argv[3:] else 120.0}
     s = Settings.model_validate({"progress": False, "models": {"embedder": "hash"},
-        "parse": {"mode": "thread", "workers": 1}, "store": {"persist_dir": sys.argv[1]}})
+        "parse": {"mode": "thread", "workers": 1}, "store": store})
     with SyncDocumentProcessor(s) as p:
         print(p.process_many([sys.argv[2]], session_id="s").totals["ingested"], flush=True)
         sys.stdin.readline()
@@ -125,6 +128,57 @@ def test_a_joiner_serves_the_directory_once_its_owner_is_killed(tmp_path: Path) 
     finally:
         owner.kill()
         owner.communicate(timeout=30)  # its pipes closed too
+
+
+def server_of_directory(store: Path) -> int:
+    """The PID of the ``chroma run`` serving ``store``."""
+    where = str(store / "chroma").encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+                if "run" in (a.decode(errors="replace") for a in args) and where in args:
+                    return int(entry.name)
+    raise AssertionError(f"no Chroma server serves {store}")
+
+
+@pytest.mark.parametrize("fault", ["killed", "hung"])
+def test_an_idle_owner_restarts_its_server_for_its_joiners(tmp_path: Path, fault: str) -> None:
+    """A joiner's call cannot restart the owner's server (the directory's lock is the
+    owner's): an owner that makes no store call meanwhile (an idle backend worker) has
+    its watchdog restart it on its port. Before, the joiner waited a minute a retry for
+    an owner that never served the directory again."""
+    first, second = write_docs(tmp_path / "docs", 2)
+    store = tmp_path / "store"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(store), str(first), "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    served = 0
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
+        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
+            server = p.processor.store._server  # type: ignore[union-attr]
+            assert server is not None and server.joined
+            port = server.port
+            served = server_of_directory(store)
+            os.kill(served, signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
+            started = time.monotonic()
+            report = p.process_many([second], session_id="s")
+            took = time.monotonic() - started
+            assert report.totals["ingested"] == 1, report.results[0].message
+            assert server.joined and server.port == port  # the owner serves it again
+            assert server_of_directory(store) != served
+            assert took < 30, took
+            assert owner.poll() is None
+            hits = p.query("CANARY", session_id="s", k=10)
+            assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
+    finally:
+        if served:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(served, signal.SIGKILL)
+        owner.kill()
+        owner.communicate(timeout=30)
 
 
 def test_a_record_of_an_owner_gone_is_not_joined(tmp_path: Path) -> None:

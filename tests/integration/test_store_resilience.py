@@ -4,6 +4,7 @@ bad request is not. Nothing is lost and nothing doubled."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -81,6 +82,24 @@ async def test_a_killed_chroma_server_is_restarted_for_writes_and_reads(tmp_path
 
         report = await p.verify_session("s")
         assert report.consistent and report.stored == 2
+
+
+async def test_an_idle_processor_restarts_its_exited_chroma_server(tmp_path: Path) -> None:
+    """With no store call to notice it (the processes that joined the server wait on
+    this one), the watchdog restarts it on its port."""
+    async with DocumentProcessor(settings(tmp_path)) as p:
+        await p.process_document(docs(tmp_path, 1)[0], session_id="s")
+        server = server_of(p)
+        port, first = server.port, server.process.pid
+        os.killpg(first, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            process = server.process
+            if process is not None and process.pid != first and server._answers(1.0):
+                break
+            await asyncio.sleep(0.2)
+        assert server.process is not None and server.process.pid != first
+        assert server.port == port and server._answers(1.0)
 
 
 async def test_a_hung_chroma_server_is_killed_and_restarted(tmp_path: Path) -> None:
