@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -222,6 +222,9 @@ class LocalChromaServer:
         self._reviving = threading.Lock()
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
+        # Called with the new port when the directory is served on another (its port was
+        # taken while its server was down): the clients made for the old one follow.
+        self.moved: list[Callable[[int], None]] = []
 
     @property
     def url(self) -> str:
@@ -282,6 +285,15 @@ class LocalChromaServer:
     def _serve(self, timeout: float, port: int | None) -> None:
         """Launch the server, on ``port`` first (where the directory's joiners look for
         it), and record it; the lock is this process's."""
+        if not self._launch_anywhere(timeout, port):
+            self.stop()
+            raise StoreError(
+                f"the local Chroma server did not start (see {self.path}/chroma-server.log)"
+            )
+
+    def _launch_anywhere(self, timeout: float, port: int | None) -> bool:
+        """Launch the server on ``port`` if it is free, else on another, and record
+        it; False if it came up on none."""
         command = _chroma_command()
         for attempt in range(3):
             # The last port only if free: launched onto another Chroma server's, ours
@@ -290,12 +302,21 @@ class LocalChromaServer:
             if self._launch(command, timeout):
                 record_owner(self.path, self.port)
                 self._watch()
-                return
+                return True
             # the port was taken, or it did not come up: try another
-        self.stop()
-        raise StoreError(
-            f"the local Chroma server did not start (see {self.path}/chroma-server.log)"
-        )
+        return False
+
+    def _move(self, old: int) -> None:
+        """Tell the clients made for port ``old`` that the server is on :attr:`port`."""
+        if self.port != old:
+            logger.warning(
+                "the Chroma server of %s is now on port %d (port %d was taken while it was down)",
+                self.path,
+                self.port,
+                old,
+            )
+            for follow in self.moved:
+                follow(self.port)
 
     def _launch(self, command: list[str], timeout: float) -> bool:
         """Start ``chroma run`` on :attr:`port`; True once it answers, else killed."""
@@ -330,19 +351,24 @@ class LocalChromaServer:
         self._kill()
         return False
 
-    def _answers(self, timeout: float, client: httpx.Client | None = None) -> bool:
+    def _answers(
+        self, timeout: float, client: httpx.Client | None = None, port: int | None = None
+    ) -> bool:
+        """Whether the server on :attr:`port` (or ``port``) answers its heartbeat."""
         if client is None:
             with _heartbeat_client() as own:
-                return self._answers(timeout, own)
+                return self._answers(timeout, own, port)
+        url = f"http://127.0.0.1:{port or self.port}/api/v2/heartbeat"
         try:
-            return client.get(f"{self.url}/api/v2/heartbeat", timeout=timeout).status_code == 200
+            return client.get(url, timeout=timeout).status_code == 200
         except httpx.HTTPError:
             return False
 
     def revive(self, timeout: float = 60.0) -> None:
         """Restart the server on its port if it has exited or stops answering (an OOM
         kill, a crash, a hang); a no-op while it answers. Called before a store call is
-        retried: the clients made for this port then work again."""
+        retried: the clients made for this port then work again (on another port, its own
+        taken meanwhile, they follow it through :attr:`moved`)."""
         with self._reviving:  # the store's threads fail together; one restart does
             if self.joined:
                 self._take_over(timeout)
@@ -360,16 +386,20 @@ class LocalChromaServer:
                 self.path / "chroma-server.log",
             )
             self._kill(timeout=2.0)  # a hung server may not heed SIGTERM
-            if not self._launch(_chroma_command(), timeout):
+            old = self.port
+            if not self._launch_anywhere(timeout, old):
+                self.port = old
                 raise StoreError(
-                    f"the local Chroma server stopped and did not restart on port {self.port} "
+                    f"the local Chroma server stopped and did not restart "
                     f"(see {self.path}/chroma-server.log)"
                 )
+            self._move(old)
 
     def _take_over(self, timeout: float) -> None:
         """A joined server that stops answering: its owner's exit ended it (or it hangs).
         The first joiner to take the directory's lock serves it again on its port; the
-        others wait for that server."""
+        others wait for that server (or the owner's watchdog restarts it), and follow it
+        to another port if its own was taken meanwhile."""
         if self._answers(self.answer_within):
             return
         try:
@@ -378,13 +408,14 @@ class LocalChromaServer:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 port = self._owners_port()
-                if port is not None and port != self.port:
-                    where = f"port {port}" if port else "a process running Chroma in itself"
+                if port == 0:
                     raise StoreError(
-                        f"the store directory {self.path} is now served by {where}: start "
-                        "this processor again"
+                        f"the store directory {self.path} is now a process's running Chroma "
+                        "in itself: start this processor again"
                     ) from None
-                if port is not None and self._answers(self.answer_within):
+                if port is not None and self._answers(self.answer_within, port=port):
+                    old, self.port = self.port, port
+                    self._move(old)
                     return
                 time.sleep(0.1)
             raise StoreError(
@@ -398,13 +429,9 @@ class LocalChromaServer:
             self.port,
         )
         self._lock, self.joined = lock, False
-        port = self.port
-        self._serve(timeout, port)
-        if self.port != port:
-            raise StoreError(
-                f"the Chroma server of {self.path} could not be served on its port {port} "
-                f"again (now {self.port}): start this processor again"
-            )
+        old = self.port
+        self._serve(timeout, old)
+        self._move(old)
 
     def _watch(self) -> None:
         """Start the owner's watchdog (once): joiners' calls cannot restart the server
@@ -419,7 +446,7 @@ class LocalChromaServer:
     def _watching(self) -> None:
         # An exit is seen within a second (a wait on the child); a hang at the next
         # heartbeat, which revive() confirms before it kills anything.
-        every = max(2.0, 2 * self.answer_within)
+        every = pause = max(2.0, 2 * self.answer_within)
         beat = time.monotonic() + every
         client: httpx.Client | None = None  # one, made at the first heartbeat (~10 ms of CPU)
         try:
@@ -436,11 +463,13 @@ class LocalChromaServer:
                     continue  # a store call's retry is restarting it
                 try:
                     self.revive()
+                    pause = every
                 except StoreError as exc:
                     if self._stopping.is_set() or self.joined:
                         return
                     logger.warning("the local Chroma server could not be restarted: %s", exc)
-                    self._stopping.wait(self.answer_within)
+                    self._stopping.wait(pause)
+                    pause = min(2 * pause, 60.0)
         finally:
             if client is not None:
                 client.close()

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -122,6 +123,20 @@ def _bound_requests(client: Any, seconds: float) -> None:
     for session in sessions:
         if isinstance(session, httpx.Client):
             session.timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+def _repoint(client: Any, port: int) -> None:
+    """Send a chromadb ``HttpClient``'s requests (its admin client's too) to ``port`` on
+    the same host from now on: our directory's server moved there (see
+    :attr:`LocalChromaServer.moved`). Its collections call through the same object."""
+    for holder in (client, getattr(client, "_admin_client", None)):
+        api: Any = getattr(holder, "_server", None)
+        url = getattr(api, "_api_url", None)
+        if isinstance(url, str):
+            parts = urlsplit(url)
+            api._api_url = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
+        else:
+            logger.warning("cannot point this chromadb client at port %d", port)
 
 
 def _probe(
@@ -384,6 +399,8 @@ class ChunkStore:
                 # A 401 from a server whose heartbeat is open: a bad or missing token.
                 raise StoreError(_refused(chroma_url, f"{type(exc).__name__}: {exc}")) from exc
             _bound_requests(client, settings.timeout)
+            if server is not None:
+                server.moved.append(functools.partial(_repoint, client))
         else:
             from rag_ingest.chroma_server import record_owner
 

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -177,6 +178,86 @@ def test_an_idle_owner_restarts_its_server_for_its_joiners(tmp_path: Path, fault
         if served:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(served, signal.SIGKILL)
+        owner.kill()
+        owner.communicate(timeout=30)
+
+
+def squat(port: int) -> socket.socket:
+    """A listener on ``port`` that never answers: what took the server's port while it
+    was down (connections to it open, and then wait)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            sock.bind(("127.0.0.1", port))
+            break
+        except OSError:  # the killed server's socket not yet closed
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    sock.listen()
+    return sock
+
+
+def test_joiners_follow_their_owner_s_server_to_another_port(tmp_path: Path) -> None:
+    """The owner's server exits and its port is taken meanwhile: the owner serves the
+    directory on another port, and a joiner's client follows it there. Before, the
+    joiner had to be started again."""
+    first, second = write_docs(tmp_path / "docs", 2)
+    store = tmp_path / "store"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(store), str(first), "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
+        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
+            server = p.processor.store._server  # type: ignore[union-attr]
+            assert server is not None and server.joined
+            port = server.port
+            os.kill(owner.pid, signal.SIGSTOP)  # so its watchdog cannot win the port back
+            try:
+                os.kill(server_of_directory(store), signal.SIGKILL)
+                squatter = squat(port)
+            finally:
+                os.kill(owner.pid, signal.SIGCONT)
+            with squatter:
+                report = p.process_many([second], session_id="s")
+                assert report.totals["ingested"] == 1, report.results[0].message
+                assert server.joined and server.port != port
+                recorded = (store / "chroma" / ".rag-ingest-server").read_text().split()
+                assert recorded == [str(owner.pid), str(server.port)]
+                hits = p.query("CANARY", session_id="s", k=10)
+                assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
+    finally:
+        owner.kill()
+        owner.communicate(timeout=30)
+
+
+def test_a_joiner_takes_over_on_another_port_if_its_owner_s_was_taken(tmp_path: Path) -> None:
+    first, second = write_docs(tmp_path / "docs", 2)
+    store = tmp_path / "store"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(store), str(first), "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
+        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
+            server = p.processor.store._server  # type: ignore[union-attr]
+            assert server is not None and server.joined
+            port = server.port
+            owner.send_signal(signal.SIGKILL)  # its server ends with it
+            owner.wait(30)
+            with squat(port):
+                report = p.process_many([second], session_id="s")
+                assert report.totals["ingested"] == 1, report.results[0].message
+                assert not server.joined and server.process is not None
+                assert server.port != port
+                hits = p.query("CANARY", session_id="s", k=10)
+                assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
+    finally:
         owner.kill()
         owner.communicate(timeout=30)
 

@@ -102,6 +102,32 @@ async def test_an_idle_processor_restarts_its_exited_chroma_server(tmp_path: Pat
         assert server.port == port and server._answers(1.0)
 
 
+async def test_a_server_whose_port_was_taken_comes_back_on_another(tmp_path: Path) -> None:
+    """Its port taken while it was down, the server is restarted on another, recorded
+    for the directory's joiners, and this store's client follows it. Before, every
+    store call failed until the processor was started again."""
+    d0, d1 = docs(tmp_path, 2)
+    async with DocumentProcessor(settings(tmp_path, timeout=3)) as p:
+        assert (await p.process_document(d0, session_id="s")).status == "ingested"
+        server = server_of(p)
+        port, process = server.port, server.process
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with server._reviving:  # the watchdog waits
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()  # connections open, then wait: the call times out
+        with squatter:
+            written = await p.process_document(d1, session_id="s")
+            assert written.status == "ingested", written.message
+            assert server.port != port
+        recorded = (tmp_path / "store" / "chroma" / ".rag-ingest-server").read_text().split()
+        assert recorded == [str(os.getpid()), str(server.port)]
+        hits = await p.query("CANARY0", session_id="s", k=5)
+        assert {d.metadata["filename"] for d, _ in hits} == {"d0.md", "d1.md"}
+
+
 async def test_a_hung_chroma_server_is_killed_and_restarted(tmp_path: Path) -> None:
     d0, d1 = docs(tmp_path, 2)
     async with DocumentProcessor(settings(tmp_path, timeout=1.5)) as p:
