@@ -151,8 +151,8 @@ def test_an_idle_owner_restarts_its_server_for_its_joiners(tmp_path: Path, fault
     an owner that never served the directory again."""
     first, second = write_docs(tmp_path / "docs", 2)
     store = tmp_path / "store"
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(store), str(first), "2"],
+    owner = subprocess.Popen(  # its heartbeat every 6 s (store.timeout 1)
+        [sys.executable, "-c", OWNER, str(store), str(first), "1"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     served = 0

@@ -102,6 +102,30 @@ async def test_an_idle_processor_restarts_its_exited_chroma_server(tmp_path: Pat
         assert server.port == port and server._answers(1.0)
 
 
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_the_watchdog_sees_an_exit_at_once_and_waits_otherwise(
+    monkeypatch: pytest.MonkeyPatch, pidfd: bool
+) -> None:
+    """Asleep on the child's pidfd, or (without one) checked each second."""
+    from rag_ingest.chroma_server import _exits_within
+
+    if not pidfd:
+        monkeypatch.delattr(os, "pidfd_open")
+    stop = threading.Event()
+    short = subprocess.Popen(["sleep", "0.3"])
+    started = time.monotonic()
+    assert _exits_within(short, 10, stop)
+    assert time.monotonic() - started < (1 if pidfd else 2.5)
+    long = subprocess.Popen(["sleep", "30"])
+    try:
+        started = time.monotonic()
+        assert not _exits_within(long, 1.5, stop)
+        assert 1.4 < time.monotonic() - started < 5
+    finally:
+        long.kill()
+        long.wait()
+
+
 async def test_a_server_whose_port_was_taken_comes_back_on_another(tmp_path: Path) -> None:
     """Its port taken while it was down, the server is restarted on another, recorded
     for the directory's joiners, and this store's client follows it. Before, every
