@@ -14,7 +14,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,43 +145,59 @@ def server_of_directory(store: Path) -> int:
     raise AssertionError(f"no Chroma server serves {store}")
 
 
+@contextlib.contextmanager
+def joined_to_an_idle_owner(
+    tmp_path: Path, owner_timeout: float = 2
+) -> Iterator[tuple[subprocess.Popen[str], SyncDocumentProcessor, Any, Path]]:
+    """An owner process that ingested doc00 and then idles, and a processor here joined
+    to its server (store.timeout 2); with the joiner's server object and doc01."""
+    first, second = write_docs(tmp_path / "docs", 2)
+    store = tmp_path / "store"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(store), str(first), str(owner_timeout)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
+        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
+            server = p.processor.store._server  # type: ignore[union-attr]
+            assert server is not None and server.joined
+            yield owner, p, server, second
+    finally:
+        owner.kill()
+        owner.communicate(timeout=30)
+
+
+def ingests_and_finds_both(p: SyncDocumentProcessor, second: Path) -> None:
+    report = p.process_many([second], session_id="s")
+    assert report.totals["ingested"] == 1, report.results[0].message
+    hits = p.query("CANARY", session_id="s", k=10)
+    assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
+
+
 @pytest.mark.parametrize("fault", ["killed", "hung"])
 def test_an_idle_owner_restarts_its_server_for_its_joiners(tmp_path: Path, fault: str) -> None:
     """A joiner's call cannot restart the owner's server (the directory's lock is the
     owner's): an owner that makes no store call meanwhile (an idle backend worker) has
     its watchdog restart it on its port. Before, the joiner waited a minute a retry for
     an owner that never served the directory again."""
-    first, second = write_docs(tmp_path / "docs", 2)
-    store = tmp_path / "store"
-    owner = subprocess.Popen(  # its heartbeat every 6 s (store.timeout 1)
-        [sys.executable, "-c", OWNER, str(store), str(first), "1"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
     served = 0
     try:
-        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
-        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
-            server = p.processor.store._server  # type: ignore[union-attr]
-            assert server is not None and server.joined
+        # The owner's store.timeout 1: its heartbeat every 6 s.
+        with joined_to_an_idle_owner(tmp_path, owner_timeout=1) as (owner, p, server, second):
             port = server.port
-            served = server_of_directory(store)
+            served = server_of_directory(tmp_path / "store")
             os.kill(served, signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
             started = time.monotonic()
-            report = p.process_many([second], session_id="s")
-            took = time.monotonic() - started
-            assert report.totals["ingested"] == 1, report.results[0].message
+            ingests_and_finds_both(p, second)
+            assert time.monotonic() - started < 30
             assert server.joined and server.port == port  # the owner serves it again
-            assert server_of_directory(store) != served
-            assert took < 30, took
+            assert server_of_directory(tmp_path / "store") != served
             assert owner.poll() is None
-            hits = p.query("CANARY", session_id="s", k=10)
-            assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
     finally:
         if served:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(served, signal.SIGKILL)
-        owner.kill()
-        owner.communicate(timeout=30)
 
 
 def squat(port: int) -> socket.socket:
@@ -204,62 +222,30 @@ def test_joiners_follow_their_owner_s_server_to_another_port(tmp_path: Path) -> 
     """The owner's server exits and its port is taken meanwhile: the owner serves the
     directory on another port, and a joiner's client follows it there. Before, the
     joiner had to be started again."""
-    first, second = write_docs(tmp_path / "docs", 2)
-    store = tmp_path / "store"
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(store), str(first), "2"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
-        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
-            server = p.processor.store._server  # type: ignore[union-attr]
-            assert server is not None and server.joined
-            port = server.port
-            os.kill(owner.pid, signal.SIGSTOP)  # so its watchdog cannot win the port back
-            try:
-                os.kill(server_of_directory(store), signal.SIGKILL)
-                squatter = squat(port)
-            finally:
-                os.kill(owner.pid, signal.SIGCONT)
-            with squatter:
-                report = p.process_many([second], session_id="s")
-                assert report.totals["ingested"] == 1, report.results[0].message
-                assert server.joined and server.port != port
-                recorded = (store / "chroma" / ".rag-ingest-server").read_text().split()
-                assert recorded == [str(owner.pid), str(server.port)]
-                hits = p.query("CANARY", session_id="s", k=10)
-                assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
-    finally:
-        owner.kill()
-        owner.communicate(timeout=30)
+    with joined_to_an_idle_owner(tmp_path) as (owner, p, server, second):
+        port = server.port
+        os.kill(owner.pid, signal.SIGSTOP)  # so its watchdog cannot win the port back
+        try:
+            os.kill(server_of_directory(tmp_path / "store"), signal.SIGKILL)
+            squatter = squat(port)
+        finally:
+            os.kill(owner.pid, signal.SIGCONT)
+        with squatter:
+            ingests_and_finds_both(p, second)
+            assert server.joined and server.port != port
+            recorded = (tmp_path / "store" / "chroma" / ".rag-ingest-server").read_text()
+            assert recorded.split() == [str(owner.pid), str(server.port)]
 
 
 def test_a_joiner_takes_over_on_another_port_if_its_owner_s_was_taken(tmp_path: Path) -> None:
-    first, second = write_docs(tmp_path / "docs", 2)
-    store = tmp_path / "store"
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(store), str(first), "2"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert owner.stdout is not None and owner.stdout.readline().strip() == "1"
-        with SyncDocumentProcessor(settings_for(store, timeout=2)) as p:
-            server = p.processor.store._server  # type: ignore[union-attr]
-            assert server is not None and server.joined
-            port = server.port
-            owner.send_signal(signal.SIGKILL)  # its server ends with it
-            owner.wait(30)
-            with squat(port):
-                report = p.process_many([second], session_id="s")
-                assert report.totals["ingested"] == 1, report.results[0].message
-                assert not server.joined and server.process is not None
-                assert server.port != port
-                hits = p.query("CANARY", session_id="s", k=10)
-                assert {d.metadata["filename"] for d, _ in hits} == {"doc00.md", "doc01.md"}
-    finally:
-        owner.kill()
-        owner.communicate(timeout=30)
+    with joined_to_an_idle_owner(tmp_path) as (owner, p, server, second):
+        port = server.port
+        owner.send_signal(signal.SIGKILL)  # its server ends with it
+        owner.wait(30)
+        with squat(port):
+            ingests_and_finds_both(p, second)
+            assert not server.joined and server.process is not None
+            assert server.port != port
 
 
 def test_a_record_of_an_owner_gone_is_not_joined(tmp_path: Path) -> None:
