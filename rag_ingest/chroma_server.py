@@ -426,23 +426,8 @@ class LocalChromaServer:
         try:
             lock = StoreLock(self.path)
         except StoreBusyError:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                port = self._owners_port()
-                if port == 0:
-                    raise StoreError(
-                        f"the store directory {self.path} is now a process's running Chroma "
-                        "in itself: start this processor again"
-                    ) from None
-                if port is not None and self._answers(self.answer_within, port=port):
-                    old, self.port = self.port, port
-                    self._move(old)
-                    return
-                time.sleep(0.1)
-            raise StoreError(
-                f"the Chroma server of {self.path} on port {self.port} stopped answering, "
-                "and its owner did not serve it again"
-            ) from None
+            self._await_owner(timeout)
+            return
         logger.warning(
             "the Chroma server of %s on port %d is gone (its owner exited?): serving it "
             "from this process",
@@ -453,6 +438,29 @@ class LocalChromaServer:
         old = self.port
         self._serve(timeout, old)
         self._move(old)
+
+    def _await_owner(self, timeout: float) -> None:
+        """Wait for the directory's owner to serve it again (its watchdog restarts a
+        server that exited or hangs), and follow it to its port."""
+        deadline = time.monotonic() + timeout
+        # One client for the wait: a client a poll cost ~45 ms of CPU (its SSL context).
+        with _heartbeat_client() as client:
+            while time.monotonic() < deadline:
+                port = self._owners_port()
+                if port == 0:
+                    raise StoreError(
+                        f"the store directory {self.path} is now a process's running Chroma "
+                        "in itself: start this processor again"
+                    ) from None
+                if port is not None and self._answers(self.answer_within, client, port):
+                    old, self.port = self.port, port
+                    self._move(old)
+                    return
+                time.sleep(0.1)
+        raise StoreError(
+            f"the Chroma server of {self.path} on port {self.port} stopped answering, and "
+            "its owner did not serve it again"
+        ) from None
 
     def _watch(self) -> None:
         """Start the owner's watchdog (once): joiners' calls cannot restart the server
