@@ -115,7 +115,7 @@ def test_the_watchdog_sees_an_exit_at_once_and_waits_otherwise(
     short = subprocess.Popen(["sleep", "0.3"])
     started = time.monotonic()
     assert _exits_within(short, 10, stop)
-    assert time.monotonic() - started < (1 if pidfd else 2.5)
+    assert time.monotonic() - started < (2 if pidfd else 3.5)
     long = subprocess.Popen(["sleep", "30"])
     try:
         started = time.monotonic()
