@@ -336,6 +336,16 @@ class PGVectorStoreAdapter(_PostgresAdapter):
     """langchain-postgres's newer ``PGVectorStore`` (a table per store): a session's IDs
     and stored vectors read by its Chroma-like ``get``."""
 
+    def unusable(self) -> str | None:
+        if callable(getattr(self.vectorstore, "get", None)):
+            return None
+        # Found by a lowest-versions run: every document had failed on its first read.
+        return (
+            "this PGVectorStore has no get() (langchain-postgres before 0.0.17), by which "
+            "a session's chunks are listed and its stored vectors reused: upgrade "
+            "langchain-postgres to 0.0.17 or later"
+        )
+
     @property
     def takes_vectors(self) -> bool:
         return getattr(self.vectorstore, "embeddings", None) is not None

@@ -62,10 +62,16 @@ def _unsigned_payload_auth() -> type:
 
 
 def _local_clock() -> datetime:
-    """Now by the clock botocore dates requests by (looked up at each call)."""
+    """Now by the clock botocore dates requests by (looked up at each call): its
+    ``get_current_datetime`` from 1.40.2, the system clock before (where every URL
+    download and every refusal for a request's date had failed with an AttributeError,
+    found by a lowest-versions run)."""
     import botocore.auth
 
-    now: datetime = botocore.auth.get_current_datetime()
+    clock = getattr(botocore.auth, "get_current_datetime", None)
+    if clock is None:
+        return datetime.now(UTC)
+    now: datetime = clock()
     return now.replace(tzinfo=UTC)
 
 

@@ -646,6 +646,17 @@ async def test_an_async_mode_pgvector_is_refused_at_start_saying_what_to_give(
         await DocumentProcessor(settings(tmp_path), vectorstore=store).start()
 
 
+async def test_a_pgvectorstore_without_get_is_refused_at_start_saying_what_to_upgrade(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # langchain-postgres before 0.0.17: every document failed on its first read ("no
+    # attribute 'get'").
+    store = make_store("pgvectorstore", request)
+    monkeypatch.delattr(type(store), "get")
+    with pytest.raises(ConfigurationError, match=r"langchain-postgres to 0\.0\.17"):
+        await DocumentProcessor(settings(tmp_path), vectorstore=store).start()
+
+
 async def test_two_pgvector_collections_in_one_database_each_hold_their_chunks(
     tmp_path: Path, files: dict[str, str], no_minilm: None, request: pytest.FixtureRequest
 ) -> None:

@@ -329,12 +329,15 @@ async def test_wrong_secret_is_auth_error(seaweed: SeaweedS3, bucket: str) -> No
     assert "not-the-secret-at-all" not in str(info.value)
 
 
-_now = botocore.auth.get_current_datetime
+# botocore before 1.40.2 dates requests by datetime.utcnow(), which cannot be set apart.
+_now = getattr(botocore.auth, "get_current_datetime", None)
 
 
 def clock_off(monkeypatch: pytest.MonkeyPatch, off: timedelta) -> None:
     """Set the clock botocore dates requests by (and we judge presigned URLs by) ``off``
     from this machine's."""
+    if _now is None:
+        pytest.skip("botocore before 1.40.2 has no clock to set apart from the system's")
     monkeypatch.setattr(
         botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: _now(remove_tzinfo) + off
     )
