@@ -231,7 +231,9 @@ class LocalChromaServer:
     backend's workers (``uvicorn --workers 4``) or two notebooks on one ``persist_dir``
     share one store, where the second had failed at start. A joiner whose owner exits
     takes the directory over and serves it on the same port, so every other joiner's
-    client works again."""
+    client works again; a server that exits or hangs under a live owner is restarted by
+    the owner's watchdog. On another port (its own taken meanwhile), every client
+    follows it (:attr:`moved`)."""
 
     def __init__(self, path: Path, *, answer_within: float = 5.0) -> None:
         self.path = path
