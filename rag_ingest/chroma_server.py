@@ -46,6 +46,7 @@ __all__ = [
 logger = logging.getLogger("rag_ingest.store")
 
 _held_here: set[Path] = set()  # directories a StoreLock of this process holds
+_LOCK = ".rag-ingest.lock"  # the file in a store directory its StoreLock locks
 
 
 class StoreBusyError(StoreError):
@@ -68,7 +69,7 @@ class StoreLock:
                 "it first (in a notebook, a cell that made one ran again), or use that one"
             )
         try:
-            handle = open(self.path / ".rag-ingest.lock", "w")  # noqa: SIM115 - held until release()
+            handle = open(self.path / _LOCK, "w")  # noqa: SIM115 - held until release()
         except OSError as exc:
             raise unwritable(self.path, exc) from exc
         try:
@@ -267,25 +268,33 @@ class LocalChromaServer:
         """Use the server of the process that holds the directory; :class:`StoreBusyError`
         when it serves none (Chroma in its own process), or one this process cannot
         reach or tell is that directory's (another PID namespace's)."""
-        deadline = time.monotonic() + min(timeout, 10.0)
         # An owner starting writes its port once its server answers (0.1-0.7 s).
-        while True:
-            port = self._owners_port()
-            if port == 0:  # its Chroma runs in its own process: nothing to join
-                deadline = 0.0
-            elif port is not None:
-                self.port = port
-                if self._answers(self.answer_within):
-                    self.joined = True
-                    logger.info("joined the Chroma server of %s on port %d", self.path, port)
-                    return
-            if time.monotonic() > deadline:
-                raise StoreBusyError(
-                    f"another process is writing to {self.path.resolve()}, and serves no "
-                    "Chroma server this process can join (Chroma allows one writer): use a "
-                    "Chroma server (store.chroma_url) to share a store"
-                )
-            time.sleep(0.1)
+        port = self._owners_answering_port(min(timeout, 10.0))
+        if not port:  # none answers, or its Chroma runs in its own process
+            raise StoreBusyError(
+                f"another process is writing to {self.path.resolve()}, and serves no "
+                "Chroma server this process can join (Chroma allows one writer): use a "
+                "Chroma server (store.chroma_url) to share a store"
+            )
+        self.port, self.joined = port, True
+        logger.info("joined the Chroma server of %s on port %d", self.path, port)
+
+    def _owners_answering_port(self, seconds: float) -> int | None:
+        """The port the process holding the directory's lock serves it on, once its
+        server answers there (waiting up to ``seconds``); 0 at once when that process
+        runs Chroma in itself; None if none answers in time."""
+        deadline = time.monotonic() + seconds
+        # One client for the wait: a client a poll cost ~45 ms of CPU (its SSL context).
+        with _heartbeat_client() as client:
+            while True:
+                port = self._owners_port()
+                if port == 0 or (
+                    port is not None and self._answers(self.answer_within, client, port)
+                ):
+                    return port
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.1)
 
     def _record(self) -> tuple[int, int] | None:
         """The directory's record (see :func:`record_owner`): its owner's PID and port."""
@@ -303,7 +312,7 @@ class LocalChromaServer:
         if record is None:
             return None
         pid, port = record
-        return port if pid in _lock_holders(self.path / ".rag-ingest.lock") else None
+        return port if pid in _lock_holders(self.path / _LOCK) else None
 
     def _serve(self, timeout: float, port: int | None) -> None:
         """Launch the server, on ``port`` first (where the directory's joiners look for
@@ -444,25 +453,19 @@ class LocalChromaServer:
     def _await_owner(self, timeout: float) -> None:
         """Wait for the directory's owner to serve it again (its watchdog restarts a
         server that exited or hangs), and follow it to its port."""
-        deadline = time.monotonic() + timeout
-        # One client for the wait: a client a poll cost ~45 ms of CPU (its SSL context).
-        with _heartbeat_client() as client:
-            while time.monotonic() < deadline:
-                port = self._owners_port()
-                if port == 0:
-                    raise StoreError(
-                        f"the store directory {self.path} is now a process's running Chroma "
-                        "in itself: start this processor again"
-                    ) from None
-                if port is not None and self._answers(self.answer_within, client, port):
-                    old, self.port = self.port, port
-                    self._move(old)
-                    return
-                time.sleep(0.1)
-        raise StoreError(
-            f"the Chroma server of {self.path} on port {self.port} stopped answering, and "
-            "its owner did not serve it again"
-        ) from None
+        port = self._owners_answering_port(timeout)
+        if port == 0:
+            raise StoreError(
+                f"the store directory {self.path} is now a process's running Chroma in "
+                "itself: start this processor again"
+            ) from None
+        if port is None:
+            raise StoreError(
+                f"the Chroma server of {self.path} on port {self.port} stopped answering, "
+                "and its owner did not serve it again"
+            ) from None
+        old, self.port = self.port, port
+        self._move(old)
 
     def _watch(self) -> None:
         """Start the owner's watchdog (once): joiners' calls cannot restart the server
