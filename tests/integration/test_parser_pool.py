@@ -1643,6 +1643,37 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
         pool.close()
 
 
+def _busy(seconds: float) -> float:
+    """``seconds`` of this process's CPU time spent; the wall-clock seconds that took."""
+    cpu, wall = time.process_time(), time.monotonic()
+    while time.process_time() - cpu < seconds:
+        pass
+    return time.monotonic() - wall
+
+
+async def test_a_worker_kept_waiting_for_a_cpu_is_not_timed_out_for_it() -> None:
+    # Workers run at niceness 15: beside a busy loop at 0 on every core, 0.15 s of a
+    # parser's work takes seconds by the wall clock. The limit is there for hangs.
+    pool = ParserPool(_unwarmed(mode="process", workers=1, timeout=1.5), ParseOptions())
+    hogs: list[subprocess.Popen[bytes]] = []
+    try:
+        await pool.warm()  # started before the cores are taken
+        loop = [sys.executable, "-c", "while True: pass"]
+        hogs = [subprocess.Popen(loop) for _ in range(os.cpu_count() or 1)]
+        wall = await pool.run("busy.txt", _busy, 0.15)
+        assert wall > 1.5  # it waited past the limit: what this test is about
+        # A hang is still stopped at the limit: a worker asleep waits for no CPU.
+        start = time.monotonic()
+        with pytest.raises(ParserTimeoutError, match=r"hung.txt: parsing took over 1.5s"):
+            await pool.run("hung.txt", time.sleep, 60)
+        assert time.monotonic() - start < 5
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        pool.close()
+
+
 async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path) -> None:
     import pymupdf
 
