@@ -346,9 +346,10 @@ async def _within(future: Any, clock: Any, token: float, limit: float) -> Any:
     try:
         return await asyncio.wrap_future(future)
     except asyncio.CancelledError:
-        if stopped:
+        task = asyncio.current_task()
+        if stopped and not (task is not None and task.cancelling()):
             raise TimeoutError(limit) from None
-        raise
+        raise  # the caller's cancel, even one that came with the limit
     finally:
         if handle is not None:
             handle.cancel()

@@ -1,10 +1,10 @@
 """How long a parser worker's task has run, the time it waited for a CPU left out.
 
 Workers run at ``parse.worker_nice`` (15): on a machine whose cores other work holds (a
-local LLM answering, a build), each gets a few percent of a core, and a parse of a few
-seconds' work ran past ``parse.timeout`` by the wall clock and failed the document
-(measured: a worker's imports took over 100 s beside two busy loops). The time limit is
-there to stop hangs, and a worker kept waiting for a CPU is not hung.
+local LLM answering, a build), each gets a few percent of a core (0.15 s of a worker's
+work took 4.3 s beside a busy loop on each core, measured), and a parse of a few seconds'
+work ran past ``parse.timeout`` by the wall clock and failed the document. The time
+limit is there to stop hangs, and a worker kept waiting for a CPU is not hung.
 
 Each worker claims a slot of a table shared with its pool's parent. At a task's start it
 writes the task's token, the time, and how long its main thread had waited for a CPU so
@@ -32,8 +32,10 @@ _tokens = itertools.count(1)
 
 def new_table(context: Any, workers: int) -> tuple[Any, Any]:
     """A pool's table (and the lock its workers claim slots under), passed to each worker
-    at its start. A slot per worker, and as many again for those replacing dead ones."""
-    return context.Array("d", 2 * workers * _FIELDS, lock=False), context.Lock()
+    at its start. Four slots a worker: a dead one's is taken again, unless its pid went to
+    another process meanwhile; a worker with none is stopped by pebble's wall clock alone
+    (10 times the limit)."""
+    return context.Array("d", 4 * workers * _FIELDS, lock=False), context.Lock()
 
 
 def waited(pid: int | str = "self") -> float:
