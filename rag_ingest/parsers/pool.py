@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from importlib import resources
@@ -900,7 +901,9 @@ class ParserPool:
         # part has a time limit of its own. A thread's limit cannot stop it.
         self.split_archives = self.settings.mode == "process"
         self._process_pool: Any = None
-        self._clock: Any = None  # the process pool's task_clock table
+        # Each process pool's task_clock table: a pool another thread's load replaced
+        # (broken) keeps its own for the tasks it still runs.
+        self._clocks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
         # Two loads on two threads (each loader's own loop) may share a kept pool: its
         # workers must start once, not once each (the second set would never be closed).
@@ -959,7 +962,7 @@ class ParserPool:
                     ),
                     context=context,
                 )
-                self._clock = clock[0]
+                self._clocks[self._process_pool] = clock[0]
             return self._process_pool
 
     def _scratch(self, under: str | None) -> contextlib.AbstractAsyncContextManager[str]:
@@ -1353,7 +1356,7 @@ class ParserPool:
     async def _run_once(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         from pebble import ProcessExpired
 
-        pool, clock = self._pool(), self._clock
+        pool = self._pool()
         timeout = self.settings.timeout
         in_process = self.settings.mode == "process"
         future: Any = None
@@ -1368,7 +1371,7 @@ class ParserPool:
                     args=(name, task, token),
                     timeout=timeout * _WAITING_ALLOWED,
                 )
-                result: T = await _within(future, clock, token, timeout)
+                result: T = await _within(future, self._clocks[pool], token, timeout)
                 return result
             return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), timeout)
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:

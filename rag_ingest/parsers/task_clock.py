@@ -55,7 +55,7 @@ def claim(table: Any, lock: Any) -> None:
     with lock:
         for slot in range(len(table) // _FIELDS):
             held = int(table[slot * _FIELDS + _PID])
-            if held and _alive(held):
+            if held and held != pid and _alive(held):  # a dead worker's pid may be ours
                 continue
             table[slot * _FIELDS + _TOKEN] = 0
             table[slot * _FIELDS + _PID] = pid
