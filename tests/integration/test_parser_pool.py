@@ -1672,7 +1672,8 @@ async def test_a_worker_kept_waiting_for_a_cpu_is_not_timed_out_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Beside the busy loops, 0.2 s of a worker's work takes seconds by the wall clock
-    # (0.15 s took 4.3 s alone here, past 15 s in a CI run). The limit is for hangs.
+    # (0.15 s took 4.3 s here with nothing else running, past 15 s in a loaded CI run).
+    # The limit is there for hangs.
     monkeypatch.setattr(pool_module, "_WAITING_ALLOWED", 1000, raising=False)  # its bound
     pool = ParserPool(_unwarmed(mode="process", workers=1, timeout=1.0), ParseOptions())
     try:
