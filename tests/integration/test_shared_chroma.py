@@ -294,4 +294,6 @@ def test_the_readme_backend_under_uvicorn_workers_ingests_each_upload_once(
         uvicorn.terminate()
         out, _ = uvicorn.communicate(timeout=60)
         server.stop()
+        # Shown with a failure: a CI run's uvicorn had exited at start (code 0) unseen.
+        print(out)
     assert "Traceback" not in out, out
