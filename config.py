@@ -98,10 +98,7 @@ parse = {
     "mode": "process",
     # Parser worker processes; None = one per CPU.
     "workers": None,
-    # Seconds per document (a part of one) before its worker is killed (docling/PyMuPDF can
-    # hang): by the wall clock, less the time the worker waited for a CPU, since workers
-    # run at worker_nice and a machine busy with other work kept one waiting (0.15 s of
-    # work took 4.3 s beside busy loops on both cores); at most 10x by the wall clock.
+    # Wall-clock seconds per document before its worker is killed (docling/PyMuPDF can hang).
     "timeout": 120.0,
     # Address-space limit per worker (all parsers loaded use ~1.2 GiB of address space).
     "memory_limit": 3 * 1024 * _MiB,

@@ -231,13 +231,7 @@ class ParseSettings(_Part):
         "us); thread: in-process, for small trusted inputs and tests.",
     )
     workers: int | None = Field(default=None, ge=1, description="Parser workers; None = CPUs.")
-    timeout: float = Field(
-        default=120.0,
-        gt=0,
-        description="Seconds a document's parse task may run before its worker is killed: by "
-        "the wall clock, less the time the worker waited for a CPU (Linux), and at most 10 "
-        "times this by the wall clock.",
-    )
+    timeout: float = Field(default=120.0, gt=0, description="Wall-clock seconds per document.")
     memory_limit: int = Field(
         default=3 * GiB,
         ge=64 * MiB,

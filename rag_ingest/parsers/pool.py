@@ -28,7 +28,6 @@ import tempfile
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from importlib import resources
@@ -55,7 +54,6 @@ from rag_ingest.parsers import (
     parse_file,
     parse_messages,
     records_first,
-    task_clock,
 )
 from rag_ingest.parsers.archive import (
     ArchivePlan,
@@ -224,7 +222,6 @@ def _worker_init(
     encoding: str,
     warm_up: bool,
     trim_memory: bool = False,
-    clock: tuple[Any, Any] | None = None,
 ) -> None:
     import resource
 
@@ -233,8 +230,6 @@ def _worker_init(
     from rag_ingest.tokens import count_tokens
 
     no_onnxruntime_telemetry()  # before anything a worker imports can start onnxruntime
-    if clock is not None:
-        task_clock.claim(*clock)
     if nice:
         # Parsing is batch work; the parent's event loop is latency work. On a busy box
         # the scheduler should run the loop first (measured: 80-90 ms loop stalls at
@@ -322,38 +317,6 @@ def _leave() -> None:
 
 
 _EXIT_OUT_OF_MEMORY = 75
-# A task may take this many times parse.timeout by the wall clock when its worker waits
-# for a CPU that long (see task_clock): past it, the wall clock stops it as before.
-_WAITING_ALLOWED = 10
-
-
-async def _within(future: Any, clock: Any, token: float, limit: float) -> Any:
-    """The result of a pool's task, its worker stopped (``TimeoutError``) once the task
-    has run ``limit`` seconds, its worker's waits for a CPU left out."""
-    loop = asyncio.get_running_loop()
-    stopped = False
-    handle: asyncio.TimerHandle | None = None
-
-    def check() -> None:
-        nonlocal handle, stopped
-        ran = task_clock.ran(clock, token)
-        if ran is not None and ran >= limit:
-            stopped = True
-            future.cancel()  # pebble stops the worker running a cancelled task
-        else:
-            handle = loop.call_later(limit if ran is None else max(limit - ran, 0.05), check)
-
-    handle = loop.call_later(limit, check)  # it cannot have run longer than scheduled
-    try:
-        return await asyncio.wrap_future(future)
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if stopped and not (task is not None and task.cancelling()):
-            raise TimeoutError(limit) from None
-        raise  # the caller's cancel, even one that came with the limit
-    finally:
-        if handle is not None:
-            handle.cancel()
 
 
 # Why a worker a signal ended may have died: what a user can act on.
@@ -392,12 +355,7 @@ def _parser_failed(name: str, exc: BaseException) -> DocumentError:
     return DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}")
 
 
-def _call_in_worker(name: str, task: bytes, token: float = 0.0) -> Any:
-    with task_clock.started(token):
-        return _call(name, task)
-
-
-def _call(name: str, task: bytes) -> Any:
+def _call_in_worker(name: str, task: bytes) -> Any:
     global _tasks_waiting, _last_task
     _tasks_waiting += 1  # only this thread writes them: the warm-up thread reads
     _task_lock.acquire()
@@ -901,9 +859,6 @@ class ParserPool:
         # part has a time limit of its own. A thread's limit cannot stop it.
         self.split_archives = self.settings.mode == "process"
         self._process_pool: Any = None
-        # Each process pool's task_clock table: a pool another thread's load replaced
-        # (broken) keeps its own for the tasks it still runs.
-        self._clocks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
         # Two loads on two threads (each loader's own loop) may share a kept pool: its
         # workers must start once, not once each (the second set would never be closed).
@@ -945,8 +900,6 @@ class ParserPool:
                 from pebble import ProcessPool
 
                 # spawn, never fork: the parent runs threads and an event loop.
-                context = worker_context(self.options.plugins)
-                clock = task_clock.new_table(context, self.workers)
                 self._process_pool = ProcessPool(
                     max_workers=self.workers,
                     max_tasks=self.settings.max_tasks_per_worker,
@@ -958,11 +911,9 @@ class ParserPool:
                         self.encoding,
                         self.settings.warm_up,
                         self.settings.trim_memory,
-                        clock,
                     ),
-                    context=context,
+                    context=worker_context(self.options.plugins),
                 )
-                self._clocks[self._process_pool] = clock[0]
             return self._process_pool
 
     def _scratch(self, under: str | None) -> contextlib.AbstractAsyncContextManager[str]:
@@ -1363,23 +1314,15 @@ class ParserPool:
         try:
             if in_process:
                 task = bytes(reduction.ForkingPickler.dumps((fn, args)))
-                token = task_clock.next_token()
-                # pebble's own limit, by the wall clock, stops a task kept from a CPU
-                # that long; below it, ours leaves that waiting out.
-                future = pool.schedule(
-                    _call_in_worker,
-                    args=(name, task, token),
-                    timeout=timeout * _WAITING_ALLOWED,
-                )
-                result: T = await _within(future, self._clocks[pool], token, timeout)
-                return result
+                future = pool.schedule(_call_in_worker, args=(name, task), timeout=timeout)
+                return await asyncio.wrap_future(future)
             return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), timeout)
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             # A thread cannot be killed: it finishes in the background. Use processes for
             # untrusted input.
             killed = "; its worker was killed" if in_process else ""
             raise ParserTimeoutError(
-                f"{name}: parsing took over {timeout:g}s (parse.timeout){killed}"
+                f"{name}: parsing took over {timeout:.0f}s (parse.timeout){killed}"
             ) from exc
         except ProcessExpired as exc:
             if exc.exitcode == _EXIT_OUT_OF_MEMORY:
