@@ -35,6 +35,14 @@ def blow_up(path: str, name: str, options: Any) -> Any:
     return hog
 
 
+def spin(seconds: float) -> float:
+    """``seconds`` of this process's CPU time spent; the wall-clock seconds that took."""
+    cpu, wall = time.process_time(), time.monotonic()
+    while time.process_time() - cpu < seconds:
+        pass
+    return time.monotonic() - wall
+
+
 def nap(seconds: float) -> float:
     """A parse that takes ``seconds`` of wall time (for pool scheduling tests)."""
     time.sleep(seconds)

@@ -2,7 +2,8 @@
 
 PyMuPDF and docling have known hangs, segfaults and multi-GB blow-ups on
 hostile files, so by default each parse runs in a ``spawn``-started worker
-process (pebble) with a wall-clock timeout and an address-space limit. A hang
+process (pebble) with a CPU-time limit, a wall-clock one and an address-space
+limit. A hang
 or crash kills that worker only; the document fails with a typed error and the
 pool starts a fresh worker. Thread mode is for small trusted inputs and tests.
 """
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from importlib import resources
@@ -54,6 +56,7 @@ from rag_ingest.parsers import (
     parse_file,
     parse_messages,
     records_first,
+    task_clock,
 )
 from rag_ingest.parsers.archive import (
     ArchivePlan,
@@ -222,6 +225,7 @@ def _worker_init(
     encoding: str,
     warm_up: bool,
     trim_memory: bool = False,
+    clock: tuple[Any, Any] | None = None,
 ) -> None:
     import resource
 
@@ -230,6 +234,8 @@ def _worker_init(
     from rag_ingest.tokens import count_tokens
 
     no_onnxruntime_telemetry()  # before anything a worker imports can start onnxruntime
+    if clock is not None:
+        task_clock.claim(*clock)
     if nice:
         # Parsing is batch work; the parent's event loop is latency work. On a busy box
         # the scheduler should run the loop first (measured: 80-90 ms loop stalls at
@@ -319,6 +325,42 @@ def _leave() -> None:
 _EXIT_OUT_OF_MEMORY = 75
 
 
+class _CpuLimitReached(TimeoutError):
+    """A task stopped for parse.cpu_timeout (pebble's own is parse.timeout's)."""
+
+
+async def _within(future: Any, clock: Any, token: float, limit: float) -> Any:
+    """The result of a pool's task, its worker stopped (``_CpuLimitReached``) once the task
+    has used ``limit`` seconds of its worker's CPU time and run as long by the wall clock:
+    a worker kept waiting for a CPU is not hung, and a parse's own threads (OCR's) give it
+    no less time than the wall clock would."""
+    loop = asyncio.get_running_loop()
+    stopped = False
+    handle: asyncio.TimerHandle | None = None
+
+    def check() -> None:
+        nonlocal handle, stopped
+        used = task_clock.used(clock, token)
+        if used is not None and min(used) >= limit:
+            stopped = True
+            future.cancel()  # pebble stops the worker running a cancelled task
+        else:
+            # A thread's CPU time grows no faster than the wall clock: not sooner than this.
+            handle = loop.call_later(limit if used is None else max(limit - min(used), 0.05), check)
+
+    handle = loop.call_later(limit, check)  # it cannot have run longer than scheduled
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if stopped and not (task is not None and task.cancelling()):
+            raise _CpuLimitReached(limit) from None
+        raise  # the caller's cancel, even one that came with the limit
+    finally:
+        if handle is not None:
+            handle.cancel()
+
+
 # Why a worker a signal ended may have died: what a user can act on.
 _SIGNAL_CAUSES = {
     "SIGABRT": "a native library aborted: an allocation refused under parse.memory_limit "
@@ -355,7 +397,12 @@ def _parser_failed(name: str, exc: BaseException) -> DocumentError:
     return DocumentError(f"{name}: parser failed: {type(exc).__name__}: {exc}")
 
 
-def _call_in_worker(name: str, task: bytes) -> Any:
+def _call_in_worker(name: str, task: bytes, token: float = 0.0) -> Any:
+    with task_clock.started(token):
+        return _call(name, task)
+
+
+def _call(name: str, task: bytes) -> Any:
     global _tasks_waiting, _last_task
     _tasks_waiting += 1  # only this thread writes them: the warm-up thread reads
     _task_lock.acquire()
@@ -859,6 +906,9 @@ class ParserPool:
         # part has a time limit of its own. A thread's limit cannot stop it.
         self.split_archives = self.settings.mode == "process"
         self._process_pool: Any = None
+        # Each process pool's task_clock table: a pool another thread's load replaced
+        # (broken) keeps its own for the tasks it still runs.
+        self._clocks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
         # Two loads on two threads (each loader's own loop) may share a kept pool: its
         # workers must start once, not once each (the second set would never be closed).
@@ -900,6 +950,8 @@ class ParserPool:
                 from pebble import ProcessPool
 
                 # spawn, never fork: the parent runs threads and an event loop.
+                context = worker_context(self.options.plugins)
+                clock = task_clock.new_table(context, self.workers)
                 self._process_pool = ProcessPool(
                     max_workers=self.workers,
                     max_tasks=self.settings.max_tasks_per_worker,
@@ -911,9 +963,11 @@ class ParserPool:
                         self.encoding,
                         self.settings.warm_up,
                         self.settings.trim_memory,
+                        clock,
                     ),
-                    context=worker_context(self.options.plugins),
+                    context=context,
                 )
+                self._clocks[self._process_pool] = clock[0]
             return self._process_pool
 
     def _scratch(self, under: str | None) -> contextlib.AbstractAsyncContextManager[str]:
@@ -1308,21 +1362,37 @@ class ParserPool:
         from pebble import ProcessExpired
 
         pool = self._pool()
-        timeout = self.settings.timeout
+        timeout, cpu_timeout = self.settings.timeout, self.settings.cpu_timeout
         in_process = self.settings.mode == "process"
         future: Any = None
         try:
             if in_process:
                 task = bytes(reduction.ForkingPickler.dumps((fn, args)))
-                future = pool.schedule(_call_in_worker, args=(name, task), timeout=timeout)
-                return await asyncio.wrap_future(future)
-            return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), timeout)
+                if cpu_timeout >= timeout:  # the wall clock's limit comes first
+                    future = pool.schedule(_call_in_worker, args=(name, task), timeout=timeout)
+                    return await asyncio.wrap_future(future)
+                token = task_clock.next_token()
+                future = pool.schedule(_call_in_worker, args=(name, task, token), timeout=timeout)
+                result: T = await _within(future, self._clocks[pool], token, cpu_timeout)
+                return result
+            # A thread's CPU time is not the pool's to read: the wall clock, the lower limit.
+            limit = min(timeout, cpu_timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), limit)
+        except _CpuLimitReached as exc:
+            raise ParserTimeoutError(
+                f"{name}: parsing used over {cpu_timeout:g}s of CPU time (parse.cpu_timeout);"
+                " its worker was killed"
+            ) from exc
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             # A thread cannot be killed: it finishes in the background. Use processes for
             # untrusted input.
-            killed = "; its worker was killed" if in_process else ""
+            if in_process:
+                raise ParserTimeoutError(
+                    f"{name}: parsing took over {timeout:g}s (parse.timeout); its worker was killed"
+                ) from exc
+            setting = "parse.timeout" if timeout <= cpu_timeout else "parse.cpu_timeout"
             raise ParserTimeoutError(
-                f"{name}: parsing took over {timeout:.0f}s (parse.timeout){killed}"
+                f"{name}: parsing took over {min(timeout, cpu_timeout):g}s ({setting})"
             ) from exc
         except ProcessExpired as exc:
             if exc.exitcode == _EXIT_OUT_OF_MEMORY:

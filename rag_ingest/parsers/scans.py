@@ -15,7 +15,7 @@ from rag_ingest.parsers.pictures import MARKER
 __all__ = ["BATCH_PAGES", "batches", "finish", "read_scans"]
 
 # Pages per OCR task: a dense page takes ~2.8 s on one core (measured), so a batch stays
-# well inside parse.timeout's default 120 s, and a long scan spreads over every worker.
+# well inside parse.cpu_timeout's default 120 s, and a long scan spreads over every worker.
 BATCH_PAGES = 8
 # Fewer letters than this in a whole image is a photo's stray sign, not a document.
 _MIN_IMAGE_LETTERS = 16

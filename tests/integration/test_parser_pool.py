@@ -1643,6 +1643,98 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
         pool.close()
 
 
+async def test_a_task_is_stopped_for_the_cpu_it_uses_not_for_waiting() -> None:
+    # Workers run at niceness 15: kept from a CPU by other work, a sound parse took many
+    # times its CPU time by the wall clock. A task that only waits (here, asleep) is what
+    # a starved one looks like to parse.cpu_timeout.
+    pool = ParserPool(
+        _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=60.0), ParseOptions()
+    )
+    try:
+        await pool.warm()
+        assert await pool.run("slept.txt", hostile_parsers.nap, 2.5) == 2.5
+        # A spinning hang is stopped for its CPU time, long before the wall clock's 60 s
+        # (the message says which limit: on a loaded machine, past 1 s by the wall clock).
+        start = time.monotonic()
+        with pytest.raises(
+            ParserTimeoutError,
+            match=r"spin.txt: parsing used over 1s of CPU time \(parse.cpu_timeout\); its "
+            "worker was killed",
+        ):
+            await pool.run("spin.txt", hostile_parsers.spin, 600)
+        assert 1.0 <= time.monotonic() - start < 55
+        # The pool carries on, with a new worker; the caller's cancel is a cancel.
+        assert await pool.run("after.txt", hostile_parsers.spin, 0.05) > 0
+        task = asyncio.ensure_future(pool.run("long.txt", time.sleep, 60))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        pool.close()
+
+
+async def test_a_task_asleep_is_stopped_by_the_wall_clock() -> None:
+    # A deadlock uses no CPU: parse.timeout, by the wall clock, stops it.
+    pool = ParserPool(
+        _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=3.0), ParseOptions()
+    )
+    try:
+        await pool.warm()
+        start = time.monotonic()
+        with pytest.raises(
+            ParserTimeoutError,
+            match=r"hung.txt: parsing took over 3s \(parse.timeout\); its worker was killed",
+        ):
+            await pool.run("hung.txt", time.sleep, 60)
+        assert 3.0 <= time.monotonic() - start < 30
+    finally:
+        pool.close()
+
+
+async def test_the_cpu_limit_waits_for_the_wall_clock_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rule itself, on given clock readings: a task is stopped once it has used the
+    # limit's CPU time *and* run as long by the wall clock, so a parse's own threads (an
+    # OCR batch's onnxruntime) give it no less time than the wall-clock limit did.
+    readings: list[tuple[float, float] | None] = [
+        None,  # not started yet (queued behind another task)
+        (0.05, 0.15),  # two threads busy: 0.15 s of CPU in 0.05 s
+        (0.3, 0.02),  # kept from a CPU
+        (0.1, 0.1),
+    ]
+    seen: list[tuple[float, float] | None] = []
+
+    def used(table: Any, token: float) -> tuple[float, float] | None:
+        seen.append(readings[len(seen)])
+        return seen[-1]
+
+    monkeypatch.setattr(pool_module.task_clock, "used", used)
+    future: Any = pool_module.concurrent.futures.Future()
+    with pytest.raises(pool_module._CpuLimitReached):
+        await pool_module._within(future, None, 1.0, 0.1)
+    assert seen == readings and future.cancelled()
+    # A task that ends is its result, and its check is not left behind.
+    seen.clear()
+    readings[:] = [None] * 100
+    future = pool_module.concurrent.futures.Future()
+    asyncio.get_running_loop().call_later(0.25, future.set_result, "parsed")
+    assert await pool_module._within(future, None, 1.0, 0.1) == "parsed"
+    checks = len(seen)
+    await asyncio.sleep(0.3)
+    assert 1 <= checks == len(seen)
+
+
+def test_thread_mode_waits_the_lower_limit_by_the_wall_clock() -> None:
+    pool = ParserPool(ParseSettings(mode="thread", workers=1, cpu_timeout=0.5), ParseOptions())
+    try:
+        start = time.monotonic()
+        with pytest.raises(ParserTimeoutError, match=r"over 0.5s \(parse.cpu_timeout\)$"):
+            asyncio.run(pool.run("slow.txt", time.sleep, 2))
+        assert time.monotonic() - start < 1.9
+    finally:
+        pool.close()
+
+
 async def test_scanned_pages_are_read_in_batches_on_every_worker(tmp_path: Path) -> None:
     import pymupdf
 
