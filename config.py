@@ -99,11 +99,12 @@ parse = {
     # Parser worker processes; None = one per CPU.
     "workers": None,
     # docling/PyMuPDF can hang: a document's (a part's) worker is killed past either limit.
-    # CPU seconds (and as many by the wall clock): a hang that spins. Not the wall clock
-    # alone, since workers run at worker_nice: beside busy loops on both cores, 0.15 s of a
-    # worker's work took 4.3 s, and a sound parse failed a 120 s wall-clock limit.
+    # CPU seconds (and as many by the wall clock): a hang that spins; or seconds its CPU
+    # time stands still: a deadlock. Not the wall clock alone, since workers run at
+    # worker_nice: beside busy loops on both cores, 0.15 s of a worker's work took 4.3 s,
+    # and a sound parse failed a 120 s wall-clock limit.
     "cpu_timeout": 120.0,
-    # Wall-clock seconds: a worker asleep (a deadlock), or kept from a CPU that long.
+    # Wall-clock seconds, whatever the worker did (kept from a CPU that long too).
     "timeout": 600.0,
     # Address-space limit per worker (all parsers loaded use ~1.2 GiB of address space).
     "memory_limit": 3 * 1024 * _MiB,

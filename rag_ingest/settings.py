@@ -234,16 +234,17 @@ class ParseSettings(_Part):
     timeout: float = Field(
         default=600.0,
         gt=0,
-        description="Wall-clock seconds per document (a part of one): a worker asleep (a "
-        "deadlock) or kept from a CPU is killed at this.",
+        description="Wall-clock seconds per document (a part of one), whatever its worker "
+        "did: one kept from a CPU that long is killed too.",
     )
     cpu_timeout: float = Field(
         default=120.0,
         gt=0,
         description="Seconds of its worker's CPU time per document (a part of one), and as "
-        "many by the wall clock, before the worker is killed (a spinning hang). Workers run "
-        "at worker_nice: kept from a CPU by other work, a sound parse is not stopped for "
-        "the wait. Thread mode: the wall clock, at the lower of the two.",
+        "many by the wall clock, before the worker is killed (a spinning hang); or seconds "
+        "that CPU time stands still (a deadlock). Workers run at worker_nice: kept from a "
+        "CPU by other work, a sound parse is not stopped for the wait. Thread mode: the "
+        "wall clock, at the lower of the two.",
     )
     memory_limit: int = Field(
         default=3 * GiB,

@@ -43,6 +43,16 @@ def spin(seconds: float) -> float:
     return time.monotonic() - wall
 
 
+def trickle(seconds: float) -> float:
+    """``seconds`` by the wall clock, a little of the CPU in each tenth of a second: a
+    task kept waiting for a CPU, as the parent sees it. Returns the CPU seconds used."""
+    cpu, end = time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < end:
+        spin(0.01)
+        time.sleep(0.1)
+    return time.process_time() - cpu
+
+
 def nap(seconds: float) -> float:
     """A parse that takes ``seconds`` of wall time (for pool scheduling tests)."""
     time.sleep(seconds)

@@ -326,35 +326,50 @@ _EXIT_OUT_OF_MEMORY = 75
 
 
 class _CpuLimitReached(TimeoutError):
-    """A task stopped for parse.cpu_timeout (pebble's own is parse.timeout's)."""
+    """A task stopped for parse.cpu_timeout (pebble's own is parse.timeout's): ``asleep``
+    when its worker's CPU time stood still that long, else for using that much."""
+
+    def __init__(self, limit: float, asleep: bool) -> None:
+        super().__init__(limit)
+        self.asleep = asleep
 
 
 async def _within(future: Any, clock: Any, token: float, limit: float) -> Any:
     """The result of a pool's task, its worker stopped (``_CpuLimitReached``) once the task
-    has used ``limit`` seconds of its worker's CPU time and run as long by the wall clock:
-    a worker kept waiting for a CPU is not hung, and a parse's own threads (OCR's) give it
-    no less time than the wall clock would."""
+    has used ``limit`` seconds of its worker's CPU time and run as long by the wall clock,
+    or once that CPU time has stood still for ``limit`` seconds (a deadlock). A worker
+    kept waiting for a CPU is neither: the scheduler gives a niced worker a share of a
+    core, not none. A parse's own threads (OCR's) give it no less time than the wall
+    clock would."""
     loop = asyncio.get_running_loop()
-    stopped = False
+    stopped: bool | None = None  # asleep, once stopped
     handle: asyncio.TimerHandle | None = None
+    cpu_seen, still_since = 0.0, 0.0  # the task's CPU time, and since when it stood still
 
     def check() -> None:
-        nonlocal handle, stopped
+        nonlocal handle, stopped, cpu_seen, still_since
         used = task_clock.used(clock, token)
-        if used is not None and min(used) >= limit:
-            stopped = True
+        if used is None:  # queued, or ended as it was read
+            handle = loop.call_later(limit, check)
+            return
+        wall, cpu = used
+        if cpu > cpu_seen:
+            cpu_seen, still_since = cpu, wall
+        if min(wall, cpu) >= limit or wall - still_since >= limit:
+            stopped = min(wall, cpu) < limit
             future.cancel()  # pebble stops the worker running a cancelled task
-        else:
-            # A thread's CPU time grows no faster than the wall clock: not sooner than this.
-            handle = loop.call_later(limit if used is None else max(limit - min(used), 0.05), check)
+            return
+        # A thread's CPU time grows no faster than the wall clock: not sooner than this.
+        wait = min(limit - min(wall, cpu), still_since + limit - wall)
+        handle = loop.call_later(max(wait, 0.05), check)
 
     handle = loop.call_later(limit, check)  # it cannot have run longer than scheduled
     try:
         return await asyncio.wrap_future(future)
     except asyncio.CancelledError:
         task = asyncio.current_task()
-        if stopped and not (task is not None and task.cancelling()):
-            raise _CpuLimitReached(limit) from None
+        if stopped is not None and not (task is not None and task.cancelling()):
+            raise _CpuLimitReached(limit, stopped) from None
         raise  # the caller's cancel, even one that came with the limit
     finally:
         if handle is not None:
@@ -1379,10 +1394,12 @@ class ParserPool:
             limit = min(timeout, cpu_timeout)
             return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), limit)
         except _CpuLimitReached as exc:
-            raise ParserTimeoutError(
-                f"{name}: parsing used over {cpu_timeout:g}s of CPU time (parse.cpu_timeout);"
-                " its worker was killed"
-            ) from exc
+            how = (
+                f"used no CPU time for {cpu_timeout:g}s (parse.cpu_timeout): hung"
+                if exc.asleep
+                else f"used over {cpu_timeout:g}s of CPU time (parse.cpu_timeout)"
+            )
+            raise ParserTimeoutError(f"{name}: parsing {how}; its worker was killed") from exc
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             # A thread cannot be killed: it finishes in the background. Use processes for
             # untrusted input.

@@ -1645,14 +1645,14 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
 
 async def test_a_task_is_stopped_for_the_cpu_it_uses_not_for_waiting() -> None:
     # Workers run at niceness 15: kept from a CPU by other work, a sound parse took many
-    # times its CPU time by the wall clock. A task that only waits (here, asleep) is what
-    # a starved one looks like to parse.cpu_timeout.
+    # times its CPU time by the wall clock. To the parent, such a task uses a little CPU
+    # now and then, as this one does.
     pool = ParserPool(
         _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=60.0), ParseOptions()
     )
     try:
         await pool.warm()
-        assert await pool.run("slept.txt", hostile_parsers.nap, 2.5) == 2.5
+        assert await pool.run("starved.txt", hostile_parsers.trickle, 2.5) < 1.0
         # A spinning hang is stopped for its CPU time, long before the wall clock's 60 s
         # (the message says which limit: on a loaded machine, past 1 s by the wall clock).
         start = time.monotonic()
@@ -1674,54 +1674,79 @@ async def test_a_task_is_stopped_for_the_cpu_it_uses_not_for_waiting() -> None:
         pool.close()
 
 
-async def test_a_task_asleep_is_stopped_by_the_wall_clock() -> None:
-    # A deadlock uses no CPU: parse.timeout, by the wall clock, stops it.
+async def test_a_task_asleep_is_stopped_when_its_cpu_time_stands_still() -> None:
+    # A deadlock uses no CPU at all, where a starved worker gets a share of a core.
     pool = ParserPool(
-        _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=3.0), ParseOptions()
+        _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=60.0), ParseOptions()
     )
     try:
         await pool.warm()
         start = time.monotonic()
         with pytest.raises(
             ParserTimeoutError,
-            match=r"hung.txt: parsing took over 3s \(parse.timeout\); its worker was killed",
+            match=r"hung.txt: parsing used no CPU time for 1s \(parse.cpu_timeout\): hung; "
+            "its worker was killed",
         ):
             await pool.run("hung.txt", time.sleep, 60)
+        assert 1.0 <= time.monotonic() - start < 30
+    finally:
+        pool.close()
+
+
+async def test_a_task_is_stopped_by_the_wall_clock_in_the_end() -> None:
+    pool = ParserPool(
+        _unwarmed(mode="process", workers=1, cpu_timeout=10.0, timeout=3.0), ParseOptions()
+    )
+    try:
+        await pool.warm()
+        start = time.monotonic()
+        with pytest.raises(
+            ParserTimeoutError,
+            match=r"slow.txt: parsing took over 3s \(parse.timeout\); its worker was killed",
+        ):
+            await pool.run("slow.txt", hostile_parsers.trickle, 60)
         assert 3.0 <= time.monotonic() - start < 30
     finally:
         pool.close()
 
 
-async def test_the_cpu_limit_waits_for_the_wall_clock_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The rule itself, on given clock readings: a task is stopped once it has used the
-    # limit's CPU time *and* run as long by the wall clock, so a parse's own threads (an
-    # OCR batch's onnxruntime) give it no less time than the wall-clock limit did.
-    readings: list[tuple[float, float] | None] = [
-        None,  # not started yet (queued behind another task)
-        (0.05, 0.15),  # two threads busy: 0.15 s of CPU in 0.05 s
-        (0.3, 0.02),  # kept from a CPU
-        (0.1, 0.1),
-    ]
+@pytest.mark.parametrize(
+    ("readings", "asleep"),
+    [
+        # Queued first; then two threads busy (an OCR batch): the CPU limit is reached
+        # before the wall clock's, and the task waits for that too.
+        ([None, (0.05, 0.15), (0.1, 0.3)], False),
+        # Kept from a CPU: a little CPU at each reading, stopped once it used the limit.
+        ([(0.3, 0.02), (0.5, 0.04), (0.7, 0.1)], False),
+        # Asleep: its CPU time stands still for the limit.
+        ([(0.1, 0.01), (0.15, 0.01), (0.2, 0.01)], True),
+    ],
+)
+async def test_the_rule_on_given_clock_readings(
+    monkeypatch: pytest.MonkeyPatch, readings: list[tuple[float, float] | None], asleep: bool
+) -> None:
     seen: list[tuple[float, float] | None] = []
 
     def used(table: Any, token: float) -> tuple[float, float] | None:
-        seen.append(readings[len(seen)])
+        seen.append(readings[min(len(seen), len(readings) - 1)])  # then the last again
         return seen[-1]
 
     monkeypatch.setattr(pool_module.task_clock, "used", used)
     future: Any = pool_module.concurrent.futures.Future()
-    with pytest.raises(pool_module._CpuLimitReached):
-        await pool_module._within(future, None, 1.0, 0.1)
-    assert seen == readings and future.cancelled()
-    # A task that ends is its result, and its check is not left behind.
-    seen.clear()
-    readings[:] = [None] * 100
-    future = pool_module.concurrent.futures.Future()
+    with pytest.raises(pool_module._CpuLimitReached) as stopped:
+        await asyncio.wait_for(pool_module._within(future, None, 1.0, 0.1), 5)
+    assert seen == readings and future.cancelled() and stopped.value.asleep is asleep
+
+
+async def test_a_task_that_ends_leaves_no_check_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+    monkeypatch.setattr(pool_module.task_clock, "used", lambda table, token: calls.append(1))
+    future: Any = pool_module.concurrent.futures.Future()
     asyncio.get_running_loop().call_later(0.25, future.set_result, "parsed")
     assert await pool_module._within(future, None, 1.0, 0.1) == "parsed"
-    checks = len(seen)
+    checks = len(calls)
     await asyncio.sleep(0.3)
-    assert 1 <= checks == len(seen)
+    assert 1 <= checks == len(calls)
 
 
 def test_thread_mode_waits_the_lower_limit_by_the_wall_clock() -> None:
