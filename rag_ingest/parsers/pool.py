@@ -3,9 +3,9 @@
 PyMuPDF and docling have known hangs, segfaults and multi-GB blow-ups on
 hostile files, so by default each parse runs in a ``spawn``-started worker
 process (pebble) with a CPU-time limit, a wall-clock one and an address-space
-limit. A hang
-or crash kills that worker only; the document fails with a typed error and the
-pool starts a fresh worker. Thread mode is for small trusted inputs and tests.
+limit. A hang or crash kills that worker only; the document fails with a typed
+error and the pool starts a fresh worker. Thread mode is for small trusted
+inputs and tests.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ workers start warm, and without re-running the caller's script."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import pickle
@@ -16,7 +17,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from importlib import resources
 from pathlib import Path
@@ -1643,26 +1644,36 @@ async def test_each_part_of_an_archive_has_the_whole_time_limit(tmp_path: Path) 
         pool.close()
 
 
+@contextlib.asynccontextmanager
+async def _warmed(**limits: float) -> AsyncIterator[ParserPool]:
+    """A started pool of one worker under ``limits`` (parse.cpu_timeout, parse.timeout)."""
+    pool = ParserPool(_unwarmed(mode="process", workers=1, **limits), ParseOptions())
+    try:
+        await pool.warm()
+        yield pool
+    finally:
+        pool.close()
+
+
+async def _stopped(pool: ParserPool, name: str, fn: Any, arg: float, how: str) -> float:
+    """Seconds until ``fn(arg)`` was stopped, with a message saying ``how``."""
+    start = time.monotonic()
+    with pytest.raises(ParserTimeoutError) as stopped:
+        await pool.run(name, fn, arg)
+    assert str(stopped.value) == f"{name}: parsing {how}; its worker was killed"
+    return time.monotonic() - start
+
+
 async def test_a_task_is_stopped_for_the_cpu_it_uses_not_for_waiting() -> None:
     # Workers run at niceness 15: kept from a CPU by other work, a sound parse took many
     # times its CPU time by the wall clock. To the parent, such a task uses a little CPU
     # now and then, as this one does.
-    pool = ParserPool(
-        _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=60.0), ParseOptions()
-    )
-    try:
-        await pool.warm()
+    async with _warmed(cpu_timeout=1.0, timeout=60.0) as pool:
         assert await pool.run("starved.txt", hostile_parsers.trickle, 2.5) < 1.0
         # A spinning hang is stopped for its CPU time, long before the wall clock's 60 s
         # (the message says which limit: on a loaded machine, past 1 s by the wall clock).
-        start = time.monotonic()
-        with pytest.raises(
-            ParserTimeoutError,
-            match=r"spin.txt: parsing used over 1s of CPU time \(parse.cpu_timeout\); its "
-            "worker was killed",
-        ):
-            await pool.run("spin.txt", hostile_parsers.spin, 600)
-        assert 1.0 <= time.monotonic() - start < 55
+        how = "used over 1s of CPU time (parse.cpu_timeout)"
+        assert 1.0 <= await _stopped(pool, "spin.txt", hostile_parsers.spin, 600, how) < 55
         # The pool carries on, with a new worker; the caller's cancel is a cancel.
         assert await pool.run("after.txt", hostile_parsers.spin, 0.05) > 0
         task = asyncio.ensure_future(pool.run("long.txt", time.sleep, 60))
@@ -1670,44 +1681,19 @@ async def test_a_task_is_stopped_for_the_cpu_it_uses_not_for_waiting() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    finally:
-        pool.close()
 
 
 async def test_a_task_asleep_is_stopped_when_its_cpu_time_stands_still() -> None:
     # A deadlock uses no CPU at all, where a starved worker gets a share of a core.
-    pool = ParserPool(
-        _unwarmed(mode="process", workers=1, cpu_timeout=1.0, timeout=60.0), ParseOptions()
-    )
-    try:
-        await pool.warm()
-        start = time.monotonic()
-        with pytest.raises(
-            ParserTimeoutError,
-            match=r"hung.txt: parsing used no CPU time for 1s \(parse.cpu_timeout\): hung; "
-            "its worker was killed",
-        ):
-            await pool.run("hung.txt", time.sleep, 60)
-        assert 1.0 <= time.monotonic() - start < 30
-    finally:
-        pool.close()
+    async with _warmed(cpu_timeout=1.0, timeout=60.0) as pool:
+        how = "used no CPU time for 1s (parse.cpu_timeout): hung"
+        assert 1.0 <= await _stopped(pool, "hung.txt", time.sleep, 60, how) < 30
 
 
 async def test_a_task_is_stopped_by_the_wall_clock_in_the_end() -> None:
-    pool = ParserPool(
-        _unwarmed(mode="process", workers=1, cpu_timeout=10.0, timeout=3.0), ParseOptions()
-    )
-    try:
-        await pool.warm()
-        start = time.monotonic()
-        with pytest.raises(
-            ParserTimeoutError,
-            match=r"slow.txt: parsing took over 3s \(parse.timeout\); its worker was killed",
-        ):
-            await pool.run("slow.txt", hostile_parsers.trickle, 60)
-        assert 3.0 <= time.monotonic() - start < 30
-    finally:
-        pool.close()
+    async with _warmed(cpu_timeout=10.0, timeout=3.0) as pool:
+        how = "took over 3s (parse.timeout)"
+        assert 3.0 <= await _stopped(pool, "slow.txt", hostile_parsers.trickle, 60, how) < 30
 
 
 @pytest.mark.parametrize(
