@@ -348,12 +348,15 @@ async def _within(future: Any, clock: Any, token: float, limit: float) -> Any:
 
     def check() -> None:
         nonlocal handle, stopped, cpu_seen, still_since
+        late = 0.0 if handle is None else loop.time() - handle.when()
         used = task_clock.used(clock, token)
         if used is None:  # queued, or ended as it was read
             handle = loop.call_later(limit, check)
             return
         wall, cpu = used
-        if cpu > cpu_seen:
+        if cpu > cpu_seen or late > max(limit / 2, 1.0):
+            # A check this late was not watching: the whole process group stopped
+            # (Ctrl-Z, a laptop asleep) and resumed, its workers' CPU time with it.
             cpu_seen, still_since = cpu, wall
         if min(wall, cpu) >= limit or wall - still_since >= limit:
             stopped = min(wall, cpu) < limit

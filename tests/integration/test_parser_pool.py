@@ -1724,6 +1724,29 @@ async def test_the_rule_on_given_clock_readings(
     assert seen == readings and future.cancelled() and stopped.value.asleep is asleep
 
 
+async def test_a_check_the_process_was_stopped_for_does_not_count_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-Z or a laptop asleep stops the workers too: their CPU time stands still then,
+    # and a check that comes that late must not take them for hung.
+    readings = [(0.1, 0.01), (1.5, 0.01), (1.55, 0.01), (1.6, 0.01)]
+    seen: list[tuple[float, float]] = []
+    loop = asyncio.get_running_loop()
+
+    def used(table: Any, token: float) -> tuple[float, float]:
+        seen.append(readings[min(len(seen), len(readings) - 1)])
+        if len(seen) == 1:  # the loop stopped before the next check (due in 0.1 s)
+            loop.call_later(0.01, time.sleep, 1.5)  # late by over a second
+        return seen[-1]
+
+    monkeypatch.setattr(pool_module.task_clock, "used", used)
+    future: Any = pool_module.concurrent.futures.Future()
+    with pytest.raises(pool_module._CpuLimitReached) as stopped:
+        await asyncio.wait_for(pool_module._within(future, None, 1.0, 0.1), 5)
+    # Without it, the second reading (1.4 s since the CPU time moved) was taken for hung.
+    assert seen == readings and stopped.value.asleep
+
+
 async def test_a_task_that_ends_leaves_no_check_behind(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[float] = []
     monkeypatch.setattr(pool_module.task_clock, "used", lambda table, token: calls.append(1))
