@@ -50,7 +50,8 @@ def make_settings(seaweed: SeaweedS3, tmp_path: Path, **overrides: Any) -> Setti
         "retry": {"base_delay": 0.0},
         "store": {"persist_dir": str(tmp_path / "store"), **IN_PROCESS_STORE},
         "models": {"embedder": "hash"},
-        "parse": {"mode": "process", "workers": 2, "timeout": 60},
+        # Both limits, as by default (the CPU time's the lower): a test's timeout is 300 s.
+        "parse": {"mode": "process", "workers": 2, "cpu_timeout": 60, "timeout": 180},
         "chunk": {"chunk_tokens": 128, "overlap_tokens": 16, "whole_document_tokens": 64},
         "temp_dir": str(tmp_path / "tmp"),
     }
