@@ -1382,19 +1382,19 @@ class ParserPool:
         pool = self._pool()
         timeout, cpu_timeout = self.settings.timeout, self.settings.cpu_timeout
         in_process = self.settings.mode == "process"
+        # A thread's CPU time is not the pool's to read: the wall clock, the lower limit.
+        limit = timeout if in_process else min(timeout, cpu_timeout)
         future: Any = None
         try:
             if in_process:
                 task = bytes(reduction.ForkingPickler.dumps((fn, args)))
-                if cpu_timeout >= timeout:  # the wall clock's limit comes first
-                    future = pool.schedule(_call_in_worker, args=(name, task), timeout=timeout)
+                # 0: no CPU clock, the wall clock's limit coming first.
+                token = task_clock.next_token() if cpu_timeout < timeout else 0.0
+                future = pool.schedule(_call_in_worker, args=(name, task, token), timeout=limit)
+                if not token:
                     return await asyncio.wrap_future(future)
-                token = task_clock.next_token()
-                future = pool.schedule(_call_in_worker, args=(name, task, token), timeout=timeout)
                 result: T = await _within(future, self._clocks[pool], token, cpu_timeout)
                 return result
-            # A thread's CPU time is not the pool's to read: the wall clock, the lower limit.
-            limit = min(timeout, cpu_timeout)
             return await asyncio.wait_for(asyncio.wrap_future(pool.submit(fn, *args)), limit)
         except _CpuLimitReached as exc:
             how = (
@@ -1406,13 +1406,10 @@ class ParserPool:
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             # A thread cannot be killed: it finishes in the background. Use processes for
             # untrusted input.
-            if in_process:
-                raise ParserTimeoutError(
-                    f"{name}: parsing took over {timeout:g}s (parse.timeout); its worker was killed"
-                ) from exc
-            setting = "parse.timeout" if timeout <= cpu_timeout else "parse.cpu_timeout"
+            setting = "parse.timeout" if limit == timeout else "parse.cpu_timeout"
+            killed = "; its worker was killed" if in_process else ""
             raise ParserTimeoutError(
-                f"{name}: parsing took over {min(timeout, cpu_timeout):g}s ({setting})"
+                f"{name}: parsing took over {limit:g}s ({setting}){killed}"
             ) from exc
         except ProcessExpired as exc:
             if exc.exitcode == _EXIT_OUT_OF_MEMORY:
