@@ -225,46 +225,93 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 _TABLE_ROWS = 50
+# Sources whose warnings the summary shows, and each warning's length there.
+_WARNED_ROWS = 10
+_WARNING_CHARS = 160
 
 
-def print_summary(report: Any, seconds: float | None = None) -> None:
+class _First:
+    """The ``n`` results first by source of those given, and how many were given: the
+    summary's tables, in memory bounded however many sources a run lists."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.count = 0
+        self._held: list[Any] = []
+
+    def add(self, result: Any) -> None:
+        self.count += 1
+        self._held.append(result)
+        if len(self._held) > 2 * self.n:
+            self._held = self.first()
+
+    def first(self) -> list[Any]:
+        return sorted(self._held, key=lambda r: r.source)[: self.n]
+
+
+class Digest:
+    """What the end-of-run summary shows of the results, gathered as they come (the
+    report keeps only the failed: a run of a million sources held each result)."""
+
+    def __init__(self) -> None:
+        self.embedders: set[str] = set()
+        self.quiet = 0  # skipped with no text to index
+        self.rows = _First(_TABLE_ROWS)  # neither unchanged nor quiet
+        self.warned = _First(_WARNED_ROWS)  # rows read with warnings, not failed
+        self.noted = 0  # rows read with notes of how, not failed
+        self.planned = _First(_TABLE_ROWS)  # a dry run's
+
+    @classmethod
+    def of(cls, results: Sequence[Any]) -> Digest:
+        digest = cls()
+        for r in results:
+            digest.add(r)
+        return digest
+
+    def add(self, r: Any) -> None:
+        if r.embedder:
+            self.embedders.add(r.embedder)
+        if r.status == "planned":
+            self.planned.add(r)
+        if r.status == "skipped" and r.message and r.message.endswith("no text to index"):
+            self.quiet += 1
+            return
+        if r.status == "skipped" and r.message and "unchanged" in r.message:
+            return
+        self.rows.add(r)
+        if r.status != "failed" and r.warnings:
+            self.warned.add(r)
+        if r.status != "failed" and r.notes:
+            self.noted += 1
+
+
+def print_summary(report: Any, seconds: float | None = None, digest: Digest | None = None) -> None:
     """The end-of-run table of what changed (unchanged sources, and listed files with no
     text such as images, only counted; at most ``_TABLE_ROWS`` rows), the pruned, each
     failure with its type and reason, and the counts last, where a long run's output
-    ends."""
+    ends. ``digest``: the run's results as they came (else the report's)."""
+    digest = digest or Digest.of(report.results)
     totals = report.totals
     took = f" in {seconds:.1f}s" if seconds is not None else ""
-    embedders = sorted({r.embedder for r in report.results if r.embedder})
-    quiet = [
-        r
-        for r in report.results
-        if r.status == "skipped" and r.message and r.message.endswith("no text to index")
-    ]
-    rows = sorted(
-        (
-            r
-            for r in report.results
-            if not (r.status == "skipped" and r.message and "unchanged" in r.message)
-            and r not in quiet
-        ),
-        key=lambda r: r.source,
-    )
-    if rows:
+    embedders = sorted(digest.embedders)
+    if rows := digest.rows.first():
         width = min(48, max(len(r.source) for r in rows))
         print(f"\n{'status':<9} {'type':<9} {'chunks':>6} {'tokens':>7}  source")
-        for r in rows[:_TABLE_ROWS]:
+        for r in rows:
             print(
                 f"{r.status:<9} {(r.file_type or '-'):<9} {r.total_chunks:>6} {r.token_count:>7}  "
                 f"{tail(r.source, width)}"
             )
-        if len(rows) > _TABLE_ROWS:
-            print(f"... and {len(rows) - _TABLE_ROWS} more (--report FILE lists every source)")
-    if quiet:
-        print(f"\n{len(quiet)} skipped with no text to index (images, video, binaries, ...)")
-    _print_warned([r for r in rows if r.warnings and r.status != "failed"])
-    if noted := sum(bool(r.notes) for r in rows if r.status != "failed"):
+        if digest.rows.count > len(rows):
+            print(
+                f"... and {digest.rows.count - len(rows)} more (--report FILE lists every source)"
+            )
+    if digest.quiet:
+        print(f"\n{digest.quiet} skipped with no text to index (images, video, binaries, ...)")
+    _print_warned(digest.warned)
+    if digest.noted:
         print(
-            f"\n{noted} read with notes of how (decompressed, type told by content; "
+            f"\n{digest.noted} read with notes of how (decompressed, type told by content; "
             "--report FILE lists them)"
         )
     _print_pruned_and_failed(
@@ -308,25 +355,20 @@ def usage_text(usage: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
-# Sources whose warnings the summary shows, and each warning's length there.
-_WARNED_ROWS = 10
-_WARNING_CHARS = 160
-
-
-def _print_warned(warned: list[Any]) -> None:
+def _print_warned(warned: _First) -> None:
     """Sources read with warnings (pages left unread, lines left out, a mail mended), the
     first of each: a run's summary had said nothing of them, nor had ``--report``."""
-    if not warned:
+    if not warned.count:
         return
-    print(f"\nwith warnings: {len(warned)}")
-    for r in warned[:_WARNED_ROWS]:
+    print(f"\nwith warnings: {warned.count}")
+    for r in warned.first():
         first = r.warnings[0]
         if len(first) > _WARNING_CHARS:
             first = first[: _WARNING_CHARS - 1] + "…"
         more = f" (+{len(r.warnings) - 1} more)" if len(r.warnings) > 1 else ""
         print(f"  {tail(r.source, 48)}: {first}{more}")
-    if len(warned) > _WARNED_ROWS:
-        print(f"  ... and {len(warned) - _WARNED_ROWS} more (--report FILE lists every warning)")
+    if warned.count > _WARNED_ROWS:
+        print(f"  ... and {warned.count - _WARNED_ROWS} more (--report FILE lists every warning)")
 
 
 def _print_pruned_and_failed(report: Any, pruned_title: str, failed_title: str) -> None:
@@ -345,19 +387,22 @@ def _print_pruned_and_failed(report: Any, pruned_title: str, failed_title: str) 
             print(f"  {r.source}: {r.error_type}: {r.message}{later}")
 
 
-def print_plan(report: Any, seconds: float) -> None:
+def print_plan(report: Any, seconds: float, digest: Digest | None = None) -> None:
     """A dry run's table: each source a run would ingest, its size and why (at most
     ``_TABLE_ROWS`` rows), what ``--prune`` would remove, the failures, then the counts."""
+    digest = digest or Digest.of(report.results)
     totals = report.totals
-    planned = sorted((r for r in report.results if r.status == "planned"), key=lambda r: r.source)
-    if planned:
+    if planned := digest.planned.first():
         width = min(48, max(len(r.source) for r in planned))
         print(f"\n{'MB':>8}  {'source':<{width}}  why")
-        for r in planned[:_TABLE_ROWS]:
+        for r in planned:
             why = (r.message or "").removeprefix("would be ingested: ")
             print(f"{r.bytes / 1e6:>8.2f}  {tail(r.source, width):<{width}}  {why}")
-        if len(planned) > _TABLE_ROWS:
-            print(f"... and {len(planned) - _TABLE_ROWS} more (--report FILE lists every source)")
+        if digest.planned.count > len(planned):
+            print(
+                f"... and {digest.planned.count - len(planned)} more "
+                "(--report FILE lists every source)"
+            )
     _print_pruned_and_failed(report, "--prune would remove (no longer listed)", "would fail")
     print(
         f"\ndry run, nothing downloaded, embedded or written: {totals['listed']} listed: "
@@ -392,40 +437,87 @@ def print_hits(hits: list[tuple[Any, float]]) -> None:
         print(f"  [distance {score:.3f}] {where}\n      {text[:160]}")
 
 
+def document_json(r: Any) -> dict[str, Any]:
+    """One source's entry in the ``--report`` document."""
+    return {
+        "source": r.source,
+        "filename": r.filename,
+        "file_type": r.file_type,
+        "status": r.status,
+        "error_type": r.error_type,
+        "message": r.message,
+        "warnings": list(r.warnings),
+        "notes": list(r.notes),
+        "chunks": r.total_chunks,
+        "tokens": r.token_count,
+        "bytes": r.bytes,
+        "etag": r.etag,
+        "reused_vectors": r.reused_vectors,
+        "reused_answers": r.reused_answers,
+        "usage": r.usage,
+        "transient": r.transient,
+        "attempts": r.attempts,
+        "seconds": round(r.seconds.get("total", 0.0), 4),
+    }
+
+
 def report_json(report: Any) -> dict[str, Any]:
-    """The ``--report`` document."""
+    """The ``--report`` document, of the results the report kept."""
     return {
         "session_id": report.session_id,
         "started_at": report.started_at,
         "finished_at": report.finished_at,
         "totals": report.totals,
-        "documents": [
-            {
-                "source": r.source,
-                "filename": r.filename,
-                "file_type": r.file_type,
-                "status": r.status,
-                "error_type": r.error_type,
-                "message": r.message,
-                "warnings": list(r.warnings),
-                "notes": list(r.notes),
-                "chunks": r.total_chunks,
-                "tokens": r.token_count,
-                "bytes": r.bytes,
-                "etag": r.etag,
-                "reused_vectors": r.reused_vectors,
-                "reused_answers": r.reused_answers,
-                "usage": r.usage,
-                "transient": r.transient,
-                "attempts": r.attempts,
-                "seconds": round(r.seconds.get("total", 0.0), 4),
-            }
-            for r in report.results
-        ],
+        "documents": [document_json(r) for r in report.results],
         "usage": report.usage,
         "pruned": report.pruned,
         "dry_run": report.dry_run,
     }
+
+
+class ReportFile:
+    """``--report FILE``, written as the results come: each source's entry goes to a
+    scratch file beside FILE, and FILE is made of them at the end (the report's own
+    results are only the failed). Either the whole FILE is there or none of it."""
+
+    _SLOT = "\x00documents"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # Closed by finish() or close(); nameless, so a killed run leaves nothing behind.
+        self._entries = tempfile.TemporaryFile("w+", encoding="utf-8", dir=path.parent)  # noqa: SIM115
+        self._error: OSError | None = None
+
+    def add(self, result: Any) -> None:
+        """One source's entry, a line (an ``on_result`` callback's exception is only
+        logged: a disk that filled is raised by :meth:`finish` instead)."""
+        if self._error is None:
+            try:
+                self._entries.write(json.dumps(document_json(result)) + "\n")
+            except OSError as exc:
+                self._error = exc
+
+    def finish(self, report: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        whole = report_json(report) | {"documents": self._SLOT}
+        head, end = json.dumps(whole, indent=2).split(json.dumps(self._SLOT), 1)
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                out.write(head + "[")
+                self._entries.seek(0)
+                for i, line in enumerate(self._entries):
+                    out.write(("," if i else "") + "\n    " + line.rstrip("\n"))
+                out.write("\n  ]" + end)
+            partial.replace(self.path)
+        finally:
+            partial.unlink(missing_ok=True)
+            self.close()
+
+    def close(self) -> None:
+        self._entries.close()
 
 
 class _Finished:
@@ -526,6 +618,14 @@ async def _ingest(args: argparse.Namespace) -> int:
     bars = _FileBars() if settings.progress else None
     finished = _Finished(bars)
     scratch = _scratch_store(settings) if args.dry_run else None
+    digest = Digest()
+    report_file = ReportFile(args.report) if args.report else None
+
+    def on_result(result: Any) -> None:
+        digest.add(result)
+        if report_file is not None:
+            report_file.add(result)
+
     try:
         async with DocumentProcessor(
             settings if scratch is None else _with_store_dir(settings, scratch),
@@ -542,23 +642,29 @@ async def _ingest(args: argparse.Namespace) -> int:
                 prune=args.prune,
                 dry_run=args.dry_run,
                 reingest=args.reingest,
+                on_result=on_result,
+                keep_results="failed",  # a bucket's million results are not held
             )
     except asyncio.CancelledError:
         if not args.dry_run:  # Ctrl-C or SIGTERM: what a run of hours got done
             print(f"rag-ingest: {finished.tally(args.session, args.reingest)}", file=sys.stderr)
         raise
+    except BaseException:
+        if report_file is not None:
+            report_file.close()
+        raise
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     if args.dry_run:
-        print_plan(report, time.perf_counter() - started)
+        print_plan(report, time.perf_counter() - started, digest)
         if scratch is not None:
             print(
                 f"(no store at {settings.store.persist_dir} yet: planned against an empty one, "
                 "not made there)"
             )
     else:
-        print_summary(report, time.perf_counter() - started)
+        print_summary(report, time.perf_counter() - started, digest)
     if not report.listed:
         # A mistyped prefix or directory, or globs that select nothing, is no success
         # to pass over in silence (the exit status stays 0: an empty prefix is valid).
@@ -573,9 +679,8 @@ async def _ingest(args: argparse.Namespace) -> int:
             + (f" with {globs}" if globs else ""),
             file=sys.stderr,
         )
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(report_json(report), indent=2))
+    if report_file is not None:
+        report_file.finish(report)
     return 1 if report.count("failed") else 0
 
 

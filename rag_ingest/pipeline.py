@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rag_ingest._memory import Trimmer
 from rag_ingest._redact import redact
@@ -143,9 +143,22 @@ class IngestResult:
         return asdict(self)
 
 
+# What ``process_many(keep_results=...)`` holds in ``IngestReport.results``.
+KEEP_RESULTS = ("all", "failed", "none")
+# The sums ``IngestReport.totals`` gives, each from the results' field of that name.
+_SUMMED = {
+    "chunks": "total_chunks",
+    "tokens": "token_count",
+    "bytes": "bytes",
+    "reused_vectors": "reused_vectors",
+    "reused_answers": "reused_answers",
+}
+
+
 @dataclass
 class IngestReport:
-    """A batch: every result, and totals."""
+    """A batch: the results it keeps (``keep``: every one, or only the failed, or none)
+    and totals of every one."""
 
     session_id: str
     started_at: str
@@ -157,30 +170,45 @@ class IngestReport:
     pruned: list[str] = field(default_factory=list)
     dry_run: bool = False
     callback_errors: int = 0  # exceptions raised by the on_result callback (logged once)
+    keep: str = "all"
+    # The results :meth:`add` did not keep, counted: statuses, sums and model use.
+    _uncounted: Counter[str] = field(default_factory=Counter, repr=False)
+    _unkept_usage: Counter[str] = field(default_factory=Counter, repr=False)
+
+    def add(self, result: IngestResult) -> None:
+        """Count ``result``, and keep it in ``results`` if ``keep`` says so: a run of a
+        million sources need not hold a million results to give their totals."""
+        if self.keep == "all" or (self.keep == "failed" and result.status == "failed"):
+            self.results.append(result)
+            return
+        self._uncounted[result.status] += 1
+        for name, attribute in _SUMMED.items():
+            self._uncounted[name] += getattr(result, attribute)
+        self._unkept_usage.update(result.usage)
 
     def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
+        return sum(1 for r in self.results if r.status == status) + self._uncounted[status]
 
     @property
     def totals(self) -> dict[str, int]:
+        sums = {
+            name: sum(getattr(r, attribute) for r in self.results) + self._uncounted[name]
+            for name, attribute in _SUMMED.items()
+        }
         return {
             "listed": self.listed,
             "ingested": self.count("ingested"),
             "planned": self.count("planned"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
-            "chunks": sum(r.total_chunks for r in self.results),
-            "tokens": sum(r.token_count for r in self.results),
-            "bytes": sum(r.bytes for r in self.results),
-            "reused_vectors": sum(r.reused_vectors for r in self.results),
-            "reused_answers": sum(r.reused_answers for r in self.results),
+            **sums,
             "pruned": len(self.pruned),
         }
 
     @property
     def usage(self) -> dict[str, int]:
         """What every document's model calls used, summed (see ``IngestResult.usage``)."""
-        total: Counter[str] = Counter()
+        total: Counter[str] = Counter(self._unkept_usage)
         for r in self.results:
             total.update(r.usage)
         return dict(total)
@@ -1834,12 +1862,18 @@ class DocumentProcessor:
         allowed_sources: Sequence[str] | None = None,
         dry_run: bool = False,
         reingest: bool = False,
+        keep_results: Literal["all", "failed", "none"] = "all",
     ) -> IngestReport:
         """Ingest many sources (or an ``s3://`` prefix, or a directory) concurrently.
 
         At most ``pipeline.in_flight`` documents are in the pipeline at once, and
-        the listing is consumed lazily, so memory stays flat as the corpus grows.
-        Failures are collected in the report, never raised.
+        the listing is consumed lazily. Failures are collected in the report, never
+        raised.
+
+        ``keep_results``: which results the report holds, ``"all"``, ``"failed"`` or
+        ``"none"``; its totals count every one. Each result held is 1-2 KB (more with
+        warnings): for a run of many thousands of sources, keep the failed and take each
+        result as it comes with ``on_result``, and memory stays flat as the corpus grows.
 
         ``prune=True``: once every listed source is done, the session's sources
         that these prefixes and directories (with the same globs) listed before and
@@ -1861,6 +1895,10 @@ class DocumentProcessor:
         embedded again (``models.reuse_vectors``).
         """
         session = require_session(session_id)
+        if keep_results not in KEEP_RESULTS:
+            raise ConfigurationError(
+                f"keep_results={keep_results!r}: one of {', '.join(KEEP_RESULTS)}"
+            )
         named: str | os.PathLike[str] | Iterable[Any] = (
             [sources] if isinstance(sources, Upload) else sources
         )
@@ -1876,7 +1914,9 @@ class DocumentProcessor:
             session_id=session,
             started_at=datetime.now(UTC).isoformat(),
             dry_run=dry_run,
+            keep=keep_results,
         )
+        seen: set[str] = set()  # every source done, for the pruning
         self.events.start_bar(None)
         slots = asyncio.Semaphore(self.settings.pipeline.in_flight)
         tasks: set[asyncio.Task[None]] = set()
@@ -1895,7 +1935,9 @@ class DocumentProcessor:
                     dry_run=dry_run,
                     reingest=reingest,
                 )
-                report.results.append(result)
+                report.add(result)
+                if prune:
+                    seen.add(result.source)
                 if on_result is not None:
                     report.callback_errors = call_logged(
                         on_result, result, report.callback_errors, "on_result"
@@ -1917,7 +1959,6 @@ class DocumentProcessor:
                 await asyncio.gather(*tasks)
             if prune and not work.deleted:
                 listed = listed_by(named, include, exclude, skip, allowed)
-                seen = {r.source for r in report.results}
                 report.pruned = await self._prune(session, listed, seen, dry_run=dry_run)
         except BaseException:
             for task in tasks:

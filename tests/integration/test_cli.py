@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
 import re
@@ -103,6 +105,8 @@ def test_ingest_report_query_delete(cli_env: dict[str, str], tmp_path: Path) -> 
         "reused_answers",
         "pruned",
     }
+    # Every source's entry, written as it came (the run keeps only the failed results).
+    assert sorted(d["status"] for d in report["documents"]) == ["ingested"] * 4
     for doc in report["documents"]:
         assert set(doc) == {
             "source",
@@ -520,6 +524,63 @@ def test_the_summary_of_a_large_run_shows_what_changed_and_ends_with_the_counts(
     assert usage_text({"embedding_failed_calls": 1}) == (
         "0 chunks embedded (0 tokens; 1 embedding call failed)"
     )
+
+
+def test_the_summary_holds_a_bounded_few_of_a_long_runs_results() -> None:
+    """A run of a million sources had its summary made of every result, held to the
+    end: the digest keeps the first rows by source as they come, and counts the rest."""
+    import random
+
+    from rag_ingest.cli import Digest
+    from rag_ingest.pipeline import IngestResult
+
+    results = [
+        IngestResult(
+            source=f"s3://b/{i:05}.md", status="ingested", success=True, embedder="hash",
+            warnings=["w"] * (i % 3 == 0), notes=["n"] * (i % 5 == 0),
+        )
+        for i in range(5000)
+    ]  # fmt: skip
+    random.Random(7).shuffle(results)
+    digest = Digest()
+    for r in results:
+        digest.add(r)
+        assert len(digest.rows._held) <= 100 and len(digest.warned._held) <= 20
+    assert [r.source for r in digest.rows.first()] == [f"s3://b/{i:05}.md" for i in range(50)]
+    assert digest.rows.count == 5000 and digest.warned.count == 1667 and digest.noted == 1000
+    assert [r.source for r in digest.warned.first()] == [
+        f"s3://b/{i:05}.md" for i in range(0, 30, 3)
+    ]
+    assert digest.embedders == {"hash"}
+
+
+def test_a_report_file_is_whole_or_not_there(tmp_path: Path) -> None:
+    from rag_ingest.cli import ReportFile
+    from rag_ingest.pipeline import IngestReport, IngestResult
+
+    report = IngestReport(session_id="s", started_at="now", keep="failed")
+    written = ReportFile(tmp_path / "out" / "r.json")
+    for i in range(3):
+        result = IngestResult(source=f's3://b/{i}.md\n"x"', status="ingested", success=True)
+        report.add(result)
+        written.add(result)
+    written.finish(report)
+    document = json.loads((tmp_path / "out" / "r.json").read_text())
+    assert [d["source"] for d in document["documents"]] == [f's3://b/{i}.md\n"x"' for i in range(3)]
+    assert document["totals"]["ingested"] == 3 and report.results == []
+    assert os.listdir(tmp_path / "out") == ["r.json"]
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    failing = ReportFile(tmp_path / "full.json")
+    failing._entries.close()
+    failing._entries = FullDisk()
+    failing.add(result)  # an on_result callback: what it raises is only logged
+    with pytest.raises(OSError, match="No space left"):
+        failing.finish(report)
+    assert sorted(os.listdir(tmp_path)) == ["out"]
 
 
 def test_the_summary_and_the_report_say_what_was_read_with_warnings(

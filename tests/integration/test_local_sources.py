@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rag_ingest.errors import ConfigurationError
-from rag_ingest.pipeline import SyncDocumentProcessor
+from rag_ingest.pipeline import IngestReport, SyncDocumentProcessor
 from rag_ingest.settings import Settings
 from rag_ingest.sources import listed_by, walk_files
 from tests import docs as tests_docs
@@ -162,6 +162,36 @@ def test_prune_removes_what_a_directory_no_longer_has_and_nothing_else(
             "x.txt",
         }
         assert store.ids_for("other", gone)
+
+
+def test_a_report_keeping_only_the_failed_still_counts_and_prunes_every_source(
+    tmp_path: Path,
+) -> None:
+    """Each result a report holds is 1-2 KB: a run of a million sources held them all.
+    Kept or not, every result counts in the totals and model use, and every source done
+    is kept from the pruning."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"n{i}.md").write_text(f"# Note {i}\n\nThe text of note {i}.\n")
+    (docs / "bad.md").write_bytes(b"\x00\x01 not text")
+    with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        came: list[Any] = []
+        report = p.process_many(docs, session_id="s", keep_results="failed", on_result=came.append)
+        assert [r.status for r in report.results] == ["failed"] and len(came) == 7
+        every = IngestReport(session_id="s", started_at="", listed=7)
+        for result in came:
+            every.add(result)
+        assert every.results == came  # keeps all, as by default
+        assert report.totals == every.totals and report.usage == every.usage
+        assert report.count("ingested") == 6 and report.usage["embedded_chunks"] >= 6
+
+        (docs / "n0.md").unlink()
+        again = p.process_many(docs, session_id="s", keep_results="none", prune=True)
+        assert again.results == [] and again.pruned == [(docs / "n0.md").as_uri()]
+        assert again.count("skipped") == 5 and again.count("failed") == 1
+        with pytest.raises(ConfigurationError, match="keep_results='some'"):
+            p.process_many(docs, session_id="s", keep_results="some")  # type: ignore[arg-type]
 
 
 def test_binaries_a_walk_meets_by_content_are_skipped_and_named_ones_fail(

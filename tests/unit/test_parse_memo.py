@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -126,3 +127,20 @@ async def test_a_copy_waits_for_the_first_parse_and_other_keys_do_not() -> None:
     await asyncio.gather(parse(None, "a", 0.05), parse(None, "b", 0))  # no key: no wait
     assert order[-2:] == ["b end", "a end"]
     assert not memo._turns  # nothing left behind
+
+
+def test_the_memo_counts_what_its_small_entries_hold() -> None:
+    """Its bound counted the pickles alone: 2,000 of 1.6 KB and their keys held 3.49 MB,
+    where 3.18 MB was counted, so a memo of small parses outgrew its bound."""
+    memo = ParseMemo()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            key = ParseMemo.key(None, f'"{i:032x}"', 273, f"note{i:06d}.md", {})
+            assert key is not None
+            memo._keep(key, ("x" * 1500, i))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= memo._size <= 1.1 * held
