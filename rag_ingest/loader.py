@@ -32,6 +32,7 @@ from rag_ingest.sources import (
     check_not_secret,
     expand_sources,
     make_source,
+    one_named,
     spool,
     unique_sources,
     unlink_off_loop,
@@ -153,7 +154,8 @@ class RagIngestLoader(BaseLoader):
                         skip,
                         s.pipeline.allowed_sources,
                     )
-                    async for item in unique_sources(s3, listing):
+                    single = one_named(self.sources)
+                    async for item in unique_sources(s3, listing, single=single):
                         load = self._load_one(s3, pool, item, str(staging.path))
                         window.append(asyncio.ensure_future(load))
                         if len(window) >= s.pipeline.in_flight:

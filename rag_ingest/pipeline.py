@@ -67,6 +67,7 @@ from rag_ingest.sources import (
     make_source,
     narrowed,
     not_a_file,
+    one_named,
     spool,
     unique_sources,
     unlink_off_loop,
@@ -1949,7 +1950,8 @@ class DocumentProcessor:
             own = [self.settings.store.persist_dir, self.settings.temp_dir]
             skip = [d for d in own if d is not None]
             listing = expand_sources(self._s3, named, include, exclude, skip, allowed)
-            async for item in unique_sources(self._s3, listing):
+            single = one_named(named)
+            async for item in unique_sources(self._s3, listing, single=single):
                 await slots.acquire()
                 report.listed += 1
                 task = asyncio.ensure_future(one(item))

@@ -41,6 +41,7 @@ __all__ = [
     "listed_by",
     "make_source",
     "narrowed",
+    "one_named",
     "spool",
     "unique_sources",
     "unlink_off_loop",
@@ -566,12 +567,30 @@ def listed_by(
     return listed
 
 
-async def unique_sources(s3: Any, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+def one_named(sources: Any) -> bool:
+    """Whether ``sources`` names one source, prefix or directory (alone, or the one item
+    of a list): its listing names each source once (see :func:`unique_sources`)."""
+    if isinstance(sources, (str, os.PathLike)):
+        return True
+    return (
+        isinstance(sources, Sequence)
+        and len(sources) == 1
+        and isinstance(sources[0], (str, os.PathLike))
+    )
+
+
+async def unique_sources(
+    s3: Any, items: AsyncIterator[Any], *, single: bool = False
+) -> AsyncIterator[Any]:
     """``items`` parsed (as :class:`Source`), each source once: a file named twice, or
     named and also under a named directory, is one source (by :attr:`Source.key`). An
     item that does not parse passes as it is, to fail with its own reason. Two
     different uploads under one identity (two files named ``report.pdf`` from two
-    folders) are two documents: the second is refused, never dropped in silence."""
+    folders) are two documents: the second is refused, never dropped in silence.
+
+    ``single``: the items are one source's, or one prefix's or directory's listing,
+    which names each once: no name is remembered (about 110 bytes each, held to the
+    end of the run)."""
     seen: dict[str, Upload | None] = {}
     async for item in items:
         try:
@@ -579,7 +598,9 @@ async def unique_sources(s3: Any, items: AsyncIterator[Any]) -> AsyncIterator[An
         except Exception:
             yield item
             continue
-        if source.key not in seen:
+        if single:
+            yield source
+        elif source.key not in seen:
             seen[source.key] = source.upload
             yield source
         elif source.upload is not None and source.upload is not seen[source.key]:

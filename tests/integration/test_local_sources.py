@@ -320,6 +320,59 @@ async def test_a_source_named_twice_is_ingested_once(tmp_path: Path) -> None:
         assert embeddings.texts == once + ingested.total_chunks
 
 
+async def test_one_prefix_or_directory_named_is_listed_without_remembering_its_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each source's name was remembered to ingest it once (about 110 bytes each, to
+    the end of the run); one prefix's or directory's listing names each once."""
+    import tracemalloc
+
+    from rag_ingest.sources import one_named, unique_sources
+
+    async def listing(n: int) -> Any:
+        for i in range(n):
+            yield str(tmp_path / f"d{i // 1000:03d}" / f"note{i:06d}.md")
+
+    async def growth(single: bool) -> int:
+        """Memory held at the 5,000th source more than at the 500th."""
+        sizes = []
+        tracemalloc.start()
+        try:
+            async for i, _ in _numbered(unique_sources(None, listing(5000), single=single)):
+                if i in (500, 4999):
+                    sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        return sizes[1] - sizes[0]
+
+    assert await growth(single=False) > 300_000  # what the test can see: 4,500 names
+    assert await growth(single=True) < 30_000
+    assert one_named("s3://b/p/") and one_named(tmp_path) and one_named([tmp_path])
+    assert not one_named([tmp_path, tmp_path]) and not one_named(iter([tmp_path]))
+
+    from rag_ingest import DocumentProcessor, pipeline
+
+    told: list[bool] = []
+
+    def spy(s3: Any, items: Any, *, single: bool = False) -> Any:
+        told.append(single)
+        return unique_sources(s3, items, single=single)
+
+    monkeypatch.setattr(pipeline, "unique_sources", spy)
+    tree(tmp_path / "docs")
+    async with DocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
+        once = await p.process_many(tmp_path / "docs", session_id="s")
+        both = await p.process_many([tmp_path / "docs", tmp_path / "docs"], session_id="t")
+    assert told == [True, False] and once.listed == both.listed == 3
+
+
+async def _numbered(items: Any) -> Any:
+    i = 0
+    async for item in items:
+        yield i, item
+        i += 1
+
+
 def test_file_uris_name_the_same_sources_and_odd_names_fail_clearly(tmp_path: Path) -> None:
     tree(tmp_path / "docs")
     with SyncDocumentProcessor(local_settings(str(tmp_path / "store"))) as p:
