@@ -173,7 +173,7 @@ class IngestReport:
     callback_errors: int = 0  # exceptions raised by the on_result callback (logged once)
     keep: str = "all"
     # The results :meth:`add` did not keep, counted: statuses, sums and model use.
-    _uncounted: Counter[str] = field(default_factory=Counter, repr=False)
+    _unkept: Counter[str] = field(default_factory=Counter, repr=False)
     _unkept_usage: Counter[str] = field(default_factory=Counter, repr=False)
 
     def add(self, result: IngestResult) -> None:
@@ -182,18 +182,18 @@ class IngestReport:
         if self.keep == "all" or (self.keep == "failed" and result.status == "failed"):
             self.results.append(result)
             return
-        self._uncounted[result.status] += 1
+        self._unkept[result.status] += 1
         for name, attribute in _SUMMED.items():
-            self._uncounted[name] += getattr(result, attribute)
+            self._unkept[name] += getattr(result, attribute)
         self._unkept_usage.update(result.usage)
 
     def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status) + self._uncounted[status]
+        return sum(1 for r in self.results if r.status == status) + self._unkept[status]
 
     @property
     def totals(self) -> dict[str, int]:
         sums = {
-            name: sum(getattr(r, attribute) for r in self.results) + self._uncounted[name]
+            name: sum(getattr(r, attribute) for r in self.results) + self._unkept[name]
             for name, attribute in _SUMMED.items()
         }
         return {
