@@ -377,6 +377,23 @@ class Ledger:
             ).fetchone()
         return None if row is None else _ledger_row(row)
 
+    def row_unless_session_held(self, session_id: str, source: str, owner: str) -> LedgerRow | None:
+        """The source's row, read without claiming it (see :meth:`claim`); None while
+        another process holds the session whole (deleting or verifying it), as an ingest
+        would wait for it to finish."""
+        with self._lock:
+            held = self._db.execute(
+                "SELECT owner, expires_at FROM claims WHERE session_id = ? AND source = ?",
+                (session_id, SESSION_CLAIM),
+            ).fetchall()
+            now = time.time()
+            if any(h != owner and _holds(h, expires_at, now) for h, expires_at in held):
+                return None
+            row = self._db.execute(
+                f"{_SELECT_ROW} WHERE session_id = ? AND source = ?", (session_id, source)
+            ).fetchone()
+        return None if row is None else _ledger_row(row)
+
     def pending(self, session_id: str, source: str) -> set[str]:
         """Chunk IDs written by an attempt that never reached its final ledger row."""
         with self._lock:

@@ -469,8 +469,9 @@ class DocumentProcessor:
             return True
         return False
 
-    async def _unchanged(self, job: _Job) -> bool:
-        """The ledger holds this version, and (when in doubt) so does the store."""
+    async def _unchanged(self, job: _Job, say: bool = True) -> bool:
+        """The ledger holds this version, and (when in doubt) so does the store; ``say``:
+        warn on the result when the store had lost its chunks."""
         if not job.unchanged(self._reads_scans):
             return False
         if not self._confirm_skips:
@@ -478,7 +479,8 @@ class DocumentProcessor:
         assert self.store is not None and job.previous is not None
         ids = job.previous.chunk_ids
         if await self._in_store(self.store.holds, ids) is False:
-            job.result.warnings.append("ingested again: the store had lost its chunks")
+            if say:
+                job.result.warnings.append("ingested again: the store had lost its chunks")
             return False
         return True
 
@@ -943,11 +945,13 @@ class DocumentProcessor:
                 if job.dry_run
                 else self._claimed(session, result.source, seconds)
             )
-            async with lock, claimed:
-                if src.upload is None:
-                    await self._ingest(job)
-                else:
-                    await self._ingest_upload(job)
+            async with lock:
+                if not await self._unchanged_unclaimed(job):
+                    async with claimed:
+                        if src.upload is None:
+                            await self._ingest(job)
+                        else:
+                            await self._ingest_upload(job)
         except asyncio.CancelledError:
             if self.ledger is not None and not job.usage_written and any(result.usage.values()):
                 # Paid for, though stopped (a client gone, a processor closed): no row of
@@ -979,6 +983,43 @@ class DocumentProcessor:
         result.seconds = seconds
         self._emit(result, "done", message=result.status)
         return result
+
+    async def _unchanged_unclaimed(self, job: _Job) -> bool:
+        """A listed object the ledger holds at its listed version: skipped without the
+        claim a source's ingest takes against the other processes sharing the ledger
+        (two ledger writes a source: half a re-run's CPU). Reading is enough: another
+        process writes a source's row after its chunks (store first, ledger second), so
+        a row at this version means it is stored. Anything else (a local file, whose
+        version is its hash; a new, changed, failed or unlisted source; a session
+        another process is deleting) is decided again, under the claim."""
+        src, result = job.src, job.result
+        if (
+            not self._shares_ledger
+            or job.dry_run
+            or job.reingest
+            or src.upload is not None
+            or src.path is not None
+            or src.info is None
+            or not (version := src.info.version_id or src.info.etag)
+            or (src.listed and no_text(src.named_under, images=self._pool.options.reads_images))
+        ):
+            return False
+        try:
+            check_not_secret(src)
+        except DocumentError:
+            return False  # fails under the claim, as before
+        assert self.ledger is not None
+        result.etag = job.version = version
+        job.size = src.info.size
+        job.seconds["locate"] = 0.0  # the listing's
+        job.fingerprint = self._fingerprint_of(job)
+        job.previous = await self._in_store(
+            self.ledger.row_unless_session_held, job.session, result.source, self._owner
+        )
+        if not await self._unchanged(job, say=False):  # said under the claim
+            return False
+        self._skip_unchanged(job)
+        return True
 
     # A claim's life unless renewed (it is, every third of it), and the longest pause
     # between tries at one another process holds; class attributes, so tests can shorten

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from langchain_core.vectorstores import InMemoryVectorStore
 
-from rag_ingest.ledger import Ledger, _this_host, claim_owner
+from rag_ingest.ledger import SESSION_CLAIM, Ledger, _this_host, claim_owner
 from rag_ingest.models import HashEmbeddings
 from rag_ingest.pipeline import DocumentProcessor
 from rag_ingest.settings import Settings
+from rag_ingest.testing import SeaweedS3
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +94,51 @@ async def test_a_claim_held_by_another_process_is_waited_for(tmp_path: Path) -> 
         result = await p.process_document(doc, session_id="s")
     assert result.status == "ingested"
     assert 1.0 <= result.seconds["claim_wait"] < 5.0
+
+
+async def test_an_unchanged_listed_object_is_skipped_without_a_claim(
+    seaweed: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each unchanged object of a re-run was claimed and let go, two ledger writes, half
+    the re-run's CPU: the ledger is read alone. A changed object is claimed, and a
+    session another process holds whole (deleting it) is waited for, as before."""
+    client = seaweed.client()
+    bucket = f"claims-{time.time_ns()}"
+    client.create_bucket(Bucket=bucket)
+    for i in range(3):
+        client.put_object(Bucket=bucket, Key=f"docs/d{i}.md", Body=f"# D{i}\n\nText {i}.".encode())
+    settings = settings_for(tmp_path).model_copy(
+        update={"s3": Settings.model_validate({"s3": seaweed.settings_dict()}).s3}
+    )
+    claimed: list[str] = []
+    claim = Ledger.claim
+
+    def counted(self: Ledger, session: str, source: str, *args: object) -> str | None:
+        claimed.append(source)
+        return claim(self, session, source, *args)  # type: ignore[arg-type]
+
+    store = InMemoryVectorStore(embedding=HashEmbeddings())
+    async with DocumentProcessor(settings, vectorstore=store) as p:
+        assert p.ledger is not None
+        prefix = f"s3://{bucket}/docs/"
+        assert (await p.process_many(prefix, session_id="s")).count("ingested") == 3
+        monkeypatch.setattr(Ledger, "claim", counted)
+        client.put_object(Bucket=bucket, Key="docs/d1.md", Body=b"# D1\n\nChanged.")
+        again = await p.process_many(prefix, session_id="s")
+        assert sorted((r.source, r.status) for r in again.results) == [
+            (f"{prefix}d0.md", "skipped"),
+            (f"{prefix}d1.md", "ingested"),
+            (f"{prefix}d2.md", "skipped"),
+        ]
+        assert claimed == [f"{prefix}d1.md"]
+
+        deleting = Ledger(p.ledger.path)
+        assert deleting.claim("s", SESSION_CLAIM, claim_owner(), 1.5) is None
+        claimed.clear()
+        started = time.perf_counter()
+        held = await p.process_many(prefix, session_id="s")
+        assert held.count("skipped") == 3 and len(claimed) >= 3  # waited, under claims
+        assert time.perf_counter() - started >= 1.0
 
 
 async def test_a_claim_of_a_process_killed_outright_is_not_waited_for(tmp_path: Path) -> None:
