@@ -940,13 +940,13 @@ class DocumentProcessor:
             # or submitted again while in flight, waits, then finds it done and is skipped
             # (before, both were downloaded, parsed and embedded, and both counted).
             lock = self._source_locks.setdefault((session, result.source), asyncio.Lock())
-            claimed = (
-                contextlib.nullcontext()
-                if job.dry_run
-                else self._claimed(session, result.source, seconds)
-            )
             async with lock:
                 if not await self._unchanged_unclaimed(job):
+                    claimed = (
+                        contextlib.nullcontext()
+                        if job.dry_run
+                        else self._claimed(session, result.source, seconds)
+                    )
                     async with claimed:
                         if src.upload is None:
                             await self._ingest(job)
