@@ -417,6 +417,7 @@ class DocumentProcessor:
         # Whether other processes may share the ledger (see _claimed), and this
         # processor's name in its claims.
         self._shares_ledger = False
+        self._claims = False  # sources claimed in the ledger (see _start)
         self._owner = claim_owner()
         self._trimmer = Trimmer() if self.settings.parse.trim_memory else None
 
@@ -590,7 +591,15 @@ class DocumentProcessor:
         # each of gunicorn's forked workers (--preload) had the parent's PID and token in
         # every worker, whose claims then held nothing against each other.
         self._owner = claim_owner()
-        if self._shares_ledger:
+        # With quotas, a document's hold is kept on its claim, and let go in the
+        # transaction that records its row: held in the process instead, a count made
+        # between its write and its release took the document twice and refused one
+        # that fit (4 of 5 ingested, once, on a loaded CI machine).
+        self._claims = self._shares_ledger or any(
+            limit is not None
+            for limit in (p.session_max_documents, p.session_max_chunks, p.session_max_bytes)
+        )
+        if self._claims:
             await self._in_io(self.ledger.drop_dead_claims)
         self._confirm_skips = await self._in_store(self._store_may_lack_chunks)
         if not self.store.computes_own_vectors:
@@ -643,8 +652,6 @@ class DocumentProcessor:
         )
         self._staged, self._staging_freed = 0, asyncio.Event()
         # Per session: documents, chunks and bytes reserved in flight, and releases so far.
-        self._quota_held: dict[str, tuple[int, int, int]] = {}
-        self._quota_released: dict[str, int] = {}
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.slots),
@@ -994,7 +1001,7 @@ class DocumentProcessor:
         another process is deleting) is decided again, under the claim."""
         src, result = job.src, job.result
         if (
-            not self._shares_ledger
+            not self._claims
             or job.dry_run
             or job.reingest
             or src.upload is not None
@@ -1036,7 +1043,7 @@ class DocumentProcessor:
         it waits, then reads the ledger and skips it as unchanged (each had downloaded,
         parsed, embedded and paid for it). ``waited`` gets the seconds waited, if any, as
         ``claim_wait``."""
-        if not self._shares_ledger:
+        if not self._claims:
             yield
             return
         assert self.ledger is not None
@@ -1608,35 +1615,20 @@ class DocumentProcessor:
         # Its bytes as read once downloaded (what the ledger keeps), as listed before.
         size = job.result.bytes or max(job.size, 0)
         check = functools.partial(self._check_quota, job, size, chunks)
-        if self._shares_ledger and not job.dry_run:
-            # Held in the shared ledger, on this document's claim, so every process counts
-            # what every other has in flight, checked and held in one transaction (each
-            # process counting its own had two admit a session's last document). The
-            # hold goes with the ledger row its write records, or with the claim.
-            reserve = functools.partial(
-                self.ledger.reserve, session, source, self._owner, check, chunks, size
-            )
-            await self._in_store(reserve)
+        if job.dry_run:  # nothing held: a dry run's documents are not in flight
+            check(*await self._in_store(self.ledger.usage, session, source))
             return lambda: None
-        while True:  # a read that a release overtook may miss that document's write
-            released = self._quota_released.get(session, 0)
-            documents, stored, stored_bytes = await self._in_store(
-                self.ledger.usage, session, source
-            )
-            if released == self._quota_released.get(session, 0):
-                break
-        held = self._quota_held.get(session, (0, 0, 0))
-        check(documents + held[0], stored + held[1], stored_bytes + held[2])
-        if chunks is None:
-            return lambda: None
-        self._quota_held[session] = (held[0] + 1, held[1] + chunks, held[2] + size)
-
-        def release() -> None:
-            held = self._quota_held[session]
-            self._quota_held[session] = (held[0] - 1, held[1] - chunks, held[2] - size)
-            self._quota_released[session] = self._quota_released.get(session, 0) + 1
-
-        return release
+        # Held in the ledger, on this document's claim (quotas set, sources are claimed),
+        # so every process sharing it counts what every other has in flight, checked
+        # and held in one transaction (each process counting its own had two admit a
+        # session's last document). The hold goes with the ledger row its write
+        # records, or with the claim.
+        assert self._claims
+        reserve = functools.partial(
+            self.ledger.reserve, session, source, self._owner, check, chunks, size
+        )
+        await self._in_store(reserve)
+        return lambda: None
 
     def _check_quota(
         self,
