@@ -651,7 +651,6 @@ class DocumentProcessor:
             check_room=functools.partial(check_room, s.store.persist_dir, s.store.min_free_mb),
         )
         self._staged, self._staging_freed = 0, asyncio.Event()
-        # Per session: documents, chunks and bytes reserved in flight, and releases so far.
         self._gates = {
             "download": asyncio.Semaphore(p.downloads),
             "parse": asyncio.Semaphore(p.parses or self._pool.slots),
@@ -1425,57 +1424,55 @@ class DocumentProcessor:
         )
 
         # A session's quota is checked before any model is paid for this document.
-        release = await self._reserve_quota(job, len(ids))
-        try:
-            # Summarize (tier 3, optional): a failure leaves the document ingested.
-            if self._summarizer is not None:
-                t = time.perf_counter()
-                self._emit(result, "summarizing")
-                try:
-                    result.summary = await self._summarize(job, "\n\n".join(texts))
-                except RagIngestError as exc:
-                    job.incomplete = True
-                    result.warnings.append(f"summary failed (tried again on the next run): {exc}")
-                    logger.warning("summary failed for %s: %s", key, exc)
-                if result.summary:
-                    for m in metadatas:
-                        m["summary"] = result.summary[:2000]
-                seconds["summary"] = time.perf_counter() - t
-
-            # Embed (tier 3): all of a document's vectors, or none of its chunks land.
+        # Held on its claim until its row is written, or its claim is let go.
+        await self._reserve_quota(job, len(ids))
+        # Summarize (tier 3, optional): a failure leaves the document ingested.
+        if self._summarizer is not None:
             t = time.perf_counter()
-            vectors: Vectors | None = None
-            read = texts  # what the embedder reads
-            cost = [int(m.get("token_count", 0)) for m in metadatas]  # its tokens
-            if self._chunk_settings.embed_header and not self.store.computes_own_vectors:
-                from rag_ingest.chunking import embed_text
-                from rag_ingest.tokens import count_tokens
+            self._emit(result, "summarizing")
+            try:
+                result.summary = await self._summarize(job, "\n\n".join(texts))
+            except RagIngestError as exc:
+                job.incomplete = True
+                result.warnings.append(f"summary failed (tried again on the next run): {exc}")
+                logger.warning("summary failed for %s: %s", key, exc)
+            if result.summary:
+                for m in metadatas:
+                    m["summary"] = result.summary[:2000]
+            seconds["summary"] = time.perf_counter() - t
 
-                read = [embed_text(x, m) for x, m in zip(texts, metadatas, strict=True)]
-                # Each header's own tokens, counted once a document (its chunks share a
-                # few): a header ends in a blank line, which no token crosses.
-                headers: dict[str, int] = {}
-                for i, m in enumerate(metadatas):
-                    m["embed_header"] = True  # its vector is of the header and the text
-                    header = read[i][: len(read[i]) - len(texts[i])]
-                    if header not in headers:
-                        headers[header] = count_tokens(header, self._chunk_settings.encoding)
-                    cost[i] += headers[header]
-            if self._window is not None:
-                await self._flag_truncated(read, metadatas, result)
-            if not self.store.computes_own_vectors:
-                self._emit(result, "embedding")
-                vectors = await self._embed(job, read, metadatas, cost, ids)
-            else:  # the caller's store embeds every chunk it is given
-                self._count_embedded(job, cost)
-            seconds["embed"] = time.perf_counter() - t
+        # Embed (tier 3): all of a document's vectors, or none of its chunks land.
+        t = time.perf_counter()
+        vectors: Vectors | None = None
+        read = texts  # what the embedder reads
+        cost = [int(m.get("token_count", 0)) for m in metadatas]  # its tokens
+        if self._chunk_settings.embed_header and not self.store.computes_own_vectors:
+            from rag_ingest.chunking import embed_text
+            from rag_ingest.tokens import count_tokens
 
-            self._emit(result, "storing")
-            await self._store(job, ids, texts, metadatas, vectors, arrived)
-            result.status, result.success = "ingested", True
-            result.total_chunks = len(ids)
-        finally:
-            release()
+            read = [embed_text(x, m) for x, m in zip(texts, metadatas, strict=True)]
+            # Each header's own tokens, counted once a document (its chunks share a
+            # few): a header ends in a blank line, which no token crosses.
+            headers: dict[str, int] = {}
+            for i, m in enumerate(metadatas):
+                m["embed_header"] = True  # its vector is of the header and the text
+                header = read[i][: len(read[i]) - len(texts[i])]
+                if header not in headers:
+                    headers[header] = count_tokens(header, self._chunk_settings.encoding)
+                cost[i] += headers[header]
+        if self._window is not None:
+            await self._flag_truncated(read, metadatas, result)
+        if not self.store.computes_own_vectors:
+            self._emit(result, "embedding")
+            vectors = await self._embed(job, read, metadatas, cost, ids)
+        else:  # the caller's store embeds every chunk it is given
+            self._count_embedded(job, cost)
+        seconds["embed"] = time.perf_counter() - t
+
+        self._emit(result, "storing")
+        await self._store(job, ids, texts, metadatas, vectors, arrived)
+        result.status, result.success = "ingested", True
+        result.total_chunks = len(ids)
 
     async def _embed(
         self,
@@ -1596,20 +1593,21 @@ class DocumentProcessor:
             "their vectors are kept, and the next attempt embeds the rest"
         )
 
-    async def _reserve_quota(self, job: _Job, chunks: int | None) -> Callable[[], None]:
+    async def _reserve_quota(self, job: _Job, chunks: int | None) -> None:
         """Hold room for this document in its session's quota (``pipeline.session_max_*``),
         counting the documents in flight; :class:`QuotaExceededError` when it would not
-        fit. Returns the release, called once its write is done or has failed. With
-        ``chunks`` None (before download, its chunks unknown), the documents and bytes
-        alone are checked and nothing is held: a session already full, or one this
-        document's size would overfill, refuses it unread."""
+        fit. The hold is on its claim: the transaction that writes its row, or the
+        claim's release, lets it go. With ``chunks`` None (before download, its chunks
+        unknown), the documents and bytes alone are checked and nothing is held: a
+        session already full, or one this document's size would overfill, refuses it
+        unread."""
         p = self.settings.pipeline
         if (
             p.session_max_documents is None
             and p.session_max_bytes is None
             and (chunks is None or p.session_max_chunks is None)
         ):
-            return lambda: None
+            return
         assert self.ledger is not None
         session, source = job.session, job.result.source
         # Its bytes as read once downloaded (what the ledger keeps), as listed before.
@@ -1617,7 +1615,7 @@ class DocumentProcessor:
         check = functools.partial(self._check_quota, job, size, chunks)
         if job.dry_run:  # nothing held: a dry run's documents are not in flight
             check(*await self._in_store(self.ledger.usage, session, source))
-            return lambda: None
+            return
         # Held in the ledger, on this document's claim (quotas set, sources are claimed),
         # so every process sharing it counts what every other has in flight, checked
         # and held in one transaction (each process counting its own had two admit a
@@ -1628,7 +1626,6 @@ class DocumentProcessor:
             self.ledger.reserve, session, source, self._owner, check, chunks, size
         )
         await self._in_store(reserve)
-        return lambda: None
 
     def _check_quota(
         self,
