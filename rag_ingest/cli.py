@@ -461,14 +461,15 @@ def document_json(r: Any) -> dict[str, Any]:
     }
 
 
-def report_json(report: Any) -> dict[str, Any]:
-    """The ``--report`` document, of the results the report kept."""
+def report_json(report: Any, documents: Any = None) -> dict[str, Any]:
+    """The ``--report`` document: ``documents`` in its place, else the entries of the
+    results the report kept."""
     return {
         "session_id": report.session_id,
         "started_at": report.started_at,
         "finished_at": report.finished_at,
         "totals": report.totals,
-        "documents": [document_json(r) for r in report.results],
+        "documents": [document_json(r) for r in report.results] if documents is None else documents,
         "usage": report.usage,
         "pruned": report.pruned,
         "dry_run": report.dry_run,
@@ -501,8 +502,8 @@ class ReportFile:
     def finish(self, report: Any) -> None:
         if self._error is not None:
             raise self._error
-        whole = report_json(report) | {"documents": self._SLOT}
-        head, end = json.dumps(whole, indent=2).split(json.dumps(self._SLOT), 1)
+        whole = json.dumps(report_json(report, self._SLOT), indent=2)
+        head, end = whole.split(json.dumps(self._SLOT), 1)
         partial = self.path.with_name(f".{self.path.name}.partial")
         try:
             with partial.open("w", encoding="utf-8") as out:

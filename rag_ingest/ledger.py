@@ -381,7 +381,7 @@ class Ledger:
         """The source's row, read without claiming it (see :meth:`claim`); None while
         another process holds the session whole (deleting or verifying it), as an ingest
         would wait for it to finish."""
-        with self._lock:
+        with self._lock:  # re-entered by get()
             held = self._db.execute(
                 "SELECT owner, expires_at FROM claims WHERE session_id = ? AND source = ?",
                 (session_id, SESSION_CLAIM),
@@ -389,10 +389,7 @@ class Ledger:
             now = time.time()
             if any(h != owner and _holds(h, expires_at, now) for h, expires_at in held):
                 return None
-            row = self._db.execute(
-                f"{_SELECT_ROW} WHERE session_id = ? AND source = ?", (session_id, source)
-            ).fetchone()
-        return None if row is None else _ledger_row(row)
+            return self.get(session_id, source)
 
     def pending(self, session_id: str, source: str) -> set[str]:
         """Chunk IDs written by an attempt that never reached its final ledger row."""

@@ -1007,7 +1007,7 @@ class DocumentProcessor:
             or src.path is not None
             or src.info is None
             or not (version := src.info.version_id or src.info.etag)
-            or (src.listed and no_text(src.named_under, images=self._pool.options.reads_images))
+            or self._listed_without_text(src) is not None
         ):
             return False
         try:
@@ -1026,6 +1026,13 @@ class DocumentProcessor:
             return False
         self._skip_unchanged(job)
         return True
+
+    def _listed_without_text(self, src: Source) -> str | None:
+        """What a listed file's name says it is when that has no text to index (an image,
+        a binary; see :func:`no_text`), unless a registered parser takes its extension."""
+        if not src.listed or PurePosixPath(src.name).suffix.lower() in self._plugins:
+            return None
+        return no_text(src.named_under, images=self._pool.options.reads_images)
 
     # A claim's life unless renewed (it is, every third of it), and the longest pause
     # between tries at one another process holds; class attributes, so tests can shorten
@@ -1168,12 +1175,7 @@ class DocumentProcessor:
         """The stages for one document; fills ``job.result`` or raises."""
         assert self.ledger is not None and self.store is not None and self._s3 is not None
         src, result, seconds = job.src, job.result, job.seconds
-        if (
-            src.listed
-            and PurePosixPath(src.name).suffix.lower() not in self._plugins
-            and (what := no_text(src.named_under, images=self._pool.options.reads_images))
-            is not None
-        ):
+        if (what := self._listed_without_text(src)) is not None:
             await self._skip_no_text(job, what)
             return
         check_not_secret(src)  # named directly: by its folders too
